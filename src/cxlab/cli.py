@@ -1,0 +1,140 @@
+"""The ``cxlab`` command line: a thin Typer layer over the library.
+
+Each command parses its options, calls one library function and prints the
+result. A :class:`~cxlab._check.CxlabError` becomes one line on stderr and
+exit code 1 (3 when some inputs were rejected but the good ones landed);
+tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cxlab._check import CxlabError
+
+app = typer.Typer(
+    name="cxlab",
+    help="cxlab: corrective-exercise research workbench (ingest, features, models, reports).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+store_app = typer.Typer(help="Inspect a store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+EXIT_ERROR = 1
+EXIT_REJECTED = 3
+
+StoreOpt = Annotated[Path, typer.Option("--store", help="Store directory.")]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """cxlab: corrective-exercise research workbench."""
+    _state["debug"] = debug
+
+
+def handled(fn):
+    """Turn library errors into one readable line and a non-zero exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CxlabError as e:
+            if _state["debug"]:
+                raise
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
+
+    return wrapper
+
+
+def print_frame(df, *, title: str | None = None, csv: bool = False, max_rows: int = 50) -> None:
+    """Print a DataFrame as a rich table (or CSV on stdout for machines)."""
+    if csv:
+        df.to_csv(sys.stdout, index=False)
+        return
+    table = Table(title=title, show_lines=False)
+    for c in df.columns:
+        table.add_column(str(c), overflow="fold")
+    for row in df.head(max_rows).itertuples(index=False):
+        table.add_row(*("" if _isna(v) else _fmt(v) for v in row))
+    console.print(table)
+    if len(df) > max_rows:
+        console.print(f"... {len(df) - max_rows} more rows (use --csv for all)")
+
+
+def _isna(v) -> bool:
+    try:
+        return bool(v != v) or v is None
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+@store_app.command("info")
+@handled
+def store_info(
+    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """List the store's tables with rows, parts, subjects and size on disk."""
+    from cxlab.store import Store
+
+    info = Store(path).info()
+    if info.empty and not csv:
+        console.print(f"{path}: empty store (no tables written yet)")
+        return
+    info["size"] = info.pop("size_bytes").map(_human_bytes)
+    print_frame(info, title=f"store {path}", csv=csv)
+
+
+@app.command("sql")
+@handled
+def sql(
+    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    query: Annotated[str, typer.Argument(help="SQL over the store's tables (DuckDB dialect).")],
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Run a DuckDB SQL query over the store; each table is a view."""
+    import duckdb
+
+    from cxlab.store import Store
+
+    try:
+        df = Store(path).sql(query)
+    except duckdb.Error as e:  # a bad query is a user error here
+        raise CxlabError(f"SQL failed: {str(e).splitlines()[0]}; check table and column names "
+                         f"with `cxlab store info {path}`") from None
+    print_frame(df, csv=csv)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,438 @@
+"""Every table's columns, types, units and value constraints, declared once.
+
+The store validates each write against these declarations and reports *all*
+failures at once (like pandera's ``lazy=True``). Units are written into the
+Parquet field metadata (key ``unit``) so they travel with the data.
+
+Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
+``1`` marks a dimensionless quantity and an empty string a non-quantity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cxlab._check import SchemaError, message
+
+__all__ = ["TABLES", "Column", "TableSchema", "schema_of", "validate"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name, Arrow type, unit and constraints.
+
+    Parameters
+    ----------
+    name : str
+        Column name (snake_case; identifiers end in ``_id``).
+    type : pyarrow.DataType
+        Storage type.
+    unit : str
+        SI unit, ``"1"`` for dimensionless, ``""`` for non-quantities.
+    nullable : bool
+        Whether missing values are allowed. Floating columns may always hold
+        NaN when ``nullable`` (e.g. an occluded marker).
+    ge, le : float, optional
+        Inclusive bounds on non-missing values.
+    isin : tuple, optional
+        Allowed values.
+    pattern : str, optional
+        Regular expression that non-missing strings must match in full.
+    doc : str
+        One line describing the column.
+    """
+
+    name: str
+    type: pa.DataType
+    unit: str = ""
+    nullable: bool = False
+    ge: float | None = None
+    le: float | None = None
+    isin: tuple | None = None
+    pattern: str | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table: its columns, its sort key and its partition directory name.
+
+    ``partition_by`` names the hive-style directory level (``subject=<id>``)
+    under which the store places a table's parts; the value is given at write
+    time, since long signal tables do not repeat the subject id on every row.
+
+    Rows are always written sorted by ``sort_by`` so that re-writing the same
+    data gives byte-identical Parquet files.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    sort_by: tuple[str, ...]
+    partition_by: str | None = None
+    doc: str = ""
+    extra: tuple[Column, ...] = field(default=())
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow schema, with each column's unit and description in its metadata."""
+        fields = [
+            pa.field(c.name, c.type, nullable=c.nullable, metadata={"unit": c.unit, "doc": c.doc})
+            for c in self.columns
+        ]
+        return pa.schema(fields, metadata={"cxlab_table": self.name})
+
+
+S, I32, I64, F64, B = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
+HEX16 = r"[0-9a-f]{16}"
+HEX12 = r"[0-9a-f]{12}"
+CONTEXTS = ("Left", "Right", "General")
+SIDES = ("left", "right", "bilateral")
+
+_rec = Column("recording_id", S, pattern=HEX16, doc="first 16 hex of the source file's sha256")
+_PSEUDO = "pseudonym: HMAC-SHA256 of the subject label, 12 hex"
+_sub = Column("subject_id", S, nullable=True, pattern=HEX12, doc=_PSEUDO)
+_sub_req = Column("subject_id", S, pattern=HEX12, doc=_PSEUDO)
+_ses = Column("session", S, nullable=True, doc="session label from the file path or the survey")
+_time = Column("time_s", F64, "s", doc="time since the first frame of the recording")
+
+
+def _t(name, cols, sort_by, partition_by=None, doc=""):
+    return TableSchema(name, tuple(cols), tuple(sort_by), partition_by, doc)
+
+
+TABLES: dict[str, TableSchema] = {
+    t.name: t
+    for t in [
+        _t(
+            "recordings",
+            [
+                _rec,
+                _sub,
+                _ses,
+                Column("task", S, nullable=True, doc="task label, e.g. cmj, landing, balance_left"),
+                Column("trial", S, nullable=True, doc="trial or run label"),
+                Column("source_path", S, doc="path of the source file relative to the ingest root"),
+                Column("source_sha256", S, pattern=r"[0-9a-f]{64}"),
+                Column("format", S, isin=("c3d", "trc", "mot", "sto", "csv"), doc="file format"),
+                Column("vendor", S, nullable=True, doc="manufacturer/software found in the file"),
+                Column("point_rate_hz", F64, "Hz", nullable=True, ge=0),
+                Column("analog_rate_hz", F64, "Hz", nullable=True, ge=0),
+                Column("n_frames", I64, "1", ge=0),
+                Column("first_frame", I64, "1", ge=0),
+            ],
+            ["recording_id"],
+            doc="one row per ingested file",
+        ),
+        _t(
+            "markers",
+            [
+                _rec,
+                Column("frame", I32, "1", ge=0, doc="0-based frame index"),
+                _time,
+                Column("marker", S),
+                Column("x", F64, "m", nullable=True, doc="lab frame; NaN where invalid"),
+                Column("y", F64, "m", nullable=True),
+                Column("z", F64, "m", nullable=True),
+                Column("residual", F64, "m", nullable=True, doc="reconstruction residual"),
+            ],
+            ["recording_id", "marker", "frame"],
+            "subject",
+            doc="marker trajectories, long format",
+        ),
+        _t(
+            "analogs",
+            [
+                _rec,
+                Column("sample", I64, "1", ge=0),
+                _time,
+                Column("channel", S),
+                Column("value", F64, nullable=True, doc="calibrated value, unit in `unit`"),
+                Column("unit", S, nullable=True),
+            ],
+            ["recording_id", "channel", "sample"],
+            "subject",
+            doc="calibrated analog channels, long format",
+        ),
+        _t(
+            "forces",
+            [
+                _rec,
+                Column("plate", I32, "1", ge=1, doc="1-based plate number"),
+                Column("sample", I64, "1", ge=0),
+                _time,
+                *[Column(c, F64, "N", nullable=True, doc="reaction force on the body, lab frame")
+                  for c in ("fx", "fy", "fz")],
+                *[Column(c, F64, "N.m", nullable=True, doc="moment about the lab origin")
+                  for c in ("mx", "my", "mz")],
+                *[Column(c, F64, "m", nullable=True, doc="centre of pressure; NaN below threshold")
+                  for c in ("cop_x", "cop_y", "cop_z")],
+                Column("tz", F64, "N.m", nullable=True, doc="free moment about the vertical"),
+            ],
+            ["recording_id", "plate", "sample"],
+            "subject",
+            doc="force-plate data in the lab frame, one row per plate and sample",
+        ),
+        _t(
+            "events",
+            [
+                _rec,
+                Column("label", S),
+                Column("context", S, isin=CONTEXTS),
+                _time,
+            ],
+            ["recording_id", "time_s", "label", "context"],
+            doc="events from the file (foot strike, foot off, ...)",
+        ),
+        _t(
+            "quarantine",
+            [
+                Column("source_path", S, doc="the rejected file"),
+                Column("source_sha256", S, nullable=True),
+                Column("stage", S, doc="read, validate, survey, interventions, features, ..."),
+                Column("row", I64, "1", nullable=True, doc="1-based row in the file, if any"),
+                Column("field", S, nullable=True, doc="column, parameter or channel at fault"),
+                Column("value", S, nullable=True, doc="the offending value as text"),
+                Column("reason", S, doc="the one-line message the user saw"),
+            ],
+            ["stage", "source_path", "row", "field", "reason"],
+            doc="every input that was rejected, and why",
+        ),
+        _t(
+            "surveys",
+            [
+                _sub_req,
+                Column("session", S),
+                Column("date", pa.date32(), nullable=True),
+                Column("instrument", S),
+                Column("item", S),
+                Column("response", F64, nullable=True),
+            ],
+            ["instrument", "subject_id", "session", "item"],
+            doc="questionnaire answers, one row per item",
+        ),
+        _t(
+            "scores",
+            [
+                _sub_req,
+                Column("session", S),
+                Column("date", pa.date32(), nullable=True),
+                Column("instrument", S),
+                Column("score", F64, nullable=True),
+                Column("unit", S),
+                Column("n_items_answered", I32, "1", ge=0),
+                Column("age_years", F64, "year", nullable=True, ge=0, le=130),
+            ],
+            ["instrument", "subject_id", "session"],
+            doc="instrument scores by subject and session",
+        ),
+        _t(
+            "interventions",
+            [
+                _sub_req,
+                Column("arm", S, doc="programme name, e.g. hip_strengthening or control"),
+                Column("start_date", pa.date32(), nullable=True),
+                Column("end_date", pa.date32(), nullable=True),
+                Column("sessions_prescribed", I32, "1", nullable=True, ge=0),
+                Column("sessions_attended", I32, "1", nullable=True, ge=0),
+                Column("adherence", F64, "1", nullable=True, ge=0, le=1.5),
+            ],
+            ["subject_id", "arm"],
+            doc="which programme each subject followed",
+        ),
+        _t(
+            "exercise_log",
+            [
+                _sub_req,
+                Column("date", pa.date32(), nullable=True),
+                Column("exercise", S),
+                Column("sets", I32, "1", nullable=True, ge=0),
+                Column("reps", I32, "1", nullable=True, ge=0),
+                Column("load_kg", F64, "kg", nullable=True, ge=0),
+                Column("rpe", F64, "1", nullable=True, ge=0, le=10),
+            ],
+            ["subject_id", "date", "exercise"],
+            doc="exercise-level programme log",
+        ),
+        _t(
+            "strength",
+            [
+                _sub_req,
+                Column("session", S),
+                Column("muscle_group", S, doc="e.g. knee_flexors, knee_extensors, shoulder_er"),
+                Column("side", S, isin=("left", "right")),
+                Column("peak_torque_nm", F64, "N.m", nullable=True, ge=0),
+            ],
+            ["subject_id", "session", "muscle_group", "side"],
+            doc="isokinetic/isometric dynamometer peak torques",
+        ),
+        _t(
+            "features",
+            [
+                Column("recording_id", S, nullable=True, pattern=HEX16,
+                       doc="source recording; empty for features from the strength table"),
+                _sub,
+                _ses,
+                Column("task", S, nullable=True),
+                Column("trial", S, nullable=True),
+                Column("feature", S),
+                Column("side", S, isin=SIDES),
+                Column("value", F64, nullable=True),
+                Column("unit", S),
+                Column("method", S, doc="formula or reference used"),
+            ],
+            ["subject_id", "session", "task", "trial", "recording_id", "feature", "side"],
+            doc="one row per recording x feature x side",
+        ),
+    ]
+}
+
+
+def schema_of(name: str) -> TableSchema:
+    """Return the declared schema of table ``name``.
+
+    Raises
+    ------
+    SchemaError
+        If no table of that name is declared.
+    """
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise SchemaError(
+            message(
+                "is not a declared table",
+                field="table",
+                value=name,
+                fix=f"use one of {', '.join(sorted(TABLES))} or declare it in cxlab.schemas",
+            )
+        ) from None
+
+
+def _fail(out, table, column, check, value, n):
+    out.append({"table": table, "column": column, "check": check, "value": value, "n_rows": n})
+
+
+def _first(values) -> object:
+    v = values[0]
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
+    """Check ``df`` against ``schema`` and return it as a sorted, typed Arrow table.
+
+    All failures are collected first and raised together.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The rows to write.
+    schema : TableSchema or str
+        The table's schema or name.
+
+    Returns
+    -------
+    pyarrow.Table
+        Columns in declared order, cast to the declared types, rows sorted by
+        ``schema.sort_by``, units in the field metadata.
+
+    Raises
+    ------
+    SchemaError
+        Listing each failing column, the check and an offending value:
+        missing or unexpected columns, values that cannot be cast, missing
+        values in non-nullable columns, values out of bounds, not among the
+        allowed values, or not matching the pattern.
+    """
+    schema = schema_of(schema) if isinstance(schema, str) else schema
+    failures: list[dict] = []
+    missing = [c for c in schema.names if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema.names]
+    for c in missing:
+        _fail(failures, schema.name, c, "column is missing", None, len(df))
+    for c in extra:
+        _fail(failures, schema.name, c, "column is not declared", None, len(df))
+    arrays = {}
+    for col in schema.columns:
+        if col.name in missing:
+            continue
+        s = df[col.name]
+        try:
+            arr = pa.array(s, from_pandas=True)
+            if not arr.type.equals(col.type):
+                arr = arr.cast(col.type, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as e:
+            bad = _first_uncastable(s, col.type)
+            _fail(failures, schema.name, col.name, f"cannot be stored as {col.type} ({e})",
+                  bad, len(s))
+            continue
+        arrays[col.name] = arr
+        failures.extend(_value_failures(schema.name, col, s, arr))
+    if failures:
+        raise SchemaError(_schema_message(schema.name, failures), failures)
+    table = pa.table([arrays[c] for c in schema.names], schema=schema.arrow_schema())
+    if schema.sort_by and table.num_rows:
+        table = table.sort_by([(c, "ascending") for c in schema.sort_by])
+    return table
+
+
+def _first_uncastable(s: pd.Series, typ: pa.DataType) -> object:
+    for v in s.dropna().unique()[:10_000]:
+        try:
+            pa.array([v]).cast(typ, safe=True)
+        except Exception:
+            return v.item() if isinstance(v, np.generic) else v
+    return None
+
+
+def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> list[dict]:
+    out: list[dict] = []
+    isnull = arr.is_null(nan_is_null=True).to_numpy(zero_copy_only=False)
+    if not col.nullable and isnull.any():
+        _fail(out, table, col.name, "has missing values but is not nullable", None,
+              int(isnull.sum()))
+    ok = ~isnull
+    if not ok.any():
+        return out
+    if col.ge is not None or col.le is not None:
+        vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+        if col.ge is not None and (bad := vals < col.ge).any():
+            _fail(out, table, col.name, f"has values below {col.ge}", _first(vals[bad]),
+                  int(bad.sum()))
+        if col.le is not None and (bad := vals > col.le).any():
+            _fail(out, table, col.name, f"has values above {col.le}", _first(vals[bad]),
+                  int(bad.sum()))
+    if col.isin is not None:
+        vals = s.to_numpy()[ok]
+        bad = ~pd.Series(vals).isin(col.isin).to_numpy()
+        if bad.any():
+            _fail(out, table, col.name, f"has values not in {list(col.isin)}", _first(vals[bad]),
+                  int(bad.sum()))
+    if col.pattern is not None:
+        vals = pd.Series(s.to_numpy()[ok]).astype(str)
+        bad = ~vals.str.fullmatch(col.pattern).to_numpy()
+        if bad.any():
+            _fail(out, table, col.name, f"has values not matching /{col.pattern}/",
+                  vals[bad].iloc[0], int(bad.sum()))
+    return out
+
+
+def _schema_message(table: str, failures: list[dict]) -> str:
+    lines = [f"table {table!r} failed {len(failures)} schema check(s):"]
+    for f in failures:
+        v = "" if f["value"] is None else f" e.g. {f['value']!r}"
+        lines.append(f"  - column {f['column']!r}: {f['check']} ({f['n_rows']} rows){v}")
+    lines.append("fix the input or the code that builds this table; see docs/store.md")
+    return "\n".join(lines)

@@ -1,0 +1,314 @@
+"""A directory of Parquet tables: atomic, validated, deterministic writes; SQL through DuckDB.
+
+Layout::
+
+    STORE/
+      recordings/part-<key>.parquet
+      markers/subject=<subject_id>/part-<key>.parquet   (partitioned tables)
+      ...
+
+Each table is a directory of *parts*. A part is named by a key (for ingest,
+the recording id) so that re-ingesting a file replaces exactly its rows.
+Every part is validated against :mod:`cxlab.schemas`, sorted by the table's
+sort key and written with fixed settings, so the same rows always give the
+same bytes. A part is written to a temporary file in the same directory,
+flushed with ``fsync`` and renamed into place: readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from cxlab._check import ConfigError, message
+from cxlab.schemas import TABLES, schema_of, validate
+
+__all__ = ["Store", "write_parquet"]
+
+_KEY = re.compile(r"[A-Za-z0-9_.=-]+")
+_PARQUET_OPTS = dict(
+    compression="zstd",
+    compression_level=3,
+    use_dictionary=True,
+    write_statistics=True,
+    row_group_size=1 << 20,
+    data_page_version="2.0",
+    version="2.6",
+    store_schema=False,
+)
+_NULL_PARTITION = "__null__"
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike[str], /) -> Path:
+    """Write ``table`` to ``path`` atomically and deterministically.
+
+    The bytes depend only on the table's content and the pyarrow version:
+    fixed compression (zstd level 3), fixed row-group size, no timestamps.
+    The file is written next to its destination, fsynced, then renamed.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, **_PARQUET_OPTS)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+class Store:
+    """A cxlab store: one sub-directory of Parquet parts per table.
+
+    Parameters
+    ----------
+    path : path-like
+        The store's root directory; created on first write.
+
+    Examples
+    --------
+    >>> store = Store("data/processed/demo")            # doctest: +SKIP
+    >>> store.table("recordings", filters=[("task", "==", "cmj")])   # doctest: +SKIP
+    >>> store.sql("SELECT task, count(*) FROM recordings GROUP BY task")  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- writing -----------------------------------------------------------------
+    def write(
+        self,
+        name: str,
+        df: pd.DataFrame,
+        /,
+        *,
+        key: str = "all",
+        partition: str | None = None,
+    ) -> list[Path]:
+        """Validate ``df`` and write it as part ``key`` of table ``name``.
+
+        A part with the same key is replaced, so writing ``key="all"`` replaces
+        a whole small table, and writing ``key=recording_id`` replaces one
+        recording's rows.
+
+        Parameters
+        ----------
+        name : str
+            A table declared in :data:`cxlab.schemas.TABLES`.
+        df : pandas.DataFrame
+            Rows with exactly the declared columns.
+        key : str
+            Part name: letters, digits, ``_ . = -``.
+        partition : str, optional
+            For partitioned tables (``markers``, ``analogs``, ``forces``): the
+            partition value, e.g. the subject id; the part lands in
+            ``<table>/subject=<partition>/``. Missing means ``__null__``.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        SchemaError
+            If ``df`` does not match the schema (nothing is written).
+        """
+        schema = schema_of(name)
+        for opt, val in (("key", key), ("partition", partition)):
+            if val is not None and not _KEY.fullmatch(val):
+                raise ConfigError(message("is not a valid part name", field=opt, value=val,
+                                          fix="use letters, digits, '_', '.', '=' or '-'"))
+        table = validate(df, schema)
+        old = self._part_files(name, key)
+        if schema.partition_by is None:
+            target = self.path / name / f"part-{key}.parquet"
+        else:
+            value = partition if partition else _NULL_PARTITION
+            target = self.path / name / f"{schema.partition_by}={value}" / f"part-{key}.parquet"
+        write_parquet(table, target)
+        for stale in old:
+            if stale != target:
+                stale.unlink()
+        return [target]
+
+    def append_quarantine(self, rows: pd.DataFrame, /, *, key: str) -> None:
+        """Record rejected inputs (schema ``quarantine``) as part ``key``."""
+        if len(rows):
+            self.write("quarantine", rows, key=key)
+
+    def delete(self, name: str, /, *, key: str) -> int:
+        """Remove part ``key`` of table ``name`` everywhere; return the number of files removed."""
+        files = self._part_files(name, key)
+        for f in files:
+            f.unlink()
+        return len(files)
+
+    def _part_files(self, name: str, key: str) -> list[Path]:
+        root = self.path / name
+        if not root.exists():
+            return []
+        return sorted(root.rglob(f"part-{key}.parquet"))
+
+    # -- reading -----------------------------------------------------------------
+    def tables(self) -> list[str]:
+        """Names of the tables that have at least one part, sorted."""
+        if not self.path.exists():
+            return []
+        return sorted(p.name for p in self.path.iterdir()
+                      if p.is_dir() and p.name in TABLES and self.files(p.name))
+
+    def files(self, name: str, /) -> list[Path]:
+        """The Parquet parts of table ``name``, in a fixed order."""
+        root = self.path / name
+        if not root.exists():
+            return []
+        return sorted(p for p in root.rglob("part-*.parquet"))
+
+    def keys(self, name: str, /) -> set[str]:
+        """The part keys present in table ``name``."""
+        return {p.stem.removeprefix("part-") for p in self.files(name)}
+
+    def table(
+        self,
+        name: str,
+        /,
+        *,
+        filters: Sequence[tuple[str, str, Any]] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read table ``name`` as a DataFrame.
+
+        Parameters
+        ----------
+        name : str
+            A declared table. A table that has never been written reads as an
+            empty frame with the declared columns.
+        filters : list of (column, op, value), optional
+            Row filters ANDed together; ``op`` is one of ``== != < <= > >= in not in``.
+        columns : list of str, optional
+            Columns to read (default: all, in declared order).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows in part order, each part sorted by the table's sort key.
+        """
+        schema = schema_of(name)
+        files = self.files(name)
+        arrow_schema = schema.arrow_schema()
+        cols = list(columns) if columns is not None else schema.names
+        for c in cols:
+            if c not in schema.names:
+                raise ConfigError(message("is not a column of table " + repr(name), field="columns",
+                                          value=c, fix=f"use one of {', '.join(schema.names)}"))
+        if not files:
+            return arrow_schema.empty_table().select(cols).to_pandas()
+        dataset = ds.dataset([str(f) for f in files], schema=arrow_schema, format="parquet")
+        expr = _filter_expression(filters or [], schema.names)
+        return dataset.to_table(columns=cols, filter=expr).to_pandas()
+
+    def sql(self, query: str, /) -> pd.DataFrame:
+        """Run a DuckDB SQL query with one view per table; return a DataFrame.
+
+        Every declared table is a view, an empty one if the table has not been
+        written, so queries can join ``recordings``, ``forces``, ``scores`` and
+        ``features`` freely.
+        """
+        with self.connect() as con:
+            return con.execute(query).df()
+
+    def connect(self):
+        """An in-memory DuckDB connection with one view per table (use as a context manager)."""
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+        for name, schema in TABLES.items():
+            files = self.files(name)
+            if files:
+                lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+                con.execute(
+                    f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], "
+                    "hive_partitioning=false, union_by_name=true)"
+                )
+            else:
+                con.register(f"__empty_{name}", schema.arrow_schema().empty_table())
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM __empty_{name}")
+        return con
+
+    def info(self) -> pd.DataFrame:
+        """One row per written table: rows, parts, subjects and size on disk.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``table``, ``rows``, ``parts``, ``subjects``, ``size_bytes``.
+        """
+        out = []
+        for name in self.tables():
+            files = self.files(name)
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            subjects = None
+            if "subject_id" in schema_of(name).names:
+                ids = ds.dataset([str(f) for f in files], format="parquet").to_table(
+                    columns=["subject_id"]).column(0)
+                subjects = len(pa.compute.unique(ids).drop_null())
+            elif name in {"markers", "analogs", "forces"}:
+                subjects = len({p.parent.name for p in files})
+            out.append({"table": name, "rows": rows, "parts": len(files), "subjects": subjects,
+                        "size_bytes": sum(f.stat().st_size for f in files)})
+        return pd.DataFrame(out, columns=["table", "rows", "parts", "subjects", "size_bytes"])
+
+
+_OPS = {
+    "==": lambda f, v: f == v,
+    "=": lambda f, v: f == v,
+    "!=": lambda f, v: f != v,
+    "<": lambda f, v: f < v,
+    "<=": lambda f, v: f <= v,
+    ">": lambda f, v: f > v,
+    ">=": lambda f, v: f >= v,
+    "in": lambda f, v: f.isin(list(v)),
+    "not in": lambda f, v: ~f.isin(list(v)),
+}
+
+
+def _filter_expression(filters: Iterable[tuple[str, str, Any]], names: list[str]):
+    expr = None
+    for item in filters:
+        if len(item) != 3:
+            raise ConfigError(message("must be (column, op, value) tuples", field="filters",
+                                      value=item))
+        col, op, value = item
+        if col not in names:
+            raise ConfigError(message("names an unknown column", field="filters", value=col,
+                                      fix=f"use one of {', '.join(names)}"))
+        if op not in _OPS:
+            raise ConfigError(message("has an unknown operator", field="filters", value=op,
+                                      fix=f"use one of {', '.join(sorted(_OPS))}"))
+        expr_ = _OPS[op](ds.field(col), value)
+        expr = expr_ if expr is None else expr & expr_
+    return expr

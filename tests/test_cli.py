@@ -1,0 +1,59 @@
+import pandas as pd
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from cxlab.cli import app
+from cxlab.store import Store
+
+runner = CliRunner()
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield (*prefix, name), cmd
+
+
+def test_every_command_has_help_text():
+    for path, cmd in _commands(get_command(app)):
+        assert (cmd.help or "").strip(), f"cxlab {' '.join(path)} has no help text"
+
+
+def test_help_lists_commands():
+    out = runner.invoke(app, ["--help"])
+    assert out.exit_code == 0
+    assert "store" in out.output and "sql" in out.output
+
+
+def _store(tmp_path):
+    s = Store(tmp_path / "st")
+    s.write("strength", pd.DataFrame({
+        "subject_id": ["abcdefabcdef"] * 2, "session": ["1", "1"],
+        "muscle_group": ["knee_flexors"] * 2, "side": ["left", "right"],
+        "peak_torque_nm": [100.0, 90.0]}))
+    return s
+
+
+def test_store_info_prints_tables(tmp_path):
+    s = _store(tmp_path)
+    out = runner.invoke(app, ["store", "info", str(s.path), "--csv"])
+    assert out.exit_code == 0, out.output
+    assert "strength,2,1,1," in out.output
+
+
+def test_sql_prints_csv(tmp_path):
+    s = _store(tmp_path)
+    out = runner.invoke(app, ["sql", str(s.path), "SELECT side, peak_torque_nm FROM strength",
+                              "--csv"])
+    assert out.exit_code == 0
+    assert out.output.splitlines() == ["side,peak_torque_nm", "left,100.0", "right,90.0"]
+
+
+def test_library_error_is_one_line_without_traceback(tmp_path):
+    s = _store(tmp_path)
+    out = runner.invoke(app, ["sql", str(s.path), "SELECT nope FROM strength"])
+    assert out.exit_code == 1
+    assert "Traceback" not in out.output
+    assert "error: SQL failed" in out.output

@@ -1,0 +1,76 @@
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from cxlab._check import SchemaError
+from cxlab.schemas import TABLES, schema_of, validate
+
+RID = "0123456789abcdef"
+
+
+def _markers(n=4):
+    return pd.DataFrame({
+        "recording_id": RID, "frame": np.arange(n)[::-1], "time_s": np.arange(n)[::-1] / 100,
+        "marker": "LASI", "x": np.linspace(0, 1, n), "y": 0.0, "z": 0.0, "residual": 0.001,
+    })
+
+
+def test_valid_table_is_typed_sorted_and_carries_units():
+    t = validate(_markers(), "markers")
+    assert t.schema.field("frame").type == pa.int32()
+    assert t.column("frame").to_pylist() == [0, 1, 2, 3]
+    assert t.schema.field("x").metadata[b"unit"] == b"m"
+    assert t.schema.field("time_s").metadata[b"unit"] == b"s"
+
+
+def test_missing_column_is_refused_naming_it():
+    with pytest.raises(SchemaError, match="'residual': column is missing"):
+        validate(_markers().drop(columns="residual"), "markers")
+
+
+def test_wrong_dtype_is_refused_naming_column_and_value():
+    df = _markers().astype({"x": object})
+    df.loc[1, "x"] = "12mm"
+    with pytest.raises(SchemaError, match=r"'x': cannot be stored as double.*'12mm'"):
+        validate(df, "markers")
+
+
+def test_all_failures_are_reported_at_once():
+    df = _markers()
+    df["recording_id"] = "not-hex"
+    df["frame"] = -1
+    df["extra"] = 1
+    with pytest.raises(SchemaError) as e:
+        validate(df.drop(columns="marker"), "markers")
+    cols = {f["column"] for f in e.value.failures}
+    assert cols == {"recording_id", "frame", "extra", "marker"}
+    assert "4 schema check(s)" in str(e.value)
+
+
+def test_non_nullable_column_refuses_missing_values():
+    df = _markers()
+    df.loc[2, "marker"] = None
+    with pytest.raises(SchemaError, match="'marker': has missing values"):
+        validate(df, "markers")
+
+
+def test_allowed_values_are_enforced():
+    ev = pd.DataFrame({"recording_id": [RID], "label": ["Foot Strike"], "context": ["left"],
+                       "time_s": [0.5]})
+    with pytest.raises(SchemaError, match="'context': has values not in"):
+        validate(ev, "events")
+
+
+def test_unknown_table_names_the_choices():
+    with pytest.raises(SchemaError, match="recordings"):
+        schema_of("recording")
+
+
+def test_every_table_declares_units_for_float_columns():
+    for t in TABLES.values():
+        for c in t.columns:
+            if pa.types.is_floating(c.type) and c.name != "value" and c.name != "response" \
+                    and c.name != "score":
+                assert c.unit, f"{t.name}.{c.name} has no unit"
+        assert set(t.sort_by) <= set(t.names)

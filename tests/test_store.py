@@ -1,0 +1,127 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from cxlab._check import ConfigError, SchemaError
+from cxlab.store import Store, write_parquet
+
+RID = "0123456789abcdef"
+
+
+def _forces(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, 10)),
+                      columns=["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"])
+    df.insert(0, "time_s", np.arange(n) / 1000)
+    df.insert(0, "sample", np.arange(n))
+    df.insert(0, "plate", 1)
+    df.insert(0, "recording_id", RID)
+    return df
+
+
+def _recording(rid=RID, task="cmj"):
+    return pd.DataFrame({
+        "recording_id": [rid], "subject_id": ["abcdefabcdef"], "session": ["1"], "task": [task],
+        "trial": ["1"], "source_path": [f"{rid}.c3d"], "source_sha256": [rid * 4],
+        "format": ["c3d"], "vendor": ["Vicon"], "point_rate_hz": [200.0],
+        "analog_rate_hz": [1000.0], "n_frames": [10], "first_frame": [1]})
+
+
+def test_rewriting_same_rows_gives_identical_bytes_whatever_the_input_order(tmp_path):
+    s = Store(tmp_path)
+    df = _forces()
+    [p1] = s.write("forces", df, key=RID, partition="abcdefabcdef")
+    b1 = p1.read_bytes()
+    [p2] = s.write("forces", df.sample(frac=1, random_state=3), key=RID, partition="abcdefabcdef")
+    assert p1 == p2 and p2.read_bytes() == b1
+    assert p1.parent.name == "subject=abcdefabcdef"
+
+
+def test_failed_write_leaves_previous_table_intact(tmp_path, monkeypatch):
+    s = Store(tmp_path)
+    [path] = s.write("forces", _forces(), key=RID)
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", boom)
+    with pytest.raises(OSError, match="disk full"):
+        s.write("forces", _forces(seed=1), key=RID)
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_invalid_rows_write_nothing(tmp_path):
+    s = Store(tmp_path)
+    bad = _forces().drop(columns="fz")
+    with pytest.raises(SchemaError, match="'fz'"):
+        s.write("forces", bad, key=RID)
+    assert s.tables() == []
+
+
+def test_write_parquet_is_atomic_under_crash(tmp_path):
+    import pyarrow as pa
+
+    target = tmp_path / "t.parquet"
+    write_parquet(pa.table({"a": [1]}), target)
+
+    with pytest.raises(AttributeError):
+        write_parquet("not a table", target)
+    assert pq.read_table(target).column("a").to_pylist() == [1]
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_table_reads_parts_with_filters_and_columns(tmp_path):
+    s = Store(tmp_path)
+    rid2 = "fedcba9876543210"
+    s.write("recordings", _recording(), key=RID)
+    s.write("recordings", _recording(rid2, task="landing"), key=rid2)
+    assert len(s.table("recordings")) == 2
+    got = s.table("recordings", filters=[("task", "==", "landing")], columns=["recording_id"])
+    assert got["recording_id"].tolist() == [rid2]
+    assert s.keys("recordings") == {RID, rid2}
+    with pytest.raises(ConfigError, match="unknown column"):
+        s.table("recordings", filters=[("tsk", "==", "x")])
+
+
+def test_unwritten_table_reads_empty_with_declared_columns(tmp_path):
+    df = Store(tmp_path).table("features")
+    assert df.empty and "feature" in df.columns
+
+
+def test_sql_joins_tables_through_duckdb_views(tmp_path):
+    s = Store(tmp_path)
+    s.write("recordings", _recording(), key=RID)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    out = s.sql("SELECT r.task, count(*) AS n, avg(f.fz) AS fz FROM forces f "
+                "JOIN recordings r USING (recording_id) GROUP BY r.task")
+    assert out["n"].tolist() == [50]
+    assert out["fz"].iloc[0] == pytest.approx(_forces()["fz"].mean())
+    assert s.sql("SELECT count(*) AS n FROM scores")["n"].tolist() == [0]
+
+
+def test_replacing_a_part_removes_its_old_partition(tmp_path):
+    s = Store(tmp_path)
+    s.write("forces", _forces(), key=RID, partition="aaaaaaaaaaaa")
+    s.write("forces", _forces(), key=RID, partition="bbbbbbbbbbbb")
+    assert [p.parent.name for p in s.files("forces")] == ["subject=bbbbbbbbbbbb"]
+    assert s.delete("forces", key=RID) == 1 and s.tables() == []
+
+
+def test_info_counts_rows_subjects_and_size(tmp_path):
+    s = Store(tmp_path)
+    s.write("recordings", _recording(), key=RID)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    info = s.info().set_index("table")
+    assert info.loc["forces", "rows"] == 50
+    assert info.loc["recordings", "subjects"] == 1
+    assert info.loc["forces", "size_bytes"] == os.path.getsize(s.files("forces")[0])
+
+
+def test_bad_part_key_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="key"):
+        Store(tmp_path).write("recordings", _recording(), key="../escape")
