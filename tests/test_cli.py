@@ -57,3 +57,15 @@ def test_library_error_is_one_line_without_traceback(tmp_path):
     assert out.exit_code == 1
     assert "Traceback" not in out.output
     assert "error: SQL failed" in out.output
+
+
+def test_store_schema_lists_columns_with_units():
+    out = runner.invoke(app, ["store", "schema", "forces", "--csv"])
+    assert out.exit_code == 0
+    assert "forces,fz,double,N,True" in out.output
+    assert "forces,cop_x,double,m,True" in out.output
+
+
+def test_store_schema_unknown_table_is_one_line_error():
+    out = runner.invoke(app, ["store", "schema", "force"])
+    assert out.exit_code == 1 and "is not a declared table" in out.output

@@ -108,6 +108,19 @@ def store_info(
     print_frame(info, title=f"store {path}", csv=csv)
 
 
+@store_app.command("schema")
+@handled
+def store_schema(
+    table: Annotated[str | None, typer.Argument(help="One table (default: all).")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Show each table's columns with type, unit, constraints and meaning."""
+    from cxlab.schemas import TABLES, schema_frame
+
+    names = [table] if table else list(TABLES)
+    print_frame(schema_frame(names), csv=csv, max_rows=10_000)
+
+
 @app.command("sql")
 @handled
 def sql(

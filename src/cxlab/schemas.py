@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from cxlab._check import SchemaError, message
 
-__all__ = ["TABLES", "Column", "TableSchema", "schema_of", "validate"]
+__all__ = ["TABLES", "Column", "TableSchema", "schema_frame", "schema_of", "validate"]
 
 
 @dataclass(frozen=True)
@@ -319,6 +319,33 @@ def schema_of(name: str) -> TableSchema:
                 fix=f"use one of {', '.join(sorted(TABLES))} or declare it in cxlab.schemas",
             )
         ) from None
+
+
+def schema_frame(names: list[str] | None = None, /) -> pd.DataFrame:
+    """The declared columns of the named tables (default: all) as a DataFrame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``table``, ``column``, ``type``, ``unit``, ``nullable``,
+        ``constraint``, ``description``.
+    """
+    rows = []
+    for name in names or list(TABLES):
+        for c in schema_of(name).columns:
+            cons = []
+            if c.ge is not None:
+                cons.append(f">= {c.ge:g}")
+            if c.le is not None:
+                cons.append(f"<= {c.le:g}")
+            if c.isin is not None:
+                cons.append("in {" + ", ".join(map(str, c.isin)) + "}")
+            if c.pattern is not None:
+                cons.append(f"matches {c.pattern}")
+            rows.append({"table": name, "column": c.name, "type": str(c.type), "unit": c.unit,
+                         "nullable": c.nullable, "constraint": "; ".join(cons),
+                         "description": c.doc})
+    return pd.DataFrame(rows)
 
 
 def _fail(out, table, column, check, value, n):
