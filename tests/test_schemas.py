@@ -74,3 +74,13 @@ def test_every_table_declares_units_for_float_columns():
                     and c.name != "score":
                 assert c.unit, f"{t.name}.{c.name} has no unit"
         assert set(t.sort_by) <= set(t.names)
+
+
+def test_docs_store_md_lists_every_table_and_column():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "store.md").read_text()
+    for name, t in TABLES.items():
+        assert f"### `{name}`" in doc, f"docs/store.md lacks table {name}"
+        for c in t.columns:
+            assert f"| `{c.name}` | {c.type} | {c.unit} |" in doc, f"docs/store.md: {name}.{c.name}"
