@@ -1,0 +1,145 @@
+"""Readers: one per format, all returning :class:`Recording`, behind one :func:`read`.
+
+========  =====================================  ==================================
+format    recognised by                          reader
+========  =====================================  ==================================
+C3D       key byte 0x50 at offset 1 (any name)   :func:`read_c3d` (``cxlab.io.c3d``)
+TRC       ``.trc`` or ``PathFileType`` line 1    :func:`read_trc`
+MOT/STO   ``.mot``/``.sto`` or an ``endheader``  :func:`read_mot`
+CSV       ``.csv``                               :func:`read_forceplate_csv`
+========  =====================================  ==================================
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+from cxlab._check import ConfigError, InputFormatError, message
+from cxlab.io.csv import read_forceplate_csv
+from cxlab.io.opensim import read_mot, read_trc
+from cxlab.io.recording import Event, Platform, Recording
+
+__all__ = [
+    "FORMATS",
+    "Event",
+    "Platform",
+    "Recording",
+    "format_of",
+    "read",
+    "read_c3d",
+    "read_forceplate_csv",
+    "read_mot",
+    "read_trc",
+]
+
+#: format name -> file extensions (lower case) recognised for it
+FORMATS: dict[str, tuple[str, ...]] = {
+    "c3d": (".c3d",),
+    "trc": (".trc",),
+    "mot": (".mot",),
+    "sto": (".sto",),
+    "csv": (".csv",),
+}
+_SUPPORTED = "C3D (.c3d), TRC (.trc), OpenSim motion/storage (.mot, .sto), force-plate CSV (.csv)"
+
+
+def __getattr__(name: str):
+    # read_c3d is imported on first use: ezc3d is slow to import and cxlab.io.c3d is optional
+    if name == "read_c3d":
+        from cxlab.io.c3d import read_c3d
+
+        return read_c3d
+    raise AttributeError(f"module 'cxlab.io' has no attribute {name!r}")
+
+
+def format_of(path: str | os.PathLike[str], /) -> str | None:
+    """The format of ``path`` by content, then extension: ``c3d``, ``trc``, ``mot``, ``sto``,
+    ``csv`` or ``None`` when unknown.
+
+    A file whose byte at offset 1 is 0x50 (the C3D key) is C3D whatever its name, unless its
+    first two bytes are printable text and its extension names a text format (a CSV whose
+    header starts with e.g. ``"AP"``). Text formats are recognised by extension, else by
+    content: ``PathFileType`` on line 1 (TRC) or an ``endheader`` line (MOT).
+
+    Raises
+    ------
+    InputFormatError
+        If the file cannot be opened.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as e:
+        raise InputFormatError(message(f"cannot be read ({e.strerror})", file=path,
+                                       fix="check the path and its permissions")) from None
+    ext = path.suffix.lower()
+    text_ext = ext in (".trc", ".mot", ".sto", ".csv")
+    if len(head) >= 2 and head[1] == 0x50:
+        printable = all(32 <= b < 127 or b in (9, 10, 13) for b in head[:2])
+        if not (printable and text_ext):
+            return "c3d"
+    for fmt, exts in FORMATS.items():
+        if ext in exts and fmt != "c3d":
+            return fmt
+    text = head.decode("utf-8", errors="replace").lower()
+    if text.startswith("pathfiletype"):
+        return "trc"
+    if any(line.strip().split(",")[0].split("\t")[0] == "endheader"
+           for line in text.splitlines()[:-1]):
+        return "mot"
+    return None
+
+
+def _reader(fmt: str):
+    if fmt == "c3d":
+        from cxlab.io.c3d import read_c3d
+
+        return read_c3d
+    return {"trc": read_trc, "mot": read_mot, "sto": read_mot, "csv": read_forceplate_csv}[fmt]
+
+
+def read(path: str | os.PathLike[str], /, **options: Any) -> Recording:
+    """Read any supported recording file; the reader is picked by :func:`format_of`.
+
+    Parameters
+    ----------
+    path : path-like
+        A C3D, TRC, MOT/STO or force-plate CSV file.
+    **options
+        Keyword options of the chosen reader (e.g. ``up="y"`` for TRC/MOT, ``mapping=`` for
+        CSV, ``engine=`` and ``cop_threshold_n=`` for C3D).
+
+    Returns
+    -------
+    Recording
+        In SI units; ``meta["format"]`` names the format.
+
+    Raises
+    ------
+    InputFormatError
+        If the format is not supported or the file is invalid.
+    ConfigError
+        If an option is not accepted by the chosen reader.
+    """
+    fmt = format_of(path)
+    if fmt is None:
+        raise InputFormatError(message("is not a supported recording format", file=path,
+                                       value=Path(path).suffix or "(no extension)",
+                                       fix=f"supported: {_SUPPORTED}"))
+    try:
+        reader = _reader(fmt)
+    except ImportError as e:
+        raise InputFormatError(message(f"needs the {fmt.upper()} reader, which is not "
+                                       f"available ({e})", file=path,
+                                       fix="install cxlab with its C3D support")) from None
+    params = inspect.signature(reader).parameters
+    allowed = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    for name in options:
+        if name not in allowed:
+            raise ConfigError(message(f"is not an option of {reader.__name__}", field=name,
+                                      fix=f"use one of {', '.join(allowed) or '(none)'}"))
+    return reader(path, **options)
