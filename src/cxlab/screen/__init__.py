@@ -1,0 +1,308 @@
+"""Movement screen: turn features and questionnaire scores into findings a coach can act on.
+
+:func:`screen` applies declared rules (:mod:`cxlab.screen.rules`; shipped defaults in
+``rules/default.toml``) to the long ``features`` table and the ``scores`` table, one row
+per subject x session x rule (x side). :func:`~cxlab.screen.trends.screen_trends`
+follows each finding across sessions against the measure's MDC95 so that noise is not
+called progress; :func:`~cxlab.screen.prevalence.screen_prevalence` summarises findings
+per arm for the experiment report; :func:`~cxlab.screen.profile.render_profile` writes a
+one-page, self-contained HTML profile per client.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cxlab._check import ConfigError, message, warn
+from cxlab.schemas import Column, TableSchema
+from cxlab.screen.rules import SEVERITIES, Rule, read_rules, rules_frame
+
+__all__ = [
+    "SCREEN_SCHEMA",
+    "read_rules",
+    "screen",
+    "screen_prevalence",
+    "screen_trends",
+    "session_order",
+    "strength_features",
+]
+
+_S, _F, _B, _I = pa.string(), pa.float64(), pa.bool_(), pa.int32()
+SCREEN_SCHEMA = TableSchema(
+    "screen",
+    (
+        Column("subject_id", _S, pattern=r"[0-9a-f]{12}", doc="pseudonym"),
+        Column("session", _S),
+        Column("rule_id", _S, doc="rule id from the rules file"),
+        Column("feature", _S, doc="the feature or instrument the rule reads"),
+        Column("side", _S, isin=("left", "right", "bilateral", "worst"),
+               doc="side judged; 'worst' = the worse of left and right"),
+        Column("worse_side", _S, nullable=True, isin=("left", "right"),
+               doc="for 'worst' rules: which side was worse"),
+        Column("value", _F, nullable=True, doc="mean of trials, unit in `unit`"),
+        Column("unit", _S),
+        Column("n_trials", _I, "1", ge=0, doc="trials (or scores) averaged"),
+        Column("threshold", _F, nullable=True, doc="flag threshold, unit in `unit`"),
+        Column("comparison", _S, isin=("<", "<=", ">", ">=", "abs>", "abs>=")),
+        Column("flagged", _B, nullable=True, doc="missing when not assessed"),
+        Column("status", _S, isin=("flagged", "normal", "not assessed")),
+        Column("severity", _S, nullable=True, isin=SEVERITIES),
+        Column("region", _S),
+        Column("focus", _S),
+        Column("source", _S),
+    ),
+    ("subject_id", "session", "rule_id", "side"),
+    doc="movement-screen findings, one row per subject x session x rule x side",
+)
+_OUT = [c.name for c in SCREEN_SCHEMA.columns]
+_SLOTS = {"each": ["left", "right"], "bilateral": ["bilateral"], "worst": ["worst"]}
+
+
+def session_order(sessions: pd.Series, /) -> pd.Series:
+    """Rank session labels in natural order (numeric when every label is a number).
+
+    Parameters
+    ----------
+    sessions : pandas.Series of str
+        Session labels such as ``"1"``, ``"2"``, ``"10"`` or ``"pre"``, ``"post"``.
+
+    Returns
+    -------
+    pandas.Series of int
+        Dense rank (0 = first), aligned with ``sessions``. Labels that are all numbers
+        sort numerically (``"2" < "10"``); otherwise lexicographically.
+    """
+    s = sessions.astype(str)
+    num = pd.to_numeric(s, errors="coerce")
+    key = num if num.notna().all() else s
+    return key.rank(method="dense").astype(int) - 1
+
+
+def strength_features(strength: pd.DataFrame, /) -> pd.DataFrame:
+    """Feature rows derived from the dynamometer ``strength`` table.
+
+    * ``strength_hq_ratio`` per side = knee_flexors / knee_extensors peak torque
+      (conventional ratio; Coombs & Garbutt 2002), unit ``1``;
+    * ``strength_<muscle_group>_lsi_pct`` = 100 min(L, R) / max(L, R) for every group
+      measured on both sides (``docs/conventions.md``), unit ``%``.
+
+    Parameters
+    ----------
+    strength : pandas.DataFrame
+        Table ``strength``: subject_id, session, muscle_group, side, peak_torque_nm (N·m).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows in the ``features`` schema (recording_id, task, trial missing).
+    """
+    cols = ["recording_id", "subject_id", "session", "task", "trial", "feature", "side",
+            "value", "unit", "method"]
+    if strength is None or strength.empty:
+        return pd.DataFrame(columns=cols)
+    t = (strength.groupby(["subject_id", "session", "muscle_group", "side"], as_index=False)
+         ["peak_torque_nm"].mean())
+    wide = t.pivot_table(index=["subject_id", "session", "side"], columns="muscle_group",
+                         values="peak_torque_nm", aggfunc="mean")
+    parts = []
+    if {"knee_flexors", "knee_extensors"} <= set(wide.columns):
+        hq = (wide["knee_flexors"] / wide["knee_extensors"]).dropna().rename("value")
+        hq = hq.reset_index().assign(feature="strength_hq_ratio", unit="1",
+                                     method="knee_flexors/knee_extensors peak torque "
+                                            "(Coombs & Garbutt 2002)")
+        parts.append(hq)
+    lr = t.pivot_table(index=["subject_id", "session", "muscle_group"], columns="side",
+                       values="peak_torque_nm", aggfunc="mean")
+    if {"left", "right"} <= set(lr.columns):
+        both = lr[["left", "right"]].dropna()
+        lsi = (100 * both.min(axis=1) / both.max(axis=1)).rename("value").reset_index()
+        lsi["feature"] = "strength_" + lsi.pop("muscle_group").astype(str) + "_lsi_pct"
+        parts.append(lsi.assign(side="bilateral", unit="%",
+                                method="LSI = 100 min(L,R)/max(L,R)"))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    out["recording_id"] = out["task"] = out["trial"] = None
+    return out[cols]
+
+
+def _resolve_rules(rules) -> list[Rule]:
+    if rules is None:
+        return read_rules()
+    if isinstance(rules, (str, PathLike)):
+        return read_rules(rules)
+    rules = list(rules)
+    if not all(isinstance(r, Rule) for r in rules):
+        raise ConfigError(message("must be a rules file path or a list of Rule", field="rules",
+                                  value=type(rules[0]).__name__ if rules else rules,
+                                  fix="pass cxlab.screen.read_rules(path)"))
+    return rules
+
+
+def _measures(features, scores, strength) -> pd.DataFrame:
+    """One long frame: subject_id, session, task, kind, measure, side, value, unit."""
+    cols = ["subject_id", "session", "task", "kind", "measure", "side", "value", "unit"]
+    parts = []
+    feats = [f for f in (features, strength_features(strength) if strength is not None
+                         else None) if f is not None and len(f)]
+    for f in feats:
+        missing = {"subject_id", "session", "feature", "side", "value", "unit"} - set(f.columns)
+        if missing:
+            raise ConfigError(message("lacks columns of the features table", field="features",
+                                      value=sorted(missing), fix="pass the store's features"))
+        p = f.rename(columns={"feature": "measure"}).assign(kind="feature")
+        if "task" not in p:
+            p["task"] = None
+        parts.append(p[cols])
+    if scores is not None and len(scores):
+        missing = {"subject_id", "session", "instrument", "score", "unit"} - set(scores.columns)
+        if missing:
+            raise ConfigError(message("lacks columns of the scores table", field="scores",
+                                      value=sorted(missing), fix="pass the store's scores"))
+        p = scores.rename(columns={"instrument": "measure", "score": "value"})
+        parts.append(p.assign(kind="instrument", side="bilateral", task=None)[cols])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    m = pd.concat([p.astype({"value": float}) for p in parts], ignore_index=True)
+    m = m.dropna(subset=["subject_id", "session"])
+    m["session"] = m["session"].astype(str)
+    return m
+
+
+def _passes(value: np.ndarray, comparison: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """Element-wise ``value <comparison> threshold``; False where value is NaN."""
+    v, t = value, threshold
+    with np.errstate(invalid="ignore"):
+        conds = [comparison == c for c in ("<", "<=", ">", ">=", "abs>", "abs>=")]
+        outs = [v < t, v <= t, v > t, v >= t, np.abs(v) > t, np.abs(v) >= t]
+    return np.select(conds, outs, False)
+
+
+def screen(
+    features: pd.DataFrame | None,
+    scores: pd.DataFrame | None = None,
+    /,
+    *,
+    rules: list[Rule] | str | PathLike[str] | None = None,
+    strength: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Apply screening rules to every subject x session.
+
+    Trials of the same subject x session x feature x side (and repeated scores of one
+    instrument in a session) are averaged first: the **mean of trials** (NaN trials
+    ignored) is compared with the threshold. Side logic: ``each`` judges left and right
+    separately (two rows); ``bilateral`` reads the ``bilateral`` row; ``worst`` takes the
+    worse of left and right (the smaller value for ``<`` rules, the larger for ``>``, the
+    larger magnitude for ``abs`` rules) and reports it in ``worse_side``. Severity is the
+    most severe of the rule's ``severity`` and its ``grades`` whose threshold is passed.
+
+    A rule whose input is missing for a subject x session (no rows, all NaN, or a
+    different unit) is reported as ``not assessed`` with ``flagged`` missing, never as
+    ``normal``.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame or None
+        Long ``features`` table (subject_id, session, task, trial, feature, side, value,
+        unit, ...).
+    scores : pandas.DataFrame, optional
+        ``scores`` table (subject_id, session, instrument, score, unit, ...).
+    rules : list of Rule or path, optional
+        Default: the shipped rules (:func:`read_rules`). A path is read with
+        :func:`read_rules` (merged with the defaults).
+    strength : pandas.DataFrame, optional
+        ``strength`` table; adds ``strength_hq_ratio`` and ``strength_*_lsi_pct``
+        rows (:func:`strength_features`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Schema :data:`SCREEN_SCHEMA`: subject_id, session, rule_id, feature, side,
+        worse_side, value, unit, n_trials, threshold, comparison, flagged (nullable
+        bool), status (``flagged``/``normal``/``not assessed``), severity (missing
+        unless flagged), region, focus, source; every subject x session seen in any
+        input gets one row per rule (x side). Sorted by subject, session (natural
+        order), rule_id, side.
+    """
+    rules = _resolve_rules(rules)
+    R = rules_frame(rules)
+    R["kind"] = np.where(R["feature"].notna(), "feature", "instrument")
+    R = R.rename(columns={"unit": "rule_unit", "task": "rule_task"})
+    m = _measures(features, scores, strength)
+    visits = m[["subject_id", "session"]].drop_duplicates()
+
+    x = m.merge(R[["rule_id", "kind", "measure", "rule_task", "sides", "rule_unit"]],
+                on=["kind", "measure"])
+    keep = x["rule_task"].isna() | (x["task"] == x["rule_task"])
+    keep &= np.where(x["sides"] == "bilateral", x["side"] == "bilateral",
+                     x["side"].isin(["left", "right"]))
+    x = x[keep]
+    bad_unit = x["unit"].astype(str) != x["rule_unit"]
+    if bad_unit.any():
+        b = x[bad_unit].iloc[0]
+        warn(f"has unit {b['unit']!r} but rule {b['rule_id']!r} expects {b['rule_unit']!r}; "
+             f"{int(bad_unit.sum())} rows ignored (not assessed)", field=str(b["measure"]),
+             fix="convert the feature or set unit in the rules file")
+        x = x[~bad_unit]
+    agg = (x.groupby(["subject_id", "session", "rule_id", "side"], as_index=False)
+           .agg(value=("value", "mean"), n_trials=("value", "count")))
+    agg = _worst(agg, R)
+
+    slots = R[["rule_id", "sides"]].assign(side=R["sides"].map(_SLOTS)).explode("side")
+    grid = visits.merge(slots[["rule_id", "side"]], how="cross")
+    out = grid.merge(agg, on=["subject_id", "session", "rule_id", "side"], how="left")
+    out = out.merge(R, on="rule_id", how="left")
+    out["n_trials"] = out["n_trials"].fillna(0).astype("int32")
+    v = out["value"].to_numpy(dtype=float)
+    assessed = ~np.isnan(v)
+    hit = _passes(v, out["comparison"].to_numpy(), out["threshold"].to_numpy(dtype=float))
+    out["flagged"] = pd.array(np.where(assessed, hit, False), dtype="boolean")
+    out.loc[~assessed, "flagged"] = pd.NA
+    out["status"] = np.select([~assessed, hit], ["not assessed", "flagged"], "normal")
+    out["severity"] = _severity(out, rules)
+    out = out.rename(columns={"measure": "feature_", "rule_unit": "unit"})
+    out["feature"] = out.pop("feature_")
+    out["order"] = session_order(out["session"]) if len(out) else 0
+    out = out.sort_values(["subject_id", "order", "rule_id", "side"], kind="stable")
+    return out[_OUT].reset_index(drop=True)
+
+
+def _worst(agg: pd.DataFrame, R: pd.DataFrame) -> pd.DataFrame:
+    """Collapse left/right rows of ``worst`` rules to one row with side='worst'."""
+    agg = agg.assign(worse_side=None)
+    logic = agg["rule_id"].map(R.set_index("rule_id")["sides"])
+    w = agg[(logic == "worst") & agg["value"].notna()].copy()
+    if w.empty:
+        return agg[logic != "worst"]
+    comp = w["rule_id"].map(R.set_index("rule_id")["comparison"])
+    v = w["value"].to_numpy(dtype=float)
+    w["bad"] = np.where(comp.str.startswith("abs"), np.abs(v), np.where(
+        comp.str.startswith("<"), -v, v))
+    w = w.sort_values(["subject_id", "session", "rule_id", "bad", "side"],
+                      ascending=[True, True, True, False, True], kind="stable")
+    w = w.drop_duplicates(["subject_id", "session", "rule_id"])
+    w["worse_side"], w["side"] = w["side"], "worst"
+    return pd.concat([agg[logic != "worst"], w.drop(columns="bad")], ignore_index=True)
+
+
+def _severity(out: pd.DataFrame, rules: list[Rule]) -> pd.Series:
+    """Most severe passed grade per row (missing where not flagged)."""
+    g = pd.DataFrame(
+        [(r.id, SEVERITIES.index(r.severity), r.threshold) for r in rules]
+        + [(r.id, SEVERITIES.index(s), t) for r in rules for s, t in r.grades.items()],
+        columns=["rule_id", "rank", "g_thr"])
+    x = out[["rule_id", "value", "comparison"]].reset_index().merge(g, on="rule_id")
+    x = x[_passes(x["value"].to_numpy(dtype=float), x["comparison"].to_numpy(),
+                  x["g_thr"].to_numpy(dtype=float))]
+    rank = x.groupby("index")["rank"].max()
+    sev = pd.Series(pd.NA, index=out.index, dtype="str")
+    sev.loc[rank.index] = np.asarray(SEVERITIES)[rank.to_numpy()]
+    return sev
+
+
+from cxlab.screen.prevalence import screen_prevalence  # noqa: E402
+from cxlab.screen.trends import screen_trends  # noqa: E402

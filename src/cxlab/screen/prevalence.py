@@ -1,0 +1,92 @@
+"""Cohort-level prevalence of screening findings per arm, with Wilson intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cxlab._check import ConfigError, message
+
+__all__ = ["screen_prevalence", "wilson_interval"]
+
+
+def wilson_interval(k, n, /, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion (Wilson 1927).
+
+    ``(p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = k/n`` and
+    ``z`` the ``(1 + level)/2`` normal quantile. NaN where ``n = 0``.
+
+    Parameters
+    ----------
+    k, n : array-like of int
+        Successes and trials.
+    level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    (low, high) : tuple of numpy.ndarray
+    """
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
+                      level: float = 0.95) -> pd.DataFrame:
+    """Prevalence of each finding per arm at baseline and at follow-up.
+
+    A subject has a finding at a session when the rule flags any of its sides; the
+    finding is *assessed* when at least one side was assessed (and a subject whose
+    sides are all unassessed is left out of the denominator). Baseline is each
+    subject's first session, follow-up its last assessed session after the first
+    (sessions in natural order); a subject seen once contributes to baseline only.
+
+    Parameters
+    ----------
+    screened : pandas.DataFrame
+        Output of :func:`cxlab.screen.screen`.
+    arms : pandas.DataFrame
+        Columns ``subject_id``, ``arm``; subjects without an arm are left out.
+    level : float
+        Confidence level of the Wilson interval (default 0.95).
+
+    Returns
+    -------
+    pandas.DataFrame
+        arm, rule_id, timepoint (``baseline``/``follow-up``), n_assessed, n_flagged,
+        prevalence (n_flagged / n_assessed), ci_low, ci_high; sorted by arm, rule_id,
+        timepoint.
+    """
+    from cxlab.screen import session_order
+
+    missing = {"subject_id", "arm"} - set(arms.columns)
+    if missing:
+        raise ConfigError(message("lacks columns", field="arms", value=sorted(missing),
+                                  fix="pass a DataFrame with subject_id and arm"))
+    s = screened[screened["status"] != "not assessed"]
+    per = (s.assign(f=s["flagged"].astype(bool))
+           .groupby(["subject_id", "session", "rule_id"], as_index=False)["f"].max())
+    per["order"] = session_order(per["session"]) if len(per) else 0
+    sess = screened[["subject_id", "session"]].drop_duplicates()
+    sess["order"] = session_order(sess["session"]) if len(sess) else 0
+    first = sess.groupby("subject_id")["order"].min().rename("first")
+    per = per.join(first, on="subject_id")
+    base = per[per["order"] == per["first"]].assign(timepoint="baseline")
+    later = per[per["order"] > per["first"]]
+    fu = later.loc[later.groupby(["subject_id", "rule_id"])["order"].idxmax()]
+    x = pd.concat([base, fu.assign(timepoint="follow-up")], ignore_index=True)
+    x = x.merge(arms[["subject_id", "arm"]].drop_duplicates(), on="subject_id")
+    out = (x.groupby(["arm", "rule_id", "timepoint"], as_index=False)
+           .agg(n_assessed=("f", "size"), n_flagged=("f", "sum")))
+    out["n_flagged"] = out["n_flagged"].astype(int)
+    out["prevalence"] = out["n_flagged"] / out["n_assessed"]
+    out["ci_low"], out["ci_high"] = wilson_interval(out["n_flagged"], out["n_assessed"],
+                                                    level=level)
+    return out.sort_values(["arm", "rule_id", "timepoint"], key=lambda c: c.map(
+        {"baseline": 0, "follow-up": 1}) if c.name == "timepoint" else c).reset_index(drop=True)
