@@ -7,6 +7,7 @@
 """
 
 from cxlab.models._multiplicity import p_adjust
+from cxlab.models.effects import EffectFit, fit_effects
 from cxlab.models.reliability import reliability
 
-__all__ = ["p_adjust", "reliability"]
+__all__ = ["EffectFit", "fit_effects", "p_adjust", "reliability"]

@@ -1,0 +1,124 @@
+"""Input checks shared by the effect models: one readable error per problem."""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cxlab._check import ConfigError, message
+
+MIN_SUBJECTS_PER_ARM = 3
+
+
+def as_list(value: str | Sequence[str] | None) -> list[str]:
+    """``"a"`` → ``["a"]``, ``None`` → ``[]``, sequences as lists."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def quoted(name: str) -> str:
+    """A column name as a patsy formula term (``Q('...')`` unless a plain identifier)."""
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return name
+    return f"Q({name!r})"
+
+
+@dataclass(frozen=True)
+class Design:
+    """Validated inputs of :func:`cxlab.models.fit_effects`."""
+
+    data: pd.DataFrame
+    outcomes: list[str]
+    time: str
+    arm: str
+    subject: str
+    control: str
+    covariates: list[str]
+    moderators: list[str]
+    arms: list[str]          # non-control arms, sorted
+    times: list              # distinct time values, sorted
+
+
+def design(data, *, outcomes, time, arm, subject, control, covariates, moderators,
+           numeric_time: bool) -> Design:
+    """Check the table and return a sorted copy with ``arm`` as strings.
+
+    Raises
+    ------
+    ConfigError
+        Missing columns (all named at once), a non-numeric outcome, moderator or
+        (continuous) time, an unknown control arm (arms present are listed), a subject
+        in two arms, a single time point or an arm with fewer than 3 subjects.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ConfigError(message("must be a pandas DataFrame", field="data",
+                                  value=type(data).__name__))
+    if not outcomes:
+        raise ConfigError(message("needs at least one outcome column", field="outcome",
+                                  fix="pass outcome='pain_nrs' or a list of columns"))
+    needed = [*outcomes, time, arm, subject, *covariates, *moderators]
+    missing = list(dict.fromkeys(c for c in needed if c not in data.columns))
+    if missing:
+        raise ConfigError(message("column(s) not found in the table", field=", ".join(missing),
+                                  fix=f"columns present: {', '.join(map(str, data.columns))}"))
+    numeric = [*outcomes, *moderators, *([time] if numeric_time else [])]
+    for col in numeric:
+        s = data[col]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            raise ConfigError(message("must be numeric", field=col, value=str(s.dtype),
+                                      fix="convert it to numbers (e.g. score, weeks)"))
+    d = data[list(dict.fromkeys(needed))].copy()
+    d = d[d[arm].notna() & d[subject].notna() & d[time].notna()]
+    d[arm] = d[arm].astype(str).astype(object)
+    for c in covariates:  # patsy wants object columns for categorical terms
+        if not pd.api.types.is_numeric_dtype(d[c]):
+            d[c] = d[c].astype(object)
+    d[subject] = d[subject].astype(str).astype(object)
+    control = str(control)
+    present = sorted(d[arm].unique())
+    if control not in present:
+        raise ConfigError(message("is not an arm in the table", field="control", value=control,
+                                  fix=f"use one of {', '.join(present)}"))
+    if len(present) < 2:
+        raise ConfigError(message("needs at least two arms", field=arm, value=present))
+    arms_per_subject = d.groupby(subject)[arm].nunique()
+    if (arms_per_subject > 1).any():
+        bad = arms_per_subject.index[arms_per_subject > 1][0]
+        raise ConfigError(message("subject is in more than one arm", field=subject, value=bad,
+                                  fix="one arm per subject (cross-over designs are not supported)"))
+    times = _sorted_visits(d[time].unique().tolist())
+    if len(times) < 2:
+        raise ConfigError(message("has a single time point; effects need change over time",
+                                  field=time, value=times,
+                                  fix="include baseline and follow-up rows"))
+    counts = d.groupby(arm)[subject].nunique()
+    small = counts[counts < MIN_SUBJECTS_PER_ARM]
+    if len(small):
+        raise ConfigError(message(f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s), "
+                                  f"fewer than {MIN_SUBJECTS_PER_ARM}", field=arm,
+                                  value=small.index[0],
+                                  fix="merge or drop the arm before fitting"))
+    d = d.sort_values([subject, time], kind="stable").reset_index(drop=True)
+    return Design(d, list(outcomes), time, arm, subject, control, list(covariates),
+                  list(moderators), [a for a in present if a != control], times)
+
+
+def covariate_terms(d: pd.DataFrame, covariates: list[str]) -> list[str]:
+    """Formula terms for covariates: numeric as is, anything else as ``C(...)``."""
+    terms = []
+    for c in covariates:
+        numeric = pd.api.types.is_numeric_dtype(d[c]) and not pd.api.types.is_bool_dtype(d[c])
+        terms.append(quoted(c) if numeric else f"C({quoted(c)})")
+    return terms
+
+
+def _sorted_visits(values: list) -> list:
+    """Distinct time values in time order; digit strings ("1", "2", "10") sort as numbers."""
+    try:
+        return sorted(values, key=float)
+    except (TypeError, ValueError):
+        return sorted(values, key=str)

@@ -1,0 +1,140 @@
+"""Linear mixed models and GEE for one outcome: formulas, fitting, contrast rows."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+from scipy import stats
+from statsmodels.genmod import cov_struct as sm_cov
+
+from cxlab.models._inputs import Design, covariate_terms, quoted
+
+# Messages that mean the random-slope fit sits on the boundary or failed.
+_BOUNDARY = ("boundary", "singular", "failed to converge", "did not converge", "Hessian")
+
+
+def arm_term(ds: Design) -> str:
+    """Patsy term of the arm factor with the control arm as reference."""
+    return f"C({quoted(ds.arm)}, Treatment({ds.control!r}))"
+
+
+def visit_term(ds: Design) -> str:
+    """Patsy term of the categorical time factor with the first visit as reference."""
+    return f"C({quoted(ds.time)}, Treatment({ds.times[0]!r}))"
+
+
+def formula(ds: Design, outcome: str, *, time_as: str) -> str:
+    """The fixed-effects formula, e.g. ``pain ~ week * C(arm, Treatment('control'))``."""
+    if time_as == "categorical":
+        rhs = f"{arm_term(ds)} * {visit_term(ds)}"
+    else:
+        base = f"{quoted(ds.time)} * {arm_term(ds)}"
+        rhs = "".join([base, *(f" + {base} * {quoted(m)}" for m in ds.moderators)])
+    covs = covariate_terms(ds.data, ds.covariates)
+    return " + ".join([f"{quoted(outcome)} ~ {rhs}", *covs])
+
+
+def contrasts(ds: Design, *, time_as: str) -> list[dict]:
+    """The coefficients reported: one dict per arm (× visit | × moderator)."""
+    out = []
+    t, a = quoted(ds.time), arm_term(ds)
+    for arm in ds.arms:
+        lvl = f"{a}[T.{arm}]"
+        if time_as == "categorical":
+            for v in ds.times[1:]:
+                out.append({"arm": arm, "estimand": "change_diff", "visit": str(v),
+                            "moderator": None, "term": f"{lvl}:{visit_term(ds)}[T.{v}]"})
+        else:
+            out.append({"arm": arm, "estimand": "slope_diff", "visit": None, "moderator": None,
+                        "term": f"{t}:{lvl}"})
+            for m in ds.moderators:
+                out.append({"arm": arm, "estimand": "moderation", "visit": None, "moderator": m,
+                            "term": f"{t}:{lvl}:{quoted(m)}"})
+    return out
+
+
+def _caught(record) -> list[str]:
+    msgs = []
+    for w in record:
+        text = " ".join(str(w.message).split())
+        if text not in msgs:
+            msgs.append(text)
+    return msgs
+
+
+def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
+    """REML linear mixed model; random intercept + slope, else random intercept.
+
+    Returns
+    -------
+    (results, re_formula, converged, warning messages)
+    """
+    notes: list[str] = []
+    if time_as == "continuous":
+        re = f"~{quoted(ds.time)}"
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            try:
+                res = smf.mixedlm(fml, d, groups=d[ds.subject], re_formula=re).fit(
+                    reml=True, method=["lbfgs", "bfgs"])
+                err = None
+            except (np.linalg.LinAlgError, ValueError) as e:
+                res, err = None, f"{type(e).__name__}: {e}"
+        msgs = _caught(rec) + ([err] if err else [])
+        singular = res is not None and np.linalg.eigvalsh(np.asarray(res.cov_re))[0] <= 1e-8 * max(
+            1.0, float(np.max(np.diag(np.asarray(res.cov_re)))))
+        bad = res is None or not res.converged or singular or any(
+            k.lower() in m.lower() for m in msgs for k in _BOUNDARY)
+        if not bad:
+            return res, re, True, msgs
+        why = "; ".join(msgs) if msgs else "random-slope variance is singular"
+        notes.append(f"random intercept + slope model failed ({why}); "
+                     "fell back to a random intercept")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = smf.mixedlm(fml, d, groups=d[ds.subject]).fit(reml=True, method=["lbfgs", "bfgs"])
+    return res, "~1", bool(res.converged), notes + _caught(rec)
+
+
+def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type: str):
+    """GEE (Gaussian, identity link) with exchangeable or AR(1) working correlation.
+
+    AR(1) distances are the ranks of the distinct time values, so a missed visit
+    counts as two steps.
+    """
+    rank = {v: i for i, v in enumerate(ds.times)}
+    tindex = d[ds.time].map(rank).to_numpy(dtype=float)[:, None]
+    cs = sm_cov.Exchangeable() if cov_struct == "exchangeable" else sm_cov.Autoregressive(
+        grid=True)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        model = smf.gee(fml, groups=d[ds.subject], data=d, cov_struct=cs, time=tindex)
+        res = model.fit(cov_type=cov_type)
+    msgs = _caught(rec)
+    converged = not any("converge" in m.lower() or "iteration" in m.lower() for m in msgs)
+    return res, converged, msgs
+
+
+def rows(res, ds: Design, d: pd.DataFrame, outcome: str, *, time_as: str, method: str,
+         converged: bool, notes: list[str], alpha: float) -> list[dict]:
+    """One result row per contrast, with Wald z intervals as statsmodels reports them."""
+    params, bse = res.params, res.bse
+    z = stats.norm.ppf(1 - alpha / 2)
+    out = []
+    for c in contrasts(ds, time_as=time_as):
+        if c["term"] not in params.index:
+            raise KeyError(f"term {c['term']!r} not in model ({list(params.index)})")
+        est, se = float(params[c["term"]]), float(bse[c["term"]])
+        keep = d[ds.arm].isin([c["arm"], ds.control])
+        out.append({
+            "outcome": outcome, "arm": c["arm"], "estimand": c["estimand"],
+            "visit": c["visit"], "moderator": c["moderator"], "estimate": est,
+            "std_error": se, "ci_low": est - z * se, "ci_high": est + z * se,
+            "p_value": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else float("nan"),
+            "n_subjects": int(d.loc[keep, ds.subject].nunique()), "n_obs": int(keep.sum()),
+            "method": method, "converged": bool(converged), "warnings": "; ".join(notes),
+        })
+    return out

@@ -1,0 +1,278 @@
+"""Arm-vs-control intervention effects on longitudinal outcomes: mixed models, GEE, AIPW.
+
+:func:`fit_effects` is the one entry point; it checks the table, fits one model per
+outcome and returns an :class:`EffectFit` whose ``table`` has one row per
+outcome × arm (× visit, × moderator), with Holm-adjusted p-values across the fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cxlab._check import ConfigError, check_option, message
+from cxlab.models import _longitudinal as lg
+from cxlab.models._inputs import as_list, design
+from cxlab.models._multiplicity import CORRECTIONS, p_adjust
+
+__all__ = ["COLUMNS", "EffectFit", "fit_effects"]
+
+COLUMNS = ["outcome", "arm", "estimand", "visit", "moderator", "estimate", "std_error", "ci_low",
+           "ci_high", "p_value", "p_adj", "n_subjects", "n_obs", "method", "converged",
+           "warnings", "interpretation"]
+METHODS = ("mixed", "gee", "aipw")
+_PRIMARY = ("slope_diff", "change_diff", "ate_change")
+
+
+@dataclass
+class EffectFit:
+    """The result of :func:`fit_effects`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per outcome × arm (× visit for categorical time, × moderator term);
+        columns :data:`COLUMNS` (see :func:`fit_effects`).
+    method : str
+        ``"mixed"``, ``"gee"`` or ``"aipw"``.
+    formula : dict of str to str
+        Outcome → model formula (patsy syntax) as fitted, for a report's methods section.
+    results_ : dict of str to object
+        Outcome → fitted statsmodels results (mixed/GEE) or, for AIPW, the per-subject
+        frame with cross-fitted propensities and influence values.
+    diagnostics : pandas.DataFrame or None
+        AIPW overlap diagnostics, one row per outcome × arm (see :mod:`cxlab.models.causal`).
+    methods : str
+        A plain-words methods paragraph describing the fit.
+    """
+
+    table: pd.DataFrame
+    method: str
+    formula: dict[str, str]
+    results_: dict[str, Any] = field(repr=False)
+    diagnostics: pd.DataFrame | None = None
+    methods: str = ""
+
+
+def fit_effects(
+    data: pd.DataFrame,
+    /,
+    *,
+    outcome: str | Sequence[str],
+    time: str,
+    arm: str,
+    subject: str,
+    control: str,
+    covariates: Sequence[str] = (),
+    method: str = "mixed",
+    time_as: str = "continuous",
+    moderators: Sequence[str] = (),
+    correction: str = "holm",
+    cov_struct: str = "exchangeable",
+    cov_type: str = "auto",
+    alpha: float = 0.05,
+    baseline: Any = None,
+    followup: Any = None,
+    outcome_model: str = "linear",
+    n_folds: int = 5,
+    seed: int = 0,
+    overlap_bounds: tuple[float, float] = (0.01, 0.99),
+    max_outside: float = 0.10,
+    min_ess: float = 10.0,
+) -> EffectFit:
+    """Estimate each arm's effect against a control arm on one or more outcomes.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long table, one row per subject × time point (missing outcomes allowed).
+    outcome : str or list of str
+        Numeric outcome column(s), e.g. ``"pain_nrs"`` (points) or a feature value.
+    time : str
+        Time column: numeric (e.g. weeks since the programme started) for
+        ``time_as="continuous"``; any visit label (e.g. session) for ``"categorical"``.
+    arm, subject : str
+        Columns with each subject's arm (constant within subject) and identifier.
+    control : str
+        The reference arm; every other arm is compared against it.
+    covariates : list of str
+        Adjustment terms (numeric as is, others as categorical), e.g. age, baseline score.
+    method : {"mixed", "gee", "aipw"}
+        ``"mixed"``: linear mixed model ``outcome ~ time * C(arm, Treatment(control)) +
+        covariates`` (statsmodels MixedLM, REML) with a random intercept and slope of ``time``
+        per subject; if the slope variance is singular or the fit does not converge it
+        falls back to a random intercept and says so in ``warnings``. ``"gee"``: the
+        population-average model with the same fixed effects (Gaussian GEE, sandwich SEs).
+        ``"aipw"``: for non-randomised cohorts, the doubly robust effect on change from
+        ``baseline`` to ``followup`` (:func:`cxlab.models.causal.aipw_effects`).
+    time_as : {"continuous", "categorical"}
+        ``"continuous"``: estimand ``slope_diff``, the arm's minus control's rate of change
+        of the outcome per unit of ``time``. ``"categorical"``: estimand ``change_diff``,
+        the arm's minus control's change from the first visit at each later visit (arm ×
+        visit interaction; mixed model with random intercept, or GEE).
+    moderators : list of str
+        Numeric baseline subject characteristics (e.g. asymmetry); each adds ``time × arm ×
+        moderator`` terms, mean-centred, so ``slope_diff`` is the effect at the average
+        moderator and a ``moderation`` row gives the change in ``slope_diff`` per unit of the
+        moderator (continuous time, mixed/GEE only).
+    correction : {"holm", "fdr_bh", "none"}
+        Multiplicity adjustment into ``p_adj``, across all primary rows of the fit
+        (outcome × arm × visit); moderation rows form their own family.
+    cov_struct : {"exchangeable", "ar1"}
+        GEE working correlation (AR(1) over the ranks of the distinct time values).
+    cov_type : {"auto", "robust", "bias_reduced"}
+        GEE standard errors: robust sandwich, or Mancl & DeRouen (2001) bias-reduced for
+        few subjects; ``"auto"`` picks ``bias_reduced`` below 50 subjects.
+    alpha : float
+        1 − confidence level (Wald z intervals, as statsmodels reports them).
+    baseline, followup, outcome_model, n_folds, seed, overlap_bounds, max_outside, min_ess
+        AIPW options, see :func:`cxlab.models.causal.aipw_effects`.
+
+    Returns
+    -------
+    EffectFit
+        ``table`` columns: ``outcome, arm, estimand`` (``slope_diff`` per unit time,
+        ``change_diff`` per visit, ``moderation``, ``ate_change``), ``visit`` (categorical
+        time), ``moderator``, ``estimate, std_error, ci_low, ci_high`` (outcome units, per
+        unit of time for slopes), ``p_value, p_adj``, ``n_subjects, n_obs`` (arm + control),
+        ``method, converged, warnings`` (convergence/boundary messages, never
+        swallowed) and ``interpretation`` (plain words).
+
+    Raises
+    ------
+    ConfigError
+        Missing columns, unknown control arm, single time point, an arm with fewer than 3
+        subjects, non-numeric outcome, invalid options; for AIPW, poor overlap.
+
+    Warnings
+    --------
+    The mixed model is unbiased when missingness depends only on observed data (MAR);
+    GEE needs missingness unrelated to the outcome (MCAR). Effects in non-randomised
+    cohorts are confounded unless ``method="aipw"`` with the right baseline covariates.
+    """
+    check_option("method", method, METHODS)
+    check_option("time_as", time_as, ("continuous", "categorical"))
+    check_option("correction", correction, CORRECTIONS)
+    check_option("cov_struct", cov_struct, ("exchangeable", "ar1"))
+    check_option("cov_type", cov_type, ("auto", "robust", "bias_reduced"))
+    if not 0 < alpha < 1:
+        raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
+    mods = as_list(moderators)
+    if mods and (time_as == "categorical" or method == "aipw"):
+        raise ConfigError(message("moderators need continuous time with method mixed or gee",
+                                  field="moderators", value=mods,
+                                  fix="use time_as='continuous' and method='mixed' or 'gee'"))
+    ds = design(data, outcomes=as_list(outcome), time=time, arm=arm, subject=subject,
+                control=control, covariates=as_list(covariates), moderators=mods,
+                numeric_time=time_as == "continuous" and method != "aipw")
+    if method == "aipw":
+        from cxlab.models.causal import aipw_effects
+
+        table, formulas, results, diag, methods = aipw_effects(
+            ds, baseline=baseline, followup=followup, outcome_model=outcome_model,
+            n_folds=n_folds, seed=seed, overlap_bounds=overlap_bounds, max_outside=max_outside,
+            min_ess=min_ess, alpha=alpha)
+        return EffectFit(_finish(table, correction, ds), method, formulas, results, diag,
+                         methods + _correction_text(correction))
+    for m in mods:  # centre each moderator at the mean of the subjects' first values
+        first = ds.data.groupby(ds.subject, sort=True)[m].first()
+        ds.data[m] = ds.data[m] - float(first.mean())
+    n_subjects = ds.data[ds.subject].nunique()
+    if cov_type == "auto":
+        cov_type = "bias_reduced" if n_subjects < 50 else "robust"
+    rows, formulas, results = [], {}, {}
+    re_used = set()
+    for y in ds.outcomes:
+        fml = lg.formula(ds, y, time_as=time_as)
+        cols = [y, ds.time, *ds.covariates, *ds.moderators]
+        d = ds.data.dropna(subset=cols).reset_index(drop=True)
+        if method == "mixed":
+            res, re, ok, notes = lg.fit_mixed(d, ds, fml, time_as=time_as)
+            re_used.add(re)
+        else:
+            res, ok, notes = lg.fit_gee(d, ds, fml, cov_struct=cov_struct, cov_type=cov_type)
+        rows += lg.rows(res, ds, d, y, time_as=time_as, method=method, converged=ok,
+                        notes=notes, alpha=alpha)
+        formulas[y], results[y] = fml, res
+    table = pd.DataFrame(rows)
+    text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
+    return EffectFit(_finish(table, correction, ds), method, formulas, results, None,
+                     text + _correction_text(correction))
+
+
+def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:
+    """Adjust p-values per family, add interpretations, fix column order and dtypes."""
+    table = table.copy()
+    table["p_adj"] = np.nan
+    primary = table["estimand"].isin(_PRIMARY).to_numpy()
+    for mask in (primary, ~primary):
+        if mask.any():
+            table.loc[mask, "p_adj"] = p_adjust(table.loc[mask, "p_value"].to_numpy(),
+                                                method=correction)
+    table["interpretation"] = [_interpret(r, ds) for r in table.itertuples(index=False)]
+    for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adj"):
+        table[c] = table[c].astype(float)
+    for c in ("n_subjects", "n_obs"):
+        table[c] = table[c].astype("int64")
+    table["converged"] = table["converged"].astype(bool)
+    for c in ("outcome", "arm", "estimand", "visit", "moderator", "method", "warnings"):
+        table[c] = table[c].astype(object).where(table[c].notna(), None)
+    return table[COLUMNS].reset_index(drop=True)
+
+
+def _ci(r) -> str:
+    return f"{r.estimate:+.3g} (95% CI {r.ci_low:.3g} to {r.ci_high:.3g})"
+
+
+def _interpret(r, ds) -> str:
+    excl = r.ci_low > 0 or r.ci_high < 0
+    if r.estimand == "slope_diff":
+        return (f"{r.outcome} changes by {_ci(r)} per unit of {ds.time} more in {r.arm} than in "
+                f"{ds.control}" + ("" if excl else "; the CI includes no difference"))
+    if r.estimand == "change_diff":
+        return (f"at {ds.time}={r.visit}, change from baseline in {r.outcome} differs between "
+                f"{r.arm} and {ds.control} by {_ci(r)}"
+                + ("" if excl else "; the CI includes no difference"))
+    if r.estimand == "ate_change":
+        return (f"change in {r.outcome} from baseline to follow-up is {_ci(r)} in {r.arm} vs "
+                f"{ds.control} after doubly robust adjustment")
+    if not excl:
+        return (f"no clear moderation: per unit of {r.moderator}, {r.arm}'s slope difference vs "
+                f"{ds.control} changes by {_ci(r)}; the CI includes 0")
+    sign = "more negative" if r.estimate < 0 else "more positive"
+    return (f"{r.arm}'s slope difference vs {ds.control} in {r.outcome} is {sign} in subjects "
+            f"with higher {r.moderator}: {_ci(r)} per unit of {r.moderator}")
+
+
+def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha) -> str:
+    level = f"{100 * (1 - alpha):g}%"
+    if method == "mixed":
+        re = ("a random intercept and a random slope of " + ds.time if "~1" not in re_used
+              else "a random intercept (random slope fell back where singular)"
+              if len(re_used) > 1 else "a random intercept")
+        text = (f"Linear mixed models (statsmodels MixedLM, REML) with {re} per subject "
+                f"({ds.subject}); model-based standard errors and Wald {level} intervals. ")
+    else:
+        text = (f"Gaussian GEE (statsmodels) with {cov_struct} working correlation within "
+                f"{ds.subject} and {cov_type.replace('_', '-')} sandwich standard errors "
+                f"({'Mancl & DeRouen 2001' if cov_type == 'bias_reduced' else 'Liang & Zeger 1986'}"
+                f"); Wald {level} intervals. ")
+    what = ("the difference from control in rate of change per unit of " + ds.time
+            if time_as == "continuous" else "the difference from control in change from "
+            f"{ds.time}={ds.times[0]} at each later visit")
+    text += f"Arms ({', '.join(ds.arms)}) were compared with {ds.control}; the estimand is {what}."
+    if ds.moderators:
+        text += (f" Moderators ({', '.join(ds.moderators)}, mean-centred) entered as "
+                 f"{ds.time} × arm × moderator interactions.")
+    return text
+
+
+def _correction_text(correction: str) -> str:
+    name = {"holm": "Holm's (1979) step-down procedure",
+            "fdr_bh": "the Benjamini–Hochberg (1995) false-discovery-rate procedure",
+            "none": "no multiplicity adjustment"}[correction]
+    return f" P-values across outcomes and arms were adjusted with {name}."
