@@ -1,0 +1,292 @@
+"""Analysis tables built from a store with DuckDB SQL.
+
+Everything here is a query over the store's views (``scores``, ``features``,
+``interventions``, ``recordings``, ``quarantine``); the results are sorted so
+that the same store always gives the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from cxlab._check import ConfigError, message, warn
+from cxlab.experiments.spec import ExperimentSpec, Outcome
+from cxlab.store import Store
+
+__all__ = ["analysis_table", "asymmetry_table", "cohort_table", "quality_table", "trial_table"]
+
+ANALYSIS_COLUMNS = ["outcome", "subject_id", "session", "session_index", "date", "week", "arm",
+                    "adherence", "age_years", "value", "unit"]
+
+# one date per subject x session (the earliest survey date), the programme start and
+# arm, and the subject's age at the first session
+_CONTEXT = """
+sess AS (
+    SELECT subject_id, session, min(date) AS date
+    FROM scores WHERE date IS NOT NULL GROUP BY subject_id, session
+),
+prog AS (
+    SELECT subject_id, min(arm) AS arm, min(start_date) AS start_date, avg(adherence) AS adherence
+    FROM interventions GROUP BY subject_id
+),
+age AS (
+    SELECT subject_id, arg_min(age_years, date) AS age_years
+    FROM scores WHERE age_years IS NOT NULL GROUP BY subject_id
+)
+"""
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _outcome_values(o: Outcome) -> str:
+    """SQL giving (subject_id, session, value, unit) for one outcome."""
+    if o.source == "scores":
+        return (f"SELECT subject_id, session, avg(score) AS value, min(unit) AS unit FROM scores "
+                f"WHERE instrument = {_quote(o.feature)} AND score IS NOT NULL "
+                f"AND isfinite(score) GROUP BY subject_id, session")
+    task = f" AND task = {_quote(o.task)}" if o.task else ""
+    side = f" AND side = {_quote(o.side)}" if o.side else ""
+    per_side = (f"SELECT subject_id, session, side, avg(value) AS v, min(unit) AS unit "
+                f"FROM features WHERE feature = {_quote(o.feature)}{task}{side} "
+                f"AND subject_id IS NOT NULL AND value IS NOT NULL AND isfinite(value) "
+                f"GROUP BY subject_id, session, side")
+    return (f"SELECT subject_id, session, coalesce(max(v) FILTER (WHERE side = 'bilateral'), "
+            f"avg(v) FILTER (WHERE side IN ('left', 'right'))) AS value, min(unit) AS unit "
+            f"FROM ({per_side}) GROUP BY subject_id, session")
+
+
+def _run(con, sql: str, *, spec: ExperimentSpec) -> pd.DataFrame:
+    try:
+        return con.execute(sql).df()
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0]
+        if spec.where and ("Binder" in first or "Parser" in first):
+            raise ConfigError(message(f"is not a valid filter ({first})", file=spec.path,
+                                      field="where", value=spec.where,
+                                      fix="write a SQL boolean expression over the columns "
+                                          + ", ".join(ANALYSIS_COLUMNS))) from None
+        raise
+
+
+def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
+    """The long analysis table: one row per outcome x subject x session.
+
+    Parameters
+    ----------
+    store : Store
+        A store with ``scores`` (session dates), ``interventions`` (arms) and,
+        for feature outcomes, ``features``.
+    spec : ExperimentSpec
+        Outcomes, filter and time variable.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``outcome`` (spec name), ``subject_id``, ``session``,
+        ``session_index`` (0 = the subject's first dated session), ``date``,
+        ``week`` (``(date - start_date) / 7 days``, weeks), ``arm``,
+        ``adherence`` (1), ``age_years`` (age at the first dated session),
+        ``value`` (in ``unit``), ``unit``; sorted by outcome, subject, session
+        index. Feature values are means over trials (and over recordings of
+        the session); an outcome without side suffix uses the bilateral value,
+        else the mean of the left and right trial means.
+
+    Warns
+    -----
+    CxlabWarning
+        When rows are dropped because their subject has no programme
+        (``interventions``) or their session has no date (``scores.date``).
+    """
+    parts = []
+    for o in spec.outcomes:
+        parts.append(f"SELECT {_quote(o.name)} AS outcome, * FROM ({_outcome_values(o)})")
+    values = " UNION ALL ".join(parts)
+    where = f"WHERE ({spec.where})" if spec.where else ""
+    sql = f"""
+    WITH {_CONTEXT},
+    vals AS ({values}),
+    joined AS (
+        SELECT v.outcome, v.subject_id, v.session, s.date,
+               datediff('day', p.start_date, s.date) / 7.0 AS week,
+               p.arm, p.adherence, a.age_years, v.value, v.unit
+        FROM vals v JOIN sess s USING (subject_id, session) JOIN prog p USING (subject_id)
+        LEFT JOIN age a USING (subject_id)
+    ),
+    indexed AS (
+        SELECT j.*, (dense_rank() OVER (PARTITION BY subject_id ORDER BY date) - 1)::INTEGER
+               AS session_index
+        FROM joined j
+    )
+    SELECT {", ".join(ANALYSIS_COLUMNS)} FROM indexed {where}
+    ORDER BY outcome, subject_id, session_index, session
+    """
+    count_sql = f"WITH {_CONTEXT}, vals AS ({values}) SELECT outcome, count(*) AS n FROM vals " \
+                "GROUP BY outcome"
+    with store.connect() as con:
+        df = _run(con, sql, spec=spec)
+        totals = dict(con.execute(count_sql).fetchall())
+    got = df.groupby("outcome").size().to_dict() if len(df) else {}
+    for o in spec.outcomes:
+        n_all, n_kept = totals.get(o.name, 0), got.get(o.name, 0)
+        if n_all == 0:
+            what = "instrument FROM scores" if o.source == "scores" else "feature FROM features"
+            warn("has no rows in the store", field=f"outcomes.{o.name}",
+                 fix=f"check the name against `cxlab sql STORE \"SELECT DISTINCT {what}\"`")
+        elif n_kept < n_all and not spec.where:
+            warn(f"lost {n_all - n_kept} of {n_all} subject-sessions without a programme "
+                 "or a dated survey", field=f"outcomes.{o.name}",
+                 fix="ingest interventions and surveys for every subject")
+    df["date"] = pd.to_datetime(df["date"]).dt.date if len(df) else df["date"]
+    df["session_index"] = df["session_index"].astype("int64")
+    return df.reset_index(drop=True)
+
+
+def trial_table(store: Store, spec: ExperimentSpec, /, subjects: pd.DataFrame) -> pd.DataFrame:
+    """Trial-level values of the feature outcomes at each subject's first session.
+
+    Parameters
+    ----------
+    subjects : pandas.DataFrame
+        ``subject_id``, ``session`` pairs to keep (the baseline sessions of the
+        analysis table).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome``, ``subject_id``, ``session``, ``trial``, ``value``: one row
+        per trial (the side handling of :func:`analysis_table`, per trial).
+    """
+    rows = []
+    with store.connect() as con:
+        con.register("keep", subjects[["subject_id", "session"]])
+        for o in spec.outcomes:
+            if o.source != "features":
+                continue
+            task = f" AND task = {_quote(o.task)}" if o.task else ""
+            side = f" AND side = {_quote(o.side)}" if o.side else ""
+            sql = f"""
+            WITH t AS (
+                SELECT subject_id, session, task || ':' || trial AS trial, side, avg(value) AS v
+                FROM features JOIN keep USING (subject_id, session)
+                WHERE feature = {_quote(o.feature)}{task}{side} AND value IS NOT NULL
+                  AND isfinite(value) AND trial IS NOT NULL
+                GROUP BY subject_id, session, task, trial, side
+            )
+            SELECT {_quote(o.name)} AS outcome, subject_id, session, trial,
+                   coalesce(max(v) FILTER (WHERE side = 'bilateral'),
+                            avg(v) FILTER (WHERE side IN ('left', 'right'))) AS value
+            FROM t GROUP BY subject_id, session, trial ORDER BY subject_id, trial
+            """
+            rows.append(con.execute(sql).df())
+    cols = ["outcome", "subject_id", "session", "trial", "value"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
+
+
+def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
+    """Side-to-side asymmetry per subject x session x measure.
+
+    Uses the stored ``*_asym_pct`` features (Robinson et al. 1987 symmetry
+    index, ``100 (R - L) / (0.5 (R + L))``, positive = right larger) and, for
+    per-side ratio-scale features without a stored twin (``X_<unit>`` when
+    ``X_asym_pct`` is stored counts as a twin), the same index computed from
+    the trial means of each side. Angles (unit ``deg``) are left out: a
+    percentage of an angle near zero is not meaningful.
+
+    Parameters
+    ----------
+    subjects : pandas.DataFrame
+        ``subject_id``, ``session``, ``session_index`` rows to keep.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject_id``, ``session_index``, ``measure``, ``asym_pct`` (%), sorted.
+    """
+    sql = """
+    WITH stored AS (
+        SELECT subject_id, session, regexp_replace(feature, '_asym_pct$', '') AS measure,
+               avg(value) AS asym_pct
+        FROM features WHERE feature LIKE '%\\_asym\\_pct' ESCAPE '\\' AND isfinite(value)
+        GROUP BY ALL
+    ),
+    sided AS (
+        SELECT subject_id, session, feature AS measure,
+               avg(value) FILTER (WHERE side = 'left') AS l,
+               avg(value) FILTER (WHERE side = 'right') AS r
+        FROM features WHERE side IN ('left', 'right') AND isfinite(value) AND unit <> 'deg'
+          AND task NOT IN ('balance_left', 'balance_right')
+        GROUP BY ALL
+    ),
+    computed AS (
+        SELECT subject_id, session, measure, 100 * (r - l) / (0.5 * (r + l)) AS asym_pct
+        FROM sided WHERE l IS NOT NULL AND r IS NOT NULL AND (r + l) <> 0
+          AND NOT EXISTS (SELECT 1 FROM stored s WHERE sided.measure = s.measure
+                          OR starts_with(sided.measure, s.measure || '_'))
+    ),
+    allv AS (SELECT * FROM stored UNION ALL SELECT * FROM computed)
+    SELECT k.subject_id, k.session_index, a.measure, a.asym_pct
+    FROM allv a JOIN keep k USING (subject_id, session)
+    WHERE isfinite(a.asym_pct)
+    ORDER BY k.subject_id, k.session_index, a.measure
+    """
+    with store.connect() as con:
+        con.register("keep", subjects[["subject_id", "session", "session_index"]])
+        return con.execute(sql).df()
+
+
+def cohort_table(analysis: pd.DataFrame, /) -> pd.DataFrame:
+    """Subjects, subject-sessions and observations per arm (``arm``, ``n_subjects``, ...)."""
+    g = analysis.groupby("arm", sort=True)
+    out = pd.DataFrame({
+        "n_subjects": g["subject_id"].nunique(),
+        "n_sessions": g.apply(lambda d: len(d[["subject_id", "session"]].drop_duplicates()),
+                              include_groups=False),
+        "n_obs": g.size(),
+        "mean_adherence": g["adherence"].mean(),
+        "mean_age_years": g["age_years"].mean(),
+    }).reset_index()
+    return out.astype({"n_subjects": "int64", "n_sessions": "int64", "n_obs": "int64"})
+
+
+def quality_table(store: Store, /) -> pd.DataFrame:
+    """Quarantined inputs grouped by stage and reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``stage``, ``file`` (base name), ``field``, ``n_rows``, ``reason``,
+        sorted. File names and reasons are passed through :func:`redact` so
+        raw subject labels never reach the report.
+    """
+    q = store.sql("SELECT stage, source_path, field, value, reason FROM quarantine")
+    if q.empty:
+        return pd.DataFrame(columns=["stage", "file", "field", "n_rows", "reason"])
+    q["file"] = q["source_path"].map(lambda p: redact(str(p).replace("\\", "/").split("/")[-1]))
+    q["reason"] = [redact(r, v if _is_label(f) else None)
+                   for r, v, f in zip(q["reason"], q["value"], q["field"], strict=True)]
+    q["field"] = q["field"].fillna("")
+    out = (q.groupby(["stage", "file", "field", "reason"], sort=True).size()
+           .rename("n_rows").reset_index())
+    return out[["stage", "file", "field", "n_rows", "reason"]]
+
+
+def _is_label(field) -> bool:
+    return isinstance(field, str) and any(k in field.lower() for k in ("subject", "participant"))
+
+
+def redact(text: str, value: object = None, /) -> str:
+    """Remove raw subject labels from ``text``.
+
+    ``sub-<label>`` becomes ``sub-…``, the offending ``value`` (which may be a
+    raw label) becomes ``…``, and 12-hex pseudonyms become ``…``.
+    """
+    import re
+
+    out = re.sub(r"sub-[A-Za-z0-9]+", "sub-…", str(text))
+    if value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value):
+        out = out.replace(repr(str(value)), "'…'").replace(str(value), "…")
+    return re.sub(r"\b[0-9a-f]{12}\b", "…", out)

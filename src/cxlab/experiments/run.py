@@ -1,0 +1,252 @@
+"""Run an experiment: a spec + a store -> ``runs/<name>/<hash>/`` with a manifest and a report."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from cxlab._check import ConfigError, CxlabWarning, message
+from cxlab.experiments.analysis import (
+    analysis_table,
+    asymmetry_table,
+    cohort_table,
+    quality_table,
+    trial_table,
+)
+from cxlab.experiments.fitting import effects_table, reliability_table, responders_table
+from cxlab.experiments.spec import read_spec
+from cxlab.store import Store, write_parquet
+
+__all__ = ["INPUT_TABLES", "input_digests", "run_experiment"]
+
+#: the store tables a run reads; their Parquet parts' sha256 enter the run hash
+INPUT_TABLES = ("scores", "interventions", "features", "recordings", "quarantine")
+_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "statsmodels", "duckdb", "matplotlib",
+             "seaborn", "jinja2")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
+    """sha256 of every Parquet part of the input tables, by table, in a fixed order.
+
+    Returns
+    -------
+    dict
+        ``{table: [{"part": <path relative to the store>, "sha256": <hex>}, ...]}``.
+    """
+    return {
+        name: [{"part": f.relative_to(store.path).as_posix(), "sha256": _sha256(f)}
+               for f in store.files(name)]
+        for name in INPUT_TABLES
+    }
+
+
+def _git_info() -> dict[str, object]:
+    root = Path(__file__).resolve().parents[3]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                                capture_output=True, text=True, timeout=20).stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no", "--", "src"],
+                                check=True, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for p in _PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:  # pragma: no cover
+            out[p] = "not installed"
+    return out
+
+
+def _write_table(df: pd.DataFrame, path: Path) -> None:
+    write_parquet(pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False), path)
+
+
+def run_experiment(
+    spec_path: str | os.PathLike[str],
+    /,
+    *,
+    out: str | os.PathLike[str] = "runs",
+    store: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Run the experiment described by a TOML spec and write its run directory.
+
+    Parameters
+    ----------
+    spec_path : path-like
+        The experiment spec (see :func:`cxlab.experiments.read_spec`).
+    out : path-like
+        Parent of the run directories (relative to the current directory).
+    store : path-like, optional
+        Override the spec's store.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<out>/<name>/<hash>/`` where ``hash`` (12 hex) is the sha256 of the
+        canonical spec and of every input table part. It holds
+        ``manifest.json``, ``analysis.parquet``, ``effects.parquet``,
+        ``responders.parquet``, ``reliability.parquet``, ``asymmetry.parquet``,
+        ``cohort.parquet``, ``quality.parquet``, ``screening.parquet``,
+        ``figures/``, ``report.html`` and ``run.log`` (wall-clock timings, the
+        only file that differs between two runs of the same inputs).
+
+    Raises
+    ------
+    ConfigError
+        If the spec is invalid, the store is missing or holds no usable rows.
+
+    Notes
+    -----
+    The directory is built beside its destination and renamed into place, so
+    an interrupted run never leaves a half-written run directory; re-running
+    replaces it with identical bytes.
+    """
+    t0 = time.perf_counter()
+    timings: list[tuple[str, float]] = []
+
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        timings.append((stage, now - since))
+        return now
+
+    spec = read_spec(spec_path, store=store)
+    st = Store(spec.store)
+    if not spec.store.is_dir():
+        raise ConfigError(message("does not exist", file=spec.path, field="store",
+                                  value=str(spec.store),
+                                  fix="build it with `cxlab ingest` or correct the path "
+                                      "(relative to the spec file)"))
+    inputs = input_digests(st)
+    for need in ("scores", "interventions"):
+        if not inputs[need]:
+            raise ConfigError(message(f"has no {need} table", file=spec.path, field="store",
+                                      value=str(spec.store),
+                                      fix=f"ingest {need} first (cxlab ingest-"
+                                          f"{'survey' if need == 'scores' else need})"))
+    canonical = spec.canonical()
+    blob = json.dumps({"spec": canonical, "inputs": inputs}, sort_keys=True).encode()
+    run_id = hashlib.sha256(blob).hexdigest()[:12]
+    parent = Path(out) / spec.name
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_id}-", dir=parent))
+    tmp.chmod(0o755)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = lap("read spec and hash inputs", t0)
+            analysis = analysis_table(st, spec)
+            if analysis.empty:
+                raise ConfigError(message("selects no rows", file=spec.path,
+                                          field="where" if spec.where else "outcomes",
+                                          value=spec.where or [o.name for o in spec.outcomes],
+                                          fix="check the outcome names and filter against "
+                                              "the store (cxlab sql)"))
+            t = lap("analysis table", t)
+            effects, methods_text = effects_table(analysis, spec)
+            t = lap("effects", t)
+            responders = responders_table(analysis, spec)
+            base = (analysis[analysis["session_index"] == 0][["subject_id", "session"]]
+                    .drop_duplicates())
+            reliability = reliability_table(trial_table(st, spec, base), spec)
+            t = lap("responders and reliability", t)
+            keep = analysis[["subject_id", "session", "session_index"]].drop_duplicates()
+            asym = asymmetry_table(st, keep)
+            screening = _screening(st, analysis)
+            tables = {
+                "analysis": analysis, "effects": effects, "responders": responders,
+                "reliability": reliability, "asymmetry": asym,
+                "cohort": cohort_table(analysis), "quality": quality_table(st),
+                "screening": screening,
+            }
+            for name, df in tables.items():
+                _write_table(df, tmp / f"{name}.parquet")
+            t = lap("write tables", t)
+        run_warnings = sorted({str(w.message) for w in caught
+                               if issubclass(w.category, (CxlabWarning, UserWarning))
+                               and not issubclass(w.category, DeprecationWarning)})
+        from cxlab import __version__
+
+        manifest = {
+            "run_id": run_id,
+            "name": spec.name,
+            "title": spec.title,
+            "seed": spec.seed,
+            "spec": canonical,
+            "spec_file": Path(spec_path).name,
+            "store": spec.store_text,
+            "inputs": inputs,
+            "cxlab": {"version": __version__, **_git_info()},
+            "python": platform.python_version(),
+            "packages": _versions(),
+            "warnings": run_warnings,
+            "methods": methods_text,
+            "outputs": {f.name: _sha256(f) for f in sorted(tmp.glob("*.parquet"))},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                           encoding="utf-8")
+        from cxlab.report import render_report
+
+        render_report(tmp)
+        t = lap("report", t)
+        lap("total", t0)
+        (tmp / "run.log").write_text(
+            "".join(f"{stage}\t{sec:.3f} s\n" for stage, sec in timings), encoding="utf-8")
+        final = parent / run_id
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
+    return final
+
+
+def _screening(store: Store, analysis: pd.DataFrame) -> pd.DataFrame:
+    """Prevalence of each screening finding per arm at baseline and follow-up.
+
+    Uses :func:`cxlab.screen.screen` with the shipped rules on the analysed
+    subjects' features, scores and strength, then
+    :func:`cxlab.screen.screen_prevalence`.
+    """
+    from cxlab.screen import screen, screen_prevalence
+
+    arms = analysis[["subject_id", "arm"]].drop_duplicates()
+    keep = [("subject_id", "in", sorted(arms["subject_id"]))]
+    features = store.table("features", filters=keep)
+    scores = store.table("scores", filters=keep)
+    strength = store.table("strength", filters=keep)
+    screened = screen(features, scores, strength=strength if len(strength) else None)
+    return screen_prevalence(screened, arms=arms).reset_index(drop=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(run_experiment(sys.argv[1]))

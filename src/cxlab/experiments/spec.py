@@ -1,0 +1,285 @@
+"""The experiment spec: a TOML file, validated once with every problem reported together.
+
+A spec names the data (a store and an optional SQL filter), the outcomes with
+their minimal clinically important differences, and the model. Example
+(``experiments/demo.toml``)::
+
+    name = "demo"
+    title = "Corrective-exercise programmes: demo cohort"
+    seed = 2026
+    store = "../data/processed/demo"        # relative to this file
+    where = "adherence >= 0.5"              # optional, SQL over the analysis rows
+
+    [model]
+    time = "week"
+    control = "control"
+    covariates = ["age_years"]
+    method = "mixed"
+
+    [outcomes.pain_nrs]
+    mcid = 2.0
+    better = "lower"
+
+    [outcomes."knee_fppa_peak_deg@left"]
+    mcid = 3.0
+    better = "lower"
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cxlab._check import ConfigError, message
+
+__all__ = ["INSTRUMENTS", "ExperimentSpec", "Outcome", "read_spec"]
+
+#: survey instruments (``scores.instrument``) from docs/conventions.md; other names are features
+INSTRUMENTS = ("pain_nrs", "pain_vas", "odi")
+#: model time variables: weeks since the programme started, or 0-based session number
+TIMES = ("week", "session_index")
+#: covariates available in the analysis table
+COVARIATES = ("age_years", "adherence")
+METHODS = ("mixed", "gee")
+SIDES = ("left", "right")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
+
+_TOP = ("name", "title", "seed", "store", "where", "model", "outcomes")
+_MODEL = ("time", "arm", "control", "covariates", "method", "alpha")
+_OUT = ("mcid", "better", "label", "source", "task")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome of an experiment.
+
+    Attributes
+    ----------
+    name : str
+        An instrument (``pain_nrs``) or a feature (``knee_fppa_peak_deg``),
+        optionally with a side suffix (``knee_fppa_peak_deg@left``).
+    source : {"scores", "features"}
+        The table it comes from (default: ``scores`` for the instruments in
+        :data:`INSTRUMENTS`, else ``features``).
+    feature : str
+        The instrument or feature name without the side suffix.
+    side : str or None
+        ``"left"``/``"right"`` for a suffixed outcome; ``None`` means the
+        bilateral value if the feature has one, else the mean of the two
+        sides' trial means.
+    task : str or None
+        Only features from this task (default: every task).
+    mcid : float or None
+        Minimal clinically important difference (smallest worthwhile change),
+        in the outcome's unit; responders need it.
+    better : {"lower", "higher"}
+        Direction of improvement.
+    label : str
+        Plain-language name for the report.
+    """
+
+    name: str
+    source: str
+    feature: str
+    side: str | None
+    task: str | None
+    mcid: float | None
+    better: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A validated experiment spec (see :func:`read_spec`)."""
+
+    name: str
+    title: str
+    seed: int
+    store: Path
+    store_text: str
+    where: str | None
+    time: str
+    arm: str
+    control: str
+    covariates: tuple[str, ...]
+    method: str
+    alpha: float
+    outcomes: tuple[Outcome, ...] = field(default=())
+    path: Path | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        """The spec as plain JSON-able data, without paths (they do not change results)."""
+        d = asdict(self)
+        for k in ("store", "store_text", "path"):
+            d.pop(k)
+        d["covariates"] = list(self.covariates)
+        d["outcomes"] = [asdict(o) for o in self.outcomes]
+        return d
+
+
+def _unknown(problems: list[str], key: str, allowed: tuple[str, ...], where: str) -> None:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+    problems.append(message("is not a known key", field=f"{where}{key}", fix=hint))
+
+
+def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> ExperimentSpec:
+    """Read and validate an experiment spec.
+
+    Parameters
+    ----------
+    path : path-like
+        The TOML file.
+    store : path-like, optional
+        Use this store instead of the spec's ``store`` (relative to the
+        current directory, like any command-line path).
+
+    Returns
+    -------
+    ExperimentSpec
+        With ``store`` resolved: a relative ``store`` in the spec is taken
+        relative to the **spec file's directory**, so a spec works from any
+        working directory.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem at once, one line each, naming the key, the bad
+        value and the fix; unknown keys get a did-you-mean suggestion.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(message("does not exist", file=path,
+                                  fix="give the path of an experiment TOML file")) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(message(f"is not valid TOML ({e})", file=path,
+                                  fix="fix the syntax (see docs/experiments.md)")) from None
+    problems: list[str] = []
+    for k in raw:
+        if k not in _TOP:
+            _unknown(problems, k, _TOP, "")
+
+    def need(d, key, typ, where="", default=...):
+        if key not in d:
+            if default is ...:
+                problems.append(message("is required", field=f"{where}{key}",
+                                        fix="add it to the spec"))
+            return None if default is ... else default
+        v = d[key]
+        if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
+            names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+            problems.append(message(f"must be a {names}", field=f"{where}{key}", value=v,
+                                    fix=f"write it as a TOML {names}"))
+            return None
+        return v
+
+    name = need(raw, "name", str)
+    if name is not None and not _NAME.fullmatch(name):
+        problems.append(message("is not a valid run name", field="name", value=name,
+                                fix="use letters, digits, '_', '.', '-' (max 64)"))
+    title = need(raw, "title", str, default=None)
+    seed = need(raw, "seed", int)
+    if seed is not None and not 0 <= seed < 2**32:
+        problems.append(message("is out of range", field="seed", value=seed,
+                                fix="use an integer from 0 to 2**32 - 1"))
+    store_text = need(raw, "store", str, default=None)
+    if store_text is None and store is None and "store" not in raw:
+        problems.append(message("is required", field="store",
+                                fix="add store = \"path/to/store\" (relative to the spec file)"))
+    where = need(raw, "where", str, default=None)
+    if where is not None and ";" in where:
+        problems.append(message("must be one SQL boolean expression", field="where", value=where,
+                                fix="remove the ';' (e.g. where = \"adherence >= 0.5\")"))
+
+    model = need(raw, "model", dict, default={}) or {}
+    for k in model:
+        if k not in _MODEL:
+            _unknown(problems, k, _MODEL, "model.")
+    time = need(model, "time", str, "model.", "week")
+    if time is not None and time not in TIMES:
+        problems.append(message("is not a valid time variable", field="model.time", value=time,
+                                fix=f"use one of {', '.join(TIMES)}"))
+    arm = need(model, "arm", str, "model.", "arm")
+    if arm is not None and arm != "arm":
+        problems.append(message("is not a column of the analysis table", field="model.arm",
+                                value=arm, fix="use \"arm\" (interventions.arm)"))
+    control = need(model, "control", str, "model.")
+    cov = need(model, "covariates", list, "model.", [])
+    for c in cov or []:
+        if c not in COVARIATES:
+            close = difflib.get_close_matches(str(c), COVARIATES, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"use any of {', '.join(COVARIATES)}"
+            problems.append(message("is not an available covariate", field="model.covariates",
+                                    value=c, fix=fix))
+    method = need(model, "method", str, "model.", "mixed")
+    if method is not None and method not in METHODS:
+        problems.append(message("is not a valid method", field="model.method", value=method,
+                                fix=f"use one of {', '.join(METHODS)}"))
+    alpha = need(model, "alpha", (int, float), "model.", 0.05)
+    if alpha is not None and not 0 < alpha < 0.5:
+        problems.append(message("is out of range", field="model.alpha", value=alpha,
+                                fix="use a level between 0 and 0.5, e.g. 0.05"))
+
+    outs_raw = need(raw, "outcomes", dict)
+    outcomes: list[Outcome] = []
+    if outs_raw is not None and not outs_raw:
+        problems.append(message("is empty", field="outcomes",
+                                fix="add at least one [outcomes.<name>] table"))
+    for oname, o in (outs_raw or {}).items():
+        where_ = f"outcomes.{oname}."
+        if not _OUTCOME.fullmatch(oname):
+            problems.append(message("is not a valid outcome name", field=f"outcomes.{oname}",
+                                    fix="use an instrument or feature name, optionally with "
+                                        "@left or @right (e.g. knee_fppa_peak_deg@left)"))
+            continue
+        if not isinstance(o, dict):
+            problems.append(message("must be a table", field=f"outcomes.{oname}", value=o,
+                                    fix=f"write it as [outcomes.{oname}] with mcid = ..."))
+            continue
+        for k in o:
+            if k not in _OUT:
+                _unknown(problems, k, _OUT, where_)
+        feature, _, side = oname.partition("@")
+        mcid = need(o, "mcid", (int, float), where_, None)
+        if mcid is not None and not mcid > 0:
+            problems.append(message("must be positive", field=f"{where_}mcid", value=mcid,
+                                    fix="give the smallest worthwhile change in the outcome's "
+                                        "unit (a positive number)"))
+        better = need(o, "better", str, where_, "lower")
+        if better is not None and better not in ("lower", "higher"):
+            problems.append(message("is not a direction", field=f"{where_}better", value=better,
+                                    fix="use \"lower\" or \"higher\""))
+        source = need(o, "source", str, where_,
+                      "scores" if feature in INSTRUMENTS else "features")
+        if source is not None and source not in ("scores", "features"):
+            problems.append(message("is not a table", field=f"{where_}source", value=source,
+                                    fix="use \"scores\" or \"features\""))
+        if source == "scores" and side:
+            problems.append(message("has a side suffix but comes from scores",
+                                    field=f"outcomes.{oname}", fix="drop the @left/@right"))
+        task = need(o, "task", str, where_, None)
+        label = need(o, "label", str, where_, None) or feature.replace("_", " ")
+        outcomes.append(Outcome(oname, source or "features", feature, side or None, task,
+                                None if mcid is None else float(mcid), better or "lower", label))
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(f"{path.name}: {len(problems)} problem(s) in the experiment spec:\n"
+                          f"{lines}\nsee docs/experiments.md for every key")
+    if store is not None:
+        store_path, store_text = Path(store), str(store)
+    else:
+        store_path = Path(store_text)
+        if not store_path.is_absolute():
+            store_path = path.parent / store_path
+    return ExperimentSpec(
+        name=name, title=title or name, seed=seed, store=store_path, store_text=store_text,
+        where=where, time=time, arm=arm, control=control, covariates=tuple(cov),
+        method=method, alpha=float(alpha), outcomes=tuple(outcomes), path=path,
+    )

@@ -1,0 +1,185 @@
+"""A run directory -> one self-contained HTML report for coaches and clinicians.
+
+The report inlines every figure as SVG, uses no external fonts, scripts or
+styles and makes no network request, so it opens offline and can be e-mailed
+as one file. Participants appear as ``P01``, ``P02``, ... only.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from cxlab._check import ConfigError, message
+from cxlab.report.findings import findings
+
+__all__ = ["findings", "render_report"]
+
+_TEMPLATES = Path(__file__).with_name("templates")
+_TOC = [("findings", "Findings"), ("cohort", "Cohort"), ("trajectories", "Trajectories"),
+        ("effects", "Effects"), ("responders", "Responders"), ("asymmetry", "Asymmetry"),
+        ("screening", "Screening"), ("reliability", "Reliability"), ("methods", "Methods"),
+        ("limitations", "Limitations")]
+_METHOD_NAMES = {"mixed": "a linear mixed model (REML, statsmodels MixedLM)",
+                 "gee": "generalised estimating equations (exchangeable working correlation)",
+                 "ols": "ordinary least squares with cluster-robust errors"}
+_FORMULAS = {"mixed": "value ~ arm * {t}{c} + (1 + {t} | subject)",
+             "gee": "value ~ arm * {t}{c}, clusters = subject",
+             "ols": "value ~ arm * {t}{c}"}
+
+
+def _html_table(df: pd.DataFrame, /, *, floats: int = 3) -> Markup:
+    """A small HTML table (numbers right-aligned, rounded); empty string for no rows."""
+    if df is None or df.empty:
+        return Markup("")
+    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in df.columns)
+    body = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for v in row:
+            if isinstance(v, (float, np.floating)):
+                cells.append(f'<td class="num">{"" if np.isnan(v) else f"{v:.{floats}g}"}</td>')
+            elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                cells.append(f'<td class="num">{v}</td>')
+            else:
+                cells.append(f"<td>{html.escape(str(v).replace('_', ' '))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def _read(run: Path, name: str) -> pd.DataFrame:
+    p = run / f"{name}.parquet"
+    return pd.read_parquet(p) if p.exists() else pd.DataFrame()
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def render_report(run_dir: str | os.PathLike[str], /) -> Path:
+    """Render ``report.html`` (and ``figures/*.svg``) for a run directory.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A directory written by :func:`cxlab.experiments.run_experiment`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``run_dir/report.html``: one self-contained HTML file with sections
+        findings, cohort and data quality, trajectories, effects (forest
+        plot), responders, asymmetry, screening, reliability, methods and
+        limitations. The same run gives the same bytes.
+
+    Raises
+    ------
+    ConfigError
+        If ``run_dir`` has no ``manifest.json``.
+    """
+    from cxlab.report import figures as fg
+
+    run = Path(run_dir)
+    if not (run / "manifest.json").exists():
+        raise ConfigError(message("is not a run directory (no manifest.json)", file=run,
+                                  fix="pass a directory written by `cxlab run`"))
+    man = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    spec = man["spec"]
+    analysis, effects = _read(run, "analysis"), _read(run, "effects")
+    responders, reliability = _read(run, "responders"), _read(run, "reliability")
+    asym, cohort = _read(run, "asymmetry"), _read(run, "cohort")
+    quality, screening = _read(run, "quality"), _read(run, "screening")
+    figdir = run / "figures"
+    figdir.mkdir(exist_ok=True)
+
+    def save(name: str, svg: str) -> Markup:
+        _write_text(figdir / f"{name}.svg", svg)
+        return Markup(svg)
+
+    time = spec["time"]
+    trajectories = []
+    for o in spec["outcomes"]:
+        d = analysis[analysis["outcome"] == o["name"]]
+        if d.empty:
+            continue
+        fid = "trajectory-" + o["name"].replace("@", "-")
+        unit = d["unit"].iloc[0]
+        trajectories.append({"id": fid, "caption": f"{o['label']} ({unit}) over time, per arm.",
+                             "svg": save(fid, fg.trajectory_plot(d, label=o["label"], unit=unit,
+                                                                time=time))})
+    slopes = effects[effects["estimand"] == "slope_diff"] if not effects.empty else effects
+    forest = save("forest", fg.forest_plot(slopes)) if not slopes.empty else Markup("")
+    rates = _responder_rates(responders)
+    resp_svg = save("responders", fg.responder_plot(rates)) if not rates.empty else Markup("")
+    labels = {s: f"P{i:02d}" for i, s in enumerate(sorted(analysis["subject_id"].unique()), 1)}
+    asym_svg = (save("asymmetry", fg.asymmetry_heatmap(asym, labels=labels))
+                if not asym.empty else Markup(""))
+    found = findings(slopes, control=spec["control"], time_unit=time) if not slopes.empty \
+        else pd.DataFrame(columns=["verdict", "sentence"])
+
+    eff_cols = ["label", "arm", "estimand", "estimate", "ci_low", "ci_high", "p_adj", "unit",
+                "n_subjects", "n_obs", "converged"]
+    rel_cols = ["outcome", "type", "icc", "ci_low", "ci_high", "sem", "mdc95", "n_targets",
+                "n_raters"]
+    cov = ", ".join(spec["covariates"])
+    t_text = ("weeks since the programme started, (session date − start date) / 7 days, "
+              "the session date being the survey date" if time == "week"
+              else "session number (0 = each participant's first session)")
+    warnings_ = list(man.get("warnings", []))
+    if not effects.empty and "converged" in effects:
+        bad = effects.loc[~effects["converged"].astype(bool), ["outcome", "arm"]]
+        warnings_ += [f"The model for {o} did not converge; treat its {a} estimate with caution."
+                      for o, a in bad.drop_duplicates().itertuples(index=False)]
+    if not effects.empty and "warnings" in effects:
+        warnings_ += sorted({w for w in effects["warnings"].astype(str) if w.strip()})
+    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(),
+                      keep_trailing_newline=True)
+    page = env.get_template("report.html.j2").render(
+        title=man["title"], name=man["name"], run_id=man["run_id"],
+        cxlab_version=man["cxlab"]["version"], git_commit=man["cxlab"].get("commit") or "unknown",
+        git_dirty=man["cxlab"].get("dirty"), python=man["python"],
+        packages=sorted(man["packages"].items()), toc=_TOC,
+        findings=found.to_dict("records"), control=spec["control"].replace("_", " "),
+        time_unit="week" if time == "week" else "session",
+        method_name=_METHOD_NAMES.get(spec["method"], spec["method"]),
+        n_contrasts=len(effects),
+        n_subjects=analysis["subject_id"].nunique(),
+        n_subject_sessions=len(analysis[["subject_id", "session"]].drop_duplicates()),
+        n_outcomes=analysis["outcome"].nunique(),
+        cohort_html=_html_table(cohort), quality_html=_html_table(quality),
+        n_quarantined=int(quality["n_rows"].sum()) if not quality.empty else 0,
+        trajectory_figures=trajectories, forest_svg=forest,
+        effects_html=_html_table(effects[[c for c in eff_cols if c in effects]])
+        if not effects.empty else Markup(""),
+        responder_svg=resp_svg, responders_html=_html_table(rates),
+        asymmetry_svg=asym_svg, screening_html=_html_table(screening),
+        reliability_html=_html_table(reliability[[c for c in rel_cols if c in reliability]])
+        if not reliability.empty else Markup(""),
+        time_text=t_text, where=spec.get("where"),
+        formula=_FORMULAS.get(spec["method"], "value ~ arm * {t}{c}").format(
+            t=time, c="".join(f" + {c}" for c in spec["covariates"])),
+        covariates=cov, inputs=[(t, len(p)) for t, p in sorted(man["inputs"].items())],
+        randomised_note=False, warnings=warnings_,
+    )
+    out = run / "report.html"
+    _write_text(out, page)
+    return out
+
+
+def _responder_rates(responders: pd.DataFrame) -> pd.DataFrame:
+    """``outcome, arm, n, n_responders, rate, ci_low, ci_high`` from the responders table."""
+    need = {"outcome", "arm", "rate", "ci_low", "ci_high"}
+    if responders.empty or not need <= set(responders.columns):
+        return pd.DataFrame(columns=sorted(need))
+    cols = [c for c in ["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high"]
+            if c in responders.columns]
+    return responders[cols].reset_index(drop=True)

@@ -1,0 +1,181 @@
+"""The report's figures: matplotlib/seaborn (Agg), written as deterministic SVG text.
+
+Every function takes run tables and returns an SVG string; the same tables
+give the same bytes (``svg.hashsalt`` fixed, no date or creator metadata,
+text kept as text so no font is embedded or fetched).
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import stats
+
+__all__ = ["asymmetry_heatmap", "forest_plot", "responder_plot", "trajectory_plot"]
+
+_RC = {"svg.hashsalt": "cxlab", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+       "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def arm_palette(arms, /) -> dict[str, tuple]:
+    """A fixed colour per arm (sorted names; ``control`` first and grey)."""
+    arms = sorted(arms, key=lambda a: (a != "control", a))
+    cols = sns.color_palette("colorblind", len(arms))
+    return {a: ((0.45, 0.45, 0.45) if a == "control" else c) for a, c in zip(arms, cols,
+                                                                              strict=True)}
+
+
+def _svg(fig) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
+
+
+def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str) -> str:
+    """Individual trajectories and each arm's mean with its 95 % CI.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One outcome's rows of the analysis table (``subject_id``, ``arm``,
+        ``session_index``, ``value`` and the ``time`` column).
+    label, unit : str
+        Axis label and unit.
+    time : str
+        Time column (``week`` or ``session_index``).
+
+    Notes
+    -----
+    The mean at each session index is drawn at the arm's mean time of that
+    session, with a t-based 95 % CI: ``mean ± t(0.975, n-1) · SD / √n``.
+    """
+    with plt.rc_context(_RC):
+        pal = arm_palette(data["arm"].unique())
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        for (arm, _), d in data.sort_values([time]).groupby(["arm", "subject_id"], sort=True):
+            ax.plot(d[time], d["value"], color=pal[arm], alpha=0.18, lw=0.8)
+        g = data.groupby(["arm", "session_index"], sort=True)
+        summ = g.agg(t=(time, "mean"), m=("value", "mean"), s=("value", "std"),
+                     n=("value", "size")).reset_index()
+        half = stats.t.ppf(0.975, np.maximum(summ["n"] - 1, 1)) * summ["s"] / np.sqrt(summ["n"])
+        summ["half"] = np.where(summ["n"] > 1, half, np.nan)
+        for arm, d in summ.groupby("arm", sort=True):
+            ax.errorbar(d["t"], d["m"], yerr=d["half"], color=pal[arm], lw=2, capsize=3,
+                        marker="o", ms=4, label=f"{arm.replace('_', ' ')} (n={d['n'].iloc[0]})")
+        ax.set_xlabel("weeks since programme start" if time == "week" else "session (0 = first)")
+        ax.set_ylabel(f"{label} ({unit})")
+        ax.legend(frameon=False, fontsize=7, loc="best")
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def forest_plot(effects: pd.DataFrame, /) -> str:
+    """Effect of each arm vs control on each outcome at follow-up, in MCIDs.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        ``slope_diff`` rows of the run's effects table (``estimate``, ``ci_low``,
+        ``ci_high`` per unit of time, ``followup_weeks``, ``mcid``, ``better``).
+
+    Notes
+    -----
+    Each weekly slope difference and its CI are multiplied by the median
+    follow-up time and divided by the outcome's MCID, and the sign is flipped
+    for outcomes where lower is better, so every row reads on one axis:
+    0 = same as control, +1 = one MCID better than control at follow-up. The
+    dashed lines mark ±1 MCID (the smallest worthwhile change).
+    """
+    e = effects[np.isfinite(effects["mcid"].astype(float))].copy()
+    sign = np.where(e["better"] == "lower", -1.0, 1.0)
+    scale = sign * e["followup_weeks"].to_numpy(float) / e["mcid"].to_numpy(float)
+    e["x"] = e["estimate"] * scale
+    lo, hi = e["ci_low"] * scale, e["ci_high"] * scale
+    e["lo"], e["hi"] = np.minimum(lo, hi), np.maximum(lo, hi)
+    with plt.rc_context(_RC):
+        pal = arm_palette([*e["arm"].unique(), "control"])
+        fig, ax = plt.subplots(figsize=(6.4, 0.32 * max(len(e), 3) + 1.0))
+        y = np.arange(len(e))[::-1]
+        for arm in sorted(e["arm"].unique()):
+            m = (e["arm"] == arm).to_numpy()
+            ax.errorbar(e["x"][m], y[m], xerr=[e["x"][m] - e["lo"][m], e["hi"][m] - e["x"][m]],
+                        fmt="o", color=pal[arm], capsize=2, label=arm.replace("_", " "))
+        ax.axvline(0, color="black", lw=0.8)
+        for v in (-1, 1):
+            ax.axvline(v, color="black", lw=0.8, ls="--")
+        ax.set_yticks(y, [f"{lab}: {arm.replace('_', ' ')}" for lab, arm
+                          in zip(e["label"], e["arm"], strict=True)])
+        ax.set_xlabel("difference from control at follow-up, in MCIDs (positive = better)")
+        ax.legend(frameon=False, fontsize=7, loc="lower right")
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def responder_plot(rates: pd.DataFrame, /) -> str:
+    """Responder proportion per arm and outcome with its CI.
+
+    Parameters
+    ----------
+    rates : pandas.DataFrame
+        ``outcome``, ``arm``, ``rate``, ``ci_low``, ``ci_high`` (proportions).
+    """
+    with plt.rc_context(_RC):
+        outcomes = list(dict.fromkeys(rates["outcome"]))
+        arms = sorted(rates["arm"].unique(), key=lambda a: (a != "control", a))
+        pal = arm_palette(arms)
+        fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(outcomes) * max(len(arms), 1) / 2 + 1.2))
+        width = 0.8 / max(len(arms), 1)
+        for j, arm in enumerate(arms):
+            d = rates[rates["arm"] == arm].set_index("outcome").reindex(outcomes)
+            y = np.arange(len(outcomes)) + j * width
+            ax.barh(y, 100 * d["rate"], height=width, color=pal[arm],
+                    label=arm.replace("_", " "))
+            ax.errorbar(100 * d["rate"], y, xerr=[100 * (d["rate"] - d["ci_low"]),
+                                                  100 * (d["ci_high"] - d["rate"])],
+                        fmt="none", color="black", lw=0.8, capsize=2)
+        ax.set_yticks(np.arange(len(outcomes)) + 0.4 - width / 2,
+                      [o.replace("_", " ") for o in outcomes])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("responders (%): improvement ≥ MCID from first to last session")
+        ax.legend(frameon=False, fontsize=7, loc="lower right")
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
+    """Side-to-side asymmetry per subject (rows) across measures and sessions (columns).
+
+    Parameters
+    ----------
+    asym : pandas.DataFrame
+        ``subject_id``, ``session_index``, ``measure``, ``asym_pct`` (Robinson
+        symmetry index, %, positive = right larger).
+    labels : dict
+        ``subject_id`` -> display label (e.g. ``P01``); no identifiers are shown.
+    """
+    w = asym.assign(col=asym["measure"].str.replace("_", " ") + " · s"
+                    + asym["session_index"].astype(str))
+    w = w.pivot_table(index="subject_id", columns="col", values="asym_pct", aggfunc="mean")
+    w = w.loc[sorted(w.index, key=lambda s: labels.get(s, s))]
+    w.index = [labels.get(s, "?") for s in w.index]
+    lim = float(np.nanpercentile(np.abs(w.to_numpy()), 98)) if w.size else 1.0
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(min(1.2 + 0.45 * w.shape[1], 12),
+                                        min(1.5 + 0.2 * w.shape[0], 14)))
+        sns.heatmap(w, ax=ax, cmap="vlag", center=0, vmin=-lim, vmax=lim,
+                    cbar_kws={"label": "asymmetry (%), + = right larger"})
+        ax.set_xlabel("measure · session (s0 = first)")
+        ax.set_ylabel("subject")
+        fig.tight_layout()
+        return _svg(fig)

@@ -1,0 +1,89 @@
+"""Plain-language findings from an effects table, worded honestly about uncertainty."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["findings"]
+
+FINDING_COLUMNS = ["outcome", "arm", "verdict", "worthwhile", "estimate", "ci_low", "ci_high",
+                   "p_adj", "sentence"]
+
+
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    a = abs(x)
+    digits = 2 if a >= 0.1 or a == 0 else (3 if a >= 0.01 else 4)
+    return f"{x:.{digits}f}".replace("-", "−")
+
+
+def findings(effects: pd.DataFrame, /, *, control: str = "control",
+             time_unit: str = "week") -> pd.DataFrame:
+    """One plain-language finding per arm x outcome slope contrast.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        The run's effects table (``slope_diff`` rows are used): ``outcome``,
+        ``label``, ``arm``, ``estimate``, ``ci_low``, ``ci_high`` (outcome
+        units per time unit), ``p_adj``, ``unit``, ``mcid``, ``better``,
+        ``followup_weeks``.
+    control : str
+        Name of the comparison arm, for the wording.
+    time_unit : str
+        ``week`` or ``session_index``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``outcome``, ``arm``, ``verdict`` (``better``: the 95 % CI of the slope
+        difference excludes zero on the improving side; ``worse``: excludes it
+        on the other side; ``unclear``: the CI includes zero), ``worthwhile``
+        (``likely`` when the CI of the difference at follow-up lies beyond the
+        MCID, ``possibly`` when only part of it does, ``unlikely`` otherwise,
+        ``unknown`` without an MCID), the numbers, and ``sentence``.
+        Sorted by outcome order, then arm.
+    """
+    e = effects[effects["estimand"] == "slope_diff"] if "estimand" in effects else effects
+    per = "week" if time_unit == "week" else "session"
+    rows = []
+    for r in e.itertuples(index=False):
+        good = -1.0 if r.better == "lower" else 1.0
+        lo, hi = sorted((r.ci_low * good, r.ci_high * good))
+        verdict = "better" if lo > 0 else ("worse" if hi < 0 else "unclear")
+        fw, mcid = float(r.followup_weeks), float(r.mcid)
+        unit = "%-points" if r.unit == "%" else r.unit
+        arm = r.arm.replace("_", " ")
+        ctrl = control.replace("_", " ")
+        direction = "reduced" if r.estimate < 0 else "increased"
+        ci = f"95 % CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}"
+        p = "" if not np.isfinite(r.p_adj) else f", Holm-adjusted p = {r.p_adj:.3g}"
+        head = (f"{arm.capitalize()} {direction} {r.label} by {_fmt(abs(r.estimate))} {unit}/"
+                f"{per} more than {ctrl} ({ci}{p})")
+        if np.isfinite(mcid):
+            worthwhile = ("likely" if lo * fw >= mcid else
+                          "possibly" if hi * fw >= mcid else "unlikely")
+            at = (f"over about {fw:.0f} {per}s that is {_fmt(r.estimate * fw)} {unit} "
+                  f"against an MCID of {_fmt(mcid)} {unit}")
+        else:
+            worthwhile, at = "unknown", "no MCID was given"
+        if verdict == "better":
+            tail = {"likely": "an improvement beyond the smallest worthwhile change.",
+                    "possibly": "a real improvement, but it may be smaller than the smallest "
+                                "worthwhile change.",
+                    "unlikely": "a real but small improvement, below the smallest worthwhile "
+                                "change.",
+                    "unknown": "a real improvement."}[worthwhile]
+            text = f"{head}; {at}: {tail}"
+        elif verdict == "worse":
+            text = f"{head}; {at}: this is worse than {ctrl} and the interval excludes no change."
+        else:
+            text = (f"{arm.capitalize()} showed no clear difference from {ctrl} in {r.label}: "
+                    f"{_fmt(r.estimate)} {unit}/{per} ({ci}{p}). The interval includes zero, so "
+                    f"the data are compatible with benefit, no effect or harm; {at}.")
+        rows.append({"outcome": r.outcome, "arm": r.arm, "verdict": verdict,
+                     "worthwhile": worthwhile, "estimate": r.estimate, "ci_low": r.ci_low,
+                     "ci_high": r.ci_high, "p_adj": r.p_adj, "sentence": text})
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
