@@ -138,8 +138,9 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
     _check_count(header, "NumMarkers", n, path, "marker names")
     time = data[:, 1]
     if data.shape[0] >= 2 and np.isfinite(time).sum() >= 2:
+        span = rate_from_time(time, path, "Time")
         t_rate = rate_from_time(time, path, "Time", robust=True)
-        if not math.isclose(t_rate, rate, rel_tol=1e-3):
+        if not any(math.isclose(r, rate, rel_tol=5e-3) for r in (span, t_rate)):
             warn(f"DataRate says {rate:g} Hz but the Time column steps at {t_rate:g} Hz; "
                  "using the Time column", file=path, field="DataRate")
             rate = t_rate
