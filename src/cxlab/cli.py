@@ -149,5 +149,83 @@ def _human_bytes(n: int) -> str:
     return str(n)
 
 
+SubjectColOpt = Annotated[str | None, typer.Option(
+    "--subject-column", help="Header of the subject label column (default: subject, "
+    "participant, participant_id, subject_id, id, participant_label or subject_label).")]
+DropColOpt = Annotated[list[str] | None, typer.Option(
+    "--drop-column", help="Another identifier column to drop (repeatable); adds to "
+    "cxlab.deid.IDENTIFIER_COLUMNS.")]
+DateFmtOpt = Annotated[str | None, typer.Option(
+    "--date-format", help="strptime format of dates, e.g. %d/%m/%Y (default YYYY-MM-DD).")]
+SheetFiles = Annotated[list[Path], typer.Argument(help="CSV or XLSX files.", exists=True,
+                                                  dir_okay=False)]
+
+
+def _report_ingest(result) -> None:
+    """Print rows written and every rejection; exit 3 if anything was rejected."""
+    written = ", ".join(f"{n} {t}" for t, n in result.rows.items())
+    console.print(f"{result.files} file(s): wrote {written} rows; "
+                  f"rejected {result.n_rejected}", highlight=False)
+    if result.n_rejected:
+        rej = result.rejected
+        err_console.print("\n".join(rej["reason"]), highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@app.command("ingest-survey")
+@handled
+def ingest_survey(
+    files: SheetFiles,
+    store: StoreOpt,
+    instrument: Annotated[str | None, typer.Option(
+        "--instrument", help="Read only this instrument (pain_nrs, pain_vas, odi, tsk17 or "
+        "one declared in --spec).")] = None,
+    spec: Annotated[Path | None, typer.Option(
+        "--spec", help="TOML with [[instrument]] tables and/or drop_columns.")] = None,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+    date_format: DateFmtOpt = None,
+) -> None:
+    """Ingest questionnaires (wide or long CSV/XLSX) into the surveys and scores tables."""
+    from cxlab.ingest_tables import ingest_surveys
+
+    _report_ingest(ingest_surveys(files, store=store, instrument=instrument, spec=spec,
+                                  subject_column=subject_column, date_format=date_format,
+                                  drop_columns=drop_column or ()))
+
+
+@app.command("ingest-interventions")
+@handled
+def ingest_interventions_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+    date_format: DateFmtOpt = None,
+) -> None:
+    """Ingest programme logs (arm, dates, adherence, exercise rows) into interventions and
+    exercise_log."""
+    from cxlab.ingest_tables import ingest_interventions
+
+    _report_ingest(ingest_interventions(files, store=store, subject_column=subject_column,
+                                        date_format=date_format,
+                                        drop_columns=drop_column or ()))
+
+
+@app.command("ingest-strength")
+@handled
+def ingest_strength_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+) -> None:
+    """Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m)."""
+    from cxlab.ingest_tables import ingest_strength
+
+    _report_ingest(ingest_strength(files, store=store, subject_column=subject_column,
+                                   drop_columns=drop_column or ()))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

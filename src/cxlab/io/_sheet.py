@@ -1,0 +1,325 @@
+"""Shared pieces of the spreadsheet readers (surveys, programme logs, strength).
+
+A sheet is read with every cell as text (``""`` for blank), indexed by the row
+number a spreadsheet user sees (header = row 1, first data row = 2), so that
+every rejected cell can be reported where the user will find it. Checks are
+vectorised: each rule is a boolean mask over the rows, and :class:`Problems`
+collects all failures before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxlab._check import ConfigError, InputFormatError, message
+from cxlab.deid import REDACTED, normalise_header
+
+__all__ = [
+    "SUBJECT_COLUMNS",
+    "Problems",
+    "find_column",
+    "parse_dates",
+    "parse_numbers",
+    "read_sheet",
+    "sha256_of",
+]
+
+#: Accepted subject-label headers (normalised), in order of preference.
+SUBJECT_COLUMNS: tuple[str, ...] = (
+    "subject", "participant", "participant_id", "subject_id", "id", "participant_label",
+    "subject_label",
+)
+
+_FIELDS = ["file", "row", "field", "value", "rule"]
+
+
+def sha256_of(path: str | os.PathLike[str], /) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_sheet(path: str | os.PathLike[str], /) -> pd.DataFrame:
+    """Read a CSV or ``.xlsx`` file with every cell as stripped text.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv``/``.txt`` (comma separated, UTF-8 with or without BOM) or ``.xlsx``
+        (first sheet; header in row 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Original headers (trimmed); cells as ``str`` with ``""`` for blank; the index
+        is the spreadsheet row number (header = 1, first data row = 2). Rows that are
+        blank in every cell are dropped (their numbers are kept by the others).
+
+    Raises
+    ------
+    InputFormatError
+        Unknown extension, unreadable or empty file, or two headers that are the same
+        after :func:`~cxlab.deid.normalise_header`.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    try:
+        if ext in (".csv", ".txt"):
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        elif ext in (".xlsx", ".xlsm"):
+            df = pd.read_excel(path, dtype=str, engine="openpyxl", sheet_name=0)
+        else:
+            raise InputFormatError(message("is not a supported sheet format", file=path,
+                                           value=path.suffix,
+                                           fix="save it as .csv (UTF-8) or .xlsx"))
+    except InputFormatError:
+        raise
+    except FileNotFoundError:
+        raise InputFormatError(message("does not exist", file=path,
+                                       fix="check the path")) from None
+    except pd.errors.EmptyDataError:
+        raise InputFormatError(message("is empty", file=path,
+                                       fix="export the sheet with its header row")) from None
+    except UnicodeDecodeError:
+        raise InputFormatError(message("is not UTF-8 text", file=path,
+                                       fix="save it as CSV UTF-8")) from None
+    except Exception as e:  # parser errors from csv/openpyxl/zip: one line for the user
+        raise InputFormatError(message(f"cannot be read ({type(e).__name__})", file=path,
+                                       fix="open it in a spreadsheet program and re-save it "
+                                           "as .csv (UTF-8) or .xlsx")) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    norm = pd.Series([normalise_header(c) for c in df.columns])
+    if norm.duplicated().any():
+        dup = norm[norm.duplicated()].iloc[0]
+        raise InputFormatError(message("has two columns with the same name", file=path,
+                                       field="header", value=dup,
+                                       fix="rename or delete one of them"))
+    df = df.fillna("").astype(str).apply(lambda s: s.str.strip())
+    df.index = pd.RangeIndex(2, 2 + len(df))
+    df.index.name = "row"
+    return df.loc[(df != "").any(axis=1)]
+
+
+def find_column(
+    columns: Iterable[str],
+    candidates: Iterable[str],
+    /,
+    *,
+    role: str,
+    file: str | os.PathLike[str],
+    option: str | None = None,
+    required: bool = True,
+) -> str | None:
+    """Return the one header of ``columns`` whose normalised form is among ``candidates``.
+
+    Raises
+    ------
+    InputFormatError
+        If none matches (and ``required``) or more than one matches.
+    """
+    cand = [normalise_header(c) for c in candidates]
+    hits = [c for c in columns if normalise_header(c) in cand]
+    hint = f" or name it with {option}" if option else ""
+    if len(hits) > 1:
+        raise InputFormatError(message(f"has more than one {role} column", file=file,
+                                       field="header", value=hits,
+                                       fix=f"keep one of them{hint}"))
+    if not hits:
+        if required:
+            raise InputFormatError(message(f"has no {role} column", file=file, field="header",
+                                           value=list(columns),
+                                           fix=f"add one named {' or '.join(cand)}{hint}"))
+        return None
+    return hits[0]
+
+
+def parse_dates(s: pd.Series, /, *, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """Parse date text (ISO ``YYYY-MM-DD`` by default) to ``datetime64`` days.
+
+    Returns
+    -------
+    dates : pandas.Series of datetime64
+        NaT for blank or unparseable cells.
+    bad : pandas.Series of bool
+        True where the cell is not blank but could not be parsed.
+    """
+    fmt = date_format or "ISO8601"
+    d = pd.to_datetime(s.where(s != ""), format=fmt, errors="coerce")
+    return d.dt.normalize(), (s != "") & d.isna()
+
+
+def parse_numbers(s: pd.Series, /) -> tuple[pd.Series, pd.Series]:
+    """Parse numeric text (``.`` decimal point) to float.
+
+    Returns
+    -------
+    values : pandas.Series of float
+        NaN for blank or unparseable cells.
+    bad : pandas.Series of bool
+        True where the cell is not blank but is not a finite number.
+    """
+    v = pd.to_numeric(s.where(s != ""), errors="coerce").astype(float)
+    bad = (s != "") & ~np.isfinite(v.to_numpy())
+    return v.where(~bad), bad
+
+
+class Problems:
+    """Collects rejected cells of one or more files; every rule adds all its failures at once."""
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def add(
+        self,
+        file: str,
+        rows: pd.Index | np.ndarray | list,
+        field: str | None,
+        values: Iterable[object] | object,
+        rule: str,
+        *,
+        redact: bool = False,
+    ) -> None:
+        """Record that ``rows`` of ``file`` break ``rule`` in column ``field``.
+
+        ``values`` is one value per row (or one for all); with ``redact`` the value is
+        replaced by :data:`~cxlab.deid.REDACTED` so identifiers never leave the reader.
+        """
+        rows = np.asarray(rows)
+        if rows.size == 0:
+            return
+        if redact:
+            vals = [REDACTED] * rows.size
+        elif isinstance(values, pd.Series | pd.Index | np.ndarray | list):
+            vals = [str(v) for v in values]
+        else:
+            vals = [str(values)] * rows.size
+        self._parts.append(pd.DataFrame({
+            "file": str(file), "row": rows.astype("int64"), "field": field, "value": vals,
+            "rule": rule}))
+
+    def file_level(self, file: str, error: Exception) -> None:
+        """Record that a whole file was rejected (no row number)."""
+        self._parts.append(pd.DataFrame({"file": [str(file)], "row": [pd.NA], "field": [None],
+                                         "value": [None], "rule": [str(error)]}))
+
+    def frame(self) -> pd.DataFrame:
+        """All problems: columns ``file, row, field, value, rule``, sorted by file, row, field."""
+        if not self._parts:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in _FIELDS})
+        df = pd.concat(self._parts, ignore_index=True)
+        df["row"] = df["row"].astype("Int64")
+        df = df.drop_duplicates()
+        return df.sort_values(["file", "row", "field", "rule"], na_position="first",
+                              kind="stable").reset_index(drop=True)
+
+    def rows(self, file: str, /) -> set[int]:
+        """Row numbers of ``file`` with at least one problem."""
+        df = self.frame()
+        return set(df.loc[(df["file"] == str(file)) & df["row"].notna(), "row"].astype(int))
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+
+def quarantine_rows(problems: pd.DataFrame, /, *, sha256: dict[str, str], stage: str,
+                    fix: str = "correct the cell and ingest the file again") -> pd.DataFrame:
+    """Turn :meth:`Problems.frame` rows into ``quarantine`` table rows.
+
+    ``reason`` is the one-line message: ``<file>: row <n>, column <c>: <rule> (got
+    '<value>'); <fix>``; values are already redacted where needed.
+    """
+    p = problems
+    name = p["file"].map(lambda f: Path(f).name)
+    where = np.where(p["row"].isna(), "", "row " + p["row"].astype(str) + ", ")
+    where = where + np.where(p["field"].isna(), "", "column " + p["field"].astype(str) + ": ")
+    got = np.where(p["value"].isna(), "", " (got '" + p["value"].astype(str) + "')")
+    tail = np.where(p["row"].isna(), "", "; " + fix)
+    reason = name + ": " + where + p["rule"].astype(str) + got + tail
+    reason = reason.where(p["row"].notna(), p["rule"].astype(str))
+    return pd.DataFrame({
+        "source_path": p["file"].astype(str),
+        "source_sha256": p["file"].map(sha256).astype(object),
+        "stage": stage,
+        "row": p["row"].astype("Int64"),
+        "field": p["field"].astype(object),
+        "value": p["value"].astype(object),
+        "reason": reason.astype(str),
+    })
+
+
+def check_subject_option(name: str | None, /) -> tuple[str, ...]:
+    """Subject header candidates: ``name`` alone when given, else :data:`SUBJECT_COLUMNS`."""
+    if name is None:
+        return SUBJECT_COLUMNS
+    if not str(name).strip():
+        raise ConfigError(message("is empty", field="--subject-column",
+                                  fix="give the header of the subject label column"))
+    return (str(name),)
+
+
+def number_column(
+    df: pd.DataFrame,
+    col: str | None,
+    /,
+    *,
+    file: str,
+    problems: Problems,
+    ge: float | None = None,
+    le: float | None = None,
+    integer: bool = False,
+    required: bool = False,
+    rows: pd.Series | None = None,
+) -> pd.Series:
+    """Parse column ``col`` of ``df`` as numbers and record every cell breaking a rule.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A sheet from :func:`read_sheet` (index = spreadsheet row).
+    col : str or None
+        Header; ``None`` (column absent) gives all-NaN.
+    ge, le : float, optional
+        Inclusive bounds.
+    integer : bool
+        Values must be whole numbers.
+    required : bool
+        Blank cells are a problem.
+    rows : pandas.Series of bool, optional
+        Check only these rows (others give NaN).
+
+    Returns
+    -------
+    pandas.Series of float
+        Parsed values, NaN where blank or bad.
+    """
+    sel = pd.Series(True, index=df.index) if rows is None else rows
+    if col is None:
+        return pd.Series(np.nan, index=df.index)
+    text = df[col].where(sel, "")
+    v, bad = parse_numbers(text)
+    problems.add(file, df.index[bad], col, text[bad], "is not a number")
+    if required:
+        blank = sel & (text == "")
+        problems.add(file, df.index[blank], col, "", "is empty")
+    x = v.to_numpy()
+    checks = []
+    if ge is not None:
+        checks.append((x < ge, f"is below {ge:g}"))
+    if le is not None:
+        checks.append((x > le, f"is above {le:g}"))
+    if integer:
+        checks.append((~np.isnan(x) & (x != np.round(x)), "is not a whole number"))
+    for mask, rule in checks:
+        m = np.asarray(mask, bool) & ~np.isnan(x)
+        problems.add(file, df.index[m], col, text[m], rule)
+        v = v.where(~m)
+    return v

@@ -1,0 +1,166 @@
+"""Read programme logs: which intervention arm each subject followed, adherence, exercises.
+
+One sheet (CSV/XLSX) may hold both kinds of row: a row whose ``exercise`` cell
+is filled is an exercise-log row (date, exercise, sets, reps, load, RPE);
+any other row is a programme row (arm, start and end date, sessions prescribed
+and attended). Exercise rows may equally come in a file of their own. Headers
+are listed in ``docs/surveys.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from cxlab.deid import identifier_columns, normalise_header
+from cxlab.io._sheet import (
+    Problems,
+    check_subject_option,
+    find_column,
+    number_column,
+    parse_dates,
+    read_sheet,
+)
+
+__all__ = ["ARM_COLUMNS", "LB_TO_KG", "read_programme"]
+
+#: Accepted headers of the programme/arm column.
+ARM_COLUMNS = ("arm", "programme", "program", "intervention")
+#: Kilograms per avoirdupois pound (exact, international yard and pound agreement, 1959).
+LB_TO_KG = 0.45359237
+_LOAD_UNITS = {"kg": 1.0, "kgs": 1.0, "lb": LB_TO_KG, "lbs": LB_TO_KG}
+
+
+def _name(s: pd.Series) -> pd.Series:
+    return s.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+
+
+def read_programme(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    problems: Problems,
+    subject_column: str | None = None,
+    date_format: str | None = None,
+    drop_columns: Iterable[str] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read one programme log, recording every bad cell in ``problems``.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv`` or ``.xlsx``; header in row 1.
+    problems : Problems, keyword-only
+        Collector of bad cells (spreadsheet row numbers, header = 1).
+    subject_column, date_format, drop_columns
+        As for :func:`cxlab.io.surveys.read_survey`.
+
+    Returns
+    -------
+    programmes : pandas.DataFrame
+        ``file``, ``row``, ``label`` (raw subject label), ``arm`` (lower case, spaces →
+        ``_``), ``start_date``, ``end_date`` (datetime64), ``sessions_prescribed``,
+        ``sessions_attended`` (float, NaN if blank), ``adherence`` = attended /
+        prescribed (NaN when prescribed is blank or 0).
+    exercises : pandas.DataFrame
+        ``file``, ``row``, ``label``, ``date``, ``exercise`` (lower case, spaces → ``_``),
+        ``sets``, ``reps``, ``load_kg`` (lb converted with :data:`LB_TO_KG`), ``rpe`` (0–10).
+
+    Both include rows with problems; the caller drops them using ``problems``.
+
+    Raises
+    ------
+    InputFormatError
+        Unreadable file, no (or two) subject columns, or neither an arm nor an
+        exercise column.
+    """
+    file = str(path)
+    df = read_sheet(path)
+    df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
+    col = {normalise_header(c): c for c in df.columns}
+    subj = find_column(df.columns, check_subject_option(subject_column), role="subject label",
+                       file=path, option="--subject-column")
+    ex_col = col.get("exercise")
+    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path,
+                          required=ex_col is None)
+    label = df[subj]
+    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
+    is_ex = (df[ex_col] != "") if ex_col else pd.Series(False, index=df.index)
+    prog = _programmes(df, ~is_ex, col, arm_col, file, problems, date_format)
+    ex = _exercises(df, is_ex, col, file, problems, date_format)
+    for d in (prog, ex):
+        d.insert(0, "label", label.reindex(d["row"]).to_numpy())
+        d.insert(0, "file", file)
+    return prog.reset_index(drop=True), ex.reset_index(drop=True)
+
+
+def _dates(df, header, rows, file, problems, date_format):
+    if header is None:
+        return pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+    text = df[header].where(rows, "")
+    d, bad = parse_dates(text, date_format=date_format)
+    problems.add(file, df.index[bad], header, text[bad],
+                 f"is not a date in the form {date_format or 'YYYY-MM-DD'}")
+    return d
+
+
+def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataFrame:
+    if arm_col is None:
+        rows = rows & False
+    idx = df.index[rows]
+    arm = _name(df[arm_col]) if arm_col else pd.Series("", index=df.index)
+    problems.add(file, df.index[rows & (arm == "")], arm_col, "", "arm is empty")
+    start = _dates(df, col.get("start_date"), rows, file, problems, date_format)
+    end = _dates(df, col.get("end_date"), rows, file, problems, date_format)
+    back = (end < start).fillna(False) & rows
+    problems.add(file, df.index[back], col.get("end_date"), df.loc[back, col["end_date"]]
+                 if back.any() else "", "end date is before the start date")
+    kw = dict(file=file, problems=problems, ge=0, integer=True, rows=rows)
+    pres = number_column(df, col.get("sessions_prescribed"), **kw)
+    att = number_column(df, col.get("sessions_attended"), **kw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adherence = (att / pres).where(pres > 0)
+    over = (adherence > 1.5).fillna(False)
+    problems.add(file, df.index[over], col.get("sessions_attended"),
+                 df.loc[over, col["sessions_attended"]] if over.any() else "",
+                 "sessions attended exceed 1.5 × sessions prescribed")
+    return pd.DataFrame({
+        "row": idx, "arm": arm[idx].to_numpy(), "start_date": start[idx].to_numpy(),
+        "end_date": end[idx].to_numpy(), "sessions_prescribed": pres[idx].to_numpy(),
+        "sessions_attended": att[idx].to_numpy(), "adherence": adherence[idx].to_numpy()})
+
+
+def _exercises(df, rows, col, file, problems, date_format) -> pd.DataFrame:
+    idx = df.index[rows]
+    date = _dates(df, col.get("date"), rows, file, problems, date_format)
+    kw = dict(file=file, problems=problems, rows=rows)
+    sets = number_column(df, col.get("sets"), ge=0, integer=True, **kw)
+    reps = number_column(df, col.get("reps"), ge=0, integer=True, **kw)
+    rpe = number_column(df, col.get("rpe"), ge=0, le=10, **kw)
+    load = _load_kg(df, rows, col, file, problems)
+    ex = _name(df[col["exercise"]]) if "exercise" in col else pd.Series("", index=df.index)
+    return pd.DataFrame({
+        "row": idx, "date": date[idx].to_numpy(), "exercise": ex[idx].to_numpy(),
+        "sets": sets[idx].to_numpy(), "reps": reps[idx].to_numpy(),
+        "load_kg": load[idx].to_numpy(), "rpe": rpe[idx].to_numpy()})
+
+
+def _load_kg(df, rows, col, file, problems) -> pd.Series:
+    kw = dict(file=file, problems=problems, ge=0, rows=rows)
+    if "load_kg" in col:
+        return number_column(df, col["load_kg"], **kw)
+    if "load_lb" in col:
+        return number_column(df, col["load_lb"], **kw) * LB_TO_KG
+    if "load" not in col:
+        return pd.Series(np.nan, index=df.index)
+    v = number_column(df, col["load"], **kw)
+    ucol = col.get("load_unit")
+    unit = (df[ucol].str.lower() if ucol else pd.Series("", index=df.index)).where(rows, "")
+    factor = unit.map(_LOAD_UNITS)
+    bad = rows & v.notna() & factor.isna()
+    problems.add(file, df.index[bad], ucol or "load_unit", unit[bad],
+                 "load unit is missing or not kg or lb")
+    return v * factor
