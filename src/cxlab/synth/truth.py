@@ -18,20 +18,21 @@ with ``c_o`` the control arm's drift (natural history), ``e_o,arm`` the arm's ef
 ``u1_oi ~ N(0, sd_slope_o)`` the subject's random slope. Baselines ``b0 + u0`` come
 from the subject's phenotype (see :data:`PHENOTYPES`).
 
-The two limb-symmetry indices (LSI, %) change through the subject's asymmetry
-``a_i(t) = 100 - LSI``. Effect heterogeneity: the slope is proportional to how much
-asymmetry there is to remove::
+Effect heterogeneity. For the two limb-symmetry indices (LSI, %) and the knee frontal
+plane projection angle (FPPA, deg) the slope is proportional to how much impairment
+there is to remove, ``d0`` = baseline asymmetry ``100 - LSI_0`` or baseline FPPA::
 
-    LSI_true(t) = 100 - max(a0_i - (c + e_arm + u1_i) * m_i * t, 0.5),
-    m_i = (a0_i - 1) / (E[a0] - 1)
+    slope_i = (c_o + e_o,arm + u1_oi) * m_i,    m_i = (d0_i - 1) / (E[d0] - 1)
 
-so the population-average slope is exactly ``c + e_arm`` (``E[m_i] = 1``) and the
-hip-strengthening effect of a subject grows by ``e_arm / (E[a0] - 1)`` %-points per
-week for each %-point of baseline asymmetry (:attr:`CohortTruth.moderators`). With
-the default +0.5 %-points/week (hip strengthening; ``E[a0] = 10.1``) a subject's
-asymmetry would reach 1 % after ``(E[a0] - 1) / 0.55 = 16.5`` weeks, so the cap at LSI
-99.5 binds for < 0.1 % of rows up to week 12 (4 sessions), ~5 % at week 16; later sessions
-bend the trajectory. Larger LSI effects make the cap bind earlier.
+so the population-average slope is exactly ``c + e_arm`` (``E[m_i] = 1``; ``E[d0]``
+is computed exactly from the phenotype mixture) and a subject's effect grows by
+``e_arm / (E[d0] - 1)`` per unit of baseline impairment (:attr:`CohortTruth.moderators`).
+With the defaults an impairment reaches ~1 after ``(E[d0] - 1) / |c + e|`` weeks:
+16.5 weeks for the hip-strengthening LSI (+0.5 %-points/week, ``E[d0] = 10.1``) and 13
+weeks for its FPPA (-0.6 deg/week, ``E[d0] = 8.9``). True LSI is capped at 99.5; the
+cap binds for < 0.1 % of rows up to week 12 (4 sessions) and ~5 % at week 16. FPPA is
+not floored: after ~13 weeks of hip strengthening it turns negative (varus) for
+some subjects.
 
 Dropout
 -------
@@ -123,7 +124,7 @@ CONTROL_SLOPES = {
 SLOPE_SD = {
     "pain_nrs": 0.04,
     "odi": 0.25,
-    "knee_fppa_peak_deg": 0.10,
+    "knee_fppa_peak_deg": 0.06,
     "landing_peak_force_lsi_pct": 0.10,
     "cmj_propulsive_impulse_lsi_pct": 0.10,
     "posture_cva_deg": 0.06,
@@ -154,7 +155,10 @@ PHENOTYPES = {
 
 WEEKS_BETWEEN_SESSIONS = 4
 LSI_CAP = 99.5
-_MIN_ASYM = 1.0  # %-points; moderator m_i = (a0 - 1) / (E[a0] - 1)
+_MIN_IMPAIRMENT = 1.0  # %-points or deg; moderator m_i = (d0 - 1) / (E[d0] - 1)
+#: Outcomes whose slopes scale with the baseline impairment (effect heterogeneity).
+PROPORTIONAL = ("knee_fppa_peak_deg", "landing_peak_force_lsi_pct",
+                "cmj_propulsive_impulse_lsi_pct")
 _DROPOUT_BY_END = 0.15
 _DROPOUT_PAIN_LOGIT = 0.45
 _FIRST_START = np.datetime64("2025-01-06")
@@ -263,12 +267,18 @@ def _uniform(rng, n, flag, with_, without):
     return lo + (hi - lo) * rng.random(n)
 
 
-def _expected_asymmetry() -> float:
-    ph = PHENOTYPES["has_asymmetry"]
+def _impairment(outcome: str, value):
+    """Baseline impairment that scales a subject's slope: asymmetry %-points or valgus deg."""
+    return 100.0 - value if outcome.endswith("_lsi_pct") else value
+
+
+def _expected_impairment(outcome: str) -> float:
+    """Population mean of the baseline impairment, from the phenotype mixture (exact)."""
+    ph = next(v for v in PHENOTYPES.values() if v["feature"] == outcome.replace(
+        "cmj_propulsive_impulse", "landing_peak_force"))
     p = ph["prevalence"]
-    mid_with = 100 - 0.5 * sum(ph["with"])
-    mid_without = 100 - 0.5 * sum(ph["without"])
-    return p * mid_with + (1 - p) * mid_without
+    mid = [_impairment(outcome, 0.5 * sum(ph[k])) for k in ("with", "without")]
+    return p * mid[0] + (1 - p) * mid[1]
 
 
 def _assign_arms(rng, n, confounded, pain0, odi0, flags) -> tuple[np.ndarray, str]:
@@ -387,18 +397,16 @@ def simulate_truth(
     arm_idx, propensity = _assign_arms(rng, n, confounded, pain_obs0, odi_obs0, flags)
     arm = np.asarray(ARMS, dtype=object)[arm_idx]
 
-    e_asym = _expected_asymmetry()
     true, slope = {}, {}
     for o in OUTCOMES:
         arm_eff = np.array([0.0] + [eff[o][a] for a in ARMS[1:]])[arm_idx]
         s = CONTROL_SLOPES[o] + arm_eff + u1[o]
+        if o in PROPORTIONAL:
+            d0 = _impairment(o, baseline[o])
+            s = s * (d0 - _MIN_IMPAIRMENT) / (_expected_impairment(o) - _MIN_IMPAIRMENT)
+        true[o] = baseline[o][:, None] + s[:, None] * week
         if o.endswith("_lsi_pct"):
-            m = (asym0 - _MIN_ASYM) / (e_asym - _MIN_ASYM)
-            s = s * m
-            a_t = np.maximum(asym0[:, None] - s[:, None] * week, 100.0 - LSI_CAP)
-            true[o] = 100.0 - a_t
-        else:
-            true[o] = baseline[o][:, None] + s[:, None] * week
+            true[o] = np.minimum(true[o], LSI_CAP)
         slope[o] = s
     true["pain_nrs"] = np.clip(true["pain_nrs"], 0.0, 10.0)
     true["odi"] = np.clip(true["odi"], 0.0, 100.0)
@@ -459,12 +467,17 @@ def simulate_truth(
     })
     long.loc[~long["observed"], "observed_value"] = np.nan
 
-    mods = {o: {"hip_strengthening": {
-        "moderator": "baseline asymmetry 100 - LSI_0 (%-points)",
-        "form": "slope_i = (c + e_arm + u1_i) * (a0_i - 1) / (E[a0] - 1)",
-        "reference": round(e_asym, 6),
-        "per_unit": eff[o]["hip_strengthening"] / (e_asym - _MIN_ASYM),
-    }} for o in ("landing_peak_force_lsi_pct", "cmj_propulsive_impulse_lsi_pct")}
+    mods = {}
+    for o in PROPORTIONAL:
+        e_d = _expected_impairment(o)
+        what = ("baseline asymmetry 100 - LSI_0 (%-points)" if o.endswith("_lsi_pct")
+                else "baseline knee FPPA (deg)")
+        mods[o] = {a: {
+            "moderator": what,
+            "form": "slope_i = (c + e_arm + u1_i) * (d0_i - 1) / (E[d0] - 1)",
+            "reference": round(e_d, 6),
+            "per_unit": eff[o][a] / (e_d - _MIN_IMPAIRMENT),
+        } for a in ARMS[1:]}
     return CohortTruth(
         subjects=subjects,
         outcomes=long,
