@@ -154,7 +154,8 @@ def _measures(features, scores, strength) -> pd.DataFrame:
         if missing:
             raise ConfigError(message("lacks columns of the features table", field="features",
                                       value=sorted(missing), fix="pass the store's features"))
-        p = f.rename(columns={"feature": "measure"}).assign(kind="feature")
+        p = f[[c for c in f.columns if c in {*cols, "feature"} - {"measure"}]]
+        p = p.rename(columns={"feature": "measure"}).assign(kind="feature")
         if "task" not in p:
             p["task"] = None
         parts.append(p[cols])
@@ -163,7 +164,8 @@ def _measures(features, scores, strength) -> pd.DataFrame:
         if missing:
             raise ConfigError(message("lacks columns of the scores table", field="scores",
                                       value=sorted(missing), fix="pass the store's scores"))
-        p = scores.rename(columns={"instrument": "measure", "score": "value"})
+        p = scores[["subject_id", "session", "instrument", "score", "unit"]]
+        p = p.rename(columns={"instrument": "measure", "score": "value"})
         parts.append(p.assign(kind="instrument", side="bilateral", task=None)[cols])
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
