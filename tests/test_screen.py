@@ -281,7 +281,8 @@ def test_prevalence_wilson_interval_matches_statsmodels():
     for tp, k, n in (("baseline", 7, 12), ("follow-up", 2, 10)):
         lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
         assert (p.loc[tp, "n_flagged"], p.loc[tp, "n_assessed"]) == (k, n)
-        assert p.loc[tp, "ci_low"] == pytest.approx(lo) and p.loc[tp, "ci_high"] == pytest.approx(hi)
+        assert p.loc[tp, "ci_low"] == pytest.approx(lo)
+        assert p.loc[tp, "ci_high"] == pytest.approx(hi)
 
 
 # --- synthetic cohort with known truth -------------------------------------------------------
@@ -297,7 +298,8 @@ def truth_tables(truth, value="observed_value"):
     """Map simulate_truth outcomes to features/scores rows (one trial per session)."""
     o = truth.outcomes[truth.outcomes["observed"]].merge(
         truth.subjects[["label", "valgus_side_offset_deg"]], on="label")
-    o["subject_id"] = o["label"].map({lab: pseudonymise(lab, key=KEY) for lab in o["label"].unique()})
+    ids = {lab: pseudonymise(lab, key=KEY) for lab in o["label"].unique()}
+    o["subject_id"] = o["label"].map(ids)
     o["value"] = o[value]
     f = o[o["outcome"].isin(_TASK)].copy()
     f["task"] = f["outcome"].map(lambda x: _TASK[x][0])
@@ -339,7 +341,7 @@ def _any_flag(out, rule_ids):
 
 @pytest.mark.parametrize("phenotype", sorted(PHENO))
 def test_synthetic_phenotypes_are_flagged_at_baseline(cohort, phenotype):
-    truth, subs, out = cohort
+    _, subs, out = cohort
     flag = _any_flag(out, PHENO[phenotype]).xs("1", level="session")
     truth_flag = subs.set_index("subject_id")[phenotype].reindex(flag.index)
     sens = (flag & truth_flag).sum() / truth_flag.sum()
