@@ -33,65 +33,27 @@ from cxlab.io._c3d_header import (
     read_header,
     read_parameters,
 )
+from cxlab.io._c3d_params import (
+    _concat,
+    _labels,
+    _num,
+    _str,
+    events_from_parameters,
+    length_factor,
+    split_points,
+)
 from cxlab.io.forceplates import platforms_from_analogs
-from cxlab.io.recording import Event, Recording
+from cxlab.io.recording import Recording
 
-__all__ = ["C3DUnsupported", "length_factor", "read_c3d"]
+__all__ = ["C3DUnsupportedError", "length_factor", "read_c3d"]
 
 log = logging.getLogger("cxlab.io")
 
 ENGINES = ("auto", "fast", "ezc3d")
-OTHER_POINT_KINDS = {"ANGLES": "angle", "FORCES": "force", "MOMENTS": "moment",
-                     "POWERS": "power", "SCALARS": "scalar"}
-_LENGTH = {"mm": 1e-3, "millimeter": 1e-3, "millimeters": 1e-3, "millimetre": 1e-3,
-           "millimetres": 1e-3, "cm": 1e-2, "centimeter": 1e-2, "centimeters": 1e-2,
-           "centimetre": 1e-2, "centimetres": 1e-2, "m": 1.0, "meter": 1.0, "meters": 1.0,
-           "metre": 1.0, "metres": 1.0, "mete": 1.0, "metr": 1.0}
-_MOMENT = {"nmm": (1e-3, "N.m"), "n.mm": (1e-3, "N.m"), "nm": (1.0, "N.m"), "n.m": (1.0, "N.m"),
-           "ncm": (1e-2, "N.m")}
 
 
-class C3DUnsupported(InputFormatError):
+class C3DUnsupportedError(InputFormatError):
     """A valid C3D layout the fast engine does not decode (``auto`` falls back to ezc3d)."""
-
-
-def length_factor(unit: str, /, *, path: Path | None = None) -> float:
-    """Metres per POINT:UNITS unit (``mm`` → 0.001, ``cm`` → 0.01, ``m`` → 1).
-
-    An empty or unknown unit is taken as millimetres (the C3D default) with a
-    :class:`~cxlab._check.CxlabWarning`.
-    """
-    key = unit.strip().lower()
-    if key in _LENGTH:
-        return _LENGTH[key]
-    warn("unknown length unit; assuming millimetres", file=path, field="POINT:UNITS",
-         value=unit)
-    return 1e-3
-
-
-def _concat(group: dict[str, Param], name: str) -> list[Any]:
-    """NAME, NAME2, NAME3 ... joined (the C3D way of holding > 255 entries)."""
-    out: list[Any] = []
-    i = 1
-    while (p := group.get(name if i == 1 else f"{name}{i}")) is not None:
-        out.extend(p.strings() if p.dtype == -1 else p.flat().tolist())
-        i += 1
-    return out
-
-
-def _num(group: dict[str, Param], name: str, default: float | None = None) -> float | None:
-    p = group.get(name)
-    if p is None or p.dtype == -1 or p.flat().size == 0:
-        return default
-    return float(p.flat()[0])
-
-
-def _str(group: dict[str, Param], name: str, default: str = "") -> str:
-    p = group.get(name)
-    if p is None:
-        return default
-    vals = p.strings()
-    return vals[0] if vals else default
 
 
 def _frames_field(group: dict[str, Param], name: str) -> int | None:
@@ -118,7 +80,8 @@ def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]]) -> tuple[int, i
     if long_frames is not None and long_frames > n:
         n = int(long_frames)
     trial = params.get("TRIAL", {})
-    start, end = _frames_field(trial, "ACTUAL_START_FIELD"), _frames_field(trial, "ACTUAL_END_FIELD")
+    start = _frames_field(trial, "ACTUAL_START_FIELD")
+    end = _frames_field(trial, "ACTUAL_END_FIELD")
     if start is not None and end is not None and end >= start and end - start + 1 > n:
         first, n = start, end - start + 1
     return first, n
@@ -135,15 +98,6 @@ def _per_channel(values: list[Any], n: int, name: str, path: Path, default: floa
                                        file=path, field=f"ANALOG:{name}", value=arr.size,
                                        fix="re-export the trial with per-channel calibration"))
     return arr[:n]
-
-
-def _labels(values: list[str], n: int, what: str, path: Path) -> list[str]:
-    labels = [v.strip() for v in values[:n]]
-    if len(labels) < n:
-        warn(f"has {len(labels)} labels for {n} {what}; the rest are numbered", file=path,
-             field=f"{what.upper()}:LABELS", value=len(labels))
-        labels += [f"{what}_{i + 1}" for i in range(len(labels), n)]
-    return labels
 
 
 def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n_sub: int,
@@ -178,7 +132,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
     if "ROTATION" in params:
-        raise C3DUnsupported(message("has a ROTATION section the fast engine does not decode",
+        raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
                                      file=path, field="ROTATION", fix="use engine='ezc3d'"))
     n_points = int(_num(point, "USED", h.n_points)) & 0xFFFF
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
@@ -200,7 +154,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             ratio = analog_rate / point_rate
             n_sub = round(ratio)
             if n_sub < 1 or abs(ratio - n_sub) > 1e-6 * ratio:
-                raise C3DUnsupported(message(
+                raise C3DUnsupportedError(message(
                     "ANALOG:RATE is not a whole multiple of POINT:RATE", file=path,
                     field="ANALOG:RATE", value=(analog_rate, point_rate), fix="use engine='ezc3d'"))
         else:
@@ -229,12 +183,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     xyz[invalid] = np.nan
 
     labels = _labels(_concat(point, "LABELS"), n_points, "point", path)
-    kinds = {}
-    for pname, kind in OTHER_POINT_KINDS.items():
-        for lab in _concat(point, pname):
-            kinds.setdefault(str(lab).strip(), kind)
-    is_marker = np.array([kinds.get(lab) is None for lab in labels], dtype=bool)
-    other = _other_points(point, xyz, labels, kinds, is_marker, length_m)
+    is_marker, other = split_points(point, xyz, labels, length_m)
 
     analog_labels = _labels(_concat(analog, "LABELS"), n_ch, "analog", path)
     analog_units = ([str(u).strip() for u in _concat(analog, "UNITS")] + [""] * n_ch)[:n_ch]
@@ -276,56 +225,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
                                                                          strict=True) if m],
         residuals=residuals[:, is_marker], point_rate_hz=float(point_rate), analogs=analogs,
         analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=float(analog_rate),
-        platforms=platforms, events=events_from_parameters(params, h), meta=meta)
-
-
-def _other_points(point: dict[str, Param], xyz_m: np.ndarray, labels: list[str],
-                  kinds: dict[str, str], is_marker: np.ndarray, length_m: float) -> dict[str, Any]:
-    """Non-marker points (angles, forces, moments, powers, scalars) in SI where known."""
-    idx = np.flatnonzero(~is_marker)
-    values = xyz_m[:, idx] / length_m  # back to stored units, then per kind
-    out_units = []
-    for j, i in enumerate(idx):
-        kind = kinds[labels[i]]
-        unit = _str(point, f"{kind.upper()}_UNITS", "")
-        if kind == "moment" and unit.strip().lower() in _MOMENT:
-            f, unit = _MOMENT[unit.strip().lower()]
-            values[:, j] *= f
-        elif kind == "scalar":
-            values[:, j] *= length_m
-            unit = "m"
-        out_units.append(unit)
-    return {"index": idx.tolist(), "labels": [labels[i] for i in idx], "kinds": [kinds[labels[i]] for i in idx],
-            "units": out_units, "values": values}
-
-
-def _context(raw: str) -> str:
-    low = raw.strip().lower()
-    return low.capitalize() if low in ("left", "right") else "General"
-
-
-def events_from_parameters(params: dict[str, dict[str, Param]], h: C3DHeader | None,
-                           /) -> list[Event]:
-    """Events from the EVENT group (TIMES = minutes, seconds), else from the header.
-
-    Contexts other than Left/Right become General.  Sorted by time.
-    """
-    ev = params.get("EVENT", {})
-    used = int(_num(ev, "USED", 0) or 0)
-    events: list[Event] = []
-    if used > 0 and "TIMES" in ev:
-        times = np.asarray(ev["TIMES"].value, dtype=float).reshape(2, -1, order="F") \
-            if ev["TIMES"].dtype != -1 else np.zeros((2, 0))
-        labels = _concat(ev, "LABELS")
-        contexts = _concat(ev, "CONTEXTS")
-        n = min(used, times.shape[1])
-        for i in range(n):
-            events.append(Event(label=str(labels[i]).strip() if i < len(labels) else f"event_{i+1}",
-                                context=_context(str(contexts[i]) if i < len(contexts) else ""),
-                                time_s=float(times[0, i] * 60.0 + times[1, i])))
-    elif h is not None:
-        events = [Event(label=lab, context="General", time_s=t) for lab, t in h.events]
-    return sorted(events, key=lambda e: (e.time_s, e.label))
+        platforms=platforms, events=events_from_parameters(params, h.events), meta=meta)
 
 
 def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
@@ -375,7 +275,7 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
             rec = _read_fast(buf, path, cop_threshold_n=cop_threshold_n,
                              zero_baseline=zero_baseline)
             used = "fast"
-        except C3DUnsupported as exc:
+        except C3DUnsupportedError as exc:
             if engine == "fast":
                 raise
             log.info("read_c3d: %s; falling back to ezc3d", exc)
