@@ -167,7 +167,7 @@ def _long_answers(df, norm, file, instruments, problems) -> pd.DataFrame:
                          m["instrument"].map(single), m["item"])
     valid = pd.DataFrame([(n, it) for n, i in instruments.items() for it in i.items],
                          columns=["instrument", "item"]).assign(ok=True)
-    ok = m[["instrument", "item"]].merge(valid, how="left")["ok"].fillna(False).to_numpy()
+    ok = m[["instrument", "item"]].merge(valid, how="left")["ok"].fillna(False).to_numpy(bool)
     bad_item = ~ok & ~unknown.to_numpy()
     problems.add(file, m.loc[bad_item, "row"], item_col, m.loc[bad_item, "item"],
                  "is not an item of this instrument")
@@ -187,10 +187,11 @@ def _check_answers(long: pd.DataFrame, instruments: dict[str, Instrument],
     v = value.to_numpy()
     known = p["lo"].notna().to_numpy() & ~np.isnan(v)
     out = known & ((v < p["lo"].to_numpy()) | (v > p["hi"].to_numpy()))
-    sel = long.loc[out]
-    rule = ("answer is outside " + p.loc[out, "lo"].map("{:g}".format) + " to "
-            + p.loc[out, "hi"].map("{:g}".format) + " for " + sel["instrument"])
-    _add_each(problems, file, sel, rule)
+    if out.any():
+        sel = long.loc[out]
+        rule = ("answer is outside " + p.loc[out, "lo"].map("{:g}".format).to_numpy() + " to "
+                + p.loc[out, "hi"].map("{:g}".format).to_numpy() + " for " + sel["instrument"])
+        _add_each(problems, file, sel, rule)
     frac = known & ~out & p["integer"].fillna(False).astype(bool).to_numpy() & (v != np.round(v))
     _add_each(problems, file, long.loc[frac], "answer must be a whole number")
 
