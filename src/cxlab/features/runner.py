@@ -1,0 +1,301 @@
+"""``extract_features``: every recording in a store → the long ``features`` table.
+
+Each recording's ``task`` selects the functions to run (``features.toml``, overridable);
+the recording's forces and markers are read from its own Parquet part, the functions run
+in worker processes, and the results land as one ``features`` part per recording (key =
+recording id) plus one part ``strength`` for the strength table. A function that cannot
+run on a recording (missing plate or marker, no take-off, ...) leaves one row in
+``quarantine`` (stage ``features``) instead of a NaN feature.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxlab._check import ConfigError, CxlabError, message
+from cxlab.features.tasks import FUNCTIONS, Trial
+from cxlab.store import Store
+
+__all__ = ["FeaturesReport", "extract_features", "read_config"]
+
+FEATURE_COLUMNS = ["recording_id", "subject_id", "session", "task", "trial", "feature", "side",
+                   "value", "unit", "method"]
+_Q_COLUMNS = ["source_path", "source_sha256", "stage", "row", "field", "value", "reason"]
+
+
+@dataclass
+class FeaturesReport:
+    """What :func:`extract_features` did.
+
+    Attributes
+    ----------
+    n_recordings : int
+        Recordings in the store.
+    n_processed : int
+        Recordings whose features were (re)computed in this run.
+    n_up_to_date : int
+        Recordings skipped because they already have a features part.
+    n_no_functions : int
+        Recordings whose task has no functions configured.
+    n_rows : int
+        Feature rows written in this run (including strength features).
+    quarantine : pandas.DataFrame
+        Rows added to ``quarantine`` in this run (columns of that table).
+    elapsed_s : float
+        Wall-clock time, s.
+    """
+
+    n_recordings: int = 0
+    n_processed: int = 0
+    n_up_to_date: int = 0
+    n_no_functions: int = 0
+    n_rows: int = 0
+    quarantine: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_Q_COLUMNS))
+    elapsed_s: float = 0.0
+
+    @property
+    def n_quarantined(self) -> int:
+        return len(self.quarantine)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) \
+            else v
+    return out
+
+
+def read_config(path=None, /) -> dict:
+    """The feature configuration: the shipped ``features.toml`` merged with ``path``.
+
+    Parameters
+    ----------
+    path : path-like or dict, optional
+        A TOML file (or an already-parsed dict) whose tables override the defaults key by
+        key (``[tasks.cmj] functions = [...]``, ``[plates] left = 2``, ...).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ConfigError
+        Unreadable TOML, or a task naming an unknown function.
+    """
+    cfg = tomllib.loads(resources.files("cxlab.features").joinpath("features.toml").read_text())
+    if path is not None:
+        if isinstance(path, dict):
+            user = path
+        else:
+            try:
+                user = tomllib.loads(Path(path).read_text())
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise ConfigError(message(f"cannot be read as TOML ({e})", file=path,
+                                          fix="check the path and the TOML syntax")) from None
+        cfg = _merge(cfg, user)
+    for task, spec in cfg["tasks"].items():
+        for fn in spec.get("functions", []):
+            if fn not in FUNCTIONS:
+                raise ConfigError(message("names an unknown function", field=f"tasks.{task}",
+                                          value=fn, fix=f"use one of {', '.join(FUNCTIONS)}"))
+    return cfg
+
+
+def _parts(store: Store, name: str) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    for p in store.files(name):
+        out.setdefault(p.stem.removeprefix("part-"), []).append(p)
+    return out
+
+
+def _read(files: list[Path], store: Store, name: str, rid: str) -> pd.DataFrame:
+    if files:
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return store.table(name, filters=[("recording_id", "==", rid)])
+
+
+def _trial(job: dict) -> Trial:
+    store = Store(job["store"])
+    rec = job["rec"]
+    trial = Trial(task=rec["task"])
+    forces = _read(job["forces"], store, "forces", rec["recording_id"])
+    if len(forces):
+        forces = forces.sort_values(["plate", "sample"])
+        for plate, g in forces.groupby("plate", sort=True):
+            trial.plates[int(plate)] = {c: g[c].to_numpy(float) for c in ("fz", "cop_x", "cop_y")}
+        rate = rec.get("analog_rate_hz")
+        if not (rate and np.isfinite(rate) and rate > 0):
+            t = forces.loc[forces["plate"] == forces["plate"].iloc[0], "time_s"].to_numpy()
+            rate = 1.0 / float(np.median(np.diff(t)))
+        trial.analog_rate_hz = float(rate)
+    markers = _read(job["markers"], store, "markers", rec["recording_id"])
+    if len(markers):
+        markers = markers.sort_values(["marker", "frame"])
+        for name, g in markers.groupby("marker", sort=True):
+            trial.markers[str(name)] = g[["x", "y", "z"]].to_numpy(float)
+        rate = rec.get("point_rate_hz")
+        if not (rate and np.isfinite(rate) and rate > 0):
+            t = np.unique(markers["time_s"].to_numpy())
+            rate = 1.0 / float(np.median(np.diff(t)))
+        trial.point_rate_hz = float(rate)
+    return trial
+
+
+def _run_one(job: dict) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """Worker: features and quarantine rows of one recording (no writing)."""
+    rec, cfg = job["rec"], job["cfg"]
+    rid, task = rec["recording_id"], rec["task"]
+    rows, qrows = [], []
+    try:
+        trial = _trial(job)
+    except (OSError, ValueError, CxlabError) as e:
+        trial, err = None, f"cannot read the recording's data ({e})"
+        qrows.append(("read", err))
+    for fn in ([] if trial is None else cfg["tasks"][task]["functions"]):
+        try:
+            with np.errstate(all="ignore"):
+                out = FUNCTIONS[fn](trial, cfg)
+            bad = [r[0] for r in out if not np.isfinite(r[2])]
+            if bad:
+                raise CxlabError(f"{fn}: non-finite result for {', '.join(bad)}")
+            rows.extend(out)
+        except (CxlabError, KeyError, ValueError, IndexError) as e:
+            qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
+    feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
+    for c in ("recording_id", "subject_id", "session", "task", "trial"):
+        feats[c] = rec[c]
+    q = pd.DataFrame({
+        "source_path": rec["source_path"], "source_sha256": rec["source_sha256"],
+        "stage": "features", "row": pd.array([None] * len(qrows), dtype="Int64"),
+        "field": [f"{task}:{fn}" for fn, _ in qrows],
+        "value": rid,
+        "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
+    }, columns=_Q_COLUMNS)
+    return rid, feats[FEATURE_COLUMNS], q
+
+
+def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
+                     progress: bool = True) -> FeaturesReport:
+    """Compute the features of every recording in ``store`` and write the ``features`` table.
+
+    Parameters
+    ----------
+    store : Store or path-like
+        The store (needs ``recordings`` and ``forces``/``markers``).
+    config : path-like or dict, optional
+        Overrides of the shipped ``features.toml`` (see :func:`read_config`).
+    jobs : int, optional
+        Worker processes; default ``os.cpu_count()``; 1 runs in this process.
+    force : bool
+        Recompute recordings that already have a features part.
+    progress : bool
+        Show a rich progress bar on stderr.
+
+    Returns
+    -------
+    FeaturesReport
+
+    Notes
+    -----
+    Incremental: only recordings without a ``features`` part (key = recording id) are
+    processed. A recording where every function failed writes no part and is retried on
+    the next run; its quarantine part (key ``features-<recording_id>``) is replaced each
+    time and removed once it succeeds. Output bytes depend only on the inputs and the
+    configuration, not on ``jobs``.
+    """
+    t0 = time.perf_counter()
+    store = store if isinstance(store, Store) else Store(store)
+    cfg = read_config(config)
+    recs = store.table("recordings")
+    report = FeaturesReport(n_recordings=len(recs))
+    done = store.keys("features")
+    jobs_list = []
+    forces, markers = _parts(store, "forces"), _parts(store, "markers")
+    for rec in recs.sort_values("recording_id").to_dict("records"):
+        rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
+               for k, v in rec.items()}
+        if rec["task"] not in cfg["tasks"] or not cfg["tasks"][rec["task"]].get("functions"):
+            report.n_no_functions += 1
+            continue
+        if not force and rec["recording_id"] in done:
+            report.n_up_to_date += 1
+            continue
+        rid = rec["recording_id"]
+        jobs_list.append({"store": str(store.path), "rec": rec, "cfg": cfg,
+                          "forces": forces.get(rid, []), "markers": markers.get(rid, [])})
+    qparts = []
+    n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
+    with _Progress(progress, len(jobs_list)) as bar:
+        if n_workers > 1:
+            with ProcessPoolExecutor(max_workers=n_workers) as ex:
+                results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
+                for res in results:
+                    qparts.append(_write(store, *res, report))
+                    bar.advance()
+        else:
+            for job in jobs_list:
+                qparts.append(_write(store, *_run_one(job), report))
+                bar.advance()
+    strength = store.table("strength")
+    if len(strength):
+        from cxlab.features.strength import strength_features
+
+        sf = strength_features(strength)
+        store.write("features", sf, key="strength")
+        report.n_rows += len(sf)
+    qparts = [q for q in qparts if len(q)]
+    if qparts:
+        report.quarantine = pd.concat(qparts, ignore_index=True)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+def _write(store: Store, rid: str, feats: pd.DataFrame, q: pd.DataFrame,
+           report: FeaturesReport) -> pd.DataFrame:
+    report.n_processed += 1
+    if len(feats):
+        store.write("features", feats, key=rid)
+        report.n_rows += len(feats)
+    else:
+        store.delete("features", key=rid)
+    if len(q):
+        store.append_quarantine(q, key=f"features-{rid}")
+    else:
+        store.delete("quarantine", key=f"features-{rid}")
+    return q
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total, self._p = enabled and total > 0, total, None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._p = Progress("features", BarColumn(), MofNCompleteColumn(),
+                               TimeRemainingColumn(), console=Console(stderr=True),
+                               transient=True)
+            self._p.start()
+            self._task = self._p.add_task("features", total=self.total)
+        return self
+
+    def advance(self):
+        if self._p is not None:
+            self._p.advance(self._task)
+
+    def __exit__(self, *exc):
+        if self._p is not None:
+            self._p.stop()

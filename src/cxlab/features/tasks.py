@@ -1,0 +1,190 @@
+"""Per-task adapters: one trial's arrays + configuration → rows of the features table.
+
+Each adapter takes a :class:`Trial` and the configuration dict and returns a list of
+``(feature, side, value, unit, method)`` tuples, or raises
+:class:`~cxlab.features.events.FeatureError` with the reason the trial cannot be used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cxlab.features import alignment, balance, efficiency, jump, landing, posture
+from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
+from cxlab.features.events import FeatureError
+from cxlab.features.signal import fill_gaps, lowpass, nan_runs
+
+__all__ = ["FUNCTIONS", "Trial"]
+
+
+@dataclass
+class Trial:
+    """One recording's data. ``plates[k]`` = dict of 1-D arrays (``fz``, ``cop_x``, ``cop_y``)."""
+
+    task: str
+    plates: dict = field(default_factory=dict)
+    analog_rate_hz: float = float("nan")
+    markers: dict = field(default_factory=dict)
+    point_rate_hz: float = float("nan")
+
+
+def _rows(prefix: str, metrics: dict, units: dict, methods: dict, *, side: str | None = None):
+    out = []
+    for key, value in metrics.items():
+        s = side or "bilateral"
+        base = key
+        for sfx in ("left", "right"):
+            if key.endswith("_" + sfx):
+                base, s = key[: -len(sfx) - 1], sfx
+        if base not in units:
+            continue
+        out.append((f"{prefix}_{base}" if prefix else base, s, float(value), units[base],
+                    methods.get(base, "")))
+    return out
+
+
+def _plate(trial: Trial, number: int, what: str = "fz") -> np.ndarray:
+    if number not in trial.plates:
+        raise FeatureError(f"{trial.task}: force plate {number} is missing "
+                           f"(plates present: {sorted(trial.plates) or 'none'})")
+    return trial.plates[number][what]
+
+
+def _lr_force(trial: Trial, cfg: dict):
+    p = cfg["plates"]
+    left, right = _plate(trial, p["left"]), _plate(trial, p["right"])
+    return np.nan_to_num(left) + np.nan_to_num(right), left, right
+
+
+def cmj(trial: Trial, cfg: dict):
+    """CMJ metrics from the two plates (body mass from the initial quiet standing)."""
+    ev = cfg["events"]
+    fz, fl, fr = _lr_force(trial, cfg)
+    m = jump.cmj_metrics(fz, rate_hz=trial.analog_rate_hz, fz_left=np.nan_to_num(fl),
+                         fz_right=np.nan_to_num(fr), threshold_n=ev["threshold_n"],
+                         n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"])
+    return _rows("cmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS)
+
+
+def landing_kinetics(trial: Trial, cfg: dict):
+    """Landing kinetics; body mass from the trial's own final quiet standing."""
+    ev = cfg["events"]
+    fz, fl, fr = _lr_force(trial, cfg)
+    rate = trial.analog_rate_hz
+    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev["quiet_window_s"])
+    m = landing.landing_metrics(fz, rate_hz=rate, body_mass_kg=bm["body_mass_kg"],
+                                threshold_n=ev["threshold_n"])
+    left, right = float(np.nanmax(fl[td:])), float(np.nanmax(fr[td:]))
+    m |= {"peak_force_n_left": left, "peak_force_n_right": right,
+          "peak_force_lsi_pct": float(limb_symmetry_index(min(left, right), max(left, right))),
+          "peak_force_asym_pct": float(symmetry_index(left, right))}
+    units = landing.LANDING_UNITS | {"peak_force_lsi_pct": "%", "peak_force_asym_pct": "%"}
+    methods = landing.LANDING_METHODS | {
+        "peak_force_lsi_pct": "100 min(L,R)/max(L,R)",
+        "peak_force_asym_pct": "100 (R-L)/(0.5(R+L)) (Robinson 1987)"}
+    units.pop("body_mass_kg")
+    return _rows("landing", m, units, methods)
+
+
+def _marker(trial: Trial, cfg: dict, names) -> np.ndarray:
+    """First available marker of ``names``, gap-filled and low-pass filtered."""
+    for n in names:
+        if n in trial.markers and np.isfinite(trial.markers[n]).any():
+            x = fill_gaps(trial.markers[n], rate_hz=trial.point_rate_hz,
+                          max_gap_s=cfg["filters"]["max_gap_s"]).filled
+            fc = cfg["filters"]["marker_cutoff_hz"]
+            if fc and np.isfinite(x).all() and x.shape[0] > 30:
+                x = lowpass(x, rate_hz=trial.point_rate_hz, cutoff_hz=fc)
+            return x
+    raise FeatureError(f"{trial.task}: marker {' / '.join(names)} is missing")
+
+
+def _leg_markers(trial: Trial, cfg: dict) -> dict:
+    mk = cfg["markers"]
+    out = {}
+    try:
+        out["LHJC"], out["RHJC"] = (_marker(trial, cfg, [n]) for n in mk["hip"])
+    except FeatureError:
+        pel = [_marker(trial, cfg, [n]) for n in (*mk["asis"], *mk["psis"])]
+        out["LHJC"], out["RHJC"] = alignment.hip_joint_centres(*pel)
+    for i, s in enumerate("LR"):
+        out[f"{s}KJC"] = _marker(trial, cfg, [mk["knee"][i], mk["knee_fallback"][i]])
+        out[f"{s}AJC"] = _marker(trial, cfg, [mk["ankle"][i], mk["ankle_fallback"][i]])
+    out["LASI"], out["RASI"] = (_marker(trial, cfg, [n]) for n in mk["asis"])
+    return out
+
+
+def landing_kinematics(trial: Trial, cfg: dict):
+    """Knee FPPA and pelvic drop from touchdown to ``landing_window_s`` after it."""
+    ev = cfg["events"]
+    fz, _, _ = _lr_force(trial, cfg)
+    td = landing.touchdown(fz, rate_hz=trial.analog_rate_hz, threshold_n=ev["threshold_n"])
+    start = round(td / trial.analog_rate_hz * trial.point_rate_hz)
+    stop = start + round(ev["landing_window_s"] * trial.point_rate_hz) + 1
+    mk = _leg_markers(trial, cfg)
+    m = alignment.landing_alignment(mk, start=start, stop=stop)
+    return _rows("", m, alignment.ALIGNMENT_UNITS, alignment.ALIGNMENT_METHODS)
+
+
+def balance_sway(trial: Trial, cfg: dict):
+    """Sway of the longest loaded stretch on the balance plate (side = stance leg)."""
+    ev, side = cfg["events"], cfg["tasks"][trial.task].get("side", "bilateral")
+    num = cfg["plates"]["balance"]
+    fz = _plate(trial, num)
+    cop = np.column_stack([_plate(trial, num, "cop_x"), _plate(trial, num, "cop_y")])
+    ok = (fz >= ev["threshold_n"]) & np.isfinite(cop).all(axis=1)
+    runs = nan_runs(ok)
+    rate = trial.analog_rate_hz
+    if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < ev["balance_min_s"] * rate:
+        longest = 0 if runs.size == 0 else (runs[:, 1] - runs[:, 0]).max() / rate
+        raise FeatureError(f"{trial.task}: no loaded stance of ≥ {ev['balance_min_s']:g} s "
+                           f"on plate {num} (longest {longest:.2f} s)")
+    s, e = runs[np.argmax(runs[:, 1] - runs[:, 0])]
+    c = cop[s:e]
+    fc = cfg["filters"]["cop_cutoff_hz"]
+    if fc:
+        c = lowpass(c, rate_hz=rate, cutoff_hz=fc)
+    m = balance.cop_metrics(c, rate_hz=rate)
+    return _rows("balance", m, balance.BALANCE_UNITS, balance.BALANCE_METHODS, side=side)
+
+
+def posture_static(trial: Trial, cfg: dict):
+    """Craniovertebral angle, shoulder protraction and pelvic tilt (medians over frames)."""
+    m = posture.posture_metrics(trial.markers)
+    return _rows("posture", m, posture.POSTURE_UNITS, posture.POSTURE_METHODS)
+
+
+def gait(trial: Trial, cfg: dict):
+    """Step/stance-time symmetry (Zeni 2008 events) and SPARC of pelvis horizontal speed."""
+    mk, rate = cfg["markers"], trial.point_rate_hz
+    pel = np.mean([_marker(trial, cfg, [n]) for n in (*mk["asis"], *mk["psis"])], axis=0)
+    ev = {}
+    for i, side in enumerate(("left", "right")):
+        heel = _marker(trial, cfg, mk["heel"][i::2])
+        toe = _marker(trial, cfg, mk["toe"][i::2])
+        ev[side] = efficiency.gait_events(heel, toe, pel, rate_hz=rate)
+    t = efficiency.gait_timing(ev)
+    speed = np.linalg.norm(np.gradient(pel[:, :2], 1.0 / rate, axis=0), axis=1)
+    if cfg["filters"]["speed_cutoff_hz"]:
+        speed = lowpass(speed, rate_hz=rate, cutoff_hz=cfg["filters"]["speed_cutoff_hz"])
+    return [
+        ("gait_step_time_asym_pct", "bilateral", t["step_time_asym_pct"], "%",
+         "100 (R-L)/(0.5(R+L)) of mean step time, Zeni 2008 events"),
+        ("gait_stance_time_asym_pct", "bilateral", t["stance_time_asym_pct"], "%",
+         "100 (R-L)/(0.5(R+L)) of mean stance time, Zeni 2008 events"),
+        ("gait_sparc", "bilateral", efficiency.sparc(speed, rate_hz=rate), "1",
+         "SPARC of pelvis horizontal speed (Balasubramanian 2015)"),
+    ]
+
+
+FUNCTIONS = {
+    "cmj": cmj,
+    "landing": landing_kinetics,
+    "landing_alignment": landing_kinematics,
+    "balance": balance_sway,
+    "posture": posture_static,
+    "gait": gait,
+}

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+from scipy import signal as sps
+
+from cxlab._check import ConfigError, InputFormatError
+from cxlab.features.signal import fill_gaps, lowpass, nan_runs, residual_analysis
+
+
+def test_lowpass_equals_scipy_sosfiltfilt_with_the_same_design():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 3)).cumsum(axis=0)
+    sos = sps.butter(4, 6.0, fs=100.0, output="sos")
+    ref = sps.sosfiltfilt(sos, x, axis=0)
+    np.testing.assert_allclose(lowpass(x, rate_hz=100.0, cutoff_hz=6.0), ref, rtol=0, atol=1e-12)
+
+
+def test_lowpass_is_zero_lag_and_minus_6_db_at_cutoff():
+    rate, fc = 1000.0, 10.0
+    t = np.arange(0, 20, 1 / rate)
+    slow = np.sin(2 * np.pi * 1.0 * t)
+    at_fc = np.sin(2 * np.pi * fc * t)
+    y_slow = lowpass(slow, rate_hz=rate, cutoff_hz=fc)
+    y_fc = lowpass(at_fc, rate_hz=rate, cutoff_hz=fc)
+    mid = slice(5000, 15000)
+    # zero phase: a 1 Hz wave well inside the pass band comes out unshifted
+    np.testing.assert_allclose(y_slow[mid], slow[mid], atol=1e-4)
+    # forward-backward squares the magnitude: gain 1/2 (-6 dB) at the design cut-off
+    assert np.max(np.abs(y_fc[mid])) == pytest.approx(0.5, abs=0.01)
+
+
+def test_lowpass_rejects_nan_and_bad_cutoff():
+    with pytest.raises(InputFormatError, match="fill_gaps"):
+        lowpass(np.array([1.0, np.nan, 2.0] * 20), rate_hz=100, cutoff_hz=5)
+    with pytest.raises(ConfigError, match="Nyquist"):
+        lowpass(np.zeros(100), rate_hz=100, cutoff_hz=60)
+
+
+def test_residual_analysis_picks_cutoff_above_signal_band_and_estimates_noise():
+    rate = 200.0
+    t = np.arange(0, 10, 1 / rate)
+    clean = np.sin(2 * np.pi * 1.5 * t) + 0.5 * np.sin(2 * np.pi * 3.0 * t)
+    noise = np.random.default_rng(0).normal(0, 0.05, t.size)
+    r = residual_analysis(clean + noise, rate_hz=rate)
+    # signal bandwidth is 3 Hz: the chosen cut-off lies just above it, not in the noise band
+    assert 3.0 <= r["cutoff_hz"] <= 8.0
+    # the intercept of the noise line estimates the white-noise RMS
+    assert r["noise_rms"] == pytest.approx(0.05, rel=0.15)
+    assert np.all(np.diff(r["residuals"][r["cutoffs_hz"] > 4]) < 0)
+
+
+def test_nan_runs_finds_start_and_stop():
+    m = np.array([0, 1, 1, 0, 0, 1, 0, 1], bool)
+    assert nan_runs(m).tolist() == [[1, 3], [5, 6], [7, 8]]
+
+
+def test_fill_gaps_fills_short_gaps_exactly_for_a_cubic_and_reports_long_ones():
+    rate = 100.0
+    t = np.arange(200) / rate
+    x = 0.3 * t ** 3 - t + 2.0
+    y = x.copy()
+    y[20:25] = np.nan   # 0.05 s: filled
+    y[100:150] = np.nan  # 0.5 s: left
+    y[:3] = np.nan       # edge: never extrapolated
+    res = fill_gaps(np.column_stack([y, y]), rate_hz=rate, max_gap_s=0.1)
+    np.testing.assert_allclose(res.filled[20:25, 0], x[20:25], atol=1e-9)
+    assert np.isnan(res.filled[100:150]).all() and np.isnan(res.filled[:3]).all()
+    assert res.unfilled.tolist() == [[0, 0, 3], [0, 100, 150], [1, 0, 3], [1, 100, 150]]
+    lin = fill_gaps(y, rate_hz=rate, max_gap_s=0.1, method="linear").filled
+    np.testing.assert_allclose(lin[20:25], np.interp(np.arange(20, 25), [19, 25], y[[19, 25]]))
+    assert np.isnan(y[20])  # input untouched
