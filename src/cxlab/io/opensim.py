@@ -45,8 +45,9 @@ __all__ = ["read_mot", "read_trc"]
 
 UNIT_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0, "meters": 1.0, "millimeters": 1e-3}
 _R_YUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-_GRF = re.compile(r"^(?P<prefix>.*?)ground_(?P<kind>force|torque)_(?P<comp>v[xyz]|p[xyz]|[xyz])$",
-                  re.IGNORECASE)
+#: an OpenSim ground-reaction column: ``[prefix]ground_force_v[xyz]``/``p[xyz]``/``torque_[xyz]``
+GRF_COLUMN = _GRF = re.compile(
+    r"^(?P<prefix>.*?)ground_(?P<kind>force|torque)_(?P<comp>v[xyz]|p[xyz]|[xyz])$", re.IGNORECASE)
 _TRANSLATION = re.compile(r"(_t[xyz]$)|(trans)", re.IGNORECASE)
 _MAX_HEADER_LINES = 1000
 

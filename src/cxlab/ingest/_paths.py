@@ -1,0 +1,174 @@
+"""Which files to ingest, how they pair, and what their paths say (subject, session, task, trial).
+
+Default pattern (BIDS-like, ``docs/conventions.md``): key-value entities in the file name,
+``sub-<label>``, ``ses-<label>``, ``task-<label>``, ``run-<label>``, joined by ``_``, e.g.
+``sub-CX001_ses-1_task-balance_left_run-2.c3d``. Labels are letters and digits; the task label
+may contain ``_`` (``balance_left``): it runs up to the next ``_<key>-`` entity. ``sub-`` and
+``ses-`` may also come from the folders (``sub-CX001/ses-1/...``). A path matches when it
+gives a subject.
+
+Custom patterns (``--pattern``) use the fields ``{subject}``, ``{session}``, ``{task}``,
+``{trial}`` and the wildcard ``*`` (any characters except ``/``), and are matched against the
+end of the path relative to the ingest root, case-insensitively:
+``"{subject}/{session}/{task}_{trial}.*"``. A field never spans ``/``; ``{task}`` takes as much
+as it can (so ``balance_left_2`` gives task ``balance_left``, trial ``2``), the other fields
+as little as they can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cxlab._check import ConfigError, message
+from cxlab.io import FORMATS
+from cxlab.io.opensim import GRF_COLUMN as _GRF
+
+__all__ = ["Unit", "discover", "path_fields", "pattern_regex"]
+
+FIELDS = ("subject", "session", "task", "trial")
+EXTENSIONS = tuple(e for exts in FORMATS.values() for e in exts)
+_ENTITY = {
+    "subject": re.compile(r"(?:^|_)sub-([A-Za-z0-9]+)"),
+    "session": re.compile(r"(?:^|_)ses-([A-Za-z0-9]+)"),
+    "task": re.compile(r"(?:^|_)task-([A-Za-z0-9]+(?:_(?![A-Za-z]+-)[A-Za-z0-9]+)*)"),
+    "trial": re.compile(r"(?:^|_)run-([A-Za-z0-9]+)"),
+}
+_DIR_ENTITY = {"subject": re.compile(r"^sub-([A-Za-z0-9]+)$"),
+               "session": re.compile(r"^ses-([A-Za-z0-9]+)$")}
+
+
+@dataclass
+class Unit:
+    """One recording to ingest: a file, or a TRC with its force ``.mot`` (``companions``)."""
+
+    root: Path
+    path: Path
+    companions: list[Path] = field(default_factory=list)
+    sha256: str = ""
+
+    @property
+    def rel(self) -> str:
+        return self.path.relative_to(self.root).as_posix()
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.path, *self.companions]
+
+    def digest(self) -> str:
+        """sha256 of the file's bytes (a TRC+MOT pair: of the TRC's bytes then the MOT's)."""
+        h = hashlib.sha256()
+        for f in self.files:
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        self.sha256 = h.hexdigest()
+        return self.sha256
+
+
+def pattern_regex(pattern: str, /) -> re.Pattern[str]:
+    """Compile a ``--pattern`` such as ``"{subject}/{session}/{task}_{trial}.*"``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown or repeated field.
+    """
+    out, seen = [], set()
+    for part in re.split(r"(\{[^}]*\}|\*)", pattern):
+        if part == "*":
+            out.append(r"[^/]*")
+        elif part.startswith("{") and part.endswith("}"):
+            name = part[1:-1]
+            if name not in FIELDS or name in seen:
+                problem = "repeats a field" if name in seen else "has an unknown field"
+                raise ConfigError(message(problem, field="--pattern", value=part,
+                                          fix="use each of {subject} {session} {task} {trial} "
+                                              "at most once, and * for anything else"))
+            seen.add(name)
+            out.append(f"(?P<{name}>[^/]+)" if name == "task" else f"(?P<{name}>[^/]+?)")
+        else:
+            out.append(re.escape(part))
+    return re.compile(r"(?:.*/)?" + "".join(out), re.IGNORECASE)
+
+
+def path_fields(rel: str, /, *, pattern: re.Pattern[str] | None = None) -> dict[str, str] | None:
+    """Subject, session, task and trial from a path relative to the ingest root.
+
+    Returns
+    -------
+    dict or None
+        The fields found (absent ones are ``None``), or ``None`` when the path matches no
+        pattern.
+    """
+    if pattern is not None:
+        m = pattern.fullmatch(rel)
+        return None if m is None else {f: m.groupdict().get(f) for f in FIELDS}
+    parts = rel.split("/")
+    stem = parts[-1].rsplit(".", 1)[0]
+    out = {}
+    for name, rx in _ENTITY.items():
+        m = rx.search(stem)
+        out[name] = m.group(1) if m else None
+    for name, rx in _DIR_ENTITY.items():
+        if out[name] is None:
+            hits = [m.group(1) for d in parts[:-1] if (m := rx.match(d))]
+            out[name] = hits[-1] if hits else None
+    return out if out["subject"] else None
+
+
+def discover(paths: list[Path], /) -> list[Unit]:
+    """Files to ingest under ``paths``, sorted, TRC files paired with their force ``.mot``.
+
+    A folder contributes its files with a known extension (any depth, hidden names skipped) and
+    is the root their ``source_path`` is relative to; a file given directly is taken whatever
+    its extension, relative to its folder. A ``.mot``/``.sto`` with ground reaction force
+    columns pairs with the ``.trc`` of the same folder whose stem is the same, or the same
+    without a ``_grf``/``_forces`` suffix (``walk.trc`` + ``walk_grf.mot``).
+
+    Raises
+    ------
+    ConfigError
+        A path does not exist.
+    """
+    found: dict[Path, Path] = {}
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            root = p.resolve()
+            for f in sorted(root.rglob("*")):
+                rel = f.relative_to(root).parts
+                if (f.is_file() and f.suffix.lower() in EXTENSIONS
+                        and not any(x.startswith(".") for x in rel)):
+                    found.setdefault(f, root)
+        elif p.is_file():
+            f = p.resolve()
+            found.setdefault(f, f.parent)
+        else:
+            raise ConfigError(message("does not exist", field="PATH", value=str(p),
+                                      fix="give existing files or folders"))
+    units = {f: Unit(root, f) for f, root in found.items()}
+    trcs = {(f.parent, f.stem.lower()): f for f in units if f.suffix.lower() == ".trc"}
+    for f in sorted(units):
+        if f.suffix.lower() not in (".mot", ".sto") or f not in units:
+            continue
+        stem = re.sub(r"_(grf|forces?)$", "", f.stem, flags=re.IGNORECASE).lower()
+        trc = trcs.get((f.parent, stem)) or trcs.get((f.parent, f.stem.lower()))
+        if trc is not None and trc in units and not units[trc].companions and _has_grf(f):
+            units[trc].companions.append(f)
+            del units[f]
+    return sorted(units.values(), key=lambda u: (u.rel, str(u.root)))
+
+
+def _has_grf(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for _, line in zip(range(1000), fh, strict=False):
+                if line.strip().lower().startswith("endheader"):
+                    names = re.split(r"[\t, ]+", next(fh, "").strip())
+                    return any(_GRF.match(n) for n in names)
+    except OSError:
+        return False
+    return False
