@@ -172,6 +172,30 @@ def _report_ingest(result) -> None:
         raise typer.Exit(EXIT_REJECTED)
 
 
+@app.command("ingest")
+@handled
+def ingest_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Recording files and/or folders.")],
+    store: StoreOpt,
+    pattern: Annotated[str | None, typer.Option(
+        "--pattern", help="Path pattern with {subject} {session} {task} {trial} and *, e.g. "
+        "'{subject}/{session}/{task}_{trial}.*' (default: BIDS-like sub-01_ses-1_task-cmj_run-1)."
+    )] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Re-ingest files already in the store.")] = False,
+) -> None:
+    """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store; exit 3 if any file
+    was rejected (listed in the quarantine table)."""
+    from cxlab.ingest import ingest
+
+    report = ingest(paths, store=store, pattern=pattern, jobs=jobs, force=force)
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(EXIT_REJECTED)
+
+
 @app.command("ingest-survey")
 @handled
 def ingest_survey(
@@ -225,6 +249,58 @@ def ingest_strength_cmd(
 
     _report_ingest(ingest_strength(files, store=store, subject_column=subject_column,
                                    drop_columns=drop_column or ()))
+
+
+@app.command("run")
+@handled
+def run_cmd(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML).")],
+    out: Annotated[Path, typer.Option("--out", help="Parent of run directories.")] = Path("runs"),
+    store: Annotated[Path | None, typer.Option(
+        "--store", help="Use this store instead of the spec's.")] = None,
+) -> None:
+    """Run an experiment: fit effects, responders, reliability; write runs/NAME/HASH/."""
+    from cxlab.experiments import run_experiment
+
+    run = run_experiment(spec, out=out, store=store)
+    console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False)
+
+
+@app.command("report")
+@handled
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `cxlab run`.")],
+) -> None:
+    """Render a run's self-contained HTML report (figures inlined, opens offline)."""
+    from cxlab.report import render_report
+
+    console.print(str(render_report(run_dir)), highlight=False)
+
+
+@app.command("screen")
+@handled
+def screen_cmd(
+    store: StoreOpt,
+    subject: Annotated[str | None, typer.Option(
+        "--subject", help="One client: subject_id (pseudonym) or raw label.")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="Lab rules TOML; overrides/extends the defaults by rule id.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write screen.parquet and profile-<subject_id>.html here.")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of tables.")] = False,
+) -> None:
+    """Screen clients for movement findings (asymmetry, H:Q, valgus, posture, balance, pain)."""
+    from cxlab.screen.run import screen_store
+
+    res = screen_store(store, subject=subject, rules=rules, out=out)
+    if csv:
+        print_frame(res.summary, csv=True)
+        return
+    for sid, g in res.summary.groupby("subject_id", sort=True):
+        flagged = g[g["status"] == "flagged"].drop(columns=["subject_id", "status"])
+        title = f"client {sid}, session {g['session'].iloc[0]}: {len(flagged)} finding(s)"
+        print_frame(flagged.drop(columns="session"), title=title)
+    console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover
