@@ -265,7 +265,8 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             problems.append(message("has a side suffix but comes from scores",
                                     field=f"outcomes.{oname}", fix="drop the @left/@right"))
         task = need(o, "task", str, where_, None)
-        label = need(o, "label", str, where_, None) or feature.replace("_", " ")
+        label = need(o, "label", str, where_, None) or (
+            feature.replace("_", " ") + (f" ({side})" if side else ""))
         outcomes.append(Outcome(oname, source or "features", feature, side or None, task,
                                 None if mcid is None else float(mcid), better or "lower", label))
     if problems:

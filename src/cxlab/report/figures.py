@@ -69,8 +69,11 @@ def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str) 
                      n=("value", "size")).reset_index()
         half = stats.t.ppf(0.975, np.maximum(summ["n"] - 1, 1)) * summ["s"] / np.sqrt(summ["n"])
         summ["half"] = np.where(summ["n"] > 1, half, np.nan)
-        for arm, d in summ.groupby("arm", sort=True):
-            ax.errorbar(d["t"], d["m"], yerr=d["half"], color=pal[arm], lw=2, capsize=3,
+        span = float(np.ptp(data[time])) if len(data) else 1.0
+        arms = sorted(summ["arm"].unique())
+        for j, (arm, d) in enumerate(summ.groupby("arm", sort=True)):
+            dodge = (j - (len(arms) - 1) / 2) * 0.012 * span  # keep the CIs apart
+            ax.errorbar(d["t"] + dodge, d["m"], yerr=d["half"], color=pal[arm], lw=2, capsize=3,
                         marker="o", ms=4, label=f"{arm.replace('_', ' ')} (n={d['n'].iloc[0]})")
         ax.set_xlabel("weeks since programme start" if time == "week" else "session (0 = first)")
         ax.set_ylabel(f"{label} ({unit})")
