@@ -1,0 +1,224 @@
+"""One-page, self-contained HTML profile per client (Jinja2 template, inline PNG figures).
+
+The page holds: a body-region summary of the latest findings, the asymmetry profile
+(left vs right of every bilateral feature, as % of the stronger side), the trends of
+every measure that was ever flagged across sessions with its MDC95 band, and the
+suggested corrective focus. Figures are drawn with matplotlib's Agg canvas and inlined
+as base64 PNG; the page loads no script, font, style sheet or image from anywhere else.
+Only the pseudonymised ``subject_id`` appears: raw labels never reach the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxlab._check import ConfigError, message
+
+__all__ = ["render_profile", "write_profiles"]
+
+_SEV_RANK = {"high": 0, "moderate": 1, "low": 2}
+_L, _R, _FLAG, _OK = "#4C72B0", "#DD8452", "#C44E52", "#55A868"
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with missing values as None (so templates can test them)."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(w: float, h: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _asymmetry_png(features: pd.DataFrame | None, subject_id: str, session: str) -> str | None:
+    """Left vs right bars (mean of trials) as % of the larger side, latest session."""
+    if features is None or features.empty:
+        return None
+    f = features[(features["subject_id"] == subject_id) & (features["session"] == session)
+                 & features["side"].isin(["left", "right"])]
+    if f.empty:
+        return None
+    m = f.groupby(["feature", "unit", "side"])["value"].mean().unstack("side")
+    if not {"left", "right"} <= set(m.columns):
+        return None
+    m = m[["left", "right"]].dropna()
+    m = m[(m > 0).all(axis=1)] if len(m) else m
+    if m.empty:
+        return None
+    top = m.max(axis=1).to_numpy()
+    pct = m.to_numpy() / top[:, None] * 100
+    names = [f"{feat} ({unit})" for feat, unit in m.index]
+    y = np.arange(len(m))
+    fig = _figure(7.0, 0.45 * len(m) + 1.0)
+    ax = fig.add_subplot()
+    ax.barh(y - 0.2, pct[:, 0], 0.4, color=_L, label="left")
+    ax.barh(y + 0.2, pct[:, 1], 0.4, color=_R, label="right")
+    for i, (lv, rv) in enumerate(m.to_numpy()):
+        ax.text(101, i - 0.2, f"{lv:.3g}", va="center", fontsize=7)
+        ax.text(101, i + 0.2, f"{rv:.3g}", va="center", fontsize=7)
+    ax.axvline(90, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlim(0, 115)
+    ax.invert_yaxis()
+    ax.set_xlabel("% of the larger side (dashed: 90 %)")
+    ax.legend(ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def _trend_png(rows: pd.DataFrame, mdc95: float, title: str, unit: str) -> str:
+    """Value across sessions, threshold line, MDC95 band around the baseline value."""
+    fig = _figure(3.4, 2.3)
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    v = rows["value"].to_numpy(float)
+    flagged = rows["flagged"].astype("boolean").fillna(False).to_numpy(bool)
+    if np.isfinite(mdc95):
+        ax.axhspan(v[0] - mdc95, v[0] + mdc95, color="grey", alpha=0.18, lw=0,
+                   label="baseline ± MDC95")
+    ax.axhline(rows["threshold"].iloc[0], color=_FLAG, lw=1, ls="--", label="threshold")
+    ax.plot(x, v, color="black", lw=1)
+    ax.scatter(x, v, c=np.where(flagged, _FLAG, _OK), zorder=3, s=22)
+    ax.set_xticks(x, rows["session"].astype(str))
+    ax.set_xlabel("session", fontsize=8)
+    ax.set_ylabel(unit, fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, loc="best")
+    return _png(fig)
+
+
+def render_profile(
+    screened: pd.DataFrame,
+    trends: pd.DataFrame,
+    /,
+    *,
+    subject_id: str,
+    features: pd.DataFrame | None = None,
+    mdc: pd.DataFrame | None = None,
+) -> str:
+    """Render one client's profile as a self-contained HTML string.
+
+    Parameters
+    ----------
+    screened : pandas.DataFrame
+        :func:`cxlab.screen.screen` output (any number of subjects).
+    trends : pandas.DataFrame
+        :func:`cxlab.screen.screen_trends` output.
+    subject_id : str
+        The client's pseudonym.
+    features : pandas.DataFrame, optional
+        Long ``features`` table, for the asymmetry profile.
+    mdc : pandas.DataFrame, optional
+        feature, side, mdc95 (:func:`cxlab.screen.trends.feature_mdc`) for the bands;
+        when missing, the MDC95 used by ``trends`` is shown.
+
+    Returns
+    -------
+    str
+        The HTML page (no external URL, script or font).
+    """
+    import jinja2
+
+    from cxlab.screen import session_order
+
+    s = screened[screened["subject_id"] == subject_id].copy()
+    if s.empty:
+        raise ConfigError(message("has no screening rows", field="subject_id", value=subject_id,
+                                  fix="pick a subject_id present in the screen output"))
+    s["order"] = session_order(s["session"])
+    s = s.sort_values(["order", "rule_id", "side"], kind="stable")
+    sessions = s["session"].drop_duplicates().tolist()
+    latest = s[s["session"] == sessions[-1]]
+    tr = trends[(trends["subject_id"] == subject_id) & (trends["span"] == "baseline_to_latest")]
+    tmap = tr.set_index(["rule_id", "side"])["trend"].to_dict()
+    mdc_used = tr.set_index(["rule_id", "side"])["mdc95"].to_dict()
+
+    assessed = latest[latest["status"] != "not assessed"].copy()
+    assessed["trend"] = [tmap.get(k, "") for k in zip(assessed["rule_id"], assessed["side"],
+                                                        strict=True)]
+    assessed["rank"] = assessed["severity"].map(_SEV_RANK).fillna(9)
+    regions = []
+    for region, g in assessed.sort_values(["rank", "rule_id"]).groupby("region", sort=True):
+        regions.append({"name": region, "n_flagged": int((g["status"] == "flagged").sum()),
+                        "worst": g["severity"].dropna().iloc[0] if g["severity"].notna().any()
+                        else "", "rows": _records(g)})
+    regions.sort(key=lambda r: (-r["n_flagged"], r["name"]))
+    not_assessed = sorted(latest.loc[latest["status"] == "not assessed", "rule_id"].unique())
+
+    ever = s[s["status"] == "flagged"][["rule_id", "side"]].drop_duplicates()
+    trend_figs = []
+    for rule_id, side in ever.itertuples(index=False):
+        rows = s[(s["rule_id"] == rule_id) & (s["side"] == side) & (s["status"] != "not assessed")]
+        band = mdc_used.get((rule_id, side), np.nan)
+        if mdc is not None and not mdc.empty:
+            hit = mdc[(mdc["feature"] == rows["feature"].iloc[0]) & (mdc["side"] == side)]
+            band = float(hit["mdc95"].iloc[0]) if len(hit) else band
+        label = f"{rule_id} ({side})"
+        trend_figs.append({"title": label, "trend": tmap.get((rule_id, side), "single session"),
+                           "png": _trend_png(rows, float(band) if band is not None else np.nan,
+                                             label, rows["unit"].iloc[0])})
+    focus = (latest[latest["status"] == "flagged"]
+             .assign(rank=lambda d: d["severity"].map(_SEV_RANK).fillna(9))
+             .sort_values(["rank", "rule_id"]).drop_duplicates("focus"))
+    sources = latest[["rule_id", "source"]].drop_duplicates().sort_values("rule_id")
+    tpl = (resources.files("cxlab.screen") / "templates" / "profile.html").read_text("utf-8")
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(tpl).render(
+        subject_id=subject_id, sessions=sessions, latest=sessions[-1], regions=regions,
+        not_assessed=not_assessed,
+        asymmetry=_asymmetry_png(features, subject_id, sessions[-1]),
+        trend_figs=trend_figs, focus=_records(focus),
+        sources=sources.to_dict("records"),
+        n_flagged=int((latest["status"] == "flagged").sum()))
+
+
+def write_profiles(
+    screened: pd.DataFrame,
+    trends: pd.DataFrame,
+    out_dir: str | os.PathLike[str],
+    /,
+    *,
+    features: pd.DataFrame | None = None,
+    mdc: pd.DataFrame | None = None,
+) -> list[Path]:
+    """Write ``profile-<subject_id>.html`` for every subject in ``screened``.
+
+    All pages are rendered before any is written; each is written to a temporary file
+    and renamed, so a failure never leaves a half-written page.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The pages written, in subject order.
+    """
+    out = Path(out_dir)
+    pages = {sid: render_profile(screened, trends, subject_id=sid, features=features, mdc=mdc)
+             for sid in sorted(screened["subject_id"].unique())}
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for sid, html in pages.items():
+        target = out / f"profile-{sid}.html"
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=out)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.replace(tmp, target)
+        written.append(target)
+    return written

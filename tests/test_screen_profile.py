@@ -1,0 +1,149 @@
+"""The client profile (self-contained HTML) and the `cxlab screen` command."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from cxlab.cli import app
+from cxlab.pseudo import pseudonymise
+from cxlab.screen import screen, screen_trends
+from cxlab.screen.profile import render_profile, write_profiles
+from cxlab.store import Store
+
+runner = CliRunner()
+LABEL, EMAIL, NAME = "CX-Jane-Doe-001", "jane.doe@example.org", "Jane Doe"
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.srcs, self.tags = [], [], set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if tag == "section":
+            self.sections.append(a.get("id"))
+        for key in ("src", "href"):
+            if key in a:
+                self.srcs.append(a[key])
+
+
+def _tables(sid):
+    """Two sessions of one client: valgus and asymmetry that resolve, FHP that persists."""
+    rows = []
+    for ses, fppa_l, fppa_r, lsi, cva in (("1", 16.0, 12.0, 80.0, 44.0),
+                                          ("2", 6.0, 7.0, 96.0, 45.0)):
+        for trial, d in (("1", -0.5), ("2", 0.5)):
+            rows += [(ses, trial, *r) for r in (
+                ("knee_fppa_peak_deg", "left", fppa_l + d, "deg", "landing"),
+                ("knee_fppa_peak_deg", "right", fppa_r + d, "deg", "landing"),
+                ("landing_peak_force_n", "left", 1500 + 10 * d, "N", "landing"),
+                ("landing_peak_force_n", "right", 1500 * lsi / 100 + 10 * d, "N", "landing"),
+                ("landing_peak_force_lsi_pct", "bilateral", lsi + d, "%", "landing"),
+                ("posture_cva_deg", "bilateral", cva + d, "deg", "posture"),
+            )]
+    feats = pd.DataFrame([dict(recording_id=None, subject_id=sid, session=ses, task=task,
+                               trial=trial, feature=f, side=side, value=v, unit=u, method="test")
+                          for ses, trial, f, side, v, u, task in rows])
+    sc = pd.DataFrame({"subject_id": sid, "session": ["1", "2"], "date": None,
+                       "instrument": "pain_nrs", "score": [6.0, 2.0], "unit": "points",
+                       "n_items_answered": 1, "age_years": 30.0})
+    return feats, sc
+
+
+@pytest.fixture
+def client():
+    sid = pseudonymise(LABEL)
+    feats, sc = _tables(sid)
+    s = screen(feats, sc)
+    return sid, feats, sc, s, screen_trends(s)
+
+
+def test_profile_has_its_sections_and_nothing_external(client):
+    sid, feats, _, s, t = client
+    html = render_profile(s, t, subject_id=sid, features=feats)
+    page = _Page()
+    page.feed(html)
+    assert page.sections == ["regions", "asymmetry", "trends", "focus", "sources"]
+    assert not re.search(r"https?://", html)
+    assert page.srcs and all(src.startswith("data:image/png;base64,") for src in page.srcs)
+    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+    assert "@import" not in html and "url(" not in html
+    assert sid in html
+    for raw in (LABEL, EMAIL, NAME):
+        assert raw not in html
+    # findings and focus made it onto the page
+    assert "knee_valgus_landing" in html and "deep neck flexor endurance" in html
+    assert html.count("<figure>") == 4  # valgus L+R, landing LSI, CVA, pain -> flagged ever
+    assert "resolved" in html and "persisted" in html
+
+
+def test_profiles_are_written_atomically_per_client_and_deterministic(tmp_path, client):
+    sid, feats, _, s, t = client
+    paths = write_profiles(s, t, tmp_path, features=feats)
+    assert [p.name for p in paths] == [f"profile-{sid}.html"]
+    first = paths[0].read_bytes()
+    write_profiles(s, t, tmp_path, features=feats)
+    assert paths[0].read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"profile-{sid}.html"]
+
+
+def _store(tmp_path, sid):
+    feats, sc = _tables(sid)
+    st = Store(tmp_path / "st")
+    st.write("features", feats)
+    st.write("scores", sc.assign(date=pd.NaT).astype({"n_items_answered": "int32"}))
+    st.write("strength", pd.DataFrame({
+        "subject_id": sid, "session": "1", "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
+        "side": ["left", "left", "right", "right"], "peak_torque_nm": [50.0, 100.0, 70.0, 110.0]}))
+    return st
+
+
+def test_cli_screen_prints_findings_and_writes_parquet_and_profiles(tmp_path):
+    sid = pseudonymise(LABEL)
+    st = _store(tmp_path, sid)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["screen", "--store", str(st.path), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"client {sid}, session 2: 1 finding(s)" in res.output
+    tab = pq.read_table(out / "screen.parquet").to_pandas()
+    hq = tab[(tab.rule_id == "hq_ratio") & (tab.session == "1")].set_index("side")
+    assert hq.loc["left", "value"] == pytest.approx(0.5) and hq.loc["left", "status"] == "flagged"
+    assert (tab[(tab.rule_id == "hq_ratio") & (tab.session == "2")]["status"]
+            == "not assessed").all()
+    assert (out / f"profile-{sid}.html").exists()
+
+
+def test_cli_screen_subject_by_raw_label_and_csv_into_store(tmp_path):
+    sid = pseudonymise(LABEL)
+    st = _store(tmp_path, sid)
+    res = runner.invoke(app, ["screen", "--store", str(st.path), "--subject", LABEL, "--csv"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith("subject_id,session,rule_id")
+    fhp = [ln for ln in lines if ",forward_head_posture," in ln]
+    assert len(fhp) == 1 and fhp[0].endswith(",persisted")
+    assert LABEL not in res.output and sid in res.output
+    assert (st.path / "screen.parquet").exists()
+
+
+def test_cli_screen_errors_are_one_line(tmp_path):
+    sid = pseudonymise(LABEL)
+    st = _store(tmp_path, sid)
+    bad = tmp_path / "lab.toml"
+    bad.write_text('[rules.hq_ratio]\ncomparison = "=~"\n')
+    res = runner.invoke(app, ["screen", "--store", str(st.path), "--rules", str(bad)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "lab.toml: rules.hq_ratio.comparison" in res.output
+    assert not (st.path / "screen.parquet").exists()  # nothing half-written
+    res = runner.invoke(app, ["screen", "--store", str(st.path), "--subject", "nobody"])
+    assert res.exit_code == 1 and "--subject" in res.output
+    res = runner.invoke(app, ["screen", "--store", str(tmp_path / "empty")])
+    assert res.exit_code == 1 and "--store" in res.output
