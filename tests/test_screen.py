@@ -371,3 +371,16 @@ def test_synthetic_flags_resolve_in_the_arm_whose_truth_says_so(cohort, phenotyp
     resolved = pd.Series(~obs_flag, index=t.index)
     in_arm, control = t["arm"] == arm, t["arm"] == "control"
     assert resolved[in_arm].mean() >= 0.5 > resolved[control].mean() + 0.3
+
+
+def test_strength_rows_already_in_features_are_not_counted_twice():
+    s = pd.DataFrame({"subject_id": A, "session": "1", "side": ["left", "left", "right", "right"],
+                      "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
+                      "peak_torque_nm": [55.0, 100.0, 65.0, 100.0]})
+    f = feats([(A, "1", "strength_hq_ratio", "left", 0.55, "1", None, None),
+               (A, "1", "strength_hq_ratio", "right", 0.65, "1", None, None)])
+    hq = screen(f, None, strength=s).query("rule_id == 'hq_ratio'").set_index("side")
+    assert hq["n_trials"].tolist() == [1, 1]
+    assert hq.loc["left", "status"] == "flagged" and hq.loc["right", "status"] == "normal"
+    lsi = screen(f, None, strength=s).query("rule_id == 'knee_extensor_lsi'")
+    assert lsi["value"].item() == pytest.approx(100.0)  # added from strength: not in features

@@ -28,7 +28,6 @@ __all__ = [
     "screen_prevalence",
     "screen_trends",
     "session_order",
-    "strength_features",
 ]
 
 _S, _F, _B, _I = pa.string(), pa.float64(), pa.bool_(), pa.int32()
@@ -82,54 +81,6 @@ def session_order(sessions: pd.Series, /) -> pd.Series:
     return key.rank(method="dense").astype(int) - 1
 
 
-def strength_features(strength: pd.DataFrame, /) -> pd.DataFrame:
-    """Feature rows derived from the dynamometer ``strength`` table.
-
-    * ``strength_hq_ratio`` per side = knee_flexors / knee_extensors peak torque
-      (conventional ratio; Coombs & Garbutt 2002), unit ``1``;
-    * ``strength_<muscle_group>_lsi_pct`` = 100 min(L, R) / max(L, R) for every group
-      measured on both sides (``docs/conventions.md``), unit ``%``.
-
-    Parameters
-    ----------
-    strength : pandas.DataFrame
-        Table ``strength``: subject_id, session, muscle_group, side, peak_torque_nm (N·m).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Rows in the ``features`` schema (recording_id, task, trial missing).
-    """
-    cols = ["recording_id", "subject_id", "session", "task", "trial", "feature", "side",
-            "value", "unit", "method"]
-    if strength is None or strength.empty:
-        return pd.DataFrame(columns=cols)
-    t = (strength.groupby(["subject_id", "session", "muscle_group", "side"], as_index=False)
-         ["peak_torque_nm"].mean())
-    wide = t.pivot_table(index=["subject_id", "session", "side"], columns="muscle_group",
-                         values="peak_torque_nm", aggfunc="mean")
-    parts = []
-    if {"knee_flexors", "knee_extensors"} <= set(wide.columns):
-        hq = (wide["knee_flexors"] / wide["knee_extensors"]).dropna().rename("value")
-        hq = hq.reset_index().assign(feature="strength_hq_ratio", unit="1",
-                                     method="knee_flexors/knee_extensors peak torque "
-                                            "(Coombs & Garbutt 2002)")
-        parts.append(hq)
-    lr = t.pivot_table(index=["subject_id", "session", "muscle_group"], columns="side",
-                       values="peak_torque_nm", aggfunc="mean")
-    if {"left", "right"} <= set(lr.columns):
-        both = lr[["left", "right"]].dropna()
-        lsi = (100 * both.min(axis=1) / both.max(axis=1)).rename("value").reset_index()
-        lsi["feature"] = "strength_" + lsi.pop("muscle_group").astype(str) + "_lsi_pct"
-        parts.append(lsi.assign(side="bilateral", unit="%",
-                                method="LSI = 100 min(L,R)/max(L,R)"))
-    if not parts:
-        return pd.DataFrame(columns=cols)
-    out = pd.concat(parts, ignore_index=True)
-    out["recording_id"] = out["task"] = out["trial"] = None
-    return out[cols]
-
-
 def _resolve_rules(rules) -> list[Rule]:
     if rules is None:
         return read_rules()
@@ -143,12 +94,27 @@ def _resolve_rules(rules) -> list[Rule]:
     return rules
 
 
+def _strength_rows(features, strength) -> pd.DataFrame | None:
+    """Strength features not already in ``features`` (``cxlab features`` writes them too)."""
+    if strength is None or strength.empty:
+        return None
+    from cxlab.features.strength import strength_features
+
+    sf = strength_features(strength)
+    if features is None or features.empty or sf.empty:
+        return sf
+    key = ["subject_id", "session", "feature", "side"]
+    have = features[key].drop_duplicates().assign(_have=True)
+    sf = sf.merge(have, on=key, how="left")
+    return sf[sf["_have"].isna()].drop(columns="_have")
+
+
 def _measures(features, scores, strength) -> pd.DataFrame:
     """One long frame: subject_id, session, task, kind, measure, side, value, unit."""
     cols = ["subject_id", "session", "task", "kind", "measure", "side", "value", "unit"]
     parts = []
-    feats = [f for f in (features, strength_features(strength) if strength is not None
-                         else None) if f is not None and len(f)]
+    feats = [f for f in (features, _strength_rows(features, strength)) if f is not None
+             and len(f)]
     for f in feats:
         missing = {"subject_id", "session", "feature", "side", "value", "unit"} - set(f.columns)
         if missing:
@@ -217,8 +183,9 @@ def screen(
         Default: the shipped rules (:func:`read_rules`). A path is read with
         :func:`read_rules` (merged with the defaults).
     strength : pandas.DataFrame, optional
-        ``strength`` table; adds ``strength_hq_ratio`` and ``strength_*_lsi_pct``
-        rows (:func:`strength_features`).
+        ``strength`` table; its ``strength_hq_ratio`` and ``strength_*_lsi_pct`` rows
+        (:func:`cxlab.features.strength.strength_features`) are added unless
+        ``features`` already holds them for that subject x session.
 
     Returns
     -------
