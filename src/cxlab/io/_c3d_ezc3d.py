@@ -20,6 +20,7 @@ validated by cxlab's own parser, so garbage never reaches the C++ code.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +117,17 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         split_points,
     )
 
+    from cxlab.io.c3d import C3DUnsupportedError, _read_fast
+
     buf = path.read_bytes()
     h = read_header(buf, path)
     own = read_parameters(buf, path, h)
+    try:  # full structural validation (data size, scales, rates) before the C++ code runs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _read_fast(buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=False)
+    except C3DUnsupportedError:
+        pass
     if h.processor == "mips":
         raise InputFormatError(message("ezc3d cannot read MIPS (big-endian) C3D files",
                                        file=path, field="processor", value="mips",

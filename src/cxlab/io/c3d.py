@@ -131,7 +131,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     h = read_header(buf, path)
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
-    if "ROTATION" in params:
+    if (_num(params.get("ROTATION", {}), "USED", 0) or 0) > 0:
         raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
                                      file=path, field="ROTATION", fix="use engine='ezc3d'"))
     n_points = int(_num(point, "USED", h.n_points)) & 0xFFFF
@@ -165,6 +165,13 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
                                            field="ANALOG:RATE", value=analog_rate,
                                            fix="the file is corrupt; re-export it"))
     first_frame, n_frames = _n_frames(h, params)
+    frame_bytes = (4 * n_points + n_sub * n_ch) * (4 if is_float else 2)
+    spare = len(buf) - (h.data_start - 1) * BLOCK - n_frames * frame_bytes
+    if n_frames == 65535 and frame_bytes and spare >= BLOCK + frame_bytes:
+        warn(f"frame count is saturated at 65535 but the file holds about "
+             f"{spare // frame_bytes} more frames; only the first 65535 are read", file=path,
+             field="POINT:FRAMES", value=n_frames,
+             fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting")
     if not n_points and not n_ch:
         n_frames = 0
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
