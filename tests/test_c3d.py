@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 import ezc3d
 import numpy as np
 import pytest

@@ -116,7 +116,6 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         length_factor,
         split_points,
     )
-
     from cxlab.io.c3d import C3DUnsupportedError, _read_fast
 
     buf = path.read_bytes()
