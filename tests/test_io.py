@@ -72,10 +72,19 @@ def test_missing_file_is_an_input_format_error(tmp_path):
         cio.read(tmp_path / "nope.trc")
 
 
-def test_read_c3d_is_exported_lazily():
+def test_read_c3d_is_exported_lazily_and_read_dispatches_to_it(real_dir, tmp_path):
     assert "read_c3d" in cio.__all__
-    try:
-        fn = cio.read_c3d
-    except ImportError:
-        pytest.skip("cxlab.io.c3d is not written yet")
-    assert fn.__name__ == "read_c3d"
+    renamed = tmp_path / "trial.dat"
+    shutil.copy(real_dir / "c3d/c3dorg_TYPE-2.C3D", renamed)
+    a = cio.read(renamed)
+    b = cio.read_c3d(real_dir / "c3d/c3dorg_TYPE-2.C3D")
+    assert a.meta["format"] == "c3d"
+    np.testing.assert_array_equal(a.markers, b.markers)
+    np.testing.assert_array_equal(a.platforms[0].force, b.platforms[0].force)
+
+
+def test_broken_c3d_is_an_input_format_error(real_dir, tmp_path):
+    cut = tmp_path / "cut.c3d"
+    cut.write_bytes((real_dir / "c3d/c3dorg_TYPE-2.C3D").read_bytes()[:3000])
+    with pytest.raises(InputFormatError, match=r"cut\.c3d"):
+        cio.read(cut)

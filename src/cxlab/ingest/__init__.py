@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxlab._check import ConfigError, message
-from cxlab.ingest._paths import Unit, discover, path_fields, pattern_regex
+from cxlab.ingest._paths import Unit, discover, masked_path, path_fields, pattern_regex
 from cxlab.ingest._worker import ALL_TABLES, Outcome, Task, quarantine_rows, run_task
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
@@ -93,7 +93,7 @@ class IngestReport:
             lines += [f"  {w}" for w in self.warnings]
         if self.failed:
             lines.append(f"failed ({len(self.failed)}, listed in the quarantine table):")
-            lines += [f"  {o.rel} [{o.stage}]: {o.reason}" for o in self.failed]
+            lines += [f"  {o.shown} [{o.stage}]: {o.reason}" for o in self.failed]
         return "\n".join(lines)
 
 
@@ -149,36 +149,40 @@ def ingest(
     for u in units:
         sha = u.digest()
         rid = sha[:16]
+        task, matched = _task(u, st, rx)
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
-            report.outcomes.append(Outcome(u.rel, sha, "unchanged"))
+            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
             continue
         seen[rid] = u.rel
         if rid in done_ids and not force:
-            report.outcomes.append(Outcome(u.rel, sha, "unchanged"))
+            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
             continue
-        tasks.append(_task(u, st, rx, report))
+        if not matched:
+            report.warnings.append(f"{u.rel}: path matches no file-name pattern; subject, "
+                                   "session and task left empty")
+        tasks.append(task)
     results = _run(tasks, jobs=jobs, progress=progress)
     report.outcomes += results
-    report.outcomes.sort(key=lambda o: o.rel)
+    report.outcomes.sort(key=lambda o: o.shown)
     _settle(st, results, known)
     for o in results:
-        report.warnings += [f"{o.rel}: {w}" for w in o.warnings]
+        report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _task(u: Unit, st: Store, rx, report: IngestReport) -> Task:
-    fields = path_fields(u.rel, pattern=rx)
-    if fields is None:
-        report.warnings.append(f"{u.rel}: path matches no file-name pattern; subject, session "
-                               "and task left empty")
-        fields = dict.fromkeys(("subject", "session", "task", "trial"))
+def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
+    found = path_fields(u.rel, pattern=rx)
+    fields = found or dict.fromkeys(("subject", "session", "task", "trial"))
     label = fields["subject"]
-    return Task(store=str(st.path), root=str(u.root), files=[str(f) for f in u.files],
-                rel=u.rel, sha256=u.sha256,
-                subject_id=pseudonymise(label) if label else None, session=fields["session"],
+    sid = pseudonymise(label) if label else None
+    rel = masked_path(u.rel, label=label, subject_id=sid, pattern=rx) if label else u.rel
+    task = Task(store=str(st.path), root=str(u.root), files=[str(f) for f in u.files],
+                rel=rel, shown=u.rel, sha256=u.sha256, subject_id=sid,
+                session=fields["session"],
                 task=fields["task"].lower() if fields["task"] else None, trial=fields["trial"])
+    return task, found is not None
 
 
 def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome]:
@@ -219,7 +223,7 @@ def _isolated(task: Task) -> Outcome:
         st = Store(task.store)
         for name in ALL_TABLES:
             st.delete(name, key=task.recording_id)
-        return Outcome(task.rel, task.sha256, "failed", stage="read",
+        return Outcome(task.rel, task.sha256, "failed", stage="read", shown=task.shown,
                        reason="the reader crashed its process (corrupt file?); check the file "
                               "with another tool or re-export it")
 

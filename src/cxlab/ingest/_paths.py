@@ -26,7 +26,7 @@ from cxlab._check import ConfigError, message
 from cxlab.io import FORMATS
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 
-__all__ = ["Unit", "discover", "path_fields", "pattern_regex"]
+__all__ = ["Unit", "discover", "masked_path", "path_fields", "pattern_regex"]
 
 FIELDS = ("subject", "session", "task", "trial")
 EXTENSIONS = tuple(e for exts in FORMATS.values() for e in exts)
@@ -117,6 +117,22 @@ def path_fields(rel: str, /, *, pattern: re.Pattern[str] | None = None) -> dict[
             hits = [m.group(1) for d in parts[:-1] if (m := rx.match(d))]
             out[name] = hits[-1] if hits else None
     return out if out["subject"] else None
+
+
+def masked_path(rel: str, /, *, label: str, subject_id: str,
+                pattern: re.Pattern[str] | None = None) -> str:
+    """``rel`` with the raw subject label replaced by its pseudonym, so no stored path holds it.
+
+    Default pattern: every ``sub-<label>`` entity (folder or file name); custom pattern: the
+    span the ``{subject}`` field matched.
+    """
+    if pattern is not None:
+        m = pattern.fullmatch(rel)
+        if m is None or m.group("subject") is None:
+            return rel
+        a, b = m.span("subject")
+        return rel[:a] + subject_id + rel[b:]
+    return re.sub(rf"(^|[/_])sub-{re.escape(label)}(?=[_/.]|$)", rf"\g<1>sub-{subject_id}", rel)
 
 
 def discover(paths: list[Path], /) -> list[Unit]:

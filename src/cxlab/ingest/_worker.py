@@ -31,7 +31,8 @@ class Task:
     store: str
     root: str
     files: list[str]
-    rel: str
+    rel: str  # stored source_path (subject label pseudonymised)
+    shown: str  # the real relative path, for messages
     sha256: str
     subject_id: str | None
     session: str | None
@@ -55,6 +56,7 @@ class Outcome:
     stage: str | None = None
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    shown: str = ""  # the real relative path, for the summary (never stored)
 
 
 def _read_unit(files: list[Path]) -> Recording:
@@ -99,7 +101,7 @@ def run_task(task: Task, /) -> Outcome:
     store = Store(task.store)
     files = [Path(f) for f in task.files]
     rid = task.recording_id
-    out = Outcome(task.rel, task.sha256, "failed")
+    out = Outcome(task.rel, task.sha256, "failed", shown=task.shown)
     stage = "read"
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -154,9 +156,13 @@ def _reason(e: BaseException) -> str:
 
 def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
     """The ``quarantine`` row of a failed unit."""
+    reason = out.reason or ""
+    if out.shown and out.shown != out.rel:  # keep the raw subject label out of the store
+        reason = reason.replace(out.shown, out.rel)
+        reason = reason.replace(Path(out.shown).name, Path(out.rel).name)
     return pd.DataFrame({
         "source_path": [out.rel], "source_sha256": [out.sha256 or None], "stage": [out.stage],
         "row": pd.array([None], dtype="Int64"), "field": [None], "value": [None],
-        "reason": [out.reason],
+        "reason": [reason],
     })
 
