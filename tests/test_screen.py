@@ -384,3 +384,16 @@ def test_strength_rows_already_in_features_are_not_counted_twice():
     assert hq.loc["left", "status"] == "flagged" and hq.loc["right", "status"] == "normal"
     lsi = screen(f, None, strength=s).query("rule_id == 'knee_extensor_lsi'")
     assert lsi["value"].item() == pytest.approx(100.0)  # added from strength: not in features
+
+
+def test_docs_examples_run(tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "screen.md").read_text()
+    toml = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "lab.toml").write_text(toml)
+    rules = {r.id: r for r in read_rules(tmp_path / "lab.toml")}
+    assert rules["knee_valgus_landing"].threshold == 8.0 and "pain_vas" not in rules
+    assert rules["pelvic_drop"].grades == {"moderate": 12.0}
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/screen.md", "exec"), {})
