@@ -130,9 +130,16 @@ def gait_events(heel, toe, pelvis, /, *, rate_hz: float, axis: int = 0,
     rel_h = direction * (np.asarray(heel, float)[:, axis] - p)
     rel_t = direction * (np.asarray(toe, float)[:, axis] - p)
     dist = max(int(min_step_s * rate_hz), 1)
-    hs, _ = sps.find_peaks(np.nan_to_num(rel_h, nan=-np.inf), distance=dist)
-    to, _ = sps.find_peaks(np.nan_to_num(-rel_t, nan=-np.inf), distance=dist)
-    return {"strike_s": hs / rate_hz, "off_s": to / rate_hz}
+    return {"strike_s": _interior_peaks(rel_h, dist) / rate_hz,
+            "off_s": _interior_peaks(-rel_t, dist) / rate_hz}
+
+
+def _interior_peaks(x: np.ndarray, distance: int) -> np.ndarray:
+    """Maxima of ``x`` whose neighbours are both valid (a gap or record edge is no event)."""
+    ok = np.isfinite(x)
+    pk, _ = sps.find_peaks(np.where(ok, x, -np.inf), distance=distance)
+    pk = pk[(pk > 0) & (pk < x.size - 1)]
+    return pk[ok[pk - 1] & ok[pk + 1]]
 
 
 def gait_timing(events: dict, /) -> dict[str, float]:
