@@ -196,6 +196,35 @@ def ingest_cmd(
         raise typer.Exit(EXIT_REJECTED)
 
 
+@app.command("features")
+@handled
+def features_cmd(
+    store: StoreOpt,
+    config: Annotated[Path | None, typer.Option(
+        "--config", exists=True, dir_okay=False,
+        help="TOML overriding the shipped features.toml (tasks, plates, markers, filters).")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Recompute recordings that already have features.")] = False,
+) -> None:
+    """Compute features for every recording in the store (long `features` table); exit 3 if
+    a recording could not be used (reason in the quarantine table)."""
+    from cxlab.features.runner import extract_features
+
+    r = extract_features(store, config=config, jobs=jobs, force=force,
+                         progress=sys.stderr.isatty())
+    console.print(f"{r.n_recordings} recording(s): {r.n_processed} processed, "
+                  f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
+                  f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "
+                  f"({r.elapsed_s:.1f} s)", highlight=False)
+    if r.n_quarantined:
+        err_console.print("\n".join(r.quarantine["reason"]), highlight=False, markup=False,
+                          soft_wrap=True)
+        raise typer.Exit(EXIT_REJECTED)
+
+
 @app.command("ingest-survey")
 @handled
 def ingest_survey(
@@ -302,6 +331,36 @@ def screen_cmd(
         print_frame(flagged.drop(columns="session"), title=title)
     console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
 
+
+@app.command("demo")
+@handled
+def demo_cmd(
+    raw: Annotated[Path, typer.Option("--raw", help="Folder for the synthetic raw files.")] = Path(
+        "data/raw/demo"),
+    store: Annotated[Path, typer.Option("--store", help="Store directory to fill.")] = Path(
+        "data/processed/demo"),
+    subjects: Annotated[int, typer.Option("--subjects", min=8, help="Cohort size.")] = 40,
+    sessions: Annotated[int, typer.Option("--sessions", min=2, help="Sessions each.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic cohort.")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="Parent of run directories.")] = Path("runs"),
+    jobs: Annotated[int | None, typer.Option("--jobs", help="Worker processes.")] = None,
+) -> None:
+    """Synthesise a cohort, ingest it, compute features, run experiments/demo.toml, report."""
+    from cxlab.demo import run_demo
+
+    res = run_demo(raw, store, n_subjects=subjects, n_sessions=sessions, seed=seed, out=out,
+                   jobs=jobs, progress=sys.stderr.isatty())
+    q = res.quarantined
+    if len(q):
+        stages = ", ".join(f"{n} {s}" for s, n in q["stage"].value_counts().sort_index().items())
+        console.print(f"quarantined {len(q)} input row(s) as expected ({stages}); "
+                      f"see `cxlab sql {store} \"SELECT * FROM quarantine\"`", highlight=False)
+    console.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()),
+                  highlight=False)
+    console.print("findings:", highlight=False)
+    for line in res.summary:
+        console.print(f"  - {line}", highlight=False, soft_wrap=True)
+    console.print(f"report: {res.report}", highlight=False)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
