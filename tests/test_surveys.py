@@ -8,13 +8,14 @@ Worked examples come from the instruments' publications: ODI (Fairbank & Pynsent
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cxlab._check import ConfigError
+from cxlab._check import ConfigError, CxlabWarning
 from cxlab.cli import app
 from cxlab.ingest_tables import ingest_surveys
 from cxlab.instruments import builtin_instruments, instrument_scores, read_instruments
@@ -305,3 +306,16 @@ def test_cli_unknown_instrument_option_is_one_line_error(tmp_path):
                               "--instrument", "sf36"])
     assert out.exit_code == 1
     assert "is not a valid instrument" in out.output and "Traceback" not in out.output
+
+
+def test_corrected_file_warns_that_its_rows_repeat_an_older_version(tmp_path):
+    st = Store(tmp_path / "st")
+    f = _csv(tmp_path / "a.csv", ["subject,session,pain_nrs", "A,1,3"])
+    ingest_surveys([f], store=st)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ingest_surveys([f], store=st)  # same content: replaces its own part silently
+    _csv(f, ["subject,session,pain_nrs", "A,1,4"])
+    with pytest.warns(CxlabWarning, match="1 row.* repeat rows already stored"):
+        ingest_surveys([f], store=st)
+    assert sorted(st.table("scores")["score"]) == [3.0, 4.0]

@@ -53,6 +53,7 @@ __all__ = [
     "builtin_instruments",
     "instrument_scores",
     "read_instruments",
+    "read_spec",
 ]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -175,6 +176,23 @@ def read_instruments(path: str | os.PathLike[str], /) -> dict[str, Instrument]:
             _fail(path, "instrument.name", "is declared twice", inst.name)
         out[inst.name] = inst
     return out
+
+
+def read_spec(path: str | os.PathLike[str] | None, /) -> tuple[dict[str, Instrument], list[str]]:
+    """Instruments and extra identifier headers from a ``--spec`` TOML file.
+
+    The file may hold ``[[instrument]]`` tables (see :mod:`cxlab.instruments`) and a
+    top-level ``drop_columns = ["..."]`` list of more identifier headers to drop.
+    """
+    if path is None:
+        return {}, []
+    inst = read_instruments(path)
+    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    drop = doc.get("drop_columns", [])
+    if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
+        raise ConfigError(message("must be a list of header names", file=path,
+                                  field="drop_columns", value=drop))
+    return inst, drop
 
 
 def builtin_instruments() -> dict[str, Instrument]:

@@ -1,0 +1,167 @@
+"""Shared steps of the table ingests: bad-row bookkeeping, conflict checks, atomic part writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cxlab._check import CxlabError, warn
+from cxlab.deid import pseudonymise_labels
+from cxlab.io._sheet import Problems, quarantine_rows, sha256_of
+from cxlab.schemas import validate
+from cxlab.store import Store
+
+__all__ = ["IngestResult"]
+
+
+@dataclass
+class IngestResult:
+    """What an ingest wrote and what it rejected.
+
+    Attributes
+    ----------
+    rows : dict of str to int
+        Rows written per table.
+    rejected : pandas.DataFrame
+        The ``quarantine`` rows written (identifier values redacted).
+    files : int
+        Number of files read.
+    """
+
+    rows: dict[str, int] = field(default_factory=dict)
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    files: int = 0
+
+    @property
+    def n_rejected(self) -> int:
+        """Number of rejected cells/rows/files."""
+        return len(self.rejected)
+
+
+def _part_key(stage: str, sha: str) -> str:
+    return f"{stage}-{sha[:16]}"
+
+
+def _quarantine(problems: Problems, shas: dict[str, str], stage: str) -> pd.DataFrame:
+    return quarantine_rows(problems.frame(), sha256=shas, stage=stage)
+
+
+def _bad_mask(df: pd.DataFrame, problems: Problems) -> np.ndarray:
+    """True for rows of ``df`` (columns ``file``, ``row``) that have a recorded problem."""
+    p = problems.frame()
+    p = p.loc[p["row"].notna(), ["file", "row"]].drop_duplicates()
+    p = p.assign(row=p["row"].astype("int64"), _bad=True)
+    key = df[["file", "row"]].astype({"row": "int64"})
+    return key.merge(p, how="left", on=["file", "row"])["_bad"].fillna(False).to_numpy(bool)
+
+
+def _conflicts(df: pd.DataFrame, keys: list[str], value: str, problems: Problems, *,
+               what: str, ok: np.ndarray, field: str | None = None,
+               field_column: str | None = None, redact: bool = False) -> None:
+    """Record rows whose ``keys`` repeat with different non-missing ``value`` (among ``ok``).
+
+    The reported column is ``field`` or, per row, the header in ``field_column``.
+    """
+    d = df.loc[ok & df[value].notna().to_numpy()]
+    if not len(d):
+        return
+    n = d[value].astype(str).groupby([d[k] for k in keys], dropna=False).transform("nunique")
+    clash = d.loc[(n > 1).to_numpy()]
+    by = ["file", field_column] if field_column else ["file"]
+    for k, part in clash.groupby(by, sort=True):
+        col = str(k[1]) if field_column else field
+        problems.add(k[0], part["row"], col, part[value].astype(str), what, redact=redact)
+
+
+def _write(store: Store, frames: dict[str, pd.DataFrame], files: Sequence[str],
+           shas: dict[str, str], stage: str, quarantine: pd.DataFrame) -> dict[str, int]:
+    """Validate every part, then write (or delete) each file's parts and its quarantine."""
+    parts: list[tuple[str, str, pd.DataFrame | None]] = []
+    for f in files:
+        key = _part_key(stage, shas[f])
+        for name, df in frames.items():
+            mine = df.loc[df["_file"] == f].drop(columns="_file")
+            if len(mine):
+                validate(mine, name)  # raises before anything is written
+            parts.append((name, key, mine if len(mine) else None))
+        q = quarantine.loc[quarantine["source_path"] == f]
+        if len(q):
+            validate(q, "quarantine")
+        parts.append(("quarantine", key, q if len(q) else None))
+    own = {_part_key(stage, shas[f]) for f in files if shas.get(f)}
+    for name, df in frames.items():
+        _warn_overlap(store, name, df, own)
+    rows: dict[str, int] = {name: 0 for name in frames}
+    for name, key, df in parts:
+        if df is None:
+            store.delete(name, key=key)
+        else:
+            store.write(name, df, key=key)
+            if name != "quarantine":
+                rows[name] += len(df)
+    return rows
+
+
+_NATURAL_KEYS = {
+    "scores": ["subject_id", "session", "instrument"],
+    "interventions": ["subject_id", "arm"],
+    "exercise_log": ["subject_id", "date", "exercise"],
+    "strength": ["subject_id", "session", "muscle_group", "side"],
+}
+
+
+def _warn_overlap(store: Store, name: str, df: pd.DataFrame, own: set[str]) -> None:
+    """Warn when rows being written already exist in parts from other files.
+
+    Parts are keyed by content, so a corrected version of a file lands beside the old one;
+    this tells the user instead of silently doubling rows.
+    """
+    keys = _NATURAL_KEYS.get(name)
+    others = [f for f in store.files(name) if f.stem.removeprefix("part-") not in own]
+    if keys is None or not others or not len(df):
+        return
+    old = pd.concat([pq.read_table(f, columns=keys).to_pandas() for f in others])
+    new = df[keys].astype({k: object for k in keys})
+    n = len(new.merge(old.astype({k: object for k in keys}).drop_duplicates(), on=keys))
+    if n:
+        warn(f"{n} row(s) repeat rows already stored from another file (an earlier version "
+             "of this file?)", field=name,
+             fix="delete the old file's parts (docs/surveys.md) or ingest into a fresh store")
+
+
+def _read_all(paths, reader, problems) -> tuple[list[str], dict[str, str], list]:
+    files, shas, out = [], {}, []
+    for p in paths:
+        f = str(p)
+        files.append(f)
+        try:
+            shas[f] = sha256_of(p)
+        except OSError:
+            shas[f] = None
+        try:
+            out.append(reader(p))
+        except CxlabError as e:
+            problems.file_level(f, e)
+    return files, shas, out
+
+
+def _land(df: pd.DataFrame, problems: Problems, keys: list[str], values: list[str],
+          *, what: str, field: str | None) -> pd.DataFrame:
+    """Reject conflicting repeats of ``keys``; drop rows with problems; keep one of equals."""
+    if not len(df):
+        return df
+    ok = ~_bad_mask(df, problems)
+    sig = df[values[0]].astype(object).astype(str)
+    for c in values[1:]:
+        sig = sig + "|" + df[c].astype(object).astype(str)
+    _conflicts(df.assign(_sig=sig), keys, "_sig", problems, ok=ok, field=field, what=what)
+    good = df.loc[~_bad_mask(df, problems)].drop_duplicates(keys)
+    return good.assign(subject_id=pseudonymise_labels(good["label"]) if len(good) else "")
+
+
+def _date(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).dt.date.astype(object).where(s.notna(), None)
