@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from cxlab._check import warn
 from cxlab.experiments.spec import ExperimentSpec
 
-__all__ = ["effects_table", "reliability_table", "responders_table"]
+__all__ = ["effects_table", "reliability_table", "resolve_mcids", "responders_table"]
 
 EFFECT_COLUMNS = ["outcome", "arm", "estimand", "estimate", "std_error", "ci_low", "ci_high",
                   "p_value", "p_adj", "n_subjects", "n_obs", "method", "converged", "warnings",
@@ -25,6 +26,27 @@ def _column(name: str) -> str:
 def _wide(analysis: pd.DataFrame, outcome: str) -> pd.DataFrame:
     d = analysis[analysis["outcome"] == outcome].drop(columns=["outcome"])
     return d.rename(columns={"value": _column(outcome)}).reset_index(drop=True)
+
+
+def resolve_mcids(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> ExperimentSpec:
+    """Replace ``mcid = "swc"`` by the smallest worthwhile change of the analysed data.
+
+    ``swc = 0.2 x SD(baseline values)`` (ddof 1) over the subjects' first
+    sessions (Hopkins 2000: 0.2 of the between-subject SD).
+
+    Returns
+    -------
+    ExperimentSpec
+        A copy whose outcomes all have numeric (or missing) MCIDs.
+    """
+    outs = []
+    for o in spec.outcomes:
+        if o.mcid == "swc":
+            d = analysis[(analysis["outcome"] == o.name) & (analysis["session_index"] == 0)]
+            sd = float(d["value"].std(ddof=1)) if len(d) > 1 else float("nan")
+            o = replace(o, mcid=0.2 * sd if np.isfinite(sd) and sd > 0 else None)
+        outs.append(o)
+    return replace(spec, outcomes=tuple(outs))
 
 
 def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> tuple[pd.DataFrame, str]:

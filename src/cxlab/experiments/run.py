@@ -27,7 +27,12 @@ from cxlab.experiments.analysis import (
     quality_table,
     trial_table,
 )
-from cxlab.experiments.fitting import effects_table, reliability_table, responders_table
+from cxlab.experiments.fitting import (
+    effects_table,
+    reliability_table,
+    resolve_mcids,
+    responders_table,
+)
 from cxlab.experiments.spec import read_spec
 from cxlab.store import Store, write_parquet
 
@@ -170,6 +175,7 @@ def run_experiment(
                                           fix="check the outcome names and filter against "
                                               "the store (cxlab sql)"))
             t = lap("analysis table", t)
+            spec = resolve_mcids(analysis, spec)
             effects, methods_text = effects_table(analysis, spec)
             t = lap("effects", t)
             responders = responders_table(analysis, spec)
@@ -208,6 +214,7 @@ def run_experiment(
             "packages": _versions(),
             "warnings": run_warnings,
             "methods": methods_text,
+            "mcid": {o.name: o.mcid for o in spec.outcomes},
             "outputs": {f.name: _sha256(f) for f in sorted(tmp.glob("*.parquet"))},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",

@@ -74,9 +74,11 @@ class Outcome:
         sides' trial means.
     task : str or None
         Only features from this task (default: every task).
-    mcid : float or None
-        Minimal clinically important difference (smallest worthwhile change),
-        in the outcome's unit; responders need it.
+    mcid : float, "swc" or None
+        Minimal clinically important difference in the outcome's unit, or
+        ``"swc"`` for the smallest worthwhile change ``0.2 x SD`` of the
+        subjects' baseline values (Hopkins 2000), resolved from the data when
+        the experiment runs; responders and the forest plot need it.
     better : {"lower", "higher"}
         Direction of improvement.
     label : str
@@ -88,7 +90,7 @@ class Outcome:
     feature: str
     side: str | None
     task: str | None
-    mcid: float | None
+    mcid: float | str | None
     better: str
     label: str
 
@@ -247,11 +249,12 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             if k not in _OUT:
                 _unknown(problems, k, _OUT, where_)
         feature, _, side = oname.partition("@")
-        mcid = need(o, "mcid", (int, float), where_, None)
-        if mcid is not None and not mcid > 0:
-            problems.append(message("must be positive", field=f"{where_}mcid", value=mcid,
-                                    fix="give the smallest worthwhile change in the outcome's "
-                                        "unit (a positive number)"))
+        mcid = need(o, "mcid", (int, float, str), where_, None)
+        bad = mcid != "swc" if isinstance(mcid, str) else (mcid is not None and not mcid > 0)
+        if bad:
+            problems.append(message("must be positive or \"swc\"", field=f"{where_}mcid",
+                                    value=mcid, fix="give the minimal important change in the "
+                                    "outcome's unit, or \"swc\" for 0.2 x baseline SD"))
         better = need(o, "better", str, where_, "lower")
         if better is not None and better not in ("lower", "higher"):
             problems.append(message("is not a direction", field=f"{where_}better", value=better,
@@ -268,7 +271,8 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         label = need(o, "label", str, where_, None) or (
             feature.replace("_", " ") + (f" ({side})" if side else ""))
         outcomes.append(Outcome(oname, source or "features", feature, side or None, task,
-                                None if mcid is None else float(mcid), better or "lower", label))
+                                mcid if mcid is None or isinstance(mcid, str) else float(mcid),
+                                better or "lower", label))
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"{path.name}: {len(problems)} problem(s) in the experiment spec:\n"

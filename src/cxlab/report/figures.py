@@ -8,6 +8,7 @@ text kept as text so no font is embedded or fetched).
 from __future__ import annotations
 
 import io
+import re
 
 import matplotlib
 
@@ -38,6 +39,7 @@ def _svg(fig) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     text = buf.getvalue()
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF block, unneeded
     return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
 
 
