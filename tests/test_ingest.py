@@ -200,7 +200,8 @@ def test_changed_file_replaces_its_old_recording_and_clears_quarantine(raw, real
     trc = raw / LAYOUT_KEY_POSTURE
     old = _sha(trc)[:16]
     trc.write_text(trc.read_text().replace("0.01,", "0.010,", 1))  # same data, new bytes
-    _run(raw, st.path)
+    rep = _run(raw, st.path)
+    assert f"{LAYOUT_KEY_POSTURE}: content changed; replaced recording {old}" in rep.summary()
     rec = st.table("recordings")
     assert old not in set(rec["recording_id"]) and _sha(trc)[:16] in set(rec["recording_id"])
     assert old not in st.keys("markers") and len(rec) == 6

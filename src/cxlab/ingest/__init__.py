@@ -165,7 +165,7 @@ def ingest(
     results = _run(tasks, jobs=jobs, progress=progress)
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
-    _settle(st, results, known)
+    report.warnings += _settle(st, results, known)
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0
@@ -228,8 +228,9 @@ def _isolated(task: Task) -> Outcome:
                               "with another tool or re-export it")
 
 
-def _settle(st: Store, results: list[Outcome], known) -> None:
+def _settle(st: Store, results: list[Outcome], known) -> list[str]:
     """Parent-side bookkeeping: quarantine failures, clear old quarantine and stale versions."""
+    notes = []
     q = st.table("quarantine", columns=["source_path", "source_sha256"])
     for o in sorted(results, key=lambda o: o.rel):
         rid = o.sha256[:16]
@@ -243,4 +244,7 @@ def _settle(st: Store, results: list[Outcome], known) -> None:
         for old in sorted(stale):
             for name in ALL_TABLES:
                 st.delete(name, key=old)
+            notes.append(f"{o.shown}: content changed; replaced recording {old} ingested "
+                         "earlier from this path")
+    return notes
 
