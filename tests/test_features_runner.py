@@ -1,0 +1,165 @@
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cxlab.cli import app
+from cxlab.features.jump import cmj_metrics
+from cxlab.features.runner import extract_features, read_config
+from cxlab.store import Store
+from featuresim import cmj_force, cop_normal
+
+SUBJ = "abcdefabcdef"
+FORCE_COLS = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
+
+
+def _rid(name):
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def _rec(name, task, *, analog=1000.0, point=np.nan, n_frames=0):
+    return {"recording_id": _rid(name), "subject_id": SUBJ, "session": "1", "task": task,
+            "trial": "1", "source_path": f"{name}.c3d",
+            "source_sha256": hashlib.sha256(name.encode()).hexdigest(), "format": "c3d",
+            "vendor": None, "point_rate_hz": point, "analog_rate_hz": analog,
+            "n_frames": n_frames, "first_frame": 1}
+
+
+def _forces(rid, plates, rate=1000.0):
+    frames = []
+    for k, d in enumerate(plates, start=1):
+        n = d["fz"].size
+        df = pd.DataFrame({c: d.get(c, np.zeros(n)) for c in FORCE_COLS})
+        df.insert(0, "time_s", np.arange(n) / rate)
+        df.insert(0, "sample", np.arange(n, dtype=np.int64))
+        df.insert(0, "plate", np.int32(k))
+        df.insert(0, "recording_id", rid)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _markers(rid, markers, rate):
+    frames = []
+    for name, xyz in markers.items():
+        n = xyz.shape[0]
+        frames.append(pd.DataFrame({
+            "recording_id": rid, "frame": np.arange(n, dtype=np.int32),
+            "time_s": np.arange(n) / rate, "marker": name, "x": xyz[:, 0], "y": xyz[:, 1],
+            "z": xyz[:, 2], "residual": np.zeros(n)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _posture_markers(n=100):
+    base = {"C7": [0.0, 0.0, 1.5], "LTRAGUS": [0.08, 0.07, 1.58], "RTRAGUS": [0.08, -0.07, 1.58],
+            "LSHO": [0.05, 0.18, 1.45], "RSHO": [0.02, -0.18, 1.45],
+            "LASI": [0.1, 0.12, 1.0], "RASI": [0.1, -0.12, 1.0],
+            "LPSI": [-0.08, 0.05, 1.03], "RPSI": [-0.08, -0.05, 1.03]}
+    return {k: np.tile(v, (n, 1)).astype(float) for k, v in base.items()}
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = Store(tmp_path / "store")
+    fz, _ = cmj_force(noise_n=1.0)
+    recs = []
+
+    def add(name, task, plates=None, markers=None, **kw):
+        rec = _rec(name, task, **kw)
+        recs.append(rec)
+        if plates:
+            st.write("forces", _forces(rec["recording_id"], plates), key=rec["recording_id"],
+                     partition=SUBJ)
+        if markers:
+            st.write("markers", _markers(rec["recording_id"], markers, rec["point_rate_hz"]),
+                     key=rec["recording_id"], partition=SUBJ)
+
+    add("cmj", "cmj", [{"fz": 0.45 * fz}, {"fz": 0.55 * fz}])
+    add("cmj_no_flight", "cmj", [{"fz": np.full(3000, 350.0)}, {"fz": np.full(3000, 350.0)}])
+    cop = cop_normal(n=10_000, seed=4)
+    add("bal", "balance_left", [{"fz": np.full(10_000, 700.0), "cop_x": cop[:, 0],
+                                 "cop_y": cop[:, 1]}])
+    add("post", "posture", markers=_posture_markers(), analog=np.nan, point=200.0,
+        n_frames=100)
+    add("walk_other", "walk_fast")
+    st.write("recordings", pd.DataFrame(recs), key="all")
+    st.write("strength", pd.DataFrame({
+        "subject_id": [SUBJ] * 2, "session": ["1", "1"], "muscle_group": ["knee_flexors"] * 2,
+        "side": ["left", "right"], "peak_torque_nm": [100.0, 80.0]}))
+    return st
+
+
+def test_features_land_with_conventions_names_and_match_the_library(store):
+    rep = extract_features(store, jobs=1, progress=False)
+    assert (rep.n_recordings, rep.n_processed, rep.n_no_functions) == (5, 4, 1)
+    f = store.table("features")
+    cmj = f[f["recording_id"] == _rid("cmj")].set_index(["feature", "side"])
+    fz, _ = cmj_force(noise_n=1.0)
+    direct = cmj_metrics(fz, rate_hz=1000.0, fz_left=0.45 * fz, fz_right=0.55 * fz)
+    assert cmj.loc[("cmj_jump_height_impulse_m", "bilateral"), "value"] == pytest.approx(
+        direct["jump_height_impulse_m"], rel=1e-12)
+    assert cmj.loc[("cmj_braking_impulse_n_s", "left"), "unit"] == "N.s"
+    assert cmj.loc[("cmj_eccentric_braking_rfd_n_s", "bilateral"), "unit"] == "N/s"
+    assert cmj.loc[("cmj_peak_landing_force_asym_pct", "bilateral"), "value"] == pytest.approx(
+        20.0)
+    assert len(cmj) == 15 + 3 * 2 + 6
+    bal = f[f["task"] == "balance_left"]
+    assert set(bal["side"]) == {"left"} and len(bal) == 8
+    post = f[f["task"] == "posture"].set_index(["feature", "side"])["value"]
+    assert post[("posture_cva_deg", "bilateral")] == pytest.approx(45.0)
+    assert post[("posture_shoulder_protraction_m", "right")] == pytest.approx(0.02)
+    st = f[f["recording_id"].isna()].set_index(["feature", "side"])["value"]
+    assert st[("strength_knee_flexors_lsi_pct", "bilateral")] == pytest.approx(80.0)
+    assert f["value"].notna().all()
+
+
+def test_unusable_recording_is_quarantined_with_a_reason_not_a_nan_row(store):
+    rep = extract_features(store, jobs=1, progress=False)
+    assert rep.n_quarantined == 1
+    q = store.table("quarantine")
+    row = q.iloc[0]
+    assert row["stage"] == "features" and row["source_path"] == "cmj_no_flight.c3d"
+    assert "no take-off" in row["reason"] and _rid("cmj_no_flight") in row["reason"]
+    assert row["field"] == "cmj:cmj"
+    assert _rid("cmj_no_flight") not in set(store.table("features")["recording_id"].dropna())
+
+
+def test_incremental_parallel_and_deterministic(store, tmp_path):
+    extract_features(store, jobs=1, progress=False)
+    first = {p.name: p.read_bytes() for p in store.files("features")}
+    again = extract_features(store, jobs=1, progress=False)
+    assert again.n_up_to_date == 3 and again.n_processed == 1  # only the failing one retried
+    assert {p.name: p.read_bytes() for p in store.files("features")} == first
+    forced = extract_features(store, jobs=2, force=True, progress=False)
+    assert forced.n_processed == 4
+    assert {p.name: p.read_bytes() for p in store.files("features")} == first
+
+
+def test_config_swaps_plates_and_flips_the_sign_of_asymmetry(store, tmp_path):
+    cfg = tmp_path / "f.toml"
+    cfg.write_text("[plates]\nleft = 2\nright = 1\n")
+    extract_features(store, config=cfg, jobs=1, progress=False)
+    f = store.table("features", filters=[("feature", "==", "cmj_braking_impulse_asym_pct")])
+    assert f["value"].iloc[0] == pytest.approx(-20.0)
+
+
+def test_bad_config_names_the_task_and_the_function(tmp_path):
+    from cxlab._check import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tasks.cmj.*'jumpp'"):
+        read_config({"tasks": {"cmj": {"functions": ["jumpp"]}}})
+
+
+def test_cli_features_exit_codes(store, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(app, ["features", "--store", str(store.path), "--jobs", "1"])
+    assert out.exit_code == 3, out.output
+    assert "quarantined 1" in out.output and "no take-off" in out.output
+    cfg = tmp_path / "only.toml"
+    cfg.write_text("[tasks.cmj]\nfunctions = []\n")
+    out = runner.invoke(app, ["features", "--store", str(store.path), "--config", str(cfg)])
+    assert out.exit_code == 0, out.output
+    cfg.write_text("[tasks.cmj]\nfunctions = ['nope']\n")
+    out = runner.invoke(app, ["features", "--store", str(store.path), "--config", str(cfg)])
+    assert out.exit_code == 1 and "unknown function" in out.output
