@@ -397,3 +397,11 @@ def test_docs_examples_run(tmp_path):
     assert rules["pelvic_drop"].grades == {"moderate": 12.0}
     code = doc.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "docs/screen.md", "exec"), {})
+
+
+def test_empty_inputs_give_empty_tables_with_their_columns():
+    out = screen(None, None)
+    assert out.empty and list(out.columns) == SCREEN_SCHEMA.names
+    assert screen_trends(out).empty
+    p = screen_prevalence(out, arms=pd.DataFrame({"subject_id": [], "arm": []}))
+    assert p.empty and "ci_low" in p.columns

@@ -81,7 +81,8 @@ def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
     later = per[per["order"] > per["first"]]
     fu = later.loc[later.groupby(["subject_id", "rule_id"])["order"].idxmax()]
     x = pd.concat([base, fu.assign(timepoint="follow-up")], ignore_index=True)
-    x = x.merge(arms[["subject_id", "arm"]].drop_duplicates(), on="subject_id")
+    a = arms[["subject_id", "arm"]].dropna().drop_duplicates()
+    x = x.astype({"subject_id": str}).merge(a.astype({"subject_id": str}), on="subject_id")
     out = (x.groupby(["arm", "rule_id", "timepoint"], as_index=False)
            .agg(n_assessed=("f", "size"), n_flagged=("f", "sum")))
     out["n_flagged"] = out["n_flagged"].astype(int)
