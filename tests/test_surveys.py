@@ -319,3 +319,30 @@ def test_corrected_file_warns_that_its_rows_repeat_an_older_version(tmp_path):
     with pytest.warns(CxlabWarning, match="1 row.* repeat rows already stored"):
         ingest_surveys([f], store=st)
     assert sorted(st.table("scores")["score"]) == [3.0, 4.0]
+
+
+def test_synthetic_cohort_ingests_cleanly_except_its_deliberate_bad_rows(tmp_path):
+    """Cross-check with the synthetic cohort's own list of malformed rows (ground truth)."""
+    from cxlab.ingest_tables import ingest_interventions, ingest_strength
+    from cxlab.synth import simulate_truth
+    from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
+
+    truth = simulate_truth(30, 3, seed=7)
+    rng = np.random.default_rng(7)
+    ids = identities(truth, rng)
+    table, bad = survey_table(truth, ids, rng)
+    table.to_csv(tmp_path / "surveys.csv", index=False)
+    interventions_table(truth, ids, rng).to_csv(tmp_path / "interventions.csv", index=False)
+    strength_table(truth, rng).to_csv(tmp_path / "strength.csv", index=False)
+    st = Store(tmp_path / "st")
+    r = ingest_surveys([tmp_path / "surveys.csv"], store=st)
+    expected = [(b["row"], b["field"]) for b in bad]
+    expected += [(b["duplicate_of"], b["field"]) for b in bad if "duplicate_of" in b]
+    assert sorted(zip(r.rejected["row"], r.rejected["field"], strict=True)) == sorted(expected)
+    assert ingest_interventions([tmp_path / "interventions.csv"], store=st).n_rejected == 0
+    assert ingest_strength([tmp_path / "strength.csv"], store=st).n_rejected == 0
+    assert set(st.table("interventions")["subject_id"]) == set(
+        pseudonymise(x) for x in truth.subjects["label"])
+    stored = pd.concat([st.table(t).astype(str).stack() for t in st.tables()])
+    leaked = set(stored) & set(ids[["label", "name", "email", "date_of_birth"]].stack())
+    assert leaked == set()
