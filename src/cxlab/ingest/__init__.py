@@ -196,22 +196,21 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
     n_jobs = min(jobs or os.cpu_count() or 1, len(tasks))
     out: dict[int, Outcome] = {}
     crashed: list[int] = []
-    with Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=not show, transient=True) as bar:
-        tick = bar.add_task("ingest", total=len(tasks))
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
+    # workers are forked at the first submit, before rich starts its refresh thread
+    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
+        with Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, disable=not show, transient=True) as bar:
+            tick = bar.add_task("ingest", total=len(tasks))
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
                     out[i] = fut.result()
                 except BrokenProcessPool:
                     crashed.append(i)
-                    continue
                 bar.advance(tick)
-        for i in sorted(crashed):  # a reader crashed its process: retry each alone to find it
-            out[i] = _isolated(tasks[i])
-            bar.advance(tick)
+    for i in sorted(crashed):  # a reader crashed its process: retry each alone to find it
+        out[i] = _isolated(tasks[i])
     return [out[i] for i in range(len(tasks))]
 
 
