@@ -295,7 +295,7 @@ def test_cli_exits_3_when_rows_are_rejected_and_0_when_clean(tmp_path):
     assert out.exit_code == 3, out.output
     assert "bad.csv: row 3, column pain_nrs" in out.output
     good = _csv(tmp_path / "good.csv", ["subject,session,pain_nrs", "A,1,3"])
-    out = runner.invoke(app, ["ingest-survey", str(good), "--store", str(tmp_path / "st")])
+    out = runner.invoke(app, ["ingest-survey", str(good), "--store", str(tmp_path / "st2")])
     assert out.exit_code == 0, out.output
     assert "wrote 1 surveys, 1 scores rows; rejected 0" in out.output
 
@@ -346,3 +346,25 @@ def test_synthetic_cohort_ingests_cleanly_except_its_deliberate_bad_rows(tmp_pat
     stored = pd.concat([st.table(t).astype(str).stack() for t in st.tables()])
     leaked = set(stored) & set(ids[["label", "name", "email", "date_of_birth"]].stack())
     assert leaked == set()
+
+
+def test_semicolon_csv_reads_like_comma_csv(tmp_path):
+    wide, _ = _wide_long(tmp_path)
+    semi = tmp_path / "semi.csv"
+    semi.write_text(wide.read_text().replace(",", ";"))
+    ingest_surveys([wide], store=tmp_path / "c")
+    assert ingest_surveys([semi], store=tmp_path / "s").n_rejected == 0
+    pd.testing.assert_frame_equal(Store(tmp_path / "c").table("scores"),
+                                  Store(tmp_path / "s").table("scores"))
+
+
+def test_instrument_option_reads_one_instrument_from_either_layout(tmp_path):
+    wide, long = _wide_long(tmp_path)
+    for f in (wide, long):
+        st = tmp_path / f.stem
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r = ingest_surveys([f], store=st, instrument="pain_nrs")
+        assert r.n_rejected == 0
+        s = Store(st).table("scores")
+        assert s["instrument"].unique().tolist() == ["pain_nrs"] and len(s) == 2

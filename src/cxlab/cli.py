@@ -167,8 +167,8 @@ def _report_ingest(result) -> None:
     console.print(f"{result.files} file(s): wrote {written} rows; "
                   f"rejected {result.n_rejected}", highlight=False)
     if result.n_rejected:
-        rej = result.rejected
-        err_console.print("\n".join(rej["reason"]), highlight=False, soft_wrap=True)
+        err_console.print("\n".join(result.rejected["reason"]), highlight=False,
+                          soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_REJECTED)
 
 

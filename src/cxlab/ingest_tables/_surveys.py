@@ -76,13 +76,12 @@ def ingest_surveys(
     instruments = {**builtin_instruments(), **extra_inst}
     if instrument is not None:
         check_option("instrument", instrument, sorted(instruments))
-        instruments = {instrument: instruments[instrument]}
     drop = [*drop_columns, *extra_drop]
     problems = Problems()
     files, shas, frames = _read_all(
         paths, lambda p: read_survey(p, instruments=instruments, problems=problems,
                                      subject_column=subject_column, date_format=date_format,
-                                     drop_columns=drop), problems)
+                                     drop_columns=drop, only=instrument), problems)
     a = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ANSWER_COLUMNS)
     ok = ~_bad_mask(a, problems) if len(a) else np.zeros(0, bool)
     _conflicts(a, ["label", "session", "instrument", "item"], "response", problems, ok=ok,

@@ -48,13 +48,22 @@ def sha256_of(path: str | os.PathLike[str], /) -> str:
     return h.hexdigest()
 
 
+def _delimiter(path: Path) -> str:
+    """The header line's most frequent of ``,`` ``;`` and tab (spreadsheets in comma-decimal
+    locales export ``;``-separated CSV)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        head = fh.readline()
+    return max([",", ";", "\t"], key=head.count)
+
+
 def read_sheet(path: str | os.PathLike[str], /) -> pd.DataFrame:
     """Read a CSV or ``.xlsx`` file with every cell as stripped text.
 
     Parameters
     ----------
     path : path-like
-        ``.csv``/``.txt`` (comma separated, UTF-8 with or without BOM) or ``.xlsx``
+        ``.csv``/``.txt`` (UTF-8 with or without BOM; separated by ``,``, ``;`` or tab,
+        whichever the header line holds most of) or ``.xlsx``
         (first sheet; header in row 1).
 
     Returns
@@ -74,7 +83,8 @@ def read_sheet(path: str | os.PathLike[str], /) -> pd.DataFrame:
     ext = path.suffix.lower()
     try:
         if ext in (".csv", ".txt"):
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                             sep=_delimiter(path))
         elif ext in (".xlsx", ".xlsm"):
             df = pd.read_excel(path, dtype=str, engine="openpyxl", sheet_name=0)
         else:

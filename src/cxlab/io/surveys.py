@@ -46,6 +46,7 @@ def read_survey(
     subject_column: str | None = None,
     date_format: str | None = None,
     drop_columns: Iterable[str] = (),
+    only: str | None = None,
 ) -> pd.DataFrame:
     """Read one survey file into one row per answered item, recording every bad cell.
 
@@ -63,6 +64,9 @@ def read_survey(
         ``strptime`` format of the ``date`` and birth-date cells (default ISO ``YYYY-MM-DD``).
     drop_columns : iterable of str
         More identifier headers to drop (beyond :data:`cxlab.deid.IDENTIFIER_COLUMNS`).
+    only : str, optional
+        Read only this instrument: other instruments' columns (wide) or rows (long) are
+        skipped without complaint.
 
     Returns
     -------
@@ -91,9 +95,18 @@ def read_survey(
     date_col = find_column(df.columns, ["date"], role="date", file=path, required=False)
     norm = {c: normalise_header(c) for c in df.columns}
     if all(any(v == k for v in norm.values()) for k in _LONG):
-        long = _long_answers(df, norm, file, instruments, problems)
+        if only is not None:
+            inst_col = next(c for c, v in norm.items() if v == "instrument")
+            other = df[inst_col].str.lower().isin([n for n in instruments if n != only])
+            df, dob_text = df.loc[~other], dob_text.loc[~other]
+        chosen = instruments if only is None else {only: instruments[only]}
+        long = _long_answers(df, norm, file, chosen, problems)
     else:
-        long = _wide_answers(df, norm, file, instruments, used={subj, ses, date_col})
+        skip = set() if only is None else {it for n, i in instruments.items() if n != only
+                                           for it in i.items}
+        used = {subj, ses, date_col, *(c for c in df.columns if norm[c] in skip)}
+        chosen = instruments if only is None else {only: instruments[only]}
+        long = _wide_answers(df, norm, file, chosen, used=used)
     # row-level fields, checked once per spreadsheet row
     rows = df.index
     label, session = df[subj], df[ses]
