@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cxlab._check import ConfigError, CxlabWarning
+from cxlab._check import ConfigError, CxlabWarning, InputFormatError
 from cxlab.cli import app
 from cxlab.ingest_tables import ingest_surveys
 from cxlab.instruments import builtin_instruments, instrument_scores, read_instruments
@@ -368,3 +368,16 @@ def test_instrument_option_reads_one_instrument_from_either_layout(tmp_path):
         assert r.n_rejected == 0
         s = Store(st).table("scores")
         assert s["instrument"].unique().tolist() == ["pain_nrs"] and len(s) == 2
+
+
+def test_missing_file_stops_before_anything_is_written_and_copies_are_read_once(tmp_path):
+    f = _csv(tmp_path / "a.csv", ["subject,session,pain_nrs", "A,1,3"])
+    with pytest.raises(InputFormatError, match=r"nope\.csv: cannot be read"):
+        ingest_surveys([f, tmp_path / "nope.csv"], store=tmp_path / "st")
+    assert not (tmp_path / "st").exists()
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(f.read_bytes())
+    with pytest.warns(CxlabWarning, match="same content"):
+        r = ingest_surveys([f, copy], store=tmp_path / "st")
+    assert r.n_rejected == 0 and r.rows == {"surveys": 1, "scores": 1}
+    assert len(Store(tmp_path / "st").table("scores")) == 1

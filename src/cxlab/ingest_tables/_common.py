@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cxlab._check import CxlabError, warn
+from cxlab._check import CxlabError, InputFormatError, message, warn
 from cxlab.deid import pseudonymise_labels
 from cxlab.io._sheet import Problems, quarantine_rows, sha256_of
 from cxlab.schemas import validate
@@ -134,16 +135,27 @@ def _warn_overlap(store: Store, name: str, df: pd.DataFrame, own: set[str]) -> N
 
 
 def _read_all(paths, reader, problems) -> tuple[list[str], dict[str, str], list]:
+    """Hash every file first (a missing one stops the command before anything is read), then
+    read each distinct file once; a file-level failure is recorded and the others go on."""
     files, shas, out = [], {}, []
+    seen: dict[str, str] = {}
     for p in paths:
         f = str(p)
+        try:
+            sha = sha256_of(p)
+        except OSError as e:
+            raise InputFormatError(message(f"cannot be read ({e.strerror})", file=p,
+                                           fix="check the path")) from None
+        if sha in seen:
+            warn("has the same content as another file of this ingest and is skipped",
+                 file=p, value=Path(seen[sha]).name)
+            continue
+        seen[sha] = f
         files.append(f)
+        shas[f] = sha
+    for f in files:
         try:
-            shas[f] = sha256_of(p)
-        except OSError:
-            shas[f] = None
-        try:
-            out.append(reader(p))
+            out.append(reader(f))
         except CxlabError as e:
             problems.file_level(f, e)
     return files, shas, out
