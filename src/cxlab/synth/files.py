@@ -1,0 +1,242 @@
+"""Write a synthetic cohort as a lab's export: C3D files, spreadsheets and the ground truth.
+
+Layout (``docs/conventions.md``)::
+
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-cmj_run-1.c3d     (and run-2)
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-landing_run-1.c3d (and run-2)
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-balance_left_run-1.c3d
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-balance_right_run-1.c3d
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-posture_run-1.c3d
+    DIR/surveys.csv  DIR/interventions.csv  DIR/strength.csv  DIR/ground_truth.json
+
+Dropped-out sessions have no files and no survey or strength rows. Every trial of a
+session encodes that session's *observed* outcome values exactly (LSI, FPPA, CVA,
+balance mean velocity); jump height and landing peak force vary from trial to trial
+and are listed per trial in ``ground_truth.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from cxlab._check import ConfigError, message
+from cxlab.synth import signals
+from cxlab.synth.c3d import write_trial_c3d
+from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
+from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
+
+__all__ = ["c3d_path", "cohort_summary", "write_cohort"]
+
+TASKS = ("cmj", "landing", "balance_left", "balance_right", "posture")
+TRIALS = {"cmj": 2, "landing": 2, "balance_left": 1, "balance_right": 1, "posture": 1}
+BALANCE_RATE_HZ = 100.0
+
+
+def c3d_path(root: str | os.PathLike[str], label: str, session: str, task: str,
+             trial: int) -> Path:
+    """``root/sub-<label>/ses-<session>/sub-<label>_ses-<session>_task-<task>_run-<trial>.c3d``."""
+    name = f"sub-{label}_ses-{session}_task-{task}_run-{trial}.c3d"
+    return Path(root) / f"sub-{label}" / f"ses-{session}" / name
+
+
+def _subject_plan(seed: int, index: int, subject: dict) -> dict:
+    """Subject-level constants of the signal generator (drawn from their own stream)."""
+    rng = np.random.default_rng([seed, 1, index])
+    side_shift = rng.uniform(-0.002, 0.002)
+    return {
+        "landing_peak_bw": float(rng.uniform(3.0, 4.5)),
+        "pelvic_tilt_deg": float(rng.uniform(6.0, 14.0)),
+        "protraction_side_m": float(side_shift),
+    }
+
+
+def _session_trials(root, seed, index, subject, plan, session, values):
+    """Generate and write one session's C3D files; return their truths by task."""
+    rng = np.random.default_rng([seed, 2, index, int(session)])
+    lab, weak = subject["label"], subject["asymmetric_side"]
+    mass, height = subject["body_mass_kg"], subject["height_m"]
+    half = 0.5 * subject["valgus_side_offset_deg"]
+    fppa = values["knee_fppa_peak_deg"]
+    out: dict[str, list[dict]] = {t: [] for t in TASKS}
+
+    def write(task, k, trial, **kw):
+        path = c3d_path(root, lab, session, task, k)
+        write_trial_c3d(path, trial, rng=rng, **kw)
+        out[task].append({"file": str(path.relative_to(root)), **trial.truth})
+
+    for k in (1, 2):
+        h = subject["jump_height_m"] * rng.normal(1.0, 0.03)
+        write("cmj", k, signals.cmj_trial(
+            rng, mass_kg=mass, jump_height_m=h,
+            lsi_pct=values["cmj_propulsive_impulse_lsi_pct"], weak_side=weak))
+    for k in (1, 2):
+        write("landing", k, signals.landing_trial(
+            rng, mass_kg=mass, height_m=height,
+            peak_force_bw=plan["landing_peak_bw"] * rng.normal(1.0, 0.04),
+            lsi_pct=values["landing_peak_force_lsi_pct"], weak_side=weak,
+            fppa_left_deg=fppa - half, fppa_right_deg=fppa + half))
+    v = values["balance_mean_velocity_m_s"]
+    for stance in ("left", "right"):
+        vel = v * (1.05 if stance == weak else 0.95)
+        write(f"balance_{stance}", 1, signals.balance_trial(
+            rng, mass_kg=mass, mean_velocity_m_s=vel, stance=stance,
+            rate_hz=BALANCE_RATE_HZ), low_noise=True)
+    cva = values["posture_cva_deg"]
+    pro = 0.045 + 0.0015 * (55.0 - cva)
+    write("posture", 1, signals.posture_trial(
+        rng, height_m=height, cva_deg=cva,
+        protraction_m=(pro - plan["protraction_side_m"], pro + plan["protraction_side_m"]),
+        pelvic_tilt_deg=plan["pelvic_tilt_deg"]))
+    return out
+
+
+def _subject_job(args) -> tuple[str, dict]:
+    root, seed, index, subject, sessions = args
+    plan = _subject_plan(seed, index, subject)
+    files = {s: _session_trials(root, seed, index, subject, plan, s, vals)
+             for s, vals in sessions}
+    return subject["label"], {"plan": plan, "files": files}
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return None if np.isnan(x) else float(x)
+    if hasattr(x, "isoformat"):
+        return x.strftime("%Y-%m-%d")
+    return x
+
+
+def _ground_truth(truth: CohortTruth, per_subject: dict, bad_rows: list[dict]) -> dict:
+    subjects = {}
+    o = truth.outcomes
+    by = {k: g for k, g in o.groupby("label", sort=False)}
+    skip = {"label", "start_date"}
+    for row in truth.subjects.to_dict("records"):
+        g = by[row["label"]]
+        sessions = {}
+        for s, gs in g.groupby("session", sort=False):
+            first = gs.iloc[0]
+            sessions[s] = {
+                "date": first["date"], "week": first["week"], "observed": first["observed"],
+                "true": dict(zip(gs["outcome"], gs["true_value"], strict=True)),
+                "observed_values": dict(zip(gs["outcome"], gs["observed_value"], strict=True)),
+                "trials": per_subject[row["label"]]["files"].get(s, {}),
+            }
+        subjects[row["label"]] = {
+            **{k: v for k, v in row.items() if k not in skip},
+            "start_date": row["start_date"],
+            "signal_plan": per_subject[row["label"]]["plan"],
+            "sessions": sessions,
+        }
+    return _jsonable({
+        "seed": truth.seed, "n_subjects": truth.n_subjects, "n_sessions": truth.n_sessions,
+        "confounded": truth.confounded, "outcomes": list(OUTCOMES), "units": truth.units,
+        "effects": truth.effects, "control_slopes": truth.control_slopes,
+        "moderators": truth.moderators, "propensity": truth.propensity,
+        "rates_hz": {"cmj": 1000.0, "landing": 1000.0, "landing_markers": 200.0,
+                     "balance": BALANCE_RATE_HZ, "posture_markers": 200.0},
+        "bad_survey_rows": bad_rows,
+        "subjects": subjects,
+    })
+
+
+def write_cohort(
+    out: str | os.PathLike[str],
+    /,
+    *,
+    n_subjects: int,
+    n_sessions: int,
+    seed: int,
+    confounded: bool = False,
+    jobs: int | None = None,
+) -> Path:
+    """Simulate a cohort and write it as a lab's export under ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Destination folder; must not exist or be empty. Files are written to a
+        temporary sibling and moved into place at the end, so a failure leaves nothing.
+    n_subjects, n_sessions, seed, confounded
+        As in :func:`cxlab.synth.truth.simulate_truth`.
+    jobs : int, optional
+        Worker processes (default: all cores). Output bytes do not depend on it: each
+        subject's signals come from ``default_rng([seed, ., subject index, session])``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    ConfigError
+        If ``out`` is a non-empty folder or a file, or ``jobs`` < 1.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(message("already exists and is not an empty folder", field="out",
+                                  value=str(out), fix="choose a new folder or delete it"))
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(message("must be a positive integer", field="jobs", value=jobs,
+                                  fix="pass e.g. jobs=2 or leave it unset"))
+    truth = simulate_truth(n_subjects, n_sessions, seed=seed, confounded=confounded)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        w = truth.wide()
+        w = w[w["observed"]]
+        vals = {lab: [(r["session"], {o: r[o] for o in OUTCOMES}) for r in g.to_dict("records")]
+                for lab, g in w.groupby("label", sort=False)}
+        jobs_args = [(str(tmp), int(seed), i, row, vals.get(row["label"], []))
+                     for i, row in enumerate(truth.subjects.to_dict("records"))]
+        n_workers = min(jobs or os.cpu_count() or 1, len(jobs_args))
+        if n_workers <= 1:
+            results = dict(map(_subject_job, jobs_args))
+        else:
+            with ProcessPoolExecutor(max_workers=n_workers) as pool:
+                results = dict(pool.map(_subject_job, jobs_args, chunksize=1))
+        rng = np.random.default_rng([seed, 3])
+        ids = identities(truth, rng)
+        surveys, bad = survey_table(truth, ids, rng)
+        surveys.to_csv(tmp / "surveys.csv", index=False)
+        interventions_table(truth, ids, rng).to_csv(tmp / "interventions.csv", index=False)
+        strength_table(truth, rng).to_csv(tmp / "strength.csv", index=False)
+        gt = _ground_truth(truth, results, bad)
+        (tmp / "ground_truth.json").write_text(json.dumps(gt, indent=1) + "\n")
+        if out.exists():
+            out.rmdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def cohort_summary(out: str | os.PathLike[str], /) -> dict:
+    """Counts for a written cohort: subjects, observed sessions, C3D files, bytes on disk."""
+    out = Path(out)
+    gt = json.loads((out / "ground_truth.json").read_text())
+    n_ses = sum(s["observed"] for v in gt["subjects"].values() for s in v["sessions"].values())
+    files = [p for p in out.rglob("*") if p.is_file()]
+    return {
+        "subjects": gt["n_subjects"],
+        "sessions_observed": n_ses,
+        "c3d_files": sum(p.suffix == ".c3d" for p in files),
+        "bytes": sum(p.stat().st_size for p in files),
+    }
