@@ -49,13 +49,14 @@ def test_quiet_standing_needs_a_loaded_window():
         quiet_standing(np.zeros(3000), rate_hz=1000.0)
 
 
-def test_movement_onset_is_the_5_sd_crossing_refined_to_body_weight():
+def test_movement_onset_is_the_5_sd_crossing_minus_30_ms():
     fz = np.full(3000, 700.0)
     fz[1500:1600] = 700 - np.arange(100) * 2.0  # linear unweighting from sample 1500
     fz[1000:1500:2] += 1.0  # tiny noise, SD 0.5 N
-    i = movement_onset(fz, weight_n=700.0, sd_n=0.5, refine=False)
-    assert i == 1500 + 2  # first sample below 700 - 2.5 N is 1502 (696 N)
-    assert movement_onset(fz, weight_n=700.0, sd_n=0.5) == 1500
+    # first sample below 700 - 5 * 0.5 = 697.5 N is 1502 (696 N)
+    assert movement_onset(fz, rate_hz=1000.0, weight_n=700.0, sd_n=0.5, backtrack_s=0) == 1502
+    assert movement_onset(fz, rate_hz=1000.0, weight_n=700.0, sd_n=0.5) == 1502 - 30
+    assert movement_onset(fz, rate_hz=1000.0, weight_n=700.0, sd_n=0.5, start=1490) == 1490
 
 
 def test_flights_and_contacts_from_threshold():

@@ -87,28 +87,31 @@ def quiet_standing(
 
 
 def movement_onset(
-    fz, /, *, weight_n: float, sd_n: float, n_sd: float = 5.0, start: int = 0,
-    stop: int | None = None, refine: bool = True,
+    fz, /, *, rate_hz: float, weight_n: float, sd_n: float, n_sd: float = 5.0, start: int = 0,
+    stop: int | None = None, backtrack_s: float = 0.03,
 ) -> int:
-    """First sample where ``fz`` drops below ``weight_n − n_sd·sd_n`` (Owen et al. 2014).
+    """Movement onset: first force below ``weight_n − n_sd·sd_n``, minus ``backtrack_s``.
 
-    Owen, Watkins, Kilduff, Bevan & Bennett (2014), *J Strength Cond Res* 28:1552: onset is
-    the first force below body weight minus 5 SD of quiet standing. With ``refine`` the
-    onset is moved back to the last sample at or above body weight before that crossing,
-    so the integration of acceleration starts where the net force is zero.
+    Owen, Watkins, Kilduff, Bevan & Bennett (2014), *J Strength Cond Res* 28:1552: the
+    threshold is body weight minus 5 SD of quiet standing, and onset is placed 30 ms
+    before the crossing so the start of unweighting is included. (Moving back to the
+    last body-weight crossing instead is biased when quiet standing drifts: the slightly
+    negative net force before the movement is then integrated.)
 
     Parameters
     ----------
     fz : array_like, shape (n_samples,)
         Vertical force, N.
+    rate_hz : float
+        Sample rate, Hz.
     weight_n, sd_n : float
         Body weight and its quiet-standing SD, N.
     n_sd : float
         Threshold in SDs below body weight.
     start, stop : int
         Sample range searched.
-    refine : bool
-        Back-track to the last body-weight crossing.
+    backtrack_s : float
+        Time moved back from the crossing, s (not before ``start``).
 
     Returns
     -------
@@ -121,16 +124,11 @@ def movement_onset(
         If force never falls below the threshold.
     """
     f = np.asarray(fz, dtype=float)
-    seg = f[start:stop]
-    below = np.flatnonzero(seg < weight_n - n_sd * sd_n)
+    below = np.flatnonzero(f[start:stop] < weight_n - n_sd * sd_n)
     if below.size == 0:
         raise FeatureError(message(f"force never falls {n_sd:g} SD below body weight",
                                    field="movement onset", value=f"BW {weight_n:.1f} N"))
-    i = start + int(below[0])
-    if refine:
-        above = np.flatnonzero(f[start:i] >= weight_n)
-        i = start + int(above[-1]) if above.size else start
-    return i
+    return max(start, start + int(below[0]) - round(backtrack_s * rate_hz))
 
 
 def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: float = 0.05):

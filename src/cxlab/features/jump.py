@@ -5,13 +5,13 @@ countermovement jump force–time curve", *Strength Cond J* 40(4):96–106):
 
 - **weighing**: quiet standing before the movement; body weight ``BW`` = mean force of the
   steadiest 1 s window (:func:`cxlab.features.events.quiet_standing`), mass ``m = BW/g``;
-- **onset**: first force below ``BW − 5 SD`` (Owen et al. 2014), moved back to the last
-  sample at body weight;
+- **onset**: first force below ``BW − 5 SD`` (Owen et al. 2014), minus 30 ms;
 - **unweighting**: onset → peak negative centre-of-mass velocity (net force negative);
 - **braking** (eccentric deceleration): peak negative velocity → zero velocity (lowest
   centre-of-mass position);
-- **propulsion**: zero velocity → take-off (first sample below 20 N; the integration runs
-  on to the first sample at the flight's noise level, ≤ a few ms later);
+- **propulsion**: zero velocity → take-off;
+- **take-off / touchdown**: a flight is found where force stays below 20 N, then its ends
+  are refined to the flight's noise level (mean + 5 SD of its middle half);
 - **flight**: take-off → touchdown; **landing**: touchdown onwards.
 
 Centre-of-mass acceleration ``a = (F − BW)/m``; velocity and displacement are its first
@@ -42,10 +42,10 @@ CMJ_UNITS = {
 CMJ_METHODS = {
     "body_mass_kg": "mean force of steadiest 1 s before take-off / g",
     "jump_height_impulse_m": "v_to^2/(2g), v_to from net impulse/m (impulse-momentum)",
-    "jump_height_flight_m": "g t_flight^2 / 8 (flight time, 20 N threshold)",
+    "jump_height_flight_m": "g t_flight^2 / 8 (flight: < 20 N, ends at mean+5SD of flight)",
     "takeoff_velocity_m_s": "net impulse onset..take-off / m",
-    "flight_time_s": "touchdown - take-off, 20 N threshold",
-    "contraction_time_s": "take-off - onset (BW - 5 SD, Owen 2014)",
+    "flight_time_s": "touchdown - take-off (< 20 N, ends at mean + 5 SD of flight)",
+    "contraction_time_s": "take-off - onset (BW - 5 SD minus 30 ms, Owen 2014)",
     "rsi_mod": "jump_height_impulse / contraction_time (Ebben & Petushek 2010)",
     "countermovement_depth_m": "-min CoM displacement (double integration)",
     "braking_impulse_n_s": "net impulse, peak negative velocity..zero velocity (McMahon 2018)",
@@ -121,20 +121,21 @@ def cmj_metrics(
         raise FeatureError(message(f"no take-off found (force never below {threshold_n:g} N "
                                    "for ≥ 50 ms between contacts)", field="cmj"))
     to, td = (int(v) for v in fl[0])
+    # Refine take-off and touchdown to the flight's own noise level, mean + 5 SD of the
+    # middle half of the flight (capped at the threshold; Owen et al. 2014): the force
+    # can take several ms to decay from 20 N to zero, and a ≈ -g during that tail.
+    quarter = (td - to) // 4
+    mid = f[to + quarter:td - quarter]
+    lvl = min(float(mid.mean() + 5 * mid.std()), threshold_n)
+    below = np.flatnonzero(f[to:td] <= lvl)
+    if below.size:
+        to, td = to + int(below[0]), to + int(below[-1]) + 1
     qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, stop=to)
     bw = body_mass_kg * G if body_mass_kg is not None else qs["weight_n"]
     m = bw / G
-    onset = movement_onset(f, weight_n=bw, sd_n=qs["sd_n"], n_sd=n_sd, start=qs["start"],
-                           stop=to)
-    # The threshold crossing precedes the instant the force reaches zero by up to a sample;
-    # integrate on to the first sample at the flight's noise level (mean + 3 SD of its
-    # middle half) so the last instant of contact, where a ≈ -g, is not missed.
-    quarter = (td - to) // 4
-    mid = f[to + quarter:td - quarter]
-    lvl = mid.mean() + 3 * mid.std()
-    k = np.flatnonzero(f[to:td] <= lvl)
-    to_int = to + (int(k[0]) if k.size else 0)
-    seg = f[onset:to_int + 1]
+    onset = movement_onset(f, rate_hz=rate_hz, weight_n=bw, sd_n=qs["sd_n"], n_sd=n_sd,
+                           start=qs["start"], stop=to)
+    seg = f[onset:to + 1]
     v = _cumtrapz((seg - bw) / m, dt)
     s = _cumtrapz(v, dt)
     i_min = int(np.argmin(v))
@@ -171,7 +172,7 @@ def cmj_metrics(
         for side, fs in (("left", fz_left), ("right", fz_right)):
             fs = np.asarray(fs, dtype=float)
             bws = float(fs[qs["start"]:qs["stop"]].mean()) * (bw / qs["weight_n"])
-            ss = fs[onset:to_int + 1] - bws
+            ss = fs[onset:to + 1] - bws
             sides[side] = {
                 "braking_impulse": _trapz(ss[i_min:i0 + 1], dt),
                 "propulsive_impulse": _trapz(ss[i0:], dt),
