@@ -254,3 +254,40 @@ def test_a_reader_crash_is_isolated_and_quarantined(raw, tmp_path, monkeypatch):
     assert len(rep.ingested) == 4
     st = Store(tmp_path / "st")
     assert len(st.table("recordings")) == 4 and len(st.table("quarantine")) == 1
+
+
+def test_force_plate_csv_lands_and_survey_sheets_are_skipped(raw, tmp_path):
+    grf = pd.read_csv(raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t",
+                      skiprows=6, header=0)
+    cmj = raw / "sub-04/ses-1/sub-04_ses-1_task-cmj_run-1.csv"
+    cmj.parent.mkdir(parents=True)
+    pd.DataFrame({"time": grf["time"], "left_fz": grf["ground_force_vy"],
+                  "right_fz": grf["1_ground_force_vy"]}).to_csv(cmj, index=False)
+    pd.DataFrame({"participant": ["04"], "session": ["1"], "pain": [3]}).to_csv(
+        raw / "surveys.csv", index=False)
+    rep = _run(raw, tmp_path / "st")
+    assert not rep.failed
+    assert any(w.startswith("skipped 1 CSV file(s) that are not force-plate exports")
+               and w.endswith(": surveys.csv") for w in rep.warnings)
+    st = Store(tmp_path / "st")
+    rid = _sha(cmj)[:16]
+    rec = st.table("recordings", filters=[("recording_id", "==", rid)])
+    assert (rec["format"].item(), rec["task"].item(), rec["analog_rate_hz"].item()) == (
+        "csv", "cmj", 600.0)
+    f = st.table("forces", filters=[("recording_id", "==", rid)])
+    np.testing.assert_array_equal(f.loc[f["plate"] == 1, "fz"], grf["ground_force_vy"])
+
+
+def test_cli_mapping_reads_a_custom_export(raw, tmp_path):
+    grf = pd.read_csv(raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t",
+                      skiprows=6, header=0)
+    path = tmp_path / "in" / "sub-05_ses-1_task-cmj_run-1.csv"
+    path.parent.mkdir()
+    pd.DataFrame({"Fz1 (kN)": grf["ground_force_vy"] / 1000}).to_csv(path, index=False)
+    (tmp_path / "map.toml").write_text(
+        'rate_hz = 600\n[columns."Fz1 (kN)"]\nplate = 1\ncomponent = "fz"\nunit = "kN"\n')
+    out = CliRunner().invoke(app, ["ingest", str(path.parent), "--store", str(tmp_path / "st"),
+                                   "--mapping", str(tmp_path / "map.toml")])
+    assert out.exit_code == 0, out.output
+    f = Store(tmp_path / "st").table("forces")
+    np.testing.assert_allclose(f["fz"], grf["ground_force_vy"], rtol=1e-12)

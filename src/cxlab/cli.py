@@ -185,12 +185,16 @@ def ingest_cmd(
         "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Re-ingest files already in the store.")] = False,
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="TOML mapping of force-plate CSV columns (default: time, left_fz, "
+        "right_fz in s and N); see docs/ingest.md.")] = None,
 ) -> None:
     """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store; exit 3 if any file
     was rejected (listed in the quarantine table)."""
     from cxlab.ingest import ingest
 
-    report = ingest(paths, store=store, pattern=pattern, jobs=jobs, force=force)
+    report = ingest(paths, store=store, pattern=pattern, jobs=jobs, force=force,
+                    mapping=mapping)
     console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     if report.failed:
         raise typer.Exit(EXIT_REJECTED)

@@ -31,6 +31,7 @@ from pathlib import Path
 from cxlab._check import ConfigError, message
 from cxlab.ingest._paths import Unit, discover, masked_path, path_fields, pattern_regex
 from cxlab.ingest._worker import ALL_TABLES, Outcome, Task, quarantine_rows, run_task
+from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
 
@@ -105,6 +106,7 @@ def ingest(
     pattern: str | None = None,
     jobs: int | None = None,
     force: bool = False,
+    mapping: dict | str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> IngestReport:
     """Ingest recording files and folders into ``store``.
@@ -122,6 +124,10 @@ def ingest(
         Worker processes; default all cores. Results do not depend on it.
     force : bool
         Re-ingest files whose content is already in the store.
+    mapping : dict or path-like, optional
+        Force-plate CSV mapping (:func:`cxlab.io.csv.read_mapping`); default ``time, left_fz,
+        right_fz``. CSV files in a folder whose header lacks the mapped columns are skipped
+        with one warning line (survey sheets beside the recordings).
     progress : bool
         Show a progress bar (only when stderr is a terminal).
 
@@ -140,8 +146,14 @@ def ingest(
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise ConfigError(message("must be a positive integer", field="jobs", value=jobs))
     rx = pattern_regex(pattern) if pattern else None
-    units = discover([Path(p) for p in paths])
+    spec = read_mapping(mapping)
+    units, skipped = discover([Path(p) for p in paths], csv_columns=mapping_columns(spec))
     report = IngestReport(store=st.path)
+    if skipped:
+        report.warnings.append(
+            f"skipped {len(skipped)} CSV file(s) that are not force-plate exports (no column "
+            f"{', '.join(mapping_columns(spec))}; pass --mapping for other exports): "
+            + ", ".join(skipped))
     known = st.table("recordings", columns=["recording_id", "source_path"])
     done_ids = set(known["recording_id"])
     tasks: list[Task] = []
@@ -150,6 +162,7 @@ def ingest(
         sha = u.digest()
         rid = sha[:16]
         task, matched = _task(u, st, rx)
+        task.options = {"csv": {"mapping": spec}}
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
             report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))

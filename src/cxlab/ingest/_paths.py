@@ -135,14 +135,23 @@ def masked_path(rel: str, /, *, label: str, subject_id: str,
     return re.sub(rf"(^|[/_])sub-{re.escape(label)}(?=[_/.]|$)", rf"\g<1>sub-{subject_id}", rel)
 
 
-def discover(paths: list[Path], /) -> list[Unit]:
+def discover(paths: list[Path], /, *,
+             csv_columns: list[str] | None = None) -> tuple[list[Unit], list[str]]:
     """Files to ingest under ``paths``, sorted, TRC files paired with their force ``.mot``.
 
     A folder contributes its files with a known extension (any depth, hidden names skipped) and
     is the root their ``source_path`` is relative to; a file given directly is taken whatever
     its extension, relative to its folder. A ``.mot``/``.sto`` with ground reaction force
     columns pairs with the ``.trc`` of the same folder whose stem is the same, or the same
-    without a ``_grf``/``_forces`` suffix (``walk.trc`` + ``walk_grf.mot``).
+    without a ``_grf``/``_force``/``_forces`` suffix (``walk.trc`` + ``walk_grf.mot``).
+    In a folder, a ``.csv`` whose header row lacks any of ``csv_columns`` (the force-plate
+    mapping's columns) is not a force-plate export (e.g. a survey sheet) and is skipped.
+
+    Returns
+    -------
+    units : list of Unit
+    skipped : list of str
+        Paths (relative to their root) of the CSV files skipped.
 
     Raises
     ------
@@ -150,6 +159,7 @@ def discover(paths: list[Path], /) -> list[Unit]:
         A path does not exist.
     """
     found: dict[Path, Path] = {}
+    skipped: list[str] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
@@ -158,6 +168,10 @@ def discover(paths: list[Path], /) -> list[Unit]:
                 rel = f.relative_to(root).parts
                 if (f.is_file() and f.suffix.lower() in EXTENSIONS
                         and not any(x.startswith(".") for x in rel)):
+                    if csv_columns and f.suffix.lower() == ".csv" and not _has_columns(
+                            f, csv_columns):
+                        skipped.append(f.relative_to(root).as_posix())
+                        continue
                     found.setdefault(f, root)
         elif p.is_file():
             f = p.resolve()
@@ -175,7 +189,17 @@ def discover(paths: list[Path], /) -> list[Unit]:
         if trc is not None and trc in units and not units[trc].companions and _has_grf(f):
             units[trc].companions.append(f)
             del units[f]
-    return sorted(units.values(), key=lambda u: (u.rel, str(u.root)))
+    return sorted(units.values(), key=lambda u: (u.rel, str(u.root))), sorted(skipped)
+
+
+def _has_columns(path: Path, columns: list[str]) -> bool:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            header = fh.readline()
+    except OSError:
+        return True  # let the reader report it
+    names = {c.strip().strip('"') for c in re.split(r"[,;\t]", header)}
+    return all(c in names for c in columns)
 
 
 def _has_grf(path: Path) -> bool:

@@ -38,6 +38,7 @@ class Task:
     session: str | None
     task: str | None
     trial: str | None
+    options: dict = field(default_factory=dict)  # reader options by format, e.g. {"csv": {...}}
 
     @property
     def recording_id(self) -> str:
@@ -59,9 +60,9 @@ class Outcome:
     shown: str = ""  # the real relative path, for the summary (never stored)
 
 
-def _read_unit(files: list[Path]) -> Recording:
+def _read_unit(files: list[Path], options: dict) -> Recording:
     if len(files) == 1:
-        return read(files[0])
+        return read(files[0], **options.get(format_of(files[0]), {}))
     trc_path, mot_path = files
     forces = read_mot(mot_path)
     rec = read_trc(trc_path, up=forces.meta["up"] or "z")
@@ -108,7 +109,7 @@ def run_task(task: Task, /) -> Outcome:
             warnings.simplefilter("always")
             fmt = format_of(files[0])
             out.format = fmt
-            rec = _read_unit(files)
+            rec = _read_unit(files, task.options)
             stage = "convert"
             tables = rec.to_tables(rid)
             row = recording_row(rec, task, fmt or "")

@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 
 from cxlab._check import ConfigError, InputFormatError, check_option, message
-from cxlab.io._text import cells, delimiter, head_lines, numeric_block, rate_from_time
+from cxlab.io._text import cells, head_lines, numeric_block, rate_from_time
 from cxlab.io.recording import Platform, Recording
 
-__all__ = ["DEFAULT_MAPPING", "read_forceplate_csv"]
+__all__ = ["DEFAULT_MAPPING", "mapping_columns", "read_forceplate_csv", "read_mapping"]
 
 DEFAULT_MAPPING: dict[str, Any] = {
     "time_column": "time",
@@ -66,7 +66,14 @@ _TOP_KEYS = ("time_column", "time_unit", "rate_hz", "columns", "cop_threshold_n"
 _COL_KEYS = ("plate", "component", "unit", "sign")
 
 
-def _mapping(mapping: dict | str | os.PathLike[str] | None) -> dict[str, Any]:
+def read_mapping(mapping: dict | str | os.PathLike[str] | None, /) -> dict[str, Any]:
+    """Load (TOML path) and validate a force-plate CSV mapping; ``None`` gives the default.
+
+    Raises
+    ------
+    ConfigError
+        Naming the bad key, component, unit, sign or plate numbering.
+    """
     if mapping is None:
         return copy.deepcopy(DEFAULT_MAPPING)
     if isinstance(mapping, (str, os.PathLike)):
@@ -119,6 +126,12 @@ def _mapping(mapping: dict | str | os.PathLike[str] | None) -> dict[str, Any]:
     return mapping
 
 
+def mapping_columns(spec: dict[str, Any], /) -> list[str]:
+    """The column names a validated mapping needs in a file's header row."""
+    time_col = [] if spec.get("rate_hz") is not None else [spec.get("time_column")]
+    return [c for c in [*time_col, *spec["columns"]] if c]
+
+
 def read_forceplate_csv(
     path: str | os.PathLike[str],
     /,
@@ -159,14 +172,14 @@ def read_forceplate_csv(
         The mapping is invalid.
     """
     path = Path(path)
-    spec = _mapping(mapping)
+    spec = read_mapping(mapping)
     threshold = float(spec.get("cop_threshold_n", cop_threshold_n))
     head = head_lines(path, 1)
     if not head or not head[0].strip():
         raise InputFormatError(message("is empty (no header row)", file=path,
                                        fix="export the force-plate data with column names"))
     line = head[0].lstrip("\ufeff")
-    sep = ";" if line.count(";") > line.count(",") and "\t" not in line else delimiter(line)
+    sep = "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
     names = cells(line, sep)
     index = {n: i for i, n in enumerate(names) if n}
     wanted = list(spec["columns"])
