@@ -66,6 +66,11 @@ def test_pelvic_obliquity_and_landing_alignment_per_side():
     assert m["knee_fppa_at_peak_flexion_deg_left"] == pytest.approx(
         m["knee_fppa_peak_deg_left"], abs=0.2)
     assert m["knee_fppa_peak_deg_right"] == pytest.approx(0.0, abs=1e-9)
+    # a varus knee's peak is its most negative FPPA, not the near-zero maximum
+    mk["RKJC"] = np.column_stack([np.zeros(n), -0.10 - 0.03 * np.sin(np.pi * t), np.full(n, 0.5)])
+    m = landing_alignment(mk)
+    assert m["knee_fppa_peak_deg_right"] == pytest.approx(-2 * np.degrees(np.arctan(0.03 / 0.4)),
+                                                          abs=1e-6)
     assert m["pelvic_drop_peak_deg_left"] == pytest.approx(4.764, abs=1e-3)
     assert m["pelvic_drop_peak_deg_right"] == pytest.approx(0.0, abs=1e-9)
 

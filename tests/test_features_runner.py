@@ -163,3 +163,51 @@ def test_cli_features_exit_codes(store, tmp_path):
     cfg.write_text("[tasks.cmj]\nfunctions = ['nope']\n")
     out = runner.invoke(app, ["features", "--store", str(store.path), "--config", str(cfg)])
     assert out.exit_code == 1 and "unknown function" in out.output
+
+
+def _synth_trial(tr, task):
+    from cxlab.features.tasks import Trial
+
+    t = Trial(task=task, analog_rate_hz=tr.analog_rate_hz, point_rate_hz=tr.point_rate_hz)
+    for k, (f, c) in enumerate(zip(tr.forces, tr.cops, strict=True), start=1):
+        t.plates[k] = {"fz": f[:, 2], "cop_x": c[:, 0], "cop_y": c[:, 1]}
+    t.markers = {n: tr.markers[:, i, :] for i, n in enumerate(tr.marker_labels)}
+    return t
+
+
+def test_task_functions_recover_the_synthetic_cohorts_truth():
+    """cxlab.synth builds trials with exact truth (another module's physics)."""
+    from cxlab.features.tasks import FUNCTIONS
+    from cxlab.synth import signals as sig
+
+    cfg = read_config()
+    rng = np.random.default_rng(5)
+
+    def run(fn, tr, task):
+        return {(f, s): v for f, s, v, *_ in FUNCTIONS[fn](_synth_trial(tr, task), cfg)}
+
+    tr = sig.cmj_trial(rng, mass_kg=72, jump_height_m=0.35, lsi_pct=90, weak_side="left")
+    r = run("cmj", tr, "cmj")
+    assert r[("cmj_jump_height_impulse_m", "bilateral")] == pytest.approx(0.35, abs=0.003)
+    assert r[("cmj_flight_time_s", "bilateral")] == pytest.approx(tr.truth["flight_time_s"],
+                                                                 abs=0.0011)
+    assert r[("cmj_body_mass_kg", "bilateral")] == pytest.approx(72, abs=0.05)
+    assert r[("cmj_propulsive_impulse_lsi_pct", "bilateral")] == pytest.approx(90, abs=0.5)
+    tr = sig.landing_trial(rng, mass_kg=70, height_m=1.75, peak_force_bw=4.0, lsi_pct=85,
+                         weak_side="right", fppa_left_deg=8, fppa_right_deg=-3)
+    r = run("landing", tr, "landing") | run("landing_alignment", tr, "landing")
+    assert r[("landing_peak_force_bw", "bilateral")] == pytest.approx(4.0, abs=0.02)
+    assert r[("landing_peak_force_lsi_pct", "bilateral")] == pytest.approx(85, abs=0.5)
+    assert r[("landing_peak_force_asym_pct", "bilateral")] < 0  # right is the weak side
+    assert r[("knee_fppa_peak_deg", "left")] == pytest.approx(8, abs=0.2)
+    assert r[("knee_fppa_peak_deg", "right")] == pytest.approx(-3, abs=0.2)
+    tr = sig.balance_trial(rng, mass_kg=70, mean_velocity_m_s=0.03, stance="right")
+    r = run("balance", tr, "balance_right")
+    assert r[("balance_mean_velocity_m_s", "right")] == pytest.approx(0.03, rel=0.02)
+    assert r[("balance_rms_ml_m", "right")] == pytest.approx(tr.truth["rms_ml_m"], rel=0.02)
+    tr = sig.posture_trial(rng, height_m=1.7, cva_deg=48, protraction_m=(0.05, 0.03),
+                         pelvic_tilt_deg=12)
+    r = run("posture", tr, "posture")
+    assert r[("posture_cva_deg", "bilateral")] == pytest.approx(48, abs=0.1)
+    assert r[("posture_shoulder_protraction_m", "right")] == pytest.approx(0.03, abs=0.001)
+    assert r[("posture_pelvic_tilt_deg", "bilateral")] == pytest.approx(12, abs=0.1)

@@ -16,7 +16,7 @@ __all__ = ["ALIGNMENT_METHODS", "ALIGNMENT_UNITS", "hip_joint_centres", "knee_fl
 ALIGNMENT_UNITS = {"knee_fppa_peak_deg": "deg", "knee_fppa_at_peak_flexion_deg": "deg",
                    "pelvic_drop_peak_deg": "deg"}
 ALIGNMENT_METHODS = {
-    "knee_fppa_peak_deg": "max FPPA (180 - hip-knee-ankle angle in y-z plane, + valgus)",
+    "knee_fppa_peak_deg": "FPPA of largest |value| (180 - hip-knee-ankle angle in y-z, + valgus)",
     "knee_fppa_at_peak_flexion_deg": "FPPA at the frame of peak 3-D knee flexion",
     "pelvic_drop_peak_deg": "max drop of this side's ASIS below the other (frontal plane)",
 }
@@ -111,7 +111,8 @@ def landing_alignment(markers: dict, /, *, start: int = 0, stop: int | None = No
     Returns
     -------
     dict of str to float
-        ``knee_fppa_peak_deg_left/right`` (max FPPA, deg, + valgus),
+        ``knee_fppa_peak_deg_left/right``: the FPPA of largest magnitude in the window,
+        signed (deg, + valgus; a varus knee has a negative peak),
         ``knee_fppa_at_peak_flexion_deg_left/right`` (deg) and
         ``pelvic_drop_peak_deg_left/right``: the largest angle by which that side's ASIS
         falls below the other (``−obliquity`` for left, ``+obliquity`` for right; deg;
@@ -123,7 +124,7 @@ def landing_alignment(markers: dict, /, *, start: int = 0, stop: int | None = No
         h, k, a = (markers[n[i]][sl] for n in (hip, knee, ankle))
         fppa = knee_fppa(h, k, a, side=side)
         flex = knee_flexion(h, k, a)
-        out[f"knee_fppa_peak_deg_{side}"] = float(np.nanmax(fppa))
+        out[f"knee_fppa_peak_deg_{side}"] = float(fppa[np.nanargmax(np.abs(fppa))])
         out[f"knee_fppa_at_peak_flexion_deg_{side}"] = float(fppa[np.nanargmax(flex)])
     obl = pelvic_obliquity(markers[asis[0]][sl], markers[asis[1]][sl])
     out["pelvic_drop_peak_deg_left"] = float(np.nanmax(-obl))
