@@ -37,6 +37,12 @@ def test_trc_matches_the_c3d_it_was_exported_from(real_dir):
     assert (np.isnan(trc.markers) == np.isnan(ref)).mean() > 0.99
     # TRC values are written with 5 significant digits: |error| < 0.05 mm for |x| < 10 m
     np.testing.assert_allclose(trc.markers[both], ref[both], atol=6e-5, rtol=0)
+    # and cxlab's own C3D reader gives the same frames
+    from cxlab.io import read_c3d
+
+    c3d = read_c3d(real_dir / "c3d/opensim_walking2.c3d")
+    ours = c3d.markers[idx][:, [c3d.marker_labels.index(m) for m in trc.marker_labels]]
+    np.testing.assert_allclose(trc.markers[both], ours[both], atol=6e-5, rtol=0)
 
 
 def test_trc_time_column_beats_a_wrong_data_rate_with_a_warning(real_dir):
