@@ -132,3 +132,20 @@ def test_lab_columns_can_be_declared_identifiers(tmp_path):
         spec = tmp_path / "lab.toml"
         spec.write_text('drop_columns = ["nickname"]\n')
         ingest_surveys([f], store=tmp_path / "c", spec=spec)
+
+
+def test_a_file_without_header_row_does_not_echo_its_first_row(tmp_path):
+    """Without a header row the 'headers' are a subject's data; errors must not show them."""
+    st = Store(tmp_path / "st")
+    f = tmp_path / "noheader.csv"
+    f.write_text("CX001,Ann Example,ann@example.org,1990-04-02,1,2025-01-13,6\n"
+                 "CX002,Bob Person,bob.p@example.net,1985-12-31,1,2025-01-14,4\n")
+    g = tmp_path / "noheader_strength.csv"
+    g.write_text("CX001,Ann Example,1,knee_flexors,left,90\n")
+    outs = [runner.invoke(app, ["ingest-survey", str(f), "--store", str(st.path)]),
+            runner.invoke(app, ["ingest-strength", str(g), "--store", str(st.path)]),
+            runner.invoke(app, ["ingest-interventions", str(g), "--store", str(st.path)])]
+    assert [o.exit_code for o in outs] == [3, 3, 3]
+    assert "has no subject label column" in outs[0].output
+    text = _all_text(st) + "".join(o.output for o in outs)
+    assert [s for s in SECRETS if s.lower() in text.lower()] == []

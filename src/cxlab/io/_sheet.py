@@ -109,9 +109,10 @@ def read_sheet(path: str | os.PathLike[str], /) -> pd.DataFrame:
     df.columns = [str(c).strip() for c in df.columns]
     norm = pd.Series([normalise_header(c) for c in df.columns])
     if norm.duplicated().any():
-        dup = norm[norm.duplicated()].iloc[0]
-        raise InputFormatError(message("has two columns with the same name", file=path,
-                                       field="header", value=dup,
+        # positions, not names: in a file without a header row the "names" are data
+        pos = np.flatnonzero(norm.duplicated(keep=False).to_numpy())[:2] + 1
+        raise InputFormatError(message(f"has two columns with the same name (columns "
+                                       f"{pos[0]} and {pos[1]})", file=path, field="header",
                                        fix="rename or delete one of them"))
     df = df.fillna("").astype(str).apply(lambda s: s.str.strip())
     df.index = pd.RangeIndex(2, 2 + len(df))
@@ -144,9 +145,10 @@ def find_column(
                                        field="header", value=hits,
                                        fix=f"keep one of them{hint}"))
     if not hits:
-        if required:
-            raise InputFormatError(message(f"has no {role} column", file=file, field="header",
-                                           value=list(columns),
+        if required:  # the headers are not echoed: without a header row they are data
+            n = len(list(columns))
+            raise InputFormatError(message(f"has no {role} column (none of its {n} headers "
+                                           "matches)", file=file, field="header",
                                            fix=f"add one named {' or '.join(cand)}{hint}"))
         return None
     return hits[0]

@@ -91,7 +91,7 @@ def read_strength(
     tq = [c for c in df.columns if _TORQUE.fullmatch(normalise_header(c))]
     if len(tq) != 1:
         raise InputFormatError(message("needs exactly one peak torque column", file=path,
-                                       field="header", value=tq or list(df.columns),
+                                       field="header", value=tq,
                                        fix="name it peak_torque_nm, peak_torque_ftlbf, or "
                                            "peak_torque with a unit column"))
     tq = tq[0]

@@ -142,7 +142,7 @@ def _wide_answers(df, norm, file, instruments, *, used) -> pd.DataFrame:
     if not cols:
         known = ", ".join(sorted(instruments))
         raise InputFormatError(message("has no item column of a known instrument", file=file,
-                                       field="header", value=list(df.columns),
+                                       field="header",
                                        fix=f"name item columns like odi_1 or pain_nrs "
                                            f"(instruments: {known}), or use the long layout"))
     ignored = [c for c in df.columns if c not in cols and c not in used]
