@@ -174,3 +174,15 @@ def test_incomplete_grf_group_is_rejected(real_dir, tmp_path):
 def test_bad_up_option_names_allowed_values(real_dir):
     with pytest.raises(ConfigError, match=r"up: is not a valid up.*use one of 'z', 'y'"):
         read_trc(real_dir / "opensim/pyomeca_markers.trc", up="x")
+
+
+def test_whitespace_delimited_mot_equals_the_tab_original(real_dir, tmp_path):
+    src = real_dir / "opensim/subject01_walk_grf.mot"
+    spaced = tmp_path / "spaced.mot"
+    spaced.write_text("\n".join("   ".join(c for c in line.split("\t") if c)
+                                for line in src.read_text().splitlines()) + "\n")
+    a, b = read_mot(src), read_mot(spaced)
+    for pa, pb in zip(a.platforms, b.platforms, strict=True):
+        np.testing.assert_array_equal(pa.force, pb.force)
+        np.testing.assert_array_equal(pa.moment, pb.moment)
+    assert b.analog_rate_hz == 600.0
