@@ -238,7 +238,8 @@ def ingest_survey(
         "--instrument", help="Read only this instrument (pain_nrs, pain_vas, odi, tsk17 or "
         "one declared in --spec).")] = None,
     spec: Annotated[Path | None, typer.Option(
-        "--spec", help="TOML with [[instrument]] tables and/or drop_columns.")] = None,
+        "--spec", help="TOML declaring more instruments and/or drop_columns "
+        "(see docs/surveys.md).")] = None,
     subject_column: SubjectColOpt = None,
     drop_column: DropColOpt = None,
     date_format: DateFmtOpt = None,
