@@ -98,8 +98,8 @@ def ingest_surveys(
     good = good.assign(subject_id=pseudonymise_labels(good["label"]) if len(good) else "")
     answers = pd.DataFrame({
         "_file": good["file"], "subject_id": good["subject_id"], "session": good["session"],
-        "date": pd.to_datetime(good["date"]).dt.date, "instrument": good["instrument"], "item": good["item"],
-        "response": good["response"].astype(float)})
+        "date": pd.to_datetime(good["date"]).dt.date, "instrument": good["instrument"],
+        "item": good["item"], "response": good["response"].astype(float)})
     scores = _scores(good, instruments)
     quarantine = _quarantine(problems, shas, "survey")
     rows = _write(store, {"surveys": answers, "scores": scores}, files, shas, "survey",
