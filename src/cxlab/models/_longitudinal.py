@@ -12,8 +12,9 @@ from statsmodels.genmod import cov_struct as sm_cov
 
 from cxlab.models._inputs import Design, covariate_terms, quoted
 
-# Messages that mean the random-slope fit sits on the boundary or failed.
-_BOUNDARY = ("boundary", "singular", "failed to converge", "did not converge", "Hessian")
+# Messages that mean the random-slope fit sits on the boundary of the parameter space.
+_BOUNDARY = ("boundary", "singular", "hessian")
+_OPTIMIZERS = ["lbfgs", "bfgs", "powell"]
 
 
 def arm_term(ds: Design) -> str:
@@ -65,21 +66,39 @@ def _caught(record) -> list[str]:
     return msgs
 
 
+def time_scale(ds: Design, *, time_as: str) -> float:
+    """Divisor applied to a continuous time before a mixed-model fit (its range, or 1).
+
+    REML estimates are invariant to rescaling time, but the optimiser converges far more
+    often when the random-slope variance is on the scale of the intercept variance.
+    """
+    if time_as != "continuous":
+        return 1.0
+    span = float(ds.times[-1]) - float(ds.times[0])
+    return span if span > 0 else 1.0
+
+
 def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
     """REML linear mixed model; random intercept + slope, else random intercept.
+
+    ``d`` must already carry the rescaled time (see :func:`time_scale`).
 
     Returns
     -------
     (results, re_formula, converged, warning messages)
     """
     notes: list[str] = []
-    if time_as == "continuous":
+    visits = d.groupby(ds.subject, sort=False)[ds.time].nunique()
+    if time_as == "continuous" and (visits < 3).all():
+        notes.append("a random slope needs subjects with 3 or more visits (all have at most 2); "
+                     "fitted a random intercept")
+    elif time_as == "continuous":
         re = f"~{quoted(ds.time)}"
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
             try:
                 res = smf.mixedlm(fml, d, groups=d[ds.subject], re_formula=re).fit(
-                    reml=True, method=["lbfgs", "bfgs"])
+                    reml=True, method=_OPTIMIZERS)
                 err = None
             except (np.linalg.LinAlgError, ValueError) as e:
                 res, err = None, f"{type(e).__name__}: {e}"
@@ -95,7 +114,7 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
                      "fell back to a random intercept")
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        res = smf.mixedlm(fml, d, groups=d[ds.subject]).fit(reml=True, method=["lbfgs", "bfgs"])
+        res = smf.mixedlm(fml, d, groups=d[ds.subject]).fit(reml=True, method=_OPTIMIZERS)
     return res, "~1", bool(res.converged), notes + _caught(rec)
 
 
@@ -119,15 +138,18 @@ def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type:
 
 
 def rows(res, ds: Design, d: pd.DataFrame, outcome: str, *, time_as: str, method: str,
-         converged: bool, notes: list[str], alpha: float) -> list[dict]:
-    """One result row per contrast, with Wald z intervals as statsmodels reports them."""
+         converged: bool, notes: list[str], alpha: float, scale: float = 1.0) -> list[dict]:
+    """One result row per contrast, with Wald z intervals as statsmodels reports them.
+
+    Slope terms of a fit on ``time / scale`` are divided by ``scale`` (per unit of time).
+    """
     params, bse = res.params, res.bse
     z = stats.norm.ppf(1 - alpha / 2)
     out = []
     for c in contrasts(ds, time_as=time_as):
         if c["term"] not in params.index:
             raise KeyError(f"term {c['term']!r} not in model ({list(params.index)})")
-        est, se = float(params[c["term"]]), float(bse[c["term"]])
+        est, se = float(params[c["term"]]) / scale, float(bse[c["term"]]) / scale
         keep = d[ds.arm].isin([c["arm"], ds.control])
         out.append({
             "outcome": outcome, "arm": c["arm"], "estimand": c["estimand"],

@@ -49,7 +49,8 @@ def _propensity_model():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=10.0, max_iter=2000))
+    return make_pipeline(StandardScaler(),
+                         LogisticRegression(C=10.0, solver="newton-cholesky", max_iter=200))
 
 
 def _baseline_frame(ds, y, baseline, followup):

@@ -48,6 +48,11 @@ class EffectFit:
         AIPW overlap diagnostics, one row per outcome × arm (see :mod:`cxlab.models.causal`).
     methods : str
         A plain-words methods paragraph describing the fit.
+    time_scale : dict of str to float
+        Outcome → divisor of ``time`` in the fitted mixed model (the time range): the
+        model in ``results_`` was fitted on ``time / time_scale`` (REML is invariant to
+        this; the optimiser converges far more often), and slope rows are divided back
+        to per unit of ``time``. 1 for GEE and categorical time.
     """
 
     table: pd.DataFrame
@@ -56,6 +61,7 @@ class EffectFit:
     results_: dict[str, Any] = field(repr=False)
     diagnostics: pd.DataFrame | None = None
     methods: str = ""
+    time_scale: dict[str, float] = field(default_factory=dict)
 
 
 def fit_effects(
@@ -184,24 +190,28 @@ def fit_effects(
     n_subjects = ds.data[ds.subject].nunique()
     if cov_type == "auto":
         cov_type = "bias_reduced" if n_subjects < 50 else "robust"
-    rows, formulas, results = [], {}, {}
+    rows, formulas, results, scales = [], {}, {}, {}
     re_used = set()
     for y in ds.outcomes:
         fml = lg.formula(ds, y, time_as=time_as)
         cols = [y, ds.time, *ds.covariates, *ds.moderators]
         d = ds.data.dropna(subset=cols).reset_index(drop=True)
+        scale = 1.0
         if method == "mixed":
-            res, re, ok, notes = lg.fit_mixed(d, ds, fml, time_as=time_as)
+            scale = lg.time_scale(ds, time_as=time_as)
+            ds_fit = d.assign(**{ds.time: d[ds.time] / scale}) if scale != 1.0 else d
+            res, re, ok, notes = lg.fit_mixed(ds_fit, ds, fml, time_as=time_as)
             re_used.add(re)
         else:
             res, ok, notes = lg.fit_gee(d, ds, fml, cov_struct=cov_struct, cov_type=cov_type)
         rows += lg.rows(res, ds, d, y, time_as=time_as, method=method, converged=ok,
-                        notes=notes, alpha=alpha)
+                        notes=notes, alpha=alpha, scale=scale)
+        scales[y] = scale
         formulas[y], results[y] = fml, res
     table = pd.DataFrame(rows)
     text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
     return EffectFit(_finish(table, correction, ds), method, formulas, results, None,
-                     text + _correction_text(correction))
+                     text + _correction_text(correction), time_scale=scales)
 
 
 def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:

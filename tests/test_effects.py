@@ -1,0 +1,236 @@
+import importlib.util
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from statsmodels.genmod import cov_struct as sm_cov
+from statsmodels.stats.multitest import multipletests
+
+from cxlab import ConfigError
+from cxlab.models import fit_effects, p_adjust
+from cxlab.synth.truth import simulate_truth
+
+ARM = "C(arm, Treatment('control'))"
+REPO = Path(__file__).resolve().parents[1]
+KW = dict(time="week", arm="arm", subject="label", control="control")
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    c = simulate_truth(60, 4, seed=1)
+    return c.wide(), c
+
+
+def _sorted(w, y):
+    return w.dropna(subset=[y]).sort_values(["label", "week"], kind="stable").reset_index(
+        drop=True)
+
+
+def _fit_sm_mixed(d, fml, re="~week"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return smf.mixedlm(fml, d, groups=d["label"], re_formula=re).fit(
+            reml=True, method=["lbfgs", "bfgs", "powell"])
+
+
+def test_mixed_model_matches_statsmodels_on_rescaled_time(cohort):
+    w, _ = cohort
+    fit = fit_effects(w, outcome="odi", **KW)
+    t = fit.table
+    assert fit.formula["odi"] == f"odi ~ week * {ARM}"
+    assert t["converged"].all() and (t["warnings"] == "").all()
+    d = _sorted(w, "odi")
+    span = d["week"].max() - d["week"].min()
+    assert fit.time_scale["odi"] == span
+    ref = _fit_sm_mixed(d.assign(week=d["week"] / span), f"odi ~ week * {ARM}")
+    for r in t.itertuples():
+        term = f"week:{ARM}[T.{r.arm}]"
+        assert r.estimate == pytest.approx(ref.params[term] / span, rel=1e-12)
+        assert r.std_error == pytest.approx(ref.bse[term] / span, rel=1e-12)
+        assert r.p_value == pytest.approx(ref.pvalues[term], rel=1e-10)
+        lo, hi = ref.conf_int().loc[term] / span
+        assert (r.ci_low, r.ci_high) == pytest.approx((lo, hi), rel=1e-10)
+        assert r.n_obs == d["arm"].isin([r.arm, "control"]).sum()
+    # REML is invariant to the time scale: the unscaled statsmodels fit agrees.
+    raw = _fit_sm_mixed(d, f"odi ~ week * {ARM}")
+    terms = [f"week:{ARM}[T.{a}]" for a in t["arm"]]
+    np.testing.assert_allclose(t["estimate"], raw.params[terms], rtol=1e-3)
+    np.testing.assert_allclose(t["std_error"], raw.bse[terms], rtol=1e-2)
+
+
+def test_gee_matches_statsmodels_exchangeable_ar1_and_bias_reduced(cohort):
+    w, _ = cohort
+    d = _sorted(w, "pain_nrs")
+    fml = f"pain_nrs ~ week * {ARM} + age"
+    w = w.merge(cohort[1].subjects[["label", "age_years"]].rename(columns={"age_years": "age"}))
+    rank = {v: i for i, v in enumerate(sorted(d["week"].unique()))}
+    d = _sorted(w, "pain_nrs")
+    for cs, cov_type, struct in [("exchangeable", "robust", sm_cov.Exchangeable()),
+                                 ("exchangeable", "bias_reduced", sm_cov.Exchangeable()),
+                                 ("ar1", "robust", sm_cov.Autoregressive(grid=True))]:
+        t = fit_effects(w, outcome="pain_nrs", covariates=["age"], method="gee", cov_struct=cs,
+                        cov_type=cov_type, **KW).table
+        ref = smf.gee(fml, groups=d["label"], data=d, cov_struct=struct,
+                      time=d["week"].map(rank).to_numpy(float)[:, None]).fit(cov_type=cov_type)
+        terms = [f"week:{ARM}[T.{a}]" for a in t["arm"]]
+        np.testing.assert_allclose(t["estimate"], ref.params[terms], rtol=1e-12)
+        np.testing.assert_allclose(t["std_error"], ref.bse[terms], rtol=1e-12)
+        np.testing.assert_allclose(t["p_value"], ref.pvalues[terms], rtol=1e-9)
+        assert (t["method"] == "gee").all()
+
+
+def test_categorical_time_gives_change_from_baseline_per_visit(cohort):
+    w, _ = cohort
+    w = w.assign(visit=w["session"].astype(int))
+    fit = fit_effects(w, outcome="odi", time="visit", arm="arm", subject="label",
+                      control="control", time_as="categorical")
+    t = fit.table
+    assert len(t) == 3 * 3 and set(t["estimand"]) == {"change_diff"}
+    assert sorted(set(t["visit"])) == ["2", "3", "4"]
+    d = w.dropna(subset=["odi"]).sort_values(["label", "visit"]).reset_index(drop=True)
+    fml = f"odi ~ {ARM} * C(visit, Treatment(1))"
+    assert fit.formula["odi"] == fml
+    ref = _fit_sm_mixed(d, fml, re=None)
+    for r in t.itertuples():
+        term = f"{ARM}[T.{r.arm}]:C(visit, Treatment(1))[T.{r.visit}]"
+        assert r.estimate == pytest.approx(ref.params[term], rel=1e-10)
+        assert r.std_error == pytest.approx(ref.bse[term], rel=1e-10)
+
+
+def test_moderator_recovers_the_simulated_effect_heterogeneity():
+    c = simulate_truth(400, 4, seed=5, dropout=False)
+    y = "landing_peak_force_lsi_pct"
+    w = c.wide().merge(c.subjects[["label", f"baseline_{y}"]])
+    w["asym0"] = 100 - w[f"baseline_{y}"]
+    fit = fit_effects(w, outcome=y, moderators=["asym0"], **KW)
+    mod = fit.table.set_index(["arm", "estimand"])
+    truth = c.moderators[y]["hip_strengthening"]["per_unit"]
+    row = mod.loc[("hip_strengthening", "moderation")]
+    assert row["ci_low"] < truth < row["ci_high"]
+    assert row["ci_low"] > 0 and "more positive in subjects with higher asym0" in \
+        row["interpretation"]
+    # At the mean moderator the slope difference is the population-average effect.
+    main = mod.loc[("hip_strengthening", "slope_diff")]
+    assert main["ci_low"] < c.effects[y]["hip_strengthening"] < main["ci_high"]
+    assert mod.loc[("thoracic_mobility", "moderation"), "interpretation"].startswith(
+        "no clear moderation")
+
+
+def test_unidentifiable_slope_variance_falls_back_to_random_intercept_and_says_so():
+    # Two visits per subject (pre/post) cannot separate slope variance from residual.
+    rng = np.random.default_rng(3)
+    n, k = 45, 2
+    sub = np.repeat(np.arange(n), k)
+    week = np.tile(np.arange(k) * 12.0, n)
+    arm = np.array(["control", "a", "b"])[np.arange(n) % 3][sub]
+    y = 5 + rng.normal(0, 1, n)[sub] - 0.1 * week * (arm == "a") + rng.normal(0, 0.5, n * k)
+    df = pd.DataFrame({"label": sub.astype(str), "week": week, "arm": arm, "y": y})
+    fit = fit_effects(df, outcome="y", **KW)
+    assert fit.table["warnings"].str.contains("needs subjects with 3 or more visits").all()
+    assert np.asarray(fit.results_["y"].cov_re).shape == (1, 1)
+    assert "with a random intercept per subject" in fit.methods
+    d = df.sort_values(["label", "week"], kind="stable").reset_index(drop=True)
+    ref = _fit_sm_mixed(d.assign(week=d["week"] / 12.0), f"y ~ week * {ARM}", re=None)
+    np.testing.assert_allclose(fit.table["estimate"],
+                               ref.params[[f"week:{ARM}[T.a]", f"week:{ARM}[T.b]"]] / 12,
+                               rtol=1e-10)
+
+
+def test_boundary_random_slope_fit_falls_back_and_reports_it():
+    # In this simulated cohort (seed 2) the pain slope variance is estimated on the boundary.
+    w = simulate_truth(60, 4, seed=2).wide()
+    fit = fit_effects(w, outcome="pain_nrs", **KW)
+    t = fit.table
+    assert t["warnings"].str.contains("boundary").all()
+    assert t["warnings"].str.contains("fell back to a random intercept").all()
+    assert t["converged"].all()
+    d = _sorted(w, "pain_nrs")
+    span = fit.time_scale["pain_nrs"]
+    ref = _fit_sm_mixed(d.assign(week=d["week"] / span), f"pain_nrs ~ week * {ARM}", re=None)
+    terms = [f"week:{ARM}[T.{a}]" for a in t["arm"]]
+    np.testing.assert_allclose(t["estimate"], ref.params[terms] / span, rtol=1e-10)
+
+
+def test_holm_and_bh_match_multipletests():
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
+    ok = ~np.isnan(p)
+    for method in ("holm", "fdr_bh"):
+        adj = p_adjust(p, method=method)
+        np.testing.assert_allclose(adj[ok], multipletests(p[ok], method=method)[1], rtol=1e-14)
+        assert np.isnan(adj[5])
+    with pytest.raises(ConfigError, match="correction"):
+        p_adjust(p, method="bonferroni-ish")
+
+
+def test_p_adj_is_holm_across_outcomes_and_arms(cohort):
+    w, _ = cohort
+    t = fit_effects(w, outcome=["pain_nrs", "odi"], method="gee", **KW).table
+    assert len(t) == 6
+    np.testing.assert_allclose(t["p_adj"], multipletests(t["p_value"], method="holm")[1])
+
+
+def test_fit_is_deterministic_and_documents_its_method(cohort):
+    w, _ = cohort
+    a = fit_effects(w, outcome=["pain_nrs"], **KW)
+    b = fit_effects(w.sample(frac=1.0, random_state=0), outcome=["pain_nrs"], **KW)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert "MixedLM" in a.methods and "Holm" in a.methods
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (dict(outcome="nope"), r"nope: column\(s\) not found"),
+    (dict(control="placebo"), r"control: is not an arm.*'placebo'.*control, core_stability"),
+    (dict(outcome="arm"), "arm: must be numeric"),
+    (dict(method="bayes"), "method: is not a valid method"),
+    (dict(moderators=["age"], time_as="categorical"), "moderators need continuous time"),
+])
+def test_bad_options_name_the_problem(cohort, change, match):
+    w, _ = cohort
+    kw = {**KW, "outcome": "odi", **change}
+    with pytest.raises(ConfigError, match=match):
+        fit_effects(w.assign(age=30.0), **kw)
+
+
+def test_single_time_point_and_tiny_arm_are_refused(cohort):
+    w, _ = cohort
+    with pytest.raises(ConfigError, match="single time point"):
+        fit_effects(w[w["session"] == "1"], outcome="odi", **KW)
+    few = w[w["label"].isin(w.loc[w["arm"] != "core_stability", "label"])
+            | w["label"].isin(w.loc[w["arm"] == "core_stability", "label"].unique()[:2])]
+    with pytest.raises(ConfigError, match="arm 'core_stability' has 2 subject"):
+        fit_effects(few, outcome="odi", **KW)
+
+
+def _calibration_module():
+    path = REPO / "benchmarks" / "calibrate_effects.py"
+    spec = importlib.util.spec_from_file_location("calibrate_effects", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_calibration_50_reps_mixed_is_unbiased_under_mar_and_aipw_removes_confounding():
+    cal = _calibration_module()
+    t0 = time.perf_counter()
+    s = cal.calibrate(50, n_subjects=80, n_confounded=400, methods=("mixed", "aipw", "naive"))
+    assert time.perf_counter() - t0 < 180  # ~35 s on an idle core; slack for a loaded machine
+    s = s.set_index(["scenario", "method", "arm"])
+    # Monte-Carlo error at 50 reps: coverage SE = sqrt(.95 * .05 / 50) = 0.031, so a
+    # well-calibrated interval covers >= 0.85 (3.2 SE below 0.95); type-I SE 0.031, so <= 0.15.
+    for arm in ("hip_strengthening", "core_stability", "thoracic_mobility"):
+        for key in (("randomised_mar", "mixed", arm), ("confounded", "aipw", arm)):
+            r = s.loc[key]
+            assert r["coverage"] >= 0.85, (key, r.to_dict())
+            assert abs(r["bias"]) < 0.1 * abs(r["truth"]) + 3.5 * r["bias_mcse"], (key, r.to_dict())
+    assert s.loc[("randomised_mar", "mixed", "thoracic_mobility"), "reject_rate"] <= 0.15
+    assert s.loc[("confounded", "aipw", "thoracic_mobility"), "reject_rate"] <= 0.15
+    # Selection on observed baseline pain biases the naive change difference (regression to
+    # the mean); AIPW removes it.
+    naive = s.loc[("confounded", "naive", "core_stability")]
+    aipw = s.loc[("confounded", "aipw", "core_stability")]
+    assert abs(naive["bias"]) > 3 * naive["bias_mcse"]
+    assert abs(aipw["bias"]) < abs(naive["bias"])
