@@ -62,10 +62,12 @@ def _bad_mask(df: pd.DataFrame, problems: Problems) -> np.ndarray:
 
 def _conflicts(df: pd.DataFrame, keys: list[str], value: str, problems: Problems, *,
                what: str, ok: np.ndarray, field: str | None = None,
-               field_column: str | None = None, redact: bool = False) -> None:
+               field_column: str | None = None, redact: bool = False,
+               shown: str | None = None) -> None:
     """Record rows whose ``keys`` repeat with different non-missing ``value`` (among ``ok``).
 
-    The reported column is ``field`` or, per row, the header in ``field_column``.
+    The reported column is ``field`` or, per row, the header in ``field_column``; the
+    reported value comes from column ``shown`` (default ``value``).
     """
     d = df.loc[ok & df[value].notna().to_numpy()]
     if not len(d):
@@ -75,7 +77,8 @@ def _conflicts(df: pd.DataFrame, keys: list[str], value: str, problems: Problems
     by = ["file", field_column] if field_column else ["file"]
     for k, part in clash.groupby(by, sort=True):
         col = str(k[1]) if field_column else field
-        problems.add(k[0], part["row"], col, part[value].astype(str), what, redact=redact)
+        problems.add(k[0], part["row"], col, part[shown or value].astype(str), what,
+                     redact=redact)
 
 
 def _write(store: Store, frames: dict[str, pd.DataFrame], files: Sequence[str],

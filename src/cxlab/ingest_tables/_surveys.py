@@ -85,7 +85,8 @@ def ingest_surveys(
     a = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ANSWER_COLUMNS)
     ok = ~_bad_mask(a, problems) if len(a) else np.zeros(0, bool)
     _conflicts(a, ["label", "session", "instrument", "item"], "response", problems, ok=ok,
-               field_column="column", what="item answered twice with different values")
+               field_column="column", shown="text",
+               what="item answered twice with different values")
     _conflicts(a, ["label", "session"], "date", problems, ok=ok, field="date",
                what="session has different dates in different rows")
     _conflicts(a, ["label"], "dob", problems, ok=ok, field="date of birth", redact=True,

@@ -33,7 +33,7 @@ __all__ = ["ANSWER_COLUMNS", "read_survey"]
 
 #: Columns of the frame :func:`read_survey` returns.
 ANSWER_COLUMNS = ["file", "row", "column", "label", "session", "date", "dob", "instrument",
-                  "item", "response"]
+                  "item", "text", "response"]
 _LONG = ("instrument", "item", "response")
 
 
@@ -74,7 +74,8 @@ def read_survey(
         :data:`ANSWER_COLUMNS`: ``file`` (str path), ``row`` (int, spreadsheet row),
         ``column`` (header of the answer cell), ``label`` (raw subject label),
         ``session`` (str), ``date`` and ``dob`` (datetime64, NaT if absent),
-        ``instrument``, ``item`` (str), ``response`` (float). Blank answers are left out.
+        ``instrument``, ``item`` (str), ``text`` (the cell as written), ``response``
+        (float). Blank answers are left out.
         Rows with problems are *included*; the caller drops them using ``problems``.
 
     Raises
