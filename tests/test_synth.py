@@ -169,3 +169,295 @@ def test_truth_is_fast_enough_for_calibration_studies():
     t0 = time.perf_counter()
     simulate_truth(1000, 6, seed=0)
     assert time.perf_counter() - t0 < 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Files: a small cohort written once per module
+# --------------------------------------------------------------------------------------
+import functools  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+
+import ezc3d  # noqa: E402
+
+from cxlab.synth.files import c3d_path, write_cohort  # noqa: E402
+
+G = 9.80665
+
+
+def _seed_with_dropout(n, k):
+    """The first seed whose cohort has a dropout, so 'no files' can be checked."""
+    return next(s for s in range(100)
+                if not simulate_truth(n, k, seed=s).outcomes["observed"].all())
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    seed = _seed_with_dropout(2, 3)
+    out = write_cohort(tmp_path_factory.mktemp("synth") / "raw", n_subjects=2, n_sessions=3,
+                       seed=seed, jobs=1)
+    gt = json.loads((out / "ground_truth.json").read_text())
+    return out, gt
+
+
+def _trials(gt, task):
+    for lab, sub in gt["subjects"].items():
+        for ses, s in sub["sessions"].items():
+            for k, tr in enumerate(s["trials"].get(task, []), start=1):
+                yield lab, ses, k, sub, s, tr
+
+
+def _digest(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
+    a = write_cohort(tmp_path / "a", n_subjects=2, n_sessions=1, seed=5, jobs=1)
+    b = write_cohort(tmp_path / "b", n_subjects=2, n_sessions=1, seed=5, jobs=2)
+    c = write_cohort(tmp_path / "c", n_subjects=2, n_sessions=1, seed=6, jobs=1)
+    da, db, dc = _digest(a), _digest(b), _digest(c)
+    assert da == db and len(da) == 2 * 7 + 4
+    assert set(da) == set(dc)
+    assert all(da[k] != dc[k] for k in da)
+
+
+def test_files_exist_only_for_observed_sessions(cohort):
+    out, gt = cohort
+    n_missing = 0
+    for lab, sub in gt["subjects"].items():
+        for ses, s in sub["sessions"].items():
+            present = c3d_path(out, lab, ses, "cmj", 1).exists()
+            assert present == s["observed"]
+            n_missing += not s["observed"]
+            if s["observed"]:
+                for task, n in (("cmj", 2), ("landing", 2), ("balance_left", 1),
+                                ("balance_right", 1), ("posture", 1)):
+                    assert all(c3d_path(out, lab, ses, task, k).exists()
+                               for k in range(1, n + 1))
+    assert n_missing >= 1
+    surveys = pd.read_csv(out / "surveys.csv", dtype=str)
+    observed = {(lab, ses) for lab, sub in gt["subjects"].items()
+                for ses, s in sub["sessions"].items() if s["observed"]}
+    assert set(zip(surveys["participant"], surveys["session"], strict=True)) == observed
+
+
+def test_write_cohort_refuses_a_non_empty_folder_and_leaves_nothing(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not an empty folder"):
+        write_cohort(tmp_path / "x", n_subjects=1, n_sessions=1, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
+
+
+def test_c3d_files_declare_rates_labels_units_and_plates(cohort):
+    out, _gt = cohort
+    lab, ses = "CX001", "1"
+    cmj = ezc3d.c3d(str(c3d_path(out, lab, ses, "cmj", 1)))
+    p = cmj["parameters"]
+    assert p["ANALOG"]["RATE"]["value"][0] == 1000 and p["POINT"]["RATE"]["value"][0] == 200
+    assert p["ANALOG"]["LABELS"]["value"] == [f"{q}{i}" for i in (1, 2) for q in
+                                              ("Fx", "Fy", "Fz", "Mx", "My", "Mz")]
+    assert p["ANALOG"]["UNITS"]["value"][:6] == ["N", "N", "N", "Nmm", "Nmm", "Nmm"]
+    assert p["POINT"]["UNITS"]["value"] == ["mm"]
+    fp = p["FORCE_PLATFORM"]
+    assert fp["USED"]["value"][0] == 2 and list(fp["TYPE"]["value"]) == [2, 2]
+    assert fp["CHANNEL"]["value"][:, 1].tolist() == list(range(7, 13))
+    land = ezc3d.c3d(str(c3d_path(out, lab, ses, "landing", 1)))
+    assert land["parameters"]["POINT"]["RATE"]["value"][0] == 200
+    assert land["parameters"]["POINT"]["LABELS"]["value"] == [
+        "LASI", "RASI", "LPSI", "RPSI", "LHJC", "RHJC", "LKNE", "RKNE", "LKJC", "RKJC",
+        "LANK", "RANK", "LAJC", "RAJC", "LHEE", "RHEE", "LTOE", "RTOE"]
+    bal = ezc3d.c3d(str(c3d_path(out, lab, ses, "balance_left", 1)))
+    assert bal["parameters"]["ANALOG"]["RATE"]["value"][0] == 100
+    assert bal["parameters"]["FORCE_PLATFORM"]["USED"]["value"][0] == 1
+    assert bal["data"]["analogs"].shape[2] == 3000  # 30 s
+
+
+@functools.lru_cache(maxsize=64)
+def _read_platforms(path: str):
+    c = ezc3d.c3d(path, extract_forceplat_data=True)
+    return c, c["data"]["platform"]
+
+
+def _platforms(path):
+    """ezc3d's own force-plate extraction (lab frame, force on the body), cached per file."""
+    return _read_platforms(str(path))
+
+
+def test_quiet_standing_gives_body_mass_and_cop_under_each_foot(cohort):
+    out, gt = cohort
+    for *_, sub, _s, tr in _trials(gt, "cmj"):
+        _c, pl = _platforms(out / tr["file"])
+        fz = pl[0]["force"][2] + pl[1]["force"][2]  # ezc3d: lab frame, on the body
+        mass = fz[:1000].mean() / G
+        assert mass == pytest.approx(sub["body_mass_kg"], rel=0.005)
+        cop_l = pl[0]["center_of_pressure"][:, :1000].mean(axis=1) / 1000
+        cop_r = pl[1]["center_of_pressure"][:, :1000].mean(axis=1) / 1000
+        # left foot on plate 1 at +Y, right on plate 2 at -Y, both near the ankles (x ~ 0)
+        assert 0.08 < cop_l[1] < 0.14 and -0.14 < cop_r[1] < -0.08
+        assert 0.0 < cop_l[0] < 0.08 and 0.0 < cop_r[0] < 0.08
+
+
+def test_jump_height_by_impulse_momentum_matches_truth(cohort):
+    out, gt = cohort
+    for *_, tr in _trials(gt, "cmj"):
+        _c, pl = _platforms(out / tr["file"])
+        fz = pl[0]["force"][2] + pl[1]["force"][2]
+        dt = 1e-3
+        mass = fz[:1000].mean() / G
+        onset = int(np.argmax(np.abs(fz - mass * G) > 50.0))
+        takeoff = onset + int(np.argmax(fz[onset:] < 10.0))
+        a = fz[:takeoff + 1] / mass - G
+        v = np.sum((a[1:] + a[:-1]) / 2) * dt  # trapezoid impulse / mass
+        assert v**2 / (2 * G) == pytest.approx(tr["jump_height_m"], abs=0.005)
+        flight = np.argmax(fz[takeoff:] > 10.0) * dt
+        assert flight == pytest.approx(tr["flight_time_s"], abs=0.005)
+
+
+def test_cmj_and_landing_plates_split_by_the_session_lsi(cohort):
+    out, gt = cohort
+    for *_, sub, s, tr in _trials(gt, "landing"):
+        _c, pl = _platforms(out / tr["file"])
+        peaks = np.array([pl[0]["force"][2].max(), pl[1]["force"][2].max()])
+        assert 100 * peaks.min() / peaks.max() == pytest.approx(
+            s["observed_values"]["landing_peak_force_lsi_pct"], abs=0.5)
+        weaker = ("left", "right")[int(np.argmin(peaks))]
+        if s["observed_values"]["landing_peak_force_lsi_pct"] < 98:
+            assert weaker == sub["asymmetric_side"]
+        bw = peaks.sum() / (sub["body_mass_kg"] * G)
+        assert bw == pytest.approx(tr["peak_force_bw"], rel=0.01)
+    for *_, s, tr in _trials(gt, "cmj"):
+        _c, pl = _platforms(out / tr["file"])
+        imp = np.array([pl[0]["force"][2].sum(), pl[1]["force"][2].sum()])
+        assert 100 * imp.min() / imp.max() == pytest.approx(
+            s["observed_values"]["cmj_propulsive_impulse_lsi_pct"], abs=0.3)
+
+
+def _fppa_per_frame(m, labels, side):
+    """Knee FPPA (deg) from HJC-KJC-AJC projected on the frontal (Y-Z) plane, + = valgus."""
+    hip, knee, ankle = (m[:, labels.index(f"{side}{j}JC"), 1:] for j in ("H", "K", "A"))
+    thigh, shank = knee - hip, ankle - knee
+    cos = (thigh * shank).sum(1) / np.linalg.norm(thigh, axis=1) / np.linalg.norm(shank, axis=1)
+    angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    # where is the knee relative to the hip-ankle line, at the knee's height?
+    t = (knee[:, 1] - hip[:, 1]) / (ankle[:, 1] - hip[:, 1])
+    y_line = hip[:, 0] + t * (ankle[:, 0] - hip[:, 0])
+    lateral = knee[:, 0] - y_line if side == "L" else y_line - knee[:, 0]  # +Y is left
+    return np.where(lateral < 0, angle, -angle)  # medial knee = valgus = positive
+
+
+def test_landing_markers_give_the_true_knee_fppa(cohort):
+    out, gt = cohort
+    for *_, sub, s, tr in _trials(gt, "landing"):
+        c = ezc3d.c3d(str(out / tr["file"]))
+        m = c["data"]["points"][:3].transpose(2, 1, 0) / 1000.0
+        labels = c["parameters"]["POINT"]["LABELS"]["value"]
+        peaks = {}
+        for side, name in (("L", "left"), ("R", "right")):
+            f = _fppa_per_frame(m, labels, side)
+            peaks[name] = f[np.argmax(np.abs(f))]
+            assert peaks[name] == pytest.approx(tr["knee_fppa_peak_deg"][name], abs=0.5)
+        mean = 0.5 * (peaks["left"] + peaks["right"])
+        assert mean == pytest.approx(s["observed_values"]["knee_fppa_peak_deg"], abs=0.5)
+        assert peaks["right"] - peaks["left"] == pytest.approx(
+            sub["valgus_side_offset_deg"], abs=0.5)
+
+
+def test_posture_markers_give_the_true_cva(cohort):
+    out, gt = cohort
+    for *_, s, tr in _trials(gt, "posture"):
+        c = ezc3d.c3d(str(out / tr["file"]))
+        m = c["data"]["points"][:3].transpose(2, 1, 0) / 1000.0
+        labels = c["parameters"]["POINT"]["LABELS"]["value"]
+        c7 = m[:, labels.index("C7")]
+        trag = 0.5 * (m[:, labels.index("LTRAGUS")] + m[:, labels.index("RTRAGUS")])
+        d = trag - c7
+        cva = np.degrees(np.arctan2(d[:, 2], d[:, 0])).mean()  # sagittal X-Z plane
+        assert cva == pytest.approx(s["observed_values"]["posture_cva_deg"], abs=0.5)
+
+
+def test_balance_cop_mean_velocity_follows_the_truth(cohort):
+    out, gt = cohort
+    for *_, sub, s, tr in _trials(gt, "balance_left"):
+        _c, pl = _platforms(out / tr["file"])
+        cop = pl[0]["center_of_pressure"][:2].T / 1000.0
+        mv = np.hypot(*np.diff(cop, axis=0).T).sum() / 30.0
+        assert mv == pytest.approx(tr["mean_velocity_m_s"], rel=0.05)
+        factor = 1.05 if sub["asymmetric_side"] == "left" else 0.95
+        assert tr["mean_velocity_m_s"] == pytest.approx(
+            factor * s["observed_values"]["balance_mean_velocity_m_s"], rel=1e-9)
+
+
+def test_survey_csv_has_identifiers_items_and_the_listed_bad_rows(cohort):
+    out, gt = cohort
+    t = pd.read_csv(out / "surveys.csv", dtype=str, keep_default_na=False)
+    assert list(t.columns) == ["participant", "name", "email", "date_of_birth", "session",
+                               "date", "pain_nrs", *[f"odi_{k}" for k in range(1, 11)]]
+    assert t["email"].str.contains("@").all()
+    bad = gt["bad_survey_rows"]
+    assert {b["kind"] for b in bad} == {"nrs_out_of_range", "odi_not_numeric",
+                                        "duplicate_conflict"}
+    for b in bad:
+        row = t.iloc[b["row"] - 2]
+        assert row["participant"] == b["participant"] and row[b["field"]] == b["value"]
+    bad_rows = {b["row"] - 2 for b in bad} | {b["duplicate_of"] - 2 for b in bad
+                                               if "duplicate_of" in b}
+    good = t.drop(index=list(bad_rows))
+    assert good["pain_nrs"].astype(int).between(0, 10).all()
+    items = good[[f"odi_{k}" for k in range(1, 11)]].astype(int)
+    assert items.isin(range(6)).all().all()
+    for _, r in good.iterrows():
+        s = gt["subjects"][r["participant"]]["sessions"][r["session"]]
+        assert 2 * items.loc[r.name].sum() == s["observed_values"]["odi"]
+        assert int(r["pain_nrs"]) == s["observed_values"]["pain_nrs"]
+
+
+def test_strength_table_gives_hq_ratios_with_some_below_cut_off():
+    from cxlab.synth.tables import strength_table
+
+    t = simulate_truth(60, 2, seed=3)
+    s = strength_table(t, np.random.default_rng(0))
+    w = s.pivot_table(index=["participant", "session", "side"], columns="muscle_group",
+                      values="peak_torque_nm")
+    hq = w["knee_flexors"] / w["knee_extensors"]
+    assert hq.between(0.45, 0.8).all() and (hq < 0.6).mean() > 0.2
+    assert set(s["muscle_group"]) == {"knee_extensors", "knee_flexors", "shoulder_er",
+                                      "shoulder_ir"}
+
+
+def test_cli_synth_writes_a_cohort_and_refuses_to_overwrite(tmp_path):
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    runner = CliRunner()
+    args = ["synth", "--subjects", "1", "--sessions", "1", "--seed", "2", "--out",
+            str(tmp_path / "c")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "1 subjects" in res.output and "7 C3D files" in res.output
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "not an empty folder" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_synthetic_files_ingest_without_quarantine(cohort, tmp_path):
+    ingest_mod = pytest.importorskip("cxlab.ingest")
+    from cxlab.pseudo import pseudonymise
+    from cxlab.store import Store
+
+    out, gt = cohort
+    report = ingest_mod.ingest([out / "sub-CX001"], store=tmp_path / "st", jobs=1,
+                               progress=False)
+    assert not report.failed
+    st = Store(tmp_path / "st")
+    assert st.table("quarantine").empty
+    sid = pseudonymise("CX001")
+    q = st.sql(
+        "SELECT r.session, r.trial, sum(f.fz) / count(DISTINCT f.sample) AS fz "
+        "FROM forces f JOIN recordings r USING (recording_id) "
+        f"WHERE r.task = 'cmj' AND r.subject_id = '{sid}' AND f.time_s < 1.0 "
+        "GROUP BY ALL")
+    assert len(q) == 2 * gt["subjects"]["CX001"]["n_sessions_observed"]
+    assert np.allclose(q["fz"] / G, gt["subjects"]["CX001"]["body_mass_kg"], rtol=0.005)

@@ -81,6 +81,18 @@ def _smoothstep(u):
     return u * u * (3.0 - 2.0 * u)
 
 
+def _ease_out(u):
+    """0 -> 1 on [0, 1] leaving 0 with slope 2 and arriving flat: ``1 - (1 - u)^2``."""
+    u = np.clip(u, 0.0, 1.0)
+    return 1.0 - (1.0 - u) ** 2
+
+
+def _ease_in(u):
+    """0 -> 1 on [0, 1] leaving flat and arriving with slope 1: ``u^2 (2 - u)``."""
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * (2.0 - u)
+
+
 def _trapz(a, dt):
     return float(dt * (a.sum() - 0.5 * (a[0] + a[-1])))
 
@@ -153,10 +165,12 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     -----
     Net acceleration ``a = F/m - g``: quiet standing (2 s; sway whose mean over each
     second is exactly zero), unweighting ``-A1 sin^2(pi tau)``, braking/propulsion
-    ``A2 sin^2(pi tau) - g S(tau)^4`` (``S`` the smoothstep; force reaches zero at
-    take-off), flight (``a = -g`` for ``2 v / g``), landing ``A3 sin^2(pi tau) -
-    g (1 - S(tau))`` and 1 s of settling. ``A2`` and ``A3`` are solved so that the
-    trapezoid integrals of the sampled ``a`` are ``v`` and ``-v`` exactly.
+    ``A2 sin^2(pi tau) - g E_in((tau - 0.92) / 0.08)`` (force falls linearly to zero at
+    take-off over the last 8 %), flight (``a = -g`` for ``2 v / g``), landing
+    ``A3 sin^2(pi tau) - g (1 - E_out(tau / 0.1))`` (force rises linearly from zero at
+    touchdown) and 1 s of settling; ``E_in(u) = u^2 (2 - u)``,
+    ``E_out(u) = 1 - (1 - u)^2``. ``A2`` and ``A3`` are solved so that the trapezoid
+    integrals of the sampled ``a`` are ``v`` and ``-v`` exactly.
     """
     dt = 1.0 / rate_hz
     v_to = float(np.sqrt(2.0 * G * jump_height_m))
@@ -169,7 +183,7 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     t2 = rng.uniform(0.40, 0.50)
     tau2 = np.arange(1, int(np.rint(t2 * rate_hz)) + 1) * dt / t2
     p2 = np.sin(np.pi * tau2) ** 2
-    q2 = -G * _smoothstep(tau2) ** 4
+    q2 = -G * _ease_in((tau2 - 0.92) / 0.08)  # force falls to 0 in the last 8 %, linearly
     head = np.concatenate([quiet, unweight])
     # v(take-off) = trapz over [start .. end of propulsion] = v_to  (linear in A2)
     base = np.concatenate([head, q2])
@@ -182,7 +196,7 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     t3 = rng.uniform(0.25, 0.35)
     tau3 = np.arange(0, int(np.rint(t3 * rate_hz)) + 1) * dt / t3
     p3 = np.sin(np.pi * tau3) ** 2
-    q3 = -G * (1.0 - _smoothstep(tau3))
+    q3 = -G * (1.0 - _ease_out(tau3 / 0.1))  # force rises from 0 linearly at touchdown
     # landing: from -v_to back to rest, counting the flight samples' share
     seg = np.concatenate([[-G], flight, q3])
     unit3 = np.concatenate([np.zeros(n_flight), p3])
@@ -270,7 +284,7 @@ def landing_trial(rng, /, *, mass_kg, height_m, peak_force_bw, lsi_pct, weak_sid
     Notes
     -----
     Vertical acceleration: 0.5 s on the box (plates unloaded), free fall from 0.30 m
-    (contact velocity ``sqrt(2 g 0.30)``), then ``a = -g (1 - S(tau)) + A1 h1 + A2 h2``
+    (contact velocity ``sqrt(2 g 0.30)``), then ``a = -g (1 - E_out(tau / 0.1)) + A1 h1 + A2 h2``
     over 0.35-0.45 s with an early impact spike ``h1`` and a broad absorption hump
     ``h2``; ``A2`` makes the momentum balance exact and ``A1`` (bisection) the peak.
     Then 2.5 s of quiet standing.
@@ -283,7 +297,7 @@ def landing_trial(rng, /, *, mass_kg, height_m, peak_force_bw, lsi_pct, weak_sid
     drop_h = 0.5 * G * (n_fall * dt) ** 2  # the fall actually simulated, ~0.30 m
     t_l = rng.uniform(0.35, 0.45)
     tau = np.arange(0, int(np.rint(t_l * rate_hz)) + 1) * dt / t_l
-    q = -G * (1.0 - _smoothstep(tau / 0.15))
+    q = -G * (1.0 - _ease_out(tau / 0.1))
     h1 = np.exp(-0.5 * ((tau - 0.09) / 0.035) ** 2) * np.sin(np.pi * np.minimum(tau / 0.3, 1))
     h2 = np.sin(np.pi * tau) ** 2
     v_contact = -G * n_fall * dt  # velocity at the contact sample (free fall from rest)
