@@ -9,5 +9,14 @@
 from cxlab.models._multiplicity import p_adjust
 from cxlab.models.effects import EffectFit, fit_effects
 from cxlab.models.reliability import reliability
+from cxlab.models.responders import ResponderResult, responders, wilson_interval
 
-__all__ = ["EffectFit", "fit_effects", "p_adjust", "reliability"]
+__all__ = [
+    "EffectFit",
+    "ResponderResult",
+    "fit_effects",
+    "p_adjust",
+    "reliability",
+    "responders",
+    "wilson_interval",
+]
