@@ -11,6 +11,7 @@ run on a recording (missing plate or marker, no take-off, ...) leaves one row in
 from __future__ import annotations
 
 import os
+import re
 import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
 from cxlab.features.tasks import FUNCTIONS, Trial
@@ -29,6 +32,7 @@ __all__ = ["FeaturesReport", "extract_features", "read_config"]
 
 FEATURE_COLUMNS = ["recording_id", "subject_id", "session", "task", "trial", "feature", "side",
                    "value", "unit", "method"]
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 _Q_COLUMNS = ["source_path", "source_sha256", "stage", "row", "field", "value", "reason"]
 
 
@@ -119,17 +123,21 @@ def _parts(store: Store, name: str) -> dict[str, list[Path]]:
     return out
 
 
-def _read(files: list[Path], store: Store, name: str, rid: str) -> pd.DataFrame:
+def _read(job: dict, name: str, columns: list[str]) -> pd.DataFrame:
+    """One recording's rows of ``name``: its own part(s) if the table is keyed by recording."""
+    files = job[name]
     if files:
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return store.table(name, filters=[("recording_id", "==", rid)])
+        return pa.concat_tables([pq.read_table(f, columns=columns) for f in files]).to_pandas()
+    if job[f"{name}_keyed"]:  # parts are keyed by recording id and this one has none
+        return pd.DataFrame(columns=columns)
+    return Store(job["store"]).table(name, columns=columns,
+                                     filters=[("recording_id", "==", job["rec"]["recording_id"])])
 
 
 def _trial(job: dict) -> Trial:
-    store = Store(job["store"])
     rec = job["rec"]
     trial = Trial(task=rec["task"])
-    forces = _read(job["forces"], store, "forces", rec["recording_id"])
+    forces = _read(job, "forces", ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"])
     if len(forces):
         forces = forces.sort_values(["plate", "sample"])
         for plate, g in forces.groupby("plate", sort=True):
@@ -139,7 +147,7 @@ def _trial(job: dict) -> Trial:
             t = forces.loc[forces["plate"] == forces["plate"].iloc[0], "time_s"].to_numpy()
             rate = 1.0 / float(np.median(np.diff(t)))
         trial.analog_rate_hz = float(rate)
-    markers = _read(job["markers"], store, "markers", rec["recording_id"])
+    markers = _read(job, "markers", ["marker", "frame", "time_s", "x", "y", "z"])
     if len(markers):
         markers = markers.sort_values(["marker", "frame"])
         for name, g in markers.groupby("marker", sort=True):
@@ -152,8 +160,8 @@ def _trial(job: dict) -> Trial:
     return trial
 
 
-def _run_one(job: dict) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """Worker: features and quarantine rows of one recording (no writing)."""
+def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
+    """Worker: compute and write one recording's features; return (rows written, quarantine)."""
     rec, cfg = job["rec"], job["cfg"]
     rid, task = rec["recording_id"], rec["task"]
     rows, qrows = [], []
@@ -182,7 +190,16 @@ def _run_one(job: dict) -> tuple[str, pd.DataFrame, pd.DataFrame]:
         "value": rid,
         "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
     }, columns=_Q_COLUMNS)
-    return rid, feats[FEATURE_COLUMNS], q
+    store = Store(job["store"])
+    if len(feats):
+        store.write("features", feats[FEATURE_COLUMNS], key=rid)
+    elif job["had_features"]:
+        store.delete("features", key=rid)
+    if len(q):
+        store.append_quarantine(q, key=f"features-{rid}")
+    elif job["had_quarantine"]:
+        store.delete("quarantine", key=f"features-{rid}")
+    return len(feats), q
 
 
 def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
@@ -222,6 +239,9 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     done = store.keys("features")
     jobs_list = []
     forces, markers = _parts(store, "forces"), _parts(store, "markers")
+    keyed = {n: any(_HEX16.fullmatch(k) for k in parts) or not parts
+             for n, parts in (("forces", forces), ("markers", markers))}
+    quarantined = store.keys("quarantine")
     for rec in recs.sort_values("recording_id").to_dict("records"):
         rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
                for k, v in rec.items()}
@@ -233,19 +253,27 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
             continue
         rid = rec["recording_id"]
         jobs_list.append({"store": str(store.path), "rec": rec, "cfg": cfg,
-                          "forces": forces.get(rid, []), "markers": markers.get(rid, [])})
+                          "forces": forces.get(rid, []), "markers": markers.get(rid, []),
+                          "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
+                          "had_features": rid in done,
+                          "had_quarantine": f"features-{rid}" in quarantined})
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
         if n_workers > 1:
             with ProcessPoolExecutor(max_workers=n_workers) as ex:
                 results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
-                for res in results:
-                    qparts.append(_write(store, *res, report))
+                for n_rows, q in results:
+                    report.n_processed += 1
+                    report.n_rows += n_rows
+                    qparts.append(q)
                     bar.advance()
         else:
             for job in jobs_list:
-                qparts.append(_write(store, *_run_one(job), report))
+                n_rows, q = _run_one(job)
+                report.n_processed += 1
+                report.n_rows += n_rows
+                qparts.append(q)
                 bar.advance()
     strength = store.table("strength")
     if len(strength):
@@ -259,21 +287,6 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         report.quarantine = pd.concat(qparts, ignore_index=True)
     report.elapsed_s = time.perf_counter() - t0
     return report
-
-
-def _write(store: Store, rid: str, feats: pd.DataFrame, q: pd.DataFrame,
-           report: FeaturesReport) -> pd.DataFrame:
-    report.n_processed += 1
-    if len(feats):
-        store.write("features", feats, key=rid)
-        report.n_rows += len(feats)
-    else:
-        store.delete("features", key=rid)
-    if len(q):
-        store.append_quarantine(q, key=f"features-{rid}")
-    else:
-        store.delete("quarantine", key=f"features-{rid}")
-    return q
 
 
 class _Progress:

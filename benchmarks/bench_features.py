@@ -1,0 +1,121 @@
+"""Speed of the feature library, as ratios against a baseline measured in the same run.
+
+1. Per-trial time of ``cmj_metrics`` (two plates, 1000 Hz) and ``cop_metrics`` (30 s at
+   100 Hz) against one ``numpy.cumsum`` pass over the same array.
+2. ``extract_features`` throughput (trials/s) on a synthetic store of ``--trials``
+   recordings (half CMJ, half single-leg balance) built from the analytic generators of
+   the tests (``tests/featuresim.py``), serial and with ``--jobs`` workers.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_features.py --trials 1000 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cxlab.features.balance import cop_metrics
+from cxlab.features.jump import cmj_metrics
+from cxlab.features.runner import extract_features
+from cxlab.store import Store
+from featuresim import cmj_force, cop_normal
+
+COLS = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
+
+
+def best_of(fn, *, repeat=7, number=20) -> float:
+    """Best mean time of one call, s."""
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        out.append((time.perf_counter() - t) / number)
+    return min(out)
+
+
+def per_trial() -> None:
+    fz, _ = cmj_force(noise_n=1.0)
+    left, right = 0.48 * fz, 0.52 * fz
+    cop = cop_normal(n=3000, seed=1)
+    t_cmj = best_of(lambda: cmj_metrics(fz, rate_hz=1000.0, fz_left=left, fz_right=right))
+    t_cmj0 = best_of(lambda: np.cumsum(fz))
+    t_cop = best_of(lambda: cop_metrics(cop, rate_hz=100.0))
+    t_cop0 = best_of(lambda: np.cumsum(cop, axis=0))
+    print(f"cmj_metrics: {t_cmj * 1e3:.3f} ms/trial ({fz.size} samples x 2 plates); "
+          f"{t_cmj / t_cmj0:.0f} x one numpy.cumsum of fz ({t_cmj0 * 1e6:.1f} us)")
+    print(f"cop_metrics: {t_cop * 1e3:.3f} ms/trial ({cop.shape[0]} samples); "
+          f"{t_cop / t_cop0:.0f} x one numpy.cumsum of the CoP ({t_cop0 * 1e6:.1f} us)")
+    print(f"cmj + balance metrics of one trial: {(t_cmj + t_cop) * 1e3:.2f} ms")
+
+
+def build_store(path: Path, n: int) -> Store:
+    st = Store(path)
+    recs = []
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        name = f"trial{i}"
+        rid = hashlib.sha256(name.encode()).hexdigest()[:16]
+        task = "cmj" if i % 2 == 0 else "balance_left"
+        if task == "cmj":
+            fz, _ = cmj_force(mass_kg=rng.uniform(55, 95), v_to=rng.uniform(1.8, 3.0),
+                              noise_n=1.0, seed=i)
+            plates = [{"fz": 0.5 * fz}, {"fz": 0.5 * fz}]
+            rate = 1000.0
+        else:
+            cop = cop_normal(n=3000, seed=i)
+            plates = [{"fz": np.full(3000, 700.0), "cop_x": cop[:, 0], "cop_y": cop[:, 1]}]
+            rate = 100.0
+        frames = []
+        for k, d in enumerate(plates, start=1):
+            m = d["fz"].size
+            df = pd.DataFrame({c: d.get(c, np.zeros(m)) for c in COLS})
+            df.insert(0, "time_s", np.arange(m) / rate)
+            df.insert(0, "sample", np.arange(m, dtype=np.int64))
+            df.insert(0, "plate", np.int32(k))
+            df.insert(0, "recording_id", rid)
+            frames.append(df)
+        sid = hashlib.sha256(f"s{i % 50}".encode()).hexdigest()[:12]
+        st.write("forces", pd.concat(frames, ignore_index=True), key=rid, partition=sid)
+        recs.append({"recording_id": rid, "subject_id": sid, "session": "1", "task": task,
+                     "trial": str(i), "source_path": f"{name}.c3d",
+                     "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+                     "format": "c3d", "vendor": None, "point_rate_hz": np.nan,
+                     "analog_rate_hz": rate, "n_frames": 0, "first_frame": 1})
+    st.write("recordings", pd.DataFrame(recs), key="all")
+    return st
+
+
+def throughput(n: int, jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        st = build_store(Path(tmp) / "store", n)
+        print(f"built a store of {n} trials in {time.perf_counter() - t:.1f} s")
+        for j in sorted({1, jobs}):
+            r = extract_features(st, jobs=j, force=True, progress=False)
+            assert r.n_quarantined == 0, r.quarantine
+            print(f"extract_features --jobs {j}: {n / r.elapsed_s:.0f} trials/s "
+                  f"({r.elapsed_s:.1f} s, {r.n_rows} rows)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    per_trial()
+    throughput(a.trials, a.jobs)
+
+
+if __name__ == "__main__":
+    main()
