@@ -461,3 +461,15 @@ def test_synthetic_files_ingest_without_quarantine(cohort, tmp_path):
         "GROUP BY ALL")
     assert len(q) == 2 * gt["subjects"]["CX001"]["n_sessions_observed"]
     assert np.allclose(q["fz"] / G, gt["subjects"]["CX001"]["body_mass_kg"], rtol=0.005)
+
+
+def test_survey_ingest_rejects_exactly_the_listed_bad_rows(cohort, tmp_path):
+    tables = pytest.importorskip("cxlab.ingest_tables")
+    out, gt = cohort
+    res = tables.ingest_surveys([out / "surveys.csv"], store=tmp_path / "st")
+    expected = {b["row"] for b in gt["bad_survey_rows"]} | {
+        b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b}
+    assert set(res.rejected["row"].astype(int)) == expected
+    for fn, name in ((tables.ingest_interventions, "interventions.csv"),
+                     (tables.ingest_strength, "strength.csv")):
+        assert fn([out / name], store=tmp_path / "st").n_rejected == 0

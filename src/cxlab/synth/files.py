@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cxlab._check import ConfigError, message
-from cxlab.synth import signals
+from cxlab.synth import kinematics, signals
 from cxlab.synth.c3d import write_trial_c3d
 from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
 from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
@@ -77,7 +77,7 @@ def _session_trials(root, seed, index, subject, plan, session, values):
             rng, mass_kg=mass, jump_height_m=h,
             lsi_pct=values["cmj_propulsive_impulse_lsi_pct"], weak_side=weak))
     for k in (1, 2):
-        write("landing", k, signals.landing_trial(
+        write("landing", k, kinematics.landing_trial(
             rng, mass_kg=mass, height_m=height,
             peak_force_bw=plan["landing_peak_bw"] * rng.normal(1.0, 0.04),
             lsi_pct=values["landing_peak_force_lsi_pct"], weak_side=weak,
@@ -90,7 +90,7 @@ def _session_trials(root, seed, index, subject, plan, session, values):
             rate_hz=BALANCE_RATE_HZ), low_noise=True)
     cva = values["posture_cva_deg"]
     pro = 0.045 + 0.0015 * (55.0 - cva)
-    write("posture", 1, signals.posture_trial(
+    write("posture", 1, kinematics.posture_trial(
         rng, height_m=height, cva_deg=cva,
         protraction_m=(pro - plan["protraction_side_m"], pro + plan["protraction_side_m"]),
         pelvic_tilt_deg=plan["pelvic_tilt_deg"]))

@@ -61,6 +61,23 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, message
+from cxlab.synth.params import (
+    ARMS,
+    CONTROL_SLOPES,
+    DEFAULT_EFFECTS,
+    DROPOUT_BY_END,
+    DROPOUT_PAIN_LOGIT,
+    FIRST_START,
+    LSI_CAP,
+    MIN_IMPAIRMENT,
+    OBS_SD,
+    OUTCOMES,
+    PHENOTYPES,
+    PROPORTIONAL,
+    SLOPE_SD,
+    UNITS,
+    WEEKS_BETWEEN_SESSIONS,
+)
 
 __all__ = [
     "ARMS",
@@ -70,99 +87,6 @@ __all__ = [
     "CohortTruth",
     "simulate_truth",
 ]
-
-ARMS = ("control", "hip_strengthening", "core_stability", "thoracic_mobility")
-
-OUTCOMES = (
-    "pain_nrs",
-    "odi",
-    "knee_fppa_peak_deg",
-    "landing_peak_force_lsi_pct",
-    "cmj_propulsive_impulse_lsi_pct",
-    "posture_cva_deg",
-    "balance_mean_velocity_m_s",
-)
-
-UNITS = {
-    "pain_nrs": "points",
-    "odi": "%",
-    "knee_fppa_peak_deg": "deg",
-    "landing_peak_force_lsi_pct": "%",
-    "cmj_propulsive_impulse_lsi_pct": "%",
-    "posture_cva_deg": "deg",
-    "balance_mean_velocity_m_s": "m/s",
-}
-
-#: Difference vs control in the rate of change, outcome units per week.
-DEFAULT_EFFECTS: dict[str, dict[str, float]] = {
-    "pain_nrs": {"hip_strengthening": -0.10, "core_stability": -0.20, "thoracic_mobility": -0.08},
-    "odi": {"hip_strengthening": -0.40, "core_stability": -1.20, "thoracic_mobility": -0.30},
-    "knee_fppa_peak_deg": {"hip_strengthening": -0.60, "core_stability": -0.10,
-                           "thoracic_mobility": 0.0},
-    "landing_peak_force_lsi_pct": {"hip_strengthening": 0.50, "core_stability": 0.10,
-                                   "thoracic_mobility": 0.0},
-    "cmj_propulsive_impulse_lsi_pct": {"hip_strengthening": 0.50, "core_stability": 0.10,
-                                       "thoracic_mobility": 0.0},
-    "posture_cva_deg": {"hip_strengthening": 0.0, "core_stability": 0.10,
-                        "thoracic_mobility": 0.40},
-    "balance_mean_velocity_m_s": {"hip_strengthening": -0.0004, "core_stability": -0.0006,
-                                  "thoracic_mobility": 0.0},
-}
-
-#: Control arm's drift per week (natural history), outcome units per week.
-CONTROL_SLOPES = {
-    "pain_nrs": -0.03,
-    "odi": -0.15,
-    "knee_fppa_peak_deg": 0.0,
-    "landing_peak_force_lsi_pct": 0.05,
-    "cmj_propulsive_impulse_lsi_pct": 0.05,
-    "posture_cva_deg": -0.02,
-    "balance_mean_velocity_m_s": 0.0,
-}
-
-#: Subject-level random-slope SD, outcome units per week.
-SLOPE_SD = {
-    "pain_nrs": 0.04,
-    "odi": 0.25,
-    "knee_fppa_peak_deg": 0.06,
-    "landing_peak_force_lsi_pct": 0.10,
-    "cmj_propulsive_impulse_lsi_pct": 0.10,
-    "posture_cva_deg": 0.06,
-    "balance_mean_velocity_m_s": 0.0002,
-}
-
-#: Session-to-session (day-to-day plus measurement) SD of the observed value.
-OBS_SD = {
-    "pain_nrs": 0.7,
-    "odi": 4.0,
-    "knee_fppa_peak_deg": 1.0,
-    "landing_peak_force_lsi_pct": 1.2,
-    "cmj_propulsive_impulse_lsi_pct": 1.2,
-    "posture_cva_deg": 0.8,
-    "balance_mean_velocity_m_s": 0.002,
-}
-
-#: Baseline phenotypes: prevalence and the uniform range of the true baseline value
-#: with and without the phenotype, far from the screening cut-offs.
-PHENOTYPES = {
-    "has_valgus": {"prevalence": 0.35, "feature": "knee_fppa_peak_deg",
-                   "with": (14.0, 20.0), "without": (2.0, 7.0)},
-    "has_asymmetry": {"prevalence": 0.40, "feature": "landing_peak_force_lsi_pct",
-                      "with": (75.0, 85.0), "without": (94.0, 99.0)},
-    "has_forward_head": {"prevalence": 0.40, "feature": "posture_cva_deg",
-                         "with": (40.0, 45.0), "without": (52.0, 58.0)},
-}
-
-WEEKS_BETWEEN_SESSIONS = 4
-LSI_CAP = 99.5
-_MIN_IMPAIRMENT = 1.0  # %-points or deg; moderator m_i = (d0 - 1) / (E[d0] - 1)
-#: Outcomes whose slopes scale with the baseline impairment (effect heterogeneity).
-PROPORTIONAL = ("knee_fppa_peak_deg", "landing_peak_force_lsi_pct",
-                "cmj_propulsive_impulse_lsi_pct")
-_DROPOUT_BY_END = 0.15
-_DROPOUT_PAIN_LOGIT = 0.45
-_FIRST_START = np.datetime64("2025-01-06")
-
 
 @dataclass
 class CohortTruth:
@@ -380,7 +304,7 @@ def simulate_truth(
     }
 
     # --- sessions: dates and weeks -------------------------------------------------
-    start = _FIRST_START + rng.integers(0, 365, n).astype("timedelta64[D]")
+    start = FIRST_START + rng.integers(0, 365, n).astype("timedelta64[D]")
     jitter = rng.integers(-3, 4, (n, K))
     jitter[:, 0] = 0
     days = WEEKS_BETWEEN_SESSIONS * 7 * np.arange(K)[None, :] + jitter
@@ -403,7 +327,7 @@ def simulate_truth(
         s = CONTROL_SLOPES[o] + arm_eff + u1[o]
         if o in PROPORTIONAL:
             d0 = _impairment(o, baseline[o])
-            s = s * (d0 - _MIN_IMPAIRMENT) / (_expected_impairment(o) - _MIN_IMPAIRMENT)
+            s = s * (d0 - MIN_IMPAIRMENT) / (_expected_impairment(o) - MIN_IMPAIRMENT)
         true[o] = baseline[o][:, None] + s[:, None] * week
         if o.endswith("_lsi_pct"):
             true[o] = np.minimum(true[o], LSI_CAP)
@@ -422,11 +346,11 @@ def simulate_truth(
     # --- dropout: monotone, MAR on the previously observed pain ------------------
     present = np.ones((n, K), dtype=bool)
     if dropout and K > 1:
-        h0 = 1.0 - (1.0 - _DROPOUT_BY_END) ** (1.0 / (K - 1))
+        h0 = 1.0 - (1.0 - DROPOUT_BY_END) ** (1.0 / (K - 1))
         logit0 = np.log(h0 / (1.0 - h0))
         u = rng.random((n, K))
         for j in range(1, K):  # loop over sessions (K <= ~10), vectorised over subjects
-            lin = logit0 + _DROPOUT_PAIN_LOGIT * (obs["pain_nrs"][:, j - 1] - 5.0)
+            lin = logit0 + DROPOUT_PAIN_LOGIT * (obs["pain_nrs"][:, j - 1] - 5.0)
             leave = u[:, j] < 1.0 / (1.0 + np.exp(-lin))
             present[:, j] = present[:, j - 1] & ~leave
 
@@ -476,7 +400,7 @@ def simulate_truth(
             "moderator": what,
             "form": "slope_i = (c + e_arm + u1_i) * (d0_i - 1) / (E[d0] - 1)",
             "reference": round(e_d, 6),
-            "per_unit": eff[o][a] / (e_d - _MIN_IMPAIRMENT),
+            "per_unit": eff[o][a] / (e_d - MIN_IMPAIRMENT),
         } for a in ARMS[1:]}
     return CohortTruth(
         subjects=subjects,
