@@ -178,6 +178,7 @@ def _synth_trial(tr, task):
 def test_task_functions_recover_the_synthetic_cohorts_truth():
     """cxlab.synth builds trials with exact truth (another module's physics)."""
     from cxlab.features.tasks import FUNCTIONS
+    from cxlab.synth import kinematics as kin
     from cxlab.synth import signals as sig
 
     cfg = read_config()
@@ -193,7 +194,7 @@ def test_task_functions_recover_the_synthetic_cohorts_truth():
                                                                  abs=0.0011)
     assert r[("cmj_body_mass_kg", "bilateral")] == pytest.approx(72, abs=0.05)
     assert r[("cmj_propulsive_impulse_lsi_pct", "bilateral")] == pytest.approx(90, abs=0.5)
-    tr = sig.landing_trial(rng, mass_kg=70, height_m=1.75, peak_force_bw=4.0, lsi_pct=85,
+    tr = kin.landing_trial(rng, mass_kg=70, height_m=1.75, peak_force_bw=4.0, lsi_pct=85,
                          weak_side="right", fppa_left_deg=8, fppa_right_deg=-3)
     r = run("landing", tr, "landing") | run("landing_alignment", tr, "landing")
     assert r[("landing_peak_force_bw", "bilateral")] == pytest.approx(4.0, abs=0.02)
@@ -205,9 +206,25 @@ def test_task_functions_recover_the_synthetic_cohorts_truth():
     r = run("balance", tr, "balance_right")
     assert r[("balance_mean_velocity_m_s", "right")] == pytest.approx(0.03, rel=0.02)
     assert r[("balance_rms_ml_m", "right")] == pytest.approx(tr.truth["rms_ml_m"], rel=0.02)
-    tr = sig.posture_trial(rng, height_m=1.7, cva_deg=48, protraction_m=(0.05, 0.03),
+    tr = kin.posture_trial(rng, height_m=1.7, cva_deg=48, protraction_m=(0.05, 0.03),
                          pelvic_tilt_deg=12)
     r = run("posture", tr, "posture")
     assert r[("posture_cva_deg", "bilateral")] == pytest.approx(48, abs=0.1)
     assert r[("posture_shoulder_protraction_m", "right")] == pytest.approx(0.03, abs=0.001)
     assert r[("posture_pelvic_tilt_deg", "bilateral")] == pytest.approx(12, abs=0.1)
+
+
+def test_docs_examples_run():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "features.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in doc.split("```python\n")[1:]]
+    assert len(blocks) >= 4
+    for code in blocks:
+        exec(compile(code, "docs/features.md", "exec"), {})
+    toml = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    import tomllib
+
+    cfg = read_config(tomllib.loads(toml))
+    assert cfg["plates"]["left"] == 2 and cfg["tasks"]["hop"]["functions"] == ["landing"]
+    assert cfg["tasks"]["cmj"]["functions"] == ["cmj"]  # untouched defaults survive
