@@ -130,7 +130,7 @@ def run_demo(
     t = time.perf_counter()
     synthesised = not _same_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed)
     if synthesised:
-        from cxlab.synth import write_cohort
+        from cxlab.synth.files import write_cohort
 
         write_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed, jobs=jobs)
     seconds["synth"] = time.perf_counter() - t
@@ -162,7 +162,8 @@ def run_demo(
 
     effects = pd.read_parquet(run_dir / "effects.parquet")
     man = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    found = findings(effects, control=man["spec"]["control"], time_unit=man["spec"]["time"])
+    found = findings(effects, control=man["spec"]["control"], time_unit=man["spec"]["time"],
+                     alpha=man["spec"]["alpha"])
     return DemoResult(run_dir=run_dir, report=report, seconds=seconds, synthesised=synthesised,
                       quarantined=st.table("quarantine"), findings=found,
                       summary=summary_lines(found))
@@ -172,6 +173,6 @@ def summary_lines(found: pd.DataFrame, /, *, n: int = 5) -> list[str]:
     """The ``n`` findings to lead with: clear ones by adjusted p, then the least uncertain."""
     if found.empty:
         return []
-    order = found.assign(clear=found["verdict"] != "unclear").sort_values(
+    order = found.assign(clear=found["verdict"].isin(["better", "worse"])).sort_values(
         ["clear", "p_adj", "outcome", "arm"], ascending=[False, True, True, True], kind="stable")
     return order["sentence"].head(n).tolist()

@@ -124,38 +124,49 @@ def responders_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> pd.Data
     """Responder rates per arm for every outcome with an MCID.
 
     Baseline is each subject's first dated session, follow-up their last (a
-    subject seen once has no follow-up and is left out).
+    subject seen once has no follow-up and is left out). A responder's
+    improvement (``followup - baseline``, sign flipped where lower is better)
+    is at least the MCID.
 
     Returns
     -------
     pandas.DataFrame
-        The :func:`cxlab.models.responders` rate table per outcome, with an
-        ``outcome`` column first.
+        ``outcome, arm, n, n_responders, rate, ci_low, ci_high`` (Wilson 1927
+        score interval at the spec's confidence level), ``mean_change`` (in the
+        outcome's unit, raw sign) and ``mcid``; outcomes in spec order, arms
+        sorted.
     """
-    from cxlab.models import responders
+    from scipy import stats
 
+    z = float(stats.norm.ppf(1 - spec.alpha / 2))
     out = []
     for o in spec.outcomes:
         if o.mcid is None:
             continue
-        d = analysis[analysis["outcome"] == o.name]
-        first = d.loc[d.groupby("subject_id")["session_index"].idxmin()]
-        last = d.loc[d.groupby("subject_id")["session_index"].idxmax()]
-        wide = first[["subject_id", "arm", "value"]].merge(
-            last[["subject_id", "value", "session_index"]], on="subject_id",
-            suffixes=("_baseline", "_followup"))
-        wide = wide[wide["session_index"] > 0].drop(columns="session_index")
-        if wide.empty:
-            continue
-        # improvement must be positive for responders: flip outcomes where lower is better
-        res = responders(wide, outcome=o.name, subject="subject_id", baseline="value_baseline",
-                         followup="value_followup", mcid=o.mcid, arm="arm",
-                         better=o.better)
-        rates = getattr(res, "rates", res)
-        rates = rates.copy()
-        rates.insert(0, "outcome", o.name)
-        out.append(rates)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame({"outcome": []})
+        d = analysis[analysis["outcome"] == o.name].sort_values(["subject_id", "session_index"])
+        g = d.groupby("subject_id", sort=True)
+        first, last = g.first(), g.last()
+        keep = last["session_index"] > first["session_index"]
+        change = (last["value"] - first["value"])[keep]
+        sign = -1.0 if o.better == "lower" else 1.0
+        resp = (sign * change >= o.mcid).rename("responder")
+        per = pd.concat([first.loc[keep, "arm"], change.rename("change"), resp], axis=1)
+        r = per.groupby("arm", sort=True).agg(n=("responder", "size"),
+                                              n_responders=("responder", "sum"),
+                                              mean_change=("change", "mean")).reset_index()
+        n, k = r["n"].to_numpy(float), r["n_responders"].to_numpy(float)
+        p = k / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+        r["rate"], r["ci_low"], r["ci_high"] = p, centre - half, centre + half
+        r.insert(0, "outcome", o.name)
+        r["mcid"] = o.mcid
+        out.append(r[["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high",
+                      "mean_change", "mcid"]])
+    cols = ["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high", "mean_change",
+            "mcid"]
+    res = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+    return res.astype({"n": "int64", "n_responders": "int64"})
 
 
 def reliability_table(trials: pd.DataFrame, spec: ExperimentSpec, /) -> pd.DataFrame:

@@ -123,7 +123,8 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     labels = {s: f"P{i:02d}" for i, s in enumerate(sorted(analysis["subject_id"].unique()), 1)}
     asym_svg = (save("asymmetry", fg.asymmetry_heatmap(asym, labels=labels))
                 if not asym.empty else Markup(""))
-    found = findings(slopes, control=spec["control"], time_unit=time) if not slopes.empty \
+    found = findings(slopes, control=spec["control"], time_unit=time,
+                     alpha=spec.get("alpha", 0.05)) if not slopes.empty \
         else pd.DataFrame(columns=["verdict", "sentence"])
 
     eff_cols = ["label", "arm", "estimand", "estimate", "ci_low", "ci_high", "p_adj", "unit",

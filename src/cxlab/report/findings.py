@@ -20,7 +20,7 @@ def _fmt(x: float) -> str:
 
 
 def findings(effects: pd.DataFrame, /, *, control: str = "control",
-             time_unit: str = "week") -> pd.DataFrame:
+             time_unit: str = "week", alpha: float = 0.05) -> pd.DataFrame:
     """One plain-language finding per arm x outcome slope contrast.
 
     Parameters
@@ -39,8 +39,11 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
     -------
     pandas.DataFrame
         ``outcome``, ``arm``, ``verdict`` (``better``: the 95 % CI of the slope
-        difference excludes zero on the improving side; ``worse``: excludes it
-        on the other side; ``unclear``: the CI includes zero), ``worthwhile``
+        difference excludes zero on the improving side and the multiplicity-
+        adjusted ``p_adj < alpha``; ``worse``: the same on the other side;
+        ``suggestive``: the CI excludes zero but ``p_adj >= alpha``, so the
+        finding may be one of the false positives expected among many
+        comparisons; ``unclear``: the CI includes zero), ``worthwhile``
         (``likely`` when the CI of the difference at follow-up lies beyond the
         MCID, ``possibly`` when only part of it does, ``unlikely`` otherwise,
         ``unknown`` without an MCID), the numbers, and ``sentence``.
@@ -53,6 +56,9 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
         good = -1.0 if r.better == "lower" else 1.0
         lo, hi = sorted((r.ci_low * good, r.ci_high * good))
         verdict = "better" if lo > 0 else ("worse" if hi < 0 else "unclear")
+        adjusted_ok = bool(np.isfinite(r.p_adj) and r.p_adj < alpha)
+        if verdict != "unclear" and not adjusted_ok:
+            verdict = "suggestive"
         fw, mcid = float(r.followup_weeks), float(r.mcid)
         unit = "%-points" if r.unit == "%" else r.unit
         arm = r.arm.replace("_", " ")
@@ -77,8 +83,12 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
                                 "change.",
                     "unknown": "a real improvement."}[worthwhile]
             text = f"{head}; {at}: {tail}"
+        elif verdict == "suggestive":
+            text = (f"{head}; {at}. The 95 % interval excludes zero but the finding does not "
+                    f"survive adjustment for the number of comparisons, so treat it as a "
+                    f"hypothesis to confirm, not an established effect.")
         elif verdict == "worse":
-            text = f"{head}; {at}: this is worse than {ctrl} and the interval excludes no change."
+            text = f"{head}; {at}: worse than {ctrl}, and the interval excludes no difference."
         else:
             text = (f"{arm.capitalize()} showed no clear difference from {ctrl} in {r.label}: "
                     f"{_fmt(r.estimate)} {unit}/{per} ({ci}{p}). The interval includes zero, so "

@@ -1,0 +1,289 @@
+"""Experiments: spec validation, the SQL analysis table, hashed and reproducible run directories."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlab._check import ConfigError
+from cxlab.experiments import analysis_table, read_spec, run_experiment
+from cxlab.experiments.analysis import asymmetry_table, redact
+from truth_store import truth_store
+
+SPEC = """
+name = "trial"
+title = "Test cohort"
+seed = 11
+store = "store"
+
+[model]
+control = "control"
+covariates = ["age_years"]
+
+[outcomes.pain_nrs]
+mcid = 2.0
+
+[outcomes."knee_fppa_peak_deg@left"]
+mcid = 3.0
+
+[outcomes.knee_fppa_peak_deg]
+mcid = 3.0
+
+[outcomes.landing_peak_force_lsi_pct]
+mcid = 5.0
+better = "higher"
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    root = tmp_path_factory.mktemp("exp")
+    store, truth = truth_store(root / "store", 24, 3, seed=5)
+    spec = _write(root / "trial.toml", SPEC)
+    run = run_experiment(spec, out=root / "runs")
+    return {"root": root, "store": store, "truth": truth, "spec": spec, "run": run}
+
+
+# -- spec ---------------------------------------------------------------------------------
+def test_spec_reports_every_bad_key_at_once_with_fixes(tmp_path):
+    bad = _write(tmp_path / "bad.toml", """
+name = "x y"
+seed = -1
+store = "s"
+titel = "typo"
+[model]
+control = "control"
+method = "bayes"
+covariates = ["agee"]
+[outcomes.pain_nrs]
+mcid = -2
+beter = "lower"
+""")
+    with pytest.raises(ConfigError) as e:
+        read_spec(bad)
+    text = str(e.value)
+    assert text.startswith("bad.toml: 7 problem(s)")
+    for part in ["name: is not a valid run name (got 'x y')", "seed: is out of range (got -1)",
+                 "titel: is not a known key; did you mean 'title'?",
+                 "model.method: is not a valid method (got 'bayes'); use one of mixed, gee",
+                 "model.covariates: is not an available covariate (got 'agee'); "
+                 "did you mean 'age_years'?",
+                 'outcomes.pain_nrs.mcid: must be positive or "swc" (got -2)',
+                 "outcomes.pain_nrs.beter: is not a known key; did you mean 'better'?"]:
+        assert part in text, part
+
+
+def test_spec_requires_name_seed_control_and_outcomes(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        read_spec(_write(tmp_path / "empty.toml", 'store = "s"\n'))
+    for key in ("name: is required", "seed: is required", "model.control: is required",
+                "outcomes: is required"):
+        assert key in str(e.value)
+
+
+def test_spec_store_is_relative_to_the_spec_file_and_can_be_overridden(tmp_path):
+    sub = tmp_path / "experiments"
+    sub.mkdir()
+    spec = _write(sub / "s.toml", SPEC.replace('store = "store"', 'store = "../data/st"'))
+    assert read_spec(spec).store == sub / "../data/st"
+    assert read_spec(spec, store="elsewhere").store == Path("elsewhere")
+
+
+def test_spec_side_suffix_and_source_are_resolved(tmp_path):
+    spec = read_spec(_write(tmp_path / "s.toml", SPEC))
+    o = {x.name: x for x in spec.outcomes}
+    assert (o["pain_nrs"].source, o["pain_nrs"].side) == ("scores", None)
+    left = o["knee_fppa_peak_deg@left"]
+    assert (left.source, left.feature, left.side) == ("features", "knee_fppa_peak_deg", "left")
+    assert left.label == "knee fppa peak deg (left)"
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"broken.toml: is not valid TOML"):
+        read_spec(_write(tmp_path / "broken.toml", "name = \n"))
+
+
+# -- analysis table -----------------------------------------------------------------------
+def _truth_obs(truth, outcome):
+    from cxlab.pseudo import pseudonymise
+
+    o = truth.outcomes[(truth.outcomes["outcome"] == outcome) & truth.outcomes["observed"]]
+    o = o.assign(subject_id=o["label"].map(pseudonymise))
+    return o.set_index(["subject_id", "session"])
+
+
+def test_analysis_values_equal_the_simulated_observations(cohort):
+    spec = read_spec(cohort["spec"])
+    a = analysis_table(cohort["store"], spec).set_index(["subject_id", "session"])
+    truth = cohort["truth"]
+    subj = truth.subjects.assign(subject_id=lambda d: d["label"].map(
+        __import__("cxlab.pseudo", fromlist=["x"]).pseudonymise)).set_index("subject_id")
+    for name, feature in [("pain_nrs", "pain_nrs"), ("knee_fppa_peak_deg", "knee_fppa_peak_deg"),
+                          ("landing_peak_force_lsi_pct", "landing_peak_force_lsi_pct")]:
+        got = a[a["outcome"] == name]["value"]
+        want = _truth_obs(truth, feature)["observed_value"].reindex(got.index)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    # a side suffix takes that side only: observed - offset / 2 on the left
+    left = a[a["outcome"] == "knee_fppa_peak_deg@left"]["value"]
+    obs = _truth_obs(truth, "knee_fppa_peak_deg")["observed_value"].reindex(left.index)
+    off = subj.loc[left.index.get_level_values(0), "valgus_side_offset_deg"].to_numpy()
+    np.testing.assert_allclose(left, obs - off / 2, atol=1e-9)
+
+
+def test_week_is_days_since_programme_start_over_seven(cohort):
+    a = analysis_table(cohort["store"], read_spec(cohort["spec"]))
+    p = a[a["outcome"] == "pain_nrs"].set_index(["subject_id", "session"])
+    want = _truth_obs(cohort["truth"], "pain_nrs")["week"].reindex(p.index)
+    np.testing.assert_allclose(p["week"], want, atol=1e-12)
+    first = p.groupby("subject_id")["session_index"].min()
+    assert (first == 0).all()
+
+
+def test_where_filter_restricts_rows_and_bad_filter_names_the_key(cohort, tmp_path):
+    where = "where = \"arm <> 'core_stability'\""
+    spec = _write(tmp_path / "f.toml", SPEC.replace(
+        'store = "store"', f'store = "{cohort["store"].path}"\n{where}'))
+    a = analysis_table(cohort["store"], read_spec(spec))
+    assert len(a) and "core_stability" not in set(a["arm"])
+    spec = _write(tmp_path / "g.toml", SPEC.replace(
+        'store = "store"', f'store = "{cohort["store"].path}"\nwhere = "no_such_column > 1"'))
+    with pytest.raises(ConfigError, match=r"g.toml: where: is not a valid filter"):
+        analysis_table(cohort["store"], read_spec(spec))
+
+
+def test_asymmetry_uses_stored_index_and_skips_its_per_side_twin(cohort):
+    a = analysis_table(cohort["store"], read_spec(cohort["spec"]))
+    keep = a[["subject_id", "session", "session_index"]].drop_duplicates()
+    asym = asymmetry_table(cohort["store"], keep)
+    # stored landing_peak_force_asym_pct; landing_peak_force_n (its per-side twin) and the
+    # angle (deg) are not recomputed
+    assert set(asym["measure"]) == {"landing_peak_force"}
+    # Robinson et al. 1987 per trial from the per-side forces, then the mean over trials
+    f = cohort["store"].table("features", filters=[("feature", "==", "landing_peak_force_n")])
+    w = f.pivot(index=["subject_id", "session", "trial"], columns="side", values="value")
+    robinson = (100 * (w["right"] - w["left"]) / (0.5 * (w["right"] + w["left"])))
+    robinson = robinson.groupby(level=["subject_id", "session"]).mean()
+    got = asym.merge(keep, on=["subject_id", "session_index"]).set_index(
+        ["subject_id", "session"])["asym_pct"]
+    np.testing.assert_allclose(got, robinson.reindex(got.index), rtol=1e-9)
+
+
+def test_redact_removes_labels_and_pseudonyms():
+    text = "sub-CX001_ses-1.c3d: subject 'CX001' (0123456789ab) has no date"
+    assert redact(text, "CX001") == "sub-…_ses-1.c3d: subject '…' (…) has no date"
+
+
+# -- runs ---------------------------------------------------------------------------------
+def test_run_directory_holds_tables_manifest_and_report(cohort):
+    run = cohort["run"]
+    assert run.parent.name == "trial" and len(run.name) == 12
+    for f in ["manifest.json", "effects.parquet", "responders.parquet", "reliability.parquet",
+              "analysis.parquet", "report.html", "run.log", "figures/forest.svg"]:
+        assert (run / f).is_file(), f
+    assert not list(run.parent.glob(".tmp-*"))
+
+
+def test_manifest_records_input_digests_versions_and_seed(cohort):
+    man = json.loads((cohort["run"] / "manifest.json").read_text())
+    store = cohort["store"]
+    for table in ("scores", "features", "interventions", "quarantine"):
+        parts = man["inputs"][table]
+        assert [p["part"] for p in parts] == [f.relative_to(store.path).as_posix()
+                                              for f in store.files(table)]
+        for p in parts:
+            assert p["sha256"] == hashlib.sha256((store.path / p["part"]).read_bytes()).hexdigest()
+    assert man["seed"] == 11 and man["spec"]["seed"] == 11
+    assert set(man["cxlab"]) >= {"version", "commit", "dirty"}
+    assert man["packages"]["statsmodels"] and man["python"].count(".") == 2
+    eff = cohort["run"] / "effects.parquet"
+    assert man["outputs"]["effects.parquet"] == hashlib.sha256(eff.read_bytes()).hexdigest()
+
+
+def test_run_twice_gives_byte_identical_outputs(cohort, tmp_path):
+    # back to back, so the manifest's git "dirty" flag cannot change in between
+    one = run_experiment(cohort["spec"], out=tmp_path / "a")
+    two = run_experiment(cohort["spec"], out=tmp_path / "b")
+    assert one.name == two.name == cohort["run"].name
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    assert len(files) > 10
+    for f in files:
+        if f.name != "run.log":
+            assert (one / f).read_bytes() == (two / f).read_bytes(), f
+
+
+def test_run_hash_follows_input_content(cohort, tmp_path):
+    st = tmp_path / "store"
+    shutil.copytree(cohort["store"].path, st)
+    spec = _write(tmp_path / "trial.toml", SPEC)
+    scores = pd.read_parquet(next((st / "scores").glob("*.parquet")))
+    scores.loc[0, "score"] = scores.loc[0, "score"] + 1
+    from cxlab.store import Store
+
+    Store(st).write("scores", scores)
+    changed = run_experiment(spec, out=tmp_path / "runs")
+    assert changed.name != cohort["run"].name
+
+
+def test_effects_recover_the_simulated_hip_effect_on_knee_valgus(cohort):
+    e = pd.read_parquet(cohort["run"] / "effects.parquet")
+    e = e[e["estimand"] == "slope_diff"].set_index(["outcome", "arm"])
+    truth = cohort["truth"].effects["knee_fppa_peak_deg"]["hip_strengthening"]
+    row = e.loc[("knee_fppa_peak_deg", "hip_strengthening")]
+    assert row["ci_low"] <= truth <= row["ci_high"]
+    assert row["ci_high"] < 0  # detected: valgus fell faster than in control
+    assert set(e.index.get_level_values("arm")) == {"hip_strengthening", "core_stability",
+                                                    "thoracic_mobility"}
+    assert (e["mcid"].loc["pain_nrs"] == 2.0).all()
+
+
+def test_reliability_is_assessed_for_feature_outcomes_with_repeated_trials(cohort):
+    r = pd.read_parquet(cohort["run"] / "reliability.parquet")
+    assert set(r["outcome"]) == {"knee_fppa_peak_deg@left", "knee_fppa_peak_deg",
+                                 "landing_peak_force_lsi_pct"}
+    assert (r["n_raters"] == 3).all() and (r["n_targets"] == 24).all()
+    assert set(r["type"]) == {"ICC(2,1)", "ICC(3,1)"}
+
+
+def test_missing_store_and_empty_selection_are_config_errors(tmp_path, cohort):
+    spec = _write(tmp_path / "s.toml", SPEC.replace('"store"', '"nowhere"'))
+    with pytest.raises(ConfigError, match=r"s.toml: store: does not exist"):
+        run_experiment(spec, out=tmp_path / "runs")
+    spec = _write(tmp_path / "w.toml", SPEC.replace(
+        'store = "store"', f'store = "{cohort["store"].path}"\nwhere = "arm = \'nobody\'"'))
+    with pytest.raises(ConfigError, match=r"w.toml: where: selects no rows"):
+        run_experiment(spec, out=tmp_path / "runs")
+    assert not list((tmp_path / "runs").rglob("manifest.json"))
+
+
+def test_responder_rates_match_a_hand_count_and_statsmodels_wilson(cohort):
+    from statsmodels.stats.proportion import proportion_confint
+
+    r = pd.read_parquet(cohort["run"] / "responders.parquet")
+    a = pd.read_parquet(cohort["run"] / "analysis.parquet")
+    p = a[a["outcome"] == "pain_nrs"].sort_values("session_index")
+    first = p.groupby("subject_id").first()
+    last = p.groupby("subject_id").last()
+    ok = last["session_index"] > 0
+    improved = (first["value"] - last["value"])[ok] >= 2.0  # lower is better, MCID 2
+    by_arm = improved.groupby(first.loc[ok, "arm"]).agg(["size", "sum"])
+    got = r[r["outcome"] == "pain_nrs"].set_index("arm")
+    assert got["n"].to_dict() == by_arm["size"].to_dict()
+    assert got["n_responders"].to_dict() == by_arm["sum"].astype(int).to_dict()
+    lo, hi = proportion_confint(by_arm["sum"], by_arm["size"], alpha=0.05, method="wilson")
+    np.testing.assert_allclose(got["ci_low"], lo, atol=1e-12)
+    np.testing.assert_allclose(got["ci_high"], hi, atol=1e-12)

@@ -1,0 +1,172 @@
+"""The HTML report: every section and figure present, offline, no identifiers; honest findings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxlab._check import ConfigError
+from cxlab.experiments import run_experiment
+from cxlab.pseudo import pseudonymise
+from cxlab.report import findings, render_report
+from cxlab.report.figures import forest_plot
+from truth_store import truth_store
+
+SPEC = """
+name = "rep"
+title = "Report test"
+seed = 3
+store = "store"
+[model]
+control = "control"
+[outcomes.pain_nrs]
+mcid = 2.0
+[outcomes.knee_fppa_peak_deg]
+mcid = "swc"
+[outcomes.landing_peak_force_lsi_pct]
+mcid = 5.0
+better = "higher"
+"""
+SECTIONS = ["findings", "cohort", "trajectories", "effects", "responders", "asymmetry",
+            "screening", "reliability", "methods", "limitations"]
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.tags, self.urls, self.svgs, self.text = set(), [], [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "svg":
+            self.svgs += 1
+        for k in ("src", "href", "xlink:href", "action", "data", "poster"):
+            v = a.get(k)
+            if v and not v.startswith(("#", "data:")):  # fragments and inline data only
+                self.urls.append((tag, k, v))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    root = tmp_path_factory.mktemp("rep")
+    store, truth = truth_store(root / "store", 16, 3, seed=9)
+    (root / "rep.toml").write_text(SPEC, encoding="utf-8")
+    return run_experiment(root / "rep.toml", out=root / "runs"), store, truth
+
+
+def _page(run_dir) -> tuple[_Page, str]:
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    p = _Page()
+    p.feed(html)
+    return p, html
+
+
+def test_report_has_every_section_and_figure(run):
+    p, _ = _page(run[0])
+    assert set(SECTIONS) <= p.ids
+    figs = {"fig-forest", "fig-asymmetry", "fig-trajectory-pain_nrs",
+            "fig-trajectory-knee_fppa_peak_deg", "fig-trajectory-landing_peak_force_lsi_pct"}
+    assert figs <= p.ids
+    assert p.svgs >= len(figs)
+    for f in figs:
+        assert (run[0] / "figures" / (f.removeprefix("fig-") + ".svg")).is_file(), f
+
+
+def test_report_is_self_contained_and_offline(run):
+    p, html = _page(run[0])
+    assert p.urls == []
+    assert not {"script", "link", "iframe", "img", "object", "embed"} & set(p.tags)
+    assert "@import" not in html and not re.search(r"url\(\s*['\"]?(https?:)?//", html)
+    # the only http(s) strings are XML namespace names of the inline SVG
+    for m in re.finditer(r"https?://[^\s\"'<>)]+", html):
+        assert m.group(0).startswith(("http://www.w3.org/", "https://www.w3.org/")), m.group(0)
+
+
+def test_report_shows_no_identifiers(run):
+    run_dir, _store, truth = run
+    _, html = _page(run_dir)
+    for label in truth.subjects["label"]:
+        assert label not in html
+        assert pseudonymise(label) not in html
+    assert "CX999" not in html  # the raw label in the quarantine reason is redacted
+    assert "P01" in html
+
+
+def test_report_surfaces_quarantine_cohort_and_methods(run):
+    p, html = _page(run[0])
+    text = " ".join(p.text)
+    assert "1 input row(s) or file(s) were rejected" in text
+    assert "16 participants" in text
+    man = json.loads((run[0] / "manifest.json").read_text())
+    assert f"statsmodels {man['packages']['statsmodels']}" in text
+    assert "pain_nrs ~" in html or "value ~ arm * week" in html
+
+
+def test_render_report_is_deterministic_and_rejects_non_runs(run, tmp_path):
+    first = (run[0] / "report.html").read_bytes()
+    assert render_report(run[0]).read_bytes() == first
+    with pytest.raises(ConfigError, match="is not a run directory"):
+        render_report(tmp_path)
+
+
+def test_svg_figures_carry_no_date_and_repeat_exactly():
+    e = pd.DataFrame({"outcome": ["a", "a"], "arm": ["x", "y"], "label": ["a", "a"],
+                      "estimate": [-0.5, 0.1], "ci_low": [-0.8, -0.2], "ci_high": [-0.2, 0.4],
+                      "followup_weeks": [12.0, 12.0], "mcid": [2.0, 2.0],
+                      "better": ["lower", "lower"]})
+    a, b = forest_plot(e), forest_plot(e)
+    assert a == b and a.startswith("<svg") and "<dc:date>" not in a
+
+
+def _effects(**kw):
+    base = dict(outcome="pain_nrs", label="pain", arm="core_stability", estimand="slope_diff",
+                estimate=-0.2, ci_low=-0.3, ci_high=-0.1, p_adj=0.001, unit="points",
+                mcid=2.0, better="lower", followup_weeks=12.0)
+    base.update(kw)
+    return pd.DataFrame([base])
+
+
+def test_finding_is_clear_and_worthwhile_only_when_the_interval_says_so():
+    # whole CI beyond the MCID at 12 weeks: -0.3*12=-3.6, -0.2*12=-2.4 (MCID 2)
+    f = findings(_effects(estimate=-0.25, ci_low=-0.3, ci_high=-0.2)).iloc[0]
+    assert (f["verdict"], f["worthwhile"]) == ("better", "likely")
+    assert f["sentence"].startswith("Core stability reduced pain by 0.25 points/week more than "
+                                    "control (95 % CI −0.30 to −0.20")
+    # CI excludes zero, but only part of it is beyond the MCID: -0.1*12 = -1.2 > -2
+    f = findings(_effects()).iloc[0]
+    assert (f["verdict"], f["worthwhile"]) == ("better", "possibly")
+
+
+def test_finding_wording_is_honest_when_the_interval_crosses_zero():
+    f = findings(_effects(estimate=-0.05, ci_low=-0.2, ci_high=0.1, p_adj=0.6)).iloc[0]
+    assert f["verdict"] == "unclear"
+    assert "no clear difference" in f["sentence"] and "includes zero" in f["sentence"]
+    assert "reduced" not in f["sentence"]
+
+
+def test_finding_direction_respects_higher_is_better():
+    f = findings(_effects(outcome="lsi", label="LSI", unit="%", better="higher", mcid=5.0,
+                          estimate=-0.5, ci_low=-0.8, ci_high=-0.2)).iloc[0]
+    assert f["verdict"] == "worse" and "%-points/week" in f["sentence"]
+    f = findings(_effects(better="higher", mcid=np.nan, estimate=0.5, ci_low=0.2,
+                          ci_high=0.8)).iloc[0]
+    assert (f["verdict"], f["worthwhile"]) == ("better", "unknown")
+
+
+def test_finding_that_fails_multiplicity_adjustment_is_only_suggestive():
+    f = findings(_effects(p_adj=0.3)).iloc[0]
+    assert f["verdict"] == "suggestive"
+    assert "does not survive adjustment" in f["sentence"]
