@@ -81,7 +81,10 @@ def test_profile_has_its_sections_and_nothing_external(client):
         assert raw not in html
     # findings and focus made it onto the page
     assert "knee_valgus_landing" in html and "deep neck flexor endurance" in html
-    assert html.count("<figure>") == 4  # valgus L+R, landing LSI, CVA, pain -> flagged ever
+    # one trend panel per measure ever flagged: valgus left, landing LSI, CVA, pain
+    items = re.findall(r"<li>([a-z_]+ \(\w+\)): <strong>", html)
+    assert items == ["forward_head_posture (bilateral)", "knee_valgus_landing (left)",
+                     "landing_force_lsi (bilateral)", "pain_nrs (bilateral)"]
     assert "resolved" in html and "persisted" in html
 
 

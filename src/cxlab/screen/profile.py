@@ -83,25 +83,33 @@ def _asymmetry_png(features: pd.DataFrame | None, subject_id: str, session: str)
     return _png(fig)
 
 
-def _trend_png(rows: pd.DataFrame, mdc95: float, title: str, unit: str) -> str:
-    """Value across sessions, threshold line, MDC95 band around the baseline value."""
-    fig = _figure(3.4, 2.3)
-    ax = fig.add_subplot()
-    x = np.arange(len(rows))
-    v = rows["value"].to_numpy(float)
-    flagged = rows["flagged"].astype("boolean").fillna(False).to_numpy(bool)
-    if np.isfinite(mdc95):
-        ax.axhspan(v[0] - mdc95, v[0] + mdc95, color="grey", alpha=0.18, lw=0,
-                   label="baseline ± MDC95")
-    ax.axhline(rows["threshold"].iloc[0], color=_FLAG, lw=1, ls="--", label="threshold")
-    ax.plot(x, v, color="black", lw=1)
-    ax.scatter(x, v, c=np.where(flagged, _FLAG, _OK), zorder=3, s=22)
-    ax.set_xticks(x, rows["session"].astype(str))
-    ax.set_xlabel("session", fontsize=8)
-    ax.set_ylabel(unit, fontsize=8)
-    ax.set_title(title, fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, loc="best")
+def _trends_png(panels: list[dict]) -> str:
+    """One figure, one small panel per measure: value across sessions, threshold line,
+    MDC95 band around the baseline value, flagged sessions in red."""
+    ncol = min(3, len(panels))
+    nrow = -(-len(panels) // ncol)
+    fig = _figure(3.3 * ncol, 2.3 * nrow)
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax, p in zip(axes, panels, strict=False):
+        rows = p["rows"]
+        x = np.arange(len(rows))
+        v = rows["value"].to_numpy(float)
+        flagged = rows["flagged"].astype("boolean").fillna(False).to_numpy(bool)
+        if np.isfinite(p["mdc95"]):
+            ax.axhspan(v[0] - p["mdc95"], v[0] + p["mdc95"], color="grey", alpha=0.18, lw=0,
+                       label="baseline ± MDC95")
+        ax.axhline(rows["threshold"].iloc[0], color=_FLAG, lw=1, ls="--", label="threshold")
+        ax.plot(x, v, color="black", lw=1)
+        ax.scatter(x, v, c=np.where(flagged, _FLAG, _OK), zorder=3, s=22)
+        ax.set_xticks(x, rows["session"].astype(str))
+        ax.set_xlabel("session", fontsize=8)
+        ax.set_ylabel(rows["unit"].iloc[0], fontsize=8)
+        ax.set_title(p["title"], fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="best")
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -171,10 +179,9 @@ def render_profile(
         if mdc is not None and not mdc.empty:
             hit = mdc[(mdc["feature"] == rows["feature"].iloc[0]) & (mdc["side"] == side)]
             band = float(hit["mdc95"].iloc[0]) if len(hit) else band
-        label = f"{rule_id} ({side})"
-        trend_figs.append({"title": label, "trend": tmap.get((rule_id, side), "single session"),
-                           "png": _trend_png(rows, float(band) if band is not None else np.nan,
-                                             label, rows["unit"].iloc[0])})
+        trend_figs.append({"title": f"{rule_id} ({side})", "rows": rows,
+                           "trend": tmap.get((rule_id, side), "single session"),
+                           "mdc95": float(band) if band is not None else np.nan})
     focus = (latest[latest["status"] == "flagged"]
              .assign(rank=lambda d: d["severity"].map(_SEV_RANK).fillna(9))
              .sort_values(["rank", "rule_id"]).drop_duplicates("focus"))
@@ -185,7 +192,8 @@ def render_profile(
         subject_id=subject_id, sessions=sessions, latest=sessions[-1], regions=regions,
         not_assessed=not_assessed,
         asymmetry=_asymmetry_png(features, subject_id, sessions[-1]),
-        trend_figs=trend_figs, focus=_records(focus),
+        trend_figs=trend_figs, trends_png=_trends_png(trend_figs) if trend_figs else None,
+        focus=_records(focus),
         sources=sources.to_dict("records"),
         n_flagged=int((latest["status"] == "flagged").sum()))
 
