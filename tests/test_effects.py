@@ -234,3 +234,49 @@ def test_calibration_50_reps_mixed_is_unbiased_under_mar_and_aipw_removes_confou
     aipw = s.loc[("confounded", "aipw", "core_stability")]
     assert abs(naive["bias"]) > 3 * naive["bias_mcse"]
     assert abs(aipw["bias"]) < abs(naive["bias"])
+
+
+def test_cli_effects_writes_deterministic_csv_and_parquet(tmp_path, cohort):
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    w, _ = cohort
+    src = tmp_path / "cohort.csv"
+    w.to_csv(src, index=False)
+    args = ["effects", "--table", str(src), "--outcome", "odi", "--outcome", "pain_nrs",
+            "--time", "week", "--arm", "arm", "--subject", "label", "--control", "control",
+            "--method", "gee"]
+    runner = CliRunner()
+    r1 = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    r2 = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output
+    assert "effects vs control (gee)" in r1.output and "effects.parquet" in r1.output
+    for name in ("effects.csv", "effects.parquet", "methods.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    got = pd.read_parquet(tmp_path / "a" / "effects.parquet")
+    ref = fit_effects(pd.read_csv(src), outcome=["odi", "pain_nrs"], method="gee", **KW).table
+    assert list(got.columns) == list(ref.columns)
+    np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "a" / "effects.csv")["p_adj"],
+                               ref["p_adj"], rtol=1e-12)
+
+
+def test_cli_effects_reads_a_store_query_and_reports_errors_in_one_line(tmp_path, cohort):
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    runner = CliRunner()
+    base = ["effects", "--outcome", "odi", "--time", "week", "--arm", "arm", "--subject",
+            "label", "--out", str(tmp_path / "o")]
+    r = runner.invoke(app, [*base, "--store", str(tmp_path / "empty"), "--query",
+                            "SELECT * FROM nope", "--control", "control"])
+    assert r.exit_code == 1 and "SQL failed" in r.output and "Traceback" not in r.output
+    w, _ = cohort
+    src = tmp_path / "c.parquet"
+    w.to_parquet(src)
+    r = runner.invoke(app, [*base, "--table", str(src), "--control", "placebo"])
+    assert r.exit_code == 1
+    assert "control: is not an arm in the table (got 'placebo')" in r.output
+    assert not (tmp_path / "o").exists()  # nothing half-written

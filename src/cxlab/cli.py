@@ -397,5 +397,53 @@ def synth_cmd(
                   f"{time.perf_counter() - t:.1f} s; truth in {path / 'ground_truth.json'}",
                   highlight=False, soft_wrap=True)
 
+@app.command("effects")
+@handled
+def effects_cmd(
+    outcome: Annotated[list[str], typer.Option("--outcome", help="Outcome column (repeatable).")],
+    time: Annotated[str, typer.Option("--time", help="Time column: weeks (numeric) or visit.")],
+    arm: Annotated[str, typer.Option("--arm", help="Arm column.")],
+    subject: Annotated[str, typer.Option("--subject", help="Subject column.")],
+    control: Annotated[str, typer.Option("--control", help="Name of the control arm.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for effects.csv/.parquet.")],
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="CSV or Parquet file, one row per subject x time point.")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="Store directory (with --query).")
+                     ] = None,
+    query: Annotated[str | None, typer.Option("--query", help="SQL over the store.")] = None,
+    covariate: Annotated[list[str] | None, typer.Option(
+        "--covariate", help="Adjustment covariate (repeatable).")] = None,
+    moderator: Annotated[list[str] | None, typer.Option(
+        "--moderator", help="Numeric baseline moderator (repeatable; mixed/gee).")] = None,
+    method: Annotated[str, typer.Option("--method", help="mixed, gee or aipw.")] = "mixed",
+    time_as: Annotated[str, typer.Option(
+        "--time-as", help="continuous (slope difference) or categorical (per visit).")
+    ] = "continuous",
+    correction: Annotated[str, typer.Option("--correction", help="holm, fdr_bh or none.")
+                          ] = "holm",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the AIPW cross-fitting.")] = 0,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the full table as CSV.")] = False,
+) -> None:
+    """Arm-vs-control effects (mixed model, GEE or AIPW), written to effects.csv/.parquet."""
+    from cxlab.models import fit_effects
+    from cxlab.models.effects_io import read_input, write_effects
+
+    data = read_input(table=table, store=store, query=query)
+    fit = fit_effects(data, outcome=outcome, time=time, arm=arm, subject=subject,
+                      control=control, covariates=covariate or (), moderators=moderator or (),
+                      method=method, time_as=time_as, correction=correction, seed=seed)
+    paths = write_effects(fit, out)
+    if csv:
+        print_frame(fit.table, csv=True)
+        return
+    cols = ["outcome", "arm", "estimand", "visit", "moderator", "estimate", "ci_low", "ci_high",
+            "p_adj", "converged"]
+    shown = fit.table[[c for c in cols if fit.table[c].notna().any()]]
+    print_frame(shown, title=f"effects vs {control} ({method})")
+    for w in sorted(set(fit.table["warnings"]) - {""}):
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    console.print("\n".join(f"wrote {p}" for p in paths), highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

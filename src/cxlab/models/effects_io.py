@@ -1,0 +1,106 @@
+"""Read the input of ``cxlab effects`` and write its results atomically and deterministically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from cxlab._check import ConfigError, CxlabError, InputFormatError, message
+from cxlab.store import Store, write_parquet
+
+__all__ = ["read_input", "write_effects"]
+
+
+def read_input(*, table: str | os.PathLike | None = None, store: str | os.PathLike | None = None,
+               query: str | None = None) -> pd.DataFrame:
+    """The long table to model: a CSV/Parquet file, or a SQL query over a store.
+
+    Parameters
+    ----------
+    table : path, optional
+        ``.csv`` or ``.parquet`` file, one row per subject × time point.
+    store, query : optional
+        A store directory and a DuckDB SQL query over its tables (both or neither).
+
+    Raises
+    ------
+    ConfigError
+        Neither or both sources, or a store without a query.
+    InputFormatError
+        Missing file, unknown extension, unreadable file or failing query.
+    """
+    if (table is None) == (store is None) or (store is None) != (query is None):
+        raise ConfigError(message("give either --table FILE or --store DIR with --query SQL",
+                                  field="input", value={"table": table, "store": store,
+                                                        "query": query}))
+    if store is not None:
+        import duckdb
+
+        try:
+            return Store(store).sql(query)
+        except duckdb.Error as e:
+            raise InputFormatError(message(f"SQL failed: {str(e).splitlines()[0]}",
+                                           file=store, field="query",
+                                           fix="check table and column names with "
+                                           f"`cxlab store info {store}`")) from None
+    path = Path(table)
+    if not path.is_file():
+        raise InputFormatError(message("file not found", file=path, field="table",
+                                       value=str(path), fix="check the path"))
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except (ValueError, OSError, pa.ArrowException) as e:
+        raise InputFormatError(message(f"cannot be read ({e})", file=path, field="table",
+                                       fix="export it again as CSV or Parquet")) from None
+    raise InputFormatError(message("has an unsupported extension", file=path, field="table",
+                                   value=suffix, fix="use a .csv or .parquet file"))
+
+
+def write_effects(fit, out: str | os.PathLike, /) -> list[Path]:
+    """Write ``effects.csv``, ``effects.parquet`` and ``methods.txt`` (and, for AIPW,
+    ``overlap.csv``) into directory ``out``; each file is written atomically.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CxlabError(message("exists and is not a directory", file=out, field="out",
+                                 fix="choose a new directory"))
+    out.mkdir(parents=True, exist_ok=True)
+    table = fit.table
+    arrow = pa.Table.from_pandas(table, preserve_index=False).replace_schema_metadata(None)
+    paths = [_write_text(out / "effects.csv", table.to_csv(index=False, lineterminator="\n")),
+             write_parquet(arrow, out / "effects.parquet")]
+    formulas = "\n".join(f"{k}: {v}" for k, v in fit.formula.items())
+    paths.append(_write_text(out / "methods.txt", f"{fit.methods}\n\nModels:\n{formulas}\n"))
+    if fit.diagnostics is not None:
+        paths.append(_write_text(out / "overlap.csv",
+                                 fit.diagnostics.to_csv(index=False, lineterminator="\n")))
+    return paths
+
+
+def _write_text(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
