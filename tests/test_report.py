@@ -112,7 +112,7 @@ def test_report_surfaces_quarantine_cohort_and_methods(run):
     assert "16 participants" in text
     man = json.loads((run[0] / "manifest.json").read_text())
     assert f"statsmodels {man['packages']['statsmodels']}" in text
-    assert "pain_nrs ~" in html or "value ~ arm * week" in html
+    assert "outcome ~ week * C(arm" in html and "Holm" in text
 
 
 def test_render_report_is_deterministic_and_rejects_non_runs(run, tmp_path):

@@ -162,18 +162,43 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         effects_html=_html_table(effects[[c for c in eff_cols if c in effects]])
         if not effects.empty else Markup(""),
         responder_svg=resp_svg, responders_html=_html_table(rates),
-        asymmetry_svg=asym_svg, screening_html=_html_table(screening),
+        asymmetry_svg=asym_svg, screening_html=_html_table(_screening_grid(screening)),
         reliability_html=_html_table(reliability[[c for c in rel_cols if c in reliability]])
         if not reliability.empty else Markup(""),
         time_text=t_text, where=spec.get("where"),
-        formula=_FORMULAS.get(spec["method"], "value ~ arm * {t}{c}").format(
-            t=time, c="".join(f" + {c}" for c in spec["covariates"])),
+        formula=_formula(effects, spec),
+        methods_text=man.get("methods", ""),
         covariates=cov, inputs=[(t, len(p)) for t, p in sorted(man["inputs"].items())],
         randomised_note=False, warnings=warnings_,
     )
     out = run / "report.html"
     _write_text(out, page)
     return out
+
+
+def _formula(effects: pd.DataFrame, spec: dict) -> str:
+    """The fitted formula with the outcome's name replaced by ``outcome``."""
+    if not effects.empty and "formula" in effects and (effects["formula"].astype(str) != "").any():
+        f = str(effects["formula"].iloc[0])
+        return "outcome ~" + f.split("~", 1)[1] if "~" in f else f
+    return _FORMULAS.get(spec["method"], "value ~ arm * {t}{c}").format(
+        t=spec["time"], c="".join(f" + {c}" for c in spec["covariates"]))
+
+
+def _screening_grid(s: pd.DataFrame) -> pd.DataFrame:
+    """Rules x (arm, timepoint) cells ``"k/n (p %)"`` from the screening prevalence table."""
+    need = {"arm", "rule_id", "timepoint", "n_assessed", "n_flagged", "prevalence"}
+    if s.empty or not need <= set(s.columns):
+        return s
+    cell = (s["n_flagged"].astype(int).astype(str) + "/" + s["n_assessed"].astype(int).astype(str)
+            + " (" + (100 * s["prevalence"]).round().astype(int).astype(str) + " %)")
+    g = s.assign(cell=cell, col=s["arm"].str.replace("_", " ") + ": " + s["timepoint"])
+    w = g.pivot(index="rule_id", columns="col", values="cell").fillna("")
+    cols = sorted(w.columns, key=lambda c: (not c.startswith("control"), c.split(": ")[0],
+                                            c.endswith("follow-up")))
+    w = w[cols].reset_index().rename(columns={"rule_id": "finding"})
+    w.columns.name = None
+    return w
 
 
 def _responder_rates(responders: pd.DataFrame) -> pd.DataFrame:
