@@ -228,3 +228,25 @@ def test_docs_examples_run():
     cfg = read_config(tomllib.loads(toml))
     assert cfg["plates"]["left"] == 2 and cfg["tasks"]["hop"]["functions"] == ["landing"]
     assert cfg["tasks"]["cmj"]["functions"] == ["cmj"]  # untouched defaults survive
+
+
+def test_gait_features_of_a_real_walking_trial_through_the_reader(real_dir, tmp_path):
+    """opensim_walking2.c3d read by cxlab.io.read, stored, then `gait` features."""
+    from cxlab.io import read
+
+    path = real_dir / "c3d" / "opensim_walking2.c3d"
+    rec = read(path)
+    st = Store(tmp_path / "st")
+    rid = _rid("walking2")
+    tables = rec.to_tables(rid)
+    st.write("markers", tables["markers"], key=rid, partition=SUBJ)
+    st.write("forces", tables["forces"], key=rid, partition=SUBJ)
+    row = _rec("walking2", "gait", analog=rec.analog_rate_hz, point=rec.point_rate_hz,
+               n_frames=rec.n_frames)
+    st.write("recordings", pd.DataFrame([row]), key="all")
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.n_quarantined == 0, rep.quarantine["reason"].tolist()
+    f = st.table("features").set_index("feature")["value"]
+    assert set(f.index) == {"gait_step_time_asym_pct", "gait_stance_time_asym_pct", "gait_sparc"}
+    assert abs(f["gait_step_time_asym_pct"]) < 20 and abs(f["gait_stance_time_asym_pct"]) < 20
+    assert -10 < f["gait_sparc"] < -1  # a few strides of steady walking: smooth, not flat

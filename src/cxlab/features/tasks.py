@@ -167,7 +167,11 @@ def gait(trial: Trial, cfg: dict):
         toe = _marker(trial, cfg, mk["toe"][i::2])
         ev[side] = efficiency.gait_events(heel, toe, pel, rate_hz=rate)
     t = efficiency.gait_timing(ev)
-    speed = np.linalg.norm(np.gradient(pel[:, :2], 1.0 / rate, axis=0), axis=1)
+    runs = nan_runs(np.isfinite(pel).all(axis=1))
+    if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < rate:
+        raise FeatureError(f"{trial.task}: pelvis markers visible for < 1 s without a gap")
+    s, e = runs[np.argmax(runs[:, 1] - runs[:, 0])]  # longest gap-free stretch
+    speed = np.linalg.norm(np.gradient(pel[s:e, :2], 1.0 / rate, axis=0), axis=1)
     if cfg["filters"]["speed_cutoff_hz"]:
         speed = lowpass(speed, rate_hz=rate, cutoff_hz=cfg["filters"]["speed_cutoff_hz"])
     return [
@@ -176,7 +180,7 @@ def gait(trial: Trial, cfg: dict):
         ("gait_stance_time_asym_pct", "bilateral", t["stance_time_asym_pct"], "%",
          "100 (R-L)/(0.5(R+L)) of mean stance time, Zeni 2008 events"),
         ("gait_sparc", "bilateral", efficiency.sparc(speed, rate_hz=rate), "1",
-         "SPARC of pelvis horizontal speed (Balasubramanian 2015)"),
+         "SPARC of pelvis horizontal speed, longest gap-free stretch (Balasubramanian 2015)"),
     ]
 
 
