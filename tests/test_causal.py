@@ -88,6 +88,13 @@ def test_overlap_diagnostics_are_reported():
     assert d["share_outside"] == d["share_trimmed"] <= 0.1
 
 
+def test_without_covariates_adjusts_for_the_baseline_outcome_only():
+    df = _confounded(400, seed=6)
+    fit = fit_effects(df, outcome="pain", **KW)
+    assert "baseline pain;" in fit.formula["pain"] or "| baseline pain;" in fit.formula["pain"]
+    assert np.isfinite(fit.table["estimate"].iloc[0])
+
+
 def test_followup_must_be_a_visit():
     with pytest.raises(ConfigError, match="followup: is not a value of visit"):
         fit_effects(_confounded(60), outcome="pain", followup=3, **KW)

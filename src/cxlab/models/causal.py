@@ -60,9 +60,10 @@ def _baseline_frame(ds, y, baseline, followup):
     f = d[d[ds.time] == followup].drop_duplicates(ds.subject).set_index(ds.subject)
     both = b.index.intersection(f.index).sort_values()
     b, f = b.loc[both], f.loc[both]
-    cov = b[ds.covariates]
-    x = pd.concat([b[[y]].rename(columns={y: f"baseline_{y}"}),
-                   pd.get_dummies(cov, drop_first=True, dtype=float)], axis=1).astype(float)
+    parts = [b[[y]].rename(columns={y: f"baseline_{y}"})]
+    if ds.covariates:
+        parts.append(pd.get_dummies(b[ds.covariates], drop_first=True, dtype=float))
+    x = pd.concat(parts, axis=1).astype(float)
     frame = pd.DataFrame({"arm": b[ds.arm], "change": f[y] - b[y]}, index=both)
     ok = frame["change"].notna() & x.notna().all(axis=1)
     n_all = d[ds.subject].nunique()
