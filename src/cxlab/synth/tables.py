@@ -179,7 +179,7 @@ def strength_table(truth: CohortTruth, rng: np.random.Generator) -> pd.DataFrame
               for (mg, side), v in values.items()]
     out = pd.concat(frames, ignore_index=True)
     order = {k: i for i, k in enumerate(truth.subjects["label"])}
+    keys = {"participant": lambda c: c.map(order), "session": lambda c: c.astype(int)}
     out = out.sort_values(["participant", "session", "muscle_group", "side"],
-                          key=lambda c: c.map(order) if c.name == "participant" else c,
-                          kind="stable")
+                          key=lambda c: keys.get(c.name, lambda x: x)(c), kind="stable")
     return out.reset_index(drop=True)
