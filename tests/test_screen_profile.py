@@ -93,6 +93,7 @@ def test_profiles_are_written_atomically_per_client_and_deterministic(tmp_path, 
     sid, feats, _, s, t = client
     paths = write_profiles(s, t, tmp_path, features=feats)
     assert [p.name for p in paths] == [f"profile-{sid}.html"]
+    assert paths[0].stat().st_mode & 0o777 == 0o644
     first = paths[0].read_bytes()
     write_profiles(s, t, tmp_path, features=feats)
     assert paths[0].read_bytes() == first

@@ -227,6 +227,7 @@ def write_profiles(
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=out)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
         os.replace(tmp, target)
         written.append(target)
     return written
