@@ -442,7 +442,7 @@ def effects_cmd(
     print_frame(shown, title=f"effects vs {control} ({method})")
     for w in sorted(set(fit.table["warnings"]) - {""}):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    console.print("\n".join(f"wrote {p}" for p in paths), highlight=False)
+    console.print("\n".join(f"wrote {p}" for p in paths), highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
