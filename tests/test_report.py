@@ -170,3 +170,12 @@ def test_finding_that_fails_multiplicity_adjustment_is_only_suggestive():
     f = findings(_effects(p_adj=0.3)).iloc[0]
     assert f["verdict"] == "suggestive"
     assert "does not survive adjustment" in f["sentence"]
+
+
+def test_responder_plot_accepts_rates_of_zero_and_one():
+    from cxlab.report.figures import responder_plot
+
+    # a Wilson bound computed in floating point can sit 1e-17 beyond a rate of 0 or 1
+    rates = pd.DataFrame({"outcome": ["a", "a"], "arm": ["control", "x"], "rate": [0.0, 1.0],
+                          "ci_low": [1e-17, 0.57], "ci_high": [0.43, 1 - 1e-17]})
+    assert responder_plot(rates).startswith("<svg")

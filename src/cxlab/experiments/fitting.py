@@ -158,7 +158,8 @@ def responders_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> pd.Data
         p = k / n
         centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
         half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-        r["rate"], r["ci_low"], r["ci_high"] = p, centre - half, centre + half
+        r["rate"] = p
+        r["ci_low"], r["ci_high"] = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
         r.insert(0, "outcome", o.name)
         r["mcid"] = o.mcid
         out.append(r[["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high",

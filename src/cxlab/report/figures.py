@@ -113,7 +113,8 @@ def forest_plot(effects: pd.DataFrame, /) -> str:
         y = np.arange(len(e))[::-1]
         for arm in sorted(e["arm"].unique()):
             m = (e["arm"] == arm).to_numpy()
-            ax.errorbar(e["x"][m], y[m], xerr=[e["x"][m] - e["lo"][m], e["hi"][m] - e["x"][m]],
+            err = np.clip([e["x"][m] - e["lo"][m], e["hi"][m] - e["x"][m]], 0, None)
+            ax.errorbar(e["x"][m], y[m], xerr=err,
                         fmt="o", color=pal[arm], capsize=2, label=arm.replace("_", " "))
         ax.axvline(0, color="black", lw=0.8)
         for v in (-1, 1):
@@ -145,8 +146,9 @@ def responder_plot(rates: pd.DataFrame, /) -> str:
             y = np.arange(len(outcomes)) + j * width
             ax.barh(y, 100 * d["rate"], height=width, color=pal[arm],
                     label=arm.replace("_", " "))
-            ax.errorbar(100 * d["rate"], y, xerr=[100 * (d["rate"] - d["ci_low"]),
-                                                  100 * (d["ci_high"] - d["rate"])],
+            err = np.clip([100 * (d["rate"] - d["ci_low"]), 100 * (d["ci_high"] - d["rate"])],
+                          0, None)  # a Wilson bound at rate 0 or 1 can be off by 1e-17
+            ax.errorbar(100 * d["rate"], y, xerr=err,
                         fmt="none", color="black", lw=0.8, capsize=2)
         ax.set_yticks(np.arange(len(outcomes)) + 0.4 - width / 2,
                       [o.replace("_", " ") for o in outcomes])
