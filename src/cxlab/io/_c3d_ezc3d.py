@@ -120,7 +120,7 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
 
     buf = path.read_bytes()
     h = read_header(buf, path)
-    own = read_parameters(buf, path, h)
+    own = read_parameters(buf, path, h, strict=True)
     try:  # full structural validation (data size, scales, rates) before the C++ code runs
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -194,8 +194,13 @@ def _decode_value(buf: bytes, pos: int, dtype: int, dims: tuple[int, ...], proce
     return arr.reshape(dims, order="F") if dims else arr.reshape(())
 
 
-def read_parameters(buf: bytes, path: Path, header: C3DHeader, /) -> dict[str, dict[str, Param]]:
+def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
+                    strict: bool = False) -> dict[str, dict[str, Param]]:
     """Decode the parameter section into ``{GROUP: {PARAM: Param}}`` (names upper-case).
+
+    ``strict=True`` (used before handing a file to ezc3d) also rejects group
+    ids above 64 and a group id declared twice.  Parameters of undeclared
+    groups (seen in c3d.org's TYPE-2.C3D) are dropped.
 
     Raises
     ------
@@ -228,13 +233,17 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /) -> dict[str, d
         if name_end + 2 > end:
             raise _fail(path, "a parameter record runs past the parameter section",
                         field="parameters", value=pos - start)
-        name = buf[pos + 2:name_end].decode("latin-1").strip().upper()
+        name = "".join(ch if ch.isprintable() else "?"
+                       for ch in buf[pos + 2:name_end].decode("latin-1").strip().upper())
         offset = int(np.frombuffer(buf, dtype=e + "i2", count=1, offset=name_end)[0])
         body = name_end + 2
         nxt = name_end + offset if offset > 0 else end
         if offset < 0:
             raise _fail(path, "parameter record points backwards", field=name, value=offset)
         if gid < 0:
+            if strict and (-gid > 64 or -gid in groups):
+                raise _fail(path, "group id is out of range or declared twice", field=name,
+                            value=-gid)
             groups[-gid] = name
         else:
             if body + 2 > end:
@@ -245,6 +254,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /) -> dict[str, d
             if dtype not in (-1, 1, 2, 4):
                 raise _fail(path, "parameter has an invalid data type (expected -1, 1, 2 or 4)",
                             field=name, value=dtype)
+            if n_dims > 7:
+                raise _fail(path, "parameter has more than 7 dimensions", field=name,
+                            value=n_dims)
             dims = tuple(int(d) for d in buf[body + 2:body + 2 + n_dims])
             vpos = body + 2 + n_dims
             size = (int(np.prod(dims)) if dims else 1) * abs(dtype)
