@@ -1,0 +1,136 @@
+"""Speed of the C3D reader against ezc3d, measured in the same run.
+
+Writes (with ezc3d) a realistic large C3D into a temporary directory: 60 markers
+at 200 Hz for 30 s (with gaps), 24 analog channels at 2 kHz of which 12 are two
+TYPE-2 force plates carrying a walking-like load, float storage (> 10 MB).  Then
+prints the best-of-N time of
+
+* ``read_c3d(path, engine="fast")``;
+* ``ezc3d.c3d(path, extract_forceplat_data=True)`` (the baseline);
+* ingest = ``read_c3d`` + ``Recording.to_tables`` + ``Store.write`` of the
+  markers, analogs, forces and events tables, with each stage timed;
+
+and the ratios (targets: fast >= 5x faster than ezc3d; ingest <= 1.0 x ezc3d).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_io.py --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import ezc3d
+import numpy as np
+
+from cxlab.io.c3d import read_c3d
+from cxlab.store import Store
+
+N_MARKERS, RATE, SECONDS, N_CH, N_SUB = 60, 200, 30, 24, 10
+
+
+def write_trial(path: Path, *, seed: int = 0) -> None:
+    """A 30 s, 60-marker, 24-channel, two-plate trial written by ezc3d."""
+    rng = np.random.default_rng(seed)
+    n = RATE * SECONDS
+    t = np.arange(n) / RATE
+    base = rng.uniform(-500, 1500, size=(3, N_MARKERS, 1))
+    wobble = 30 * np.sin(2 * np.pi * rng.uniform(0.5, 2, size=(3, N_MARKERS, 1)) * t)
+    pts = np.ones((4, N_MARKERS, n))
+    pts[:3] = base + wobble + rng.normal(0, 0.2, size=(3, N_MARKERS, n))
+    residuals = np.abs(rng.normal(0.8, 0.2, size=(1, N_MARKERS, n)))
+    gaps = rng.random((N_MARKERS, n)) < 0.01
+    residuals[0, gaps] = -1.0
+    na = n * N_SUB
+    ta = np.arange(na) / (RATE * N_SUB)
+    analogs = rng.normal(0, 0.01, size=(N_CH, na))
+    for k in range(2):  # plate k: channels 6k..6k+5 (Fx Fy Fz Mx My Mz), stance every ~1.1 s
+        phase = (ta + 0.55 * k) % 1.1
+        load = np.where(phase < 0.65, np.sin(np.pi * phase / 0.65), 0.0)
+        analogs[6 * k + 2] = -750 * load  # AMTI-style: loaded plate reads Fz < 0
+        analogs[6 * k + 0] = 60 * load * np.cos(2 * np.pi * phase)
+        analogs[6 * k + 1] = 20 * load
+        analogs[6 * k + 3] = 750 * load * 50 * np.sin(ta)
+        analogs[6 * k + 4] = -750 * load * (120 * phase - 40)
+        analogs[6 * k + 5] = 2000 * load
+    c = ezc3d.c3d()
+    c["parameters"]["POINT"]["RATE"]["value"] = [RATE]
+    c["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
+    c["parameters"]["POINT"]["LABELS"]["value"] = [f"M{i:02d}" for i in range(N_MARKERS)]
+    c["data"]["points"] = pts
+    c["data"]["meta_points"]["residuals"] = residuals
+    c["parameters"]["ANALOG"]["RATE"]["value"] = [RATE * N_SUB]
+    c["parameters"]["ANALOG"]["LABELS"]["value"] = [f"A{i:02d}" for i in range(N_CH)]
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * 2 \
+        + ["V"] * (N_CH - 12)
+    c["data"]["analogs"] = analogs[None]
+    fp = c["parameters"]["FORCE_PLATFORM"]
+    fp["USED"]["value"] = [2]
+    fp["TYPE"]["value"] = [2, 2]
+    fp["ZERO"]["value"] = [0, 0]
+    corners = np.array([[[500, 0, 0], [0, 0, 0], [0, 400, 0], [500, 400, 0]],
+                        [[1100, 0, 0], [600, 0, 0], [600, 400, 0], [1100, 400, 0]]], float)
+    fp["CORNERS"]["value"] = corners.transpose(2, 1, 0)
+    fp["ORIGIN"]["value"] = np.array([[0.0, 0.0, -40.0], [0.0, 0.0, -40.0]]).T
+    fp["CHANNEL"]["value"] = np.arange(1, 13).reshape(2, 6).T
+    c.write(str(path))
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def ingest(path: Path, store: Store, timings: dict[str, float]) -> None:
+    t0 = time.perf_counter()
+    rec = read_c3d(path, engine="fast")
+    t1 = time.perf_counter()
+    tables = rec.to_tables("0123456789abcdef")
+    t2 = time.perf_counter()
+    for name, df in tables.items():
+        part = "S01" if name != "events" else None
+        store.write(name, df, key="0123456789abcdef", partition=part)
+    t3 = time.perf_counter()
+    for k, v in (("read", t1 - t0), ("to_tables", t2 - t1), ("store_write", t3 - t2)):
+        timings[k] = min(timings.get(k, np.inf), v)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.c3d"
+        write_trial(path)
+        size_mb = path.stat().st_size / 1e6
+        rec = read_c3d(path, engine="fast")
+        print(f"file: {size_mb:.1f} MB, {rec.n_frames} frames x {rec.markers.shape[1]} markers "
+              f"@ {rec.point_rate_hz:g} Hz, {rec.analogs.shape[1]} analogs @ "
+              f"{rec.analog_rate_hz:g} Hz, {len(rec.platforms)} plates")
+        t_fast = best(lambda: read_c3d(path, engine="fast"), args.repeat)
+        t_ez = best(lambda: ezc3d.c3d(str(path), extract_forceplat_data=True), args.repeat)
+        timings: dict[str, float] = {}
+        for i in range(args.repeat):
+            ingest(path, Store(Path(tmp) / f"store{i}"), timings)
+        t_ingest = best(lambda: ingest(path, Store(Path(tmp) / "store_best"), {}), args.repeat)
+        rows = {k: len(v) for k, v in rec.to_tables("0123456789abcdef").items()}
+    print(f"read_c3d(engine='fast'):                      {t_fast * 1e3:8.1f} ms")
+    print(f"ezc3d.c3d(extract_forceplat_data=True):       {t_ez * 1e3:8.1f} ms")
+    print(f"speed-up fast vs ezc3d:                       {t_ez / t_fast:8.1f} x  (target >= 5)")
+    print(f"ingest (read + to_tables + Store.write):      {t_ingest * 1e3:8.1f} ms  "
+          f"= {t_ingest / t_ez:.2f} x ezc3d read  (target <= 1.0)")
+    print("  stages (best of each): " + ", ".join(f"{k} {v * 1e3:.0f} ms"
+                                                   for k, v in timings.items()))
+    print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+
+
+if __name__ == "__main__":
+    main()
