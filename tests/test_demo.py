@@ -36,7 +36,12 @@ def demo_size(tmp_path_factory):
     return f, truth
 
 
-def test_the_most_effective_programme_is_found_for_every_outcome(demo_size):
+def test_demo_findings_recover_the_synthetic_truth(demo_size):
+    """At the demo's size: (1) for every outcome, the programme with the largest true effect
+    is found effective; (2) no programme without a true effect is called effective or harmful
+    and every clear finding has the true sign; (3) the 95 % CIs cover this sample's true
+    effect (mean true slope in the arm minus control's; LSI and FPPA effects are moderated by
+    baseline asymmetry, so the sample's mix shifts its effect from the population value)."""
     f, truth = demo_size
     better = {"pain_nrs": -1, "odi": -1, "knee_fppa_peak_deg": -1, "balance_mean_velocity_m_s": -1,
               "landing_peak_force_lsi_pct": 1, "cmj_propulsive_impulse_lsi_pct": 1,
@@ -47,21 +52,12 @@ def test_the_most_effective_programme_is_found_for_every_outcome(demo_size):
         row = f[(f["outcome"] == outcome) & (f["arm"] == best)].iloc[0]
         assert row["verdict"] == "better", (outcome, best, row["sentence"])
 
-
-def test_programmes_without_a_true_effect_are_not_called_effective(demo_size):
-    f, _ = demo_size
     null = f[f["truth"] == 0]
     assert len(null) >= 5
     assert set(null["verdict"]) <= {"unclear", "suggestive"}, null[["outcome", "arm", "verdict"]]
     clear = f[f["verdict"].isin(["better", "worse"])]
     assert (np.sign(clear["estimate"]) == np.sign(clear["truth"])).all()
 
-
-def test_intervals_cover_the_sample_truth(demo_size):
-    """95 % CIs against this sample's true effect: mean true slope in the arm minus control's
-    (the LSI and FPPA effects are moderated by baseline asymmetry, so the sample's mix of
-    subjects shifts its effect away from the population value)."""
-    f, truth = demo_size
     s = truth.subjects
     sample = {}
     for o in f["outcome"].unique():
@@ -72,61 +68,51 @@ def test_intervals_cover_the_sample_truth(demo_size):
     assert covered.mean() >= 0.85, f.assign(sample=st)[~covered]
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    """`cxlab demo` on a small cohort, run twice (the second run reuses the raw files)."""
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
-    root = tmp_path_factory.mktemp("demo_chain")
+def _demo(root: Path) -> tuple[object, object]:
     args = ["demo", "--raw", str(root / "raw"), "--store", str(root / "store"), "--subjects",
             "12", "--sessions", "2", "--seed", "7", "--out", str(root / "runs"), "--jobs", "2"]
     runner = CliRunner()
-    first = runner.invoke(app, args)
-    second = runner.invoke(app, args)
-    return root, first, second
+    return runner.invoke(app, args), runner.invoke(app, args)
 
 
-def test_demo_command_prints_quarantine_timings_findings_and_report(chain):
-    root, first, _ = chain
+def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
+    """One test (the chain is the expensive part, and xdist would build a shared fixture once
+    per worker): output lines, quarantine, reuse of the raw files, and fidelity of the
+    features computed from the synthetic C3D files to the simulated observations."""
+    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    first, second = _demo(tmp_path)
     assert first.exit_code == 0, first.output
+    assert second.exit_code == 0, second.output
     out = first.output
-    gt = json.loads((root / "raw" / "ground_truth.json").read_text())
-    q = Store(root / "store").table("quarantine")
-    # every deliberately malformed survey row (and the first copy of a conflicting duplicate)
+
+    # the deliberately malformed survey rows (and the first copy of a conflicting duplicate)
+    gt = json.loads((tmp_path / "raw" / "ground_truth.json").read_text())
+    q = Store(tmp_path / "store").table("quarantine")
     want = {b["row"] for b in gt["bad_survey_rows"]} | {
         b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b}
     assert set(q["row"]) == want and set(q["stage"]) == {"survey"}
     assert f"quarantined {len(q)} input row(s) as expected ({len(q)} survey)" in out
+
+    timings = out.split("timings:")[1].splitlines()[0]
     for stage in ("synth", "ingest", "features", "run", "report"):
-        assert f"{stage} " in out.split("timings:")[1].splitlines()[0]
+        assert f"{stage} " in timings
     lines = out.split("findings:")[1].split("report:")[0].strip().splitlines()
     assert len(lines) == 5 and all(x.strip().startswith("- ") for x in lines)
     report = Path(out.split("report:")[1].split()[0])
-    assert report.is_file() and report.parent.parent == root / "runs" / "demo"
+    assert report.is_file() and report.parent.parent == tmp_path / "runs" / "demo"
 
+    # second run: raw files reused (synth skipped), same inputs -> the same run directory
+    synth2 = second.output.split("timings:")[1].split(",")[0]
+    assert float(synth2.split()[-2]) < 0.5, synth2
+    assert second.output.split("report:")[1].split()[0] == str(report)
 
-def test_demo_reuses_raw_files_and_gives_the_same_run(chain):
-    _, first, second = chain
-    assert second.exit_code == 0, second.output
-    t1 = first.output.split("timings:")[1].split(",")[0]
-    t2 = second.output.split("timings:")[1].split(",")[0]
-    assert "synth" in t1 and float(t2.split()[1]) < 0.5  # skipped
-    def report(r):
-        return r.output.split("report:")[1].split()[0]
-
-    assert report(first) == report(second)
-
-
-def test_pipeline_values_match_the_files_ground_truth(chain):
-    """Features computed from the synthetic C3D files reproduce the simulated observations."""
-    root = chain[0]
-    gt = json.loads((root / "raw" / "ground_truth.json").read_text())
+    # features from the files reproduce the simulated observed values
     rows = [(pseudonymise(lab), ses, o, v)
             for lab, s in gt["subjects"].items() for ses, d in s["sessions"].items()
             if d["observed"] for o, v in d["observed_values"].items()]
     truth = pd.DataFrame(rows, columns=["subject_id", "session", "outcome", "observed"])
-    run = next((root / "runs" / "demo").iterdir())
-    a = pd.read_parquet(run / "analysis.parquet").merge(truth, on=["subject_id", "session",
-                                                                  "outcome"])
+    a = pd.read_parquet(report.parent / "analysis.parquet").merge(
+        truth, on=["subject_id", "session", "outcome"])
     assert a["outcome"].nunique() == 7
     for o, d in a.groupby("outcome"):
         err = d["value"] - d["observed"]

@@ -297,7 +297,7 @@ def run_cmd(
     from cxlab.experiments import run_experiment
 
     run = run_experiment(spec, out=out, store=store)
-    console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False)
+    console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 @app.command("report")
@@ -308,7 +308,7 @@ def report_cmd(
     """Render a run's self-contained HTML report (figures inlined, opens offline)."""
     from cxlab.report import render_report
 
-    console.print(str(render_report(run_dir)), highlight=False)
+    console.print(str(render_report(run_dir)), highlight=False, soft_wrap=True)
 
 
 @app.command("screen")
@@ -359,13 +359,14 @@ def demo_cmd(
     if len(q):
         stages = ", ".join(f"{n} {s}" for s, n in q["stage"].value_counts().sort_index().items())
         console.print(f"quarantined {len(q)} input row(s) as expected ({stages}); "
-                      f"see `cxlab sql {store} \"SELECT * FROM quarantine\"`", highlight=False)
+                      f"see `cxlab sql {store} \"SELECT * FROM quarantine\"`", highlight=False,
+                      soft_wrap=True)
     console.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     console.print("findings:", highlight=False)
     for line in res.summary:
         console.print(f"  - {line}", highlight=False, soft_wrap=True)
-    console.print(f"report: {res.report}", highlight=False)
+    console.print(f"report: {res.report}", highlight=False, soft_wrap=True)
 
 
 @app.command("synth")

@@ -119,7 +119,9 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     slopes = effects[effects["estimand"] == "slope_diff"] if not effects.empty else effects
     forest = save("forest", fg.forest_plot(slopes)) if not slopes.empty else Markup("")
     rates = _responder_rates(responders)
-    resp_svg = save("responders", fg.responder_plot(rates)) if not rates.empty else Markup("")
+    labels_ = {o["name"]: o["label"] for o in spec["outcomes"]}
+    resp_svg = (save("responders", fg.responder_plot(rates, labels=labels_))
+                if not rates.empty else Markup(""))
     labels = {s: f"P{i:02d}" for i, s in enumerate(sorted(analysis["subject_id"].unique()), 1)}
     asym_svg = (save("asymmetry", fg.asymmetry_heatmap(asym, labels=labels))
                 if not asym.empty else Markup(""))

@@ -109,7 +109,7 @@ def forest_plot(effects: pd.DataFrame, /) -> str:
     e["lo"], e["hi"] = np.minimum(lo, hi), np.maximum(lo, hi)
     with plt.rc_context(_RC):
         pal = arm_palette([*e["arm"].unique(), "control"])
-        fig, ax = plt.subplots(figsize=(6.4, 0.32 * max(len(e), 3) + 1.0))
+        fig, ax = plt.subplots(figsize=(8.0, 0.3 * max(len(e), 3) + 1.0))
         y = np.arange(len(e))[::-1]
         for arm in sorted(e["arm"].unique()):
             m = (e["arm"] == arm).to_numpy()
@@ -122,19 +122,22 @@ def forest_plot(effects: pd.DataFrame, /) -> str:
         ax.set_yticks(y, [f"{lab}: {arm.replace('_', ' ')}" for lab, arm
                           in zip(e["label"], e["arm"], strict=True)])
         ax.set_xlabel("difference from control at follow-up, in MCIDs (positive = better)")
-        ax.legend(frameon=False, fontsize=7, loc="lower right")
+        ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
         return _svg(fig)
 
 
-def responder_plot(rates: pd.DataFrame, /) -> str:
+def responder_plot(rates: pd.DataFrame, /, *, labels: dict[str, str] | None = None) -> str:
     """Responder proportion per arm and outcome with its CI.
 
     Parameters
     ----------
     rates : pandas.DataFrame
         ``outcome``, ``arm``, ``rate``, ``ci_low``, ``ci_high`` (proportions).
+    labels : dict, optional
+        outcome -> plain-language label for the axis.
     """
+    labels = labels or {}
     with plt.rc_context(_RC):
         outcomes = list(dict.fromkeys(rates["outcome"]))
         arms = sorted(rates["arm"].unique(), key=lambda a: (a != "control", a))
@@ -151,11 +154,11 @@ def responder_plot(rates: pd.DataFrame, /) -> str:
             ax.errorbar(100 * d["rate"], y, xerr=err,
                         fmt="none", color="black", lw=0.8, capsize=2)
         ax.set_yticks(np.arange(len(outcomes)) + 0.4 - width / 2,
-                      [o.replace("_", " ") for o in outcomes])
+                      [labels.get(o, o.replace("_", " ")) for o in outcomes])
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel("responders (%): improvement ≥ MCID from first to last session")
-        ax.legend(frameon=False, fontsize=7, loc="lower right")
+        ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
         return _svg(fig)
 
