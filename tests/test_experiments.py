@@ -281,9 +281,38 @@ def test_responder_rates_match_a_hand_count_and_statsmodels_wilson(cohort):
     ok = last["session_index"] > 0
     improved = (first["value"] - last["value"])[ok] >= 2.0  # lower is better, MCID 2
     by_arm = improved.groupby(first.loc[ok, "arm"]).agg(["size", "sum"])
-    got = r[r["outcome"] == "pain_nrs"].set_index("arm")
+    got = r[(r["outcome"] == "pain_nrs") & (r["criterion"] == "mcid")].set_index("arm")
     assert got["n"].to_dict() == by_arm["size"].to_dict()
     assert got["n_responders"].to_dict() == by_arm["sum"].astype(int).to_dict()
     lo, hi = proportion_confint(by_arm["sum"], by_arm["size"], alpha=0.05, method="wilson")
     np.testing.assert_allclose(got["ci_low"], lo, atol=1e-12)
     np.testing.assert_allclose(got["ci_high"], hi, atol=1e-12)
+
+
+# -- CLI ----------------------------------------------------------------------------------
+def test_run_and_report_commands(cohort, tmp_path):
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["run", str(cohort["spec"]), "--out", str(tmp_path / "runs")])
+    assert out.exit_code == 0, out.output
+    run = tmp_path / "runs" / "trial" / cohort["run"].name
+    assert f"report: {run / 'report.html'}" in out.output
+    again = runner.invoke(app, ["report", str(run)])
+    assert again.exit_code == 0 and str(run / "report.html") in again.output
+    bad = _write(tmp_path / "bad.toml", SPEC.replace("[model]", "[modle]"))
+    out = runner.invoke(app, ["run", str(bad)])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "modle: is not a known key; did you mean 'model'?" in out.output
+
+
+def test_feature_responders_also_use_the_reliable_change_index(cohort):
+    r = pd.read_parquet(cohort["run"] / "responders.parquet")
+    rel = pd.read_parquet(cohort["run"] / "reliability.parquet")
+    knee = r[r["outcome"] == "knee_fppa_peak_deg"]
+    assert set(knee["criterion"]) == {"mcid", "rci"}  # SEM from the trial-to-trial ICC(2,1)
+    assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci"}
+    assert rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
+                   "sem"].iloc[0] > 0

@@ -120,54 +120,57 @@ def _as_text(w) -> str:
     return str(w)
 
 
-def responders_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> pd.DataFrame:
+def responders_table(analysis: pd.DataFrame, spec: ExperimentSpec, /, *,
+                     sem: dict[str, float] | None = None) -> pd.DataFrame:
     """Responder rates per arm for every outcome with an MCID.
 
-    Baseline is each subject's first dated session, follow-up their last (a
-    subject seen once has no follow-up and is left out). A responder's
-    improvement (``followup - baseline``, sign flipped where lower is better)
-    is at least the MCID.
+    Calls :func:`cxlab.models.responders` with baseline = each subject's first
+    dated session and follow-up = their last (a subject seen once has no
+    follow-up). A responder improved by at least the MCID; with a standard
+    error of measurement for the outcome (``sem``, from the run's trial-to-trial
+    reliability) the reliable change index criterion (Jacobson & Truax 1991) is
+    reported too.
+
+    Parameters
+    ----------
+    sem : dict, optional
+        outcome name -> SEM in the outcome's unit.
 
     Returns
     -------
     pandas.DataFrame
-        ``outcome, arm, n, n_responders, rate, ci_low, ci_high`` (Wilson 1927
-        score interval at the spec's confidence level), ``mean_change`` (in the
-        outcome's unit, raw sign) and ``mcid``; outcomes in spec order, arms
-        sorted.
+        ``outcome`` then the :class:`~cxlab.models.ResponderResult` ``rates``
+        columns (``arm, criterion, n, n_responders, rate, ci_low, ci_high,
+        n_missing``) and ``mcid``; outcomes in spec order.
     """
-    from scipy import stats
+    from cxlab.models import responders
 
-    z = float(stats.norm.ppf(1 - spec.alpha / 2))
+    sem = sem or {}
     out = []
     for o in spec.outcomes:
         if o.mcid is None:
             continue
-        d = analysis[analysis["outcome"] == o.name].sort_values(["subject_id", "session_index"])
-        g = d.groupby("subject_id", sort=True)
-        first, last = g.first(), g.last()
-        keep = last["session_index"] > first["session_index"]
-        change = (last["value"] - first["value"])[keep]
-        sign = -1.0 if o.better == "lower" else 1.0
-        resp = (sign * change >= o.mcid).rename("responder")
-        per = pd.concat([first.loc[keep, "arm"], change.rename("change"), resp], axis=1)
-        r = per.groupby("arm", sort=True).agg(n=("responder", "size"),
-                                              n_responders=("responder", "sum"),
-                                              mean_change=("change", "mean")).reset_index()
-        n, k = r["n"].to_numpy(float), r["n_responders"].to_numpy(float)
-        p = k / n
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-        r["rate"] = p
-        r["ci_low"], r["ci_high"] = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
-        r.insert(0, "outcome", o.name)
-        r["mcid"] = o.mcid
-        out.append(r[["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high",
-                      "mean_change", "mcid"]])
-    cols = ["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high", "mean_change",
-            "mcid"]
-    res = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
-    return res.astype({"n": "int64", "n_responders": "int64"})
+        d = analysis[analysis["outcome"] == o.name]
+        first = d.groupby("subject_id")["session_index"].transform("min")
+        last = d.groupby("subject_id")["session_index"].transform("max")
+        d = d[(d["session_index"] == first) | (d["session_index"] == last)]
+        d = d.assign(visit=np.where(d["session_index"] == first.loc[d.index], "baseline",
+                                    "followup"))
+        if (d["visit"] == "followup").sum() == 0:
+            continue
+        s = sem.get(o.name)
+        res = responders(d[["subject_id", "arm", "visit", "value"]], outcome="value",
+                         subject="subject_id", time="visit", baseline="baseline",
+                         followup="followup", mcid=o.mcid, arm="arm",
+                         sem=s if s is not None and np.isfinite(s) and s > 0 else None,
+                         lower_is_better=o.better == "lower", alpha=spec.alpha)
+        rates = res.rates.copy()
+        rates.insert(0, "outcome", o.name)
+        rates["mcid"] = o.mcid
+        out.append(rates)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["outcome", "arm", "criterion", "n", "n_responders", "rate", "ci_low",
+                 "ci_high", "n_missing", "mcid"])
 
 
 def reliability_table(trials: pd.DataFrame, spec: ExperimentSpec, /) -> pd.DataFrame:

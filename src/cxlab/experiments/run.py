@@ -178,10 +178,13 @@ def run_experiment(
             spec = resolve_mcids(analysis, spec)
             effects, methods_text = effects_table(analysis, spec)
             t = lap("effects", t)
-            responders = responders_table(analysis, spec)
             base = (analysis[analysis["session_index"] == 0][["subject_id", "session"]]
                     .drop_duplicates())
             reliability = reliability_table(trial_table(st, spec, base), spec)
+            sem = ({} if reliability.empty else
+                   reliability[reliability["type"] == "ICC(2,1)"].set_index("outcome")["sem"]
+                   .to_dict())
+            responders = responders_table(analysis, spec, sem=sem)
             t = lap("responders and reliability", t)
             keep = analysis[["subject_id", "session", "session_index"]].drop_duplicates()
             asym = asymmetry_table(st, keep)

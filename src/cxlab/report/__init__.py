@@ -27,6 +27,8 @@ _TOC = [("findings", "Findings"), ("cohort", "Cohort"), ("trajectories", "Trajec
         ("effects", "Effects"), ("responders", "Responders"), ("asymmetry", "Asymmetry"),
         ("screening", "Screening"), ("reliability", "Reliability"), ("methods", "Methods"),
         ("limitations", "Limitations")]
+_RESP_COLS = ["outcome", "arm", "criterion", "n", "n_responders", "rate", "ci_low", "ci_high",
+              "n_missing"]
 _METHOD_NAMES = {"mixed": "a linear mixed model (REML, statsmodels MixedLM)",
                  "gee": "generalised estimating equations (exchangeable working correlation)",
                  "ols": "ordinary least squares with cluster-robust errors"}
@@ -163,7 +165,9 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         trajectory_figures=trajectories, forest_svg=forest,
         effects_html=_html_table(effects[[c for c in eff_cols if c in effects]])
         if not effects.empty else Markup(""),
-        responder_svg=resp_svg, responders_html=_html_table(rates),
+        responder_svg=resp_svg,
+        responders_html=_html_table(responders[[c for c in _RESP_COLS if c in responders]]
+                                    if not responders.empty else responders),
         asymmetry_svg=asym_svg, screening_html=_html_table(_screening_grid(screening)),
         reliability_html=_html_table(reliability[[c for c in rel_cols if c in reliability]])
         if not reliability.empty else Markup(""),
@@ -208,6 +212,9 @@ def _responder_rates(responders: pd.DataFrame) -> pd.DataFrame:
     need = {"outcome", "arm", "rate", "ci_low", "ci_high"}
     if responders.empty or not need <= set(responders.columns):
         return pd.DataFrame(columns=sorted(need))
+    r = responders
+    if "criterion" in r:
+        r = r[r["criterion"] == "mcid"]
     cols = [c for c in ["outcome", "arm", "n", "n_responders", "rate", "ci_low", "ci_high"]
-            if c in responders.columns]
-    return responders[cols].reset_index(drop=True)
+            if c in r.columns]
+    return r[cols].reset_index(drop=True)
