@@ -96,6 +96,67 @@ def _platforms(c: Any, params: dict[str, dict[str, Param]], path: Path, *, lengt
     return out
 
 
+# read by ezc3d as valuesAs...()[0] (must hold a number) / as numbers (must not be text)
+_EZC3D_SCALAR = {"POINT": ("USED", "SCALE", "RATE", "FRAMES"), "ANALOG": ("USED", "GEN_SCALE"),
+                 "FORCE_PLATFORM": ("USED",), "EVENT": ("USED",)}
+_EZC3D_NUMERIC = {"POINT": ("DATA_START",), "ANALOG": ("RATE", "SCALE", "OFFSET"),
+                  "FORCE_PLATFORM": ("TYPE", "ZERO", "CORNERS", "ORIGIN", "CHANNEL"),
+                  "EVENT": ("TIMES",)}
+
+
+def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path) -> bool:
+    """Reject layouts ezc3d indexes without bounds checks; False = skip its plate extraction.
+
+    ezc3d 1.7 segfaults when ANALOG:SCALE/OFFSET hold fewer values than
+    ANALOG:USED (found by the fuzz test), so those are errors here.
+    """
+    from cxlab.io._c3d_params import _concat, _num
+
+    for group, names in [*_EZC3D_SCALAR.items(), *_EZC3D_NUMERIC.items()]:
+        for name in names:
+            p = own.get(group, {}).get(name)
+            if p is not None and (p.dtype == -1 or (name in _EZC3D_SCALAR.get(group, ())
+                                                    and p.flat().size == 0)):
+                raise InputFormatError(message(
+                    "is not a number, which ezc3d cannot read", file=path,
+                    field=f"{group}:{name}", value=p.value, fix="use engine='fast'"))
+    for group in ("POINT", "ANALOG", "EVENT"):
+        for name, p in own.get(group, {}).items():
+            if name.rstrip("0123456789") in ("LABELS", "DESCRIPTIONS", "UNITS") and p.dtype != -1:
+                raise InputFormatError(message(
+                    "is not text, which ezc3d cannot read", file=path, field=f"{group}:{name}",
+                    value=p.dtype, fix="use engine='fast'"))
+    analog, point = own.get("ANALOG", {}), own.get("POINT", {})
+    n_ch = int(_num(analog, "USED", 0) or 0) & 0xFFFF
+    if n_ch and "SHADOW" not in own:
+        for name in ("SCALE", "OFFSET"):
+            n = len(_concat(analog, name))
+            if n < n_ch:
+                raise InputFormatError(message(
+                    f"has {n} values for {n_ch} channels, which ezc3d cannot read", file=path,
+                    field=f"ANALOG:{name}", value=n, fix="use engine='fast'"))
+        if _num(analog, "GEN_SCALE") is None:
+            raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
+                                           field="ANALOG:GEN_SCALE", fix="use engine='fast'"))
+    if int(_num(point, "USED", 0) or 0) and _num(point, "SCALE") is None:
+        raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
+                                       field="POINT:SCALE", fix="use engine='fast'"))
+    fp = own.get("FORCE_PLATFORM", {})
+    used = int(_num(fp, "USED", 0) or 0)
+    if used <= 0:
+        return True
+    try:
+        types = fp["TYPE"].flat()
+        chan = np.asarray(fp["CHANNEL"].value, dtype=float)
+        ok = (types.size >= used and set(types[:used].astype(int)) <= {1, 2, 3, 4}
+              and fp["CORNERS"].flat().size >= 12 * used and fp["ORIGIN"].flat().size >= 3 * used
+              and chan.ndim == 2 and chan.shape[1] >= used and chan.shape[0] >= 6
+              and chan[:, :used].min() >= 1 and chan[:, :used].max() <= n_ch)
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    return bool(ok)
+
+
 def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool) -> Recording:
     """Read ``path`` with ezc3d and map it into a Recording (see module docstring).
 
@@ -131,9 +192,13 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         raise InputFormatError(message("ezc3d cannot read MIPS (big-endian) C3D files",
                                        file=path, field="processor", value="mips",
                                        fix="use engine='fast' or 'auto'"))
+    plates_ok = _ezc3d_safety(own, path)
+    if not plates_ok:
+        warn("force-plate parameters are incomplete or refer to absent channels; plates "
+             "skipped with engine='ezc3d'", file=path, field="FORCE_PLATFORM")
     try:
         try:
-            c = ezc3d.c3d(str(path), extract_forceplat_data=True)
+            c = ezc3d.c3d(str(path), extract_forceplat_data=plates_ok)
         except Exception as exc:  # plate extraction only; retry without it
             c = ezc3d.c3d(str(path))
             warn("ezc3d could not extract the force plates; plates skipped", file=path,
