@@ -137,9 +137,9 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
             warn("has no rows in the store", field=f"outcomes.{o.name}",
                  fix=f"check the name against `cxlab sql STORE \"SELECT DISTINCT {what}\"`")
         elif n_kept < n_all and not spec.where:
-            warn(f"lost {n_all - n_kept} of {n_all} subject-sessions without a programme "
-                 "or a dated survey", field=f"outcomes.{o.name}",
-                 fix="ingest interventions and surveys for every subject")
+            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions that have no dated "
+                 "survey score (their week is unknown) or no programme", field=f"outcomes.{o.name}",
+                 fix="fix the quarantined survey rows and ingest interventions for every subject")
     df["date"] = pd.to_datetime(df["date"]).dt.date if len(df) else df["date"]
     df["session_index"] = df["session_index"].astype("int64")
     return df.reset_index(drop=True)
