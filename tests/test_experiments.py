@@ -316,3 +316,21 @@ def test_feature_responders_also_use_the_reliable_change_index(cohort):
     assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci"}
     assert rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
                    "sem"].iloc[0] > 0
+
+
+def test_sessions_without_a_survey_date_are_left_out_with_a_recorded_warning(cohort, tmp_path):
+    from cxlab.store import Store
+
+    st = Store(tmp_path / "store")
+    shutil.copytree(cohort["store"].path, st.path)
+    scores = st.table("scores")
+    first = scores.iloc[0]
+    drop = (scores["subject_id"] == first["subject_id"]) & (scores["session"] == first["session"])
+    st.write("scores", scores[~drop])
+    run = run_experiment(_write(tmp_path / "trial.toml", SPEC), out=tmp_path / "runs")
+    man = json.loads((run / "manifest.json").read_text())
+    n = sum(1 for w in man["warnings"] if "left out 1 of" in w and "no dated survey" in w)
+    assert n == 3  # the three feature outcomes; pain_nrs simply has no row there
+    a = pd.read_parquet(run / "analysis.parquet")
+    assert not ((a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"])).any()
+    assert "no dated survey" in (run / "report.html").read_text()
