@@ -214,8 +214,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
     if n_blocks == 0:  # some writers leave it 0; bound by the data start instead
         n_blocks = max(header.data_start - header.param_block, 1)
     if n_blocks > n_file_blocks:
-        raise _fail(path, f"parameter section claims {n_blocks} blocks but the file ends after "
-                    f"{n_file_blocks}", field="parameters[2]", value=n_blocks)
+        raise _fail(path, f"parameter section claims {n_blocks} blocks but the file holds only "
+                    f"{n_file_blocks} from block {header.param_block}", field="parameters[2]",
+                    value=n_blocks)
     end = start + n_blocks * BLOCK
     if header.data_start > header.param_block + n_blocks:  # claim too small: data start bounds it
         end = min((header.data_start - 1) * BLOCK, len(buf))

@@ -117,8 +117,8 @@ def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n
         have = max(len(buf) - offset, 0) // dt.itemsize if dt.itemsize else 0
         raise InputFormatError(message(
             f"data block needs {n_frames} frames of {dt.itemsize} bytes from block "
-            f"{h.data_start} but the file ends after {have} frames", file=path,
-            field="data", value=len(buf), fix="the file is truncated; re-export it"))
+            f"{h.data_start} but the file holds only {have}", file=path,
+            field="data", value=f"{len(buf)} bytes", fix="the file is truncated; re-export it"))
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
     pts, ana = rec["p"], rec["a"].reshape(n_frames * n_sub, n_ch)
     if h.processor == "dec" and is_float:

@@ -209,7 +209,12 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
         corners = corners_all[12 * i:12 * (i + 1)].reshape(4, 3) * length_m
         origin = origin_all[3 * i:3 * (i + 1)] * length_m
         r = -origin if origin[2] > 0 else origin
-        rot, centre = plate_frame(corners)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rot, centre = plate_frame(corners)
+        if not (np.isfinite(rot).all() and np.isfinite(centre).all()):
+            raise InputFormatError(message("CORNERS do not span a plate (degenerate or not "
+                                           "finite)", value=corners.tolist(),
+                                           fix="re-export with the plate geometry", **where))
         if t == 1:
             force = ch[:, 0:3]
             cop = np.column_stack([ch[:, 3:5] * length_m, np.zeros(n_samples)])
