@@ -205,6 +205,13 @@ def test_single_time_point_and_tiny_arm_are_refused(cohort):
         fit_effects(few, outcome="odi", **KW)
 
 
+def test_outcome_unobserved_in_an_arm_is_refused_with_its_name(cohort):
+    w, _ = cohort
+    w = w.assign(odi=w["odi"].where(w["arm"] != "hip_strengthening"))
+    with pytest.raises(ConfigError, match="odi: arm 'hip_strengthening' has 0 subject"):
+        fit_effects(w, outcome=["pain_nrs", "odi"], **KW)
+
+
 def _calibration_module():
     path = REPO / "benchmarks" / "calibrate_effects.py"
     spec = importlib.util.spec_from_file_location("calibrate_effects", path)

@@ -196,6 +196,7 @@ def fit_effects(
         fml = lg.formula(ds, y, time_as=time_as)
         cols = [y, ds.time, *ds.covariates, *ds.moderators]
         d = ds.data.dropna(subset=cols).reset_index(drop=True)
+        _check_observed(d, ds, y)
         scale = 1.0
         if method == "mixed":
             scale = lg.time_scale(ds, time_as=time_as)
@@ -212,6 +213,22 @@ def fit_effects(
     text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
     return EffectFit(_finish(table, correction, ds), method, formulas, results, None,
                      text + _correction_text(correction), time_scale=scales)
+
+
+def _check_observed(d: pd.DataFrame, ds, y: str) -> None:
+    """Every arm needs 3 subjects with an observed value and 2 distinct time points."""
+    counts = d.groupby(ds.arm)[ds.subject].nunique().reindex([ds.control, *ds.arms],
+                                                              fill_value=0)
+    small = counts[counts < 3]
+    if len(small):
+        raise ConfigError(message(
+            f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s) with observed values "
+            f"(and complete covariates), fewer than 3", field=y, value=small.index[0],
+            fix="drop the arm or the outcome, or check for missing values"))
+    if d[ds.time].nunique() < 2:
+        raise ConfigError(message("is observed at a single time point", field=y,
+                                  value=d[ds.time].iloc[0] if len(d) else None,
+                                  fix="effects need baseline and follow-up values"))
 
 
 def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:
