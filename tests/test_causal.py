@@ -95,6 +95,14 @@ def test_without_covariates_adjusts_for_the_baseline_outcome_only():
     assert np.isfinite(fit.table["estimate"].iloc[0])
 
 
+def test_jittered_continuous_time_is_refused_with_a_hint():
+    df = _confounded(60, seed=7)
+    df["visit"] = df["visit"] * 12 + np.random.default_rng(0).integers(0, 3, len(df)) / 7
+    with pytest.raises(CxlabError, match=r"too few subjects with visit=0\.0 and visit=12\.28"
+                                         r".*use a visit column"):
+        fit_effects(df, outcome="pain", **KW)
+
+
 def test_followup_must_be_a_visit():
     with pytest.raises(ConfigError, match="followup: is not a value of visit"):
         fit_effects(_confounded(60), outcome="pain", followup=3, **KW)

@@ -171,7 +171,8 @@ def aipw_effects(ds, *, baseline=None, followup=None, outcome_model="linear", n_
                     f"too few subjects with {ds.time}={baseline} and {ds.time}={followup} "
                     f"values of {y} for AIPW ({counts[1]} in {arm!r}, {counts[0]} in "
                     f"{ds.control!r})", field=ds.arm, value=arm,
-                    fix="check the baseline/follow-up visits or drop the arm"))
+                    fix="AIPW compares two visits that subjects share: use a visit column "
+                    "(e.g. session) as time, or pass baseline= and followup="))
             e, mu1, mu0 = _cross_fit(x, a, yv, n_folds=n_folds, seed=seed,
                                      outcome_model=outcome_model)
             outside = (e < lo) | (e > hi)
