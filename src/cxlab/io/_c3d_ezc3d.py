@@ -138,6 +138,13 @@ def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path) -> bool:
         if _num(analog, "GEN_SCALE") is None:
             raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
                                            field="ANALOG:GEN_SCALE", fix="use engine='fast'"))
+    for group, used in (("POINT", point), ("ANALOG", analog)):
+        n = int(_num(used, "USED", 0) or 0) & 0xFFFF
+        n_labels = len(_concat(used, "LABELS"))
+        if n and n_labels < n:
+            raise InputFormatError(message(
+                f"has {n_labels} labels for {n} entries, which ezc3d cannot read", file=path,
+                field=f"{group}:LABELS", value=n_labels, fix="use engine='fast'"))
     if int(_num(point, "USED", 0) or 0) and _num(point, "SCALE") is None:
         raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
                                        field="POINT:SCALE", fix="use engine='fast'"))

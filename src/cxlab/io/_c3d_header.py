@@ -199,7 +199,8 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
     """Decode the parameter section into ``{GROUP: {PARAM: Param}}`` (names upper-case).
 
     ``strict=True`` (used before handing a file to ezc3d) also rejects group
-    ids above 64 and a group id declared twice.  Parameters of undeclared
+    ids above 64, a group id declared twice and parameter data running into
+    the next record.  Parameters of undeclared
     groups (seen in c3d.org's TYPE-2.C3D) are dropped.
 
     Raises
@@ -264,6 +265,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
             if vpos + size > end:
                 raise _fail(path, f"parameter data ({size} bytes) runs past the parameter "
                             "section", field=name, value=dims)
+            if strict and offset > 0 and vpos + size + 1 > nxt:
+                raise _fail(path, "parameter data overlaps the next record", field=name,
+                            value=dims)
             value = _decode_value(buf, vpos, dtype, dims, header.processor, e)
             pending.append((gid, name, Param(dtype, dims, value)))
         seen += 1
