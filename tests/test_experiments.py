@@ -213,8 +213,13 @@ def test_manifest_records_input_digests_versions_and_seed(cohort):
     assert man["outputs"]["effects.parquet"] == hashlib.sha256(eff.read_bytes()).hexdigest()
 
 
-def test_run_twice_gives_byte_identical_outputs(cohort, tmp_path):
-    # back to back, so the manifest's git "dirty" flag cannot change in between
+def test_run_twice_gives_byte_identical_outputs(cohort, tmp_path, monkeypatch):
+    # the git state is read once: colleagues editing src/ between the two runs would flip the
+    # manifest's "dirty" flag, which is right for the manifest but not what this test checks
+    import cxlab.experiments.run as run_mod
+
+    git = run_mod._git_info()
+    monkeypatch.setattr(run_mod, "_git_info", lambda: dict(git))
     one = run_experiment(cohort["spec"], out=tmp_path / "a")
     two = run_experiment(cohort["spec"], out=tmp_path / "b")
     assert one.name == two.name == cohort["run"].name
