@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 
 import matplotlib
 
@@ -183,8 +184,10 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(min(1.2 + 0.45 * w.shape[1], 12),
                                         min(1.5 + 0.2 * w.shape[0], 14)))
-        sns.heatmap(w, ax=ax, cmap="vlag", center=0, vmin=-lim, vmax=lim,
-                    cbar_kws={"label": "asymmetry (%), + = right larger"})
+        with warnings.catch_warnings():  # seaborn 0.13 calls Colormap.set_bad (pending removal)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            sns.heatmap(w, ax=ax, cmap="vlag", center=0, vmin=-lim, vmax=lim,
+                        cbar_kws={"label": "asymmetry (%), + = right larger"})
         ax.set_xlabel("measure · session (s0 = first)")
         ax.set_ylabel("subject")
         fig.tight_layout()
