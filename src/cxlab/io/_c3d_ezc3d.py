@@ -120,8 +120,12 @@ def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path) -> bool:
                 raise InputFormatError(message(
                     "is not a number, which ezc3d cannot read", file=path,
                     field=f"{group}:{name}", value=p.value, fix="use engine='fast'"))
-    for group in ("POINT", "ANALOG", "EVENT"):
+    for group in ("POINT", "ANALOG", "FORCE_PLATFORM", "EVENT"):
         for name, p in own.get(group, {}).items():
+            if p.dtype == -1 and not p.dims:  # ezc3d reads dimension()[0]
+                raise InputFormatError(message(
+                    "is text without dimensions, which ezc3d cannot read", file=path,
+                    field=f"{group}:{name}", value=p.value, fix="use engine='fast'"))
             if name.rstrip("0123456789") in ("LABELS", "DESCRIPTIONS", "UNITS") and p.dtype != -1:
                 raise InputFormatError(message(
                     "is not text, which ezc3d cannot read", file=path, field=f"{group}:{name}",
