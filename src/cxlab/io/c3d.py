@@ -138,9 +138,10 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
     point_rate = _num(point, "RATE", h.rate_hz) or h.rate_hz
-    if not np.isfinite(scale) or not np.isfinite(point_rate) or point_rate < 0:
-        raise InputFormatError(message("POINT:SCALE and POINT:RATE must be finite", file=path,
-                                       field="POINT", value=(scale, point_rate),
+    if not np.isfinite(scale) or not np.isfinite(point_rate) or point_rate < 0 \
+            or (n_points and point_rate == 0):
+        raise InputFormatError(message("POINT:SCALE must be finite and POINT:RATE positive",
+                                       file=path, field="POINT", value=(scale, point_rate),
                                        fix="the file is corrupt; re-export it"))
     is_float = scale < 0 if n_points else h.scale < 0
     if not is_float and scale == 0 and n_points:
