@@ -246,6 +246,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
             if strict and (-gid > 64 or -gid in groups):
                 raise _fail(path, "group id is out of range or declared twice", field=name,
                             value=-gid)
+            if strict and offset > 0 and (body >= end or body + 1 + buf[body] > nxt):
+                raise _fail(path, "group description overlaps the next record", field=name,
+                            value=buf[body] if body < end else None)
             groups[-gid] = name
         else:
             if body + 2 > end:
@@ -265,7 +268,8 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
             if vpos + size > end:
                 raise _fail(path, f"parameter data ({size} bytes) runs past the parameter "
                             "section", field=name, value=dims)
-            if strict and offset > 0 and vpos + size + 1 > nxt:
+            if strict and offset > 0 and (vpos + size >= end
+                                          or vpos + size + 1 + buf[vpos + size] > nxt):
                 raise _fail(path, "parameter data overlaps the next record", field=name,
                             value=dims)
             value = _decode_value(buf, vpos, dtype, dims, header.processor, e)
