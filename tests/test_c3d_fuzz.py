@@ -1,6 +1,6 @@
 """Truncated and bit-flipped real C3D files give a Recording or a CxlabError, nothing else.
 
-Seeded, fast (~200 cases).  The fuzz runs on ``engine="fast"`` and, for a subset,
+Seeded, fast (180 cases).  The fuzz runs on ``engine="fast"`` and, for a subset,
 ``engine="auto"``: auto only hands a file to ezc3d after cxlab's own parser has
 validated its structure, so garbage never reaches ezc3d's C++ code (which can
 crash on it).  ``engine="ezc3d"`` validates the same way first.
@@ -29,8 +29,18 @@ FILES = [
 def _cases(data: bytes, rng: np.random.Generator, n: int) -> list[bytes]:
     out = []
     param_end = min(len(data), 512 * (data[0] + data[512 * (data[0] - 1) + 2]))
+    names = [b"USED", b"SCALE", b"RATE", b"FRAMES", b"OFFSET", b"TIMES", b"ZERO", b"TYPE",
+             b"CHANNEL", b"ORIGIN", b"LABELS", b"UNITS", b"GEN_SCALE", b"CORNERS"]
     for k in range(n):
-        kind = k % 4
+        kind = k % 5
+        if kind == 4:  # a parameter's type byte set to another type (-1, 1, 2 or 4)
+            b = bytearray(data)
+            name = names[int(rng.integers(0, len(names)))]
+            at = data.find(name, 512 * (data[0] - 1), param_end)
+            if at >= 0:
+                b[at + len(name) + 2] = int(rng.choice([0xFF, 1, 2, 4]))
+            out.append(bytes(b))
+            continue
         if kind == 0:  # truncation anywhere
             out.append(data[: int(rng.integers(0, len(data)))])
         elif kind == 1:  # flips in the header and parameter section (the fragile part)
@@ -42,7 +52,7 @@ def _cases(data: bytes, rng: np.random.Generator, n: int) -> list[bytes]:
             b = bytearray(data)
             b[int(rng.integers(0, param_end))] = int(rng.choice([0, 0x7F, 0x80, 0xFF]))
             out.append(bytes(b))
-        else:  # flips anywhere, including the data block
+        elif kind == 3:  # flips anywhere, including the data block
             b = bytearray(data)
             for pos in rng.integers(0, len(data), size=int(rng.integers(1, 20))):
                 b[pos] ^= int(rng.integers(1, 256))

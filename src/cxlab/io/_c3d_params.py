@@ -49,8 +49,8 @@ def _concat(group: dict[str, Param], name: str) -> list[Any]:
 
 def _num(group: dict[str, Param], name: str, default: float | None = None) -> float | None:
     p = group.get(name)
-    if p is None or p.dtype == -1 or p.flat().size == 0:
-        return default
+    if p is None or p.dtype == -1 or p.flat().size == 0 or not np.isfinite(p.flat()[0]):
+        return default  # absent, text or not finite: as if missing
     return float(p.flat()[0])
 
 
@@ -63,7 +63,7 @@ def _str(group: dict[str, Param], name: str, default: str = "") -> str:
 
 
 def _labels(values: list[str], n: int, what: str, path: Path) -> list[str]:
-    labels = [v.strip() for v in values[:n]]
+    labels = [str(v).strip() for v in values[:n]]
     if len(labels) < n:
         warn(f"has {len(labels)} labels for {n} {what}; the rest are numbered", file=path,
              field=f"{what.upper()}:LABELS", value=len(labels))
@@ -124,8 +124,8 @@ def events_from_parameters(params: dict[str, dict[str, Param]],
     used = int(_num(ev, "USED", 0) or 0)
     events: list[Event] = []
     if used > 0 and "TIMES" in ev:
-        times = np.asarray(ev["TIMES"].value, dtype=float).reshape(2, -1, order="F") \
-            if ev["TIMES"].dtype != -1 else np.zeros((2, 0))
+        flat = ev["TIMES"].flat() if ev["TIMES"].dtype != -1 else np.zeros(0)
+        times = flat[: flat.size // 2 * 2].reshape(2, -1, order="F")
         labels = _concat(ev, "LABELS")
         contexts = _concat(ev, "CONTEXTS")
         n = min(used, times.shape[1])

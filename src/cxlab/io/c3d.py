@@ -61,6 +61,8 @@ def _frames_field(group: dict[str, Param], name: str) -> int | None:
     p = group.get(name)
     if p is None or p.dtype == -1 or p.flat().size < 2:
         return None
+    if not np.isfinite(p.flat()[:2]).all():
+        return None
     lo, hi = (int(v) & 0xFFFF for v in p.flat()[:2])
     return lo + 65536 * hi
 
@@ -71,7 +73,8 @@ def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]]) -> tuple[int, i
     first = h.first_frame
     n = h.last_frame - h.first_frame + 1 if h.last_frame >= h.first_frame else 0
     frames = point.get("FRAMES")
-    if frames is not None and frames.dtype != -1 and frames.flat().size:
+    if frames is not None and frames.dtype != -1 and frames.flat().size \
+            and np.isfinite(frames.flat()[0]):
         v = frames.flat()[0]
         v = int(v) & 0xFFFF if frames.dtype == 2 else int(v)
         if v > 0:
@@ -90,7 +93,11 @@ def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]]) -> tuple[int, i
 def _per_channel(values: list[Any], n: int, name: str, path: Path, default: float) -> np.ndarray:
     if not values:
         return np.full(n, default)
-    arr = np.asarray(values, dtype=np.float64)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except ValueError:
+        raise InputFormatError(message("must be numbers", file=path, field=f"ANALOG:{name}",
+                                       value=values[:3], fix="re-export the file")) from None
     if arr.size == 1:
         return np.full(n, arr[0])
     if arr.size < n:
@@ -199,12 +206,13 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         gen = _num(analog, "GEN_SCALE", 1.0)
         ch_scale = _per_channel(_concat(analog, "SCALE"), n_ch, "SCALE", path, 1.0)
         offset = _per_channel(_concat(analog, "OFFSET"), n_ch, "OFFSET", path, 0.0)
-        if unsigned:
+        if unsigned and not is_float:
             offset = offset.astype(np.int64) & 0xFFFF
         factor = ch_scale * gen
-        if not np.all(np.isfinite(factor)):
-            raise InputFormatError(message("analog scale factors must be finite", file=path,
-                                           field="ANALOG:SCALE", fix="re-export the file"))
+        if not (np.isfinite(factor).all() and np.isfinite(offset).all()):
+            raise InputFormatError(message("analog scales and offsets must be finite",
+                                           file=path, field="ANALOG:SCALE",
+                                           fix="re-export the file"))
         analogs = (raw_an - offset) * factor
     else:
         analogs = np.zeros((0, 0))

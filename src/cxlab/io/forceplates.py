@@ -124,7 +124,7 @@ def _zero_window(zero: Param | None, n_sub: int, n_samples: int) -> slice | None
     if zero is None or zero.dtype == -1:
         return None
     vals = zero.flat()
-    if vals.size < 2 or vals[0] < 1 or vals[1] < vals[0]:
+    if vals.size < 2 or not np.isfinite(vals[:2]).all() or vals[0] < 1 or vals[1] < vals[0]:
         return None  # (0, 0), (1, 0): no zeroing requested
     lo, hi = int(vals[0] - 1) * n_sub, min(int(vals[1]) * n_sub, n_samples)
     return slice(lo, hi) if hi > lo else None
@@ -169,7 +169,9 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
         Plates whose type is unsupported or whose channels are absent are
         skipped with a :class:`~cxlab._check.CxlabWarning`.
     """
-    used = int(fp["USED"].flat()[0]) if "USED" in fp and fp["USED"].dtype != -1 else 0
+    used_p = fp.get("USED")
+    used_v = used_p.flat() if used_p is not None and used_p.dtype != -1 else np.zeros(0)
+    used = int(used_v[0]) if used_v.size and np.isfinite(used_v[0]) else 0
     if used <= 0:
         return []
     types = _fp_array(fp, "TYPE", path).ravel(order="F").astype(int)
