@@ -192,6 +192,10 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
 
     buf = path.read_bytes()
     h = read_header(buf, path)
+    if h.processor == "mips":
+        raise InputFormatError(message("ezc3d cannot read MIPS (big-endian) C3D files",
+                                       file=path, field="processor", value="mips",
+                                       fix="use engine='fast' or 'auto'"))
     own = read_parameters(buf, path, h, strict=True)
     try:  # full structural validation (data size, scales, rates) before the C++ code runs
         with warnings.catch_warnings():
@@ -199,10 +203,6 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
             _read_fast(buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=False)
     except C3DUnsupportedError:
         pass
-    if h.processor == "mips":
-        raise InputFormatError(message("ezc3d cannot read MIPS (big-endian) C3D files",
-                                       file=path, field="processor", value="mips",
-                                       fix="use engine='fast' or 'auto'"))
     plates_ok = _ezc3d_safety(own, path)
     if not plates_ok:
         warn("force-plate parameters are incomplete or refer to absent channels; plates "

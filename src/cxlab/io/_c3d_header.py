@@ -199,8 +199,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
     """Decode the parameter section into ``{GROUP: {PARAM: Param}}`` (names upper-case).
 
     ``strict=True`` (used before handing a file to ezc3d) also rejects group
-    ids above 64, a group id declared twice and parameter data running into
-    the next record.  Parameters of undeclared
+    ids above 64, a group id declared twice and records that do not end
+    exactly where their pointer says the next one starts (ezc3d 1.7 crashes on
+    such files instead of raising).  Parameters of undeclared
     groups (seen in c3d.org's TYPE-2.C3D) are dropped.
 
     Raises
@@ -246,8 +247,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
             if strict and (-gid > 64 or -gid in groups):
                 raise _fail(path, "group id is out of range or declared twice", field=name,
                             value=-gid)
-            if strict and offset > 0 and (body >= end or body + 1 + buf[body] > nxt):
-                raise _fail(path, "group description overlaps the next record", field=name,
+            if strict and offset > 0 and (body >= end or body + 1 + buf[body] != nxt):
+                raise _fail(path, "group record does not end where the next one starts",
+                            field=name,
                             value=buf[body] if body < end else None)
             groups[-gid] = name
         else:
@@ -269,9 +271,9 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
                 raise _fail(path, f"parameter data ({size} bytes) runs past the parameter "
                             "section", field=name, value=dims)
             if strict and offset > 0 and (vpos + size >= end
-                                          or vpos + size + 1 + buf[vpos + size] > nxt):
-                raise _fail(path, "parameter data overlaps the next record", field=name,
-                            value=dims)
+                                          or vpos + size + 1 + buf[vpos + size] != nxt):
+                raise _fail(path, "parameter record does not end where the next one starts",
+                            field=name, value=dims)
             value = _decode_value(buf, vpos, dtype, dims, header.processor, e)
             pending.append((gid, name, Param(dtype, dims, value)))
         seen += 1
