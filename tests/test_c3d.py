@@ -86,12 +86,16 @@ def test_fast_engine_matches_ezc3d_platforms_by_documented_mapping(real_dir, nam
         assert plate.rate_hz == pytest.approx(c["header"]["analogs"]["frame_rate"])
 
 
-@pytest.mark.parametrize("name", PLATE_FILES)
+@pytest.mark.parametrize("name", EZC3D_FILES)
 def test_ezc3d_engine_equals_fast_engine_with_zero_baseline(real_dir, name):
     fast = read_c3d(real_dir / name, engine="fast")
     ez = read_c3d(real_dir / name, engine="ezc3d")
     assert ez.meta["engine"] == "ezc3d" and fast.meta["engine"] == "fast"
     _rel_close(ez.markers, fast.markers, 1e-6)
+    assert np.array_equal(np.isnan(ez.residuals), np.isnan(fast.residuals))
+    _rel_close(ez.analogs.reshape(fast.analogs.shape), fast.analogs, 1e-6)
+    assert ez.marker_labels == fast.marker_labels
+    assert ez.meta["first_frame"] == fast.meta["first_frame"]
     assert ez.analog_labels == fast.analog_labels and ez.analog_units == fast.analog_units
     for a, b in zip(fast.platforms, ez.platforms, strict=True):
         _rel_close(b.force, a.force, 1e-6)
