@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxlab._check import SchemaError, message
 
@@ -441,18 +442,25 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
         if col.le is not None and (bad := vals > col.le).any():
             _fail(out, table, col.name, f"has values above {col.le}", _first(vals[bad]),
                   int(bad.sum()))
-    if col.isin is not None:
-        vals = s.to_numpy()[ok]
-        bad = ~pd.Series(vals).isin(col.isin).to_numpy()
-        if bad.any():
-            _fail(out, table, col.name, f"has values not in {list(col.isin)}", _first(vals[bad]),
-                  int(bad.sum()))
-    if col.pattern is not None:
-        vals = pd.Series(s.to_numpy()[ok]).astype(str)
-        bad = ~vals.str.fullmatch(col.pattern).to_numpy()
-        if bad.any():
-            _fail(out, table, col.name, f"has values not matching /{col.pattern}/",
-                  vals[bad].iloc[0], int(bad.sum()))
+    if col.isin is not None or col.pattern is not None:
+        # Checked once per distinct value: long tables repeat ids and labels on every row.
+        present = arr.filter(pa.array(ok))
+        uniq = pd.Series(pc.unique(present).to_pylist(), dtype=object)
+        if col.isin is not None:
+            bad_vals = uniq[~uniq.isin(col.isin)]
+            if len(bad_vals):
+                n = int(pc.sum(pc.is_in(present, value_set=pa.array(bad_vals.tolist(),
+                                                                     type=arr.type))).as_py())
+                _fail(out, table, col.name, f"has values not in {list(col.isin)}",
+                      bad_vals.iloc[0], n)
+        if col.pattern is not None:
+            text = uniq.astype(str)
+            bad_vals = uniq[~text.str.fullmatch(col.pattern).to_numpy(dtype=bool)]
+            if len(bad_vals):
+                n = int(pc.sum(pc.is_in(present, value_set=pa.array(bad_vals.tolist(),
+                                                                     type=arr.type))).as_py())
+                _fail(out, table, col.name, f"has values not matching /{col.pattern}/",
+                      str(bad_vals.iloc[0]), n)
     return out
 
 
