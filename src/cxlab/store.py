@@ -21,9 +21,9 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from cxlab._check import ConfigError, message
 from cxlab.schemas import TABLES, schema_of, validate
 
-__all__ = ["Store", "write_parquet"]
+__all__ = ["Store", "atomic_file", "write_parquet", "write_text"]
 
 _KEY = re.compile(r"[A-Za-z0-9_.=-]+")
 _PARQUET_OPTS = dict(
@@ -49,6 +49,29 @@ _PARQUET_OPTS = dict(
 _NULL_PARTITION = "__null__"
 
 
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary writing so that it appears whole or not at all.
+
+    Yields a handle on a temporary file in the destination directory; on a
+    clean exit the file is flushed, fsynced and renamed over ``path``; on an
+    error it is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_parquet(table: pa.Table, path: str | os.PathLike[str], /) -> Path:
     """Write ``table`` to ``path`` atomically and deterministically.
 
@@ -61,20 +84,16 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str], /) -> Path:
     pathlib.Path
         The written path.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, **_PARQUET_OPTS)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_file(path) as fh:
+        pq.write_table(table, fh, **_PARQUET_OPTS)
+    return Path(path)
+
+
+def write_text(text: str, path: str | os.PathLike[str], /) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(text.encode("utf-8"))
+    return Path(path)
 
 
 class Store:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
 from cxlab._check import ConfigError, CxlabError, InputFormatError, message
-from cxlab.store import Store, write_parquet
+from cxlab.store import Store, write_parquet, write_text
 
 __all__ = ["read_input", "write_effects"]
 
@@ -81,26 +79,11 @@ def write_effects(fit, out: str | os.PathLike, /) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     table = fit.table
     arrow = pa.Table.from_pandas(table, preserve_index=False).replace_schema_metadata(None)
-    paths = [_write_text(out / "effects.csv", table.to_csv(index=False, lineterminator="\n")),
+    paths = [write_text(table.to_csv(index=False, lineterminator="\n"), out / "effects.csv"),
              write_parquet(arrow, out / "effects.parquet")]
     formulas = "\n".join(f"{k}: {v}" for k, v in fit.formula.items())
-    paths.append(_write_text(out / "methods.txt", f"{fit.methods}\n\nModels:\n{formulas}\n"))
+    paths.append(write_text(f"{fit.methods}\n\nModels:\n{formulas}\n", out / "methods.txt"))
     if fit.diagnostics is not None:
-        paths.append(_write_text(out / "overlap.csv",
-                                 fit.diagnostics.to_csv(index=False, lineterminator="\n")))
+        paths.append(write_text(fit.diagnostics.to_csv(index=False, lineterminator="\n"),
+                                out / "overlap.csv"))
     return paths
-
-
-def _write_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
