@@ -33,8 +33,12 @@ def _group(order, gid, name) -> bytes:
     return bytes([len(name), (-gid) & 0xFF]) + name.encode() + offset + b"\x00"
 
 
-def c3d_bytes(*, order, points, analogs, frames_param=None) -> bytes:
-    """An int16 C3D: header, parameters (block 2-3), data from block 4."""
+def c3d_bytes(*, order, points, analogs, frames_param=None, storage="int") -> bytes:
+    """A C3D: header, parameters (blocks 2-3), data from block 4; int16 or float32 words.
+
+    Float files: POINT:SCALE = -0.1, the 4th word a float, analog FORMAT signed.
+    """
+    scale = 0.1 if storage == "int" else -0.1
     proc = {"<": 84, ">": 86}[order]
     n_pts, n_ch = points.shape[1], analogs.shape[1]
     header = np.zeros(256, order + "u2")
@@ -42,13 +46,13 @@ def c3d_bytes(*, order, points, analogs, frames_param=None) -> bytes:
     header[8], header[9] = 4, N_SUB
     hb = bytearray(header.tobytes())
     hb[0], hb[1] = 2, 0x50
-    hb[12:16] = np.array([0.1], order + "f4").tobytes()
+    hb[12:16] = np.array([scale], order + "f4").tobytes()
     hb[20:24] = np.array([50.0], order + "f4").tobytes()
     frames = frames_param or (2, (), [N_FRAMES])
     recs = [
         _group(order, 1, "POINT"),
         _param(order, 1, "USED", 2, (), [n_pts]),
-        _param(order, 1, "SCALE", 4, (), [0.1]),
+        _param(order, 1, "SCALE", 4, (), [scale]),
         _param(order, 1, "RATE", 4, (), [50.0]),
         _param(order, 1, "FRAMES", *frames),
         _param(order, 1, "UNITS", -1, (2,), ["mm"]),
@@ -57,19 +61,20 @@ def c3d_bytes(*, order, points, analogs, frames_param=None) -> bytes:
         _param(order, 2, "USED", 2, (), [n_ch]),
         _param(order, 2, "RATE", 4, (), [150.0]),
         _param(order, 2, "GEN_SCALE", 4, (), [2.0]),
-        _param(order, 2, "FORMAT", -1, (8,), ["UNSIGNED"]),
+        _param(order, 2, "FORMAT", -1, (8,), ["UNSIGNED" if storage == "int" else "SIGNED"]),
         _param(order, 2, "LABELS", -1, (2, 2), ["A", "B"]),
         _param(order, 2, "LABELS2", -1, (2, 1), ["C"]),
         _param(order, 2, "UNITS", -1, (1, 3), ["V", "V", "N"]),
         _param(order, 2, "SCALE", 4, (2,), [0.5, 0.25]),
         _param(order, 2, "SCALE2", 4, (1,), [0.125]),
-        _param(order, 2, "OFFSET", 2, (2,), [-32768, 100]),  # 32768 as unsigned
+        _param(order, 2, "OFFSET", 2, (2,), [-32768 if storage == "int" else 7, 100]),
         _param(order, 2, "OFFSET2", 2, (1,), [0]),
     ]
     params = bytes([1, 0x50, 2, proc]) + b"".join(recs)
     assert len(params) < 1024
     params = params.ljust(1024, b"\x00")
-    frame = np.dtype([("p", order + "i2", (n_pts, 4)), ("a", order + "u2", (N_SUB, n_ch))])
+    word, aword = (order + "i2", order + "u2") if storage == "int" else (order + "f4",) * 2
+    frame = np.dtype([("p", word, (n_pts, 4)), ("a", aword, (N_SUB, n_ch))])
     data = np.zeros(N_FRAMES, frame)
     data["p"] = points.reshape(N_FRAMES, n_pts, 4)
     data["a"] = analogs.reshape(N_FRAMES, N_SUB, n_ch)
@@ -130,3 +135,26 @@ def test_vax_f_floating_conversion_matches_hand_worked_values():
     raw = np.frombuffer(words.tobytes(), dtype="<u4")
     out = dec_to_float32(raw)
     np.testing.assert_allclose(out, [1.0, -2.5, 0.1, 0.0], rtol=1e-7)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_float_storage_in_both_byte_orders(tmp_path, order):
+    """Float words are positions in mm as stored; the 4th float encodes mask * 256 + residual."""
+    rng = np.random.default_rng(9)
+    pts = rng.uniform(-2000, 2000, size=(N_FRAMES, 2, 4)).astype(np.float32)
+    pts[..., 3] = 3 * 256 + 7
+    pts[2, 0, 3] = -1.0
+    analogs = rng.normal(0, 100, size=(N_FRAMES * N_SUB, 3)).astype(np.float32)
+    path = tmp_path / "f.c3d"
+    path.write_bytes(c3d_bytes(order=order, points=pts, analogs=analogs, storage="float"))
+    rec = read_c3d(path, engine="fast")
+    assert rec.meta["storage"] == "float"
+    expected = pts[..., :3].astype(float) * 1e-3
+    expected[2, 0] = np.nan
+    np.testing.assert_array_equal(rec.markers, expected)
+    res = np.full((N_FRAMES, 2), 7 * 0.1 * 1e-3)
+    res[2, 0] = np.nan
+    np.testing.assert_allclose(rec.residuals, res, rtol=1e-6)
+    offset = np.array([7.0, 100.0, 0.0])
+    scale = np.array([0.5, 0.25, 0.125]) * 2.0
+    np.testing.assert_allclose(rec.analogs, (analogs - offset) * scale, rtol=1e-12)
