@@ -13,6 +13,7 @@ import ezc3d
 import numpy as np
 import pytest
 
+from cxlab._check import CxlabWarning
 from cxlab.io.c3d import read_c3d
 from cxlab.io.forceplates import plate_frame
 
@@ -137,3 +138,22 @@ def test_plate_frame_axes_follow_the_c3d_corner_order():
     rot, centre = plate_frame(corners)
     np.testing.assert_allclose(rot, ROT, atol=1e-12)
     np.testing.assert_allclose(centre, CENTRE, atol=1e-12)
+
+
+def test_unsupported_plate_is_nan_and_keeps_the_plate_numbering(tmp_path):
+    _write(tmp_path / "one.c3d", 2)
+    (good,) = read_c3d(tmp_path / "one.c3d", engine="fast").platforms
+    c = ezc3d.c3d(str(tmp_path / "one.c3d"))
+    fp = c["parameters"]["FORCE_PLATFORM"]
+    fp["USED"]["value"] = [2]
+    fp["TYPE"]["value"] = [5, 2]  # TYPE 5 is not supported: plate 1 must stay plate 1
+    for name in ("CORNERS", "ORIGIN", "CHANNEL"):
+        fp[name]["value"] = np.concatenate([fp[name]["value"]] * 2, axis=-1)
+    c.write(str(tmp_path / "two.c3d"))
+    with pytest.warns(CxlabWarning, match="unsupported TYPE"):
+        rec = read_c3d(tmp_path / "two.c3d", engine="fast")
+    plates = rec.platforms
+    assert len(plates) == 2 and np.isnan(plates[0].force).all() and plates[1].type == 2
+    np.testing.assert_array_equal(plates[1].force, good.force)
+    forces = rec.to_tables("0123456789abcdef")["forces"]
+    assert sorted(set(forces["plate"])) == [1, 2]

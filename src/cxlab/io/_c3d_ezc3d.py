@@ -28,7 +28,13 @@ import numpy as np
 
 from cxlab._check import InputFormatError, message, warn
 from cxlab.io._c3d_header import Param
-from cxlab.io.forceplates import REACTION_SIGN, plate_frame, platform_from_wrench, zero_window
+from cxlab.io.forceplates import (
+    REACTION_SIGN,
+    nan_platform,
+    plate_frame,
+    platform_from_wrench,
+    zero_window,
+)
 from cxlab.io.recording import Platform, Recording
 
 __all__ = ["read_c3d_ezc3d"]
@@ -56,7 +62,7 @@ def _params(raw: Any) -> dict[str, dict[str, Param]]:
 
 
 def _platforms(c: Any, params: dict[str, dict[str, Param]], path: Path, *, length_m: float,
-               n_sub: int, rate_hz: float, cop_threshold_n: float,
+               n_sub: int, n_samples: int, rate_hz: float, cop_threshold_n: float,
                zero_baseline: bool) -> list[Platform]:
     fp = params.get("FORCE_PLATFORM", {})
     types = fp["TYPE"].flat().astype(int) if "TYPE" in fp else np.zeros(0, int)
@@ -66,8 +72,9 @@ def _platforms(c: Any, params: dict[str, dict[str, Param]], path: Path, *, lengt
         t = int(types[i])
         n = q["force"].shape[1]
         if n == 0:
-            warn("has no samples in ezc3d's output; plate skipped", file=path,
+            warn("has no samples in ezc3d's output; its values are NaN", file=path,
                  field=f"FORCE_PLATFORM plate {i + 1}")
+            out.append(nan_platform(n_samples, plate_type=t, rate_hz=rate_hz))
             continue
         corners = np.asarray(q["corners"], dtype=float).T * length_m
         rot, centre = plate_frame(corners)
@@ -245,7 +252,8 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
     point_rate = float(c["header"]["points"]["frame_rate"])
     analog_rate = float(c["header"]["analogs"]["frame_rate"]) if n_ch else 0.0
     n_sub = analogs.shape[0] // n_frames if n_frames else 0
-    platforms = _platforms(c, params, path, length_m=length_m, n_sub=n_sub, rate_hz=analog_rate,
+    platforms = _platforms(c, params, path, length_m=length_m, n_sub=n_sub,
+                           n_samples=analogs.shape[0], rate_hz=analog_rate,
                            cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline)
     hev = c["header"]["events"]
     header_events = [(str(lab).strip(), float(t)) for lab, t in

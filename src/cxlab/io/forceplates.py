@@ -37,10 +37,23 @@ from cxlab._check import InputFormatError, message, warn
 from cxlab.io._c3d_header import Param
 from cxlab.io.recording import Platform
 
-__all__ = ["N_CHANNELS", "plate_frame", "platform_from_wrench", "platforms_from_analogs"]
+__all__ = ["N_CHANNELS", "nan_platform", "plate_frame", "platform_from_wrench",
+           "platforms_from_analogs"]
 
 N_CHANNELS = {1: 6, 2: 6, 3: 8, 4: 6}
 REACTION_SIGN = {1: 1.0, 2: 1.0, 3: -1.0, 4: 1.0}
+
+
+def nan_platform(n: int, /, *, plate_type: int, rate_hz: float) -> Platform:
+    """An all-NaN plate of ``n`` samples, standing in for a plate that cannot be computed.
+
+    Keeps the 1-based plate numbering of the file (plate 1 = left foot in cxlab's
+    tasks) when an earlier plate is skipped.
+    """
+    nan3 = np.full((n, 3), np.nan)
+    return Platform(force=nan3, moment=nan3.copy(), cop=nan3.copy(), tz=np.full(n, np.nan),
+                    corners=np.full((4, 3), np.nan), origin=np.full(3, np.nan),
+                    type=int(plate_type), rate_hz=float(rate_hz))
 
 
 def plate_frame(corners: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +179,8 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
     Returns
     -------
     list of Platform
-        Plates whose type is unsupported or whose channels are absent are
-        skipped with a :class:`~cxlab._check.CxlabWarning`.
+        One per used plate, in file order.  A plate whose type is unsupported or
+        whose channels are absent is all NaN, with a :class:`~cxlab._check.CxlabWarning`.
     """
     used_p = fp.get("USED")
     used_v = used_p.flat() if used_p is not None and used_p.dtype != -1 else np.zeros(0)
@@ -187,8 +200,9 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
     for i in range(used):
         where: dict[str, Any] = {"file": path, "field": f"FORCE_PLATFORM plate {i + 1}"}
         if i >= types.size or types[i] not in N_CHANNELS:
-            warn("has an unsupported TYPE; plate skipped (cxlab reads TYPE 1-4)",
+            warn("has an unsupported TYPE; its values are NaN (cxlab reads TYPE 1-4)",
                  value=int(types[i]) if i < types.size else None, **where)
+            out.append(nan_platform(n_samples, plate_type=0, rate_hz=rate_hz))
             continue
         t = int(types[i])
         k = N_CHANNELS[t]
@@ -203,7 +217,8 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
         idx = chan[:k, i].astype(int) - 1
         if np.any(idx < 0) or np.any(idx >= n_ch):
             warn(f"CHANNEL refers to analog channels the file does not have ({n_ch} stored); "
-                 "plate skipped", value=(idx + 1).tolist(), **where)
+                 "its values are NaN", value=(idx + 1).tolist(), **where)
+            out.append(nan_platform(n_samples, plate_type=t, rate_hz=rate_hz))
             continue
         ch = analogs[:, idx]
         if window is not None:
