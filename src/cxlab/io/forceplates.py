@@ -191,7 +191,12 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
     corners_all = _fp_array(fp, "CORNERS", path).reshape(-1, order="F")
     origin_all = _fp_array(fp, "ORIGIN", path).reshape(-1, order="F")
     chan = _fp_array(fp, "CHANNEL", path)
-    chan = chan.reshape(chan.shape[0], -1, order="F") if chan.ndim else chan.reshape(1, 1)
+    if chan.ndim == 0:
+        chan = chan.reshape(1, 1)
+    elif chan.size == 0 or chan.shape[0] == 0:
+        chan = np.zeros((0, 0))
+    else:
+        chan = chan.reshape(chan.shape[0], -1, order="F")
     cal = fp.get("CAL_MATRIX")
     poly = fp.get("FPCOPPOLY")
     n_samples, n_ch = analogs.shape
