@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 store_app = typer.Typer(help="Inspect a store.", no_args_is_help=True)
-app.add_typer(store_app, name="store")
+app.add_typer(store_app, name="store", rich_help_panel="Inspect")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -121,7 +121,7 @@ def store_schema(
     print_frame(schema_frame(names), csv=csv, max_rows=10_000)
 
 
-@app.command("sql")
+@app.command("sql", rich_help_panel="Inspect")
 @handled
 def sql(
     path: Annotated[Path, typer.Argument(help="Store directory.")],
@@ -172,7 +172,7 @@ def _report_ingest(result) -> None:
         raise typer.Exit(EXIT_REJECTED)
 
 
-@app.command("ingest")
+@app.command("ingest", rich_help_panel="1. Ingest")
 @handled
 def ingest_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Recording files and/or folders.")],
@@ -200,7 +200,7 @@ def ingest_cmd(
         raise typer.Exit(EXIT_REJECTED)
 
 
-@app.command("features")
+@app.command("features", rich_help_panel="2. Analyse")
 @handled
 def features_cmd(
     store: StoreOpt,
@@ -229,7 +229,7 @@ def features_cmd(
         raise typer.Exit(EXIT_REJECTED)
 
 
-@app.command("ingest-survey")
+@app.command("ingest-survey", rich_help_panel="1. Ingest")
 @handled
 def ingest_survey(
     files: SheetFiles,
@@ -252,7 +252,7 @@ def ingest_survey(
                                   drop_columns=drop_column or ()))
 
 
-@app.command("ingest-interventions")
+@app.command("ingest-interventions", rich_help_panel="1. Ingest")
 @handled
 def ingest_interventions_cmd(
     files: SheetFiles,
@@ -270,7 +270,7 @@ def ingest_interventions_cmd(
                                         drop_columns=drop_column or ()))
 
 
-@app.command("ingest-strength")
+@app.command("ingest-strength", rich_help_panel="1. Ingest")
 @handled
 def ingest_strength_cmd(
     files: SheetFiles,
@@ -285,7 +285,7 @@ def ingest_strength_cmd(
                                    drop_columns=drop_column or ()))
 
 
-@app.command("run")
+@app.command("run", rich_help_panel="3. Experiments and reports")
 @handled
 def run_cmd(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML).")],
@@ -300,7 +300,7 @@ def run_cmd(
     console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False, soft_wrap=True)
 
 
-@app.command("report")
+@app.command("report", rich_help_panel="3. Experiments and reports")
 @handled
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `cxlab run`.")],
@@ -311,7 +311,7 @@ def report_cmd(
     console.print(str(render_report(run_dir)), highlight=False, soft_wrap=True)
 
 
-@app.command("screen")
+@app.command("screen", rich_help_panel="2. Analyse")
 @handled
 def screen_cmd(
     store: StoreOpt,
@@ -337,7 +337,7 @@ def screen_cmd(
     console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel="3. Experiments and reports")
 @handled
 def demo_cmd(
     raw: Annotated[Path, typer.Option("--raw", help="Folder for the synthetic raw files.")] = Path(
@@ -369,7 +369,7 @@ def demo_cmd(
     console.print(f"report: {res.report}", highlight=False, soft_wrap=True)
 
 
-@app.command("synth")
+@app.command("synth", rich_help_panel="1. Ingest")
 @handled
 def synth_cmd(
     out: Annotated[Path, typer.Option("--out", help="New (or empty) folder for the export.")],
@@ -398,7 +398,7 @@ def synth_cmd(
                   f"{time.perf_counter() - t:.1f} s; truth in {path / 'ground_truth.json'}",
                   highlight=False, soft_wrap=True)
 
-@app.command("effects")
+@app.command("effects", rich_help_panel="2. Analyse")
 @handled
 def effects_cmd(
     outcome: Annotated[list[str], typer.Option("--outcome", help="Outcome column (repeatable).")],
