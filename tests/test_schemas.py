@@ -84,3 +84,21 @@ def test_docs_store_md_lists_every_table_and_column():
         assert f"### `{name}`" in doc, f"docs/store.md lacks table {name}"
         for c in t.columns:
             assert f"| `{c.name}` | {c.type} | {c.unit} |" in doc, f"docs/store.md: {name}.{c.name}"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rows_come_out_in_arrow_sort_order_whether_or_not_already_sorted(seed):
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 60))
+    df = pd.DataFrame({
+        "recording_id": rng.choice([RID, "fedcba9876543210"], m),
+        "sample": rng.integers(0, 6, m), "time_s": 0.0,
+        "channel": rng.choice(["a", "b", "B", "é", "Fz1"], m), "value": rng.random(m),
+        "unit": "V"})
+    if seed % 2:
+        df = df.sort_values(["recording_id", "channel", "sample"], kind="stable")
+    keys = [("recording_id", "ascending"), ("channel", "ascending"), ("sample", "ascending")]
+    want = pa.Table.from_pandas(df, preserve_index=False).sort_by(keys)
+    got = validate(df, "analogs")
+    cols = ["recording_id", "channel", "sample", "value"]
+    assert got.select(cols).to_pylist() == want.select(cols).to_pylist()

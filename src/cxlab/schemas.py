@@ -411,9 +411,49 @@ def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
     if failures:
         raise SchemaError(_schema_message(schema.name, failures), failures)
     table = pa.table([arrays[c] for c in schema.names], schema=schema.arrow_schema())
-    if schema.sort_by and table.num_rows:
+    if schema.sort_by and table.num_rows and not _is_sorted(table, schema.sort_by):
         table = table.sort_by([(c, "ascending") for c in schema.sort_by])
     return table
+
+
+def _sort_codes(arr: pa.Array) -> np.ndarray | None:
+    """Integer codes that order like ``arr`` (strings by bytes, as Arrow sorts), or None."""
+    if arr.null_count:
+        return None
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        enc = pc.dictionary_encode(arr)
+        rank = pc.rank(enc.dictionary, sort_keys="ascending", tiebreaker="dense")
+        return rank.to_numpy().astype(np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+    if pa.types.is_integer(arr.type):
+        return arr.to_numpy(zero_copy_only=False).astype(np.int64)
+    if pa.types.is_floating(arr.type):
+        codes = arr.to_numpy(zero_copy_only=False)
+        return None if np.isnan(codes).any() else codes
+    if pa.types.is_date(arr.type):
+        return arr.cast(pa.int32()).to_numpy(zero_copy_only=False)
+    return None
+
+
+def _is_sorted(table: pa.Table, keys: tuple[str, ...]) -> bool:
+    """Whether rows already follow ``keys`` lexicographically (then no sort is needed).
+
+    Ingest emits rows in key order, so checking (O(n)) saves an Arrow sort and
+    a take of every column; any doubt (nulls, other types) answers False.
+    """
+    if table.num_rows < 2:
+        return True
+    undecided = np.ones(table.num_rows - 1, dtype=bool)
+    for key in keys:
+        codes = _sort_codes(table.column(key).combine_chunks())
+        if codes is None:
+            return False
+        step = np.diff(codes)
+        if (step[undecided] < 0).any():
+            return False
+        undecided &= step == 0
+        if not undecided.any():
+            return True
+    return True
 
 
 def _first_uncastable(s: pd.Series, typ: pa.DataType) -> object:

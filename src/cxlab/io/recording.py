@@ -145,16 +145,20 @@ class Recording:
 
     def _markers_long(self, rid: str) -> pd.DataFrame:
         n_frames, n_markers = self.markers.shape[:2]
+        # Rows come out in the store's sort order (marker label, frame), so the
+        # store need not sort them again.
+        order = _label_order(self.marker_labels)
         frame = np.tile(np.arange(n_frames, dtype=np.int32), n_markers)
-        pts = self.markers.transpose(1, 0, 2).reshape(-1, 3)
-        res = self.residuals.T.reshape(-1)
+        pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3)
+        res = self.residuals[:, order].T.reshape(-1)
+        labels = np.asarray(self.marker_labels, dtype=object)[order]
         rate = self.point_rate_hz or np.nan
         return pd.DataFrame(
             {
                 "recording_id": rid,
                 "frame": frame,
                 "time_s": frame / rate,
-                "marker": np.repeat(np.asarray(self.marker_labels, dtype=object), n_frames),
+                "marker": np.repeat(labels, n_frames),
                 "x": pts[:, 0],
                 "y": pts[:, 1],
                 "z": pts[:, 2],
@@ -164,6 +168,7 @@ class Recording:
 
     def _analogs_long(self, rid: str) -> pd.DataFrame:
         n_samples, n_ch = self.analogs.shape
+        order = _label_order(self.analog_labels)  # the store's order: channel, sample
         sample = np.tile(np.arange(n_samples, dtype=np.int64), n_ch)
         rate = self.analog_rate_hz or np.nan
         return pd.DataFrame(
@@ -171,9 +176,10 @@ class Recording:
                 "recording_id": rid,
                 "sample": sample,
                 "time_s": sample / rate,
-                "channel": np.repeat(np.asarray(self.analog_labels, dtype=object), n_samples),
-                "value": self.analogs.T.reshape(-1),
-                "unit": np.repeat(np.asarray(self.analog_units, dtype=object), n_samples),
+                "channel": np.repeat(np.asarray(self.analog_labels, dtype=object)[order],
+                                     n_samples),
+                "value": self.analogs[:, order].T.reshape(-1),
+                "unit": np.repeat(np.asarray(self.analog_units, dtype=object)[order], n_samples),
             }
         )
 
@@ -197,3 +203,9 @@ class Recording:
                  **{c: pd.Series(dtype=float) for c in cols}}
             )
         return pd.concat(frames, ignore_index=True)
+
+
+def _label_order(labels: list[str]) -> np.ndarray:
+    """Stable order of ``labels`` by their UTF-8 bytes (how Arrow sorts strings)."""
+    keys = np.array([str(lab).encode("utf-8") for lab in labels], dtype=object)
+    return np.argsort(keys, kind="stable").astype(np.intp)
