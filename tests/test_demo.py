@@ -118,3 +118,24 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
         err = d["value"] - d["observed"]
         spread = truth.loc[truth["outcome"] == o, "observed"].std()
         assert abs(err.mean()) < 0.05 * spread and err.std() < 0.1 * spread, o
+
+    # privacy: no raw label, name, e-mail or birth date of the synthetic cohort anywhere in
+    # the processed store, the run directory (tables, manifest, figures, report) or the output
+    raw = pd.read_csv(tmp_path / "raw" / "surveys.csv", dtype=str)
+    raw = pd.concat([raw, pd.read_csv(tmp_path / "raw" / "interventions.csv", dtype=str)])
+    secrets = set()
+    for col in ("participant", "name", "email", "date_of_birth"):
+        secrets |= set(raw[col].dropna())
+    secrets |= {n.split()[-1] for n in raw["name"].dropna()}  # surnames on their own
+    assert len(secrets) > 3 * 12
+    found = set()
+    for root in (tmp_path / "store", tmp_path / "runs"):
+        for f in sorted(root.rglob("*")):
+            if not f.is_file():
+                continue
+            texts = [f.read_bytes().decode("latin-1")]
+            if f.suffix == ".parquet":
+                texts.append(pd.read_parquet(f).to_csv())
+            found |= {s for s in secrets for t in texts if s in t}
+    found |= {s for s in secrets if s in first.output}
+    assert found == set()
