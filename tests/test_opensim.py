@@ -186,3 +186,31 @@ def test_whitespace_delimited_mot_equals_the_tab_original(real_dir, tmp_path):
         np.testing.assert_array_equal(pa.force, pb.force)
         np.testing.assert_array_equal(pa.moment, pb.moment)
     assert b.analog_rate_hz == 600.0
+
+
+def test_a_corrupt_non_utf8_byte_in_the_data_is_an_input_format_error(real_dir, tmp_path):
+    lines = (real_dir / "opensim/pyomeca_markers.trc").read_bytes().split(b"\n")
+    lines[9] = lines[9][:30] + b"\xca" + lines[9][31:]
+    bad = tmp_path / "corrupt.trc"
+    bad.write_bytes(b"\n".join(lines))
+    with pytest.raises(InputFormatError, match="line 10"):
+        _quiet(read_trc, bad)
+
+
+def test_a_row_with_an_extra_column_is_an_input_format_error(real_dir, tmp_path):
+    lines = (real_dir / "opensim/pyomeca_markers.trc").read_text().splitlines(keepends=True)
+    sep = "\t" if "\t" in lines[7] else ","
+    lines[7] = lines[7].rstrip("\r\n") + f"{sep}1.0{sep}2.0\n"
+    bad = tmp_path / "ragged.trc"
+    bad.write_text("".join(lines))
+    with pytest.raises(InputFormatError, match="columns"):
+        _quiet(read_trc, bad)
+
+
+def test_a_mot_with_a_header_but_no_rows_is_an_input_format_error(real_dir, tmp_path):
+    text = (real_dir / "opensim/subject01_walk_grf.mot").read_text().splitlines(keepends=True)
+    end = next(i for i, line in enumerate(text) if line.strip().lower() == "endheader")
+    bad = tmp_path / "empty.mot"
+    bad.write_text("".join(text[:end + 1]))
+    with pytest.raises(InputFormatError):
+        _quiet(read_mot, bad)

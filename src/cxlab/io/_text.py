@@ -47,15 +47,21 @@ def numeric_block(path: Path, /, *, skiprows: int, sep: str, names_line: int) ->
     Blank lines and rows whose cells are all empty are dropped. A cell that is not a number
     raises :class:`InputFormatError` naming its line (1-based) and column.
     """
-    kw = dict(sep=sep, header=None, skiprows=skiprows, skip_blank_lines=True, engine="c")
-    try:
-        df = pd.read_csv(path, dtype=np.float64, **kw)
-    except (ValueError, TypeError):
-        df = _locate_bad_cell(path, kw, skiprows, names_line)
-    except pd.errors.EmptyDataError:
-        return np.empty((0, 0))
+    # a corrupt byte becomes U+FFFD, so the cell is reported as not a number
+    kw = dict(sep=sep, header=None, skiprows=skiprows, skip_blank_lines=True, engine="c",
+              encoding_errors="replace")
+    try:  # EmptyDataError and ParserError subclass ValueError: catch them first
+        try:
+            df = pd.read_csv(path, dtype=np.float64, **kw)
+        except pd.errors.EmptyDataError:
+            return np.empty((0, 0))
+        except pd.errors.ParserError:
+            raise
+        except (ValueError, TypeError):
+            df = _locate_bad_cell(path, kw, skiprows, names_line)
     except pd.errors.ParserError as e:
-        raise InputFormatError(message(f"rows have inconsistent numbers of columns ({e})",
+        raise InputFormatError(message(f"rows have inconsistent numbers of columns "
+                                       f"({' '.join(str(e).split())})",
                                        file=path, fix="re-export the file")) from None
     data = df.to_numpy(dtype=np.float64)
     return data[~np.isnan(data).all(axis=1)]
