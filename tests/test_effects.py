@@ -155,6 +155,33 @@ def test_boundary_random_slope_fit_falls_back_and_reports_it():
     np.testing.assert_allclose(t["estimate"], ref.params[terms] / span, rtol=1e-10)
 
 
+def test_optimiser_that_raises_is_skipped_and_reported_not_a_traceback():
+    # With this cohort L-BFGS raises LinAlgError("Singular matrix") on the random-intercept
+    # model; BFGS converges. The fit must go on to the next optimiser and say so.
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(30):
+        arm = ["control", "a", "b"][s % 3]
+        u = rng.normal()
+        for t in (0.0, 2.0, 4.0, 6.0):
+            rows.append({"label": f"s{s}", "arm": arm, "visit": str(int(t / 2) + 1),
+                         "y": u + (-0.5 * t if arm == "a" else 0) + rng.normal()})
+    df = pd.DataFrame(rows)
+    fit = fit_effects(df, outcome="y", time="visit", arm="arm", subject="label",
+                      control="control", time_as="categorical")
+    t = fit.table
+    assert t["converged"].all()
+    assert t["warnings"].str.contains("lbfgs").all()
+    d = df.sort_values(["label", "visit"], kind="stable").reset_index(drop=True)
+    fml = f"y ~ {ARM} * C(visit, Treatment('1'))"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = smf.mixedlm(fml, d, groups=d["label"]).fit(reml=True, method="bfgs")
+    for r in t.itertuples():
+        term = f"{ARM}[T.{r.arm}]:C(visit, Treatment('1'))[T.{r.visit}]"
+        assert r.estimate == pytest.approx(ref.params[term], rel=1e-6)
+
+
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
     ok = ~np.isnan(p)

@@ -10,6 +10,7 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.genmod import cov_struct as sm_cov
 
+from cxlab._check import ConfigError, message
 from cxlab.models._inputs import Design, covariate_terms, quoted
 
 # Messages that mean the random-slope fit sits on the boundary of the parameter space.
@@ -112,9 +113,20 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
         why = "; ".join(msgs) if msgs else "random-slope variance is singular"
         notes.append(f"random intercept + slope model failed ({why}); "
                      "fell back to a random intercept")
+    model = smf.mixedlm(fml, d, groups=d[ds.subject])
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        res = smf.mixedlm(fml, d, groups=d[ds.subject]).fit(reml=True, method=_OPTIMIZERS)
+        for i, opt in enumerate(_OPTIMIZERS):  # an optimiser that raises: try the next ones
+            try:
+                res = model.fit(reml=True, method=_OPTIMIZERS[i:])
+                break
+            except (np.linalg.LinAlgError, ValueError) as e:
+                notes.append(f"optimiser {opt} failed ({type(e).__name__}: {e})")
+        else:
+            raise ConfigError(message(
+                "the random-intercept mixed model could not be fitted by any optimiser ("
+                + "; ".join(notes) + ")", field=fml.split("~", 1)[0].strip(),
+                fix="check the outcome for constant or extreme values, or use method='gee'"))
     return res, "~1", bool(res.converged), notes + _caught(rec)
 
 
