@@ -31,7 +31,7 @@ __all__ = ["CMJ_METHODS", "CMJ_UNITS", "cmj_metrics"]
 CMJ_UNITS = {
     "body_mass_kg": "kg", "jump_height_impulse_m": "m", "jump_height_flight_m": "m",
     "takeoff_velocity_m_s": "m/s", "flight_time_s": "s", "contraction_time_s": "s",
-    "rsi_mod": "1", "countermovement_depth_m": "m", "braking_impulse_n_s": "N.s",
+    "rsi_mod": "m/s", "countermovement_depth_m": "m", "braking_impulse_n_s": "N.s",
     "propulsive_impulse_n_s": "N.s", "eccentric_braking_rfd_n_s": "N/s",
     "peak_propulsive_force_n": "N", "peak_propulsive_power_w": "W",
     "force_at_zero_velocity_n": "N", "peak_landing_force_n": "N",
