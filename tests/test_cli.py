@@ -69,3 +69,47 @@ def test_store_schema_lists_columns_with_units():
 def test_store_schema_unknown_table_is_one_line_error():
     out = runner.invoke(app, ["store", "schema", "force"])
     assert out.exit_code == 1 and "is not a declared table" in out.output
+
+
+def test_reading_a_store_that_does_not_exist_is_an_error(tmp_path):
+    missing = str(tmp_path / "no_such_store")
+    for args in (["sql", missing, "SELECT * FROM recordings"], ["store", "info", missing],
+                 ["features", "--store", missing]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 1, (args, out.output)
+        assert "does not exist" in out.output and "Traceback" not in out.output
+    assert not (tmp_path / "no_such_store").exists()
+
+
+def test_ingest_of_a_folder_without_recordings_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = runner.invoke(app, ["ingest", str(tmp_path / "empty"), "--store", str(tmp_path / "st")])
+    assert out.exit_code == 1, out.output
+    assert "no recording files" in out.output
+
+
+def test_unexpected_exception_is_one_line_without_traceback(tmp_path, monkeypatch):
+    import cxlab.store
+
+    def boom(self, query):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cxlab.store.Store, "sql", boom)
+    s = _store(tmp_path)
+    out = runner.invoke(app, ["sql", str(s.path), "SELECT 1"])
+    assert out.exit_code == 1
+    assert "Traceback" not in out.output
+    assert "ZeroDivisionError: division by zero" in out.output and "--debug" in out.output
+
+
+def test_error_message_with_brackets_is_printed_verbatim(tmp_path, monkeypatch):
+    import cxlab.store
+    from cxlab._check import CxlabError
+
+    def bad(self, query):
+        raise CxlabError("x.csv: side: not allowed (got [left]); use [b]left[/b]")
+
+    monkeypatch.setattr(cxlab.store.Store, "sql", bad)
+    out = runner.invoke(app, ["sql", str(_store(tmp_path).path), "SELECT 1"])
+    assert out.exit_code == 1
+    assert "(got [left]); use [b]left[/b]" in out.output

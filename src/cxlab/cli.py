@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cxlab._check import CxlabError
@@ -57,10 +58,31 @@ def handled(fn):
         except CxlabError as e:
             if _state["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False,
+                              soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug, not a user error: one line, traceback with --debug
+            if _state["debug"]:
+                raise
+            err_console.print(f"[bold red]internal error:[/] {type(e).__name__}: "
+                              f"{escape(str(e))}", highlight=False, soft_wrap=True)
+            err_console.print("this is a cxlab bug; re-run with `cxlab --debug ...` for the "
+                              "traceback and report it", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper
+
+
+def existing_store(path: Path) -> Path:
+    """Refuse to read a store that does not exist (a typo would read as an empty store)."""
+    from cxlab._check import ConfigError, message
+
+    if not Path(path).is_dir():
+        raise ConfigError(message("does not exist", field="store", value=str(path),
+                                  fix="give the directory written by cxlab ingest"))
+    return path
 
 
 def print_frame(df, *, title: str | None = None, csv: bool = False, max_rows: int = 50) -> None:
@@ -100,7 +122,7 @@ def store_info(
     """List the store's tables with rows, parts, subjects and size on disk."""
     from cxlab.store import Store
 
-    info = Store(path).info()
+    info = Store(existing_store(path)).info()
     if info.empty and not csv:
         console.print(f"{path}: empty store (no tables written yet)")
         return
@@ -134,7 +156,7 @@ def sql(
     from cxlab.store import Store
 
     try:
-        df = Store(path).sql(query)
+        df = Store(existing_store(path)).sql(query)
     except duckdb.Error as e:  # a bad query is a user error here
         raise CxlabError(f"SQL failed: {str(e).splitlines()[0]}; check table and column names "
                          f"with `cxlab store info {path}`") from None
@@ -196,6 +218,12 @@ def ingest_cmd(
     report = ingest(paths, store=store, pattern=pattern, jobs=jobs, force=force,
                     mapping=mapping)
     console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
+    if not report.outcomes:
+        from cxlab._check import message
+
+        raise CxlabError(message("no recording files (.c3d .trc .mot .sto .csv) found",
+                                 field="PATHS", value=" ".join(map(str, paths)),
+                                 fix="check the paths (folders are searched recursively)"))
     if report.failed:
         raise typer.Exit(EXIT_REJECTED)
 
@@ -217,12 +245,12 @@ def features_cmd(
     a recording could not be used (reason in the quarantine table)."""
     from cxlab.features.runner import extract_features
 
-    r = extract_features(store, config=config, jobs=jobs, force=force,
+    r = extract_features(existing_store(store), config=config, jobs=jobs, force=force,
                          progress=sys.stderr.isatty())
     console.print(f"{r.n_recordings} recording(s): {r.n_processed} processed, "
                   f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
                   f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "
-                  f"({r.elapsed_s:.1f} s)", highlight=False)
+                  f"({r.elapsed_s:.1f} s)", highlight=False, soft_wrap=True)
     if r.n_quarantined:
         err_console.print("\n".join(r.quarantine["reason"]), highlight=False, markup=False,
                           soft_wrap=True)
