@@ -291,3 +291,16 @@ def test_cli_mapping_reads_a_custom_export(raw, tmp_path):
     assert out.exit_code == 0, out.output
     f = Store(tmp_path / "st").table("forces")
     np.testing.assert_allclose(f["fz"], grf["ground_force_vy"], rtol=1e-12)
+
+
+def test_a_failing_force_mot_of_a_pair_leaves_no_raw_label_in_quarantine(raw, tmp_path):
+    mot = raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot"
+    lines = mot.read_text().splitlines(keepends=True)
+    lines[20] = lines[20].replace("\t", "\tgarbage", 1)
+    mot.write_text("".join(lines))
+    rep = _run(raw, tmp_path / "st")
+    assert [o.shown for o in rep.failed] == ["sub-01/ses-1/sub-01_ses-1_task-gait_run-2.trc"]
+    assert "_grf.mot" in rep.failed[0].reason  # the summary still names the bad file
+    q = Store(tmp_path / "st").table("quarantine")
+    assert len(q) == 1 and "_grf.mot" in q["reason"].iloc[0]
+    assert not q.astype(str).stack().str.contains("sub-01").any()

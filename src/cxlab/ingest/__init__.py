@@ -194,7 +194,8 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     task = Task(store=str(st.path), root=str(u.root), files=[str(f) for f in u.files],
                 rel=rel, shown=u.rel, sha256=u.sha256, subject_id=sid,
                 session=fields["session"],
-                task=fields["task"].lower() if fields["task"] else None, trial=fields["trial"])
+                task=fields["task"].lower() if fields["task"] else None, trial=fields["trial"],
+                label=label)
     return task, found is not None
 
 

@@ -39,6 +39,7 @@ class Task:
     task: str | None
     trial: str | None
     options: dict = field(default_factory=dict)  # reader options by format, e.g. {"csv": {...}}
+    label: str | None = None  # the raw subject label, only to mask it in messages (never stored)
 
     @property
     def recording_id(self) -> str:
@@ -58,6 +59,7 @@ class Outcome:
     reason: str | None = None
     warnings: list[str] = field(default_factory=list)
     shown: str = ""  # the real relative path, for the summary (never stored)
+    masks: list[tuple[str, str]] = field(default_factory=list)  # raw -> pseudonymised names
 
 
 def _read_unit(files: list[Path], options: dict) -> Recording:
@@ -135,6 +137,7 @@ def run_task(task: Task, /) -> Outcome:
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
         out.reason = _reason(e)
+        out.masks = _masks(task)
         out.rows = {}
     return out
 
@@ -155,12 +158,23 @@ def _reason(e: BaseException) -> str:
     return f"unexpected {type(e).__name__}{where}: {text}"[:500]
 
 
+def _masks(task: Task) -> list[tuple[str, str]]:
+    """(raw, pseudonymised) for every path, then file name, of the unit: a
+    companion ``.mot`` is named in its own errors and carries the raw label too."""
+    if not task.label or not task.subject_id:
+        return []
+    raw = [r for f in task.files for r in (str(f), Path(f).name) if task.label in r]
+    return [(r, r.replace(task.label, task.subject_id)) for r in raw]
+
+
 def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
     """The ``quarantine`` row of a failed unit."""
     reason = out.reason or ""
     if out.shown and out.shown != out.rel:  # keep the raw subject label out of the store
         reason = reason.replace(out.shown, out.rel)
         reason = reason.replace(Path(out.shown).name, Path(out.rel).name)
+    for raw, masked in out.masks:
+        reason = reason.replace(raw, masked)
     return pd.DataFrame({
         "source_path": [out.rel], "source_sha256": [out.sha256 or None], "stage": [out.stage],
         "row": pd.array([None], dtype="Int64"), "field": [None], "value": [None],
