@@ -128,6 +128,21 @@ def test_worst_side_logic_picks_the_worse_leg(tmp_path):
     assert lsi["value"].item() == pytest.approx(100.0) and lsi["status"].item() == "normal"
 
 
+def test_worst_side_with_one_leg_missing_is_not_called_normal(tmp_path):
+    # 'worst' = the worse of left and right: with the left leg unmeasured a normal right
+    # leg says nothing about the worst leg (not assessed); a flagged right leg still flags.
+    p = tmp_path / "lab.toml"
+    p.write_text('[rules.knee_valgus_landing]\nsides = "worst"\n')
+    rules = read_rules(p)
+    f = feats([(A, "1", "knee_fppa_peak_deg", "right", 5.0, "deg", "landing"),
+               (A, "1", "knee_fppa_peak_deg", "left", np.nan, "deg", "landing"),
+               (B, "1", "knee_fppa_peak_deg", "right", 20.0, "deg", "landing")])
+    out = screen(f, None, rules=rules).query("rule_id == 'knee_valgus_landing'")
+    out = out.set_index("subject_id")
+    assert out.loc[A, "status"] == "not assessed" and pd.isna(out.loc[A, "flagged"])
+    assert out.loc[B, "status"] == "flagged" and out.loc[B, "worse_side"] == "right"
+
+
 def test_output_matches_declared_schema_and_is_deterministic():
     f = feats([(A, "10", "posture_cva_deg", "bilateral", 45.0, "deg", "posture"),
                (A, "2", "posture_cva_deg", "bilateral", 55.0, "deg", "posture")])

@@ -165,7 +165,9 @@ def screen(
     ignored) is compared with the threshold. Side logic: ``each`` judges left and right
     separately (two rows); ``bilateral`` reads the ``bilateral`` row; ``worst`` takes the
     worse of left and right (the smaller value for ``<`` rules, the larger for ``>``, the
-    larger magnitude for ``abs`` rules) and reports it in ``worse_side``. Severity is the
+    larger magnitude for ``abs`` rules) and reports it in ``worse_side``; with only one
+    leg measured, a ``worst`` rule flags if that leg passes and is otherwise ``not
+    assessed`` (the other leg could be worse). Severity is the
     most severe of the rule's ``severity`` and its ``grades`` whose threshold is passed.
 
     A rule whose input is missing for a subject x session (no rows, all NaN, or a
@@ -253,7 +255,13 @@ def _worst(agg: pd.DataFrame, R: pd.DataFrame) -> pd.DataFrame:
         comp.str.startswith("<"), -v, v))
     w = w.sort_values(["subject_id", "session", "rule_id", "bad", "side"],
                       ascending=[True, True, True, False, True], kind="stable")
+    n_sides = w.groupby(["subject_id", "session", "rule_id"])["side"].transform("nunique")
     w = w.drop_duplicates(["subject_id", "session", "rule_id"])
+    # one leg measured: its value bounds the worst leg only if it is already flagged;
+    # a normal single leg says nothing about the other, so that visit is not assessed
+    thr = w["rule_id"].map(R.set_index("rule_id")["threshold"]).to_numpy(dtype=float)
+    hit = _passes(w["value"].to_numpy(dtype=float), comp.loc[w.index].to_numpy(), thr)
+    w = w[(n_sides.loc[w.index] >= 2).to_numpy() | hit]
     w["worse_side"], w["side"] = w["side"], "worst"
     return pd.concat([agg[logic != "worst"], w.drop(columns="bad")], ignore_index=True)
 
