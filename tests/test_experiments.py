@@ -244,6 +244,27 @@ def test_run_hash_follows_input_content(cohort, tmp_path):
     assert changed.name != cohort["run"].name
 
 
+
+def test_run_hash_and_manifest_cover_the_strength_table_the_screening_reads(cohort, tmp_path):
+    # screening.parquet is built from the strength table too: new strength data must give a
+    # new run id and be listed with its digest among the manifest's inputs
+    st = tmp_path / "store"
+    shutil.copytree(cohort["store"].path, st)
+    spec = _write(tmp_path / "trial.toml", SPEC)
+    subs = pd.read_parquet(cohort["run"] / "analysis.parquet")["subject_id"].unique()[:3]
+    from cxlab.store import Store
+
+    Store(st).write("strength", pd.DataFrame(
+        [{"subject_id": s, "session": "1", "muscle_group": g, "side": side,
+          "peak_torque_nm": t}
+         for s in subs for g, t in (("knee_flexors", 60.0), ("knee_extensors", 150.0))
+         for side in ("left", "right")]))
+    changed = run_experiment(spec, out=tmp_path / "runs")
+    assert changed.name != cohort["run"].name
+    man = json.loads((changed / "manifest.json").read_text())
+    assert [p["part"] for p in man["inputs"]["strength"]] == [
+        f.relative_to(st).as_posix() for f in Store(st).files("strength")]
+
 def test_effects_recover_the_simulated_hip_effect_on_knee_valgus(cohort):
     e = pd.read_parquet(cohort["run"] / "effects.parquet")
     e = e[e["estimand"] == "slope_diff"].set_index(["outcome", "arm"])

@@ -39,7 +39,7 @@ from cxlab.store import Store, write_parquet
 __all__ = ["INPUT_TABLES", "input_digests", "run_experiment"]
 
 #: the store tables a run reads; their Parquet parts' sha256 enter the run hash
-INPUT_TABLES = ("scores", "interventions", "features", "recordings", "quarantine")
+INPUT_TABLES = ("scores", "interventions", "features", "recordings", "quarantine", "strength")
 _PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "statsmodels", "duckdb", "matplotlib",
              "seaborn", "jinja2")
 
