@@ -119,3 +119,20 @@ def test_invalid_mappings_are_config_errors(grf, tmp_path, mapping, match):
     pd.DataFrame({"a": [1.0, 2.0]}).to_csv(path, index=False)
     with pytest.raises(ConfigError, match=match):
         read_forceplate_csv(path, mapping=mapping, rate_hz=100)
+
+
+@pytest.mark.parametrize(("key", "value"), [("rate_hz", "1kHz"), ("rate_hz", True),
+                                            ("cop_threshold_n", "twenty"),
+                                            ("cop_threshold_n", float("nan"))])
+def test_non_numeric_rate_or_threshold_in_a_mapping_is_a_config_error(tmp_path, key, value):
+    from cxlab.io.csv import read_mapping
+
+    path = tmp_path / "a.csv"
+    pd.DataFrame({"a": [1.0, 2.0]}).to_csv(path, index=False)
+    mapping = {"columns": {"a": {"plate": 1, "component": "fz", "unit": "N"}}, key: value}
+    if key != "rate_hz":
+        mapping["rate_hz"] = 100
+    with pytest.raises(ConfigError, match=key):
+        read_mapping(mapping)
+    with pytest.raises(ConfigError, match=key):
+        read_forceplate_csv(path, mapping=mapping)

@@ -123,6 +123,13 @@ def read_mapping(mapping: dict | str | os.PathLike[str] | None, /) -> dict[str, 
             raise ConfigError(message(f"plate {plate} has no fz column", field="mapping.columns",
                                       fix="map the vertical force of every plate"))
     check_option("mapping.time_unit", mapping.get("time_unit", "s"), TIME_UNITS)
+    for key, low in (("rate_hz", "positive"), ("cop_threshold_n", "non-negative")):
+        v = mapping.get(key)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)
+                              or not np.isfinite(v) or v < 0 or (low == "positive" and v == 0)):
+            raise ConfigError(message(f"must be a {low} number", field=f"mapping.{key}",
+                                      value=v, fix=f"e.g. {key} = 1000" if key == "rate_hz"
+                                      else f"e.g. {key} = 20"))
     return mapping
 
 
