@@ -250,3 +250,19 @@ def test_gait_features_of_a_real_walking_trial_through_the_reader(real_dir, tmp_
     assert set(f.index) == {"gait_step_time_asym_pct", "gait_stance_time_asym_pct", "gait_sparc"}
     assert abs(f["gait_step_time_asym_pct"]) < 20 and abs(f["gait_stance_time_asym_pct"]) < 20
     assert -10 < f["gait_sparc"] < -1  # a few strides of steady walking: smooth, not flat
+
+
+def test_a_plate_with_unreadable_force_is_an_error_not_zero_force():
+    # a plate the reader could not decode (unsupported TYPE, bad CHANNEL) arrives as NaN;
+    # read as 0 N it halved body mass and gave LSI 0 % (a false asymmetry flag)
+    from cxlab.features.events import FeatureError
+    from cxlab.features.tasks import FUNCTIONS, Trial
+
+    fz, _ = cmj_force(noise_n=1.0)
+    t = Trial(task="cmj", analog_rate_hz=1000.0)
+    t.plates[1] = {"fz": fz / 2, "cop_x": np.zeros(fz.size), "cop_y": np.zeros(fz.size)}
+    t.plates[2] = {"fz": np.full(fz.size, np.nan), "cop_x": np.full(fz.size, np.nan),
+                   "cop_y": np.full(fz.size, np.nan)}
+    for fn in ("cmj", "landing"):
+        with pytest.raises(FeatureError, match="plate 2"):
+            FUNCTIONS[fn](t, read_config())

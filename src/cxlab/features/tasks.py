@@ -55,15 +55,21 @@ def _plate(trial: Trial, number: int, what: str = "fz") -> np.ndarray:
 def _lr_force(trial: Trial, cfg: dict):
     p = cfg["plates"]
     left, right = _plate(trial, p["left"]), _plate(trial, p["right"])
-    return np.nan_to_num(left) + np.nan_to_num(right), left, right
+    for num, f in ((p["left"], left), (p["right"], right)):
+        bad = int((~np.isfinite(f)).sum())
+        if bad:  # read as 0 N, a missing signal would look like an unloaded foot
+            raise FeatureError(f"{trial.task}: force plate {num} has {bad} of {f.size} fz "
+                               "samples missing (NaN); re-export the trial with that plate "
+                               "calibrated")
+    return left + right, left, right
 
 
 def cmj(trial: Trial, cfg: dict):
     """CMJ metrics from the two plates (body mass from the initial quiet standing)."""
     ev = cfg["events"]
     fz, fl, fr = _lr_force(trial, cfg)
-    m = jump.cmj_metrics(fz, rate_hz=trial.analog_rate_hz, fz_left=np.nan_to_num(fl),
-                         fz_right=np.nan_to_num(fr), threshold_n=ev["threshold_n"],
+    m = jump.cmj_metrics(fz, rate_hz=trial.analog_rate_hz, fz_left=fl,
+                         fz_right=fr, threshold_n=ev["threshold_n"],
                          n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"])
     return _rows("cmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS)
 
