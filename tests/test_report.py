@@ -172,6 +172,26 @@ def test_finding_that_fails_multiplicity_adjustment_is_only_suggestive():
     assert "does not survive adjustment" in f["sentence"]
 
 
+
+def test_finding_names_the_confidence_level_the_run_used():
+    # a run with alpha = 0.1 has 90 % intervals; calling them 95 % overstates the certainty
+    for kw in ({}, {"p_adj": 0.3}, {"estimate": -0.05, "ci_low": -0.2, "ci_high": 0.1}):
+        s = findings(_effects(**kw), alpha=0.1).iloc[0]["sentence"]
+        assert "90 % CI" in s and "95 %" not in s, s
+
+
+def test_report_names_the_confidence_level_the_run_used(run, tmp_path):
+    import shutil
+
+    d = tmp_path / "run"
+    shutil.copytree(run[0], d)
+    man = json.loads((d / "manifest.json").read_text())
+    man["spec"]["alpha"] = 0.1
+    (d / "manifest.json").write_text(json.dumps(man))
+    text = " ".join(_page(render_report(d).parent)[0].text)
+    assert "90 % confidence intervals" in text and "95 % confidence intervals" not in text
+    assert "Responder percentage per arm with its 90 % CI" in text
+
 def test_responder_plot_accepts_rates_of_zero_and_one():
     from cxlab.report.figures import responder_plot
 

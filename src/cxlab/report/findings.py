@@ -38,7 +38,7 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
     Returns
     -------
     pandas.DataFrame
-        ``outcome``, ``arm``, ``verdict`` (``better``: the 95 % CI of the slope
+        ``outcome``, ``arm``, ``verdict`` (``better``: the ``1 - alpha`` CI of the slope
         difference excludes zero on the improving side and the multiplicity-
         adjusted ``p_adj < alpha``; ``worse``: the same on the other side;
         ``suggestive``: the CI excludes zero but ``p_adj >= alpha``, so the
@@ -51,6 +51,7 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
     """
     e = effects[effects["estimand"] == "slope_diff"] if "estimand" in effects else effects
     per = "week" if time_unit == "week" else "session"
+    level = f"{100 * (1 - alpha):g} %"
     rows = []
     for r in e.itertuples(index=False):
         good = -1.0 if r.better == "lower" else 1.0
@@ -64,7 +65,7 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
         arm = r.arm.replace("_", " ")
         ctrl = control.replace("_", " ")
         direction = "reduced" if r.estimate < 0 else "increased"
-        ci = f"95 % CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}"
+        ci = f"{level} CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}"
         p = "" if not np.isfinite(r.p_adj) else f", Holm-adjusted p = {r.p_adj:.3g}"
         head = (f"{arm.capitalize()} {direction} {r.label} by {_fmt(abs(r.estimate))} {unit}/"
                 f"{per} more than {ctrl} ({ci}{p})")
@@ -84,7 +85,7 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
                     "unknown": "a real improvement."}[worthwhile]
             text = f"{head}; {at}: {tail}"
         elif verdict == "suggestive":
-            text = (f"{head}; {at}. The 95 % interval excludes zero but the finding does not "
+            text = (f"{head}; {at}. The {level} interval excludes zero but the finding does not "
                     f"survive adjustment for the number of comparisons, so treat it as a "
                     f"hypothesis to confirm, not an established effect.")
         elif verdict == "worse":
