@@ -54,3 +54,11 @@ def test_landing_without_steady_end_or_touchdown_is_a_feature_error():
         landing_body_mass(fz, rate_hz=1000.0, start=truth["td"], max_sd_frac=0.01)
     with pytest.raises(FeatureError, match="no touchdown"):
         touchdown(np.full(2000, 700.0), rate_hz=1000.0)
+
+
+def test_missing_force_after_touchdown_is_an_error_not_instant_stabilisation():
+    # one NaN made the mean and SD NaN, so no sequential average was "outside": TTS = 0 s
+    fz, truth = _landing()
+    fz[truth["td"] + 1700] = np.nan
+    with pytest.raises(FeatureError, match="NaN"):
+        landing_metrics(fz, rate_hz=1000.0, body_mass_kg=70.0)

@@ -109,6 +109,11 @@ def landing_metrics(fz, /, *, rate_hz: float, body_mass_kg: float, threshold_n: 
         the *average* loading rate ``peak_BW / (t_peak − t_touchdown)``, and
         ``time_to_stabilisation_s`` (s).
 
+    Raises
+    ------
+    FeatureError
+        No touchdown, or NaN force after touchdown.
+
     Notes
     -----
     Time to stabilisation by sequential averaging (Colby, Hintermeister, Torry & Steadman
@@ -122,6 +127,10 @@ def landing_metrics(fz, /, *, rate_hz: float, body_mass_kg: float, threshold_n: 
     f = np.asarray(fz, dtype=float)
     td = touchdown(f, rate_hz=rate_hz, threshold_n=threshold_n)
     post = f[td:]
+    if not np.isfinite(post).all():
+        raise FeatureError(message("has missing (NaN) force samples after touchdown",
+                                   field="landing", value=int((~np.isfinite(post)).sum()),
+                                   fix="pass a complete force record"))
     bw = body_mass_kg * G
     ip = int(np.nanargmax(post))
     peak = float(post[ip])
