@@ -106,3 +106,16 @@ def test_jittered_continuous_time_is_refused_with_a_hint():
 def test_followup_must_be_a_visit():
     with pytest.raises(ConfigError, match="followup: is not a value of visit"):
         fit_effects(_confounded(60), outcome="pain", followup=3, **KW)
+
+
+def test_interpretation_says_when_the_interval_includes_no_difference():
+    rng = np.random.default_rng(4)
+    df = _confounded(300, seed=4)
+    y0 = df["pain"].to_numpy()[0::2]
+    df.loc[df["visit"] == 1, "pain"] = y0 + rng.normal(0, 1, y0.size)  # no effect at all
+    row = fit_effects(df, outcome="pain", covariates=["severity"], **KW).table.iloc[0]
+    assert row["ci_low"] < 0 < row["ci_high"]
+    assert row["interpretation"].endswith("the CI includes no difference")
+    row = fit_effects(_confounded(300, seed=4), outcome="pain", covariates=["severity"],
+                      **KW).table.iloc[0]
+    assert row["ci_high"] < 0 and "includes no difference" not in row["interpretation"]

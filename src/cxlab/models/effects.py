@@ -266,7 +266,8 @@ def _interpret(r, ds) -> str:
                 + ("" if excl else "; the CI includes no difference"))
     if r.estimand == "ate_change":
         return (f"change in {r.outcome} from baseline to follow-up is {_ci(r)} in {r.arm} vs "
-                f"{ds.control} after doubly robust adjustment")
+                f"{ds.control} after doubly robust adjustment"
+                + ("" if excl else "; the CI includes no difference"))
     if not excl:
         return (f"no clear moderation: per unit of {r.moderator}, {r.arm}'s slope difference vs "
                 f"{ds.control} changes by {_ci(r)}; the CI includes 0")
