@@ -113,3 +113,14 @@ def test_error_message_with_brackets_is_printed_verbatim(tmp_path, monkeypatch):
     out = runner.invoke(app, ["sql", str(_store(tmp_path).path), "SELECT 1"])
     assert out.exit_code == 1
     assert "(got [left]); use [b]left[/b]" in out.output
+
+
+def test_closed_pipe_ends_quietly(tmp_path, monkeypatch):
+    import cxlab.store
+
+    def closed(self, query):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cxlab.store.Store, "sql", closed)
+    out = runner.invoke(app, ["sql", str(_store(tmp_path).path), "SELECT 1"])
+    assert out.exit_code == 0 and "error" not in out.output

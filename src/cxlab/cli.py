@@ -63,6 +63,14 @@ def handled(fn):
             raise typer.Exit(EXIT_ERROR) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # `cxlab sql ... | head`: the reader left; stop quietly
+            import os
+
+            try:  # so that flushing stdout at exit does not raise again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            raise typer.Exit(0) from None
         except Exception as e:  # a bug, not a user error: one line, traceback with --debug
             if _state["debug"]:
                 raise
