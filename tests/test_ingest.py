@@ -304,3 +304,14 @@ def test_a_failing_force_mot_of_a_pair_leaves_no_raw_label_in_quarantine(raw, tm
     q = Store(tmp_path / "st").table("quarantine")
     assert len(q) == 1 and "_grf.mot" in q["reason"].iloc[0]
     assert not q.astype(str).stack().str.contains("sub-01").any()
+
+
+def test_a_bad_file_changed_to_another_bad_version_is_quarantined_once(raw, real_dir, tmp_path):
+    bad = _add_truncated(raw, real_dir)
+    st = Store(tmp_path / "st")
+    _run(raw, st.path)
+    bad.write_bytes((real_dir / "c3d/opensim_walking2.c3d").read_bytes()[:7000])
+    rep = _run(raw, st.path)
+    assert len(rep.failed) == 1
+    q = st.table("quarantine")
+    assert len(q) == 1 and q["source_sha256"].iloc[0] == _sha(bad)

@@ -247,10 +247,12 @@ def _settle(st: Store, results: list[Outcome], known) -> list[str]:
     q = st.table("quarantine", columns=["source_path", "source_sha256"])
     for o in sorted(results, key=lambda o: o.rel):
         rid = o.sha256[:16]
-        if o.status == "failed":
-            st.write("quarantine", quarantine_rows(o), key=rid)
-            continue
         old_q = {s[:16] for s in q.loc[q["source_path"] == o.rel, "source_sha256"].dropna()}
+        if o.status == "failed":  # replaces the entry of an earlier (bad) version of the file
+            st.write("quarantine", quarantine_rows(o), key=rid)
+            for key in sorted(old_q - {rid}):
+                st.delete("quarantine", key=key)
+            continue
         for key in sorted(old_q | {rid}):
             st.delete("quarantine", key=key)
         stale = set(known.loc[known["source_path"] == o.rel, "recording_id"]) - {rid}
