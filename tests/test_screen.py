@@ -283,6 +283,19 @@ def test_feature_mdc_matches_the_hand_worked_two_trial_formula():
 
 # --- prevalence ----------------------------------------------------------------------------
 
+def test_prevalence_counts_a_half_assessed_subject_only_when_flagged():
+    # knee valgus is judged per leg: one leg normal and the other unmeasured is not
+    # "no finding" (the other leg may be in valgus); one leg flagged is a finding
+    subs = ["a" * 12, "b" * 12, "c" * 12]
+    f = feats([(subs[0], "1", "knee_fppa_peak_deg", "left", 5.0, "deg", "landing"),
+               (subs[1], "1", "knee_fppa_peak_deg", "left", 20.0, "deg", "landing"),
+               (subs[2], "1", "knee_fppa_peak_deg", "left", 5.0, "deg", "landing"),
+               (subs[2], "1", "knee_fppa_peak_deg", "right", 6.0, "deg", "landing")])
+    arms = pd.DataFrame({"subject_id": subs, "arm": ["x"] * 3})
+    p = screen_prevalence(screen(f, None), arms=arms).query("rule_id == 'knee_valgus_landing'")
+    assert (p["n_assessed"].item(), p["n_flagged"].item()) == (2, 1)
+
+
 def test_prevalence_wilson_interval_matches_statsmodels():
     subs = [f"{i:012x}" for i in range(12)]
     rows = []

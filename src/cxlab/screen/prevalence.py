@@ -42,8 +42,8 @@ def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
     """Prevalence of each finding per arm at baseline and at follow-up.
 
     A subject has a finding at a session when the rule flags any of its sides; the
-    finding is *assessed* when at least one side was assessed (and a subject whose
-    sides are all unassessed is left out of the denominator). Baseline is each
+    finding is *assessed* when every side was assessed or a side is flagged (a subject
+    with a normal side and an unassessed one is left out of the denominator). Baseline is each
     subject's first session, follow-up its last assessed session after the first
     (sessions in natural order); a subject seen once contributes to baseline only.
 
@@ -69,9 +69,11 @@ def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
     if missing:
         raise ConfigError(message("lacks columns", field="arms", value=sorted(missing),
                                   fix="pass a DataFrame with subject_id and arm"))
-    s = screened[screened["status"] != "not assessed"]
-    per = (s.assign(f=s["flagged"].astype(bool))
-           .groupby(["subject_id", "session", "rule_id"], as_index=False)["f"].max())
+    s = screened.assign(f=screened["status"] == "flagged",
+                        na=screened["status"] == "not assessed")
+    per = s.groupby(["subject_id", "session", "rule_id"], as_index=False)[["f", "na"]].max()
+    # a normal side with another side unassessed is not "no finding": leave it out
+    per = per[per["f"] | ~per["na"]].drop(columns="na")
     per["order"] = session_order(per["session"]) if len(per) else 0
     sess = screened[["subject_id", "session"]].drop_duplicates()
     sess["order"] = session_order(sess["session"]) if len(sess) else 0
