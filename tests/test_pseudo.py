@@ -33,3 +33,14 @@ def test_empty_env_key_is_refused(monkeypatch):
     monkeypatch.setenv("CXLAB_KEY", " ")
     with pytest.raises(ConfigError, match="CXLAB_KEY"):
         read_key()
+
+
+def test_concurrent_first_use_agrees_on_one_key(monkeypatch, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.delenv("CXLAB_KEY")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: read_key(), range(32)))
+    assert len(set(keys)) == 1
+    assert [p.name for p in (tmp_path / "cxlab").iterdir()] == ["key"]
