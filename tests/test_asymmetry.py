@@ -57,3 +57,10 @@ def test_asymmetry_table_pairs_sides_and_names_the_dominant_one():
     assert list(t["dominant_side"]) == ["right", "left", "none"]
     inv = asymmetry_table(df, involved_side="left", features=["x"])
     np.testing.assert_allclose(inv["lsi_pct"], [100 * 90 / 110, 100.0])
+
+
+def test_default_lsi_is_weaker_over_stronger_magnitude_for_negative_pairs():
+    # 100 min/max of two negatives put the larger magnitude on top: 200 %, not 50 %
+    df = pd.DataFrame({"recording_id": ["a", "a"], "feature": ["x", "x"],
+                       "side": ["left", "right"], "value": [-4.0, -8.0]})
+    assert asymmetry_table(df)["lsi_pct"].item() == pytest.approx(50.0)

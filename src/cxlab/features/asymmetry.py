@@ -117,7 +117,8 @@ def asymmetry_table(
     features : list of str, optional
         Restrict to these feature names.
     involved_side : {"left", "right"}, optional
-        If given, ``lsi_pct = 100 · involved / uninvolved``; default ``100 · min / max``.
+        If given, ``lsi_pct = 100 · involved / uninvolved``; default the smaller over the
+        larger magnitude (``100 · min / max`` for positive values; NaN for opposite signs).
 
     Returns
     -------
@@ -147,7 +148,9 @@ def asymmetry_table(
     elif involved_side == "right":
         wide["lsi_pct"] = limb_symmetry_index(rv, lv)
     else:
-        wide["lsi_pct"] = limb_symmetry_index(np.minimum(lv, rv), np.maximum(lv, rv))
+        weak_left = np.abs(lv) <= np.abs(rv)  # weaker = smaller magnitude (signs agree)
+        wide["lsi_pct"] = limb_symmetry_index(np.where(weak_left, lv, rv),
+                                              np.where(weak_left, rv, lv))
     wide["dominant_side"] = np.where(rv > lv, "right", np.where(lv > rv, "left", "none"))
     return wide[[*by, "feature", "left", "right", "asym_pct", "asym_abs_pct",
                  "symmetry_angle_pct", "lsi_pct", "dominant_side"]]
