@@ -124,3 +124,13 @@ def test_closed_pipe_ends_quietly(tmp_path, monkeypatch):
     monkeypatch.setattr(cxlab.store.Store, "sql", closed)
     out = runner.invoke(app, ["sql", str(_store(tmp_path).path), "SELECT 1"])
     assert out.exit_code == 0 and "error" not in out.output
+
+
+def test_library_warning_is_one_plain_line(tmp_path):
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("participant,session,date,pain_nrs,fat_1\nCX001,1,2025-01-13,6,2\n")
+    out = runner.invoke(app, ["ingest-survey", str(sheet), "--store", str(tmp_path / "st")])
+    assert out.exit_code == 0, out.output
+    assert ("warning: s.csv: header: columns are not items of a known instrument and are "
+            "ignored (got ['fat_1'])") in out.output
+    assert "CxlabWarning" not in out.output and ".py:" not in out.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,21 @@ def _main(
 ) -> None:
     """cxlab: corrective-exercise research workbench."""
     _state["debug"] = debug
+    if not debug:
+        warnings.showwarning = _show_warning
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
+    """Print a CxlabWarning as one plain line (not Python's file:line: Category: source)."""
+    from cxlab._check import CxlabWarning
+
+    if not issubclass(category, CxlabWarning):
+        return _python_showwarning(msg, category, filename, lineno, file, line)
+    err_console.print(f"[yellow]warning:[/] {escape(str(msg))}", highlight=False,
+                      soft_wrap=True)
 
 
 def handled(fn):
