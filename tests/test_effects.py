@@ -214,6 +214,8 @@ def test_fit_is_deterministic_and_documents_its_method(cohort):
     (dict(outcome="arm"), "arm: must be numeric"),
     (dict(method="bayes"), "method: is not a valid method"),
     (dict(moderators=["age"], time_as="categorical"), "moderators need continuous time"),
+    (dict(covariates=["age"]), r"age: is constant.*\(got 30\.0\)"),
+    (dict(moderators=["age"]), r"age: is constant"),
 ])
 def test_bad_options_name_the_problem(cohort, change, match):
     w, _ = cohort

@@ -51,8 +51,9 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
     ------
     ConfigError
         Missing columns (all named at once), a non-numeric outcome, moderator or
-        (continuous) time, an unknown control arm (arms present are listed), a subject
-        in two arms, a single time point or an arm with fewer than 3 subjects.
+        (continuous) time, a constant covariate or moderator, an unknown control arm (arms
+        present are listed), a subject in two arms, a single time point or an arm with
+        fewer than 3 subjects.
     """
     if not isinstance(data, pd.DataFrame):
         raise ConfigError(message("must be a pandas DataFrame", field="data",
@@ -78,6 +79,12 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
         if not pd.api.types.is_numeric_dtype(d[c]):
             d[c] = d[c].astype(object)
     d[subject] = d[subject].astype(str).astype(object)
+    for c in dict.fromkeys([*covariates, *moderators]):  # collinear with the intercept
+        if d[c].nunique() < 2:
+            seen = d[c].dropna().tolist()
+            raise ConfigError(message("is constant, so its effect cannot be estimated", field=c,
+                                      value=seen[0] if seen else None,
+                                      fix="drop it from the covariates/moderators"))
     control = str(control)
     present = sorted(d[arm].unique())
     if control not in present:
