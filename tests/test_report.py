@@ -192,6 +192,20 @@ def test_report_names_the_confidence_level_the_run_used(run, tmp_path):
     assert "90 % confidence intervals" in text and "95 % confidence intervals" not in text
     assert "Responder percentage per arm with its 90 % CI" in text
 
+
+def test_report_states_the_missing_data_assumption_of_the_method_used(run, tmp_path):
+    # GEE is unbiased only if dropout is unrelated to the outcome (MCAR), not merely MAR
+    import shutil
+
+    d = tmp_path / "run"
+    shutil.copytree(run[0], d)
+    man = json.loads((d / "manifest.json").read_text())
+    man["spec"]["method"] = "gee"
+    (d / "manifest.json").write_text(json.dumps(man))
+    text = " ".join(_page(render_report(d).parent)[0].text)
+    assert "missing completely at random" in text and "(missing at random)" not in text
+    assert "(missing at random)" in " ".join(_page(run[0])[0].text)
+
 def test_responder_plot_accepts_rates_of_zero_and_one():
     from cxlab.report.figures import responder_plot
 

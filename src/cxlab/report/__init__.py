@@ -176,7 +176,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         methods_text=man.get("methods", ""),
         covariates=cov, inputs=[(t, len(p)) for t, p in sorted(man["inputs"].items())],
         randomised_note=False, warnings=warnings_,
-        level=f"{100 * (1 - spec.get('alpha', 0.05)):g}",
+        level=f"{100 * (1 - spec.get('alpha', 0.05)):g}", method=spec["method"],
     )
     out = run / "report.html"
     _write_text(out, page)
