@@ -134,3 +134,15 @@ def test_library_warning_is_one_plain_line(tmp_path):
     assert ("warning: s.csv: header: columns are not items of a known instrument and are "
             "ignored (got ['fat_1'])") in out.output
     assert "CxlabWarning" not in out.output and ".py:" not in out.output
+
+
+def test_screen_of_a_client_without_findings_says_so_instead_of_an_empty_table(tmp_path):
+    s = Store(tmp_path / "st")
+    s.write("features", pd.DataFrame({
+        "recording_id": "0123456789abcdef", "subject_id": "abcdefabcdef", "session": "1",
+        "task": "landing", "trial": "1", "feature": ["landing_peak_force_lsi_pct"],
+        "side": "bilateral", "value": [97.0], "unit": "%", "method": "test"}))
+    out = runner.invoke(app, ["screen", "--store", str(s.path)])
+    assert out.exit_code == 0, out.output
+    assert "client abcdefabcdef, session 1: nothing flagged" in out.output
+    assert "rule_id" not in out.output

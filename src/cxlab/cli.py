@@ -372,7 +372,8 @@ def screen_cmd(
     rules: Annotated[Path | None, typer.Option(
         "--rules", help="Lab rules TOML; overrides/extends the defaults by rule id.")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Write screen.parquet and profile-<subject_id>.html here.")] = None,
+        "--out", help="Write screen.parquet and profile-<subject_id>.html here (default: "
+        "screen.parquet only, in the store directory).")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of tables.")] = False,
 ) -> None:
     """Screen clients for movement findings (asymmetry, H:Q, valgus, posture, balance, pain)."""
@@ -384,8 +385,11 @@ def screen_cmd(
         return
     for sid, g in res.summary.groupby("subject_id", sort=True):
         flagged = g[g["status"] == "flagged"].drop(columns=["subject_id", "status"])
-        title = f"client {sid}, session {g['session'].iloc[0]}: {len(flagged)} finding(s)"
-        print_frame(flagged.drop(columns="session"), title=title)
+        title = f"client {sid}, session {g['session'].iloc[0]}"
+        if flagged.empty:
+            console.print(f"{title}: nothing flagged", highlight=False, soft_wrap=True)
+            continue
+        print_frame(flagged.drop(columns="session"), title=f"{title}: {len(flagged)} finding(s)")
     console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
 
 
