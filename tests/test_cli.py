@@ -146,3 +146,13 @@ def test_screen_of_a_client_without_findings_says_so_instead_of_an_empty_table(t
     assert out.exit_code == 0, out.output
     assert "client abcdefabcdef, session 1: nothing flagged" in out.output
     assert "rule_id" not in out.output
+
+
+def test_features_explains_recordings_without_a_known_task(tmp_path, real_dir):
+    real = str(real_dir / "opensim" / "pyomeca_markers.trc")
+    st = str(tmp_path / "st")
+    assert runner.invoke(app, ["ingest", real, "--store", st, "--jobs", "1"]).exit_code == 0
+    out = runner.invoke(app, ["features", "--store", st, "--jobs", "1"])
+    assert out.exit_code == 0, out.output
+    assert "1 without feature functions" in out.output
+    assert "note: 1 recording(s) have an empty task" in out.output

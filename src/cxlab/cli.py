@@ -275,6 +275,13 @@ def features_cmd(
                   f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
                   f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "
                   f"({r.elapsed_s:.1f} s)", highlight=False, soft_wrap=True)
+    if r.n_no_functions:
+        err_console.print(
+            f"note: {r.n_no_functions} recording(s) have an empty task or one without feature "
+            f"functions; see their tasks with `cxlab sql {store} \"SELECT task, count(*) FROM "
+            f"recordings GROUP BY task\"`, name tasks at ingest (--pattern with {{task}}) or "
+            "configure them with --config (docs/features.md)", highlight=False, markup=False,
+            soft_wrap=True)
     if r.n_quarantined:
         err_console.print("\n".join(r.quarantine["reason"]), highlight=False, markup=False,
                           soft_wrap=True)
