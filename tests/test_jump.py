@@ -85,3 +85,15 @@ def test_rsi_mod_carries_the_unit_of_height_over_time():
     # Ebben & Petushek (2010): jump height (m) / time to take-off (s), so m/s, not "1"
     assert CMJ_UNITS["jump_height_impulse_m"] == "m" and CMJ_UNITS["contraction_time_s"] == "s"
     assert CMJ_UNITS["rsi_mod"] == "m/s"
+
+
+def test_noise_spikes_above_the_threshold_in_flight_do_not_split_the_flight():
+    # single-sample spikes of 30-40 N in mid-flight (plate noise) are not landings: a
+    # split flight moved take-off into the air and gave a jump height off by decimetres
+    fz, truth = cmj_force(noise_n=1.0)
+    to = round(truth["takeoff_s"] * 1000)
+    for k in (90, 91, 200, 333):
+        fz[to + k] = 35.0
+    m = cmj_metrics(fz, rate_hz=1000.0)
+    assert m["flight_time_s"] == pytest.approx(truth["flight_s"], abs=0.002)
+    assert m["jump_height_impulse_m"] == pytest.approx(truth["h"], abs=0.002)

@@ -62,3 +62,9 @@ def test_missing_force_after_touchdown_is_an_error_not_instant_stabilisation():
     fz[truth["td"] + 1700] = np.nan
     with pytest.raises(FeatureError, match="NaN"):
         landing_metrics(fz, rate_hz=1000.0, body_mass_kg=70.0)
+
+
+def test_a_noise_spike_while_on_the_box_is_not_the_touchdown():
+    fz, truth = _landing()
+    fz[truth["td"] - 150:truth["td"] - 148] = 30.0  # 2 ms above 20 N, 150 ms before landing
+    assert touchdown(fz, rate_hz=1000.0) == truth["td"]

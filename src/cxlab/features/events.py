@@ -131,12 +131,28 @@ def movement_onset(
     return max(start, start + int(below[0]) - round(backtrack_s * rate_hz))
 
 
-def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: float = 0.05):
+def _unloaded(f: np.ndarray, *, rate_hz: float, threshold_n: float,
+              min_contact_s: float) -> np.ndarray:
+    """``f < threshold_n`` (NaN unloaded), with interior loaded runs shorter than
+    ``min_contact_s`` (noise spikes, no foot contact is that brief) counted as unloaded."""
+    mask = ~(f >= threshold_n)
+    loaded = nan_runs(~mask)
+    blip = ((loaded[:, 1] - loaded[:, 0]) < min_contact_s * rate_hz) & (loaded[:, 0] > 0) \
+        & (loaded[:, 1] < f.size)
+    for s, e in loaded[blip]:
+        mask[s:e] = True
+    return mask
+
+
+def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: float = 0.05,
+            min_contact_s: float = 0.03):
     """Take-off and touchdown samples of every flight (``fz < threshold_n``).
 
     Take-off is the first sample below the threshold, touchdown the first sample at or
     above it again; flight time is ``(touchdown − takeoff) / rate_hz``. Runs shorter
-    than ``min_flight_s`` (noise) and runs touching the ends of the record are ignored.
+    than ``min_flight_s`` (noise) and runs touching the ends of the record are ignored;
+    excursions above the threshold shorter than ``min_contact_s`` (noise spikes in
+    flight) do not end a flight.
 
     Parameters
     ----------
@@ -148,6 +164,8 @@ def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: f
         Contact threshold, N (default 20 N).
     min_flight_s : float
         Shortest flight kept, s.
+    min_contact_s : float
+        Shortest contact that ends a flight, s.
 
     Returns
     -------
@@ -155,7 +173,8 @@ def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: f
         ``(takeoff, touchdown)`` sample indices.
     """
     f = np.asarray(fz, dtype=float)
-    runs = nan_runs(~(f >= threshold_n))
+    runs = nan_runs(_unloaded(f, rate_hz=rate_hz, threshold_n=threshold_n,
+                              min_contact_s=min_contact_s))
     keep = ((runs[:, 1] - runs[:, 0]) >= min_flight_s * rate_hz) & (runs[:, 0] > 0) \
         & (runs[:, 1] < f.size)
     return runs[keep]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxlab._check import message
-from cxlab.features.events import FeatureError, G, quiet_standing
+from cxlab.features.events import FeatureError, G, _unloaded, quiet_standing
 from cxlab.features.signal import nan_runs
 
 __all__ = ["LANDING_METHODS", "LANDING_UNITS", "landing_body_mass", "landing_metrics",
@@ -30,8 +30,11 @@ LANDING_METHODS = {
 
 
 def touchdown(fz, /, *, rate_hz: float, threshold_n: float = 20.0,
-              min_unloaded_s: float = 0.05) -> int:
+              min_unloaded_s: float = 0.05, min_contact_s: float = 0.03) -> int:
     """First sample at or above ``threshold_n`` after ≥ ``min_unloaded_s`` below it.
+
+    Excursions above the threshold shorter than ``min_contact_s`` (noise spikes while
+    on the box) are not contacts.
 
     Parameters
     ----------
@@ -43,6 +46,8 @@ def touchdown(fz, /, *, rate_hz: float, threshold_n: float = 20.0,
         Contact threshold, N.
     min_unloaded_s : float
         Minimum unloaded time before the contact, s.
+    min_contact_s : float
+        Shortest loaded run counted as a contact, s.
 
     Returns
     -------
@@ -55,7 +60,8 @@ def touchdown(fz, /, *, rate_hz: float, threshold_n: float = 20.0,
         If no unloaded → loaded transition exists.
     """
     f = np.asarray(fz, dtype=float)
-    runs = nan_runs(~(f >= threshold_n))
+    runs = nan_runs(_unloaded(f, rate_hz=rate_hz, threshold_n=threshold_n,
+                              min_contact_s=min_contact_s))
     runs = runs[(runs[:, 1] - runs[:, 0] >= min_unloaded_s * rate_hz) & (runs[:, 1] < f.size)]
     if runs.size == 0:
         raise FeatureError(message(f"no touchdown found (no unloaded period ending above "
