@@ -182,6 +182,19 @@ def test_optimiser_that_raises_is_skipped_and_reported_not_a_traceback():
         assert r.estimate == pytest.approx(ref.params[term], rel=1e-6)
 
 
+
+@pytest.mark.parametrize("method", ["mixed", "gee"])
+def test_categorical_visit_unobserved_in_an_arm_is_refused_with_its_name(cohort, method):
+    # the arm x visit cell would be an all-zero column: GEE reported a 0 +- 0 "effect" and the
+    # mixed model hit a singular matrix
+    w, _ = cohort
+    w = w.assign(visit=w["session"].astype(int))
+    w = w[~((w["arm"] == "core_stability") & (w["visit"] == 4))]
+    with pytest.raises(ConfigError, match=r"odi: arm 'core_stability' has no observed value at "
+                                          r"visit=4"):
+        fit_effects(w, outcome="odi", time="visit", arm="arm", subject="label",
+                    control="control", time_as="categorical", method=method)
+
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
     ok = ~np.isnan(p)

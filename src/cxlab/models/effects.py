@@ -196,7 +196,7 @@ def fit_effects(
         fml = lg.formula(ds, y, time_as=time_as)
         cols = [y, ds.time, *ds.covariates, *ds.moderators]
         d = ds.data.dropna(subset=cols).reset_index(drop=True)
-        _check_observed(d, ds, y)
+        _check_observed(d, ds, y, time_as=time_as)
         scale = 1.0
         if method == "mixed":
             scale = lg.time_scale(ds, time_as=time_as)
@@ -215,8 +215,9 @@ def fit_effects(
                      text + _correction_text(correction), time_scale=scales)
 
 
-def _check_observed(d: pd.DataFrame, ds, y: str) -> None:
-    """Every arm needs 3 subjects with an observed value and 2 distinct time points."""
+def _check_observed(d: pd.DataFrame, ds, y: str, *, time_as: str = "continuous") -> None:
+    """Every arm needs 3 subjects with an observed value and 2 distinct time points;
+    with categorical time, an observed value at every visit."""
     counts = d.groupby(ds.arm)[ds.subject].nunique().reindex([ds.control, *ds.arms],
                                                               fill_value=0)
     small = counts[counts < 3]
@@ -229,6 +230,14 @@ def _check_observed(d: pd.DataFrame, ds, y: str) -> None:
         raise ConfigError(message("is observed at a single time point", field=y,
                                   value=d[ds.time].iloc[0] if len(d) else None,
                                   fix="effects need baseline and follow-up values"))
+    if time_as == "categorical":
+        seen = set(zip(d[ds.arm], d[ds.time], strict=True))
+        for a in [ds.control, *ds.arms]:
+            for v in ds.times:
+                if (a, v) not in seen:
+                    raise ConfigError(message(
+                        f"arm {a!r} has no observed value at {ds.time}={v}", field=y, value=v,
+                        fix=f"drop that {ds.time} for this outcome or use continuous time"))
 
 
 def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:
