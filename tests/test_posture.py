@@ -42,3 +42,10 @@ def test_posterior_tilt_is_negative_and_missing_marker_is_named():
     del mk["LSHO"]
     with pytest.raises(FeatureError, match="LSHO"):
         posture_metrics(mk)
+
+
+def test_an_all_occluded_tragus_falls_back_to_the_other_one():
+    # C3D files keep the label of a marker that was never seen (all NaN); "either" tragus
+    mk = _static()
+    mk["LTRAGUS"] = np.full_like(mk["LTRAGUS"], np.nan)
+    assert posture_metrics(mk)["cva_deg"] == pytest.approx(45.0, abs=0.5)

@@ -74,9 +74,10 @@ def posture_metrics(markers: dict, /) -> dict[str, float]:
         If a required marker is missing.
     """
     c7 = _median(markers, "C7")
-    trag = [_median(markers, n) for n in ("LTRAGUS", "RTRAGUS") if n in markers]
+    trag = [_median(markers, n) for n in ("LTRAGUS", "RTRAGUS")
+            if n in markers and np.isfinite(np.asarray(markers[n], float)).any()]
     if not trag:
-        raise FeatureError("posture: no tragus marker (LTRAGUS or RTRAGUS)")
+        raise FeatureError("posture: no tragus marker with a valid frame (LTRAGUS or RTRAGUS)")
     out = {"cva_deg": float(craniovertebral_angle(c7, np.mean(trag, axis=0)))}
     for side, name in (("left", "LSHO"), ("right", "RSHO")):
         out[f"shoulder_protraction_m_{side}"] = float(_median(markers, name)[0] - c7[0])
