@@ -46,7 +46,7 @@ def _check_cop(cop) -> np.ndarray:
 def cop_ellipse_area(cop, /, *, level: float = 0.95) -> float:
     """Area of the ``level`` prediction ellipse of the CoP, m².
 
-    Schubert & Kirchner (2014), *Gait Posture* 40:1–7: the *prediction* ellipse contains
+    Schubert & Kirchner (2014), *Gait Posture* 39:518–522: the *prediction* ellipse contains
     a new CoP sample with probability ``level``. With sample covariance ``S``
     (``n − 1`` denominator) its area is
 
