@@ -63,7 +63,7 @@ def ldlj(x, /, *, rate_hz: float, kind: str = "velocity") -> float:
     """Log dimensionless jerk (Balasubramanian 2012; Melendez-Calderon et al. 2021).
 
     Melendez-Calderon, Shirota & Balasubramanian (2021), *Front Bioeng Biotechnol*
-    9:772536 (their Eqs. 5–6), with ``T = t₂ − t₁`` the record duration:
+    8:558771 (their Eqs. 5–6), with ``T = t₂ − t₁`` the record duration:
 
     - ``kind="velocity"``: ``LDLJ-V = −ln( T³ / v_peak² · ∫ ‖d²v/dt²‖² dt )``;
     - ``kind="acceleration"``: ``LDLJ-A = −ln( T / a_peak² · ∫ ‖da/dt‖² dt )``.
