@@ -156,3 +156,21 @@ def test_features_explains_recordings_without_a_known_task(tmp_path, real_dir):
     assert out.exit_code == 0, out.output
     assert "1 without feature functions" in out.output
     assert "note: 1 recording(s) have an empty task" in out.output
+
+
+def test_numbers_are_never_folded_across_lines(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import cxlab.cli as cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buf, width=70))
+    df = pd.DataFrame({"outcome": ["pain_nrs"], "arm": ["hip_strengthening"],
+                       "estimand": ["slope_diff"], "estimate": [-0.19123], "ci_low": [-0.30733],
+                       "ci_high": [-0.075149], "p_adj": [0.0057591], "converged": [True]})
+    cli.print_frame(df)
+    text = buf.getvalue()
+    for number in ("-0.1912", "-0.3073", "-0.07515", "0.005759"):
+        assert number in text, text

@@ -114,11 +114,19 @@ def print_frame(df, *, title: str | None = None, csv: bool = False, max_rows: in
     if csv:
         df.to_csv(sys.stdout, index=False)
         return
+    import pandas as pd
+
     table = Table(title=title, show_lines=False)
-    for c in df.columns:
-        table.add_column(str(c), overflow="fold")
-    for row in df.head(max_rows).itertuples(index=False):
-        table.add_row(*("" if _isna(v) else _fmt(v) for v in row))
+    shown = df.head(max_rows)
+    cells = [["" if _isna(v) else _fmt(v) for v in row] for row in shown.itertuples(index=False)]
+    for i, c in enumerate(df.columns):
+        if pd.api.types.is_numeric_dtype(df[c]):  # a number folded over two lines misreads
+            width = max([len(str(c)), *(len(r[i]) for r in cells)])
+            table.add_column(str(c), justify="right", no_wrap=True, min_width=width)
+        else:
+            table.add_column(str(c), overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
     if len(df) > max_rows:
         console.print(f"... {len(df) - max_rows} more rows (use --csv for all)")
