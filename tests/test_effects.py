@@ -195,6 +195,13 @@ def test_categorical_visit_unobserved_in_an_arm_is_refused_with_its_name(cohort,
         fit_effects(w, outcome="odi", time="visit", arm="arm", subject="label",
                     control="control", time_as="categorical", method=method)
 
+
+def test_interpretation_names_the_confidence_level_of_alpha(cohort):
+    w, _ = cohort
+    t = fit_effects(w, outcome="odi", method="gee", alpha=0.1, **KW).table
+    assert t["interpretation"].str.contains("90% CI").all()
+    assert not t["interpretation"].str.contains("95%").any()
+
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
     ok = ~np.isnan(p)

@@ -182,7 +182,7 @@ def fit_effects(
             ds, baseline=baseline, followup=followup, outcome_model=outcome_model,
             n_folds=n_folds, seed=seed, overlap_bounds=overlap_bounds, max_outside=max_outside,
             min_ess=min_ess, alpha=alpha)
-        return EffectFit(_finish(table, correction, ds), method, formulas, results, diag,
+        return EffectFit(_finish(table, correction, ds, alpha), method, formulas, results, diag,
                          methods + _correction_text(correction))
     for m in mods:  # centre each moderator at the mean of the subjects' first values
         first = ds.data.groupby(ds.subject, sort=True)[m].first()
@@ -211,7 +211,7 @@ def fit_effects(
         formulas[y], results[y] = fml, res
     table = pd.DataFrame(rows)
     text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
-    return EffectFit(_finish(table, correction, ds), method, formulas, results, None,
+    return EffectFit(_finish(table, correction, ds, alpha), method, formulas, results, None,
                      text + _correction_text(correction), time_scale=scales)
 
 
@@ -240,7 +240,7 @@ def _check_observed(d: pd.DataFrame, ds, y: str, *, time_as: str = "continuous")
                         fix=f"drop that {ds.time} for this outcome or use continuous time"))
 
 
-def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:
+def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFrame:
     """Adjust p-values per family, add interpretations, fix column order and dtypes."""
     table = table.copy()
     table["p_adj"] = np.nan
@@ -249,7 +249,7 @@ def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:
         if mask.any():
             table.loc[mask, "p_adj"] = p_adjust(table.loc[mask, "p_value"].to_numpy(),
                                                 method=correction)
-    table["interpretation"] = [_interpret(r, ds) for r in table.itertuples(index=False)]
+    table["interpretation"] = [_interpret(r, ds, alpha) for r in table.itertuples(index=False)]
     for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adj"):
         table[c] = table[c].astype(float)
     for c in ("n_subjects", "n_obs"):
@@ -260,29 +260,29 @@ def _finish(table: pd.DataFrame, correction: str, ds) -> pd.DataFrame:
     return table[COLUMNS].reset_index(drop=True)
 
 
-def _ci(r) -> str:
-    return f"{r.estimate:+.3g} (95% CI {r.ci_low:.3g} to {r.ci_high:.3g})"
+def _ci(r, alpha: float) -> str:
+    return f"{r.estimate:+.3g} ({100 * (1 - alpha):g}% CI {r.ci_low:.3g} to {r.ci_high:.3g})"
 
 
-def _interpret(r, ds) -> str:
+def _interpret(r, ds, alpha: float) -> str:
     excl = r.ci_low > 0 or r.ci_high < 0
     if r.estimand == "slope_diff":
-        return (f"{r.outcome} changes by {_ci(r)} per unit of {ds.time} more in {r.arm} than in "
-                f"{ds.control}" + ("" if excl else "; the CI includes no difference"))
+        return (f"{r.outcome} changes by {_ci(r, alpha)} per unit of {ds.time} more in {r.arm} "
+                f"than in {ds.control}" + ("" if excl else "; the CI includes no difference"))
     if r.estimand == "change_diff":
         return (f"at {ds.time}={r.visit}, change from baseline in {r.outcome} differs between "
-                f"{r.arm} and {ds.control} by {_ci(r)}"
+                f"{r.arm} and {ds.control} by {_ci(r, alpha)}"
                 + ("" if excl else "; the CI includes no difference"))
     if r.estimand == "ate_change":
-        return (f"change in {r.outcome} from baseline to follow-up is {_ci(r)} in {r.arm} vs "
-                f"{ds.control} after doubly robust adjustment"
+        return (f"change in {r.outcome} from baseline to follow-up is {_ci(r, alpha)} in {r.arm} "
+                f"vs {ds.control} after doubly robust adjustment"
                 + ("" if excl else "; the CI includes no difference"))
     if not excl:
         return (f"no clear moderation: per unit of {r.moderator}, {r.arm}'s slope difference vs "
-                f"{ds.control} changes by {_ci(r)}; the CI includes 0")
+                f"{ds.control} changes by {_ci(r, alpha)}; the CI includes 0")
     sign = "more negative" if r.estimate < 0 else "more positive"
     return (f"{r.arm}'s slope difference vs {ds.control} in {r.outcome} is {sign} in subjects "
-            f"with higher {r.moderator}: {_ci(r)} per unit of {r.moderator}")
+            f"with higher {r.moderator}: {_ci(r, alpha)} per unit of {r.moderator}")
 
 
 def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha) -> str:
