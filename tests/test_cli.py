@@ -79,6 +79,9 @@ def test_reading_a_store_that_does_not_exist_is_an_error(tmp_path):
         assert out.exit_code == 1, (args, out.output)
         assert "does not exist" in out.output and "Traceback" not in out.output
     assert not (tmp_path / "no_such_store").exists()
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    out = runner.invoke(app, ["store", "info", str(tmp_path / "a.csv")])
+    assert out.exit_code == 1 and "store: is not a directory" in out.output
 
 
 def test_ingest_of_a_folder_without_recordings_is_an_error(tmp_path):

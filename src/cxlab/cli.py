@@ -104,7 +104,8 @@ def existing_store(path: Path) -> Path:
     from cxlab._check import ConfigError, message
 
     if not Path(path).is_dir():
-        raise ConfigError(message("does not exist", field="store", value=str(path),
+        problem = "is not a directory" if Path(path).exists() else "does not exist"
+        raise ConfigError(message(problem, field="store", value=str(path),
                                   fix="give the directory written by cxlab ingest"))
     return path
 
