@@ -177,3 +177,29 @@ def test_numbers_are_never_folded_across_lines(monkeypatch):
     text = buf.getvalue()
     for number in ("-0.1912", "-0.3073", "-0.07515", "0.005759"):
         assert number in text, text
+
+
+def test_store_path_that_is_a_file_is_a_one_line_error(tmp_path, real_dir):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("participant,session,date,pain_nrs\nCX001,1,2025-01-13,6\n")
+    for args in (["ingest", str(real_dir / "opensim" / "pyomeca_markers.trc")],
+                 ["ingest-survey", str(sheet)], ["ingest-strength", str(sheet)],
+                 ["ingest-interventions", str(sheet)]):
+        out = runner.invoke(app, [*args, "--store", str(afile)])
+        assert out.exit_code == 1, (args, out.output)
+        assert "store: is not a directory" in out.output and "internal error" not in out.output
+
+
+def test_os_error_is_a_user_error_not_a_bug(tmp_path, monkeypatch):
+    import cxlab.store
+
+    def denied(self, query):
+        raise PermissionError(13, "Permission denied", "/srv/lab/store/scores")
+
+    monkeypatch.setattr(cxlab.store.Store, "sql", denied)
+    out = runner.invoke(app, ["sql", str(_store(tmp_path).path), "SELECT 1"])
+    assert out.exit_code == 1
+    assert "error: /srv/lab/store/scores: Permission denied; check the paths" in out.output
+    assert "bug" not in out.output

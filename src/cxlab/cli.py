@@ -87,6 +87,14 @@ def handled(fn):
             except (OSError, ValueError):
                 pass
             raise typer.Exit(0) from None
+        except OSError as e:  # a path that is a file, a full disk, no permission
+            if _state["debug"]:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            err_console.print(f"[bold red]error:[/] {escape(where + (e.strerror or str(e)))}; "
+                              "check the paths and their permissions", highlight=False,
+                              soft_wrap=True)
+            raise typer.Exit(EXIT_ERROR) from None
         except Exception as e:  # a bug, not a user error: one line, traceback with --debug
             if _state["debug"]:
                 raise
@@ -97,6 +105,16 @@ def handled(fn):
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper
+
+
+def writable_store(path: Path) -> Path:
+    """Refuse a store path that exists but is not a directory (it is created otherwise)."""
+    from cxlab._check import ConfigError, message
+
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(message("is not a directory", field="store", value=str(path),
+                                  fix="give a new or existing store directory"))
+    return path
 
 
 def existing_store(path: Path) -> Path:
@@ -248,7 +266,7 @@ def ingest_cmd(
     was rejected (listed in the quarantine table)."""
     from cxlab.ingest import ingest
 
-    report = ingest(paths, store=store, pattern=pattern, jobs=jobs, force=force,
+    report = ingest(paths, store=writable_store(store), pattern=pattern, jobs=jobs, force=force,
                     mapping=mapping)
     console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     if not report.outcomes:
@@ -315,8 +333,8 @@ def ingest_survey(
     """Ingest questionnaires (wide or long CSV/XLSX) into the surveys and scores tables."""
     from cxlab.ingest_tables import ingest_surveys
 
-    _report_ingest(ingest_surveys(files, store=store, instrument=instrument, spec=spec,
-                                  subject_column=subject_column, date_format=date_format,
+    _report_ingest(ingest_surveys(files, store=writable_store(store), instrument=instrument,
+                                  spec=spec, subject_column=subject_column, date_format=date_format,
                                   drop_columns=drop_column or ()))
 
 
@@ -333,8 +351,8 @@ def ingest_interventions_cmd(
     exercise_log."""
     from cxlab.ingest_tables import ingest_interventions
 
-    _report_ingest(ingest_interventions(files, store=store, subject_column=subject_column,
-                                        date_format=date_format,
+    _report_ingest(ingest_interventions(files, store=writable_store(store),
+                                        subject_column=subject_column, date_format=date_format,
                                         drop_columns=drop_column or ()))
 
 
@@ -349,8 +367,8 @@ def ingest_strength_cmd(
     """Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m)."""
     from cxlab.ingest_tables import ingest_strength
 
-    _report_ingest(ingest_strength(files, store=store, subject_column=subject_column,
-                                   drop_columns=drop_column or ()))
+    _report_ingest(ingest_strength(files, store=writable_store(store),
+                                   subject_column=subject_column, drop_columns=drop_column or ()))
 
 
 @app.command("run", rich_help_panel="3. Experiments and reports")
