@@ -262,8 +262,9 @@ def ingest_cmd(
         "--mapping", help="TOML mapping of force-plate CSV columns (default: time, left_fz, "
         "right_fz in s and N); see docs/ingest.md.")] = None,
 ) -> None:
-    """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store; exit 3 if any file
-    was rejected (listed in the quarantine table)."""
+    """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store.
+
+    Exit 3 if any file was rejected (listed in the quarantine table)."""
     from cxlab.ingest import ingest
 
     report = ingest(paths, store=writable_store(store), pattern=pattern, jobs=jobs, force=force,
@@ -292,8 +293,9 @@ def features_cmd(
     force: Annotated[bool, typer.Option(
         "--force", help="Recompute recordings that already have features.")] = False,
 ) -> None:
-    """Compute features for every recording in the store (long `features` table); exit 3 if
-    a recording could not be used (reason in the quarantine table)."""
+    """Compute features for every recording in the store (long `features` table).
+
+    Exit 3 if a recording could not be used (reason in the quarantine table)."""
     from cxlab.features.runner import extract_features
 
     r = extract_features(existing_store(store), config=config, jobs=jobs, force=force,
@@ -347,8 +349,9 @@ def ingest_interventions_cmd(
     drop_column: DropColOpt = None,
     date_format: DateFmtOpt = None,
 ) -> None:
-    """Ingest programme logs (arm, dates, adherence, exercise rows) into interventions and
-    exercise_log."""
+    """Ingest programme logs (arm, dates, adherence, exercises) into the store.
+
+    Programme rows go to interventions, exercise rows to exercise_log."""
     from cxlab.ingest_tables import ingest_interventions
 
     _report_ingest(ingest_interventions(files, store=writable_store(store),
@@ -473,8 +476,10 @@ def synth_cmd(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Worker processes.")] = None,
 ) -> None:
-    """Write a synthetic cohort with known ground truth: C3D files (cmj, landing, balance,
-    posture), surveys/interventions/strength CSVs and ground_truth.json."""
+    """Write a synthetic cohort with known ground truth (files as a lab exports them).
+
+    C3D files (cmj, landing, balance, posture), surveys/interventions/strength CSVs and
+    ground_truth.json."""
     import time
 
     from cxlab.synth.files import cohort_summary, write_cohort
