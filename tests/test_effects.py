@@ -202,6 +202,14 @@ def test_interpretation_names_the_confidence_level_of_alpha(cohort):
     assert t["interpretation"].str.contains("90% CI").all()
     assert not t["interpretation"].str.contains("95%").any()
 
+
+def test_collinear_covariates_in_a_mixed_model_are_a_clear_error(cohort):
+    w, _ = cohort
+    parity = (np.arange(len(w)) % 2).astype(float)
+    with pytest.raises(ConfigError, match=r"odi: .*could not be fitted.*collinear covariates"):
+        fit_effects(w.assign(c1=parity, c2=parity), outcome="odi", covariates=["c1", "c2"],
+                    **KW)
+
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
     ok = ~np.isnan(p)

@@ -126,7 +126,7 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
             raise ConfigError(message(
                 "the random-intercept mixed model could not be fitted by any optimiser ("
                 + "; ".join(notes) + ")", field=fml.split("~", 1)[0].strip(),
-                fix="check the outcome for constant or extreme values, or use method='gee'"))
+                fix="look for collinear covariates or extreme outcome values, or use method='gee'"))
     return res, "~1", bool(res.converged), notes + _caught(rec)
 
 
