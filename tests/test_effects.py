@@ -210,6 +210,14 @@ def test_collinear_covariates_in_a_mixed_model_are_a_clear_error(cohort):
         fit_effects(w.assign(c1=parity, c2=parity), outcome="odi", covariates=["c1", "c2"],
                     **KW)
 
+
+@pytest.mark.parametrize("method", ["mixed", "gee"])
+def test_constant_outcome_is_refused_not_fitted(cohort, method):
+    # the mixed model gave 2e-17 +- 1e-17 "points/week", p = 0.03; GEE a raw ValueError
+    w, _ = cohort
+    with pytest.raises(ConfigError, match=r"flat: has the same value .*\(got 3\.0\)"):
+        fit_effects(w.assign(flat=3.0), outcome="flat", method=method, **KW)
+
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
     ok = ~np.isnan(p)

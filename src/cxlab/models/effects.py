@@ -226,6 +226,11 @@ def _check_observed(d: pd.DataFrame, ds, y: str, *, time_as: str = "continuous")
             f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s) with observed values "
             f"(and complete covariates), fewer than 3", field=y, value=small.index[0],
             fix="drop the arm or the outcome, or check for missing values"))
+    if d[y].nunique() < 2:
+        raise ConfigError(message("has the same value in every observed row; there is no "
+                                  "change to model", field=y,
+                                  value=d[y].tolist()[0] if len(d) else None,
+                                  fix="check the outcome's source or drop it"))
     if d[ds.time].nunique() < 2:
         raise ConfigError(message("is observed at a single time point", field=y,
                                   value=d[ds.time].iloc[0] if len(d) else None,
