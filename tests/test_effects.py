@@ -218,6 +218,19 @@ def test_constant_outcome_is_refused_not_fitted(cohort, method):
     with pytest.raises(ConfigError, match=r"flat: has the same value .*\(got 3\.0\)"):
         fit_effects(w.assign(flat=3.0), outcome="flat", method=method, **KW)
 
+
+def test_gee_that_statsmodels_cannot_estimate_is_a_clear_error(cohort, monkeypatch):
+    # statsmodels' GEE.fit warns and returns None when it cannot estimate the parameters
+    from statsmodels.genmod.generalized_estimating_equations import GEE
+
+    def fit(self, *a, **k):
+        warnings.warn("Unable to estimate GEE parameters.", UserWarning, stacklevel=2)
+
+    monkeypatch.setattr(GEE, "fit", fit)
+    w, _ = cohort
+    with pytest.raises(ConfigError, match=r"odi: GEE could not be fitted \(Unable to estimate"):
+        fit_effects(w, outcome="odi", method="gee", **KW)
+
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
     ok = ~np.isnan(p)

@@ -143,8 +143,18 @@ def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type:
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         model = smf.gee(fml, groups=d[ds.subject], data=d, cov_struct=cs, time=tindex)
-        res = model.fit(cov_type=cov_type)
+        try:
+            res = model.fit(cov_type=cov_type)
+        except (np.linalg.LinAlgError, ValueError) as e:
+            res, err = None, f"{type(e).__name__}: {' '.join(str(e).split())}"
+        else:
+            err = None
     msgs = _caught(rec)
+    if res is None:  # statsmodels warns and returns None when it cannot estimate
+        raise ConfigError(message(
+            "GEE could not be fitted (" + "; ".join(msgs + ([err] if err else [])) + ")",
+            field=fml.split("~", 1)[0].strip(),
+            fix="look for a constant outcome or collinear covariates, or use method='mixed'"))
     converged = not any("converge" in m.lower() or "iteration" in m.lower() for m in msgs)
     return res, converged, msgs
 
