@@ -203,3 +203,16 @@ def test_os_error_is_a_user_error_not_a_bug(tmp_path, monkeypatch):
     assert out.exit_code == 1
     assert "error: /srv/lab/store/scores: Permission denied; check the paths" in out.output
     assert "bug" not in out.output
+
+
+def test_features_rejection_names_the_file(tmp_path):
+    trial = tmp_path / "raw" / "sub-ZZ9" / "ses-1" / "sub-ZZ9_ses-1_task-cmj_run-1.csv"
+    trial.parent.mkdir(parents=True)
+    trial.write_text("time,left_fz,right_fz\n" + "".join(f"{i / 1000},350,360\n"
+                                                          for i in range(4000)))
+    st = str(tmp_path / "st")
+    assert runner.invoke(app, ["ingest", str(tmp_path / "raw"), "--store", st]).exit_code == 0
+    out = runner.invoke(app, ["features", "--store", st, "--jobs", "1"])
+    assert out.exit_code == 3, out.output
+    assert "_ses-1_task-cmj_run-1.csv: recording " in out.output
+    assert "ZZ9" not in out.output

@@ -312,8 +312,10 @@ def features_cmd(
             "configure them with --config (docs/features.md)", highlight=False, markup=False,
             soft_wrap=True)
     if r.n_quarantined:
-        err_console.print("\n".join(r.quarantine["reason"]), highlight=False, markup=False,
-                          soft_wrap=True)
+        q = r.quarantine  # name the (pseudonymised) file: a recording id alone is not findable
+        lines = [f"{p}: {why}" if isinstance(p, str) and p else why
+                 for p, why in zip(q["source_path"], q["reason"], strict=True)]
+        err_console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_REJECTED)
 
 
