@@ -216,3 +216,10 @@ def test_features_rejection_names_the_file(tmp_path):
     assert out.exit_code == 3, out.output
     assert "_ses-1_task-cmj_run-1.csv: recording " in out.output
     assert "ZZ9" not in out.output
+
+
+def test_demo_refuses_a_cohort_too_small_for_the_models_before_doing_any_work(tmp_path):
+    out = runner.invoke(app, ["demo", "--raw", str(tmp_path / "raw"), "--store",
+                              str(tmp_path / "st"), "--subjects", "8", "--sessions", "2"])
+    assert out.exit_code == 2, out.output
+    assert not (tmp_path / "raw").exists()

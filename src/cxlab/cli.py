@@ -439,7 +439,9 @@ def demo_cmd(
         "data/raw/demo"),
     store: Annotated[Path, typer.Option("--store", help="Store directory to fill.")] = Path(
         "data/processed/demo"),
-    subjects: Annotated[int, typer.Option("--subjects", min=8, help="Cohort size.")] = 40,
+    subjects: Annotated[int, typer.Option(
+        "--subjects", min=12, help="Cohort size (4 arms; the models need 3 or more per arm).")
+    ] = 40,
     sessions: Annotated[int, typer.Option("--sessions", min=2, help="Sessions each.")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic cohort.")] = 2026,
     out: Annotated[Path, typer.Option("--out", help="Parent of run directories.")] = Path("runs"),
