@@ -223,3 +223,20 @@ def test_demo_refuses_a_cohort_too_small_for_the_models_before_doing_any_work(tm
                               str(tmp_path / "st"), "--subjects", "8", "--sessions", "2"])
     assert out.exit_code == 2, out.output
     assert not (tmp_path / "raw").exists()
+
+
+def test_run_prints_the_manifest_warnings(tmp_path, monkeypatch):
+    import json
+
+    import cxlab.experiments
+
+    run_dir = tmp_path / "runs" / "x" / "abc"
+    run_dir.mkdir(parents=True)
+    (run_dir / "manifest.json").write_text(json.dumps({"warnings": [
+        f"outcomes.o{i}: left out 3 of 35 subject-sessions" for i in range(12)]}))
+    monkeypatch.setattr(cxlab.experiments, "run_experiment", lambda spec, out, store: run_dir)
+    out = runner.invoke(app, ["run", "spec.toml"])
+    assert out.exit_code == 0, out.output
+    assert "warning: outcomes.o0: left out 3 of 35 subject-sessions" in out.output
+    assert "warning: outcomes.o9:" in out.output and "outcomes.o10" not in out.output
+    assert "2 more warning(s)" in out.output

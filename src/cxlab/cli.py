@@ -389,6 +389,23 @@ def run_cmd(
 
     run = run_experiment(spec, out=out, store=store)
     console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False, soft_wrap=True)
+    _print_run_warnings(run)
+
+
+def _print_run_warnings(run: Path, *, limit: int = 10) -> None:
+    """Show the run's data and model warnings (left-out rows, fallbacks), not only the manifest."""
+    import json
+
+    try:
+        found = json.loads((run / "manifest.json").read_text(encoding="utf-8")).get("warnings", [])
+    except (OSError, ValueError):
+        return
+    for w in found[:limit]:
+        err_console.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False,
+                          soft_wrap=True)
+    if len(found) > limit:
+        err_console.print(f"... {len(found) - limit} more warning(s) in "
+                          f"{run / 'manifest.json'}", highlight=False, soft_wrap=True)
 
 
 @app.command("report", rich_help_panel="3. Experiments and reports")
