@@ -157,3 +157,23 @@ def test_unsupported_plate_is_nan_and_keeps_the_plate_numbering(tmp_path):
     np.testing.assert_array_equal(plates[1].force, good.force)
     forces = rec.to_tables("0123456789abcdef")["forces"]
     assert sorted(set(forces["plate"])) == [1, 2]
+
+
+def test_type2_moments_follow_their_own_channel_units_not_point_units(real_dir, tmp_path):
+    """walking2 stores markers in mm and moment channels in Nmm. Rewritten with markers,
+    corners and origin in metres but moments still in Nmm, the plates must not change."""
+    src = real_dir / "c3d/opensim_walking2.c3d"
+    c = ezc3d.c3d(str(src))
+    assert [u.strip() for u in c["parameters"]["ANALOG"]["UNITS"]["value"]][3:6] == ["Nmm"] * 3
+    c["parameters"]["POINT"]["UNITS"]["value"] = ["m"]
+    c["data"]["points"][:3] /= 1000.0
+    for name in ("CORNERS", "ORIGIN"):
+        p = c["parameters"]["FORCE_PLATFORM"][name]
+        p["value"] = np.asarray(p["value"]) / 1000.0
+    c.write(str(tmp_path / "metres.c3d"))
+    ref = read_c3d(src, engine="fast")
+    got = read_c3d(tmp_path / "metres.c3d", engine="fast")
+    for a, b in zip(ref.platforms, got.platforms, strict=True):
+        np.testing.assert_allclose(b.force, a.force, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(b.moment, a.moment, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(b.cop, a.cop, rtol=1e-5, atol=1e-6)

@@ -221,7 +221,8 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     if n_ch and "FORCE_PLATFORM" in params:
         platforms = platforms_from_analogs(
             analogs, params["FORCE_PLATFORM"], path=path, rate_hz=analog_rate, n_sub=n_sub,
-            length_m=length_m, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline)
+            length_m=length_m, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline,
+            analog_units=analog_units)
     elif _num(params.get("FORCE_PLATFORM", {}), "USED", 0):
         warn("declares force plates but the file has no analog channels; plates skipped",
              file=path, field="FORCE_PLATFORM:USED", value=int(_num(params["FORCE_PLATFORM"],

@@ -160,9 +160,22 @@ def _fp_array(fp: dict[str, Param], name: str, path: Path) -> np.ndarray:
     return np.asarray(p.value, dtype=np.float64)
 
 
+_MOMENT_UNITS = {"nmm": 1e-3, "ncm": 1e-2, "nm": 1.0}
+
+
+def _moment_scale(units: list[str], /, *, default: float) -> float:
+    """N·m per unit of the moment channels when all three declare the same known unit."""
+    keys = {u.lower().replace(".", "").replace("*", "").replace("·", "").replace(" ", "")
+            for u in units}
+    if len(keys) == 1 and (key := keys.pop()) in _MOMENT_UNITS:
+        return _MOMENT_UNITS[key]
+    return default
+
+
 def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path: Path,
                            rate_hz: float, n_sub: int, length_m: float,
-                           cop_threshold_n: float, zero_baseline: bool) -> list[Platform]:
+                           cop_threshold_n: float, zero_baseline: bool,
+                           analog_units: list[str] | None = None) -> list[Platform]:
     """Compute every used force platform from calibrated analog channels.
 
     Parameters
@@ -175,6 +188,10 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
         Metres per POINT:UNITS unit (corners, origin, moments, TYPE-1 CoP).
     zero_baseline : bool
         Subtract the mean of each plate channel over FORCE_PLATFORM:ZERO.
+    analog_units : list of str, optional
+        ANALOG:UNITS per channel. A TYPE-2 plate whose three moment channels all
+        declare a force × length unit (``Nmm``, ``Nm``, ``N.cm`` ...) is scaled by
+        that unit; otherwise moments are taken in N × POINT:UNITS, as ezc3d does.
 
     Returns
     -------
@@ -262,7 +279,10 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
                                                    **where))
                 six = ch @ np.asarray(cal.value, dtype=float)[:6, :6, i].T
             force = six[:, 0:3]
-            m_c = six[:, 3:6] * length_m + np.cross(force, r)
+            m_scale = length_m
+            if t == 2 and analog_units is not None:
+                m_scale = _moment_scale([analog_units[j] for j in idx[3:6]], default=length_m)
+            m_c = six[:, 3:6] * m_scale + np.cross(force, r)
         cop_poly = None
         if t == 3 and poly is not None and poly.dtype != -1 and poly.flat().size >= 12 * (i + 1):
             cop_poly = poly.flat()[12 * i:12 * (i + 1)]
