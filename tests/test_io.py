@@ -62,6 +62,18 @@ def test_unknown_format_names_file_and_supported_formats(real_dir):
         cio.read(real_dir / "SOURCES.md")
 
 
+def test_c3d_named_file_that_is_not_c3d_says_its_content_is_not_c3d(tmp_path):
+    fake = tmp_path / "trial.c3d"
+    fake.write_text("time,fz\n0,1\n")
+    with pytest.raises(InputFormatError) as e:
+        cio.read(fake)
+    text = str(e.value)
+    assert "not a supported recording format" not in text
+    assert "trial.c3d: is not a C3D file" in text
+    assert "0x50" in text and "offset 1" in text
+    assert "re-export" in text
+
+
 def test_unknown_option_lists_the_readers_options(real_dir):
     with pytest.raises(ConfigError, match="mapping: is not an option of read_trc; use one of up"):
         cio.read(real_dir / "opensim/pyomeca_markers.trc", mapping={})

@@ -126,6 +126,13 @@ def read(path: str | os.PathLike[str], /, **options: Any) -> Recording:
         If an option is not accepted by the chosen reader.
     """
     fmt = format_of(path)
+    if fmt is None and Path(path).suffix.lower() in FORMATS["c3d"]:
+        raise InputFormatError(message("is not a C3D file: its content lacks the C3D "
+                                       "parameter-section key byte 0x50 at offset 1",
+                                       file=path,
+                                       fix="re-export it as C3D from the capture software, or "
+                                       "rename it to its real format's extension "
+                                       f"({_SUPPORTED})"))
     if fmt is None:
         raise InputFormatError(message("is not a supported recording format", file=path,
                                        value=Path(path).suffix or "(no extension)",
