@@ -315,3 +315,38 @@ def test_a_bad_file_changed_to_another_bad_version_is_quarantined_once(raw, real
     assert len(rep.failed) == 1
     q = st.table("quarantine")
     assert len(q) == 1 and q["source_sha256"].iloc[0] == _sha(bad)
+
+
+def test_a_write_failing_midway_removes_the_parts_already_written(raw, tmp_path, monkeypatch):
+    path = raw / "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"
+    real_write = Store.write
+
+    def fail_on_forces(self, name, df, /, **kw):
+        if name == "forces":
+            raise OSError("disk full")
+        return real_write(self, name, df, **kw)
+
+    monkeypatch.setattr(Store, "write", fail_on_forces)
+    task = Task(store=str(tmp_path / "st"), root=str(raw), files=[str(path)], rel="x.c3d",
+                shown="x.c3d", sha256=_sha(path), subject_id=None, session=None, task=None,
+                trial=None)
+    out = run_task(task)
+    assert out.status == "failed" and out.stage == "write" and "disk full" in out.reason
+    assert _files(tmp_path / "st") == {}  # analogs were written before forces, then removed
+
+
+def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, monkeypatch):
+    st = tmp_path / "st"
+    _run(raw, st, jobs=1)
+    before = _files(st)
+    from cxlab.io.recording import Recording
+
+    def broken(self, rid):
+        raise ValueError("reader regression")
+
+    monkeypatch.setattr(Recording, "to_tables", broken)
+    forced = _run(raw, st, force=True, jobs=1)
+    assert len(forced.failed) == 5 and not forced.ingested
+    after = _files(st)
+    assert {k: v for k, v in after.items() if not k.startswith("quarantine/")} == before
+    assert len(Store(st).table("quarantine")) == 5

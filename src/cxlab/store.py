@@ -121,7 +121,7 @@ class Store:
     def write(
         self,
         name: str,
-        df: pd.DataFrame,
+        df: pd.DataFrame | pa.Table,
         /,
         *,
         key: str = "all",
@@ -137,8 +137,10 @@ class Store:
         ----------
         name : str
             A table declared in :data:`cxlab.schemas.TABLES`.
-        df : pandas.DataFrame
-            Rows with exactly the declared columns.
+        df : pandas.DataFrame or pyarrow.Table
+            Rows with exactly the declared columns, or the Arrow table that
+            :func:`cxlab.schemas.validate` returned for them (so a caller can
+            validate several tables before writing any).
         key : str
             Part name: letters, digits, ``_ . = -``.
         partition : str, optional
@@ -161,7 +163,12 @@ class Store:
             if val is not None and not _KEY.fullmatch(val):
                 raise ConfigError(message("is not a valid part name", field=opt, value=val,
                                           fix="use letters, digits, '_', '.', '=' or '-'"))
-        table = validate(df, schema)
+        table = df if isinstance(df, pa.Table) else validate(df, schema)
+        if isinstance(df, pa.Table) and not table.schema.equals(schema.arrow_schema(),
+                                                                check_metadata=True):
+            raise ConfigError(message("was not built by cxlab.schemas.validate for this table",
+                                      field="df", value=name,
+                                      fix="pass a DataFrame, or validate(df, name) first"))
         old = self._part_files(name, key)
         if schema.partition_by is None:
             target = self.path / name / f"part-{key}.parquet"

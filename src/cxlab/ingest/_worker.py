@@ -16,6 +16,7 @@ import pandas as pd
 
 from cxlab._check import CxlabError, SchemaError
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
+from cxlab.schemas import validate
 from cxlab.store import Store
 
 __all__ = ["Outcome", "Task", "run_task"]
@@ -116,23 +117,29 @@ def run_task(task: Task, /) -> Outcome:
             tables = rec.to_tables(rid)
             row = recording_row(rec, task, fmt or "")
         out.warnings = list(dict.fromkeys(_short_warning(w, files) for w in caught))
+        # Validate every table before writing any, so a bad table cannot leave the
+        # recording half-replaced (with --force, earlier good rows stay untouched).
+        stage = "validate"
+        valid = {name: validate(tables[name], name) for name in SIGNAL_TABLES
+                 if len(tables[name])}
+        valid["recordings"] = validate(row, "recordings")
         stage = "write"
         for name in SIGNAL_TABLES:
-            df = tables[name]
-            if len(df):
-                store.write(name, df, key=rid, partition=task.subject_id)
+            if name in valid:
+                store.write(name, valid[name], key=rid, partition=task.subject_id)
             else:
                 store.delete(name, key=rid)
-            out.rows[name] = len(df)
-        store.write("recordings", row, key=rid)
+            out.rows[name] = len(tables[name])
+        store.write("recordings", valid["recordings"], key=rid)
         out.rows["recordings"] = 1
         out.status = "ingested"
-    except BaseException as e:  # any failure must leave no partial parts
-        for name in ALL_TABLES:
-            try:
-                store.delete(name, key=rid)
-            except OSError:
-                pass
+    except BaseException as e:
+        if stage == "write":  # a write failed midway: leave no partial recording
+            for name in ALL_TABLES:
+                try:
+                    store.delete(name, key=rid)
+                except OSError:
+                    pass
         if isinstance(e, KeyboardInterrupt):
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
