@@ -119,3 +119,17 @@ def test_interpretation_says_when_the_interval_includes_no_difference():
     row = fit_effects(_confounded(300, seed=4), outcome="pain", covariates=["severity"],
                       **KW).table.iloc[0]
     assert row["ci_high"] < 0 and "includes no difference" not in row["interpretation"]
+
+
+@pytest.mark.parametrize("value", ["constant", "constant_change"])
+def test_constant_outcome_or_change_is_refused_not_fitted(value):
+    # a constant outcome gave std_error 0 and p_value NaN instead of an error
+    df = _confounded(200, seed=5)
+    if value == "constant":
+        df["pain"] = 3.0
+        match = r"pain: has the same value in every observed row.*\(got 3\.0\)"
+    else:
+        df.loc[df["visit"] == 1, "pain"] = df.loc[df["visit"] == 0, "pain"].to_numpy() + 1.0
+        match = r"pain: change from visit=0 to visit=1 is the same for every subject"
+    with pytest.raises(ConfigError, match=match):
+        fit_effects(df, outcome="pain", covariates=["severity"], **KW)

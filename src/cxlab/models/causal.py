@@ -158,7 +158,20 @@ def aipw_effects(ds, *, baseline=None, followup=None, outcome_model="linear", n_
     z = stats.norm.ppf(1 - alpha / 2)
     rows, diags, results, formulas = [], [], {}, {}
     for y in ds.outcomes:
+        observed = ds.data[y].dropna()
+        if observed.nunique() < 2:
+            raise ConfigError(message("has the same value in every observed row; there is no "
+                                      "change to model", field=y,
+                                      value=observed.tolist()[0] if len(observed) else None,
+                                      fix="check the outcome's source or drop it"))
         frame, xdf, n_excl = _baseline_frame(ds, y, baseline, followup)
+        ch = frame["change"].to_numpy(dtype=float)
+        if ch.size > 1 and np.ptp(ch) <= 1e-9 * (1.0 + np.abs(ch).max()):  # rounding only
+            raise ConfigError(message(
+                f"change from {ds.time}={baseline} to {ds.time}={followup} is the same for "
+                f"every subject, so AIPW has no variance to estimate", field=y,
+                value=float(ch[0]),
+                fix="check the outcome's source or drop it"))
         per_subject = []
         for arm in ds.arms:
             keep = frame["arm"].isin([arm, ds.control]).to_numpy()
