@@ -125,3 +125,15 @@ def test_info_counts_rows_subjects_and_size(tmp_path):
 def test_bad_part_key_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="key"):
         Store(tmp_path).write("recordings", _recording(), key="../escape")
+
+
+def test_write_takes_a_validated_arrow_table_and_refuses_an_unvalidated_one(tmp_path):
+    import pyarrow as pa
+
+    from cxlab.schemas import validate
+
+    s = Store(tmp_path)
+    [p] = s.write("forces", validate(_forces(), "forces"), key=RID)
+    assert p.read_bytes() == s.write("forces", _forces(), key=RID)[0].read_bytes()
+    with pytest.raises(ConfigError, match="validate"):
+        s.write("forces", pa.Table.from_pandas(_forces()), key=RID)
