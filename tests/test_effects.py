@@ -365,3 +365,25 @@ def test_cli_effects_reads_a_store_query_and_reports_errors_in_one_line(tmp_path
     assert r.exit_code == 1
     assert "control: is not an arm in the table (got 'placebo')" in r.output
     assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], "no input table; pass --table FILE or --store DIR --query SQL"),
+    (["--table", "x.csv", "--store", "s", "--query", "SELECT 1"],
+     "both --table and --store given; pass --table FILE or --store DIR --query SQL"),
+    (["--store", "s"], "--store needs --query SQL; pass --table FILE or --store DIR --query SQL"),
+    (["--query", "SELECT 1"],
+     "--query needs --store DIR; pass --table FILE or --store DIR --query SQL"),
+])
+def test_cli_effects_without_a_usable_input_says_which_options_to_pass(tmp_path, args, expected):
+    # it printed the raw option dict: "(got {'table': None, 'store': None, 'query': None})"
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    r = CliRunner().invoke(app, ["effects", *args, "--outcome", "odi", "--time", "week",
+                                 "--arm", "arm", "--subject", "label", "--control", "control",
+                                 "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert expected in r.output and "got {" not in r.output
+    assert len(r.output.strip().splitlines()) == 1

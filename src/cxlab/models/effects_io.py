@@ -32,10 +32,14 @@ def read_input(*, table: str | os.PathLike | None = None, store: str | os.PathLi
     InputFormatError
         Missing file, unknown extension, unreadable file or failing query.
     """
-    if (table is None) == (store is None) or (store is None) != (query is None):
-        raise ConfigError(message("give either --table FILE or --store DIR with --query SQL",
-                                  field="input", value={"table": table, "store": store,
-                                                        "query": query}))
+    problem = ("no input table" if table is None and store is None and query is None
+               else "both --table and --store given" if table is not None and store is not None
+               else "--store needs --query SQL" if store is not None and query is None
+               else "--query needs --store DIR" if query is not None and store is None
+               else None)
+    if problem:
+        raise ConfigError(message(problem, field="input",
+                                  fix="pass --table FILE or --store DIR --query SQL"))
     if store is not None:
         import duckdb
 
