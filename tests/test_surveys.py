@@ -308,6 +308,21 @@ def test_cli_unknown_instrument_option_is_one_line_error(tmp_path):
     assert "is not a valid instrument" in out.output and "Traceback" not in out.output
 
 
+def test_invalid_date_format_is_a_config_error_naming_the_option(tmp_path):
+    f = _csv(tmp_path / "a.csv", ["subject,session,date,pain_nrs", "A,1,02-01-2024,3"])
+    out = runner.invoke(app, ["ingest-survey", str(f), "--store", str(tmp_path / "st"),
+                              "--date-format", "%d-%q"])
+    # the file is rejected with the option's message (ingest_tables reports reader errors
+    # per file); no pandas traceback
+    assert out.exit_code != 0, out.output
+    assert "--date-format" in out.output and "'%d-%q'" in out.output
+    assert "%d/%m/%Y" in out.output and "Traceback" not in out.output
+    from cxlab.io._sheet import parse_dates
+
+    with pytest.raises(ConfigError, match=r"date_format.*'%d-%q'"):
+        parse_dates(pd.Series(["02-01-2024"]), date_format="%d-%q")
+
+
 def test_corrected_file_warns_that_its_rows_repeat_an_older_version(tmp_path):
     st = Store(tmp_path / "st")
     f = _csv(tmp_path / "a.csv", ["subject,session,pain_nrs", "A,1,3"])

@@ -157,6 +157,11 @@ def find_column(
 def parse_dates(s: pd.Series, /, *, date_format: str | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse date text (ISO ``YYYY-MM-DD`` by default) to ``datetime64`` days.
 
+    Raises
+    ------
+    ConfigError
+        If ``date_format`` is not a valid strptime format.
+
     Returns
     -------
     dates : pandas.Series of datetime64
@@ -165,7 +170,13 @@ def parse_dates(s: pd.Series, /, *, date_format: str | None = None) -> tuple[pd.
         True where the cell is not blank but could not be parsed.
     """
     fmt = date_format or "ISO8601"
-    d = pd.to_datetime(s.where(s != ""), format=fmt, errors="coerce")
+    try:
+        d = pd.to_datetime(s.where(s != ""), format=fmt, errors="coerce")
+    except ValueError as e:  # errors="coerce" turns bad cells into NaT: this is the format itself
+        raise ConfigError(message(f"is not a valid strptime date format ({e})",
+                                  field="--date-format (date_format)", value=date_format,
+                                  fix="use strptime directives such as %d/%m/%Y or %Y-%m-%d, "
+                                  "or leave it out for YYYY-MM-DD")) from None
     return d.dt.normalize(), (s != "") & d.isna()
 
 
