@@ -360,3 +360,17 @@ def test_sessions_without_a_survey_date_are_left_out_with_a_recorded_warning(coh
     a = pd.read_parquet(run / "analysis.parquet")
     assert not ((a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"])).any()
     assert "no dated survey" in (run / "report.html").read_text()
+
+
+def test_missing_store_error_says_what_the_path_is_relative_to(tmp_path, monkeypatch):
+    # `--store nostore` is relative to the current directory, but the error said
+    # "(relative to the spec file)"
+    spec = _write(tmp_path / "s.toml", SPEC.replace('"store"', '"nowhere"'))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"s.toml: store: does not exist") as e:
+        run_experiment(spec, out=tmp_path / "runs")
+    assert "relative to the spec file" in str(e.value)
+    with pytest.raises(ConfigError, match=r"--store: does not exist \(got 'nostore'\)") as e:
+        run_experiment(spec, out=tmp_path / "runs", store="nostore")
+    assert "relative to the current directory" in str(e.value)
+    assert "spec file" not in str(e.value)

@@ -144,15 +144,19 @@ def run_experiment(
 
     spec = read_spec(spec_path, store=store)
     st = Store(spec.store)
+    # --store is a command-line path (relative to the current directory); the spec's
+    # store is relative to the spec file, so say which one is wrong
+    where = ({"file": None, "field": "--store"} if store is not None
+             else {"file": spec.path, "field": "store"})
     if not spec.store.is_dir():
-        raise ConfigError(message("does not exist", file=spec.path, field="store",
-                                  value=str(spec.store),
+        raise ConfigError(message("does not exist", **where, value=str(spec.store),
                                   fix="build it with `cxlab ingest` or correct the path "
-                                      "(relative to the spec file)"))
+                                      + ("(relative to the current directory)"
+                                         if store is not None else "(relative to the spec file)")))
     inputs = input_digests(st)
     for need in ("scores", "interventions"):
         if not inputs[need]:
-            raise ConfigError(message(f"has no {need} table", file=spec.path, field="store",
+            raise ConfigError(message(f"has no {need} table", **where,
                                       value=str(spec.store),
                                       fix=f"ingest {need} first (cxlab ingest-"
                                           f"{'survey' if need == 'scores' else need})"))
