@@ -18,7 +18,12 @@ from typer.testing import CliRunner
 from cxlab._check import ConfigError, CxlabWarning, InputFormatError
 from cxlab.cli import app
 from cxlab.ingest_tables import ingest_surveys
-from cxlab.instruments import builtin_instruments, instrument_scores, read_instruments
+from cxlab.instruments import (
+    builtin_instruments,
+    instrument_scores,
+    read_instruments,
+    read_spec,
+)
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
 
@@ -143,6 +148,21 @@ def test_bad_instrument_toml_names_file_and_key(tmp_path, text, needle):
     with pytest.raises(ConfigError, match=needle) as e:
         read_instruments(p)
     assert str(e.value).startswith("bad.toml: ")
+
+
+def test_unknown_spec_keys_are_all_reported_with_the_nearest_allowed_key(tmp_path):
+    p = tmp_path / "lab.toml"
+    p.write_text('drop_column = ["nickname"]\n[instruments.x]\nname = "x"\n')
+    with pytest.raises(ConfigError) as e:
+        read_spec(p)
+    text = str(e.value)
+    assert text.startswith("lab.toml: ")
+    assert "'drop_column' (did you mean 'drop_columns'?)" in text
+    assert "'instruments' (did you mean 'instrument'?)" in text
+    assert "drop_columns and [[instrument]]" in text
+    ok = tmp_path / "ok.toml"
+    ok.write_text('drop_columns = ["nickname"]\n')
+    assert read_spec(ok) == ({}, ["nickname"])
 
 
 def test_nrs_and_vas_range_rules(tmp_path):

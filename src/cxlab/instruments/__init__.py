@@ -36,6 +36,7 @@ Keys of an ``[[instrument]]`` table
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -60,6 +61,8 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _METHODS = ("sum", "mean", "percent")
 _KEYS = {"name", "title", "source", "items", "item_prefix", "min", "max", "integer", "reverse",
          "score", "min_items", "unit"}
+#: top-level keys of a survey --spec TOML file
+_SPEC_KEYS = ("drop_columns", "instrument")
 
 
 @dataclass(frozen=True)
@@ -159,13 +162,20 @@ def read_instruments(path: str | os.PathLike[str], /) -> dict[str, Instrument]:
         message names the file, the instrument and the key.
     """
     path = Path(path)
+    return _instruments(_toml(path), path)
+
+
+def _toml(path: Path) -> dict:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(message("does not exist", file=path, fix="check the --spec path")) \
             from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(message(f"is not valid TOML ({e})", file=path)) from None
+
+
+def _instruments(doc: dict, path: Path) -> dict[str, Instrument]:
     entries = doc.get("instrument", [])
     if not isinstance(entries, list):
         _fail(path, "instrument", "must be an array of tables, written [[instrument]]")
@@ -183,11 +193,28 @@ def read_spec(path: str | os.PathLike[str] | None, /) -> tuple[dict[str, Instrum
 
     The file may hold ``[[instrument]]`` tables (see :mod:`cxlab.instruments`) and a
     top-level ``drop_columns = ["..."]`` list of more identifier headers to drop.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`read_instruments`, or for any other top-level key (all of them are named
+        at once, each with the nearest allowed key).
     """
     if path is None:
         return {}, []
-    inst = read_instruments(path)
-    doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    doc = _toml(path)
+    unknown = [k for k in doc if k not in _SPEC_KEYS]
+    if unknown:
+        named = []
+        for k in unknown:
+            near = difflib.get_close_matches(k, _SPEC_KEYS, n=1)
+            named.append(f"{k!r} (did you mean {near[0]!r}?)" if near else repr(k))
+        raise ConfigError(message(f"has unknown top-level key(s) {', '.join(named)}",
+                                  file=path, field="--spec",
+                                  fix="the allowed keys are drop_columns and [[instrument]] "
+                                  "tables; see 'Declaring an instrument' in docs/surveys.md"))
+    inst = _instruments(doc, path)
     drop = doc.get("drop_columns", [])
     if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
         raise ConfigError(message("must be a list of header names", file=path,
