@@ -213,3 +213,47 @@ def test_responder_plot_accepts_rates_of_zero_and_one():
     rates = pd.DataFrame({"outcome": ["a", "a"], "arm": ["control", "x"], "rate": [0.0, 1.0],
                           "ci_low": [1e-17, 0.57], "ci_high": [0.43, 1 - 1e-17]})
     assert responder_plot(rates).startswith("<svg")
+
+
+def _copy_run(run_dir, dest, *, spec=None, control=None):
+    import shutil
+
+    shutil.copytree(run_dir, dest)
+    man = json.loads((dest / "manifest.json").read_text())
+    man["spec"].update(spec or {})
+    if control:
+        man["spec"]["control"] = control
+        for name in ("analysis", "effects", "responders", "screening", "cohort"):
+            p = dest / f"{name}.parquet"
+            t = pd.read_parquet(p)
+            if "arm" in t:
+                t["arm"] = t["arm"].replace({"control": control})
+                t.to_parquet(p)
+    (dest / "manifest.json").write_text(json.dumps(man))
+    return dest
+
+
+def test_forest_caption_names_the_runs_time_unit_not_weekly(run, tmp_path):
+    # the caption said "weekly slope difference" for a session_index run too
+    _, html = _page(run[0])
+    assert "slope difference per week × median follow-up (weeks)" in html
+    d = _copy_run(run[0], tmp_path / "run", spec={"time": "session_index"})
+    _, html = _page(render_report(d).parent)
+    cap = re.search(r'<figure id="fig-forest">.*?<figcaption>(.*?)</figcaption>', html, re.S)
+    assert "weekly" not in cap.group(1) and "week" not in cap.group(1)
+    assert "slope difference per session × median follow-up (sessions)" in cap.group(1)
+
+
+def test_control_arm_is_grey_whatever_it_is_named(run, tmp_path):
+    # only an arm literally named "control" was drawn grey
+    from cxlab.report.figures import arm_palette
+
+    grey = (0.45, 0.45, 0.45)
+    pal = arm_palette(["waitlist", "hip"], control="waitlist")
+    assert pal["waitlist"] == grey and pal["hip"] != grey
+    assert arm_palette(["hip"], control="waitlist")["hip"] == pal["hip"]  # same in every figure
+    d = _copy_run(run[0], tmp_path / "run", control="waitlist")
+    render_report(d)
+    svg = (d / "figures" / "trajectory-pain_nrs.svg").read_text()
+    assert "#737373" in svg  # matplotlib's hex for (0.45, 0.45, 0.45)
+    assert "waitlist" in svg

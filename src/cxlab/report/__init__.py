@@ -117,12 +117,15 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         unit = d["unit"].iloc[0]
         trajectories.append({"id": fid, "caption": f"{o['label']} ({unit}) over time, per arm.",
                              "svg": save(fid, fg.trajectory_plot(d, label=o["label"], unit=unit,
-                                                                time=time))})
+                                                                time=time,
+                                                                control=spec["control"]))})
     slopes = effects[effects["estimand"] == "slope_diff"] if not effects.empty else effects
-    forest = save("forest", fg.forest_plot(slopes)) if not slopes.empty else Markup("")
+    forest = (save("forest", fg.forest_plot(slopes, control=spec["control"]))
+              if not slopes.empty else Markup(""))
     rates = _responder_rates(responders)
     labels_ = {o["name"]: o["label"] for o in spec["outcomes"]}
-    resp_svg = (save("responders", fg.responder_plot(rates, labels=labels_))
+    resp_svg = (save("responders", fg.responder_plot(rates, labels=labels_,
+                                                        control=spec["control"]))
                 if not rates.empty else Markup(""))
     labels = {s: f"P{i:02d}" for i, s in enumerate(sorted(analysis["subject_id"].unique()), 1)}
     asym_svg = (save("asymmetry", fg.asymmetry_heatmap(asym, labels=labels))

@@ -27,12 +27,13 @@ _RC = {"svg.hashsalt": "cxlab", "svg.fonttype": "none", "font.family": "DejaVu S
        "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
 
 
-def arm_palette(arms, /) -> dict[str, tuple]:
-    """A fixed colour per arm (sorted names; ``control`` first and grey)."""
-    arms = sorted(arms, key=lambda a: (a != "control", a))
+def arm_palette(arms, /, *, control: str = "control") -> dict[str, tuple]:
+    """A fixed colour per arm: the control arm (whatever its name) grey, the others
+    from the colour-blind palette in name order, the same in every figure."""
+    arms = sorted({*arms, control}, key=lambda a: (a != control, a))
     cols = sns.color_palette("colorblind", len(arms))
-    return {a: ((0.45, 0.45, 0.45) if a == "control" else c) for a, c in zip(arms, cols,
-                                                                              strict=True)}
+    return {a: ((0.45, 0.45, 0.45) if a == control else c) for a, c in zip(arms, cols,
+                                                                            strict=True)}
 
 
 def _svg(fig) -> str:
@@ -44,7 +45,8 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
 
 
-def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str) -> str:
+def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str,
+                    control: str = "control") -> str:
     """Individual trajectories and each arm's mean with its 95 % CI.
 
     Parameters
@@ -56,6 +58,8 @@ def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str) 
         Axis label and unit.
     time : str
         Time column (``week`` or ``session_index``).
+    control : str
+        The control arm, drawn grey.
 
     Notes
     -----
@@ -63,7 +67,7 @@ def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str) 
     session, with a t-based 95 % CI: ``mean ± t(0.975, n-1) · SD / √n``.
     """
     with plt.rc_context(_RC):
-        pal = arm_palette(data["arm"].unique())
+        pal = arm_palette(data["arm"].unique(), control=control)
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         for (arm, _), d in data.sort_values([time]).groupby(["arm", "subject_id"], sort=True):
             ax.plot(d[time], d["value"], color=pal[arm], alpha=0.18, lw=0.8)
@@ -85,20 +89,23 @@ def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str) 
         return _svg(fig)
 
 
-def forest_plot(effects: pd.DataFrame, /) -> str:
+def forest_plot(effects: pd.DataFrame, /, *, control: str = "control") -> str:
     """Effect of each arm vs control on each outcome at follow-up, in MCIDs.
 
     Parameters
     ----------
     effects : pandas.DataFrame
         ``slope_diff`` rows of the run's effects table (``estimate``, ``ci_low``,
-        ``ci_high`` per unit of time, ``followup_weeks``, ``mcid``, ``better``).
+        ``ci_high`` per unit of time, ``followup_weeks`` (median follow-up in the
+        same time unit), ``mcid``, ``better``).
+    control : str
+        The control arm (its colour is kept out of the arms' colours).
 
     Notes
     -----
-    Each weekly slope difference and its CI are multiplied by the median
-    follow-up time and divided by the outcome's MCID, and the sign is flipped
-    for outcomes where lower is better, so every row reads on one axis:
+    Each slope difference (per unit of the run's time variable) and its CI are
+    multiplied by the median follow-up time and divided by the outcome's MCID, and
+    the sign is flipped for outcomes where lower is better, so every row reads on one axis:
     0 = same as control, +1 = one MCID better than control at follow-up. The
     dashed lines mark ±1 MCID (the smallest worthwhile change).
     """
@@ -109,7 +116,7 @@ def forest_plot(effects: pd.DataFrame, /) -> str:
     lo, hi = e["ci_low"] * scale, e["ci_high"] * scale
     e["lo"], e["hi"] = np.minimum(lo, hi), np.maximum(lo, hi)
     with plt.rc_context(_RC):
-        pal = arm_palette([*e["arm"].unique(), "control"])
+        pal = arm_palette(e["arm"].unique(), control=control)
         fig, ax = plt.subplots(figsize=(8.0, 0.3 * max(len(e), 3) + 1.0))
         y = np.arange(len(e))[::-1]
         for arm in sorted(e["arm"].unique()):
@@ -122,13 +129,15 @@ def forest_plot(effects: pd.DataFrame, /) -> str:
             ax.axvline(v, color="black", lw=0.8, ls="--")
         ax.set_yticks(y, [f"{lab}: {arm.replace('_', ' ')}" for lab, arm
                           in zip(e["label"], e["arm"], strict=True)])
-        ax.set_xlabel("difference from control at follow-up, in MCIDs (positive = better)")
+        ax.set_xlabel(f"difference from {control.replace('_', ' ')} at follow-up, in MCIDs "
+                      "(positive = better)")
         ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
         return _svg(fig)
 
 
-def responder_plot(rates: pd.DataFrame, /, *, labels: dict[str, str] | None = None) -> str:
+def responder_plot(rates: pd.DataFrame, /, *, labels: dict[str, str] | None = None,
+                   control: str = "control") -> str:
     """Responder proportion per arm and outcome with its CI.
 
     Parameters
@@ -137,12 +146,14 @@ def responder_plot(rates: pd.DataFrame, /, *, labels: dict[str, str] | None = No
         ``outcome``, ``arm``, ``rate``, ``ci_low``, ``ci_high`` (proportions).
     labels : dict, optional
         outcome -> plain-language label for the axis.
+    control : str
+        The control arm, drawn first and grey.
     """
     labels = labels or {}
     with plt.rc_context(_RC):
         outcomes = list(dict.fromkeys(rates["outcome"]))
-        arms = sorted(rates["arm"].unique(), key=lambda a: (a != "control", a))
-        pal = arm_palette(arms)
+        arms = sorted(rates["arm"].unique(), key=lambda a: (a != control, a))
+        pal = arm_palette(arms, control=control)
         fig, ax = plt.subplots(figsize=(6.4, 0.5 * len(outcomes) * max(len(arms), 1) / 2 + 1.2))
         width = 0.8 / max(len(arms), 1)
         for j, arm in enumerate(arms):
