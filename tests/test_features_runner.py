@@ -151,6 +151,27 @@ def test_bad_config_names_the_task_and_the_function(tmp_path):
         read_config({"tasks": {"cmj": {"functions": ["jumpp"]}}})
 
 
+def test_unknown_config_keys_are_all_refused_with_the_file_and_nearest_key(tmp_path):
+    from cxlab._check import ConfigError
+
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text("[tasks.cmj]\nplatess = [1]\n[plate]\nleft = 2\n"
+                   "[filters]\nmarker_cutof_hz = 8.0\n[tasks.hop]\nfunctions = ['landing']\n")
+    with pytest.raises(ConfigError) as e:
+        read_config(cfg)
+    text = str(e.value)
+    assert text.startswith("lab.toml: ")
+    assert "'tasks.cmj.platess'" in text
+    assert "'plate' (did you mean 'plates'?)" in text
+    assert "'filters.marker_cutof_hz' (did you mean 'filters.marker_cutoff_hz'?)" in text
+    assert "tasks.hop" not in text  # a new task label is allowed
+    assert "functions, side" in text
+    with pytest.raises(ConfigError, match=r"'plates'.*must be a table"):
+        read_config({"plates": 2})
+    ok = read_config({"tasks": {"hop": {"functions": ["landing"]}}, "plates": {"left": 2}})
+    assert ok["plates"] == {"left": 2, "right": 2, "balance": 1}
+
+
 def test_cli_features_exit_codes(store, tmp_path):
     runner = CliRunner()
     out = runner.invoke(app, ["features", "--store", str(store.path), "--jobs", "1"])

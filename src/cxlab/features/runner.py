@@ -10,6 +10,7 @@ run on a recording (missing plate or marker, no take-off, ...) leaves one row in
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -79,6 +80,46 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+_TASK_KEYS = ("functions", "side")
+
+
+def _check_keys(user: dict, defaults: dict, path) -> None:
+    """Refuse every key of ``user`` the configuration does not have, all at once."""
+    bad: list[tuple[str, str, list[str]]] = []  # (table prefix, key, keys allowed there)
+    not_tables = []
+    for top, value in user.items():
+        if top not in defaults:
+            bad.append(("", top, list(defaults)))
+            continue
+        if not isinstance(value, dict):
+            not_tables.append(top)
+            continue
+        for key, sub in value.items():
+            if top == "tasks":  # any task label; each task is a table of _TASK_KEYS
+                if not isinstance(sub, dict):
+                    not_tables.append(f"tasks.{key}")
+                    continue
+                bad += [(f"tasks.{key}.", k, list(_TASK_KEYS)) for k in sub if k not in _TASK_KEYS]
+            elif key not in defaults[top]:
+                bad.append((f"{top}.", key, list(defaults[top])))
+    file = None if isinstance(path, dict) else path
+    field = "config" if file is None else None
+    if not_tables:
+        raise ConfigError(message(f"{', '.join(map(repr, not_tables))} must be a table",
+                                  file=file, field=field,
+                                  fix="write it as [name] with keys below it (docs/features.md)"))
+    if bad:
+        named = []
+        for prefix, key, allowed in bad:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            named.append(f"{prefix + key!r} (did you mean {prefix + near[0]!r}?)" if near
+                         else repr(prefix + key))
+        raise ConfigError(message(
+            f"has unknown key(s) {', '.join(named)}", file=file, field=field,
+            fix=f"the tables are {', '.join(defaults)}; a task takes {', '.join(_TASK_KEYS)}; "
+            "the keys are those of src/cxlab/features/features.toml (docs/features.md)"))
+
+
 def read_config(path=None, /) -> dict:
     """The feature configuration: the shipped ``features.toml`` merged with ``path``.
 
@@ -95,7 +136,8 @@ def read_config(path=None, /) -> dict:
     Raises
     ------
     ConfigError
-        Unreadable TOML, or a task naming an unknown function.
+        Unreadable TOML, a key the shipped ``features.toml`` does not have (every one is
+        named at once; new task labels are allowed), or a task naming an unknown function.
     """
     cfg = tomllib.loads(resources.files("cxlab.features").joinpath("features.toml").read_text())
     if path is not None:
@@ -107,6 +149,7 @@ def read_config(path=None, /) -> dict:
             except (OSError, tomllib.TOMLDecodeError) as e:
                 raise ConfigError(message(f"cannot be read as TOML ({e})", file=path,
                                           fix="check the path and the TOML syntax")) from None
+        _check_keys(user, cfg, path)
         cfg = _merge(cfg, user)
     for task, spec in cfg["tasks"].items():
         for fn in spec.get("functions", []):
