@@ -139,3 +139,18 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
             found |= {s for s in secrets for t in texts if s in t}
     found |= {s for s in secrets if s in first.output}
     assert found == set()
+
+
+def test_demo_refuses_a_raw_folder_of_another_cohort_naming_raw_and_clean_demo(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "ground_truth.json").write_text(json.dumps(
+        {"seed": 7, "n_subjects": 12, "n_sessions": 2}))
+    res = CliRunner().invoke(app, ["demo", "--raw", str(raw), "--store", str(tmp_path / "st"),
+                                   "--out", str(tmp_path / "runs"), "--seed", "2026"])
+    assert res.exit_code == 1, res.output
+    line = " ".join(res.output.split())
+    assert "--raw" in line and "make clean-demo" in line and "delete" in line
+    assert "seed 7" in line and "out:" not in line and "Traceback" not in line
+    assert sorted(p.name for p in raw.iterdir()) == ["ground_truth.json"]
+    assert not (tmp_path / "st").exists()

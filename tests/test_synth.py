@@ -439,6 +439,7 @@ def test_cli_synth_writes_a_cohort_and_refuses_to_overwrite(tmp_path):
     assert "1 subjects" in res.output and "7 C3D files" in res.output
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "not an empty folder" in res.output
+    assert "out: already exists" in res.output and "--raw" not in res.output
     assert "Traceback" not in res.output
 
 

@@ -78,6 +78,17 @@ def _same_cohort(raw: Path, *, n_subjects: int, n_sessions: int, seed: int) -> b
             and meta.get("n_sessions") == n_sessions)
 
 
+def _cohort_of(raw: Path) -> str:
+    """What a non-empty raw folder holds, in words, for the refusal message."""
+    try:
+        truth = json.loads((raw / "ground_truth.json").read_text(encoding="utf-8"))
+        meta = truth.get("meta", truth)
+        return (f"another cohort (seed {meta.get('seed')}, {meta.get('n_subjects')} subjects, "
+                f"{meta.get('n_sessions')} sessions)")
+    except (OSError, ValueError, AttributeError):
+        return "other files"
+
+
 def run_demo(
     raw: str | os.PathLike[str],
     store: str | os.PathLike[str],
@@ -117,6 +128,12 @@ def run_demo(
     Returns
     -------
     DemoResult
+
+    Raises
+    ------
+    ConfigError
+        If ``raw`` is a file, or a non-empty folder without this seed's cohort of this size
+        (the message names ``--raw`` and ``make clean-demo``).
     """
     from cxlab.experiments import run_experiment
     from cxlab.features.runner import extract_features
@@ -129,6 +146,12 @@ def run_demo(
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     synthesised = not _same_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed)
+    if synthesised and raw.exists() and (not raw.is_dir() or any(raw.iterdir())):
+        raise ConfigError(message(
+            f"holds {_cohort_of(raw)}, not the cohort asked for (seed {seed}, {n_subjects} "
+            f"subjects, {n_sessions} sessions)", field="--raw", value=str(raw),
+            fix="run `make clean-demo` (removes data/raw/demo, data/processed/demo, runs/demo) "
+            "or delete that folder, or pass --raw with a new folder"))
     if synthesised:
         from cxlab.synth.files import write_cohort
 
