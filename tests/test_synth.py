@@ -222,6 +222,19 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
     assert all(da[k] != dc[k] for k in da)
 
 
+def test_progress_bar_on_a_terminal_changes_no_byte(tmp_path, monkeypatch, capfd):
+    quiet = write_cohort(tmp_path / "quiet", n_subjects=2, n_sessions=1, seed=5, jobs=1,
+                         progress=False)
+    assert capfd.readouterr().err == ""
+    plain = write_cohort(tmp_path / "plain", n_subjects=2, n_sessions=1, seed=5, jobs=1)
+    assert capfd.readouterr().err == ""  # stderr is not a terminal: no bar by default
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich treats stderr as a terminal
+    shown = write_cohort(tmp_path / "shown", n_subjects=2, n_sessions=1, seed=5, jobs=2)
+    err = capfd.readouterr().err
+    assert "synth" in err and "2/2" in err
+    assert _digest(quiet) == _digest(plain) == _digest(shown)
+
+
 def test_files_exist_only_for_observed_sessions(cohort):
     out, gt = cohort
     n_missing = 0

@@ -155,7 +155,8 @@ def run_demo(
     if synthesised:
         from cxlab.synth.files import write_cohort
 
-        write_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed, jobs=jobs)
+        write_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed, jobs=jobs,
+                     progress=progress)
     seconds["synth"] = time.perf_counter() - t
 
     t = time.perf_counter()

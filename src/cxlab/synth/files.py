@@ -155,6 +155,23 @@ def _ground_truth(truth: CohortTruth, per_subject: dict, bad_rows: list[dict]) -
     })
 
 
+def _with_bar(results, total: int, progress: bool) -> dict:
+    """``dict(results)`` in their order, advancing a bar per subject on a terminal's stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    out = {}
+    with Progress("synth", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not (progress and console.is_terminal),
+                  transient=True) as bar:
+        tick = bar.add_task("synth", total=total)
+        for label, result in results:
+            out[label] = result
+            bar.advance(tick)
+    return out
+
+
 def write_cohort(
     out: str | os.PathLike[str],
     /,
@@ -164,6 +181,7 @@ def write_cohort(
     seed: int,
     confounded: bool = False,
     jobs: int | None = None,
+    progress: bool = True,
 ) -> Path:
     """Simulate a cohort and write it as a lab's export under ``out``.
 
@@ -177,6 +195,9 @@ def write_cohort(
     jobs : int, optional
         Worker processes (default: all cores). Output bytes do not depend on it: each
         subject's signals come from ``default_rng([seed, ., subject index, session])``.
+    progress : bool
+        A progress bar over subjects on stderr, shown only when stderr is a terminal.
+        Output bytes do not depend on it.
 
     Returns
     -------
@@ -207,10 +228,12 @@ def write_cohort(
                      for i, row in enumerate(truth.subjects.to_dict("records"))]
         n_workers = min(jobs or os.cpu_count() or 1, len(jobs_args))
         if n_workers <= 1:
-            results = dict(map(_subject_job, jobs_args))
+            results = _with_bar(map(_subject_job, jobs_args), len(jobs_args), progress)
         else:
             with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                results = dict(pool.map(_subject_job, jobs_args, chunksize=1))
+                # map submits every job (forking the workers) before rich starts its thread
+                results = _with_bar(pool.map(_subject_job, jobs_args, chunksize=1),
+                                    len(jobs_args), progress)
         rng = np.random.default_rng([seed, 3])
         ids = identities(truth, rng)
         surveys, bad = survey_table(truth, ids, rng)
