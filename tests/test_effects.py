@@ -387,3 +387,24 @@ def test_cli_effects_without_a_usable_input_says_which_options_to_pass(tmp_path,
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert expected in r.output and "got {" not in r.output
     assert len(r.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("method", ["gee", "aipw"])
+def test_rows_without_time_arm_or_subject_are_left_out_with_a_counted_warning(cohort, method):
+    # they were dropped silently
+    w, _ = cohort
+    w = w.copy()
+    time = "session" if method == "aipw" else "week"
+    w.loc[[0, 5], time] = np.nan
+    w.loc[9, "arm"] = None
+    kw = {**KW, "time": time}
+    if method == "aipw":
+        w["session"] = w["session"].astype(float)
+    fit = fit_effects(w, outcome="odi", method=method, **kw)
+    want = [f"{time}: 2 row(s) with a missing value left out",
+            "arm: 1 row(s) with a missing value left out"]
+    assert fit.warnings == want
+    for note in want:
+        assert fit.table["warnings"].str.contains(note, regex=False).all()
+    full = fit_effects(cohort[0], outcome="odi", method="gee", **KW)
+    assert full.warnings == [] and not full.table["warnings"].str.contains("left out").any()

@@ -374,3 +374,24 @@ def test_missing_store_error_says_what_the_path_is_relative_to(tmp_path, monkeyp
         run_experiment(spec, out=tmp_path / "runs", store="nostore")
     assert "relative to the current directory" in str(e.value)
     assert "spec file" not in str(e.value)
+
+
+def test_rows_left_out_by_the_effect_model_reach_the_warnings(cohort):
+    # rows with a missing time were dropped by the model without a word
+    import warnings
+
+    from cxlab._check import CxlabWarning
+    from cxlab.experiments.fitting import effects_table
+
+    a = pd.read_parquet(cohort["run"] / "analysis.parquet")
+    spec = read_spec(cohort["spec"])
+    first = a[["subject_id", "session"]].drop_duplicates().iloc[0]
+    a.loc[(a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"]),
+          "week"] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        eff, _ = effects_table(a, spec)
+    note = "week: 1 row(s) with a missing value left out"
+    assert [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)
+            and "left out" in str(w.message)] == [note]
+    assert eff["warnings"].str.contains(note, regex=False).all()

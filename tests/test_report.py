@@ -257,3 +257,17 @@ def test_control_arm_is_grey_whatever_it_is_named(run, tmp_path):
     svg = (d / "figures" / "trajectory-pain_nrs.svg").read_text()
     assert "#737373" in svg  # matplotlib's hex for (0.45, 0.45, 0.45)
     assert "waitlist" in svg
+
+
+def test_a_fit_warning_in_the_manifest_and_the_effects_table_is_listed_once(run, tmp_path):
+    note = "week: 1 row(s) with a missing value left out"
+    d = _copy_run(run[0], tmp_path / "run")
+    man = json.loads((d / "manifest.json").read_text())
+    man["warnings"] = [note]
+    (d / "manifest.json").write_text(json.dumps(man))
+    e = pd.read_parquet(d / "effects.parquet")
+    e["warnings"] = [f"{note}; slope variance singular"] * len(e)
+    e.to_parquet(d / "effects.parquet")
+    html = render_report(d).read_text(encoding="utf-8")
+    limits = html[html.index('id="limitations"'):]
+    assert limits.count(note) == 1 and limits.count("slope variance singular") == 1

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from cxlab._check import warn
+from cxlab._check import CxlabWarning, warn
 from cxlab.experiments.spec import ExperimentSpec
 
 __all__ = ["effects_table", "reliability_table", "resolve_mcids", "responders_table"]
@@ -92,6 +93,8 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> tuple[pd.D
                       subject="subject_id", control=spec.control,
                       covariates=list(spec.covariates), method=spec.method, alpha=spec.alpha,
                       seed=spec.seed)
+    for w in fit.warnings:  # rows the model left out -> the manifest and the report
+        warnings.warn(w, CxlabWarning, stacklevel=2)
     t = fit.table.copy()
     out = []
     for col, o in names.items():

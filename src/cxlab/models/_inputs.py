@@ -41,6 +41,7 @@ class Design:
     moderators: list[str]
     arms: list[str]          # non-control arms, sorted
     times: list              # distinct time values, sorted
+    notes: tuple[str, ...] = ()  # rows left out (missing time, arm or subject), counted
 
 
 def design(data, *, outcomes, time, arm, subject, control, covariates, moderators,
@@ -54,6 +55,9 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
         (continuous) time, a constant covariate or moderator, an unknown control arm (arms
         present are listed), a subject in two arms, a single time point or an arm with
         fewer than 3 subjects.
+
+    Rows with a missing ``time``, ``arm`` or ``subject`` are left out; ``notes`` counts
+    them per column (``"week: 2 row(s) with a missing value left out"``).
     """
     if not isinstance(data, pd.DataFrame):
         raise ConfigError(message("must be a pandas DataFrame", field="data",
@@ -73,6 +77,8 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
             raise ConfigError(message("must be numeric", field=col, value=str(s.dtype),
                                       fix="convert it to numbers (e.g. score, weeks)"))
     d = data[list(dict.fromkeys(needed))].copy()
+    notes = tuple(message(f"{int(n)} row(s) with a missing value left out", field=c)
+                  for c in dict.fromkeys([time, arm, subject]) if (n := d[c].isna().sum()))
     d = d[d[arm].notna() & d[subject].notna() & d[time].notna()]
     d[arm] = d[arm].astype(str).astype(object)
     for c in covariates:  # patsy wants object columns for categorical terms
@@ -111,7 +117,7 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
                                   fix="merge or drop the arm before fitting"))
     d = d.sort_values([subject, time], kind="stable").reset_index(drop=True)
     return Design(d, list(outcomes), time, arm, subject, control, list(covariates),
-                  list(moderators), [a for a in present if a != control], times)
+                  list(moderators), [a for a in present if a != control], times, notes)
 
 
 def covariate_terms(d: pd.DataFrame, covariates: list[str]) -> list[str]:

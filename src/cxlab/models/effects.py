@@ -53,6 +53,9 @@ class EffectFit:
         model in ``results_`` was fitted on ``time / time_scale`` (REML is invariant to
         this; the optimiser converges far more often), and slope rows are divided back
         to per unit of ``time``. 1 for GEE and categorical time.
+    warnings : list of str
+        Warnings about the whole fit (rows left out for a missing time, arm or subject,
+        counted per column); each is also in every row's ``table["warnings"]``.
     """
 
     table: pd.DataFrame
@@ -62,6 +65,7 @@ class EffectFit:
     diagnostics: pd.DataFrame | None = None
     methods: str = ""
     time_scale: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def fit_effects(
@@ -146,7 +150,8 @@ def fit_effects(
         time), ``moderator``, ``estimate, std_error, ci_low, ci_high`` (outcome units, per
         unit of time for slopes), ``p_value, p_adj``, ``n_subjects, n_obs`` (arm + control),
         ``method, converged, warnings`` (convergence/boundary messages, never
-        swallowed) and ``interpretation`` (plain words).
+        swallowed, and rows left out for a missing time, arm or subject) and
+        ``interpretation`` (plain words).
 
     Raises
     ------
@@ -183,7 +188,7 @@ def fit_effects(
             n_folds=n_folds, seed=seed, overlap_bounds=overlap_bounds, max_outside=max_outside,
             min_ess=min_ess, alpha=alpha)
         return EffectFit(_finish(table, correction, ds, alpha), method, formulas, results, diag,
-                         methods + _correction_text(correction))
+                         methods + _correction_text(correction), warnings=list(ds.notes))
     for m in mods:  # centre each moderator at the mean of the subjects' first values
         first = ds.data.groupby(ds.subject, sort=True)[m].first()
         ds.data[m] = ds.data[m] - float(first.mean())
@@ -212,7 +217,8 @@ def fit_effects(
     table = pd.DataFrame(rows)
     text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
     return EffectFit(_finish(table, correction, ds, alpha), method, formulas, results, None,
-                     text + _correction_text(correction), time_scale=scales)
+                     text + _correction_text(correction), time_scale=scales,
+                     warnings=list(ds.notes))
 
 
 def _check_observed(d: pd.DataFrame, ds, y: str, *, time_as: str = "continuous") -> None:
@@ -255,6 +261,9 @@ def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFr
             table.loc[mask, "p_adj"] = p_adjust(table.loc[mask, "p_value"].to_numpy(),
                                                 method=correction)
     table["interpretation"] = [_interpret(r, ds, alpha) for r in table.itertuples(index=False)]
+    if ds.notes:  # rows left out before fitting concern every row of the fit
+        table["warnings"] = ["; ".join([*ds.notes, *([w] if isinstance(w, str) and w else [])])
+                             for w in table["warnings"]]
     for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adj"):
         table[c] = table[c].astype(float)
     for c in ("n_subjects", "n_obs"):

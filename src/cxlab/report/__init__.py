@@ -148,7 +148,13 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         warnings_ += [f"The model for {o} did not converge; treat its {a} estimate with caution."
                       for o, a in bad.drop_duplicates().itertuples(index=False)]
     if not effects.empty and "warnings" in effects:
-        warnings_ += sorted({w for w in effects["warnings"].astype(str) if w.strip()})
+        seen = set(warnings_)  # a fit-wide note is in the manifest and in every effects row
+        rest = set()
+        for w in effects["warnings"].astype(str):
+            for m in seen:
+                w = w.replace(m, "")
+            rest.add("; ".join(p for p in w.split("; ") if p.strip()))
+        warnings_ += sorted(rest - {""})
     env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(),
                       keep_trailing_newline=True)
     page = env.get_template("report.html.j2").render(
