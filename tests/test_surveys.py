@@ -332,9 +332,9 @@ def test_invalid_date_format_is_a_config_error_naming_the_option(tmp_path):
     f = _csv(tmp_path / "a.csv", ["subject,session,date,pain_nrs", "A,1,02-01-2024,3"])
     out = runner.invoke(app, ["ingest-survey", str(f), "--store", str(tmp_path / "st"),
                               "--date-format", "%d-%q"])
-    # the file is rejected with the option's message (ingest_tables reports reader errors
-    # per file); no pandas traceback
-    assert out.exit_code != 0, out.output
+    # a bad option is wrong for every file: exit 1, nothing quarantined, no traceback
+    assert out.exit_code == 1, out.output
+    assert not (tmp_path / "st" / "quarantine").exists()
     assert "--date-format" in out.output and "'%d-%q'" in out.output
     assert "%d/%m/%Y" in out.output and "Traceback" not in out.output
     from cxlab.io._sheet import parse_dates

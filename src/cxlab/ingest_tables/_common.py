@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cxlab._check import CxlabError, InputFormatError, message, warn
+from cxlab._check import ConfigError, CxlabError, InputFormatError, message, warn
 from cxlab.deid import pseudonymise_labels
 from cxlab.io._sheet import Problems, quarantine_rows, sha256_of
 from cxlab.schemas import validate
@@ -159,6 +159,8 @@ def _read_all(paths, reader, problems) -> tuple[list[str], dict[str, str], list]
     for f in files:
         try:
             out.append(reader(f))
+        except ConfigError:
+            raise  # a bad option (e.g. --date-format) is wrong for every file: stop, exit 1
         except CxlabError as e:
             problems.file_level(f, e)
     return files, shas, out
