@@ -395,3 +395,35 @@ def test_rows_left_out_by_the_effect_model_reach_the_warnings(cohort):
     assert [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)
             and "left out" in str(w.message)] == [note]
     assert eff["warnings"].str.contains(note, regex=False).all()
+
+
+def test_outcome_too_sparse_in_one_arm_is_left_out_not_the_whole_run(cohort):
+    # one fit_effects call covered every outcome, so one sparse outcome aborted the run with
+    # an error naming the internal column knee_fppa_peak_deg_at_left
+    import warnings
+
+    from statsmodels.stats.multitest import multipletests
+
+    from cxlab._check import CxlabWarning
+    from cxlab.experiments.fitting import effects_table
+
+    a = pd.read_parquet(cohort["run"] / "analysis.parquet")
+    spec = read_spec(cohort["spec"])
+    name = "knee_fppa_peak_deg@left"
+    hip = sorted(a.loc[a["arm"] == "hip_strengthening", "subject_id"].unique())
+    a = a[~((a["outcome"] == name) & a["subject_id"].isin(hip[2:]))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        eff, methods = effects_table(a, spec)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)]
+    mine = [m for m in msgs if name in m]
+    assert len(mine) == 1 and "knee_fppa_peak_deg_at_left" not in mine[0]
+    assert mine[0].startswith(f"outcomes.{name}: not fitted: arm 'hip_strengthening' has 2")
+    assert "drop the outcome from the spec" in mine[0]
+    assert name not in set(eff["outcome"])
+    assert set(eff["outcome"]) == {"pain_nrs", "knee_fppa_peak_deg",
+                                   "landing_peak_force_lsi_pct"}
+    assert len(eff) == 9
+    holm = multipletests(eff["p_value"], method="holm")[1]
+    np.testing.assert_allclose(eff["p_adj"], holm, rtol=1e-12)
+    assert f"{name} could not be fitted" in methods and "fitted outcomes" in methods

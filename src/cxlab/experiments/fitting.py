@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from cxlab._check import CxlabWarning, warn
+from cxlab._check import CxlabError, CxlabWarning, warn
 from cxlab.experiments.spec import ExperimentSpec
 
 __all__ = ["effects_table", "reliability_table", "resolve_mcids", "responders_table"]
@@ -56,7 +56,10 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> tuple[pd.D
     Calls :func:`cxlab.models.fit_effects` once on the wide table (one column
     per outcome; ``time`` = the spec's time variable, ``arm``,
     ``subject = subject_id``); its Holm adjustment covers every arm x outcome
-    contrast.
+    contrast. An outcome the model refuses on its own (e.g. fewer than 3
+    subjects with values in one arm) is left out with a warning naming the
+    spec's outcome, and the rest are fitted again, so the adjustment then
+    covers the fitted outcomes only (the methods text says so).
 
     Returns
     -------
@@ -89,10 +92,26 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> tuple[pd.D
     wide = ctx.merge(values, on=keys, how="left").sort_values(["subject_id", "session_index"])
     wide = wide.reset_index(drop=True)
     names = {_column(o.name): o for o in fit_outcomes}
-    fit = fit_effects(wide, outcome=list(names), time=spec.time, arm=spec.arm,
-                      subject="subject_id", control=spec.control,
-                      covariates=list(spec.covariates), method=spec.method, alpha=spec.alpha,
-                      seed=spec.seed)
+    skipped = []
+    while True:
+        try:
+            fit = fit_effects(wide, outcome=list(names), time=spec.time, arm=spec.arm,
+                              subject="subject_id", control=spec.control,
+                              covariates=list(spec.covariates), method=spec.method,
+                              alpha=spec.alpha, seed=spec.seed)
+            break
+        except CxlabError as e:  # an error about one outcome: leave it out, fit the rest
+            text = str(e)
+            col = next((c for c in names if text.startswith(f"{c}: ")), None)
+            if col is None:
+                raise
+            o = names.pop(col)
+            skipped.append(o.name)
+            warn("not fitted: " + text[len(col) + 2:].replace(col, o.name),
+                 field=f"outcomes.{o.name}",
+                 fix="drop the outcome from the spec, or leave the sparse arm out with where")
+            if not names:
+                return pd.DataFrame(columns=EFFECT_COLUMNS), ""
     for w in fit.warnings:  # rows the model left out -> the manifest and the report
         warnings.warn(w, CxlabWarning, stacklevel=2)
     t = fit.table.copy()
@@ -112,7 +131,12 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> tuple[pd.D
     res = pd.concat(out, ignore_index=True)
     res["warnings"] = res["warnings"].map(_as_text)
     rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
-    return res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest], fit.methods
+    methods = fit.methods
+    if skipped:
+        methods += (f" {', '.join(skipped)} could not be fitted (see the warnings) and "
+                    f"{'is' if len(skipped) == 1 else 'are'} not in that adjustment, which "
+                    "covers the fitted outcomes and arms only.")
+    return res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest], methods
 
 
 def _as_text(w) -> str:
