@@ -1,5 +1,4 @@
 import importlib.util
-import time
 import warnings
 from pathlib import Path
 
@@ -300,9 +299,8 @@ def _calibration_module():
 
 def test_calibration_50_reps_mixed_is_unbiased_under_mar_and_aipw_removes_confounding():
     cal = _calibration_module()
-    t0 = time.perf_counter()
+    # ~22 s of CPU (0.43 s/rep); its speed is benchmarks/calibrate_effects.py's business
     s = cal.calibrate(50, n_subjects=80, n_confounded=400, methods=("mixed", "aipw", "naive"))
-    assert time.perf_counter() - t0 < 180  # ~22 s of CPU (0.43 s/rep); slack for a busy machine
     s = s.set_index(["scenario", "method", "arm"])
     # Monte-Carlo error at 50 reps: coverage SE = sqrt(.95 * .05 / 50) = 0.031, so a
     # well-calibrated interval covers >= 0.85 (3.2 SE below 0.95); type-I SE 0.031, so <= 0.15.

@@ -163,14 +163,6 @@ def test_effect_overrides_and_bad_options():
         simulate_truth(10, 0, seed=1)
 
 
-def test_truth_is_fast_enough_for_calibration_studies():
-    import time
-
-    t0 = time.perf_counter()
-    simulate_truth(1000, 6, seed=0)
-    assert time.perf_counter() - t0 < 1.0
-
-
 # --------------------------------------------------------------------------------------
 # Files: a small cohort written once per module
 # --------------------------------------------------------------------------------------
