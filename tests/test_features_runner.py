@@ -287,3 +287,25 @@ def test_a_plate_with_unreadable_force_is_an_error_not_zero_force():
     for fn in ("cmj", "landing"):
         with pytest.raises(FeatureError, match="plate 2"):
             FUNCTIONS[fn](t, read_config())
+
+
+def test_a_non_finite_value_is_quarantined_by_name_and_the_others_still_land(store,
+                                                                             monkeypatch):
+    import cxlab.features.runner as runner
+
+    real = runner.FUNCTIONS["cmj"]
+
+    def one_nan(trial, cfg):
+        out = real(trial, cfg)
+        return [(f, s, np.nan if f == "cmj_braking_impulse_lsi_pct" else v, u, m)
+                for f, s, v, u, m in out]
+
+    monkeypatch.setitem(runner.FUNCTIONS, "cmj", one_nan)
+    extract_features(store, jobs=1, progress=False)
+    f = store.table("features")
+    cmj = f[f["recording_id"] == _rid("cmj")]
+    assert len(cmj) == 15 + 3 * 2 + 6 - 1
+    assert "cmj_braking_impulse_lsi_pct" not in set(cmj["feature"])
+    q = store.table("quarantine")
+    why = q.loc[q["reason"].str.contains(_rid("cmj")), "reason"].item()
+    assert "cmj_braking_impulse_lsi_pct (bilateral)" in why and "26 value(s) were kept" in why

@@ -217,10 +217,13 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         try:
             with np.errstate(all="ignore"):
                 out = FUNCTIONS[fn](trial, cfg)
-            bad = [r[0] for r in out if not np.isfinite(r[2])]
+            # A value that cannot be computed (e.g. an LSI of opposite-sign impulses) is
+            # quarantined by name; the function's other values still land.
+            rows.extend(r for r in out if np.isfinite(r[2]))
+            bad = [f"{r[0]} ({r[1]})" for r in out if not np.isfinite(r[2])]
             if bad:
-                raise CxlabError(f"{fn}: non-finite result for {', '.join(bad)}")
-            rows.extend(out)
+                qrows.append((fn, f"{fn}: non-finite result for {', '.join(bad)}; its other "
+                                  f"{len(out) - len(bad)} value(s) were kept"))
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
     feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
