@@ -18,6 +18,7 @@ import hashlib
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +36,7 @@ COLS = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
 
 def best_of(fn, *, repeat=7, number=20) -> float:
     """Best mean time of one call, s."""
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        for _ in range(number):
-            fn()
-        out.append((time.perf_counter() - t) / number)
-    return min(out)
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
 
 
 def per_trial() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 import ezc3d
@@ -81,12 +82,8 @@ def write_trial(path: Path, *, seed: int = 0) -> None:
 
 
 def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    """Best wall time of ``repeat`` single calls, s."""
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
 
 
 def ingest(path: Path, store: Store, timings: dict[str, float]) -> None:
