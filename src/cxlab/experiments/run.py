@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cxlab._check import ConfigError, CxlabWarning, message
+from cxlab._hashing import sha256_of
 from cxlab.experiments.analysis import (
     analysis_table,
     asymmetry_table,
@@ -44,14 +45,6 @@ _PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "statsmodels", "duckdb", "ma
              "seaborn", "jinja2")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
     """sha256 of every Parquet part of the input tables, by table, in a fixed order.
 
@@ -61,7 +54,7 @@ def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
         ``{table: [{"part": <path relative to the store>, "sha256": <hex>}, ...]}``.
     """
     return {
-        name: [{"part": f.relative_to(store.path).as_posix(), "sha256": _sha256(f)}
+        name: [{"part": f.relative_to(store.path).as_posix(), "sha256": sha256_of(f)}
                for f in store.files(name)]
         for name in INPUT_TABLES
     }
@@ -222,7 +215,7 @@ def run_experiment(
             "warnings": run_warnings,
             "methods": methods_text,
             "mcid": {o.name: o.mcid for o in spec.outcomes},
-            "outputs": {f.name: _sha256(f) for f in sorted(tmp.glob("*.parquet"))},
+            "outputs": {f.name: sha256_of(f) for f in sorted(tmp.glob("*.parquet"))},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                            encoding="utf-8")

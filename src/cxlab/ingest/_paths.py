@@ -17,12 +17,12 @@ as little as they can.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxlab._check import ConfigError, message
+from cxlab._hashing import sha256_of
 from cxlab.io import FORMATS
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 
@@ -59,12 +59,7 @@ class Unit:
 
     def digest(self) -> str:
         """sha256 of the file's bytes (a TRC+MOT pair: of the TRC's bytes then the MOT's)."""
-        h = hashlib.sha256()
-        for f in self.files:
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    h.update(chunk)
-        self.sha256 = h.hexdigest()
+        self.sha256 = sha256_of(*self.files)
         return self.sha256
 
 

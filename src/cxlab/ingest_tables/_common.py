@@ -11,8 +11,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, InputFormatError, message, warn
+from cxlab._hashing import sha256_of
 from cxlab.deid import pseudonymise_labels
-from cxlab.io._sheet import Problems, quarantine_rows, sha256_of
+from cxlab.io._sheet import Problems, quarantine_rows
 from cxlab.schemas import validate
 from cxlab.store import Store
 

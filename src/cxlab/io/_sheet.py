@@ -9,7 +9,6 @@ collects all failures before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +26,6 @@ __all__ = [
     "parse_dates",
     "parse_numbers",
     "read_sheet",
-    "sha256_of",
 ]
 
 #: Accepted subject-label headers (normalised), in order of preference.
@@ -37,15 +35,6 @@ SUBJECT_COLUMNS: tuple[str, ...] = (
 )
 
 _FIELDS = ["file", "row", "field", "value", "rule"]
-
-
-def sha256_of(path: str | os.PathLike[str], /) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _delimiter(path: Path) -> str:
