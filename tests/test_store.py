@@ -137,3 +137,15 @@ def test_write_takes_a_validated_arrow_table_and_refuses_an_unvalidated_one(tmp_
     assert p.read_bytes() == s.write("forces", _forces(), key=RID)[0].read_bytes()
     with pytest.raises(ConfigError, match="validate"):
         s.write("forces", pa.Table.from_pandas(_forces()), key=RID)
+
+
+def test_atomic_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
+    import stat
+
+    from cxlab.store import write_text
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    p = write_text("x", tmp_path / "a.txt")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+    assert p.read_text() == "x"

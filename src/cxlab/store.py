@@ -47,6 +47,8 @@ _PARQUET_OPTS = dict(
     store_schema=False,
 )
 _NULL_PARTITION = "__null__"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -65,6 +67,7 @@ def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from cxlab._check import ConfigError, message
 from cxlab.report.findings import findings
+from cxlab.store import write_text
 
 __all__ = ["findings", "render_report"]
 
@@ -61,12 +62,6 @@ def _read(run: Path, name: str) -> pd.DataFrame:
     return pd.read_parquet(p) if p.exists() else pd.DataFrame()
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     """Render ``report.html`` (and ``figures/*.svg``) for a run directory.
 
@@ -104,7 +99,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     figdir.mkdir(exist_ok=True)
 
     def save(name: str, svg: str) -> Markup:
-        _write_text(figdir / f"{name}.svg", svg)
+        write_text(svg, figdir / f"{name}.svg")
         return Markup(svg)
 
     time = spec["time"]
@@ -188,7 +183,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         level=f"{100 * (1 - spec.get('alpha', 0.05)):g}", method=spec["method"],
     )
     out = run / "report.html"
-    _write_text(out, page)
+    write_text(page, out)
     return out
 
 

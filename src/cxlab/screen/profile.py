@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, message
+from cxlab.store import write_text
 
 __all__ = ["render_profile", "write_profiles"]
 
@@ -224,10 +224,5 @@ def write_profiles(
     written = []
     for sid, html in pages.items():
         target = out / f"profile-{sid}.html"
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".html", dir=out)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, target)
-        written.append(target)
+        written.append(write_text(html, target))
     return written
