@@ -91,7 +91,16 @@ class Recording:
     meta : dict
         ``manufacturer``, ``software``, ``first_frame``, ``units`` (units found
         in the file), ``parameters`` (groups as nested dicts), ``source``
-        (path), ``format``, ``engine``.
+        (path), ``format``, ``engine``; optionally ``up_axis`` (the file's
+        original vertical axis, ``"x"``/``"y"``/``"z"``), ``body_mass_kg`` (a
+        body mass stated by the file, kg) and ``recorded_at`` (ISO 8601 date or
+        date-time stated by the file).
+    warnings : list of str
+        Quality findings on this recording that no format rule catches (a plate
+        whose stance force points down, CoP off the plate, a marker moving
+        faster than a person can, a channel pinned at a rail...), one readable
+        sentence each. Readers append to it; ingest stores it with the
+        recording, so a doubtful number is never silent.
     """
 
     markers: np.ndarray
@@ -105,6 +114,7 @@ class Recording:
     platforms: list[Platform] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_frames(self) -> int:
