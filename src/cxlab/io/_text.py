@@ -195,21 +195,31 @@ def numeric_block(
             )
         ) from None
     data = df.to_numpy(dtype=np.float64)
-    data = data[~np.isnan(data).all(axis=1)]
+    kept = ~np.isnan(data).all(axis=1)
     bad = np.isinf(data) | (np.abs(np.nan_to_num(data)) > MAX_ABS)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         col = _column_name(c, path, sep, names_line, names)
         raise InputFormatError(
             message(
-                f"data row {int(r) + 1} (after line {skiprows}): is not a finite measurement",
+                f"line {_line_numbers(raw, skiprows)[r]}: is not a finite measurement",
                 file=path,
                 field=col,
                 value=float(data[r, c]),
                 fix="the file is corrupt there; re-export it or blank that cell",
             )
         )
-    return data
+    return data[kept]
+
+
+def _line_numbers(raw: bytes, skiprows: int) -> np.ndarray:
+    """1-based line number of each row pandas returns (it skips empty lines)."""
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    starts = np.concatenate([[0], np.flatnonzero(arr == 10) + 1])
+    ends = np.append(starts[1:] - 1, arr.size)
+    length = ends - starts - (arr[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
+    lines = np.arange(1, starts.size + 1)
+    return lines[skiprows:][length[skiprows:] > 0]
 
 
 def _column_name(c: int, path: Path, sep: str, names_line: int, names: list[str] | None) -> str:
@@ -237,7 +247,7 @@ def _locate_bad_cell(
     col = _column_name(c, path, kw["sep"], names_line, names)
     raise InputFormatError(
         message(
-            f"line {skiprows + 1 + int(r)}: is not a number",
+            f"line {_line_numbers(raw, skiprows)[r]}: is not a number",
             file=path,
             field=col,
             value=df.iat[r, c],

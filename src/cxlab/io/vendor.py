@@ -342,19 +342,17 @@ def _forcedecks_meta(info: dict, version: str, path: Path) -> dict:
 
 
 # -- Kistler BioWare ----------------------------------------------------------------------
-#: BioWare column name -> (component, unit scale to SI by unit text)
-_BIOWARE_COMPONENTS = {
-    "fx": "fx",
-    "fy": "fy",
-    "fz": "fz",
-    "ax": "cop_x",
-    "ay": "cop_y",
-    "tz": "tz",
-    "mz": "tz",
-}
+#: BioWare column name -> cxlab component. The free moment (``Mz``/``Tz``) is not read: no
+#: twin file shows its sign convention, and a wrongly signed moment would be silent.
+_BIOWARE_COMPONENTS = {"fx": "fx", "fy": "fy", "fz": "fz", "ax": "cop_x", "ay": "cop_y"}
+#: BioWare's text gives the reaction with Fz up but in the plate's x, y axes (Kistler's plate
+#: frame has z down), a left-handed triple; cxlab's lab frame takes x = x_plate, y = -y_plate
+#: (180° about x), so ``Fy`` and ``Ay`` change sign. Evidence: the C3D twin of
+#: biomdp_kistler_CMJ_1plate.txt, whose raw channels give Fx = -(Fx12 + Fx34),
+#: Fy = -(Fy14 + Fy23), Fz = Fz1 + ... + Fz4 in the text (tests/test_vendor.py).
+_BIOWARE_SIGN = {"fx": 1.0, "fy": -1.0, "fz": 1.0, "cop_x": 1.0, "cop_y": -1.0}
 _LENGTH = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
 _FORCE = {"n": 1.0, "kn": 1e3}
-_TORQUE = {"nm": 1.0, "n.m": 1.0, "n·m": 1.0, "nmm": 1e-3, "n.mm": 1e-3}
 
 
 def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20.0) -> Recording:
@@ -377,7 +375,9 @@ def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20
         One Platform per plate, a plate starting wherever a component name repeats (by
         position). ``Fx Fy Fz`` as exported (BioWare writes Fz positive when loaded, the
         reaction on the body in cxlab's convention), ``Ax Ay`` the CoP in m (units row),
-        ``Tz``/``Mz`` the free moment; ``|Ft|`` and raw channels are not read. A plate without
+        in cxlab's right-handed lab frame (``Fy`` and ``Ay`` negated, see
+        ``_BIOWARE_SIGN``); ``|Ft|``, the free moment and raw channels are not read (``tz``
+        NaN). A plate without
         ``Fz`` (a CoP-only export) has NaN force and its CoP unmasked. ``analog_rate_hz``
         from ``Rate (Hz):`` (the time column wins, with a warning, if it disagrees).
         ``meta``: ``format="bioware"``, ``manufacturer="Kistler"``, ``software`` (line 1),
@@ -451,7 +451,11 @@ def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20
     nan = np.full(len(data), np.nan)
     platforms = []
     for p in plates:
-        comp = {c: data[:, i] * p["_scale"][c] for c, i in p.items() if not c.startswith("_")}
+        comp = {
+            c: data[:, i] * p["_scale"][c] * _BIOWARE_SIGN[c]
+            for c, i in p.items()
+            if not c.startswith("_")
+        }
         platforms.append(
             _platform(
                 *(comp.get(c, nan) for c in ("fx", "fy", "fz", "cop_x", "cop_y", "tz")),
@@ -494,8 +498,8 @@ def _bioware_plates(names: list[str], units: list[str], path: Path) -> list[dict
             plates.append(current)
             current = {"_scale": {}}
         unit = (units[i] if i < len(units) else "").strip().lower().replace(" ", "")
-        table = _FORCE if comp.startswith("f") else _LENGTH if comp.startswith("cop") else _TORQUE
-        default = {"fx": "n", "fy": "n", "fz": "n", "cop_x": "m", "cop_y": "m", "tz": "nm"}[comp]
+        table = _FORCE if comp.startswith("f") else _LENGTH
+        default = "n" if comp.startswith("f") else "m"
         if (unit or default) not in table:
             raise InputFormatError(
                 message(
