@@ -342,3 +342,21 @@ def test_an_infinite_or_absurd_force_is_refused_naming_column_and_line(grf, tmp_
         d.to_csv(path, index=False)
         with pytest.raises(InputFormatError, match=rf"huge.csv: right_fz: {match}"):
             read_forceplate_csv(path)
+
+
+def test_force_exported_on_the_plate_without_sign_is_a_recording_warning(grf, tmp_path):
+    path = tmp_path / "on_plate.csv"
+    pd.DataFrame(
+        {
+            "time": grf["time"],
+            "left_fz": -grf["ground_force_vy"],
+            "right_fz": grf["1_ground_force_vy"],
+        }
+    ).to_csv(path, index=False)
+    with pytest.warns(
+        UserWarning,
+        match=r"on_plate.csv: plate 1: vertical force is negative "
+        r"where loaded \(median -\d+ N\)",
+    ):
+        rec = read_forceplate_csv(path)
+    assert len(rec.warnings) == 1 and rec.warnings[0].startswith("plate 1:")

@@ -304,3 +304,36 @@ def test_not_a_vendor_file_is_refused_by_each_reader(real_dir):
         read_forcedecks(real_dir / "forceplate/biomdp_kistler_COP.txt")
     with pytest.raises(InputFormatError, match="is not a Kistler BioWare export"):
         read_bioware(real_dir / "opensim/pyomeca_markers.trc")
+
+
+def test_forcedecks_time_in_milliseconds_is_recognised_by_the_frequency(tmp_path):
+    force, _ = simulated_cmj()
+    path = tmp_path / "ms.csv"
+    write_forcedecks(path, force)
+    lines = path.read_text().splitlines()
+    body = [f"{k},{line.split(',', 1)[1]}" for k, line in enumerate(lines[10:])]
+    path.write_text("\r\n".join(lines[:10] + body) + "\r\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CxlabWarning)
+        rec = read(path)
+    assert rec.analog_rate_hz == 1000.0 and rec.meta["time_offset_s"] == 0.0
+
+
+def test_a_plate_loaded_downwards_is_a_warning_on_the_recording(tmp_path):
+    force, _ = simulated_cmj()
+    path = tmp_path / "down.csv"
+    write_forcedecks(path, -force)  # an export of the force on the plate, z down
+    with pytest.warns(CxlabWarning, match="plate 1: vertical force is negative where loaded"):
+        rec = read(path)
+    assert len(rec.warnings) == 2 and rec.warnings[1].startswith(
+        "plate 2: vertical force is negative where loaded"
+    )
+
+
+def test_a_byte_order_mark_does_not_hide_the_format(real_dir, tmp_path):
+    from cxlab.io import read_trc
+
+    path = tmp_path / "bom.trc"
+    path.write_bytes(b"\xef\xbb\xbf" + (real_dir / "opensim/osc_exampleFormat.trc").read_bytes())
+    assert format_of(path) == "trc"
+    assert read_trc(path).markers.shape == (5, 3, 3)

@@ -105,7 +105,7 @@ def format_of(path: str | os.PathLike[str], /) -> str | None:
         printable = all(32 <= b < 127 or b in (9, 10, 13) for b in head[:2])
         if not (printable and text_ext):
             return "c3d"
-    text = head.decode("utf-8", errors="replace")
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     lines = text.splitlines()
     vendor = vendor_format(lines[0]) if lines else None
     if vendor:

@@ -21,6 +21,7 @@ __all__ = [
     "delimiter",
     "head_lines",
     "numeric_block",
+    "plate_findings",
     "rate_from_time",
     "time_order",
 ]
@@ -73,6 +74,8 @@ def head_lines(path: Path, n: int) -> list[str]:
                 if not line:
                     break
                 out.append(line.rstrip("\r\n"))
+            if out:  # a byte-order mark is not part of the first cell
+                out[0] = out[0].lstrip("\ufeff")
             return out
     except OSError as e:
         raise InputFormatError(
@@ -327,3 +330,25 @@ def rate_from_time(time: np.ndarray, path: Path, field: str, *, robust: bool = F
         )
     rate = 1.0 / np.median(np.diff(t)) if robust else (t.size - 1) / (t[-1] - t[0])
     return float(f"{rate:.9g}")
+
+
+def plate_findings(platforms: list, path: Path, /) -> list[str]:
+    """Physical checks no format rule catches, one sentence per failed check (also warned).
+
+    A plate whose vertical force is negative where it is loaded (median over samples with
+    |fz| > 50 N, at least 10 of them) gives the force *on the plate*, or has its axes upside
+    down: cxlab's convention is the force on the body, positive up.
+    """
+    out = []
+    for k, p in enumerate(platforms, start=1):
+        fz = p.force[:, 2]
+        loaded = np.abs(np.nan_to_num(fz)) > 50.0
+        if loaded.sum() >= 10 and np.median(fz[loaded]) < 0:
+            text = (
+                f"plate {k}: vertical force is negative where loaded (median "
+                f"{np.median(fz[loaded]):.0f} N); the file gives the force on the plate or "
+                "is upside down; flip its sign (mapping sign = -1) before trusting it"
+            )
+            warn(text, file=path)
+            out.append(text)
+    return out

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from cxlab._check import ConfigError, InputFormatError, check_option, message, warn
-from cxlab.io._text import head_lines, numeric_block, rate_from_time
+from cxlab.io._text import head_lines, numeric_block, plate_findings, rate_from_time
 from cxlab.io.recording import Platform, Recording
 
 __all__ = [
@@ -485,6 +485,7 @@ def read_forceplate_csv(
     if not rate > 0:
         raise ConfigError(message("must be positive", field="rate_hz", value=rate))
     platforms = _platforms(spec.columns, col, len(data), rate, threshold, path, skip + 1)
+    findings = plate_findings(platforms, path)
     return Recording(
         markers=np.empty((0, 0, 3)),
         marker_labels=[],
@@ -506,6 +507,7 @@ def read_forceplate_csv(
             "time_offset_s": offset,
             "parameters": {"mapping": spec.to_dict()},
         },
+        warnings=findings,
     )
 
 

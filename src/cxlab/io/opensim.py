@@ -44,6 +44,7 @@ from cxlab.io._text import (
     delimiter,
     head_lines,
     numeric_block,
+    plate_findings,
     rate_from_time,
     time_order,
 )
@@ -510,6 +511,7 @@ def read_mot(
         meta_extra["orientations"] = [n.removesuffix("_qw") for n in names[1::4]]
     platforms: list[Platform] = []
     vertical = None
+    findings: list[str] = []
     if groups:
         cols = [data[:, i] for i in range(data.shape[1])]
         _check_magnitude(
@@ -523,6 +525,7 @@ def read_mot(
         vertical = _vertical_axis(groups, cols, cop_threshold_n) if up == "auto" else up
         platforms = [_platform(g, cols, vertical, rate, cop_threshold_n) for g in groups]
         meta_extra["plate_sides"] = [g["side"] for g in groups]
+    findings = plate_findings(platforms, path)
     return Recording(
         markers=np.empty((0, 0, 3)),
         marker_labels=[],
@@ -547,6 +550,7 @@ def read_mot(
             "parameters": {"header": info},
             **meta_extra,
         },
+        warnings=findings,
     )
 
 

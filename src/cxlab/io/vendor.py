@@ -30,7 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from cxlab._check import InputFormatError, message, warn
-from cxlab.io._text import check_empty, head_lines, numeric_block, rate_from_time, time_order
+from cxlab.io._text import (
+    check_empty,
+    head_lines,
+    numeric_block,
+    plate_findings,
+    rate_from_time,
+    time_order,
+)
 from cxlab.io.recording import Platform, Recording
 
 __all__ = ["read_bioware", "read_forcedecks", "vendor_format"]
@@ -104,6 +111,7 @@ def _recording(
             "units": None,
             **meta,
         },
+        warnings=plate_findings(platforms, path),
     )
 
 
@@ -223,18 +231,19 @@ def read_forcedecks(path: str | os.PathLike[str], /, *, cop_threshold_n: float =
         data = data[order]
     _check_force(data[:, [il, ir]], path, [names[il], names[ir]], first)
     t = data[:, it]
-    rate = _forcedecks_rate(info, t, path)
+    rate, t_scale = _forcedecks_rate(info, t, path)
     meta = _forcedecks_meta(info, version, path)
     nan = np.full(len(data), np.nan)
     platforms = [
         _platform(nan, nan, data[:, k], nan, nan, nan, rate, cop_threshold_n) for k in (il, ir)
     ]
-    meta["time_offset_s"] = float(t[0])
+    meta["time_offset_s"] = float(t[0] * t_scale)
     meta["plate_sides"] = ["left", "right"]
     return _recording(platforms, rate, len(data), path, "forcedecks", meta)
 
 
-def _forcedecks_rate(info: dict, t: np.ndarray, path: Path) -> float:
+def _forcedecks_rate(info: dict, t: np.ndarray, path: Path) -> tuple[float, float]:
+    """Rate (Hz) and the Time column's scale to seconds (1, or 1e-3 for milliseconds)."""
     stated = None
     if info.get("Frequency"):
         try:
@@ -259,10 +268,12 @@ def _forcedecks_rate(info: dict, t: np.ndarray, path: Path) -> float:
                     fix="re-export the raw data",
                 )
             )
-        return stated
+        return stated, 1.0
     measured = rate_from_time(t, path, "Time")
     if stated is not None and math.isclose(measured, stated, rel_tol=5e-3):
-        return stated
+        return stated, 1.0
+    if stated is not None and math.isclose(measured * 1e3, stated, rel_tol=5e-3):
+        return stated, 1e-3  # the Time column is in milliseconds
     if stated is not None:
         warn(
             f"Frequency says {stated:g} Hz but the Time column steps at {measured:g} Hz; "
@@ -270,7 +281,7 @@ def _forcedecks_rate(info: dict, t: np.ndarray, path: Path) -> float:
             file=path,
             field="Frequency",
         )
-    return measured
+    return measured, 1.0
 
 
 def _iso(text: str, path: Path, field: str) -> str | None:
