@@ -337,3 +337,16 @@ def test_a_byte_order_mark_does_not_hide_the_format(real_dir, tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + (real_dir / "opensim/osc_exampleFormat.trc").read_bytes())
     assert format_of(path) == "trc"
     assert read_trc(path).markers.shape == (5, 3, 3)
+
+
+def test_forcedecks_resaved_with_semicolons_and_decimal_commas(tmp_path):
+    force, _ = simulated_cmj()
+    path = tmp_path / "fd.csv"
+    left, right = write_forcedecks(path, force)
+    # as a spreadsheet in a decimal-comma locale saves it again: ';' between, ',' within cells
+    text = path.read_text().replace(",", ";").replace(".", ",")
+    path.write_text(text.replace("Data Source;", "Data Source;x;", 1))
+    rec = read(path)
+    np.testing.assert_allclose(rec.platforms[0].force[:, 2], left, atol=1e-9)
+    np.testing.assert_allclose(rec.platforms[1].force[:, 2], right, atol=1e-9)
+    assert rec.meta["body_mass_kg"] == 80.0 and rec.analog_rate_hz == 1000.0

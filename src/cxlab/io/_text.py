@@ -3,6 +3,7 @@ delimiters, the numeric block, finiteness and time-order checks."""
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
 import re
@@ -16,8 +17,10 @@ from cxlab._check import InputFormatError, message, warn
 __all__ = [
     "MAX_ABS",
     "NA_TEXT",
+    "NUMBER",
     "cells",
     "check_empty",
+    "decimal_mark",
     "delimiter",
     "head_lines",
     "numeric_block",
@@ -63,6 +66,24 @@ def check_empty(path: Path, /) -> None:
                 fix="re-export the recording; the file holds no data",
             )
         )
+
+
+#: a number written with a decimal point or a decimal comma
+NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+
+
+def decimal_mark(lines: list[str], sep: str, /) -> str:
+    """``","`` when the cells of ``lines`` are written with a decimal comma, else ``"."``.
+
+    Cells are split as CSV (quotes removed), so ``"463,1"`` in a comma-delimited row counts;
+    ``","`` wins only when more cells use a comma than a point.
+    """
+    comma = dot = 0
+    for cell in (c.strip() for row in csv.reader(lines, delimiter=sep) for c in row):
+        if NUMBER.match(cell):
+            comma += "," in cell
+            dot += "." in cell
+    return "," if comma > dot else "."
 
 
 def head_lines(path: Path, n: int) -> list[str]:

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import csv as _csv
 import os
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +61,14 @@ from typing import Any
 import numpy as np
 
 from cxlab._check import ConfigError, InputFormatError, check_option, message, warn
-from cxlab.io._text import head_lines, numeric_block, plate_findings, rate_from_time
+from cxlab.io._text import (
+    NUMBER,
+    decimal_mark,
+    head_lines,
+    numeric_block,
+    plate_findings,
+    rate_from_time,
+)
 from cxlab.io.recording import Platform, Recording
 
 __all__ = [
@@ -351,18 +357,7 @@ def find_header(
     return None
 
 
-_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
-
-
-def _decimal_of(lines: list[str], sep: str) -> str:
-    """``","`` when the data cells are written with a decimal comma, else ``"."``."""
-    comma = dot = 0
-    for line in lines:
-        for cell in _split(line, sep):
-            if _NUMBER.match(cell):
-                comma += "," in cell
-                dot += "." in cell
-    return "," if comma > dot else "."
+_NUMBER = NUMBER
 
 
 def read_forceplate_csv(
@@ -469,7 +464,7 @@ def read_forceplate_csv(
         _check_units_row(_split(below[0], sep), index, spec, path, row + 2)
         skip += 1
         below = below[1:]
-    decimal = spec.decimal or _decimal_of(below, sep)
+    decimal = spec.decimal or decimal_mark(below, sep)
     data = numeric_block(path, skiprows=skip, sep=sep, names=names, decimal=decimal)
     if data.shape[0] == 0:
         raise InputFormatError(message("has no data rows", file=path, fix="re-export the file"))

@@ -32,6 +32,7 @@ import numpy as np
 from cxlab._check import InputFormatError, message, warn
 from cxlab.io._text import (
     check_empty,
+    decimal_mark,
     head_lines,
     numeric_block,
     plate_findings,
@@ -218,9 +219,8 @@ def read_forcedecks(path: str | os.PathLike[str], /, *, cop_threshold_n: float =
                 )
             )
     version = (info.get("ForceDecks Raw Data Export") or [""])[0]
-    # the iOS app writes decimal commas inside quoted cells
-    first_data = head[col_line + 1] if col_line + 1 < len(head) else ""
-    decimal = "," if re.search(r'"-?\d+,\d+"', first_data + "".join(head[:col_line])) else "."
+    # the iOS app writes decimal commas inside quoted cells; a re-saved export may use ";"
+    decimal = decimal_mark(head[col_line + 1 :], sep)
     data = numeric_block(path, skiprows=col_line + 1, sep=sep, names=names, decimal=decimal)
     if data.size == 0:
         raise InputFormatError(message("has no data rows", file=path, fix="re-export the file"))
