@@ -267,7 +267,7 @@ def test_force_plate_csv_lands_and_survey_sheets_are_skipped(raw, tmp_path):
         raw / "surveys.csv", index=False)
     rep = _run(raw, tmp_path / "st")
     assert not rep.failed
-    assert any(w.startswith("skipped 1 CSV file(s) that are not force-plate exports")
+    assert any(w.startswith("skipped 1 CSV/TXT file(s) that are not recordings")
                and w.endswith(": surveys.csv") for w in rep.warnings)
     st = Store(tmp_path / "st")
     rid = _sha(cmj)[:16]
@@ -350,3 +350,60 @@ def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, mon
     after = _files(st)
     assert {k: v for k, v in after.items() if not k.startswith("quarantine/")} == before
     assert len(Store(st).table("quarantine")) == 5
+
+
+# -- issue 12: exports picked by content; nothing skipped silently ---------------------------
+def _forcedecks_text(n=3000):
+    t = np.arange(n) / 1000.0
+    fz = 400.0 + 5.0 * np.sin(t)
+    head = ["ForceDecks Raw Data Export,1,", "Weight (Kg),81.5,", "Frequency,1000,",
+            "Recording Date,2019-12-03T16:51:09,", 'Data Source,"FD4000 (LabJack);FDLITE",',
+            "Analysis Date,2019-12-03T16:51:33,",
+            "AthleteId,466bf686-2f86-4120-8f95-524aa3726e19,", "Tare,-0.8,-1.5", ",,",
+            "Time,Left,Right"]
+    return "\r\n".join(head + [f"{a:.3f},{b:.1f},{b:.1f}" for a, b in zip(t, fz, strict=True)])
+
+
+def test_vendor_exports_are_ingested_by_content_and_nothing_is_skipped_silently(real_dir,
+                                                                                tmp_path):
+    root = tmp_path / "lab"
+    (root / "sub-07").mkdir(parents=True)
+    (root / "sub-07" / "sub-07_ses-1_task-cmj_run-1.csv").write_bytes(_forcedecks_text().encode())
+    shutil.copy(real_dir / "forceplate/biomdp_kistler_CMJ_1plate.txt",
+                root / "sub-07" / "sub-07_ses-1_task-cmj_run-2.txt")
+    shutil.copy(real_dir / "forceplate/biomdp_kistler_COP.txt",
+                root / "sub-07" / "sub-07_ses-1_task-balance_left_run-1.txt")
+    # a signal export no mapping fits: ingested so that it fails, with its reason
+    pd.DataFrame({"t": np.arange(20) / 100, "Fz_1": np.full(20, 700.0)}).to_csv(
+        root / "sub-07" / "sub-07_ses-1_task-cmj_run-3.csv", index=False)
+    (root / "README.txt").write_text("Trials recorded by the lab on Tuesday.\n")
+    pd.DataFrame({"participant": ["07"], "pain": [2]}).to_csv(root / "survey.csv", index=False)
+    rep = _run(root, tmp_path / "st")
+    st = Store(tmp_path / "st")
+    rec = st.table("recordings")
+    assert dict(zip(rec["task"] + "_" + rec["trial"], rec["format"], strict=True)) == {
+        "cmj_1": "forcedecks", "cmj_2": "bioware", "balance_left_1": "bioware"}
+    assert [o.shown for o in rep.failed] == ["sub-07/sub-07_ses-1_task-cmj_run-3.csv"]
+    assert "has no column" in rep.failed[0].reason
+    q = st.table("quarantine")
+    assert len(q) == 1 and "has no column" in q["reason"].item()
+    skipped = [w for w in rep.warnings if w.startswith("skipped 2 CSV/TXT file(s)")]
+    assert skipped and skipped[0].endswith(": README.txt, survey.csv")
+    f = st.table("forces")
+    assert f["fz"].notna().any() and len(f) == 2 * 3000 + 8000 + 500
+
+
+def test_a_folder_of_csvs_the_mapping_does_not_fit_is_quarantined_not_empty(tmp_path):
+    root = tmp_path / "csvs"
+    root.mkdir()
+    for k in range(2):
+        pd.DataFrame({"t": np.arange(30) / 100, "Fz_L": np.full(30, 350.0 + k)}).to_csv(
+            root / f"sub-0{k}_task-cmj_run-1.csv", index=False)
+    (tmp_path / "map.toml").write_text(
+        'rate_hz = 100\n[columns.Fz1]\nplate = 1\ncomponent = "fz"\nunit = "N"\n')
+    out = CliRunner().invoke(app, ["ingest", str(root), "--store", str(tmp_path / "st"),
+                                   "--mapping", str(tmp_path / "map.toml")])
+    assert out.exit_code == EXIT_REJECTED, out.output
+    assert "no recording files" not in out.output
+    assert "failed 2" in out.output and "has no column 'Fz1'" in out.output
+    assert len(Store(tmp_path / "st").table("quarantine")) == 2

@@ -59,7 +59,7 @@ def test_comma_delimited_trc_equals_csv_module_parse_and_warns_on_numframes(real
         rows = list(csv.reader(fh))
     names = [c for c in rows[3][2:] if c]
     body = [r for r in rows[5:] if any(x.strip() for x in r)]
-    ref = np.array([[float(x) if x else np.nan for x in r[2:2 + 3 * len(names)]] for r in body])
+    ref = np.array([[float(x) if x else np.nan for x in r[2 : 2 + 3 * len(names)]] for r in body])
     assert rec.marker_labels == names and len(names) == 51
     assert rec.markers.shape == (93, 51, 3)
     np.testing.assert_allclose(rec.markers.reshape(93, -1), ref / 1000.0, rtol=1e-12)
@@ -102,9 +102,13 @@ def test_grf_mot_platforms_against_pandas_parse(real_dir):
         np.testing.assert_array_equal(np.isnan(plate.cop[:, 0]), ~loaded)
         np.testing.assert_allclose(plate.cop[loaded], (p @ rot.T)[loaded])
         # moment about the origin, written out component by component in OpenSim axes
-        m_os = np.column_stack([p[:, 1] * v[:, 2] - p[:, 2] * v[:, 1] + t[:, 0],
-                                p[:, 2] * v[:, 0] - p[:, 0] * v[:, 2] + t[:, 1],
-                                p[:, 0] * v[:, 1] - p[:, 1] * v[:, 0] + t[:, 2]])
+        m_os = np.column_stack(
+            [
+                p[:, 1] * v[:, 2] - p[:, 2] * v[:, 1] + t[:, 0],
+                p[:, 2] * v[:, 0] - p[:, 0] * v[:, 2] + t[:, 1],
+                p[:, 0] * v[:, 1] - p[:, 1] * v[:, 0] + t[:, 2],
+            ]
+        )
         np.testing.assert_allclose(plate.moment, m_os @ rot.T, atol=1e-9)
         np.testing.assert_allclose(plate.tz[loaded], t[loaded, 1])
         assert plate.rate_hz == 600.0
@@ -144,8 +148,11 @@ def test_non_numeric_cell_names_line_and_column(real_dir, tmp_path):
     lines[20] = "\t".join(cells)
     bad = tmp_path / "bad.mot"
     bad.write_text("\n".join(lines) + "\n")
-    with pytest.raises(InputFormatError, match=r"bad.mot: ground_force_vz: line 21: is not a "
-                                               r"number \(got 'oops'\)"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"bad.mot: ground_force_vz: line 21: is not a "
+        r"number \(got 'oops'\)",
+    ):
         read_mot(bad)
 
 
@@ -163,11 +170,15 @@ def test_truncated_files_raise_input_format_errors(real_dir, tmp_path):
 
 def test_incomplete_grf_group_is_rejected(real_dir, tmp_path):
     df = _mot_frame(real_dir / "opensim/subject01_walk_grf.mot", 6).drop(
-        columns=["1_ground_force_pz"])
+        columns=["1_ground_force_pz"]
+    )
     path = tmp_path / "x.mot"
     path.write_text("x\nendheader\n" + df.to_csv(sep="\t", index=False))
-    with pytest.raises(InputFormatError, match=r"1_ground_force: ground reaction force group is "
-                                               r"incomplete \(got \['1_ground_force_pz'\]\)"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"1_ground_force: ground reaction force group is "
+        r"incomplete \(got \['1_ground_force_pz'\]\)",
+    ):
         read_mot(path)
 
 
@@ -179,8 +190,12 @@ def test_bad_up_option_names_allowed_values(real_dir):
 def test_whitespace_delimited_mot_equals_the_tab_original(real_dir, tmp_path):
     src = real_dir / "opensim/subject01_walk_grf.mot"
     spaced = tmp_path / "spaced.mot"
-    spaced.write_text("\n".join("   ".join(c for c in line.split("\t") if c)
-                                for line in src.read_text().splitlines()) + "\n")
+    spaced.write_text(
+        "\n".join(
+            "   ".join(c for c in line.split("\t") if c) for line in src.read_text().splitlines()
+        )
+        + "\n"
+    )
     a, b = read_mot(src), read_mot(spaced)
     for pa, pb in zip(a.platforms, b.platforms, strict=True):
         np.testing.assert_array_equal(pa.force, pb.force)
@@ -211,6 +226,232 @@ def test_a_mot_with_a_header_but_no_rows_is_an_input_format_error(real_dir, tmp_
     text = (real_dir / "opensim/subject01_walk_grf.mot").read_text().splitlines(keepends=True)
     end = next(i for i, line in enumerate(text) if line.strip().lower() == "endheader")
     bad = tmp_path / "empty.mot"
-    bad.write_text("".join(text[:end + 1]))
+    bad.write_text("".join(text[: end + 1]))
     with pytest.raises(InputFormatError):
         _quiet(read_mot, bad)
+
+
+# -- issue 12/13: OpenSim text files as OpenSim itself reads them ---------------------------
+def _csv_rows(path, sep="\t"):
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh, delimiter=sep))
+
+
+def test_nan_in_any_letter_case_is_a_missing_coordinate(real_dir):
+    path = real_dir / "opensim/osc_exampleFormat.trc"
+    rec = read_trc(path)
+    rows = [r for r in _csv_rows(path)[5:] if any(r)]
+    # Python's float() reads 'Nan', 'nan', 'NAN' (any case) as NaN: an independent parse
+    ref = np.array([[float(x) if x.strip() else np.nan for x in r[2:11]] for r in rows])
+    assert rec.marker_labels == ["marker1", "marker2", "marker3"]
+    np.testing.assert_array_equal(rec.markers.reshape(5, 9), ref)
+    assert np.isnan(rec.markers[2, 1]).all() and np.isnan(rec.markers[0, 0]).all()
+
+
+def test_trc_rows_with_unnamed_extra_markers_keep_them_numbered(real_dir):
+    path = real_dir / "opensim/btk_UpperLimbStatic.trc"
+    with pytest.warns(
+        CxlabWarning,
+        match=r"rows carry 2 marker\(s\) beyond the 34 named; "
+        r"kept as M35, M36",
+    ):
+        rec = read_trc(path)
+    rows = [r for r in _csv_rows(path)[5:] if any(c.strip() for c in r)]
+    names = [c for c in _csv_rows(path)[3][2:] if c]
+    assert len(names) == 34 and rec.marker_labels == [*names, "M35", "M36"]
+    width = 2 + 3 * 36
+    ref = (
+        np.array(
+            [[float(x) if x.strip() else np.nan for x in (r + [""] * width)[2:width]] for r in rows]
+        )
+        / 1000.0
+    )
+    assert rec.markers.shape == (146, 36, 3)
+    np.testing.assert_allclose(rec.markers.reshape(146, -1), ref, rtol=1e-15, atol=0)
+    assert np.isfinite(rec.markers[:, :34]).all()  # the named markers are complete
+    # M35 is in 9 rows; the one row with 36 triples leaves M35 empty and fills M36
+    assert np.isfinite(rec.markers[:, 34]).sum() == 3 * 9
+    assert np.isfinite(rec.markers[:, 35]).sum() == 3
+
+
+def test_header_value_tab_runs_and_a_wrong_num_markers_are_read(real_dir, tmp_path):
+    lines = (real_dir / "opensim/osc_exampleFormat.trc").read_text().splitlines()
+    lines[2] = "100\t\t100\t\t5\t\t\t7\tm\t100\t1\t5"  # tab runs, NumMarkers 7 for 3 names
+    path = tmp_path / "runs.trc"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(CxlabWarning, match="NumMarkers: header says 7 but the file has 3"):
+        rec = read_trc(path)
+    assert rec.point_rate_hz == 100.0 and rec.meta["units"] == "m"
+    assert rec.markers.shape == (5, 3, 3)
+
+
+def test_moco_grf_infix_names_give_sides_and_plate_1_is_left(real_dir):
+    path = real_dir / "opensim/osc_moco_referenceGRF.sto"
+    rec = read_mot(path, up="z")
+    ref = _mot_frame(path, 5)
+    assert rec.meta["plate_sides"] == ["left", "right"]
+    for plate, side in zip(rec.platforms, "lr", strict=True):
+        np.testing.assert_array_equal(
+            plate.force, ref[[f"ground_force_{side}_v{a}" for a in "xyz"]].to_numpy()
+        )
+        loaded = np.isfinite(plate.tz)
+        np.testing.assert_array_equal(
+            plate.tz[loaded], ref[f"ground_torque_{side}_z"].to_numpy()[loaded]
+        )
+
+
+def test_unprefixed_group_beside_l_group_is_the_right_foot(real_dir):
+    path = real_dir / "opensim/osc_subject01_walk1_grf_CMC.mot"
+    rec = read_mot(path, up="z")
+    ref = _mot_frame(path, 5)
+    ref.columns = [c.strip() for c in ref.columns]
+    assert rec.meta["plate_sides"] == ["left", "right"]
+    np.testing.assert_array_equal(rec.platforms[0].force[:, 1], ref["l_ground_force_vy"])
+    np.testing.assert_array_equal(rec.platforms[1].force[:, 1], ref["ground_force_vy"])
+
+
+def test_ambiguous_plate_sides_are_unknown_with_a_warning(real_dir):
+    with pytest.warns(CxlabWarning, match="do not say which foot"):
+        rec = read_mot(real_dir / "opensim/subject01_walk_grf.mot")
+    assert rec.meta["plate_sides"] == [None, None]
+
+
+def test_repeated_column_names_never_overwrite(real_dir, tmp_path):
+    df = _mot_frame(real_dir / "opensim/subject01_walk_grf.mot", 6)
+    one = [c for c in df.columns if c.startswith("ground_")]
+    body = pd.concat([df[["time"]], df[one], df[[f"1_{c}" for c in one]]], axis=1)
+    body.columns = ["time", *one, *one]  # the second plate exported under the same names
+    body["hip"] = 1.0
+    body["hip2"] = 2.0
+    path = tmp_path / "dup.mot"
+    path.write_text(
+        "dup\nendheader\n" + body.to_csv(sep="\t", index=False).replace("hip2", "hip", 1)
+    )
+    with pytest.warns(CxlabWarning) as rec_w:
+        rec = read_mot(path, up="z")
+    assert any("each repeat is read as a further plate" in str(w.message) for w in rec_w)
+    assert len(rec.platforms) == 2
+    np.testing.assert_array_equal(rec.platforms[0].force[:, 1], df["ground_force_vy"])
+    np.testing.assert_array_equal(rec.platforms[1].force[:, 1], df["1_ground_force_vy"])
+    assert rec.analog_labels == ["hip", "hip#2"]
+    np.testing.assert_array_equal(rec.analogs[0], [1.0, 2.0])
+
+
+def test_quaternion_storage_reads_as_orientations(real_dir):
+    path = real_dir / "opensim/osc_imuOrientations.sto"
+    rec = read_mot(path)
+    rows = _csv_rows(path)
+    end = next(i for i, r in enumerate(rows) if r and r[0] == "endheader")
+    names = rows[end + 1][1:]
+    assert rec.meta["orientations"] == names and len(names) == 8
+    ref = np.array(
+        [[float(v) for cell in r[1:] for v in cell.split(",")] for r in rows[end + 2 :] if r]
+    )
+    assert rec.analog_labels[:4] == ["torso_imu_qw", "torso_imu_qx", "torso_imu_qy", "torso_imu_qz"]
+    np.testing.assert_array_equal(rec.analogs, ref)
+    assert set(rec.analog_units) == {"1"}
+    q = rec.analogs.reshape(len(rec.analogs), -1, 4)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=2), 1.0, atol=1e-9)
+
+
+def test_a_csv_that_is_a_mot_by_content_is_read_as_one(real_dir, tmp_path):
+    from cxlab.io import format_of, read
+
+    src = real_dir / "opensim/pyomeca_inverse_kin.mot"
+    path = tmp_path / "ik_export.csv"
+    path.write_bytes(src.read_bytes())
+    assert format_of(path) == "mot"
+    a, b = _quiet(read, path), _quiet(read_mot, src)
+    np.testing.assert_array_equal(a.analogs, b.analogs)
+    assert a.analog_units == b.analog_units and a.meta["format"] == "mot"
+
+
+def test_a_zero_byte_trc_is_refused_as_empty(real_dir):
+    from cxlab.io import read
+
+    for fn in (read, read_trc):
+        with pytest.raises(InputFormatError, match=r"btk_Empty.trc: is empty \(0 bytes\)"):
+            fn(real_dir / "edge_cases/btk_Empty.trc")
+
+
+def _swap_rows(lines, a, b):
+    lines = list(lines)
+    lines[a], lines[b] = lines[b], lines[a]
+    return lines
+
+
+def test_swapped_mot_rows_are_sorted_with_a_warning(real_dir, tmp_path):
+    src = real_dir / "opensim/subject01_walk_grf.mot"
+    lines = src.read_text().splitlines()
+    path = tmp_path / "swapped.mot"
+    path.write_text("\n".join(_swap_rows(lines, 20, 21)) + "\n")
+    with pytest.warns(CxlabWarning, match=r"time: line 22: time .* comes after .* sorted"):
+        rec = read_mot(path)
+    ref = _quiet(read_mot, src)
+    np.testing.assert_array_equal(rec.platforms[0].force, ref.platforms[0].force)
+
+
+def test_a_repeated_time_is_refused_naming_both_lines(real_dir, tmp_path):
+    lines = (real_dir / "opensim/subject01_walk_grf.mot").read_text().splitlines()
+    lines[21] = lines[20]
+    path = tmp_path / "dup_time.mot"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        InputFormatError,
+        match=r"dup_time.mot: time: line 22: time .* repeats "
+        r"line 21",
+    ):
+        _quiet(read_mot, path)
+
+
+def test_swapped_trc_rows_are_sorted_with_a_warning(real_dir, tmp_path):
+    src = real_dir / "opensim/subject01_walk_marker_trajectories.trc"
+    lines = src.read_text().splitlines()
+    path = tmp_path / "swapped.trc"
+    path.write_text("\n".join(_swap_rows(lines, 9, 10)) + "\n")
+    with pytest.warns(CxlabWarning, match="sorted by time"):
+        rec = read_trc(path)
+    np.testing.assert_array_equal(rec.markers, read_trc(src).markers)
+
+
+@pytest.mark.parametrize("bad", ["1e308", "inf", "-Infinity", "1e400"])
+def test_infinite_or_absurd_values_are_refused_naming_column_and_row(real_dir, tmp_path, bad):
+    lines = (real_dir / "opensim/subject01_walk_grf.mot").read_text().splitlines()
+    cells = lines[20].split("\t")
+    cells[2] = bad  # ground_force_vy, data row 14
+    lines[20] = "\t".join(cells)
+    path = tmp_path / "huge.mot"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputFormatError, match=r"huge.mot: ground_force_vy: .*(row 14|line 21)"):
+        _quiet(read_mot, path)
+    trc_lines = (real_dir / "opensim/osc_exampleFormat.trc").read_text().splitlines()
+    trc_cells = trc_lines[6].split("\t")
+    trc_cells[6] = bad
+    trc_lines[6] = "\t".join(trc_cells)
+    trc = tmp_path / "huge.trc"
+    trc.write_text("\n".join(trc_lines) + "\n")
+    with pytest.raises(InputFormatError, match=r"huge.trc: marker2.Y: .*(row 2|line 7)"):
+        read_trc(trc)
+
+
+def test_a_marker_a_kilometre_away_is_refused(real_dir, tmp_path):
+    lines = (real_dir / "opensim/osc_exampleFormat.trc").read_text().splitlines()
+    lines[6] = lines[6].replace("-0.273", "-27300", 1)  # metres
+    path = tmp_path / "far.trc"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputFormatError, match=r"far.trc: marker1.X: line 7: -27300 m is beyond"):
+        read_trc(path)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-5", "2.5"])
+def test_a_non_count_num_frames_is_a_clean_error(real_dir, tmp_path, value):
+    lines = (real_dir / "opensim/osc_exampleFormat.trc").read_text().splitlines()
+    lines[2] = f"100\t100\t{value}\t3\tm\t100\t1\t5"
+    path = tmp_path / "inf.trc"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        InputFormatError,
+        match=rf"inf.trc: NumFrames: is not a count \(got "
+        rf"'{value}'\)",
+    ):
+        read_trc(path)

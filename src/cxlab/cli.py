@@ -273,7 +273,7 @@ def ingest_cmd(
     if not report.outcomes:
         from cxlab._check import message
 
-        raise CxlabError(message("no recording files (.c3d .trc .mot .sto .csv) found",
+        raise CxlabError(message("no recording files (.c3d .trc .mot .sto .csv .txt) found",
                                  field="PATHS", value=" ".join(map(str, paths)),
                                  fix="check the paths (folders are searched recursively)"))
     if report.failed:

@@ -141,7 +141,10 @@ def balance_sway(trial: Trial, cfg: dict):
     num = cfg["plates"]["balance"]
     fz = _plate(trial, num)
     cop = np.column_stack([_plate(trial, num, "cop_x"), _plate(trial, num, "cop_y")])
-    ok = (fz >= ev["threshold_n"]) & np.isfinite(cop).all(axis=1)
+    # a CoP-only export (no force measured: fz all NaN) is loaded wherever it has a CoP;
+    # a measured fz of NaN is never read as 0 N
+    loaded = fz >= ev["threshold_n"] if np.isfinite(fz).any() else np.ones(fz.shape, bool)
+    ok = loaded & np.isfinite(cop).all(axis=1)
     runs = nan_runs(ok)
     rate = trial.analog_rate_hz
     if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < ev["balance_min_s"] * rate:

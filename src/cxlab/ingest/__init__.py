@@ -114,7 +114,7 @@ def ingest(
     Parameters
     ----------
     paths : iterable of path-like
-        Files and/or folders (walked recursively for ``.c3d .trc .mot .sto .csv``).
+        Files and/or folders (walked recursively for ``.c3d .trc .mot .sto .csv .txt``).
     store : path-like or Store
         The target store.
     pattern : str, optional
@@ -126,8 +126,10 @@ def ingest(
         Re-ingest files whose content is already in the store.
     mapping : dict or path-like, optional
         Force-plate CSV mapping (:func:`cxlab.io.csv.read_mapping`); default ``time, left_fz,
-        right_fz``. CSV files in a folder whose header lacks the mapped columns are skipped
-        with one warning line (survey sheets beside the recordings).
+        right_fz``. Vendor exports (ForceDecks, BioWare) need none: ``.csv``/``.txt`` files are
+        picked by content. A numeric table the mapping does not fit is ingested and fails into
+        quarantine with the reason; only files that are not numeric tables (survey sheets
+        beside the recordings) are skipped, with one warning line naming them.
     progress : bool
         Show a progress bar (only when stderr is a terminal).
 
@@ -151,8 +153,9 @@ def ingest(
     report = IngestReport(store=st.path)
     if skipped:
         report.warnings.append(
-            f"skipped {len(skipped)} CSV file(s) that are not force-plate exports (no column "
-            f"{', '.join(mapping_columns(spec))}; pass --mapping for other exports): "
+            f"skipped {len(skipped)} CSV/TXT file(s) that are not recordings (no table of "
+            f"numbers, no column {', '.join(mapping_columns(spec))}; pass --mapping for other "
+            "exports): "
             + ", ".join(skipped))
     known = st.table("recordings", columns=["recording_id", "source_path"])
     done_ids = set(known["recording_id"])

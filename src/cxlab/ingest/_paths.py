@@ -21,9 +21,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, CxlabError, message
 from cxlab._hashing import sha256_of
-from cxlab.io import FORMATS
+from cxlab.io import FORMATS, format_of
+from cxlab.io._text import NA_TEXT
+from cxlab.io.csv import find_header
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 
 __all__ = ["Unit", "discover", "masked_path", "path_fields", "pattern_regex"]
@@ -139,14 +141,17 @@ def discover(paths: list[Path], /, *,
     its extension, relative to its folder. A ``.mot``/``.sto`` with ground reaction force
     columns pairs with the ``.trc`` of the same folder whose stem is the same, or the same
     without a ``_grf``/``_force``/``_forces`` suffix (``walk.trc`` + ``walk_grf.mot``).
-    In a folder, a ``.csv`` whose header row lacks any of ``csv_columns`` (the force-plate
-    mapping's columns) is not a force-plate export (e.g. a survey sheet) and is skipped.
+    In a folder, a ``.csv`` or ``.txt`` file is picked by content: a vendor export (ForceDecks,
+    BioWare), an OpenSim file, or a table holding the force-plate mapping's ``csv_columns`` is
+    ingested; so is any other table of numbers (a signal export the mapping does not fit), so
+    that it fails with its reason and lands in quarantine rather than vanishing. Only text
+    that is not a numeric table (a survey sheet, a README) is skipped, and listed.
 
     Returns
     -------
     units : list of Unit
     skipped : list of str
-        Paths (relative to their root) of the CSV files skipped.
+        Paths (relative to their root) of the CSV/TXT files skipped (not recordings).
 
     Raises
     ------
@@ -163,8 +168,8 @@ def discover(paths: list[Path], /, *,
                 rel = f.relative_to(root).parts
                 if (f.is_file() and f.suffix.lower() in EXTENSIONS
                         and not any(x.startswith(".") for x in rel)):
-                    if csv_columns and f.suffix.lower() == ".csv" and not _has_columns(
-                            f, csv_columns):
+                    if f.suffix.lower() in (".csv", ".txt") and not _is_recording(
+                            f, csv_columns or []):
                         skipped.append(f.relative_to(root).as_posix())
                         continue
                     found.setdefault(f, root)
@@ -187,14 +192,34 @@ def discover(paths: list[Path], /, *,
     return sorted(units.values(), key=lambda u: (u.rel, str(u.root))), sorted(skipped)
 
 
-def _has_columns(path: Path, columns: list[str]) -> bool:
+_NUMERIC = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+
+
+def _is_recording(path: Path, columns: list[str]) -> bool:
+    """Whether a ``.csv``/``.txt`` file in a folder is a recording to ingest (by content)."""
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            header = fh.readline()
-    except OSError:
+        fmt = format_of(path)
+    except CxlabError:
         return True  # let the reader report it
-    names = {c.strip().strip('"') for c in re.split(r"[,;\t]", header)}
-    return all(c in names for c in columns)
+    if fmt not in ("csv", None):
+        return True
+    try:
+        if columns and find_header(path, columns) is not None:
+            return True
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            lines = [line for _, line in zip(range(60), fh, strict=False)]
+    except (OSError, CxlabError):
+        return True
+    if not lines:
+        return True  # an empty export is refused as empty, never skipped
+    numeric = 0
+    for line in lines:
+        sep = "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
+        cells = [c.strip().strip('"') for c in line.split(sep)]
+        cells = [c for c in cells if c]
+        if len(cells) >= 2 and all(_NUMERIC.match(c) or c in NA_TEXT for c in cells):
+            numeric += 1
+    return numeric >= 5  # a table of numbers: a signal export, even if no mapping fits
 
 
 def _has_grf(path: Path) -> bool:
