@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from featuresim import G, cmj_force
-from test_features_runner import SUBJ, _forces, _rec, _rid
 
 from cxlab.features.curve_tasks import cmj_curves, trial_curves
 from cxlab.features.curves import curve_matrix
 from cxlab.features.runner import extract_features, read_config
 from cxlab.features.tasks import Trial
 from cxlab.store import Store
+from featuresim import G, cmj_force
+from test_features_runner import SUBJ, _forces, _rec, _rid
 
 
 def _trial(fz, share=0.45, rate=1000.0):

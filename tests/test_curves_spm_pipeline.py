@@ -7,13 +7,13 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-from test_features_runner import _forces, _markers, _rec
 
 from cxlab.features.curves import curve_matrix
 from cxlab.features.runner import extract_features
 from cxlab.models.spm import paired_curves, spm_two_sample
 from cxlab.store import Store
 from cxlab.synth.kinematics import landing_trial
+from test_features_runner import _forces, _markers, _rec
 
 G = 9.80665
 WINDOW_S = 0.25  # features.toml [curves] landing_window_s
