@@ -1,4 +1,4 @@
-"""The three notebooks run top to bottom on a small store and are committed without outputs."""
+"""The notebooks run top to bottom on a small store and are committed without outputs."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def nb_store(tmp_path_factory):
     old = os.environ.get("CXLAB_KEY")
     os.environ["CXLAB_KEY"] = "test-key-not-secret"
     try:
-        store, _ = truth_store(tmp_path_factory.mktemp("nb") / "store", 12, 3, seed=3)
+        store, _ = truth_store(tmp_path_factory.mktemp("nb") / "store", 24, 3, seed=3,
+                               curves=True)
     finally:
         if old is None:
             os.environ.pop("CXLAB_KEY")
@@ -28,10 +29,11 @@ def nb_store(tmp_path_factory):
     return store
 
 
-def test_the_three_notebooks_exist():
+def test_the_four_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == ["01-explore-cohort.ipynb",
                                            "02-asymmetry-and-alignment.ipynb",
-                                           "03-intervention-effects.ipynb"]
+                                           "03-intervention-effects.ipynb",
+                                           "04-curves-and-spm.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

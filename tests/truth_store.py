@@ -44,7 +44,7 @@ def _rid(*parts) -> str:
 
 
 def truth_store(path: Path, n_subjects: int = 16, n_sessions: int = 3, *, seed: int = 7,
-                quarantine: bool = True):
+                quarantine: bool = True, curves: bool = False):
     """Write scores, features, interventions (and a quarantine row) for a simulated cohort.
 
     Returns
@@ -113,6 +113,9 @@ def truth_store(path: Path, n_subjects: int = 16, n_sessions: int = 3, *, seed: 
     feats = feats[["recording_id", "subject_id", "session", "task", "trial", "feature", "side",
                    "value", "unit", "method"]]
     store.write("features", feats)
+    if curves:
+        store.write("curves", landing_curves(feats, subj.set_index("subject_id")["arm"],
+                                             seed=seed))
     if quarantine:
         store.append_quarantine(pd.DataFrame({
             "source_path": ["surveys.csv"], "source_sha256": [None], "stage": ["survey"],
@@ -120,3 +123,51 @@ def truth_store(path: Path, n_subjects: int = 16, n_sessions: int = 3, *, seed: 
             "reason": ["surveys.csv: row 5: subject: label 'CX999' has no session date"]}),
             key="survey")
     return store, truth
+
+
+#: landing-curve truth: ``hip_strengthening`` lowers the impact peak (5-20 % of the phase)
+#: by this many body weights per session after the first; every other arm is null.
+CURVE_EFFECT_BW = 0.25
+CURVE_EFFECT_PCT = (5.0, 20.0)
+
+
+def landing_curves(feats: pd.DataFrame, arms: pd.Series, *, seed: int) -> pd.DataFrame:
+    """Landing vertical-force curves (BW, 101 nodes) for every landing recording of ``feats``.
+
+    Shape: an impact spike at 10 % and an absorption hump at 40 % of the phase, scaled per
+    participant; the ``hip_strengthening`` arm loses :data:`CURVE_EFFECT_BW` x session
+    index of the spike inside :data:`CURVE_EFFECT_PCT`; smooth noise (0.1 BW, Gaussian
+    kernel of 8 nodes) on every trial.
+    """
+    rng = np.random.default_rng(seed + 1)
+    rec = (feats[feats["task"] == "landing"]
+           .drop_duplicates("recording_id")[["recording_id", "subject_id", "session", "task",
+                                             "trial"]]
+           .sort_values("recording_id").reset_index(drop=True))
+    pct = np.linspace(0.0, 100.0, 101)
+    spike = 2.0 * np.exp(-0.5 * ((pct - 10.0) / 3.5) ** 2)
+    hump = 1.2 * np.exp(-0.5 * ((pct - 40.0) / 15.0) ** 2)
+    lo, hi = CURVE_EFFECT_PCT
+    u = np.clip((pct - lo) / (hi - lo), 0.0, 1.0)
+    window = np.sin(np.pi * u) ** 2
+    kernel = np.exp(-0.5 * (np.arange(-24, 25) / 8.0) ** 2)
+    kernel /= np.sqrt((kernel**2).sum())
+    scale = {s: rng.uniform(0.8, 1.2) for s in sorted(rec["subject_id"].unique())}
+    order = sorted(rec["session"].unique(), key=lambda x: (len(x), x))
+    idx = {s: k for k, s in enumerate(order)}
+    noise = np.stack([np.convolve(rng.normal(0, 0.1, 101 + 48), kernel, mode="valid")
+                      for _ in range(len(rec))])
+    k = rec["session"].map(idx).to_numpy(float)[:, None]
+    treated = (rec["subject_id"].map(arms) == "hip_strengthening").to_numpy()[:, None]
+    sc = rec["subject_id"].map(scale).to_numpy()[:, None]
+    y = 1.0 + sc * (spike + hump) - treated * CURVE_EFFECT_BW * k * window + noise
+    n = len(rec)
+    out = rec.loc[rec.index.repeat(101)].reset_index(drop=True)
+    out["phase"], out["signal"], out["side"] = "landing", "fz_bw", "bilateral"
+    out["node"] = np.tile(np.arange(101, dtype=np.int32), n)
+    out["pct"] = np.tile(pct, n)
+    out["value"] = y.reshape(-1)
+    out["unit"] = "BW"
+    out["phase_start_s"], out["phase_end_s"] = 0.0, 0.25
+    out["method"] = "truth_store.landing_curves"
+    return out

@@ -299,6 +299,29 @@ TABLES: dict[str, TableSchema] = {
             ["subject_id", "session", "task", "trial", "recording_id", "feature", "side"],
             doc="one row per recording x feature x side",
         ),
+        _t(
+            "curves",
+            [
+                _rec,
+                _sub,
+                _ses,
+                Column("task", S, nullable=True),
+                Column("trial", S, nullable=True),
+                Column("phase", S, doc="movement phase, e.g. cmj_propulsion, landing"),
+                Column("signal", S, doc="what the curve is, e.g. fz_bw, knee_fppa"),
+                Column("side", S, isin=SIDES),
+                Column("node", I32, "1", ge=0, doc="0-based node of the time-normalised phase"),
+                Column("pct", F64, "%", ge=0, le=100, doc="node position, % of the phase"),
+                Column("value", F64, nullable=True, doc="signal at the node, unit in `unit`"),
+                Column("unit", S),
+                Column("phase_start_s", F64, "s", doc="phase start, time in the recording"),
+                Column("phase_end_s", F64, "s", doc="phase end, time in the recording"),
+                Column("method", S, doc="events and resampling used"),
+            ],
+            ["subject_id", "session", "task", "trial", "recording_id", "phase", "signal",
+             "side", "node"],
+            doc="time-normalised curves: one row per recording x phase x signal x side x node",
+        ),
     ]
 }
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
+from cxlab.features.curve_tasks import CURVE_BUILDERS, curves_frame, trial_curves
 from cxlab.features.tasks import FUNCTIONS, Trial
 from cxlab.store import Store
 
@@ -151,6 +152,12 @@ def read_config(path=None, /) -> dict:
                                           fix="check the path and the TOML syntax")) from None
         _check_keys(user, cfg, path)
         cfg = _merge(cfg, user)
+    for task, names in cfg["curves"]["tasks"].items():
+        for name in names if isinstance(names, list) else [names]:
+            if name not in CURVE_BUILDERS:
+                raise ConfigError(message("names an unknown curve builder",
+                                          field=f"curves.tasks.{task}", value=name,
+                                          fix=f"use one of {', '.join(CURVE_BUILDERS)}"))
     for task, spec in cfg["tasks"].items():
         for fn in spec.get("functions", []):
             if fn not in FUNCTIONS:
@@ -229,6 +236,16 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
+    curves = pd.DataFrame()
+    # A recording already quarantined by a feature function is not reported twice.
+    if trial is not None and not qrows and cfg["curves"]["tasks"].get(task):
+        try:
+            with np.errstate(all="ignore"):
+                curves = curves_frame(trial_curves(trial, cfg))
+            for c in ("recording_id", "subject_id", "session", "task", "trial"):
+                curves[c] = rec[c]
+        except (CxlabError, KeyError, ValueError, IndexError) as e:
+            qrows.append(("curves", str(e) if isinstance(e, CxlabError) else f"curves: {e!r}"))
     q = pd.DataFrame({
         "source_path": rec["source_path"], "source_sha256": rec["source_sha256"],
         "stage": "features", "row": pd.array([None] * len(qrows), dtype="Int64"),
@@ -241,6 +258,10 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         store.write("features", feats[FEATURE_COLUMNS], key=rid)
     elif job["had_features"]:
         store.delete("features", key=rid)
+    if len(curves):
+        store.write("curves", curves, key=rid)
+    elif job["had_curves"]:
+        store.delete("curves", key=rid)
     if len(q):
         store.append_quarantine(q, key=f"features-{rid}")
     elif job["had_quarantine"]:
@@ -288,6 +309,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     keyed = {n: any(_HEX16.fullmatch(k) for k in parts) or not parts
              for n, parts in (("forces", forces), ("markers", markers))}
     quarantined = store.keys("quarantine")
+    had_curves = store.keys("curves")
     for rec in recs.sort_values("recording_id").to_dict("records"):
         rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
                for k, v in rec.items()}
@@ -302,6 +324,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
                           "forces": forces.get(rid, []), "markers": markers.get(rid, []),
                           "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
                           "had_features": rid in done,
+                          "had_curves": rid in had_curves,
                           "had_quarantine": f"features-{rid}" in quarantined})
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
