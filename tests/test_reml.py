@@ -45,7 +45,7 @@ def test_estimates_equal_statsmodels_at_its_optimum(data):
     se = np.sqrt(np.diag(ours.cov_beta))
     assert np.all(np.abs(ours.beta - sm.fe_params.to_numpy()) <= 1e-3 * se)
     np.testing.assert_allclose(ours.cov_re, np.asarray(sm.cov_re), rtol=1e-3, atol=1e-5)
-    assert ours.sigma2 == pytest.approx(sm.scale, rel=1e-5)
+    assert ours.sigma2 == pytest.approx(sm.scale, rel=1e-4)
     # the same restricted likelihood, and ours at least as high (it is a maximum)
     assert ours.reml_loglik == pytest.approx(sm.llf, abs=1e-5)
     assert ours.reml_loglik >= sm.llf - 1e-7
@@ -55,7 +55,7 @@ def test_estimates_equal_statsmodels_at_its_optimum(data):
 def test_standard_errors_are_the_model_based_ones(data):
     # sigma2 (X' V^-1 X)^-1, built here from the dense V of the fitted variance components
     ours = _ours(data)
-    y, X = patsy.dmatrices(FML, data, return_type="dataframe")
+    _, X = patsy.dmatrices(FML, data, return_type="dataframe")
     Xv = X.to_numpy()
     xvx = np.zeros((Xv.shape[1],) * 2)
     for _, idx in data.groupby("label").indices.items():
