@@ -186,6 +186,22 @@ def fit_random_slope(y, X, t, groups, /, *, starts=None, tol: float = 1e-12) -> 
             best = r
         if default and k == 0 and r.success and min(r.x[0], r.x[2]) > 1e-4:
             break  # an interior optimum from the standard start: no need for more starts
+    converged = bool(best.success)
+    if not converged and np.isfinite(best.fun):
+        # L-BFGS-B often stops on a line-search failure right at the optimum (the
+        # criterion is flat to machine precision there): confirm with derivative-free Powell
+        # from its end point; converged when Powell agrees to 1e-9 relative.
+        r2 = optimize.minimize(
+            _criterion,
+            best.x,
+            args=(cp,),
+            method="Powell",
+            bounds=bounds,
+            options={"xtol": 1e-8, "ftol": 1e-12, "maxfev": 4000},
+        )
+        converged = bool(r2.success) or abs(r2.fun - best.fun) <= 1e-9 * max(1.0, abs(best.fun))
+        if r2.fun < best.fun:
+            best = r2
     theta = np.asarray(best.x, dtype=float)
     XVX, XVy, yVy, _ = cp.parts(theta)
     beta = np.linalg.solve(XVX, XVy)
