@@ -28,6 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_io.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_mixed.py
 
 clean-demo:
 	rm -rf $(DEMO_RAW) $(DEMO_STORE) runs/demo
