@@ -115,7 +115,7 @@ def test_pseudonyms_are_stable_across_ingests_and_change_with_the_key(tmp_path, 
     ids_a = set(Store(tmp_path / "a").table("scores")["subject_id"])
     ids_b = set(Store(tmp_path / "b").table("scores")["subject_id"])
     assert ids_a == ids_b == {pseudonymise("CX001"), pseudonymise("CX002")}
-    monkeypatch.setenv("CXLAB_KEY", "another-key")
+    monkeypatch.setenv("CXLAB_KEY", "another-key-0f9e8d7c6b5a49382716ffeeddccbbaa")
     ingest_surveys([f], store=tmp_path / "c")
     ids_c = set(Store(tmp_path / "c").table("scores")["subject_id"])
     assert len(ids_c) == 2 and not ids_c & ids_a

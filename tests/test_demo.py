@@ -26,7 +26,7 @@ DEMO_SPEC = REPO / "experiments" / "demo.toml"
 @pytest.fixture(scope="module")
 def demo_size(tmp_path_factory):
     """experiments/demo.toml on a store filled from the demo cohort's table-level truth."""
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("demo_tl")
     store, truth = truth_store(root / "store", 40, 4, seed=2026, quarantine=False)
     run = run_experiment(DEMO_SPEC, out=root / "runs", store=store.path)
@@ -84,7 +84,7 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
     """One test (the chain is the expensive part, and xdist would build a shared fixture once
     per worker): output lines, quarantine, reuse of the raw files, and fidelity of the
     features computed from the synthetic C3D files to the simulated observations."""
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     first, second = _demo(tmp_path)
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
