@@ -28,9 +28,13 @@ __all__ = [
     "IDENTIFIER_COLUMNS",
     "REDACTED",
     "age_years",
+    "event_label",
     "identifier_columns",
+    "looks_identifying",
     "normalise_header",
     "pseudonymise_labels",
+    "redact_value",
+    "vendor_text",
 ]
 
 #: Header names (normalised by :func:`normalise_header`) of direct identifiers.
@@ -133,3 +137,97 @@ def pseudonymise_labels(labels: pd.Series, /) -> pd.Series:
     clean = labels.astype(str).str.strip()
     mapping = {u: pseudonymise(u) for u in clean.unique()}
     return clean.map(mapping)
+
+
+# --- free text found inside files (C3D events, MANUFACTURER) and rejected cell values -------
+
+#: Words an event label may be made of (C3D/Vicon/Qualisys/Visual3D vocabulary); any other
+#: word masks the whole label as ``Event`` (a label is free text a user typed).
+EVENT_WORDS: frozenset[str] = frozenset({
+    "foot", "strike", "off", "heel", "toe", "contact", "initial", "terminal", "general",
+    "event", "events", "start", "stop", "end", "begin", "beginning", "takeoff", "take",
+    "landing", "land", "touchdown", "touch", "down", "peak", "jump", "release", "impact",
+    "left", "right", "l", "r", "lhs", "rhs", "lto", "rto", "lfs", "rfs", "lfo", "rfo", "hs",
+    "to", "fs", "fo", "ic", "tc", "trial", "cycle", "step", "stride", "swing", "stance",
+    "mid", "max", "min", "flight", "squat", "bottom", "top", "catch", "ball", "serve",
+    "racket", "hit", "throw", "kick", "onset", "offset", "lift", "sync", "trigger", "marker",
+    "gait", "reach", "plant", "stand", "sit", "turn", "first", "last", "second",
+})
+_WORD = re.compile(r"[A-Za-z]+")
+
+#: Vendor and software names kept from MANUFACTURER:COMPANY/SOFTWARE (case-insensitive);
+#: with version numbers, everything else there is dropped as free text.
+VENDOR_WORDS: frozenset[str] = frozenset({
+    "vicon", "nexus", "workstation", "polygon", "tracker", "blade", "shogun", "procalc",
+    "qualisys", "qtm", "motion", "analysis", "cortex", "evart", "codamotion", "coda",
+    "odin", "kistler", "bioware", "mars", "bts", "smart", "smartanalyzer", "track",
+    "theia", "theia3d", "theia_markerless", "markerless", "c-motion", "visual3d", "optitrack",
+    "motive", "natural", "point", "xsens", "mvn", "noraxon", "delsys", "emgworks", "peak",
+    "performance", "motus", "amti", "bertec", "simi", "ezc3d", "btk", "mokka", "opensim",
+    "kinetics", "toolkit", "kineticstoolkit", "c3d", "c3dserver", "ariel", "apas", "elite",
+    "stt", "optotrak", "ndi", "northern", "digital", "inc", "ltd", "gmbh", "ag", "ab", "s.p.a",
+    "spa", "oxford", "metrics", "systems", "vald", "forcedecks", "hawkin", "dynamics",
+    "plug-in", "gait", "plugin", "pipeline", "matlab", "python", "pycgm2", "cgm", "cgm2",
+    "manager", "dynamic", "static", "model", "sdk", "software", "medical", "technologies",
+})
+_VERSION = re.compile(r"v?\d+(?:[._]\d+)*[a-z]?", re.IGNORECASE)
+
+
+def event_label(label: str, /) -> str:
+    """The event label if it is standard vocabulary (:data:`EVENT_WORDS` and numbers), else
+    ``"Event"``.
+
+    >>> event_label("Foot Strike"), event_label("Left Foot Off 2"), event_label("John here")
+    ('Foot Strike', 'Left Foot Off 2', 'Event')
+    """
+    text = " ".join(str(label).split())
+    words = _WORD.findall(text)
+    ok = bool(words) and all(w.lower() in EVENT_WORDS for w in words) \
+        and re.fullmatch(r"[A-Za-z0-9 _\-]+", text) is not None
+    return text if ok else "Event"
+
+
+def vendor_text(text: str, /) -> str:
+    """Vendor name and version from free text such as MANUFACTURER:SOFTWARE.
+
+    Keeps the words in :data:`VENDOR_WORDS` and version numbers, in order; drops the rest
+    (``"Vicon Nexus 2.12 operator John Smith"`` -> ``"Vicon Nexus 2.12"``).
+    """
+    kept = []
+    for tok in str(text).replace(",", " ").split():
+        bare = tok.strip("()[];:")
+        if bare.lower() in VENDOR_WORDS or _VERSION.fullmatch(bare):
+            kept.append(bare)
+    return " ".join(kept)
+
+
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_PHONE = re.compile(r"\+?\(?\d[\d\s().\-/]{6,}\d")
+_DATE_LIKE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}")
+_CAPWORD = re.compile(r"\b[A-Z][a-z]+\b")
+
+
+def looks_identifying(value: object, /) -> bool:
+    """Whether a cell value looks like an identifier: an e-mail address, a phone number, or
+    name-like free text (two or more words with a capitalised one, or four or more words).
+
+    Numbers, dates, codes (``S01``, ``n/a``) and single words are not.
+    """
+    text = " ".join(str(value).split())
+    if not text:
+        return False
+    if _EMAIL.search(text) or re.fullmatch(r"\+?0\d{9,}", text):  # e-mail, 07700900123
+        return True
+    if _PHONE.fullmatch(text) and not _DATE_LIKE.fullmatch(text):
+        digits = sum(c.isdigit() for c in text)
+        if digits >= 7 and not re.fullmatch(r"[+-]?\d+([.,]\d+)?", text):
+            return True
+    words = _WORD.findall(text)
+    return (len(words) >= 2 and bool(_CAPWORD.search(text))) or len(words) >= 4
+
+
+def redact_value(value: object, /) -> object:
+    """``value``, or :data:`REDACTED` when :func:`looks_identifying`; None stays None."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return value
+    return REDACTED if looks_identifying(value) else value

@@ -172,8 +172,9 @@ def ingest(
             report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
             continue
         if not matched:
-            report.warnings.append(f"{u.rel}: path matches no file-name pattern; subject, "
-                                   "session and task left empty")
+            report.warnings.append(f"{u.rel}: path matches no file-name pattern; session and "
+                                   "task left empty, subject too unless the file's point "
+                                   "labels name exactly one (Name:LASI)")
         tasks.append(task)
     results = _run(tasks, jobs=jobs, progress=progress)
     report.outcomes += results

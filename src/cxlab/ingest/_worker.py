@@ -7,21 +7,25 @@ tables are written; any failure deletes every part the unit wrote.
 from __future__ import annotations
 
 import math
+import re
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from cxlab._check import CxlabError, SchemaError
+from cxlab.deid import event_label, vendor_text
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
+from cxlab.io.recording import strip_subject_prefixes
+from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
 from cxlab.store import Store
 
 __all__ = ["Outcome", "Task", "run_task"]
 
-SIGNAL_TABLES = ("markers", "analogs", "forces", "events")
+SIGNAL_TABLES = ("markers", "analogs", "forces", "events", "model_outputs", "rotations")
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
 
 
@@ -82,13 +86,61 @@ def _read_unit(files: list[Path], options: dict) -> Recording:
     return rec
 
 
+def _private(rec: Recording, task: Task) -> tuple[Recording, Task]:
+    """What of a recording's free text may be stored: subject prefixes split off labels
+    (a prefix is a subject label: it becomes the subject when the path gave none), event
+    labels from the standard vocabulary only (:func:`cxlab.deid.event_label`).
+
+    The vendor text is reduced in :func:`recording_row`. Returns new objects; the inputs are
+    not modified.
+    """
+    rec, subjects = strip_subject_prefixes(rec, pseudonym=pseudonymise)
+    rec.events = [replace(e, label=event_label(e.label)) for e in rec.events]
+    if task.subject_id is None and len(subjects) == 1:
+        sid = pseudonymise(subjects[0])
+        task = replace(task, subject_id=sid, label=subjects[0],
+                       rel=_mask(task.rel, subjects[0], sid))
+    return rec, task
+
+
+def _mask(text: str, label: str | None, subject_id: str | None) -> str:
+    """``text`` with every occurrence of ``label`` (any case) replaced by ``subject_id``."""
+    if not label or not subject_id:
+        return text
+    return re.sub(re.escape(label), subject_id, text, flags=re.IGNORECASE)
+
+
+def _meta_float(rec: Recording, key: str) -> float:
+    try:
+        v = float(rec.meta.get(key))
+    except (TypeError, ValueError):
+        return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
+def _meta_text(rec: Recording, key: str) -> str | None:
+    v = rec.meta.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
 def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
-    """The one ``recordings`` row of a unit."""
+    """The one ``recordings`` row of a unit.
+
+    ``warnings`` are the reader's :attr:`~cxlab.io.Recording.warnings` with the unit's file
+    names and subject label masked as in ``source_path``; ``vendor`` keeps only vendor names
+    and versions (:func:`cxlab.deid.vendor_text`).
+    """
     n_markers = rec.markers.shape[1] if rec.markers.ndim == 3 else 0
     n_frames = rec.markers.shape[0] if n_markers else max(
-        [rec.analogs.shape[0], *(p.force.shape[0] for p in rec.platforms)])
-    vendor = " / ".join(str(v) for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
-                        if v) or None
+        [rec.analogs.shape[0], *(p.force.shape[0] for p in rec.platforms),
+         *([rec.rotations.matrices.shape[0]] if rec.rotations is not None else [])])
+    vendor = " / ".join(t for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
+                        if v and (t := vendor_text(str(v)))) or None
+    up = rec.meta.get("up_axis")
+    up = str(up).lower() if up else None
+    notes = [_mask_names(w, task) for w in rec.warnings]
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
     return pd.DataFrame({
@@ -97,7 +149,20 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
         "source_path": [task.rel], "source_sha256": [task.sha256], "format": [fmt],
         "vendor": [vendor], "point_rate_hz": [float(rate)], "analog_rate_hz": [float(arate)],
         "n_frames": [int(n_frames)], "first_frame": [max(int(rec.first_frame), 0)],
+        "warnings": [notes], "up_axis": [up], "body_mass_kg": [_meta_float(rec, "body_mass_kg")],
+        "recorded_at": [_meta_text(rec, "recorded_at")],
     })
+
+
+def _mask_names(text: str, task: Task) -> str:
+    """A message with the unit's raw paths and file names shown masked (as stored)."""
+    for raw, masked in _masks(task):
+        text = text.replace(raw, masked)
+    if task.shown and task.shown != task.rel:
+        text = text.replace(task.shown, task.rel)
+    for f in task.files:
+        text = text.replace(str(f), Path(f).name)
+    return _mask(text, task.label, task.subject_id)
 
 
 def run_task(task: Task, /) -> Outcome:
@@ -114,9 +179,12 @@ def run_task(task: Task, /) -> Outcome:
             out.format = fmt
             rec = _read_unit(files, task.options)
             stage = "convert"
+            rec, task = _private(rec, task)
+            out.rel = task.rel
             tables = rec.to_tables(rid)
             row = recording_row(rec, task, fmt or "")
-        out.warnings = list(dict.fromkeys(_short_warning(w, files) for w in caught))
+        out.warnings = list(dict.fromkeys(
+            [*(_short_warning(w, files) for w in caught), *rec.warnings]))
         # Validate every table before writing any, so a bad table cannot leave the
         # recording half-replaced (with --force, earlier good rows stay untouched).
         stage = "validate"
