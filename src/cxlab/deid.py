@@ -16,7 +16,7 @@ per command with ``--drop-column NAME`` (repeatable) or with a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,9 @@ __all__ = [
     "looks_identifying",
     "normalise_header",
     "pseudonymise_labels",
+    "redact_text",
     "redact_value",
+    "stored_file_name",
     "vendor_text",
 ]
 
@@ -231,3 +233,48 @@ def redact_value(value: object, /) -> object:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return value
     return REDACTED if looks_identifying(value) else value
+
+
+def redact_text(text: str, /) -> str:
+    """``text`` with every e-mail address and phone number in it replaced by :data:`REDACTED`
+    (for messages that quote a value)."""
+    text = _EMAIL.sub(REDACTED, str(text))
+    return re.sub(r"(?<![\w.])\+?\(?\d[\d\s().\-/]{6,}\d(?![\w.])",
+                  lambda m: REDACTED if looks_identifying(m.group(0)) else m.group(0), text)
+
+
+#: Words a sheet's file name may be made of and still be stored as it is (anything else,
+#: e.g. a participant's name, makes :func:`stored_file_name` store a keyed hash instead).
+FILE_WORDS: frozenset[str] = frozenset({
+    "survey", "surveys", "questionnaire", "questionnaires", "intake", "baseline", "follow",
+    "followup", "up", "pre", "post", "mid", "week", "wk", "month", "year", "visit", "session",
+    "ses", "sub", "day", "test", "retest", "data", "export", "exports", "results", "responses",
+    "answers", "form", "forms", "scores", "score", "programme", "program", "programmes",
+    "log", "logs", "exercise", "exercises", "intervention", "interventions", "strength",
+    "dynamometer", "isokinetic", "isometric", "biodex", "humac", "training", "adherence",
+    "arm", "arms", "group", "groups", "cohort", "study", "pilot", "trial", "trials", "clean",
+    "raw", "final", "v", "copy", "demo", "odi", "koos", "tsk", "nrs", "vas", "pain", "psfs",
+    "ndi", "lefs", "dash", "quickdash", "sf", "eq", "promis", "ipaq", "hoos", "ikdc",
+    "visa", "fabq", "pcs", "rmdq", "bpi", "bad", "new", "old", "all", "part", "sheet",
+    "sheets", "table", "tables", "lab", "clinic", "site", "and", "of", "the",
+})
+
+
+def stored_file_name(path: str, /, *, token: Callable[[str], str]) -> str:
+    """The name a sheet file is stored under in ``quarantine.source_path``.
+
+    The file name alone (so it does not depend on how the path was typed, relative or
+    absolute, nor show the folders); ``<token(name)><extension>`` instead
+    (``Smith_John_intake.csv`` -> ``3f9c0a1b2d4e.csv``) when it looks like it carries a
+    name: a word with a capital letter (``Smith``, ``JOHN``, ``SmithJ``) that is not in
+    :data:`FILE_WORDS`, an e-mail address or a phone number. Lower-case file names are kept
+    (``surveys_week6.csv``, ``dyn.csv``): a name typed in lower case is not recognised.
+    """
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, dot + ext) if dot and stem else (name, "")
+    words = _WORD.findall(stem)
+    named = any(len(w) >= 2 and w != w.lower() and w.lower() not in FILE_WORDS for w in words)
+    if not named and redact_text(stem) == stem:
+        return name
+    return f"{token('file:' + name)}{ext}"

@@ -7,7 +7,6 @@ tables are written; any failure deletes every part the unit wrote.
 from __future__ import annotations
 
 import math
-import re
 import traceback
 import warnings
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ import pandas as pd
 
 from cxlab._check import CxlabError, SchemaError
 from cxlab.deid import event_label, vendor_text
+from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
@@ -99,15 +99,8 @@ def _private(rec: Recording, task: Task) -> tuple[Recording, Task]:
     if task.subject_id is None and len(subjects) == 1:
         sid = pseudonymise(subjects[0])
         task = replace(task, subject_id=sid, label=subjects[0],
-                       rel=_mask(task.rel, subjects[0], sid))
+                       rel=mask_label(task.rel, label=subjects[0], subject_id=sid))
     return rec, task
-
-
-def _mask(text: str, label: str | None, subject_id: str | None) -> str:
-    """``text`` with every occurrence of ``label`` (any case) replaced by ``subject_id``."""
-    if not label or not subject_id:
-        return text
-    return re.sub(re.escape(label), subject_id, text, flags=re.IGNORECASE)
 
 
 def _meta_float(rec: Recording, key: str) -> float:
@@ -160,9 +153,7 @@ def _mask_names(text: str, task: Task) -> str:
         text = text.replace(raw, masked)
     if task.shown and task.shown != task.rel:
         text = text.replace(task.shown, task.rel)
-    for f in task.files:
-        text = text.replace(str(f), Path(f).name)
-    return _mask(text, task.label, task.subject_id)
+    return mask_label(text, label=task.label, subject_id=task.subject_id)
 
 
 def run_task(task: Task, /) -> Outcome:
@@ -234,12 +225,23 @@ def _reason(e: BaseException) -> str:
 
 
 def _masks(task: Task) -> list[tuple[str, str]]:
-    """(raw, pseudonymised) for every path, then file name, of the unit: a
-    companion ``.mot`` is named in its own errors and carries the raw label too."""
-    if not task.label or not task.subject_id:
-        return []
-    raw = [r for f in task.files for r in (str(f), Path(f).name) if task.label in r]
-    return [(r, r.replace(task.label, task.subject_id)) for r in raw]
+    """(raw, as stored) for every path, then file name, of the unit, longest first.
+
+    The primary file is shown as its stored ``source_path`` (name: its last part); a
+    companion ``.mot`` (named in its own errors) with the subject label masked, or, when the
+    path matched no pattern, as the stored hash with its own extension.
+    """
+    stored = Path(task.rel)
+    out = []
+    for i, f in enumerate(Path(x) for x in task.files):
+        if i == 0:
+            name = stored.name
+        elif task.label and task.subject_id:
+            name = mask_label(f.name, label=task.label, subject_id=task.subject_id)
+        else:
+            name = stored.stem + f.suffix
+        out += [(str(f), name), (f.name, name)]
+    return sorted({p for p in out if p[0] != p[1]}, key=lambda p: (-len(p[0]), p))
 
 
 def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
@@ -247,8 +249,7 @@ def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
     reason = out.reason or ""
     if out.shown and out.shown != out.rel:  # keep the raw subject label out of the store
         reason = reason.replace(out.shown, out.rel)
-        reason = reason.replace(Path(out.shown).name, Path(out.rel).name)
-    for raw, masked in out.masks:
+    for raw, masked in out.masks:  # absolute paths, then file names, as stored
         reason = reason.replace(raw, masked)
     return pd.DataFrame({
         "source_path": [out.rel], "source_sha256": [out.sha256 or None], "stage": [out.stage],
