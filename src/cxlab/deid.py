@@ -203,7 +203,7 @@ def vendor_text(text: str, /) -> str:
     return " ".join(kept)
 
 
-_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 _PHONE = re.compile(r"\+?\(?\d[\d\s().\-/]{6,}\d")
 _DATE_LIKE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{1,4}")
 _CAPWORD = re.compile(r"\b[A-Z][a-z]+\b")
