@@ -138,7 +138,8 @@ def test_corrupt_file_is_quarantined_and_good_ones_land(raw, real_dir, tmp_path)
                                    "--jobs", "2"])
     assert out.exit_code == EXIT_REJECTED, out.output
     assert "ingested 5, unchanged 0, failed 1" in out.output
-    assert f"{BAD} [read]: " in out.output
+    stored = BAD.replace("sub-03", f"sub-{pseudonymise('03')}")
+    assert f"{stored} [read]: " in out.output and "sub-03" not in out.output  # as stored
     st = Store(tmp_path / "st")
     rid = _sha(bad)[:16]
     assert len(st.table("recordings")) == 5
@@ -204,7 +205,9 @@ def test_changed_file_replaces_its_old_recording_and_clears_quarantine(raw, real
     old = _sha(trc)[:16]
     trc.write_text(trc.read_text().replace("0.01,", "0.010,", 1))  # same data, new bytes
     rep = _run(raw, st.path)
-    assert f"{LAYOUT_KEY_POSTURE}: content changed; replaced recording {old}" in rep.summary()
+    assert f"{LAYOUT_KEY_POSTURE}: content changed; replaced recording {old}" in rep.summary(
+        show_paths=True)
+    assert "sub-02" not in rep.summary()  # named as stored by default
     rec = st.table("recordings")
     assert old not in set(rec["recording_id"]) and _sha(trc)[:16] in set(rec["recording_id"])
     assert old not in st.keys("markers") and len(rec) == 6

@@ -30,7 +30,14 @@ from pathlib import Path
 
 from cxlab._check import ConfigError, message
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
-from cxlab.ingest._worker import ALL_TABLES, Outcome, Task, quarantine_rows, run_task
+from cxlab.ingest._worker import (
+    ALL_TABLES,
+    Outcome,
+    Task,
+    masks_of,
+    quarantine_rows,
+    run_task,
+)
 from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
@@ -83,8 +90,26 @@ class IngestReport:
                 out[k] += v
         return out
 
-    def summary(self) -> str:
-        """The closing summary: counts, rows, warnings and one line per failure."""
+    def summary(self, *, show_paths: bool = False) -> str:
+        """The closing summary: counts, rows, warnings and one line per failure.
+
+        Files are named as stored (``source_path``: subject labels pseudonymised, a path
+        matching no pattern as its keyed hash), so the summary can be logged or shared;
+        ``show_paths=True`` (``cxlab ingest --show-paths``) names them as found on disk.
+        """
+        text = self._summary()
+        if show_paths:
+            return text
+        pairs = {}
+        for o in self.outcomes:
+            for raw, masked in [(o.shown, o.rel), *o.masks]:
+                if raw and raw != masked:
+                    pairs.setdefault(raw, masked)
+        for raw in sorted(pairs, key=len, reverse=True):
+            text = text.replace(raw, pairs[raw])
+        return text
+
+    def _summary(self) -> str:
         lines = [f"ingested {len(self.ingested)}, unchanged {len(self.unchanged)}, failed "
                  f"{len(self.failed)} ({len(self.outcomes)} files, {self.seconds:.2f} s) "
                  f"into {self.store}"]
@@ -167,11 +192,13 @@ def ingest(
         task.options = {"csv": {"mapping": spec}}
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
-            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
+            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
+                                           masks=masks_of(task)))
             continue
         seen[rid] = u.rel
         if rid in done_ids and not force:
-            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
+            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
+                                           masks=masks_of(task)))
             if _relabelled(stored[rid], task):
                 relabel.append(u.rel)
             continue

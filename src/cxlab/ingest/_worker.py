@@ -23,7 +23,7 @@ from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
 from cxlab.store import Store
 
-__all__ = ["Outcome", "Task", "run_task"]
+__all__ = ["Outcome", "Task", "masks_of", "run_task"]
 
 SIGNAL_TABLES = ("markers", "analogs", "forces", "events", "model_outputs", "rotations")
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
@@ -203,8 +203,8 @@ def run_task(task: Task, /) -> Outcome:
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
         out.reason = _reason(e)
-        out.masks = _masks(task)
         out.rows = {}
+    out.masks = masks_of(task)
     return out
 
 
@@ -222,6 +222,16 @@ def _reason(e: BaseException) -> str:
     where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
     text = str(e).splitlines()[0] if str(e) else ""
     return f"unexpected {type(e).__name__}{where}: {text}"[:500]
+
+
+def masks_of(task: Task, /) -> list[tuple[str, str]]:
+    """(raw, as stored) pairs that make a message about ``task`` show only stored names:
+    :func:`_masks` and the subject label itself (when 3 characters or more: a shorter one
+    would also match inside numbers)."""
+    out = _masks(task)
+    if task.label and task.subject_id and len(task.label) >= 3:  # shorter: paths cover it
+        out.append((task.label, task.subject_id))
+    return out
 
 
 def _masks(task: Task) -> list[tuple[str, str]]:
