@@ -228,3 +228,18 @@ def test_inconsistent_rotation_counts_are_refused_naming_the_parameter(
 )
 def test_subject_prefix_is_split_off(label, want):
     assert split_subject_prefix(label) == want
+
+
+def test_a_rotation_file_with_a_negative_frame_count_reads_without_ezc3d(real_dir, tmp_path):
+    """POINT:FRAMES = -32768 in a ROTATION file aborted the process inside ezc3d (issue #13);
+    the fast engine now decodes these files itself, from the header's frame range."""
+    buf = bytearray((real_dir / ROT).read_bytes())
+    pos = buf.find(b"FRAMES")
+    while buf[pos + 8] != 2 or buf[pos + 9] != 0:
+        pos = buf.find(b"FRAMES", pos + 1)
+    assert struct.unpack_from("<h", buf, pos + 10)[0] == 340
+    struct.pack_into("<h", buf, pos + 10, -32768)
+    f = tmp_path / "frames.c3d"
+    f.write_bytes(bytes(buf))
+    rec = read_c3d(f)
+    assert rec.meta["engine"] == "fast" and rec.rotations.matrices.shape == (340, 21, 3, 3)
