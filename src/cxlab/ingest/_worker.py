@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxlab._check import CxlabError, SchemaError
-from cxlab.deid import event_label, vendor_text
+from cxlab.deid import event_label, redact_text, vendor_text
 from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import strip_subject_prefixes
@@ -153,7 +153,7 @@ def _mask_names(text: str, task: Task) -> str:
         text = text.replace(raw, masked)
     if task.shown and task.shown != task.rel:
         text = text.replace(task.shown, task.rel)
-    return mask_label(text, label=task.label, subject_id=task.subject_id)
+    return redact_text(mask_label(text, label=task.label, subject_id=task.subject_id))
 
 
 def run_task(task: Task, /) -> Outcome:
@@ -261,6 +261,7 @@ def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
         reason = reason.replace(out.shown, out.rel)
     for raw, masked in out.masks:  # absolute paths, then file names, as stored
         reason = reason.replace(raw, masked)
+    reason = redact_text(reason)  # an e-mail or phone number quoted from the file
     return pd.DataFrame({
         "source_path": [out.rel], "source_sha256": [out.sha256 or None], "stage": [out.stage],
         "row": pd.array([None], dtype="Int64"), "field": [None], "value": [None],
