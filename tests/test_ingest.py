@@ -525,3 +525,28 @@ def test_recordings_row_stores_reader_warnings_and_meta(real_dir, tmp_path, monk
     assert row["up_axis"] == "y" and row["body_mass_kg"] == 71.5
     assert row["recorded_at"] == "2024-03-01T10:15:00"
     assert "stance force points down" in rep.summary()  # shown in the ingest summary
+
+
+@pytest.mark.parametrize(("meta", "up", "mass", "note"), [
+    ({"up_axis": "Y", "body_mass_kg": 80.0}, "y", 80.0, None),
+    ({"up_axis": "-z"}, "z", None, None),
+    ({"up_axis": "vertical"}, None, None, "up axis 'vertical' is not x, y or z"),
+    ({"body_mass_kg": 0.0}, None, None, "stated body mass 0 kg is not a person's"),
+    ({"body_mass_kg": 1e6}, None, None, "stated body mass 1e+06 kg is not a person's"),
+])
+def test_recordings_row_keeps_only_plausible_meta_and_says_why(meta, up, mass, note):
+    from cxlab.ingest._worker import recording_row
+    from cxlab.io.recording import Recording
+
+    rec = Recording(markers=np.zeros((2, 1, 3)), marker_labels=["LASI"],
+                    residuals=np.zeros((2, 1)), point_rate_hz=100.0, analogs=np.zeros((0, 0)),
+                    analog_labels=[], analog_units=[], analog_rate_hz=0.0, meta=dict(meta))
+    task = Task(store="st", root="r", files=["r/x.c3d"], rel="x.c3d", shown="x.c3d",
+                sha256="0" * 64, subject_id=None, session=None, task=None, trial=None)
+    row = recording_row(rec, task, "c3d").iloc[0]
+    assert row["up_axis"] == up
+    assert (np.isnan(row["body_mass_kg"]) if mass is None else row["body_mass_kg"] == mass)
+    assert list(row["warnings"]) == ([note + "; not stored"] if note else [])
+    from cxlab.schemas import validate
+
+    validate(recording_row(rec, task, "c3d"), "recordings")

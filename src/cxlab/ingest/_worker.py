@@ -131,9 +131,15 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
          *([rec.rotations.matrices.shape[0]] if rec.rotations is not None else [])])
     vendor = " / ".join(t for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
                         if v and (t := vendor_text(str(v)))) or None
-    up = rec.meta.get("up_axis")
-    up = str(up).lower() if up else None
     notes = [_mask_names(w, task) for w in rec.warnings]
+    up = str(rec.meta.get("up_axis") or "").strip().lower().lstrip("+-") or None
+    if up not in (None, "x", "y", "z"):
+        notes.append(f"up axis {rec.meta.get('up_axis')!r} is not x, y or z; not stored")
+        up = None
+    mass = _meta_float(rec, "body_mass_kg")
+    if not (math.isnan(mass) or 0 < mass <= 500):
+        notes.append(f"stated body mass {mass:g} kg is not a person's; not stored")
+        mass = math.nan
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
     return pd.DataFrame({
@@ -142,7 +148,7 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
         "source_path": [task.rel], "source_sha256": [task.sha256], "format": [fmt],
         "vendor": [vendor], "point_rate_hz": [float(rate)], "analog_rate_hz": [float(arate)],
         "n_frames": [int(n_frames)], "first_frame": [max(int(rec.first_frame), 0)],
-        "warnings": [notes], "up_axis": [up], "body_mass_kg": [_meta_float(rec, "body_mass_kg")],
+        "warnings": [notes], "up_axis": [up], "body_mass_kg": [mass],
         "recorded_at": [_meta_text(rec, "recorded_at")],
     })
 
