@@ -59,5 +59,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture(autouse=True)
 def _pseudonym_key(monkeypatch, tmp_path_factory):
     """A fixed key so no test touches ~/.config/cxlab/key."""
-    monkeypatch.setenv("CXLAB_KEY", "test-key-not-secret")
+    monkeypatch.setenv("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg"))

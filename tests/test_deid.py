@@ -115,7 +115,7 @@ def test_pseudonyms_are_stable_across_ingests_and_change_with_the_key(tmp_path, 
     ids_a = set(Store(tmp_path / "a").table("scores")["subject_id"])
     ids_b = set(Store(tmp_path / "b").table("scores")["subject_id"])
     assert ids_a == ids_b == {pseudonymise("CX001"), pseudonymise("CX002")}
-    monkeypatch.setenv("CXLAB_KEY", "another-key")
+    monkeypatch.setenv("CXLAB_KEY", "another-key-0f9e8d7c6b5a49382716ffeeddccbbaa")
     ingest_surveys([f], store=tmp_path / "c")
     ids_c = set(Store(tmp_path / "c").table("scores")["subject_id"])
     assert len(ids_c) == 2 and not ids_c & ids_a
@@ -149,3 +149,93 @@ def test_a_file_without_header_row_does_not_echo_its_first_row(tmp_path):
     assert "has no subject label column" in outs[0].output
     text = _all_text(st) + "".join(o.output for o in outs)
     assert [s for s in SECRETS if s.lower() in text.lower()] == []
+
+
+@pytest.mark.parametrize(("value", "identifying"), [
+    ("John Smith", True), ("john.smith@uni.ac.uk", True), ("+44 7700 900123", True),
+    ("07700 900123", True), ("07700900123", True), ("(020) 7946 0958", True),
+    ("follow up session with the physio", True),
+    ("2024-03-01", False), ("01/02/2024", False), ("12.5", False), ("-999", False),
+    ("3e9", False), ("1,5", False), ("n/a", False), ("S01", False), ("abc", False),
+    ("1234567", False), ("", False),
+])
+def test_identifier_like_values_are_recognised(value, identifying):
+    from cxlab.deid import REDACTED, looks_identifying, redact_value
+
+    assert looks_identifying(value) is identifying
+    assert redact_value(value) == (REDACTED if identifying else value)
+
+
+def test_messages_keep_their_words_but_lose_emails_and_phones():
+    from cxlab.deid import redact_text
+
+    msg = "row 3, column date: is not a date (got 'ann@example.org', call +44 7700 900123)"
+    assert redact_text(msg) == ("row 3, column date: is not a date (got '<redacted>', call "
+                                "<redacted>)")
+    assert redact_text("POINT:RATE 1000 Hz, 2024-03-01") == "POINT:RATE 1000 Hz, 2024-03-01"
+
+
+@pytest.mark.parametrize(("label", "kept"), [
+    ("Foot Strike", "Foot Strike"), ("Foot Off", "Foot Off"),
+    ("Left Foot Off 2", "Left Foot Off 2"),
+    ("General", "General"), ("Event", "Event"), ("take off", "take off"), ("LHS", "LHS"),
+    ("John Smith arrives", "Event"), ("operator: J. Smith", "Event"), ("Smith", "Event"),
+    ("ann@example.org", "Event"), ("", "Event"),
+])
+def test_event_labels_outside_the_vocabulary_are_masked(label, kept):
+    from cxlab.deid import event_label
+
+    assert event_label(label) == kept
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Vicon Nexus 2.12 operator John Smith", "Vicon Nexus 2.12"),
+    ("Qualisys Track Manager 2019.3 (build 5314) - Lab of Dr Jones",
+     "Qualisys Track Manager 2019.3 5314"),
+    ("THEIA3D", "THEIA3D"), ("Motive", "Motive"), ("Visual3D v6.01.36", "Visual3D v6.01.36"),
+    ("John Smith", ""),
+])
+def test_vendor_text_keeps_names_and_versions_only(text, kept):
+    from cxlab.deid import vendor_text
+
+    assert vendor_text(text) == kept
+
+
+@pytest.mark.parametrize(("name", "hashed"), [
+    ("surveys.csv", False), ("odi_week6.csv", False), ("dyn.csv", False), ("Survey_Baseline.xlsx",
+                                                                            False),
+    ("Smith_John_intake.csv", True), ("JOHN_SMITH.csv", True), ("SmithJ.xlsx", True),
+    ("ann@example.org.csv", True),
+])
+def test_sheet_file_names_with_a_name_are_stored_as_a_keyed_hash(name, hashed):
+    from cxlab.deid import stored_file_name
+
+    got = stored_file_name(f"/home/lab/Smith_J/{name}", token=pseudonymise)
+    assert got == (pseudonymise("file:" + name) + name[name.rfind("."):] if hashed else name)
+    assert stored_file_name(name, token=pseudonymise) == got  # typed relative: the same
+
+
+def test_sheet_quarantine_masks_the_typed_path_and_redacts_values(tmp_path, monkeypatch):
+    folder = tmp_path / "Smith_John"
+    folder.mkdir()
+    f = folder / "Smith_John_intake.csv"
+    f.write_text("participant,session,date,pain_nrs\n"
+                 "CX001,1,john.smith@example.org,3\n"       # an e-mail typed in a date column
+                 "CX001,2,John Smith,4\n"                    # a name typed in a date column
+                 "CX002,1,2025-01-13,5\n")
+    parts = []
+    for typed in (str(f), "Smith_John/Smith_John_intake.csv"):
+        monkeypatch.chdir(tmp_path)
+        st = Store(tmp_path / f"st{len(parts)}")
+        out = runner.invoke(app, ["ingest-survey", typed, "--store", str(st.path)])
+        assert out.exit_code == 3, out.output
+        q = st.table("quarantine")
+        assert set(q["row"]) == {2, 3}
+        assert set(q["source_path"]) == {pseudonymise("file:Smith_John_intake.csv") + ".csv"}
+        assert set(q["value"]) == {"<redacted>"}
+        text = _all_text(st) + out.output
+        for secret in ("Smith", "John", "example.org", str(tmp_path)):
+            assert secret.lower() not in text.lower(), secret
+        assert len(st.table("scores")) == 1
+        parts.append({p.name: p.read_bytes() for p in (st.path / "quarantine").rglob("*.parquet")})
+    assert parts[0] == parts[1]  # relative or absolute: byte-identical quarantine

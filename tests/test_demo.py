@@ -26,7 +26,7 @@ DEMO_SPEC = REPO / "experiments" / "demo.toml"
 @pytest.fixture(scope="module")
 def demo_size(tmp_path_factory):
     """experiments/demo.toml on a store filled from the demo cohort's table-level truth."""
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("demo_tl")
     store, truth = truth_store(root / "store", 40, 4, seed=2026, quarantine=False)
     run = run_experiment(DEMO_SPEC, out=root / "runs", store=store.path)
@@ -84,7 +84,7 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
     """One test (the chain is the expensive part, and xdist would build a shared fixture once
     per worker): output lines, quarantine, reuse of the raw files, and fidelity of the
     features computed from the synthetic C3D files to the simulated observations."""
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     first, second = _demo(tmp_path)
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
@@ -158,3 +158,86 @@ def test_demo_refuses_a_raw_folder_of_another_cohort_naming_raw_and_clean_demo(t
     assert "seed 7" in line and "out:" not in line and "Traceback" not in line
     assert sorted(p.name for p in raw.iterdir()) == ["ground_truth.json"]
     assert not (tmp_path / "st").exists()
+
+
+def _planted_files(real_dir: Path, raw: Path) -> Path:
+    """Recordings and a sheet that plant identifiers on every path a name can take into the
+    store: folder and file names, subject prefixes of C3D and TRC points, C3D event labels and
+    MANUFACTURER:SOFTWARE, a session label, a damaged file's quarantine row, and cell values
+    (an e-mail and a name typed in a date column) of a sheet named after a person."""
+    import ezc3d
+
+    c = ezc3d.c3d(str(real_dir / "c3d/ktk_tennis_serve.c3d"))  # points prefixed Derrick:
+    del c["parameters"]["EVENT"]
+    c.add_event(time=[0, 0.5], context="Left", label="Foot Strike")
+    c.add_event(time=[0, 1.0], context="General", label="John Smith arrives")
+    c["parameters"]["MANUFACTURER"]["SOFTWARE"]["value"] = ["Motive 2.1 operator John Smith"]
+    for rel in ("Smith_J/2024-03-01/CMJ_01.c3d",  # a lab folder named after a person
+                "Smith_J/study/sub-PeterPan/ses-1/sub-PeterPan_ses-1_task-serve_run-1.c3d"):
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        c.write(str(raw / rel))
+        c.add_event(time=[0, 1.5], context="Right", label="Foot Off")  # other bytes next
+    lines = (real_dir / "opensim/pyomeca_markers.trc").read_text().splitlines()
+    lines[3] = ",".join(x if i < 2 or not x else f"PeterPan:{x}"
+                        for i, x in enumerate(lines[3].split(",")))
+    trc = raw / "JohnSmith/JohnSmith follow-up/posture_1.trc"
+    trc.parent.mkdir(parents=True)
+    trc.write_text("\n".join(lines) + "\n")
+    bad = raw / "Smith_J/2024-03-02/CMJ_02.c3d"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes((real_dir / "c3d/opensim_walking2.c3d").read_bytes()[:5000])
+    sheet = raw.parent / "sheets" / "Smith_John_intake.csv"
+    sheet.parent.mkdir(parents=True)
+    sheet.write_text("participant,session,date,pain_nrs\n"
+                     "JohnSmith,1,john.smith@example.org,3\n"
+                     "JohnSmith,2,John Smith,4\n"
+                     "PeterPan,1,2025-01-13,5\n")
+    return sheet
+
+
+def test_planted_identifiers_never_reach_the_store_or_the_output(real_dir, tmp_path):
+    """The privacy plants of issue #13, one per path, through the CLI as a user runs it (the
+    sheet typed as an absolute path); every byte of the store and every output line is
+    scanned. A positive control plants one value in a table to prove the scan sees it."""
+    raw = tmp_path / "raw"
+    sheet = _planted_files(real_dir, raw)
+    store = tmp_path / "store"
+    runner = CliRunner()
+    rec = runner.invoke(app, ["ingest", str(raw), "--store", str(store), "--jobs", "1",
+                              "--pattern", "{subject}/{session}/{task}_{trial}.*"])
+    assert rec.exit_code == 3, rec.output  # the damaged file is quarantined, the rest lands
+    sur = runner.invoke(app, ["ingest-survey", str(sheet.resolve()), "--store", str(store)])
+    assert sur.exit_code == 3, sur.output
+    st = Store(store)
+    assert len(st.table("recordings")) == 3 and len(st.table("quarantine")) == 3
+    markers = set(st.table("markers", columns=["marker"])["marker"])
+    assert {"LASI", "ASISl"} <= markers  # prefixes split off, so features find them
+
+    def leaks(texts: list[str]) -> set[str]:
+        # (the store's own path is printed on purpose; the raw data's folders never are)
+        secrets = {"Smith", "John", "Derrick", "PeterPan", "example.org", str(raw),
+                   str(sheet.parent)}
+        return {s for s in secrets for t in texts if s.lower() in t.lower()}
+
+    texts = [rec.output, sur.output]
+    for f in sorted(store.rglob("*")):
+        if f.is_file():
+            texts.append(f.relative_to(store).as_posix() + f.read_bytes().decode("latin-1"))
+            if f.suffix == ".parquet":
+                texts.append(pd.read_parquet(f).to_csv())
+    assert leaks(texts) == set()
+    st.write("strength", pd.DataFrame({"subject_id": ["abcdefabcdef"], "session": ["1"],
+                                       "muscle_group": ["John"], "side": ["left"],
+                                       "peak_torque_nm": [1.0]}))
+    control = [pd.read_parquet(f).to_csv() for f in sorted((store / "strength").rglob("*.pa*"))]
+    assert leaks(control) == {"John"}
+
+
+def test_a_one_letter_key_is_refused_before_anything_is_written(real_dir, tmp_path,
+                                                                monkeypatch):
+    raw = tmp_path / "raw"
+    _planted_files(real_dir, raw)
+    monkeypatch.setenv("CXLAB_KEY", "k")
+    out = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(tmp_path / "store")])
+    assert out.exit_code == 1 and "CXLAB_KEY" in out.output and "too weak" in out.output
+    assert not list((tmp_path / "store").rglob("*.parquet"))

@@ -24,7 +24,8 @@ def _rec(name, task, *, analog=1000.0, point=np.nan, n_frames=0):
             "trial": "1", "source_path": f"{name}.c3d",
             "source_sha256": hashlib.sha256(name.encode()).hexdigest(), "format": "c3d",
             "vendor": None, "point_rate_hz": point, "analog_rate_hz": analog,
-            "n_frames": n_frames, "first_frame": 1}
+            "n_frames": n_frames, "first_frame": 1, "warnings": [], "up_axis": None,
+            "body_mass_kg": np.nan, "recorded_at": None}
 
 
 def _forces(rid, plates, rate=1000.0):

@@ -88,8 +88,11 @@ def test_bids_paths_give_pseudonymised_fields_and_no_raw_label(raw, tmp_path):
 def test_unmatched_path_lands_with_empty_fields_and_one_warning(raw, tmp_path):
     rep = _run(raw, tmp_path / "st")
     rec = Store(tmp_path / "st").table("recordings")
-    row = rec[rec["source_path"] == "misc/notes_ik.mot"].iloc[0]
+    # a path matching no pattern is stored as a keyed hash plus its extension only
+    stored = pseudonymise("path:misc/notes_ik.mot") + ".mot"
+    row = rec[rec["source_path"] == stored].iloc[0]
     assert row[["subject_id", "session", "task", "trial"]].isna().all()
+    assert not rec["source_path"].str.contains("misc|notes").any()
     lines = [w for w in rep.warnings if w.startswith("misc/notes_ik.mot: path matches no")]
     assert len(lines) == 1
     analogs = Store(tmp_path / "st").table("analogs", filters=[
@@ -135,7 +138,8 @@ def test_corrupt_file_is_quarantined_and_good_ones_land(raw, real_dir, tmp_path)
                                    "--jobs", "2"])
     assert out.exit_code == EXIT_REJECTED, out.output
     assert "ingested 5, unchanged 0, failed 1" in out.output
-    assert f"{BAD} [read]: " in out.output
+    stored = BAD.replace("sub-03", f"sub-{pseudonymise('03')}")
+    assert f"{stored} [read]: " in out.output and "sub-03" not in out.output  # as stored
     st = Store(tmp_path / "st")
     rid = _sha(bad)[:16]
     assert len(st.table("recordings")) == 5
@@ -201,7 +205,9 @@ def test_changed_file_replaces_its_old_recording_and_clears_quarantine(raw, real
     old = _sha(trc)[:16]
     trc.write_text(trc.read_text().replace("0.01,", "0.010,", 1))  # same data, new bytes
     rep = _run(raw, st.path)
-    assert f"{LAYOUT_KEY_POSTURE}: content changed; replaced recording {old}" in rep.summary()
+    assert f"{LAYOUT_KEY_POSTURE}: content changed; replaced recording {old}" in rep.summary(
+        show_paths=True)
+    assert "sub-02" not in rep.summary()  # named as stored by default
     rec = st.table("recordings")
     assert old not in set(rec["recording_id"]) and _sha(trc)[:16] in set(rec["recording_id"])
     assert old not in st.keys("markers") and len(rec) == 6
@@ -407,3 +413,197 @@ def test_a_folder_of_csvs_the_mapping_does_not_fit_is_quarantined_not_empty(tmp_
     assert "no recording files" not in out.output
     assert "failed 2" in out.output and "has no column 'Fz1'" in out.output
     assert len(Store(tmp_path / "st").table("quarantine")) == 2
+
+
+# --- privacy of paths, prefixes, events and vendor text ------------------------------------
+
+def _store_text(store: Path) -> str:
+    """Everything a store holds, as text: raw Parquet bytes and every table as CSV."""
+    out = []
+    for f in sorted(store.rglob("*")):
+        if f.is_file():
+            out.append(f.relative_to(store).as_posix())
+            out.append(f.read_bytes().decode("latin-1"))
+            if f.suffix == ".parquet":
+                out.append(pd.read_parquet(f).to_csv())
+    return "\n".join(out)
+
+
+def _planted_c3d(real_dir: Path, dst: Path) -> Path:
+    """The tennis serve (points prefixed ``Derrick:``) with a free-text event and software."""
+    ezc3d = pytest.importorskip("ezc3d")
+    c = ezc3d.c3d(str(real_dir / "c3d/ktk_tennis_serve.c3d"))
+    del c["parameters"]["EVENT"]
+    c.add_event(time=[0, 0.5], context="Left", label="Foot Strike")
+    c.add_event(time=[0, 1.0], context="General", label="John Smith arrives")
+    c["parameters"]["MANUFACTURER"]["SOFTWARE"]["value"] = ["Motive 2.1 operator John Smith"]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    c.write(str(dst))
+    return dst
+
+
+@pytest.mark.parametrize(("rel", "pattern", "want"), [
+    # a lab folder named after a person, no pattern matches: hash + extension only
+    ("Smith_J/2024-03-01/CMJ_01.c3d", None, "{h}.c3d"),
+    # the same with a pattern that names the subject folder
+    ("Smith_J/2024-03-01/CMJ_01.c3d", "{subject}/{session}/{task}_{trial}.*",
+     "{sid}/2024-03-01/CMJ_01.c3d"),
+    # extra folders around a BIDS path
+    ("Smith_J/study/sub-01/ses-1/motion/sub-01_ses-1_task-cmj_run-1.c3d", None,
+     "d{d1}/d{d2}/sub-{sid}/ses-1/motion/sub-{sid}_ses-1_task-cmj_run-1.c3d"),
+    # a custom pattern whose file name repeats the label, below an extra folder
+    ("lab/JohnSmith/JohnSmith_cmj.c3d", "{subject}/*_{task}.c3d", "d{d1}/{sid}/{sid}_cmj.c3d"),
+])
+def test_stored_path_keeps_no_subject_label_or_unexplained_folder(real_dir, tmp_path, rel,
+                                                                  pattern, want):
+    root = tmp_path / "raw"
+    _planted_c3d(real_dir, root / rel)
+    st = tmp_path / "st"
+    rep = _run(root, st, pattern=pattern)
+    assert len(rep.ingested) == 1, rep.summary()
+    rec = Store(st).table("recordings")
+    folders = rel.split("/")[:-1]
+    label = {"Smith_J/2024-03-01/CMJ_01.c3d": "Smith_J"}.get(rel) if pattern else None
+    label = label or ("JohnSmith" if "JohnSmith" in rel else "01" if "sub-01" in rel else None)
+    sid = pseudonymise(label) if label and (pattern or "sub-" in rel) else None
+    expect = want.format(h=pseudonymise("path:" + rel), sid=sid,
+                         d1=pseudonymise("dir:" + folders[0])[:8],
+                         d2=pseudonymise("dir:" + folders[1])[:8] if len(folders) > 1 else "")
+    assert rec["source_path"].item() == expect
+    text = _store_text(st)
+    for secret in ("Smith", "John", "Derrick", str(tmp_path)):
+        assert secret not in text, secret
+
+
+def test_subject_prefix_is_split_off_and_becomes_the_subject(real_dir, tmp_path):
+    _planted_c3d(real_dir, tmp_path / "raw" / "serve.c3d")
+    st = Store(tmp_path / "st")
+    rep = _run(tmp_path / "raw", st.path)
+    assert not rep.failed
+    markers = set(st.table("markers", columns=["marker"])["marker"])
+    assert {"LASI", "RASI", "C7"} <= markers and not any(":" in m for m in markers)
+    rec = st.table("recordings")
+    assert rec["subject_id"].item() == pseudonymise("Derrick")
+    # events outside the standard vocabulary are masked; vendor text keeps names and versions
+    ev = st.table("events")
+    assert sorted(ev["label"]) == ["Event", "Foot Strike"]
+    assert rec["vendor"].item() == "OptiTrack / Motive 2.1"
+    assert "Derrick" not in _store_text(st.path)
+
+
+def test_two_subjects_sharing_a_marker_name_keep_pseudonymised_prefixes():
+    from cxlab.io.recording import Recording, strip_subject_prefixes
+
+    rec = Recording(markers=np.zeros((1, 4, 3)), marker_labels=["Ann:LASI", "Bob:LASI",
+                                                                "Bob:C7", "box:corner"],
+                    residuals=np.zeros((1, 4)), point_rate_hz=100.0, analogs=np.zeros((0, 0)),
+                    analog_labels=[], analog_units=[], analog_rate_hz=0.0)
+    out, subjects = strip_subject_prefixes(rec, pseudonym=pseudonymise)
+    assert subjects == ["Ann", "Bob", "box"]
+    assert out.marker_labels == [f"{pseudonymise('Ann')}:LASI", f"{pseudonymise('Bob')}:LASI",
+                                 "C7", "corner"]
+    assert rec.marker_labels[0] == "Ann:LASI"  # the input is not modified
+
+
+def test_session_labels_naming_the_subject_are_masked(real_dir, tmp_path):
+    rel = "John Smith/John Smith follow-up/cmj_1.c3d"
+    _planted_c3d(real_dir, tmp_path / "raw" / rel)
+    st = Store(tmp_path / "st")
+    _run(tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d")
+    rec = st.table("recordings")
+    sid = pseudonymise("John Smith")
+    assert rec["session"].item() == f"{sid} follow-up"
+    assert rec["source_path"].item() == f"{sid}/{sid} follow-up/cmj_1.c3d"
+    assert "Smith" not in _store_text(st.path)
+
+
+def test_rerun_with_a_corrected_pattern_says_unchanged_files_need_force(real_dir, tmp_path):
+    rel = "S07/pre/cmj_1.c3d"
+    _planted_c3d(real_dir, tmp_path / "raw" / rel)
+    st = Store(tmp_path / "st")
+    _run(tmp_path / "raw", st.path)  # no pattern: no subject
+    assert st.table("recordings")["session"].isna().all()
+    rep = _run(tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d")
+    assert len(rep.unchanged) == 1
+    assert any("re-run with --force" in w and rel in w for w in rep.warnings)
+    again = _run(tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d",
+                 force=True)
+    assert len(again.ingested) == 1
+    rec = st.table("recordings")
+    assert len(rec) == 1 and rec["session"].item() == "pre"
+    assert rec["subject_id"].item() == pseudonymise("S07")
+    assert rec["source_path"].item() == f"{pseudonymise('S07')}/pre/cmj_1.c3d"
+    quiet = _run(tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d")
+    assert not any("--force" in w for w in quiet.warnings)
+
+
+def test_quarantine_of_a_file_in_a_named_folder_holds_no_name_or_absolute_path(real_dir,
+                                                                               tmp_path):
+    bad = tmp_path / "raw" / "Smith_J" / "2024-03-01" / "CMJ_01.c3d"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes((real_dir / "c3d/opensim_walking2.c3d").read_bytes()[:5000])
+    rel_root = os.path.relpath(tmp_path / "raw")
+    stores = []
+    for i, root in enumerate((tmp_path / "raw", Path(rel_root))):
+        st = tmp_path / f"st{i}"
+        rep = _run(root, st)
+        assert len(rep.failed) == 1
+        q = Store(st).table("quarantine")
+        assert q["source_path"].item() == pseudonymise("path:Smith_J/2024-03-01/CMJ_01.c3d") \
+            + ".c3d"
+        text = _store_text(st)
+        assert "Smith" not in text and str(tmp_path) not in text and "CMJ_01" not in text
+        stores.append(_files(st))
+    assert stores[0] == stores[1]  # typed absolute or relative: the same bytes
+
+
+def test_recordings_row_stores_reader_warnings_and_meta(real_dir, tmp_path, monkeypatch):
+    from cxlab.io import c3d as c3d_module
+
+    real = c3d_module.read_c3d
+
+    def with_meta(path, /, **kw):
+        rec = real(path, **kw)
+        rec.meta.update(up_axis="y", body_mass_kg=71.5, recorded_at="2024-03-01T10:15:00")
+        rec.warnings.append(f"plate 1: stance force points down in {Path(path).name}")
+        return rec
+
+    monkeypatch.setattr(c3d_module, "read_c3d", with_meta)
+    import cxlab.io as io_module
+
+    monkeypatch.setattr(io_module, "read_c3d", with_meta, raising=False)
+    root = tmp_path / "raw"
+    _planted_c3d(real_dir, root / "Smith_J" / "serve.c3d")
+    rep = _run(root, tmp_path / "st", jobs=1)
+    assert not rep.failed, rep.summary()
+    row = Store(tmp_path / "st").table("recordings").iloc[0]
+    stored = row["source_path"]
+    assert list(row["warnings"]) == [f"plate 1: stance force points down in {stored}"]
+    assert row["up_axis"] == "y" and row["body_mass_kg"] == 71.5
+    assert row["recorded_at"] == "2024-03-01T10:15:00"
+    assert "stance force points down" in rep.summary()  # shown in the ingest summary
+
+
+@pytest.mark.parametrize(("meta", "up", "mass", "note"), [
+    ({"up_axis": "Y", "body_mass_kg": 80.0}, "y", 80.0, None),
+    ({"up_axis": "-z"}, "z", None, None),
+    ({"up_axis": "vertical"}, None, None, "up axis 'vertical' is not x, y or z"),
+    ({"body_mass_kg": 0.0}, None, None, "stated body mass 0 kg is not a person's"),
+    ({"body_mass_kg": 1e6}, None, None, "stated body mass 1e+06 kg is not a person's"),
+])
+def test_recordings_row_keeps_only_plausible_meta_and_says_why(meta, up, mass, note):
+    from cxlab.ingest._worker import recording_row
+    from cxlab.io.recording import Recording
+
+    rec = Recording(markers=np.zeros((2, 1, 3)), marker_labels=["LASI"],
+                    residuals=np.zeros((2, 1)), point_rate_hz=100.0, analogs=np.zeros((0, 0)),
+                    analog_labels=[], analog_units=[], analog_rate_hz=0.0, meta=dict(meta))
+    task = Task(store="st", root="r", files=["r/x.c3d"], rel="x.c3d", shown="x.c3d",
+                sha256="0" * 64, subject_id=None, session=None, task=None, trial=None)
+    row = recording_row(rec, task, "c3d").iloc[0]
+    assert row["up_axis"] == up
+    assert (np.isnan(row["body_mass_kg"]) if mass is None else row["body_mass_kg"] == mass)
+    assert list(row["warnings"]) == ([note + "; not stored"] if note else [])
+    from cxlab.schemas import validate
+
+    validate(recording_row(rec, task, "c3d"), "recordings")

@@ -60,7 +60,7 @@ class _Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("rep")
     store, truth = truth_store(root / "store", 16, 3, seed=9)
     (root / "rep.toml").write_text(SPEC, encoding="utf-8")

@@ -319,7 +319,7 @@ _TASK = {"knee_fppa_peak_deg": ("landing", "deg"), "landing_peak_force_lsi_pct":
          "cmj_propulsive_impulse_lsi_pct": ("cmj", "%"), "posture_cva_deg": ("posture", "deg")}
 
 
-KEY = b"test-key-not-secret"
+KEY = b"cxlab-test-key-not-secret-0123456789abcdef"
 
 
 def truth_tables(truth, value="observed_value"):

@@ -27,7 +27,8 @@ def _recording(rid=RID, task="cmj"):
         "recording_id": [rid], "subject_id": ["abcdefabcdef"], "session": ["1"], "task": [task],
         "trial": ["1"], "source_path": [f"{rid}.c3d"], "source_sha256": [rid * 4],
         "format": ["c3d"], "vendor": ["Vicon"], "point_rate_hz": [200.0],
-        "analog_rate_hz": [1000.0], "n_frames": [10], "first_frame": [1]})
+        "analog_rate_hz": [1000.0], "n_frames": [10], "first_frame": [1], "warnings": [[]],
+        "up_axis": [None], "body_mass_kg": [float("nan")], "recorded_at": [None]})
 
 
 def test_rewriting_same_rows_gives_identical_bytes_whatever_the_input_order(tmp_path):

@@ -261,6 +261,9 @@ def ingest_cmd(
     mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="TOML mapping of force-plate CSV columns (default: time, left_fz, "
         "right_fz in s and N); see docs/ingest.md.")] = None,
+    show_paths: Annotated[bool, typer.Option(
+        "--show-paths", help="Name files in the summary as found on disk (default: as stored, "
+        "subject labels pseudonymised).")] = False,
 ) -> None:
     """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store.
 
@@ -269,7 +272,8 @@ def ingest_cmd(
 
     report = ingest(paths, store=writable_store(store), pattern=pattern, jobs=jobs, force=force,
                     mapping=mapping)
-    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
+    console.print(report.summary(show_paths=show_paths), highlight=False, markup=False,
+                  soft_wrap=True)
     if not report.outcomes:
         from cxlab._check import message
 

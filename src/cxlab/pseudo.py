@@ -5,6 +5,13 @@ read from the ``CXLAB_KEY`` environment variable, else from
 ``~/.config/cxlab/key`` (created on first use with mode 0600). The same label
 gives the same id in motion capture, surveys and programme logs, so tables
 join; a different key gives unlinkable ids.
+
+The key is trimmed of surrounding white space wherever it comes from (a
+trailing newline in ``CXLAB_KEY`` must not change every pseudonym), and a key
+whose estimated entropy is below :data:`MIN_KEY_BITS` is refused: with a short
+or repetitive key, anyone holding the store can recover both the key and the
+labels by trying candidates (:func:`key_bits`). A key file that group or others
+can read gives a :class:`~cxlab._check.CxlabWarning`.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import math
 import os
 import secrets
+import stat
 import tempfile
+import zlib
 from pathlib import Path
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, message, warn
 
-__all__ = ["key_path", "pseudonymise", "read_key"]
+__all__ = ["MIN_KEY_BITS", "key_bits", "key_path", "pseudonymise", "read_key"]
+
+#: Least estimated entropy of an accepted key, bits (16 bytes).
+MIN_KEY_BITS = 128
+_NEW_KEY = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 def key_path() -> Path:
@@ -28,20 +42,92 @@ def key_path() -> Path:
     return Path(base) / "cxlab" / "key"
 
 
+def key_bits(key: str, /) -> float:
+    """A conservative estimate of a key's entropy, bits.
+
+    The smaller of two estimates, each an upper bound for keys of its kind:
+
+    * per character, ``min(log2(alphabet), log2(distinct) + 1)`` bits, where the
+      alphabet is the union of the character classes the key uses (hex digits
+      16, lower case 26, upper case 26, digits 10, other printable 33) and
+      ``distinct`` is the number of different characters in it (a key of few
+      symbols cannot carry the alphabet's bits);
+    * 8 bits per byte of the key compressed by DEFLATE beyond an empty input
+      (a repeated pattern such as ``abab...`` compresses to almost nothing).
+
+    A random hex string of 32 characters scores 128 bits, the key file cxlab
+    creates (64 hex) 256 bits; ``"a"`` scores 1 bit, ``"ab" * 32`` 40 bits.
+
+    Parameters
+    ----------
+    key : str
+        The key as text, already trimmed.
+
+    Returns
+    -------
+    float
+        Estimated entropy, bits.
+    """
+    if not key:
+        return 0.0
+    hexdigits = set("0123456789abcdef")
+    if set(key) <= hexdigits or set(key) <= set("0123456789ABCDEF"):
+        alphabet = 16
+    else:
+        alphabet = (
+            26 * any(c.islower() for c in key)
+            + 26 * any(c.isupper() for c in key)
+            + 10 * any(c.isdigit() for c in key)
+            + 33 * any(not c.isalnum() for c in key)
+        )
+    per_char = min(math.log2(max(alphabet, 2)), math.log2(len(set(key))) + 1)
+    raw = key.encode()
+    packed = 8 * (len(zlib.compress(raw, 9)) - len(zlib.compress(b"", 9)))
+    return float(min(len(key) * per_char, packed))
+
+
+def _checked(key: str, where: dict) -> bytes:
+    bits = key_bits(key)
+    if bits < MIN_KEY_BITS:
+        raise ConfigError(
+            message(
+                f"is too weak to pseudonymise with (about {bits:.0f} bits of entropy, at least "
+                f"{MIN_KEY_BITS} needed): the key and the labels could be recovered from the store",
+                **where,
+                value=f"{len(key)} characters",
+                fix=f"use a long random key, e.g. the output of {_NEW_KEY} (ids will change)",
+            )
+        )
+    return key.encode()
+
+
 def read_key() -> bytes:
     """Return the pseudonymisation key, creating the key file on first use.
+
+    The key (from ``CXLAB_KEY`` or the file) is trimmed of surrounding white space.
 
     Raises
     ------
     ConfigError
-        If ``CXLAB_KEY`` is set but empty, or the key file is unreadable or empty.
+        If ``CXLAB_KEY`` is set but empty, the key file is unreadable or empty, or the key
+        has fewer than :data:`MIN_KEY_BITS` bits of estimated entropy (:func:`key_bits`).
+
+    Warns
+    -----
+    CxlabWarning
+        The key file can be read by its group or by others.
     """
     env = os.environ.get("CXLAB_KEY")
     if env is not None:
         if not env.strip():
-            raise ConfigError(message("is set but empty", field="CXLAB_KEY",
-                                      fix="unset it or give it a long random value"))
-        return env.encode()
+            raise ConfigError(
+                message(
+                    "is set but empty",
+                    field="CXLAB_KEY",
+                    fix="unset it or give it a long random value",
+                )
+            )
+        return _checked(env.strip(), {"field": "CXLAB_KEY"})
     path = key_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,12 +147,31 @@ def read_key() -> bytes:
     try:
         key = path.read_text().strip()
     except OSError as e:
-        raise ConfigError(message(f"cannot be read ({e.strerror})", file=path,
-                                  fix="check its permissions or set CXLAB_KEY")) from None
+        raise ConfigError(
+            message(
+                f"cannot be read ({e.strerror})",
+                file=path,
+                fix="check its permissions or set CXLAB_KEY",
+            )
+        ) from None
     if not key:
-        raise ConfigError(message("is empty", file=path, fix="delete it to create a new key "
-                                  "(ids will change) or set CXLAB_KEY"))
-    return key.encode()
+        raise ConfigError(
+            message(
+                "is empty",
+                file=path,
+                fix="delete it to create a new key (ids will change) or set CXLAB_KEY",
+            )
+        )
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            warn(
+                "can be read by other users, who could then link pseudonyms to labels",
+                file=path,
+                value=oct(mode),
+                fix=f"chmod 600 {path}",
+            )
+    return _checked(key, {"file": path})
 
 
 def pseudonymise(label: str, /, *, key: bytes | None = None) -> str:

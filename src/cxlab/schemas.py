@@ -135,6 +135,15 @@ TABLES: dict[str, TableSchema] = {
                 Column("analog_rate_hz", F64, "Hz", nullable=True, ge=0),
                 Column("n_frames", I64, "1", ge=0),
                 Column("first_frame", I64, "1", ge=0),
+                Column("warnings", pa.list_(S), doc="quality findings of the reader (a plate "
+                       "whose stance force points down, CoP off the plate, ...), one sentence "
+                       "each; empty when none"),
+                Column("up_axis", S, nullable=True, isin=("x", "y", "z"),
+                       doc="vertical axis of the file as recorded (data are stored z-up)"),
+                Column("body_mass_kg", F64, "kg", nullable=True, ge=0, le=500,
+                       doc="body mass stated by the file (PROCESSING:Bodymass, export header)"),
+                Column("recorded_at", S, nullable=True,
+                       doc="date or date-time the file states it was recorded (ISO 8601)"),
             ],
             ["recording_id"],
             doc="one row per ingested file",
@@ -198,6 +207,42 @@ TABLES: dict[str, TableSchema] = {
             ],
             ["recording_id", "time_s", "label", "context"],
             doc="events from the file (foot strike, foot off, ...)",
+        ),
+        _t(
+            "model_outputs",
+            [
+                _rec,
+                Column("frame", I32, "1", ge=0, doc="0-based frame index"),
+                _time,
+                Column("label", S, doc="output name without subject prefix, e.g. LKneeAngles"),
+                Column("kind", S, isin=("angle", "force", "moment", "power", "scalar")),
+                Column("x", F64, nullable=True, doc="first component, unit in `unit`; NaN "
+                       "where the model gives none"),
+                Column("y", F64, nullable=True),
+                Column("z", F64, nullable=True),
+                Column("unit", S, doc="deg, N/kg or N, N.m/kg or N.m, W/kg or W, %BW, ..."),
+            ],
+            ["recording_id", "label", "frame"],
+            "subject",
+            doc="model outputs stored as C3D points (Plug-in Gait angles, forces, moments, "
+                "powers), long format",
+        ),
+        _t(
+            "rotations",
+            [
+                _rec,
+                Column("frame", I32, "1", ge=0, doc="0-based pose frame index"),
+                _time,
+                Column("segment", S, doc="segment name, e.g. pelvis, l_thigh"),
+                *[Column(f"r{i}{j}", F64, "1", nullable=True,
+                         doc="rotation segment -> lab, row i column j; NaN where invalid")
+                  for i in (1, 2, 3) for j in (1, 2, 3)],
+                *[Column(c, F64, "m", nullable=True, doc="segment origin, lab frame")
+                  for c in ("x", "y", "z")],
+            ],
+            ["recording_id", "segment", "frame"],
+            "subject",
+            doc="segment poses (C3D ROTATION group, e.g. Theia markerless), long format",
         ),
         _t(
             "quarantine",

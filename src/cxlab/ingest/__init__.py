@@ -29,8 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxlab._check import ConfigError, message
-from cxlab.ingest._paths import Unit, discover, masked_path, path_fields, pattern_regex
-from cxlab.ingest._worker import ALL_TABLES, Outcome, Task, quarantine_rows, run_task
+from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
+from cxlab.ingest._worker import (
+    ALL_TABLES,
+    Outcome,
+    Task,
+    masks_of,
+    quarantine_rows,
+    run_task,
+)
 from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
@@ -83,8 +90,26 @@ class IngestReport:
                 out[k] += v
         return out
 
-    def summary(self) -> str:
-        """The closing summary: counts, rows, warnings and one line per failure."""
+    def summary(self, *, show_paths: bool = False) -> str:
+        """The closing summary: counts, rows, warnings and one line per failure.
+
+        Files are named as stored (``source_path``: subject labels pseudonymised, a path
+        matching no pattern as its keyed hash), so the summary can be logged or shared;
+        ``show_paths=True`` (``cxlab ingest --show-paths``) names them as found on disk.
+        """
+        text = self._summary()
+        if show_paths:
+            return text
+        pairs = {}
+        for o in self.outcomes:
+            for raw, masked in [(o.shown, o.rel), *o.masks]:
+                if raw and raw != masked:
+                    pairs.setdefault(raw, masked)
+        for raw in sorted(pairs, key=len, reverse=True):
+            text = text.replace(raw, pairs[raw])
+        return text
+
+    def _summary(self) -> str:
         lines = [f"ingested {len(self.ingested)}, unchanged {len(self.unchanged)}, failed "
                  f"{len(self.failed)} ({len(self.outcomes)} files, {self.seconds:.2f} s) "
                  f"into {self.store}"]
@@ -157,8 +182,10 @@ def ingest(
             f"numbers, no column {', '.join(mapping_columns(spec))}; pass --mapping for other "
             "exports): "
             + ", ".join(skipped))
-    known = st.table("recordings", columns=["recording_id", "source_path"])
+    known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
     done_ids = set(known["recording_id"])
+    stored = {r["recording_id"]: r for r in known.to_dict("records")}
+    relabel: list[str] = []
     tasks: list[Task] = []
     seen: dict[str, str] = {}
     for u in units:
@@ -168,16 +195,26 @@ def ingest(
         task.options = {"csv": {"mapping": spec}}
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
-            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
+            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
+                                           masks=masks_of(task)))
             continue
         seen[rid] = u.rel
         if rid in done_ids and not force:
-            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
+            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
+                                           masks=masks_of(task)))
+            if _relabelled(stored[rid], task):
+                relabel.append(u.rel)
             continue
         if not matched:
-            report.warnings.append(f"{u.rel}: path matches no file-name pattern; subject, "
-                                   "session and task left empty")
+            report.warnings.append(f"{u.rel}: path matches no file-name pattern; session and "
+                                   "task left empty, subject too unless the file's point "
+                                   "labels name exactly one (Name:LASI)")
         tasks.append(task)
+    if relabel:
+        report.warnings.append(
+            f"{len(relabel)} unchanged file(s) give other subject, session, task or trial "
+            f"labels with this pattern than when they were ingested (e.g. {relabel[0]}); their "
+            "stored labels are kept: re-run with --force to re-derive them")
     results = _run(tasks, jobs=jobs, progress=progress)
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
@@ -188,17 +225,40 @@ def ingest(
     return report
 
 
+_LABELS = ("subject_id", "session", "task", "trial")
+
+
+def _relabelled(row: dict, task: Task) -> bool:
+    """Whether a stored recording's labels differ from what its path gives now.
+
+    A subject taken from the file's point prefixes (no subject in the path) is not a change.
+    """
+    def norm(v):
+        return None if v is None or (isinstance(v, float) and v != v) else str(v)
+
+    now = {"subject_id": task.subject_id, "session": task.session, "task": task.task,
+           "trial": task.trial}
+    if now["subject_id"] is None and task.rel == row["source_path"]:
+        now["subject_id"] = row["subject_id"]
+    return any(norm(row.get(k)) != norm(now[k]) for k in _LABELS) \
+        or norm(row.get("source_path")) != task.rel
+
+
 def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     found = path_fields(u.rel, pattern=rx)
     fields = found or dict.fromkeys(("subject", "session", "task", "trial"))
     label = fields["subject"]
     sid = pseudonymise(label) if label else None
-    rel = masked_path(u.rel, label=label, subject_id=sid, pattern=rx) if label else u.rel
+    rel = stored_path(u.rel, fields=found, subject_id=sid, token=pseudonymise, pattern=rx)
+
+    def masked(v: str | None) -> str | None:  # "John Smith follow-up" -> "<id> follow-up"
+        return mask_label(v, label=label, subject_id=sid) if v else v
+
     task = Task(store=str(st.path), root=str(u.root), files=[str(f) for f in u.files],
                 rel=rel, shown=u.rel, sha256=u.sha256, subject_id=sid,
-                session=fields["session"],
-                task=fields["task"].lower() if fields["task"] else None, trial=fields["trial"],
-                label=label)
+                session=masked(fields["session"]),
+                task=masked(fields["task"].lower()) if fields["task"] else None,
+                trial=masked(fields["trial"]), label=label)
     return task, found is not None
 
 

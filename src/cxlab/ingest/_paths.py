@@ -18,6 +18,7 @@ as little as they can.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from cxlab.io._text import NA_TEXT
 from cxlab.io.csv import find_header
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 
-__all__ = ["Unit", "discover", "masked_path", "path_fields", "pattern_regex"]
+__all__ = ["Unit", "discover", "mask_label", "masked_path", "path_fields", "pattern_regex",
+           "stored_path"]
 
 FIELDS = ("subject", "session", "task", "trial")
 EXTENSIONS = tuple(e for exts in FORMATS.values() for e in exts)
@@ -88,7 +90,7 @@ def pattern_regex(pattern: str, /) -> re.Pattern[str]:
             out.append(f"(?P<{name}>[^/]+)" if name == "task" else f"(?P<{name}>[^/]+?)")
         else:
             out.append(re.escape(part))
-    return re.compile(r"(?:.*/)?" + "".join(out), re.IGNORECASE)
+    return re.compile(r"(?P<_extra>.*/)?" + "".join(out), re.IGNORECASE)
 
 
 def path_fields(rel: str, /, *, pattern: re.Pattern[str] | None = None) -> dict[str, str] | None:
@@ -116,20 +118,86 @@ def path_fields(rel: str, /, *, pattern: re.Pattern[str] | None = None) -> dict[
     return out if out["subject"] else None
 
 
+def mask_label(text: str, /, *, label: str | None, subject_id: str | None) -> str:
+    """``text`` with every occurrence of the subject ``label`` (any case) replaced by its
+    pseudonym; a label shorter than 3 characters only where it stands between non-alphanumeric
+    characters (so ``7`` does not eat the digits of a date)."""
+    if not text or not label or not subject_id:
+        return text
+    lab = re.escape(label)
+    rx = lab if len(label) >= 3 else rf"(?<![A-Za-z0-9]){lab}(?![A-Za-z0-9])"
+    return re.sub(rx, subject_id, text, flags=re.IGNORECASE)
+
+
 def masked_path(rel: str, /, *, label: str, subject_id: str,
                 pattern: re.Pattern[str] | None = None) -> str:
     """``rel`` with the raw subject label replaced by its pseudonym, so no stored path holds it.
 
-    Default pattern: every ``sub-<label>`` entity (folder or file name); custom pattern: the
-    span the ``{subject}`` field matched.
+    Every occurrence of the label is replaced (:func:`mask_label`): in ``sub-<label>``
+    entities, the span a custom ``{subject}`` matched, and anywhere else the file or folder
+    names repeat it.
     """
     if pattern is not None:
         m = pattern.fullmatch(rel)
-        if m is None or m.group("subject") is None:
-            return rel
-        a, b = m.span("subject")
-        return rel[:a] + subject_id + rel[b:]
-    return re.sub(rf"(^|[/_])sub-{re.escape(label)}(?=[_/.]|$)", rf"\g<1>sub-{subject_id}", rel)
+        if m is not None and m.group("subject") is not None:
+            a, b = m.span("subject")
+            rel = rel[:a] + subject_id + rel[b:]
+    return mask_label(rel, label=label, subject_id=subject_id)
+
+
+#: Folder names of a BIDS tree that say nothing about a person (kept in stored paths).
+BIDS_FOLDERS = frozenset({"motion", "beh", "emg", "eeg", "meg", "ieeg", "nirs", "anat", "func",
+                          "dwi", "fmap", "perf", "pet", "micr", "derivatives", "sourcedata",
+                          "rawdata"})
+
+
+def stored_path(rel: str, /, *, fields: dict[str, str | None] | None, subject_id: str | None,
+                token: Callable[[str], str], pattern: re.Pattern[str] | None = None) -> str:
+    """The ``source_path`` stored for a file at ``rel`` (relative to the ingest root).
+
+    * No pattern matched: ``<token(rel)><extension>`` only (a keyed hash of the path: file
+      and folder names that match no pattern may hold anything, e.g. ``Smith_J/...``).
+    * Default (BIDS) pattern: ``sub-``/``ses-`` folders and BIDS datatype folders
+      (:data:`BIDS_FOLDERS`) are kept, any other folder becomes ``d<token>``; the file name is
+      kept (its entities matched).
+    * Custom pattern: the folders before the part the pattern describes (``(.*/)``) become
+      ``d<token>``; the rest is kept.
+
+    In every kept part each occurrence of the subject label becomes ``subject_id``
+    (:func:`mask_label`).
+
+    Parameters
+    ----------
+    rel : str
+        Path relative to the ingest root, ``/``-separated.
+    fields : dict or None
+        :func:`path_fields` of ``rel`` (None when it matched no pattern).
+    subject_id : str or None
+        Pseudonym of ``fields["subject"]``.
+    token : callable
+        Keyed hash of a text (e.g. :func:`cxlab.pseudo.pseudonymise`), so a stored hash
+        cannot be reversed by trying names without the key.
+    pattern : compiled pattern, optional
+        The ``--pattern`` regex; None for the default.
+    """
+    name = rel.rsplit("/", 1)[-1]
+    ext = name[name.rfind("."):] if "." in name else ""
+    if fields is None:
+        return f"{token('path:' + rel)}{ext}"
+    label = fields.get("subject")
+    parts = rel.split("/")
+    if pattern is None:
+        keep = [bool(_DIR_ENTITY["subject"].match(d) or _DIR_ENTITY["session"].match(d)
+                     or d.lower() in BIDS_FOLDERS) for d in parts[:-1]]
+    else:
+        m = pattern.fullmatch(rel)
+        extra = m.group("_extra") if m is not None else None
+        n_extra = extra.count("/") if extra else 0
+        keep = [i >= n_extra for i in range(len(parts) - 1)]
+    folders = [d if k else "d" + token("dir:" + d)[:8] for d, k in zip(parts[:-1], keep,
+                                                                       strict=True)]
+    out = "/".join([*folders, parts[-1]])
+    return mask_label(out, label=label, subject_id=subject_id)
 
 
 def discover(paths: list[Path], /, *,

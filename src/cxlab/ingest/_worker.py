@@ -9,19 +9,23 @@ from __future__ import annotations
 import math
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from cxlab._check import CxlabError, SchemaError
+from cxlab.deid import event_label, redact_text, vendor_text
+from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
+from cxlab.io.recording import strip_subject_prefixes
+from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
 from cxlab.store import Store
 
-__all__ = ["Outcome", "Task", "run_task"]
+__all__ = ["Outcome", "Task", "masks_of", "run_task"]
 
-SIGNAL_TABLES = ("markers", "analogs", "forces", "events")
+SIGNAL_TABLES = ("markers", "analogs", "forces", "events", "model_outputs", "rotations")
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
 
 
@@ -82,13 +86,60 @@ def _read_unit(files: list[Path], options: dict) -> Recording:
     return rec
 
 
+def _private(rec: Recording, task: Task) -> tuple[Recording, Task]:
+    """What of a recording's free text may be stored: subject prefixes split off labels
+    (a prefix is a subject label: it becomes the subject when the path gave none), event
+    labels from the standard vocabulary only (:func:`cxlab.deid.event_label`).
+
+    The vendor text is reduced in :func:`recording_row`. Returns new objects; the inputs are
+    not modified.
+    """
+    rec, subjects = strip_subject_prefixes(rec, pseudonym=pseudonymise)
+    rec.events = [replace(e, label=event_label(e.label)) for e in rec.events]
+    if task.subject_id is None and len(subjects) == 1:
+        sid = pseudonymise(subjects[0])
+        task = replace(task, subject_id=sid, label=subjects[0],
+                       rel=mask_label(task.rel, label=subjects[0], subject_id=sid))
+    return rec, task
+
+
+def _meta_float(rec: Recording, key: str) -> float:
+    try:
+        v = float(rec.meta.get(key))
+    except (TypeError, ValueError):
+        return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
+def _meta_text(rec: Recording, key: str) -> str | None:
+    v = rec.meta.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
 def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
-    """The one ``recordings`` row of a unit."""
+    """The one ``recordings`` row of a unit.
+
+    ``warnings`` are the reader's :attr:`~cxlab.io.Recording.warnings` with the unit's file
+    names and subject label masked as in ``source_path``; ``vendor`` keeps only vendor names
+    and versions (:func:`cxlab.deid.vendor_text`).
+    """
     n_markers = rec.markers.shape[1] if rec.markers.ndim == 3 else 0
     n_frames = rec.markers.shape[0] if n_markers else max(
-        [rec.analogs.shape[0], *(p.force.shape[0] for p in rec.platforms)])
-    vendor = " / ".join(str(v) for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
-                        if v) or None
+        [rec.analogs.shape[0], *(p.force.shape[0] for p in rec.platforms),
+         *([rec.rotations.matrices.shape[0]] if rec.rotations is not None else [])])
+    vendor = " / ".join(t for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
+                        if v and (t := vendor_text(str(v)))) or None
+    notes = [_mask_names(w, task) for w in rec.warnings]
+    up = str(rec.meta.get("up_axis") or "").strip().lower().lstrip("+-") or None
+    if up not in (None, "x", "y", "z"):
+        notes.append(f"up axis {rec.meta.get('up_axis')!r} is not x, y or z; not stored")
+        up = None
+    mass = _meta_float(rec, "body_mass_kg")
+    if not (math.isnan(mass) or 0 < mass <= 500):
+        notes.append(f"stated body mass {mass:g} kg is not a person's; not stored")
+        mass = math.nan
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
     return pd.DataFrame({
@@ -97,7 +148,18 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
         "source_path": [task.rel], "source_sha256": [task.sha256], "format": [fmt],
         "vendor": [vendor], "point_rate_hz": [float(rate)], "analog_rate_hz": [float(arate)],
         "n_frames": [int(n_frames)], "first_frame": [max(int(rec.first_frame), 0)],
+        "warnings": [notes], "up_axis": [up], "body_mass_kg": [mass],
+        "recorded_at": [_meta_text(rec, "recorded_at")],
     })
+
+
+def _mask_names(text: str, task: Task) -> str:
+    """A message with the unit's raw paths and file names shown masked (as stored)."""
+    for raw, masked in _masks(task):
+        text = text.replace(raw, masked)
+    if task.shown and task.shown != task.rel:
+        text = text.replace(task.shown, task.rel)
+    return redact_text(mask_label(text, label=task.label, subject_id=task.subject_id))
 
 
 def run_task(task: Task, /) -> Outcome:
@@ -114,9 +176,12 @@ def run_task(task: Task, /) -> Outcome:
             out.format = fmt
             rec = _read_unit(files, task.options)
             stage = "convert"
+            rec, task = _private(rec, task)
+            out.rel = task.rel
             tables = rec.to_tables(rid)
             row = recording_row(rec, task, fmt or "")
-        out.warnings = list(dict.fromkeys(_short_warning(w, files) for w in caught))
+        out.warnings = list(dict.fromkeys(
+            [*(_short_warning(w, files) for w in caught), *rec.warnings]))
         # Validate every table before writing any, so a bad table cannot leave the
         # recording half-replaced (with --force, earlier good rows stay untouched).
         stage = "validate"
@@ -144,8 +209,8 @@ def run_task(task: Task, /) -> Outcome:
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
         out.reason = _reason(e)
-        out.masks = _masks(task)
         out.rows = {}
+    out.masks = masks_of(task)
     return out
 
 
@@ -165,13 +230,34 @@ def _reason(e: BaseException) -> str:
     return f"unexpected {type(e).__name__}{where}: {text}"[:500]
 
 
+def masks_of(task: Task, /) -> list[tuple[str, str]]:
+    """(raw, as stored) pairs that make a message about ``task`` show only stored names:
+    :func:`_masks` and the subject label itself (when 3 characters or more: a shorter one
+    would also match inside numbers)."""
+    out = _masks(task)
+    if task.label and task.subject_id and len(task.label) >= 3:  # shorter: paths cover it
+        out.append((task.label, task.subject_id))
+    return out
+
+
 def _masks(task: Task) -> list[tuple[str, str]]:
-    """(raw, pseudonymised) for every path, then file name, of the unit: a
-    companion ``.mot`` is named in its own errors and carries the raw label too."""
-    if not task.label or not task.subject_id:
-        return []
-    raw = [r for f in task.files for r in (str(f), Path(f).name) if task.label in r]
-    return [(r, r.replace(task.label, task.subject_id)) for r in raw]
+    """(raw, as stored) for every path, then file name, of the unit, longest first.
+
+    The primary file is shown as its stored ``source_path`` (name: its last part); a
+    companion ``.mot`` (named in its own errors) with the subject label masked, or, when the
+    path matched no pattern, as the stored hash with its own extension.
+    """
+    stored = Path(task.rel)
+    out = []
+    for i, f in enumerate(Path(x) for x in task.files):
+        if i == 0:
+            name = stored.name
+        elif task.label and task.subject_id:
+            name = mask_label(f.name, label=task.label, subject_id=task.subject_id)
+        else:
+            name = stored.stem + f.suffix
+        out += [(str(f), name), (f.name, name)]
+    return sorted({p for p in out if p[0] != p[1]}, key=lambda p: (-len(p[0]), p))
 
 
 def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
@@ -179,9 +265,9 @@ def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
     reason = out.reason or ""
     if out.shown and out.shown != out.rel:  # keep the raw subject label out of the store
         reason = reason.replace(out.shown, out.rel)
-        reason = reason.replace(Path(out.shown).name, Path(out.rel).name)
-    for raw, masked in out.masks:
+    for raw, masked in out.masks:  # absolute paths, then file names, as stored
         reason = reason.replace(raw, masked)
+    reason = redact_text(reason)  # an e-mail or phone number quoted from the file
     return pd.DataFrame({
         "source_path": [out.rel], "source_sha256": [out.sha256 or None], "stage": [out.stage],
         "row": pd.array([None], dtype="Int64"), "field": [None], "value": [None],

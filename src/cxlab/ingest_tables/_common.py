@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, InputFormatError, message, warn
 from cxlab._hashing import sha256_of
-from cxlab.deid import pseudonymise_labels
+from cxlab.deid import pseudonymise_labels, redact_text, redact_value, stored_file_name
 from cxlab.io._sheet import Problems, quarantine_rows
+from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
 from cxlab.store import Store
 
@@ -49,7 +50,35 @@ def _part_key(stage: str, sha: str) -> str:
 
 
 def _quarantine(problems: Problems, shas: dict[str, str], stage: str) -> pd.DataFrame:
-    return quarantine_rows(problems.frame(), sha256=shas, stage=stage)
+    """The quarantine rows, private: each file shown as :func:`~cxlab.deid.stored_file_name`
+    (the same whether its path was typed relative or absolute), identifier-like values
+    redacted (:func:`~cxlab.deid.redact_value`), e-mails and phone numbers in messages too."""
+    p = problems.frame().copy()
+    if not len(p):
+        return quarantine_rows(p, sha256=shas, stage=stage)
+    shown = {f: stored_file_name(f, token=pseudonymise) for f in p["file"].unique()}
+    raw_names = {}
+    for f, name in shown.items():
+        for raw in (str(Path(f).resolve()), str(f), Path(f).name):
+            raw_names.setdefault(raw, name)
+    order = sorted(raw_names, key=len, reverse=True)
+
+    def mask(text: object) -> object:
+        if text is None or (isinstance(text, float) and np.isnan(text)):
+            return text
+        out = str(text)
+        for raw in order:
+            out = out.replace(raw, raw_names[raw])
+        return redact_text(out)
+
+    for col, fn in (("value", lambda v: mask(redact_value(v))), ("rule", mask), ("field", mask)):
+        p[col] = pd.Series([None if pd.isna(v) else fn(v) for v in p[col]], index=p.index,
+                           dtype=object)
+    sha = p["file"].map(shas)
+    p["file"] = p["file"].map(shown)
+    q = quarantine_rows(p, sha256={}, stage=stage)
+    q["source_sha256"] = sha.astype(object).to_numpy()
+    return q
 
 
 def _bad_mask(df: pd.DataFrame, problems: Problems) -> np.ndarray:
@@ -93,7 +122,7 @@ def _write(store: Store, frames: dict[str, pd.DataFrame], files: Sequence[str],
             if len(mine):
                 validate(mine, name)  # raises before anything is written
             parts.append((name, key, mine if len(mine) else None))
-        q = quarantine.loc[quarantine["source_path"] == f]
+        q = quarantine.loc[quarantine["source_sha256"] == shas[f]]
         if len(q):
             validate(q, "quarantine")
         parts.append(("quarantine", key, q if len(q) else None))

@@ -33,6 +33,7 @@ from cxlab.io._c3d_header import (
     read_header,
     read_parameters,
 )
+from cxlab.io._c3d_outputs import attach_outputs
 from cxlab.io._c3d_params import (
     _concat,
     _labels,
@@ -138,9 +139,6 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     h = read_header(buf, path)
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
-    if (_num(params.get("ROTATION", {}), "USED", 0) or 0) > 0:
-        raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
-                                     file=path, field="ROTATION", fix="use engine='ezc3d'"))
     n_points = int(_num(point, "USED", h.n_points)) & 0xFFFF
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
@@ -299,6 +297,7 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
             rec = _ezc3d(path, cop_threshold_n, zero_baseline)
             used = "ezc3d"
     rec.meta.update(source=str(path), format="c3d", engine=used)
+    attach_outputs(rec, buf, path)  # model outputs and ROTATION poses (io/_c3d_outputs.py)
     return rec
 
 

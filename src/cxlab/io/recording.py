@@ -18,13 +18,19 @@ CoP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Event", "Platform", "Recording"]
+__all__ = ["Event", "ModelOutputs", "Platform", "Recording", "Rotations", "split_subject_prefix",
+           "strip_subject_prefixes"]
+
+#: What a model output is (C3D POINT:ANGLES, FORCES, MOMENTS, POWERS, SCALARS).
+ModelKind = Literal["angle", "force", "moment", "power", "scalar"]
 
 
 @dataclass
@@ -70,6 +76,86 @@ class Event:
     time_s: float
 
 
+@dataclass(frozen=True)
+class ModelOutputs:
+    """Outputs of a biomechanical model stored beside the markers (Plug-in Gait and others).
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_frames, n_outputs, 3)
+        Values in ``units``; NaN where the model gave none (e.g. outside stance).
+    labels : list of str
+        Output names (``LKneeAngles``), subject prefix already split off at ingest.
+    kinds : list of {"angle", "force", "moment", "power", "scalar"}
+    units : list of str
+        Per output: ``deg``; ``N`` or ``N/kg``; ``N.m`` or ``N.m/kg``; ``W`` or ``W/kg``;
+        ``%BW`` (percent body weight); scalars as stated by the file.
+    rate_hz : float
+        Frame rate (the point rate), Hz.
+    """
+
+    values: np.ndarray
+    labels: list[str]
+    kinds: list[ModelKind]
+    units: list[str]
+    rate_hz: float
+
+    def to_frame(self, recording_id: str, /) -> pd.DataFrame:
+        """The long ``model_outputs`` rows (recording_id, frame, time_s, label, kind, x, y, z,
+        unit), in the store's order (label, frame)."""
+        n_frames, n = self.values.shape[:2]
+        order = _label_order(self.labels)
+        frame = np.tile(np.arange(n_frames, dtype=np.int32), n)
+        vals = self.values[:, order].transpose(1, 0, 2).reshape(-1, 3)
+
+        def rep(xs: list[str]) -> np.ndarray:
+            return np.repeat(np.asarray(xs, dtype=object)[order], n_frames)
+
+        return pd.DataFrame({
+            "recording_id": recording_id, "frame": frame,
+            "time_s": frame / (self.rate_hz or np.nan), "label": rep(self.labels),
+            "kind": rep(list(self.kinds)), "x": vals[:, 0], "y": vals[:, 1], "z": vals[:, 2],
+            "unit": rep(self.units)})
+
+
+@dataclass(frozen=True)
+class Rotations:
+    """Segment poses (C3D ROTATION group, e.g. Theia markerless): a rotation and a position.
+
+    Attributes
+    ----------
+    matrices : ndarray, shape (n_frames, n_segments, 3, 3)
+        Rotation from the segment frame to the lab frame (columns = segment axes in lab
+        coordinates), dimensionless; NaN where the pose is invalid.
+    positions : ndarray, shape (n_frames, n_segments, 3)
+        Segment origin in the lab frame, m; NaN where invalid.
+    segments : list of str
+        Segment names (ROTATION:LABELS without a ``_4X4`` suffix).
+    rate_hz : float
+        Pose rate, Hz.
+    """
+
+    matrices: np.ndarray
+    positions: np.ndarray
+    segments: list[str]
+    rate_hz: float
+
+    def to_frame(self, recording_id: str, /) -> pd.DataFrame:
+        """The long ``rotations`` rows (recording_id, frame, time_s, segment, r11..r33, x, y, z),
+        in the store's order (segment, frame)."""
+        n_frames, n = self.matrices.shape[:2]
+        order = _label_order(self.segments)
+        frame = np.tile(np.arange(n_frames, dtype=np.int32), n)
+        r = self.matrices[:, order].transpose(1, 0, 2, 3).reshape(-1, 9)
+        pos = self.positions[:, order].transpose(1, 0, 2).reshape(-1, 3)
+        cols = {f"r{i + 1}{j + 1}": r[:, 3 * i + j] for i in range(3) for j in range(3)}
+        return pd.DataFrame({
+            "recording_id": recording_id, "frame": frame,
+            "time_s": frame / (self.rate_hz or np.nan),
+            "segment": np.repeat(np.asarray(self.segments, dtype=object)[order], n_frames),
+            **cols, "x": pos[:, 0], "y": pos[:, 1], "z": pos[:, 2]})
+
+
 @dataclass
 class Recording:
     """A motion-capture and/or force-plate recording in SI units, lab frame.
@@ -101,6 +187,10 @@ class Recording:
         faster than a person can, a channel pinned at a rail...), one readable
         sentence each. Readers append to it; ingest stores it with the
         recording, so a doubtful number is never silent.
+    model_outputs : ModelOutputs, optional
+        Model outputs the file stores as points (not markers), e.g. Plug-in Gait angles.
+    rotations : Rotations, optional
+        Segment poses (C3D ROTATION group).
     """
 
     markers: np.ndarray
@@ -115,6 +205,8 @@ class Recording:
     events: list[Event] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    model_outputs: ModelOutputs | None = None
+    rotations: Rotations | None = None
 
     @property
     def n_frames(self) -> int:
@@ -135,11 +227,16 @@ class Recording:
         Returns
         -------
         dict of str to DataFrame
-            ``markers``, ``analogs``, ``forces`` and ``events`` frames with the
-            columns declared in :mod:`cxlab.schemas` (empty frames for absent
-            parts). Built without Python loops over frames or samples.
+            ``markers``, ``analogs``, ``forces``, ``events``, ``model_outputs`` and
+            ``rotations`` frames with the columns declared in :mod:`cxlab.schemas`
+            (empty frames for absent parts). Built without Python loops over frames or
+            samples.
         """
+        empty = ModelOutputs(np.zeros((0, 0, 3)), [], [], [], 0.0)
+        no_rot = Rotations(np.zeros((0, 0, 3, 3)), np.zeros((0, 0, 3)), [], 0.0)
         return {
+            "model_outputs": (self.model_outputs or empty).to_frame(recording_id),
+            "rotations": (self.rotations or no_rot).to_frame(recording_id),
             "markers": self._markers_long(recording_id),
             "analogs": self._analogs_long(recording_id),
             "forces": self._forces_long(recording_id),
@@ -219,3 +316,59 @@ def _label_order(labels: list[str]) -> np.ndarray:
     """Stable order of ``labels`` by their UTF-8 bytes (how Arrow sorts strings)."""
     keys = np.array([str(lab).encode("utf-8") for lab in labels], dtype=object)
     return np.argsort(keys, kind="stable").astype(np.intp)
+
+
+_PREFIX = re.compile(r"^([^:]+):(.+)$")
+
+
+def split_subject_prefix(label: str, /) -> tuple[str, str]:
+    """``"Derrick:LASI"`` -> ``("Derrick", "LASI")``; a label without prefix -> ``("", label)``.
+
+    Vicon Nexus (and TRC files exported from it) prefix every point of a subject with the
+    subject's name and a colon (SUBJECTS:LABEL_PREFIXES); the prefix is a subject label.
+    """
+    m = _PREFIX.match(str(label).strip())
+    return (m.group(1).strip(), m.group(2).strip()) if m else ("", str(label).strip())
+
+
+def _unprefixed(labels: list[str], pseudonym: Callable[[str], str]) -> tuple[list[str], list[str]]:
+    parts = [split_subject_prefix(lab) for lab in labels]
+    bare = [b for _, b in parts]
+    counts: dict[str, int] = {}
+    for b in bare:
+        counts[b] = counts.get(b, 0) + 1
+    out = [f"{pseudonym(p)}:{b}" if p and counts[b] > 1 else b for p, b in parts]
+    return out, [p for p, _ in parts if p]
+
+
+def strip_subject_prefixes(rec: Recording, /, *,
+                           pseudonym: Callable[[str], str]) -> tuple[Recording, list[str]]:
+    """Split the subject prefixes off marker and model-output labels.
+
+    A label keeps no prefix when its bare name is unique in the recording (``Derrick:LASI``
+    -> ``LASI``, so features looking for ``LASI`` match); where two subjects of one file
+    share a bare name, the prefix is replaced by ``pseudonym(prefix)``
+    (``3f2a...:LASI``), so the raw subject label is never kept either way.
+
+    Parameters
+    ----------
+    rec : Recording
+        Not modified.
+    pseudonym : callable
+        Raw subject label -> pseudonym (:func:`cxlab.pseudo.pseudonymise`).
+
+    Returns
+    -------
+    recording : Recording
+        A copy with the new labels.
+    subjects : list of str
+        The distinct raw subject labels found, in order of first appearance (for the
+        caller to pseudonymise; never store them).
+    """
+    markers, found = _unprefixed(rec.marker_labels, pseudonym)
+    out = replace(rec, marker_labels=markers, meta=dict(rec.meta), warnings=list(rec.warnings))
+    if rec.model_outputs is not None:
+        labels, more = _unprefixed(rec.model_outputs.labels, pseudonym)
+        out = replace(out, model_outputs=replace(rec.model_outputs, labels=labels))
+        found += more
+    return out, list(dict.fromkeys(found))
