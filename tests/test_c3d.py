@@ -10,7 +10,6 @@ import pytest
 
 from cxlab._check import ConfigError, InputFormatError
 from cxlab.io.c3d import read_c3d
-from cxlab.io.forceplates import REACTION_SIGN
 
 # every real C3D ezc3d reads correctly (MIPS: ezc3d cannot; type1.C3D: ezc3d misaligns frames)
 EZC3D_FILES = [
@@ -71,8 +70,11 @@ def test_fast_engine_matches_ezc3d_platforms_by_documented_mapping(real_dir, nam
     unit = 1e-3 if c["parameters"]["POINT"]["UNITS"]["value"][0] == "mm" else 1.0
     types = np.ravel(c["parameters"]["FORCE_PLATFORM"]["TYPE"]["value"])
     assert len(rec.platforms) == len(c["data"]["platform"]) > 0
-    for plate, q, t in zip(rec.platforms, c["data"]["platform"], types, strict=True):
-        s = REACTION_SIGN[int(t)]
+    conventions = rec.meta["plate_conventions"]
+    for plate, q, t, conv in zip(rec.platforms, c["data"]["platform"], types, conventions,
+                                 strict=True):
+        s = conv["reaction_sign"]  # decided from the load for TYPE 3, +1 otherwise
+        assert conv["type"] == t and (t == 3 or s == 1.0)
         force = s * q["force"].T
         centre = q["corners"].mean(axis=1) * unit
         _rel_close(plate.force, force, 1e-6)

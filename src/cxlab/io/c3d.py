@@ -42,7 +42,7 @@ from cxlab.io._c3d_params import (
     length_factor,
     split_points,
 )
-from cxlab.io.forceplates import platforms_from_analogs
+from cxlab.io.forceplates import PlateSet, platforms_from_analogs
 from cxlab.io.recording import Recording
 
 __all__ = ["C3DUnsupportedError", "length_factor", "read_c3d"]
@@ -217,12 +217,12 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     else:
         analogs = np.zeros((0, 0))
 
-    platforms = []
+    plates = PlateSet([], [], [])
     if n_ch and "FORCE_PLATFORM" in params:
-        platforms = platforms_from_analogs(
+        plates = platforms_from_analogs(
             analogs, params["FORCE_PLATFORM"], path=path, rate_hz=analog_rate, n_sub=n_sub,
             length_m=length_m, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline,
-            analog_units=analog_units)
+            analog_units=analog_units, moment_units=_str(point, "MOMENT_UNITS", ""))
     elif _num(params.get("FORCE_PLATFORM", {}), "USED", 0):
         warn("declares force plates but the file has no analog channels; plates skipped",
              file=path, field="FORCE_PLATFORM:USED", value=int(_num(params["FORCE_PLATFORM"],
@@ -235,6 +235,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         "processor": h.processor,
         "storage": "float" if is_float else "int16",
         "points_other": other,
+        "plate_conventions": [c._asdict() for c in plates.conventions],
         "parameters": {g: {k: p.plain() for k, p in grp.items()} for g, grp in params.items()},
     }
     return Recording(
@@ -242,7 +243,8 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
                                                                          strict=True) if m],
         residuals=residuals[:, is_marker], point_rate_hz=float(point_rate), analogs=analogs,
         analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=float(analog_rate),
-        platforms=platforms, events=events_from_parameters(params, h.events), meta=meta)
+        platforms=plates.platforms, events=events_from_parameters(params, h.events), meta=meta,
+        warnings=list(plates.warnings))
 
 
 def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
