@@ -308,7 +308,7 @@ def test_unknown_engine_is_a_config_error(real_dir):
 
 @pytest.mark.parametrize(("mutate", "match"), [
     (lambda b: b[:1100], "parameter section claims"),
-    (lambda b: b[:-1000], "data block needs"),
+    (lambda b: b[:-1000], "header frame range declares 450 frames"),
     (lambda b: b[:1] + b"\x00" + b[2:], "not a C3D file"),
     (lambda b: b"", "shorter than a C3D header"),
     (lambda b: b[:515] + b"\x63" + b[516:], "processor"),

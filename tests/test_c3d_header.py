@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cxlab._check import CxlabWarning, InputFormatError
 from cxlab.io._c3d_header import dec_to_float32
 from cxlab.io.c3d import read_c3d
 
@@ -118,12 +119,23 @@ def test_point_frames_stored_as_float_is_honoured(tmp_path):
     assert read_c3d(path, engine="fast").n_frames == N_FRAMES
 
 
-def test_more_frames_claimed_than_stored_is_an_error(tmp_path):
+def test_point_frames_beyond_a_consistent_header_range_is_a_warning_not_a_refusal(tmp_path):
     pts, analogs = _truth()
     path = tmp_path / "t.c3d"
     path.write_bytes(c3d_bytes(order="<", points=pts, analogs=analogs,
                                frames_param=(2, (), [N_FRAMES + 5])))
-    with pytest.raises(Exception, match=r"t\.c3d: data: data block needs 17 frames"):
+    with pytest.warns(CxlabWarning, match=f"POINT:FRAMES says {N_FRAMES + 5} frames"):
+        rec = read_c3d(path, engine="fast")
+    np.testing.assert_allclose(rec.markers, read_c3d(tmp_path / "t.c3d").markers)
+    assert rec.n_frames == N_FRAMES
+
+
+def test_more_frames_claimed_than_stored_is_a_refusal_naming_the_count(tmp_path):
+    pts, analogs = _truth()
+    path = tmp_path / "t.c3d"
+    path.write_bytes(c3d_bytes(order="<", points=pts, analogs=analogs)[:-10])
+    with pytest.raises(InputFormatError, match=r"t\.c3d: data: header frame range declares "
+                       f"{N_FRAMES} frames"):
         read_c3d(path, engine="fast")
 
 

@@ -67,27 +67,72 @@ def _frames_field(group: dict[str, Param], name: str) -> int | None:
     return lo + 65536 * hi
 
 
-def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]]) -> tuple[int, int]:
-    """(first_frame, n_frames), honouring > 65,535 frames (TRIAL, LONG_FRAMES, float FRAMES)."""
+def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]], *, avail: int | None,
+              path: Path, quiet: bool = False) -> tuple[int, int, str]:
+    """(first_frame, n_frames, where the count came from), honouring > 65,535 frames.
+
+    The header's range is used when it is consistent (not saturated at 65,535, every frame
+    present in the file): POINT:FRAMES does not override it (PhoeniX writes the *last frame
+    number* there: c3dorg_Dance1.c3d, header 2..499, FRAMES 499).  POINT:FRAMES,
+    POINT:LONG_FRAMES (float) and TRIAL:ACTUAL_*_FIELD extend a saturated header.  ``avail``
+    is the number of whole frames the file holds (None when frames are empty).
+    """
     point = params.get("POINT", {})
     first = h.first_frame
-    n = h.last_frame - h.first_frame + 1 if h.last_frame >= h.first_frame else 0
+    n_hdr = h.last_frame - h.first_frame + 1 if h.last_frame >= h.first_frame else 0
+    n, source = n_hdr, "header frame range"
+    header_ok = 0 < n_hdr and h.last_frame < 65535 and (avail is None or n_hdr <= avail)
     frames = point.get("FRAMES")
     if frames is not None and frames.dtype != -1 and frames.flat().size \
             and np.isfinite(frames.flat()[0]):
         v = frames.flat()[0]
         v = int(v) & 0xFFFF if frames.dtype == 2 else int(v)
-        if v > 0:
-            n = v
+        if v > 0 and v != n_hdr:
+            if header_ok:
+                if v != h.last_frame and not quiet:
+                    warn(f"POINT:FRAMES says {v} frames but the header's range "
+                         f"{h.first_frame}..{h.last_frame} gives {n_hdr}, all present in the "
+                         "file; the header is used", file=path, field="POINT:FRAMES", value=v)
+            else:
+                n, source = v, "POINT:FRAMES"
     long_frames = _num(point, "LONG_FRAMES")
     if long_frames is not None and long_frames > n:
-        n = int(long_frames)
+        n, source = int(long_frames), "POINT:LONG_FRAMES"
     trial = params.get("TRIAL", {})
     start = _frames_field(trial, "ACTUAL_START_FIELD")
     end = _frames_field(trial, "ACTUAL_END_FIELD")
     if start is not None and end is not None and end >= start and end - start + 1 > n:
-        first, n = start, end - start + 1
-    return first, n
+        first, n, source = start, end - start + 1, "TRIAL:ACTUAL_START/END_FIELD"
+    return first, n, source
+
+
+def _n_points(h: C3DHeader, point: dict[str, Param], *, data_bytes: int, n_frames: int,
+              other_bytes: int, word: int, path: Path) -> int:
+    """POINT:USED cross-checked against the header, POINT:LABELS and the file length.
+
+    When POINT:USED and the header disagree, the count that fits the file's data and matches
+    the labels wins (a file with USED = 12, header 11 and 11 labels decodes cleanly with 11),
+    with a warning; a count nothing supports is left for the length check to refuse.
+    """
+    used = _num(point, "USED")
+    n_used = int(used) & 0xFFFF if used is not None else h.n_points
+    if n_used == h.n_points:
+        return n_used
+    n_labels = len(_concat(point, "LABELS"))
+
+    def fits(n: int) -> bool:
+        return n_frames * (4 * n * word + other_bytes) <= data_bytes
+
+    pick = n_used
+    if not fits(n_used) and fits(h.n_points):
+        pick = h.n_points
+    elif fits(n_used) and fits(h.n_points) and n_labels == h.n_points != n_used:
+        pick = h.n_points
+    if pick != n_used:
+        warn(f"POINT:USED says {n_used} points but the header says {h.n_points}, POINT:LABELS "
+             f"has {n_labels} and the file's length fits {h.n_points}; {pick} points are read",
+             file=path, field="POINT:USED", value=n_used)
+    return pick
 
 
 def _per_channel(values: list[Any], n: int, name: str, path: Path, default: float) -> np.ndarray:
@@ -108,7 +153,8 @@ def _per_channel(values: list[Any], n: int, name: str, path: Path, default: floa
 
 
 def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n_sub: int,
-            n_frames: int, is_float: bool, unsigned: bool) -> tuple[np.ndarray, np.ndarray]:
+            n_frames: int, is_float: bool, unsigned: bool,
+            frames_from: str = "header frame range") -> tuple[np.ndarray, np.ndarray]:
     """The data block as (points (n_frames, n_points, 4), analogs (n_frames*n_sub, n_ch)) floats."""
     e = h.endian
     if is_float:
@@ -123,14 +169,111 @@ def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n
     if h.data_start < 2 or need > len(buf):
         have = max(len(buf) - offset, 0) // dt.itemsize if dt.itemsize else 0
         raise InputFormatError(message(
-            f"data block needs {n_frames} frames of {dt.itemsize} bytes from block "
+            f"{frames_from} declares {n_frames} frames of {dt.itemsize} bytes "
+            f"({n_points} points, {n_ch} analog channels x {n_sub}) from block "
             f"{h.data_start} but the file holds only {have}", file=path,
-            field="data", value=f"{len(buf)} bytes", fix="the file is truncated; re-export it"))
+            field="data", value=f"{len(buf)} bytes",
+            fix="the file is truncated or a count is wrong; re-export it"))
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
     pts, ana = rec["p"], rec["a"].reshape(n_frames * n_sub, n_ch)
     if h.processor == "dec" and is_float:
         return dec_to_float32(pts).astype(np.float64), dec_to_float32(ana).astype(np.float64)
     return pts.astype(np.float64), ana.astype(np.float64)
+
+
+#: a marker moving faster than this between two frames is a spike or a swap, m/s
+MAX_MARKER_SPEED_M_S = 30.0
+#: no motion-capture volume is larger than this; a coordinate beyond it is a scale error, m
+MAX_COORDINATE_M = 100.0
+
+
+def _unsigned_offsets(raw: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ANALOG:OFFSET as unsigned 16-bit where a float file holds raw 0..65,535 counts.
+
+    Some writers store 16-bit A/D counts as floats and the offset (e.g. 32768) in a signed
+    int16 parameter, where it reads -32768: subtracting that puts a quiet channel 65,536
+    counts high.  Per channel, when the stored values are whole numbers within 0..65,535
+    and ``offset + 65536`` lies nearer their median than ``offset`` does, the unsigned
+    offset is used (as ezc3d does).  Returns (offsets, which channels hold counts).
+    """
+    lo, hi = raw.min(axis=0), raw.max(axis=0)
+    counts = (lo >= 0) & (hi <= 65535)
+    for j in np.flatnonzero(counts):  # per channel, not per sample
+        col = raw[:, j]
+        counts[j] = bool(np.all(col == np.floor(col)))
+    out = offset.copy()
+    neg = np.flatnonzero(counts & (offset < 0))
+    if neg.size:
+        med = np.median(raw[:, neg], axis=0)
+        flip = np.abs(med - (offset[neg] + 65536)) < np.abs(med - offset[neg])
+        out[neg[flip]] += 65536
+    return out, counts
+
+
+def _rail_findings(raw: np.ndarray, counts: np.ndarray, labels: list[str], *, unsigned: bool,
+                   path: Path) -> list[str]:
+    """Analog channels pinned at an A/D rail (saturated) in >= 0.5 % of their samples."""
+    out = []
+    if not raw.size:
+        return out
+    rails = (0.0, 65535.0) if unsigned else (-32768.0, 32767.0)
+    at = ((raw == rails[0]) | (raw == rails[1])).sum(axis=0)
+    bad = counts & (at >= max(3, 0.005 * raw.shape[0]))
+    if unsigned:  # offset-binary counts sit mid-scale; small counts near 0 are not at a rail
+        mid = np.median(raw, axis=0)
+        bad &= mid > 1000
+    for j in np.flatnonzero(bad):
+        out.append(message(f"sits at an A/D rail value ({rails[0]:g} or {rails[1]:g} counts) in "
+                           f"{at[j]} of {raw.shape[0]} samples: the channel is saturated or "
+                           "disconnected", file=path, field=f"analog channel '{labels[j]}'"))
+    for f in out:
+        warn(f)
+    return out
+
+
+def marker_findings(markers: np.ndarray, labels: list[str], /, *, rate_hz: float,
+                    path: Path | None = None) -> list[str]:
+    """Marker values no person produces: speed > 30 m/s between frames, coordinates > 100 m.
+
+    Parameters
+    ----------
+    markers : ndarray, shape (n_frames, n_markers, 3)
+        Positions, m, NaN where invalid.
+    rate_hz : float
+        Point rate, Hz.
+
+    Returns
+    -------
+    list of str
+        One sentence per finding (also emitted as :class:`~cxlab._check.CxlabWarning`).
+    """
+    out: list[str] = []
+    if not markers.size or not np.isfinite(markers).any():
+        return out
+    reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
+    far = np.flatnonzero(reach > MAX_COORDINATE_M)
+    if far.size:
+        out.append(message(
+            f"{far.size} markers have coordinates up to {reach.max():.3g} m, more than any "
+            f"capture volume ({MAX_COORDINATE_M:g} m): POINT:SCALE or POINT:UNITS is wrong",
+            file=path, field="POINT", value=[labels[i] for i in far[:3]]))
+    elif markers.shape[0] > 1 and rate_hz > 0:
+        # Qualisys writes a gap as exactly (0, 0, 0) with a valid residual: not a position
+        seen = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
+        step = np.diff(seen, axis=0)
+        speed = np.sqrt(np.einsum("fmk,fmk->fm", step, step)) * rate_hz
+        top = np.where(np.isfinite(speed), speed, -1.0).max(axis=0)
+        fast = np.flatnonzero(top > MAX_MARKER_SPEED_M_S)
+        if fast.size:
+            worst = fast[np.argmax(top[fast])]
+            out.append(message(
+                f"{fast.size} markers move faster than {MAX_MARKER_SPEED_M_S:g} m/s between two "
+                f"frames (fastest '{labels[worst]}' at {top[worst]:.0f} m/s): a spike, a label "
+                "swap or a wrong POINT:RATE", file=path, field="POINT",
+                value=[labels[i] for i in fast[:3]]))
+    for f in out:
+        warn(f)
+    return out
 
 
 def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
@@ -141,17 +284,20 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     if (_num(params.get("ROTATION", {}), "USED", 0) or 0) > 0:
         raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
                                      file=path, field="ROTATION", fix="use engine='ezc3d'"))
-    n_points = int(_num(point, "USED", h.n_points)) & 0xFFFF
+    n_used = int(_num(point, "USED", h.n_points)) & 0xFFFF
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
     point_rate = _num(point, "RATE", h.rate_hz) or h.rate_hz
     if not np.isfinite(scale) or not np.isfinite(point_rate) or point_rate < 0 \
-            or (n_points and point_rate == 0):
+            or (n_used and point_rate == 0):
         raise InputFormatError(message("POINT:SCALE must be finite and POINT:RATE positive",
                                        file=path, field="POINT", value=(scale, point_rate),
                                        fix="the file is corrupt; re-export it"))
-    is_float = scale < 0 if n_points else h.scale < 0
-    if not is_float and scale == 0 and n_points:
+    if scale != h.scale and abs(scale - h.scale) > 1e-6 * max(abs(scale), abs(h.scale)):
+        warn(f"POINT:SCALE disagrees with the header's scale factor {h.scale:g}; POINT:SCALE "
+             "is used (check marker magnitudes)", file=path, field="POINT:SCALE", value=scale)
+    is_float = scale < 0 if n_used else h.scale < 0
+    if not is_float and scale == 0 and n_used:
         raise InputFormatError(message("integer storage with a zero scale factor", file=path,
                                        field="POINT:SCALE", value=scale, fix="re-export the file"))
     n_sub = 0
@@ -172,9 +318,15 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             raise InputFormatError(message("analog rate must be a positive number", file=path,
                                            field="ANALOG:RATE", value=analog_rate,
                                            fix="the file is corrupt; re-export it"))
-    first_frame, n_frames = _n_frames(h, params)
-    frame_bytes = (4 * n_points + n_sub * n_ch) * (4 if is_float else 2)
-    spare = len(buf) - (h.data_start - 1) * BLOCK - n_frames * frame_bytes
+    word = 4 if is_float else 2
+    data_bytes = max(len(buf) - (h.data_start - 1) * BLOCK, 0)
+    _, n_prov, _ = _n_frames(h, params, avail=None, path=path, quiet=True)
+    n_points = _n_points(h, point, data_bytes=data_bytes, n_frames=n_prov,
+                         other_bytes=n_sub * n_ch * word, word=word, path=path)
+    frame_bytes = (4 * n_points + n_sub * n_ch) * word
+    avail = data_bytes // frame_bytes if frame_bytes else None
+    first_frame, n_frames, frames_from = _n_frames(h, params, avail=avail, path=path)
+    spare = data_bytes - n_frames * frame_bytes
     if n_frames == 65535 and frame_bytes and spare >= BLOCK + frame_bytes:
         warn(f"frame count is saturated at 65535 but the file holds about "
              f"{spare // frame_bytes} more frames; only the first 65535 are read", file=path,
@@ -184,8 +336,9 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         n_frames = 0
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
     raw_pts, raw_an = _decode(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub,
-                              n_frames=n_frames, is_float=is_float, unsigned=unsigned)
-
+                              n_frames=n_frames, is_float=is_float, unsigned=unsigned,
+                              frames_from=frames_from)
+    findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3
     word4 = raw_pts[..., 3]
@@ -213,10 +366,21 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             raise InputFormatError(message("analog scales and offsets must be finite",
                                            file=path, field="ANALOG:SCALE",
                                            fix="re-export the file"))
-        analogs = (raw_an - offset) * factor
+        if is_float:
+            offset, counts = _unsigned_offsets(raw_an, offset)
+        else:
+            counts = np.ones(n_ch, dtype=bool)
+        findings += _rail_findings(raw_an, counts, analog_labels, unsigned=unsigned or is_float,
+                                   path=path)
+        analogs = raw_an  # calibrated in place: no second copy of the largest array
+        analogs -= offset
+        analogs *= factor
     else:
         analogs = np.zeros((0, 0))
 
+    findings += marker_findings(xyz[:, is_marker], [lab for lab, m in zip(labels, is_marker,
+                                                                          strict=True) if m],
+                                rate_hz=float(point_rate), path=path)
     plates = PlateSet([], [], [])
     if n_ch and "FORCE_PLATFORM" in params:
         plates = platforms_from_analogs(
@@ -244,7 +408,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         residuals=residuals[:, is_marker], point_rate_hz=float(point_rate), analogs=analogs,
         analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=float(analog_rate),
         platforms=plates.platforms, events=events_from_parameters(params, h.events), meta=meta,
-        warnings=list(plates.warnings))
+        warnings=findings + list(plates.warnings))
 
 
 def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
