@@ -65,3 +65,37 @@ def test_loaded_zero_window_is_kept_raw_with_a_warning(real_dir):
     assert any("ZERO" in w for w in rec.warnings)
     raw = _read(real_dir / "c3d/biomdp_kistler_CMJ_1plate.c3d", zero_baseline=False)
     np.testing.assert_array_equal(rec.platforms[0].force, raw.platforms[0].force)
+
+
+@pytest.mark.parametrize("name", ["c3d/ezc3d_Kistler.c3d", "c3d/c3dorg_type1.C3D"])
+def test_y_up_files_are_rotated_into_the_z_up_lab_frame_consistently(real_dir, name):
+    stored = _read(real_dir / name, up="z")
+    rec = _read(real_dir / name)  # up="auto"
+    assert rec.meta["up_axis"] == "y" and rec.meta["up_axis_from"] == "force-plate normal"
+    q = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # (x, y, z) -> (x, -z, y)
+    np.testing.assert_allclose(rec.markers, stored.markers @ q.T)
+    for a, b in zip(stored.platforms, rec.platforms, strict=True):
+        np.testing.assert_allclose(b.force, a.force @ q.T)
+        np.testing.assert_allclose(b.corners, a.corners @ q.T)
+        np.testing.assert_allclose(b.cop, a.cop @ q.T)
+        np.testing.assert_allclose(b.tz, a.tz)
+        loaded = b.force[:, 2] > 100
+        assert loaded.any() and np.median(np.abs(b.force[loaded, 1])) < 0.2 * np.median(
+            b.force[loaded, 2])  # body weight now in fz, not fy
+        # physics in the new frame: moment about the origin = cop x F + tz * n (plate normal)
+        c1, c2, _, c4 = b.corners
+        n = np.cross(c1 - c2, c1 - c4)
+        n = n / np.linalg.norm(n) * np.sign(n[2])
+        ok = loaded & np.isfinite(b.cop).all(axis=1)
+        want = np.cross(b.cop[ok], b.force[ok]) + np.outer(b.tz[ok], n)
+        np.testing.assert_allclose(b.moment[ok], want, atol=1e-6 * np.abs(want).max() + 1e-3)
+        np.testing.assert_allclose(b.corners[:, 2], b.corners[0, 2], atol=0.01)  # level in z
+
+
+def test_marker_evidence_decides_up_without_plates(real_dir):
+    dance = _read(real_dir / "c3d/c3dorg_Dance1.c3d")
+    assert dance.meta["up_axis"] == "x" and dance.meta["up_axis_from"] == "marker floor and height"
+    z = dance.markers[..., 2]
+    assert -0.1 < np.nanmedian(np.nanmin(z, axis=1)) < 0.3 and np.nanmax(z) > 1.5
+    vicon = _read(real_dir / "c3d/btk_PiG_Calibration3_FF_N18.c3d")  # weak evidence: as stored
+    assert vicon.meta["up_axis"] == "z" and vicon.meta["up_axis_from"] == "assumed"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,10 @@ from cxlab.io._c3d_params import (
     length_factor,
     split_points,
 )
-from cxlab.io.forceplates import PlateSet, platforms_from_analogs
+from cxlab.io.forceplates import PlateSet, plate_frame, platforms_from_analogs
 from cxlab.io.recording import Recording
 
-__all__ = ["C3DUnsupportedError", "length_factor", "read_c3d"]
+__all__ = ["C3DUnsupportedError", "length_factor", "marker_findings", "read_c3d", "up_axis_of"]
 
 log = logging.getLogger("cxlab.io")
 
@@ -411,7 +412,82 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         warnings=findings + list(plates.warnings))
 
 
-def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
+#: rotation taking a file's frame with the given vertical axis into cxlab's Z-up lab frame
+#: (new = Q @ old, det +1): Y up as OpenSim -> (x, -z, y); X up -> (y, z, x)
+TO_Z_UP = {"z": np.eye(3),
+           "y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+           "x": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])}
+UP_OPTIONS = ("auto", "z", "y", "x")
+
+
+def _marker_up(markers: np.ndarray) -> str | None:
+    """The vertical axis from marker data, or None when the evidence is weak.
+
+    Gravity keeps a person's feet on the floor: the vertical axis is the one along which
+    the markers' per-frame extent (median over frames of max - min) is largest, at least
+    1.3 x each other axis and 0.5 m, with the per-frame lowest marker near the floor
+    (median -0.1 to 0.3 m).  Exact (0, 0, 0) points (gaps, Qualisys) are ignored.
+    """
+    if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
+        return None
+    m = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
+    ok = np.isfinite(m).all(axis=-1).any(axis=1)
+    if not ok.any():
+        return None
+    m = m[ok]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low = np.nanmedian(np.nanmin(m, axis=1), axis=0)
+        extent = np.nanmedian(np.nanmax(m, axis=1), axis=0) - low
+    k = int(np.argmax(extent))
+    others = np.delete(extent, k)
+    if extent[k] >= 0.5 and np.all(extent[k] >= 1.3 * others) and -0.1 <= low[k] <= 0.3:
+        return "xyz"[k]
+    return None
+
+
+def up_axis_of(rec: Recording, /) -> tuple[str, str]:
+    """The file's vertical axis and the evidence for it: ``(axis, evidence)``.
+
+    1. Force plates: the lab axis along which every plate's normal (from its corners)
+       points, within 25°.  A conclusive marker estimate that disagrees is a warning.
+    2. No plates: :func:`_marker_up` (gravity: the floor and a person's height).
+    3. Neither: ``"z"`` as stored (the C3D convention), evidence ``"assumed"``.
+    """
+    normals = []
+    for p in rec.platforms:
+        if np.isfinite(p.corners).all():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rot, _ = plate_frame(p.corners)
+            if np.isfinite(rot).all():
+                normals.append(np.abs(rot[:, 2]))
+    from_markers = _marker_up(rec.markers)
+    if normals:
+        axes = {int(np.argmax(n)) for n in normals}
+        if len(axes) == 1 and all(n.max() > np.cos(np.deg2rad(25)) for n in normals):
+            axis = "xyz"[axes.pop()]
+            if from_markers is not None and from_markers != axis:
+                warn(f"force plates lie in a plane normal to {axis} but the markers suggest "
+                     f"{from_markers} is vertical; the plates are trusted",
+                     file=rec.meta.get("source"), field="FORCE_PLATFORM:CORNERS")
+            return axis, "force-plate normal"
+    if from_markers is not None:
+        return from_markers, "marker floor and height"
+    return "z", "assumed"
+
+
+def _to_z_up(rec: Recording, axis: str) -> None:
+    """Rotate markers and plates (force, moment, CoP, corners) in place; tz is a scalar."""
+    q = TO_Z_UP[axis]
+    if axis == "z":
+        return
+    rec.markers = rec.markers @ q.T
+    for p in rec.platforms:
+        p.force, p.moment, p.cop = p.force @ q.T, p.moment @ q.T, p.cop @ q.T
+        p.corners = p.corners @ q.T
+
+
+def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto", up: str = "auto",
              cop_threshold_n: float = 20.0, zero_baseline: bool = True) -> Recording:
     """Read a C3D file into a :class:`~cxlab.io.recording.Recording` (SI units, lab frame).
 
@@ -423,6 +499,12 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
         ``"fast"``: cxlab's vectorised decoder; ``"ezc3d"``: the ezc3d library;
         ``"auto"``: fast, falling back to ezc3d (reason logged on ``cxlab.io``)
         for layouts fast does not support.
+    up : {"auto", "z", "y", "x"}
+        The file's vertical axis.  Markers and plates are rotated into cxlab's Z-up lab
+        frame (:data:`TO_Z_UP`); ``"auto"`` decides from the plates' normals, else from
+        the markers (floor and height), else keeps the file as stored
+        (:func:`up_axis_of`).  ``meta["up_axis"]`` is the original vertical axis and
+        ``meta["up_axis_from"]`` the evidence (``"option"`` when given).
     cop_threshold_n : float
         Centre of pressure and free moment are NaN where |Fz| < this, N.
     zero_baseline : bool
@@ -444,6 +526,7 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
         Truncated, corrupt or unsupported file (one line: file, field, value, fix).
     """
     check_option("engine", engine, ENGINES)
+    check_option("up", up, UP_OPTIONS)
     path = Path(path)
     try:
         buf = path.read_bytes()
@@ -465,6 +548,9 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
             rec = _ezc3d(path, cop_threshold_n, zero_baseline)
             used = "ezc3d"
     rec.meta.update(source=str(path), format="c3d", engine=used)
+    axis, evidence = up_axis_of(rec) if up == "auto" else (up, "option")
+    _to_z_up(rec, axis)
+    rec.meta.update(up_axis=axis, up_axis_from=evidence)
     return rec
 
 
