@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from cxlab._check import InputFormatError, message
-from cxlab.io._c3d_header import Param
+from cxlab.io._c3d_header import C3DHeader, Param
 from cxlab.io.recording import Recording
 
 __all__ = ["read_c3d_ezc3d"]
@@ -126,7 +126,8 @@ _EZC3D_NUMERIC = {"POINT": ("DATA_START",), "ANALOG": ("RATE", "SCALE", "OFFSET"
                   "EVENT": ("TIMES",)}
 
 
-def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path, *, fix: str) -> None:
+def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path, header: C3DHeader, *,
+                  fix: str) -> None:
     """Reject layouts ezc3d indexes without bounds checks, naming the parameter.
 
     ezc3d 1.7 segfaults when ANALOG:SCALE/OFFSET hold fewer values than
@@ -172,6 +173,14 @@ def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path, *, fix: str) -> 
             raise InputFormatError(message(
                 f"has {n_labels} labels for {n} entries, which ezc3d cannot read", file=path,
                 field=f"{group}:LABELS", value=n_labels, fix=fix))
+    frames = point.get("FRAMES")
+    if frames is not None and frames.dtype == 2 and frames.flat().size \
+            and frames.flat()[0] < 0 and header.last_frame - header.first_frame + 1 < 32768:
+        raise InputFormatError(message(
+            f"is negative while the header's range gives "
+            f"{header.last_frame - header.first_frame + 1} frames; ezc3d aborts on it",
+            file=path, field="POINT:FRAMES", value=int(frames.flat()[0]),
+            fix="the file is damaged; re-export it from the capture software"))
     if int(_num(point, "USED", 0) or 0) and _num(point, "SCALE") is None:
         raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
                                        field="POINT:SCALE", fix=fix))
@@ -212,7 +221,7 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
             _read_fast(buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=False)
     except C3DUnsupportedError:
         fast_reads_it = False
-    _ezc3d_safety(own, path, fix=to_fast if fast_reads_it else
+    _ezc3d_safety(own, path, h, fix=to_fast if fast_reads_it else
                   "the file is damaged; re-export it from the capture software")
     d = _run_child(path)
     params = {g: {k: Param(t, (len(v),) if t == -1 else tuple(v.shape), v)

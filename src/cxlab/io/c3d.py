@@ -153,6 +153,20 @@ def _per_channel(values: list[Any], n: int, name: str, path: Path, default: floa
     return arr[:n]
 
 
+def _check_data_size(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int,
+                     n_sub: int, n_frames: int, frame_bytes: int, frames_from: str) -> None:
+    """Refuse, before anything is allocated, a declared data block longer than the file."""
+    offset = (h.data_start - 1) * BLOCK
+    if (n_frames and h.data_start < 2) or offset + n_frames * frame_bytes > len(buf):
+        have = max(len(buf) - offset, 0) // frame_bytes if frame_bytes else 0
+        raise InputFormatError(message(
+            f"{frames_from} declares {n_frames} frames of {frame_bytes} bytes "
+            f"({n_points} points, {n_ch} analog channels x {n_sub}) from block "
+            f"{h.data_start} but the file holds only {have}", file=path,
+            field="data", value=f"{len(buf)} bytes",
+            fix="the file is truncated or a count is wrong; re-export it"))
+
+
 def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n_sub: int,
             n_frames: int, is_float: bool, unsigned: bool,
             frames_from: str = "header frame range") -> tuple[np.ndarray, np.ndarray]:
@@ -164,17 +178,11 @@ def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n
     else:
         word = e + "i2"
         aword = e + ("u2" if unsigned else "i2")
+    _check_data_size(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub, n_frames=n_frames,
+                     frame_bytes=(4 * n_points + n_sub * n_ch) * (4 if is_float else 2),
+                     frames_from=frames_from)
     dt = np.dtype([("p", word, (n_points, 4)), ("a", aword, (n_sub, n_ch))])
     offset = (h.data_start - 1) * BLOCK
-    need = offset + n_frames * dt.itemsize
-    if h.data_start < 2 or need > len(buf):
-        have = max(len(buf) - offset, 0) // dt.itemsize if dt.itemsize else 0
-        raise InputFormatError(message(
-            f"{frames_from} declares {n_frames} frames of {dt.itemsize} bytes "
-            f"({n_points} points, {n_ch} analog channels x {n_sub}) from block "
-            f"{h.data_start} but the file holds only {have}", file=path,
-            field="data", value=f"{len(buf)} bytes",
-            fix="the file is truncated or a count is wrong; re-export it"))
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
     pts, ana = rec["p"], rec["a"].reshape(n_frames * n_sub, n_ch)
     if h.processor == "dec" and is_float:
@@ -282,9 +290,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     h = read_header(buf, path)
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
-    if (_num(params.get("ROTATION", {}), "USED", 0) or 0) > 0:
-        raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
-                                     file=path, field="ROTATION", fix="use engine='ezc3d'"))
+    rotation = (_num(params.get("ROTATION", {}), "USED", 0) or 0) > 0
     n_used = int(_num(point, "USED", h.n_points)) & 0xFFFF
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
@@ -335,6 +341,11 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
              fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting")
     if not n_points and not n_ch:
         n_frames = 0
+    _check_data_size(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub,
+                     n_frames=n_frames, frame_bytes=frame_bytes, frames_from=frames_from)
+    if rotation:  # raised only once everything the fast decoder can check has been checked
+        raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
+                                     file=path, field="ROTATION", fix="use engine='ezc3d'"))
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
     raw_pts, raw_an = _decode(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub,
                               n_frames=n_frames, is_float=is_float, unsigned=unsigned,
