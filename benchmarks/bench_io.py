@@ -10,7 +10,10 @@ prints the best-of-N time of
 * ingest = ``read_c3d`` + ``Recording.to_tables`` + ``Store.write`` of the
   markers, analogs, forces and events tables, with each stage timed;
 
-and the ratios (targets: fast >= 5x faster than ezc3d; ingest <= 1.0 x ezc3d).
+and the ratios (targets: fast >= 5x faster than ezc3d; ingest <= 1.0 x ezc3d); then the
+peak memory of one ``read_c3d`` in a fresh subprocess, as a multiple of the file size
+(the ``tracemalloc`` peak, which counts NumPy's buffers, and the growth of the RSS
+high-water mark ``VmHWM`` over the RSS after the imports, Linux).
 
 Usage::
 
@@ -20,6 +23,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 import timeit
@@ -100,6 +105,30 @@ def ingest(path: Path, store: Store, timings: dict[str, float]) -> None:
         timings[k] = min(timings.get(k, np.inf), v)
 
 
+_MEMORY_PROBE = """
+import sys, tracemalloc, warnings
+from cxlab.io.c3d import read_c3d
+warnings.simplefilter("ignore")
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+open("/proc/self/clear_refs", "w").write("5")  # reset the high-water mark after the imports
+base = status("VmRSS:")
+tracemalloc.start()
+rec = read_c3d(sys.argv[1], engine="fast")
+peak = tracemalloc.get_traced_memory()[1]
+print(peak, status("VmHWM:") - base)
+"""
+
+
+def read_memory(path: Path) -> tuple[float, float]:
+    """(tracemalloc peak, RSS high-water growth) of one read_c3d in a fresh process, bytes."""
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
@@ -121,6 +150,8 @@ def main() -> None:
             t_ingest = min(t_ingest, best(
                 lambda i=i: ingest(path, Store(Path(tmp) / f"store{i}"), timings), 1))
         rows = {k: len(v) for k, v in rec.to_tables("0123456789abcdef").items()}
+        peak, rss = read_memory(path)
+        size = path.stat().st_size
     print(f"read_c3d(engine='fast'):                      {t_fast * 1e3:8.1f} ms")
     print(f"ezc3d.c3d(extract_forceplat_data=True):       {t_ez * 1e3:8.1f} ms")
     print(f"speed-up fast vs ezc3d:                       {t_ez / t_fast:8.1f} x  (target >= 5)")
@@ -129,6 +160,8 @@ def main() -> None:
     print("  stages (best of each): " + ", ".join(f"{k} {v * 1e3:.0f} ms"
                                                    for k, v in timings.items()))
     print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    print(f"peak memory of read_c3d: tracemalloc {peak / 1e6:.0f} MB = {peak / size:.1f} x file, "
+          f"max RSS growth {rss / 1e6:.0f} MB = {rss / size:.1f} x file")
 
 
 if __name__ == "__main__":

@@ -243,7 +243,7 @@ def test_type1_file_is_decoded_with_its_six_analog_channels(real_dir):
     assert fn[k] > 300  # body weight-scale load, pushing up on the body
     foot = 0.5 * (rec.markers[k, rec.marker_labels.index("RMALL")]
                   + rec.markers[k, rec.marker_labels.index("RMET")])
-    assert rec.meta["up_axis"] == "y" and fn[k] == pytest.approx(plate.force[k, 2])
+    assert rec.meta["up_axis"] == "y" and fn[k] == pytest.approx(plate.force[k, 2], rel=1e-2)
     assert np.linalg.norm((plate.cop[k] - foot)[[0, 1]]) < 0.1  # CoP under the right foot
     with pytest.raises(InputFormatError, match="misaligned"):
         read_c3d(path, engine="ezc3d")

@@ -170,7 +170,7 @@ def _check_data_size(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_c
 def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n_sub: int,
             n_frames: int, is_float: bool, unsigned: bool,
             frames_from: str = "header frame range") -> tuple[np.ndarray, np.ndarray]:
-    """The data block as (points (n_frames, n_points, 4), analogs (n_frames*n_sub, n_ch)) floats."""
+    """The data block: points (n_frames, n_points, 4) as stored, analogs (n_samples, n_ch) f8."""
     e = h.endian
     if is_float:
         word = "<u4" if h.processor == "dec" else e + "f4"
@@ -186,8 +186,8 @@ def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
     pts, ana = rec["p"], rec["a"].reshape(n_frames * n_sub, n_ch)
     if h.processor == "dec" and is_float:
-        return dec_to_float32(pts).astype(np.float64), dec_to_float32(ana).astype(np.float64)
-    return pts.astype(np.float64), ana.astype(np.float64)
+        return dec_to_float32(pts), dec_to_float32(ana).astype(np.float64)
+    return pts, ana.astype(np.float64)  # points stay a view of the file: converted per use
 
 
 #: a marker moving faster than this between two frames is a spike or a swap, m/s
@@ -353,13 +353,16 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3
-    word4 = raw_pts[..., 3]
-    xyz = raw_pts[..., :3] if is_float else raw_pts[..., :3] * scale
+    word4 = raw_pts[..., 3].astype(np.float64)
+    xyz = raw_pts[..., :3].astype(np.float64)  # the one full-size copy of the points
+    if not is_float:
+        xyz *= scale
     invalid = (np.signbit(word4) | ~np.isfinite(word4) | ~np.isfinite(xyz).all(axis=-1))
     res_int = np.where(invalid, 0, np.clip(np.nan_to_num(word4), 0, 65535)).astype(np.int64)
     residuals = (res_int & 0xFF) * abs(scale) * length_m
     residuals[invalid] = np.nan
-    xyz = xyz * length_m
+    del word4, res_int, raw_pts
+    xyz *= length_m
     xyz[invalid] = np.nan
 
     labels = _labels(_concat(point, "LABELS"), n_points, "point", path)
@@ -390,9 +393,10 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     else:
         analogs = np.zeros((0, 0))
 
-    findings += marker_findings(xyz[:, is_marker], [lab for lab, m in zip(labels, is_marker,
-                                                                          strict=True) if m],
-                                rate_hz=float(point_rate), path=path)
+    every = bool(is_marker.all())
+    markers = xyz if every else xyz[:, is_marker]
+    marker_labels = [lab for lab, m in zip(labels, is_marker, strict=True) if m]
+    findings += marker_findings(markers, marker_labels, rate_hz=float(point_rate), path=path)
     plates = PlateSet([], [], [])
     if n_ch and "FORCE_PLATFORM" in params:
         plates = platforms_from_analogs(
@@ -415,9 +419,9 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         "parameters": {g: {k: p.plain() for k, p in grp.items()} for g, grp in params.items()},
     }
     return Recording(
-        markers=xyz[:, is_marker], marker_labels=[lab for lab, m in zip(labels, is_marker,
-                                                                         strict=True) if m],
-        residuals=residuals[:, is_marker], point_rate_hz=float(point_rate), analogs=analogs,
+        markers=markers, marker_labels=marker_labels,
+        residuals=residuals if every else residuals[:, is_marker],
+        point_rate_hz=float(point_rate), analogs=analogs,
         analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=float(analog_rate),
         platforms=plates.platforms, events=events_from_parameters(params, h.events), meta=meta,
         warnings=findings + list(plates.warnings))
@@ -441,6 +445,7 @@ def _marker_up(markers: np.ndarray) -> str | None:
     """
     if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
         return None
+    markers = markers[::max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
     m = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
     ok = np.isfinite(m).all(axis=-1).any(axis=1)
     if not ok.any():
