@@ -9,6 +9,8 @@ ezc3d, and read back; ezc3d's own plate extraction is checked on the same files.
 
 from __future__ import annotations
 
+import warnings
+
 import ezc3d
 import numpy as np
 import pytest
@@ -177,3 +179,41 @@ def test_type2_moments_follow_their_own_channel_units_not_point_units(real_dir, 
         np.testing.assert_allclose(b.force, a.force, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(b.moment, a.moment, rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(b.cop, a.cop, rtol=1e-5, atol=1e-6)
+
+
+def test_type3_sign_comes_from_the_load_whichever_way_the_channels_read(tmp_path):
+    """Kistler channels as the load on the plate (c3d.org) or as the reaction (BioWare,
+    Qualisys): both files must give the same simulated reaction on the body."""
+    force, cop, _ = _write(tmp_path / "load.c3d", 3)
+    c = ezc3d.c3d(str(tmp_path / "load.c3d"))
+    c["data"]["analogs"] = -c["data"]["analogs"]
+    c.write(str(tmp_path / "reaction.c3d"))
+    for name, sign in (("load.c3d", -1.0), ("reaction.c3d", 1.0)):
+        rec = read_c3d(tmp_path / name, engine="fast")
+        (plate,) = rec.platforms
+        np.testing.assert_allclose(plate.force, force, atol=1e-3 * np.abs(force).max())
+        loaded = force[:, 2] >= 20.0
+        np.testing.assert_allclose(plate.cop[loaded], cop[loaded], atol=1e-4)
+        conv = rec.meta["plate_conventions"][0]
+        assert conv["reaction_sign"] == sign and conv["sign_from"] == "load"
+        assert rec.warnings == []
+
+
+def test_mislabelled_moment_unit_is_caught_by_the_cop_on_the_plate(tmp_path):
+    """Moment channels in N·mm labelled 'Nm' (as c3dorg_gait-pig.c3d): read as N·mm."""
+    force, cop, _ = _write(tmp_path / "p.c3d", 2)
+    c = ezc3d.c3d(str(tmp_path / "p.c3d"))
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nm", "Nm", "Nm"]
+    c.write(str(tmp_path / "nm.c3d"))
+    with pytest.warns(CxlabWarning, match="read in ANALOG:UNITS 'Nm' put the centre of pressure "
+                                          "off the plate; read as N·mm"):
+        rec = read_c3d(tmp_path / "nm.c3d", engine="fast")
+    loaded = force[:, 2] >= 20.0
+    np.testing.assert_allclose(rec.platforms[0].cop[loaded], cop[loaded], atol=1e-4)
+    assert rec.meta["plate_conventions"][0]["moment_unit_nm"] == 1e-3
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"]
+    c.write(str(tmp_path / "nmm.c3d"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CxlabWarning)  # a right label needs no warning
+        good = read_c3d(tmp_path / "nmm.c3d", engine="fast")
+    np.testing.assert_allclose(good.platforms[0].cop[loaded], cop[loaded], atol=1e-4)
