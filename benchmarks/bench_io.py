@@ -71,15 +71,21 @@ def write_trial(path: Path, *, seed: int = 0) -> None:
     c["data"]["meta_points"]["residuals"] = residuals
     c["parameters"]["ANALOG"]["RATE"]["value"] = [RATE * N_SUB]
     c["parameters"]["ANALOG"]["LABELS"]["value"] = [f"A{i:02d}" for i in range(N_CH)]
-    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * 2 \
-        + ["V"] * (N_CH - 12)
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * 2 + [
+        "V"
+    ] * (N_CH - 12)
     c["data"]["analogs"] = analogs[None]
     fp = c["parameters"]["FORCE_PLATFORM"]
     fp["USED"]["value"] = [2]
     fp["TYPE"]["value"] = [2, 2]
     fp["ZERO"]["value"] = [0, 0]
-    corners = np.array([[[500, 0, 0], [0, 0, 0], [0, 400, 0], [500, 400, 0]],
-                        [[1100, 0, 0], [600, 0, 0], [600, 400, 0], [1100, 400, 0]]], float)
+    corners = np.array(
+        [
+            [[500, 0, 0], [0, 0, 0], [0, 400, 0], [500, 400, 0]],
+            [[1100, 0, 0], [600, 0, 0], [600, 400, 0], [1100, 400, 0]],
+        ],
+        float,
+    )
     fp["CORNERS"]["value"] = corners.transpose(2, 1, 0)
     fp["ORIGIN"]["value"] = np.array([[0.0, 0.0, -40.0], [0.0, 0.0, -40.0]]).T
     fp["CHANNEL"]["value"] = np.arange(1, 13).reshape(2, 6).T
@@ -124,8 +130,9 @@ print(peak, status("VmHWM:") - base)
 
 def read_memory(path: Path) -> tuple[float, float]:
     """(tracemalloc peak, RSS high-water growth) of one read_c3d in a fresh process, bytes."""
-    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path)], check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path)], check=True, capture_output=True, text=True
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -138,30 +145,38 @@ def main() -> None:
         write_trial(path)
         size_mb = path.stat().st_size / 1e6
         rec = read_c3d(path, engine="fast")
-        print(f"file: {size_mb:.1f} MB, {rec.n_frames} frames x {rec.markers.shape[1]} markers "
-              f"@ {rec.point_rate_hz:g} Hz, {rec.analogs.shape[1]} analogs @ "
-              f"{rec.analog_rate_hz:g} Hz, {len(rec.platforms)} plates")
+        print(
+            f"file: {size_mb:.1f} MB, {rec.n_frames} frames x {rec.markers.shape[1]} markers "
+            f"@ {rec.point_rate_hz:g} Hz, {rec.analogs.shape[1]} analogs @ "
+            f"{rec.analog_rate_hz:g} Hz, {len(rec.platforms)} plates"
+        )
         # interleaved, so a busy machine slows every contender alike; best of N each
         t_fast = t_ez = t_ingest = np.inf
         timings: dict[str, float] = {}
         for i in range(args.repeat):
             t_fast = min(t_fast, best(lambda: read_c3d(path, engine="fast"), 1))
             t_ez = min(t_ez, best(lambda: ezc3d.c3d(str(path), extract_forceplat_data=True), 1))
-            t_ingest = min(t_ingest, best(
-                lambda i=i: ingest(path, Store(Path(tmp) / f"store{i}"), timings), 1))
+            t_ingest = min(
+                t_ingest, best(lambda i=i: ingest(path, Store(Path(tmp) / f"store{i}"), timings), 1)
+            )
         rows = {k: len(v) for k, v in rec.to_tables("0123456789abcdef").items()}
         peak, rss = read_memory(path)
         size = path.stat().st_size
     print(f"read_c3d(engine='fast'):                      {t_fast * 1e3:8.1f} ms")
     print(f"ezc3d.c3d(extract_forceplat_data=True):       {t_ez * 1e3:8.1f} ms")
     print(f"speed-up fast vs ezc3d:                       {t_ez / t_fast:8.1f} x  (target >= 5)")
-    print(f"ingest (read + to_tables + Store.write):      {t_ingest * 1e3:8.1f} ms  "
-          f"= {t_ingest / t_ez:.2f} x ezc3d read  (target <= 1.0)")
-    print("  stages (best of each): " + ", ".join(f"{k} {v * 1e3:.0f} ms"
-                                                   for k, v in timings.items()))
+    print(
+        f"ingest (read + to_tables + Store.write):      {t_ingest * 1e3:8.1f} ms  "
+        f"= {t_ingest / t_ez:.2f} x ezc3d read  (target <= 1.0)"
+    )
+    print(
+        "  stages (best of each): " + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in timings.items())
+    )
     print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
-    print(f"peak memory of read_c3d: tracemalloc {peak / 1e6:.0f} MB = {peak / size:.1f} x file, "
-          f"max RSS growth {rss / 1e6:.0f} MB = {rss / size:.1f} x file")
+    print(
+        f"peak memory of read_c3d: tracemalloc {peak / 1e6:.0f} MB = {peak / size:.1f} x file, "
+        f"max RSS growth {rss / 1e6:.0f} MB = {rss / size:.1f} x file"
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ def _read(path, **kw):
 
 def _bioware(path):
     """The BioWare text export: 17 header lines, names, units row, then tab-separated numbers."""
-    return pd.read_csv(path, sep="\t", skiprows=19, header=None,
-                       names=["time_s", "fx", "fy", "fz"]).to_numpy()
+    return pd.read_csv(
+        path, sep="\t", skiprows=19, header=None, names=["time_s", "fx", "fy", "fz"]
+    ).to_numpy()
 
 
 def test_kistler_type3_c3d_equals_its_bioware_text_twin_within_1_newton(real_dir):
@@ -81,7 +82,8 @@ def test_y_up_files_are_rotated_into_the_z_up_lab_frame_consistently(real_dir, n
         np.testing.assert_allclose(b.tz, a.tz)
         loaded = b.force[:, 2] > 100
         assert loaded.any() and np.median(np.abs(b.force[loaded, 1])) < 0.2 * np.median(
-            b.force[loaded, 2])  # body weight now in fz, not fy
+            b.force[loaded, 2]
+        )  # body weight now in fz, not fy
         # physics in the new frame: moment about the origin = cop x F + tz * n (plate normal)
         c1, c2, _, c4 = b.corners
         n = np.cross(c1 - c2, c1 - c4)

@@ -31,8 +31,22 @@ FILES = [
 def _cases(data: bytes, rng: np.random.Generator, n: int) -> list[bytes]:
     out = []
     param_end = min(len(data), 512 * (data[0] + data[512 * (data[0] - 1) + 2]))
-    names = [b"USED", b"SCALE", b"RATE", b"FRAMES", b"OFFSET", b"TIMES", b"ZERO", b"TYPE",
-             b"CHANNEL", b"ORIGIN", b"LABELS", b"UNITS", b"GEN_SCALE", b"CORNERS"]
+    names = [
+        b"USED",
+        b"SCALE",
+        b"RATE",
+        b"FRAMES",
+        b"OFFSET",
+        b"TIMES",
+        b"ZERO",
+        b"TYPE",
+        b"CHANNEL",
+        b"ORIGIN",
+        b"LABELS",
+        b"UNITS",
+        b"GEN_SCALE",
+        b"CORNERS",
+    ]
     for k in range(n):
         kind = k % 5
         if kind == 4:  # a parameter's type byte set to another type (-1, 1, 2 or 4)
@@ -88,8 +102,15 @@ def test_damaged_files_never_raise_anything_but_cxlab_errors(real_dir, tmp_path,
     for i, case in enumerate(_cases(data, rng, 36)):
         path = tmp_path / f"case{i}.c3d"
         path.write_bytes(case)
-        engine = ("fast" if "sgi" in name else "auto" if i % 6 == 5 else
-                  "ezc3d" if i % 18 == 4 else "fast")
+        engine = (
+            "fast"
+            if "sgi" in name
+            else "auto"
+            if i % 6 == 5
+            else "ezc3d"
+            if i % 18 == 4
+            else "fast"
+        )
         outcomes.append(_check(path, engine))
     # the fuzz must exercise both outcomes, or it proves nothing
     assert "error" in outcomes and "ok" in outcomes

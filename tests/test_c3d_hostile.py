@@ -28,7 +28,7 @@ def _param_offset(buf: bytes, group: str, name: str) -> tuple[int, int]:
         gid = buf[pos + 1] - 256 if buf[pos + 1] > 127 else buf[pos + 1]
         if n == 0:
             raise KeyError(name)
-        pname = buf[pos + 2:pos + 2 + n].decode("latin-1").upper()
+        pname = buf[pos + 2 : pos + 2 + n].decode("latin-1").upper()
         step = int(np.frombuffer(buf, "<i2", 1, pos + 2 + n)[0])
         body = pos + 4 + n
         if gid < 0:
@@ -43,7 +43,7 @@ def _param_offset(buf: bytes, group: str, name: str) -> tuple[int, int]:
 def _patched(src: Path, dst: Path, group: str, name: str, raw: bytes) -> Path:
     buf = bytearray(src.read_bytes())
     at, _ = _param_offset(bytes(buf), group, name)
-    buf[at:at + len(raw)] = raw
+    buf[at : at + len(raw)] = raw
     dst.write_bytes(bytes(buf))
     return dst
 
@@ -53,14 +53,18 @@ def _i2(v: int) -> bytes:
 
 
 def test_a_force_plate_count_bomb_is_refused_naming_the_parameter_without_allocating(
-        real_dir, tmp_path):
+    real_dir, tmp_path
+):
     src = real_dir / "c3d/c3dorg_Eb015pi.c3d"  # 156 KB, 2 plates
     bad = _patched(src, tmp_path / "bomb.c3d", "FORCE_PLATFORM", "USED", _i2(32767))
     tracemalloc.start()
     try:
-        with pytest.raises(InputFormatError, match=r"FORCE_PLATFORM:USED: declares 32767 force "
-                                                   r"plates but the plate parameters describe "
-                                                   r"at most 2"):
+        with pytest.raises(
+            InputFormatError,
+            match=r"FORCE_PLATFORM:USED: declares 32767 force "
+            r"plates but the plate parameters describe "
+            r"at most 2",
+        ):
             read_c3d(bad)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -83,12 +87,16 @@ def test_point_used_beyond_the_file_gives_way_to_header_labels_and_length(real_d
         assert read_c3d(frames).n_frames == 450  # the consistent header wins
 
 
-@pytest.mark.parametrize(("group", "name", "value", "match"), [
-    ("ANALOG", "USED", 32767, r"declares 450 frames .*32767 analog channels.* holds only"),
-    ("ANALOG", "RATE", 0, None),
-])
-def test_declared_counts_are_checked_against_the_file_length(real_dir, tmp_path, group, name,
-                                                             value, match):
+@pytest.mark.parametrize(
+    ("group", "name", "value", "match"),
+    [
+        ("ANALOG", "USED", 32767, r"declares 450 frames .*32767 analog channels.* holds only"),
+        ("ANALOG", "RATE", 0, None),
+    ],
+)
+def test_declared_counts_are_checked_against_the_file_length(
+    real_dir, tmp_path, group, name, value, match
+):
     raw = _i2(value) if name == "USED" else np.array([2e6], "<f4").tobytes()
     bad = _patched(real_dir / "c3d/c3dorg_Eb015pi.c3d", tmp_path / "n.c3d", group, name, raw)
     match = match or r"declares 450 frames .*x 40000\) .* holds only"
@@ -100,15 +108,23 @@ def test_declared_counts_are_checked_against_the_file_length(real_dir, tmp_path,
 
 def test_ezc3d_abort_cannot_kill_the_caller(real_dir, tmp_path):
     """ROTATION group + POINT:FRAMES = -32768: ezc3d 1.7 aborts (SIGABRT) on this file."""
-    bad = _patched(real_dir / "c3d/ezc3d_C3DRotationExample.c3d", tmp_path / "rot.c3d",
-                   "POINT", "FRAMES", _i2(-32768))
+    bad = _patched(
+        real_dir / "c3d/ezc3d_C3DRotationExample.c3d",
+        tmp_path / "rot.c3d",
+        "POINT",
+        "FRAMES",
+        _i2(-32768),
+    )
     with pytest.raises(InputFormatError, match=r"crashed \(SIGABRT\)"):
         _run_child(bad)  # the child dies; this process carries on
     for engine in ("auto", "ezc3d"):  # and the checks refuse it first, naming the parameter
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CxlabWarning)
-            with pytest.raises(InputFormatError, match=r"POINT:FRAMES: is negative .* 340 "
-                                                       r"frames; ezc3d aborts"):
+            with pytest.raises(
+                InputFormatError,
+                match=r"POINT:FRAMES: is negative .* 340 "
+                r"frames; ezc3d aborts",
+            ):
                 read_c3d(bad, engine=engine)
 
 
@@ -117,7 +133,7 @@ def test_undecodable_label_bytes_are_read_as_latin1_by_both_engines(real_dir, tm
     buf = src.read_bytes()
     at, _ = _param_offset(buf, "POINT", "LABELS")
     raw = bytearray(buf)
-    raw[at:at + 4] = b"\xed\xa0\x80X"  # a UTF-8-encoded surrogate: invalid UTF-8
+    raw[at : at + 4] = b"\xed\xa0\x80X"  # a UTF-8-encoded surrogate: invalid UTF-8
     (tmp_path / "s.c3d").write_bytes(bytes(raw))
     for engine in ("fast", "ezc3d"):
         with warnings.catch_warnings():
@@ -130,8 +146,13 @@ def test_undecodable_label_bytes_are_read_as_latin1_by_both_engines(real_dir, tm
 
 def test_absurd_point_scale_is_a_warning_on_the_recording(real_dir, tmp_path):
     """POINT:SCALE 1e6 on an int16 file puts markers tens of thousands of km away."""
-    bad = _patched(real_dir / "c3d/c3dorg_Eb015pi.c3d", tmp_path / "scale.c3d", "POINT",
-                   "SCALE", np.array([1e6], "<f4").tobytes())
+    bad = _patched(
+        real_dir / "c3d/c3dorg_Eb015pi.c3d",
+        tmp_path / "scale.c3d",
+        "POINT",
+        "SCALE",
+        np.array([1e6], "<f4").tobytes(),
+    )
     with pytest.warns(CxlabWarning, match="disagrees with the header's scale factor"):
         rec = read_c3d(bad)
     assert np.nanmax(np.abs(rec.markers)) > 1e6
@@ -152,6 +173,11 @@ def test_marker_spike_and_absurd_force_are_warnings(real_dir, tmp_path):
     p = rec.platforms[0]
     p.force = p.force * 40  # 38 kN
     rot = np.column_stack([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])
-    got = plate_findings(p, half=np.array([0.25, 0.3]), rot=rot, centre=p.corners.mean(axis=0),
-                         up=np.array([0.0, 0.0, 1.0]))
+    got = plate_findings(
+        p,
+        half=np.array([0.25, 0.3]),
+        rot=rot,
+        centre=p.corners.mean(axis=0),
+        up=np.array([0.0, 0.0, 1.0]),
+    )
     assert any("beyond anything a person produces" in g for g in got)

@@ -22,11 +22,17 @@ from cxlab.io.c3d import read_c3d
 
 # oracle per file: "ezc3d", "c3d" (the pure-Python package), or the refusal's true reason
 REFUSED = {"edge_cases/btk_Empty.c3d": "shorter than a C3D header"}
-C3D_PACKAGE = {"edge_cases/c3dorg_sgi_int.c3d", "c3d/c3dorg_type1.C3D",
-               "c3d/c3dorg_BTS_dynamic.C3D"}
-FILES = sorted(p.relative_to(real_data_dir()).as_posix()
-               for d in ("c3d", "edge_cases") for p in (real_data_dir() / d).glob("*")
-               if p.suffix.lower() == ".c3d")
+C3D_PACKAGE = {
+    "edge_cases/c3dorg_sgi_int.c3d",
+    "c3d/c3dorg_type1.C3D",
+    "c3d/c3dorg_BTS_dynamic.C3D",
+}
+FILES = sorted(
+    p.relative_to(real_data_dir()).as_posix()
+    for d in ("c3d", "edge_cases")
+    for p in (real_data_dir() / d).glob("*")
+    if p.suffix.lower() == ".c3d"
+)
 
 
 def _quiet(path, **kw):
@@ -87,6 +93,10 @@ def test_loaded_plates_push_up_with_the_cop_on_the_plate_or_a_warning_says_so(re
         assert np.mean(fz[loaded] > 0) > 0.9, f"plate {i} pushes down, silently"
         c = p.corners  # the test's own plate bounds: corners' span in x and y, +- 5 cm
         cop = p.cop[loaded & np.isfinite(p.cop).all(axis=1)]
-        inside = ((cop[:, 0] >= c[:, 0].min() - 0.05) & (cop[:, 0] <= c[:, 0].max() + 0.05)
-                  & (cop[:, 1] >= c[:, 1].min() - 0.05) & (cop[:, 1] <= c[:, 1].max() + 0.05))
+        inside = (
+            (cop[:, 0] >= c[:, 0].min() - 0.05)
+            & (cop[:, 0] <= c[:, 0].max() + 0.05)
+            & (cop[:, 1] >= c[:, 1].min() - 0.05)
+            & (cop[:, 1] <= c[:, 1].max() + 0.05)
+        )
         assert inside.mean() > 0.95, f"plate {i}: CoP off the plate, silently"

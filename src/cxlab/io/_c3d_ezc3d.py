@@ -83,51 +83,86 @@ def _child_read(path: str) -> dict[str, Any]:
         "point_rate": float(c["header"]["points"]["frame_rate"]),
         "first_frame": int(c["header"]["points"]["first_frame"]),
         "analog_rate": float(c["header"]["analogs"]["frame_rate"]),
-        "events": [(_clean_text(lab).strip(), float(t)) for lab, t in
-                   zip(hev["events_label"], hev["events_time"], strict=False)],
+        "events": [
+            (_clean_text(lab).strip(), float(t))
+            for lab, t in zip(hev["events_label"], hev["events_time"], strict=False)
+        ],
         "version": getattr(ezc3d, "__version__", ""),
     }
 
 
 def _run_child(path: Path) -> dict[str, Any]:
     try:
-        done = subprocess.run([sys.executable, "-m", "cxlab.io._c3d_ezc3d", str(path)],
-                              capture_output=True, timeout=CHILD_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "cxlab.io._c3d_ezc3d", str(path)],
+            capture_output=True,
+            timeout=CHILD_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise InputFormatError(message(f"ezc3d did not finish within {CHILD_TIMEOUT_S:.0f} s",
-                                       file=path, fix="read it with engine='fast'")) from None
+        raise InputFormatError(
+            message(
+                f"ezc3d did not finish within {CHILD_TIMEOUT_S:.0f} s",
+                file=path,
+                fix="read it with engine='fast'",
+            )
+        ) from None
     if done.returncode < 0:
         try:
             name = signal.Signals(-done.returncode).name
         except ValueError:
             name = f"signal {-done.returncode}"
-        raise InputFormatError(message(
-            f"ezc3d crashed ({name}) on this file, which passed cxlab's structural checks; "
-            "the file is damaged in a way ezc3d does not report", file=path, value=name,
-            fix="re-export the file, or read it with engine='fast'"))
+        raise InputFormatError(
+            message(
+                f"ezc3d crashed ({name}) on this file, which passed cxlab's structural checks; "
+                "the file is damaged in a way ezc3d does not report",
+                file=path,
+                value=name,
+                fix="re-export the file, or read it with engine='fast'",
+            )
+        )
     try:
         out = pickle.loads(done.stdout)
     except Exception:  # anything unreadable from the child is one error
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
-        raise InputFormatError(message("ezc3d failed on this file", file=path,
-                                       value=tail[0] if tail else done.returncode,
-                                       fix="re-export the file")) from None
+        raise InputFormatError(
+            message(
+                "ezc3d failed on this file",
+                file=path,
+                value=tail[0] if tail else done.returncode,
+                fix="re-export the file",
+            )
+        ) from None
     if "error" in out:
-        raise InputFormatError(message("ezc3d cannot read the file", file=path,
-                                       value=out["error"], fix="re-export the file"))
+        raise InputFormatError(
+            message(
+                "ezc3d cannot read the file",
+                file=path,
+                value=out["error"],
+                fix="re-export the file",
+            )
+        )
     return out
 
 
 # read by ezc3d as valuesAs...()[0] (must hold a number) / as numbers (must not be text)
-_EZC3D_SCALAR = {"POINT": ("USED", "SCALE", "RATE", "FRAMES"), "ANALOG": ("USED", "GEN_SCALE"),
-                 "FORCE_PLATFORM": ("USED",), "EVENT": ("USED",)}
-_EZC3D_NUMERIC = {"POINT": ("DATA_START",), "ANALOG": ("RATE", "SCALE", "OFFSET"),
-                  "FORCE_PLATFORM": ("TYPE", "ZERO", "CORNERS", "ORIGIN", "CHANNEL"),
-                  "EVENT": ("TIMES",)}
+_EZC3D_SCALAR = {
+    "POINT": ("USED", "SCALE", "RATE", "FRAMES"),
+    "ANALOG": ("USED", "GEN_SCALE"),
+    "FORCE_PLATFORM": ("USED",),
+    "EVENT": ("USED",),
+}
+_EZC3D_NUMERIC = {
+    "POINT": ("DATA_START",),
+    "ANALOG": ("RATE", "SCALE", "OFFSET"),
+    "FORCE_PLATFORM": ("TYPE", "ZERO", "CORNERS", "ORIGIN", "CHANNEL"),
+    "EVENT": ("TIMES",),
+}
 
 
-def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path, header: C3DHeader, *,
-                  fix: str) -> None:
+def _ezc3d_safety(
+    own: dict[str, dict[str, Param]], path: Path, header: C3DHeader, *, fix: str
+) -> None:
     """Reject layouts ezc3d indexes without bounds checks, naming the parameter.
 
     ezc3d 1.7 segfaults when ANALOG:SCALE/OFFSET hold fewer values than
@@ -139,51 +174,99 @@ def _ezc3d_safety(own: dict[str, dict[str, Param]], path: Path, header: C3DHeade
     for group, names in [*_EZC3D_SCALAR.items(), *_EZC3D_NUMERIC.items()]:
         for name in names:
             p = own.get(group, {}).get(name)
-            if p is not None and (p.dtype == -1 or (name in _EZC3D_SCALAR.get(group, ())
-                                                    and p.flat().size == 0)):
-                raise InputFormatError(message(
-                    "is not a number, which ezc3d cannot read", file=path,
-                    field=f"{group}:{name}", value=p.value, fix=fix))
+            if p is not None and (
+                p.dtype == -1 or (name in _EZC3D_SCALAR.get(group, ()) and p.flat().size == 0)
+            ):
+                raise InputFormatError(
+                    message(
+                        "is not a number, which ezc3d cannot read",
+                        file=path,
+                        field=f"{group}:{name}",
+                        value=p.value,
+                        fix=fix,
+                    )
+                )
     for group in ("POINT", "ANALOG", "FORCE_PLATFORM", "EVENT"):
         for name, p in own.get(group, {}).items():
             if p.dtype == -1 and not p.dims:  # ezc3d reads dimension()[0]
-                raise InputFormatError(message(
-                    "is text without dimensions, which ezc3d cannot read", file=path,
-                    field=f"{group}:{name}", value=p.value, fix=fix))
+                raise InputFormatError(
+                    message(
+                        "is text without dimensions, which ezc3d cannot read",
+                        file=path,
+                        field=f"{group}:{name}",
+                        value=p.value,
+                        fix=fix,
+                    )
+                )
             if name.rstrip("0123456789") in ("LABELS", "DESCRIPTIONS", "UNITS") and p.dtype != -1:
-                raise InputFormatError(message(
-                    "is not text, which ezc3d cannot read", file=path, field=f"{group}:{name}",
-                    value=p.dtype, fix=fix))
+                raise InputFormatError(
+                    message(
+                        "is not text, which ezc3d cannot read",
+                        file=path,
+                        field=f"{group}:{name}",
+                        value=p.dtype,
+                        fix=fix,
+                    )
+                )
     analog, point = own.get("ANALOG", {}), own.get("POINT", {})
     n_ch = int(_num(analog, "USED", 0) or 0) & 0xFFFF
     if n_ch and "SHADOW" not in own:
         for name in ("SCALE", "OFFSET"):
             n = len(_concat(analog, name))
             if n < n_ch:
-                raise InputFormatError(message(
-                    f"has {n} values for {n_ch} channels, which ezc3d cannot read", file=path,
-                    field=f"ANALOG:{name}", value=n, fix=fix))
+                raise InputFormatError(
+                    message(
+                        f"has {n} values for {n_ch} channels, which ezc3d cannot read",
+                        file=path,
+                        field=f"ANALOG:{name}",
+                        value=n,
+                        fix=fix,
+                    )
+                )
         if _num(analog, "GEN_SCALE") is None:
-            raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
-                                           field="ANALOG:GEN_SCALE", fix=fix))
+            raise InputFormatError(
+                message(
+                    "is missing, which ezc3d cannot read",
+                    file=path,
+                    field="ANALOG:GEN_SCALE",
+                    fix=fix,
+                )
+            )
     for group, used in (("POINT", point), ("ANALOG", analog)):
         n = int(_num(used, "USED", 0) or 0) & 0xFFFF
         n_labels = len(_concat(used, "LABELS"))
         if n and n_labels < n:
-            raise InputFormatError(message(
-                f"has {n_labels} labels for {n} entries, which ezc3d cannot read", file=path,
-                field=f"{group}:LABELS", value=n_labels, fix=fix))
+            raise InputFormatError(
+                message(
+                    f"has {n_labels} labels for {n} entries, which ezc3d cannot read",
+                    file=path,
+                    field=f"{group}:LABELS",
+                    value=n_labels,
+                    fix=fix,
+                )
+            )
     frames = point.get("FRAMES")
-    if frames is not None and frames.dtype == 2 and frames.flat().size \
-            and frames.flat()[0] < 0 and header.last_frame - header.first_frame + 1 < 32768:
-        raise InputFormatError(message(
-            f"is negative while the header's range gives "
-            f"{header.last_frame - header.first_frame + 1} frames; ezc3d aborts on it",
-            file=path, field="POINT:FRAMES", value=int(frames.flat()[0]),
-            fix="the file is damaged; re-export it from the capture software"))
+    if (
+        frames is not None
+        and frames.dtype == 2
+        and frames.flat().size
+        and frames.flat()[0] < 0
+        and header.last_frame - header.first_frame + 1 < 32768
+    ):
+        raise InputFormatError(
+            message(
+                f"is negative while the header's range gives "
+                f"{header.last_frame - header.first_frame + 1} frames; ezc3d aborts on it",
+                file=path,
+                field="POINT:FRAMES",
+                value=int(frames.flat()[0]),
+                fix="the file is damaged; re-export it from the capture software",
+            )
+        )
     if int(_num(point, "USED", 0) or 0) and _num(point, "SCALE") is None:
-        raise InputFormatError(message("is missing, which ezc3d cannot read", file=path,
-                                       field="POINT:SCALE", fix=fix))
+        raise InputFormatError(
+            message("is missing, which ezc3d cannot read", file=path, field="POINT:SCALE", fix=fix)
+        )
 
 
 def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool) -> Recording:
@@ -211,8 +294,15 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
     h = read_header(buf, path)
     to_fast = "read it with engine='fast' (the default engine='auto' does)"
     if h.processor == "mips":
-        raise InputFormatError(message("ezc3d cannot read MIPS (big-endian) C3D files",
-                                       file=path, field="processor", value="mips", fix=to_fast))
+        raise InputFormatError(
+            message(
+                "ezc3d cannot read MIPS (big-endian) C3D files",
+                file=path,
+                field="processor",
+                value="mips",
+                fix=to_fast,
+            )
+        )
     own = read_parameters(buf, path, h, strict=True)
     fast_reads_it = True
     try:  # full structural validation (data size, scales, rates) before the C++ code runs
@@ -221,17 +311,32 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
             _read_fast(buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=False)
     except C3DUnsupportedError:
         fast_reads_it = False
-    _ezc3d_safety(own, path, h, fix=to_fast if fast_reads_it else
-                  "the file is damaged; re-export it from the capture software")
+    _ezc3d_safety(
+        own,
+        path,
+        h,
+        fix=to_fast
+        if fast_reads_it
+        else "the file is damaged; re-export it from the capture software",
+    )
     d = _run_child(path)
-    params = {g: {k: Param(t, (len(v),) if t == -1 else tuple(v.shape), v)
-                  for k, (t, v) in grp.items()} for g, grp in d["parameters"].items()}
+    params = {
+        g: {k: Param(t, (len(v),) if t == -1 else tuple(v.shape), v) for k, (t, v) in grp.items()}
+        for g, grp in d["parameters"].items()
+    }
     want = int(own.get("ANALOG", {}).get("USED", Param(2, (), np.array(0))).flat()[0]) & 0xFFFF
     got = d["analogs"].shape[1]
     if want != got:  # e.g. ANALOG:RATE missing: ezc3d then misaligns every frame
-        raise InputFormatError(message(
-            f"ezc3d decodes {got} analog channels but ANALOG:USED is {want}, so its frames "
-            "would be misaligned", file=path, field="ANALOG:USED", value=want, fix=to_fast))
+        raise InputFormatError(
+            message(
+                f"ezc3d decodes {got} analog channels but ANALOG:USED is {want}, so its frames "
+                "would be misaligned",
+                file=path,
+                field="ANALOG:USED",
+                value=want,
+                fix=to_fast,
+            )
+        )
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
     pts = d["points"]
     n_frames, n_points = pts.shape[2], pts.shape[1]
@@ -254,9 +359,17 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
     plates = PlateSet([], [], [])
     if n_ch and "FORCE_PLATFORM" in params:
         plates = platforms_from_analogs(
-            analogs, params["FORCE_PLATFORM"], path=path, rate_hz=analog_rate, n_sub=n_sub,
-            length_m=length_m, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline,
-            analog_units=analog_units, moment_units=_str(point, "MOMENT_UNITS", ""))
+            analogs,
+            params["FORCE_PLATFORM"],
+            path=path,
+            rate_hz=analog_rate,
+            n_sub=n_sub,
+            length_m=length_m,
+            cop_threshold_n=cop_threshold_n,
+            zero_baseline=zero_baseline,
+            analog_units=analog_units,
+            moment_units=_str(point, "MOMENT_UNITS", ""),
+        )
     header_events = [(lab, t) for lab, t in d["events"] if lab]
     meta = {
         "manufacturer": _str(params.get("MANUFACTURER", {}), "COMPANY"),
@@ -273,10 +386,17 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
     return Recording(
         markers=xyz[:, is_marker],
         marker_labels=[lab for lab, m in zip(labels, is_marker, strict=True) if m],
-        residuals=residuals[:, is_marker], point_rate_hz=d["point_rate"], analogs=analogs,
-        analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=analog_rate,
-        platforms=plates.platforms, events=events_from_parameters(params, header_events),
-        meta=meta, warnings=list(plates.warnings))
+        residuals=residuals[:, is_marker],
+        point_rate_hz=d["point_rate"],
+        analogs=analogs,
+        analog_labels=analog_labels,
+        analog_units=analog_units,
+        analog_rate_hz=analog_rate,
+        platforms=plates.platforms,
+        events=events_from_parameters(params, header_events),
+        meta=meta,
+        warnings=list(plates.warnings),
+    )
 
 
 def _main(argv: list[str]) -> int:

@@ -68,8 +68,14 @@ def _frames_field(group: dict[str, Param], name: str) -> int | None:
     return lo + 65536 * hi
 
 
-def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]], *, avail: int | None,
-              path: Path, quiet: bool = False) -> tuple[int, int, str]:
+def _n_frames(
+    h: C3DHeader,
+    params: dict[str, dict[str, Param]],
+    *,
+    avail: int | None,
+    path: Path,
+    quiet: bool = False,
+) -> tuple[int, int, str]:
     """(first_frame, n_frames, where the count came from), honouring > 65,535 frames.
 
     The header's range is used when it is consistent (not saturated at 65,535, every frame
@@ -84,16 +90,25 @@ def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]], *, avail: int |
     n, source = n_hdr, "header frame range"
     header_ok = 0 < n_hdr and h.last_frame < 65535 and (avail is None or n_hdr <= avail)
     frames = point.get("FRAMES")
-    if frames is not None and frames.dtype != -1 and frames.flat().size \
-            and np.isfinite(frames.flat()[0]):
+    if (
+        frames is not None
+        and frames.dtype != -1
+        and frames.flat().size
+        and np.isfinite(frames.flat()[0])
+    ):
         v = frames.flat()[0]
         v = int(v) & 0xFFFF if frames.dtype == 2 else int(v)
         if v > 0 and v != n_hdr:
             if header_ok:
                 if v != h.last_frame and not quiet:
-                    warn(f"POINT:FRAMES says {v} frames but the header's range "
-                         f"{h.first_frame}..{h.last_frame} gives {n_hdr}, all present in the "
-                         "file; the header is used", file=path, field="POINT:FRAMES", value=v)
+                    warn(
+                        f"POINT:FRAMES says {v} frames but the header's range "
+                        f"{h.first_frame}..{h.last_frame} gives {n_hdr}, all present in the "
+                        "file; the header is used",
+                        file=path,
+                        field="POINT:FRAMES",
+                        value=v,
+                    )
             else:
                 n, source = v, "POINT:FRAMES"
     long_frames = _num(point, "LONG_FRAMES")
@@ -107,8 +122,16 @@ def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]], *, avail: int |
     return first, n, source
 
 
-def _n_points(h: C3DHeader, point: dict[str, Param], *, data_bytes: int, n_frames: int,
-              other_bytes: int, word: int, path: Path) -> int:
+def _n_points(
+    h: C3DHeader,
+    point: dict[str, Param],
+    *,
+    data_bytes: int,
+    n_frames: int,
+    other_bytes: int,
+    word: int,
+    path: Path,
+) -> int:
     """POINT:USED cross-checked against the header, POINT:LABELS and the file length.
 
     When POINT:USED and the header disagree, the count that fits the file's data and matches
@@ -130,9 +153,13 @@ def _n_points(h: C3DHeader, point: dict[str, Param], *, data_bytes: int, n_frame
     elif fits(n_used) and fits(h.n_points) and n_labels == h.n_points != n_used:
         pick = h.n_points
     if pick != n_used:
-        warn(f"POINT:USED says {n_used} points but the header says {h.n_points}, POINT:LABELS "
-             f"has {n_labels} and the file's length fits {h.n_points}; {pick} points are read",
-             file=path, field="POINT:USED", value=n_used)
+        warn(
+            f"POINT:USED says {n_used} points but the header says {h.n_points}, POINT:LABELS "
+            f"has {n_labels} and the file's length fits {h.n_points}; {pick} points are read",
+            file=path,
+            field="POINT:USED",
+            value=n_used,
+        )
     return pick
 
 
@@ -142,34 +169,72 @@ def _per_channel(values: list[Any], n: int, name: str, path: Path, default: floa
     try:
         arr = np.asarray(values, dtype=np.float64)
     except ValueError:
-        raise InputFormatError(message("must be numbers", file=path, field=f"ANALOG:{name}",
-                                       value=values[:3], fix="re-export the file")) from None
+        raise InputFormatError(
+            message(
+                "must be numbers",
+                file=path,
+                field=f"ANALOG:{name}",
+                value=values[:3],
+                fix="re-export the file",
+            )
+        ) from None
     if arr.size == 1:
         return np.full(n, arr[0])
     if arr.size < n:
-        raise InputFormatError(message(f"has {arr.size} values for {n} analog channels",
-                                       file=path, field=f"ANALOG:{name}", value=arr.size,
-                                       fix="re-export the trial with per-channel calibration"))
+        raise InputFormatError(
+            message(
+                f"has {arr.size} values for {n} analog channels",
+                file=path,
+                field=f"ANALOG:{name}",
+                value=arr.size,
+                fix="re-export the trial with per-channel calibration",
+            )
+        )
     return arr[:n]
 
 
-def _check_data_size(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int,
-                     n_sub: int, n_frames: int, frame_bytes: int, frames_from: str) -> None:
+def _check_data_size(
+    buf: bytes,
+    path: Path,
+    h: C3DHeader,
+    *,
+    n_points: int,
+    n_ch: int,
+    n_sub: int,
+    n_frames: int,
+    frame_bytes: int,
+    frames_from: str,
+) -> None:
     """Refuse, before anything is allocated, a declared data block longer than the file."""
     offset = (h.data_start - 1) * BLOCK
     if (n_frames and h.data_start < 2) or offset + n_frames * frame_bytes > len(buf):
         have = max(len(buf) - offset, 0) // frame_bytes if frame_bytes else 0
-        raise InputFormatError(message(
-            f"{frames_from} declares {n_frames} frames of {frame_bytes} bytes "
-            f"({n_points} points, {n_ch} analog channels x {n_sub}) from block "
-            f"{h.data_start} but the file holds only {have}", file=path,
-            field="data", value=f"{len(buf)} bytes",
-            fix="the file is truncated or a count is wrong; re-export it"))
+        raise InputFormatError(
+            message(
+                f"{frames_from} declares {n_frames} frames of {frame_bytes} bytes "
+                f"({n_points} points, {n_ch} analog channels x {n_sub}) from block "
+                f"{h.data_start} but the file holds only {have}",
+                file=path,
+                field="data",
+                value=f"{len(buf)} bytes",
+                fix="the file is truncated or a count is wrong; re-export it",
+            )
+        )
 
 
-def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n_sub: int,
-            n_frames: int, is_float: bool, unsigned: bool,
-            frames_from: str = "header frame range") -> tuple[np.ndarray, np.ndarray]:
+def _decode(
+    buf: bytes,
+    path: Path,
+    h: C3DHeader,
+    *,
+    n_points: int,
+    n_ch: int,
+    n_sub: int,
+    n_frames: int,
+    is_float: bool,
+    unsigned: bool,
+    frames_from: str = "header frame range",
+) -> tuple[np.ndarray, np.ndarray]:
     """The data block: points (n_frames, n_points, 4) as stored, analogs (n_samples, n_ch) f8."""
     e = h.endian
     if is_float:
@@ -178,9 +243,17 @@ def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n
     else:
         word = e + "i2"
         aword = e + ("u2" if unsigned else "i2")
-    _check_data_size(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub, n_frames=n_frames,
-                     frame_bytes=(4 * n_points + n_sub * n_ch) * (4 if is_float else 2),
-                     frames_from=frames_from)
+    _check_data_size(
+        buf,
+        path,
+        h,
+        n_points=n_points,
+        n_ch=n_ch,
+        n_sub=n_sub,
+        n_frames=n_frames,
+        frame_bytes=(4 * n_points + n_sub * n_ch) * (4 if is_float else 2),
+        frames_from=frames_from,
+    )
     dt = np.dtype([("p", word, (n_points, 4)), ("a", aword, (n_sub, n_ch))])
     offset = (h.data_start - 1) * BLOCK
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
@@ -219,8 +292,9 @@ def _unsigned_offsets(raw: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, 
     return out, counts
 
 
-def _rail_findings(raw: np.ndarray, counts: np.ndarray, labels: list[str], *, unsigned: bool,
-                   path: Path) -> list[str]:
+def _rail_findings(
+    raw: np.ndarray, counts: np.ndarray, labels: list[str], *, unsigned: bool, path: Path
+) -> list[str]:
     """Analog channels pinned at an A/D rail (saturated) in >= 0.5 % of their samples."""
     out = []
     if not raw.size:
@@ -232,16 +306,23 @@ def _rail_findings(raw: np.ndarray, counts: np.ndarray, labels: list[str], *, un
         mid = np.median(raw, axis=0)
         bad &= mid > 1000
     for j in np.flatnonzero(bad):
-        out.append(message(f"sits at an A/D rail value ({rails[0]:g} or {rails[1]:g} counts) in "
-                           f"{at[j]} of {raw.shape[0]} samples: the channel is saturated or "
-                           "disconnected", file=path, field=f"analog channel '{labels[j]}'"))
+        out.append(
+            message(
+                f"sits at an A/D rail value ({rails[0]:g} or {rails[1]:g} counts) in "
+                f"{at[j]} of {raw.shape[0]} samples: the channel is saturated or "
+                "disconnected",
+                file=path,
+                field=f"analog channel '{labels[j]}'",
+            )
+        )
     for f in out:
         warn(f)
     return out
 
 
-def marker_findings(markers: np.ndarray, labels: list[str], /, *, rate_hz: float,
-                    path: Path | None = None) -> list[str]:
+def marker_findings(
+    markers: np.ndarray, labels: list[str], /, *, rate_hz: float, path: Path | None = None
+) -> list[str]:
     """Marker values no person produces: speed > 30 m/s between frames, coordinates > 100 m.
 
     Parameters
@@ -262,10 +343,15 @@ def marker_findings(markers: np.ndarray, labels: list[str], /, *, rate_hz: float
     reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
     far = np.flatnonzero(reach > MAX_COORDINATE_M)
     if far.size:
-        out.append(message(
-            f"{far.size} markers have coordinates up to {reach.max():.3g} m, more than any "
-            f"capture volume ({MAX_COORDINATE_M:g} m): POINT:SCALE or POINT:UNITS is wrong",
-            file=path, field="POINT", value=[labels[i] for i in far[:3]]))
+        out.append(
+            message(
+                f"{far.size} markers have coordinates up to {reach.max():.3g} m, more than any "
+                f"capture volume ({MAX_COORDINATE_M:g} m): POINT:SCALE or POINT:UNITS is wrong",
+                file=path,
+                field="POINT",
+                value=[labels[i] for i in far[:3]],
+            )
+        )
     elif markers.shape[0] > 1 and rate_hz > 0:
         # Qualisys writes a gap as exactly (0, 0, 0) with a valid residual: not a position
         seen = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
@@ -275,18 +361,22 @@ def marker_findings(markers: np.ndarray, labels: list[str], /, *, rate_hz: float
         fast = np.flatnonzero(top > MAX_MARKER_SPEED_M_S)
         if fast.size:
             worst = fast[np.argmax(top[fast])]
-            out.append(message(
-                f"{fast.size} markers move faster than {MAX_MARKER_SPEED_M_S:g} m/s between two "
-                f"frames (fastest '{labels[worst]}' at {top[worst]:.0f} m/s): a spike, a label "
-                "swap or a wrong POINT:RATE", file=path, field="POINT",
-                value=[labels[i] for i in fast[:3]]))
+            out.append(
+                message(
+                    f"{fast.size} markers move faster than {MAX_MARKER_SPEED_M_S:g} m/s "
+                    f"between two frames (fastest '{labels[worst]}' at {top[worst]:.0f} m/s): "
+                    "a spike, a label swap or a wrong POINT:RATE",
+                    file=path,
+                    field="POINT",
+                    value=[labels[i] for i in fast[:3]],
+                )
+            )
     for f in out:
         warn(f)
     return out
 
 
-def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
-               zero_baseline: bool) -> Recording:
+def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline: bool) -> Recording:
     h = read_header(buf, path)
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
@@ -295,18 +385,40 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
     point_rate = _num(point, "RATE", h.rate_hz) or h.rate_hz
-    if not np.isfinite(scale) or not np.isfinite(point_rate) or point_rate < 0 \
-            or (n_used and point_rate == 0):
-        raise InputFormatError(message("POINT:SCALE must be finite and POINT:RATE positive",
-                                       file=path, field="POINT", value=(scale, point_rate),
-                                       fix="the file is corrupt; re-export it"))
+    if (
+        not np.isfinite(scale)
+        or not np.isfinite(point_rate)
+        or point_rate < 0
+        or (n_used and point_rate == 0)
+    ):
+        raise InputFormatError(
+            message(
+                "POINT:SCALE must be finite and POINT:RATE positive",
+                file=path,
+                field="POINT",
+                value=(scale, point_rate),
+                fix="the file is corrupt; re-export it",
+            )
+        )
     if scale != h.scale and abs(scale - h.scale) > 1e-6 * max(abs(scale), abs(h.scale)):
-        warn(f"POINT:SCALE disagrees with the header's scale factor {h.scale:g}; POINT:SCALE "
-             "is used (check marker magnitudes)", file=path, field="POINT:SCALE", value=scale)
+        warn(
+            f"POINT:SCALE disagrees with the header's scale factor {h.scale:g}; POINT:SCALE "
+            "is used (check marker magnitudes)",
+            file=path,
+            field="POINT:SCALE",
+            value=scale,
+        )
     is_float = scale < 0 if n_used else h.scale < 0
     if not is_float and scale == 0 and n_used:
-        raise InputFormatError(message("integer storage with a zero scale factor", file=path,
-                                       field="POINT:SCALE", value=scale, fix="re-export the file"))
+        raise InputFormatError(
+            message(
+                "integer storage with a zero scale factor",
+                file=path,
+                field="POINT:SCALE",
+                value=scale,
+                fix="re-export the file",
+            )
+        )
     n_sub = 0
     analog_rate = 0.0
     if n_ch:
@@ -315,41 +427,88 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             ratio = analog_rate / point_rate
             n_sub = round(ratio)
             if n_sub < 1 or abs(ratio - n_sub) > 1e-6 * ratio:
-                raise C3DUnsupportedError(message(
-                    "ANALOG:RATE is not a whole multiple of POINT:RATE", file=path,
-                    field="ANALOG:RATE", value=(analog_rate, point_rate), fix="use engine='ezc3d'"))
+                raise C3DUnsupportedError(
+                    message(
+                        "ANALOG:RATE is not a whole multiple of POINT:RATE",
+                        file=path,
+                        field="ANALOG:RATE",
+                        value=(analog_rate, point_rate),
+                        fix="use engine='ezc3d'",
+                    )
+                )
         else:
             n_sub = h.analog_per_frame
             analog_rate = point_rate * n_sub
         if not (np.isfinite(analog_rate) and analog_rate > 0 and 0 < n_sub <= 65535):
-            raise InputFormatError(message("analog rate must be a positive number", file=path,
-                                           field="ANALOG:RATE", value=analog_rate,
-                                           fix="the file is corrupt; re-export it"))
+            raise InputFormatError(
+                message(
+                    "analog rate must be a positive number",
+                    file=path,
+                    field="ANALOG:RATE",
+                    value=analog_rate,
+                    fix="the file is corrupt; re-export it",
+                )
+            )
     word = 4 if is_float else 2
     data_bytes = max(len(buf) - (h.data_start - 1) * BLOCK, 0)
     _, n_prov, _ = _n_frames(h, params, avail=None, path=path, quiet=True)
-    n_points = _n_points(h, point, data_bytes=data_bytes, n_frames=n_prov,
-                         other_bytes=n_sub * n_ch * word, word=word, path=path)
+    n_points = _n_points(
+        h,
+        point,
+        data_bytes=data_bytes,
+        n_frames=n_prov,
+        other_bytes=n_sub * n_ch * word,
+        word=word,
+        path=path,
+    )
     frame_bytes = (4 * n_points + n_sub * n_ch) * word
     avail = data_bytes // frame_bytes if frame_bytes else None
     first_frame, n_frames, frames_from = _n_frames(h, params, avail=avail, path=path)
     spare = data_bytes - n_frames * frame_bytes
     if n_frames == 65535 and frame_bytes and spare >= BLOCK + frame_bytes:
-        warn(f"frame count is saturated at 65535 but the file holds about "
-             f"{spare // frame_bytes} more frames; only the first 65535 are read", file=path,
-             field="POINT:FRAMES", value=n_frames,
-             fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting")
+        warn(
+            f"frame count is saturated at 65535 but the file holds about "
+            f"{spare // frame_bytes} more frames; only the first 65535 are read",
+            file=path,
+            field="POINT:FRAMES",
+            value=n_frames,
+            fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting",
+        )
     if not n_points and not n_ch:
         n_frames = 0
-    _check_data_size(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub,
-                     n_frames=n_frames, frame_bytes=frame_bytes, frames_from=frames_from)
+    _check_data_size(
+        buf,
+        path,
+        h,
+        n_points=n_points,
+        n_ch=n_ch,
+        n_sub=n_sub,
+        n_frames=n_frames,
+        frame_bytes=frame_bytes,
+        frames_from=frames_from,
+    )
     if rotation:  # raised only once everything the fast decoder can check has been checked
-        raise C3DUnsupportedError(message("has a ROTATION section the fast engine does not decode",
-                                     file=path, field="ROTATION", fix="use engine='ezc3d'"))
+        raise C3DUnsupportedError(
+            message(
+                "has a ROTATION section the fast engine does not decode",
+                file=path,
+                field="ROTATION",
+                fix="use engine='ezc3d'",
+            )
+        )
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
-    raw_pts, raw_an = _decode(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub,
-                              n_frames=n_frames, is_float=is_float, unsigned=unsigned,
-                              frames_from=frames_from)
+    raw_pts, raw_an = _decode(
+        buf,
+        path,
+        h,
+        n_points=n_points,
+        n_ch=n_ch,
+        n_sub=n_sub,
+        n_frames=n_frames,
+        is_float=is_float,
+        unsigned=unsigned,
+        frames_from=frames_from,
+    )
     findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3
@@ -357,7 +516,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     xyz = raw_pts[..., :3].astype(np.float64)  # the one full-size copy of the points
     if not is_float:
         xyz *= scale
-    invalid = (np.signbit(word4) | ~np.isfinite(word4) | ~np.isfinite(xyz).all(axis=-1))
+    invalid = np.signbit(word4) | ~np.isfinite(word4) | ~np.isfinite(xyz).all(axis=-1)
     res_int = np.where(invalid, 0, np.clip(np.nan_to_num(word4), 0, 65535)).astype(np.int64)
     residuals = (res_int & 0xFF) * abs(scale) * length_m
     residuals[invalid] = np.nan
@@ -378,15 +537,21 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             offset = offset.astype(np.int64) & 0xFFFF
         factor = ch_scale * gen
         if not (np.isfinite(factor).all() and np.isfinite(offset).all()):
-            raise InputFormatError(message("analog scales and offsets must be finite",
-                                           file=path, field="ANALOG:SCALE",
-                                           fix="re-export the file"))
+            raise InputFormatError(
+                message(
+                    "analog scales and offsets must be finite",
+                    file=path,
+                    field="ANALOG:SCALE",
+                    fix="re-export the file",
+                )
+            )
         if is_float:
             offset, counts = _unsigned_offsets(raw_an, offset)
         else:
             counts = np.ones(n_ch, dtype=bool)
-        findings += _rail_findings(raw_an, counts, analog_labels, unsigned=unsigned or is_float,
-                                   path=path)
+        findings += _rail_findings(
+            raw_an, counts, analog_labels, unsigned=unsigned or is_float, path=path
+        )
         analogs = raw_an  # calibrated in place: no second copy of the largest array
         analogs -= offset
         analogs *= factor
@@ -400,13 +565,24 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
     plates = PlateSet([], [], [])
     if n_ch and "FORCE_PLATFORM" in params:
         plates = platforms_from_analogs(
-            analogs, params["FORCE_PLATFORM"], path=path, rate_hz=analog_rate, n_sub=n_sub,
-            length_m=length_m, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline,
-            analog_units=analog_units, moment_units=_str(point, "MOMENT_UNITS", ""))
+            analogs,
+            params["FORCE_PLATFORM"],
+            path=path,
+            rate_hz=analog_rate,
+            n_sub=n_sub,
+            length_m=length_m,
+            cop_threshold_n=cop_threshold_n,
+            zero_baseline=zero_baseline,
+            analog_units=analog_units,
+            moment_units=_str(point, "MOMENT_UNITS", ""),
+        )
     elif _num(params.get("FORCE_PLATFORM", {}), "USED", 0):
-        warn("declares force plates but the file has no analog channels; plates skipped",
-             file=path, field="FORCE_PLATFORM:USED", value=int(_num(params["FORCE_PLATFORM"],
-                                                                  "USED")))
+        warn(
+            "declares force plates but the file has no analog channels; plates skipped",
+            file=path,
+            field="FORCE_PLATFORM:USED",
+            value=int(_num(params["FORCE_PLATFORM"], "USED")),
+        )
     meta = {
         "manufacturer": _str(params.get("MANUFACTURER", {}), "COMPANY"),
         "software": _str(params.get("MANUFACTURER", {}), "SOFTWARE"),
@@ -419,19 +595,28 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         "parameters": {g: {k: p.plain() for k, p in grp.items()} for g, grp in params.items()},
     }
     return Recording(
-        markers=markers, marker_labels=marker_labels,
+        markers=markers,
+        marker_labels=marker_labels,
         residuals=residuals if every else residuals[:, is_marker],
-        point_rate_hz=float(point_rate), analogs=analogs,
-        analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=float(analog_rate),
-        platforms=plates.platforms, events=events_from_parameters(params, h.events), meta=meta,
-        warnings=findings + list(plates.warnings))
+        point_rate_hz=float(point_rate),
+        analogs=analogs,
+        analog_labels=analog_labels,
+        analog_units=analog_units,
+        analog_rate_hz=float(analog_rate),
+        platforms=plates.platforms,
+        events=events_from_parameters(params, h.events),
+        meta=meta,
+        warnings=findings + list(plates.warnings),
+    )
 
 
 #: rotation taking a file's frame with the given vertical axis into cxlab's Z-up lab frame
 #: (new = Q @ old, det +1): Y up as OpenSim -> (x, -z, y); X up -> (y, z, x)
-TO_Z_UP = {"z": np.eye(3),
-           "y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
-           "x": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])}
+TO_Z_UP = {
+    "z": np.eye(3),
+    "y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+    "x": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+}
 UP_OPTIONS = ("auto", "z", "y", "x")
 
 
@@ -445,7 +630,7 @@ def _marker_up(markers: np.ndarray) -> str | None:
     """
     if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
         return None
-    markers = markers[::max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
+    markers = markers[:: max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
     m = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
     ok = np.isfinite(m).all(axis=-1).any(axis=1)
     if not ok.any():
@@ -483,9 +668,12 @@ def up_axis_of(rec: Recording, /) -> tuple[str, str]:
         if len(axes) == 1 and all(n.max() > np.cos(np.deg2rad(25)) for n in normals):
             axis = "xyz"[axes.pop()]
             if from_markers is not None and from_markers != axis:
-                warn(f"force plates lie in a plane normal to {axis} but the markers suggest "
-                     f"{from_markers} is vertical; the plates are trusted",
-                     file=rec.meta.get("source"), field="FORCE_PLATFORM:CORNERS")
+                warn(
+                    f"force plates lie in a plane normal to {axis} but the markers suggest "
+                    f"{from_markers} is vertical; the plates are trusted",
+                    file=rec.meta.get("source"),
+                    field="FORCE_PLATFORM:CORNERS",
+                )
             return axis, "force-plate normal"
     if from_markers is not None:
         return from_markers, "marker floor and height"
@@ -503,8 +691,15 @@ def _to_z_up(rec: Recording, axis: str) -> None:
         p.corners = p.corners @ q.T
 
 
-def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto", up: str = "auto",
-             cop_threshold_n: float = 20.0, zero_baseline: bool = True) -> Recording:
+def read_c3d(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    engine: str = "auto",
+    up: str = "auto",
+    cop_threshold_n: float = 20.0,
+    zero_baseline: bool = True,
+) -> Recording:
     """Read a C3D file into a :class:`~cxlab.io.recording.Recording` (SI units, lab frame).
 
     Parameters
@@ -547,15 +742,19 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto", up: str =
     try:
         buf = path.read_bytes()
     except OSError as exc:
-        raise InputFormatError(message("cannot be read", file=path, value=str(exc),
-                                       fix="check the path and permissions")) from None
+        raise InputFormatError(
+            message(
+                "cannot be read", file=path, value=str(exc), fix="check the path and permissions"
+            )
+        ) from None
     used = engine
     if engine == "ezc3d":
         rec = _ezc3d(path, cop_threshold_n, zero_baseline)
     else:
         try:
-            rec = _read_fast(buf, path, cop_threshold_n=cop_threshold_n,
-                             zero_baseline=zero_baseline)
+            rec = _read_fast(
+                buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline
+            )
             used = "fast"
         except C3DUnsupportedError as exc:
             if engine == "fast":

@@ -44,8 +44,16 @@ from cxlab._check import InputFormatError, message, warn
 from cxlab.io._c3d_header import Param
 from cxlab.io.recording import Platform
 
-__all__ = ["N_CHANNELS", "PlateConvention", "PlateSet", "lab_up", "nan_platform", "plate_frame",
-           "platform_from_wrench", "platforms_from_analogs"]
+__all__ = [
+    "N_CHANNELS",
+    "PlateConvention",
+    "PlateSet",
+    "lab_up",
+    "nan_platform",
+    "plate_frame",
+    "platform_from_wrench",
+    "platforms_from_analogs",
+]
 
 N_CHANNELS = {1: 6, 2: 6, 3: 8, 4: 6}
 #: sign applied to the channels when the data cannot decide it (an unloaded TYPE-3 plate)
@@ -88,9 +96,16 @@ def nan_platform(n: int, /, *, plate_type: int, rate_hz: float) -> Platform:
     tasks) when an earlier plate is skipped.
     """
     nan3 = np.full((n, 3), np.nan)
-    return Platform(force=nan3, moment=nan3.copy(), cop=nan3.copy(), tz=np.full(n, np.nan),
-                    corners=np.full((4, 3), np.nan), origin=np.full(3, np.nan),
-                    type=int(plate_type), rate_hz=float(rate_hz))
+    return Platform(
+        force=nan3,
+        moment=nan3.copy(),
+        cop=nan3.copy(),
+        tz=np.full(n, np.nan),
+        corners=np.full((4, 3), np.nan),
+        origin=np.full(3, np.nan),
+        type=int(plate_type),
+        rate_hz=float(rate_hz),
+    )
 
 
 def plate_frame(corners: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
@@ -116,11 +131,23 @@ def plate_frame(corners: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(axes), corners.mean(axis=0)
 
 
-def platform_from_wrench(force_p: np.ndarray, moment_c_p: np.ndarray, /, *, rot: np.ndarray,
-                         centre: np.ndarray, corners: np.ndarray, origin: np.ndarray,
-                         plate_type: int, rate_hz: float, cop_threshold_n: float,
-                         cop_poly: np.ndarray | None = None, length_m: float = 1.0,
-                         sign: float | None = None, up: np.ndarray | None = None) -> Platform:
+def platform_from_wrench(
+    force_p: np.ndarray,
+    moment_c_p: np.ndarray,
+    /,
+    *,
+    rot: np.ndarray,
+    centre: np.ndarray,
+    corners: np.ndarray,
+    origin: np.ndarray,
+    plate_type: int,
+    rate_hz: float,
+    cop_threshold_n: float,
+    cop_poly: np.ndarray | None = None,
+    length_m: float = 1.0,
+    sign: float | None = None,
+    up: np.ndarray | None = None,
+) -> Platform:
     """Build a :class:`Platform` from the plate-frame wrench about the surface centre.
 
     Parameters
@@ -144,10 +171,21 @@ def platform_from_wrench(force_p: np.ndarray, moment_c_p: np.ndarray, /, *, rot:
         The lab's upward unit vector (default: :func:`lab_up` of ``rot``).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _platform(force_p, moment_c_p, rot, centre, corners, origin, plate_type,
-                         rate_hz, cop_threshold_n, cop_poly, length_m,
-                         REACTION_SIGN[plate_type] if sign is None else sign,
-                         lab_up(rot) if up is None else up)
+        return _platform(
+            force_p,
+            moment_c_p,
+            rot,
+            centre,
+            corners,
+            origin,
+            plate_type,
+            rate_hz,
+            cop_threshold_n,
+            cop_poly,
+            length_m,
+            REACTION_SIGN[plate_type] if sign is None else sign,
+            lab_up(rot) if up is None else up,
+        )
 
 
 def lab_up(rot: np.ndarray, /) -> np.ndarray:
@@ -169,17 +207,32 @@ def _normal(rot: np.ndarray, up: np.ndarray) -> np.ndarray:
     return z if float(z @ up) > 0 else -z
 
 
-def _platform(force_p, moment_c_p, rot, centre, corners, origin, plate_type, rate_hz,
-              cop_threshold_n, cop_poly, length_m, sign, up) -> Platform:
+def _platform(
+    force_p,
+    moment_c_p,
+    rot,
+    centre,
+    corners,
+    origin,
+    plate_type,
+    rate_hz,
+    cop_threshold_n,
+    cop_poly,
+    length_m,
+    sign,
+    up,
+) -> Platform:
     px = -moment_c_p[:, 1] / force_p[:, 2]
     py = moment_c_p[:, 0] / force_p[:, 2]
     if cop_poly is not None and np.any(cop_poly):
         k = cop_poly
         px, py = px / length_m, py / length_m
-        x_off = ((k[0] * py**4 + k[1] * py**2 + k[2]) * px**3
-                 + (k[3] * py**4 + k[4] * py**2 + k[5]) * px)
-        y_off = ((k[6] * px**4 + k[7] * px**2 + k[8]) * py**3
-                 + (k[9] * px**4 + k[10] * px**2 + k[11]) * py)
+        x_off = (k[0] * py**4 + k[1] * py**2 + k[2]) * px**3 + (
+            k[3] * py**4 + k[4] * py**2 + k[5]
+        ) * px
+        y_off = (k[6] * px**4 + k[7] * px**2 + k[8]) * py**3 + (
+            k[9] * px**4 + k[10] * px**2 + k[11]
+        ) * py
         px, py = (px - x_off) * length_m, (py - y_off) * length_m
     cop_p = np.column_stack([px, py, np.zeros_like(px)])
     free_p = moment_c_p + np.cross(force_p, cop_p)
@@ -191,8 +244,16 @@ def _platform(force_p, moment_c_p, rot, centre, corners, origin, plate_type, rat
     low = ~(np.abs(force @ normal) >= cop_threshold_n)
     cop[low] = np.nan
     tz[low] = np.nan
-    return Platform(force=force, moment=moment, cop=cop, tz=tz, corners=corners,
-                    origin=origin, type=int(plate_type), rate_hz=float(rate_hz))
+    return Platform(
+        force=force,
+        moment=moment,
+        cop=cop,
+        tz=tz,
+        corners=corners,
+        origin=origin,
+        type=int(plate_type),
+        rate_hz=float(rate_hz),
+    )
 
 
 def _zero_window(zero: Param | None, n_sub: int, n_samples: int) -> slice | None:
@@ -216,9 +277,14 @@ def zero_window(fp: dict[str, Param], /, *, n_sub: int, n_samples: int) -> slice
 def _fp_array(fp: dict[str, Param], name: str, path: Path) -> np.ndarray:
     p = fp.get(name)
     if p is None or p.dtype == -1:
-        raise InputFormatError(message("is missing or not numeric", file=path,
-                                       field=f"FORCE_PLATFORM:{name}",
-                                       fix="re-export the trial with its force plates defined"))
+        raise InputFormatError(
+            message(
+                "is missing or not numeric",
+                file=path,
+                field=f"FORCE_PLATFORM:{name}",
+                fix="re-export the trial with its force plates defined",
+            )
+        )
     return np.asarray(p.value, dtype=np.float64)
 
 
@@ -249,14 +315,23 @@ def _used_plates(fp: dict[str, Param], path: Path) -> int:
         p = fp.get(name)
         sizes[name] = 0 if p is None or p.dtype == -1 else p.flat().size // per
     chan = fp.get("CHANNEL")
-    sizes["CHANNEL"] = (0 if chan is None or chan.dtype == -1 else
-                        (chan.dims[1] if len(chan.dims) >= 2 else int(chan.flat().size > 0)))
+    sizes["CHANNEL"] = (
+        0
+        if chan is None or chan.dtype == -1
+        else (chan.dims[1] if len(chan.dims) >= 2 else int(chan.flat().size > 0))
+    )
     if used < 0 or used > min(sizes.values()):
         have = ", ".join(f"{k} {v}" for k, v in sizes.items())
-        raise InputFormatError(message(
-            f"declares {used} force plates but the plate parameters describe at most "
-            f"{min(sizes.values())} ({have})", file=path, field="FORCE_PLATFORM:USED",
-            value=used, fix="the file is damaged; re-export it from the capture software"))
+        raise InputFormatError(
+            message(
+                f"declares {used} force plates but the plate parameters describe at most "
+                f"{min(sizes.values())} ({have})",
+                file=path,
+                field="FORCE_PLATFORM:USED",
+                value=used,
+                fix="the file is damaged; re-export it from the capture software",
+            )
+        )
     return used
 
 
@@ -284,8 +359,13 @@ def _on_plate(px: np.ndarray, py: np.ndarray, half: np.ndarray) -> np.ndarray:
     return (np.abs(px) <= half[0] + COP_MARGIN_M) & (np.abs(py) <= half[1] + COP_MARGIN_M)
 
 
-def _choose_moment_unit(force: np.ndarray, m_ch: np.ndarray, r: np.ndarray, half: np.ndarray,
-                        candidates: list[tuple[float, str]]) -> tuple[float, str, str | None]:
+def _choose_moment_unit(
+    force: np.ndarray,
+    m_ch: np.ndarray,
+    r: np.ndarray,
+    half: np.ndarray,
+    candidates: list[tuple[float, str]],
+) -> tuple[float, str, str | None]:
     """The moment-channel unit under which the CoP falls on the plate, checked on the data.
 
     ``candidates`` are (N·m per unit, where it was declared) in order of preference.  The
@@ -309,13 +389,24 @@ def _choose_moment_unit(force: np.ndarray, m_ch: np.ndarray, r: np.ndarray, half
         if fraction(k) >= 0.9:
             if (k, src) == tried[0]:
                 return k, src, None
-            return k, src, (f"moment channels read in {tried[0][1]} put the centre of pressure "
-                            f"off the plate; read as {_unit_name(k)} ({src}), which puts it on")
+            return (
+                k,
+                src,
+                (
+                    f"moment channels read in {tried[0][1]} put the centre of pressure "
+                    f"off the plate; read as {_unit_name(k)} ({src}), which puts it on"
+                ),
+            )
     for k in (1.0, 1e-2, 1e-3):
         if all(k != c for c, _ in tried) and fraction(k) >= 0.9:
-            return k, "centre of pressure on the plate", (
-                f"no declared moment unit ({', '.join(s for _, s in tried)}) puts the centre "
-                f"of pressure on the plate; read as {_unit_name(k)}, the only unit that does")
+            return (
+                k,
+                "centre of pressure on the plate",
+                (
+                    f"no declared moment unit ({', '.join(s for _, s in tried)}) puts the centre "
+                    f"of pressure on the plate; read as {_unit_name(k)}, the only unit that does"
+                ),
+            )
     return candidates[0][0], candidates[0][1], None
 
 
@@ -323,20 +414,37 @@ def _unit_name(k: float) -> str:
     return {1.0: "N·m", 1e-2: "N·cm", 1e-3: "N·mm"}.get(k, f"{k:g} N·m")
 
 
-def _wrench(ch: np.ndarray, t: int, i: int, *, fp: dict[str, Param], corners_all, origin_all,
-            length_m: float, idx: np.ndarray, analog_units: list[str] | None,
-            moment_units: str, path: Path, where: dict[str, Any],
-            findings: list[str]) -> _Wrench:
+def _wrench(
+    ch: np.ndarray,
+    t: int,
+    i: int,
+    *,
+    fp: dict[str, Param],
+    corners_all,
+    origin_all,
+    length_m: float,
+    idx: np.ndarray,
+    analog_units: list[str] | None,
+    moment_units: str,
+    path: Path,
+    where: dict[str, Any],
+    findings: list[str],
+) -> _Wrench:
     n_samples = ch.shape[0]
-    corners = corners_all[12 * i:12 * (i + 1)].reshape(4, 3) * length_m
-    origin = origin_all[3 * i:3 * (i + 1)] * length_m
+    corners = corners_all[12 * i : 12 * (i + 1)].reshape(4, 3) * length_m
+    origin = origin_all[3 * i : 3 * (i + 1)] * length_m
     r = -origin if origin[2] > 0 else origin
     with np.errstate(invalid="ignore", divide="ignore"):
         rot, centre = plate_frame(corners)
     if not (np.isfinite(rot).all() and np.isfinite(centre).all()):
-        raise InputFormatError(message("CORNERS do not span a plate (degenerate or not "
-                                       "finite)", value=corners.tolist(),
-                                       fix="re-export with the plate geometry", **where))
+        raise InputFormatError(
+            message(
+                "CORNERS do not span a plate (degenerate or not finite)",
+                value=corners.tolist(),
+                fix="re-export with the plate geometry",
+                **where,
+            )
+        )
     half = _half_extents(corners, rot, centre)
     unit_k, unit_from = length_m, "N x POINT:UNITS"
     if t == 1:
@@ -345,25 +453,36 @@ def _wrench(ch: np.ndarray, t: int, i: int, *, fp: dict[str, Param], corners_all
         m_c = np.cross(cop, force)
         m_c[:, 2] += ch[:, 5] * length_m
     elif t == 3:
-        force = np.column_stack([ch[:, 0] + ch[:, 1], ch[:, 2] + ch[:, 3],
-                                 ch[:, 4:8].sum(axis=1)])
+        force = np.column_stack([ch[:, 0] + ch[:, 1], ch[:, 2] + ch[:, 3], ch[:, 4:8].sum(axis=1)])
         a, b = r[0], r[1]
-        m_c = np.column_stack([
-            b * (ch[:, 4] + ch[:, 5] - ch[:, 6] - ch[:, 7]),
-            a * (ch[:, 5] + ch[:, 6] - ch[:, 4] - ch[:, 7]),
-            b * (ch[:, 1] - ch[:, 0]) + a * (ch[:, 2] - ch[:, 3]),
-        ]) + np.cross(force, np.array([0.0, 0.0, r[2]]))
+        m_c = np.column_stack(
+            [
+                b * (ch[:, 4] + ch[:, 5] - ch[:, 6] - ch[:, 7]),
+                a * (ch[:, 5] + ch[:, 6] - ch[:, 4] - ch[:, 7]),
+                b * (ch[:, 1] - ch[:, 0]) + a * (ch[:, 2] - ch[:, 3]),
+            ]
+        ) + np.cross(force, np.array([0.0, 0.0, r[2]]))
         unit_from = "Kistler channels in N"
     else:
         six = ch
         if t == 4:
             cal = fp.get("CAL_MATRIX")
-            if cal is None or cal.dtype == -1 or len(cal.dims) < 3 or cal.dims[2] <= i \
-                    or cal.dims[0] < 6 or cal.dims[1] < 6:
-                raise InputFormatError(message("TYPE 4 needs a 6 x 6 CAL_MATRIX per plate",
-                                               value=cal.dims if cal else None,
-                                               fix="re-export with the calibration matrix",
-                                               **where))
+            if (
+                cal is None
+                or cal.dtype == -1
+                or len(cal.dims) < 3
+                or cal.dims[2] <= i
+                or cal.dims[0] < 6
+                or cal.dims[1] < 6
+            ):
+                raise InputFormatError(
+                    message(
+                        "TYPE 4 needs a 6 x 6 CAL_MATRIX per plate",
+                        value=cal.dims if cal else None,
+                        fix="re-export with the calibration matrix",
+                        **where,
+                    )
+                )
             six = ch @ np.asarray(cal.value, dtype=float)[:6, :6, i].T
         force = six[:, 0:3]
         candidates: list[tuple[float, str]] = []
@@ -374,8 +493,7 @@ def _wrench(ch: np.ndarray, t: int, i: int, *, fp: dict[str, Param], corners_all
         if (k := moment_unit(moment_units)) is not None:
             candidates.append((k, f"POINT:MOMENT_UNITS '{moment_units}'"))
         candidates.append((length_m, "N x POINT:UNITS"))
-        unit_k, unit_from, finding = _choose_moment_unit(force, six[:, 3:6], r, half,
-                                                         candidates)
+        unit_k, unit_from, finding = _choose_moment_unit(force, six[:, 3:6], r, half, candidates)
         if finding:
             findings.append(message(finding, **where))
         m_c = six[:, 3:6] * unit_k + np.cross(force, r)
@@ -404,8 +522,9 @@ def _zero_is_unloaded(vn: np.ndarray, window: slice) -> tuple[bool, float, float
     return not (w - low > LOADED_N or w > 4 * LOADED_N), w, low
 
 
-def plate_findings(plate: Platform, /, *, half: np.ndarray, rot: np.ndarray,
-                   centre: np.ndarray, up: np.ndarray) -> list[str]:
+def plate_findings(
+    plate: Platform, /, *, half: np.ndarray, rot: np.ndarray, centre: np.ndarray, up: np.ndarray
+) -> list[str]:
     """Physical checks no format rule catches, one sentence each (empty when all pass).
 
     * stance force up: among loaded samples (|vertical| >= max(50 N, 20 % of the peak))
@@ -427,8 +546,10 @@ def plate_findings(plate: Platform, /, *, half: np.ndarray, rot: np.ndarray,
         loaded = np.abs(vn) >= max(LOADED_N, 0.2 * peak)
         neg = float(np.mean(vn[loaded] < 0))
         if neg > 0.1:
-            out.append(f"vertical reaction is negative in {neg:.0%} of the loaded samples "
-                       f"(down to {np.nanmin(vn):.0f} N): stance force points down")
+            out.append(
+                f"vertical reaction is negative in {neg:.0%} of the loaded samples "
+                f"(down to {np.nanmin(vn):.0f} N): stance force points down"
+            )
         on = np.abs(vn) > LOADED_N
         cop = plate.cop[on]
         ok = np.isfinite(cop).all(axis=1)
@@ -437,27 +558,44 @@ def plate_findings(plate: Platform, /, *, half: np.ndarray, rot: np.ndarray,
             off = ~_on_plate(local[:, 0], local[:, 1], half)
             if off.mean() > 0.05:
                 dist = np.max(np.maximum(np.abs(local[:, :2]) - half, 0.0).max(axis=1))
-                out.append(f"centre of pressure is off the plate in {off.mean():.0%} of the "
-                           f"samples above {LOADED_N:.0f} N (up to {dist:.2f} m outside)")
+                out.append(
+                    f"centre of pressure is off the plate in {off.mean():.0%} of the "
+                    f"samples above {LOADED_N:.0f} N (up to {dist:.2f} m outside)"
+                )
     p1, p99 = np.nanpercentile(vn, [1, 99])
     if p1 < -LOADED_N:
-        out.append(f"vertical force sits at {p1:.0f} N or below in 1 % of the samples: a plate "
-                   "cannot pull the body down (offset or sign wrong)")
+        out.append(
+            f"vertical force sits at {p1:.0f} N or below in 1 % of the samples: a plate "
+            "cannot pull the body down (offset or sign wrong)"
+        )
     if p99 - p1 < 2 * LOADED_N and abs(np.nanmedian(vn)) > ABSURD_STEADY_N:
-        out.append(f"plate reads a steady {np.nanmedian(vn):.0f} N with no load change, "
-                   "more than a person standing still: analog offset wrong?")
+        out.append(
+            f"plate reads a steady {np.nanmedian(vn):.0f} N with no load change, "
+            "more than a person standing still: analog offset wrong?"
+        )
     fmax = float(np.nanmax(np.linalg.norm(plate.force, axis=1)))
     if fmax > ABSURD_FORCE_N:
-        out.append(f"force reaches {fmax:.0f} N, beyond anything a person produces "
-                   f"(> {ABSURD_FORCE_N:.0f} N)")
+        out.append(
+            f"force reaches {fmax:.0f} N, beyond anything a person produces "
+            f"(> {ABSURD_FORCE_N:.0f} N)"
+        )
     return out
 
 
-def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path: Path,
-                           rate_hz: float, n_sub: int, length_m: float,
-                           cop_threshold_n: float, zero_baseline: bool,
-                           analog_units: list[str] | None = None,
-                           moment_units: str = "") -> PlateSet:
+def platforms_from_analogs(
+    analogs: np.ndarray,
+    fp: dict[str, Param],
+    /,
+    *,
+    path: Path,
+    rate_hz: float,
+    n_sub: int,
+    length_m: float,
+    cop_threshold_n: float,
+    zero_baseline: bool,
+    analog_units: list[str] | None = None,
+    moment_units: str = "",
+) -> PlateSet:
     """Compute every used force platform from calibrated analog channels.
 
     Parameters
@@ -521,25 +659,48 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
         where: dict[str, Any] = {"file": path, "field": f"FORCE_PLATFORM plate {i + 1}"}
         t = int(types[i])
         if t not in N_CHANNELS:
-            warn("has an unsupported TYPE; its values are NaN (cxlab reads TYPE 1-4)",
-                 value=t, **where)
+            warn(
+                "has an unsupported TYPE; its values are NaN (cxlab reads TYPE 1-4)",
+                value=t,
+                **where,
+            )
             built.append(None)
             continue
         k = N_CHANNELS[t]
         if chan.shape[0] < k or chan.shape[1] <= i:
-            raise InputFormatError(message(f"CHANNEL lists too few channels (TYPE {t} needs "
-                                           f"{k})", value=chan.shape, fix="re-export with "
-                                           "complete plate channels", **where))
+            raise InputFormatError(
+                message(
+                    f"CHANNEL lists too few channels (TYPE {t} needs {k})",
+                    value=chan.shape,
+                    fix="re-export with complete plate channels",
+                    **where,
+                )
+            )
         idx = chan[:k, i].astype(int) - 1
         if np.any(idx < 0) or np.any(idx >= n_ch):
-            warn(f"CHANNEL refers to analog channels the file does not have ({n_ch} stored); "
-                 "its values are NaN", value=(idx + 1).tolist(), **where)
+            warn(
+                f"CHANNEL refers to analog channels the file does not have ({n_ch} stored); "
+                "its values are NaN",
+                value=(idx + 1).tolist(),
+                **where,
+            )
             built.append(None)
             continue
-        w = _wrench(analogs[:, idx], t, i, fp=fp, corners_all=corners_all,
-                    origin_all=origin_all, length_m=length_m, idx=idx,
-                    analog_units=analog_units, moment_units=moment_units, path=path,
-                    where=where, findings=findings)
+        w = _wrench(
+            analogs[:, idx],
+            t,
+            i,
+            fp=fp,
+            corners_all=corners_all,
+            origin_all=origin_all,
+            length_m=length_m,
+            idx=idx,
+            analog_units=analog_units,
+            moment_units=moment_units,
+            path=path,
+            where=where,
+            findings=findings,
+        )
         up = lab_up(w.rot)
         vn = (w.force @ w.rot.T) @ _normal(w.rot, up)
         built.append((t, where, w, up, _load_sign(vn) if t == 3 else 1.0))
@@ -549,8 +710,9 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
     for i, b in enumerate(built):
         if b is None:
             t = int(types[i])
-            out.append(nan_platform(n_samples, plate_type=t if t in N_CHANNELS else 0,
-                                    rate_hz=rate_hz))
+            out.append(
+                nan_platform(n_samples, plate_type=t if t in N_CHANNELS else 0, rate_hz=rate_hz)
+            )
             continue
         t, where, w, up, sign = b
         sign_from: Literal["load", "type default", "other plate"] = "load"
@@ -569,24 +731,47 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
                 zero = "subtracted"
             else:
                 zero = "kept raw"
-                findings.append(message(
-                    f"FORCE_PLATFORM:ZERO frames carry {level:.0f} N while the plate's lowest "
-                    f"level is {low:.0f} N, so the plate was loaded there; baseline not "
-                    "subtracted, raw values kept", **where))
+                findings.append(
+                    message(
+                        f"FORCE_PLATFORM:ZERO frames carry {level:.0f} N while the plate's lowest "
+                        f"level is {low:.0f} N, so the plate was loaded there; baseline not "
+                        "subtracted, raw values kept",
+                        **where,
+                    )
+                )
         cop_poly = None
         if t == 3 and poly is not None and poly.dtype != -1 and poly.flat().size >= 12 * (i + 1):
-            cop_poly = poly.flat()[12 * i:12 * (i + 1)]
+            cop_poly = poly.flat()[12 * i : 12 * (i + 1)]
         plate = platform_from_wrench(
-            force_p, m_c, rot=w.rot, centre=w.centre, corners=w.corners, origin=w.origin,
-            plate_type=t, rate_hz=rate_hz, cop_threshold_n=cop_threshold_n, cop_poly=cop_poly,
-            length_m=length_m, sign=sign, up=up)
+            force_p,
+            m_c,
+            rot=w.rot,
+            centre=w.centre,
+            corners=w.corners,
+            origin=w.origin,
+            plate_type=t,
+            rate_hz=rate_hz,
+            cop_threshold_n=cop_threshold_n,
+            cop_poly=cop_poly,
+            length_m=length_m,
+            sign=sign,
+            up=up,
+        )
         for f in plate_findings(plate, half=w.half, rot=w.rot, centre=w.centre, up=up):
             findings.append(message(f, **where))
         out.append(plate)
-        conventions.append(PlateConvention(
-            plate=i + 1, type=t, reaction_sign=float(sign), sign_from=sign_from, zero=zero,
-            moment_unit_nm=float(w.moment_unit_nm), moment_unit_from=w.moment_unit_from,
-            up="+" + "xyz"[int(np.argmax(up))]))
+        conventions.append(
+            PlateConvention(
+                plate=i + 1,
+                type=t,
+                reaction_sign=float(sign),
+                sign_from=sign_from,
+                zero=zero,
+                moment_unit_nm=float(w.moment_unit_nm),
+                moment_unit_from=w.moment_unit_from,
+                up="+" + "xyz"[int(np.argmax(up))],
+            )
+        )
     for f in findings:
         warn(f)
     return PlateSet(out, conventions, findings)
