@@ -88,18 +88,20 @@ def test_point_used_beyond_the_file_gives_way_to_header_labels_and_length(real_d
 
 
 @pytest.mark.parametrize(
-    ("group", "name", "value", "match"),
+    ("name", "raw", "match"),
     [
-        ("ANALOG", "USED", 32767, r"declares 450 frames .*32767 analog channels.* holds only"),
-        ("ANALOG", "RATE", 0, None),
+        ("USED", _i2(32767), r"ANALOG:USED: one frame of 26 points and 32767 analog channels x 4"),
+        ("RATE", np.array([2e6], "<f4").tobytes(), r"ANALOG:RATE: one frame .* x 40000 samples"),
+        (
+            "USED",
+            _i2(100),
+            r"data: header frame range declares 450 frames .*100 analog channels"
+            r" x 4\) from block 11 but the file holds only 150",
+        ),
     ],
 )
-def test_declared_counts_are_checked_against_the_file_length(
-    real_dir, tmp_path, group, name, value, match
-):
-    raw = _i2(value) if name == "USED" else np.array([2e6], "<f4").tobytes()
-    bad = _patched(real_dir / "c3d/c3dorg_Eb015pi.c3d", tmp_path / "n.c3d", group, name, raw)
-    match = match or r"declares 450 frames .*x 40000\) .* holds only"
+def test_declared_counts_are_checked_against_the_file_length(real_dir, tmp_path, name, raw, match):
+    bad = _patched(real_dir / "c3d/c3dorg_Eb015pi.c3d", tmp_path / "n.c3d", "ANALOG", name, raw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CxlabWarning)
         with pytest.raises(InputFormatError, match=match):
@@ -181,3 +183,19 @@ def test_marker_spike_and_absurd_force_are_warnings(real_dir, tmp_path):
         up=np.array([0.0, 0.0, 1.0]),
     )
     assert any("beyond anything a person produces" in g for g in got)
+
+
+def test_a_frame_larger_than_the_file_is_refused_even_with_no_frames(real_dir, tmp_path):
+    src = real_dir / "c3d/c3dorg_Eb015pi.c3d"
+    bad = _patched(src, tmp_path / "a.c3d", "ANALOG", "USED", _i2(32767))
+    raw = bytearray(bad.read_bytes())
+    raw[6:10] = np.array([2, 1], "<u2").tobytes()  # header first frame 2, last 1: no frames
+    bad.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        with pytest.raises(
+            InputFormatError,
+            match=r"ANALOG:USED: one frame of 26 points and "
+            r"32767 analog channels x 4 samples",
+        ):
+            read_c3d(bad)

@@ -205,8 +205,29 @@ def _check_data_size(
     frame_bytes: int,
     frames_from: str,
 ) -> None:
-    """Refuse, before anything is allocated, a declared data block longer than the file."""
+    """Refuse, before anything is allocated, a declared data block longer than the file.
+
+    Also a frame larger than the whole file, even when no frame is declared (no real frame
+    is: 65,535 channels x 65,535 samples per frame cannot describe a recording).
+    """
     offset = (h.data_start - 1) * BLOCK
+    if frame_bytes > max(len(buf) - offset, 0) and frame_bytes > 4 * BLOCK:
+        raise InputFormatError(
+            message(
+                f"one frame of {n_points} points and {n_ch} analog channels x {n_sub} samples "
+                f"would take {frame_bytes} bytes, more than the whole file",
+                file=path,
+                field=(
+                    "POINT:USED"
+                    if 4 * n_points >= n_sub * n_ch
+                    else "ANALOG:RATE"
+                    if n_sub > n_ch
+                    else "ANALOG:USED"
+                ),
+                value=f"{len(buf)} bytes",
+                fix="the file is damaged; re-export it from the capture software",
+            )
+        )
     if (n_frames and h.data_start < 2) or offset + n_frames * frame_bytes > len(buf):
         have = max(len(buf) - offset, 0) // frame_bytes if frame_bytes else 0
         raise InputFormatError(
