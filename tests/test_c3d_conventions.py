@@ -101,3 +101,10 @@ def test_marker_evidence_decides_up_without_plates(real_dir):
     assert -0.1 < np.nanmedian(np.nanmin(z, axis=1)) < 0.3 and np.nanmax(z) > 1.5
     vicon = _read(real_dir / "c3d/btk_PiG_Calibration3_FF_N18.c3d")  # weak evidence: as stored
     assert vicon.meta["up_axis"] == "z" and vicon.meta["up_axis_from"] == "assumed"
+
+
+def test_both_engines_put_the_same_findings_on_the_recording(real_dir):
+    for name in ("c3d/c3dorg_gait-pig.c3d", "c3d/biomdp_vicon_CMJ_kinem_kinet_emg.c3d"):
+        fast = _read(real_dir / name, engine="fast")
+        ez = _read(real_dir / name, engine="ezc3d")
+        assert fast.warnings and [w for w in fast.warnings if "A/D rail" not in w] == ez.warnings

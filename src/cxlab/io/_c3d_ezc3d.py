@@ -287,7 +287,7 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         length_factor,
         split_points,
     )
-    from cxlab.io.c3d import C3DUnsupportedError, _read_fast
+    from cxlab.io.c3d import C3DUnsupportedError, _read_fast, marker_findings
     from cxlab.io.forceplates import PlateSet, platforms_from_analogs
 
     buf = path.read_bytes()
@@ -370,6 +370,9 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
             analog_units=analog_units,
             moment_units=_str(point, "MOMENT_UNITS", ""),
         )
+    markers = xyz[:, is_marker]
+    marker_labels = [lab for lab, m in zip(labels, is_marker, strict=True) if m]
+    findings = marker_findings(markers, marker_labels, rate_hz=d["point_rate"], path=path)
     header_events = [(lab, t) for lab, t in d["events"] if lab]
     meta = {
         "manufacturer": _str(params.get("MANUFACTURER", {}), "COMPANY"),
@@ -384,8 +387,8 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         "ezc3d_version": d["version"],
     }
     return Recording(
-        markers=xyz[:, is_marker],
-        marker_labels=[lab for lab, m in zip(labels, is_marker, strict=True) if m],
+        markers=markers,
+        marker_labels=marker_labels,
         residuals=residuals[:, is_marker],
         point_rate_hz=d["point_rate"],
         analogs=analogs,
@@ -395,7 +398,7 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         platforms=plates.platforms,
         events=events_from_parameters(params, header_events),
         meta=meta,
-        warnings=list(plates.warnings),
+        warnings=findings + list(plates.warnings),
     )
 
 

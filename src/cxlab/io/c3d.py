@@ -421,7 +421,9 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
                 fix="the file is corrupt; re-export it",
             )
         )
-    if scale != h.scale and abs(scale - h.scale) > 1e-6 * max(abs(scale), abs(h.scale)):
+    differ = abs(scale - h.scale) > 1e-6 * max(abs(scale), abs(h.scale))
+    # float storage only uses the scale for residuals: a differing magnitude there is harmless
+    if differ and (scale > 0 or h.scale > 0):
         warn(
             f"POINT:SCALE disagrees with the header's scale factor {h.scale:g}; POINT:SCALE "
             "is used (check marker magnitudes)",
