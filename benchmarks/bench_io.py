@@ -10,7 +10,10 @@ prints the best-of-N time of
 * ingest = ``read_c3d`` + ``Recording.to_tables`` + ``Store.write`` of the
   markers, analogs, forces and events tables, with each stage timed;
 
-and the ratios (targets: fast >= 5x faster than ezc3d; ingest <= 1.0 x ezc3d).
+and the ratios (targets: fast >= 5x faster than ezc3d; ingest <= 1.0 x ezc3d); then the
+peak memory of one ``read_c3d`` in a fresh subprocess, as a multiple of the file size
+(the ``tracemalloc`` peak, which counts NumPy's buffers, and the growth of the RSS
+high-water mark ``VmHWM`` over the RSS after the imports, Linux).
 
 Usage::
 
@@ -20,6 +23,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 import timeit
@@ -66,15 +71,21 @@ def write_trial(path: Path, *, seed: int = 0) -> None:
     c["data"]["meta_points"]["residuals"] = residuals
     c["parameters"]["ANALOG"]["RATE"]["value"] = [RATE * N_SUB]
     c["parameters"]["ANALOG"]["LABELS"]["value"] = [f"A{i:02d}" for i in range(N_CH)]
-    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * 2 \
-        + ["V"] * (N_CH - 12)
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * 2 + [
+        "V"
+    ] * (N_CH - 12)
     c["data"]["analogs"] = analogs[None]
     fp = c["parameters"]["FORCE_PLATFORM"]
     fp["USED"]["value"] = [2]
     fp["TYPE"]["value"] = [2, 2]
     fp["ZERO"]["value"] = [0, 0]
-    corners = np.array([[[500, 0, 0], [0, 0, 0], [0, 400, 0], [500, 400, 0]],
-                        [[1100, 0, 0], [600, 0, 0], [600, 400, 0], [1100, 400, 0]]], float)
+    corners = np.array(
+        [
+            [[500, 0, 0], [0, 0, 0], [0, 400, 0], [500, 400, 0]],
+            [[1100, 0, 0], [600, 0, 0], [600, 400, 0], [1100, 400, 0]],
+        ],
+        float,
+    )
     fp["CORNERS"]["value"] = corners.transpose(2, 1, 0)
     fp["ORIGIN"]["value"] = np.array([[0.0, 0.0, -40.0], [0.0, 0.0, -40.0]]).T
     fp["CHANNEL"]["value"] = np.arange(1, 13).reshape(2, 6).T
@@ -100,6 +111,31 @@ def ingest(path: Path, store: Store, timings: dict[str, float]) -> None:
         timings[k] = min(timings.get(k, np.inf), v)
 
 
+_MEMORY_PROBE = """
+import sys, tracemalloc, warnings
+from cxlab.io.c3d import read_c3d
+warnings.simplefilter("ignore")
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+open("/proc/self/clear_refs", "w").write("5")  # reset the high-water mark after the imports
+base = status("VmRSS:")
+tracemalloc.start()
+rec = read_c3d(sys.argv[1], engine="fast")
+peak = tracemalloc.get_traced_memory()[1]
+print(peak, status("VmHWM:") - base)
+"""
+
+
+def read_memory(path: Path) -> tuple[float, float]:
+    """(tracemalloc peak, RSS high-water growth) of one read_c3d in a fresh process, bytes."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path)], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
@@ -109,26 +145,38 @@ def main() -> None:
         write_trial(path)
         size_mb = path.stat().st_size / 1e6
         rec = read_c3d(path, engine="fast")
-        print(f"file: {size_mb:.1f} MB, {rec.n_frames} frames x {rec.markers.shape[1]} markers "
-              f"@ {rec.point_rate_hz:g} Hz, {rec.analogs.shape[1]} analogs @ "
-              f"{rec.analog_rate_hz:g} Hz, {len(rec.platforms)} plates")
+        print(
+            f"file: {size_mb:.1f} MB, {rec.n_frames} frames x {rec.markers.shape[1]} markers "
+            f"@ {rec.point_rate_hz:g} Hz, {rec.analogs.shape[1]} analogs @ "
+            f"{rec.analog_rate_hz:g} Hz, {len(rec.platforms)} plates"
+        )
         # interleaved, so a busy machine slows every contender alike; best of N each
         t_fast = t_ez = t_ingest = np.inf
         timings: dict[str, float] = {}
         for i in range(args.repeat):
             t_fast = min(t_fast, best(lambda: read_c3d(path, engine="fast"), 1))
             t_ez = min(t_ez, best(lambda: ezc3d.c3d(str(path), extract_forceplat_data=True), 1))
-            t_ingest = min(t_ingest, best(
-                lambda i=i: ingest(path, Store(Path(tmp) / f"store{i}"), timings), 1))
+            t_ingest = min(
+                t_ingest, best(lambda i=i: ingest(path, Store(Path(tmp) / f"store{i}"), timings), 1)
+            )
         rows = {k: len(v) for k, v in rec.to_tables("0123456789abcdef").items()}
+        peak, rss = read_memory(path)
+        size = path.stat().st_size
     print(f"read_c3d(engine='fast'):                      {t_fast * 1e3:8.1f} ms")
     print(f"ezc3d.c3d(extract_forceplat_data=True):       {t_ez * 1e3:8.1f} ms")
     print(f"speed-up fast vs ezc3d:                       {t_ez / t_fast:8.1f} x  (target >= 5)")
-    print(f"ingest (read + to_tables + Store.write):      {t_ingest * 1e3:8.1f} ms  "
-          f"= {t_ingest / t_ez:.2f} x ezc3d read  (target <= 1.0)")
-    print("  stages (best of each): " + ", ".join(f"{k} {v * 1e3:.0f} ms"
-                                                   for k, v in timings.items()))
+    print(
+        f"ingest (read + to_tables + Store.write):      {t_ingest * 1e3:8.1f} ms  "
+        f"= {t_ingest / t_ez:.2f} x ezc3d read  (target <= 1.0)"
+    )
+    print(
+        "  stages (best of each): " + ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in timings.items())
+    )
     print("  rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    print(
+        f"peak memory of read_c3d: tracemalloc {peak / 1e6:.0f} MB = {peak / size:.1f} x file, "
+        f"max RSS growth {rss / 1e6:.0f} MB = {rss / size:.1f} x file"
+    )
 
 
 if __name__ == "__main__":

@@ -10,14 +10,20 @@ import pytest
 
 from cxlab._check import ConfigError, InputFormatError
 from cxlab.io.c3d import read_c3d
-from cxlab.io.forceplates import REACTION_SIGN
 
 # every real C3D ezc3d reads correctly (MIPS: ezc3d cannot; type1.C3D: ezc3d misaligns frames)
 EZC3D_FILES = [
-    "c3d/btk_Res16bits.c3d", "c3d/c3dorg_Eb015pi.c3d", "c3d/c3dorg_Eb015vr.c3d",
-    "c3d/c3dorg_FP1.C3D", "c3d/c3dorg_TYPE-2.C3D", "c3d/c3dorg_TYPE-4.C3D",
-    "c3d/ktk_tennis_serve.c3d", "c3d/opensim_walking2.c3d", "c3d/pyomeca_markers_analogs.c3d",
-    "edge_cases/btk_PiG_Calibration-FlatFoot-One.c3d", "edge_cases/c3dorg_pc_int.c3d",
+    "c3d/btk_Res16bits.c3d",
+    "c3d/c3dorg_Eb015pi.c3d",
+    "c3d/c3dorg_Eb015vr.c3d",
+    "c3d/c3dorg_FP1.C3D",
+    "c3d/c3dorg_TYPE-2.C3D",
+    "c3d/c3dorg_TYPE-4.C3D",
+    "c3d/ktk_tennis_serve.c3d",
+    "c3d/opensim_walking2.c3d",
+    "c3d/pyomeca_markers_analogs.c3d",
+    "edge_cases/btk_PiG_Calibration-FlatFoot-One.c3d",
+    "edge_cases/c3dorg_pc_int.c3d",
 ]
 PLATE_FILES = [f for f in EZC3D_FILES if "tennis" not in f and "pyomeca" not in f]
 
@@ -71,8 +77,12 @@ def test_fast_engine_matches_ezc3d_platforms_by_documented_mapping(real_dir, nam
     unit = 1e-3 if c["parameters"]["POINT"]["UNITS"]["value"][0] == "mm" else 1.0
     types = np.ravel(c["parameters"]["FORCE_PLATFORM"]["TYPE"]["value"])
     assert len(rec.platforms) == len(c["data"]["platform"]) > 0
-    for plate, q, t in zip(rec.platforms, c["data"]["platform"], types, strict=True):
-        s = REACTION_SIGN[int(t)]
+    conventions = rec.meta["plate_conventions"]
+    for plate, q, t, conv in zip(
+        rec.platforms, c["data"]["platform"], types, conventions, strict=True
+    ):
+        s = conv["reaction_sign"]  # decided from the load for TYPE 3, +1 otherwise
+        assert conv["type"] == t and (t == 3 or s == 1.0)
         force = s * q["force"].T
         centre = q["corners"].mean(axis=1) * unit
         _rel_close(plate.force, force, 1e-6)
@@ -133,8 +143,11 @@ def test_dec_float_and_intel_int_variants_of_one_trial_agree(real_dir):
 def test_header_events_match_ezc3d(real_dir):
     c = ezc3d.c3d(str(real_dir / "c3d/c3dorg_Eb015pi.c3d"))
     ev = c["header"]["events"]
-    expected = sorted((t, lab.strip()) for lab, t in zip(ev["events_label"], ev["events_time"],
-                                                         strict=True) if lab.strip())
+    expected = sorted(
+        (t, lab.strip())
+        for lab, t in zip(ev["events_label"], ev["events_time"], strict=True)
+        if lab.strip()
+    )
     rec = read_c3d(real_dir / "c3d/c3dorg_Eb015pi.c3d")
     assert [(e.time_s, e.label) for e in rec.events] == expected
     assert len(expected) == 3
@@ -152,8 +165,11 @@ def test_event_group_times_are_minutes_times_60_plus_seconds(tmp_path):
     c.write(str(tmp_path / "ev.c3d"))
     rec = read_c3d(tmp_path / "ev.c3d")
     got = [(e.label, e.context, e.time_s) for e in rec.events]
-    assert got == [("Event", "General", pytest.approx(0.1)), ("Foot Off", "Right", 0.25),
-                   ("Foot Strike", "Left", 62.5)]
+    assert got == [
+        ("Event", "General", pytest.approx(0.1)),
+        ("Foot Off", "Right", 0.25),
+        ("Foot Strike", "Left", 62.5),
+    ]
 
 
 def _write_geometry(path, unit, factor, moment_unit=None, moment_factor=1.0):
@@ -185,7 +201,8 @@ def test_point_units_are_converted_to_metres(tmp_path, unit, factor):
 
 @pytest.mark.parametrize(("moment_unit", "factor"), [("Nmm", 1000.0), ("Nm", 1.0)])
 def test_point_moments_are_excluded_from_markers_and_converted_to_newton_metres(
-        tmp_path, moment_unit, factor):
+    tmp_path, moment_unit, factor
+):
     _, moment = _write_geometry(tmp_path / "m.c3d", "mm", 1000.0, moment_unit, factor)
     for engine in ("fast", "ezc3d"):
         rec = read_c3d(tmp_path / "m.c3d", engine=engine)
@@ -239,9 +256,12 @@ def test_type1_file_is_decoded_with_its_six_analog_channels(real_dir):
     fn = plate.force @ (-up / np.linalg.norm(up))
     k = int(np.argmax(fn))
     assert fn[k] > 300  # body weight-scale load, pushing up on the body
-    foot = 0.5 * (rec.markers[k, rec.marker_labels.index("RMALL")]
-                  + rec.markers[k, rec.marker_labels.index("RMET")])
-    assert np.linalg.norm((plate.cop[k] - foot)[[0, 2]]) < 0.1  # CoP under the right foot
+    foot = 0.5 * (
+        rec.markers[k, rec.marker_labels.index("RMALL")]
+        + rec.markers[k, rec.marker_labels.index("RMET")]
+    )
+    assert rec.meta["up_axis"] == "y" and fn[k] == pytest.approx(plate.force[k, 2], rel=1e-2)
+    assert np.linalg.norm((plate.cop[k] - foot)[[0, 1]]) < 0.1  # CoP under the right foot
     with pytest.raises(InputFormatError, match="misaligned"):
         read_c3d(path, engine="ezc3d")
 
@@ -304,13 +324,16 @@ def test_unknown_engine_is_a_config_error(real_dir):
         read_c3d(real_dir / "c3d/c3dorg_Eb015pi.c3d", engine="turbo")
 
 
-@pytest.mark.parametrize(("mutate", "match"), [
-    (lambda b: b[:1100], "parameter section claims"),
-    (lambda b: b[:-1000], "data block needs"),
-    (lambda b: b[:1] + b"\x00" + b[2:], "not a C3D file"),
-    (lambda b: b"", "shorter than a C3D header"),
-    (lambda b: b[:515] + b"\x63" + b[516:], "processor"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda b: b[:1100], "parameter section claims"),
+        (lambda b: b[:-1000], "header frame range declares 450 frames"),
+        (lambda b: b[:1] + b"\x00" + b[2:], "not a C3D file"),
+        (lambda b: b"", "shorter than a C3D header"),
+        (lambda b: b[:515] + b"\x63" + b[516:], "processor"),
+    ],
+)
 def test_corrupt_files_raise_one_line_input_format_errors(real_dir, tmp_path, mutate, match):
     src = (real_dir / "c3d/c3dorg_Eb015pi.c3d").read_bytes()
     bad = tmp_path / "bad.c3d"
@@ -342,7 +365,7 @@ def test_auto_falls_back_to_ezc3d_with_a_logged_reason(real_dir, tmp_path, caplo
     idx = data.find(b"RATE", data.find(b"ANALOG", 512))
     body = idx + 4 + 2
     assert data[body] == 4  # float parameter: patch 200 Hz -> 250 Hz (ratio 2.5)
-    data[body + 2:body + 6] = np.float32(250.0).tobytes()
+    data[body + 2 : body + 6] = np.float32(250.0).tobytes()
     (tmp_path / "odd.c3d").write_bytes(bytes(data))
     with pytest.raises(InputFormatError, match="whole multiple"):
         read_c3d(tmp_path / "odd.c3d", engine="fast")

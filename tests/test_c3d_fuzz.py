@@ -1,9 +1,10 @@
 """Truncated and bit-flipped real C3D files give a Recording or a CxlabError, nothing else.
 
-Seeded, fast (180 cases).  The fuzz runs on ``engine="fast"`` and, for a subset,
-``engine="auto"``: auto only hands a file to ezc3d after cxlab's own parser has
-validated its structure, so garbage never reaches ezc3d's C++ code (which can
-crash on it).  ``engine="ezc3d"`` validates the same way first.
+Seeded (216 cases).  The fuzz runs on ``engine="fast"`` and, for subsets,
+``engine="auto"`` and ``engine="ezc3d"``: both hand a file to ezc3d only after
+cxlab's own parser has validated its structure, and ezc3d runs in a child
+process, so even a crash in its C++ code is a CxlabError here, never the end of
+the test process.  The ROTATION file goes to ezc3d under ``auto``.
 """
 
 from __future__ import annotations
@@ -23,14 +24,29 @@ FILES = [
     "c3d/c3dorg_FP1.C3D",  # Intel float, Kistler TYPE-3
     "edge_cases/btk_PiG_Calibration-FlatFoot-One.c3d",  # Vicon float, angles, events group
     "edge_cases/c3dorg_sgi_int.c3d",  # MIPS big-endian
+    "c3d/ezc3d_C3DRotationExample.c3d",  # ROTATION group: auto defers to ezc3d
 ]
 
 
 def _cases(data: bytes, rng: np.random.Generator, n: int) -> list[bytes]:
     out = []
     param_end = min(len(data), 512 * (data[0] + data[512 * (data[0] - 1) + 2]))
-    names = [b"USED", b"SCALE", b"RATE", b"FRAMES", b"OFFSET", b"TIMES", b"ZERO", b"TYPE",
-             b"CHANNEL", b"ORIGIN", b"LABELS", b"UNITS", b"GEN_SCALE", b"CORNERS"]
+    names = [
+        b"USED",
+        b"SCALE",
+        b"RATE",
+        b"FRAMES",
+        b"OFFSET",
+        b"TIMES",
+        b"ZERO",
+        b"TYPE",
+        b"CHANNEL",
+        b"ORIGIN",
+        b"LABELS",
+        b"UNITS",
+        b"GEN_SCALE",
+        b"CORNERS",
+    ]
     for k in range(n):
         kind = k % 5
         if kind == 4:  # a parameter's type byte set to another type (-1, 1, 2 or 4)
@@ -86,7 +102,15 @@ def test_damaged_files_never_raise_anything_but_cxlab_errors(real_dir, tmp_path,
     for i, case in enumerate(_cases(data, rng, 36)):
         path = tmp_path / f"case{i}.c3d"
         path.write_bytes(case)
-        engine = "auto" if i % 6 == 5 and "sgi" not in name else "fast"
+        engine = (
+            "fast"
+            if "sgi" in name
+            else "auto"
+            if i % 6 == 5
+            else "ezc3d"
+            if i % 18 == 4
+            else "fast"
+        )
         outcomes.append(_check(path, engine))
     # the fuzz must exercise both outcomes, or it proves nothing
     assert "error" in outcomes and "ok" in outcomes

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cxlab._check import CxlabWarning, InputFormatError
 from cxlab.io._c3d_header import dec_to_float32
 from cxlab.io.c3d import read_c3d
 
@@ -24,8 +25,12 @@ def _param(order, gid, name, dtype, dims, values) -> bytes:
         code = {1: "u1", 2: "i2", 4: "f4"}[dtype]
         data = np.asarray(values).astype(order + code).tobytes()
     body = bytes([dtype & 0xFF, len(dims), *dims]) + data + b"\x00"
-    return (bytes([len(name), gid]) + name.encode()
-            + np.array([2 + len(body)], order + "i2").tobytes() + body)
+    return (
+        bytes([len(name), gid])
+        + name.encode()
+        + np.array([2 + len(body)], order + "i2").tobytes()
+        + body
+    )
 
 
 def _group(order, gid, name) -> bytes:
@@ -113,25 +118,42 @@ def test_int16_unsigned_analogs_and_continued_parameters(tmp_path, order):
 def test_point_frames_stored_as_float_is_honoured(tmp_path):
     pts, analogs = _truth()
     path = tmp_path / "f.c3d"
-    path.write_bytes(c3d_bytes(order="<", points=pts, analogs=analogs,
-                               frames_param=(4, (), [float(N_FRAMES)])))
+    path.write_bytes(
+        c3d_bytes(order="<", points=pts, analogs=analogs, frames_param=(4, (), [float(N_FRAMES)]))
+    )
     assert read_c3d(path, engine="fast").n_frames == N_FRAMES
 
 
-def test_more_frames_claimed_than_stored_is_an_error(tmp_path):
+def test_point_frames_beyond_a_consistent_header_range_is_a_warning_not_a_refusal(tmp_path):
     pts, analogs = _truth()
     path = tmp_path / "t.c3d"
-    path.write_bytes(c3d_bytes(order="<", points=pts, analogs=analogs,
-                               frames_param=(2, (), [N_FRAMES + 5])))
-    with pytest.raises(Exception, match=r"t\.c3d: data: data block needs 17 frames"):
+    path.write_bytes(
+        c3d_bytes(order="<", points=pts, analogs=analogs, frames_param=(2, (), [N_FRAMES + 5]))
+    )
+    with pytest.warns(CxlabWarning, match=f"POINT:FRAMES says {N_FRAMES + 5} frames"):
+        rec = read_c3d(path, engine="fast")
+    np.testing.assert_allclose(rec.markers, read_c3d(tmp_path / "t.c3d").markers)
+    assert rec.n_frames == N_FRAMES
+
+
+def test_more_frames_claimed_than_stored_is_a_refusal_naming_the_count(tmp_path):
+    pts, analogs = _truth()
+    path = tmp_path / "t.c3d"
+    path.write_bytes(c3d_bytes(order="<", points=pts, analogs=analogs)[:-10])
+    with pytest.raises(
+        InputFormatError,
+        match=r"t\.c3d: data: header frame range declares "
+        f"{N_FRAMES} frames",
+    ):
         read_c3d(path, engine="fast")
 
 
 def test_vax_f_floating_conversion_matches_hand_worked_values():
     # VAX F words (hex, first word holds sign/exponent): 1.0 = 0x4080 0x0000,
     # -2.5 = 0xC120 0x0000, 0.1 ~ 0x3ECC 0xCCCD; zero exponent = 0.
-    words = np.array([[0x4080, 0x0000], [0xC120, 0x0000], [0x3ECC, 0xCCCD], [0x0000, 0x1234]],
-                     dtype="<u2")
+    words = np.array(
+        [[0x4080, 0x0000], [0xC120, 0x0000], [0x3ECC, 0xCCCD], [0x0000, 0x1234]], dtype="<u2"
+    )
     raw = np.frombuffer(words.tobytes(), dtype="<u4")
     out = dec_to_float32(raw)
     np.testing.assert_allclose(out, [1.0, -2.5, 0.1, 0.0], rtol=1e-7)

@@ -9,6 +9,8 @@ ezc3d, and read back; ezc3d's own plate extraction is checked on the same files.
 
 from __future__ import annotations
 
+import warnings
+
 import ezc3d
 import numpy as np
 import pytest
@@ -19,9 +21,9 @@ from cxlab.io.forceplates import plate_frame
 
 N_FRAMES, N_SUB = 30, 10
 THETA = np.deg2rad(25.0)
-ROT = np.array([[np.cos(THETA), np.sin(THETA), 0.0],
-                [np.sin(THETA), -np.cos(THETA), 0.0],
-                [0.0, 0.0, -1.0]])  # columns: plate x, y, z (z down) in the lab
+ROT = np.array(
+    [[np.cos(THETA), np.sin(THETA), 0.0], [np.sin(THETA), -np.cos(THETA), 0.0], [0.0, 0.0, -1.0]]
+)  # columns: plate x, y, z (z down) in the lab
 CENTRE = np.array([0.40, 0.90, 0.0])  # m
 HALF = np.array([0.25, 0.20])  # m
 
@@ -60,8 +62,9 @@ def _write(path, plate_type: int):
         mp = m_ch - np.cross(f_ch, np.array([0.0, 0.0, az0]))
         # fz1..fz4 from Fz, Mx = b(fz1+fz2-fz3-fz4), My = a(fz2+fz3-fz1-fz4), fz1-fz2+fz3-fz4 = 0
         system = np.array([[1, 1, 1, 1], [b, b, -b, -b], [-a, a, a, -a], [1, -1, 1, -1]], float)
-        fz = np.linalg.solve(system, np.column_stack([f_ch[:, 2], mp[:, 0], mp[:, 1],
-                                                      np.zeros(n)]).T).T
+        fz = np.linalg.solve(
+            system, np.column_stack([f_ch[:, 2], mp[:, 0], mp[:, 1], np.zeros(n)]).T
+        ).T
         fy14 = fy23 = f_ch[:, 1] / 2
         diff = mp[:, 2] / b  # Mz = b (fx34 - fx12) + a (fy14 - fy23)
         fx12, fx34 = (f_ch[:, 0] - diff) / 2, (f_ch[:, 0] + diff) / 2
@@ -121,20 +124,27 @@ def test_plate_matches_ezc3d_on_the_simulated_file(tmp_path, plate_type):
     s = -1.0 if plate_type == 3 else 1.0
     np.testing.assert_allclose(plate.force, s * q["force"].T, rtol=1e-9, atol=1e-9)
     loaded = np.abs(plate.force[:, 2]) > 50
-    np.testing.assert_allclose(plate.cop[loaded], q["center_of_pressure"].T[loaded] / 1000,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        plate.cop[loaded], q["center_of_pressure"].T[loaded] / 1000, rtol=1e-9, atol=1e-12
+    )
     if plate_type != 1:  # ezc3d's TYPE-1 moment is (F x CoP - Tz): not a moment about a point
         centre = q["corners"].mean(axis=1) / 1000
-        np.testing.assert_allclose(plate.moment,
-                                   s * q["moment"].T / 1000 + np.cross(centre, plate.force),
-                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            plate.moment,
+            s * q["moment"].T / 1000 + np.cross(centre, plate.force),
+            rtol=1e-9,
+            atol=1e-9,
+        )
         ez = read_c3d(tmp_path / "p.c3d", engine="ezc3d").platforms[0]
         np.testing.assert_allclose(ez.tz, plate.tz, rtol=1e-9, atol=1e-12)
 
 
 def test_plate_frame_axes_follow_the_c3d_corner_order():
-    corners = (np.column_stack([np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * HALF,
-                                np.zeros(4)]) @ ROT.T + CENTRE)
+    corners = (
+        np.column_stack([np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * HALF, np.zeros(4)])
+        @ ROT.T
+        + CENTRE
+    )
     rot, centre = plate_frame(corners)
     np.testing.assert_allclose(rot, ROT, atol=1e-12)
     np.testing.assert_allclose(centre, CENTRE, atol=1e-12)
@@ -177,3 +187,43 @@ def test_type2_moments_follow_their_own_channel_units_not_point_units(real_dir, 
         np.testing.assert_allclose(b.force, a.force, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(b.moment, a.moment, rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(b.cop, a.cop, rtol=1e-5, atol=1e-6)
+
+
+def test_type3_sign_comes_from_the_load_whichever_way_the_channels_read(tmp_path):
+    """Kistler channels as the load on the plate (c3d.org) or as the reaction (BioWare,
+    Qualisys): both files must give the same simulated reaction on the body."""
+    force, cop, _ = _write(tmp_path / "load.c3d", 3)
+    c = ezc3d.c3d(str(tmp_path / "load.c3d"))
+    c["data"]["analogs"] = -c["data"]["analogs"]
+    c.write(str(tmp_path / "reaction.c3d"))
+    for name, sign in (("load.c3d", -1.0), ("reaction.c3d", 1.0)):
+        rec = read_c3d(tmp_path / name, engine="fast")
+        (plate,) = rec.platforms
+        np.testing.assert_allclose(plate.force, force, atol=1e-3 * np.abs(force).max())
+        loaded = force[:, 2] >= 20.0
+        np.testing.assert_allclose(plate.cop[loaded], cop[loaded], atol=1e-4)
+        conv = rec.meta["plate_conventions"][0]
+        assert conv["reaction_sign"] == sign and conv["sign_from"] == "load"
+        assert rec.warnings == []
+
+
+def test_mislabelled_moment_unit_is_caught_by_the_cop_on_the_plate(tmp_path):
+    """Moment channels in N·mm labelled 'Nm' (as c3dorg_gait-pig.c3d): read as N·mm."""
+    force, cop, _ = _write(tmp_path / "p.c3d", 2)
+    c = ezc3d.c3d(str(tmp_path / "p.c3d"))
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nm", "Nm", "Nm"]
+    c.write(str(tmp_path / "nm.c3d"))
+    with pytest.warns(
+        CxlabWarning,
+        match="read in ANALOG:UNITS 'Nm' put the centre of pressure off the plate; read as N·mm",
+    ):
+        rec = read_c3d(tmp_path / "nm.c3d", engine="fast")
+    loaded = force[:, 2] >= 20.0
+    np.testing.assert_allclose(rec.platforms[0].cop[loaded], cop[loaded], atol=1e-4)
+    assert rec.meta["plate_conventions"][0]["moment_unit_nm"] == 1e-3
+    c["parameters"]["ANALOG"]["UNITS"]["value"] = ["N", "N", "N", "Nmm", "Nmm", "Nmm"]
+    c.write(str(tmp_path / "nmm.c3d"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CxlabWarning)  # a right label needs no warning
+        good = read_c3d(tmp_path / "nmm.c3d", engine="fast")
+    np.testing.assert_allclose(good.platforms[0].cop[loaded], cop[loaded], atol=1e-4)

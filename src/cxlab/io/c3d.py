@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,10 @@ from cxlab.io._c3d_params import (
     length_factor,
     split_points,
 )
-from cxlab.io.forceplates import platforms_from_analogs
+from cxlab.io.forceplates import PlateSet, plate_frame, platforms_from_analogs
 from cxlab.io.recording import Recording
 
-__all__ = ["C3DUnsupportedError", "length_factor", "read_c3d"]
+__all__ = ["C3DUnsupportedError", "length_factor", "marker_findings", "read_c3d", "up_axis_of"]
 
 log = logging.getLogger("cxlab.io")
 
@@ -68,27 +69,99 @@ def _frames_field(group: dict[str, Param], name: str) -> int | None:
     return lo + 65536 * hi
 
 
-def _n_frames(h: C3DHeader, params: dict[str, dict[str, Param]]) -> tuple[int, int]:
-    """(first_frame, n_frames), honouring > 65,535 frames (TRIAL, LONG_FRAMES, float FRAMES)."""
+def _n_frames(
+    h: C3DHeader,
+    params: dict[str, dict[str, Param]],
+    *,
+    avail: int | None,
+    path: Path,
+    quiet: bool = False,
+) -> tuple[int, int, str]:
+    """(first_frame, n_frames, where the count came from), honouring > 65,535 frames.
+
+    The header's range is used when it is consistent (not saturated at 65,535, every frame
+    present in the file): POINT:FRAMES does not override it (PhoeniX writes the *last frame
+    number* there: c3dorg_Dance1.c3d, header 2..499, FRAMES 499).  POINT:FRAMES,
+    POINT:LONG_FRAMES (float) and TRIAL:ACTUAL_*_FIELD extend a saturated header.  ``avail``
+    is the number of whole frames the file holds (None when frames are empty).
+    """
     point = params.get("POINT", {})
     first = h.first_frame
-    n = h.last_frame - h.first_frame + 1 if h.last_frame >= h.first_frame else 0
+    n_hdr = h.last_frame - h.first_frame + 1 if h.last_frame >= h.first_frame else 0
+    n, source = n_hdr, "header frame range"
+    header_ok = 0 < n_hdr and h.last_frame < 65535 and (avail is None or n_hdr <= avail)
     frames = point.get("FRAMES")
-    if frames is not None and frames.dtype != -1 and frames.flat().size \
-            and np.isfinite(frames.flat()[0]):
+    if (
+        frames is not None
+        and frames.dtype != -1
+        and frames.flat().size
+        and np.isfinite(frames.flat()[0])
+    ):
         v = frames.flat()[0]
         v = int(v) & 0xFFFF if frames.dtype == 2 else int(v)
-        if v > 0:
-            n = v
+        if v > 0 and v != n_hdr:
+            if header_ok:
+                if v != h.last_frame and not quiet:
+                    warn(
+                        f"POINT:FRAMES says {v} frames but the header's range "
+                        f"{h.first_frame}..{h.last_frame} gives {n_hdr}, all present in the "
+                        "file; the header is used",
+                        file=path,
+                        field="POINT:FRAMES",
+                        value=v,
+                    )
+            else:
+                n, source = v, "POINT:FRAMES"
     long_frames = _num(point, "LONG_FRAMES")
     if long_frames is not None and long_frames > n:
-        n = int(long_frames)
+        n, source = int(long_frames), "POINT:LONG_FRAMES"
     trial = params.get("TRIAL", {})
     start = _frames_field(trial, "ACTUAL_START_FIELD")
     end = _frames_field(trial, "ACTUAL_END_FIELD")
     if start is not None and end is not None and end >= start and end - start + 1 > n:
-        first, n = start, end - start + 1
-    return first, n
+        first, n, source = start, end - start + 1, "TRIAL:ACTUAL_START/END_FIELD"
+    return first, n, source
+
+
+def _n_points(
+    h: C3DHeader,
+    point: dict[str, Param],
+    *,
+    data_bytes: int,
+    n_frames: int,
+    other_bytes: int,
+    word: int,
+    path: Path,
+) -> int:
+    """POINT:USED cross-checked against the header, POINT:LABELS and the file length.
+
+    When POINT:USED and the header disagree, the count that fits the file's data and matches
+    the labels wins (a file with USED = 12, header 11 and 11 labels decodes cleanly with 11),
+    with a warning; a count nothing supports is left for the length check to refuse.
+    """
+    used = _num(point, "USED")
+    n_used = int(used) & 0xFFFF if used is not None else h.n_points
+    if n_used == h.n_points:
+        return n_used
+    n_labels = len(_concat(point, "LABELS"))
+
+    def fits(n: int) -> bool:
+        return n_frames * (4 * n * word + other_bytes) <= data_bytes
+
+    pick = n_used
+    if not fits(n_used) and fits(h.n_points):
+        pick = h.n_points
+    elif fits(n_used) and fits(h.n_points) and n_labels == h.n_points != n_used:
+        pick = h.n_points
+    if pick != n_used:
+        warn(
+            f"POINT:USED says {n_used} points but the header says {h.n_points}, POINT:LABELS "
+            f"has {n_labels} and the file's length fits {h.n_points}; {pick} points are read",
+            file=path,
+            field="POINT:USED",
+            value=n_used,
+        )
+    return pick
 
 
 def _per_channel(values: list[Any], n: int, name: str, path: Path, default: float) -> np.ndarray:
@@ -97,20 +170,94 @@ def _per_channel(values: list[Any], n: int, name: str, path: Path, default: floa
     try:
         arr = np.asarray(values, dtype=np.float64)
     except ValueError:
-        raise InputFormatError(message("must be numbers", file=path, field=f"ANALOG:{name}",
-                                       value=values[:3], fix="re-export the file")) from None
+        raise InputFormatError(
+            message(
+                "must be numbers",
+                file=path,
+                field=f"ANALOG:{name}",
+                value=values[:3],
+                fix="re-export the file",
+            )
+        ) from None
     if arr.size == 1:
         return np.full(n, arr[0])
     if arr.size < n:
-        raise InputFormatError(message(f"has {arr.size} values for {n} analog channels",
-                                       file=path, field=f"ANALOG:{name}", value=arr.size,
-                                       fix="re-export the trial with per-channel calibration"))
+        raise InputFormatError(
+            message(
+                f"has {arr.size} values for {n} analog channels",
+                file=path,
+                field=f"ANALOG:{name}",
+                value=arr.size,
+                fix="re-export the trial with per-channel calibration",
+            )
+        )
     return arr[:n]
 
 
-def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n_sub: int,
-            n_frames: int, is_float: bool, unsigned: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The data block as (points (n_frames, n_points, 4), analogs (n_frames*n_sub, n_ch)) floats."""
+def _check_data_size(
+    buf: bytes,
+    path: Path,
+    h: C3DHeader,
+    *,
+    n_points: int,
+    n_ch: int,
+    n_sub: int,
+    n_frames: int,
+    frame_bytes: int,
+    frames_from: str,
+) -> None:
+    """Refuse, before anything is allocated, a declared data block longer than the file.
+
+    Also a frame larger than the whole file, even when no frame is declared (no real frame
+    is: 65,535 channels x 65,535 samples per frame cannot describe a recording).
+    """
+    offset = (h.data_start - 1) * BLOCK
+    if frame_bytes > max(len(buf) - offset, 0) and frame_bytes > 4 * BLOCK:
+        raise InputFormatError(
+            message(
+                f"one frame of {n_points} points and {n_ch} analog channels x {n_sub} samples "
+                f"would take {frame_bytes} bytes, more than the whole file",
+                file=path,
+                field=(
+                    "POINT:USED"
+                    if 4 * n_points >= n_sub * n_ch
+                    else "ANALOG:RATE"
+                    if n_sub > n_ch
+                    else "ANALOG:USED"
+                ),
+                value=f"{len(buf)} bytes",
+                fix="the file is damaged; re-export it from the capture software",
+            )
+        )
+    if (n_frames and h.data_start < 2) or offset + n_frames * frame_bytes > len(buf):
+        have = max(len(buf) - offset, 0) // frame_bytes if frame_bytes else 0
+        raise InputFormatError(
+            message(
+                f"{frames_from} declares {n_frames} frames of {frame_bytes} bytes "
+                f"({n_points} points, {n_ch} analog channels x {n_sub}) from block "
+                f"{h.data_start} but the file holds only {have}",
+                file=path,
+                field="data",
+                value=f"{len(buf)} bytes",
+                fix="the file is truncated or a count is wrong; re-export it",
+            )
+        )
+
+
+def _decode(
+    buf: bytes,
+    path: Path,
+    h: C3DHeader,
+    *,
+    n_points: int,
+    n_ch: int,
+    n_sub: int,
+    n_frames: int,
+    is_float: bool,
+    unsigned: bool,
+    frames_from: str = "header frame range",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The data block: points (n_frames, n_points, 4) as stored, analogs (n_samples, n_ch) f8."""
     e = h.endian
     if is_float:
         word = "<u4" if h.processor == "dec" else e + "f4"
@@ -118,40 +265,183 @@ def _decode(buf: bytes, path: Path, h: C3DHeader, *, n_points: int, n_ch: int, n
     else:
         word = e + "i2"
         aword = e + ("u2" if unsigned else "i2")
+    _check_data_size(
+        buf,
+        path,
+        h,
+        n_points=n_points,
+        n_ch=n_ch,
+        n_sub=n_sub,
+        n_frames=n_frames,
+        frame_bytes=(4 * n_points + n_sub * n_ch) * (4 if is_float else 2),
+        frames_from=frames_from,
+    )
     dt = np.dtype([("p", word, (n_points, 4)), ("a", aword, (n_sub, n_ch))])
     offset = (h.data_start - 1) * BLOCK
-    need = offset + n_frames * dt.itemsize
-    if h.data_start < 2 or need > len(buf):
-        have = max(len(buf) - offset, 0) // dt.itemsize if dt.itemsize else 0
-        raise InputFormatError(message(
-            f"data block needs {n_frames} frames of {dt.itemsize} bytes from block "
-            f"{h.data_start} but the file holds only {have}", file=path,
-            field="data", value=f"{len(buf)} bytes", fix="the file is truncated; re-export it"))
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
     pts, ana = rec["p"], rec["a"].reshape(n_frames * n_sub, n_ch)
     if h.processor == "dec" and is_float:
-        return dec_to_float32(pts).astype(np.float64), dec_to_float32(ana).astype(np.float64)
-    return pts.astype(np.float64), ana.astype(np.float64)
+        return dec_to_float32(pts), dec_to_float32(ana).astype(np.float64)
+    return pts, ana.astype(np.float64)  # points stay a view of the file: converted per use
 
 
-def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
-               zero_baseline: bool) -> Recording:
+#: a marker moving faster than this between two frames is a spike or a swap, m/s
+MAX_MARKER_SPEED_M_S = 30.0
+#: no motion-capture volume is larger than this; a coordinate beyond it is a scale error, m
+MAX_COORDINATE_M = 100.0
+
+
+def _unsigned_offsets(raw: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ANALOG:OFFSET as unsigned 16-bit where a float file holds raw 0..65,535 counts.
+
+    Some writers store 16-bit A/D counts as floats and the offset (e.g. 32768) in a signed
+    int16 parameter, where it reads -32768: subtracting that puts a quiet channel 65,536
+    counts high.  Per channel, when the stored values are whole numbers within 0..65,535
+    and ``offset + 65536`` lies nearer their median than ``offset`` does, the unsigned
+    offset is used (as ezc3d does).  Returns (offsets, which channels hold counts).
+    """
+    lo, hi = raw.min(axis=0), raw.max(axis=0)
+    counts = (lo >= 0) & (hi <= 65535)
+    for j in np.flatnonzero(counts):  # per channel, not per sample
+        col = raw[:, j]
+        counts[j] = bool(np.all(col == np.floor(col)))
+    out = offset.copy()
+    neg = np.flatnonzero(counts & (offset < 0))
+    if neg.size:
+        med = np.median(raw[:, neg], axis=0)
+        flip = np.abs(med - (offset[neg] + 65536)) < np.abs(med - offset[neg])
+        out[neg[flip]] += 65536
+    return out, counts
+
+
+def _rail_findings(
+    raw: np.ndarray, counts: np.ndarray, labels: list[str], *, unsigned: bool, path: Path
+) -> list[str]:
+    """Analog channels pinned at an A/D rail (saturated) in >= 0.5 % of their samples."""
+    out = []
+    if not raw.size:
+        return out
+    rails = (0.0, 65535.0) if unsigned else (-32768.0, 32767.0)
+    at = ((raw == rails[0]) | (raw == rails[1])).sum(axis=0)
+    bad = counts & (at >= max(3, 0.005 * raw.shape[0]))
+    if unsigned:  # offset-binary counts sit mid-scale; small counts near 0 are not at a rail
+        mid = np.median(raw, axis=0)
+        bad &= mid > 1000
+    for j in np.flatnonzero(bad):
+        out.append(
+            message(
+                f"sits at an A/D rail value ({rails[0]:g} or {rails[1]:g} counts) in "
+                f"{at[j]} of {raw.shape[0]} samples: the channel is saturated or "
+                "disconnected",
+                file=path,
+                field=f"analog channel '{labels[j]}'",
+            )
+        )
+    for f in out:
+        warn(f)
+    return out
+
+
+def marker_findings(
+    markers: np.ndarray, labels: list[str], /, *, rate_hz: float, path: Path | None = None
+) -> list[str]:
+    """Marker values no person produces: speed > 30 m/s between frames, coordinates > 100 m.
+
+    Parameters
+    ----------
+    markers : ndarray, shape (n_frames, n_markers, 3)
+        Positions, m, NaN where invalid.
+    rate_hz : float
+        Point rate, Hz.
+
+    Returns
+    -------
+    list of str
+        One sentence per finding (also emitted as :class:`~cxlab._check.CxlabWarning`).
+    """
+    out: list[str] = []
+    if not markers.size or not np.isfinite(markers).any():
+        return out
+    reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
+    far = np.flatnonzero(reach > MAX_COORDINATE_M)
+    if far.size:
+        out.append(
+            message(
+                f"{far.size} markers have coordinates up to {reach.max():.3g} m, more than any "
+                f"capture volume ({MAX_COORDINATE_M:g} m): POINT:SCALE or POINT:UNITS is wrong",
+                file=path,
+                field="POINT",
+                value=[labels[i] for i in far[:3]],
+            )
+        )
+    elif markers.shape[0] > 1 and rate_hz > 0:
+        # Qualisys writes a gap as exactly (0, 0, 0) with a valid residual: not a position
+        seen = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
+        step = np.diff(seen, axis=0)
+        speed = np.sqrt(np.einsum("fmk,fmk->fm", step, step)) * rate_hz
+        top = np.where(np.isfinite(speed), speed, -1.0).max(axis=0)
+        fast = np.flatnonzero(top > MAX_MARKER_SPEED_M_S)
+        if fast.size:
+            worst = fast[np.argmax(top[fast])]
+            out.append(
+                message(
+                    f"{fast.size} markers move faster than {MAX_MARKER_SPEED_M_S:g} m/s "
+                    f"between two frames (fastest '{labels[worst]}' at {top[worst]:.0f} m/s): "
+                    "a spike, a label swap or a wrong POINT:RATE",
+                    file=path,
+                    field="POINT",
+                    value=[labels[i] for i in fast[:3]],
+                )
+            )
+    for f in out:
+        warn(f)
+    return out
+
+
+def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline: bool) -> Recording:
     h = read_header(buf, path)
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
-    n_points = int(_num(point, "USED", h.n_points)) & 0xFFFF
+    n_used = int(_num(point, "USED", h.n_points)) & 0xFFFF
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
     point_rate = _num(point, "RATE", h.rate_hz) or h.rate_hz
-    if not np.isfinite(scale) or not np.isfinite(point_rate) or point_rate < 0 \
-            or (n_points and point_rate == 0):
-        raise InputFormatError(message("POINT:SCALE must be finite and POINT:RATE positive",
-                                       file=path, field="POINT", value=(scale, point_rate),
-                                       fix="the file is corrupt; re-export it"))
-    is_float = scale < 0 if n_points else h.scale < 0
-    if not is_float and scale == 0 and n_points:
-        raise InputFormatError(message("integer storage with a zero scale factor", file=path,
-                                       field="POINT:SCALE", value=scale, fix="re-export the file"))
+    if (
+        not np.isfinite(scale)
+        or not np.isfinite(point_rate)
+        or point_rate < 0
+        or (n_used and point_rate == 0)
+    ):
+        raise InputFormatError(
+            message(
+                "POINT:SCALE must be finite and POINT:RATE positive",
+                file=path,
+                field="POINT",
+                value=(scale, point_rate),
+                fix="the file is corrupt; re-export it",
+            )
+        )
+    differ = abs(scale - h.scale) > 1e-6 * max(abs(scale), abs(h.scale))
+    # float storage only uses the scale for residuals: a differing magnitude there is harmless
+    if differ and (scale > 0 or h.scale > 0):
+        warn(
+            f"POINT:SCALE disagrees with the header's scale factor {h.scale:g}; POINT:SCALE "
+            "is used (check marker magnitudes)",
+            file=path,
+            field="POINT:SCALE",
+            value=scale,
+        )
+    is_float = scale < 0 if n_used else h.scale < 0
+    if not is_float and scale == 0 and n_used:
+        raise InputFormatError(
+            message(
+                "integer storage with a zero scale factor",
+                file=path,
+                field="POINT:SCALE",
+                value=scale,
+                fix="re-export the file",
+            )
+        )
     n_sub = 0
     analog_rate = 0.0
     if n_ch:
@@ -160,39 +450,92 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             ratio = analog_rate / point_rate
             n_sub = round(ratio)
             if n_sub < 1 or abs(ratio - n_sub) > 1e-6 * ratio:
-                raise C3DUnsupportedError(message(
-                    "ANALOG:RATE is not a whole multiple of POINT:RATE", file=path,
-                    field="ANALOG:RATE", value=(analog_rate, point_rate), fix="use engine='ezc3d'"))
+                raise C3DUnsupportedError(
+                    message(
+                        "ANALOG:RATE is not a whole multiple of POINT:RATE",
+                        file=path,
+                        field="ANALOG:RATE",
+                        value=(analog_rate, point_rate),
+                        fix="use engine='ezc3d'",
+                    )
+                )
         else:
             n_sub = h.analog_per_frame
             analog_rate = point_rate * n_sub
         if not (np.isfinite(analog_rate) and analog_rate > 0 and 0 < n_sub <= 65535):
-            raise InputFormatError(message("analog rate must be a positive number", file=path,
-                                           field="ANALOG:RATE", value=analog_rate,
-                                           fix="the file is corrupt; re-export it"))
-    first_frame, n_frames = _n_frames(h, params)
-    frame_bytes = (4 * n_points + n_sub * n_ch) * (4 if is_float else 2)
-    spare = len(buf) - (h.data_start - 1) * BLOCK - n_frames * frame_bytes
+            raise InputFormatError(
+                message(
+                    "analog rate must be a positive number",
+                    file=path,
+                    field="ANALOG:RATE",
+                    value=analog_rate,
+                    fix="the file is corrupt; re-export it",
+                )
+            )
+    word = 4 if is_float else 2
+    data_bytes = max(len(buf) - (h.data_start - 1) * BLOCK, 0)
+    _, n_prov, _ = _n_frames(h, params, avail=None, path=path, quiet=True)
+    n_points = _n_points(
+        h,
+        point,
+        data_bytes=data_bytes,
+        n_frames=n_prov,
+        other_bytes=n_sub * n_ch * word,
+        word=word,
+        path=path,
+    )
+    frame_bytes = (4 * n_points + n_sub * n_ch) * word
+    avail = data_bytes // frame_bytes if frame_bytes else None
+    first_frame, n_frames, frames_from = _n_frames(h, params, avail=avail, path=path)
+    spare = data_bytes - n_frames * frame_bytes
     if n_frames == 65535 and frame_bytes and spare >= BLOCK + frame_bytes:
-        warn(f"frame count is saturated at 65535 but the file holds about "
-             f"{spare // frame_bytes} more frames; only the first 65535 are read", file=path,
-             field="POINT:FRAMES", value=n_frames,
-             fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting")
+        warn(
+            f"frame count is saturated at 65535 but the file holds about "
+            f"{spare // frame_bytes} more frames; only the first 65535 are read",
+            file=path,
+            field="POINT:FRAMES",
+            value=n_frames,
+            fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting",
+        )
     if not n_points and not n_ch:
         n_frames = 0
+    _check_data_size(
+        buf,
+        path,
+        h,
+        n_points=n_points,
+        n_ch=n_ch,
+        n_sub=n_sub,
+        n_frames=n_frames,
+        frame_bytes=frame_bytes,
+        frames_from=frames_from,
+    )
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
-    raw_pts, raw_an = _decode(buf, path, h, n_points=n_points, n_ch=n_ch, n_sub=n_sub,
-                              n_frames=n_frames, is_float=is_float, unsigned=unsigned)
-
+    raw_pts, raw_an = _decode(
+        buf,
+        path,
+        h,
+        n_points=n_points,
+        n_ch=n_ch,
+        n_sub=n_sub,
+        n_frames=n_frames,
+        is_float=is_float,
+        unsigned=unsigned,
+        frames_from=frames_from,
+    )
+    findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3
-    word4 = raw_pts[..., 3]
-    xyz = raw_pts[..., :3] if is_float else raw_pts[..., :3] * scale
-    invalid = (np.signbit(word4) | ~np.isfinite(word4) | ~np.isfinite(xyz).all(axis=-1))
+    word4 = raw_pts[..., 3].astype(np.float64)
+    xyz = raw_pts[..., :3].astype(np.float64)  # the one full-size copy of the points
+    if not is_float:
+        xyz *= scale
+    invalid = np.signbit(word4) | ~np.isfinite(word4) | ~np.isfinite(xyz).all(axis=-1)
     res_int = np.where(invalid, 0, np.clip(np.nan_to_num(word4), 0, 65535)).astype(np.int64)
     residuals = (res_int & 0xFF) * abs(scale) * length_m
     residuals[invalid] = np.nan
-    xyz = xyz * length_m
+    del word4, res_int, raw_pts
+    xyz *= length_m
     xyz[invalid] = np.nan
 
     labels = _labels(_concat(point, "LABELS"), n_points, "point", path)
@@ -208,23 +551,52 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
             offset = offset.astype(np.int64) & 0xFFFF
         factor = ch_scale * gen
         if not (np.isfinite(factor).all() and np.isfinite(offset).all()):
-            raise InputFormatError(message("analog scales and offsets must be finite",
-                                           file=path, field="ANALOG:SCALE",
-                                           fix="re-export the file"))
-        analogs = (raw_an - offset) * factor
+            raise InputFormatError(
+                message(
+                    "analog scales and offsets must be finite",
+                    file=path,
+                    field="ANALOG:SCALE",
+                    fix="re-export the file",
+                )
+            )
+        if is_float:
+            offset, counts = _unsigned_offsets(raw_an, offset)
+        else:
+            counts = np.ones(n_ch, dtype=bool)
+        findings += _rail_findings(
+            raw_an, counts, analog_labels, unsigned=unsigned or is_float, path=path
+        )
+        analogs = raw_an  # calibrated in place: no second copy of the largest array
+        analogs -= offset
+        analogs *= factor
     else:
         analogs = np.zeros((0, 0))
 
-    platforms = []
+    every = bool(is_marker.all())
+    markers = xyz if every else xyz[:, is_marker]
+    marker_labels = [lab for lab, m in zip(labels, is_marker, strict=True) if m]
+    findings += marker_findings(markers, marker_labels, rate_hz=float(point_rate), path=path)
+    plates = PlateSet([], [], [])
     if n_ch and "FORCE_PLATFORM" in params:
-        platforms = platforms_from_analogs(
-            analogs, params["FORCE_PLATFORM"], path=path, rate_hz=analog_rate, n_sub=n_sub,
-            length_m=length_m, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline,
-            analog_units=analog_units)
+        plates = platforms_from_analogs(
+            analogs,
+            params["FORCE_PLATFORM"],
+            path=path,
+            rate_hz=analog_rate,
+            n_sub=n_sub,
+            length_m=length_m,
+            cop_threshold_n=cop_threshold_n,
+            zero_baseline=zero_baseline,
+            analog_units=analog_units,
+            moment_units=_str(point, "MOMENT_UNITS", ""),
+        )
     elif _num(params.get("FORCE_PLATFORM", {}), "USED", 0):
-        warn("declares force plates but the file has no analog channels; plates skipped",
-             file=path, field="FORCE_PLATFORM:USED", value=int(_num(params["FORCE_PLATFORM"],
-                                                                  "USED")))
+        warn(
+            "declares force plates but the file has no analog channels; plates skipped",
+            file=path,
+            field="FORCE_PLATFORM:USED",
+            value=int(_num(params["FORCE_PLATFORM"], "USED")),
+        )
     meta = {
         "manufacturer": _str(params.get("MANUFACTURER", {}), "COMPANY"),
         "software": _str(params.get("MANUFACTURER", {}), "SOFTWARE"),
@@ -233,18 +605,115 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float,
         "processor": h.processor,
         "storage": "float" if is_float else "int16",
         "points_other": other,
+        "plate_conventions": [c._asdict() for c in plates.conventions],
         "parameters": {g: {k: p.plain() for k, p in grp.items()} for g, grp in params.items()},
     }
     return Recording(
-        markers=xyz[:, is_marker], marker_labels=[lab for lab, m in zip(labels, is_marker,
-                                                                         strict=True) if m],
-        residuals=residuals[:, is_marker], point_rate_hz=float(point_rate), analogs=analogs,
-        analog_labels=analog_labels, analog_units=analog_units, analog_rate_hz=float(analog_rate),
-        platforms=platforms, events=events_from_parameters(params, h.events), meta=meta)
+        markers=markers,
+        marker_labels=marker_labels,
+        residuals=residuals if every else residuals[:, is_marker],
+        point_rate_hz=float(point_rate),
+        analogs=analogs,
+        analog_labels=analog_labels,
+        analog_units=analog_units,
+        analog_rate_hz=float(analog_rate),
+        platforms=plates.platforms,
+        events=events_from_parameters(params, h.events),
+        meta=meta,
+        warnings=findings + list(plates.warnings),
+    )
 
 
-def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
-             cop_threshold_n: float = 20.0, zero_baseline: bool = True) -> Recording:
+#: rotation taking a file's frame with the given vertical axis into cxlab's Z-up lab frame
+#: (new = Q @ old, det +1): Y up as OpenSim -> (x, -z, y); X up -> (y, z, x)
+TO_Z_UP = {
+    "z": np.eye(3),
+    "y": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+    "x": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+}
+UP_OPTIONS = ("auto", "z", "y", "x")
+
+
+def _marker_up(markers: np.ndarray) -> str | None:
+    """The vertical axis from marker data, or None when the evidence is weak.
+
+    Gravity keeps a person's feet on the floor: the vertical axis is the one along which
+    the markers' per-frame extent (median over frames of max - min) is largest, at least
+    1.3 x each other axis and 0.5 m, with the per-frame lowest marker near the floor
+    (median -0.1 to 0.3 m).  Exact (0, 0, 0) points (gaps, Qualisys) are ignored.
+    """
+    if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
+        return None
+    markers = markers[:: max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
+    m = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
+    ok = np.isfinite(m).all(axis=-1).any(axis=1)
+    if not ok.any():
+        return None
+    m = m[ok]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low = np.nanmedian(np.nanmin(m, axis=1), axis=0)
+        extent = np.nanmedian(np.nanmax(m, axis=1), axis=0) - low
+    k = int(np.argmax(extent))
+    others = np.delete(extent, k)
+    if extent[k] >= 0.5 and np.all(extent[k] >= 1.3 * others) and -0.1 <= low[k] <= 0.3:
+        return "xyz"[k]
+    return None
+
+
+def up_axis_of(rec: Recording, /) -> tuple[str, str]:
+    """The file's vertical axis and the evidence for it: ``(axis, evidence)``.
+
+    1. Force plates: the lab axis along which every plate's normal (from its corners)
+       points, within 25°.  A conclusive marker estimate that disagrees is a warning.
+    2. No plates: :func:`_marker_up` (gravity: the floor and a person's height).
+    3. Neither: ``"z"`` as stored (the C3D convention), evidence ``"assumed"``.
+    """
+    normals = []
+    for p in rec.platforms:
+        if np.isfinite(p.corners).all():
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rot, _ = plate_frame(p.corners)
+            if np.isfinite(rot).all():
+                normals.append(np.abs(rot[:, 2]))
+    from_markers = _marker_up(rec.markers)
+    if normals:
+        axes = {int(np.argmax(n)) for n in normals}
+        if len(axes) == 1 and all(n.max() > np.cos(np.deg2rad(25)) for n in normals):
+            axis = "xyz"[axes.pop()]
+            if from_markers is not None and from_markers != axis:
+                warn(
+                    f"force plates lie in a plane normal to {axis} but the markers suggest "
+                    f"{from_markers} is vertical; the plates are trusted",
+                    file=rec.meta.get("source"),
+                    field="FORCE_PLATFORM:CORNERS",
+                )
+            return axis, "force-plate normal"
+    if from_markers is not None:
+        return from_markers, "marker floor and height"
+    return "z", "assumed"
+
+
+def _to_z_up(rec: Recording, axis: str) -> None:
+    """Rotate markers and plates (force, moment, CoP, corners) in place; tz is a scalar."""
+    q = TO_Z_UP[axis]
+    if axis == "z":
+        return
+    rec.markers = rec.markers @ q.T
+    for p in rec.platforms:
+        p.force, p.moment, p.cop = p.force @ q.T, p.moment @ q.T, p.cop @ q.T
+        p.corners = p.corners @ q.T
+
+
+def read_c3d(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    engine: str = "auto",
+    up: str = "auto",
+    cop_threshold_n: float = 20.0,
+    zero_baseline: bool = True,
+) -> Recording:
     """Read a C3D file into a :class:`~cxlab.io.recording.Recording` (SI units, lab frame).
 
     Parameters
@@ -255,6 +724,12 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
         ``"fast"``: cxlab's vectorised decoder; ``"ezc3d"``: the ezc3d library;
         ``"auto"``: fast, falling back to ezc3d (reason logged on ``cxlab.io``)
         for layouts fast does not support.
+    up : {"auto", "z", "y", "x"}
+        The file's vertical axis.  Markers and plates are rotated into cxlab's Z-up lab
+        frame (:data:`TO_Z_UP`); ``"auto"`` decides from the plates' normals, else from
+        the markers (floor and height), else keeps the file as stored
+        (:func:`up_axis_of`).  ``meta["up_axis"]`` is the original vertical axis and
+        ``meta["up_axis_from"]`` the evidence (``"option"`` when given).
     cop_threshold_n : float
         Centre of pressure and free moment are NaN where |Fz| < this, N.
     zero_baseline : bool
@@ -276,19 +751,24 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
         Truncated, corrupt or unsupported file (one line: file, field, value, fix).
     """
     check_option("engine", engine, ENGINES)
+    check_option("up", up, UP_OPTIONS)
     path = Path(path)
     try:
         buf = path.read_bytes()
     except OSError as exc:
-        raise InputFormatError(message("cannot be read", file=path, value=str(exc),
-                                       fix="check the path and permissions")) from None
+        raise InputFormatError(
+            message(
+                "cannot be read", file=path, value=str(exc), fix="check the path and permissions"
+            )
+        ) from None
     used = engine
     if engine == "ezc3d":
         rec = _ezc3d(path, cop_threshold_n, zero_baseline)
     else:
         try:
-            rec = _read_fast(buf, path, cop_threshold_n=cop_threshold_n,
-                             zero_baseline=zero_baseline)
+            rec = _read_fast(
+                buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline
+            )
             used = "fast"
         except C3DUnsupportedError as exc:
             if engine == "fast":
@@ -298,6 +778,9 @@ def read_c3d(path: str | os.PathLike[str], /, *, engine: str = "auto",
             used = "ezc3d"
     rec.meta.update(source=str(path), format="c3d", engine=used)
     attach_outputs(rec, buf, path)  # model outputs and ROTATION poses (io/_c3d_outputs.py)
+    axis, evidence = up_axis_of(rec) if up == "auto" else (up, "option")
+    _to_z_up(rec, axis)
+    rec.meta.update(up_axis=axis, up_axis_from=evidence)
     return rec
 
 

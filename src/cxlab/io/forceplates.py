@@ -19,17 +19,24 @@ Conventions (see ``docs/io-c3d.md``)
   keep their frame and still get the free moment about the plate normal).
   CoP and tz are NaN where the normal force ``|F_lab·n|`` is below the
   threshold.
-* Sign: TYPE 1, 2 and 4 channels (AMTI, Bertec, Vicon exports) already hold
-  the reaction on the body (a loaded plate reads F_z < 0 with a downward plate
-  z axis, so ``F_lab`` points up); TYPE 3 (Kistler) channels hold the load on
-  the plate, so force, moment and tz are negated.  Result: ``fz > 0`` when
-  someone stands on any plate.
+* Sign: TYPE 1, 2 and 4 channels (AMTI, Bertec, Vicon exports) hold the
+  reaction on the body (a loaded plate reads F_z < 0 along its downward z
+  axis, so ``F_lab`` points up).  TYPE 3 (Kistler) channels come out either
+  way, depending on the exporting software and on the corner order (BioWare
+  writes corners giving a plate z axis *up*, c3d.org/Peak writes it down with
+  channels holding the load): the sign of a TYPE-3 plate is decided from its
+  data, so that the vertical reaction is positive where the plate is loaded
+  (see :func:`platforms_from_analogs`).  Result: ``fz > 0`` when someone stands
+  on any plate; a plate that still reads a negative stance force is a warning.
+* "Up" is the lab axis closest to the plate normal, positive direction (a
+  level plate in a Z-up lab: +z; in a Y-up lab: +y); the surface normal ``n``
+  is the plate z axis oriented towards it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -37,11 +44,49 @@ from cxlab._check import InputFormatError, message, warn
 from cxlab.io._c3d_header import Param
 from cxlab.io.recording import Platform
 
-__all__ = ["N_CHANNELS", "nan_platform", "plate_frame", "platform_from_wrench",
-           "platforms_from_analogs"]
+__all__ = [
+    "N_CHANNELS",
+    "PlateConvention",
+    "PlateSet",
+    "lab_up",
+    "nan_platform",
+    "plate_frame",
+    "platform_from_wrench",
+    "platforms_from_analogs",
+]
 
 N_CHANNELS = {1: 6, 2: 6, 3: 8, 4: 6}
+#: sign applied to the channels when the data cannot decide it (an unloaded TYPE-3 plate)
 REACTION_SIGN = {1: 1.0, 2: 1.0, 3: -1.0, 4: 1.0}
+#: |vertical force| above which a plate counts as loaded, N (guards, sign and unit decisions)
+LOADED_N = 50.0
+#: how far off the plate's edge a centre of pressure may fall before it is a warning, m
+COP_MARGIN_M = 0.05
+#: a force no human produces on a plate (about 25 x body weight of an 80 kg athlete), N
+ABSURD_FORCE_N = 20_000.0
+#: a steady load with no change that no person standing still produces, N
+ABSURD_STEADY_N = 2_500.0
+
+
+class PlateConvention(NamedTuple):
+    """How one plate's numbers were decided (``Recording.meta["plate_conventions"]``)."""
+
+    plate: int
+    type: int
+    reaction_sign: float
+    sign_from: Literal["load", "type default", "other plate"]
+    zero: Literal["none", "subtracted", "kept raw"]
+    moment_unit_nm: float
+    moment_unit_from: str
+    up: str
+
+
+class PlateSet(NamedTuple):
+    """What :func:`platforms_from_analogs` returns: plates, decisions and quality findings."""
+
+    platforms: list[Platform]
+    conventions: list[PlateConvention]
+    warnings: list[str]
 
 
 def nan_platform(n: int, /, *, plate_type: int, rate_hz: float) -> Platform:
@@ -51,9 +96,16 @@ def nan_platform(n: int, /, *, plate_type: int, rate_hz: float) -> Platform:
     tasks) when an earlier plate is skipped.
     """
     nan3 = np.full((n, 3), np.nan)
-    return Platform(force=nan3, moment=nan3.copy(), cop=nan3.copy(), tz=np.full(n, np.nan),
-                    corners=np.full((4, 3), np.nan), origin=np.full(3, np.nan),
-                    type=int(plate_type), rate_hz=float(rate_hz))
+    return Platform(
+        force=nan3,
+        moment=nan3.copy(),
+        cop=nan3.copy(),
+        tz=np.full(n, np.nan),
+        corners=np.full((4, 3), np.nan),
+        origin=np.full(3, np.nan),
+        type=int(plate_type),
+        rate_hz=float(rate_hz),
+    )
 
 
 def plate_frame(corners: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
@@ -79,10 +131,23 @@ def plate_frame(corners: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack(axes), corners.mean(axis=0)
 
 
-def platform_from_wrench(force_p: np.ndarray, moment_c_p: np.ndarray, /, *, rot: np.ndarray,
-                         centre: np.ndarray, corners: np.ndarray, origin: np.ndarray,
-                         plate_type: int, rate_hz: float, cop_threshold_n: float,
-                         cop_poly: np.ndarray | None = None, length_m: float = 1.0) -> Platform:
+def platform_from_wrench(
+    force_p: np.ndarray,
+    moment_c_p: np.ndarray,
+    /,
+    *,
+    rot: np.ndarray,
+    centre: np.ndarray,
+    corners: np.ndarray,
+    origin: np.ndarray,
+    plate_type: int,
+    rate_hz: float,
+    cop_threshold_n: float,
+    cop_poly: np.ndarray | None = None,
+    length_m: float = 1.0,
+    sign: float | None = None,
+    up: np.ndarray | None = None,
+) -> Platform:
     """Build a :class:`Platform` from the plate-frame wrench about the surface centre.
 
     Parameters
@@ -94,43 +159,101 @@ def platform_from_wrench(force_p: np.ndarray, moment_c_p: np.ndarray, /, *, rot:
     rot, centre : plate-to-lab rotation (3, 3) and surface centre (3,), m.
     corners, origin : stored for reference, m.
     plate_type : int
-        C3D TYPE; fixes the sign convention (see module docstring).
+        C3D TYPE; gives the sign when ``sign`` is None (see module docstring).
     cop_threshold_n : float
         CoP and tz are NaN where |fz| < this, N.
     cop_poly : ndarray, shape (12,), optional
         Kistler FPCOPPOLY CoP correction (TYPE 3), as ezc3d applies it, with
         coefficients for CoP in the file's length unit (``length_m`` metres).
+    sign : float, optional
+        +1 or -1 applied to the channels' force and moment (default: by TYPE).
+    up : ndarray, shape (3,), optional
+        The lab's upward unit vector (default: :func:`lab_up` of ``rot``).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _platform(force_p, moment_c_p, rot, centre, corners, origin, plate_type,
-                         rate_hz, cop_threshold_n, cop_poly, length_m)
+        return _platform(
+            force_p,
+            moment_c_p,
+            rot,
+            centre,
+            corners,
+            origin,
+            plate_type,
+            rate_hz,
+            cop_threshold_n,
+            cop_poly,
+            length_m,
+            REACTION_SIGN[plate_type] if sign is None else sign,
+            lab_up(rot) if up is None else up,
+        )
 
 
-def _platform(force_p, moment_c_p, rot, centre, corners, origin, plate_type, rate_hz,
-              cop_threshold_n, cop_poly, length_m) -> Platform:
+def lab_up(rot: np.ndarray, /) -> np.ndarray:
+    """The lab's upward unit vector for a plate: the lab axis nearest its normal, positive.
+
+    Parameters
+    ----------
+    rot : ndarray, shape (3, 3)
+        Plate-to-lab rotation (columns: plate axes), from :func:`plate_frame`.
+    """
+    up = np.zeros(3)
+    up[int(np.argmax(np.abs(rot[:, 2])))] = 1.0
+    return up
+
+
+def _normal(rot: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """The plate's surface normal (its z axis, either way) pointing towards ``up``."""
+    z = rot[:, 2]
+    return z if float(z @ up) > 0 else -z
+
+
+def _platform(
+    force_p,
+    moment_c_p,
+    rot,
+    centre,
+    corners,
+    origin,
+    plate_type,
+    rate_hz,
+    cop_threshold_n,
+    cop_poly,
+    length_m,
+    sign,
+    up,
+) -> Platform:
     px = -moment_c_p[:, 1] / force_p[:, 2]
     py = moment_c_p[:, 0] / force_p[:, 2]
     if cop_poly is not None and np.any(cop_poly):
         k = cop_poly
         px, py = px / length_m, py / length_m
-        x_off = ((k[0] * py**4 + k[1] * py**2 + k[2]) * px**3
-                 + (k[3] * py**4 + k[4] * py**2 + k[5]) * px)
-        y_off = ((k[6] * px**4 + k[7] * px**2 + k[8]) * py**3
-                 + (k[9] * px**4 + k[10] * px**2 + k[11]) * py)
+        x_off = (k[0] * py**4 + k[1] * py**2 + k[2]) * px**3 + (
+            k[3] * py**4 + k[4] * py**2 + k[5]
+        ) * px
+        y_off = (k[6] * px**4 + k[7] * px**2 + k[8]) * py**3 + (
+            k[9] * px**4 + k[10] * px**2 + k[11]
+        ) * py
         px, py = (px - x_off) * length_m, (py - y_off) * length_m
     cop_p = np.column_stack([px, py, np.zeros_like(px)])
     free_p = moment_c_p + np.cross(force_p, cop_p)
-    sign = REACTION_SIGN[plate_type]
     force = sign * (force_p @ rot.T)
     moment = sign * (moment_c_p @ rot.T) + np.cross(centre, force)
     cop = cop_p @ rot.T + centre
-    up = -rot[:, 2]  # C3D plate z points into the plate; the surface normal is -z
-    tz = sign * (free_p @ rot.T) @ up
-    low = ~(np.abs(force @ up) >= cop_threshold_n)
+    normal = _normal(rot, up)
+    tz = sign * (free_p @ rot.T) @ normal
+    low = ~(np.abs(force @ normal) >= cop_threshold_n)
     cop[low] = np.nan
     tz[low] = np.nan
-    return Platform(force=force, moment=moment, cop=cop, tz=tz, corners=corners,
-                    origin=origin, type=int(plate_type), rate_hz=float(rate_hz))
+    return Platform(
+        force=force,
+        moment=moment,
+        cop=cop,
+        tz=tz,
+        corners=corners,
+        origin=origin,
+        type=int(plate_type),
+        rate_hz=float(rate_hz),
+    )
 
 
 def _zero_window(zero: Param | None, n_sub: int, n_samples: int) -> slice | None:
@@ -154,28 +277,325 @@ def zero_window(fp: dict[str, Param], /, *, n_sub: int, n_samples: int) -> slice
 def _fp_array(fp: dict[str, Param], name: str, path: Path) -> np.ndarray:
     p = fp.get(name)
     if p is None or p.dtype == -1:
-        raise InputFormatError(message("is missing or not numeric", file=path,
-                                       field=f"FORCE_PLATFORM:{name}",
-                                       fix="re-export the trial with its force plates defined"))
+        raise InputFormatError(
+            message(
+                "is missing or not numeric",
+                file=path,
+                field=f"FORCE_PLATFORM:{name}",
+                fix="re-export the trial with its force plates defined",
+            )
+        )
     return np.asarray(p.value, dtype=np.float64)
 
 
 _MOMENT_UNITS = {"nmm": 1e-3, "ncm": 1e-2, "nm": 1.0}
 
 
-def _moment_scale(units: list[str], /, *, default: float) -> float:
+def moment_unit(unit: str, /) -> float | None:
+    """N·m per unit of a moment unit string (``Nmm``, ``N.mm``, ``N*m``, ``Ncm``...), or None."""
+    key = unit.lower().replace(".", "").replace("*", "").replace("·", "").replace(" ", "")
+    return _MOMENT_UNITS.get(key)
+
+
+def _moment_scale(units: list[str], /) -> float | None:
     """N·m per unit of the moment channels when all three declare the same known unit."""
-    keys = {u.lower().replace(".", "").replace("*", "").replace("·", "").replace(" ", "")
-            for u in units}
-    if len(keys) == 1 and (key := keys.pop()) in _MOMENT_UNITS:
-        return _MOMENT_UNITS[key]
-    return default
+    scales = {moment_unit(u) for u in units}
+    return scales.pop() if len(scales) == 1 else None
 
 
-def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path: Path,
-                           rate_hz: float, n_sub: int, length_m: float,
-                           cop_threshold_n: float, zero_baseline: bool,
-                           analog_units: list[str] | None = None) -> list[Platform]:
+def _used_plates(fp: dict[str, Param], path: Path) -> int:
+    """FORCE_PLATFORM:USED, checked against every per-plate parameter before anything is built."""
+    used_p = fp.get("USED")
+    used_v = used_p.flat() if used_p is not None and used_p.dtype != -1 else np.zeros(0)
+    if not used_v.size or not np.isfinite(used_v[0]) or used_v[0] == 0:
+        return 0
+    used = int(used_v[0])
+    sizes = {}
+    for name, per in (("TYPE", 1), ("CORNERS", 12), ("ORIGIN", 3)):
+        p = fp.get(name)
+        sizes[name] = 0 if p is None or p.dtype == -1 else p.flat().size // per
+    chan = fp.get("CHANNEL")
+    sizes["CHANNEL"] = (
+        0
+        if chan is None or chan.dtype == -1
+        else (chan.dims[1] if len(chan.dims) >= 2 else int(chan.flat().size > 0))
+    )
+    if used < 0 or used > min(sizes.values()):
+        have = ", ".join(f"{k} {v}" for k, v in sizes.items())
+        raise InputFormatError(
+            message(
+                f"declares {used} force plates but the plate parameters describe at most "
+                f"{min(sizes.values())} ({have})",
+                file=path,
+                field="FORCE_PLATFORM:USED",
+                value=used,
+                fix="the file is damaged; re-export it from the capture software",
+            )
+        )
+    return used
+
+
+class _Wrench(NamedTuple):
+    """A plate's channels as a plate-frame wrench about the surface centre (N, N·m)."""
+
+    force: np.ndarray
+    moment: np.ndarray
+    rot: np.ndarray
+    centre: np.ndarray
+    corners: np.ndarray
+    origin: np.ndarray
+    half: np.ndarray  # half extents along plate x, y, m
+    moment_unit_nm: float
+    moment_unit_from: str
+
+
+def _half_extents(corners: np.ndarray, rot: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    local = (corners - centre) @ rot
+    return np.abs(local[:, :2]).max(axis=0)
+
+
+def _on_plate(px: np.ndarray, py: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """True where a plate-frame CoP lies on the plate (within :data:`COP_MARGIN_M`)."""
+    return (np.abs(px) <= half[0] + COP_MARGIN_M) & (np.abs(py) <= half[1] + COP_MARGIN_M)
+
+
+def _choose_moment_unit(
+    force: np.ndarray,
+    m_ch: np.ndarray,
+    r: np.ndarray,
+    half: np.ndarray,
+    candidates: list[tuple[float, str]],
+) -> tuple[float, str, str | None]:
+    """The moment-channel unit under which the CoP falls on the plate, checked on the data.
+
+    ``candidates`` are (N·m per unit, where it was declared) in order of preference.  The
+    first whose CoP lies on the plate in >= 90 % of loaded samples wins; when the declared
+    units all fail, N·m, N·cm and N·mm are tried.  Returns (factor, source, finding).
+    """
+    loaded = np.abs(force[:, 2]) >= LOADED_N
+    if not loaded.any():
+        return candidates[0][0], candidates[0][1], None
+    f, m = force[loaded], m_ch[loaded]
+    shift = np.cross(f, r)
+
+    def fraction(k: float) -> float:
+        mc = m * k + shift
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = _on_plate(-mc[:, 1] / f[:, 2], mc[:, 0] / f[:, 2], half)
+        return float(ok.mean())
+
+    tried = list(dict.fromkeys(candidates))
+    for k, src in tried:
+        if fraction(k) >= 0.9:
+            if (k, src) == tried[0]:
+                return k, src, None
+            return (
+                k,
+                src,
+                (
+                    f"moment channels read in {tried[0][1]} put the centre of pressure "
+                    f"off the plate; read as {_unit_name(k)} ({src}), which puts it on"
+                ),
+            )
+    for k in (1.0, 1e-2, 1e-3):
+        if all(k != c for c, _ in tried) and fraction(k) >= 0.9:
+            return (
+                k,
+                "centre of pressure on the plate",
+                (
+                    f"no declared moment unit ({', '.join(s for _, s in tried)}) puts the centre "
+                    f"of pressure on the plate; read as {_unit_name(k)}, the only unit that does"
+                ),
+            )
+    return candidates[0][0], candidates[0][1], None
+
+
+def _unit_name(k: float) -> str:
+    return {1.0: "N·m", 1e-2: "N·cm", 1e-3: "N·mm"}.get(k, f"{k:g} N·m")
+
+
+def _wrench(
+    ch: np.ndarray,
+    t: int,
+    i: int,
+    *,
+    fp: dict[str, Param],
+    corners_all,
+    origin_all,
+    length_m: float,
+    idx: np.ndarray,
+    analog_units: list[str] | None,
+    moment_units: str,
+    path: Path,
+    where: dict[str, Any],
+    findings: list[str],
+) -> _Wrench:
+    n_samples = ch.shape[0]
+    corners = corners_all[12 * i : 12 * (i + 1)].reshape(4, 3) * length_m
+    origin = origin_all[3 * i : 3 * (i + 1)] * length_m
+    r = -origin if origin[2] > 0 else origin
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rot, centre = plate_frame(corners)
+    if not (np.isfinite(rot).all() and np.isfinite(centre).all()):
+        raise InputFormatError(
+            message(
+                "CORNERS do not span a plate (degenerate or not finite)",
+                value=corners.tolist(),
+                fix="re-export with the plate geometry",
+                **where,
+            )
+        )
+    half = _half_extents(corners, rot, centre)
+    unit_k, unit_from = length_m, "N x POINT:UNITS"
+    if t == 1:
+        force = ch[:, 0:3]
+        cop = np.column_stack([ch[:, 3:5] * length_m, np.zeros(n_samples)])
+        m_c = np.cross(cop, force)
+        m_c[:, 2] += ch[:, 5] * length_m
+    elif t == 3:
+        force = np.column_stack([ch[:, 0] + ch[:, 1], ch[:, 2] + ch[:, 3], ch[:, 4:8].sum(axis=1)])
+        a, b = r[0], r[1]
+        m_c = np.column_stack(
+            [
+                b * (ch[:, 4] + ch[:, 5] - ch[:, 6] - ch[:, 7]),
+                a * (ch[:, 5] + ch[:, 6] - ch[:, 4] - ch[:, 7]),
+                b * (ch[:, 1] - ch[:, 0]) + a * (ch[:, 2] - ch[:, 3]),
+            ]
+        ) + np.cross(force, np.array([0.0, 0.0, r[2]]))
+        unit_from = "Kistler channels in N"
+    else:
+        six = ch
+        if t == 4:
+            cal = fp.get("CAL_MATRIX")
+            if (
+                cal is None
+                or cal.dtype == -1
+                or len(cal.dims) < 3
+                or cal.dims[2] <= i
+                or cal.dims[0] < 6
+                or cal.dims[1] < 6
+            ):
+                raise InputFormatError(
+                    message(
+                        "TYPE 4 needs a 6 x 6 CAL_MATRIX per plate",
+                        value=cal.dims if cal else None,
+                        fix="re-export with the calibration matrix",
+                        **where,
+                    )
+                )
+            six = ch @ np.asarray(cal.value, dtype=float)[:6, :6, i].T
+        force = six[:, 0:3]
+        candidates: list[tuple[float, str]] = []
+        if t == 2 and analog_units is not None:
+            k = _moment_scale([analog_units[j] for j in idx[3:6]])
+            if k is not None:
+                candidates.append((k, f"ANALOG:UNITS '{analog_units[idx[3]]}'"))
+        if (k := moment_unit(moment_units)) is not None:
+            candidates.append((k, f"POINT:MOMENT_UNITS '{moment_units}'"))
+        candidates.append((length_m, "N x POINT:UNITS"))
+        unit_k, unit_from, finding = _choose_moment_unit(force, six[:, 3:6], r, half, candidates)
+        if finding:
+            findings.append(message(finding, **where))
+        m_c = six[:, 3:6] * unit_k + np.cross(force, r)
+    return _Wrench(force, m_c, rot, centre, corners, origin, half, unit_k, unit_from)
+
+
+def _load_sign(vn: np.ndarray) -> float | None:
+    """+1/-1 making the vertical force positive where the plate is loaded; None if never."""
+    a = np.abs(vn)
+    peak = float(np.nanmax(a)) if a.size and np.isfinite(a).any() else 0.0
+    if peak < LOADED_N:
+        return None
+    loaded = a >= max(LOADED_N, 0.5 * peak)
+    return 1.0 if float(np.nanmedian(vn[loaded])) > 0 else -1.0
+
+
+def _zero_is_unloaded(vn: np.ndarray, window: slice) -> tuple[bool, float, float]:
+    """Whether the ZERO window is plausibly empty: (ok, window level N, plate's lowest N).
+
+    Loaded when the window's mean vertical force is more than :data:`LOADED_N` above the
+    plate's own lowest level (1st percentile over the trial: flight, or the plate empty)
+    or above 4 x LOADED_N outright (someone stood on it the whole trial).
+    """
+    w = float(np.nanmean(vn[window]))
+    low = float(np.nanpercentile(vn, 1))
+    return not (w - low > LOADED_N or w > 4 * LOADED_N), w, low
+
+
+def plate_findings(
+    plate: Platform, /, *, half: np.ndarray, rot: np.ndarray, centre: np.ndarray, up: np.ndarray
+) -> list[str]:
+    """Physical checks no format rule catches, one sentence each (empty when all pass).
+
+    * stance force up: among loaded samples (|vertical| >= max(50 N, 20 % of the peak))
+      fewer than 10 % may be negative;
+    * centre of pressure on the plate (± :data:`COP_MARGIN_M`) in >= 95 % of the samples
+      where |vertical| > 50 N;
+    * no negative level below -50 N (a plate cannot pull the body down); no steady load
+      above :data:`ABSURD_STEADY_N` with less than 100 N of change (an empty plate whose
+      offset is wrong);
+    * no force above :data:`ABSURD_FORCE_N`.
+    """
+    out: list[str] = []
+    normal = _normal(rot, up)
+    vn = plate.force @ normal
+    if not np.isfinite(vn).any():
+        return out
+    peak = float(np.nanmax(np.abs(vn)))
+    if peak >= LOADED_N:
+        loaded = np.abs(vn) >= max(LOADED_N, 0.2 * peak)
+        neg = float(np.mean(vn[loaded] < 0))
+        if neg > 0.1:
+            out.append(
+                f"vertical reaction is negative in {neg:.0%} of the loaded samples "
+                f"(down to {np.nanmin(vn):.0f} N): stance force points down"
+            )
+        on = np.abs(vn) > LOADED_N
+        cop = plate.cop[on]
+        ok = np.isfinite(cop).all(axis=1)
+        if ok.any():
+            local = (cop[ok] - centre) @ rot
+            off = ~_on_plate(local[:, 0], local[:, 1], half)
+            if off.mean() > 0.05:
+                dist = np.max(np.maximum(np.abs(local[:, :2]) - half, 0.0).max(axis=1))
+                out.append(
+                    f"centre of pressure is off the plate in {off.mean():.0%} of the "
+                    f"samples above {LOADED_N:.0f} N (up to {dist:.2f} m outside)"
+                )
+    p1, p99 = np.nanpercentile(vn, [1, 99])
+    if p1 < -LOADED_N:
+        out.append(
+            f"vertical force sits at {p1:.0f} N or below in 1 % of the samples: a plate "
+            "cannot pull the body down (offset or sign wrong)"
+        )
+    if p99 - p1 < 2 * LOADED_N and abs(np.nanmedian(vn)) > ABSURD_STEADY_N:
+        out.append(
+            f"plate reads a steady {np.nanmedian(vn):.0f} N with no load change, "
+            "more than a person standing still: analog offset wrong?"
+        )
+    fmax = float(np.nanmax(np.linalg.norm(plate.force, axis=1)))
+    if fmax > ABSURD_FORCE_N:
+        out.append(
+            f"force reaches {fmax:.0f} N, beyond anything a person produces "
+            f"(> {ABSURD_FORCE_N:.0f} N)"
+        )
+    return out
+
+
+def platforms_from_analogs(
+    analogs: np.ndarray,
+    fp: dict[str, Param],
+    /,
+    *,
+    path: Path,
+    rate_hz: float,
+    n_sub: int,
+    length_m: float,
+    cop_threshold_n: float,
+    zero_baseline: bool,
+    analog_units: list[str] | None = None,
+    moment_units: str = "",
+) -> PlateSet:
     """Compute every used force platform from calibrated analog channels.
 
     Parameters
@@ -185,25 +605,41 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
     fp : dict
         The FORCE_PLATFORM group.
     length_m : float
-        Metres per POINT:UNITS unit (corners, origin, moments, TYPE-1 CoP).
+        Metres per POINT:UNITS unit (corners, origin, TYPE-1 CoP, default moment unit).
     zero_baseline : bool
-        Subtract the mean of each plate channel over FORCE_PLATFORM:ZERO.
+        Subtract the mean of each plate channel over FORCE_PLATFORM:ZERO, when that window
+        is plausibly unloaded (otherwise raw values are kept, with a warning).
     analog_units : list of str, optional
-        ANALOG:UNITS per channel. A TYPE-2 plate whose three moment channels all
-        declare a force × length unit (``Nmm``, ``Nm``, ``N.cm`` ...) is scaled by
-        that unit; otherwise moments are taken in N × POINT:UNITS, as ezc3d does.
+        ANALOG:UNITS per channel.
+    moment_units : str
+        POINT:MOMENT_UNITS (evidence for the moment channels' unit).
+
+    Decisions, each checked against the data (see ``docs/io-c3d.md``)
+    -------------------------------------------------------------------
+    * Sign of a TYPE-3 plate: the one making the vertical force positive where the plate is
+      loaded (|F| >= half its peak); an unloaded TYPE-3 plate takes the sign of the file's
+      loaded TYPE-3 plates, else -1.  TYPE 1, 2, 4 keep +1 and are checked.
+    * Moment unit of TYPE 2/4 plates: ANALOG:UNITS of the moment channels, then
+      POINT:MOMENT_UNITS, then N x POINT:UNITS; the first under which the CoP falls on the
+      plate is used (a mislabelled unit is a warning).
+    * ZERO: subtracted only when the window is plausibly unloaded.
 
     Returns
     -------
-    list of Platform
-        One per used plate, in file order.  A plate whose type is unsupported or
-        whose channels are absent is all NaN, with a :class:`~cxlab._check.CxlabWarning`.
+    PlateSet
+        ``platforms`` (one per used plate, file order; an unsupported TYPE or absent
+        channels give an all-NaN plate with a warning), ``conventions`` and ``warnings``
+        (quality findings, already emitted as :class:`~cxlab._check.CxlabWarning`).
+
+    Raises
+    ------
+    InputFormatError
+        USED larger than the plate parameters describe; CORNERS/ORIGIN/CHANNEL/CAL_MATRIX
+        too short or degenerate.
     """
-    used_p = fp.get("USED")
-    used_v = used_p.flat() if used_p is not None and used_p.dtype != -1 else np.zeros(0)
-    used = int(used_v[0]) if used_v.size and np.isfinite(used_v[0]) else 0
+    used = _used_plates(fp, path)
     if used <= 0:
-        return []
+        return PlateSet([], [], [])
     types = _fp_array(fp, "TYPE", path).ravel(order="F").astype(int)
     corners_all = _fp_array(fp, "CORNERS", path).reshape(-1, order="F")
     origin_all = _fp_array(fp, "ORIGIN", path).reshape(-1, order="F")
@@ -214,80 +650,128 @@ def platforms_from_analogs(analogs: np.ndarray, fp: dict[str, Param], /, *, path
         chan = np.zeros((0, 0))
     else:
         chan = chan.reshape(chan.shape[0], -1, order="F")
-    cal = fp.get("CAL_MATRIX")
     poly = fp.get("FPCOPPOLY")
     n_samples, n_ch = analogs.shape
     window = _zero_window(fp.get("ZERO"), n_sub, n_samples) if zero_baseline else None
-    out: list[Platform] = []
+    findings: list[str] = []
+    built: list[tuple[int, dict[str, Any], _Wrench, np.ndarray, float | None] | None] = []
     for i in range(used):
         where: dict[str, Any] = {"file": path, "field": f"FORCE_PLATFORM plate {i + 1}"}
-        if i >= types.size or types[i] not in N_CHANNELS:
-            warn("has an unsupported TYPE; its values are NaN (cxlab reads TYPE 1-4)",
-                 value=int(types[i]) if i < types.size else None, **where)
-            out.append(nan_platform(n_samples, plate_type=0, rate_hz=rate_hz))
-            continue
         t = int(types[i])
+        if t not in N_CHANNELS:
+            warn(
+                "has an unsupported TYPE; its values are NaN (cxlab reads TYPE 1-4)",
+                value=t,
+                **where,
+            )
+            built.append(None)
+            continue
         k = N_CHANNELS[t]
-        if corners_all.size < 12 * (i + 1) or origin_all.size < 3 * (i + 1):
-            raise InputFormatError(message("CORNERS or ORIGIN has too few values for USED plates",
-                                           value=used, fix="re-export with complete plate "
-                                           "geometry", **where))
         if chan.shape[0] < k or chan.shape[1] <= i:
-            raise InputFormatError(message(f"CHANNEL lists too few channels (TYPE {t} needs "
-                                           f"{k})", value=chan.shape, fix="re-export with "
-                                           "complete plate channels", **where))
+            raise InputFormatError(
+                message(
+                    f"CHANNEL lists too few channels (TYPE {t} needs {k})",
+                    value=chan.shape,
+                    fix="re-export with complete plate channels",
+                    **where,
+                )
+            )
         idx = chan[:k, i].astype(int) - 1
         if np.any(idx < 0) or np.any(idx >= n_ch):
-            warn(f"CHANNEL refers to analog channels the file does not have ({n_ch} stored); "
-                 "its values are NaN", value=(idx + 1).tolist(), **where)
-            out.append(nan_platform(n_samples, plate_type=t, rate_hz=rate_hz))
+            warn(
+                f"CHANNEL refers to analog channels the file does not have ({n_ch} stored); "
+                "its values are NaN",
+                value=(idx + 1).tolist(),
+                **where,
+            )
+            built.append(None)
             continue
-        ch = analogs[:, idx]
+        w = _wrench(
+            analogs[:, idx],
+            t,
+            i,
+            fp=fp,
+            corners_all=corners_all,
+            origin_all=origin_all,
+            length_m=length_m,
+            idx=idx,
+            analog_units=analog_units,
+            moment_units=moment_units,
+            path=path,
+            where=where,
+            findings=findings,
+        )
+        up = lab_up(w.rot)
+        vn = (w.force @ w.rot.T) @ _normal(w.rot, up)
+        built.append((t, where, w, up, _load_sign(vn) if t == 3 else 1.0))
+    type3_signs = {b[4] for b in built if b is not None and b[0] == 3 and b[4] is not None}
+    out: list[Platform] = []
+    conventions: list[PlateConvention] = []
+    for i, b in enumerate(built):
+        if b is None:
+            t = int(types[i])
+            out.append(
+                nan_platform(n_samples, plate_type=t if t in N_CHANNELS else 0, rate_hz=rate_hz)
+            )
+            continue
+        t, where, w, up, sign = b
+        sign_from: Literal["load", "type default", "other plate"] = "load"
+        if sign is None and len(type3_signs) == 1:
+            sign, sign_from = next(iter(type3_signs)), "other plate"
+        elif sign is None:
+            sign, sign_from = REACTION_SIGN[t], "type default"
+        force_p, m_c = w.force, w.moment
+        zero: Literal["none", "subtracted", "kept raw"] = "none"
         if window is not None:
-            ch = ch - ch[window].mean(axis=0)
-        corners = corners_all[12 * i:12 * (i + 1)].reshape(4, 3) * length_m
-        origin = origin_all[3 * i:3 * (i + 1)] * length_m
-        r = -origin if origin[2] > 0 else origin
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rot, centre = plate_frame(corners)
-        if not (np.isfinite(rot).all() and np.isfinite(centre).all()):
-            raise InputFormatError(message("CORNERS do not span a plate (degenerate or not "
-                                           "finite)", value=corners.tolist(),
-                                           fix="re-export with the plate geometry", **where))
-        if t == 1:
-            force = ch[:, 0:3]
-            cop = np.column_stack([ch[:, 3:5] * length_m, np.zeros(n_samples)])
-            m_c = np.cross(cop, force)
-            m_c[:, 2] += ch[:, 5] * length_m
-        elif t == 3:
-            force = np.column_stack([ch[:, 0] + ch[:, 1], ch[:, 2] + ch[:, 3],
-                                     ch[:, 4:8].sum(axis=1)])
-            a, b = r[0], r[1]
-            m_c = np.column_stack([
-                b * (ch[:, 4] + ch[:, 5] - ch[:, 6] - ch[:, 7]),
-                a * (ch[:, 5] + ch[:, 6] - ch[:, 4] - ch[:, 7]),
-                b * (ch[:, 1] - ch[:, 0]) + a * (ch[:, 2] - ch[:, 3]),
-            ]) + np.cross(force, np.array([0.0, 0.0, r[2]]))
-        else:
-            six = ch
-            if t == 4:
-                if cal is None or cal.dtype == -1 or len(cal.dims) < 3 or cal.dims[2] <= i \
-                        or cal.dims[0] < 6 or cal.dims[1] < 6:
-                    raise InputFormatError(message("TYPE 4 needs a 6 x 6 CAL_MATRIX per plate",
-                                                   value=cal.dims if cal else None,
-                                                   fix="re-export with the calibration matrix",
-                                                   **where))
-                six = ch @ np.asarray(cal.value, dtype=float)[:6, :6, i].T
-            force = six[:, 0:3]
-            m_scale = length_m
-            if t == 2 and analog_units is not None:
-                m_scale = _moment_scale([analog_units[j] for j in idx[3:6]], default=length_m)
-            m_c = six[:, 3:6] * m_scale + np.cross(force, r)
+            vn = sign * (force_p @ w.rot.T) @ _normal(w.rot, up)
+            ok, level, low = _zero_is_unloaded(vn, window)
+            if ok:
+                force_p = force_p - force_p[window].mean(axis=0)
+                m_c = m_c - m_c[window].mean(axis=0)
+                zero = "subtracted"
+            else:
+                zero = "kept raw"
+                findings.append(
+                    message(
+                        f"FORCE_PLATFORM:ZERO frames carry {level:.0f} N while the plate's lowest "
+                        f"level is {low:.0f} N, so the plate was loaded there; baseline not "
+                        "subtracted, raw values kept",
+                        **where,
+                    )
+                )
         cop_poly = None
         if t == 3 and poly is not None and poly.dtype != -1 and poly.flat().size >= 12 * (i + 1):
-            cop_poly = poly.flat()[12 * i:12 * (i + 1)]
-        out.append(platform_from_wrench(
-            force, m_c, rot=rot, centre=centre, corners=corners, origin=origin, plate_type=t,
-            rate_hz=rate_hz, cop_threshold_n=cop_threshold_n, cop_poly=cop_poly,
-            length_m=length_m))
-    return out
+            cop_poly = poly.flat()[12 * i : 12 * (i + 1)]
+        plate = platform_from_wrench(
+            force_p,
+            m_c,
+            rot=w.rot,
+            centre=w.centre,
+            corners=w.corners,
+            origin=w.origin,
+            plate_type=t,
+            rate_hz=rate_hz,
+            cop_threshold_n=cop_threshold_n,
+            cop_poly=cop_poly,
+            length_m=length_m,
+            sign=sign,
+            up=up,
+        )
+        for f in plate_findings(plate, half=w.half, rot=w.rot, centre=w.centre, up=up):
+            findings.append(message(f, **where))
+        out.append(plate)
+        conventions.append(
+            PlateConvention(
+                plate=i + 1,
+                type=t,
+                reaction_sign=float(sign),
+                sign_from=sign_from,
+                zero=zero,
+                moment_unit_nm=float(w.moment_unit_nm),
+                moment_unit_from=w.moment_unit_from,
+                up="+" + "xyz"[int(np.argmax(up))],
+            )
+        )
+    for f in findings:
+        warn(f)
+    return PlateSet(out, conventions, findings)
