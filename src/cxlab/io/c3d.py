@@ -402,6 +402,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
     h = read_header(buf, path)
     params = read_parameters(buf, path, h)
     point, analog = params.get("POINT", {}), params.get("ANALOG", {})
+    rotation = (_num(params.get("ROTATION", {}), "USED", 0) or 0) > 0
     n_used = int(_num(point, "USED", h.n_points)) & 0xFFFF
     n_ch = int(_num(analog, "USED", 0)) & 0xFFFF
     scale = _num(point, "SCALE", h.scale)
@@ -497,7 +498,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
             value=n_frames,
             fix="write TRIAL:ACTUAL_END_FIELD or POINT:LONG_FRAMES when exporting",
         )
-    if not n_points and not n_ch:
+    if not n_points and not n_ch and not rotation:  # ROTATION poses keep the frame count
         n_frames = 0
     _check_data_size(
         buf,
