@@ -1,0 +1,341 @@
+"""Inverse-dynamics joint moments compatible with Vicon's Plug-in Gait (PiG).
+
+Newton–Euler, distal to proximal (Winter 2009, *Biomechanics and Motor Control of Human
+Movement*, 4th ed., ch. 5): the ground reaction on each foot, then the foot, shank and
+thigh, each with its mass, centre of mass and moments of inertia from Dempster's
+cadaver data as tabulated by Winter (2009, table 4.1), which is what PiG uses. Segment
+frames and joint centres are those of :func:`cxlab.features.kinematics.pig_segment_frames`.
+
+The moment is the *internal* moment the proximal segment exerts on the distal one at the
+joint, expressed in the distal segment's frame and mapped to PiG's component order and
+signs (:data:`PIG_MOMENT_SIGNS`), per kg of body mass. Nexus stores moments in N·mm/kg
+although the C3D says N·mm (and forces in N/kg, powers in W/kg): divide its values by
+1000 to compare.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from cxlab._check import check_option, message
+from cxlab.features.events import FeatureError
+from cxlab.features.kinematics import PigSubject, Side, pig_segment_frames, pig_subject
+from cxlab.features.signal import lowpass, nan_runs
+from cxlab.io.recording import Recording
+
+__all__ = [
+    "MOMENT_COLUMNS",
+    "PIG_MOMENT_SIGNS",
+    "SEGMENTS",
+    "FootContact",
+    "Segment",
+    "foot_contacts",
+    "joint_moments",
+]
+
+MOMENT_COLUMNS = ("flexion_nm_per_kg", "adduction_nm_per_kg", "internal_rotation_nm_per_kg")
+G = np.array([0.0, 0.0, -9.81])
+
+
+class Segment(NamedTuple):
+    """Dempster's segment parameters as tabulated by Winter (2009, table 4.1)."""
+
+    mass_fraction: float  # of body mass
+    com_from_proximal: float  # of segment length, from the proximal joint
+    gyration_about_com: float  # transverse radius of gyration / segment length
+
+
+SEGMENTS = {
+    "foot": Segment(0.0145, 0.50, 0.475),  # ankle -> toe
+    "shank": Segment(0.0465, 0.433, 0.302),  # knee -> ankle
+    "thigh": Segment(0.100, 0.433, 0.323),  # hip -> knee
+}
+
+# PiG output component k = sign * (moment in the distal frame)[axis]; pinned against the
+# moments Nexus stored in btk_PiG_Motion-FlatFoot-Full.c3d (tests/test_kinetics.py).
+PIG_MOMENT_SIGNS: dict[tuple[str, Side], tuple[tuple[int, int], ...]] = {
+    ("ankle", "left"): ((1, 1), (2, -1), (0, 1)),
+    ("ankle", "right"): ((1, 1), (2, 1), (0, -1)),
+    ("knee", "left"): ((1, -1), (0, 1), (2, 1)),
+    ("knee", "right"): ((1, -1), (0, -1), (2, 1)),
+    ("hip", "left"): ((1, 1), (0, 1), (2, 1)),
+    ("hip", "right"): ((1, 1), (0, -1), (2, 1)),
+}
+
+
+class FootContact(NamedTuple):
+    """One foot's stance on one plate: frames ``start:stop`` (point frames)."""
+
+    side: Side
+    plate: int
+    start: int
+    stop: int
+
+
+def _inside(points: np.ndarray, corners: np.ndarray, margin_m: float = 0.0) -> np.ndarray:
+    """Whether horizontal projections of ``points`` (n, 3) lie in the convex plate outline
+    grown by ``margin_m`` on every side."""
+    c = corners[:, :2]
+    centre = c.mean(axis=0)
+    order = np.argsort(np.arctan2(c[:, 1] - centre[1], c[:, 0] - centre[0]))
+    c = c[order]
+    edge = np.roll(c, -1, axis=0) - c
+    rel = points[:, None, :2] - c[None]
+    cross = edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0]
+    return np.all(cross / np.linalg.norm(edge, axis=1)[None] >= -margin_m, axis=1)
+
+
+def _seg_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Horizontal distance of points ``p`` to segments ``a``–``b`` (all (n, 3))."""
+    ab, ap = (b - a)[:, :2], (p - a)[:, :2]
+    t = np.clip(np.sum(ap * ab, axis=1) / np.sum(ab * ab, axis=1), 0.0, 1.0)
+    return np.linalg.norm(ap - t[:, None] * ab, axis=1)
+
+
+def foot_contacts(
+    recording: Recording,
+    heel: dict,
+    toe: dict,
+    /,
+    *,
+    threshold_n: float = 20.0,
+    max_cop_distance_m: float = 0.10,
+    margin_m: float = 0.06,
+    ground_height_m: float = 0.10,
+) -> list[FootContact]:
+    """Which foot stands on which plate, contact by contact.
+
+    A plate contact (vertical force above ``threshold_n``, resampled to the point rate)
+    is given to a foot when the CoP stays within ``max_cop_distance_m`` of that foot's
+    heel–toe line on every frame and, on every frame, its heel and toe markers that are
+    down (lower than ``ground_height_m`` above the plate) lie inside the plate outline
+    grown by ``margin_m`` -- the heel marker sits some 5 cm behind the heel's contact
+    (measured on btk_PiG_Motion-FlatFoot-Full.c3d, which Nexus assigned). A foot partly
+    off the plate, or two feet on one plate, gives no assignment.
+
+    Parameters
+    ----------
+    recording : Recording
+    heel, toe : dict of side to ndarray, shape (n_frames, 3)
+        Heel (HEE, else AJC) and toe points per side, m.
+
+    Returns
+    -------
+    list of FootContact
+    """
+    out = []
+    n = recording.n_frames
+    for k, plate in enumerate(recording.platforms):
+        force, cop = _at_point_rate(recording, plate.force), _at_point_rate(recording, plate.cop)
+        loaded = np.nan_to_num(force[:, 2]) > threshold_n
+        for start, stop in nan_runs(loaded[:n]):
+            fits = []
+            for side in ("left", "right"):
+                h, t = heel[side][start:stop], toe[side][start:stop]
+                if not (np.isfinite(h).all() and np.isfinite(t).all()):
+                    continue
+                c = cop[start:stop]
+                near = _seg_distance(c, h, t) <= max_cop_distance_m
+                floor = np.nanmean(plate.corners[:, 2])
+                on = (_inside(h, plate.corners, margin_m) | (h[:, 2] - floor > ground_height_m)) & (
+                    _inside(t, plate.corners, margin_m) | (t[:, 2] - floor > ground_height_m)
+                )
+                if near.all() and on.all():
+                    fits.append(side)
+            if len(fits) == 1:
+                out.append(FootContact(fits[0], k, int(start), int(stop)))
+    return out
+
+
+def _at_point_rate(recording: Recording, x: np.ndarray) -> np.ndarray:
+    ratio = recording.analog_rate_hz / recording.point_rate_hz if recording.point_rate_hz else 1
+    idx = np.round(np.arange(recording.n_frames) * ratio).astype(int)
+    out = np.full((recording.n_frames, *x.shape[1:]), np.nan)
+    ok = idx < x.shape[0]
+    out[ok] = x[idx[ok]]
+    return out
+
+
+def _smooth(x: np.ndarray, *, rate_hz: float, cutoff_hz: float | None) -> np.ndarray:
+    """Low-pass each column over its finite runs (runs too short to filter stay raw)."""
+    if cutoff_hz is None:
+        return x
+    flat = x.reshape(x.shape[0], -1).copy()
+    for j in range(flat.shape[1]):
+        for a, b in nan_runs(np.isfinite(flat[:, j])):
+            if b - a > 15:
+                flat[a:b, j] = lowpass(flat[a:b, j], rate_hz=rate_hz, cutoff_hz=cutoff_hz)
+    return flat.reshape(x.shape)
+
+
+def _angular_velocity(r: np.ndarray, dt: float) -> np.ndarray:
+    """ω (n, 3), rad/s, from frames r (n, 3, 3): skew(ω) = dR/dt Rᵀ."""
+    w = np.einsum("fij,fkj->fik", np.gradient(r, dt, axis=0), r)
+    return np.stack([w[:, 2, 1], w[:, 0, 2], w[:, 1, 0]], axis=1)
+
+
+def joint_moments(
+    recording: Recording,
+    /,
+    *,
+    model: str = "pig",
+    subject: PigSubject | None = None,
+    cutoff_hz: float | None = None,
+    threshold_n: float = 20.0,
+) -> pd.DataFrame:
+    """PiG-compatible ankle, knee and hip moments and powers by inverse dynamics.
+
+    Parameters
+    ----------
+    recording : Recording
+        PiG lower-body markers and force plates.
+    model : {"pig"}
+    subject : PigSubject, optional
+        Measurements (body mass required); default from ``PROCESSING``.
+    cutoff_hz : float or None
+        One low-pass cut-off applied to both the markers and the plate signals (4th-order
+        zero-lag Butterworth), so moments carry no artefact of mismatched filters (Bisseling
+        & Hof 2006). Default None: no filtering, as Nexus exports markers already smoothed
+        by its own filter and PiG does not filter forces.
+    threshold_n : float
+        Contact threshold on vertical force, N.
+
+    Returns
+    -------
+    DataFrame
+        ``frame``, ``time_s``, ``side``, ``joint`` ("hip", "knee", "ankle"),
+        ``flexion_nm_per_kg``, ``adduction_nm_per_kg``, ``internal_rotation_nm_per_kg``
+        (internal moments in the distal segment frame, PiG signs, N·m/kg) and
+        ``power_w_per_kg`` (M · (ω_distal − ω_proximal), W/kg; Nexus stores it as the Z
+        component of ``<L|R><Joint>Power``). Outside the stance of a foot assigned to a
+        plate (:func:`foot_contacts`) the moments come from the segment dynamics alone
+        (swing); NaN where a marker is missing.
+    """
+    check_option("model", model, ("pig",))
+    src = str(recording.meta.get("source", "recording"))
+    subject = subject or pig_subject(recording)
+    if subject is None or not subject.body_mass_kg:
+        raise FeatureError(
+            message(
+                "no body mass for inverse dynamics",
+                file=src,
+                field="PROCESSING:Bodymass",
+                fix="pass subject=PigSubject(..., body_mass_kg=...)",
+            )
+        )
+    rate = recording.point_rate_hz
+    dt = 1.0 / rate
+    mass = subject.body_mass_kg
+    rec = recording
+    if cutoff_hz is not None:
+        rec = _filtered(recording, cutoff_hz)
+    frames = pig_segment_frames(rec, subject=subject)
+    n = rec.n_frames
+    from cxlab.features.kinematics import _marker_getter  # one label lookup for both modules
+
+    get = _marker_getter(rec)
+    heel, toe = {}, {}
+    for side in ("left", "right"):
+        p = "L" if side == "left" else "R"
+        t = get(p + "TOE")
+        h = get(p + "HEE")
+        toe[side] = (t if t is not None else np.full((n, 3), np.nan)) / 1000
+        heel[side] = (h if h is not None else frames.centres["ankle", side]) / 1000
+    grf = {s: np.zeros((n, 3)) for s in ("left", "right")}
+    grm = {s: np.zeros((n, 3)) for s in ("left", "right")}  # about the lab origin
+    # Contacts from the unfiltered plates (the filter smears the loaded runs into frames
+    # whose CoP is undefined); loads from the filtered ones.
+    for c in foot_contacts(recording, heel, toe, threshold_n=threshold_n):
+        plate = rec.platforms[c.plate]
+        f = _at_point_rate(rec, plate.force)[c.start : c.stop]
+        m0 = _at_point_rate(rec, plate.moment)[c.start : c.stop]
+        grf[c.side][c.start : c.stop] += f
+        grm[c.side][c.start : c.stop] += m0
+    rows, keys = [], []
+    for side in ("left", "right"):
+        chain = [
+            (
+                "ankle",
+                "foot",
+                frames.centres["ankle", side],
+                toe[side] * 1000,
+                frames.foot[side],
+                frames.tibia[side],
+            ),
+            (
+                "knee",
+                "shank",
+                frames.centres["knee", side],
+                frames.centres["ankle", side],
+                frames.tibia[side],
+                frames.thigh[side],
+            ),
+            (
+                "hip",
+                "thigh",
+                frames.centres["hip", side],
+                frames.centres["knee", side],
+                frames.thigh[side],
+                frames.pelvis,
+            ),
+        ]
+        f_dist = grf[side]  # force applied on the segment at its distal end, N
+        m_dist = grm[side]  # moment of that load about the lab origin, N·m
+        for joint, seg_name, prox_mm, dist_mm, r_seg, r_prox in chain:
+            seg = SEGMENTS[seg_name]
+            prox, dist = prox_mm / 1000, dist_mm / 1000
+            m = seg.mass_fraction * mass
+            com = prox + seg.com_from_proximal * (dist - prox)
+            acc = np.gradient(np.gradient(com, dt, axis=0), dt, axis=0)
+            f_prox = m * acc - m * G - f_dist
+            length = np.nanmedian(np.linalg.norm(dist - prox, axis=1))
+            inertia = np.diag([1.0, 1.0, 0.0]) * m * (seg.gyration_about_com * length) ** 2
+            w = _angular_velocity(r_seg, dt)
+            alpha = np.gradient(w, dt, axis=0)
+            i_lab = np.einsum("fij,jk,flk->fil", r_seg, inertia, r_seg)
+            dh = np.einsum("fij,fj->fi", i_lab, alpha) + np.cross(
+                w, np.einsum("fij,fj->fi", i_lab, w)
+            )
+            # Euler about the COM: M_prox + (M_dist about COM) + (prox - com) x F_prox = dH/dt
+            m_dist_com = m_dist - np.cross(com, f_dist)
+            m_prox = dh - m_dist_com - np.cross(prox - com, f_prox)
+            local = np.einsum("fji,fj->fi", r_seg, m_prox) / mass
+            out = np.empty_like(local)
+            for k, (axis, sign) in enumerate(PIG_MOMENT_SIGNS[joint, side]):
+                out[:, k] = sign * local[:, axis]
+            power = np.sum(m_prox * (w - _angular_velocity(r_prox, dt)), axis=1) / mass
+            rows.append(np.column_stack([out, power]))
+            keys.append((side, joint))
+            # The proximal end's load becomes the next segment's distal load (reaction).
+            f_dist = -f_prox
+            m_dist = -(m_prox + np.cross(prox, f_prox))
+    values = np.concatenate(rows)
+    frame = np.tile(np.arange(n, dtype=np.int64), len(keys))
+    return pd.DataFrame(
+        {
+            "frame": frame,
+            "time_s": frame * dt,
+            "side": np.repeat([k[0] for k in keys], n),
+            "joint": np.repeat([k[1] for k in keys], n),
+            **{c: values[:, i] for i, c in enumerate(MOMENT_COLUMNS)},
+            "power_w_per_kg": values[:, 3],
+        }
+    )
+
+
+def _filtered(recording: Recording, cutoff_hz: float) -> Recording:
+    from dataclasses import replace
+
+    markers = _smooth(recording.markers, rate_hz=recording.point_rate_hz, cutoff_hz=cutoff_hz)
+    plates = [
+        replace(
+            p,
+            force=_smooth(p.force, rate_hz=p.rate_hz, cutoff_hz=cutoff_hz),
+            moment=_smooth(p.moment, rate_hz=p.rate_hz, cutoff_hz=cutoff_hz),
+        )
+        for p in recording.platforms
+    ]
+    return replace(recording, markers=markers, platforms=plates)
