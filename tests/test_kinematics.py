@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import ezc3d
 import numpy as np
+import pandas as pd
 import pytest
 
 from cxlab import io
@@ -331,3 +332,109 @@ def test_unknown_model_is_rejected(real_dir):
     rec = io.read(real_dir / MOTION)
     with pytest.raises(Exception, match="'isb'"):
         kin.joint_angles(rec, model="isb")
+
+
+# ----------------------------------------------------------------- the store hook
+
+
+def _measurements_csv(path, label, subject):
+    rows = [
+        "subject,side,leg_length_mm,knee_width_mm,ankle_width_mm,asis_trochanter_mm,"
+        "static_plantar_flexion_deg,static_rotation_offset_deg,body_mass_kg"
+    ]
+    for side in ("left", "right"):
+        leg = subject.leg(side)
+        rows.append(
+            f"{label},{side},{leg.leg_length_mm},{leg.knee_width_mm},"
+            f"{leg.ankle_width_mm},{leg.asis_trochanter_mm},"
+            f"{leg.static_plantar_flexion_deg!r},{leg.static_rotation_offset_deg!r},"
+            f"{subject.body_mass_kg}"
+        )
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _store_with(tmp_path, rec, subject_id, task="walk"):
+    from cxlab.store import Store
+
+    rid = "0123456789abcdef"
+    st = Store(tmp_path / "store")
+    st.write(
+        "recordings",
+        pd.DataFrame(
+            [
+                {
+                    "recording_id": rid,
+                    "subject_id": subject_id,
+                    "session": "1",
+                    "task": task,
+                    "trial": "1",
+                    "source_path": "walk.c3d",
+                    "source_sha256": "0" * 64,
+                    "format": "c3d",
+                    "vendor": None,
+                    "point_rate_hz": rec.point_rate_hz,
+                    "analog_rate_hz": np.nan,
+                    "n_frames": rec.n_frames,
+                    "first_frame": 1,
+                }
+            ]
+        ),
+    )
+    st.write("markers", rec.to_tables(rid)["markers"], key=rid, partition=subject_id)
+    return st, rid
+
+
+def test_cxlab_features_fills_joint_angles_for_any_task(real_dir, tmp_path):
+    """The store hook gives the same angles as joint_angles on the file, for a task with
+    no feature functions, with the measurements from a lab CSV (label pseudonymised)."""
+    from cxlab.features.runner import extract_features
+    from cxlab.pseudo import pseudonymise
+
+    rec = io.read(real_dir / MOTION)
+    subject = kin.pig_subject(rec)
+    sid = pseudonymise("BELT_C")
+    st, rid = _store_with(tmp_path, rec, sid)
+    csv = _measurements_csv(tmp_path / "pig.csv", "BELT_C", subject)
+    report = extract_features(
+        st, config={"kinematics": {"measurements": str(csv)}}, jobs=1, progress=False
+    )
+    assert report.n_quarantined == 0
+    got = st.table("joint_angles")
+    assert set(got.method) == {"cxlab-pig"} and set(got.recording_id) == {rid}
+    stored = b"".join(f.read_bytes() for f in (tmp_path / "store").rglob("*.parquet"))
+    assert b"BELT_C" not in stored  # only the pseudonym reaches the store
+    read = kin.read_pig_measurements(csv)[sid]
+    ref = kin.joint_angles(rec, subject=read)
+    assert read.left.knee_width_mm == subject.left.knee_width_mm
+    key = ["side", "joint", "frame"]
+    a = got.sort_values(key)[list(kin.ANGLE_COLUMNS)].to_numpy()
+    b = ref.sort_values(key)[list(kin.ANGLE_COLUMNS)].to_numpy()
+    np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_pig_markers_without_measurements_are_quarantined(real_dir, tmp_path):
+    from cxlab.features.runner import extract_features
+
+    rec = io.read(real_dir / MOTION)
+    st, _ = _store_with(tmp_path, rec, "abcdefabcdef", task="landing")
+    report = extract_features(st, jobs=1, progress=False)
+    reasons = " ".join(report.quarantine.reason)
+    assert "joint_angles" in reasons and "measurements" in reasons
+    assert "joint_angles" not in st.tables() or not len(st.table("joint_angles"))
+
+
+def test_measurement_csv_errors_name_every_problem(tmp_path):
+    bad = tmp_path / "m.csv"
+    bad.write_text(
+        "subject,side,leg_length_mm,knee_width_mm,ankle_width_mm,shoe\n"
+        "S01,left,800,105,55,9\nS01,up,800,-1,55,9\n"
+    )
+    with pytest.raises(Exception, match=r"m.csv.*shoe"):
+        kin.read_pig_measurements(bad)
+    bad.write_text(
+        "subject,side,leg_length_mm,knee_width_mm,ankle_width_mm\n"
+        "S01,left,800,105,55\nS01,up,800,-1,55\n"
+    )
+    with pytest.raises(Exception, match=r"row 3: side 'up'.*row 3: knee_width_mm"):
+        kin.read_pig_measurements(bad)

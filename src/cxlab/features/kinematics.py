@@ -39,7 +39,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from cxlab._check import check_option, message, warn
+from cxlab._check import ConfigError, InputFormatError, check_option, message, warn
 from cxlab.features.events import FeatureError
 from cxlab.io.recording import Recording
 
@@ -51,9 +51,12 @@ __all__ = [
     "PigSubject",
     "SegmentFrames",
     "cardan_angles",
+    "has_pig_markers",
     "joint_angles",
     "pig_segment_frames",
     "pig_subject",
+    "read_pig_measurements",
+    "recording_from_markers",
     "static_foot_offsets",
 ]
 
@@ -687,3 +690,135 @@ def joint_angles(
             "internal_rotation_deg": values[:, 2],
         }
     )
+
+
+# --------------------------------------------------------------------------- store helpers
+
+_PIG_PELVIS = ("LASI", "RASI")
+_PIG_LEG = ("THI", "KNE", "TIB", "ANK", "TOE")
+_MEASUREMENT_COLUMNS = {
+    "leg_length_mm",
+    "knee_width_mm",
+    "ankle_width_mm",
+    "asis_trochanter_mm",
+    "thigh_rotation_deg",
+    "shank_rotation_deg",
+    "tibial_torsion_deg",
+    "static_plantar_flexion_deg",
+    "static_rotation_offset_deg",
+}
+_SUBJECT_COLUMNS = {"body_mass_kg", "height_mm", "inter_asis_mm", "marker_diameter_mm"}
+
+
+def has_pig_markers(labels, /) -> bool:
+    """Whether ``labels`` (``Subject:`` prefixes allowed) hold a PiG lower-body set for at
+    least one leg: LASI, RASI, SACR or both PSIS, and THI, KNE, TIB, ANK, TOE."""
+    names = {_strip(str(lab)) for lab in labels}
+    pelvis = set(_PIG_PELVIS) <= names and ("SACR" in names or {"LPSI", "RPSI"} <= names)
+    return pelvis and any({p + m for m in _PIG_LEG} <= names for p in ("L", "R"))
+
+
+def recording_from_markers(markers: dict, /, *, rate_hz: float) -> Recording:
+    """A markers-only :class:`Recording` from ``{label: (n_frames, 3) array in m}``."""
+    labels = sorted(markers)
+    n = max((np.asarray(markers[k]).shape[0] for k in labels), default=0)
+    pts = np.full((n, len(labels), 3), np.nan)
+    for i, k in enumerate(labels):
+        a = np.asarray(markers[k], dtype=float)
+        pts[: a.shape[0], i] = a
+    return Recording(
+        markers=pts,
+        marker_labels=labels,
+        residuals=np.full((n, len(labels)), np.nan),
+        point_rate_hz=float(rate_hz),
+        analogs=np.zeros((0, 0)),
+        analog_labels=[],
+        analog_units=[],
+        analog_rate_hz=float("nan"),
+    )
+
+
+def read_pig_measurements(path, /, *, key: bytes | None = None) -> dict[str, PigSubject]:
+    """PiG subject measurements from a lab CSV, keyed by the subjects' pseudonyms.
+
+    One row per subject and side: ``subject`` (the raw label, pseudonymised here with
+    :func:`cxlab.pseudo.pseudonymise`, so the store never sees it), ``side``
+    (left/right), ``leg_length_mm``, ``knee_width_mm``, ``ankle_width_mm`` and optionally
+    ``asis_trochanter_mm``, ``thigh_rotation_deg``, ``shank_rotation_deg``,
+    ``tibial_torsion_deg``, ``static_plantar_flexion_deg``, ``static_rotation_offset_deg``
+    (per leg) and ``body_mass_kg``, ``height_mm``, ``inter_asis_mm``,
+    ``marker_diameter_mm`` (per subject, same on both rows).
+
+    Raises
+    ------
+    InputFormatError
+        Unknown or missing columns, a side other than left/right, a subject without both
+        legs, or a required measurement that is not a positive number; every problem is
+        named with its row.
+    """
+    from cxlab.pseudo import pseudonymise
+
+    try:
+        df = pd.read_csv(path, dtype={"subject": str, "side": str})
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            message(
+                f"cannot be read as CSV ({e})",
+                file=str(path),
+                fix="check the path of [kinematics] measurements",
+            )
+        ) from None
+    allowed = {"subject", "side"} | _MEASUREMENT_COLUMNS | _SUBJECT_COLUMNS
+    unknown = sorted(set(df.columns) - allowed)
+    missing = sorted(
+        {"subject", "side", "leg_length_mm", "knee_width_mm", "ankle_width_mm"} - set(df.columns)
+    )
+    problems = []
+    if unknown:
+        problems.append(f"unknown column(s) {unknown}")
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    if not problems:
+        for i, row in df.iterrows():
+            if row["side"] not in _SIDES:
+                problems.append(f"row {i + 2}: side {row['side']!r} is not left/right")
+            for c in ("leg_length_mm", "knee_width_mm", "ankle_width_mm"):
+                v = pd.to_numeric(row[c], errors="coerce")
+                if not (np.isfinite(v) and v > 0):
+                    problems.append(f"row {i + 2}: {c} {row[c]!r} is not a positive number")
+    if problems:
+        raise InputFormatError(
+            message(
+                "; ".join(problems), file=str(path), fix="see docs/kinematics.md for the columns"
+            )
+        )
+    out = {}
+    for label, g in df.groupby("subject", sort=True):
+        sides = dict(zip(g["side"], g.to_dict("records"), strict=False))
+        if set(sides) != set(_SIDES) or len(g) != 2:
+            raise InputFormatError(
+                message(
+                    "needs exactly one left and one right row per subject",
+                    file=str(path),
+                    field="side",
+                    value=f"subject row(s) {sorted(g.index + 2)}",
+                    fix="add the missing leg",
+                )
+            )
+
+        def num(row, c):
+            v = row.get(c)
+            return None if v is None or pd.isna(v) else float(v)
+
+        legs = {
+            side: LegMeasurements(
+                **{c: num(row, c) for c in _MEASUREMENT_COLUMNS if num(row, c) is not None}
+            )
+            for side, row in sides.items()
+        }
+        first = sides["left"]
+        extra = {c: num(first, c) for c in _SUBJECT_COLUMNS if num(first, c) is not None}
+        out[pseudonymise(str(label), key=key)] = PigSubject(
+            left=legs["left"], right=legs["right"], **extra
+        )
+    return out

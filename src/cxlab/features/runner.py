@@ -213,7 +213,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     except (OSError, ValueError, CxlabError) as e:
         trial, err = None, f"cannot read the recording's data ({e})"
         qrows.append(("read", err))
-    for fn in ([] if trial is None else cfg["tasks"][task]["functions"]):
+    for fn in ([] if trial is None else cfg["tasks"].get(task, {}).get("functions", [])):
         try:
             with np.errstate(all="ignore"):
                 out = FUNCTIONS[fn](trial, cfg)
@@ -226,6 +226,8 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
                                   f"{len(out) - len(bad)} value(s) were kept"))
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
+    if trial is not None:
+        qrows.extend(_joint_angles(job, trial))
     feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
@@ -246,6 +248,34 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     elif job["had_quarantine"]:
         store.delete("quarantine", key=f"features-{rid}")
     return len(feats), q
+
+
+def _joint_angles(job: dict, trial: Trial) -> list[tuple[str, str]]:
+    """Write this recording's ``joint_angles`` part (PiG marker set only); quarantine why not."""
+    from cxlab.features import kinematics
+
+    rec, store = job["rec"], Store(job["store"])
+    rid = rec["recording_id"]
+    if not kinematics.has_pig_markers(trial.markers):
+        if job["had_joint_angles"]:
+            store.delete("joint_angles", key=rid)
+        return []
+    subject = job["pig_subject"]
+    if subject is None:
+        return [("joint_angles", "joint_angles: Plug-in Gait markers but no subject "
+                 "measurements; add the subject to the CSV named by [kinematics] "
+                 "measurements (docs/kinematics.md)")]
+    try:
+        with np.errstate(all="ignore"):
+            rec_m = kinematics.recording_from_markers(trial.markers, rate_hz=trial.point_rate_hz)
+            df = kinematics.joint_angles(rec_m, subject=subject)
+    except CxlabError as e:
+        return [("joint_angles", str(e))]
+    df.insert(0, "recording_id", rid)
+    df["frame"] = df["frame"].astype(np.int32)
+    df["method"] = "cxlab-pig"
+    store.write("joint_angles", df, key=rid, partition=rec["subject_id"])
+    return []
 
 
 def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
@@ -288,13 +318,22 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     keyed = {n: any(_HEX16.fullmatch(k) for k in parts) or not parts
              for n, parts in (("forces", forces), ("markers", markers))}
     quarantined = store.keys("quarantine")
+    had_angles = store.keys("joint_angles")
+    pig_subjects = {}
+    if cfg.get("kinematics", {}).get("measurements"):
+        from cxlab.features.kinematics import read_pig_measurements
+
+        pig_subjects = read_pig_measurements(cfg["kinematics"]["measurements"])
     for rec in recs.sort_values("recording_id").to_dict("records"):
         rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
                for k, v in rec.items()}
-        if rec["task"] not in cfg["tasks"] or not cfg["tasks"][rec["task"]].get("functions"):
+        no_functions = not cfg["tasks"].get(rec["task"], {}).get("functions")
+        # Joint angles run whatever the task, for subjects with PiG measurements.
+        if no_functions and rec["subject_id"] not in pig_subjects:
             report.n_no_functions += 1
             continue
-        if not force and rec["recording_id"] in done:
+        if not force and (rec["recording_id"] in done
+                          or (no_functions and rec["recording_id"] in had_angles)):
             report.n_up_to_date += 1
             continue
         rid = rec["recording_id"]
@@ -302,7 +341,9 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
                           "forces": forces.get(rid, []), "markers": markers.get(rid, []),
                           "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
                           "had_features": rid in done,
-                          "had_quarantine": f"features-{rid}" in quarantined})
+                          "had_quarantine": f"features-{rid}" in quarantined,
+                          "had_joint_angles": rid in had_angles,
+                          "pig_subject": pig_subjects.get(rec["subject_id"])})
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
