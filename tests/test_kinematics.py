@@ -438,3 +438,25 @@ def test_measurement_csv_errors_name_every_problem(tmp_path):
     )
     with pytest.raises(Exception, match=r"row 3: side 'up'.*row 3: knee_width_mm"):
         kin.read_pig_measurements(bad)
+
+
+def test_single_leg_squat_features_gain_3d_peaks(real_dir, tmp_path):
+    """No plates in the store: peaks over the whole trial, equal to the extremes of
+    joint_angles on the file."""
+    from cxlab.features.runner import extract_features
+    from cxlab.pseudo import pseudonymise
+
+    rec = io.read(real_dir / MOTION)
+    subject = kin.pig_subject(rec)
+    sid = pseudonymise("BELT_C")
+    st, _ = _store_with(tmp_path, rec, sid, task="single_leg_squat")
+    csv = _measurements_csv(tmp_path / "pig.csv", "BELT_C", subject)
+    extract_features(st, config={"kinematics": {"measurements": str(csv)}}, jobs=1, progress=False)
+    feats = st.table("features").set_index(["feature", "side"])["value"]
+    ref = kin.joint_angles(rec, subject=kin.read_pig_measurements(csv)[sid])
+    knee = ref[(ref.side == "right") & (ref.joint == "knee")]
+    hip = ref[(ref.side == "left") & (ref.joint == "hip")]
+    got = feats["single_leg_squat_peak_knee_abduction_deg", "right"]
+    assert got == pytest.approx(-knee.adduction_deg.min())
+    got = feats["single_leg_squat_peak_hip_internal_rotation_deg", "left"]
+    assert got == pytest.approx(hip.internal_rotation_deg.max())

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import ezc3d
 import numpy as np
+import pandas as pd
 import pytest
 
 from cxlab import io
@@ -128,3 +129,55 @@ def test_output_columns(motion):
         "power_w_per_kg",
     ]
     assert len(df) == 6 * rec.n_frames
+
+
+def _long(values: dict, columns, rate=100.0, n=100):
+    """A joint_angles/joint_moments-shaped table with chosen curves (side, joint) -> (n, 3)."""
+    frames = []
+    for (side, joint), v in values.items():
+        frames.append(
+            pd.DataFrame(
+                {
+                    "frame": np.arange(n),
+                    "time_s": np.arange(n) / rate,
+                    "side": side,
+                    "joint": joint,
+                    **{c: v[:, k] for k, c in enumerate(columns)},
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_landing_3d_peaks_find_known_peaks_in_their_windows():
+    """Simulated curves with known maxima inside and larger decoys outside the windows."""
+    n, t = 100, np.arange(100) / 100.0
+    knee = np.zeros((n, 3))
+    knee[:, 1] = -8.0 * np.exp(-(((t - 0.30) / 0.05) ** 2))  # 8 deg valgus at 0.30 s
+    knee[90, 1] = -30.0  # after the 0.5 s angle window: ignored
+    hip = np.zeros((n, 3))
+    hip[:, 1] = 5.0 * np.sin(np.pi * np.clip((t - 0.1) / 0.4, 0, 1))  # 5 deg at 0.30 s
+    hip[:, 2] = np.where((t > 0.2) & (t < 0.25), 12.0, 1.0)
+    kam = np.zeros((n, 3))
+    kam[:, 1] = np.where(t <= 0.2, -0.4 * np.sin(np.pi * t / 0.2), 0.0)  # peak 0.4 at 0.15 s
+    kam[25, 1] = -2.0  # 0.25 s: outside the first 100 ms after contact at 0.1 s
+    angles = _long({("left", "knee"): knee, ("left", "hip"): hip}, kin.ANGLE_COLUMNS)
+    moments = _long({("left", "knee"): kam}, kt.MOMENT_COLUMNS)
+    (peak,) = kt.landing_3d_peaks(angles, moments, contact_s=0.1)
+    assert peak.side == "left"
+    assert peak.knee_abduction_deg == pytest.approx(8.0, abs=1e-6)
+    assert peak.hip_adduction_deg == pytest.approx(5.0, abs=1e-6)
+    assert peak.hip_internal_rotation_deg == pytest.approx(12.0)
+    assert peak.knee_abduction_moment_nm_per_kg == pytest.approx(0.4, abs=1e-6)
+
+
+def test_landing_3d_peaks_on_the_real_trial_use_its_stance(motion):
+    """Right heel strike at frame 109: the peaks equal the extremes of the output rows in
+    the windows; the moment is NaN-free because the right foot is on plate 1."""
+    rec, moments, _ = motion
+    angles = kin.joint_angles(rec)
+    (left, right) = kt.landing_3d_peaks(angles, moments, contact_s=1.09)
+    knee = moments[(moments.side == "right") & (moments.joint == "knee")]
+    win = knee[(knee.time_s >= 1.09) & (knee.time_s <= 1.19)]
+    assert right.knee_abduction_moment_nm_per_kg == pytest.approx(-win.adduction_nm_per_kg.min())
+    assert np.isfinite(left.knee_abduction_deg)

@@ -31,9 +31,11 @@ __all__ = [
     "PIG_MOMENT_SIGNS",
     "SEGMENTS",
     "FootContact",
+    "Landing3DPeaks",
     "Segment",
     "foot_contacts",
     "joint_moments",
+    "landing_3d_peaks",
 ]
 
 MOMENT_COLUMNS = ("flexion_nm_per_kg", "adduction_nm_per_kg", "internal_rotation_nm_per_kg")
@@ -339,3 +341,85 @@ def _filtered(recording: Recording, cutoff_hz: float) -> Recording:
         for p in recording.platforms
     ]
     return replace(recording, markers=markers, platforms=plates)
+
+
+class Landing3DPeaks(NamedTuple):
+    """One leg's 3-D landing peaks (Hewett et al. 2005), in the windows after contact.
+
+    Attributes
+    ----------
+    side : {"left", "right"}
+    knee_abduction_deg : float
+        Peak knee abduction (valgus) angle = max of −``adduction_deg`` (PiG knee), deg.
+    hip_adduction_deg, hip_internal_rotation_deg : float
+        Peak hip adduction and internal rotation, deg.
+    knee_abduction_moment_nm_per_kg : float
+        Peak *external* knee abduction moment, N·m/kg: max of −``adduction_nm_per_kg``,
+        since PiG's knee Y moment is the internal abductor moment (a +Y internal moment
+        on the left tibia turns its distal end laterally); NaN without moments.
+    """
+
+    side: Side
+    knee_abduction_deg: float
+    hip_adduction_deg: float
+    hip_internal_rotation_deg: float
+    knee_abduction_moment_nm_per_kg: float
+
+
+def _window_max(
+    df: pd.DataFrame, side: str, joint: str, column: str, sign: float, start: float, stop: float
+) -> float:
+    rows = df[(df.side == side) & (df.joint == joint) & (df.time_s >= start) & (df.time_s <= stop)]
+    v = sign * rows[column].to_numpy(dtype=float)
+    return float(np.nanmax(v)) if np.isfinite(v).any() else float("nan")
+
+
+def landing_3d_peaks(
+    angles: pd.DataFrame,
+    moments: pd.DataFrame | None = None,
+    /,
+    *,
+    contact_s: float,
+    angle_window_s: float = 0.5,
+    moment_window_s: float = 0.1,
+) -> list[Landing3DPeaks]:
+    """Peak 3-D knee and hip measures of a landing or single-leg squat, per leg.
+
+    Parameters
+    ----------
+    angles : DataFrame
+        :func:`cxlab.features.kinematics.joint_angles` output.
+    moments : DataFrame, optional
+        :func:`joint_moments` output.
+    contact_s : float
+        Initial contact, s (same clock as ``time_s``).
+    angle_window_s : float
+        Angles are searched from contact to contact + this, s.
+    moment_window_s : float
+        The moment is searched in the first ``moment_window_s`` after contact, s
+        (100 ms: Hewett et al. 2005, Am J Sports Med 33:492–501, whose peak external
+        knee abduction moment in a drop vertical jump predicted ACL injury).
+
+    Returns
+    -------
+    list of Landing3DPeaks
+        One per side with any finite value.
+    """
+    out = []
+    a_stop, m_stop = contact_s + angle_window_s, contact_s + moment_window_s
+    for side in ("left", "right"):
+        kam = (
+            float("nan")
+            if moments is None
+            else _window_max(moments, side, "knee", "adduction_nm_per_kg", -1.0, contact_s, m_stop)
+        )
+        peaks = Landing3DPeaks(
+            side,
+            _window_max(angles, side, "knee", "adduction_deg", -1.0, contact_s, a_stop),
+            _window_max(angles, side, "hip", "adduction_deg", 1.0, contact_s, a_stop),
+            _window_max(angles, side, "hip", "internal_rotation_deg", 1.0, contact_s, a_stop),
+            kam,
+        )
+        if np.isfinite(peaks[1:]).any():
+            out.append(peaks)
+    return out

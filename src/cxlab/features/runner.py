@@ -227,7 +227,9 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
     if trial is not None:
-        qrows.extend(_joint_angles(job, trial))
+        q3d, rows3d = _joint_angles(job, trial)
+        qrows.extend(q3d)
+        rows.extend(rows3d)
     feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
@@ -250,32 +252,59 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     return len(feats), q
 
 
-def _joint_angles(job: dict, trial: Trial) -> list[tuple[str, str]]:
-    """Write this recording's ``joint_angles`` part (PiG marker set only); quarantine why not."""
+def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[tuple]]:
+    """Write this recording's ``joint_angles`` part (PiG marker set only).
+
+    Returns the quarantine reasons and, for the ``[kinematics] peak_tasks``, the 3-D peak
+    feature rows (:func:`cxlab.features.kinetics.landing_3d_peaks`, from touchdown on the
+    summed plates, or over the whole trial when there is no touchdown, e.g. a
+    single-leg squat).
+    """
     from cxlab.features import kinematics
+    from cxlab.features.kinetics import landing_3d_peaks
+    from cxlab.features.landing import touchdown
 
     rec, store = job["rec"], Store(job["store"])
     rid = rec["recording_id"]
     if not kinematics.has_pig_markers(trial.markers):
         if job["had_joint_angles"]:
             store.delete("joint_angles", key=rid)
-        return []
+        return [], []
     subject = job["pig_subject"]
     if subject is None:
         return [("joint_angles", "joint_angles: Plug-in Gait markers but no subject "
                  "measurements; add the subject to the CSV named by [kinematics] "
-                 "measurements (docs/kinematics.md)")]
+                 "measurements (docs/kinematics.md)")], []
     try:
         with np.errstate(all="ignore"):
             rec_m = kinematics.recording_from_markers(trial.markers, rate_hz=trial.point_rate_hz)
             df = kinematics.joint_angles(rec_m, subject=subject)
     except CxlabError as e:
-        return [("joint_angles", str(e))]
+        return [("joint_angles", str(e))], []
+    rows = []
+    kcfg = job["cfg"]["kinematics"]
+    if rec["task"] in kcfg["peak_tasks"] and len(df):
+        contact, window = 0.0, float(df["time_s"].max())
+        if trial.plates:
+            fz = np.sum([np.nan_to_num(p["fz"]) for p in trial.plates.values()], axis=0)
+            try:
+                contact = touchdown(fz, rate_hz=trial.analog_rate_hz) / trial.analog_rate_hz
+                window = job["cfg"]["events"]["landing_window_s"]
+            except CxlabError:
+                pass  # no flight before contact: a squat, peaks over the whole trial
+        method = (f"PiG angles (docs/kinematics.md), peak in {window:g} s from "
+                  f"{'touchdown' if window != float(df['time_s'].max()) else 'trial start'}")
+        for p in landing_3d_peaks(df, contact_s=contact, angle_window_s=window):
+            for name, value in (("knee_abduction_deg", p.knee_abduction_deg),
+                                ("hip_adduction_deg", p.hip_adduction_deg),
+                                ("hip_internal_rotation_deg", p.hip_internal_rotation_deg)):
+                if np.isfinite(value):
+                    rows.append((f"{rec['task']}_peak_{name}", p.side, value, "deg", method))
     df.insert(0, "recording_id", rid)
     df["frame"] = df["frame"].astype(np.int32)
     df["method"] = "cxlab-pig"
     store.write("joint_angles", df, key=rid, partition=rec["subject_id"])
-    return []
+    return [], rows
 
 
 def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
