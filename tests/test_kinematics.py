@@ -456,7 +456,36 @@ def test_single_leg_squat_features_gain_3d_peaks(real_dir, tmp_path):
     ref = kin.joint_angles(rec, subject=kin.read_pig_measurements(csv)[sid])
     knee = ref[(ref.side == "right") & (ref.joint == "knee")]
     hip = ref[(ref.side == "left") & (ref.joint == "hip")]
-    got = feats["single_leg_squat_peak_knee_abduction_deg", "right"]
+    got = feats["knee_abduction_3d_peak_deg", "right"]
     assert got == pytest.approx(-knee.adduction_deg.min())
-    got = feats["single_leg_squat_peak_hip_internal_rotation_deg", "left"]
+    got = feats["hip_internal_rotation_3d_peak_deg", "left"]
     assert got == pytest.approx(hip.internal_rotation_deg.max())
+
+
+def test_landing_features_gain_3d_angles_at_touchdown(real_dir, tmp_path):
+    """With the plates in the store the window starts at touchdown (the right heel
+    strike near frame 109) and the knee abduction at contact is that frame's angle."""
+    from cxlab.features.landing import touchdown
+    from cxlab.features.runner import extract_features
+    from cxlab.pseudo import pseudonymise
+
+    rec = io.read(real_dir / MOTION)
+    subject = kin.pig_subject(rec)
+    sid = pseudonymise("BELT_C")
+    st, rid = _store_with(tmp_path, rec, sid, task="landing")
+    st.write("forces", rec.to_tables(rid)["forces"], key=rid, partition=sid)
+    csv = _measurements_csv(tmp_path / "pig.csv", "BELT_C", subject)
+    extract_features(st, config={"kinematics": {"measurements": str(csv)}}, jobs=1, progress=False)
+    feats = st.table("features").set_index(["feature", "side"])
+    ref = kin.joint_angles(rec, subject=kin.read_pig_measurements(csv)[sid])
+    knee = ref[(ref.side == "right") & (ref.joint == "knee")].set_index("frame")
+    fz = sum(p.force[:, 2] for p in rec.platforms)
+    td = touchdown(fz, rate_hz=rec.analog_rate_hz) / rec.analog_rate_hz
+    frame = round(td * rec.point_rate_hz)
+    assert abs(frame - 109) <= 1
+    got = feats.loc[("knee_abduction_3d_at_contact_deg", "right")]
+    assert got["value"] == pytest.approx(-knee.adduction_deg[frame], abs=1e-9)
+    assert "touchdown" in got["method"]
+    peak = feats.loc[("knee_abduction_3d_peak_deg", "right"), "value"]
+    window = knee[(knee.time_s >= td) & (knee.time_s <= td + 0.5)]
+    assert peak == pytest.approx(-window.adduction_deg.min())

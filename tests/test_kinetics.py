@@ -169,6 +169,7 @@ def test_landing_3d_peaks_find_known_peaks_in_their_windows():
     assert peak.hip_adduction_deg == pytest.approx(5.0, abs=1e-6)
     assert peak.hip_internal_rotation_deg == pytest.approx(12.0)
     assert peak.knee_abduction_moment_nm_per_kg == pytest.approx(0.4, abs=1e-6)
+    assert peak.knee_abduction_at_contact_deg == pytest.approx(8.0 * np.exp(-16.0))
 
 
 def test_landing_3d_peaks_on_the_real_trial_use_its_stance(motion):

@@ -357,6 +357,9 @@ class Landing3DPeaks(NamedTuple):
         Peak *external* knee abduction moment, N·m/kg: max of −``adduction_nm_per_kg``,
         since PiG's knee Y moment is the internal abductor moment (a +Y internal moment
         on the left tibia turns its distal end laterally); NaN without moments.
+    knee_abduction_at_contact_deg : float
+        Knee abduction at the frame nearest ``contact_s``, deg (Bates et al. 2020: ≥ 4.6°
+        at initial contact predicted ACL injury).
     """
 
     side: Side
@@ -364,6 +367,7 @@ class Landing3DPeaks(NamedTuple):
     hip_adduction_deg: float
     hip_internal_rotation_deg: float
     knee_abduction_moment_nm_per_kg: float
+    knee_abduction_at_contact_deg: float
 
 
 def _window_max(
@@ -372,6 +376,14 @@ def _window_max(
     rows = df[(df.side == side) & (df.joint == joint) & (df.time_s >= start) & (df.time_s <= stop)]
     v = sign * rows[column].to_numpy(dtype=float)
     return float(np.nanmax(v)) if np.isfinite(v).any() else float("nan")
+
+
+def _at_time(df: pd.DataFrame, side: str, joint: str, column: str, sign: float, t: float) -> float:
+    rows = df[(df.side == side) & (df.joint == joint)]
+    if not len(rows):
+        return float("nan")
+    i = int(np.argmin(np.abs(rows["time_s"].to_numpy(dtype=float) - t)))
+    return float(sign * rows[column].to_numpy(dtype=float)[i])
 
 
 def landing_3d_peaks(
@@ -419,6 +431,7 @@ def landing_3d_peaks(
             _window_max(angles, side, "hip", "adduction_deg", 1.0, contact_s, a_stop),
             _window_max(angles, side, "hip", "internal_rotation_deg", 1.0, contact_s, a_stop),
             kam,
+            _at_time(angles, side, "knee", "adduction_deg", -1.0, contact_s),
         )
         if np.isfinite(peaks[1:]).any():
             out.append(peaks)

@@ -292,14 +292,19 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
                 window = job["cfg"]["events"]["landing_window_s"]
             except CxlabError:
                 pass  # no flight before contact: a squat, peaks over the whole trial
-        method = (f"PiG angles (docs/kinematics.md), peak in {window:g} s from "
-                  f"{'touchdown' if window != float(df['time_s'].max()) else 'trial start'}")
+        start = "touchdown" if trial.plates and window != float(df["time_s"].max()) else None
+        method = f"PiG angles (docs/kinematics.md), peak in {window:g} s from " + (
+            start or "trial start")
         for p in landing_3d_peaks(df, contact_s=contact, angle_window_s=window):
-            for name, value in (("knee_abduction_deg", p.knee_abduction_deg),
-                                ("hip_adduction_deg", p.hip_adduction_deg),
-                                ("hip_internal_rotation_deg", p.hip_internal_rotation_deg)):
-                if np.isfinite(value):
-                    rows.append((f"{rec['task']}_peak_{name}", p.side, value, "deg", method))
+            values = [("knee_abduction_3d_peak_deg", p.knee_abduction_deg, method),
+                      ("hip_adduction_3d_peak_deg", p.hip_adduction_deg, method),
+                      ("hip_internal_rotation_3d_peak_deg", p.hip_internal_rotation_deg,
+                       method)]
+            if start:
+                values.append(("knee_abduction_3d_at_contact_deg",
+                               p.knee_abduction_at_contact_deg,
+                               "PiG knee abduction at touchdown (Bates 2020)"))
+            rows += [(n, p.side, v, "deg", m) for n, v, m in values if np.isfinite(v)]
     df.insert(0, "recording_id", rid)
     df["frame"] = df["frame"].astype(np.int32)
     df["method"] = "cxlab-pig"
