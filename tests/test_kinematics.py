@@ -489,3 +489,16 @@ def test_landing_features_gain_3d_angles_at_touchdown(real_dir, tmp_path):
     peak = feats.loc[("knee_abduction_3d_peak_deg", "right"), "value"]
     window = knee[(knee.time_s >= td) & (knee.time_s <= td + 0.5)]
     assert peak == pytest.approx(-window.adduction_deg.min())
+
+
+def test_docs_examples_run(real_dir):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "kinematics.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", doc, re.S))
+    assert "joint_angles(rec)" in code and "static=static" in code
+    code = code.replace("../shared/data/real", str(real_dir))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        exec(compile(code, "docs/kinematics.md", "exec"), {})
