@@ -220,7 +220,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     except (OSError, ValueError, CxlabError) as e:
         trial, err = None, f"cannot read the recording's data ({e})"
         qrows.append(("read", err))
-    for fn in ([] if trial is None else cfg["tasks"][task]["functions"]):
+    for fn in ([] if trial is None else cfg["tasks"].get(task, {}).get("functions", [])):
         try:
             with np.errstate(all="ignore"):
                 out = FUNCTIONS[fn](trial, cfg)
@@ -233,6 +233,10 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
                                   f"{len(out) - len(bad)} value(s) were kept"))
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
+    if trial is not None:
+        q3d, rows3d = _joint_angles(job, trial)
+        qrows.extend(q3d)
+        rows.extend(rows3d)
     feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
@@ -267,6 +271,66 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     elif job["had_quarantine"]:
         store.delete("quarantine", key=f"features-{rid}")
     return len(feats), q
+
+
+def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[tuple]]:
+    """Write this recording's ``joint_angles`` part (PiG marker set only).
+
+    Returns the quarantine reasons and, for the ``[kinematics] peak_tasks``, the 3-D peak
+    feature rows (:func:`cxlab.features.kinetics.landing_3d_peaks`, from touchdown on the
+    summed plates, or over the whole trial when there is no touchdown, e.g. a
+    single-leg squat).
+    """
+    from cxlab.features import kinematics
+    from cxlab.features.kinetics import landing_3d_peaks
+    from cxlab.features.landing import touchdown
+
+    rec, store = job["rec"], Store(job["store"])
+    rid = rec["recording_id"]
+    if not kinematics.has_pig_markers(trial.markers):
+        if job["had_joint_angles"]:
+            store.delete("joint_angles", key=rid)
+        return [], []
+    subject = job["pig_subject"]
+    if subject is None:
+        return [("joint_angles", "joint_angles: Plug-in Gait markers but no subject "
+                 "measurements; add the subject to the CSV named by [kinematics] "
+                 "measurements (docs/kinematics.md)")], []
+    try:
+        with np.errstate(all="ignore"):
+            rec_m = kinematics.recording_from_markers(trial.markers, rate_hz=trial.point_rate_hz)
+            df = kinematics.joint_angles(rec_m, subject=subject)
+    except CxlabError as e:
+        return [("joint_angles", str(e))], []
+    rows = []
+    kcfg = job["cfg"]["kinematics"]
+    if rec["task"] in kcfg["peak_tasks"] and len(df):
+        contact, window = 0.0, float(df["time_s"].max())
+        if trial.plates:
+            fz = np.sum([np.nan_to_num(p["fz"]) for p in trial.plates.values()], axis=0)
+            try:
+                contact = touchdown(fz, rate_hz=trial.analog_rate_hz) / trial.analog_rate_hz
+                window = job["cfg"]["events"]["landing_window_s"]
+            except CxlabError:
+                pass  # no flight before contact: a squat, peaks over the whole trial
+        start = "touchdown" if trial.plates and window != float(df["time_s"].max()) else None
+        method = f"PiG angles (docs/kinematics.md), peak in {window:g} s from " + (
+            start or "trial start")
+        for p in landing_3d_peaks(df, contact_s=contact, angle_window_s=window):
+            values = [("knee_abduction_3d_peak_deg", p.knee_abduction_deg, method),
+                      ("hip_adduction_3d_peak_deg", p.hip_adduction_deg, method),
+                      ("hip_internal_rotation_3d_peak_deg", p.hip_internal_rotation_deg,
+                       method)]
+            if start:
+                values.append(("knee_abduction_3d_at_contact_deg",
+                               p.knee_abduction_at_contact_deg,
+                               "PiG knee abduction at touchdown (Bates 2020)"))
+            rows += [(n, p.side, v, "deg", m) for n, v, m in values if np.isfinite(v)]
+    df.insert(0, "recording_id", rid)
+    df["frame"] = df["frame"].astype(np.int32)
+    df["method"] = "cxlab-pig"
+    store.write("joint_angles", df, key=rid, partition=rec["subject_id"])
+    return [], rows
 
 
 def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
@@ -310,13 +374,22 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
              for n, parts in (("forces", forces), ("markers", markers))}
     quarantined = store.keys("quarantine")
     had_curves = store.keys("curves")
+    had_angles = store.keys("joint_angles")
+    pig_subjects = {}
+    if cfg.get("kinematics", {}).get("measurements"):
+        from cxlab.features.kinematics import read_pig_measurements
+
+        pig_subjects = read_pig_measurements(cfg["kinematics"]["measurements"])
     for rec in recs.sort_values("recording_id").to_dict("records"):
         rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
                for k, v in rec.items()}
-        if rec["task"] not in cfg["tasks"] or not cfg["tasks"][rec["task"]].get("functions"):
+        no_functions = not cfg["tasks"].get(rec["task"], {}).get("functions")
+        # Joint angles run whatever the task, for subjects with PiG measurements.
+        if no_functions and rec["subject_id"] not in pig_subjects:
             report.n_no_functions += 1
             continue
-        if not force and rec["recording_id"] in done:
+        if not force and (rec["recording_id"] in done
+                          or (no_functions and rec["recording_id"] in had_angles)):
             report.n_up_to_date += 1
             continue
         rid = rec["recording_id"]
@@ -325,7 +398,9 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
                           "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
                           "had_features": rid in done,
                           "had_curves": rid in had_curves,
-                          "had_quarantine": f"features-{rid}" in quarantined})
+                          "had_quarantine": f"features-{rid}" in quarantined,
+                          "had_joint_angles": rid in had_angles,
+                          "pig_subject": pig_subjects.get(rec["subject_id"])})
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
