@@ -45,6 +45,10 @@ class Column:
         Regular expression that non-missing strings must match in full.
     doc : str
         One line describing the column.
+    optional : bool
+        A writer may leave the column out: :meth:`cxlab.store.Store.write` fills it with
+        missing values (an empty list for list columns). For metadata a table gained
+        later (e.g. ``recordings.body_mass_kg``), never for measured data.
     """
 
     name: str
@@ -56,6 +60,7 @@ class Column:
     isin: tuple | None = None
     pattern: str | None = None
     doc: str = ""
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,14 +140,15 @@ TABLES: dict[str, TableSchema] = {
                 Column("analog_rate_hz", F64, "Hz", nullable=True, ge=0),
                 Column("n_frames", I64, "1", ge=0),
                 Column("first_frame", I64, "1", ge=0),
-                Column("warnings", pa.list_(S), doc="quality findings of the reader (a plate "
+                Column("warnings", pa.list_(S), optional=True,
+                       doc="quality findings of the reader (a plate "
                        "whose stance force points down, CoP off the plate, ...), one sentence "
                        "each; empty when none"),
-                Column("up_axis", S, nullable=True, isin=("x", "y", "z"),
+                Column("up_axis", S, nullable=True, optional=True, isin=("x", "y", "z"),
                        doc="vertical axis of the file as recorded (data are stored z-up)"),
-                Column("body_mass_kg", F64, "kg", nullable=True, ge=0, le=500,
+                Column("body_mass_kg", F64, "kg", nullable=True, optional=True, ge=0, le=500,
                        doc="body mass stated by the file (PROCESSING:Bodymass, export header)"),
-                Column("recorded_at", S, nullable=True,
+                Column("recorded_at", S, nullable=True, optional=True,
                        doc="date or date-time the file states it was recorded (ISO 8601)"),
             ],
             ["recording_id"],

@@ -141,7 +141,9 @@ class Store:
         name : str
             A table declared in :data:`cxlab.schemas.TABLES`.
         df : pandas.DataFrame or pyarrow.Table
-            Rows with exactly the declared columns, or the Arrow table that
+            Rows with the declared columns (a column declared ``optional`` that a
+            DataFrame lacks is written as missing, so a table can gain metadata columns
+            without every writer changing), or the Arrow table that
             :func:`cxlab.schemas.validate` returned for them (so a caller can
             validate several tables before writing any).
         key : str
@@ -166,6 +168,11 @@ class Store:
             if val is not None and not _KEY.fullmatch(val):
                 raise ConfigError(message("is not a valid part name", field=opt, value=val,
                                           fix="use letters, digits, '_', '.', '=' or '-'"))
+        if isinstance(df, pd.DataFrame):
+            absent = [c for c in schema.columns if c.optional and c.name not in df.columns]
+            if absent:
+                df = df.assign(**{c.name: [[] if pa.types.is_list(c.type) else None] * len(df)
+                                  for c in absent})
         table = df if isinstance(df, pa.Table) else validate(df, schema)
         if isinstance(df, pa.Table) and not table.schema.equals(schema.arrow_schema(),
                                                                 check_metadata=True):
