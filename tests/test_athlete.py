@@ -145,3 +145,19 @@ def test_cli_athlete_and_pseudonyms_print_locally_and_write_nothing(store, tmp_p
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     res = runner.invoke(app, ["pseudonyms"])
     assert res.exit_code == 1 and "no labels given" in res.output
+
+
+def test_same_store_gives_byte_identical_pages(store, tmp_path):
+    st, _ = store
+    a = write_athlete_pages(st, tmp_path / "a")
+    b = write_athlete_pages(st, tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_docs_screen_athlete_example_runs():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "screen.md").read_text()
+    part = doc.split("## The athlete view", 1)[1].split("## Checked against", 1)[0]
+    code = part.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/screen.md", "exec"), {})

@@ -282,7 +282,8 @@ def sj_metrics(
     threshold_n, n_sd, window_s, backtrack_s : float
         Flight threshold (N), onset threshold (SD), quiet window (s), onset backtrack (s).
     countermovement_window_s : float
-        A dip below ``BW − n_sd·SD`` within this time before the push is a countermovement, s.
+        A dip below ``BW − max(n_sd·SD, 1 % BW)`` within this time before the push is a
+        countermovement, s.
     landing_s : float
         Peak landing force is searched this long after touchdown, s.
     push_s : float
@@ -325,7 +326,8 @@ def sj_metrics(
     m = bw / G
     onset, cross = _push_onset(f, peak, bw + n_sd * qs["sd_n"], rate_hz, backtrack_s)
     look = f[max(qs["stop"], cross - round(countermovement_window_s * rate_hz)) : cross]
-    if look.size and float(look.min()) < bw - n_sd * qs["sd_n"]:
+    # a dip counts beyond n_sd SD and at least 1 % of BW (a noise-free hold has SD = 0)
+    if look.size and float(look.min()) < bw - max(n_sd * qs["sd_n"], 0.01 * bw):
         raise FeatureError(
             message(
                 f"countermovement before the push (force fell to {look.min():.0f} N, "
