@@ -229,3 +229,129 @@ def test_real_bioware_c3d_twin_gives_the_same_battery_metrics(real_dir):
     a, b = cmj_metrics(fz_t, rate_hz=rate), cmj_metrics(fz_c, rate_hz=rate)
     for k in ("jump_height_impulse_m", "flight_time_s", "peak_propulsive_force_n"):
         assert a[k] == pytest.approx(b[k], rel=2e-3)
+
+
+def _store_with(tmp_path, trials):
+    """A store of one-plate or two-plate recordings: trials = [(name, task, [fz per plate])]."""
+    import hashlib
+
+    from cxlab.store import Store
+
+    cols = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
+    st, recs = Store(tmp_path / "st"), []
+    for name, task, plates in trials:
+        rid = hashlib.sha256(name.encode()).hexdigest()[:16]
+        frames = []
+        for k, fz in enumerate(plates, start=1):
+            df = pd.DataFrame({c: fz if c == "fz" else np.zeros(fz.size) for c in cols})
+            df.insert(0, "time_s", np.arange(fz.size) / 1000.0)
+            df.insert(0, "sample", np.arange(fz.size, dtype=np.int64))
+            df.insert(0, "plate", np.int32(k))
+            df.insert(0, "recording_id", rid)
+            frames.append(df)
+        st.write("forces", pd.concat(frames, ignore_index=True), key=rid, partition="a" * 12)
+        recs.append(
+            {
+                "recording_id": rid,
+                "subject_id": "a" * 12,
+                "session": "1",
+                "task": task,
+                "trial": name,
+                "source_path": f"{name}.c3d",
+                "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+                "format": "c3d",
+                "vendor": None,
+                "point_rate_hz": np.nan,
+                "analog_rate_hz": 1000.0,
+                "n_frames": 0,
+                "first_frame": 1,
+            }
+        )
+    st.write("recordings", pd.DataFrame(recs), key="all")
+    return st
+
+
+def test_single_leg_cmj_trials_give_each_legs_height_and_the_session_lsi(tmp_path):
+    from cxlab.features.runner import extract_features
+    from featuresim import cmj_force
+
+    zero = np.zeros(1)
+    trials, h = [], {}
+    for side, v_to in (("left", 1.6), ("right", 1.8)):
+        for k in (1, 2):
+            fz, t = cmj_force(mass_kg=70.0, v_to=v_to, noise_n=1.0, seed=k)
+            h[side] = t["h"]
+            plates = [fz, zero * fz] if side == "left" else [zero * fz, fz]
+            trials.append((f"{side}{k}", f"cmj_{side}", plates))
+    # the side of a task without one comes from the loaded plate (plate 2 = right)
+    fz, _ = cmj_force(mass_kg=70.0, v_to=1.7, noise_n=1.0, seed=9)
+    trials.append(("single", "cmj_single", [zero * fz, fz]))
+    st = _store_with(tmp_path, trials)
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.quarantine.empty, list(rep.quarantine["reason"])
+    f = st.table("features")
+    g = f[f["feature"] == "slcmj_jump_height_impulse_m"]
+    by = g[g["task"] != "cmj_single"].groupby("side")["value"].mean()
+    assert by["left"] == pytest.approx(h["left"], abs=0.003)
+    assert by["right"] == pytest.approx(h["right"], abs=0.003)
+    assert set(g.loc[g["task"] == "cmj_single", "side"]) == {"right"}
+    lsi = f[f["feature"] == "slcmj_jump_height_impulse_lsi_pct"]["value"]
+    assert len(lsi) == 1
+    assert float(lsi.iloc[0]) == pytest.approx(100 * by["left"] / by["right"], rel=1e-9)
+    assert float(lsi.iloc[0]) == pytest.approx(100 * (1.6 / 1.8) ** 2, abs=1.5)
+
+
+def test_runner_sj_dj_imtp_rows_and_a_four_jump_trial(tmp_path):
+    from cxlab.features.runner import extract_features
+    from featuresim import imtp_force
+
+    four = np.concatenate(
+        [
+            sj_force(v_to=v, after_s=0.5, noise_n=1.0, seed=k)[0]
+            for k, v in enumerate((2.0, 2.2, 2.4, 2.1))
+        ]
+    )
+    dj, tdj = dj_force(noise_n=1.0)
+    im, _ = imtp_force(noise_n=1.0)
+    st = _store_with(
+        tmp_path,
+        [
+            ("sj", "sj", [0.5 * four, 0.5 * four]),
+            ("dj", "dj", [0.4 * dj, 0.6 * dj]),
+            ("imtp", "imtp", [0.5 * im, 0.5 * im]),
+        ],
+    )
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.quarantine.empty, list(rep.quarantine["reason"])
+    f = st.table("features").set_index(["feature", "side"])["value"]
+    hs = [v**2 / (2 * G) for v in (2.0, 2.2, 2.4, 2.1)]
+    assert f["sj_n_jumps", "bilateral"] == 4
+    assert f["sj_jump_height_impulse_m", "bilateral"] == pytest.approx(np.mean(hs), abs=0.003)
+    assert f["dj_contact_time_s", "bilateral"] == pytest.approx(tdj["contact_s"], abs=0.002)
+    assert f["dj_peak_contact_force_lsi_pct", "bilateral"] == pytest.approx(100 * 4 / 6)
+    assert f["imtp_peak_force_net_lsi_pct", "bilateral"] == pytest.approx(100.0)
+    assert ("imtp_rfd_0_100_n_s", "left") in f.index
+
+
+def test_single_leg_hops_through_the_runner_give_rsi_per_leg_and_its_lsi(tmp_path):
+    from cxlab.features.runner import extract_features
+
+    def hops(tc, tf, m_kg=60.0):
+        v = G * tf / 2
+        fp = (2 * v + G * tc) * np.pi * m_kg / (2 * tc)
+        n_c, n_f = round(tc * 1000), round(tf * 1000)
+        one = np.concatenate([fp * np.sin(np.pi * np.arange(n_c) / n_c), np.zeros(n_f)])
+        return np.concatenate(
+            [np.full(1000, m_kg * G), np.zeros(n_f), np.tile(one, 4), np.full(1000, m_kg * G)]
+        )
+
+    left, right = hops(0.25, 0.30), hops(0.20, 0.35)
+    st = _store_with(tmp_path, [("hl", "hop_left", [left]), ("hr", "hop_right", [right])])
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.quarantine.empty, list(rep.quarantine["reason"])
+    f = st.table("features").set_index(["feature", "side"])["value"]
+    rsi_l, rsi_r = G * 0.30**2 / 8 / 0.25, G * 0.35**2 / 8 / 0.20
+    assert f["slhop_rsi", "left"] == pytest.approx(rsi_l, rel=0.02)
+    assert f["slhop_rsi", "right"] == pytest.approx(rsi_r, rel=0.02)
+    assert f["slhop_n_hops", "left"] == 4
+    assert f["slhop_rsi_lsi_pct", "bilateral"] == pytest.approx(100 * rsi_l / rsi_r, rel=0.03)
