@@ -122,7 +122,7 @@ def test_weaker_side_follows_the_direction_of_better(store, tmp_path):
     m = last.groupby("side")["value"].mean()
     worse = "left" if m["left"] > m["right"] else "right"  # more valgus is worse
     html = (tmp_path / "pages" / f"athlete-{sid}.html").read_text()
-    row = re.search(r"Knee valgus on landing <span[^<]*</span></td>(.*?)</tr>", html, re.S)
+    row = re.search(r"Knee valgus on landing, deg <span[^<]*</span></td>(.*?)</tr>", html, re.S)
     assert row and row.group(1).rstrip().endswith(f"<td>{worse}</td>")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from markupsafe import Markup, escape
 
 W, H = 360, 190
-_PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 10, 12, 38
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 44, 32, 18, 38
 
 
 def _ticks(lo: float, hi: float, n: int = 4) -> np.ndarray:
