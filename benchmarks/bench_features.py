@@ -1,7 +1,9 @@
 """Speed of the feature library, as ratios against a baseline measured in the same run.
 
-1. Per-trial time of ``cmj_metrics`` (two plates, 1000 Hz) and ``cop_metrics`` (30 s at
-   100 Hz) against one ``numpy.cumsum`` pass over the same array.
+1. Per-trial time of ``cmj_metrics`` (two plates, 1000 Hz), ``cop_metrics`` (30 s at
+   100 Hz) and the battery (``sj_metrics``, a four-jump trial split by ``jump_segments``,
+   ``dj_metrics``, ``imtp_metrics``; two plates, 1000 Hz) against one ``numpy.cumsum``
+   pass over the same array.
 2. ``extract_features`` throughput (trials/s) on a synthetic store of ``--trials``
    recordings (half CMJ, half single-leg balance) built from the analytic generators of
    the tests (``tests/featuresim.py``), serial and with ``--jobs`` workers.
@@ -26,10 +28,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cxlab.features.balance import cop_metrics
+from cxlab.features.battery import dj_metrics, jump_segments, sj_metrics
+from cxlab.features.isometric import imtp_metrics
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features
 from cxlab.store import Store
-from featuresim import cmj_force, cop_normal
+from featuresim import cmj_force, cop_normal, dj_force, imtp_force, sj_force
 
 COLS = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
 
@@ -52,6 +56,35 @@ def per_trial() -> None:
     print(f"cop_metrics: {t_cop * 1e3:.3f} ms/trial ({cop.shape[0]} samples); "
           f"{t_cop / t_cop0:.0f} x one numpy.cumsum of the CoP ({t_cop0 * 1e6:.1f} us)")
     print(f"cmj + balance metrics of one trial: {(t_cmj + t_cop) * 1e3:.2f} ms")
+    battery()
+
+
+def battery() -> None:
+    """Per-trial time of the battery's metric functions (two plates, 1000 Hz)."""
+    sj, _ = sj_force(noise_n=1.0)
+    four = np.concatenate([sj_force(v_to=v, after_s=0.5, noise_n=1.0, seed=k)[0]
+                           for k, v in enumerate((2.0, 2.2, 2.4, 2.1))])
+    dj, _ = dj_force(noise_n=1.0)
+    im, _ = imtp_force(noise_n=1.0)
+
+    def sj4():
+        for a, b in jump_segments(four, rate_hz=1000.0):
+            sj_metrics(four[a:b], rate_hz=1000.0)
+
+    cases = [
+        ("sj_metrics", sj, lambda: sj_metrics(sj, rate_hz=1000.0, fz_left=0.48 * sj,
+                                              fz_right=0.52 * sj)),
+        ("jump_segments + 4 x sj_metrics", four, sj4),
+        ("dj_metrics", dj, lambda: dj_metrics(dj, rate_hz=1000.0, fz_left=0.48 * dj,
+                                              fz_right=0.52 * dj)),
+        ("imtp_metrics", im, lambda: imtp_metrics(im, rate_hz=1000.0, fz_left=0.48 * im,
+                                                  fz_right=0.52 * im)),
+    ]
+    for name, f, fn in cases:
+        t = best_of(fn)
+        t0 = best_of(lambda f=f: np.cumsum(f))
+        print(f"{name}: {t * 1e3:.3f} ms/trial ({f.size} samples); {t / t0:.0f} x one "
+              f"numpy.cumsum of fz ({t0 * 1e6:.1f} us)")
 
 
 def build_store(path: Path, n: int) -> Store:
@@ -107,9 +140,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--per-trial-only", action="store_true", help="Skip the throughput run.")
     a = ap.parse_args()
     per_trial()
-    throughput(a.trials, a.jobs)
+    if not a.per_trial_only:
+        throughput(a.trials, a.jobs)
 
 
 if __name__ == "__main__":

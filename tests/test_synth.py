@@ -209,7 +209,7 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
     b = write_cohort(tmp_path / "b", n_subjects=2, n_sessions=1, seed=5, jobs=2)
     c = write_cohort(tmp_path / "c", n_subjects=2, n_sessions=1, seed=6, jobs=1)
     da, db, dc = _digest(a), _digest(b), _digest(c)
-    assert da == db and len(da) == 2 * 7 + 4
+    assert da == db and len(da) == 2 * 10 + 4
     assert set(da) == set(dc)
     assert all(da[k] != dc[k] for k in da)
 
@@ -237,7 +237,8 @@ def test_files_exist_only_for_observed_sessions(cohort):
             n_missing += not s["observed"]
             if s["observed"]:
                 for task, n in (("cmj", 2), ("landing", 2), ("balance_left", 1),
-                                ("balance_right", 1), ("posture", 1)):
+                                ("balance_right", 1), ("posture", 1), ("sj", 1), ("dj", 1),
+                                ("imtp", 1)):
                     assert all(c3d_path(out, lab, ses, task, k).exists()
                                for k in range(1, n + 1))
     assert n_missing >= 1
@@ -441,7 +442,7 @@ def test_cli_synth_writes_a_cohort_and_refuses_to_overwrite(tmp_path):
             str(tmp_path / "c")]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "1 subjects" in res.output and "7 C3D files" in res.output
+    assert "1 subjects" in res.output and "10 C3D files" in res.output
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "not an empty folder" in res.output
     assert "out: already exists" in res.output and "--raw" not in res.output

@@ -453,6 +453,63 @@ def screen_cmd(
     console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
 
 
+@app.command("athlete", rich_help_panel="2. Analyse")
+@handled
+def athlete_cmd(
+    store: StoreOpt,
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder for athlete-<subject_id>.html and index.html (the squad).")],
+) -> None:
+    """Write one offline page per athlete (battery metrics over dates) and a squad index."""
+    from cxlab.screen.athlete import write_athlete_pages
+
+    written = write_athlete_pages(existing_store(store), out)
+    console.print(f"wrote {len(written) - 1} athlete page(s) and {written[-1]}",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command("pseudonyms", rich_help_panel="Inspect")
+@handled
+def pseudonyms_cmd(
+    labels: Annotated[list[str] | None, typer.Argument(help="Raw subject labels.")] = None,
+    key: Annotated[Path | None, typer.Option(
+        "--key", help="Key file (default: CXLAB_KEY or ~/.config/cxlab/key).")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--labels", help="A text file of labels, one per line ('#' starts a comment).")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Print the label <-> pseudonym table on this screen only (nothing is written)."""
+    import pandas as pd
+
+    from cxlab._check import ConfigError, message
+    from cxlab.pseudo import pseudonymise, read_key
+
+    names = list(labels or [])
+    if from_file is not None:
+        try:
+            lines = from_file.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise ConfigError(message(f"cannot be read ({e.strerror})", file=from_file,
+                                      fix="check the path")) from None
+        names += [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
+    if not names:
+        raise ConfigError(message("no labels given", field="LABEL",
+                                  fix="pass labels as arguments or --labels FILE"))
+    if key is None:
+        secret = read_key()
+    else:
+        try:
+            secret = key.read_text().strip().encode()
+        except OSError as e:
+            raise ConfigError(message(f"cannot be read ({e.strerror})", file=key,
+                                      fix="give the lab's key file")) from None
+        if not secret:
+            raise ConfigError(message("is empty", file=key, fix="give the lab's key file"))
+    table = pd.DataFrame({"label": names,
+                          "subject_id": [pseudonymise(n, key=secret) for n in names]})
+    print_frame(table, csv=csv, max_rows=len(table))
+
+
 @app.command("demo", rich_help_panel="3. Experiments and reports")
 @handled
 def demo_cmd(

@@ -26,7 +26,7 @@ from cxlab._check import message
 from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
 from cxlab.features.events import FeatureError, G, flights, movement_onset, quiet_standing
 
-__all__ = ["CMJ_METHODS", "CMJ_UNITS", "cmj_metrics"]
+__all__ = ["CMJ_METHODS", "CMJ_UNITS", "cmj_metrics", "refine_flight"]
 
 CMJ_UNITS = {
     "body_mass_kg": "kg", "jump_height_impulse_m": "m", "jump_height_flight_m": "m",
@@ -67,6 +67,39 @@ def _cumtrapz(y: np.ndarray, dt: float) -> np.ndarray:
 
 def _trapz(y: np.ndarray, dt: float) -> float:
     return float(np.sum((y[1:] + y[:-1]) * (0.5 * dt))) if y.size > 1 else 0.0
+
+
+def refine_flight(f: np.ndarray, flight, /, *, threshold_n: float) -> tuple[int, int]:
+    """Take-off and touchdown of one flight refined to the flight's own noise level.
+
+    The ends move to the first and last samples at or below mean + 5 SD of the middle
+    half of the flight (capped at ``threshold_n``; Owen et al. 2014): the force can take
+    several ms to decay from 20 N to zero, and ``a ≈ −g`` during that tail.
+
+    Parameters
+    ----------
+    f : ndarray, shape (n_samples,)
+        Vertical force, N.
+    flight : (int, int)
+        ``(takeoff, touchdown)`` sample indices from :func:`~cxlab.features.events.flights`.
+    threshold_n : float
+        The threshold that found the flight, N.
+
+    Returns
+    -------
+    (int, int)
+        Refined take-off (first unloaded sample) and touchdown (first loaded sample).
+    """
+    to, td = int(flight[0]), int(flight[1])
+    quarter = (td - to) // 4
+    mid = f[to + quarter:td - quarter]
+    if mid.size == 0:
+        return to, td
+    lvl = min(float(np.nanmean(mid) + 5 * np.nanstd(mid)), threshold_n)
+    below = np.flatnonzero(f[to:td] <= lvl)
+    if below.size:
+        to, td = to + int(below[0]), to + int(below[-1]) + 1
+    return to, td
 
 
 def cmj_metrics(
@@ -120,16 +153,7 @@ def cmj_metrics(
     if fl.size == 0:
         raise FeatureError(message(f"no take-off found (force never below {threshold_n:g} N "
                                    "for ≥ 50 ms between contacts)", field="cmj"))
-    to, td = (int(v) for v in fl[0])
-    # Refine take-off and touchdown to the flight's own noise level, mean + 5 SD of the
-    # middle half of the flight (capped at the threshold; Owen et al. 2014): the force
-    # can take several ms to decay from 20 N to zero, and a ≈ -g during that tail.
-    quarter = (td - to) // 4
-    mid = f[to + quarter:td - quarter]
-    lvl = min(float(mid.mean() + 5 * mid.std()), threshold_n)
-    below = np.flatnonzero(f[to:td] <= lvl)
-    if below.size:
-        to, td = to + int(below[0]), to + int(below[-1]) + 1
+    to, td = refine_flight(f, fl[0], threshold_n=threshold_n)
     qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, stop=to)
     bw = body_mass_kg * G if body_mass_kg is not None else qs["weight_n"]
     m = bw / G

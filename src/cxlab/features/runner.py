@@ -27,7 +27,13 @@ import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
 from cxlab.features.curve_tasks import CURVE_BUILDERS, curves_frame, trial_curves
-from cxlab.features.tasks import FUNCTIONS, Trial
+from cxlab.features.tasks import (
+    FUNCTIONS,
+    SINGLE_LEG_METRICS,
+    SINGLE_LEG_PAIRS,
+    Trial,
+    capture_warnings,
+)
 from cxlab.store import Store
 
 __all__ = ["FeaturesReport", "extract_features", "read_config"]
@@ -187,6 +193,9 @@ def _read(job: dict, name: str, columns: list[str]) -> pd.DataFrame:
 def _trial(job: dict) -> Trial:
     rec = job["rec"]
     trial = Trial(task=rec["task"])
+    mass = rec.get("body_mass_kg")  # export header (ForceDecks Weight (Kg)), if ingested
+    if mass is not None and np.isfinite(mass):
+        trial.body_mass_kg = float(mass)
     forces = _read(job, "forces", ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"])
     if len(forces):
         forces = forces.sort_values(["plate", "sample"])
@@ -223,7 +232,10 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     for fn in ([] if trial is None else cfg["tasks"].get(task, {}).get("functions", [])):
         try:
             with np.errstate(all="ignore"):
-                out = FUNCTIONS[fn](trial, cfg)
+                out, warned = capture_warnings(FUNCTIONS[fn], trial, cfg)
+            # A physical check that failed but left usable values (body mass header vs
+            # quiet standing): the values land and the warning is kept beside them.
+            qrows.extend((fn, f"warning, values kept: {w}") for w in warned)
             # A value that cannot be computed (e.g. an LSI of opposite-sign impulses) is
             # quarantined by name; the function's other values still land.
             rows.extend(r for r in out if np.isfinite(r[2]))
@@ -242,7 +254,8 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         feats[c] = rec[c]
     curves = pd.DataFrame()
     # A recording already quarantined by a feature function is not reported twice.
-    if trial is not None and not qrows and cfg["curves"]["tasks"].get(task):
+    failed = any(not why.startswith("warning, values kept") for _, why in qrows)
+    if trial is not None and not failed and cfg["curves"]["tasks"].get(task):
         try:
             with np.errstate(all="ignore"):
                 curves = curves_frame(trial_curves(trial, cfg))
@@ -426,11 +439,28 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         sf = strength_features(strength)
         store.write("features", sf, key="strength")
         report.n_rows += len(sf)
+    _single_leg(store, report)
     qparts = [q for q in qparts if len(q)]
     if qparts:
         report.quarantine = pd.concat(qparts, ignore_index=True)
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+def _single_leg(store: Store, report: FeaturesReport) -> None:
+    """Rewrite the session-level LSI of single-leg tests (part ``single_leg``) from the
+    left- and right-leg trials now in ``features``."""
+    from cxlab.features.battery import single_leg_lsi
+
+    tasks = [t for pair in SINGLE_LEG_PAIRS.values() for t in pair]
+    feats = store.table("features", filters=[("task", "in", tasks)])
+    lsi = single_leg_lsi(feats, pairs=SINGLE_LEG_PAIRS, metrics=SINGLE_LEG_METRICS) \
+        if len(feats) else feats
+    if len(lsi):
+        store.write("features", lsi[FEATURE_COLUMNS], key="single_leg")
+        report.n_rows += len(lsi)
+    elif "single_leg" in store.keys("features"):
+        store.delete("features", key="single_leg")
 
 
 class _Progress:

@@ -7,16 +7,26 @@ Each adapter takes a :class:`Trial` and the configuration dict and returns a lis
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from cxlab.features import alignment, balance, efficiency, jump, landing, posture
+from cxlab.features import (
+    alignment,
+    balance,
+    battery,
+    efficiency,
+    isometric,
+    jump,
+    landing,
+    posture,
+)
 from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
 from cxlab.features.events import FeatureError
 from cxlab.features.signal import fill_gaps, lowpass, nan_runs
 
-__all__ = ["FUNCTIONS", "Trial"]
+__all__ = ["FUNCTIONS", "SINGLE_LEG_METRICS", "SINGLE_LEG_PAIRS", "Trial", "capture_warnings"]
 
 
 @dataclass
@@ -28,6 +38,7 @@ class Trial:
     analog_rate_hz: float = float("nan")
     markers: dict = field(default_factory=dict)
     point_rate_hz: float = float("nan")
+    body_mass_kg: float = float("nan")  # from the export header (recordings), kg
 
 
 def _rows(prefix: str, metrics: dict, units: dict, methods: dict, *, side: str | None = None):
@@ -193,7 +204,159 @@ def gait(trial: Trial, cfg: dict):
     ]
 
 
+def _header_mass(trial: Trial) -> float | None:
+    m = trial.body_mass_kg
+    return float(m) if m is not None and np.isfinite(m) and m > 0 else None
+
+
+def _mass_rows(prefix: str, trial: Trial, standing_kg: float, cfg: dict):
+    """Header vs quiet-standing body mass (warns beyond ``events.body_mass_tolerance_pct``)."""
+    bm = battery.body_mass_estimate(_header_mass(trial), standing_kg, where=trial.task,
+                                    tolerance_pct=cfg["events"].get("body_mass_tolerance_pct",
+                                                                    2.0))
+    m = {"body_mass_kg": bm.body_mass_kg, "body_mass_standing_kg": bm.standing_kg}
+    if bm.source == "header":
+        m |= {"body_mass_header_kg": bm.header_kg, "body_mass_difference_pct": bm.difference_pct}
+    return bm.body_mass_kg, _rows(prefix, m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
+
+
+def _standing_kg(fz, rate, cfg, *, stop=None, start=0) -> float:
+    from cxlab.features.events import G, quiet_standing
+
+    qs = quiet_standing(fz, rate_hz=rate, window_s=cfg["events"]["quiet_window_s"],
+                        start=start, stop=stop)
+    return qs["weight_n"] / G
+
+
+def _lr_or_single(trial: Trial, cfg: dict):
+    """(total, left, right) from both plates when both are present, else (plate, None, None)."""
+    p = cfg["plates"]
+    if p["left"] in trial.plates and p["right"] in trial.plates:
+        return _lr_force(trial, cfg)
+    present = sorted(trial.plates)
+    if not present:
+        raise FeatureError(f"{trial.task}: no force plate in the recording")
+    f = _plate(trial, present[0])
+    if not np.isfinite(f).all():
+        raise FeatureError(f"{trial.task}: force plate {present[0]} has missing fz samples")
+    return f, None, None
+
+
+def squat_jump(trial: Trial, cfg: dict):
+    """Squat jumps (every jump of a multi-jump trial; values are the mean over jumps)."""
+    ev, rate = cfg["events"], trial.analog_rate_hz
+    fz, fl, fr = _lr_or_single(trial, cfg)
+    segs = battery.jump_segments(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    if len(segs) == 0:
+        raise FeatureError(f"{trial.task}: no take-off found (force never below "
+                           f"{ev['threshold_n']:g} N for ≥ 50 ms)")
+    first = fz[: segs[0, 1]]
+    mass, rows = _mass_rows("sj", trial, _standing_kg(first, rate, cfg,
+                                                       stop=int(np.argmax(first))), cfg)
+    jumps, errors = [], []
+    for a, b in segs:
+        try:
+            jumps.append(battery.sj_metrics(
+                fz[a:b], rate_hz=rate, body_mass_kg=mass,
+                fz_left=None if fl is None else fl[a:b],
+                fz_right=None if fr is None else fr[a:b], threshold_n=ev["threshold_n"],
+                n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"]))
+        except FeatureError as e:
+            errors.append(str(e))
+    if not jumps:
+        raise FeatureError(f"{trial.task}: {errors[0]}")
+    mean = {k: float(np.mean([j[k] for j in jumps])) for k in jumps[0] if k != "body_mass_kg"}
+    mean["n_jumps"] = float(len(jumps))
+    return rows + _rows("sj", mean, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
+
+
+def drop_jump(trial: Trial, cfg: dict):
+    """Drop jump from a box onto the plate(s): contact time, RSI, peak forces."""
+    ev = cfg["events"]
+    fz, fl, fr = _lr_or_single(trial, cfg)
+    m = battery.dj_metrics(fz, rate_hz=trial.analog_rate_hz, fz_left=fl, fz_right=fr,
+                           body_mass_kg=_header_mass(trial), threshold_n=ev["threshold_n"],
+                           window_s=ev["quiet_window_s"])
+    return _rows("dj", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
+
+
+def isometric_pull(trial: Trial, cfg: dict):
+    """IMTP / isometric squat: peak force, RFD and impulse windows, per-side asymmetry."""
+    ev, rate = cfg["events"], trial.analog_rate_hz
+    fz, fl, fr = _lr_or_single(trial, cfg)
+    m = isometric.imtp_metrics(fz, rate_hz=rate, fz_left=fl, fz_right=fr,
+                               n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"])
+    mass, rows = _mass_rows("imtp", trial, m["body_mass_kg"], cfg)
+    for k in ("peak_force_n", "peak_force_net_n"):
+        m[f"{k}_kg"] = m[k] / mass
+    m.pop("body_mass_kg")
+    return rows + _rows("imtp", m, isometric.IMTP_UNITS, isometric.IMTP_METHODS)
+
+
+def _single_side(trial: Trial, cfg: dict) -> tuple[np.ndarray, str]:
+    """The stance plate's force and the side: from the task's ``side`` or the loaded plate."""
+    side = cfg["tasks"][trial.task].get("side")
+    p = cfg["plates"]
+    loads = {n: float(np.nansum(np.abs(d["fz"]))) for n, d in trial.plates.items()}
+    if not loads:
+        raise FeatureError(f"{trial.task}: no force plate in the recording")
+    if side is None:
+        num = max(loads, key=loads.get)
+        side = "left" if num == p["left"] else "right" if num == p["right"] else None
+        if side is None:
+            raise FeatureError(f"{trial.task}: the loaded plate {num} is neither the left "
+                               f"({p['left']}) nor the right ({p['right']}) plate; name the "
+                               "side in the task (e.g. cmj_left)")
+    fz = np.sum([d["fz"] for d in trial.plates.values()], axis=0)
+    if not np.isfinite(fz).all():
+        raise FeatureError(f"{trial.task}: missing fz samples on the stance plate")
+    return fz, side
+
+
+def single_leg_cmj(trial: Trial, cfg: dict):
+    """Single-leg CMJ: the CMJ metrics of the stance leg (rows carry its side)."""
+    ev = cfg["events"]
+    fz, side = _single_side(trial, cfg)
+    m = jump.cmj_metrics(fz, rate_hz=trial.analog_rate_hz, body_mass_kg=_header_mass(trial),
+                         threshold_n=ev["threshold_n"], n_sd=ev["onset_n_sd"],
+                         window_s=ev["quiet_window_s"])
+    return _rows("slcmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS, side=side)
+
+
+def single_leg_hop(trial: Trial, cfg: dict):
+    """Single-leg repeated hops: contact time, flight height and RSI of the stance leg."""
+    fz, side = _single_side(trial, cfg)
+    m = battery.hop_metrics(fz, rate_hz=trial.analog_rate_hz,
+                            threshold_n=cfg["events"]["threshold_n"])
+    return _rows("slhop", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS, side=side)
+
+
+#: Session-level LSI of single-leg tests: output task -> (left task, right task), features.
+SINGLE_LEG_PAIRS = {"cmj_single_leg": ("cmj_left", "cmj_right"),
+                    "hop_single_leg": ("hop_left", "hop_right")}
+SINGLE_LEG_METRICS = {
+    "cmj_single_leg": ["slcmj_jump_height_impulse_m", "slcmj_propulsive_impulse_n_s",
+                       "slcmj_peak_propulsive_power_w"],
+    "hop_single_leg": ["slhop_rsi", "slhop_jump_height_flight_m"],
+}
+
+
+def capture_warnings(fn, trial: Trial, cfg: dict):
+    """Run one adapter; return its rows and the text of the CxlabWarnings it raised."""
+    from cxlab._check import CxlabWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CxlabWarning)
+        rows = fn(trial, cfg)
+    return rows, [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)]
+
+
 FUNCTIONS = {
+    "sj": squat_jump,
+    "dj": drop_jump,
+    "imtp": isometric_pull,
+    "single_leg_cmj": single_leg_cmj,
+    "single_leg_hop": single_leg_hop,
     "cmj": cmj,
     "landing": landing_kinetics,
     "landing_alignment": landing_kinematics,

@@ -7,6 +7,7 @@ Layout (``docs/conventions.md``)::
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-balance_left_run-1.c3d
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-balance_right_run-1.c3d
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-posture_run-1.c3d
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-sj_run-1.c3d      (and task-dj, task-imtp)
     DIR/surveys.csv  DIR/interventions.csv  DIR/strength.csv  DIR/ground_truth.json
 
 Dropped-out sessions have no files and no survey or strength rows. Every trial of a
@@ -27,15 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from cxlab._check import ConfigError, message
-from cxlab.synth import kinematics, signals
+from cxlab.synth import battery, kinematics, signals
 from cxlab.synth.c3d import write_trial_c3d
 from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
 from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
 
 __all__ = ["c3d_path", "cohort_summary", "write_cohort"]
 
-TASKS = ("cmj", "landing", "balance_left", "balance_right", "posture")
-TRIALS = {"cmj": 2, "landing": 2, "balance_left": 1, "balance_right": 1, "posture": 1}
+TASKS = ("cmj", "landing", "balance_left", "balance_right", "posture", "sj", "dj", "imtp")
+TRIALS = {"cmj": 2, "landing": 2, "balance_left": 1, "balance_right": 1, "posture": 1,
+          "sj": 1, "dj": 1, "imtp": 1}
 BALANCE_RATE_HZ = 100.0
 
 
@@ -50,11 +52,20 @@ def _subject_plan(seed: int, index: int, subject: dict) -> dict:
     """Subject-level constants of the signal generator (drawn from their own stream)."""
     rng = np.random.default_rng([seed, 1, index])
     side_shift = rng.uniform(-0.002, 0.002)
-    return {
+    plan = {
         "landing_peak_bw": float(rng.uniform(3.0, 4.5)),
         "pelvic_tilt_deg": float(rng.uniform(6.0, 14.0)),
         "protraction_side_m": float(side_shift),
     }
+    # the battery's constants, drawn after the others so earlier values do not move
+    plan |= {
+        "sj_ratio": float(rng.uniform(0.85, 0.95)),  # SJ height / CMJ height
+        "dj_contact_s": float(rng.uniform(0.18, 0.28)),
+        "dj_ratio": float(rng.uniform(0.75, 0.90)),  # DJ height / CMJ height
+        "imtp_net_bw": float(rng.uniform(2.0, 3.2)),  # IMTP net peak force / body weight
+        "imtp_tau_s": float(rng.uniform(0.08, 0.15)),
+    }
+    return plan
 
 
 def _session_trials(root, seed, index, subject, plan, session, values):
@@ -94,6 +105,17 @@ def _session_trials(root, seed, index, subject, plan, session, values):
         rng, height_m=height, cva_deg=cva,
         protraction_m=(pro - plan["protraction_side_m"], pro + plan["protraction_side_m"]),
         pelvic_tilt_deg=plan["pelvic_tilt_deg"]))
+    lsi = values["cmj_propulsive_impulse_lsi_pct"]
+    write("sj", 1, battery.sj_trial(
+        rng, mass_kg=mass, jump_height_m=subject["jump_height_m"] * plan["sj_ratio"]
+        * rng.normal(1.0, 0.03), lsi_pct=lsi, weak_side=weak))
+    write("dj", 1, battery.dj_trial(
+        rng, mass_kg=mass, drop_height_m=0.30, contact_time_s=plan["dj_contact_s"]
+        * rng.normal(1.0, 0.04), jump_height_m=subject["jump_height_m"] * plan["dj_ratio"]
+        * rng.normal(1.0, 0.03), lsi_pct=lsi, weak_side=weak))
+    write("imtp", 1, battery.imtp_trial(
+        rng, mass_kg=mass, peak_net_force_n=plan["imtp_net_bw"] * mass * signals.G
+        * rng.normal(1.0, 0.03), tau_s=plan["imtp_tau_s"], lsi_pct=lsi, weak_side=weak))
     return out
 
 

@@ -1,0 +1,163 @@
+"""Per-athlete pages and the squad index: dates, typical error, escaping, CSP, pseudonyms."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cxlab._check import CxlabWarning
+from cxlab.cli import app
+from cxlab.pseudo import pseudonymise
+from cxlab.screen.athlete import (
+    KEY_METRICS,
+    _noise,
+    change_direction,
+    session_dates,
+    write_athlete_pages,
+)
+from truth_store import truth_store
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path):
+    st, truth = truth_store(tmp_path / "st", n_subjects=6, n_sessions=3, quarantine=False)
+    return st, truth
+
+
+def test_pages_for_every_athlete_and_an_index_with_links(store, tmp_path):
+    st, _ = store
+    written = write_athlete_pages(st, tmp_path / "pages")
+    subjects = sorted(st.table("features")["subject_id"].unique())
+    assert [p.name for p in written] == [f"athlete-{s}.html" for s in subjects] + ["index.html"]
+    index = written[-1].read_text()
+    for s in subjects:
+        assert f'href="athlete-{s}.html"' in index
+    page = written[0].read_text()
+    assert "Knee valgus on landing" in page and "knee_fppa_peak_deg" not in page
+    assert "typical error" in page.lower() and "smallest worthwhile change" in page
+
+
+def test_pages_load_nothing_from_outside_and_the_csp_hashes_the_inline_script(store, tmp_path):
+    st, _ = store
+    for page in write_athlete_pages(st, tmp_path / "pages"):
+        html = page.read_text()
+        assert not re.search(r"""(src|href)=["']?(https?:|//)""", html)
+        csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html).group(1)
+        assert "default-src 'none'" in csp
+        for kind in ("script", "style"):
+            for body in re.findall(rf"<{kind}>(.*?)</{kind}>", html, flags=re.S):
+                h = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+                assert f"'sha256-{h}'" in csp  # the browser would run it, and nothing else
+
+
+def test_hostile_text_in_the_store_is_escaped(store, tmp_path):
+    st, _ = store
+    f = st.table("features")
+    sid = f["subject_id"].iloc[0]
+    evil = f[(f["subject_id"] == sid) & (f["feature"] == "knee_fppa_peak_deg")].copy()
+    evil["unit"] = "<script>alert(1)</script>"
+    evil["session"] = evil["session"].astype(str) + "<img src=x onerror=alert(2)>"
+    st.write("features", evil, key="evil")
+    html = tmp_path / "pages" / f"athlete-{sid}.html"
+    with pytest.warns(CxlabWarning, match="expects 'deg'"):  # the screen ignores those rows
+        write_athlete_pages(st, tmp_path / "pages")
+    text = html.read_text()
+    assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
+    assert "<img src=x" not in text
+
+
+def test_session_dates_come_from_the_scores_when_there_is_no_sessions_table(store):
+    st, _ = store
+    sc = st.table("scores").groupby(["subject_id", "session"])["date"].min().reset_index()
+    d = session_dates(st).merge(sc, on=["subject_id", "session"], suffixes=("", "_scores"))
+    assert len(d) and (d["date"] == pd.to_datetime(d["date_scores"])).all()
+
+
+def test_typical_error_of_two_trials_is_sd_of_differences_over_root_2():
+    rng = np.random.default_rng(1)
+    true = rng.normal(0.30, 0.04, 8)
+    t1, t2 = true + rng.normal(0, 0.01, 8), true + rng.normal(0, 0.01, 8)
+    rows = [
+        dict(
+            subject_id=f"{i:012x}",
+            session="1",
+            feature="cmj_jump_height_impulse_m",
+            side="bilateral",
+            value=v,
+            unit="m",
+        )
+        for i in range(8)
+        for v in (t1[i], t2[i])
+    ]
+    te, swc = _noise(pd.DataFrame(rows), KEY_METRICS[0])
+    assert te == pytest.approx(np.std(t2 - t1, ddof=1) / np.sqrt(2), rel=1e-9)
+    assert swc == pytest.approx(0.2 * np.std((t1 + t2) / 2, ddof=1), rel=1e-9)
+
+
+def test_change_direction_uses_te_swc_and_the_metric_direction():
+    kw = dict(te=0.01, swc=0.02)
+    assert change_direction(0.005, better="higher", **kw) == "within noise"
+    assert change_direction(0.015, better="higher", **kw) == "trivial"
+    assert change_direction(0.03, better="higher", **kw) == "better"
+    assert change_direction(0.03, better="lower", **kw) == "worse"
+    assert change_direction(-0.03, better="lower", **kw) == "better"
+    assert change_direction(0.5, te=np.nan, swc=0.02, better="higher") == "within noise"
+
+
+def test_weaker_side_follows_the_direction_of_better(store, tmp_path):
+    st, _ = store
+    write_athlete_pages(st, tmp_path / "pages")
+    f = st.table("features")
+    sid = f["subject_id"].iloc[0]
+    last = f[(f["subject_id"] == sid) & (f["feature"] == "knee_fppa_peak_deg")]
+    last = last[last["session"] == last["session"].astype(int).max().astype(str)]
+    m = last.groupby("side")["value"].mean()
+    worse = "left" if m["left"] > m["right"] else "right"  # more valgus is worse
+    html = (tmp_path / "pages" / f"athlete-{sid}.html").read_text()
+    row = re.search(r"Knee valgus on landing, deg <span[^<]*</span></td>(.*?)</tr>", html, re.S)
+    assert row and row.group(1).rstrip().endswith(f"<td>{worse}</td>")
+
+
+def test_cli_athlete_and_pseudonyms_print_locally_and_write_nothing(store, tmp_path):
+    st, _ = store
+    res = runner.invoke(app, ["athlete", "--store", str(st.path), "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "p" / "index.html").exists()
+    key = tmp_path / "lab.key"
+    key.write_text("lab-secret\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("S01\n# comment\nS02  # trailing\n\n")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    res = runner.invoke(
+        app, ["pseudonyms", "--key", str(key), "--labels", str(labels), "S03", "--csv"]
+    )
+    assert res.exit_code == 0, res.output
+    got = dict(line.split(",") for line in res.output.strip().splitlines()[1:])
+    assert got == {s: pseudonymise(s, key=b"lab-secret") for s in ("S03", "S01", "S02")}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    res = runner.invoke(app, ["pseudonyms"])
+    assert res.exit_code == 1 and "no labels given" in res.output
+
+
+def test_same_store_gives_byte_identical_pages(store, tmp_path):
+    st, _ = store
+    a = write_athlete_pages(st, tmp_path / "a")
+    b = write_athlete_pages(st, tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_docs_screen_athlete_example_runs():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "screen.md").read_text()
+    part = doc.split("## The athlete view", 1)[1].split("## Checked against", 1)[0]
+    code = part.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/screen.md", "exec"), {})

@@ -1,0 +1,90 @@
+"""The synthetic battery (squat jump, drop jump, IMTP): synth -> ingest -> features gives the
+truth the generator was built with (heights, contact time, RSI, peak force, RFD, impulse)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cxlab.features.runner import extract_features
+from cxlab.ingest import ingest
+from cxlab.pseudo import pseudonymise
+from cxlab.store import Store
+from cxlab.synth import write_cohort
+
+
+@pytest.fixture(scope="module")
+def battery_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("battery")
+    with pytest.MonkeyPatch.context() as mp:  # the conftest key, before its function scope
+        mp.setenv("CXLAB_KEY", "test-key-not-secret")
+        out = write_cohort(
+            root / "raw", n_subjects=2, n_sessions=1, seed=11, jobs=1, progress=False
+        )
+        gt = json.loads((out / "ground_truth.json").read_text())
+        st = Store(root / "st")
+        report = ingest([out / "sub-CX001"], store=st, jobs=1, progress=False)
+        assert not report.failed
+        rep = extract_features(st, jobs=1, progress=False)
+        assert rep.quarantine.empty, list(rep.quarantine["reason"])
+    return st, gt
+
+
+def _feature(st, task, feature, side="bilateral"):
+    f = st.table("features")
+    f = f[
+        (f["subject_id"] == pseudonymise("CX001"))
+        & (f["task"] == task)
+        & (f["feature"] == feature)
+        & (f["side"] == side)
+    ]
+    assert len(f) == 1, (task, feature, side)
+    return float(f["value"].iloc[0])
+
+
+def _truth(gt, task):
+    (ses,) = gt["subjects"]["CX001"]["sessions"].values()
+    (trial,) = ses["trials"][task]
+    return trial
+
+
+def test_synth_squat_jump_height_and_lsi_come_back_through_the_pipeline(battery_store):
+    st, gt = battery_store
+    t = _truth(gt, "sj")
+    assert _feature(st, "sj", "sj_jump_height_impulse_m") == pytest.approx(
+        t["jump_height_m"], abs=0.005
+    )
+    assert _feature(st, "sj", "sj_flight_time_s") == pytest.approx(t["flight_time_s"], abs=0.003)
+    assert _feature(st, "sj", "sj_propulsive_impulse_lsi_pct") == pytest.approx(
+        t["lsi_pct"], abs=1.0
+    )
+    assert _feature(st, "sj", "sj_n_jumps") == 1
+
+
+def test_synth_drop_jump_contact_time_and_rsi_come_back(battery_store):
+    st, gt = battery_store
+    t = _truth(gt, "dj")
+    assert _feature(st, "dj", "dj_contact_time_s") == pytest.approx(t["contact_time_s"], abs=0.003)
+    assert _feature(st, "dj", "dj_rsi") == pytest.approx(t["rsi"], rel=0.03)
+    assert _feature(st, "dj", "dj_peak_contact_force_bw") == pytest.approx(
+        t["peak_contact_force_bw"], rel=0.02
+    )
+
+
+def test_synth_imtp_peak_force_rfd_and_impulse_come_back(battery_store):
+    st, gt = battery_store
+    t = _truth(gt, "imtp")
+    assert _feature(st, "imtp", "imtp_peak_force_net_n") == pytest.approx(
+        t["peak_force_net_n"], rel=0.01
+    )
+    for w in (100, 200):
+        assert _feature(st, "imtp", f"imtp_rfd_0_{w}_n_s") == pytest.approx(
+            t[f"rfd_0_{w}_n_s"], rel=0.05
+        )
+        assert _feature(st, "imtp", f"imtp_impulse_0_{w}_n_s") == pytest.approx(
+            t[f"impulse_0_{w}_n_s"], rel=0.08
+        )
+    assert _feature(st, "imtp", "imtp_peak_force_net_lsi_pct") == pytest.approx(
+        t["lsi_pct"], abs=1.0
+    )
