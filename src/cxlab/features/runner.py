@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
+from cxlab.features.emg import read_emg_map
 from cxlab.features.tasks import FUNCTIONS, Trial
 from cxlab.store import Store
 
@@ -140,17 +141,20 @@ def read_config(path=None, /) -> dict:
         named at once; new task labels are allowed), or a task naming an unknown function.
     """
     cfg = tomllib.loads(resources.files("cxlab.features").joinpath("features.toml").read_text())
+    user_emg = None
     if path is not None:
         if isinstance(path, dict):
-            user = path
+            user = dict(path)
         else:
             try:
                 user = tomllib.loads(Path(path).read_text())
             except (OSError, tomllib.TOMLDecodeError) as e:
                 raise ConfigError(message(f"cannot be read as TOML ({e})", file=path,
                                           fix="check the path and the TOML syntax")) from None
+        user_emg = user.pop("emg", None)  # checked by read_emg_map against emg.toml
         _check_keys(user, cfg, path)
         cfg = _merge(cfg, user)
+    cfg["emg"] = read_emg_map(user_emg, file=None if isinstance(path, dict) else path)
     for task, spec in cfg["tasks"].items():
         for fn in spec.get("functions", []):
             if fn not in FUNCTIONS:
@@ -200,7 +204,32 @@ def _trial(job: dict) -> Trial:
             t = np.unique(markers["time_s"].to_numpy())
             rate = 1.0 / float(np.median(np.diff(t)))
         trial.point_rate_hz = float(rate)
+    if "analogs" in job:  # the task runs "emg": its analog channels, events and MVC trials
+        _emg_inputs(job, trial)
     return trial
+
+
+def _emg_inputs(job: dict, trial: Trial) -> None:
+    cols = ["channel", "sample", "value"]
+    an = _read(job, "analogs", cols)
+    trial.analogs = {str(c): g.sort_values("sample")["value"].to_numpy(float)
+                     for c, g in an.groupby("channel", sort=True)}
+    ev = Store(job["store"]).table("events", columns=["recording_id", "label", "context",
+                                                      "time_s"],
+                                   filters=[("recording_id", "==", job["rec"]["recording_id"])])
+    # C3D event times count from frame 1 of the capture; samples from the first stored frame
+    rec = job["rec"]
+    first, prate = rec.get("first_frame") or 0, rec.get("point_rate_hz")
+    t0 = (first - 1) / prate if first and prate and np.isfinite(prate) else 0.0
+    trial.events = [(str(r.label), str(r.context), float(r.time_s) - t0)
+                    for r in ev.itertuples()]
+    if not np.isfinite(trial.analog_rate_hz):
+        trial.analog_rate_hz = float(job["rec"].get("analog_rate_hz") or np.nan)
+    for task, rate, files in job["mvc"]:
+        g = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]).to_pandas()
+        trial.mvc.append((task, float(rate), {
+            str(c): d.sort_values("sample")["value"].to_numpy(float)
+            for c, d in g.groupby("channel", sort=True)}))
 
 
 def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
@@ -220,7 +249,8 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
             # A value that cannot be computed (e.g. an LSI of opposite-sign impulses) is
             # quarantined by name; the function's other values still land.
             rows.extend(r for r in out if np.isfinite(r[2]))
-            bad = [f"{r[0]} ({r[1]})" for r in out if not np.isfinite(r[2])]
+            bad = [f"{r[0]} ({r[1]})" + (f" {r[4]}" if str(r[4]).startswith("not analysed")
+                                          else "") for r in out if not np.isfinite(r[2])]
             if bad:
                 qrows.append((fn, f"{fn}: non-finite result for {', '.join(bad)}; its other "
                                   f"{len(out) - len(bad)} value(s) were kept"))
@@ -285,6 +315,13 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     done = store.keys("features")
     jobs_list = []
     forces, markers = _parts(store, "forces"), _parts(store, "markers")
+    analogs = _parts(store, "analogs")
+    mvc_prefix = cfg["emg"].settings["mvc"]["task_prefix"]
+    mvc: dict[tuple, list] = {}  # (subject, session) -> MVC recordings' analog parts
+    for r in recs.sort_values("recording_id").itertuples():
+        if str(r.task).startswith(mvc_prefix) and analogs.get(r.recording_id):
+            mvc.setdefault((r.subject_id, r.session), []).append(
+                (str(r.task), float(r.analog_rate_hz), analogs[r.recording_id]))
     keyed = {n: any(_HEX16.fullmatch(k) for k in parts) or not parts
              for n, parts in (("forces", forces), ("markers", markers))}
     quarantined = store.keys("quarantine")
@@ -303,6 +340,9 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
                           "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
                           "had_features": rid in done,
                           "had_quarantine": f"features-{rid}" in quarantined})
+        if "emg" in cfg["tasks"][rec["task"]]["functions"]:
+            jobs_list[-1] |= {"analogs": analogs.get(rid, []), "analogs_keyed": True,
+                              "mvc": mvc.get((rec["subject_id"], rec["session"]), [])}
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
