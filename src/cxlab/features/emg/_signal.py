@@ -380,6 +380,13 @@ def emg_onsets(
 
     Warnings
     --------
+    Every filter here is zero-lag (forward-backward), so a strong burst leaks energy up to
+    ~20 ms before its true start: with a stated, very quiet baseline and a high
+    signal-to-noise ratio, onsets come early (tests: median −10 to −15 ms at 24–34 dB),
+    and a cable-motion step artefact can pass the 20 Hz high-pass as a false burst. The
+    automatic baseline (lowest-mean window) often lies in the post-burst ringing, which
+    raises the threshold and, in the simulations of ``tests/test_emg.py``, meets 10 ms.
+
     A baseline containing activity raises the threshold and delays or hides onsets; with
     ``baseline=None`` the quietest window is used, which assumes every channel has at
     least ``baseline_s`` of rest in the trial.

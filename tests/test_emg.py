@@ -1,0 +1,374 @@
+"""EMG: envelope against its reference definition and pyomeca, onsets of simulated bursts,
+normalisation, co-contraction by hand, quality flags, label mapping, and the real EMG files."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import signal as sps
+
+from cxlab._check import ConfigError, CxlabWarning
+from cxlab.features.emg import (
+    EmgReference,
+    co_contraction,
+    emg_bandpass,
+    emg_envelope,
+    emg_features,
+    emg_normalise,
+    emg_onsets,
+    emg_quality,
+    emg_reference,
+    emg_rms,
+    muscle_of,
+    onset_difference_ms,
+    read_emg_map,
+    tkeo,
+)
+from cxlab.features.runner import read_config
+from cxlab.features.tasks import Trial
+from cxlab.io import read
+
+REAL_EMG = ("btk_1123x01EMG.c3d", "c3dorg_IST_GaitWithEMG.c3d",
+            "btk_PiG_Motion-FlatFoot-Full.c3d", "biomdp_vicon_CMJ_kinem_kinet_emg.c3d",
+            "pyomeca_markers_analogs.c3d")
+
+
+def _read(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read(path)
+
+
+def _emg_like(rng, n, rate, amp=1.0):
+    """Band-limited (20-450 Hz) Gaussian noise, like a surface EMG interference pattern."""
+    sos = sps.butter(4, [20, min(450, 0.45 * rate)], btype="bandpass", fs=rate, output="sos")
+    return amp * sps.sosfilt(sos, rng.normal(size=n))
+
+
+# ---------------------------------------------------------------- envelope and RMS
+
+@pytest.mark.parametrize("rate", [1000.0, 2000.0])
+def test_envelope_equals_reference_definition(rate):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 3)) * np.array([1e-3, 5e-4, 2e-3])
+    env = emg_envelope(x, rate_hz=rate)
+    for ch in range(3):  # the issue's definition, written out channel by channel
+        bp = sps.butter(4, [20.0, 450.0], btype="bandpass", fs=rate, output="sos")
+        lp = sps.butter(4, 6.0, btype="low", fs=rate, output="sos")
+        ref = sps.sosfiltfilt(lp, np.abs(sps.sosfiltfilt(bp, x[:, ch])))
+        assert np.max(np.abs(env[:, ch] - ref)) <= 1e-9 * np.max(np.abs(ref))
+    one = emg_envelope(x[:, 1], rate_hz=rate)
+    assert one.shape == (3000,) and np.allclose(one, env[:, 1], rtol=0, atol=1e-18)
+
+
+def test_envelope_does_not_modify_input():
+    x = np.random.default_rng(0).normal(size=(500, 2))
+    keep = x.copy()
+    emg_envelope(x, rate_hz=1000.0)
+    assert np.array_equal(x, keep)
+
+
+def test_band_edge_above_nyquist_is_capped_with_a_warning():
+    x = np.random.default_rng(2).normal(size=2000)
+    with pytest.warns(CxlabWarning, match="capped at 380 Hz"):
+        env = emg_envelope(x, rate_hz=800.0)
+    bp = sps.butter(4, [20.0, 380.0], btype="bandpass", fs=800.0, output="sos")
+    lp = sps.butter(4, 6.0, btype="low", fs=800.0, output="sos")
+    ref = sps.sosfiltfilt(lp, np.abs(sps.sosfiltfilt(bp, x)))
+    assert np.allclose(env, ref, rtol=1e-9, atol=0)
+
+
+def test_envelope_matches_pyomeca_on_a_real_file(real_dir):
+    """pyomeca (test-only oracle) reads the file with ezc3d and filters with b, a filtfilt."""
+    pyomeca = pytest.importorskip("pyomeca")
+    path = real_dir / "c3d" / "pyomeca_markers_analogs.c3d"
+    labels = ["Delt_ant.EMG1", "Biceps.EMG4", "Supra.EMG9"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = pyomeca.Analogs.from_c3d(str(path), usecols=labels)
+    rate = float(a.rate)
+    ref = (a.meca.band_pass(order=4, cutoff=[20, 450]).meca.abs()
+           .meca.low_pass(order=4, cutoff=6)).values.T
+    rec = _read(path)
+    x = np.column_stack([rec.analogs[:, rec.analog_labels.index(lab)] for lab in labels])
+    assert rec.analog_rate_hz == rate
+    env = emg_envelope(x, rate_hz=rate)
+    assert env.shape == ref.shape
+    mid = slice(int(0.5 * rate), -int(0.5 * rate))  # the two pad differently at the ends
+    err = np.abs(env[mid] - ref[mid]).max(axis=0) / np.abs(ref[mid]).max(axis=0)
+    assert (err < 1e-6).all(), err
+
+
+def test_rms_matches_pandas_rolling_window():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1200, 2))
+    got = emg_rms(x, rate_hz=1000.0, window_s=0.051, band_hz=None)
+    ref = np.sqrt(pd.DataFrame(x ** 2).rolling(51, center=True, min_periods=1).mean().to_numpy())
+    assert np.allclose(got, ref, rtol=1e-9, atol=1e-12)
+    # a sine of amplitude A has RMS A/sqrt(2)
+    t = np.arange(4000) / 2000.0
+    s = emg_rms(3.0 * np.sin(2 * np.pi * 100 * t), rate_hz=2000.0, window_s=0.1)
+    assert abs(s[1000:3000].mean() - 3.0 / np.sqrt(2)) < 0.01
+
+
+def test_tkeo_by_hand_and_for_a_sinusoid():
+    assert tkeo(np.array([1.0, 2.0, 3.0, 5.0]))[1:3].tolist() == [4 - 3, 9 - 10]
+    n = np.arange(200)
+    omega, amp = 0.3, 2.0
+    psi = tkeo(amp * np.cos(omega * n + 0.4))
+    assert np.allclose(psi, amp ** 2 * np.sin(omega) ** 2)  # Kaiser 1990
+
+
+# ---------------------------------------------------------------- onsets
+
+def _bursts(rng, rate, onsets_s, dur_s, n_s=6.0, artefact=True):
+    n = int(n_s * rate)
+    t = np.arange(n) / rate
+    noise = _emg_like(rng, n, rate, amp=0.02)
+    x = noise.copy()
+    for t0, d in zip(onsets_s, dur_s, strict=True):
+        on = (t >= t0) & (t < t0 + d)
+        ramp = np.clip((t - t0) / 0.005, 0, 1) * on  # 5 ms rise
+        x += ramp * _emg_like(rng, n, rate, amp=rng.uniform(0.3, 1.0))
+    if artefact:  # movement artefact: large, slow (1-8 Hz) swings and a cable-motion step
+        x += 0.5 * np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 7.0 * t + 1)
+        x += 0.4 * (t > 0.9 * n_s)
+    return x
+
+
+def _score(on, truth, dur):
+    """(false onsets outside every burst, bursts missed, onset errors of found bursts in ms)."""
+    false = sum(not ((t >= truth - 0.02) & (t < truth + dur)).any() for t in on.onset_s)
+    errs, missed = [], 0
+    for t0, d in zip(truth, dur, strict=True):
+        mine = on.onset_s[(on.onset_s >= t0 - 0.02) & (on.onset_s < t0 + d)]
+        if mine.size == 0:
+            missed += 1
+        else:
+            errs.append(1000 * (mine[0] - t0))
+    return false, missed, errs
+
+
+@pytest.mark.parametrize("rate", [1000.0, 1500.0, 2000.0])
+def test_onsets_of_simulated_bursts_within_10_ms_and_no_false_onsets(rate):
+    """20 trials x 3 bursts of Gaussian interference (SNR 24-34 dB, 5 ms rise) over noise,
+    slow movement artefact (1.3 Hz, 7 Hz) and a cable-motion step."""
+    false = missed = 0
+    errs = []
+    for seed in range(20):
+        rng = np.random.default_rng([seed, int(rate)])
+        truth = np.sort(rng.uniform(0.0, 0.6, 3)) + np.array([1.0, 2.5, 4.0])
+        dur = rng.uniform(0.15, 0.5, 3)
+        f, m, e = _score(emg_onsets(_bursts(rng, rate, truth, dur), rate_hz=rate), truth, dur)
+        false, missed, errs = false + f, missed + m, errs + e
+    errs = np.abs(errs)
+    assert false == 0 and missed == 0
+    assert np.mean(errs <= 10.0) >= 0.95, np.sort(errs)[-5:]
+    assert np.median(errs) <= 3.0 and errs.max() <= 15.0
+
+
+def test_envelope_onsets_are_biased_early_tkeo_less_so():
+    """Li, Zhou & Aruin (2007): the zero-lag envelope smears energy back in time."""
+    rate = 2000.0
+    bias = {"tkeo": [], "envelope": []}
+    for seed in range(10):
+        rng = np.random.default_rng([seed, 99])
+        truth = np.array([1.2, 2.9, 4.4])
+        dur = np.array([0.3, 0.3, 0.3])
+        x = _bursts(rng, rate, truth, dur, artefact=False)
+        for method in bias:
+            on = emg_onsets(x, rate_hz=rate, method=method)
+            bias[method] += _score(on, truth, dur)[2]
+    assert np.median(bias["envelope"]) < np.median(bias["tkeo"])
+    assert abs(np.median(bias["tkeo"])) < 3.0
+
+
+def test_onsets_with_stated_baseline_and_multichannel():
+    rate = 2000.0
+    rng = np.random.default_rng(7)
+    a = _bursts(rng, rate, [1.2], [0.4])
+    b = _bursts(rng, rate, [1.25], [0.4])
+    x = np.column_stack([a, b])
+    on = emg_onsets(x, rate_hz=rate)
+    assert abs(onset_difference_ms(on, first=0, second=1) - (-50.0)) <= 10.0
+    stated = emg_onsets(x, rate_hz=rate, baseline=(0.2, 0.8))
+    assert stated.baseline_s.tolist() == [[0.2, 0.8], [0.2, 0.8]]
+    assert stated.threshold.shape == (2,) and (stated.threshold > 0).all()
+
+
+def test_onsets_agree_with_pyomeca_detect_onset_on_real_emg(real_dir):
+    """Same detection signal and threshold: pyomeca's (Duarte's) detect_onset gives the same runs."""
+    misc = pytest.importorskip("pyomeca.processing.misc")
+    rec = _read(real_dir / "c3d" / "btk_1123x01EMG.c3d")
+    rate = rec.analog_rate_hz
+    x = rec.analogs[:, rec.analog_labels.index("Right Tibialis Anterior")]
+    on = emg_onsets(x, rate_hz=rate, method="envelope", smooth_hz=50.0)
+    d = emg_envelope(x, rate_hz=rate, lowpass_hz=50.0)
+    n_min = round(0.025 * rate)
+    runs = misc.detect_onset(d, on.threshold[0], n_above=n_min, n_below=n_min - 1)
+    runs = runs[runs[:, 0] > 0]
+    # same bursts and ends; cxlab's onset may be later (a blip before the held run does not
+    # count), never earlier
+    assert on.onset_s.size == len(runs) >= 2
+    assert np.array_equal(np.round(on.offset_s * rate).astype(int), runs[:, 1] + 1)
+    ons = np.round(on.onset_s * rate).astype(int)
+    assert (ons >= runs[:, 0]).all() and (ons <= runs[:, 1]).all()
+
+
+def test_onset_option_errors_name_the_allowed_values():
+    with pytest.raises(ConfigError, match="'tkeo', 'envelope'"):
+        emg_onsets(np.zeros(3000), rate_hz=1000.0, method="teager")
+
+
+# ---------------------------------------------------------------- normalisation, co-contraction
+
+def test_normalise_to_mvc_by_hand():
+    rate = 1000.0
+    mvc = np.concatenate([np.zeros(500), np.full(1000, 0.8), np.zeros(500)])
+    ref = emg_reference(mvc, rate_hz=rate, window_s=0.5, source="mvc_gmed")
+    assert ref.value[0] == pytest.approx(0.8, rel=1e-12) and ref.kind == "mvc" and "mvc_gmed" in ref.source
+    out = emg_normalise(np.array([0.2, 0.4, 0.8]), ref)
+    assert out.unit == "%MVC" and np.allclose(out.values, [25.0, 50.0, 100.0])
+    peak = emg_normalise(np.array([1.0, 2.0]), EmgReference(np.array([4.0]), "task_peak", "x"))
+    assert peak.unit == "%peak" and np.allclose(peak.values, [25.0, 50.0])
+
+
+def test_normalise_refuses_a_zero_reference():
+    from cxlab._check import InputFormatError
+
+    with pytest.raises(InputFormatError, match="not flat"):
+        emg_normalise(np.ones(10), EmgReference(np.array([0.0]), "mvc", "mvc_vl"))
+
+
+def test_co_contraction_by_hand():
+    # Rudolph 2000: mean of (low/high)(low+high); Falconer & Winter 1985: 200 sum(min)/sum(a+b)
+    a = np.array([40.0, 40.0, 10.0, 0.0])
+    b = np.array([20.0, 40.0, 30.0, 0.0])
+    cc = co_contraction(a, b)
+    cci = np.mean([0.5 * 60, 1.0 * 80, (10 / 30) * 40, 0.0])
+    assert cc.cci == pytest.approx(cci, rel=1e-12)
+    assert cc.overlap_pct == pytest.approx(200 * (20 + 40 + 10) / (60 + 80 + 40), rel=1e-12)
+    same = co_contraction(a, a)
+    assert same.overlap_pct == pytest.approx(100.0)
+    assert np.isnan(co_contraction(np.zeros(5), np.zeros(5)).cci)
+
+
+# ---------------------------------------------------------------- quality
+
+def test_quality_flags_flat_clipped_hum_and_artefact():
+    rate = 2000.0
+    rng = np.random.default_rng(11)
+    n = int(4 * rate)
+    t = np.arange(n) / rate
+    clean = _emg_like(rng, n, rate, amp=1e-4) * (1 + 4 * (np.sin(2 * np.pi * 0.5 * t) > 0))
+    clipped = np.clip(clean * 3, -2e-4, 2e-4)
+    hum = clean + 4e-4 * np.sin(2 * np.pi * 50 * t)
+    art = clean + 2e-3 * np.sin(2 * np.pi * 2.0 * t)
+    flat = np.full(n, 0.0012)
+    q = emg_quality(np.column_stack([clean, clipped, hum, art, flat]), rate_hz=rate)
+    assert q.flags[0] == ""
+    assert "clipped" in q.flags[1]
+    assert "mains hum" in q.flags[2] and q.hum_hz[2] == 50.0
+    assert "movement artefact" in q.flags[3]
+    assert q.flags[4] == "flat"
+    assert q.ok.tolist() == [True, False, False, False, False]
+    q60 = emg_quality(clean + 4e-4 * np.sin(2 * np.pi * 60 * t), rate_hz=rate)
+    assert "60 Hz" in q60.flags[0]
+
+
+def test_quality_on_real_files_flags_unconnected_and_flat_channels(real_dir):
+    rec = _read(real_dir / "c3d" / "biomdp_vicon_CMJ_kinem_kinet_emg.c3d")
+    idx = {lab: i for i, lab in enumerate(rec.analog_labels)}
+    q = emg_quality(rec.analogs[:, [idx["EMG1.v"], idx["EMG9.v"]]], rate_hz=rec.analog_rate_hz)
+    assert q.flags[0] == "" and "mains hum" in q.flags[1]  # EMG9 has no electrode: 50 Hz only
+    rec = _read(real_dir / "c3d" / "pyomeca_markers_analogs.c3d")
+    i = rec.analog_labels.index("Sensor 12.EMG12")
+    assert emg_quality(rec.analogs[:, i], rate_hz=rec.analog_rate_hz).flags == ("flat",)
+
+
+# ---------------------------------------------------------------- labels and configuration
+
+@pytest.mark.parametrize("label, muscle, side", [
+    ("L_GMED", "gmed", "left"), ("EMG1 R VL", "vl", "right"),
+    ("Right Vastus Lateralis", "vl", "right"), ("RGMED", "gmed", "right"),
+    ("Voltage.VMO_L", "vm", "left"), ("Right Biceps Femoris Caput Longu", "bf", "right"),
+    ("LTIB", "ta", "left"), ("R_GL", "gasl", "right"), ("Delt_ant.EMG1", "deltant", "bilateral"),
+    ("left semitendinosus", "st", "left"),
+])
+def test_labels_map_to_muscle_and_side(label, muscle, side):
+    c = muscle_of(label, read_emg_map())
+    assert (c.muscle, c.side) == (muscle, side)
+
+
+@pytest.mark.parametrize("label", ["Fz1", "Force.Fx1", "Pin 3", "Digital.Sync", "M2Z", "EMG1.v"])
+def test_non_muscle_labels_are_not_emg_channels(label):
+    assert muscle_of(label, read_emg_map()) is None
+
+
+def test_unknown_emg_keys_get_did_you_mean():
+    with pytest.raises(ConfigError, match=r"'onsets.n_sdd' \(did you mean 'onsets.n_sd'"):
+        read_config({"emg": {"onsets": {"n_sdd": 2.0}}})
+    with pytest.raises(ConfigError, match="did you mean 'filters'"):
+        read_emg_map({"filter": {"lowpass_hz": 8.0}})
+    with pytest.raises(ConfigError, match="did you mean gmed"):
+        read_emg_map({"pairs": {"hip": ["gmedd", "add"]}})
+    cfg = read_config({"emg": {"channels": {"EMG3.v": "vl right"}}})
+    assert muscle_of("EMG3.v", cfg["emg"]).muscle == "vl"
+
+
+# ---------------------------------------------------------------- real files through the adapter
+
+def _trial(rec, task):
+    t = Trial(task=task, analog_rate_hz=rec.analog_rate_hz)
+    t.analogs = {lab: rec.analogs[:, i] for i, lab in enumerate(rec.analog_labels)}
+    t.plates = {k + 1: {"fz": p.force[:, 2]} for k, p in enumerate(rec.platforms)}
+    t0 = (rec.first_frame - 1) / rec.point_rate_hz if rec.first_frame else 0.0
+    t.events = [(e.label, e.context, e.time_s - t0) for e in rec.events]
+    return t
+
+
+def _rows(rows):
+    return pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
+
+
+@pytest.mark.parametrize("name", REAL_EMG)
+def test_every_real_emg_file_runs_through_the_adapter(real_dir, name):
+    rec = _read(real_dir / "c3d" / name)
+    cfg = read_config({"emg": {"channels": {f"EMG{k}.v": m for k, m in
+                                            ((1, "vl right"), (2, "bf right"),
+                                             (3, "vl left"), (4, "bf left"))}}})
+    df = _rows(emg_features(_trial(rec, "gait" if rec.events else "trial"), cfg))
+    ok = df[np.isfinite(df["value"])]
+    assert len(ok) > 0
+    pct = ok[ok["unit"].isin(["%MVC", "%peak"])]
+    assert (pct["value"] > -1).all() and (pct["value"] <= 100 + 1e-9).all()
+    bad = df[~np.isfinite(df["value"])]
+    assert bad["method"].str.startswith("not analysed").all()
+
+
+def test_pig_gait_file_gives_stance_features_for_its_ten_muscles(real_dir):
+    rec = _read(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
+    df = _rows(emg_features(_trial(rec, "gait"), read_config()))
+    mean = df[df["feature"].str.endswith("_stance_mean_pct_peak")]
+    assert len(mean) == 10 and set(mean["side"]) == {"left", "right"}
+    on = df[df["feature"].str.endswith("_onset_ms")]
+    assert len(on) >= 8 and (on["unit"] == "ms").all()
+    assert (on["value"].abs() < 2000).all()
+    # TA is active around heel strike (dorsiflexors control the foot after contact)
+    ta = df.set_index(["feature", "side"])["value"]
+    assert ta[("emg_ta_stance_peak_pct_peak", "left")] > 50
+
+
+def test_unconnected_and_flat_channels_are_reported_not_analysed(real_dir):
+    rec = _read(real_dir / "c3d" / "biomdp_vicon_CMJ_kinem_kinet_emg.c3d")
+    cfg = read_config({"emg": {"channels": {"EMG1.v": "vl right", "EMG9.v": "vl left"}}})
+    df = _rows(emg_features(_trial(rec, "cmj"), cfg))
+    q = df[df["feature"] == "emg_vl_quality"]
+    assert q["side"].tolist() == ["left"] and "EMG9.v" in q["method"].iloc[0]
+    assert "mains hum" in q["method"].iloc[0]
+    assert not df[(df["side"] == "left") & np.isfinite(df["value"])].shape[0]
+    phases = set(df["feature"].str.extract(r"emg_vl_(\w+?)_(?:mean|peak)")[0].dropna())
+    assert phases == {"braking", "propulsion"}
