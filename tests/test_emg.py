@@ -372,3 +372,44 @@ def test_unconnected_and_flat_channels_are_reported_not_analysed(real_dir):
     assert not df[(df["side"] == "left") & np.isfinite(df["value"])].shape[0]
     phases = set(df["feature"].str.extract(r"emg_vl_(\w+?)_(?:mean|peak)")[0].dropna())
     assert phases == {"braking", "propulsion"}
+
+
+# ---------------------------------------------------------------- through the runner and store
+
+def test_runner_stores_emg_features_with_mvc_reference_lsi_and_quarantine(real_dir, tmp_path):
+    """btk_PiG_Motion-FlatFoot-Full.c3d stored as a gait trial; the same file doubles as the
+    session's `mvc_all` trial, so every %MVC is <= 100 and the reference is named."""
+    import hashlib
+
+    from cxlab.features.runner import extract_features
+    from cxlab.store import Store
+
+    rec = _read(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
+    st = Store(tmp_path / "st")
+    rows = []
+    for name, task in (("gait1", "gait"), ("mvc1", "mvc_all")):
+        rid = hashlib.sha256(name.encode()).hexdigest()[:16]
+        tables = rec.to_tables(rid)
+        for t in ("analogs", "forces", "events"):
+            st.write(t, tables[t], key=rid, partition="abcdefabcdef")
+        rows.append({"recording_id": rid, "subject_id": "abcdefabcdef", "session": "1",
+                     "task": task, "trial": "1", "source_path": f"{name}.c3d",
+                     "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+                     "format": "c3d", "vendor": None, "point_rate_hz": rec.point_rate_hz,
+                     "analog_rate_hz": rec.analog_rate_hz, "n_frames": rec.n_frames,
+                     "first_frame": int(rec.first_frame)})
+    st.write("recordings", pd.DataFrame(rows), key="all")
+    cfg = {"tasks": {"gait": {"functions": ["emg"]}},
+           "emg": {"channels": {"R_PE": "pl right"}, "quality": {"max_hum_ratio": 0.05}}}
+    rep = extract_features(st, config=cfg, jobs=1, progress=False)
+    f = st.table("features")
+    mean = f[f["feature"].str.endswith("_stance_mean_pct_mvc")]
+    assert len(mean) >= 6 and (mean["unit"] == "%MVC").all()
+    assert ((mean["value"] > 0) & (mean["value"] <= 100)).all()
+    assert mean["method"].str.contains("ref: mvc_all").all()
+    lsi = f[f["feature"].str.endswith("_stance_mean_lsi_pct")]
+    assert len(lsi) >= 3 and ((lsi["value"] > 0) & (lsi["value"] <= 100)).all()
+    # a strict hum limit flags R_RF (6 % of its power at 50 Hz): quarantined with the reason
+    reasons = " ".join(rep.quarantine["reason"])
+    assert "emg_rf_quality (right) not analysed" in reasons and "mains hum" in reasons
+    assert not len(f[(f["feature"].str.startswith("emg_rf_")) & (f["side"] == "right")])
