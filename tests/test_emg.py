@@ -30,9 +30,13 @@ from cxlab.features.runner import read_config
 from cxlab.features.tasks import Trial
 from cxlab.io import read
 
-REAL_EMG = ("btk_1123x01EMG.c3d", "c3dorg_IST_GaitWithEMG.c3d",
-            "btk_PiG_Motion-FlatFoot-Full.c3d", "biomdp_vicon_CMJ_kinem_kinet_emg.c3d",
-            "pyomeca_markers_analogs.c3d")
+REAL_EMG = (
+    "btk_1123x01EMG.c3d",
+    "c3dorg_IST_GaitWithEMG.c3d",
+    "btk_PiG_Motion-FlatFoot-Full.c3d",
+    "biomdp_vicon_CMJ_kinem_kinet_emg.c3d",
+    "pyomeca_markers_analogs.c3d",
+)
 
 
 def _read(path):
@@ -48,6 +52,7 @@ def _emg_like(rng, n, rate, amp=1.0):
 
 
 # ---------------------------------------------------------------- envelope and RMS
+
 
 @pytest.mark.parametrize("rate", [1000.0, 2000.0])
 def test_envelope_equals_reference_definition(rate):
@@ -89,8 +94,9 @@ def test_envelope_matches_pyomeca_on_a_real_file(real_dir):
         warnings.simplefilter("ignore")
         a = pyomeca.Analogs.from_c3d(str(path), usecols=labels)
     rate = float(a.rate)
-    ref = (a.meca.band_pass(order=4, cutoff=[20, 450]).meca.abs()
-           .meca.low_pass(order=4, cutoff=6)).values.T
+    ref = (
+        a.meca.band_pass(order=4, cutoff=[20, 450]).meca.abs().meca.low_pass(order=4, cutoff=6)
+    ).values.T
     rec = _read(path)
     x = np.column_stack([rec.analogs[:, rec.analog_labels.index(lab)] for lab in labels])
     assert rec.analog_rate_hz == rate
@@ -105,7 +111,7 @@ def test_rms_matches_pandas_rolling_window():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(1200, 2))
     got = emg_rms(x, rate_hz=1000.0, window_s=0.051, band_hz=None)
-    ref = np.sqrt(pd.DataFrame(x ** 2).rolling(51, center=True, min_periods=1).mean().to_numpy())
+    ref = np.sqrt(pd.DataFrame(x**2).rolling(51, center=True, min_periods=1).mean().to_numpy())
     assert np.allclose(got, ref, rtol=1e-9, atol=1e-12)
     # a sine of amplitude A has RMS A/sqrt(2)
     t = np.arange(4000) / 2000.0
@@ -118,10 +124,11 @@ def test_tkeo_by_hand_and_for_a_sinusoid():
     n = np.arange(200)
     omega, amp = 0.3, 2.0
     psi = tkeo(amp * np.cos(omega * n + 0.4))
-    assert np.allclose(psi, amp ** 2 * np.sin(omega) ** 2)  # Kaiser 1990
+    assert np.allclose(psi, amp**2 * np.sin(omega) ** 2)  # Kaiser 1990
 
 
 # ---------------------------------------------------------------- onsets
+
 
 def _bursts(rng, rate, onsets_s, dur_s, n_s=6.0, artefact=True):
     n = int(n_s * rate)
@@ -132,9 +139,9 @@ def _bursts(rng, rate, onsets_s, dur_s, n_s=6.0, artefact=True):
         on = (t >= t0) & (t < t0 + d)
         ramp = np.clip((t - t0) / 0.005, 0, 1) * on  # 5 ms rise
         x += ramp * _emg_like(rng, n, rate, amp=rng.uniform(0.3, 1.0))
-    if artefact:  # movement artefact: large, slow (1-8 Hz) swings and a cable-motion step
+    if artefact:  # movement artefact: large slow swings (1.3, 7, 15 Hz) and a drift
         x += 0.5 * np.sin(2 * np.pi * 1.3 * t) + 0.3 * np.sin(2 * np.pi * 7.0 * t + 1)
-        x += 0.4 * (t > 0.9 * n_s)
+        x += 0.2 * np.sin(2 * np.pi * 15.0 * t) + 0.1 * t
     return x
 
 
@@ -152,37 +159,37 @@ def _score(on, truth, dur):
 
 
 @pytest.mark.parametrize("rate", [1000.0, 1500.0, 2000.0])
-def test_onsets_of_simulated_bursts_within_10_ms_and_no_false_onsets(rate):
-    """20 trials x 3 bursts of Gaussian interference (SNR 24-34 dB, 5 ms rise) over noise,
-    slow movement artefact (1.3 Hz, 7 Hz) and a cable-motion step."""
+@pytest.mark.parametrize("method", ["tkeo", "envelope"])
+def test_onsets_of_simulated_bursts_within_10_ms_and_no_false_onsets(rate, method):
+    """20 trials x 3 bursts of Gaussian interference (24-34 dB over the noise, 5 ms rise)
+    riding on movement artefact 25x the noise (1.3, 7, 15 Hz swings and a drift)."""
     false = missed = 0
     errs = []
     for seed in range(20):
         rng = np.random.default_rng([seed, int(rate)])
         truth = np.sort(rng.uniform(0.0, 0.6, 3)) + np.array([1.0, 2.5, 4.0])
         dur = rng.uniform(0.15, 0.5, 3)
-        f, m, e = _score(emg_onsets(_bursts(rng, rate, truth, dur), rate_hz=rate), truth, dur)
+        on = emg_onsets(_bursts(rng, rate, truth, dur), rate_hz=rate, method=method)
+        f, m, e = _score(on, truth, dur)
         false, missed, errs = false + f, missed + m, errs + e
-    errs = np.abs(errs)
     assert false == 0 and missed == 0
-    assert np.mean(errs <= 10.0) >= 0.95, np.sort(errs)[-5:]
-    assert np.median(errs) <= 3.0 and errs.max() <= 15.0
+    assert np.abs(errs).max() <= 10.0 + 500.0 / rate, np.sort(errs)  # + half a sample
+    assert abs(np.median(errs)) <= 2.0
 
 
-def test_envelope_onsets_are_biased_early_tkeo_less_so():
-    """Li, Zhou & Aruin (2007): the zero-lag envelope smears energy back in time."""
+def test_onsets_are_not_early_with_a_stated_quiet_baseline():
+    """Causal detection filters cannot respond before the burst (a zero-lag one leaks
+    10-20 ms early at this signal-to-noise ratio)."""
     rate = 2000.0
-    bias = {"tkeo": [], "envelope": []}
+    errs = []
     for seed in range(10):
         rng = np.random.default_rng([seed, 99])
-        truth = np.array([1.2, 2.9, 4.4])
-        dur = np.array([0.3, 0.3, 0.3])
-        x = _bursts(rng, rate, truth, dur, artefact=False)
-        for method in bias:
-            on = emg_onsets(x, rate_hz=rate, method=method)
-            bias[method] += _score(on, truth, dur)[2]
-    assert np.median(bias["envelope"]) < np.median(bias["tkeo"])
-    assert abs(np.median(bias["tkeo"])) < 3.0
+        truth, dur = np.array([1.2, 2.9, 4.4]), np.full(3, 0.3)
+        x = _bursts(rng, rate, truth, dur)
+        f, m, e = _score(emg_onsets(x, rate_hz=rate, baseline=(0.1, 0.9)), truth, dur)
+        assert f == m == 0
+        errs += e
+    assert min(errs) >= -10.0 and max(errs) <= 10.0
 
 
 def test_onsets_with_stated_baseline_and_multichannel():
@@ -199,22 +206,34 @@ def test_onsets_with_stated_baseline_and_multichannel():
 
 
 def test_onsets_agree_with_pyomeca_detect_onset_on_real_emg(real_dir):
-    """Same detection signal and threshold: pyomeca's (Duarte's) detect_onset finds the runs."""
+    """The detection signal written out with scipy (causal 50-450 Hz band-pass, rectified,
+    causal 100 Hz low-pass) and cxlab's threshold: pyomeca's (Duarte's) detect_onset finds
+    the same bursts and ends; cxlab's onset is never earlier (a blip before the 25 ms hold
+    does not count)."""
     misc = pytest.importorskip("pyomeca.processing.misc")
     rec = _read(real_dir / "c3d" / "btk_1123x01EMG.c3d")
     rate = rec.analog_rate_hz
     x = rec.analogs[:, rec.analog_labels.index("Right Tibialis Anterior")]
-    on = emg_onsets(x, rate_hz=rate, method="envelope", smooth_hz=50.0)
-    d = emg_envelope(x, rate_hz=rate, lowpass_hz=50.0)
+    on = emg_onsets(x, rate_hz=rate, method="envelope", max_dip_s=0.0)
+    bp = sps.butter(4, [50.0, 450.0], btype="bandpass", fs=rate, output="sos")
+    lp = sps.butter(4, 100.0, btype="low", fs=rate, output="sos")
+    y = np.abs(sps.sosfilt(bp, x, zi=sps.sosfilt_zi(bp) * x[0])[0])
+    d = sps.sosfilt(lp, y, zi=sps.sosfilt_zi(lp) * y[0])[0]
+    delay = sps.group_delay(sps.sos2tf(lp), w=[1e-3], fs=rate)[1][0] / rate
     n_min = round(0.025 * rate)
     runs = misc.detect_onset(d, on.threshold[0], n_above=n_min, n_below=n_min - 1)
     runs = runs[runs[:, 0] > 0]
-    # same bursts and ends; cxlab's onset may be later (a blip before the held run does not
-    # count), never earlier
+    # pyomeca merges short runs first; Hodges & Bui need one run held >= 25 ms: keep the
+    # pyomeca bursts that contain such a run, computed here from d > threshold
+    above = np.concatenate([[0], (d > on.threshold[0]).astype(int), [0]])
+    edges = np.flatnonzero(np.diff(above))
+    held = edges.reshape(-1, 2)[np.diff(edges.reshape(-1, 2), axis=1)[:, 0] >= n_min]
+    keep = [any(s >= a and e <= b + 1 for s, e in held) for a, b in runs]
+    runs = runs[keep]
     assert on.onset_s.size == len(runs) >= 2
-    assert np.array_equal(np.round(on.offset_s * rate).astype(int), runs[:, 1] + 1)
-    ons = np.round(on.onset_s * rate).astype(int)
-    assert (ons >= runs[:, 0]).all() and (ons <= runs[:, 1]).all()
+    assert np.allclose((on.offset_s + delay) * rate, runs[:, 1] + 1)
+    ons = (on.onset_s + delay) * rate
+    assert (ons >= runs[:, 0] - 1e-6).all() and (ons <= runs[:, 1]).all()
 
 
 def test_onset_option_errors_name_the_allowed_values():
@@ -223,6 +242,7 @@ def test_onset_option_errors_name_the_allowed_values():
 
 
 # ---------------------------------------------------------------- normalisation, co-contraction
+
 
 def test_normalise_to_mvc_by_hand():
     rate = 1000.0
@@ -258,6 +278,7 @@ def test_co_contraction_by_hand():
 
 # ---------------------------------------------------------------- quality
 
+
 def test_quality_flags_flat_clipped_hum_and_artefact():
     rate = 2000.0
     rng = np.random.default_rng(11)
@@ -291,13 +312,22 @@ def test_quality_on_real_files_flags_unconnected_and_flat_channels(real_dir):
 
 # ---------------------------------------------------------------- labels and configuration
 
-@pytest.mark.parametrize("label, muscle, side", [
-    ("L_GMED", "gmed", "left"), ("EMG1 R VL", "vl", "right"),
-    ("Right Vastus Lateralis", "vl", "right"), ("RGMED", "gmed", "right"),
-    ("Voltage.VMO_L", "vm", "left"), ("Right Biceps Femoris Caput Longu", "bf", "right"),
-    ("LTIB", "ta", "left"), ("R_GL", "gasl", "right"), ("Delt_ant.EMG1", "deltant", "bilateral"),
-    ("left semitendinosus", "st", "left"),
-])
+
+@pytest.mark.parametrize(
+    "label, muscle, side",
+    [
+        ("L_GMED", "gmed", "left"),
+        ("EMG1 R VL", "vl", "right"),
+        ("Right Vastus Lateralis", "vl", "right"),
+        ("RGMED", "gmed", "right"),
+        ("Voltage.VMO_L", "vm", "left"),
+        ("Right Biceps Femoris Caput Longu", "bf", "right"),
+        ("LTIB", "ta", "left"),
+        ("R_GL", "gasl", "right"),
+        ("Delt_ant.EMG1", "deltant", "bilateral"),
+        ("left semitendinosus", "st", "left"),
+    ],
+)
 def test_labels_map_to_muscle_and_side(label, muscle, side):
     c = muscle_of(label, read_emg_map())
     assert (c.muscle, c.side) == (muscle, side)
@@ -321,6 +351,7 @@ def test_unknown_emg_keys_get_did_you_mean():
 
 # ---------------------------------------------------------------- real files through the adapter
 
+
 def _trial(rec, task):
     t = Trial(task=task, analog_rate_hz=rec.analog_rate_hz)
     t.analogs = {lab: rec.analogs[:, i] for i, lab in enumerate(rec.analog_labels)}
@@ -337,9 +368,16 @@ def _rows(rows):
 @pytest.mark.parametrize("name", REAL_EMG)
 def test_every_real_emg_file_runs_through_the_adapter(real_dir, name):
     rec = _read(real_dir / "c3d" / name)
-    cfg = read_config({"emg": {"channels": {f"EMG{k}.v": m for k, m in
-                                            ((1, "vl right"), (2, "bf right"),
-                                             (3, "vl left"), (4, "bf left"))}}})
+    cfg = read_config(
+        {
+            "emg": {
+                "channels": {
+                    f"EMG{k}.v": m
+                    for k, m in ((1, "vl right"), (2, "bf right"), (3, "vl left"), (4, "bf left"))
+                }
+            }
+        }
+    )
     df = _rows(emg_features(_trial(rec, "gait" if rec.events else "trial"), cfg))
     ok = df[np.isfinite(df["value"])]
     assert len(ok) > 0
@@ -376,6 +414,7 @@ def test_unconnected_and_flat_channels_are_reported_not_analysed(real_dir):
 
 # ---------------------------------------------------------------- through the runner and store
 
+
 def test_runner_stores_emg_features_with_mvc_reference_lsi_and_quarantine(real_dir, tmp_path):
     """btk_PiG_Motion-FlatFoot-Full.c3d stored as a gait trial; the same file doubles as the
     session's `mvc_all` trial, so every %MVC is <= 100 and the reference is named."""
@@ -392,15 +431,28 @@ def test_runner_stores_emg_features_with_mvc_reference_lsi_and_quarantine(real_d
         tables = rec.to_tables(rid)
         for t in ("analogs", "forces", "events"):
             st.write(t, tables[t], key=rid, partition="abcdefabcdef")
-        rows.append({"recording_id": rid, "subject_id": "abcdefabcdef", "session": "1",
-                     "task": task, "trial": "1", "source_path": f"{name}.c3d",
-                     "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
-                     "format": "c3d", "vendor": None, "point_rate_hz": rec.point_rate_hz,
-                     "analog_rate_hz": rec.analog_rate_hz, "n_frames": rec.n_frames,
-                     "first_frame": int(rec.first_frame)})
+        rows.append(
+            {
+                "recording_id": rid,
+                "subject_id": "abcdefabcdef",
+                "session": "1",
+                "task": task,
+                "trial": "1",
+                "source_path": f"{name}.c3d",
+                "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+                "format": "c3d",
+                "vendor": None,
+                "point_rate_hz": rec.point_rate_hz,
+                "analog_rate_hz": rec.analog_rate_hz,
+                "n_frames": rec.n_frames,
+                "first_frame": int(rec.first_frame),
+            }
+        )
     st.write("recordings", pd.DataFrame(rows), key="all")
-    cfg = {"tasks": {"gait": {"functions": ["emg"]}},
-           "emg": {"channels": {"R_PE": "pl right"}, "quality": {"max_hum_ratio": 0.05}}}
+    cfg = {
+        "tasks": {"gait": {"functions": ["emg"]}},
+        "emg": {"channels": {"R_PE": "pl right"}, "quality": {"max_hum_ratio": 0.05}},
+    }
     rep = extract_features(st, config=cfg, jobs=1, progress=False)
     f = st.table("features")
     mean = f[f["feature"].str.endswith("_stance_mean_pct_mvc")]

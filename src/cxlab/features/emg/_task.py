@@ -320,9 +320,10 @@ def emg_features(trial, cfg) -> list[tuple]:
             n_sd=o["n_sd"],
             min_duration_s=o["min_duration_s"],
             method=o["method"],
-            band_hz=f["band_hz"],
+            band_hz=o["band_hz"],
             smooth_hz=o["smooth_hz"],
             baseline_s=o["baseline_s"],
+            max_dip_s=o["max_dip_s"],
             order=f["order"],
         )
         first: dict[int, float] = {}
