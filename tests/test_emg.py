@@ -470,3 +470,93 @@ def test_runner_stores_emg_features_with_mvc_reference_lsi_and_quarantine(real_d
     reasons = " ".join(rep.quarantine["reason"])
     assert "emg_rf_quality (right) not analysed" in reasons and "mains hum" in reasons
     assert not len(f[(f["feature"].str.startswith("emg_rf_")) & (f["side"] == "right")])
+
+
+# ---------------------------------------------------------------- synthetic cohort end to end
+
+
+@pytest.fixture(scope="module")
+def emg_cohort(tmp_path_factory):
+    """4 subjects (one per arm) x 2 sessions with EMG and MVC trials: synth -> ingest ->
+    features, and each trial's ground truth matched to its recording by file hash."""
+    import hashlib
+    import json
+    import os
+
+    from cxlab.features.runner import extract_features
+    from cxlab.ingest import ingest
+    from cxlab.store import Store
+    from cxlab.synth.files import write_cohort
+
+    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    root = tmp_path_factory.mktemp("emg_cohort")
+    raw = write_cohort(
+        root / "raw", n_subjects=4, n_sessions=2, seed=3, jobs=2, emg=True, progress=False
+    )
+    st = Store(root / "st")
+    ingest([raw], store=st, jobs=2, progress=False)
+    rep = extract_features(st, jobs=2, progress=False)
+    gt = json.loads((raw / "ground_truth.json").read_text())
+    rid = st.table("recordings").set_index("source_sha256")["recording_id"]
+    feats = st.table("features").set_index(["recording_id", "feature", "side"])["value"]
+    trials = []
+    for sub in gt["subjects"].values():
+        for ses, sd in sub["sessions"].items():
+            for task in ("cmj", "landing"):
+                for tr in sd["trials"].get(task, []):
+                    sha = hashlib.sha256((raw / tr["file"]).read_bytes()).hexdigest()
+                    trials.append(
+                        (sub["arm"], ses, sd["week"], task, tr["emg"], feats.loc[rid[sha]])
+                    )
+    return rep, trials
+
+
+def test_synthetic_emg_recovers_activation_onsets_and_co_contraction(emg_cohort):
+    rep, trials = emg_cohort
+    assert rep.n_quarantined == 0, rep.quarantine["reason"].tolist()
+    emg_map = read_emg_map()
+    ratio, onset_err, cci, diff_err = [], [], [], []
+    for _arm, _ses, _week, task, truth, f in trials:
+        for label, c in truth["channels"].items():
+            ch = muscle_of(label, emg_map)
+            if task == "landing":  # touchdown is exact: onsets relative to it
+                ratio.append(
+                    f[(f"emg_{ch.muscle}_landing_100ms_mean_pct_mvc", ch.side)] / c["pct_mvc"]
+                )
+                onset_err.append(f[(f"emg_{ch.muscle}_onset_ms", ch.side)] - c["onset_rel_ms"])
+        if task == "landing":
+            cci += [
+                f[("emg_vl_bf_landing_100ms_cci", s)] / truth["cci_vl_bf"]
+                for s in ("left", "right")
+            ]
+        else:  # the CMJ's movement onset is cxlab's own; the difference between muscles is not
+            ch = truth["channels"]
+            want = ch["L_GMED"]["onset_rel_ms"] - ch["Left Vastus Lateralis"]["onset_rel_ms"]
+            diff_err.append(f[("emg_gmed_vl_onset_diff_ms", "left")] - want)
+    assert len(ratio) >= 60 and len(ratio) % 6 == 0  # 2 landings x 6 channels per session
+    assert abs(np.mean(ratio) - 1) < 0.05 and np.abs(np.array(ratio) - 1).max() < 0.25
+    assert np.abs(onset_err).max() <= 10.0
+    assert abs(np.mean(cci) - 1) < 0.05
+    assert np.abs(diff_err).max() <= 10.0
+
+
+def test_synthetic_hip_programme_raises_gmed_landing_activation(emg_cohort):
+    """GMED %MVC in the first 100 ms of landing follows the simulated truth across
+    sessions: +1 %MVC per week in the hip-strengthening arm."""
+    _rep, trials = emg_cohort
+    got, want = {}, {}
+    for arm, ses, _week, task, truth, f in trials:
+        if task != "landing":
+            continue
+        v = np.mean([f[("emg_gmed_landing_100ms_mean_pct_mvc", s)] for s in ("left", "right")])
+        got.setdefault((arm, ses), []).append(v)
+        want[(arm, ses)] = truth["gmed_pct_mvc"]
+    hip = [
+        (np.mean(got[("hip_strengthening", s)]), want[("hip_strengthening", s)]) for s in ("1", "2")
+    ]
+    true_change = hip[1][1] - hip[0][1]
+    assert true_change > 2.0  # weeks between sessions x 1 %MVC per week
+    assert abs((hip[1][0] - hip[0][0]) - true_change) < 2.5
+    ctl = [np.mean(got[("control", s)]) for s in ("1", "2")]
+    assert want[("control", "1")] == want[("control", "2")]
+    assert abs(ctl[1] - ctl[0]) < 2.5

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
-from cxlab.features.emg import read_emg_map
+from cxlab.features.emg import emg_channels, read_emg_map
 from cxlab.features.tasks import FUNCTIONS, Trial
 from cxlab.store import Store
 
@@ -214,6 +214,8 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
     an = _read(job, "analogs", cols)
     trial.analogs = {str(c): g.sort_values("sample")["value"].to_numpy(float)
                      for c, g in an.groupby("channel", sort=True)}
+    if not emg_channels(list(trial.analogs), job["cfg"]["emg"]):
+        return  # no EMG channel: nothing more to read
     ev = Store(job["store"]).table("events", columns=["recording_id", "label", "context",
                                                       "time_s"],
                                    filters=[("recording_id", "==", job["rec"]["recording_id"])])
