@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
@@ -210,12 +211,27 @@ def _trial(job: dict) -> Trial:
 
 
 def _emg_inputs(job: dict, trial: Trial) -> None:
-    cols = ["channel", "sample", "value"]
-    an = _read(job, "analogs", cols)
-    trial.analogs = {str(c): g.sort_values("sample")["value"].to_numpy(float)
-                     for c, g in an.groupby("channel", sort=True)}
-    if not emg_channels(list(trial.analogs), job["cfg"]["emg"]):
-        return  # no EMG channel: nothing more to read
+    """The recording's EMG channels (by label, emg.toml), its events and the session's MVC
+    trials; reads only the channel column when the recording has no EMG channel."""
+    files = job["analogs"]
+    if not files:
+        return
+    emg_map = job["cfg"]["emg"]
+    # ParquetFile.read skips the dataset layer of read_table (6 ms instead of 30 ms a part)
+    labels = pa.concat_tables([pq.ParquetFile(f).read(columns=["channel"]) for f in files])
+    keep = [c.label for c in emg_channels(labels.column("channel").unique().to_pylist(),
+                                          emg_map)]
+    if not keep:
+        return
+
+    def channels(paths):
+        t = pa.concat_tables([pq.ParquetFile(f).read(columns=["channel", "sample", "value"])
+                              for f in paths])
+        t = t.filter(pc.is_in(t.column("channel"), value_set=pa.array(keep)))
+        df = t.to_pandas().sort_values(["channel", "sample"], kind="stable")
+        return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
+
+    trial.analogs = channels(files)
     ev = Store(job["store"]).table("events", columns=["recording_id", "label", "context",
                                                       "time_s"],
                                    filters=[("recording_id", "==", job["rec"]["recording_id"])])
@@ -226,12 +242,9 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
     trial.events = [(str(r.label), str(r.context), float(r.time_s) - t0)
                     for r in ev.itertuples()]
     if not np.isfinite(trial.analog_rate_hz):
-        trial.analog_rate_hz = float(job["rec"].get("analog_rate_hz") or np.nan)
-    for task, rate, files in job["mvc"]:
-        g = pa.concat_tables([pq.read_table(f, columns=cols) for f in files]).to_pandas()
-        trial.mvc.append((task, float(rate), {
-            str(c): d.sort_values("sample")["value"].to_numpy(float)
-            for c, d in g.groupby("channel", sort=True)}))
+        trial.analog_rate_hz = float(rec.get("analog_rate_hz") or np.nan)
+    for task, rate, paths in job["mvc"]:
+        trial.mvc.append((task, float(rate), channels(paths)))
 
 
 def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
