@@ -560,3 +560,22 @@ def test_synthetic_hip_programme_raises_gmed_landing_activation(emg_cohort):
     ctl = [np.mean(got[("control", s)]) for s in ("1", "2")]
     assert want[("control", "1")] == want[("control", "2")]
     assert abs(ctl[1] - ctl[0]) < 2.5
+
+
+def test_single_leg_squat_descent_phase_comes_from_the_files_events():
+    """A task of kind "events": the descent (Descent Start -> Descent End) of each side;
+    GMED is active from 2.2 to 3.5 s, the descent is 2.5-3.0 s."""
+    rate = 1000.0
+    rng = np.random.default_rng(5)
+    n = int(6 * rate)
+    t = np.arange(n) / rate
+    on = (t >= 2.2) & (t < 3.5)
+    x = 0.01 * _emg_like(rng, n, rate) + on * _emg_like(rng, n, rate)
+    trial = Trial(task="single_leg_squat_left", analog_rate_hz=rate)
+    trial.analogs = {"L_GMED": x}
+    trial.events = [("Descent Start", "Left", 2.5), ("Descent End", "Left", 3.0)]
+    df = _rows(emg_features(trial, read_config())).set_index(["feature", "side"])
+    mean = df.loc[("emg_gmed_descent_mean_pct_peak", "left"), "value"]
+    assert 60 < mean <= 100  # steady activation inside the descent, near the trial's peak
+    onset = df.loc[("emg_gmed_onset_ms", "left"), "value"]
+    assert abs(onset - (-300.0)) <= 10.0  # burst began 300 ms before Descent Start

@@ -14,13 +14,13 @@ import numpy as np
 
 from cxlab.features.asymmetry import limb_symmetry_index
 from cxlab.features.emg._channels import Channel, EmgMap, muscle_of
+from cxlab.features.emg._onsets import emg_onsets
 from cxlab.features.emg._quality import emg_quality
 from cxlab.features.emg._signal import (
     EmgReference,
     co_contraction,
     emg_envelope,
     emg_normalise,
-    emg_onsets,
     emg_reference,
 )
 from cxlab.features.events import FeatureError, flights, movement_onset, quiet_standing
