@@ -579,3 +579,12 @@ def test_single_leg_squat_descent_phase_comes_from_the_files_events():
     assert 60 < mean <= 100  # steady activation inside the descent, near the trial's peak
     onset = df.loc[("emg_gmed_onset_ms", "left"), "value"]
     assert abs(onset - (-300.0)) <= 10.0  # burst began 300 ms before Descent Start
+
+
+def test_emg_channels_without_a_muscle_are_reported_not_dropped(real_dir):
+    rec = _read(real_dir / "c3d" / "biomdp_vicon_CMJ_kinem_kinet_emg.c3d")
+    df = _rows(emg_features(_trial(rec, "cmj"), read_config()))
+    assert df["feature"].tolist() == ["emg_unmapped_channels"]
+    assert np.isnan(df["value"].iloc[0])
+    assert "16 EMG channel(s) name no muscle" in df["method"].iloc[0]
+    assert "[emg.channels]" in df["method"].iloc[0]

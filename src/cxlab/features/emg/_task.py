@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cxlab.features.asymmetry import limb_symmetry_index
-from cxlab.features.emg._channels import Channel, EmgMap, muscle_of
+from cxlab.features.emg._channels import Channel, EmgMap, looks_like_emg, muscle_of
 from cxlab.features.emg._onsets import emg_onsets
 from cxlab.features.emg._quality import emg_quality
 from cxlab.features.emg._signal import (
@@ -193,11 +193,25 @@ def emg_features(trial, cfg) -> list[tuple]:
     """EMG features of one trial (see docs/emg.md for every row)."""
     emg_map: EmgMap = cfg["emg"]
     chans = emg_channels(list(trial.analogs), emg_map)
+    mapped = {c.label for c in chans}
+    unmapped = [lab for lab in trial.analogs if looks_like_emg(lab) and lab not in mapped]
+    rows = []
+    if unmapped:  # EMG the lab recorded but no label says which muscle: say so, once
+        shown = ", ".join(repr(lab) for lab in unmapped[:6]) + (" ..." if len(unmapped) > 6 else "")
+        rows.append(
+            (
+                "emg_unmapped_channels",
+                "bilateral",
+                float("nan"),
+                "1",
+                f"not analysed: {len(unmapped)} EMG channel(s) name no muscle ({shown}); "
+                'map them in [emg.channels], e.g. "EMG1.v" = "vl right" (docs/emg.md)',
+            )
+        )
     if not chans:
-        return []
+        return rows
     rate = trial.analog_rate_hz
     f, o, qcfg = (emg_map.settings[k] for k in ("filters", "onsets", "quality"))
-    rows = []
     good = []
     for c in chans:
         x = np.asarray(trial.analogs[c.label], dtype=float)
