@@ -249,7 +249,7 @@ def test_docs_examples_run():
 
     cfg = read_config(tomllib.loads(toml))
     assert cfg["plates"]["left"] == 2 and cfg["tasks"]["hop"]["functions"] == ["landing"]
-    assert cfg["tasks"]["cmj"]["functions"] == ["cmj"]  # untouched defaults survive
+    assert cfg["tasks"]["cmj"]["functions"] == ["cmj", "emg"]  # untouched defaults survive
 
 
 def test_gait_features_of_a_real_walking_trial_through_the_reader(real_dir, tmp_path):

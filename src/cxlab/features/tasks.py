@@ -23,6 +23,7 @@ from cxlab.features import (
     posture,
 )
 from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
+from cxlab.features.emg import emg_features
 from cxlab.features.events import FeatureError
 from cxlab.features.signal import fill_gaps, lowpass, nan_runs
 
@@ -39,6 +40,12 @@ class Trial:
     markers: dict = field(default_factory=dict)
     point_rate_hz: float = float("nan")
     body_mass_kg: float = float("nan")  # from the export header (recordings), kg
+    #: EMG inputs (read only for tasks that run "emg"): label -> samples at analog_rate_hz,
+    #: events as (label, context, time_s), and the session's MVC trials as
+    #: (task, rate_hz, {label: samples}).
+    analogs: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    mvc: list = field(default_factory=list)
 
 
 def _rows(prefix: str, metrics: dict, units: dict, methods: dict, *, side: str | None = None):
@@ -363,4 +370,5 @@ FUNCTIONS = {
     "balance": balance_sway,
     "posture": posture_static,
     "gait": gait,
+    "emg": emg_features,
 }

@@ -87,8 +87,9 @@ def write_trial_c3d(path: str | Path, trial: Trial, /, *, rng, marker_noise_m=0.
     a_rate = trial.analog_rate_hz or p_rate
     ratio = round(a_rate / p_rate)
     n_markers = len(trial.marker_labels)
-    if trial.forces:
-        n_an = len(trial.forces[0]) - len(trial.forces[0]) % ratio
+    if trial.forces or trial.emg is not None:
+        n_all = len(trial.forces[0]) if trial.forces else len(trial.emg)
+        n_an = n_all - n_all % ratio
         n_frames = n_an // ratio
     else:
         n_frames = trial.markers.shape[0]
@@ -105,24 +106,30 @@ def write_trial_c3d(path: str | Path, trial: Trial, /, *, rng, marker_noise_m=0.
     c["data"]["points"] = pts
     if n_markers:
         c["data"]["meta_points"]["residuals"] = np.full((1, n_markers, n_frames), 0.5)
-    if trial.forces:
+    if trial.forces or trial.emg is not None:
         f_sd, m_sd = (0.5, 5.0) if low_noise else (1.0, 100.0)
         chans = [_plate_channels(f[:n_an], cp[:n_an], k, rng, f_sd, m_sd)
                  for f, cp, k in zip(trial.forces, trial.cops, trial.plates, strict=True)]
-        an = np.hstack(chans).T[None, :, :]
         n_pl = len(chans)
         labels = [f"{q}{i}" for i in range(1, n_pl + 1)
                   for q in ("Fx", "Fy", "Fz", "Mx", "My", "Mz")]
         units = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * n_pl
+        descriptions = [f"Force plate {lab[-1]} {lab[:2]}" for lab in labels]
+        if trial.emg is not None:  # EMG channels after the plates' (cxlab.synth.emg)
+            chans.append(trial.emg[:n_an])
+            labels += list(trial.emg_labels)
+            units += ["V"] * len(trial.emg_labels)
+            descriptions += ["EMG"] * len(trial.emg_labels)
+        an = np.hstack(chans).T[None, :, :]
         c["parameters"]["ANALOG"]["RATE"]["value"] = [a_rate]
         c["parameters"]["ANALOG"]["LABELS"]["value"] = labels
-        c["parameters"]["ANALOG"]["DESCRIPTIONS"]["value"] = [f"Force plate {lab[-1]} {lab[:2]}"
-                                                            for lab in labels]
+        c["parameters"]["ANALOG"]["DESCRIPTIONS"]["value"] = descriptions
         c["parameters"]["ANALOG"]["UNITS"]["value"] = units
         c["parameters"]["ANALOG"]["SCALE"]["value"] = [1.0] * len(labels)
         c["parameters"]["ANALOG"]["OFFSET"]["value"] = [0] * len(labels)
         c["parameters"]["ANALOG"]["GEN_SCALE"]["value"] = [1.0]
         c["data"]["analogs"] = an
+    if trial.forces:
         corners = np.stack([plate_corners_mm(k).T for k in trial.plates], axis=2)
         fp = {
             "USED": np.array([n_pl]),

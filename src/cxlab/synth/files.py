@@ -29,6 +29,7 @@ import numpy as np
 
 from cxlab._check import ConfigError, message
 from cxlab.synth import battery, kinematics, signals
+from cxlab.synth import emg as synth_emg
 from cxlab.synth.c3d import write_trial_c3d
 from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
 from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
@@ -68,9 +69,15 @@ def _subject_plan(seed: int, index: int, subject: dict) -> dict:
     return plan
 
 
-def _session_trials(root, seed, index, subject, plan, session, values):
-    """Generate and write one session's C3D files; return their truths by task."""
+def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=None):
+    """Generate and write one session's C3D files; return their truths by task.
+
+    With ``emg_plan`` (see :mod:`cxlab.synth.emg`) the CMJ and landing files also carry six
+    EMG channels and the session gets one MVC trial per muscle; those signals come from
+    their own stream ``default_rng([seed, 5, index, session])``, so every other byte is
+    the same as without EMG."""
     rng = np.random.default_rng([seed, 2, index, int(session)])
+    erng = np.random.default_rng([seed, 5, index, int(session)])
     lab, weak = subject["label"], subject["asymmetric_side"]
     mass, height = subject["body_mass_kg"], subject["height_m"]
     half = 0.5 * subject["valgus_side_offset_deg"]
@@ -78,9 +85,21 @@ def _session_trials(root, seed, index, subject, plan, session, values):
     out: dict[str, list[dict]] = {t: [] for t in TASKS}
 
     def write(task, k, trial, **kw):
+        if emg_plan is not None and task in ("cmj", "landing"):
+            n, rate = len(trial.forces[0]), trial.analog_rate_hz
+            if task == "cmj":
+                x, truth = synth_emg.cmj_emg(erng, n=n, rate_hz=rate, plan=emg_plan,
+                                             onset_s=trial.truth["movement_onset_s"],
+                                             takeoff_s=trial.truth["takeoff_s"])
+            else:
+                x, truth = synth_emg.landing_emg(erng, n=n, rate_hz=rate, plan=emg_plan,
+                                                 touchdown_s=trial.truth["contact_s"],
+                                                 week=values["_week"], arm=subject["arm"])
+            trial.emg, trial.emg_labels = x, tuple(c[0] for c in synth_emg.CHANNELS)
+            trial.truth = {**trial.truth, "emg": truth}
         path = c3d_path(root, lab, session, task, k)
         write_trial_c3d(path, trial, rng=rng, **kw)
-        out[task].append({"file": str(path.relative_to(root)), **trial.truth})
+        out.setdefault(task, []).append({"file": str(path.relative_to(root)), **trial.truth})
 
     for k in (1, 2):
         h = subject["jump_height_m"] * rng.normal(1.0, 0.03)
@@ -116,14 +135,23 @@ def _session_trials(root, seed, index, subject, plan, session, values):
     write("imtp", 1, battery.imtp_trial(
         rng, mass_kg=mass, peak_net_force_n=plan["imtp_net_bw"] * mass * signals.G
         * rng.normal(1.0, 0.03), tau_s=plan["imtp_tau_s"], lsi_pct=lsi, weak_side=weak))
+    if emg_plan is not None:
+        for task in synth_emg.MVC_TASKS:
+            x, truth = synth_emg.mvc_emg(erng, task=task, rate_hz=1000.0, plan=emg_plan)
+            write(task, 1, signals.Trial(
+                analog_rate_hz=1000.0, point_rate_hz=200.0, emg=x,
+                emg_labels=tuple(c[0] for c in synth_emg.CHANNELS), truth={"emg": truth}))
     return out
 
 
 def _subject_job(args) -> tuple[str, dict]:
-    root, seed, index, subject, sessions = args
+    root, seed, index, subject, sessions, emg = args
     plan = _subject_plan(seed, index, subject)
-    files = {s: _session_trials(root, seed, index, subject, plan, s, vals)
+    emg_plan = synth_emg.emg_plan(np.random.default_rng([seed, 4, index])) if emg else None
+    files = {s: _session_trials(root, seed, index, subject, plan, s, vals, emg_plan)
              for s, vals in sessions}
+    if emg_plan is not None:
+        plan = {**plan, "emg": emg_plan}
     return subject["label"], {"plan": plan, "files": files}
 
 
@@ -204,6 +232,7 @@ def write_cohort(
     confounded: bool = False,
     jobs: int | None = None,
     progress: bool = True,
+    emg: bool = False,
 ) -> Path:
     """Simulate a cohort and write it as a lab's export under ``out``.
 
@@ -220,6 +249,11 @@ def write_cohort(
     progress : bool
         A progress bar over subjects on stderr, shown only when stderr is a terminal.
         Output bytes do not depend on it.
+    emg : bool
+        Add six EMG channels (GMED, VL, BF, both sides) to the CMJ and landing files and
+        three MVC trials (``mvc_gmed``, ``mvc_vl``, ``mvc_bf``) per session, with their
+        truth in ``ground_truth.json`` (:mod:`cxlab.synth.emg`). Off by default: the other
+        files are byte-identical either way.
 
     Returns
     -------
@@ -244,9 +278,10 @@ def write_cohort(
     try:
         w = truth.wide()
         w = w[w["observed"]]
-        vals = {lab: [(r["session"], {o: r[o] for o in OUTCOMES}) for r in g.to_dict("records")]
+        vals = {lab: [(r["session"], {**{o: r[o] for o in OUTCOMES}, "_week": r["week"]})
+                      for r in g.to_dict("records")]
                 for lab, g in w.groupby("label", sort=False)}
-        jobs_args = [(str(tmp), int(seed), i, row, vals.get(row["label"], []))
+        jobs_args = [(str(tmp), int(seed), i, row, vals.get(row["label"], []), bool(emg))
                      for i, row in enumerate(truth.subjects.to_dict("records"))]
         n_workers = min(jobs or os.cpu_count() or 1, len(jobs_args))
         if n_workers <= 1:

@@ -64,6 +64,9 @@ class Trial:
     markers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3)))
     marker_labels: tuple[str, ...] = ()
     truth: dict = field(default_factory=dict)
+    #: EMG channels at ``analog_rate_hz``, V, shape (n_samples, n_channels), or None.
+    emg: np.ndarray | None = None
+    emg_labels: tuple[str, ...] = ()
 
 
 def _smoothstep(u):
