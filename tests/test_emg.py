@@ -488,7 +488,7 @@ def emg_cohort(tmp_path_factory):
     from cxlab.store import Store
     from cxlab.synth.files import write_cohort
 
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("emg_cohort")
     raw = write_cohort(
         root / "raw", n_subjects=4, n_sessions=2, seed=3, jobs=2, emg=True, progress=False

@@ -18,7 +18,7 @@ from cxlab.synth import write_cohort
 def battery_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("battery")
     with pytest.MonkeyPatch.context() as mp:  # the conftest key, before its function scope
-        mp.setenv("CXLAB_KEY", "test-key-not-secret")
+        mp.setenv("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
         out = write_cohort(
             root / "raw", n_subjects=2, n_sessions=1, seed=11, jobs=1, progress=False
         )
