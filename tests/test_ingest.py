@@ -350,3 +350,72 @@ def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, mon
     after = _files(st)
     assert {k: v for k, v in after.items() if not k.startswith("quarantine/")} == before
     assert len(Store(st).table("quarantine")) == 5
+
+
+def _disk_full_after(monkeypatch, n_bytes: int, counter: Path) -> None:
+    """Every store write past ``n_bytes`` in total (over all processes) fails with ENOSPC,
+    like a real full disk: the counter lives in a file the forked workers share."""
+    import errno
+    import fcntl
+
+    import cxlab.store as store_mod
+
+    real = store_mod.atomic_file
+    counter.write_text("0")
+
+    class _Full:
+        def __init__(self, fh):
+            self._fh = fh
+
+        def write(self, data):
+            with open(counter, "r+") as c:
+                fcntl.flock(c, fcntl.LOCK_EX)
+                used = int(c.read() or 0) + len(data)
+                c.seek(0)
+                c.write(str(used))
+                c.truncate()
+            if used > n_bytes:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self._fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._fh, name)
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def full_atomic_file(path):
+        with real(path) as fh:
+            yield _Full(fh)
+
+    monkeypatch.setattr(store_mod, "atomic_file", full_atomic_file)
+
+
+@pytest.mark.parametrize("budget", [0, 60_000, 400_000])
+def test_disk_full_ends_with_the_summary_and_lists_unwritten_files_exit_3(
+        raw, tmp_path, monkeypatch, budget):
+    from cxlab.store import atomic_file as real_atomic_file
+
+    _disk_full_after(monkeypatch, budget, tmp_path / "used")
+    store = tmp_path / "st"
+    out = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(store), "--jobs", "2"])
+    assert out.exit_code == EXIT_REJECTED, out.output
+    assert "Traceback" not in out.output and "error:" not in out.output
+    assert "ingested " in out.output and "failed (" in out.output  # the summary, to the end
+    assert "No space left on device (errno 28)" in out.output
+    n_failed = out.output.count("[write]")
+    assert n_failed >= 1
+    st = Store(store)
+    landed = set(st.table("recordings")["recording_id"]) if st.files("recordings") else set()
+    for name in ("markers", "analogs", "forces", "events"):  # no half-written recording
+        assert st.keys(name) <= landed, name
+    assert not [p for p in store.rglob(".tmp-*")] if store.exists() else True
+    import cxlab.store as store_mod
+
+    monkeypatch.setattr(store_mod, "atomic_file", real_atomic_file)  # space is back: the same
+    # command finishes the job
+    again = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(store), "--jobs", "1"])
+    assert again.exit_code == 0, again.output
+    fresh = tmp_path / "fresh"
+    assert CliRunner().invoke(app, ["ingest", str(raw), "--store", str(fresh)]).exit_code == 0
+    assert _files(store) == _files(fresh)
