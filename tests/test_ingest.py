@@ -419,3 +419,24 @@ def test_disk_full_ends_with_the_summary_and_lists_unwritten_files_exit_3(
     fresh = tmp_path / "fresh"
     assert CliRunner().invoke(app, ["ingest", str(raw), "--store", str(fresh)]).exit_code == 0
     assert _files(store) == _files(fresh)
+
+
+@pytest.mark.parametrize("bad", ["1e308", "-1e308", "inf"])
+def test_a_force_export_with_an_absurd_force_is_refused_naming_column_and_value(tmp_path, bad):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = [f"{i / 1000:.3f},{700 if i != 5 else bad},700" for i in range(20)]
+    f = raw / "sub-01_ses-1_task-cmj_run-1.csv"
+    f.write_text("time,left_fz,right_fz\n" + "\n".join(rows) + "\n")
+    good = raw / "sub-02_ses-1_task-cmj_run-1.csv"
+    good.write_text("time,left_fz,right_fz\n" + "\n".join(
+        f"{i / 1000:.3f},700,700" for i in range(20)) + "\n")
+    rep = _run(raw, tmp_path / "st", jobs=1)
+    (fail,) = rep.failed
+    assert fail.stage in ("read", "validate") and "fz" in fail.reason
+    assert ("infinite" in fail.reason or "above 100000 N" in fail.reason
+            or "below -100000 N" in fail.reason or "finite" in fail.reason), fail.reason
+    st = Store(tmp_path / "st")
+    assert len(st.table("recordings")) == 1  # the good file landed
+    assert st.table("forces")["fz"].abs().max() < 1e5
+    assert st.table("quarantine")["reason"].str.contains("fz").all()
