@@ -457,3 +457,25 @@ def test_a_date_cell_is_a_whole_plausible_day_and_a_bad_one_rejects_only_its_row
             == {"2025-01-13"}
     else:
         assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [(2, "date")]
+
+
+def test_xlsx_date_cells_holding_minus_999_or_an_impossible_serial_reject_only_their_rows(
+        tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["participant", "session", "date", "pain_nrs"])
+    for label, serial in (("S1", 45000), ("S2", -999), ("S3", 3e9)):
+        ws.append([label, "1", serial, 5])
+    for r in (2, 3, 4):
+        ws.cell(r, 3).number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "d.xlsx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no warning from the reader either
+        r = ingest_surveys([tmp_path / "d.xlsx"], store=tmp_path / "st")
+    assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [
+        (3, "date"), (4, "date")]
+    s = Store(tmp_path / "st").table("scores")
+    assert s["subject_id"].tolist() == [pseudonymise("S1")]
+    assert str(s["date"].iloc[0]) == "2023-03-15"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -121,14 +122,16 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     not as a blank (which silently scored an ODI from 9 of its 10 items)."""
     import openpyxl
 
-    wb_v = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    wb_f = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    try:
-        vals = list(wb_v.worksheets[0].iter_rows(values_only=True))
-        forms = list(wb_f.worksheets[0].iter_rows(values_only=True))
-    finally:
-        wb_v.close()
-        wb_f.close()
+    with warnings.catch_warnings():  # a date cell out of range reads as "#VALUE!": rejected
+        warnings.simplefilter("ignore", UserWarning)  # as "not a date" with its row
+        wb_v = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb_f = openpyxl.load_workbook(path, read_only=True, data_only=False)
+        try:
+            vals = list(wb_v.worksheets[0].iter_rows(values_only=True))
+            forms = list(wb_f.worksheets[0].iter_rows(values_only=True))
+        finally:
+            wb_v.close()
+            wb_f.close()
     if not vals:
         raise pd.errors.EmptyDataError("no rows")
     width = max(len(r) for r in vals)
