@@ -273,11 +273,13 @@ def _settle(st: Store, results: list[Outcome], landed: list[Outcome]) -> list[st
     (its ``recordings`` row first, so readers stop seeing it, then its signal parts).
     """
     notes = []
-    q = st.table("quarantine", columns=["source_path", "source_sha256"])
+    q = st.table("quarantine", columns=["source_path", "source_sha256"]).dropna()
+    q_by_path = q.groupby("source_path")["source_sha256"].agg(lambda s: {v[:16] for v in s})
     now = st.table("recordings", columns=["recording_id", "source_path"])
+    rids_by_path = now.groupby("source_path")["recording_id"].agg(set)
     for o in sorted([*results, *landed], key=lambda o: (o.rel, o.sha256)):
         rid = o.sha256[:16]
-        old_q = {s[:16] for s in q.loc[q["source_path"] == o.rel, "source_sha256"].dropna()}
+        old_q = q_by_path.get(o.rel, set())
         try:
             if o.status == "failed":  # replaces the entry of an earlier (bad) version
                 st.write("quarantine", quarantine_rows(o), key=rid)
@@ -286,7 +288,7 @@ def _settle(st: Store, results: list[Outcome], landed: list[Outcome]) -> list[st
                 continue
             for key in sorted(old_q | {rid}):
                 st.delete("quarantine", key=key)
-            stale = set(now.loc[now["source_path"] == o.rel, "recording_id"]) - {rid}
+            stale = rids_by_path.get(o.rel, set()) - {rid}
             for old in sorted(stale):
                 for name in ("recordings", *SIGNAL_TABLES):
                     st.delete(name, key=old)
