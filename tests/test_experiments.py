@@ -427,3 +427,20 @@ def test_outcome_too_sparse_in_one_arm_is_left_out_not_the_whole_run(cohort):
     holm = multipletests(eff["p_value"], method="holm")[1]
     np.testing.assert_allclose(eff["p_adj"], holm, rtol=1e-12)
     assert f"{name} could not be fitted" in methods and "fitted outcomes" in methods
+
+
+@pytest.mark.parametrize("where", [
+    "1=1) SELECT 1; COPY (SELECT 1) TO '{out}/leak.csv'; SELECT (1",
+    "arm IN (SELECT content FROM read_text('/etc/passwd'))",
+    "arm IN (SELECT content FROM read_text('{out}/../secret.txt'))",
+])
+def test_where_filter_cannot_write_or_read_files(cohort, tmp_path, where):
+    (tmp_path / "secret.txt").write_text("CX-Jane-Doe")
+    out = tmp_path / "out"
+    out.mkdir()
+    text = where.format(out=out)
+    spec = _write(tmp_path / "w.toml", SPEC.replace(
+        'store = "store"', f"store = \"{cohort['store'].path}\"\nwhere = '''{text}'''"))
+    with pytest.raises(Exception, match=r"statement|Permission|one SQL boolean") as e:
+        analysis_table(cohort["store"], read_spec(spec))
+    assert "CX-Jane-Doe" not in str(e.value) and list(out.iterdir()) == []

@@ -607,3 +607,93 @@ def test_recordings_row_keeps_only_plausible_meta_and_says_why(meta, up, mass, n
     from cxlab.schemas import validate
 
     validate(recording_row(rec, task, "c3d"), "recordings")
+
+
+def _disk_full_after(monkeypatch, n_bytes: int, counter: Path) -> None:
+    """Every store write past ``n_bytes`` in total (over all processes) fails with ENOSPC,
+    like a real full disk: the counter lives in a file the forked workers share."""
+    import errno
+    import fcntl
+
+    import cxlab.store as store_mod
+
+    real = store_mod.atomic_file
+    counter.write_text("0")
+
+    class _Full:
+        def __init__(self, fh):
+            self._fh = fh
+
+        def write(self, data):
+            with open(counter, "r+") as c:
+                fcntl.flock(c, fcntl.LOCK_EX)
+                used = int(c.read() or 0) + len(data)
+                c.seek(0)
+                c.write(str(used))
+                c.truncate()
+            if used > n_bytes:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return self._fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._fh, name)
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def full_atomic_file(path):
+        with real(path) as fh:
+            yield _Full(fh)
+
+    monkeypatch.setattr(store_mod, "atomic_file", full_atomic_file)
+
+
+@pytest.mark.parametrize("budget", [0, 60_000, 400_000])
+def test_disk_full_ends_with_the_summary_and_lists_unwritten_files_exit_3(
+        raw, tmp_path, monkeypatch, budget):
+    from cxlab.store import atomic_file as real_atomic_file
+
+    _disk_full_after(monkeypatch, budget, tmp_path / "used")
+    store = tmp_path / "st"
+    out = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(store), "--jobs", "2"])
+    assert out.exit_code == EXIT_REJECTED, out.output
+    assert "Traceback" not in out.output and "error:" not in out.output
+    assert "ingested " in out.output and "failed (" in out.output  # the summary, to the end
+    assert "No space left on device (errno 28)" in out.output
+    n_failed = out.output.count("[write]")
+    assert n_failed >= 1
+    st = Store(store)
+    landed = set(st.table("recordings")["recording_id"]) if st.files("recordings") else set()
+    for name in ("markers", "analogs", "forces", "events"):  # no half-written recording
+        assert st.keys(name) <= landed, name
+    assert not [p for p in store.rglob(".tmp-*")] if store.exists() else True
+    import cxlab.store as store_mod
+
+    monkeypatch.setattr(store_mod, "atomic_file", real_atomic_file)  # space is back: the same
+    # command finishes the job
+    again = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(store), "--jobs", "1"])
+    assert again.exit_code == 0, again.output
+    fresh = tmp_path / "fresh"
+    assert CliRunner().invoke(app, ["ingest", str(raw), "--store", str(fresh)]).exit_code == 0
+    assert _files(store) == _files(fresh)
+
+
+@pytest.mark.parametrize("bad", ["1e308", "-1e308", "inf"])
+def test_a_force_export_with_an_absurd_force_is_refused_naming_column_and_value(tmp_path, bad):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = [f"{i / 1000:.3f},{700 if i != 5 else bad},700" for i in range(20)]
+    f = raw / "sub-01_ses-1_task-cmj_run-1.csv"
+    f.write_text("time,left_fz,right_fz\n" + "\n".join(rows) + "\n")
+    good = raw / "sub-02_ses-1_task-cmj_run-1.csv"
+    good.write_text("time,left_fz,right_fz\n" + "\n".join(
+        f"{i / 1000:.3f},700,700" for i in range(20)) + "\n")
+    rep = _run(raw, tmp_path / "st", jobs=1)
+    (fail,) = rep.failed
+    assert fail.stage in ("read", "validate") and "fz" in fail.reason
+    assert ("infinite" in fail.reason or "above 100000 N" in fail.reason
+            or "below -100000 N" in fail.reason or "finite" in fail.reason), fail.reason
+    st = Store(tmp_path / "st")
+    assert len(st.table("recordings")) == 1  # the good file landed
+    assert st.table("forces")["fz"].abs().max() < 1e5
+    assert st.table("quarantine")["reason"].str.contains("fz").all()

@@ -96,3 +96,25 @@ def test_cli_exit_codes(tmp_path):
     # parts are keyed by content: the corrected file is a new part, the old rejection stays
     st = Store(tmp_path / "s")
     assert len(st.table("quarantine")) == 1 and len(st.table("interventions")) == 1
+
+
+def test_absurd_numbers_and_dates_are_rejected_rows_with_the_rule_not_crashes(tmp_path):
+    f = _csv(tmp_path / "log.csv", [
+        HEAD,
+        "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",
+        "CX002,control,-999,2025-03-16,16,14,,,,,,",                       # row 3 date code
+        "CX003,control,2025,2025-03-16,16,14,,,,,,",                       # row 4 a year
+        "CX004,control,2025-01-20T08:00:00+01:00,2025-03-16,16,14,,,,,,",  # row 5 lands
+        "CX001,,,,,,bridge,2025-01-20,3000000000,10,20,6",                # row 6 int32 overflow
+        "CX001,,,,,,squat,2025-01-21,3,10,1e308,6",                       # row 7 absurd load
+        "CX001,,,,,,lunge,2025-01-22,3,10,40,6",                          # row 8 lands
+    ])
+    r = ingest_interventions([f], store=tmp_path / "st")
+    got = list(zip(r.rejected["row"], r.rejected["field"], strict=True))
+    assert got == [(3, "start_date"), (4, "start_date"), (6, "sets"), (7, "load_kg")]
+    q = r.rejected.set_index("row")["reason"]
+    assert "plausible maximum 2000 kg" in q[7] and "1e+308" in q[7]
+    assert "sets" in q[6] and ("100" in q[6] or "int32" in q[6])
+    assert r.rows == {"interventions": 2, "exercise_log": 1}
+    out = runner.invoke(app, ["ingest-interventions", str(f), "--store", str(tmp_path / "s2")])
+    assert out.exit_code == 3, out.output  # rejected rows, good ones landed: exit 3

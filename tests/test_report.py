@@ -271,3 +271,94 @@ def test_a_fit_warning_in_the_manifest_and_the_effects_table_is_listed_once(run,
     html = render_report(d).read_text(encoding="utf-8")
     limits = html[html.index('id="limitations"'):]
     assert limits.count(note) == 1 and limits.count("slope variance singular") == 1
+
+
+# Script and event-handler payloads, one per text a user controls; each must reach the page
+# escaped (so it shows as text) and never as markup.
+_XSS = ('<script>alert("{0}")</script>', '<img src=x onerror=alert("{0}")>')
+_KEEP = {"outcome", "estimand", "criterion", "verdict", "type", "subject_id", "better", "stage",
+         "source_sha256", "formula", "warnings"}
+
+
+def _plant(text, where):
+    return f"{text}{_XSS[0].format(where)}{_XSS[1].format(where)}"
+
+
+class _Active(HTMLParser):
+    """Every element and attribute that could run code, from the browser's point of view."""
+
+    def __init__(self):
+        super().__init__()
+        self.active, self.csp = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in {"script", "img", "iframe", "object", "embed", "foreignobject", "link"}:
+            self.active.append(tag)
+        self.active += [f"{tag}[{k}]" for k, v in attrs if k.startswith("on")
+                        or (v or "").strip().lower().startswith("javascript:")]
+        a = dict(attrs)
+        if tag == "meta" and a.get("http-equiv", "").lower() == "content-security-policy":
+            self.csp.append(a.get("content", ""))
+
+
+def _assert_inert(html, *, planted, img_ok=False):
+    p = _Active()
+    p.feed(html)
+    active = [t for t in p.active if not (img_ok and t == "img")]
+    assert active == [], active
+    assert "<script" not in html.lower()
+    assert len(p.csp) == 1 and "default-src 'none'" in p.csp[0]
+    for where in planted:  # each payload reached the page, as text
+        assert f'&lt;script&gt;alert(&#34;{where}&#34;)' in html \
+            or f"&lt;script&gt;alert(&quot;{where}&quot;)" in html, where
+
+
+def test_report_escapes_every_text_from_the_spec_and_the_data(run, tmp_path):
+    d = _copy_run(run[0], tmp_path / "run")
+    man = json.loads((d / "manifest.json").read_text())
+    man["title"] = _plant(man["title"], "title")
+    spec = man["spec"]
+    spec["title"] = man["title"]
+    spec["where"] = _plant("age_years > 0 -- ", "where")
+    for o in spec["outcomes"]:
+        o["label"] = _plant(o["label"], "label")
+    arm = "hip_strengthening"
+    new_arm = _plant(arm, "arm")
+    man["warnings"] = [_plant("a fit note", "warning")]
+    (d / "manifest.json").write_text(json.dumps(man))
+    for f in sorted(d.glob("*.parquet")):
+        t = pd.read_parquet(f)
+        for c in t.columns:
+            if c in _KEEP or not pd.api.types.is_string_dtype(t[c]):
+                continue
+            if c == "arm":
+                t[c] = t[c].replace({arm: new_arm})
+            elif c == "label":
+                t[c] = t[c].map(lambda v: _plant(v, "label") if isinstance(v, str) else v)
+            else:  # sessions, units, quarantine paths, fields (marker labels) and reasons
+                t[c] = t[c].map(lambda v, c=c: _plant(v, c) if isinstance(v, str) else v)
+        t.to_parquet(f)
+    assert new_arm in set(pd.read_parquet(d / "analysis.parquet")["arm"])
+    html = render_report(d).read_text(encoding="utf-8")
+    _assert_inert(html, planted=["title", "where", "label", "arm", "warning", "reason"])
+    for svg in (d / "figures").glob("*.svg"):  # labels and arm names drawn as SVG <text>
+        _assert_inert(f'<meta http-equiv="Content-Security-Policy" '
+                      f"content=\"default-src 'none'\">{svg.read_text()}", planted=[])
+    svg = (d / "figures" / "trajectory-pain_nrs.svg").read_text()
+    assert "&lt;img src=x onerror=alert(&quot;arm&quot;)&gt;" in svg \
+        or "&lt;img src=x onerror=alert(\"arm\")&gt;" in svg
+
+
+def test_svg_markup_refuses_active_content():
+    from cxlab._html import svg_markup
+
+    ok = '<svg xmlns="http://www.w3.org/2000/svg"><text>&lt;script&gt;</text></svg>'
+    assert str(svg_markup(ok)) == ok
+    for bad in ('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+                '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>',
+                '<svg xmlns="http://www.w3.org/2000/svg"><text><img src=x onerror=1></text></svg>',
+                '<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
+                '<a x:href="javascript:alert(1)"/></svg>',
+                "<div>not svg</div>"):
+        with pytest.raises(ValueError, match=r"refusing|refuse|only #fragments"):
+            svg_markup(bad)

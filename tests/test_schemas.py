@@ -102,3 +102,38 @@ def test_rows_come_out_in_arrow_sort_order_whether_or_not_already_sorted(seed):
     got = validate(df, "analogs")
     cols = ["recording_id", "channel", "sample", "value"]
     assert got.select(cols).to_pylist() == want.select(cols).to_pylist()
+
+
+@pytest.mark.parametrize(("table", "column", "value", "rule"), [
+    ("forces", "fz", 1e308, "above 100000 N"),
+    ("forces", "fx", -np.inf, "infinite"),
+    ("markers", "x", 3.3e7, "above 1000 m"),
+    ("analogs", "value", np.inf, "infinite"),
+    ("strength", "peak_torque_nm", 1e30, "above 1000 N.m"),
+    ("exercise_log", "load_kg", 1e308, "above 2000 kg"),
+])
+def test_a_value_beyond_the_declared_plausible_range_is_refused_naming_column_and_value(
+        table, column, value, rule):
+    from cxlab.schemas import TABLES, range_failures
+
+    schema = TABLES[table]
+    row = {}
+    for c in schema.columns:
+        row[c.name] = {"string": "abcdefabcdef0123" if c.pattern else "x"}.get(
+            str(c.type), 0)
+    df = pd.DataFrame([row, {**row, column: value}])
+    for c in schema.columns:
+        if c.isin:
+            df[c.name] = c.isin[0]
+        if c.pattern:
+            df[c.name] = {r"[0-9a-f]{16}": "0123456789abcdef", r"[0-9a-f]{12}": "abcdefabcdef",
+                          r"[0-9a-f]{64}": "0" * 64}[c.pattern]
+        if str(c.type) == "date32[day]":
+            df[c.name] = pd.Timestamp("2025-01-01").date()
+    df[column] = df[column].astype(float) if schema.column(column).type != pa.string() \
+        else df[column]
+    with pytest.raises(SchemaError, match=rf"column '{column}': has (values )?{rule}"):
+        validate(df.astype({c.name: "int64" for c in schema.columns
+                            if pa.types.is_integer(c.type)}), table)
+    ((_, mask, _),) = [f for f in range_failures(df, table) if f[0] == column]
+    assert mask.tolist() == [False, True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 import numpy as np
@@ -202,3 +203,30 @@ def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(t
                 ("cmj_propulsive_impulse_lsi_pct", "bilateral")):
         assert np.isfinite(mdc.loc[key, "mdc95"]) and mdc.loc[key, "mdc95"] > 0
     assert (st.path / "screen.parquet").exists()
+
+
+def test_profile_escapes_session_labels_and_every_text_of_the_screen_tables(client):
+    sid, feats, sc, _, _ = client
+
+    def plant(v, where):
+        return f'{v}<script>alert("{where}")</script><img src=x onerror=alert("{where}")>'
+
+    ses = {"1": plant("1", "session"), "2": plant("2", "session")}
+    feats = feats.assign(session=feats["session"].map(ses))
+    sc = sc.assign(session=sc["session"].map(ses))
+    s = screen(feats, sc)
+    t = screen_trends(s)
+    for tab in (s, t):
+        for c in {"rule_id", "region", "focus", "source", "unit"} & set(tab.columns):
+            tab[c] = tab[c].map(lambda v, c=c: plant(v, c) if isinstance(v, str) else v)
+    html = render_profile(s, t, subject_id=sid, features=feats)
+    p = _Page()
+    p.feed(html)
+    assert "script" not in p.tags and "<script" not in html
+    assert all(src.startswith("data:image/png;base64,") for src in p.srcs)  # only the figures
+    assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", html)
+    for where in ("session", "rule_id", "region", "focus", "source", "unit"):
+        assert f"&lt;script&gt;alert(&#34;{where}&#34;)&lt;/script&gt;" in html, where
+    csp = [unescape(c) for c in re.findall(
+        r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)]
+    assert len(csp) == 1 and "default-src 'none'" in csp[0] and "img-src data:" in csp[0]

@@ -2,6 +2,7 @@ import os
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -150,3 +151,114 @@ def test_atomic_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
     p = write_text("x", tmp_path / "a.txt")
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
     assert p.read_text() == "x"
+
+
+def _sql_store(tmp_path):
+    s = Store(tmp_path / "store")
+    s.write("recordings", _recording(), key=RID)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    return s
+
+
+def _tree(root):
+    return sorted((str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"")
+                  for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("query", [
+    "COPY (SELECT 1 AS a) TO '{store}/recordings/part-0123456789abcdef.parquet'",
+    "COPY (SELECT 1 AS a) TO '{out}/leak.csv'",
+    "COPY recordings TO '{out}/leak.parquet' (FORMAT parquet)",
+    "ATTACH '{out}/x.duckdb' AS x",
+    "CREATE TABLE t AS SELECT 1",
+    "CREATE VIEW v AS SELECT 1",
+    "INSERT INTO recordings SELECT * FROM recordings",
+    "DELETE FROM recordings",
+    "DROP VIEW recordings",
+    "PRAGMA version",
+    "SET enable_external_access = true",
+    "RESET lock_configuration",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "CALL pragma_version()",
+    "EXPORT DATABASE '{out}/db'",
+    "SELECT 1; COPY (SELECT 1) TO '{out}/two.csv'",
+    "SELECT 1; SELECT 2",
+])
+def test_sql_refuses_every_statement_that_is_not_one_select(tmp_path, query):
+    s = _sql_store(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _tree(tmp_path)
+    with pytest.raises(ConfigError, match=r"statement"):
+        s.sql(query.format(store=s.path, out=out))
+    assert _tree(tmp_path) == before  # nothing written, in the store or beside it
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_csv('/etc/passwd', sep = ':')",
+    "SELECT * FROM read_blob('/etc/hostname')",
+    "SELECT * FROM glob('/etc/*')",
+    "SELECT * FROM read_parquet('{out}/../elsewhere.parquet')",
+    "SELECT * FROM read_text('{store}/../secret.txt')",
+])
+def test_sql_cannot_read_a_file_outside_the_store(tmp_path, query):
+    import duckdb
+
+    s = _sql_store(tmp_path)
+    (tmp_path / "secret.txt").write_text("CX-Jane-Doe")
+    (tmp_path / "out").mkdir()
+    write_parquet(pa.table({"a": [1]}), tmp_path / "elsewhere.parquet")
+    with pytest.raises(duckdb.Error, match="Permission"):
+        s.sql(query.format(store=s.path, out=tmp_path / "out"))
+
+
+def test_sql_still_reads_every_table_and_the_cli_says_why_it_refused(tmp_path):
+    s = _sql_store(tmp_path)
+    assert s.sql("WITH f AS (SELECT * FROM forces) SELECT count(*) AS n FROM f")["n"][0] == 50
+    assert s.sql("DESCRIBE recordings")["column_name"].iloc[0] == "recording_id"
+    assert s.sql("FROM scores")["subject_id"].tolist() == []
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    r = CliRunner().invoke(app, ["sql", str(s.path), f"COPY recordings TO '{tmp_path}/x.csv'"])
+    assert r.exit_code == 1 and "COPY statement" in r.output and "read-only" in r.output
+    assert not (tmp_path / "x.csv").exists()
+    r = CliRunner().invoke(app, ["sql", str(s.path), "SELECT * FROM read_text('/etc/passwd')"])
+    assert r.exit_code == 1 and "Permission" in r.output and "root:" not in r.output
+
+
+def test_info_survives_a_part_overwritten_by_something_else(tmp_path):
+    s = _sql_store(tmp_path)
+    s.write("recordings", _recording("fedcba9876543210"), key="fedcba9876543210")
+    write_parquet(pa.table({"a": [1, 2]}), s.files("recordings")[0])  # no subject_id column
+    s.files("forces")[0].write_bytes(b"not parquet at all")
+    info = s.info().set_index("table")
+    assert info.loc["recordings", ["rows", "parts", "subjects", "unreadable_parts"]].tolist() \
+        == [1, 1, 1, 1]
+    assert info.loc["forces", "unreadable_parts"] == 1 and info.loc["forces", "rows"] == 0
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    r = CliRunner().invoke(app, ["store", "info", str(s.path)])
+    assert r.exit_code == 0, r.output
+
+
+def test_stale_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    import subprocess
+
+    from cxlab.store import remove_stale_temporaries
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    d = tmp_path / "forces" / "subject=x"
+    d.mkdir(parents=True)
+    (d / f".tmp-{dead.pid}-abc.parquet").write_bytes(b"half")
+    (d / ".tmp-nopid.parquet").write_bytes(b"old cxlab")
+    (d / f".tmp-{os.getpid()}-live.parquet").write_bytes(b"being written")
+    (tmp_path / f".old-{dead.pid}-run").mkdir()
+    assert remove_stale_temporaries(tmp_path) == 3
+    assert sorted(p.name for p in d.iterdir()) == [f".tmp-{os.getpid()}-live.parquet"]

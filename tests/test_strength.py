@@ -111,3 +111,17 @@ def test_cli_clean_file_exits_0(tmp_path):
     out = runner.invoke(app, ["ingest-strength", str(f), "--store", str(tmp_path / "st")])
     assert out.exit_code == 0, out.output
     assert "wrote 2 strength rows; rejected 0" in out.output
+
+
+def test_an_absurd_torque_is_a_rejected_row_naming_the_plausible_range(tmp_path):
+    from cxlab.ingest_tables import ingest_strength
+
+    f = _csv(tmp_path / "dyn.csv", ["subject,session,muscle_group,side,peak_torque_nm",
+                                    "S1,1,knee_flexors,left,120",
+                                    "S1,1,knee_flexors,right,1e30",
+                                    "S1,1,knee_extensors,left,inf"])
+    r = ingest_strength([f], store=tmp_path / "st")
+    assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [
+        (3, "peak_torque_nm"), (4, "peak_torque_nm")]
+    assert "plausible maximum 1000 N.m" in r.rejected.iloc[0]["reason"]
+    assert r.rows == {"strength": 1}

@@ -416,3 +416,66 @@ def test_missing_file_stops_before_anything_is_written_and_copies_are_read_once(
         r = ingest_surveys([f, copy], store=tmp_path / "st")
     assert r.n_rejected == 0 and r.rows == {"surveys": 1, "scores": 1}
     assert len(Store(tmp_path / "st").table("scores")) == 1
+
+
+def test_xlsx_formula_without_a_saved_value_is_reported_not_read_as_blank(tmp_path):
+    import openpyxl
+
+    # openpyxl writes formulas but never their values: the ODI's last item is "=1+1" with
+    # nothing cached, which used to read as a blank item (the ODI scored from 9 of 10)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEAD.split(","))
+    ws.append(["S1", "1", "2025-01-13", 6, *ODI16])
+    ws.append(["S2", "1", "2025-01-13", 6, *ODI16[:9], "=1+1"])
+    wb.save(tmp_path / "odi.xlsx")
+    r = ingest_surveys([tmp_path / "odi.xlsx"], store=tmp_path / "st")
+    q = r.rejected
+    assert list(zip(q["row"], q["field"], strict=True)) == [(3, "odi_10")]
+    assert "=1+1" in q["reason"].item() and "formula" in q["reason"].item()
+    s = Store(tmp_path / "st").table("scores")
+    odi = s[s["instrument"] == "odi"]
+    assert odi["subject_id"].tolist() == [pseudonymise("S1")]  # S2's ODI is not made up
+    assert odi["score"].tolist() == [pytest.approx(32.0)]
+
+
+@pytest.mark.parametrize(("cell", "ok"), [
+    ("2025-01-13", True), ("2025-01-13T09:30:00+01:00", True), ("2025-01-13 00:00:00", True),
+    ("2025", False), ("2025-01", False), ("-999", False), ("0999-01-13", False),
+    ("2025-13-01", False), ("13/01/2025", False),
+])
+def test_a_date_cell_is_a_whole_plausible_day_and_a_bad_one_rejects_only_its_row(
+        tmp_path, cell, ok):
+    f = _csv(tmp_path / "d.csv", [HEAD, f"S1,1,{cell},6,{_odi(ODI16)}",
+                                  f"S2,1,2025-01-20,5,{_odi(ODI16)}"])
+    r = ingest_surveys([f], store=tmp_path / "st")
+    s = Store(tmp_path / "st").table("scores")
+    assert pseudonymise("S2") in set(s["subject_id"])  # the good row always lands
+    if ok:
+        assert r.n_rejected == 0
+        assert set(s.loc[s.subject_id == pseudonymise("S1"), "date"].astype(str)) \
+            == {"2025-01-13"}
+    else:
+        assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [(2, "date")]
+
+
+def test_xlsx_date_cells_holding_minus_999_or_an_impossible_serial_reject_only_their_rows(
+        tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["participant", "session", "date", "pain_nrs"])
+    for label, serial in (("S1", 45000), ("S2", -999), ("S3", 3e9)):
+        ws.append([label, "1", serial, 5])
+    for r in (2, 3, 4):
+        ws.cell(r, 3).number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "d.xlsx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no warning from the reader either
+        r = ingest_surveys([tmp_path / "d.xlsx"], store=tmp_path / "st")
+    assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [
+        (3, "date"), (4, "date")]
+    s = Store(tmp_path / "st").table("scores")
+    assert s["subject_id"].tolist() == [pseudonymise("S1")]
+    assert str(s["date"].iloc[0]) == "2023-03-15"

@@ -209,8 +209,10 @@ def sql(
     try:
         df = Store(existing_store(path)).sql(query)
     except duckdb.Error as e:  # a bad query is a user error here
-        raise CxlabError(f"SQL failed: {str(e).splitlines()[0]}; check table and column names "
-                         f"with `cxlab store info {path}`") from None
+        fix = ("SQL reads only the store's tables (docs/store.md)"
+               if isinstance(e, duckdb.PermissionException)
+               else f"check table and column names with `cxlab store info {path}`")
+        raise CxlabError(f"SQL failed: {str(e).splitlines()[0]}; {fix}") from None
     print_frame(df, csv=csv)
 
 

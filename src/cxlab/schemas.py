@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from cxlab._check import SchemaError, message
 
-__all__ = ["TABLES", "Column", "TableSchema", "schema_frame", "schema_of", "validate"]
+__all__ = ["TABLES", "Column", "TableSchema", "range_failures", "schema_frame", "schema_of",
+           "validate"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,11 @@ class Column:
         Whether missing values are allowed. Floating columns may always hold
         NaN when ``nullable`` (e.g. an occluded marker).
     ge, le : float, optional
-        Inclusive bounds on non-missing values.
+        Inclusive bounds on non-missing values, in ``unit``: the physically plausible
+        range (a force of 1e308 N, a torque of 1e30 N·m or a load of 1e308 kg is refused
+        with the column and the value, never stored).
+    finite : bool
+        Floating values must be finite when present (NaN is "missing", ``inf`` is refused).
     isin : tuple, optional
         Allowed values.
     pattern : str, optional
@@ -61,6 +66,7 @@ class Column:
     pattern: str | None = None
     doc: str = ""
     optional: bool = False
+    finite: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,15 @@ _ses = Column("session", S, nullable=True, doc="session label from the file path
 _time = Column("time_s", F64, "s", doc="time since the first frame of the recording")
 
 
+# Plausible ranges (generous: they catch corrupt scales and units, not unusual athletes).
+_MAX_RATE_HZ = 1e6  # Hz: no motion-capture or force-plate system samples faster
+_MAX_LAB_M = 1e3  # m: a marker or centre of pressure 1 km from the lab origin is a scale error
+_MAX_FORCE_N = 1e5  # N: ~100 kN, over 10x the largest ground reaction force of any human
+_MAX_MOMENT_NM = 1e6  # N.m: 100 kN at 10 m from the origin
+_MAX_TORQUE_NM = 1e3  # N.m: knee extensor peaks of elite athletes are ~300-450 N.m
+_MAX_LOAD_KG = 2e3  # kg: above any lifted or sled-pressed load on record
+
+
 def _t(name, cols, sort_by, partition_by=None, doc=""):
     return TableSchema(name, tuple(cols), tuple(sort_by), partition_by, doc)
 
@@ -136,8 +151,8 @@ TABLES: dict[str, TableSchema] = {
                        isin=("c3d", "trc", "mot", "sto", "csv", "forcedecks", "bioware"),
                        doc="file format"),
                 Column("vendor", S, nullable=True, doc="manufacturer/software found in the file"),
-                Column("point_rate_hz", F64, "Hz", nullable=True, ge=0),
-                Column("analog_rate_hz", F64, "Hz", nullable=True, ge=0),
+                Column("point_rate_hz", F64, "Hz", nullable=True, ge=0, le=_MAX_RATE_HZ),
+                Column("analog_rate_hz", F64, "Hz", nullable=True, ge=0, le=_MAX_RATE_HZ),
                 Column("n_frames", I64, "1", ge=0),
                 Column("first_frame", I64, "1", ge=0),
                 Column("warnings", pa.list_(S), optional=True,
@@ -161,9 +176,10 @@ TABLES: dict[str, TableSchema] = {
                 Column("frame", I32, "1", ge=0, doc="0-based frame index"),
                 _time,
                 Column("marker", S),
-                Column("x", F64, "m", nullable=True, doc="lab frame; NaN where invalid"),
-                Column("y", F64, "m", nullable=True),
-                Column("z", F64, "m", nullable=True),
+                Column("x", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M,
+                       doc="lab frame; NaN where invalid"),
+                Column("y", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M),
+                Column("z", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M),
                 Column("residual", F64, "m", nullable=True, doc="reconstruction residual"),
             ],
             ["recording_id", "marker", "frame"],
@@ -191,13 +207,17 @@ TABLES: dict[str, TableSchema] = {
                 Column("plate", I32, "1", ge=1, doc="1-based plate number"),
                 Column("sample", I64, "1", ge=0),
                 _time,
-                *[Column(c, F64, "N", nullable=True, doc="reaction force on the body, lab frame")
+                *[Column(c, F64, "N", nullable=True, ge=-_MAX_FORCE_N, le=_MAX_FORCE_N,
+                         doc="reaction force on the body, lab frame")
                   for c in ("fx", "fy", "fz")],
-                *[Column(c, F64, "N.m", nullable=True, doc="moment about the lab origin")
+                *[Column(c, F64, "N.m", nullable=True, ge=-_MAX_MOMENT_NM, le=_MAX_MOMENT_NM,
+                         doc="moment about the lab origin")
                   for c in ("mx", "my", "mz")],
-                *[Column(c, F64, "m", nullable=True, doc="centre of pressure; NaN below threshold")
+                *[Column(c, F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M,
+                         doc="centre of pressure; NaN below threshold")
                   for c in ("cop_x", "cop_y", "cop_z")],
-                Column("tz", F64, "N.m", nullable=True, doc="free moment about the vertical"),
+                Column("tz", F64, "N.m", nullable=True, ge=-_MAX_MOMENT_NM, le=_MAX_MOMENT_NM,
+                       doc="free moment about the vertical"),
             ],
             ["recording_id", "plate", "sample"],
             "subject",
@@ -299,8 +319,8 @@ TABLES: dict[str, TableSchema] = {
                 Column("arm", S, doc="programme name, e.g. hip_strengthening or control"),
                 Column("start_date", pa.date32(), nullable=True),
                 Column("end_date", pa.date32(), nullable=True),
-                Column("sessions_prescribed", I32, "1", nullable=True, ge=0),
-                Column("sessions_attended", I32, "1", nullable=True, ge=0),
+                Column("sessions_prescribed", I32, "1", nullable=True, ge=0, le=10_000),
+                Column("sessions_attended", I32, "1", nullable=True, ge=0, le=10_000),
                 Column("adherence", F64, "1", nullable=True, ge=0, le=1.5),
             ],
             ["subject_id", "arm"],
@@ -312,9 +332,9 @@ TABLES: dict[str, TableSchema] = {
                 _sub_req,
                 Column("date", pa.date32(), nullable=True),
                 Column("exercise", S),
-                Column("sets", I32, "1", nullable=True, ge=0),
-                Column("reps", I32, "1", nullable=True, ge=0),
-                Column("load_kg", F64, "kg", nullable=True, ge=0),
+                Column("sets", I32, "1", nullable=True, ge=0, le=100),
+                Column("reps", I32, "1", nullable=True, ge=0, le=10_000),
+                Column("load_kg", F64, "kg", nullable=True, ge=0, le=_MAX_LOAD_KG),
                 Column("rpe", F64, "1", nullable=True, ge=0, le=10),
             ],
             ["subject_id", "date", "exercise"],
@@ -327,7 +347,7 @@ TABLES: dict[str, TableSchema] = {
                 Column("session", S),
                 Column("muscle_group", S, doc="e.g. knee_flexors, knee_extensors, shoulder_er"),
                 Column("side", S, isin=("left", "right")),
-                Column("peak_torque_nm", F64, "N.m", nullable=True, ge=0),
+                Column("peak_torque_nm", F64, "N.m", nullable=True, ge=0, le=_MAX_TORQUE_NM),
             ],
             ["subject_id", "session", "muscle_group", "side"],
             doc="isokinetic/isometric dynamometer peak torques",
@@ -460,6 +480,8 @@ def schema_frame(names: list[str] | None = None, /) -> pd.DataFrame:
                 cons.append("in {" + ", ".join(map(str, c.isin)) + "}")
             if c.pattern is not None:
                 cons.append(f"matches {c.pattern}")
+            if c.finite and pa.types.is_floating(c.type):
+                cons.append("finite")
             rows.append({"table": name, "column": c.name, "type": str(c.type), "unit": c.unit,
                          "nullable": c.nullable, "constraint": "; ".join(cons),
                          "description": c.doc})
@@ -591,13 +613,21 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
     ok = ~isnull
     if not ok.any():
         return out
+    if col.finite and pa.types.is_floating(arr.type):
+        vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+        if (bad := ~np.isfinite(vals)).any():
+            _fail(out, table, col.name, "has infinite values", _first(vals[bad]),
+                  int(bad.sum()))
+            ok = ok.copy()
+            ok[np.flatnonzero(ok)[bad]] = False  # reported once, not again as out of range
     if col.ge is not None or col.le is not None:
         vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+        unit = f" {col.unit}" if col.unit not in ("", "1") else ""
         if col.ge is not None and (bad := vals < col.ge).any():
-            _fail(out, table, col.name, f"has values below {col.ge}", _first(vals[bad]),
+            _fail(out, table, col.name, f"has values below {col.ge:g}{unit}", _first(vals[bad]),
                   int(bad.sum()))
         if col.le is not None and (bad := vals > col.le).any():
-            _fail(out, table, col.name, f"has values above {col.le}", _first(vals[bad]),
+            _fail(out, table, col.name, f"has values above {col.le:g}{unit}", _first(vals[bad]),
                   int(bad.sum()))
     if col.isin is not None or col.pattern is not None:
         # Checked once per distinct value: long tables repeat ids and labels on every row.
@@ -618,6 +648,50 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
                                                                      type=arr.type))).as_py())
                 _fail(out, table, col.name, f"has values not matching /{col.pattern}/",
                       str(bad_vals.iloc[0]), n)
+    return out
+
+
+_INT_LIMITS = {pa.int32(): (-(2**31), 2**31 - 1), pa.int64(): (-(2**63), 2**63 - 1)}
+
+
+def range_failures(df: pd.DataFrame, table: str, /) -> list[tuple[str, np.ndarray, str]]:
+    """Rows of ``df`` whose numeric columns break ``table``'s declared value rules.
+
+    For every column of ``df`` that ``table`` declares as a number: non-finite values,
+    values outside ``ge``/``le`` (with the unit) and, for integer columns, values that
+    do not fit the storage type (``sets = 3e9`` in an int32 column). Row-level readers
+    (sheets) use it to reject rows with the rule before anything is cast or written.
+
+    Returns
+    -------
+    list of (column, mask, rule)
+        ``mask`` is a boolean array over ``df``'s rows; one entry per failing rule.
+    """
+    out = []
+    for col in schema_of(table).columns:
+        if col.name not in df.columns or not (pa.types.is_floating(col.type)
+                                              or pa.types.is_integer(col.type)):
+            continue
+        v = pd.to_numeric(df[col.name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        present = ~np.isnan(v)
+        unit = f" {col.unit}" if col.unit not in ("", "1") else ""
+        rules = [(present & np.isinf(v), "is not a finite number")]
+        fin = present & np.isfinite(v)
+        lo, hi = _INT_LIMITS.get(col.type, (None, None))
+        if lo is not None:
+            rules.append((fin & ((v < lo) | (v > hi)), f"does not fit a {col.type} integer"))
+        if col.ge is not None:
+            rules.append((fin & (v < col.ge), f"is below the plausible minimum {col.ge:g}{unit} "
+                                              f"({table}.{col.name} in cxlab.schemas)"))
+        if col.le is not None:
+            rules.append((fin & (v > col.le), f"is above the plausible maximum {col.le:g}{unit} "
+                                              f"({table}.{col.name} in cxlab.schemas)"))
+        seen = np.zeros(len(v), dtype=bool)
+        for m, rule in rules:  # each bad cell once, under the first rule it breaks
+            m = m & ~seen
+            seen |= m
+            if m.any():
+                out.append((col.name, m, rule))
     return out
 
 

@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 from cxlab._check import ConfigError, message
 from cxlab.schemas import TABLES, schema_of, validate
 
-__all__ = ["Store", "atomic_file", "write_parquet", "write_text"]
+__all__ = ["ReadOnlySQL", "Store", "atomic_file", "remove_stale_temporaries", "write_parquet",
+           "write_text"]
 
 _KEY = re.compile(r"[A-Za-z0-9_.=-]+")
 _PARQUET_OPTS = dict(
@@ -47,6 +48,8 @@ _PARQUET_OPTS = dict(
     store_schema=False,
 )
 _NULL_PARTITION = "__null__"
+_TMP_PREFIX = ".tmp-"  # + writer pid + "-": a temporary file or folder not yet renamed in place
+_TMP_PID = re.compile(r"\.(?:tmp|old)-(\d+)-")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -61,7 +64,8 @@ def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=path.suffix,
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -73,6 +77,51 @@ def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that made temporary ``name`` (``.tmp-<pid>-...``) still runs."""
+    m = _TMP_PID.match(name)
+    if not m:
+        return False  # no pid in the name (an older cxlab): nobody can still be writing it
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: str | os.PathLike[str], /, *, recursive: bool = True) -> int:
+    """Remove temporary files and folders (``.tmp-<pid>-*``, ``.old-<pid>-*``) left under
+    ``root`` by a writer that was killed; the ones of a living process are kept.
+
+    Returns
+    -------
+    int
+        Entries removed.
+    """
+    import shutil
+
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    found = root.rglob(".*") if recursive else root.glob(".*")
+    n = 0
+    for p in sorted(found, key=lambda p: len(p.parts)):
+        if not p.name.startswith((".tmp-", ".old-")) or _writer_alive(p.name):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            n += 1
+    return n
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike[str], /) -> Path:
@@ -268,32 +317,62 @@ class Store:
         return dataset.to_table(columns=cols, filter=expr).to_pandas()
 
     def sql(self, query: str, /) -> pd.DataFrame:
-        """Run a DuckDB SQL query with one view per table; return a DataFrame.
+        """Run one read-only DuckDB ``SELECT`` with one view per table; return a DataFrame.
 
         Every declared table is a view, an empty one if the table has not been
         written, so queries can join ``recordings``, ``forces``, ``scores`` and
-        ``features`` freely.
+        ``features`` freely. The query runs on :meth:`connect`'s read-only
+        connection: it can read the store's parts and nothing else.
+
+        Raises
+        ------
+        ConfigError
+            If ``query`` is not exactly one ``SELECT`` (``COPY``, ``ATTACH``, ``CREATE``,
+            ``INSERT``, ``PRAGMA``, ``SET``, ``INSTALL``, ``LOAD``, ... are refused).
+        duckdb.Error
+            If DuckDB cannot run it, e.g. ``read_text('/etc/passwd')`` (a file outside the
+            store: "Permission Error").
         """
         with self.connect() as con:
             return con.execute(query).df()
 
-    def connect(self):
-        """An in-memory DuckDB connection with one view per table (use as a context manager)."""
+    def connect(self) -> ReadOnlySQL:
+        """A DuckDB connection that can only read this store (use as a context manager).
+
+        An in-memory database gets one view per table over the table's Parquet parts;
+        then external access is switched off except for the store's directory
+        (``enable_external_access = false``, ``allowed_directories = [store]``), extension
+        installing and auto-loading are off and the configuration is locked
+        (``lock_configuration = true``), so no later ``SET`` can undo it. Every statement
+        passed to :meth:`ReadOnlySQL.execute` must be exactly one ``SELECT``.
+        """
         import duckdb
 
-        con = duckdb.connect(":memory:")
-        for name, schema in TABLES.items():
-            files = self.files(name)
-            if files:
-                lst = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-                con.execute(
-                    f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], "
-                    "hive_partitioning=false, union_by_name=true)"
-                )
-            else:
-                con.register(f"__empty_{name}", schema.arrow_schema().empty_table())
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM __empty_{name}")
-        return con
+        root = str(self.path.resolve())
+        con = duckdb.connect(":memory:", config={
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        try:
+            con.execute("SET allowed_directories = [?]", [root + os.sep])
+            for name, schema in TABLES.items():
+                files = self.files(name)
+                if files:
+                    lst = ", ".join("'" + str(f.resolve()).replace("'", "''") + "'"
+                                    for f in files)
+                    con.execute(
+                        f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], "
+                        "hive_partitioning=false, union_by_name=true)"
+                    )
+                else:  # materialised now: no Python object is scanned once locked
+                    con.register(f"__empty_{name}", schema.arrow_schema().empty_table())
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
+                    con.unregister(f"__empty_{name}")
+            con.execute("SET temp_directory = ''")  # no spill folder in the working directory
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return ReadOnlySQL(con)
 
     def info(self) -> pd.DataFrame:
         """One row per written table: rows, parts, subjects and size on disk.
@@ -301,22 +380,96 @@ class Store:
         Returns
         -------
         pandas.DataFrame
-            Columns ``table``, ``rows``, ``parts``, ``subjects``, ``size_bytes``.
+            Columns ``table``, ``rows``, ``parts``, ``subjects``, ``size_bytes`` (of the
+            readable parts) and ``unreadable_parts``: parts that are not Parquet or lack
+            the table's columns (overwritten by something else); they are counted, not read.
         """
         out = []
         for name in self.tables():
-            files = self.files(name)
-            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            rows, ids, sizes, damaged, parts = 0, [], 0, 0, 0
+            for f in self.files(name):  # a part replaced or removed meanwhile is skipped
+                try:
+                    size = f.stat().st_size
+                    meta = pq.ParquetFile(f)
+                    if not set(schema_of(name).names) <= set(meta.schema_arrow.names):
+                        damaged += 1  # overwritten by something else (another table, by hand)
+                        continue
+                    n = meta.metadata.num_rows
+                    if "subject_id" in schema_of(name).names:
+                        ids.append(meta.read(columns=["subject_id"]).column(0))
+                except FileNotFoundError:
+                    continue
+                except (OSError, pa.ArrowException):
+                    damaged += 1  # not Parquet at all
+                    continue
+                rows, sizes, parts = rows + n, sizes + size, parts + 1
             subjects = None
             if "subject_id" in schema_of(name).names:
-                ids = ds.dataset([str(f) for f in files], format="parquet").to_table(
-                    columns=["subject_id"]).column(0)
-                subjects = len(pa.compute.unique(ids).drop_null())
+                subjects = (len(pa.compute.unique(pa.chunked_array(
+                    [c.cast(pa.string()) for c in ids], type=pa.string())).drop_null())
+                    if ids else 0)
             elif name in {"markers", "analogs", "forces"}:
-                subjects = len({p.parent.name for p in files})
-            out.append({"table": name, "rows": rows, "parts": len(files), "subjects": subjects,
-                        "size_bytes": sum(f.stat().st_size for f in files)})
-        return pd.DataFrame(out, columns=["table", "rows", "parts", "subjects", "size_bytes"])
+                subjects = len({p.parent.name for p in self.files(name)})
+            out.append({"table": name, "rows": rows, "parts": parts, "subjects": subjects,
+                        "size_bytes": sizes, "unreadable_parts": damaged})
+        return pd.DataFrame(out, columns=["table", "rows", "parts", "subjects", "size_bytes",
+                                          "unreadable_parts"])
+
+
+_READ_ONLY = ("SELECT",)
+
+
+class ReadOnlySQL:
+    """A DuckDB connection over a store that runs one ``SELECT`` per call and nothing else.
+
+    Made by :meth:`Store.connect`. ``execute(query)`` refuses any text that is not
+    exactly one ``SELECT`` statement (so a filter cannot smuggle in ``; COPY ... TO``)
+    before DuckDB runs it; DuckDB itself refuses any file outside the store.
+    """
+
+    def __init__(self, con, /):
+        self._con = con
+
+    def execute(self, query: str, parameters=None, /):
+        """Run one ``SELECT``; returns the DuckDB connection to fetch from (``.df()``)."""
+        check_read_only(self._con, query)
+        return self._con.execute(query, parameters) if parameters is not None \
+            else self._con.execute(query)
+
+    def register(self, name: str, df: pd.DataFrame, /) -> None:
+        """Make DataFrame ``df`` (built by the code, not by the user) a view ``name``."""
+        self._con.register(name, df)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ReadOnlySQL:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_read_only(con, query: str, /) -> None:
+    """Raise :class:`ConfigError` unless ``query`` is exactly one ``SELECT`` statement."""
+    import duckdb
+
+    if not isinstance(query, str):
+        raise ConfigError(message("must be SQL text", field="query", value=query))
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error:
+        return  # a syntax error: let DuckDB's own message say where
+    if len(statements) != 1:
+        raise ConfigError(message(f"holds {len(statements)} statements; one per call",
+                                  field="query", value=query,
+                                  fix="run one SELECT at a time"))
+    kind = str(statements[0].type).rsplit(".", 1)[-1]
+    if kind not in _READ_ONLY:
+        raise ConfigError(message(f"is a {kind} statement; the store is read-only through SQL",
+                                  field="query", value=query,
+                                  fix="write a SELECT (change the store with cxlab ingest "
+                                      "and cxlab features)"))
 
 
 _OPS = {

@@ -35,7 +35,7 @@ from cxlab.experiments.fitting import (
     responders_table,
 )
 from cxlab.experiments.spec import read_spec
-from cxlab.store import Store, write_parquet
+from cxlab.store import Store, remove_stale_temporaries, write_parquet
 
 __all__ = ["INPUT_TABLES", "input_digests", "run_experiment"]
 
@@ -158,7 +158,8 @@ def run_experiment(
     run_id = hashlib.sha256(blob).hexdigest()[:12]
     parent = Path(out) / spec.name
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{run_id}-", dir=parent))
+    remove_stale_temporaries(parent, recursive=False)  # folders of killed runs
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-{run_id}-", dir=parent))
     tmp.chmod(0o755)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -227,14 +228,42 @@ def run_experiment(
         (tmp / "run.log").write_text(
             "".join(f"{stage}\t{sec:.3f} s\n" for stage, sec in timings), encoding="utf-8")
         final = parent / run_id
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _swap_in(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
         raise
     return final
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Put folder ``new`` at ``final`` so that ``final`` is at every moment either the
+    whole old run or the whole new one, then delete the old one.
+
+    On Linux one ``renameat2(RENAME_EXCHANGE)`` swaps the two folders atomically
+    (``man 2 rename``). Elsewhere the old folder is first renamed aside to
+    ``.old-<pid>-...`` (so ``final`` is briefly absent, never half-deleted). The old
+    copy is removed last; if that is interrupted, the next run removes it.
+    """
+    if not final.exists():
+        os.replace(new, final)
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        at_fdcwd = -100
+        if hasattr(libc, "renameat2") and libc.renameat2(
+                at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(final), _RENAME_EXCHANGE) == 0:
+            shutil.rmtree(new)  # ``new`` now holds the old run
+            return
+    aside = final.with_name(f".old-{os.getpid()}-{final.name}")
+    os.replace(final, aside)
+    os.replace(new, final)
+    shutil.rmtree(aside)
 
 
 def _screening(store: Store, analysis: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,6 @@ import os
 import re
 import time
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
+from cxlab._workers import worker_pool
 from cxlab.features.curve_tasks import CURVE_BUILDERS, curves_frame, trial_curves
 from cxlab.features.emg import emg_channels, read_emg_map
 from cxlab.features.tasks import (
@@ -36,7 +36,7 @@ from cxlab.features.tasks import (
     Trial,
     capture_warnings,
 )
-from cxlab.store import Store
+from cxlab.store import Store, remove_stale_temporaries
 
 __all__ = ["FeaturesReport", "extract_features", "read_config"]
 
@@ -63,7 +63,9 @@ class FeaturesReport:
     n_rows : int
         Feature rows written in this run (including strength features).
     quarantine : pandas.DataFrame
-        Rows added to ``quarantine`` in this run (columns of that table).
+        The ``features`` quarantine rows of every recording in scope (columns of that
+        table): written in this run, or standing from the run that computed an up-to-date
+        recording, so a rerun (also after a kill) reports and exits like the first run.
     elapsed_s : float
         Wall-clock time, s.
     """
@@ -316,18 +318,20 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
     }, columns=_Q_COLUMNS)
     store = Store(job["store"])
-    if len(feats):
-        store.write("features", feats[FEATURE_COLUMNS], key=rid)
-    elif job["had_features"]:
-        store.delete("features", key=rid)
-    if len(curves):
-        store.write("curves", curves, key=rid)
-    elif job["had_curves"]:
-        store.delete("curves", key=rid)
+    # The quarantine part first, the features part last: the features part is what marks
+    # the recording done, so a kill between the two is redone by the next run.
     if len(q):
         store.append_quarantine(q, key=f"features-{rid}")
     elif job["had_quarantine"]:
         store.delete("quarantine", key=f"features-{rid}")
+    if len(curves):
+        store.write("curves", curves, key=rid)
+    elif job["had_curves"]:
+        store.delete("curves", key=rid)
+    if len(feats):
+        store.write("features", feats[FEATURE_COLUMNS], key=rid)
+    elif job["had_features"]:
+        store.delete("features", key=rid)
     return len(feats), q
 
 
@@ -425,6 +429,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     cfg = read_config(config)
     recs = store.table("recordings")
     report = FeaturesReport(n_recordings=len(recs))
+    _recover(store, set(recs["recording_id"]))
     done = store.keys("features")
     jobs_list = []
     forces, markers = _parts(store, "forces"), _parts(store, "markers")
@@ -445,6 +450,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         from cxlab.features.kinematics import read_pig_measurements
 
         pig_subjects = read_pig_measurements(cfg["kinematics"]["measurements"])
+    standing: list[str] = []  # up to date: their quarantine rows still stand
     for rec in recs.sort_values("recording_id").to_dict("records"):
         rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
                for k, v in rec.items()}
@@ -456,6 +462,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         if not force and (rec["recording_id"] in done
                           or (no_functions and rec["recording_id"] in had_angles)):
             report.n_up_to_date += 1
+            standing.append(rec["recording_id"])
             continue
         rid = rec["recording_id"]
         jobs_list.append({"store": str(store.path), "rec": rec, "cfg": cfg,
@@ -473,7 +480,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
         if n_workers > 1:
-            with ProcessPoolExecutor(max_workers=n_workers) as ex:
+            with worker_pool(n_workers) as ex:
                 results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
                 for n_rows, q in results:
                     report.n_processed += 1
@@ -494,10 +501,16 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         sf = strength_features(strength)
         store.write("features", sf, key="strength")
         report.n_rows += len(sf)
+    if standing:  # the same exit status as the run that computed them (and after a kill)
+        old = store.table("quarantine", filters=[("stage", "==", "features"),
+                                                 ("value", "in", standing)])
+        qparts.append(old[_Q_COLUMNS])
     _single_leg(store, report)
     qparts = [q for q in qparts if len(q)]
     if qparts:
-        report.quarantine = pd.concat(qparts, ignore_index=True)
+        report.quarantine = (pd.concat(qparts, ignore_index=True)
+                             .sort_values(["source_path", "value", "field"], kind="stable")
+                             .reset_index(drop=True))
     report.elapsed_s = time.perf_counter() - t0
     return report
 
@@ -516,6 +529,20 @@ def _single_leg(store: Store, report: FeaturesReport) -> None:
         report.n_rows += len(lsi)
     elif "single_leg" in store.keys("features"):
         store.delete("features", key="single_leg")
+
+
+def _recover(store: Store, recordings: set[str]) -> None:
+    """Clear what a killed or superseded run left: temporaries of dead writers, and the
+    features and quarantine parts of recordings no longer in the store (a file whose new
+    version replaced the old one)."""
+    remove_stale_temporaries(store.path)
+    for key in sorted(store.keys("features")):
+        if _HEX16.fullmatch(key) and key not in recordings:
+            store.delete("features", key=key)
+    for key in sorted(store.keys("quarantine")):
+        rid = key.removeprefix("features-")
+        if key.startswith("features-") and _HEX16.fullmatch(rid) and rid not in recordings:
+            store.delete("quarantine", key=key)
 
 
 class _Progress:

@@ -15,6 +15,15 @@ For each file (or TRC + force MOT pair, see :func:`cxlab.ingest._paths.discover`
 4. when a file's content changed, the recording ingested earlier from the same
    ``source_path`` is deleted once the new one has landed.
 
+A crash (``kill -9``, power loss) at any moment leaves nothing the next run does not finish:
+every part is renamed into place whole (:func:`cxlab.store.atomic_file`), a recording counts
+as ingested only once its ``recordings`` row (written last) exists, and every run starts by
+removing temporary files of dead writers and signal parts without a ``recordings`` row, and
+ends by settling *every* file given (ingested now or earlier), so an older version or a
+quarantine entry that a killed run left behind is removed by the next one. Workers die
+with the parent (:func:`cxlab._workers.worker_pool`). A file that cannot be written (disk
+full) is reported as failed with the reason; the others are still reported.
+
 Every part depends only on its file's bytes, so the store is byte-identical whatever ``jobs``.
 """
 
@@ -23,15 +32,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxlab._check import ConfigError, message
+from cxlab._workers import worker_pool
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
 from cxlab.ingest._worker import (
     ALL_TABLES,
+    SIGNAL_TABLES,
     Outcome,
     Task,
     masks_of,
@@ -40,7 +51,7 @@ from cxlab.ingest._worker import (
 )
 from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
-from cxlab.store import Store
+from cxlab.store import Store, remove_stale_temporaries
 
 __all__ = ["IngestReport", "ingest"]
 
@@ -182,11 +193,13 @@ def ingest(
             f"numbers, no column {', '.join(mapping_columns(spec))}; pass --mapping for other "
             "exports): "
             + ", ".join(skipped))
+    _recover(st)
     known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
     done_ids = set(known["recording_id"])
     stored = {r["recording_id"]: r for r in known.to_dict("records")}
     relabel: list[str] = []
     tasks: list[Task] = []
+    landed: list[Outcome] = []  # files already in the store: settled again (idempotent)
     seen: dict[str, str] = {}
     for u in units:
         sha = u.digest()
@@ -204,6 +217,7 @@ def ingest(
                                            masks=masks_of(task)))
             if _relabelled(stored[rid], task):
                 relabel.append(u.rel)
+            landed.append(report.outcomes[-1])
             continue
         if not matched:
             report.warnings.append(f"{u.rel}: path matches no file-name pattern; session and "
@@ -218,7 +232,7 @@ def ingest(
     results = _run(tasks, jobs=jobs, progress=progress)
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
-    report.warnings += _settle(st, results, known)
+    report.warnings += _settle(st, results, landed)
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0
@@ -274,7 +288,7 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
     out: dict[int, Outcome] = {}
     crashed: list[int] = []
     # workers are forked at the first submit, before rich starts its refresh thread
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+    with worker_pool(n_jobs) as pool:
         futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
         with Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, disable=not show, transient=True) as bar:
@@ -293,7 +307,7 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
 
 def _isolated(task: Task) -> Outcome:
     try:
-        with ProcessPoolExecutor(max_workers=1) as pool:
+        with worker_pool(1) as pool:
             return pool.submit(run_task, task).result()
     except BrokenProcessPool:
         st = Store(task.store)
@@ -304,25 +318,53 @@ def _isolated(task: Task) -> Outcome:
                               "with another tool or re-export it")
 
 
-def _settle(st: Store, results: list[Outcome], known) -> list[str]:
-    """Parent-side bookkeeping: quarantine failures, clear old quarantine and stale versions."""
+def _recover(st: Store) -> None:
+    """Undo what a killed run left half-made: temporary files of dead writers, and signal
+    parts of a recording whose ``recordings`` row (written last) never landed."""
+    remove_stale_temporaries(st.path)
+    landed = st.keys("recordings")
+    for name in SIGNAL_TABLES:
+        for key in sorted(st.keys(name) - landed):
+            st.delete(name, key=key)
+
+
+def _settle(st: Store, results: list[Outcome], landed: list[Outcome]) -> list[str]:
+    """Parent-side bookkeeping: quarantine failures, clear old quarantine and stale versions.
+
+    Runs over this run's results *and* the files found already ingested, so that a run
+    killed in the middle of this step is finished by the next one. A recording that
+    replaces another from the same path is in the store before the old one is removed
+    (its ``recordings`` row first, so readers stop seeing it, then its signal parts).
+    """
     notes = []
-    q = st.table("quarantine", columns=["source_path", "source_sha256"])
-    for o in sorted(results, key=lambda o: o.rel):
+    q = st.table("quarantine", columns=["source_path", "source_sha256"]).dropna()
+    q_by_path = q.groupby("source_path")["source_sha256"].agg(lambda s: {v[:16] for v in s})
+    now = st.table("recordings", columns=["recording_id", "source_path"])
+    rids_by_path = now.groupby("source_path")["recording_id"].agg(set)
+    for o in sorted([*results, *landed], key=lambda o: (o.rel, o.sha256)):
         rid = o.sha256[:16]
-        old_q = {s[:16] for s in q.loc[q["source_path"] == o.rel, "source_sha256"].dropna()}
-        if o.status == "failed":  # replaces the entry of an earlier (bad) version of the file
-            st.write("quarantine", quarantine_rows(o), key=rid)
-            for key in sorted(old_q - {rid}):
+        old_q = q_by_path.get(o.rel, set())
+        try:
+            if o.status == "failed":  # replaces the entry of an earlier (bad) version
+                st.write("quarantine", quarantine_rows(o), key=rid)
+                for key in sorted(old_q - {rid}):
+                    st.delete("quarantine", key=key)
+                continue
+            for key in sorted(old_q | {rid}):
                 st.delete("quarantine", key=key)
-            continue
-        for key in sorted(old_q | {rid}):
-            st.delete("quarantine", key=key)
-        stale = set(known.loc[known["source_path"] == o.rel, "recording_id"]) - {rid}
-        for old in sorted(stale):
-            for name in ALL_TABLES:
-                st.delete(name, key=old)
-            notes.append(f"{o.shown}: content changed; replaced recording {old} ingested "
-                         "earlier from this path")
+            stale = rids_by_path.get(o.rel, set()) - {rid}
+            for old in sorted(stale):
+                for name in ("recordings", *SIGNAL_TABLES):
+                    st.delete(name, key=old)
+                notes.append(f"{o.shown}: content changed; replaced recording {old} ingested "
+                             "earlier from this path")
+        except OSError as e:  # disk full, read-only store: report it, settle the others
+            if o.status == "failed":
+                o.reason = f"{o.reason}; its quarantine entry could not be written either"
+            notes.append(f"{o.shown}: store bookkeeping not finished ({_os_reason(e)}); "
+                         "free space and run the same ingest again to finish it")
     return notes
 
+
+def _os_reason(e: OSError) -> str:
+    return f"{e.strerror or e} (errno {e.errno})" if e.errno else str(e)

@@ -208,7 +208,7 @@ def run_task(task: Task, /) -> Outcome:
         if isinstance(e, KeyboardInterrupt):
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
-        out.reason = _reason(e)
+        out.reason = _reason(e, stage)
         out.rows = {}
     out.masks = masks_of(task)
     return out
@@ -221,9 +221,12 @@ def _short_warning(w: warnings.WarningMessage, files: list[Path]) -> str:
     return text
 
 
-def _reason(e: BaseException) -> str:
+def _reason(e: BaseException, stage: str = "read") -> str:
     if isinstance(e, CxlabError):
         return " ".join(str(e).split())
+    if stage == "write" and isinstance(e, OSError) and e.errno is not None:  # disk full
+        return (f"could not be written to the store: {e.strerror} (errno {e.errno}); free "
+                "space or fix the store's permissions and run the ingest again")
     last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
     where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
     text = str(e).splitlines()[0] if str(e) else ""

@@ -15,7 +15,7 @@ from cxlab._hashing import sha256_of
 from cxlab.deid import pseudonymise_labels, redact_text, redact_value, stored_file_name
 from cxlab.io._sheet import Problems, quarantine_rows
 from cxlab.pseudo import pseudonymise
-from cxlab.schemas import validate
+from cxlab.schemas import range_failures, validate
 from cxlab.store import Store
 
 __all__ = ["IngestResult"]
@@ -196,11 +196,26 @@ def _read_all(paths, reader, problems) -> tuple[list[str], dict[str, str], list]
     return files, shas, out
 
 
+def _reject_out_of_range(df: pd.DataFrame, problems: Problems, table: str) -> None:
+    """Record rows whose numbers break ``table``'s declared rules (finite, plausible range,
+    fits the integer type): rejected with the rule, never cast or stored."""
+    known = _bad_mask(df, problems)  # a row the reader rejected already is not reported twice
+    for col, mask, rule in range_failures(df, table):
+        bad = df.loc[mask & ~known]
+        for f, part in bad.groupby("file", sort=True):
+            problems.add(f, part["row"], col, part[col].map(lambda v: f"{v:g}"), rule)
+
+
 def _land(df: pd.DataFrame, problems: Problems, keys: list[str], values: list[str],
-          *, what: str, field: str | None) -> pd.DataFrame:
-    """Reject conflicting repeats of ``keys``; drop rows with problems; keep one of equals."""
+          *, what: str, field: str | None, table: str | None = None) -> pd.DataFrame:
+    """Reject conflicting repeats of ``keys``; drop rows with problems; keep one of equals.
+
+    With ``table``, rows whose numbers break that table's declared rules are rejected first.
+    """
     if not len(df):
         return df
+    if table is not None:
+        _reject_out_of_range(df, problems, table)
     ok = ~_bad_mask(df, problems)
     sig = df[values[0]].astype(object).astype(str)
     for c in values[1:]:

@@ -58,10 +58,10 @@ def ingest_interventions(
     prog = pd.concat([f[0] for f in frames], ignore_index=True) if frames else pd.DataFrame()
     ex = pd.concat([f[1] for f in frames], ignore_index=True) if frames else pd.DataFrame()
     pv = ["start_date", "end_date", "sessions_prescribed", "sessions_attended"]
-    prog = _land(prog, problems, ["label", "arm"], pv, field=None,
+    prog = _land(prog, problems, ["label", "arm"], pv, field=None, table="interventions",
                  what="subject and arm given twice with different dates or sessions")
     ev = ["sets", "reps", "load_kg", "rpe"]
-    ex = _land(ex, problems, ["label", "date", "exercise"], ev, field=None,
+    ex = _land(ex, problems, ["label", "date", "exercise"], ev, field=None, table="exercise_log",
                what="subject, date and exercise given twice with different values")
     frames_out = {"interventions": pd.DataFrame(), "exercise_log": pd.DataFrame()}
     if len(prog):
@@ -123,8 +123,9 @@ def ingest_strength(
                                        drop_columns=drop_columns), problems)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     df = _land(df, problems, ["label", "session", "muscle_group", "side"], ["peak_torque_nm"],
-               field=None, what="subject, session, muscle group and side given twice with "
-                                "different torques")
+               field=None, table="strength",
+               what="subject, session, muscle group and side given twice with different "
+                    "torques")
     out = pd.DataFrame({"_file": pd.Series(dtype=object)})
     if len(df):
         out = pd.DataFrame({

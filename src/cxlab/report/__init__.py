@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import FileSystemLoader
 from markupsafe import Markup
 
 from cxlab._check import ConfigError, message
+from cxlab._html import html_environment, svg_markup
 from cxlab.report.findings import findings
 from cxlab.store import write_text
 
@@ -99,8 +100,9 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     figdir.mkdir(exist_ok=True)
 
     def save(name: str, svg: str) -> Markup:
+        safe = svg_markup(svg)  # proves the figure escaped every label it drew
         write_text(svg, figdir / f"{name}.svg")
-        return Markup(svg)
+        return safe
 
     time = spec["time"]
     trajectories = []
@@ -150,8 +152,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
                 w = w.replace(m, "")
             rest.add("; ".join(p for p in w.split("; ") if p.strip()))
         warnings_ += sorted(rest - {""})
-    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(),
-                      keep_trailing_newline=True)
+    env = html_environment(FileSystemLoader(str(_TEMPLATES)))  # autoescape for every template
     page = env.get_template("report.html.j2").render(
         title=man["title"], name=man["name"], run_id=man["run_id"],
         cxlab_version=man["cxlab"]["version"], git_commit=man["cxlab"].get("commit") or "unknown",

@@ -24,7 +24,8 @@ from scipy import stats
 __all__ = ["asymmetry_heatmap", "forest_plot", "responder_plot", "trajectory_plot"]
 
 _RC = {"svg.hashsalt": "cxlab", "svg.fonttype": "none", "font.family": "DejaVu Sans",
-       "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+       "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+       "text.parse_math": False}  # a "$" in a label from the data is text, not mathtext
 
 
 def arm_palette(arms, /, *, control: str = "control") -> dict[str, tuple]:

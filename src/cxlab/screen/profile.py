@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, message
+from cxlab._html import html_environment
 from cxlab.store import write_text
 
 __all__ = ["render_profile", "write_profiles"]
@@ -143,8 +144,6 @@ def render_profile(
     str
         The HTML page (no external URL, script or font).
     """
-    import jinja2
-
     from cxlab.screen import session_order
 
     s = screened[screened["subject_id"] == subject_id].copy()
@@ -186,13 +185,17 @@ def render_profile(
              .assign(rank=lambda d: d["severity"].map(_SEV_RANK).fillna(9))
              .sort_values(["rank", "rule_id"]).drop_duplicates("focus"))
     sources = latest[["rule_id", "source"]].drop_duplicates().sort_values("rule_id")
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):  # "$" in a label is text
+        asym_png = _asymmetry_png(features, subject_id, sessions[-1])
+        trends_png = _trends_png(trend_figs) if trend_figs else None
     tpl = (resources.files("cxlab.screen") / "templates" / "profile.html").read_text("utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env = html_environment(strict=True)
     return env.from_string(tpl).render(
         subject_id=subject_id, sessions=sessions, latest=sessions[-1], regions=regions,
         not_assessed=not_assessed,
-        asymmetry=_asymmetry_png(features, subject_id, sessions[-1]),
-        trend_figs=trend_figs, trends_png=_trends_png(trend_figs) if trend_figs else None,
+        asymmetry=asym_png, trend_figs=trend_figs, trends_png=trends_png,
         focus=_records(focus),
         sources=sources.to_dict("records"),
         n_flagged=int((latest["status"] == "flagged").sum()))
