@@ -118,7 +118,7 @@ def _killed(run, delay: float) -> None:
 def built(tmp_path_factory):
     """The uninterrupted build: ingest v1, features, ingest v2, features (snapshots of each)."""
     with pytest.MonkeyPatch.context() as mp:  # the key conftest gives every test
-        mp.setenv("CXLAB_KEY", "test-key-not-secret")
+        mp.setenv("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
         return _build(tmp_path_factory.mktemp("crash"))
 
 
