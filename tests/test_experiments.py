@@ -344,7 +344,8 @@ def test_feature_responders_also_use_the_reliable_change_index(cohort):
                    "sem"].iloc[0] > 0
 
 
-def test_sessions_without_a_survey_date_are_left_out_with_a_recorded_warning(cohort, tmp_path):
+def test_movement_rows_stay_when_their_survey_is_missing_and_the_undated_week_is_warned(
+        cohort, tmp_path):
     from cxlab.store import Store
 
     st = Store(tmp_path / "store")
@@ -355,11 +356,12 @@ def test_sessions_without_a_survey_date_are_left_out_with_a_recorded_warning(coh
     st.write("scores", scores[~drop])
     run = run_experiment(_write(tmp_path / "trial.toml", SPEC), out=tmp_path / "runs")
     man = json.loads((run / "manifest.json").read_text())
-    n = sum(1 for w in man["warnings"] if "left out 1 of" in w and "no dated survey" in w)
+    n = sum(1 for w in man["warnings"] if "have no date" in w and "1 of" in w)
     assert n == 3  # the three feature outcomes; pain_nrs simply has no row there
     a = pd.read_parquet(run / "analysis.parquet")
-    assert not ((a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"])).any()
-    assert "no dated survey" in (run / "report.html").read_text()
+    kept = a[(a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"])]
+    assert len(kept) == 3 and kept["week"].isna().all() and kept["date"].isna().all()
+    assert "have no date" in (run / "report.html").read_text()
 
 
 def test_missing_store_error_says_what_the_path_is_relative_to(tmp_path, monkeypatch):

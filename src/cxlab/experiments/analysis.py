@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, message, warn
-from cxlab.experiments.spec import ExperimentSpec, Outcome
+from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
 from cxlab.store import Store
 
 __all__ = ["analysis_table", "asymmetry_table", "cohort_table", "quality_table", "trial_table"]
@@ -20,12 +20,28 @@ __all__ = ["analysis_table", "asymmetry_table", "cohort_table", "quality_table",
 ANALYSIS_COLUMNS = ["outcome", "subject_id", "session", "session_index", "date", "week", "arm",
                     "adherence", "age_years", "value", "unit"]
 
-# one date per subject x session (the earliest survey date), the programme start and
-# arm, and the subject's age at the first session
+# Session dates: the sessions table (a sheet first, then the date a recording states, then a
+# {date} in its path) and the survey dates, the best source that has one; the sheet's
+# session order where given. Sessions seen only in features are undated. The programme start,
+# arm and adherence, and the subject's age at the first dated survey.
 _CONTEXT = """
+sess_src AS (
+    SELECT subject_id, session, date, session_index,
+           CASE source WHEN 'sheet' THEN 0 WHEN 'recording' THEN 1 ELSE 2 END AS prio
+    FROM sessions
+    UNION ALL
+    SELECT subject_id, session, date, NULL, 3 FROM scores WHERE date IS NOT NULL
+),
+sess_best AS (
+    SELECT subject_id, session, min(prio) FILTER (WHERE date IS NOT NULL) AS best
+    FROM sess_src GROUP BY subject_id, session
+),
 sess AS (
-    SELECT subject_id, session, min(date) AS date
-    FROM scores WHERE date IS NOT NULL GROUP BY subject_id, session
+    SELECT s.subject_id, s.session,
+           min(s.date) FILTER (WHERE s.prio = b.best) AS date,
+           min(s.session_index) FILTER (WHERE s.prio = 0) AS given_index
+    FROM sess_src s JOIN sess_best b USING (subject_id, session)
+    GROUP BY s.subject_id, s.session
 ),
 prog AS (
     SELECT subject_id, min(arm) AS arm, min(start_date) AS start_date, avg(adherence) AS adherence
@@ -78,8 +94,10 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     Parameters
     ----------
     store : Store
-        A store with ``scores`` (session dates), ``interventions`` (arms) and,
-        for feature outcomes, ``features``.
+        A store with ``interventions`` (arms; optional for ``design = "prepost"``),
+        ``features`` and/or ``scores`` for the outcomes, and session dates from
+        ``sessions`` (sheet, recording metadata, ``{date}`` in the path) or the
+        survey dates in ``scores``.
     spec : ExperimentSpec
         Outcomes, filter and time variable.
 
@@ -87,37 +105,54 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``outcome`` (spec name), ``subject_id``, ``session``,
-        ``session_index`` (0 = the subject's first dated session), ``date``,
-        ``week`` (``(date - start_date) / 7 days``, weeks), ``arm``,
+        ``session_index`` (the sheet's index where given, else 0 = the subject's
+        first session by date, then by session label), ``date`` (None when no
+        source dates the session), ``week`` (``(date - start_date) / 7 days``,
+        weeks; from the subject's first dated session without a start date;
+        NaN when undated), ``arm`` (``"all"`` for a pre/post design without
+        programmes),
         ``adherence`` (1), ``age_years`` (age at the first dated session),
         ``value`` (in ``unit``), ``unit``; sorted by outcome, subject, session
         index. Feature values are means over trials (and over recordings of
         the session); an outcome without side suffix uses the bilateral value,
         else the mean of the left and right trial means.
 
+    Raises
+    ------
+    ConfigError
+        A subject in two programmes (unless ``design = "crossover"``), naming it.
+
     Warns
     -----
     CxlabWarning
         When rows are dropped because their subject has no programme
-        (``interventions``) or their session has no date (``scores.date``).
+        (``interventions``), and with ``time = "week"`` when sessions are undated.
     """
+    _check_one_programme(store, spec)
     parts = []
     for o in spec.outcomes:
         parts.append(f"SELECT {_quote(o.name)} AS outcome, * FROM ({_outcome_values(o)})")
     values = " UNION ALL ".join(parts)
     where = f"WHERE ({spec.where})" if spec.where else ""
+    prog_join = ("LEFT JOIN prog p USING (subject_id)" if spec.design == "prepost"
+                 else "JOIN prog p USING (subject_id)")
+    arm = f"coalesce(p.arm, {_quote(PREPOST_ARM)})" if spec.design == "prepost" else "p.arm"
     sql = f"""
     WITH {_CONTEXT},
     vals AS ({values}),
     joined AS (
-        SELECT v.outcome, v.subject_id, v.session, s.date,
-               datediff('day', p.start_date, s.date) / 7.0 AS week,
-               p.arm, p.adherence, a.age_years, v.value, v.unit
-        FROM vals v JOIN sess s USING (subject_id, session) JOIN prog p USING (subject_id)
+        SELECT v.outcome, v.subject_id, v.session, s.date, s.given_index,
+               datediff('day', coalesce(p.start_date,
+                                        min(s.date) OVER (PARTITION BY v.subject_id)),
+                        s.date) / 7.0 AS week,
+               {arm} AS arm, p.adherence, a.age_years, v.value, v.unit
+        FROM vals v LEFT JOIN sess s USING (subject_id, session) {prog_join}
         LEFT JOIN age a USING (subject_id)
     ),
     indexed AS (
-        SELECT j.*, (dense_rank() OVER (PARTITION BY subject_id ORDER BY date) - 1)::INTEGER
+        SELECT j.*, coalesce(given_index, (dense_rank() OVER (
+                   PARTITION BY subject_id ORDER BY date NULLS LAST,
+                   try_cast(session AS DOUBLE) NULLS LAST, session) - 1))::INTEGER
                AS session_index
         FROM joined j
     )
@@ -130,6 +165,8 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
         df = _run(con, sql, spec=spec)
         totals = dict(con.execute(count_sql).fetchall())
     got = df.groupby("outcome").size().to_dict() if len(df) else {}
+    undated = (df[df["date"].isna()].groupby("outcome").size().to_dict()
+               if len(df) else {})
     for o in spec.outcomes:
         n_all, n_kept = totals.get(o.name, 0), got.get(o.name, 0)
         if n_all == 0:
@@ -137,12 +174,37 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
             warn("has no rows in the store", field=f"outcomes.{o.name}",
                  fix=f"check the name against `cxlab sql STORE \"SELECT DISTINCT {what}\"`")
         elif n_kept < n_all and not spec.where:
-            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions that have no dated "
-                 "survey score (their week is unknown) or no programme", field=f"outcomes.{o.name}",
-                 fix="fix the quarantined survey rows and ingest interventions for every subject")
+            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions whose subject has no "
+                 "programme", field=f"outcomes.{o.name}",
+                 fix="ingest interventions for every subject (cxlab ingest-interventions)")
+        if spec.time == "week" and undated.get(o.name) and n_kept:
+            warn(f"{undated[o.name]} of {n_kept} subject-sessions have no date (no sessions "
+                 "sheet, {date} in the path, recording date or survey date), so no week; the "
+                 "model leaves them out", field=f"outcomes.{o.name}",
+                 fix="ingest a sessions sheet (cxlab ingest-sessions) or use "
+                     "time = \"session_index\"")
+    df = df.astype({"date": object})
     df["date"] = pd.to_datetime(df["date"]).dt.date if len(df) else df["date"]
+    df["date"] = df["date"].where(df["date"].notna(), None) if len(df) else df["date"]
     df["session_index"] = df["session_index"].astype("int64")
     return df.reset_index(drop=True)
+
+
+def _check_one_programme(store: Store, spec: ExperimentSpec) -> None:
+    """A subject with two arms is an error (parallel/pre-post), naming the subject."""
+    if spec.design == "crossover":
+        return
+    two = store.sql("SELECT subject_id, list(DISTINCT arm ORDER BY arm) AS arms "
+                    "FROM interventions GROUP BY subject_id HAVING count(DISTINCT arm) > 1 "
+                    "ORDER BY subject_id")
+    if len(two):
+        first = two.iloc[0]
+        raise ConfigError(message(
+            f"subject {first['subject_id']} is in {len(first['arms'])} programmes "
+            f"({', '.join(map(str, first['arms']))}); {len(two)} subject(s) in all",
+            file=spec.path, field="interventions.arm", value=first["subject_id"],
+            fix="keep one programme row per subject in the programme log, or declare "
+                "design = \"crossover\" in [model]"))
 
 
 def trial_table(store: Store, spec: ExperimentSpec, /, subjects: pd.DataFrame) -> pd.DataFrame:

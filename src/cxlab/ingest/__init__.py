@@ -30,6 +30,7 @@ from pathlib import Path
 
 from cxlab._check import ConfigError, message
 from cxlab.ingest._paths import Unit, discover, masked_path, path_fields, pattern_regex
+from cxlab.ingest._sessions import record_sessions
 from cxlab.ingest._worker import ALL_TABLES, Outcome, Task, quarantine_rows, run_task
 from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
@@ -158,11 +159,13 @@ def ingest(
     done_ids = set(known["recording_id"])
     tasks: list[Task] = []
     seen: dict[str, str] = {}
+    dates: dict[str, str | None] = {}  # stored path -> {date} of the pattern (sessions table)
     for u in units:
         sha = u.digest()
         rid = sha[:16]
         task, matched = _task(u, st, rx)
         task.options = {"csv": {"mapping": spec}}
+        dates[task.rel] = (path_fields(u.rel, pattern=rx) or {}).get("date")
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
             report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel))
@@ -179,6 +182,7 @@ def ingest(
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     report.warnings += _settle(st, results, known)
+    report.warnings += record_sessions(st, results, tasks=tasks, dates=dates, known=known)
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0
