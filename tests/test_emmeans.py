@@ -71,8 +71,9 @@ def test_slope_difference_df_and_variances_match_lmertest(slope_fit):
         assert r.std_error == pytest.approx(row["Std. Error"], rel=1e-3)
         assert r.df == pytest.approx(row["df"], rel=1e-3)
     vc = _r("slope_varcorr.csv")
-    got = variance_components(slope_fit.results_["y"], outcome="y", time="week",
-                              scale=slope_fit.time_scale["y"]).set_index("component")
+    got = variance_components(
+        slope_fit.results_["y"], outcome="y", time="week", scale=slope_fit.time_scale["y"]
+    ).set_index("component")
     intercept = vc[(vc["var1"] == "(Intercept)") & vc["var2"].isna()]["vcov"].item()
     slope = vc[(vc["var1"] == "week") & vc["var2"].isna()]["vcov"].item()
     cov = vc[vc["var2"] == "week"]["vcov"].item()
@@ -91,8 +92,9 @@ def _merged(got: pd.DataFrame, ref: pd.DataFrame, on: list[str]) -> pd.DataFrame
 
 
 def test_marginal_means_per_arm_and_visit_match_emmeans(visit_fit):
-    mm = marginal_means(visit_fit.results_["y"], outcome="y", arm="arm", time="visit",
-                        visits=["w00", "w06", "w12"])
+    mm = marginal_means(
+        visit_fit.results_["y"], outcome="y", arm="arm", time="visit", visits=["w00", "w06", "w12"]
+    )
     got = _merged(mm.means, _r("visit_emmeans.csv"), ["arm", "visit"])
     assert len(got) == 9
     np.testing.assert_allclose(got["emmean"], got["r_emmean"], rtol=1e-4)
@@ -103,8 +105,9 @@ def test_marginal_means_per_arm_and_visit_match_emmeans(visit_fit):
 
 
 def test_pairwise_arm_contrasts_within_visit_match_emmeans_pairs(visit_fit):
-    mm = marginal_means(visit_fit.results_["y"], outcome="y", arm="arm", time="visit",
-                        visits=["w00", "w06", "w12"])
+    mm = marginal_means(
+        visit_fit.results_["y"], outcome="y", arm="arm", time="visit", visits=["w00", "w06", "w12"]
+    )
     got = _merged(mm.pairs, _r("visit_pairs.csv"), ["contrast", "visit"])
     assert len(got) == 9
     np.testing.assert_allclose(got["estimate"], got["r_estimate"], rtol=1e-4, atol=1e-6)
@@ -114,8 +117,14 @@ def test_pairwise_arm_contrasts_within_visit_match_emmeans_pairs(visit_fit):
 
 
 def test_marginal_means_on_continuous_time_match_emmeans_at(slope_fit):
-    mm = marginal_means(slope_fit.results_["y"], outcome="y", arm="arm", time="week",
-                        visits=[0.0, 12.0], scale=slope_fit.time_scale["y"])
+    mm = marginal_means(
+        slope_fit.results_["y"],
+        outcome="y",
+        arm="arm",
+        time="week",
+        visits=[0.0, 12.0],
+        scale=slope_fit.time_scale["y"],
+    )
     ref = _r("slope_emmeans.csv")
     ref["visit"] = ref.pop("week").astype(float).astype(str)
     got = _merged(mm.means, ref, ["arm", "visit"])

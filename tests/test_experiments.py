@@ -338,8 +338,9 @@ def test_feature_responders_also_use_the_reliable_change_index(cohort):
     r = pd.read_parquet(cohort["run"] / "responders.parquet")
     rel = pd.read_parquet(cohort["run"] / "reliability.parquet")
     knee = r[r["outcome"] == "knee_fppa_peak_deg"]
-    assert set(knee["criterion"]) == {"mcid", "rci"}  # SEM from the trial-to-trial ICC(2,1)
-    assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci"}
+    # SEM and MDC95 from the trial-to-trial ICC(2,1)
+    assert set(knee["criterion"]) == {"mcid", "rci", "mcid_mdc"}
+    assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci", "mcid_mdc"}
     assert rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
                    "sem"].iloc[0] > 0
 
@@ -392,7 +393,7 @@ def test_rows_left_out_by_the_effect_model_reach_the_warnings(cohort):
           "week"] = np.nan
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        eff, _ = effects_table(a, spec)
+        eff = effects_table(a, spec).table
     note = "week: 1 row(s) with a missing value left out"
     assert [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)
             and "left out" in str(w.message)] == [note]
@@ -416,7 +417,7 @@ def test_outcome_too_sparse_in_one_arm_is_left_out_not_the_whole_run(cohort):
     a = a[~((a["outcome"] == name) & a["subject_id"].isin(hip[2:]))]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        eff, methods = effects_table(a, spec)
+        eff, methods = effects_table(a, spec)[:2]
     msgs = [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)]
     mine = [m for m in msgs if name in m]
     assert len(mine) == 1 and "knee_fppa_peak_deg_at_left" not in mine[0]
@@ -429,3 +430,24 @@ def test_outcome_too_sparse_in_one_arm_is_left_out_not_the_whole_run(cohort):
     holm = multipletests(eff["p_value"], method="holm")[1]
     np.testing.assert_allclose(eff["p_adj"], holm, rtol=1e-12)
     assert f"{name} could not be fitted" in methods and "fitted outcomes" in methods
+
+
+def test_participant_table_holds_each_change_against_the_larger_of_mcid_and_mdc(cohort):
+    p = pd.read_parquet(cohort["run"] / "participants.parquet")
+    a = pd.read_parquet(cohort["run"] / "analysis.parquet")
+    rel = pd.read_parquet(cohort["run"] / "reliability.parquet")
+    knee = p[p["outcome"] == "knee_fppa_peak_deg"].set_index("subject_id")
+    d = a[a["outcome"] == "knee_fppa_peak_deg"].sort_values("session_index")
+    g = d.groupby("subject_id")["value"]
+    two = d.groupby("subject_id")["session_index"].nunique() >= 2
+    assert set(knee.index) == set(two[two].index)
+    np.testing.assert_allclose(knee["baseline_value"], g.first().loc[knee.index])
+    np.testing.assert_allclose(knee["change"], (g.last() - g.first()).loc[knee.index])
+    mdc = rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
+                  "mdc95"].iloc[0]
+    assert (knee["mdc95"] == mdc).all() and (knee["threshold"] == max(3.0, mdc)).all()
+    assert knee["error_basis"].str.startswith("within-session").all()
+    improvement = -knee["change"]  # lower is better
+    np.testing.assert_allclose(knee["change_mcid"], improvement / 3.0)
+    assert ((knee["verdict"] == "responder") == (improvement >= max(3.0, mdc))).all()
+    assert knee["arm"].notna().all() and knee["adherence"].between(0, 1.5).all()

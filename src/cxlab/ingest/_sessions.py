@@ -40,13 +40,15 @@ def _recorded_at(st: Store, ids: list[str]) -> dict[str, dt.date]:
         return {}
     rec = st.table("recordings", columns=["recording_id", "recorded_at"])
     rec = rec[rec["recording_id"].isin(ids) & rec["recorded_at"].notna()]
-    when = pd.to_datetime(rec["recorded_at"].astype(str), errors="coerce", utc=True,
-                          format="ISO8601")
+    when = pd.to_datetime(
+        rec["recorded_at"].astype(str), errors="coerce", utc=True, format="ISO8601"
+    )
     return {r: d.date() for r, d in zip(rec["recording_id"], when, strict=True) if pd.notna(d)}
 
 
-def record_sessions(st: Store, results, /, *, tasks, dates: dict[str, str | None],
-                    known: pd.DataFrame) -> list[str]:
+def record_sessions(
+    st: Store, results, /, *, tasks, dates: dict[str, str | None], known: pd.DataFrame
+) -> list[str]:
     """Write the ``sessions`` part of every recording ingested; return warning lines.
 
     Parameters
@@ -77,9 +79,15 @@ def record_sessions(st: Store, results, /, *, tasks, dates: dict[str, str | None
         try:
             day = parse_date(dates.get(o.rel))
         except ValueError:
-            notes.append(message("is not a calendar date; the session is left undated",
-                                 file=o.shown, field="{date}", value=dates.get(o.rel),
-                                 fix="name the file with an ISO date such as 2024-03-05"))
+            notes.append(
+                message(
+                    "is not a calendar date; the session is left undated",
+                    file=o.shown,
+                    field="{date}",
+                    value=dates.get(o.rel),
+                    fix="name the file with an ISO date such as 2024-03-05",
+                )
+            )
             day = None
         if day is not None:
             rows.append({"source": "path", "date": day})
@@ -87,9 +95,14 @@ def record_sessions(st: Store, results, /, *, tasks, dates: dict[str, str | None
             rows.append({"source": "recording", "date": stated[rid]})
         if not rows:
             rows.append({"source": "path", "date": None})
-        df = pd.DataFrame({"subject_id": sid, "session": session,
-                           "session_index": pd.array([None] * len(rows), dtype="Int32"),
-                           "date": [r["date"] for r in rows],
-                           "source": [r["source"] for r in rows]})
+        df = pd.DataFrame(
+            {
+                "subject_id": sid,
+                "session": session,
+                "session_index": pd.array([None] * len(rows), dtype="Int32"),
+                "date": [r["date"] for r in rows],
+                "source": [r["source"] for r in rows],
+            }
+        )
         st.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
     return notes

@@ -50,18 +50,37 @@ def ingest_sessions(
     store = store if isinstance(store, Store) else Store(store)
     problems = Problems()
     files, shas, frames = _read_all(
-        paths, lambda p: read_sessions(p, problems=problems, subject_column=subject_column,
-                                       date_format=date_format, drop_columns=drop_columns),
-        problems)
+        paths,
+        lambda p: read_sessions(
+            p,
+            problems=problems,
+            subject_column=subject_column,
+            date_format=date_format,
+            drop_columns=drop_columns,
+        ),
+        problems,
+    )
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    df = _land(df, problems, ["label", "session"], ["date", "session_index"], field=None,
-               what="subject and session given twice with a different date or index")
+    df = _land(
+        df,
+        problems,
+        ["label", "session"],
+        ["date", "session_index"],
+        field=None,
+        what="subject and session given twice with a different date or index",
+    )
     out = pd.DataFrame({"_file": pd.Series(dtype=object)})
     if len(df):
-        out = pd.DataFrame({
-            "_file": df["file"], "subject_id": df["subject_id"], "session": df["session"],
-            "session_index": df["session_index"].astype("Int32"),
-            "date": _date(df["date"]), "source": "sheet"})
+        out = pd.DataFrame(
+            {
+                "_file": df["file"],
+                "subject_id": df["subject_id"],
+                "session": df["session"],
+                "session_index": df["session_index"].astype("Int32"),
+                "date": _date(df["date"]),
+                "source": "sheet",
+            }
+        )
     quarantine = _quarantine(problems, shas, "sessions")
     rows = _write(store, {"sessions": out}, files, shas, "sessions", quarantine)
     return IngestResult(rows=rows, rejected=quarantine, files=len(files))

@@ -61,23 +61,46 @@ def read_sessions(
     file = str(path)
     df = read_sheet(path)
     df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
-    subj = find_column(df.columns, check_subject_option(subject_column), role="subject label",
-                       file=path, option="--subject-column")
+    subj = find_column(
+        df.columns,
+        check_subject_option(subject_column),
+        role="subject label",
+        file=path,
+        option="--subject-column",
+    )
     ses = find_column(df.columns, ["session", "visit"], role="session", file=path)
-    date_col = find_column(df.columns, ["date", "session_date", "visit_date"], role="date",
-                           file=path, required=False)
-    idx_col = find_column(df.columns, ["session_index", "visit_index"], role="session index",
-                          file=path, required=False)
+    date_col = find_column(
+        df.columns, ["date", "session_date", "visit_date"], role="date", file=path, required=False
+    )
+    idx_col = find_column(
+        df.columns,
+        ["session_index", "visit_index"],
+        role="session index",
+        file=path,
+        required=False,
+    )
     label, session = df[subj], df[ses]
     problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
     problems.add(file, df.index[session == ""], ses, "", "session is empty")
     if date_col is not None:
         date, bad = parse_dates(df[date_col], date_format=date_format)
-        problems.add(file, df.index[bad], date_col, df.loc[bad, date_col],
-                     f"is not a date in the form {date_format or 'YYYY-MM-DD'}")
+        problems.add(
+            file,
+            df.index[bad],
+            date_col,
+            df.loc[bad, date_col],
+            f"is not a date in the form {date_format or 'YYYY-MM-DD'}",
+        )
     else:
         date = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
     index = number_column(df, idx_col, file=file, problems=problems, ge=0, integer=True)
-    return pd.DataFrame({"file": file, "row": df.index.astype("int64"), "label": label,
-                         "session": session, "date": date, "session_index": index}
-                        ).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "file": file,
+            "row": df.index.astype("int64"),
+            "label": label,
+            "session": session,
+            "date": date,
+            "session_index": index,
+        }
+    ).reset_index(drop=True)

@@ -53,9 +53,13 @@ def mixed_parts(res, /) -> MixedParts:
     q = g.shape[0]
     rows, cols = np.tril_indices(q)
     theta = np.concatenate([g[rows, cols], [float(res.scale)]])
-    return MixedParts([np.asarray(x, float) for x in m.exog_li],
-                      [np.asarray(z, float) for z in m.exog_re_li],
-                      [np.asarray(v, float) for v in m.endog_li], theta, q)
+    return MixedParts(
+        [np.asarray(x, float) for x in m.exog_li],
+        [np.asarray(z, float) for z in m.exog_re_li],
+        [np.asarray(v, float) for v in m.endog_li],
+        theta,
+        q,
+    )
 
 
 def _g(theta: np.ndarray, q: int) -> np.ndarray:
@@ -141,8 +145,10 @@ def satterthwaite_df(parts: MixedParts, L: np.ndarray, /) -> np.ndarray:
             ej = np.zeros(k)
             ej[j] = h[j]
             hess[i, j] = hess[j, i] = (
-                reml_deviance(parts, th + ei + ej) - reml_deviance(parts, th + ei - ej)
-                - reml_deviance(parts, th - ei + ej) + reml_deviance(parts, th - ei - ej)
+                reml_deviance(parts, th + ei + ej)
+                - reml_deviance(parts, th + ei - ej)
+                - reml_deviance(parts, th - ei + ej)
+                + reml_deviance(parts, th - ei - ej)
             ) / (4 * h[i] * h[j])
     var = np.einsum("kp,pr,kr->k", L, _cov_beta(parts, th), L)
     try:

@@ -2,7 +2,8 @@
 
 What R's ``emmeans`` (Lenth 2024) reports for a mixed model: the model's prediction for
 each arm at each visit with numeric covariates at their mean (as emmeans does; a categorical
-covariate is held at its first level, where emmeans would average over its levels), its standard error ``sqrt(l' (X'V̂⁻¹X)⁻¹ l)`` (as lme4), and a t interval on
+covariate is held at its first level, where emmeans would average over its levels), its
+standard error ``sqrt(l' (X'V̂⁻¹X)⁻¹ l)`` (as lme4), and a t interval on
 Satterthwaite degrees of freedom (:mod:`cxlab.models._smallsample`; emmeans'
 ``lmer.df = "satterthwaite"``). Contrasts are every pair of arms within a visit, not
 adjusted for multiplicity (emmeans' ``adjust = "none"``).
@@ -20,12 +21,28 @@ from scipy import stats
 from cxlab._check import ConfigError, message
 from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
 
-__all__ = ["EMM_COLUMNS", "PAIR_COLUMNS", "VARIANCE_COLUMNS", "MarginalMeans", "marginal_means",
-           "variance_components"]
+__all__ = [
+    "EMM_COLUMNS",
+    "PAIR_COLUMNS",
+    "VARIANCE_COLUMNS",
+    "MarginalMeans",
+    "marginal_means",
+    "variance_components",
+]
 
 EMM_COLUMNS = ["outcome", "arm", "visit", "emmean", "std_error", "df", "ci_low", "ci_high"]
-PAIR_COLUMNS = ["outcome", "visit", "contrast", "estimate", "std_error", "df", "ci_low",
-                "ci_high", "t_ratio", "p_value"]
+PAIR_COLUMNS = [
+    "outcome",
+    "visit",
+    "contrast",
+    "estimate",
+    "std_error",
+    "df",
+    "ci_low",
+    "ci_high",
+    "t_ratio",
+    "p_value",
+]
 VARIANCE_COLUMNS = ["outcome", "component", "variance", "sd"]
 
 
@@ -60,12 +77,14 @@ def _grid(res, *, arm: str, time: str, arms: list[str], visits: list, scale: flo
         else:
             cells[c] = sorted(s.dropna().astype(str).unique())[0]
     fit_cells = cells.assign(**{time: cells[time] / scale}) if scale != 1.0 else cells
-    (X,) = build_design_matrices([res.model.data.orig_exog.design_info], fit_cells, return_type="matrix")
+    info = res.model.data.orig_exog.design_info
+    (X,) = build_design_matrices([info], fit_cells, return_type="matrix")
     return cells, np.asarray(X, dtype=float)
 
 
-def marginal_means(res, /, *, outcome: str, arm: str, time: str, visits, scale: float = 1.0,
-                   alpha: float = 0.05) -> MarginalMeans:
+def marginal_means(
+    res, /, *, outcome: str, arm: str, time: str, visits, scale: float = 1.0, alpha: float = 0.05
+) -> MarginalMeans:
     """Estimated marginal means per arm × visit of a fitted mixed model, and arm contrasts.
 
     Parameters
@@ -95,8 +114,14 @@ def marginal_means(res, /, *, outcome: str, arm: str, time: str, visits, scale: 
         ``res`` is not a mixed-model fit (GEE and AIPW have no Satterthwaite df here).
     """
     if not hasattr(res, "cov_re"):
-        raise ConfigError(message("marginal means need a mixed-model fit", field="method",
-                                  value=type(res).__name__, fix="fit with method='mixed'"))
+        raise ConfigError(
+            message(
+                "marginal means need a mixed-model fit",
+                field="method",
+                value=type(res).__name__,
+                fix="fit with method='mixed'",
+            )
+        )
     data = res.model.data.frame
     arms = sorted(data[arm].astype(str).unique())
     cells, X = _grid(res, arm=arm, time=time, arms=arms, visits=list(visits), scale=scale)
@@ -108,15 +133,25 @@ def marginal_means(res, /, *, outcome: str, arm: str, time: str, visits, scale: 
     se = np.sqrt(np.einsum("kp,pr,kr->k", X, cov, X))
     df = satterthwaite_df(parts, X)
     q = z.ppf(1 - alpha / 2, df)
-    means = pd.DataFrame({"outcome": outcome, "arm": cells[arm].astype(str),
-                          "visit": cells[time].astype(str), "emmean": est, "std_error": se,
-                          "df": df, "ci_low": est - q * se, "ci_high": est + q * se})
+    means = pd.DataFrame(
+        {
+            "outcome": outcome,
+            "arm": cells[arm].astype(str),
+            "visit": cells[time].astype(str),
+            "emmean": est,
+            "std_error": se,
+            "df": df,
+            "ci_low": est - q * se,
+            "ci_high": est + q * se,
+        }
+    )
     rows, L, keys = [], [], []
     for v in visits:
-        idx = {a: i for i, (a, vv) in enumerate(zip(cells[arm], cells[time], strict=True))
-               if vv == v}
+        idx = {
+            a: i for i, (a, vv) in enumerate(zip(cells[arm], cells[time], strict=True)) if vv == v
+        }
         for i, a in enumerate(arms):
-            for b in arms[i + 1:]:
+            for b in arms[i + 1 :]:
                 L.append(X[idx[a]] - X[idx[b]])
                 keys.append((str(v), f"{a} - {b}"))
     L = np.asarray(L)
@@ -126,14 +161,26 @@ def marginal_means(res, /, *, outcome: str, arm: str, time: str, visits, scale: 
         qc = z.ppf(1 - alpha / 2, c_df)
         tr = c_est / c_se
         for (v, lab), e, s, d, qq, t in zip(keys, c_est, c_se, c_df, qc, tr, strict=True):
-            rows.append({"outcome": outcome, "visit": v, "contrast": lab, "estimate": e,
-                         "std_error": s, "df": d, "ci_low": e - qq * s, "ci_high": e + qq * s,
-                         "t_ratio": t, "p_value": float(2 * z.sf(abs(t), d))})
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "visit": v,
+                    "contrast": lab,
+                    "estimate": e,
+                    "std_error": s,
+                    "df": d,
+                    "ci_low": e - qq * s,
+                    "ci_high": e + qq * s,
+                    "t_ratio": t,
+                    "p_value": float(2 * z.sf(abs(t), d)),
+                }
+            )
     return MarginalMeans(means[EMM_COLUMNS], pd.DataFrame(rows, columns=PAIR_COLUMNS))
 
 
-def variance_components(res, /, *, outcome: str, time: str | None = None,
-                        scale: float = 1.0) -> pd.DataFrame:
+def variance_components(
+    res, /, *, outcome: str, time: str | None = None, scale: float = 1.0
+) -> pd.DataFrame:
     """Random-effect and residual variances of a mixed-model fit (as lme4's ``VarCorr``).
 
     Parameters
@@ -156,12 +203,31 @@ def variance_components(res, /, *, outcome: str, time: str | None = None,
         g[1, 1] /= scale**2
         g[0, 1] = g[1, 0] = g[0, 1] / scale
     names = ["intercept", time or "slope"][: g.shape[0]]
-    rows = [{"outcome": outcome, "component": f"subject: {n}", "variance": g[i, i],
-             "sd": float(np.sqrt(max(g[i, i], 0.0)))} for i, n in enumerate(names)]
+    rows = [
+        {
+            "outcome": outcome,
+            "component": f"subject: {n}",
+            "variance": g[i, i],
+            "sd": float(np.sqrt(max(g[i, i], 0.0))),
+        }
+        for i, n in enumerate(names)
+    ]
     if g.shape[0] == 2:
         den = np.sqrt(g[0, 0] * g[1, 1])
-        rows.append({"outcome": outcome, "component": f"subject: intercept × {names[1]}",
-                     "variance": g[0, 1], "sd": float(g[0, 1] / den) if den > 0 else np.nan})
-    rows.append({"outcome": outcome, "component": "residual", "variance": float(res.scale),
-                 "sd": float(np.sqrt(res.scale))})
+        rows.append(
+            {
+                "outcome": outcome,
+                "component": f"subject: intercept × {names[1]}",
+                "variance": g[0, 1],
+                "sd": float(g[0, 1] / den) if den > 0 else np.nan,
+            }
+        )
+    rows.append(
+        {
+            "outcome": outcome,
+            "component": "residual",
+            "variance": float(res.scale),
+            "sd": float(np.sqrt(res.scale)),
+        }
+    )
     return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
