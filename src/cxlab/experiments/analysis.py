@@ -15,7 +15,8 @@ from cxlab._check import ConfigError, message, warn
 from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
 from cxlab.store import Store
 
-__all__ = ["analysis_table", "asymmetry_table", "cohort_table", "quality_table", "trial_table"]
+__all__ = ["analysis_table", "asymmetry_table", "cohort_table", "flow_table", "quality_table",
+           "trial_table"]
 
 ANALYSIS_COLUMNS = ["outcome", "subject_id", "session", "session_index", "date", "week", "arm",
                     "adherence", "age_years", "value", "unit"]
@@ -352,3 +353,44 @@ def redact(text: str, value: object = None, /) -> str:
     if value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value):
         out = out.replace(repr(str(value)), "'…'").replace(str(value), "…")
     return re.sub(r"\b[0-9a-f]{12}\b", "…", out)
+
+
+FLOW_COLUMNS = ["arm", "enrolled", "with_sessions", "n_sessions", "followed_up", "analysed",
+                "reasons"]
+
+
+def flow_table(store: Store, analysis: pd.DataFrame, participants: pd.DataFrame, /,
+               ) -> pd.DataFrame:
+    """Participant flow per arm (CONSORT-style), with the reasons for exclusions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`FLOW_COLUMNS`: ``enrolled`` (subjects of the arm in ``interventions``, or
+        seen in the analysis table), ``with_sessions`` (with at least one analysed
+        session), ``n_sessions`` (subject-sessions attended and analysed),
+        ``followed_up`` (two or more sessions), ``analysed`` (in the per-participant
+        table), ``reasons`` (counts of the exclusions, plain words).
+    """
+    iv = store.table("interventions", columns=["subject_id", "arm"])
+    arms = sorted(set(iv["arm"].dropna()) | set(analysis["arm"].dropna()))
+    rows = []
+    for arm in arms:
+        a = analysis[analysis["arm"] == arm]
+        seen = set(a["subject_id"])
+        enrolled = set(iv.loc[iv["arm"] == arm, "subject_id"]) | seen
+        sessions = a.groupby("subject_id")["session_index"].nunique()
+        two = set(sessions[sessions >= 2].index)
+        analysed = (set(participants.loc[participants["arm"] == arm, "subject_id"])
+                    if len(participants) else set())
+        reasons = []
+        if enrolled - seen:
+            reasons.append(f"{len(enrolled - seen)} with no usable session (no recording or "
+                           "survey, every input quarantined, or filtered out)")
+        if seen - two:
+            reasons.append(f"{len(seen - two)} seen at one session only (no follow-up)")
+        rows.append({"arm": arm, "enrolled": len(enrolled), "with_sessions": len(seen),
+                     "n_sessions": int(len(a[["subject_id", "session"]].drop_duplicates())),
+                     "followed_up": len(two), "analysed": len(analysed),
+                     "reasons": "; ".join(reasons)})
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)

@@ -25,6 +25,7 @@ from cxlab.experiments.analysis import (
     analysis_table,
     asymmetry_table,
     cohort_table,
+    flow_table,
     quality_table,
     trial_table,
 )
@@ -202,6 +203,7 @@ def run_experiment(
                 "contrasts": fitted.pairs, "variances": fitted.variances,
                 "reliability": reliability, "asymmetry": asym,
                 "cohort": cohort_table(analysis), "quality": quality_table(st),
+                "flow": flow_table(st, analysis, participants),
                 "screening": screening,
             }
             for name, df in tables.items():

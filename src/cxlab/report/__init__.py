@@ -7,25 +7,26 @@ as one file. Participants appear as ``P01``, ``P02``, ... only.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from cxlab._check import ConfigError, message
+from cxlab.report import sections
 from cxlab.report.findings import findings
 from cxlab.store import write_text
 
 __all__ = ["findings", "render_report"]
 
 _TEMPLATES = Path(__file__).with_name("templates")
-_TOC = [("findings", "Findings"), ("cohort", "Cohort"), ("trajectories", "Trajectories"),
-        ("effects", "Effects"), ("responders", "Responders"), ("asymmetry", "Asymmetry"),
+_TOC = [("findings", "Findings"), ("flow", "Flow"), ("participants", "Participants"),
+        ("cohort", "Cohort"), ("trajectories", "Trajectories"), ("effects", "Effects"),
+        ("means", "Marginal means"), ("responders", "Responders"), ("asymmetry", "Asymmetry"),
         ("screening", "Screening"), ("reliability", "Reliability"), ("methods", "Methods"),
         ("limitations", "Limitations")]
 _RESP_COLS = ["outcome", "arm", "criterion", "n", "n_responders", "rate", "ci_low", "ci_high",
@@ -39,22 +40,9 @@ _FORMULAS = {"mixed": "value ~ arm * {t}{c} + (1 + {t} | subject)",
 
 
 def _html_table(df: pd.DataFrame, /, *, floats: int = 3) -> Markup:
-    """A small HTML table (numbers right-aligned, rounded); empty string for no rows."""
-    if df is None or df.empty:
-        return Markup("")
-    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            if isinstance(v, (float, np.floating)):
-                cells.append(f'<td class="num">{"" if np.isnan(v) else f"{v:.{floats}g}"}</td>')
-            elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-                cells.append(f'<td class="num">{v}</td>')
-            else:
-                cells.append(f"<td>{html.escape(str(v).replace('_', ' '))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    """A small autoescaped HTML table: numbers right-aligned and rounded for reading, text
+    verbatim (``odi_4`` stays ``odi_4``); empty string for no rows."""
+    return sections.table(df)
 
 
 def _read(run: Path, name: str) -> pd.DataFrame:
@@ -95,6 +83,9 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     responders, reliability = _read(run, "responders"), _read(run, "reliability")
     asym, cohort = _read(run, "asymmetry"), _read(run, "cohort")
     quality, screening = _read(run, "quality"), _read(run, "screening")
+    participants, flow = _read(run, "participants"), _read(run, "flow")
+    means, pairs = _read(run, "marginal_means"), _read(run, "contrasts")
+    variances = _read(run, "variances")
     figdir = run / "figures"
     figdir.mkdir(exist_ok=True)
 
@@ -115,8 +106,13 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
                                                                 time=time,
                                                                 control=spec["control"]))})
     slopes = effects[effects["estimand"] == "slope_diff"] if not effects.empty else effects
-    forest = (save("forest", fg.forest_plot(slopes, control=spec["control"]))
-              if not slopes.empty else Markup(""))
+    mdc = _mdcs(reliability)
+    in_mcid = slopes[[float(m) >= mdc.get(o, 0.0) for o, m in
+                      zip(slopes["outcome"], slopes["mcid"].astype(float), strict=True)]] \
+        if not slopes.empty else slopes
+    own_units = sorted(set(slopes["label"]) - set(in_mcid["label"])) if not slopes.empty else []
+    forest = (save("forest", fg.forest_plot(in_mcid, control=spec["control"]))
+              if not in_mcid.empty else Markup(""))
     rates = _responder_rates(responders)
     labels_ = {o["name"]: o["label"] for o in spec["outcomes"]}
     resp_svg = (save("responders", fg.responder_plot(rates, labels=labels_,
@@ -129,10 +125,11 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
                      alpha=spec.get("alpha", 0.05)) if not slopes.empty \
         else pd.DataFrame(columns=["verdict", "sentence"])
 
-    eff_cols = ["label", "arm", "estimand", "estimate", "ci_low", "ci_high", "p_adj", "unit",
-                "n_subjects", "n_obs", "converged"]
+    eff_cols = ["label", "arm", "estimand", "visit", "moderator", "estimate", "ci_low",
+                "ci_high", "df", "p_adj", "unit", "n_subjects", "n_obs", "converged",
+                "var_intercept", "var_slope", "var_residual", "warnings"]
     rel_cols = ["outcome", "type", "icc", "ci_low", "ci_high", "sem", "mdc95", "n_targets",
-                "n_raters"]
+                "n_raters", "basis", "flag"]
     cov = ", ".join(spec["covariates"])
     t_text = ("weeks since the programme started, (session date − start date) / 7 days, "
               "the session date being the survey date" if time == "week"
@@ -150,7 +147,27 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
                 w = w.replace(m, "")
             rest.add("; ".join(p for p in w.split("; ") if p.strip()))
         warnings_ += sorted(rest - {""})
-    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(),
+    matrix = _matrix(effects, found, mdc, spec=spec, man=man, labels=labels_)
+    label_of = {s_: lab for s_, lab in labels.items()}
+    part_html, rules = _participants(participants, label_of, labels_)
+    indiv = (sections.individual_response(participants, control=spec["control"])
+             if not participants.empty and spec.get("design", "parallel") == "parallel"
+             else pd.DataFrame())
+    if not indiv.empty:
+        indiv["outcome"] = indiv["outcome"].map(lambda o: labels_.get(o, o))
+    level_ = f"{100 * (1 - spec.get('alpha', 0.05)):g}"
+    flow_html = sections.render_section(
+        "flow", rows=flow.to_dict("records") if not flow.empty else [],
+        n_quarantined=int(quality["n_rows"].sum()) if not quality.empty else 0,
+        baseline=sections.table(sections.baseline_table(analysis, labels=labels_)))
+    means_html = sections.render_section(
+        "means", level=level_, means=sections.table(_labelled(means, labels_)),
+        pairs=sections.table(_labelled(pairs, labels_)),
+        variances=sections.table(_labelled(variances, labels_)))
+    participants_html = sections.render_section(
+        "participants", table=part_html, rules=rules,
+        individual=sections.table(indiv))
+    env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=True,
                       keep_trailing_newline=True)
     page = env.get_template("report.html.j2").render(
         title=man["title"], name=man["name"], run_id=man["run_id"],
@@ -181,10 +198,80 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         covariates=cov, inputs=[(t, len(p)) for t, p in sorted(man["inputs"].items())],
         randomised_note=False, warnings=warnings_,
         level=f"{100 * (1 - spec.get('alpha', 0.05)):g}", method=spec["method"],
+        matrix_html=matrix, flow_html=flow_html, participants_html=participants_html,
+        means_html=means_html, own_units=own_units,
     )
     out = run / "report.html"
     write_text(page, out)
     return out
+
+
+def _mdcs(reliability: pd.DataFrame) -> dict[str, float]:
+    """Outcome -> MDC95 of ICC(2,1) (between-session first; flagged rows skipped)."""
+    if reliability.empty or "mdc95" not in reliability:
+        return {}
+    r = reliability[reliability["type"] == "ICC(2,1)"]
+    if "flag" in r:
+        r = r[r["flag"].fillna("") == ""]
+    if "basis" in r:
+        r = r.assign(_p=~r["basis"].astype(str).str.startswith("between")).sort_values(
+            ["outcome", "_p"])
+    return {o: float(m) for o, m in r.drop_duplicates("outcome")[["outcome", "mdc95"]]
+            .itertuples(index=False) if np.isfinite(m)}
+
+
+def _labelled(df: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    if df.empty or "outcome" not in df:
+        return df
+    return df.assign(outcome=df["outcome"].map(lambda o: labels.get(o, o)))
+
+
+def _matrix(effects, found, mdc, *, spec, man, labels) -> Markup:
+    alpha = spec.get("alpha", 0.05)
+    per = "week" if spec["time"] == "week" else "session"
+    if effects.empty:
+        return sections.render_section("matrix", rows=[], arms=[])
+    arms, rows = sections.matrix_rows(effects, mdc, alpha=alpha, per=per)
+    prepost = spec.get("design") == "prepost"
+    clear = [f for f in found.to_dict("records") if f["verdict"] in ("better", "worse")]
+    notes = []
+    for o, g in effects.groupby("outcome", sort=False):
+        texts = sorted({p for w in g["warnings"].fillna("").astype(str) for p in w.split("; ")
+                        if p.strip()})
+        notes += [{"label": labels.get(o, o), "text": t} for t in texts]
+    for w in man.get("warnings", []):
+        for o in labels:
+            if f"outcomes.{o}:" in w:
+                notes.append({"label": labels[o], "text": w})
+    return sections.render_section(
+        "matrix", rows=rows, arms=arms, per=per, level=f"{100 * (1 - alpha):g}",
+        comparison=None if prepost else spec["control"],
+        what="change" if prepost else "difference from control in the rate of change",
+        adjust="Holm-adjusted", alpha=f"{alpha:g}", clear=clear, notes=notes)
+
+
+def _participants(p: pd.DataFrame, label_of: dict, labels: dict) -> tuple[Markup, list[str]]:
+    if p.empty:
+        return Markup(""), []
+    rules = []
+    for o, g in p.groupby("outcome", sort=False):
+        r = g.iloc[0]
+        if np.isfinite(r["mdc95"]):
+            larger = "MDC95" if r["mdc95"] > r["mcid"] else "MCID"
+            rules.append(f"{labels.get(o, o)}: MCID {sections.fmt(r['mcid'])}, MDC95 "
+                         f"{sections.fmt(r['mdc95'])} {r['unit']} ({r['error_basis']}); the "
+                         f"threshold is the {larger}.")
+        else:
+            rules.append(f"{labels.get(o, o)}: MCID {sections.fmt(r['mcid'])} {r['unit']}; "
+                         "no MDC could be estimated, so a responder may be within "
+                         "measurement error.")
+    t = pd.DataFrame({
+        "participant": p["subject_id"].map(label_of), "outcome": p["outcome"].map(
+            lambda o: labels.get(o, o)), "arm": p["arm"], "adherence": p["adherence"],
+        "baseline": p["baseline_value"], "last": p["last_value"], "change": p["change"],
+        "unit": p["unit"], "change (MCIDs)": p["change_mcid"], "RCI": p["rci"],
+        "threshold": p["threshold"], "verdict": p["verdict"]})
+    return sections.table(t.sort_values(["outcome", "arm", "participant"], kind="stable")), rules
 
 
 def _formula(effects: pd.DataFrame, spec: dict) -> str:
