@@ -121,7 +121,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     labels = {s: f"P{i:02d}" for i, s in enumerate(sorted(analysis["subject_id"].unique()), 1)}
     asym_svg = (save("asymmetry", fg.asymmetry_heatmap(asym, labels=labels))
                 if not asym.empty else Markup(""))
-    found = findings(slopes, control=spec["control"], time_unit=time,
+    found = findings(sections.readable_effects(slopes), control=spec["control"], time_unit=time,
                      alpha=spec.get("alpha", 0.05)) if not slopes.empty \
         else pd.DataFrame(columns=["verdict", "sentence"])
 
@@ -184,7 +184,8 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         cohort_html=_html_table(cohort), quality_html=_html_table(quality),
         n_quarantined=int(quality["n_rows"].sum()) if not quality.empty else 0,
         trajectory_figures=trajectories, forest_svg=forest,
-        effects_html=_html_table(effects[[c for c in eff_cols if c in effects]])
+        effects_html=_html_table(sections.readable_effects(effects)[
+            [c for c in eff_cols if c in effects]])
         if not effects.empty else Markup(""),
         responder_svg=resp_svg,
         responders_html=_html_table(responders[[c for c in _RESP_COLS if c in responders]]

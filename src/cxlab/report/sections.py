@@ -25,6 +25,22 @@ _SCALES = {"m/s": [(1e-2, 1e3, "mm/s")], "m": [(1e-2, 1e3, "mm")], "s": [(1e-1, 
            "m^2": [(1e-3, 1e4, "cm^2")], "N": [(1e-2, 1e3, "mN")]}
 
 
+def readable_effects(effects: pd.DataFrame, /) -> pd.DataFrame:
+    """The effects table with each outcome's estimates, CIs, SEs and MCID in a readable unit
+    (:func:`readable_unit` on the outcome's estimates and CI bounds); ``unit`` replaced."""
+    if effects.empty or "unit" not in effects:
+        return effects
+    e = effects.copy()
+    cols = [c for c in ("estimate", "ci_low", "ci_high", "std_error", "mcid") if c in e]
+    for _, g in e.groupby("outcome", sort=False):
+        factor, unit = readable_unit(g["unit"].iloc[0], g[["estimate", "ci_low", "ci_high"]]
+                                     .to_numpy(dtype=float).ravel())
+        if factor != 1.0:
+            e.loc[g.index, cols] = g[cols].astype(float) * factor
+            e.loc[g.index, "unit"] = unit
+    return e
+
+
 def render_section(name: str, /, **context) -> Markup:
     """Render ``templates/sections/<name>.html.j2`` (autoescaped)."""
     return Markup(_ENV.get_template(f"sections/{name}.html.j2").render(**context))
