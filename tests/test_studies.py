@@ -185,3 +185,48 @@ def test_prepost_single_group_reports_change_with_ci_and_no_control(mocap):
     assert row["estimate"].item() == pytest.approx(change.mean(), rel=1e-10)
     assert "no control arm" in json.loads((run / "manifest.json").read_text())["methods"]
     assert np.isfinite(row["ci_low"].item())
+
+
+def test_crossover_takes_the_programme_of_each_period_from_the_start_dates(mocap, tmp_path):
+    st = Store(tmp_path / "store")
+    shutil.copytree(mocap["store"].path, st.path)
+    s = st.table("sessions").drop_duplicates(["subject_id", "session"])
+    first = s[s["session"] == "1"].set_index("subject_id")["date"]
+    second = s[s["session"] == "2"].set_index("subject_id")["date"]
+    subjects = sorted(set(first.index) & set(second.index))
+    rows = []
+    for i, sid in enumerate(subjects):
+        order = ("control", "hip_strengthening") if i % 2 == 0 else ("hip_strengthening", "control")
+        mid = pd.Timestamp(first[sid]) + (pd.Timestamp(second[sid]) - pd.Timestamp(first[sid])) / 2
+        for arm, start in zip(order, (pd.Timestamp(first[sid]), mid), strict=True):
+            rows.append(
+                {
+                    "subject_id": sid,
+                    "arm": arm,
+                    "start_date": start.date(),
+                    "end_date": None,
+                    "sessions_prescribed": None,
+                    "sessions_attended": None,
+                    "adherence": None,
+                }
+            )
+    iv = pd.DataFrame(rows).astype(
+        {"sessions_prescribed": "Int32", "sessions_attended": "Int32", "adherence": float}
+    )
+    for f in st.files("interventions"):
+        f.unlink()
+    st.write("interventions", iv)
+    spec = _spec(tmp_path, time="session_index", design="crossover", name="xover")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = analysis_table(st, read_spec(spec, store=st.path))
+        run = run_experiment(spec, store=st.path, out=tmp_path / "runs")
+    k = a[a["outcome"] == "knee_fppa_peak_deg"]
+    even = k[k["subject_id"] == subjects[0]].sort_values("session_index")
+    assert even["arm"].tolist() == ["control", "hip_strengthening"]
+    assert even["period"].tolist() == [1, 2] and set(even["sequence"]) == {
+        "control-hip_strengthening"
+    }
+    eff = pd.read_parquet(run / "effects.parquet")
+    assert set(eff["estimand"]) == {"crossover_diff"} and set(eff["arm"]) == {"hip_strengthening"}
+    assert (eff["n_subjects"] == len(subjects)).all() and eff["df"].gt(0).all()

@@ -19,7 +19,7 @@ __all__ = ["analysis_table", "asymmetry_table", "cohort_table", "flow_table", "q
            "trial_table"]
 
 ANALYSIS_COLUMNS = ["outcome", "subject_id", "session", "session_index", "date", "week", "arm",
-                    "adherence", "age_years", "value", "unit"]
+                    "adherence", "age_years", "value", "unit", "period", "sequence"]
 
 # Session dates: the sessions table (a sheet first, then the date a recording states, then a
 # {date} in its path) and the survey dates, the best source that has one; the sheet's
@@ -111,12 +111,16 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
         source dates the session), ``week`` (``(date - start_date) / 7 days``,
         weeks; from the subject's first dated session without a start date;
         NaN when undated), ``arm`` (``"all"`` for a pre/post design without
-        programmes),
+        programmes; for a crossover, the programme whose start date is the
+        latest on or before the session date),
         ``adherence`` (1), ``age_years`` (age at the first dated session),
-        ``value`` (in ``unit``), ``unit``; sorted by outcome, subject, session
-        index. Feature values are means over trials (and over recordings of
-        the session); an outcome without side suffix uses the bilateral value,
-        else the mean of the left and right trial means.
+        ``value`` (in ``unit``), ``unit``, ``period`` (1; a crossover: the
+        programme's rank in start order), ``sequence`` (the arm; a crossover:
+        the subject's programmes in start order, ``"control-hip"``); sorted by
+        outcome, subject, session index. Feature values are means over trials
+        (and over recordings of the session); an outcome without side suffix
+        uses the bilateral value, else the mean of the left and right trial
+        means.
 
     Raises
     ------
@@ -138,15 +142,31 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     prog_join = ("LEFT JOIN prog p USING (subject_id)" if spec.design == "prepost"
                  else "JOIN prog p USING (subject_id)")
     arm = f"coalesce(p.arm, {_quote(PREPOST_ARM)})" if spec.design == "prepost" else "p.arm"
+    period, sequence, extra = "1", arm, ""
+    if spec.design == "crossover":  # the programme running at the session date
+        extra = """,
+    progs AS (
+        SELECT subject_id, arm, start_date, adherence,
+               row_number() OVER (PARTITION BY subject_id ORDER BY start_date, arm) AS period,
+               min(start_date) OVER (PARTITION BY subject_id) AS first_start
+        FROM interventions WHERE start_date IS NOT NULL
+    ),
+    seqs AS (SELECT subject_id, string_agg(arm, '-' ORDER BY start_date, arm) AS sequence
+             FROM interventions GROUP BY subject_id)"""
+        prog_join = ("ASOF JOIN progs p ON v.subject_id = p.subject_id AND s.date >= "
+                     "p.start_date JOIN seqs q ON q.subject_id = v.subject_id")
+        arm, period, sequence = "p.arm", "p.period", "q.sequence"
+    start = "p.first_start" if spec.design == "crossover" else "p.start_date"
     sql = f"""
-    WITH {_CONTEXT},
+    WITH {_CONTEXT}{extra},
     vals AS ({values}),
     joined AS (
         SELECT v.outcome, v.subject_id, v.session, s.date, s.given_index,
-               datediff('day', coalesce(p.start_date,
+               datediff('day', coalesce({start},
                                         min(s.date) OVER (PARTITION BY v.subject_id)),
                         s.date) / 7.0 AS week,
-               {arm} AS arm, p.adherence, a.age_years, v.value, v.unit
+               {arm} AS arm, p.adherence, a.age_years, v.value, v.unit,
+               ({period})::INTEGER AS period, {sequence} AS sequence
         FROM vals v LEFT JOIN sess s USING (subject_id, session) {prog_join}
         LEFT JOIN age a USING (subject_id)
     ),
@@ -175,9 +195,12 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
             warn("has no rows in the store", field=f"outcomes.{o.name}",
                  fix=f"check the name against `cxlab sql STORE \"SELECT DISTINCT {what}\"`")
         elif n_kept < n_all and not spec.where:
-            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions whose subject has no "
-                 "programme", field=f"outcomes.{o.name}",
-                 fix="ingest interventions for every subject (cxlab ingest-interventions)")
+            why = ("is undated or precedes every programme start" if spec.design == "crossover"
+                   else "whose subject has no programme")
+            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions {why}",
+                 field=f"outcomes.{o.name}",
+                 fix="ingest interventions (with start dates for a crossover) for every "
+                     "subject, and date every session")
         if spec.time == "week" and undated.get(o.name) and n_kept:
             warn(f"{undated[o.name]} of {n_kept} subject-sessions have no date (no sessions "
                  "sheet, {date} in the path, recording date or survey date), so no week; the "
@@ -390,7 +413,7 @@ def flow_table(store: Store, analysis: pd.DataFrame, participants: pd.DataFrame,
         if seen - two:
             reasons.append(f"{len(seen - two)} seen at one session only (no follow-up)")
         rows.append({"arm": arm, "enrolled": len(enrolled), "with_sessions": len(seen),
-                     "n_sessions": int(len(a[["subject_id", "session"]].drop_duplicates())),
+                     "n_sessions": len(a[["subject_id", "session"]].drop_duplicates()),
                      "followed_up": len(two), "analysed": len(analysed),
                      "reasons": "; ".join(reasons)})
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
