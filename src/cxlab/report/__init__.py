@@ -149,7 +149,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         warnings_ += sorted(rest - {""})
     matrix = _matrix(effects, found, mdc, spec=spec, man=man, labels=labels_)
     label_of = {s_: lab for s_, lab in labels.items()}
-    part_html, rules = _participants(participants, label_of, labels_)
+    blocks = _participants(participants, label_of, labels_) if not participants.empty else []
     indiv = (sections.individual_response(participants, control=spec["control"])
              if not participants.empty and spec.get("design", "parallel") == "parallel"
              else pd.DataFrame())
@@ -165,8 +165,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         pairs=sections.table(_labelled(pairs, labels_)),
         variances=sections.table(_labelled(variances, labels_)))
     participants_html = sections.render_section(
-        "participants", table=part_html, rules=rules,
-        individual=sections.table(indiv))
+        "participants", blocks=blocks, individual=sections.table(indiv))
     env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=True,
                       keep_trailing_newline=True)
     page = env.get_template("report.html.j2").render(
@@ -251,28 +250,33 @@ def _matrix(effects, found, mdc, *, spec, man, labels) -> Markup:
         adjust="Holm-adjusted", alpha=f"{alpha:g}", clear=clear, notes=notes)
 
 
-def _participants(p: pd.DataFrame, label_of: dict, labels: dict) -> tuple[Markup, list[str]]:
-    if p.empty:
-        return Markup(""), []
-    rules = []
+def _participants(p: pd.DataFrame, label_of: dict, labels: dict) -> list[dict]:
+    """One collapsible block per outcome: its threshold rule and its participants' rows."""
+    out = []
     for o, g in p.groupby("outcome", sort=False):
         r = g.iloc[0]
+        factor, unit = sections.readable_unit(r["unit"], g[["baseline_value", "last_value"]]
+                                              .to_numpy(dtype=float).ravel())
         if np.isfinite(r["mdc95"]):
             larger = "MDC95" if r["mdc95"] > r["mcid"] else "MCID"
-            rules.append(f"{labels.get(o, o)}: MCID {sections.fmt(r['mcid'])}, MDC95 "
-                         f"{sections.fmt(r['mdc95'])} {r['unit']} ({r['error_basis']}); the "
-                         f"threshold is the {larger}.")
+            rule = (f"MCID {sections.fmt(r['mcid'] * factor)}, MDC95 "
+                    f"{sections.fmt(r['mdc95'] * factor)} {unit} ({r['error_basis']}); the "
+                    f"threshold is the {larger}.")
         else:
-            rules.append(f"{labels.get(o, o)}: MCID {sections.fmt(r['mcid'])} {r['unit']}; "
-                         "no MDC could be estimated, so a responder may be within "
-                         "measurement error.")
-    t = pd.DataFrame({
-        "participant": p["subject_id"].map(label_of), "outcome": p["outcome"].map(
-            lambda o: labels.get(o, o)), "arm": p["arm"], "adherence": p["adherence"],
-        "baseline": p["baseline_value"], "last": p["last_value"], "change": p["change"],
-        "unit": p["unit"], "change (MCIDs)": p["change_mcid"], "RCI": p["rci"],
-        "threshold": p["threshold"], "verdict": p["verdict"]})
-    return sections.table(t.sort_values(["outcome", "arm", "participant"], kind="stable")), rules
+            rule = (f"MCID {sections.fmt(r['mcid'] * factor)} {unit}; no MDC could be "
+                    "estimated, so a responder may be within measurement error.")
+        t = pd.DataFrame({
+            "participant": g["subject_id"].map(label_of), "arm": g["arm"],
+            "adherence": g["adherence"], f"baseline ({unit})": g["baseline_value"] * factor,
+            f"last ({unit})": g["last_value"] * factor, f"change ({unit})": g["change"] * factor,
+            "change (MCIDs)": g["change_mcid"], "RCI": g["rci"], "verdict": g["verdict"]})
+        counts = g.groupby("arm")["verdict"].agg(
+            lambda v: f"{int((v == 'responder').sum())}/{len(v)}")
+        out.append({"label": labels.get(o, o), "rule": rule,
+                    "summary": ", ".join(f"{a} {c}" for a, c in counts.items()),
+                    "table": sections.table(t.sort_values(["arm", "participant"],
+                                                          kind="stable"))})
+    return out
 
 
 def _formula(effects: pd.DataFrame, spec: dict) -> str:
