@@ -101,12 +101,15 @@ def path_fields(rel: str, /, *, pattern: re.Pattern[str] | None = None) -> dict[
     Returns
     -------
     dict or None
-        The fields found (absent ones are ``None``; ``date`` only with a custom pattern), or
+        The fields found (absent ones are ``None``; ``date`` only when the pattern has it), or
         ``None`` when the path matches no pattern.
     """
     if pattern is not None:
         m = pattern.fullmatch(rel)
-        return None if m is None else {f: m.groupdict().get(f) for f in PATTERN_FIELDS}
+        if m is None:
+            return None
+        found = {f: m.groupdict().get(f) for f in FIELDS}
+        return found | ({"date": m.group("date")} if "date" in pattern.groupindex else {})
     parts = rel.split("/")
     stem = parts[-1].rsplit(".", 1)[0]
     out = {}
