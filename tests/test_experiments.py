@@ -338,13 +338,15 @@ def test_feature_responders_also_use_the_reliable_change_index(cohort):
     r = pd.read_parquet(cohort["run"] / "responders.parquet")
     rel = pd.read_parquet(cohort["run"] / "reliability.parquet")
     knee = r[r["outcome"] == "knee_fppa_peak_deg"]
-    assert set(knee["criterion"]) == {"mcid", "rci"}  # SEM from the trial-to-trial ICC(2,1)
-    assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci"}
+    # SEM and MDC95 from the trial-to-trial ICC(2,1)
+    assert set(knee["criterion"]) == {"mcid", "rci", "mcid_mdc"}
+    assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci", "mcid_mdc"}
     assert rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
                    "sem"].iloc[0] > 0
 
 
-def test_sessions_without_a_survey_date_are_left_out_with_a_recorded_warning(cohort, tmp_path):
+def test_movement_rows_stay_when_their_survey_is_missing_and_the_undated_week_is_warned(
+        cohort, tmp_path):
     from cxlab.store import Store
 
     st = Store(tmp_path / "store")
@@ -355,11 +357,12 @@ def test_sessions_without_a_survey_date_are_left_out_with_a_recorded_warning(coh
     st.write("scores", scores[~drop])
     run = run_experiment(_write(tmp_path / "trial.toml", SPEC), out=tmp_path / "runs")
     man = json.loads((run / "manifest.json").read_text())
-    n = sum(1 for w in man["warnings"] if "left out 1 of" in w and "no dated survey" in w)
+    n = sum(1 for w in man["warnings"] if "have no date" in w and "1 of" in w)
     assert n == 3  # the three feature outcomes; pain_nrs simply has no row there
     a = pd.read_parquet(run / "analysis.parquet")
-    assert not ((a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"])).any()
-    assert "no dated survey" in (run / "report.html").read_text()
+    kept = a[(a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"])]
+    assert len(kept) == 3 and kept["week"].isna().all() and kept["date"].isna().all()
+    assert "have no date" in (run / "report.html").read_text()
 
 
 def test_missing_store_error_says_what_the_path_is_relative_to(tmp_path, monkeypatch):
@@ -390,7 +393,7 @@ def test_rows_left_out_by_the_effect_model_reach_the_warnings(cohort):
           "week"] = np.nan
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        eff, _ = effects_table(a, spec)
+        eff = effects_table(a, spec).table
     note = "week: 1 row(s) with a missing value left out"
     assert [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)
             and "left out" in str(w.message)] == [note]
@@ -414,7 +417,7 @@ def test_outcome_too_sparse_in_one_arm_is_left_out_not_the_whole_run(cohort):
     a = a[~((a["outcome"] == name) & a["subject_id"].isin(hip[2:]))]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        eff, methods = effects_table(a, spec)
+        eff, methods = effects_table(a, spec)[:2]
     msgs = [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)]
     mine = [m for m in msgs if name in m]
     assert len(mine) == 1 and "knee_fppa_peak_deg_at_left" not in mine[0]
@@ -444,3 +447,24 @@ def test_where_filter_cannot_write_or_read_files(cohort, tmp_path, where):
     with pytest.raises(Exception, match=r"statement|Permission|one SQL boolean") as e:
         analysis_table(cohort["store"], read_spec(spec))
     assert "CX-Jane-Doe" not in str(e.value) and list(out.iterdir()) == []
+
+
+def test_participant_table_holds_each_change_against_the_larger_of_mcid_and_mdc(cohort):
+    p = pd.read_parquet(cohort["run"] / "participants.parquet")
+    a = pd.read_parquet(cohort["run"] / "analysis.parquet")
+    rel = pd.read_parquet(cohort["run"] / "reliability.parquet")
+    knee = p[p["outcome"] == "knee_fppa_peak_deg"].set_index("subject_id")
+    d = a[a["outcome"] == "knee_fppa_peak_deg"].sort_values("session_index")
+    g = d.groupby("subject_id")["value"]
+    two = d.groupby("subject_id")["session_index"].nunique() >= 2
+    assert set(knee.index) == set(two[two].index)
+    np.testing.assert_allclose(knee["baseline_value"], g.first().loc[knee.index])
+    np.testing.assert_allclose(knee["change"], (g.last() - g.first()).loc[knee.index])
+    mdc = rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
+                  "mdc95"].iloc[0]
+    assert (knee["mdc95"] == mdc).all() and (knee["threshold"] == max(3.0, mdc)).all()
+    assert knee["error_basis"].str.startswith("within-session").all()
+    improvement = -knee["change"]  # lower is better
+    np.testing.assert_allclose(knee["change_mcid"], improvement / 3.0)
+    assert ((knee["verdict"] == "responder") == (improvement >= max(3.0, mdc))).all()
+    assert knee["arm"].notna().all() and knee["adherence"].between(0, 1.5).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -362,3 +363,47 @@ def test_svg_markup_refuses_active_content():
                 "<div>not svg</div>"):
         with pytest.raises(ValueError, match=r"refusing|refuse|only #fragments"):
             svg_markup(bad)
+
+
+def test_report_opens_with_the_findings_matrix_then_clear_findings_only(run):
+    run_dir = run[0]
+    _, html = _page(run_dir)
+    body = html.split("<body>", 1)[1]
+    first = re.search(r"<section id=\"([a-z]+)\"", body).group(1)
+    assert first == "findings" and body.index("findings-matrix") < body.index('id="cohort"')
+    eff = pd.read_parquet(run_dir / "effects.parquet")
+    slopes = eff[eff["estimand"] == "slope_diff"]
+    # one matrix row per outcome, one cell per arm (a coloured class each)
+    matrix = html.split('class="findings-matrix"', 1)[1].split("</table>", 1)[0]
+    assert matrix.count("<tr>") == slopes["outcome"].nunique() + 1
+    assert len(re.findall(r'class="cell-(benefit|harm|unclear)"', matrix)) == len(slopes)
+    found = findings(slopes, control="control")
+    n_clear = int(found["verdict"].isin(["better", "worse"]).sum())
+    section = body.split('id="findings"', 1)[1].split("</section>", 1)[0]
+    assert section.count('<li class="verdict-') == n_clear
+    assert "no clear difference" not in section  # unclear ones stay in the effects table
+    assert 'http-equiv="Content-Security-Policy"' in html
+
+
+def test_report_tables_keep_messages_verbatim_and_round_numbers(run, tmp_path):
+    run_dir = tmp_path / "r"
+    shutil.copytree(run[0], run_dir)
+    q = pd.read_parquet(run_dir / "quality.parquet")
+    q.loc[0, "reason"] = "surveys.csv: row 5, column odi_4: is not a number <b>"
+    q.to_parquet(run_dir / "quality.parquet")
+    eff = pd.read_parquet(run_dir / "effects.parquet")
+    eff.loc[0, "estimate"] = 2.78e-17
+    eff.to_parquet(run_dir / "effects.parquet")
+    render_report(run_dir)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "column odi_4: is not a number &lt;b&gt;" in html  # verbatim and escaped
+    assert "odi 4" not in html and "e-17" not in html
+
+
+def test_small_velocities_are_shown_in_mm_per_s():
+    from cxlab.report.sections import fmt, readable_unit
+
+    assert readable_unit("m/s", [0.0005, -0.0012]) == (1e3, "mm/s")
+    assert readable_unit("m/s", [0.5]) == (1.0, "m/s")
+    assert readable_unit("deg", [0.001]) == (1.0, "deg")
+    assert fmt(0.0005 * 1e3) == "0.500" and fmt(2.78e-17) == "0" and fmt(-1.234) == "−1.23"

@@ -28,7 +28,8 @@ def test_change_percent_and_mcid_flags_are_hand_worked():
     assert s["responder_mcid"].to_dict() == {"A": True, "B": False, "C": True, "D": False,
                                              "E": False, "F": False, "G": True, "H": True}
     assert np.isnan(s.loc["F", "pct_change"])  # baseline 0: percent undefined
-    assert r.criteria == {"mcid": 2.0, "mcid_pct": 30.0, "sem": None, "lower_is_better": True}
+    assert r.criteria == {"mcid": 2.0, "mcid_pct": 30.0, "sem": None, "mdc": None,
+                          "lower_is_better": True}
     rates = r.rates.set_index("arm")
     assert rates.loc["control", "n"] == 4 and rates.loc["control", "n_missing"] == 1
     assert rates.loc["exercise", "n_responders"] == 2
@@ -85,3 +86,22 @@ def test_unknown_outcome_needs_explicit_mcid_and_direction():
     with pytest.raises(ConfigError, match="followup: has no rows with session"):
         responders(_scores(), outcome="pain_nrs", subject="subject_id", baseline="1",
                    followup="9")
+
+
+def test_first_and_last_visit_by_order_and_the_larger_of_mcid_and_mdc():
+    # hand-worked: visits labelled "2", "10", "3" sort numerically (2 < 3 < 10)
+    d = pd.DataFrame({"subject": ["a"] * 3 + ["b"] * 3 + ["c"] * 2 + ["d"],
+                      "visit": ["2", "10", "3", "2", "3", "10", "3", "10", "2"],
+                      "y": [10.0, 6.0, 9.0, 10.0, 9.0, 8.5, 12.0, 9.5, 7.0]})
+    r = responders(d, outcome="y", subject="subject", time="visit", baseline="first",
+                   followup="last", mcid=1.0, mdc=3.0, lower_is_better=True)
+    s = r.subjects.set_index("subject")
+    assert list(s.index) == ["a", "b", "c"]  # d has one visit: no follow-up
+    assert s["baseline_value"].tolist() == [10.0, 10.0, 12.0]
+    assert s["followup_value"].tolist() == [6.0, 8.5, 9.5]
+    assert s["change_mcid"].tolist() == [4.0, 1.5, 2.5]  # improvement / MCID
+    assert s["responder_mcid"].tolist() == [True, True, True]
+    # MDC 3 > MCID 1: only a change of at least 3 counts
+    assert s["responder_mcid_mdc"].tolist() == [True, False, False]
+    rates = r.rates.set_index("criterion")
+    assert rates.loc["mcid_mdc", "n_responders"] == 1 and rates.loc["mcid", "n_responders"] == 3

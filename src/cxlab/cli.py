@@ -382,6 +382,25 @@ def ingest_strength_cmd(
                                    subject_column=subject_column, drop_columns=drop_column or ()))
 
 
+@app.command("ingest-sessions", rich_help_panel="1. Ingest")
+@handled
+def ingest_sessions_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+    date_format: DateFmtOpt = None,
+) -> None:
+    """Ingest a sessions sheet (subject, session, date, session_index) into sessions.
+
+    Its dates and order take precedence over those of recordings and surveys."""
+    from cxlab.ingest_tables import ingest_sessions
+
+    _report_ingest(ingest_sessions(files, store=writable_store(store),
+                                   subject_column=subject_column, date_format=date_format,
+                                   drop_columns=drop_column or ()))
+
+
 @app.command("run", rich_help_panel="3. Experiments and reports")
 @handled
 def run_cmd(

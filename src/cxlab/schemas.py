@@ -313,6 +313,21 @@ TABLES: dict[str, TableSchema] = {
             doc="instrument scores by subject and session",
         ),
         _t(
+            "sessions",
+            [
+                _sub_req,
+                Column("session", S, doc="session label (file path, sheet or survey)"),
+                Column("session_index", I32, "1", nullable=True, ge=0,
+                       doc="0-based order of the subject's sessions when the sheet gives it"),
+                Column("date", pa.date32(), nullable=True, doc="session date when known"),
+                Column("source", S, isin=("path", "recording", "sheet"),
+                       doc="where the row comes from: path pattern, recording metadata, "
+                           "sessions sheet"),
+            ],
+            ["subject_id", "session", "source"],
+            doc="when each subject's sessions took place, one row per source",
+        ),
+        _t(
             "interventions",
             [
                 _sub_req,

@@ -12,20 +12,37 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, message, warn
-from cxlab.experiments.spec import ExperimentSpec, Outcome
+from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
 from cxlab.store import Store
 
-__all__ = ["analysis_table", "asymmetry_table", "cohort_table", "quality_table", "trial_table"]
+__all__ = ["analysis_table", "asymmetry_table", "cohort_table", "flow_table", "quality_table",
+           "trial_table"]
 
 ANALYSIS_COLUMNS = ["outcome", "subject_id", "session", "session_index", "date", "week", "arm",
-                    "adherence", "age_years", "value", "unit"]
+                    "adherence", "age_years", "value", "unit", "period", "sequence"]
 
-# one date per subject x session (the earliest survey date), the programme start and
-# arm, and the subject's age at the first session
+# Session dates: the sessions table (a sheet first, then the date a recording states, then a
+# {date} in its path) and the survey dates, the best source that has one; the sheet's
+# session order where given. Sessions seen only in features are undated. The programme start,
+# arm and adherence, and the subject's age at the first dated survey.
 _CONTEXT = """
+sess_src AS (
+    SELECT subject_id, session, date, session_index,
+           CASE source WHEN 'sheet' THEN 0 WHEN 'recording' THEN 1 ELSE 2 END AS prio
+    FROM sessions
+    UNION ALL
+    SELECT subject_id, session, date, NULL, 3 FROM scores WHERE date IS NOT NULL
+),
+sess_best AS (
+    SELECT subject_id, session, min(prio) FILTER (WHERE date IS NOT NULL) AS best
+    FROM sess_src GROUP BY subject_id, session
+),
 sess AS (
-    SELECT subject_id, session, min(date) AS date
-    FROM scores WHERE date IS NOT NULL GROUP BY subject_id, session
+    SELECT s.subject_id, s.session,
+           min(s.date) FILTER (WHERE s.prio = b.best) AS date,
+           min(s.session_index) FILTER (WHERE s.prio = 0) AS given_index
+    FROM sess_src s JOIN sess_best b USING (subject_id, session)
+    GROUP BY s.subject_id, s.session
 ),
 prog AS (
     SELECT subject_id, min(arm) AS arm, min(start_date) AS start_date, avg(adherence) AS adherence
@@ -78,8 +95,10 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     Parameters
     ----------
     store : Store
-        A store with ``scores`` (session dates), ``interventions`` (arms) and,
-        for feature outcomes, ``features``.
+        A store with ``interventions`` (arms; optional for ``design = "prepost"``),
+        ``features`` and/or ``scores`` for the outcomes, and session dates from
+        ``sessions`` (sheet, recording metadata, ``{date}`` in the path) or the
+        survey dates in ``scores``.
     spec : ExperimentSpec
         Outcomes, filter and time variable.
 
@@ -87,37 +106,74 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``outcome`` (spec name), ``subject_id``, ``session``,
-        ``session_index`` (0 = the subject's first dated session), ``date``,
-        ``week`` (``(date - start_date) / 7 days``, weeks), ``arm``,
+        ``session_index`` (the sheet's index where given, else 0 = the subject's
+        first session by date, then by session label), ``date`` (None when no
+        source dates the session), ``week`` (``(date - start_date) / 7 days``,
+        weeks; from the subject's first dated session without a start date;
+        NaN when undated), ``arm`` (``"all"`` for a pre/post design without
+        programmes; for a crossover, the programme whose start date is the
+        latest on or before the session date),
         ``adherence`` (1), ``age_years`` (age at the first dated session),
-        ``value`` (in ``unit``), ``unit``; sorted by outcome, subject, session
-        index. Feature values are means over trials (and over recordings of
-        the session); an outcome without side suffix uses the bilateral value,
-        else the mean of the left and right trial means.
+        ``value`` (in ``unit``), ``unit``, ``period`` (1; a crossover: the
+        programme's rank in start order), ``sequence`` (the arm; a crossover:
+        the subject's programmes in start order, ``"control-hip"``); sorted by
+        outcome, subject, session index. Feature values are means over trials
+        (and over recordings of the session); an outcome without side suffix
+        uses the bilateral value, else the mean of the left and right trial
+        means.
+
+    Raises
+    ------
+    ConfigError
+        A subject in two programmes (unless ``design = "crossover"``), naming it.
 
     Warns
     -----
     CxlabWarning
         When rows are dropped because their subject has no programme
-        (``interventions``) or their session has no date (``scores.date``).
+        (``interventions``), and with ``time = "week"`` when sessions are undated.
     """
+    _check_one_programme(store, spec)
     parts = []
     for o in spec.outcomes:
         parts.append(f"SELECT {_quote(o.name)} AS outcome, * FROM ({_outcome_values(o)})")
     values = " UNION ALL ".join(parts)
     where = f"WHERE ({spec.where})" if spec.where else ""
+    prog_join = ("LEFT JOIN prog p USING (subject_id)" if spec.design == "prepost"
+                 else "JOIN prog p USING (subject_id)")
+    arm = f"coalesce(p.arm, {_quote(PREPOST_ARM)})" if spec.design == "prepost" else "p.arm"
+    period, sequence, extra = "1", arm, ""
+    if spec.design == "crossover":  # the programme running at the session date
+        extra = """,
+    progs AS (
+        SELECT subject_id, arm, start_date, adherence,
+               row_number() OVER (PARTITION BY subject_id ORDER BY start_date, arm) AS period,
+               min(start_date) OVER (PARTITION BY subject_id) AS first_start
+        FROM interventions WHERE start_date IS NOT NULL
+    ),
+    seqs AS (SELECT subject_id, string_agg(arm, '-' ORDER BY start_date, arm) AS sequence
+             FROM interventions GROUP BY subject_id)"""
+        prog_join = ("ASOF JOIN progs p ON v.subject_id = p.subject_id AND s.date >= "
+                     "p.start_date JOIN seqs q ON q.subject_id = v.subject_id")
+        arm, period, sequence = "p.arm", "p.period", "q.sequence"
+    start = "p.first_start" if spec.design == "crossover" else "p.start_date"
     sql = f"""
-    WITH {_CONTEXT},
+    WITH {_CONTEXT}{extra},
     vals AS ({values}),
     joined AS (
-        SELECT v.outcome, v.subject_id, v.session, s.date,
-               datediff('day', p.start_date, s.date) / 7.0 AS week,
-               p.arm, p.adherence, a.age_years, v.value, v.unit
-        FROM vals v JOIN sess s USING (subject_id, session) JOIN prog p USING (subject_id)
+        SELECT v.outcome, v.subject_id, v.session, s.date, s.given_index,
+               datediff('day', coalesce({start},
+                                        min(s.date) OVER (PARTITION BY v.subject_id)),
+                        s.date) / 7.0 AS week,
+               {arm} AS arm, p.adherence, a.age_years, v.value, v.unit,
+               ({period})::INTEGER AS period, {sequence} AS sequence
+        FROM vals v LEFT JOIN sess s USING (subject_id, session) {prog_join}
         LEFT JOIN age a USING (subject_id)
     ),
     indexed AS (
-        SELECT j.*, (dense_rank() OVER (PARTITION BY subject_id ORDER BY date) - 1)::INTEGER
+        SELECT j.*, coalesce(given_index, (dense_rank() OVER (
+                   PARTITION BY subject_id ORDER BY date NULLS LAST,
+                   try_cast(session AS DOUBLE) NULLS LAST, session) - 1))::INTEGER
                AS session_index
         FROM joined j
     )
@@ -130,6 +186,8 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
         df = _run(con, sql, spec=spec)
         totals = dict(con.execute(count_sql).fetchall())
     got = df.groupby("outcome").size().to_dict() if len(df) else {}
+    undated = (df[df["date"].isna()].groupby("outcome").size().to_dict()
+               if len(df) else {})
     for o in spec.outcomes:
         n_all, n_kept = totals.get(o.name, 0), got.get(o.name, 0)
         if n_all == 0:
@@ -137,12 +195,40 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
             warn("has no rows in the store", field=f"outcomes.{o.name}",
                  fix=f"check the name against `cxlab sql STORE \"SELECT DISTINCT {what}\"`")
         elif n_kept < n_all and not spec.where:
-            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions that have no dated "
-                 "survey score (their week is unknown) or no programme", field=f"outcomes.{o.name}",
-                 fix="fix the quarantined survey rows and ingest interventions for every subject")
+            why = ("is undated or precedes every programme start" if spec.design == "crossover"
+                   else "whose subject has no programme")
+            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions {why}",
+                 field=f"outcomes.{o.name}",
+                 fix="ingest interventions (with start dates for a crossover) for every "
+                     "subject, and date every session")
+        if spec.time == "week" and undated.get(o.name) and n_kept:
+            warn(f"{undated[o.name]} of {n_kept} subject-sessions have no date (no sessions "
+                 "sheet, {date} in the path, recording date or survey date), so no week; the "
+                 "model leaves them out", field=f"outcomes.{o.name}",
+                 fix="ingest a sessions sheet (cxlab ingest-sessions) or use "
+                     "time = \"session_index\"")
+    df = df.astype({"date": object})
     df["date"] = pd.to_datetime(df["date"]).dt.date if len(df) else df["date"]
+    df["date"] = df["date"].where(df["date"].notna(), None) if len(df) else df["date"]
     df["session_index"] = df["session_index"].astype("int64")
     return df.reset_index(drop=True)
+
+
+def _check_one_programme(store: Store, spec: ExperimentSpec) -> None:
+    """A subject with two arms is an error (parallel/pre-post), naming the subject."""
+    if spec.design == "crossover":
+        return
+    two = store.sql("SELECT subject_id, list(DISTINCT arm ORDER BY arm) AS arms "
+                    "FROM interventions GROUP BY subject_id HAVING count(DISTINCT arm) > 1 "
+                    "ORDER BY subject_id")
+    if len(two):
+        first = two.iloc[0]
+        raise ConfigError(message(
+            f"subject {first['subject_id']} is in {len(first['arms'])} programmes "
+            f"({', '.join(map(str, first['arms']))}); {len(two)} subject(s) in all",
+            file=spec.path, field="interventions.arm", value=first["subject_id"],
+            fix="keep one programme row per subject in the programme log, or declare "
+                "design = \"crossover\" in [model]"))
 
 
 def trial_table(store: Store, spec: ExperimentSpec, /, subjects: pd.DataFrame) -> pd.DataFrame:
@@ -290,3 +376,44 @@ def redact(text: str, value: object = None, /) -> str:
     if value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value):
         out = out.replace(repr(str(value)), "'…'").replace(str(value), "…")
     return re.sub(r"\b[0-9a-f]{12}\b", "…", out)
+
+
+FLOW_COLUMNS = ["arm", "enrolled", "with_sessions", "n_sessions", "followed_up", "analysed",
+                "reasons"]
+
+
+def flow_table(store: Store, analysis: pd.DataFrame, participants: pd.DataFrame, /,
+               ) -> pd.DataFrame:
+    """Participant flow per arm (CONSORT-style), with the reasons for exclusions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`FLOW_COLUMNS`: ``enrolled`` (subjects of the arm in ``interventions``, or
+        seen in the analysis table), ``with_sessions`` (with at least one analysed
+        session), ``n_sessions`` (subject-sessions attended and analysed),
+        ``followed_up`` (two or more sessions), ``analysed`` (in the per-participant
+        table), ``reasons`` (counts of the exclusions, plain words).
+    """
+    iv = store.table("interventions", columns=["subject_id", "arm"])
+    arms = sorted(set(iv["arm"].dropna()) | set(analysis["arm"].dropna()))
+    rows = []
+    for arm in arms:
+        a = analysis[analysis["arm"] == arm]
+        seen = set(a["subject_id"])
+        enrolled = set(iv.loc[iv["arm"] == arm, "subject_id"]) | seen
+        sessions = a.groupby("subject_id")["session_index"].nunique()
+        two = set(sessions[sessions >= 2].index)
+        analysed = (set(participants.loc[participants["arm"] == arm, "subject_id"])
+                    if len(participants) else set())
+        reasons = []
+        if enrolled - seen:
+            reasons.append(f"{len(enrolled - seen)} with no usable session (no recording or "
+                           "survey, every input quarantined, or filtered out)")
+        if seen - two:
+            reasons.append(f"{len(seen - two)} seen at one session only (no follow-up)")
+        rows.append({"arm": arm, "enrolled": len(enrolled), "with_sessions": len(seen),
+                     "n_sessions": len(a[["subject_id", "session"]].drop_duplicates()),
+                     "followed_up": len(two), "analysed": len(analysed),
+                     "reasons": "; ".join(reasons)})
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)

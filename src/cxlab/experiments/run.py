@@ -25,11 +25,14 @@ from cxlab.experiments.analysis import (
     analysis_table,
     asymmetry_table,
     cohort_table,
+    flow_table,
     quality_table,
     trial_table,
 )
 from cxlab.experiments.fitting import (
     effects_table,
+    measurement_errors,
+    participants_table,
     reliability_table,
     resolve_mcids,
     responders_table,
@@ -40,7 +43,8 @@ from cxlab.store import Store, remove_stale_temporaries, write_parquet
 __all__ = ["INPUT_TABLES", "input_digests", "run_experiment"]
 
 #: the store tables a run reads; their Parquet parts' sha256 enter the run hash
-INPUT_TABLES = ("scores", "interventions", "features", "recordings", "quarantine", "strength")
+INPUT_TABLES = ("scores", "interventions", "features", "recordings", "quarantine", "strength",
+                "sessions")
 _PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "statsmodels", "duckdb", "matplotlib",
              "seaborn", "jinja2")
 
@@ -111,7 +115,9 @@ def run_experiment(
         ``<out>/<name>/<hash>/`` where ``hash`` (12 hex) is the sha256 of the
         canonical spec and of every input table part. It holds
         ``manifest.json``, ``analysis.parquet``, ``effects.parquet``,
-        ``responders.parquet``, ``reliability.parquet``, ``asymmetry.parquet``,
+        ``responders.parquet``, ``participants.parquet`` (per participant ×
+        outcome), ``marginal_means.parquet``, ``contrasts.parquet``,
+        ``variances.parquet``, ``reliability.parquet``, ``asymmetry.parquet``,
         ``cohort.parquet``, ``quality.parquet``, ``screening.parquet``,
         ``figures/``, ``report.html`` and ``run.log`` (wall-clock timings, the
         only file that differs between two runs of the same inputs).
@@ -147,12 +153,16 @@ def run_experiment(
                                       + ("(relative to the current directory)"
                                          if store is not None else "(relative to the spec file)")))
     inputs = input_digests(st)
-    for need in ("scores", "interventions"):
-        if not inputs[need]:
-            raise ConfigError(message(f"has no {need} table", **where,
-                                      value=str(spec.store),
-                                      fix=f"ingest {need} first (cxlab ingest-"
-                                          f"{'survey' if need == 'scores' else need})"))
+    if not inputs["interventions"] and spec.design != "prepost":
+        raise ConfigError(message("has no interventions table", **where, value=str(spec.store),
+                                  fix="ingest the programme log first (cxlab "
+                                      "ingest-interventions), or declare design = "
+                                      "\"prepost\" for a single group"))
+    if not inputs["scores"] and not inputs["features"]:
+        raise ConfigError(message("has neither scores nor features", **where,
+                                  value=str(spec.store),
+                                  fix="ingest surveys (cxlab ingest-survey) or recordings "
+                                      "(cxlab ingest, then cxlab features)"))
     canonical = spec.canonical()
     blob = json.dumps({"spec": canonical, "inputs": inputs}, sort_keys=True).encode()
     run_id = hashlib.sha256(blob).hexdigest()[:12]
@@ -173,24 +183,28 @@ def run_experiment(
                                           fix="check the outcome names and filter against "
                                               "the store (cxlab sql)"))
             t = lap("analysis table", t)
+            spec = _time_from_sessions(analysis, spec)
             spec = resolve_mcids(analysis, spec)
-            effects, methods_text = effects_table(analysis, spec)
+            fitted = effects_table(analysis, spec)
+            effects, methods_text = fitted.table, fitted.methods
             t = lap("effects", t)
             base = (analysis[analysis["session_index"] == 0][["subject_id", "session"]]
                     .drop_duplicates())
-            reliability = reliability_table(trial_table(st, spec, base), spec)
-            sem = ({} if reliability.empty else
-                   reliability[reliability["type"] == "ICC(2,1)"].set_index("outcome")["sem"]
-                   .to_dict())
-            responders = responders_table(analysis, spec, sem=sem)
+            reliability = reliability_table(trial_table(st, spec, base), spec, analysis)
+            errors = measurement_errors(reliability)
+            responders = responders_table(analysis, spec, errors=errors)
+            participants = participants_table(analysis, spec, errors=errors)
             t = lap("responders and reliability", t)
             keep = analysis[["subject_id", "session", "session_index"]].drop_duplicates()
             asym = asymmetry_table(st, keep)
             screening = _screening(st, analysis)
             tables = {
                 "analysis": analysis, "effects": effects, "responders": responders,
+                "participants": participants, "marginal_means": fitted.means,
+                "contrasts": fitted.pairs, "variances": fitted.variances,
                 "reliability": reliability, "asymmetry": asym,
                 "cohort": cohort_table(analysis), "quality": quality_table(st),
+                "flow": flow_table(st, analysis, participants),
                 "screening": screening,
             }
             for name, df in tables.items():
@@ -206,7 +220,7 @@ def run_experiment(
             "name": spec.name,
             "title": spec.title,
             "seed": spec.seed,
-            "spec": canonical,
+            "spec": {**canonical, "time": spec.time},
             "spec_file": Path(spec_path).name,
             "store": spec.store_text,
             "inputs": inputs,
@@ -264,6 +278,22 @@ def _swap_in(new: Path, final: Path) -> None:
     os.replace(final, aside)
     os.replace(new, final)
     shutil.rmtree(aside)
+
+
+def _time_from_sessions(analysis: pd.DataFrame, spec):
+    """``time = "week"`` with no dated session at all: use the session index, and say so."""
+    from dataclasses import replace
+
+    from cxlab._check import warn
+
+    if spec.time == "week" and analysis["week"].isna().all():
+        warn("no session has a date (no sessions sheet, {date} in the path, recording date or "
+             "survey date), so time is the session index instead of weeks",
+             field="model.time", value="week",
+             fix="ingest a sessions sheet (cxlab ingest-sessions) or set time = "
+                 "\"session_index\"")
+        return replace(spec, time="session_index")
+    return spec
 
 
 def _screening(store: Store, analysis: pd.DataFrame) -> pd.DataFrame:

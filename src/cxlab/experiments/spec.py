@@ -11,7 +11,8 @@ their minimal clinically important differences, and the model. Example
     where = "adherence >= 0.5"              # optional, SQL over the analysis rows
 
     [model]
-    time = "week"
+    design = "parallel"                     # or "prepost" (one group), "crossover"
+    time = "week"                           # or "session_index"
     control = "control"
     covariates = ["age_years"]
     method = "mixed"
@@ -36,7 +37,7 @@ from typing import Any
 
 from cxlab._check import ConfigError, message
 
-__all__ = ["INSTRUMENTS", "ExperimentSpec", "Outcome", "read_spec"]
+__all__ = ["DESIGNS", "INSTRUMENTS", "PREPOST_ARM", "ExperimentSpec", "Outcome", "read_spec"]
 
 #: survey instruments (``scores.instrument``) from docs/conventions.md; other names are features
 INSTRUMENTS = ("pain_nrs", "pain_vas", "odi")
@@ -45,12 +46,17 @@ TIMES = ("week", "session_index")
 #: covariates available in the analysis table
 COVARIATES = ("age_years", "adherence")
 METHODS = ("mixed", "gee")
+#: study designs: arms vs a control arm; one group measured before and after; every subject
+#: following each programme in turn (periods in interventions.start_date order)
+DESIGNS = ("parallel", "prepost", "crossover")
+#: the arm of every subject in a pre/post design without a programme log
+PREPOST_ARM = "all"
 SIDES = ("left", "right")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
 
 _TOP = ("name", "title", "seed", "store", "where", "model", "outcomes")
-_MODEL = ("time", "arm", "control", "covariates", "method", "alpha")
+_MODEL = ("design", "time", "arm", "control", "covariates", "method", "alpha")
 _OUT = ("mcid", "better", "label", "source", "task")
 
 
@@ -113,6 +119,7 @@ class ExperimentSpec:
     alpha: float
     outcomes: tuple[Outcome, ...] = field(default=())
     path: Path | None = None
+    design: str = "parallel"
 
     def canonical(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, without paths (they do not change results)."""
@@ -212,7 +219,12 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     if arm is not None and arm != "arm":
         problems.append(message("is not a column of the analysis table", field="model.arm",
                                 value=arm, fix="use \"arm\" (interventions.arm)"))
-    control = need(model, "control", str, "model.")
+    design = need(model, "design", str, "model.", "parallel")
+    if design is not None and design not in DESIGNS:
+        problems.append(message("is not a known design", field="model.design", value=design,
+                                fix=f"use one of {', '.join(DESIGNS)}"))
+    control = need(model, "control", str, "model.",
+                   ... if design != "prepost" else PREPOST_ARM)
     cov = need(model, "covariates", list, "model.", [])
     for c in cov or []:
         if c not in COVARIATES:
@@ -287,4 +299,5 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         name=name, title=title or name, seed=seed, store=store_path, store_text=store_text,
         where=where, time=time, arm=arm, control=control, covariates=tuple(cov),
         method=method, alpha=float(alpha), outcomes=tuple(outcomes), path=path,
+        design=design,
     )

@@ -40,6 +40,7 @@ from pathlib import Path
 from cxlab._check import ConfigError, message
 from cxlab._workers import worker_pool
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
+from cxlab.ingest._sessions import record_sessions
 from cxlab.ingest._worker import (
     ALL_TABLES,
     SIGNAL_TABLES,
@@ -201,11 +202,13 @@ def ingest(
     tasks: list[Task] = []
     landed: list[Outcome] = []  # files already in the store: settled again (idempotent)
     seen: dict[str, str] = {}
+    dates: dict[str, str | None] = {}  # stored path -> {date} of the pattern (sessions table)
     for u in units:
         sha = u.digest()
         rid = sha[:16]
         task, matched = _task(u, st, rx)
         task.options = {"csv": {"mapping": spec}}
+        dates[task.rel] = (path_fields(u.rel, pattern=rx) or {}).get("date")
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
             report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
@@ -233,6 +236,7 @@ def ingest(
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     report.warnings += _settle(st, results, landed)
+    report.warnings += record_sessions(st, results, tasks=tasks, dates=dates, known=known)
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0

@@ -10,7 +10,8 @@ gives a subject.
 Custom patterns (``--pattern``) use the fields ``{subject}``, ``{session}``, ``{task}``,
 ``{trial}`` and the wildcard ``*`` (any characters except ``/``), and are matched against the
 end of the path relative to the ingest root, case-insensitively:
-``"{subject}/{session}/{task}_{trial}.*"``. A field never spans ``/``; ``{task}`` takes as much
+``"{subject}/{session}/{task}_{trial}.*"``; ``{date}`` (``2024-03-05`` or ``20240305``)
+dates the session (``sessions`` table). A field never spans ``/``; ``{task}`` takes as much
 as it can (so ``balance_left_2`` gives task ``balance_left``, trial ``2``), the other fields
 as little as they can.
 """
@@ -33,6 +34,10 @@ __all__ = ["Unit", "discover", "mask_label", "masked_path", "path_fields", "patt
            "stored_path"]
 
 FIELDS = ("subject", "session", "task", "trial")
+#: fields a custom ``--pattern`` may use: FIELDS and the session date (``{date}``, ISO 8601
+#: ``2024-03-05`` or ``20240305``), which goes to the ``sessions`` table
+PATTERN_FIELDS = (*FIELDS, "date")
+_DATE_RX = r"(?P<date>[0-9]{4}-?[0-9]{2}-?[0-9]{2})"
 EXTENSIONS = tuple(e for exts in FORMATS.values() for e in exts)
 _ENTITY = {
     "subject": re.compile(r"(?:^|_)sub-([A-Za-z0-9]+)"),
@@ -81,13 +86,14 @@ def pattern_regex(pattern: str, /) -> re.Pattern[str]:
             out.append(r"[^/]*")
         elif part.startswith("{") and part.endswith("}"):
             name = part[1:-1]
-            if name not in FIELDS or name in seen:
+            if name not in PATTERN_FIELDS or name in seen:
                 problem = "repeats a field" if name in seen else "has an unknown field"
                 raise ConfigError(message(problem, field="--pattern", value=part,
                                           fix="use each of {subject} {session} {task} {trial} "
-                                              "at most once, and * for anything else"))
+                                              "{date} at most once, and * for anything else"))
             seen.add(name)
-            out.append(f"(?P<{name}>[^/]+)" if name == "task" else f"(?P<{name}>[^/]+?)")
+            out.append(_DATE_RX if name == "date" else f"(?P<{name}>[^/]+)" if name == "task"
+                       else f"(?P<{name}>[^/]+?)")
         else:
             out.append(re.escape(part))
     return re.compile(r"(?P<_extra>.*/)?" + "".join(out), re.IGNORECASE)
@@ -99,12 +105,15 @@ def path_fields(rel: str, /, *, pattern: re.Pattern[str] | None = None) -> dict[
     Returns
     -------
     dict or None
-        The fields found (absent ones are ``None``), or ``None`` when the path matches no
-        pattern.
+        The fields found (absent ones are ``None``; ``date`` only when the pattern has it), or
+        ``None`` when the path matches no pattern.
     """
     if pattern is not None:
         m = pattern.fullmatch(rel)
-        return None if m is None else {f: m.groupdict().get(f) for f in FIELDS}
+        if m is None:
+            return None
+        found = {f: m.groupdict().get(f) for f in FIELDS}
+        return found | ({"date": m.group("date")} if "date" in pattern.groupindex else {})
     parts = rel.split("/")
     stem = parts[-1].rsplit(".", 1)[0]
     out = {}

@@ -16,6 +16,8 @@ from cxlab.models._inputs import Design, covariate_terms, quoted
 # Messages that mean the random-slope fit sits on the boundary of the parameter space.
 _BOUNDARY = ("boundary", "singular", "hessian")
 _OPTIMIZERS = ["lbfgs", "bfgs", "powell"]
+#: below this many subjects, mixed-model intervals use t on Satterthwaite df (Wald z above)
+SMALL_SAMPLE_SUBJECTS = 50
 
 
 def arm_term(ds: Design) -> str:
@@ -161,24 +163,61 @@ def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type:
 
 def rows(res, ds: Design, d: pd.DataFrame, outcome: str, *, time_as: str, method: str,
          converged: bool, notes: list[str], alpha: float, scale: float = 1.0) -> list[dict]:
-    """One result row per contrast, with Wald z intervals as statsmodels reports them.
+    """One result row per contrast.
 
-    Slope terms of a fit on ``time / scale`` are divided by ``scale`` (per unit of time).
+    Intervals and p-values are Wald z (as statsmodels reports them) for GEE and for mixed
+    models with at least :data:`SMALL_SAMPLE_SUBJECTS` subjects; with fewer, a mixed model's
+    are t on Satterthwaite (1946) df as lmerTest computes them (``df_method``). Slope terms of
+    a fit on ``time / scale`` are divided by ``scale`` (per unit of time).
     """
     params, bse = res.params, res.bse
-    z = stats.norm.ppf(1 - alpha / 2)
-    out = []
-    for c in contrasts(ds, time_as=time_as):
+    cs = contrasts(ds, time_as=time_as)
+    for c in cs:
         if c["term"] not in params.index:
             raise KeyError(f"term {c['term']!r} not in model ({list(params.index)})")
+    small = method == "mixed" and d[ds.subject].nunique() < SMALL_SAMPLE_SUBJECTS
+    # small samples: lme4's fixed-effect covariance (X'V^-1 X)^-1 with Satterthwaite df
+    dfs = np.full(len(cs), np.inf)
+    notes = list(notes)
+    if small:
+        from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
+
+        names = list(res.fe_params.index)
+        L = np.zeros((len(cs), len(names)))
+        for i, c in enumerate(cs):
+            L[i, names.index(c["term"])] = 1.0
+        parts = mixed_parts(res)
+        dfs = satterthwaite_df(parts, L)
+        bse = pd.Series(np.sqrt(np.diag(beta_cov(parts))), index=names)
+        if np.isnan(dfs).any():
+            notes.append("Satterthwaite df not available (variance estimate on the boundary); "
+                         "Wald z interval used")
+            dfs = np.where(np.isnan(dfs), np.inf, dfs)
+    var = variance_terms(res, scale=scale) if method == "mixed" else {}
+    out = []
+    for c, df in zip(cs, dfs, strict=True):
         est, se = float(params[c["term"]]) / scale, float(bse[c["term"]]) / scale
+        q = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - alpha / 2)
+        tail = stats.t.sf(abs(est / se), df) if np.isfinite(df) and se > 0 else (
+            stats.norm.sf(abs(est / se)) if se > 0 else float("nan"))
         keep = d[ds.arm].isin([c["arm"], ds.control])
         out.append({
             "outcome": outcome, "arm": c["arm"], "estimand": c["estimand"],
             "visit": c["visit"], "moderator": c["moderator"], "estimate": est,
-            "std_error": se, "ci_low": est - z * se, "ci_high": est + z * se,
-            "p_value": float(2 * stats.norm.sf(abs(est / se))) if se > 0 else float("nan"),
+            "std_error": se, "ci_low": est - q * se, "ci_high": est + q * se,
+            "p_value": float(2 * tail),
             "n_subjects": int(d.loc[keep, ds.subject].nunique()), "n_obs": int(keep.sum()),
             "method": method, "converged": bool(converged), "warnings": "; ".join(notes),
+            "df": float(df) if np.isfinite(df) else float("nan"),
+            "df_method": "satterthwaite" if np.isfinite(df) else "wald_z", **var,
         })
     return out
+
+
+def variance_terms(res, *, scale: float = 1.0) -> dict[str, float]:
+    """``var_intercept``, ``var_slope`` (per unit of time², NaN without a random slope) and
+    ``var_residual`` of a MixedLM fit, in outcome units squared."""
+    g = np.atleast_2d(np.asarray(res.cov_re, dtype=float))
+    return {"var_intercept": float(g[0, 0]),
+            "var_slope": float(g[1, 1]) / scale**2 if g.shape[0] > 1 else float("nan"),
+            "var_residual": float(res.scale)}

@@ -23,7 +23,8 @@ __all__ = ["COLUMNS", "EffectFit", "fit_effects"]
 
 COLUMNS = ["outcome", "arm", "estimand", "visit", "moderator", "estimate", "std_error", "ci_low",
            "ci_high", "p_value", "p_adj", "n_subjects", "n_obs", "method", "converged",
-           "warnings", "interpretation"]
+           "warnings", "interpretation", "df", "df_method", "var_intercept", "var_slope",
+           "var_residual"]
 METHODS = ("mixed", "gee", "aipw")
 _PRIMARY = ("slope_diff", "change_diff", "ate_change")
 
@@ -138,7 +139,8 @@ def fit_effects(
         GEE standard errors: robust sandwich, or Mancl & DeRouen (2001) bias-reduced for
         few subjects; ``"auto"`` picks ``bias_reduced`` below 50 subjects.
     alpha : float
-        1 − confidence level (Wald z intervals, as statsmodels reports them).
+        1 − confidence level (Wald z intervals as statsmodels reports them; t on
+        Satterthwaite df for a mixed model with fewer than 50 subjects).
     baseline, followup, outcome_model, n_folds, seed, overlap_bounds, max_outside, min_ess
         AIPW options, see :func:`cxlab.models.causal.aipw_effects`.
 
@@ -150,8 +152,12 @@ def fit_effects(
         time), ``moderator``, ``estimate, std_error, ci_low, ci_high`` (outcome units, per
         unit of time for slopes), ``p_value, p_adj``, ``n_subjects, n_obs`` (arm + control),
         ``method, converged, warnings`` (convergence/boundary messages, never
-        swallowed, and rows left out for a missing time, arm or subject) and
-        ``interpretation`` (plain words).
+        swallowed, and rows left out for a missing time, arm or subject),
+        ``interpretation`` (plain words), ``df`` and ``df_method`` (``satterthwaite`` for
+        a mixed model with fewer than 50 subjects: t intervals and p on Satterthwaite df
+        as lmerTest; ``wald_z`` otherwise, df NaN), ``var_intercept``, ``var_slope``,
+        ``var_residual`` (mixed model: random-intercept, random-slope (per time unit²)
+        and residual variances, outcome units²; NaN for GEE/AIPW).
 
     Raises
     ------
@@ -264,12 +270,19 @@ def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFr
     if ds.notes:  # rows left out before fitting concern every row of the fit
         table["warnings"] = ["; ".join([*ds.notes, *([w] if isinstance(w, str) and w else [])])
                              for w in table["warnings"]]
-    for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adj"):
+    for c in ("df", "var_intercept", "var_slope", "var_residual"):
+        if c not in table:
+            table[c] = np.nan
+    if "df_method" not in table:
+        table["df_method"] = "wald_z"
+    for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adj", "df",
+              "var_intercept", "var_slope", "var_residual"):
         table[c] = table[c].astype(float)
     for c in ("n_subjects", "n_obs"):
         table[c] = table[c].astype("int64")
     table["converged"] = table["converged"].astype(bool)
-    for c in ("outcome", "arm", "estimand", "visit", "moderator", "method", "warnings"):
+    for c in ("outcome", "arm", "estimand", "visit", "moderator", "method", "warnings",
+              "df_method"):
         table[c] = table[c].astype(object).where(table[c].notna(), None)
     return table[COLUMNS].reset_index(drop=True)
 
@@ -305,8 +318,13 @@ def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha) -> 
         re = ("a random intercept and a random slope of " + ds.time if "~1" not in re_used
               else "a random intercept (random slope fell back where singular)"
               if len(re_used) > 1 else "a random intercept")
+        n = ds.data[ds.subject].nunique()
+        ci = (f"t {level} intervals and p-values on Satterthwaite (1946) degrees of freedom, "
+              f"as lmerTest computes them, because there are fewer than "
+              f"{lg.SMALL_SAMPLE_SUBJECTS} subjects ({n})" if n < lg.SMALL_SAMPLE_SUBJECTS
+              else f"Wald {level} intervals ({n} subjects)")
         text = (f"Linear mixed models (statsmodels MixedLM, REML) with {re} per subject "
-                f"({ds.subject}); model-based standard errors and Wald {level} intervals. ")
+                f"({ds.subject}); model-based standard errors and {ci}. ")
     else:
         text = (f"Gaussian GEE (statsmodels) with {cov_struct} working correlation within "
                 f"{ds.subject} and {cov_type.replace('_', '-')} sandwich standard errors "

@@ -32,10 +32,13 @@ class ResponderResult:
         One row per subject with both visits: ``subject``, ``arm``, ``baseline_value``,
         ``followup_value``, ``change`` (followup − baseline, outcome unit), ``pct_change``
         (100·change/baseline; NaN at baseline 0), ``improvement`` (change signed so that
-        positive = better), ``rci`` (reliable change index, NaN without ``sem``),
-        ``responder_mcid``, ``responder_rci`` (bool; RCI flags missing without ``sem``).
+        positive = better), ``change_mcid`` (improvement in MCIDs), ``rci`` (reliable
+        change index, NaN without ``sem``), ``responder_mcid``, ``responder_rci`` (bool;
+        RCI flags missing without ``sem``), ``responder_mcid_mdc`` (bool; missing without
+        ``mdc``).
     rates : pandas.DataFrame
-        One row per arm × criterion (``mcid``, ``rci``): ``arm``, ``criterion``, ``n``,
+        One row per arm × criterion (``mcid``, ``rci`` with ``sem``, ``mcid_mdc`` with
+        ``mdc``): ``arm``, ``criterion``, ``n``,
         ``n_responders``, ``rate``, ``ci_low``, ``ci_high`` (Wilson score interval),
         ``n_missing`` (subjects of the arm without both visits).
     criteria : dict
@@ -85,6 +88,7 @@ def responders(
     mcid: float | None = None,
     mcid_pct: float | None = None,
     sem: float | None = None,
+    mdc: float | None = None,
     arm: str | None = None,
     lower_is_better: bool | None = None,
     alpha: float = 0.05,
@@ -102,7 +106,10 @@ def responders(
     subject, time : str
         Subject and visit columns (``time`` default ``"session"``).
     baseline, followup
-        Values of ``time`` to compare (e.g. ``"1"`` and ``"3"``).
+        Values of ``time`` to compare (e.g. ``"1"`` and ``"3"``), or ``"first"`` /
+        ``"last"``: each subject's first and last visit in ``time`` order (numeric order
+        for a numeric ``time`` or digit labels, else text order), so no visit value needs
+        spelling out.
     mcid, mcid_pct : float, optional
         Minimal clinically important improvement in the outcome's unit and in percent of
         baseline; a subject responds if *either* is reached. Defaults for ``pain_nrs``
@@ -113,6 +120,11 @@ def responders(
         ``sem`` from :func:`cxlab.models.reliability`. Enables the reliable change index
         ``RCI = change / (√2·SEM)`` (Jacobson & Truax 1991); a subject has reliably
         improved when the RCI exceeds 1.96 in the improving direction.
+    mdc : float, optional
+        Minimal detectable change (outcome unit, e.g. MDC95 of between-session
+        reliability). Adds criterion ``mcid_mdc``: a subject responds when the improvement
+        reaches the *larger* of ``mcid`` and ``mdc``, so a change inside measurement
+        error never counts as a response, even when the MCID is smaller than the MDC.
     arm : str, optional
         Arm column; rates are per arm (else one group ``"all"``).
     lower_is_better : bool, optional
@@ -150,10 +162,27 @@ def responders(
     if sem is not None and not sem > 0:
         raise ConfigError(message("must be positive", field="sem", value=sem))
 
+    if mdc is not None and not mdc > 0:
+        raise ConfigError(message("must be positive", field="mdc", value=mdc))
     times = data[time].astype(str)
-    b = data[times == str(baseline)].drop_duplicates(subject).set_index(subject)
-    f = data[times == str(followup)].drop_duplicates(subject).set_index(subject)
+    order = _visit_order(data[time])
+    ranked = data.assign(_order=order).dropna(subset=[value]).sort_values(
+        [subject, "_order"], kind="stable")
+
+    def pick(which):
+        if which == "first":
+            return ranked.drop_duplicates(subject, keep="first").set_index(subject)
+        if which == "last":
+            last = ranked.drop_duplicates(subject, keep="last").set_index(subject)
+            first = ranked.drop_duplicates(subject, keep="first").set_index(subject)
+            return last[last["_order"] > first["_order"].reindex(last.index)]
+        return data[times == str(which)].drop_duplicates(subject).set_index(subject)
+
+    b, f = pick(baseline), pick(followup)
     for name, part, v in (("baseline", b, baseline), ("followup", f, followup)):
+        if part.empty and v in ("first", "last"):
+            raise ConfigError(message("no subject has two visits", field=name, value=v,
+                                      fix="responders need a baseline and a later visit"))
         if part.empty:
             raise ConfigError(message(f"has no rows with {time} equal to it", field=name,
                                       value=v, fix=f"use one of {sorted(set(times))}"))
@@ -172,6 +201,7 @@ def responders(
                                      100 * out["change"] / out["baseline_value"], np.nan)
     out["improvement"] = sign * out["change"]
     pct_ok = (sign * out["pct_change"] >= mcid_pct) if mcid_pct is not None else False
+    out["change_mcid"] = out["improvement"] / mcid
     out["responder_mcid"] = (out["improvement"] >= mcid) | pct_ok
     if sem is not None:
         out["rci"] = out["change"] / (np.sqrt(2) * sem)
@@ -179,9 +209,23 @@ def responders(
     else:
         out["rci"] = np.nan
         out["responder_rci"] = pd.array([pd.NA] * len(out), dtype="boolean")
+    if mdc is not None:
+        out["responder_mcid_mdc"] = out["improvement"] >= max(mcid, mdc)
+    else:
+        out["responder_mcid_mdc"] = pd.array([pd.NA] * len(out), dtype="boolean")
     criteria = {"mcid": float(mcid), "mcid_pct": None if mcid_pct is None else float(mcid_pct),
-                "sem": sem, "lower_is_better": bool(lower_is_better)}
-    return ResponderResult(out, _rates(out, arms_all, sem is not None, alpha), criteria)
+                "sem": sem, "mdc": mdc, "lower_is_better": bool(lower_is_better)}
+    crits = ("mcid", *(("rci",) if sem is not None else ()),
+             *(("mcid_mdc",) if mdc is not None else ()))
+    return ResponderResult(out, _rates(out, arms_all, crits, alpha), criteria)
+
+
+def _visit_order(t: pd.Series) -> pd.Series:
+    """Sort key of visit values: numbers (or digit labels) numerically, others as text."""
+    num = pd.to_numeric(t, errors="coerce")
+    if num.notna().all():
+        return num.astype(float)
+    return t.astype(str).rank(method="dense")
 
 
 def _values(scores: pd.DataFrame, outcome: str):
@@ -201,12 +245,13 @@ def _values(scores: pd.DataFrame, outcome: str):
                               fix=f"columns present: {', '.join(map(str, scores.columns))}"))
 
 
-def _rates(out: pd.DataFrame, arms_all: pd.Series, with_rci: bool, alpha: float) -> pd.DataFrame:
+def _rates(out: pd.DataFrame, arms_all: pd.Series, crits: tuple[str, ...],
+           alpha: float) -> pd.DataFrame:
     rows = []
     for a in sorted(arms_all.unique()):
         g = out[out["arm"] == a]
         n_missing = int((arms_all == a).sum() - len(g))
-        for crit in ("mcid", "rci") if with_rci else ("mcid",):
+        for crit in crits:
             x, n = int(g[f"responder_{crit}"].sum()), len(g)
             lo, hi = wilson_interval(x, n, alpha=alpha) if n else (np.nan, np.nan)
             rows.append({"arm": a, "criterion": crit, "n": n, "n_responders": x,

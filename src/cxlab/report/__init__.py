@@ -7,7 +7,6 @@ as one file. Participants appear as ``P01``, ``P02``, ... only.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
@@ -19,14 +18,16 @@ from markupsafe import Markup
 
 from cxlab._check import ConfigError, message
 from cxlab._html import html_environment, svg_markup
+from cxlab.report import sections
 from cxlab.report.findings import findings
 from cxlab.store import write_text
 
 __all__ = ["findings", "render_report"]
 
 _TEMPLATES = Path(__file__).with_name("templates")
-_TOC = [("findings", "Findings"), ("cohort", "Cohort"), ("trajectories", "Trajectories"),
-        ("effects", "Effects"), ("responders", "Responders"), ("asymmetry", "Asymmetry"),
+_TOC = [("findings", "Findings"), ("flow", "Flow"), ("participants", "Participants"),
+        ("cohort", "Cohort"), ("trajectories", "Trajectories"), ("effects", "Effects"),
+        ("means", "Marginal means"), ("responders", "Responders"), ("asymmetry", "Asymmetry"),
         ("screening", "Screening"), ("reliability", "Reliability"), ("methods", "Methods"),
         ("limitations", "Limitations")]
 _RESP_COLS = ["outcome", "arm", "criterion", "n", "n_responders", "rate", "ci_low", "ci_high",
@@ -40,22 +41,9 @@ _FORMULAS = {"mixed": "value ~ arm * {t}{c} + (1 + {t} | subject)",
 
 
 def _html_table(df: pd.DataFrame, /, *, floats: int = 3) -> Markup:
-    """A small HTML table (numbers right-aligned, rounded); empty string for no rows."""
-    if df is None or df.empty:
-        return Markup("")
-    head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in df.columns)
-    body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            if isinstance(v, (float, np.floating)):
-                cells.append(f'<td class="num">{"" if np.isnan(v) else f"{v:.{floats}g}"}</td>')
-            elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-                cells.append(f'<td class="num">{v}</td>')
-            else:
-                cells.append(f"<td>{html.escape(str(v).replace('_', ' '))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    """A small autoescaped HTML table: numbers right-aligned and rounded for reading, text
+    verbatim (``odi_4`` stays ``odi_4``); empty string for no rows."""
+    return sections.table(df)
 
 
 def _read(run: Path, name: str) -> pd.DataFrame:
@@ -96,6 +84,9 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     responders, reliability = _read(run, "responders"), _read(run, "reliability")
     asym, cohort = _read(run, "asymmetry"), _read(run, "cohort")
     quality, screening = _read(run, "quality"), _read(run, "screening")
+    participants, flow = _read(run, "participants"), _read(run, "flow")
+    means, pairs = _read(run, "marginal_means"), _read(run, "contrasts")
+    variances = _read(run, "variances")
     figdir = run / "figures"
     figdir.mkdir(exist_ok=True)
 
@@ -117,8 +108,13 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
                                                                 time=time,
                                                                 control=spec["control"]))})
     slopes = effects[effects["estimand"] == "slope_diff"] if not effects.empty else effects
-    forest = (save("forest", fg.forest_plot(slopes, control=spec["control"]))
-              if not slopes.empty else Markup(""))
+    mdc = _mdcs(reliability)
+    in_mcid = slopes[[float(m) >= mdc.get(o, 0.0) for o, m in
+                      zip(slopes["outcome"], slopes["mcid"].astype(float), strict=True)]] \
+        if not slopes.empty else slopes
+    own_units = sorted(set(slopes["label"]) - set(in_mcid["label"])) if not slopes.empty else []
+    forest = (save("forest", fg.forest_plot(in_mcid, control=spec["control"]))
+              if not in_mcid.empty else Markup(""))
     rates = _responder_rates(responders)
     labels_ = {o["name"]: o["label"] for o in spec["outcomes"]}
     resp_svg = (save("responders", fg.responder_plot(rates, labels=labels_,
@@ -127,14 +123,15 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     labels = {s: f"P{i:02d}" for i, s in enumerate(sorted(analysis["subject_id"].unique()), 1)}
     asym_svg = (save("asymmetry", fg.asymmetry_heatmap(asym, labels=labels))
                 if not asym.empty else Markup(""))
-    found = findings(slopes, control=spec["control"], time_unit=time,
+    found = findings(sections.readable_effects(slopes), control=spec["control"], time_unit=time,
                      alpha=spec.get("alpha", 0.05)) if not slopes.empty \
         else pd.DataFrame(columns=["verdict", "sentence"])
 
-    eff_cols = ["label", "arm", "estimand", "estimate", "ci_low", "ci_high", "p_adj", "unit",
-                "n_subjects", "n_obs", "converged"]
+    eff_cols = ["label", "arm", "estimand", "visit", "moderator", "estimate", "ci_low",
+                "ci_high", "df", "p_adj", "unit", "n_subjects", "n_obs", "converged",
+                "var_intercept", "var_slope", "var_residual", "warnings"]
     rel_cols = ["outcome", "type", "icc", "ci_low", "ci_high", "sem", "mdc95", "n_targets",
-                "n_raters"]
+                "n_raters", "basis", "flag"]
     cov = ", ".join(spec["covariates"])
     t_text = ("weeks since the programme started, (session date − start date) / 7 days, "
               "the session date being the survey date" if time == "week"
@@ -152,6 +149,25 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
                 w = w.replace(m, "")
             rest.add("; ".join(p for p in w.split("; ") if p.strip()))
         warnings_ += sorted(rest - {""})
+    matrix = _matrix(effects, found, mdc, spec=spec, man=man, labels=labels_)
+    label_of = {s_: lab for s_, lab in labels.items()}
+    blocks = _participants(participants, label_of, labels_) if not participants.empty else []
+    indiv = (sections.individual_response(participants, control=spec["control"])
+             if not participants.empty and spec.get("design", "parallel") == "parallel"
+             else pd.DataFrame())
+    if not indiv.empty:
+        indiv["outcome"] = indiv["outcome"].map(lambda o: labels_.get(o, o))
+    level_ = f"{100 * (1 - spec.get('alpha', 0.05)):g}"
+    flow_html = sections.render_section(
+        "flow", rows=flow.to_dict("records") if not flow.empty else [],
+        n_quarantined=int(quality["n_rows"].sum()) if not quality.empty else 0,
+        baseline=sections.table(sections.baseline_table(analysis, labels=labels_)))
+    means_html = sections.render_section(
+        "means", level=level_, means=sections.table(_labelled(means, labels_)),
+        pairs=sections.table(_labelled(pairs, labels_)),
+        variances=sections.table(_labelled(variances, labels_)))
+    participants_html = sections.render_section(
+        "participants", blocks=blocks, individual=sections.table(indiv))
     env = html_environment(FileSystemLoader(str(_TEMPLATES)))  # autoescape for every template
     page = env.get_template("report.html.j2").render(
         title=man["title"], name=man["name"], run_id=man["run_id"],
@@ -168,7 +184,8 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         cohort_html=_html_table(cohort), quality_html=_html_table(quality),
         n_quarantined=int(quality["n_rows"].sum()) if not quality.empty else 0,
         trajectory_figures=trajectories, forest_svg=forest,
-        effects_html=_html_table(effects[[c for c in eff_cols if c in effects]])
+        effects_html=_html_table(sections.readable_effects(effects)[
+            [c for c in eff_cols if c in effects]])
         if not effects.empty else Markup(""),
         responder_svg=resp_svg,
         responders_html=_html_table(responders[[c for c in _RESP_COLS if c in responders]]
@@ -182,9 +199,84 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         covariates=cov, inputs=[(t, len(p)) for t, p in sorted(man["inputs"].items())],
         randomised_note=False, warnings=warnings_,
         level=f"{100 * (1 - spec.get('alpha', 0.05)):g}", method=spec["method"],
+        matrix_html=matrix, flow_html=flow_html, participants_html=participants_html,
+        means_html=means_html, own_units=own_units,
     )
     out = run / "report.html"
     write_text(page, out)
+    return out
+
+
+def _mdcs(reliability: pd.DataFrame) -> dict[str, float]:
+    """Outcome -> MDC95 of ICC(2,1) (between-session first; flagged rows skipped)."""
+    if reliability.empty or "mdc95" not in reliability:
+        return {}
+    r = reliability[reliability["type"] == "ICC(2,1)"]
+    if "flag" in r:
+        r = r[r["flag"].fillna("") == ""]
+    if "basis" in r:
+        r = r.assign(_p=~r["basis"].astype(str).str.startswith("between")).sort_values(
+            ["outcome", "_p"])
+    return {o: float(m) for o, m in r.drop_duplicates("outcome")[["outcome", "mdc95"]]
+            .itertuples(index=False) if np.isfinite(m)}
+
+
+def _labelled(df: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    if df.empty or "outcome" not in df:
+        return df
+    return df.assign(outcome=df["outcome"].map(lambda o: labels.get(o, o)))
+
+
+def _matrix(effects, found, mdc, *, spec, man, labels) -> Markup:
+    alpha = spec.get("alpha", 0.05)
+    per = "week" if spec["time"] == "week" else "session"
+    if effects.empty:
+        return sections.render_section("matrix", rows=[], arms=[])
+    arms, rows = sections.matrix_rows(effects, mdc, alpha=alpha, per=per)
+    prepost = spec.get("design") == "prepost"
+    clear = [f for f in found.to_dict("records") if f["verdict"] in ("better", "worse")]
+    notes = []
+    for o, g in effects.groupby("outcome", sort=False):
+        texts = sorted({p for w in g["warnings"].fillna("").astype(str) for p in w.split("; ")
+                        if p.strip()})
+        notes += [{"label": labels.get(o, o), "text": t} for t in texts]
+    for w in man.get("warnings", []):
+        for o in labels:
+            if f"outcomes.{o}:" in w:
+                notes.append({"label": labels[o], "text": w})
+    return sections.render_section(
+        "matrix", rows=rows, arms=arms, per=per, level=f"{100 * (1 - alpha):g}",
+        comparison=None if prepost else spec["control"],
+        what="change" if prepost else "difference from control in the rate of change",
+        adjust="Holm-adjusted", alpha=f"{alpha:g}", clear=clear, notes=notes)
+
+
+def _participants(p: pd.DataFrame, label_of: dict, labels: dict) -> list[dict]:
+    """One collapsible block per outcome: its threshold rule and its participants' rows."""
+    out = []
+    for o, g in p.groupby("outcome", sort=False):
+        r = g.iloc[0]
+        factor, unit = sections.readable_unit(r["unit"], g[["baseline_value", "last_value"]]
+                                              .to_numpy(dtype=float).ravel())
+        if np.isfinite(r["mdc95"]):
+            larger = "MDC95" if r["mdc95"] > r["mcid"] else "MCID"
+            rule = (f"MCID {sections.fmt(r['mcid'] * factor)}, MDC95 "
+                    f"{sections.fmt(r['mdc95'] * factor)} {unit} ({r['error_basis']}); the "
+                    f"threshold is the {larger}.")
+        else:
+            rule = (f"MCID {sections.fmt(r['mcid'] * factor)} {unit}; no MDC could be "
+                    "estimated, so a responder may be within measurement error.")
+        t = pd.DataFrame({
+            "participant": g["subject_id"].map(label_of), "arm": g["arm"],
+            "adherence": g["adherence"], f"baseline ({unit})": g["baseline_value"] * factor,
+            f"last ({unit})": g["last_value"] * factor, f"change ({unit})": g["change"] * factor,
+            "change (MCIDs)": g["change_mcid"], "RCI": g["rci"], "verdict": g["verdict"]})
+        counts = g.groupby("arm")["verdict"].agg(
+            lambda v: f"{int((v == 'responder').sum())}/{len(v)}")
+        out.append({"label": labels.get(o, o), "rule": rule,
+                    "summary": ", ".join(f"{a} {c}" for a, c in counts.items()),
+                    "table": sections.table(t.sort_values(["arm", "participant"],
+                                                          kind="stable"))})
     return out
 
 

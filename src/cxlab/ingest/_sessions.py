@@ -1,0 +1,108 @@
+"""The ``sessions`` rows an ingest of recordings contributes: one part per recording.
+
+A recording says which subject and session it belongs to (its path) and, sometimes, when it
+was made: a ``{date}`` token of the path pattern (source ``path``) or the date the file itself
+states (``recorded_at`` in the ``recordings`` table when a reader fills it; source
+``recording``). The part is keyed by the recording id, like the recording's other tables, so
+re-ingesting a changed file replaces it and a stale recording takes its row with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from cxlab._check import message
+from cxlab.schemas import schema_of
+from cxlab.store import Store
+
+__all__ = ["parse_date", "record_sessions"]
+
+
+def parse_date(text: str | None, /) -> dt.date | None:
+    """``2024-03-05`` or ``20240305`` -> a date; ``None`` for no text.
+
+    Raises
+    ------
+    ValueError
+        Not a real calendar date (``2024-13-40``).
+    """
+    if not text:
+        return None
+    digits = str(text).replace("-", "")
+    return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+
+
+def _recorded_at(st: Store, ids: list[str]) -> dict[str, dt.date]:
+    """recording_id -> date stated by the file, when ``recordings`` has ``recorded_at``."""
+    if "recorded_at" not in schema_of("recordings").names or not ids:
+        return {}
+    rec = st.table("recordings", columns=["recording_id", "recorded_at"])
+    rec = rec[rec["recording_id"].isin(ids) & rec["recorded_at"].notna()]
+    when = pd.to_datetime(
+        rec["recorded_at"].astype(str), errors="coerce", utc=True, format="ISO8601"
+    )
+    return {r: d.date() for r, d in zip(rec["recording_id"], when, strict=True) if pd.notna(d)}
+
+
+def record_sessions(
+    st: Store, results, /, *, tasks, dates: dict[str, str | None], known: pd.DataFrame
+) -> list[str]:
+    """Write the ``sessions`` part of every recording ingested; return warning lines.
+
+    Parameters
+    ----------
+    results : list of Outcome
+        The ingest's outcomes (only ``ingested`` ones with a subject and session write rows).
+    tasks : list of Task
+        The tasks ingested (stored path, pseudonymised ``subject_id``, ``session``).
+    dates : dict
+        Stored source path -> the ``{date}`` text its path gave (or ``None``).
+    known : pandas.DataFrame
+        ``recordings`` (``recording_id``, ``source_path``) before this ingest: parts of
+        recordings replaced by a new version of the same path are deleted.
+    """
+    notes: list[str] = []
+    done = [o for o in results if o.status == "ingested"]
+    stated = _recorded_at(st, [o.sha256[:16] for o in done])
+    by_path = {t.rel: t for t in tasks}
+    for o in sorted(done, key=lambda o: o.rel):
+        rid = o.sha256[:16]
+        for old in set(known.loc[known["source_path"] == o.rel, "recording_id"]) - {rid}:
+            st.delete("sessions", key=old)
+        t = by_path.get(o.rel)
+        if t is None or not t.subject_id or not t.session:
+            continue
+        sid, session = t.subject_id, t.session
+        rows = []
+        try:
+            day = parse_date(dates.get(o.rel))
+        except ValueError:
+            notes.append(
+                message(
+                    "is not a calendar date; the session is left undated",
+                    file=o.shown,
+                    field="{date}",
+                    value=dates.get(o.rel),
+                    fix="name the file with an ISO date such as 2024-03-05",
+                )
+            )
+            day = None
+        if day is not None:
+            rows.append({"source": "path", "date": day})
+        if rid in stated:
+            rows.append({"source": "recording", "date": stated[rid]})
+        if not rows:
+            rows.append({"source": "path", "date": None})
+        df = pd.DataFrame(
+            {
+                "subject_id": sid,
+                "session": session,
+                "session_index": pd.array([None] * len(rows), dtype="Int32"),
+                "date": [r["date"] for r in rows],
+                "source": [r["source"] for r in rows],
+            }
+        )
+        st.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
+    return notes

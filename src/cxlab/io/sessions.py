@@ -1,0 +1,106 @@
+"""Read a sessions sheet: when each subject's sessions took place.
+
+Columns (header in row 1, any case; ``docs/store.md``): a subject label column (as for the
+other sheets), ``session`` (the label used in the recording paths and surveys), and
+optionally ``date`` (``YYYY-MM-DD`` or ``--date-format``) and ``session_index`` (0-based
+order of the subject's sessions, whole number >= 0).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import pandas as pd
+
+from cxlab.deid import identifier_columns
+from cxlab.io._sheet import (
+    Problems,
+    check_subject_option,
+    find_column,
+    number_column,
+    parse_dates,
+    read_sheet,
+)
+
+__all__ = ["read_sessions"]
+
+
+def read_sessions(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    problems: Problems,
+    subject_column: str | None = None,
+    date_format: str | None = None,
+    drop_columns: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Read one sessions sheet, recording every bad cell in ``problems``.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv`` or ``.xlsx``; header in row 1.
+    problems : Problems, keyword-only
+        Collector of bad cells (spreadsheet row numbers, header = 1).
+    subject_column, date_format, drop_columns
+        As for :func:`cxlab.io.surveys.read_survey`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``file``, ``row``, ``label`` (raw subject label), ``session``, ``date``
+        (datetime64, NaT when blank), ``session_index`` (float, NaN when blank). Rows with
+        problems are included; the caller drops them.
+
+    Raises
+    ------
+    InputFormatError
+        Unreadable file; no subject or session column.
+    """
+    file = str(path)
+    df = read_sheet(path)
+    df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
+    subj = find_column(
+        df.columns,
+        check_subject_option(subject_column),
+        role="subject label",
+        file=path,
+        option="--subject-column",
+    )
+    ses = find_column(df.columns, ["session", "visit"], role="session", file=path)
+    date_col = find_column(
+        df.columns, ["date", "session_date", "visit_date"], role="date", file=path, required=False
+    )
+    idx_col = find_column(
+        df.columns,
+        ["session_index", "visit_index"],
+        role="session index",
+        file=path,
+        required=False,
+    )
+    label, session = df[subj], df[ses]
+    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
+    problems.add(file, df.index[session == ""], ses, "", "session is empty")
+    if date_col is not None:
+        date, bad = parse_dates(df[date_col], date_format=date_format)
+        problems.add(
+            file,
+            df.index[bad],
+            date_col,
+            df.loc[bad, date_col],
+            f"is not a date in the form {date_format or 'YYYY-MM-DD'}",
+        )
+    else:
+        date = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+    index = number_column(df, idx_col, file=file, problems=problems, ge=0, integer=True)
+    return pd.DataFrame(
+        {
+            "file": file,
+            "row": df.index.astype("int64"),
+            "label": label,
+            "session": session,
+            "date": date,
+            "session_index": index,
+        }
+    ).reset_index(drop=True)
