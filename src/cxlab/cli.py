@@ -39,6 +39,11 @@ EXIT_ERROR = 1
 EXIT_REJECTED = 3
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="Store directory.")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", envvar="CXLAB_SCHEDULER", show_envvar=True,
+    help="Run the per-file work on a Dask cluster: 'local' (a LocalCluster of --jobs workers) "
+    "or a scheduler address such as tcp://HOST:8786; the store must be on a filesystem the "
+    "workers share. Needs cxlab[dask].")]
 
 
 @app.callback()
@@ -261,6 +266,7 @@ def ingest_cmd(
     mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="TOML mapping of force-plate CSV columns (default: time, left_fz, "
         "right_fz in s and N); see docs/ingest.md.")] = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store.
 
@@ -268,7 +274,7 @@ def ingest_cmd(
     from cxlab.ingest import ingest
 
     report = ingest(paths, store=writable_store(store), pattern=pattern, jobs=jobs, force=force,
-                    mapping=mapping)
+                    mapping=mapping, scheduler=scheduler)
     console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     if not report.outcomes:
         from cxlab._check import message
@@ -292,6 +298,7 @@ def features_cmd(
         "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Recompute recordings that already have features.")] = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Compute features for every recording in the store (long `features` table).
 
@@ -299,7 +306,7 @@ def features_cmd(
     from cxlab.features.runner import extract_features
 
     r = extract_features(existing_store(store), config=config, jobs=jobs, force=force,
-                         progress=sys.stderr.isatty())
+                         progress=sys.stderr.isatty(), scheduler=scheduler)
     console.print(f"{r.n_recordings} recording(s): {r.n_processed} processed, "
                   f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
                   f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "

@@ -15,7 +15,6 @@ import os
 import re
 import time
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
+from cxlab._executor import make_executor
 from cxlab.features.tasks import FUNCTIONS, Trial
 from cxlab.store import Store
 
@@ -249,7 +249,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
 
 
 def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
-                     progress: bool = True) -> FeaturesReport:
+                     progress: bool = True, scheduler: str | None = None) -> FeaturesReport:
     """Compute the features of every recording in ``store`` and write the ``features`` table.
 
     Parameters
@@ -264,6 +264,10 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         Recompute recordings that already have a features part.
     progress : bool
         Show a rich progress bar on stderr.
+    scheduler : str, optional
+        Run the recordings on a Dask cluster: ``"local"`` or a scheduler address
+        (:func:`cxlab._executor.make_executor`); the store must be on a filesystem its workers
+        share.
 
     Returns
     -------
@@ -298,7 +302,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
             report.n_up_to_date += 1
             continue
         rid = rec["recording_id"]
-        jobs_list.append({"store": str(store.path), "rec": rec, "cfg": cfg,
+        jobs_list.append({"store": str(store.path.absolute()), "rec": rec, "cfg": cfg,
                           "forces": forces.get(rid, []), "markers": markers.get(rid, []),
                           "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
                           "had_features": rid in done,
@@ -306,8 +310,8 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
-        if n_workers > 1:
-            with ProcessPoolExecutor(max_workers=n_workers) as ex:
+        if n_workers > 1 or (scheduler and jobs_list):
+            with make_executor(n_workers, scheduler=scheduler) as ex:
                 results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
                 for n_rows, q in results:
                     report.n_processed += 1

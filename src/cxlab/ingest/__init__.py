@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxlab._check import ConfigError, message
+from cxlab._executor import is_worker_crash, make_executor
 from cxlab.ingest._paths import Unit, discover, masked_path, path_fields, pattern_regex
 from cxlab.ingest._worker import ALL_TABLES, Outcome, Task, quarantine_rows, run_task
 from cxlab.io.csv import mapping_columns, read_mapping
@@ -108,6 +109,7 @@ def ingest(
     force: bool = False,
     mapping: dict | str | os.PathLike[str] | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> IngestReport:
     """Ingest recording files and folders into ``store``.
 
@@ -132,6 +134,10 @@ def ingest(
         beside the recordings) are skipped, with one warning line naming them.
     progress : bool
         Show a progress bar (only when stderr is a terminal).
+    scheduler : str, optional
+        Run the per-file work on a Dask cluster: ``"local"`` or a scheduler address
+        (:func:`cxlab._executor.make_executor`); the store must be on a filesystem its workers
+        share. Results do not depend on it.
 
     Returns
     -------
@@ -178,7 +184,7 @@ def ingest(
             report.warnings.append(f"{u.rel}: path matches no file-name pattern; subject, "
                                    "session and task left empty")
         tasks.append(task)
-    results = _run(tasks, jobs=jobs, progress=progress)
+    results = _run(tasks, jobs=jobs, progress=progress, scheduler=scheduler)
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     report.warnings += _settle(st, results, known)
@@ -194,7 +200,7 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     label = fields["subject"]
     sid = pseudonymise(label) if label else None
     rel = masked_path(u.rel, label=label, subject_id=sid, pattern=rx) if label else u.rel
-    task = Task(store=str(st.path), root=str(u.root), files=[str(f) for f in u.files],
+    task = Task(store=str(st.path.absolute()), root=str(u.root), files=[str(f) for f in u.files],
                 rel=rel, shown=u.rel, sha256=u.sha256, subject_id=sid,
                 session=fields["session"],
                 task=fields["task"].lower() if fields["task"] else None, trial=fields["trial"],
@@ -202,7 +208,8 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     return task, found is not None
 
 
-def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome]:
+def _run(tasks: list[Task], *, jobs: int | None, progress: bool,
+         scheduler: str | None = None) -> list[Outcome]:
     if not tasks:
         return []
     from rich.console import Console
@@ -214,7 +221,7 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
     out: dict[int, Outcome] = {}
     crashed: list[int] = []
     # workers are forked at the first submit, before rich starts its refresh thread
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+    with make_executor(n_jobs, scheduler=scheduler) as pool:
         futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
         with Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, disable=not show, transient=True) as bar:
@@ -223,7 +230,9 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
                 i = futures[fut]
                 try:
                     out[i] = fut.result()
-                except BrokenProcessPool:
+                except Exception as exc:
+                    if not is_worker_crash(exc):
+                        raise
                     crashed.append(i)
                 bar.advance(tick)
     for i in sorted(crashed):  # a reader crashed its process: retry each alone to find it
