@@ -283,6 +283,8 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     """
     t0 = time.perf_counter()
     store = store if isinstance(store, Store) else Store(store)
+    if not store.path.is_absolute():  # workers (a Dask cluster) may run in another directory
+        store = Store(store.path.absolute())
     cfg = read_config(config)
     recs = store.table("recordings")
     report = FeaturesReport(n_recordings=len(recs))
@@ -302,7 +304,7 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
             report.n_up_to_date += 1
             continue
         rid = rec["recording_id"]
-        jobs_list.append({"store": str(store.path.absolute()), "rec": rec, "cfg": cfg,
+        jobs_list.append({"store": str(store.path), "rec": rec, "cfg": cfg,
                           "forces": forces.get(rid, []), "markers": markers.get(rid, []),
                           "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
                           "had_features": rid in done,
