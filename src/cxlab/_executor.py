@@ -98,10 +98,10 @@ def make_executor(
             cluster = None
             try:
                 client = Client(scheduler.strip(), timeout=connect_timeout_s)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError):  # the scheme, host or port does not parse
                 raise ConfigError(
                     message(
-                        f"is not a Dask scheduler address ({exc})",
+                        "is not a Dask scheduler address",
                         field="--scheduler",
                         value=scheduler,
                         fix=_FIX,
