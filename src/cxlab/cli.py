@@ -39,6 +39,11 @@ EXIT_ERROR = 1
 EXIT_REJECTED = 3
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="Store directory.")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", envvar="CXLAB_SCHEDULER", show_envvar=True,
+    help="Run the per-file work on a Dask cluster: 'local' (a LocalCluster of --jobs workers) "
+    "or a scheduler address such as tcp://HOST:8786; the store must be on a filesystem the "
+    "workers share. Needs cxlab[dask].")]
 
 
 @app.callback()
@@ -266,6 +271,7 @@ def ingest_cmd(
     show_paths: Annotated[bool, typer.Option(
         "--show-paths", help="Name files in the summary as found on disk (default: as stored, "
         "subject labels pseudonymised).")] = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store.
 
@@ -273,7 +279,7 @@ def ingest_cmd(
     from cxlab.ingest import ingest
 
     report = ingest(paths, store=writable_store(store), pattern=pattern, jobs=jobs, force=force,
-                    mapping=mapping)
+                    mapping=mapping, scheduler=scheduler)
     console.print(report.summary(show_paths=show_paths), highlight=False, markup=False,
                   soft_wrap=True)
     if not report.outcomes:
@@ -298,6 +304,7 @@ def features_cmd(
         "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Recompute recordings that already have features.")] = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Compute features for every recording in the store (long `features` table).
 
@@ -305,7 +312,7 @@ def features_cmd(
     from cxlab.features.runner import extract_features
 
     r = extract_features(existing_store(store), config=config, jobs=jobs, force=force,
-                         progress=sys.stderr.isatty())
+                         progress=sys.stderr.isatty(), scheduler=scheduler)
     console.print(f"{r.n_recordings} recording(s): {r.n_processed} processed, "
                   f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
                   f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, message
-from cxlab._workers import worker_pool
+from cxlab._executor import make_executor
 from cxlab.features.curve_tasks import CURVE_BUILDERS, curves_frame, trial_curves
 from cxlab.features.emg import emg_channels, read_emg_map
 from cxlab.features.tasks import (
@@ -396,7 +396,7 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
 
 
 def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
-                     progress: bool = True) -> FeaturesReport:
+                     progress: bool = True, scheduler: str | None = None) -> FeaturesReport:
     """Compute the features of every recording in ``store`` and write the ``features`` table.
 
     Parameters
@@ -411,6 +411,10 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         Recompute recordings that already have a features part.
     progress : bool
         Show a rich progress bar on stderr.
+    scheduler : str, optional
+        Run the recordings on a Dask cluster: ``"local"`` or a scheduler address
+        (:func:`cxlab._executor.make_executor`); the store must be on a filesystem its workers
+        share.
 
     Returns
     -------
@@ -426,6 +430,8 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     """
     t0 = time.perf_counter()
     store = store if isinstance(store, Store) else Store(store)
+    if not store.path.is_absolute():  # workers (a Dask cluster) may run in another directory
+        store = Store(store.path.absolute())
     cfg = read_config(config)
     recs = store.table("recordings")
     report = FeaturesReport(n_recordings=len(recs))
@@ -479,8 +485,8 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
-        if n_workers > 1:
-            with worker_pool(n_workers) as ex:
+        if n_workers > 1 or (scheduler and jobs_list):
+            with make_executor(n_workers, scheduler=scheduler) as ex:
                 results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
                 for n_rows, q in results:
                     report.n_processed += 1

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxlab._check import ConfigError, message
+from cxlab._executor import is_worker_crash, make_executor
 from cxlab._workers import worker_pool
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
 from cxlab.ingest._sessions import record_sessions
@@ -145,6 +146,7 @@ def ingest(
     force: bool = False,
     mapping: dict | str | os.PathLike[str] | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> IngestReport:
     """Ingest recording files and folders into ``store``.
 
@@ -169,6 +171,10 @@ def ingest(
         beside the recordings) are skipped, with one warning line naming them.
     progress : bool
         Show a progress bar (only when stderr is a terminal).
+    scheduler : str, optional
+        Run the per-file work on a Dask cluster: ``"local"`` or a scheduler address
+        (:func:`cxlab._executor.make_executor`); the store must be on a filesystem its workers
+        share. Results do not depend on it.
 
     Returns
     -------
@@ -232,7 +238,7 @@ def ingest(
             f"{len(relabel)} unchanged file(s) give other subject, session, task or trial "
             f"labels with this pattern than when they were ingested (e.g. {relabel[0]}); their "
             "stored labels are kept: re-run with --force to re-derive them")
-    results = _run(tasks, jobs=jobs, progress=progress)
+    results = _run(tasks, jobs=jobs, progress=progress, scheduler=scheduler)
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     report.warnings += _settle(st, results, landed)
@@ -272,7 +278,7 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     def masked(v: str | None) -> str | None:  # "John Smith follow-up" -> "<id> follow-up"
         return mask_label(v, label=label, subject_id=sid) if v else v
 
-    task = Task(store=str(st.path), root=str(u.root), files=[str(f) for f in u.files],
+    task = Task(store=str(st.path.absolute()), root=str(u.root), files=[str(f) for f in u.files],
                 rel=rel, shown=u.rel, sha256=u.sha256, subject_id=sid,
                 session=masked(fields["session"]),
                 task=masked(fields["task"].lower()) if fields["task"] else None,
@@ -280,7 +286,8 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     return task, found is not None
 
 
-def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome]:
+def _run(tasks: list[Task], *, jobs: int | None, progress: bool,
+         scheduler: str | None = None) -> list[Outcome]:
     if not tasks:
         return []
     from rich.console import Console
@@ -292,7 +299,7 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
     out: dict[int, Outcome] = {}
     crashed: list[int] = []
     # workers are forked at the first submit, before rich starts its refresh thread
-    with worker_pool(n_jobs) as pool:
+    with make_executor(n_jobs, scheduler=scheduler) as pool:
         futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
         with Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, disable=not show, transient=True) as bar:
@@ -301,7 +308,9 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool) -> list[Outcome
                 i = futures[fut]
                 try:
                     out[i] = fut.result()
-                except BrokenProcessPool:
+                except Exception as exc:
+                    if not is_worker_crash(exc):
+                        raise
                     crashed.append(i)
                 bar.advance(tick)
     for i in sorted(crashed):  # a reader crashed its process: retry each alone to find it

@@ -1,0 +1,198 @@
+"""cxlab._executor: ingest and features on a Dask cluster write the store a local run writes.
+
+A real ``dask scheduler`` and ``dask worker`` (two single-threaded processes) are started on
+127.0.0.1 for the module and always stopped; the cohort is cxlab.synth's C3D export plus a
+real vendor file and a truncated real file (which must land in quarantine the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cxlab._check import ConfigError
+from cxlab._executor import is_worker_crash, make_executor
+from cxlab.cli import app
+
+distributed = pytest.importorskip("distributed", reason="needs the cxlab[dask] extra")
+
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _files(store: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(store).as_posix(): p.read_bytes() for p in sorted(store.rglob("*.parquet"))
+    }
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory, real_dir) -> Path:
+    from cxlab.synth.files import write_cohort
+
+    out = write_cohort(
+        tmp_path_factory.mktemp("dask") / "raw",
+        n_subjects=2,
+        n_sessions=1,
+        seed=11,
+        jobs=1,
+        progress=False,
+    )
+    real = real_dir / "c3d"  # a vendor's CMJ file, and a truncated file for the quarantine
+    extra = out / "sub-CX900" / "ses-1"
+    extra.mkdir(parents=True)
+    shutil.copy(
+        real / "biomdp_kistler_CMJ_1plate.c3d", extra / "sub-CX900_ses-1_task-cmj_run-1.c3d"
+    )
+    cut = (real / "opensim_walking2.c3d").read_bytes()[:5000]
+    (extra / "sub-CX900_ses-1_task-cmj_run-2.c3d").write_bytes(cut)
+    return out
+
+
+def _pipeline(raw: Path, store: Path, *options: str, env: dict | None = None) -> list[str]:
+    outputs = []
+    for args in (["ingest", str(raw), "--store", str(store)], ["features", "--store", str(store)]):
+        res = runner.invoke(app, [*args, *options], env=env)
+        assert res.exit_code in (0, 3), res.output  # 3: the truncated file was quarantined
+        outputs.append(res.output)
+    return outputs
+
+
+_LOCAL: dict[tuple, dict[str, bytes]] = {}
+
+
+@pytest.fixture
+def local_store(raw, tmp_path_factory) -> dict[str, bytes]:
+    """The store of a local ``--jobs 1`` run, built once per pseudonym key (conftest sets it)."""
+    key = (str(raw), os.environ.get("CXLAB_KEY"))
+    if key not in _LOCAL:
+        st = tmp_path_factory.mktemp("local") / "store"
+        _pipeline(raw, st, "--jobs", "1")
+        _LOCAL[key] = _files(st)
+    files = _LOCAL[key]
+    assert any(k.startswith("features/") for k in files)
+    assert any(k.startswith("quarantine/") for k in files) and len(files) > 20
+    return files
+
+
+@pytest.fixture
+def scheduler(tmp_path_factory):
+    """``dask scheduler`` + ``dask worker --nworkers 2`` on 127.0.0.1, stopped afterwards."""
+    logs = tmp_path_factory.mktemp("dask-logs")
+    elsewhere = tmp_path_factory.mktemp("worker-cwd")  # workers do not share our cwd
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    dask = [sys.executable, "-m", "dask"]
+    commands = [
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        [
+            *dask,
+            "worker",
+            address,
+            "--host",
+            "127.0.0.1",
+            "--nworkers",
+            "2",
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--death-timeout",
+            "60",
+        ],
+    ]
+    procs = []
+    try:
+        for i, cmd in enumerate(commands):
+            log = open(logs / f"{i}.log", "wb")
+            procs.append(
+                (
+                    subprocess.Popen(
+                        cmd, cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT
+                    ),
+                    log,
+                )
+            )
+            if i == 0:
+                time.sleep(0.5)
+        client = distributed.Client(address, timeout=60)
+        try:
+            client.wait_for_workers(2, timeout=90)
+        finally:
+            client.close()
+        yield address
+    except Exception:
+        for f in sorted(logs.iterdir()):
+            sys.stderr.write(f.read_text(errors="replace")[-3000:])
+        raise
+    finally:
+        for proc, _ in reversed(procs):
+            proc.terminate()
+        for proc, log in reversed(procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            log.close()
+
+
+def test_a_dask_cluster_writes_the_same_store_bytes_as_a_local_run(
+    raw, local_store, scheduler, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # a relative --store: workers run in another directory
+    out = _pipeline(raw, Path("store"), "--scheduler", scheduler)
+    assert _files(tmp_path / "store") == local_store
+    assert "ingested 15, unchanged 0, failed 1" in out[0]
+    assert "sub-CX900_ses-1_task-cmj_run-2.c3d" in out[0] and "processed" in out[1]
+
+
+def test_scheduler_local_from_the_environment_writes_the_same_bytes(raw, local_store, tmp_path):
+    st = tmp_path / "store"
+    _pipeline(raw, st, "--jobs", "2", env={"CXLAB_SCHEDULER": "local"})
+    assert _files(st) == local_store
+
+
+def test_a_bad_scheduler_address_is_one_line_naming_option_address_and_fix(raw, tmp_path):
+    res = runner.invoke(
+        app, ["ingest", str(raw), "--store", str(tmp_path / "s"), "--scheduler", "udp:/nowhere"]
+    )
+    assert res.exit_code == 1
+    line = res.output.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "--scheduler" in line and "'udp:/nowhere'" in line and "dask scheduler" in line
+    assert not _files(tmp_path / "s")  # nothing was written
+
+
+def test_a_scheduler_that_does_not_answer_is_a_config_error():
+    port = _free_port()  # nothing listens there
+    with pytest.raises(
+        ConfigError,
+        match=rf"--scheduler: no Dask scheduler answered within 1 s "
+        rf"\(got 'tcp://127.0.0.1:{port}'\); pass the address",
+    ):
+        with make_executor(1, scheduler=f"tcp://127.0.0.1:{port}", connect_timeout_s=1):
+            pass
+
+
+def test_a_killed_dask_worker_counts_as_a_crashed_reader_like_a_broken_pool():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from distributed.scheduler import KilledWorker
+
+    assert is_worker_crash(BrokenProcessPool("x"))
+    assert is_worker_crash(KilledWorker("run_task-1", "tcp://127.0.0.1:1", 3))
+    assert not is_worker_crash(RuntimeError("a bug"))
