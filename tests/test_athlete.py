@@ -118,7 +118,7 @@ def test_weaker_side_follows_the_direction_of_better(store, tmp_path):
     f = st.table("features")
     sid = f["subject_id"].iloc[0]
     last = f[(f["subject_id"] == sid) & (f["feature"] == "knee_fppa_peak_deg")]
-    last = last[last["session"] == last["session"].astype(int).max().astype(str)]
+    last = last[last["session"] == str(last["session"].astype(int).max())]
     m = last.groupby("side")["value"].mean()
     worse = "left" if m["left"] > m["right"] else "right"  # more valgus is worse
     html = (tmp_path / "pages" / f"athlete-{sid}.html").read_text()

@@ -51,7 +51,7 @@ def mocap(tmp_path_factory):
     {date} pattern; the programme log but no surveys."""
     import os
 
-    os.environ.setdefault("CXLAB_KEY", "test-key-not-secret")
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     from cxlab.features.runner import extract_features
     from cxlab.ingest import ingest
     from cxlab.ingest_tables import ingest_interventions

@@ -207,6 +207,7 @@ def ingest(
     relabel: list[str] = []
     tasks: list[Task] = []
     landed: list[Outcome] = []  # files already in the store: settled again (idempotent)
+    landed_tasks: list[Task] = []
     seen: dict[str, str] = {}
     dates: dict[str, str | None] = {}  # stored path -> {date} of the pattern (sessions table)
     for u in units:
@@ -227,6 +228,7 @@ def ingest(
             if _relabelled(stored[rid], task):
                 relabel.append(u.rel)
             landed.append(report.outcomes[-1])
+            landed_tasks.append(task)
             continue
         if not matched:
             report.warnings.append(f"{u.rel}: path matches no file-name pattern; session and "
@@ -242,7 +244,11 @@ def ingest(
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     report.warnings += _settle(st, results, landed)
-    report.warnings += record_sessions(st, results, tasks=tasks, dates=dates, known=known)
+    # files already in the store whose sessions part a killed run never wrote get it now
+    have = st.keys("sessions")
+    redo = [o for o in landed if o.sha256[:16] not in have]
+    report.warnings += record_sessions(st, [*results, *redo], tasks=[*tasks, *landed_tasks],
+                                       dates=dates, known=known)
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0

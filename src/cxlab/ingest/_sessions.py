@@ -10,6 +10,7 @@ re-ingesting a changed file replaces it and a stale recording takes its row with
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
 
@@ -54,7 +55,10 @@ def record_sessions(
     Parameters
     ----------
     results : list of Outcome
-        The ingest's outcomes (only ``ingested`` ones with a subject and session write rows).
+        The ingest's outcomes (``ingested`` ones, and ``unchanged`` ones whose part a killed
+        run never wrote; only those with a subject and session write rows). Parts of
+        recordings no longer in the store are removed, so a kill at any moment is finished
+        by the next run.
     tasks : list of Task
         The tasks ingested (stored path, pseudonymised ``subject_id``, ``session``).
     dates : dict
@@ -64,7 +68,7 @@ def record_sessions(
         recordings replaced by a new version of the same path are deleted.
     """
     notes: list[str] = []
-    done = [o for o in results if o.status == "ingested"]
+    done = [o for o in results if o.status in ("ingested", "unchanged")]
     stated = _recorded_at(st, [o.sha256[:16] for o in done])
     by_path = {t.rel: t for t in tasks}
     for o in sorted(done, key=lambda o: o.rel):
@@ -104,5 +108,13 @@ def record_sessions(
                 "source": [r["source"] for r in rows],
             }
         )
-        st.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
+        try:
+            st.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
+        except OSError as e:  # e.g. disk full: the recording landed; the next run writes this
+            notes.append(f"{o.shown}: its sessions row was not written ({e.strerror or e}); "
+                         "free space and run the ingest again to add it")
+    recordings = st.keys("recordings")
+    for key in sorted(st.keys("sessions")):  # a replaced or never-landed recording's part
+        if re.fullmatch(r"[0-9a-f]{16}", key) and key not in recordings:
+            st.delete("sessions", key=key)
     return notes

@@ -21,7 +21,9 @@ from cxlab._check import InputFormatError, message, warn
 from cxlab.deid import DOB_COLUMNS, identifier_columns, normalise_header
 from cxlab.instruments import Instrument
 from cxlab.io._sheet import (
+    UNCACHED_FORMULA,
     Problems,
+    _not_a,
     check_subject_option,
     find_column,
     parse_dates,
@@ -194,7 +196,8 @@ def _check_answers(long: pd.DataFrame, instruments: dict[str, Instrument],
     file = long["file"].iloc[0] if len(long) else ""
     value, bad_num = parse_numbers(long["text"])
     long["response"] = value
-    _add_each(problems, file, long.loc[bad_num], "answer is not a number")
+    bad = long.loc[bad_num]
+    _add_each(problems, file, bad, "answer " + _not_a("a number", bad["text"]))
     params = pd.DataFrame([{"instrument": n, "lo": i.min, "hi": i.max, "integer": i.integer}
                            for n, i in instruments.items()])
     p = long[["instrument"]].merge(params, how="left")
@@ -218,7 +221,8 @@ def _add_each(problems: Problems, file: str, sel: pd.DataFrame, rule: pd.Series 
     key = sel["column"].astype(str) + "\x00" + rule.astype(str)
     for _k, idx in sel.groupby(key, sort=True).groups.items():
         part = sel.loc[idx]
-        problems.add(file, part["row"], str(part["column"].iloc[0]), part["text"],
+        problems.add(file, part["row"], str(part["column"].iloc[0]),
+                     part["text"].astype(str).str.removeprefix(UNCACHED_FORMULA),
                      str(rule.loc[idx].iloc[0]))
 
 
