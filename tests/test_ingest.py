@@ -697,3 +697,20 @@ def test_a_force_export_with_an_absurd_force_is_refused_naming_column_and_value(
     assert len(st.table("recordings")) == 1  # the good file landed
     assert st.table("forces")["fz"].abs().max() < 1e5
     assert st.table("quarantine")["reason"].str.contains("fz").all()
+
+
+def test_an_export_header_athlete_id_is_the_pseudonymised_subject_and_never_stored(tmp_path):
+    from cxlab.pseudo import pseudonymise
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    (root / "jump export.csv").write_bytes(_forcedecks_text().encode())  # matches no pattern
+    _run(root, tmp_path / "st")
+    rec = Store(tmp_path / "st").table("recordings")
+    athlete = "466bf686-2f86-4120-8f95-524aa3726e19"
+    assert rec["subject_id"].item() == pseudonymise(athlete)
+    assert rec["body_mass_kg"].item() == pytest.approx(81.5)
+    assert str(rec["recorded_at"].item()).startswith("2019-12-03")
+    for f in (tmp_path / "st").rglob("*"):
+        if f.is_file():
+            assert athlete.encode() not in f.read_bytes(), f

@@ -88,7 +88,8 @@ def _read_unit(files: list[Path], options: dict) -> Recording:
 
 def _private(rec: Recording, task: Task) -> tuple[Recording, Task]:
     """What of a recording's free text may be stored: subject prefixes split off labels
-    (a prefix is a subject label: it becomes the subject when the path gave none), event
+    (a prefix is a subject label: it becomes the subject when the path gave none; so does
+    an export header's athlete identifier, ``meta["subject_label"]``), event
     labels from the standard vocabulary only (:func:`cxlab.deid.event_label`).
 
     The vendor text is reduced in :func:`recording_row`. Returns new objects; the inputs are
@@ -96,6 +97,11 @@ def _private(rec: Recording, task: Task) -> tuple[Recording, Task]:
     """
     rec, subjects = strip_subject_prefixes(rec, pseudonym=pseudonymise)
     rec.events = [replace(e, label=event_label(e.label)) for e in rec.events]
+    # an export header's athlete identifier (ForceDecks AthleteId, BioWare ID) is a subject
+    # label: never kept raw; the subject when the path gave none
+    header_label = rec.meta.pop("subject_label", None)
+    if header_label and not subjects:
+        subjects = [str(header_label).strip()]
     if task.subject_id is None and len(subjects) == 1:
         sid = pseudonymise(subjects[0])
         task = replace(task, subject_id=sid, label=subjects[0],
