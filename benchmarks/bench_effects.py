@@ -47,22 +47,23 @@ def main() -> None:
         fit = fit_effects(wide, **kw)
 
     results["mixed (fit_effects)"] = best_of(mixed, a.repeat)
-    results["gee (fit_effects)"] = best_of(lambda: fit_effects(wide, method="gee", **kw),
-                                           a.repeat)
+    results["gee (fit_effects)"] = best_of(lambda: fit_effects(wide, method="gee", **kw), a.repeat)
     wide_s = wide.assign(session=wide["session"].astype(int))
     results["aipw (fit_effects, 5 folds)"] = best_of(
-        lambda: fit_effects(wide_s, method="aipw", **{**kw, "time": "session"}), a.repeat)
+        lambda: fit_effects(wide_s, method="aipw", **{**kw, "time": "session"}), a.repeat
+    )
 
-    print(f"cohort: {a.subjects} subjects x {a.sessions} sessions x 4 arms, "
-          f"{len(d)} observed rows (outcome pain_nrs)")
+    print(
+        f"cohort: {a.subjects} subjects x {a.sessions} sessions x 4 arms, "
+        f"{len(d)} observed rows (outcome pain_nrs)"
+    )
     print(f"{'baseline OLS (same fixed effects)':36s} {ols:8.3f} s   1.0x")
     for name, t in results.items():
         print(f"{name:36s} {t:8.3f} s {t / ols:6.0f}x")
     w = fit.table["warnings"].iloc[0] or "none"
     print(f"mixed model converged: {bool(fit.table['converged'].all())}; warnings: {w}")
     target = results["mixed (fit_effects)"]
-    print(f"target < 5 s for the mixed model: {'met' if target < 5 else 'MISSED'} "
-          f"({target:.2f} s)")
+    print(f"target < 5 s for the mixed model: {'met' if target < 5 else 'MISSED'} ({target:.2f} s)")
 
 
 if __name__ == "__main__":

@@ -51,10 +51,14 @@ def per_trial() -> None:
     t_cmj0 = best_of(lambda: np.cumsum(fz))
     t_cop = best_of(lambda: cop_metrics(cop, rate_hz=100.0))
     t_cop0 = best_of(lambda: np.cumsum(cop, axis=0))
-    print(f"cmj_metrics: {t_cmj * 1e3:.3f} ms/trial ({fz.size} samples x 2 plates); "
-          f"{t_cmj / t_cmj0:.0f} x one numpy.cumsum of fz ({t_cmj0 * 1e6:.1f} us)")
-    print(f"cop_metrics: {t_cop * 1e3:.3f} ms/trial ({cop.shape[0]} samples); "
-          f"{t_cop / t_cop0:.0f} x one numpy.cumsum of the CoP ({t_cop0 * 1e6:.1f} us)")
+    print(
+        f"cmj_metrics: {t_cmj * 1e3:.3f} ms/trial ({fz.size} samples x 2 plates); "
+        f"{t_cmj / t_cmj0:.0f} x one numpy.cumsum of fz ({t_cmj0 * 1e6:.1f} us)"
+    )
+    print(
+        f"cop_metrics: {t_cop * 1e3:.3f} ms/trial ({cop.shape[0]} samples); "
+        f"{t_cop / t_cop0:.0f} x one numpy.cumsum of the CoP ({t_cop0 * 1e6:.1f} us)"
+    )
     print(f"cmj + balance metrics of one trial: {(t_cmj + t_cop) * 1e3:.2f} ms")
     battery()
 
@@ -62,8 +66,12 @@ def per_trial() -> None:
 def battery() -> None:
     """Per-trial time of the battery's metric functions (two plates, 1000 Hz)."""
     sj, _ = sj_force(noise_n=1.0)
-    four = np.concatenate([sj_force(v_to=v, after_s=0.5, noise_n=1.0, seed=k)[0]
-                           for k, v in enumerate((2.0, 2.2, 2.4, 2.1))])
+    four = np.concatenate(
+        [
+            sj_force(v_to=v, after_s=0.5, noise_n=1.0, seed=k)[0]
+            for k, v in enumerate((2.0, 2.2, 2.4, 2.1))
+        ]
+    )
     dj, _ = dj_force(noise_n=1.0)
     im, _ = imtp_force(noise_n=1.0)
 
@@ -72,19 +80,30 @@ def battery() -> None:
             sj_metrics(four[a:b], rate_hz=1000.0)
 
     cases = [
-        ("sj_metrics", sj, lambda: sj_metrics(sj, rate_hz=1000.0, fz_left=0.48 * sj,
-                                              fz_right=0.52 * sj)),
+        (
+            "sj_metrics",
+            sj,
+            lambda: sj_metrics(sj, rate_hz=1000.0, fz_left=0.48 * sj, fz_right=0.52 * sj),
+        ),
         ("jump_segments + 4 x sj_metrics", four, sj4),
-        ("dj_metrics", dj, lambda: dj_metrics(dj, rate_hz=1000.0, fz_left=0.48 * dj,
-                                              fz_right=0.52 * dj)),
-        ("imtp_metrics", im, lambda: imtp_metrics(im, rate_hz=1000.0, fz_left=0.48 * im,
-                                                  fz_right=0.52 * im)),
+        (
+            "dj_metrics",
+            dj,
+            lambda: dj_metrics(dj, rate_hz=1000.0, fz_left=0.48 * dj, fz_right=0.52 * dj),
+        ),
+        (
+            "imtp_metrics",
+            im,
+            lambda: imtp_metrics(im, rate_hz=1000.0, fz_left=0.48 * im, fz_right=0.52 * im),
+        ),
     ]
     for name, f, fn in cases:
         t = best_of(fn)
         t0 = best_of(lambda f=f: np.cumsum(f))
-        print(f"{name}: {t * 1e3:.3f} ms/trial ({f.size} samples); {t / t0:.0f} x one "
-              f"numpy.cumsum of fz ({t0 * 1e6:.1f} us)")
+        print(
+            f"{name}: {t * 1e3:.3f} ms/trial ({f.size} samples); {t / t0:.0f} x one "
+            f"numpy.cumsum of fz ({t0 * 1e6:.1f} us)"
+        )
 
 
 def build_store(path: Path, n: int) -> Store:
@@ -96,8 +115,9 @@ def build_store(path: Path, n: int) -> Store:
         rid = hashlib.sha256(name.encode()).hexdigest()[:16]
         task = "cmj" if i % 2 == 0 else "balance_left"
         if task == "cmj":
-            fz, _ = cmj_force(mass_kg=rng.uniform(55, 95), v_to=rng.uniform(1.8, 3.0),
-                              noise_n=1.0, seed=i)
+            fz, _ = cmj_force(
+                mass_kg=rng.uniform(55, 95), v_to=rng.uniform(1.8, 3.0), noise_n=1.0, seed=i
+            )
             plates = [{"fz": 0.5 * fz}, {"fz": 0.5 * fz}]
             rate = 1000.0
         else:
@@ -115,11 +135,23 @@ def build_store(path: Path, n: int) -> Store:
             frames.append(df)
         sid = hashlib.sha256(f"s{i % 50}".encode()).hexdigest()[:12]
         st.write("forces", pd.concat(frames, ignore_index=True), key=rid, partition=sid)
-        recs.append({"recording_id": rid, "subject_id": sid, "session": "1", "task": task,
-                     "trial": str(i), "source_path": f"{name}.c3d",
-                     "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
-                     "format": "c3d", "vendor": None, "point_rate_hz": np.nan,
-                     "analog_rate_hz": rate, "n_frames": 0, "first_frame": 1})
+        recs.append(
+            {
+                "recording_id": rid,
+                "subject_id": sid,
+                "session": "1",
+                "task": task,
+                "trial": str(i),
+                "source_path": f"{name}.c3d",
+                "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+                "format": "c3d",
+                "vendor": None,
+                "point_rate_hz": np.nan,
+                "analog_rate_hz": rate,
+                "n_frames": 0,
+                "first_frame": 1,
+            }
+        )
     st.write("recordings", pd.DataFrame(recs), key="all")
     return st
 
@@ -132,8 +164,10 @@ def throughput(n: int, jobs: int) -> None:
         for j in sorted({1, jobs}):
             r = extract_features(st, jobs=j, force=True, progress=False)
             assert r.n_quarantined == 0, r.quarantine
-            print(f"extract_features --jobs {j}: {n / r.elapsed_s:.0f} trials/s "
-                  f"({r.elapsed_s:.1f} s, {r.n_rows} rows)")
+            print(
+                f"extract_features --jobs {j}: {n / r.elapsed_s:.0f} trials/s "
+                f"({r.elapsed_s:.1f} s, {r.n_rows} rows)"
+            )
 
 
 def main() -> None:

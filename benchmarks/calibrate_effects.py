@@ -44,8 +44,14 @@ COVARIATES = ["odi", "has_valgus", "has_asymmetry", "has_forward_head"]
 
 def cohort(n_subjects: int, n_sessions: int, *, seed: int, confounded: bool):
     """A simulated cohort as a wide table plus its truth (pain effect of the null arm = 0)."""
-    truth = simulate_truth(n_subjects, n_sessions, seed=seed, confounded=confounded,
-                           effects={OUTCOME: {NULL_ARM: 0.0}}, dropout=not confounded)
+    truth = simulate_truth(
+        n_subjects,
+        n_sessions,
+        seed=seed,
+        confounded=confounded,
+        effects={OUTCOME: {NULL_ARM: 0.0}},
+        dropout=not confounded,
+    )
     wide = truth.wide()
     wide["session"] = wide["session"].astype(int)
     subjects = truth.subjects.set_index("label")
@@ -55,8 +61,14 @@ def cohort(n_subjects: int, n_sessions: int, *, seed: int, confounded: bool):
     return wide, truth
 
 
-def one_rep(seed: int, *, n_subjects: int, n_sessions: int, n_confounded: int,
-            methods=("mixed", "gee", "aipw", "naive")) -> list[dict]:
+def one_rep(
+    seed: int,
+    *,
+    n_subjects: int,
+    n_sessions: int,
+    n_confounded: int,
+    methods=("mixed", "gee", "aipw", "naive"),
+) -> list[dict]:
     """Fit every requested method on one randomised and one confounded cohort."""
     out = []
     with warnings.catch_warnings():
@@ -66,31 +78,61 @@ def one_rep(seed: int, *, n_subjects: int, n_sessions: int, n_confounded: int,
             for method in ("mixed", "gee"):
                 if method not in methods:
                     continue
-                t = fit_effects(wide, outcome=OUTCOME, time="week", arm="arm", subject="label",
-                                control="control", method=method, cov_type="robust").table
+                t = fit_effects(
+                    wide,
+                    outcome=OUTCOME,
+                    time="week",
+                    arm="arm",
+                    subject="label",
+                    control="control",
+                    method=method,
+                    cov_type="robust",
+                ).table
                 for r in t.itertuples(index=False):
-                    out.append(_row("randomised_mar", method, r,
-                                    truth.effects[OUTCOME][r.arm], seed))
+                    out.append(
+                        _row("randomised_mar", method, r, truth.effects[OUTCOME][r.arm], seed)
+                    )
         if {"aipw", "naive"} & set(methods):
             wide, truth = cohort(n_confounded, n_sessions, seed=seed + 1, confounded=True)
             try:
-                fit = fit_effects(wide, outcome=OUTCOME, time="session", arm="arm",
-                                  subject="label", control="control", method="aipw",
-                                  covariates=COVARIATES, seed=seed)
+                fit = fit_effects(
+                    wide,
+                    outcome=OUTCOME,
+                    time="session",
+                    arm="arm",
+                    subject="label",
+                    control="control",
+                    method="aipw",
+                    covariates=COVARIATES,
+                    seed=seed,
+                )
             except CxlabError:  # refused for poor overlap: counted, not hidden
-                return [*out, {"scenario": "confounded", "method": "aipw", "arm": "(refused)",
-                               "seed": seed, "truth": np.nan, "estimate": np.nan,
-                               "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
-                               "converged": False}]
+                return [
+                    *out,
+                    {
+                        "scenario": "confounded",
+                        "method": "aipw",
+                        "arm": "(refused)",
+                        "seed": seed,
+                        "truth": np.nan,
+                        "estimate": np.nan,
+                        "ci_low": np.nan,
+                        "ci_high": np.nan,
+                        "p_value": np.nan,
+                        "converged": False,
+                    },
+                ]
             weeks = 4.0 * (n_sessions - 1)
             for r in fit.table.itertuples(index=False):
-                out.append(_row("confounded", "aipw", r, truth.effects[OUTCOME][r.arm] * weeks,
-                                seed))
+                out.append(
+                    _row("confounded", "aipw", r, truth.effects[OUTCOME][r.arm] * weeks, seed)
+                )
             if "naive" in methods:
                 naive = _naive(fit)
                 for r in naive.itertuples(index=False):
-                    out.append(_row("confounded", "naive", r,
-                                    truth.effects[OUTCOME][r.arm] * weeks, seed))
+                    out.append(
+                        _row("confounded", "naive", r, truth.effects[OUTCOME][r.arm] * weeks, seed)
+                    )
     return out
 
 
@@ -103,8 +145,16 @@ def _naive(fit) -> pd.DataFrame:
         est = t.mean() - c.mean()
         se = np.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c))
         p = 2 * (1 - _ncdf(abs(est / se)))
-        rows.append({"arm": arm, "estimate": est, "ci_low": est - 1.96 * se,
-                     "ci_high": est + 1.96 * se, "p_value": p, "converged": True})
+        rows.append(
+            {
+                "arm": arm,
+                "estimate": est,
+                "ci_low": est - 1.96 * se,
+                "ci_high": est + 1.96 * se,
+                "p_value": p,
+                "converged": True,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -115,38 +165,73 @@ def _ncdf(x):
 
 
 def _row(scenario, method, r, truth, seed) -> dict:
-    return {"scenario": scenario, "method": method, "arm": r.arm, "seed": seed, "truth": truth,
-            "estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high,
-            "p_value": r.p_value, "converged": bool(r.converged)}
+    return {
+        "scenario": scenario,
+        "method": method,
+        "arm": r.arm,
+        "seed": seed,
+        "truth": truth,
+        "estimate": r.estimate,
+        "ci_low": r.ci_low,
+        "ci_high": r.ci_high,
+        "p_value": r.p_value,
+        "converged": bool(r.converged),
+    }
 
 
 def summarise(raw: pd.DataFrame) -> pd.DataFrame:
     """Bias, RMSE, coverage and rejection rate per scenario × method × arm."""
+
     def agg(g):
         truth = g["truth"].iloc[0]
         err = g["estimate"] - truth
         cover = ((g["ci_low"] <= truth) & (truth <= g["ci_high"])).mean()
         reject = (g["p_value"] < 0.05).mean()
         n = len(g)
-        return pd.Series({
-            "truth": truth, "mean_estimate": g["estimate"].mean(), "bias": err.mean(),
-            "bias_pct": 100 * err.mean() / truth if truth != 0 else np.nan,
-            "bias_mcse": err.std(ddof=1) / np.sqrt(n), "rmse": np.sqrt(np.mean(err**2)),
-            "coverage": cover, "coverage_mcse": np.sqrt(cover * (1 - cover) / n),
-            "reject_rate": reject, "reps": n, "converged": g["converged"].mean()})
+        return pd.Series(
+            {
+                "truth": truth,
+                "mean_estimate": g["estimate"].mean(),
+                "bias": err.mean(),
+                "bias_pct": 100 * err.mean() / truth if truth != 0 else np.nan,
+                "bias_mcse": err.std(ddof=1) / np.sqrt(n),
+                "rmse": np.sqrt(np.mean(err**2)),
+                "coverage": cover,
+                "coverage_mcse": np.sqrt(cover * (1 - cover) / n),
+                "reject_rate": reject,
+                "reps": n,
+                "converged": g["converged"].mean(),
+            }
+        )
+
     keys = ["scenario", "method", "arm"]
-    return raw.groupby(keys, sort=True)[["truth", "estimate", "ci_low", "ci_high", "p_value",
-                                         "converged"]].apply(agg).reset_index()
+    return (
+        raw.groupby(keys, sort=True)[
+            ["truth", "estimate", "ci_low", "ci_high", "p_value", "converged"]
+        ]
+        .apply(agg)
+        .reset_index()
+    )
 
 
-def calibrate(reps: int, *, n_subjects: int = 200, n_sessions: int = 4, n_confounded: int = 400,
-              seed: int = 2026, jobs: int = 1,
-              methods=("mixed", "gee", "aipw", "naive")) -> pd.DataFrame:
+def calibrate(
+    reps: int,
+    *,
+    n_subjects: int = 200,
+    n_sessions: int = 4,
+    n_confounded: int = 400,
+    seed: int = 2026,
+    jobs: int = 1,
+    methods=("mixed", "gee", "aipw", "naive"),
+) -> pd.DataFrame:
     """Run ``reps`` seeded replications (in ``jobs`` processes) and summarise them."""
-    seeds = [int(s.generate_state(1)[0] % 2**31)
-             for s in np.random.SeedSequence(seed).spawn(reps)]
-    kw = dict(n_subjects=n_subjects, n_sessions=n_sessions, n_confounded=n_confounded,
-              methods=tuple(methods))
+    seeds = [int(s.generate_state(1)[0] % 2**31) for s in np.random.SeedSequence(seed).spawn(reps)]
+    kw = dict(
+        n_subjects=n_subjects,
+        n_sessions=n_sessions,
+        n_confounded=n_confounded,
+        methods=tuple(methods),
+    )
     if jobs == 1:
         results = [one_rep(s, **kw) for s in seeds]
     else:
@@ -162,21 +247,33 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=500)
     ap.add_argument("--n-subjects", type=int, default=200)
     ap.add_argument("--n-sessions", type=int, default=4)
-    ap.add_argument("--n-confounded", type=int, default=400,
-                    help="subjects in the confounded cohort (its control arm is small)")
+    ap.add_argument(
+        "--n-confounded",
+        type=int,
+        default=400,
+        help="subjects in the confounded cohort (its control arm is small)",
+    )
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", help="optional CSV of the summary")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    summary = calibrate(a.reps, n_subjects=a.n_subjects, n_sessions=a.n_sessions,
-                        n_confounded=a.n_confounded, seed=a.seed, jobs=a.jobs)
+    summary = calibrate(
+        a.reps,
+        n_subjects=a.n_subjects,
+        n_sessions=a.n_sessions,
+        n_confounded=a.n_confounded,
+        seed=a.seed,
+        jobs=a.jobs,
+    )
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     print(summary.round(4).to_string(index=False))
-    print(f"{a.reps} reps x {a.n_subjects} (confounded: {a.n_confounded}) subjects x "
-          f"{a.n_sessions} sessions in "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"{a.reps} reps x {a.n_subjects} (confounded: {a.n_confounded}) subjects x "
+        f"{a.n_sessions} sessions in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     if a.out:
         summary.to_csv(a.out, index=False)
 

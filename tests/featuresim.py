@@ -10,8 +10,20 @@ import numpy as np
 G = 9.80665
 
 
-def cmj_force(*, mass_kg=75.0, v_to=2.6, rate_hz=1000.0, quiet_s=1.5, t1=0.5, t2=0.3,
-              a_down=4.0, landing_peak_bw=4.0, after_s=1.5, noise_n=0.0, seed=0):
+def cmj_force(
+    *,
+    mass_kg=75.0,
+    v_to=2.6,
+    rate_hz=1000.0,
+    quiet_s=1.5,
+    t1=0.5,
+    t2=0.3,
+    a_down=4.0,
+    landing_peak_bw=4.0,
+    after_s=1.5,
+    noise_n=0.0,
+    seed=0,
+):
     """Vertical force of a CMJ built from an analytic CoM acceleration profile.
 
     Countermovement ``a = -A sin(2πt/T1)`` on [0, T1] (velocity returns to 0 at T1, minimum
@@ -34,22 +46,33 @@ def cmj_force(*, mass_kg=75.0, v_to=2.6, rate_hz=1000.0, quiet_s=1.5, t1=0.5, t2
     flight = 2 * v_to / G
     n_f = round(flight * rate_hz)
     t_l = np.arange(0, 0.3, dt)
-    f_land = mass_kg * G * (1 + (landing_peak_bw - 1) * np.sin(np.pi * t_l / 0.3)
-                            ** 2 * (t_l < 0.3))
-    fz = np.concatenate([
-        np.full(t_q.size, mass_kg * G),
-        mass_kg * (G + a_c),
-        mass_kg * (G + a_p),
-        np.zeros(n_f),
-        np.maximum(f_land, mass_kg * G * 0 + 0),
-        np.full(int(after_s * rate_hz), mass_kg * G),
-    ])
+    f_land = (
+        mass_kg * G * (1 + (landing_peak_bw - 1) * np.sin(np.pi * t_l / 0.3) ** 2 * (t_l < 0.3))
+    )
+    fz = np.concatenate(
+        [
+            np.full(t_q.size, mass_kg * G),
+            mass_kg * (G + a_c),
+            mass_kg * (G + a_p),
+            np.zeros(n_f),
+            np.maximum(f_land, mass_kg * G * 0 + 0),
+            np.full(int(after_s * rate_hz), mass_kg * G),
+        ]
+    )
     if noise_n:
         fz = fz + np.random.default_rng(seed).normal(0, noise_n, fz.size)
-    truth = dict(onset_s=quiet_s, takeoff_s=quiet_s + t1 + t2, flight_s=n_f * dt, v_to=v_to,
-                 h=v_to ** 2 / (2 * G), depth=a_down * t1 ** 2 / (2 * np.pi),
-                 v_min=-a_down * t1 / np.pi, mass=mass_kg, landing_peak=landing_peak_bw
-                 * mass_kg * G, n_land=quiet_s + t1 + t2 + n_f * dt)
+    truth = dict(
+        onset_s=quiet_s,
+        takeoff_s=quiet_s + t1 + t2,
+        flight_s=n_f * dt,
+        v_to=v_to,
+        h=v_to**2 / (2 * G),
+        depth=a_down * t1**2 / (2 * np.pi),
+        v_min=-a_down * t1 / np.pi,
+        mass=mass_kg,
+        landing_peak=landing_peak_bw * mass_kg * G,
+        n_land=quiet_s + t1 + t2 + n_f * dt,
+    )
     return fz, truth
 
 
@@ -62,11 +85,22 @@ def cop_normal(*, n=30_000, cov=((4e-5, 1e-5), (1e-5, 2e-5)), seed=0):
 def min_jerk_speed(t, /, *, duration=1.0, distance=1.0, t0=0.0):
     """Speed of a minimum-jerk point-to-point movement (Flash & Hogan 1985)."""
     tau = np.clip((np.asarray(t) - t0) / duration, 0, 1)
-    return distance / duration * 30 * tau ** 2 * (1 - tau) ** 2
+    return distance / duration * 30 * tau**2 * (1 - tau) ** 2
 
 
-def sj_force(*, mass_kg=75.0, v_to=2.3, rate_hz=1000.0, quiet_s=1.5, t_push=0.35,
-             landing_peak_bw=3.5, after_s=1.2, dip_n=0.0, noise_n=0.0, seed=0):
+def sj_force(
+    *,
+    mass_kg=75.0,
+    v_to=2.3,
+    rate_hz=1000.0,
+    quiet_s=1.5,
+    t_push=0.35,
+    landing_peak_bw=3.5,
+    after_s=1.2,
+    dip_n=0.0,
+    noise_n=0.0,
+    seed=0,
+):
     """Vertical force of a squat jump from a still squat (no countermovement).
 
     Push ``a = B sin(πt/T) - g (t/T)²`` on [0, T] (F = 0 at take-off); its integral is
@@ -86,24 +120,51 @@ def sj_force(*, mass_kg=75.0, v_to=2.3, rate_hz=1000.0, quiet_s=1.5, t_push=0.35
     n_f = round(2 * v_to / G * rate_hz)
     t_l = np.arange(round(0.3 * rate_hz)) * dt
     land = mass_kg * G * (1 + (landing_peak_bw - 1) * np.sin(np.pi * t_l / 0.3) ** 2)
-    fz = np.concatenate([quiet, mass_kg * (G + a), np.zeros(n_f), land,
-                         np.full(round(after_s * rate_hz), mass_kg * G)])
+    fz = np.concatenate(
+        [
+            quiet,
+            mass_kg * (G + a),
+            np.zeros(n_f),
+            land,
+            np.full(round(after_s * rate_hz), mass_kg * G),
+        ]
+    )
     if noise_n:
         fz = fz + np.random.default_rng(seed).normal(0, noise_n, fz.size)
     # analytic velocity and force over the push, on a fine grid, for power checks
     tt = np.linspace(0, t_push, 200_001)
-    vv = b * t_push / np.pi * (1 - np.cos(np.pi * tt / t_push)) - G * tt ** 3 / (3 * t_push ** 2)
+    vv = b * t_push / np.pi * (1 - np.cos(np.pi * tt / t_push)) - G * tt**3 / (3 * t_push**2)
     ff = mass_kg * (G + b * np.sin(np.pi * tt / t_push) - G * (tt / t_push) ** 2)
-    truth = dict(onset_s=quiet_s, takeoff_s=quiet_s + t_push, t_push=t_push, v_to=v_to,
-                 h=v_to ** 2 / (2 * G), flight_s=n_f * dt, mass=mass_kg,
-                 peak_force=float(ff.max()), mean_force=float(ff.mean()),
-                 peak_power=float((ff * vv).max()), mean_power=float((ff * vv).mean()),
-                 landing_peak=landing_peak_bw * mass_kg * G)
+    truth = dict(
+        onset_s=quiet_s,
+        takeoff_s=quiet_s + t_push,
+        t_push=t_push,
+        v_to=v_to,
+        h=v_to**2 / (2 * G),
+        flight_s=n_f * dt,
+        mass=mass_kg,
+        peak_force=float(ff.max()),
+        mean_force=float(ff.mean()),
+        peak_power=float((ff * vv).max()),
+        mean_power=float((ff * vv).mean()),
+        landing_peak=landing_peak_bw * mass_kg * G,
+    )
     return fz, truth
 
 
-def dj_force(*, mass_kg=70.0, drop_m=0.30, v_to=2.2, contact_s=0.22, rate_hz=1000.0,
-             box_s=0.3, landing_peak_bw=3.0, after_s=1.5, noise_n=0.0, seed=0):
+def dj_force(
+    *,
+    mass_kg=70.0,
+    drop_m=0.30,
+    v_to=2.2,
+    contact_s=0.22,
+    rate_hz=1000.0,
+    box_s=0.3,
+    landing_peak_bw=3.0,
+    after_s=1.5,
+    noise_n=0.0,
+    seed=0,
+):
     """Vertical force of a drop jump: unloaded (on the box), a half-sine contact, flight,
     landing, standing.
 
@@ -118,18 +179,41 @@ def dj_force(*, mass_kg=70.0, drop_m=0.30, v_to=2.2, contact_s=0.22, rate_hz=100
     n_f = round(2 * v_to / G * rate_hz)
     t_l = np.arange(round(0.3 * rate_hz)) * dt
     land = mass_kg * G * (1 + (landing_peak_bw - 1) * np.sin(np.pi * t_l / 0.3) ** 2)
-    fz = np.concatenate([np.zeros(round(box_s * rate_hz)), contact, np.zeros(n_f), land,
-                         np.full(round(after_s * rate_hz), mass_kg * G)])
+    fz = np.concatenate(
+        [
+            np.zeros(round(box_s * rate_hz)),
+            contact,
+            np.zeros(n_f),
+            land,
+            np.full(round(after_s * rate_hz), mass_kg * G),
+        ]
+    )
     if noise_n:
         fz = fz + np.random.default_rng(seed).normal(0, noise_n, fz.size)
     h = G * (n_f * dt) ** 2 / 8
-    return fz, dict(contact_s=n_c * dt, flight_s=n_f * dt, h_flight=h, rsi=h / (n_c * dt),
-                    v_to=v_to, peak_contact_bw=fp / (mass_kg * G), mass=mass_kg,
-                    landing_peak_bw=landing_peak_bw)
+    return fz, dict(
+        contact_s=n_c * dt,
+        flight_s=n_f * dt,
+        h_flight=h,
+        rsi=h / (n_c * dt),
+        v_to=v_to,
+        peak_contact_bw=fp / (mass_kg * G),
+        mass=mass_kg,
+        landing_peak_bw=landing_peak_bw,
+    )
 
 
-def imtp_force(*, mass_kg=80.0, delta_n=2200.0, tau_s=0.12, rate_hz=1000.0, quiet_s=1.5,
-               pull_s=3.0, noise_n=0.0, seed=0):
+def imtp_force(
+    *,
+    mass_kg=80.0,
+    delta_n=2200.0,
+    tau_s=0.12,
+    rate_hz=1000.0,
+    quiet_s=1.5,
+    pull_s=3.0,
+    noise_n=0.0,
+    seed=0,
+):
     """Vertical force of an IMTP: standing at BW, then ``BW + ΔF (1 - exp(-t/τ))``, release.
 
     From the true onset ``t0``: ``F(t) - BW = ΔF (1 - e^{-t/τ})``, so the average RFD over
@@ -141,8 +225,9 @@ def imtp_force(*, mass_kg=80.0, delta_n=2200.0, tau_s=0.12, rate_hz=1000.0, quie
     t = np.arange(round(pull_s * rate_hz)) * dt
     pull = bw + delta_n * (1 - np.exp(-t / tau_s))
     rel = bw + (pull[-1] - bw) * np.exp(-np.arange(round(0.5 * rate_hz)) * dt / 0.05)
-    fz = np.concatenate([np.full(round(quiet_s * rate_hz), bw), pull, rel,
-                         np.full(round(0.5 * rate_hz), bw)])
+    fz = np.concatenate(
+        [np.full(round(quiet_s * rate_hz), bw), pull, rel, np.full(round(0.5 * rate_hz), bw)]
+    )
     if noise_n:
         fz = fz + np.random.default_rng(seed).normal(0, noise_n, fz.size)
 
@@ -152,5 +237,12 @@ def imtp_force(*, mass_kg=80.0, delta_n=2200.0, tau_s=0.12, rate_hz=1000.0, quie
     def impulse(t1, w):
         return delta_n * (w - tau_s * (np.exp(-t1 / tau_s) - np.exp(-(t1 + w) / tau_s)))
 
-    return fz, dict(bw=bw, mass=mass_kg, onset_s=quiet_s, peak=float(pull[-1]),
-                    peak_s=quiet_s + t[-1], rfd=rfd, impulse=impulse)
+    return fz, dict(
+        bw=bw,
+        mass=mass_kg,
+        onset_s=quiet_s,
+        peak=float(pull[-1]),
+        peak_s=quiet_s + t[-1],
+        rfd=rfd,
+        impulse=impulse,
+    )

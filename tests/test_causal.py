@@ -20,9 +20,16 @@ def _confounded(n=1500, *, seed=0, strength=1.0):
     y1 = y0 - 0.8 * x + TRUTH * a + 0.4 * (sex == "m") + rng.normal(0, 1, n)
     subj = [f"S{i:04d}" for i in range(n)]
     arm = np.where(a, "exercise", "control")
-    df = pd.DataFrame({"subject": np.repeat(subj, 2), "visit": np.tile([0, 1], n),
-                       "arm": np.repeat(arm, 2), "pain": np.column_stack([y0, y1]).ravel(),
-                       "severity": np.repeat(x, 2), "sex": np.repeat(sex, 2)})
+    df = pd.DataFrame(
+        {
+            "subject": np.repeat(subj, 2),
+            "visit": np.tile([0, 1], n),
+            "arm": np.repeat(arm, 2),
+            "pain": np.column_stack([y0, y1]).ravel(),
+            "severity": np.repeat(x, 2),
+            "sex": np.repeat(sex, 2),
+        }
+    )
     return df
 
 
@@ -40,8 +47,9 @@ def test_aipw_removes_the_confounding_that_biases_the_naive_estimate():
 
 def test_gradient_boosting_outcome_model_is_also_unbiased():
     df = _confounded(600, seed=1)
-    row = fit_effects(df, outcome="pain", covariates=["severity", "sex"], outcome_model="gbm",
-                      **KW).table.iloc[0]
+    row = fit_effects(
+        df, outcome="pain", covariates=["severity", "sex"], outcome_model="gbm", **KW
+    ).table.iloc[0]
     assert abs(row["estimate"] - TRUTH) < 3 * row["std_error"]
 
 
@@ -74,8 +82,11 @@ def test_same_seed_same_result_and_seed_changes_the_folds():
 
 def test_poor_overlap_is_refused_with_the_numbers():
     df = _confounded(600, seed=4, strength=12.0)
-    with pytest.raises(CxlabError, match=r"poor overlap between 'exercise' and 'control' for "
-                                         r"pain: \d+\.\d% of propensities outside \[0.01, 0.99\]"):
+    with pytest.raises(
+        CxlabError,
+        match=r"poor overlap between 'exercise' and 'control' for "
+        r"pain: \d+\.\d% of propensities outside \[0.01, 0.99\]",
+    ):
         fit_effects(df, outcome="pain", covariates=["severity"], **KW)
 
 
@@ -98,8 +109,11 @@ def test_without_covariates_adjusts_for_the_baseline_outcome_only():
 def test_jittered_continuous_time_is_refused_with_a_hint():
     df = _confounded(60, seed=7)
     df["visit"] = df["visit"] * 12 + np.random.default_rng(0).integers(0, 3, len(df)) / 7
-    with pytest.raises(CxlabError, match=r"too few subjects with visit=0\.0 and visit=12\.28"
-                                         r".*use a visit column"):
+    with pytest.raises(
+        CxlabError,
+        match=r"too few subjects with visit=0\.0 and visit=12\.28"
+        r".*use a visit column",
+    ):
         fit_effects(df, outcome="pain", **KW)
 
 
@@ -116,8 +130,9 @@ def test_interpretation_says_when_the_interval_includes_no_difference():
     row = fit_effects(df, outcome="pain", covariates=["severity"], **KW).table.iloc[0]
     assert row["ci_low"] < 0 < row["ci_high"]
     assert row["interpretation"].endswith("the CI includes no difference")
-    row = fit_effects(_confounded(300, seed=4), outcome="pain", covariates=["severity"],
-                      **KW).table.iloc[0]
+    row = fit_effects(
+        _confounded(300, seed=4), outcome="pain", covariates=["severity"], **KW
+    ).table.iloc[0]
     assert row["ci_high"] < 0 and "includes no difference" not in row["interpretation"]
 
 

@@ -29,10 +29,18 @@ def test_help_lists_commands():
 
 def _store(tmp_path):
     s = Store(tmp_path / "st")
-    s.write("strength", pd.DataFrame({
-        "subject_id": ["abcdefabcdef"] * 2, "session": ["1", "1"],
-        "muscle_group": ["knee_flexors"] * 2, "side": ["left", "right"],
-        "peak_torque_nm": [100.0, 90.0]}))
+    s.write(
+        "strength",
+        pd.DataFrame(
+            {
+                "subject_id": ["abcdefabcdef"] * 2,
+                "session": ["1", "1"],
+                "muscle_group": ["knee_flexors"] * 2,
+                "side": ["left", "right"],
+                "peak_torque_nm": [100.0, 90.0],
+            }
+        ),
+    )
     return s
 
 
@@ -45,8 +53,9 @@ def test_store_info_prints_tables(tmp_path):
 
 def test_sql_prints_csv(tmp_path):
     s = _store(tmp_path)
-    out = runner.invoke(app, ["sql", str(s.path), "SELECT side, peak_torque_nm FROM strength",
-                              "--csv"])
+    out = runner.invoke(
+        app, ["sql", str(s.path), "SELECT side, peak_torque_nm FROM strength", "--csv"]
+    )
     assert out.exit_code == 0
     assert out.output.splitlines() == ["side,peak_torque_nm", "left,100.0", "right,90.0"]
 
@@ -73,8 +82,11 @@ def test_store_schema_unknown_table_is_one_line_error():
 
 def test_reading_a_store_that_does_not_exist_is_an_error(tmp_path):
     missing = str(tmp_path / "no_such_store")
-    for args in (["sql", missing, "SELECT * FROM recordings"], ["store", "info", missing],
-                 ["features", "--store", missing]):
+    for args in (
+        ["sql", missing, "SELECT * FROM recordings"],
+        ["store", "info", missing],
+        ["features", "--store", missing],
+    ):
         out = runner.invoke(app, args)
         assert out.exit_code == 1, (args, out.output)
         assert "does not exist" in out.output and "Traceback" not in out.output
@@ -134,17 +146,32 @@ def test_library_warning_is_one_plain_line(tmp_path):
     sheet.write_text("participant,session,date,pain_nrs,fat_1\nCX001,1,2025-01-13,6,2\n")
     out = runner.invoke(app, ["ingest-survey", str(sheet), "--store", str(tmp_path / "st")])
     assert out.exit_code == 0, out.output
-    assert ("warning: s.csv: header: columns are not items of a known instrument and are "
-            "ignored (got ['fat_1'])") in out.output
+    assert (
+        "warning: s.csv: header: columns are not items of a known instrument and are "
+        "ignored (got ['fat_1'])"
+    ) in out.output
     assert "CxlabWarning" not in out.output and ".py:" not in out.output
 
 
 def test_screen_of_a_client_without_findings_says_so_instead_of_an_empty_table(tmp_path):
     s = Store(tmp_path / "st")
-    s.write("features", pd.DataFrame({
-        "recording_id": "0123456789abcdef", "subject_id": "abcdefabcdef", "session": "1",
-        "task": "landing", "trial": "1", "feature": ["landing_peak_force_lsi_pct"],
-        "side": "bilateral", "value": [97.0], "unit": "%", "method": "test"}))
+    s.write(
+        "features",
+        pd.DataFrame(
+            {
+                "recording_id": "0123456789abcdef",
+                "subject_id": "abcdefabcdef",
+                "session": "1",
+                "task": "landing",
+                "trial": "1",
+                "feature": ["landing_peak_force_lsi_pct"],
+                "side": "bilateral",
+                "value": [97.0],
+                "unit": "%",
+                "method": "test",
+            }
+        ),
+    )
     out = runner.invoke(app, ["screen", "--store", str(s.path)])
     assert out.exit_code == 0, out.output
     assert "client abcdefabcdef, session 1: nothing flagged" in out.output
@@ -170,9 +197,18 @@ def test_numbers_are_never_folded_across_lines(monkeypatch):
 
     buf = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buf, width=70))
-    df = pd.DataFrame({"outcome": ["pain_nrs"], "arm": ["hip_strengthening"],
-                       "estimand": ["slope_diff"], "estimate": [-0.19123], "ci_low": [-0.30733],
-                       "ci_high": [-0.075149], "p_adj": [0.0057591], "converged": [True]})
+    df = pd.DataFrame(
+        {
+            "outcome": ["pain_nrs"],
+            "arm": ["hip_strengthening"],
+            "estimand": ["slope_diff"],
+            "estimate": [-0.19123],
+            "ci_low": [-0.30733],
+            "ci_high": [-0.075149],
+            "p_adj": [0.0057591],
+            "converged": [True],
+        }
+    )
     cli.print_frame(df)
     text = buf.getvalue()
     for number in ("-0.1912", "-0.3073", "-0.07515", "0.005759"):
@@ -184,9 +220,12 @@ def test_store_path_that_is_a_file_is_a_one_line_error(tmp_path, real_dir):
     afile.write_text("x")
     sheet = tmp_path / "s.csv"
     sheet.write_text("participant,session,date,pain_nrs\nCX001,1,2025-01-13,6\n")
-    for args in (["ingest", str(real_dir / "opensim" / "pyomeca_markers.trc")],
-                 ["ingest-survey", str(sheet)], ["ingest-strength", str(sheet)],
-                 ["ingest-interventions", str(sheet)]):
+    for args in (
+        ["ingest", str(real_dir / "opensim" / "pyomeca_markers.trc")],
+        ["ingest-survey", str(sheet)],
+        ["ingest-strength", str(sheet)],
+        ["ingest-interventions", str(sheet)],
+    ):
         out = runner.invoke(app, [*args, "--store", str(afile)])
         assert out.exit_code == 1, (args, out.output)
         assert "store: is not a directory" in out.output and "internal error" not in out.output
@@ -208,8 +247,9 @@ def test_os_error_is_a_user_error_not_a_bug(tmp_path, monkeypatch):
 def test_features_rejection_names_the_file(tmp_path):
     trial = tmp_path / "raw" / "sub-ZZ9" / "ses-1" / "sub-ZZ9_ses-1_task-cmj_run-1.csv"
     trial.parent.mkdir(parents=True)
-    trial.write_text("time,left_fz,right_fz\n" + "".join(f"{i / 1000},350,360\n"
-                                                          for i in range(4000)))
+    trial.write_text(
+        "time,left_fz,right_fz\n" + "".join(f"{i / 1000},350,360\n" for i in range(4000))
+    )
     st = str(tmp_path / "st")
     assert runner.invoke(app, ["ingest", str(tmp_path / "raw"), "--store", st]).exit_code == 0
     out = runner.invoke(app, ["features", "--store", st, "--jobs", "1"])
@@ -219,8 +259,20 @@ def test_features_rejection_names_the_file(tmp_path):
 
 
 def test_demo_refuses_a_cohort_too_small_for_the_models_before_doing_any_work(tmp_path):
-    out = runner.invoke(app, ["demo", "--raw", str(tmp_path / "raw"), "--store",
-                              str(tmp_path / "st"), "--subjects", "8", "--sessions", "2"])
+    out = runner.invoke(
+        app,
+        [
+            "demo",
+            "--raw",
+            str(tmp_path / "raw"),
+            "--store",
+            str(tmp_path / "st"),
+            "--subjects",
+            "8",
+            "--sessions",
+            "2",
+        ],
+    )
     assert out.exit_code == 2, out.output
     assert not (tmp_path / "raw").exists()
 
@@ -232,8 +284,11 @@ def test_run_prints_the_manifest_warnings(tmp_path, monkeypatch):
 
     run_dir = tmp_path / "runs" / "x" / "abc"
     run_dir.mkdir(parents=True)
-    (run_dir / "manifest.json").write_text(json.dumps({"warnings": [
-        f"outcomes.o{i}: left out 3 of 35 subject-sessions" for i in range(12)]}))
+    (run_dir / "manifest.json").write_text(
+        json.dumps(
+            {"warnings": [f"outcomes.o{i}: left out 3 of 35 subject-sessions" for i in range(12)]}
+        )
+    )
     monkeypatch.setattr(cxlab.experiments, "run_experiment", lambda spec, out, store: run_dir)
     out = runner.invoke(app, ["run", "spec.toml"])
     assert out.exit_code == 0, out.output

@@ -16,8 +16,9 @@ from test_features_runner import SUBJ, _forces, _rec, _rid
 
 
 def _trial(fz, share=0.45, rate=1000.0):
-    return Trial(task="cmj", plates={1: {"fz": share * fz}, 2: {"fz": (1 - share) * fz}},
-                 analog_rate_hz=rate)
+    return Trial(
+        task="cmj", plates={1: {"fz": share * fz}, 2: {"fz": (1 - share) * fz}}, analog_rate_hz=rate
+    )
 
 
 def test_cmj_curve_integrates_to_the_take_off_velocity():
@@ -45,8 +46,12 @@ def test_curves_land_in_the_store_and_come_back_as_a_trials_by_nodes_array(tmp_p
         fz, _ = cmj_force(v_to=v, noise_n=0.5, seed=k)
         rec = _rec(f"cmj{k}", "cmj") | {"session": str(k + 1)}
         recs.append(rec)
-        st.write("forces", _forces(rec["recording_id"], [{"fz": 0.5 * fz}, {"fz": 0.5 * fz}]),
-                 key=rec["recording_id"], partition=SUBJ)
+        st.write(
+            "forces",
+            _forces(rec["recording_id"], [{"fz": 0.5 * fz}, {"fz": 0.5 * fz}]),
+            key=rec["recording_id"],
+            partition=SUBJ,
+        )
     st.write("recordings", pd.DataFrame(recs), key="all")
     rep = extract_features(st, jobs=1, progress=False)
     assert rep.n_quarantined == 0
@@ -56,11 +61,17 @@ def test_curves_land_in_the_store_and_come_back_as_a_trials_by_nodes_array(tmp_p
     assert list(cm.labels["recording_id"]) == [_rid(f"cmj{k}") for k in range(3)]
     # each stored curve still integrates to its own take-off velocity (impulse-momentum)
     c = st.table("curves")
-    dur = (c[(c["phase"] == "cmj") & (c["side"] == "bilateral")]
-           .groupby("recording_id")[["phase_start_s", "phase_end_s"]].first()
-           .loc[cm.labels["recording_id"]])
-    v = G * (dur["phase_end_s"] - dur["phase_start_s"]).to_numpy() * np.trapezoid(
-        cm.values - 1.0, dx=0.01, axis=1)
+    dur = (
+        c[(c["phase"] == "cmj") & (c["side"] == "bilateral")]
+        .groupby("recording_id")[["phase_start_s", "phase_end_s"]]
+        .first()
+        .loc[cm.labels["recording_id"]]
+    )
+    v = (
+        G
+        * (dur["phase_end_s"] - dur["phase_start_s"]).to_numpy()
+        * np.trapezoid(cm.values - 1.0, dx=0.01, axis=1)
+    )
     np.testing.assert_allclose(v, [2.2, 2.4, 2.6], rtol=0.02)
     f1 = {p.name: p.read_bytes() for p in st.files("curves")}
     extract_features(st, jobs=2, force=True, progress=False)

@@ -30,9 +30,16 @@ def _store(tmp_path, n_per_arm=10, seed=5):
         mass = rng.uniform(60, 90)
         peak = rng.uniform(3.0, 4.5)
         for ses in ("pre", "post"):
-            tr = landing_trial(rng, mass_kg=mass, height_m=1.75,
-                               peak_force_bw=peak * rng.normal(1.0, 0.04), lsi_pct=95.0,
-                               weak_side="left", fppa_left_deg=8.0, fppa_right_deg=8.0)
+            tr = landing_trial(
+                rng,
+                mass_kg=mass,
+                height_m=1.75,
+                peak_force_bw=peak * rng.normal(1.0, 0.04),
+                lsi_pct=95.0,
+                weak_side="left",
+                fppa_left_deg=8.0,
+                fppa_right_deg=8.0,
+            )
             fz = [f[:, 2].copy() for f in tr.forces]
             if arm == "programme" and ses == "post":
                 t = (np.arange(fz[0].size) / tr.analog_rate_hz) - tr.truth["contact_s"]
@@ -41,9 +48,12 @@ def _store(tmp_path, n_per_arm=10, seed=5):
                 for f in fz:  # +0.5 BW in the window, shared by the feet
                     f += 0.25 * mass * G * bump
             name = f"{sub}-{ses}"
-            rec = _rec(name, "landing") | {"subject_id": sub, "session": ses,
-                                          "point_rate_hz": tr.point_rate_hz,
-                                          "n_frames": tr.markers.shape[0]}
+            rec = _rec(name, "landing") | {
+                "subject_id": sub,
+                "session": ses,
+                "point_rate_hz": tr.point_rate_hz,
+                "n_frames": tr.markers.shape[0],
+            }
             recs.append(rec | {"_arm": arm})
             rid = rec["recording_id"]
             st.write("forces", _forces(rid, [{"fz": f} for f in fz]), key=rid, partition=sub)

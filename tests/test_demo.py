@@ -43,9 +43,15 @@ def test_demo_findings_recover_the_synthetic_truth(demo_size):
     effect (mean true slope in the arm minus control's; LSI and FPPA effects are moderated by
     baseline asymmetry, so the sample's mix shifts its effect from the population value)."""
     f, truth = demo_size
-    better = {"pain_nrs": -1, "odi": -1, "knee_fppa_peak_deg": -1, "balance_mean_velocity_m_s": -1,
-              "landing_peak_force_lsi_pct": 1, "cmj_propulsive_impulse_lsi_pct": 1,
-              "posture_cva_deg": 1}
+    better = {
+        "pain_nrs": -1,
+        "odi": -1,
+        "knee_fppa_peak_deg": -1,
+        "balance_mean_velocity_m_s": -1,
+        "landing_peak_force_lsi_pct": 1,
+        "cmj_propulsive_impulse_lsi_pct": 1,
+        "posture_cva_deg": 1,
+    }
     for outcome, sign in better.items():
         arms = truth.effects[outcome]
         best = max(arms, key=lambda a: sign * arms[a])
@@ -69,14 +75,30 @@ def test_demo_findings_recover_the_synthetic_truth(demo_size):
 
 
 def _demo(root: Path) -> tuple[object, object]:
-    args = ["demo", "--raw", str(root / "raw"), "--store", str(root / "store"), "--subjects",
-            "12", "--sessions", "2", "--seed", "7", "--out", str(root / "runs"), "--jobs", "2"]
+    args = [
+        "demo",
+        "--raw",
+        str(root / "raw"),
+        "--store",
+        str(root / "store"),
+        "--subjects",
+        "12",
+        "--sessions",
+        "2",
+        "--seed",
+        "7",
+        "--out",
+        str(root / "runs"),
+        "--jobs",
+        "2",
+    ]
     runner = CliRunner()
     first = runner.invoke(app, args)
     stamps = {p: p.stat().st_mtime_ns for p in sorted((root / "raw").rglob("*"))}
     second = runner.invoke(app, args)
-    second.raw_reused = stamps == {p: p.stat().st_mtime_ns
-                                   for p in sorted((root / "raw").rglob("*"))}
+    second.raw_reused = stamps == {
+        p: p.stat().st_mtime_ns for p in sorted((root / "raw").rglob("*"))
+    }
     return first, second
 
 
@@ -94,7 +116,8 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
     gt = json.loads((tmp_path / "raw" / "ground_truth.json").read_text())
     q = Store(tmp_path / "store").table("quarantine")
     want = {b["row"] for b in gt["bad_survey_rows"]} | {
-        b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b}
+        b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b
+    }
     assert set(q["row"]) == want and set(q["stage"]) == {"survey"}
     assert f"quarantined {len(q)} input row(s) as expected ({len(q)} survey)" in out
 
@@ -111,12 +134,17 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
     assert second.output.split("report:")[1].split()[0] == str(report)
 
     # features from the files reproduce the simulated observed values
-    rows = [(pseudonymise(lab), ses, o, v)
-            for lab, s in gt["subjects"].items() for ses, d in s["sessions"].items()
-            if d["observed"] for o, v in d["observed_values"].items()]
+    rows = [
+        (pseudonymise(lab), ses, o, v)
+        for lab, s in gt["subjects"].items()
+        for ses, d in s["sessions"].items()
+        if d["observed"]
+        for o, v in d["observed_values"].items()
+    ]
     truth = pd.DataFrame(rows, columns=["subject_id", "session", "outcome", "observed"])
     a = pd.read_parquet(report.parent / "analysis.parquet").merge(
-        truth, on=["subject_id", "session", "outcome"])
+        truth, on=["subject_id", "session", "outcome"]
+    )
     assert a["outcome"].nunique() == 7
     for o, d in a.groupby("outcome"):
         err = d["value"] - d["observed"]
@@ -148,10 +176,23 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
 def test_demo_refuses_a_raw_folder_of_another_cohort_naming_raw_and_clean_demo(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    (raw / "ground_truth.json").write_text(json.dumps(
-        {"seed": 7, "n_subjects": 12, "n_sessions": 2}))
-    res = CliRunner().invoke(app, ["demo", "--raw", str(raw), "--store", str(tmp_path / "st"),
-                                   "--out", str(tmp_path / "runs"), "--seed", "2026"])
+    (raw / "ground_truth.json").write_text(
+        json.dumps({"seed": 7, "n_subjects": 12, "n_sessions": 2})
+    )
+    res = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--raw",
+            str(raw),
+            "--store",
+            str(tmp_path / "st"),
+            "--out",
+            str(tmp_path / "runs"),
+            "--seed",
+            "2026",
+        ],
+    )
     assert res.exit_code == 1, res.output
     line = " ".join(res.output.split())
     assert "--raw" in line and "make clean-demo" in line and "delete" in line
@@ -172,14 +213,17 @@ def _planted_files(real_dir: Path, raw: Path) -> Path:
     c.add_event(time=[0, 0.5], context="Left", label="Foot Strike")
     c.add_event(time=[0, 1.0], context="General", label="John Smith arrives")
     c["parameters"]["MANUFACTURER"]["SOFTWARE"]["value"] = ["Motive 2.1 operator John Smith"]
-    for rel in ("Smith_J/2024-03-01/CMJ_01.c3d",  # a lab folder named after a person
-                "Smith_J/study/sub-PeterPan/ses-1/sub-PeterPan_ses-1_task-serve_run-1.c3d"):
+    for rel in (
+        "Smith_J/2024-03-01/CMJ_01.c3d",  # a lab folder named after a person
+        "Smith_J/study/sub-PeterPan/ses-1/sub-PeterPan_ses-1_task-serve_run-1.c3d",
+    ):
         (raw / rel).parent.mkdir(parents=True, exist_ok=True)
         c.write(str(raw / rel))
         c.add_event(time=[0, 1.5], context="Right", label="Foot Off")  # other bytes next
     lines = (real_dir / "opensim/pyomeca_markers.trc").read_text().splitlines()
-    lines[3] = ",".join(x if i < 2 or not x else f"PeterPan:{x}"
-                        for i, x in enumerate(lines[3].split(",")))
+    lines[3] = ",".join(
+        x if i < 2 or not x else f"PeterPan:{x}" for i, x in enumerate(lines[3].split(","))
+    )
     trc = raw / "JohnSmith/JohnSmith follow-up/posture_1.trc"
     trc.parent.mkdir(parents=True)
     trc.write_text("\n".join(lines) + "\n")
@@ -188,10 +232,12 @@ def _planted_files(real_dir: Path, raw: Path) -> Path:
     bad.write_bytes((real_dir / "c3d/opensim_walking2.c3d").read_bytes()[:5000])
     sheet = raw.parent / "sheets" / "Smith_John_intake.csv"
     sheet.parent.mkdir(parents=True)
-    sheet.write_text("participant,session,date,pain_nrs\n"
-                     "JohnSmith,1,john.smith@example.org,3\n"
-                     "JohnSmith,2,John Smith,4\n"
-                     "PeterPan,1,2025-01-13,5\n")
+    sheet.write_text(
+        "participant,session,date,pain_nrs\n"
+        "JohnSmith,1,john.smith@example.org,3\n"
+        "JohnSmith,2,John Smith,4\n"
+        "PeterPan,1,2025-01-13,5\n"
+    )
     return sheet
 
 
@@ -203,8 +249,19 @@ def test_planted_identifiers_never_reach_the_store_or_the_output(real_dir, tmp_p
     sheet = _planted_files(real_dir, raw)
     store = tmp_path / "store"
     runner = CliRunner()
-    rec = runner.invoke(app, ["ingest", str(raw), "--store", str(store), "--jobs", "1",
-                              "--pattern", "{subject}/{session}/{task}_{trial}.*"])
+    rec = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(raw),
+            "--store",
+            str(store),
+            "--jobs",
+            "1",
+            "--pattern",
+            "{subject}/{session}/{task}_{trial}.*",
+        ],
+    )
     assert rec.exit_code == 3, rec.output  # the damaged file is quarantined, the rest lands
     sur = runner.invoke(app, ["ingest-survey", str(sheet.resolve()), "--store", str(store)])
     assert sur.exit_code == 3, sur.output
@@ -215,8 +272,15 @@ def test_planted_identifiers_never_reach_the_store_or_the_output(real_dir, tmp_p
 
     def leaks(texts: list[str]) -> set[str]:
         # (the store's own path is printed on purpose; the raw data's folders never are)
-        secrets = {"Smith", "John", "Derrick", "PeterPan", "example.org", str(raw),
-                   str(sheet.parent)}
+        secrets = {
+            "Smith",
+            "John",
+            "Derrick",
+            "PeterPan",
+            "example.org",
+            str(raw),
+            str(sheet.parent),
+        }
         return {s for s in secrets for t in texts if s.lower() in t.lower()}
 
     texts = [rec.output, sur.output]
@@ -226,15 +290,23 @@ def test_planted_identifiers_never_reach_the_store_or_the_output(real_dir, tmp_p
             if f.suffix == ".parquet":
                 texts.append(pd.read_parquet(f).to_csv())
     assert leaks(texts) == set()
-    st.write("strength", pd.DataFrame({"subject_id": ["abcdefabcdef"], "session": ["1"],
-                                       "muscle_group": ["John"], "side": ["left"],
-                                       "peak_torque_nm": [1.0]}))
+    st.write(
+        "strength",
+        pd.DataFrame(
+            {
+                "subject_id": ["abcdefabcdef"],
+                "session": ["1"],
+                "muscle_group": ["John"],
+                "side": ["left"],
+                "peak_torque_nm": [1.0],
+            }
+        ),
+    )
     control = [pd.read_parquet(f).to_csv() for f in sorted((store / "strength").rglob("*.pa*"))]
     assert leaks(control) == {"John"}
 
 
-def test_a_one_letter_key_is_refused_before_anything_is_written(real_dir, tmp_path,
-                                                                monkeypatch):
+def test_a_one_letter_key_is_refused_before_anything_is_written(real_dir, tmp_path, monkeypatch):
     raw = tmp_path / "raw"
     _planted_files(real_dir, raw)
     monkeypatch.setenv("CXLAB_KEY", "k")

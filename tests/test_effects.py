@@ -25,15 +25,15 @@ def cohort():
 
 
 def _sorted(w, y):
-    return w.dropna(subset=[y]).sort_values(["label", "week"], kind="stable").reset_index(
-        drop=True)
+    return w.dropna(subset=[y]).sort_values(["label", "week"], kind="stable").reset_index(drop=True)
 
 
 def _fit_sm_mixed(d, fml, re="~week"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return smf.mixedlm(fml, d, groups=d["label"], re_formula=re).fit(
-            reml=True, method=["lbfgs", "bfgs", "powell"])
+            reml=True, method=["lbfgs", "bfgs", "powell"]
+        )
 
 
 def test_mixed_model_matches_statsmodels_on_rescaled_time(cohort):
@@ -68,13 +68,27 @@ def test_gee_matches_statsmodels_exchangeable_ar1_and_bias_reduced(cohort):
     w = w.merge(cohort[1].subjects[["label", "age_years"]].rename(columns={"age_years": "age"}))
     rank = {v: i for i, v in enumerate(sorted(d["week"].unique()))}
     d = _sorted(w, "pain_nrs")
-    for cs, cov_type, struct in [("exchangeable", "robust", sm_cov.Exchangeable()),
-                                 ("exchangeable", "bias_reduced", sm_cov.Exchangeable()),
-                                 ("ar1", "robust", sm_cov.Autoregressive(grid=True))]:
-        t = fit_effects(w, outcome="pain_nrs", covariates=["age"], method="gee", cov_struct=cs,
-                        cov_type=cov_type, **KW).table
-        ref = smf.gee(fml, groups=d["label"], data=d, cov_struct=struct,
-                      time=d["week"].map(rank).to_numpy(float)[:, None]).fit(cov_type=cov_type)
+    for cs, cov_type, struct in [
+        ("exchangeable", "robust", sm_cov.Exchangeable()),
+        ("exchangeable", "bias_reduced", sm_cov.Exchangeable()),
+        ("ar1", "robust", sm_cov.Autoregressive(grid=True)),
+    ]:
+        t = fit_effects(
+            w,
+            outcome="pain_nrs",
+            covariates=["age"],
+            method="gee",
+            cov_struct=cs,
+            cov_type=cov_type,
+            **KW,
+        ).table
+        ref = smf.gee(
+            fml,
+            groups=d["label"],
+            data=d,
+            cov_struct=struct,
+            time=d["week"].map(rank).to_numpy(float)[:, None],
+        ).fit(cov_type=cov_type)
         terms = [f"week:{ARM}[T.{a}]" for a in t["arm"]]
         np.testing.assert_allclose(t["estimate"], ref.params[terms], rtol=1e-12)
         np.testing.assert_allclose(t["std_error"], ref.bse[terms], rtol=1e-12)
@@ -85,8 +99,15 @@ def test_gee_matches_statsmodels_exchangeable_ar1_and_bias_reduced(cohort):
 def test_categorical_time_gives_change_from_baseline_per_visit(cohort):
     w, _ = cohort
     w = w.assign(visit=w["session"].astype(int))
-    fit = fit_effects(w, outcome="odi", time="visit", arm="arm", subject="label",
-                      control="control", time_as="categorical")
+    fit = fit_effects(
+        w,
+        outcome="odi",
+        time="visit",
+        arm="arm",
+        subject="label",
+        control="control",
+        time_as="categorical",
+    )
     t = fit.table
     assert len(t) == 3 * 3 and set(t["estimand"]) == {"change_diff"}
     assert sorted(set(t["visit"])) == ["2", "3", "4"]
@@ -110,13 +131,15 @@ def test_moderator_recovers_the_simulated_effect_heterogeneity():
     truth = c.moderators[y]["hip_strengthening"]["per_unit"]
     row = mod.loc[("hip_strengthening", "moderation")]
     assert row["ci_low"] < truth < row["ci_high"]
-    assert row["ci_low"] > 0 and "more positive in subjects with higher asym0" in \
-        row["interpretation"]
+    assert (
+        row["ci_low"] > 0 and "more positive in subjects with higher asym0" in row["interpretation"]
+    )
     # At the mean moderator the slope difference is the population-average effect.
     main = mod.loc[("hip_strengthening", "slope_diff")]
     assert main["ci_low"] < c.effects[y]["hip_strengthening"] < main["ci_high"]
     assert mod.loc[("thoracic_mobility", "moderation"), "interpretation"].startswith(
-        "no clear moderation")
+        "no clear moderation"
+    )
 
 
 def test_unidentifiable_slope_variance_falls_back_to_random_intercept_and_says_so():
@@ -134,9 +157,9 @@ def test_unidentifiable_slope_variance_falls_back_to_random_intercept_and_says_s
     assert "with a random intercept per subject" in fit.methods
     d = df.sort_values(["label", "week"], kind="stable").reset_index(drop=True)
     ref = _fit_sm_mixed(d.assign(week=d["week"] / 12.0), f"y ~ week * {ARM}", re=None)
-    np.testing.assert_allclose(fit.table["estimate"],
-                               ref.params[[f"week:{ARM}[T.a]", f"week:{ARM}[T.b]"]] / 12,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        fit.table["estimate"], ref.params[[f"week:{ARM}[T.a]", f"week:{ARM}[T.b]"]] / 12, rtol=1e-10
+    )
 
 
 def test_boundary_random_slope_fit_falls_back_and_reports_it():
@@ -163,11 +186,24 @@ def test_optimiser_that_raises_is_skipped_and_reported_not_a_traceback():
         arm = ["control", "a", "b"][s % 3]
         u = rng.normal()
         for t in (0.0, 2.0, 4.0, 6.0):
-            rows.append({"label": f"s{s}", "arm": arm, "visit": str(int(t / 2) + 1),
-                         "y": u + (-0.5 * t if arm == "a" else 0) + rng.normal()})
+            rows.append(
+                {
+                    "label": f"s{s}",
+                    "arm": arm,
+                    "visit": str(int(t / 2) + 1),
+                    "y": u + (-0.5 * t if arm == "a" else 0) + rng.normal(),
+                }
+            )
     df = pd.DataFrame(rows)
-    fit = fit_effects(df, outcome="y", time="visit", arm="arm", subject="label",
-                      control="control", time_as="categorical")
+    fit = fit_effects(
+        df,
+        outcome="y",
+        time="visit",
+        arm="arm",
+        subject="label",
+        control="control",
+        time_as="categorical",
+    )
     t = fit.table
     assert t["converged"].all()
     assert t["warnings"].str.contains("lbfgs").all()
@@ -181,7 +217,6 @@ def test_optimiser_that_raises_is_skipped_and_reported_not_a_traceback():
         assert r.estimate == pytest.approx(ref.params[term], rel=1e-6)
 
 
-
 @pytest.mark.parametrize("method", ["mixed", "gee"])
 def test_categorical_visit_unobserved_in_an_arm_is_refused_with_its_name(cohort, method):
     # the arm x visit cell would be an all-zero column: GEE reported a 0 +- 0 "effect" and the
@@ -189,10 +224,21 @@ def test_categorical_visit_unobserved_in_an_arm_is_refused_with_its_name(cohort,
     w, _ = cohort
     w = w.assign(visit=w["session"].astype(int))
     w = w[~((w["arm"] == "core_stability") & (w["visit"] == 4))]
-    with pytest.raises(ConfigError, match=r"odi: arm 'core_stability' has no observed value at "
-                                          r"visit=4"):
-        fit_effects(w, outcome="odi", time="visit", arm="arm", subject="label",
-                    control="control", time_as="categorical", method=method)
+    with pytest.raises(
+        ConfigError,
+        match=r"odi: arm 'core_stability' has no observed value at "
+        r"visit=4",
+    ):
+        fit_effects(
+            w,
+            outcome="odi",
+            time="visit",
+            arm="arm",
+            subject="label",
+            control="control",
+            time_as="categorical",
+            method=method,
+        )
 
 
 def test_interpretation_names_the_confidence_level_of_alpha(cohort):
@@ -206,8 +252,7 @@ def test_collinear_covariates_in_a_mixed_model_are_a_clear_error(cohort):
     w, _ = cohort
     parity = (np.arange(len(w)) % 2).astype(float)
     with pytest.raises(ConfigError, match=r"odi: .*could not be fitted.*collinear covariates"):
-        fit_effects(w.assign(c1=parity, c2=parity), outcome="odi", covariates=["c1", "c2"],
-                    **KW)
+        fit_effects(w.assign(c1=parity, c2=parity), outcome="odi", covariates=["c1", "c2"], **KW)
 
 
 @pytest.mark.parametrize("method", ["mixed", "gee"])
@@ -229,6 +274,7 @@ def test_gee_that_statsmodels_cannot_estimate_is_a_clear_error(cohort, monkeypat
     w, _ = cohort
     with pytest.raises(ConfigError, match=r"odi: GEE could not be fitted \(Unable to estimate"):
         fit_effects(w, outcome="odi", method="gee", **KW)
+
 
 def test_holm_and_bh_match_multipletests():
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.001, np.nan, 0.04])
@@ -256,15 +302,18 @@ def test_fit_is_deterministic_and_documents_its_method(cohort):
     assert "MixedLM" in a.methods and "Holm" in a.methods
 
 
-@pytest.mark.parametrize(("change", "match"), [
-    (dict(outcome="nope"), r"nope: column\(s\) not found"),
-    (dict(control="placebo"), r"control: is not an arm.*'placebo'.*control, core_stability"),
-    (dict(outcome="arm"), "arm: must be numeric"),
-    (dict(method="bayes"), "method: is not a valid method"),
-    (dict(moderators=["age"], time_as="categorical"), "moderators need continuous time"),
-    (dict(covariates=["age"]), r"age: is constant.*\(got 30\.0\)"),
-    (dict(moderators=["age"]), r"age: is constant"),
-])
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (dict(outcome="nope"), r"nope: column\(s\) not found"),
+        (dict(control="placebo"), r"control: is not an arm.*'placebo'.*control, core_stability"),
+        (dict(outcome="arm"), "arm: must be numeric"),
+        (dict(method="bayes"), "method: is not a valid method"),
+        (dict(moderators=["age"], time_as="categorical"), "moderators need continuous time"),
+        (dict(covariates=["age"]), r"age: is constant.*\(got 30\.0\)"),
+        (dict(moderators=["age"]), r"age: is constant"),
+    ],
+)
 def test_bad_options_name_the_problem(cohort, change, match):
     w, _ = cohort
     kw = {**KW, "outcome": "odi", **change}
@@ -276,8 +325,10 @@ def test_single_time_point_and_tiny_arm_are_refused(cohort):
     w, _ = cohort
     with pytest.raises(ConfigError, match="single time point"):
         fit_effects(w[w["session"] == "1"], outcome="odi", **KW)
-    few = w[w["label"].isin(w.loc[w["arm"] != "core_stability", "label"])
-            | w["label"].isin(w.loc[w["arm"] == "core_stability", "label"].unique()[:2])]
+    few = w[
+        w["label"].isin(w.loc[w["arm"] != "core_stability", "label"])
+        | w["label"].isin(w.loc[w["arm"] == "core_stability", "label"].unique()[:2])
+    ]
     with pytest.raises(ConfigError, match="arm 'core_stability' has 2 subject"):
         fit_effects(few, outcome="odi", **KW)
 
@@ -327,9 +378,25 @@ def test_cli_effects_writes_deterministic_csv_and_parquet(tmp_path, cohort):
     w, _ = cohort
     src = tmp_path / "cohort.csv"
     w.to_csv(src, index=False)
-    args = ["effects", "--table", str(src), "--outcome", "odi", "--outcome", "pain_nrs",
-            "--time", "week", "--arm", "arm", "--subject", "label", "--control", "control",
-            "--method", "gee"]
+    args = [
+        "effects",
+        "--table",
+        str(src),
+        "--outcome",
+        "odi",
+        "--outcome",
+        "pain_nrs",
+        "--time",
+        "week",
+        "--arm",
+        "arm",
+        "--subject",
+        "label",
+        "--control",
+        "control",
+        "--method",
+        "gee",
+    ]
     runner = CliRunner()
     r1 = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
     r2 = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
@@ -341,8 +408,9 @@ def test_cli_effects_writes_deterministic_csv_and_parquet(tmp_path, cohort):
     ref = fit_effects(pd.read_csv(src), outcome=["odi", "pain_nrs"], method="gee", **KW).table
     assert list(got.columns) == list(ref.columns)
     np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=1e-12)
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "a" / "effects.csv")["p_adj"],
-                               ref["p_adj"], rtol=1e-12)
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "a" / "effects.csv")["p_adj"], ref["p_adj"], rtol=1e-12
+    )
 
 
 def test_cli_effects_reads_a_store_query_and_reports_errors_in_one_line(tmp_path, cohort):
@@ -351,10 +419,31 @@ def test_cli_effects_reads_a_store_query_and_reports_errors_in_one_line(tmp_path
     from cxlab.cli import app
 
     runner = CliRunner()
-    base = ["effects", "--outcome", "odi", "--time", "week", "--arm", "arm", "--subject",
-            "label", "--out", str(tmp_path / "o")]
-    r = runner.invoke(app, [*base, "--store", str(tmp_path / "empty"), "--query",
-                            "SELECT * FROM nope", "--control", "control"])
+    base = [
+        "effects",
+        "--outcome",
+        "odi",
+        "--time",
+        "week",
+        "--arm",
+        "arm",
+        "--subject",
+        "label",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    r = runner.invoke(
+        app,
+        [
+            *base,
+            "--store",
+            str(tmp_path / "empty"),
+            "--query",
+            "SELECT * FROM nope",
+            "--control",
+            "control",
+        ],
+    )
     assert r.exit_code == 1 and "SQL failed" in r.output and "Traceback" not in r.output
     w, _ = cohort
     src = tmp_path / "c.parquet"
@@ -365,23 +454,49 @@ def test_cli_effects_reads_a_store_query_and_reports_errors_in_one_line(tmp_path
     assert not (tmp_path / "o").exists()  # nothing half-written
 
 
-@pytest.mark.parametrize("args, expected", [
-    ([], "no input table; pass --table FILE or --store DIR --query SQL"),
-    (["--table", "x.csv", "--store", "s", "--query", "SELECT 1"],
-     "both --table and --store given; pass --table FILE or --store DIR --query SQL"),
-    (["--store", "s"], "--store needs --query SQL; pass --table FILE or --store DIR --query SQL"),
-    (["--query", "SELECT 1"],
-     "--query needs --store DIR; pass --table FILE or --store DIR --query SQL"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ([], "no input table; pass --table FILE or --store DIR --query SQL"),
+        (
+            ["--table", "x.csv", "--store", "s", "--query", "SELECT 1"],
+            "both --table and --store given; pass --table FILE or --store DIR --query SQL",
+        ),
+        (
+            ["--store", "s"],
+            "--store needs --query SQL; pass --table FILE or --store DIR --query SQL",
+        ),
+        (
+            ["--query", "SELECT 1"],
+            "--query needs --store DIR; pass --table FILE or --store DIR --query SQL",
+        ),
+    ],
+)
 def test_cli_effects_without_a_usable_input_says_which_options_to_pass(tmp_path, args, expected):
     # it printed the raw option dict: "(got {'table': None, 'store': None, 'query': None})"
     from typer.testing import CliRunner
 
     from cxlab.cli import app
 
-    r = CliRunner().invoke(app, ["effects", *args, "--outcome", "odi", "--time", "week",
-                                 "--arm", "arm", "--subject", "label", "--control", "control",
-                                 "--out", str(tmp_path / "o")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "effects",
+            *args,
+            "--outcome",
+            "odi",
+            "--time",
+            "week",
+            "--arm",
+            "arm",
+            "--subject",
+            "label",
+            "--control",
+            "control",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert expected in r.output and "got {" not in r.output
     assert len(r.output.strip().splitlines()) == 1
@@ -399,8 +514,10 @@ def test_rows_without_time_arm_or_subject_are_left_out_with_a_counted_warning(co
     if method == "aipw":
         w["session"] = w["session"].astype(float)
     fit = fit_effects(w, outcome="odi", method=method, **kw)
-    want = [f"{time}: 2 row(s) with a missing value left out",
-            "arm: 1 row(s) with a missing value left out"]
+    want = [
+        f"{time}: 2 row(s) with a missing value left out",
+        "arm: 1 row(s) with a missing value left out",
+    ]
     assert fit.warnings == want
     for note in want:
         assert fit.table["warnings"].str.contains(note, regex=False).all()

@@ -17,9 +17,8 @@ def _sparc_reference(movement, fs, padlevel=4, fc=10.0, amp_th=0.05):
     sel = (f <= fc).nonzero()
     f_sel, mf_sel = f[sel], mf[sel]
     inx = (mf_sel >= amp_th).nonzero()[0]
-    f_sel, mf_sel = f_sel[inx[0]:inx[-1] + 1], mf_sel[inx[0]:inx[-1] + 1]
-    return -sum(np.sqrt(pow(np.diff(f_sel) / (f_sel[-1] - f_sel[0]), 2)
-                        + pow(np.diff(mf_sel), 2)))
+    f_sel, mf_sel = f_sel[inx[0] : inx[-1] + 1], mf_sel[inx[0] : inx[-1] + 1]
+    return -sum(np.sqrt(pow(np.diff(f_sel) / (f_sel[-1] - f_sel[0]), 2) + pow(np.diff(mf_sel), 2)))
 
 
 def test_sparc_of_minimum_jerk_matches_the_reference_and_the_continuous_spectrum():
@@ -45,8 +44,7 @@ def test_sparc_ranks_a_smooth_reach_above_a_multi_peaked_one():
     rate = 100.0
     t = np.arange(0, 4, 1 / rate)
     one = min_jerk_speed(t, t0=1.0, duration=1.5)
-    multi = sum(min_jerk_speed(t, t0=1.0 + 0.4 * k, duration=0.5, distance=0.4)
-                for k in range(4))
+    multi = sum(min_jerk_speed(t, t0=1.0 + 0.4 * k, duration=0.5, distance=0.4) for k in range(4))
     assert sparc(one, rate_hz=rate) > sparc(multi, rate_hz=rate)
     assert ldlj(one[100:251], rate_hz=rate) > ldlj(multi[100:321], rate_hz=rate)
 
@@ -54,7 +52,7 @@ def test_sparc_ranks_a_smooth_reach_above_a_multi_peaked_one():
 def test_ldlj_of_minimum_jerk_is_the_analytic_value_for_any_duration():
     # jerk of min-jerk speed: (D/T^3) 30 (2 - 12 tau + 12 tau^2); int_0^1 (...)^2 = 720;
     # v_peak = 1.875 D/T  ->  LDLJ-V = -ln(720 / 1.875^2) = -5.322
-    expected = -np.log(720 / 1.875 ** 2)
+    expected = -np.log(720 / 1.875**2)
     for dur, dist in ((0.8, 0.3), (2.0, 1.5)):
         rate = 2000.0
         t = np.arange(0, dur + 1e-12, 1 / rate)
@@ -67,10 +65,12 @@ def test_ldlj_of_minimum_jerk_is_the_analytic_value_for_any_duration():
 
 
 def test_gait_timing_hand_worked_step_and_stance_symmetry():
-    ev = {"left": {"strike_s": [0.0, 1.1, 2.2], "off_s": [0.65, 1.75]},
-          "right": {"strike_s": [0.5, 1.6], "off_s": [1.2, 2.3]}}
+    ev = {
+        "left": {"strike_s": [0.0, 1.1, 2.2], "off_s": [0.65, 1.75]},
+        "right": {"strike_s": [0.5, 1.6], "off_s": [1.2, 2.3]},
+    }
     g = gait_timing(ev)
-    assert g["step_time_s_left"] == pytest.approx(0.6)   # 1.1-0.5, 2.2-1.6
+    assert g["step_time_s_left"] == pytest.approx(0.6)  # 1.1-0.5, 2.2-1.6
     assert g["step_time_s_right"] == pytest.approx(0.5)  # 0.5-0.0, 1.6-1.1
     assert g["stance_time_s_left"] == pytest.approx(0.65)
     assert g["stance_time_s_right"] == pytest.approx(0.7)
@@ -85,10 +85,13 @@ def test_zeni_events_on_a_real_walking_trial_alternate(real_dir):
     rate = float(c["parameters"]["POINT"]["RATE"]["value"][0])
     p = {n: c["data"]["points"][:3, labels.index(n), :].T / 1000.0 for n in labels}
     pelvis = np.mean([p[n] for n in ("LASI", "RASI", "LPSI", "RPSI")], axis=0)
-    ev = {s: gait_events(p[f"{s[0].upper()}CAL"], p[f"{s[0].upper()}MT2"], pelvis,
-                         rate_hz=rate) for s in ("left", "right")}
-    strikes = sorted([(t, "L") for t in ev["left"]["strike_s"]]
-                     + [(t, "R") for t in ev["right"]["strike_s"]])
+    ev = {
+        s: gait_events(p[f"{s[0].upper()}CAL"], p[f"{s[0].upper()}MT2"], pelvis, rate_hz=rate)
+        for s in ("left", "right")
+    }
+    strikes = sorted(
+        [(t, "L") for t in ev["left"]["strike_s"]] + [(t, "R") for t in ev["right"]["strike_s"]]
+    )
     sides = [s for _, s in strikes]
     assert len(sides) >= 3 and all(a != b for a, b in itertools.pairwise(sides))
     g = gait_timing(ev)

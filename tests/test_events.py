@@ -19,19 +19,29 @@ def _plates(path):
         fz = np.asarray(pf["force"][2], float)
         fz = fz * np.sign(fz[np.argmax(np.abs(fz))])  # loaded = positive, whatever the file
         scale = 0.001 if pf["unit_position"] == "mm" else 1.0
-        out.append({"fz": fz, "cop": np.asarray(pf["center_of_pressure"]).T * scale,
-                    "corners": np.asarray(pf["corners"]).T * scale})
+        out.append(
+            {
+                "fz": fz,
+                "cop": np.asarray(pf["center_of_pressure"]).T * scale,
+                "corners": np.asarray(pf["corners"]).T * scale,
+            }
+        )
     return rate, out
 
 
 def test_quiet_standing_finds_the_steadiest_window_and_its_mean():
     rng = np.random.default_rng(3)
     rate = 1000.0
-    fz = np.concatenate([700 + rng.normal(0, 15, 800), 736 + rng.normal(0, 2, 1200),
-                         700 + 200 * np.sin(np.arange(1000) / 50)])
+    fz = np.concatenate(
+        [
+            700 + rng.normal(0, 15, 800),
+            736 + rng.normal(0, 2, 1200),
+            700 + 200 * np.sin(np.arange(1000) / 50),
+        ]
+    )
     qs = quiet_standing(fz, rate_hz=rate, window_s=1.0)
     assert 800 <= qs["start"] <= 1000 and qs["stop"] - qs["start"] == 1000
-    seg = fz[qs["start"]:qs["stop"]]
+    seg = fz[qs["start"] : qs["stop"]]
     assert qs["weight_n"] == pytest.approx(seg.mean(), abs=1e-9)
     assert qs["sd_n"] == pytest.approx(seg.std(), rel=1e-9)
 
@@ -60,8 +70,9 @@ def test_movement_onset_is_the_5_sd_crossing_minus_30_ms():
 
 
 def test_flights_and_contacts_from_threshold():
-    fz = np.r_[np.full(100, 700.0), np.zeros(50), np.full(100, 900.0), np.zeros(3),
-               np.full(100, 700.0)]
+    fz = np.r_[
+        np.full(100, 700.0), np.zeros(50), np.full(100, 900.0), np.zeros(3), np.full(100, 700.0)
+    ]
     assert flights(fz, rate_hz=1000.0).tolist() == [[100, 150]]  # 3-sample dip ignored
     assert contacts(fz, rate_hz=1000.0, min_contact_s=0.05).tolist() == [[150, 250]]
 

@@ -60,7 +60,9 @@ def cohort(tmp_path_factory):
 
 # -- spec ---------------------------------------------------------------------------------
 def test_spec_reports_every_bad_key_at_once_with_fixes(tmp_path):
-    bad = _write(tmp_path / "bad.toml", """
+    bad = _write(
+        tmp_path / "bad.toml",
+        """
 name = "x y"
 seed = -1
 store = "s"
@@ -72,26 +74,33 @@ covariates = ["agee"]
 [outcomes.pain_nrs]
 mcid = -2
 beter = "lower"
-""")
+""",
+    )
     with pytest.raises(ConfigError) as e:
         read_spec(bad)
     text = str(e.value)
     assert text.startswith("bad.toml: 7 problem(s)")
-    for part in ["name: is not a valid run name (got 'x y')", "seed: is out of range (got -1)",
-                 "titel: is not a known key; did you mean 'title'?",
-                 "model.method: is not a valid method (got 'bayes'); use one of mixed, gee",
-                 "model.covariates: is not an available covariate (got 'agee'); "
-                 "did you mean 'age_years'?",
-                 'outcomes.pain_nrs.mcid: must be positive or "swc" (got -2)',
-                 "outcomes.pain_nrs.beter: is not a known key; did you mean 'better'?"]:
+    for part in [
+        "name: is not a valid run name (got 'x y')",
+        "seed: is out of range (got -1)",
+        "titel: is not a known key; did you mean 'title'?",
+        "model.method: is not a valid method (got 'bayes'); use one of mixed, gee",
+        "model.covariates: is not an available covariate (got 'agee'); did you mean 'age_years'?",
+        'outcomes.pain_nrs.mcid: must be positive or "swc" (got -2)',
+        "outcomes.pain_nrs.beter: is not a known key; did you mean 'better'?",
+    ]:
         assert part in text, part
 
 
 def test_spec_requires_name_seed_control_and_outcomes(tmp_path):
     with pytest.raises(ConfigError) as e:
         read_spec(_write(tmp_path / "empty.toml", 'store = "s"\n'))
-    for key in ("name: is required", "seed: is required", "model.control: is required",
-                "outcomes: is required"):
+    for key in (
+        "name: is required",
+        "seed: is required",
+        "model.control: is required",
+        "outcomes: is required",
+    ):
         assert key in str(e.value)
 
 
@@ -130,10 +139,14 @@ def test_analysis_values_equal_the_simulated_observations(cohort):
     spec = read_spec(cohort["spec"])
     a = analysis_table(cohort["store"], spec).set_index(["subject_id", "session"])
     truth = cohort["truth"]
-    subj = truth.subjects.assign(subject_id=lambda d: d["label"].map(
-        __import__("cxlab.pseudo", fromlist=["x"]).pseudonymise)).set_index("subject_id")
-    for name, feature in [("pain_nrs", "pain_nrs"), ("knee_fppa_peak_deg", "knee_fppa_peak_deg"),
-                          ("landing_peak_force_lsi_pct", "landing_peak_force_lsi_pct")]:
+    subj = truth.subjects.assign(
+        subject_id=lambda d: d["label"].map(__import__("cxlab.pseudo", fromlist=["x"]).pseudonymise)
+    ).set_index("subject_id")
+    for name, feature in [
+        ("pain_nrs", "pain_nrs"),
+        ("knee_fppa_peak_deg", "knee_fppa_peak_deg"),
+        ("landing_peak_force_lsi_pct", "landing_peak_force_lsi_pct"),
+    ]:
         got = a[a["outcome"] == name]["value"]
         want = _truth_obs(truth, feature)["observed_value"].reindex(got.index)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
@@ -155,12 +168,18 @@ def test_week_is_days_since_programme_start_over_seven(cohort):
 
 def test_where_filter_restricts_rows_and_bad_filter_names_the_key(cohort, tmp_path):
     where = "where = \"arm <> 'core_stability'\""
-    spec = _write(tmp_path / "f.toml", SPEC.replace(
-        'store = "store"', f'store = "{cohort["store"].path}"\n{where}'))
+    spec = _write(
+        tmp_path / "f.toml",
+        SPEC.replace('store = "store"', f'store = "{cohort["store"].path}"\n{where}'),
+    )
     a = analysis_table(cohort["store"], read_spec(spec))
     assert len(a) and "core_stability" not in set(a["arm"])
-    spec = _write(tmp_path / "g.toml", SPEC.replace(
-        'store = "store"', f'store = "{cohort["store"].path}"\nwhere = "no_such_column > 1"'))
+    spec = _write(
+        tmp_path / "g.toml",
+        SPEC.replace(
+            'store = "store"', f'store = "{cohort["store"].path}"\nwhere = "no_such_column > 1"'
+        ),
+    )
     with pytest.raises(ConfigError, match=r"g.toml: where: is not a valid filter"):
         analysis_table(cohort["store"], read_spec(spec))
 
@@ -175,10 +194,11 @@ def test_asymmetry_uses_stored_index_and_skips_its_per_side_twin(cohort):
     # Robinson et al. 1987 per trial from the per-side forces, then the mean over trials
     f = cohort["store"].table("features", filters=[("feature", "==", "landing_peak_force_n")])
     w = f.pivot(index=["subject_id", "session", "trial"], columns="side", values="value")
-    robinson = (100 * (w["right"] - w["left"]) / (0.5 * (w["right"] + w["left"])))
+    robinson = 100 * (w["right"] - w["left"]) / (0.5 * (w["right"] + w["left"]))
     robinson = robinson.groupby(level=["subject_id", "session"]).mean()
-    got = asym.merge(keep, on=["subject_id", "session_index"]).set_index(
-        ["subject_id", "session"])["asym_pct"]
+    got = asym.merge(keep, on=["subject_id", "session_index"]).set_index(["subject_id", "session"])[
+        "asym_pct"
+    ]
     np.testing.assert_allclose(got, robinson.reindex(got.index), rtol=1e-9)
 
 
@@ -191,8 +211,16 @@ def test_redact_removes_labels_and_pseudonyms():
 def test_run_directory_holds_tables_manifest_and_report(cohort):
     run = cohort["run"]
     assert run.parent.name == "trial" and len(run.name) == 12
-    for f in ["manifest.json", "effects.parquet", "responders.parquet", "reliability.parquet",
-              "analysis.parquet", "report.html", "run.log", "figures/forest.svg"]:
+    for f in [
+        "manifest.json",
+        "effects.parquet",
+        "responders.parquet",
+        "reliability.parquet",
+        "analysis.parquet",
+        "report.html",
+        "run.log",
+        "figures/forest.svg",
+    ]:
         assert (run / f).is_file(), f
     assert not list(run.parent.glob(".tmp-*"))
 
@@ -202,8 +230,9 @@ def test_manifest_records_input_digests_versions_and_seed(cohort):
     store = cohort["store"]
     for table in ("scores", "features", "interventions", "quarantine"):
         parts = man["inputs"][table]
-        assert [p["part"] for p in parts] == [f.relative_to(store.path).as_posix()
-                                              for f in store.files(table)]
+        assert [p["part"] for p in parts] == [
+            f.relative_to(store.path).as_posix() for f in store.files(table)
+        ]
         for p in parts:
             assert p["sha256"] == hashlib.sha256((store.path / p["part"]).read_bytes()).hexdigest()
     assert man["seed"] == 11 and man["spec"]["seed"] == 11
@@ -244,7 +273,6 @@ def test_run_hash_follows_input_content(cohort, tmp_path):
     assert changed.name != cohort["run"].name
 
 
-
 def test_run_hash_and_manifest_cover_the_strength_table_the_screening_reads(cohort, tmp_path):
     # screening.parquet is built from the strength table too: new strength data must give a
     # new run id and be listed with its digest among the manifest's inputs
@@ -254,16 +282,30 @@ def test_run_hash_and_manifest_cover_the_strength_table_the_screening_reads(coho
     subs = pd.read_parquet(cohort["run"] / "analysis.parquet")["subject_id"].unique()[:3]
     from cxlab.store import Store
 
-    Store(st).write("strength", pd.DataFrame(
-        [{"subject_id": s, "session": "1", "muscle_group": g, "side": side,
-          "peak_torque_nm": t}
-         for s in subs for g, t in (("knee_flexors", 60.0), ("knee_extensors", 150.0))
-         for side in ("left", "right")]))
+    Store(st).write(
+        "strength",
+        pd.DataFrame(
+            [
+                {
+                    "subject_id": s,
+                    "session": "1",
+                    "muscle_group": g,
+                    "side": side,
+                    "peak_torque_nm": t,
+                }
+                for s in subs
+                for g, t in (("knee_flexors", 60.0), ("knee_extensors", 150.0))
+                for side in ("left", "right")
+            ]
+        ),
+    )
     changed = run_experiment(spec, out=tmp_path / "runs")
     assert changed.name != cohort["run"].name
     man = json.loads((changed / "manifest.json").read_text())
     assert [p["part"] for p in man["inputs"]["strength"]] == [
-        f.relative_to(st).as_posix() for f in Store(st).files("strength")]
+        f.relative_to(st).as_posix() for f in Store(st).files("strength")
+    ]
+
 
 def test_effects_recover_the_simulated_hip_effect_on_knee_valgus(cohort):
     e = pd.read_parquet(cohort["run"] / "effects.parquet")
@@ -272,15 +314,21 @@ def test_effects_recover_the_simulated_hip_effect_on_knee_valgus(cohort):
     row = e.loc[("knee_fppa_peak_deg", "hip_strengthening")]
     assert row["ci_low"] <= truth <= row["ci_high"]
     assert row["ci_high"] < 0  # detected: valgus fell faster than in control
-    assert set(e.index.get_level_values("arm")) == {"hip_strengthening", "core_stability",
-                                                    "thoracic_mobility"}
+    assert set(e.index.get_level_values("arm")) == {
+        "hip_strengthening",
+        "core_stability",
+        "thoracic_mobility",
+    }
     assert (e["mcid"].loc["pain_nrs"] == 2.0).all()
 
 
 def test_reliability_is_assessed_for_feature_outcomes_with_repeated_trials(cohort):
     r = pd.read_parquet(cohort["run"] / "reliability.parquet")
-    assert set(r["outcome"]) == {"knee_fppa_peak_deg@left", "knee_fppa_peak_deg",
-                                 "landing_peak_force_lsi_pct"}
+    assert set(r["outcome"]) == {
+        "knee_fppa_peak_deg@left",
+        "knee_fppa_peak_deg",
+        "landing_peak_force_lsi_pct",
+    }
     assert (r["n_raters"] == 3).all() and (r["n_targets"] == 24).all()
     assert set(r["type"]) == {"ICC(2,1)", "ICC(3,1)"}
 
@@ -289,8 +337,12 @@ def test_missing_store_and_empty_selection_are_config_errors(tmp_path, cohort):
     spec = _write(tmp_path / "s.toml", SPEC.replace('"store"', '"nowhere"'))
     with pytest.raises(ConfigError, match=r"s.toml: store: does not exist"):
         run_experiment(spec, out=tmp_path / "runs")
-    spec = _write(tmp_path / "w.toml", SPEC.replace(
-        'store = "store"', f'store = "{cohort["store"].path}"\nwhere = "arm = \'nobody\'"'))
+    spec = _write(
+        tmp_path / "w.toml",
+        SPEC.replace(
+            'store = "store"', f'store = "{cohort["store"].path}"\nwhere = "arm = \'nobody\'"'
+        ),
+    )
     with pytest.raises(ConfigError, match=r"w.toml: where: selects no rows"):
         run_experiment(spec, out=tmp_path / "runs")
     assert not list((tmp_path / "runs").rglob("manifest.json"))
@@ -341,12 +393,17 @@ def test_feature_responders_also_use_the_reliable_change_index(cohort):
     # SEM and MDC95 from the trial-to-trial ICC(2,1)
     assert set(knee["criterion"]) == {"mcid", "rci", "mcid_mdc"}
     assert set(r.loc[r["outcome"] == "pain_nrs", "criterion"]) <= {"mcid", "rci", "mcid_mdc"}
-    assert rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
-                   "sem"].iloc[0] > 0
+    assert (
+        rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"), "sem"].iloc[
+            0
+        ]
+        > 0
+    )
 
 
 def test_movement_rows_stay_when_their_survey_is_missing_and_the_undated_week_is_warned(
-        cohort, tmp_path):
+    cohort, tmp_path
+):
     from cxlab.store import Store
 
     st = Store(tmp_path / "store")
@@ -389,14 +446,18 @@ def test_rows_left_out_by_the_effect_model_reach_the_warnings(cohort):
     a = pd.read_parquet(cohort["run"] / "analysis.parquet")
     spec = read_spec(cohort["spec"])
     first = a[["subject_id", "session"]].drop_duplicates().iloc[0]
-    a.loc[(a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"]),
-          "week"] = np.nan
+    a.loc[(a["subject_id"] == first["subject_id"]) & (a["session"] == first["session"]), "week"] = (
+        np.nan
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         eff = effects_table(a, spec).table
     note = "week: 1 row(s) with a missing value left out"
-    assert [str(w.message) for w in caught if issubclass(w.category, CxlabWarning)
-            and "left out" in str(w.message)] == [note]
+    assert [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, CxlabWarning) and "left out" in str(w.message)
+    ] == [note]
     assert eff["warnings"].str.contains(note, regex=False).all()
 
 
@@ -424,26 +485,32 @@ def test_outcome_too_sparse_in_one_arm_is_left_out_not_the_whole_run(cohort):
     assert mine[0].startswith(f"outcomes.{name}: not fitted: arm 'hip_strengthening' has 2")
     assert "drop the outcome from the spec" in mine[0]
     assert name not in set(eff["outcome"])
-    assert set(eff["outcome"]) == {"pain_nrs", "knee_fppa_peak_deg",
-                                   "landing_peak_force_lsi_pct"}
+    assert set(eff["outcome"]) == {"pain_nrs", "knee_fppa_peak_deg", "landing_peak_force_lsi_pct"}
     assert len(eff) == 9
     holm = multipletests(eff["p_value"], method="holm")[1]
     np.testing.assert_allclose(eff["p_adj"], holm, rtol=1e-12)
     assert f"{name} could not be fitted" in methods and "fitted outcomes" in methods
 
 
-@pytest.mark.parametrize("where", [
-    "1=1) SELECT 1; COPY (SELECT 1) TO '{out}/leak.csv'; SELECT (1",
-    "arm IN (SELECT content FROM read_text('/etc/passwd'))",
-    "arm IN (SELECT content FROM read_text('{out}/../secret.txt'))",
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "1=1) SELECT 1; COPY (SELECT 1) TO '{out}/leak.csv'; SELECT (1",
+        "arm IN (SELECT content FROM read_text('/etc/passwd'))",
+        "arm IN (SELECT content FROM read_text('{out}/../secret.txt'))",
+    ],
+)
 def test_where_filter_cannot_write_or_read_files(cohort, tmp_path, where):
     (tmp_path / "secret.txt").write_text("CX-Jane-Doe")
     out = tmp_path / "out"
     out.mkdir()
     text = where.format(out=out)
-    spec = _write(tmp_path / "w.toml", SPEC.replace(
-        'store = "store"', f"store = \"{cohort['store'].path}\"\nwhere = '''{text}'''"))
+    spec = _write(
+        tmp_path / "w.toml",
+        SPEC.replace(
+            'store = "store"', f"store = \"{cohort['store'].path}\"\nwhere = '''{text}'''"
+        ),
+    )
     with pytest.raises(Exception, match=r"statement|Permission|one SQL boolean") as e:
         analysis_table(cohort["store"], read_spec(spec))
     assert "CX-Jane-Doe" not in str(e.value) and list(out.iterdir()) == []
@@ -460,8 +527,9 @@ def test_participant_table_holds_each_change_against_the_larger_of_mcid_and_mdc(
     assert set(knee.index) == set(two[two].index)
     np.testing.assert_allclose(knee["baseline_value"], g.first().loc[knee.index])
     np.testing.assert_allclose(knee["change"], (g.last() - g.first()).loc[knee.index])
-    mdc = rel.loc[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"),
-                  "mdc95"].iloc[0]
+    mdc = rel.loc[
+        (rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)"), "mdc95"
+    ].iloc[0]
     assert (knee["mdc95"] == mdc).all() and (knee["threshold"] == max(3.0, mdc)).all()
     assert knee["error_basis"].str.startswith("within-session").all()
     improvement = -knee["change"]  # lower is better

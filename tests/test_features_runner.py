@@ -20,12 +20,25 @@ def _rid(name):
 
 
 def _rec(name, task, *, analog=1000.0, point=np.nan, n_frames=0):
-    return {"recording_id": _rid(name), "subject_id": SUBJ, "session": "1", "task": task,
-            "trial": "1", "source_path": f"{name}.c3d",
-            "source_sha256": hashlib.sha256(name.encode()).hexdigest(), "format": "c3d",
-            "vendor": None, "point_rate_hz": point, "analog_rate_hz": analog,
-            "n_frames": n_frames, "first_frame": 1, "warnings": [], "up_axis": None,
-            "body_mass_kg": np.nan, "recorded_at": None}
+    return {
+        "recording_id": _rid(name),
+        "subject_id": SUBJ,
+        "session": "1",
+        "task": task,
+        "trial": "1",
+        "source_path": f"{name}.c3d",
+        "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+        "format": "c3d",
+        "vendor": None,
+        "point_rate_hz": point,
+        "analog_rate_hz": analog,
+        "n_frames": n_frames,
+        "first_frame": 1,
+        "warnings": [],
+        "up_axis": None,
+        "body_mass_kg": np.nan,
+        "recorded_at": None,
+    }
 
 
 def _forces(rid, plates, rate=1000.0):
@@ -45,18 +58,35 @@ def _markers(rid, markers, rate):
     frames = []
     for name, xyz in markers.items():
         n = xyz.shape[0]
-        frames.append(pd.DataFrame({
-            "recording_id": rid, "frame": np.arange(n, dtype=np.int32),
-            "time_s": np.arange(n) / rate, "marker": name, "x": xyz[:, 0], "y": xyz[:, 1],
-            "z": xyz[:, 2], "residual": np.zeros(n)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "recording_id": rid,
+                    "frame": np.arange(n, dtype=np.int32),
+                    "time_s": np.arange(n) / rate,
+                    "marker": name,
+                    "x": xyz[:, 0],
+                    "y": xyz[:, 1],
+                    "z": xyz[:, 2],
+                    "residual": np.zeros(n),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 def _posture_markers(n=100):
-    base = {"C7": [0.0, 0.0, 1.5], "LTRAGUS": [0.08, 0.07, 1.58], "RTRAGUS": [0.08, -0.07, 1.58],
-            "LSHO": [0.05, 0.18, 1.45], "RSHO": [0.02, -0.18, 1.45],
-            "LASI": [0.1, 0.12, 1.0], "RASI": [0.1, -0.12, 1.0],
-            "LPSI": [-0.08, 0.05, 1.03], "RPSI": [-0.08, -0.05, 1.03]}
+    base = {
+        "C7": [0.0, 0.0, 1.5],
+        "LTRAGUS": [0.08, 0.07, 1.58],
+        "RTRAGUS": [0.08, -0.07, 1.58],
+        "LSHO": [0.05, 0.18, 1.45],
+        "RSHO": [0.02, -0.18, 1.45],
+        "LASI": [0.1, 0.12, 1.0],
+        "RASI": [0.1, -0.12, 1.0],
+        "LPSI": [-0.08, 0.05, 1.03],
+        "RPSI": [-0.08, -0.05, 1.03],
+    }
     return {k: np.tile(v, (n, 1)).astype(float) for k, v in base.items()}
 
 
@@ -70,24 +100,43 @@ def store(tmp_path):
         rec = _rec(name, task, **kw)
         recs.append(rec)
         if plates:
-            st.write("forces", _forces(rec["recording_id"], plates), key=rec["recording_id"],
-                     partition=SUBJ)
+            st.write(
+                "forces",
+                _forces(rec["recording_id"], plates),
+                key=rec["recording_id"],
+                partition=SUBJ,
+            )
         if markers:
-            st.write("markers", _markers(rec["recording_id"], markers, rec["point_rate_hz"]),
-                     key=rec["recording_id"], partition=SUBJ)
+            st.write(
+                "markers",
+                _markers(rec["recording_id"], markers, rec["point_rate_hz"]),
+                key=rec["recording_id"],
+                partition=SUBJ,
+            )
 
     add("cmj", "cmj", [{"fz": 0.45 * fz}, {"fz": 0.55 * fz}])
     add("cmj_no_flight", "cmj", [{"fz": np.full(3000, 350.0)}, {"fz": np.full(3000, 350.0)}])
     cop = cop_normal(n=10_000, seed=4)
-    add("bal", "balance_left", [{"fz": np.full(10_000, 700.0), "cop_x": cop[:, 0],
-                                 "cop_y": cop[:, 1]}])
-    add("post", "posture", markers=_posture_markers(), analog=np.nan, point=200.0,
-        n_frames=100)
+    add(
+        "bal",
+        "balance_left",
+        [{"fz": np.full(10_000, 700.0), "cop_x": cop[:, 0], "cop_y": cop[:, 1]}],
+    )
+    add("post", "posture", markers=_posture_markers(), analog=np.nan, point=200.0, n_frames=100)
     add("walk_other", "walk_fast")
     st.write("recordings", pd.DataFrame(recs), key="all")
-    st.write("strength", pd.DataFrame({
-        "subject_id": [SUBJ] * 2, "session": ["1", "1"], "muscle_group": ["knee_flexors"] * 2,
-        "side": ["left", "right"], "peak_torque_nm": [100.0, 80.0]}))
+    st.write(
+        "strength",
+        pd.DataFrame(
+            {
+                "subject_id": [SUBJ] * 2,
+                "session": ["1", "1"],
+                "muscle_group": ["knee_flexors"] * 2,
+                "side": ["left", "right"],
+                "peak_torque_nm": [100.0, 80.0],
+            }
+        ),
+    )
     return st
 
 
@@ -99,11 +148,11 @@ def test_features_land_with_conventions_names_and_match_the_library(store):
     fz, _ = cmj_force(noise_n=1.0)
     direct = cmj_metrics(fz, rate_hz=1000.0, fz_left=0.45 * fz, fz_right=0.55 * fz)
     assert cmj.loc[("cmj_jump_height_impulse_m", "bilateral"), "value"] == pytest.approx(
-        direct["jump_height_impulse_m"], rel=1e-12)
+        direct["jump_height_impulse_m"], rel=1e-12
+    )
     assert cmj.loc[("cmj_braking_impulse_n_s", "left"), "unit"] == "N.s"
     assert cmj.loc[("cmj_eccentric_braking_rfd_n_s", "bilateral"), "unit"] == "N/s"
-    assert cmj.loc[("cmj_peak_landing_force_asym_pct", "bilateral"), "value"] == pytest.approx(
-        20.0)
+    assert cmj.loc[("cmj_peak_landing_force_asym_pct", "bilateral"), "value"] == pytest.approx(20.0)
     assert len(cmj) == 15 + 3 * 2 + 6
     bal = f[f["task"] == "balance_left"]
     assert set(bal["side"]) == {"left"} and len(bal) == 8
@@ -156,8 +205,10 @@ def test_unknown_config_keys_are_all_refused_with_the_file_and_nearest_key(tmp_p
     from cxlab._check import ConfigError
 
     cfg = tmp_path / "lab.toml"
-    cfg.write_text("[tasks.cmj]\nplatess = [1]\n[plate]\nleft = 2\n"
-                   "[filters]\nmarker_cutof_hz = 8.0\n[tasks.hop]\nfunctions = ['landing']\n")
+    cfg.write_text(
+        "[tasks.cmj]\nplatess = [1]\n[plate]\nleft = 2\n"
+        "[filters]\nmarker_cutof_hz = 8.0\n[tasks.hop]\nfunctions = ['landing']\n"
+    )
     with pytest.raises(ConfigError) as e:
         read_config(cfg)
     text = str(e.value)
@@ -212,12 +263,21 @@ def test_task_functions_recover_the_synthetic_cohorts_truth():
     tr = sig.cmj_trial(rng, mass_kg=72, jump_height_m=0.35, lsi_pct=90, weak_side="left")
     r = run("cmj", tr, "cmj")
     assert r[("cmj_jump_height_impulse_m", "bilateral")] == pytest.approx(0.35, abs=0.003)
-    assert r[("cmj_flight_time_s", "bilateral")] == pytest.approx(tr.truth["flight_time_s"],
-                                                                 abs=0.0011)
+    assert r[("cmj_flight_time_s", "bilateral")] == pytest.approx(
+        tr.truth["flight_time_s"], abs=0.0011
+    )
     assert r[("cmj_body_mass_kg", "bilateral")] == pytest.approx(72, abs=0.05)
     assert r[("cmj_propulsive_impulse_lsi_pct", "bilateral")] == pytest.approx(90, abs=0.5)
-    tr = kin.landing_trial(rng, mass_kg=70, height_m=1.75, peak_force_bw=4.0, lsi_pct=85,
-                         weak_side="right", fppa_left_deg=8, fppa_right_deg=-3)
+    tr = kin.landing_trial(
+        rng,
+        mass_kg=70,
+        height_m=1.75,
+        peak_force_bw=4.0,
+        lsi_pct=85,
+        weak_side="right",
+        fppa_left_deg=8,
+        fppa_right_deg=-3,
+    )
     r = run("landing", tr, "landing") | run("landing_alignment", tr, "landing")
     assert r[("landing_peak_force_bw", "bilateral")] == pytest.approx(4.0, abs=0.02)
     assert r[("landing_peak_force_lsi_pct", "bilateral")] == pytest.approx(85, abs=0.5)
@@ -228,8 +288,9 @@ def test_task_functions_recover_the_synthetic_cohorts_truth():
     r = run("balance", tr, "balance_right")
     assert r[("balance_mean_velocity_m_s", "right")] == pytest.approx(0.03, rel=0.02)
     assert r[("balance_rms_ml_m", "right")] == pytest.approx(tr.truth["rms_ml_m"], rel=0.02)
-    tr = kin.posture_trial(rng, height_m=1.7, cva_deg=48, protraction_m=(0.05, 0.03),
-                         pelvic_tilt_deg=12)
+    tr = kin.posture_trial(
+        rng, height_m=1.7, cva_deg=48, protraction_m=(0.05, 0.03), pelvic_tilt_deg=12
+    )
     r = run("posture", tr, "posture")
     assert r[("posture_cva_deg", "bilateral")] == pytest.approx(48, abs=0.1)
     assert r[("posture_shoulder_protraction_m", "right")] == pytest.approx(0.03, abs=0.001)
@@ -263,8 +324,13 @@ def test_gait_features_of_a_real_walking_trial_through_the_reader(real_dir, tmp_
     tables = rec.to_tables(rid)
     st.write("markers", tables["markers"], key=rid, partition=SUBJ)
     st.write("forces", tables["forces"], key=rid, partition=SUBJ)
-    row = _rec("walking2", "gait", analog=rec.analog_rate_hz, point=rec.point_rate_hz,
-               n_frames=rec.n_frames)
+    row = _rec(
+        "walking2",
+        "gait",
+        analog=rec.analog_rate_hz,
+        point=rec.point_rate_hz,
+        n_frames=rec.n_frames,
+    )
     st.write("recordings", pd.DataFrame([row]), key="all")
     rep = extract_features(st, jobs=1, progress=False)
     assert rep.n_quarantined == 0, rep.quarantine["reason"].tolist()
@@ -283,23 +349,27 @@ def test_a_plate_with_unreadable_force_is_an_error_not_zero_force():
     fz, _ = cmj_force(noise_n=1.0)
     t = Trial(task="cmj", analog_rate_hz=1000.0)
     t.plates[1] = {"fz": fz / 2, "cop_x": np.zeros(fz.size), "cop_y": np.zeros(fz.size)}
-    t.plates[2] = {"fz": np.full(fz.size, np.nan), "cop_x": np.full(fz.size, np.nan),
-                   "cop_y": np.full(fz.size, np.nan)}
+    t.plates[2] = {
+        "fz": np.full(fz.size, np.nan),
+        "cop_x": np.full(fz.size, np.nan),
+        "cop_y": np.full(fz.size, np.nan),
+    }
     for fn in ("cmj", "landing"):
         with pytest.raises(FeatureError, match="plate 2"):
             FUNCTIONS[fn](t, read_config())
 
 
-def test_a_non_finite_value_is_quarantined_by_name_and_the_others_still_land(store,
-                                                                             monkeypatch):
+def test_a_non_finite_value_is_quarantined_by_name_and_the_others_still_land(store, monkeypatch):
     import cxlab.features.runner as runner
 
     real = runner.FUNCTIONS["cmj"]
 
     def one_nan(trial, cfg):
         out = real(trial, cfg)
-        return [(f, s, np.nan if f == "cmj_braking_impulse_lsi_pct" else v, u, m)
-                for f, s, v, u, m in out]
+        return [
+            (f, s, np.nan if f == "cmj_braking_impulse_lsi_pct" else v, u, m)
+            for f, s, v, u, m in out
+        ]
 
     monkeypatch.setitem(runner.FUNCTIONS, "cmj", one_nan)
     extract_features(store, jobs=1, progress=False)

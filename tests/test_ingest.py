@@ -25,8 +25,9 @@ from cxlab.store import Store
 
 LAYOUT = {
     "sub-01/ses-1/sub-01_ses-1_task-gait_run-1.c3d": "c3d/opensim_walking2.c3d",
-    "sub-01/ses-1/sub-01_ses-1_task-gait_run-2.trc":
-        "opensim/subject01_walk_marker_trajectories.trc",
+    "sub-01/ses-1/sub-01_ses-1_task-gait_run-2.trc": (
+        "opensim/subject01_walk_marker_trajectories.trc"
+    ),
     "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot": "opensim/subject01_walk_grf.mot",
     "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d": "c3d/c3dorg_TYPE-2.C3D",
     "sub-02/ses-2/sub-02_ses-2_task-posture_run-1.trc": "opensim/pyomeca_markers.trc",
@@ -60,8 +61,9 @@ def _add_truncated(raw: Path, real_dir: Path) -> Path:
 
 
 def _files(store: Path) -> dict[str, bytes]:
-    return {p.relative_to(store).as_posix(): p.read_bytes()
-            for p in sorted(store.rglob("*.parquet"))}
+    return {
+        p.relative_to(store).as_posix(): p.read_bytes() for p in sorted(store.rglob("*.parquet"))
+    }
 
 
 def _run(raw, store, **kw):
@@ -79,8 +81,9 @@ def test_bids_paths_give_pseudonymised_fields_and_no_raw_label(raw, tmp_path):
     assert (bal["subject_id"], bal["session"], bal["trial"]) == (s02, "1", "1")
     assert set(rec.loc[rec["task"] == "gait", "subject_id"]) == {s01}
     assert bal["source_path"] == f"sub-{s02}/ses-1/sub-{s02}_ses-1_task-balance_left_run-1.c3d"
-    stored = pd.concat([Store(tmp_path / "st").table(t).astype(str).stack()
-                        for t in ("recordings", "events")])
+    stored = pd.concat(
+        [Store(tmp_path / "st").table(t).astype(str).stack() for t in ("recordings", "events")]
+    )
     assert not stored.str.contains("sub-01|sub-02").any()
     assert not any("sub-01" in p for p in _files(tmp_path / "st"))
 
@@ -95,8 +98,9 @@ def test_unmatched_path_lands_with_empty_fields_and_one_warning(raw, tmp_path):
     assert not rec["source_path"].str.contains("misc|notes").any()
     lines = [w for w in rep.warnings if w.startswith("misc/notes_ik.mot: path matches no")]
     assert len(lines) == 1
-    analogs = Store(tmp_path / "st").table("analogs", filters=[
-        ("recording_id", "==", row["recording_id"])])
+    analogs = Store(tmp_path / "st").table(
+        "analogs", filters=[("recording_id", "==", row["recording_id"])]
+    )
     assert len(analogs) == 88 * 25 and set(analogs["unit"]) == {"deg", "m"}
 
 
@@ -112,8 +116,7 @@ def test_trc_and_force_mot_land_as_one_recording(raw, tmp_path):
     forces = st.table("forces", filters=[("recording_id", "==", rid)])
     ref = pd.read_csv(mot, sep="\t", skiprows=6, header=0)
     np.testing.assert_allclose(forces.loc[forces["plate"] == 2, "fz"], ref["1_ground_force_vy"])
-    markers = st.table("markers", filters=[("recording_id", "==", rid), ("marker", "==",
-                                                                        "R.ASIS")])
+    markers = st.table("markers", filters=[("recording_id", "==", rid), ("marker", "==", "R.ASIS")])
     # the pair is read in the forces' frame (Y up -> Z up): the pelvis is ~1 m above the floor
     assert 0.9 < markers["z"].mean() < 1.2
     assert rec["analog_rate_hz"].item() == 600.0 and rec["point_rate_hz"].item() == 60.0
@@ -126,16 +129,18 @@ def test_c3d_lands_with_every_ezc3d_point(raw, tmp_path):
     path = raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-1.c3d"
     c = ezc3d.c3d(str(path))
     rid = _sha(path)[:16]
-    m = Store(tmp_path / "st").table("markers", filters=[("recording_id", "==", rid),
-                                                          ("marker", "==", "RTH1")])
+    m = Store(tmp_path / "st").table(
+        "markers", filters=[("recording_id", "==", rid), ("marker", "==", "RTH1")]
+    )
     ref = c["data"]["points"][:3, 0, :].T / 1000.0
     np.testing.assert_allclose(m[["x", "y", "z"]].to_numpy(), ref, rtol=1e-6, atol=1e-9)
 
 
 def test_corrupt_file_is_quarantined_and_good_ones_land(raw, real_dir, tmp_path):
     bad = _add_truncated(raw, real_dir)
-    out = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(tmp_path / "st"),
-                                   "--jobs", "2"])
+    out = CliRunner().invoke(
+        app, ["ingest", str(raw), "--store", str(tmp_path / "st"), "--jobs", "2"]
+    )
     assert out.exit_code == EXIT_REJECTED, out.output
     assert "ingested 5, unchanged 0, failed 1" in out.output
     stored = BAD.replace("sub-03", f"sub-{pseudonymise('03')}")
@@ -160,14 +165,25 @@ def test_failure_midway_deletes_parts_already_written(raw, tmp_path, monkeypatch
 
     def bad_events(self, rid):
         tables = real(self, rid)
-        tables["events"] = pd.DataFrame({"recording_id": [rid], "label": ["x"],
-                                         "context": ["Sideways"], "time_s": [0.0]})
+        tables["events"] = pd.DataFrame(
+            {"recording_id": [rid], "label": ["x"], "context": ["Sideways"], "time_s": [0.0]}
+        )
         return tables
 
     monkeypatch.setattr(Recording, "to_tables", bad_events)
     sha = _sha(path)
-    task = Task(store=str(tmp_path / "st"), root=str(raw), files=[str(path)], rel="x.c3d",
-                shown="x.c3d", sha256=sha, subject_id=None, session=None, task=None, trial=None)
+    task = Task(
+        store=str(tmp_path / "st"),
+        root=str(raw),
+        files=[str(path)],
+        rel="x.c3d",
+        shown="x.c3d",
+        sha256=sha,
+        subject_id=None,
+        session=None,
+        task=None,
+        trial=None,
+    )
     out = run_task(task)
     assert out.status == "failed" and out.stage == "validate" and "context" in out.reason
     assert _files(tmp_path / "st") == {}  # markers/analogs/forces were written, then removed
@@ -206,7 +222,8 @@ def test_changed_file_replaces_its_old_recording_and_clears_quarantine(raw, real
     trc.write_text(trc.read_text().replace("0.01,", "0.010,", 1))  # same data, new bytes
     rep = _run(raw, st.path)
     assert f"{LAYOUT_KEY_POSTURE}: content changed; replaced recording {old}" in rep.summary(
-        show_paths=True)
+        show_paths=True
+    )
     assert "sub-02" not in rep.summary()  # named as stored by default
     rec = st.table("recordings")
     assert old not in set(rec["recording_id"]) and _sha(trc)[:16] in set(rec["recording_id"])
@@ -216,14 +233,28 @@ def test_changed_file_replaces_its_old_recording_and_clears_quarantine(raw, real
 def test_custom_pattern_and_bids_parsing():
     rx = pattern_regex("{subject}/{session}/{task}_{trial}.*")
     assert path_fields("data/S07/pre/balance_left_3.c3d", pattern=rx) == {
-        "subject": "S07", "session": "pre", "task": "balance_left", "trial": "3"}
+        "subject": "S07",
+        "session": "pre",
+        "task": "balance_left",
+        "trial": "3",
+    }
     assert path_fields("S07/pre/notes.c3d", pattern=rx) is None
-    assert masked_path("data/S07/pre/cmj_1.c3d", label="S07", subject_id="abc",
-                       pattern=rx) == "data/abc/pre/cmj_1.c3d"
+    assert (
+        masked_path("data/S07/pre/cmj_1.c3d", label="S07", subject_id="abc", pattern=rx)
+        == "data/abc/pre/cmj_1.c3d"
+    )
     assert path_fields("sub-CX001_ses-1_task-balance_right_run-2.c3d") == {
-        "subject": "CX001", "session": "1", "task": "balance_right", "trial": "2"}
+        "subject": "CX001",
+        "session": "1",
+        "task": "balance_right",
+        "trial": "2",
+    }
     assert path_fields("sub-7/ses-2/trial.c3d") == {
-        "subject": "7", "session": "2", "task": None, "trial": None}
+        "subject": "7",
+        "session": "2",
+        "task": None,
+        "trial": None,
+    }
     assert path_fields("walk.c3d") is None
     with pytest.raises(ConfigError, match=r"--pattern: has an unknown field \(got '\{subj\}'\)"):
         pattern_regex("{subj}/{task}.c3d")
@@ -231,8 +262,17 @@ def test_custom_pattern_and_bids_parsing():
 
 def test_cli_pattern_and_missing_path(raw, tmp_path):
     runner = CliRunner()
-    out = runner.invoke(app, ["ingest", str(raw / "sub-02"), "--store", str(tmp_path / "st"),
-                              "--pattern", "{session}/*_task-{task}_run-{trial}.*"])
+    out = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(raw / "sub-02"),
+            "--store",
+            str(tmp_path / "st"),
+            "--pattern",
+            "{session}/*_task-{task}_run-{trial}.*",
+        ],
+    )
     assert out.exit_code == 0, out.output
     rec = Store(tmp_path / "st").table("recordings")
     assert sorted(rec["task"]) == ["balance_left", "posture"]
@@ -255,7 +295,8 @@ def test_a_reader_crash_is_isolated_and_quarantined(raw, tmp_path, monkeypatch):
     monkeypatch.setattr(cxlab.ingest, "run_task", _crashing_reader)
     rep = _run(raw, tmp_path / "st", jobs=2)
     assert [o.shown for o in rep.failed] == [
-        "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"]
+        "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"
+    ]
     assert "crashed its process" in rep.failed[0].reason
     assert len(rep.ingested) == 4
     st = Store(tmp_path / "st")
@@ -263,37 +304,61 @@ def test_a_reader_crash_is_isolated_and_quarantined(raw, tmp_path, monkeypatch):
 
 
 def test_force_plate_csv_lands_and_survey_sheets_are_skipped(raw, tmp_path):
-    grf = pd.read_csv(raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t",
-                      skiprows=6, header=0)
+    grf = pd.read_csv(
+        raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t", skiprows=6, header=0
+    )
     cmj = raw / "sub-04/ses-1/sub-04_ses-1_task-cmj_run-1.csv"
     cmj.parent.mkdir(parents=True)
-    pd.DataFrame({"time": grf["time"], "left_fz": grf["ground_force_vy"],
-                  "right_fz": grf["1_ground_force_vy"]}).to_csv(cmj, index=False)
+    pd.DataFrame(
+        {
+            "time": grf["time"],
+            "left_fz": grf["ground_force_vy"],
+            "right_fz": grf["1_ground_force_vy"],
+        }
+    ).to_csv(cmj, index=False)
     pd.DataFrame({"participant": ["04"], "session": ["1"], "pain": [3]}).to_csv(
-        raw / "surveys.csv", index=False)
+        raw / "surveys.csv", index=False
+    )
     rep = _run(raw, tmp_path / "st")
     assert not rep.failed
-    assert any(w.startswith("skipped 1 CSV/TXT file(s) that are not recordings")
-               and w.endswith(": surveys.csv") for w in rep.warnings)
+    assert any(
+        w.startswith("skipped 1 CSV/TXT file(s) that are not recordings")
+        and w.endswith(": surveys.csv")
+        for w in rep.warnings
+    )
     st = Store(tmp_path / "st")
     rid = _sha(cmj)[:16]
     rec = st.table("recordings", filters=[("recording_id", "==", rid)])
     assert (rec["format"].item(), rec["task"].item(), rec["analog_rate_hz"].item()) == (
-        "csv", "cmj", 600.0)
+        "csv",
+        "cmj",
+        600.0,
+    )
     f = st.table("forces", filters=[("recording_id", "==", rid)])
     np.testing.assert_array_equal(f.loc[f["plate"] == 1, "fz"], grf["ground_force_vy"])
 
 
 def test_cli_mapping_reads_a_custom_export(raw, tmp_path):
-    grf = pd.read_csv(raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t",
-                      skiprows=6, header=0)
+    grf = pd.read_csv(
+        raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t", skiprows=6, header=0
+    )
     path = tmp_path / "in" / "sub-05_ses-1_task-cmj_run-1.csv"
     path.parent.mkdir()
     pd.DataFrame({"Fz1 (kN)": grf["ground_force_vy"] / 1000}).to_csv(path, index=False)
     (tmp_path / "map.toml").write_text(
-        'rate_hz = 600\n[columns."Fz1 (kN)"]\nplate = 1\ncomponent = "fz"\nunit = "kN"\n')
-    out = CliRunner().invoke(app, ["ingest", str(path.parent), "--store", str(tmp_path / "st"),
-                                   "--mapping", str(tmp_path / "map.toml")])
+        'rate_hz = 600\n[columns."Fz1 (kN)"]\nplate = 1\ncomponent = "fz"\nunit = "kN"\n'
+    )
+    out = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            str(path.parent),
+            "--store",
+            str(tmp_path / "st"),
+            "--mapping",
+            str(tmp_path / "map.toml"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     f = Store(tmp_path / "st").table("forces")
     np.testing.assert_allclose(f["fz"], grf["ground_force_vy"], rtol=1e-12)
@@ -333,9 +398,18 @@ def test_a_write_failing_midway_removes_the_parts_already_written(raw, tmp_path,
         return real_write(self, name, df, **kw)
 
     monkeypatch.setattr(Store, "write", fail_on_forces)
-    task = Task(store=str(tmp_path / "st"), root=str(raw), files=[str(path)], rel="x.c3d",
-                shown="x.c3d", sha256=_sha(path), subject_id=None, session=None, task=None,
-                trial=None)
+    task = Task(
+        store=str(tmp_path / "st"),
+        root=str(raw),
+        files=[str(path)],
+        rel="x.c3d",
+        shown="x.c3d",
+        sha256=_sha(path),
+        subject_id=None,
+        session=None,
+        task=None,
+        trial=None,
+    )
     out = run_task(task)
     assert out.status == "failed" and out.stage == "write" and "disk full" in out.reason
     assert _files(tmp_path / "st") == {}  # analogs were written before forces, then removed
@@ -362,33 +436,47 @@ def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, mon
 def _forcedecks_text(n=3000):
     t = np.arange(n) / 1000.0
     fz = 400.0 + 5.0 * np.sin(t)
-    head = ["ForceDecks Raw Data Export,1,", "Weight (Kg),81.5,", "Frequency,1000,",
-            "Recording Date,2019-12-03T16:51:09,", 'Data Source,"FD4000 (LabJack);FDLITE",',
-            "Analysis Date,2019-12-03T16:51:33,",
-            "AthleteId,466bf686-2f86-4120-8f95-524aa3726e19,", "Tare,-0.8,-1.5", ",,",
-            "Time,Left,Right"]
+    head = [
+        "ForceDecks Raw Data Export,1,",
+        "Weight (Kg),81.5,",
+        "Frequency,1000,",
+        "Recording Date,2019-12-03T16:51:09,",
+        'Data Source,"FD4000 (LabJack);FDLITE",',
+        "Analysis Date,2019-12-03T16:51:33,",
+        "AthleteId,466bf686-2f86-4120-8f95-524aa3726e19,",
+        "Tare,-0.8,-1.5",
+        ",,",
+        "Time,Left,Right",
+    ]
     return "\r\n".join(head + [f"{a:.3f},{b:.1f},{b:.1f}" for a, b in zip(t, fz, strict=True)])
 
 
-def test_vendor_exports_are_ingested_by_content_and_nothing_is_skipped_silently(real_dir,
-                                                                                tmp_path):
+def test_vendor_exports_are_ingested_by_content_and_nothing_is_skipped_silently(real_dir, tmp_path):
     root = tmp_path / "lab"
     (root / "sub-07").mkdir(parents=True)
     (root / "sub-07" / "sub-07_ses-1_task-cmj_run-1.csv").write_bytes(_forcedecks_text().encode())
-    shutil.copy(real_dir / "forceplate/biomdp_kistler_CMJ_1plate.txt",
-                root / "sub-07" / "sub-07_ses-1_task-cmj_run-2.txt")
-    shutil.copy(real_dir / "forceplate/biomdp_kistler_COP.txt",
-                root / "sub-07" / "sub-07_ses-1_task-balance_left_run-1.txt")
+    shutil.copy(
+        real_dir / "forceplate/biomdp_kistler_CMJ_1plate.txt",
+        root / "sub-07" / "sub-07_ses-1_task-cmj_run-2.txt",
+    )
+    shutil.copy(
+        real_dir / "forceplate/biomdp_kistler_COP.txt",
+        root / "sub-07" / "sub-07_ses-1_task-balance_left_run-1.txt",
+    )
     # a signal export no mapping fits: ingested so that it fails, with its reason
     pd.DataFrame({"t": np.arange(20) / 100, "Fz_1": np.full(20, 700.0)}).to_csv(
-        root / "sub-07" / "sub-07_ses-1_task-cmj_run-3.csv", index=False)
+        root / "sub-07" / "sub-07_ses-1_task-cmj_run-3.csv", index=False
+    )
     (root / "README.txt").write_text("Trials recorded by the lab on Tuesday.\n")
     pd.DataFrame({"participant": ["07"], "pain": [2]}).to_csv(root / "survey.csv", index=False)
     rep = _run(root, tmp_path / "st")
     st = Store(tmp_path / "st")
     rec = st.table("recordings")
     assert dict(zip(rec["task"] + "_" + rec["trial"], rec["format"], strict=True)) == {
-        "cmj_1": "forcedecks", "cmj_2": "bioware", "balance_left_1": "bioware"}
+        "cmj_1": "forcedecks",
+        "cmj_2": "bioware",
+        "balance_left_1": "bioware",
+    }
     assert [o.shown for o in rep.failed] == ["sub-07/sub-07_ses-1_task-cmj_run-3.csv"]
     assert "has no column" in rep.failed[0].reason
     q = st.table("quarantine")
@@ -404,11 +492,22 @@ def test_a_folder_of_csvs_the_mapping_does_not_fit_is_quarantined_not_empty(tmp_
     root.mkdir()
     for k in range(2):
         pd.DataFrame({"t": np.arange(30) / 100, "Fz_L": np.full(30, 350.0 + k)}).to_csv(
-            root / f"sub-0{k}_task-cmj_run-1.csv", index=False)
+            root / f"sub-0{k}_task-cmj_run-1.csv", index=False
+        )
     (tmp_path / "map.toml").write_text(
-        'rate_hz = 100\n[columns.Fz1]\nplate = 1\ncomponent = "fz"\nunit = "N"\n')
-    out = CliRunner().invoke(app, ["ingest", str(root), "--store", str(tmp_path / "st"),
-                                   "--mapping", str(tmp_path / "map.toml")])
+        'rate_hz = 100\n[columns.Fz1]\nplate = 1\ncomponent = "fz"\nunit = "N"\n'
+    )
+    out = CliRunner().invoke(
+        app,
+        [
+            "ingest",
+            str(root),
+            "--store",
+            str(tmp_path / "st"),
+            "--mapping",
+            str(tmp_path / "map.toml"),
+        ],
+    )
     assert out.exit_code == EXIT_REJECTED, out.output
     assert "no recording files" not in out.output
     assert "failed 2" in out.output and "has no column 'Fz1'" in out.output
@@ -416,6 +515,7 @@ def test_a_folder_of_csvs_the_mapping_does_not_fit_is_quarantined_not_empty(tmp_
 
 
 # --- privacy of paths, prefixes, events and vendor text ------------------------------------
+
 
 def _store_text(store: Path) -> str:
     """Everything a store holds, as text: raw Parquet bytes and every table as CSV."""
@@ -442,20 +542,30 @@ def _planted_c3d(real_dir: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize(("rel", "pattern", "want"), [
-    # a lab folder named after a person, no pattern matches: hash + extension only
-    ("Smith_J/2024-03-01/CMJ_01.c3d", None, "{h}.c3d"),
-    # the same with a pattern that names the subject folder
-    ("Smith_J/2024-03-01/CMJ_01.c3d", "{subject}/{session}/{task}_{trial}.*",
-     "{sid}/2024-03-01/CMJ_01.c3d"),
-    # extra folders around a BIDS path
-    ("Smith_J/study/sub-01/ses-1/motion/sub-01_ses-1_task-cmj_run-1.c3d", None,
-     "d{d1}/d{d2}/sub-{sid}/ses-1/motion/sub-{sid}_ses-1_task-cmj_run-1.c3d"),
-    # a custom pattern whose file name repeats the label, below an extra folder
-    ("lab/JohnSmith/JohnSmith_cmj.c3d", "{subject}/*_{task}.c3d", "d{d1}/{sid}/{sid}_cmj.c3d"),
-])
-def test_stored_path_keeps_no_subject_label_or_unexplained_folder(real_dir, tmp_path, rel,
-                                                                  pattern, want):
+@pytest.mark.parametrize(
+    ("rel", "pattern", "want"),
+    [
+        # a lab folder named after a person, no pattern matches: hash + extension only
+        ("Smith_J/2024-03-01/CMJ_01.c3d", None, "{h}.c3d"),
+        # the same with a pattern that names the subject folder
+        (
+            "Smith_J/2024-03-01/CMJ_01.c3d",
+            "{subject}/{session}/{task}_{trial}.*",
+            "{sid}/2024-03-01/CMJ_01.c3d",
+        ),
+        # extra folders around a BIDS path
+        (
+            "Smith_J/study/sub-01/ses-1/motion/sub-01_ses-1_task-cmj_run-1.c3d",
+            None,
+            "d{d1}/d{d2}/sub-{sid}/ses-1/motion/sub-{sid}_ses-1_task-cmj_run-1.c3d",
+        ),
+        # a custom pattern whose file name repeats the label, below an extra folder
+        ("lab/JohnSmith/JohnSmith_cmj.c3d", "{subject}/*_{task}.c3d", "d{d1}/{sid}/{sid}_cmj.c3d"),
+    ],
+)
+def test_stored_path_keeps_no_subject_label_or_unexplained_folder(
+    real_dir, tmp_path, rel, pattern, want
+):
     root = tmp_path / "raw"
     _planted_c3d(real_dir, root / rel)
     st = tmp_path / "st"
@@ -466,9 +576,12 @@ def test_stored_path_keeps_no_subject_label_or_unexplained_folder(real_dir, tmp_
     label = {"Smith_J/2024-03-01/CMJ_01.c3d": "Smith_J"}.get(rel) if pattern else None
     label = label or ("JohnSmith" if "JohnSmith" in rel else "01" if "sub-01" in rel else None)
     sid = pseudonymise(label) if label and (pattern or "sub-" in rel) else None
-    expect = want.format(h=pseudonymise("path:" + rel), sid=sid,
-                         d1=pseudonymise("dir:" + folders[0])[:8],
-                         d2=pseudonymise("dir:" + folders[1])[:8] if len(folders) > 1 else "")
+    expect = want.format(
+        h=pseudonymise("path:" + rel),
+        sid=sid,
+        d1=pseudonymise("dir:" + folders[0])[:8],
+        d2=pseudonymise("dir:" + folders[1])[:8] if len(folders) > 1 else "",
+    )
     assert rec["source_path"].item() == expect
     text = _store_text(st)
     for secret in ("Smith", "John", "Derrick", str(tmp_path)):
@@ -494,14 +607,24 @@ def test_subject_prefix_is_split_off_and_becomes_the_subject(real_dir, tmp_path)
 def test_two_subjects_sharing_a_marker_name_keep_pseudonymised_prefixes():
     from cxlab.io.recording import Recording, strip_subject_prefixes
 
-    rec = Recording(markers=np.zeros((1, 4, 3)), marker_labels=["Ann:LASI", "Bob:LASI",
-                                                                "Bob:C7", "box:corner"],
-                    residuals=np.zeros((1, 4)), point_rate_hz=100.0, analogs=np.zeros((0, 0)),
-                    analog_labels=[], analog_units=[], analog_rate_hz=0.0)
+    rec = Recording(
+        markers=np.zeros((1, 4, 3)),
+        marker_labels=["Ann:LASI", "Bob:LASI", "Bob:C7", "box:corner"],
+        residuals=np.zeros((1, 4)),
+        point_rate_hz=100.0,
+        analogs=np.zeros((0, 0)),
+        analog_labels=[],
+        analog_units=[],
+        analog_rate_hz=0.0,
+    )
     out, subjects = strip_subject_prefixes(rec, pseudonym=pseudonymise)
     assert subjects == ["Ann", "Bob", "box"]
-    assert out.marker_labels == [f"{pseudonymise('Ann')}:LASI", f"{pseudonymise('Bob')}:LASI",
-                                 "C7", "corner"]
+    assert out.marker_labels == [
+        f"{pseudonymise('Ann')}:LASI",
+        f"{pseudonymise('Bob')}:LASI",
+        "C7",
+        "corner",
+    ]
     assert rec.marker_labels[0] == "Ann:LASI"  # the input is not modified
 
 
@@ -526,8 +649,9 @@ def test_rerun_with_a_corrected_pattern_says_unchanged_files_need_force(real_dir
     rep = _run(tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d")
     assert len(rep.unchanged) == 1
     assert any("re-run with --force" in w and rel in w for w in rep.warnings)
-    again = _run(tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d",
-                 force=True)
+    again = _run(
+        tmp_path / "raw", st.path, pattern="{subject}/{session}/{task}_{trial}.c3d", force=True
+    )
     assert len(again.ingested) == 1
     rec = st.table("recordings")
     assert len(rec) == 1 and rec["session"].item() == "pre"
@@ -537,8 +661,7 @@ def test_rerun_with_a_corrected_pattern_says_unchanged_files_need_force(real_dir
     assert not any("--force" in w for w in quiet.warnings)
 
 
-def test_quarantine_of_a_file_in_a_named_folder_holds_no_name_or_absolute_path(real_dir,
-                                                                               tmp_path):
+def test_quarantine_of_a_file_in_a_named_folder_holds_no_name_or_absolute_path(real_dir, tmp_path):
     bad = tmp_path / "raw" / "Smith_J" / "2024-03-01" / "CMJ_01.c3d"
     bad.parent.mkdir(parents=True)
     bad.write_bytes((real_dir / "c3d/opensim_walking2.c3d").read_bytes()[:5000])
@@ -549,8 +672,9 @@ def test_quarantine_of_a_file_in_a_named_folder_holds_no_name_or_absolute_path(r
         rep = _run(root, st)
         assert len(rep.failed) == 1
         q = Store(st).table("quarantine")
-        assert q["source_path"].item() == pseudonymise("path:Smith_J/2024-03-01/CMJ_01.c3d") \
-            + ".c3d"
+        assert (
+            q["source_path"].item() == pseudonymise("path:Smith_J/2024-03-01/CMJ_01.c3d") + ".c3d"
+        )
         text = _store_text(st)
         assert "Smith" not in text and str(tmp_path) not in text and "CMJ_01" not in text
         stores.append(_files(st))
@@ -584,25 +708,46 @@ def test_recordings_row_stores_reader_warnings_and_meta(real_dir, tmp_path, monk
     assert "stance force points down" in rep.summary()  # shown in the ingest summary
 
 
-@pytest.mark.parametrize(("meta", "up", "mass", "note"), [
-    ({"up_axis": "Y", "body_mass_kg": 80.0}, "y", 80.0, None),
-    ({"up_axis": "-z"}, "z", None, None),
-    ({"up_axis": "vertical"}, None, None, "up axis 'vertical' is not x, y or z"),
-    ({"body_mass_kg": 0.0}, None, None, "stated body mass 0 kg is not a person's"),
-    ({"body_mass_kg": 1e6}, None, None, "stated body mass 1e+06 kg is not a person's"),
-])
+@pytest.mark.parametrize(
+    ("meta", "up", "mass", "note"),
+    [
+        ({"up_axis": "Y", "body_mass_kg": 80.0}, "y", 80.0, None),
+        ({"up_axis": "-z"}, "z", None, None),
+        ({"up_axis": "vertical"}, None, None, "up axis 'vertical' is not x, y or z"),
+        ({"body_mass_kg": 0.0}, None, None, "stated body mass 0 kg is not a person's"),
+        ({"body_mass_kg": 1e6}, None, None, "stated body mass 1e+06 kg is not a person's"),
+    ],
+)
 def test_recordings_row_keeps_only_plausible_meta_and_says_why(meta, up, mass, note):
     from cxlab.ingest._worker import recording_row
     from cxlab.io.recording import Recording
 
-    rec = Recording(markers=np.zeros((2, 1, 3)), marker_labels=["LASI"],
-                    residuals=np.zeros((2, 1)), point_rate_hz=100.0, analogs=np.zeros((0, 0)),
-                    analog_labels=[], analog_units=[], analog_rate_hz=0.0, meta=dict(meta))
-    task = Task(store="st", root="r", files=["r/x.c3d"], rel="x.c3d", shown="x.c3d",
-                sha256="0" * 64, subject_id=None, session=None, task=None, trial=None)
+    rec = Recording(
+        markers=np.zeros((2, 1, 3)),
+        marker_labels=["LASI"],
+        residuals=np.zeros((2, 1)),
+        point_rate_hz=100.0,
+        analogs=np.zeros((0, 0)),
+        analog_labels=[],
+        analog_units=[],
+        analog_rate_hz=0.0,
+        meta=dict(meta),
+    )
+    task = Task(
+        store="st",
+        root="r",
+        files=["r/x.c3d"],
+        rel="x.c3d",
+        shown="x.c3d",
+        sha256="0" * 64,
+        subject_id=None,
+        session=None,
+        task=None,
+        trial=None,
+    )
     row = recording_row(rec, task, "c3d").iloc[0]
     assert row["up_axis"] == up
-    assert (np.isnan(row["body_mass_kg"]) if mass is None else row["body_mass_kg"] == mass)
+    assert np.isnan(row["body_mass_kg"]) if mass is None else row["body_mass_kg"] == mass
     assert list(row["warnings"]) == ([note + "; not stored"] if note else [])
     from cxlab.schemas import validate
 
@@ -650,7 +795,8 @@ def _disk_full_after(monkeypatch, n_bytes: int, counter: Path) -> None:
 
 @pytest.mark.parametrize("budget", [0, 60_000, 400_000])
 def test_disk_full_ends_with_the_summary_and_lists_unwritten_files_exit_3(
-        raw, tmp_path, monkeypatch, budget):
+    raw, tmp_path, monkeypatch, budget
+):
     from cxlab.store import atomic_file as real_atomic_file
 
     _disk_full_after(monkeypatch, budget, tmp_path / "used")
@@ -686,13 +832,18 @@ def test_a_force_export_with_an_absurd_force_is_refused_naming_column_and_value(
     f = raw / "sub-01_ses-1_task-cmj_run-1.csv"
     f.write_text("time,left_fz,right_fz\n" + "\n".join(rows) + "\n")
     good = raw / "sub-02_ses-1_task-cmj_run-1.csv"
-    good.write_text("time,left_fz,right_fz\n" + "\n".join(
-        f"{i / 1000:.3f},700,700" for i in range(20)) + "\n")
+    good.write_text(
+        "time,left_fz,right_fz\n" + "\n".join(f"{i / 1000:.3f},700,700" for i in range(20)) + "\n"
+    )
     rep = _run(raw, tmp_path / "st", jobs=1)
     (fail,) = rep.failed
     assert fail.stage in ("read", "validate") and "fz" in fail.reason
-    assert ("infinite" in fail.reason or "above 100000 N" in fail.reason
-            or "below -100000 N" in fail.reason or "finite" in fail.reason), fail.reason
+    assert (
+        "infinite" in fail.reason
+        or "above 100000 N" in fail.reason
+        or "below -100000 N" in fail.reason
+        or "finite" in fail.reason
+    ), fail.reason
     st = Store(tmp_path / "st")
     assert len(st.table("recordings")) == 1  # the good file landed
     assert st.table("forces")["fz"].abs().max() < 1e5

@@ -13,8 +13,11 @@ from cxlab._check import ConfigError, CxlabWarning, InputFormatError
 
 
 def test_format_of_every_real_file(real_dir):
-    found = {p.relative_to(real_dir).as_posix(): cio.format_of(p)
-             for p in sorted(real_dir.rglob("*")) if p.is_file()}
+    found = {
+        p.relative_to(real_dir).as_posix(): cio.format_of(p)
+        for p in sorted(real_dir.rglob("*"))
+        if p.is_file()
+    }
     assert all(v == "c3d" for k, v in found.items() if k.lower().endswith(".c3d"))
     assert found["opensim/pyomeca_markers.trc"] == "trc"
     assert found["opensim/subject01_walk_grf.mot"] == "mot"
@@ -32,8 +35,10 @@ def test_c3d_is_recognised_by_key_byte_whatever_the_extension(real_dir, tmp_path
 
 
 def test_text_formats_are_recognised_by_content_without_extension(real_dir, tmp_path):
-    for src, fmt in [("opensim/pyomeca_markers.trc", "trc"),
-                     ("opensim/subject01_walk_grf.mot", "mot")]:
+    for src, fmt in [
+        ("opensim/pyomeca_markers.trc", "trc"),
+        ("opensim/subject01_walk_grf.mot", "mot"),
+    ]:
         dst = tmp_path / f"export_{fmt}.txt"
         shutil.copy(real_dir / src, dst)
         assert cio.format_of(dst) == fmt
@@ -57,8 +62,11 @@ def test_read_dispatches_and_matches_the_direct_reader(real_dir):
 
 
 def test_unknown_format_names_file_and_supported_formats(real_dir):
-    with pytest.raises(InputFormatError, match=r"SOURCES.md: is not a supported recording format "
-                                               r"\(got '.md'\); supported: C3D \(.c3d\), TRC"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"SOURCES.md: is not a supported recording format "
+        r"\(got '.md'\); supported: C3D \(.c3d\), TRC",
+    ):
         cio.read(real_dir / "SOURCES.md")
 
 

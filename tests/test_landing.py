@@ -31,10 +31,10 @@ def test_landing_peak_force_and_average_loading_rate():
 def test_time_to_stabilisation_by_sequential_average_matches_a_direct_computation():
     fz, truth = _landing(settle_tau=0.1)
     m = landing_metrics(fz, rate_hz=1000.0, body_mass_kg=70.0)
-    post = fz[truth["td"]:]
+    post = fz[truth["td"] :]
     # independent evaluation: explicit loop over sequential averages (Colby 1999, 0.25 SD)
     mu, sd = post.mean(), post.std()
-    last = max(k for k in range(post.size) if abs(post[:k + 1].mean() - mu) > 0.25 * sd)
+    last = max(k for k in range(post.size) if abs(post[: k + 1].mean() - mu) > 0.25 * sd)
     assert m["time_to_stabilisation_s"] == pytest.approx((last + 1) / 1000.0)
     # a slower settle takes longer to stabilise
     slow = landing_metrics(_landing(settle_tau=0.3)[0], rate_hz=1000.0, body_mass_kg=70.0)
@@ -66,5 +66,5 @@ def test_missing_force_after_touchdown_is_an_error_not_instant_stabilisation():
 
 def test_a_noise_spike_while_on_the_box_is_not_the_touchdown():
     fz, truth = _landing()
-    fz[truth["td"] - 150:truth["td"] - 148] = 30.0  # 2 ms above 20 N, 150 ms before landing
+    fz[truth["td"] - 150 : truth["td"] - 148] = 30.0  # 2 ms above 20 N, 150 ms before landing
     assert touchdown(fz, rate_hz=1000.0) == truth["td"]

@@ -19,8 +19,7 @@ def nb_store(tmp_path_factory):
     old = os.environ.get("CXLAB_KEY")
     os.environ["CXLAB_KEY"] = "cxlab-test-key-not-secret-0123456789abcdef"
     try:
-        store, _ = truth_store(tmp_path_factory.mktemp("nb") / "store", 24, 3, seed=3,
-                               curves=True)
+        store, _ = truth_store(tmp_path_factory.mktemp("nb") / "store", 24, 3, seed=3, curves=True)
     finally:
         if old is None:
             os.environ.pop("CXLAB_KEY")
@@ -30,10 +29,12 @@ def nb_store(tmp_path_factory):
 
 
 def test_the_four_notebooks_exist():
-    assert [p.name for p in NOTEBOOKS] == ["01-explore-cohort.ipynb",
-                                           "02-asymmetry-and-alignment.ipynb",
-                                           "03-intervention-effects.ipynb",
-                                           "04-curves-and-spm.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01-explore-cohort.ipynb",
+        "02-asymmetry-and-alignment.ipynb",
+        "03-intervention-effects.ipynb",
+        "04-curves-and-spm.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -49,13 +50,20 @@ def test_notebook_is_committed_without_outputs(path):
 def test_notebook_runs_on_a_small_store(path, nb_store, monkeypatch, tmp_path):
     monkeypatch.setenv("CXLAB_STORE", str(nb_store.path))
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert not errors
     # every code cell ran, and the figures were drawn
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     assert images, f"{path.name} drew no figure"

@@ -8,10 +8,15 @@ from cxlab.features.posture import craniovertebral_angle, posture_metrics
 def _static(n=200, seed=0, **override):
     rng = np.random.default_rng(seed)
     base = {
-        "C7": [0.00, 0.00, 1.50], "LTRAGUS": [0.08, 0.07, 1.58], "RTRAGUS": [0.08, -0.07, 1.58],
-        "LSHO": [0.05, 0.18, 1.45], "RSHO": [0.02, -0.18, 1.45],
-        "LASI": [0.10, 0.12, 1.00], "RASI": [0.10, -0.12, 1.00],
-        "LPSI": [-0.08, 0.05, 1.03], "RPSI": [-0.08, -0.05, 1.03],
+        "C7": [0.00, 0.00, 1.50],
+        "LTRAGUS": [0.08, 0.07, 1.58],
+        "RTRAGUS": [0.08, -0.07, 1.58],
+        "LSHO": [0.05, 0.18, 1.45],
+        "RSHO": [0.02, -0.18, 1.45],
+        "LASI": [0.10, 0.12, 1.00],
+        "RASI": [0.10, -0.12, 1.00],
+        "LPSI": [-0.08, 0.05, 1.03],
+        "RPSI": [-0.08, -0.05, 1.03],
     } | override
     return {k: np.asarray(v, float) + rng.normal(0, 0.001, (n, 3)) for k, v in base.items()}
 

@@ -14,8 +14,10 @@ from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
 
 runner = CliRunner()
-HEAD = ("participant,arm,start_date,end_date,sessions_prescribed,sessions_attended,exercise,"
-        "date,sets,reps,load_kg,rpe")
+HEAD = (
+    "participant,arm,start_date,end_date,sessions_prescribed,sessions_attended,exercise,"
+    "date,sets,reps,load_kg,rpe"
+)
 
 
 def _csv(path, lines):
@@ -24,14 +26,17 @@ def _csv(path, lines):
 
 
 def test_adherence_is_attended_over_prescribed_and_exercise_rows_share_the_file(tmp_path):
-    f = _csv(tmp_path / "log.csv", [
-        HEAD,
-        "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",
-        "CX002,Core Stability,2025-01-20,2025-03-16,24,18,,,,,,",
-        "CX003,control,2025-01-20,2025-03-16,0,0,,,,,,",
-        "CX001,,,,,,Side-lying hip abduction,2025-01-20,3,12,2.5,6",
-        "CX001,,,,,,clamshell,2025-01-20,3,15,,5.5",
-    ])
+    f = _csv(
+        tmp_path / "log.csv",
+        [
+            HEAD,
+            "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",
+            "CX002,Core Stability,2025-01-20,2025-03-16,24,18,,,,,,",
+            "CX003,control,2025-01-20,2025-03-16,0,0,,,,,,",
+            "CX001,,,,,,Side-lying hip abduction,2025-01-20,3,12,2.5,6",
+            "CX001,,,,,,clamshell,2025-01-20,3,15,,5.5",
+        ],
+    )
     r = ingest_interventions([f], store=tmp_path / "st")
     assert r.n_rejected == 0 and r.rows == {"interventions": 3, "exercise_log": 2}
     st = Store(tmp_path / "st")
@@ -47,11 +52,18 @@ def test_adherence_is_attended_over_prescribed_and_exercise_rows_share_the_file(
 
 
 def test_exercise_log_in_its_own_file_with_load_in_pounds(tmp_path):
-    prog = _csv(tmp_path / "prog.csv", [HEAD.split(",exercise")[0],
-                                        "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14"])
-    ex = _csv(tmp_path / "ex.csv", ["subject,date,exercise,sets,reps,load,load_unit,rpe",
-                                    "CX001,2025-01-22,bridge,3,10,10,lb,7",
-                                    "CX001,2025-01-24,bridge,3,10,5,kg,7"])
+    prog = _csv(
+        tmp_path / "prog.csv",
+        [HEAD.split(",exercise")[0], "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14"],
+    )
+    ex = _csv(
+        tmp_path / "ex.csv",
+        [
+            "subject,date,exercise,sets,reps,load,load_unit,rpe",
+            "CX001,2025-01-22,bridge,3,10,10,lb,7",
+            "CX001,2025-01-24,bridge,3,10,5,kg,7",
+        ],
+    )
     r = ingest_interventions([prog, ex], store=tmp_path / "st")
     assert r.n_rejected == 0
     log = Store(tmp_path / "st").table("exercise_log")
@@ -61,25 +73,38 @@ def test_exercise_log_in_its_own_file_with_load_in_pounds(tmp_path):
 
 
 def test_every_bad_row_is_quarantined_with_its_row_number(tmp_path):
-    f = _csv(tmp_path / "bad.csv", [
-        HEAD,
-        "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",   # 2 good
-        "CX002,core_stability,2025-01-20,2025-01-10,16,12,,,,,,",      # 3 end before start
-        "CX003,control,2025-01-20,2025-03-16,16,30,,,,,,",             # 4 adherence > 1.5
-        "CX004,control,20.1.2025,2025-03-16,16,10,,,,,,",              # 5 bad date
-        "CX005,,2025-01-20,2025-03-16,16,10,,,,,,",                    # 6 no arm
-        "CX006,control,2025-01-20,2025-03-16,16,-2,,,,,,",             # 7 negative
-        "CX007,control,2025-01-20,2025-03-16,16,10,,,,,,",             # 8 duplicate ...
-        "CX007,control,2025-01-20,2025-03-16,16,11,,,,,,",             # 9 ... conflicting
-        "CX001,,,,,,bridge,2025-01-20,3,12.5,x,11",                    # 10 three bad cells
-        ",,,,,,bridge,2025-01-20,3,12,1,5",                            # 11 no subject
-        "CX001,,,,,,bridge,2025-01-22,3,12,1,5",                       # 12 good
-    ])
+    f = _csv(
+        tmp_path / "bad.csv",
+        [
+            HEAD,
+            "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",  # 2 good
+            "CX002,core_stability,2025-01-20,2025-01-10,16,12,,,,,,",  # 3 end before start
+            "CX003,control,2025-01-20,2025-03-16,16,30,,,,,,",  # 4 adherence > 1.5
+            "CX004,control,20.1.2025,2025-03-16,16,10,,,,,,",  # 5 bad date
+            "CX005,,2025-01-20,2025-03-16,16,10,,,,,,",  # 6 no arm
+            "CX006,control,2025-01-20,2025-03-16,16,-2,,,,,,",  # 7 negative
+            "CX007,control,2025-01-20,2025-03-16,16,10,,,,,,",  # 8 duplicate ...
+            "CX007,control,2025-01-20,2025-03-16,16,11,,,,,,",  # 9 ... conflicting
+            "CX001,,,,,,bridge,2025-01-20,3,12.5,x,11",  # 10 three bad cells
+            ",,,,,,bridge,2025-01-20,3,12,1,5",  # 11 no subject
+            "CX001,,,,,,bridge,2025-01-22,3,12,1,5",  # 12 good
+        ],
+    )
     r = ingest_interventions([f], store=tmp_path / "st")
     got = list(zip(r.rejected["row"], r.rejected["field"], strict=True))
-    assert got == [(3, "end_date"), (4, "sessions_attended"), (5, "start_date"), (6, "arm"),
-                   (7, "sessions_attended"), (8, None), (9, None), (10, "load_kg"),
-                   (10, "reps"), (10, "rpe"), (11, "participant")]
+    assert got == [
+        (3, "end_date"),
+        (4, "sessions_attended"),
+        (5, "start_date"),
+        (6, "arm"),
+        (7, "sessions_attended"),
+        (8, None),
+        (9, None),
+        (10, "load_kg"),
+        (10, "reps"),
+        (10, "rpe"),
+        (11, "participant"),
+    ]
     st = Store(tmp_path / "st")
     assert st.table("interventions")["subject_id"].tolist() == [pseudonymise("CX001")]
     assert st.table("exercise_log")["date"].astype(str).tolist() == ["2025-01-22"]
@@ -99,16 +124,19 @@ def test_cli_exit_codes(tmp_path):
 
 
 def test_absurd_numbers_and_dates_are_rejected_rows_with_the_rule_not_crashes(tmp_path):
-    f = _csv(tmp_path / "log.csv", [
-        HEAD,
-        "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",
-        "CX002,control,-999,2025-03-16,16,14,,,,,,",                       # row 3 date code
-        "CX003,control,2025,2025-03-16,16,14,,,,,,",                       # row 4 a year
-        "CX004,control,2025-01-20T08:00:00+01:00,2025-03-16,16,14,,,,,,",  # row 5 lands
-        "CX001,,,,,,bridge,2025-01-20,3000000000,10,20,6",                # row 6 int32 overflow
-        "CX001,,,,,,squat,2025-01-21,3,10,1e308,6",                       # row 7 absurd load
-        "CX001,,,,,,lunge,2025-01-22,3,10,40,6",                          # row 8 lands
-    ])
+    f = _csv(
+        tmp_path / "log.csv",
+        [
+            HEAD,
+            "CX001,hip_strengthening,2025-01-20,2025-03-16,16,14,,,,,,",
+            "CX002,control,-999,2025-03-16,16,14,,,,,,",  # row 3 date code
+            "CX003,control,2025,2025-03-16,16,14,,,,,,",  # row 4 a year
+            "CX004,control,2025-01-20T08:00:00+01:00,2025-03-16,16,14,,,,,,",  # row 5 lands
+            "CX001,,,,,,bridge,2025-01-20,3000000000,10,20,6",  # row 6 int32 overflow
+            "CX001,,,,,,squat,2025-01-21,3,10,1e308,6",  # row 7 absurd load
+            "CX001,,,,,,lunge,2025-01-22,3,10,40,6",  # row 8 lands
+        ],
+    )
     r = ingest_interventions([f], store=tmp_path / "st")
     got = list(zip(r.rejected["row"], r.rejected["field"], strict=True))
     assert got == [(3, "start_date"), (4, "start_date"), (6, "sets"), (7, "load_kg")]

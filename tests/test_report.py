@@ -34,8 +34,18 @@ mcid = "swc"
 mcid = 5.0
 better = "higher"
 """
-SECTIONS = ["findings", "cohort", "trajectories", "effects", "responders", "asymmetry",
-            "screening", "reliability", "methods", "limitations"]
+SECTIONS = [
+    "findings",
+    "cohort",
+    "trajectories",
+    "effects",
+    "responders",
+    "asymmetry",
+    "screening",
+    "reliability",
+    "methods",
+    "limitations",
+]
 
 
 class _Page(HTMLParser):
@@ -78,8 +88,13 @@ def _page(run_dir) -> tuple[_Page, str]:
 def test_report_has_every_section_and_figure(run):
     p, _ = _page(run[0])
     assert set(SECTIONS) <= p.ids
-    figs = {"fig-forest", "fig-asymmetry", "fig-trajectory-pain_nrs",
-            "fig-trajectory-knee_fppa_peak_deg", "fig-trajectory-landing_peak_force_lsi_pct"}
+    figs = {
+        "fig-forest",
+        "fig-asymmetry",
+        "fig-trajectory-pain_nrs",
+        "fig-trajectory-knee_fppa_peak_deg",
+        "fig-trajectory-landing_peak_force_lsi_pct",
+    }
     assert figs <= p.ids
     assert p.svgs >= len(figs)
     for f in figs:
@@ -124,18 +139,38 @@ def test_render_report_is_deterministic_and_rejects_non_runs(run, tmp_path):
 
 
 def test_svg_figures_carry_no_date_and_repeat_exactly():
-    e = pd.DataFrame({"outcome": ["a", "a"], "arm": ["x", "y"], "label": ["a", "a"],
-                      "estimate": [-0.5, 0.1], "ci_low": [-0.8, -0.2], "ci_high": [-0.2, 0.4],
-                      "followup_weeks": [12.0, 12.0], "mcid": [2.0, 2.0],
-                      "better": ["lower", "lower"]})
+    e = pd.DataFrame(
+        {
+            "outcome": ["a", "a"],
+            "arm": ["x", "y"],
+            "label": ["a", "a"],
+            "estimate": [-0.5, 0.1],
+            "ci_low": [-0.8, -0.2],
+            "ci_high": [-0.2, 0.4],
+            "followup_weeks": [12.0, 12.0],
+            "mcid": [2.0, 2.0],
+            "better": ["lower", "lower"],
+        }
+    )
     a, b = forest_plot(e), forest_plot(e)
     assert a == b and a.startswith("<svg") and "<dc:date>" not in a
 
 
 def _effects(**kw):
-    base = dict(outcome="pain_nrs", label="pain", arm="core_stability", estimand="slope_diff",
-                estimate=-0.2, ci_low=-0.3, ci_high=-0.1, p_adj=0.001, unit="points",
-                mcid=2.0, better="lower", followup_weeks=12.0)
+    base = dict(
+        outcome="pain_nrs",
+        label="pain",
+        arm="core_stability",
+        estimand="slope_diff",
+        estimate=-0.2,
+        ci_low=-0.3,
+        ci_high=-0.1,
+        p_adj=0.001,
+        unit="points",
+        mcid=2.0,
+        better="lower",
+        followup_weeks=12.0,
+    )
     base.update(kw)
     return pd.DataFrame([base])
 
@@ -144,8 +179,9 @@ def test_finding_is_clear_and_worthwhile_only_when_the_interval_says_so():
     # whole CI beyond the MCID at 12 weeks: -0.3*12=-3.6, -0.2*12=-2.4 (MCID 2)
     f = findings(_effects(estimate=-0.25, ci_low=-0.3, ci_high=-0.2)).iloc[0]
     assert (f["verdict"], f["worthwhile"]) == ("better", "likely")
-    assert f["sentence"].startswith("Core stability reduced pain by 0.25 points/week more than "
-                                    "control (95 % CI −0.30 to −0.20")
+    assert f["sentence"].startswith(
+        "Core stability reduced pain by 0.25 points/week more than control (95 % CI −0.30 to −0.20"
+    )
     # CI excludes zero, but only part of it is beyond the MCID: -0.1*12 = -1.2 > -2
     f = findings(_effects()).iloc[0]
     assert (f["verdict"], f["worthwhile"]) == ("better", "possibly")
@@ -159,11 +195,22 @@ def test_finding_wording_is_honest_when_the_interval_crosses_zero():
 
 
 def test_finding_direction_respects_higher_is_better():
-    f = findings(_effects(outcome="lsi", label="LSI", unit="%", better="higher", mcid=5.0,
-                          estimate=-0.5, ci_low=-0.8, ci_high=-0.2)).iloc[0]
+    f = findings(
+        _effects(
+            outcome="lsi",
+            label="LSI",
+            unit="%",
+            better="higher",
+            mcid=5.0,
+            estimate=-0.5,
+            ci_low=-0.8,
+            ci_high=-0.2,
+        )
+    ).iloc[0]
     assert f["verdict"] == "worse" and "%-points/week" in f["sentence"]
-    f = findings(_effects(better="higher", mcid=np.nan, estimate=0.5, ci_low=0.2,
-                          ci_high=0.8)).iloc[0]
+    f = findings(
+        _effects(better="higher", mcid=np.nan, estimate=0.5, ci_low=0.2, ci_high=0.8)
+    ).iloc[0]
     assert (f["verdict"], f["worthwhile"]) == ("better", "unknown")
 
 
@@ -171,7 +218,6 @@ def test_finding_that_fails_multiplicity_adjustment_is_only_suggestive():
     f = findings(_effects(p_adj=0.3)).iloc[0]
     assert f["verdict"] == "suggestive"
     assert "does not survive adjustment" in f["sentence"]
-
 
 
 def test_finding_names_the_confidence_level_the_run_used():
@@ -207,12 +253,20 @@ def test_report_states_the_missing_data_assumption_of_the_method_used(run, tmp_p
     assert "missing completely at random" in text and "(missing at random)" not in text
     assert "(missing at random)" in " ".join(_page(run[0])[0].text)
 
+
 def test_responder_plot_accepts_rates_of_zero_and_one():
     from cxlab.report.figures import responder_plot
 
     # a Wilson bound computed in floating point can sit 1e-17 beyond a rate of 0 or 1
-    rates = pd.DataFrame({"outcome": ["a", "a"], "arm": ["control", "x"], "rate": [0.0, 1.0],
-                          "ci_low": [1e-17, 0.57], "ci_high": [0.43, 1 - 1e-17]})
+    rates = pd.DataFrame(
+        {
+            "outcome": ["a", "a"],
+            "arm": ["control", "x"],
+            "rate": [0.0, 1.0],
+            "ci_low": [1e-17, 0.57],
+            "ci_high": [0.43, 1 - 1e-17],
+        }
+    )
     assert responder_plot(rates).startswith("<svg")
 
 
@@ -270,15 +324,26 @@ def test_a_fit_warning_in_the_manifest_and_the_effects_table_is_listed_once(run,
     e["warnings"] = [f"{note}; slope variance singular"] * len(e)
     e.to_parquet(d / "effects.parquet")
     html = render_report(d).read_text(encoding="utf-8")
-    limits = html[html.index('id="limitations"'):]
+    limits = html[html.index('id="limitations"') :]
     assert limits.count(note) == 1 and limits.count("slope variance singular") == 1
 
 
 # Script and event-handler payloads, one per text a user controls; each must reach the page
 # escaped (so it shows as text) and never as markup.
 _XSS = ('<script>alert("{0}")</script>', '<img src=x onerror=alert("{0}")>')
-_KEEP = {"outcome", "estimand", "criterion", "verdict", "type", "subject_id", "better", "stage",
-         "source_sha256", "formula", "warnings"}
+_KEEP = {
+    "outcome",
+    "estimand",
+    "criterion",
+    "verdict",
+    "type",
+    "subject_id",
+    "better",
+    "stage",
+    "source_sha256",
+    "formula",
+    "warnings",
+}
 
 
 def _plant(text, where):
@@ -295,8 +360,11 @@ class _Active(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag in {"script", "img", "iframe", "object", "embed", "foreignobject", "link"}:
             self.active.append(tag)
-        self.active += [f"{tag}[{k}]" for k, v in attrs if k.startswith("on")
-                        or (v or "").strip().lower().startswith("javascript:")]
+        self.active += [
+            f"{tag}[{k}]"
+            for k, v in attrs
+            if k.startswith("on") or (v or "").strip().lower().startswith("javascript:")
+        ]
         a = dict(attrs)
         if tag == "meta" and a.get("http-equiv", "").lower() == "content-security-policy":
             self.csp.append(a.get("content", ""))
@@ -310,8 +378,10 @@ def _assert_inert(html, *, planted, img_ok=False):
     assert "<script" not in html.lower()
     assert len(p.csp) == 1 and "default-src 'none'" in p.csp[0]
     for where in planted:  # each payload reached the page, as text
-        assert f'&lt;script&gt;alert(&#34;{where}&#34;)' in html \
-            or f"&lt;script&gt;alert(&quot;{where}&quot;)" in html, where
+        assert (
+            f"&lt;script&gt;alert(&#34;{where}&#34;)" in html
+            or f"&lt;script&gt;alert(&quot;{where}&quot;)" in html
+        ), where
 
 
 def test_report_escapes_every_text_from_the_spec_and_the_data(run, tmp_path):
@@ -343,11 +413,16 @@ def test_report_escapes_every_text_from_the_spec_and_the_data(run, tmp_path):
     html = render_report(d).read_text(encoding="utf-8")
     _assert_inert(html, planted=["title", "where", "label", "arm", "warning", "reason"])
     for svg in (d / "figures").glob("*.svg"):  # labels and arm names drawn as SVG <text>
-        _assert_inert(f'<meta http-equiv="Content-Security-Policy" '
-                      f"content=\"default-src 'none'\">{svg.read_text()}", planted=[])
+        _assert_inert(
+            f'<meta http-equiv="Content-Security-Policy" '
+            f"content=\"default-src 'none'\">{svg.read_text()}",
+            planted=[],
+        )
     svg = (d / "figures" / "trajectory-pain_nrs.svg").read_text()
-    assert "&lt;img src=x onerror=alert(&quot;arm&quot;)&gt;" in svg \
-        or "&lt;img src=x onerror=alert(\"arm\")&gt;" in svg
+    assert (
+        "&lt;img src=x onerror=alert(&quot;arm&quot;)&gt;" in svg
+        or '&lt;img src=x onerror=alert("arm")&gt;' in svg
+    )
 
 
 def test_svg_markup_refuses_active_content():
@@ -355,12 +430,14 @@ def test_svg_markup_refuses_active_content():
 
     ok = '<svg xmlns="http://www.w3.org/2000/svg"><text>&lt;script&gt;</text></svg>'
     assert str(svg_markup(ok)) == ok
-    for bad in ('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
-                '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>',
-                '<svg xmlns="http://www.w3.org/2000/svg"><text><img src=x onerror=1></text></svg>',
-                '<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
-                '<a x:href="javascript:alert(1)"/></svg>',
-                "<div>not svg</div>"):
+    for bad in (
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg"><text><img src=x onerror=1></text></svg>',
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink">'
+        '<a x:href="javascript:alert(1)"/></svg>',
+        "<div>not svg</div>",
+    ):
         with pytest.raises(ValueError, match=r"refusing|refuse|only #fragments"):
             svg_markup(bad)
 

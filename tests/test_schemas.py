@@ -10,10 +10,18 @@ RID = "0123456789abcdef"
 
 
 def _markers(n=4):
-    return pd.DataFrame({
-        "recording_id": RID, "frame": np.arange(n)[::-1], "time_s": np.arange(n)[::-1] / 100,
-        "marker": "LASI", "x": np.linspace(0, 1, n), "y": 0.0, "z": 0.0, "residual": 0.001,
-    })
+    return pd.DataFrame(
+        {
+            "recording_id": RID,
+            "frame": np.arange(n)[::-1],
+            "time_s": np.arange(n)[::-1] / 100,
+            "marker": "LASI",
+            "x": np.linspace(0, 1, n),
+            "y": 0.0,
+            "z": 0.0,
+            "residual": 0.001,
+        }
+    )
 
 
 def test_valid_table_is_typed_sorted_and_carries_units():
@@ -56,8 +64,9 @@ def test_non_nullable_column_refuses_missing_values():
 
 
 def test_allowed_values_are_enforced():
-    ev = pd.DataFrame({"recording_id": [RID], "label": ["Foot Strike"], "context": ["left"],
-                       "time_s": [0.5]})
+    ev = pd.DataFrame(
+        {"recording_id": [RID], "label": ["Foot Strike"], "context": ["left"], "time_s": [0.5]}
+    )
     with pytest.raises(SchemaError, match="'context': has values not in"):
         validate(ev, "events")
 
@@ -70,8 +79,11 @@ def test_unknown_table_names_the_choices():
 def test_every_table_declares_units_for_float_columns():
     for t in TABLES.values():
         for c in t.columns:
-            if pa.types.is_floating(c.type) and c.name not in ("value", "response", "score") \
-                    and not (t.name == "model_outputs" and c.name in "xyz"):  # unit per row
+            if (
+                pa.types.is_floating(c.type)
+                and c.name not in ("value", "response", "score")
+                and not (t.name == "model_outputs" and c.name in "xyz")
+            ):  # unit per row
                 assert c.unit, f"{t.name}.{c.name} has no unit"
         assert set(t.sort_by) <= set(t.names)
 
@@ -90,11 +102,16 @@ def test_docs_store_md_lists_every_table_and_column():
 def test_rows_come_out_in_arrow_sort_order_whether_or_not_already_sorted(seed):
     rng = np.random.default_rng(seed)
     m = int(rng.integers(2, 60))
-    df = pd.DataFrame({
-        "recording_id": rng.choice([RID, "fedcba9876543210"], m),
-        "sample": rng.integers(0, 6, m), "time_s": 0.0,
-        "channel": rng.choice(["a", "b", "B", "é", "Fz1"], m), "value": rng.random(m),
-        "unit": "V"})
+    df = pd.DataFrame(
+        {
+            "recording_id": rng.choice([RID, "fedcba9876543210"], m),
+            "sample": rng.integers(0, 6, m),
+            "time_s": 0.0,
+            "channel": rng.choice(["a", "b", "B", "é", "Fz1"], m),
+            "value": rng.random(m),
+            "unit": "V",
+        }
+    )
     if seed % 2:
         df = df.sort_values(["recording_id", "channel", "sample"], kind="stable")
     keys = [("recording_id", "ascending"), ("channel", "ascending"), ("sample", "ascending")]
@@ -104,36 +121,45 @@ def test_rows_come_out_in_arrow_sort_order_whether_or_not_already_sorted(seed):
     assert got.select(cols).to_pylist() == want.select(cols).to_pylist()
 
 
-@pytest.mark.parametrize(("table", "column", "value", "rule"), [
-    ("forces", "fz", 1e308, "above 100000 N"),
-    ("forces", "fx", -np.inf, "infinite"),
-    ("markers", "x", 3.3e7, "above 1000 m"),
-    ("analogs", "value", np.inf, "infinite"),
-    ("strength", "peak_torque_nm", 1e30, "above 1000 N.m"),
-    ("exercise_log", "load_kg", 1e308, "above 2000 kg"),
-])
+@pytest.mark.parametrize(
+    ("table", "column", "value", "rule"),
+    [
+        ("forces", "fz", 1e308, "above 100000 N"),
+        ("forces", "fx", -np.inf, "infinite"),
+        ("markers", "x", 3.3e7, "above 1000 m"),
+        ("analogs", "value", np.inf, "infinite"),
+        ("strength", "peak_torque_nm", 1e30, "above 1000 N.m"),
+        ("exercise_log", "load_kg", 1e308, "above 2000 kg"),
+    ],
+)
 def test_a_value_beyond_the_declared_plausible_range_is_refused_naming_column_and_value(
-        table, column, value, rule):
+    table, column, value, rule
+):
     from cxlab.schemas import TABLES, range_failures
 
     schema = TABLES[table]
     row = {}
     for c in schema.columns:
-        row[c.name] = {"string": "abcdefabcdef0123" if c.pattern else "x"}.get(
-            str(c.type), 0)
+        row[c.name] = {"string": "abcdefabcdef0123" if c.pattern else "x"}.get(str(c.type), 0)
     df = pd.DataFrame([row, {**row, column: value}])
     for c in schema.columns:
         if c.isin:
             df[c.name] = c.isin[0]
         if c.pattern:
-            df[c.name] = {r"[0-9a-f]{16}": "0123456789abcdef", r"[0-9a-f]{12}": "abcdefabcdef",
-                          r"[0-9a-f]{64}": "0" * 64}[c.pattern]
+            df[c.name] = {
+                r"[0-9a-f]{16}": "0123456789abcdef",
+                r"[0-9a-f]{12}": "abcdefabcdef",
+                r"[0-9a-f]{64}": "0" * 64,
+            }[c.pattern]
         if str(c.type) == "date32[day]":
             df[c.name] = pd.Timestamp("2025-01-01").date()
-    df[column] = df[column].astype(float) if schema.column(column).type != pa.string() \
-        else df[column]
+    df[column] = (
+        df[column].astype(float) if schema.column(column).type != pa.string() else df[column]
+    )
     with pytest.raises(SchemaError, match=rf"column '{column}': has (values )?{rule}"):
-        validate(df.astype({c.name: "int64" for c in schema.columns
-                            if pa.types.is_integer(c.type)}), table)
+        validate(
+            df.astype({c.name: "int64" for c in schema.columns if pa.types.is_integer(c.type)}),
+            table,
+        )
     ((_, mask, _),) = [f for f in range_failures(df, table) if f[0] == column]
     assert mask.tolist() == [False, True]

@@ -24,15 +24,39 @@ def feats(rows):
         subj, ses, feat, side, val, unit, *rest = r
         task = rest[0] if rest else None
         trial = rest[1] if len(rest) > 1 else "1"
-        out.append(dict(recording_id=None, subject_id=subj, session=ses, task=task, trial=trial,
-                        feature=feat, side=side, value=val, unit=unit, method="test"))
+        out.append(
+            dict(
+                recording_id=None,
+                subject_id=subj,
+                session=ses,
+                task=task,
+                trial=trial,
+                feature=feat,
+                side=side,
+                value=val,
+                unit=unit,
+                method="test",
+            )
+        )
     return pd.DataFrame(out)
 
 
 def scores(rows):
-    return pd.DataFrame([dict(subject_id=s, session=ses, date=None, instrument=i, score=v,
-                              unit=u, n_items_answered=1, age_years=30.0)
-                         for s, ses, i, v, u in rows])
+    return pd.DataFrame(
+        [
+            dict(
+                subject_id=s,
+                session=ses,
+                date=None,
+                instrument=i,
+                score=v,
+                unit=u,
+                n_items_answered=1,
+                age_years=30.0,
+            )
+            for s, ses, i, v, u in rows
+        ]
+    )
 
 
 def _boundary_values(rule):
@@ -73,17 +97,25 @@ def test_each_default_rule_flags_just_outside_and_not_just_inside(rule_id):
 
 
 def test_each_side_is_judged_separately():
-    f = feats([(A, "1", "knee_fppa_peak_deg", "left", 15.0, "deg", "landing"),
-               (A, "1", "knee_fppa_peak_deg", "right", 5.0, "deg", "landing")])
+    f = feats(
+        [
+            (A, "1", "knee_fppa_peak_deg", "left", 15.0, "deg", "landing"),
+            (A, "1", "knee_fppa_peak_deg", "right", 5.0, "deg", "landing"),
+        ]
+    )
     out = screen(f, None).query("rule_id == 'knee_valgus_landing'").set_index("side")
     assert out.loc["left", "status"] == "flagged" and out.loc["right", "status"] == "normal"
 
 
 def test_trials_are_averaged_before_comparison():
-    rows = [(A, "1", "landing_peak_force_lsi_pct", "bilateral", v, "%", "landing", str(k))
-            for k, v in enumerate([85.0, 97.0])]  # mean 91 -> normal
-    rows += [(B, "1", "landing_peak_force_lsi_pct", "bilateral", v, "%", "landing", str(k))
-             for k, v in enumerate([85.0, 93.0, np.nan])]  # mean of non-missing 89 -> flagged
+    rows = [
+        (A, "1", "landing_peak_force_lsi_pct", "bilateral", v, "%", "landing", str(k))
+        for k, v in enumerate([85.0, 97.0])
+    ]  # mean 91 -> normal
+    rows += [
+        (B, "1", "landing_peak_force_lsi_pct", "bilateral", v, "%", "landing", str(k))
+        for k, v in enumerate([85.0, 93.0, np.nan])
+    ]  # mean of non-missing 89 -> flagged
     out = screen(feats(rows), None).query("rule_id == 'landing_force_lsi'")
     out = out.set_index("subject_id")
     assert out.loc[A, "value"] == pytest.approx(91.0) and out.loc[A, "status"] == "normal"
@@ -99,8 +131,14 @@ def test_rule_task_restricts_rows():
 
 
 def test_graded_severity_follows_the_strictest_passed_grade():
-    s = scores([(A, "1", "odi", 30.0, "%"), (A, "2", "odi", 40.0, "%"), (A, "3", "odi", 42.0, "%"),
-                (A, "4", "odi", 20.0, "%")])
+    s = scores(
+        [
+            (A, "1", "odi", 30.0, "%"),
+            (A, "2", "odi", 40.0, "%"),
+            (A, "3", "odi", 42.0, "%"),
+            (A, "4", "odi", 20.0, "%"),
+        ]
+    )
     out = screen(None, s).query("rule_id == 'odi_disability'").set_index("session")
     assert out["severity"].tolist()[:3] == ["moderate", "moderate", "high"]
     assert pd.isna(out.loc["4", "severity"]) and out.loc["4", "status"] == "normal"
@@ -117,9 +155,15 @@ def test_worst_side_logic_picks_the_worse_leg(tmp_path):
     p = tmp_path / "lab.toml"
     p.write_text('[rules.hq_ratio]\nsides = "worst"\n')
     rules = read_rules(p)
-    s = pd.DataFrame({"subject_id": A, "session": "1", "side": ["left", "left", "right", "right"],
-                      "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
-                      "peak_torque_nm": [60.0, 100.0, 50.0, 100.0]})
+    s = pd.DataFrame(
+        {
+            "subject_id": A,
+            "session": "1",
+            "side": ["left", "left", "right", "right"],
+            "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
+            "peak_torque_nm": [60.0, 100.0, 50.0, 100.0],
+        }
+    )
     out = screen(None, None, rules=rules, strength=s)
     hq = out.query("rule_id == 'hq_ratio'")
     assert hq["side"].tolist() == ["worst"] and hq["worse_side"].item() == "right"
@@ -134,9 +178,13 @@ def test_worst_side_with_one_leg_missing_is_not_called_normal(tmp_path):
     p = tmp_path / "lab.toml"
     p.write_text('[rules.knee_valgus_landing]\nsides = "worst"\n')
     rules = read_rules(p)
-    f = feats([(A, "1", "knee_fppa_peak_deg", "right", 5.0, "deg", "landing"),
-               (A, "1", "knee_fppa_peak_deg", "left", np.nan, "deg", "landing"),
-               (B, "1", "knee_fppa_peak_deg", "right", 20.0, "deg", "landing")])
+    f = feats(
+        [
+            (A, "1", "knee_fppa_peak_deg", "right", 5.0, "deg", "landing"),
+            (A, "1", "knee_fppa_peak_deg", "left", np.nan, "deg", "landing"),
+            (B, "1", "knee_fppa_peak_deg", "right", 20.0, "deg", "landing"),
+        ]
+    )
     out = screen(f, None, rules=rules).query("rule_id == 'knee_valgus_landing'")
     out = out.set_index("subject_id")
     assert out.loc[A, "status"] == "not assessed" and pd.isna(out.loc[A, "flagged"])
@@ -144,8 +192,12 @@ def test_worst_side_with_one_leg_missing_is_not_called_normal(tmp_path):
 
 
 def test_output_matches_declared_schema_and_is_deterministic():
-    f = feats([(A, "10", "posture_cva_deg", "bilateral", 45.0, "deg", "posture"),
-               (A, "2", "posture_cva_deg", "bilateral", 55.0, "deg", "posture")])
+    f = feats(
+        [
+            (A, "10", "posture_cva_deg", "bilateral", 45.0, "deg", "posture"),
+            (A, "2", "posture_cva_deg", "bilateral", 55.0, "deg", "posture"),
+        ]
+    )
     one, two = screen(f, None), screen(f.iloc[::-1], None)
     pd.testing.assert_frame_equal(one, two)
     validate(one, SCREEN_SCHEMA)
@@ -162,9 +214,16 @@ BAD = {
     "bad grade": ("grades = { high = 60.0 }", "rules.r1.grades.high", "stricter"),
     "bad sides": ('sides = "both"', "rules.r1.sides", "'both'"),
 }
-GOOD = ['feature = "posture_cva_deg"', 'sides = "bilateral"', 'comparison = "<"',
-        'unit = "deg"', 'severity = "moderate"', 'region = "neck"', 'focus = "f"',
-        'source = "s"']
+GOOD = [
+    'feature = "posture_cva_deg"',
+    'sides = "bilateral"',
+    'comparison = "<"',
+    'unit = "deg"',
+    'severity = "moderate"',
+    'region = "neck"',
+    'focus = "f"',
+    'source = "s"',
+]
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -187,8 +246,9 @@ def test_bad_rules_file_names_rule_and_field(tmp_path, case):
 def test_lab_rules_override_by_id_extend_disable_and_replace(tmp_path):
     p = tmp_path / "lab.toml"
     new = "\n".join(["[rules.r1]", *GOOD, "threshold = 48.0"])
-    p.write_text(f"[rules.knee_valgus_landing]\nthreshold = 8.0\n"
-                 f"[rules.pain_vas]\nenabled = false\n{new}\n")
+    p.write_text(
+        f"[rules.knee_valgus_landing]\nthreshold = 8.0\n[rules.pain_vas]\nenabled = false\n{new}\n"
+    )
     rules = {r.id: r for r in read_rules(p)}
     assert rules["knee_valgus_landing"].threshold == 8.0
     assert rules["knee_valgus_landing"].source == RULES["knee_valgus_landing"].source
@@ -212,26 +272,32 @@ def test_every_default_rule_cites_a_source_with_a_year():
 
 # --- trends -----------------------------------------------------------------------------
 
+
 def _cva_series(values):
-    rows = [(A, str(i + 1), "posture_cva_deg", "bilateral", v, "deg", "posture")
-            for i, v in enumerate(values)]
+    rows = [
+        (A, str(i + 1), "posture_cva_deg", "bilateral", v, "deg", "posture")
+        for i, v in enumerate(values)
+    ]
     return screen(feats(rows), None).query("rule_id == 'forward_head_posture'")
 
 
 MDC = pd.DataFrame({"feature": ["posture_cva_deg"], "side": ["bilateral"], "mdc95": [2.0]})
 
 
-@pytest.mark.parametrize(("values", "trend", "transition", "change"), [
-    ([46.0, 53.0], "resolved", "resolved", "improved"),
-    ([49.0, 50.5], "resolved (within MDC)", "resolved", "no real change"),
-    ([50.5, 49.5], "appeared (within MDC)", "appeared", "no real change"),
-    ([55.0, 47.0], "appeared", "appeared", "worsened"),
-    ([40.0, 45.0], "persisted, improving", "persisted", "improved"),
-    ([45.0, 40.0], "persisted, worsening", "persisted", "worsened"),
-    ([45.0, 46.0], "persisted", "persisted", "no real change"),
-    ([58.0, 51.0], "normal, worsening", "normal", "worsened"),
-    ([55.0, 56.0], "normal", "normal", "no real change"),
-])
+@pytest.mark.parametrize(
+    ("values", "trend", "transition", "change"),
+    [
+        ([46.0, 53.0], "resolved", "resolved", "improved"),
+        ([49.0, 50.5], "resolved (within MDC)", "resolved", "no real change"),
+        ([50.5, 49.5], "appeared (within MDC)", "appeared", "no real change"),
+        ([55.0, 47.0], "appeared", "appeared", "worsened"),
+        ([40.0, 45.0], "persisted, improving", "persisted", "improved"),
+        ([45.0, 40.0], "persisted, worsening", "persisted", "worsened"),
+        ([45.0, 46.0], "persisted", "persisted", "no real change"),
+        ([58.0, 51.0], "normal, worsening", "normal", "worsened"),
+        ([55.0, 56.0], "normal", "normal", "no real change"),
+    ],
+)
 def test_trend_classification_against_the_mdc(values, trend, transition, change):
     t = screen_trends(_cva_series(values), mdc=MDC)
     row = t.query("span == 'consecutive'").iloc[0]
@@ -240,20 +306,34 @@ def test_trend_classification_against_the_mdc(values, trend, transition, change)
 
 
 def test_trends_pair_consecutive_and_baseline_to_latest_skipping_unassessed():
-    rows = [(A, s, "posture_cva_deg", "bilateral", v, "deg", "posture")
-            for s, v in (("1", 44.0), ("3", 47.0), ("4", 55.0))]
+    rows = [
+        (A, s, "posture_cva_deg", "bilateral", v, "deg", "posture")
+        for s, v in (("1", 44.0), ("3", 47.0), ("4", 55.0))
+    ]
     rows.append((A, "2", "cmj_body_mass_kg", "bilateral", 70.0, "kg", "cmj"))  # CVA missing
     s = screen(feats(rows), None)
     t = screen_trends(s, mdc=MDC).query("rule_id == 'forward_head_posture'")
     pairs = list(zip(t["span"], t["session_from"], t["session_to"], strict=True))
-    assert pairs == [("consecutive", "1", "3"), ("consecutive", "3", "4"),
-                     ("baseline_to_latest", "1", "4")]
+    assert pairs == [
+        ("consecutive", "1", "3"),
+        ("consecutive", "3", "4"),
+        ("baseline_to_latest", "1", "4"),
+    ]
     assert t["trend"].tolist() == ["persisted, improving", "resolved", "resolved"]
 
 
 def test_trend_uses_rule_mic_when_no_mdc_and_unknown_otherwise():
-    s = screen(None, scores([(A, "1", "odi", 30.0, "%"), (A, "2", "odi", 18.0, "%"),
-                             (B, "1", "odi", 30.0, "%"), (B, "2", "odi", 22.0, "%")]))
+    s = screen(
+        None,
+        scores(
+            [
+                (A, "1", "odi", 30.0, "%"),
+                (A, "2", "odi", 18.0, "%"),
+                (B, "1", "odi", 30.0, "%"),
+                (B, "2", "odi", 22.0, "%"),
+            ]
+        ),
+    )
     t = screen_trends(s).query("rule_id == 'odi_disability' and span == 'consecutive'")
     t = t.set_index("subject_id")
     assert t.loc[A, "mdc95"] == 10.0 and t.loc[A, "trend"] == "resolved"
@@ -267,8 +347,11 @@ def test_feature_mdc_matches_the_hand_worked_two_trial_formula():
     rng = np.random.default_rng(3)
     true = rng.normal(50, 5, 30)
     t1, t2 = true + rng.normal(0, 1, 30), true + rng.normal(0, 1, 30) + 0.3
-    rows = [(f"{i:012x}", "1", "posture_cva_deg", "bilateral", v, "deg", "posture", tr)
-            for tr, arr in (("1", t1), ("2", t2)) for i, v in enumerate(arr)]
+    rows = [
+        (f"{i:012x}", "1", "posture_cva_deg", "bilateral", v, "deg", "posture", tr)
+        for tr, arr in (("1", t1), ("2", t2))
+        for i, v in enumerate(arr)
+    ]
     rows.append(("0" * 12, "1", "posture_cva_deg", "bilateral", 50.0, "deg", "posture", "3"))
     m = feature_mdc(feats(rows))  # the lone 3rd trial is beyond the modal k = 2: ignored
     d = t2 - t1
@@ -283,14 +366,19 @@ def test_feature_mdc_matches_the_hand_worked_two_trial_formula():
 
 # --- prevalence ----------------------------------------------------------------------------
 
+
 def test_prevalence_counts_a_half_assessed_subject_only_when_flagged():
     # knee valgus is judged per leg: one leg normal and the other unmeasured is not
     # "no finding" (the other leg may be in valgus); one leg flagged is a finding
     subs = ["a" * 12, "b" * 12, "c" * 12]
-    f = feats([(subs[0], "1", "knee_fppa_peak_deg", "left", 5.0, "deg", "landing"),
-               (subs[1], "1", "knee_fppa_peak_deg", "left", 20.0, "deg", "landing"),
-               (subs[2], "1", "knee_fppa_peak_deg", "left", 5.0, "deg", "landing"),
-               (subs[2], "1", "knee_fppa_peak_deg", "right", 6.0, "deg", "landing")])
+    f = feats(
+        [
+            (subs[0], "1", "knee_fppa_peak_deg", "left", 5.0, "deg", "landing"),
+            (subs[1], "1", "knee_fppa_peak_deg", "left", 20.0, "deg", "landing"),
+            (subs[2], "1", "knee_fppa_peak_deg", "left", 5.0, "deg", "landing"),
+            (subs[2], "1", "knee_fppa_peak_deg", "right", 6.0, "deg", "landing"),
+        ]
+    )
     arms = pd.DataFrame({"subject_id": subs, "arm": ["x"] * 3})
     p = screen_prevalence(screen(f, None), arms=arms).query("rule_id == 'knee_valgus_landing'")
     assert (p["n_assessed"].item(), p["n_flagged"].item()) == (2, 1)
@@ -315,8 +403,12 @@ def test_prevalence_wilson_interval_matches_statsmodels():
 
 # --- synthetic cohort with known truth -------------------------------------------------------
 
-_TASK = {"knee_fppa_peak_deg": ("landing", "deg"), "landing_peak_force_lsi_pct": ("landing", "%"),
-         "cmj_propulsive_impulse_lsi_pct": ("cmj", "%"), "posture_cva_deg": ("posture", "deg")}
+_TASK = {
+    "knee_fppa_peak_deg": ("landing", "deg"),
+    "landing_peak_force_lsi_pct": ("landing", "%"),
+    "cmj_propulsive_impulse_lsi_pct": ("cmj", "%"),
+    "posture_cva_deg": ("posture", "deg"),
+}
 
 
 KEY = b"cxlab-test-key-not-secret-0123456789abcdef"
@@ -325,28 +417,40 @@ KEY = b"cxlab-test-key-not-secret-0123456789abcdef"
 def truth_tables(truth, value="observed_value"):
     """Map simulate_truth outcomes to features/scores rows (one trial per session)."""
     o = truth.outcomes[truth.outcomes["observed"]].merge(
-        truth.subjects[["label", "valgus_side_offset_deg"]], on="label")
+        truth.subjects[["label", "valgus_side_offset_deg"]], on="label"
+    )
     ids = {lab: pseudonymise(lab, key=KEY) for lab in o["label"].unique()}
     o["subject_id"] = o["label"].map(ids)
     o["value"] = o[value]
     f = o[o["outcome"].isin(_TASK)].copy()
     f["task"] = f["outcome"].map(lambda x: _TASK[x][0])
     f["unit"] = f["outcome"].map(lambda x: _TASK[x][1])
-    f = f.assign(feature=f["outcome"], side="bilateral", trial="1", recording_id=None,
-                 method="truth")
+    f = f.assign(
+        feature=f["outcome"], side="bilateral", trial="1", recording_id=None, method="truth"
+    )
     k = f["feature"] == "knee_fppa_peak_deg"
     half = f.loc[k, "valgus_side_offset_deg"] / 2
-    f = pd.concat([f[~k], f[k].assign(side="left", value=f.loc[k, "value"] - half),
-                   f[k].assign(side="right", value=f.loc[k, "value"] + half)])
+    f = pd.concat(
+        [
+            f[~k],
+            f[k].assign(side="left", value=f.loc[k, "value"] - half),
+            f[k].assign(side="right", value=f.loc[k, "value"] + half),
+        ]
+    )
     s = o[o["outcome"].isin(["pain_nrs", "odi"])]
-    s = s.assign(instrument=s["outcome"], score=s["value"],
-                 unit=s["outcome"].map({"pain_nrs": "points", "odi": "%"}))
+    s = s.assign(
+        instrument=s["outcome"],
+        score=s["value"],
+        unit=s["outcome"].map({"pain_nrs": "points", "odi": "%"}),
+    )
     return f, s
 
 
-PHENO = {"has_valgus": ["knee_valgus_landing"],
-         "has_asymmetry": ["landing_force_lsi", "cmj_propulsive_lsi"],
-         "has_forward_head": ["forward_head_posture"]}
+PHENO = {
+    "has_valgus": ["knee_valgus_landing"],
+    "has_asymmetry": ["landing_force_lsi", "cmj_propulsive_lsi"],
+    "has_forward_head": ["forward_head_posture"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -356,15 +460,19 @@ def cohort():
     truth = simulate_truth(200, 4, seed=11)
     f, s = truth_tables(truth)
     out = screen(f, s)
-    subs = truth.subjects.assign(subject_id=truth.subjects["label"].map(
-        lambda lab: pseudonymise(lab, key=KEY)))
+    subs = truth.subjects.assign(
+        subject_id=truth.subjects["label"].map(lambda lab: pseudonymise(lab, key=KEY))
+    )
     return truth, subs, out
 
 
 def _any_flag(out, rule_ids):
     x = out[out["rule_id"].isin(rule_ids)]
-    return x.assign(f=x["flagged"].astype("boolean").fillna(False)).groupby(
-        ["subject_id", "session"])["f"].any()
+    return (
+        x.assign(f=x["flagged"].astype("boolean").fillna(False))
+        .groupby(["subject_id", "session"])["f"]
+        .any()
+    )
 
 
 @pytest.mark.parametrize("phenotype", sorted(PHENO))
@@ -377,20 +485,24 @@ def test_synthetic_phenotypes_are_flagged_at_baseline(cohort, phenotype):
     assert sens >= 0.9 and spec >= 0.9, (phenotype, sens, spec)
 
 
-@pytest.mark.parametrize(("phenotype", "arm"), [("has_valgus", "hip_strengthening"),
-                                                ("has_asymmetry", "hip_strengthening")])
+@pytest.mark.parametrize(
+    ("phenotype", "arm"),
+    [("has_valgus", "hip_strengthening"), ("has_asymmetry", "hip_strengthening")],
+)
 def test_synthetic_flags_resolve_in_the_arm_whose_truth_says_so(cohort, phenotype, arm):
     truth, subs, out = cohort
     rule = PHENO[phenotype][0]
     rule_obj = RULES[rule]
     # truth: the true value at the subject's last observed session is past the threshold?
-    o = truth.outcomes[truth.outcomes["observed"] & (truth.outcomes["outcome"] ==
-                                                     rule_obj.feature)]
+    o = truth.outcomes[truth.outcomes["observed"] & (truth.outcomes["outcome"] == rule_obj.feature)]
     last = o.loc[o.groupby("label")["week"].idxmax()].set_index("label")
     t = subs.set_index("label").join(last[["session", "true_value"]])
     t = t[t[phenotype] & (t["session"] != "1")]
-    true_flag = (t["true_value"] > rule_obj.threshold) if rule_obj.higher_is_worse else (
-        t["true_value"] < rule_obj.threshold)
+    true_flag = (
+        (t["true_value"] > rule_obj.threshold)
+        if rule_obj.higher_is_worse
+        else (t["true_value"] < rule_obj.threshold)
+    )
     tr = screen_trends(out)
     tr = tr[(tr["rule_id"] == rule) & (tr["span"] == "baseline_to_latest")]
     still = tr.groupby("subject_id")["flagged_to"].any()
@@ -402,11 +514,21 @@ def test_synthetic_flags_resolve_in_the_arm_whose_truth_says_so(cohort, phenotyp
 
 
 def test_strength_rows_already_in_features_are_not_counted_twice():
-    s = pd.DataFrame({"subject_id": A, "session": "1", "side": ["left", "left", "right", "right"],
-                      "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
-                      "peak_torque_nm": [55.0, 100.0, 65.0, 100.0]})
-    f = feats([(A, "1", "strength_hq_ratio", "left", 0.55, "1", None, None),
-               (A, "1", "strength_hq_ratio", "right", 0.65, "1", None, None)])
+    s = pd.DataFrame(
+        {
+            "subject_id": A,
+            "session": "1",
+            "side": ["left", "left", "right", "right"],
+            "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
+            "peak_torque_nm": [55.0, 100.0, 65.0, 100.0],
+        }
+    )
+    f = feats(
+        [
+            (A, "1", "strength_hq_ratio", "left", 0.55, "1", None, None),
+            (A, "1", "strength_hq_ratio", "right", 0.65, "1", None, None),
+        ]
+    )
     hq = screen(f, None, strength=s).query("rule_id == 'hq_ratio'").set_index("side")
     assert hq["n_trials"].tolist() == [1, 1]
     assert hq.loc["left", "status"] == "flagged" and hq.loc["right", "status"] == "normal"

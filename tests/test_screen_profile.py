@@ -40,23 +40,51 @@ class _Page(HTMLParser):
 def _tables(sid):
     """Two sessions of one client: valgus and asymmetry that resolve, FHP that persists."""
     rows = []
-    for ses, fppa_l, fppa_r, lsi, cva in (("1", 16.0, 12.0, 80.0, 44.0),
-                                          ("2", 6.0, 7.0, 96.0, 45.0)):
+    for ses, fppa_l, fppa_r, lsi, cva in (
+        ("1", 16.0, 12.0, 80.0, 44.0),
+        ("2", 6.0, 7.0, 96.0, 45.0),
+    ):
         for trial, d in (("1", -0.5), ("2", 0.5)):
-            rows += [(ses, trial, *r) for r in (
-                ("knee_fppa_peak_deg", "left", fppa_l + d, "deg", "landing"),
-                ("knee_fppa_peak_deg", "right", fppa_r + d, "deg", "landing"),
-                ("landing_peak_force_n", "left", 1500 + 10 * d, "N", "landing"),
-                ("landing_peak_force_n", "right", 1500 * lsi / 100 + 10 * d, "N", "landing"),
-                ("landing_peak_force_lsi_pct", "bilateral", lsi + d, "%", "landing"),
-                ("posture_cva_deg", "bilateral", cva + d, "deg", "posture"),
-            )]
-    feats = pd.DataFrame([dict(recording_id=None, subject_id=sid, session=ses, task=task,
-                               trial=trial, feature=f, side=side, value=v, unit=u, method="test")
-                          for ses, trial, f, side, v, u, task in rows])
-    sc = pd.DataFrame({"subject_id": sid, "session": ["1", "2"], "date": None,
-                       "instrument": "pain_nrs", "score": [6.0, 2.0], "unit": "points",
-                       "n_items_answered": 1, "age_years": 30.0})
+            rows += [
+                (ses, trial, *r)
+                for r in (
+                    ("knee_fppa_peak_deg", "left", fppa_l + d, "deg", "landing"),
+                    ("knee_fppa_peak_deg", "right", fppa_r + d, "deg", "landing"),
+                    ("landing_peak_force_n", "left", 1500 + 10 * d, "N", "landing"),
+                    ("landing_peak_force_n", "right", 1500 * lsi / 100 + 10 * d, "N", "landing"),
+                    ("landing_peak_force_lsi_pct", "bilateral", lsi + d, "%", "landing"),
+                    ("posture_cva_deg", "bilateral", cva + d, "deg", "posture"),
+                )
+            ]
+    feats = pd.DataFrame(
+        [
+            dict(
+                recording_id=None,
+                subject_id=sid,
+                session=ses,
+                task=task,
+                trial=trial,
+                feature=f,
+                side=side,
+                value=v,
+                unit=u,
+                method="test",
+            )
+            for ses, trial, f, side, v, u, task in rows
+        ]
+    )
+    sc = pd.DataFrame(
+        {
+            "subject_id": sid,
+            "session": ["1", "2"],
+            "date": None,
+            "instrument": "pain_nrs",
+            "score": [6.0, 2.0],
+            "unit": "points",
+            "n_items_answered": 1,
+            "age_years": 30.0,
+        }
+    )
     return feats, sc
 
 
@@ -85,8 +113,12 @@ def test_profile_has_its_sections_and_nothing_external(client):
     assert "knee_valgus_landing" in html and "deep neck flexor endurance" in html
     # one trend panel per measure ever flagged: valgus left, landing LSI, CVA, pain
     items = re.findall(r"<li>([a-z_]+ \(\w+\)): <strong>", html)
-    assert items == ["forward_head_posture (bilateral)", "knee_valgus_landing (left)",
-                     "landing_force_lsi (bilateral)", "pain_nrs (bilateral)"]
+    assert items == [
+        "forward_head_posture (bilateral)",
+        "knee_valgus_landing (left)",
+        "landing_force_lsi (bilateral)",
+        "pain_nrs (bilateral)",
+    ]
     assert "resolved" in html and "persisted" in html
 
 
@@ -106,9 +138,18 @@ def _store(tmp_path, sid):
     st = Store(tmp_path / "st")
     st.write("features", feats)
     st.write("scores", sc.assign(date=pd.NaT).astype({"n_items_answered": "int32"}))
-    st.write("strength", pd.DataFrame({
-        "subject_id": sid, "session": "1", "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
-        "side": ["left", "left", "right", "right"], "peak_torque_nm": [50.0, 100.0, 70.0, 110.0]}))
+    st.write(
+        "strength",
+        pd.DataFrame(
+            {
+                "subject_id": sid,
+                "session": "1",
+                "muscle_group": ["knee_flexors", "knee_extensors"] * 2,
+                "side": ["left", "left", "right", "right"],
+                "peak_torque_nm": [50.0, 100.0, 70.0, 110.0],
+            }
+        ),
+    )
     return st
 
 
@@ -122,8 +163,9 @@ def test_cli_screen_prints_findings_and_writes_parquet_and_profiles(tmp_path):
     tab = pq.read_table(out / "screen.parquet").to_pandas()
     hq = tab[(tab.rule_id == "hq_ratio") & (tab.session == "1")].set_index("side")
     assert hq.loc["left", "value"] == pytest.approx(0.5) and hq.loc["left", "status"] == "flagged"
-    assert (tab[(tab.rule_id == "hq_ratio") & (tab.session == "2")]["status"]
-            == "not assessed").all()
+    assert (
+        tab[(tab.rule_id == "hq_ratio") & (tab.session == "2")]["status"] == "not assessed"
+    ).all()
     assert (out / f"profile-{sid}.html").exists()
 
 
@@ -180,21 +222,33 @@ def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(t
     # (the 3-D knee rule needs Plug-in Gait subject measurements, which the synthetic cohort
     # has none of: not assessed, never "normal")
     missing = set(base.loc[base["status"] == "not assessed", "rule_id"])
-    assert missing <= {"pain_vas", "odi_disability", "pain_nrs",
-                       "knee_abduction_3d_at_contact"}, missing
+    assert missing <= {"pain_vas", "odi_disability", "pain_nrs", "knee_abduction_3d_at_contact"}, (
+        missing
+    )
     sc = st.table("scores")
     for rule, inst in (("odi_disability", "odi"), ("pain_nrs", "pain_nrs")):
-        assessed = set(base.loc[(base["rule_id"] == rule) & (base["status"] != "not assessed"),
-                                "subject_id"])
-        scored = set(sc.loc[(sc["instrument"] == inst) & (sc["session"] == "1")
-                            & sc["score"].notna(), "subject_id"])
+        assessed = set(
+            base.loc[(base["rule_id"] == rule) & (base["status"] != "not assessed"), "subject_id"]
+        )
+        scored = set(
+            sc.loc[
+                (sc["instrument"] == inst) & (sc["session"] == "1") & sc["score"].notna(),
+                "subject_id",
+            ]
+        )
         assert assessed == scored and len(scored) >= 6
-    pheno = {"has_valgus": ["knee_valgus_landing"],
-             "has_asymmetry": ["landing_force_lsi", "cmj_propulsive_lsi"],
-             "has_forward_head": ["forward_head_posture"]}
+    pheno = {
+        "has_valgus": ["knee_valgus_landing"],
+        "has_asymmetry": ["landing_force_lsi", "cmj_propulsive_lsi"],
+        "has_forward_head": ["forward_head_posture"],
+    }
     for ph, rules in pheno.items():
-        got = (base[base["rule_id"].isin(rules)].assign(f=lambda d: d["flagged"].astype(bool))
-               .groupby("subject_id")["f"].any())
+        got = (
+            base[base["rule_id"].isin(rules)]
+            .assign(f=lambda d: d["flagged"].astype(bool))
+            .groupby("subject_id")["f"]
+            .any()
+        )
         truth = pd.Series({pseudonymise(lab): bool(v[ph]) for lab, v in gt.items()})
         truth = truth.reindex(got.index)
         assert truth.notna().all() and truth.any() and not truth.all()
@@ -202,8 +256,11 @@ def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(t
         spec = (~got & ~truth).sum() / (~truth).sum()
         assert sens >= 0.9 and spec >= 0.9, (ph, sens, spec)
     mdc = res.mdc.set_index(["feature", "side"])
-    for key in (("knee_fppa_peak_deg", "left"), ("landing_peak_force_lsi_pct", "bilateral"),
-                ("cmj_propulsive_impulse_lsi_pct", "bilateral")):
+    for key in (
+        ("knee_fppa_peak_deg", "left"),
+        ("landing_peak_force_lsi_pct", "bilateral"),
+        ("cmj_propulsive_impulse_lsi_pct", "bilateral"),
+    ):
         assert np.isfinite(mdc.loc[key, "mdc95"]) and mdc.loc[key, "mdc95"] > 0
     assert (st.path / "screen.parquet").exists()
 
@@ -230,6 +287,8 @@ def test_profile_escapes_session_labels_and_every_text_of_the_screen_tables(clie
     assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", html)
     for where in ("session", "rule_id", "region", "focus", "source", "unit"):
         assert f"&lt;script&gt;alert(&#34;{where}&#34;)&lt;/script&gt;" in html, where
-    csp = [unescape(c) for c in re.findall(
-        r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)]
+    csp = [
+        unescape(c)
+        for c in re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
+    ]
     assert len(csp) == 1 and "default-src 'none'" in csp[0] and "img-src data:" in csp[0]

@@ -56,11 +56,11 @@ def test_nan_runs_finds_start_and_stop():
 def test_fill_gaps_fills_short_gaps_exactly_for_a_cubic_and_reports_long_ones():
     rate = 100.0
     t = np.arange(200) / rate
-    x = 0.3 * t ** 3 - t + 2.0
+    x = 0.3 * t**3 - t + 2.0
     y = x.copy()
-    y[20:25] = np.nan   # 0.05 s: filled
+    y[20:25] = np.nan  # 0.05 s: filled
     y[100:150] = np.nan  # 0.5 s: left
-    y[:3] = np.nan       # edge: never extrapolated
+    y[:3] = np.nan  # edge: never extrapolated
     res = fill_gaps(np.column_stack([y, y]), rate_hz=rate, max_gap_s=0.1)
     np.testing.assert_allclose(res.filled[20:25, 0], x[20:25], atol=1e-9)
     assert np.isnan(res.filled[100:150]).all() and np.isnan(res.filled[:3]).all()

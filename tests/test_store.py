@@ -14,8 +14,10 @@ RID = "0123456789abcdef"
 
 def _forces(n=50, seed=0):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame(rng.normal(size=(n, 10)),
-                      columns=["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"])
+    df = pd.DataFrame(
+        rng.normal(size=(n, 10)),
+        columns=["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"],
+    )
     df.insert(0, "time_s", np.arange(n) / 1000)
     df.insert(0, "sample", np.arange(n))
     df.insert(0, "plate", 1)
@@ -24,12 +26,27 @@ def _forces(n=50, seed=0):
 
 
 def _recording(rid=RID, task="cmj"):
-    return pd.DataFrame({
-        "recording_id": [rid], "subject_id": ["abcdefabcdef"], "session": ["1"], "task": [task],
-        "trial": ["1"], "source_path": [f"{rid}.c3d"], "source_sha256": [rid * 4],
-        "format": ["c3d"], "vendor": ["Vicon"], "point_rate_hz": [200.0],
-        "analog_rate_hz": [1000.0], "n_frames": [10], "first_frame": [1], "warnings": [[]],
-        "up_axis": [None], "body_mass_kg": [float("nan")], "recorded_at": [None]})
+    return pd.DataFrame(
+        {
+            "recording_id": [rid],
+            "subject_id": ["abcdefabcdef"],
+            "session": ["1"],
+            "task": [task],
+            "trial": ["1"],
+            "source_path": [f"{rid}.c3d"],
+            "source_sha256": [rid * 4],
+            "format": ["c3d"],
+            "vendor": ["Vicon"],
+            "point_rate_hz": [200.0],
+            "analog_rate_hz": [1000.0],
+            "n_frames": [10],
+            "first_frame": [1],
+            "warnings": [[]],
+            "up_axis": [None],
+            "body_mass_kg": [float("nan")],
+            "recorded_at": [None],
+        }
+    )
 
 
 def test_rewriting_same_rows_gives_identical_bytes_whatever_the_input_order(tmp_path):
@@ -99,8 +116,10 @@ def test_sql_joins_tables_through_duckdb_views(tmp_path):
     s = Store(tmp_path)
     s.write("recordings", _recording(), key=RID)
     s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
-    out = s.sql("SELECT r.task, count(*) AS n, avg(f.fz) AS fz FROM forces f "
-                "JOIN recordings r USING (recording_id) GROUP BY r.task")
+    out = s.sql(
+        "SELECT r.task, count(*) AS n, avg(f.fz) AS fz FROM forces f "
+        "JOIN recordings r USING (recording_id) GROUP BY r.task"
+    )
     assert out["n"].tolist() == [50]
     assert out["fz"].iloc[0] == pytest.approx(_forces()["fz"].mean())
     assert s.sql("SELECT count(*) AS n FROM scores")["n"].tolist() == [0]
@@ -161,30 +180,34 @@ def _sql_store(tmp_path):
 
 
 def _tree(root):
-    return sorted((str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"")
-                  for p in root.rglob("*"))
+    return sorted(
+        (str(p.relative_to(root)), p.read_bytes() if p.is_file() else b"") for p in root.rglob("*")
+    )
 
 
-@pytest.mark.parametrize("query", [
-    "COPY (SELECT 1 AS a) TO '{store}/recordings/part-0123456789abcdef.parquet'",
-    "COPY (SELECT 1 AS a) TO '{out}/leak.csv'",
-    "COPY recordings TO '{out}/leak.parquet' (FORMAT parquet)",
-    "ATTACH '{out}/x.duckdb' AS x",
-    "CREATE TABLE t AS SELECT 1",
-    "CREATE VIEW v AS SELECT 1",
-    "INSERT INTO recordings SELECT * FROM recordings",
-    "DELETE FROM recordings",
-    "DROP VIEW recordings",
-    "PRAGMA version",
-    "SET enable_external_access = true",
-    "RESET lock_configuration",
-    "INSTALL httpfs",
-    "LOAD httpfs",
-    "CALL pragma_version()",
-    "EXPORT DATABASE '{out}/db'",
-    "SELECT 1; COPY (SELECT 1) TO '{out}/two.csv'",
-    "SELECT 1; SELECT 2",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "COPY (SELECT 1 AS a) TO '{store}/recordings/part-0123456789abcdef.parquet'",
+        "COPY (SELECT 1 AS a) TO '{out}/leak.csv'",
+        "COPY recordings TO '{out}/leak.parquet' (FORMAT parquet)",
+        "ATTACH '{out}/x.duckdb' AS x",
+        "CREATE TABLE t AS SELECT 1",
+        "CREATE VIEW v AS SELECT 1",
+        "INSERT INTO recordings SELECT * FROM recordings",
+        "DELETE FROM recordings",
+        "DROP VIEW recordings",
+        "PRAGMA version",
+        "SET enable_external_access = true",
+        "RESET lock_configuration",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "CALL pragma_version()",
+        "EXPORT DATABASE '{out}/db'",
+        "SELECT 1; COPY (SELECT 1) TO '{out}/two.csv'",
+        "SELECT 1; SELECT 2",
+    ],
+)
 def test_sql_refuses_every_statement_that_is_not_one_select(tmp_path, query):
     s = _sql_store(tmp_path)
     out = tmp_path / "out"
@@ -195,14 +218,17 @@ def test_sql_refuses_every_statement_that_is_not_one_select(tmp_path, query):
     assert _tree(tmp_path) == before  # nothing written, in the store or beside it
 
 
-@pytest.mark.parametrize("query", [
-    "SELECT * FROM read_text('/etc/passwd')",
-    "SELECT * FROM read_csv('/etc/passwd', sep = ':')",
-    "SELECT * FROM read_blob('/etc/hostname')",
-    "SELECT * FROM glob('/etc/*')",
-    "SELECT * FROM read_parquet('{out}/../elsewhere.parquet')",
-    "SELECT * FROM read_text('{store}/../secret.txt')",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM read_csv('/etc/passwd', sep = ':')",
+        "SELECT * FROM read_blob('/etc/hostname')",
+        "SELECT * FROM glob('/etc/*')",
+        "SELECT * FROM read_parquet('{out}/../elsewhere.parquet')",
+        "SELECT * FROM read_text('{store}/../secret.txt')",
+    ],
+)
 def test_sql_cannot_read_a_file_outside_the_store(tmp_path, query):
     import duckdb
 
@@ -236,8 +262,12 @@ def test_info_survives_a_part_overwritten_by_something_else(tmp_path):
     write_parquet(pa.table({"a": [1, 2]}), s.files("recordings")[0])  # no subject_id column
     s.files("forces")[0].write_bytes(b"not parquet at all")
     info = s.info().set_index("table")
-    assert info.loc["recordings", ["rows", "parts", "subjects", "unreadable_parts"]].tolist() \
-        == [1, 1, 1, 1]
+    assert info.loc["recordings", ["rows", "parts", "subjects", "unreadable_parts"]].tolist() == [
+        1,
+        1,
+        1,
+        1,
+    ]
     assert info.loc["forces", "unreadable_parts"] == 1 and info.loc["forces", "rows"] == 0
     from typer.testing import CliRunner
 

@@ -17,13 +17,22 @@ from cxlab.store import Store
 
 
 def test_strength_ratios_and_lsi_hand_worked():
-    rows = [("abcdefabcdef", "1", g, s, v) for g, s, v in [
-        ("knee_flexors", "left", 60.0), ("knee_flexors", "right", 80.0),
-        ("knee_extensors", "left", 120.0), ("knee_extensors", "right", 160.0),
-        ("shoulder_er", "left", 20.0), ("shoulder_ir", "left", 30.0),
-        ("shoulder_er", "right", np.nan), ("shoulder_ir", "right", 28.0)]]
-    df = pd.DataFrame(rows, columns=["subject_id", "session", "muscle_group", "side",
-                                     "peak_torque_nm"])
+    rows = [
+        ("abcdefabcdef", "1", g, s, v)
+        for g, s, v in [
+            ("knee_flexors", "left", 60.0),
+            ("knee_flexors", "right", 80.0),
+            ("knee_extensors", "left", 120.0),
+            ("knee_extensors", "right", 160.0),
+            ("shoulder_er", "left", 20.0),
+            ("shoulder_ir", "left", 30.0),
+            ("shoulder_er", "right", np.nan),
+            ("shoulder_ir", "right", 28.0),
+        ]
+    ]
+    df = pd.DataFrame(
+        rows, columns=["subject_id", "session", "muscle_group", "side", "peak_torque_nm"]
+    )
     f = strength_features(df).set_index(["feature", "side"])["value"]
     assert f[("strength_hq_ratio", "left")] == pytest.approx(0.5)
     assert f[("strength_hq_ratio", "right")] == pytest.approx(0.5)
@@ -53,15 +62,20 @@ def test_ftlbf_factor_matches_nist():
     assert pd.isna(f.iloc[6])
 
 
-@pytest.mark.parametrize(("header", "value", "expected"), [
-    ("peak_torque_nm", "150", 150.0),
-    ("Peak torque (N·m)", "150", 150.0),
-    ("peak_torque_ftlbf", "100", 135.5818),
-    ("Peak Torque [ft-lbf]", "100", 135.5818),
-])
+@pytest.mark.parametrize(
+    ("header", "value", "expected"),
+    [
+        ("peak_torque_nm", "150", 150.0),
+        ("Peak torque (N·m)", "150", 150.0),
+        ("peak_torque_ftlbf", "100", 135.5818),
+        ("Peak Torque [ft-lbf]", "100", 135.5818),
+    ],
+)
 def test_unit_in_header_is_converted_to_newton_metres(tmp_path, header, value, expected):
-    f = _csv(tmp_path / "s.csv", [f"subject,session,muscle_group,side,{header}",
-                                  f"A,1,Knee Extensors,L,{value}"])
+    f = _csv(
+        tmp_path / "s.csv",
+        [f"subject,session,muscle_group,side,{header}", f"A,1,Knee Extensors,L,{value}"],
+    )
     r = ingest_strength([f], store=tmp_path / "st")
     assert r.n_rejected == 0
     row = Store(tmp_path / "st").table("strength").iloc[0]
@@ -71,34 +85,47 @@ def test_unit_in_header_is_converted_to_newton_metres(tmp_path, header, value, e
 
 
 def test_every_bad_row_is_quarantined_with_its_row_number(tmp_path):
-    f = _csv(tmp_path / "dyn.csv", [
-        "participant,session,muscle_group,side,peak_torque,unit",
-        "CX001,1,knee_extensors,left,182.4,N.m",       # 2 good
-        "CX001,1,knee_extensors,R,100,ft.lbf",         # 3 good, 135.58 N·m
-        "CX001,1,knee_flexors,up,100,N.m",             # 4 bad side
-        "CX002,1,knee_flexors,left,-3,Nm",             # 5 negative
-        "CX002,1,knee_flexors,right,50,kg",            # 6 bad unit
-        "CX002,1,hip_abductors,left,abc,N.m",          # 7 non-numeric
-        "CX002,,hip_abductors,right,80,N.m",           # 8 no session
-        "CX003,1,hip_abductors,left,80,N.m",           # 9 conflicting ...
-        "CX003,1,hip_abductors,left,85,N.m",           # 10 ... duplicate
-        "CX003,1,hip_abductors,right,80,N.m",          # 11 good
-        "CX003,1,hip_abductors,right,80,N.m",          # 12 identical copy, kept once
-        "CX003,1,,right,80,N.m",                       # 13 no muscle group
-        "CX003,1,knee_flexors,right,,N.m",             # 14 no torque
-    ])
+    f = _csv(
+        tmp_path / "dyn.csv",
+        [
+            "participant,session,muscle_group,side,peak_torque,unit",
+            "CX001,1,knee_extensors,left,182.4,N.m",  # 2 good
+            "CX001,1,knee_extensors,R,100,ft.lbf",  # 3 good, 135.58 N·m
+            "CX001,1,knee_flexors,up,100,N.m",  # 4 bad side
+            "CX002,1,knee_flexors,left,-3,Nm",  # 5 negative
+            "CX002,1,knee_flexors,right,50,kg",  # 6 bad unit
+            "CX002,1,hip_abductors,left,abc,N.m",  # 7 non-numeric
+            "CX002,,hip_abductors,right,80,N.m",  # 8 no session
+            "CX003,1,hip_abductors,left,80,N.m",  # 9 conflicting ...
+            "CX003,1,hip_abductors,left,85,N.m",  # 10 ... duplicate
+            "CX003,1,hip_abductors,right,80,N.m",  # 11 good
+            "CX003,1,hip_abductors,right,80,N.m",  # 12 identical copy, kept once
+            "CX003,1,,right,80,N.m",  # 13 no muscle group
+            "CX003,1,knee_flexors,right,,N.m",  # 14 no torque
+        ],
+    )
     r = ingest_strength([f], store=tmp_path / "st")
     got = list(zip(r.rejected["row"], r.rejected["field"], strict=True))
-    assert got == [(4, "side"), (5, "peak_torque"), (6, "unit"), (7, "peak_torque"),
-                   (8, "session"), (9, None), (10, None), (13, "muscle_group"),
-                   (14, "peak_torque")]
+    assert got == [
+        (4, "side"),
+        (5, "peak_torque"),
+        (6, "unit"),
+        (7, "peak_torque"),
+        (8, "session"),
+        (9, None),
+        (10, None),
+        (13, "muscle_group"),
+        (14, "peak_torque"),
+    ]
     s = Store(tmp_path / "st").table("strength")
     assert s["peak_torque_nm"].round(2).tolist() == [182.4, 135.58, 80.0]
 
 
 def test_header_without_unit_and_no_unit_column_rejects_the_file(tmp_path):
-    f = _csv(tmp_path / "dyn.csv", ["subject,session,muscle_group,side,peak_torque",
-                                    "A,1,knee_flexors,left,90"])
+    f = _csv(
+        tmp_path / "dyn.csv",
+        ["subject,session,muscle_group,side,peak_torque", "A,1,knee_flexors,left,90"],
+    )
     out = runner.invoke(app, ["ingest-strength", str(f), "--store", str(tmp_path / "st")])
     assert out.exit_code == 3
     assert "dyn.csv: peak_torque: gives no torque unit" in out.output
@@ -106,8 +133,14 @@ def test_header_without_unit_and_no_unit_column_rejects_the_file(tmp_path):
 
 
 def test_cli_clean_file_exits_0(tmp_path):
-    f = _csv(tmp_path / "dyn.csv", ["subject,session,muscle_group,side,peak_torque_nm",
-                                    "A,1,knee_flexors,left,90", "A,1,knee_flexors,right,95"])
+    f = _csv(
+        tmp_path / "dyn.csv",
+        [
+            "subject,session,muscle_group,side,peak_torque_nm",
+            "A,1,knee_flexors,left,90",
+            "A,1,knee_flexors,right,95",
+        ],
+    )
     out = runner.invoke(app, ["ingest-strength", str(f), "--store", str(tmp_path / "st")])
     assert out.exit_code == 0, out.output
     assert "wrote 2 strength rows; rejected 0" in out.output
@@ -116,12 +149,19 @@ def test_cli_clean_file_exits_0(tmp_path):
 def test_an_absurd_torque_is_a_rejected_row_naming_the_plausible_range(tmp_path):
     from cxlab.ingest_tables import ingest_strength
 
-    f = _csv(tmp_path / "dyn.csv", ["subject,session,muscle_group,side,peak_torque_nm",
-                                    "S1,1,knee_flexors,left,120",
-                                    "S1,1,knee_flexors,right,1e30",
-                                    "S1,1,knee_extensors,left,inf"])
+    f = _csv(
+        tmp_path / "dyn.csv",
+        [
+            "subject,session,muscle_group,side,peak_torque_nm",
+            "S1,1,knee_flexors,left,120",
+            "S1,1,knee_flexors,right,1e30",
+            "S1,1,knee_extensors,left,inf",
+        ],
+    )
     r = ingest_strength([f], store=tmp_path / "st")
     assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [
-        (3, "peak_torque_nm"), (4, "peak_torque_nm")]
+        (3, "peak_torque_nm"),
+        (4, "peak_torque_nm"),
+    ]
     assert "plausible maximum 1000 N.m" in r.rejected.iloc[0]["reason"]
     assert r.rows == {"strength": 1}

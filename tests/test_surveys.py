@@ -44,8 +44,15 @@ def _odi(answers):
 def _score(answers, name):
     inst = builtin_instruments()
     items = inst[name].items
-    df = pd.DataFrame({"subject_id": "s", "session": "1", "instrument": name,
-                       "item": items, "response": np.array(answers, dtype=float)})
+    df = pd.DataFrame(
+        {
+            "subject_id": "s",
+            "session": "1",
+            "instrument": name,
+            "item": items,
+            "response": np.array(answers, dtype=float),
+        }
+    )
     return instrument_scores(df, inst).iloc[0]
 
 
@@ -58,7 +65,13 @@ def test_odi_all_sections_total_16_is_32_percent():
 def test_odi_one_missing_section_is_16_of_45():
     r = _score([*ODI16[:9], np.nan], "odi")  # 9 answered sections still total 15
     assert r["score"] == pytest.approx(15 / 45 * 100)
-    r = _score([np.nan, *ODI16[1:], ], "odi")  # drop a 2: total 14 of 45
+    r = _score(
+        [
+            np.nan,
+            *ODI16[1:],
+        ],
+        "odi",
+    )  # drop a 2: total 14 of 45
     assert r["score"] == pytest.approx(14 / 45 * 100)
     r = _score([2, 2, 2, 2, 2, 2, 2, 1, 1, np.nan], "odi")  # the manual's 16/45 = 35.6 %
     assert round(r["score"], 1) == 35.6
@@ -114,34 +127,47 @@ def test_toml_instrument_reverse_scores_and_prorates_missing_items(tmp_path):
     spec.write_text(LAB_TOML)
     inst = read_instruments(spec)
     assert inst["fatigue"].items == ("fat_1", "fat_2", "fat_3", "fat_4", "fat_5")
-    f = _csv(tmp_path / "f.csv", [
-        "id,session,date,fat_1,fat_2,fat_3,fat_4,fat_5,happy,calm,nickname",
-        "A,1,2025-01-01,1,6,3,0,5,6.5,3,Bunny",   # 1 + (6-6) + 3 + 0 + (6-5) = 5
-        "A,2,2025-02-01,2,4,,2,0,,",                # 2 + 2 + 2 + 6 = 12 over 4 -> 12/4*5 = 15
-        "B,1,2025-01-01,2,4,,,0,7,",               # 3 answered < 4 -> no score
-    ])
+    f = _csv(
+        tmp_path / "f.csv",
+        [
+            "id,session,date,fat_1,fat_2,fat_3,fat_4,fat_5,happy,calm,nickname",
+            "A,1,2025-01-01,1,6,3,0,5,6.5,3,Bunny",  # 1 + (6-6) + 3 + 0 + (6-5) = 5
+            "A,2,2025-02-01,2,4,,2,0,,",  # 2 + 2 + 2 + 6 = 12 over 4 -> 12/4*5 = 15
+            "B,1,2025-01-01,2,4,,,0,7,",  # 3 answered < 4 -> no score
+        ],
+    )
     r = ingest_surveys([f], store=tmp_path / "st", spec=spec)
     assert r.n_rejected == 0
-    s = Store(tmp_path / "st").table("scores").set_index(["subject_id", "session",
-                                                          "instrument"])
+    s = Store(tmp_path / "st").table("scores").set_index(["subject_id", "session", "instrument"])
     a, b = pseudonymise("A"), pseudonymise("B")
     assert s.loc[(a, "1", "fatigue"), "score"] == 5
     assert s.loc[(a, "2", "fatigue"), "score"] == 15
     assert math.isnan(s.loc[(b, "1", "fatigue"), "score"])
     assert s.loc[(a, "1", "mood"), "score"] == pytest.approx(4.75)
-    assert s.loc[(b, "1", "mood"), "score"] == 7 and s.loc[(b, "1", "mood"),
-                                                           "n_items_answered"] == 1
+    assert (
+        s.loc[(b, "1", "mood"), "score"] == 7 and s.loc[(b, "1", "mood"), "n_items_answered"] == 1
+    )
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("[[instrument]]\nname = 'x'\nitems = 3\nmin = 1\nmax = 1\nscore = 'sum'\nunit = 'p'",
-     "min < max"),
-    ("[[instrument]]\nname = 'x'\nitems = 3\nmin = 0\nmax = 4\nscore = 'median'\nunit = 'p'",
-     "score"),
-    ("[[instrument]]\nname = 'x'\nitems = 3\nmin = 0\nmax = 4\nscore = 'sum'\nunit = 'p'\n"
-     "reverse = [7]", "reverse"),
-    ("[[instrument]]\nname = 'x'\nitems = 3\nmin = 0\nmax = 4\nscore = 'sum'", "unit"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "[[instrument]]\nname = 'x'\nitems = 3\nmin = 1\nmax = 1\nscore = 'sum'\nunit = 'p'",
+            "min < max",
+        ),
+        (
+            "[[instrument]]\nname = 'x'\nitems = 3\nmin = 0\nmax = 4\nscore = 'median'\nunit = 'p'",
+            "score",
+        ),
+        (
+            "[[instrument]]\nname = 'x'\nitems = 3\nmin = 0\nmax = 4\nscore = 'sum'\nunit = 'p'\n"
+            "reverse = [7]",
+            "reverse",
+        ),
+        ("[[instrument]]\nname = 'x'\nitems = 3\nmin = 0\nmax = 4\nscore = 'sum'", "unit"),
+    ],
+)
 def test_bad_instrument_toml_names_file_and_key(tmp_path, text, needle):
     p = tmp_path / "bad.toml"
     p.write_text(text)
@@ -166,14 +192,17 @@ def test_unknown_spec_keys_are_all_reported_with_the_nearest_allowed_key(tmp_pat
 
 
 def test_nrs_and_vas_range_rules(tmp_path):
-    f = _csv(tmp_path / "p.csv", [
-        "subject,session,date,pain_nrs,pain_vas",
-        "A,1,2025-01-01,0,0",
-        "B,1,2025-01-01,10,100",
-        "C,1,2025-01-01,7.5,37.5",   # NRS must be an integer
-        "D,1,2025-01-01,-1,50",      # NRS below 0
-        "E,1,2025-01-01,5,100.5",    # VAS above 100 mm
-    ])
+    f = _csv(
+        tmp_path / "p.csv",
+        [
+            "subject,session,date,pain_nrs,pain_vas",
+            "A,1,2025-01-01,0,0",
+            "B,1,2025-01-01,10,100",
+            "C,1,2025-01-01,7.5,37.5",  # NRS must be an integer
+            "D,1,2025-01-01,-1,50",  # NRS below 0
+            "E,1,2025-01-01,5,100.5",  # VAS above 100 mm
+        ],
+    )
     r = ingest_surveys([f], store=tmp_path / "st")
     got = set(zip(r.rejected["row"], r.rejected["field"], r.rejected["value"], strict=True))
     assert got == {(4, "pain_nrs", "7.5"), (5, "pain_nrs", "-1"), (6, "pain_vas", "100.5")}
@@ -184,26 +213,35 @@ def test_nrs_and_vas_range_rules(tmp_path):
 
 
 def test_every_bad_row_rule_is_reported_at_once_with_row_numbers(tmp_path):
-    f = _csv(tmp_path / "bad.csv", [
-        HEAD,
-        f"S1,1,2025-01-13,6,{_odi(ODI16)}",              # row 2 good
-        f"S2,1,2025-01-13,6,{_odi([6, *ODI16[1:]])}",     # row 3 odi_1 out of range
-        f"S3,1,2025-01-13,six,{_odi(ODI16)}",            # row 4 non-numeric
-        f"S4,1,2025-01-13,3,{_odi(ODI16)}",              # row 5 duplicate item ...
-        f"S4,1,2025-01-13,4,{_odi(ODI16)}",              # row 6 ... with another answer
-        f"S5,1,13/01/2025,3,{_odi(ODI16)}",              # row 7 unparseable date
-        f",1,2025-01-13,3,{_odi(ODI16)}",                # row 8 no subject
-        f"S6,1,2025-01-13,3,{_odi(ODI16)}",              # row 9 good
-        f"S6,1,2025-01-13,3,{_odi(ODI16)}",              # row 10 identical copy: kept once
-    ])
+    f = _csv(
+        tmp_path / "bad.csv",
+        [
+            HEAD,
+            f"S1,1,2025-01-13,6,{_odi(ODI16)}",  # row 2 good
+            f"S2,1,2025-01-13,6,{_odi([6, *ODI16[1:]])}",  # row 3 odi_1 out of range
+            f"S3,1,2025-01-13,six,{_odi(ODI16)}",  # row 4 non-numeric
+            f"S4,1,2025-01-13,3,{_odi(ODI16)}",  # row 5 duplicate item ...
+            f"S4,1,2025-01-13,4,{_odi(ODI16)}",  # row 6 ... with another answer
+            f"S5,1,13/01/2025,3,{_odi(ODI16)}",  # row 7 unparseable date
+            f",1,2025-01-13,3,{_odi(ODI16)}",  # row 8 no subject
+            f"S6,1,2025-01-13,3,{_odi(ODI16)}",  # row 9 good
+            f"S6,1,2025-01-13,3,{_odi(ODI16)}",  # row 10 identical copy: kept once
+        ],
+    )
     r = ingest_surveys([f], store=tmp_path / "st")
     q = r.rejected
     assert list(zip(q["row"], q["field"], strict=True)) == [
-        (3, "odi_1"), (4, "pain_nrs"), (5, "pain_nrs"), (6, "pain_nrs"), (7, "date"),
-        (8, "participant")]
+        (3, "odi_1"),
+        (4, "pain_nrs"),
+        (5, "pain_nrs"),
+        (6, "pain_nrs"),
+        (7, "date"),
+        (8, "participant"),
+    ]
     assert q.loc[q.row == 3, "reason"].item() == (
         "bad.csv: row 3, column odi_1: answer is outside 0 to 5 for odi (got '6'); "
-        "correct the cell and ingest the file again")
+        "correct the cell and ingest the file again"
+    )
     assert "different values" in q.loc[q.row == 5, "reason"].item()
     assert set(q["stage"]) == {"survey"}
     st = Store(tmp_path / "st")
@@ -226,12 +264,15 @@ def test_unknown_subject_column_rejects_the_file_and_others_still_land(tmp_path)
 
 
 def _wide_long(tmp_path):
-    wide = _csv(tmp_path / "wide.csv", [
-        HEAD,
-        f"S1,1,2025-01-13,6,{_odi(ODI16)}",
-        f"S1,2,2025-03-10,2,{_odi([*ODI16[:9], None])}",
-        f"S2,1,2025-01-14,,{_odi([1] * 8 + [None, None])}",
-    ])
+    wide = _csv(
+        tmp_path / "wide.csv",
+        [
+            HEAD,
+            f"S1,1,2025-01-13,6,{_odi(ODI16)}",
+            f"S1,2,2025-03-10,2,{_odi([*ODI16[:9], None])}",
+            f"S2,1,2025-01-14,,{_odi([1] * 8 + [None, None])}",
+        ],
+    )
     rows = ["subject_id,session,date,instrument,item,response"]
     rows += ["S1,1,2025-01-13,pain_nrs,,6"]
     rows += [f"S1,1,2025-01-13,odi,{i},{a}" for i, a in enumerate(ODI16, 1)]
@@ -253,14 +294,14 @@ def test_wide_and_long_layouts_give_identical_tables(tmp_path):
     odi = s[s.instrument == "odi"].set_index(["subject_id", "session"])["score"]
     s1, s2 = pseudonymise("S1"), pseudonymise("S2")
     assert odi[(s1, "1")] == pytest.approx(32.0)
-    assert odi[(s1, "2")] == pytest.approx(15 / 45 * 100)   # odi_10 (a 1) missing
-    assert math.isnan(odi[(s2, "1")])                         # two sections missing
+    assert odi[(s1, "2")] == pytest.approx(15 / 45 * 100)  # odi_10 (a 1) missing
+    assert math.isnan(odi[(s2, "1")])  # two sections missing
 
 
 def test_long_layout_withholds_a_questionnaire_that_lost_an_answer(tmp_path):
     rows = ["subject,session,date,instrument,item,response"]
     rows += [f"S1,1,2025-01-13,odi,{i},{a}" for i, a in enumerate(ODI16, 1)]
-    rows[3] = "S1,1,2025-01-13,odi,3,9"   # row 4 out of range
+    rows[3] = "S1,1,2025-01-13,odi,3,9"  # row 4 out of range
     rows += ["S1,1,2025-01-13,pain_nrs,,4", "S1,1,2025-01-13,unknown_scale,1,4"]
     f = _csv(tmp_path / "long.csv", rows)
     r = ingest_surveys([f], store=tmp_path / "st")
@@ -276,17 +317,18 @@ def test_long_layout_withholds_a_questionnaire_that_lost_an_answer(tmp_path):
 def test_xlsx_with_date_cells_reads_like_csv(tmp_path):
     wide, _ = _wide_long(tmp_path)
     df = pd.read_csv(wide, dtype=str)
-    df["date"] = pd.to_datetime(df["date"])            # real Excel date cells
+    df["date"] = pd.to_datetime(df["date"])  # real Excel date cells
     for c in df.columns[3:]:
-        df[c] = pd.to_numeric(df[c])                  # numeric cells, NaN = blank
+        df[c] = pd.to_numeric(df[c])  # numeric cells, NaN = blank
     xlsx = tmp_path / "wide.xlsx"
     df.to_excel(xlsx, index=False)
     ingest_surveys([wide], store=tmp_path / "c")
     r = ingest_surveys([xlsx], store=tmp_path / "x")
     assert r.n_rejected == 0
     for t in ("surveys", "scores"):
-        pd.testing.assert_frame_equal(Store(tmp_path / "c").table(t),
-                                      Store(tmp_path / "x").table(t))
+        pd.testing.assert_frame_equal(
+            Store(tmp_path / "c").table(t), Store(tmp_path / "x").table(t)
+        )
 
 
 def test_reingest_replaces_rows_with_identical_bytes(tmp_path):
@@ -322,16 +364,18 @@ def test_cli_exits_3_when_rows_are_rejected_and_0_when_clean(tmp_path):
 
 def test_cli_unknown_instrument_option_is_one_line_error(tmp_path):
     f = _csv(tmp_path / "a.csv", ["subject,session,pain_nrs", "A,1,3"])
-    out = runner.invoke(app, ["ingest-survey", str(f), "--store", str(tmp_path / "st"),
-                              "--instrument", "sf36"])
+    out = runner.invoke(
+        app, ["ingest-survey", str(f), "--store", str(tmp_path / "st"), "--instrument", "sf36"]
+    )
     assert out.exit_code == 1
     assert "is not a valid instrument" in out.output and "Traceback" not in out.output
 
 
 def test_invalid_date_format_is_a_config_error_naming_the_option(tmp_path):
     f = _csv(tmp_path / "a.csv", ["subject,session,date,pain_nrs", "A,1,02-01-2024,3"])
-    out = runner.invoke(app, ["ingest-survey", str(f), "--store", str(tmp_path / "st"),
-                              "--date-format", "%d-%q"])
+    out = runner.invoke(
+        app, ["ingest-survey", str(f), "--store", str(tmp_path / "st"), "--date-format", "%d-%q"]
+    )
     # a bad option is wrong for every file: exit 1, nothing quarantined, no traceback
     assert out.exit_code == 1, out.output
     assert not (tmp_path / "st" / "quarantine").exists()
@@ -377,7 +421,8 @@ def test_synthetic_cohort_ingests_cleanly_except_its_deliberate_bad_rows(tmp_pat
     assert ingest_interventions([tmp_path / "interventions.csv"], store=st).n_rejected == 0
     assert ingest_strength([tmp_path / "strength.csv"], store=st).n_rejected == 0
     assert set(st.table("interventions")["subject_id"]) == set(
-        pseudonymise(x) for x in truth.subjects["label"])
+        pseudonymise(x) for x in truth.subjects["label"]
+    )
     stored = pd.concat([st.table(t).astype(str).stack() for t in st.tables()])
     leaked = set(stored) & set(ids[["label", "name", "email", "date_of_birth"]].stack())
     assert leaked == set()
@@ -389,8 +434,9 @@ def test_semicolon_csv_reads_like_comma_csv(tmp_path):
     semi.write_text(wide.read_text().replace(",", ";"))
     ingest_surveys([wide], store=tmp_path / "c")
     assert ingest_surveys([semi], store=tmp_path / "s").n_rejected == 0
-    pd.testing.assert_frame_equal(Store(tmp_path / "c").table("scores"),
-                                  Store(tmp_path / "s").table("scores"))
+    pd.testing.assert_frame_equal(
+        Store(tmp_path / "c").table("scores"), Store(tmp_path / "s").table("scores")
+    )
 
 
 def test_instrument_option_reads_one_instrument_from_either_layout(tmp_path):
@@ -439,28 +485,38 @@ def test_xlsx_formula_without_a_saved_value_is_reported_not_read_as_blank(tmp_pa
     assert odi["score"].tolist() == [pytest.approx(32.0)]
 
 
-@pytest.mark.parametrize(("cell", "ok"), [
-    ("2025-01-13", True), ("2025-01-13T09:30:00+01:00", True), ("2025-01-13 00:00:00", True),
-    ("2025", False), ("2025-01", False), ("-999", False), ("0999-01-13", False),
-    ("2025-13-01", False), ("13/01/2025", False),
-])
+@pytest.mark.parametrize(
+    ("cell", "ok"),
+    [
+        ("2025-01-13", True),
+        ("2025-01-13T09:30:00+01:00", True),
+        ("2025-01-13 00:00:00", True),
+        ("2025", False),
+        ("2025-01", False),
+        ("-999", False),
+        ("0999-01-13", False),
+        ("2025-13-01", False),
+        ("13/01/2025", False),
+    ],
+)
 def test_a_date_cell_is_a_whole_plausible_day_and_a_bad_one_rejects_only_its_row(
-        tmp_path, cell, ok):
-    f = _csv(tmp_path / "d.csv", [HEAD, f"S1,1,{cell},6,{_odi(ODI16)}",
-                                  f"S2,1,2025-01-20,5,{_odi(ODI16)}"])
+    tmp_path, cell, ok
+):
+    f = _csv(
+        tmp_path / "d.csv",
+        [HEAD, f"S1,1,{cell},6,{_odi(ODI16)}", f"S2,1,2025-01-20,5,{_odi(ODI16)}"],
+    )
     r = ingest_surveys([f], store=tmp_path / "st")
     s = Store(tmp_path / "st").table("scores")
     assert pseudonymise("S2") in set(s["subject_id"])  # the good row always lands
     if ok:
         assert r.n_rejected == 0
-        assert set(s.loc[s.subject_id == pseudonymise("S1"), "date"].astype(str)) \
-            == {"2025-01-13"}
+        assert set(s.loc[s.subject_id == pseudonymise("S1"), "date"].astype(str)) == {"2025-01-13"}
     else:
         assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [(2, "date")]
 
 
-def test_xlsx_date_cells_holding_minus_999_or_an_impossible_serial_reject_only_their_rows(
-        tmp_path):
+def test_xlsx_date_cells_holding_minus_999_or_an_impossible_serial_reject_only_their_rows(tmp_path):
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -475,7 +531,9 @@ def test_xlsx_date_cells_holding_minus_999_or_an_impossible_serial_reject_only_t
         warnings.simplefilter("error")  # and no warning from the reader either
         r = ingest_surveys([tmp_path / "d.xlsx"], store=tmp_path / "st")
     assert list(zip(r.rejected["row"], r.rejected["field"], strict=True)) == [
-        (3, "date"), (4, "date")]
+        (3, "date"),
+        (4, "date"),
+    ]
     s = Store(tmp_path / "st").table("scores")
     assert s["subject_id"].tolist() == [pseudonymise("S1")]
     assert str(s["date"].iloc[0]) == "2023-03-15"

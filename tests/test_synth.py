@@ -114,8 +114,9 @@ def test_hip_effect_on_lsi_grows_with_baseline_asymmetry():
     fitted = np.polyfit(a0, slope, 1)[0]
     mod = t.moderators["landing_peak_force_lsi_pct"]["hip_strengthening"]
     ctrl = t.control_slopes["landing_peak_force_lsi_pct"]
-    expected = mod["per_unit"] * (1 + ctrl / DEFAULT_EFFECTS["landing_peak_force_lsi_pct"][
-        "hip_strengthening"])
+    expected = mod["per_unit"] * (
+        1 + ctrl / DEFAULT_EFFECTS["landing_peak_force_lsi_pct"]["hip_strengthening"]
+    )
     assert fitted > 0
     assert fitted == pytest.approx(expected, rel=0.1)
 
@@ -144,8 +145,10 @@ def test_confounded_assignment_depends_on_baseline_pain():
     core = (sub["arm"] == "core_stability").astype(float)
     r = np.corrcoef(w.loc[sub.index, "pain_nrs"], core)[0, 1]
     assert r > 0.15
-    assert sub.loc[sub["arm"] == "hip_strengthening", "has_valgus"].mean() > \
-        sub.loc[sub["arm"] == "control", "has_valgus"].mean() + 0.1
+    assert (
+        sub.loc[sub["arm"] == "hip_strengthening", "has_valgus"].mean()
+        > sub.loc[sub["arm"] == "control", "has_valgus"].mean() + 0.1
+    )
     # randomised cohorts show no such dependence
     t0 = simulate_truth(3000, 1, seed=11)
     w0, s0 = t0.wide().set_index("label"), t0.subjects.set_index("label")
@@ -179,15 +182,17 @@ G = 9.80665
 
 def _seed_with_dropout(n, k):
     """The first seed whose cohort has a dropout, so 'no files' can be checked."""
-    return next(s for s in range(100)
-                if not simulate_truth(n, k, seed=s).outcomes["observed"].all())
+    return next(
+        s for s in range(100) if not simulate_truth(n, k, seed=s).outcomes["observed"].all()
+    )
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     seed = _seed_with_dropout(2, 3)
-    out = write_cohort(tmp_path_factory.mktemp("synth") / "raw", n_subjects=2, n_sessions=3,
-                       seed=seed, jobs=1)
+    out = write_cohort(
+        tmp_path_factory.mktemp("synth") / "raw", n_subjects=2, n_sessions=3, seed=seed, jobs=1
+    )
     gt = json.loads((out / "ground_truth.json").read_text())
     return out, gt
 
@@ -200,8 +205,11 @@ def _trials(gt, task):
 
 
 def _digest(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
@@ -215,8 +223,9 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
 
 
 def test_progress_bar_on_a_terminal_changes_no_byte(tmp_path, monkeypatch, capfd):
-    quiet = write_cohort(tmp_path / "quiet", n_subjects=2, n_sessions=1, seed=5, jobs=1,
-                         progress=False)
+    quiet = write_cohort(
+        tmp_path / "quiet", n_subjects=2, n_sessions=1, seed=5, jobs=1, progress=False
+    )
     assert capfd.readouterr().err == ""
     plain = write_cohort(tmp_path / "plain", n_subjects=2, n_sessions=1, seed=5, jobs=1)
     assert capfd.readouterr().err == ""  # stderr is not a terminal: no bar by default
@@ -236,15 +245,25 @@ def test_files_exist_only_for_observed_sessions(cohort):
             assert present == s["observed"]
             n_missing += not s["observed"]
             if s["observed"]:
-                for task, n in (("cmj", 2), ("landing", 2), ("balance_left", 1),
-                                ("balance_right", 1), ("posture", 1), ("sj", 1), ("dj", 1),
-                                ("imtp", 1)):
-                    assert all(c3d_path(out, lab, ses, task, k).exists()
-                               for k in range(1, n + 1))
+                for task, n in (
+                    ("cmj", 2),
+                    ("landing", 2),
+                    ("balance_left", 1),
+                    ("balance_right", 1),
+                    ("posture", 1),
+                    ("sj", 1),
+                    ("dj", 1),
+                    ("imtp", 1),
+                ):
+                    assert all(c3d_path(out, lab, ses, task, k).exists() for k in range(1, n + 1))
     assert n_missing >= 1
     surveys = pd.read_csv(out / "surveys.csv", dtype=str)
-    observed = {(lab, ses) for lab, sub in gt["subjects"].items()
-                for ses, s in sub["sessions"].items() if s["observed"]}
+    observed = {
+        (lab, ses)
+        for lab, sub in gt["subjects"].items()
+        for ses, s in sub["sessions"].items()
+        if s["observed"]
+    }
     assert set(zip(surveys["participant"], surveys["session"], strict=True)) == observed
 
 
@@ -262,8 +281,9 @@ def test_c3d_files_declare_rates_labels_units_and_plates(cohort):
     cmj = ezc3d.c3d(str(c3d_path(out, lab, ses, "cmj", 1)))
     p = cmj["parameters"]
     assert p["ANALOG"]["RATE"]["value"][0] == 1000 and p["POINT"]["RATE"]["value"][0] == 200
-    assert p["ANALOG"]["LABELS"]["value"] == [f"{q}{i}" for i in (1, 2) for q in
-                                              ("Fx", "Fy", "Fz", "Mx", "My", "Mz")]
+    assert p["ANALOG"]["LABELS"]["value"] == [
+        f"{q}{i}" for i in (1, 2) for q in ("Fx", "Fy", "Fz", "Mx", "My", "Mz")
+    ]
     assert p["ANALOG"]["UNITS"]["value"][:6] == ["N", "N", "N", "Nmm", "Nmm", "Nmm"]
     assert p["POINT"]["UNITS"]["value"] == ["mm"]
     fp = p["FORCE_PLATFORM"]
@@ -272,8 +292,25 @@ def test_c3d_files_declare_rates_labels_units_and_plates(cohort):
     land = ezc3d.c3d(str(c3d_path(out, lab, ses, "landing", 1)))
     assert land["parameters"]["POINT"]["RATE"]["value"][0] == 200
     assert land["parameters"]["POINT"]["LABELS"]["value"] == [
-        "LASI", "RASI", "LPSI", "RPSI", "LHJC", "RHJC", "LKNE", "RKNE", "LKJC", "RKJC",
-        "LANK", "RANK", "LAJC", "RAJC", "LHEE", "RHEE", "LTOE", "RTOE"]
+        "LASI",
+        "RASI",
+        "LPSI",
+        "RPSI",
+        "LHJC",
+        "RHJC",
+        "LKNE",
+        "RKNE",
+        "LKJC",
+        "RKJC",
+        "LANK",
+        "RANK",
+        "LAJC",
+        "RAJC",
+        "LHEE",
+        "RHEE",
+        "LTOE",
+        "RTOE",
+    ]
     bal = ezc3d.c3d(str(c3d_path(out, lab, ses, "balance_left", 1)))
     assert bal["parameters"]["ANALOG"]["RATE"]["value"][0] == 100
     assert bal["parameters"]["FORCE_PLATFORM"]["USED"]["value"][0] == 1
@@ -314,7 +351,7 @@ def test_jump_height_by_impulse_momentum_matches_truth(cohort):
         mass = fz[:1000].mean() / G
         onset = int(np.argmax(np.abs(fz - mass * G) > 50.0))
         takeoff = onset + int(np.argmax(fz[onset:] < 10.0))
-        a = fz[:takeoff + 1] / mass - G
+        a = fz[: takeoff + 1] / mass - G
         v = np.sum((a[1:] + a[:-1]) / 2) * dt  # trapezoid impulse / mass
         assert v**2 / (2 * G) == pytest.approx(tr["jump_height_m"], abs=0.005)
         flight = np.argmax(fz[takeoff:] > 10.0) * dt
@@ -327,7 +364,8 @@ def test_cmj_and_landing_plates_split_by_the_session_lsi(cohort):
         _c, pl = _platforms(out / tr["file"])
         peaks = np.array([pl[0]["force"][2].max(), pl[1]["force"][2].max()])
         assert 100 * peaks.min() / peaks.max() == pytest.approx(
-            s["observed_values"]["landing_peak_force_lsi_pct"], abs=0.5)
+            s["observed_values"]["landing_peak_force_lsi_pct"], abs=0.5
+        )
         weaker = ("left", "right")[int(np.argmin(peaks))]
         if s["observed_values"]["landing_peak_force_lsi_pct"] < 98:
             assert weaker == sub["asymmetric_side"]
@@ -337,7 +375,8 @@ def test_cmj_and_landing_plates_split_by_the_session_lsi(cohort):
         _c, pl = _platforms(out / tr["file"])
         imp = np.array([pl[0]["force"][2].sum(), pl[1]["force"][2].sum()])
         assert 100 * imp.min() / imp.max() == pytest.approx(
-            s["observed_values"]["cmj_propulsive_impulse_lsi_pct"], abs=0.3)
+            s["observed_values"]["cmj_propulsive_impulse_lsi_pct"], abs=0.3
+        )
 
 
 def _fppa_per_frame(m, labels, side):
@@ -367,7 +406,8 @@ def test_landing_markers_give_the_true_knee_fppa(cohort):
         mean = 0.5 * (peaks["left"] + peaks["right"])
         assert mean == pytest.approx(s["observed_values"]["knee_fppa_peak_deg"], abs=0.5)
         assert peaks["right"] - peaks["left"] == pytest.approx(
-            sub["valgus_side_offset_deg"], abs=0.5)
+            sub["valgus_side_offset_deg"], abs=0.5
+        )
 
 
 def test_posture_markers_give_the_true_cva(cohort):
@@ -392,23 +432,32 @@ def test_balance_cop_mean_velocity_follows_the_truth(cohort):
         assert mv == pytest.approx(tr["mean_velocity_m_s"], rel=0.05)
         factor = 1.05 if sub["asymmetric_side"] == "left" else 0.95
         assert tr["mean_velocity_m_s"] == pytest.approx(
-            factor * s["observed_values"]["balance_mean_velocity_m_s"], rel=1e-9)
+            factor * s["observed_values"]["balance_mean_velocity_m_s"], rel=1e-9
+        )
 
 
 def test_survey_csv_has_identifiers_items_and_the_listed_bad_rows(cohort):
     out, gt = cohort
     t = pd.read_csv(out / "surveys.csv", dtype=str, keep_default_na=False)
-    assert list(t.columns) == ["participant", "name", "email", "date_of_birth", "session",
-                               "date", "pain_nrs", *[f"odi_{k}" for k in range(1, 11)]]
+    assert list(t.columns) == [
+        "participant",
+        "name",
+        "email",
+        "date_of_birth",
+        "session",
+        "date",
+        "pain_nrs",
+        *[f"odi_{k}" for k in range(1, 11)],
+    ]
     assert t["email"].str.contains("@").all()
     bad = gt["bad_survey_rows"]
-    assert {b["kind"] for b in bad} == {"nrs_out_of_range", "odi_not_numeric",
-                                        "duplicate_conflict"}
+    assert {b["kind"] for b in bad} == {"nrs_out_of_range", "odi_not_numeric", "duplicate_conflict"}
     for b in bad:
         row = t.iloc[b["row"] - 2]
         assert row["participant"] == b["participant"] and row[b["field"]] == b["value"]
-    bad_rows = {b["row"] - 2 for b in bad} | {b["duplicate_of"] - 2 for b in bad
-                                               if "duplicate_of" in b}
+    bad_rows = {b["row"] - 2 for b in bad} | {
+        b["duplicate_of"] - 2 for b in bad if "duplicate_of" in b
+    }
     good = t.drop(index=list(bad_rows))
     assert good["pain_nrs"].astype(int).between(0, 10).all()
     items = good[[f"odi_{k}" for k in range(1, 11)]].astype(int)
@@ -424,12 +473,17 @@ def test_strength_table_gives_hq_ratios_with_some_below_cut_off():
 
     t = simulate_truth(60, 2, seed=3)
     s = strength_table(t, np.random.default_rng(0))
-    w = s.pivot_table(index=["participant", "session", "side"], columns="muscle_group",
-                      values="peak_torque_nm")
+    w = s.pivot_table(
+        index=["participant", "session", "side"], columns="muscle_group", values="peak_torque_nm"
+    )
     hq = w["knee_flexors"] / w["knee_extensors"]
     assert hq.between(0.45, 0.8).all() and (hq < 0.6).mean() > 0.2
-    assert set(s["muscle_group"]) == {"knee_extensors", "knee_flexors", "shoulder_er",
-                                      "shoulder_ir"}
+    assert set(s["muscle_group"]) == {
+        "knee_extensors",
+        "knee_flexors",
+        "shoulder_er",
+        "shoulder_ir",
+    }
 
 
 def test_cli_synth_writes_a_cohort_and_refuses_to_overwrite(tmp_path):
@@ -438,8 +492,17 @@ def test_cli_synth_writes_a_cohort_and_refuses_to_overwrite(tmp_path):
     from cxlab.cli import app
 
     runner = CliRunner()
-    args = ["synth", "--subjects", "1", "--sessions", "1", "--seed", "2", "--out",
-            str(tmp_path / "c")]
+    args = [
+        "synth",
+        "--subjects",
+        "1",
+        "--sessions",
+        "1",
+        "--seed",
+        "2",
+        "--out",
+        str(tmp_path / "c"),
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "1 subjects" in res.output and "10 C3D files" in res.output
@@ -455,8 +518,9 @@ def test_synthetic_files_ingest_without_quarantine(cohort, tmp_path):
     from cxlab.store import Store
 
     out, gt = cohort
-    report = ingest_mod.ingest([out / "sub-CX001" / "ses-1"], store=tmp_path / "st", jobs=1,
-                               progress=False)
+    report = ingest_mod.ingest(
+        [out / "sub-CX001" / "ses-1"], store=tmp_path / "st", jobs=1, progress=False
+    )
     assert not report.failed
     st = Store(tmp_path / "st")
     assert st.table("quarantine").empty
@@ -465,7 +529,8 @@ def test_synthetic_files_ingest_without_quarantine(cohort, tmp_path):
         "SELECT r.session, r.trial, sum(f.fz) / count(DISTINCT f.sample) AS fz "
         "FROM forces f JOIN recordings r USING (recording_id) "
         f"WHERE r.task = 'cmj' AND r.subject_id = '{sid}' AND f.time_s < 1.0 "
-        "GROUP BY ALL")
+        "GROUP BY ALL"
+    )
     assert len(q) == 2
     assert np.allclose(q["fz"] / G, gt["subjects"]["CX001"]["body_mass_kg"], rtol=0.005)
     # and the feature pipeline (another module) reads the truth back from the store
@@ -482,8 +547,9 @@ def test_synthetic_files_ingest_without_quarantine(cohort, tmp_path):
         for o in ("landing_peak_force_lsi_pct", "cmj_propulsive_impulse_lsi_pct"):
             assert g[o, "bilateral"] == pytest.approx(ov[o], abs=0.5)
         jumps = [t["jump_height_m"] for t in s["trials"]["cmj"]]
-        assert g["cmj_jump_height_impulse_m", "bilateral"] == pytest.approx(np.mean(jumps),
-                                                                             abs=0.005)
+        assert g["cmj_jump_height_impulse_m", "bilateral"] == pytest.approx(
+            np.mean(jumps), abs=0.005
+        )
 
 
 def test_survey_ingest_rejects_exactly_the_listed_bad_rows(cohort, tmp_path):
@@ -491,10 +557,13 @@ def test_survey_ingest_rejects_exactly_the_listed_bad_rows(cohort, tmp_path):
     out, gt = cohort
     res = tables.ingest_surveys([out / "surveys.csv"], store=tmp_path / "st")
     expected = {b["row"] for b in gt["bad_survey_rows"]} | {
-        b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b}
+        b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b
+    }
     assert set(res.rejected["row"].astype(int)) == expected
-    for fn, name in ((tables.ingest_interventions, "interventions.csv"),
-                     (tables.ingest_strength, "strength.csv")):
+    for fn, name in (
+        (tables.ingest_interventions, "interventions.csv"),
+        (tables.ingest_strength, "strength.csv"),
+    ):
         assert fn([out / name], store=tmp_path / "st").n_rejected == 0
 
 

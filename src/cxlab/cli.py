@@ -39,11 +39,17 @@ EXIT_ERROR = 1
 EXIT_REJECTED = 3
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="Store directory.")]
-SchedulerOpt = Annotated[str | None, typer.Option(
-    "--scheduler", envvar="CXLAB_SCHEDULER", show_envvar=True,
-    help="Run the per-file work on a Dask cluster: 'local' (a LocalCluster of --jobs workers) "
-    "or a scheduler address such as tcp://HOST:8786; the store must be on a filesystem the "
-    "workers share. Needs cxlab[dask].")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="CXLAB_SCHEDULER",
+        show_envvar=True,
+        help="Run the per-file work on a Dask cluster: 'local' (a LocalCluster of --jobs workers) "
+        "or a scheduler address such as tcp://HOST:8786; the store must be on a filesystem the "
+        "workers share. Needs cxlab[dask].",
+    ),
+]
 
 
 @app.callback()
@@ -65,8 +71,7 @@ def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None
 
     if not issubclass(category, CxlabWarning):
         return _python_showwarning(msg, category, filename, lineno, file, line)
-    err_console.print(f"[yellow]warning:[/] {escape(str(msg))}", highlight=False,
-                      soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(str(msg))}", highlight=False, soft_wrap=True)
 
 
 def handled(fn):
@@ -79,8 +84,9 @@ def handled(fn):
         except CxlabError as e:
             if _state["debug"]:
                 raise
-            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_ERROR) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
@@ -96,17 +102,27 @@ def handled(fn):
             if _state["debug"]:
                 raise
             where = f"{e.filename}: " if e.filename else ""
-            err_console.print(f"[bold red]error:[/] {escape(where + (e.strerror or str(e)))}; "
-                              "check the paths and their permissions", highlight=False,
-                              soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] {escape(where + (e.strerror or str(e)))}; "
+                "check the paths and their permissions",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(EXIT_ERROR) from None
         except Exception as e:  # a bug, not a user error: one line, traceback with --debug
             if _state["debug"]:
                 raise
-            err_console.print(f"[bold red]internal error:[/] {type(e).__name__}: "
-                              f"{escape(str(e))}", highlight=False, soft_wrap=True)
-            err_console.print("this is a cxlab bug; re-run with `cxlab --debug ...` for the "
-                              "traceback and report it", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]internal error:[/] {type(e).__name__}: {escape(str(e))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            err_console.print(
+                "this is a cxlab bug; re-run with `cxlab --debug ...` for the "
+                "traceback and report it",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper
@@ -117,8 +133,14 @@ def writable_store(path: Path) -> Path:
     from cxlab._check import ConfigError, message
 
     if Path(path).exists() and not Path(path).is_dir():
-        raise ConfigError(message("is not a directory", field="store", value=str(path),
-                                  fix="give a new or existing store directory"))
+        raise ConfigError(
+            message(
+                "is not a directory",
+                field="store",
+                value=str(path),
+                fix="give a new or existing store directory",
+            )
+        )
     return path
 
 
@@ -128,8 +150,14 @@ def existing_store(path: Path) -> Path:
 
     if not Path(path).is_dir():
         problem = "is not a directory" if Path(path).exists() else "does not exist"
-        raise ConfigError(message(problem, field="store", value=str(path),
-                                  fix="give the directory written by cxlab ingest"))
+        raise ConfigError(
+            message(
+                problem,
+                field="store",
+                value=str(path),
+                fix="give the directory written by cxlab ingest",
+            )
+        )
     return path
 
 
@@ -214,9 +242,11 @@ def sql(
     try:
         df = Store(existing_store(path)).sql(query)
     except duckdb.Error as e:  # a bad query is a user error here
-        fix = ("SQL reads only the store's tables (docs/store.md)"
-               if isinstance(e, duckdb.PermissionException)
-               else f"check table and column names with `cxlab store info {path}`")
+        fix = (
+            "SQL reads only the store's tables (docs/store.md)"
+            if isinstance(e, duckdb.PermissionException)
+            else f"check table and column names with `cxlab store info {path}`"
+        )
         raise CxlabError(f"SQL failed: {str(e).splitlines()[0]}; {fix}") from None
     print_frame(df, csv=csv)
 
@@ -229,26 +259,44 @@ def _human_bytes(n: int) -> str:
     return str(n)
 
 
-SubjectColOpt = Annotated[str | None, typer.Option(
-    "--subject-column", help="Header of the subject label column (default: subject, "
-    "participant, participant_id, subject_id, id, participant_label or subject_label).")]
-DropColOpt = Annotated[list[str] | None, typer.Option(
-    "--drop-column", help="Another identifier column to drop (repeatable); adds to "
-    "cxlab.deid.IDENTIFIER_COLUMNS.")]
-DateFmtOpt = Annotated[str | None, typer.Option(
-    "--date-format", help="strptime format of dates, e.g. %d/%m/%Y (default YYYY-MM-DD).")]
-SheetFiles = Annotated[list[Path], typer.Argument(help="CSV or XLSX files.", exists=True,
-                                                  dir_okay=False)]
+SubjectColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--subject-column",
+        help="Header of the subject label column (default: subject, "
+        "participant, participant_id, subject_id, id, participant_label or subject_label).",
+    ),
+]
+DropColOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--drop-column",
+        help="Another identifier column to drop (repeatable); adds to "
+        "cxlab.deid.IDENTIFIER_COLUMNS.",
+    ),
+]
+DateFmtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format", help="strptime format of dates, e.g. %d/%m/%Y (default YYYY-MM-DD)."
+    ),
+]
+SheetFiles = Annotated[
+    list[Path], typer.Argument(help="CSV or XLSX files.", exists=True, dir_okay=False)
+]
 
 
 def _report_ingest(result) -> None:
     """Print rows written and every rejection; exit 3 if anything was rejected."""
     written = ", ".join(f"{n} {t}" for t, n in result.rows.items())
-    console.print(f"{result.files} file(s): wrote {written} rows; "
-                  f"rejected {result.n_rejected}", highlight=False)
+    console.print(
+        f"{result.files} file(s): wrote {written} rows; rejected {result.n_rejected}",
+        highlight=False,
+    )
     if result.n_rejected:
-        err_console.print("\n".join(result.rejected["reason"]), highlight=False,
-                          soft_wrap=True, markup=False)
+        err_console.print(
+            "\n".join(result.rejected["reason"]), highlight=False, soft_wrap=True, markup=False
+        )
         raise typer.Exit(EXIT_REJECTED)
 
 
@@ -257,20 +305,38 @@ def _report_ingest(result) -> None:
 def ingest_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Recording files and/or folders.")],
     store: StoreOpt,
-    pattern: Annotated[str | None, typer.Option(
-        "--pattern", help="Path pattern with {subject} {session} {task} {trial} and *, e.g. "
-        "'{subject}/{session}/{task}_{trial}.*' (default: BIDS-like sub-01_ses-1_task-cmj_run-1)."
-    )] = None,
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Re-ingest files already in the store.")] = False,
-    mapping: Annotated[Path | None, typer.Option(
-        "--mapping", help="TOML mapping of force-plate CSV columns (default: time, left_fz, "
-        "right_fz in s and N); see docs/ingest.md.")] = None,
-    show_paths: Annotated[bool, typer.Option(
-        "--show-paths", help="Name files in the summary as found on disk (default: as stored, "
-        "subject labels pseudonymised).")] = False,
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            "--pattern",
+            help="Path pattern with {subject} {session} {task} {trial} and *, e.g. "
+            "'{subject}/{session}/{task}_{trial}.*' "
+            "(default: BIDS-like sub-01_ses-1_task-cmj_run-1).",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-ingest files already in the store.")
+    ] = False,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping",
+            help="TOML mapping of force-plate CSV columns (default: time, left_fz, "
+            "right_fz in s and N); see docs/ingest.md.",
+        ),
+    ] = None,
+    show_paths: Annotated[
+        bool,
+        typer.Option(
+            "--show-paths",
+            help="Name files in the summary as found on disk (default: as stored, "
+            "subject labels pseudonymised).",
+        ),
+    ] = False,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Ingest C3D, TRC, MOT/STO and force-plate CSV files into the store.
@@ -278,16 +344,29 @@ def ingest_cmd(
     Exit 3 if any file was rejected (listed in the quarantine table)."""
     from cxlab.ingest import ingest
 
-    report = ingest(paths, store=writable_store(store), pattern=pattern, jobs=jobs, force=force,
-                    mapping=mapping, scheduler=scheduler)
-    console.print(report.summary(show_paths=show_paths), highlight=False, markup=False,
-                  soft_wrap=True)
+    report = ingest(
+        paths,
+        store=writable_store(store),
+        pattern=pattern,
+        jobs=jobs,
+        force=force,
+        mapping=mapping,
+        scheduler=scheduler,
+    )
+    console.print(
+        report.summary(show_paths=show_paths), highlight=False, markup=False, soft_wrap=True
+    )
     if not report.outcomes:
         from cxlab._check import message
 
-        raise CxlabError(message("no recording files (.c3d .trc .mot .sto .csv .txt) found",
-                                 field="PATHS", value=" ".join(map(str, paths)),
-                                 fix="check the paths (folders are searched recursively)"))
+        raise CxlabError(
+            message(
+                "no recording files (.c3d .trc .mot .sto .csv .txt) found",
+                field="PATHS",
+                value=" ".join(map(str, paths)),
+                fix="check the paths (folders are searched recursively)",
+            )
+        )
     if report.failed:
         raise typer.Exit(EXIT_REJECTED)
 
@@ -296,14 +375,22 @@ def ingest_cmd(
 @handled
 def features_cmd(
     store: StoreOpt,
-    config: Annotated[Path | None, typer.Option(
-        "--config", exists=True, dir_okay=False,
-        help="TOML overriding the shipped features.toml (tasks, plates, markers, filters).")
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="TOML overriding the shipped features.toml (tasks, plates, markers, filters).",
+        ),
     ] = None,
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1, help="Worker processes (default: all cores).")] = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Recompute recordings that already have features.")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute recordings that already have features.")
+    ] = False,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Compute features for every recording in the store (long `features` table).
@@ -311,23 +398,38 @@ def features_cmd(
     Exit 3 if a recording could not be used (reason in the quarantine table)."""
     from cxlab.features.runner import extract_features
 
-    r = extract_features(existing_store(store), config=config, jobs=jobs, force=force,
-                         progress=sys.stderr.isatty(), scheduler=scheduler)
-    console.print(f"{r.n_recordings} recording(s): {r.n_processed} processed, "
-                  f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
-                  f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "
-                  f"({r.elapsed_s:.1f} s)", highlight=False, soft_wrap=True)
+    r = extract_features(
+        existing_store(store),
+        config=config,
+        jobs=jobs,
+        force=force,
+        progress=sys.stderr.isatty(),
+        scheduler=scheduler,
+    )
+    console.print(
+        f"{r.n_recordings} recording(s): {r.n_processed} processed, "
+        f"{r.n_up_to_date} up to date, {r.n_no_functions} without feature functions; "
+        f"wrote {r.n_rows} feature rows; quarantined {r.n_quarantined} "
+        f"({r.elapsed_s:.1f} s)",
+        highlight=False,
+        soft_wrap=True,
+    )
     if r.n_no_functions:
         err_console.print(
             f"note: {r.n_no_functions} recording(s) have an empty task or one without feature "
-            f"functions; see their tasks with `cxlab sql {store} \"SELECT task, count(*) FROM "
-            f"recordings GROUP BY task\"`, name tasks at ingest (--pattern with {{task}}) or "
-            "configure them with --config (docs/features.md)", highlight=False, markup=False,
-            soft_wrap=True)
+            f'functions; see their tasks with `cxlab sql {store} "SELECT task, count(*) FROM '
+            f'recordings GROUP BY task"`, name tasks at ingest (--pattern with {{task}}) or '
+            "configure them with --config (docs/features.md)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     if r.n_quarantined:
         q = r.quarantine  # name the (pseudonymised) file: a recording id alone is not findable
-        lines = [f"{p}: {why}" if isinstance(p, str) and p else why
-                 for p, why in zip(q["source_path"], q["reason"], strict=True)]
+        lines = [
+            f"{p}: {why}" if isinstance(p, str) and p else why
+            for p, why in zip(q["source_path"], q["reason"], strict=True)
+        ]
         err_console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_REJECTED)
 
@@ -337,12 +439,21 @@ def features_cmd(
 def ingest_survey(
     files: SheetFiles,
     store: StoreOpt,
-    instrument: Annotated[str | None, typer.Option(
-        "--instrument", help="Read only this instrument (pain_nrs, pain_vas, odi, tsk17 or "
-        "one declared in --spec).")] = None,
-    spec: Annotated[Path | None, typer.Option(
-        "--spec", help="TOML declaring more instruments and/or drop_columns "
-        "(see docs/surveys.md).")] = None,
+    instrument: Annotated[
+        str | None,
+        typer.Option(
+            "--instrument",
+            help="Read only this instrument (pain_nrs, pain_vas, odi, tsk17 or "
+            "one declared in --spec).",
+        ),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="TOML declaring more instruments and/or drop_columns (see docs/surveys.md).",
+        ),
+    ] = None,
     subject_column: SubjectColOpt = None,
     drop_column: DropColOpt = None,
     date_format: DateFmtOpt = None,
@@ -350,9 +461,17 @@ def ingest_survey(
     """Ingest questionnaires (wide or long CSV/XLSX) into the surveys and scores tables."""
     from cxlab.ingest_tables import ingest_surveys
 
-    _report_ingest(ingest_surveys(files, store=writable_store(store), instrument=instrument,
-                                  spec=spec, subject_column=subject_column, date_format=date_format,
-                                  drop_columns=drop_column or ()))
+    _report_ingest(
+        ingest_surveys(
+            files,
+            store=writable_store(store),
+            instrument=instrument,
+            spec=spec,
+            subject_column=subject_column,
+            date_format=date_format,
+            drop_columns=drop_column or (),
+        )
+    )
 
 
 @app.command("ingest-interventions", rich_help_panel="1. Ingest")
@@ -369,9 +488,15 @@ def ingest_interventions_cmd(
     Programme rows go to interventions, exercise rows to exercise_log."""
     from cxlab.ingest_tables import ingest_interventions
 
-    _report_ingest(ingest_interventions(files, store=writable_store(store),
-                                        subject_column=subject_column, date_format=date_format,
-                                        drop_columns=drop_column or ()))
+    _report_ingest(
+        ingest_interventions(
+            files,
+            store=writable_store(store),
+            subject_column=subject_column,
+            date_format=date_format,
+            drop_columns=drop_column or (),
+        )
+    )
 
 
 @app.command("ingest-strength", rich_help_panel="1. Ingest")
@@ -385,8 +510,14 @@ def ingest_strength_cmd(
     """Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m)."""
     from cxlab.ingest_tables import ingest_strength
 
-    _report_ingest(ingest_strength(files, store=writable_store(store),
-                                   subject_column=subject_column, drop_columns=drop_column or ()))
+    _report_ingest(
+        ingest_strength(
+            files,
+            store=writable_store(store),
+            subject_column=subject_column,
+            drop_columns=drop_column or (),
+        )
+    )
 
 
 @app.command("ingest-sessions", rich_help_panel="1. Ingest")
@@ -403,9 +534,15 @@ def ingest_sessions_cmd(
     Its dates and order take precedence over those of recordings and surveys."""
     from cxlab.ingest_tables import ingest_sessions
 
-    _report_ingest(ingest_sessions(files, store=writable_store(store),
-                                   subject_column=subject_column, date_format=date_format,
-                                   drop_columns=drop_column or ()))
+    _report_ingest(
+        ingest_sessions(
+            files,
+            store=writable_store(store),
+            subject_column=subject_column,
+            date_format=date_format,
+            drop_columns=drop_column or (),
+        )
+    )
 
 
 @app.command("run", rich_help_panel="3. Experiments and reports")
@@ -413,8 +550,9 @@ def ingest_sessions_cmd(
 def run_cmd(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML).")],
     out: Annotated[Path, typer.Option("--out", help="Parent of run directories.")] = Path("runs"),
-    store: Annotated[Path | None, typer.Option(
-        "--store", help="Use this store instead of the spec's.")] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Use this store instead of the spec's.")
+    ] = None,
 ) -> None:
     """Run an experiment: fit effects, responders, reliability; write runs/NAME/HASH/."""
     from cxlab.experiments import run_experiment
@@ -433,11 +571,13 @@ def _print_run_warnings(run: Path, *, limit: int = 10) -> None:
     except (OSError, ValueError):
         return
     for w in found[:limit]:
-        err_console.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False, soft_wrap=True)
     if len(found) > limit:
-        err_console.print(f"... {len(found) - limit} more warning(s) in "
-                          f"{run / 'manifest.json'}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"... {len(found) - limit} more warning(s) in {run / 'manifest.json'}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("report", rich_help_panel="3. Experiments and reports")
@@ -455,13 +595,22 @@ def report_cmd(
 @handled
 def screen_cmd(
     store: StoreOpt,
-    subject: Annotated[str | None, typer.Option(
-        "--subject", help="One client: subject_id (pseudonym) or raw label.")] = None,
-    rules: Annotated[Path | None, typer.Option(
-        "--rules", help="Lab rules TOML; overrides/extends the defaults by rule id.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Write screen.parquet and profile-<subject_id>.html here (default: "
-        "screen.parquet only, in the store directory).")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option("--subject", help="One client: subject_id (pseudonym) or raw label."),
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option("--rules", help="Lab rules TOML; overrides/extends the defaults by rule id."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write screen.parquet and profile-<subject_id>.html here (default: "
+            "screen.parquet only, in the store directory).",
+        ),
+    ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of tables.")] = False,
 ) -> None:
     """Screen clients for movement findings (asymmetry, H:Q, valgus, posture, balance, pain)."""
@@ -485,25 +634,38 @@ def screen_cmd(
 @handled
 def athlete_cmd(
     store: StoreOpt,
-    out: Annotated[Path, typer.Option(
-        "--out", help="Folder for athlete-<subject_id>.html and index.html (the squad).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Folder for athlete-<subject_id>.html and index.html (the squad)."
+        ),
+    ],
 ) -> None:
     """Write one offline page per athlete (battery metrics over dates) and a squad index."""
     from cxlab.screen.athlete import write_athlete_pages
 
     written = write_athlete_pages(existing_store(store), out)
-    console.print(f"wrote {len(written) - 1} athlete page(s) and {written[-1]}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {len(written) - 1} athlete page(s) and {written[-1]}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("pseudonyms", rich_help_panel="Inspect")
 @handled
 def pseudonyms_cmd(
     labels: Annotated[list[str] | None, typer.Argument(help="Raw subject labels.")] = None,
-    key: Annotated[Path | None, typer.Option(
-        "--key", help="Key file (default: CXLAB_KEY or ~/.config/cxlab/key).")] = None,
-    from_file: Annotated[Path | None, typer.Option(
-        "--labels", help="A text file of labels, one per line ('#' starts a comment).")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="Key file (default: CXLAB_KEY or ~/.config/cxlab/key)."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels", help="A text file of labels, one per line ('#' starts a comment)."
+        ),
+    ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
     """Print the label <-> pseudonym table on this screen only (nothing is written)."""
@@ -517,24 +679,30 @@ def pseudonyms_cmd(
         try:
             lines = from_file.read_text(encoding="utf-8").splitlines()
         except OSError as e:
-            raise ConfigError(message(f"cannot be read ({e.strerror})", file=from_file,
-                                      fix="check the path")) from None
+            raise ConfigError(
+                message(f"cannot be read ({e.strerror})", file=from_file, fix="check the path")
+            ) from None
         names += [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
     if not names:
-        raise ConfigError(message("no labels given", field="LABEL",
-                                  fix="pass labels as arguments or --labels FILE"))
+        raise ConfigError(
+            message(
+                "no labels given", field="LABEL", fix="pass labels as arguments or --labels FILE"
+            )
+        )
     if key is None:
         secret = read_key()
     else:
         try:
             secret = key.read_text().strip().encode()
         except OSError as e:
-            raise ConfigError(message(f"cannot be read ({e.strerror})", file=key,
-                                      fix="give the lab's key file")) from None
+            raise ConfigError(
+                message(f"cannot be read ({e.strerror})", file=key, fix="give the lab's key file")
+            ) from None
         if not secret:
             raise ConfigError(message("is empty", file=key, fix="give the lab's key file"))
-    table = pd.DataFrame({"label": names,
-                          "subject_id": [pseudonymise(n, key=secret) for n in names]})
+    table = pd.DataFrame(
+        {"label": names, "subject_id": [pseudonymise(n, key=secret) for n in names]}
+    )
     print_frame(table, csv=csv, max_rows=len(table))
 
 
@@ -542,11 +710,16 @@ def pseudonyms_cmd(
 @handled
 def demo_cmd(
     raw: Annotated[Path, typer.Option("--raw", help="Folder for the synthetic raw files.")] = Path(
-        "data/raw/demo"),
+        "data/raw/demo"
+    ),
     store: Annotated[Path, typer.Option("--store", help="Store directory to fill.")] = Path(
-        "data/processed/demo"),
-    subjects: Annotated[int, typer.Option(
-        "--subjects", min=12, help="Cohort size (4 arms; the models need 3 or more per arm).")
+        "data/processed/demo"
+    ),
+    subjects: Annotated[
+        int,
+        typer.Option(
+            "--subjects", min=12, help="Cohort size (4 arms; the models need 3 or more per arm)."
+        ),
     ] = 40,
     sessions: Annotated[int, typer.Option("--sessions", min=2, help="Sessions each.")] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic cohort.")] = 2026,
@@ -556,16 +729,30 @@ def demo_cmd(
     """Synthesise a cohort, ingest it, compute features, run experiments/demo.toml, report."""
     from cxlab.demo import run_demo
 
-    res = run_demo(raw, store, n_subjects=subjects, n_sessions=sessions, seed=seed, out=out,
-                   jobs=jobs, progress=sys.stderr.isatty())
+    res = run_demo(
+        raw,
+        store,
+        n_subjects=subjects,
+        n_sessions=sessions,
+        seed=seed,
+        out=out,
+        jobs=jobs,
+        progress=sys.stderr.isatty(),
+    )
     q = res.quarantined
     if len(q):
         stages = ", ".join(f"{n} {s}" for s, n in q["stage"].value_counts().sort_index().items())
-        console.print(f"quarantined {len(q)} input row(s) as expected ({stages}); "
-                      f"see `cxlab sql {store} \"SELECT * FROM quarantine\"`", highlight=False,
-                      soft_wrap=True)
-    console.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()),
-                  highlight=False, soft_wrap=True)
+        console.print(
+            f"quarantined {len(q)} input row(s) as expected ({stages}); "
+            f'see `cxlab sql {store} "SELECT * FROM quarantine"`',
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        "timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()),
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print("findings:", highlight=False)
     for line in res.summary:
         console.print(f"  - {line}", highlight=False, soft_wrap=True)
@@ -577,14 +764,19 @@ def demo_cmd(
 def synth_cmd(
     out: Annotated[Path, typer.Option("--out", help="New (or empty) folder for the export.")],
     subjects: Annotated[int, typer.Option("--subjects", min=1, help="Cohort size.")] = 40,
-    sessions: Annotated[int, typer.Option("--sessions", min=1,
-                                          help="Sessions each, every 4 weeks.")] = 4,
+    sessions: Annotated[
+        int, typer.Option("--sessions", min=1, help="Sessions each, every 4 weeks.")
+    ] = 4,
     seed: Annotated[int, typer.Option("--seed", help="Seed; same seed, same bytes.")] = 0,
-    confounded: Annotated[bool, typer.Option(
-        "--confounded", help="Arms chosen from baseline covariates instead of randomised.")
+    confounded: Annotated[
+        bool,
+        typer.Option(
+            "--confounded", help="Arms chosen from baseline covariates instead of randomised."
+        ),
     ] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
-                                             help="Worker processes.")] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes.")
+    ] = None,
 ) -> None:
     """Write a synthetic cohort with known ground truth (files as a lab exports them).
 
@@ -595,13 +787,18 @@ def synth_cmd(
     from cxlab.synth.files import cohort_summary, write_cohort
 
     t = time.perf_counter()
-    path = write_cohort(out, n_subjects=subjects, n_sessions=sessions, seed=seed,
-                        confounded=confounded, jobs=jobs)
+    path = write_cohort(
+        out, n_subjects=subjects, n_sessions=sessions, seed=seed, confounded=confounded, jobs=jobs
+    )
     s = cohort_summary(path)
-    console.print(f"wrote {s['subjects']} subjects, {s['sessions_observed']} observed sessions, "
-                  f"{s['c3d_files']} C3D files ({_human_bytes(s['bytes'])}) to {path} in "
-                  f"{time.perf_counter() - t:.1f} s; truth in {path / 'ground_truth.json'}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {s['subjects']} subjects, {s['sessions_observed']} observed sessions, "
+        f"{s['c3d_files']} C3D files ({_human_bytes(s['bytes'])}) to {path} in "
+        f"{time.perf_counter() - t:.1f} s; truth in {path / 'ground_truth.json'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
 
 @app.command("effects", rich_help_panel="2. Analyse")
 @handled
@@ -612,21 +809,27 @@ def effects_cmd(
     subject: Annotated[str, typer.Option("--subject", help="Subject column.")],
     control: Annotated[str, typer.Option("--control", help="Name of the control arm.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for effects.csv/.parquet.")],
-    table: Annotated[Path | None, typer.Option(
-        "--table", help="CSV or Parquet file, one row per subject x time point.")] = None,
-    store: Annotated[Path | None, typer.Option("--store", help="Store directory (with --query).")
-                     ] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", help="CSV or Parquet file, one row per subject x time point."),
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Store directory (with --query).")
+    ] = None,
     query: Annotated[str | None, typer.Option("--query", help="SQL over the store.")] = None,
-    covariate: Annotated[list[str] | None, typer.Option(
-        "--covariate", help="Adjustment covariate (repeatable).")] = None,
-    moderator: Annotated[list[str] | None, typer.Option(
-        "--moderator", help="Numeric baseline moderator (repeatable; mixed/gee).")] = None,
+    covariate: Annotated[
+        list[str] | None, typer.Option("--covariate", help="Adjustment covariate (repeatable).")
+    ] = None,
+    moderator: Annotated[
+        list[str] | None,
+        typer.Option("--moderator", help="Numeric baseline moderator (repeatable; mixed/gee)."),
+    ] = None,
     method: Annotated[str, typer.Option("--method", help="mixed, gee or aipw.")] = "mixed",
-    time_as: Annotated[str, typer.Option(
-        "--time-as", help="continuous (slope difference) or categorical (per visit).")
+    time_as: Annotated[
+        str,
+        typer.Option("--time-as", help="continuous (slope difference) or categorical (per visit)."),
     ] = "continuous",
-    correction: Annotated[str, typer.Option("--correction", help="holm, fdr_bh or none.")
-                          ] = "holm",
+    correction: Annotated[str, typer.Option("--correction", help="holm, fdr_bh or none.")] = "holm",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the AIPW cross-fitting.")] = 0,
     csv: Annotated[bool, typer.Option("--csv", help="Print the full table as CSV.")] = False,
 ) -> None:
@@ -635,15 +838,36 @@ def effects_cmd(
     from cxlab.models.effects_io import read_input, write_effects
 
     data = read_input(table=table, store=store, query=query)
-    fit = fit_effects(data, outcome=outcome, time=time, arm=arm, subject=subject,
-                      control=control, covariates=covariate or (), moderators=moderator or (),
-                      method=method, time_as=time_as, correction=correction, seed=seed)
+    fit = fit_effects(
+        data,
+        outcome=outcome,
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=covariate or (),
+        moderators=moderator or (),
+        method=method,
+        time_as=time_as,
+        correction=correction,
+        seed=seed,
+    )
     paths = write_effects(fit, out)
     if csv:
         print_frame(fit.table, csv=True)
         return
-    cols = ["outcome", "arm", "estimand", "visit", "moderator", "estimate", "ci_low", "ci_high",
-            "p_adj", "converged"]
+    cols = [
+        "outcome",
+        "arm",
+        "estimand",
+        "visit",
+        "moderator",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p_adj",
+        "converged",
+    ]
     shown = fit.table[[c for c in cols if fit.table[c].notna().any()]]
     print_frame(shown, title=f"effects vs {control} ({method})")
     for w in sorted(set(fit.table["warnings"]) - {""}):

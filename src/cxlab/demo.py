@@ -61,8 +61,13 @@ def default_spec() -> Path:
     repo = Path(__file__).resolve().parents[2] / "experiments" / "demo.toml"
     if repo.exists():
         return repo
-    raise ConfigError(message("was not found", field="experiments/demo.toml",
-                              fix="run from the cxlab checkout or pass --spec"))
+    raise ConfigError(
+        message(
+            "was not found",
+            field="experiments/demo.toml",
+            fix="run from the cxlab checkout or pass --spec",
+        )
+    )
 
 
 def _same_cohort(raw: Path, *, n_subjects: int, n_sessions: int, seed: int) -> bool:
@@ -74,8 +79,11 @@ def _same_cohort(raw: Path, *, n_subjects: int, n_sessions: int, seed: int) -> b
     except (OSError, json.JSONDecodeError):
         return False
     meta = truth.get("meta", truth)
-    return (meta.get("seed") == seed and meta.get("n_subjects") == n_subjects
-            and meta.get("n_sessions") == n_sessions)
+    return (
+        meta.get("seed") == seed
+        and meta.get("n_subjects") == n_subjects
+        and meta.get("n_sessions") == n_sessions
+    )
 
 
 def _cohort_of(raw: Path) -> str:
@@ -83,8 +91,10 @@ def _cohort_of(raw: Path) -> str:
     try:
         truth = json.loads((raw / "ground_truth.json").read_text(encoding="utf-8"))
         meta = truth.get("meta", truth)
-        return (f"another cohort (seed {meta.get('seed')}, {meta.get('n_subjects')} subjects, "
-                f"{meta.get('n_sessions')} sessions)")
+        return (
+            f"another cohort (seed {meta.get('seed')}, {meta.get('n_subjects')} subjects, "
+            f"{meta.get('n_sessions')} sessions)"
+        )
     except (OSError, ValueError, AttributeError):
         return "other files"
 
@@ -147,26 +157,46 @@ def run_demo(
     t = time.perf_counter()
     synthesised = not _same_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed)
     if synthesised and raw.exists() and (not raw.is_dir() or any(raw.iterdir())):
-        raise ConfigError(message(
-            f"holds {_cohort_of(raw)}, not the cohort asked for (seed {seed}, {n_subjects} "
-            f"subjects, {n_sessions} sessions)", field="--raw", value=str(raw),
-            fix="run `make clean-demo` (removes data/raw/demo, data/processed/demo, runs/demo) "
-            "or delete that folder, or pass --raw with a new folder"))
+        raise ConfigError(
+            message(
+                f"holds {_cohort_of(raw)}, not the cohort asked for (seed {seed}, {n_subjects} "
+                f"subjects, {n_sessions} sessions)",
+                field="--raw",
+                value=str(raw),
+                fix="run `make clean-demo` (removes data/raw/demo, data/processed/demo, runs/demo) "
+                "or delete that folder, or pass --raw with a new folder",
+            )
+        )
     if synthesised:
         from cxlab.synth.files import write_cohort
 
-        write_cohort(raw, n_subjects=n_subjects, n_sessions=n_sessions, seed=seed, jobs=jobs,
-                     progress=progress)
+        write_cohort(
+            raw,
+            n_subjects=n_subjects,
+            n_sessions=n_sessions,
+            seed=seed,
+            jobs=jobs,
+            progress=progress,
+        )
     seconds["synth"] = time.perf_counter() - t
 
     t = time.perf_counter()
     subject_dirs = sorted(p for p in raw.glob("sub-*") if p.is_dir())
     if not subject_dirs:
-        raise ConfigError(message("holds no sub-* folders", file=raw, field="--raw",
-                                  fix="delete it so the demo can synthesise the cohort again"))
+        raise ConfigError(
+            message(
+                "holds no sub-* folders",
+                file=raw,
+                field="--raw",
+                fix="delete it so the demo can synthesise the cohort again",
+            )
+        )
     ingest(subject_dirs, store=st, jobs=jobs, progress=progress)
-    for fn, name in ((ingest_surveys, "surveys.csv"), (ingest_interventions, "interventions.csv"),
-                     (ingest_strength, "strength.csv")):
+    for fn, name in (
+        (ingest_surveys, "surveys.csv"),
+        (ingest_interventions, "interventions.csv"),
+        (ingest_strength, "strength.csv"),
+    ):
         if (raw / name).exists():
             fn([raw / name], store=st)
     seconds["ingest"] = time.perf_counter() - t
@@ -178,8 +208,9 @@ def run_demo(
     t = time.perf_counter()
     run_dir = run_experiment(spec, out=out, store=st.path)  # renders the report last
     total = time.perf_counter() - t
-    laps = dict(line.split("\t") for line in
-                (run_dir / "run.log").read_text(encoding="utf-8").splitlines())
+    laps = dict(
+        line.split("\t") for line in (run_dir / "run.log").read_text(encoding="utf-8").splitlines()
+    )
     report_s = float(laps["report"].split()[0])
     seconds["run"] = total - report_s
     seconds["report"] = report_s
@@ -187,11 +218,21 @@ def run_demo(
 
     effects = pd.read_parquet(run_dir / "effects.parquet")
     man = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    found = findings(effects, control=man["spec"]["control"], time_unit=man["spec"]["time"],
-                     alpha=man["spec"]["alpha"])
-    return DemoResult(run_dir=run_dir, report=report, seconds=seconds, synthesised=synthesised,
-                      quarantined=st.table("quarantine"), findings=found,
-                      summary=summary_lines(found))
+    found = findings(
+        effects,
+        control=man["spec"]["control"],
+        time_unit=man["spec"]["time"],
+        alpha=man["spec"]["alpha"],
+    )
+    return DemoResult(
+        run_dir=run_dir,
+        report=report,
+        seconds=seconds,
+        synthesised=synthesised,
+        quarantined=st.table("quarantine"),
+        findings=found,
+        summary=summary_lines(found),
+    )
 
 
 def summary_lines(found: pd.DataFrame, /, *, n: int = 5) -> list[str]:
@@ -199,5 +240,6 @@ def summary_lines(found: pd.DataFrame, /, *, n: int = 5) -> list[str]:
     if found.empty:
         return []
     order = found.assign(clear=found["verdict"].isin(["better", "worse"])).sort_values(
-        ["clear", "p_adj", "outcome", "arm"], ascending=[False, True, True, True], kind="stable")
+        ["clear", "p_adj", "outcome", "arm"], ascending=[False, True, True, True], kind="stable"
+    )
     return order["sentence"].head(n).tolist()

@@ -19,8 +19,15 @@ import pyarrow.compute as pc
 
 from cxlab._check import SchemaError, message
 
-__all__ = ["TABLES", "Column", "TableSchema", "range_failures", "schema_frame", "schema_of",
-           "validate"]
+__all__ = [
+    "TABLES",
+    "Column",
+    "TableSchema",
+    "range_failures",
+    "schema_frame",
+    "schema_of",
+    "validate",
+]
 
 
 @dataclass(frozen=True)
@@ -147,24 +154,50 @@ TABLES: dict[str, TableSchema] = {
                 Column("trial", S, nullable=True, doc="trial or run label"),
                 Column("source_path", S, doc="path of the source file relative to the ingest root"),
                 Column("source_sha256", S, pattern=r"[0-9a-f]{64}"),
-                Column("format", S,
-                       isin=("c3d", "trc", "mot", "sto", "csv", "forcedecks", "bioware"),
-                       doc="file format"),
+                Column(
+                    "format",
+                    S,
+                    isin=("c3d", "trc", "mot", "sto", "csv", "forcedecks", "bioware"),
+                    doc="file format",
+                ),
                 Column("vendor", S, nullable=True, doc="manufacturer/software found in the file"),
                 Column("point_rate_hz", F64, "Hz", nullable=True, ge=0, le=_MAX_RATE_HZ),
                 Column("analog_rate_hz", F64, "Hz", nullable=True, ge=0, le=_MAX_RATE_HZ),
                 Column("n_frames", I64, "1", ge=0),
                 Column("first_frame", I64, "1", ge=0),
-                Column("warnings", pa.list_(S), optional=True,
-                       doc="quality findings of the reader (a plate "
-                       "whose stance force points down, CoP off the plate, ...), one sentence "
-                       "each; empty when none"),
-                Column("up_axis", S, nullable=True, optional=True, isin=("x", "y", "z"),
-                       doc="vertical axis of the file as recorded (data are stored z-up)"),
-                Column("body_mass_kg", F64, "kg", nullable=True, optional=True, ge=0, le=500,
-                       doc="body mass stated by the file (PROCESSING:Bodymass, export header)"),
-                Column("recorded_at", S, nullable=True, optional=True,
-                       doc="date or date-time the file states it was recorded (ISO 8601)"),
+                Column(
+                    "warnings",
+                    pa.list_(S),
+                    optional=True,
+                    doc="quality findings of the reader (a plate "
+                    "whose stance force points down, CoP off the plate, ...), one sentence "
+                    "each; empty when none",
+                ),
+                Column(
+                    "up_axis",
+                    S,
+                    nullable=True,
+                    optional=True,
+                    isin=("x", "y", "z"),
+                    doc="vertical axis of the file as recorded (data are stored z-up)",
+                ),
+                Column(
+                    "body_mass_kg",
+                    F64,
+                    "kg",
+                    nullable=True,
+                    optional=True,
+                    ge=0,
+                    le=500,
+                    doc="body mass stated by the file (PROCESSING:Bodymass, export header)",
+                ),
+                Column(
+                    "recorded_at",
+                    S,
+                    nullable=True,
+                    optional=True,
+                    doc="date or date-time the file states it was recorded (ISO 8601)",
+                ),
             ],
             ["recording_id"],
             doc="one row per ingested file",
@@ -176,8 +209,15 @@ TABLES: dict[str, TableSchema] = {
                 Column("frame", I32, "1", ge=0, doc="0-based frame index"),
                 _time,
                 Column("marker", S),
-                Column("x", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M,
-                       doc="lab frame; NaN where invalid"),
+                Column(
+                    "x",
+                    F64,
+                    "m",
+                    nullable=True,
+                    ge=-_MAX_LAB_M,
+                    le=_MAX_LAB_M,
+                    doc="lab frame; NaN where invalid",
+                ),
                 Column("y", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M),
                 Column("z", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M),
                 Column("residual", F64, "m", nullable=True, doc="reconstruction residual"),
@@ -207,17 +247,51 @@ TABLES: dict[str, TableSchema] = {
                 Column("plate", I32, "1", ge=1, doc="1-based plate number"),
                 Column("sample", I64, "1", ge=0),
                 _time,
-                *[Column(c, F64, "N", nullable=True, ge=-_MAX_FORCE_N, le=_MAX_FORCE_N,
-                         doc="reaction force on the body, lab frame")
-                  for c in ("fx", "fy", "fz")],
-                *[Column(c, F64, "N.m", nullable=True, ge=-_MAX_MOMENT_NM, le=_MAX_MOMENT_NM,
-                         doc="moment about the lab origin")
-                  for c in ("mx", "my", "mz")],
-                *[Column(c, F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M,
-                         doc="centre of pressure; NaN below threshold")
-                  for c in ("cop_x", "cop_y", "cop_z")],
-                Column("tz", F64, "N.m", nullable=True, ge=-_MAX_MOMENT_NM, le=_MAX_MOMENT_NM,
-                       doc="free moment about the vertical"),
+                *[
+                    Column(
+                        c,
+                        F64,
+                        "N",
+                        nullable=True,
+                        ge=-_MAX_FORCE_N,
+                        le=_MAX_FORCE_N,
+                        doc="reaction force on the body, lab frame",
+                    )
+                    for c in ("fx", "fy", "fz")
+                ],
+                *[
+                    Column(
+                        c,
+                        F64,
+                        "N.m",
+                        nullable=True,
+                        ge=-_MAX_MOMENT_NM,
+                        le=_MAX_MOMENT_NM,
+                        doc="moment about the lab origin",
+                    )
+                    for c in ("mx", "my", "mz")
+                ],
+                *[
+                    Column(
+                        c,
+                        F64,
+                        "m",
+                        nullable=True,
+                        ge=-_MAX_LAB_M,
+                        le=_MAX_LAB_M,
+                        doc="centre of pressure; NaN below threshold",
+                    )
+                    for c in ("cop_x", "cop_y", "cop_z")
+                ],
+                Column(
+                    "tz",
+                    F64,
+                    "N.m",
+                    nullable=True,
+                    ge=-_MAX_MOMENT_NM,
+                    le=_MAX_MOMENT_NM,
+                    doc="free moment about the vertical",
+                ),
             ],
             ["recording_id", "plate", "sample"],
             "subject",
@@ -242,8 +316,12 @@ TABLES: dict[str, TableSchema] = {
                 _time,
                 Column("label", S, doc="output name without subject prefix, e.g. LKneeAngles"),
                 Column("kind", S, isin=("angle", "force", "moment", "power", "scalar")),
-                Column("x", F64, nullable=True, doc="first component, unit in `unit`; NaN "
-                       "where the model gives none"),
+                Column(
+                    "x",
+                    F64,
+                    nullable=True,
+                    doc="first component, unit in `unit`; NaN where the model gives none",
+                ),
                 Column("y", F64, nullable=True),
                 Column("z", F64, nullable=True),
                 Column("unit", S, doc="deg, N/kg or N, N.m/kg or N.m, W/kg or W, %BW, ..."),
@@ -251,7 +329,7 @@ TABLES: dict[str, TableSchema] = {
             ["recording_id", "label", "frame"],
             "subject",
             doc="model outputs stored as C3D points (Plug-in Gait angles, forces, moments, "
-                "powers), long format",
+            "powers), long format",
         ),
         _t(
             "rotations",
@@ -260,11 +338,21 @@ TABLES: dict[str, TableSchema] = {
                 Column("frame", I32, "1", ge=0, doc="0-based pose frame index"),
                 _time,
                 Column("segment", S, doc="segment name, e.g. pelvis, l_thigh"),
-                *[Column(f"r{i}{j}", F64, "1", nullable=True,
-                         doc="rotation segment -> lab, row i column j; NaN where invalid")
-                  for i in (1, 2, 3) for j in (1, 2, 3)],
-                *[Column(c, F64, "m", nullable=True, doc="segment origin, lab frame")
-                  for c in ("x", "y", "z")],
+                *[
+                    Column(
+                        f"r{i}{j}",
+                        F64,
+                        "1",
+                        nullable=True,
+                        doc="rotation segment -> lab, row i column j; NaN where invalid",
+                    )
+                    for i in (1, 2, 3)
+                    for j in (1, 2, 3)
+                ],
+                *[
+                    Column(c, F64, "m", nullable=True, doc="segment origin, lab frame")
+                    for c in ("x", "y", "z")
+                ],
             ],
             ["recording_id", "segment", "frame"],
             "subject",
@@ -317,12 +405,22 @@ TABLES: dict[str, TableSchema] = {
             [
                 _sub_req,
                 Column("session", S, doc="session label (file path, sheet or survey)"),
-                Column("session_index", I32, "1", nullable=True, ge=0,
-                       doc="0-based order of the subject's sessions when the sheet gives it"),
+                Column(
+                    "session_index",
+                    I32,
+                    "1",
+                    nullable=True,
+                    ge=0,
+                    doc="0-based order of the subject's sessions when the sheet gives it",
+                ),
                 Column("date", pa.date32(), nullable=True, doc="session date when known"),
-                Column("source", S, isin=("path", "recording", "sheet"),
-                       doc="where the row comes from: path pattern, recording metadata, "
-                           "sessions sheet"),
+                Column(
+                    "source",
+                    S,
+                    isin=("path", "recording", "sheet"),
+                    doc="where the row comes from: path pattern, recording metadata, "
+                    "sessions sheet",
+                ),
             ],
             ["subject_id", "session", "source"],
             doc="when each subject's sessions took place, one row per source",
@@ -370,8 +468,13 @@ TABLES: dict[str, TableSchema] = {
         _t(
             "features",
             [
-                Column("recording_id", S, nullable=True, pattern=HEX16,
-                       doc="source recording; empty for features from the strength table"),
+                Column(
+                    "recording_id",
+                    S,
+                    nullable=True,
+                    pattern=HEX16,
+                    doc="source recording; empty for features from the strength table",
+                ),
                 _sub,
                 _ses,
                 Column("task", S, nullable=True),
@@ -404,8 +507,17 @@ TABLES: dict[str, TableSchema] = {
                 Column("phase_end_s", F64, "s", doc="phase end, time in the recording"),
                 Column("method", S, doc="events and resampling used"),
             ],
-            ["subject_id", "session", "task", "trial", "recording_id", "phase", "signal",
-             "side", "node"],
+            [
+                "subject_id",
+                "session",
+                "task",
+                "trial",
+                "recording_id",
+                "phase",
+                "signal",
+                "side",
+                "node",
+            ],
             doc="time-normalised curves: one row per recording x phase x signal x side x node",
         ),
         _t(
@@ -416,14 +528,39 @@ TABLES: dict[str, TableSchema] = {
                 _time,
                 Column("side", S, isin=("left", "right")),
                 Column("joint", S, isin=("pelvis", "hip", "knee", "ankle", "foot_progression")),
-                Column("flexion_deg", F64, "deg", nullable=True, ge=-180, le=180,
-                       doc="flexion / dorsiflexion / anterior tilt +, PiG sign"),
-                Column("adduction_deg", F64, "deg", nullable=True, ge=-180, le=180,
-                       doc="adduction / varus / obliquity up +, PiG sign"),
-                Column("internal_rotation_deg", F64, "deg", nullable=True, ge=-180, le=180,
-                       doc="internal rotation +, PiG sign"),
-                Column("method", S, isin=("cxlab-pig", "file"),
-                       doc="cxlab-pig = computed from markers; file = stored by the vendor"),
+                Column(
+                    "flexion_deg",
+                    F64,
+                    "deg",
+                    nullable=True,
+                    ge=-180,
+                    le=180,
+                    doc="flexion / dorsiflexion / anterior tilt +, PiG sign",
+                ),
+                Column(
+                    "adduction_deg",
+                    F64,
+                    "deg",
+                    nullable=True,
+                    ge=-180,
+                    le=180,
+                    doc="adduction / varus / obliquity up +, PiG sign",
+                ),
+                Column(
+                    "internal_rotation_deg",
+                    F64,
+                    "deg",
+                    nullable=True,
+                    ge=-180,
+                    le=180,
+                    doc="internal rotation +, PiG sign",
+                ),
+                Column(
+                    "method",
+                    S,
+                    isin=("cxlab-pig", "file"),
+                    doc="cxlab-pig = computed from markers; file = stored by the vendor",
+                ),
             ],
             ["recording_id", "method", "side", "joint", "frame"],
             "subject",
@@ -437,13 +574,22 @@ TABLES: dict[str, TableSchema] = {
                 _time,
                 Column("side", S, isin=("left", "right")),
                 Column("joint", S, isin=("hip", "knee", "ankle")),
-                Column("flexion_nm_per_kg", F64, "N.m/kg", nullable=True,
-                       doc="internal moment in the distal segment frame, PiG sign"),
+                Column(
+                    "flexion_nm_per_kg",
+                    F64,
+                    "N.m/kg",
+                    nullable=True,
+                    doc="internal moment in the distal segment frame, PiG sign",
+                ),
                 Column("adduction_nm_per_kg", F64, "N.m/kg", nullable=True),
                 Column("internal_rotation_nm_per_kg", F64, "N.m/kg", nullable=True),
                 Column("power_w_per_kg", F64, "W/kg", nullable=True, doc="joint power"),
-                Column("method", S, isin=("cxlab-pig", "file"),
-                       doc="cxlab-pig = inverse dynamics here; file = stored by the vendor"),
+                Column(
+                    "method",
+                    S,
+                    isin=("cxlab-pig", "file"),
+                    doc="cxlab-pig = inverse dynamics here; file = stored by the vendor",
+                ),
             ],
             ["recording_id", "method", "side", "joint", "frame"],
             "subject",
@@ -497,9 +643,17 @@ def schema_frame(names: list[str] | None = None, /) -> pd.DataFrame:
                 cons.append(f"matches {c.pattern}")
             if c.finite and pa.types.is_floating(c.type):
                 cons.append("finite")
-            rows.append({"table": name, "column": c.name, "type": str(c.type), "unit": c.unit,
-                         "nullable": c.nullable, "constraint": "; ".join(cons),
-                         "description": c.doc})
+            rows.append(
+                {
+                    "table": name,
+                    "column": c.name,
+                    "type": str(c.type),
+                    "unit": c.unit,
+                    "nullable": c.nullable,
+                    "constraint": "; ".join(cons),
+                    "description": c.doc,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -557,8 +711,14 @@ def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
                 arr = arr.cast(col.type, safe=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as e:
             bad = _first_uncastable(s, col.type)
-            _fail(failures, schema.name, col.name, f"cannot be stored as {col.type} ({e})",
-                  bad, len(s))
+            _fail(
+                failures,
+                schema.name,
+                col.name,
+                f"cannot be stored as {col.type} ({e})",
+                bad,
+                len(s),
+            )
             continue
         arrays[col.name] = arr
         failures.extend(_value_failures(schema.name, col, s, arr))
@@ -623,27 +783,39 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
     out: list[dict] = []
     isnull = arr.is_null(nan_is_null=True).to_numpy(zero_copy_only=False)
     if not col.nullable and isnull.any():
-        _fail(out, table, col.name, "has missing values but is not nullable", None,
-              int(isnull.sum()))
+        _fail(
+            out, table, col.name, "has missing values but is not nullable", None, int(isnull.sum())
+        )
     ok = ~isnull
     if not ok.any():
         return out
     if col.finite and pa.types.is_floating(arr.type):
         vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
         if (bad := ~np.isfinite(vals)).any():
-            _fail(out, table, col.name, "has infinite values", _first(vals[bad]),
-                  int(bad.sum()))
+            _fail(out, table, col.name, "has infinite values", _first(vals[bad]), int(bad.sum()))
             ok = ok.copy()
             ok[np.flatnonzero(ok)[bad]] = False  # reported once, not again as out of range
     if col.ge is not None or col.le is not None:
         vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
         unit = f" {col.unit}" if col.unit not in ("", "1") else ""
         if col.ge is not None and (bad := vals < col.ge).any():
-            _fail(out, table, col.name, f"has values below {col.ge:g}{unit}", _first(vals[bad]),
-                  int(bad.sum()))
+            _fail(
+                out,
+                table,
+                col.name,
+                f"has values below {col.ge:g}{unit}",
+                _first(vals[bad]),
+                int(bad.sum()),
+            )
         if col.le is not None and (bad := vals > col.le).any():
-            _fail(out, table, col.name, f"has values above {col.le:g}{unit}", _first(vals[bad]),
-                  int(bad.sum()))
+            _fail(
+                out,
+                table,
+                col.name,
+                f"has values above {col.le:g}{unit}",
+                _first(vals[bad]),
+                int(bad.sum()),
+            )
     if col.isin is not None or col.pattern is not None:
         # Checked once per distinct value: long tables repeat ids and labels on every row.
         present = arr.filter(pa.array(ok))
@@ -651,18 +823,31 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
         if col.isin is not None:
             bad_vals = uniq[~uniq.isin(col.isin)]
             if len(bad_vals):
-                n = int(pc.sum(pc.is_in(present, value_set=pa.array(bad_vals.tolist(),
-                                                                     type=arr.type))).as_py())
-                _fail(out, table, col.name, f"has values not in {list(col.isin)}",
-                      bad_vals.iloc[0], n)
+                n = int(
+                    pc.sum(
+                        pc.is_in(present, value_set=pa.array(bad_vals.tolist(), type=arr.type))
+                    ).as_py()
+                )
+                _fail(
+                    out, table, col.name, f"has values not in {list(col.isin)}", bad_vals.iloc[0], n
+                )
         if col.pattern is not None:
             text = uniq.astype(str)
             bad_vals = uniq[~text.str.fullmatch(col.pattern).to_numpy(dtype=bool)]
             if len(bad_vals):
-                n = int(pc.sum(pc.is_in(present, value_set=pa.array(bad_vals.tolist(),
-                                                                     type=arr.type))).as_py())
-                _fail(out, table, col.name, f"has values not matching /{col.pattern}/",
-                      str(bad_vals.iloc[0]), n)
+                n = int(
+                    pc.sum(
+                        pc.is_in(present, value_set=pa.array(bad_vals.tolist(), type=arr.type))
+                    ).as_py()
+                )
+                _fail(
+                    out,
+                    table,
+                    col.name,
+                    f"has values not matching /{col.pattern}/",
+                    str(bad_vals.iloc[0]),
+                    n,
+                )
     return out
 
 
@@ -684,8 +869,9 @@ def range_failures(df: pd.DataFrame, table: str, /) -> list[tuple[str, np.ndarra
     """
     out = []
     for col in schema_of(table).columns:
-        if col.name not in df.columns or not (pa.types.is_floating(col.type)
-                                              or pa.types.is_integer(col.type)):
+        if col.name not in df.columns or not (
+            pa.types.is_floating(col.type) or pa.types.is_integer(col.type)
+        ):
             continue
         v = pd.to_numeric(df[col.name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         present = ~np.isnan(v)
@@ -696,11 +882,21 @@ def range_failures(df: pd.DataFrame, table: str, /) -> list[tuple[str, np.ndarra
         if lo is not None:
             rules.append((fin & ((v < lo) | (v > hi)), f"does not fit a {col.type} integer"))
         if col.ge is not None:
-            rules.append((fin & (v < col.ge), f"is below the plausible minimum {col.ge:g}{unit} "
-                                              f"({table}.{col.name} in cxlab.schemas)"))
+            rules.append(
+                (
+                    fin & (v < col.ge),
+                    f"is below the plausible minimum {col.ge:g}{unit} "
+                    f"({table}.{col.name} in cxlab.schemas)",
+                )
+            )
         if col.le is not None:
-            rules.append((fin & (v > col.le), f"is above the plausible maximum {col.le:g}{unit} "
-                                              f"({table}.{col.name} in cxlab.schemas)"))
+            rules.append(
+                (
+                    fin & (v > col.le),
+                    f"is above the plausible maximum {col.le:g}{unit} "
+                    f"({table}.{col.name} in cxlab.schemas)",
+                )
+            )
         seen = np.zeros(len(v), dtype=bool)
         for m, rule in rules:  # each bad cell once, under the first rule it breaks
             m = m & ~seen

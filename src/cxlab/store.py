@@ -33,8 +33,14 @@ import pyarrow.parquet as pq
 from cxlab._check import ConfigError, message
 from cxlab.schemas import TABLES, schema_of, validate
 
-__all__ = ["ReadOnlySQL", "Store", "atomic_file", "remove_stale_temporaries", "write_parquet",
-           "write_text"]
+__all__ = [
+    "ReadOnlySQL",
+    "Store",
+    "atomic_file",
+    "remove_stale_temporaries",
+    "write_parquet",
+    "write_text",
+]
 
 _KEY = re.compile(r"[A-Za-z0-9_.=-]+")
 _PARQUET_OPTS = dict(
@@ -64,8 +70,9 @@ def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=path.suffix,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=path.suffix, dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -215,19 +222,32 @@ class Store:
         schema = schema_of(name)
         for opt, val in (("key", key), ("partition", partition)):
             if val is not None and not _KEY.fullmatch(val):
-                raise ConfigError(message("is not a valid part name", field=opt, value=val,
-                                          fix="use letters, digits, '_', '.', '=' or '-'"))
+                raise ConfigError(
+                    message(
+                        "is not a valid part name",
+                        field=opt,
+                        value=val,
+                        fix="use letters, digits, '_', '.', '=' or '-'",
+                    )
+                )
         if isinstance(df, pd.DataFrame):
             absent = [c for c in schema.columns if c.optional and c.name not in df.columns]
             if absent:
-                df = df.assign(**{c.name: [[] if pa.types.is_list(c.type) else None] * len(df)
-                                  for c in absent})
+                df = df.assign(
+                    **{c.name: [[] if pa.types.is_list(c.type) else None] * len(df) for c in absent}
+                )
         table = df if isinstance(df, pa.Table) else validate(df, schema)
-        if isinstance(df, pa.Table) and not table.schema.equals(schema.arrow_schema(),
-                                                                check_metadata=True):
-            raise ConfigError(message("was not built by cxlab.schemas.validate for this table",
-                                      field="df", value=name,
-                                      fix="pass a DataFrame, or validate(df, name) first"))
+        if isinstance(df, pa.Table) and not table.schema.equals(
+            schema.arrow_schema(), check_metadata=True
+        ):
+            raise ConfigError(
+                message(
+                    "was not built by cxlab.schemas.validate for this table",
+                    field="df",
+                    value=name,
+                    fix="pass a DataFrame, or validate(df, name) first",
+                )
+            )
         old = self._part_files(name, key)
         if schema.partition_by is None:
             target = self.path / name / f"part-{key}.parquet"
@@ -263,8 +283,11 @@ class Store:
         """Names of the tables that have at least one part, sorted."""
         if not self.path.exists():
             return []
-        return sorted(p.name for p in self.path.iterdir()
-                      if p.is_dir() and p.name in TABLES and self.files(p.name))
+        return sorted(
+            p.name
+            for p in self.path.iterdir()
+            if p.is_dir() and p.name in TABLES and self.files(p.name)
+        )
 
     def files(self, name: str, /) -> list[Path]:
         """The Parquet parts of table ``name``, in a fixed order."""
@@ -308,8 +331,14 @@ class Store:
         cols = list(columns) if columns is not None else schema.names
         for c in cols:
             if c not in schema.names:
-                raise ConfigError(message("is not a column of table " + repr(name), field="columns",
-                                          value=c, fix=f"use one of {', '.join(schema.names)}"))
+                raise ConfigError(
+                    message(
+                        "is not a column of table " + repr(name),
+                        field="columns",
+                        value=c,
+                        fix=f"use one of {', '.join(schema.names)}",
+                    )
+                )
         if not files:
             return arrow_schema.empty_table().select(cols).to_pandas()
         dataset = ds.dataset([str(f) for f in files], schema=arrow_schema, format="parquet")
@@ -349,15 +378,16 @@ class Store:
         import duckdb
 
         root = str(self.path.resolve())
-        con = duckdb.connect(":memory:", config={
-            "autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        con = duckdb.connect(
+            ":memory:",
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
         try:
             con.execute("SET allowed_directories = [?]", [root + os.sep])
             for name, schema in TABLES.items():
                 files = self.files(name)
                 if files:
-                    lst = ", ".join("'" + str(f.resolve()).replace("'", "''") + "'"
-                                    for f in files)
+                    lst = ", ".join("'" + str(f.resolve()).replace("'", "''") + "'" for f in files)
                     con.execute(
                         f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{lst}], "
                         "hive_partitioning=false, union_by_name=true)"
@@ -405,15 +435,30 @@ class Store:
                 rows, sizes, parts = rows + n, sizes + size, parts + 1
             subjects = None
             if "subject_id" in schema_of(name).names:
-                subjects = (len(pa.compute.unique(pa.chunked_array(
-                    [c.cast(pa.string()) for c in ids], type=pa.string())).drop_null())
-                    if ids else 0)
+                subjects = (
+                    len(
+                        pa.compute.unique(
+                            pa.chunked_array([c.cast(pa.string()) for c in ids], type=pa.string())
+                        ).drop_null()
+                    )
+                    if ids
+                    else 0
+                )
             elif name in {"markers", "analogs", "forces"}:
                 subjects = len({p.parent.name for p in self.files(name)})
-            out.append({"table": name, "rows": rows, "parts": parts, "subjects": subjects,
-                        "size_bytes": sizes, "unreadable_parts": damaged})
-        return pd.DataFrame(out, columns=["table", "rows", "parts", "subjects", "size_bytes",
-                                          "unreadable_parts"])
+            out.append(
+                {
+                    "table": name,
+                    "rows": rows,
+                    "parts": parts,
+                    "subjects": subjects,
+                    "size_bytes": sizes,
+                    "unreadable_parts": damaged,
+                }
+            )
+        return pd.DataFrame(
+            out, columns=["table", "rows", "parts", "subjects", "size_bytes", "unreadable_parts"]
+        )
 
 
 _READ_ONLY = ("SELECT",)
@@ -433,8 +478,11 @@ class ReadOnlySQL:
     def execute(self, query: str, parameters=None, /):
         """Run one ``SELECT``; returns the DuckDB connection to fetch from (``.df()``)."""
         check_read_only(self._con, query)
-        return self._con.execute(query, parameters) if parameters is not None \
+        return (
+            self._con.execute(query, parameters)
+            if parameters is not None
             else self._con.execute(query)
+        )
 
     def register(self, name: str, df: pd.DataFrame, /) -> None:
         """Make DataFrame ``df`` (built by the code, not by the user) a view ``name``."""
@@ -461,15 +509,24 @@ def check_read_only(con, query: str, /) -> None:
     except duckdb.Error:
         return  # a syntax error: let DuckDB's own message say where
     if len(statements) != 1:
-        raise ConfigError(message(f"holds {len(statements)} statements; one per call",
-                                  field="query", value=query,
-                                  fix="run one SELECT at a time"))
+        raise ConfigError(
+            message(
+                f"holds {len(statements)} statements; one per call",
+                field="query",
+                value=query,
+                fix="run one SELECT at a time",
+            )
+        )
     kind = str(statements[0].type).rsplit(".", 1)[-1]
     if kind not in _READ_ONLY:
-        raise ConfigError(message(f"is a {kind} statement; the store is read-only through SQL",
-                                  field="query", value=query,
-                                  fix="write a SELECT (change the store with cxlab ingest "
-                                      "and cxlab features)"))
+        raise ConfigError(
+            message(
+                f"is a {kind} statement; the store is read-only through SQL",
+                field="query",
+                value=query,
+                fix="write a SELECT (change the store with cxlab ingest and cxlab features)",
+            )
+        )
 
 
 _OPS = {
@@ -489,15 +546,28 @@ def _filter_expression(filters: Iterable[tuple[str, str, Any]], names: list[str]
     expr = None
     for item in filters:
         if len(item) != 3:
-            raise ConfigError(message("must be (column, op, value) tuples", field="filters",
-                                      value=item))
+            raise ConfigError(
+                message("must be (column, op, value) tuples", field="filters", value=item)
+            )
         col, op, value = item
         if col not in names:
-            raise ConfigError(message("names an unknown column", field="filters", value=col,
-                                      fix=f"use one of {', '.join(names)}"))
+            raise ConfigError(
+                message(
+                    "names an unknown column",
+                    field="filters",
+                    value=col,
+                    fix=f"use one of {', '.join(names)}",
+                )
+            )
         if op not in _OPS:
-            raise ConfigError(message("has an unknown operator", field="filters", value=op,
-                                      fix=f"use one of {', '.join(sorted(_OPS))}"))
+            raise ConfigError(
+                message(
+                    "has an unknown operator",
+                    field="filters",
+                    value=op,
+                    fix=f"use one of {', '.join(sorted(_OPS))}",
+                )
+            )
         expr_ = _OPS[op](ds.field(col), value)
         expr = expr_ if expr is None else expr & expr_
     return expr

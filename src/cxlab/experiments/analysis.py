@@ -15,11 +15,30 @@ from cxlab._check import ConfigError, message, warn
 from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
 from cxlab.store import Store
 
-__all__ = ["analysis_table", "asymmetry_table", "cohort_table", "flow_table", "quality_table",
-           "trial_table"]
+__all__ = [
+    "analysis_table",
+    "asymmetry_table",
+    "cohort_table",
+    "flow_table",
+    "quality_table",
+    "trial_table",
+]
 
-ANALYSIS_COLUMNS = ["outcome", "subject_id", "session", "session_index", "date", "week", "arm",
-                    "adherence", "age_years", "value", "unit", "period", "sequence"]
+ANALYSIS_COLUMNS = [
+    "outcome",
+    "subject_id",
+    "session",
+    "session_index",
+    "date",
+    "week",
+    "arm",
+    "adherence",
+    "age_years",
+    "value",
+    "unit",
+    "period",
+    "sequence",
+]
 
 # Session dates: the sessions table (a sheet first, then the date a recording states, then a
 # {date} in its path) and the survey dates, the best source that has one; the sheet's
@@ -62,18 +81,24 @@ def _quote(s: str) -> str:
 def _outcome_values(o: Outcome) -> str:
     """SQL giving (subject_id, session, value, unit) for one outcome."""
     if o.source == "scores":
-        return (f"SELECT subject_id, session, avg(score) AS value, min(unit) AS unit FROM scores "
-                f"WHERE instrument = {_quote(o.feature)} AND score IS NOT NULL "
-                f"AND isfinite(score) GROUP BY subject_id, session")
+        return (
+            f"SELECT subject_id, session, avg(score) AS value, min(unit) AS unit FROM scores "
+            f"WHERE instrument = {_quote(o.feature)} AND score IS NOT NULL "
+            f"AND isfinite(score) GROUP BY subject_id, session"
+        )
     task = f" AND task = {_quote(o.task)}" if o.task else ""
     side = f" AND side = {_quote(o.side)}" if o.side else ""
-    per_side = (f"SELECT subject_id, session, side, avg(value) AS v, min(unit) AS unit "
-                f"FROM features WHERE feature = {_quote(o.feature)}{task}{side} "
-                f"AND subject_id IS NOT NULL AND value IS NOT NULL AND isfinite(value) "
-                f"GROUP BY subject_id, session, side")
-    return (f"SELECT subject_id, session, coalesce(max(v) FILTER (WHERE side = 'bilateral'), "
-            f"avg(v) FILTER (WHERE side IN ('left', 'right'))) AS value, min(unit) AS unit "
-            f"FROM ({per_side}) GROUP BY subject_id, session")
+    per_side = (
+        f"SELECT subject_id, session, side, avg(value) AS v, min(unit) AS unit "
+        f"FROM features WHERE feature = {_quote(o.feature)}{task}{side} "
+        f"AND subject_id IS NOT NULL AND value IS NOT NULL AND isfinite(value) "
+        f"GROUP BY subject_id, session, side"
+    )
+    return (
+        f"SELECT subject_id, session, coalesce(max(v) FILTER (WHERE side = 'bilateral'), "
+        f"avg(v) FILTER (WHERE side IN ('left', 'right'))) AS value, min(unit) AS unit "
+        f"FROM ({per_side}) GROUP BY subject_id, session"
+    )
 
 
 def _run(con, sql: str, *, spec: ExperimentSpec) -> pd.DataFrame:
@@ -82,10 +107,16 @@ def _run(con, sql: str, *, spec: ExperimentSpec) -> pd.DataFrame:
     except duckdb.Error as e:
         first = str(e).splitlines()[0]
         if spec.where and ("Binder" in first or "Parser" in first):
-            raise ConfigError(message(f"is not a valid filter ({first})", file=spec.path,
-                                      field="where", value=spec.where,
-                                      fix="write a SQL boolean expression over the columns "
-                                          + ", ".join(ANALYSIS_COLUMNS))) from None
+            raise ConfigError(
+                message(
+                    f"is not a valid filter ({first})",
+                    file=spec.path,
+                    field="where",
+                    value=spec.where,
+                    fix="write a SQL boolean expression over the columns "
+                    + ", ".join(ANALYSIS_COLUMNS),
+                )
+            ) from None
         raise
 
 
@@ -139,8 +170,11 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
         parts.append(f"SELECT {_quote(o.name)} AS outcome, * FROM ({_outcome_values(o)})")
     values = " UNION ALL ".join(parts)
     where = f"WHERE ({spec.where})" if spec.where else ""
-    prog_join = ("LEFT JOIN prog p USING (subject_id)" if spec.design == "prepost"
-                 else "JOIN prog p USING (subject_id)")
+    prog_join = (
+        "LEFT JOIN prog p USING (subject_id)"
+        if spec.design == "prepost"
+        else "JOIN prog p USING (subject_id)"
+    )
     arm = f"coalesce(p.arm, {_quote(PREPOST_ARM)})" if spec.design == "prepost" else "p.arm"
     period, sequence, extra = "1", arm, ""
     if spec.design == "crossover":  # the programme running at the session date
@@ -153,8 +187,10 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     ),
     seqs AS (SELECT subject_id, string_agg(arm, '-' ORDER BY start_date, arm) AS sequence
              FROM interventions GROUP BY subject_id)"""
-        prog_join = ("ASOF JOIN progs p ON v.subject_id = p.subject_id AND s.date >= "
-                     "p.start_date JOIN seqs q ON q.subject_id = v.subject_id")
+        prog_join = (
+            "ASOF JOIN progs p ON v.subject_id = p.subject_id AND s.date >= "
+            "p.start_date JOIN seqs q ON q.subject_id = v.subject_id"
+        )
         arm, period, sequence = "p.arm", "p.period", "q.sequence"
     start = "p.first_start" if spec.design == "crossover" else "p.start_date"
     sql = f"""
@@ -180,33 +216,44 @@ def analysis_table(store: Store, spec: ExperimentSpec, /) -> pd.DataFrame:
     SELECT {", ".join(ANALYSIS_COLUMNS)} FROM indexed {where}
     ORDER BY outcome, subject_id, session_index, session
     """
-    count_sql = f"WITH {_CONTEXT}, vals AS ({values}) SELECT outcome, count(*) AS n FROM vals " \
-                "GROUP BY outcome"
+    count_sql = (
+        f"WITH {_CONTEXT}, vals AS ({values}) SELECT outcome, count(*) AS n FROM vals "
+        "GROUP BY outcome"
+    )
     with store.connect() as con:
         df = _run(con, sql, spec=spec)
         totals = dict(con.execute(count_sql).fetchall())
     got = df.groupby("outcome").size().to_dict() if len(df) else {}
-    undated = (df[df["date"].isna()].groupby("outcome").size().to_dict()
-               if len(df) else {})
+    undated = df[df["date"].isna()].groupby("outcome").size().to_dict() if len(df) else {}
     for o in spec.outcomes:
         n_all, n_kept = totals.get(o.name, 0), got.get(o.name, 0)
         if n_all == 0:
             what = "instrument FROM scores" if o.source == "scores" else "feature FROM features"
-            warn("has no rows in the store", field=f"outcomes.{o.name}",
-                 fix=f"check the name against `cxlab sql STORE \"SELECT DISTINCT {what}\"`")
+            warn(
+                "has no rows in the store",
+                field=f"outcomes.{o.name}",
+                fix=f'check the name against `cxlab sql STORE "SELECT DISTINCT {what}"`',
+            )
         elif n_kept < n_all and not spec.where:
-            why = ("is undated or precedes every programme start" if spec.design == "crossover"
-                   else "whose subject has no programme")
-            warn(f"left out {n_all - n_kept} of {n_all} subject-sessions {why}",
-                 field=f"outcomes.{o.name}",
-                 fix="ingest interventions (with start dates for a crossover) for every "
-                     "subject, and date every session")
+            why = (
+                "is undated or precedes every programme start"
+                if spec.design == "crossover"
+                else "whose subject has no programme"
+            )
+            warn(
+                f"left out {n_all - n_kept} of {n_all} subject-sessions {why}",
+                field=f"outcomes.{o.name}",
+                fix="ingest interventions (with start dates for a crossover) for every "
+                "subject, and date every session",
+            )
         if spec.time == "week" and undated.get(o.name) and n_kept:
-            warn(f"{undated[o.name]} of {n_kept} subject-sessions have no date (no sessions "
-                 "sheet, {date} in the path, recording date or survey date), so no week; the "
-                 "model leaves them out", field=f"outcomes.{o.name}",
-                 fix="ingest a sessions sheet (cxlab ingest-sessions) or use "
-                     "time = \"session_index\"")
+            warn(
+                f"{undated[o.name]} of {n_kept} subject-sessions have no date (no sessions "
+                "sheet, {date} in the path, recording date or survey date), so no week; the "
+                "model leaves them out",
+                field=f"outcomes.{o.name}",
+                fix='ingest a sessions sheet (cxlab ingest-sessions) or use time = "session_index"',
+            )
     df = df.astype({"date": object})
     df["date"] = pd.to_datetime(df["date"]).dt.date if len(df) else df["date"]
     df["date"] = df["date"].where(df["date"].notna(), None) if len(df) else df["date"]
@@ -218,17 +265,24 @@ def _check_one_programme(store: Store, spec: ExperimentSpec) -> None:
     """A subject with two arms is an error (parallel/pre-post), naming the subject."""
     if spec.design == "crossover":
         return
-    two = store.sql("SELECT subject_id, list(DISTINCT arm ORDER BY arm) AS arms "
-                    "FROM interventions GROUP BY subject_id HAVING count(DISTINCT arm) > 1 "
-                    "ORDER BY subject_id")
+    two = store.sql(
+        "SELECT subject_id, list(DISTINCT arm ORDER BY arm) AS arms "
+        "FROM interventions GROUP BY subject_id HAVING count(DISTINCT arm) > 1 "
+        "ORDER BY subject_id"
+    )
     if len(two):
         first = two.iloc[0]
-        raise ConfigError(message(
-            f"subject {first['subject_id']} is in {len(first['arms'])} programmes "
-            f"({', '.join(map(str, first['arms']))}); {len(two)} subject(s) in all",
-            file=spec.path, field="interventions.arm", value=first["subject_id"],
-            fix="keep one programme row per subject in the programme log, or declare "
-                "design = \"crossover\" in [model]"))
+        raise ConfigError(
+            message(
+                f"subject {first['subject_id']} is in {len(first['arms'])} programmes "
+                f"({', '.join(map(str, first['arms']))}); {len(two)} subject(s) in all",
+                file=spec.path,
+                field="interventions.arm",
+                value=first["subject_id"],
+                fix="keep one programme row per subject in the programme log, or declare "
+                'design = "crossover" in [model]',
+            )
+        )
 
 
 def trial_table(store: Store, spec: ExperimentSpec, /, subjects: pd.DataFrame) -> pd.DataFrame:
@@ -327,14 +381,17 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
 def cohort_table(analysis: pd.DataFrame, /) -> pd.DataFrame:
     """Subjects, subject-sessions and observations per arm (``arm``, ``n_subjects``, ...)."""
     g = analysis.groupby("arm", sort=True)
-    out = pd.DataFrame({
-        "n_subjects": g["subject_id"].nunique(),
-        "n_sessions": g.apply(lambda d: len(d[["subject_id", "session"]].drop_duplicates()),
-                              include_groups=False),
-        "n_obs": g.size(),
-        "mean_adherence": g["adherence"].mean(),
-        "mean_age_years": g["age_years"].mean(),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "n_subjects": g["subject_id"].nunique(),
+            "n_sessions": g.apply(
+                lambda d: len(d[["subject_id", "session"]].drop_duplicates()), include_groups=False
+            ),
+            "n_obs": g.size(),
+            "mean_adherence": g["adherence"].mean(),
+            "mean_age_years": g["age_years"].mean(),
+        }
+    ).reset_index()
     return out.astype({"n_subjects": "int64", "n_sessions": "int64", "n_obs": "int64"})
 
 
@@ -352,11 +409,17 @@ def quality_table(store: Store, /) -> pd.DataFrame:
     if q.empty:
         return pd.DataFrame(columns=["stage", "file", "field", "n_rows", "reason"])
     q["file"] = q["source_path"].map(lambda p: redact(str(p).replace("\\", "/").split("/")[-1]))
-    q["reason"] = [redact(r, v if _is_label(f) else None)
-                   for r, v, f in zip(q["reason"], q["value"], q["field"], strict=True)]
+    q["reason"] = [
+        redact(r, v if _is_label(f) else None)
+        for r, v, f in zip(q["reason"], q["value"], q["field"], strict=True)
+    ]
     q["field"] = q["field"].fillna("")
-    out = (q.groupby(["stage", "file", "field", "reason"], sort=True).size()
-           .rename("n_rows").reset_index())
+    out = (
+        q.groupby(["stage", "file", "field", "reason"], sort=True)
+        .size()
+        .rename("n_rows")
+        .reset_index()
+    )
     return out[["stage", "file", "field", "n_rows", "reason"]]
 
 
@@ -378,12 +441,23 @@ def redact(text: str, value: object = None, /) -> str:
     return re.sub(r"\b[0-9a-f]{12}\b", "…", out)
 
 
-FLOW_COLUMNS = ["arm", "enrolled", "with_sessions", "n_sessions", "followed_up", "analysed",
-                "reasons"]
+FLOW_COLUMNS = [
+    "arm",
+    "enrolled",
+    "with_sessions",
+    "n_sessions",
+    "followed_up",
+    "analysed",
+    "reasons",
+]
 
 
-def flow_table(store: Store, analysis: pd.DataFrame, participants: pd.DataFrame, /,
-               ) -> pd.DataFrame:
+def flow_table(
+    store: Store,
+    analysis: pd.DataFrame,
+    participants: pd.DataFrame,
+    /,
+) -> pd.DataFrame:
     """Participant flow per arm (CONSORT-style), with the reasons for exclusions.
 
     Returns
@@ -404,16 +478,28 @@ def flow_table(store: Store, analysis: pd.DataFrame, participants: pd.DataFrame,
         enrolled = set(iv.loc[iv["arm"] == arm, "subject_id"]) | seen
         sessions = a.groupby("subject_id")["session_index"].nunique()
         two = set(sessions[sessions >= 2].index)
-        analysed = (set(participants.loc[participants["arm"] == arm, "subject_id"])
-                    if len(participants) else set())
+        analysed = (
+            set(participants.loc[participants["arm"] == arm, "subject_id"])
+            if len(participants)
+            else set()
+        )
         reasons = []
         if enrolled - seen:
-            reasons.append(f"{len(enrolled - seen)} with no usable session (no recording or "
-                           "survey, every input quarantined, or filtered out)")
+            reasons.append(
+                f"{len(enrolled - seen)} with no usable session (no recording or "
+                "survey, every input quarantined, or filtered out)"
+            )
         if seen - two:
             reasons.append(f"{len(seen - two)} seen at one session only (no follow-up)")
-        rows.append({"arm": arm, "enrolled": len(enrolled), "with_sessions": len(seen),
-                     "n_sessions": len(a[["subject_id", "session"]].drop_duplicates()),
-                     "followed_up": len(two), "analysed": len(analysed),
-                     "reasons": "; ".join(reasons)})
+        rows.append(
+            {
+                "arm": arm,
+                "enrolled": len(enrolled),
+                "with_sessions": len(seen),
+                "n_sessions": len(a[["subject_id", "session"]].drop_duplicates()),
+                "followed_up": len(two),
+                "analysed": len(analysed),
+                "reasons": "; ".join(reasons),
+            }
+        )
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)

@@ -13,12 +13,37 @@ import pandas as pd
 from cxlab._check import CxlabError, CxlabWarning, warn
 from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec
 
-__all__ = ["Effects", "effects_table", "participants_table", "reliability_table",
-           "resolve_mcids", "responders_table"]
+__all__ = [
+    "Effects",
+    "effects_table",
+    "participants_table",
+    "reliability_table",
+    "resolve_mcids",
+    "responders_table",
+]
 
-EFFECT_COLUMNS = ["outcome", "arm", "estimand", "estimate", "std_error", "ci_low", "ci_high",
-                  "p_value", "p_adj", "n_subjects", "n_obs", "method", "converged", "warnings",
-                  "unit", "mcid", "better", "label", "followup_weeks", "formula"]
+EFFECT_COLUMNS = [
+    "outcome",
+    "arm",
+    "estimand",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adj",
+    "n_subjects",
+    "n_obs",
+    "method",
+    "converged",
+    "warnings",
+    "unit",
+    "mcid",
+    "better",
+    "label",
+    "followup_weeks",
+    "formula",
+]
 
 
 class Effects(NamedTuple):
@@ -50,9 +75,13 @@ class Effects(NamedTuple):
 def _no_effects(methods: str = "") -> Effects:
     from cxlab.models.emmeans import EMM_COLUMNS, PAIR_COLUMNS, VARIANCE_COLUMNS
 
-    return Effects(pd.DataFrame(columns=EFFECT_COLUMNS), methods, pd.DataFrame(
-        columns=EMM_COLUMNS), pd.DataFrame(columns=PAIR_COLUMNS), pd.DataFrame(
-        columns=VARIANCE_COLUMNS))
+    return Effects(
+        pd.DataFrame(columns=EFFECT_COLUMNS),
+        methods,
+        pd.DataFrame(columns=EMM_COLUMNS),
+        pd.DataFrame(columns=PAIR_COLUMNS),
+        pd.DataFrame(columns=VARIANCE_COLUMNS),
+    )
 
 
 def _column(name: str) -> str:
@@ -123,17 +152,25 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
     for o in spec.outcomes:
         d = analysis[analysis["outcome"] == o.name]
         if d["subject_id"].nunique() < 4 or d["arm"].nunique() < 2:
-            warn("has too few subjects or arms to fit an effect", field=f"outcomes.{o.name}",
-                 value=int(d["subject_id"].nunique()), fix="widen the filter or add subjects")
+            warn(
+                "has too few subjects or arms to fit an effect",
+                field=f"outcomes.{o.name}",
+                value=int(d["subject_id"].nunique()),
+                fix="widen the filter or add subjects",
+            )
             continue
         fit_outcomes.append(o)
     if not fit_outcomes:
         return _no_effects()
     keys = ["subject_id", "session"]
-    ctx = (analysis[[*keys, "session_index", "week", "arm", "adherence", "age_years"]]
-           .drop_duplicates(keys))
-    values = (analysis.assign(col=analysis["outcome"].map(_column))
-              .pivot(index=keys, columns="col", values="value").reset_index())
+    ctx = analysis[
+        [*keys, "session_index", "week", "arm", "adherence", "age_years"]
+    ].drop_duplicates(keys)
+    values = (
+        analysis.assign(col=analysis["outcome"].map(_column))
+        .pivot(index=keys, columns="col", values="value")
+        .reset_index()
+    )
     values.columns.name = None
     wide = ctx.merge(values, on=keys, how="left").sort_values(["subject_id", "session_index"])
     wide = wide.reset_index(drop=True)
@@ -141,10 +178,18 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
     skipped = []
     while True:
         try:
-            fit = fit_effects(wide, outcome=list(names), time=spec.time, arm=spec.arm,
-                              subject="subject_id", control=spec.control,
-                              covariates=list(spec.covariates), method=spec.method,
-                              alpha=spec.alpha, seed=spec.seed)
+            fit = fit_effects(
+                wide,
+                outcome=list(names),
+                time=spec.time,
+                arm=spec.arm,
+                subject="subject_id",
+                control=spec.control,
+                covariates=list(spec.covariates),
+                method=spec.method,
+                alpha=spec.alpha,
+                seed=spec.seed,
+            )
             break
         except CxlabError as e:  # an error about one outcome: leave it out, fit the rest
             text = str(e)
@@ -153,9 +198,11 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
                 raise
             o = names.pop(col)
             skipped.append(o.name)
-            warn("not fitted: " + text[len(col) + 2:].replace(col, o.name),
-                 field=f"outcomes.{o.name}",
-                 fix="drop the outcome from the spec, or leave the sparse arm out with where")
+            warn(
+                "not fitted: " + text[len(col) + 2 :].replace(col, o.name),
+                field=f"outcomes.{o.name}",
+                fix="drop the outcome from the spec, or leave the sparse arm out with where",
+            )
             if not names:
                 return _no_effects()
     for w in fit.warnings:  # rows the model left out -> the manifest and the report
@@ -185,14 +232,19 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
     rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
     methods = fit.methods
     if skipped:
-        methods += (f" {', '.join(skipped)} could not be fitted (see the warnings) and "
-                    f"{'is' if len(skipped) == 1 else 'are'} not in that adjustment, which "
-                    "covers the fitted outcomes and arms only.")
+        methods += (
+            f" {', '.join(skipped)} could not be fitted (see the warnings) and "
+            f"{'is' if len(skipped) == 1 else 'are'} not in that adjustment, which "
+            "covers the fitted outcomes and arms only."
+        )
     empty = _no_effects()
-    return Effects(res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest], methods,
-                   pd.concat(means, ignore_index=True) if means else empty.means,
-                   pd.concat(pairs, ignore_index=True) if pairs else empty.pairs,
-                   pd.concat(variances, ignore_index=True) if variances else empty.variances)
+    return Effects(
+        res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest],
+        methods,
+        pd.concat(means, ignore_index=True) if means else empty.means,
+        pd.concat(pairs, ignore_index=True) if pairs else empty.pairs,
+        pd.concat(variances, ignore_index=True) if variances else empty.variances,
+    )
 
 
 def _visits(analysis: pd.DataFrame, spec: ExperimentSpec, outcome: str) -> list[float]:
@@ -208,8 +260,15 @@ def _means(fit, col: str, name: str, analysis: pd.DataFrame, spec: ExperimentSpe
     from cxlab.models.emmeans import marginal_means, variance_components
 
     res, scale = fit.results_[col], fit.time_scale.get(col, 1.0)
-    mm = marginal_means(res, outcome=name, arm=spec.arm, time=spec.time,
-                        visits=_visits(analysis, spec, name), scale=scale, alpha=spec.alpha)
+    mm = marginal_means(
+        res,
+        outcome=name,
+        arm=spec.arm,
+        time=spec.time,
+        visits=_visits(analysis, spec, name),
+        scale=scale,
+        alpha=spec.alpha,
+    )
     var = variance_components(res, outcome=name, time=spec.time, scale=scale)
     return mm.means, mm.pairs, var
 
@@ -224,12 +283,23 @@ def _crossover_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
         d = analysis[analysis["outcome"] == o.name].sort_values(["subject_id", "session_index"])
         d = d.drop_duplicates(["subject_id", "period"], keep="last")
         try:
-            t = fit_crossover(d, outcome="value", arm="arm", period="period",
-                              sequence="sequence", subject="subject_id", control=spec.control,
-                              covariates=list(spec.covariates), alpha=spec.alpha)
+            t = fit_crossover(
+                d,
+                outcome="value",
+                arm="arm",
+                period="period",
+                sequence="sequence",
+                subject="subject_id",
+                control=spec.control,
+                covariates=list(spec.covariates),
+                alpha=spec.alpha,
+            )
         except CxlabError as e:
-            warn("not fitted: " + str(e).removeprefix("value: "), field=f"outcomes.{o.name}",
-                 fix="every subject needs a measured session in each programme period")
+            warn(
+                "not fitted: " + str(e).removeprefix("value: "),
+                field=f"outcomes.{o.name}",
+                fix="every subject needs a measured session in each programme period",
+            )
             continue
         t["outcome"] = o.name
         t["unit"] = d["unit"].iloc[0]
@@ -244,15 +314,22 @@ def _crossover_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
     res["p_adj"] = p_adjust(res["p_value"].to_numpy(), method="holm")
     rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
     level = f"{100 * (1 - spec.alpha):g}%"
-    methods = ("Crossover design: each programme vs control within subjects, at the last "
-               "session of each period, from a linear mixed model (statsmodels MixedLM, REML) "
-               "with programme, period and sequence as fixed effects and a random intercept "
-               f"per subject (Jones & Kenward 2014); t {level} intervals on Satterthwaite "
-               "(1946) degrees of freedom; p-values adjusted with Holm's (1979) procedure. "
-               "The model assumes no carry-over between periods.")
+    methods = (
+        "Crossover design: each programme vs control within subjects, at the last "
+        "session of each period, from a linear mixed model (statsmodels MixedLM, REML) "
+        "with programme, period and sequence as fixed effects and a random intercept "
+        f"per subject (Jones & Kenward 2014); t {level} intervals on Satterthwaite "
+        "(1946) degrees of freedom; p-values adjusted with Holm's (1979) procedure. "
+        "The model assumes no carry-over between periods."
+    )
     empty = _no_effects()
-    return Effects(res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest], methods,
-                   empty.means, empty.pairs, empty.variances)
+    return Effects(
+        res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest],
+        methods,
+        empty.means,
+        empty.pairs,
+        empty.variances,
+    )
 
 
 def _prepost_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
@@ -262,12 +339,21 @@ def _prepost_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
     for o in spec.outcomes:
         d = analysis[analysis["outcome"] == o.name]
         try:
-            t = fit_change(d, outcome="value", time=spec.time, subject="subject_id",
-                           covariates=list(spec.covariates), arm_label=PREPOST_ARM,
-                           alpha=spec.alpha)
+            t = fit_change(
+                d,
+                outcome="value",
+                time=spec.time,
+                subject="subject_id",
+                covariates=list(spec.covariates),
+                arm_label=PREPOST_ARM,
+                alpha=spec.alpha,
+            )
         except CxlabError as e:
-            warn("not fitted: " + str(e).removeprefix("value: "), field=f"outcomes.{o.name}",
-                 fix="add subjects with baseline and follow-up values")
+            warn(
+                "not fitted: " + str(e).removeprefix("value: "),
+                field=f"outcomes.{o.name}",
+                fix="add subjects with baseline and follow-up values",
+            )
             continue
         last = d.groupby("subject_id")[spec.time].max()
         t["outcome"] = o.name
@@ -287,16 +373,23 @@ def _prepost_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
     res.loc[slope, "p_adj"] = p_adjust(res.loc[slope, "p_value"].to_numpy(), method="holm")
     rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
     level = f"{100 * (1 - spec.alpha):g}%"
-    methods = (f"Single-group pre/post design: change per unit of {spec.time} from a linear "
-               "mixed model (statsmodels MixedLM, REML) with a random intercept per subject, "
-               f"t {level} intervals on Satterthwaite (1946) degrees of freedom; and the mean "
-               f"first-to-last change with its paired t {level} interval. P-values of the "
-               "slopes were adjusted with Holm's (1979) procedure. There is no control arm, "
-               "so a change is not an effect of the programme (regression to the mean, "
-               "natural history and learning the test move outcomes too).")
+    methods = (
+        f"Single-group pre/post design: change per unit of {spec.time} from a linear "
+        "mixed model (statsmodels MixedLM, REML) with a random intercept per subject, "
+        f"t {level} intervals on Satterthwaite (1946) degrees of freedom; and the mean "
+        f"first-to-last change with its paired t {level} interval. P-values of the "
+        "slopes were adjusted with Holm's (1979) procedure. There is no control arm, "
+        "so a change is not an effect of the programme (regression to the mean, "
+        "natural history and learning the test move outcomes too)."
+    )
     empty = _no_effects()
-    return Effects(res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest], methods,
-                   empty.means, empty.pairs, empty.variances)
+    return Effects(
+        res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest],
+        methods,
+        empty.means,
+        empty.pairs,
+        empty.variances,
+    )
 
 
 def _as_text(w) -> str:
@@ -329,12 +422,18 @@ def measurement_errors(reliability: pd.DataFrame, /) -> dict[str, MeasurementErr
 
 
 def _first_last(analysis: pd.DataFrame, o) -> pd.DataFrame:
-    return analysis.loc[analysis["outcome"] == o.name,
-                        ["subject_id", "arm", "session_index", "value"]]
+    return analysis.loc[
+        analysis["outcome"] == o.name, ["subject_id", "arm", "session_index", "value"]
+    ]
 
 
-def responders_table(analysis: pd.DataFrame, spec: ExperimentSpec, /, *,
-                     errors: dict[str, MeasurementError] | None = None) -> pd.DataFrame:
+def responders_table(
+    analysis: pd.DataFrame,
+    spec: ExperimentSpec,
+    /,
+    *,
+    errors: dict[str, MeasurementError] | None = None,
+) -> pd.DataFrame:
     """Responder rates per arm for every outcome with an MCID.
 
     Calls :func:`cxlab.models.responders` with each subject's first and last
@@ -359,9 +458,25 @@ def responders_table(analysis: pd.DataFrame, spec: ExperimentSpec, /, *,
         rates["mcid"] = o.mcid
         rates["mdc95"] = err.mdc95 if err else np.nan
         out.append(rates)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["outcome", "arm", "criterion", "n", "n_responders", "rate", "ci_low",
-                 "ci_high", "n_missing", "mcid", "mdc95"])
+    return (
+        pd.concat(out, ignore_index=True)
+        if out
+        else pd.DataFrame(
+            columns=[
+                "outcome",
+                "arm",
+                "criterion",
+                "n",
+                "n_responders",
+                "rate",
+                "ci_low",
+                "ci_high",
+                "n_missing",
+                "mcid",
+                "mdc95",
+            ]
+        )
+    )
 
 
 def _responder_fits(analysis, spec, errors):
@@ -374,21 +489,52 @@ def _responder_fits(analysis, spec, errors):
         if not (d.groupby("subject_id")["session_index"].nunique() >= 2).any():
             continue
         err = errors.get(o.name)
-        res = responders(d, outcome="value", subject="subject_id", time="session_index",
-                         baseline="first", followup="last", mcid=o.mcid, arm="arm",
-                         sem=err.sem if err else None, mdc=err.mdc95 if err else None,
-                         lower_is_better=o.better == "lower", alpha=spec.alpha)
+        res = responders(
+            d,
+            outcome="value",
+            subject="subject_id",
+            time="session_index",
+            baseline="first",
+            followup="last",
+            mcid=o.mcid,
+            arm="arm",
+            sem=err.sem if err else None,
+            mdc=err.mdc95 if err else None,
+            lower_is_better=o.better == "lower",
+            alpha=spec.alpha,
+        )
         yield o, res, err
 
 
-PARTICIPANT_COLUMNS = ["outcome", "subject_id", "arm", "adherence", "baseline_value",
-                       "last_value", "change", "unit", "mcid", "mdc95", "error_basis",
-                       "threshold", "change_mcid", "rci", "responder_mcid", "responder_rci",
-                       "responder_mcid_mdc", "verdict"]
+PARTICIPANT_COLUMNS = [
+    "outcome",
+    "subject_id",
+    "arm",
+    "adherence",
+    "baseline_value",
+    "last_value",
+    "change",
+    "unit",
+    "mcid",
+    "mdc95",
+    "error_basis",
+    "threshold",
+    "change_mcid",
+    "rci",
+    "responder_mcid",
+    "responder_rci",
+    "responder_mcid_mdc",
+    "verdict",
+]
 
 
-def participants_table(analysis: pd.DataFrame, spec: ExperimentSpec, /, *,
-                       errors: dict[str, MeasurementError] | None = None) -> pd.DataFrame:
+def participants_table(
+    analysis: pd.DataFrame,
+    spec: ExperimentSpec,
+    /,
+    *,
+    errors: dict[str, MeasurementError] | None = None,
+) -> pd.DataFrame:
     """One row per participant × outcome: who responded, by how much, beyond measurement error.
 
     Returns
@@ -406,29 +552,37 @@ def participants_table(analysis: pd.DataFrame, spec: ExperimentSpec, /, *,
     adherence = analysis.groupby("subject_id")["adherence"].first()
     out = []
     for o, res, err in _responder_fits(analysis, spec, errors or {}):
-        s = res.subjects.rename(columns={"subject": "subject_id",
-                                         "followup_value": "last_value"})
+        s = res.subjects.rename(columns={"subject": "subject_id", "followup_value": "last_value"})
         thr = max(o.mcid, err.mdc95) if err else o.mcid
         unit = analysis.loc[analysis["outcome"] == o.name, "unit"].iloc[0]
-        s = s.assign(outcome=o.name, unit=unit, mcid=o.mcid,
-                     mdc95=err.mdc95 if err else np.nan,
-                     error_basis=err.basis if err else "", threshold=thr,
-                     adherence=s["subject_id"].map(adherence).astype(float))
-        s["verdict"] = np.where(s["improvement"] >= thr, "responder",
-                                np.where(-s["improvement"] >= thr, "worse beyond error",
-                                         "within threshold"))
+        s = s.assign(
+            outcome=o.name,
+            unit=unit,
+            mcid=o.mcid,
+            mdc95=err.mdc95 if err else np.nan,
+            error_basis=err.basis if err else "",
+            threshold=thr,
+            adherence=s["subject_id"].map(adherence).astype(float),
+        )
+        s["verdict"] = np.where(
+            s["improvement"] >= thr,
+            "responder",
+            np.where(-s["improvement"] >= thr, "worse beyond error", "within threshold"),
+        )
         out.append(s[PARTICIPANT_COLUMNS])
-    return (pd.concat(out, ignore_index=True) if out
-            else pd.DataFrame(columns=PARTICIPANT_COLUMNS))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=PARTICIPANT_COLUMNS)
 
 
 BETWEEN = "between-session (repeated sessions before the programme)"
-WITHIN = ("within-session (trial to trial, first session); it misses day-to-day variation, "
-          "so it understates the error of a change between sessions")
+WITHIN = (
+    "within-session (trial to trial, first session); it misses day-to-day variation, "
+    "so it understates the error of a change between sessions"
+)
 
 
-def reliability_table(trials: pd.DataFrame, spec: ExperimentSpec, /,
-                      analysis: pd.DataFrame | None = None) -> pd.DataFrame:
+def reliability_table(
+    trials: pd.DataFrame, spec: ExperimentSpec, /, analysis: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Reliability of each outcome: between-session where the data allow, else trial-to-trial.
 
     Between-session: subjects with two or more sessions dated on or before their
@@ -452,16 +606,21 @@ def reliability_table(trials: pd.DataFrame, spec: ExperimentSpec, /,
     done = set()
     if analysis is not None and len(analysis):
         pre = analysis[analysis["week"].notna() & (analysis["week"] <= 0)]
-        pre = pre.assign(rank=pre.groupby(["outcome", "subject_id"])["session_index"]
-                         .rank(method="first"))
+        pre = pre.assign(
+            rank=pre.groupby(["outcome", "subject_id"])["session_index"].rank(method="first")
+        )
         pre = pre[pre["rank"] <= 2]
         for name, d in pre.groupby("outcome", sort=False):
             two = d.groupby("subject_id")["rank"].nunique()
             d = d[d["subject_id"].isin(two[two == 2].index)]
             if d["subject_id"].nunique() < 3:
                 continue
-            r = reliability(d.assign(rater=d["rank"].astype(int).astype(str)),
-                            targets="subject_id", raters="rater", ratings="value")
+            r = reliability(
+                d.assign(rater=d["rank"].astype(int).astype(str)),
+                targets="subject_id",
+                raters="rater",
+                ratings="value",
+            )
             r = r[r["type"].isin(["ICC(2,1)", "ICC(3,1)"])].copy()
             r.insert(0, "outcome", name)
             r["basis"] = BETWEEN

@@ -43,10 +43,26 @@ from cxlab.store import Store, remove_stale_temporaries, write_parquet
 __all__ = ["INPUT_TABLES", "input_digests", "run_experiment"]
 
 #: the store tables a run reads; their Parquet parts' sha256 enter the run hash
-INPUT_TABLES = ("scores", "interventions", "features", "recordings", "quarantine", "strength",
-                "sessions")
-_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "statsmodels", "duckdb", "matplotlib",
-             "seaborn", "jinja2")
+INPUT_TABLES = (
+    "scores",
+    "interventions",
+    "features",
+    "recordings",
+    "quarantine",
+    "strength",
+    "sessions",
+)
+_PACKAGES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "statsmodels",
+    "duckdb",
+    "matplotlib",
+    "seaborn",
+    "jinja2",
+)
 
 
 def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
@@ -58,8 +74,10 @@ def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
         ``{table: [{"part": <path relative to the store>, "sha256": <hex>}, ...]}``.
     """
     return {
-        name: [{"part": f.relative_to(store.path).as_posix(), "sha256": sha256_of(f)}
-               for f in store.files(name)]
+        name: [
+            {"part": f.relative_to(store.path).as_posix(), "sha256": sha256_of(f)}
+            for f in store.files(name)
+        ]
         for name in INPUT_TABLES
     }
 
@@ -67,11 +85,20 @@ def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
 def _git_info() -> dict[str, object]:
     root = Path(__file__).resolve().parents[3]
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
-                                capture_output=True, text=True, timeout=20).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                 "--untracked-files=no", "--", "src"],
-                                check=True, capture_output=True, text=True, timeout=20).stdout
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status.strip())}
@@ -145,24 +172,47 @@ def run_experiment(
     st = Store(spec.store)
     # --store is a command-line path (relative to the current directory); the spec's
     # store is relative to the spec file, so say which one is wrong
-    where = ({"file": None, "field": "--store"} if store is not None
-             else {"file": spec.path, "field": "store"})
+    where = (
+        {"file": None, "field": "--store"}
+        if store is not None
+        else {"file": spec.path, "field": "store"}
+    )
     if not spec.store.is_dir():
-        raise ConfigError(message("does not exist", **where, value=str(spec.store),
-                                  fix="build it with `cxlab ingest` or correct the path "
-                                      + ("(relative to the current directory)"
-                                         if store is not None else "(relative to the spec file)")))
+        raise ConfigError(
+            message(
+                "does not exist",
+                **where,
+                value=str(spec.store),
+                fix="build it with `cxlab ingest` or correct the path "
+                + (
+                    "(relative to the current directory)"
+                    if store is not None
+                    else "(relative to the spec file)"
+                ),
+            )
+        )
     inputs = input_digests(st)
     if not inputs["interventions"] and spec.design != "prepost":
-        raise ConfigError(message("has no interventions table", **where, value=str(spec.store),
-                                  fix="ingest the programme log first (cxlab "
-                                      "ingest-interventions), or declare design = "
-                                      "\"prepost\" for a single group"))
+        raise ConfigError(
+            message(
+                "has no interventions table",
+                **where,
+                value=str(spec.store),
+                fix="ingest the programme log first (cxlab "
+                "ingest-interventions), or declare design = "
+                '"prepost" for a single group',
+            )
+        )
     if not inputs["scores"] and not inputs["features"]:
-        raise ConfigError(message("has neither scores nor features", **where,
-                                  value=str(spec.store),
-                                  fix="ingest surveys (cxlab ingest-survey) or recordings "
-                                      "(cxlab ingest, then cxlab features)"))
+        raise ConfigError(
+            message(
+                "has neither scores nor features",
+                **where,
+                value=str(spec.store),
+                fix="ingest surveys (cxlab ingest-survey) or recordings "
+                "(cxlab ingest, then cxlab features)",
+            )
+        )
     canonical = spec.canonical()
     blob = json.dumps({"spec": canonical, "inputs": inputs}, sort_keys=True).encode()
     run_id = hashlib.sha256(blob).hexdigest()[:12]
@@ -177,19 +227,24 @@ def run_experiment(
             t = lap("read spec and hash inputs", t0)
             analysis = analysis_table(st, spec)
             if analysis.empty:
-                raise ConfigError(message("selects no rows", file=spec.path,
-                                          field="where" if spec.where else "outcomes",
-                                          value=spec.where or [o.name for o in spec.outcomes],
-                                          fix="check the outcome names and filter against "
-                                              "the store (cxlab sql)"))
+                raise ConfigError(
+                    message(
+                        "selects no rows",
+                        file=spec.path,
+                        field="where" if spec.where else "outcomes",
+                        value=spec.where or [o.name for o in spec.outcomes],
+                        fix="check the outcome names and filter against the store (cxlab sql)",
+                    )
+                )
             t = lap("analysis table", t)
             spec = _time_from_sessions(analysis, spec)
             spec = resolve_mcids(analysis, spec)
             fitted = effects_table(analysis, spec)
             effects, methods_text = fitted.table, fitted.methods
             t = lap("effects", t)
-            base = (analysis[analysis["session_index"] == 0][["subject_id", "session"]]
-                    .drop_duplicates())
+            base = analysis[analysis["session_index"] == 0][
+                ["subject_id", "session"]
+            ].drop_duplicates()
             reliability = reliability_table(trial_table(st, spec, base), spec, analysis)
             errors = measurement_errors(reliability)
             responders = responders_table(analysis, spec, errors=errors)
@@ -199,20 +254,31 @@ def run_experiment(
             asym = asymmetry_table(st, keep)
             screening = _screening(st, analysis)
             tables = {
-                "analysis": analysis, "effects": effects, "responders": responders,
-                "participants": participants, "marginal_means": fitted.means,
-                "contrasts": fitted.pairs, "variances": fitted.variances,
-                "reliability": reliability, "asymmetry": asym,
-                "cohort": cohort_table(analysis), "quality": quality_table(st),
+                "analysis": analysis,
+                "effects": effects,
+                "responders": responders,
+                "participants": participants,
+                "marginal_means": fitted.means,
+                "contrasts": fitted.pairs,
+                "variances": fitted.variances,
+                "reliability": reliability,
+                "asymmetry": asym,
+                "cohort": cohort_table(analysis),
+                "quality": quality_table(st),
                 "flow": flow_table(st, analysis, participants),
                 "screening": screening,
             }
             for name, df in tables.items():
                 _write_table(df, tmp / f"{name}.parquet")
             t = lap("write tables", t)
-        run_warnings = sorted({str(w.message) for w in caught
-                               if issubclass(w.category, (CxlabWarning, UserWarning))
-                               and not issubclass(w.category, DeprecationWarning)})
+        run_warnings = sorted(
+            {
+                str(w.message)
+                for w in caught
+                if issubclass(w.category, (CxlabWarning, UserWarning))
+                and not issubclass(w.category, DeprecationWarning)
+            }
+        )
         from cxlab import __version__
 
         manifest = {
@@ -232,15 +298,17 @@ def run_experiment(
             "mcid": {o.name: o.mcid for o in spec.outcomes},
             "outputs": {f.name: sha256_of(f) for f in sorted(tmp.glob("*.parquet"))},
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                           encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         from cxlab.report import render_report
 
         render_report(tmp)
         t = lap("report", t)
         lap("total", t0)
         (tmp / "run.log").write_text(
-            "".join(f"{stage}\t{sec:.3f} s\n" for stage, sec in timings), encoding="utf-8")
+            "".join(f"{stage}\t{sec:.3f} s\n" for stage, sec in timings), encoding="utf-8"
+        )
         final = parent / run_id
         _swap_in(tmp, final)
     except BaseException:
@@ -270,8 +338,13 @@ def _swap_in(new: Path, final: Path) -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         at_fdcwd = -100
-        if hasattr(libc, "renameat2") and libc.renameat2(
-                at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(final), _RENAME_EXCHANGE) == 0:
+        if (
+            hasattr(libc, "renameat2")
+            and libc.renameat2(
+                at_fdcwd, os.fsencode(new), at_fdcwd, os.fsencode(final), _RENAME_EXCHANGE
+            )
+            == 0
+        ):
             shutil.rmtree(new)  # ``new`` now holds the old run
             return
     aside = final.with_name(f".old-{os.getpid()}-{final.name}")
@@ -287,11 +360,13 @@ def _time_from_sessions(analysis: pd.DataFrame, spec):
     from cxlab._check import warn
 
     if spec.time == "week" and analysis["week"].isna().all():
-        warn("no session has a date (no sessions sheet, {date} in the path, recording date or "
-             "survey date), so time is the session index instead of weeks",
-             field="model.time", value="week",
-             fix="ingest a sessions sheet (cxlab ingest-sessions) or set time = "
-                 "\"session_index\"")
+        warn(
+            "no session has a date (no sessions sheet, {date} in the path, recording date or "
+            "survey date), so time is the session index instead of weeks",
+            field="model.time",
+            value="week",
+            fix='ingest a sessions sheet (cxlab ingest-sessions) or set time = "session_index"',
+        )
         return replace(spec, time="session_index")
     return spec
 

@@ -165,11 +165,17 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(message("does not exist", file=path,
-                                  fix="give the path of an experiment TOML file")) from None
+        raise ConfigError(
+            message("does not exist", file=path, fix="give the path of an experiment TOML file")
+        ) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(message(f"is not valid TOML ({e})", file=path,
-                                  fix="fix the syntax (see docs/experiments.md)")) from None
+        raise ConfigError(
+            message(
+                f"is not valid TOML ({e})",
+                file=path,
+                fix="fix the syntax (see docs/experiments.md)",
+            )
+        ) from None
     problems: list[str] = []
     for k in raw:
         if k not in _TOP:
@@ -178,34 +184,64 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     def need(d, key, typ, where="", default=...):
         if key not in d:
             if default is ...:
-                problems.append(message("is required", field=f"{where}{key}",
-                                        fix="add it to the spec"))
+                problems.append(
+                    message("is required", field=f"{where}{key}", fix="add it to the spec")
+                )
             return None if default is ... else default
         v = d[key]
         if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
             names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-            problems.append(message(f"must be a {names}", field=f"{where}{key}", value=v,
-                                    fix=f"write it as a TOML {names}"))
+            problems.append(
+                message(
+                    f"must be a {names}",
+                    field=f"{where}{key}",
+                    value=v,
+                    fix=f"write it as a TOML {names}",
+                )
+            )
             return None
         return v
 
     name = need(raw, "name", str)
     if name is not None and not _NAME.fullmatch(name):
-        problems.append(message("is not a valid run name", field="name", value=name,
-                                fix="use letters, digits, '_', '.', '-' (max 64)"))
+        problems.append(
+            message(
+                "is not a valid run name",
+                field="name",
+                value=name,
+                fix="use letters, digits, '_', '.', '-' (max 64)",
+            )
+        )
     title = need(raw, "title", str, default=None)
     seed = need(raw, "seed", int)
     if seed is not None and not 0 <= seed < 2**32:
-        problems.append(message("is out of range", field="seed", value=seed,
-                                fix="use an integer from 0 to 2**32 - 1"))
+        problems.append(
+            message(
+                "is out of range",
+                field="seed",
+                value=seed,
+                fix="use an integer from 0 to 2**32 - 1",
+            )
+        )
     store_text = need(raw, "store", str, default=None)
     if store_text is None and store is None and "store" not in raw:
-        problems.append(message("is required", field="store",
-                                fix="add store = \"path/to/store\" (relative to the spec file)"))
+        problems.append(
+            message(
+                "is required",
+                field="store",
+                fix='add store = "path/to/store" (relative to the spec file)',
+            )
+        )
     where = need(raw, "where", str, default=None)
     if where is not None and ";" in where:
-        problems.append(message("must be one SQL boolean expression", field="where", value=where,
-                                fix="remove the ';' (e.g. where = \"adherence >= 0.5\")"))
+        problems.append(
+            message(
+                "must be one SQL boolean expression",
+                field="where",
+                value=where,
+                fix="remove the ';' (e.g. where = \"adherence >= 0.5\")",
+            )
+        )
 
     model = need(raw, "model", dict, default={}) or {}
     for k in model:
@@ -213,49 +249,91 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             _unknown(problems, k, _MODEL, "model.")
     time = need(model, "time", str, "model.", "week")
     if time is not None and time not in TIMES:
-        problems.append(message("is not a valid time variable", field="model.time", value=time,
-                                fix=f"use one of {', '.join(TIMES)}"))
+        problems.append(
+            message(
+                "is not a valid time variable",
+                field="model.time",
+                value=time,
+                fix=f"use one of {', '.join(TIMES)}",
+            )
+        )
     arm = need(model, "arm", str, "model.", "arm")
     if arm is not None and arm != "arm":
-        problems.append(message("is not a column of the analysis table", field="model.arm",
-                                value=arm, fix="use \"arm\" (interventions.arm)"))
+        problems.append(
+            message(
+                "is not a column of the analysis table",
+                field="model.arm",
+                value=arm,
+                fix='use "arm" (interventions.arm)',
+            )
+        )
     design = need(model, "design", str, "model.", "parallel")
     if design is not None and design not in DESIGNS:
-        problems.append(message("is not a known design", field="model.design", value=design,
-                                fix=f"use one of {', '.join(DESIGNS)}"))
-    control = need(model, "control", str, "model.",
-                   ... if design != "prepost" else PREPOST_ARM)
+        problems.append(
+            message(
+                "is not a known design",
+                field="model.design",
+                value=design,
+                fix=f"use one of {', '.join(DESIGNS)}",
+            )
+        )
+    control = need(model, "control", str, "model.", ... if design != "prepost" else PREPOST_ARM)
     cov = need(model, "covariates", list, "model.", [])
     for c in cov or []:
         if c not in COVARIATES:
             close = difflib.get_close_matches(str(c), COVARIATES, n=1)
             fix = f"did you mean {close[0]!r}?" if close else f"use any of {', '.join(COVARIATES)}"
-            problems.append(message("is not an available covariate", field="model.covariates",
-                                    value=c, fix=fix))
+            problems.append(
+                message("is not an available covariate", field="model.covariates", value=c, fix=fix)
+            )
     method = need(model, "method", str, "model.", "mixed")
     if method is not None and method not in METHODS:
-        problems.append(message("is not a valid method", field="model.method", value=method,
-                                fix=f"use one of {', '.join(METHODS)}"))
+        problems.append(
+            message(
+                "is not a valid method",
+                field="model.method",
+                value=method,
+                fix=f"use one of {', '.join(METHODS)}",
+            )
+        )
     alpha = need(model, "alpha", (int, float), "model.", 0.05)
     if alpha is not None and not 0 < alpha < 0.5:
-        problems.append(message("is out of range", field="model.alpha", value=alpha,
-                                fix="use a level between 0 and 0.5, e.g. 0.05"))
+        problems.append(
+            message(
+                "is out of range",
+                field="model.alpha",
+                value=alpha,
+                fix="use a level between 0 and 0.5, e.g. 0.05",
+            )
+        )
 
     outs_raw = need(raw, "outcomes", dict)
     outcomes: list[Outcome] = []
     if outs_raw is not None and not outs_raw:
-        problems.append(message("is empty", field="outcomes",
-                                fix="add at least one [outcomes.<name>] table"))
+        problems.append(
+            message("is empty", field="outcomes", fix="add at least one [outcomes.<name>] table")
+        )
     for oname, o in (outs_raw or {}).items():
         where_ = f"outcomes.{oname}."
         if not _OUTCOME.fullmatch(oname):
-            problems.append(message("is not a valid outcome name", field=f"outcomes.{oname}",
-                                    fix="use an instrument or feature name, optionally with "
-                                        "@left or @right (e.g. knee_fppa_peak_deg@left)"))
+            problems.append(
+                message(
+                    "is not a valid outcome name",
+                    field=f"outcomes.{oname}",
+                    fix="use an instrument or feature name, optionally with "
+                    "@left or @right (e.g. knee_fppa_peak_deg@left)",
+                )
+            )
             continue
         if not isinstance(o, dict):
-            problems.append(message("must be a table", field=f"outcomes.{oname}", value=o,
-                                    fix=f"write it as [outcomes.{oname}] with mcid = ..."))
+            problems.append(
+                message(
+                    "must be a table",
+                    field=f"outcomes.{oname}",
+                    value=o,
+                    fix=f"write it as [outcomes.{oname}] with mcid = ...",
+                )
+            )
             continue
         for k in o:
             if k not in _OUT:
@@ -264,31 +342,65 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         mcid = need(o, "mcid", (int, float, str), where_, None)
         bad = mcid != "swc" if isinstance(mcid, str) else (mcid is not None and not mcid > 0)
         if bad:
-            problems.append(message("must be positive or \"swc\"", field=f"{where_}mcid",
-                                    value=mcid, fix="give the minimal important change in the "
-                                    "outcome's unit, or \"swc\" for 0.2 x baseline SD"))
+            problems.append(
+                message(
+                    'must be positive or "swc"',
+                    field=f"{where_}mcid",
+                    value=mcid,
+                    fix="give the minimal important change in the "
+                    'outcome\'s unit, or "swc" for 0.2 x baseline SD',
+                )
+            )
         better = need(o, "better", str, where_, "lower")
         if better is not None and better not in ("lower", "higher"):
-            problems.append(message("is not a direction", field=f"{where_}better", value=better,
-                                    fix="use \"lower\" or \"higher\""))
-        source = need(o, "source", str, where_,
-                      "scores" if feature in INSTRUMENTS else "features")
+            problems.append(
+                message(
+                    "is not a direction",
+                    field=f"{where_}better",
+                    value=better,
+                    fix='use "lower" or "higher"',
+                )
+            )
+        source = need(o, "source", str, where_, "scores" if feature in INSTRUMENTS else "features")
         if source is not None and source not in ("scores", "features"):
-            problems.append(message("is not a table", field=f"{where_}source", value=source,
-                                    fix="use \"scores\" or \"features\""))
+            problems.append(
+                message(
+                    "is not a table",
+                    field=f"{where_}source",
+                    value=source,
+                    fix='use "scores" or "features"',
+                )
+            )
         if source == "scores" and side:
-            problems.append(message("has a side suffix but comes from scores",
-                                    field=f"outcomes.{oname}", fix="drop the @left/@right"))
+            problems.append(
+                message(
+                    "has a side suffix but comes from scores",
+                    field=f"outcomes.{oname}",
+                    fix="drop the @left/@right",
+                )
+            )
         task = need(o, "task", str, where_, None)
         label = need(o, "label", str, where_, None) or (
-            feature.replace("_", " ") + (f" ({side})" if side else ""))
-        outcomes.append(Outcome(oname, source or "features", feature, side or None, task,
-                                mcid if mcid is None or isinstance(mcid, str) else float(mcid),
-                                better or "lower", label))
+            feature.replace("_", " ") + (f" ({side})" if side else "")
+        )
+        outcomes.append(
+            Outcome(
+                oname,
+                source or "features",
+                feature,
+                side or None,
+                task,
+                mcid if mcid is None or isinstance(mcid, str) else float(mcid),
+                better or "lower",
+                label,
+            )
+        )
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(f"{path.name}: {len(problems)} problem(s) in the experiment spec:\n"
-                          f"{lines}\nsee docs/experiments.md for every key")
+        raise ConfigError(
+            f"{path.name}: {len(problems)} problem(s) in the experiment spec:\n"
+            f"{lines}\nsee docs/experiments.md for every key"
+        )
     if store is not None:
         store_path, store_text = Path(store), str(store)
     else:
@@ -296,8 +408,19 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         if not store_path.is_absolute():
             store_path = path.parent / store_path
     return ExperimentSpec(
-        name=name, title=title or name, seed=seed, store=store_path, store_text=store_text,
-        where=where, time=time, arm=arm, control=control, covariates=tuple(cov),
-        method=method, alpha=float(alpha), outcomes=tuple(outcomes), path=path,
+        name=name,
+        title=title or name,
+        seed=seed,
+        store=store_path,
+        store_text=store_text,
+        where=where,
+        time=time,
+        arm=arm,
+        control=control,
+        covariates=tuple(cov),
+        method=method,
+        alpha=float(alpha),
+        outcomes=tuple(outcomes),
+        path=path,
         design=design,
     )

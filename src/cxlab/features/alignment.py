@@ -10,11 +10,21 @@ import numpy as np
 
 from cxlab._check import check_option
 
-__all__ = ["ALIGNMENT_METHODS", "ALIGNMENT_UNITS", "hip_joint_centres", "knee_flexion", "knee_fppa",
-           "landing_alignment", "pelvic_obliquity"]
+__all__ = [
+    "ALIGNMENT_METHODS",
+    "ALIGNMENT_UNITS",
+    "hip_joint_centres",
+    "knee_flexion",
+    "knee_fppa",
+    "landing_alignment",
+    "pelvic_obliquity",
+]
 
-ALIGNMENT_UNITS = {"knee_fppa_peak_deg": "deg", "knee_fppa_at_peak_flexion_deg": "deg",
-                   "pelvic_drop_peak_deg": "deg"}
+ALIGNMENT_UNITS = {
+    "knee_fppa_peak_deg": "deg",
+    "knee_fppa_at_peak_flexion_deg": "deg",
+    "pelvic_drop_peak_deg": "deg",
+}
 ALIGNMENT_METHODS = {
     "knee_fppa_peak_deg": "FPPA of largest |value| (180 - hip-knee-ankle angle in y-z, + valgus)",
     "knee_fppa_at_peak_flexion_deg": "FPPA at the frame of peak 3-D knee flexion",
@@ -26,8 +36,17 @@ def _plane(p: np.ndarray, axes: tuple[int, int]) -> np.ndarray:
     return np.asarray(p, dtype=float)[..., list(axes)]
 
 
-def knee_fppa(hip, knee, ankle, /, *, side: str, vertical_axis: int = 2, ml_axis: int = 1,
-              left_is_positive: bool = True) -> np.ndarray:
+def knee_fppa(
+    hip,
+    knee,
+    ankle,
+    /,
+    *,
+    side: str,
+    vertical_axis: int = 2,
+    ml_axis: int = 1,
+    left_is_positive: bool = True,
+) -> np.ndarray:
     """Knee frontal-plane projection angle per frame, degrees, positive = valgus.
 
     The hip, knee and ankle centres are projected on the frontal plane (the
@@ -93,9 +112,17 @@ def pelvic_obliquity(lasi, rasi, /, *, vertical_axis: int = 2, ml_axis: int = 1)
     return np.degrees(np.arctan2(dz, dy))
 
 
-def landing_alignment(markers: dict, /, *, start: int = 0, stop: int | None = None,
-                      hip=("LHJC", "RHJC"), knee=("LKJC", "RKJC"), ankle=("LAJC", "RAJC"),
-                      asis=("LASI", "RASI")) -> dict[str, float]:
+def landing_alignment(
+    markers: dict,
+    /,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    hip=("LHJC", "RHJC"),
+    knee=("LKJC", "RKJC"),
+    ankle=("LAJC", "RAJC"),
+    asis=("LASI", "RASI"),
+) -> dict[str, float]:
     """Peak knee FPPA, FPPA at peak knee flexion and peak pelvic drop of one landing.
 
     Parameters

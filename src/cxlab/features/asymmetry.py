@@ -103,7 +103,12 @@ def symmetry_angle(left, right, /):
 
 
 def asymmetry_table(
-    df: pd.DataFrame, /, *, by=("recording_id",), features=None, involved_side: str | None = None,
+    df: pd.DataFrame,
+    /,
+    *,
+    by=("recording_id",),
+    features=None,
+    involved_side: str | None = None,
 ) -> pd.DataFrame:
     """Signed asymmetry, magnitude and dominant side for every bilateral feature.
 
@@ -132,8 +137,9 @@ def asymmetry_table(
     d = df[df["side"].isin(["left", "right"])]
     if features is not None:
         d = d[d["feature"].isin(list(features))]
-    wide = d.pivot_table(index=[*by, "feature"], columns="side", values="value",
-                         aggfunc="mean", dropna=False).reset_index()
+    wide = d.pivot_table(
+        index=[*by, "feature"], columns="side", values="value", aggfunc="mean", dropna=False
+    ).reset_index()
     for s in ("left", "right"):
         if s not in wide:
             wide[s] = np.nan
@@ -149,8 +155,20 @@ def asymmetry_table(
         wide["lsi_pct"] = limb_symmetry_index(rv, lv)
     else:
         weak_left = np.abs(lv) <= np.abs(rv)  # weaker = smaller magnitude (signs agree)
-        wide["lsi_pct"] = limb_symmetry_index(np.where(weak_left, lv, rv),
-                                              np.where(weak_left, rv, lv))
+        wide["lsi_pct"] = limb_symmetry_index(
+            np.where(weak_left, lv, rv), np.where(weak_left, rv, lv)
+        )
     wide["dominant_side"] = np.where(rv > lv, "right", np.where(lv > rv, "left", "none"))
-    return wide[[*by, "feature", "left", "right", "asym_pct", "asym_abs_pct",
-                 "symmetry_angle_pct", "lsi_pct", "dominant_side"]]
+    return wide[
+        [
+            *by,
+            "feature",
+            "left",
+            "right",
+            "asym_pct",
+            "asym_abs_pct",
+            "symmetry_angle_pct",
+            "lsi_pct",
+            "dominant_side",
+        ]
+    ]

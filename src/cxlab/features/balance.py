@@ -15,8 +15,13 @@ from cxlab._check import InputFormatError, message
 __all__ = ["BALANCE_METHODS", "BALANCE_UNITS", "cop_ellipse_area", "cop_metrics"]
 
 BALANCE_UNITS = {
-    "path_length_m": "m", "mean_velocity_m_s": "m/s", "rms_ap_m": "m", "rms_ml_m": "m",
-    "range_ap_m": "m", "range_ml_m": "m", "ellipse_area_m2": "m2",
+    "path_length_m": "m",
+    "mean_velocity_m_s": "m/s",
+    "rms_ap_m": "m",
+    "rms_ml_m": "m",
+    "range_ap_m": "m",
+    "range_ml_m": "m",
+    "ellipse_area_m2": "m2",
     "mean_power_frequency_hz": "Hz",
 }
 BALANCE_METHODS = {
@@ -34,12 +39,18 @@ BALANCE_METHODS = {
 def _check_cop(cop) -> np.ndarray:
     c = np.asarray(cop, dtype=float)
     if c.ndim != 2 or c.shape[1] != 2 or c.shape[0] < 10:
-        raise InputFormatError(message("must have shape (n_samples >= 10, 2)", field="cop",
-                                       value=c.shape))
+        raise InputFormatError(
+            message("must have shape (n_samples >= 10, 2)", field="cop", value=c.shape)
+        )
     if not np.isfinite(c).all():
-        raise InputFormatError(message("contains NaN", field="cop",
-                                       value=int((~np.isfinite(c)).any(axis=1).sum()),
-                                       fix="pass only samples where the foot loads the plate"))
+        raise InputFormatError(
+            message(
+                "contains NaN",
+                field="cop",
+                value=int((~np.isfinite(c)).any(axis=1).sum()),
+                fix="pass only samples where the foot loads the plate",
+            )
+        )
     return c
 
 
@@ -75,8 +86,9 @@ def cop_ellipse_area(cop, /, *, level: float = 0.95) -> float:
     return float(np.pi * k2 * np.sqrt(max(np.linalg.det(s), 0.0)))
 
 
-def cop_metrics(cop, /, *, rate_hz: float, fmax_hz: float = 10.0,
-                welch_s: float = 10.0) -> dict[str, float]:
+def cop_metrics(
+    cop, /, *, rate_hz: float, fmax_hz: float = 10.0, welch_s: float = 10.0
+) -> dict[str, float]:
     """Sway measures of one stance trial (Prieto et al. 1996, *IEEE TBME* 43:956).
 
     Parameters
@@ -108,13 +120,13 @@ def cop_metrics(cop, /, *, rate_hz: float, fmax_hz: float = 10.0,
     n = c.shape[0]
     d = c - c.mean(axis=0)
     path = float(np.sqrt((np.diff(c, axis=0) ** 2).sum(axis=1)).sum())
-    rd = np.sqrt((d ** 2).sum(axis=1))
+    rd = np.sqrt((d**2).sum(axis=1))
     nper = int(min(n, round(welch_s * rate_hz)))
     f, p = sps.welch(rd - rd.mean(), fs=rate_hz, nperseg=nper, detrend="constant")
     band = (f > 0) & (f <= fmax_hz)
     mpf = float((f[band] * p[band]).sum() / p[band].sum()) if p[band].sum() > 0 else np.nan
     rng = np.ptp(c, axis=0)
-    rms = np.sqrt((d ** 2).mean(axis=0))
+    rms = np.sqrt((d**2).mean(axis=0))
     return {
         "path_length_m": path,
         "mean_velocity_m_s": path / ((n - 1) / rate_hz),

@@ -49,20 +49,32 @@ class Curve(NamedTuple):
 
 def _settings(cfg: dict) -> tuple[int, str, float]:
     c = cfg.get("curves", {})
-    return int(c.get("nodes", 101)), str(c.get("method", "linear")), \
-        float(c.get("landing_window_s", 0.25))
+    return (
+        int(c.get("nodes", 101)),
+        str(c.get("method", "linear")),
+        float(c.get("landing_window_s", 0.25)),
+    )
 
 
-def _force_curves(phase: str, sides: dict[str, np.ndarray], bw_n: float, start: int,
-                  stop: int, rate: float, cfg: dict, events_txt: str) -> list[Curve]:
+def _force_curves(
+    phase: str,
+    sides: dict[str, np.ndarray],
+    bw_n: float,
+    start: int,
+    stop: int,
+    rate: float,
+    cfg: dict,
+    events_txt: str,
+) -> list[Curve]:
     n, method, _ = _settings(cfg)
     t0, t1 = start / rate, stop / rate
     out = []
     for side, f in sides.items():
-        seg = f[start:stop + 1] / bw_n
+        seg = f[start : stop + 1] / bw_n
         y = time_normalise(seg, [0.0, (stop - start) / rate], rate_hz=rate, n=n, method=method)
-        out.append(Curve(phase, "fz_bw", side, "BW", y, t0, t1,
-                         f"{events_txt}; {method}, {n} nodes"))
+        out.append(
+            Curve(phase, "fz_bw", side, "BW", y, t0, t1, f"{events_txt}; {method}, {n} nodes")
+        )
     return out
 
 
@@ -76,17 +88,39 @@ def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
         raise FeatureError(f"{trial.task}: no take-off found for the CMJ curve")
     to, td = (int(v) for v in fls[0])
     qs = quiet_standing(fz, rate_hz=rate, window_s=ev["quiet_window_s"], stop=to)
-    onset = movement_onset(fz, rate_hz=rate, weight_n=qs["weight_n"], sd_n=qs["sd_n"],
-                           n_sd=ev["onset_n_sd"], start=qs["start"], stop=to)
+    onset = movement_onset(
+        fz,
+        rate_hz=rate,
+        weight_n=qs["weight_n"],
+        sd_n=qs["sd_n"],
+        n_sd=ev["onset_n_sd"],
+        start=qs["start"],
+        stop=to,
+    )
     sides = {"bilateral": fz, "left": fl, "right": fr}
-    out = _force_curves("cmj", sides, qs["weight_n"], onset, to, rate, cfg,
-                        f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off "
-                        f"(< {ev['threshold_n']:g} N)")
+    out = _force_curves(
+        "cmj",
+        sides,
+        qs["weight_n"],
+        onset,
+        to,
+        rate,
+        cfg,
+        f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off (< {ev['threshold_n']:g} N)",
+    )
     _, _, window = _settings(cfg)
     stop = td + round(window * rate)
     if stop < fz.size:
-        out += _force_curves("cmj_landing", sides, qs["weight_n"], td, stop, rate, cfg,
-                             f"touchdown to +{window * 1000:g} ms")
+        out += _force_curves(
+            "cmj_landing",
+            sides,
+            qs["weight_n"],
+            td,
+            stop,
+            rate,
+            cfg,
+            f"touchdown to +{window * 1000:g} ms",
+        )
     return out
 
 
@@ -100,11 +134,21 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
     _, _, window = _settings(cfg)
     stop = td + round(window * rate)
     if stop >= fz.size:
-        raise FeatureError(f"{trial.task}: the recording ends {(fz.size - 1 - td) / rate:.3f} s "
-                           f"after contact, before the {window:g} s landing curve")
+        raise FeatureError(
+            f"{trial.task}: the recording ends {(fz.size - 1 - td) / rate:.3f} s "
+            f"after contact, before the {window:g} s landing curve"
+        )
     txt = f"initial contact (>= {ev['threshold_n']:g} N) to +{window * 1000:g} ms"
-    out = _force_curves("landing", {"bilateral": fz, "left": fl, "right": fr},
-                        bm["body_mass_kg"] * landing.G, td, stop, rate, cfg, txt)
+    out = _force_curves(
+        "landing",
+        {"bilateral": fz, "left": fl, "right": fr},
+        bm["body_mass_kg"] * landing.G,
+        td,
+        stop,
+        rate,
+        cfg,
+        txt,
+    )
     if trial.markers:
         try:
             mk = _leg_markers(trial, cfg)
@@ -118,8 +162,18 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
             if t_end > (ang.size - 1) / prate:
                 continue
             y = time_normalise(ang, [t_td, t_end], rate_hz=prate, n=n, method=method)
-            out.append(Curve("landing", "knee_fppa", side, "deg", y, t_td, t_end,
-                             f"{txt}; markers at {prate:g} Hz; {method}, {n} nodes"))
+            out.append(
+                Curve(
+                    "landing",
+                    "knee_fppa",
+                    side,
+                    "deg",
+                    y,
+                    t_td,
+                    t_end,
+                    f"{txt}; markers at {prate:g} Hz; {method}, {n} nodes",
+                )
+            )
     return out
 
 
@@ -138,21 +192,34 @@ def trial_curves(trial: Trial, cfg: dict) -> list[Curve]:
 def curves_frame(curves: list[Curve], /) -> pd.DataFrame:
     """Curves as long rows (``phase, signal, side, node, pct, value, unit, phase_start_s,
     phase_end_s, method``), without the recording's label columns."""
-    cols = ["phase", "signal", "side", "node", "pct", "value", "unit", "phase_start_s",
-            "phase_end_s", "method"]
+    cols = [
+        "phase",
+        "signal",
+        "side",
+        "node",
+        "pct",
+        "value",
+        "unit",
+        "phase_start_s",
+        "phase_end_s",
+        "method",
+    ]
     if not curves:
         return pd.DataFrame(columns=cols)
     n = np.array([c.values.size for c in curves])
     node = np.concatenate([np.arange(k, dtype=np.int32) for k in n])
-    return pd.DataFrame({
-        "phase": np.repeat([c.phase for c in curves], n),
-        "signal": np.repeat([c.signal for c in curves], n),
-        "side": np.repeat([c.side for c in curves], n),
-        "node": node,
-        "pct": np.concatenate([np.linspace(0.0, 100.0, k) for k in n]),
-        "value": np.concatenate([c.values for c in curves]),
-        "unit": np.repeat([c.unit for c in curves], n),
-        "phase_start_s": np.repeat([c.start_s for c in curves], n),
-        "phase_end_s": np.repeat([c.end_s for c in curves], n),
-        "method": np.repeat([c.method for c in curves], n),
-    }, columns=cols)
+    return pd.DataFrame(
+        {
+            "phase": np.repeat([c.phase for c in curves], n),
+            "signal": np.repeat([c.signal for c in curves], n),
+            "side": np.repeat([c.side for c in curves], n),
+            "node": node,
+            "pct": np.concatenate([np.linspace(0.0, 100.0, k) for k in n]),
+            "value": np.concatenate([c.values for c in curves]),
+            "unit": np.repeat([c.unit for c in curves], n),
+            "phase_start_s": np.repeat([c.start_s for c in curves], n),
+            "phase_end_s": np.repeat([c.end_s for c in curves], n),
+            "method": np.repeat([c.method for c in curves], n),
+        },
+        columns=cols,
+    )

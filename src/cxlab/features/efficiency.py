@@ -16,8 +16,9 @@ from cxlab.features.events import FeatureError
 __all__ = ["gait_events", "gait_timing", "ldlj", "sparc"]
 
 
-def sparc(speed, /, *, rate_hz: float, pad_level: int = 4, fc_hz: float = 10.0,
-          amp_th: float = 0.05) -> float:
+def sparc(
+    speed, /, *, rate_hz: float, pad_level: int = 4, fc_hz: float = 10.0, amp_th: float = 0.05
+) -> float:
     """Spectral arc length of a speed profile (Balasubramanian et al. 2015).
 
     Balasubramanian, Melendez-Calderon, Roby-Brami & Burdet (2015), *J NeuroEng Rehabil*
@@ -53,7 +54,7 @@ def sparc(speed, /, *, rate_hz: float, pad_level: int = 4, fc_hz: float = 10.0,
     sel = f <= fc_hz
     f, mag = f[sel], mag[sel]
     above = np.flatnonzero(mag >= amp_th)
-    f, mag = f[above[0]:above[-1] + 1], mag[above[0]:above[-1] + 1]
+    f, mag = f[above[0] : above[-1] + 1], mag[above[0] : above[-1] + 1]
     if f.size < 2:
         return 0.0
     return float(-np.sqrt((np.diff(f) / (f[-1] - f[0])) ** 2 + np.diff(mag) ** 2).sum())
@@ -93,15 +94,16 @@ def ldlj(x, /, *, rate_hz: float, kind: str = "velocity") -> float:
     j = np.gradient(a, dt, axis=0)
     if kind == "velocity":
         j = np.gradient(j, dt, axis=0)
-    j2 = (j ** 2).sum(axis=1)
+    j2 = (j**2).sum(axis=1)
     integral = float(np.sum((j2[1:] + j2[:-1]) * 0.5 * dt))
     peak = float(np.linalg.norm(a, axis=1).max())
-    scale = T ** 3 / peak ** 2 if kind == "velocity" else T / peak ** 2
+    scale = T**3 / peak**2 if kind == "velocity" else T / peak**2
     return float(-np.log(scale * integral))
 
 
-def gait_events(heel, toe, pelvis, /, *, rate_hz: float, axis: int = 0,
-                min_step_s: float = 0.35) -> dict[str, np.ndarray]:
+def gait_events(
+    heel, toe, pelvis, /, *, rate_hz: float, axis: int = 0, min_step_s: float = 0.35
+) -> dict[str, np.ndarray]:
     """Foot strikes and foot offs of one foot from markers (Zeni et al. 2008).
 
     Zeni, Richards & Higginson (2008), *Gait Posture* 27:710: a foot strike is a maximum
@@ -130,8 +132,10 @@ def gait_events(heel, toe, pelvis, /, *, rate_hz: float, axis: int = 0,
     rel_h = direction * (np.asarray(heel, float)[:, axis] - p)
     rel_t = direction * (np.asarray(toe, float)[:, axis] - p)
     dist = max(int(min_step_s * rate_hz), 1)
-    return {"strike_s": _interior_peaks(rel_h, dist) / rate_hz,
-            "off_s": _interior_peaks(-rel_t, dist) / rate_hz}
+    return {
+        "strike_s": _interior_peaks(rel_h, dist) / rate_hz,
+        "off_s": _interior_peaks(-rel_t, dist) / rate_hz,
+    }
 
 
 def _interior_peaks(x: np.ndarray, distance: int) -> np.ndarray:
@@ -175,12 +179,16 @@ def gait_timing(events: dict, /) -> dict[str, float]:
         stance = (off - hs[np.clip(prev_hs, 0, None)])[prev_hs >= 0] if hs.size else []
         stance = np.asarray(stance)
         if steps.size == 0 or stance.size == 0:
-            raise FeatureError(f"gait: no complete step and stance for the {side} foot "
-                               f"({hs.size} strikes, {off.size} offs)")
+            raise FeatureError(
+                f"gait: no complete step and stance for the {side} foot "
+                f"({hs.size} strikes, {off.size} offs)"
+            )
         out[f"step_time_s_{side}"] = float(steps.mean())
         out[f"stance_time_s_{side}"] = float(stance.mean())
-    out["step_time_asym_pct"] = float(symmetry_index(out["step_time_s_left"],
-                                                     out["step_time_s_right"]))
-    out["stance_time_asym_pct"] = float(symmetry_index(out["stance_time_s_left"],
-                                                       out["stance_time_s_right"]))
+    out["step_time_asym_pct"] = float(
+        symmetry_index(out["step_time_s_left"], out["step_time_s_right"])
+    )
+    out["stance_time_asym_pct"] = float(
+        symmetry_index(out["stance_time_s_left"], out["stance_time_s_right"])
+    )
     return out

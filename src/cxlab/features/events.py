@@ -36,7 +36,13 @@ def _rolling_mean_sd(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quiet_standing(
-    fz, /, *, rate_hz: float, window_s: float = 1.0, start: int = 0, stop: int | None = None,
+    fz,
+    /,
+    *,
+    rate_hz: float,
+    window_s: float = 1.0,
+    start: int = 0,
+    stop: int | None = None,
     min_force_n: float = 100.0,
 ) -> dict:
     """The steadiest ``window_s`` window of loaded standing in ``fz[start:stop]``.
@@ -72,23 +78,44 @@ def quiet_standing(
     f = np.asarray(fz, dtype=float)[start:stop]
     w = round(window_s * rate_hz)
     if w < 2 or f.size < w:
-        raise FeatureError(message(f"needs at least {window_s:g} s of standing",
-                                   field="quiet standing", value=f"{f.size / rate_hz:.3g} s"))
+        raise FeatureError(
+            message(
+                f"needs at least {window_s:g} s of standing",
+                field="quiet standing",
+                value=f"{f.size / rate_hz:.3g} s",
+            )
+        )
     mean, sd = _rolling_mean_sd(np.nan_to_num(f, nan=0.0), w)
     low = np.concatenate([[0], np.cumsum(~(f > min_force_n))])
     valid = (low[w:] - low[:-w]) == 0
     if not valid.any():
-        raise FeatureError(message(f"no {window_s:g} s window with the plate loaded above "
-                                   f"{min_force_n:g} N", field="quiet standing",
-                                   value=f"max {np.nanmax(f):.1f} N"))
+        raise FeatureError(
+            message(
+                f"no {window_s:g} s window with the plate loaded above {min_force_n:g} N",
+                field="quiet standing",
+                value=f"max {np.nanmax(f):.1f} N",
+            )
+        )
     i = int(np.argmin(np.where(valid, sd, np.inf)))
-    return {"weight_n": float(mean[i]), "sd_n": float(sd[i]), "start": start + i,
-            "stop": start + i + w}
+    return {
+        "weight_n": float(mean[i]),
+        "sd_n": float(sd[i]),
+        "start": start + i,
+        "stop": start + i + w,
+    }
 
 
 def movement_onset(
-    fz, /, *, rate_hz: float, weight_n: float, sd_n: float, n_sd: float = 5.0, start: int = 0,
-    stop: int | None = None, backtrack_s: float = 0.03,
+    fz,
+    /,
+    *,
+    rate_hz: float,
+    weight_n: float,
+    sd_n: float,
+    n_sd: float = 5.0,
+    start: int = 0,
+    stop: int | None = None,
+    backtrack_s: float = 0.03,
 ) -> int:
     """Movement onset: first force below ``weight_n − n_sd·sd_n``, minus ``backtrack_s``.
 
@@ -126,26 +153,42 @@ def movement_onset(
     f = np.asarray(fz, dtype=float)
     below = np.flatnonzero(f[start:stop] < weight_n - n_sd * sd_n)
     if below.size == 0:
-        raise FeatureError(message(f"force never falls {n_sd:g} SD below body weight",
-                                   field="movement onset", value=f"BW {weight_n:.1f} N"))
+        raise FeatureError(
+            message(
+                f"force never falls {n_sd:g} SD below body weight",
+                field="movement onset",
+                value=f"BW {weight_n:.1f} N",
+            )
+        )
     return max(start, start + int(below[0]) - round(backtrack_s * rate_hz))
 
 
-def _unloaded(f: np.ndarray, *, rate_hz: float, threshold_n: float,
-              min_contact_s: float) -> np.ndarray:
+def _unloaded(
+    f: np.ndarray, *, rate_hz: float, threshold_n: float, min_contact_s: float
+) -> np.ndarray:
     """``f < threshold_n`` (NaN unloaded), with interior loaded runs shorter than
     ``min_contact_s`` (noise spikes, no foot contact is that brief) counted as unloaded."""
     mask = ~(f >= threshold_n)
     loaded = nan_runs(~mask)
-    blip = ((loaded[:, 1] - loaded[:, 0]) < min_contact_s * rate_hz) & (loaded[:, 0] > 0) \
+    blip = (
+        ((loaded[:, 1] - loaded[:, 0]) < min_contact_s * rate_hz)
+        & (loaded[:, 0] > 0)
         & (loaded[:, 1] < f.size)
+    )
     for s, e in loaded[blip]:
         mask[s:e] = True
     return mask
 
 
-def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: float = 0.05,
-            min_contact_s: float = 0.03):
+def flights(
+    fz,
+    /,
+    *,
+    rate_hz: float,
+    threshold_n: float = 20.0,
+    min_flight_s: float = 0.05,
+    min_contact_s: float = 0.03,
+):
     """Take-off and touchdown samples of every flight (``fz < threshold_n``).
 
     Take-off is the first sample below the threshold, touchdown the first sample at or
@@ -173,10 +216,14 @@ def flights(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_flight_s: f
         ``(takeoff, touchdown)`` sample indices.
     """
     f = np.asarray(fz, dtype=float)
-    runs = nan_runs(_unloaded(f, rate_hz=rate_hz, threshold_n=threshold_n,
-                              min_contact_s=min_contact_s))
-    keep = ((runs[:, 1] - runs[:, 0]) >= min_flight_s * rate_hz) & (runs[:, 0] > 0) \
+    runs = nan_runs(
+        _unloaded(f, rate_hz=rate_hz, threshold_n=threshold_n, min_contact_s=min_contact_s)
+    )
+    keep = (
+        ((runs[:, 1] - runs[:, 0]) >= min_flight_s * rate_hz)
+        & (runs[:, 0] > 0)
         & (runs[:, 1] < f.size)
+    )
     return runs[keep]
 
 
@@ -204,6 +251,9 @@ def contacts(fz, /, *, rate_hz: float, threshold_n: float = 20.0, min_contact_s:
     """
     f = np.asarray(fz, dtype=float)
     runs = nan_runs(f >= threshold_n)
-    keep = ((runs[:, 1] - runs[:, 0]) >= min_contact_s * rate_hz) & (runs[:, 0] > 0) \
+    keep = (
+        ((runs[:, 1] - runs[:, 0]) >= min_contact_s * rate_hz)
+        & (runs[:, 0] > 0)
         & (runs[:, 1] < f.size)
+    )
     return runs[keep]

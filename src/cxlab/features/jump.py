@@ -29,15 +29,27 @@ from cxlab.features.events import FeatureError, G, flights, movement_onset, quie
 __all__ = ["CMJ_METHODS", "CMJ_UNITS", "cmj_metrics", "refine_flight"]
 
 CMJ_UNITS = {
-    "body_mass_kg": "kg", "jump_height_impulse_m": "m", "jump_height_flight_m": "m",
-    "takeoff_velocity_m_s": "m/s", "flight_time_s": "s", "contraction_time_s": "s",
-    "rsi_mod": "m/s", "countermovement_depth_m": "m", "braking_impulse_n_s": "N.s",
-    "propulsive_impulse_n_s": "N.s", "eccentric_braking_rfd_n_s": "N/s",
-    "peak_propulsive_force_n": "N", "peak_propulsive_power_w": "W",
-    "force_at_zero_velocity_n": "N", "peak_landing_force_n": "N",
-    "braking_impulse_lsi_pct": "%", "propulsive_impulse_lsi_pct": "%",
-    "peak_landing_force_lsi_pct": "%", "braking_impulse_asym_pct": "%",
-    "propulsive_impulse_asym_pct": "%", "peak_landing_force_asym_pct": "%",
+    "body_mass_kg": "kg",
+    "jump_height_impulse_m": "m",
+    "jump_height_flight_m": "m",
+    "takeoff_velocity_m_s": "m/s",
+    "flight_time_s": "s",
+    "contraction_time_s": "s",
+    "rsi_mod": "m/s",
+    "countermovement_depth_m": "m",
+    "braking_impulse_n_s": "N.s",
+    "propulsive_impulse_n_s": "N.s",
+    "eccentric_braking_rfd_n_s": "N/s",
+    "peak_propulsive_force_n": "N",
+    "peak_propulsive_power_w": "W",
+    "force_at_zero_velocity_n": "N",
+    "peak_landing_force_n": "N",
+    "braking_impulse_lsi_pct": "%",
+    "propulsive_impulse_lsi_pct": "%",
+    "peak_landing_force_lsi_pct": "%",
+    "braking_impulse_asym_pct": "%",
+    "propulsive_impulse_asym_pct": "%",
+    "peak_landing_force_asym_pct": "%",
 }
 CMJ_METHODS = {
     "body_mass_kg": "mean force of steadiest 1 s before take-off / g",
@@ -92,7 +104,7 @@ def refine_flight(f: np.ndarray, flight, /, *, threshold_n: float) -> tuple[int,
     """
     to, td = int(flight[0]), int(flight[1])
     quarter = (td - to) // 4
-    mid = f[to + quarter:td - quarter]
+    mid = f[to + quarter : td - quarter]
     if mid.size == 0:
         return to, td
     lvl = min(float(np.nanmean(mid) + 5 * np.nanstd(mid)), threshold_n)
@@ -103,8 +115,16 @@ def refine_flight(f: np.ndarray, flight, /, *, threshold_n: float) -> tuple[int,
 
 
 def cmj_metrics(
-    fz, /, *, rate_hz: float, fz_left=None, fz_right=None, body_mass_kg: float | None = None,
-    threshold_n: float = 20.0, n_sd: float = 5.0, window_s: float = 1.0,
+    fz,
+    /,
+    *,
+    rate_hz: float,
+    fz_left=None,
+    fz_right=None,
+    body_mass_kg: float | None = None,
+    threshold_n: float = 20.0,
+    n_sd: float = 5.0,
+    window_s: float = 1.0,
 ) -> dict[str, float]:
     """Countermovement-jump metrics from the total vertical force of one trial.
 
@@ -151,15 +171,21 @@ def cmj_metrics(
     dt = 1.0 / rate_hz
     fl = flights(f, rate_hz=rate_hz, threshold_n=threshold_n)
     if fl.size == 0:
-        raise FeatureError(message(f"no take-off found (force never below {threshold_n:g} N "
-                                   "for ≥ 50 ms between contacts)", field="cmj"))
+        raise FeatureError(
+            message(
+                f"no take-off found (force never below {threshold_n:g} N "
+                "for ≥ 50 ms between contacts)",
+                field="cmj",
+            )
+        )
     to, td = refine_flight(f, fl[0], threshold_n=threshold_n)
     qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, stop=to)
     bw = body_mass_kg * G if body_mass_kg is not None else qs["weight_n"]
     m = bw / G
-    onset = movement_onset(f, rate_hz=rate_hz, weight_n=bw, sd_n=qs["sd_n"], n_sd=n_sd,
-                           start=qs["start"], stop=to)
-    seg = f[onset:to + 1]
+    onset = movement_onset(
+        f, rate_hz=rate_hz, weight_n=bw, sd_n=qs["sd_n"], n_sd=n_sd, start=qs["start"], stop=to
+    )
+    seg = f[onset : to + 1]
     v = _cumtrapz((seg - bw) / m, dt)
     s = _cumtrapz(v, dt)
     i_min = int(np.argmin(v))
@@ -177,7 +203,7 @@ def cmj_metrics(
     out = {
         "body_mass_kg": m,
         "jump_height_impulse_m": h_imp,
-        "jump_height_flight_m": G * t_flight ** 2 / 8,
+        "jump_height_flight_m": G * t_flight**2 / 8,
         "takeoff_velocity_m_s": v_to,
         "flight_time_s": t_flight,
         "contraction_time_s": t_con,
@@ -195,15 +221,18 @@ def cmj_metrics(
         sides = {}
         for side, fs in (("left", fz_left), ("right", fz_right)):
             fs = np.asarray(fs, dtype=float)
-            bws = float(fs[qs["start"]:qs["stop"]].mean()) * (bw / qs["weight_n"])
-            ss = fs[onset:to + 1] - bws
+            bws = float(fs[qs["start"] : qs["stop"]].mean()) * (bw / qs["weight_n"])
+            ss = fs[onset : to + 1] - bws
             sides[side] = {
-                "braking_impulse": _trapz(ss[i_min:i0 + 1], dt),
+                "braking_impulse": _trapz(ss[i_min : i0 + 1], dt),
                 "propulsive_impulse": _trapz(ss[i0:], dt),
                 "peak_landing_force": float(np.nanmax(fs[td:nxt])),
             }
-        for q, unit in (("braking_impulse", "_n_s"), ("propulsive_impulse", "_n_s"),
-                        ("peak_landing_force", "_n")):
+        for q, unit in (
+            ("braking_impulse", "_n_s"),
+            ("propulsive_impulse", "_n_s"),
+            ("peak_landing_force", "_n"),
+        ):
             left, right = sides["left"][q], sides["right"][q]
             out[f"{q}{unit}_left"] = left
             out[f"{q}{unit}_right"] = right

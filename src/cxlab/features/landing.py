@@ -13,12 +13,14 @@ from cxlab._check import message
 from cxlab.features.events import FeatureError, G, _unloaded, quiet_standing
 from cxlab.features.signal import nan_runs
 
-__all__ = ["LANDING_METHODS", "LANDING_UNITS", "landing_body_mass", "landing_metrics",
-           "touchdown"]
+__all__ = ["LANDING_METHODS", "LANDING_UNITS", "landing_body_mass", "landing_metrics", "touchdown"]
 
 LANDING_UNITS = {
-    "peak_force_n": "N", "peak_force_bw": "BW", "loading_rate_bw_s": "BW/s",
-    "time_to_stabilisation_s": "s", "body_mass_kg": "kg",
+    "peak_force_n": "N",
+    "peak_force_bw": "BW",
+    "loading_rate_bw_s": "BW/s",
+    "time_to_stabilisation_s": "s",
+    "body_mass_kg": "kg",
 }
 LANDING_METHODS = {
     "peak_force_n": "max vertical GRF after touchdown",
@@ -29,8 +31,15 @@ LANDING_METHODS = {
 }
 
 
-def touchdown(fz, /, *, rate_hz: float, threshold_n: float = 20.0,
-              min_unloaded_s: float = 0.05, min_contact_s: float = 0.03) -> int:
+def touchdown(
+    fz,
+    /,
+    *,
+    rate_hz: float,
+    threshold_n: float = 20.0,
+    min_unloaded_s: float = 0.05,
+    min_contact_s: float = 0.03,
+) -> int:
     """First sample at or above ``threshold_n`` after ≥ ``min_unloaded_s`` below it.
 
     Excursions above the threshold shorter than ``min_contact_s`` (noise spikes while
@@ -60,17 +69,23 @@ def touchdown(fz, /, *, rate_hz: float, threshold_n: float = 20.0,
         If no unloaded → loaded transition exists.
     """
     f = np.asarray(fz, dtype=float)
-    runs = nan_runs(_unloaded(f, rate_hz=rate_hz, threshold_n=threshold_n,
-                              min_contact_s=min_contact_s))
+    runs = nan_runs(
+        _unloaded(f, rate_hz=rate_hz, threshold_n=threshold_n, min_contact_s=min_contact_s)
+    )
     runs = runs[(runs[:, 1] - runs[:, 0] >= min_unloaded_s * rate_hz) & (runs[:, 1] < f.size)]
     if runs.size == 0:
-        raise FeatureError(message(f"no touchdown found (no unloaded period ending above "
-                                   f"{threshold_n:g} N)", field="landing"))
+        raise FeatureError(
+            message(
+                f"no touchdown found (no unloaded period ending above {threshold_n:g} N)",
+                field="landing",
+            )
+        )
     return int(runs[0, 1])
 
 
-def landing_body_mass(fz, /, *, rate_hz: float, start: int, window_s: float = 1.0,
-                      max_sd_frac: float = 0.05) -> dict:
+def landing_body_mass(
+    fz, /, *, rate_hz: float, start: int, window_s: float = 1.0, max_sd_frac: float = 0.05
+) -> dict:
     """Body mass from the steadiest ``window_s`` of standing after ``start`` (touchdown).
 
     Returns
@@ -85,14 +100,26 @@ def landing_body_mass(fz, /, *, rate_hz: float, start: int, window_s: float = 1.
     """
     qs = quiet_standing(fz, rate_hz=rate_hz, window_s=window_s, start=start)
     if qs["sd_n"] > max_sd_frac * qs["weight_n"]:
-        raise FeatureError(message(f"no steady {window_s:g} s of standing after landing",
-                                   field="landing", value=f"SD {qs['sd_n']:.1f} N",
-                                   fix="record ≥ 1 s of quiet standing at the end"))
+        raise FeatureError(
+            message(
+                f"no steady {window_s:g} s of standing after landing",
+                field="landing",
+                value=f"SD {qs['sd_n']:.1f} N",
+                fix="record ≥ 1 s of quiet standing at the end",
+            )
+        )
     return {"body_mass_kg": qs["weight_n"] / G, **qs}
 
 
-def landing_metrics(fz, /, *, rate_hz: float, body_mass_kg: float, threshold_n: float = 20.0,
-                    tolerance_sd: float = 0.25) -> dict[str, float]:
+def landing_metrics(
+    fz,
+    /,
+    *,
+    rate_hz: float,
+    body_mass_kg: float,
+    threshold_n: float = 20.0,
+    tolerance_sd: float = 0.25,
+) -> dict[str, float]:
     """Peak force, loading rate and time to stabilisation of one drop landing.
 
     Parameters
@@ -134,9 +161,14 @@ def landing_metrics(fz, /, *, rate_hz: float, body_mass_kg: float, threshold_n: 
     td = touchdown(f, rate_hz=rate_hz, threshold_n=threshold_n)
     post = f[td:]
     if not np.isfinite(post).all():
-        raise FeatureError(message("has missing (NaN) force samples after touchdown",
-                                   field="landing", value=int((~np.isfinite(post)).sum()),
-                                   fix="pass a complete force record"))
+        raise FeatureError(
+            message(
+                "has missing (NaN) force samples after touchdown",
+                field="landing",
+                value=int((~np.isfinite(post)).sum()),
+                fix="pass a complete force record",
+            )
+        )
     bw = body_mass_kg * G
     ip = int(np.nanargmax(post))
     peak = float(post[ip])

@@ -22,16 +22,18 @@ POSTURE_METHODS = {
 
 def _median(markers: dict, name: str) -> np.ndarray:
     if name not in markers:
-        raise FeatureError(f"posture: marker {name!r} is missing; available: "
-                           f"{', '.join(sorted(markers))}")
+        raise FeatureError(
+            f"posture: marker {name!r} is missing; available: {', '.join(sorted(markers))}"
+        )
     p = np.nanmedian(np.asarray(markers[name], float).reshape(-1, 3), axis=0)
     if not np.isfinite(p).all():
         raise FeatureError(f"posture: marker {name!r} has no valid frame")
     return p
 
 
-def craniovertebral_angle(c7, tragus, /, *, anterior_axis: int = 0,
-                          vertical_axis: int = 2) -> np.ndarray:
+def craniovertebral_angle(
+    c7, tragus, /, *, anterior_axis: int = 0, vertical_axis: int = 2
+) -> np.ndarray:
     """Craniovertebral angle, degrees: ``atan2(z_tragus − z_C7, x_tragus − x_C7)``.
 
     The angle at C7 between the horizontal (pointing anterior) and the line from C7 to
@@ -48,8 +50,12 @@ def craniovertebral_angle(c7, tragus, /, *, anterior_axis: int = 0,
     ndarray or float
     """
     c, t = np.asarray(c7, float), np.asarray(tragus, float)
-    return np.degrees(np.arctan2(t[..., vertical_axis] - c[..., vertical_axis],
-                                 t[..., anterior_axis] - c[..., anterior_axis]))
+    return np.degrees(
+        np.arctan2(
+            t[..., vertical_axis] - c[..., vertical_axis],
+            t[..., anterior_axis] - c[..., anterior_axis],
+        )
+    )
 
 
 def posture_metrics(markers: dict, /) -> dict[str, float]:
@@ -74,8 +80,11 @@ def posture_metrics(markers: dict, /) -> dict[str, float]:
         If a required marker is missing.
     """
     c7 = _median(markers, "C7")
-    trag = [_median(markers, n) for n in ("LTRAGUS", "RTRAGUS")
-            if n in markers and np.isfinite(np.asarray(markers[n], float)).any()]
+    trag = [
+        _median(markers, n)
+        for n in ("LTRAGUS", "RTRAGUS")
+        if n in markers and np.isfinite(np.asarray(markers[n], float)).any()
+    ]
     if not trag:
         raise FeatureError("posture: no tragus marker with a valid frame (LTRAGUS or RTRAGUS)")
     out = {"cva_deg": float(craniovertebral_angle(c7, np.mean(trag, axis=0)))}

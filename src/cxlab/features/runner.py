@@ -40,8 +40,18 @@ from cxlab.store import Store, remove_stale_temporaries
 
 __all__ = ["FeaturesReport", "extract_features", "read_config"]
 
-FEATURE_COLUMNS = ["recording_id", "subject_id", "session", "task", "trial", "feature", "side",
-                   "value", "unit", "method"]
+FEATURE_COLUMNS = [
+    "recording_id",
+    "subject_id",
+    "session",
+    "task",
+    "trial",
+    "feature",
+    "side",
+    "value",
+    "unit",
+    "method",
+]
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _Q_COLUMNS = ["source_path", "source_sha256", "stage", "row", "field", "value", "reason"]
 
@@ -86,8 +96,7 @@ class FeaturesReport:
 def _merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) \
-            else v
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out
 
 
@@ -116,19 +125,32 @@ def _check_keys(user: dict, defaults: dict, path) -> None:
     file = None if isinstance(path, dict) else path
     field = "config" if file is None else None
     if not_tables:
-        raise ConfigError(message(f"{', '.join(map(repr, not_tables))} must be a table",
-                                  file=file, field=field,
-                                  fix="write it as [name] with keys below it (docs/features.md)"))
+        raise ConfigError(
+            message(
+                f"{', '.join(map(repr, not_tables))} must be a table",
+                file=file,
+                field=field,
+                fix="write it as [name] with keys below it (docs/features.md)",
+            )
+        )
     if bad:
         named = []
         for prefix, key, allowed in bad:
             near = difflib.get_close_matches(key, allowed, n=1)
-            named.append(f"{prefix + key!r} (did you mean {prefix + near[0]!r}?)" if near
-                         else repr(prefix + key))
-        raise ConfigError(message(
-            f"has unknown key(s) {', '.join(named)}", file=file, field=field,
-            fix=f"the tables are {', '.join(defaults)}; a task takes {', '.join(_TASK_KEYS)}; "
-            "the keys are those of src/cxlab/features/features.toml (docs/features.md)"))
+            named.append(
+                f"{prefix + key!r} (did you mean {prefix + near[0]!r}?)"
+                if near
+                else repr(prefix + key)
+            )
+        raise ConfigError(
+            message(
+                f"has unknown key(s) {', '.join(named)}",
+                file=file,
+                field=field,
+                fix=f"the tables are {', '.join(defaults)}; a task takes {', '.join(_TASK_KEYS)}; "
+                "the keys are those of src/cxlab/features/features.toml (docs/features.md)",
+            )
+        )
 
 
 def read_config(path=None, /) -> dict:
@@ -159,23 +181,39 @@ def read_config(path=None, /) -> dict:
             try:
                 user = tomllib.loads(Path(path).read_text())
             except (OSError, tomllib.TOMLDecodeError) as e:
-                raise ConfigError(message(f"cannot be read as TOML ({e})", file=path,
-                                          fix="check the path and the TOML syntax")) from None
+                raise ConfigError(
+                    message(
+                        f"cannot be read as TOML ({e})",
+                        file=path,
+                        fix="check the path and the TOML syntax",
+                    )
+                ) from None
         user_emg = user.pop("emg", None)  # checked by read_emg_map against emg.toml
         _check_keys(user, cfg, path)
         cfg = _merge(cfg, user)
     for task, names in cfg["curves"]["tasks"].items():
         for name in names if isinstance(names, list) else [names]:
             if name not in CURVE_BUILDERS:
-                raise ConfigError(message("names an unknown curve builder",
-                                          field=f"curves.tasks.{task}", value=name,
-                                          fix=f"use one of {', '.join(CURVE_BUILDERS)}"))
+                raise ConfigError(
+                    message(
+                        "names an unknown curve builder",
+                        field=f"curves.tasks.{task}",
+                        value=name,
+                        fix=f"use one of {', '.join(CURVE_BUILDERS)}",
+                    )
+                )
     cfg["emg"] = read_emg_map(user_emg, file=None if isinstance(path, dict) else path)
     for task, spec in cfg["tasks"].items():
         for fn in spec.get("functions", []):
             if fn not in FUNCTIONS:
-                raise ConfigError(message("names an unknown function", field=f"tasks.{task}",
-                                          value=fn, fix=f"use one of {', '.join(FUNCTIONS)}"))
+                raise ConfigError(
+                    message(
+                        "names an unknown function",
+                        field=f"tasks.{task}",
+                        value=fn,
+                        fix=f"use one of {', '.join(FUNCTIONS)}",
+                    )
+                )
     return cfg
 
 
@@ -193,8 +231,9 @@ def _read(job: dict, name: str, columns: list[str]) -> pd.DataFrame:
         return pa.concat_tables([pq.read_table(f, columns=columns) for f in files]).to_pandas()
     if job[f"{name}_keyed"]:  # parts are keyed by recording id and this one has none
         return pd.DataFrame(columns=columns)
-    return Store(job["store"]).table(name, columns=columns,
-                                     filters=[("recording_id", "==", job["rec"]["recording_id"])])
+    return Store(job["store"]).table(
+        name, columns=columns, filters=[("recording_id", "==", job["rec"]["recording_id"])]
+    )
 
 
 def _trial(job: dict) -> Trial:
@@ -237,28 +276,29 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
     emg_map = job["cfg"]["emg"]
     # ParquetFile.read skips the dataset layer of read_table (6 ms instead of 30 ms a part)
     labels = pa.concat_tables([pq.ParquetFile(f).read(columns=["channel"]) for f in files])
-    keep = [c.label for c in emg_channels(labels.column("channel").unique().to_pylist(),
-                                          emg_map)]
+    keep = [c.label for c in emg_channels(labels.column("channel").unique().to_pylist(), emg_map)]
     if not keep:
         return
 
     def channels(paths):
-        t = pa.concat_tables([pq.ParquetFile(f).read(columns=["channel", "sample", "value"])
-                              for f in paths])
+        t = pa.concat_tables(
+            [pq.ParquetFile(f).read(columns=["channel", "sample", "value"]) for f in paths]
+        )
         t = t.filter(pc.is_in(t.column("channel"), value_set=pa.array(keep)))
         df = t.to_pandas().sort_values(["channel", "sample"], kind="stable")
         return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
 
     trial.analogs = channels(files)
-    ev = Store(job["store"]).table("events", columns=["recording_id", "label", "context",
-                                                      "time_s"],
-                                   filters=[("recording_id", "==", job["rec"]["recording_id"])])
+    ev = Store(job["store"]).table(
+        "events",
+        columns=["recording_id", "label", "context", "time_s"],
+        filters=[("recording_id", "==", job["rec"]["recording_id"])],
+    )
     # C3D event times count from frame 1 of the capture; samples from the first stored frame
     rec = job["rec"]
     first, prate = rec.get("first_frame") or 0, rec.get("point_rate_hz")
     t0 = (first - 1) / prate if first and prate and np.isfinite(prate) else 0.0
-    trial.events = [(str(r.label), str(r.context), float(r.time_s) - t0)
-                    for r in ev.itertuples()]
+    trial.events = [(str(r.label), str(r.context), float(r.time_s) - t0) for r in ev.itertuples()]
     if not np.isfinite(trial.analog_rate_hz):
         trial.analog_rate_hz = float(rec.get("analog_rate_hz") or np.nan)
     for task, rate, paths in job["mvc"]:
@@ -275,7 +315,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     except (OSError, ValueError, CxlabError) as e:
         trial, err = None, f"cannot read the recording's data ({e})"
         qrows.append(("read", err))
-    for fn in ([] if trial is None else cfg["tasks"].get(task, {}).get("functions", [])):
+    for fn in [] if trial is None else cfg["tasks"].get(task, {}).get("functions", []):
         try:
             with np.errstate(all="ignore"):
                 out, warned = capture_warnings(FUNCTIONS[fn], trial, cfg)
@@ -285,11 +325,19 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
             # A value that cannot be computed (e.g. an LSI of opposite-sign impulses) is
             # quarantined by name; the function's other values still land.
             rows.extend(r for r in out if np.isfinite(r[2]))
-            bad = [f"{r[0]} ({r[1]})" + (f" {r[4]}" if str(r[4]).startswith("not analysed")
-                                          else "") for r in out if not np.isfinite(r[2])]
+            bad = [
+                f"{r[0]} ({r[1]})" + (f" {r[4]}" if str(r[4]).startswith("not analysed") else "")
+                for r in out
+                if not np.isfinite(r[2])
+            ]
             if bad:
-                qrows.append((fn, f"{fn}: non-finite result for {', '.join(bad)}; its other "
-                                  f"{len(out) - len(bad)} value(s) were kept"))
+                qrows.append(
+                    (
+                        fn,
+                        f"{fn}: non-finite result for {', '.join(bad)}; its other "
+                        f"{len(out) - len(bad)} value(s) were kept",
+                    )
+                )
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
     if trial is not None:
@@ -310,13 +358,18 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
                 curves[c] = rec[c]
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append(("curves", str(e) if isinstance(e, CxlabError) else f"curves: {e!r}"))
-    q = pd.DataFrame({
-        "source_path": rec["source_path"], "source_sha256": rec["source_sha256"],
-        "stage": "features", "row": pd.array([None] * len(qrows), dtype="Int64"),
-        "field": [f"{task}:{fn}" for fn, _ in qrows],
-        "value": rid,
-        "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
-    }, columns=_Q_COLUMNS)
+    q = pd.DataFrame(
+        {
+            "source_path": rec["source_path"],
+            "source_sha256": rec["source_sha256"],
+            "stage": "features",
+            "row": pd.array([None] * len(qrows), dtype="Int64"),
+            "field": [f"{task}:{fn}" for fn, _ in qrows],
+            "value": rid,
+            "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
+        },
+        columns=_Q_COLUMNS,
+    )
     store = Store(job["store"])
     # The quarantine part first, the features part last: the features part is what marks
     # the recording done, so a kill between the two is redone by the next run.
@@ -355,9 +408,14 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
         return [], []
     subject = job["pig_subject"]
     if subject is None:
-        return [("joint_angles", "joint_angles: Plug-in Gait markers but no subject "
-                 "measurements; add the subject to the CSV named by [kinematics] "
-                 "measurements (docs/kinematics.md)")], []
+        return [
+            (
+                "joint_angles",
+                "joint_angles: Plug-in Gait markers but no subject "
+                "measurements; add the subject to the CSV named by [kinematics] "
+                "measurements (docs/kinematics.md)",
+            )
+        ], []
     try:
         with np.errstate(all="ignore"):
             rec_m = kinematics.recording_from_markers(trial.markers, rate_hz=trial.point_rate_hz)
@@ -377,16 +435,22 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
                 pass  # no flight before contact: a squat, peaks over the whole trial
         start = "touchdown" if trial.plates and window != float(df["time_s"].max()) else None
         method = f"PiG angles (docs/kinematics.md), peak in {window:g} s from " + (
-            start or "trial start")
+            start or "trial start"
+        )
         for p in landing_3d_peaks(df, contact_s=contact, angle_window_s=window):
-            values = [("knee_abduction_3d_peak_deg", p.knee_abduction_deg, method),
-                      ("hip_adduction_3d_peak_deg", p.hip_adduction_deg, method),
-                      ("hip_internal_rotation_3d_peak_deg", p.hip_internal_rotation_deg,
-                       method)]
+            values = [
+                ("knee_abduction_3d_peak_deg", p.knee_abduction_deg, method),
+                ("hip_adduction_3d_peak_deg", p.hip_adduction_deg, method),
+                ("hip_internal_rotation_3d_peak_deg", p.hip_internal_rotation_deg, method),
+            ]
             if start:
-                values.append(("knee_abduction_3d_at_contact_deg",
-                               p.knee_abduction_at_contact_deg,
-                               "PiG knee abduction at touchdown (Bates 2020)"))
+                values.append(
+                    (
+                        "knee_abduction_3d_at_contact_deg",
+                        p.knee_abduction_at_contact_deg,
+                        "PiG knee abduction at touchdown (Bates 2020)",
+                    )
+                )
             rows += [(n, p.side, v, "deg", m) for n, v, m in values if np.isfinite(v)]
     df.insert(0, "recording_id", rid)
     df["frame"] = df["frame"].astype(np.int32)
@@ -395,8 +459,16 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
     return [], rows
 
 
-def extract_features(store, /, *, config=None, jobs: int | None = None, force: bool = False,
-                     progress: bool = True, scheduler: str | None = None) -> FeaturesReport:
+def extract_features(
+    store,
+    /,
+    *,
+    config=None,
+    jobs: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+    scheduler: str | None = None,
+) -> FeaturesReport:
     """Compute the features of every recording in ``store`` and write the ``features`` table.
 
     Parameters
@@ -445,9 +517,12 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
     for r in recs.sort_values("recording_id").itertuples():
         if str(r.task).startswith(mvc_prefix) and analogs.get(r.recording_id):
             mvc.setdefault((r.subject_id, r.session), []).append(
-                (str(r.task), float(r.analog_rate_hz), analogs[r.recording_id]))
-    keyed = {n: any(_HEX16.fullmatch(k) for k in parts) or not parts
-             for n, parts in (("forces", forces), ("markers", markers))}
+                (str(r.task), float(r.analog_rate_hz), analogs[r.recording_id])
+            )
+    keyed = {
+        n: any(_HEX16.fullmatch(k) for k in parts) or not parts
+        for n, parts in (("forces", forces), ("markers", markers))
+    }
     quarantined = store.keys("quarantine")
     had_curves = store.keys("curves")
     had_angles = store.keys("joint_angles")
@@ -458,30 +533,44 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         pig_subjects = read_pig_measurements(cfg["kinematics"]["measurements"])
     standing: list[str] = []  # up to date: their quarantine rows still stand
     for rec in recs.sort_values("recording_id").to_dict("records"):
-        rec = {k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
-               for k, v in rec.items()}
+        rec = {
+            k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
+            for k, v in rec.items()
+        }
         no_functions = not cfg["tasks"].get(rec["task"], {}).get("functions")
         # Joint angles run whatever the task, for subjects with PiG measurements.
         if no_functions and rec["subject_id"] not in pig_subjects:
             report.n_no_functions += 1
             continue
-        if not force and (rec["recording_id"] in done
-                          or (no_functions and rec["recording_id"] in had_angles)):
+        if not force and (
+            rec["recording_id"] in done or (no_functions and rec["recording_id"] in had_angles)
+        ):
             report.n_up_to_date += 1
             standing.append(rec["recording_id"])
             continue
         rid = rec["recording_id"]
-        jobs_list.append({"store": str(store.path), "rec": rec, "cfg": cfg,
-                          "forces": forces.get(rid, []), "markers": markers.get(rid, []),
-                          "forces_keyed": keyed["forces"], "markers_keyed": keyed["markers"],
-                          "had_features": rid in done,
-                          "had_curves": rid in had_curves,
-                          "had_quarantine": f"features-{rid}" in quarantined,
-                          "had_joint_angles": rid in had_angles,
-                          "pig_subject": pig_subjects.get(rec["subject_id"])})
+        jobs_list.append(
+            {
+                "store": str(store.path),
+                "rec": rec,
+                "cfg": cfg,
+                "forces": forces.get(rid, []),
+                "markers": markers.get(rid, []),
+                "forces_keyed": keyed["forces"],
+                "markers_keyed": keyed["markers"],
+                "had_features": rid in done,
+                "had_curves": rid in had_curves,
+                "had_quarantine": f"features-{rid}" in quarantined,
+                "had_joint_angles": rid in had_angles,
+                "pig_subject": pig_subjects.get(rec["subject_id"]),
+            }
+        )
         if "emg" in cfg["tasks"].get(rec["task"], {}).get("functions", []):
-            jobs_list[-1] |= {"analogs": analogs.get(rid, []), "analogs_keyed": True,
-                              "mvc": mvc.get((rec["subject_id"], rec["session"]), [])}
+            jobs_list[-1] |= {
+                "analogs": analogs.get(rid, []),
+                "analogs_keyed": True,
+                "mvc": mvc.get((rec["subject_id"], rec["session"]), []),
+            }
     qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
@@ -508,15 +597,18 @@ def extract_features(store, /, *, config=None, jobs: int | None = None, force: b
         store.write("features", sf, key="strength")
         report.n_rows += len(sf)
     if standing:  # the same exit status as the run that computed them (and after a kill)
-        old = store.table("quarantine", filters=[("stage", "==", "features"),
-                                                 ("value", "in", standing)])
+        old = store.table(
+            "quarantine", filters=[("stage", "==", "features"), ("value", "in", standing)]
+        )
         qparts.append(old[_Q_COLUMNS])
     _single_leg(store, report)
     qparts = [q for q in qparts if len(q)]
     if qparts:
-        report.quarantine = (pd.concat(qparts, ignore_index=True)
-                             .sort_values(["source_path", "value", "field"], kind="stable")
-                             .reset_index(drop=True))
+        report.quarantine = (
+            pd.concat(qparts, ignore_index=True)
+            .sort_values(["source_path", "value", "field"], kind="stable")
+            .reset_index(drop=True)
+        )
     report.elapsed_s = time.perf_counter() - t0
     return report
 
@@ -528,8 +620,11 @@ def _single_leg(store: Store, report: FeaturesReport) -> None:
 
     tasks = [t for pair in SINGLE_LEG_PAIRS.values() for t in pair]
     feats = store.table("features", filters=[("task", "in", tasks)])
-    lsi = single_leg_lsi(feats, pairs=SINGLE_LEG_PAIRS, metrics=SINGLE_LEG_METRICS) \
-        if len(feats) else feats
+    lsi = (
+        single_leg_lsi(feats, pairs=SINGLE_LEG_PAIRS, metrics=SINGLE_LEG_METRICS)
+        if len(feats)
+        else feats
+    )
     if len(lsi):
         store.write("features", lsi[FEATURE_COLUMNS], key="single_leg")
         report.n_rows += len(lsi)
@@ -560,9 +655,14 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            self._p = Progress("features", BarColumn(), MofNCompleteColumn(),
-                               TimeRemainingColumn(), console=Console(stderr=True),
-                               transient=True)
+            self._p = Progress(
+                "features",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self._p.start()
             self._task = self._p.add_task("features", total=self.total)
         return self

@@ -21,9 +21,14 @@ def _rate_cutoff(rate_hz: float, cutoff_hz: float) -> None:
     if not rate_hz > 0:
         raise ConfigError(message("must be positive", field="rate_hz", value=rate_hz))
     if not 0 < cutoff_hz < rate_hz / 2:
-        raise ConfigError(message("must lie between 0 and the Nyquist frequency",
-                                  field="cutoff_hz", value=cutoff_hz,
-                                  fix=f"use a value below {rate_hz / 2:g} Hz"))
+        raise ConfigError(
+            message(
+                "must lie between 0 and the Nyquist frequency",
+                field="cutoff_hz",
+                value=cutoff_hz,
+                fix=f"use a value below {rate_hz / 2:g} Hz",
+            )
+        )
 
 
 def lowpass(x, /, *, rate_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
@@ -52,9 +57,14 @@ def lowpass(x, /, *, rate_hz: float, cutoff_hz: float, order: int = 4) -> np.nda
     _rate_cutoff(rate_hz, cutoff_hz)
     a = np.asarray(x, dtype=float)
     if not np.isfinite(a).all():
-        raise InputFormatError(message("contains NaN or inf", field="x",
-                                       value=int((~np.isfinite(a)).sum()),
-                                       fix="fill short gaps with fill_gaps() before filtering"))
+        raise InputFormatError(
+            message(
+                "contains NaN or inf",
+                field="x",
+                value=int((~np.isfinite(a)).sum()),
+                fix="fill short gaps with fill_gaps() before filtering",
+            )
+        )
     sos = sps.butter(order, cutoff_hz, btype="low", fs=rate_hz, output="sos")
     padlen = min(3 * (2 * len(sos) + 1), a.shape[0] - 1)
     return sps.sosfiltfilt(sos, a, axis=0, padlen=padlen)
@@ -92,16 +102,22 @@ def residual_analysis(
         of ``x``), ``noise_rms`` (float, intercept ``a``).
     """
     a = np.asarray(x, dtype=float)
-    fcs = (np.arange(0.5, 0.4 * rate_hz + 1e-9, 0.5) if cutoffs_hz is None
-           else np.asarray(cutoffs_hz, dtype=float))
-    res = np.array([np.sqrt(np.mean((a - lowpass(a, rate_hz=rate_hz, cutoff_hz=fc,
-                                                  order=order)) ** 2)) for fc in fcs])
+    fcs = (
+        np.arange(0.5, 0.4 * rate_hz + 1e-9, 0.5)
+        if cutoffs_hz is None
+        else np.asarray(cutoffs_hz, dtype=float)
+    )
+    res = np.array(
+        [
+            np.sqrt(np.mean((a - lowpass(a, rate_hz=rate_hz, cutoff_hz=fc, order=order)) ** 2))
+            for fc in fcs
+        ]
+    )
     tail = fcs >= (noise_from_hz if noise_from_hz is not None else np.median(fcs))
     _slope, intercept = np.polyfit(fcs[tail], res[tail], 1)
     below = np.flatnonzero(res <= intercept)
     cutoff = float(fcs[below[0]]) if below.size else float(fcs[-1])
-    return {"cutoff_hz": cutoff, "cutoffs_hz": fcs, "residuals": res,
-            "noise_rms": float(intercept)}
+    return {"cutoff_hz": cutoff, "cutoffs_hz": fcs, "residuals": res, "noise_rms": float(intercept)}
 
 
 def nan_runs(mask, /) -> np.ndarray:
@@ -159,8 +175,11 @@ def fill_gaps(x, /, *, rate_hz: float, max_gap_s: float, method: str = "cubic") 
         first or last sample are never filled (extrapolation).
     """
     if method not in ("cubic", "linear"):
-        raise ConfigError(message("is not a valid method", field="method", value=method,
-                                  fix="use 'cubic' or 'linear'"))
+        raise ConfigError(
+            message(
+                "is not a valid method", field="method", value=method, fix="use 'cubic' or 'linear'"
+            )
+        )
     a = np.array(x, dtype=float)
     two_d = a.ndim == 2
     a2 = a if two_d else a[:, None]
@@ -174,8 +193,9 @@ def fill_gaps(x, /, *, rate_hz: float, max_gap_s: float, method: str = "cubic") 
             continue
         runs = nan_runs(missing)
         ok = ~missing
-        short = ((runs[:, 1] - runs[:, 0]) / rate_hz <= max_gap_s) & (runs[:, 0] > 0) \
-            & (runs[:, 1] < n)
+        short = (
+            ((runs[:, 1] - runs[:, 0]) / rate_hz <= max_gap_s) & (runs[:, 0] > 0) & (runs[:, 1] < n)
+        )
         if short.any() and ok.sum() >= 4:
             idx = np.concatenate([np.arange(s, e) for s, e in runs[short]])
             if method == "cubic":

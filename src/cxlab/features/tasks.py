@@ -58,15 +58,24 @@ def _rows(prefix: str, metrics: dict, units: dict, methods: dict, *, side: str |
                 base, s = key[: -len(sfx) - 1], sfx
         if base not in units:
             continue
-        out.append((f"{prefix}_{base}" if prefix else base, s, float(value), units[base],
-                    methods.get(base, "")))
+        out.append(
+            (
+                f"{prefix}_{base}" if prefix else base,
+                s,
+                float(value),
+                units[base],
+                methods.get(base, ""),
+            )
+        )
     return out
 
 
 def _plate(trial: Trial, number: int, what: str = "fz") -> np.ndarray:
     if number not in trial.plates:
-        raise FeatureError(f"{trial.task}: force plate {number} is missing "
-                           f"(plates present: {sorted(trial.plates) or 'none'})")
+        raise FeatureError(
+            f"{trial.task}: force plate {number} is missing "
+            f"(plates present: {sorted(trial.plates) or 'none'})"
+        )
     return trial.plates[number][what]
 
 
@@ -76,9 +85,11 @@ def _lr_force(trial: Trial, cfg: dict):
     for num, f in ((p["left"], left), (p["right"], right)):
         bad = int((~np.isfinite(f)).sum())
         if bad:  # read as 0 N, a missing signal would look like an unloaded foot
-            raise FeatureError(f"{trial.task}: force plate {num} has {bad} of {f.size} fz "
-                               "samples missing (NaN); re-export the trial with that plate "
-                               "calibrated")
+            raise FeatureError(
+                f"{trial.task}: force plate {num} has {bad} of {f.size} fz "
+                "samples missing (NaN); re-export the trial with that plate "
+                "calibrated"
+            )
     return left + right, left, right
 
 
@@ -86,9 +97,15 @@ def cmj(trial: Trial, cfg: dict):
     """CMJ metrics from the two plates (body mass from the initial quiet standing)."""
     ev = cfg["events"]
     fz, fl, fr = _lr_force(trial, cfg)
-    m = jump.cmj_metrics(fz, rate_hz=trial.analog_rate_hz, fz_left=fl,
-                         fz_right=fr, threshold_n=ev["threshold_n"],
-                         n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"])
+    m = jump.cmj_metrics(
+        fz,
+        rate_hz=trial.analog_rate_hz,
+        fz_left=fl,
+        fz_right=fr,
+        threshold_n=ev["threshold_n"],
+        n_sd=ev["onset_n_sd"],
+        window_s=ev["quiet_window_s"],
+    )
     return _rows("cmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS)
 
 
@@ -99,16 +116,21 @@ def landing_kinetics(trial: Trial, cfg: dict):
     rate = trial.analog_rate_hz
     td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
     bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev["quiet_window_s"])
-    m = landing.landing_metrics(fz, rate_hz=rate, body_mass_kg=bm["body_mass_kg"],
-                                threshold_n=ev["threshold_n"])
+    m = landing.landing_metrics(
+        fz, rate_hz=rate, body_mass_kg=bm["body_mass_kg"], threshold_n=ev["threshold_n"]
+    )
     left, right = float(np.nanmax(fl[td:])), float(np.nanmax(fr[td:]))
-    m |= {"peak_force_n_left": left, "peak_force_n_right": right,
-          "peak_force_lsi_pct": float(limb_symmetry_index(min(left, right), max(left, right))),
-          "peak_force_asym_pct": float(symmetry_index(left, right))}
+    m |= {
+        "peak_force_n_left": left,
+        "peak_force_n_right": right,
+        "peak_force_lsi_pct": float(limb_symmetry_index(min(left, right), max(left, right))),
+        "peak_force_asym_pct": float(symmetry_index(left, right)),
+    }
     units = landing.LANDING_UNITS | {"peak_force_lsi_pct": "%", "peak_force_asym_pct": "%"}
     methods = landing.LANDING_METHODS | {
         "peak_force_lsi_pct": "100 min(L,R)/max(L,R)",
-        "peak_force_asym_pct": "100 (R-L)/(0.5(R+L)) (Robinson 1987)"}
+        "peak_force_asym_pct": "100 (R-L)/(0.5(R+L)) (Robinson 1987)",
+    }
     units.pop("body_mass_kg")
     return _rows("landing", m, units, methods)
 
@@ -117,8 +139,9 @@ def _marker(trial: Trial, cfg: dict, names) -> np.ndarray:
     """First available marker of ``names``, gap-filled and low-pass filtered."""
     for n in names:
         if n in trial.markers and np.isfinite(trial.markers[n]).any():
-            x = fill_gaps(trial.markers[n], rate_hz=trial.point_rate_hz,
-                          max_gap_s=cfg["filters"]["max_gap_s"]).filled
+            x = fill_gaps(
+                trial.markers[n], rate_hz=trial.point_rate_hz, max_gap_s=cfg["filters"]["max_gap_s"]
+            ).filled
             fc = cfg["filters"]["marker_cutoff_hz"]
             if fc and np.isfinite(x).all() and x.shape[0] > 30:
                 x = lowpass(x, rate_hz=trial.point_rate_hz, cutoff_hz=fc)
@@ -167,8 +190,10 @@ def balance_sway(trial: Trial, cfg: dict):
     rate = trial.analog_rate_hz
     if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < ev["balance_min_s"] * rate:
         longest = 0 if runs.size == 0 else (runs[:, 1] - runs[:, 0]).max() / rate
-        raise FeatureError(f"{trial.task}: no loaded stance of ≥ {ev['balance_min_s']:g} s "
-                           f"on plate {num} (longest {longest:.2f} s)")
+        raise FeatureError(
+            f"{trial.task}: no loaded stance of ≥ {ev['balance_min_s']:g} s "
+            f"on plate {num} (longest {longest:.2f} s)"
+        )
     s, e = runs[np.argmax(runs[:, 1] - runs[:, 0])]
     c = cop[s:e]
     fc = cfg["filters"]["cop_cutoff_hz"]
@@ -202,12 +227,27 @@ def gait(trial: Trial, cfg: dict):
     if cfg["filters"]["speed_cutoff_hz"]:
         speed = lowpass(speed, rate_hz=rate, cutoff_hz=cfg["filters"]["speed_cutoff_hz"])
     return [
-        ("gait_step_time_asym_pct", "bilateral", t["step_time_asym_pct"], "%",
-         "100 (R-L)/(0.5(R+L)) of mean step time, Zeni 2008 events"),
-        ("gait_stance_time_asym_pct", "bilateral", t["stance_time_asym_pct"], "%",
-         "100 (R-L)/(0.5(R+L)) of mean stance time, Zeni 2008 events"),
-        ("gait_sparc", "bilateral", efficiency.sparc(speed, rate_hz=rate), "1",
-         "SPARC of pelvis horizontal speed, longest gap-free stretch (Balasubramanian 2015)"),
+        (
+            "gait_step_time_asym_pct",
+            "bilateral",
+            t["step_time_asym_pct"],
+            "%",
+            "100 (R-L)/(0.5(R+L)) of mean step time, Zeni 2008 events",
+        ),
+        (
+            "gait_stance_time_asym_pct",
+            "bilateral",
+            t["stance_time_asym_pct"],
+            "%",
+            "100 (R-L)/(0.5(R+L)) of mean stance time, Zeni 2008 events",
+        ),
+        (
+            "gait_sparc",
+            "bilateral",
+            efficiency.sparc(speed, rate_hz=rate),
+            "1",
+            "SPARC of pelvis horizontal speed, longest gap-free stretch (Balasubramanian 2015)",
+        ),
     ]
 
 
@@ -218,9 +258,12 @@ def _header_mass(trial: Trial) -> float | None:
 
 def _mass_rows(prefix: str, trial: Trial, standing_kg: float, cfg: dict):
     """Header vs quiet-standing body mass (warns beyond ``events.body_mass_tolerance_pct``)."""
-    bm = battery.body_mass_estimate(_header_mass(trial), standing_kg, where=trial.task,
-                                    tolerance_pct=cfg["events"].get("body_mass_tolerance_pct",
-                                                                    2.0))
+    bm = battery.body_mass_estimate(
+        _header_mass(trial),
+        standing_kg,
+        where=trial.task,
+        tolerance_pct=cfg["events"].get("body_mass_tolerance_pct", 2.0),
+    )
     m = {"body_mass_kg": bm.body_mass_kg, "body_mass_standing_kg": bm.standing_kg}
     if bm.source == "header":
         m |= {"body_mass_header_kg": bm.header_kg, "body_mass_difference_pct": bm.difference_pct}
@@ -230,8 +273,9 @@ def _mass_rows(prefix: str, trial: Trial, standing_kg: float, cfg: dict):
 def _standing_kg(fz, rate, cfg, *, stop=None, start=0) -> float:
     from cxlab.features.events import G, quiet_standing
 
-    qs = quiet_standing(fz, rate_hz=rate, window_s=cfg["events"]["quiet_window_s"],
-                        start=start, stop=stop)
+    qs = quiet_standing(
+        fz, rate_hz=rate, window_s=cfg["events"]["quiet_window_s"], start=start, stop=stop
+    )
     return qs["weight_n"] / G
 
 
@@ -255,19 +299,29 @@ def squat_jump(trial: Trial, cfg: dict):
     fz, fl, fr = _lr_or_single(trial, cfg)
     segs = battery.jump_segments(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
     if len(segs) == 0:
-        raise FeatureError(f"{trial.task}: no take-off found (force never below "
-                           f"{ev['threshold_n']:g} N for ≥ 50 ms)")
+        raise FeatureError(
+            f"{trial.task}: no take-off found (force never below "
+            f"{ev['threshold_n']:g} N for ≥ 50 ms)"
+        )
     first = fz[: segs[0, 1]]
-    mass, rows = _mass_rows("sj", trial, _standing_kg(first, rate, cfg,
-                                                       stop=int(np.argmax(first))), cfg)
+    mass, rows = _mass_rows(
+        "sj", trial, _standing_kg(first, rate, cfg, stop=int(np.argmax(first))), cfg
+    )
     jumps, errors = [], []
     for a, b in segs:
         try:
-            jumps.append(battery.sj_metrics(
-                fz[a:b], rate_hz=rate, body_mass_kg=mass,
-                fz_left=None if fl is None else fl[a:b],
-                fz_right=None if fr is None else fr[a:b], threshold_n=ev["threshold_n"],
-                n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"]))
+            jumps.append(
+                battery.sj_metrics(
+                    fz[a:b],
+                    rate_hz=rate,
+                    body_mass_kg=mass,
+                    fz_left=None if fl is None else fl[a:b],
+                    fz_right=None if fr is None else fr[a:b],
+                    threshold_n=ev["threshold_n"],
+                    n_sd=ev["onset_n_sd"],
+                    window_s=ev["quiet_window_s"],
+                )
+            )
         except FeatureError as e:
             errors.append(str(e))
     if not jumps:
@@ -281,9 +335,15 @@ def drop_jump(trial: Trial, cfg: dict):
     """Drop jump from a box onto the plate(s): contact time, RSI, peak forces."""
     ev = cfg["events"]
     fz, fl, fr = _lr_or_single(trial, cfg)
-    m = battery.dj_metrics(fz, rate_hz=trial.analog_rate_hz, fz_left=fl, fz_right=fr,
-                           body_mass_kg=_header_mass(trial), threshold_n=ev["threshold_n"],
-                           window_s=ev["quiet_window_s"])
+    m = battery.dj_metrics(
+        fz,
+        rate_hz=trial.analog_rate_hz,
+        fz_left=fl,
+        fz_right=fr,
+        body_mass_kg=_header_mass(trial),
+        threshold_n=ev["threshold_n"],
+        window_s=ev["quiet_window_s"],
+    )
     return _rows("dj", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
 
 
@@ -291,8 +351,14 @@ def isometric_pull(trial: Trial, cfg: dict):
     """IMTP / isometric squat: peak force, RFD and impulse windows, per-side asymmetry."""
     ev, rate = cfg["events"], trial.analog_rate_hz
     fz, fl, fr = _lr_or_single(trial, cfg)
-    m = isometric.imtp_metrics(fz, rate_hz=rate, fz_left=fl, fz_right=fr,
-                               n_sd=ev["onset_n_sd"], window_s=ev["quiet_window_s"])
+    m = isometric.imtp_metrics(
+        fz,
+        rate_hz=rate,
+        fz_left=fl,
+        fz_right=fr,
+        n_sd=ev["onset_n_sd"],
+        window_s=ev["quiet_window_s"],
+    )
     mass, rows = _mass_rows("imtp", trial, m["body_mass_kg"], cfg)
     for k in ("peak_force_n", "peak_force_net_n"):
         m[f"{k}_kg"] = m[k] / mass
@@ -311,9 +377,11 @@ def _single_side(trial: Trial, cfg: dict) -> tuple[np.ndarray, str]:
         num = max(loads, key=loads.get)
         side = "left" if num == p["left"] else "right" if num == p["right"] else None
         if side is None:
-            raise FeatureError(f"{trial.task}: the loaded plate {num} is neither the left "
-                               f"({p['left']}) nor the right ({p['right']}) plate; name the "
-                               "side in the task (e.g. cmj_left)")
+            raise FeatureError(
+                f"{trial.task}: the loaded plate {num} is neither the left "
+                f"({p['left']}) nor the right ({p['right']}) plate; name the "
+                "side in the task (e.g. cmj_left)"
+            )
     fz = np.sum([d["fz"] for d in trial.plates.values()], axis=0)
     if not np.isfinite(fz).all():
         raise FeatureError(f"{trial.task}: missing fz samples on the stance plate")
@@ -324,26 +392,37 @@ def single_leg_cmj(trial: Trial, cfg: dict):
     """Single-leg CMJ: the CMJ metrics of the stance leg (rows carry its side)."""
     ev = cfg["events"]
     fz, side = _single_side(trial, cfg)
-    m = jump.cmj_metrics(fz, rate_hz=trial.analog_rate_hz, body_mass_kg=_header_mass(trial),
-                         threshold_n=ev["threshold_n"], n_sd=ev["onset_n_sd"],
-                         window_s=ev["quiet_window_s"])
+    m = jump.cmj_metrics(
+        fz,
+        rate_hz=trial.analog_rate_hz,
+        body_mass_kg=_header_mass(trial),
+        threshold_n=ev["threshold_n"],
+        n_sd=ev["onset_n_sd"],
+        window_s=ev["quiet_window_s"],
+    )
     return _rows("slcmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS, side=side)
 
 
 def single_leg_hop(trial: Trial, cfg: dict):
     """Single-leg repeated hops: contact time, flight height and RSI of the stance leg."""
     fz, side = _single_side(trial, cfg)
-    m = battery.hop_metrics(fz, rate_hz=trial.analog_rate_hz,
-                            threshold_n=cfg["events"]["threshold_n"])
+    m = battery.hop_metrics(
+        fz, rate_hz=trial.analog_rate_hz, threshold_n=cfg["events"]["threshold_n"]
+    )
     return _rows("slhop", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS, side=side)
 
 
 #: Session-level LSI of single-leg tests: output task -> (left task, right task), features.
-SINGLE_LEG_PAIRS = {"cmj_single_leg": ("cmj_left", "cmj_right"),
-                    "hop_single_leg": ("hop_left", "hop_right")}
+SINGLE_LEG_PAIRS = {
+    "cmj_single_leg": ("cmj_left", "cmj_right"),
+    "hop_single_leg": ("hop_left", "hop_right"),
+}
 SINGLE_LEG_METRICS = {
-    "cmj_single_leg": ["slcmj_jump_height_impulse_m", "slcmj_propulsive_impulse_n_s",
-                       "slcmj_peak_propulsive_power_w"],
+    "cmj_single_leg": [
+        "slcmj_jump_height_impulse_m",
+        "slcmj_propulsive_impulse_n_s",
+        "slcmj_peak_propulsive_power_w",
+    ],
     "hop_single_leg": ["slhop_rsi", "slhop_jump_height_flight_m"],
 }
 

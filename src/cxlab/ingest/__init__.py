@@ -123,9 +123,11 @@ class IngestReport:
         return text
 
     def _summary(self) -> str:
-        lines = [f"ingested {len(self.ingested)}, unchanged {len(self.unchanged)}, failed "
-                 f"{len(self.failed)} ({len(self.outcomes)} files, {self.seconds:.2f} s) "
-                 f"into {self.store}"]
+        lines = [
+            f"ingested {len(self.ingested)}, unchanged {len(self.unchanged)}, failed "
+            f"{len(self.failed)} ({len(self.outcomes)} files, {self.seconds:.2f} s) "
+            f"into {self.store}"
+        ]
         lines.append("rows written: " + ", ".join(f"{k} {v:,}" for k, v in self.rows.items()))
         if self.warnings:
             lines.append(f"warnings ({len(self.warnings)}):")
@@ -198,8 +200,8 @@ def ingest(
         report.warnings.append(
             f"skipped {len(skipped)} CSV/TXT file(s) that are not recordings (no table of "
             f"numbers, no column {', '.join(mapping_columns(spec))}; pass --mapping for other "
-            "exports): "
-            + ", ".join(skipped))
+            "exports): " + ", ".join(skipped)
+        )
     _recover(st)
     known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
     done_ids = set(known["recording_id"])
@@ -218,28 +220,33 @@ def ingest(
         dates[task.rel] = (path_fields(u.rel, pattern=rx) or {}).get("date")
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
-            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
-                                           masks=masks_of(task)))
+            report.outcomes.append(
+                Outcome(task.rel, sha, "unchanged", shown=u.rel, masks=masks_of(task))
+            )
             continue
         seen[rid] = u.rel
         if rid in done_ids and not force:
-            report.outcomes.append(Outcome(task.rel, sha, "unchanged", shown=u.rel,
-                                           masks=masks_of(task)))
+            report.outcomes.append(
+                Outcome(task.rel, sha, "unchanged", shown=u.rel, masks=masks_of(task))
+            )
             if _relabelled(stored[rid], task):
                 relabel.append(u.rel)
             landed.append(report.outcomes[-1])
             landed_tasks.append(task)
             continue
         if not matched:
-            report.warnings.append(f"{u.rel}: path matches no file-name pattern; session and "
-                                   "task left empty, subject too unless the file's point "
-                                   "labels name exactly one (Name:LASI)")
+            report.warnings.append(
+                f"{u.rel}: path matches no file-name pattern; session and "
+                "task left empty, subject too unless the file's point "
+                "labels name exactly one (Name:LASI)"
+            )
         tasks.append(task)
     if relabel:
         report.warnings.append(
             f"{len(relabel)} unchanged file(s) give other subject, session, task or trial "
             f"labels with this pattern than when they were ingested (e.g. {relabel[0]}); their "
-            "stored labels are kept: re-run with --force to re-derive them")
+            "stored labels are kept: re-run with --force to re-derive them"
+        )
     results = _run(tasks, jobs=jobs, progress=progress, scheduler=scheduler)
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
@@ -247,8 +254,9 @@ def ingest(
     # files already in the store whose sessions part a killed run never wrote get it now
     have = st.keys("sessions")
     redo = [o for o in landed if o.sha256[:16] not in have]
-    report.warnings += record_sessions(st, [*results, *redo], tasks=[*tasks, *landed_tasks],
-                                       dates=dates, known=known)
+    report.warnings += record_sessions(
+        st, [*results, *redo], tasks=[*tasks, *landed_tasks], dates=dates, known=known
+    )
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0
@@ -263,15 +271,22 @@ def _relabelled(row: dict, task: Task) -> bool:
 
     A subject taken from the file's point prefixes (no subject in the path) is not a change.
     """
+
     def norm(v):
         return None if v is None or (isinstance(v, float) and v != v) else str(v)
 
-    now = {"subject_id": task.subject_id, "session": task.session, "task": task.task,
-           "trial": task.trial}
+    now = {
+        "subject_id": task.subject_id,
+        "session": task.session,
+        "task": task.task,
+        "trial": task.trial,
+    }
     if now["subject_id"] is None and task.rel == row["source_path"]:
         now["subject_id"] = row["subject_id"]
-    return any(norm(row.get(k)) != norm(now[k]) for k in _LABELS) \
+    return (
+        any(norm(row.get(k)) != norm(now[k]) for k in _LABELS)
         or norm(row.get("source_path")) != task.rel
+    )
 
 
 def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
@@ -284,16 +299,25 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
     def masked(v: str | None) -> str | None:  # "John Smith follow-up" -> "<id> follow-up"
         return mask_label(v, label=label, subject_id=sid) if v else v
 
-    task = Task(store=str(st.path.absolute()), root=str(u.root), files=[str(f) for f in u.files],
-                rel=rel, shown=u.rel, sha256=u.sha256, subject_id=sid,
-                session=masked(fields["session"]),
-                task=masked(fields["task"].lower()) if fields["task"] else None,
-                trial=masked(fields["trial"]), label=label)
+    task = Task(
+        store=str(st.path.absolute()),
+        root=str(u.root),
+        files=[str(f) for f in u.files],
+        rel=rel,
+        shown=u.rel,
+        sha256=u.sha256,
+        subject_id=sid,
+        session=masked(fields["session"]),
+        task=masked(fields["task"].lower()) if fields["task"] else None,
+        trial=masked(fields["trial"]),
+        label=label,
+    )
     return task, found is not None
 
 
-def _run(tasks: list[Task], *, jobs: int | None, progress: bool,
-         scheduler: str | None = None) -> list[Outcome]:
+def _run(
+    tasks: list[Task], *, jobs: int | None, progress: bool, scheduler: str | None = None
+) -> list[Outcome]:
     if not tasks:
         return []
     from rich.console import Console
@@ -307,8 +331,15 @@ def _run(tasks: list[Task], *, jobs: int | None, progress: bool,
     # workers are forked at the first submit, before rich starts its refresh thread
     with make_executor(n_jobs, scheduler=scheduler) as pool:
         futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
-        with Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, disable=not show, transient=True) as bar:
+        with Progress(
+            "ingest",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show,
+            transient=True,
+        ) as bar:
             tick = bar.add_task("ingest", total=len(tasks))
             for fut in as_completed(futures):
                 i = futures[fut]
@@ -332,9 +363,15 @@ def _isolated(task: Task) -> Outcome:
         st = Store(task.store)
         for name in ALL_TABLES:
             st.delete(name, key=task.recording_id)
-        return Outcome(task.rel, task.sha256, "failed", stage="read", shown=task.shown,
-                       reason="the reader crashed its process (corrupt file?); check the file "
-                              "with another tool or re-export it")
+        return Outcome(
+            task.rel,
+            task.sha256,
+            "failed",
+            stage="read",
+            shown=task.shown,
+            reason="the reader crashed its process (corrupt file?); check the file "
+            "with another tool or re-export it",
+        )
 
 
 def _recover(st: Store) -> None:
@@ -375,13 +412,17 @@ def _settle(st: Store, results: list[Outcome], landed: list[Outcome]) -> list[st
             for old in sorted(stale):
                 for name in ("recordings", *SIGNAL_TABLES):
                     st.delete(name, key=old)
-                notes.append(f"{o.shown}: content changed; replaced recording {old} ingested "
-                             "earlier from this path")
+                notes.append(
+                    f"{o.shown}: content changed; replaced recording {old} ingested "
+                    "earlier from this path"
+                )
         except OSError as e:  # disk full, read-only store: report it, settle the others
             if o.status == "failed":
                 o.reason = f"{o.reason}; its quarantine entry could not be written either"
-            notes.append(f"{o.shown}: store bookkeeping not finished ({_os_reason(e)}); "
-                         "free space and run the same ingest again to finish it")
+            notes.append(
+                f"{o.shown}: store bookkeeping not finished ({_os_reason(e)}); "
+                "free space and run the same ingest again to finish it"
+            )
     return notes
 
 

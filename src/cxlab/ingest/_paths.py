@@ -30,8 +30,15 @@ from cxlab.io._text import NA_TEXT
 from cxlab.io.csv import find_header
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 
-__all__ = ["Unit", "discover", "mask_label", "masked_path", "path_fields", "pattern_regex",
-           "stored_path"]
+__all__ = [
+    "Unit",
+    "discover",
+    "mask_label",
+    "masked_path",
+    "path_fields",
+    "pattern_regex",
+    "stored_path",
+]
 
 FIELDS = ("subject", "session", "task", "trial")
 #: fields a custom ``--pattern`` may use: FIELDS and the session date (``{date}``, ISO 8601
@@ -45,8 +52,10 @@ _ENTITY = {
     "task": re.compile(r"(?:^|_)task-([A-Za-z0-9]+(?:_(?![A-Za-z]+-)[A-Za-z0-9]+)*)"),
     "trial": re.compile(r"(?:^|_)run-([A-Za-z0-9]+)"),
 }
-_DIR_ENTITY = {"subject": re.compile(r"^sub-([A-Za-z0-9]+)$"),
-               "session": re.compile(r"^ses-([A-Za-z0-9]+)$")}
+_DIR_ENTITY = {
+    "subject": re.compile(r"^sub-([A-Za-z0-9]+)$"),
+    "session": re.compile(r"^ses-([A-Za-z0-9]+)$"),
+}
 
 
 @dataclass
@@ -88,12 +97,23 @@ def pattern_regex(pattern: str, /) -> re.Pattern[str]:
             name = part[1:-1]
             if name not in PATTERN_FIELDS or name in seen:
                 problem = "repeats a field" if name in seen else "has an unknown field"
-                raise ConfigError(message(problem, field="--pattern", value=part,
-                                          fix="use each of {subject} {session} {task} {trial} "
-                                              "{date} at most once, and * for anything else"))
+                raise ConfigError(
+                    message(
+                        problem,
+                        field="--pattern",
+                        value=part,
+                        fix="use each of {subject} {session} {task} {trial} "
+                        "{date} at most once, and * for anything else",
+                    )
+                )
             seen.add(name)
-            out.append(_DATE_RX if name == "date" else f"(?P<{name}>[^/]+)" if name == "task"
-                       else f"(?P<{name}>[^/]+?)")
+            out.append(
+                _DATE_RX
+                if name == "date"
+                else f"(?P<{name}>[^/]+)"
+                if name == "task"
+                else f"(?P<{name}>[^/]+?)"
+            )
         else:
             out.append(re.escape(part))
     return re.compile(r"(?P<_extra>.*/)?" + "".join(out), re.IGNORECASE)
@@ -138,8 +158,9 @@ def mask_label(text: str, /, *, label: str | None, subject_id: str | None) -> st
     return re.sub(rx, subject_id, text, flags=re.IGNORECASE)
 
 
-def masked_path(rel: str, /, *, label: str, subject_id: str,
-                pattern: re.Pattern[str] | None = None) -> str:
+def masked_path(
+    rel: str, /, *, label: str, subject_id: str, pattern: re.Pattern[str] | None = None
+) -> str:
     """``rel`` with the raw subject label replaced by its pseudonym, so no stored path holds it.
 
     Every occurrence of the label is replaced (:func:`mask_label`): in ``sub-<label>``
@@ -155,13 +176,38 @@ def masked_path(rel: str, /, *, label: str, subject_id: str,
 
 
 #: Folder names of a BIDS tree that say nothing about a person (kept in stored paths).
-BIDS_FOLDERS = frozenset({"motion", "beh", "emg", "eeg", "meg", "ieeg", "nirs", "anat", "func",
-                          "dwi", "fmap", "perf", "pet", "micr", "derivatives", "sourcedata",
-                          "rawdata"})
+BIDS_FOLDERS = frozenset(
+    {
+        "motion",
+        "beh",
+        "emg",
+        "eeg",
+        "meg",
+        "ieeg",
+        "nirs",
+        "anat",
+        "func",
+        "dwi",
+        "fmap",
+        "perf",
+        "pet",
+        "micr",
+        "derivatives",
+        "sourcedata",
+        "rawdata",
+    }
+)
 
 
-def stored_path(rel: str, /, *, fields: dict[str, str | None] | None, subject_id: str | None,
-                token: Callable[[str], str], pattern: re.Pattern[str] | None = None) -> str:
+def stored_path(
+    rel: str,
+    /,
+    *,
+    fields: dict[str, str | None] | None,
+    subject_id: str | None,
+    token: Callable[[str], str],
+    pattern: re.Pattern[str] | None = None,
+) -> str:
     """The ``source_path`` stored for a file at ``rel`` (relative to the ingest root).
 
     * No pattern matched: ``<token(rel)><extension>`` only (a keyed hash of the path: file
@@ -190,27 +236,35 @@ def stored_path(rel: str, /, *, fields: dict[str, str | None] | None, subject_id
         The ``--pattern`` regex; None for the default.
     """
     name = rel.rsplit("/", 1)[-1]
-    ext = name[name.rfind("."):] if "." in name else ""
+    ext = name[name.rfind(".") :] if "." in name else ""
     if fields is None:
         return f"{token('path:' + rel)}{ext}"
     label = fields.get("subject")
     parts = rel.split("/")
     if pattern is None:
-        keep = [bool(_DIR_ENTITY["subject"].match(d) or _DIR_ENTITY["session"].match(d)
-                     or d.lower() in BIDS_FOLDERS) for d in parts[:-1]]
+        keep = [
+            bool(
+                _DIR_ENTITY["subject"].match(d)
+                or _DIR_ENTITY["session"].match(d)
+                or d.lower() in BIDS_FOLDERS
+            )
+            for d in parts[:-1]
+        ]
     else:
         m = pattern.fullmatch(rel)
         extra = m.group("_extra") if m is not None else None
         n_extra = extra.count("/") if extra else 0
         keep = [i >= n_extra for i in range(len(parts) - 1)]
-    folders = [d if k else "d" + token("dir:" + d)[:8] for d, k in zip(parts[:-1], keep,
-                                                                       strict=True)]
+    folders = [
+        d if k else "d" + token("dir:" + d)[:8] for d, k in zip(parts[:-1], keep, strict=True)
+    ]
     out = "/".join([*folders, parts[-1]])
     return mask_label(out, label=label, subject_id=subject_id)
 
 
-def discover(paths: list[Path], /, *,
-             csv_columns: list[str] | None = None) -> tuple[list[Unit], list[str]]:
+def discover(
+    paths: list[Path], /, *, csv_columns: list[str] | None = None
+) -> tuple[list[Unit], list[str]]:
     """Files to ingest under ``paths``, sorted, TRC files paired with their force ``.mot``.
 
     A folder contributes its files with a known extension (any depth, hidden names skipped) and
@@ -243,10 +297,14 @@ def discover(paths: list[Path], /, *,
             root = p.resolve()
             for f in sorted(root.rglob("*")):
                 rel = f.relative_to(root).parts
-                if (f.is_file() and f.suffix.lower() in EXTENSIONS
-                        and not any(x.startswith(".") for x in rel)):
+                if (
+                    f.is_file()
+                    and f.suffix.lower() in EXTENSIONS
+                    and not any(x.startswith(".") for x in rel)
+                ):
                     if f.suffix.lower() in (".csv", ".txt") and not _is_recording(
-                            f, csv_columns or []):
+                        f, csv_columns or []
+                    ):
                         skipped.append(f.relative_to(root).as_posix())
                         continue
                     found.setdefault(f, root)
@@ -254,8 +312,14 @@ def discover(paths: list[Path], /, *,
             f = p.resolve()
             found.setdefault(f, f.parent)
         else:
-            raise ConfigError(message("does not exist", field="PATH", value=str(p),
-                                      fix="give existing files or folders"))
+            raise ConfigError(
+                message(
+                    "does not exist",
+                    field="PATH",
+                    value=str(p),
+                    fix="give existing files or folders",
+                )
+            )
     units = {f: Unit(root, f) for f, root in found.items()}
     trcs = {(f.parent, f.stem.lower()): f for f in units if f.suffix.lower() == ".trc"}
     for f in sorted(units):

@@ -111,8 +111,10 @@ def record_sessions(
         try:
             st.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
         except OSError as e:  # e.g. disk full: the recording landed; the next run writes this
-            notes.append(f"{o.shown}: its sessions row was not written ({e.strerror or e}); "
-                         "free space and run the ingest again to add it")
+            notes.append(
+                f"{o.shown}: its sessions row was not written ({e.strerror or e}); "
+                "free space and run the ingest again to add it"
+            )
     recordings = st.keys("recordings")
     for key in sorted(st.keys("sessions")):  # a replaced or never-landed recording's part
         if re.fullmatch(r"[0-9a-f]{16}", key) and key not in recordings:

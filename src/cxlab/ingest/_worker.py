@@ -81,8 +81,11 @@ def _read_unit(files: list[Path], options: dict) -> Recording:
     rec.meta["companions"] = [str(mot_path)]
     dt = forces.meta["time_offset_s"] - rec.meta["time_offset_s"]
     if abs(dt) > 0.5 / forces.analog_rate_hz:
-        warnings.warn(f"{mot_path.name}: forces start {dt:+.4f} s after the markers of "
-                      f"{trc_path.name}; both are stored from sample 0", stacklevel=2)
+        warnings.warn(
+            f"{mot_path.name}: forces start {dt:+.4f} s after the markers of "
+            f"{trc_path.name}; both are stored from sample 0",
+            stacklevel=2,
+        )
     return rec
 
 
@@ -104,8 +107,12 @@ def _private(rec: Recording, task: Task) -> tuple[Recording, Task]:
         subjects = [str(header_label).strip()]
     if task.subject_id is None and len(subjects) == 1:
         sid = pseudonymise(subjects[0])
-        task = replace(task, subject_id=sid, label=subjects[0],
-                       rel=mask_label(task.rel, label=subjects[0], subject_id=sid))
+        task = replace(
+            task,
+            subject_id=sid,
+            label=subjects[0],
+            rel=mask_label(task.rel, label=subjects[0], subject_id=sid),
+        )
     return rec, task
 
 
@@ -132,11 +139,25 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
     and versions (:func:`cxlab.deid.vendor_text`).
     """
     n_markers = rec.markers.shape[1] if rec.markers.ndim == 3 else 0
-    n_frames = rec.markers.shape[0] if n_markers else max(
-        [rec.analogs.shape[0], *(p.force.shape[0] for p in rec.platforms),
-         *([rec.rotations.matrices.shape[0]] if rec.rotations is not None else [])])
-    vendor = " / ".join(t for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
-                        if v and (t := vendor_text(str(v)))) or None
+    n_frames = (
+        rec.markers.shape[0]
+        if n_markers
+        else max(
+            [
+                rec.analogs.shape[0],
+                *(p.force.shape[0] for p in rec.platforms),
+                *([rec.rotations.matrices.shape[0]] if rec.rotations is not None else []),
+            ]
+        )
+    )
+    vendor = (
+        " / ".join(
+            t
+            for v in (rec.meta.get("manufacturer"), rec.meta.get("software"))
+            if v and (t := vendor_text(str(v)))
+        )
+        or None
+    )
     notes = [_mask_names(w, task) for w in rec.warnings]
     up = str(rec.meta.get("up_axis") or "").strip().lower().lstrip("+-") or None
     if up not in (None, "x", "y", "z"):
@@ -148,15 +169,27 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
         mass = math.nan
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
-    return pd.DataFrame({
-        "recording_id": [task.recording_id], "subject_id": [task.subject_id],
-        "session": [task.session], "task": [task.task], "trial": [task.trial],
-        "source_path": [task.rel], "source_sha256": [task.sha256], "format": [fmt],
-        "vendor": [vendor], "point_rate_hz": [float(rate)], "analog_rate_hz": [float(arate)],
-        "n_frames": [int(n_frames)], "first_frame": [max(int(rec.first_frame), 0)],
-        "warnings": [notes], "up_axis": [up], "body_mass_kg": [mass],
-        "recorded_at": [_meta_text(rec, "recorded_at")],
-    })
+    return pd.DataFrame(
+        {
+            "recording_id": [task.recording_id],
+            "subject_id": [task.subject_id],
+            "session": [task.session],
+            "task": [task.task],
+            "trial": [task.trial],
+            "source_path": [task.rel],
+            "source_sha256": [task.sha256],
+            "format": [fmt],
+            "vendor": [vendor],
+            "point_rate_hz": [float(rate)],
+            "analog_rate_hz": [float(arate)],
+            "n_frames": [int(n_frames)],
+            "first_frame": [max(int(rec.first_frame), 0)],
+            "warnings": [notes],
+            "up_axis": [up],
+            "body_mass_kg": [mass],
+            "recorded_at": [_meta_text(rec, "recorded_at")],
+        }
+    )
 
 
 def _mask_names(text: str, task: Task) -> str:
@@ -186,13 +219,13 @@ def run_task(task: Task, /) -> Outcome:
             out.rel = task.rel
             tables = rec.to_tables(rid)
             row = recording_row(rec, task, fmt or "")
-        out.warnings = list(dict.fromkeys(
-            [*(_short_warning(w, files) for w in caught), *rec.warnings]))
+        out.warnings = list(
+            dict.fromkeys([*(_short_warning(w, files) for w in caught), *rec.warnings])
+        )
         # Validate every table before writing any, so a bad table cannot leave the
         # recording half-replaced (with --force, earlier good rows stay untouched).
         stage = "validate"
-        valid = {name: validate(tables[name], name) for name in SIGNAL_TABLES
-                 if len(tables[name])}
+        valid = {name: validate(tables[name], name) for name in SIGNAL_TABLES if len(tables[name])}
         valid["recordings"] = validate(row, "recordings")
         stage = "write"
         for name in SIGNAL_TABLES:
@@ -231,8 +264,10 @@ def _reason(e: BaseException, stage: str = "read") -> str:
     if isinstance(e, CxlabError):
         return " ".join(str(e).split())
     if stage == "write" and isinstance(e, OSError) and e.errno is not None:  # disk full
-        return (f"could not be written to the store: {e.strerror} (errno {e.errno}); free "
-                "space or fix the store's permissions and run the ingest again")
+        return (
+            f"could not be written to the store: {e.strerror} (errno {e.errno}); free "
+            "space or fix the store's permissions and run the ingest again"
+        )
     last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
     where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
     text = str(e).splitlines()[0] if str(e) else ""
@@ -277,9 +312,14 @@ def quarantine_rows(out: Outcome, /) -> pd.DataFrame:
     for raw, masked in out.masks:  # absolute paths, then file names, as stored
         reason = reason.replace(raw, masked)
     reason = redact_text(reason)  # an e-mail or phone number quoted from the file
-    return pd.DataFrame({
-        "source_path": [out.rel], "source_sha256": [out.sha256 or None], "stage": [out.stage],
-        "row": pd.array([None], dtype="Int64"), "field": [None], "value": [None],
-        "reason": [reason],
-    })
-
+    return pd.DataFrame(
+        {
+            "source_path": [out.rel],
+            "source_sha256": [out.sha256 or None],
+            "stage": [out.stage],
+            "row": pd.array([None], dtype="Int64"),
+            "field": [None],
+            "value": [None],
+            "reason": [reason],
+        }
+    )

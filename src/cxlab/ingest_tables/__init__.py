@@ -14,5 +14,10 @@ from cxlab.ingest_tables._programme import ingest_interventions, ingest_strength
 from cxlab.ingest_tables._sessions import ingest_sessions
 from cxlab.ingest_tables._surveys import ingest_surveys
 
-__all__ = ["IngestResult", "ingest_interventions", "ingest_sessions", "ingest_strength",
-           "ingest_surveys"]
+__all__ = [
+    "IngestResult",
+    "ingest_interventions",
+    "ingest_sessions",
+    "ingest_strength",
+    "ingest_surveys",
+]

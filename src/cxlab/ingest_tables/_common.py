@@ -72,8 +72,9 @@ def _quarantine(problems: Problems, shas: dict[str, str], stage: str) -> pd.Data
         return redact_text(out)
 
     for col, fn in (("value", lambda v: mask(redact_value(v))), ("rule", mask), ("field", mask)):
-        p[col] = pd.Series([None if pd.isna(v) else fn(v) for v in p[col]], index=p.index,
-                           dtype=object)
+        p[col] = pd.Series(
+            [None if pd.isna(v) else fn(v) for v in p[col]], index=p.index, dtype=object
+        )
     sha = p["file"].map(shas)
     p["file"] = p["file"].map(shown)
     q = quarantine_rows(p, sha256={}, stage=stage)
@@ -90,10 +91,19 @@ def _bad_mask(df: pd.DataFrame, problems: Problems) -> np.ndarray:
     return key.merge(p, how="left", on=["file", "row"])["_bad"].fillna(False).to_numpy(bool)
 
 
-def _conflicts(df: pd.DataFrame, keys: list[str], value: str, problems: Problems, *,
-               what: str, ok: np.ndarray, field: str | None = None,
-               field_column: str | None = None, redact: bool = False,
-               shown: str | None = None) -> None:
+def _conflicts(
+    df: pd.DataFrame,
+    keys: list[str],
+    value: str,
+    problems: Problems,
+    *,
+    what: str,
+    ok: np.ndarray,
+    field: str | None = None,
+    field_column: str | None = None,
+    redact: bool = False,
+    shown: str | None = None,
+) -> None:
     """Record rows whose ``keys`` repeat with different non-missing ``value`` (among ``ok``).
 
     The reported column is ``field`` or, per row, the header in ``field_column``; the
@@ -107,12 +117,17 @@ def _conflicts(df: pd.DataFrame, keys: list[str], value: str, problems: Problems
     by = ["file", field_column] if field_column else ["file"]
     for k, part in clash.groupby(by, sort=True):
         col = str(k[1]) if field_column else field
-        problems.add(k[0], part["row"], col, part[shown or value].astype(str), what,
-                     redact=redact)
+        problems.add(k[0], part["row"], col, part[shown or value].astype(str), what, redact=redact)
 
 
-def _write(store: Store, frames: dict[str, pd.DataFrame], files: Sequence[str],
-           shas: dict[str, str], stage: str, quarantine: pd.DataFrame) -> dict[str, int]:
+def _write(
+    store: Store,
+    frames: dict[str, pd.DataFrame],
+    files: Sequence[str],
+    shas: dict[str, str],
+    stage: str,
+    quarantine: pd.DataFrame,
+) -> dict[str, int]:
     """Validate every part, then write (or delete) each file's parts and its quarantine."""
     parts: list[tuple[str, str, pd.DataFrame | None]] = []
     for f in files:
@@ -162,9 +177,12 @@ def _warn_overlap(store: Store, name: str, df: pd.DataFrame, own: set[str]) -> N
     new = df[keys].astype({k: object for k in keys})
     n = len(new.merge(old.astype({k: object for k in keys}).drop_duplicates(), on=keys))
     if n:
-        warn(f"{n} row(s) repeat rows already stored from another file (an earlier version "
-             "of this file?)", field=name,
-             fix="delete the old file's parts (docs/surveys.md) or ingest into a fresh store")
+        warn(
+            f"{n} row(s) repeat rows already stored from another file (an earlier version "
+            "of this file?)",
+            field=name,
+            fix="delete the old file's parts (docs/surveys.md) or ingest into a fresh store",
+        )
 
 
 def _read_all(paths, reader, problems) -> tuple[list[str], dict[str, str], list]:
@@ -177,11 +195,15 @@ def _read_all(paths, reader, problems) -> tuple[list[str], dict[str, str], list]
         try:
             sha = sha256_of(p)
         except OSError as e:
-            raise InputFormatError(message(f"cannot be read ({e.strerror})", file=p,
-                                           fix="check the path")) from None
+            raise InputFormatError(
+                message(f"cannot be read ({e.strerror})", file=p, fix="check the path")
+            ) from None
         if sha in seen:
-            warn("has the same content as another file of this ingest and is skipped",
-                 file=p, value=Path(seen[sha]).name)
+            warn(
+                "has the same content as another file of this ingest and is skipped",
+                file=p,
+                value=Path(seen[sha]).name,
+            )
             continue
         seen[sha] = f
         files.append(f)
@@ -206,8 +228,16 @@ def _reject_out_of_range(df: pd.DataFrame, problems: Problems, table: str) -> No
             problems.add(f, part["row"], col, part[col].map(lambda v: f"{v:g}"), rule)
 
 
-def _land(df: pd.DataFrame, problems: Problems, keys: list[str], values: list[str],
-          *, what: str, field: str | None, table: str | None = None) -> pd.DataFrame:
+def _land(
+    df: pd.DataFrame,
+    problems: Problems,
+    keys: list[str],
+    values: list[str],
+    *,
+    what: str,
+    field: str | None,
+    table: str | None = None,
+) -> pd.DataFrame:
     """Reject conflicting repeats of ``keys``; drop rows with problems; keep one of equals.
 
     With ``table``, rows whose numbers break that table's declared rules are rejected first.

@@ -79,32 +79,69 @@ def ingest_surveys(
     drop = [*drop_columns, *extra_drop]
     problems = Problems()
     files, shas, frames = _read_all(
-        paths, lambda p: read_survey(p, instruments=instruments, problems=problems,
-                                     subject_column=subject_column, date_format=date_format,
-                                     drop_columns=drop, only=instrument), problems)
+        paths,
+        lambda p: read_survey(
+            p,
+            instruments=instruments,
+            problems=problems,
+            subject_column=subject_column,
+            date_format=date_format,
+            drop_columns=drop,
+            only=instrument,
+        ),
+        problems,
+    )
     a = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ANSWER_COLUMNS)
     ok = ~_bad_mask(a, problems) if len(a) else np.zeros(0, bool)
-    _conflicts(a, ["label", "session", "instrument", "item"], "response", problems, ok=ok,
-               field_column="column", shown="text",
-               what="item answered twice with different values")
-    _conflicts(a, ["label", "session"], "date", problems, ok=ok, field="date",
-               what="session has different dates in different rows")
-    _conflicts(a, ["label"], "dob", problems, ok=ok, field="date of birth", redact=True,
-               what="date of birth differs between rows of this subject")
+    _conflicts(
+        a,
+        ["label", "session", "instrument", "item"],
+        "response",
+        problems,
+        ok=ok,
+        field_column="column",
+        shown="text",
+        what="item answered twice with different values",
+    )
+    _conflicts(
+        a,
+        ["label", "session"],
+        "date",
+        problems,
+        ok=ok,
+        field="date",
+        what="session has different dates in different rows",
+    )
+    _conflicts(
+        a,
+        ["label"],
+        "dob",
+        problems,
+        ok=ok,
+        field="date of birth",
+        redact=True,
+        what="date of birth differs between rows of this subject",
+    )
     if len(a):
         ok = ~_bad_mask(a, problems)
         _withhold(a, ok, problems)
         ok = ~_bad_mask(a, problems)
     good = a.loc[ok].drop_duplicates(["label", "session", "instrument", "item"])
     good = good.assign(subject_id=pseudonymise_labels(good["label"]) if len(good) else "")
-    answers = pd.DataFrame({
-        "_file": good["file"], "subject_id": good["subject_id"], "session": good["session"],
-        "date": pd.to_datetime(good["date"]).dt.date, "instrument": good["instrument"],
-        "item": good["item"], "response": good["response"].astype(float)})
+    answers = pd.DataFrame(
+        {
+            "_file": good["file"],
+            "subject_id": good["subject_id"],
+            "session": good["session"],
+            "date": pd.to_datetime(good["date"]).dt.date,
+            "instrument": good["instrument"],
+            "item": good["item"],
+            "response": good["response"].astype(float),
+        }
+    )
     scores = _scores(good, instruments)
     quarantine = _quarantine(problems, shas, "survey")
-    rows = _write(store, {"surveys": answers, "scores": scores}, files, shas, "survey",
-                  quarantine)
+    rows = _write(store, {"surveys": answers, "scores": scores}, files, shas, "survey", quarantine)
     return IngestResult(rows=rows, rejected=quarantine, files=len(files))
 
 
@@ -117,20 +154,38 @@ def _withhold(a: pd.DataFrame, ok: np.ndarray, problems: Problems) -> None:
     for f, part in w.groupby("file", sort=True):
         for inst, sub in part.groupby("instrument", sort=True):
             rows = sub["row"].drop_duplicates()
-            problems.add(f, rows, str(inst), "",
-                         "withheld: another answer to this instrument for the same subject "
-                         "and session was rejected")
+            problems.add(
+                f,
+                rows,
+                str(inst),
+                "",
+                "withheld: another answer to this instrument for the same subject "
+                "and session was rejected",
+            )
 
 
 def _scores(good: pd.DataFrame, instruments: dict[str, Instrument]) -> pd.DataFrame:
-    cols = ["_file", "subject_id", "session", "date", "instrument", "score", "unit",
-            "n_items_answered", "age_years"]
+    cols = [
+        "_file",
+        "subject_id",
+        "session",
+        "date",
+        "instrument",
+        "score",
+        "unit",
+        "n_items_answered",
+        "age_years",
+    ]
     if not len(good):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     s = instrument_scores(good, instruments, by=("subject_id", "session"))
     keys = ["subject_id", "session", "instrument"]
-    meta = good.sort_values(["file", "row"], kind="stable").groupby(keys, sort=False)[
-        ["file", "date", "dob"]].first().reset_index()
+    meta = (
+        good.sort_values(["file", "row"], kind="stable")
+        .groupby(keys, sort=False)[["file", "date", "dob"]]
+        .first()
+        .reset_index()
+    )
     s = s.merge(meta, on=keys, how="left")
     s["age_years"] = age_years(s["dob"], s["date"])
     s["_file"] = s["file"]

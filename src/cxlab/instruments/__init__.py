@@ -59,8 +59,20 @@ __all__ = [
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _METHODS = ("sum", "mean", "percent")
-_KEYS = {"name", "title", "source", "items", "item_prefix", "min", "max", "integer", "reverse",
-         "score", "min_items", "unit"}
+_KEYS = {
+    "name",
+    "title",
+    "source",
+    "items",
+    "item_prefix",
+    "min",
+    "max",
+    "integer",
+    "reverse",
+    "score",
+    "min_items",
+    "unit",
+}
 #: top-level keys of a survey --spec TOML file
 _SPEC_KEYS = ("drop_columns", "instrument")
 
@@ -95,8 +107,15 @@ class Instrument:
 
 
 def _fail(path, field, problem, value=...):
-    raise ConfigError(message(problem, file=path, field=field, value=value,
-                              fix="see 'Declaring an instrument' in docs/surveys.md"))
+    raise ConfigError(
+        message(
+            problem,
+            file=path,
+            field=field,
+            value=value,
+            fix="see 'Declaring an instrument' in docs/surveys.md",
+        )
+    )
 
 
 def _instrument(entry: dict, path: Path) -> Instrument:
@@ -121,8 +140,10 @@ def _instrument(entry: dict, path: Path) -> Instrument:
     if len(set(names)) != len(names):
         _fail(path, f"{where}.items", "has repeated item names", list(names))
     lo, hi = entry["min"], entry["max"]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lo, hi)) \
-            or not lo < hi:
+    if (
+        not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lo, hi))
+        or not lo < hi
+    ):
         _fail(path, f"{where}.min/max", "must be numbers with min < max", [lo, hi])
     if entry["score"] not in _METHODS:
         _fail(path, f"{where}.score", f"must be one of {', '.join(_METHODS)}", entry["score"])
@@ -136,15 +157,23 @@ def _instrument(entry: dict, path: Path) -> Instrument:
             _fail(path, f"{where}.reverse", "names an item the instrument does not have", r)
     min_items = entry.get("min_items", len(names))
     if not isinstance(min_items, int) or not 1 <= min_items <= len(names):
-        _fail(path, f"{where}.min_items", f"must be an integer from 1 to {len(names)}",
-              min_items)
+        _fail(path, f"{where}.min_items", f"must be an integer from 1 to {len(names)}", min_items)
     integer = entry.get("integer", True)
     if not isinstance(integer, bool):
         _fail(path, f"{where}.integer", "must be true or false", integer)
-    return Instrument(name=name, items=names, min=float(lo), max=float(hi),
-                      score=entry["score"], unit=str(entry["unit"]), integer=integer,
-                      reverse=tuple(rev), min_items=min_items, title=entry.get("title", ""),
-                      source=entry.get("source", ""))
+    return Instrument(
+        name=name,
+        items=names,
+        min=float(lo),
+        max=float(hi),
+        score=entry["score"],
+        unit=str(entry["unit"]),
+        integer=integer,
+        reverse=tuple(rev),
+        min_items=min_items,
+        title=entry.get("title", ""),
+        source=entry.get("source", ""),
+    )
 
 
 def read_instruments(path: str | os.PathLike[str], /) -> dict[str, Instrument]:
@@ -169,8 +198,9 @@ def _toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(message("does not exist", file=path, fix="check the --spec path")) \
-            from None
+        raise ConfigError(
+            message("does not exist", file=path, fix="check the --spec path")
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(message(f"is not valid TOML ({e})", file=path)) from None
 
@@ -210,15 +240,21 @@ def read_spec(path: str | os.PathLike[str] | None, /) -> tuple[dict[str, Instrum
         for k in unknown:
             near = difflib.get_close_matches(k, _SPEC_KEYS, n=1)
             named.append(f"{k!r} (did you mean {near[0]!r}?)" if near else repr(k))
-        raise ConfigError(message(f"has unknown top-level key(s) {', '.join(named)}",
-                                  file=path, field="--spec",
-                                  fix="the allowed keys are drop_columns and [[instrument]] "
-                                  "tables; see 'Declaring an instrument' in docs/surveys.md"))
+        raise ConfigError(
+            message(
+                f"has unknown top-level key(s) {', '.join(named)}",
+                file=path,
+                field="--spec",
+                fix="the allowed keys are drop_columns and [[instrument]] "
+                "tables; see 'Declaring an instrument' in docs/surveys.md",
+            )
+        )
     inst = _instruments(doc, path)
     drop = doc.get("drop_columns", [])
     if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
-        raise ConfigError(message("must be a list of header names", file=path,
-                                  field="drop_columns", value=drop))
+        raise ConfigError(
+            message("must be a list of header names", file=path, field="drop_columns", value=drop)
+        )
     return inst, drop
 
 
@@ -267,12 +303,24 @@ def instrument_scores(
     """
     keys = [*by, "instrument"]
     a = answers.loc[answers["response"].notna(), [*keys, "item", "response"]]
-    params = pd.DataFrame([
-        {"instrument": i.name, "lo": i.min, "hi": i.max, "n_all": len(i.items),
-         "min_items": i.min_items, "method": i.score, "unit": i.unit}
-        for i in instruments.values()])
-    rev = pd.DataFrame([(i.name, r) for i in instruments.values() for r in i.reverse],
-                       columns=["instrument", "item"]).assign(rev=True)
+    params = pd.DataFrame(
+        [
+            {
+                "instrument": i.name,
+                "lo": i.min,
+                "hi": i.max,
+                "n_all": len(i.items),
+                "min_items": i.min_items,
+                "method": i.score,
+                "unit": i.unit,
+            }
+            for i in instruments.values()
+        ]
+    )
+    rev = pd.DataFrame(
+        [(i.name, r) for i in instruments.values() for r in i.reverse],
+        columns=["instrument", "item"],
+    ).assign(rev=True)
     a = a.merge(params[["instrument", "lo", "hi"]], on="instrument", how="left")
     a = a.merge(rev, on=["instrument", "item"], how="left")
     is_rev = a["rev"].fillna(False).astype(bool).to_numpy()
@@ -284,12 +332,15 @@ def instrument_scores(
     full = n == g["n_all"].to_numpy(float)
     total = np.where(full, g["sum"], g["mean"] * g["n_all"])
     percent = 100 * (g["sum"] - n * g["lo"]) / ((g["hi"] - g["lo"]) * n)
-    score = np.select([g["method"] == "sum", g["method"] == "mean"],
-                      [total, g["mean"]], default=percent)
+    score = np.select(
+        [g["method"] == "sum", g["method"] == "mean"], [total, g["mean"]], default=percent
+    )
     score = np.where(n >= g["min_items"].to_numpy(float), score, np.nan)
-    return pd.DataFrame({
-        **{k: g[k] for k in keys},
-        "score": score.astype(float),
-        "unit": g["unit"].astype(str),
-        "n_items_answered": g["count"].astype("int32"),
-    })
+    return pd.DataFrame(
+        {
+            **{k: g[k] for k in keys},
+            "score": score.astype(float),
+            "unit": g["unit"].astype(str),
+            "n_items_answered": g["count"].astype("int32"),
+        }
+    )

@@ -29,8 +29,9 @@ PROCESSORS = {84: "intel", 85: "dec", 86: "mips"}
 _FIX_CORRUPT = "the file is corrupt or truncated; re-export it from the capture software"
 
 
-def _fail(path: Path, problem: str, *, field: str | None = None, value: Any = ...,
-          fix: str = _FIX_CORRUPT) -> InputFormatError:
+def _fail(
+    path: Path, problem: str, *, field: str | None = None, value: Any = ..., fix: str = _FIX_CORRUPT
+) -> InputFormatError:
     return InputFormatError(message(problem, file=path, field=field, value=value, fix=fix))
 
 
@@ -100,19 +101,36 @@ def read_header(buf: bytes, path: Path, /) -> C3DHeader:
         file, unknown processor byte, non-finite scale or rate.
     """
     if len(buf) < 2 * BLOCK:
-        raise _fail(path, "file is shorter than a C3D header and one parameter block",
-                    field="header", value=len(buf))
+        raise _fail(
+            path,
+            "file is shorter than a C3D header and one parameter block",
+            field="header",
+            value=len(buf),
+        )
     if buf[1] != 0x50:
-        raise _fail(path, "key byte is not 0x50, so this is not a C3D file", field="header[1]",
-                    value=hex(buf[1]), fix="check the file type")
+        raise _fail(
+            path,
+            "key byte is not 0x50, so this is not a C3D file",
+            field="header[1]",
+            value=hex(buf[1]),
+            fix="check the file type",
+        )
     param_block = buf[0]
     if param_block < 2 or param_block * BLOCK > len(buf):
-        raise _fail(path, f"first parameter block lies outside the file "
-                    f"({len(buf) // BLOCK} blocks)", field="header[0]", value=param_block)
+        raise _fail(
+            path,
+            f"first parameter block lies outside the file ({len(buf) // BLOCK} blocks)",
+            field="header[0]",
+            value=param_block,
+        )
     proc_byte = buf[(param_block - 1) * BLOCK + 3]
     if proc_byte not in PROCESSORS:
-        raise _fail(path, "unknown processor type byte (expected 84 Intel, 85 DEC, 86 MIPS)",
-                    field="parameters[3]", value=proc_byte)
+        raise _fail(
+            path,
+            "unknown processor type byte (expected 84 Intel, 85 DEC, 86 MIPS)",
+            field="parameters[3]",
+            value=proc_byte,
+        )
     processor = PROCESSORS[proc_byte]
     e = ">" if processor == "mips" else "<"
     words = np.frombuffer(buf, dtype=e + "u2", count=256)
@@ -121,19 +139,28 @@ def read_header(buf: bytes, path: Path, /) -> C3DHeader:
     if not np.isfinite(scale):
         raise _fail(path, "point scale factor is not finite", field="header scale", value=scale)
     if not np.isfinite(rate) or rate < 0:
-        raise _fail(path, "frame rate is not a finite non-negative number", field="header rate",
-                    value=rate)
+        raise _fail(
+            path, "frame rate is not a finite non-negative number", field="header rate", value=rate
+        )
     events: list[tuple[str, float]] = []
     n_events = int(words[150])
     if 0 < n_events <= 18:
         times = _floats(buf, 304, n_events, processor)
-        labels = [buf[396 + 4 * i: 400 + 4 * i].decode("latin-1").strip(" \x00")
-                  for i in range(n_events)]
+        labels = [
+            buf[396 + 4 * i : 400 + 4 * i].decode("latin-1").strip(" \x00") for i in range(n_events)
+        ]
         events = [(lab, float(t)) for lab, t in zip(labels, times, strict=True)]
     return C3DHeader(
-        param_block=param_block, processor=processor, n_points=int(words[1]),
-        n_analog_words=int(words[2]), first_frame=int(words[3]), last_frame=int(words[4]),
-        scale=scale, data_start=int(words[8]), analog_per_frame=int(words[9]), rate_hz=rate,
+        param_block=param_block,
+        processor=processor,
+        n_points=int(words[1]),
+        n_analog_words=int(words[2]),
+        first_frame=int(words[3]),
+        last_frame=int(words[4]),
+        scale=scale,
+        data_start=int(words[8]),
+        analog_per_frame=int(words[9]),
+        rate_hz=rate,
         events=events,
     )
 
@@ -174,17 +201,19 @@ def _int8(b: int) -> int:
     return b - 256 if b > 127 else b
 
 
-def _decode_value(buf: bytes, pos: int, dtype: int, dims: tuple[int, ...], processor: str,
-                  e: str) -> Any:
+def _decode_value(
+    buf: bytes, pos: int, dtype: int, dims: tuple[int, ...], processor: str, e: str
+) -> Any:
     n = int(np.prod(dims)) if dims else 1
     if dtype == -1:
-        raw = buf[pos:pos + n]
+        raw = buf[pos : pos + n]
         if len(dims) <= 1:
             return [raw.decode("latin-1").rstrip(" \x00")]
         width = dims[0]
         count = n // width if width else 0
-        return [raw[i * width:(i + 1) * width].decode("latin-1").rstrip(" \x00")
-                for i in range(count)]
+        return [
+            raw[i * width : (i + 1) * width].decode("latin-1").rstrip(" \x00") for i in range(count)
+        ]
     if dtype == 1:
         arr = np.frombuffer(buf, dtype=np.uint8, count=n, offset=pos).astype(np.int64)
     elif dtype == 2:
@@ -194,8 +223,9 @@ def _decode_value(buf: bytes, pos: int, dtype: int, dims: tuple[int, ...], proce
     return arr.reshape(dims, order="F") if dims else arr.reshape(())
 
 
-def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
-                    strict: bool = False) -> dict[str, dict[str, Param]]:
+def read_parameters(
+    buf: bytes, path: Path, header: C3DHeader, /, *, strict: bool = False
+) -> dict[str, dict[str, Param]]:
     """Decode the parameter section into ``{GROUP: {PARAM: Param}}`` (names upper-case).
 
     ``strict=True`` (used before handing a file to ezc3d) also rejects group
@@ -216,9 +246,13 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
     if n_blocks == 0:  # some writers leave it 0; bound by the data start instead
         n_blocks = max(header.data_start - header.param_block, 1)
     if n_blocks > n_file_blocks:
-        raise _fail(path, f"parameter section claims {n_blocks} blocks but the file holds only "
-                    f"{n_file_blocks} from block {header.param_block}", field="parameters[2]",
-                    value=n_blocks)
+        raise _fail(
+            path,
+            f"parameter section claims {n_blocks} blocks but the file holds only "
+            f"{n_file_blocks} from block {header.param_block}",
+            field="parameters[2]",
+            value=n_blocks,
+        )
     end = start + n_blocks * BLOCK
     if header.data_start > header.param_block + n_blocks:  # claim too small: data start bounds it
         end = min((header.data_start - 1) * BLOCK, len(buf))
@@ -234,10 +268,16 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
             break
         name_end = pos + 2 + n_chars
         if name_end + 2 > end:
-            raise _fail(path, "a parameter record runs past the parameter section",
-                        field="parameters", value=pos - start)
-        name = "".join(ch if ch.isprintable() else "?"
-                       for ch in buf[pos + 2:name_end].decode("latin-1").strip().upper())
+            raise _fail(
+                path,
+                "a parameter record runs past the parameter section",
+                field="parameters",
+                value=pos - start,
+            )
+        name = "".join(
+            ch if ch.isprintable() else "?"
+            for ch in buf[pos + 2 : name_end].decode("latin-1").strip().upper()
+        )
         offset = int(np.frombuffer(buf, dtype=e + "i2", count=1, offset=name_end)[0])
         body = name_end + 2
         nxt = name_end + offset if offset > 0 else end
@@ -245,35 +285,57 @@ def read_parameters(buf: bytes, path: Path, header: C3DHeader, /, *,
             raise _fail(path, "parameter record points backwards", field=name, value=offset)
         if gid < 0:
             if strict and (-gid > 64 or -gid in groups):
-                raise _fail(path, "group id is out of range or declared twice", field=name,
-                            value=-gid)
+                raise _fail(
+                    path, "group id is out of range or declared twice", field=name, value=-gid
+                )
             if strict and offset > 0 and (body >= end or body + 1 + buf[body] != nxt):
-                raise _fail(path, "group record does not end where the next one starts",
-                            field=name,
-                            value=buf[body] if body < end else None)
+                raise _fail(
+                    path,
+                    "group record does not end where the next one starts",
+                    field=name,
+                    value=buf[body] if body < end else None,
+                )
             groups[-gid] = name
         else:
             if body + 2 > end:
-                raise _fail(path, "parameter record runs past the parameter section",
-                            field=name, value=body - start)
+                raise _fail(
+                    path,
+                    "parameter record runs past the parameter section",
+                    field=name,
+                    value=body - start,
+                )
             dtype = _int8(buf[body])
             n_dims = buf[body + 1]
             if dtype not in (-1, 1, 2, 4):
-                raise _fail(path, "parameter has an invalid data type (expected -1, 1, 2 or 4)",
-                            field=name, value=dtype)
+                raise _fail(
+                    path,
+                    "parameter has an invalid data type (expected -1, 1, 2 or 4)",
+                    field=name,
+                    value=dtype,
+                )
             if n_dims > 7:
-                raise _fail(path, "parameter has more than 7 dimensions", field=name,
-                            value=n_dims)
-            dims = tuple(int(d) for d in buf[body + 2:body + 2 + n_dims])
+                raise _fail(path, "parameter has more than 7 dimensions", field=name, value=n_dims)
+            dims = tuple(int(d) for d in buf[body + 2 : body + 2 + n_dims])
             vpos = body + 2 + n_dims
             size = (int(np.prod(dims)) if dims else 1) * abs(dtype)
             if vpos + size > end:
-                raise _fail(path, f"parameter data ({size} bytes) runs past the parameter "
-                            "section", field=name, value=dims)
-            if strict and offset > 0 and (vpos + size >= end
-                                          or vpos + size + 1 + buf[vpos + size] != nxt):
-                raise _fail(path, "parameter record does not end where the next one starts",
-                            field=name, value=dims)
+                raise _fail(
+                    path,
+                    f"parameter data ({size} bytes) runs past the parameter section",
+                    field=name,
+                    value=dims,
+                )
+            if (
+                strict
+                and offset > 0
+                and (vpos + size >= end or vpos + size + 1 + buf[vpos + size] != nxt)
+            ):
+                raise _fail(
+                    path,
+                    "parameter record does not end where the next one starts",
+                    field=name,
+                    value=dims,
+                )
             value = _decode_value(buf, vpos, dtype, dims, header.processor, e)
             pending.append((gid, name, Param(dtype, dims, value)))
         seen += 1

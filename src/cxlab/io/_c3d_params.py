@@ -13,14 +13,39 @@ from cxlab.io.recording import Event
 
 __all__ = ["events_from_parameters", "length_factor", "split_points"]
 
-OTHER_POINT_KINDS = {"ANGLES": "angle", "FORCES": "force", "MOMENTS": "moment",
-                     "POWERS": "power", "SCALARS": "scalar"}
-_LENGTH = {"mm": 1e-3, "millimeter": 1e-3, "millimeters": 1e-3, "millimetre": 1e-3,
-           "millimetres": 1e-3, "cm": 1e-2, "centimeter": 1e-2, "centimeters": 1e-2,
-           "centimetre": 1e-2, "centimetres": 1e-2, "m": 1.0, "meter": 1.0, "meters": 1.0,
-           "metre": 1.0, "metres": 1.0, "mete": 1.0, "metr": 1.0}
-_MOMENT = {"nmm": (1e-3, "N.m"), "n.mm": (1e-3, "N.m"), "nm": (1.0, "N.m"), "n.m": (1.0, "N.m"),
-           "ncm": (1e-2, "N.m")}
+OTHER_POINT_KINDS = {
+    "ANGLES": "angle",
+    "FORCES": "force",
+    "MOMENTS": "moment",
+    "POWERS": "power",
+    "SCALARS": "scalar",
+}
+_LENGTH = {
+    "mm": 1e-3,
+    "millimeter": 1e-3,
+    "millimeters": 1e-3,
+    "millimetre": 1e-3,
+    "millimetres": 1e-3,
+    "cm": 1e-2,
+    "centimeter": 1e-2,
+    "centimeters": 1e-2,
+    "centimetre": 1e-2,
+    "centimetres": 1e-2,
+    "m": 1.0,
+    "meter": 1.0,
+    "meters": 1.0,
+    "metre": 1.0,
+    "metres": 1.0,
+    "mete": 1.0,
+    "metr": 1.0,
+}
+_MOMENT = {
+    "nmm": (1e-3, "N.m"),
+    "n.mm": (1e-3, "N.m"),
+    "nm": (1.0, "N.m"),
+    "n.m": (1.0, "N.m"),
+    "ncm": (1e-2, "N.m"),
+}
 
 
 def length_factor(unit: str, /, *, path: Path | None = None) -> float:
@@ -32,8 +57,7 @@ def length_factor(unit: str, /, *, path: Path | None = None) -> float:
     key = unit.strip().lower()
     if key in _LENGTH:
         return _LENGTH[key]
-    warn("unknown length unit; assuming millimetres", file=path, field="POINT:UNITS",
-         value=unit)
+    warn("unknown length unit; assuming millimetres", file=path, field="POINT:UNITS", value=unit)
     return 1e-3
 
 
@@ -65,14 +89,19 @@ def _str(group: dict[str, Param], name: str, default: str = "") -> str:
 def _labels(values: list[str], n: int, what: str, path: Path) -> list[str]:
     labels = [str(v).strip() for v in values[:n]]
     if len(labels) < n:
-        warn(f"has {len(labels)} labels for {n} {what}; the rest are numbered", file=path,
-             field=f"{what.upper()}:LABELS", value=len(labels))
+        warn(
+            f"has {len(labels)} labels for {n} {what}; the rest are numbered",
+            file=path,
+            field=f"{what.upper()}:LABELS",
+            value=len(labels),
+        )
         labels += [f"{what}_{i + 1}" for i in range(len(labels), n)]
     return labels
 
 
-def split_points(point: dict[str, Param], xyz_m: np.ndarray, labels: list[str],
-                 length_m: float, /) -> tuple[np.ndarray, dict[str, Any]]:
+def split_points(
+    point: dict[str, Param], xyz_m: np.ndarray, labels: list[str], length_m: float, /
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Which points are markers, and the others (POINT:ANGLES/FORCES/MOMENTS/POWERS/SCALARS).
 
     Returns
@@ -92,8 +121,14 @@ def split_points(point: dict[str, Param], xyz_m: np.ndarray, labels: list[str],
     return is_marker, _other_points(point, xyz_m, labels, kinds, is_marker, length_m)
 
 
-def _other_points(point: dict[str, Param], xyz_m: np.ndarray, labels: list[str],
-                  kinds: dict[str, str], is_marker: np.ndarray, length_m: float) -> dict[str, Any]:
+def _other_points(
+    point: dict[str, Param],
+    xyz_m: np.ndarray,
+    labels: list[str],
+    kinds: dict[str, str],
+    is_marker: np.ndarray,
+    length_m: float,
+) -> dict[str, Any]:
     """Non-marker points (angles, forces, moments, powers, scalars) in SI where known."""
     idx = np.flatnonzero(~is_marker)
     values = xyz_m[:, idx] / length_m  # back to stored units, then per kind
@@ -105,8 +140,13 @@ def _other_points(point: dict[str, Param], xyz_m: np.ndarray, labels: list[str],
             f, unit = _MOMENT[unit.strip().lower()]
             values[:, j] *= f
         out_units.append(unit)
-    return {"index": idx.tolist(), "labels": [labels[i] for i in idx],
-            "kinds": [kinds[labels[i]] for i in idx], "units": out_units, "values": values}
+    return {
+        "index": idx.tolist(),
+        "labels": [labels[i] for i in idx],
+        "kinds": [kinds[labels[i]] for i in idx],
+        "units": out_units,
+        "values": values,
+    }
 
 
 def _context(raw: str) -> str:
@@ -114,8 +154,9 @@ def _context(raw: str) -> str:
     return low.capitalize() if low in ("left", "right") else "General"
 
 
-def events_from_parameters(params: dict[str, dict[str, Param]],
-                           header_events: list[tuple[str, float]], /) -> list[Event]:
+def events_from_parameters(
+    params: dict[str, dict[str, Param]], header_events: list[tuple[str, float]], /
+) -> list[Event]:
     """Events from the EVENT group (TIMES = minutes, seconds), else from the header.
 
     Contexts other than Left/Right become General.  Sorted by time.
@@ -130,9 +171,13 @@ def events_from_parameters(params: dict[str, dict[str, Param]],
         contexts = _concat(ev, "CONTEXTS")
         n = min(used, times.shape[1])
         for i in range(n):
-            events.append(Event(label=str(labels[i]).strip() if i < len(labels) else f"event_{i+1}",
-                                context=_context(str(contexts[i]) if i < len(contexts) else ""),
-                                time_s=float(times[0, i] * 60.0 + times[1, i])))
+            events.append(
+                Event(
+                    label=str(labels[i]).strip() if i < len(labels) else f"event_{i + 1}",
+                    context=_context(str(contexts[i]) if i < len(contexts) else ""),
+                    time_s=float(times[0, i] * 60.0 + times[1, i]),
+                )
+            )
     else:
         events = [Event(label=lab, context="General", time_s=t) for lab, t in header_events]
     return sorted(events, key=lambda e: (e.time_s, e.label))

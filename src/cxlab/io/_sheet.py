@@ -32,7 +32,12 @@ __all__ = [
 
 #: Accepted subject-label headers (normalised), in order of preference.
 SUBJECT_COLUMNS: tuple[str, ...] = (
-    "subject", "participant", "participant_id", "subject_id", "id", "participant_label",
+    "subject",
+    "participant",
+    "participant_id",
+    "subject_id",
+    "id",
+    "participant_label",
     "subject_label",
 )
 
@@ -74,37 +79,53 @@ def read_sheet(path: str | os.PathLike[str], /) -> pd.DataFrame:
     ext = path.suffix.lower()
     try:
         if ext in (".csv", ".txt"):
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                             sep=_delimiter(path))
+            df = pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=_delimiter(path)
+            )
         elif ext in (".xlsx", ".xlsm"):
             df = _read_xlsx(path)
         else:
-            raise InputFormatError(message("is not a supported sheet format", file=path,
-                                           value=path.suffix,
-                                           fix="save it as .csv (UTF-8) or .xlsx"))
+            raise InputFormatError(
+                message(
+                    "is not a supported sheet format",
+                    file=path,
+                    value=path.suffix,
+                    fix="save it as .csv (UTF-8) or .xlsx",
+                )
+            )
     except InputFormatError:
         raise
     except FileNotFoundError:
-        raise InputFormatError(message("does not exist", file=path,
-                                       fix="check the path")) from None
+        raise InputFormatError(message("does not exist", file=path, fix="check the path")) from None
     except pd.errors.EmptyDataError:
-        raise InputFormatError(message("is empty", file=path,
-                                       fix="export the sheet with its header row")) from None
+        raise InputFormatError(
+            message("is empty", file=path, fix="export the sheet with its header row")
+        ) from None
     except UnicodeDecodeError:
-        raise InputFormatError(message("is not UTF-8 text", file=path,
-                                       fix="save it as CSV UTF-8")) from None
+        raise InputFormatError(
+            message("is not UTF-8 text", file=path, fix="save it as CSV UTF-8")
+        ) from None
     except Exception as e:  # parser errors from csv/openpyxl/zip: one line for the user
-        raise InputFormatError(message(f"cannot be read ({type(e).__name__})", file=path,
-                                       fix="open it in a spreadsheet program and re-save it "
-                                           "as .csv (UTF-8) or .xlsx")) from None
+        raise InputFormatError(
+            message(
+                f"cannot be read ({type(e).__name__})",
+                file=path,
+                fix="open it in a spreadsheet program and re-save it as .csv (UTF-8) or .xlsx",
+            )
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     norm = pd.Series([normalise_header(c) for c in df.columns])
     if norm.duplicated().any():
         # positions, not names: in a file without a header row the "names" are data
         pos = np.flatnonzero(norm.duplicated(keep=False).to_numpy())[:2] + 1
-        raise InputFormatError(message(f"has two columns with the same name (columns "
-                                       f"{pos[0]} and {pos[1]})", file=path, field="header",
-                                       fix="rename or delete one of them"))
+        raise InputFormatError(
+            message(
+                f"has two columns with the same name (columns {pos[0]} and {pos[1]})",
+                file=path,
+                field="header",
+                fix="rename or delete one of them",
+            )
+        )
     df = df.fillna("").astype(str).apply(lambda s: s.str.strip())
     df.index = pd.RangeIndex(2, 2 + len(df))
     df.index.name = "row"
@@ -137,7 +158,7 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     width = max(len(r) for r in vals)
     cells = np.full((len(vals), width), None, dtype=object)
     for i, (rv, rf) in enumerate(zip(vals, forms, strict=False)):  # one loop per sheet row
-        cells[i, :len(rv)] = rv
+        cells[i, : len(rv)] = rv
         for j, f in enumerate(rf):
             if rv[j] is None and isinstance(f, str) and f.startswith("="):
                 cells[i, j] = UNCACHED_FORMULA + f
@@ -176,23 +197,36 @@ def find_column(
     hits = [c for c in columns if normalise_header(c) in cand]
     hint = f" or name it with {option}" if option else ""
     if len(hits) > 1:
-        raise InputFormatError(message(f"has more than one {role} column", file=file,
-                                       field="header", value=hits,
-                                       fix=f"keep one of them{hint}"))
+        raise InputFormatError(
+            message(
+                f"has more than one {role} column",
+                file=file,
+                field="header",
+                value=hits,
+                fix=f"keep one of them{hint}",
+            )
+        )
     if not hits:
         if required:  # the headers are not echoed: without a header row they are data
             n = len(list(columns))
-            raise InputFormatError(message(f"has no {role} column (none of its {n} headers "
-                                           "matches)", file=file, field="header",
-                                           fix=f"add one named {' or '.join(cand)}{hint}"))
+            raise InputFormatError(
+                message(
+                    f"has no {role} column (none of its {n} headers matches)",
+                    file=file,
+                    field="header",
+                    fix=f"add one named {' or '.join(cand)}{hint}",
+                )
+            )
         return None
     return hits[0]
 
 
 # A calendar date, optionally followed by a time and a zone (an XLSX date cell reads as
 # "2025-02-03 00:00:00"; an export may add "T08:00:00+01:00"): the date as written is kept.
-_ISO_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
-                       r"\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?)?")
+_ISO_DATE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?)?"
+)
 
 
 _FIRST_DAY, _LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2100-12-31")
@@ -260,10 +294,15 @@ def _check_date_format(date_format: str) -> None:
     else:
         why = "it does not give back the day, month and year"
     if not ok:
-        raise ConfigError(message(f"is not a valid strptime date format ({why})",
-                                  field="--date-format (date_format)", value=date_format,
-                                  fix="use strptime directives such as %d/%m/%Y or %Y-%m-%d, "
-                                  "or leave it out for YYYY-MM-DD"))
+        raise ConfigError(
+            message(
+                f"is not a valid strptime date format ({why})",
+                field="--date-format (date_format)",
+                value=date_format,
+                fix="use strptime directives such as %d/%m/%Y or %Y-%m-%d, "
+                "or leave it out for YYYY-MM-DD",
+            )
+        )
 
 
 def parse_numbers(s: pd.Series, /) -> tuple[pd.Series, pd.Series]:
@@ -284,9 +323,15 @@ def parse_numbers(s: pd.Series, /) -> tuple[pd.Series, pd.Series]:
 def _not_a(what: str, text: pd.Series) -> pd.Series:
     """The rule for each bad cell: an uncached XLSX formula is named as such."""
     formula = text.astype(str).str.startswith(UNCACHED_FORMULA)
-    return pd.Series(np.where(formula, "is a formula with no saved value (re-save the file in "
-                                       "a spreadsheet program so its values are stored)",
-                              f"is not {what}"), index=text.index)
+    return pd.Series(
+        np.where(
+            formula,
+            "is a formula with no saved value (re-save the file in "
+            "a spreadsheet program so its values are stored)",
+            f"is not {what}",
+        ),
+        index=text.index,
+    )
 
 
 class Problems:
@@ -319,14 +364,31 @@ class Problems:
             vals = [str(v) for v in values]
         else:
             vals = [str(values)] * rows.size
-        self._parts.append(pd.DataFrame({
-            "file": str(file), "row": rows.astype("int64"), "field": field, "value": vals,
-            "rule": rule}))
+        self._parts.append(
+            pd.DataFrame(
+                {
+                    "file": str(file),
+                    "row": rows.astype("int64"),
+                    "field": field,
+                    "value": vals,
+                    "rule": rule,
+                }
+            )
+        )
 
     def file_level(self, file: str, error: Exception) -> None:
         """Record that a whole file was rejected (no row number)."""
-        self._parts.append(pd.DataFrame({"file": [str(file)], "row": [pd.NA], "field": [None],
-                                         "value": [None], "rule": [str(error)]}))
+        self._parts.append(
+            pd.DataFrame(
+                {
+                    "file": [str(file)],
+                    "row": [pd.NA],
+                    "field": [None],
+                    "value": [None],
+                    "rule": [str(error)],
+                }
+            )
+        )
 
     def frame(self) -> pd.DataFrame:
         """All problems: columns ``file, row, field, value, rule``, sorted by file, row, field."""
@@ -335,8 +397,9 @@ class Problems:
         df = pd.concat(self._parts, ignore_index=True)
         df["row"] = df["row"].astype("Int64")
         df = df.drop_duplicates()
-        return df.sort_values(["file", "row", "field", "rule"], na_position="first",
-                              kind="stable").reset_index(drop=True)
+        return df.sort_values(
+            ["file", "row", "field", "rule"], na_position="first", kind="stable"
+        ).reset_index(drop=True)
 
     def rows(self, file: str, /) -> set[int]:
         """Row numbers of ``file`` with at least one problem."""
@@ -347,8 +410,14 @@ class Problems:
         return sum(len(p) for p in self._parts)
 
 
-def quarantine_rows(problems: pd.DataFrame, /, *, sha256: dict[str, str], stage: str,
-                    fix: str = "correct the cell and ingest the file again") -> pd.DataFrame:
+def quarantine_rows(
+    problems: pd.DataFrame,
+    /,
+    *,
+    sha256: dict[str, str],
+    stage: str,
+    fix: str = "correct the cell and ingest the file again",
+) -> pd.DataFrame:
     """Turn :meth:`Problems.frame` rows into ``quarantine`` table rows.
 
     ``reason`` is the one-line message: ``<file>: row <n>, column <c>: <rule> (got
@@ -362,15 +431,17 @@ def quarantine_rows(problems: pd.DataFrame, /, *, sha256: dict[str, str], stage:
     tail = np.where(p["row"].isna(), "", "; " + fix)
     reason = name + ": " + where + p["rule"].astype(str) + got + tail
     reason = reason.where(p["row"].notna(), p["rule"].astype(str))
-    return pd.DataFrame({
-        "source_path": p["file"].astype(str),
-        "source_sha256": p["file"].map(sha256).astype(object),
-        "stage": stage,
-        "row": p["row"].astype("Int64"),
-        "field": p["field"].astype(object),
-        "value": p["value"].astype(object),
-        "reason": reason.astype(str),
-    })
+    return pd.DataFrame(
+        {
+            "source_path": p["file"].astype(str),
+            "source_sha256": p["file"].map(sha256).astype(object),
+            "stage": stage,
+            "row": p["row"].astype("Int64"),
+            "field": p["field"].astype(object),
+            "value": p["value"].astype(object),
+            "reason": reason.astype(str),
+        }
+    )
 
 
 def check_subject_option(name: str | None, /) -> tuple[str, ...]:
@@ -378,8 +449,13 @@ def check_subject_option(name: str | None, /) -> tuple[str, ...]:
     if name is None:
         return SUBJECT_COLUMNS
     if not str(name).strip():
-        raise ConfigError(message("is empty", field="--subject-column",
-                                  fix="give the header of the subject label column"))
+        raise ConfigError(
+            message(
+                "is empty",
+                field="--subject-column",
+                fix="give the header of the subject label column",
+            )
+        )
     return (str(name),)
 
 

@@ -81,11 +81,15 @@ def read_programme(
     df = read_sheet(path)
     df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
     col = {normalise_header(c): c for c in df.columns}
-    subj = find_column(df.columns, check_subject_option(subject_column), role="subject label",
-                       file=path, option="--subject-column")
+    subj = find_column(
+        df.columns,
+        check_subject_option(subject_column),
+        role="subject label",
+        file=path,
+        option="--subject-column",
+    )
     ex_col = col.get("exercise")
-    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path,
-                          required=ex_col is None)
+    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path, required=ex_col is None)
     label = df[subj]
     problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
     is_ex = (df[ex_col] != "") if ex_col else pd.Series(False, index=df.index)
@@ -102,8 +106,13 @@ def _dates(df, header, rows, file, problems, date_format):
         return pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
     text = df[header].where(rows, "")
     d, bad = parse_dates(text, date_format=date_format)
-    problems.add(file, df.index[bad], header, text[bad],
-                 f"is not a date in the form {date_format or 'YYYY-MM-DD'}")
+    problems.add(
+        file,
+        df.index[bad],
+        header,
+        text[bad],
+        f"is not a date in the form {date_format or 'YYYY-MM-DD'}",
+    )
     return d
 
 
@@ -116,21 +125,37 @@ def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataF
     start = _dates(df, col.get("start_date"), rows, file, problems, date_format)
     end = _dates(df, col.get("end_date"), rows, file, problems, date_format)
     back = (end < start).fillna(False) & rows
-    problems.add(file, df.index[back], col.get("end_date"), df.loc[back, col["end_date"]]
-                 if back.any() else "", "end date is before the start date")
+    problems.add(
+        file,
+        df.index[back],
+        col.get("end_date"),
+        df.loc[back, col["end_date"]] if back.any() else "",
+        "end date is before the start date",
+    )
     kw = dict(file=file, problems=problems, ge=0, integer=True, rows=rows)
     pres = number_column(df, col.get("sessions_prescribed"), **kw)
     att = number_column(df, col.get("sessions_attended"), **kw)
     with np.errstate(divide="ignore", invalid="ignore"):
         adherence = (att / pres).where(pres > 0)
     over = (adherence > 1.5).fillna(False)
-    problems.add(file, df.index[over], col.get("sessions_attended"),
-                 df.loc[over, col["sessions_attended"]] if over.any() else "",
-                 "sessions attended exceed 1.5 × sessions prescribed")
-    return pd.DataFrame({
-        "row": idx, "arm": arm[idx].to_numpy(), "start_date": start[idx].to_numpy(),
-        "end_date": end[idx].to_numpy(), "sessions_prescribed": pres[idx].to_numpy(),
-        "sessions_attended": att[idx].to_numpy(), "adherence": adherence[idx].to_numpy()})
+    problems.add(
+        file,
+        df.index[over],
+        col.get("sessions_attended"),
+        df.loc[over, col["sessions_attended"]] if over.any() else "",
+        "sessions attended exceed 1.5 × sessions prescribed",
+    )
+    return pd.DataFrame(
+        {
+            "row": idx,
+            "arm": arm[idx].to_numpy(),
+            "start_date": start[idx].to_numpy(),
+            "end_date": end[idx].to_numpy(),
+            "sessions_prescribed": pres[idx].to_numpy(),
+            "sessions_attended": att[idx].to_numpy(),
+            "adherence": adherence[idx].to_numpy(),
+        }
+    )
 
 
 def _exercises(df, rows, col, file, problems, date_format) -> pd.DataFrame:
@@ -142,10 +167,17 @@ def _exercises(df, rows, col, file, problems, date_format) -> pd.DataFrame:
     rpe = number_column(df, col.get("rpe"), ge=0, le=10, **kw)
     load = _load_kg(df, rows, col, file, problems)
     ex = _name(df[col["exercise"]]) if "exercise" in col else pd.Series("", index=df.index)
-    return pd.DataFrame({
-        "row": idx, "date": date[idx].to_numpy(), "exercise": ex[idx].to_numpy(),
-        "sets": sets[idx].to_numpy(), "reps": reps[idx].to_numpy(),
-        "load_kg": load[idx].to_numpy(), "rpe": rpe[idx].to_numpy()})
+    return pd.DataFrame(
+        {
+            "row": idx,
+            "date": date[idx].to_numpy(),
+            "exercise": ex[idx].to_numpy(),
+            "sets": sets[idx].to_numpy(),
+            "reps": reps[idx].to_numpy(),
+            "load_kg": load[idx].to_numpy(),
+            "rpe": rpe[idx].to_numpy(),
+        }
+    )
 
 
 def _load_kg(df, rows, col, file, problems) -> pd.Series:
@@ -161,6 +193,7 @@ def _load_kg(df, rows, col, file, problems) -> pd.Series:
     unit = (df[ucol].str.lower() if ucol else pd.Series("", index=df.index)).where(rows, "")
     factor = unit.map(_LOAD_UNITS)
     bad = rows & v.notna() & factor.isna()
-    problems.add(file, df.index[bad], ucol or "load_unit", unit[bad],
-                 "load unit is missing or not kg or lb")
+    problems.add(
+        file, df.index[bad], ucol or "load_unit", unit[bad], "load unit is missing or not kg or lb"
+    )
     return v * factor

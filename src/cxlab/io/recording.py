@@ -26,8 +26,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["Event", "ModelOutputs", "Platform", "Recording", "Rotations", "split_subject_prefix",
-           "strip_subject_prefixes"]
+__all__ = [
+    "Event",
+    "ModelOutputs",
+    "Platform",
+    "Recording",
+    "Rotations",
+    "split_subject_prefix",
+    "strip_subject_prefixes",
+]
 
 #: What a model output is (C3D POINT:ANGLES, FORCES, MOMENTS, POWERS, SCALARS).
 ModelKind = Literal["angle", "force", "moment", "power", "scalar"]
@@ -111,11 +118,19 @@ class ModelOutputs:
         def rep(xs: list[str]) -> np.ndarray:
             return np.repeat(np.asarray(xs, dtype=object)[order], n_frames)
 
-        return pd.DataFrame({
-            "recording_id": recording_id, "frame": frame,
-            "time_s": frame / (self.rate_hz or np.nan), "label": rep(self.labels),
-            "kind": rep(list(self.kinds)), "x": vals[:, 0], "y": vals[:, 1], "z": vals[:, 2],
-            "unit": rep(self.units)})
+        return pd.DataFrame(
+            {
+                "recording_id": recording_id,
+                "frame": frame,
+                "time_s": frame / (self.rate_hz or np.nan),
+                "label": rep(self.labels),
+                "kind": rep(list(self.kinds)),
+                "x": vals[:, 0],
+                "y": vals[:, 1],
+                "z": vals[:, 2],
+                "unit": rep(self.units),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -149,11 +164,18 @@ class Rotations:
         r = self.matrices[:, order].transpose(1, 0, 2, 3).reshape(-1, 9)
         pos = self.positions[:, order].transpose(1, 0, 2).reshape(-1, 3)
         cols = {f"r{i + 1}{j + 1}": r[:, 3 * i + j] for i in range(3) for j in range(3)}
-        return pd.DataFrame({
-            "recording_id": recording_id, "frame": frame,
-            "time_s": frame / (self.rate_hz or np.nan),
-            "segment": np.repeat(np.asarray(self.segments, dtype=object)[order], n_frames),
-            **cols, "x": pos[:, 0], "y": pos[:, 1], "z": pos[:, 2]})
+        return pd.DataFrame(
+            {
+                "recording_id": recording_id,
+                "frame": frame,
+                "time_s": frame / (self.rate_hz or np.nan),
+                "segment": np.repeat(np.asarray(self.segments, dtype=object)[order], n_frames),
+                **cols,
+                "x": pos[:, 0],
+                "y": pos[:, 1],
+                "z": pos[:, 2],
+            }
+        )
 
 
 @dataclass
@@ -283,8 +305,9 @@ class Recording:
                 "recording_id": rid,
                 "sample": sample,
                 "time_s": sample / rate,
-                "channel": np.repeat(np.asarray(self.analog_labels, dtype=object)[order],
-                                     n_samples),
+                "channel": np.repeat(
+                    np.asarray(self.analog_labels, dtype=object)[order], n_samples
+                ),
                 "value": self.analogs[:, order].T.reshape(-1),
                 "unit": np.repeat(np.asarray(self.analog_units, dtype=object)[order], n_samples),
             }
@@ -305,9 +328,13 @@ class Recording:
             frames.append(df)
         if not frames:
             return pd.DataFrame(
-                {"recording_id": pd.Series(dtype=object), "plate": pd.Series(dtype=np.int32),
-                 "sample": pd.Series(dtype=np.int64), "time_s": pd.Series(dtype=float),
-                 **{c: pd.Series(dtype=float) for c in cols}}
+                {
+                    "recording_id": pd.Series(dtype=object),
+                    "plate": pd.Series(dtype=np.int32),
+                    "sample": pd.Series(dtype=np.int64),
+                    "time_s": pd.Series(dtype=float),
+                    **{c: pd.Series(dtype=float) for c in cols},
+                }
             )
         return pd.concat(frames, ignore_index=True)
 
@@ -341,8 +368,9 @@ def _unprefixed(labels: list[str], pseudonym: Callable[[str], str]) -> tuple[lis
     return out, [p for p, _ in parts if p]
 
 
-def strip_subject_prefixes(rec: Recording, /, *,
-                           pseudonym: Callable[[str], str]) -> tuple[Recording, list[str]]:
+def strip_subject_prefixes(
+    rec: Recording, /, *, pseudonym: Callable[[str], str]
+) -> tuple[Recording, list[str]]:
     """Split the subject prefixes off marker and model-output labels.
 
     A label keeps no prefix when its bare name is unique in the recording (``Derrick:LASI``

@@ -29,8 +29,14 @@ __all__ = ["FTLBF_TO_NM", "read_strength", "torque_unit_factor"]
 
 #: Newton metres per foot pound-force: 0.3048 m × 4.4482216152605 N.
 FTLBF_TO_NM = 0.3048 * 4.4482216152605
-_UNITS = {"nm": 1.0, "ftlbf": FTLBF_TO_NM, "ftlb": FTLBF_TO_NM, "lbft": FTLBF_TO_NM,
-          "lbfft": FTLBF_TO_NM, "ftlbs": FTLBF_TO_NM}
+_UNITS = {
+    "nm": 1.0,
+    "ftlbf": FTLBF_TO_NM,
+    "ftlb": FTLBF_TO_NM,
+    "lbft": FTLBF_TO_NM,
+    "lbfft": FTLBF_TO_NM,
+    "ftlbs": FTLBF_TO_NM,
+}
 _TORQUE = re.compile(r"peak_torque(?:[_(\[]+(?P<unit>[^)\]]*)[)\]]?)?")
 _SIDES = {"left": "left", "l": "left", "right": "right", "r": "right"}
 
@@ -82,47 +88,88 @@ def read_strength(
     file = str(path)
     df = read_sheet(path)
     df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
-    subj = find_column(df.columns, check_subject_option(subject_column), role="subject label",
-                       file=path, option="--subject-column")
+    subj = find_column(
+        df.columns,
+        check_subject_option(subject_column),
+        role="subject label",
+        file=path,
+        option="--subject-column",
+    )
     ses = find_column(df.columns, ["session"], role="session", file=path)
-    mg = find_column(df.columns, ["muscle_group", "muscle", "movement"], role="muscle group",
-                     file=path)
+    mg = find_column(
+        df.columns, ["muscle_group", "muscle", "movement"], role="muscle group", file=path
+    )
     side_col = find_column(df.columns, ["side", "limb"], role="side", file=path)
     tq = [c for c in df.columns if _TORQUE.fullmatch(normalise_header(c))]
     if len(tq) != 1:
-        raise InputFormatError(message("needs exactly one peak torque column", file=path,
-                                       field="header", value=tq,
-                                       fix="name it peak_torque_nm, peak_torque_ftlbf, or "
-                                           "peak_torque with a unit column"))
+        raise InputFormatError(
+            message(
+                "needs exactly one peak torque column",
+                file=path,
+                field="header",
+                value=tq,
+                fix="name it peak_torque_nm, peak_torque_ftlbf, or peak_torque with a unit column",
+            )
+        )
     tq = tq[0]
     unit_in_header = _TORQUE.fullmatch(normalise_header(tq)).group("unit") or ""
-    unit_col = find_column(df.columns, ["unit", "torque_unit"], role="unit", file=path,
-                           required=False)
+    unit_col = find_column(
+        df.columns, ["unit", "torque_unit"], role="unit", file=path, required=False
+    )
     if unit_in_header:
         factor = torque_unit_factor(pd.Series(unit_in_header, index=df.index))
         if factor.isna().any():
-            raise InputFormatError(message("has an unknown torque unit in its header",
-                                           file=path, field=tq, value=unit_in_header,
-                                           fix="use N.m or ft.lbf"))
+            raise InputFormatError(
+                message(
+                    "has an unknown torque unit in its header",
+                    file=path,
+                    field=tq,
+                    value=unit_in_header,
+                    fix="use N.m or ft.lbf",
+                )
+            )
     elif unit_col is None:
-        raise InputFormatError(message("gives no torque unit", file=path, field=tq,
-                                       fix="add a unit column (N.m or ft.lbf) or put the "
-                                           "unit in the header, e.g. peak_torque_nm"))
+        raise InputFormatError(
+            message(
+                "gives no torque unit",
+                file=path,
+                field=tq,
+                fix="add a unit column (N.m or ft.lbf) or put the "
+                "unit in the header, e.g. peak_torque_nm",
+            )
+        )
     else:
         factor = torque_unit_factor(df[unit_col])
         bad = factor.isna()
-        problems.add(file, df.index[bad], unit_col, df.loc[bad, unit_col],
-                     "is not a torque unit (N.m or ft.lbf)")
+        problems.add(
+            file,
+            df.index[bad],
+            unit_col,
+            df.loc[bad, unit_col],
+            "is not a torque unit (N.m or ft.lbf)",
+        )
     label, session = df[subj], df[ses]
     problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
     problems.add(file, df.index[session == ""], ses, "", "session is empty")
     group = df[mg].str.lower().str.replace(r"[\s\-]+", "_", regex=True)
     problems.add(file, df.index[group == ""], mg, "", "muscle group is empty")
     side = df[side_col].str.lower().map(_SIDES)
-    problems.add(file, df.index[side.isna()], side_col, df.loc[side.isna(), side_col],
-                 "side is not left or right (or L/R)")
+    problems.add(
+        file,
+        df.index[side.isna()],
+        side_col,
+        df.loc[side.isna(), side_col],
+        "side is not left or right (or L/R)",
+    )
     torque = number_column(df, tq, file=file, problems=problems, ge=0, required=True)
-    return pd.DataFrame({
-        "file": file, "row": df.index.to_numpy(), "label": label.to_numpy(),
-        "session": session.to_numpy(), "muscle_group": group.to_numpy(),
-        "side": side.to_numpy(), "peak_torque_nm": (torque * factor).to_numpy(np.float64)})
+    return pd.DataFrame(
+        {
+            "file": file,
+            "row": df.index.to_numpy(),
+            "label": label.to_numpy(),
+            "session": session.to_numpy(),
+            "muscle_group": group.to_numpy(),
+            "side": side.to_numpy(),
+            "peak_torque_nm": (torque * factor).to_numpy(np.float64),
+        }
+    )

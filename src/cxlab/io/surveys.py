@@ -34,8 +34,19 @@ from cxlab.io._sheet import (
 __all__ = ["ANSWER_COLUMNS", "read_survey"]
 
 #: Columns of the frame :func:`read_survey` returns.
-ANSWER_COLUMNS = ["file", "row", "column", "label", "session", "date", "dob", "instrument",
-                  "item", "text", "response"]
+ANSWER_COLUMNS = [
+    "file",
+    "row",
+    "column",
+    "label",
+    "session",
+    "date",
+    "dob",
+    "instrument",
+    "item",
+    "text",
+    "response",
+]
 _LONG = ("instrument", "item", "response")
 
 
@@ -92,8 +103,13 @@ def read_survey(
     dob_col = next((c for c in ident if normalise_header(c) in DOB_COLUMNS), None)
     dob_text = df[dob_col] if dob_col else pd.Series("", index=df.index)
     df = df.drop(columns=ident)
-    subj = find_column(df.columns, check_subject_option(subject_column), role="subject label",
-                       file=path, option="--subject-column")
+    subj = find_column(
+        df.columns,
+        check_subject_option(subject_column),
+        role="subject label",
+        file=path,
+        option="--subject-column",
+    )
     ses = find_column(df.columns, ["session"], role="session", file=path)
     date_col = find_column(df.columns, ["date"], role="date", file=path, required=False)
     norm = {c: normalise_header(c) for c in df.columns}
@@ -105,8 +121,11 @@ def read_survey(
         chosen = instruments if only is None else {only: instruments[only]}
         long = _long_answers(df, norm, file, chosen, problems)
     else:
-        skip = set() if only is None else {it for n, i in instruments.items() if n != only
-                                           for it in i.items}
+        skip = (
+            set()
+            if only is None
+            else {it for n, i in instruments.items() if n != only for it in i.items}
+        )
         used = {subj, ses, date_col, *(c for c in df.columns if norm[c] in skip)}
         chosen = instruments if only is None else {only: instruments[only]}
         long = _wide_answers(df, norm, file, chosen, used=used)
@@ -118,17 +137,21 @@ def read_survey(
     date_text = df[date_col] if date_col else pd.Series("", index=rows)
     date, bad_date = parse_dates(date_text, date_format=date_format)
     fmt = date_format or "YYYY-MM-DD"
-    problems.add(file, rows[bad_date], date_col, date_text[bad_date],
-                 f"date is not a date in the form {fmt}")
+    problems.add(
+        file, rows[bad_date], date_col, date_text[bad_date], f"date is not a date in the form {fmt}"
+    )
     dob, bad_dob = parse_dates(dob_text, date_format=date_format)
-    problems.add(file, rows[bad_dob], dob_col, None, f"date of birth is not in the form {fmt}",
-                 redact=True)
+    problems.add(
+        file, rows[bad_dob], dob_col, None, f"date of birth is not in the form {fmt}", redact=True
+    )
     late = (dob > date).fillna(False) | (dob > pd.Timestamp.today()).fillna(False)
-    problems.add(file, rows[late], dob_col, None, "date of birth is after the session date",
-                 redact=True)
+    problems.add(
+        file, rows[late], dob_col, None, "date of birth is after the session date", redact=True
+    )
     old = ((date - dob).dt.days > 130 * 365.25).fillna(False)
-    problems.add(file, rows[old], dob_col, None, "date of birth gives an age over 130 years",
-                 redact=True)
+    problems.add(
+        file, rows[old], dob_col, None, "date of birth gives an age over 130 years", redact=True
+    )
     at = long["row"].to_numpy()
     long["label"] = label.reindex(at).to_numpy()
     long["session"] = session.reindex(at).to_numpy()
@@ -144,14 +167,23 @@ def _wide_answers(df, norm, file, instruments, *, used) -> pd.DataFrame:
     cols = [c for c in df.columns if norm[c] in item_of]
     if not cols:
         known = ", ".join(sorted(instruments))
-        raise InputFormatError(message("has no item column of a known instrument", file=file,
-                                       field="header",
-                                       fix=f"name item columns like odi_1 or pain_nrs "
-                                           f"(instruments: {known}), or use the long layout"))
+        raise InputFormatError(
+            message(
+                "has no item column of a known instrument",
+                file=file,
+                field="header",
+                fix=f"name item columns like odi_1 or pain_nrs "
+                f"(instruments: {known}), or use the long layout",
+            )
+        )
     ignored = [c for c in df.columns if c not in cols and c not in used]
     if ignored:
-        warn("columns are not items of a known instrument and are ignored", file=file,
-             field="header", value=ignored)
+        warn(
+            "columns are not items of a known instrument and are ignored",
+            file=file,
+            field="header",
+            value=ignored,
+        )
     m = df[cols].melt(ignore_index=False, var_name="column", value_name="text")
     m = m.loc[m["text"] != ""].reset_index()
     m["item"] = m["column"].map(norm)
@@ -162,52 +194,77 @@ def _wide_answers(df, norm, file, instruments, *, used) -> pd.DataFrame:
 def _long_answers(df, norm, file, instruments, problems) -> pd.DataFrame:
     by = {v: k for k, v in norm.items()}
     inst_col, item_col, resp_col = by["instrument"], by["item"], by["response"]
-    m = pd.DataFrame({
-        "row": df.index.to_numpy(),
-        "column": resp_col,
-        "instrument": df[inst_col].str.lower().to_numpy(),
-        "item": df[item_col].str.lower().to_numpy(),
-        "text": df[resp_col].to_numpy(),
-    })
+    m = pd.DataFrame(
+        {
+            "row": df.index.to_numpy(),
+            "column": resp_col,
+            "instrument": df[inst_col].str.lower().to_numpy(),
+            "item": df[item_col].str.lower().to_numpy(),
+            "text": df[resp_col].to_numpy(),
+        }
+    )
     unknown = ~m["instrument"].isin(list(instruments))
-    problems.add(file, m.loc[unknown, "row"], inst_col, m.loc[unknown, "instrument"],
-                 f"is not a known instrument ({', '.join(sorted(instruments))}); "
-                 "declare it with --spec")
+    problems.add(
+        file,
+        m.loc[unknown, "row"],
+        inst_col,
+        m.loc[unknown, "instrument"],
+        f"is not a known instrument ({', '.join(sorted(instruments))}); declare it with --spec",
+    )
     single = {n: i.items[0] for n, i in instruments.items() if len(i.items) == 1}
     numbered = m["item"].str.fullmatch(r"\d+")
     prefix = {n: i.items[0].rsplit("_", 1)[0] for n, i in instruments.items()}
-    m["item"] = np.where(numbered, m["instrument"].map(prefix).fillna("") + "_" + m["item"],
-                         m["item"])
+    m["item"] = np.where(
+        numbered, m["instrument"].map(prefix).fillna("") + "_" + m["item"], m["item"]
+    )
     blank_single = (m["item"] == "") | (m["item"] == "_1")
-    m["item"] = np.where(blank_single & m["instrument"].isin(list(single)),
-                         m["instrument"].map(single), m["item"])
-    valid = pd.DataFrame([(n, it) for n, i in instruments.items() for it in i.items],
-                         columns=["instrument", "item"]).assign(ok=True)
+    m["item"] = np.where(
+        blank_single & m["instrument"].isin(list(single)), m["instrument"].map(single), m["item"]
+    )
+    valid = pd.DataFrame(
+        [(n, it) for n, i in instruments.items() for it in i.items], columns=["instrument", "item"]
+    ).assign(ok=True)
     ok = m[["instrument", "item"]].merge(valid, how="left")["ok"].fillna(False).to_numpy(bool)
     bad_item = ~ok & ~unknown.to_numpy()
-    problems.add(file, m.loc[bad_item, "row"], item_col, m.loc[bad_item, "item"],
-                 "is not an item of this instrument")
+    problems.add(
+        file,
+        m.loc[bad_item, "row"],
+        item_col,
+        m.loc[bad_item, "item"],
+        "is not an item of this instrument",
+    )
     return m.loc[m["text"] != ""].reset_index(drop=True)
 
 
-def _check_answers(long: pd.DataFrame, instruments: dict[str, Instrument],
-                   problems: Problems) -> None:
+def _check_answers(
+    long: pd.DataFrame, instruments: dict[str, Instrument], problems: Problems
+) -> None:
     """Parse ``long['text']`` into ``long['response']`` and record out-of-rule answers."""
     file = long["file"].iloc[0] if len(long) else ""
     value, bad_num = parse_numbers(long["text"])
     long["response"] = value
     bad = long.loc[bad_num]
     _add_each(problems, file, bad, "answer " + _not_a("a number", bad["text"]))
-    params = pd.DataFrame([{"instrument": n, "lo": i.min, "hi": i.max, "integer": i.integer}
-                           for n, i in instruments.items()])
+    params = pd.DataFrame(
+        [
+            {"instrument": n, "lo": i.min, "hi": i.max, "integer": i.integer}
+            for n, i in instruments.items()
+        ]
+    )
     p = long[["instrument"]].merge(params, how="left")
     v = value.to_numpy()
     known = p["lo"].notna().to_numpy() & ~np.isnan(v)
     out = known & ((v < p["lo"].to_numpy()) | (v > p["hi"].to_numpy()))
     if out.any():
         sel = long.loc[out]
-        rule = ("answer is outside " + p.loc[out, "lo"].map("{:g}".format).to_numpy() + " to "
-                + p.loc[out, "hi"].map("{:g}".format).to_numpy() + " for " + sel["instrument"])
+        rule = (
+            "answer is outside "
+            + p.loc[out, "lo"].map("{:g}".format).to_numpy()
+            + " to "
+            + p.loc[out, "hi"].map("{:g}".format).to_numpy()
+            + " for "
+            + sel["instrument"]
+        )
         _add_each(problems, file, sel, rule)
     frac = known & ~out & p["integer"].fillna(False).astype(bool).to_numpy() & (v != np.round(v))
     _add_each(problems, file, long.loc[frac], "answer must be a whole number")
@@ -221,9 +278,13 @@ def _add_each(problems: Problems, file: str, sel: pd.DataFrame, rule: pd.Series 
     key = sel["column"].astype(str) + "\x00" + rule.astype(str)
     for _k, idx in sel.groupby(key, sort=True).groups.items():
         part = sel.loc[idx]
-        problems.add(file, part["row"], str(part["column"].iloc[0]),
-                     part["text"].astype(str).str.removeprefix(UNCACHED_FORMULA),
-                     str(rule.loc[idx].iloc[0]))
+        problems.add(
+            file,
+            part["row"],
+            str(part["column"].iloc[0]),
+            part["text"].astype(str).str.removeprefix(UNCACHED_FORMULA),
+            str(rule.loc[idx].iloc[0]),
+        )
 
 
 def layout_of(path: str | os.PathLike[str], /) -> str:

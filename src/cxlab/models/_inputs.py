@@ -39,13 +39,14 @@ class Design:
     control: str
     covariates: list[str]
     moderators: list[str]
-    arms: list[str]          # non-control arms, sorted
-    times: list              # distinct time values, sorted
+    arms: list[str]  # non-control arms, sorted
+    times: list  # distinct time values, sorted
     notes: tuple[str, ...] = ()  # rows left out (missing time, arm or subject), counted
 
 
-def design(data, *, outcomes, time, arm, subject, control, covariates, moderators,
-           numeric_time: bool) -> Design:
+def design(
+    data, *, outcomes, time, arm, subject, control, covariates, moderators, numeric_time: bool
+) -> Design:
     """Check the table and return a sorted copy with ``arm`` as strings.
 
     Raises
@@ -60,25 +61,45 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
     them per column (``"week: 2 row(s) with a missing value left out"``).
     """
     if not isinstance(data, pd.DataFrame):
-        raise ConfigError(message("must be a pandas DataFrame", field="data",
-                                  value=type(data).__name__))
+        raise ConfigError(
+            message("must be a pandas DataFrame", field="data", value=type(data).__name__)
+        )
     if not outcomes:
-        raise ConfigError(message("needs at least one outcome column", field="outcome",
-                                  fix="pass outcome='pain_nrs' or a list of columns"))
+        raise ConfigError(
+            message(
+                "needs at least one outcome column",
+                field="outcome",
+                fix="pass outcome='pain_nrs' or a list of columns",
+            )
+        )
     needed = [*outcomes, time, arm, subject, *covariates, *moderators]
     missing = list(dict.fromkeys(c for c in needed if c not in data.columns))
     if missing:
-        raise ConfigError(message("column(s) not found in the table", field=", ".join(missing),
-                                  fix=f"columns present: {', '.join(map(str, data.columns))}"))
+        raise ConfigError(
+            message(
+                "column(s) not found in the table",
+                field=", ".join(missing),
+                fix=f"columns present: {', '.join(map(str, data.columns))}",
+            )
+        )
     numeric = [*outcomes, *moderators, *([time] if numeric_time else [])]
     for col in numeric:
         s = data[col]
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            raise ConfigError(message("must be numeric", field=col, value=str(s.dtype),
-                                      fix="convert it to numbers (e.g. score, weeks)"))
+            raise ConfigError(
+                message(
+                    "must be numeric",
+                    field=col,
+                    value=str(s.dtype),
+                    fix="convert it to numbers (e.g. score, weeks)",
+                )
+            )
     d = data[list(dict.fromkeys(needed))].copy()
-    notes = tuple(message(f"{int(n)} row(s) with a missing value left out", field=c)
-                  for c in dict.fromkeys([time, arm, subject]) if (n := d[c].isna().sum()))
+    notes = tuple(
+        message(f"{int(n)} row(s) with a missing value left out", field=c)
+        for c in dict.fromkeys([time, arm, subject])
+        if (n := d[c].isna().sum())
+    )
     d = d[d[arm].notna() & d[subject].notna() & d[time].notna()]
     d[arm] = d[arm].astype(str).astype(object)
     for c in covariates:  # patsy wants object columns for categorical terms
@@ -88,36 +109,74 @@ def design(data, *, outcomes, time, arm, subject, control, covariates, moderator
     for c in dict.fromkeys([*covariates, *moderators]):  # collinear with the intercept
         if d[c].nunique() < 2:
             seen = d[c].dropna().tolist()
-            raise ConfigError(message("is constant, so its effect cannot be estimated", field=c,
-                                      value=seen[0] if seen else None,
-                                      fix="drop it from the covariates/moderators"))
+            raise ConfigError(
+                message(
+                    "is constant, so its effect cannot be estimated",
+                    field=c,
+                    value=seen[0] if seen else None,
+                    fix="drop it from the covariates/moderators",
+                )
+            )
     control = str(control)
     present = sorted(d[arm].unique())
     if control not in present:
-        raise ConfigError(message("is not an arm in the table", field="control", value=control,
-                                  fix=f"use one of {', '.join(present)}"))
+        raise ConfigError(
+            message(
+                "is not an arm in the table",
+                field="control",
+                value=control,
+                fix=f"use one of {', '.join(present)}",
+            )
+        )
     if len(present) < 2:
         raise ConfigError(message("needs at least two arms", field=arm, value=present))
     arms_per_subject = d.groupby(subject)[arm].nunique()
     if (arms_per_subject > 1).any():
         bad = arms_per_subject.index[arms_per_subject > 1][0]
-        raise ConfigError(message("subject is in more than one arm", field=subject, value=bad,
-                                  fix="one arm per subject (cross-over designs are not supported)"))
+        raise ConfigError(
+            message(
+                "subject is in more than one arm",
+                field=subject,
+                value=bad,
+                fix="one arm per subject (cross-over designs are not supported)",
+            )
+        )
     times = _sorted_visits(d[time].unique().tolist())
     if len(times) < 2:
-        raise ConfigError(message("has a single time point; effects need change over time",
-                                  field=time, value=times,
-                                  fix="include baseline and follow-up rows"))
+        raise ConfigError(
+            message(
+                "has a single time point; effects need change over time",
+                field=time,
+                value=times,
+                fix="include baseline and follow-up rows",
+            )
+        )
     counts = d.groupby(arm)[subject].nunique()
     small = counts[counts < MIN_SUBJECTS_PER_ARM]
     if len(small):
-        raise ConfigError(message(f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s), "
-                                  f"fewer than {MIN_SUBJECTS_PER_ARM}", field=arm,
-                                  value=small.index[0],
-                                  fix="merge or drop the arm before fitting"))
+        raise ConfigError(
+            message(
+                f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s), "
+                f"fewer than {MIN_SUBJECTS_PER_ARM}",
+                field=arm,
+                value=small.index[0],
+                fix="merge or drop the arm before fitting",
+            )
+        )
     d = d.sort_values([subject, time], kind="stable").reset_index(drop=True)
-    return Design(d, list(outcomes), time, arm, subject, control, list(covariates),
-                  list(moderators), [a for a in present if a != control], times, notes)
+    return Design(
+        d,
+        list(outcomes),
+        time,
+        arm,
+        subject,
+        control,
+        list(covariates),
+        list(moderators),
+        [a for a in present if a != control],
+        times,
+        notes,
+    )
 
 
 def covariate_terms(d: pd.DataFrame, covariates: list[str]) -> list[str]:

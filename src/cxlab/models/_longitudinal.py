@@ -49,14 +49,35 @@ def contrasts(ds: Design, *, time_as: str) -> list[dict]:
         lvl = f"{a}[T.{arm}]"
         if time_as == "categorical":
             for v in ds.times[1:]:
-                out.append({"arm": arm, "estimand": "change_diff", "visit": str(v),
-                            "moderator": None, "term": f"{lvl}:{visit_term(ds)}[T.{v}]"})
+                out.append(
+                    {
+                        "arm": arm,
+                        "estimand": "change_diff",
+                        "visit": str(v),
+                        "moderator": None,
+                        "term": f"{lvl}:{visit_term(ds)}[T.{v}]",
+                    }
+                )
         else:
-            out.append({"arm": arm, "estimand": "slope_diff", "visit": None, "moderator": None,
-                        "term": f"{t}:{lvl}"})
+            out.append(
+                {
+                    "arm": arm,
+                    "estimand": "slope_diff",
+                    "visit": None,
+                    "moderator": None,
+                    "term": f"{t}:{lvl}",
+                }
+            )
             for m in ds.moderators:
-                out.append({"arm": arm, "estimand": "moderation", "visit": None, "moderator": m,
-                            "term": f"{t}:{lvl}:{quoted(m)}"})
+                out.append(
+                    {
+                        "arm": arm,
+                        "estimand": "moderation",
+                        "visit": None,
+                        "moderator": m,
+                        "term": f"{t}:{lvl}:{quoted(m)}",
+                    }
+                )
     return out
 
 
@@ -93,28 +114,37 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
     notes: list[str] = []
     visits = d.groupby(ds.subject, sort=False)[ds.time].nunique()
     if time_as == "continuous" and (visits < 3).all():
-        notes.append("a random slope needs subjects with 3 or more visits (all have at most 2); "
-                     "fitted a random intercept")
+        notes.append(
+            "a random slope needs subjects with 3 or more visits (all have at most 2); "
+            "fitted a random intercept"
+        )
     elif time_as == "continuous":
         re = f"~{quoted(ds.time)}"
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
             try:
                 res = smf.mixedlm(fml, d, groups=d[ds.subject], re_formula=re).fit(
-                    reml=True, method=_OPTIMIZERS)
+                    reml=True, method=_OPTIMIZERS
+                )
                 err = None
             except (np.linalg.LinAlgError, ValueError) as e:
                 res, err = None, f"{type(e).__name__}: {e}"
         msgs = _caught(rec) + ([err] if err else [])
         singular = res is not None and np.linalg.eigvalsh(np.asarray(res.cov_re))[0] <= 1e-8 * max(
-            1.0, float(np.max(np.diag(np.asarray(res.cov_re)))))
-        bad = res is None or not res.converged or singular or any(
-            k.lower() in m.lower() for m in msgs for k in _BOUNDARY)
+            1.0, float(np.max(np.diag(np.asarray(res.cov_re))))
+        )
+        bad = (
+            res is None
+            or not res.converged
+            or singular
+            or any(k.lower() in m.lower() for m in msgs for k in _BOUNDARY)
+        )
         if not bad:
             return res, re, True, msgs
         why = "; ".join(msgs) if msgs else "random-slope variance is singular"
-        notes.append(f"random intercept + slope model failed ({why}); "
-                     "fell back to a random intercept")
+        notes.append(
+            f"random intercept + slope model failed ({why}); fell back to a random intercept"
+        )
     model = smf.mixedlm(fml, d, groups=d[ds.subject])
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
@@ -125,10 +155,16 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
             except (np.linalg.LinAlgError, ValueError) as e:
                 notes.append(f"optimiser {opt} failed ({type(e).__name__}: {e})")
         else:
-            raise ConfigError(message(
-                "the random-intercept mixed model could not be fitted by any optimiser ("
-                + "; ".join(notes) + ")", field=fml.split("~", 1)[0].strip(),
-                fix="look for collinear covariates or extreme outcome values, or use method='gee'"))
+            raise ConfigError(
+                message(
+                    "the random-intercept mixed model could not be fitted by any optimiser ("
+                    + "; ".join(notes)
+                    + ")",
+                    field=fml.split("~", 1)[0].strip(),
+                    fix="look for collinear covariates or extreme outcome values, "
+                    "or use method='gee'",
+                )
+            )
     return res, "~1", bool(res.converged), notes + _caught(rec)
 
 
@@ -140,8 +176,7 @@ def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type:
     """
     rank = {v: i for i, v in enumerate(ds.times)}
     tindex = d[ds.time].map(rank).to_numpy(dtype=float)[:, None]
-    cs = sm_cov.Exchangeable() if cov_struct == "exchangeable" else sm_cov.Autoregressive(
-        grid=True)
+    cs = sm_cov.Exchangeable() if cov_struct == "exchangeable" else sm_cov.Autoregressive(grid=True)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         model = smf.gee(fml, groups=d[ds.subject], data=d, cov_struct=cs, time=tindex)
@@ -153,16 +188,30 @@ def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type:
             err = None
     msgs = _caught(rec)
     if res is None:  # statsmodels warns and returns None when it cannot estimate
-        raise ConfigError(message(
-            "GEE could not be fitted (" + "; ".join(msgs + ([err] if err else [])) + ")",
-            field=fml.split("~", 1)[0].strip(),
-            fix="look for a constant outcome or collinear covariates, or use method='mixed'"))
+        raise ConfigError(
+            message(
+                "GEE could not be fitted (" + "; ".join(msgs + ([err] if err else [])) + ")",
+                field=fml.split("~", 1)[0].strip(),
+                fix="look for a constant outcome or collinear covariates, or use method='mixed'",
+            )
+        )
     converged = not any("converge" in m.lower() or "iteration" in m.lower() for m in msgs)
     return res, converged, msgs
 
 
-def rows(res, ds: Design, d: pd.DataFrame, outcome: str, *, time_as: str, method: str,
-         converged: bool, notes: list[str], alpha: float, scale: float = 1.0) -> list[dict]:
+def rows(
+    res,
+    ds: Design,
+    d: pd.DataFrame,
+    outcome: str,
+    *,
+    time_as: str,
+    method: str,
+    converged: bool,
+    notes: list[str],
+    alpha: float,
+    scale: float = 1.0,
+) -> list[dict]:
     """One result row per contrast.
 
     Intervals and p-values are Wald z (as statsmodels reports them) for GEE and for mixed
@@ -190,27 +239,44 @@ def rows(res, ds: Design, d: pd.DataFrame, outcome: str, *, time_as: str, method
         dfs = satterthwaite_df(parts, L)
         bse = pd.Series(np.sqrt(np.diag(beta_cov(parts))), index=names)
         if np.isnan(dfs).any():
-            notes.append("Satterthwaite df not available (variance estimate on the boundary); "
-                         "Wald z interval used")
+            notes.append(
+                "Satterthwaite df not available (variance estimate on the boundary); "
+                "Wald z interval used"
+            )
             dfs = np.where(np.isnan(dfs), np.inf, dfs)
     var = variance_terms(res, scale=scale) if method == "mixed" else {}
     out = []
     for c, df in zip(cs, dfs, strict=True):
         est, se = float(params[c["term"]]) / scale, float(bse[c["term"]]) / scale
         q = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - alpha / 2)
-        tail = stats.t.sf(abs(est / se), df) if np.isfinite(df) and se > 0 else (
-            stats.norm.sf(abs(est / se)) if se > 0 else float("nan"))
+        tail = (
+            stats.t.sf(abs(est / se), df)
+            if np.isfinite(df) and se > 0
+            else (stats.norm.sf(abs(est / se)) if se > 0 else float("nan"))
+        )
         keep = d[ds.arm].isin([c["arm"], ds.control])
-        out.append({
-            "outcome": outcome, "arm": c["arm"], "estimand": c["estimand"],
-            "visit": c["visit"], "moderator": c["moderator"], "estimate": est,
-            "std_error": se, "ci_low": est - q * se, "ci_high": est + q * se,
-            "p_value": float(2 * tail),
-            "n_subjects": int(d.loc[keep, ds.subject].nunique()), "n_obs": int(keep.sum()),
-            "method": method, "converged": bool(converged), "warnings": "; ".join(notes),
-            "df": float(df) if np.isfinite(df) else float("nan"),
-            "df_method": "satterthwaite" if np.isfinite(df) else "wald_z", **var,
-        })
+        out.append(
+            {
+                "outcome": outcome,
+                "arm": c["arm"],
+                "estimand": c["estimand"],
+                "visit": c["visit"],
+                "moderator": c["moderator"],
+                "estimate": est,
+                "std_error": se,
+                "ci_low": est - q * se,
+                "ci_high": est + q * se,
+                "p_value": float(2 * tail),
+                "n_subjects": int(d.loc[keep, ds.subject].nunique()),
+                "n_obs": int(keep.sum()),
+                "method": method,
+                "converged": bool(converged),
+                "warnings": "; ".join(notes),
+                "df": float(df) if np.isfinite(df) else float("nan"),
+                "df_method": "satterthwaite" if np.isfinite(df) else "wald_z",
+                **var,
+            }
+        )
     return out
 
 
@@ -218,6 +284,8 @@ def variance_terms(res, *, scale: float = 1.0) -> dict[str, float]:
     """``var_intercept``, ``var_slope`` (per unit of time², NaN without a random slope) and
     ``var_residual`` of a MixedLM fit, in outcome units squared."""
     g = np.atleast_2d(np.asarray(res.cov_re, dtype=float))
-    return {"var_intercept": float(g[0, 0]),
-            "var_slope": float(g[1, 1]) / scale**2 if g.shape[0] > 1 else float("nan"),
-            "var_residual": float(res.scale)}
+    return {
+        "var_intercept": float(g[0, 0]),
+        "var_slope": float(g[1, 1]) / scale**2 if g.shape[0] > 1 else float("nan"),
+        "var_residual": float(res.scale),
+    }

@@ -21,10 +21,30 @@ from cxlab.models._multiplicity import CORRECTIONS, p_adjust
 
 __all__ = ["COLUMNS", "EffectFit", "fit_effects"]
 
-COLUMNS = ["outcome", "arm", "estimand", "visit", "moderator", "estimate", "std_error", "ci_low",
-           "ci_high", "p_value", "p_adj", "n_subjects", "n_obs", "method", "converged",
-           "warnings", "interpretation", "df", "df_method", "var_intercept", "var_slope",
-           "var_residual"]
+COLUMNS = [
+    "outcome",
+    "arm",
+    "estimand",
+    "visit",
+    "moderator",
+    "estimate",
+    "std_error",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adj",
+    "n_subjects",
+    "n_obs",
+    "method",
+    "converged",
+    "warnings",
+    "interpretation",
+    "df",
+    "df_method",
+    "var_intercept",
+    "var_slope",
+    "var_residual",
+]
 METHODS = ("mixed", "gee", "aipw")
 _PRIMARY = ("slope_diff", "change_diff", "ate_change")
 
@@ -180,21 +200,49 @@ def fit_effects(
         raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
     mods = as_list(moderators)
     if mods and (time_as == "categorical" or method == "aipw"):
-        raise ConfigError(message("moderators need continuous time with method mixed or gee",
-                                  field="moderators", value=mods,
-                                  fix="use time_as='continuous' and method='mixed' or 'gee'"))
-    ds = design(data, outcomes=as_list(outcome), time=time, arm=arm, subject=subject,
-                control=control, covariates=as_list(covariates), moderators=mods,
-                numeric_time=time_as == "continuous" and method != "aipw")
+        raise ConfigError(
+            message(
+                "moderators need continuous time with method mixed or gee",
+                field="moderators",
+                value=mods,
+                fix="use time_as='continuous' and method='mixed' or 'gee'",
+            )
+        )
+    ds = design(
+        data,
+        outcomes=as_list(outcome),
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=as_list(covariates),
+        moderators=mods,
+        numeric_time=time_as == "continuous" and method != "aipw",
+    )
     if method == "aipw":
         from cxlab.models.causal import aipw_effects
 
         table, formulas, results, diag, methods = aipw_effects(
-            ds, baseline=baseline, followup=followup, outcome_model=outcome_model,
-            n_folds=n_folds, seed=seed, overlap_bounds=overlap_bounds, max_outside=max_outside,
-            min_ess=min_ess, alpha=alpha)
-        return EffectFit(_finish(table, correction, ds, alpha), method, formulas, results, diag,
-                         methods + _correction_text(correction), warnings=list(ds.notes))
+            ds,
+            baseline=baseline,
+            followup=followup,
+            outcome_model=outcome_model,
+            n_folds=n_folds,
+            seed=seed,
+            overlap_bounds=overlap_bounds,
+            max_outside=max_outside,
+            min_ess=min_ess,
+            alpha=alpha,
+        )
+        return EffectFit(
+            _finish(table, correction, ds, alpha),
+            method,
+            formulas,
+            results,
+            diag,
+            methods + _correction_text(correction),
+            warnings=list(ds.notes),
+        )
     for m in mods:  # centre each moderator at the mean of the subjects' first values
         first = ds.data.groupby(ds.subject, sort=True)[m].first()
         ds.data[m] = ds.data[m] - float(first.mean())
@@ -216,45 +264,80 @@ def fit_effects(
             re_used.add(re)
         else:
             res, ok, notes = lg.fit_gee(d, ds, fml, cov_struct=cov_struct, cov_type=cov_type)
-        rows += lg.rows(res, ds, d, y, time_as=time_as, method=method, converged=ok,
-                        notes=notes, alpha=alpha, scale=scale)
+        rows += lg.rows(
+            res,
+            ds,
+            d,
+            y,
+            time_as=time_as,
+            method=method,
+            converged=ok,
+            notes=notes,
+            alpha=alpha,
+            scale=scale,
+        )
         scales[y] = scale
         formulas[y], results[y] = fml, res
     table = pd.DataFrame(rows)
     text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
-    return EffectFit(_finish(table, correction, ds, alpha), method, formulas, results, None,
-                     text + _correction_text(correction), time_scale=scales,
-                     warnings=list(ds.notes))
+    return EffectFit(
+        _finish(table, correction, ds, alpha),
+        method,
+        formulas,
+        results,
+        None,
+        text + _correction_text(correction),
+        time_scale=scales,
+        warnings=list(ds.notes),
+    )
 
 
 def _check_observed(d: pd.DataFrame, ds, y: str, *, time_as: str = "continuous") -> None:
     """Every arm needs 3 subjects with an observed value and 2 distinct time points;
     with categorical time, an observed value at every visit."""
-    counts = d.groupby(ds.arm)[ds.subject].nunique().reindex([ds.control, *ds.arms],
-                                                              fill_value=0)
+    counts = d.groupby(ds.arm)[ds.subject].nunique().reindex([ds.control, *ds.arms], fill_value=0)
     small = counts[counts < 3]
     if len(small):
-        raise ConfigError(message(
-            f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s) with observed values "
-            f"(and complete covariates), fewer than 3", field=y, value=small.index[0],
-            fix="drop the arm or the outcome, or check for missing values"))
+        raise ConfigError(
+            message(
+                f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s) with observed values "
+                f"(and complete covariates), fewer than 3",
+                field=y,
+                value=small.index[0],
+                fix="drop the arm or the outcome, or check for missing values",
+            )
+        )
     if d[y].nunique() < 2:
-        raise ConfigError(message("has the same value in every observed row; there is no "
-                                  "change to model", field=y,
-                                  value=d[y].tolist()[0] if len(d) else None,
-                                  fix="check the outcome's source or drop it"))
+        raise ConfigError(
+            message(
+                "has the same value in every observed row; there is no change to model",
+                field=y,
+                value=d[y].tolist()[0] if len(d) else None,
+                fix="check the outcome's source or drop it",
+            )
+        )
     if d[ds.time].nunique() < 2:
-        raise ConfigError(message("is observed at a single time point", field=y,
-                                  value=d[ds.time].iloc[0] if len(d) else None,
-                                  fix="effects need baseline and follow-up values"))
+        raise ConfigError(
+            message(
+                "is observed at a single time point",
+                field=y,
+                value=d[ds.time].iloc[0] if len(d) else None,
+                fix="effects need baseline and follow-up values",
+            )
+        )
     if time_as == "categorical":
         seen = set(zip(d[ds.arm], d[ds.time], strict=True))
         for a in [ds.control, *ds.arms]:
             for v in ds.times:
                 if (a, v) not in seen:
-                    raise ConfigError(message(
-                        f"arm {a!r} has no observed value at {ds.time}={v}", field=y, value=v,
-                        fix=f"drop that {ds.time} for this outcome or use continuous time"))
+                    raise ConfigError(
+                        message(
+                            f"arm {a!r} has no observed value at {ds.time}={v}",
+                            field=y,
+                            value=v,
+                            fix=f"drop that {ds.time} for this outcome or use continuous time",
+                        )
+                    )
 
 
 def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFrame:
@@ -264,25 +347,46 @@ def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFr
     primary = table["estimand"].isin(_PRIMARY).to_numpy()
     for mask in (primary, ~primary):
         if mask.any():
-            table.loc[mask, "p_adj"] = p_adjust(table.loc[mask, "p_value"].to_numpy(),
-                                                method=correction)
+            table.loc[mask, "p_adj"] = p_adjust(
+                table.loc[mask, "p_value"].to_numpy(), method=correction
+            )
     table["interpretation"] = [_interpret(r, ds, alpha) for r in table.itertuples(index=False)]
     if ds.notes:  # rows left out before fitting concern every row of the fit
-        table["warnings"] = ["; ".join([*ds.notes, *([w] if isinstance(w, str) and w else [])])
-                             for w in table["warnings"]]
+        table["warnings"] = [
+            "; ".join([*ds.notes, *([w] if isinstance(w, str) and w else [])])
+            for w in table["warnings"]
+        ]
     for c in ("df", "var_intercept", "var_slope", "var_residual"):
         if c not in table:
             table[c] = np.nan
     if "df_method" not in table:
         table["df_method"] = "wald_z"
-    for c in ("estimate", "std_error", "ci_low", "ci_high", "p_value", "p_adj", "df",
-              "var_intercept", "var_slope", "var_residual"):
+    for c in (
+        "estimate",
+        "std_error",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_adj",
+        "df",
+        "var_intercept",
+        "var_slope",
+        "var_residual",
+    ):
         table[c] = table[c].astype(float)
     for c in ("n_subjects", "n_obs"):
         table[c] = table[c].astype("int64")
     table["converged"] = table["converged"].astype(bool)
-    for c in ("outcome", "arm", "estimand", "visit", "moderator", "method", "warnings",
-              "df_method"):
+    for c in (
+        "outcome",
+        "arm",
+        "estimand",
+        "visit",
+        "moderator",
+        "method",
+        "warnings",
+        "df_method",
+    ):
         table[c] = table[c].astype(object).where(table[c].notna(), None)
     return table[COLUMNS].reset_index(drop=True)
 
@@ -294,54 +398,82 @@ def _ci(r, alpha: float) -> str:
 def _interpret(r, ds, alpha: float) -> str:
     excl = r.ci_low > 0 or r.ci_high < 0
     if r.estimand == "slope_diff":
-        return (f"{r.outcome} changes by {_ci(r, alpha)} per unit of {ds.time} more in {r.arm} "
-                f"than in {ds.control}" + ("" if excl else "; the CI includes no difference"))
+        return (
+            f"{r.outcome} changes by {_ci(r, alpha)} per unit of {ds.time} more in {r.arm} "
+            f"than in {ds.control}" + ("" if excl else "; the CI includes no difference")
+        )
     if r.estimand == "change_diff":
-        return (f"at {ds.time}={r.visit}, change from baseline in {r.outcome} differs between "
-                f"{r.arm} and {ds.control} by {_ci(r, alpha)}"
-                + ("" if excl else "; the CI includes no difference"))
+        return (
+            f"at {ds.time}={r.visit}, change from baseline in {r.outcome} differs between "
+            f"{r.arm} and {ds.control} by {_ci(r, alpha)}"
+            + ("" if excl else "; the CI includes no difference")
+        )
     if r.estimand == "ate_change":
-        return (f"change in {r.outcome} from baseline to follow-up is {_ci(r, alpha)} in {r.arm} "
-                f"vs {ds.control} after doubly robust adjustment"
-                + ("" if excl else "; the CI includes no difference"))
+        return (
+            f"change in {r.outcome} from baseline to follow-up is {_ci(r, alpha)} in {r.arm} "
+            f"vs {ds.control} after doubly robust adjustment"
+            + ("" if excl else "; the CI includes no difference")
+        )
     if not excl:
-        return (f"no clear moderation: per unit of {r.moderator}, {r.arm}'s slope difference vs "
-                f"{ds.control} changes by {_ci(r, alpha)}; the CI includes 0")
+        return (
+            f"no clear moderation: per unit of {r.moderator}, {r.arm}'s slope difference vs "
+            f"{ds.control} changes by {_ci(r, alpha)}; the CI includes 0"
+        )
     sign = "more negative" if r.estimate < 0 else "more positive"
-    return (f"{r.arm}'s slope difference vs {ds.control} in {r.outcome} is {sign} in subjects "
-            f"with higher {r.moderator}: {_ci(r, alpha)} per unit of {r.moderator}")
+    return (
+        f"{r.arm}'s slope difference vs {ds.control} in {r.outcome} is {sign} in subjects "
+        f"with higher {r.moderator}: {_ci(r, alpha)} per unit of {r.moderator}"
+    )
 
 
 def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha) -> str:
     level = f"{100 * (1 - alpha):g}%"
     if method == "mixed":
-        re = ("a random intercept and a random slope of " + ds.time if "~1" not in re_used
-              else "a random intercept (random slope fell back where singular)"
-              if len(re_used) > 1 else "a random intercept")
+        re = (
+            "a random intercept and a random slope of " + ds.time
+            if "~1" not in re_used
+            else "a random intercept (random slope fell back where singular)"
+            if len(re_used) > 1
+            else "a random intercept"
+        )
         n = ds.data[ds.subject].nunique()
-        ci = (f"t {level} intervals and p-values on Satterthwaite (1946) degrees of freedom, "
-              f"as lmerTest computes them, because there are fewer than "
-              f"{lg.SMALL_SAMPLE_SUBJECTS} subjects ({n})" if n < lg.SMALL_SAMPLE_SUBJECTS
-              else f"Wald {level} intervals ({n} subjects)")
-        text = (f"Linear mixed models (statsmodels MixedLM, REML) with {re} per subject "
-                f"({ds.subject}); model-based standard errors and {ci}. ")
+        ci = (
+            f"t {level} intervals and p-values on Satterthwaite (1946) degrees of freedom, "
+            f"as lmerTest computes them, because there are fewer than "
+            f"{lg.SMALL_SAMPLE_SUBJECTS} subjects ({n})"
+            if n < lg.SMALL_SAMPLE_SUBJECTS
+            else f"Wald {level} intervals ({n} subjects)"
+        )
+        text = (
+            f"Linear mixed models (statsmodels MixedLM, REML) with {re} per subject "
+            f"({ds.subject}); model-based standard errors and {ci}. "
+        )
     else:
-        text = (f"Gaussian GEE (statsmodels) with {cov_struct} working correlation within "
-                f"{ds.subject} and {cov_type.replace('_', '-')} sandwich standard errors "
-                f"({'Mancl & DeRouen 2001' if cov_type == 'bias_reduced' else 'Liang & Zeger 1986'}"
-                f"); Wald {level} intervals. ")
-    what = ("the difference from control in rate of change per unit of " + ds.time
-            if time_as == "continuous" else "the difference from control in change from "
-            f"{ds.time}={ds.times[0]} at each later visit")
+        text = (
+            f"Gaussian GEE (statsmodels) with {cov_struct} working correlation within "
+            f"{ds.subject} and {cov_type.replace('_', '-')} sandwich standard errors "
+            f"({'Mancl & DeRouen 2001' if cov_type == 'bias_reduced' else 'Liang & Zeger 1986'}"
+            f"); Wald {level} intervals. "
+        )
+    what = (
+        "the difference from control in rate of change per unit of " + ds.time
+        if time_as == "continuous"
+        else "the difference from control in change from "
+        f"{ds.time}={ds.times[0]} at each later visit"
+    )
     text += f"Arms ({', '.join(ds.arms)}) were compared with {ds.control}; the estimand is {what}."
     if ds.moderators:
-        text += (f" Moderators ({', '.join(ds.moderators)}, mean-centred) entered as "
-                 f"{ds.time} × arm × moderator interactions.")
+        text += (
+            f" Moderators ({', '.join(ds.moderators)}, mean-centred) entered as "
+            f"{ds.time} × arm × moderator interactions."
+        )
     return text
 
 
 def _correction_text(correction: str) -> str:
-    name = {"holm": "Holm's (1979) step-down procedure",
-            "fdr_bh": "the Benjamini–Hochberg (1995) false-discovery-rate procedure",
-            "none": "no multiplicity adjustment"}[correction]
+    name = {
+        "holm": "Holm's (1979) step-down procedure",
+        "fdr_bh": "the Benjamini–Hochberg (1995) false-discovery-rate procedure",
+        "none": "no multiplicity adjustment",
+    }[correction]
     return f" P-values across outcomes and arms were adjusted with {name}."

@@ -26,8 +26,24 @@ _DESCRIPTIONS = (
     "mean of k ratings, two-way random, absolute agreement",
     "mean of k ratings, two-way mixed, consistency",
 )
-COLUMNS = ["type", "description", "icc", "ci_low", "ci_high", "f", "df1", "df2", "p_value",
-           "n_targets", "n_raters", "sem", "mdc95", "typical_error", "swc", "between_sd"]
+COLUMNS = [
+    "type",
+    "description",
+    "icc",
+    "ci_low",
+    "ci_high",
+    "f",
+    "df1",
+    "df2",
+    "p_value",
+    "n_targets",
+    "n_raters",
+    "sem",
+    "mdc95",
+    "typical_error",
+    "swc",
+    "between_sd",
+]
 
 
 def reliability(
@@ -105,12 +121,24 @@ def reliability(
     by_cols = [by] if isinstance(by, str) else list(by or [])
     missing = [c for c in (*by_cols, targets, raters, ratings) if c not in data.columns]
     if missing:
-        raise ConfigError(message("column not found", field=", ".join(missing),
-                                  fix=f"use one of {', '.join(map(str, data.columns))}"))
+        raise ConfigError(
+            message(
+                "column not found",
+                field=", ".join(missing),
+                fix=f"use one of {', '.join(map(str, data.columns))}",
+            )
+        )
     if not pd.api.types.is_numeric_dtype(data[ratings]) or pd.api.types.is_bool_dtype(
-            data[ratings]):
-        raise ConfigError(message("must be numeric", field=ratings, value=str(data[ratings].dtype),
-                                  fix="convert the ratings to numbers"))
+        data[ratings]
+    ):
+        raise ConfigError(
+            message(
+                "must be numeric",
+                field=ratings,
+                value=str(data[ratings].dtype),
+                fix="convert the ratings to numbers",
+            )
+        )
     if not 0 < alpha < 1:
         raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
     if not by_cols:
@@ -118,8 +146,9 @@ def reliability(
     blocks = []
     for key, sub in data.groupby(by_cols, sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        block = _one_block(sub, targets, raters, ratings, alpha, where=dict(zip(by_cols, key,
-                                                                               strict=True)))
+        block = _one_block(
+            sub, targets, raters, ratings, alpha, where=dict(zip(by_cols, key, strict=True))
+        )
         for col, val in zip(by_cols[::-1], key[::-1], strict=True):
             block.insert(0, col, val)
         blocks.append(block)
@@ -131,22 +160,35 @@ def _one_block(data, targets, raters, ratings, alpha, *, where) -> pd.DataFrame:
     dup = data.duplicated([targets, raters])
     if dup.any():
         row = data.loc[dup, [targets, raters]].iloc[0].tolist()
-        raise ConfigError(message(f"has {int(dup.sum())} duplicate target × rater rows{label}",
-                                  field=f"{targets}, {raters}", value=row,
-                                  fix="average or remove repeated ratings first"))
+        raise ConfigError(
+            message(
+                f"has {int(dup.sum())} duplicate target × rater rows{label}",
+                field=f"{targets}, {raters}",
+                value=row,
+                fix="average or remove repeated ratings first",
+            )
+        )
     wide = data.pivot(index=targets, columns=raters, values=ratings).sort_index()
     wide = wide.reindex(sorted(wide.columns, key=str), axis=1)
     incomplete = wide.isna().any(axis=1)
     if incomplete.any():
-        warn(f"dropped {int(incomplete.sum())} target(s) with a missing rating{label}",
-             field=targets, value=wide.index[incomplete].tolist()[:5])
+        warn(
+            f"dropped {int(incomplete.sum())} target(s) with a missing rating{label}",
+            field=targets,
+            value=wide.index[incomplete].tolist()[:5],
+        )
         wide = wide.loc[~incomplete]
     x = wide.to_numpy(dtype=float)
     n, k = x.shape
     if n < 2 or k < 2:
-        raise ConfigError(message(f"needs at least 2 complete targets and 2 raters{label}",
-                                  field=f"{targets}, {raters}", value=(n, k),
-                                  fix="add repeated ratings (e.g. trials) for more targets"))
+        raise ConfigError(
+            message(
+                f"needs at least 2 complete targets and 2 raters{label}",
+                field=f"{targets}, {raters}",
+                value=(n, k),
+                fix="add repeated ratings (e.g. trials) for more targets",
+            )
+        )
     grand = x.mean()
     row_means, col_means = x.mean(axis=1), x.mean(axis=0)
     ss_r = k * np.sum((row_means - grand) ** 2)

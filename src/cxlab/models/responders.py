@@ -146,18 +146,35 @@ def responders(
     cols = [subject, time, *([arm] if arm else [])]
     missing = [c for c in cols if c not in data.columns]
     if missing:
-        raise ConfigError(message("column(s) not found", field=", ".join(missing),
-                                  fix=f"columns present: {', '.join(map(str, data.columns))}"))
+        raise ConfigError(
+            message(
+                "column(s) not found",
+                field=", ".join(missing),
+                fix=f"columns present: {', '.join(map(str, data.columns))}",
+            )
+        )
     default = MCID_DEFAULTS.get(outcome)
     if mcid is None and default is None:
-        raise ConfigError(message("has no default minimal important change", field="mcid",
-                                  value=outcome, fix="pass mcid= (and lower_is_better=)"))
+        raise ConfigError(
+            message(
+                "has no default minimal important change",
+                field="mcid",
+                value=outcome,
+                fix="pass mcid= (and lower_is_better=)",
+            )
+        )
     if mcid is None:
         mcid, mcid_pct = default[0], default[1] if mcid_pct is None else mcid_pct
     if lower_is_better is None:
         if default is None:
-            raise ConfigError(message("direction of improvement unknown", field="lower_is_better",
-                                      value=outcome, fix="pass lower_is_better=True or False"))
+            raise ConfigError(
+                message(
+                    "direction of improvement unknown",
+                    field="lower_is_better",
+                    value=outcome,
+                    fix="pass lower_is_better=True or False",
+                )
+            )
         lower_is_better = default[2]
     if sem is not None and not sem > 0:
         raise ConfigError(message("must be positive", field="sem", value=sem))
@@ -166,8 +183,11 @@ def responders(
         raise ConfigError(message("must be positive", field="mdc", value=mdc))
     times = data[time].astype(str)
     order = _visit_order(data[time])
-    ranked = data.assign(_order=order).dropna(subset=[value]).sort_values(
-        [subject, "_order"], kind="stable")
+    ranked = (
+        data.assign(_order=order)
+        .dropna(subset=[value])
+        .sort_values([subject, "_order"], kind="stable")
+    )
 
     def pick(which):
         if which == "first":
@@ -181,24 +201,45 @@ def responders(
     b, f = pick(baseline), pick(followup)
     for name, part, v in (("baseline", b, baseline), ("followup", f, followup)):
         if part.empty and v in ("first", "last"):
-            raise ConfigError(message("no subject has two visits", field=name, value=v,
-                                      fix="responders need a baseline and a later visit"))
+            raise ConfigError(
+                message(
+                    "no subject has two visits",
+                    field=name,
+                    value=v,
+                    fix="responders need a baseline and a later visit",
+                )
+            )
         if part.empty:
-            raise ConfigError(message(f"has no rows with {time} equal to it", field=name,
-                                      value=v, fix=f"use one of {sorted(set(times))}"))
+            raise ConfigError(
+                message(
+                    f"has no rows with {time} equal to it",
+                    field=name,
+                    value=v,
+                    fix=f"use one of {sorted(set(times))}",
+                )
+            )
     subjects_all = pd.Index(sorted(data[subject].dropna().unique()))
-    arms_all = (data.drop_duplicates(subject).set_index(subject)[arm].astype(str)
-                if arm else pd.Series("all", index=subjects_all))
+    arms_all = (
+        data.drop_duplicates(subject).set_index(subject)[arm].astype(str)
+        if arm
+        else pd.Series("all", index=subjects_all)
+    )
     both = b.index.intersection(f.index).sort_values()
-    out = pd.DataFrame({"subject": both, "arm": arms_all.reindex(both).to_numpy(),
-                        "baseline_value": b.loc[both, value].to_numpy(dtype=float),
-                        "followup_value": f.loc[both, value].to_numpy(dtype=float)})
+    out = pd.DataFrame(
+        {
+            "subject": both,
+            "arm": arms_all.reindex(both).to_numpy(),
+            "baseline_value": b.loc[both, value].to_numpy(dtype=float),
+            "followup_value": f.loc[both, value].to_numpy(dtype=float),
+        }
+    )
     out = out.dropna(subset=["baseline_value", "followup_value"]).reset_index(drop=True)
     sign = -1.0 if lower_is_better else 1.0
     out["change"] = out["followup_value"] - out["baseline_value"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["pct_change"] = np.where(out["baseline_value"] != 0,
-                                     100 * out["change"] / out["baseline_value"], np.nan)
+        out["pct_change"] = np.where(
+            out["baseline_value"] != 0, 100 * out["change"] / out["baseline_value"], np.nan
+        )
     out["improvement"] = sign * out["change"]
     pct_ok = (sign * out["pct_change"] >= mcid_pct) if mcid_pct is not None else False
     out["change_mcid"] = out["improvement"] / mcid
@@ -213,10 +254,18 @@ def responders(
         out["responder_mcid_mdc"] = out["improvement"] >= max(mcid, mdc)
     else:
         out["responder_mcid_mdc"] = pd.array([pd.NA] * len(out), dtype="boolean")
-    criteria = {"mcid": float(mcid), "mcid_pct": None if mcid_pct is None else float(mcid_pct),
-                "sem": sem, "mdc": mdc, "lower_is_better": bool(lower_is_better)}
-    crits = ("mcid", *(("rci",) if sem is not None else ()),
-             *(("mcid_mdc",) if mdc is not None else ()))
+    criteria = {
+        "mcid": float(mcid),
+        "mcid_pct": None if mcid_pct is None else float(mcid_pct),
+        "sem": sem,
+        "mdc": mdc,
+        "lower_is_better": bool(lower_is_better),
+    }
+    crits = (
+        "mcid",
+        *(("rci",) if sem is not None else ()),
+        *(("mcid_mdc",) if mdc is not None else ()),
+    )
     return ResponderResult(out, _rates(out, arms_all, crits, alpha), criteria)
 
 
@@ -237,16 +286,28 @@ def _values(scores: pd.DataFrame, outcome: str):
     if {"instrument", "score"} <= set(scores.columns):
         rows = scores[scores["instrument"] == outcome]
         if rows.empty:
-            raise ConfigError(message("is not an instrument in the table", field="outcome",
-                                      value=outcome, fix="use one of " + ", ".join(
-                                          sorted(map(str, scores["instrument"].unique())))))
+            raise ConfigError(
+                message(
+                    "is not an instrument in the table",
+                    field="outcome",
+                    value=outcome,
+                    fix="use one of " + ", ".join(sorted(map(str, scores["instrument"].unique()))),
+                )
+            )
         return rows, "score"
-    raise ConfigError(message("column not found", field="outcome", value=outcome,
-                              fix=f"columns present: {', '.join(map(str, scores.columns))}"))
+    raise ConfigError(
+        message(
+            "column not found",
+            field="outcome",
+            value=outcome,
+            fix=f"columns present: {', '.join(map(str, scores.columns))}",
+        )
+    )
 
 
-def _rates(out: pd.DataFrame, arms_all: pd.Series, crits: tuple[str, ...],
-           alpha: float) -> pd.DataFrame:
+def _rates(
+    out: pd.DataFrame, arms_all: pd.Series, crits: tuple[str, ...], alpha: float
+) -> pd.DataFrame:
     rows = []
     for a in sorted(arms_all.unique()):
         g = out[out["arm"] == a]
@@ -254,7 +315,16 @@ def _rates(out: pd.DataFrame, arms_all: pd.Series, crits: tuple[str, ...],
         for crit in crits:
             x, n = int(g[f"responder_{crit}"].sum()), len(g)
             lo, hi = wilson_interval(x, n, alpha=alpha) if n else (np.nan, np.nan)
-            rows.append({"arm": a, "criterion": crit, "n": n, "n_responders": x,
-                         "rate": x / n if n else np.nan, "ci_low": float(lo),
-                         "ci_high": float(hi), "n_missing": n_missing})
+            rows.append(
+                {
+                    "arm": a,
+                    "criterion": crit,
+                    "n": n,
+                    "n_responders": x,
+                    "rate": x / n if n else np.nan,
+                    "ci_low": float(lo),
+                    "ci_high": float(hi),
+                    "n_missing": n_missing,
+                }
+            )
     return pd.DataFrame(rows)

@@ -17,10 +17,19 @@ from cxlab.report.figures import _RC, _svg, arm_palette
 __all__ = ["ensemble_plot", "spm_plot"]
 
 
-def ensemble_plot(groups: dict[str, np.ndarray], /, *, pct=None, label: str, unit: str,
-                  band: str = "sd", control: str = "control", individual: bool = True,
-                  clusters: Sequence[tuple[float, float]] = (), title: str | None = None
-                  ) -> str:
+def ensemble_plot(
+    groups: dict[str, np.ndarray],
+    /,
+    *,
+    pct=None,
+    label: str,
+    unit: str,
+    band: str = "sd",
+    control: str = "control",
+    individual: bool = True,
+    clusters: Sequence[tuple[float, float]] = (),
+    title: str | None = None,
+) -> str:
     """Mean ± SD (or 95 % CI) band of each group's curves, individual curves faint behind.
 
     Parameters
@@ -63,17 +72,23 @@ def ensemble_plot(groups: dict[str, np.ndarray], /, *, pct=None, label: str, uni
                 ax.plot(x, y.T, color=col, lw=0.4, alpha=0.18, zorder=1)
             m = np.nanmean(y, axis=0)
             sd = np.nanstd(y, axis=0, ddof=1) if y.shape[0] > 1 else np.zeros(q)
-            half = sd if band == "sd" else (
-                stats.t.ppf(0.975, max(y.shape[0] - 1, 1)) * sd / np.sqrt(y.shape[0]))
+            half = (
+                sd
+                if band == "sd"
+                else (stats.t.ppf(0.975, max(y.shape[0] - 1, 1)) * sd / np.sqrt(y.shape[0]))
+            )
             ax.fill_between(x, m - half, m + half, color=col, alpha=0.25, lw=0, zorder=2)
             ax.plot(x, m, color=col, lw=1.8, zorder=3, label=f"{name} (n = {y.shape[0]})")
         ax.set_xlim(x[0], x[-1])
         ax.set_xlabel("% of phase")
         ax.set_ylabel(f"{label} ({unit})" if unit else label)
         band_txt = "± 1 SD" if band == "sd" else "95 % CI of the mean"
-        ax.set_title(title or f"{label}: mean {band_txt}" + (", SPM clusters shaded"
-                                                              if len(clusters) else ""),
-                     fontsize=9, loc="left")
+        ax.set_title(
+            title
+            or f"{label}: mean {band_txt}" + (", SPM clusters shaded" if len(clusters) else ""),
+            fontsize=9,
+            loc="left",
+        )
         ax.legend(frameon=False, fontsize=8, loc="best")
         return _svg(fig)
 
@@ -100,7 +115,10 @@ def spm_plot(result: SpmResult, /, *, label: str) -> str:
         ax.set_ylabel(f"SPM{{{result.statistic}}}")
         tails = "two-tailed" if result.two_tailed else "one-tailed"
         corr = f", Šidák over {result.n_tests} curves" if result.n_tests > 1 else ""
-        ax.set_title(f"{label}: {result.test} {result.inference}, α = {result.alpha:.4g} "
-                     f"({tails}{corr}); threshold {result.threshold:.2f}", fontsize=9,
-                     loc="left")
+        ax.set_title(
+            f"{label}: {result.test} {result.inference}, α = {result.alpha:.4g} "
+            f"({tails}{corr}); threshold {result.threshold:.2f}",
+            fontsize=9,
+            loc="left",
+        )
         return _svg(fig)

@@ -23,9 +23,15 @@ from scipy import stats
 
 __all__ = ["asymmetry_heatmap", "forest_plot", "responder_plot", "trajectory_plot"]
 
-_RC = {"svg.hashsalt": "cxlab", "svg.fonttype": "none", "font.family": "DejaVu Sans",
-       "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-       "text.parse_math": False}  # a "$" in a label from the data is text, not mathtext
+_RC = {
+    "svg.hashsalt": "cxlab",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "text.parse_math": False,
+}  # a "$" in a label from the data is text, not mathtext
 
 
 def arm_palette(arms, /, *, control: str = "control") -> dict[str, tuple]:
@@ -33,8 +39,7 @@ def arm_palette(arms, /, *, control: str = "control") -> dict[str, tuple]:
     from the colour-blind palette in name order, the same in every figure."""
     arms = sorted({*arms, control}, key=lambda a: (a != control, a))
     cols = sns.color_palette("colorblind", len(arms))
-    return {a: ((0.45, 0.45, 0.45) if a == control else c) for a, c in zip(arms, cols,
-                                                                            strict=True)}
+    return {a: ((0.45, 0.45, 0.45) if a == control else c) for a, c in zip(arms, cols, strict=True)}
 
 
 def _svg(fig) -> str:
@@ -43,11 +48,12 @@ def _svg(fig) -> str:
     plt.close(fig)
     text = buf.getvalue()
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF block, unneeded
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
+    return text[text.index("<svg") :]  # drop the XML prolog and doctype for inlining
 
 
-def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str,
-                    control: str = "control") -> str:
+def trajectory_plot(
+    data: pd.DataFrame, /, *, label: str, unit: str, time: str, control: str = "control"
+) -> str:
     """Individual trajectories and each arm's mean with its 95 % CI.
 
     Parameters
@@ -73,16 +79,26 @@ def trajectory_plot(data: pd.DataFrame, /, *, label: str, unit: str, time: str,
         for (arm, _), d in data.sort_values([time]).groupby(["arm", "subject_id"], sort=True):
             ax.plot(d[time], d["value"], color=pal[arm], alpha=0.18, lw=0.8)
         g = data.groupby(["arm", "session_index"], sort=True)
-        summ = g.agg(t=(time, "mean"), m=("value", "mean"), s=("value", "std"),
-                     n=("value", "size")).reset_index()
+        summ = g.agg(
+            t=(time, "mean"), m=("value", "mean"), s=("value", "std"), n=("value", "size")
+        ).reset_index()
         half = stats.t.ppf(0.975, np.maximum(summ["n"] - 1, 1)) * summ["s"] / np.sqrt(summ["n"])
         summ["half"] = np.where(summ["n"] > 1, half, np.nan)
         span = float(np.ptp(data[time])) if len(data) else 1.0
         arms = sorted(summ["arm"].unique())
         for j, (arm, d) in enumerate(summ.groupby("arm", sort=True)):
             dodge = (j - (len(arms) - 1) / 2) * 0.012 * span  # keep the CIs apart
-            ax.errorbar(d["t"] + dodge, d["m"], yerr=d["half"], color=pal[arm], lw=2, capsize=3,
-                        marker="o", ms=4, label=f"{arm.replace('_', ' ')} (n={d['n'].iloc[0]})")
+            ax.errorbar(
+                d["t"] + dodge,
+                d["m"],
+                yerr=d["half"],
+                color=pal[arm],
+                lw=2,
+                capsize=3,
+                marker="o",
+                ms=4,
+                label=f"{arm.replace('_', ' ')} (n={d['n'].iloc[0]})",
+            )
         ax.set_xlabel("weeks since programme start" if time == "week" else "session (0 = first)")
         ax.set_ylabel(f"{label} ({unit})")
         ax.legend(frameon=False, fontsize=7, loc="best")
@@ -123,22 +139,37 @@ def forest_plot(effects: pd.DataFrame, /, *, control: str = "control") -> str:
         for arm in sorted(e["arm"].unique()):
             m = (e["arm"] == arm).to_numpy()
             err = np.clip([e["x"][m] - e["lo"][m], e["hi"][m] - e["x"][m]], 0, None)
-            ax.errorbar(e["x"][m], y[m], xerr=err,
-                        fmt="o", color=pal[arm], capsize=2, label=arm.replace("_", " "))
+            ax.errorbar(
+                e["x"][m],
+                y[m],
+                xerr=err,
+                fmt="o",
+                color=pal[arm],
+                capsize=2,
+                label=arm.replace("_", " "),
+            )
         ax.axvline(0, color="black", lw=0.8)
         for v in (-1, 1):
             ax.axvline(v, color="black", lw=0.8, ls="--")
-        ax.set_yticks(y, [f"{lab}: {arm.replace('_', ' ')}" for lab, arm
-                          in zip(e["label"], e["arm"], strict=True)])
-        ax.set_xlabel(f"difference from {control.replace('_', ' ')} at follow-up, in MCIDs "
-                      "(positive = better)")
+        ax.set_yticks(
+            y,
+            [
+                f"{lab}: {arm.replace('_', ' ')}"
+                for lab, arm in zip(e["label"], e["arm"], strict=True)
+            ],
+        )
+        ax.set_xlabel(
+            f"difference from {control.replace('_', ' ')} at follow-up, in MCIDs "
+            "(positive = better)"
+        )
         ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()
         return _svg(fig)
 
 
-def responder_plot(rates: pd.DataFrame, /, *, labels: dict[str, str] | None = None,
-                   control: str = "control") -> str:
+def responder_plot(
+    rates: pd.DataFrame, /, *, labels: dict[str, str] | None = None, control: str = "control"
+) -> str:
     """Responder proportion per arm and outcome with its CI.
 
     Parameters
@@ -160,14 +191,15 @@ def responder_plot(rates: pd.DataFrame, /, *, labels: dict[str, str] | None = No
         for j, arm in enumerate(arms):
             d = rates[rates["arm"] == arm].set_index("outcome").reindex(outcomes)
             y = np.arange(len(outcomes)) + j * width
-            ax.barh(y, 100 * d["rate"], height=width, color=pal[arm],
-                    label=arm.replace("_", " "))
-            err = np.clip([100 * (d["rate"] - d["ci_low"]), 100 * (d["ci_high"] - d["rate"])],
-                          0, None)  # a Wilson bound at rate 0 or 1 can be off by 1e-17
-            ax.errorbar(100 * d["rate"], y, xerr=err,
-                        fmt="none", color="black", lw=0.8, capsize=2)
-        ax.set_yticks(np.arange(len(outcomes)) + 0.4 - width / 2,
-                      [labels.get(o, o.replace("_", " ")) for o in outcomes])
+            ax.barh(y, 100 * d["rate"], height=width, color=pal[arm], label=arm.replace("_", " "))
+            err = np.clip(
+                [100 * (d["rate"] - d["ci_low"]), 100 * (d["ci_high"] - d["rate"])], 0, None
+            )  # a Wilson bound at rate 0 or 1 can be off by 1e-17
+            ax.errorbar(100 * d["rate"], y, xerr=err, fmt="none", color="black", lw=0.8, capsize=2)
+        ax.set_yticks(
+            np.arange(len(outcomes)) + 0.4 - width / 2,
+            [labels.get(o, o.replace("_", " ")) for o in outcomes],
+        )
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel("responders (%): improvement ≥ MCID from first to last session")
@@ -187,19 +219,28 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
     labels : dict
         ``subject_id`` -> display label (e.g. ``P01``); no identifiers are shown.
     """
-    w = asym.assign(col=asym["measure"].str.replace("_", " ") + " · s"
-                    + asym["session_index"].astype(str))
+    w = asym.assign(
+        col=asym["measure"].str.replace("_", " ") + " · s" + asym["session_index"].astype(str)
+    )
     w = w.pivot_table(index="subject_id", columns="col", values="asym_pct", aggfunc="mean")
     w = w.loc[sorted(w.index, key=lambda s: labels.get(s, s))]
     w.index = [labels.get(s, "?") for s in w.index]
     lim = float(np.nanpercentile(np.abs(w.to_numpy()), 98)) if w.size else 1.0
     with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(min(1.2 + 0.45 * w.shape[1], 12),
-                                        min(1.5 + 0.2 * w.shape[0], 14)))
+        fig, ax = plt.subplots(
+            figsize=(min(1.2 + 0.45 * w.shape[1], 12), min(1.5 + 0.2 * w.shape[0], 14))
+        )
         with warnings.catch_warnings():  # seaborn 0.13 calls Colormap.set_bad (pending removal)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
-            sns.heatmap(w, ax=ax, cmap="vlag", center=0, vmin=-lim, vmax=lim,
-                        cbar_kws={"label": "asymmetry (%), + = right larger"})
+            sns.heatmap(
+                w,
+                ax=ax,
+                cmap="vlag",
+                center=0,
+                vmin=-lim,
+                vmax=lim,
+                cbar_kws={"label": "asymmetry (%), + = right larger"},
+            )
         ax.set_xlabel("measure · session (s0 = first)")
         ax.set_ylabel("subject")
         fig.tight_layout()

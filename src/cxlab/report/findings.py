@@ -7,8 +7,17 @@ import pandas as pd
 
 __all__ = ["findings"]
 
-FINDING_COLUMNS = ["outcome", "arm", "verdict", "worthwhile", "estimate", "ci_low", "ci_high",
-                   "p_adj", "sentence"]
+FINDING_COLUMNS = [
+    "outcome",
+    "arm",
+    "verdict",
+    "worthwhile",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "p_adj",
+    "sentence",
+]
 
 
 def _fmt(x: float) -> str:
@@ -19,8 +28,14 @@ def _fmt(x: float) -> str:
     return f"{x:.{digits}f}".replace("-", "−")
 
 
-def findings(effects: pd.DataFrame, /, *, control: str = "control",
-             time_unit: str = "week", alpha: float = 0.05) -> pd.DataFrame:
+def findings(
+    effects: pd.DataFrame,
+    /,
+    *,
+    control: str = "control",
+    time_unit: str = "week",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """One plain-language finding per arm x outcome slope contrast.
 
     Parameters
@@ -67,34 +82,54 @@ def findings(effects: pd.DataFrame, /, *, control: str = "control",
         direction = "reduced" if r.estimate < 0 else "increased"
         ci = f"{level} CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}"
         p = "" if not np.isfinite(r.p_adj) else f", Holm-adjusted p = {r.p_adj:.3g}"
-        head = (f"{arm.capitalize()} {direction} {r.label} by {_fmt(abs(r.estimate))} {unit}/"
-                f"{per} more than {ctrl} ({ci}{p})")
+        head = (
+            f"{arm.capitalize()} {direction} {r.label} by {_fmt(abs(r.estimate))} {unit}/"
+            f"{per} more than {ctrl} ({ci}{p})"
+        )
         if np.isfinite(mcid):
-            worthwhile = ("likely" if lo * fw >= mcid else
-                          "possibly" if hi * fw >= mcid else "unlikely")
-            at = (f"over about {fw:.0f} {per}s that is {_fmt(r.estimate * fw)} {unit} "
-                  f"against an MCID of {_fmt(mcid)} {unit}")
+            worthwhile = (
+                "likely" if lo * fw >= mcid else "possibly" if hi * fw >= mcid else "unlikely"
+            )
+            at = (
+                f"over about {fw:.0f} {per}s that is {_fmt(r.estimate * fw)} {unit} "
+                f"against an MCID of {_fmt(mcid)} {unit}"
+            )
         else:
             worthwhile, at = "unknown", "no MCID was given"
         if verdict == "better":
-            tail = {"likely": "an improvement beyond the smallest worthwhile change.",
-                    "possibly": "a real improvement, but it may be smaller than the smallest "
-                                "worthwhile change.",
-                    "unlikely": "a real but small improvement, below the smallest worthwhile "
-                                "change.",
-                    "unknown": "a real improvement."}[worthwhile]
+            tail = {
+                "likely": "an improvement beyond the smallest worthwhile change.",
+                "possibly": "a real improvement, but it may be smaller than the smallest "
+                "worthwhile change.",
+                "unlikely": "a real but small improvement, below the smallest worthwhile change.",
+                "unknown": "a real improvement.",
+            }[worthwhile]
             text = f"{head}; {at}: {tail}"
         elif verdict == "suggestive":
-            text = (f"{head}; {at}. The {level} interval excludes zero but the finding does not "
-                    f"survive adjustment for the number of comparisons, so treat it as a "
-                    f"hypothesis to confirm, not an established effect.")
+            text = (
+                f"{head}; {at}. The {level} interval excludes zero but the finding does not "
+                f"survive adjustment for the number of comparisons, so treat it as a "
+                f"hypothesis to confirm, not an established effect."
+            )
         elif verdict == "worse":
             text = f"{head}; {at}: worse than {ctrl}, and the interval excludes no difference."
         else:
-            text = (f"{arm.capitalize()} showed no clear difference from {ctrl} in {r.label}: "
-                    f"{_fmt(r.estimate)} {unit}/{per} ({ci}{p}). The interval includes zero, so "
-                    f"the data are compatible with benefit, no effect or harm; {at}.")
-        rows.append({"outcome": r.outcome, "arm": r.arm, "verdict": verdict,
-                     "worthwhile": worthwhile, "estimate": r.estimate, "ci_low": r.ci_low,
-                     "ci_high": r.ci_high, "p_adj": r.p_adj, "sentence": text})
+            text = (
+                f"{arm.capitalize()} showed no clear difference from {ctrl} in {r.label}: "
+                f"{_fmt(r.estimate)} {unit}/{per} ({ci}{p}). The interval includes zero, so "
+                f"the data are compatible with benefit, no effect or harm; {at}."
+            )
+        rows.append(
+            {
+                "outcome": r.outcome,
+                "arm": r.arm,
+                "verdict": verdict,
+                "worthwhile": worthwhile,
+                "estimate": r.estimate,
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "p_adj": r.p_adj,
+                "sentence": text,
+            }
+        )
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)

@@ -22,8 +22,13 @@ __all__ = ["fmt", "readable_unit", "render_section"]
 _ENV = html_environment(FileSystemLoader(str(Path(__file__).with_name("templates"))))
 
 #: (unit, factor, readable unit): a value in ``unit`` times ``factor`` is in the readable unit
-_SCALES = {"m/s": [(1e-2, 1e3, "mm/s")], "m": [(1e-2, 1e3, "mm")], "s": [(1e-1, 1e3, "ms")],
-           "m^2": [(1e-3, 1e4, "cm^2")], "N": [(1e-2, 1e3, "mN")]}
+_SCALES = {
+    "m/s": [(1e-2, 1e3, "mm/s")],
+    "m": [(1e-2, 1e3, "mm")],
+    "s": [(1e-1, 1e3, "ms")],
+    "m^2": [(1e-3, 1e4, "cm^2")],
+    "N": [(1e-2, 1e3, "mN")],
+}
 
 
 def readable_effects(effects: pd.DataFrame, /) -> pd.DataFrame:
@@ -34,8 +39,9 @@ def readable_effects(effects: pd.DataFrame, /) -> pd.DataFrame:
     e = effects.copy()
     cols = [c for c in ("estimate", "ci_low", "ci_high", "std_error", "mcid") if c in e]
     for _, g in e.groupby("outcome", sort=False):
-        factor, unit = readable_unit(g["unit"].iloc[0], g[["estimate", "ci_low", "ci_high"]]
-                                     .to_numpy(dtype=float).ravel())
+        factor, unit = readable_unit(
+            g["unit"].iloc[0], g[["estimate", "ci_low", "ci_high"]].to_numpy(dtype=float).ravel()
+        )
         if factor != 1.0:
             e.loc[g.index, cols] = g[cols].astype(float) * factor
             e.loc[g.index, "unit"] = unit
@@ -100,8 +106,9 @@ def verdict(est_good_lo: float, est_good_hi: float, p_adj: float, alpha: float) 
     return "unclear"
 
 
-def matrix_rows(effects: pd.DataFrame, reliability_mdc: dict[str, float], /, *,
-                alpha: float, per: str) -> tuple[list[str], list[dict]]:
+def matrix_rows(
+    effects: pd.DataFrame, reliability_mdc: dict[str, float], /, *, alpha: float, per: str
+) -> tuple[list[str], list[dict]]:
     """Programmes (columns) and one row per outcome of the findings matrix.
 
     Each cell: the effect per unit of time with its CI (readable unit), ``cls`` (benefit,
@@ -113,8 +120,9 @@ def matrix_rows(effects: pd.DataFrame, reliability_mdc: dict[str, float], /, *,
     rows = []
     for outcome, g in e.groupby("outcome", sort=False):
         first = g.iloc[0]
-        factor, unit = readable_unit(first["unit"], g[["estimate", "ci_low", "ci_high"]]
-                                     .to_numpy().ravel())
+        factor, unit = readable_unit(
+            first["unit"], g[["estimate", "ci_low", "ci_high"]].to_numpy().ravel()
+        )
         mdc = reliability_mdc.get(outcome, np.nan)
         cells = []
         for arm in arms:
@@ -127,23 +135,33 @@ def matrix_rows(effects: pd.DataFrame, reliability_mdc: dict[str, float], /, *,
             lo, hi = sorted((r["ci_low"] * good, r["ci_high"] * good))
             p = r["p_adj"] if np.isfinite(r["p_adj"]) else r["p_value"]
             at_follow = abs(r["estimate"]) * float(r["followup_weeks"])
-            cells.append({
-                "estimate": fmt(r["estimate"] * factor, signed=True),
-                "ci": f"{fmt(r['ci_low'] * factor)} to {fmt(r['ci_high'] * factor)}",
-                "cls": verdict(lo, hi, p, alpha),
-                "below_mdc": bool(np.isfinite(mdc) and at_follow < mdc),
-                "warn": bool(r.get("warnings")),
-            })
-        rows.append({"label": first["label"], "unit": f"{unit}/{per}", "cells": cells,
-                     "mdc": fmt(mdc * factor) if np.isfinite(mdc) else "",
-                     "mcid": fmt(float(first["mcid"]) * factor)
-                     if np.isfinite(float(first["mcid"])) else "",
-                     "mcid_below_mdc": bool(np.isfinite(mdc) and float(first["mcid"]) < mdc)})
+            cells.append(
+                {
+                    "estimate": fmt(r["estimate"] * factor, signed=True),
+                    "ci": f"{fmt(r['ci_low'] * factor)} to {fmt(r['ci_high'] * factor)}",
+                    "cls": verdict(lo, hi, p, alpha),
+                    "below_mdc": bool(np.isfinite(mdc) and at_follow < mdc),
+                    "warn": bool(r.get("warnings")),
+                }
+            )
+        rows.append(
+            {
+                "label": first["label"],
+                "unit": f"{unit}/{per}",
+                "cells": cells,
+                "mdc": fmt(mdc * factor) if np.isfinite(mdc) else "",
+                "mcid": fmt(float(first["mcid"]) * factor)
+                if np.isfinite(float(first["mcid"]))
+                else "",
+                "mcid_below_mdc": bool(np.isfinite(mdc) and float(first["mcid"]) < mdc),
+            }
+        )
     return arms, rows
 
 
-def table_rows(df: pd.DataFrame, /, *, p_columns: tuple[str, ...] = ("p_value", "p_adj")
-               ) -> tuple[list[str], list[list[dict]]]:
+def table_rows(
+    df: pd.DataFrame, /, *, p_columns: tuple[str, ...] = ("p_value", "p_adj")
+) -> tuple[list[str], list[list[dict]]]:
     """Headers and cells (``text``, ``num``) of a plain table; text verbatim, numbers read."""
     heads = [str(c).replace("_", " ") for c in df.columns]
     rows = []
@@ -189,8 +207,7 @@ def baseline_table(analysis: pd.DataFrame, /, *, labels: dict[str, str]) -> pd.D
             row = {"measure": name}
             for arm, a in subj.groupby("arm", sort=True):
                 v = a[col].dropna()
-                row[arm] = (f"{fmt(v.mean())} ± {fmt(v.std(ddof=1))} (n={len(v)})"
-                            if len(v) else "")
+                row[arm] = f"{fmt(v.mean())} ± {fmt(v.std(ddof=1))} (n={len(v)})" if len(v) else ""
             rows.append(row)
     return pd.DataFrame(rows).fillna("")
 
@@ -207,7 +224,13 @@ def individual_response(participants: pd.DataFrame, /, *, control: str) -> pd.Da
             if arm == control:
                 continue
             diff = s**2 - sd[control] ** 2
-            rows.append({"outcome": o, "arm": arm, "sd_change_arm": s,
-                         "sd_change_control": sd[control],
-                         "sd_individual_response": float(np.sqrt(diff)) if diff > 0 else np.nan})
+            rows.append(
+                {
+                    "outcome": o,
+                    "arm": arm,
+                    "sd_change_arm": s,
+                    "sd_change_control": sd[control],
+                    "sd_individual_response": float(np.sqrt(diff)) if diff > 0 else np.nan,
+                }
+            )
     return pd.DataFrame(rows)

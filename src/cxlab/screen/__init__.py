@@ -38,10 +38,19 @@ SCREEN_SCHEMA = TableSchema(
         Column("session", _S),
         Column("rule_id", _S, doc="rule id from the rules file"),
         Column("feature", _S, doc="the feature or instrument the rule reads"),
-        Column("side", _S, isin=("left", "right", "bilateral", "worst"),
-               doc="side judged; 'worst' = the worse of left and right"),
-        Column("worse_side", _S, nullable=True, isin=("left", "right"),
-               doc="for 'worst' rules: which side was worse"),
+        Column(
+            "side",
+            _S,
+            isin=("left", "right", "bilateral", "worst"),
+            doc="side judged; 'worst' = the worse of left and right",
+        ),
+        Column(
+            "worse_side",
+            _S,
+            nullable=True,
+            isin=("left", "right"),
+            doc="for 'worst' rules: which side was worse",
+        ),
         Column("value", _F, nullable=True, doc="mean of trials, unit in `unit`"),
         Column("unit", _S),
         Column("n_trials", _I, "1", ge=0, doc="trials (or scores) averaged"),
@@ -88,9 +97,14 @@ def _resolve_rules(rules) -> list[Rule]:
         return read_rules(rules)
     rules = list(rules)
     if not all(isinstance(r, Rule) for r in rules):
-        raise ConfigError(message("must be a rules file path or a list of Rule", field="rules",
-                                  value=type(rules[0]).__name__ if rules else rules,
-                                  fix="pass cxlab.screen.read_rules(path)"))
+        raise ConfigError(
+            message(
+                "must be a rules file path or a list of Rule",
+                field="rules",
+                value=type(rules[0]).__name__ if rules else rules,
+                fix="pass cxlab.screen.read_rules(path)",
+            )
+        )
     return rules
 
 
@@ -113,13 +127,18 @@ def _measures(features, scores, strength) -> pd.DataFrame:
     """One long frame: subject_id, session, task, kind, measure, side, value, unit."""
     cols = ["subject_id", "session", "task", "kind", "measure", "side", "value", "unit"]
     parts = []
-    feats = [f for f in (features, _strength_rows(features, strength)) if f is not None
-             and len(f)]
+    feats = [f for f in (features, _strength_rows(features, strength)) if f is not None and len(f)]
     for f in feats:
         missing = {"subject_id", "session", "feature", "side", "value", "unit"} - set(f.columns)
         if missing:
-            raise ConfigError(message("lacks columns of the features table", field="features",
-                                      value=sorted(missing), fix="pass the store's features"))
+            raise ConfigError(
+                message(
+                    "lacks columns of the features table",
+                    field="features",
+                    value=sorted(missing),
+                    fix="pass the store's features",
+                )
+            )
         p = f[[c for c in f.columns if c in {*cols, "feature"} - {"measure"}]]
         p = p.rename(columns={"feature": "measure"}).assign(kind="feature")
         if "task" not in p:
@@ -128,8 +147,14 @@ def _measures(features, scores, strength) -> pd.DataFrame:
     if scores is not None and len(scores):
         missing = {"subject_id", "session", "instrument", "score", "unit"} - set(scores.columns)
         if missing:
-            raise ConfigError(message("lacks columns of the scores table", field="scores",
-                                      value=sorted(missing), fix="pass the store's scores"))
+            raise ConfigError(
+                message(
+                    "lacks columns of the scores table",
+                    field="scores",
+                    value=sorted(missing),
+                    fix="pass the store's scores",
+                )
+            )
         p = scores[["subject_id", "session", "instrument", "score", "unit"]]
         p = p.rename(columns={"instrument": "measure", "score": "value"})
         parts.append(p.assign(kind="instrument", side="bilateral", task=None)[cols])
@@ -206,21 +231,27 @@ def screen(
     m = _measures(features, scores, strength)
     visits = m[["subject_id", "session"]].drop_duplicates()
 
-    x = m.merge(R[["rule_id", "kind", "measure", "rule_task", "sides", "rule_unit"]],
-                on=["kind", "measure"])
+    x = m.merge(
+        R[["rule_id", "kind", "measure", "rule_task", "sides", "rule_unit"]], on=["kind", "measure"]
+    )
     keep = x["rule_task"].isna() | (x["task"] == x["rule_task"])
-    keep &= np.where(x["sides"] == "bilateral", x["side"] == "bilateral",
-                     x["side"].isin(["left", "right"]))
+    keep &= np.where(
+        x["sides"] == "bilateral", x["side"] == "bilateral", x["side"].isin(["left", "right"])
+    )
     x = x[keep]
     bad_unit = x["unit"].astype(str) != x["rule_unit"]
     if bad_unit.any():
         b = x[bad_unit].iloc[0]
-        warn(f"has unit {b['unit']!r} but rule {b['rule_id']!r} expects {b['rule_unit']!r}; "
-             f"{int(bad_unit.sum())} rows ignored (not assessed)", field=str(b["measure"]),
-             fix="convert the feature or set unit in the rules file")
+        warn(
+            f"has unit {b['unit']!r} but rule {b['rule_id']!r} expects {b['rule_unit']!r}; "
+            f"{int(bad_unit.sum())} rows ignored (not assessed)",
+            field=str(b["measure"]),
+            fix="convert the feature or set unit in the rules file",
+        )
         x = x[~bad_unit]
-    agg = (x.groupby(["subject_id", "session", "rule_id", "side"], as_index=False)
-           .agg(value=("value", "mean"), n_trials=("value", "count")))
+    agg = x.groupby(["subject_id", "session", "rule_id", "side"], as_index=False).agg(
+        value=("value", "mean"), n_trials=("value", "count")
+    )
     agg = _worst(agg, R)
 
     slots = R[["rule_id", "sides"]].assign(side=R["sides"].map(_SLOTS)).explode("side")
@@ -251,10 +282,14 @@ def _worst(agg: pd.DataFrame, R: pd.DataFrame) -> pd.DataFrame:
         return agg[logic != "worst"]
     comp = w["rule_id"].map(R.set_index("rule_id")["comparison"])
     v = w["value"].to_numpy(dtype=float)
-    w["bad"] = np.where(comp.str.startswith("abs"), np.abs(v), np.where(
-        comp.str.startswith("<"), -v, v))
-    w = w.sort_values(["subject_id", "session", "rule_id", "bad", "side"],
-                      ascending=[True, True, True, False, True], kind="stable")
+    w["bad"] = np.where(
+        comp.str.startswith("abs"), np.abs(v), np.where(comp.str.startswith("<"), -v, v)
+    )
+    w = w.sort_values(
+        ["subject_id", "session", "rule_id", "bad", "side"],
+        ascending=[True, True, True, False, True],
+        kind="stable",
+    )
     n_sides = w.groupby(["subject_id", "session", "rule_id"])["side"].transform("nunique")
     w = w.drop_duplicates(["subject_id", "session", "rule_id"])
     # one leg measured: its value bounds the worst leg only if it is already flagged;
@@ -271,10 +306,16 @@ def _severity(out: pd.DataFrame, rules: list[Rule]) -> pd.Series:
     g = pd.DataFrame(
         [(r.id, SEVERITIES.index(r.severity), r.threshold) for r in rules]
         + [(r.id, SEVERITIES.index(s), t) for r in rules for s, t in r.grades.items()],
-        columns=["rule_id", "rank", "g_thr"])
+        columns=["rule_id", "rank", "g_thr"],
+    )
     x = out[["rule_id", "value", "comparison"]].reset_index().merge(g, on="rule_id")
-    x = x[_passes(x["value"].to_numpy(dtype=float), x["comparison"].to_numpy(),
-                  x["g_thr"].to_numpy(dtype=float))]
+    x = x[
+        _passes(
+            x["value"].to_numpy(dtype=float),
+            x["comparison"].to_numpy(),
+            x["g_thr"].to_numpy(dtype=float),
+        )
+    ]
     rank = x.groupby("index")["rank"].max()
     sev = pd.Series(pd.NA, index=out.index, dtype="str")
     sev.loc[rank.index] = np.asarray(SEVERITIES)[rank.to_numpy()]

@@ -37,8 +37,9 @@ def wilson_interval(k, n, /, *, level: float = 0.95) -> tuple[np.ndarray, np.nda
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
-def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
-                      level: float = 0.95) -> pd.DataFrame:
+def screen_prevalence(
+    screened: pd.DataFrame, /, *, arms: pd.DataFrame, level: float = 0.95
+) -> pd.DataFrame:
     """Prevalence of each finding per arm at baseline and at follow-up.
 
     A subject has a finding at a session when the rule flags any of its sides; the
@@ -67,10 +68,15 @@ def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
 
     missing = {"subject_id", "arm"} - set(arms.columns)
     if missing:
-        raise ConfigError(message("lacks columns", field="arms", value=sorted(missing),
-                                  fix="pass a DataFrame with subject_id and arm"))
-    s = screened.assign(f=screened["status"] == "flagged",
-                        na=screened["status"] == "not assessed")
+        raise ConfigError(
+            message(
+                "lacks columns",
+                field="arms",
+                value=sorted(missing),
+                fix="pass a DataFrame with subject_id and arm",
+            )
+        )
+    s = screened.assign(f=screened["status"] == "flagged", na=screened["status"] == "not assessed")
     per = s.groupby(["subject_id", "session", "rule_id"], as_index=False)[["f", "na"]].max()
     # a normal side with another side unassessed is not "no finding": leave it out
     per = per[per["f"] | ~per["na"]].drop(columns="na")
@@ -85,11 +91,15 @@ def screen_prevalence(screened: pd.DataFrame, /, *, arms: pd.DataFrame,
     x = pd.concat([base, fu.assign(timepoint="follow-up")], ignore_index=True)
     a = arms[["subject_id", "arm"]].dropna().drop_duplicates()
     x = x.astype({"subject_id": str}).merge(a.astype({"subject_id": str}), on="subject_id")
-    out = (x.groupby(["arm", "rule_id", "timepoint"], as_index=False)
-           .agg(n_assessed=("f", "size"), n_flagged=("f", "sum")))
+    out = x.groupby(["arm", "rule_id", "timepoint"], as_index=False).agg(
+        n_assessed=("f", "size"), n_flagged=("f", "sum")
+    )
     out["n_flagged"] = out["n_flagged"].astype(int)
     out["prevalence"] = out["n_flagged"] / out["n_assessed"]
-    out["ci_low"], out["ci_high"] = wilson_interval(out["n_flagged"], out["n_assessed"],
-                                                    level=level)
-    return out.sort_values(["arm", "rule_id", "timepoint"], key=lambda c: c.map(
-        {"baseline": 0, "follow-up": 1}) if c.name == "timepoint" else c).reset_index(drop=True)
+    out["ci_low"], out["ci_high"] = wilson_interval(
+        out["n_flagged"], out["n_assessed"], level=level
+    )
+    return out.sort_values(
+        ["arm", "rule_id", "timepoint"],
+        key=lambda c: c.map({"baseline": 0, "follow-up": 1}) if c.name == "timepoint" else c,
+    ).reset_index(drop=True)

@@ -53,8 +53,11 @@ def _asymmetry_png(features: pd.DataFrame | None, subject_id: str, session: str)
     """Left vs right bars (mean of trials) as % of the larger side, latest session."""
     if features is None or features.empty:
         return None
-    f = features[(features["subject_id"] == subject_id) & (features["session"] == session)
-                 & features["side"].isin(["left", "right"])]
+    f = features[
+        (features["subject_id"] == subject_id)
+        & (features["session"] == session)
+        & features["side"].isin(["left", "right"])
+    ]
     if f.empty:
         return None
     m = f.groupby(["feature", "unit", "side"])["value"].mean().unstack("side")
@@ -97,8 +100,14 @@ def _trends_png(panels: list[dict]) -> str:
         v = rows["value"].to_numpy(float)
         flagged = rows["flagged"].astype("boolean").fillna(False).to_numpy(bool)
         if np.isfinite(p["mdc95"]):
-            ax.axhspan(v[0] - p["mdc95"], v[0] + p["mdc95"], color="grey", alpha=0.18, lw=0,
-                       label="baseline ± MDC95")
+            ax.axhspan(
+                v[0] - p["mdc95"],
+                v[0] + p["mdc95"],
+                color="grey",
+                alpha=0.18,
+                lw=0,
+                label="baseline ± MDC95",
+            )
         ax.axhline(rows["threshold"].iloc[0], color=_FLAG, lw=1, ls="--", label="threshold")
         ax.plot(x, v, color="black", lw=1)
         ax.scatter(x, v, c=np.where(flagged, _FLAG, _OK), zorder=3, s=22)
@@ -108,7 +117,7 @@ def _trends_png(panels: list[dict]) -> str:
         ax.set_title(p["title"], fontsize=8)
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=6, loc="best")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     fig.tight_layout()
     return _png(fig)
@@ -148,8 +157,14 @@ def render_profile(
 
     s = screened[screened["subject_id"] == subject_id].copy()
     if s.empty:
-        raise ConfigError(message("has no screening rows", field="subject_id", value=subject_id,
-                                  fix="pick a subject_id present in the screen output"))
+        raise ConfigError(
+            message(
+                "has no screening rows",
+                field="subject_id",
+                value=subject_id,
+                fix="pick a subject_id present in the screen output",
+            )
+        )
     s["order"] = session_order(s["session"])
     s = s.sort_values(["order", "rule_id", "side"], kind="stable")
     sessions = s["session"].drop_duplicates().tolist()
@@ -159,14 +174,20 @@ def render_profile(
     mdc_used = tr.set_index(["rule_id", "side"])["mdc95"].to_dict()
 
     assessed = latest[latest["status"] != "not assessed"].copy()
-    assessed["trend"] = [tmap.get(k, "") for k in zip(assessed["rule_id"], assessed["side"],
-                                                        strict=True)]
+    assessed["trend"] = [
+        tmap.get(k, "") for k in zip(assessed["rule_id"], assessed["side"], strict=True)
+    ]
     assessed["rank"] = assessed["severity"].map(_SEV_RANK).fillna(9)
     regions = []
     for region, g in assessed.sort_values(["rank", "rule_id"]).groupby("region", sort=True):
-        regions.append({"name": region, "n_flagged": int((g["status"] == "flagged").sum()),
-                        "worst": g["severity"].dropna().iloc[0] if g["severity"].notna().any()
-                        else "", "rows": _records(g)})
+        regions.append(
+            {
+                "name": region,
+                "n_flagged": int((g["status"] == "flagged").sum()),
+                "worst": g["severity"].dropna().iloc[0] if g["severity"].notna().any() else "",
+                "rows": _records(g),
+            }
+        )
     regions.sort(key=lambda r: (-r["n_flagged"], r["name"]))
     not_assessed = sorted(latest.loc[latest["status"] == "not assessed", "rule_id"].unique())
 
@@ -178,12 +199,20 @@ def render_profile(
         if mdc is not None and not mdc.empty:
             hit = mdc[(mdc["feature"] == rows["feature"].iloc[0]) & (mdc["side"] == side)]
             band = float(hit["mdc95"].iloc[0]) if len(hit) else band
-        trend_figs.append({"title": f"{rule_id} ({side})", "rows": rows,
-                           "trend": tmap.get((rule_id, side), "single session"),
-                           "mdc95": float(band) if band is not None else np.nan})
-    focus = (latest[latest["status"] == "flagged"]
-             .assign(rank=lambda d: d["severity"].map(_SEV_RANK).fillna(9))
-             .sort_values(["rank", "rule_id"]).drop_duplicates("focus"))
+        trend_figs.append(
+            {
+                "title": f"{rule_id} ({side})",
+                "rows": rows,
+                "trend": tmap.get((rule_id, side), "single session"),
+                "mdc95": float(band) if band is not None else np.nan,
+            }
+        )
+    focus = (
+        latest[latest["status"] == "flagged"]
+        .assign(rank=lambda d: d["severity"].map(_SEV_RANK).fillna(9))
+        .sort_values(["rank", "rule_id"])
+        .drop_duplicates("focus")
+    )
     sources = latest[["rule_id", "source"]].drop_duplicates().sort_values("rule_id")
     import matplotlib
 
@@ -193,12 +222,18 @@ def render_profile(
     tpl = (resources.files("cxlab.screen") / "templates" / "profile.html").read_text("utf-8")
     env = html_environment(strict=True)
     return env.from_string(tpl).render(
-        subject_id=subject_id, sessions=sessions, latest=sessions[-1], regions=regions,
+        subject_id=subject_id,
+        sessions=sessions,
+        latest=sessions[-1],
+        regions=regions,
         not_assessed=not_assessed,
-        asymmetry=asym_png, trend_figs=trend_figs, trends_png=trends_png,
+        asymmetry=asym_png,
+        trend_figs=trend_figs,
+        trends_png=trends_png,
         focus=_records(focus),
         sources=sources.to_dict("records"),
-        n_flagged=int((latest["status"] == "flagged").sum()))
+        n_flagged=int((latest["status"] == "flagged").sum()),
+    )
 
 
 def write_profiles(
@@ -221,8 +256,10 @@ def write_profiles(
         The pages written, in subject order.
     """
     out = Path(out_dir)
-    pages = {sid: render_profile(screened, trends, subject_id=sid, features=features, mdc=mdc)
-             for sid in sorted(screened["subject_id"].unique())}
+    pages = {
+        sid: render_profile(screened, trends, subject_id=sid, features=features, mdc=mdc)
+        for sid in sorted(screened["subject_id"].unique())
+    }
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for sid, html in pages.items():

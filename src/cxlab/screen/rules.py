@@ -165,42 +165,70 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(message("does not exist", file=path, field="--rules",
-                                  fix="give the path of a rules TOML file")) from None
+        raise ConfigError(
+            message(
+                "does not exist",
+                file=path,
+                field="--rules",
+                fix="give the path of a rules TOML file",
+            )
+        ) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(message(f"is not valid TOML ({e})", file=path,
-                                  fix="check the file's syntax against docs/screen.md")) from None
+        raise ConfigError(
+            message(
+                f"is not valid TOML ({e})",
+                file=path,
+                fix="check the file's syntax against docs/screen.md",
+            )
+        ) from None
 
 
 def _check_top(doc: dict[str, Any], path: Path) -> None:
     for key in doc:
         if key not in ("rules", "replace"):
-            raise ConfigError(message("is not a known top-level key", file=path, field=key,
-                                      fix="use [rules.<id>] tables and optionally replace = true"))
+            raise ConfigError(
+                message(
+                    "is not a known top-level key",
+                    file=path,
+                    field=key,
+                    fix="use [rules.<id>] tables and optionally replace = true",
+                )
+            )
     if not isinstance(doc.get("replace", False), bool):
-        raise ConfigError(message("must be true or false", file=path, field="replace",
-                                  value=doc["replace"]))
+        raise ConfigError(
+            message("must be true or false", file=path, field="replace", value=doc["replace"])
+        )
     if not isinstance(doc.get("rules", {}), dict):
-        raise ConfigError(message("must be tables [rules.<id>]", file=path, field="rules",
-                                  value=doc["rules"]))
+        raise ConfigError(
+            message("must be tables [rules.<id>]", file=path, field="rules", value=doc["rules"])
+        )
 
 
 def _err(path: Path, rid: str, fld: str, problem: str, value: Any = ..., fix: str | None = None):
-    return ConfigError(message(problem, file=path, field=f"rules.{rid}.{fld}", value=value,
-                               fix=fix))
+    return ConfigError(
+        message(problem, file=path, field=f"rules.{rid}.{fld}", value=value, fix=fix)
+    )
 
 
 def _check_raw(rid: str, raw: Any, path: Path) -> dict[str, Any]:
     """Check keys and types of one (possibly partial) rule table."""
     if not rid or not set(rid) <= _ID_CHARS:
-        raise ConfigError(message("is not a valid rule id", file=path, field=f"rules.{rid}",
-                                  value=rid, fix="use lower-case letters, digits and '_'"))
+        raise ConfigError(
+            message(
+                "is not a valid rule id",
+                file=path,
+                field=f"rules.{rid}",
+                value=rid,
+                fix="use lower-case letters, digits and '_'",
+            )
+        )
     if not isinstance(raw, dict):
         raise ConfigError(message("must be a table", file=path, field=f"rules.{rid}", value=raw))
     for key, val in raw.items():
         if key not in _SPEC:
-            raise _err(path, rid, key, "is not a known rule field", fix="use one of "
-                       + ", ".join(_SPEC))
+            raise _err(
+                path, rid, key, "is not a known rule field", fix="use one of " + ", ".join(_SPEC)
+            )
         types = _SPEC[key][0]
         bad_bool = isinstance(val, bool) and bool not in types
         if bad_bool or not isinstance(val, types):
@@ -214,34 +242,66 @@ def _build(rid: str, raw: dict[str, Any], path: Path) -> Rule:
         if required and key not in raw:
             raise _err(path, rid, key, "is missing", fix=f"add {key} = ... to [rules.{rid}]")
     if ("feature" in raw) == ("instrument" in raw):
-        raise _err(path, rid, "feature", "exactly one of feature or instrument must be given",
-                   fix="name a features.feature or a scores.instrument")
-    for key, allowed in (("comparison", COMPARISONS), ("sides", SIDE_LOGIC),
-                         ("severity", SEVERITIES)):
+        raise _err(
+            path,
+            rid,
+            "feature",
+            "exactly one of feature or instrument must be given",
+            fix="name a features.feature or a scores.instrument",
+        )
+    for key, allowed in (
+        ("comparison", COMPARISONS),
+        ("sides", SIDE_LOGIC),
+        ("severity", SEVERITIES),
+    ):
         if raw[key] not in allowed:
-            raise _err(path, rid, key, f"is not a valid {key}", raw[key],
-                       "use one of " + ", ".join(repr(a) for a in allowed))
+            raise _err(
+                path,
+                rid,
+                key,
+                f"is not a valid {key}",
+                raw[key],
+                "use one of " + ", ".join(repr(a) for a in allowed),
+            )
     if "instrument" in raw and raw["sides"] != "bilateral":
-        raise _err(path, rid, "sides", "must be 'bilateral' for an instrument score",
-                   raw["sides"])
+        raise _err(path, rid, "sides", "must be 'bilateral' for an instrument score", raw["sides"])
     threshold = float(raw["threshold"])
     if not math.isfinite(threshold):
         raise _err(path, rid, "threshold", "must be finite", raw["threshold"])
     grades: dict[str, float] = {}
     for sev, thr in raw.get("grades", {}).items():
         if sev not in SEVERITIES:
-            raise _err(path, rid, f"grades.{sev}", "is not a valid severity", sev,
-                       "use one of " + ", ".join(repr(a) for a in SEVERITIES))
+            raise _err(
+                path,
+                rid,
+                f"grades.{sev}",
+                "is not a valid severity",
+                sev,
+                "use one of " + ", ".join(repr(a) for a in SEVERITIES),
+            )
         if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not math.isfinite(thr):
             raise _err(path, rid, f"grades.{sev}", "must be a finite number", thr)
         if SEVERITIES.index(sev) <= SEVERITIES.index(raw["severity"]):
-            raise _err(path, rid, f"grades.{sev}", "must be more severe than severity "
-                       f"{raw['severity']!r}", sev)
-        stricter = abs(thr) > abs(threshold) if raw["comparison"].startswith("abs") else (
-            thr < threshold if raw["comparison"].startswith("<") else thr > threshold)
+            raise _err(
+                path,
+                rid,
+                f"grades.{sev}",
+                f"must be more severe than severity {raw['severity']!r}",
+                sev,
+            )
+        stricter = (
+            abs(thr) > abs(threshold)
+            if raw["comparison"].startswith("abs")
+            else (thr < threshold if raw["comparison"].startswith("<") else thr > threshold)
+        )
         if not stricter:
-            raise _err(path, rid, f"grades.{sev}", f"must be stricter than threshold "
-                       f"{threshold} for comparison {raw['comparison']!r}", thr)
+            raise _err(
+                path,
+                rid,
+                f"grades.{sev}",
+                f"must be stricter than threshold {threshold} for comparison {raw['comparison']!r}",
+                thr,
+            )
         grades[sev] = float(thr)
     mic = raw.get("mic")
     if mic is not None and not (math.isfinite(mic) and mic > 0):
@@ -251,8 +311,15 @@ def _build(rid: str, raw: dict[str, Any], path: Path) -> Rule:
             raise _err(path, rid, key, "must not be empty", raw[key])
     names = {f.name for f in fields(Rule)}
     kwargs = {k: v for k, v in raw.items() if k in names}
-    return Rule(id=rid, **{**kwargs, "threshold": threshold, "grades": grades,
-                           "mic": None if mic is None else float(mic)})
+    return Rule(
+        id=rid,
+        **{
+            **kwargs,
+            "threshold": threshold,
+            "grades": grades,
+            "mic": None if mic is None else float(mic),
+        },
+    )
 
 
 def rules_frame(rules: list[Rule], /):
@@ -266,14 +333,43 @@ def rules_frame(rules: list[Rule], /):
     """
     import pandas as pd
 
-    rows = [{
-        "rule_id": r.id, "feature": r.feature, "instrument": r.instrument,
-        "measure": r.measure, "task": r.task, "sides": r.sides, "comparison": r.comparison,
-        "threshold": r.threshold, "unit": r.unit, "severity": r.severity,
-        "grades": ";".join(f"{k}:{v:g}" for k, v in r.grades.items()), "mic": r.mic,
-        "region": r.region, "focus": r.focus, "source": r.source, "note": r.note,
-    } for r in rules]
-    cols = ["rule_id", "feature", "instrument", "measure", "task", "sides", "comparison",
-            "threshold", "unit", "severity", "grades", "mic", "region", "focus", "source",
-            "note"]
+    rows = [
+        {
+            "rule_id": r.id,
+            "feature": r.feature,
+            "instrument": r.instrument,
+            "measure": r.measure,
+            "task": r.task,
+            "sides": r.sides,
+            "comparison": r.comparison,
+            "threshold": r.threshold,
+            "unit": r.unit,
+            "severity": r.severity,
+            "grades": ";".join(f"{k}:{v:g}" for k, v in r.grades.items()),
+            "mic": r.mic,
+            "region": r.region,
+            "focus": r.focus,
+            "source": r.source,
+            "note": r.note,
+        }
+        for r in rules
+    ]
+    cols = [
+        "rule_id",
+        "feature",
+        "instrument",
+        "measure",
+        "task",
+        "sides",
+        "comparison",
+        "threshold",
+        "unit",
+        "severity",
+        "grades",
+        "mic",
+        "region",
+        "focus",
+        "source",
+        "note",
+    ]
     return pd.DataFrame(rows, columns=cols)

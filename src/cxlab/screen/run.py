@@ -49,9 +49,15 @@ def _pick_subject(subject: str, ids: pd.Series) -> str:
         pid = pseudonymise(subject)
         if pid in set(ids):
             return pid
-    raise ConfigError(message("is not a subject in the store", field="--subject",
-                              value=subject, fix=f"use one of the {ids.nunique()} subject ids "
-                              "(cxlab sql STORE 'SELECT DISTINCT subject_id FROM features')"))
+    raise ConfigError(
+        message(
+            "is not a subject in the store",
+            field="--subject",
+            value=subject,
+            fix=f"use one of the {ids.nunique()} subject ids "
+            "(cxlab sql STORE 'SELECT DISTINCT subject_id FROM features')",
+        )
+    )
 
 
 def screen_store(
@@ -96,33 +102,55 @@ def screen_store(
 
     st = Store(store)
     if not Path(store).is_dir():
-        raise ConfigError(message("is not a directory", field="--store", value=str(store),
-                                  fix="give the directory written by cxlab ingest"))
+        raise ConfigError(
+            message(
+                "is not a directory",
+                field="--store",
+                value=str(store),
+                fix="give the directory written by cxlab ingest",
+            )
+        )
     feats, scores, strength = (st.table(n) for n in ("features", "scores", "strength"))
     if feats.empty and scores.empty and strength.empty:
-        raise ConfigError(message("has no features, scores or strength rows", field="--store",
-                                  value=str(store), fix="run cxlab features (and ingest "
-                                  "surveys/strength) first"))
+        raise ConfigError(
+            message(
+                "has no features, scores or strength rows",
+                field="--store",
+                value=str(store),
+                fix="run cxlab features (and ingest surveys/strength) first",
+            )
+        )
     rule_list = read_rules(rules)
     if subject is not None:
         ids = pd.concat([t["subject_id"] for t in (feats, scores, strength)]).dropna()
         sid = _pick_subject(subject, ids)
         feats, scores, strength = (t[t["subject_id"] == sid] for t in (feats, scores, strength))
     screened = screen(feats, scores, rules=rule_list, strength=strength)
-    mdc = feature_mdc(feats) if len(feats) else pd.DataFrame(columns=["feature", "side",
-                                                                       "mdc95"])
+    mdc = feature_mdc(feats) if len(feats) else pd.DataFrame(columns=["feature", "side", "mdc95"])
     trends = screen_trends(screened, mdc=mdc, rules=rule_list)
     table = validate(screened, SCREEN_SCHEMA)
 
     s = screened.assign(order=session_order(screened["session"]))
     last = s.groupby("subject_id")["order"].transform("max")
     latest = s[(s["order"] == last) & (s["status"] != "not assessed")]
-    bl = trends[trends["span"] == "baseline_to_latest"][["subject_id", "rule_id", "side",
-                                                          "trend"]]
+    bl = trends[trends["span"] == "baseline_to_latest"][["subject_id", "rule_id", "side", "trend"]]
     summary = latest.merge(bl, on=["subject_id", "rule_id", "side"], how="left")
     summary["trend"] = summary["trend"].fillna("")
-    summary = summary[["subject_id", "session", "rule_id", "side", "value", "unit", "threshold",
-                       "status", "severity", "focus", "trend"]].reset_index(drop=True)
+    summary = summary[
+        [
+            "subject_id",
+            "session",
+            "rule_id",
+            "side",
+            "value",
+            "unit",
+            "threshold",
+            "status",
+            "severity",
+            "focus",
+            "trend",
+        ]
+    ].reset_index(drop=True)
 
     target = Path(out) if out is not None else Path(store)
     pages = write_profiles(screened, trends, target, features=feats, mdc=mdc) if out else []

@@ -19,15 +19,37 @@ from cxlab.screen.rules import Rule, read_rules
 __all__ = ["TREND_LABELS", "feature_mdc", "screen_trends"]
 
 TREND_LABELS = (
-    "resolved", "resolved (within MDC)", "resolved (MDC unknown)",
-    "appeared", "appeared (within MDC)", "appeared (MDC unknown)",
-    "persisted", "persisted, improving", "persisted, worsening",
-    "normal", "normal, worsening",
+    "resolved",
+    "resolved (within MDC)",
+    "resolved (MDC unknown)",
+    "appeared",
+    "appeared (within MDC)",
+    "appeared (MDC unknown)",
+    "persisted",
+    "persisted, improving",
+    "persisted, worsening",
+    "normal",
+    "normal, worsening",
 )
 _KEY = ["subject_id", "rule_id", "side"]
-_COLS = ["subject_id", "rule_id", "feature", "side", "span", "session_from", "session_to",
-         "value_from", "value_to", "change_value", "mdc95", "flagged_from", "flagged_to",
-         "transition", "change", "trend"]
+_COLS = [
+    "subject_id",
+    "rule_id",
+    "feature",
+    "side",
+    "span",
+    "session_from",
+    "session_to",
+    "value_from",
+    "value_to",
+    "change_value",
+    "mdc95",
+    "flagged_from",
+    "flagged_to",
+    "transition",
+    "change",
+    "trend",
+]
 
 
 def screen_trends(
@@ -80,31 +102,44 @@ def screen_trends(
     from cxlab.screen import session_order
 
     rules = read_rules() if rules is None else rules
-    info = pd.DataFrame([(r.id, r.comparison, r.mic) for r in rules],
-                        columns=["rule_id", "comparison", "mic"])
+    info = pd.DataFrame(
+        [(r.id, r.comparison, r.mic) for r in rules], columns=["rule_id", "comparison", "mic"]
+    )
     s = screened[screened["status"] != "not assessed"].copy()
     s["order"] = session_order(s["session"]) if len(s) else 0
     s = s.sort_values([*_KEY, "order"], kind="stable")
     g = s.groupby(_KEY, sort=False)
     prev = g[["session", "value", "flagged"]].shift(1)
-    cons = s.assign(session_from=prev["session"], value_from=prev["value"],
-                    flagged_from=prev["flagged"], span="consecutive")
+    cons = s.assign(
+        session_from=prev["session"],
+        value_from=prev["value"],
+        flagged_from=prev["flagged"],
+        span="consecutive",
+    )
     cons = cons[cons["session_from"].notna()]
     first = g[["session", "value", "flagged"]].transform("first")
     last_idx = g["order"].idxmax()
     base = s.loc[last_idx].assign(
         session_from=first.loc[last_idx, "session"].to_numpy(),
         value_from=first.loc[last_idx, "value"].to_numpy(),
-        flagged_from=first.loc[last_idx, "flagged"].to_numpy(), span="baseline_to_latest")
+        flagged_from=first.loc[last_idx, "flagged"].to_numpy(),
+        span="baseline_to_latest",
+    )
     base = base[base["session_from"] != base["session"]]
     t = pd.concat([cons, base], ignore_index=True).rename(
-        columns={"session": "session_to", "value": "value_to", "flagged": "flagged_to"})
+        columns={"session": "session_to", "value": "value_to", "flagged": "flagged_to"}
+    )
     t = t.drop(columns=["comparison"]).merge(info, on="rule_id", how="left")
     unknown = t["comparison"].isna()
     if unknown.any():
-        raise ConfigError(message("has no rule in the rules given", field="rule_id",
-                                  value=t.loc[unknown, "rule_id"].iloc[0],
-                                  fix="pass rules= the rules used for screen()"))
+        raise ConfigError(
+            message(
+                "has no rule in the rules given",
+                field="rule_id",
+                value=t.loc[unknown, "rule_id"].iloc[0],
+                fix="pass rules= the rules used for screen()",
+            )
+        )
     t["mdc95"] = _mdc_lookup(t, mdc).fillna(t["mic"])
     return _classify(t)[_COLS].reset_index(drop=True)
 
@@ -113,11 +148,18 @@ def _mdc_lookup(t: pd.DataFrame, mdc: pd.DataFrame | None) -> pd.Series:
     if mdc is None or mdc.empty:
         return pd.Series(np.nan, index=t.index)
     m = mdc[["feature", "side", "mdc95"]].dropna()
-    worst = (m[m["side"].isin(["left", "right"])].groupby("feature", as_index=False)["mdc95"]
-             .max().assign(side="worst"))
+    worst = (
+        m[m["side"].isin(["left", "right"])]
+        .groupby("feature", as_index=False)["mdc95"]
+        .max()
+        .assign(side="worst")
+    )
     m = pd.concat([m, worst], ignore_index=True).drop_duplicates(["feature", "side"])
-    return t[["feature", "side"]].merge(m, on=["feature", "side"], how="left")["mdc95"].set_axis(
-        t.index)
+    return (
+        t[["feature", "side"]]
+        .merge(m, on=["feature", "side"], how="left")["mdc95"]
+        .set_axis(t.index)
+    )
 
 
 def _classify(t: pd.DataFrame) -> pd.DataFrame:
@@ -125,31 +167,53 @@ def _classify(t: pd.DataFrame) -> pd.DataFrame:
     vf, vt = t["value_from"].to_numpy(float), t["value_to"].to_numpy(float)
     comp = t["comparison"].astype(str)
     t["change_value"] = vt - vf
-    gain = np.where(comp.str.startswith("abs"), np.abs(vf) - np.abs(vt),
-                    np.where(comp.str.startswith("<"), vt - vf, vf - vt))
+    gain = np.where(
+        comp.str.startswith("abs"),
+        np.abs(vf) - np.abs(vt),
+        np.where(comp.str.startswith("<"), vt - vf, vf - vt),
+    )
     mdc = t["mdc95"].to_numpy(float)
     with np.errstate(invalid="ignore"):
-        change = np.select([np.isnan(mdc), gain > mdc, gain < -mdc],
-                           ["MDC unknown", "improved", "worsened"], "no real change")
+        change = np.select(
+            [np.isnan(mdc), gain > mdc, gain < -mdc],
+            ["MDC unknown", "improved", "worsened"],
+            "no real change",
+        )
     t["change"] = change
     ff = t["flagged_from"].astype(bool).to_numpy()
     ft = t["flagged_to"].astype(bool).to_numpy()
-    t["transition"] = np.select([ff & ~ft, ff & ft, ~ff & ft], ["resolved", "persisted",
-                                                              "appeared"], "normal")
+    t["transition"] = np.select(
+        [ff & ~ft, ff & ft, ~ff & ft], ["resolved", "persisted", "appeared"], "normal"
+    )
     tr, ch = t["transition"].to_numpy(), change
     unknown = ch == "MDC unknown"
     t["trend"] = np.select(
-        [(tr == "resolved") & (ch == "improved"), (tr == "resolved") & unknown,
-         tr == "resolved",
-         (tr == "appeared") & (ch == "worsened"), (tr == "appeared") & unknown,
-         tr == "appeared",
-         (tr == "persisted") & (ch == "improved"), (tr == "persisted") & (ch == "worsened"),
-         tr == "persisted",
-         (tr == "normal") & (ch == "worsened")],
-        ["resolved", "resolved (MDC unknown)", "resolved (within MDC)",
-         "appeared", "appeared (MDC unknown)", "appeared (within MDC)",
-         "persisted, improving", "persisted, worsening", "persisted",
-         "normal, worsening"], "normal")
+        [
+            (tr == "resolved") & (ch == "improved"),
+            (tr == "resolved") & unknown,
+            tr == "resolved",
+            (tr == "appeared") & (ch == "worsened"),
+            (tr == "appeared") & unknown,
+            tr == "appeared",
+            (tr == "persisted") & (ch == "improved"),
+            (tr == "persisted") & (ch == "worsened"),
+            tr == "persisted",
+            (tr == "normal") & (ch == "worsened"),
+        ],
+        [
+            "resolved",
+            "resolved (MDC unknown)",
+            "resolved (within MDC)",
+            "appeared",
+            "appeared (MDC unknown)",
+            "appeared (within MDC)",
+            "persisted, improving",
+            "persisted, worsening",
+            "persisted",
+            "normal, worsening",
+        ],
+        "normal",
+    )
     return t
 
 
@@ -193,8 +257,12 @@ def feature_mdc(features: pd.DataFrame, /) -> pd.DataFrame:
     f = f.sort_values(["feature", "side", "target", "trial"], kind="stable")
     f["rater"] = f.groupby(["feature", "side", "target"]).cumcount() + 1
     n_per = f.groupby(["feature", "side", "target"])["rater"].transform("max")
-    k = (n_per.groupby([f["feature"], f["side"]])
-         .agg(lambda s: s.mode().max()).rename("k").reset_index())
+    k = (
+        n_per.groupby([f["feature"], f["side"]])
+        .agg(lambda s: s.mode().max())
+        .rename("k")
+        .reset_index()
+    )
     f = f.merge(k, on=["feature", "side"])
     f = f[(f["k"] >= 2) & (f["rater"] <= f["k"])]
     f = f[f.groupby(["feature", "side", "target"])["rater"].transform("max") == f["k"]]

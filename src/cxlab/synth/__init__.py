@@ -13,8 +13,7 @@
 from cxlab.synth.params import ARMS, DEFAULT_EFFECTS, OUTCOMES
 from cxlab.synth.truth import CohortTruth, simulate_truth
 
-__all__ = ["ARMS", "DEFAULT_EFFECTS", "OUTCOMES", "CohortTruth", "simulate_truth",
-           "write_cohort"]
+__all__ = ["ARMS", "DEFAULT_EFFECTS", "OUTCOMES", "CohortTruth", "simulate_truth", "write_cohort"]
 
 
 def __getattr__(name):

@@ -60,8 +60,9 @@ def _plate_channels(force, cop, plate, rng, f_sd, m_sd):
     return np.hstack([f, m])
 
 
-def write_trial_c3d(path: str | Path, trial: Trial, /, *, rng, marker_noise_m=0.0002,
-                    low_noise=False) -> Path:
+def write_trial_c3d(
+    path: str | Path, trial: Trial, /, *, rng, marker_noise_m=0.0002, low_noise=False
+) -> Path:
     """Write ``trial`` to ``path`` (C3D, float storage) and return the path.
 
     Parameters
@@ -108,11 +109,14 @@ def write_trial_c3d(path: str | Path, trial: Trial, /, *, rng, marker_noise_m=0.
         c["data"]["meta_points"]["residuals"] = np.full((1, n_markers, n_frames), 0.5)
     if trial.forces or trial.emg is not None:
         f_sd, m_sd = (0.5, 5.0) if low_noise else (1.0, 100.0)
-        chans = [_plate_channels(f[:n_an], cp[:n_an], k, rng, f_sd, m_sd)
-                 for f, cp, k in zip(trial.forces, trial.cops, trial.plates, strict=True)]
+        chans = [
+            _plate_channels(f[:n_an], cp[:n_an], k, rng, f_sd, m_sd)
+            for f, cp, k in zip(trial.forces, trial.cops, trial.plates, strict=True)
+        ]
         n_pl = len(chans)
-        labels = [f"{q}{i}" for i in range(1, n_pl + 1)
-                  for q in ("Fx", "Fy", "Fz", "Mx", "My", "Mz")]
+        labels = [
+            f"{q}{i}" for i in range(1, n_pl + 1) for q in ("Fx", "Fy", "Fz", "Mx", "My", "Mz")
+        ]
         units = ["N", "N", "N", "Nmm", "Nmm", "Nmm"] * n_pl
         descriptions = [f"Force plate {lab[-1]} {lab[:2]}" for lab in labels]
         if trial.emg is not None:  # EMG channels after the plates' (cxlab.synth.emg)

@@ -37,13 +37,20 @@ from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
 __all__ = ["c3d_path", "cohort_summary", "write_cohort"]
 
 TASKS = ("cmj", "landing", "balance_left", "balance_right", "posture", "sj", "dj", "imtp")
-TRIALS = {"cmj": 2, "landing": 2, "balance_left": 1, "balance_right": 1, "posture": 1,
-          "sj": 1, "dj": 1, "imtp": 1}
+TRIALS = {
+    "cmj": 2,
+    "landing": 2,
+    "balance_left": 1,
+    "balance_right": 1,
+    "posture": 1,
+    "sj": 1,
+    "dj": 1,
+    "imtp": 1,
+}
 BALANCE_RATE_HZ = 100.0
 
 
-def c3d_path(root: str | os.PathLike[str], label: str, session: str, task: str,
-             trial: int) -> Path:
+def c3d_path(root: str | os.PathLike[str], label: str, session: str, task: str, trial: int) -> Path:
     """``root/sub-<label>/ses-<session>/sub-<label>_ses-<session>_task-<task>_run-<trial>.c3d``."""
     name = f"sub-{label}_ses-{session}_task-{task}_run-{trial}.c3d"
     return Path(root) / f"sub-{label}" / f"ses-{session}" / name
@@ -88,13 +95,24 @@ def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=
         if emg_plan is not None and task in ("cmj", "landing"):
             n, rate = len(trial.forces[0]), trial.analog_rate_hz
             if task == "cmj":
-                x, truth = synth_emg.cmj_emg(erng, n=n, rate_hz=rate, plan=emg_plan,
-                                             onset_s=trial.truth["movement_onset_s"],
-                                             takeoff_s=trial.truth["takeoff_s"])
+                x, truth = synth_emg.cmj_emg(
+                    erng,
+                    n=n,
+                    rate_hz=rate,
+                    plan=emg_plan,
+                    onset_s=trial.truth["movement_onset_s"],
+                    takeoff_s=trial.truth["takeoff_s"],
+                )
             else:
-                x, truth = synth_emg.landing_emg(erng, n=n, rate_hz=rate, plan=emg_plan,
-                                                 touchdown_s=trial.truth["contact_s"],
-                                                 week=values["_week"], arm=subject["arm"])
+                x, truth = synth_emg.landing_emg(
+                    erng,
+                    n=n,
+                    rate_hz=rate,
+                    plan=emg_plan,
+                    touchdown_s=trial.truth["contact_s"],
+                    week=values["_week"],
+                    arm=subject["arm"],
+                )
             trial.emg, trial.emg_labels = x, tuple(c[0] for c in synth_emg.CHANNELS)
             trial.truth = {**trial.truth, "emg": truth}
         path = c3d_path(root, lab, session, task, k)
@@ -103,44 +121,107 @@ def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=
 
     for k in (1, 2):
         h = subject["jump_height_m"] * rng.normal(1.0, 0.03)
-        write("cmj", k, signals.cmj_trial(
-            rng, mass_kg=mass, jump_height_m=h,
-            lsi_pct=values["cmj_propulsive_impulse_lsi_pct"], weak_side=weak))
+        write(
+            "cmj",
+            k,
+            signals.cmj_trial(
+                rng,
+                mass_kg=mass,
+                jump_height_m=h,
+                lsi_pct=values["cmj_propulsive_impulse_lsi_pct"],
+                weak_side=weak,
+            ),
+        )
     for k in (1, 2):
-        write("landing", k, kinematics.landing_trial(
-            rng, mass_kg=mass, height_m=height,
-            peak_force_bw=plan["landing_peak_bw"] * rng.normal(1.0, 0.04),
-            lsi_pct=values["landing_peak_force_lsi_pct"], weak_side=weak,
-            fppa_left_deg=fppa - half, fppa_right_deg=fppa + half))
+        write(
+            "landing",
+            k,
+            kinematics.landing_trial(
+                rng,
+                mass_kg=mass,
+                height_m=height,
+                peak_force_bw=plan["landing_peak_bw"] * rng.normal(1.0, 0.04),
+                lsi_pct=values["landing_peak_force_lsi_pct"],
+                weak_side=weak,
+                fppa_left_deg=fppa - half,
+                fppa_right_deg=fppa + half,
+            ),
+        )
     v = values["balance_mean_velocity_m_s"]
     for stance in ("left", "right"):
         vel = v * (1.05 if stance == weak else 0.95)
-        write(f"balance_{stance}", 1, signals.balance_trial(
-            rng, mass_kg=mass, mean_velocity_m_s=vel, stance=stance,
-            rate_hz=BALANCE_RATE_HZ), low_noise=True)
+        write(
+            f"balance_{stance}",
+            1,
+            signals.balance_trial(
+                rng, mass_kg=mass, mean_velocity_m_s=vel, stance=stance, rate_hz=BALANCE_RATE_HZ
+            ),
+            low_noise=True,
+        )
     cva = values["posture_cva_deg"]
     pro = 0.045 + 0.0015 * (55.0 - cva)
-    write("posture", 1, kinematics.posture_trial(
-        rng, height_m=height, cva_deg=cva,
-        protraction_m=(pro - plan["protraction_side_m"], pro + plan["protraction_side_m"]),
-        pelvic_tilt_deg=plan["pelvic_tilt_deg"]))
+    write(
+        "posture",
+        1,
+        kinematics.posture_trial(
+            rng,
+            height_m=height,
+            cva_deg=cva,
+            protraction_m=(pro - plan["protraction_side_m"], pro + plan["protraction_side_m"]),
+            pelvic_tilt_deg=plan["pelvic_tilt_deg"],
+        ),
+    )
     lsi = values["cmj_propulsive_impulse_lsi_pct"]
-    write("sj", 1, battery.sj_trial(
-        rng, mass_kg=mass, jump_height_m=subject["jump_height_m"] * plan["sj_ratio"]
-        * rng.normal(1.0, 0.03), lsi_pct=lsi, weak_side=weak))
-    write("dj", 1, battery.dj_trial(
-        rng, mass_kg=mass, drop_height_m=0.30, contact_time_s=plan["dj_contact_s"]
-        * rng.normal(1.0, 0.04), jump_height_m=subject["jump_height_m"] * plan["dj_ratio"]
-        * rng.normal(1.0, 0.03), lsi_pct=lsi, weak_side=weak))
-    write("imtp", 1, battery.imtp_trial(
-        rng, mass_kg=mass, peak_net_force_n=plan["imtp_net_bw"] * mass * signals.G
-        * rng.normal(1.0, 0.03), tau_s=plan["imtp_tau_s"], lsi_pct=lsi, weak_side=weak))
+    write(
+        "sj",
+        1,
+        battery.sj_trial(
+            rng,
+            mass_kg=mass,
+            jump_height_m=subject["jump_height_m"] * plan["sj_ratio"] * rng.normal(1.0, 0.03),
+            lsi_pct=lsi,
+            weak_side=weak,
+        ),
+    )
+    write(
+        "dj",
+        1,
+        battery.dj_trial(
+            rng,
+            mass_kg=mass,
+            drop_height_m=0.30,
+            contact_time_s=plan["dj_contact_s"] * rng.normal(1.0, 0.04),
+            jump_height_m=subject["jump_height_m"] * plan["dj_ratio"] * rng.normal(1.0, 0.03),
+            lsi_pct=lsi,
+            weak_side=weak,
+        ),
+    )
+    write(
+        "imtp",
+        1,
+        battery.imtp_trial(
+            rng,
+            mass_kg=mass,
+            peak_net_force_n=plan["imtp_net_bw"] * mass * signals.G * rng.normal(1.0, 0.03),
+            tau_s=plan["imtp_tau_s"],
+            lsi_pct=lsi,
+            weak_side=weak,
+        ),
+    )
     if emg_plan is not None:
         for task in synth_emg.MVC_TASKS:
             x, truth = synth_emg.mvc_emg(erng, task=task, rate_hz=1000.0, plan=emg_plan)
-            write(task, 1, signals.Trial(
-                analog_rate_hz=1000.0, point_rate_hz=200.0, emg=x,
-                emg_labels=tuple(c[0] for c in synth_emg.CHANNELS), truth={"emg": truth}))
+            write(
+                task,
+                1,
+                signals.Trial(
+                    analog_rate_hz=1000.0,
+                    point_rate_hz=200.0,
+                    emg=x,
+                    emg_labels=tuple(c[0] for c in synth_emg.CHANNELS),
+                    truth={"emg": truth},
+                ),
+            )
     return out
 
 
@@ -148,8 +229,10 @@ def _subject_job(args) -> tuple[str, dict]:
     root, seed, index, subject, sessions, emg = args
     plan = _subject_plan(seed, index, subject)
     emg_plan = synth_emg.emg_plan(np.random.default_rng([seed, 4, index])) if emg else None
-    files = {s: _session_trials(root, seed, index, subject, plan, s, vals, emg_plan)
-             for s, vals in sessions}
+    files = {
+        s: _session_trials(root, seed, index, subject, plan, s, vals, emg_plan)
+        for s, vals in sessions
+    }
     if emg_plan is not None:
         plan = {**plan, "emg": emg_plan}
     return subject["label"], {"plan": plan, "files": files}
@@ -182,7 +265,9 @@ def _ground_truth(truth: CohortTruth, per_subject: dict, bad_rows: list[dict]) -
         for s, gs in g.groupby("session", sort=False):
             first = gs.iloc[0]
             sessions[s] = {
-                "date": first["date"], "week": first["week"], "observed": first["observed"],
+                "date": first["date"],
+                "week": first["week"],
+                "observed": first["observed"],
                 "true": dict(zip(gs["outcome"], gs["true_value"], strict=True)),
                 "observed_values": dict(zip(gs["outcome"], gs["observed_value"], strict=True)),
                 "trials": per_subject[row["label"]]["files"].get(s, {}),
@@ -193,16 +278,29 @@ def _ground_truth(truth: CohortTruth, per_subject: dict, bad_rows: list[dict]) -
             "signal_plan": per_subject[row["label"]]["plan"],
             "sessions": sessions,
         }
-    return _jsonable({
-        "seed": truth.seed, "n_subjects": truth.n_subjects, "n_sessions": truth.n_sessions,
-        "confounded": truth.confounded, "outcomes": list(OUTCOMES), "units": truth.units,
-        "effects": truth.effects, "control_slopes": truth.control_slopes,
-        "moderators": truth.moderators, "propensity": truth.propensity,
-        "rates_hz": {"cmj": 1000.0, "landing": 1000.0, "landing_markers": 200.0,
-                     "balance": BALANCE_RATE_HZ, "posture_markers": 200.0},
-        "bad_survey_rows": bad_rows,
-        "subjects": subjects,
-    })
+    return _jsonable(
+        {
+            "seed": truth.seed,
+            "n_subjects": truth.n_subjects,
+            "n_sessions": truth.n_sessions,
+            "confounded": truth.confounded,
+            "outcomes": list(OUTCOMES),
+            "units": truth.units,
+            "effects": truth.effects,
+            "control_slopes": truth.control_slopes,
+            "moderators": truth.moderators,
+            "propensity": truth.propensity,
+            "rates_hz": {
+                "cmj": 1000.0,
+                "landing": 1000.0,
+                "landing_markers": 200.0,
+                "balance": BALANCE_RATE_HZ,
+                "posture_markers": 200.0,
+            },
+            "bad_survey_rows": bad_rows,
+            "subjects": subjects,
+        }
+    )
 
 
 def _with_bar(results, total: int, progress: bool) -> dict:
@@ -212,9 +310,15 @@ def _with_bar(results, total: int, progress: bool) -> dict:
 
     console = Console(stderr=True)
     out = {}
-    with Progress("synth", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, disable=not (progress and console.is_terminal),
-                  transient=True) as bar:
+    with Progress(
+        "synth",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not (progress and console.is_terminal),
+        transient=True,
+    ) as bar:
         tick = bar.add_task("synth", total=total)
         for label, result in results:
             out[label] = result
@@ -267,30 +371,49 @@ def write_cohort(
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(message("already exists and is not an empty folder", field="out",
-                                  value=str(out), fix="choose a new folder or delete it"))
+        raise ConfigError(
+            message(
+                "already exists and is not an empty folder",
+                field="out",
+                value=str(out),
+                fix="choose a new folder or delete it",
+            )
+        )
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
-        raise ConfigError(message("must be a positive integer", field="jobs", value=jobs,
-                                  fix="pass e.g. jobs=2 or leave it unset"))
+        raise ConfigError(
+            message(
+                "must be a positive integer",
+                field="jobs",
+                value=jobs,
+                fix="pass e.g. jobs=2 or leave it unset",
+            )
+        )
     truth = simulate_truth(n_subjects, n_sessions, seed=seed, confounded=confounded)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         w = truth.wide()
         w = w[w["observed"]]
-        vals = {lab: [(r["session"], {**{o: r[o] for o in OUTCOMES}, "_week": r["week"]})
-                      for r in g.to_dict("records")]
-                for lab, g in w.groupby("label", sort=False)}
-        jobs_args = [(str(tmp), int(seed), i, row, vals.get(row["label"], []), bool(emg))
-                     for i, row in enumerate(truth.subjects.to_dict("records"))]
+        vals = {
+            lab: [
+                (r["session"], {**{o: r[o] for o in OUTCOMES}, "_week": r["week"]})
+                for r in g.to_dict("records")
+            ]
+            for lab, g in w.groupby("label", sort=False)
+        }
+        jobs_args = [
+            (str(tmp), int(seed), i, row, vals.get(row["label"], []), bool(emg))
+            for i, row in enumerate(truth.subjects.to_dict("records"))
+        ]
         n_workers = min(jobs or os.cpu_count() or 1, len(jobs_args))
         if n_workers <= 1:
             results = _with_bar(map(_subject_job, jobs_args), len(jobs_args), progress)
         else:
             with ProcessPoolExecutor(max_workers=n_workers) as pool:
                 # map submits every job (forking the workers) before rich starts its thread
-                results = _with_bar(pool.map(_subject_job, jobs_args, chunksize=1),
-                                    len(jobs_args), progress)
+                results = _with_bar(
+                    pool.map(_subject_job, jobs_args, chunksize=1), len(jobs_args), progress
+                )
         rng = np.random.default_rng([seed, 3])
         ids = identities(truth, rng)
         surveys, bad = survey_table(truth, ids, rng)

@@ -19,15 +19,50 @@ from cxlab.synth.signals import (
     _trapz,
 )
 
-__all__ = ["DROP_HEIGHT_M", "LOWER_LIMB_MARKERS", "POSTURE_MARKERS", "landing_trial",
-           "posture_trial"]
+__all__ = [
+    "DROP_HEIGHT_M",
+    "LOWER_LIMB_MARKERS",
+    "POSTURE_MARKERS",
+    "landing_trial",
+    "posture_trial",
+]
 
 DROP_HEIGHT_M = 0.30
-LOWER_LIMB_MARKERS = ("LASI", "RASI", "LPSI", "RPSI", "LHJC", "RHJC", "LKNE", "RKNE",
-                      "LKJC", "RKJC", "LANK", "RANK", "LAJC", "RAJC", "LHEE", "RHEE",
-                      "LTOE", "RTOE")
-POSTURE_MARKERS = ("LFHD", "RFHD", "LBHD", "RBHD", "LTRAGUS", "RTRAGUS", "C7", "LSHO",
-                   "RSHO", "LASI", "RASI", "LPSI", "RPSI")
+LOWER_LIMB_MARKERS = (
+    "LASI",
+    "RASI",
+    "LPSI",
+    "RPSI",
+    "LHJC",
+    "RHJC",
+    "LKNE",
+    "RKNE",
+    "LKJC",
+    "RKJC",
+    "LANK",
+    "RANK",
+    "LAJC",
+    "RAJC",
+    "LHEE",
+    "RHEE",
+    "LTOE",
+    "RTOE",
+)
+POSTURE_MARKERS = (
+    "LFHD",
+    "RFHD",
+    "LBHD",
+    "RBHD",
+    "LTRAGUS",
+    "RTRAGUS",
+    "C7",
+    "LSHO",
+    "RSHO",
+    "LASI",
+    "RASI",
+    "LPSI",
+    "RPSI",
+)
 
 
 def _leg_chain(ankle, theta_deg, flex_deg, side, hip_y, L1, L2):
@@ -61,8 +96,20 @@ def _leg_chain(ankle, theta_deg, flex_deg, side, hip_y, L1, L2):
     return knee, knee + thigh
 
 
-def landing_trial(rng, /, *, mass_kg, height_m, peak_force_bw, lsi_pct, weak_side,
-                  fppa_left_deg, fppa_right_deg, rate_hz=1000.0, point_rate_hz=200.0):
+def landing_trial(
+    rng,
+    /,
+    *,
+    mass_kg,
+    height_m,
+    peak_force_bw,
+    lsi_pct,
+    weak_side,
+    fppa_left_deg,
+    fppa_right_deg,
+    rate_hz=1000.0,
+    point_rate_hz=200.0,
+):
     """A drop landing from a 30 cm box onto plates 1 and 2, with lower-limb markers.
 
     Parameters
@@ -145,8 +192,9 @@ def landing_trial(rng, /, *, mass_kg, height_m, peak_force_bw, lsi_pct, weak_sid
     fall_k = k_pk - (k_pk - k_end) * _smoothstep(u_dn)
     flex = np.where(t <= t_c + t_flex, rise, fall_k)
     frac = (flex - k0) / (k_pk - k0)
-    z_off = np.where(t < n_box * dt, drop_h,
-                     np.maximum(drop_h - 0.5 * G * (t - n_box * dt) ** 2, 0.0))
+    z_off = np.where(
+        t < n_box * dt, drop_h, np.maximum(drop_h - 0.5 * G * (t - n_box * dt) ** 2, 0.0)
+    )
     z_off[t >= t_c - 1e-12] = 0.0
     L1, L2, ha = 0.245 * height_m, 0.246 * height_m, 0.039 * height_m
     pts = {}
@@ -166,19 +214,37 @@ def landing_trial(rng, /, *, mass_kg, height_m, peak_force_bw, lsi_pct, weak_sid
     markers = np.stack([pts[lab] for lab in labels], axis=1)
     i_pk = int(np.argmax(flex))
     return Trial(
-        analog_rate_hz=rate_hz, point_rate_hz=point_rate_hz,
-        forces=forces, cops=cops, plates=[0, 1], markers=markers, marker_labels=labels,
+        analog_rate_hz=rate_hz,
+        point_rate_hz=point_rate_hz,
+        forces=forces,
+        cops=cops,
+        plates=[0, 1],
+        markers=markers,
+        marker_labels=labels,
         truth={
-            "peak_force_bw": float(fz.max() / (mass_kg * G)), "peak_force_n": float(fz.max()),
-            "lsi_pct": lsi_pct, "contact_s": t_c, "peak_flexion_s": float(t[i_pk]),
+            "peak_force_bw": float(fz.max() / (mass_kg * G)),
+            "peak_force_n": float(fz.max()),
+            "lsi_pct": lsi_pct,
+            "contact_s": t_c,
+            "peak_flexion_s": float(t[i_pk]),
             "knee_fppa_peak_deg": {"left": float(fppa_left_deg), "right": float(fppa_right_deg)},
-            "drop_height_m": drop_h, "contact_velocity_m_s": -v_contact,
+            "drop_height_m": drop_h,
+            "contact_velocity_m_s": -v_contact,
         },
     )
 
 
-def posture_trial(rng, /, *, height_m, cva_deg, protraction_m, pelvic_tilt_deg,
-                  point_rate_hz=200.0, duration_s=2.0):
+def posture_trial(
+    rng,
+    /,
+    *,
+    height_m,
+    cva_deg,
+    protraction_m,
+    pelvic_tilt_deg,
+    point_rate_hz=200.0,
+    duration_s=2.0,
+):
     """Quiet standing markers with an exact craniovertebral angle.
 
     Parameters
@@ -215,25 +281,40 @@ def posture_trial(rng, /, *, height_m, cva_deg, protraction_m, pelvic_tilt_deg,
     psis_mid = asis_mid - 0.15 * s * np.array([np.cos(tilt), 0.0, -np.sin(tilt)])
     pl, pr = protraction_m
     offsets = {  # (anchor, dx, dy, dz), m, scaled with height
-        "LTRAGUS": (trag, 0, 0.075, 0), "RTRAGUS": (trag, 0, -0.075, 0),
-        "LFHD": (trag, 0.09, 0.055, 0.05), "RFHD": (trag, 0.09, -0.055, 0.05),
-        "LBHD": (trag, -0.07, 0.05, 0.07), "RBHD": (trag, -0.07, -0.05, 0.07),
+        "LTRAGUS": (trag, 0, 0.075, 0),
+        "RTRAGUS": (trag, 0, -0.075, 0),
+        "LFHD": (trag, 0.09, 0.055, 0.05),
+        "RFHD": (trag, 0.09, -0.055, 0.05),
+        "LBHD": (trag, -0.07, 0.05, 0.07),
+        "RBHD": (trag, -0.07, -0.05, 0.07),
         "C7": (c7, 0, 0, 0),
-        "LSHO": (c7, pl / s, 0.18, -0.03), "RSHO": (c7, pr / s, -0.18, -0.03),
-        "LASI": (asis_mid, 0, 0.12, 0), "RASI": (asis_mid, 0, -0.12, 0),
-        "LPSI": (psis_mid, 0, 0.045, 0), "RPSI": (psis_mid, 0, -0.045, 0),
+        "LSHO": (c7, pl / s, 0.18, -0.03),
+        "RSHO": (c7, pr / s, -0.18, -0.03),
+        "LASI": (asis_mid, 0, 0.12, 0),
+        "RASI": (asis_mid, 0, -0.12, 0),
+        "LPSI": (psis_mid, 0, 0.045, 0),
+        "RPSI": (psis_mid, 0, -0.045, 0),
     }
     pos = {k: anchor + s * np.array(d) for k, (anchor, *d) in offsets.items()}
     base = np.stack([pos[k] for k in POSTURE_MARKERS])
     t = np.arange(nf) / point_rate_hz
     ph = rng.uniform(0, 2 * np.pi, 2)
-    sway = np.column_stack([0.004 * np.sin(2 * np.pi * 0.3 * t + ph[0]),
-                            0.003 * np.sin(2 * np.pi * 0.2 * t + ph[1]), np.zeros(nf)])
+    sway = np.column_stack(
+        [
+            0.004 * np.sin(2 * np.pi * 0.3 * t + ph[0]),
+            0.003 * np.sin(2 * np.pi * 0.2 * t + ph[1]),
+            np.zeros(nf),
+        ]
+    )
     markers = base[None, :, :] + sway[:, None, :]
     return Trial(
-        analog_rate_hz=0.0, point_rate_hz=point_rate_hz, markers=markers,
+        analog_rate_hz=0.0,
+        point_rate_hz=point_rate_hz,
+        markers=markers,
         marker_labels=POSTURE_MARKERS,
-        truth={"cva_deg": float(cva_deg),
-               "shoulder_protraction_m": {"left": float(pl), "right": float(pr)},
-               "pelvic_tilt_deg": float(pelvic_tilt_deg)},
+        truth={
+            "cva_deg": float(cva_deg),
+            "shoulder_protraction_m": {"left": float(pl), "right": float(pr)},
+            "pelvic_tilt_deg": float(pelvic_tilt_deg),
+        },
     )

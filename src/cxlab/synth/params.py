@@ -48,16 +48,31 @@ UNITS = {
 DEFAULT_EFFECTS: dict[str, dict[str, float]] = {
     "pain_nrs": {"hip_strengthening": -0.10, "core_stability": -0.20, "thoracic_mobility": -0.08},
     "odi": {"hip_strengthening": -0.40, "core_stability": -1.20, "thoracic_mobility": -0.30},
-    "knee_fppa_peak_deg": {"hip_strengthening": -0.60, "core_stability": -0.10,
-                           "thoracic_mobility": 0.0},
-    "landing_peak_force_lsi_pct": {"hip_strengthening": 0.50, "core_stability": 0.10,
-                                   "thoracic_mobility": 0.0},
-    "cmj_propulsive_impulse_lsi_pct": {"hip_strengthening": 0.50, "core_stability": 0.10,
-                                       "thoracic_mobility": 0.0},
-    "posture_cva_deg": {"hip_strengthening": 0.0, "core_stability": 0.10,
-                        "thoracic_mobility": 0.40},
-    "balance_mean_velocity_m_s": {"hip_strengthening": -0.0004, "core_stability": -0.0006,
-                                  "thoracic_mobility": 0.0},
+    "knee_fppa_peak_deg": {
+        "hip_strengthening": -0.60,
+        "core_stability": -0.10,
+        "thoracic_mobility": 0.0,
+    },
+    "landing_peak_force_lsi_pct": {
+        "hip_strengthening": 0.50,
+        "core_stability": 0.10,
+        "thoracic_mobility": 0.0,
+    },
+    "cmj_propulsive_impulse_lsi_pct": {
+        "hip_strengthening": 0.50,
+        "core_stability": 0.10,
+        "thoracic_mobility": 0.0,
+    },
+    "posture_cva_deg": {
+        "hip_strengthening": 0.0,
+        "core_stability": 0.10,
+        "thoracic_mobility": 0.40,
+    },
+    "balance_mean_velocity_m_s": {
+        "hip_strengthening": -0.0004,
+        "core_stability": -0.0006,
+        "thoracic_mobility": 0.0,
+    },
 }
 
 #: Control arm's drift per week (natural history), outcome units per week.
@@ -96,20 +111,35 @@ OBS_SD = {
 #: Baseline phenotypes: prevalence and the uniform range of the true baseline value
 #: with and without the phenotype, far from the screening cut-offs.
 PHENOTYPES = {
-    "has_valgus": {"prevalence": 0.35, "feature": "knee_fppa_peak_deg",
-                   "with": (14.0, 20.0), "without": (2.0, 7.0)},
-    "has_asymmetry": {"prevalence": 0.40, "feature": "landing_peak_force_lsi_pct",
-                      "with": (75.0, 85.0), "without": (94.0, 99.0)},
-    "has_forward_head": {"prevalence": 0.40, "feature": "posture_cva_deg",
-                         "with": (40.0, 45.0), "without": (52.0, 58.0)},
+    "has_valgus": {
+        "prevalence": 0.35,
+        "feature": "knee_fppa_peak_deg",
+        "with": (14.0, 20.0),
+        "without": (2.0, 7.0),
+    },
+    "has_asymmetry": {
+        "prevalence": 0.40,
+        "feature": "landing_peak_force_lsi_pct",
+        "with": (75.0, 85.0),
+        "without": (94.0, 99.0),
+    },
+    "has_forward_head": {
+        "prevalence": 0.40,
+        "feature": "posture_cva_deg",
+        "with": (40.0, 45.0),
+        "without": (52.0, 58.0),
+    },
 }
 
 WEEKS_BETWEEN_SESSIONS = 4
 LSI_CAP = 99.5
 MIN_IMPAIRMENT = 1.0  # %-points or deg; moderator m_i = (d0 - 1) / (E[d0] - 1)
 #: Outcomes whose slopes scale with the baseline impairment (effect heterogeneity).
-PROPORTIONAL = ("knee_fppa_peak_deg", "landing_peak_force_lsi_pct",
-                "cmj_propulsive_impulse_lsi_pct")
+PROPORTIONAL = (
+    "knee_fppa_peak_deg",
+    "landing_peak_force_lsi_pct",
+    "cmj_propulsive_impulse_lsi_pct",
+)
 DROPOUT_BY_END = 0.15
 DROPOUT_PAIN_LOGIT = 0.45
 FIRST_START = np.datetime64("2025-01-06")

@@ -204,19 +204,26 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     for f in forces:
         f[in_air] = 0.0
     return Trial(
-        analog_rate_hz=rate_hz, point_rate_hz=rate_hz / 5,
-        forces=forces, cops=cops, plates=[0, 1],
+        analog_rate_hz=rate_hz,
+        point_rate_hz=rate_hz / 5,
+        forces=forces,
+        cops=cops,
+        plates=[0, 1],
         truth={
-            "body_mass_kg": mass_kg, "takeoff_velocity_m_s": v_to,
-            "jump_height_m": v_to**2 / (2 * G), "flight_time_s": n_flight * dt,
-            "takeoff_s": i_to * dt, "landing_s": (i_to + n_flight) * dt,
-            "movement_onset_s": n_q * dt, "quiet_s": n_q * dt, "lsi_pct": lsi_pct,
+            "body_mass_kg": mass_kg,
+            "takeoff_velocity_m_s": v_to,
+            "jump_height_m": v_to**2 / (2 * G),
+            "flight_time_s": n_flight * dt,
+            "takeoff_s": i_to * dt,
+            "landing_s": (i_to + n_flight) * dt,
+            "movement_onset_s": n_q * dt,
+            "quiet_s": n_q * dt,
+            "lsi_pct": lsi_pct,
         },
     )
 
 
-def balance_trial(rng, /, *, mass_kg, mean_velocity_m_s, stance, rate_hz=100.0,
-                  duration_s=30.0):
+def balance_trial(rng, /, *, mass_kg, mean_velocity_m_s, stance, rate_hz=100.0, duration_s=30.0):
     """Single-leg stance on plate 1 with CoP sway of an exact mean velocity.
 
     Parameters
@@ -260,12 +267,15 @@ def balance_trial(rng, /, *, mass_kg, mean_velocity_m_s, stance, rate_hz=100.0,
     fy = -0.01 * mass_kg * G * ml / max(np.abs(ml).max(), 1e-9)
     cov = np.cov(np.vstack([ap, ml]))
     return Trial(
-        analog_rate_hz=rate_hz, point_rate_hz=rate_hz,
-        forces=[np.column_stack([fx, fy, fz])], cops=[cop], plates=[0],
+        analog_rate_hz=rate_hz,
+        point_rate_hz=rate_hz,
+        forces=[np.column_stack([fx, fy, fz])],
+        cops=[cop],
+        plates=[0],
         truth={
-            "mean_velocity_m_s": float(np.hypot(np.diff(ap), np.diff(ml)).sum()
-                                       / (n / rate_hz)),
-            "rms_ap_m": float(np.sqrt(np.mean(ap**2))), "rms_ml_m": float(np.sqrt(np.mean(ml**2))),
+            "mean_velocity_m_s": float(np.hypot(np.diff(ap), np.diff(ml)).sum() / (n / rate_hz)),
+            "rms_ap_m": float(np.sqrt(np.mean(ap**2))),
+            "rms_ml_m": float(np.sqrt(np.mean(ml**2))),
             "ellipse_area_m2": float(np.pi * 5.991464547107979 * np.sqrt(np.linalg.det(cov))),
             "stance": stance,
         },

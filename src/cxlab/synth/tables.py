@@ -18,10 +18,40 @@ from cxlab.synth.truth import CohortTruth
 
 __all__ = ["interventions_table", "strength_table", "survey_table"]
 
-_FIRST = ("Ann", "Ben", "Chloe", "David", "Eva", "Farid", "Grace", "Hugo", "Ines", "Jonas",
-          "Kira", "Liam", "Maya", "Noah", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara")
-_LAST = ("Example", "Sample", "Tester", "Placeholder", "Dummy", "Fictive", "Synthetic",
-         "Madeup", "Notreal", "Pretend")
+_FIRST = (
+    "Ann",
+    "Ben",
+    "Chloe",
+    "David",
+    "Eva",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+)
+_LAST = (
+    "Example",
+    "Sample",
+    "Tester",
+    "Placeholder",
+    "Dummy",
+    "Fictive",
+    "Synthetic",
+    "Madeup",
+    "Notreal",
+    "Pretend",
+)
 ODI_ITEMS = [f"odi_{k}" for k in range(1, 11)]
 MUSCLE_GROUPS = ("knee_extensors", "knee_flexors", "shoulder_er", "shoulder_ir")
 
@@ -33,8 +63,10 @@ def identities(truth: CohortTruth, rng: np.random.Generator) -> pd.DataFrame:
     last = np.asarray(_LAST, dtype=object)[rng.integers(0, len(_LAST), n)]
     labels = truth.subjects["label"].to_numpy()
     name = first + " " + last
-    email = [f"{f.lower()}.{la.lower()}{i + 1}@example.org"
-             for i, (f, la) in enumerate(zip(first, last, strict=True))]
+    email = [
+        f"{f.lower()}.{la.lower()}{i + 1}@example.org"
+        for i, (f, la) in enumerate(zip(first, last, strict=True))
+    ]
     age_days = np.rint(truth.subjects["age_years"].to_numpy() * 365.25).astype("timedelta64[D]")
     start = truth.subjects["start_date"].to_numpy().astype("datetime64[D]")
     dob = (start - age_days).astype(str)
@@ -51,8 +83,11 @@ def _odi_items(total_pct: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return base[:, None] + (rank < extra[:, None]).astype(int)
 
 
-def survey_table(truth: CohortTruth, ids: pd.DataFrame, rng: np.random.Generator,
-                 ) -> tuple[pd.DataFrame, list[dict]]:
+def survey_table(
+    truth: CohortTruth,
+    ids: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, list[dict]]:
     """The wide survey export and the list of deliberately bad rows.
 
     Returns
@@ -69,15 +104,17 @@ def survey_table(truth: CohortTruth, ids: pd.DataFrame, rng: np.random.Generator
     w = w[w["observed"]].reset_index(drop=True)
     idx = ids.set_index("label")
     items = _odi_items(w["odi"].to_numpy(), rng)
-    t = pd.DataFrame({
-        "participant": w["label"].to_numpy(),
-        "name": idx.loc[w["label"], "name"].to_numpy(),
-        "email": idx.loc[w["label"], "email"].to_numpy(),
-        "date_of_birth": idx.loc[w["label"], "date_of_birth"].to_numpy(),
-        "session": w["session"].to_numpy(),
-        "date": pd.to_datetime(w["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
-        "pain_nrs": w["pain_nrs"].astype(int).astype(str).to_numpy(),
-    })
+    t = pd.DataFrame(
+        {
+            "participant": w["label"].to_numpy(),
+            "name": idx.loc[w["label"], "name"].to_numpy(),
+            "email": idx.loc[w["label"], "email"].to_numpy(),
+            "date_of_birth": idx.loc[w["label"], "date_of_birth"].to_numpy(),
+            "session": w["session"].to_numpy(),
+            "date": pd.to_datetime(w["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
+            "pain_nrs": w["pain_nrs"].astype(int).astype(str).to_numpy(),
+        }
+    )
     for k, col in enumerate(ODI_ITEMS):
         t[col] = items[:, k].astype(str)
     t = t.astype(object)
@@ -88,13 +125,13 @@ def survey_table(truth: CohortTruth, ids: pd.DataFrame, rng: np.random.Generator
         value = str(rng.choice([11, 12, 14, 15]))
         t.loc[i, "pain_nrs"] = value
         bad.append(_bad(t, i, "nrs_out_of_range", "pain_nrs", value))
-    for i in pick[n_bad: 2 * n_bad]:
+    for i in pick[n_bad : 2 * n_bad]:
         col = ODI_ITEMS[int(rng.integers(0, 10))]
         value = str(rng.choice(["n/a", "three", "2-3"]))
         t.loc[i, col] = value
         bad.append(_bad(t, i, "odi_not_numeric", col, value))
     dups = []
-    for i in pick[2 * n_bad:]:
+    for i in pick[2 * n_bad :]:
         row = t.loc[i].copy()
         old = int(row["pain_nrs"])
         row["pain_nrs"] = str(old + 2 if old <= 8 else old - 2)
@@ -109,13 +146,21 @@ def survey_table(truth: CohortTruth, ids: pd.DataFrame, rng: np.random.Generator
 
 
 def _bad(t: pd.DataFrame, i: int, kind: str, field: str, value: str) -> dict:
-    return {"row": int(i) + 2, "participant": str(t.loc[i, "participant"]),
-            "session": str(t.loc[i, "session"]), "kind": kind, "field": field,
-            "value": value}
+    return {
+        "row": int(i) + 2,
+        "participant": str(t.loc[i, "participant"]),
+        "session": str(t.loc[i, "session"]),
+        "kind": kind,
+        "field": field,
+        "value": value,
+    }
 
 
-def interventions_table(truth: CohortTruth, ids: pd.DataFrame, rng: np.random.Generator,
-                        ) -> pd.DataFrame:
+def interventions_table(
+    truth: CohortTruth,
+    ids: pd.DataFrame,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """One row per subject: programme, dates, sessions prescribed (2/week) and attended.
 
     The control arm (natural history) is prescribed no sessions. Attendance is
@@ -130,15 +175,17 @@ def interventions_table(truth: CohortTruth, ids: pd.DataFrame, rng: np.random.Ge
     stayed = np.where(truth.n_sessions == 1, 1.0, stayed)
     adherence = rng.beta(8.0, 2.0, len(s))
     attended = rng.binomial(np.rint(prescribed * stayed).astype(int), adherence)
-    return pd.DataFrame({
-        "participant": s["label"].to_numpy(),
-        "name": ids["name"].to_numpy(),
-        "arm": s["arm"].to_numpy(),
-        "start_date": start.astype(str),
-        "end_date": end.astype(str),
-        "sessions_prescribed": prescribed,
-        "sessions_attended": attended,
-    })
+    return pd.DataFrame(
+        {
+            "participant": s["label"].to_numpy(),
+            "name": ids["name"].to_numpy(),
+            "arm": s["arm"].to_numpy(),
+            "start_date": start.astype(str),
+            "end_date": end.astype(str),
+            "sessions_prescribed": prescribed,
+            "sessions_attended": attended,
+        }
+    )
 
 
 def strength_table(truth: CohortTruth, rng: np.random.Generator) -> pd.DataFrame:
@@ -167,19 +214,33 @@ def strength_table(truth: CohortTruth, rng: np.random.Generator) -> pd.DataFrame
     ext_r = np.where(weak_left, ext, ext * lsi)
     ir = 0.55 * mass * rng.normal(1.0, 0.05, len(w))
     values = {
-        ("knee_extensors", "left"): ext_l, ("knee_extensors", "right"): ext_r,
+        ("knee_extensors", "left"): ext_l,
+        ("knee_extensors", "right"): ext_r,
         ("knee_flexors", "left"): ext_l * lab.map(hq).to_numpy(),
         ("knee_flexors", "right"): ext_r * lab.map(hq).to_numpy(),
         ("shoulder_er", "left"): ir * lab.map(erir).to_numpy(),
         ("shoulder_er", "right"): ir * 1.03 * lab.map(erir).to_numpy(),
-        ("shoulder_ir", "left"): ir, ("shoulder_ir", "right"): ir * 1.03,
+        ("shoulder_ir", "left"): ir,
+        ("shoulder_ir", "right"): ir * 1.03,
     }
-    frames = [pd.DataFrame({"participant": lab.to_numpy(), "session": w["session"].to_numpy(),
-                            "muscle_group": mg, "side": side, "peak_torque_nm": np.round(v, 1)})
-              for (mg, side), v in values.items()]
+    frames = [
+        pd.DataFrame(
+            {
+                "participant": lab.to_numpy(),
+                "session": w["session"].to_numpy(),
+                "muscle_group": mg,
+                "side": side,
+                "peak_torque_nm": np.round(v, 1),
+            }
+        )
+        for (mg, side), v in values.items()
+    ]
     out = pd.concat(frames, ignore_index=True)
     order = {k: i for i, k in enumerate(truth.subjects["label"])}
     keys = {"participant": lambda c: c.map(order), "session": lambda c: c.astype(int)}
-    out = out.sort_values(["participant", "session", "muscle_group", "side"],
-                          key=lambda c: keys.get(c.name, lambda x: x)(c), kind="stable")
+    out = out.sort_values(
+        ["participant", "session", "muscle_group", "side"],
+        key=lambda c: keys.get(c.name, lambda x: x)(c),
+        kind="stable",
+    )
     return out.reset_index(drop=True)

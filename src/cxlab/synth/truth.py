@@ -88,6 +88,7 @@ __all__ = [
     "simulate_truth",
 ]
 
+
 @dataclass
 class CohortTruth:
     """A simulated cohort at the table level, with every parameter that made it.
@@ -152,31 +153,53 @@ class CohortTruth:
         w = w.reset_index()[keys + list(OUTCOMES)]
         w.columns.name = None
         order = {lab: i for i, lab in enumerate(self.subjects["label"])}
-        w = w.sort_values(["label", "session"], key=lambda s: s.map(order) if s.name == "label"
-                          else s.astype(int))
+        w = w.sort_values(
+            ["label", "session"], key=lambda s: s.map(order) if s.name == "label" else s.astype(int)
+        )
         return w.reset_index(drop=True)
 
 
 def _check_sizes(n_subjects: int, n_sessions: int) -> None:
     for name, v, lo in (("n_subjects", n_subjects, 1), ("n_sessions", n_sessions, 1)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo:
-            raise ConfigError(message(f"must be an integer >= {lo}", field=name, value=v,
-                                      fix=f"pass e.g. {name}=40"))
+            raise ConfigError(
+                message(
+                    f"must be an integer >= {lo}", field=name, value=v, fix=f"pass e.g. {name}=40"
+                )
+            )
     if n_subjects > 999_999:
-        raise ConfigError(message("is too large for CX labels", field="n_subjects",
-                                  value=n_subjects, fix="use at most 999999"))
+        raise ConfigError(
+            message(
+                "is too large for CX labels",
+                field="n_subjects",
+                value=n_subjects,
+                fix="use at most 999999",
+            )
+        )
 
 
 def _merge_effects(effects: dict | None) -> dict[str, dict[str, float]]:
     out = {o: dict(a) for o, a in DEFAULT_EFFECTS.items()}
     for o, arms in (effects or {}).items():
         if o not in OUTCOMES:
-            raise ConfigError(message("is not a simulated outcome", field="effects", value=o,
-                                      fix=f"use one of {', '.join(OUTCOMES)}"))
+            raise ConfigError(
+                message(
+                    "is not a simulated outcome",
+                    field="effects",
+                    value=o,
+                    fix=f"use one of {', '.join(OUTCOMES)}",
+                )
+            )
         for a, v in arms.items():
             if a not in ARMS[1:]:
-                raise ConfigError(message("is not a treatment arm", field=f"effects[{o!r}]",
-                                          value=a, fix=f"use one of {', '.join(ARMS[1:])}"))
+                raise ConfigError(
+                    message(
+                        "is not a treatment arm",
+                        field=f"effects[{o!r}]",
+                        value=a,
+                        fix=f"use one of {', '.join(ARMS[1:])}",
+                    )
+                )
             out[o][a] = float(v)
     return out
 
@@ -198,8 +221,11 @@ def _impairment(outcome: str, value):
 
 def _expected_impairment(outcome: str) -> float:
     """Population mean of the baseline impairment, from the phenotype mixture (exact)."""
-    ph = next(v for v in PHENOTYPES.values() if v["feature"] == outcome.replace(
-        "cmj_propulsive_impulse", "landing_peak_force"))
+    ph = next(
+        v
+        for v in PHENOTYPES.values()
+        if v["feature"] == outcome.replace("cmj_propulsive_impulse", "landing_peak_force")
+    )
     p = ph["prevalence"]
     mid = [_impairment(outcome, 0.5 * sum(ph[k])) for k in ("with", "without")]
     return p * mid[0] + (1 - p) * mid[1]
@@ -211,21 +237,25 @@ def _assign_arms(rng, n, confounded, pain0, odi0, flags) -> tuple[np.ndarray, st
         keys = rng.random((n_blocks, len(ARMS)))
         arms = np.argsort(keys, axis=1).reshape(-1)[:n]
         return arms, "permuted blocks of 4 (balanced 1:1:1:1 randomisation)"
-    score = np.column_stack([
-        np.zeros(n),
-        1.2 * flags["has_valgus"] + 0.8 * flags["has_asymmetry"],
-        0.6 * (pain0 - 5.0) + 0.04 * (odi0 - 30.0),
-        1.5 * flags["has_forward_head"],
-    ])
+    score = np.column_stack(
+        [
+            np.zeros(n),
+            1.2 * flags["has_valgus"] + 0.8 * flags["has_asymmetry"],
+            0.6 * (pain0 - 5.0) + 0.04 * (odi0 - 30.0),
+            1.5 * flags["has_forward_head"],
+        ]
+    )
     p = np.exp(score - score.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     u = rng.random(n)[:, None]
     arms = (u > np.cumsum(p, axis=1)).sum(axis=1)
     arms = np.minimum(arms, len(ARMS) - 1)
-    desc = ("multinomial logit on observed baseline covariates: score(control)=0, "
-            "score(hip_strengthening)=1.2*has_valgus+0.8*has_asymmetry, "
-            "score(core_stability)=0.6*(pain_nrs_0-5)+0.04*(odi_0-30), "
-            "score(thoracic_mobility)=1.5*has_forward_head; P(arm)=softmax(score)")
+    desc = (
+        "multinomial logit on observed baseline covariates: score(control)=0, "
+        "score(hip_strengthening)=1.2*has_valgus+0.8*has_asymmetry, "
+        "score(core_stability)=0.6*(pain_nrs_0-5)+0.04*(odi_0-30), "
+        "score(thoracic_mobility)=1.5*has_forward_head; P(arm)=softmax(score)"
+    )
     return arms, desc
 
 
@@ -279,28 +309,44 @@ def simulate_truth(
     bmi = np.clip(rng.normal(24.5, 3.0, n), 18.0, 36.0)
     mass = (bmi * height**2).round(2)
     height = height.round(3)
-    jump = np.clip(np.where(male, 0.34, 0.25) + rng.normal(0, 0.04, n)
-                   - 0.001 * (age - 38.0), 0.12, 0.55).round(4)
+    jump = np.clip(
+        np.where(male, 0.34, 0.25) + rng.normal(0, 0.04, n) - 0.001 * (age - 38.0), 0.12, 0.55
+    ).round(4)
 
     # --- phenotypes and baselines ------------------------------------------------
     flags = {k: rng.random(n) < v["prevalence"] for k, v in PHENOTYPES.items()}
     weak_right = rng.random(n) < 0.5
-    fppa0 = _uniform(rng, n, flags["has_valgus"], *(PHENOTYPES["has_valgus"][k]
-                                                     for k in ("with", "without")))
+    fppa0 = _uniform(
+        rng, n, flags["has_valgus"], *(PHENOTYPES["has_valgus"][k] for k in ("with", "without"))
+    )
     side_offset = rng.uniform(-1.5, 1.5, n)
-    asym0 = 100.0 - _uniform(rng, n, flags["has_asymmetry"],
-                             *(PHENOTYPES["has_asymmetry"][k] for k in ("with", "without")))
-    cva0 = _uniform(rng, n, flags["has_forward_head"],
-                    *(PHENOTYPES["has_forward_head"][k] for k in ("with", "without")))
-    pain0 = np.clip(4.6 + 0.6 * flags["has_valgus"] + 0.5 * flags["has_forward_head"]
-                    + rng.normal(0, 1.1, n), 1.0, 9.0)
+    asym0 = 100.0 - _uniform(
+        rng,
+        n,
+        flags["has_asymmetry"],
+        *(PHENOTYPES["has_asymmetry"][k] for k in ("with", "without")),
+    )
+    cva0 = _uniform(
+        rng,
+        n,
+        flags["has_forward_head"],
+        *(PHENOTYPES["has_forward_head"][k] for k in ("with", "without")),
+    )
+    pain0 = np.clip(
+        4.6 + 0.6 * flags["has_valgus"] + 0.5 * flags["has_forward_head"] + rng.normal(0, 1.1, n),
+        1.0,
+        9.0,
+    )
     odi0 = np.clip(26.0 + 3.5 * (pain0 - 5.0) + rng.normal(0, 6.0, n), 4.0, 70.0)
     bal0 = np.clip(0.040 + 0.004 * flags["has_valgus"] + rng.normal(0, 0.005, n), 0.02, 0.08)
     baseline = {
-        "pain_nrs": pain0, "odi": odi0, "knee_fppa_peak_deg": fppa0,
+        "pain_nrs": pain0,
+        "odi": odi0,
+        "knee_fppa_peak_deg": fppa0,
         "landing_peak_force_lsi_pct": 100.0 - asym0,
         "cmj_propulsive_impulse_lsi_pct": 100.0 - asym0,
-        "posture_cva_deg": cva0, "balance_mean_velocity_m_s": bal0,
+        "posture_cva_deg": cva0,
+        "balance_mean_velocity_m_s": bal0,
     }
 
     # --- sessions: dates and weeks -------------------------------------------------
@@ -357,20 +403,22 @@ def simulate_truth(
     # --- assemble -----------------------------------------------------------------
     width = _label_width(n)
     labels = np.array([f"CX{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
-    subjects = pd.DataFrame({
-        "label": labels,
-        "arm": arm,
-        "sex": np.where(male, "male", "female"),
-        "age_years": age,
-        "body_mass_kg": mass,
-        "height_m": height,
-        **{k: v for k, v in flags.items()},
-        "asymmetric_side": np.where(weak_right, "right", "left"),
-        "valgus_side_offset_deg": side_offset.round(3),
-        "jump_height_m": jump,
-        "start_date": pd.to_datetime(start),
-        "n_sessions_observed": present.sum(axis=1),
-    })
+    subjects = pd.DataFrame(
+        {
+            "label": labels,
+            "arm": arm,
+            "sex": np.where(male, "male", "female"),
+            "age_years": age,
+            "body_mass_kg": mass,
+            "height_m": height,
+            **{k: v for k, v in flags.items()},
+            "asymmetric_side": np.where(weak_right, "right", "left"),
+            "valgus_side_offset_deg": side_offset.round(3),
+            "jump_height_m": jump,
+            "start_date": pd.to_datetime(start),
+            "n_sessions_observed": present.sum(axis=1),
+        }
+    )
     for o in OUTCOMES:
         subjects[f"baseline_{o}"] = baseline[o]
         subjects[f"u0_{o}"] = baseline[o] - float(np.mean(baseline[o]))
@@ -378,30 +426,38 @@ def simulate_truth(
 
     n_o = len(OUTCOMES)
     sess = np.tile(np.arange(1, K + 1), n).astype(str)
-    long = pd.DataFrame({
-        "label": np.repeat(np.repeat(labels, K), n_o),
-        "arm": np.repeat(np.repeat(arm, K), n_o),
-        "session": np.repeat(sess, n_o),
-        "week": np.repeat(week.reshape(-1), n_o),
-        "date": pd.to_datetime(np.repeat(dates.reshape(-1), n_o)),
-        "outcome": np.tile(np.asarray(OUTCOMES, dtype=object), n * K),
-        "true_value": np.stack([true[o].reshape(-1) for o in OUTCOMES], axis=1).reshape(-1),
-        "observed_value": np.stack([obs[o].reshape(-1) for o in OUTCOMES], axis=1).reshape(-1),
-        "observed": np.repeat(present.reshape(-1), n_o),
-    })
+    long = pd.DataFrame(
+        {
+            "label": np.repeat(np.repeat(labels, K), n_o),
+            "arm": np.repeat(np.repeat(arm, K), n_o),
+            "session": np.repeat(sess, n_o),
+            "week": np.repeat(week.reshape(-1), n_o),
+            "date": pd.to_datetime(np.repeat(dates.reshape(-1), n_o)),
+            "outcome": np.tile(np.asarray(OUTCOMES, dtype=object), n * K),
+            "true_value": np.stack([true[o].reshape(-1) for o in OUTCOMES], axis=1).reshape(-1),
+            "observed_value": np.stack([obs[o].reshape(-1) for o in OUTCOMES], axis=1).reshape(-1),
+            "observed": np.repeat(present.reshape(-1), n_o),
+        }
+    )
     long.loc[~long["observed"], "observed_value"] = np.nan
 
     mods = {}
     for o in PROPORTIONAL:
         e_d = _expected_impairment(o)
-        what = ("baseline asymmetry 100 - LSI_0 (%-points)" if o.endswith("_lsi_pct")
-                else "baseline knee FPPA (deg)")
-        mods[o] = {a: {
-            "moderator": what,
-            "form": "slope_i = (c + e_arm + u1_i) * (d0_i - 1) / (E[d0] - 1)",
-            "reference": round(e_d, 6),
-            "per_unit": eff[o][a] / (e_d - MIN_IMPAIRMENT),
-        } for a in ARMS[1:]}
+        what = (
+            "baseline asymmetry 100 - LSI_0 (%-points)"
+            if o.endswith("_lsi_pct")
+            else "baseline knee FPPA (deg)"
+        )
+        mods[o] = {
+            a: {
+                "moderator": what,
+                "form": "slope_i = (c + e_arm + u1_i) * (d0_i - 1) / (E[d0] - 1)",
+                "reference": round(e_d, 6),
+                "per_unit": eff[o][a] / (e_d - MIN_IMPAIRMENT),
+            }
+            for a in ARMS[1:]
+        }
     return CohortTruth(
         subjects=subjects,
         outcomes=long,
