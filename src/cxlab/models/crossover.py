@@ -27,28 +27,12 @@ from scipy import stats
 from cxlab._check import ConfigError, message
 from cxlab.models._inputs import covariate_terms, quoted
 from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
+from cxlab.models.prepost import CHANGE_COLUMNS
 
 __all__ = ["CROSSOVER_COLUMNS", "fit_crossover"]
 
-CROSSOVER_COLUMNS = [
-    "outcome",
-    "arm",
-    "estimand",
-    "estimate",
-    "std_error",
-    "df",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "n_subjects",
-    "n_obs",
-    "method",
-    "converged",
-    "warnings",
-    "var_intercept",
-    "var_residual",
-    "formula",
-]
+#: the same columns as the pre/post change rows, so both designs stack in one effects table
+CROSSOVER_COLUMNS = CHANGE_COLUMNS
 
 
 def fit_crossover(
