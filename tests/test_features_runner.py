@@ -166,13 +166,27 @@ def test_features_land_with_conventions_names_and_match_the_library(store):
 
 def test_unusable_recording_is_quarantined_with_a_reason_not_a_nan_row(store):
     rep = extract_features(store, jobs=1, progress=False)
-    assert rep.n_quarantined == 1
-    q = store.table("quarantine")
-    row = q.iloc[0]
-    assert row["stage"] == "features" and row["source_path"] == "cmj_no_flight.c3d"
+    assert rep.n_quarantined == 2
+    q = store.table("quarantine").set_index("source_path")
+    row = q.loc["cmj_no_flight.c3d"]
+    assert row["stage"] == "features"
     assert "no take-off" in row["reason"] and _rid("cmj_no_flight") in row["reason"]
     assert row["field"] == "cmj:cmj"
     assert _rid("cmj_no_flight") not in set(store.table("features")["recording_id"].dropna())
+    # a task no configuration names is listed too, with the tasks it could have been
+    unknown = q.loc["walk_other.c3d"]
+    assert unknown["field"] == "task" and "task 'walk_fast'" in unknown["reason"]
+    assert "known tasks: balance_left" in unknown["reason"]
+
+
+def test_a_task_declared_without_functions_is_not_quarantined(store, tmp_path):
+    cfg = tmp_path / "walk.toml"
+    cfg.write_text("[tasks.walk_fast]\nfunctions = []\n")
+    extract_features(store, jobs=1, progress=False)
+    assert "features-" + _rid("walk_other") in store.keys("quarantine")
+    rep = extract_features(store, config=cfg, jobs=1, progress=False)
+    assert rep.n_no_functions == 1
+    assert "features-" + _rid("walk_other") not in store.keys("quarantine")
 
 
 def test_incremental_parallel_and_deterministic(store, tmp_path):
@@ -228,9 +242,10 @@ def test_cli_features_exit_codes(store, tmp_path):
     runner = CliRunner()
     out = runner.invoke(app, ["features", "--store", str(store.path), "--jobs", "1"])
     assert out.exit_code == 3, out.output
-    assert "quarantined 1" in out.output and "no take-off" in out.output
+    assert "quarantined 2" in out.output and "no take-off" in out.output
+    assert "task 'walk_fast'" in out.output
     cfg = tmp_path / "only.toml"
-    cfg.write_text("[tasks.cmj]\nfunctions = []\n")
+    cfg.write_text("[tasks.cmj]\nfunctions = []\n[tasks.walk_fast]\nfunctions = []\n")
     out = runner.invoke(app, ["features", "--store", str(store.path), "--config", str(cfg)])
     assert out.exit_code == 0, out.output
     cfg.write_text("[tasks.cmj]\nfunctions = ['nope']\n")

@@ -277,7 +277,7 @@ def test_cli_pattern_and_missing_path(raw, tmp_path):
     rec = Store(tmp_path / "st").table("recordings")
     assert sorted(rec["task"]) == ["balance_left", "posture"]
     assert rec["subject_id"].isna().all()  # the pattern has no {subject}
-    assert "matches no file-name pattern" not in out.output
+    assert "match no file-name pattern" not in out.output
     out = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--store", str(tmp_path / "s")])
     assert out.exit_code == 1 and "PATH: does not exist" in out.output
 
@@ -303,7 +303,7 @@ def test_a_reader_crash_is_isolated_and_quarantined(raw, tmp_path, monkeypatch):
     assert len(st.table("recordings")) == 4 and len(st.table("quarantine")) == 1
 
 
-def test_force_plate_csv_lands_and_survey_sheets_are_skipped(raw, tmp_path):
+def test_force_plate_csv_lands_and_survey_sheets_are_recorded_not_read(raw, tmp_path):
     grf = pd.read_csv(
         raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-2_grf.mot", sep="\t", skiprows=6, header=0
     )
@@ -320,13 +320,15 @@ def test_force_plate_csv_lands_and_survey_sheets_are_skipped(raw, tmp_path):
         raw / "surveys.csv", index=False
     )
     rep = _run(raw, tmp_path / "st")
-    assert not rep.failed
-    assert any(
-        w.startswith("skipped 1 CSV/TXT file(s) that are not recordings")
-        and w.endswith(": surveys.csv")
-        for w in rep.warnings
-    )
+    # the survey sheet is not read as a recording, and not dropped either: it is a failure
+    # (exit 3) in the quarantine, with the command that ingests it
+    assert [(o.shown, o.stage) for o in rep.failed] == [("surveys.csv", "discover")]
+    assert "cxlab ingest-survey" in rep.failed[0].reason
     st = Store(tmp_path / "st")
+    q = st.table("quarantine")
+    assert q["stage"].tolist() == ["discover"] and q["source_sha256"].item() == _sha(
+        raw / "surveys.csv"
+    )
     rid = _sha(cmj)[:16]
     rec = st.table("recordings", filters=[("recording_id", "==", rid)])
     assert (rec["format"].item(), rec["task"].item(), rec["analog_rate_hz"].item()) == (
@@ -477,12 +479,13 @@ def test_vendor_exports_are_ingested_by_content_and_nothing_is_skipped_silently(
         "cmj_2": "bioware",
         "balance_left_1": "bioware",
     }
-    assert [o.shown for o in rep.failed] == ["sub-07/sub-07_ses-1_task-cmj_run-3.csv"]
-    assert "has no column" in rep.failed[0].reason
-    q = st.table("quarantine")
-    assert len(q) == 1 and "has no column" in q["reason"].item()
-    skipped = [w for w in rep.warnings if w.startswith("skipped 2 CSV/TXT file(s)")]
-    assert skipped and skipped[0].endswith(": README.txt, survey.csv")
+    failed = {o.shown: o for o in rep.failed}
+    assert sorted(failed) == ["README.txt", "sub-07/sub-07_ses-1_task-cmj_run-3.csv", "survey.csv"]
+    assert "has no column" in failed["sub-07/sub-07_ses-1_task-cmj_run-3.csv"].reason
+    assert failed["README.txt"].stage == failed["survey.csv"].stage == "discover"
+    assert "is not a recording" in failed["survey.csv"].reason
+    q = st.table("quarantine").sort_values("stage")
+    assert q["stage"].tolist() == ["discover", "discover", "read"]
     f = st.table("forces")
     assert f["fz"].notna().any() and len(f) == 2 * 3000 + 8000 + 500
 
@@ -865,3 +868,17 @@ def test_an_export_header_athlete_id_is_the_pseudonymised_subject_and_never_stor
     for f in (tmp_path / "st").rglob("*"):
         if f.is_file():
             assert athlete.encode() not in f.read_bytes(), f
+
+
+def test_a_reader_finding_is_reported_once_per_file(real_dir, tmp_path):
+    # the C3D reader both warns and keeps its findings on the recording; the summary and the
+    # stored warnings must show each once, without the file name repeated inside the text
+    root = tmp_path / "lab"
+    (root / "sub-01").mkdir(parents=True)
+    shutil.copy(real_dir / "c3d/c3dorg_gait-pig.c3d", root / "sub-01/sub-01_task-gait_run-1.c3d")
+    rep = _run(root, tmp_path / "st")
+    plate1 = [w for w in rep.warnings if "plate 1: moment channels" in w]
+    assert len(plate1) == 1
+    assert plate1[0].count("sub-01_task-gait_run-1.c3d") <= 1
+    stored = Store(tmp_path / "st").table("recordings")["warnings"].item()
+    assert sum("plate 1: moment channels" in w for w in stored) == 1

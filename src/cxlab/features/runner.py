@@ -532,6 +532,7 @@ def extract_features(
 
         pig_subjects = read_pig_measurements(cfg["kinematics"]["measurements"])
     standing: list[str] = []  # up to date: their quarantine rows still stand
+    qparts = []
     for rec in recs.sort_values("recording_id").to_dict("records"):
         rec = {
             k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
@@ -541,6 +542,10 @@ def extract_features(
         # Joint angles run whatever the task, for subjects with PiG measurements.
         if no_functions and rec["subject_id"] not in pig_subjects:
             report.n_no_functions += 1
+            if rec["task"] not in cfg["tasks"] and not str(rec["task"]).startswith(mvc_prefix):
+                qparts.append(_unknown_task(store, rec, sorted(cfg["tasks"])))
+            elif f"features-{rec['recording_id']}" in quarantined:  # declared since
+                store.delete("quarantine", key=f"features-{rec['recording_id']}")
             continue
         if not force and (
             rec["recording_id"] in done or (no_functions and rec["recording_id"] in had_angles)
@@ -571,7 +576,6 @@ def extract_features(
                 "analogs_keyed": True,
                 "mvc": mvc.get((rec["subject_id"], rec["session"]), []),
             }
-    qparts = []
     n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
     with _Progress(progress, len(jobs_list)) as bar:
         if n_workers > 1 or (scheduler and jobs_list):
@@ -611,6 +615,38 @@ def extract_features(
         )
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+def _unknown_task(store: Store, rec: dict, known: list[str]) -> pd.DataFrame:
+    """Quarantine a recording whose task no configuration names (empty or unknown), so it is
+    listed with the fix and the command exits 3, rather than counted and forgotten.
+
+    A task the configuration declares with ``functions = []`` (a static or calibration trial)
+    is left alone: the user said it has no features.
+    """
+    rid, task = rec["recording_id"], rec["task"]
+    what = f"task {task!r}" if task else "no task (the file name gave none)"
+    near = difflib.get_close_matches(str(task or ""), known, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    q = pd.DataFrame(
+        {
+            "source_path": [rec["source_path"]],
+            "source_sha256": [rec["source_sha256"]],
+            "stage": ["features"],
+            "row": pd.array([None], dtype="Int64"),
+            "field": ["task"],
+            "value": [rid],
+            "reason": [
+                f"recording {rid} ({what}): no feature functions for it; {hint}name tasks at "
+                "ingest (--pattern with {task}), or declare it in a --config ([tasks.NAME] "
+                "functions = [...], or functions = [] for a trial without features; "
+                f"docs/features.md); known tasks: {', '.join(known)}"
+            ],
+        },
+        columns=_Q_COLUMNS,
+    )
+    store.append_quarantine(q, key=f"features-{rid}")
+    return q
 
 
 def _single_leg(store: Store, report: FeaturesReport) -> None:

@@ -169,8 +169,9 @@ def ingest(
         Force-plate CSV mapping (:func:`cxlab.io.csv.read_mapping`); default ``time, left_fz,
         right_fz``. Vendor exports (ForceDecks, BioWare) need none: ``.csv``/``.txt`` files are
         picked by content. A numeric table the mapping does not fit is ingested and fails into
-        quarantine with the reason; only files that are not numeric tables (survey sheets
-        beside the recordings) are skipped, with one warning line naming them.
+        quarantine with the reason; a file that is no numeric table (a survey sheet beside
+        the recordings) is not read and is recorded as failed (stage ``discover``) with the
+        command that ingests it.
     progress : bool
         Show a progress bar (only when stderr is a terminal).
     scheduler : str, optional
@@ -196,17 +197,12 @@ def ingest(
     spec = read_mapping(mapping)
     units, skipped = discover([Path(p) for p in paths], csv_columns=mapping_columns(spec))
     report = IngestReport(store=st.path)
-    if skipped:
-        report.warnings.append(
-            f"skipped {len(skipped)} CSV/TXT file(s) that are not recordings (no table of "
-            f"numbers, no column {', '.join(mapping_columns(spec))}; pass --mapping for other "
-            "exports): " + ", ".join(skipped)
-        )
     _recover(st)
     known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
     done_ids = set(known["recording_id"])
     stored = {r["recording_id"]: r for r in known.to_dict("records")}
     relabel: list[str] = []
+    unmatched: list[str] = []
     tasks: list[Task] = []
     landed: list[Outcome] = []  # files already in the store: settled again (idempotent)
     landed_tasks: list[Task] = []
@@ -235,12 +231,14 @@ def ingest(
             landed_tasks.append(task)
             continue
         if not matched:
-            report.warnings.append(
-                f"{u.rel}: path matches no file-name pattern; session and "
-                "task left empty, subject too unless the file's point "
-                "labels name exactly one (Name:LASI)"
-            )
+            unmatched.append(u.rel)
         tasks.append(task)
+    if unmatched:  # one line, not one per file: a folder without a pattern has hundreds
+        report.warnings.append(
+            f"{len(unmatched)} path(s) match no file-name pattern (stored as keyed hashes); "
+            "session and task left empty, subject too unless the file's point labels name "
+            "exactly one (Name:LASI); pass --pattern (docs/ingest.md): " + ", ".join(unmatched)
+        )
     if relabel:
         report.warnings.append(
             f"{len(relabel)} unchanged file(s) give other subject, session, task or trial "
@@ -248,6 +246,7 @@ def ingest(
             "stored labels are kept: re-run with --force to re-derive them"
         )
     results = _run(tasks, jobs=jobs, progress=progress, scheduler=scheduler)
+    results += [_not_a_recording(u, st, rx, spec) for u in skipped]
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     report.warnings += _settle(st, results, landed)
@@ -313,6 +312,28 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
         label=label,
     )
     return task, found is not None
+
+
+def _not_a_recording(u: Unit, st: Store, rx, spec) -> Outcome:
+    """A CSV/TXT file in a recording folder that is no table of numbers: recorded as failed
+    (quarantine, exit 3), never dropped without trace."""
+    u.digest()
+    task, _ = _task(u, st, rx)
+    return Outcome(
+        task.rel,
+        u.sha256,
+        "failed",
+        stage="discover",
+        shown=u.rel,
+        masks=masks_of(task),
+        reason=(
+            "is not a recording: no table of numbers and no columns "
+            f"{', '.join(mapping_columns(spec))}; pass --mapping for another force-plate export, "
+            "ingest a survey or programme sheet with its own command (cxlab ingest-survey, "
+            "ingest-interventions, ingest-strength, ingest-sessions), or move the file out of "
+            "the recording folders"
+        ),
+    )
 
 
 def _run(

@@ -264,7 +264,7 @@ def stored_path(
 
 def discover(
     paths: list[Path], /, *, csv_columns: list[str] | None = None
-) -> tuple[list[Unit], list[str]]:
+) -> tuple[list[Unit], list[Unit]]:
     """Files to ingest under ``paths``, sorted, TRC files paired with their force ``.mot``.
 
     A folder contributes its files with a known extension (any depth, hidden names skipped) and
@@ -276,13 +276,14 @@ def discover(
     BioWare), an OpenSim file, or a table holding the force-plate mapping's ``csv_columns`` is
     ingested; so is any other table of numbers (a signal export the mapping does not fit), so
     that it fails with its reason and lands in quarantine rather than vanishing. Only text
-    that is not a numeric table (a survey sheet, a README) is skipped, and listed.
+    that is not a numeric table (a survey sheet, a README) is not read, and returned as
+    ``skipped`` so the caller records it.
 
     Returns
     -------
     units : list of Unit
-    skipped : list of str
-        Paths (relative to their root) of the CSV/TXT files skipped (not recordings).
+    skipped : list of Unit
+        The CSV/TXT files not read because they are not recordings, sorted by path.
 
     Raises
     ------
@@ -290,7 +291,7 @@ def discover(
         A path does not exist.
     """
     found: dict[Path, Path] = {}
-    skipped: list[str] = []
+    skipped: list[Unit] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
@@ -305,7 +306,7 @@ def discover(
                     if f.suffix.lower() in (".csv", ".txt") and not _is_recording(
                         f, csv_columns or []
                     ):
-                        skipped.append(f.relative_to(root).as_posix())
+                        skipped.append(Unit(root, f))
                         continue
                     found.setdefault(f, root)
         elif p.is_file():
@@ -330,7 +331,11 @@ def discover(
         if trc is not None and trc in units and not units[trc].companions and _has_grf(f):
             units[trc].companions.append(f)
             del units[f]
-    return sorted(units.values(), key=lambda u: (u.rel, str(u.root))), sorted(skipped)
+
+    def order(u: Unit) -> tuple[str, str]:
+        return (u.rel, str(u.root))
+
+    return sorted(units.values(), key=order), sorted(skipped, key=order)
 
 
 _NUMERIC = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")

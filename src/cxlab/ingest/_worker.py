@@ -219,8 +219,11 @@ def run_task(task: Task, /) -> Outcome:
             out.rel = task.rel
             tables = rec.to_tables(rid)
             row = recording_row(rec, task, fmt or "")
+        # a reader both warns and keeps the finding on the recording: show it once
         out.warnings = list(
-            dict.fromkeys([*(_short_warning(w, files) for w in caught), *rec.warnings])
+            dict.fromkeys(
+                _short(t, files) for t in [*(str(w.message) for w in caught), *rec.warnings]
+            )
         )
         # Validate every table before writing any, so a bad table cannot leave the
         # recording half-replaced (with --force, earlier good rows stay untouched).
@@ -253,10 +256,10 @@ def run_task(task: Task, /) -> Outcome:
     return out
 
 
-def _short_warning(w: warnings.WarningMessage, files: list[Path]) -> str:
-    text = str(w.message)
-    if text.startswith(f"{files[0].name}: "):  # the summary already names the file
-        text = text.removeprefix(f"{files[0].name}: ")
+def _short(text: str, files: list[Path]) -> str:
+    """A warning without its leading file name (the summary already names the file)."""
+    for f in files:
+        text = text.removeprefix(f"{f.name}: ").removeprefix(f"{f}: ")
     return text
 
 

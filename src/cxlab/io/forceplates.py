@@ -394,7 +394,7 @@ def _choose_moment_unit(
                 src,
                 (
                     f"moment channels read in {tried[0][1]} put the centre of pressure "
-                    f"off the plate; read as {_unit_name(k)} ({src}), which puts it on"
+                    f"off the plate; read as {_unit_name(k)} ({src}), which puts it on the plate"
                 ),
             )
     for k in (1.0, 1e-2, 1e-3):
