@@ -13,7 +13,8 @@ prints the best-of-N time of
 and the ratios (targets: fast >= 5x faster than ezc3d; ingest <= 1.0 x ezc3d); then the
 peak memory of one ``read_c3d`` in a fresh subprocess, as a multiple of the file size
 (the ``tracemalloc`` peak, which counts NumPy's buffers, and the growth of the RSS
-high-water mark ``VmHWM`` over the RSS after the imports, Linux).
+high-water mark ``VmHWM`` over the RSS after the imports, Linux), and the peak RSS growth of a
+whole ``cxlab.ingest.ingest`` of the file (worker included; target <= 5x the file).
 
 Usage::
 
@@ -128,6 +129,33 @@ print(peak, status("VmHWM:") - base)
 """
 
 
+_INGEST_PROBE = """
+import resource, sys
+from cxlab.ingest import ingest
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+base = status("VmRSS:")
+rep = ingest([sys.argv[1]], store=sys.argv[2], jobs=1, progress=False)
+assert len(rep.ingested) == 1, rep.summary()
+child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the worker, forked
+print(max(child, status("VmHWM:")) - base)
+"""
+
+
+def ingest_memory(path: Path, store: Path) -> float:
+    """Peak RSS growth of a whole ``cxlab.ingest.ingest`` of one file (the forked worker's
+    high-water mark, or the parent's, over the parent's RSS before the ingest), bytes."""
+    out = subprocess.run(
+        [sys.executable, "-c", _INGEST_PROBE, str(path), str(store)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return float(out[-1])
+
+
 def read_memory(path: Path) -> tuple[float, float]:
     """(tracemalloc peak, RSS high-water growth) of one read_c3d in a fresh process, bytes."""
     out = subprocess.run(
@@ -161,6 +189,7 @@ def main() -> None:
             )
         rows = {k: len(v) for k, v in rec.to_tables("0123456789abcdef").items()}
         peak, rss = read_memory(path)
+        ingest_rss = ingest_memory(path, Path(tmp) / "store-memory")
         size = path.stat().st_size
     print(f"read_c3d(engine='fast'):                      {t_fast * 1e3:8.1f} ms")
     print(f"ezc3d.c3d(extract_forceplat_data=True):       {t_ez * 1e3:8.1f} ms")
@@ -176,6 +205,10 @@ def main() -> None:
     print(
         f"peak memory of read_c3d: tracemalloc {peak / 1e6:.0f} MB = {peak / size:.1f} x file, "
         f"max RSS growth {rss / 1e6:.0f} MB = {rss / size:.1f} x file"
+    )
+    print(
+        f"peak memory of a whole ingest of the file: RSS growth {ingest_rss / 1e6:.0f} MB = "
+        f"{ingest_rss / size:.1f} x file  (target <= 5)"
     )
 
 
