@@ -49,10 +49,10 @@ from cxlab.io._text import (
     time_order,
 )
 from cxlab.io.recording import Platform, Recording
+from cxlab.units import unit_factor
 
 __all__ = ["read_mot", "read_trc"]
 
-UNIT_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0, "meters": 1.0, "millimeters": 1e-3}
 _R_YUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 #: an OpenSim ground-reaction column: ``[prefix]ground_force_v[xyz]``/``p[xyz]``/``torque_[xyz]``
 #: ``[prefix]ground_force[infix]_v[xyz]``, e.g. ``l_ground_force_vx``, ``ground_force_r_vx``,
@@ -147,7 +147,8 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
                 )
             )
     units = header["Units"].strip()
-    if units.lower() not in UNIT_SCALE:
+    length_m = unit_factor(units, quantity="length")
+    if length_m is None:
         raise InputFormatError(
             message(
                 "is not a supported length unit",
@@ -233,7 +234,7 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
                 field="DataRate",
             )
             rate = t_rate
-    markers = data[:, 2:].reshape(data.shape[0], n, 3) * UNIT_SCALE[units.lower()]
+    markers = data[:, 2:].reshape(data.shape[0], n, 3) * length_m
     _check_magnitude(
         markers.reshape(len(markers), -1),
         MAX_MARKER_M,
