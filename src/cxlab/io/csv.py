@@ -64,6 +64,7 @@ from cxlab._check import ConfigError, InputFormatError, check_option, message, w
 from cxlab.io._text import (
     NUMBER,
     decimal_mark,
+    delimiter,
     head_lines,
     numeric_block,
     plate_findings,
@@ -310,10 +311,6 @@ def mapping_columns(spec: ForcePlateMapping | dict, /) -> list[str]:
     return [c for c in [*time_col, *(m.name for m in spec.columns)] if c]
 
 
-def _sep_of(line: str) -> str:
-    return "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
-
-
 def _split(line: str, sep: str) -> list[str]:
     return [c.strip() for c in next(_csv.reader([line], delimiter=sep))] if line else []
 
@@ -334,7 +331,7 @@ def find_header(
         line = lines[i].lstrip("\ufeff")
         if not line.strip():
             continue
-        sep = _sep_of(line)
+        sep = delimiter(line)
         names = _split(line, sep)
         if header_row is not None or all(c in names for c in columns):
             return i, sep, names
@@ -416,7 +413,7 @@ def read_forceplate_csv(
     found = find_header(path, wanted, header_row=spec.header_row)
     if found is None:
         line = head[0].lstrip("\ufeff")
-        names = _split(line, _sep_of(line))
+        names = _split(line, delimiter(line))
         missing = [c for c in wanted if c not in names]
         raise InputFormatError(
             message(

@@ -39,6 +39,7 @@ import numpy as np
 
 from cxlab._check import InputFormatError, check_option, message, warn
 from cxlab.io._text import (
+    WHITESPACE,
     cells,
     check_empty,
     delimiter,
@@ -129,7 +130,7 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
                 fix="export marker data as TRC or use the matching reader",
             )
         )
-    sep = delimiter(head[1])
+    sep = delimiter(head[1], default=WHITESPACE)
     keys = [k for k in cells(head[1], sep) if k]
     vals = cells(head[2], sep)
     filled = [v for v in vals if v]
@@ -431,13 +432,17 @@ def read_mot(
         )
     info = {}
     for line in head[:end]:
-        first = cells(line, delimiter(line))[0] if line.strip() else ""
+        first = cells(line, delimiter(line, default=WHITESPACE))[0] if line.strip() else ""
         if "=" in first:
             k, _, v = first.partition("=")
             info[k.strip()] = v.strip()
     quaternion = info.get("DataType", "").lower() == "quaternion"
-    sep = "\t" if quaternion and "\t" in head[end + 1] else delimiter(head[end + 1])
-    title = cells(head[0], delimiter(head[0]))[0] if head else ""
+    sep = (
+        "\t"
+        if quaternion and "\t" in head[end + 1]
+        else delimiter(head[end + 1], default=WHITESPACE)
+    )
+    title = cells(head[0], delimiter(head[0], default=WHITESPACE))[0] if head else ""
     names = cells(head[end + 1], sep)
     while names and not names[-1]:
         names.pop()

@@ -33,6 +33,7 @@ from cxlab._check import InputFormatError, message, warn
 from cxlab.io._text import (
     check_empty,
     decimal_mark,
+    delimiter,
     head_lines,
     numeric_block,
     plate_findings,
@@ -185,7 +186,7 @@ def read_forcedecks(path: str | os.PathLike[str], /, *, cop_threshold_n: float =
                 fix="export the trial from ForceDecks as raw data",
             )
         )
-    sep = ";" if head[0].count(";") > head[0].count(",") else ","
+    sep = delimiter(head[0])
     col_line = next(
         (i for i, line in enumerate(head) if re.match(r'^\s*"?time"?\s*[,;]', line, re.IGNORECASE)),
         None,
