@@ -7,6 +7,7 @@ from cxlab.features.asymmetry import (
     limb_symmetry_index,
     symmetry_angle,
     symmetry_index,
+    weaker_limb_lsi,
 )
 
 
@@ -72,3 +73,10 @@ def test_default_lsi_is_weaker_over_stronger_magnitude_for_negative_pairs():
         }
     )
     assert asymmetry_table(df)["lsi_pct"].item() == pytest.approx(50.0)
+
+
+def test_weaker_limb_lsi_is_min_over_max_of_magnitudes():
+    np.testing.assert_allclose(weaker_limb_lsi([90, 100, -6], [100, 90, -3]), [90, 90, 50])
+    assert np.isnan(weaker_limb_lsi(0.0, 0.0))  # nothing to compare
+    assert np.isnan(weaker_limb_lsi(-5.0, 10.0))  # opposite signs
+    assert weaker_limb_lsi(7.0, 7.0) == pytest.approx(100.0)

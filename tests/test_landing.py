@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from scipy.constants import g as G  # noqa: N812 (the physics symbol)
 
-from cxlab.features.events import FeatureError, G
+from cxlab.features.events import FeatureError
 from cxlab.features.landing import landing_body_mass, landing_metrics, touchdown
 
 

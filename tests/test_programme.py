@@ -68,7 +68,8 @@ def test_exercise_log_in_its_own_file_with_load_in_pounds(tmp_path):
     assert r.n_rejected == 0
     log = Store(tmp_path / "st").table("exercise_log")
     assert log["load_kg"].tolist() == pytest.approx([10 * 0.45359237, 5.0])
-    assert LB_TO_KG == 0.45359237
+    # 1 lb = 0.45359237 kg exactly (1959); scipy.constants.lb is that to within one ulp
+    assert LB_TO_KG == pytest.approx(0.45359237, rel=2**-52, abs=0)
     assert len(Store(tmp_path / "st").table("interventions")) == 1
 
 

@@ -184,3 +184,12 @@ def test_first_and_last_visit_by_order_and_the_larger_of_mcid_and_mdc():
     assert s["responder_mcid_mdc"].tolist() == [True, False, False]
     rates = r.rates.set_index("criterion")
     assert rates.loc["mcid_mdc", "n_responders"] == 1 and rates.loc["mcid", "n_responders"] == 3
+
+
+def test_wilson_interval_matches_newcombe_1998_table_and_is_nan_without_trials():
+    # Newcombe (1998) Stat Med 17:857-872, Table I, method 3 (Wilson score), 4 decimals
+    lo, hi = wilson_interval([81, 15, 0, 1], [263, 148, 20, 29])
+    np.testing.assert_allclose(lo, [0.2553, 0.0624, 0.0, 0.0061], atol=5e-5)
+    np.testing.assert_allclose(hi, [0.3662, 0.1605, 0.1611, 0.1718], atol=5e-5)
+    lo, hi = wilson_interval([0, 3], [0, 10])
+    assert np.isnan(lo[0]) and np.isnan(hi[0]) and 0 < lo[1] < 0.3 < hi[1] < 1

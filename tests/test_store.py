@@ -107,6 +107,30 @@ def test_table_reads_parts_with_filters_and_columns(tmp_path):
         s.table("recordings", filters=[("tsk", "==", "x")])
 
 
+@pytest.mark.parametrize(
+    ("filters", "query"),
+    [
+        ([("task", "in", ["landing", "cmj"])], "task in ['landing', 'cmj']"),
+        ([("task", "not in", {"cmj"})], "task not in ['cmj']"),
+        (
+            [("task", "!=", "cmj"), ("recording_id", ">=", "a")],
+            "task != 'cmj' & recording_id >= 'a'",
+        ),
+        ([("task", "=", "cmj")], "task == 'cmj'"),
+    ],
+)
+def test_table_filters_select_what_pandas_query_selects(tmp_path, filters, query):
+    s = Store(tmp_path)
+    for rid, task in (("fedcba9876543210", "landing"), ("0123456789abcdef", "cmj")):
+        s.write("recordings", _recording(rid, task=task), key=rid)
+    s.write("recordings", _recording("aaaabbbbccccdddd", task="balance"), key="aaaabbbbccccdddd")
+    everything = s.table("recordings")
+    want = sorted(everything.query(query)["recording_id"])
+    assert sorted(s.table("recordings", filters=filters)["recording_id"]) == want
+    with pytest.raises(ConfigError, match="unknown operator"):
+        s.table("recordings", filters=[("task", "like", "c%")])
+
+
 def test_unwritten_table_reads_empty_with_declared_columns(tmp_path):
     df = Store(tmp_path).table("features")
     assert df.empty and "feature" in df.columns

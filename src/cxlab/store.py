@@ -529,27 +529,19 @@ def check_read_only(con, query: str, /) -> None:
         )
 
 
-_OPS = {
-    "==": lambda f, v: f == v,
-    "=": lambda f, v: f == v,
-    "!=": lambda f, v: f != v,
-    "<": lambda f, v: f < v,
-    "<=": lambda f, v: f <= v,
-    ">": lambda f, v: f > v,
-    ">=": lambda f, v: f >= v,
-    "in": lambda f, v: f.isin(list(v)),
-    "not in": lambda f, v: ~f.isin(list(v)),
-}
+#: the operators of ``pyarrow.parquet.filters_to_expression``
+_OPS = ("==", "=", "!=", "<", "<=", ">", ">=", "in", "not in")
 
 
 def _filter_expression(filters: Iterable[tuple[str, str, Any]], names: list[str]):
-    expr = None
+    """``pyarrow.parquet.filters_to_expression`` of AND-ed tuples, after readable checks."""
+    filters = list(filters)
     for item in filters:
         if len(item) != 3:
             raise ConfigError(
                 message("must be (column, op, value) tuples", field="filters", value=item)
             )
-        col, op, value = item
+        col, op, _ = item
         if col not in names:
             raise ConfigError(
                 message(
@@ -568,6 +560,4 @@ def _filter_expression(filters: Iterable[tuple[str, str, Any]], names: list[str]
                     fix=f"use one of {', '.join(sorted(_OPS))}",
                 )
             )
-        expr_ = _OPS[op](ds.field(col), value)
-        expr = expr_ if expr is None else expr & expr_
-    return expr
+    return pq.filters_to_expression([tuple(f) for f in filters]) if filters else None

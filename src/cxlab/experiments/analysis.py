@@ -13,6 +13,7 @@ import pandas as pd
 
 from cxlab._check import ConfigError, message, warn
 from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
+from cxlab.features.asymmetry import symmetry_index
 from cxlab.store import Store
 
 __all__ = [
@@ -349,7 +350,7 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
     sql = """
     WITH stored AS (
         SELECT subject_id, session, regexp_replace(feature, '_asym_pct$', '') AS measure,
-               avg(value) AS asym_pct
+               avg(value) AS asym_pct, NULL::DOUBLE AS l, NULL::DOUBLE AS r
         FROM features WHERE feature LIKE '%\\_asym\\_pct' ESCAPE '\\' AND isfinite(value)
         GROUP BY ALL
     ),
@@ -362,20 +363,26 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
         GROUP BY ALL
     ),
     computed AS (
-        SELECT subject_id, session, measure, 100 * (r - l) / (0.5 * (r + l)) AS asym_pct
-        FROM sided WHERE l IS NOT NULL AND r IS NOT NULL AND (r + l) <> 0
+        SELECT subject_id, session, measure, NULL::DOUBLE AS asym_pct, l, r
+        FROM sided WHERE l IS NOT NULL AND r IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM stored s WHERE sided.measure = s.measure
                           OR starts_with(sided.measure, s.measure || '_'))
     ),
     allv AS (SELECT * FROM stored UNION ALL SELECT * FROM computed)
-    SELECT k.subject_id, k.session_index, a.measure, a.asym_pct
+    SELECT k.subject_id, k.session_index, a.measure, a.asym_pct, a.l, a.r
     FROM allv a JOIN keep k USING (subject_id, session)
-    WHERE isfinite(a.asym_pct)
     ORDER BY k.subject_id, k.session_index, a.measure
     """
     with store.connect() as con:
         con.register("keep", subjects[["subject_id", "session", "session_index"]])
-        return con.execute(sql).df()
+        df = con.execute(sql).df()
+    computed = df["asym_pct"].isna().to_numpy()
+    asym = df["asym_pct"].to_numpy(float).copy()
+    asym[computed] = symmetry_index(
+        df["l"].to_numpy(float)[computed], df["r"].to_numpy(float)[computed]
+    )
+    out = df.drop(columns=["l", "r"]).assign(asym_pct=asym)
+    return out[np.isfinite(asym)].reset_index(drop=True)
 
 
 def cohort_table(analysis: pd.DataFrame, /) -> pd.DataFrame:

@@ -83,24 +83,48 @@ def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
 
 
 def _git_info() -> dict[str, object]:
-    root = Path(__file__).resolve().parents[3]
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
+    """The git commit of cxlab's own source: ``commit``, ``dirty`` and, when unknown, why.
+
+    The repository is the one whose work tree holds the imported package *and tracks it*
+    (an editable install from a clone). A package installed into a virtual environment that
+    happens to lie inside some other repository is not that repository's code, so then
+    ``commit`` is None with a ``commit_note``; so it is without git or outside any checkout.
+    The note names no path (manifests are shared).
+    """
+    pkg = Path(__file__).resolve().parents[1]  # the cxlab package directory
+
+    def git(*args: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        return subprocess.run(
+            ["git", "-C", str(pkg), *args],
             check=True,
             capture_output=True,
             text=True,
             timeout=20,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "src"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=20,
+            env=env,
         ).stdout
+
+    def unknown(note: str) -> dict[str, object]:
+        return {"commit": None, "dirty": None, "commit_note": note}
+
+    try:
+        git("rev-parse", "--show-toplevel")
+    except OSError:
+        return unknown("git is not installed")
+    except subprocess.SubprocessError:
+        return unknown("the installed cxlab package is not in a git checkout")
+    try:
+        git("ls-files", "--error-unmatch", "--", "__init__.py")
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
+        return unknown(
+            "the git repository around the installed cxlab package does not track it "
+            "(not an editable install from a cxlab clone)"
+        )
+    try:
+        commit = git("rev-parse", "--verify", "HEAD").strip()
+        status = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return unknown("the cxlab repository has no commit yet")
     return {"commit": commit, "dirty": bool(status.strip())}
 
 

@@ -10,8 +10,10 @@ symmetry index (Robinson)   100 · (R − L) / (0.5 · (R + L))              0 %
 symmetry angle (Zifchock)   (45° − arctan(L/R)) / 90° · 100              0 %
 ==========================  ===========================================  ==================
 
-The feature table's ``X_lsi_pct`` uses LSI with the weaker side as "involved"
-(``100·min/max``) and ``X_asym_pct`` uses the Robinson index (docs/conventions.md).
+The feature table's ``X_lsi_pct`` is :func:`weaker_limb_lsi`, the LSI with the weaker
+(smaller-magnitude) side as "involved" (``100·min/max``), and ``X_asym_pct`` uses the
+Robinson index (docs/conventions.md). Every LSI in cxlab (jump, battery, IMTP, strength,
+EMG, the athlete page) comes from this module.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["asymmetry_table", "limb_symmetry_index", "symmetry_angle", "symmetry_index"]
+__all__ = [
+    "asymmetry_table",
+    "limb_symmetry_index",
+    "symmetry_angle",
+    "symmetry_index",
+    "weaker_limb_lsi",
+]
 
 
 def limb_symmetry_index(involved, uninvolved, /):
@@ -44,6 +52,31 @@ def limb_symmetry_index(involved, uninvolved, /):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where((b != 0) & (np.sign(a) * np.sign(b) >= 0), 100.0 * a / b, np.nan)
     return out[()] if out.ndim == 0 else out
+
+
+def weaker_limb_lsi(left, right, /):
+    """LSI of the weaker limb, ``100 · min(|L|, |R|) / max(|L|, |R|)``, %.
+
+    The limb symmetry index (Noyes, Barber & Mangine 1991, *Am J Sports Med* 19:513–518)
+    with the limb of smaller magnitude taken as involved, when neither is known:
+    :func:`limb_symmetry_index` of (weaker, stronger).
+
+    Parameters
+    ----------
+    left, right : array_like, same shape
+        The same quantity for each limb, any unit.
+
+    Returns
+    -------
+    ndarray or float
+        LSI in %, within [0, 100]; 100 = symmetric. **Near zero**: NaN where both are 0.
+        **Signed quantities**: NaN for opposite signs; for two negative values the ratio of
+        magnitudes (``L = −6, R = −3`` → 50 %).
+    """
+    lv = np.asarray(left, dtype=float)
+    rv = np.asarray(right, dtype=float)
+    weak_left = np.abs(lv) <= np.abs(rv)
+    return limb_symmetry_index(np.where(weak_left, lv, rv), np.where(weak_left, rv, lv))
 
 
 def symmetry_index(left, right, /):
@@ -154,10 +187,7 @@ def asymmetry_table(
     elif involved_side == "right":
         wide["lsi_pct"] = limb_symmetry_index(rv, lv)
     else:
-        weak_left = np.abs(lv) <= np.abs(rv)  # weaker = smaller magnitude (signs agree)
-        wide["lsi_pct"] = limb_symmetry_index(
-            np.where(weak_left, lv, rv), np.where(weak_left, rv, lv)
-        )
+        wide["lsi_pct"] = weaker_limb_lsi(lv, rv)
     wide["dominant_side"] = np.where(rv > lv, "right", np.where(lv > rv, "left", "none"))
     return wide[
         [

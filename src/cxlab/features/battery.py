@@ -18,11 +18,13 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.integrate import cumulative_trapezoid
 
 from cxlab._check import message, warn
-from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
-from cxlab.features.events import FeatureError, G, flights, quiet_standing
-from cxlab.features.jump import _cumtrapz, _trapz, refine_flight
+from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
+from cxlab.features.events import FeatureError, flights, quiet_standing
+from cxlab.features.jump import refine_flight
+from cxlab.units import G
 
 __all__ = [
     "BATTERY_METHODS",
@@ -143,9 +145,8 @@ def side_asymmetry(name: str, left: float, right: float, /, *, floor: float) -> 
     """
     if not (max(abs(left), abs(right)) >= floor):
         return {f"{name}_lsi_pct": float("nan"), f"{name}_asym_pct": float("nan")}
-    weak, strong = sorted((left, right), key=abs)
     return {
-        f"{name}_lsi_pct": float(limb_symmetry_index(weak, strong)),
+        f"{name}_lsi_pct": float(weaker_limb_lsi(left, right)),
         f"{name}_asym_pct": float(symmetry_index(left, right)),
     }
 
@@ -337,7 +338,7 @@ def sj_metrics(
             )
         )
     seg = f[onset : to + 1]
-    v = _cumtrapz((seg - bw) / m, dt)
+    v = cumulative_trapezoid((seg - bw) / m, dx=dt, initial=0.0)
     power = seg * v
     v_to = float(v[-1])
     h_imp = v_to * abs(v_to) / (2 * G)
@@ -371,7 +372,7 @@ def sj_metrics(
             fs = np.asarray(fs, dtype=float)
             bws = float(fs[qs["start"] : qs["stop"]].mean()) * (bw / qs["weight_n"])
             ss = fs[onset : to + 1]
-            sides[side] = (_trapz(ss - bws, dt), float(ss.max()))
+            sides[side] = (float(np.trapezoid(ss - bws, dx=dt)), float(ss.max()))
             out[f"propulsive_impulse_n_s_{side}"] = sides[side][0]
             out[f"peak_force_n_{side}"] = sides[side][1]
         out |= side_asymmetry(
@@ -491,12 +492,12 @@ def dj_metrics(
         "flight_contact_ratio": t_fl / ct,
         "peak_contact_force_n": float(contact.max()),
         "peak_contact_force_bw": float(contact.max()) / bw,
-        "contact_impulse_n_s": _trapz(contact, dt),
+        "contact_impulse_n_s": float(np.trapezoid(contact, dx=dt)),
         "peak_landing_force_n": land,
         "peak_landing_force_bw": land / bw,
     }
     if drop_height_m is not None:
-        v_to = -np.sqrt(2 * G * drop_height_m) + _trapz(contact - bw, dt) / m
+        v_to = -np.sqrt(2 * G * drop_height_m) + np.trapezoid(contact - bw, dx=dt) / m
         out["takeoff_velocity_m_s"] = float(v_to)
         out["jump_height_impulse_m"] = float(v_to * abs(v_to) / (2 * G))
     if fz_left is not None and fz_right is not None:
@@ -505,7 +506,7 @@ def dj_metrics(
             fs = np.asarray(fs, dtype=float)
             vals[side] = (
                 float(fs[c0 : to + 1].max()),
-                _trapz(fs[c0 : to + 1], dt),
+                float(np.trapezoid(fs[c0 : to + 1], dx=dt)),
                 float(np.nanmax(fs[td:nxt])),
             )
             out[f"peak_contact_force_n_{side}"] = vals[side][0]
@@ -635,13 +636,11 @@ def single_leg_lsi(
         lv, rv = w["left"].to_numpy(float), w["right"].to_numpy(float)
         big = np.maximum(np.abs(lv), np.abs(rv))
         ok = big > 0
-        weak = np.where(np.abs(lv) <= np.abs(rv), lv, rv)
-        strong = np.where(np.abs(lv) <= np.abs(rv), rv, lv)
         stem = w["feature"].str.replace(r"_(m|s|n_s|w|w_kg|n|m_s|n_kg)$", "", regex=True)
         for sfx, vals, meth in (
             (
                 "_lsi_pct",
-                limb_symmetry_index(weak, strong),
+                weaker_limb_lsi(lv, rv),
                 "100 min(mean L, mean R)/max(...) across single-leg trials",
             ),
             (

@@ -95,7 +95,7 @@ def ldlj(x, /, *, rate_hz: float, kind: str = "velocity") -> float:
     if kind == "velocity":
         j = np.gradient(j, dt, axis=0)
     j2 = (j**2).sum(axis=1)
-    integral = float(np.sum((j2[1:] + j2[:-1]) * 0.5 * dt))
+    integral = float(np.trapezoid(j2, dx=dt))
     peak = float(np.linalg.norm(a, axis=1).max())
     scale = T**3 / peak**2 if kind == "velocity" else T / peak**2
     return float(-np.log(scale * integral))

@@ -13,8 +13,6 @@ from cxlab.features.signal import nan_runs
 
 __all__ = ["FeatureError", "contacts", "flights", "movement_onset", "quiet_standing"]
 
-G = 9.80665  # standard gravity, m/s² (used throughout cxlab.features)
-
 
 class FeatureError(CxlabError):
     """A feature cannot be computed from this trial (no take-off, no quiet standing, ...).

@@ -17,11 +17,12 @@ net of body weight (N) and per kg of body mass (N/kg).
 from __future__ import annotations
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
 
 from cxlab._check import message
 from cxlab.features.battery import side_asymmetry
-from cxlab.features.events import FeatureError, G, quiet_standing
-from cxlab.features.jump import _cumtrapz
+from cxlab.features.events import FeatureError, quiet_standing
+from cxlab.units import G
 
 __all__ = ["IMTP_METHODS", "IMTP_UNITS", "IMTP_WINDOWS_MS", "imtp_metrics"]
 
@@ -62,7 +63,7 @@ def _windows(f: np.ndarray, bw: float, onset: int, rate_hz: float, windows_ms) -
     """RFD and net impulse over each window from onset (NaN past the end of the record)."""
     dt = 1.0 / rate_hz
     n = np.array([round(w * rate_hz / 1000.0) for w in windows_ms])
-    cum = _cumtrapz(f[onset:] - bw, dt)
+    cum = cumulative_trapezoid(f[onset:] - bw, dx=dt, initial=0.0)
     out = {}
     for w, k in zip(windows_ms, n, strict=True):
         inside = onset + k < f.size

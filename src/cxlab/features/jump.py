@@ -21,10 +21,12 @@ and second time integrals from onset (trapezoidal rule, ``v = s = 0`` at onset).
 from __future__ import annotations
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
 
 from cxlab._check import message
-from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
-from cxlab.features.events import FeatureError, G, flights, movement_onset, quiet_standing
+from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
+from cxlab.features.events import FeatureError, flights, movement_onset, quiet_standing
+from cxlab.units import G
 
 __all__ = ["CMJ_METHODS", "CMJ_UNITS", "cmj_metrics", "refine_flight"]
 
@@ -71,14 +73,6 @@ CMJ_METHODS = {
 for _q in ("braking_impulse", "propulsive_impulse", "peak_landing_force"):
     CMJ_METHODS[f"{_q}_lsi_pct"] = "100 min(L,R)/max(L,R)"
     CMJ_METHODS[f"{_q}_asym_pct"] = "100 (R-L)/(0.5(R+L)) (Robinson 1987)"
-
-
-def _cumtrapz(y: np.ndarray, dt: float) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum((y[1:] + y[:-1]) * (0.5 * dt))])
-
-
-def _trapz(y: np.ndarray, dt: float) -> float:
-    return float(np.sum((y[1:] + y[:-1]) * (0.5 * dt))) if y.size > 1 else 0.0
 
 
 def refine_flight(f: np.ndarray, flight, /, *, threshold_n: float) -> tuple[int, int]:
@@ -186,8 +180,8 @@ def cmj_metrics(
         f, rate_hz=rate_hz, weight_n=bw, sd_n=qs["sd_n"], n_sd=n_sd, start=qs["start"], stop=to
     )
     seg = f[onset : to + 1]
-    v = _cumtrapz((seg - bw) / m, dt)
-    s = _cumtrapz(v, dt)
+    v = cumulative_trapezoid((seg - bw) / m, dx=dt, initial=0.0)
+    s = cumulative_trapezoid(v, dx=dt, initial=0.0)
     i_min = int(np.argmin(v))
     if v[i_min] >= 0:
         raise FeatureError(message("no countermovement (velocity never negative)", field="cmj"))
@@ -224,8 +218,8 @@ def cmj_metrics(
             bws = float(fs[qs["start"] : qs["stop"]].mean()) * (bw / qs["weight_n"])
             ss = fs[onset : to + 1] - bws
             sides[side] = {
-                "braking_impulse": _trapz(ss[i_min : i0 + 1], dt),
-                "propulsive_impulse": _trapz(ss[i0:], dt),
+                "braking_impulse": float(np.trapezoid(ss[i_min : i0 + 1], dx=dt)),
+                "propulsive_impulse": float(np.trapezoid(ss[i0:], dx=dt)),
                 "peak_landing_force": float(np.nanmax(fs[td:nxt])),
             }
         for q, unit in (
@@ -236,6 +230,6 @@ def cmj_metrics(
             left, right = sides["left"][q], sides["right"][q]
             out[f"{q}{unit}_left"] = left
             out[f"{q}{unit}_right"] = right
-            out[f"{q}_lsi_pct"] = float(limb_symmetry_index(min(left, right), max(left, right)))
+            out[f"{q}_lsi_pct"] = float(weaker_limb_lsi(left, right))
             out[f"{q}_asym_pct"] = float(symmetry_index(left, right))
     return out

@@ -25,6 +25,7 @@ from cxlab.features.events import FeatureError
 from cxlab.features.kinematics import PigSubject, Side, pig_segment_frames, pig_subject
 from cxlab.features.signal import lowpass, nan_runs
 from cxlab.io.recording import Recording
+from cxlab.units import G
 
 __all__ = [
     "MOMENT_COLUMNS",
@@ -39,7 +40,8 @@ __all__ = [
 ]
 
 MOMENT_COLUMNS = ("flexion_nm_per_kg", "adduction_nm_per_kg", "internal_rotation_nm_per_kg")
-G = np.array([0.0, 0.0, -9.81])
+#: gravitational acceleration in the lab frame (z up), m/s²
+GRAVITY = np.array([0.0, 0.0, -G])
 
 
 class Segment(NamedTuple):
@@ -321,7 +323,7 @@ def joint_moments(
             m = seg.mass_fraction * mass
             com = prox + seg.com_from_proximal * (dist - prox)
             acc = np.gradient(np.gradient(com, dt, axis=0), dt, axis=0)
-            f_prox = m * acc - m * G - f_dist
+            f_prox = m * acc - m * GRAVITY - f_dist
             length = np.nanmedian(np.linalg.norm(dist - prox, axis=1))
             inertia = np.diag([1.0, 1.0, 0.0]) * m * (seg.gyration_about_com * length) ** 2
             w = _angular_velocity(r_seg, dt)

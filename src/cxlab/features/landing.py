@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from cxlab._check import message
-from cxlab.features.events import FeatureError, G, _unloaded, quiet_standing
+from cxlab.features.events import FeatureError, _unloaded, quiet_standing
 from cxlab.features.signal import nan_runs
+from cxlab.units import G
 
 __all__ = ["LANDING_METHODS", "LANDING_UNITS", "landing_body_mass", "landing_metrics", "touchdown"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cxlab.features.asymmetry import limb_symmetry_index
+from cxlab.features.asymmetry import weaker_limb_lsi
 
 __all__ = ["strength_features"]
 
@@ -94,7 +94,7 @@ def strength_features(df: pd.DataFrame, /) -> pd.DataFrame:
                     "session": s["session"],
                     "feature": "strength_" + s["muscle_group"].astype(str) + "_lsi_pct",
                     "side": "bilateral",
-                    "value": limb_symmetry_index(np.minimum(lv, rv), np.maximum(lv, rv)),
+                    "value": weaker_limb_lsi(lv, rv),
                     "unit": "%",
                     "method": "100 min(L,R)/max(L,R)",
                 }

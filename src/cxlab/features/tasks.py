@@ -22,7 +22,7 @@ from cxlab.features import (
     landing,
     posture,
 )
-from cxlab.features.asymmetry import limb_symmetry_index, symmetry_index
+from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.emg import emg_features
 from cxlab.features.events import FeatureError
 from cxlab.features.signal import fill_gaps, lowpass, nan_runs
@@ -123,7 +123,7 @@ def landing_kinetics(trial: Trial, cfg: dict):
     m |= {
         "peak_force_n_left": left,
         "peak_force_n_right": right,
-        "peak_force_lsi_pct": float(limb_symmetry_index(min(left, right), max(left, right))),
+        "peak_force_lsi_pct": float(weaker_limb_lsi(left, right)),
         "peak_force_asym_pct": float(symmetry_index(left, right)),
     }
     units = landing.LANDING_UNITS | {"peak_force_lsi_pct": "%", "peak_force_asym_pct": "%"}
@@ -271,7 +271,8 @@ def _mass_rows(prefix: str, trial: Trial, standing_kg: float, cfg: dict):
 
 
 def _standing_kg(fz, rate, cfg, *, stop=None, start=0) -> float:
-    from cxlab.features.events import G, quiet_standing
+    from cxlab.features.events import quiet_standing
+    from cxlab.units import G
 
     qs = quiet_standing(
         fz, rate_hz=rate, window_s=cfg["events"]["quiet_window_s"], start=start, stop=stop

@@ -26,7 +26,7 @@ from pathlib import Path
 from cxlab._check import ConfigError, CxlabError, message
 from cxlab._hashing import sha256_of
 from cxlab.io import FORMATS, format_of
-from cxlab.io._text import NA_TEXT
+from cxlab.io._text import NA_TEXT, delimiter
 from cxlab.io.csv import find_header
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 
@@ -360,7 +360,7 @@ def _is_recording(path: Path, columns: list[str]) -> bool:
         return True  # an empty export is refused as empty, never skipped
     numeric = 0
     for line in lines:
-        sep = "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
+        sep = delimiter(line)
         cells = [c.strip().strip('"') for c in line.split(sep)]
         cells = [c for c in cells if c]
         if len(cells) >= 2 and all(_NUMERIC.match(c) or c in NA_TEXT for c in cells):

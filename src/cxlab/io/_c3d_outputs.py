@@ -37,10 +37,10 @@ import numpy as np
 
 from cxlab._check import InputFormatError, message
 from cxlab.io.recording import ModelOutputs, Recording, Rotations
+from cxlab.units import G
 
 __all__ = ["PerKg", "attach_outputs", "model_outputs", "per_kg_evidence", "read_rotations"]
 
-G = 9.80665  # standard gravity, m/s²
 _PER_KG_UNIT = {"force": "N/kg", "moment": "N.m/kg", "power": "W/kg"}
 _ABS_UNIT = {"force": "N", "moment": "N.m", "power": "W"}
 # Typical peak magnitudes of per-kg outputs in gait/jumping (Winter, 2009, ch. 5): GRF ~1-3 g

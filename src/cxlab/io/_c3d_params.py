@@ -10,6 +10,7 @@ import numpy as np
 from cxlab._check import warn
 from cxlab.io._c3d_header import Param
 from cxlab.io.recording import Event
+from cxlab.units import unit_factor
 
 __all__ = ["events_from_parameters", "length_factor", "split_points"]
 
@@ -20,32 +21,6 @@ OTHER_POINT_KINDS = {
     "POWERS": "power",
     "SCALARS": "scalar",
 }
-_LENGTH = {
-    "mm": 1e-3,
-    "millimeter": 1e-3,
-    "millimeters": 1e-3,
-    "millimetre": 1e-3,
-    "millimetres": 1e-3,
-    "cm": 1e-2,
-    "centimeter": 1e-2,
-    "centimeters": 1e-2,
-    "centimetre": 1e-2,
-    "centimetres": 1e-2,
-    "m": 1.0,
-    "meter": 1.0,
-    "meters": 1.0,
-    "metre": 1.0,
-    "metres": 1.0,
-    "mete": 1.0,
-    "metr": 1.0,
-}
-_MOMENT = {
-    "nmm": (1e-3, "N.m"),
-    "n.mm": (1e-3, "N.m"),
-    "nm": (1.0, "N.m"),
-    "n.m": (1.0, "N.m"),
-    "ncm": (1e-2, "N.m"),
-}
 
 
 def length_factor(unit: str, /, *, path: Path | None = None) -> float:
@@ -54,9 +29,9 @@ def length_factor(unit: str, /, *, path: Path | None = None) -> float:
     An empty or unknown unit is taken as millimetres (the C3D default) with a
     :class:`~cxlab._check.CxlabWarning`.
     """
-    key = unit.strip().lower()
-    if key in _LENGTH:
-        return _LENGTH[key]
+    factor = unit_factor(unit, quantity="length")
+    if factor is not None:
+        return factor
     warn("unknown length unit; assuming millimetres", file=path, field="POINT:UNITS", value=unit)
     return 1e-3
 
@@ -136,9 +111,10 @@ def _other_points(
     for j, i in enumerate(idx):
         kind = kinds[labels[i]]
         unit = _str(point, f"{kind.upper()}_UNITS", "")
-        if kind == "moment" and unit.strip().lower() in _MOMENT:
-            f, unit = _MOMENT[unit.strip().lower()]
+        f = unit_factor(unit, quantity="moment") if kind == "moment" else None
+        if f is not None:
             values[:, j] *= f
+            unit = "N.m"
         out_units.append(unit)
     return {
         "index": idx.tolist(),

@@ -20,6 +20,7 @@ import pandas as pd
 
 from cxlab._check import ConfigError, InputFormatError, message
 from cxlab.deid import REDACTED, normalise_header
+from cxlab.io._text import delimiter
 
 __all__ = [
     "SUBJECT_COLUMNS",
@@ -45,11 +46,9 @@ _FIELDS = ["file", "row", "field", "value", "rule"]
 
 
 def _delimiter(path: Path) -> str:
-    """The header line's most frequent of ``,`` ``;`` and tab (spreadsheets in comma-decimal
-    locales export ``;``-separated CSV)."""
+    """:func:`cxlab.io._text.delimiter` of the header line."""
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        head = fh.readline()
-    return max([",", ";", "\t"], key=head.count)
+        return delimiter(fh.readline())
 
 
 def read_sheet(path: str | os.PathLike[str], /) -> pd.DataFrame:

@@ -108,16 +108,38 @@ def head_lines(path: Path, n: int) -> list[str]:
         ) from None
 
 
-def delimiter(line: str) -> str:
-    if "\t" in line:
-        return "\t"
-    if "," in line:
-        return ","
-    return r"\s+"
+#: the "delimiter" of whitespace-separated text (split with a regular expression)
+WHITESPACE = r"\s+"
+#: the delimiters a text export may use, in the order that wins a tie
+DELIMITERS = ("\t", ",", ";")
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def delimiter(line: str, /, *, default: str = ",") -> str:
+    """The delimiter of a delimited-text line: the most frequent of tab, ``,`` and ``;``.
+
+    The one delimiter sniffer of cxlab's readers (force-plate CSV, ForceDecks, OpenSim,
+    sheets, the ingest path check). A tie goes to tab, then ``,``: a ``;`` wins only with
+    more ``;`` than ``,`` (comma-decimal locales write ``;``-separated files). Characters
+    inside double quotes are not counted. Give it the header line, not a data line, where a
+    decimal comma would count.
+
+    Parameters
+    ----------
+    line : str
+        One line of the file (a header row).
+    default : str
+        Returned when the line holds none of the three: ``","`` (a one-column sheet) or
+        :data:`WHITESPACE` for whitespace-separated formats (OpenSim headers).
+    """
+    bare = _QUOTED.sub("", line)  # a delimiter inside a quoted name does not count
+    counts = [bare.count(d) for d in DELIMITERS]
+    best = max(range(len(DELIMITERS)), key=lambda i: (counts[i], -i))
+    return DELIMITERS[best] if counts[best] else default
 
 
 def cells(line: str, sep: str) -> list[str]:
-    parts = re.split(sep, line.strip()) if sep == r"\s+" else line.split(sep)
+    parts = re.split(sep, line.strip()) if sep == WHITESPACE else line.split(sep)
     return [p.strip() for p in parts]
 
 

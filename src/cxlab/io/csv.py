@@ -18,12 +18,12 @@ As a dict (or the same keys in a TOML file)::
 is accepted wherever a mapping is).
 
 Components: ``fx fy fz`` (units ``N``, ``kN``, ``lbf``), ``cop_x cop_y`` (``m``, ``cm``,
-``mm``), ``mx my`` (moments about the plate's surface centre, ``N.m``, ``N.mm``) and ``tz``
-(free moment, ``N.m``, ``N.mm``). ``sign: -1`` flips a column exported as the force *on the
-plate* into the force *on the body* (cxlab's convention, vertical positive up); give moment
-columns the same sign as the forces. Plates are numbered 1..K without gaps; each needs
-``fz``, or ``cop_x`` and ``cop_y`` (or ``mx`` and ``my``) for a CoP-only plate, whose force
-is NaN (not measured), never 0.
+``mm``), ``mx my`` (moments about the plate's surface centre, ``N.m``, ``N.cm``, ``N.mm``,
+``ft.lbf``) and ``tz`` (free moment, same units); the factors are :mod:`cxlab.units`.
+``sign: -1`` flips a column exported as the force *on the plate* into the force *on the
+body* (cxlab's convention, vertical positive up); give moment columns the same sign as the
+forces. Plates are numbered 1..K without gaps; each needs ``fz``, or ``cop_x`` and ``cop_y``
+(or ``mx`` and ``my``) for a CoP-only plate, whose force is NaN (not measured), never 0.
 
 Where the file gives moments but no CoP, the CoP follows from the moment of the reaction
 about the plate's surface centre (origin on the surface, so z = 0)::
@@ -64,12 +64,14 @@ from cxlab._check import ConfigError, InputFormatError, check_option, message, w
 from cxlab.io._text import (
     NUMBER,
     decimal_mark,
+    delimiter,
     head_lines,
     numeric_block,
     plate_findings,
     rate_from_time,
 )
 from cxlab.io.recording import Platform, Recording
+from cxlab.units import QUANTITIES, TIME, Quantity, unit_name
 
 __all__ = [
     "DEFAULT_MAPPING",
@@ -82,15 +84,14 @@ __all__ = [
 ]
 
 COMPONENTS = ("fx", "fy", "fz", "cop_x", "cop_y", "mx", "my", "tz")
-UNITS = {
-    "fx": {"N": 1.0, "kN": 1e3, "lbf": 4.4482216152605},
-    "cop_x": {"m": 1.0, "cm": 1e-2, "mm": 1e-3},
-    "tz": {"N.m": 1.0, "N.mm": 1e-3},
+#: the quantity of each component; its units are those of :mod:`cxlab.units`
+QUANTITY: dict[str, Quantity] = {
+    **dict.fromkeys(("fx", "fy", "fz"), "force"),
+    **dict.fromkeys(("cop_x", "cop_y"), "length"),
+    **dict.fromkeys(("mx", "my", "tz"), "moment"),
 }
-UNITS["fy"] = UNITS["fz"] = UNITS["fx"]
-UNITS["cop_y"] = UNITS["cop_x"]
-UNITS["mx"] = UNITS["my"] = UNITS["tz"]
-TIME_UNITS = {"s": 1.0, "ms": 1e-3}
+UNITS = {c: QUANTITIES[q] for c, q in QUANTITY.items()}
+TIME_UNITS = TIME
 _TOP_KEYS = (
     "time_column",
     "time_unit",
@@ -103,22 +104,6 @@ _TOP_KEYS = (
 _COL_KEYS = ("plate", "component", "unit", "sign")
 _HEADER_SEARCH = 200
 #: unit spellings of a units row -> the mapping's unit names
-_UNIT_ALIASES = {
-    "nm": "N.m",
-    "n.m": "N.m",
-    "n·m": "N.m",
-    "n*m": "N.m",
-    "nmm": "N.mm",
-    "n.mm": "N.mm",
-    "n": "N",
-    "kn": "kN",
-    "lbf": "lbf",
-    "m": "m",
-    "cm": "cm",
-    "mm": "mm",
-    "s": "s",
-    "ms": "ms",
-}
 
 
 @dataclass(frozen=True)
@@ -326,10 +311,6 @@ def mapping_columns(spec: ForcePlateMapping | dict, /) -> list[str]:
     return [c for c in [*time_col, *(m.name for m in spec.columns)] if c]
 
 
-def _sep_of(line: str) -> str:
-    return "\t" if "\t" in line else ";" if line.count(";") > line.count(",") else ","
-
-
 def _split(line: str, sep: str) -> list[str]:
     return [c.strip() for c in next(_csv.reader([line], delimiter=sep))] if line else []
 
@@ -350,7 +331,7 @@ def find_header(
         line = lines[i].lstrip("\ufeff")
         if not line.strip():
             continue
-        sep = _sep_of(line)
+        sep = delimiter(line)
         names = _split(line, sep)
         if header_row is not None or all(c in names for c in columns):
             return i, sep, names
@@ -432,7 +413,7 @@ def read_forceplate_csv(
     found = find_header(path, wanted, header_row=spec.header_row)
     if found is None:
         line = head[0].lstrip("\ufeff")
-        names = _split(line, _sep_of(line))
+        names = _split(line, delimiter(line))
         missing = [c for c in wanted if c not in names]
         raise InputFormatError(
             message(
@@ -512,8 +493,8 @@ def _check_units_row(
     for c in spec.columns:
         i = index[c.name]
         text = units[i].strip("()[] ").lower() if i < len(units) else ""
-        unit = _UNIT_ALIASES.get(text)
-        if unit and unit in UNITS[c.component] and unit != c.unit:
+        unit = unit_name(text, quantity=QUANTITY[c.component])
+        if unit and unit != c.unit:
             raise InputFormatError(
                 message(
                     f"line {line}: the units row says {units[i]!r} but the mapping says {c.unit!r}",
@@ -524,8 +505,8 @@ def _check_units_row(
             )
     if spec.time_column and spec.time_column in index and spec.rate_hz is None:
         i = index[spec.time_column]
-        unit = _UNIT_ALIASES.get(units[i].strip("()[] ").lower() if i < len(units) else "")
-        if unit in TIME_UNITS and unit != spec.time_unit:
+        unit = unit_name(units[i].strip("()[] ") if i < len(units) else "", quantity="time")
+        if unit and unit != spec.time_unit:
             raise InputFormatError(
                 message(
                     f"line {line}: the units row says {units[i]!r} but "

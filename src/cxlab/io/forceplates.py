@@ -43,6 +43,7 @@ import numpy as np
 from cxlab._check import InputFormatError, message, warn
 from cxlab.io._c3d_header import Param
 from cxlab.io.recording import Platform
+from cxlab.units import MOMENT, unit_factor
 
 __all__ = [
     "N_CHANNELS",
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 N_CHANNELS = {1: 6, 2: 6, 3: 8, 4: 6}
+#: N·m per unit -> display name, for the metric moment units a plate channel may be in
+_METRIC_MOMENT = {MOMENT[n]: n.replace(".", "·") for n in ("N.m", "N.cm", "N.mm")}
 #: sign applied to the channels when the data cannot decide it (an unloaded TYPE-3 plate)
 REACTION_SIGN = {1: 1.0, 2: 1.0, 3: -1.0, 4: 1.0}
 #: |vertical force| above which a plate counts as loaded, N (guards, sign and unit decisions)
@@ -288,13 +291,13 @@ def _fp_array(fp: dict[str, Param], name: str, path: Path) -> np.ndarray:
     return np.asarray(p.value, dtype=np.float64)
 
 
-_MOMENT_UNITS = {"nmm": 1e-3, "ncm": 1e-2, "nm": 1.0}
-
-
 def moment_unit(unit: str, /) -> float | None:
-    """N·m per unit of a moment unit string (``Nmm``, ``N.mm``, ``N*m``, ``Ncm``...), or None."""
-    key = unit.lower().replace(".", "").replace("*", "").replace("·", "").replace(" ", "")
-    return _MOMENT_UNITS.get(key)
+    """N·m per unit of a moment unit string (``Nmm``, ``N.mm``, ``N*m``, ``Ncm``...), or None.
+
+    The metric units of :data:`cxlab.units.MOMENT` (a plate never reports ft·lbf).
+    """
+    k = unit_factor(unit, quantity="moment")
+    return k if k in _METRIC_MOMENT else None
 
 
 def _moment_scale(units: list[str], /) -> float | None:
@@ -397,7 +400,7 @@ def _choose_moment_unit(
                     f"off the plate; read as {_unit_name(k)} ({src}), which puts it on the plate"
                 ),
             )
-    for k in (1.0, 1e-2, 1e-3):
+    for k in _METRIC_MOMENT:
         if all(k != c for c, _ in tried) and fraction(k) >= 0.9:
             return (
                 k,
@@ -411,7 +414,7 @@ def _choose_moment_unit(
 
 
 def _unit_name(k: float) -> str:
-    return {1.0: "N·m", 1e-2: "N·cm", 1e-3: "N·mm"}.get(k, f"{k:g} N·m")
+    return _METRIC_MOMENT.get(k, f"{k:g} N·m")
 
 
 def _wrench(

@@ -39,6 +39,7 @@ import numpy as np
 
 from cxlab._check import InputFormatError, check_option, message, warn
 from cxlab.io._text import (
+    WHITESPACE,
     cells,
     check_empty,
     delimiter,
@@ -49,10 +50,10 @@ from cxlab.io._text import (
     time_order,
 )
 from cxlab.io.recording import Platform, Recording
+from cxlab.units import unit_factor
 
 __all__ = ["read_mot", "read_trc"]
 
-UNIT_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0, "meters": 1.0, "millimeters": 1e-3}
 _R_YUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 #: an OpenSim ground-reaction column: ``[prefix]ground_force_v[xyz]``/``p[xyz]``/``torque_[xyz]``
 #: ``[prefix]ground_force[infix]_v[xyz]``, e.g. ``l_ground_force_vx``, ``ground_force_r_vx``,
@@ -129,7 +130,7 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
                 fix="export marker data as TRC or use the matching reader",
             )
         )
-    sep = delimiter(head[1])
+    sep = delimiter(head[1], default=WHITESPACE)
     keys = [k for k in cells(head[1], sep) if k]
     vals = cells(head[2], sep)
     filled = [v for v in vals if v]
@@ -147,7 +148,8 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
                 )
             )
     units = header["Units"].strip()
-    if units.lower() not in UNIT_SCALE:
+    length_m = unit_factor(units, quantity="length")
+    if length_m is None:
         raise InputFormatError(
             message(
                 "is not a supported length unit",
@@ -233,7 +235,7 @@ def read_trc(path: str | os.PathLike[str], /, *, up: str = "z") -> Recording:
                 field="DataRate",
             )
             rate = t_rate
-    markers = data[:, 2:].reshape(data.shape[0], n, 3) * UNIT_SCALE[units.lower()]
+    markers = data[:, 2:].reshape(data.shape[0], n, 3) * length_m
     _check_magnitude(
         markers.reshape(len(markers), -1),
         MAX_MARKER_M,
@@ -430,13 +432,17 @@ def read_mot(
         )
     info = {}
     for line in head[:end]:
-        first = cells(line, delimiter(line))[0] if line.strip() else ""
+        first = cells(line, delimiter(line, default=WHITESPACE))[0] if line.strip() else ""
         if "=" in first:
             k, _, v = first.partition("=")
             info[k.strip()] = v.strip()
     quaternion = info.get("DataType", "").lower() == "quaternion"
-    sep = "\t" if quaternion and "\t" in head[end + 1] else delimiter(head[end + 1])
-    title = cells(head[0], delimiter(head[0]))[0] if head else ""
+    sep = (
+        "\t"
+        if quaternion and "\t" in head[end + 1]
+        else delimiter(head[end + 1], default=WHITESPACE)
+    )
+    title = cells(head[0], delimiter(head[0], default=WHITESPACE))[0] if head else ""
     names = cells(head[end + 1], sep)
     while names and not names[-1]:
         names.pop()

@@ -24,14 +24,15 @@ from cxlab.io._sheet import (
     parse_dates,
     read_sheet,
 )
+from cxlab.units import MASS, unit_factors
 
 __all__ = ["ARM_COLUMNS", "LB_TO_KG", "read_programme"]
 
 #: Accepted headers of the programme/arm column.
 ARM_COLUMNS = ("arm", "programme", "program", "intervention")
-#: Kilograms per avoirdupois pound (exact, international yard and pound agreement, 1959).
-LB_TO_KG = 0.45359237
-_LOAD_UNITS = {"kg": 1.0, "kgs": 1.0, "lb": LB_TO_KG, "lbs": LB_TO_KG}
+#: Kilograms per avoirdupois pound (exact, international yard and pound agreement, 1959;
+#: :data:`cxlab.units.MASS`).
+LB_TO_KG = MASS["lb"]
 
 
 def _name(s: pd.Series) -> pd.Series:
@@ -191,7 +192,7 @@ def _load_kg(df, rows, col, file, problems) -> pd.Series:
     v = number_column(df, col["load"], **kw)
     ucol = col.get("load_unit")
     unit = (df[ucol].str.lower() if ucol else pd.Series("", index=df.index)).where(rows, "")
-    factor = unit.map(_LOAD_UNITS)
+    factor = unit_factors(unit, quantity="mass")
     bad = rows & v.notna() & factor.isna()
     problems.add(
         file, df.index[bad], ucol or "load_unit", unit[bad], "load unit is missing or not kg or lb"

@@ -9,6 +9,7 @@ order of the subject's sessions, whole number >= 0).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -23,7 +24,43 @@ from cxlab.io._sheet import (
     read_sheet,
 )
 
-__all__ = ["read_sessions"]
+__all__ = ["read_sessions", "session_order"]
+
+_RUNS = re.compile(r"(\d+)")
+
+
+def _natural_key(label: str) -> tuple:
+    runs = _RUNS.split(label)
+    return (
+        tuple((0, int(r)) if i % 2 else (1, r.casefold()) for i, r in enumerate(runs) if r),
+        label,
+    )
+
+
+def session_order(sessions: pd.Series, /) -> pd.Series:
+    """Rank session labels in natural order: the one session sort of cxlab.
+
+    Labels that are all numbers sort by value (``"2" < "10"``, ``"1.5" < "2"``); otherwise
+    by natural order, digit runs compared as integers and text case-insensitively
+    (``"s2" < "s10"``, ``"visit 9" < "Visit 10"``, ``"post" < "pre"``), ties broken by the
+    exact label.
+
+    Parameters
+    ----------
+    sessions : pandas.Series
+        Session labels (any dtype; compared as text unless all are numbers).
+
+    Returns
+    -------
+    pandas.Series of int
+        Dense rank (0 = first), aligned with ``sessions``.
+    """
+    s = sessions.astype(str)
+    num = pd.to_numeric(s, errors="coerce")
+    if len(s) and num.notna().all():
+        return (num.rank(method="dense") - 1).astype(int)
+    labels = sorted(s.unique(), key=_natural_key)
+    return s.map({u: i for i, u in enumerate(labels)}).astype(int)
 
 
 def read_sessions(

@@ -24,19 +24,12 @@ from cxlab.io._sheet import (
     number_column,
     read_sheet,
 )
+from cxlab.units import MOMENT, unit_factors
 
 __all__ = ["FTLBF_TO_NM", "read_strength", "torque_unit_factor"]
 
-#: Newton metres per foot pound-force: 0.3048 m × 4.4482216152605 N.
-FTLBF_TO_NM = 0.3048 * 4.4482216152605
-_UNITS = {
-    "nm": 1.0,
-    "ftlbf": FTLBF_TO_NM,
-    "ftlb": FTLBF_TO_NM,
-    "lbft": FTLBF_TO_NM,
-    "lbfft": FTLBF_TO_NM,
-    "ftlbs": FTLBF_TO_NM,
-}
+#: Newton metres per foot pound-force: 0.3048 m × 4.4482216152605 N (:data:`cxlab.units.MOMENT`).
+FTLBF_TO_NM = MOMENT["ft.lbf"]
 _TORQUE = re.compile(r"peak_torque(?:[_(\[]+(?P<unit>[^)\]]*)[)\]]?)?")
 _SIDES = {"left": "left", "l": "left", "right": "right", "r": "right"}
 
@@ -49,8 +42,7 @@ def torque_unit_factor(units: pd.Series, /) -> pd.Series:
     pandas.Series of float
         The factor, NaN for an unknown unit.
     """
-    key = units.astype(str).str.lower().str.replace(r"[\s·.\-_*⋅]", "", regex=True)
-    return key.map(_UNITS).astype(float)
+    return unit_factors(units, quantity="moment")
 
 
 def read_strength(

@@ -33,6 +33,7 @@ from cxlab._check import InputFormatError, message, warn
 from cxlab.io._text import (
     check_empty,
     decimal_mark,
+    delimiter,
     head_lines,
     numeric_block,
     plate_findings,
@@ -40,6 +41,7 @@ from cxlab.io._text import (
     time_order,
 )
 from cxlab.io.recording import Platform, Recording
+from cxlab.units import MASS, QUANTITIES, unit_factor
 
 __all__ = ["read_bioware", "read_forcedecks", "vendor_format"]
 
@@ -184,7 +186,7 @@ def read_forcedecks(path: str | os.PathLike[str], /, *, cop_threshold_n: float =
                 fix="export the trial from ForceDecks as raw data",
             )
         )
-    sep = ";" if head[0].count(";") > head[0].count(",") else ","
+    sep = delimiter(head[0])
     col_line = next(
         (i for i, line in enumerate(head) if re.match(r'^\s*"?time"?\s*[,;]', line, re.IGNORECASE)),
         None,
@@ -311,7 +313,7 @@ def _forcedecks_meta(info: dict, version: str, path: Path) -> dict:
         except ValueError:
             mass = math.nan
         if "lb" in weight_key.lower():
-            mass *= 0.45359237
+            mass *= MASS["lb"]
         if _MASS_RANGE_KG[0] <= mass <= _MASS_RANGE_KG[1]:
             meta["body_mass_kg"] = float(mass)
         else:
@@ -362,8 +364,6 @@ _BIOWARE_COMPONENTS = {"fx": "fx", "fy": "fy", "fz": "fz", "ax": "cop_x", "ay": 
 #: biomdp_kistler_CMJ_1plate.txt, whose raw channels give Fx = -(Fx12 + Fx34),
 #: Fy = -(Fy14 + Fy23), Fz = Fz1 + ... + Fz4 in the text (tests/test_vendor.py).
 _BIOWARE_SIGN = {"fx": 1.0, "fy": -1.0, "fz": 1.0, "cop_x": 1.0, "cop_y": -1.0}
-_LENGTH = {"m": 1.0, "mm": 1e-3, "cm": 1e-2}
-_FORCE = {"n": 1.0, "kn": 1e3}
 
 
 def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20.0) -> Recording:
@@ -508,21 +508,21 @@ def _bioware_plates(names: list[str], units: list[str], path: Path) -> list[dict
         if comp in current:
             plates.append(current)
             current = {"_scale": {}}
-        unit = (units[i] if i < len(units) else "").strip().lower().replace(" ", "")
-        table = _FORCE if comp.startswith("f") else _LENGTH
-        default = "n" if comp.startswith("f") else "m"
-        if (unit or default) not in table:
+        unit = (units[i] if i < len(units) else "").strip()
+        quantity = "force" if comp.startswith("f") else "length"
+        scale = unit_factor(unit or ("N" if quantity == "force" else "m"), quantity=quantity)
+        if scale is None:
             raise InputFormatError(
                 message(
                     "has a unit cxlab cannot convert",
                     file=path,
                     field=f"{name} (column {i + 1})",
                     value=units[i],
-                    fix=f"export it in {', '.join(table)}",
+                    fix=f"export it in {', '.join(QUANTITIES[quantity])}",
                 )
             )
         current[comp] = i
-        current["_scale"][comp] = table[unit or default]
+        current["_scale"][comp] = scale
     if len(current) > 1:
         plates.append(current)
     if not plates:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+from statsmodels.stats.multitest import multipletests
 
 from cxlab._check import check_option
 
 __all__ = ["CORRECTIONS", "p_adjust"]
 
-CORRECTIONS = ("holm", "fdr_bh", "none")
+#: the names a spec may write -> ``statsmodels.stats.multitest.multipletests`` methods
+_STATSMODELS = {"holm": "holm", "fdr_bh": "fdr_bh"}
+CORRECTIONS = (*_STATSMODELS, "none")
 
 
 def p_adjust(p_values, /, *, method: str = "holm") -> np.ndarray:
@@ -28,26 +31,14 @@ def p_adjust(p_values, /, *, method: str = "holm") -> np.ndarray:
     Returns
     -------
     numpy.ndarray of float, shape (m,)
-        Adjusted p-values in the input order; equal to
-        ``statsmodels.stats.multitest.multipletests(p, method=method)[1]``.
+        Adjusted p-values in the input order, computed by
+        ``statsmodels.stats.multitest.multipletests(p, method=method)[1]`` over the
+        non-NaN entries.
     """
     check_option("correction", method, CORRECTIONS)
     p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
+    out = p.copy()
     ok = ~np.isnan(p)
-    q = p[ok]
-    m = q.size
-    if m == 0 or method == "none":
-        out[ok] = q
-        return out
-    order = np.argsort(q, kind="stable")
-    ranked = q[order]
-    j = np.arange(1, m + 1)
-    if method == "holm":
-        adj = np.maximum.accumulate(np.minimum(1.0, (m - j + 1) * ranked))
-    else:
-        adj = np.minimum.accumulate(np.minimum(1.0, m * ranked / j)[::-1])[::-1]
-    back = np.empty(m)
-    back[order] = adj
-    out[ok] = back
+    if method != "none" and ok.any():
+        out[ok] = multipletests(p[ok], method=_STATSMODELS[method])[1]
     return out

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from cxlab._check import ConfigError, message
+from cxlab.io.sessions import session_order
 
 __all__ = ["MCID_DEFAULTS", "ResponderResult", "responders", "wilson_interval"]
 
@@ -50,30 +51,35 @@ class ResponderResult:
     criteria: dict
 
 
-def wilson_interval(successes, n, /, *, alpha: float = 0.05):
+def wilson_interval(successes, n, /, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Wilson (1927) score interval for a binomial proportion.
 
-    ``centre = (p + z²/2n) / (1 + z²/n)``, ``half = z/(1 + z²/n) · sqrt(p(1−p)/n + z²/4n²)``
-    with ``p = successes/n`` and ``z`` the ``1 − alpha/2`` normal quantile.
+    ``(p + z²/2n ± z sqrt(p(1−p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = successes/n`` and
+    ``z`` the ``1 − alpha/2`` normal quantile, computed by
+    ``statsmodels.stats.proportion.proportion_confint(successes, n, alpha=alpha,
+    method="wilson")`` (Wilson 1927, J Am Stat Assoc 22:209-212; Newcombe 1998, Stat Med
+    17:857-872, method 3). The one Wilson interval of cxlab (responder rates, screening
+    prevalence).
 
     Parameters
     ----------
-    successes, n : array-like of int
-        Counts (``n > 0``).
+    successes, n : array-like of int, same shape
+        Successes and trials; the interval is NaN where ``n = 0``.
+    alpha : float
+        1 − confidence level (default 0.05, a 95 % interval).
 
     Returns
     -------
-    (low, high) : numpy.ndarray
-        Bounds in [0, 1]; equal to ``statsmodels.stats.proportion.proportion_confint(...,
-        method="wilson")``.
+    (low, high) : tuple of numpy.ndarray of float, the shape of ``successes``
+        Bounds in [0, 1].
     """
     x, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    z = stats.norm.ppf(1 - alpha / 2)
-    p = x / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z / denom * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    return centre - half, centre + half
+    x, n = np.broadcast_arrays(x, n)
+    ok = n > 0
+    lo, hi = np.full(x.shape, np.nan), np.full(x.shape, np.nan)
+    if ok.any():
+        lo[ok], hi[ok] = proportion_confint(x[ok], n[ok], alpha=alpha, method="wilson")
+    return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
 
 
 def responders(
@@ -182,7 +188,7 @@ def responders(
     if mdc is not None and not mdc > 0:
         raise ConfigError(message("must be positive", field="mdc", value=mdc))
     times = data[time].astype(str)
-    order = _visit_order(data[time])
+    order = session_order(data[time])
     ranked = (
         data.assign(_order=order)
         .dropna(subset=[value])
@@ -269,14 +275,6 @@ def responders(
     return ResponderResult(out, _rates(out, arms_all, crits, alpha), criteria)
 
 
-def _visit_order(t: pd.Series) -> pd.Series:
-    """Sort key of visit values: numbers (or digit labels) numerically, others as text."""
-    num = pd.to_numeric(t, errors="coerce")
-    if num.notna().all():
-        return num.astype(float)
-    return t.astype(str).rank(method="dense")
-
-
 def _values(scores: pd.DataFrame, outcome: str):
     if outcome in scores.columns:
         s = scores[outcome]
@@ -314,7 +312,7 @@ def _rates(
         n_missing = int((arms_all == a).sum() - len(g))
         for crit in crits:
             x, n = int(g[f"responder_{crit}"].sum()), len(g)
-            lo, hi = wilson_interval(x, n, alpha=alpha) if n else (np.nan, np.nan)
+            lo, hi = wilson_interval(x, n, alpha=alpha)
             rows.append(
                 {
                     "arm": a,

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cxlab._check import ConfigError, message, warn
+from cxlab.io.sessions import session_order
 from cxlab.schemas import Column, TableSchema
 from cxlab.screen.rules import SEVERITIES, Rule, read_rules, rules_frame
 
@@ -68,26 +69,6 @@ SCREEN_SCHEMA = TableSchema(
 )
 _OUT = [c.name for c in SCREEN_SCHEMA.columns]
 _SLOTS = {"each": ["left", "right"], "bilateral": ["bilateral"], "worst": ["worst"]}
-
-
-def session_order(sessions: pd.Series, /) -> pd.Series:
-    """Rank session labels in natural order (numeric when every label is a number).
-
-    Parameters
-    ----------
-    sessions : pandas.Series of str
-        Session labels such as ``"1"``, ``"2"``, ``"10"`` or ``"pre"``, ``"post"``.
-
-    Returns
-    -------
-    pandas.Series of int
-        Dense rank (0 = first), aligned with ``sessions``. Labels that are all numbers
-        sort numerically (``"2" < "10"``); otherwise lexicographically.
-    """
-    s = sessions.astype(str)
-    num = pd.to_numeric(s, errors="coerce")
-    key = num if num.notna().all() else s
-    return key.rank(method="dense").astype(int) - 1
 
 
 def _resolve_rules(rules) -> list[Rule]:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import CxlabError, warn
+from cxlab.features.asymmetry import weaker_limb_lsi
 from cxlab.screen import _svg
 from cxlab.store import Store, write_text
 
@@ -282,7 +283,7 @@ def _asymmetries(latest: pd.DataFrame) -> list[dict]:
         if near_zero:
             lsi, weaker = None, "not computed (values near zero)"
         else:
-            lsi = 100 * min(abs(lv), abs(rv)) / big
+            lsi = float(weaker_limb_lsi(lv, rv))
             worse_left = (lv < rv) if better == "higher" else (lv > rv)
             weaker = "equal" if lv == rv else ("left" if worse_left else "right")
         rows.append(

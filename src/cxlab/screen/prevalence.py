@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cxlab._check import ConfigError, message
 
-__all__ = ["screen_prevalence", "wilson_interval"]
-
-
-def wilson_interval(k, n, /, *, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial proportion (Wilson 1927).
-
-    ``(p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = k/n`` and
-    ``z`` the ``(1 + level)/2`` normal quantile. NaN where ``n = 0``.
-
-    Parameters
-    ----------
-    k, n : array-like of int
-        Successes and trials.
-    level : float
-        Confidence level (default 0.95).
-
-    Returns
-    -------
-    (low, high) : tuple of numpy.ndarray
-    """
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+__all__ = ["screen_prevalence"]
 
 
 def screen_prevalence(
@@ -55,7 +27,8 @@ def screen_prevalence(
     arms : pandas.DataFrame
         Columns ``subject_id``, ``arm``; subjects without an arm are left out.
     level : float
-        Confidence level of the Wilson interval (default 0.95).
+        Confidence level of the Wilson interval (default 0.95;
+        :func:`cxlab.models.wilson_interval`).
 
     Returns
     -------
@@ -64,6 +37,7 @@ def screen_prevalence(
         prevalence (n_flagged / n_assessed), ci_low, ci_high; sorted by arm, rule_id,
         timepoint.
     """
+    from cxlab.models.responders import wilson_interval
     from cxlab.screen import session_order
 
     missing = {"subject_id", "arm"} - set(arms.columns)
@@ -97,7 +71,7 @@ def screen_prevalence(
     out["n_flagged"] = out["n_flagged"].astype(int)
     out["prevalence"] = out["n_flagged"] / out["n_assessed"]
     out["ci_low"], out["ci_high"] = wilson_interval(
-        out["n_flagged"], out["n_assessed"], level=level
+        out["n_flagged"], out["n_assessed"], alpha=1 - level
     )
     return out.sort_values(
         ["arm", "rule_id", "timepoint"],

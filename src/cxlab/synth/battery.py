@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cxlab.synth.signals import G, Trial, _ease_in, _ease_out, _feet_forces, _sway, _trapz
+from cxlab.synth.signals import G, Trial, _ease_in, _ease_out, _feet_forces, _sway
 
 __all__ = ["dj_trial", "imtp_trial", "sj_trial"]
 
@@ -27,7 +27,7 @@ def _flight_landing(rng, v_to: float, rate_hz: float):
     q3 = -G * (1.0 - _ease_out(tau3 / 0.1))
     seg = np.concatenate([[-G], flight, q3])
     unit3 = np.concatenate([np.zeros(n_flight), p3])
-    A3 = (-v_to - _trapz(seg, dt)) / _trapz(unit3, dt)
+    A3 = (-v_to - np.trapezoid(seg, dx=dt)) / np.trapezoid(unit3, dx=dt)
     settle = _sway(rng, int(np.rint(1.2 * rate_hz)), dt, 0.05)
     return np.concatenate([flight, q3 + A3 * p3, settle]), n_flight
 
@@ -64,7 +64,7 @@ def sj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=1000
     p2, q2 = np.sin(np.pi * tau) ** 2, -G * _ease_in((tau - 0.92) / 0.08)
     base = np.concatenate([quiet, q2])
     unit = np.concatenate([np.zeros_like(quiet), p2])
-    accel = base + (v_to - _trapz(base, dt)) / _trapz(unit, dt) * unit
+    accel = base + (v_to - np.trapezoid(base, dx=dt)) / np.trapezoid(unit, dx=dt) * unit
     rest, n_flight = _flight_landing(rng, v_to, rate_hz)
     return _two_plates(
         np.concatenate([accel, rest]),
@@ -113,7 +113,7 @@ def dj_trial(
     n_c = int(np.rint(contact_time_s * rate_hz))
     shape = np.sin(np.pi * np.arange(n_c + 1) / n_c)  # F = 0 at touchdown and take-off
     # trapz(Fp/m * shape - g) over the contact = v_to + v_td
-    fp = (v_to + v_td + G * n_c * dt) * mass_kg / _trapz(shape, dt)
+    fp = (v_to + v_td + G * n_c * dt) * mass_kg / np.trapezoid(shape, dx=dt)
     box = np.full(int(np.rint(0.3 * rate_hz)), -G)
     contact = fp / mass_kg * shape - G
     rest, n_flight = _flight_landing(rng, v_to, rate_hz)

@@ -16,7 +16,6 @@ from cxlab.synth.signals import (
     _feet_forces,
     _smoothstep,
     _sway,
-    _trapz,
 )
 
 __all__ = [
@@ -159,7 +158,7 @@ def landing_trial(
 
     def solve(A1):
         a = q + A1 * h1
-        A2 = (-v_contact - _trapz(a, dt)) / _trapz(h2, dt)
+        A2 = (-v_contact - np.trapezoid(a, dx=dt)) / np.trapezoid(h2, dx=dt)
         return a + A2 * h2
 
     lo, hi = 0.0, 200.0

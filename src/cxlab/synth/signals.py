@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal as _sig
 
+from cxlab.units import G
+
 __all__ = [
     "PLATES",
     "G",
@@ -29,7 +31,6 @@ __all__ = [
     "cmj_trial",
 ]
 
-G = 9.80665  # m/s^2, standard gravity
 #: Plate centres (lab frame, m): plate 1 under the left foot (+Y), plate 2 the right.
 PLATE_SIZE_M = (0.600, 0.400)  # along X, along Y
 PLATES = (np.array([0.0, 0.205, 0.0]), np.array([0.0, -0.205, 0.0]))
@@ -84,10 +85,6 @@ def _ease_in(u):
     """0 -> 1 on [0, 1] leaving flat and arriving with slope 1: ``u^2 (2 - u)``."""
     u = np.clip(u, 0.0, 1.0)
     return u * u * (2.0 - u)
-
-
-def _trapz(a, dt):
-    return float(dt * (a.sum() - 0.5 * (a[0] + a[-1])))
 
 
 def _sway(rng, n, dt, amp):
@@ -181,7 +178,7 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     # v(take-off) = trapz over [start .. end of propulsion] = v_to  (linear in A2)
     base = np.concatenate([head, q2])
     unit = np.concatenate([np.zeros_like(head), p2])
-    A2 = (v_to - _trapz(base, dt)) / _trapz(unit, dt)
+    A2 = (v_to - np.trapezoid(base, dx=dt)) / np.trapezoid(unit, dx=dt)
     accel = base + A2 * unit
     i_to = len(accel) - 1  # last contact sample: a = -g exactly, force 0
     n_flight = int(np.rint(2.0 * v_to / G * rate_hz))
@@ -193,7 +190,7 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     # landing: from -v_to back to rest, counting the flight samples' share
     seg = np.concatenate([[-G], flight, q3])
     unit3 = np.concatenate([np.zeros(n_flight), p3])
-    A3 = (-v_to - _trapz(seg, dt)) / _trapz(unit3, dt)
+    A3 = (-v_to - np.trapezoid(seg, dx=dt)) / np.trapezoid(unit3, dx=dt)
     land = q3 + A3 * p3
     settle = _sway(rng, int(np.rint(1.0 * rate_hz)), dt, 0.05)
     accel = np.concatenate([accel, flight, land, settle])

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
 
-from cxlab.features.asymmetry import limb_symmetry_index
+from cxlab.features.asymmetry import weaker_limb_lsi
 from cxlab.features.emg._channels import Channel, EmgMap, looks_like_emg, muscle_of
 from cxlab.features.emg._onsets import emg_onsets
 from cxlab.features.emg._quality import emg_quality
@@ -24,6 +25,7 @@ from cxlab.features.emg._signal import (
     emg_reference,
 )
 from cxlab.features.events import FeatureError, flights, movement_onset, quiet_standing
+from cxlab.units import G
 
 __all__ = ["ONSET_LEAD_S", "Phase", "emg_channels", "emg_features", "task_phases"]
 
@@ -90,8 +92,8 @@ def _cmj_phases(trial, cfg) -> list[Phase]:
         start=qs["start"],
         stop=to,
     )
-    a = (f[onset : to + 1] - qs["weight_n"]) / (qs["weight_n"] / 9.80665)
-    v = np.concatenate([[0.0], np.cumsum((a[1:] + a[:-1]) * (0.5 / rate))])
+    a = (f[onset : to + 1] - qs["weight_n"]) / (qs["weight_n"] / G)
+    v = cumulative_trapezoid(a, dx=1.0 / rate, initial=0.0)
     i_min = int(np.argmin(v))
     up = np.flatnonzero(v[i_min:] >= 0)
     if v[i_min] >= 0 or up.size == 0:
@@ -288,7 +290,7 @@ def emg_features(trial, cfg) -> list[tuple]:
                     (
                         f"emg_{c.muscle}_{name}_mean_lsi_pct",
                         "bilateral",
-                        float(limb_symmetry_index(min(left, right), max(left, right))),
+                        float(weaker_limb_lsi(left, right)),
                         "%",
                         "100 min(L,R)/max(L,R) of mean %MVC",
                     )
