@@ -865,3 +865,19 @@ def test_an_export_header_athlete_id_is_the_pseudonymised_subject_and_never_stor
     for f in (tmp_path / "st").rglob("*"):
         if f.is_file():
             assert athlete.encode() not in f.read_bytes(), f
+
+
+def test_every_outcome_status_is_one_of_the_declared_literal(raw, real_dir, tmp_path):
+    import typing
+
+    from cxlab.ingest import IngestStatus
+
+    assert typing.get_args(IngestStatus) == ("ingested", "unchanged", "failed")
+    bad = _add_truncated(raw, real_dir)
+    st = tmp_path / "st"
+    first, again = _run(raw, st, jobs=1), _run(raw, st, jobs=1)
+    statuses = [(o.shown, o.status) for rep in (first, again) for o in rep.outcomes]
+    assert {s for _, s in statuses} <= set(typing.get_args(IngestStatus))
+    bad_name = bad.relative_to(raw).as_posix()
+    assert [s for n, s in statuses if n == bad_name] == ["failed", "failed"]
+    assert [len(first.ingested), len(again.unchanged), len(again.ingested)] == [5, 5, 0]
