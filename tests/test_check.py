@@ -87,3 +87,43 @@ def test_difflib_is_used_only_by_the_one_checker():
         p.relative_to(src).as_posix() for p in src.rglob("*.py") if "difflib" in p.read_text()
     )
     assert users == ["_check.py"]
+
+
+LOADERS = {
+    "features.toml": ("cxlab.features.config:read_config", "[plate]\nleft = 2\n", "plates"),
+    "emg.toml": ("cxlab.features.config:read_config", "[emg.filter]\nx = 1\n", "filters"),
+    "instrument spec": ("cxlab.instruments:read_spec", 'drop_column = ["x"]\n', "drop_columns"),
+    "instrument": (
+        "cxlab.instruments:read_instruments",
+        '[[instrument]]\nname = "x"\ntitel = "X"\n',
+        "title",
+    ),
+    "screen rules": ("cxlab.screen.rules:read_rules", "[rules.r1]\ntreshold = 3\n", "threshold"),
+    "csv mapping": ("cxlab.io.csv:read_mapping", "colums = {}\n", "columns"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+def test_every_config_loader_refuses_a_misspelt_key_through_check_keys(tmp_path, kind):
+    import importlib
+
+    target, text, near = LOADERS[kind]
+    module, name = target.split(":")
+    p = tmp_path / "lab.toml"
+    p.write_text(text)
+    with pytest.raises(UnknownKeysError) as e:
+        getattr(importlib.import_module(module), name)(p)
+    assert e.value.unknown[0].near == near
+    assert str(e.value).startswith("lab.toml: has unknown key(s) ")
+
+
+def test_experiment_spec_lists_unknown_keys_one_per_line(tmp_path):
+    from cxlab.experiments.spec import read_spec
+
+    p = tmp_path / "exp.toml"
+    p.write_text('name = "x"\ntitel = "t"\n[model]\ntme = "week"\n')
+    with pytest.raises(ConfigError) as e:
+        read_spec(p)
+    lines = str(e.value).splitlines()
+    assert "  - titel: is not a known key; did you mean 'title'?" in lines
+    assert "  - model.tme: is not a known key; did you mean 'time'?" in lines
