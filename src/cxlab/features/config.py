@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cxlab._check import ANY, ConfigError, check_keys, message
+from cxlab.features.emg import EmgMap, read_emg_map
 
 __all__ = [
     "CurvesConfig",
@@ -179,7 +180,7 @@ class FeatureConfig(_Items):
     filters: FiltersConfig
     markers: MarkersConfig
     kinematics: KinematicsConfig
-    emg: Any
+    emg: EmgMap
 
     def functions(self, task: str, /) -> tuple[str, ...]:
         """The functions configured for ``task`` (empty for an unknown task)."""
@@ -314,8 +315,7 @@ def read_config(path=None, /) -> FeatureConfig:
     """
     if isinstance(path, FeatureConfig):
         return path
-    from cxlab.features.curve_tasks import CURVE_BUILDERS
-    from cxlab.features.emg import read_emg_map
+    from cxlab.features.curve_tasks import CURVE_BUILDERS  # they take a FeatureConfig
     from cxlab.features.tasks import FUNCTIONS
 
     defaults = tomllib.loads(
