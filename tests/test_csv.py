@@ -138,7 +138,8 @@ def test_non_numeric_cell_and_decreasing_time_are_located(grf, tmp_path):
         ({"columns": {"a": {"plate": 1, "component": "fz", "unit": "kg"}}}, "unit.*'kg'"),
         ({"columns": {"a": {"plate": 2, "component": "fz", "unit": "N"}}}, "without gaps"),
         ({"columns": {"a": {"plate": 1, "component": "fx", "unit": "N"}}}, "plate 1 has no fz"),
-        ({"colums": {}}, "mapping key.*'colums'"),
+        ({"colums": {}}, r"'mapping.colums' \(did you mean 'mapping.columns'\?\)"),
+        ({"columns": {"a": {"plate": 1, "componet": "fz"}}}, r"'mapping.columns.a.componet' "),
     ],
 )
 def test_invalid_mappings_are_config_errors(grf, tmp_path, mapping, match):

@@ -344,9 +344,9 @@ def test_non_muscle_labels_are_not_emg_channels(label):
 
 
 def test_unknown_emg_keys_get_did_you_mean():
-    with pytest.raises(ConfigError, match=r"'onsets.n_sdd' \(did you mean 'onsets.n_sd'"):
+    with pytest.raises(ConfigError, match=r"'emg.onsets.n_sdd' \(did you mean 'emg.onsets.n_sd'"):
         read_config({"emg": {"onsets": {"n_sdd": 2.0}}})
-    with pytest.raises(ConfigError, match="did you mean 'filters'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'emg\.filters'"):
         read_emg_map({"filter": {"lowpass_hz": 8.0}})
     with pytest.raises(ConfigError, match="did you mean gmed"):
         read_emg_map({"pairs": {"hip": ["gmedd", "add"]}})

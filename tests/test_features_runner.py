@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cxlab.cli import app
+from cxlab.features.config import PlatesConfig, TaskConfig
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features, read_config
 from cxlab.store import Store
@@ -235,7 +236,8 @@ def test_unknown_config_keys_are_all_refused_with_the_file_and_nearest_key(tmp_p
     with pytest.raises(ConfigError, match=r"'plates'.*must be a table"):
         read_config({"plates": 2})
     ok = read_config({"tasks": {"hop": {"functions": ["landing"]}}, "plates": {"left": 2}})
-    assert ok["plates"] == {"left": 2, "right": 2, "balance": 1}
+    assert ok.plates == PlatesConfig(left=2, right=2, balance=1)
+    assert ok.tasks["hop"] == TaskConfig(functions=("landing",), side=None)
 
 
 def test_cli_features_exit_codes(store, tmp_path):
@@ -324,8 +326,8 @@ def test_docs_examples_run():
     import tomllib
 
     cfg = read_config(tomllib.loads(toml))
-    assert cfg["plates"]["left"] == 2 and cfg["tasks"]["hop"]["functions"] == ["landing"]
-    assert cfg["tasks"]["cmj"]["functions"] == ["cmj", "emg"]  # untouched defaults survive
+    assert cfg.plates.left == 2 and cfg.tasks["hop"].functions == ("landing",)
+    assert cfg.tasks["cmj"].functions == ("cmj", "emg")  # untouched defaults survive
 
 
 def test_gait_features_of_a_real_walking_trial_through_the_reader(real_dir, tmp_path):
@@ -382,8 +384,8 @@ def test_a_non_finite_value_is_quarantined_by_name_and_the_others_still_land(sto
     def one_nan(trial, cfg):
         out = real(trial, cfg)
         return [
-            (f, s, np.nan if f == "cmj_braking_impulse_lsi_pct" else v, u, m)
-            for f, s, v, u, m in out
+            m._replace(value=np.nan) if m.feature == "cmj_braking_impulse_lsi_pct" else m
+            for m in out
         ]
 
     monkeypatch.setitem(runner.FUNCTIONS, "cmj", one_nan)

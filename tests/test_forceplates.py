@@ -227,3 +227,11 @@ def test_mislabelled_moment_unit_is_caught_by_the_cop_on_the_plate(tmp_path):
         warnings.simplefilter("error", CxlabWarning)  # a right label needs no warning
         good = read_c3d(tmp_path / "nmm.c3d", engine="fast")
     np.testing.assert_allclose(good.platforms[0].cop[loaded], cop[loaded], atol=1e-4)
+
+
+def test_each_supported_plate_type_has_one_loads_function():
+    from cxlab.io import forceplates
+
+    # the dispatch table replaces the if/elif over TYPE; a TYPE with a channel count but no
+    # loads function (or the reverse) would read as a KeyError instead of a warning
+    assert sorted(forceplates._LOADS_BY_TYPE) == sorted(forceplates.N_CHANNELS) == [1, 2, 3, 4]

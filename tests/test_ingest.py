@@ -882,3 +882,19 @@ def test_a_reader_finding_is_reported_once_per_file(real_dir, tmp_path):
     assert plate1[0].count("sub-01_task-gait_run-1.c3d") <= 1
     stored = Store(tmp_path / "st").table("recordings")["warnings"].item()
     assert sum("plate 1: moment channels" in w for w in stored) == 1
+
+
+def test_every_outcome_status_is_one_of_the_declared_literal(raw, real_dir, tmp_path):
+    import typing
+
+    from cxlab.ingest import IngestStatus
+
+    assert typing.get_args(IngestStatus) == ("ingested", "unchanged", "failed")
+    bad = _add_truncated(raw, real_dir)
+    st = tmp_path / "st"
+    first, again = _run(raw, st, jobs=1), _run(raw, st, jobs=1)
+    statuses = [(o.shown, o.status) for rep in (first, again) for o in rep.outcomes]
+    assert {s for _, s in statuses} <= set(typing.get_args(IngestStatus))
+    bad_name = bad.relative_to(raw).as_posix()
+    assert [s for n, s in statuses if n == bad_name] == ["failed", "failed"]
+    assert [len(first.ingested), len(again.unchanged), len(again.ingested)] == [5, 5, 0]

@@ -209,7 +209,7 @@ def test_output_matches_declared_schema_and_is_deterministic():
 BAD = {
     "unknown comparison": ('comparison = "=="', "rules.r1.comparison", "'=='"),
     "missing threshold": (None, "rules.r1.threshold", "is missing"),
-    "unknown key": ("treshold = 3", "rules.r1.treshold", "not a known rule field"),
+    "unknown key": ("treshold = 3", "rules.r1.treshold", "did you mean 'rules.r1.threshold'?"),
     "wrong type": ('threshold = "high"', "rules.r1.threshold", "must be a number"),
     "bad grade": ("grades = { high = 60.0 }", "rules.r1.grades.high", "stricter"),
     "bad sides": ('sides = "both"', "rules.r1.sides", "'both'"),

@@ -264,9 +264,8 @@ def test_bioware_cop_only_gives_balance_features_not_a_zero_force(real_dir):
         analog_rate_hz=rec.analog_rate_hz,
         plates={1: {"fz": p.force[:, 2], "cop_x": p.cop[:, 0], "cop_y": p.cop[:, 1]}},
     )
-    cfg = read_config()
-    cfg["filters"]["cop_cutoff_hz"] = 0
-    rows = {r[0]: r[2] for r in balance_sway(trial, cfg)}
+    cfg = read_config({"filters": {"cop_cutoff_hz": 0}})
+    rows = {m.feature: m.value for m in balance_sway(trial, cfg)}
     ref = balance.cop_metrics(p.cop[:, :2], rate_hz=50.0)
     assert rows["balance_path_length_m"] == pytest.approx(ref["path_length_m"])
     # the path of the exported CoP, summed by hand

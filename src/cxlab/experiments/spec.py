@@ -28,14 +28,13 @@ their minimal clinically important differences, and the model. Example
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, message, nearest, unknown_keys
 
 __all__ = ["DESIGNS", "INSTRUMENTS", "PREPOST_ARM", "ExperimentSpec", "Outcome", "read_spec"]
 
@@ -131,12 +130,6 @@ class ExperimentSpec:
         return d
 
 
-def _unknown(problems: list[str], key: str, allowed: tuple[str, ...], where: str) -> None:
-    close = difflib.get_close_matches(key, allowed, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
-    problems.append(message("is not a known key", field=f"{where}{key}", fix=hint))
-
-
 def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> ExperimentSpec:
     """Read and validate an experiment spec.
 
@@ -177,9 +170,7 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             )
         ) from None
     problems: list[str] = []
-    for k in raw:
-        if k not in _TOP:
-            _unknown(problems, k, _TOP, "")
+    problems += [str(u) for u in unknown_keys(raw, _TOP)]
 
     def need(d, key, typ, where="", default=...):
         if key not in d:
@@ -244,9 +235,7 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         )
 
     model = need(raw, "model", dict, default={}) or {}
-    for k in model:
-        if k not in _MODEL:
-            _unknown(problems, k, _MODEL, "model.")
+    problems += [str(u) for u in unknown_keys(model, _MODEL, where="model")]
     time = need(model, "time", str, "model.", "week")
     if time is not None and time not in TIMES:
         problems.append(
@@ -281,8 +270,8 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     cov = need(model, "covariates", list, "model.", [])
     for c in cov or []:
         if c not in COVARIATES:
-            close = difflib.get_close_matches(str(c), COVARIATES, n=1)
-            fix = f"did you mean {close[0]!r}?" if close else f"use any of {', '.join(COVARIATES)}"
+            close = nearest(c, COVARIATES)
+            fix = f"did you mean {close!r}?" if close else f"use any of {', '.join(COVARIATES)}"
             problems.append(
                 message("is not an available covariate", field="model.covariates", value=c, fix=fix)
             )
@@ -335,9 +324,7 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
                 )
             )
             continue
-        for k in o:
-            if k not in _OUT:
-                _unknown(problems, k, _OUT, where_)
+        problems += [str(u) for u in unknown_keys(o, _OUT, where=f"outcomes.{oname}")]
         feature, _, side = oname.partition("@")
         mcid = need(o, "mcid", (int, float, str), where_, None)
         bad = mcid != "swc" if isinstance(mcid, str) else (mcid is not None and not mcid > 0)

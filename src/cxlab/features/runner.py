@@ -10,13 +10,10 @@ run on a recording (missing plate or marker, no take-off, ...) leaves one row in
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import time
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cxlab._check import ConfigError, CxlabError, message
+from cxlab._check import CxlabError, nearest
 from cxlab._executor import make_executor
-from cxlab.features.curve_tasks import CURVE_BUILDERS, curves_frame, trial_curves
-from cxlab.features.emg import emg_channels, read_emg_map
+from cxlab.features.config import FeatureConfig, read_config
+from cxlab.features.curve_tasks import curves_frame, trial_curves
+from cxlab.features.emg import emg_channels
+from cxlab.features.measure import Measure
 from cxlab.features.tasks import (
     FUNCTIONS,
     SINGLE_LEG_METRICS,
@@ -38,7 +37,7 @@ from cxlab.features.tasks import (
 )
 from cxlab.store import Store, remove_stale_temporaries
 
-__all__ = ["FeaturesReport", "extract_features", "read_config"]
+__all__ = ["FeatureConfig", "FeaturesReport", "extract_features", "read_config"]
 
 FEATURE_COLUMNS = [
     "recording_id",
@@ -91,130 +90,6 @@ class FeaturesReport:
     @property
     def n_quarantined(self) -> int:
         return len(self.quarantine)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return out
-
-
-_TASK_KEYS = ("functions", "side")
-
-
-def _check_keys(user: dict, defaults: dict, path) -> None:
-    """Refuse every key of ``user`` the configuration does not have, all at once."""
-    bad: list[tuple[str, str, list[str]]] = []  # (table prefix, key, keys allowed there)
-    not_tables = []
-    for top, value in user.items():
-        if top not in defaults:
-            bad.append(("", top, list(defaults)))
-            continue
-        if not isinstance(value, dict):
-            not_tables.append(top)
-            continue
-        for key, sub in value.items():
-            if top == "tasks":  # any task label; each task is a table of _TASK_KEYS
-                if not isinstance(sub, dict):
-                    not_tables.append(f"tasks.{key}")
-                    continue
-                bad += [(f"tasks.{key}.", k, list(_TASK_KEYS)) for k in sub if k not in _TASK_KEYS]
-            elif key not in defaults[top]:
-                bad.append((f"{top}.", key, list(defaults[top])))
-    file = None if isinstance(path, dict) else path
-    field = "config" if file is None else None
-    if not_tables:
-        raise ConfigError(
-            message(
-                f"{', '.join(map(repr, not_tables))} must be a table",
-                file=file,
-                field=field,
-                fix="write it as [name] with keys below it (docs/features.md)",
-            )
-        )
-    if bad:
-        named = []
-        for prefix, key, allowed in bad:
-            near = difflib.get_close_matches(key, allowed, n=1)
-            named.append(
-                f"{prefix + key!r} (did you mean {prefix + near[0]!r}?)"
-                if near
-                else repr(prefix + key)
-            )
-        raise ConfigError(
-            message(
-                f"has unknown key(s) {', '.join(named)}",
-                file=file,
-                field=field,
-                fix=f"the tables are {', '.join(defaults)}; a task takes {', '.join(_TASK_KEYS)}; "
-                "the keys are those of src/cxlab/features/features.toml (docs/features.md)",
-            )
-        )
-
-
-def read_config(path=None, /) -> dict:
-    """The feature configuration: the shipped ``features.toml`` merged with ``path``.
-
-    Parameters
-    ----------
-    path : path-like or dict, optional
-        A TOML file (or an already-parsed dict) whose tables override the defaults key by
-        key (``[tasks.cmj] functions = [...]``, ``[plates] left = 2``, ...).
-
-    Returns
-    -------
-    dict
-
-    Raises
-    ------
-    ConfigError
-        Unreadable TOML, a key the shipped ``features.toml`` does not have (every one is
-        named at once; new task labels are allowed), or a task naming an unknown function.
-    """
-    cfg = tomllib.loads(resources.files("cxlab.features").joinpath("features.toml").read_text())
-    user_emg = None
-    if path is not None:
-        if isinstance(path, dict):
-            user = dict(path)
-        else:
-            try:
-                user = tomllib.loads(Path(path).read_text())
-            except (OSError, tomllib.TOMLDecodeError) as e:
-                raise ConfigError(
-                    message(
-                        f"cannot be read as TOML ({e})",
-                        file=path,
-                        fix="check the path and the TOML syntax",
-                    )
-                ) from None
-        user_emg = user.pop("emg", None)  # checked by read_emg_map against emg.toml
-        _check_keys(user, cfg, path)
-        cfg = _merge(cfg, user)
-    for task, names in cfg["curves"]["tasks"].items():
-        for name in names if isinstance(names, list) else [names]:
-            if name not in CURVE_BUILDERS:
-                raise ConfigError(
-                    message(
-                        "names an unknown curve builder",
-                        field=f"curves.tasks.{task}",
-                        value=name,
-                        fix=f"use one of {', '.join(CURVE_BUILDERS)}",
-                    )
-                )
-    cfg["emg"] = read_emg_map(user_emg, file=None if isinstance(path, dict) else path)
-    for task, spec in cfg["tasks"].items():
-        for fn in spec.get("functions", []):
-            if fn not in FUNCTIONS:
-                raise ConfigError(
-                    message(
-                        "names an unknown function",
-                        field=f"tasks.{task}",
-                        value=fn,
-                        fix=f"use one of {', '.join(FUNCTIONS)}",
-                    )
-                )
-    return cfg
 
 
 def _parts(store: Store, name: str) -> dict[str, list[Path]]:
@@ -273,7 +148,7 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
     files = job["analogs"]
     if not files:
         return
-    emg_map = job["cfg"]["emg"]
+    emg_map = job["cfg"].emg
     # ParquetFile.read skips the dataset layer of read_table (6 ms instead of 30 ms a part)
     labels = pa.concat_tables([pq.ParquetFile(f).read(columns=["channel"]) for f in files])
     keep = [c.label for c in emg_channels(labels.column("channel").unique().to_pylist(), emg_map)]
@@ -315,7 +190,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     except (OSError, ValueError, CxlabError) as e:
         trial, err = None, f"cannot read the recording's data ({e})"
         qrows.append(("read", err))
-    for fn in [] if trial is None else cfg["tasks"].get(task, {}).get("functions", []):
+    for fn in [] if trial is None else cfg.functions(task):
         try:
             with np.errstate(all="ignore"):
                 out, warned = capture_warnings(FUNCTIONS[fn], trial, cfg)
@@ -324,11 +199,12 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
             qrows.extend((fn, f"warning, values kept: {w}") for w in warned)
             # A value that cannot be computed (e.g. an LSI of opposite-sign impulses) is
             # quarantined by name; the function's other values still land.
-            rows.extend(r for r in out if np.isfinite(r[2]))
+            rows.extend(m for m in out if np.isfinite(m.value))
             bad = [
-                f"{r[0]} ({r[1]})" + (f" {r[4]}" if str(r[4]).startswith("not analysed") else "")
-                for r in out
-                if not np.isfinite(r[2])
+                f"{m.feature} ({m.side})"
+                + (f" {m.method}" if m.method.startswith("not analysed") else "")
+                for m in out
+                if not np.isfinite(m.value)
             ]
             if bad:
                 qrows.append(
@@ -344,13 +220,13 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         q3d, rows3d = _joint_angles(job, trial)
         qrows.extend(q3d)
         rows.extend(rows3d)
-    feats = pd.DataFrame(rows, columns=["feature", "side", "value", "unit", "method"])
+    feats = pd.DataFrame(rows, columns=list(Measure._fields))
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
     curves = pd.DataFrame()
     # A recording already quarantined by a feature function is not reported twice.
     failed = any(not why.startswith("warning, values kept") for _, why in qrows)
-    if trial is not None and not failed and cfg["curves"]["tasks"].get(task):
+    if trial is not None and not failed and cfg.curves.tasks.get(task):
         try:
             with np.errstate(all="ignore"):
                 curves = curves_frame(trial_curves(trial, cfg))
@@ -388,7 +264,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     return len(feats), q
 
 
-def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[tuple]]:
+def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[Measure]]:
     """Write this recording's ``joint_angles`` part (PiG marker set only).
 
     Returns the quarantine reasons and, for the ``[kinematics] peak_tasks``, the 3-D peak
@@ -423,14 +299,14 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
     except CxlabError as e:
         return [("joint_angles", str(e))], []
     rows = []
-    kcfg = job["cfg"]["kinematics"]
-    if rec["task"] in kcfg["peak_tasks"] and len(df):
+    cfg: FeatureConfig = job["cfg"]
+    if rec["task"] in cfg.kinematics.peak_tasks and len(df):
         contact, window = 0.0, float(df["time_s"].max())
         if trial.plates:
             fz = np.sum([np.nan_to_num(p["fz"]) for p in trial.plates.values()], axis=0)
             try:
                 contact = touchdown(fz, rate_hz=trial.analog_rate_hz) / trial.analog_rate_hz
-                window = job["cfg"]["events"]["landing_window_s"]
+                window = cfg.events.landing_window_s
             except CxlabError:
                 pass  # no flight before contact: a squat, peaks over the whole trial
         start = "touchdown" if trial.plates and window != float(df["time_s"].max()) else None
@@ -451,7 +327,7 @@ def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[
                         "PiG knee abduction at touchdown (Bates 2020)",
                     )
                 )
-            rows += [(n, p.side, v, "deg", m) for n, v, m in values if np.isfinite(v)]
+            rows += [Measure(n, p.side, v, "deg", m) for n, v, m in values if np.isfinite(v)]
     df.insert(0, "recording_id", rid)
     df["frame"] = df["frame"].astype(np.int32)
     df["method"] = "cxlab-pig"
@@ -475,8 +351,9 @@ def extract_features(
     ----------
     store : Store or path-like
         The store (needs ``recordings`` and ``forces``/``markers``).
-    config : path-like or dict, optional
-        Overrides of the shipped ``features.toml`` (see :func:`read_config`).
+    config : path-like, dict or FeatureConfig, optional
+        Overrides of the shipped ``features.toml`` (see :func:`read_config`), or a
+        configuration already built.
     jobs : int, optional
         Worker processes; default ``os.cpu_count()``; 1 runs in this process.
     force : bool
@@ -512,7 +389,7 @@ def extract_features(
     jobs_list = []
     forces, markers = _parts(store, "forces"), _parts(store, "markers")
     analogs = _parts(store, "analogs")
-    mvc_prefix = cfg["emg"].settings["mvc"]["task_prefix"]
+    mvc_prefix = cfg.emg.settings["mvc"]["task_prefix"]
     mvc: dict[tuple, list] = {}  # (subject, session) -> MVC recordings' analog parts
     for r in recs.sort_values("recording_id").itertuples():
         if str(r.task).startswith(mvc_prefix) and analogs.get(r.recording_id):
@@ -527,10 +404,10 @@ def extract_features(
     had_curves = store.keys("curves")
     had_angles = store.keys("joint_angles")
     pig_subjects = {}
-    if cfg.get("kinematics", {}).get("measurements"):
+    if cfg.kinematics.measurements:
         from cxlab.features.kinematics import read_pig_measurements
 
-        pig_subjects = read_pig_measurements(cfg["kinematics"]["measurements"])
+        pig_subjects = read_pig_measurements(cfg.kinematics.measurements)
     standing: list[str] = []  # up to date: their quarantine rows still stand
     qparts = []
     for rec in recs.sort_values("recording_id").to_dict("records"):
@@ -538,12 +415,12 @@ def extract_features(
             k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
             for k, v in rec.items()
         }
-        no_functions = not cfg["tasks"].get(rec["task"], {}).get("functions")
+        no_functions = not cfg.functions(rec["task"])
         # Joint angles run whatever the task, for subjects with PiG measurements.
         if no_functions and rec["subject_id"] not in pig_subjects:
             report.n_no_functions += 1
-            if rec["task"] not in cfg["tasks"] and not str(rec["task"]).startswith(mvc_prefix):
-                qparts.append(_unknown_task(store, rec, sorted(cfg["tasks"])))
+            if rec["task"] not in cfg.tasks and not str(rec["task"]).startswith(mvc_prefix):
+                qparts.append(_unknown_task(store, rec, sorted(cfg.tasks)))
             elif f"features-{rec['recording_id']}" in quarantined:  # declared since
                 store.delete("quarantine", key=f"features-{rec['recording_id']}")
             continue
@@ -570,7 +447,7 @@ def extract_features(
                 "pig_subject": pig_subjects.get(rec["subject_id"]),
             }
         )
-        if "emg" in cfg["tasks"].get(rec["task"], {}).get("functions", []):
+        if "emg" in cfg.functions(rec["task"]):
             jobs_list[-1] |= {
                 "analogs": analogs.get(rid, []),
                 "analogs_keyed": True,
@@ -626,8 +503,8 @@ def _unknown_task(store: Store, rec: dict, known: list[str]) -> pd.DataFrame:
     """
     rid, task = rec["recording_id"], rec["task"]
     what = f"task {task!r}" if task else "no task (the file name gave none)"
-    near = difflib.get_close_matches(str(task or ""), known, n=1)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    near = nearest(task or "", known)
+    hint = f"did you mean {near!r}? " if near else ""
     q = pd.DataFrame(
         {
             "source_path": [rec["source_path"]],

@@ -1,14 +1,16 @@
 """Per-task adapters: one trial's arrays + configuration → rows of the features table.
 
-Each adapter takes a :class:`Trial` and the configuration dict and returns a list of
-``(feature, side, value, unit, method)`` tuples, or raises
-:class:`~cxlab.features.events.FeatureError` with the reason the trial cannot be used.
+Each adapter takes a :class:`Trial` and the :class:`~cxlab.features.config.FeatureConfig`
+and returns a list of :class:`~cxlab.features.measure.Measure` (feature, side, value, unit,
+method), or raises :class:`~cxlab.features.events.FeatureError` with the reason the trial
+cannot be used.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,9 +27,20 @@ from cxlab.features import (
 from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.emg import emg_features
 from cxlab.features.events import FeatureError
+from cxlab.features.measure import Measure, measures
 from cxlab.features.signal import fill_gaps, lowpass, nan_runs
 
-__all__ = ["FUNCTIONS", "SINGLE_LEG_METRICS", "SINGLE_LEG_PAIRS", "Trial", "capture_warnings"]
+if TYPE_CHECKING:
+    from cxlab.features.config import FeatureConfig
+
+__all__ = [
+    "FUNCTIONS",
+    "SINGLE_LEG_METRICS",
+    "SINGLE_LEG_PAIRS",
+    "Measure",
+    "Trial",
+    "capture_warnings",
+]
 
 
 @dataclass
@@ -48,28 +61,6 @@ class Trial:
     mvc: list = field(default_factory=list)
 
 
-def _rows(prefix: str, metrics: dict, units: dict, methods: dict, *, side: str | None = None):
-    out = []
-    for key, value in metrics.items():
-        s = side or "bilateral"
-        base = key
-        for sfx in ("left", "right"):
-            if key.endswith("_" + sfx):
-                base, s = key[: -len(sfx) - 1], sfx
-        if base not in units:
-            continue
-        out.append(
-            (
-                f"{prefix}_{base}" if prefix else base,
-                s,
-                float(value),
-                units[base],
-                methods.get(base, ""),
-            )
-        )
-    return out
-
-
 def _plate(trial: Trial, number: int, what: str = "fz") -> np.ndarray:
     if number not in trial.plates:
         raise FeatureError(
@@ -79,10 +70,10 @@ def _plate(trial: Trial, number: int, what: str = "fz") -> np.ndarray:
     return trial.plates[number][what]
 
 
-def _lr_force(trial: Trial, cfg: dict):
-    p = cfg["plates"]
-    left, right = _plate(trial, p["left"]), _plate(trial, p["right"])
-    for num, f in ((p["left"], left), (p["right"], right)):
+def _lr_force(trial: Trial, cfg: FeatureConfig):
+    p = cfg.plates
+    left, right = _plate(trial, p.left), _plate(trial, p.right)
+    for num, f in ((p.left, left), (p.right, right)):
         bad = int((~np.isfinite(f)).sum())
         if bad:  # read as 0 N, a missing signal would look like an unloaded foot
             raise FeatureError(
@@ -93,31 +84,31 @@ def _lr_force(trial: Trial, cfg: dict):
     return left + right, left, right
 
 
-def cmj(trial: Trial, cfg: dict):
+def cmj(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """CMJ metrics from the two plates (body mass from the initial quiet standing)."""
-    ev = cfg["events"]
+    ev = cfg.events
     fz, fl, fr = _lr_force(trial, cfg)
     m = jump.cmj_metrics(
         fz,
         rate_hz=trial.analog_rate_hz,
         fz_left=fl,
         fz_right=fr,
-        threshold_n=ev["threshold_n"],
-        n_sd=ev["onset_n_sd"],
-        window_s=ev["quiet_window_s"],
+        threshold_n=ev.threshold_n,
+        n_sd=ev.onset_n_sd,
+        window_s=ev.quiet_window_s,
     )
-    return _rows("cmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS)
+    return measures("cmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS)
 
 
-def landing_kinetics(trial: Trial, cfg: dict):
+def landing_kinetics(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Landing kinetics; body mass from the trial's own final quiet standing."""
-    ev = cfg["events"]
+    ev = cfg.events
     fz, fl, fr = _lr_force(trial, cfg)
     rate = trial.analog_rate_hz
-    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
-    bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev["quiet_window_s"])
+    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev.threshold_n)
+    bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev.quiet_window_s)
     m = landing.landing_metrics(
-        fz, rate_hz=rate, body_mass_kg=bm["body_mass_kg"], threshold_n=ev["threshold_n"]
+        fz, rate_hz=rate, body_mass_kg=bm["body_mass_kg"], threshold_n=ev.threshold_n
     )
     left, right = float(np.nanmax(fl[td:])), float(np.nanmax(fr[td:]))
     m |= {
@@ -132,91 +123,91 @@ def landing_kinetics(trial: Trial, cfg: dict):
         "peak_force_asym_pct": "100 (R-L)/(0.5(R+L)) (Robinson 1987)",
     }
     units.pop("body_mass_kg")
-    return _rows("landing", m, units, methods)
+    return measures("landing", m, units, methods)
 
 
-def _marker(trial: Trial, cfg: dict, names) -> np.ndarray:
+def _marker(trial: Trial, cfg: FeatureConfig, names) -> np.ndarray:
     """First available marker of ``names``, gap-filled and low-pass filtered."""
     for n in names:
         if n in trial.markers and np.isfinite(trial.markers[n]).any():
             x = fill_gaps(
-                trial.markers[n], rate_hz=trial.point_rate_hz, max_gap_s=cfg["filters"]["max_gap_s"]
+                trial.markers[n], rate_hz=trial.point_rate_hz, max_gap_s=cfg.filters.max_gap_s
             ).filled
-            fc = cfg["filters"]["marker_cutoff_hz"]
+            fc = cfg.filters.marker_cutoff_hz
             if fc and np.isfinite(x).all() and x.shape[0] > 30:
                 x = lowpass(x, rate_hz=trial.point_rate_hz, cutoff_hz=fc)
             return x
     raise FeatureError(f"{trial.task}: marker {' / '.join(names)} is missing")
 
 
-def _leg_markers(trial: Trial, cfg: dict) -> dict:
-    mk = cfg["markers"]
+def _leg_markers(trial: Trial, cfg: FeatureConfig) -> dict:
+    mk = cfg.markers
     out = {}
     try:
-        out["LHJC"], out["RHJC"] = (_marker(trial, cfg, [n]) for n in mk["hip"])
+        out["LHJC"], out["RHJC"] = (_marker(trial, cfg, [n]) for n in mk.hip)
     except FeatureError:
-        pel = [_marker(trial, cfg, [n]) for n in (*mk["asis"], *mk["psis"])]
+        pel = [_marker(trial, cfg, [n]) for n in (*mk.asis, *mk.psis)]
         out["LHJC"], out["RHJC"] = alignment.hip_joint_centres(*pel)
     for i, s in enumerate("LR"):
-        out[f"{s}KJC"] = _marker(trial, cfg, [mk["knee"][i], mk["knee_fallback"][i]])
-        out[f"{s}AJC"] = _marker(trial, cfg, [mk["ankle"][i], mk["ankle_fallback"][i]])
-    out["LASI"], out["RASI"] = (_marker(trial, cfg, [n]) for n in mk["asis"])
+        out[f"{s}KJC"] = _marker(trial, cfg, [mk.knee[i], mk.knee_fallback[i]])
+        out[f"{s}AJC"] = _marker(trial, cfg, [mk.ankle[i], mk.ankle_fallback[i]])
+    out["LASI"], out["RASI"] = (_marker(trial, cfg, [n]) for n in mk.asis)
     return out
 
 
-def landing_kinematics(trial: Trial, cfg: dict):
+def landing_kinematics(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Knee FPPA and pelvic drop from touchdown to ``landing_window_s`` after it."""
-    ev = cfg["events"]
+    ev = cfg.events
     fz, _, _ = _lr_force(trial, cfg)
-    td = landing.touchdown(fz, rate_hz=trial.analog_rate_hz, threshold_n=ev["threshold_n"])
+    td = landing.touchdown(fz, rate_hz=trial.analog_rate_hz, threshold_n=ev.threshold_n)
     start = round(td / trial.analog_rate_hz * trial.point_rate_hz)
-    stop = start + round(ev["landing_window_s"] * trial.point_rate_hz) + 1
+    stop = start + round(ev.landing_window_s * trial.point_rate_hz) + 1
     mk = _leg_markers(trial, cfg)
     m = alignment.landing_alignment(mk, start=start, stop=stop)
-    return _rows("", m, alignment.ALIGNMENT_UNITS, alignment.ALIGNMENT_METHODS)
+    return measures("", m, alignment.ALIGNMENT_UNITS, alignment.ALIGNMENT_METHODS)
 
 
-def balance_sway(trial: Trial, cfg: dict):
+def balance_sway(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Sway of the longest loaded stretch on the balance plate (side = stance leg)."""
-    ev, side = cfg["events"], cfg["tasks"][trial.task].get("side", "bilateral")
-    num = cfg["plates"]["balance"]
+    ev, side = cfg.events, cfg.tasks[trial.task].side or "bilateral"
+    num = cfg.plates.balance
     fz = _plate(trial, num)
     cop = np.column_stack([_plate(trial, num, "cop_x"), _plate(trial, num, "cop_y")])
     # a CoP-only export (no force measured: fz all NaN) is loaded wherever it has a CoP;
     # a measured fz of NaN is never read as 0 N
-    loaded = fz >= ev["threshold_n"] if np.isfinite(fz).any() else np.ones(fz.shape, bool)
+    loaded = fz >= ev.threshold_n if np.isfinite(fz).any() else np.ones(fz.shape, bool)
     ok = loaded & np.isfinite(cop).all(axis=1)
     runs = nan_runs(ok)
     rate = trial.analog_rate_hz
-    if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < ev["balance_min_s"] * rate:
+    if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < ev.balance_min_s * rate:
         longest = 0 if runs.size == 0 else (runs[:, 1] - runs[:, 0]).max() / rate
         raise FeatureError(
-            f"{trial.task}: no loaded stance of ≥ {ev['balance_min_s']:g} s "
+            f"{trial.task}: no loaded stance of ≥ {ev.balance_min_s:g} s "
             f"on plate {num} (longest {longest:.2f} s)"
         )
     s, e = runs[np.argmax(runs[:, 1] - runs[:, 0])]
     c = cop[s:e]
-    fc = cfg["filters"]["cop_cutoff_hz"]
+    fc = cfg.filters.cop_cutoff_hz
     if fc:
         c = lowpass(c, rate_hz=rate, cutoff_hz=fc)
     m = balance.cop_metrics(c, rate_hz=rate)
-    return _rows("balance", m, balance.BALANCE_UNITS, balance.BALANCE_METHODS, side=side)
+    return measures("balance", m, balance.BALANCE_UNITS, balance.BALANCE_METHODS, side=side)
 
 
-def posture_static(trial: Trial, cfg: dict):
+def posture_static(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Craniovertebral angle, shoulder protraction and pelvic tilt (medians over frames)."""
     m = posture.posture_metrics(trial.markers)
-    return _rows("posture", m, posture.POSTURE_UNITS, posture.POSTURE_METHODS)
+    return measures("posture", m, posture.POSTURE_UNITS, posture.POSTURE_METHODS)
 
 
-def gait(trial: Trial, cfg: dict):
+def gait(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Step/stance-time symmetry (Zeni 2008 events) and SPARC of pelvis horizontal speed."""
-    mk, rate = cfg["markers"], trial.point_rate_hz
-    pel = np.mean([_marker(trial, cfg, [n]) for n in (*mk["asis"], *mk["psis"])], axis=0)
+    mk, rate = cfg.markers, trial.point_rate_hz
+    pel = np.mean([_marker(trial, cfg, [n]) for n in (*mk.asis, *mk.psis)], axis=0)
     ev = {}
     for i, side in enumerate(("left", "right")):
-        heel = _marker(trial, cfg, mk["heel"][i::2])
-        toe = _marker(trial, cfg, mk["toe"][i::2])
+        heel = _marker(trial, cfg, mk.heel[i::2])
+        toe = _marker(trial, cfg, mk.toe[i::2])
         ev[side] = efficiency.gait_events(heel, toe, pel, rate_hz=rate)
     t = efficiency.gait_timing(ev)
     runs = nan_runs(np.isfinite(pel).all(axis=1))
@@ -224,24 +215,24 @@ def gait(trial: Trial, cfg: dict):
         raise FeatureError(f"{trial.task}: pelvis markers visible for < 1 s without a gap")
     s, e = runs[np.argmax(runs[:, 1] - runs[:, 0])]  # longest gap-free stretch
     speed = np.linalg.norm(np.gradient(pel[s:e, :2], 1.0 / rate, axis=0), axis=1)
-    if cfg["filters"]["speed_cutoff_hz"]:
-        speed = lowpass(speed, rate_hz=rate, cutoff_hz=cfg["filters"]["speed_cutoff_hz"])
+    if cfg.filters.speed_cutoff_hz:
+        speed = lowpass(speed, rate_hz=rate, cutoff_hz=cfg.filters.speed_cutoff_hz)
     return [
-        (
+        Measure(
             "gait_step_time_asym_pct",
             "bilateral",
             t["step_time_asym_pct"],
             "%",
             "100 (R-L)/(0.5(R+L)) of mean step time, Zeni 2008 events",
         ),
-        (
+        Measure(
             "gait_stance_time_asym_pct",
             "bilateral",
             t["stance_time_asym_pct"],
             "%",
             "100 (R-L)/(0.5(R+L)) of mean stance time, Zeni 2008 events",
         ),
-        (
+        Measure(
             "gait_sparc",
             "bilateral",
             efficiency.sparc(speed, rate_hz=rate),
@@ -256,18 +247,20 @@ def _header_mass(trial: Trial) -> float | None:
     return float(m) if m is not None and np.isfinite(m) and m > 0 else None
 
 
-def _mass_rows(prefix: str, trial: Trial, standing_kg: float, cfg: dict):
+def _mass_measures(
+    prefix: str, trial: Trial, standing_kg: float, cfg: FeatureConfig
+) -> tuple[float, list[Measure]]:
     """Header vs quiet-standing body mass (warns beyond ``events.body_mass_tolerance_pct``)."""
     bm = battery.body_mass_estimate(
         _header_mass(trial),
         standing_kg,
         where=trial.task,
-        tolerance_pct=cfg["events"].get("body_mass_tolerance_pct", 2.0),
+        tolerance_pct=cfg.events.body_mass_tolerance_pct,
     )
     m = {"body_mass_kg": bm.body_mass_kg, "body_mass_standing_kg": bm.standing_kg}
     if bm.source == "header":
         m |= {"body_mass_header_kg": bm.header_kg, "body_mass_difference_pct": bm.difference_pct}
-    return bm.body_mass_kg, _rows(prefix, m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
+    return bm.body_mass_kg, measures(prefix, m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
 
 
 def _standing_kg(fz, rate, cfg, *, stop=None, start=0) -> float:
@@ -275,15 +268,15 @@ def _standing_kg(fz, rate, cfg, *, stop=None, start=0) -> float:
     from cxlab.units import G
 
     qs = quiet_standing(
-        fz, rate_hz=rate, window_s=cfg["events"]["quiet_window_s"], start=start, stop=stop
+        fz, rate_hz=rate, window_s=cfg.events.quiet_window_s, start=start, stop=stop
     )
     return qs["weight_n"] / G
 
 
-def _lr_or_single(trial: Trial, cfg: dict):
+def _lr_or_single(trial: Trial, cfg: FeatureConfig):
     """(total, left, right) from both plates when both are present, else (plate, None, None)."""
-    p = cfg["plates"]
-    if p["left"] in trial.plates and p["right"] in trial.plates:
+    p = cfg.plates
+    if p.left in trial.plates and p.right in trial.plates:
         return _lr_force(trial, cfg)
     present = sorted(trial.plates)
     if not present:
@@ -294,18 +287,17 @@ def _lr_or_single(trial: Trial, cfg: dict):
     return f, None, None
 
 
-def squat_jump(trial: Trial, cfg: dict):
+def squat_jump(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Squat jumps (every jump of a multi-jump trial; values are the mean over jumps)."""
-    ev, rate = cfg["events"], trial.analog_rate_hz
+    ev, rate = cfg.events, trial.analog_rate_hz
     fz, fl, fr = _lr_or_single(trial, cfg)
-    segs = battery.jump_segments(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    segs = battery.jump_segments(fz, rate_hz=rate, threshold_n=ev.threshold_n)
     if len(segs) == 0:
         raise FeatureError(
-            f"{trial.task}: no take-off found (force never below "
-            f"{ev['threshold_n']:g} N for ≥ 50 ms)"
+            f"{trial.task}: no take-off found (force never below {ev.threshold_n:g} N for ≥ 50 ms)"
         )
     first = fz[: segs[0, 1]]
-    mass, rows = _mass_rows(
+    mass, rows = _mass_measures(
         "sj", trial, _standing_kg(first, rate, cfg, stop=int(np.argmax(first))), cfg
     )
     jumps, errors = [], []
@@ -318,9 +310,9 @@ def squat_jump(trial: Trial, cfg: dict):
                     body_mass_kg=mass,
                     fz_left=None if fl is None else fl[a:b],
                     fz_right=None if fr is None else fr[a:b],
-                    threshold_n=ev["threshold_n"],
-                    n_sd=ev["onset_n_sd"],
-                    window_s=ev["quiet_window_s"],
+                    threshold_n=ev.threshold_n,
+                    n_sd=ev.onset_n_sd,
+                    window_s=ev.quiet_window_s,
                 )
             )
         except FeatureError as e:
@@ -329,12 +321,12 @@ def squat_jump(trial: Trial, cfg: dict):
         raise FeatureError(f"{trial.task}: {errors[0]}")
     mean = {k: float(np.mean([j[k] for j in jumps])) for k in jumps[0] if k != "body_mass_kg"}
     mean["n_jumps"] = float(len(jumps))
-    return rows + _rows("sj", mean, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
+    return rows + measures("sj", mean, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
 
 
-def drop_jump(trial: Trial, cfg: dict):
+def drop_jump(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Drop jump from a box onto the plate(s): contact time, RSI, peak forces."""
-    ev = cfg["events"]
+    ev = cfg.events
     fz, fl, fr = _lr_or_single(trial, cfg)
     m = battery.dj_metrics(
         fz,
@@ -342,45 +334,45 @@ def drop_jump(trial: Trial, cfg: dict):
         fz_left=fl,
         fz_right=fr,
         body_mass_kg=_header_mass(trial),
-        threshold_n=ev["threshold_n"],
-        window_s=ev["quiet_window_s"],
+        threshold_n=ev.threshold_n,
+        window_s=ev.quiet_window_s,
     )
-    return _rows("dj", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
+    return measures("dj", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
 
 
-def isometric_pull(trial: Trial, cfg: dict):
+def isometric_pull(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """IMTP / isometric squat: peak force, RFD and impulse windows, per-side asymmetry."""
-    ev, rate = cfg["events"], trial.analog_rate_hz
+    ev, rate = cfg.events, trial.analog_rate_hz
     fz, fl, fr = _lr_or_single(trial, cfg)
     m = isometric.imtp_metrics(
         fz,
         rate_hz=rate,
         fz_left=fl,
         fz_right=fr,
-        n_sd=ev["onset_n_sd"],
-        window_s=ev["quiet_window_s"],
+        n_sd=ev.onset_n_sd,
+        window_s=ev.quiet_window_s,
     )
-    mass, rows = _mass_rows("imtp", trial, m["body_mass_kg"], cfg)
+    mass, rows = _mass_measures("imtp", trial, m["body_mass_kg"], cfg)
     for k in ("peak_force_n", "peak_force_net_n"):
         m[f"{k}_kg"] = m[k] / mass
     m.pop("body_mass_kg")
-    return rows + _rows("imtp", m, isometric.IMTP_UNITS, isometric.IMTP_METHODS)
+    return rows + measures("imtp", m, isometric.IMTP_UNITS, isometric.IMTP_METHODS)
 
 
-def _single_side(trial: Trial, cfg: dict) -> tuple[np.ndarray, str]:
+def _single_side(trial: Trial, cfg: FeatureConfig) -> tuple[np.ndarray, str]:
     """The stance plate's force and the side: from the task's ``side`` or the loaded plate."""
-    side = cfg["tasks"][trial.task].get("side")
-    p = cfg["plates"]
+    side = cfg.tasks[trial.task].side
+    p = cfg.plates
     loads = {n: float(np.nansum(np.abs(d["fz"]))) for n, d in trial.plates.items()}
     if not loads:
         raise FeatureError(f"{trial.task}: no force plate in the recording")
     if side is None:
         num = max(loads, key=loads.get)
-        side = "left" if num == p["left"] else "right" if num == p["right"] else None
+        side = "left" if num == p.left else "right" if num == p.right else None
         if side is None:
             raise FeatureError(
                 f"{trial.task}: the loaded plate {num} is neither the left "
-                f"({p['left']}) nor the right ({p['right']}) plate; name the "
+                f"({p.left}) nor the right ({p.right}) plate; name the "
                 "side in the task (e.g. cmj_left)"
             )
     fz = np.sum([d["fz"] for d in trial.plates.values()], axis=0)
@@ -389,28 +381,26 @@ def _single_side(trial: Trial, cfg: dict) -> tuple[np.ndarray, str]:
     return fz, side
 
 
-def single_leg_cmj(trial: Trial, cfg: dict):
+def single_leg_cmj(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Single-leg CMJ: the CMJ metrics of the stance leg (rows carry its side)."""
-    ev = cfg["events"]
+    ev = cfg.events
     fz, side = _single_side(trial, cfg)
     m = jump.cmj_metrics(
         fz,
         rate_hz=trial.analog_rate_hz,
         body_mass_kg=_header_mass(trial),
-        threshold_n=ev["threshold_n"],
-        n_sd=ev["onset_n_sd"],
-        window_s=ev["quiet_window_s"],
+        threshold_n=ev.threshold_n,
+        n_sd=ev.onset_n_sd,
+        window_s=ev.quiet_window_s,
     )
-    return _rows("slcmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS, side=side)
+    return measures("slcmj", m, jump.CMJ_UNITS, jump.CMJ_METHODS, side=side)
 
 
-def single_leg_hop(trial: Trial, cfg: dict):
+def single_leg_hop(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Single-leg repeated hops: contact time, flight height and RSI of the stance leg."""
     fz, side = _single_side(trial, cfg)
-    m = battery.hop_metrics(
-        fz, rate_hz=trial.analog_rate_hz, threshold_n=cfg["events"]["threshold_n"]
-    )
-    return _rows("slhop", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS, side=side)
+    m = battery.hop_metrics(fz, rate_hz=trial.analog_rate_hz, threshold_n=cfg.events.threshold_n)
+    return measures("slhop", m, battery.BATTERY_UNITS, battery.BATTERY_METHODS, side=side)
 
 
 #: Session-level LSI of single-leg tests: output task -> (left task, right task), features.
@@ -428,8 +418,8 @@ SINGLE_LEG_METRICS = {
 }
 
 
-def capture_warnings(fn, trial: Trial, cfg: dict):
-    """Run one adapter; return its rows and the text of the CxlabWarnings it raised."""
+def capture_warnings(fn, trial: Trial, cfg: FeatureConfig) -> tuple[list[Measure], list[str]]:
+    """Run one adapter; return its measures and the text of the CxlabWarnings it raised."""
     from cxlab._check import CxlabWarning
 
     with warnings.catch_warnings(record=True) as caught:

@@ -45,6 +45,7 @@ from cxlab.ingest._sessions import record_sessions
 from cxlab.ingest._worker import (
     ALL_TABLES,
     SIGNAL_TABLES,
+    IngestStatus,
     Outcome,
     Task,
     masks_of,
@@ -55,7 +56,7 @@ from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store, remove_stale_temporaries
 
-__all__ = ["IngestReport", "ingest"]
+__all__ = ["IngestReport", "IngestStatus", "Outcome", "ingest"]
 
 
 @dataclass
@@ -79,7 +80,7 @@ class IngestReport:
     seconds: float = 0.0
     store: Path | None = None
 
-    def _with(self, status: str) -> list[Outcome]:
+    def _with(self, status: IngestStatus) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
 
     @property

@@ -11,6 +11,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -51,13 +52,18 @@ class Task:
         return self.sha256[:16]
 
 
+#: What :func:`cxlab.ingest.ingest` did with one file (or pair): stored it, found it already
+#: stored with the same bytes, or quarantined it (``Outcome.stage`` and ``.reason`` say why).
+IngestStatus = Literal["ingested", "unchanged", "failed"]
+
+
 @dataclass
 class Outcome:
     """What happened to one unit."""
 
     rel: str
     sha256: str
-    status: str  # "ingested" | "failed"
+    status: IngestStatus
     format: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     stage: str | None = None

@@ -36,7 +36,6 @@ Keys of an ``[[instrument]]`` table
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -47,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, check_keys, message
 
 __all__ = [
     "Instrument",
@@ -59,7 +58,7 @@ __all__ = [
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _METHODS = ("sum", "mean", "percent")
-_KEYS = {
+_KEYS = (
     "name",
     "title",
     "source",
@@ -72,7 +71,7 @@ _KEYS = {
     "score",
     "min_items",
     "unit",
-}
+)
 #: top-level keys of a survey --spec TOML file
 _SPEC_KEYS = ("drop_columns", "instrument")
 
@@ -123,9 +122,13 @@ def _instrument(entry: dict, path: Path) -> Instrument:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         _fail(path, "instrument.name", "must be lower case letters, digits and '_'", name)
     where = f"instrument {name!r}"
-    unknown = sorted(set(entry) - _KEYS)
-    if unknown:
-        _fail(path, where, "has unknown keys", unknown)
+    check_keys(
+        entry,
+        _KEYS,
+        where=f"instrument.{name}",
+        file=path,
+        fix="see 'Declaring an instrument' in docs/surveys.md",
+    )
     for key in ("items", "min", "max", "score", "unit"):
         if key not in entry:
             _fail(path, f"{where}.{key}", "is missing")
@@ -234,21 +237,13 @@ def read_spec(path: str | os.PathLike[str] | None, /) -> tuple[dict[str, Instrum
         return {}, []
     path = Path(path)
     doc = _toml(path)
-    unknown = [k for k in doc if k not in _SPEC_KEYS]
-    if unknown:
-        named = []
-        for k in unknown:
-            near = difflib.get_close_matches(k, _SPEC_KEYS, n=1)
-            named.append(f"{k!r} (did you mean {near[0]!r}?)" if near else repr(k))
-        raise ConfigError(
-            message(
-                f"has unknown top-level key(s) {', '.join(named)}",
-                file=path,
-                field="--spec",
-                fix="the allowed keys are drop_columns and [[instrument]] "
-                "tables; see 'Declaring an instrument' in docs/surveys.md",
-            )
-        )
+    check_keys(
+        doc,
+        _SPEC_KEYS,
+        file=path,
+        fix="the allowed keys are drop_columns and [[instrument]] tables; see 'Declaring an "
+        "instrument' in docs/surveys.md",
+    )
     inst = _instruments(doc, path)
     drop = doc.get("drop_columns", [])
     if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):

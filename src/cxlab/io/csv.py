@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from cxlab._check import ConfigError, InputFormatError, check_option, message, warn
+from cxlab._check import ConfigError, InputFormatError, check_keys, check_option, message, warn
 from cxlab.io._text import (
     NUMBER,
     decimal_mark,
@@ -165,7 +165,9 @@ def read_mapping(
         return DEFAULT_MAPPING
     if isinstance(mapping, ForcePlateMapping):
         return mapping
+    file = None
     if isinstance(mapping, (str, os.PathLike)):
+        file = mapping
         try:
             with open(mapping, "rb") as fh:
                 mapping = tomllib.load(fh)
@@ -189,8 +191,7 @@ def read_mapping(
         raise ConfigError(
             message("must be a dict or a TOML file", field="mapping", value=type(mapping).__name__)
         )
-    for k in mapping:
-        check_option("mapping key", k, _TOP_KEYS)
+    check_keys(mapping, _TOP_KEYS, where="mapping", file=file, fix="see docs/ingest.md")
     cols = mapping.get("columns")
     if not isinstance(cols, dict) or not cols:
         raise ConfigError(
@@ -209,8 +210,7 @@ def read_mapping(
             raise ConfigError(
                 message("must be a table of plate, component, unit", field=where, value=spec)
             )
-        for k in spec:
-            check_option(f"key of {where}", k, _COL_KEYS)
+        check_keys(spec, _COL_KEYS, where=where, file=file, fix="see docs/ingest.md")
         comp = check_option(f"{where}.component", spec.get("component"), COMPONENTS)
         unit = check_option(f"{where}.unit", spec.get("unit"), UNITS[comp])
         sign = check_option(f"{where}.sign", spec.get("sign", 1), (1, -1))

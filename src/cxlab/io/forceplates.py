@@ -417,6 +417,101 @@ def _unit_name(k: float) -> str:
     return _METRIC_MOMENT.get(k, f"{k:g} N·m")
 
 
+class _PlateInputs(NamedTuple):
+    """What the per-TYPE load functions need beside the plate's channels."""
+
+    i: int  # 0-based plate index
+    fp: dict[str, Param]
+    r: np.ndarray  # (3,) FORCE_PLATFORM:ORIGIN with z <= 0, m (plate frame)
+    half: np.ndarray  # (2,) half extents of the surface, m
+    length_m: float
+    idx: np.ndarray  # 0-based analog channel indices of the plate
+    analog_units: list[str] | None
+    moment_units: str
+    where: dict[str, Any]
+    findings: list[str]
+
+
+#: force (n, 3) N and moment about the surface centre (n, 3) N·m in the plate frame, the
+#: moment unit (N·m per channel unit) and where that unit came from
+_Loads = tuple[np.ndarray, np.ndarray, float, str]
+
+
+def _type1_loads(ch: np.ndarray, p: _PlateInputs) -> _Loads:
+    """TYPE 1: Fx, Fy, Fz, CoPx, CoPy (POINT:UNITS), Tz (N x POINT:UNITS)."""
+    force = ch[:, 0:3]
+    cop = np.column_stack([ch[:, 3:5] * p.length_m, np.zeros(ch.shape[0])])
+    m_c = np.cross(cop, force)
+    m_c[:, 2] += ch[:, 5] * p.length_m
+    return force, m_c, p.length_m, "N x POINT:UNITS"
+
+
+def _type3_loads(ch: np.ndarray, p: _PlateInputs) -> _Loads:
+    """TYPE 3 (Kistler): fx12, fx34, fy14, fy23, fz1..fz4 from sensors at (+-a, +-b)."""
+    force = np.column_stack([ch[:, 0] + ch[:, 1], ch[:, 2] + ch[:, 3], ch[:, 4:8].sum(axis=1)])
+    a, b = p.r[0], p.r[1]
+    m_c = np.column_stack(
+        [
+            b * (ch[:, 4] + ch[:, 5] - ch[:, 6] - ch[:, 7]),
+            a * (ch[:, 5] + ch[:, 6] - ch[:, 4] - ch[:, 7]),
+            b * (ch[:, 1] - ch[:, 0]) + a * (ch[:, 2] - ch[:, 3]),
+        ]
+    ) + np.cross(force, np.array([0.0, 0.0, p.r[2]]))
+    return force, m_c, p.length_m, "Kistler channels in N"
+
+
+def _six_loads(six: np.ndarray, p: _PlateInputs, *, channel_units: bool) -> _Loads:
+    """Fx, Fy, Fz, Mx, My, Mz about the transducer origin; the moment unit is the candidate
+    (ANALOG:UNITS of the moment channels when ``channel_units``, POINT:MOMENT_UNITS,
+    N x POINT:UNITS) that keeps the CoP on the plate (:func:`_choose_moment_unit`)."""
+    force = six[:, 0:3]
+    candidates: list[tuple[float, str]] = []
+    if channel_units and p.analog_units is not None:
+        k = _moment_scale([p.analog_units[j] for j in p.idx[3:6]])
+        if k is not None:
+            candidates.append((k, f"ANALOG:UNITS '{p.analog_units[p.idx[3]]}'"))
+    if (k := moment_unit(p.moment_units)) is not None:
+        candidates.append((k, f"POINT:MOMENT_UNITS '{p.moment_units}'"))
+    candidates.append((p.length_m, "N x POINT:UNITS"))
+    unit_k, unit_from, finding = _choose_moment_unit(force, six[:, 3:6], p.r, p.half, candidates)
+    if finding:
+        p.findings.append(message(finding, **p.where))
+    return force, six[:, 3:6] * unit_k + np.cross(force, p.r), unit_k, unit_from
+
+
+def _type2_loads(ch: np.ndarray, p: _PlateInputs) -> _Loads:
+    """TYPE 2: the six channels are the forces and moments (ANALOG:UNITS apply)."""
+    return _six_loads(ch, p, channel_units=True)
+
+
+def _type4_loads(ch: np.ndarray, p: _PlateInputs) -> _Loads:
+    """TYPE 4: TYPE 2 after the plate's 6 x 6 CAL_MATRIX (channel units no longer apply)."""
+    cal = p.fp.get("CAL_MATRIX")
+    if (
+        cal is None
+        or cal.dtype == -1
+        or len(cal.dims) < 3
+        or cal.dims[2] <= p.i
+        or cal.dims[0] < 6
+        or cal.dims[1] < 6
+    ):
+        raise InputFormatError(
+            message(
+                "TYPE 4 needs a 6 x 6 CAL_MATRIX per plate",
+                value=cal.dims if cal else None,
+                fix="re-export with the calibration matrix",
+                **p.where,
+            )
+        )
+    six = ch @ np.asarray(cal.value, dtype=float)[:6, :6, p.i].T
+    return _six_loads(six, p, channel_units=False)
+
+
+#: C3D FORCE_PLATFORM:TYPE -> its channels as loads (Motion Lab Systems, C3D User Guide,
+#: "The FORCE_PLATFORM group"); keys are those of :data:`N_CHANNELS`.
+_LOADS_BY_TYPE = {1: _type1_loads, 2: _type2_loads, 3: _type3_loads, 4: _type4_loads}
+
+
 def _wrench(
     ch: np.ndarray,
     t: int,
@@ -433,7 +528,6 @@ def _wrench(
     where: dict[str, Any],
     findings: list[str],
 ) -> _Wrench:
-    n_samples = ch.shape[0]
     corners = corners_all[12 * i : 12 * (i + 1)].reshape(4, 3) * length_m
     origin = origin_all[3 * i : 3 * (i + 1)] * length_m
     r = -origin if origin[2] > 0 else origin
@@ -449,57 +543,10 @@ def _wrench(
             )
         )
     half = _half_extents(corners, rot, centre)
-    unit_k, unit_from = length_m, "N x POINT:UNITS"
-    if t == 1:
-        force = ch[:, 0:3]
-        cop = np.column_stack([ch[:, 3:5] * length_m, np.zeros(n_samples)])
-        m_c = np.cross(cop, force)
-        m_c[:, 2] += ch[:, 5] * length_m
-    elif t == 3:
-        force = np.column_stack([ch[:, 0] + ch[:, 1], ch[:, 2] + ch[:, 3], ch[:, 4:8].sum(axis=1)])
-        a, b = r[0], r[1]
-        m_c = np.column_stack(
-            [
-                b * (ch[:, 4] + ch[:, 5] - ch[:, 6] - ch[:, 7]),
-                a * (ch[:, 5] + ch[:, 6] - ch[:, 4] - ch[:, 7]),
-                b * (ch[:, 1] - ch[:, 0]) + a * (ch[:, 2] - ch[:, 3]),
-            ]
-        ) + np.cross(force, np.array([0.0, 0.0, r[2]]))
-        unit_from = "Kistler channels in N"
-    else:
-        six = ch
-        if t == 4:
-            cal = fp.get("CAL_MATRIX")
-            if (
-                cal is None
-                or cal.dtype == -1
-                or len(cal.dims) < 3
-                or cal.dims[2] <= i
-                or cal.dims[0] < 6
-                or cal.dims[1] < 6
-            ):
-                raise InputFormatError(
-                    message(
-                        "TYPE 4 needs a 6 x 6 CAL_MATRIX per plate",
-                        value=cal.dims if cal else None,
-                        fix="re-export with the calibration matrix",
-                        **where,
-                    )
-                )
-            six = ch @ np.asarray(cal.value, dtype=float)[:6, :6, i].T
-        force = six[:, 0:3]
-        candidates: list[tuple[float, str]] = []
-        if t == 2 and analog_units is not None:
-            k = _moment_scale([analog_units[j] for j in idx[3:6]])
-            if k is not None:
-                candidates.append((k, f"ANALOG:UNITS '{analog_units[idx[3]]}'"))
-        if (k := moment_unit(moment_units)) is not None:
-            candidates.append((k, f"POINT:MOMENT_UNITS '{moment_units}'"))
-        candidates.append((length_m, "N x POINT:UNITS"))
-        unit_k, unit_from, finding = _choose_moment_unit(force, six[:, 3:6], r, half, candidates)
-        if finding:
-            findings.append(message(finding, **where))
-        m_c = six[:, 3:6] * unit_k + np.cross(force, r)
+    inputs = _PlateInputs(
+        i, fp, r, half, length_m, idx, analog_units, moment_units, where, findings
+    )
+    force, m_c, unit_k, unit_from = _LOADS_BY_TYPE[t](ch, inputs)
     return _Wrench(force, m_c, rot, centre, corners, origin, half, unit_k, unit_from)
 
 

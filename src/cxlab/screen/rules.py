@@ -38,7 +38,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, check_keys, message
 
 __all__ = [
     "COMPARISONS",
@@ -184,16 +184,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _check_top(doc: dict[str, Any], path: Path) -> None:
-    for key in doc:
-        if key not in ("rules", "replace"):
-            raise ConfigError(
-                message(
-                    "is not a known top-level key",
-                    file=path,
-                    field=key,
-                    fix="use [rules.<id>] tables and optionally replace = true",
-                )
-            )
+    check_keys(
+        doc,
+        ("rules", "replace"),
+        file=path,
+        fix="use [rules.<id>] tables and optionally replace = true (docs/screen.md)",
+    )
     if not isinstance(doc.get("replace", False), bool):
         raise ConfigError(
             message("must be true or false", file=path, field="replace", value=doc["replace"])
@@ -224,11 +220,10 @@ def _check_raw(rid: str, raw: Any, path: Path) -> dict[str, Any]:
         )
     if not isinstance(raw, dict):
         raise ConfigError(message("must be a table", file=path, field=f"rules.{rid}", value=raw))
+    check_keys(
+        raw, _SPEC, where=f"rules.{rid}", file=path, fix="the rule fields are in docs/screen.md"
+    )
     for key, val in raw.items():
-        if key not in _SPEC:
-            raise _err(
-                path, rid, key, "is not a known rule field", fix="use one of " + ", ".join(_SPEC)
-            )
         types = _SPEC[key][0]
         bad_bool = isinstance(val, bool) and bool not in types
         if bad_bool or not isinstance(val, types):

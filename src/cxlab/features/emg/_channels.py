@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal, NamedTuple
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ANY, ConfigError, check_keys, message, nearest
 
 __all__ = ["Channel", "EmgMap", "looks_like_emg", "muscle_of", "read_emg_map"]
 
@@ -31,23 +30,15 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^A-Za-z0-9]+", " ", t).upper().split())
 
 
-def _check_keys(user: dict, defaults: dict, prefix: str, file) -> list[str]:
-    bad = []
-    for key, value in user.items():
-        name = f"{prefix}{key}"
-        if prefix == "" and key in _FREE:
-            if not isinstance(value, dict):
-                bad.append(f"{name!r} (must be a table)")
-            continue
-        if key not in defaults:
-            near = difflib.get_close_matches(key, list(defaults), n=1)
-            bad.append(f"{name!r} (did you mean {prefix + near[0]!r}?)" if near else repr(name))
-        elif isinstance(defaults[key], dict):
-            if not isinstance(value, dict):
-                bad.append(f"{name!r} (must be a table)")
-            else:
-                bad += _check_keys(value, defaults[key], f"{name}.", file)
-    return bad
+def _schema(defaults: dict, *, top: bool = True) -> dict:
+    """The key schema of :func:`cxlab._check.check_keys`: the shipped tables, with any key
+    allowed in the tables of names (``_FREE``)."""
+    return {
+        k: {ANY: None}
+        if top and k in _FREE
+        else (_schema(v, top=False) if isinstance(v, dict) else None)
+        for k, v in defaults.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -86,11 +77,8 @@ def _pair_table(cfg: dict, name: str, muscles: set, file) -> dict:
     out = {}
     for key, v in cfg.get(name, {}).items():
         if not (isinstance(v, list) and len(v) == 2 and all(m in muscles for m in v)):
-            near = [
-                difflib.get_close_matches(str(m), sorted(muscles), n=1)
-                for m in (v if isinstance(v, list) else [v])
-            ]
-            hint = ", ".join(n[0] for n in near if n)
+            near = [nearest(m, sorted(muscles)) for m in (v if isinstance(v, list) else [v])]
+            hint = ", ".join(n for n in near if n)
             raise ConfigError(
                 message(
                     "must be [muscle, muscle] with muscle codes of [muscles]",
@@ -129,16 +117,13 @@ def read_emg_map(user: dict | None = None, /, *, file=None) -> EmgMap:
     """
     cfg = tomllib.loads(resources.files("cxlab.features").joinpath("emg.toml").read_text())
     user = user or {}
-    bad = _check_keys(user, cfg, "", file)
-    if bad:
-        raise ConfigError(
-            message(
-                f"has unknown EMG key(s) {', '.join('emg.' + b for b in bad)}",
-                file=file,
-                field=None if file else "config",
-                fix="the keys are those of src/cxlab/features/emg.toml (docs/emg.md)",
-            )
-        )
+    check_keys(
+        user,
+        _schema(cfg),
+        where="emg",
+        file=file,
+        fix="the keys are those of src/cxlab/features/emg.toml (docs/emg.md)",
+    )
     for table, value in user.items():
         cfg[table] = {**cfg.get(table, {}), **value}
     aliases = {}

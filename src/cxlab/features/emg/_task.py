@@ -1,6 +1,6 @@
 """One recording's EMG -> rows of the features table (the ``emg`` function of features.toml).
 
-Rows are ``(feature, side, value, unit, method)`` as every task adapter returns. A channel
+Rows are :class:`~cxlab.features.measure.Measure` as every task adapter returns. A channel
 that fails a quality check gives one NaN row ``emg_<muscle>_quality`` whose method starts
 with ``"not analysed: "`` and the reason, so the runner quarantines it by name; its other
 features are not computed.
@@ -8,7 +8,7 @@ features are not computed.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from scipy.integrate import cumulative_trapezoid
@@ -25,7 +25,11 @@ from cxlab.features.emg._signal import (
     emg_reference,
 )
 from cxlab.features.events import FeatureError, flights, movement_onset, quiet_standing
+from cxlab.features.measure import Measure
 from cxlab.units import G
+
+if TYPE_CHECKING:
+    from cxlab.features.config import FeatureConfig
 
 __all__ = ["ONSET_LEAD_S", "Phase", "emg_channels", "emg_features", "task_phases"]
 
@@ -57,13 +61,13 @@ def emg_channels(labels, emg_map: EmgMap, /) -> list[Channel]:
     return out
 
 
-def _total_fz(trial, cfg) -> np.ndarray:
-    p = cfg["plates"]
-    have = [trial.plates[k]["fz"] for k in (p["left"], p["right"]) if k in trial.plates]
+def _total_fz(trial, cfg: FeatureConfig) -> np.ndarray:
+    p = cfg.plates
+    have = [trial.plates[k]["fz"] for k in (p.left, p.right) if k in trial.plates]
     if not have:
         raise FeatureError(
-            f"{trial.task}: EMG phases need force plates {p['left']} and "
-            f"{p['right']} (plates present: {sorted(trial.plates) or 'none'})"
+            f"{trial.task}: EMG phases need force plates {p.left} and "
+            f"{p.right} (plates present: {sorted(trial.plates) or 'none'})"
         )
     fz = np.sum(have, axis=0)
     if not np.isfinite(fz).all():
@@ -73,22 +77,22 @@ def _total_fz(trial, cfg) -> np.ndarray:
     return fz
 
 
-def _cmj_phases(trial, cfg) -> list[Phase]:
+def _cmj_phases(trial, cfg: FeatureConfig) -> list[Phase]:
     """Braking and propulsion from the summed vertical force (McMahon et al. 2018 phases,
     with the same building blocks and defaults as :func:`cxlab.features.jump.cmj_metrics`)."""
-    ev, rate = cfg["events"], trial.analog_rate_hz
+    ev, rate = cfg.events, trial.analog_rate_hz
     f = _total_fz(trial, cfg)
-    fl = flights(f, rate_hz=rate, threshold_n=ev["threshold_n"])
+    fl = flights(f, rate_hz=rate, threshold_n=ev.threshold_n)
     if fl.size == 0:
         raise FeatureError(f"{trial.task}: no take-off found for the EMG phases")
     to = int(fl[0, 0])
-    qs = quiet_standing(f, rate_hz=rate, window_s=ev["quiet_window_s"], stop=to)
+    qs = quiet_standing(f, rate_hz=rate, window_s=ev.quiet_window_s, stop=to)
     onset = movement_onset(
         f,
         rate_hz=rate,
         weight_n=qs["weight_n"],
         sd_n=qs["sd_n"],
-        n_sd=ev["onset_n_sd"],
+        n_sd=ev.onset_n_sd,
         start=qs["start"],
         stop=to,
     )
@@ -105,11 +109,11 @@ def _cmj_phases(trial, cfg) -> list[Phase]:
     ]
 
 
-def _landing_phases(trial, cfg, emg_map) -> list[Phase]:
+def _landing_phases(trial, cfg: FeatureConfig, emg_map) -> list[Phase]:
     from cxlab.features.landing import touchdown
 
     rate = trial.analog_rate_hz
-    td = touchdown(_total_fz(trial, cfg), rate_hz=rate, threshold_n=cfg["events"]["threshold_n"])
+    td = touchdown(_total_fz(trial, cfg), rate_hz=rate, threshold_n=cfg.events.threshold_n)
     w = round(emg_map.settings["phases"]["landing_window_s"] * rate)
     ms = round(1000 * emg_map.settings["phases"]["landing_window_s"])
     return [Phase(f"landing_{ms}ms", td, td + w, None, td, "touchdown")]
@@ -131,9 +135,9 @@ def _event_phases(trial, emg_map, n: int) -> list[Phase]:
     return out
 
 
-def task_phases(trial, cfg, n: int) -> list[Phase]:
+def task_phases(trial, cfg: FeatureConfig, n: int) -> list[Phase]:
     """The phases of ``trial`` as its task's kind in ``emg.toml [tasks]`` says."""
-    emg_map: EmgMap = cfg["emg"]
+    emg_map: EmgMap = cfg.emg
     kind = emg_map.tasks.get(trial.task)
     if kind is None:
         kind = "events" if trial.events else "trial"
@@ -191,9 +195,9 @@ def _references(trial, chans, emg_map, env, rate) -> list[EmgReference]:
     return refs
 
 
-def emg_features(trial, cfg) -> list[tuple]:
+def emg_features(trial, cfg: FeatureConfig) -> list[Measure]:
     """EMG features of one trial (see docs/emg.md for every row)."""
-    emg_map: EmgMap = cfg["emg"]
+    emg_map: EmgMap = cfg.emg
     chans = emg_channels(list(trial.analogs), emg_map)
     mapped = {c.label for c in chans}
     unmapped = [lab for lab in trial.analogs if looks_like_emg(lab) and lab not in mapped]
@@ -201,7 +205,7 @@ def emg_features(trial, cfg) -> list[tuple]:
     if unmapped:  # EMG the lab recorded but no label says which muscle: say so, once
         shown = ", ".join(repr(lab) for lab in unmapped[:6]) + (" ..." if len(unmapped) > 6 else "")
         rows.append(
-            (
+            Measure(
                 "emg_unmapped_channels",
                 "bilateral",
                 float("nan"),
@@ -223,7 +227,7 @@ def emg_features(trial, cfg) -> list[tuple]:
             why = emg_quality(x, rate_hz=rate, **qcfg).flags[0]
         if why:
             rows.append(
-                (
+                Measure(
                     f"emg_{c.muscle}_quality",
                     c.side,
                     float("nan"),
@@ -260,7 +264,7 @@ def emg_features(trial, cfg) -> list[tuple]:
             ref = f"ref: {refs[k].source}"
             n_cyc = f", mean of {len(mine)}" if len(mine) > 1 else ""
             rows.append(
-                (
+                Measure(
                     f"emg_{c.muscle}_{name}_mean_{sfx[k]}",
                     c.side,
                     summary[(name, k)][0],
@@ -269,7 +273,7 @@ def emg_features(trial, cfg) -> list[tuple]:
                 )
             )
             rows.append(
-                (
+                Measure(
                     f"emg_{c.muscle}_{name}_peak_{sfx[k]}",
                     c.side,
                     summary[(name, k)][1],
@@ -287,7 +291,7 @@ def emg_features(trial, cfg) -> list[tuple]:
             if (name, kl) in summary and (name, kr) in summary:
                 left, right = summary[(name, kl)][0], summary[(name, kr)][0]
                 rows.append(
-                    (
+                    Measure(
                         f"emg_{c.muscle}_{name}_mean_lsi_pct",
                         "bilateral",
                         float(weaker_limb_lsi(left, right)),
@@ -310,7 +314,7 @@ def emg_features(trial, cfg) -> list[tuple]:
                     for p in mine
                 ]
                 rows.append(
-                    (
+                    Measure(
                         f"emg_{pair}_{name}_cci",
                         side,
                         float(np.mean([v.cci for v in cc])),
@@ -319,7 +323,7 @@ def emg_features(trial, cfg) -> list[tuple]:
                     )
                 )
                 rows.append(
-                    (
+                    Measure(
                         f"emg_{pair}_{name}_overlap_pct",
                         side,
                         float(np.mean([v.overlap_pct for v in cc])),
@@ -355,7 +359,7 @@ def emg_features(trial, cfg) -> list[tuple]:
                 continue
             first[k] = float(cand[0])
             rows.append(
-                (
+                Measure(
                     f"emg_{c.muscle}_onset_ms",
                     c.side,
                     1000.0 * (first[k] - e0),
@@ -370,7 +374,7 @@ def emg_features(trial, cfg) -> list[tuple]:
                 k1, k2 = idx.get((m1, side)), idx.get((m2, side))
                 if k1 in first and k2 in first:
                     rows.append(
-                        (
+                        Measure(
                             f"emg_{name}_onset_diff_ms",
                             side,
                             1000.0 * (first[k1] - first[k2]),
