@@ -96,8 +96,9 @@ def test_unmatched_path_lands_with_empty_fields_and_one_warning(raw, tmp_path):
     row = rec[rec["source_path"] == stored].iloc[0]
     assert row[["subject_id", "session", "task", "trial"]].isna().all()
     assert not rec["source_path"].str.contains("misc|notes").any()
-    lines = [w for w in rep.warnings if w.startswith("misc/notes_ik.mot: path matches no")]
-    assert len(lines) == 1
+    lines = [w for w in rep.warnings if "match no file-name pattern" in w]
+    assert len(lines) == 1 and lines[0].startswith("1 path(s)")
+    assert lines[0].endswith(": misc/notes_ik.mot")
     analogs = Store(tmp_path / "st").table(
         "analogs", filters=[("recording_id", "==", row["recording_id"])]
     )
