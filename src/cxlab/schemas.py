@@ -1,8 +1,11 @@
 """Every table's columns, types, units and value constraints, declared once.
 
 The store validates each write against these declarations and reports *all*
-failures at once (like pandera's ``lazy=True``). Units are written into the
-Parquet field metadata (key ``unit``) so they travel with the data.
+failures at once (like pandera's ``lazy=True``). Units travel with the data: every
+Parquet part the store writes carries each column's unit and description in its field
+metadata (keys ``unit``, ``doc``) and, in the file's key-value metadata, the table name
+(``cxlab_table``), :data:`SCHEMA_VERSION` (``cxlab_schema_version``) and the lab-frame
+convention :data:`LAB_FRAME` (``cxlab_lab_frame``).
 
 Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 ``1`` marks a dimensionless quantity and an empty string a non-quantity.
@@ -19,7 +22,20 @@ import pyarrow.compute as pc
 
 from cxlab._check import SchemaError, message
 
+SCHEMA_VERSION = "1"
+"""Version of the table declarations, written into every part (``cxlab_schema_version``);
+raised when a declared column changes type, unit or meaning."""
+
+LAB_FRAME = (
+    "right-handed, Z up, subject facing +X (anterior), +Y to the subject's left; "
+    "positions in m, forces on the body in N, moments in N.m (docs/conventions.md)"
+)
+"""The lab-frame convention of every spatial column, written into every part
+(``cxlab_lab_frame``)."""
+
 __all__ = [
+    "LAB_FRAME",
+    "SCHEMA_VERSION",
     "TABLES",
     "Column",
     "TableSchema",
@@ -106,12 +122,22 @@ class TableSchema:
         raise KeyError(name)
 
     def arrow_schema(self) -> pa.Schema:
-        """The Arrow schema, with each column's unit and description in its metadata."""
+        """The Arrow schema: each column's unit and description in its field metadata
+        (``unit``, ``doc``); the table name, :data:`SCHEMA_VERSION` and :data:`LAB_FRAME`
+        in the schema metadata (``cxlab_table``, ``cxlab_schema_version``,
+        ``cxlab_lab_frame``)."""
         fields = [
             pa.field(c.name, c.type, nullable=c.nullable, metadata={"unit": c.unit, "doc": c.doc})
             for c in self.columns
         ]
-        return pa.schema(fields, metadata={"cxlab_table": self.name})
+        return pa.schema(
+            fields,
+            metadata={
+                "cxlab_table": self.name,
+                "cxlab_schema_version": SCHEMA_VERSION,
+                "cxlab_lab_frame": LAB_FRAME,
+            },
+        )
 
 
 S, I32, I64, F64, B = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
