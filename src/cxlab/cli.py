@@ -608,7 +608,7 @@ def screen_cmd(
         typer.Option(
             "--out",
             help="Write screen.parquet and profile-<subject_id>.html here (default: "
-            "screen.parquet only, in the store directory).",
+            "the findings go into the store's screen table, no pages).",
         ),
     ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of tables.")] = False,

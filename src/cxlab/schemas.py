@@ -621,6 +621,43 @@ TABLES: dict[str, TableSchema] = {
             "subject",
             doc="inverse-dynamics joint moments and powers per kg (docs/kinematics.md)",
         ),
+        _t(
+            "screen",
+            [
+                Column("subject_id", S, pattern=HEX12, doc=_PSEUDO),
+                Column("session", S),
+                Column("rule_id", S, doc="rule id from the rules file"),
+                Column("feature", S, doc="the feature or instrument the rule reads"),
+                Column(
+                    "side",
+                    S,
+                    isin=("left", "right", "bilateral", "worst"),
+                    doc="side judged; 'worst' = the worse of left and right",
+                ),
+                Column(
+                    "worse_side",
+                    S,
+                    nullable=True,
+                    isin=("left", "right"),
+                    doc="for 'worst' rules: which side was worse",
+                ),
+                Column("value", F64, nullable=True, doc="mean of trials, unit in `unit`"),
+                Column("unit", S),
+                Column("n_trials", I32, "1", ge=0, doc="trials (or scores) averaged"),
+                Column("threshold", F64, nullable=True, doc="flag threshold, unit in `unit`"),
+                # the same values as cxlab.screen.rules.COMPARISONS and SEVERITIES (tested)
+                Column("comparison", S, isin=("<", "<=", ">", ">=", "abs>", "abs>=")),
+                Column("flagged", B, nullable=True, doc="missing when not assessed"),
+                Column("status", S, isin=("flagged", "normal", "not assessed")),
+                Column("severity", S, nullable=True, isin=("low", "moderate", "high")),
+                Column("region", S),
+                Column("focus", S),
+                Column("source", S),
+            ],
+            ["subject_id", "session", "rule_id", "side"],
+            doc="movement-screen findings, one row per subject x session x rule x side "
+            "(cxlab screen; one part per subject)",
+        ),
     ]
 }
 
