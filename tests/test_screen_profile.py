@@ -205,8 +205,7 @@ def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(t
     import json
 
     from cxlab.features.runner import extract_features
-    from cxlab.ingest import ingest
-    from cxlab.ingest_tables import ingest_strength, ingest_surveys
+    from cxlab.ingest import ingest, ingest_strength, ingest_surveys
     from cxlab.screen.run import screen_store
     from cxlab.synth.files import write_cohort
 

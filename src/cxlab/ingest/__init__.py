@@ -1,4 +1,16 @@
-"""Ingest recording files (C3D, TRC, MOT/STO, force-plate CSV) into a store, in parallel.
+"""Ingest files into a store: recordings (C3D, TRC, MOT/STO, force-plate CSV) in parallel
+with :func:`ingest`; questionnaires, programme logs, dynamometer sheets and session sheets
+with :func:`ingest_surveys`, :func:`ingest_interventions`, :func:`ingest_strength` and
+:func:`ingest_sessions`.
+
+The sheet ingests read their files, de-identify them (:mod:`cxlab.deid`), check every cell
+and write, per source file, one part keyed by the file's sha256 (``survey-<sha16>``, ...), so
+that re-ingesting a file replaces exactly its rows. Rows with a problem do not land: they are
+returned and written to the ``quarantine`` table; the good rows land. All frames are
+validated against :mod:`cxlab.schemas` before the store is touched, and every part and
+quarantine entry of one call is one commit.
+
+Recordings:
 
 For each file (or TRC + force MOT pair, see :func:`cxlab.ingest._paths.discover`):
 
@@ -45,7 +57,11 @@ from cxlab._check import ConfigError, message
 from cxlab._executor import is_worker_crash, make_executor
 from cxlab._workers import worker_pool
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
+from cxlab.ingest._programme import ingest_interventions, ingest_strength
+from cxlab.ingest._session_sheets import ingest_sessions
 from cxlab.ingest._sessions import record_sessions
+from cxlab.ingest._surveys import ingest_surveys
+from cxlab.ingest._tables import IngestResult
 from cxlab.ingest._worker import (
     ALL_TABLES,
     SIGNAL_TABLES,
@@ -59,7 +75,15 @@ from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
 
-__all__ = ["IngestReport", "ingest"]
+__all__ = [
+    "IngestReport",
+    "IngestResult",
+    "ingest",
+    "ingest_interventions",
+    "ingest_sessions",
+    "ingest_strength",
+    "ingest_surveys",
+]
 
 
 @dataclass
