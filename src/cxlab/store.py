@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -462,7 +463,8 @@ class Store:
     def keys(self, name: str, /) -> set[str]:
         """The part keys present in table ``name``."""
         cat = self._live()
-        return set(cat.filter(pc.equal(cat.column("table"), name)).column("key").to_pylist())
+        keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
+        return set(keys.to_numpy(zero_copy_only=False).tolist())
 
     def table(
         self,
@@ -695,7 +697,7 @@ def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, i
 def _merge_compact(root: Path, name: str, old_file: str | None, drop: set[str], new: list[Staged]):
     """The new one file of compacted table ``name``: its old rows minus the keys in ``drop``,
     plus the staged parts, ordered by key (so the bytes depend only on the live parts).
-    Returns (staged path, final name, {key: rows}, bytes) or None when no row is left."""
+    Returns (staged path, final name, its catalog rows) or None when no row is left."""
     schema = schema_of(name)
     target = schema.arrow_schema().append(pa.field(_catalog.PART_COLUMN, pa.string(), False))
     pieces = []
@@ -717,9 +719,21 @@ def _merge_compact(root: Path, name: str, old_file: str | None, drop: set[str], 
     order = pc.sort_indices(table.column(_catalog.PART_COLUMN))  # stable: parts keep their order
     table = table.take(order).combine_chunks()
     temp, digest, size = _write_staged(table, root / _catalog.STAGING, os.getpid())
-    counts = table.column(_catalog.PART_COLUMN).value_counts()
-    rows = dict(zip(counts.field(0).to_pylist(), counts.field(1).to_pylist(), strict=True))
-    return temp, f"{name}/part-{digest[:16]}.parquet", rows, size
+    final = f"{name}/part-{digest[:16]}.parquet"
+    counts = table.column(_catalog.PART_COLUMN).value_counts()  # in order of first appearance
+    n = len(counts)
+    rows = pa.Table.from_arrays(  # the table's catalog rows, built in Arrow (100,000s of keys)
+        [
+            pa.array([name] * n, pa.string()),
+            counts.field(0),
+            pa.nulls(n, pa.string()),
+            pa.array([final] * n, pa.string()),
+            counts.field(1).cast(pa.int64()),
+            pa.array(np.full(n, size, dtype=np.int64)),
+        ],
+        schema=_catalog.SCHEMA,
+    )
+    return temp, final, rows
 
 
 def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> None:
@@ -742,6 +756,7 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     before = cat.filter(pc.or_(hit, in_compact)).column("file").to_pylist()
     keep = cat.filter(pc.invert(pc.or_(hit, in_compact)))
     rows: list[dict] = []
+    compacted: list[pa.Table] = []
     moves: list[tuple[str, str]] = []
     consumed: list[str] = []
     for (t, k), s in sorted(last.items()):
@@ -760,15 +775,12 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         merged = _merge_compact(root, t, old_file, drop, new)
         if merged is None:
             continue
-        temp, final, counts, size = merged
+        temp, final, compact_rows = merged
         moves.append((str(temp), final))
         consumed.append(str(temp))  # removed if the commit fails before it is moved
-        rows += [
-            dict(table=t, key=k, partition=None, file=final, rows=int(n), bytes=size)
-            for k, n in sorted(counts.items())
-        ]
+        compacted.append(compact_rows)
     new_cat = _catalog.ordered(
-        pa.concat_tables([keep, pa.Table.from_pylist(rows, schema=_catalog.SCHEMA)])
+        pa.concat_tables([keep, pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
     )
     added = {f for _, f in moves}
     stale = sorted(set(before) - added)

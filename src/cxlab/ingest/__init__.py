@@ -432,10 +432,11 @@ def _recover(st: Store) -> None:
     size), and signal parts of a recording without a ``recordings`` row (a store written by
     an older cxlab, which wrote parts one by one)."""
     st.recover()
-    landed = st.keys("recordings")
-    orphans = [(name, key) for name in SIGNAL_TABLES for key in sorted(st.keys(name) - landed)]
-    if orphans:
-        st.commit(delete=orphans)
+    cat = st.catalog()  # one vectorised pass, not a set per table
+    landed = cat.loc[cat["table"] == "recordings", "key"]
+    signal = cat[cat["table"].isin(SIGNAL_TABLES) & ~cat["key"].isin(landed)]
+    if len(signal):
+        st.commit(delete=sorted(zip(signal["table"], signal["key"], strict=True)))
 
 
 def _settle(st: Store, tx, results: list[Outcome], landed: list[Outcome], *, known) -> list[str]:
