@@ -148,16 +148,17 @@ def _build(root: Path) -> dict:
 
 
 def test_the_uninterrupted_build_has_the_windows_the_kills_aim_at(built):
-    v1, v2 = _tree(built["snaps"]["v1f"]), _tree(built["snaps"]["v2f"])
-    q1 = [k for k in v1 if k.startswith("quarantine/")]
-    q2 = [k for k in v2 if k.startswith("quarantine/")]
-    rec1 = [k for k in v1 if k.startswith("recordings/")]
-    rec2 = [k for k in v2 if k.startswith("recordings/")]
+    from cxlab.store import Store
+
+    v1, v2 = Store(built["snaps"]["v1f"]), Store(built["snaps"]["v2f"])
+    q1, q2 = v1.keys("quarantine"), v2.keys("quarantine")
+    rec1, rec2 = v1.keys("recordings"), v2.keys("recordings")
     assert len(q1) == 3 and len(q2) == 2  # sub-05 fixed: its entry went, sub-06 and no-flight stay
-    assert len(rec1) == 4 and len(rec2) == 5 and set(rec1) - set(rec2)  # old sub-01 replaced
-    f1 = {k for k in v1 if k.startswith("features/")}
-    f2 = {k for k in v2 if k.startswith("features/")}
-    assert f1 - f2  # the features of the replaced recording went with it
+    assert len(rec1) == 4 and len(rec2) == 5 and rec1 - rec2  # old sub-01 replaced
+    gone = v1.keys("features") - v2.keys("features")
+    assert gone  # the features of the replaced recording went with it, and so did its file
+    old = [v1.parts("features")[k].file for k in gone]
+    assert old and not [f for f in old if (built["snaps"]["v2f"] / f).exists()]
     assert built["codes"] == {"v1": 3, "v1f": 3, "v2": 3, "v2f": 3}
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cxlab._check import CxlabWarning
 from cxlab.cli import app
 from cxlab.deid import age_years, identifier_columns
-from cxlab.ingest_tables import ingest_interventions, ingest_strength, ingest_surveys
+from cxlab.ingest import ingest_interventions, ingest_strength, ingest_surveys
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cxlab.cli import app
-from cxlab.ingest_tables import ingest_interventions
+from cxlab.ingest import ingest_interventions
 from cxlab.io.programme import LB_TO_KG
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store

@@ -81,7 +81,7 @@ def test_every_table_declares_units_for_float_columns():
         for c in t.columns:
             if (
                 pa.types.is_floating(c.type)
-                and c.name not in ("value", "response", "score")
+                and c.name not in ("value", "response", "score", "threshold")
                 and not (t.name == "model_outputs" and c.name in "xyz")
             ):  # unit per row
                 assert c.unit, f"{t.name}.{c.name} has no unit"

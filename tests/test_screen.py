@@ -555,3 +555,13 @@ def test_empty_inputs_give_empty_tables_with_their_columns():
     assert screen_trends(out).empty
     p = screen_prevalence(out, arms=pd.DataFrame({"subject_id": [], "arm": []}))
     assert p.empty and "ci_low" in p.columns
+
+
+def test_the_screen_table_declared_in_schemas_admits_exactly_the_rules_vocabulary():
+    from cxlab.schemas import schema_of
+    from cxlab.screen.rules import COMPARISONS, SEVERITIES
+
+    table = schema_of("screen")
+    assert SCREEN_SCHEMA is table
+    assert table.column("severity").isin == SEVERITIES
+    assert table.column("comparison").isin == COMPARISONS

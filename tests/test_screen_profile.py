@@ -179,7 +179,10 @@ def test_cli_screen_subject_by_raw_label_and_csv_into_store(tmp_path):
     fhp = [ln for ln in lines if ",forward_head_posture," in ln]
     assert len(fhp) == 1 and fhp[0].endswith(",persisted")
     assert LABEL not in res.output and sid in res.output
-    assert (st.path / "screen.parquet").exists()
+    assert st.keys("screen") == {sid}  # the findings landed in the store's screen table
+    assert not (st.path / "screen.parquet").exists()  # not as a loose file in its root
+    kept = st.table("screen")
+    assert set(kept["subject_id"]) == {sid} and (kept["rule_id"] == "forward_head_posture").any()
 
 
 def test_cli_screen_errors_are_one_line(tmp_path):
@@ -190,7 +193,7 @@ def test_cli_screen_errors_are_one_line(tmp_path):
     res = runner.invoke(app, ["screen", "--store", str(st.path), "--rules", str(bad)])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "lab.toml: rules.hq_ratio.comparison" in res.output
-    assert not (st.path / "screen.parquet").exists()  # nothing half-written
+    assert not st.keys("screen")  # nothing half-written
     res = runner.invoke(app, ["screen", "--store", str(st.path), "--subject", "nobody"])
     assert res.exit_code == 1 and "--subject" in res.output
     res = runner.invoke(app, ["screen", "--store", str(tmp_path / "empty")])
@@ -202,8 +205,7 @@ def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(t
     import json
 
     from cxlab.features.runner import extract_features
-    from cxlab.ingest import ingest
-    from cxlab.ingest_tables import ingest_strength, ingest_surveys
+    from cxlab.ingest import ingest, ingest_strength, ingest_surveys
     from cxlab.screen.run import screen_store
     from cxlab.synth.files import write_cohort
 
@@ -262,7 +264,7 @@ def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(t
         ("cmj_propulsive_impulse_lsi_pct", "bilateral"),
     ):
         assert np.isfinite(mdc.loc[key, "mdc95"]) and mdc.loc[key, "mdc95"] > 0
-    assert (st.path / "screen.parquet").exists()
+    assert len(st.table("screen")) == len(res.screened)
 
 
 def test_profile_escapes_session_labels_and_every_text_of_the_screen_tables(client):

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -283,14 +284,15 @@ def test_sql_still_reads_every_table_and_the_cli_says_why_it_refused(tmp_path):
 def test_info_survives_a_part_overwritten_by_something_else(tmp_path):
     s = _sql_store(tmp_path)
     s.write("recordings", _recording("fedcba9876543210"), key="fedcba9876543210")
+    # recordings keep all their parts in one file: overwriting it makes both unreadable
     write_parquet(pa.table({"a": [1, 2]}), s.files("recordings")[0])  # no subject_id column
     s.files("forces")[0].write_bytes(b"not parquet at all")
     info = s.info().set_index("table")
     assert info.loc["recordings", ["rows", "parts", "subjects", "unreadable_parts"]].tolist() == [
-        1,
-        1,
-        1,
-        1,
+        0,
+        0,
+        0,
+        2,
     ]
     assert info.loc["forces", "unreadable_parts"] == 1 and info.loc["forces", "rows"] == 0
     from typer.testing import CliRunner
@@ -316,3 +318,113 @@ def test_stale_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_pa
     (tmp_path / f".old-{dead.pid}-run").mkdir()
     assert remove_stale_temporaries(tmp_path) == 3
     assert sorted(p.name for p in d.iterdir()) == [f".tmp-{os.getpid()}-live.parquet"]
+
+
+# -- units and the lab frame travel in the files; the catalog commits atomically ---------------
+def test_a_written_part_carries_units_and_lab_frame_in_the_file(tmp_path):
+    import duckdb
+
+    s = Store(tmp_path)
+    [part] = s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    schema = pq.read_schema(part)  # the file itself, not the in-memory table
+    assert schema.field("fz").metadata[b"unit"] == b"N"
+    assert schema.field("cop_x").metadata[b"unit"] == b"m"
+    assert schema.field("mz").metadata[b"unit"] == b"N.m"
+    assert schema.field("time_s").metadata[b"unit"] == b"s"
+    kv = duckdb.sql(
+        f"SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata('{part}')"
+    ).df()
+    kv = dict(zip(kv["k"], kv["v"], strict=True))
+    assert kv["cxlab_table"] == "forces" and kv["cxlab_schema_version"] == "1"
+    assert "Z up" in kv["cxlab_lab_frame"] and "+X" in kv["cxlab_lab_frame"]
+    again = Store(tmp_path / "again").write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    assert again[0].read_bytes() == part.read_bytes()  # metadata adds no timestamp
+
+
+def test_a_compacted_table_holds_every_key_in_one_file_and_reads_by_key(tmp_path):
+    s = Store(tmp_path)
+    rid2 = "fedcba9876543210"
+    s.write("recordings", _recording(rid2, task="landing"), key=rid2)
+    s.write("recordings", _recording(), key=RID)
+    assert len(s.files("recordings")) == 1 and s.keys("recordings") == {RID, rid2}
+    assert s.read_part("recordings", rid2)["task"].tolist() == ["landing"]
+    assert list(s.table("recordings").columns) == list(_recording().columns)  # no _part column
+    assert "_part" not in s.sql("SELECT * FROM recordings").columns
+    other = Store(tmp_path / "other")  # the same parts written in the other order
+    other.write("recordings", _recording(), key=RID)
+    other.write("recordings", _recording(rid2, task="landing"), key=rid2)
+    assert other.files("recordings")[0].read_bytes() == s.files("recordings")[0].read_bytes()
+    assert (other.path / "_catalog.parquet").read_bytes() == (
+        s.path / "_catalog.parquet"
+    ).read_bytes()
+
+
+def test_read_parts_reads_handles_without_the_catalog(tmp_path):
+    s = Store(tmp_path)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    handles = s.parts("forces")
+    assert set(handles) == {RID} and handles[RID].partition == "abcdefabcdef"
+    (tmp_path / "_catalog.parquet").unlink()  # a worker holding handles needs no catalog
+    got = Store(tmp_path).read_parts([handles[RID]], table="forces", columns=["sample", "fz"])
+    np.testing.assert_array_equal(got["fz"], _forces()["fz"])
+
+
+def test_readers_see_only_what_the_catalog_lists(tmp_path):
+    s = Store(tmp_path)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    stray = tmp_path / "forces" / "subject=abcdefabcdef" / "part-ffffffffffffffff.parquet"
+    write_parquet(pa.table({"x": [1]}), stray)  # e.g. left by hand: not a live part
+    assert s.keys("forces") == {RID} and len(s.table("forces")) == 50
+    assert s.sql("SELECT count(*) AS n FROM forces")["n"].tolist() == [50]
+
+
+def test_a_commit_killed_before_the_catalog_swap_changes_nothing_and_is_cleaned(
+    tmp_path, monkeypatch
+):
+    import cxlab.store as store_mod
+
+    s = Store(tmp_path)
+    s.write("recordings", _recording(), key=RID)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    real = store_mod.atomic_file
+
+    def dies_at_the_swap(path):
+        if Path(path).name == "_catalog.parquet":
+            raise OSError("killed")  # as if the process died just before the rename
+        return real(path)
+
+    monkeypatch.setattr(store_mod, "atomic_file", dies_at_the_swap)
+    rid2 = "fedcba9876543210"
+    with pytest.raises(OSError, match="killed"):
+        with s.transaction() as tx:  # a changed file: new version in, old version out
+            tx.write("recordings", _recording(rid2), key=rid2)
+            tx.write("forces", _forces(seed=2), key=rid2, partition="abcdefabcdef")
+            tx.delete("recordings", key=RID)
+            tx.delete("forces", key=RID)
+    monkeypatch.setattr(store_mod, "atomic_file", real)
+    fresh = Store(tmp_path)
+    assert fresh.keys("recordings") == {RID} and fresh.keys("forces") == {RID}  # all old
+    assert fresh.table("recordings")["recording_id"].tolist() == [RID]
+    assert (tmp_path / "_commit.json").exists()  # the journal of the cut commit
+    fresh.recover()
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    assert after == before  # the moved-in files of the lost commit are gone
+    assert not (tmp_path / "_commit.json").exists()
+
+
+def test_a_store_written_before_the_catalog_is_adopted(tmp_path):
+    from cxlab.schemas import validate
+
+    write_parquet(
+        validate(_recording(), "recordings"), tmp_path / "recordings" / f"part-{RID}.parquet"
+    )
+    write_parquet(
+        validate(_forces(), "forces"),
+        tmp_path / "forces" / "subject=abcdefabcdef" / f"part-{RID}.parquet",
+    )
+    s = Store(tmp_path)
+    assert s.keys("recordings") == {RID} and s.keys("forces") == {RID}
+    assert len(s.table("forces")) == 50 and s.parts("forces")[RID].partition == "abcdefabcdef"
+    assert not (tmp_path / "recordings" / f"part-{RID}.parquet").exists()  # merged
+    assert len(s.table("recordings")) == 1

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cxlab.cli import app
 from cxlab.features.strength import strength_features
-from cxlab.ingest_tables import ingest_strength
+from cxlab.ingest import ingest_strength
 from cxlab.io.strength import FTLBF_TO_NM, torque_unit_factor
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
@@ -147,7 +147,7 @@ def test_cli_clean_file_exits_0(tmp_path):
 
 
 def test_an_absurd_torque_is_a_rejected_row_naming_the_plausible_range(tmp_path):
-    from cxlab.ingest_tables import ingest_strength
+    from cxlab.ingest import ingest_strength
 
     f = _csv(
         tmp_path / "dyn.csv",

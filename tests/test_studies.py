@@ -53,8 +53,7 @@ def mocap(tmp_path_factory):
 
     os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     from cxlab.features.runner import extract_features
-    from cxlab.ingest import ingest
-    from cxlab.ingest_tables import ingest_interventions
+    from cxlab.ingest import ingest, ingest_interventions
     from cxlab.synth.files import write_cohort
     from cxlab.synth.truth import simulate_truth
 
@@ -142,7 +141,7 @@ def test_a_subject_in_two_programmes_is_an_error_naming_the_subject(mocap, tmp_p
 
 
 def test_sessions_sheet_dates_take_precedence_and_bad_rows_are_quarantined(mocap, tmp_path):
-    from cxlab.ingest_tables import ingest_sessions
+    from cxlab.ingest import ingest_sessions
 
     st = Store(tmp_path / "store")
     shutil.copytree(mocap["store"].path, st.path)

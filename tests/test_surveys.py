@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cxlab._check import ConfigError, CxlabWarning, InputFormatError
 from cxlab.cli import app
-from cxlab.ingest_tables import ingest_surveys
+from cxlab.ingest import ingest_surveys
 from cxlab.instruments import (
     builtin_instruments,
     instrument_scores,
@@ -402,7 +402,7 @@ def test_corrected_file_warns_that_its_rows_repeat_an_older_version(tmp_path):
 
 def test_synthetic_cohort_ingests_cleanly_except_its_deliberate_bad_rows(tmp_path):
     """Cross-check with the synthetic cohort's own list of malformed rows (ground truth)."""
-    from cxlab.ingest_tables import ingest_interventions, ingest_strength
+    from cxlab.ingest import ingest_interventions, ingest_strength
     from cxlab.synth import simulate_truth
     from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
 

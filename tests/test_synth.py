@@ -553,7 +553,7 @@ def test_synthetic_files_ingest_without_quarantine(cohort, tmp_path):
 
 
 def test_survey_ingest_rejects_exactly_the_listed_bad_rows(cohort, tmp_path):
-    import cxlab.ingest_tables as tables
+    from cxlab import ingest as tables
 
     out, gt = cohort
     res = tables.ingest_surveys([out / "surveys.csv"], store=tmp_path / "st")

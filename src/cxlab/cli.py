@@ -459,7 +459,7 @@ def ingest_survey(
     date_format: DateFmtOpt = None,
 ) -> None:
     """Ingest questionnaires (wide or long CSV/XLSX) into the surveys and scores tables."""
-    from cxlab.ingest_tables import ingest_surveys
+    from cxlab.ingest import ingest_surveys
 
     _report_ingest(
         ingest_surveys(
@@ -486,7 +486,7 @@ def ingest_interventions_cmd(
     """Ingest programme logs (arm, dates, adherence, exercises) into the store.
 
     Programme rows go to interventions, exercise rows to exercise_log."""
-    from cxlab.ingest_tables import ingest_interventions
+    from cxlab.ingest import ingest_interventions
 
     _report_ingest(
         ingest_interventions(
@@ -508,7 +508,7 @@ def ingest_strength_cmd(
     drop_column: DropColOpt = None,
 ) -> None:
     """Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m)."""
-    from cxlab.ingest_tables import ingest_strength
+    from cxlab.ingest import ingest_strength
 
     _report_ingest(
         ingest_strength(
@@ -532,7 +532,7 @@ def ingest_sessions_cmd(
     """Ingest a sessions sheet (subject, session, date, session_index) into sessions.
 
     Its dates and order take precedence over those of recordings and surveys."""
-    from cxlab.ingest_tables import ingest_sessions
+    from cxlab.ingest import ingest_sessions
 
     _report_ingest(
         ingest_sessions(
@@ -608,7 +608,7 @@ def screen_cmd(
         typer.Option(
             "--out",
             help="Write screen.parquet and profile-<subject_id>.html here (default: "
-            "screen.parquet only, in the store directory).",
+            "the findings go into the store's screen table, no pages).",
         ),
     ] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of tables.")] = False,

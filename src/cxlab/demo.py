@@ -147,8 +147,7 @@ def run_demo(
     """
     from cxlab.experiments import run_experiment
     from cxlab.features.runner import extract_features
-    from cxlab.ingest import ingest
-    from cxlab.ingest_tables import ingest_interventions, ingest_strength, ingest_surveys
+    from cxlab.ingest import ingest, ingest_interventions, ingest_strength, ingest_surveys
     from cxlab.report import findings
 
     raw, st = Path(raw), Store(store)

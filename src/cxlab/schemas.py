@@ -1,8 +1,11 @@
 """Every table's columns, types, units and value constraints, declared once.
 
 The store validates each write against these declarations and reports *all*
-failures at once (like pandera's ``lazy=True``). Units are written into the
-Parquet field metadata (key ``unit``) so they travel with the data.
+failures at once (like pandera's ``lazy=True``). Units travel with the data: every
+Parquet part the store writes carries each column's unit and description in its field
+metadata (keys ``unit``, ``doc``) and, in the file's key-value metadata, the table name
+(``cxlab_table``), :data:`SCHEMA_VERSION` (``cxlab_schema_version``) and the lab-frame
+convention :data:`LAB_FRAME` (``cxlab_lab_frame``).
 
 Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 ``1`` marks a dimensionless quantity and an empty string a non-quantity.
@@ -19,7 +22,20 @@ import pyarrow.compute as pc
 
 from cxlab._check import SchemaError, message
 
+SCHEMA_VERSION = "1"
+"""Version of the table declarations, written into every part (``cxlab_schema_version``);
+raised when a declared column changes type, unit or meaning."""
+
+LAB_FRAME = (
+    "right-handed, Z up, subject facing +X (anterior), +Y to the subject's left; "
+    "positions in m, forces on the body in N, moments in N.m (docs/conventions.md)"
+)
+"""The lab-frame convention of every spatial column, written into every part
+(``cxlab_lab_frame``)."""
+
 __all__ = [
+    "LAB_FRAME",
+    "SCHEMA_VERSION",
     "TABLES",
     "Column",
     "TableSchema",
@@ -106,12 +122,22 @@ class TableSchema:
         raise KeyError(name)
 
     def arrow_schema(self) -> pa.Schema:
-        """The Arrow schema, with each column's unit and description in its metadata."""
+        """The Arrow schema: each column's unit and description in its field metadata
+        (``unit``, ``doc``); the table name, :data:`SCHEMA_VERSION` and :data:`LAB_FRAME`
+        in the schema metadata (``cxlab_table``, ``cxlab_schema_version``,
+        ``cxlab_lab_frame``)."""
         fields = [
             pa.field(c.name, c.type, nullable=c.nullable, metadata={"unit": c.unit, "doc": c.doc})
             for c in self.columns
         ]
-        return pa.schema(fields, metadata={"cxlab_table": self.name})
+        return pa.schema(
+            fields,
+            metadata={
+                "cxlab_table": self.name,
+                "cxlab_schema_version": SCHEMA_VERSION,
+                "cxlab_lab_frame": LAB_FRAME,
+            },
+        )
 
 
 S, I32, I64, F64, B = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
@@ -594,6 +620,43 @@ TABLES: dict[str, TableSchema] = {
             ["recording_id", "method", "side", "joint", "frame"],
             "subject",
             doc="inverse-dynamics joint moments and powers per kg (docs/kinematics.md)",
+        ),
+        _t(
+            "screen",
+            [
+                Column("subject_id", S, pattern=HEX12, doc=_PSEUDO),
+                Column("session", S),
+                Column("rule_id", S, doc="rule id from the rules file"),
+                Column("feature", S, doc="the feature or instrument the rule reads"),
+                Column(
+                    "side",
+                    S,
+                    isin=("left", "right", "bilateral", "worst"),
+                    doc="side judged; 'worst' = the worse of left and right",
+                ),
+                Column(
+                    "worse_side",
+                    S,
+                    nullable=True,
+                    isin=("left", "right"),
+                    doc="for 'worst' rules: which side was worse",
+                ),
+                Column("value", F64, nullable=True, doc="mean of trials, unit in `unit`"),
+                Column("unit", S),
+                Column("n_trials", I32, "1", ge=0, doc="trials (or scores) averaged"),
+                Column("threshold", F64, nullable=True, doc="flag threshold, unit in `unit`"),
+                # the same values as cxlab.screen.rules.COMPARISONS and SEVERITIES (tested)
+                Column("comparison", S, isin=("<", "<=", ">", ">=", "abs>", "abs>=")),
+                Column("flagged", B, nullable=True, doc="missing when not assessed"),
+                Column("status", S, isin=("flagged", "normal", "not assessed")),
+                Column("severity", S, nullable=True, isin=("low", "moderate", "high")),
+                Column("region", S),
+                Column("focus", S),
+                Column("source", S),
+            ],
+            ["subject_id", "session", "rule_id", "side"],
+            doc="movement-screen findings, one row per subject x session x rule x side "
+            "(cxlab screen; one part per subject)",
         ),
     ]
 }

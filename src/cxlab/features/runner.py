@@ -14,13 +14,9 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cxlab._check import CxlabError, nearest
 from cxlab._executor import make_executor
@@ -35,7 +31,7 @@ from cxlab.features.tasks import (
     Trial,
     capture_warnings,
 )
-from cxlab.store import Store, remove_stale_temporaries
+from cxlab.store import Part, Store
 
 __all__ = ["FeatureConfig", "FeaturesReport", "extract_features", "read_config"]
 
@@ -92,18 +88,16 @@ class FeaturesReport:
         return len(self.quarantine)
 
 
-def _parts(store: Store, name: str) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
-    for p in store.files(name):
-        out.setdefault(p.stem.removeprefix("part-"), []).append(p)
-    return out
+def _parts(store: Store, name: str) -> dict[str, list[Part]]:
+    """Recording id -> the handles of its part of ``name`` (read by the store in a worker)."""
+    return {k: [p] for k, p in store.parts(name).items()}
 
 
 def _read(job: dict, name: str, columns: list[str]) -> pd.DataFrame:
-    """One recording's rows of ``name``: its own part(s) if the table is keyed by recording."""
-    files = job[name]
-    if files:
-        return pa.concat_tables([pq.read_table(f, columns=columns) for f in files]).to_pandas()
+    """One recording's rows of ``name``: its own part if the table is keyed by recording."""
+    parts = job[name]
+    if parts:
+        return Store(job["store"]).read_parts(parts, table=name, columns=columns)
     if job[f"{name}_keyed"]:  # parts are keyed by recording id and this one has none
         return pd.DataFrame(columns=columns)
     return Store(job["store"]).table(
@@ -145,26 +139,23 @@ def _trial(job: dict) -> Trial:
 def _emg_inputs(job: dict, trial: Trial) -> None:
     """The recording's EMG channels (by label, emg.toml), its events and the session's MVC
     trials; reads only the channel column when the recording has no EMG channel."""
-    files = job["analogs"]
-    if not files:
+    parts = job["analogs"]
+    if not parts:
         return
+    store = Store(job["store"])
     emg_map = job["cfg"].emg
-    # ParquetFile.read skips the dataset layer of read_table (6 ms instead of 30 ms a part)
-    labels = pa.concat_tables([pq.ParquetFile(f).read(columns=["channel"]) for f in files])
-    keep = [c.label for c in emg_channels(labels.column("channel").unique().to_pylist(), emg_map)]
+    labels = store.read_parts(parts, table="analogs", columns=["channel"])["channel"]
+    keep = [c.label for c in emg_channels(pd.unique(labels).tolist(), emg_map)]
     if not keep:
         return
 
-    def channels(paths):
-        t = pa.concat_tables(
-            [pq.ParquetFile(f).read(columns=["channel", "sample", "value"]) for f in paths]
-        )
-        t = t.filter(pc.is_in(t.column("channel"), value_set=pa.array(keep)))
-        df = t.to_pandas().sort_values(["channel", "sample"], kind="stable")
+    def channels(handles):
+        df = store.read_parts(handles, table="analogs", columns=["channel", "sample", "value"])
+        df = df[df["channel"].isin(keep)].sort_values(["channel", "sample"], kind="stable")
         return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
 
-    trial.analogs = channels(files)
-    ev = Store(job["store"]).table(
+    trial.analogs = channels(parts)
+    ev = store.table(
         "events",
         columns=["recording_id", "label", "context", "time_s"],
         filters=[("recording_id", "==", job["rec"]["recording_id"])],
@@ -549,7 +540,7 @@ def _recover(store: Store, recordings: set[str]) -> None:
     """Clear what a killed or superseded run left: temporaries of dead writers, and the
     features and quarantine parts of recordings no longer in the store (a file whose new
     version replaced the old one)."""
-    remove_stale_temporaries(store.path)
+    store.recover()
     for key in sorted(store.keys("features")):
         if _HEX16.fullmatch(key) and key not in recordings:
             store.delete("features", key=key)

@@ -1,4 +1,16 @@
-"""Ingest recording files (C3D, TRC, MOT/STO, force-plate CSV) into a store, in parallel.
+"""Ingest files into a store: recordings (C3D, TRC, MOT/STO, force-plate CSV) in parallel
+with :func:`ingest`; questionnaires, programme logs, dynamometer sheets and session sheets
+with :func:`ingest_surveys`, :func:`ingest_interventions`, :func:`ingest_strength` and
+:func:`ingest_sessions`.
+
+The sheet ingests read their files, de-identify them (:mod:`cxlab.deid`), check every cell
+and write, per source file, one part keyed by the file's sha256 (``survey-<sha16>``, ...), so
+that re-ingesting a file replaces exactly its rows. Rows with a problem do not land: they are
+returned and written to the ``quarantine`` table; the good rows land. All frames are
+validated against :mod:`cxlab.schemas` before the store is touched, and every part and
+quarantine entry of one call is one commit.
+
+Recordings:
 
 For each file (or TRC + force MOT pair, see :func:`cxlab.ingest._paths.discover`):
 
@@ -8,21 +20,25 @@ For each file (or TRC + force MOT pair, see :func:`cxlab.ingest._paths.discover`
 2. ``recording_id`` is the first 16 hex of the file's sha256 (a pair: of the TRC's bytes
    followed by the MOT's); a ``recording_id`` already in ``recordings`` is skipped as
    *unchanged* unless ``force=True``;
-3. a worker process reads the file and writes ``markers``, ``analogs``, ``forces`` and
-   ``events`` (partition = subject id) and then, last, the ``recordings`` row; on any failure it
-   deletes every part it wrote, and the parent records the file in ``quarantine`` (part key =
-   that recording id, so re-ingesting replaces it and a later success removes it);
+3. a worker process reads the file and stages (:meth:`cxlab.store.Store.stage`) its
+   ``markers``, ``analogs``, ``forces``, ``events`` (partition = subject id) and ``recordings``
+   parts; a failing file stages nothing and the parent records it in ``quarantine`` (part
+   key = that recording id, so re-ingesting replaces it and a later success removes it);
 4. when a file's content changed, the recording ingested earlier from the same
-   ``source_path`` is deleted once the new one has landed.
+   ``source_path`` is deleted in the same commit that makes the new one visible.
 
-A crash (``kill -9``, power loss) at any moment leaves nothing the next run does not finish:
-every part is renamed into place whole (:func:`cxlab.store.atomic_file`), a recording counts
-as ingested only once its ``recordings`` row (written last) exists, and every run starts by
-removing temporary files of dead writers and signal parts without a ``recordings`` row, and
-ends by settling *every* file given (ingested now or earlier), so an older version or a
-quarantine entry that a killed run left behind is removed by the next one. Workers die
-with the parent (:func:`cxlab._workers.worker_pool`). A file that cannot be written (disk
-full) is reported as failed with the reason; the others are still reported.
+The run ends with **one commit** (:meth:`cxlab.store.Store.transaction`): every staged part,
+the quarantine entries added and cleared, the older versions removed and the ``sessions``
+rows become visible together, by one rename of the store's catalog. A crash (``kill -9``,
+power loss) at any moment therefore leaves the store as it was before the run or as it is
+after it -- never both versions of a changed file, never a stale quarantine entry -- and the
+next run removes the staged parts of the dead run and does the work again. Workers die with
+the parent (:func:`cxlab._workers.worker_pool`). A file that cannot be written (disk full)
+is reported as failed with the reason; the others are still reported.
+
+The cost of a run depends on the files given, not on the size of the store: the store's
+catalog says which recordings exist (no directory walk), and the ``recordings`` table is
+one file.
 
 Every part depends only on its file's bytes, so the store is byte-identical whatever ``jobs``.
 """
@@ -41,7 +57,11 @@ from cxlab._check import ConfigError, message
 from cxlab._executor import is_worker_crash, make_executor
 from cxlab._workers import worker_pool
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
+from cxlab.ingest._programme import ingest_interventions, ingest_strength
+from cxlab.ingest._session_sheets import ingest_sessions
 from cxlab.ingest._sessions import record_sessions
+from cxlab.ingest._surveys import ingest_surveys
+from cxlab.ingest._tables import IngestResult
 from cxlab.ingest._worker import (
     ALL_TABLES,
     SIGNAL_TABLES,
@@ -54,9 +74,19 @@ from cxlab.ingest._worker import (
 )
 from cxlab.io.csv import mapping_columns, read_mapping
 from cxlab.pseudo import pseudonymise
-from cxlab.store import Store, remove_stale_temporaries
+from cxlab.store import Store
 
-__all__ = ["IngestReport", "IngestStatus", "Outcome", "ingest"]
+__all__ = [
+    "IngestReport",
+    "IngestResult",
+    "IngestStatus",
+    "Outcome",
+    "ingest",
+    "ingest_interventions",
+    "ingest_sessions",
+    "ingest_strength",
+    "ingest_surveys",
+]
 
 
 @dataclass
@@ -201,7 +231,7 @@ def ingest(
     _recover(st)
     known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
     done_ids = set(known["recording_id"])
-    stored = {r["recording_id"]: r for r in known.to_dict("records")}
+    stored = known.set_index("recording_id", drop=False)
     relabel: list[str] = []
     unmatched: list[str] = []
     tasks: list[Task] = []
@@ -226,7 +256,7 @@ def ingest(
             report.outcomes.append(
                 Outcome(task.rel, sha, "unchanged", shown=u.rel, masks=masks_of(task))
             )
-            if _relabelled(stored[rid], task):
+            if _relabelled(stored.loc[rid].to_dict(), task):
                 relabel.append(u.rel)
             landed.append(report.outcomes[-1])
             landed_tasks.append(task)
@@ -246,17 +276,44 @@ def ingest(
             f"labels with this pattern than when they were ingested (e.g. {relabel[0]}); their "
             "stored labels are kept: re-run with --force to re-derive them"
         )
+    for t in tasks:
+        t.owner = os.getpid()  # the staged parts are this process's until it commits them
     results = _run(tasks, jobs=jobs, progress=progress, scheduler=scheduler)
     results += [_not_a_recording(u, st, rx, spec) for u in skipped]
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
-    report.warnings += _settle(st, results, landed)
-    # files already in the store whose sessions part a killed run never wrote get it now
+    # files already in the store whose sessions part is missing (an older cxlab) get it now
     have = st.keys("sessions")
     redo = [o for o in landed if o.sha256[:16] not in have]
-    report.warnings += record_sessions(
-        st, [*results, *redo], tasks=[*tasks, *landed_tasks], dates=dates, known=known
-    )
+    try:
+        with st.transaction() as tx:
+            for o in results:
+                if o.status == "ingested":  # tables the file no longer fills (--force) go
+                    for name in ALL_TABLES:
+                        tx.delete(name, key=o.sha256[:16])
+                    tx.add(o.staged)
+            notes = _settle(st, tx, results, landed, known=known)
+            notes += record_sessions(
+                st, tx, [*results, *redo], tasks=[*tasks, *landed_tasks], dates=dates, known=known
+            )
+        report.warnings += notes
+    except OSError as e:  # disk full, read-only store: nothing of this run landed
+        why = _os_reason(e)
+        for o in results:
+            if o.status == "ingested":
+                o.status, o.stage, o.rows = "failed", "write", {}
+                o.reason = (
+                    f"could not be committed to the store: {why}; free space or fix the "
+                    "store's permissions and run the ingest again"
+                )
+            elif o.status == "failed":
+                o.reason = f"{o.reason}; its quarantine entry could not be written either"
+        report.warnings.append(
+            f"the store's commit failed ({why}): nothing of this run landed; free space and "
+            "run the same ingest again"
+        )
+    finally:
+        st.discard_staged(owner=os.getpid())  # a worker that crashed left its parts
     for o in results:
         report.warnings += [f"{o.shown}: {w}" for w in o.warnings]
     report.seconds = time.perf_counter() - t0
@@ -381,10 +438,7 @@ def _isolated(task: Task) -> Outcome:
     try:
         with worker_pool(1) as pool:
             return pool.submit(run_task, task).result()
-    except BrokenProcessPool:
-        st = Store(task.store)
-        for name in ALL_TABLES:
-            st.delete(name, key=task.recording_id)
+    except BrokenProcessPool:  # its staged parts are discarded after the commit
         return Outcome(
             task.rel,
             task.sha256,
@@ -397,53 +451,51 @@ def _isolated(task: Task) -> Outcome:
 
 
 def _recover(st: Store) -> None:
-    """Undo what a killed run left half-made: temporary files of dead writers, and signal
-    parts of a recording whose ``recordings`` row (written last) never landed."""
-    remove_stale_temporaries(st.path)
-    landed = st.keys("recordings")
-    for name in SIGNAL_TABLES:
-        for key in sorted(st.keys(name) - landed):
-            st.delete(name, key=key)
+    """Undo what a killed run left half-made: staged parts of dead writers and a commit cut
+    short (:meth:`cxlab.store.Store.recover`, which costs what was left, not the store's
+    size), and signal parts of a recording without a ``recordings`` row (a store written by
+    an older cxlab, which wrote parts one by one)."""
+    st.recover()
+    cat = st.catalog()  # one vectorised pass, not a set per table
+    landed = cat.loc[cat["table"] == "recordings", "key"]
+    signal = cat[cat["table"].isin(SIGNAL_TABLES) & ~cat["key"].isin(landed)]
+    if len(signal):
+        st.commit(delete=sorted(zip(signal["table"], signal["key"], strict=True)))
 
 
-def _settle(st: Store, results: list[Outcome], landed: list[Outcome]) -> list[str]:
-    """Parent-side bookkeeping: quarantine failures, clear old quarantine and stale versions.
+def _settle(st: Store, tx, results: list[Outcome], landed: list[Outcome], *, known) -> list[str]:
+    """Parent-side bookkeeping, into transaction ``tx``: quarantine failures, clear old
+    quarantine entries and older versions of changed files.
 
-    Runs over this run's results *and* the files found already ingested, so that a run
-    killed in the middle of this step is finished by the next one. A recording that
-    replaces another from the same path is in the store before the old one is removed
-    (its ``recordings`` row first, so readers stop seeing it, then its signal parts).
+    Runs over this run's results *and* the files found already ingested (idempotent), so
+    that an entry an earlier cxlab left behind is settled too. Only the rows of the paths
+    given are looked at, so the cost does not grow with the store.
     """
     notes = []
+    outcomes = sorted([*results, *landed], key=lambda o: (o.rel, o.sha256))
+    paths = {o.rel for o in outcomes}
     q = st.table("quarantine", columns=["source_path", "source_sha256"]).dropna()
+    q = q[q["source_path"].isin(paths)]
     q_by_path = q.groupby("source_path")["source_sha256"].agg(lambda s: {v[:16] for v in s})
-    now = st.table("recordings", columns=["recording_id", "source_path"])
+    now = known[known["source_path"].isin(paths)]
     rids_by_path = now.groupby("source_path")["recording_id"].agg(set)
-    for o in sorted([*results, *landed], key=lambda o: (o.rel, o.sha256)):
+    for o in outcomes:
         rid = o.sha256[:16]
         old_q = q_by_path.get(o.rel, set())
-        try:
-            if o.status == "failed":  # replaces the entry of an earlier (bad) version
-                st.write("quarantine", quarantine_rows(o), key=rid)
-                for key in sorted(old_q - {rid}):
-                    st.delete("quarantine", key=key)
-                continue
-            for key in sorted(old_q | {rid}):
-                st.delete("quarantine", key=key)
-            stale = rids_by_path.get(o.rel, set()) - {rid}
-            for old in sorted(stale):
-                for name in ("recordings", *SIGNAL_TABLES):
-                    st.delete(name, key=old)
-                notes.append(
-                    f"{o.shown}: content changed; replaced recording {old} ingested "
-                    "earlier from this path"
-                )
-        except OSError as e:  # disk full, read-only store: report it, settle the others
-            if o.status == "failed":
-                o.reason = f"{o.reason}; its quarantine entry could not be written either"
+        if o.status == "failed":  # replaces the entry of an earlier (bad) version
+            tx.write("quarantine", quarantine_rows(o), key=rid)
+            for key in sorted(old_q - {rid}):
+                tx.delete("quarantine", key=key)
+            continue
+        for key in sorted(old_q | {rid}):
+            tx.delete("quarantine", key=key)
+        stale = rids_by_path.get(o.rel, set()) - {rid}
+        for old in sorted(stale):
+            for name in ("recordings", *SIGNAL_TABLES):
+                tx.delete(name, key=old)
             notes.append(
-                f"{o.shown}: store bookkeeping not finished ({_os_reason(e)}); "
-                "free space and run the same ingest again to finish it"
+                f"{o.shown}: content changed; replaced recording {old} ingested "
+                "earlier from this path"
             )
     return notes
 

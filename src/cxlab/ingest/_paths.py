@@ -25,8 +25,7 @@ from pathlib import Path
 
 from cxlab._check import ConfigError, CxlabError, message
 from cxlab._hashing import sha256_of
-from cxlab.io import FORMATS, format_of
-from cxlab.io._text import NA_TEXT, delimiter
+from cxlab.io import FORMATS, NA_TEXT, delimiter, format_of
 from cxlab.io.csv import find_header
 from cxlab.io.opensim import GRF_COLUMN as _GRF
 

@@ -35,22 +35,35 @@ def parse_date(text: str | None, /) -> dt.date | None:
     return dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
 
 
-def _recorded_at(st: Store, ids: list[str]) -> dict[str, dt.date]:
-    """recording_id -> date stated by the file, when ``recordings`` has ``recorded_at``."""
-    if "recorded_at" not in schema_of("recordings").names or not ids:
+def _recorded_at(st: Store, results) -> dict[str, dt.date]:
+    """recording_id -> date stated by the file: from this run's outcomes, else (a file
+    ingested earlier) from the ``recordings`` table."""
+    if "recorded_at" not in schema_of("recordings").names or not results:
         return {}
-    rec = st.table("recordings", columns=["recording_id", "recorded_at"])
-    rec = rec[rec["recording_id"].isin(ids) & rec["recorded_at"].notna()]
+    now = {o.sha256[:16]: o.recorded_at for o in results if o.status == "ingested"}
+    earlier = [o.sha256[:16] for o in results if o.status == "unchanged"]
+    if earlier:
+        rec = st.table(
+            "recordings",
+            columns=["recording_id", "recorded_at"],
+            filters=[("recording_id", "in", earlier)],
+        )
+        now |= dict(zip(rec["recording_id"], rec["recorded_at"], strict=True))
+    ids = sorted(r for r, v in now.items() if v is not None and not pd.isna(v))
     when = pd.to_datetime(
-        rec["recorded_at"].astype(str), errors="coerce", utc=True, format="ISO8601"
+        pd.Series([str(now[r]) for r in ids], dtype=object),
+        errors="coerce",
+        utc=True,
+        format="ISO8601",
     )
-    return {r: d.date() for r, d in zip(rec["recording_id"], when, strict=True) if pd.notna(d)}
+    return {r: d.date() for r, d in zip(ids, when, strict=True) if pd.notna(d)}
 
 
 def record_sessions(
-    st: Store, results, /, *, tasks, dates: dict[str, str | None], known: pd.DataFrame
+    st: Store, tx, results, /, *, tasks, dates: dict[str, str | None], known: pd.DataFrame
 ) -> list[str]:
-    """Write the ``sessions`` part of every recording ingested; return warning lines.
+    """Write the ``sessions`` part of every recording ingested, into the store transaction
+    ``tx`` (:meth:`cxlab.store.Store.transaction`); return warning lines.
 
     Parameters
     ----------
@@ -69,12 +82,15 @@ def record_sessions(
     """
     notes: list[str] = []
     done = [o for o in results if o.status in ("ingested", "unchanged")]
-    stated = _recorded_at(st, [o.sha256[:16] for o in done])
+    stated = _recorded_at(st, done)
     by_path = {t.rel: t for t in tasks}
+    paths = {o.rel for o in done}
+    mine = known[known["source_path"].isin(paths)]
+    earlier = mine.groupby("source_path")["recording_id"].agg(set)
     for o in sorted(done, key=lambda o: o.rel):
         rid = o.sha256[:16]
-        for old in set(known.loc[known["source_path"] == o.rel, "recording_id"]) - {rid}:
-            st.delete("sessions", key=old)
+        for old in sorted(earlier.get(o.rel, set()) - {rid}):
+            tx.delete("sessions", key=old)
         t = by_path.get(o.rel)
         if t is None or not t.subject_id or not t.session:
             continue
@@ -108,15 +124,9 @@ def record_sessions(
                 "source": [r["source"] for r in rows],
             }
         )
-        try:
-            st.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
-        except OSError as e:  # e.g. disk full: the recording landed; the next run writes this
-            notes.append(
-                f"{o.shown}: its sessions row was not written ({e.strerror or e}); "
-                "free space and run the ingest again to add it"
-            )
+        tx.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
     recordings = st.keys("recordings")
-    for key in sorted(st.keys("sessions")):  # a replaced or never-landed recording's part
-        if re.fullmatch(r"[0-9a-f]{16}", key) and key not in recordings:
-            st.delete("sessions", key=key)
+    for key in sorted(st.keys("sessions") - recordings):  # left by an older cxlab
+        if re.fullmatch(r"[0-9a-f]{16}", key):
+            tx.delete("sessions", key=key)
     return notes

@@ -1,12 +1,15 @@
-"""One unit of ingest work, run in a worker process: read, convert, write, or clean up.
+"""One unit of ingest work, run in a worker process: read, convert, validate, stage.
 
-The ``recordings`` row is written last, so a recording is visible as ingested only once all its
-tables are written; any failure deletes every part the unit wrote.
+The worker stages the unit's parts (:meth:`cxlab.store.Store.stage`: written, not yet
+visible) and returns them in its :class:`Outcome`; the parent commits them, with the
+unit's bookkeeping, in one atomic commit. On any failure the unit's staged parts are
+removed, so nothing of a failed unit ever becomes visible.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import traceback
 import warnings
 from dataclasses import dataclass, field, replace
@@ -22,7 +25,7 @@ from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
-from cxlab.store import Store
+from cxlab.store import Staged, Store
 
 __all__ = ["Outcome", "Task", "masks_of", "run_task"]
 
@@ -46,6 +49,7 @@ class Task:
     trial: str | None
     options: dict = field(default_factory=dict)  # reader options by format, e.g. {"csv": {...}}
     label: str | None = None  # the raw subject label, only to mask it in messages (never stored)
+    owner: int | None = None  # pid of the process that commits the staged parts
 
     @property
     def recording_id(self) -> str:
@@ -71,6 +75,8 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     shown: str = ""  # the real relative path, for the summary (never stored)
     masks: list[tuple[str, str]] = field(default_factory=list)  # raw -> pseudonymised names
+    staged: list[Staged] = field(default_factory=list)  # the parts to commit (ingested only)
+    recorded_at: str | None = None  # the date the file states (recordings.recorded_at)
 
 
 def _read_unit(files: list[Path], options: dict) -> Recording:
@@ -208,8 +214,13 @@ def _mask_names(text: str, task: Task) -> str:
 
 
 def run_task(task: Task, /) -> Outcome:
-    """Read the unit's file(s), write its tables (``recordings`` last); on failure, clean up."""
+    """Read the unit's file(s) and stage its tables; on failure, remove what was staged.
+
+    A part of a table the file does not fill (no forces, say) is not staged: the parent's
+    commit removes the table's earlier part of the same key (``--force``)."""
     store = Store(task.store)
+    staged: list[Staged] = []
+    owner = task.owner if task.owner is not None else os.getpid()
     files = [Path(f) for f in task.files]
     rid = task.recording_id
     out = Outcome(task.rel, task.sha256, "failed", shown=task.shown)
@@ -239,20 +250,18 @@ def run_task(task: Task, /) -> Outcome:
         stage = "write"
         for name in SIGNAL_TABLES:
             if name in valid:
-                store.write(name, valid[name], key=rid, partition=task.subject_id)
-            else:
-                store.delete(name, key=rid)
+                staged.append(
+                    store.stage(name, valid[name], key=rid, partition=task.subject_id, owner=owner)
+                )
             out.rows[name] = len(tables[name])
-        store.write("recordings", valid["recordings"], key=rid)
+        staged.append(store.stage("recordings", valid["recordings"], key=rid, owner=owner))
         out.rows["recordings"] = 1
+        out.recorded_at = row["recorded_at"].iloc[0]
+        out.staged = staged
         out.status = "ingested"
     except BaseException as e:
-        if stage == "write":  # a write failed midway: leave no partial recording
-            for name in ALL_TABLES:
-                try:
-                    store.delete(name, key=rid)
-                except OSError:
-                    pass
+        for s in staged:  # a write failed midway: nothing of the unit is kept
+            Path(s.temp).unlink(missing_ok=True)
         if isinstance(e, KeyboardInterrupt):
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from cxlab._check import ConfigError, InputFormatError, message
-from cxlab.io._text import check_empty
+from cxlab.io._sheet import Problems
+from cxlab.io._sheet import quarantine_rows as sheet_quarantine_rows
+from cxlab.io._text import NA_TEXT, check_empty, delimiter
 from cxlab.io.csv import read_forceplate_csv
 from cxlab.io.opensim import read_mot, read_trc
 from cxlab.io.recording import Event, Platform, Recording
@@ -33,9 +35,12 @@ from cxlab.io.vendor import read_bioware, read_forcedecks, vendor_format
 
 __all__ = [
     "FORMATS",
+    "NA_TEXT",
     "Event",
     "Platform",
+    "Problems",
     "Recording",
+    "delimiter",
     "format_of",
     "read",
     "read_bioware",
@@ -44,6 +49,7 @@ __all__ = [
     "read_forceplate_csv",
     "read_mot",
     "read_trc",
+    "sheet_quarantine_rows",
 ]
 
 #: format name -> file extensions (lower case) recognised for it

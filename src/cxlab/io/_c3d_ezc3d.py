@@ -23,7 +23,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -269,8 +268,16 @@ def _ezc3d_safety(
         )
 
 
-def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool) -> Recording:
+def read_c3d_ezc3d(
+    path: Path, /, *, cop_threshold_n: float, zero_baseline: bool, fast_reads_it: bool
+) -> Recording:
     """Read ``path`` with ezc3d (in a child process) into a Recording (see module docstring).
+
+    The caller (:func:`cxlab.io.c3d.read_c3d`) has run the fast decoder's full structural
+    validation first (data size, scales, rates): ``fast_reads_it`` says whether that decoder
+    reads the file too (it only names the fix of a refusal here), and the caller adds the
+    marker plausibility findings to the returned recording's warnings, as for the fast
+    engine. This module imports nothing from :mod:`cxlab.io.c3d` (no import cycle).
 
     Raises
     ------
@@ -287,7 +294,6 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         length_factor,
         split_points,
     )
-    from cxlab.io.c3d import C3DUnsupportedError, _read_fast, marker_findings
     from cxlab.io.forceplates import PlateSet, platforms_from_analogs
 
     buf = path.read_bytes()
@@ -304,13 +310,6 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
             )
         )
     own = read_parameters(buf, path, h, strict=True)
-    fast_reads_it = True
-    try:  # full structural validation (data size, scales, rates) before the C++ code runs
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _read_fast(buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=False)
-    except C3DUnsupportedError:
-        fast_reads_it = False
     _ezc3d_safety(
         own,
         path,
@@ -372,7 +371,6 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         )
     markers = xyz[:, is_marker]
     marker_labels = [lab for lab, m in zip(labels, is_marker, strict=True) if m]
-    findings = marker_findings(markers, marker_labels, rate_hz=d["point_rate"], path=path)
     header_events = [(lab, t) for lab, t in d["events"] if lab]
     meta = {
         "manufacturer": _str(params.get("MANUFACTURER", {}), "COMPANY"),
@@ -398,7 +396,7 @@ def read_c3d_ezc3d(path: Path, /, *, cop_threshold_n: float, zero_baseline: bool
         platforms=plates.platforms,
         events=events_from_parameters(params, header_events),
         meta=meta,
-        warnings=findings + list(plates.warnings),
+        warnings=list(plates.warnings),
     )
 
 

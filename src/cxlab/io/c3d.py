@@ -786,6 +786,26 @@ def read_c3d(
 
 
 def _ezc3d(path: Path, cop_threshold_n: float, zero_baseline: bool) -> Recording:
+    """The ezc3d engine, behind the fast decoder's structural validation (a damaged file
+    never reaches the C++ code unchecked), with the same marker findings as the fast engine.
+    """
     from cxlab.io._c3d_ezc3d import read_c3d_ezc3d
 
-    return read_c3d_ezc3d(path, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline)
+    fast_reads_it = True
+    try:  # full structural validation (data size, scales, rates) before the C++ code runs
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _read_fast(
+                path.read_bytes(), path, cop_threshold_n=cop_threshold_n, zero_baseline=False
+            )
+    except C3DUnsupportedError:
+        fast_reads_it = False
+    rec = read_c3d_ezc3d(
+        path,
+        cop_threshold_n=cop_threshold_n,
+        zero_baseline=zero_baseline,
+        fast_reads_it=fast_reads_it,
+    )
+    findings = marker_findings(rec.markers, rec.marker_labels, rate_hz=rec.point_rate_hz, path=path)
+    rec.warnings[:0] = findings  # first, as the fast engine lists them
+    return rec

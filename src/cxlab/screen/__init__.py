@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from cxlab._check import ConfigError, message, warn
 from cxlab.io.sessions import session_order
-from cxlab.schemas import Column, TableSchema
+from cxlab.schemas import schema_of
 from cxlab.screen.rules import SEVERITIES, Rule, read_rules, rules_frame
 
 __all__ = [
@@ -32,41 +32,7 @@ __all__ = [
 ]
 
 _S, _F, _B, _I = pa.string(), pa.float64(), pa.bool_(), pa.int32()
-SCREEN_SCHEMA = TableSchema(
-    "screen",
-    (
-        Column("subject_id", _S, pattern=r"[0-9a-f]{12}", doc="pseudonym"),
-        Column("session", _S),
-        Column("rule_id", _S, doc="rule id from the rules file"),
-        Column("feature", _S, doc="the feature or instrument the rule reads"),
-        Column(
-            "side",
-            _S,
-            isin=("left", "right", "bilateral", "worst"),
-            doc="side judged; 'worst' = the worse of left and right",
-        ),
-        Column(
-            "worse_side",
-            _S,
-            nullable=True,
-            isin=("left", "right"),
-            doc="for 'worst' rules: which side was worse",
-        ),
-        Column("value", _F, nullable=True, doc="mean of trials, unit in `unit`"),
-        Column("unit", _S),
-        Column("n_trials", _I, "1", ge=0, doc="trials (or scores) averaged"),
-        Column("threshold", _F, nullable=True, doc="flag threshold, unit in `unit`"),
-        Column("comparison", _S, isin=("<", "<=", ">", ">=", "abs>", "abs>=")),
-        Column("flagged", _B, nullable=True, doc="missing when not assessed"),
-        Column("status", _S, isin=("flagged", "normal", "not assessed")),
-        Column("severity", _S, nullable=True, isin=SEVERITIES),
-        Column("region", _S),
-        Column("focus", _S),
-        Column("source", _S),
-    ),
-    ("subject_id", "session", "rule_id", "side"),
-    doc="movement-screen findings, one row per subject x session x rule x side",
-)
+SCREEN_SCHEMA = schema_of("screen")  # declared in cxlab.schemas with every other table
 _OUT = [c.name for c in SCREEN_SCHEMA.columns]
 _SLOTS = {"each": ["left", "right"], "bilateral": ["bilateral"], "worst": ["worst"]}
 

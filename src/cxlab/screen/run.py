@@ -30,7 +30,7 @@ class ScreenRun:
         One row per subject x finding at each subject's latest session: subject_id,
         session, rule_id, side, value, unit, threshold, status, severity, focus, trend.
     written : list of Path
-        ``screen.parquet`` and the profile pages.
+        ``screen.parquet`` and the profile pages, or the store's ``screen`` files.
     """
 
     screened: pd.DataFrame
@@ -73,10 +73,12 @@ def screen_store(
     Reads the ``features``, ``scores`` and ``strength`` tables, applies the rules
     (:func:`cxlab.screen.screen`), estimates each feature's MDC95 from its repeated
     trials (:func:`~cxlab.screen.trends.feature_mdc`), classifies the trends
-    (:func:`~cxlab.screen.trends.screen_trends`) and writes ``screen.parquet``
-    (schema :data:`cxlab.screen.SCREEN_SCHEMA`) into ``out`` or, without it, the store
-    directory. With ``out``, one HTML profile per client is written there too. Nothing
-    is written unless every step succeeded.
+    (:func:`~cxlab.screen.trends.screen_trends`) and writes the findings (table
+    ``screen`` of :mod:`cxlab.schemas`): without ``out`` into the store, one part per
+    client in one commit (a full run also removes the parts of clients no longer
+    screened; ``subject=`` replaces that client's part only), with ``out`` as
+    ``out/screen.parquet`` beside one HTML profile per client. Nothing is written unless
+    every step succeeded.
 
     Parameters
     ----------
@@ -88,7 +90,8 @@ def screen_store(
     rules : path-like, optional
         Lab rules file (merged with the defaults, see :func:`cxlab.screen.read_rules`).
     out : path-like, optional
-        Output directory for ``screen.parquet`` and ``profile-<subject_id>.html``.
+        Output directory for ``screen.parquet`` and ``profile-<subject_id>.html``
+        (default: the findings go into the store's ``screen`` table, no pages).
 
     Returns
     -------
@@ -152,7 +155,16 @@ def screen_store(
         ]
     ].reset_index(drop=True)
 
-    target = Path(out) if out is not None else Path(store)
-    pages = write_profiles(screened, trends, target, features=feats, mdc=mdc) if out else []
-    written = [write_parquet(table, target / "screen.parquet"), *pages]
-    return ScreenRun(screened, trends, mdc, summary, written)
+    if out is not None:
+        target = Path(out)
+        pages = write_profiles(screened, trends, target, features=feats, mdc=mdc)
+        written = [write_parquet(table, target / "screen.parquet"), *pages]
+        return ScreenRun(screened, trends, mdc, summary, written)
+    with st.transaction() as tx:
+        ids = sorted(screened["subject_id"].dropna().unique())
+        if subject is None:
+            for key in sorted(st.keys("screen") - set(ids)):
+                tx.delete("screen", key=key)
+        for sid in ids:
+            tx.write("screen", screened[screened["subject_id"] == sid], key=str(sid))
+    return ScreenRun(screened, trends, mdc, summary, st.files("screen"))

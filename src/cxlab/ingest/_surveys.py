@@ -10,7 +10,7 @@ import pandas as pd
 
 from cxlab._check import check_option
 from cxlab.deid import age_years, pseudonymise_labels
-from cxlab.ingest_tables._common import (
+from cxlab.ingest._tables import (
     IngestResult,
     _bad_mask,
     _conflicts,
@@ -19,7 +19,7 @@ from cxlab.ingest_tables._common import (
     _write,
 )
 from cxlab.instruments import Instrument, builtin_instruments, instrument_scores, read_spec
-from cxlab.io._sheet import Problems
+from cxlab.io import Problems
 from cxlab.store import Store
 
 __all__ = ["ingest_surveys"]

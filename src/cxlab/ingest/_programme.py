@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from cxlab.ingest_tables._common import IngestResult, _date, _land, _quarantine, _read_all, _write
-from cxlab.io._sheet import Problems
+from cxlab.ingest._tables import IngestResult, _date, _land, _quarantine, _read_all, _write
+from cxlab.io import Problems
 from cxlab.store import Store
 
 __all__ = ["ingest_interventions", "ingest_strength"]

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from cxlab.ingest_tables._common import IngestResult, _date, _land, _quarantine, _read_all, _write
-from cxlab.io._sheet import Problems
+from cxlab.ingest._tables import IngestResult, _date, _land, _quarantine, _read_all, _write
+from cxlab.io import Problems
 from cxlab.store import Store
 
 __all__ = ["ingest_sessions"]
@@ -32,7 +32,7 @@ def ingest_sessions(
     store : Store or path, keyword-only
         Destination store.
     subject_column, date_format, drop_columns
-        As for :func:`cxlab.ingest_tables.ingest_surveys`.
+        As for :func:`cxlab.ingest.ingest_surveys`.
 
     Returns
     -------

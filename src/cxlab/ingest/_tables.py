@@ -1,4 +1,4 @@
-"""Shared steps of the table ingests: bad-row bookkeeping, conflict checks, atomic part writes."""
+"""Shared steps of the sheet ingests: bad-row bookkeeping, conflict checks, one commit."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from cxlab._check import ConfigError, CxlabError, InputFormatError, message, warn
 from cxlab._hashing import sha256_of
 from cxlab.deid import pseudonymise_labels, redact_text, redact_value, stored_file_name
-from cxlab.io._sheet import Problems, quarantine_rows
+from cxlab.io import Problems
+from cxlab.io import sheet_quarantine_rows as quarantine_rows
 from cxlab.pseudo import pseudonymise
 from cxlab.schemas import range_failures, validate
 from cxlab.store import Store
@@ -145,13 +145,14 @@ def _write(
     for name, df in frames.items():
         _warn_overlap(store, name, df, own)
     rows: dict[str, int] = {name: 0 for name in frames}
-    for name, key, df in parts:
-        if df is None:
-            store.delete(name, key=key)
-        else:
-            store.write(name, df, key=key)
-            if name != "quarantine":
-                rows[name] += len(df)
+    with store.transaction() as tx:  # every file's parts and quarantine: one commit
+        for name, key, df in parts:
+            if df is None:
+                tx.delete(name, key=key)
+            else:
+                tx.write(name, df, key=key)
+                if name != "quarantine":
+                    rows[name] += len(df)
     return rows
 
 
@@ -170,10 +171,10 @@ def _warn_overlap(store: Store, name: str, df: pd.DataFrame, own: set[str]) -> N
     this tells the user instead of silently doubling rows.
     """
     keys = _NATURAL_KEYS.get(name)
-    others = [f for f in store.files(name) if f.stem.removeprefix("part-") not in own]
+    others = [p for k, p in sorted(store.parts(name).items()) if k not in own]
     if keys is None or not others or not len(df):
         return
-    old = pd.concat([pq.read_table(f, columns=keys).to_pandas() for f in others])
+    old = store.read_parts(others, table=name, columns=keys)
     new = df[keys].astype({k: object for k in keys})
     n = len(new.merge(old.astype({k: object for k in keys}).drop_duplicates(), on=keys))
     if n:

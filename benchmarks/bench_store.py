@@ -1,0 +1,194 @@
+"""Cost of an ingest run as the store grows: 20 new files into stores of 0, 10,000 and
+100,000 recordings, measured in the same run (issue 19: the cost per new file stays flat).
+
+The large stores are written directly by this benchmark (not through ``cxlab ingest``, which
+would take hours): a ``recordings`` table of N rows and a ``sessions`` table of N rows, each
+in the one file the store keeps for these small tables, a ``forces`` part per recording
+(real directory entries: hard links to one small part, so the store holds N files without N
+writes) and the catalog listing them all, exactly as ingest leaves them. Then, for each
+size, three batches of 20 new force-plate CSV files are ingested (``jobs=1``, a batch per
+run, so each run lands in a store of about N recordings) and the median wall time is
+printed with its ratio to the empty store's (target: every ratio within 1.2).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_store.py            # sizes 0, 10000, 100000
+    .venv/bin/python benchmarks/bench_store.py --sizes 0 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cxlab import _catalog
+from cxlab.ingest import ingest
+from cxlab.schemas import validate
+from cxlab.store import _PARQUET_OPTS, Store
+
+RATE_HZ = 1000.0
+
+
+def _csv(path: Path, seed: int) -> None:
+    """A 3 s two-plate force export (quiet standing, ~700 N), unique content per seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(3000) / RATE_HZ
+    fz = 700.0 + rng.normal(0.0, 2.0, size=(t.size, 2))
+    body = np.column_stack([t, fz / 2])
+    np.savetxt(path, body, delimiter=",", fmt="%.4f", header="time,left_fz,right_fz", comments="")
+
+
+def _recordings(n: int) -> pd.DataFrame:
+    ids = [hashlib.sha256(f"old-{i}".encode()).hexdigest() for i in range(n)]
+    subjects = [hashlib.sha256(f"s{i % 1000}".encode()).hexdigest()[:12] for i in range(n)]
+    return pd.DataFrame(
+        {
+            "recording_id": [h[:16] for h in ids],
+            "subject_id": subjects,
+            "session": [str(1 + i % 4) for i in range(n)],
+            "task": "cmj",
+            "trial": [str(i) for i in range(n)],
+            "source_path": [
+                f"old/sub-{i % 1000}_ses-{1 + i % 4}_task-cmj_run-{i}.csv" for i in range(n)
+            ],
+            "source_sha256": ids,
+            "format": "csv",
+            "vendor": None,
+            "point_rate_hz": np.nan,
+            "analog_rate_hz": RATE_HZ,
+            "n_frames": 3000,
+            "first_frame": 0,
+            "warnings": [[] for _ in range(n)],
+            "up_axis": "z",
+            "body_mass_kg": np.nan,
+            "recorded_at": None,
+        }
+    )
+
+
+def _one_file(root: Path, name: str, table: pa.Table, keys: list[str]) -> tuple[str, int]:
+    """The one file of a compacted table (rows sorted by key, column _part), by digest."""
+    table = table.append_column(
+        pa.field(_catalog.PART_COLUMN, pa.string(), False), pa.array(keys, pa.string())
+    )
+    table = table.take(pa.compute.sort_indices(table.column(_catalog.PART_COLUMN)))
+    tmp = root / f"{name}.tmp"
+    pq.write_table(table.combine_chunks(), tmp, **_PARQUET_OPTS)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    rel = f"{name}/part-{digest[:16]}.parquet"
+    (root / name).mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, root / rel)
+    return rel, (root / rel).stat().st_size
+
+
+def build_store(root: Path, n: int) -> None:
+    """A store of ``n`` recordings written directly (see the module docstring)."""
+    root.mkdir(parents=True)
+    if n == 0:
+        return
+    rec = _recordings(n)
+    rids = rec["recording_id"].tolist()
+    rows = []
+    rel, size = _one_file(root, "recordings", validate(rec, "recordings"), rids)
+    rows += [
+        dict(table="recordings", key=k, partition=None, file=rel, rows=1, bytes=size) for k in rids
+    ]
+    ses = pd.DataFrame(
+        {
+            "subject_id": rec["subject_id"],
+            "session": rec["session"],
+            "session_index": pd.array([None] * n, dtype="Int32"),
+            "date": None,
+            "source": "path",
+        }
+    )
+    rel, size = _one_file(root, "sessions", validate(ses, "sessions"), rids)
+    rows += [
+        dict(table="sessions", key=k, partition=None, file=rel, rows=1, bytes=size) for k in rids
+    ]
+    forces = pd.DataFrame(
+        {
+            "recording_id": rids[0],
+            "plate": np.int32(1),
+            "sample": np.arange(10),
+            "time_s": np.arange(10) / RATE_HZ,
+            **{
+                c: 1.0
+                for c in ("fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz")
+            },
+        }
+    )
+    template = root / "template.parquet"
+    pq.write_table(validate(forces, "forces"), template, **_PARQUET_OPTS)
+    digest = hashlib.sha256(template.read_bytes()).hexdigest()[:12]
+    fsize = template.stat().st_size
+    for i, (rid, sid) in enumerate(zip(rids, rec["subject_id"], strict=True)):
+        if i and i % 50_000 == 0:  # a file system allows ~65,000 links to one file
+            fresh = root / "template2.parquet"
+            fresh.write_bytes(template.read_bytes())
+            os.replace(fresh, template)
+        rel = f"forces/subject={sid}/part-{rid}-{digest}.parquet"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.link(template, root / rel)
+        rows.append(dict(table="forces", key=rid, partition=sid, file=rel, rows=10, bytes=fsize))
+    template.unlink()
+    cat = _catalog.ordered(pa.Table.from_pylist(rows, schema=_catalog.SCHEMA))
+    pq.write_table(cat, root / _catalog.CATALOG, **_PARQUET_OPTS)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[0, 10_000, 100_000])
+    ap.add_argument("--batches", type=int, default=3)
+    args = ap.parse_args()
+    os.environ.setdefault("CXLAB_KEY", "bench-store-key-not-secret-0123456789abcdef")
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        tmp = Path(tmp)
+        times: dict[int, list[float]] = {}
+        for n in args.sizes:
+            store = tmp / f"store-{n}"
+            t0 = time.perf_counter()
+            build_store(store, n)
+            built = time.perf_counter() - t0
+            assert len(Store(store).keys("recordings")) == n
+            times[n] = []
+            for b in range(args.batches):
+                raw = tmp / f"raw-{n}-{b}"
+                raw.mkdir()
+                for i in range(20):
+                    _csv(raw / f"sub-{i:02d}_ses-{b + 1}_task-cmj_run-1.csv", seed=n + 100 * b + i)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t0 = time.perf_counter()
+                    rep = ingest([raw], store=store, jobs=1, progress=False)
+                    times[n].append(time.perf_counter() - t0)
+                assert len(rep.ingested) == 20, rep.summary()
+            assert len(Store(store).keys("recordings")) == n + 20 * args.batches
+            print(
+                f"store of {n:>7,} recordings (built in {built:5.1f} s): 20 new files in "
+                + ", ".join(f"{t:.2f}" for t in times[n])
+                + f" s (median {statistics.median(times[n]):.2f} s)",
+                flush=True,
+            )
+        base = statistics.median(times[args.sizes[0]])
+        ratios = {n: statistics.median(t) / base for n, t in times.items()}
+        print(
+            "ratio to the first size: "
+            + ", ".join(f"{n:,}: {r:.2f}x" for n, r in ratios.items())
+            + f"  (target: all within 1.20x; {'met' if max(ratios.values()) <= 1.2 else 'NOT met'})"
+        )
+
+
+if __name__ == "__main__":
+    main()
