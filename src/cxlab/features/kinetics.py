@@ -36,6 +36,7 @@ __all__ = [
     "foot_contacts",
     "joint_moments",
     "landing_3d_peaks",
+    "plate_contacts",
 ]
 
 MOMENT_COLUMNS = ("flexion_nm_per_kg", "adduction_nm_per_kg", "internal_rotation_nm_per_kg")
@@ -160,6 +161,46 @@ def foot_contacts(
     return out
 
 
+def _heel_toe(rec: Recording, frames) -> tuple[dict, dict]:
+    """Heel (HEE, else the ankle centre) and toe points per side, m."""
+    from cxlab.features.kinematics import _marker_getter  # one label lookup for both modules
+
+    get = _marker_getter(rec)
+    n = rec.n_frames
+    heel, toe = {}, {}
+    for side in ("left", "right"):
+        p = "L" if side == "left" else "R"
+        t = get(p + "TOE")
+        h = get(p + "HEE")
+        toe[side] = (t if t is not None else np.full((n, 3), np.nan)) / 1000
+        heel[side] = (h if h is not None else frames.centres["ankle", side]) / 1000
+    return heel, toe
+
+
+def plate_contacts(
+    recording: Recording, /, *, subject: PigSubject, threshold_n: float = 20.0
+) -> list[FootContact]:
+    """Which foot stands on which plate: :func:`foot_contacts` with the heel (HEE, else
+    the PiG ankle centre) and toe markers, the rule :func:`joint_moments` applies (there
+    to its low-passed markers, so a contact at the edge of the rule may differ).
+
+    Parameters
+    ----------
+    recording : Recording
+        PiG lower-body markers and force plates.
+    subject : PigSubject
+        Measurements (for the ankle centre when a heel marker is missing).
+    threshold_n : float
+        Contact threshold on vertical force, N.
+
+    Returns
+    -------
+    list of FootContact
+    """
+    heel, toe = _heel_toe(recording, pig_segment_frames(recording, subject=subject))
+    return foot_contacts(recording, heel, toe, threshold_n=threshold_n)
+
+
 def _at_point_rate(recording: Recording, x: np.ndarray) -> np.ndarray:
     ratio = recording.analog_rate_hz / recording.point_rate_hz if recording.point_rate_hz else 1
     idx = np.round(np.arange(recording.n_frames) * ratio).astype(int)
@@ -265,16 +306,7 @@ def joint_moments(
         rec = _filtered(recording, cutoff_hz)
     frames = pig_segment_frames(rec, subject=subject)
     n = rec.n_frames
-    from cxlab.features.kinematics import _marker_getter  # one label lookup for both modules
-
-    get = _marker_getter(rec)
-    heel, toe = {}, {}
-    for side in ("left", "right"):
-        p = "L" if side == "left" else "R"
-        t = get(p + "TOE")
-        h = get(p + "HEE")
-        toe[side] = (t if t is not None else np.full((n, 3), np.nan)) / 1000
-        heel[side] = (h if h is not None else frames.centres["ankle", side]) / 1000
+    heel, toe = _heel_toe(rec, frames)
     grf = {s: np.zeros((n, 3)) for s in ("left", "right")}
     grm = {s: np.zeros((n, 3)) for s in ("left", "right")}  # about the lab origin
     # Contacts from the unfiltered plates (the filter smears the loaded runs into frames
