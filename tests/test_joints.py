@@ -319,3 +319,20 @@ def test_file_angles_keep_pig_components_and_ignore_other_outputs():
     assert list(zip(got.side, got.joint, strict=True)) == [("right", "hip")]
     np.testing.assert_array_equal(_wide(got, "right", "hip", kin.ANGLE_COLUMNS), [[10, -2, 5]])
     assert len(joints.file_joint_angles(out.iloc[0:0])) == 0
+
+
+def test_a_non_pig_marker_set_gets_no_joint_rows_and_no_joint_quarantine(real_dir, tmp_path):
+    """biomdp_vicon_CMJ_kinem_kinet_emg.c3d: Vicon, plates, a cluster marker set (no THI,
+    TIB, TOE) and no PiG outputs (its USERMO* points are not angles)."""
+    (tmp_path / "in").mkdir()
+    name = "sub-CMJ_ses-1_task-cmj_run-1.c3d"
+    (tmp_path / "in" / name).symlink_to(real_dir / "c3d/biomdp_vicon_CMJ_kinem_kinet_emg.c3d")
+    st = Store(tmp_path / "st")
+    ingest([tmp_path / "in"], store=st, jobs=1, progress=False)
+    assert len(st.table("plates")) == 4 * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        report = extract_features(st, jobs=1, progress=False)
+    assert not report.quarantine.field.str.contains("joint_").any()
+    for name in ("joint_angles", "joint_moments"):
+        assert name not in st.tables() or not len(st.table(name))
