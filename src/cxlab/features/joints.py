@@ -82,20 +82,51 @@ class JointTables(NamedTuple):
     methods: dict[str, tuple[str, ...]]
 
 
-def _outputs_wide(outputs: pd.DataFrame, label: str) -> pd.DataFrame:
-    rows = outputs[outputs["label"] == label].sort_values("frame")
-    xyz = rows[["x", "y", "z"]].to_numpy(dtype=float, copy=True)
+class _Output(NamedTuple):
+    frame: np.ndarray  # (n,) int32
+    time_s: np.ndarray  # (n,) s
+    xyz: np.ndarray  # (n, 3), NaN where Nexus wrote 0, 0, 0
+    unit: str
+
+
+def _outputs_by_label(outputs: pd.DataFrame, labels: list[str]) -> dict[str, _Output]:
+    """``labels`` present in ``outputs``, each sorted by frame (one pass, no per-label
+    filtering of the long table)."""
+    keep = outputs[outputs["label"].isin(labels)]
+    if not len(keep):
+        return {}
+    label = keep["label"].to_numpy(dtype=object)
+    frame = keep["frame"].to_numpy(dtype=np.int32)
+    order = np.lexsort((frame, label))
+    label, frame = label[order], frame[order]
+    time_s = keep["time_s"].to_numpy(dtype=float)[order]
+    xyz = keep[["x", "y", "z"]].to_numpy(dtype=float, copy=True)[order]
+    unit = keep["unit"].to_numpy(dtype=object)[order]
     # Nexus writes 0, 0, 0 where the model gave no output (before the first valid frame,
     # outside stance for forces): that is "missing", not a zero angle or moment.
     xyz[(xyz == 0).all(axis=1)] = np.nan
+    names, first = np.unique(label, return_index=True)
+    bounds = [*first[1:], len(label)]
+    return {
+        str(n): _Output(frame[i:j], time_s[i:j], xyz[i:j], str(unit[i]))
+        for n, i, j in zip(names, first, bounds, strict=True)
+    }
+
+
+def _long(blocks: list[tuple[str, str, _Output, np.ndarray]], cols: list[str]) -> pd.DataFrame:
+    """One long frame from (side, joint, output, values (n, k)) blocks."""
+    if not blocks:
+        return pd.DataFrame(columns=["frame", "time_s", "side", "joint", *cols, "method"])
+    sizes = [len(b[2].frame) for b in blocks]
+    values = np.concatenate([b[3] for b in blocks])
     return pd.DataFrame(
         {
-            "frame": rows["frame"].to_numpy(dtype=np.int32),
-            "time_s": rows["time_s"].to_numpy(dtype=float),
-            "x": xyz[:, 0],
-            "y": xyz[:, 1],
-            "z": xyz[:, 2],
-            "unit": rows["unit"].to_numpy(dtype=object),
+            "frame": np.concatenate([b[2].frame for b in blocks]),
+            "time_s": np.concatenate([b[2].time_s for b in blocks]),
+            "side": np.repeat([b[0] for b in blocks], sizes),
+            "joint": np.repeat([b[1] for b in blocks], sizes),
+            **{c: values[:, i] for i, c in enumerate(cols)},
+            "method": "file",
         }
     )
 
@@ -118,38 +149,18 @@ def file_joint_angles(outputs: pd.DataFrame, /) -> pd.DataFrame:
         signs (the table :data:`cxlab.features.kinematics.PIG_SIGNS` reproduces). Frames
         where Nexus wrote 0, 0, 0 (no output) are NaN. Empty when the file has none.
     """
-    blocks = []
-    for side, letter in _SIDE_LETTER.items():
-        for joint, name in FILE_ANGLE_LABELS.items():
-            w = _outputs_wide(outputs[outputs["kind"] == "angle"], letter + name)
-            if not len(w):
-                continue
-            blocks.append(
-                pd.DataFrame(
-                    {
-                        "frame": w["frame"],
-                        "time_s": w["time_s"],
-                        "side": side,
-                        "joint": joint,
-                        "flexion_deg": w["x"],
-                        "adduction_deg": w["y"],
-                        "internal_rotation_deg": w["z"],
-                        "method": "file",
-                    }
-                )
-            )
-    cols = ["frame", "time_s", "side", "joint", *kinematics.ANGLE_COLUMNS, "method"]
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=cols)
+    wanted = {(s, j): L + n for s, L in _SIDE_LETTER.items() for j, n in FILE_ANGLE_LABELS.items()}
+    found = _outputs_by_label(outputs[outputs["kind"] == "angle"], list(wanted.values()))
+    blocks = [(s, j, found[lab], found[lab].xyz) for (s, j), lab in wanted.items() if lab in found]
+    return _long(blocks, list(kinematics.ANGLE_COLUMNS))
 
 
-def _per_kg(w: pd.DataFrame, body_mass_kg: float | None) -> np.ndarray | None:
+def _per_kg(out: _Output, body_mass_kg: float | None) -> np.ndarray | None:
     """The components in per-kg units (N.m/kg, W/kg), or None when that is unknowable."""
-    unit = str(w["unit"].iloc[0])
-    xyz = w[["x", "y", "z"]].to_numpy(dtype=float)
-    if unit.endswith("/kg"):
-        return xyz
+    if out.unit.endswith("/kg"):
+        return out.xyz
     if body_mass_kg and np.isfinite(body_mass_kg) and body_mass_kg > 0:
-        return xyz / body_mass_kg
+        return out.xyz / body_mass_kg
     return None
 
 
@@ -176,37 +187,28 @@ def file_joint_moments(
         (PiG's X, Y, Z), ``power_w_per_kg`` (PiG stores the joint power in Z),
         ``method`` (= ``"file"``); NaN where Nexus wrote 0, 0, 0.
     """
+    wanted = [
+        L + names[j]
+        for L in _SIDE_LETTER.values()
+        for names in (FILE_MOMENT_LABELS, FILE_POWER_LABELS)
+        for j in names
+    ]
+    found = _outputs_by_label(outputs[outputs["kind"].isin(["moment", "power"])], wanted)
     blocks = []
     for side, letter in _SIDE_LETTER.items():
         for joint, name in FILE_MOMENT_LABELS.items():
-            w = _outputs_wide(outputs[outputs["kind"] == "moment"], letter + name)
-            m = _per_kg(w, body_mass_kg) if len(w) else None
+            w = found.get(letter + name)
+            m = None if w is None else _per_kg(w, body_mass_kg)
             if m is None:
                 continue
-            frame = w["frame"].to_numpy()
-            pw = _outputs_wide(
-                outputs[outputs["kind"] == "power"], letter + FILE_POWER_LABELS[joint]
-            )
-            power = np.full(len(w), np.nan)
-            p = _per_kg(pw, body_mass_kg) if len(pw) else None
+            power = np.full(len(w.frame), np.nan)
+            pw = found.get(letter + FILE_POWER_LABELS[joint])
+            p = None if pw is None else _per_kg(pw, body_mass_kg)
             if p is not None:
-                at = pd.Series(p[:, 2], index=pw["frame"].to_numpy())
-                power = at.reindex(frame).to_numpy(dtype=float)
-            blocks.append(
-                pd.DataFrame(
-                    {
-                        "frame": w["frame"],
-                        "time_s": w["time_s"],
-                        "side": side,
-                        "joint": joint,
-                        **{c: m[:, i] for i, c in enumerate(MOMENT_COLUMNS)},
-                        "power_w_per_kg": power,
-                        "method": "file",
-                    }
-                )
-            )
-    cols = ["frame", "time_s", "side", "joint", *MOMENT_COLUMNS, "power_w_per_kg", "method"]
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=cols)
+                at = pd.Series(p[:, 2], index=pw.frame)
+                power = at.reindex(w.frame).to_numpy(dtype=float)
+            blocks.append((side, joint, w, np.column_stack([m, power])))
+    return _long(blocks, [*MOMENT_COLUMNS, "power_w_per_kg"])
 
 
 def _platforms(store: Store, rid: str, /, *, rate_hz: float | None) -> list[Platform]:
