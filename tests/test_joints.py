@@ -247,24 +247,60 @@ def test_file_outputs_land_without_measurements_and_feed_the_peaks(real_dir, tmp
     assert got["value"] <= np.max(-knee[~(knee == 0).all(1), 1]) + 1e-9
 
 
-def test_a_store_ingested_before_the_plates_table_is_told_to_reingest(real_dir, tmp_path):
-    """Forces without outlines: no moments, a quarantine row with the fix; angles land."""
+def _fresh(real_dir, tmp_path):
+    """The motion trial ingested into a new store, and its measurement CSV."""
     st = Store(tmp_path / "st")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / NAME).symlink_to(real_dir / MOTION)
     ingest([tmp_path / "in"], store=st, jobs=1, progress=False)
-    rid = st.table("recordings").recording_id.iloc[0]
-    st.delete("plates", key=rid)
+    rec = st.table("recordings").iloc[0]
     csv = _csv(tmp_path / "pig.csv", "BELT", kin.pig_subject(io.read(real_dir / MOTION)))
+    return st, rec.recording_id, rec.subject_id, {"kinematics": {"measurements": str(csv)}}
+
+
+def _features(st, config):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CxlabWarning)
-        report = extract_features(
-            st, config={"kinematics": {"measurements": str(csv)}}, jobs=1, progress=False
-        )
-    reasons = " ".join(report.quarantine.reason)
+        return extract_features(st, config=config, jobs=1, progress=False, force=True)
+
+
+def test_a_store_ingested_before_the_plates_table_is_told_to_reingest(real_dir, tmp_path):
+    """Forces without outlines: no moments, a quarantine row with the fix; angles land."""
+    st, rid, _, config = _fresh(real_dir, tmp_path)
+    st.delete("plates", key=rid)
+    reasons = " ".join(_features(st, config).quarantine.reason)
     assert "plates" in reasons and "--force" in reasons
     assert set(st.table("joint_moments").method) == {"file"}
     assert "cxlab-pig" in set(st.table("joint_angles").method)
+
+
+def test_a_plate_without_corners_gives_no_moments_and_says_why(real_dir, tmp_path):
+    """Unknown corners (forces from a .mot file): no foot can be assigned, so moments that
+    would lack the measured load are not written."""
+    st, rid, sid, config = _fresh(real_dir, tmp_path)
+    plates = st.table("plates")
+    plates.loc[plates.plate == 2, ["x", "y", "z"]] = np.nan
+    st.write("plates", plates, key=rid, partition=sid)
+    reasons = " ".join(_features(st, config).quarantine.reason)
+    assert "[2] have no outline" in reasons
+    assert set(st.table("joint_moments").method) == {"file"}
+
+
+def test_a_foot_off_a_shrunken_plate_is_a_warning_and_the_moments_land(real_dir, tmp_path):
+    """Plate 2 shrunk to a 10 cm square at its centre: the left foot now overhangs it, its
+    stance is given to no foot, and the recording says which frames lack that load."""
+    st, rid, sid, config = _fresh(real_dir, tmp_path)
+    plates = st.table("plates")
+    two = plates.plate == 2
+    centre = plates.loc[two, ["x", "y"]].mean()
+    plates.loc[two, ["x", "y"]] = centre.to_numpy() + 0.05 * np.sign(
+        plates.loc[two, ["x", "y"]].to_numpy() - centre.to_numpy()
+    )
+    st.write("plates", plates, key=rid, partition=sid)
+    q = _features(st, config).quarantine
+    warned = q[q.reason.str.contains("force plate 2 carried a load in frames 159-218")]
+    assert len(warned) == 1 and warned.reason.str.contains("warning, values kept").all()
+    assert set(st.table("joint_moments").method) == {"cxlab-pig", "file"}
 
 
 # ----------------------------------------------------------------- units of file outputs

@@ -33,6 +33,7 @@ from cxlab.features.kinetics import (
     joint_moments,
     landing_3d_peaks,
     plate_contacts,
+    unassigned_loads,
 )
 from cxlab.features.tasks import Trial
 from cxlab.io.recording import Platform
@@ -277,6 +278,14 @@ def _cxlab_moments(store: Store, rec: dict, rec_m, subject, trial: Trial, /) -> 
             "body_mass_kg to the CSV named by [kinematics] measurements (docs/kinematics.md)"
         )
         return _Moments(None, {}, [("joint_moments", why)])
+    no_outline = [k + 1 for k, p in enumerate(plates) if not np.isfinite(p.corners).all()]
+    if no_outline:
+        why = (
+            f"joint_moments: force plate(s) {no_outline} have no outline (corners unknown, "
+            "e.g. forces from a .mot file), so no foot can be assigned to them; moments "
+            "not computed"
+        )
+        return _Moments(None, {}, [("joint_moments", why)])
     rates = sorted({round(p.rate_hz, 6) for p in plates})
     if len(rates) != 1:
         why = f"joint_moments: force plates sampled at different rates {rates} Hz"
@@ -294,10 +303,20 @@ def _cxlab_moments(store: Store, rec: dict, rec_m, subject, trial: Trial, /) -> 
     except CxlabError as e:
         return _Moments(None, {}, [("joint_moments", str(e))])
     df["method"] = "cxlab-pig"
+    warned = [
+        (
+            "joint_moments",
+            f"warning, values kept: joint_moments: force plate {u.plate + 1} carried a load "
+            f"in frames {u.start}-{u.stop - 1} that no foot could be given (a foot partly "
+            "off the plate, both feet on it, or a marker gap); the moments of those frames "
+            "lack that load",
+        )
+        for u in unassigned_loads(full, contacts)
+    ]
     first: dict[str, float] = {}
     for c in sorted(contacts, key=lambda c: c.start):
         first.setdefault(c.side, c.start / full.point_rate_hz)
-    return _Moments(df, first, [])
+    return _Moments(df, first, warned)
 
 
 def _peaks(

@@ -32,11 +32,13 @@ __all__ = [
     "SEGMENTS",
     "FootContact",
     "Landing3DPeaks",
+    "PlateLoad",
     "Segment",
     "foot_contacts",
     "joint_moments",
     "landing_3d_peaks",
     "plate_contacts",
+    "unassigned_loads",
 ]
 
 MOMENT_COLUMNS = ("flexion_nm_per_kg", "adduction_nm_per_kg", "internal_rotation_nm_per_kg")
@@ -199,6 +201,38 @@ def plate_contacts(
     """
     heel, toe = _heel_toe(recording, pig_segment_frames(recording, subject=subject))
     return foot_contacts(recording, heel, toe, threshold_n=threshold_n)
+
+
+class PlateLoad(NamedTuple):
+    """A loaded run of one plate: plate index and point frames ``start:stop``."""
+
+    plate: int
+    start: int
+    stop: int
+
+
+def unassigned_loads(
+    recording: Recording, contacts: list[FootContact], /, *, threshold_n: float = 20.0
+) -> list[PlateLoad]:
+    """Plate loads no foot was given: each loaded run (vertical force above
+    ``threshold_n``, at the point rate) that no contact in ``contacts`` covers.
+
+    :func:`joint_moments` applies no plate load in those frames, so its moments there
+    lack a ground reaction that was measured (a foot partly off the plate, two feet on
+    it, or a marker gap).
+
+    Returns
+    -------
+    list of PlateLoad
+    """
+    out = []
+    n = recording.n_frames
+    for k, plate in enumerate(recording.platforms):
+        loaded = np.nan_to_num(_at_point_rate(recording, plate.force)[:, 2]) > threshold_n
+        for start, stop in nan_runs(loaded[:n]):
+            if not any(c.plate == k and c.start <= start and c.stop >= stop for c in contacts):
+                out.append(PlateLoad(k, int(start), int(stop)))
+    return out
 
 
 def _at_point_rate(recording: Recording, x: np.ndarray) -> np.ndarray:
