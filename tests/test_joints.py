@@ -372,3 +372,25 @@ def test_a_non_pig_marker_set_gets_no_joint_rows_and_no_joint_quarantine(real_di
     assert not report.quarantine.field.str.contains("joint_").any()
     for name in ("joint_angles", "joint_moments"):
         assert name not in st.tables() or not len(st.table(name))
+
+
+def test_the_vcm_convention_is_a_kinematics_setting(real_dir, tmp_path):
+    """[kinematics] convention = "vcm" gives the store the library's VCM angles."""
+    from cxlab.pseudo import pseudonymise
+
+    st, _, _, config = _fresh(real_dir, tmp_path)
+    config["kinematics"]["convention"] = "vcm"
+    _features(st, config)
+    got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
+    subject = kin.read_pig_measurements(config["kinematics"]["measurements"])[pseudonymise("BELT")]
+    ref = kin.joint_angles(io.read(real_dir / MOTION), subject=subject, convention="vcm")
+    for side in ("left", "right"):
+        for joint in ("knee", "ankle", "foot_progression"):
+            np.testing.assert_allclose(
+                _wide(got, side, joint, kin.ANGLE_COLUMNS),
+                _wide(ref, side, joint, kin.ANGLE_COLUMNS),
+                atol=1e-9,
+            )
+    config["kinematics"]["convention"] = "workstation"
+    reasons = " ".join(_features(st, config).quarantine.reason)
+    assert "convention" in reasons and "workstation" in reasons

@@ -421,7 +421,7 @@ def store_joint_tables(
     trial : Trial
         Its markers (m) and plates (``fz`` for touchdown), as the features runner read them.
     cfg : dict
-        The features configuration (``[kinematics] peak_tasks``,
+        The features configuration (``[kinematics] peak_tasks`` and ``convention``,
         ``[events] landing_window_s``).
     subject : PigSubject or None
         Measurements from ``[kinematics] measurements``; None = no ``cxlab-pig`` rows.
@@ -455,7 +455,11 @@ def store_joint_tables(
                     rec_m = kinematics.recording_from_markers(
                         trial.markers, rate_hz=trial.point_rate_hz
                     )
-                    angles = kinematics.joint_angles(rec_m, subject=subject)
+                    angles = kinematics.joint_angles(
+                        rec_m,
+                        subject=subject,
+                        convention=cfg["kinematics"].get("convention", "nexus"),
+                    )
                     angles["method"] = "cxlab-pig"
                     got = _cxlab_moments(store, rec, rec_m, subject, trial)
                 moments, contacts = got.table, got.contact_s
