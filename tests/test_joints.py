@@ -394,3 +394,14 @@ def test_the_vcm_convention_is_a_kinematics_setting(real_dir, tmp_path):
     config["kinematics"]["convention"] = "workstation"
     reasons = " ".join(_features(st, config).quarantine.reason)
     assert "convention" in reasons and "workstation" in reasons
+
+
+def test_joint_parts_of_a_recording_no_longer_in_the_store_are_removed(real_dir, tmp_path_factory):
+    """A file replaced by a new version leaves no joint rows of the old recording."""
+    st, _, _ = _ingested(real_dir, tmp_path_factory)
+    old = st.table("joint_moments")
+    old["recording_id"] = "ffffffffffffffff"
+    st.write("joint_moments", old, key="ffffffffffffffff", partition="abcdefabcdef")
+    assert "ffffffffffffffff" in st.keys("joint_moments")
+    extract_features(st, jobs=1, progress=False)
+    assert "ffffffffffffffff" not in st.keys("joint_moments")

@@ -578,12 +578,13 @@ def _single_leg(store: Store, report: FeaturesReport) -> None:
 
 def _recover(store: Store, recordings: set[str]) -> None:
     """Clear what a killed or superseded run left: temporaries of dead writers, and the
-    features and quarantine parts of recordings no longer in the store (a file whose new
-    version replaced the old one)."""
+    features, joint-table and quarantine parts of recordings no longer in the store (a
+    file whose new version replaced the old one)."""
     remove_stale_temporaries(store.path)
-    for key in sorted(store.keys("features")):
-        if _HEX16.fullmatch(key) and key not in recordings:
-            store.delete("features", key=key)
+    for name in ("features", "joint_angles", "joint_moments"):
+        for key in sorted(store.keys(name)):
+            if _HEX16.fullmatch(key) and key not in recordings:
+                store.delete(name, key=key)
     for key in sorted(store.keys("quarantine")):
         rid = key.removeprefix("features-")
         if key.startswith("features-") and _HEX16.fullmatch(rid) and rid not in recordings:
