@@ -284,6 +284,9 @@ def test_a_plate_without_corners_gives_no_moments_and_says_why(real_dir, tmp_pat
     reasons = " ".join(_features(st, config).quarantine.reason)
     assert "[2] have no outline" in reasons
     assert set(st.table("joint_moments").method) == {"file"}
+    st.write("plates", plates[plates.plate == 1], key=rid, partition=sid)  # no rows at all
+    reasons = " ".join(_features(st, config).quarantine.reason)
+    assert "[2] have no outline" in reasons
 
 
 def test_a_foot_off_a_shrunken_plate_is_a_warning_and_the_moments_land(real_dir, tmp_path):

@@ -212,6 +212,9 @@ def file_joint_moments(
     return _long(blocks, [*MOMENT_COLUMNS, "power_w_per_kg"])
 
 
+_ORIGIN = ["origin_x", "origin_y", "origin_z"]
+
+
 def _platforms(store: Store, rid: str, /, *, rate_hz: float | None) -> list[Platform]:
     """The recording's plates rebuilt from ``forces`` and ``plates`` (public Store API);
     ``rate_hz`` is the recording's analog rate (else taken from the sample times)."""
@@ -225,9 +228,13 @@ def _platforms(store: Store, rid: str, /, *, rate_hz: float | None) -> list[Plat
     forces = forces.sort_values(["plate", "sample"])
     out = []
     for plate, f in forces.groupby("plate", sort=True):
-        o = outline[outline["plate"] == plate]
-        if len(o) != 4 or len(f) < 2:
+        if len(f) < 2:
             continue
+        o = outline[outline["plate"] == plate]
+        if len(o) != 4:  # no outline for this plate: NaN corners, refused by the caller
+            o = pd.DataFrame(
+                np.nan, index=range(4), columns=["x", "y", "z", *_ORIGIN, "plate_type"]
+            ).assign(plate_type=0)
         rate = rate_hz
         if not (rate and np.isfinite(rate) and rate > 0):
             rate = 1.0 / float(np.median(np.diff(f["time_s"].to_numpy(dtype=float))))
@@ -238,7 +245,7 @@ def _platforms(store: Store, rid: str, /, *, rate_hz: float | None) -> list[Plat
                 cop=f[["cop_x", "cop_y", "cop_z"]].to_numpy(dtype=float),
                 tz=f["tz"].to_numpy(dtype=float),
                 corners=o[["x", "y", "z"]].to_numpy(dtype=float),
-                origin=o[["origin_x", "origin_y", "origin_z"]].to_numpy(dtype=float)[0],
+                origin=o[_ORIGIN].to_numpy(dtype=float)[0],
                 type=int(o["plate_type"].iloc[0]),
                 rate_hz=float(rate),
             )
