@@ -287,6 +287,17 @@ def test_a_plate_without_corners_gives_no_moments_and_says_why(real_dir, tmp_pat
     st.write("plates", plates[plates.plate == 1], key=rid, partition=sid)  # no rows at all
     reasons = " ".join(_features(st, config).quarantine.reason)
     assert "[2] have no outline" in reasons
+    plates.loc[plates.plate == 2, ["x", "y", "z"]] = 0.0  # a hostile file: all corners at 0
+    st.write("plates", plates, key=rid, partition=sid)
+    reasons = " ".join(_features(st, config).quarantine.reason)
+    assert "[2] have no outline" in reasons
+
+
+def test_plate_outline_area_is_the_shoelace_area_in_any_corner_order():
+    square = np.array([[0, 0, 0], [0.6, 0, 0], [0.6, 0.4, 0], [0, 0.4, 0]], dtype=float)
+    assert joints._outline_area_m2(square) == pytest.approx(0.24)
+    assert joints._outline_area_m2(square[[0, 2, 1, 3]]) == pytest.approx(0.24)
+    assert np.isnan(joints._outline_area_m2(np.full((4, 3), np.nan)))
 
 
 def test_a_foot_off_a_shrunken_plate_is_a_warning_and_the_moments_land(real_dir, tmp_path):

@@ -253,6 +253,17 @@ def _platforms(store: Store, rid: str, /, *, rate_hz: float | None) -> list[Plat
     return out
 
 
+def _outline_area_m2(corners: np.ndarray) -> float:
+    """Horizontal area (m²) of the plate outline (corners in angular order); NaN when a
+    corner is unknown."""
+    if not np.isfinite(corners).all():
+        return float("nan")
+    c = corners[:, :2] - corners[:, :2].mean(axis=0)
+    c = c[np.argsort(np.arctan2(c[:, 1], c[:, 0]))]
+    x, y = c[:, 0], c[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
 class _Moments(NamedTuple):
     table: pd.DataFrame | None
     contact_s: dict[str, float]  # side -> start of its first plate contact, s
@@ -285,12 +296,12 @@ def _cxlab_moments(store: Store, rec: dict, rec_m, subject, trial: Trial, /) -> 
             "body_mass_kg to the CSV named by [kinematics] measurements (docs/kinematics.md)"
         )
         return _Moments(None, {}, [("joint_moments", why)])
-    no_outline = [k + 1 for k, p in enumerate(plates) if not np.isfinite(p.corners).all()]
+    no_outline = [k + 1 for k, p in enumerate(plates) if not _outline_area_m2(p.corners) > 1e-3]
     if no_outline:
         why = (
             f"joint_moments: force plate(s) {no_outline} have no outline (corners unknown, "
-            "e.g. forces from a .mot file), so no foot can be assigned to them; moments "
-            "not computed"
+            "e.g. forces from a .mot file, or enclosing less than 10 cm²), so no foot can "
+            "be assigned to them; moments not computed"
         )
         return _Moments(None, {}, [("joint_moments", why)])
     rates = sorted({round(p.rate_hz, 6) for p in plates})
