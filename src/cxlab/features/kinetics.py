@@ -476,20 +476,38 @@ class Landing3DPeaks(NamedTuple):
     knee_abduction_at_contact_deg: float
 
 
+class _Curves:
+    """A joint_angles/joint_moments frame as NumPy arrays: (side, joint) -> row indices."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self.time = df["time_s"].to_numpy(dtype=float)
+        side = df["side"].to_numpy(dtype=object)
+        joint = df["joint"].to_numpy(dtype=object)
+        self.rows = {
+            (s, j): np.flatnonzero((side == s) & (joint == j))
+            for s in ("left", "right")
+            for j in np.unique(joint)
+        }
+
+    def values(self, side: str, joint: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.rows.get((side, joint), np.zeros(0, dtype=int))
+        return self.time[idx], self.df[column].to_numpy(dtype=float)[idx]
+
+
 def _window_max(
-    df: pd.DataFrame, side: str, joint: str, column: str, sign: float, start: float, stop: float
+    c: _Curves, side: str, joint: str, column: str, sign: float, start: float, stop: float
 ) -> float:
-    rows = df[(df.side == side) & (df.joint == joint) & (df.time_s >= start) & (df.time_s <= stop)]
-    v = sign * rows[column].to_numpy(dtype=float)
+    t, v = c.values(side, joint, column)
+    v = sign * v[(t >= start) & (t <= stop)]
     return float(np.nanmax(v)) if np.isfinite(v).any() else float("nan")
 
 
-def _at_time(df: pd.DataFrame, side: str, joint: str, column: str, sign: float, t: float) -> float:
-    rows = df[(df.side == side) & (df.joint == joint)]
-    if not len(rows):
+def _at_time(c: _Curves, side: str, joint: str, column: str, sign: float, t0: float) -> float:
+    t, v = c.values(side, joint, column)
+    if not len(t):
         return float("nan")
-    i = int(np.argmin(np.abs(rows["time_s"].to_numpy(dtype=float) - t)))
-    return float(sign * rows[column].to_numpy(dtype=float)[i])
+    return float(sign * v[int(np.argmin(np.abs(t - t0)))])
 
 
 def landing_3d_peaks(
@@ -525,6 +543,8 @@ def landing_3d_peaks(
     """
     out = []
     a_stop, m_stop = contact_s + angle_window_s, contact_s + moment_window_s
+    angles = _Curves(angles)
+    moments = None if moments is None else _Curves(moments)
     for side in ("left", "right"):
         kam = (
             float("nan")
