@@ -324,6 +324,43 @@ TABLES: dict[str, TableSchema] = {
             doc="force-plate data in the lab frame, one row per plate and sample",
         ),
         _t(
+            "plates",
+            [
+                _rec,
+                Column("plate", I32, "1", ge=1, doc="1-based plate number, as in `forces`"),
+                Column("corner", I32, "1", ge=1, le=4, doc="corner 1-4 in the file's order"),
+                *[
+                    Column(
+                        c,
+                        F64,
+                        "m",
+                        nullable=True,
+                        ge=-_MAX_LAB_M,
+                        le=_MAX_LAB_M,
+                        doc="corner position, lab frame (FORCE_PLATFORM:CORNERS)",
+                    )
+                    for c in ("x", "y", "z")
+                ],
+                *[
+                    Column(
+                        c,
+                        F64,
+                        "m",
+                        nullable=True,
+                        ge=-_MAX_LAB_M,
+                        le=_MAX_LAB_M,
+                        doc="FORCE_PLATFORM:ORIGIN as stored (plate frame), same on each corner",
+                    )
+                    for c in ("origin_x", "origin_y", "origin_z")
+                ],
+                Column("plate_type", I32, "1", ge=0, doc="C3D plate TYPE; 0 = not from a C3D"),
+            ],
+            ["recording_id", "plate", "corner"],
+            "subject",
+            doc="force-plate outlines (corners, origin, type), one row per plate and corner; "
+            "what inverse dynamics needs to know which foot stands on which plate",
+        ),
+        _t(
             "events",
             [
                 _rec,

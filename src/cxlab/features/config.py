@@ -152,11 +152,28 @@ class MarkersConfig(_Items):
 
 @dataclass(frozen=True)
 class KinematicsConfig(_Items):
-    """``[kinematics]``: the PiG subject-measurements CSV (``""`` = none) and the tasks
-    whose features gain 3-D landing peaks."""
+    """``[kinematics]``: the PiG subject-measurements CSV (``""`` = none), the tasks
+    whose features gain 3-D landing peaks, and the angle ``convention`` of the cxlab-pig
+    rows (``"nexus"`` or ``"vcm"``, docs/kinematics.md)."""
 
     measurements: str
     peak_tasks: tuple[str, ...]
+    convention: str
+
+    def __post_init__(self) -> None:
+        if self.convention not in CONVENTIONS:
+            raise ConfigError(
+                message(
+                    "is not a Plug-in Gait angle convention",
+                    field="kinematics.convention",
+                    value=self.convention,
+                    fix=f"use one of {', '.join(map(repr, CONVENTIONS))}",
+                )
+            )
+
+
+#: ``[kinematics] convention`` values: Nexus' Plug-in Gait, or the older Vicon Clinical Manager
+CONVENTIONS = ("nexus", "vcm")
 
 
 @dataclass(frozen=True)

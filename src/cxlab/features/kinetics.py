@@ -33,10 +33,13 @@ __all__ = [
     "SEGMENTS",
     "FootContact",
     "Landing3DPeaks",
+    "PlateLoad",
     "Segment",
     "foot_contacts",
     "joint_moments",
     "landing_3d_peaks",
+    "plate_contacts",
+    "unassigned_loads",
 ]
 
 MOMENT_COLUMNS = ("flexion_nm_per_kg", "adduction_nm_per_kg", "internal_rotation_nm_per_kg")
@@ -162,6 +165,78 @@ def foot_contacts(
     return out
 
 
+def _heel_toe(rec: Recording, frames) -> tuple[dict, dict]:
+    """Heel (HEE, else the ankle centre) and toe points per side, m."""
+    from cxlab.features.kinematics import _marker_getter  # one label lookup for both modules
+
+    get = _marker_getter(rec)
+    n = rec.n_frames
+    heel, toe = {}, {}
+    for side in ("left", "right"):
+        p = "L" if side == "left" else "R"
+        t = get(p + "TOE")
+        h = get(p + "HEE")
+        toe[side] = (t if t is not None else np.full((n, 3), np.nan)) / 1000
+        heel[side] = (h if h is not None else frames.centres["ankle", side]) / 1000
+    return heel, toe
+
+
+def plate_contacts(
+    recording: Recording, /, *, subject: PigSubject, threshold_n: float = 20.0
+) -> list[FootContact]:
+    """Which foot stands on which plate: :func:`foot_contacts` with the heel (HEE, else
+    the PiG ankle centre) and toe markers, the rule :func:`joint_moments` applies (there
+    to its low-passed markers, so a contact at the edge of the rule may differ).
+
+    Parameters
+    ----------
+    recording : Recording
+        PiG lower-body markers and force plates.
+    subject : PigSubject
+        Measurements (for the ankle centre when a heel marker is missing).
+    threshold_n : float
+        Contact threshold on vertical force, N.
+
+    Returns
+    -------
+    list of FootContact
+    """
+    heel, toe = _heel_toe(recording, pig_segment_frames(recording, subject=subject))
+    return foot_contacts(recording, heel, toe, threshold_n=threshold_n)
+
+
+class PlateLoad(NamedTuple):
+    """A loaded run of one plate: plate index and point frames ``start:stop``."""
+
+    plate: int
+    start: int
+    stop: int
+
+
+def unassigned_loads(
+    recording: Recording, contacts: list[FootContact], /, *, threshold_n: float = 20.0
+) -> list[PlateLoad]:
+    """Plate loads no foot was given: each loaded run (vertical force above
+    ``threshold_n``, at the point rate) that no contact in ``contacts`` covers.
+
+    :func:`joint_moments` applies no plate load in those frames, so its moments there
+    lack a ground reaction that was measured (a foot partly off the plate, two feet on
+    it, or a marker gap).
+
+    Returns
+    -------
+    list of PlateLoad
+    """
+    out = []
+    n = recording.n_frames
+    for k, plate in enumerate(recording.platforms):
+        loaded = np.nan_to_num(_at_point_rate(recording, plate.force)[:, 2]) > threshold_n
+        for start, stop in nan_runs(loaded[:n]):
+            if not any(c.plate == k and c.start <= start and c.stop >= stop for c in contacts):
+                out.append(PlateLoad(k, int(start), int(stop)))
+    return out
+
+
 def _at_point_rate(recording: Recording, x: np.ndarray) -> np.ndarray:
     ratio = recording.analog_rate_hz / recording.point_rate_hz if recording.point_rate_hz else 1
     idx = np.round(np.arange(recording.n_frames) * ratio).astype(int)
@@ -267,16 +342,7 @@ def joint_moments(
         rec = _filtered(recording, cutoff_hz)
     frames = pig_segment_frames(rec, subject=subject)
     n = rec.n_frames
-    from cxlab.features.kinematics import _marker_getter  # one label lookup for both modules
-
-    get = _marker_getter(rec)
-    heel, toe = {}, {}
-    for side in ("left", "right"):
-        p = "L" if side == "left" else "R"
-        t = get(p + "TOE")
-        h = get(p + "HEE")
-        toe[side] = (t if t is not None else np.full((n, 3), np.nan)) / 1000
-        heel[side] = (h if h is not None else frames.centres["ankle", side]) / 1000
+    heel, toe = _heel_toe(rec, frames)
     grf = {s: np.zeros((n, 3)) for s in ("left", "right")}
     grm = {s: np.zeros((n, 3)) for s in ("left", "right")}  # about the lab origin
     # Contacts from the unfiltered plates (the filter smears the loaded runs into frames
@@ -412,20 +478,38 @@ class Landing3DPeaks(NamedTuple):
     knee_abduction_at_contact_deg: float
 
 
+class _Curves:
+    """A joint_angles/joint_moments frame as NumPy arrays: (side, joint) -> row indices."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self.time = df["time_s"].to_numpy(dtype=float)
+        side = df["side"].to_numpy(dtype=object)
+        joint = df["joint"].to_numpy(dtype=object)
+        self.rows = {
+            (s, j): np.flatnonzero((side == s) & (joint == j))
+            for s in ("left", "right")
+            for j in np.unique(joint)
+        }
+
+    def values(self, side: str, joint: str, column: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.rows.get((side, joint), np.zeros(0, dtype=int))
+        return self.time[idx], self.df[column].to_numpy(dtype=float)[idx]
+
+
 def _window_max(
-    df: pd.DataFrame, side: str, joint: str, column: str, sign: float, start: float, stop: float
+    c: _Curves, side: str, joint: str, column: str, sign: float, start: float, stop: float
 ) -> float:
-    rows = df[(df.side == side) & (df.joint == joint) & (df.time_s >= start) & (df.time_s <= stop)]
-    v = sign * rows[column].to_numpy(dtype=float)
+    t, v = c.values(side, joint, column)
+    v = sign * v[(t >= start) & (t <= stop)]
     return float(np.nanmax(v)) if np.isfinite(v).any() else float("nan")
 
 
-def _at_time(df: pd.DataFrame, side: str, joint: str, column: str, sign: float, t: float) -> float:
-    rows = df[(df.side == side) & (df.joint == joint)]
-    if not len(rows):
+def _at_time(c: _Curves, side: str, joint: str, column: str, sign: float, t0: float) -> float:
+    t, v = c.values(side, joint, column)
+    if not len(t):
         return float("nan")
-    i = int(np.argmin(np.abs(rows["time_s"].to_numpy(dtype=float) - t)))
-    return float(sign * rows[column].to_numpy(dtype=float)[i])
+    return float(sign * v[int(np.argmin(np.abs(t - t0)))])
 
 
 def landing_3d_peaks(
@@ -461,6 +545,8 @@ def landing_3d_peaks(
     """
     out = []
     a_stop, m_stop = contact_s + angle_window_s, contact_s + moment_window_s
+    angles = _Curves(angles)
+    moments = None if moments is None else _Curves(moments)
     for side in ("left", "right"):
         kam = (
             float("nan")

@@ -23,6 +23,7 @@ from cxlab._executor import make_executor
 from cxlab.features.config import FeatureConfig, read_config
 from cxlab.features.curve_tasks import curves_frame, trial_curves
 from cxlab.features.emg import emg_channels
+from cxlab.features.joints import store_joint_tables
 from cxlab.features.measure import Measure
 from cxlab.features.tasks import (
     FUNCTIONS,
@@ -208,9 +209,17 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
     if trial is not None:
-        q3d, rows3d = _joint_angles(job, trial)
-        qrows.extend(q3d)
-        rows.extend(rows3d)
+        joints = store_joint_tables(
+            Store(job["store"]),
+            rec,
+            trial,
+            cfg=cfg,
+            subject=job["pig_subject"],
+            had=job["had_joints"],
+            has_outputs=job["has_outputs"],
+        )
+        qrows.extend(joints.quarantine)
+        rows.extend(joints.features)
     feats = pd.DataFrame(rows, columns=list(Measure._fields))
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
@@ -253,77 +262,6 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     elif job["had_features"]:
         store.delete("features", key=rid)
     return len(feats), q
-
-
-def _joint_angles(job: dict, trial: Trial) -> tuple[list[tuple[str, str]], list[Measure]]:
-    """Write this recording's ``joint_angles`` part (PiG marker set only).
-
-    Returns the quarantine reasons and, for the ``[kinematics] peak_tasks``, the 3-D peak
-    feature rows (:func:`cxlab.features.kinetics.landing_3d_peaks`, from touchdown on the
-    summed plates, or over the whole trial when there is no touchdown, e.g. a
-    single-leg squat).
-    """
-    from cxlab.features import kinematics
-    from cxlab.features.kinetics import landing_3d_peaks
-    from cxlab.features.landing import touchdown
-
-    rec, store = job["rec"], Store(job["store"])
-    rid = rec["recording_id"]
-    if not kinematics.has_pig_markers(trial.markers):
-        if job["had_joint_angles"]:
-            store.delete("joint_angles", key=rid)
-        return [], []
-    subject = job["pig_subject"]
-    if subject is None:
-        return [
-            (
-                "joint_angles",
-                "joint_angles: Plug-in Gait markers but no subject "
-                "measurements; add the subject to the CSV named by [kinematics] "
-                "measurements (docs/kinematics.md)",
-            )
-        ], []
-    try:
-        with np.errstate(all="ignore"):
-            rec_m = kinematics.recording_from_markers(trial.markers, rate_hz=trial.point_rate_hz)
-            df = kinematics.joint_angles(rec_m, subject=subject)
-    except CxlabError as e:
-        return [("joint_angles", str(e))], []
-    rows = []
-    cfg: FeatureConfig = job["cfg"]
-    if rec["task"] in cfg.kinematics.peak_tasks and len(df):
-        contact, window = 0.0, float(df["time_s"].max())
-        if trial.plates:
-            fz = np.sum([np.nan_to_num(p["fz"]) for p in trial.plates.values()], axis=0)
-            try:
-                contact = touchdown(fz, rate_hz=trial.analog_rate_hz) / trial.analog_rate_hz
-                window = cfg.events.landing_window_s
-            except CxlabError:
-                pass  # no flight before contact: a squat, peaks over the whole trial
-        start = "touchdown" if trial.plates and window != float(df["time_s"].max()) else None
-        method = f"PiG angles (docs/kinematics.md), peak in {window:g} s from " + (
-            start or "trial start"
-        )
-        for p in landing_3d_peaks(df, contact_s=contact, angle_window_s=window):
-            values = [
-                ("knee_abduction_3d_peak_deg", p.knee_abduction_deg, method),
-                ("hip_adduction_3d_peak_deg", p.hip_adduction_deg, method),
-                ("hip_internal_rotation_3d_peak_deg", p.hip_internal_rotation_deg, method),
-            ]
-            if start:
-                values.append(
-                    (
-                        "knee_abduction_3d_at_contact_deg",
-                        p.knee_abduction_at_contact_deg,
-                        "PiG knee abduction at touchdown (Bates 2020)",
-                    )
-                )
-            rows += [Measure(n, p.side, v, "deg", m) for n, v, m in values if np.isfinite(v)]
-    df.insert(0, "recording_id", rid)
-    df["frame"] = df["frame"].astype(np.int32)
-    df["method"] = "cxlab-pig"
-    store.write("joint_angles", df, key=rid, partition=rec["subject_id"])
-    return [], rows
 
 
 def extract_features(
@@ -394,6 +332,8 @@ def extract_features(
     quarantined = store.keys("quarantine")
     had_curves = store.keys("curves")
     had_angles = store.keys("joint_angles")
+    had_moments = store.keys("joint_moments")
+    with_outputs = store.keys("model_outputs")
     pig_subjects = {}
     if cfg.kinematics.measurements:
         from cxlab.features.kinematics import read_pig_measurements
@@ -407,21 +347,20 @@ def extract_features(
             for k, v in rec.items()
         }
         no_functions = not cfg.functions(rec["task"])
-        # Joint angles run whatever the task, for subjects with PiG measurements.
-        if no_functions and rec["subject_id"] not in pig_subjects:
+        # Joint tables fill whatever the task: for subjects with PiG measurements, and
+        # from the PiG outputs stored in a file.
+        rid = rec["recording_id"]
+        if no_functions and rec["subject_id"] not in pig_subjects and rid not in with_outputs:
             report.n_no_functions += 1
             if rec["task"] not in cfg.tasks and not str(rec["task"]).startswith(mvc_prefix):
                 qparts.append(_unknown_task(store, rec, sorted(cfg.tasks)))
             elif f"features-{rec['recording_id']}" in quarantined:  # declared since
                 store.delete("quarantine", key=f"features-{rec['recording_id']}")
             continue
-        if not force and (
-            rec["recording_id"] in done or (no_functions and rec["recording_id"] in had_angles)
-        ):
+        if not force and (rid in done or (no_functions and rid in had_angles | had_moments)):
             report.n_up_to_date += 1
             standing.append(rec["recording_id"])
             continue
-        rid = rec["recording_id"]
         jobs_list.append(
             {
                 "store": str(store.path),
@@ -434,7 +373,12 @@ def extract_features(
                 "had_features": rid in done,
                 "had_curves": rid in had_curves,
                 "had_quarantine": f"features-{rid}" in quarantined,
-                "had_joint_angles": rid in had_angles,
+                "had_joints": frozenset(
+                    n
+                    for n, keys in (("joint_angles", had_angles), ("joint_moments", had_moments))
+                    if rid in keys
+                ),
+                "has_outputs": rid in with_outputs,
                 "pig_subject": pig_subjects.get(rec["subject_id"]),
             }
         )
@@ -538,12 +482,13 @@ def _single_leg(store: Store, report: FeaturesReport) -> None:
 
 def _recover(store: Store, recordings: set[str]) -> None:
     """Clear what a killed or superseded run left: temporaries of dead writers, and the
-    features and quarantine parts of recordings no longer in the store (a file whose new
-    version replaced the old one)."""
+    features, joint-table and quarantine parts of recordings no longer in the store (a
+    file whose new version replaced the old one)."""
     store.recover()
-    for key in sorted(store.keys("features")):
-        if _HEX16.fullmatch(key) and key not in recordings:
-            store.delete("features", key=key)
+    for name in ("features", "joint_angles", "joint_moments"):
+        for key in sorted(store.keys(name)):
+            if _HEX16.fullmatch(key) and key not in recordings:
+                store.delete(name, key=key)
     for key in sorted(store.keys("quarantine")):
         rid = key.removeprefix("features-")
         if key.startswith("features-") and _HEX16.fullmatch(rid) and rid not in recordings:

@@ -29,7 +29,15 @@ from cxlab.store import Staged, Store
 
 __all__ = ["Outcome", "Task", "masks_of", "run_task"]
 
-SIGNAL_TABLES = ("markers", "analogs", "forces", "events", "model_outputs", "rotations")
+SIGNAL_TABLES = (
+    "markers",
+    "analogs",
+    "forces",
+    "plates",
+    "events",
+    "model_outputs",
+    "rotations",
+)
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
 
 

@@ -249,10 +249,10 @@ class Recording:
         Returns
         -------
         dict of str to DataFrame
-            ``markers``, ``analogs``, ``forces``, ``events``, ``model_outputs`` and
-            ``rotations`` frames with the columns declared in :mod:`cxlab.schemas`
-            (empty frames for absent parts). Built without Python loops over frames or
-            samples.
+            ``markers``, ``analogs``, ``forces``, ``plates``, ``events``,
+            ``model_outputs`` and ``rotations`` frames with the columns declared in
+            :mod:`cxlab.schemas` (empty frames for absent parts). Built without Python
+            loops over frames or samples.
         """
         empty = ModelOutputs(np.zeros((0, 0, 3)), [], [], [], 0.0)
         no_rot = Rotations(np.zeros((0, 0, 3, 3)), np.zeros((0, 0, 3)), [], 0.0)
@@ -262,6 +262,7 @@ class Recording:
             "markers": self._markers_long(recording_id),
             "analogs": self._analogs_long(recording_id),
             "forces": self._forces_long(recording_id),
+            "plates": self._plates_long(recording_id),
             "events": pd.DataFrame(
                 {
                     "recording_id": recording_id,
@@ -310,6 +311,35 @@ class Recording:
                 ),
                 "value": self.analogs[:, order].T.reshape(-1),
                 "unit": np.repeat(np.asarray(self.analog_units, dtype=object)[order], n_samples),
+            }
+        )
+
+    def _plates_long(self, rid: str) -> pd.DataFrame:
+        """One row per plate and corner: corners (lab frame, m), origin, type."""
+        n = len(self.platforms)
+        corners = np.full((n, 4, 3), np.nan)
+        origin = np.full((n, 3), np.nan)
+        for i, p in enumerate(self.platforms):
+            c = np.asarray(p.corners, dtype=float)
+            if c.shape == (4, 3):
+                corners[i] = c
+            o = np.asarray(p.origin, dtype=float).reshape(-1)
+            if o.shape == (3,):
+                origin[i] = o
+        types = np.array([int(p.type) for p in self.platforms], dtype=np.int32)
+        flat = corners.reshape(-1, 3)
+        return pd.DataFrame(
+            {
+                "recording_id": pd.Series([rid] * (4 * n), dtype=object),
+                "plate": np.repeat(np.arange(1, n + 1, dtype=np.int32), 4),
+                "corner": np.tile(np.arange(1, 5, dtype=np.int32), n),
+                "x": flat[:, 0],
+                "y": flat[:, 1],
+                "z": flat[:, 2],
+                "origin_x": np.repeat(origin[:, 0], 4),
+                "origin_y": np.repeat(origin[:, 1], 4),
+                "origin_z": np.repeat(origin[:, 2], 4),
+                "plate_type": np.repeat(types, 4),
             }
         )
 

@@ -29,6 +29,15 @@ Pipeline (all in mm and in the lab frame, vectorised over frames):
 
 The ISB convention (Wu et al. 2002) uses the same Y-X-Z idea with different segment
 frames and is not implemented; ``model`` accepts only ``"pig"``.
+
+Files from the Vicon Clinical Manager (VCM) era report ankle and foot progression in an
+older convention (``convention="vcm"``, :data:`VCM_SIGNS`): the Cardan sequence
+Y-Z'-X'' instead of Y-X'-Z'', and a foot frame turned by the static plantar-flexion
+offset only (no rotation offset). Pinned on the toe-segment virtual markers
+(``LTOO/LTOA/LTOL/LTOP``) and angles stored in ``c3dorg_gait-pig.c3d`` (Vicon 370/VCM):
+that segment is cxlab's uncorrected foot turned by a constant plantar flexion (std
+0.04 deg over the trial), and Y-Z'-X'' of it reproduces the stored ankle and foot
+progression to the file's int16 resolution (std 0.05-0.07 deg).
 """
 
 from __future__ import annotations
@@ -63,8 +72,10 @@ from cxlab.io.recording import Recording
 
 __all__ = [
     "ANGLE_COLUMNS",
+    "CONVENTIONS",
     "JOINTS",
     "PIG_SIGNS",
+    "VCM_SIGNS",
     "LegMeasurements",
     "PigSubject",
     "SegmentFrames",
@@ -79,6 +90,10 @@ __all__ = [
 ]
 
 Joint = Literal["pelvis", "hip", "knee", "ankle", "foot_progression"]
+#: Which Vicon convention the angles follow: Nexus' Plug-in Gait, or the older Vicon
+#: Clinical Manager (ankle and foot progression differ, see the module docstring).
+Convention = Literal["nexus", "vcm"]
+CONVENTIONS: tuple[Convention, ...] = ("nexus", "vcm")
 JOINTS: tuple[Joint, ...] = ("pelvis", "hip", "knee", "ankle", "foot_progression")
 ANGLE_COLUMNS = ("flexion_deg", "adduction_deg", "internal_rotation_deg")
 
@@ -110,8 +125,29 @@ PIG_SIGNS: dict[tuple[Joint, Side], tuple[_Component, _Component, _Component]] =
 }
 
 
+# VCM-era ankle and foot progression: component k = sign * cardan_YZX[euler] + offset,
+# with cardan_YZX = (about Y, about Z', about X''). Pinned on c3dorg_gait-pig.c3d
+# (tests/test_kinematics.py::test_vcm_ankle_is_the_plantar_flexed_foot_in_y_z_x).
+VCM_SIGNS: dict[tuple[Joint, Side], tuple[_Component, _Component, _Component]] = {
+    ("ankle", "left"): (_Component(0, -1, -90), _Component(1, 1, 0), _Component(2, -1, 0)),
+    ("ankle", "right"): (_Component(0, -1, -90), _Component(1, -1, 0), _Component(2, 1, 0)),
+    ("foot_progression", "left"): (
+        _Component(0, 1, 90),
+        _Component(1, -1, 0),
+        _Component(2, -1, 0),
+    ),
+    ("foot_progression", "right"): (_Component(0, 1, 90), _Component(1, 1, 0), _Component(2, 1, 0)),
+}
+
+
 def cardan_angles(
-    proximal: np.ndarray, distal: np.ndarray, /, *, joint: Joint, side: Side
+    proximal: np.ndarray,
+    distal: np.ndarray,
+    /,
+    *,
+    joint: Joint,
+    side: Side,
+    convention: Convention = "nexus",
 ) -> np.ndarray:
     """PiG joint angles of ``distal`` relative to ``proximal``.
 
@@ -121,6 +157,9 @@ def cardan_angles(
         Segment frames, columns = X (anterior), Y (left), Z (proximal/up) axes in the lab.
     joint : {"pelvis", "hip", "knee", "ankle", "foot_progression"}
     side : {"left", "right"}
+    convention : {"nexus", "vcm"}
+        ``"vcm"`` decomposes ankle and foot progression Y-Z'-X'' (:data:`VCM_SIGNS`), as
+        Vicon Clinical Manager did; the other joints are the same in both.
 
     Returns
     -------
@@ -131,13 +170,23 @@ def cardan_angles(
     """
     check_option("joint", joint, JOINTS)
     check_option("side", side, _SIDES)
+    check_option("convention", convention, CONVENTIONS)
     rel = np.einsum("fji,fjk->fik", proximal, distal)
-    a = np.arctan2(rel[:, 0, 2], rel[:, 2, 2])  # about Y
-    b = np.arcsin(np.clip(-rel[:, 1, 2], -1.0, 1.0))  # about X'
-    c = np.arctan2(rel[:, 1, 0], rel[:, 1, 1])  # about Z''
+    table = PIG_SIGNS[joint, side]
+    if convention == "vcm" and (joint, side) in VCM_SIGNS:
+        # R = Ry(a) Rz(b) Rx(c)
+        a = np.arctan2(-rel[:, 2, 0], rel[:, 0, 0])  # about Y
+        b = np.arcsin(np.clip(rel[:, 1, 0], -1.0, 1.0))  # about Z'
+        c = np.arctan2(-rel[:, 1, 2], rel[:, 1, 1])  # about X''
+        table = VCM_SIGNS[joint, side]
+    else:
+        # R = Ry(a) Rx(b) Rz(c)
+        a = np.arctan2(rel[:, 0, 2], rel[:, 2, 2])  # about Y
+        b = np.arcsin(np.clip(-rel[:, 1, 2], -1.0, 1.0))  # about X'
+        c = np.arctan2(rel[:, 1, 0], rel[:, 1, 1])  # about Z''
     euler = np.degrees(np.stack([a, b, c], axis=1))
     out = np.empty_like(euler)
-    for k, comp in enumerate(PIG_SIGNS[joint, side]):
+    for k, comp in enumerate(table):
         out[:, k] = (comp.sign * euler[:, comp.euler] + comp.offset_deg + 180.0) % 360.0 - 180.0
     return out
 
@@ -202,6 +251,7 @@ def joint_angles(
     model: str = "pig",
     static: Recording | None = None,
     subject: PigSubject | None = None,
+    convention: Convention = "nexus",
 ) -> pd.DataFrame:
     """PiG-compatible 3-D joint angles from markers.
 
@@ -219,6 +269,11 @@ def joint_angles(
     subject : PigSubject, optional
         Measurements; default read from the recording's ``PROCESSING`` group
         (:func:`pig_subject`).
+    convention : {"nexus", "vcm"}
+        ``"vcm"`` gives ankle and foot progression as Vicon Clinical Manager reported
+        them (files of the Vicon 370 / Workstation era): Cardan Y-Z'-X'' of a foot
+        turned by the static plantar-flexion offset only (the rotation offset is not
+        applied). Pelvis, hip and knee are the same in both.
 
     Returns
     -------
@@ -234,6 +289,7 @@ def joint_angles(
         No subject measurements, or no pelvis markers.
     """
     check_option("model", model, ("pig",))
+    check_option("convention", convention, CONVENTIONS)
     src = str(recording.meta.get("source", "recording"))
     if subject is None:
         subject = pig_subject(recording)
@@ -258,6 +314,9 @@ def joint_angles(
             field="PROCESSING:StaticPlantFlex",
             fix="pass static= a static trial",
         )
+    if convention == "vcm":  # VCM's ankle foot carries the plantar-flexion offset only
+        legs = {s: replace(subject.leg(s), static_rotation_offset_deg=0.0) for s in _SIDES}
+        subject = replace(subject, left=legs["left"], right=legs["right"])
     frames = pig_segment_frames(recording, subject=subject, foot=foot)
     n = recording.n_frames
     blocks, keys = [], []
@@ -271,7 +330,7 @@ def joint_angles(
         }
         for joint in JOINTS:
             prox, dist = pairs[joint]
-            blocks.append(cardan_angles(prox, dist, joint=joint, side=side))
+            blocks.append(cardan_angles(prox, dist, joint=joint, side=side, convention=convention))
             keys.append((side, joint))
     values = np.concatenate(blocks, axis=0)
     frame = np.tile(np.arange(n, dtype=np.int64), len(keys))
