@@ -217,7 +217,7 @@ def fit_random_slope(y, X, t, groups, /, *, starts=None, tol: float = 1e-12) -> 
         cov_re=sigma2 * lam,
         theta=theta,
         reml_loglik=-0.5 * float(best.fun),
-        converged=bool(best.success) and np.isfinite(best.fun),
+        converged=converged and bool(np.isfinite(best.fun)),
         n_obs=cp.n,
         n_groups=cp.n_groups,
         boundary=boundary,
