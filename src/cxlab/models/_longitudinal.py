@@ -174,13 +174,15 @@ def _engine_fit(model) -> tuple[RemlResults | None, str]:
         return None, "the random effects are not one intercept and one slope"
     if np.linalg.matrix_rank(X) < X.shape[1]:
         return None, "the fixed-effects design is rank deficient"
-    fit = fit_random_slope(np.asarray(model.endog, float), X, Z[:, 1], np.asarray(model.groups))
+    fit = fit_random_slope(
+        np.asarray(model.endog, float), X, Z[:, 1], np.asarray(model.groups), polish=True
+    )
     if not fit.converged:
         return None, "the fast REML engine did not converge"
     if fit.boundary:
         return None, "boundary"
     names = list(model.exog_names)
-    re_names = list(model.exog_re_names)
+    re_names = list(model.data.exog_re_names)
     beta = pd.Series(fit.beta, index=names)
     return (
         RemlResults(
