@@ -193,3 +193,48 @@ def test_power_section_errors_name_the_key_and_the_fix(tmp_path):
     spec.write_text(SPEC.split("[power]")[0], encoding="utf-8")
     with pytest.raises(CxlabError, match=r"power: has no \[power\] section"):
         power_analysis(spec)
+
+
+def test_pilot_numbers_left_out_of_the_spec_come_from_a_mixed_fit_of_the_store(tmp_path):
+    import os
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    from cxlab.experiments import analysis_table, read_spec
+    from cxlab.experiments.power import power_analysis
+    from cxlab.store import Store
+    from truth_store import truth_store
+
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
+    truth_store(tmp_path / "store", 24, 4, seed=5)
+    spec = tmp_path / "plan.toml"
+    spec.write_text(
+        SPEC.replace('store = "no-store-needed"', 'store = "store"')
+        .replace("times = [0, 1, 2, 3]\n", "")
+        .split("[power.outcomes.pain_nrs]")[0]
+        + "[power.outcomes.pain_nrs]\neffects = { hip_strengthening = -0.1 }\n",
+        encoding="utf-8",
+    )
+    res = power_analysis(spec, jobs=1)
+    plan = res.plans["pain_nrs"]
+    assert set(res.table["source"]) == {"store"} and list(res.table["arm"]) == ["hip_strengthening"]
+    # statsmodels on the same pilot rows: the control slope, variances; time in weeks
+    a = analysis_table(Store(tmp_path / "store"), read_spec(spec))
+    d = a[(a["outcome"] == "pain_nrs") & a["value"].notna()].sort_values(["subject_id", "week"])
+    span = d["week"].max() - d["week"].min()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = smf.mixedlm(
+            "value ~ week * C(arm, Treatment('control'))",
+            d.assign(week=d["week"] / span),
+            groups=d["subject_id"],
+            re_formula="~week",
+        ).fit(reml=True, method=["lbfgs", "bfgs", "powell"])
+    assert plan.slopes["control"] == pytest.approx(ref.fe_params["week"] / span, abs=1e-5)
+    assert plan.slopes["hip_strengthening"] - plan.slopes["control"] == pytest.approx(-0.1)
+    assert plan.intercept == pytest.approx(ref.fe_params["Intercept"], rel=1e-4)
+    assert plan.sigma2 == pytest.approx(ref.scale, rel=1e-3)
+    g = np.asarray(ref.cov_re) / np.array([[1, span], [span, span**2]])
+    np.testing.assert_allclose(plan.cov_re, g, rtol=1e-2, atol=1e-6)
+    np.testing.assert_allclose(plan.times, sorted(d.groupby("session_index")["week"].median()))
