@@ -897,6 +897,13 @@ def effects_cmd(
     ] = "continuous",
     correction: Annotated[str, typer.Option("--correction", help="holm, fdr_bh or none.")] = "holm",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the AIPW cross-fitting.")] = 0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Mixed-model engine: statsmodels, or auto (cxlab's fast REML where it applies).",
+        ),
+    ] = "statsmodels",
     csv: Annotated[bool, typer.Option("--csv", help="Print the full table as CSV.")] = False,
 ) -> None:
     """Arm-vs-control effects (mixed model, GEE or AIPW), written to effects.csv/.parquet."""
@@ -917,6 +924,7 @@ def effects_cmd(
         time_as=time_as,
         correction=correction,
         seed=seed,
+        engine=engine,
     )
     paths = write_effects(fit, out)
     if csv:

@@ -639,6 +639,7 @@ def fit_effects(
         (None otherwise), ``time_scale`` is 1 except for continuous-time mixed models.
     """
     check_option("method", method, METHODS)
+    check_option("engine", engine, ENGINES)
     common = dict(
         outcome=outcome,
         time=time,
