@@ -558,11 +558,9 @@ def run_cmd(
     """Run an experiment: fit effects, responders, reliability; write runs/NAME/HASH/."""
     from cxlab.experiments import run_experiment
 
-    run = run_experiment(spec, out=out, store=store)
-    console.print(
-        f"run: {run.path}\nreport: {run.path / 'report.html'}", highlight=False, soft_wrap=True
-    )
-    _print_run_warnings(run.path)
+    run = Path(run_experiment(spec, out=out, store=store))  # a Run is path-like: its directory
+    console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False, soft_wrap=True)
+    _print_run_warnings(run)
 
 
 @app.command("power", rich_help_panel="3. Experiments and reports")
