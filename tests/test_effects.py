@@ -523,3 +523,175 @@ def test_rows_without_time_arm_or_subject_are_left_out_with_a_counted_warning(co
         assert fit.table["warnings"].str.contains(note, regex=False).all()
     full = fit_effects(cohort[0], outcome="odi", method="gee", **KW)
     assert full.warnings == [] and not full.table["warnings"].str.contains("left out").any()
+
+
+# -- the three fitters, the fast engine, typed failures -------------------------------------
+LMM = REPO / "tests" / "fixtures" / "lmm"
+LMM_KW = dict(outcome="y", time="week", arm="arm", subject="subject", control="control")
+
+
+def test_fast_engine_gives_the_estimates_ses_and_df_of_statsmodels_and_lmertest():
+    # 24 subjects (< 50): t intervals on Satterthwaite df from (X'V^-1 X)^-1, both engines
+    from cxlab.models import fit_mixed
+
+    d = pd.read_csv(LMM / "lmm_data.csv")
+    fast = fit_mixed(d, **LMM_KW)
+    slow = fit_mixed(d, **LMM_KW, engine="statsmodels")
+    assert fast.engine == {"y": "reml"} and slow.engine == {"y": "statsmodels"}
+    assert (fast.table["engine"] == "reml").all() and (slow.table["engine"] == "statsmodels").all()
+    assert "cxlab's profiled REML" in fast.methods and "statsmodels MixedLM" in slow.methods
+    a, b = fast.table, slow.table
+    assert (a["df_method"] == "satterthwaite").all() and (b["df_method"] == "satterthwaite").all()
+    np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(a["std_error"], b["std_error"], rtol=1e-5)
+    np.testing.assert_allclose(a["df"], b["df"], rtol=1e-4)
+    np.testing.assert_allclose(a["p_value"], b["p_value"], rtol=1e-3)
+    # R: lmer(y ~ week * arm + (week | subject), REML = TRUE) with lmerTest (fit.R)
+    r = pd.read_csv(LMM / "slope_coefs.csv").set_index("term")
+    want = r.loc[[f"week:arm{x}" for x in a["arm"]]]
+    np.testing.assert_allclose(a["estimate"], want["Estimate"], rtol=1e-6)
+    np.testing.assert_allclose(a["std_error"], want["Std. Error"], rtol=1e-5)
+    np.testing.assert_allclose(a["df"], want["df"], rtol=1e-3)
+    np.testing.assert_allclose(a["p_value"], want["Pr(>|t|)"], rtol=1e-3)
+    vc = pd.read_csv(LMM / "slope_varcorr.csv")
+    row = a.iloc[0]
+    assert row["var_intercept"] == pytest.approx(vc["vcov"].iloc[0], rel=1e-4)
+    assert row["var_slope"] == pytest.approx(vc["vcov"].iloc[1], rel=1e-4)
+    assert row["var_residual"] == pytest.approx(vc["vcov"].iloc[3], rel=1e-5)
+
+
+def test_fast_engine_with_many_subjects_agrees_with_statsmodels(cohort):
+    # 60 subjects: Wald z; the engine's SE is lme4's (X'V^-1 X)^-1, statsmodels' comes from
+    # its joint Hessian: they differ by well under 1 %
+    from cxlab.models import fit_mixed
+
+    w, _ = cohort
+    fast = fit_mixed(w, outcome="odi", **KW)
+    ref = fit_effects(w, outcome="odi", **KW)  # statsmodels, checked above at 1e-12
+    assert fast.engine == {"odi": "reml"}
+    assert (fast.table["df_method"] == "wald_z").all()
+    np.testing.assert_allclose(fast.table["estimate"], ref.table["estimate"], rtol=1e-4)
+    np.testing.assert_allclose(fast.table["std_error"], ref.table["std_error"], rtol=1e-2)
+
+
+def test_engine_falls_back_to_statsmodels_outside_its_shape(cohort):
+    from cxlab.models import fit_mixed
+
+    w, _ = cohort
+    visits = fit_mixed(
+        w.assign(visit=w["session"].astype(int)),
+        **{**KW, "time": "visit"},
+        outcome="odi",
+        time_as="categorical",
+    )
+    assert visits.engine == {"odi": "statsmodels"}
+    # no slope dispersion (seed 5 puts the REML slope variance on 0): random intercept, said so
+    rng = np.random.default_rng(5)
+    n, k = 45, 4
+    sub = np.repeat(np.arange(n), k)
+    week = np.tile(np.arange(k) * 4.0, n)
+    arm = np.array(["control", "a", "b"])[np.arange(n) % 3][sub]
+    y = 5 + rng.normal(0, 1, n)[sub] - 0.1 * week * (arm == "a") + rng.normal(0, 0.5, n * k)
+    df = pd.DataFrame({"label": sub.astype(str), "week": week, "arm": arm, "y": y})
+    fit = fit_mixed(df, outcome="y", **KW)
+    assert fit.engine["y"] == "statsmodels"
+    assert np.asarray(fit.results_["y"].cov_re).shape == (1, 1)
+    assert (
+        fit.table["warnings"].str.contains("on the boundary (fast REML engine)", regex=False).all()
+    )
+    assert fit.table["warnings"].str.contains("fell back to a random intercept").all()
+    # the fallback is statsmodels' random-intercept model (lme4 would call the slope fit
+    # singular too: its relative Cholesky factor ends at 2e-6, below isSingular's 1e-4)
+    d = df.sort_values(["label", "week"], kind="stable").reset_index(drop=True)
+    ref = _fit_sm_mixed(d.assign(week=d["week"] / 12.0), f"y ~ week * {ARM}", re=None)
+    np.testing.assert_allclose(
+        fit.table["estimate"], ref.params[[f"week:{ARM}[T.a]", f"week:{ARM}[T.b]"]] / 12, rtol=1e-10
+    )
+    # a rank-deficient fixed-effects design is outside the engine's shape
+    dup = w.assign(age2=lambda d: d["week"] * 2.0 + 1.0, age1=lambda d: d["week"] + 0.5)
+    try:
+        rd = fit_mixed(dup, outcome="odi", covariates=["age1", "age2"], **KW)
+    except ConfigError:
+        pass  # statsmodels may refuse it outright; the engine must not have fitted it
+    else:
+        assert rd.engine["odi"] == "statsmodels"
+        assert rd.table["warnings"].str.contains("rank deficient").all()
+
+
+def test_the_three_fitters_give_the_dispatcher_numbers(cohort):
+    from cxlab.models import AipwFit, GeeFit, MixedFit, fit_aipw, fit_gee, fit_mixed
+
+    w, _ = cohort
+    m = fit_mixed(w, outcome="odi", engine="statsmodels", **KW)
+    g = fit_gee(w, outcome="odi", **KW)
+    assert isinstance(m, MixedFit) and isinstance(g, GeeFit)
+    pd.testing.assert_frame_equal(m.table, fit_effects(w, outcome="odi", **KW).table)
+    pd.testing.assert_frame_equal(g.table, fit_effects(w, outcome="odi", method="gee", **KW).table)
+    w2 = w.assign(visit=w["session"].astype(int))
+    a = fit_aipw(w2, outcome="odi", **{**KW, "time": "visit"})
+    assert isinstance(a, AipwFit) and set(a.diagnostics["outcome"]) == {"odi"}
+    old = fit_effects(w2, outcome="odi", method="aipw", **{**KW, "time": "visit"})
+    pd.testing.assert_frame_equal(a.table, old.table)
+    assert old.diagnostics.equals(a.diagnostics)
+    with pytest.raises(AttributeError):  # frozen: a result is not edited after the fit
+        m.methods = ""
+    with pytest.raises(ConfigError, match="overlap_bound: is not an option"):
+        fit_effects(w, outcome="odi", overlap_bound=(0.1, 0.9), **KW)
+
+
+def test_one_outcome_failure_is_a_typed_error_naming_the_outcome(cohort):
+    import pickle
+
+    from cxlab.models import OutcomeNotFitted, fit_gee, fit_mixed
+
+    w, _ = cohort
+    sparse = w.assign(odi=w["odi"].where(w["arm"] != "hip_strengthening"))
+    for fitter in (fit_mixed, fit_gee):
+        with pytest.raises(OutcomeNotFitted) as e:
+            fitter(sparse, outcome=["pain_nrs", "odi"], **KW)
+        assert e.value.outcome == "odi"
+        assert e.value.reason.startswith("arm 'hip_strengthening' has 0 subject(s)")
+        back = pickle.loads(pickle.dumps(e.value))
+        assert (back.outcome, str(back)) == ("odi", str(e.value))
+    with pytest.raises(OutcomeNotFitted) as e:
+        fit_mixed(w.assign(flat=2.0), outcome=["odi", "flat"], **KW)
+    assert e.value.outcome == "flat" and "same value in every observed row" in e.value.reason
+
+
+@pytest.mark.parametrize("n_small", [2, 3])
+def test_three_subjects_per_arm_is_the_one_minimum_everywhere(cohort, n_small):
+    # the documented rule: each arm needs 3 subjects, in the design check, per outcome,
+    # in AIPW and in the power simulation
+    from cxlab.models import OutcomeNotFitted, fit_aipw, fit_mixed
+    from cxlab.models.power import PowerPlan, simulate_power
+
+    w, _ = cohort
+    hip = w.loc[w["arm"] == "hip_strengthening", "label"].unique()
+    few = w[(w["arm"] != "hip_strengthening") | w["label"].isin(hip[:n_small])]
+    thin = w.assign(odi=w["odi"].where(~w["label"].isin(hip[n_small:])))
+    plan = PowerPlan(
+        slopes={"control": 0.0, "a": 0.1},
+        intercept=0.0,
+        cov_re=np.eye(2) * 0.01,
+        sigma2=1.0,
+        times=[0, 1, 2],
+    )
+    if n_small < 3:
+        with pytest.raises(ConfigError, match="arm 'hip_strengthening' has 2 subject"):
+            fit_mixed(few, outcome="odi", **KW)
+        with pytest.raises(OutcomeNotFitted, match="has 2 subject"):
+            fit_mixed(thin, outcome="odi", **KW)
+        with pytest.raises(OutcomeNotFitted, match="at least 3 each"):
+            fit_aipw(
+                thin.assign(visit=thin["session"].astype(int)),
+                outcome="odi",
+                **{**KW, "time": "visit"},
+                min_ess=0.0,
+                max_outside=1.0,
+            )
+        with pytest.raises(Exception, match="at least 3 participants per arm"):
+            simulate_power(plan, n_per_arm=2, n_sims=1)
+    else:
+        assert len(fit_mixed(few, outcome="odi", **KW).table) == 3
+        assert len(fit_mixed(thin, outcome="odi", **KW).table) == 3
+        assert len(simulate_power(plan, n_per_arm=3, n_sims=2)) == 1

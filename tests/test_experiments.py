@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -536,3 +537,21 @@ def test_participant_table_holds_each_change_against_the_larger_of_mcid_and_mdc(
     np.testing.assert_allclose(knee["change_mcid"], improvement / 3.0)
     assert ((knee["verdict"] == "responder") == (improvement >= max(3.0, mdc))).all()
     assert knee["arm"].notna().all() and knee["adherence"].between(0, 1.5).all()
+
+
+def test_run_experiment_returns_a_run_with_its_effects_engines_and_warnings(cohort):
+    from cxlab.experiments import Run
+
+    run = cohort["run"]
+    assert isinstance(run, Run) and run.path.is_dir()
+    assert (run.run_id, run.experiment) == (run.path.name, "trial")
+    assert os.fspath(run) == str(run.path) and (run / "report.html").is_file()
+    written = pd.read_parquet(run.path / "effects.parquet")
+    np.testing.assert_array_equal(run.effects["estimate"], written["estimate"])
+    man = json.loads((run.path / "manifest.json").read_text(encoding="utf-8"))
+    assert man["warnings"] == list(run.warnings)
+    # every mixed-model outcome says which engine fitted it, in the run and the table
+    assert set(run.engines) == set(written["outcome"]) and man["engines"] == run.engines
+    assert set(run.engines.values()) <= {"reml", "statsmodels"}
+    for o, e in run.engines.items():
+        assert set(written.loc[written["outcome"] == o, "engine"]) == {e}

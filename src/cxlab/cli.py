@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -557,9 +558,72 @@ def run_cmd(
     """Run an experiment: fit effects, responders, reliability; write runs/NAME/HASH/."""
     from cxlab.experiments import run_experiment
 
-    run = run_experiment(spec, out=out, store=store)
+    run = Path(run_experiment(spec, out=out, store=store))  # a Run is path-like: its directory
     console.print(f"run: {run}\nreport: {run / 'report.html'}", highlight=False, soft_wrap=True)
     _print_run_warnings(run)
+
+
+@app.command("power", rich_help_panel="3. Experiments and reports")
+@handled
+def power_cmd(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML) with a [power] section.")],
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="Pilot store instead of the spec's (for estimates)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the table: .csv or .json.")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+    ] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
+) -> None:
+    """Simulated power per outcome, arm and sample size of the trial the spec plans."""
+    from cxlab.experiments.power import power_analysis, write_power
+
+    with _sim_bar(enabled=sys.stderr.isatty() and not csv) as advance:
+        res = power_analysis(spec, store=store, jobs=jobs, progress=advance)
+    if csv:
+        print_frame(res.table, csv=True)
+    else:
+        t = res.table
+        shown = t[["outcome", "arm", "n_per_arm", "true_slope_diff", "power", "mc_se"]].rename(
+            columns={"n_per_arm": "n/arm", "true_slope_diff": "effect", "mc_se": "± MC"}
+        )
+        shown["Wilson 95%"] = [
+            f"{lo:.2f}-{hi:.2f}"
+            for lo, hi in zip(t["power_ci_low"], t["power_ci_high"], strict=True)
+        ]
+        shown["failed"] = t["n_failed"]
+        print_frame(shown, title=f"simulated power (effect per unit of {res.time})")
+    if out is not None:
+        console.print(f"wrote {write_power(res, out)}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _sim_bar(*, enabled: bool):
+    """A progress bar over simulated trials (total grows as tasks are known)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("simulated trials", total=None)
+
+        def advance(n: int, total: int) -> None:
+            bar.update(task, total=total, advance=n)
+
+        yield advance
 
 
 def _print_run_warnings(run: Path, *, limit: int = 10) -> None:
@@ -831,6 +895,13 @@ def effects_cmd(
     ] = "continuous",
     correction: Annotated[str, typer.Option("--correction", help="holm, fdr_bh or none.")] = "holm",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the AIPW cross-fitting.")] = 0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Mixed-model engine: statsmodels, or auto (cxlab's fast REML where it applies).",
+        ),
+    ] = "statsmodels",
     csv: Annotated[bool, typer.Option("--csv", help="Print the full table as CSV.")] = False,
 ) -> None:
     """Arm-vs-control effects (mixed model, GEE or AIPW), written to effects.csv/.parquet."""
@@ -851,6 +922,7 @@ def effects_cmd(
         time_as=time_as,
         correction=correction,
         seed=seed,
+        engine=engine,
     )
     paths = write_effects(fit, out)
     if csv:

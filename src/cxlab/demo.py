@@ -205,7 +205,7 @@ def run_demo(
     seconds["features"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    run_dir = run_experiment(spec, out=out, store=st.path)  # renders the report last
+    run_dir = Path(run_experiment(spec, out=out, store=st.path))  # a Run; renders the report last
     total = time.perf_counter() - t
     laps = dict(
         line.split("\t") for line in (run_dir / "run.log").read_text(encoding="utf-8").splitlines()

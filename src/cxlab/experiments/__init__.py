@@ -9,12 +9,13 @@ See ``docs/experiments.md``.
 """
 
 from cxlab.experiments.analysis import analysis_table
-from cxlab.experiments.run import input_digests, run_experiment
+from cxlab.experiments.run import Run, input_digests, run_experiment
 from cxlab.experiments.spec import ExperimentSpec, Outcome, read_spec
 
 __all__ = [
     "ExperimentSpec",
     "Outcome",
+    "Run",
     "analysis_table",
     "input_digests",
     "read_spec",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
@@ -63,6 +65,9 @@ class Effects(NamedTuple):
     variances : pandas.DataFrame
         Random-effect and residual variances per outcome
         (:data:`~cxlab.models.emmeans.VARIANCE_COLUMNS`).
+    engines : dict of str to str
+        Spec outcome → the code that fitted its mixed model (``"reml"``: cxlab's fast
+        profiled REML; ``"statsmodels"``: statsmodels MixedLM); empty for other methods.
     """
 
     table: pd.DataFrame
@@ -70,6 +75,7 @@ class Effects(NamedTuple):
     means: pd.DataFrame
     pairs: pd.DataFrame
     variances: pd.DataFrame
+    engines: Mapping[str, str] = MappingProxyType({})
 
 
 def _no_effects(methods: str = "") -> Effects:
@@ -141,23 +147,28 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
         arm at each session index (or at the first and median last week), the
         arm contrasts and the variance components.
     """
-    from cxlab.models import fit_effects
+    from cxlab.models import OutcomeNotFitted, check_subjects_per_arm
 
     if spec.design == "prepost":
         return _prepost_effects(analysis, spec)
     if spec.design == "crossover":
         return _crossover_effects(analysis, spec)
 
-    fit_outcomes = []
+    arms = sorted(analysis["arm"].dropna().astype(str).unique())  # control missing: fit says so
+    fit_outcomes, skipped = [], []
     for o in spec.outcomes:
-        d = analysis[analysis["outcome"] == o.name]
-        if d["subject_id"].nunique() < 4 or d["arm"].nunique() < 2:
-            warn(
-                "has too few subjects or arms to fit an effect",
-                field=f"outcomes.{o.name}",
-                value=int(d["subject_id"].nunique()),
-                fix="widen the filter or add subjects",
+        d = analysis[(analysis["outcome"] == o.name) & analysis["value"].notna()]
+        try:  # the models' own rule, applied before fitting so one call fits the rest
+            check_subjects_per_arm(
+                d.groupby(d["arm"].astype(str))["subject_id"].nunique(),
+                arms=arms,
+                outcome=o.name,
+                what="subject(s) with observed values",
+                fix="drop the arm or the outcome, or check for missing values",
             )
+        except OutcomeNotFitted as e:
+            _not_fitted(e, o.name)
+            skipped.append(o.name)
             continue
         fit_outcomes.append(o)
     if not fit_outcomes:
@@ -175,34 +186,16 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
     wide = ctx.merge(values, on=keys, how="left").sort_values(["subject_id", "session_index"])
     wide = wide.reset_index(drop=True)
     names = {_column(o.name): o for o in fit_outcomes}
-    skipped = []
     while True:
         try:
-            fit = fit_effects(
-                wide,
-                outcome=list(names),
-                time=spec.time,
-                arm=spec.arm,
-                subject="subject_id",
-                control=spec.control,
-                covariates=list(spec.covariates),
-                method=spec.method,
-                alpha=spec.alpha,
-                seed=spec.seed,
-            )
+            fit = _fit(wide, list(names), spec)
             break
-        except CxlabError as e:  # an error about one outcome: leave it out, fit the rest
-            text = str(e)
-            col = next((c for c in names if text.startswith(f"{c}: ")), None)
-            if col is None:
+        except OutcomeNotFitted as e:  # one outcome refused: leave it out, fit the rest
+            if e.outcome not in names:
                 raise
-            o = names.pop(col)
+            o = names.pop(e.outcome)
             skipped.append(o.name)
-            warn(
-                "not fitted: " + text[len(col) + 2 :].replace(col, o.name),
-                field=f"outcomes.{o.name}",
-                fix="drop the outcome from the spec, or leave the sparse arm out with where",
-            )
+            _not_fitted(e, o.name, column=e.outcome)
             if not names:
                 return _no_effects()
     for w in fit.warnings:  # rows the model left out -> the manifest and the report
@@ -238,12 +231,46 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
             "covers the fitted outcomes and arms only."
         )
     empty = _no_effects()
+    engines = getattr(fit, "engine", {})
     return Effects(
         res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest],
         methods,
         pd.concat(means, ignore_index=True) if means else empty.means,
         pd.concat(pairs, ignore_index=True) if pairs else empty.pairs,
         pd.concat(variances, ignore_index=True) if variances else empty.variances,
+        {o.name: engines[col] for col, o in names.items() if col in engines},
+    )
+
+
+def _fit(wide: pd.DataFrame, columns: list[str], spec: ExperimentSpec):
+    """The spec's fitter on the wide table (mixed models on the fast engine where it applies)."""
+    from cxlab.models import fit_aipw, fit_gee, fit_mixed
+
+    common = dict(
+        outcome=columns,
+        time=spec.time,
+        arm=spec.arm,
+        subject="subject_id",
+        control=spec.control,
+        covariates=list(spec.covariates),
+        alpha=spec.alpha,
+    )
+    if spec.method == "aipw":
+        return fit_aipw(wide, **common, seed=spec.seed)
+    if spec.method == "gee":
+        return fit_gee(wide, **common)
+    return fit_mixed(wide, **common, engine="auto")
+
+
+def _not_fitted(e, name: str, *, column: str | None = None) -> None:
+    """Warn that outcome ``name`` (model column ``column``) is left out, and why."""
+    reason = e.reason.replace(column, name) if column else e.reason
+    fix = "drop the outcome from the spec, or leave the sparse arm out with where"
+    warn(
+        "not fitted: " + reason,
+        field=f"outcomes.{name}",
+        value=e.value,
+        fix=f"{e.fix}; {fix}" if e.fix else fix,
     )
 
 
@@ -259,7 +286,7 @@ def _visits(analysis: pd.DataFrame, spec: ExperimentSpec, outcome: str) -> list[
 def _means(fit, col: str, name: str, analysis: pd.DataFrame, spec: ExperimentSpec):
     from cxlab.models.emmeans import marginal_means, variance_components
 
-    res, scale = fit.results_[col], fit.time_scale.get(col, 1.0)
+    res, scale = fit.results_[col], fit.time_scale.get(col, 1.0)  # a MixedFit
     mm = marginal_means(
         res,
         outcome=name,

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from cxlab.experiments.fitting import (
 from cxlab.experiments.spec import read_spec
 from cxlab.store import Store, remove_stale_temporaries, write_parquet
 
-__all__ = ["INPUT_TABLES", "input_digests", "run_experiment"]
+__all__ = ["INPUT_TABLES", "Run", "input_digests", "run_experiment"]
 
 #: the store tables a run reads; their Parquet parts' sha256 enter the run hash
 INPUT_TABLES = (
@@ -63,6 +64,69 @@ _PACKAGES = (
     "seaborn",
     "jinja2",
 )
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A finished run: where it is and what it found.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The run directory ``<out>/<name>/<run_id>/`` (see :func:`run_experiment`).
+    run_id : str
+        12 hex digits: sha256 of the canonical spec and of every input part (also
+        ``path.name``).
+    experiment : str
+        The spec's name (also ``path.parent.name``).
+    effects : pandas.DataFrame
+        The effects table as written to ``effects.parquet``.
+    engines : dict of str to str
+        Outcome → which code fitted its mixed model (``"reml"``, cxlab's fast profiled
+        REML, or ``"statsmodels"``); empty for GEE, AIPW, pre/post and crossover designs.
+    warnings : tuple of str
+        The run's warnings, as in ``manifest.json``.
+    methods : str
+        The methods paragraph.
+
+    Notes
+    -----
+    A ``Run`` is also path-like (``os.fspath(run)``, ``run / "report.html"``) and answers
+    :class:`pathlib.Path` attributes (``run.name``, ``run.parent``, ``run.rglob(...)``) from
+    ``path``, so code written when :func:`run_experiment` returned the directory keeps
+    working. Two runs are equal when their directories and run ids are.
+    """
+
+    path: Path
+    run_id: str
+    experiment: str
+    effects: pd.DataFrame = field(repr=False)
+    engines: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    methods: str = field(default="", repr=False)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, other: str | os.PathLike[str]) -> Path:
+        return self.path / other
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Run):
+            return (self.path, self.run_id) == (other.path, other.run_id)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.run_id))
+
+    def __getattr__(self, name: str):
+        # only reached for names a Run lacks: answer Path attributes from ``path``
+        if name.startswith("__") or name in {f.name for f in fields(Run)}:
+            raise AttributeError(name)
+        return getattr(self.path, name)
 
 
 def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
@@ -148,7 +212,7 @@ def run_experiment(
     *,
     out: str | os.PathLike[str] = "runs",
     store: str | os.PathLike[str] | None = None,
-) -> Path:
+) -> Run:
     """Run the experiment described by a TOML spec and write its run directory.
 
     Parameters
@@ -162,8 +226,8 @@ def run_experiment(
 
     Returns
     -------
-    pathlib.Path
-        ``<out>/<name>/<hash>/`` where ``hash`` (12 hex) is the sha256 of the
+    Run
+        Its ``path`` is ``<out>/<name>/<hash>/`` where ``hash`` (12 hex) is the sha256 of the
         canonical spec and of every input table part. It holds
         ``manifest.json``, ``analysis.parquet``, ``effects.parquet``,
         ``responders.parquet``, ``participants.parquet`` (per participant ×
@@ -319,6 +383,7 @@ def run_experiment(
             "packages": _versions(),
             "warnings": run_warnings,
             "methods": methods_text,
+            "engines": dict(sorted(fitted.engines.items())),
             "mcid": {o.name: o.mcid for o in spec.outcomes},
             "outputs": {f.name: sha256_of(f) for f in sorted(tmp.glob("*.parquet"))},
         }
@@ -339,7 +404,15 @@ def run_experiment(
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
         raise
-    return final
+    return Run(
+        final,
+        run_id,
+        spec.name,
+        effects,
+        dict(fitted.engines),
+        tuple(run_warnings),
+        methods_text,
+    )
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h

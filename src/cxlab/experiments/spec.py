@@ -54,7 +54,7 @@ SIDES = ("left", "right")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
 
-_TOP = ("name", "title", "seed", "store", "where", "model", "outcomes")
+_TOP = ("name", "title", "seed", "store", "where", "model", "outcomes", "power")
 _MODEL = ("design", "time", "arm", "control", "covariates", "method", "alpha")
 _OUT = ("mcid", "better", "label", "source", "task")
 

@@ -5,12 +5,92 @@ from __future__ import annotations
 import keyword
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from cxlab._check import ConfigError, message
 
+#: The fewest subjects an arm (control included) may have in any arm-vs-control fit: with
+#: fewer, a between-subject variance has at most one residual degree of freedom per arm and
+#: no interval is worth reporting. Every model (mixed, GEE, AIPW), the experiment runner's
+#: pre-filter and the power simulation apply this one rule through
+#: :func:`check_subjects_per_arm`.
 MIN_SUBJECTS_PER_ARM = 3
+
+
+class OutcomeNotFitted(ConfigError):  # noqa: N818 -- the name STYLE.md gives it
+    """One outcome cannot be fitted; the other outcomes of the same call can.
+
+    Raised by the effect models for a problem that concerns a single outcome (too few
+    subjects with observed values in an arm, a constant outcome, one time point, a model no
+    optimiser could fit). Callers that fit many outcomes catch it and leave ``outcome`` out;
+    nobody needs to parse the message.
+
+    Attributes
+    ----------
+    outcome : str
+        The outcome column that was not fitted.
+    reason : str
+        What is wrong, in plain words, without the outcome's name in front.
+    fix : str or None
+        What the user can do about it.
+    """
+
+    def __init__(self, *, outcome: str, reason: str, value: Any = ..., fix: str | None = None):
+        super().__init__(message(reason, field=outcome, value=value, fix=fix))
+        self.outcome = outcome
+        self.reason = reason
+        self.value = value
+        self.fix = fix
+
+    def __reduce__(self):  # picklable across worker processes
+        return (_rebuild_not_fitted, (self.outcome, self.reason, self.value, self.fix))
+
+
+def _rebuild_not_fitted(outcome, reason, value, fix):
+    return OutcomeNotFitted(outcome=outcome, reason=reason, value=value, fix=fix)
+
+
+def check_subjects_per_arm(
+    counts: pd.Series,
+    /,
+    *,
+    arms: Sequence[str] | None = None,
+    outcome: str | None = None,
+    field: str = "arm",
+    what: str = "subject(s)",
+    fix: str = "merge or drop the arm before fitting",
+) -> None:
+    """Raise when an arm has fewer than :data:`MIN_SUBJECTS_PER_ARM` subjects.
+
+    Parameters
+    ----------
+    counts : pandas.Series
+        Subjects per arm (index: arm label).
+    arms : sequence of str, optional
+        Arms that must be present (missing ones count as 0), e.g. control first.
+    outcome : str, optional
+        When given, the problem concerns this outcome only: raise
+        :class:`OutcomeNotFitted`; otherwise :class:`~cxlab.ConfigError` on ``field``.
+    field, what, fix : str
+        Wording: the column named in the message (no outcome), what was counted, the fix.
+
+    Raises
+    ------
+    OutcomeNotFitted or ConfigError
+        Naming the first small arm, its count and the minimum.
+    """
+    if arms is not None:
+        counts = counts.reindex(list(arms), fill_value=0)
+    small = counts[counts < MIN_SUBJECTS_PER_ARM]
+    if not len(small):
+        return
+    arm, n = small.index[0], int(small.iloc[0])
+    reason = f"arm {arm!r} has {n} {what}, fewer than {MIN_SUBJECTS_PER_ARM}"
+    if outcome is not None:
+        raise OutcomeNotFitted(outcome=outcome, reason=reason, value=arm, fix=fix)
+    raise ConfigError(message(reason, field=field, value=arm, fix=fix))
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -55,7 +135,7 @@ def design(
         Missing columns (all named at once), a non-numeric outcome, moderator or
         (continuous) time, a constant covariate or moderator, an unknown control arm (arms
         present are listed), a subject in two arms, a single time point or an arm with
-        fewer than 3 subjects.
+        fewer than :data:`MIN_SUBJECTS_PER_ARM` subjects.
 
     Rows with a missing ``time``, ``arm`` or ``subject`` are left out; ``notes`` counts
     them per column (``"week: 2 row(s) with a missing value left out"``).
@@ -151,18 +231,7 @@ def design(
                 fix="include baseline and follow-up rows",
             )
         )
-    counts = d.groupby(arm)[subject].nunique()
-    small = counts[counts < MIN_SUBJECTS_PER_ARM]
-    if len(small):
-        raise ConfigError(
-            message(
-                f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s), "
-                f"fewer than {MIN_SUBJECTS_PER_ARM}",
-                field=arm,
-                value=small.index[0],
-                fix="merge or drop the arm before fitting",
-            )
-        )
+    check_subjects_per_arm(d.groupby(arm)[subject].nunique(), field=arm)
     d = d.sort_values([subject, time], kind="stable").reset_index(drop=True)
     return Design(
         d,

@@ -1,8 +1,18 @@
-"""Linear mixed models and GEE for one outcome: formulas, fitting, contrast rows."""
+"""Linear mixed models and GEE for one outcome: formulas, fitting, contrast rows.
+
+Two engines fit the random intercept + slope model: cxlab's profiled REML
+(:mod:`cxlab.models._reml`, vectorised over subjects) and statsmodels' ``MixedLM``. With
+``engine="auto"`` the first is used whenever the design has its shape (one random intercept
+and one random slope per subject, a full-rank fixed-effects design) and it converges to an
+interior optimum; statsmodels fits everything else (random-intercept models, categorical
+time, rank-deficient designs, an engine that does not converge).
+"""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -10,8 +20,14 @@ import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.genmod import cov_struct as sm_cov
 
-from cxlab._check import ConfigError, message
-from cxlab.models._inputs import Design, covariate_terms, quoted
+from cxlab.models._inputs import Design, OutcomeNotFitted, covariate_terms, quoted
+from cxlab.models._reml import fit_random_slope
+
+#: which code fitted a mixed model: cxlab's profiled REML or statsmodels' MixedLM
+Engine = Literal["reml", "statsmodels"]
+#: what a caller asks for: the fast engine where it applies, or statsmodels always
+EngineChoice = Literal["auto", "statsmodels"]
+ENGINES = ("auto", "statsmodels")
 
 # Messages that mean the random-slope fit sits on the boundary of the parameter space.
 _BOUNDARY = ("boundary", "singular", "hessian")
@@ -102,14 +118,96 @@ def time_scale(ds: Design, *, time_as: str) -> float:
     return span if span > 0 else 1.0
 
 
-def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
+@dataclass(frozen=True)
+class RemlResults:
+    """A fit of the fast REML engine, readable where a statsmodels ``MixedLMResults`` is.
+
+    :func:`rows`, :mod:`cxlab.models.emmeans` and :mod:`cxlab.models._smallsample` read
+    ``model`` (the unfitted statsmodels ``MixedLM``: per-subject designs and the patsy
+    design info), ``fe_params``, ``params``, ``bse``, ``cov_re`` and ``scale``.
+
+    Attributes
+    ----------
+    model : statsmodels MixedLM
+        The model as built from the formula (not fitted by statsmodels).
+    fe_params, params : pandas.Series
+        Fixed effects, named as statsmodels names them (``params`` is the same series).
+    bse : pandas.Series
+        Model-based standard errors ``sqrt(diag(σ² (Xᵀ V⁻¹ X)⁻¹))`` — lme4's, which for
+        50 or more subjects differ from statsmodels' joint-Hessian ones by well under 1 %.
+    cov_re : pandas.DataFrame, shape (2, 2)
+        Random intercept and slope covariance (outcome units², on the fitted time scale).
+    scale : float
+        Residual variance (outcome units²).
+    converged : bool
+    reml_loglik : float
+        Restricted log-likelihood at the optimum.
+    engine : {"reml"}
+    """
+
+    model: Any
+    fe_params: pd.Series
+    params: pd.Series
+    bse: pd.Series
+    cov_re: pd.DataFrame
+    scale: float
+    converged: bool
+    reml_loglik: float
+    engine: Engine = "reml"
+
+
+class MixedOutcome(NamedTuple):
+    """One outcome's mixed-model fit, as :func:`fit_mixed` returns it."""
+
+    results: Any  # statsmodels MixedLMResults or RemlResults
+    re_formula: str  # "~<time>" (random slope) or "~1"
+    converged: bool
+    notes: list[str]
+    engine: Engine
+
+
+def _engine_fit(model) -> tuple[RemlResults | None, str]:
+    """The fast engine on a random-slope ``MixedLM``'s arrays, or None and why not."""
+    X = np.asarray(model.exog, dtype=float)
+    Z = np.asarray(model.exog_re, dtype=float)
+    if Z.shape[1] != 2 or not np.allclose(Z[:, 0], 1.0):
+        return None, "the random effects are not one intercept and one slope"
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        return None, "the fixed-effects design is rank deficient"
+    fit = fit_random_slope(
+        np.asarray(model.endog, float), X, Z[:, 1], np.asarray(model.groups), polish=True
+    )
+    if not fit.converged:
+        return None, "the fast REML engine did not converge"
+    if fit.boundary:
+        return None, "boundary"
+    names = list(model.exog_names)
+    re_names = list(model.data.exog_re_names)
+    beta = pd.Series(fit.beta, index=names)
+    return (
+        RemlResults(
+            model=model,
+            fe_params=beta,
+            params=beta,
+            bse=pd.Series(np.sqrt(np.diag(fit.cov_beta)), index=names),
+            cov_re=pd.DataFrame(fit.cov_re, index=re_names, columns=re_names),
+            scale=float(fit.sigma2),
+            converged=True,
+            reml_loglik=float(fit.reml_loglik),
+        ),
+        "",
+    )
+
+
+def fit_mixed(
+    d: pd.DataFrame, ds: Design, fml: str, *, time_as: str, engine: EngineChoice = "statsmodels"
+) -> MixedOutcome:
     """REML linear mixed model; random intercept + slope, else random intercept.
 
-    ``d`` must already carry the rescaled time (see :func:`time_scale`).
-
-    Returns
-    -------
-    (results, re_formula, converged, warning messages)
+    ``d`` must already carry the rescaled time (see :func:`time_scale`). With
+    ``engine="auto"`` the random-slope model is fitted by the fast REML engine when it
+    applies (see the module docstring) and by statsmodels otherwise; a slope variance on
+    the boundary falls back to a random intercept (statsmodels) in both cases.
     """
     notes: list[str] = []
     visits = d.groupby(ds.subject, sort=False)[ds.time].nunique()
@@ -120,16 +218,29 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
         )
     elif time_as == "continuous":
         re = f"~{quoted(ds.time)}"
+        fast_failed = ""
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
             try:
-                res = smf.mixedlm(fml, d, groups=d[ds.subject], re_formula=re).fit(
-                    reml=True, method=_OPTIMIZERS
-                )
+                model = smf.mixedlm(fml, d, groups=d[ds.subject], re_formula=re)
                 err = None
             except (np.linalg.LinAlgError, ValueError) as e:
-                res, err = None, f"{type(e).__name__}: {e}"
+                model, err = None, f"{type(e).__name__}: {e}"
+            res = None
+            if model is not None and engine == "auto":
+                fast, fast_failed = _engine_fit(model)
+                if fast is not None:
+                    return MixedOutcome(fast, re, True, [], "reml")
+            if model is not None and fast_failed != "boundary":
+                try:
+                    res = model.fit(reml=True, method=_OPTIMIZERS)
+                except (np.linalg.LinAlgError, ValueError) as e:
+                    res, err = None, f"{type(e).__name__}: {e}"
         msgs = _caught(rec) + ([err] if err else [])
+        if fast_failed == "boundary":
+            msgs = ["random-slope variance is on the boundary (fast REML engine)"]
+        elif fast_failed:
+            msgs.insert(0, f"{fast_failed}; statsmodels used")
         singular = res is not None and np.linalg.eigvalsh(np.asarray(res.cov_re))[0] <= 1e-8 * max(
             1.0, float(np.max(np.diag(np.asarray(res.cov_re))))
         )
@@ -140,7 +251,7 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
             or any(k.lower() in m.lower() for m in msgs for k in _BOUNDARY)
         )
         if not bad:
-            return res, re, True, msgs
+            return MixedOutcome(res, re, True, msgs, "statsmodels")
         why = "; ".join(msgs) if msgs else "random-slope variance is singular"
         notes.append(
             f"random intercept + slope model failed ({why}); fell back to a random intercept"
@@ -155,17 +266,24 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
             except (np.linalg.LinAlgError, ValueError) as e:
                 notes.append(f"optimiser {opt} failed ({type(e).__name__}: {e})")
         else:
-            raise ConfigError(
-                message(
-                    "the random-intercept mixed model could not be fitted by any optimiser ("
-                    + "; ".join(notes)
-                    + ")",
-                    field=fml.split("~", 1)[0].strip(),
-                    fix="look for collinear covariates or extreme outcome values, "
-                    "or use method='gee'",
-                )
+            raise OutcomeNotFitted(
+                outcome=_outcome_of(fml),
+                reason="the random-intercept mixed model could not be fitted by any optimiser ("
+                + "; ".join(notes)
+                + ")",
+                fix="look for collinear covariates or extreme outcome values, or use method='gee'",
             )
-    return res, "~1", bool(res.converged), notes + _caught(rec)
+    return MixedOutcome(res, "~1", bool(res.converged), notes + _caught(rec), "statsmodels")
+
+
+def _outcome_of(fml: str) -> str:
+    """The outcome column of a formula (``Q('a b') ~ ...`` -> ``a b``)."""
+    lhs = fml.split("~", 1)[0].strip()
+    if lhs.startswith("Q(") and lhs.endswith(")"):
+        import ast
+
+        return str(ast.literal_eval(lhs[2:-1]))
+    return lhs
 
 
 def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type: str):
@@ -188,12 +306,10 @@ def fit_gee(d: pd.DataFrame, ds: Design, fml: str, *, cov_struct: str, cov_type:
             err = None
     msgs = _caught(rec)
     if res is None:  # statsmodels warns and returns None when it cannot estimate
-        raise ConfigError(
-            message(
-                "GEE could not be fitted (" + "; ".join(msgs + ([err] if err else [])) + ")",
-                field=fml.split("~", 1)[0].strip(),
-                fix="look for a constant outcome or collinear covariates, or use method='mixed'",
-            )
+        raise OutcomeNotFitted(
+            outcome=_outcome_of(fml),
+            reason="GEE could not be fitted (" + "; ".join(msgs + ([err] if err else [])) + ")",
+            fix="look for a constant outcome or collinear covariates, or use method='mixed'",
         )
     converged = not any("converge" in m.lower() or "iteration" in m.lower() for m in msgs)
     return res, converged, msgs

@@ -141,7 +141,9 @@ def _criterion(theta: np.ndarray, cp: _Crossprod) -> float:
     )
 
 
-def fit_random_slope(y, X, t, groups, /, *, starts=None, tol: float = 1e-12) -> RemlFit:
+def fit_random_slope(
+    y, X, t, groups, /, *, starts=None, tol: float = 1e-12, polish: bool = False
+) -> RemlFit:
     """REML fit of ``y ~ X`` with a correlated random intercept and slope of ``t`` per group.
 
     Parameters
@@ -160,6 +162,13 @@ def fit_random_slope(y, X, t, groups, /, *, starts=None, tol: float = 1e-12) -> 
         ends on the boundary or does not converge, so a boundary optimum is confirmed.
     tol : float
         Optimiser tolerance on the criterion and the projected gradient.
+    polish : bool
+        Refine the optimum with a derivative-free Nelder–Mead search (θ to 1e-9, at most
+        600 evaluations). The
+        finite-difference gradients of L-BFGS-B stop where the criterion is flat to
+        rounding, which leaves variance components about 1e-5 (relative) from lme4's; the
+        polish brings them to about 1e-6 at a few hundred cheap evaluations. The analysis
+        path polishes; power simulations, which need only the test, do not.
 
     Returns
     -------
@@ -202,6 +211,18 @@ def fit_random_slope(y, X, t, groups, /, *, starts=None, tol: float = 1e-12) -> 
         converged = bool(r2.success) or abs(r2.fun - best.fun) <= 1e-9 * max(1.0, abs(best.fun))
         if r2.fun < best.fun:
             best = r2
+    if polish and np.isfinite(best.fun):
+        r3 = optimize.minimize(
+            _criterion,
+            best.x,
+            args=(cp,),
+            method="Nelder-Mead",
+            bounds=bounds,
+            # the criterion is a sum over subjects: its rounding error grows with its size
+            options={"xatol": 1e-9, "fatol": 1e-13 * max(1.0, abs(best.fun)), "maxfev": 600},
+        )
+        if r3.fun <= best.fun:
+            best = r3
     theta = np.asarray(best.x, dtype=float)
     XVX, XVy, yVy, _ = cp.parts(theta)
     beta = np.linalg.solve(XVX, XVy)
@@ -217,7 +238,7 @@ def fit_random_slope(y, X, t, groups, /, *, starts=None, tol: float = 1e-12) -> 
         cov_re=sigma2 * lam,
         theta=theta,
         reml_loglik=-0.5 * float(best.fun),
-        converged=bool(best.success) and np.isfinite(best.fun),
+        converged=converged and bool(np.isfinite(best.fun)),
         n_obs=cp.n,
         n_groups=cp.n_groups,
         boundary=boundary,

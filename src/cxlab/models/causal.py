@@ -17,13 +17,16 @@ propensity or the outcome model is right.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from cxlab._check import ConfigError, CxlabError, check_option, message
+from cxlab.models._inputs import MIN_SUBJECTS_PER_ARM, OutcomeNotFitted
 
-__all__ = ["OUTCOME_MODELS", "aipw_effects"]
+__all__ = ["OUTCOME_MODELS", "AipwResult", "aipw_effects"]
 
 OUTCOME_MODELS = ("linear", "ridge", "gbm")
 DIAGNOSTIC_COLUMNS = [
@@ -42,6 +45,34 @@ DIAGNOSTIC_COLUMNS = [
     "naive_estimate",
     "n_excluded",
 ]
+
+
+@dataclass(frozen=True)
+class AipwResult:
+    """What :func:`aipw_effects` returns (before multiplicity adjustment).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per outcome × arm: ``outcome, arm, estimand`` (``ate_change``), ``visit``
+        (the follow-up), ``moderator`` (None), ``estimate, std_error, ci_low, ci_high``
+        (outcome units), ``p_value, n_subjects, n_obs, method, converged, warnings``.
+    formula : dict of str to str
+        Outcome → description of the change, propensity and outcome models.
+    subjects : dict of str to pandas.DataFrame
+        Outcome → per subject × contrast: ``subject, contrast, arm, change, propensity,
+        mu1, mu0, psi``.
+    diagnostics : pandas.DataFrame
+        :data:`DIAGNOSTIC_COLUMNS`, one row per outcome × arm.
+    methods : str
+        The methods paragraph.
+    """
+
+    table: pd.DataFrame
+    formula: dict[str, str]
+    subjects: dict[str, pd.DataFrame]
+    diagnostics: pd.DataFrame
+    methods: str
 
 
 def _outcome_regressor(kind: str, seed: int):
@@ -125,7 +156,7 @@ def aipw_effects(
 ):
     """Cross-fitted AIPW effects on change from ``baseline`` to ``followup``, per arm.
 
-    Called by :func:`cxlab.models.fit_effects` with ``method="aipw"``.
+    Called by :func:`cxlab.models.fit_aipw`.
 
     Parameters
     ----------
@@ -155,7 +186,7 @@ def aipw_effects(
 
     Returns
     -------
-    (table, formulas, results, diagnostics, methods)
+    AipwResult
         ``diagnostics`` has one row per outcome × arm with the propensity range per group,
         ``share_outside`` = ``share_trimmed`` (share clipped to ``overlap_bounds``), the
         weights' effective sample sizes, the unadjusted ``naive_estimate`` (difference in
@@ -197,25 +228,21 @@ def aipw_effects(
     for y in ds.outcomes:
         observed = ds.data[y].dropna()
         if observed.nunique() < 2:
-            raise ConfigError(
-                message(
-                    "has the same value in every observed row; there is no change to model",
-                    field=y,
-                    value=observed.tolist()[0] if len(observed) else None,
-                    fix="check the outcome's source or drop it",
-                )
+            raise OutcomeNotFitted(
+                outcome=y,
+                reason="has the same value in every observed row; there is no change to model",
+                value=observed.tolist()[0] if len(observed) else None,
+                fix="check the outcome's source or drop it",
             )
         frame, xdf, n_excl = _baseline_frame(ds, y, baseline, followup)
         ch = frame["change"].to_numpy(dtype=float)
         if ch.size > 1 and np.ptp(ch) <= 1e-9 * (1.0 + np.abs(ch).max()):  # rounding only
-            raise ConfigError(
-                message(
-                    f"change from {ds.time}={baseline} to {ds.time}={followup} is the same for "
-                    f"every subject, so AIPW has no variance to estimate",
-                    field=y,
-                    value=float(ch[0]),
-                    fix="check the outcome's source or drop it",
-                )
+            raise OutcomeNotFitted(
+                outcome=y,
+                reason=f"change from {ds.time}={baseline} to {ds.time}={followup} is the same "
+                f"for every subject, so AIPW has no variance to estimate",
+                value=float(ch[0]),
+                fix="check the outcome's source or drop it",
             )
         per_subject = []
         for arm in ds.arms:
@@ -224,17 +251,15 @@ def aipw_effects(
             yv = frame["change"].to_numpy(dtype=float)[keep]
             x = xdf.to_numpy()[keep]
             counts = np.bincount(a, minlength=2)
-            if counts.min() < 3:
-                raise CxlabError(
-                    message(
-                        f"too few subjects with {ds.time}={baseline} and {ds.time}={followup} "
-                        f"values of {y} for AIPW ({counts[1]} in {arm!r}, {counts[0]} in "
-                        f"{ds.control!r})",
-                        field=ds.arm,
-                        value=arm,
-                        fix="AIPW compares two visits that subjects share: use a visit column "
-                        "(e.g. session) as time, or pass baseline= and followup=",
-                    )
+            if counts.min() < MIN_SUBJECTS_PER_ARM:
+                raise OutcomeNotFitted(
+                    outcome=y,
+                    reason=f"too few subjects with {ds.time}={baseline} and {ds.time}={followup} "
+                    f"values for AIPW ({counts[1]} in {arm!r}, {counts[0]} in {ds.control!r}; "
+                    f"at least {MIN_SUBJECTS_PER_ARM} each)",
+                    value=arm,
+                    fix="AIPW compares two visits that subjects share: use a visit column "
+                    "(e.g. session) as time, or pass baseline= and followup=",
                 )
             e, mu1, mu0 = _cross_fit(
                 x, a, yv, n_folds=n_folds, seed=seed, outcome_model=outcome_model
@@ -259,20 +284,18 @@ def aipw_effects(
                 "n_excluded": int(n_excl),
             }
             if outside.mean() > max_outside or min(ess_t, ess_c) < min_ess:
-                raise CxlabError(
-                    message(
-                        f"poor overlap between {arm!r} and {ds.control!r} for {y}: "
-                        f"{100 * outside.mean():.1f}% of propensities outside [{lo:g}, {hi:g}] "
-                        f"(limit {100 * max_outside:g}%), effective sample size "
-                        f"{ess_t:.1f} in {arm!r} and {ess_c:.1f} in {ds.control!r} "
-                        f"(floor {min_ess:g}); propensity range {arm!r} "
-                        f"{d['ps_min_treated']:.3f}-{d['ps_max_treated']:.3f}, {ds.control!r} "
-                        f"{d['ps_min_control']:.3f}-{d['ps_max_control']:.3f}",
-                        field=ds.arm,
-                        value=arm,
-                        fix="the arms are not comparable on these covariates; restrict "
-                        "the cohort to a region of overlap or report descriptively",
-                    )
+                raise OutcomeNotFitted(
+                    outcome=y,
+                    reason=f"poor overlap between {arm!r} and {ds.control!r} for {y}: "
+                    f"{100 * outside.mean():.1f}% of propensities outside [{lo:g}, {hi:g}] "
+                    f"(limit {100 * max_outside:g}%), effective sample size "
+                    f"{ess_t:.1f} in {arm!r} and {ess_c:.1f} in {ds.control!r} "
+                    f"(floor {min_ess:g}); propensity range {arm!r} "
+                    f"{d['ps_min_treated']:.3f}-{d['ps_max_treated']:.3f}, {ds.control!r} "
+                    f"{d['ps_min_control']:.3f}-{d['ps_max_control']:.3f}",
+                    value=arm,
+                    fix="the arms are not comparable on these covariates; restrict "
+                    "the cohort to a region of overlap or report descriptively",
                 )
             psi = mu1 - mu0 + a * (yv - mu1) / ec - (1 - a) * (yv - mu0) / (1 - ec)
             est = float(psi.mean())
@@ -336,7 +359,7 @@ def aipw_effects(
         f"[{lo:g}, {hi:g}]; fits were refused when more than {100 * max_outside:g}% fell "
         f"outside or the weights' effective sample size was below {min_ess:g}."
     )
-    return (
+    return AipwResult(
         pd.DataFrame(rows),
         formulas,
         results,

@@ -1,25 +1,53 @@
 """Arm-vs-control intervention effects on longitudinal outcomes: mixed models, GEE, AIPW.
 
-:func:`fit_effects` is the one entry point; it checks the table, fits one model per
-outcome and returns an :class:`EffectFit` whose ``table`` has one row per
-outcome × arm (× visit, × moderator), with Holm-adjusted p-values across the fit.
+Three fitters share one design step (:func:`cxlab.models._inputs.design`: column checks,
+arm and subject rules) and each returns its own frozen result:
+
+- :func:`fit_mixed` → :class:`MixedFit` (linear mixed model, REML; fast engine or statsmodels),
+- :func:`fit_gee` → :class:`GeeFit` (population-average model, sandwich SEs),
+- :func:`fit_aipw` → :class:`AipwFit` (doubly robust change from baseline to follow-up).
+
+Every ``table`` has one row per outcome × arm (× visit, × moderator), columns
+:data:`COLUMNS`, with p-values adjusted across the fit. :func:`fit_effects` is the older
+single entry point, kept as a dispatcher that returns an :class:`EffectFit`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, check_option, message
 from cxlab.models import _longitudinal as lg
-from cxlab.models._inputs import as_list, design
+from cxlab.models._inputs import (
+    MIN_SUBJECTS_PER_ARM,
+    Design,
+    OutcomeNotFitted,
+    as_list,
+    check_subjects_per_arm,
+    design,
+)
+from cxlab.models._longitudinal import ENGINES, Engine, EngineChoice
 from cxlab.models._multiplicity import CORRECTIONS, p_adjust
 
-__all__ = ["COLUMNS", "EffectFit", "fit_effects"]
+__all__ = [
+    "COLUMNS",
+    "MIN_SUBJECTS_PER_ARM",
+    "AipwFit",
+    "EffectFit",
+    "Engine",
+    "GeeFit",
+    "MixedFit",
+    "OutcomeNotFitted",
+    "fit_aipw",
+    "fit_effects",
+    "fit_gee",
+    "fit_mixed",
+]
 
 COLUMNS = [
     "outcome",
@@ -44,14 +72,109 @@ COLUMNS = [
     "var_intercept",
     "var_slope",
     "var_residual",
+    "engine",
 ]
 METHODS = ("mixed", "gee", "aipw")
 _PRIMARY = ("slope_diff", "change_diff", "ate_change")
+TimeAs = Literal["continuous", "categorical"]
+
+
+@dataclass(frozen=True)
+class MixedFit:
+    """The result of :func:`fit_mixed`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        :data:`COLUMNS`; ``method`` is ``"mixed"``, ``engine`` says which code fitted the
+        row's outcome (``"reml"`` or ``"statsmodels"``), ``var_*`` hold the variance
+        components.
+    formula : dict of str to str
+        Outcome → fixed-effects formula (patsy syntax) as fitted.
+    results_ : dict of str to object
+        Outcome → the fit (statsmodels ``MixedLMResults`` or
+        :class:`cxlab.models._longitudinal.RemlResults`; both carry ``model``,
+        ``fe_params``, ``bse``, ``cov_re`` and ``scale`` as :mod:`cxlab.models.emmeans`
+        reads them).
+    time_scale : dict of str to float
+        Outcome → divisor of ``time`` in the fitted model (the time range for continuous
+        time, else 1): ``results_`` were fitted on ``time / time_scale`` (REML is invariant
+        to it; the optimiser converges far more often) and slope rows are divided back.
+    engine : dict of str to {"reml", "statsmodels"}
+        Outcome → the engine that fitted it.
+    methods : str
+        A plain-words methods paragraph.
+    warnings : tuple of str
+        Warnings about the whole fit (rows left out for a missing time, arm or subject);
+        each is also in every row's ``table["warnings"]``.
+    """
+
+    table: pd.DataFrame
+    formula: dict[str, str]
+    results_: dict[str, Any] = field(repr=False)
+    time_scale: dict[str, float]
+    engine: dict[str, Engine]
+    methods: str
+    warnings: tuple[str, ...] = ()
+    method: Literal["mixed"] = "mixed"
+
+
+@dataclass(frozen=True)
+class GeeFit:
+    """The result of :func:`fit_gee`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        :data:`COLUMNS`; ``method`` is ``"gee"``, ``df`` and ``var_*`` are NaN.
+    formula : dict of str to str
+        Outcome → formula as fitted.
+    results_ : dict of str to statsmodels GEEResults
+    methods : str
+    warnings : tuple of str
+    """
+
+    table: pd.DataFrame
+    formula: dict[str, str]
+    results_: dict[str, Any] = field(repr=False)
+    methods: str
+    warnings: tuple[str, ...] = ()
+    method: Literal["gee"] = "gee"
+
+
+@dataclass(frozen=True)
+class AipwFit:
+    """The result of :func:`fit_aipw`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        :data:`COLUMNS`; ``estimand`` is ``"ate_change"`` (change from baseline to
+        follow-up, outcome units), ``visit`` the follow-up.
+    formula : dict of str to str
+        Outcome → a description of the change, propensity and outcome models.
+    subjects : dict of str to pandas.DataFrame
+        Outcome → per subject × contrast: ``subject, contrast, arm, change, propensity,
+        mu1, mu0, psi`` (cross-fitted propensity and outcome predictions, influence value).
+    diagnostics : pandas.DataFrame
+        Overlap diagnostics per outcome × arm
+        (:data:`cxlab.models.causal.DIAGNOSTIC_COLUMNS`).
+    methods : str
+    warnings : tuple of str
+    """
+
+    table: pd.DataFrame
+    formula: dict[str, str]
+    subjects: dict[str, pd.DataFrame] = field(repr=False)
+    diagnostics: pd.DataFrame
+    methods: str
+    warnings: tuple[str, ...] = ()
+    method: Literal["aipw"] = "aipw"
 
 
 @dataclass
 class EffectFit:
-    """The result of :func:`fit_effects`.
+    """The result of :func:`fit_effects` (the dispatcher; new code uses the three fitters).
 
     Attributes
     ----------
@@ -89,6 +212,388 @@ class EffectFit:
     warnings: list[str] = field(default_factory=list)
 
 
+def _prepare(
+    data: pd.DataFrame,
+    *,
+    outcome,
+    time: str,
+    arm: str,
+    subject: str,
+    control: str,
+    covariates,
+    moderators,
+    correction: str,
+    alpha: float,
+    numeric_time: bool,
+) -> Design:
+    """The design step every fitter shares: option checks, then the validated table."""
+    check_option("correction", correction, CORRECTIONS)
+    if not 0 < alpha < 1:
+        raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
+    return design(
+        data,
+        outcomes=as_list(outcome),
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=as_list(covariates),
+        moderators=as_list(moderators),
+        numeric_time=numeric_time,
+    )
+
+
+def _check_moderators(mods: list[str], time_as: str) -> None:
+    if mods and time_as == "categorical":
+        raise ConfigError(
+            message(
+                "moderators need continuous time with method mixed or gee",
+                field="moderators",
+                value=mods,
+                fix="use time_as='continuous' and method='mixed' or 'gee'",
+            )
+        )
+
+
+def _centre_moderators(ds: Design) -> None:
+    """Centre each moderator at the mean of the subjects' first values (in place on the copy)."""
+    for m in ds.moderators:
+        first = ds.data.groupby(ds.subject, sort=True)[m].first()
+        ds.data[m] = ds.data[m] - float(first.mean())
+
+
+def _outcome_rows(ds: Design, y: str, *, time_as: str) -> tuple[str, pd.DataFrame]:
+    """The outcome's formula and its complete rows, checked (:class:`OutcomeNotFitted`)."""
+    fml = lg.formula(ds, y, time_as=time_as)
+    cols = [y, ds.time, *ds.covariates, *ds.moderators]
+    d = ds.data.dropna(subset=cols).reset_index(drop=True)
+    _check_observed(d, ds, y, time_as=time_as)
+    return fml, d
+
+
+def fit_mixed(
+    data: pd.DataFrame,
+    /,
+    *,
+    outcome: str | Sequence[str],
+    time: str,
+    arm: str,
+    subject: str,
+    control: str,
+    covariates: Sequence[str] = (),
+    time_as: TimeAs = "continuous",
+    moderators: Sequence[str] = (),
+    correction: str = "holm",
+    alpha: float = 0.05,
+    engine: EngineChoice = "auto",
+) -> MixedFit:
+    """Each arm's effect against control from a linear mixed model (REML), per outcome.
+
+    The model is ``outcome ~ time * C(arm, Treatment(control)) + covariates`` with a random
+    intercept and slope of ``time`` per subject (continuous time), or ``outcome ~ arm *
+    visit`` with a random intercept (categorical time). A singular slope variance, or a
+    fit that does not converge, falls back to a random intercept and says so in
+    ``warnings``.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long table, one row per subject × time point (missing outcomes allowed).
+    outcome : str or list of str
+        Numeric outcome column(s), e.g. ``"pain_nrs"`` (points) or a feature value.
+    time : str
+        Time column: numeric (e.g. weeks since the programme started) for
+        ``time_as="continuous"``; any visit label for ``"categorical"``.
+    arm, subject : str
+        Columns with each subject's arm (constant within subject) and identifier.
+    control : str
+        The reference arm; every other arm is compared against it.
+    covariates : list of str
+        Adjustment terms (numeric as is, others as categorical).
+    time_as : {"continuous", "categorical"}
+        ``"continuous"``: estimand ``slope_diff``, the arm's minus control's rate of change
+        per unit of ``time``. ``"categorical"``: estimand ``change_diff``, the arm's minus
+        control's change from the first visit at each later visit.
+    moderators : list of str
+        Numeric baseline characteristics; each adds ``time × arm × moderator`` terms,
+        mean-centred, giving ``moderation`` rows (continuous time only).
+    correction : {"holm", "fdr_bh", "none"}
+        Multiplicity adjustment into ``p_adj`` across the primary rows; moderation rows
+        form their own family.
+    alpha : float
+        1 − confidence level: Wald z intervals with 50 or more subjects; with fewer, t
+        intervals on Satterthwaite (1946) df from ``(Xᵀ V̂⁻¹ X)⁻¹`` as lmerTest computes them
+        (:data:`cxlab.models._longitudinal.SMALL_SAMPLE_SUBJECTS`).
+    engine : {"auto", "statsmodels"}
+        ``"auto"``: the random-slope model is fitted by cxlab's profiled REML
+        (:mod:`cxlab.models._reml`, same optimum as lme4 and statsmodels to 1e-6, many
+        times faster) when the design has its shape, statsmodels otherwise;
+        ``"statsmodels"``: statsmodels ``MixedLM`` always (the numbers of
+        :func:`fit_effects`). Which engine fitted each outcome is in ``engine`` and in the
+        table's ``engine`` column.
+
+    Returns
+    -------
+    MixedFit
+
+    Raises
+    ------
+    ConfigError
+        Missing columns, unknown control, single time point, an arm with fewer than
+        :data:`MIN_SUBJECTS_PER_ARM` subjects, non-numeric outcome, invalid options.
+    OutcomeNotFitted
+        A problem with one outcome (too few observed subjects in an arm, constant
+        outcome, one observed time point, no optimiser converged); ``outcome`` names it.
+
+    Warnings
+    --------
+    The mixed model is unbiased when missingness depends only on observed data (MAR).
+    Effects in non-randomised cohorts are confounded: use :func:`fit_aipw` there.
+    """
+    check_option("time_as", time_as, ("continuous", "categorical"))
+    check_option("engine", engine, ENGINES)
+    mods = as_list(moderators)
+    _check_moderators(mods, time_as)
+    ds = _prepare(
+        data,
+        outcome=outcome,
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=covariates,
+        moderators=mods,
+        correction=correction,
+        alpha=alpha,
+        numeric_time=time_as == "continuous",
+    )
+    _centre_moderators(ds)
+    rows, formulas, results, scales, engines = [], {}, {}, {}, {}
+    re_used = set()
+    for y in ds.outcomes:
+        fml, d = _outcome_rows(ds, y, time_as=time_as)
+        scale = lg.time_scale(ds, time_as=time_as)
+        ds_fit = d.assign(**{ds.time: d[ds.time] / scale}) if scale != 1.0 else d
+        fit = lg.fit_mixed(ds_fit, ds, fml, time_as=time_as, engine=engine)
+        re_used.add(fit.re_formula)
+        out = lg.rows(
+            fit.results,
+            ds,
+            d,
+            y,
+            time_as=time_as,
+            method="mixed",
+            converged=fit.converged,
+            notes=fit.notes,
+            alpha=alpha,
+            scale=scale,
+        )
+        rows += [{**r, "engine": fit.engine} for r in out]
+        scales[y], engines[y] = scale, fit.engine
+        formulas[y], results[y] = fml, fit.results
+    text = _methods_text(ds, "mixed", time_as, "", "", re_used, alpha, set(engines.values()))
+    return MixedFit(
+        _finish(pd.DataFrame(rows), correction, ds, alpha),
+        formulas,
+        results,
+        scales,
+        engines,
+        text + _correction_text(correction),
+        tuple(ds.notes),
+    )
+
+
+def fit_gee(
+    data: pd.DataFrame,
+    /,
+    *,
+    outcome: str | Sequence[str],
+    time: str,
+    arm: str,
+    subject: str,
+    control: str,
+    covariates: Sequence[str] = (),
+    time_as: TimeAs = "continuous",
+    moderators: Sequence[str] = (),
+    correction: str = "holm",
+    cov_struct: Literal["exchangeable", "ar1"] = "exchangeable",
+    cov_type: Literal["auto", "robust", "bias_reduced"] = "auto",
+    alpha: float = 0.05,
+) -> GeeFit:
+    """Each arm's effect against control from a Gaussian GEE, per outcome.
+
+    The population-average model with the fixed effects of :func:`fit_mixed`; Wald z
+    intervals from sandwich standard errors.
+
+    Parameters
+    ----------
+    data, outcome, time, arm, subject, control, covariates, time_as, moderators, correction
+        As :func:`fit_mixed`.
+    cov_struct : {"exchangeable", "ar1"}
+        Working correlation within subject (AR(1) over the ranks of the distinct time
+        values, so a missed visit counts as two steps).
+    cov_type : {"auto", "robust", "bias_reduced"}
+        Robust sandwich (Liang & Zeger 1986) or Mancl & DeRouen (2001) bias-reduced for
+        few subjects; ``"auto"`` picks ``bias_reduced`` below 50 subjects.
+    alpha : float
+        1 − confidence level.
+
+    Returns
+    -------
+    GeeFit
+
+    Raises
+    ------
+    ConfigError, OutcomeNotFitted
+        As :func:`fit_mixed`.
+
+    Warnings
+    --------
+    GEE needs missingness unrelated to the outcome (MCAR).
+    """
+    check_option("time_as", time_as, ("continuous", "categorical"))
+    check_option("cov_struct", cov_struct, ("exchangeable", "ar1"))
+    check_option("cov_type", cov_type, ("auto", "robust", "bias_reduced"))
+    mods = as_list(moderators)
+    _check_moderators(mods, time_as)
+    ds = _prepare(
+        data,
+        outcome=outcome,
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=covariates,
+        moderators=mods,
+        correction=correction,
+        alpha=alpha,
+        numeric_time=time_as == "continuous",
+    )
+    _centre_moderators(ds)
+    if cov_type == "auto":
+        cov_type = "bias_reduced" if ds.data[ds.subject].nunique() < 50 else "robust"
+    rows, formulas, results = [], {}, {}
+    for y in ds.outcomes:
+        fml, d = _outcome_rows(ds, y, time_as=time_as)
+        res, ok, notes = lg.fit_gee(d, ds, fml, cov_struct=cov_struct, cov_type=cov_type)
+        rows += lg.rows(
+            res,
+            ds,
+            d,
+            y,
+            time_as=time_as,
+            method="gee",
+            converged=ok,
+            notes=notes,
+            alpha=alpha,
+        )
+        formulas[y], results[y] = fml, res
+    text = _methods_text(ds, "gee", time_as, cov_struct, cov_type, set(), alpha, set())
+    return GeeFit(
+        _finish(pd.DataFrame(rows), correction, ds, alpha),
+        formulas,
+        results,
+        text + _correction_text(correction),
+        tuple(ds.notes),
+    )
+
+
+def fit_aipw(
+    data: pd.DataFrame,
+    /,
+    *,
+    outcome: str | Sequence[str],
+    time: str,
+    arm: str,
+    subject: str,
+    control: str,
+    covariates: Sequence[str] = (),
+    correction: str = "holm",
+    alpha: float = 0.05,
+    baseline: Any = None,
+    followup: Any = None,
+    outcome_model: str = "linear",
+    n_folds: int = 5,
+    seed: int = 0,
+    overlap_bounds: tuple[float, float] = (0.01, 0.99),
+    max_outside: float = 0.10,
+    min_ess: float = 10.0,
+) -> AipwFit:
+    """Doubly robust (cross-fitted AIPW) effect on change from ``baseline`` to ``followup``.
+
+    For non-randomised cohorts; see :func:`cxlab.models.causal.aipw_effects` for the
+    estimator (Robins, Rotnitzky & Zhao 1994; Chernozhukov et al. 2018).
+
+    Parameters
+    ----------
+    data, outcome, time, arm, subject, control, covariates, correction, alpha
+        As :func:`fit_mixed` (``time`` may be any visit label).
+    baseline, followup : time values, optional
+        Visits between which change is measured; default the first and the last.
+    outcome_model : {"linear", "ridge", "gbm"}
+    n_folds : int
+        Cross-fitting folds (stratified by arm, shuffled with ``seed``).
+    seed : int
+    overlap_bounds : (float, float)
+        Propensities outside are clipped and count as poor overlap.
+    max_outside : float
+        Refuse an outcome × arm whose share outside ``overlap_bounds`` is larger.
+    min_ess : float
+        Refuse when Kish's effective sample size of the weights falls below this.
+
+    Returns
+    -------
+    AipwFit
+
+    Raises
+    ------
+    ConfigError
+        As :func:`fit_mixed`; invalid AIPW options.
+    OutcomeNotFitted
+        Too few subjects with both visits, constant change, or poor overlap for one outcome.
+
+    Warnings
+    --------
+    Causal only when every confounder of arm choice and change is among the covariates.
+    """
+    from cxlab.models.causal import aipw_effects
+
+    ds = _prepare(
+        data,
+        outcome=outcome,
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=covariates,
+        moderators=(),
+        correction=correction,
+        alpha=alpha,
+        numeric_time=False,
+    )
+    res = aipw_effects(
+        ds,
+        baseline=baseline,
+        followup=followup,
+        outcome_model=outcome_model,
+        n_folds=n_folds,
+        seed=seed,
+        overlap_bounds=overlap_bounds,
+        max_outside=max_outside,
+        min_ess=min_ess,
+        alpha=alpha,
+    )
+    table = res.table.assign(engine=None)
+    return AipwFit(
+        _finish(table, correction, ds, alpha),
+        res.formula,
+        res.subjects,
+        res.diagnostics,
+        res.methods + _correction_text(correction),
+        tuple(ds.notes),
+    )
+
+
 def fit_effects(
     data: pd.DataFrame,
     /,
@@ -106,237 +611,137 @@ def fit_effects(
     cov_struct: str = "exchangeable",
     cov_type: str = "auto",
     alpha: float = 0.05,
-    baseline: Any = None,
-    followup: Any = None,
-    outcome_model: str = "linear",
-    n_folds: int = 5,
-    seed: int = 0,
-    overlap_bounds: tuple[float, float] = (0.01, 0.99),
-    max_outside: float = 0.10,
-    min_ess: float = 10.0,
+    engine: EngineChoice = "statsmodels",
+    **aipw: Any,
 ) -> EffectFit:
-    """Estimate each arm's effect against a control arm on one or more outcomes.
+    """Dispatch to :func:`fit_mixed`, :func:`fit_gee` or :func:`fit_aipw` by ``method``.
+
+    Kept for existing callers; new code calls the three fitters, whose results have
+    attributes of one meaning each. ``engine`` defaults to ``"statsmodels"`` here, so
+    the numbers are those of earlier cxlab versions; :func:`fit_mixed` defaults to the
+    fast engine.
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Long table, one row per subject × time point (missing outcomes allowed).
-    outcome : str or list of str
-        Numeric outcome column(s), e.g. ``"pain_nrs"`` (points) or a feature value.
-    time : str
-        Time column: numeric (e.g. weeks since the programme started) for
-        ``time_as="continuous"``; any visit label (e.g. session) for ``"categorical"``.
-    arm, subject : str
-        Columns with each subject's arm (constant within subject) and identifier.
-    control : str
-        The reference arm; every other arm is compared against it.
-    covariates : list of str
-        Adjustment terms (numeric as is, others as categorical), e.g. age, baseline score.
     method : {"mixed", "gee", "aipw"}
-        ``"mixed"``: linear mixed model ``outcome ~ time * C(arm, Treatment(control)) +
-        covariates`` (statsmodels MixedLM, REML) with a random intercept and slope of ``time``
-        per subject; if the slope variance is singular or the fit does not converge it
-        falls back to a random intercept and says so in ``warnings``. ``"gee"``: the
-        population-average model with the same fixed effects (Gaussian GEE, sandwich SEs).
-        ``"aipw"``: for non-randomised cohorts, the doubly robust effect on change from
-        ``baseline`` to ``followup`` (:func:`cxlab.models.causal.aipw_effects`).
-    time_as : {"continuous", "categorical"}
-        ``"continuous"``: estimand ``slope_diff``, the arm's minus control's rate of change
-        of the outcome per unit of ``time``. ``"categorical"``: estimand ``change_diff``,
-        the arm's minus control's change from the first visit at each later visit (arm ×
-        visit interaction; mixed model with random intercept, or GEE).
-    moderators : list of str
-        Numeric baseline subject characteristics (e.g. asymmetry); each adds ``time × arm ×
-        moderator`` terms, mean-centred, so ``slope_diff`` is the effect at the average
-        moderator and a ``moderation`` row gives the change in ``slope_diff`` per unit of the
-        moderator (continuous time, mixed/GEE only).
-    correction : {"holm", "fdr_bh", "none"}
-        Multiplicity adjustment into ``p_adj``, across all primary rows of the fit
-        (outcome × arm × visit); moderation rows form their own family.
-    cov_struct : {"exchangeable", "ar1"}
-        GEE working correlation (AR(1) over the ranks of the distinct time values).
-    cov_type : {"auto", "robust", "bias_reduced"}
-        GEE standard errors: robust sandwich, or Mancl & DeRouen (2001) bias-reduced for
-        few subjects; ``"auto"`` picks ``bias_reduced`` below 50 subjects.
-    alpha : float
-        1 − confidence level (Wald z intervals as statsmodels reports them; t on
-        Satterthwaite df for a mixed model with fewer than 50 subjects).
-    baseline, followup, outcome_model, n_folds, seed, overlap_bounds, max_outside, min_ess
-        AIPW options, see :func:`cxlab.models.causal.aipw_effects`.
+    aipw : keyword arguments
+        ``baseline, followup, outcome_model, n_folds, seed, overlap_bounds, max_outside,
+        min_ess`` for ``method="aipw"`` (see :func:`fit_aipw`); ignored otherwise except
+        ``seed``, which only AIPW uses.
+    others
+        As the fitter ``method`` names.
 
     Returns
     -------
     EffectFit
-        ``table`` columns: ``outcome, arm, estimand`` (``slope_diff`` per unit time,
-        ``change_diff`` per visit, ``moderation``, ``ate_change``), ``visit`` (categorical
-        time), ``moderator``, ``estimate, std_error, ci_low, ci_high`` (outcome units, per
-        unit of time for slopes), ``p_value, p_adj``, ``n_subjects, n_obs`` (arm + control),
-        ``method, converged, warnings`` (convergence/boundary messages, never
-        swallowed, and rows left out for a missing time, arm or subject),
-        ``interpretation`` (plain words), ``df`` and ``df_method`` (``satterthwaite`` for
-        a mixed model with fewer than 50 subjects: t intervals and p on Satterthwaite df
-        as lmerTest; ``wald_z`` otherwise, df NaN), ``var_intercept``, ``var_slope``,
-        ``var_residual`` (mixed model: random-intercept, random-slope (per time unit²)
-        and residual variances, outcome units²; NaN for GEE/AIPW).
-
-    Raises
-    ------
-    ConfigError
-        Missing columns, unknown control arm, single time point, an arm with fewer than 3
-        subjects, non-numeric outcome, invalid options; for AIPW, poor overlap.
-
-    Warnings
-    --------
-    The mixed model is unbiased when missingness depends only on observed data (MAR);
-    GEE needs missingness unrelated to the outcome (MCAR). Effects in non-randomised
-    cohorts are confounded unless ``method="aipw"`` with the right baseline covariates.
+        The fitter's table, formulas, results, methods text and warnings in one shape:
+        ``results_`` holds AIPW's per-subject frames, ``diagnostics`` its overlap table
+        (None otherwise), ``time_scale`` is 1 except for continuous-time mixed models.
     """
     check_option("method", method, METHODS)
-    check_option("time_as", time_as, ("continuous", "categorical"))
-    check_option("correction", correction, CORRECTIONS)
-    check_option("cov_struct", cov_struct, ("exchangeable", "ar1"))
-    check_option("cov_type", cov_type, ("auto", "robust", "bias_reduced"))
-    if not 0 < alpha < 1:
-        raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
-    mods = as_list(moderators)
-    if mods and (time_as == "categorical" or method == "aipw"):
-        raise ConfigError(
-            message(
-                "moderators need continuous time with method mixed or gee",
-                field="moderators",
-                value=mods,
-                fix="use time_as='continuous' and method='mixed' or 'gee'",
-            )
-        )
-    ds = design(
-        data,
-        outcomes=as_list(outcome),
+    check_option("engine", engine, ENGINES)
+    common = dict(
+        outcome=outcome,
         time=time,
         arm=arm,
         subject=subject,
         control=control,
-        covariates=as_list(covariates),
-        moderators=mods,
-        numeric_time=time_as == "continuous" and method != "aipw",
+        covariates=covariates,
+        correction=correction,
+        alpha=alpha,
     )
+    unknown = sorted(set(aipw) - set(_AIPW_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            message(
+                "is not an option of fit_effects",
+                field=unknown[0],
+                fix=f"use one of {', '.join(_AIPW_OPTIONS)} (AIPW) or the documented options",
+            )
+        )
     if method == "aipw":
-        from cxlab.models.causal import aipw_effects
-
-        table, formulas, results, diag, methods = aipw_effects(
-            ds,
-            baseline=baseline,
-            followup=followup,
-            outcome_model=outcome_model,
-            n_folds=n_folds,
-            seed=seed,
-            overlap_bounds=overlap_bounds,
-            max_outside=max_outside,
-            min_ess=min_ess,
-            alpha=alpha,
-        )
+        if as_list(moderators):
+            raise ConfigError(
+                message(
+                    "moderators need continuous time with method mixed or gee",
+                    field="moderators",
+                    value=as_list(moderators),
+                    fix="use time_as='continuous' and method='mixed' or 'gee'",
+                )
+            )
+        check_option("time_as", time_as, ("continuous", "categorical"))
+        a = fit_aipw(data, **common, **aipw)
         return EffectFit(
-            _finish(table, correction, ds, alpha),
-            method,
-            formulas,
-            results,
-            diag,
-            methods + _correction_text(correction),
-            warnings=list(ds.notes),
+            a.table, "aipw", a.formula, a.subjects, a.diagnostics, a.methods, {}, list(a.warnings)
         )
-    for m in mods:  # centre each moderator at the mean of the subjects' first values
-        first = ds.data.groupby(ds.subject, sort=True)[m].first()
-        ds.data[m] = ds.data[m] - float(first.mean())
-    n_subjects = ds.data[ds.subject].nunique()
-    if cov_type == "auto":
-        cov_type = "bias_reduced" if n_subjects < 50 else "robust"
-    rows, formulas, results, scales = [], {}, {}, {}
-    re_used = set()
-    for y in ds.outcomes:
-        fml = lg.formula(ds, y, time_as=time_as)
-        cols = [y, ds.time, *ds.covariates, *ds.moderators]
-        d = ds.data.dropna(subset=cols).reset_index(drop=True)
-        _check_observed(d, ds, y, time_as=time_as)
-        scale = 1.0
-        if method == "mixed":
-            scale = lg.time_scale(ds, time_as=time_as)
-            ds_fit = d.assign(**{ds.time: d[ds.time] / scale}) if scale != 1.0 else d
-            res, re, ok, notes = lg.fit_mixed(ds_fit, ds, fml, time_as=time_as)
-            re_used.add(re)
-        else:
-            res, ok, notes = lg.fit_gee(d, ds, fml, cov_struct=cov_struct, cov_type=cov_type)
-        rows += lg.rows(
-            res,
-            ds,
-            d,
-            y,
+    if method == "gee":
+        g = fit_gee(
+            data,
+            **common,
             time_as=time_as,
-            method=method,
-            converged=ok,
-            notes=notes,
-            alpha=alpha,
-            scale=scale,
+            moderators=moderators,
+            cov_struct=cov_struct,
+            cov_type=cov_type,
         )
-        scales[y] = scale
-        formulas[y], results[y] = fml, res
-    table = pd.DataFrame(rows)
-    text = _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha)
+        scales = dict.fromkeys(g.formula, 1.0)
+        return EffectFit(
+            g.table, "gee", g.formula, g.results_, None, g.methods, scales, list(g.warnings)
+        )
+    m = fit_mixed(data, **common, time_as=time_as, moderators=moderators, engine=engine)
     return EffectFit(
-        _finish(table, correction, ds, alpha),
-        method,
-        formulas,
-        results,
-        None,
-        text + _correction_text(correction),
-        time_scale=scales,
-        warnings=list(ds.notes),
+        m.table, "mixed", m.formula, m.results_, None, m.methods, m.time_scale, list(m.warnings)
     )
+
+
+_AIPW_OPTIONS = (
+    "baseline",
+    "followup",
+    "outcome_model",
+    "n_folds",
+    "seed",
+    "overlap_bounds",
+    "max_outside",
+    "min_ess",
+)
 
 
 def _check_observed(d: pd.DataFrame, ds, y: str, *, time_as: str = "continuous") -> None:
-    """Every arm needs 3 subjects with an observed value and 2 distinct time points;
-    with categorical time, an observed value at every visit."""
-    counts = d.groupby(ds.arm)[ds.subject].nunique().reindex([ds.control, *ds.arms], fill_value=0)
-    small = counts[counts < 3]
-    if len(small):
-        raise ConfigError(
-            message(
-                f"arm {small.index[0]!r} has {int(small.iloc[0])} subject(s) with observed values "
-                f"(and complete covariates), fewer than 3",
-                field=y,
-                value=small.index[0],
-                fix="drop the arm or the outcome, or check for missing values",
-            )
-        )
+    """Every arm needs :data:`MIN_SUBJECTS_PER_ARM` subjects with an observed value and 2
+    distinct time points; with categorical time, an observed value at every visit.
+
+    Raises :class:`OutcomeNotFitted` naming ``y``.
+    """
+    check_subjects_per_arm(
+        d.groupby(ds.arm)[ds.subject].nunique(),
+        arms=[ds.control, *ds.arms],
+        outcome=y,
+        what="subject(s) with observed values (and complete covariates)",
+        fix="drop the arm or the outcome, or check for missing values",
+    )
     if d[y].nunique() < 2:
-        raise ConfigError(
-            message(
-                "has the same value in every observed row; there is no change to model",
-                field=y,
-                value=d[y].tolist()[0] if len(d) else None,
-                fix="check the outcome's source or drop it",
-            )
+        raise OutcomeNotFitted(
+            outcome=y,
+            reason="has the same value in every observed row; there is no change to model",
+            value=d[y].tolist()[0] if len(d) else None,
+            fix="check the outcome's source or drop it",
         )
     if d[ds.time].nunique() < 2:
-        raise ConfigError(
-            message(
-                "is observed at a single time point",
-                field=y,
-                value=d[ds.time].iloc[0] if len(d) else None,
-                fix="effects need baseline and follow-up values",
-            )
+        raise OutcomeNotFitted(
+            outcome=y,
+            reason="is observed at a single time point",
+            value=d[ds.time].iloc[0] if len(d) else None,
+            fix="effects need baseline and follow-up values",
         )
     if time_as == "categorical":
         seen = set(zip(d[ds.arm], d[ds.time], strict=True))
         for a in [ds.control, *ds.arms]:
             for v in ds.times:
                 if (a, v) not in seen:
-                    raise ConfigError(
-                        message(
-                            f"arm {a!r} has no observed value at {ds.time}={v}",
-                            field=y,
-                            value=v,
-                            fix=f"drop that {ds.time} for this outcome or use continuous time",
-                        )
+                    raise OutcomeNotFitted(
+                        outcome=y,
+                        reason=f"arm {a!r} has no observed value at {ds.time}={v}",
+                        value=v,
+                        fix=f"drop that {ds.time} for this outcome or use continuous time",
                     )
 
 
@@ -359,6 +764,8 @@ def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFr
     for c in ("df", "var_intercept", "var_slope", "var_residual"):
         if c not in table:
             table[c] = np.nan
+    if "engine" not in table:
+        table["engine"] = None
     if "df_method" not in table:
         table["df_method"] = "wald_z"
     for c in (
@@ -386,6 +793,7 @@ def _finish(table: pd.DataFrame, correction: str, ds, alpha: float) -> pd.DataFr
         "method",
         "warnings",
         "df_method",
+        "engine",
     ):
         table[c] = table[c].astype(object).where(table[c].notna(), None)
     return table[COLUMNS].reset_index(drop=True)
@@ -426,7 +834,7 @@ def _interpret(r, ds, alpha: float) -> str:
     )
 
 
-def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha) -> str:
+def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha, engines) -> str:
     level = f"{100 * (1 - alpha):g}%"
     if method == "mixed":
         re = (
@@ -444,8 +852,16 @@ def _methods_text(ds, method, time_as, cov_struct, cov_type, re_used, alpha) -> 
             if n < lg.SMALL_SAMPLE_SUBJECTS
             else f"Wald {level} intervals ({n} subjects)"
         )
+        fitter = (
+            "cxlab's profiled REML, the lme4 parameterisation of Bates et al. 2015"
+            if engines == {"reml"}
+            else "statsmodels MixedLM"
+            if engines <= {"statsmodels"}
+            else "cxlab's profiled REML (Bates et al. 2015) or statsmodels MixedLM where "
+            "the design is outside that engine's shape"
+        )
         text = (
-            f"Linear mixed models (statsmodels MixedLM, REML) with {re} per subject "
+            f"Linear mixed models ({fitter}, REML) with {re} per subject "
             f"({ds.subject}); model-based standard errors and {ci}. "
         )
     else:

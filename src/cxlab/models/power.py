@@ -4,10 +4,11 @@ The planned trial is simulated from pilot estimates (intercept and slope per arm
 random-effect covariance, the residual variance, the visit times, drop-out), each
 simulated trial is fitted with the same random intercept + slope REML model the analysis
 uses (:func:`cxlab.models._reml.fit_random_slope`, fast enough for thousands of fits), and
-power is the share of trials whose Wald test of each arm's slope difference against
-control rejects at ``alpha`` (two-sided, normal reference). Monte-Carlo error is reported
-with every power: ``sqrt(p (1 − p) / n_sims)`` (Morris, White & Crowther 2019, *Stat Med*
-38:2074).
+power is the share of trials whose test of each arm's slope difference against control
+rejects at ``alpha`` (two-sided; t on ``N − k`` df below 50 subjects, as the analysis uses
+small-sample t there, normal reference from 50). Monte-Carlo error is reported with every
+power: ``sqrt(p (1 − p) / n_sims)`` (Morris, White & Crowther 2019, *Stat Med* 38:2074) and
+a Wilson interval (statsmodels ``proportion_confint``).
 
 .. warning::
    Power from pilot estimates inherits their uncertainty: a pilot slope difference is
@@ -26,7 +27,7 @@ from scipy import stats
 from cxlab._check import CxlabError, message
 from cxlab.models._reml import fit_random_slope
 
-__all__ = ["PowerPlan", "simulate_power"]
+__all__ = ["POWER_COLUMNS", "PowerPlan", "reference_df", "simulate_power"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,74 @@ def _simulate(plan: PowerPlan, n_per_arm: int, rng: np.random.Generator):
     return y, np.column_stack(X), ts, g, arms, scale
 
 
+#: simulated trials per task; the seeds are per task, so results do not depend on the workers
+CHUNK = 25
+
+POWER_COLUMNS = [
+    "n_per_arm",
+    "arm",
+    "true_slope_diff",
+    "power",
+    "mc_se",
+    "power_ci_low",
+    "power_ci_high",
+    "mean_estimate",
+    "coverage",
+    "df",
+    "n_sims",
+    "n_failed",
+]
+
+
+def _chunk(plan: PowerPlan, n: int, n_sims: int, entropy: tuple[int, ...]):
+    """Simulate and fit ``n_sims`` trials of ``n`` per arm: estimates, SEs, failures.
+
+    BLAS is held to one thread: the engine's products are small, and threads spinning on
+    busy cores made each fit 2-3 times slower (measured on a loaded 2-core machine).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _chunk_fits(plan, n, n_sims, entropy)
+
+
+def _chunk_fits(plan: PowerPlan, n: int, n_sims: int, entropy: tuple[int, ...]):
+    rng = np.random.default_rng(np.random.SeedSequence(list(entropy)))
+    est, se, failed = [], [], 0
+    for _ in range(n_sims):
+        y, X, ts, g, arms, scale = _simulate(plan, n, rng)
+        fit = fit_random_slope(y, X, ts, g)
+        if not fit.converged:
+            failed += 1
+            continue
+        k = len(arms) - 1
+        idx = np.arange(2 + k, 2 + 2 * k)  # the time x arm terms
+        est.append(fit.beta[idx] / scale)
+        se.append(np.sqrt(np.diag(fit.cov_beta))[idx] / scale)
+    width = len(plan.slopes) - 1
+    return (
+        np.asarray(est, float).reshape(-1, width),
+        np.asarray(se, float).reshape(-1, width),
+        failed,
+        n_sims,
+    )
+
+
+def reference_df(n_subjects: int, n_arms: int, /) -> float:
+    """Degrees of freedom of the simulated test: ``n_subjects − n_arms`` below
+    :data:`~cxlab.models._longitudinal.SMALL_SAMPLE_SUBJECTS` subjects, else infinite (z).
+
+    The analysis (:func:`cxlab.models.fit_mixed`) uses Satterthwaite t below 50 subjects and
+    Wald z above; for a balanced trial with complete data the Satterthwaite df of a slope
+    difference is exactly the between-subject ``N − k`` (each subject's least-squares slope is
+    a sufficient summary: the test is a two-sample t test on them), so the simulation uses
+    that instead of a finite-difference Hessian per simulated trial.
+    """
+    from cxlab.models._longitudinal import SMALL_SAMPLE_SUBJECTS
+
+    return float(n_subjects - n_arms) if n_subjects < SMALL_SAMPLE_SUBJECTS else float("inf")
+
+
 def simulate_power(
     plan: PowerPlan,
     /,
@@ -143,6 +212,7 @@ def simulate_power(
     alpha: float = 0.05,
     seed: int = 0,
     progress=None,
+    executor=None,
 ) -> pd.DataFrame:
     """Power per arm and sample size, with Monte-Carlo error.
 
@@ -150,67 +220,104 @@ def simulate_power(
     ----------
     plan : PowerPlan
     n_per_arm : int or sequence of int
-        Participants per arm to try.
+        Participants per arm to try (at least
+        :data:`cxlab.models.MIN_SUBJECTS_PER_ARM`).
     n_sims : int
         Simulated trials per sample size.
     alpha : float
         Two-sided significance level of each arm's test.
     seed : int
-        Seed of the simulation (results are reproducible).
+        Seed of the simulation. Trials are simulated in tasks of :data:`CHUNK`, each seeded
+        from ``(seed, size index, task index)``, so the result is the same with any executor
+        and any number of workers.
     progress : callable, optional
-        Called with no arguments after each simulated trial (e.g. a progress bar's advance).
+        Called with the number of trials just finished, after each task.
+    executor : concurrent.futures.Executor, optional
+        Runs the tasks (e.g. :func:`cxlab._executor.make_executor`); default in this process.
 
     Returns
     -------
     pandas.DataFrame
-        ``n_per_arm, arm, true_slope_diff, power, mc_se, mean_estimate, coverage,
-        n_sims, n_failed`` — ``power`` and ``coverage`` over the fits that converged
-        (``n_failed`` counts the others), per unit time of ``plan.times``.
+        :data:`POWER_COLUMNS`: ``n_per_arm, arm, true_slope_diff`` (per unit time of
+        ``plan.times``), ``power`` (share of converged fits whose test of the arm's slope
+        difference rejects at ``alpha``: t on :func:`reference_df` df, z from 50 subjects),
+        ``mc_se`` = ``sqrt(p (1 − p) / n)`` (Morris et al. 2019), ``power_ci_low,
+        power_ci_high`` (Wilson 95 % interval of the Monte-Carlo estimate), ``mean_estimate``,
+        ``coverage`` (of the 1 − alpha interval), ``df``, ``n_sims``, ``n_failed`` (fits that
+        did not converge, left out of power and coverage).
     """
+    from statsmodels.stats.proportion import proportion_confint
+
+    from cxlab.models._inputs import MIN_SUBJECTS_PER_ARM
+
     sizes = [int(n_per_arm)] if np.isscalar(n_per_arm) else [int(v) for v in n_per_arm]
-    if min(sizes) < 3:
+    if not sizes or min(sizes) < MIN_SUBJECTS_PER_ARM:
         raise CxlabError(
             message(
-                "needs at least 3 participants per arm",
+                f"needs at least {MIN_SUBJECTS_PER_ARM} participants per arm",
                 field="n_per_arm",
                 value=sizes,
                 fix="try larger sample sizes",
             )
         )
-    z = stats.norm.ppf(1 - alpha / 2)
-    rng = np.random.default_rng(seed)
+    if int(n_sims) < 1 or not 0 < alpha < 1:
+        raise CxlabError(
+            message(
+                "n_sims must be >= 1 and alpha in (0, 1)",
+                field="n_sims/alpha",
+                value=(n_sims, alpha),
+                fix="e.g. n_sims=500, alpha=0.05",
+            )
+        )
+    n_sims = int(n_sims)
+    tasks = [
+        (plan, n, min(CHUNK, n_sims - start), (int(seed), i, start // CHUNK))
+        for i, n in enumerate(sizes)
+        for start in range(0, n_sims, CHUNK)
+    ]
+    if executor is None:
+        done = map(lambda t: _chunk(*t), tasks)
+    else:
+        done = executor.map(_chunk, *zip(*tasks, strict=True))
+    parts = []
+    for part in done:
+        parts.append(part)
+        if progress is not None:
+            progress(part[3])
+    arms = [plan.control, *sorted(a for a in plan.slopes if a != plan.control)]
     rows = []
-    for n in sizes:
-        est, se, failed = [], [], 0
-        for _ in range(int(n_sims)):
-            y, X, ts, g, arms, scale = _simulate(plan, n, rng)
-            fit = fit_random_slope(y, X, ts, g)
-            if progress is not None:
-                progress()
-            if not fit.converged:
-                failed += 1
-                continue
-            k = len(arms) - 1
-            idx = np.arange(2 + k, 2 + 2 * k)  # the time x arm terms
-            est.append(fit.beta[idx] / scale)
-            se.append(np.sqrt(np.diag(fit.cov_beta))[idx] / scale)
-        est_a, se_a = np.array(est), np.array(se)
+    for i, n in enumerate(sizes):
+        mine = [p for (_, m, _, (_, j, _)), p in zip(tasks, parts, strict=True) if j == i]
+        est_a = np.concatenate([p[0] for p in mine])
+        se_a = np.concatenate([p[1] for p in mine])
+        failed = sum(p[2] for p in mine)
+        df = reference_df(n * len(arms), len(arms))
+        q = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - alpha / 2)
         for j, arm in enumerate(arms[1:]):
             truth = plan.slopes[arm] - plan.slopes[plan.control]
-            reject = np.abs(est_a[:, j] / se_a[:, j]) > z
-            cover = np.abs(est_a[:, j] - truth) <= z * se_a[:, j]
-            p = float(reject.mean())
+            ok = len(est_a)
+            reject = np.abs(est_a[:, j] / se_a[:, j]) > q
+            cover = np.abs(est_a[:, j] - truth) <= q * se_a[:, j]
+            p = float(reject.mean()) if ok else float("nan")
+            lo, hi = (
+                proportion_confint(int(reject.sum()), ok, alpha=0.05, method="wilson")
+                if ok
+                else (float("nan"), float("nan"))
+            )
             rows.append(
                 {
                     "n_per_arm": n,
                     "arm": arm,
                     "true_slope_diff": truth,
                     "power": p,
-                    "mc_se": float(np.sqrt(p * (1 - p) / len(reject))),
-                    "mean_estimate": float(est_a[:, j].mean()),
-                    "coverage": float(cover.mean()),
-                    "n_sims": int(n_sims),
+                    "mc_se": float(np.sqrt(p * (1 - p) / ok)) if ok else float("nan"),
+                    "power_ci_low": float(lo),
+                    "power_ci_high": float(hi),
+                    "mean_estimate": float(est_a[:, j].mean()) if ok else float("nan"),
+                    "coverage": float(cover.mean()) if ok else float("nan"),
+                    "df": df,
+                    "n_sims": n_sims,
                     "n_failed": failed,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=POWER_COLUMNS)
