@@ -212,8 +212,8 @@ def test_crossover_takes_the_programme_of_each_period_from_the_start_dates(mocap
     iv = pd.DataFrame(rows).astype(
         {"sessions_prescribed": "Int32", "sessions_attended": "Int32", "adherence": float}
     )
-    for f in st.files("interventions"):
-        f.unlink()
+    for key in sorted(st.keys("interventions")):  # through the store: its catalog lists parts
+        st.delete("interventions", key=key)
     st.write("interventions", iv)
     spec = _spec(tmp_path, time="session_index", design="crossover", name="xover")
     with warnings.catch_warnings():
