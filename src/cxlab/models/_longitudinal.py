@@ -102,6 +102,18 @@ def time_scale(ds: Design, *, time_as: str) -> float:
     return span if span > 0 else 1.0
 
 
+def _singular(g: np.ndarray) -> bool:
+    """A random-effect covariance on the boundary: an eigenvalue ~0, or random effects
+    perfectly correlated (|r| = 1, as lme4 reports a singular fit), whatever time's scale."""
+    d = np.diag(g)
+    if np.linalg.eigvalsh(g)[0] <= 1e-8 * max(1.0, float(d.max())):
+        return True
+    if (d <= 0).any():
+        return True
+    r = g / np.sqrt(np.outer(d, d))  # the correlation matrix is invariant to rescaling time
+    return bool(np.linalg.eigvalsh(r)[0] <= 1e-6)
+
+
 def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
     """REML linear mixed model; random intercept + slope, else random intercept.
 
@@ -130,9 +142,7 @@ def fit_mixed(d: pd.DataFrame, ds: Design, fml: str, *, time_as: str):
             except (np.linalg.LinAlgError, ValueError) as e:
                 res, err = None, f"{type(e).__name__}: {e}"
         msgs = _caught(rec) + ([err] if err else [])
-        singular = res is not None and np.linalg.eigvalsh(np.asarray(res.cov_re))[0] <= 1e-8 * max(
-            1.0, float(np.max(np.diag(np.asarray(res.cov_re))))
-        )
+        singular = res is not None and _singular(np.asarray(res.cov_re, dtype=float))
         bad = (
             res is None
             or not res.converged
