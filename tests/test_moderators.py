@@ -89,7 +89,7 @@ def test_reference_level_is_chosen_and_checked(data):
     for r in inter.itertuples():  # F vs M is minus M vs F
         row = ref[ref["arm_trt.vs.ctrl"] == f"{r.arm} - control"].iloc[0]
         assert r.estimate == pytest.approx(-row["estimate"], rel=1e-4)
-    with pytest.raises(ConfigError, match="reference.*'X'.*use one of F, M"):
+    with pytest.raises(ConfigError, match=r"reference.*'X'.*use one of F, M"):
         _fit(data, "sex", reference="X")
 
 
@@ -103,10 +103,10 @@ def test_level_too_rare_in_an_arm_names_arm_and_level(data):
     d = data.copy()
     d.loc[(d["arm"] == "hip") & (d["sex"] == "M"), "sex"] = "F"
     d.loc[d["subject"] == d.loc[d["arm"] == "hip", "subject"].iloc[0], "sex"] = "M"
-    with pytest.raises(ConfigError, match="arm 'hip' has 1 subject.*sex='M'"):
+    with pytest.raises(ConfigError, match=r"arm 'hip' has 1 subject.*sex='M'"):
         _fit(d, "sex")
 
 
 def test_missing_moderator_column_lists_columns(data):
-    with pytest.raises(ConfigError, match="moderator.*'sport'.*columns present"):
+    with pytest.raises(ConfigError, match=r"moderator.*'sport'.*columns present"):
         _fit(data, "sport")
