@@ -306,9 +306,7 @@ def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alp
                 specs.append((arm, lv, None, "slope_diff", w))
             for lv in lv_names:
                 if lv != ref:
-                    specs.append(
-                        (arm, lv, ref, "interaction", {f"{base}:{mod_term}[T.{lv}]": 1.0})
-                    )
+                    specs.append((arm, lv, ref, "interaction", {f"{base}:{mod_term}[T.{lv}]": 1.0}))
     L = np.zeros((len(specs), len(names)))
     for i, s in enumerate(specs):
         for term, w in s[4].items():
