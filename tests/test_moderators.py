@@ -110,3 +110,70 @@ def test_level_too_rare_in_an_arm_names_arm_and_level(data):
 def test_missing_moderator_column_lists_columns(data):
     with pytest.raises(ConfigError, match=r"moderator.*'sport'.*columns present"):
         _fit(data, "sport")
+
+
+# -- in a run: the spec's [model] moderators, a simulation with known moderation --------
+SPEC = """
+name = "mod"
+seed = 3
+store = "store"
+
+[model]
+control = "control"
+moderators = ["baseline"]
+
+[outcomes.knee_fppa_peak_deg]
+mcid = 3.0
+"""
+
+
+@pytest.fixture(scope="module")
+def mod_run(tmp_path_factory):
+    import os
+
+    from cxlab.experiments import run_experiment
+    from truth_store import truth_store
+
+    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
+    root = tmp_path_factory.mktemp("mod")
+    _store, truth = truth_store(root / "store", 48, 4, seed=21)
+    (root / "mod.toml").write_text(SPEC, encoding="utf-8")
+    return run_experiment(root / "mod.toml", out=root / "runs"), truth
+
+
+def test_run_recovers_the_simulated_moderation_by_baseline_valgus(mod_run):
+    run, truth = mod_run
+    m = pd.read_parquet(run / "moderation.parquet")
+    inter = m[m["estimand"] == "interaction"].set_index("arm")
+    known = truth.moderators["knee_fppa_peak_deg"]
+    for arm, k in known.items():  # slope_i = (c + e_arm) (d0 - 1) / (E[d0] - 1): per deg
+        r = inter.loc[arm]
+        assert r["ci_low"] <= k["per_unit"] <= r["ci_high"], (arm, r.to_dict(), k)
+    hip = inter.loc["hip_strengthening"]
+    assert hip["ci_high"] < 0  # the stronger the baseline valgus, the more hip training helps
+    lv = m[(m["arm"] == "hip_strengthening") & (m["estimand"] == "slope_diff")]
+    assert list(lv["level"]) == ["mean-1sd", "mean", "mean+1sd"]
+    assert np.all(np.diff(lv["estimate"].to_numpy()) < 0)
+    assert (m["unit"] == "deg").all() and (m["moderator_unit"] == "deg").all()
+
+
+def test_report_shows_the_moderator_plot_and_hopkins_statement(mod_run):
+    run, _ = mod_run
+    html = (run / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="moderators">') :]
+    section = section[: section.index("</section>")]
+    assert "<svg" in section and "interaction" in section
+    assert "Hopkins 2015" in section
+    assert (run / "figures" / "moderator-knee_fppa_peak_deg-baseline.svg").exists()
+
+
+def test_spec_moderator_names_are_checked_with_did_you_mean(tmp_path):
+    from cxlab.experiments import read_spec
+
+    bad = SPEC.replace('["baseline"]', '["baseline", "basline_x", "sex"]')
+    (tmp_path / "s.toml").write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        read_spec(tmp_path / "s.toml")
+    text = str(e.value)
+    assert "2 problem(s)" in text and "did you mean 'baseline'?" in text
+    assert "'sex'" in text and "use any of baseline, age_years, adherence" in text

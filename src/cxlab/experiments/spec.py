@@ -46,6 +46,10 @@ TIMES = ("week", "session_index")
 #: covariates available in the analysis table
 COVARIATES = ("age_years", "adherence")
 METHODS = ("mixed", "gee")
+#: pre-declared moderators: the outcome's own baseline value (baseline severity) and the
+#: subject-level columns of the analysis table; each is fitted by
+#: :func:`cxlab.models.moderators.fit_moderation` (numeric: per SD; text: per level)
+MODERATORS = ("baseline", "age_years", "adherence")
 #: study designs: arms vs a control arm; one group measured before and after; every subject
 #: following each programme in turn (periods in interventions.start_date order)
 DESIGNS = ("parallel", "prepost", "crossover")
@@ -56,7 +60,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
 
 _TOP = ("name", "title", "seed", "store", "where", "model", "outcomes")
-_MODEL = ("design", "time", "arm", "control", "covariates", "method", "alpha")
+_MODEL = ("design", "time", "arm", "control", "covariates", "method", "alpha", "moderators")
 _OUT = ("mcid", "better", "label", "source", "task")
 
 
@@ -120,6 +124,7 @@ class ExperimentSpec:
     outcomes: tuple[Outcome, ...] = field(default=())
     path: Path | None = None
     design: str = "parallel"
+    moderators: tuple[str, ...] = ()
 
     def canonical(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, without paths (they do not change results)."""
@@ -127,6 +132,10 @@ class ExperimentSpec:
         for k in ("store", "store_text", "path"):
             d.pop(k)
         d["covariates"] = list(self.covariates)
+        if self.moderators:  # absent when unused, so earlier runs keep their identity
+            d["moderators"] = list(self.moderators)
+        else:
+            d.pop("moderators")
         d["outcomes"] = [asdict(o) for o in self.outcomes]
         return d
 
@@ -286,6 +295,23 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             problems.append(
                 message("is not an available covariate", field="model.covariates", value=c, fix=fix)
             )
+    mods = need(model, "moderators", list, "model.", [])
+    for m in mods or []:
+        if m not in MODERATORS:
+            close = difflib.get_close_matches(str(m), MODERATORS, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else f"use any of {', '.join(MODERATORS)}"
+            problems.append(
+                message("is not an available moderator", field="model.moderators", value=m, fix=fix)
+            )
+    if mods and design != "parallel":
+        problems.append(
+            message(
+                "need a parallel design (arms vs control)",
+                field="model.moderators",
+                value=mods,
+                fix='use design = "parallel" or drop the moderators',
+            )
+        )
     method = need(model, "method", str, "model.", "mixed")
     if method is not None and method not in METHODS:
         problems.append(
@@ -423,4 +449,5 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         outcomes=tuple(outcomes),
         path=path,
         design=design,
+        moderators=tuple(dict.fromkeys(mods or [])),
     )
