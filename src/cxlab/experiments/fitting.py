@@ -189,6 +189,7 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
                 method=spec.method,
                 alpha=spec.alpha,
                 seed=spec.seed,
+                time_as=spec.time_as,
             )
             break
         except CxlabError as e:  # an error about one outcome: leave it out, fit the rest
@@ -250,6 +251,8 @@ def effects_table(analysis: pd.DataFrame, spec: ExperimentSpec, /) -> Effects:
 def _visits(analysis: pd.DataFrame, spec: ExperimentSpec, outcome: str) -> list[float]:
     """Where to evaluate marginal means: every session index, or first and median last week."""
     d = analysis[analysis["outcome"] == outcome].dropna(subset=[spec.time])
+    if spec.time_as == "categorical":  # the visit labels the model was fitted on
+        return sorted(d[spec.time].unique().tolist())
     if spec.time == "session_index":
         return sorted(float(v) for v in d["session_index"].unique())
     last = d.groupby("subject_id")[spec.time].max()
