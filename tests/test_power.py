@@ -185,7 +185,8 @@ def test_power_section_errors_name_the_key_and_the_fix(tmp_path):
 
     spec = tmp_path / "plan.toml"
     spec.write_text(SPEC.replace("n_sims = 30", "n_sim = 30"), encoding="utf-8")
-    with pytest.raises(CxlabError, match=r"plan.toml: power.n_sim: is not a known key.*'n_sims'"):
+    want = r"plan.toml: has unknown key\(s\) 'power.n_sim' \(did you mean 'power.n_sims'\?\)"
+    with pytest.raises(CxlabError, match=want):
         power_analysis(spec)
     spec.write_text(SPEC.replace("sigma2 = 0.25\n", ""), encoding="utf-8")
     with pytest.raises(CxlabError, match=r"store: does not exist.*give intercept"):

@@ -217,7 +217,7 @@ def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
     b = write_cohort(tmp_path / "b", n_subjects=2, n_sessions=1, seed=5, jobs=2)
     c = write_cohort(tmp_path / "c", n_subjects=2, n_sessions=1, seed=6, jobs=1)
     da, db, dc = _digest(a), _digest(b), _digest(c)
-    assert da == db and len(da) == 2 * 10 + 4
+    assert da == db and len(da) == 2 * 14 + 4  # 14 C3D files per session, 4 sheets + truth
     assert set(da) == set(dc)
     assert all(da[k] != dc[k] for k in da)
 
@@ -505,7 +505,7 @@ def test_cli_synth_writes_a_cohort_and_refuses_to_overwrite(tmp_path):
     ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "1 subjects" in res.output and "10 C3D files" in res.output
+    assert "1 subjects" in res.output and "14 C3D files" in res.output
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "not an empty folder" in res.output
     assert "out: already exists" in res.output and "--raw" not in res.output

@@ -88,3 +88,45 @@ def test_synth_imtp_peak_force_rfd_and_impulse_come_back(battery_store):
     assert _feature(st, "imtp", "imtp_peak_force_net_lsi_pct") == pytest.approx(
         t["lsi_pct"], abs=1.0
     )
+
+
+def test_synth_single_leg_cmj_heights_and_sides_come_back(battery_store):
+    st, gt = battery_store
+    for side in ("left", "right"):
+        t = _truth(gt, f"cmj_{side}")
+        assert t["side"] == side
+        got = _feature(st, f"cmj_{side}", "slcmj_jump_height_impulse_m", side=side)
+        assert got == pytest.approx(t["jump_height_m"], abs=0.005)
+        flight = _feature(st, f"cmj_{side}", "slcmj_flight_time_s", side=side)
+        assert flight == pytest.approx(t["flight_time_s"], abs=0.003)
+
+
+def test_synth_hops_contact_flight_and_rsi_come_back(battery_store):
+    st, gt = battery_store
+    for side in ("left", "right"):
+        t = _truth(gt, f"hop_{side}")
+        task = f"hop_{side}"
+        assert _feature(st, task, "slhop_n_hops", side=side) == t["n_hops"]
+        assert _feature(st, task, "slhop_contact_time_s", side=side) == pytest.approx(
+            t["contact_time_s"], abs=0.004
+        )
+        assert _feature(st, task, "slhop_flight_time_s", side=side) == pytest.approx(
+            t["flight_time_s"], abs=0.004
+        )
+        assert _feature(st, task, "slhop_rsi", side=side) == pytest.approx(t["rsi"], rel=0.04)
+
+
+def test_synth_single_leg_lsi_is_the_session_lsi_the_generator_used(battery_store):
+    st, gt = battery_store
+    (ses,) = gt["subjects"]["CX001"]["sessions"].values()
+    h = {s: ses["trials"][f"cmj_{s}"][0]["jump_height_m"] for s in ("left", "right")}
+    lsi = 100 * min(h.values()) / max(h.values())  # by construction the session's LSI
+    (sj,) = ses["trials"]["sj"]
+    assert lsi == pytest.approx(sj["lsi_pct"], rel=1e-9)
+    got = _feature(st, "cmj_single_leg", "slcmj_jump_height_impulse_lsi_pct")
+    assert got == pytest.approx(lsi, abs=1.5)
+    f = {s: ses["trials"][f"hop_{s}"][0]["jump_height_flight_m"] for s in ("left", "right")}
+    hop_lsi = 100 * min(f.values()) / max(f.values())
+    got = _feature(st, "hop_single_leg", "slhop_jump_height_flight_lsi_pct")
+    assert got == pytest.approx(hop_lsi, abs=0.5)  # flight found to within a sample
+    assert hop_lsi == pytest.approx(sj["lsi_pct"], abs=2.0)  # flight rounded to samples

@@ -83,6 +83,15 @@ def _same_cohort(raw: Path, *, n_subjects: int, n_sessions: int, seed: int) -> b
         meta.get("seed") == seed
         and meta.get("n_subjects") == n_subjects
         and meta.get("n_sessions") == n_sessions
+        and _has_emg(truth)
+    )
+
+
+def _has_emg(truth: dict) -> bool:
+    """The demo cohort carries EMG (its spec has an EMG outcome); older raw folders do not."""
+    subjects = truth.get("subjects") or {}
+    return bool(subjects) and all(
+        "emg" in (s.get("signal_plan") or {}) for s in subjects.values() if isinstance(s, dict)
     )
 
 
@@ -93,7 +102,7 @@ def _cohort_of(raw: Path) -> str:
         meta = truth.get("meta", truth)
         return (
             f"another cohort (seed {meta.get('seed')}, {meta.get('n_subjects')} subjects, "
-            f"{meta.get('n_sessions')} sessions)"
+            f"{meta.get('n_sessions')} sessions{'' if _has_emg(truth) else ', no EMG'})"
         )
     except (OSError, ValueError, AttributeError):
         return "other files"
@@ -176,6 +185,7 @@ def run_demo(
             seed=seed,
             jobs=jobs,
             progress=progress,
+            emg=True,  # the demo spec's gluteus medius outcome
         )
     seconds["synth"] = time.perf_counter() - t
 

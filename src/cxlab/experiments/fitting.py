@@ -258,8 +258,8 @@ def _fit(wide: pd.DataFrame, columns: list[str], spec: ExperimentSpec):
     if spec.method == "aipw":
         return fit_aipw(wide, **common, seed=spec.seed)
     if spec.method == "gee":
-        return fit_gee(wide, **common)
-    return fit_mixed(wide, **common, engine="auto")
+        return fit_gee(wide, **common, time_as=spec.time_as)
+    return fit_mixed(wide, **common, engine="auto", time_as=spec.time_as)
 
 
 def _not_fitted(e, name: str, *, column: str | None = None) -> None:
@@ -277,6 +277,8 @@ def _not_fitted(e, name: str, *, column: str | None = None) -> None:
 def _visits(analysis: pd.DataFrame, spec: ExperimentSpec, outcome: str) -> list[float]:
     """Where to evaluate marginal means: every session index, or first and median last week."""
     d = analysis[analysis["outcome"] == outcome].dropna(subset=[spec.time])
+    if spec.time_as == "categorical":  # the visit labels the model was fitted on
+        return sorted(d[spec.time].unique().tolist())
     if spec.time == "session_index":
         return sorted(float(v) for v in d["session_index"].unique())
     last = d.groupby("subject_id")[spec.time].max()

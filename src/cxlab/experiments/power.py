@@ -24,7 +24,6 @@ analysed :func:`cxlab.models.power.simulate_power` times per sample size, in par
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import tomllib
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, check_keys, message
 from cxlab.experiments.spec import ExperimentSpec, read_spec
 from cxlab.models.power import POWER_COLUMNS, PowerPlan, simulate_power
 
@@ -46,22 +45,6 @@ POWER_KEYS = ("n_per_arm", "n_sims", "seed", "alpha", "dropout", "times", "outco
 PILOT_KEYS = ("effects", "intercept", "control_slope", "cov_re", "sigma2")
 #: the columns of :attr:`PowerResult.table`
 TABLE_COLUMNS = ["outcome", *POWER_COLUMNS, "source"]
-
-
-def _keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], where: str, file) -> None:
-    for k in mapping:
-        if k not in allowed:
-            close = difflib.get_close_matches(k, allowed, n=1)
-            raise ConfigError(
-                message(
-                    "is not a known key",
-                    file=file,
-                    field=f"{where}{k}",
-                    fix=f"did you mean {close[0]!r}?"
-                    if close
-                    else f"allowed keys: {', '.join(allowed)}",
-                )
-            )
 
 
 @dataclass(frozen=True)
@@ -118,7 +101,7 @@ class PowerSpec:
                     fix="add [power] with n_per_arm = [10, 20, 40] (see docs/models.md)",
                 )
             )
-        _keys(raw, POWER_KEYS, "power.", path)
+        check_keys(raw, POWER_KEYS, where="power", file=path)
 
         def bad(field: str, value: Any, what: str) -> ConfigError:
             return ConfigError(message(what, file=path, field=f"power.{field}", value=value))
@@ -161,7 +144,7 @@ class PowerSpec:
                 )
             if not isinstance(v, dict):
                 raise bad(f"outcomes.{name}", v, "must be a table")
-            _keys(v, PILOT_KEYS, f"power.outcomes.{name}.", path)
+            check_keys(v, PILOT_KEYS, where=f"power.outcomes.{name}", file=path)
             eff = v.get("effects")
             if eff is not None and (
                 not isinstance(eff, dict)

@@ -38,6 +38,7 @@ from cxlab.experiments.fitting import (
     resolve_mcids,
     responders_table,
 )
+from cxlab.experiments.moderation import moderation_table
 from cxlab.experiments.spec import read_spec
 from cxlab.store import Store, remove_stale_temporaries, write_parquet
 
@@ -338,6 +339,7 @@ def run_experiment(
             responders = responders_table(analysis, spec, errors=errors)
             participants = participants_table(analysis, spec, errors=errors)
             t = lap("responders and reliability", t)
+            moderation = moderation_table(analysis, spec)
             keep = analysis[["subject_id", "session", "session_index"]].drop_duplicates()
             asym = asymmetry_table(st, keep)
             screening = _screening(st, analysis)
@@ -349,6 +351,7 @@ def run_experiment(
                 "marginal_means": fitted.means,
                 "contrasts": fitted.pairs,
                 "variances": fitted.variances,
+                **({"moderation": moderation} if spec.moderators else {}),
                 "reliability": reliability,
                 "asymmetry": asym,
                 "cohort": cohort_table(analysis),

@@ -42,9 +42,16 @@ __all__ = ["DESIGNS", "INSTRUMENTS", "PREPOST_ARM", "ExperimentSpec", "Outcome",
 INSTRUMENTS = ("pain_nrs", "pain_vas", "odi")
 #: model time variables: weeks since the programme started, or 0-based session number
 TIMES = ("week", "session_index")
+#: time as a slope (estimand: difference in rate of change) or per visit (difference in
+#: change from the first visit at each later visit)
+TIME_AS = ("continuous", "categorical")
 #: covariates available in the analysis table
 COVARIATES = ("age_years", "adherence")
 METHODS = ("mixed", "gee")
+#: pre-declared moderators: the outcome's own baseline value (baseline severity) and the
+#: subject-level columns of the analysis table; each is fitted by
+#: :func:`cxlab.models.moderators.fit_moderation` (numeric: per SD; text: per level)
+MODERATORS = ("baseline", "age_years", "adherence")
 #: study designs: arms vs a control arm; one group measured before and after; every subject
 #: following each programme in turn (periods in interventions.start_date order)
 DESIGNS = ("parallel", "prepost", "crossover")
@@ -55,7 +62,17 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
 
 _TOP = ("name", "title", "seed", "store", "where", "model", "outcomes", "power")
-_MODEL = ("design", "time", "arm", "control", "covariates", "method", "alpha")
+_MODEL = (
+    "design",
+    "time",
+    "time_as",
+    "arm",
+    "control",
+    "covariates",
+    "method",
+    "alpha",
+    "moderators",
+)
 _OUT = ("mcid", "better", "label", "source", "task")
 
 
@@ -119,6 +136,8 @@ class ExperimentSpec:
     outcomes: tuple[Outcome, ...] = field(default=())
     path: Path | None = None
     design: str = "parallel"
+    moderators: tuple[str, ...] = ()
+    time_as: str = "continuous"
 
     def canonical(self) -> dict[str, Any]:
         """The spec as plain JSON-able data, without paths (they do not change results)."""
@@ -126,6 +145,12 @@ class ExperimentSpec:
         for k in ("store", "store_text", "path"):
             d.pop(k)
         d["covariates"] = list(self.covariates)
+        if self.moderators:  # absent when unused, so earlier runs keep their identity
+            d["moderators"] = list(self.moderators)
+        else:
+            d.pop("moderators")
+        if self.time_as == "continuous":
+            d.pop("time_as")
         d["outcomes"] = [asdict(o) for o in self.outcomes]
         return d
 
@@ -275,6 +300,52 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             problems.append(
                 message("is not an available covariate", field="model.covariates", value=c, fix=fix)
             )
+    mods = need(model, "moderators", list, "model.", [])
+    for m in mods or []:
+        if m not in MODERATORS:
+            close = nearest(m, MODERATORS)
+            fix = f"did you mean {close!r}?" if close else f"use any of {', '.join(MODERATORS)}"
+            problems.append(
+                message("is not an available moderator", field="model.moderators", value=m, fix=fix)
+            )
+    if mods and design != "parallel":
+        problems.append(
+            message(
+                "need a parallel design (arms vs control)",
+                field="model.moderators",
+                value=mods,
+                fix='use design = "parallel" or drop the moderators',
+            )
+        )
+    time_as = need(model, "time_as", str, "model.", "continuous")
+    if time_as is not None and time_as not in TIME_AS:
+        problems.append(
+            message(
+                "is not a way to model time",
+                field="model.time_as",
+                value=time_as,
+                fix=f"use one of {', '.join(TIME_AS)}",
+            )
+        )
+    elif time_as == "categorical" and (time != "session_index" or design != "parallel"):
+        problems.append(
+            message(
+                'per-visit estimands need time = "session_index" and design = "parallel"',
+                field="model.time_as",
+                value=time_as,
+                fix='set time = "session_index" (visits are session numbers), or use '
+                'time_as = "continuous"',
+            )
+        )
+    if time_as == "categorical" and mods:
+        problems.append(
+            message(
+                'moderators need time_as = "continuous"',
+                field="model.moderators",
+                value=mods,
+                fix="drop the moderators or model time as continuous",
+            )
+        )
     method = need(model, "method", str, "model.", "mixed")
     if method is not None and method not in METHODS:
         problems.append(
@@ -410,4 +481,6 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         outcomes=tuple(outcomes),
         path=path,
         design=design,
+        moderators=tuple(dict.fromkeys(mods or [])),
+        time_as=time_as or "continuous",
     )

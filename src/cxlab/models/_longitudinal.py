@@ -199,6 +199,18 @@ def _engine_fit(model) -> tuple[RemlResults | None, str]:
     )
 
 
+def _singular(g: np.ndarray) -> bool:
+    """A random-effect covariance on the boundary: an eigenvalue ~0, or random effects
+    perfectly correlated (|r| = 1, as lme4 reports a singular fit), whatever time's scale."""
+    d = np.diag(g)
+    if np.linalg.eigvalsh(g)[0] <= 1e-8 * max(1.0, float(d.max())):
+        return True
+    if (d <= 0).any():
+        return True
+    r = g / np.sqrt(np.outer(d, d))  # the correlation matrix is invariant to rescaling time
+    return bool(np.linalg.eigvalsh(r)[0] <= 1e-6)
+
+
 def fit_mixed(
     d: pd.DataFrame, ds: Design, fml: str, *, time_as: str, engine: EngineChoice = "statsmodels"
 ) -> MixedOutcome:
@@ -241,9 +253,7 @@ def fit_mixed(
             msgs = ["random-slope variance is on the boundary (fast REML engine)"]
         elif fast_failed:
             msgs.insert(0, f"{fast_failed}; statsmodels used")
-        singular = res is not None and np.linalg.eigvalsh(np.asarray(res.cov_re))[0] <= 1e-8 * max(
-            1.0, float(np.max(np.diag(np.asarray(res.cov_re))))
-        )
+        singular = res is not None and _singular(np.asarray(res.cov_re, dtype=float))
         bad = (
             res is None
             or not res.converged

@@ -33,6 +33,7 @@ _TOC = [
     ("trajectories", "Trajectories"),
     ("effects", "Effects"),
     ("means", "Marginal means"),
+    ("moderators", "Moderators"),
     ("responders", "Responders"),
     ("asymmetry", "Asymmetry"),
     ("screening", "Screening"),
@@ -267,6 +268,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     participants_html = sections.render_section(
         "participants", blocks=blocks, individual=sections.table(indiv)
     )
+    moderators_html = _moderators(_read(run, "moderation"), spec=spec, save=save)
     env = html_environment(FileSystemLoader(str(_TEMPLATES)))  # autoescape for every template
     page = env.get_template("report.html.j2").render(
         title=man["title"],
@@ -321,6 +323,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         flow_html=flow_html,
         participants_html=participants_html,
         means_html=means_html,
+        moderators_html=moderators_html,
         own_units=own_units,
     )
     out = run / "report.html"
@@ -382,6 +385,62 @@ def _matrix(effects, found, mdc, *, spec, man, labels) -> Markup:
         alpha=f"{alpha:g}",
         clear=clear,
         notes=notes,
+    )
+
+
+def _moderators(moderation: pd.DataFrame, *, spec: dict, save) -> Markup:
+    """The moderator section: one figure (per outcome × moderator) and its rows."""
+    from cxlab.report import figures as fg
+
+    per = "week" if spec["time"] == "week" else "session"
+    alpha = spec.get("alpha", 0.05)
+    blocks = []
+    if not moderation.empty:
+        for (o, m), g in moderation.groupby(["outcome", "moderator"], sort=False):
+            g = sections.readable_effects(g.assign(mcid=np.nan))
+            fid = "moderator-" + o.replace("@", "-") + "-" + m
+            rows = g[
+                [
+                    "arm",
+                    "estimand",
+                    "level",
+                    "reference",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "df",
+                    "p_value",
+                    "n_subjects",
+                    "unit",
+                ]
+            ]
+            inter = g[g["estimand"] == "interaction"]
+            clear = inter[(inter["ci_low"] > 0) | (inter["ci_high"] < 0)]
+            what = (
+                f"the interaction CI excludes 0 for {', '.join(sorted(clear['arm']))}"
+                if len(clear)
+                else "no interaction CI excludes 0: the data do not show that the effect "
+                "differs by " + m.replace("_", " ")
+            )
+            blocks.append(
+                {
+                    "id": fid,
+                    "svg": save(
+                        fid,
+                        fg.moderator_plot(
+                            g[g["estimand"] == "slope_diff"], time_unit=per, control=spec["control"]
+                        ),
+                    ),
+                    "caption": f"{g['label'].iloc[0]} by {m.replace('_', ' ')}: {what}.",
+                    "table": sections.table(rows),
+                }
+            )
+    return sections.render_section(
+        "moderators",
+        blocks=blocks,
+        time_unit=spec["time"].replace("_", " "),
+        control=spec["control"],
+        level=f"{100 * (1 - alpha):g}",
     )
 
 

@@ -21,7 +21,13 @@ import pandas as pd
 import seaborn as sns
 from scipy import stats
 
-__all__ = ["asymmetry_heatmap", "forest_plot", "responder_plot", "trajectory_plot"]
+__all__ = [
+    "asymmetry_heatmap",
+    "forest_plot",
+    "moderator_plot",
+    "responder_plot",
+    "trajectory_plot",
+]
 
 _RC = {
     "svg.hashsalt": "cxlab",
@@ -161,6 +167,65 @@ def forest_plot(effects: pd.DataFrame, /, *, control: str = "control") -> str:
         ax.set_xlabel(
             f"difference from {control.replace('_', ' ')} at follow-up, in MCIDs "
             "(positive = better)"
+        )
+        ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def moderator_plot(moderation: pd.DataFrame, /, *, time_unit: str, control: str = "control") -> str:
+    """Each arm's effect vs control at each level of a moderator, with its CI.
+
+    Parameters
+    ----------
+    moderation : pandas.DataFrame
+        ``slope_diff`` rows of one outcome × moderator from the run's moderation table
+        (``arm``, ``level``, ``level_value``, ``estimate``, ``ci_low``, ``ci_high`` in
+        ``unit`` per ``time_unit``, ``label``, ``moderator``, ``moderator_unit``).
+    time_unit : str
+        ``"week"`` or ``"session"``, for the axis label.
+    control : str
+        The control arm (the zero line: no difference from it).
+
+    Notes
+    -----
+    One row per level (categorical levels in sorted order; a numeric moderator at its mean
+    − 1 SD, mean and mean + 1 SD, labelled with the value), one marker per arm, dodged.
+    Whether the effect differs between levels is the interaction's CI (in the table), not
+    whether the per-level intervals overlap.
+    """
+    m = moderation.reset_index(drop=True)
+    levels = list(dict.fromkeys(m["level"]))
+    first = m.iloc[0]
+
+    def name(lv):
+        v = m.loc[m["level"] == lv, "level_value"].astype(float).iloc[0]
+        if np.isfinite(v):
+            tag = {"mean-1sd": "mean − 1 SD", "mean": "mean", "mean+1sd": "mean + 1 SD"}
+            return f"{tag.get(lv, lv)} ({v:.3g} {first['moderator_unit']})".strip()
+        return str(lv)
+
+    arms = sorted(m["arm"].unique())
+    with plt.rc_context(_RC):
+        pal = arm_palette(arms, control=control)
+        fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(levels) * max(len(arms), 1) + 1.2))
+        y0 = np.arange(len(levels))[::-1].astype(float)
+        step = 0.6 / max(len(arms), 1)
+        for i, arm in enumerate(arms):
+            g = m[m["arm"] == arm].set_index("level").reindex(levels)
+            y = y0 + 0.3 - (i + 0.5) * step
+            x = g["estimate"].to_numpy(float)
+            lo, hi = g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float)
+            err = np.clip([x - lo, hi - x], 0, None)
+            ax.errorbar(
+                x, y, xerr=err, fmt="o", color=pal[arm], capsize=2, label=arm.replace("_", " ")
+            )
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y0, [name(lv) for lv in levels])
+        ax.set_ylabel(str(first["moderator"]).replace("_", " "))
+        ax.set_xlabel(
+            f"{first['label']}: difference from {control.replace('_', ' ')} in rate of change "
+            f"({first['unit']}/{time_unit})"
         )
         ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
         fig.tight_layout()

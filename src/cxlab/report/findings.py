@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["findings"]
+__all__ = ["findings", "last_visit"]
 
 FINDING_COLUMNS = [
     "outcome",
@@ -28,6 +28,20 @@ def _fmt(x: float) -> str:
     return f"{x:.{digits}f}".replace("-", "−")
 
 
+def last_visit(effects: pd.DataFrame, /) -> pd.DataFrame:
+    """The ``change_diff`` rows (categorical time) at each outcome's last visit, per arm.
+
+    Visits are ordered as numbers when they all are (``"2"`` before ``"10"``), else as text.
+    """
+    e = effects[effects["estimand"] == "change_diff"] if "estimand" in effects else effects
+    if e.empty:
+        return e
+    vis = pd.to_numeric(e["visit"], errors="coerce")
+    key = vis if vis.notna().all() else e["visit"].astype(str)
+    order = e.assign(_k=key).sort_values("_k", kind="stable")
+    return order.groupby(["outcome", "arm"], sort=False).tail(1).drop(columns="_k").sort_index()
+
+
 def findings(
     effects: pd.DataFrame,
     /,
@@ -36,7 +50,8 @@ def findings(
     time_unit: str = "week",
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """One plain-language finding per arm x outcome slope contrast.
+    """One plain-language finding per arm x outcome slope contrast (or, for a per-visit
+    fit without slope rows, per arm x outcome contrast at the last visit, :func:`last_visit`).
 
     Parameters
     ----------
@@ -64,7 +79,11 @@ def findings(
         ``unknown`` without an MCID), the numbers, and ``sentence``.
         Sorted by outcome order, then arm.
     """
-    e = effects[effects["estimand"] == "slope_diff"] if "estimand" in effects else effects
+    e = effects
+    if "estimand" in effects:
+        e = effects[effects["estimand"] == "slope_diff"]
+        if e.empty:  # per-visit (categorical time) fit: the contrast at the last visit
+            e = last_visit(effects)
     per = "week" if time_unit == "week" else "session"
     level = f"{100 * (1 - alpha):g} %"
     rows = []
@@ -75,23 +94,28 @@ def findings(
         adjusted_ok = bool(np.isfinite(r.p_adj) and r.p_adj < alpha)
         if verdict != "unclear" and not adjusted_ok:
             verdict = "suggestive"
-        fw, mcid = float(r.followup_weeks), float(r.mcid)
+        visit = getattr(r, "estimand", "slope_diff") == "change_diff"
+        fw, mcid = (1.0 if visit else float(r.followup_weeks)), float(r.mcid)
         unit = "%-points" if r.unit == "%" else r.unit
         arm = r.arm.replace("_", " ")
         ctrl = control.replace("_", " ")
         direction = "reduced" if r.estimate < 0 else "increased"
         ci = f"{level} CI {_fmt(r.ci_low)} to {_fmt(r.ci_high)}"
         p = "" if not np.isfinite(r.p_adj) else f", Holm-adjusted p = {r.p_adj:.3g}"
+        rate = f"{unit} more than {ctrl} by visit {r.visit}" if visit else f"{unit}/{per} more"
         head = (
-            f"{arm.capitalize()} {direction} {r.label} by {_fmt(abs(r.estimate))} {unit}/"
-            f"{per} more than {ctrl} ({ci}{p})"
+            f"{arm.capitalize()} {direction} {r.label} by {_fmt(abs(r.estimate))} {rate}"
+            + ("" if visit else f" than {ctrl}")
+            + f" ({ci}{p})"
         )
         if np.isfinite(mcid):
             worthwhile = (
                 "likely" if lo * fw >= mcid else "possibly" if hi * fw >= mcid else "unlikely"
             )
             at = (
-                f"over about {fw:.0f} {per}s that is {_fmt(r.estimate * fw)} {unit} "
+                f"that is {_fmt(r.estimate)} {unit} against an MCID of {_fmt(mcid)} {unit}"
+                if visit
+                else f"over about {fw:.0f} {per}s that is {_fmt(r.estimate * fw)} {unit} "
                 f"against an MCID of {_fmt(mcid)} {unit}"
             )
         else:
@@ -116,7 +140,8 @@ def findings(
         else:
             text = (
                 f"{arm.capitalize()} showed no clear difference from {ctrl} in {r.label}: "
-                f"{_fmt(r.estimate)} {unit}/{per} ({ci}{p}). The interval includes zero, so "
+                f"{_fmt(r.estimate)} {f'{unit} at visit {r.visit}' if visit else f'{unit}/{per}'}"
+                f" ({ci}{p}). The interval includes zero, so "
                 f"the data are compatible with benefit, no effect or harm; {at}."
             )
         rows.append(

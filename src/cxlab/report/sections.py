@@ -113,9 +113,16 @@ def matrix_rows(
 
     Each cell: the effect per unit of time with its CI (readable unit), ``cls`` (benefit,
     harm, unclear) and ``below_mdc`` (True when the effect at the median follow-up,
-    ``|estimate| x followup``, is smaller than the outcome's MDC95).
+    ``|estimate| x followup``, is smaller than the outcome's MDC95). A per-visit fit
+    (``change_diff`` rows, no slopes) shows the difference in change from baseline at the
+    last visit instead, compared with the MDC95 as it is.
     """
     e = effects[effects["estimand"].isin(["slope_diff", "slope"])]
+    visit = e.empty and (effects["estimand"] == "change_diff").any()
+    if visit:  # per-visit fit: the contrast at the last visit, in the outcome's unit
+        from cxlab.report.findings import last_visit
+
+        e = last_visit(effects)
     arms = sorted(e["arm"].unique())
     rows = []
     for outcome, g in e.groupby("outcome", sort=False):
@@ -134,7 +141,7 @@ def matrix_rows(
             good = -1.0 if r["better"] == "lower" else 1.0
             lo, hi = sorted((r["ci_low"] * good, r["ci_high"] * good))
             p = r["p_adj"] if np.isfinite(r["p_adj"]) else r["p_value"]
-            at_follow = abs(r["estimate"]) * float(r["followup_weeks"])
+            at_follow = abs(r["estimate"]) * (1.0 if visit else float(r["followup_weeks"]))
             cells.append(
                 {
                     "estimate": fmt(r["estimate"] * factor, signed=True),
@@ -147,7 +154,7 @@ def matrix_rows(
         rows.append(
             {
                 "label": first["label"],
-                "unit": f"{unit}/{per}",
+                "unit": f"{unit} at visit {first['visit']}" if visit else f"{unit}/{per}",
                 "cells": cells,
                 "mdc": fmt(mdc * factor) if np.isfinite(mdc) else "",
                 "mcid": fmt(float(first["mcid"]) * factor)

@@ -1,4 +1,5 @@
-"""Squat jump, drop jump and isometric mid-thigh pull on two plates, with their exact truth.
+"""Squat jump, drop jump, isometric mid-thigh pull on two plates; single-leg CMJ and repeated
+single-leg hops on one plate; each with its exact truth.
 
 Same construction as :func:`cxlab.synth.signals.cmj_trial`: the net vertical acceleration
 is built piecewise and the take-off velocity is imposed exactly on the trapezoid integral
@@ -11,9 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from cxlab.synth.signals import G, Trial, _ease_in, _ease_out, _feet_forces, _sway
+from cxlab.synth.signals import (
+    G,
+    Trial,
+    _ease_in,
+    _ease_out,
+    _feet_forces,
+    _sway,
+    cmj_trial,
+)
 
-__all__ = ["dj_trial", "imtp_trial", "sj_trial"]
+__all__ = ["dj_trial", "hop_trial", "imtp_trial", "single_leg_cmj_trial", "sj_trial"]
+SIDES = ("left", "right")
 
 
 def _flight_landing(rng, v_to: float, rate_hz: float):
@@ -167,3 +177,100 @@ def imtp_trial(rng, /, *, mass_kg, peak_net_force_n, tau_s, lsi_pct, weak_side, 
         truth[f"rfd_0_{w}_n_s"] = peak_net_force_n * (1 - np.exp(-s / tau_s)) / s
         truth[f"impulse_0_{w}_n_s"] = peak_net_force_n * (s - tau_s * (1 - np.exp(-s / tau_s)))
     return _two_plates(accel, mass_kg, lsi_pct, weak_side, rng, rate_hz, truth)
+
+
+def _stance(side: str) -> int:
+    if side not in SIDES:
+        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    return SIDES.index(side)
+
+
+def single_leg_cmj_trial(rng, /, *, mass_kg, jump_height_m, side, rate_hz=1000.0):
+    """A single-leg countermovement jump: :func:`cxlab.synth.signals.cmj_trial`'s physics,
+    the whole force on the stance leg's plate (plate 1 left, plate 2 right) and none on the
+    other, which is left out of the trial.
+
+    Returns
+    -------
+    Trial
+        One plate; ``truth`` as ``cmj_trial`` (``jump_height_m``, ``takeoff_velocity_m_s``,
+        ``flight_time_s``, ...) without ``lsi_pct``, plus ``side``.
+    """
+    k = _stance(side)
+    t = cmj_trial(
+        rng,
+        mass_kg=mass_kg,
+        jump_height_m=jump_height_m,
+        lsi_pct=100.0,
+        weak_side="left",
+        rate_hz=rate_hz,
+    )
+    truth = {key: v for key, v in t.truth.items() if key != "lsi_pct"}
+    return Trial(
+        analog_rate_hz=rate_hz,
+        point_rate_hz=t.point_rate_hz,
+        forces=[t.forces[0] + t.forces[1]],
+        cops=[t.cops[k]],
+        plates=[k],
+        truth={**truth, "side": side},
+    )
+
+
+def hop_trial(rng, /, *, mass_kg, jump_height_m, contact_time_s, side, n_hops=5, rate_hz=1000.0):
+    """Repeated single-leg hops on one plate: a squat-jump push to the first take-off, then
+    ``n_hops`` half-sine contacts ``Fp sin(πτ)`` between flights, and a final landing.
+
+    Each flight lasts ``n_f = rint(2 v / g · rate)`` samples with ``v = √(2 g h)``; each
+    contact's ``Fp`` is solved so that the trapezoid integral of the sampled acceleration
+    turns the touchdown velocity ``v − g n_f dt`` into the take-off velocity ``v`` exactly,
+    so every flight is the same and no velocity drifts over the hops.
+
+    Returns
+    -------
+    Trial
+        One plate (1 left, 2 right); ``truth``: ``n_hops`` (contacts between two flights),
+        ``contact_time_s`` (``n_c dt``), ``flight_time_s`` (``n_f dt``),
+        ``jump_height_flight_m`` (``g t_f² / 8``), ``rsi`` (height / contact time, m/s),
+        ``body_mass_kg``, ``side``.
+    """
+    k = _stance(side)
+    dt = 1.0 / rate_hz
+    v = float(np.sqrt(2.0 * G * jump_height_m))
+    quiet = _sway(rng, int(np.rint(2.0 * rate_hz)), dt, 0.03)
+    t2 = rng.uniform(0.30, 0.40)
+    tau = np.arange(1, int(np.rint(t2 * rate_hz)) + 1) * dt / t2
+    p2, q2 = np.sin(np.pi * tau) ** 2, -G * _ease_in((tau - 0.92) / 0.08)
+    base = np.concatenate([quiet, q2])
+    unit = np.concatenate([np.zeros_like(quiet), p2])
+    push = base + (v - np.trapezoid(base, dx=dt)) / np.trapezoid(unit, dx=dt) * unit
+    n_f = int(np.rint(2.0 * v / G * rate_hz))
+    n_c = int(np.rint(contact_time_s * rate_hz))
+    shape = np.sin(np.pi * np.arange(n_c + 1) / n_c)  # force 0 at touchdown and take-off
+    v_td = v - G * n_f * dt  # velocity at the contact's first sample after a flight
+    fp = (v - v_td + G * n_c * dt) * mass_kg / np.trapezoid(shape, dx=dt)
+    hop = np.concatenate([np.full(n_f - 1, -G), fp / mass_kg * shape - G])
+    rest, _ = _flight_landing(rng, v, rate_hz)
+    accel = np.concatenate([push, np.tile(hop, n_hops), rest])
+    fz = np.maximum(mass_kg * (G + accel), 0.0)
+    other = SIDES[1 - k]
+    forces, cops = _feet_forces(fz, 0.0, other, mass_kg, rng, len(fz))  # all on the stance leg
+    f = forces[k]
+    f[fz <= 0.0] = 0.0
+    t_f = n_f * dt
+    return Trial(
+        analog_rate_hz=rate_hz,
+        point_rate_hz=rate_hz / 5,
+        forces=[f],
+        cops=[cops[k]],
+        plates=[k],
+        truth={
+            "body_mass_kg": mass_kg,
+            "side": side,
+            "n_hops": int(n_hops),
+            "contact_time_s": n_c * dt,
+            "flight_time_s": t_f,
+            "jump_height_flight_m": G * t_f**2 / 8,
+            "rsi": G * t_f**2 / 8 / (n_c * dt),
+            "peak_contact_force_bw": fp / (mass_kg * G),
+        },
+    )

@@ -8,6 +8,7 @@ Layout (``docs/conventions.md``)::
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-balance_right_run-1.c3d
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-posture_run-1.c3d
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-sj_run-1.c3d      (and task-dj, task-imtp)
+    DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-cmj_left_run-1.c3d (and cmj_right, hop_left/right)
     DIR/surveys.csv  DIR/interventions.csv  DIR/strength.csv  DIR/ground_truth.json
 
 Dropped-out sessions have no files and no survey or strength rows. Every trial of a
@@ -36,7 +37,20 @@ from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
 
 __all__ = ["c3d_path", "cohort_summary", "write_cohort"]
 
-TASKS = ("cmj", "landing", "balance_left", "balance_right", "posture", "sj", "dj", "imtp")
+TASKS = (
+    "cmj",
+    "landing",
+    "balance_left",
+    "balance_right",
+    "posture",
+    "sj",
+    "dj",
+    "imtp",
+    "cmj_left",
+    "cmj_right",
+    "hop_left",
+    "hop_right",
+)
 TRIALS = {
     "cmj": 2,
     "landing": 2,
@@ -46,7 +60,16 @@ TRIALS = {
     "sj": 1,
     "dj": 1,
     "imtp": 1,
+    "cmj_left": 1,
+    "cmj_right": 1,
+    "hop_left": 1,
+    "hop_right": 1,
 }
+#: single-leg CMJ height / bilateral CMJ height of the strong leg (Bishop et al. 2018 report
+#: ~0.4-0.5); single-leg hop height / bilateral CMJ height; hop contact time, s
+SINGLE_LEG_RATIO = (0.40, 0.50)
+HOP_RATIO = (0.25, 0.35)
+HOP_CONTACT_S = (0.20, 0.30)
 BALANCE_RATE_HZ = 100.0
 
 
@@ -208,6 +231,26 @@ def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=
             weak_side=weak,
         ),
     )
+    # single-leg tests from their own stream, so every earlier file keeps its bytes; the
+    # weak leg's height is the strong leg's x the session's LSI (the truth of both LSIs)
+    srng = np.random.default_rng([seed, 6, index, int(session)])
+    h_cmj = subject["jump_height_m"] * srng.uniform(*SINGLE_LEG_RATIO)
+    h_hop = subject["jump_height_m"] * srng.uniform(*HOP_RATIO)
+    ct = srng.uniform(*HOP_CONTACT_S)
+    for side in ("left", "right"):
+        f = lsi / 100.0 if side == weak else 1.0
+        write(
+            f"cmj_{side}",
+            1,
+            battery.single_leg_cmj_trial(srng, mass_kg=mass, jump_height_m=h_cmj * f, side=side),
+        )
+        write(
+            f"hop_{side}",
+            1,
+            battery.hop_trial(
+                srng, mass_kg=mass, jump_height_m=h_hop * f, contact_time_s=ct, side=side
+            ),
+        )
     if emg_plan is not None:
         for task in synth_emg.MVC_TASKS:
             x, truth = synth_emg.mvc_emg(erng, task=task, rate_hz=1000.0, plan=emg_plan)
