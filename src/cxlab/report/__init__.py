@@ -267,6 +267,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     participants_html = sections.render_section(
         "participants", blocks=blocks, individual=sections.table(indiv)
     )
+    curves_html, toc = _curves_html(run, save, spec["control"])
     env = html_environment(FileSystemLoader(str(_TEMPLATES)))  # autoescape for every template
     page = env.get_template("report.html.j2").render(
         title=man["title"],
@@ -277,7 +278,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         git_dirty=man["cxlab"].get("dirty"),
         python=man["python"],
         packages=sorted(man["packages"].items()),
-        toc=_TOC,
+        toc=toc,
         findings=found.to_dict("records"),
         control=spec["control"].replace("_", " "),
         time_unit="week" if time == "week" else "session",
@@ -321,11 +322,25 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         flow_html=flow_html,
         participants_html=participants_html,
         means_html=means_html,
+        curves_html=curves_html,
         own_units=own_units,
     )
     out = run / "report.html"
     write_text(page, out)
     return out
+
+
+def _curves_html(run: Path, save, control: str) -> tuple[Markup, list[tuple[str, str]]]:
+    """The curve-outcome section and the table of contents (with it only when present)."""
+    from cxlab.experiments.curves import CURVE_RUN_TABLES
+    from cxlab.report.curve_section import curves_section
+
+    tables = {t: _read(run, t) for t in CURVE_RUN_TABLES}
+    if tables["spm"].empty:
+        return Markup(""), _TOC
+    html = curves_section(tables, save=save, control=control)
+    at = [k for k, _ in _TOC].index("means") + 1
+    return html, [*_TOC[:at], ("curves", "Curves"), *_TOC[at:]]
 
 
 def _mdcs(reliability: pd.DataFrame) -> dict[str, float]:
