@@ -399,6 +399,10 @@ def test_report_shows_ensemble_and_spm_figures_with_escaped_labels(cohort):
     assert "session 0" in sec and "hip strengthening" in sec
     assert "Šidák" in sec or "sidak" in sec
     assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing loaded from elsewhere
+    # a participant left out is named by the report's label, never by identifier
+    ana = pd.read_parquet(cohort["run"] / "analysis.parquet")
+    assert "left out (incomplete): P" in sec
+    assert not any(s in sec for s in ana["subject_id"].unique())
 
 
 def test_constant_covariate_is_a_config_error_naming_the_curve(cohort, tmp_path):

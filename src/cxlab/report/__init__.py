@@ -267,7 +267,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     participants_html = sections.render_section(
         "participants", blocks=blocks, individual=sections.table(indiv)
     )
-    curves_html, toc = _curves_html(run, save, spec["control"])
+    curves_html, toc = _curves_html(run, save, spec["control"], labels)
     env = html_environment(FileSystemLoader(str(_TEMPLATES)))  # autoescape for every template
     page = env.get_template("report.html.j2").render(
         title=man["title"],
@@ -330,7 +330,9 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
     return out
 
 
-def _curves_html(run: Path, save, control: str) -> tuple[Markup, list[tuple[str, str]]]:
+def _curves_html(
+    run: Path, save, control: str, participants: dict[str, str]
+) -> tuple[Markup, list[tuple[str, str]]]:
     """The curve-outcome section and the table of contents (with it only when present)."""
     from cxlab.experiments.curves import CURVE_RUN_TABLES
     from cxlab.report.curve_section import curves_section
@@ -338,7 +340,7 @@ def _curves_html(run: Path, save, control: str) -> tuple[Markup, list[tuple[str,
     tables = {t: _read(run, t) for t in CURVE_RUN_TABLES}
     if tables["spm"].empty:
         return Markup(""), _TOC
-    html = curves_section(tables, save=save, control=control)
+    html = curves_section(tables, save=save, control=control, participants=participants)
     at = [k for k, _ in _TOC].index("means") + 1
     return html, [*_TOC[:at], ("curves", "Curves"), *_TOC[at:]]
 

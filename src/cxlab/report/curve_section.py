@@ -50,6 +50,12 @@ def spm_result_of(row, z: pd.DataFrame, clusters: pd.DataFrame, /) -> SpmResult:
     )
 
 
+def _relabel(text: str, names: dict[str, str]) -> str:
+    for sid, lab in names.items():
+        text = text.replace(sid, lab)
+    return text
+
+
 def _groups(d: pd.DataFrame, *, control: str):
     """Curves per arm × session as (J, Q) arrays; the arm's colour, the first session dashed."""
     arms = sorted(d["arm"].unique(), key=lambda a: (a == control, a))
@@ -69,7 +75,12 @@ def _groups(d: pd.DataFrame, *, control: str):
 
 
 def curves_section(
-    tables: dict[str, pd.DataFrame], /, *, save: Callable[[str, str], Markup], control: str
+    tables: dict[str, pd.DataFrame],
+    /,
+    *,
+    save: Callable[[str, str], Markup],
+    control: str,
+    participants: dict[str, str] | None = None,
 ) -> Markup:
     """The ``curves`` section: per curve outcome, the ensemble and SPM figures and tables.
 
@@ -83,7 +94,11 @@ def curves_section(
         inline SVG (the report's own).
     control : str
         The control arm (grey).
+    participants : dict of str to str, optional
+        ``subject_id -> "P01"``: the report's participant labels, used in the notes (a
+        participant left out is named by label, never by identifier).
     """
+    names = participants or {}
     summary = tables.get("spm", pd.DataFrame())
     blocks = []
     for row in summary.to_dict("records") if not summary.empty else []:
@@ -138,13 +153,13 @@ def curves_section(
                 "alpha": sections.fmt(row["alpha"], digits=3),
                 "alpha_family": sections.fmt(row["alpha_family"], digits=3),
                 "n_tests": int(row["n_tests"]),
-                "correction": row["correction"],
+                "correction": {"sidak": "Šidák"}.get(row["correction"], row["correction"]),
                 "tails": "two-tailed" if row["two_tailed"] else "one-tailed",
                 "threshold": sections.fmt(row["threshold"]),
                 "df": row["df"],
                 "n_subjects": int(row["n_subjects"]),
                 "permutations": None if pd.isna(row["permutations"]) else int(row["permutations"]),
-                "note": row["note"],
+                "note": _relabel(str(row["note"]), names),
                 "ensemble_svg": ens,
                 "spm_svg": stat,
                 "clusters": sections.table(cl_rows, p_columns=("p",)),
