@@ -169,8 +169,10 @@ def _complete(
     m: pd.DataFrame, subjects: list[str], needed: list[int], c: CurveOutcome
 ) -> tuple[list[str], tuple[str, ...]]:
     """Participants with a finite curve in every needed session; the rest refused or named."""
-    ok = m.groupby(["subject_id", "session_index"])["value"].apply(
-        lambda v: bool(np.isfinite(v.to_numpy(float)).all())
+    ok = (
+        m.assign(finite=np.isfinite(m["value"].to_numpy(float)))
+        .groupby(["subject_id", "session_index"])["finite"]
+        .all()
     )
     have = set(ok.index[ok.to_numpy(bool)])
     missing = [(s, k) for s in subjects for k in needed if (s, k) not in have]
@@ -395,7 +397,8 @@ def curve_tables(
     k = len(spec.curves) if spec.curve_correction == "sidak" else 1
     rows, clusters, zs, used = [], [], [], []
     for i, c in enumerate(spec.curves):
-        t = run_curve_test(store, analysis, c, control=spec.control, n_tests=k, seed=spec.seed + i)
+        seed = (spec.seed + i) % 2**32  # one stream per curve outcome, reproducible
+        t = run_curve_test(store, analysis, c, control=spec.control, n_tests=k, seed=seed)
         r = t.result
         rows.append(
             {
