@@ -216,3 +216,28 @@ def test_drop_jump_curve_on_the_battery_simulator_obeys_impulse_momentum():
     assert b.values.max() == pytest.approx(tr.truth["peak_contact_force_bw"], rel=0.02)
     # the weaker left foot takes less of the same contact
     assert np.trapezoid(c["left"].values) < np.trapezoid(c["right"].values)
+
+
+def test_emg_envelope_curve_recovers_a_known_burst_over_the_cmj_phase():
+    """Simulation with a known envelope: white noise × a(t), a Gaussian burst at 60 % of the
+    countermovement; the stored curve peaks there and follows a(t) / max a."""
+    fz, truth = cmj_force(v_to=2.4)
+    rate = 1000.0
+    t = np.arange(fz.size) / rate
+    t0, t1 = truth["onset_s"], truth["takeoff_s"]
+    tb = t0 + 0.6 * (t1 - t0)
+    a = 0.02 + np.exp(-0.5 * ((t - tb) / 0.08) ** 2)
+    rng = np.random.default_rng(11)
+    trial = _trial(fz)
+    trial.analogs = {"R_VL": a * rng.normal(size=t.size), "Force.Fz1": 0.45 * fz}
+    curves = {(c.phase, c.signal, c.side): c for c in cmj_curves(trial, read_config())}
+    c = curves[("cmj", "emg_vl", "right")]
+    assert c.unit == "%peak" and "envelope" in c.method
+    assert ("cmj", "fz_bw", "bilateral") in curves  # the force curves are still there
+    pct = np.linspace(0, 100, 101)
+    peak_pct = pct[np.argmax(c.values)]
+    assert abs(peak_pct - 60.0) <= 3.0
+    known = np.interp(c.start_s + pct / 100 * (c.end_s - c.start_s), t, a)
+    known = 100 * known / a.max()
+    assert np.corrcoef(known, c.values)[0, 1] > 0.97
+    assert c.values.max() == pytest.approx(100.0, abs=15.0)  # the trial's peak is the burst's

@@ -10,6 +10,8 @@ and returns :class:`Curve` rows; :func:`trial_curves` runs the builders a task d
   ``landing_window_s`` after it.
 * ``landing``: initial contact (touchdown after ≥ 50 ms unloaded) → ``landing_window_s``
   after it; vertical force and, with leg markers, knee FPPA (Willson & Davis 2008).
+* with EMG channels, ``cmj`` and ``landing`` also give each muscle's linear envelope over the
+  phase (``emg_<muscle>``, % of the trial's peak envelope).
 * ``dj``: the drop jump's ground contact, touchdown from the box → take-off.
 * ``gait``: the gait cycle, foot strike → next strike of the same foot on that foot's
   plate (instrumented treadmill or a plate hit twice); the cycles of a trial are averaged.
@@ -43,6 +45,7 @@ __all__ = [
     "cmj_curves",
     "curves_frame",
     "dj_curves",
+    "emg_curves",
     "gait_curves",
     "landing_curves",
     "trial_curves",
@@ -97,6 +100,62 @@ def _force_curves(
     return out
 
 
+def emg_curves(
+    trial: Trial, cfg: dict, /, *, phase: str, start_s: float, end_s: float, events_txt: str
+) -> list[Curve]:
+    """EMG linear envelopes over a phase, in % of each channel's peak envelope in the trial.
+
+    The channels are those ``emg.toml`` maps to a muscle
+    (:func:`cxlab.features.emg.emg_channels`) that pass the quality checks
+    (:func:`~cxlab.features.emg.emg_quality`); each envelope is band-pass, full-wave
+    rectification and low-pass with the ``[emg]`` filter settings
+    (:func:`~cxlab.features.emg.emg_envelope`; Winter 2009 §10.3), divided by its peak over
+    the whole trial (peak dynamic normalisation; Burden 2010, *J Electromyogr Kinesiol*
+    20:1023) so curves of different people share a scale, then time-normalised over the
+    phase. Signal ``emg_<muscle>``, unit ``%peak``; none without EMG channels.
+
+    .. warning::
+       Peak normalisation compares the *shape* of activation, not its level: a programme
+       that raises activation everywhere is invisible in these curves.
+    """
+    from cxlab.features.emg import emg_channels, emg_envelope, emg_quality
+
+    emg_map = cfg.get("emg")
+    if not trial.analogs or emg_map is None:
+        return []
+    rate = trial.analog_rate_hz
+    f, q = emg_map.settings["filters"], emg_map.settings["quality"]
+    good = []
+    for c in emg_channels(list(trial.analogs), emg_map):
+        x = np.asarray(trial.analogs[c.label], dtype=float)
+        if np.isfinite(x).all() and not emg_quality(x, rate_hz=rate, **q).flags[0]:
+            good.append(c)
+    if not good:
+        return []
+    x = np.column_stack([np.asarray(trial.analogs[c.label], dtype=float) for c in good])
+    env = emg_envelope(
+        x, rate_hz=rate, band_hz=f["band_hz"], lowpass_hz=f["lowpass_hz"], order=f["order"]
+    )
+    peak = env.max(axis=0)
+    n, method, _ = _settings(cfg)
+    y = time_normalise(100.0 * env / peak, [start_s, end_s], rate_hz=rate, n=n, method=method)
+    return [
+        Curve(
+            phase,
+            f"emg_{c.muscle}",
+            c.side,
+            "%peak",
+            y[:, j],
+            start_s,
+            end_s,
+            f"{events_txt}; EMG envelope ({f['band_hz'][0]:g}-{f['band_hz'][1]:g} Hz band-pass, "
+            f"rectified, {f['lowpass_hz']:g} Hz low-pass) / trial peak, channel {c.label}; "
+            f"{method}, {n} nodes",
+        )
+        for j, c in enumerate(good)
+    ]
+
+
 def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
     """Vertical force (BW) from movement onset to take-off, and of the landing."""
     ev = cfg["events"]
@@ -126,6 +185,14 @@ def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
         rate,
         cfg,
         f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off (< {ev['threshold_n']:g} N)",
+    )
+    out += emg_curves(
+        trial,
+        cfg,
+        phase="cmj",
+        start_s=onset / rate,
+        end_s=to / rate,
+        events_txt="movement onset to take-off",
     )
     _, _, window = _settings(cfg)
     stop = td + round(window * rate)
@@ -167,6 +234,9 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
         rate,
         cfg,
         txt,
+    )
+    out += emg_curves(
+        trial, cfg, phase="landing", start_s=td / rate, end_s=stop / rate, events_txt=txt
     )
     if trial.markers:
         try:
