@@ -211,7 +211,7 @@ def test_cmj_curve_is_latest_vs_baseline_session_mean_from_the_curves_table(stor
             "</section>", html.index('<section id="curve">')
         )
     ]
-    assert "CMJ (time-normalised" in sec
+    assert "CMJ (time-normalised" in sec and "movement onset (0 %) to take-off (100 %)" in sec
     assert f"baseline (session {ses[0]}, 2 trials)" in sec
     assert f"latest (session {ses[-1]}, 2 trials)" in sec
     assert "latest left" in sec and "latest right" in sec

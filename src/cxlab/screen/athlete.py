@@ -494,8 +494,17 @@ def write_athlete_pages(
             panels.append({"metric": m, "svg": svg, "dated": dated, "te": te, "swc": swc, **cell})
         last = fs[fs["order"] == fs["order"].max()]
         curve, curve_task = _stored_curves(stored, sid, order)
+        caption = (
+            "Total vertical force in body weights over the countermovement, movement onset "
+            "(0 %) to take-off (100 %), each session the mean of its trials; dashed: left and "
+            "right plates of the latest session."
+        )
         if not curve and len(recs):
             curve, curve_task = _curves(st, recs, sid, order)
+            caption = (
+                "Total vertical force in body weights, aligned at take-off; dashed: left and "
+                "right plates of the latest trial."
+            )
         fl = flags[flags["subject_id"] == sid]
         open_flags = [
             f"{r.title}" + (f" ({r.side})" if r.side in ("left", "right") else "")
@@ -508,6 +517,7 @@ def write_athlete_pages(
             panels=panels,
             curve=curve,
             curve_task=curve_task,
+            curve_caption=caption,
             asym=_asymmetries(last),
             flags=open_flags,
             programme=programme.astype(object).where(programme.notna(), None).to_dict("records"),
