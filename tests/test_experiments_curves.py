@@ -415,3 +415,13 @@ def test_constant_covariate_is_a_config_error_naming_the_curve(cohort, tmp_path)
     c = replace(spec.curves[0], test="regression", covariate="adherence")
     with pytest.raises(ConfigError, match=r"curves\.landing_force\.covariate.*is constant"):
         run_curve_test(cohort["store"], ana, c, control="control")
+
+
+def test_a_curve_the_store_lacks_is_left_out_with_a_warning_not_the_whole_run(cohort, tmp_path):
+    text = BASE + CURVES + '\n[curves.absent]\nsignal = "emg_vl"\nphase = "landing"\n'
+    text += 'test = "paired"\narm = "control"\n'
+    run = run_experiment(_write(cohort["root"] / "absent.toml", text), out=tmp_path / "runs")
+    spm = pd.read_parquet(run / "spm.parquet")
+    assert sorted(spm["outcome"]) == ["landing_force", "landing_force_control"]
+    man = json.loads((run / "manifest.json").read_text())
+    assert any("curves.absent" in w and "has no curves in the store" in w for w in man["warnings"])

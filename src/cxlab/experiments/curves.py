@@ -29,7 +29,14 @@ from cxlab.experiments.spec import COVARIATES, CurveOutcome, ExperimentSpec
 from cxlab.models import spm
 from cxlab.store import Store
 
-__all__ = ["CURVE_RUN_TABLES", "CurveTest", "curve_input_digests", "curve_tables", "run_curve_test"]
+__all__ = [
+    "CURVE_RUN_TABLES",
+    "CurveNotTested",
+    "CurveTest",
+    "curve_input_digests",
+    "curve_tables",
+    "run_curve_test",
+]
 
 #: the run tables written for curve outcomes (``<name>.parquet`` in the run directory)
 CURVE_RUN_TABLES = ("spm", "spm_clusters", "spm_curves", "curves")
@@ -66,6 +73,15 @@ _SPM_COLUMNS = [
     "note",
 ]
 _CLUSTER_COLUMNS = ["outcome", "test", "cluster", "start_pct", "end_pct", "p", "sign", "peak"]
+
+
+class CurveNotTested(ConfigError):  # noqa: N818 (as OutcomeNotFitted: a state, not a bug)
+    """A curve outcome the data cannot test (no such curves, too few participants): the run
+    leaves it out with a warning, as it does a scalar outcome without rows."""
+
+    def __init__(self, msg: str, *, outcome: str):
+        super().__init__(msg)
+        self.outcome = outcome
 
 
 class CurveTest(NamedTuple):
@@ -115,7 +131,7 @@ def _store_curves(store: Store, c: CurveOutcome) -> pd.DataFrame:
         have = store.table("curves", columns=["phase", "signal", "side"]).drop_duplicates()
         choices = sorted(f"{p}/{s}/{d_}" for p, s, d_ in have.itertuples(index=False))
         close = difflib.get_close_matches(f"{c.phase}/{c.signal}/{c.side}", choices, n=1)
-        raise ConfigError(
+        raise CurveNotTested(
             message(
                 "has no curves in the store",
                 field=f"curves.{c.name}",
@@ -128,7 +144,8 @@ def _store_curves(store: Store, c: CurveOutcome) -> pd.DataFrame:
                     else "the store has no curves: run `cxlab features` (--force for "
                     "recordings already in the store)"
                 ),
-            )
+            ),
+            outcome=c.name,
         )
     return d
 
@@ -295,14 +312,15 @@ def run_curve_test(
     n_min = {"paired": 2, "two_sample": 2, "anova1rm": 2, "regression": 3}[c.test]
     for g, subs in keep.items():
         if len(subs) < n_min:
-            raise ConfigError(
+            raise CurveNotTested(
                 message(
                     f"has {len(subs)} participant(s) with complete curves"
                     + (f" in arm {g!r}" if g else "")
                     + f"; {c.test} needs at least {n_min}",
                     field=f"curves.{c.name}",
                     fix="check the arm and sessions, or record more participants",
-                )
+                ),
+                outcome=c.name,
             )
     pct = np.sort(m["pct"].unique())
     trials = m.loc[m["session_index"].isin(needed)]
@@ -398,7 +416,11 @@ def curve_tables(
     rows, clusters, zs, used = [], [], [], []
     for i, c in enumerate(spec.curves):
         seed = (spec.seed + i) % 2**32  # one stream per curve outcome, reproducible
-        t = run_curve_test(store, analysis, c, control=spec.control, n_tests=k, seed=seed)
+        try:
+            t = run_curve_test(store, analysis, c, control=spec.control, n_tests=k, seed=seed)
+        except CurveNotTested as e:  # left out, like a scalar outcome without rows
+            warn(f"not tested: {e}", field=f"curves.{c.name}")
+            continue
         r = t.result
         rows.append(
             {
@@ -447,6 +469,8 @@ def curve_tables(
             )
         )
         used.append(t.curves.assign(outcome=c.name, unit=t.unit))
+    if not rows:
+        return {}
     spm_rows = pd.DataFrame(rows, columns=_SPM_COLUMNS)
     spm_rows = spm_rows.astype({"permutations": "Int64", "seed": "Int64"})
     cols = ["outcome", "subject_id", "arm", "session_index", "node", "pct", "value", "unit"]
