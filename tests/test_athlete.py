@@ -161,3 +161,71 @@ def test_docs_screen_athlete_example_runs():
     part = doc.split("## The athlete view", 1)[1].split("## Checked against", 1)[0]
     code = part.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "docs/screen.md", "exec"), {})
+
+
+def test_cmj_curve_is_latest_vs_baseline_session_mean_from_the_curves_table(store, tmp_path):
+    """Analytic curves written to the curves table come back on the page: each session's
+    trials averaged node by node, the latest over the baseline, left and right drawn."""
+    st, _ = store
+    sid = sorted(st.table("features")["subject_id"].unique())[0]
+    ses = session_dates(st)
+    ses = ses[ses["subject_id"] == sid].sort_values("order")["session"].tolist()
+    pct = np.linspace(0.0, 100.0, 101)
+    bump = np.sin(np.pi * pct / 100.0)
+    shapes = {  # session -> two trials' bilateral curves (BW); their mean is 1 + a·bump
+        ses[0]: [1.0 + 0.3 * bump, 1.0 + 0.5 * bump],
+        ses[1]: [1.0 + 0.6 * bump, 1.0 + 0.6 * bump],  # a middle session: not drawn
+        ses[-1]: [1.0 + 0.8 * bump, 1.0 + 1.0 * bump],
+    }
+    rows = []
+    for s, trials in shapes.items():
+        for k, y in enumerate(trials):
+            for side, v in (("bilateral", y), ("left", 0.45 * y), ("right", 0.55 * y)):
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "recording_id": hashlib.sha256(f"{s}-{k}".encode()).hexdigest()[:16],
+                            "subject_id": sid,
+                            "session": s,
+                            "task": "cmj",
+                            "trial": str(k + 1),
+                            "phase": "cmj",
+                            "signal": "fz_bw",
+                            "side": side,
+                            "node": np.arange(101, dtype=np.int32),
+                            "pct": pct,
+                            "value": v,
+                            "unit": "BW",
+                            "phase_start_s": 1.0,
+                            "phase_end_s": 1.8,
+                            "method": "analytic test curve",
+                        }
+                    )
+                )
+    st.write("curves", pd.concat(rows, ignore_index=True), key="cmj-test")
+    page = tmp_path / "pages" / f"athlete-{sid}.html"
+    write_athlete_pages(st, tmp_path / "pages")
+    html = page.read_text()
+    sec = html[
+        html.index('<section id="curve">') : html.index(
+            "</section>", html.index('<section id="curve">')
+        )
+    ]
+    assert "CMJ (time-normalised" in sec and "movement onset (0 %) to take-off (100 %)" in sec
+    assert f"baseline (session {ses[0]}, 2 trials)" in sec
+    assert f"latest (session {ses[-1]}, 2 trials)" in sec
+    assert "latest left" in sec and "latest right" in sec
+    lines = [
+        np.array([[float(v) for v in p.split(",")] for p in pts.split()])
+        for pts in re.findall(r'<polyline points="([^"]+)"', sec)
+    ]
+    assert len(lines) == 4  # baseline, latest, latest left, latest right
+    base, latest, left, right = lines
+    # the SVG's y is linear in the value: calibrate it on the baseline's known mean
+    A = np.column_stack([np.ones(101), 1.0 + 0.4 * bump])
+    coef, *_ = np.linalg.lstsq(A, base[:, 1], rcond=None)
+    np.testing.assert_allclose(A @ coef, base[:, 1], atol=0.06)  # rounding to 0.1 px
+    for got, want in ((latest, 1.0 + 0.9 * bump), (left, 0.45 * (1.0 + 0.9 * bump))):
+        np.testing.assert_allclose(coef[0] + coef[1] * want, got[:, 1], atol=0.06)
+    np.testing.assert_allclose(right[:, 1], coef[0] + coef[1] * 0.55 * (1 + 0.9 * bump), atol=0.06)
+    assert np.all(np.diff(latest[:, 0]) > 0)  # x: % of the phase, increasing

@@ -85,3 +85,159 @@ def test_a_task_without_curve_builders_has_no_curves_and_unknown_builders_are_re
 
     with pytest.raises(ConfigError, match="unknown curve builder"):
         read_config({"curves": {"tasks": {"cmj": ["cmj", "knee_moment"]}}})
+
+
+def _dj_force(rate=1000.0, bw=700.0, contact_s=0.25, peak_bw=3.0):
+    """On the box 0.5 s (0 N), a half-sine contact of ``peak_bw``, 0.4 s flight, landing
+    spike, then 1.5 s of quiet standing at body weight."""
+    n_box, n_c, n_fl = int(0.5 * rate), int(contact_s * rate), int(0.4 * rate)
+    u = (np.arange(n_c) + 0.5) / n_c
+    contact = peak_bw * bw * np.sin(np.pi * u)
+    land = bw * (1 + 2.0 * np.sin(np.pi * (np.arange(200) + 0.5) / 200))
+    stand = np.full(int(1.5 * rate), bw)
+    f = np.concatenate([np.zeros(n_box), contact, np.zeros(n_fl), land, stand])
+    return f, n_box / rate, (n_box + n_c) / rate
+
+
+def test_drop_jump_contact_curve_is_the_half_sine_between_touchdown_and_take_off():
+    from cxlab.features.curve_tasks import dj_curves
+
+    bw, peak = 700.0, 3.0
+    f, t_td, t_to = _dj_force(bw=bw, peak_bw=peak)
+    trial = Trial(task="dj", plates={1: {"fz": 0.4 * f}, 2: {"fz": 0.6 * f}}, analog_rate_hz=1000.0)
+    curves = {c.side: c for c in dj_curves(trial, read_config())}
+    c = curves["bilateral"]
+    assert c.phase == "dj_contact" and c.unit == "BW"
+    # the events, read off the trace: first sample >= 20 N, then first sample < 20 N
+    td = np.flatnonzero(f >= 20.0)[0]
+    to = td + np.flatnonzero(f[td:] < 20.0)[0]
+    assert c.start_s == pytest.approx(td / 1000) and c.end_s == pytest.approx(to / 1000)
+    assert t_td <= c.start_s < t_td + 0.005 and t_to - 0.005 < c.end_s <= t_to
+    # body weight from the quiet standing after the landing; the curve is F/BW between them
+    tq = np.linspace(td, to, 101) / 1000
+    want = np.interp(tq, np.arange(f.size) / 1000, f) / bw
+    np.testing.assert_allclose(c.values, want, atol=1e-9)
+    p = np.linspace(0, 1, 101)
+    np.testing.assert_allclose(c.values[10:-10], peak * np.sin(np.pi * p[10:-10]), atol=0.1)
+    # impulse: ∫F dt / BW over the contact ≈ peak · 2T/π (the < 20 N ends left out)
+    duration = c.end_s - c.start_s
+    assert duration * np.trapezoid(c.values, dx=0.01) == pytest.approx(
+        peak * 2 * 0.25 / np.pi, rel=0.01
+    )
+    np.testing.assert_allclose(curves["left"].values, 0.4 * c.values, rtol=1e-12)
+
+
+def _treadmill(rate=1000.0, bw=750.0, stance_s=0.62, cycle_s=1.1, n_cycles=7, b=0.35):
+    """Split-belt treadmill: each foot's stance force A·sin(πu) + B·sin(3πu) (u ∈ [0, 1] of
+    stance), right foot half a cycle after the left; A set so that the mean summed force
+    over whole strides equals body weight exactly (impulse-momentum)."""
+    # mean over a stride of both feet: 2·Ts·(2A/π + 2B/(3π)) / Tc = BW
+    B = b * bw
+    A = (bw * cycle_s / (2 * stance_s) - 2 * B / (3 * np.pi)) * np.pi / 2
+    n = int((n_cycles + 1) * cycle_s * rate)
+    t = np.arange(n) / rate
+
+    def foot(offset):
+        ph = ((t - offset) % cycle_s) / stance_s
+        on = ph < 1  # periodic from the first sample (a contact cut by the start is dropped)
+        return np.where(on, A * np.sin(np.pi * ph) + B * np.sin(3 * np.pi * ph), 0.0)
+
+    lag = np.flatnonzero(foot(0.3)[200:] >= 20.0)[0] / rate - 0.1  # strike: first ≥ 20 N
+
+    def shape(p):  # expected curve (BW) at % p of the cycle from the detected strike
+        u = ((lag + p / 100 * cycle_s) % cycle_s) / stance_s
+        return np.where(u < 1, (A * np.sin(np.pi * u) + B * np.sin(3 * np.pi * u)) / bw, 0.0)
+
+    return foot(0.3), foot(0.3 + cycle_s / 2), shape
+
+
+def test_gait_cycle_curves_average_whole_strides_with_body_weight_from_the_impulse():
+    from cxlab.features.curve_tasks import gait_curves
+
+    left, right, shape = _treadmill()
+    trial = Trial(task="gait", plates={1: {"fz": left}, 2: {"fz": right}}, analog_rate_hz=1000.0)
+    curves = {c.side: c for c in gait_curves(trial, read_config())}
+    assert set(curves) == {"left", "right"}
+    pct = np.linspace(0, 100, 101)
+    for c in curves.values():
+        assert c.phase == "gait_cycle" and c.signal == "fz_bw"
+        assert "mean of" in c.method and "whole strides" in c.method
+        np.testing.assert_allclose(c.values, shape(pct), atol=0.01)
+        # swing: the foot is off its plate, 0 BW, after ~56 % of the cycle
+        assert np.all(c.values[60:99] == 0)
+        assert c.values.max() == pytest.approx(shape(pct).max(), abs=0.01)
+    # with the header's mass the same curve, scaled by the known body weight
+    heavy = Trial(
+        task="gait",
+        plates={1: {"fz": left}, 2: {"fz": right}},
+        analog_rate_hz=1000.0,
+        body_mass_kg=1.5 * 750.0 / 9.80665,
+    )
+    c2 = {c.side: c for c in gait_curves(heavy, read_config())}["left"]
+    np.testing.assert_allclose(c2.values, curves["left"].values / 1.5, rtol=1e-3, atol=1e-3)
+    assert "header mass" in c2.method
+
+
+def test_a_plate_struck_once_gives_no_gait_cycle():
+    from cxlab.features.curve_tasks import gait_curves
+
+    left, right, _ = _treadmill()
+    one = np.where(np.arange(left.size) < 1000, left, 0.0)  # only the first stance
+    trial = Trial(task="gait", plates={1: {"fz": one}, 2: {"fz": right}}, analog_rate_hz=1000.0)
+    assert [c.side for c in gait_curves(trial, read_config())] == ["right"]
+
+
+def test_drop_jump_curve_on_the_battery_simulator_obeys_impulse_momentum():
+    """The simulator's contact turns −√(2 g h_drop) into √(2 g h_jump): the stored curve's
+    ∫(F/BW − 1) dt over the contact is (v_to + v_td) / g, and its length is the contact."""
+    from cxlab.features.curve_tasks import dj_curves
+    from cxlab.synth.battery import dj_trial
+
+    rng = np.random.default_rng(4)
+    tr = dj_trial(
+        rng,
+        mass_kg=72.0,
+        drop_height_m=0.30,
+        contact_time_s=0.24,
+        jump_height_m=0.28,
+        lsi_pct=90.0,
+        weak_side="left",
+    )
+    fz = [f[:, 2] if f.ndim == 2 else f for f in tr.forces]
+    trial = Trial(
+        task="dj", plates={1: {"fz": fz[0]}, 2: {"fz": fz[1]}}, analog_rate_hz=tr.analog_rate_hz
+    )
+    c = {k.side: k for k in dj_curves(trial, read_config())}
+    b = c["bilateral"]
+    duration = b.end_s - b.start_s
+    assert duration == pytest.approx(tr.truth["contact_time_s"], abs=0.006)
+    dv = np.sqrt(2 * G * 0.28) + np.sqrt(2 * G * 0.30)
+    assert duration * np.trapezoid(b.values - 1.0, dx=0.01) == pytest.approx(dv / G, rel=0.02)
+    assert b.values.max() == pytest.approx(tr.truth["peak_contact_force_bw"], rel=0.02)
+    # the weaker left foot takes less of the same contact
+    assert np.trapezoid(c["left"].values) < np.trapezoid(c["right"].values)
+
+
+def test_emg_envelope_curve_recovers_a_known_burst_over_the_cmj_phase():
+    """Simulation with a known envelope: white noise × a(t), a Gaussian burst at 60 % of the
+    countermovement; the stored curve peaks there and follows a(t) / max a."""
+    fz, truth = cmj_force(v_to=2.4)
+    rate = 1000.0
+    t = np.arange(fz.size) / rate
+    t0, t1 = truth["onset_s"], truth["takeoff_s"]
+    tb = t0 + 0.6 * (t1 - t0)
+    a = 0.02 + np.exp(-0.5 * ((t - tb) / 0.08) ** 2)
+    rng = np.random.default_rng(11)
+    trial = _trial(fz)
+    trial.analogs = {"R_VL": a * rng.normal(size=t.size), "Force.Fz1": 0.45 * fz}
+    curves = {(c.phase, c.signal, c.side): c for c in cmj_curves(trial, read_config())}
+    c = curves[("cmj", "emg_vl", "right")]
+    assert c.unit == "%peak" and "envelope" in c.method
+    assert ("cmj", "fz_bw", "bilateral") in curves  # the force curves are still there
+    pct = np.linspace(0, 100, 101)
+    peak_pct = pct[np.argmax(c.values)]
+    assert abs(peak_pct - 60.0) <= 3.0
+    known = np.interp(c.start_s + pct / 100 * (c.end_s - c.start_s), t, a)
+    known = 100 * known / a.max()
+    assert np.corrcoef(known, c.values)[0, 1] > 0.97
+    assert c.values.max() == pytest.approx(100.0, abs=15.0)  # the trial's peak is the burst's

@@ -30,6 +30,7 @@ from cxlab.experiments.analysis import (
     quality_table,
     trial_table,
 )
+from cxlab.experiments.curves import curve_input_digests, curve_tables
 from cxlab.experiments.fitting import (
     effects_table,
     measurement_errors,
@@ -235,6 +236,9 @@ def run_experiment(
         outcome), ``marginal_means.parquet``, ``contrasts.parquet``,
         ``variances.parquet``, ``reliability.parquet``, ``asymmetry.parquet``,
         ``cohort.parquet``, ``quality.parquet``, ``screening.parquet``,
+        with ``[curves.*]`` outcomes ``spm.parquet``, ``spm_clusters.parquet``,
+        ``spm_curves.parquet`` and ``curves.parquet``
+        (:func:`cxlab.experiments.curves.curve_tables`),
         ``figures/``, ``report.html`` and ``run.log`` (wall-clock timings, the
         only file that differs between two runs of the same inputs).
 
@@ -281,6 +285,8 @@ def run_experiment(
             )
         )
     inputs = input_digests(st)
+    if spec.curves:  # the curves enter the hash only of runs that test them
+        inputs["curves"] = curve_input_digests(st)
     if not inputs["interventions"] and spec.design != "prepost":
         raise ConfigError(
             message(
@@ -358,6 +364,7 @@ def run_experiment(
                 "quality": quality_table(st),
                 "flow": flow_table(st, analysis, participants),
                 "screening": screening,
+                **curve_tables(st, analysis, spec),  # SPM of [curves.*] (docs/curves.md)
             }
             for name, df in tables.items():
                 _write_table(df, tmp / f"{name}.parquet")

@@ -24,6 +24,12 @@ their minimal clinically important differences, and the model. Example
     [outcomes."knee_fppa_peak_deg@left"]
     mcid = 3.0
     better = "lower"
+
+    [curves.landing_force]                  # optional: whole-curve outcomes (SPM)
+    signal = "fz_bw"
+    phase = "landing"
+    test = "two_sample"                     # or "paired", "anova1rm", "regression"
+    arm = "hip_strengthening"
 """
 
 from __future__ import annotations
@@ -36,7 +42,16 @@ from typing import Any
 
 from cxlab._check import ConfigError, message, nearest, unknown_keys
 
-__all__ = ["DESIGNS", "INSTRUMENTS", "PREPOST_ARM", "ExperimentSpec", "Outcome", "read_spec"]
+__all__ = [
+    "CURVE_TESTS",
+    "DESIGNS",
+    "INSTRUMENTS",
+    "PREPOST_ARM",
+    "CurveOutcome",
+    "ExperimentSpec",
+    "Outcome",
+    "read_spec",
+]
 
 #: survey instruments (``scores.instrument``) from docs/conventions.md; other names are features
 INSTRUMENTS = ("pain_nrs", "pain_vas", "odi")
@@ -61,7 +76,7 @@ SIDES = ("left", "right")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
 
-_TOP = ("name", "title", "seed", "store", "where", "model", "outcomes", "power")
+_TOP = ("name", "title", "seed", "store", "where", "model", "outcomes", "power", "curves", "curve_correction")
 _MODEL = (
     "design",
     "time",
@@ -74,6 +89,28 @@ _MODEL = (
     "moderators",
 )
 _OUT = ("mcid", "better", "label", "source", "task")
+#: SPM tests of a curve outcome (cxlab.models.spm)
+CURVE_TESTS = ("paired", "two_sample", "anova1rm", "regression")
+#: corrections of the per-curve alpha over the run's curve tests
+CURVE_CORRECTIONS = ("sidak", "none")
+_CURVE = (
+    "signal",
+    "phase",
+    "side",
+    "task",
+    "test",
+    "arm",
+    "alpha",
+    "two_tailed",
+    "inference",
+    "permutations",
+    "pre",
+    "post",
+    "covariate",
+    "incomplete",
+    "label",
+)
+_CURVE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -118,6 +155,66 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class CurveOutcome:
+    """One whole-curve outcome of an experiment, tested with SPM (docs/curves.md).
+
+    Attributes
+    ----------
+    name : str
+        The ``[curves.<name>]`` table's name.
+    signal, phase : str
+        Which curves of the store's ``curves`` table (e.g. ``fz_bw`` in ``landing``).
+    side : {"bilateral", "left", "right"}
+        Which side's curve (default ``bilateral``).
+    task : str or None
+        Only curves of recordings of this task (default: every task).
+    test : {"paired", "two_sample", "anova1rm", "regression"}
+        ``paired``: ``post`` vs ``pre`` within ``arm``; ``two_sample``: the change curves
+        (``post − pre``) of ``arm`` vs the control arm; ``anova1rm``: every session from
+        ``pre`` to ``post`` within ``arm``; ``regression``: the change curves of ``arm``
+        (default every participant) on ``covariate``.
+    arm : str or None
+        The programme arm tested (required except for ``regression``; ``"all"`` in a
+        pre/post design).
+    alpha : float
+        Family-wise α of the run's curve tests (default ``model.alpha``).
+    two_tailed : bool
+        Two-tailed t inference (default); ignored for the F of ``anova1rm``.
+    inference : {"parametric", "permutation"}
+        Random field theory or permutations.
+    permutations : int
+        Permutations drawn for ``inference = "permutation"`` (seeded from ``seed``).
+    pre, post : int or None
+        Session indices (0 = each participant's first session) of the comparison;
+        default 0 and the last session index in the analysis table.
+    covariate : str or None
+        ``regression`` only: a column of the analysis table (:data:`COVARIATES`).
+    incomplete : {"refuse", "exclude"}
+        A participant missing a needed session's curve stops the run naming every missing
+        participant × session (default), or is left out and named in the run's warnings.
+    label : str
+        Plain-language name for the report.
+    """
+
+    name: str
+    signal: str
+    phase: str
+    side: str
+    task: str | None
+    test: str
+    arm: str | None
+    alpha: float
+    two_tailed: bool
+    inference: str
+    permutations: int
+    pre: int
+    post: int | None
+    covariate: str | None
+    incomplete: str
+    label: str
+
+
+@dataclass(frozen=True)
 class ExperimentSpec:
     """A validated experiment spec (see :func:`read_spec`)."""
 
@@ -138,9 +235,15 @@ class ExperimentSpec:
     design: str = "parallel"
     moderators: tuple[str, ...] = ()
     time_as: str = "continuous"
+    curves: tuple[CurveOutcome, ...] = field(default=())
+    curve_correction: str = "sidak"
 
     def canonical(self) -> dict[str, Any]:
-        """The spec as plain JSON-able data, without paths (they do not change results)."""
+        """The spec as plain JSON-able data, without paths (they do not change results).
+
+        A spec without curve outcomes has no ``curves``/``curve_correction`` keys, so its
+        run hash is what it was before curve outcomes existed.
+        """
         d = asdict(self)
         for k in ("store", "store_text", "path"):
             d.pop(k)
@@ -152,6 +255,11 @@ class ExperimentSpec:
         if self.time_as == "continuous":
             d.pop("time_as")
         d["outcomes"] = [asdict(o) for o in self.outcomes]
+        if self.curves:
+            d["curves"] = [asdict(c) for c in self.curves]
+        else:
+            d.pop("curves")
+            d.pop("curve_correction")
         return d
 
 
@@ -453,6 +561,17 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
                 label,
             )
         )
+    curves = _read_curves(raw, problems, need, design=design, alpha=alpha)
+    correction = need(raw, "curve_correction", str, "", "sidak")
+    if correction is not None and correction not in CURVE_CORRECTIONS:
+        problems.append(
+            message(
+                "is not a known correction",
+                field="curve_correction",
+                value=correction,
+                fix=f"use one of {', '.join(CURVE_CORRECTIONS)}",
+            )
+        )
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(
@@ -483,4 +602,198 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         design=design,
         moderators=tuple(dict.fromkeys(mods or [])),
         time_as=time_as or "continuous",
+        curves=tuple(curves),
+        curve_correction=correction or "sidak",
     )
+
+
+def _read_curves(raw: dict, problems: list[str], need, *, design, alpha) -> list[CurveOutcome]:
+    """The ``[curves.<name>]`` tables, every problem appended to ``problems``."""
+    tables = need(raw, "curves", dict, "", {}) or {}
+    out: list[CurveOutcome] = []
+    for cname, c in tables.items():
+        where_ = f"curves.{cname}."
+        if not _CURVE_NAME.fullmatch(cname):
+            problems.append(
+                message(
+                    "is not a valid curve outcome name",
+                    field=f"curves.{cname}",
+                    fix="use lower-case letters, digits and '_' (e.g. landing_force)",
+                )
+            )
+            continue
+        if not isinstance(c, dict):
+            problems.append(
+                message(
+                    "must be a table",
+                    field=f"curves.{cname}",
+                    value=c,
+                    fix=f"write it as [curves.{cname}] with signal = ..., phase = ..., test = ...",
+                )
+            )
+            continue
+        n_before = len(problems)
+        for k in c:
+            if k not in _CURVE:
+                _unknown(problems, k, _CURVE, where_)
+        signal = need(c, "signal", str, where_)
+        phase = need(c, "phase", str, where_)
+        side = need(c, "side", str, where_, "bilateral")
+        if side is not None and side not in ("bilateral", *SIDES):
+            problems.append(
+                message(
+                    "is not a side",
+                    field=f"{where_}side",
+                    value=side,
+                    fix='use "bilateral", "left" or "right"',
+                )
+            )
+        task = need(c, "task", str, where_, None)
+        test = need(c, "test", str, where_)
+        if test is not None and test not in CURVE_TESTS:
+            close = difflib.get_close_matches(test, CURVE_TESTS, n=1)
+            problems.append(
+                message(
+                    "is not a curve test",
+                    field=f"{where_}test",
+                    value=test,
+                    fix=f"did you mean {close[0]!r}?"
+                    if close
+                    else f"use one of {', '.join(CURVE_TESTS)}",
+                )
+            )
+        arm = need(c, "arm", str, where_, PREPOST_ARM if design == "prepost" else None)
+        if arm is None and test in ("paired", "two_sample", "anova1rm") and "arm" not in c:
+            problems.append(
+                message(
+                    f"is required for test = {test!r}",
+                    field=f"{where_}arm",
+                    fix="name the programme arm tested (interventions.arm)",
+                )
+            )
+        if test == "two_sample" and design == "prepost":
+            problems.append(
+                message(
+                    "needs a control arm, which a pre/post design has not",
+                    field=f"{where_}test",
+                    value=test,
+                    fix='use test = "paired" in a pre/post design',
+                )
+            )
+        c_alpha = need(c, "alpha", (int, float), where_, alpha if alpha is not None else 0.05)
+        if c_alpha is not None and not 0 < c_alpha < 0.5:
+            problems.append(
+                message(
+                    "is out of range",
+                    field=f"{where_}alpha",
+                    value=c_alpha,
+                    fix="use a level between 0 and 0.5, e.g. 0.05",
+                )
+            )
+        two_tailed = need(c, "two_tailed", bool, where_, True)
+        inference = need(c, "inference", str, where_, "parametric")
+        if inference is not None and inference not in ("parametric", "permutation"):
+            problems.append(
+                message(
+                    "is not an inference",
+                    field=f"{where_}inference",
+                    value=inference,
+                    fix='use "parametric" (random field theory) or "permutation"',
+                )
+            )
+        perms = need(c, "permutations", int, where_, 10000)
+        if perms is not None and not 100 <= perms <= 1_000_000:
+            problems.append(
+                message(
+                    "is out of range",
+                    field=f"{where_}permutations",
+                    value=perms,
+                    fix="use 100 to 1000000 (10000 gives p to about ±0.004)",
+                )
+            )
+        pre = need(c, "pre", int, where_, 0)
+        post = need(c, "post", int, where_, None)
+        for key, v in (("pre", pre), ("post", post)):
+            if v is not None and v < 0:
+                problems.append(
+                    message(
+                        "must be a session index ≥ 0",
+                        field=f"{where_}{key}",
+                        value=v,
+                        fix="0 is each participant's first session",
+                    )
+                )
+        if pre is not None and post is not None and post <= pre:
+            problems.append(
+                message(
+                    "must come after pre",
+                    field=f"{where_}post",
+                    value=post,
+                    fix=f"use a session index greater than pre = {pre}",
+                )
+            )
+        covariate = need(c, "covariate", str, where_, None)
+        if test == "regression" and covariate is None and "covariate" not in c:
+            problems.append(
+                message(
+                    "is required for test = 'regression'",
+                    field=f"{where_}covariate",
+                    fix=f"use one of {', '.join(COVARIATES)}",
+                )
+            )
+        if covariate is not None and covariate not in COVARIATES:
+            close = difflib.get_close_matches(covariate, COVARIATES, n=1)
+            problems.append(
+                message(
+                    "is not an available covariate",
+                    field=f"{where_}covariate",
+                    value=covariate,
+                    fix=f"did you mean {close[0]!r}?"
+                    if close
+                    else f"use one of {', '.join(COVARIATES)}",
+                )
+            )
+        if covariate is not None and test not in (None, "regression"):
+            problems.append(
+                message(
+                    f"is only used by test = 'regression', not {test!r}",
+                    field=f"{where_}covariate",
+                    fix="remove it",
+                )
+            )
+        incomplete = need(c, "incomplete", str, where_, "refuse")
+        if incomplete is not None and incomplete not in ("refuse", "exclude"):
+            problems.append(
+                message(
+                    "is not a known policy",
+                    field=f"{where_}incomplete",
+                    value=incomplete,
+                    fix='use "refuse" (stop, naming the missing participant × session) or '
+                    '"exclude" (leave them out, named in the warnings)',
+                )
+            )
+        label = need(c, "label", str, where_, None)
+        if len(problems) > n_before:
+            continue
+        out.append(
+            CurveOutcome(
+                name=cname,
+                signal=signal,
+                phase=phase,
+                side=side,
+                task=task,
+                test=test,
+                arm=arm,
+                alpha=float(c_alpha),
+                two_tailed=bool(two_tailed),
+                inference=inference,
+                permutations=int(perms),
+                pre=int(pre),
+                post=None if post is None else int(post),
+                covariate=covariate,
+                incomplete=incomplete,
+                label=label
+                or f"{signal} in {phase}" + (f" ({side})" if side != "bilateral" else ""),
+            )
+        )
+    return out

@@ -10,6 +10,11 @@ and returns :class:`Curve` rows; :func:`trial_curves` runs the builders a task d
   ``landing_window_s`` after it.
 * ``landing``: initial contact (touchdown after ≥ 50 ms unloaded) → ``landing_window_s``
   after it; vertical force and, with leg markers, knee FPPA (Willson & Davis 2008).
+* with EMG channels, ``cmj`` and ``landing`` also give each muscle's linear envelope over the
+  phase (``emg_<muscle>``, % of the trial's peak envelope).
+* ``dj``: the drop jump's ground contact, touchdown from the box → take-off.
+* ``gait``: the gait cycle, foot strike → next strike of the same foot on that foot's
+  plate (instrumented treadmill or a plate hit twice); the cycles of a trial are averaged.
 
 Forces are expressed in body weights (``fz_bw``: Fz / (m·g), body mass from the trial's own
 quiet standing) so that curves of different people can be averaged.
@@ -17,6 +22,7 @@ quiet standing) so that curves of different people can be averaged.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -24,10 +30,26 @@ import pandas as pd
 
 from cxlab.features import alignment, landing
 from cxlab.features.curves import time_normalise
-from cxlab.features.events import FeatureError, flights, movement_onset, quiet_standing
-from cxlab.features.tasks import Trial, _leg_markers, _lr_force
+from cxlab.features.events import (
+    FeatureError,
+    contacts,
+    flights,
+    movement_onset,
+    quiet_standing,
+)
+from cxlab.features.tasks import Trial, _header_mass, _leg_markers, _lr_force, _lr_or_single, _plate
 
-__all__ = ["CURVE_BUILDERS", "Curve", "curves_frame", "trial_curves"]
+__all__ = [
+    "CURVE_BUILDERS",
+    "Curve",
+    "cmj_curves",
+    "curves_frame",
+    "dj_curves",
+    "emg_curves",
+    "gait_curves",
+    "landing_curves",
+    "trial_curves",
+]
 
 
 class Curve(NamedTuple):
@@ -78,6 +100,62 @@ def _force_curves(
     return out
 
 
+def emg_curves(
+    trial: Trial, cfg: dict, /, *, phase: str, start_s: float, end_s: float, events_txt: str
+) -> list[Curve]:
+    """EMG linear envelopes over a phase, in % of each channel's peak envelope in the trial.
+
+    The channels are those ``emg.toml`` maps to a muscle
+    (:func:`cxlab.features.emg.emg_channels`) that pass the quality checks
+    (:func:`~cxlab.features.emg.emg_quality`); each envelope is band-pass, full-wave
+    rectification and low-pass with the ``[emg]`` filter settings
+    (:func:`~cxlab.features.emg.emg_envelope`; Winter 2009 §10.3), divided by its peak over
+    the whole trial (peak dynamic normalisation; Burden 2010, *J Electromyogr Kinesiol*
+    20:1023) so curves of different people share a scale, then time-normalised over the
+    phase. Signal ``emg_<muscle>``, unit ``%peak``; none without EMG channels.
+
+    .. warning::
+       Peak normalisation compares the *shape* of activation, not its level: a programme
+       that raises activation everywhere is invisible in these curves.
+    """
+    from cxlab.features.emg import emg_channels, emg_envelope, emg_quality
+
+    emg_map = cfg.get("emg")
+    if not trial.analogs or emg_map is None:
+        return []
+    rate = trial.analog_rate_hz
+    f, q = emg_map.settings["filters"], emg_map.settings["quality"]
+    good = []
+    for c in emg_channels(list(trial.analogs), emg_map):
+        x = np.asarray(trial.analogs[c.label], dtype=float)
+        if np.isfinite(x).all() and not emg_quality(x, rate_hz=rate, **q).flags[0]:
+            good.append(c)
+    if not good:
+        return []
+    x = np.column_stack([np.asarray(trial.analogs[c.label], dtype=float) for c in good])
+    env = emg_envelope(
+        x, rate_hz=rate, band_hz=f["band_hz"], lowpass_hz=f["lowpass_hz"], order=f["order"]
+    )
+    peak = env.max(axis=0)
+    n, method, _ = _settings(cfg)
+    y = time_normalise(100.0 * env / peak, [start_s, end_s], rate_hz=rate, n=n, method=method)
+    return [
+        Curve(
+            phase,
+            f"emg_{c.muscle}",
+            c.side,
+            "%peak",
+            y[:, j],
+            start_s,
+            end_s,
+            f"{events_txt}; EMG envelope ({f['band_hz'][0]:g}-{f['band_hz'][1]:g} Hz band-pass, "
+            f"rectified, {f['lowpass_hz']:g} Hz low-pass) / trial peak, channel {c.label}; "
+            f"{method}, {n} nodes",
+        )
+        for j, c in enumerate(good)
+    ]
+
+
 def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
     """Vertical force (BW) from movement onset to take-off, and of the landing."""
     ev = cfg["events"]
@@ -107,6 +185,14 @@ def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
         rate,
         cfg,
         f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off (< {ev['threshold_n']:g} N)",
+    )
+    out += emg_curves(
+        trial,
+        cfg,
+        phase="cmj",
+        start_s=onset / rate,
+        end_s=to / rate,
+        events_txt="movement onset to take-off",
     )
     _, _, window = _settings(cfg)
     stop = td + round(window * rate)
@@ -149,6 +235,9 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
         cfg,
         txt,
     )
+    out += emg_curves(
+        trial, cfg, phase="landing", start_s=td / rate, end_s=stop / rate, events_txt=txt
+    )
     if trial.markers:
         try:
             mk = _leg_markers(trial, cfg)
@@ -177,7 +266,109 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
     return out
 
 
-CURVE_BUILDERS = {"cmj": cmj_curves, "landing": landing_curves}
+def dj_curves(trial: Trial, cfg: dict) -> list[Curve]:
+    """Vertical force (BW) of the drop jump's ground contact: touchdown → take-off.
+
+    Touchdown is the first loaded sample after ≥ 50 ms unloaded on the box
+    (:func:`cxlab.features.landing.touchdown`), take-off the first unloaded sample of the
+    next flight (:func:`cxlab.features.events.flights`, first sample below
+    ``events.threshold_n``); body weight is the header's mass, else the steadiest
+    ``events.quiet_window_s`` of standing after the landing (as
+    :func:`cxlab.features.battery.dj_metrics`).
+    """
+    ev = cfg["events"]
+    fz, fl, fr = _lr_or_single(trial, cfg)
+    rate = trial.analog_rate_hz
+    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    fls = flights(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    after = fls[fls[:, 0] > td]
+    if after.size == 0:
+        raise FeatureError(f"{trial.task}: no take-off after the drop-jump contact")
+    to = int(after[0, 0])
+    header = _header_mass(trial)
+    if header:
+        bw = header * landing.G
+    else:  # the steadiest standing after the landing's touchdown
+        bw = quiet_standing(
+            fz, rate_hz=rate, window_s=ev["quiet_window_s"], start=int(after[0, 1])
+        )["weight_n"]
+    sides = {"bilateral": fz} | ({"left": fl, "right": fr} if fl is not None else {})
+    return _force_curves(
+        "dj_contact",
+        sides,
+        bw,
+        td,
+        to,
+        rate,
+        cfg,
+        f"drop-jump contact: touchdown (>= {ev['threshold_n']:g} N) to take-off",
+    )
+
+
+def gait_curves(trial: Trial, cfg: dict) -> list[Curve]:
+    """Vertical force (BW) over the gait cycle of each foot, the trial's cycles averaged.
+
+    A cycle runs from a foot strike to the next strike of the same foot on that foot's
+    plate (``[plates] left/right``; strikes are the first samples ≥ ``events.threshold_n``
+    of contacts ≥ 100 ms, :func:`cxlab.features.events.contacts`), so stance is followed
+    by swing (0 BW). Body weight is the header's mass, else the mean summed vertical force
+    over that foot's whole cycles (over whole strides the vertical impulse equals body
+    weight × time: impulse–momentum for periodic walking, Winter 2009 §5). A plate struck
+    once (overground walkway) has no cycle and gives no curve.
+
+    Returns
+    -------
+    list of Curve
+        Phase ``gait_cycle``, signal ``fz_bw``, one curve per side with ≥ 1 whole cycle;
+        ``method`` states the number of cycles averaged.
+    """
+    ev, p = cfg["events"], cfg["plates"]
+    rate = trial.analog_rate_hz
+    n, method, _ = _settings(cfg)
+    plates = {side: _plate(trial, p[side]) for side in ("left", "right") if p[side] in trial.plates}
+    total = np.sum(list(plates.values()), axis=0) if plates else None
+    header = _header_mass(trial)
+    out = []
+    for side, f in plates.items():
+        if not np.isfinite(f).all():
+            raise FeatureError(f"{trial.task}: force plate {p[side]} has missing fz samples")
+        strikes = contacts(f, rate_hz=rate, threshold_n=ev["threshold_n"])[:, 0]
+        if strikes.size < 2:
+            continue
+        first, last = int(strikes[0]), int(strikes[-1])
+        bw = header * landing.G if header else float(np.mean(total[first:last]))
+        t = np.arange(f.size) / rate
+        cyc = np.stack(
+            [
+                time_normalise(f / bw, [a / rate, b / rate], time=t, n=n, method=method)
+                for a, b in itertools.pairwise(strikes)
+            ]
+        )
+        k = cyc.shape[0]
+        out.append(
+            Curve(
+                "gait_cycle",
+                "fz_bw",
+                side,
+                "BW",
+                cyc.mean(axis=0),
+                first / rate,
+                last / rate,
+                f"foot strike (>= {ev['threshold_n']:g} N on plate {p[side]}) to the next "
+                f"strike of the same foot; mean of {k} cycle(s); body weight from "
+                + ("the header mass" if header else "the mean force over whole strides")
+                + f"; {method}, {n} nodes",
+            )
+        )
+    return out
+
+
+CURVE_BUILDERS = {
+    "cmj": cmj_curves,
+    "landing": landing_curves,
+    "dj": dj_curves,
+    "gait": gait_curves,
+}
 
 
 def trial_curves(trial: Trial, cfg: dict) -> list[Curve]:

@@ -242,8 +242,24 @@ def _run(
             perms = None
         else:
             spm = make_nonparam()
+            n_unique = int(getattr(spm, "nPermUnique", -1) or -1)
+            if 0 < n_unique < np.ceil(1.0 / a):
+                raise CxlabError(
+                    message(
+                        f"allows only {n_unique} distinct permutations, too few for "
+                        f"α = {a:.4g} (at least {int(np.ceil(1.0 / a))} needed)",
+                        field="inference",
+                        value="permutation",
+                        fix="use more participants or inference='parametric'",
+                    )
+                )
             with _seeded(seed):
-                kw = {"iterations": int(permutations)}
+                # every distinct permutation when there are no more than asked for (exact)
+                exact = 0 < n_unique <= int(permutations)
+                kw = {
+                    "iterations": -1 if exact else int(permutations),
+                    "force_iterations": True,
+                }
                 si = (
                     spm.inference(a, two_tailed=tails, **kw)
                     if statistic == "t"

@@ -269,6 +269,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         "participants", blocks=blocks, individual=sections.table(indiv)
     )
     moderators_html = _moderators(_read(run, "moderation"), spec=spec, save=save)
+    curves_html, toc = _curves_html(run, save, spec["control"], labels)
     env = html_environment(FileSystemLoader(str(_TEMPLATES)))  # autoescape for every template
     page = env.get_template("report.html.j2").render(
         title=man["title"],
@@ -279,7 +280,7 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         git_dirty=man["cxlab"].get("dirty"),
         python=man["python"],
         packages=sorted(man["packages"].items()),
-        toc=_TOC,
+        toc=toc,
         findings=found.to_dict("records"),
         control=spec["control"].replace("_", " "),
         time_unit="week" if time == "week" else "session",
@@ -324,11 +325,27 @@ def render_report(run_dir: str | os.PathLike[str], /) -> Path:
         participants_html=participants_html,
         means_html=means_html,
         moderators_html=moderators_html,
+        curves_html=curves_html,
         own_units=own_units,
     )
     out = run / "report.html"
     write_text(page, out)
     return out
+
+
+def _curves_html(
+    run: Path, save, control: str, participants: dict[str, str]
+) -> tuple[Markup, list[tuple[str, str]]]:
+    """The curve-outcome section and the table of contents (with it only when present)."""
+    from cxlab.experiments.curves import CURVE_RUN_TABLES
+    from cxlab.report.curve_section import curves_section
+
+    tables = {t: _read(run, t) for t in CURVE_RUN_TABLES}
+    if tables["spm"].empty:
+        return Markup(""), _TOC
+    html = curves_section(tables, save=save, control=control, participants=participants)
+    at = [k for k, _ in _TOC].index("means") + 1
+    return html, [*_TOC[:at], ("curves", "Curves"), *_TOC[at:]]
 
 
 def _mdcs(reliability: pd.DataFrame) -> dict[str, float]:

@@ -29,6 +29,8 @@ def ensemble_plot(
     individual: bool = True,
     clusters: Sequence[tuple[float, float]] = (),
     title: str | None = None,
+    colours: dict[str, tuple] | None = None,
+    dashed: Sequence[str] = (),
 ) -> str:
     """Mean ± SD (or 95 % CI) band of each group's curves, individual curves faint behind.
 
@@ -48,6 +50,11 @@ def ensemble_plot(
         Draw each curve thinly behind the bands.
     clusters : sequence of (start_pct, end_pct)
         Supra-threshold SPM clusters to shade.
+    colours : dict of str to colour, optional
+        A colour per group (e.g. the arm's colour for each of its sessions); default one
+        colour per group from :func:`~cxlab.report.figures.arm_palette`.
+    dashed : sequence of str
+        Groups whose mean is drawn dashed (e.g. the baseline sessions).
 
     Returns
     -------
@@ -60,7 +67,7 @@ def ensemble_plot(
         raise ValueError(f"band must be 'sd' or 'ci', not {band!r}")
     q = next(iter(groups.values())).shape[1]
     x = np.linspace(0, 100, q) if pct is None else np.asarray(pct, dtype=float)
-    pal = arm_palette(list(groups), control=control)
+    pal = colours if colours is not None else arm_palette(list(groups), control=control)
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
         for s, e in clusters:
@@ -78,7 +85,8 @@ def ensemble_plot(
                 else (stats.t.ppf(0.975, max(y.shape[0] - 1, 1)) * sd / np.sqrt(y.shape[0]))
             )
             ax.fill_between(x, m - half, m + half, color=col, alpha=0.25, lw=0, zorder=2)
-            ax.plot(x, m, color=col, lw=1.8, zorder=3, label=f"{name} (n = {y.shape[0]})")
+            ls = "--" if name in dashed else "-"
+            ax.plot(x, m, color=col, lw=1.8, ls=ls, zorder=3, label=f"{name} (n = {y.shape[0]})")
         ax.set_xlim(x[0], x[-1])
         ax.set_xlabel("% of phase")
         ax.set_ylabel(f"{label} ({unit})" if unit else label)

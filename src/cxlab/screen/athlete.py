@@ -3,7 +3,8 @@
 One page per athlete: every key metric over **dates** with the athlete's typical error
 and the squad's smallest worthwhile change (Hopkins 2000), the programme and adherence on
 the same time axis, the latest force–time curve over the baseline curve (and left vs
-right), and the latest asymmetries with the weaker side named. One squad index: a row per
+right; the CMJ's stored time-normalised curve from the ``curves`` table, else the raw
+forces), and the latest asymmetries with the weaker side named. One squad index: a row per
 athlete with latest values, change since baseline (flagged beyond the typical error), open
 flags and a link. Pages load nothing from elsewhere; a Content-Security-Policy allows only
 the page's own inline style and script (by hash) and ``data:`` images; every text is
@@ -206,8 +207,74 @@ def _trend_svg(rows, metric: Metric, te: float, swc: float, programme: pd.DataFr
     ), dated
 
 
+#: the stored curve the athlete page draws: the CMJ from movement onset to take-off
+CURVE_PHASE, CURVE_SIGNAL = "cmj", "fz_bw"
+
+
+def _stored_curves(curves: pd.DataFrame, sid: str, order: dict):
+    """Latest vs baseline CMJ force curve (BW, onset → take-off) from the ``curves`` table.
+
+    Each session's curve is the node-by-node mean of its trials; with left and right
+    plates, the latest session's two sides are drawn too. ``("", "")`` when the athlete has
+    no stored CMJ curve (the page then falls back to the raw forces, :func:`_curves`).
+    """
+    d = curves[curves["subject_id"] == sid]
+    if d.empty:
+        return "", ""
+    d = d.assign(order=d["session"].map(order)).dropna(subset=["order"])
+    if d.empty:
+        return "", ""
+    mean = d.groupby(["order", "session", "side", "node"], as_index=False, sort=True).agg(
+        pct=("pct", "first"),
+        value=("value", "mean"),
+        n=("recording_id", "nunique"),
+    )
+    orders = sorted(mean["order"].unique())
+    picks = [("baseline", orders[0])] if len(orders) > 1 else []
+    picks.append(("latest", orders[-1]))
+    out = []
+    for name, o in picks:
+        m = mean[mean["order"] == o]
+        b = m[m["side"] == "bilateral"]
+        if b.empty:
+            continue
+        ses, n = b["session"].iloc[0], int(b["n"].iloc[0])
+        trials = f"{n} trials" if n > 1 else "1 trial"
+        out.append(
+            (
+                f"{name} (session {ses}, {trials})",
+                b["pct"].to_numpy(float),
+                b["value"].to_numpy(float),
+                _LATEST if name == "latest" else _BASE,
+                False,
+            )
+        )
+        if name == "latest":
+            for side, colour in (("left", _L), ("right", _R)):
+                sd = m[m["side"] == side]
+                if len(sd):
+                    out.append(
+                        (
+                            f"latest {side}",
+                            sd["pct"].to_numpy(float),
+                            sd["value"].to_numpy(float),
+                            colour,
+                            True,
+                        )
+                    )
+    if not out:
+        return "", ""
+    svg = _svg.curves_svg(
+        out,
+        title="CMJ vertical force, movement onset to take-off",
+        xlabel="% of the countermovement (movement onset to take-off)",
+    )
+    return svg, "CMJ (time-normalised, mean of each session's trials)"
+
+
 def _curves(store: Store, recs: pd.DataFrame, sid: str, order: dict):
-    """Latest vs baseline force–time curve (in BW, aligned at take-off) and left vs right."""
+    """Latest vs baseline force–time curve (in BW, aligned at take-off) and left vs right,
+    from the raw forces: for tasks without stored curves (SJ, DJ, IMTP)."""
     from cxlab.features.events import flights
 
     for task in ("cmj", "sj", "dj", "imtp"):
@@ -382,6 +449,15 @@ def write_athlete_pages(
     prog = st.table("interventions")
     flags = _flags(st)
     noise = {m: _noise(feats, m) for m in metrics}
+    stored = (
+        st.table(
+            "curves",
+            columns=["subject_id", "session", "recording_id", "side", "node", "pct", "value"],
+            filters=[("phase", "==", CURVE_PHASE), ("signal", "==", CURVE_SIGNAL)],
+        )
+        if "curves" in st.tables()
+        else pd.DataFrame(columns=["subject_id"])
+    )
     pages, squad = {}, []
     for sid in sorted(feats["subject_id"].dropna().unique()):
         fs = feats[feats["subject_id"] == sid]
@@ -418,7 +494,18 @@ def write_athlete_pages(
             svg, dated = _trend_svg(per, m, te, swc, programme)
             panels.append({"metric": m, "svg": svg, "dated": dated, "te": te, "swc": swc, **cell})
         last = fs[fs["order"] == fs["order"].max()]
-        curve, curve_task = _curves(st, recs, sid, order) if len(recs) else ("", "")
+        curve, curve_task = _stored_curves(stored, sid, order)
+        caption = (
+            "Total vertical force in body weights over the countermovement, movement onset "
+            "(0 %) to take-off (100 %), each session the mean of its trials; dashed: left and "
+            "right plates of the latest session."
+        )
+        if not curve and len(recs):
+            curve, curve_task = _curves(st, recs, sid, order)
+            caption = (
+                "Total vertical force in body weights, aligned at take-off; dashed: left and "
+                "right plates of the latest trial."
+            )
         fl = flags[flags["subject_id"] == sid]
         open_flags = [
             f"{r.title}" + (f" ({r.side})" if r.side in ("left", "right") else "")
@@ -431,6 +518,7 @@ def write_athlete_pages(
             panels=panels,
             curve=curve,
             curve_task=curve_task,
+            curve_caption=caption,
             asym=_asymmetries(last),
             flags=open_flags,
             programme=programme.astype(object).where(programme.notna(), None).to_dict("records"),
