@@ -17,13 +17,12 @@ a curve in every session the test needs, and runs :mod:`cxlab.models.spm`. The p
 
 from __future__ import annotations
 
-import difflib
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from cxlab._check import ConfigError, message, warn
+from cxlab._check import ConfigError, message, nearest, warn
 from cxlab._hashing import sha256_of
 from cxlab.experiments.spec import COVARIATES, CurveOutcome, ExperimentSpec
 from cxlab.models import spm
@@ -130,14 +129,14 @@ def _store_curves(store: Store, c: CurveOutcome) -> pd.DataFrame:
     if d.empty:
         have = store.table("curves", columns=["phase", "signal", "side"]).drop_duplicates()
         choices = sorted(f"{p}/{s}/{d_}" for p, s, d_ in have.itertuples(index=False))
-        close = difflib.get_close_matches(f"{c.phase}/{c.signal}/{c.side}", choices, n=1)
+        close = nearest(f"{c.phase}/{c.signal}/{c.side}", choices)
         raise CurveNotTested(
             message(
                 "has no curves in the store",
                 field=f"curves.{c.name}",
                 value=f"phase {c.phase!r}, signal {c.signal!r}, side {c.side!r}"
                 + (f", task {c.task!r}" if c.task else ""),
-                fix=(f"did you mean phase/signal/side {close[0]}? " if close else "")
+                fix=(f"did you mean phase/signal/side {close}? " if close else "")
                 + (
                     "the store has " + ", ".join(choices[:12])
                     if choices
@@ -226,13 +225,13 @@ def _matrix(m: pd.DataFrame, subjects: list[str], k: int) -> np.ndarray:
 def _arm_subjects(sess: pd.DataFrame, arm: str | None, c: CurveOutcome, key: str) -> list[str]:
     arms = sorted(sess["arm"].dropna().unique())
     if arm is not None and arm not in arms:
-        close = difflib.get_close_matches(arm, arms, n=1)
+        close = nearest(arm, arms)
         raise ConfigError(
             message(
                 "is not an arm of the analysis",
                 field=_field(c, key),
                 value=arm,
-                fix=f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(arms)}",
+                fix=f"did you mean {close!r}?" if close else f"use one of {', '.join(arms)}",
             )
         )
     s = sess if arm is None else sess[sess["arm"] == arm]

@@ -76,7 +76,18 @@ SIDES = ("left", "right")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _OUTCOME = re.compile(r"[a-z][a-z0-9_]*(@(left|right))?")
 
-_TOP = ("name", "title", "seed", "store", "where", "model", "outcomes", "power", "curves", "curve_correction")
+_TOP = (
+    "name",
+    "title",
+    "seed",
+    "store",
+    "where",
+    "model",
+    "outcomes",
+    "power",
+    "curves",
+    "curve_correction",
+)
 _MODEL = (
     "design",
     "time",
@@ -633,9 +644,7 @@ def _read_curves(raw: dict, problems: list[str], need, *, design, alpha) -> list
             )
             continue
         n_before = len(problems)
-        for k in c:
-            if k not in _CURVE:
-                _unknown(problems, k, _CURVE, where_)
+        problems += [str(u) for u in unknown_keys(c, _CURVE, where=f"curves.{cname}")]
         signal = need(c, "signal", str, where_)
         phase = need(c, "phase", str, where_)
         side = need(c, "side", str, where_, "bilateral")
@@ -651,13 +660,13 @@ def _read_curves(raw: dict, problems: list[str], need, *, design, alpha) -> list
         task = need(c, "task", str, where_, None)
         test = need(c, "test", str, where_)
         if test is not None and test not in CURVE_TESTS:
-            close = difflib.get_close_matches(test, CURVE_TESTS, n=1)
+            close = nearest(test, CURVE_TESTS)
             problems.append(
                 message(
                     "is not a curve test",
                     field=f"{where_}test",
                     value=test,
-                    fix=f"did you mean {close[0]!r}?"
+                    fix=f"did you mean {close!r}?"
                     if close
                     else f"use one of {', '.join(CURVE_TESTS)}",
                 )
@@ -742,13 +751,13 @@ def _read_curves(raw: dict, problems: list[str], need, *, design, alpha) -> list
                 )
             )
         if covariate is not None and covariate not in COVARIATES:
-            close = difflib.get_close_matches(covariate, COVARIATES, n=1)
+            close = nearest(covariate, COVARIATES)
             problems.append(
                 message(
                     "is not an available covariate",
                     field=f"{where_}covariate",
                     value=covariate,
-                    fix=f"did you mean {close[0]!r}?"
+                    fix=f"did you mean {close!r}?"
                     if close
                     else f"use one of {', '.join(COVARIATES)}",
                 )
