@@ -10,6 +10,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# One BLAS/OpenMP thread per test process (set before NumPy is imported; the xdist workers
+# and every child process inherit it). xdist already runs one process per core: a second
+# BLAS thread per process only spins. On the loaded 2-core machine it doubled the CPU time
+# of a random-slope REML fit (scipy's L-BFGS-B waiting on OpenBLAS threads: 0.125 s vs
+# 0.054 s of CPU per simulated trial in ``simulate_power``). ``setdefault``: a user's
+# explicit setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 
 def real_data_dir() -> Path:
     """``../shared/data/real`` beside the checkout (or ``CXLAB_REAL_DATA``)."""
