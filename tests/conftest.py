@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# One BLAS/OpenMP thread per test process (set before NumPy is imported; the xdist workers
+# and every child process inherit it). xdist already runs one process per core: a second
+# BLAS thread per process only spins. On the loaded 2-core machine it doubled the CPU time
+# of a random-slope REML fit (scipy's L-BFGS-B waiting on OpenBLAS threads: 0.125 s vs
+# 0.054 s of CPU per simulated trial in ``simulate_power``). ``setdefault``: a user's
+# explicit setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def real_data_dir() -> Path:
@@ -56,8 +66,85 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         )
 
 
+#: The suite's pseudonymisation key (128 bits of hex, so ``cxlab.pseudo`` accepts it): the one
+#: place it is written. Every test, and every module- or session-scoped fixture, runs with it
+#: in ``CXLAB_KEY``; a test that needs another key sets its own with ``monkeypatch``.
+TEST_KEY = "cxlab-test-key-not-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_pseudonym_key(tmp_path_factory):
+    """The key (and a private config folder) before any fixture of any scope is built."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CXLAB_KEY", TEST_KEY)
+        mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _pseudonym_key(monkeypatch, tmp_path_factory):
-    """A fixed key so no test touches ~/.config/cxlab/key."""
-    monkeypatch.setenv("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
+    """Set again for each test, so no test sees a key another test left behind, and none
+    touches ~/.config/cxlab/key."""
+    monkeypatch.setenv("CXLAB_KEY", TEST_KEY)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg"))
+
+
+@pytest.fixture(scope="session")
+def synth_cohort(tmp_path_factory):
+    """``synth_cohort(n_subjects, n_sessions, seed=..., **options)``: the raw folder of
+    :func:`cxlab.synth.write_cohort` with those arguments, written once for the whole run.
+
+    The first test that asks builds it under pytest's base temporary folder, shared by all
+    xdist workers, holding a file lock, so the other workers wait for it and reuse it rather
+    than write their own (the files do not depend on the worker count: ``write_cohort``
+    seeds each subject's signals). The folder is shared: a test that changes it copies it
+    first (``shutil.copytree``).
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+    def get(n_subjects: int, n_sessions: int, *, seed: int, **options) -> Path:
+        from cxlab.synth.files import write_cohort
+
+        opts = "".join(f"-{k}={v}" for k, v in sorted(options.items()))
+        root = shared / f"synth-cohort-{n_subjects}x{n_sessions}-seed{seed}{opts}"
+        with open(f"{root}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (root / "raw" / "ground_truth.json").exists():
+                write_cohort(
+                    root / "raw",
+                    n_subjects=n_subjects,
+                    n_sessions=n_sessions,
+                    seed=seed,
+                    jobs=1,
+                    progress=False,
+                    **options,
+                )
+        return root / "raw"
+
+    return get
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep the tests that share a costly fixture on one xdist worker, so it is built once.
+
+    A fixture a test module defines for itself with a scope wider than one test (a
+    synthetic cohort ingested once, a run directory, a notebook store) is built once per
+    worker that runs any of its tests. Under ``--dist loadgroup`` (``make test``), every test
+    using such a fixture is put in that module's ``xdist_group``; the other tests of the
+    suite are still balanced test by test. Without ``loadgroup`` the mark does nothing.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        module = getattr(item, "module", None)
+        if info is None or module is None:
+            continue
+        where = item.nodeid.split("::", 1)[0]
+        shared = [
+            name
+            for name, defs in info.name2fixturedefs.items()
+            if defs and defs[-1].scope != "function" and defs[-1].baseid == where
+        ]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(where))

@@ -117,9 +117,7 @@ def _killed(run, delay: float) -> None:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The uninterrupted build: ingest v1, features, ingest v2, features (snapshots of each)."""
-    with pytest.MonkeyPatch.context() as mp:  # the key conftest gives every test
-        mp.setenv("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
-        return _build(tmp_path_factory.mktemp("crash"))
+    return _build(tmp_path_factory.mktemp("crash"))
 
 
 def _build(root: Path) -> dict:

@@ -4,7 +4,6 @@ outcomes (table level, demo size), and the whole chain runs from files to report
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from cxlab.experiments import run_experiment
 from cxlab.pseudo import pseudonymise
 from cxlab.report import findings
 from cxlab.store import Store
+from leakscan import leaks
 from truth_store import truth_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +26,6 @@ DEMO_SPEC = REPO / "experiments" / "demo.toml"
 @pytest.fixture(scope="module")
 def demo_size(tmp_path_factory):
     """experiments/demo.toml on a store filled from the demo cohort's table-level truth."""
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("demo_tl")
     store, truth = truth_store(root / "store", 40, 4, seed=2026, quarantine=False)
     run = run_experiment(DEMO_SPEC, out=root / "runs", store=store.path)
@@ -106,7 +105,6 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
     """One test (the chain is the expensive part, and xdist would build a shared fixture once
     per worker): output lines, quarantine, reuse of the raw files, and fidelity of the
     features computed from the synthetic C3D files to the simulated observations."""
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     first, second = _demo(tmp_path)
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
@@ -160,17 +158,8 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
         secrets |= set(raw[col].dropna())
     secrets |= {n.split()[-1] for n in raw["name"].dropna()}  # surnames on their own
     assert len(secrets) > 3 * 12
-    found = set()
-    for root in (tmp_path / "store", tmp_path / "runs"):
-        for f in sorted(root.rglob("*")):
-            if not f.is_file():
-                continue
-            texts = [f.read_bytes().decode("latin-1")]
-            if f.suffix == ".parquet":
-                texts.append(pd.read_parquet(f).to_csv())
-            found |= {s for s in secrets for t in texts if s in t}
-    found |= {s for s in secrets if s in first.output}
-    assert found == set()
+    roots = (tmp_path / "store", tmp_path / "runs")
+    assert leaks(roots, secrets, outputs=[first.output, second.output]) == {}
 
 
 def test_demo_refuses_a_raw_folder_of_another_cohort_naming_raw_and_clean_demo(tmp_path):
@@ -270,26 +259,9 @@ def test_planted_identifiers_never_reach_the_store_or_the_output(real_dir, tmp_p
     markers = set(st.table("markers", columns=["marker"])["marker"])
     assert {"LASI", "ASISl"} <= markers  # prefixes split off, so features find them
 
-    def leaks(texts: list[str]) -> set[str]:
-        # (the store's own path is printed on purpose; the raw data's folders never are)
-        secrets = {
-            "Smith",
-            "John",
-            "Derrick",
-            "PeterPan",
-            "example.org",
-            str(raw),
-            str(sheet.parent),
-        }
-        return {s for s in secrets for t in texts if s.lower() in t.lower()}
-
-    texts = [rec.output, sur.output]
-    for f in sorted(store.rglob("*")):
-        if f.is_file():
-            texts.append(f.relative_to(store).as_posix() + f.read_bytes().decode("latin-1"))
-            if f.suffix == ".parquet":
-                texts.append(pd.read_parquet(f).to_csv())
-    assert leaks(texts) == set()
+    # (the store's own path is printed on purpose; the raw data's folders never are)
+    secrets = {"Smith", "John", "Derrick", "PeterPan", "example.org", str(raw), str(sheet.parent)}
+    assert leaks([store], secrets, outputs=[rec.output, sur.output], ignore_case=True) == {}
     st.write(
         "strength",
         pd.DataFrame(
@@ -302,8 +274,7 @@ def test_planted_identifiers_never_reach_the_store_or_the_output(real_dir, tmp_p
             }
         ),
     )
-    control = [pd.read_parquet(f).to_csv() for f in sorted((store / "strength").rglob("*.pa*"))]
-    assert leaks(control) == {"John"}
+    assert set(leaks([store / "strength"], secrets, ignore_case=True)) == {"John"}
 
 
 def test_a_one_letter_key_is_refused_before_anything_is_written(real_dir, tmp_path, monkeypatch):
@@ -313,3 +284,45 @@ def test_a_one_letter_key_is_refused_before_anything_is_written(real_dir, tmp_pa
     out = CliRunner().invoke(app, ["ingest", str(raw), "--store", str(tmp_path / "store")])
     assert out.exit_code == 1 and "CXLAB_KEY" in out.output and "too weak" in out.output
     assert not list((tmp_path / "store").rglob("*.parquet"))
+
+
+def test_the_leak_scan_reads_the_values_not_only_the_bytes(tmp_path):
+    """Positive controls for :func:`leakscan.leaks`: a birth date in a date32 column (stored
+    as a day count, so absent from the file's bytes), a name in a compressed column, an
+    e-mail inside a list, a label in a dictionary and in a struct column, in a file not named
+    .parquet; numeric columns never match; outputs and file names are searched too."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from leakscan import parquet_texts
+
+    n = 5000
+    rng = np.random.default_rng(0)
+    filler = [f"{x:08x}" for x in rng.integers(0, 2**31, n - 1)]
+    table = pa.table(
+        {
+            "name": pa.array([*filler, "Margaret Hamilton"]),
+            "born": pa.array([dt.date(2000, 1, 1)] * (n - 1) + [dt.date(1936, 8, 17)]),
+            "mail": pa.array([["x"]] * (n - 1) + [["mh@example.net"]]),
+            "cat": pa.array([*filler, "CX0417"]).dictionary_encode(),
+            "nested": pa.array([{"who": v} for v in [*filler, "Apollo-11"]]),
+            "value": pa.array(np.r_[rng.normal(size=n - 1), 0.5]),
+        }
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(table, out / "part-0.bin", compression="zstd", write_statistics=False)
+    secrets = {"Margaret Hamilton", "1936-08-17", "mh@example.net", "CX0417", "Apollo-11"}
+    assert b"1936-08-17" not in (out / "part-0.bin").read_bytes()
+    texts = parquet_texts(out / "part-0.bin")
+    assert all(s in texts for s in secrets) and "0.5" not in texts
+    found = leaks([out], secrets | {"0.5"})
+    assert set(found) == secrets, found
+    assert found["1936-08-17"] == "out/part-0.bin (values)"
+    assert leaks([out], {"1936-08-17"}, outputs=["born 1936-08-17"]) == {"1936-08-17": "output 0"}
+    assert set(leaks([out], {"apollo"}, ignore_case=True)) == {"apollo"}
+    assert leaks([out], {"apollo"}) == {}
+    (out / "Hopper.txt").write_text("x")
+    assert leaks([out], {"Hopper"}) == {"Hopper": "out/Hopper.txt (path)"}

@@ -481,14 +481,12 @@ def emg_cohort(tmp_path_factory):
     features, and each trial's ground truth matched to its recording by file hash."""
     import hashlib
     import json
-    import os
 
     from cxlab.features.runner import extract_features
     from cxlab.ingest import ingest
     from cxlab.store import Store
     from cxlab.synth.files import write_cohort
 
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("emg_cohort")
     raw = write_cohort(
         root / "raw", n_subjects=4, n_sessions=2, seed=3, jobs=2, emg=True, progress=False

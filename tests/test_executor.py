@@ -40,17 +40,9 @@ def _files(store: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def raw(tmp_path_factory, real_dir) -> Path:
-    from cxlab.synth.files import write_cohort
-
-    out = write_cohort(
-        tmp_path_factory.mktemp("dask") / "raw",
-        n_subjects=2,
-        n_sessions=1,
-        seed=11,
-        jobs=1,
-        progress=False,
-    )
+def raw(tmp_path_factory, real_dir, synth_cohort) -> Path:
+    out = tmp_path_factory.mktemp("dask") / "raw"  # a copy: two files are added to it
+    shutil.copytree(synth_cohort(2, 1, seed=11), out)
     real = real_dir / "c3d"  # a vendor's CMJ file, and a truncated file for the quarantine
     extra = out / "sub-CX900" / "ses-1"
     extra.mkdir(parents=True)

@@ -49,9 +49,6 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    import os
-
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("exp")
     store, truth = truth_store(root / "store", 24, 3, seed=5)
     spec = _write(root / "trial.toml", SPEC)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -16,15 +15,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 @pytest.fixture(scope="session")
 def nb_store(tmp_path_factory):
-    old = os.environ.get("CXLAB_KEY")
-    os.environ["CXLAB_KEY"] = "cxlab-test-key-not-secret-0123456789abcdef"
-    try:
-        store, _ = truth_store(tmp_path_factory.mktemp("nb") / "store", 24, 3, seed=3, curves=True)
-    finally:
-        if old is None:
-            os.environ.pop("CXLAB_KEY")
-        else:
-            os.environ["CXLAB_KEY"] = old
+    store, _ = truth_store(tmp_path_factory.mktemp("nb") / "store", 24, 3, seed=3, curves=True)
     return store
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from html.parser import HTMLParser
@@ -71,7 +70,6 @@ class _Page(HTMLParser):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("rep")
     store, truth = truth_store(root / "store", 16, 3, seed=9)
     (root / "rep.toml").write_text(SPEC, encoding="utf-8")

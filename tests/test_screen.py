@@ -411,15 +411,12 @@ _TASK = {
 }
 
 
-KEY = b"cxlab-test-key-not-secret-0123456789abcdef"
-
-
 def truth_tables(truth, value="observed_value"):
     """Map simulate_truth outcomes to features/scores rows (one trial per session)."""
     o = truth.outcomes[truth.outcomes["observed"]].merge(
         truth.subjects[["label", "valgus_side_offset_deg"]], on="label"
     )
-    ids = {lab: pseudonymise(lab, key=KEY) for lab in o["label"].unique()}
+    ids = {lab: pseudonymise(lab) for lab in o["label"].unique()}
     o["subject_id"] = o["label"].map(ids)
     o["value"] = o[value]
     f = o[o["outcome"].isin(_TASK)].copy()
@@ -461,7 +458,7 @@ def cohort():
     f, s = truth_tables(truth)
     out = screen(f, s)
     subs = truth.subjects.assign(
-        subject_id=truth.subjects["label"].map(lambda lab: pseudonymise(lab, key=KEY))
+        subject_id=truth.subjects["label"].map(lambda lab: pseudonymise(lab))
     )
     return truth, subs, out
 

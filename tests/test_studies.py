@@ -49,9 +49,6 @@ def _spec(root: Path, *, time: str, design: str = "parallel", name: str = "mocap
 def mocap(tmp_path_factory):
     """A synthetic cohort's C3D files, renamed to carry the session date, ingested with a
     {date} pattern; the programme log but no surveys."""
-    import os
-
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     from cxlab.features.runner import extract_features
     from cxlab.ingest import ingest, ingest_interventions
     from cxlab.synth.files import write_cohort

@@ -11,23 +11,18 @@ from cxlab.features.runner import extract_features
 from cxlab.ingest import ingest
 from cxlab.pseudo import pseudonymise
 from cxlab.store import Store
-from cxlab.synth import write_cohort
 
 
 @pytest.fixture(scope="module")
-def battery_store(tmp_path_factory):
+def battery_store(tmp_path_factory, synth_cohort):
     root = tmp_path_factory.mktemp("battery")
-    with pytest.MonkeyPatch.context() as mp:  # the conftest key, before its function scope
-        mp.setenv("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
-        out = write_cohort(
-            root / "raw", n_subjects=2, n_sessions=1, seed=11, jobs=1, progress=False
-        )
-        gt = json.loads((out / "ground_truth.json").read_text())
-        st = Store(root / "st")
-        report = ingest([out / "sub-CX001"], store=st, jobs=1, progress=False)
-        assert not report.failed
-        rep = extract_features(st, jobs=1, progress=False)
-        assert rep.quarantine.empty, list(rep.quarantine["reason"])
+    out = synth_cohort(2, 1, seed=11)  # the cohort test_executor ingests on Dask
+    gt = json.loads((out / "ground_truth.json").read_text())
+    st = Store(root / "st")
+    report = ingest([out / "sub-CX001"], store=st, jobs=1, progress=False)
+    assert not report.failed
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.quarantine.empty, list(rep.quarantine["reason"])
     return st, gt
 
 
