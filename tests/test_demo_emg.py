@@ -6,7 +6,6 @@ A small cohort (control and hip arms only), not the full demo."""
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
@@ -27,7 +26,6 @@ ARMS = ("control", "hip_strengthening")
 
 @pytest.fixture(scope="module")
 def emg_run(tmp_path_factory):
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("demo_emg")
     raw = write_cohort(
         root / "raw", n_subjects=14, n_sessions=2, seed=91, jobs=2, emg=True, progress=False

@@ -63,9 +63,7 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    import os
 
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("curverun")
     store, truth = truth_store(root / "store", 24, 3, seed=5, curves=True)
     spec = _write(root / "trial.toml", BASE + CURVES)

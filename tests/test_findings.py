@@ -3,8 +3,6 @@ last visit, checked against a simulated cohort with known programme effects."""
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import pytest
 
@@ -31,7 +29,6 @@ mcid = 2.0
 
 @pytest.fixture(scope="module")
 def visit_run(tmp_path_factory):
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("visits")
     _store, truth = truth_store(root / "store", 40, 3, seed=9)
     (root / "visits.toml").write_text(SPEC, encoding="utf-8")

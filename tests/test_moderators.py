@@ -129,12 +129,10 @@ mcid = 3.0
 
 @pytest.fixture(scope="module")
 def mod_run(tmp_path_factory):
-    import os
 
     from cxlab.experiments import run_experiment
     from truth_store import truth_store
 
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     root = tmp_path_factory.mktemp("mod")
     _store, truth = truth_store(root / "store", 48, 4, seed=21)
     (root / "mod.toml").write_text(SPEC, encoding="utf-8")

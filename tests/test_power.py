@@ -197,7 +197,6 @@ def test_power_section_errors_name_the_key_and_the_fix(tmp_path):
 
 
 def test_pilot_numbers_left_out_of_the_spec_come_from_a_mixed_fit_of_the_store(tmp_path):
-    import os
     import warnings
 
     import statsmodels.formula.api as smf
@@ -207,7 +206,6 @@ def test_pilot_numbers_left_out_of_the_spec_come_from_a_mixed_fit_of_the_store(t
     from cxlab.store import Store
     from truth_store import truth_store
 
-    os.environ.setdefault("CXLAB_KEY", "cxlab-test-key-not-secret-0123456789abcdef")
     truth_store(tmp_path / "store", 24, 4, seed=5)
     spec = tmp_path / "plan.toml"
     spec.write_text(
