@@ -566,7 +566,7 @@ def run_cmd(
 @app.command("power", rich_help_panel="3. Experiments and reports")
 @handled
 def power_cmd(
-    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML) with a [power] section.")],
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML) with a \\[power] section.")],
     store: Annotated[
         Path | None,
         typer.Option("--store", help="Pilot store instead of the spec's (for estimates)."),
