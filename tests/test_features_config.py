@@ -163,6 +163,10 @@ def test_features_table_of_the_synthetic_cohort_is_unchanged(tmp_path):
     # subject_id is left out: it depends on the pseudonymisation key, not on the features
     cols = ["recording_id", "session", "task", "trial", "feature", "side"]
     f = f[[*cols, "value", "unit", "method"]].sort_values(cols, kind="stable")
+    # the cohort has since gained single-leg tests (their own random stream, so every earlier
+    # file keeps its bytes): the digest is of the tasks the pinned table had
+    added = {"cmj_left", "cmj_right", "hop_left", "hop_right", "cmj_single_leg", "hop_single_leg"}
+    f = f[~f["task"].isin(added)]
     text = f.to_csv(index=False, float_format="%.17g")
     assert len(f) == 337 and set(f["task"]) >= {"cmj", "landing", "sj", "dj", "imtp", "posture"}
     assert hashlib.sha256(text.encode()).hexdigest() == FEATURES_DIGEST

@@ -250,7 +250,8 @@ def fit_moderation(
         fml = " + ".join([f"{quoted(y)} ~ {rhs}", *covariate_terms(d, covs)])
         scale = lg.time_scale(ds, time_as="continuous")
         fit_d = d.assign(**{ds.time: d[ds.time] / scale})
-        res, _re, ok, notes = lg.fit_mixed(fit_d, ds, fml, time_as="continuous")
+        fit = lg.fit_mixed(fit_d, ds, fml, time_as="continuous")
+        res, ok, notes = fit.results, fit.converged, fit.notes
         formulas[y] = fml
         rows += _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha)
     table = pd.DataFrame([r._asdict() for r in rows], columns=MODERATION_COLUMNS)
