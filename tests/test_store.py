@@ -428,3 +428,25 @@ def test_a_store_written_before_the_catalog_is_adopted(tmp_path):
     assert len(s.table("forces")) == 50 and s.parts("forces")[RID].partition == "abcdefabcdef"
     assert not (tmp_path / "recordings" / f"part-{RID}.parquet").exists()  # merged
     assert len(s.table("recordings")) == 1
+
+
+def test_recover_removes_a_dead_writers_temporary_catalog_or_journal(tmp_path):
+    # test_crash found it: a features worker killed between writing the journal's temporary
+    # and renaming it left `.tmp-<pid>-*.json` in the store's root for ever
+    import subprocess
+    import sys
+
+    st = Store(tmp_path / "st")
+    st.write("recordings", _recording(), key=RID)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    stale = st.path / f".tmp-{dead}-wmvorapd.json"
+    mine = st.path / f".tmp-{os.getpid()}-live.json"
+    stale.write_text("{}")
+    mine.write_text("{}")
+    assert st.recover() >= 1
+    assert not stale.exists() and mine.exists()

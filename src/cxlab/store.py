@@ -363,10 +363,13 @@ class Store:
         return int(had)
 
     def recover(self) -> int:
-        """Finish what a killed writer left: its staged parts (a dead process's), and a
-        commit cut short (the files of the losing side). Costs what was left, not the
-        size of the store. Returns the entries removed."""
+        """Finish what a killed writer left: its staged parts and its temporary catalog or
+        journal file (a dead process's), and a commit cut short (the files of the losing
+        side). Costs what was left, not the size of the store. Returns the entries removed."""
         n = remove_stale_temporaries(self.path / _catalog.STAGING, recursive=False)
+        # the catalog and the journal are written beside it as .tmp-<pid>-* then renamed:
+        # a writer killed between the two leaves that temporary in the store's root
+        n += remove_stale_temporaries(self.path, recursive=False)
         if (self.path / _catalog.JOURNAL).exists():
             with _catalog.locked(self.path):
                 n += _catalog.finish_journal(self.path, self._cache.get())
