@@ -24,6 +24,7 @@ from cxlab._check import message, warn
 from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.events import FeatureError, flights, quiet_standing
 from cxlab.features.jump import refine_flight
+from cxlab.schemas import schema_of
 from cxlab.units import G
 
 __all__ = [
@@ -603,18 +604,7 @@ def single_leg_lsi(
         of each leg's trials, and ``_asym_pct`` (Robinson 1987). Sessions with one leg only
         give no row; quantities near zero (< 1 % of the larger magnitude in the squad) none.
     """
-    cols = [
-        "recording_id",
-        "subject_id",
-        "session",
-        "task",
-        "trial",
-        "feature",
-        "side",
-        "value",
-        "unit",
-        "method",
-    ]
+    cols = schema_of("features").names
     parts = []
     for out_task, (lt, rt) in pairs.items():
         d = features[

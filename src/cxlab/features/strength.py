@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cxlab.features.asymmetry import weaker_limb_lsi
+from cxlab.schemas import schema_of
 
 __all__ = ["strength_features"]
 
@@ -40,18 +41,7 @@ def strength_features(df: pd.DataFrame, /) -> pd.DataFrame:
         both groups exist, and ``strength_<muscle_group>_lsi_pct`` = 100·min(L,R)/max(L,R)
         (bilateral, ``%``) where both sides exist. Missing torques give no row.
     """
-    cols = [
-        "recording_id",
-        "subject_id",
-        "session",
-        "task",
-        "trial",
-        "feature",
-        "side",
-        "value",
-        "unit",
-        "method",
-    ]
+    cols = schema_of("features").names
     d = df.dropna(subset=["peak_torque_nm"])
     if d.empty:
         return pd.DataFrame(columns=cols)
