@@ -291,26 +291,12 @@ def test_c3d_files_declare_rates_labels_units_and_plates(cohort):
     assert fp["CHANNEL"]["value"][:, 1].tolist() == list(range(7, 13))
     land = ezc3d.c3d(str(c3d_path(out, lab, ses, "landing", 1)))
     assert land["parameters"]["POINT"]["RATE"]["value"][0] == 200
-    assert land["parameters"]["POINT"]["LABELS"]["value"] == [
-        "LASI",
-        "RASI",
-        "LPSI",
-        "RPSI",
-        "LHJC",
-        "RHJC",
-        "LKNE",
-        "RKNE",
-        "LKJC",
-        "RKJC",
-        "LANK",
-        "RANK",
-        "LAJC",
-        "RAJC",
-        "LHEE",
-        "RHEE",
-        "LTOE",
-        "RTOE",
-    ]
+    # The landing trial carries a left/right pair of each lower-limb landmark, pelvis to toe
+    # (anterior/posterior iliac spines, hip/knee/ankle joint centres, lateral knee and ankle
+    # markers, heel, toe), written here from the marker set's convention, not from synth.
+    landmarks = ("ASI", "PSI", "HJC", "KNE", "KJC", "ANK", "AJC", "HEE", "TOE")
+    expected = [f"{side}{m}" for m in landmarks for side in "LR"]
+    assert land["parameters"]["POINT"]["LABELS"]["value"] == expected
     bal = ezc3d.c3d(str(c3d_path(out, lab, ses, "balance_left", 1)))
     assert bal["parameters"]["ANALOG"]["RATE"]["value"][0] == 100
     assert bal["parameters"]["FORCE_PLATFORM"]["USED"]["value"][0] == 1
