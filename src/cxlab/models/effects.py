@@ -243,6 +243,41 @@ def _prepare(
     )
 
 
+def _longitudinal_design(
+    data: pd.DataFrame,
+    *,
+    outcome,
+    time: str,
+    arm: str,
+    subject: str,
+    control: str,
+    covariates,
+    time_as: str,
+    moderators,
+    correction: str,
+    alpha: float,
+) -> Design:
+    """The design step of :func:`fit_mixed` and :func:`fit_gee`: :func:`_prepare` with
+    numeric time when ``time_as="continuous"``, moderators checked and centred."""
+    mods = as_list(moderators)
+    _check_moderators(mods, time_as)
+    ds = _prepare(
+        data,
+        outcome=outcome,
+        time=time,
+        arm=arm,
+        subject=subject,
+        control=control,
+        covariates=covariates,
+        moderators=mods,
+        correction=correction,
+        alpha=alpha,
+        numeric_time=time_as == "continuous",
+    )
+    _centre_moderators(ds)
+    return ds
+
+
 def _check_moderators(mods: list[str], time_as: str) -> None:
     if mods and time_as == "categorical":
         raise ConfigError(
@@ -352,9 +387,7 @@ def fit_mixed(
     """
     check_option("time_as", time_as, ("continuous", "categorical"))
     check_option("engine", engine, ENGINES)
-    mods = as_list(moderators)
-    _check_moderators(mods, time_as)
-    ds = _prepare(
+    ds = _longitudinal_design(
         data,
         outcome=outcome,
         time=time,
@@ -362,12 +395,11 @@ def fit_mixed(
         subject=subject,
         control=control,
         covariates=covariates,
-        moderators=mods,
+        time_as=time_as,
+        moderators=moderators,
         correction=correction,
         alpha=alpha,
-        numeric_time=time_as == "continuous",
     )
-    _centre_moderators(ds)
     rows, formulas, results, scales, engines = [], {}, {}, {}, {}
     re_used = set()
     for y in ds.outcomes:
@@ -454,9 +486,7 @@ def fit_gee(
     check_option("time_as", time_as, ("continuous", "categorical"))
     check_option("cov_struct", cov_struct, ("exchangeable", "ar1"))
     check_option("cov_type", cov_type, ("auto", "robust", "bias_reduced"))
-    mods = as_list(moderators)
-    _check_moderators(mods, time_as)
-    ds = _prepare(
+    ds = _longitudinal_design(
         data,
         outcome=outcome,
         time=time,
@@ -464,12 +494,11 @@ def fit_gee(
         subject=subject,
         control=control,
         covariates=covariates,
-        moderators=mods,
+        time_as=time_as,
+        moderators=moderators,
         correction=correction,
         alpha=alpha,
-        numeric_time=time_as == "continuous",
     )
-    _centre_moderators(ds)
     if cov_type == "auto":
         cov_type = "bias_reduced" if ds.data[ds.subject].nunique() < 50 else "robust"
     rows, formulas, results = [], {}, {}
