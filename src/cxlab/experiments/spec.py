@@ -274,6 +274,92 @@ class ExperimentSpec:
         return d
 
 
+class _Keys:
+    """Typed reads of spec keys that append every problem to one list (one wording each).
+
+    ``need`` reads a key of a type; ``choice`` also requires one of ``allowed``; ``level``
+    a significance level in (0, 0.5). Each returns the value read (None when absent and
+    required, or of the wrong type), so later checks see what the spec says.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+
+    def add(self, problem, /, **where) -> None:
+        """Append one problem (the arguments of :func:`cxlab._check.message`)."""
+        self.problems.append(message(problem, **where))
+
+    def need(self, d, key, typ, where="", default=...):
+        if key not in d:
+            if default is ...:
+                self.add("is required", field=f"{where}{key}", fix="add it to the spec")
+            return None if default is ... else default
+        v = d[key]
+        if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
+            names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+            self.add(
+                f"must be a {names}",
+                field=f"{where}{key}",
+                value=v,
+                fix=f"write it as a TOML {names}",
+            )
+            return None
+        return v
+
+    def choice(self, d, key, allowed, where, default, *, problem, fix=None, suggest=False):
+        """A string key that must be one of ``allowed``; ``fix`` defaults to listing them,
+        ``suggest`` puts a did-you-mean first."""
+        v = self.need(d, key, str, where, default)
+        if v is not None and v not in allowed:
+            self.add(
+                problem,
+                field=f"{where}{key}",
+                value=v,
+                fix=fix or _pick_fix(v, allowed, suggest=suggest),
+            )
+        return v
+
+    def member(self, v, allowed, *, problem, field, many="one"):
+        """Append a did-you-mean problem when ``v`` is not in ``allowed``."""
+        if v is not None and v not in allowed:
+            self.add(
+                problem,
+                field=field,
+                value=v,
+                fix=_pick_fix(v, allowed, suggest=True, many=many),
+            )
+
+    def names(self, d, key, allowed, where, *, problem):
+        """A list key (default empty) whose every item must be one of ``allowed``."""
+        v = self.need(d, key, list, where, [])
+        for item in v or []:
+            self.member(
+                item,
+                allowed,
+                problem=f"is not an available {problem}",
+                field=f"{where}{key}",
+                many="any",
+            )
+        return v
+
+    def level(self, d, key, where, default):
+        """A significance level: a number in (0, 0.5)."""
+        v = self.need(d, key, (int, float), where, default)
+        if v is not None and not 0 < v < 0.5:
+            self.add(
+                "is out of range",
+                field=f"{where}{key}",
+                value=v,
+                fix="use a level between 0 and 0.5, e.g. 0.05",
+            )
+        return v
+
+
+def _pick_fix(v, allowed, *, suggest: bool, many: str = "one") -> str:
+    close = nearest(v, allowed) if suggest else None
+    return f"did you mean {close!r}?" if close else f"use {many} of {', '.join(allowed)}"
+
+
 def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> ExperimentSpec:
     """Read and validate an experiment spec.
 
@@ -316,202 +402,112 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     problems: list[str] = []
     problems += [str(u) for u in unknown_keys(raw, _TOP)]
 
-    def need(d, key, typ, where="", default=...):
-        if key not in d:
-            if default is ...:
-                problems.append(
-                    message("is required", field=f"{where}{key}", fix="add it to the spec")
-                )
-            return None if default is ... else default
-        v = d[key]
-        if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)):
-            names = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-            problems.append(
-                message(
-                    f"must be a {names}",
-                    field=f"{where}{key}",
-                    value=v,
-                    fix=f"write it as a TOML {names}",
-                )
-            )
-            return None
-        return v
+    keys = _Keys(problems)
+    need = keys.need
 
     name = need(raw, "name", str)
     if name is not None and not _NAME.fullmatch(name):
-        problems.append(
-            message(
-                "is not a valid run name",
-                field="name",
-                value=name,
-                fix="use letters, digits, '_', '.', '-' (max 64)",
-            )
+        keys.add(
+            "is not a valid run name",
+            field="name",
+            value=name,
+            fix="use letters, digits, '_', '.', '-' (max 64)",
         )
     title = need(raw, "title", str, default=None)
     seed = need(raw, "seed", int)
     if seed is not None and not 0 <= seed < 2**32:
-        problems.append(
-            message(
-                "is out of range",
-                field="seed",
-                value=seed,
-                fix="use an integer from 0 to 2**32 - 1",
-            )
+        keys.add(
+            "is out of range",
+            field="seed",
+            value=seed,
+            fix="use an integer from 0 to 2**32 - 1",
         )
     store_text = need(raw, "store", str, default=None)
     if store_text is None and store is None and "store" not in raw:
-        problems.append(
-            message(
-                "is required",
-                field="store",
-                fix='add store = "path/to/store" (relative to the spec file)',
-            )
+        keys.add(
+            "is required",
+            field="store",
+            fix='add store = "path/to/store" (relative to the spec file)',
         )
     where = need(raw, "where", str, default=None)
     if where is not None and ";" in where:
-        problems.append(
-            message(
-                "must be one SQL boolean expression",
-                field="where",
-                value=where,
-                fix="remove the ';' (e.g. where = \"adherence >= 0.5\")",
-            )
+        keys.add(
+            "must be one SQL boolean expression",
+            field="where",
+            value=where,
+            fix="remove the ';' (e.g. where = \"adherence >= 0.5\")",
         )
 
     model = need(raw, "model", dict, default={}) or {}
     problems += [str(u) for u in unknown_keys(model, _MODEL, where="model")]
-    time = need(model, "time", str, "model.", "week")
-    if time is not None and time not in TIMES:
-        problems.append(
-            message(
-                "is not a valid time variable",
-                field="model.time",
-                value=time,
-                fix=f"use one of {', '.join(TIMES)}",
-            )
-        )
-    arm = need(model, "arm", str, "model.", "arm")
-    if arm is not None and arm != "arm":
-        problems.append(
-            message(
-                "is not a column of the analysis table",
-                field="model.arm",
-                value=arm,
-                fix='use "arm" (interventions.arm)',
-            )
-        )
-    design = need(model, "design", str, "model.", "parallel")
-    if design is not None and design not in DESIGNS:
-        problems.append(
-            message(
-                "is not a known design",
-                field="model.design",
-                value=design,
-                fix=f"use one of {', '.join(DESIGNS)}",
-            )
-        )
+    time = keys.choice(
+        model, "time", TIMES, "model.", "week", problem="is not a valid time variable"
+    )
+    arm = keys.choice(
+        model,
+        "arm",
+        ("arm",),
+        "model.",
+        "arm",
+        problem="is not a column of the analysis table",
+        fix='use "arm" (interventions.arm)',
+    )
+    design = keys.choice(
+        model, "design", DESIGNS, "model.", "parallel", problem="is not a known design"
+    )
     control = need(model, "control", str, "model.", ... if design != "prepost" else PREPOST_ARM)
-    cov = need(model, "covariates", list, "model.", [])
-    for c in cov or []:
-        if c not in COVARIATES:
-            close = nearest(c, COVARIATES)
-            fix = f"did you mean {close!r}?" if close else f"use any of {', '.join(COVARIATES)}"
-            problems.append(
-                message("is not an available covariate", field="model.covariates", value=c, fix=fix)
-            )
-    mods = need(model, "moderators", list, "model.", [])
-    for m in mods or []:
-        if m not in MODERATORS:
-            close = nearest(m, MODERATORS)
-            fix = f"did you mean {close!r}?" if close else f"use any of {', '.join(MODERATORS)}"
-            problems.append(
-                message("is not an available moderator", field="model.moderators", value=m, fix=fix)
-            )
+    cov = keys.names(model, "covariates", COVARIATES, "model.", problem="covariate")
+    mods = keys.names(model, "moderators", MODERATORS, "model.", problem="moderator")
     if mods and design != "parallel":
-        problems.append(
-            message(
-                "need a parallel design (arms vs control)",
-                field="model.moderators",
-                value=mods,
-                fix='use design = "parallel" or drop the moderators',
-            )
+        keys.add(
+            "need a parallel design (arms vs control)",
+            field="model.moderators",
+            value=mods,
+            fix='use design = "parallel" or drop the moderators',
         )
-    time_as = need(model, "time_as", str, "model.", "continuous")
-    if time_as is not None and time_as not in TIME_AS:
-        problems.append(
-            message(
-                "is not a way to model time",
-                field="model.time_as",
-                value=time_as,
-                fix=f"use one of {', '.join(TIME_AS)}",
-            )
-        )
-    elif time_as == "categorical" and (time != "session_index" or design != "parallel"):
-        problems.append(
-            message(
-                'per-visit estimands need time = "session_index" and design = "parallel"',
-                field="model.time_as",
-                value=time_as,
-                fix='set time = "session_index" (visits are session numbers), or use '
-                'time_as = "continuous"',
-            )
+    time_as = keys.choice(
+        model, "time_as", TIME_AS, "model.", "continuous", problem="is not a way to model time"
+    )
+    if time_as == "categorical" and (time != "session_index" or design != "parallel"):
+        keys.add(
+            'per-visit estimands need time = "session_index" and design = "parallel"',
+            field="model.time_as",
+            value=time_as,
+            fix='set time = "session_index" (visits are session numbers), or use '
+            'time_as = "continuous"',
         )
     if time_as == "categorical" and mods:
-        problems.append(
-            message(
-                'moderators need time_as = "continuous"',
-                field="model.moderators",
-                value=mods,
-                fix="drop the moderators or model time as continuous",
-            )
+        keys.add(
+            'moderators need time_as = "continuous"',
+            field="model.moderators",
+            value=mods,
+            fix="drop the moderators or model time as continuous",
         )
-    method = need(model, "method", str, "model.", "mixed")
-    if method is not None and method not in METHODS:
-        problems.append(
-            message(
-                "is not a valid method",
-                field="model.method",
-                value=method,
-                fix=f"use one of {', '.join(METHODS)}",
-            )
-        )
-    alpha = need(model, "alpha", (int, float), "model.", 0.05)
-    if alpha is not None and not 0 < alpha < 0.5:
-        problems.append(
-            message(
-                "is out of range",
-                field="model.alpha",
-                value=alpha,
-                fix="use a level between 0 and 0.5, e.g. 0.05",
-            )
-        )
+    method = keys.choice(
+        model, "method", METHODS, "model.", "mixed", problem="is not a valid method"
+    )
+    alpha = keys.level(model, "alpha", "model.", 0.05)
 
     outs_raw = need(raw, "outcomes", dict)
     outcomes: list[Outcome] = []
     if outs_raw is not None and not outs_raw:
-        problems.append(
-            message("is empty", field="outcomes", fix="add at least one [outcomes.<name>] table")
-        )
+        keys.add("is empty", field="outcomes", fix="add at least one [outcomes.<name>] table")
     for oname, o in (outs_raw or {}).items():
         where_ = f"outcomes.{oname}."
         if not _OUTCOME.fullmatch(oname):
-            problems.append(
-                message(
-                    "is not a valid outcome name",
-                    field=f"outcomes.{oname}",
-                    fix="use an instrument or feature name, optionally with "
-                    "@left or @right (e.g. knee_fppa_peak_deg@left)",
-                )
+            keys.add(
+                "is not a valid outcome name",
+                field=f"outcomes.{oname}",
+                fix="use an instrument or feature name, optionally with "
+                "@left or @right (e.g. knee_fppa_peak_deg@left)",
             )
             continue
         if not isinstance(o, dict):
-            problems.append(
-                message(
-                    "must be a table",
-                    field=f"outcomes.{oname}",
-                    value=o,
-                    fix=f"write it as [outcomes.{oname}] with mcid = ...",
-                )
+            keys.add(
+                "must be a table",
+                field=f"outcomes.{oname}",
+                value=o,
+                fix=f"write it as [outcomes.{oname}] with mcid = ...",
             )
             continue
         problems += [str(u) for u in unknown_keys(o, _OUT, where=f"outcomes.{oname}")]
@@ -519,42 +515,36 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
         mcid = need(o, "mcid", (int, float, str), where_, None)
         bad = mcid != "swc" if isinstance(mcid, str) else (mcid is not None and not mcid > 0)
         if bad:
-            problems.append(
-                message(
-                    'must be positive or "swc"',
-                    field=f"{where_}mcid",
-                    value=mcid,
-                    fix="give the minimal important change in the "
-                    'outcome\'s unit, or "swc" for 0.2 x baseline SD',
-                )
+            keys.add(
+                'must be positive or "swc"',
+                field=f"{where_}mcid",
+                value=mcid,
+                fix="give the minimal important change in the "
+                'outcome\'s unit, or "swc" for 0.2 x baseline SD',
             )
-        better = need(o, "better", str, where_, "lower")
-        if better is not None and better not in ("lower", "higher"):
-            problems.append(
-                message(
-                    "is not a direction",
-                    field=f"{where_}better",
-                    value=better,
-                    fix='use "lower" or "higher"',
-                )
-            )
-        source = need(o, "source", str, where_, "scores" if feature in INSTRUMENTS else "features")
-        if source is not None and source not in ("scores", "features"):
-            problems.append(
-                message(
-                    "is not a table",
-                    field=f"{where_}source",
-                    value=source,
-                    fix='use "scores" or "features"',
-                )
-            )
+        better = keys.choice(
+            o,
+            "better",
+            ("lower", "higher"),
+            where_,
+            "lower",
+            problem="is not a direction",
+            fix='use "lower" or "higher"',
+        )
+        source = keys.choice(
+            o,
+            "source",
+            ("scores", "features"),
+            where_,
+            "scores" if feature in INSTRUMENTS else "features",
+            problem="is not a table",
+            fix='use "scores" or "features"',
+        )
         if source == "scores" and side:
-            problems.append(
-                message(
-                    "has a side suffix but comes from scores",
-                    field=f"outcomes.{oname}",
-                    fix="drop the @left/@right",
-                )
+            keys.add(
+                "has a side suffix but comes from scores",
+                field=f"outcomes.{oname}",
+                fix="drop the @left/@right",
             )
         task = need(o, "task", str, where_, None)
         label = need(o, "label", str, where_, None) or (
@@ -572,17 +562,10 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
                 label,
             )
         )
-    curves = _read_curves(raw, problems, need, design=design, alpha=alpha)
-    correction = need(raw, "curve_correction", str, "", "sidak")
-    if correction is not None and correction not in CURVE_CORRECTIONS:
-        problems.append(
-            message(
-                "is not a known correction",
-                field="curve_correction",
-                value=correction,
-                fix=f"use one of {', '.join(CURVE_CORRECTIONS)}",
-            )
-        )
+    curves = _read_curves(raw, keys, design=design, alpha=alpha)
+    correction = keys.choice(
+        raw, "curve_correction", CURVE_CORRECTIONS, "", "sidak", problem="is not a known correction"
+    )
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(
@@ -618,169 +601,124 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     )
 
 
-def _read_curves(raw: dict, problems: list[str], need, *, design, alpha) -> list[CurveOutcome]:
-    """The ``[curves.<name>]`` tables, every problem appended to ``problems``."""
+def _read_curves(raw: dict, keys: _Keys, *, design, alpha) -> list[CurveOutcome]:
+    """The ``[curves.<name>]`` tables, every problem appended to ``keys.problems``."""
+    problems, need = keys.problems, keys.need
     tables = need(raw, "curves", dict, "", {}) or {}
     out: list[CurveOutcome] = []
     for cname, c in tables.items():
         where_ = f"curves.{cname}."
         if not _CURVE_NAME.fullmatch(cname):
-            problems.append(
-                message(
-                    "is not a valid curve outcome name",
-                    field=f"curves.{cname}",
-                    fix="use lower-case letters, digits and '_' (e.g. landing_force)",
-                )
+            keys.add(
+                "is not a valid curve outcome name",
+                field=f"curves.{cname}",
+                fix="use lower-case letters, digits and '_' (e.g. landing_force)",
             )
             continue
         if not isinstance(c, dict):
-            problems.append(
-                message(
-                    "must be a table",
-                    field=f"curves.{cname}",
-                    value=c,
-                    fix=f"write it as [curves.{cname}] with signal = ..., phase = ..., test = ...",
-                )
+            keys.add(
+                "must be a table",
+                field=f"curves.{cname}",
+                value=c,
+                fix=f"write it as [curves.{cname}] with signal = ..., phase = ..., test = ...",
             )
             continue
         n_before = len(problems)
         problems += [str(u) for u in unknown_keys(c, _CURVE, where=f"curves.{cname}")]
         signal = need(c, "signal", str, where_)
         phase = need(c, "phase", str, where_)
-        side = need(c, "side", str, where_, "bilateral")
-        if side is not None and side not in ("bilateral", *SIDES):
-            problems.append(
-                message(
-                    "is not a side",
-                    field=f"{where_}side",
-                    value=side,
-                    fix='use "bilateral", "left" or "right"',
-                )
-            )
+        side = keys.choice(
+            c,
+            "side",
+            ("bilateral", *SIDES),
+            where_,
+            "bilateral",
+            problem="is not a side",
+            fix='use "bilateral", "left" or "right"',
+        )
         task = need(c, "task", str, where_, None)
-        test = need(c, "test", str, where_)
-        if test is not None and test not in CURVE_TESTS:
-            close = nearest(test, CURVE_TESTS)
-            problems.append(
-                message(
-                    "is not a curve test",
-                    field=f"{where_}test",
-                    value=test,
-                    fix=f"did you mean {close!r}?"
-                    if close
-                    else f"use one of {', '.join(CURVE_TESTS)}",
-                )
-            )
+        test = keys.choice(
+            c, "test", CURVE_TESTS, where_, ..., problem="is not a curve test", suggest=True
+        )
         arm = need(c, "arm", str, where_, PREPOST_ARM if design == "prepost" else None)
         if arm is None and test in ("paired", "two_sample", "anova1rm") and "arm" not in c:
-            problems.append(
-                message(
-                    f"is required for test = {test!r}",
-                    field=f"{where_}arm",
-                    fix="name the programme arm tested (interventions.arm)",
-                )
+            keys.add(
+                f"is required for test = {test!r}",
+                field=f"{where_}arm",
+                fix="name the programme arm tested (interventions.arm)",
             )
         if test == "two_sample" and design == "prepost":
-            problems.append(
-                message(
-                    "needs a control arm, which a pre/post design has not",
-                    field=f"{where_}test",
-                    value=test,
-                    fix='use test = "paired" in a pre/post design',
-                )
+            keys.add(
+                "needs a control arm, which a pre/post design has not",
+                field=f"{where_}test",
+                value=test,
+                fix='use test = "paired" in a pre/post design',
             )
-        c_alpha = need(c, "alpha", (int, float), where_, alpha if alpha is not None else 0.05)
-        if c_alpha is not None and not 0 < c_alpha < 0.5:
-            problems.append(
-                message(
-                    "is out of range",
-                    field=f"{where_}alpha",
-                    value=c_alpha,
-                    fix="use a level between 0 and 0.5, e.g. 0.05",
-                )
-            )
+        c_alpha = keys.level(c, "alpha", where_, alpha if alpha is not None else 0.05)
         two_tailed = need(c, "two_tailed", bool, where_, True)
-        inference = need(c, "inference", str, where_, "parametric")
-        if inference is not None and inference not in ("parametric", "permutation"):
-            problems.append(
-                message(
-                    "is not an inference",
-                    field=f"{where_}inference",
-                    value=inference,
-                    fix='use "parametric" (random field theory) or "permutation"',
-                )
-            )
+        inference = keys.choice(
+            c,
+            "inference",
+            ("parametric", "permutation"),
+            where_,
+            "parametric",
+            problem="is not an inference",
+            fix='use "parametric" (random field theory) or "permutation"',
+        )
         perms = need(c, "permutations", int, where_, 10000)
         if perms is not None and not 100 <= perms <= 1_000_000:
-            problems.append(
-                message(
-                    "is out of range",
-                    field=f"{where_}permutations",
-                    value=perms,
-                    fix="use 100 to 1000000 (10000 gives p to about ±0.004)",
-                )
+            keys.add(
+                "is out of range",
+                field=f"{where_}permutations",
+                value=perms,
+                fix="use 100 to 1000000 (10000 gives p to about ±0.004)",
             )
         pre = need(c, "pre", int, where_, 0)
         post = need(c, "post", int, where_, None)
         for key, v in (("pre", pre), ("post", post)):
             if v is not None and v < 0:
-                problems.append(
-                    message(
-                        "must be a session index ≥ 0",
-                        field=f"{where_}{key}",
-                        value=v,
-                        fix="0 is each participant's first session",
-                    )
+                keys.add(
+                    "must be a session index ≥ 0",
+                    field=f"{where_}{key}",
+                    value=v,
+                    fix="0 is each participant's first session",
                 )
         if pre is not None and post is not None and post <= pre:
-            problems.append(
-                message(
-                    "must come after pre",
-                    field=f"{where_}post",
-                    value=post,
-                    fix=f"use a session index greater than pre = {pre}",
-                )
+            keys.add(
+                "must come after pre",
+                field=f"{where_}post",
+                value=post,
+                fix=f"use a session index greater than pre = {pre}",
             )
         covariate = need(c, "covariate", str, where_, None)
         if test == "regression" and covariate is None and "covariate" not in c:
-            problems.append(
-                message(
-                    "is required for test = 'regression'",
-                    field=f"{where_}covariate",
-                    fix=f"use one of {', '.join(COVARIATES)}",
-                )
+            keys.add(
+                "is required for test = 'regression'",
+                field=f"{where_}covariate",
+                fix=f"use one of {', '.join(COVARIATES)}",
             )
-        if covariate is not None and covariate not in COVARIATES:
-            close = nearest(covariate, COVARIATES)
-            problems.append(
-                message(
-                    "is not an available covariate",
-                    field=f"{where_}covariate",
-                    value=covariate,
-                    fix=f"did you mean {close!r}?"
-                    if close
-                    else f"use one of {', '.join(COVARIATES)}",
-                )
-            )
+        keys.member(
+            covariate,
+            COVARIATES,
+            problem="is not an available covariate",
+            field=f"{where_}covariate",
+        )
         if covariate is not None and test not in (None, "regression"):
-            problems.append(
-                message(
-                    f"is only used by test = 'regression', not {test!r}",
-                    field=f"{where_}covariate",
-                    fix="remove it",
-                )
+            keys.add(
+                f"is only used by test = 'regression', not {test!r}",
+                field=f"{where_}covariate",
+                fix="remove it",
             )
-        incomplete = need(c, "incomplete", str, where_, "refuse")
-        if incomplete is not None and incomplete not in ("refuse", "exclude"):
-            problems.append(
-                message(
-                    "is not a known policy",
-                    field=f"{where_}incomplete",
-                    value=incomplete,
-                    fix='use "refuse" (stop, naming the missing participant × session) or '
-                    '"exclude" (leave them out, named in the warnings)',
-                )
-            )
+        incomplete = keys.choice(
+            c,
+            "incomplete",
+            ("refuse", "exclude"),
+            where_,
+            "refuse",
+            problem="is not a known policy",
+            fix='use "refuse" (stop, naming the missing participant × session) or '
+            '"exclude" (leave them out, named in the warnings)',
+        )
         label = need(c, "label", str, where_, None)
         if len(problems) > n_before:
             continue
