@@ -163,8 +163,33 @@ _MAX_TORQUE_NM = 1e3  # N.m: knee extensor peaks of elite athletes are ~300-450 
 _MAX_LOAD_KG = 2e3  # kg: above any lifted or sled-pressed load on record
 
 
+def _bounded(names, unit: str, limit: float, *, doc: str = "") -> list[Column]:
+    """Nullable float64 columns ``names`` in ``unit``, each bounded to ``±limit``."""
+    return [Column(c, F64, unit, nullable=True, ge=-limit, le=limit, doc=doc) for c in names]
+
+
 def _t(name, cols, sort_by, partition_by=None, doc=""):
     return TableSchema(name, tuple(cols), tuple(sort_by), partition_by, doc)
+
+
+def _angle(name: str, doc: str) -> Column:
+    """A nullable joint angle in degrees, within ±180."""
+    return Column(name, F64, "deg", nullable=True, ge=-180, le=180, doc=doc)
+
+
+def _joint_frames(name, joints, quantities, *, method_doc: str, doc: str) -> TableSchema:
+    """A joint table: one row per recording × method × side × joint × frame, the
+    ``quantities`` between the keys and ``method`` (``cxlab-pig`` or ``file``)."""
+    cols = [
+        _rec,
+        Column("frame", I32, "1", ge=0, doc="0-based frame index"),
+        _time,
+        Column("side", S, isin=("left", "right")),
+        Column("joint", S, isin=joints),
+        *quantities,
+        Column("method", S, isin=("cxlab-pig", "file"), doc=method_doc),
+    ]
+    return _t(name, cols, ["recording_id", "method", "side", "joint", "frame"], "subject", doc)
 
 
 TABLES: dict[str, TableSchema] = {
@@ -235,17 +260,8 @@ TABLES: dict[str, TableSchema] = {
                 Column("frame", I32, "1", ge=0, doc="0-based frame index"),
                 _time,
                 Column("marker", S),
-                Column(
-                    "x",
-                    F64,
-                    "m",
-                    nullable=True,
-                    ge=-_MAX_LAB_M,
-                    le=_MAX_LAB_M,
-                    doc="lab frame; NaN where invalid",
-                ),
-                Column("y", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M),
-                Column("z", F64, "m", nullable=True, ge=-_MAX_LAB_M, le=_MAX_LAB_M),
+                *_bounded(("x",), "m", _MAX_LAB_M, doc="lab frame; NaN where invalid"),
+                *_bounded(("y", "z"), "m", _MAX_LAB_M),
                 Column("residual", F64, "m", nullable=True, doc="reconstruction residual"),
             ],
             ["recording_id", "marker", "frame"],
@@ -273,51 +289,22 @@ TABLES: dict[str, TableSchema] = {
                 Column("plate", I32, "1", ge=1, doc="1-based plate number"),
                 Column("sample", I64, "1", ge=0),
                 _time,
-                *[
-                    Column(
-                        c,
-                        F64,
-                        "N",
-                        nullable=True,
-                        ge=-_MAX_FORCE_N,
-                        le=_MAX_FORCE_N,
-                        doc="reaction force on the body, lab frame",
-                    )
-                    for c in ("fx", "fy", "fz")
-                ],
-                *[
-                    Column(
-                        c,
-                        F64,
-                        "N.m",
-                        nullable=True,
-                        ge=-_MAX_MOMENT_NM,
-                        le=_MAX_MOMENT_NM,
-                        doc="moment about the lab origin",
-                    )
-                    for c in ("mx", "my", "mz")
-                ],
-                *[
-                    Column(
-                        c,
-                        F64,
-                        "m",
-                        nullable=True,
-                        ge=-_MAX_LAB_M,
-                        le=_MAX_LAB_M,
-                        doc="centre of pressure; NaN below threshold",
-                    )
-                    for c in ("cop_x", "cop_y", "cop_z")
-                ],
-                Column(
-                    "tz",
-                    F64,
-                    "N.m",
-                    nullable=True,
-                    ge=-_MAX_MOMENT_NM,
-                    le=_MAX_MOMENT_NM,
-                    doc="free moment about the vertical",
+                *_bounded(
+                    ("fx", "fy", "fz"),
+                    "N",
+                    _MAX_FORCE_N,
+                    doc="reaction force on the body, lab frame",
                 ),
+                *_bounded(
+                    ("mx", "my", "mz"), "N.m", _MAX_MOMENT_NM, doc="moment about the lab origin"
+                ),
+                *_bounded(
+                    ("cop_x", "cop_y", "cop_z"),
+                    "m",
+                    _MAX_LAB_M,
+                    doc="centre of pressure; NaN below threshold",
+                ),
+                *_bounded(("tz",), "N.m", _MAX_MOMENT_NM, doc="free moment about the vertical"),
             ],
             ["recording_id", "plate", "sample"],
             "subject",
@@ -329,30 +316,18 @@ TABLES: dict[str, TableSchema] = {
                 _rec,
                 Column("plate", I32, "1", ge=1, doc="1-based plate number, as in `forces`"),
                 Column("corner", I32, "1", ge=1, le=4, doc="corner 1-4 in the file's order"),
-                *[
-                    Column(
-                        c,
-                        F64,
-                        "m",
-                        nullable=True,
-                        ge=-_MAX_LAB_M,
-                        le=_MAX_LAB_M,
-                        doc="corner position, lab frame (FORCE_PLATFORM:CORNERS)",
-                    )
-                    for c in ("x", "y", "z")
-                ],
-                *[
-                    Column(
-                        c,
-                        F64,
-                        "m",
-                        nullable=True,
-                        ge=-_MAX_LAB_M,
-                        le=_MAX_LAB_M,
-                        doc="FORCE_PLATFORM:ORIGIN as stored (plate frame), same on each corner",
-                    )
-                    for c in ("origin_x", "origin_y", "origin_z")
-                ],
+                *_bounded(
+                    ("x", "y", "z"),
+                    "m",
+                    _MAX_LAB_M,
+                    doc="corner position, lab frame (FORCE_PLATFORM:CORNERS)",
+                ),
+                *_bounded(
+                    ("origin_x", "origin_y", "origin_z"),
+                    "m",
+                    _MAX_LAB_M,
+                    doc="FORCE_PLATFORM:ORIGIN as stored (plate frame), same on each corner",
+                ),
                 Column("plate_type", I32, "1", ge=0, doc="C3D plate TYPE; 0 = not from a C3D"),
             ],
             ["recording_id", "plate", "corner"],
@@ -583,60 +558,21 @@ TABLES: dict[str, TableSchema] = {
             ],
             doc="time-normalised curves: one row per recording x phase x signal x side x node",
         ),
-        _t(
+        _joint_frames(
             "joint_angles",
+            ("pelvis", "hip", "knee", "ankle", "foot_progression"),
             [
-                _rec,
-                Column("frame", I32, "1", ge=0, doc="0-based frame index"),
-                _time,
-                Column("side", S, isin=("left", "right")),
-                Column("joint", S, isin=("pelvis", "hip", "knee", "ankle", "foot_progression")),
-                Column(
-                    "flexion_deg",
-                    F64,
-                    "deg",
-                    nullable=True,
-                    ge=-180,
-                    le=180,
-                    doc="flexion / dorsiflexion / anterior tilt +, PiG sign",
-                ),
-                Column(
-                    "adduction_deg",
-                    F64,
-                    "deg",
-                    nullable=True,
-                    ge=-180,
-                    le=180,
-                    doc="adduction / varus / obliquity up +, PiG sign",
-                ),
-                Column(
-                    "internal_rotation_deg",
-                    F64,
-                    "deg",
-                    nullable=True,
-                    ge=-180,
-                    le=180,
-                    doc="internal rotation +, PiG sign",
-                ),
-                Column(
-                    "method",
-                    S,
-                    isin=("cxlab-pig", "file"),
-                    doc="cxlab-pig = computed from markers; file = stored by the vendor",
-                ),
+                _angle("flexion_deg", "flexion / dorsiflexion / anterior tilt +, PiG sign"),
+                _angle("adduction_deg", "adduction / varus / obliquity up +, PiG sign"),
+                _angle("internal_rotation_deg", "internal rotation +, PiG sign"),
             ],
-            ["recording_id", "method", "side", "joint", "frame"],
-            "subject",
+            method_doc="cxlab-pig = computed from markers; file = stored by the vendor",
             doc="3-D joint angles, Plug-in Gait conventions (docs/kinematics.md)",
         ),
-        _t(
+        _joint_frames(
             "joint_moments",
+            ("hip", "knee", "ankle"),
             [
-                _rec,
-                Column("frame", I32, "1", ge=0, doc="0-based frame index"),
-                _time,
-                Column("side", S, isin=("left", "right")),
-                Column("joint", S, isin=("hip", "knee", "ankle")),
                 Column(
                     "flexion_nm_per_kg",
                     F64,
@@ -647,15 +583,8 @@ TABLES: dict[str, TableSchema] = {
                 Column("adduction_nm_per_kg", F64, "N.m/kg", nullable=True),
                 Column("internal_rotation_nm_per_kg", F64, "N.m/kg", nullable=True),
                 Column("power_w_per_kg", F64, "W/kg", nullable=True, doc="joint power"),
-                Column(
-                    "method",
-                    S,
-                    isin=("cxlab-pig", "file"),
-                    doc="cxlab-pig = inverse dynamics here; file = stored by the vendor",
-                ),
             ],
-            ["recording_id", "method", "side", "joint", "frame"],
-            "subject",
+            method_doc="cxlab-pig = inverse dynamics here; file = stored by the vendor",
             doc="inverse-dynamics joint moments and powers per kg (docs/kinematics.md)",
         ),
         _t(
