@@ -482,3 +482,52 @@ def test_small_velocities_are_shown_in_mm_per_s():
     assert readable_unit("m/s", [0.5]) == (1.0, "m/s")
     assert readable_unit("deg", [0.001]) == (1.0, "deg")
     assert fmt(0.0005 * 1e3) == "0.500" and fmt(2.78e-17) == "0" and fmt(-1.234) == "−1.23"
+
+
+def _nav_and_sections(html: str) -> tuple[list[str], list[str]]:
+    nav = html.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    body = html.split("</nav>", 1)[1]
+    return re.findall(r'href="#([a-z_-]+)"', nav), re.findall(r'<section id="([a-z_-]+)"', body)
+
+
+def test_contents_lists_every_section_once_in_page_order(run):
+    _, html = _page(run[0])
+    nav, ids = _nav_and_sections(html)
+    # the page as it has always read (findings matrix first); no curve outcome in this run,
+    # so no curve section and no contents link to one
+    assert ids == [
+        "findings",
+        "flow",
+        "participants",
+        "cohort",
+        "trajectories",
+        "effects",
+        "means",
+        "moderators",
+        "responders",
+        "asymmetry",
+        "screening",
+        "reliability",
+        "methods",
+        "limitations",
+    ]
+    assert nav == ids
+
+
+def test_page_is_its_section_functions_output_in_order(run):
+    from cxlab.report.page import SECTIONS, read_run
+    from cxlab.report.sections import Section
+
+    run_dir = run[0]
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    data = read_run(run_dir)
+    at = 0
+    for section in SECTIONS:
+        s = section(data)
+        assert isinstance(s, Section) and isinstance(s.title, str) and s.title
+        if not s.html:  # an empty section (curves here) is left out of page and contents
+            assert f'href="#{s.id}"' not in html
+            continue
+        assert s.html.startswith(f'<section id="{s.id}">'), s.id
+        assert f'<a href="#{s.id}">{s.title}</a>' in html
+        at = html.index(str(s.html), at) + len(s.html)  # each in turn, nothing reordered

@@ -9,6 +9,7 @@ templates already formatted (:func:`fmt`), units already scaled to readable ones
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from markupsafe import Markup
 
 from cxlab._html import html_environment
 
-__all__ = ["fmt", "readable_unit", "render_section"]
+__all__ = ["Section", "fmt", "readable_unit", "render_section"]
 
 _ENV = html_environment(FileSystemLoader(str(Path(__file__).with_name("templates"))))
 
@@ -29,6 +30,25 @@ _SCALES = {
     "m^2": [(1e-3, 1e4, "cm^2")],
     "N": [(1e-2, 1e3, "mN")],
 }
+
+
+class Section(NamedTuple):
+    """One section of a report page, as a section function returns it.
+
+    Attributes
+    ----------
+    title : str
+        Its entry in the page's table of contents.
+    id : str
+        The ``id`` of its ``<section>`` element (the contents link's target).
+    html : markupsafe.Markup
+        The rendered, autoescaped section; empty when it has nothing to show (the page
+        then leaves it, and its contents entry, out).
+    """
+
+    title: str
+    id: str
+    html: Markup
 
 
 def readable_effects(effects: pd.DataFrame, /) -> pd.DataFrame:
