@@ -423,3 +423,11 @@ def test_a_curve_the_store_lacks_is_left_out_with_a_warning_not_the_whole_run(co
     assert sorted(spm["outcome"]) == ["landing_force", "landing_force_control"]
     man = json.loads((run / "manifest.json").read_text())
     assert any("curves.absent" in w and "has no curves in the store" in w for w in man["warnings"])
+
+
+def test_report_contents_follow_the_page_order_with_curves(cohort):
+    html = (cohort["run"] / "report.html").read_text(encoding="utf-8")
+    nav = re.findall(r'href="#([a-z_-]+)"', html.split("<nav>", 1)[1].split("</nav>", 1)[0])
+    ids = re.findall(r'<section id="([a-z_-]+)"', html.split("</nav>", 1)[1])
+    assert nav == ids and "curves" in ids
+    assert ids.index("moderators") < ids.index("curves") < ids.index("responders")
