@@ -79,8 +79,40 @@ _PRIMARY = ("slope_diff", "change_diff", "ate_change")
 TimeAs = Literal["continuous", "categorical"]
 
 
-@dataclass(frozen=True)
-class MixedFit:
+@dataclass(frozen=True, kw_only=True)
+class _Fit:
+    """The attributes every fitter's result has (see each result type for their meaning).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        :data:`COLUMNS`, p-values adjusted over the primary contrasts.
+    formula : dict of str to str
+        Outcome → the model as fitted.
+    methods : str
+        A plain-words methods paragraph, ending with the multiplicity correction.
+    warnings : tuple of str
+        Warnings about the whole fit; each is also in every row's ``table["warnings"]``.
+    """
+
+    table: pd.DataFrame
+    formula: dict[str, str]
+    methods: str
+    warnings: tuple[str, ...] = ()
+
+
+def _fit_common(table: pd.DataFrame, methods: str, ds: Design, *, correction: str, alpha: float):
+    """The ``table``, ``methods`` and ``warnings`` of a result: the finished table
+    (:func:`_finish`), the methods text with its correction, the design's notes."""
+    return {
+        "table": _finish(table, correction, ds, alpha),
+        "methods": methods + _correction_text(correction),
+        "warnings": tuple(ds.notes),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class MixedFit(_Fit):
     """The result of :func:`fit_mixed`.
 
     Attributes
@@ -109,18 +141,14 @@ class MixedFit:
         each is also in every row's ``table["warnings"]``.
     """
 
-    table: pd.DataFrame
-    formula: dict[str, str]
     results_: dict[str, Any] = field(repr=False)
     time_scale: dict[str, float]
     engine: dict[str, Engine]
-    methods: str
-    warnings: tuple[str, ...] = ()
     method: Literal["mixed"] = "mixed"
 
 
-@dataclass(frozen=True)
-class GeeFit:
+@dataclass(frozen=True, kw_only=True)
+class GeeFit(_Fit):
     """The result of :func:`fit_gee`.
 
     Attributes
@@ -134,16 +162,12 @@ class GeeFit:
     warnings : tuple of str
     """
 
-    table: pd.DataFrame
-    formula: dict[str, str]
     results_: dict[str, Any] = field(repr=False)
-    methods: str
-    warnings: tuple[str, ...] = ()
     method: Literal["gee"] = "gee"
 
 
-@dataclass(frozen=True)
-class AipwFit:
+@dataclass(frozen=True, kw_only=True)
+class AipwFit(_Fit):
     """The result of :func:`fit_aipw`.
 
     Attributes
@@ -163,12 +187,8 @@ class AipwFit:
     warnings : tuple of str
     """
 
-    table: pd.DataFrame
-    formula: dict[str, str]
     subjects: dict[str, pd.DataFrame] = field(repr=False)
     diagnostics: pd.DataFrame
-    methods: str
-    warnings: tuple[str, ...] = ()
     method: Literal["aipw"] = "aipw"
 
 
@@ -425,13 +445,11 @@ def fit_mixed(
         formulas[y], results[y] = fml, fit.results
     text = _methods_text(ds, "mixed", time_as, "", "", re_used, alpha, set(engines.values()))
     return MixedFit(
-        _finish(pd.DataFrame(rows), correction, ds, alpha),
-        formulas,
-        results,
-        scales,
-        engines,
-        text + _correction_text(correction),
-        tuple(ds.notes),
+        **_fit_common(pd.DataFrame(rows), text, ds, correction=correction, alpha=alpha),
+        formula=formulas,
+        results_=results,
+        time_scale=scales,
+        engine=engines,
     )
 
 
@@ -519,11 +537,9 @@ def fit_gee(
         formulas[y], results[y] = fml, res
     text = _methods_text(ds, "gee", time_as, cov_struct, cov_type, set(), alpha, set())
     return GeeFit(
-        _finish(pd.DataFrame(rows), correction, ds, alpha),
-        formulas,
-        results,
-        text + _correction_text(correction),
-        tuple(ds.notes),
+        **_fit_common(pd.DataFrame(rows), text, ds, correction=correction, alpha=alpha),
+        formula=formulas,
+        results_=results,
     )
 
 
@@ -614,12 +630,10 @@ def fit_aipw(
     )
     table = res.table.assign(engine=None)
     return AipwFit(
-        _finish(table, correction, ds, alpha),
-        res.formula,
-        res.subjects,
-        res.diagnostics,
-        res.methods + _correction_text(correction),
-        tuple(ds.notes),
+        **_fit_common(table, res.methods, ds, correction=correction, alpha=alpha),
+        formula=res.formula,
+        subjects=res.subjects,
+        diagnostics=res.diagnostics,
     )
 
 
