@@ -538,6 +538,42 @@ def ingest_sessions_cmd(
     )
 
 
+@app.command("ingest-participants", rich_help_panel="1. Ingest")
+@handled
+def ingest_participants_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+    date_format: DateFmtOpt = None,
+) -> None:
+    """Ingest a participants sheet (sex, sport, height_m, mass_kg, dominant_side, age).
+
+    Names and e-mails are dropped; a birth date becomes the age at the first dated session."""
+    _ingest_sheets(
+        "ingest_participants",
+        files,
+        store,
+        drop_column,
+        subject_column=subject_column,
+        date_format=date_format,
+    )
+
+
+@app.command("ingest-retest", rich_help_panel="1. Ingest")
+@handled
+def ingest_retest_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+) -> None:
+    """Ingest a test-retest sheet (participant, outcome, value_1, value_2, interval_days).
+
+    Runs take each outcome's between-session MDC95 from it."""
+    _ingest_sheets("ingest_retest", files, store, drop_column, subject_column=subject_column)
+
+
 @app.command("run", rich_help_panel="3. Experiments and reports")
 @handled
 def run_cmd(

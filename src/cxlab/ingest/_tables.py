@@ -248,9 +248,9 @@ def _land(
     if table is not None:
         _reject_out_of_range(df, problems, table)
     ok = ~_bad_mask(df, problems)
-    sig = df[values[0]].astype(object).astype(str)
+    sig = df[values[0]].astype(object).map(str)  # astype(str) keeps NaN: no conflict seen
     for c in values[1:]:
-        sig = sig + "|" + df[c].astype(object).astype(str)
+        sig = sig + "|" + df[c].astype(object).map(str)
     _conflicts(df.assign(_sig=sig), keys, "_sig", problems, ok=ok, field=field, what=what)
     good = df.loc[~_bad_mask(df, problems)].drop_duplicates(keys)
     return good.assign(subject_id=pseudonymise_labels(good["label"]) if len(good) else "")
