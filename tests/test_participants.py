@@ -39,7 +39,7 @@ def _ingest(tmp_path, text=SHEET, *, sessions=True):
 
 
 def test_birth_date_becomes_age_at_the_first_dated_session_and_is_never_stored(tmp_path):
-    st, r, _ = _ingest(tmp_path)
+    st, _r, _ = _ingest(tmp_path)
     p = st.table("participants").set_index("subject_id")
     assert p.loc[pseudonymise("P01"), "age_years"] == 34  # the day before the birthday
     assert p.loc[pseudonymise("P02"), "age_years"] == 35  # on the birthday
@@ -79,7 +79,7 @@ def test_without_a_dated_session_the_birth_date_is_dropped_with_a_warning(tmp_pa
 
 def test_a_subject_given_twice_with_different_values_rejects_both_copies(tmp_path):
     text = "subject,sex,mass_kg\nP01,f,60\nP01,f,\nP02,m,70\nP02,m,70\n"
-    st, r, _ = _ingest(tmp_path, text, sessions=False)
+    st, _r, _ = _ingest(tmp_path, text, sessions=False)
     p = st.table("participants")
     assert p["subject_id"].tolist() == [pseudonymise("P02")]  # identical copies kept once
     q = st.table("quarantine")
