@@ -353,7 +353,9 @@ def run_experiment(
             responders = responders_table(analysis, spec, errors=errors)
             participants = participants_table(analysis, spec, errors=errors)
             t = lap("responders and reliability", t)
-            moderation = moderation_table(analysis, spec)
+            moderation = moderation_table(
+                analysis, spec, participants=st.table("participants") if spec.moderators else None
+            )
             keep = analysis[["subject_id", "session", "session_index"]].drop_duplicates()
             asym = asymmetry_table(st, keep)
             screening = _screening(st, analysis)

@@ -67,6 +67,9 @@ METHODS = ("mixed", "gee")
 #: subject-level columns of the analysis table; each is fitted by
 #: :func:`cxlab.models.moderators.fit_moderation` (numeric: per SD; text: per level)
 MODERATORS = ("baseline", "age_years", "adherence")
+#: moderators read from the store's ``participants`` table (``cxlab ingest-participants``);
+#: text ones are categorical (one slope difference per level)
+PARTICIPANT_MODERATORS = ("sex", "sport", "dominant_side", "height_m", "mass_kg")
 #: study designs: arms vs a control arm; one group measured before and after; every subject
 #: following each programme in turn (periods in interventions.start_date order)
 DESIGNS = ("parallel", "prepost", "crossover")
@@ -421,9 +424,10 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             )
     mods = need(model, "moderators", list, "model.", [])
     for m in mods or []:
-        if m not in MODERATORS:
-            close = nearest(m, MODERATORS)
-            fix = f"did you mean {close!r}?" if close else f"use any of {', '.join(MODERATORS)}"
+        if m not in MODERATORS + PARTICIPANT_MODERATORS:
+            allowed = MODERATORS + PARTICIPANT_MODERATORS
+            close = nearest(m, allowed)
+            fix = f"did you mean {close!r}?" if close else f"use any of {', '.join(allowed)}"
             problems.append(
                 message("is not an available moderator", field="model.moderators", value=m, fix=fix)
             )

@@ -137,6 +137,7 @@ def fit_moderation(
     covariates: Sequence[str] = (),
     reference: str | None = None,
     alpha: float = 0.05,
+    min_subjects: int = 2,
 ) -> Moderation:
     """Arm-vs-control slope differences per moderator level, and the interaction's CI.
 
@@ -162,6 +163,9 @@ def fit_moderation(
         The categorical moderator's reference level (default: the first in sorted order).
     alpha : float
         1 − confidence level.
+    min_subjects : int
+        Fewest subjects an arm may have at a categorical level (at least 2: a slope
+        difference needs two subjects per cell to have an error term).
 
     Returns
     -------
@@ -171,8 +175,8 @@ def fit_moderation(
     ------
     ConfigError
         The moderator is missing, varies within a subject, has one level, or a level has
-        fewer than 2 subjects in an arm (its slope difference is not estimable); and every
-        check of :func:`cxlab.models.fit_effects`.
+        fewer than ``min_subjects`` subjects in an arm (its slope difference is not
+        estimable); and every check of :func:`cxlab.models.fit_effects`.
 
     Warnings
     --------
@@ -245,7 +249,7 @@ def fit_moderation(
     for y in ds.outcomes:
         d = ds.data.dropna(subset=[y, ds.time, moderator, *covs]).reset_index(drop=True)
         if not numeric:
-            _check_cells(d, ds, y, moderator)
+            _check_cells(d, ds, y, moderator, max(2, int(min_subjects)))
         rhs = f"{quoted(ds.time)} * {lg.arm_term(ds)} * {mod_term}"
         fml = " + ".join([f"{quoted(y)} ~ {rhs}", *covariate_terms(d, covs)])
         scale = lg.time_scale(ds, time_as="continuous")
@@ -265,17 +269,17 @@ def fit_moderation(
     return Moderation(table, formulas, levels, text)
 
 
-def _check_cells(d: pd.DataFrame, ds, y: str, moderator: str) -> None:
-    """Every arm × level needs 2 subjects with 2 time points for a slope there."""
+def _check_cells(d: pd.DataFrame, ds, y: str, moderator: str, least: int) -> None:
+    """Every arm × level needs ``least`` subjects for a slope difference there."""
     n = d.groupby([ds.arm, moderator])[ds.subject].nunique()
     for a in [ds.control, *ds.arms]:
         for lv in sorted(d[moderator].unique()):
             k = int(n.get((a, lv), 0))
-            if k < 2:
+            if k < least:
                 raise ConfigError(
                     message(
-                        f"arm {a!r} has {k} subject(s) with {moderator}={lv!r}, fewer than 2; "
-                        "the slope difference at that level cannot be estimated",
+                        f"arm {a!r} has {k} subject(s) with {moderator}={lv!r}, fewer than "
+                        f"{least}; the slope difference at that level is not estimated",
                         field=y,
                         value=lv,
                         fix=f"merge rare levels of {moderator} or drop it as a moderator",
