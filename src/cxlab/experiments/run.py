@@ -348,7 +348,9 @@ def run_experiment(
             base = analysis[analysis["session_index"] == 0][
                 ["subject_id", "session"]
             ].drop_duplicates()
-            reliability = reliability_table(trial_table(st, spec, base), spec, analysis)
+            reliability = reliability_table(
+                trial_table(st, spec, base), spec, analysis, retest=st.table("retest")
+            )
             errors = measurement_errors(reliability)
             responders = responders_table(analysis, spec, errors=errors)
             participants = participants_table(analysis, spec, errors=errors)
