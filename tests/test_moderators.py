@@ -126,6 +126,19 @@ def test_three_level_moderator_matches_emtrends_and_interaction_contrasts():
     assert fit.table["warnings"].eq("").all()  # the random slope is kept, as in lme4
 
 
+def test_kenward_roger_df_and_se_match_pbkrtest_through_emmeans():
+    d = pd.read_csv(SPORT / "sport_data.csv")
+    fit = _fit(d, "sport", df_method="kenward-roger")
+    t = fit.table.set_index(["estimand", "level"])
+    for ref in pd.read_csv(SPORT / "sport_trends_kr.csv").to_dict("records"):
+        row = t.loc[("slope_diff", ref["sport"])]
+        _same(row, ref)
+        assert row["df"] == pytest.approx(ref["df"], rel=1e-5)
+        assert row["df_method"] == "kenward-roger"
+    with pytest.raises(ConfigError, match="df_method"):
+        _fit(d, "sport", df_method="containment")
+
+
 def test_moderator_with_a_single_level_is_refused(data):
     with pytest.raises(ConfigError, match=r"sex: is constant.*drop it from the covariates/mod"):
         _fit(data.assign(sex="F"), "sex")

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, check_option, message
 from cxlab.models import _longitudinal as lg
 from cxlab.models._inputs import as_list, covariate_terms, design, quoted
 
@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 Estimand = Literal["slope_diff", "interaction"]
+#: small-sample df of the t intervals (below 50 subjects): Satterthwaite (1946) as lmerTest,
+#: or Kenward & Roger (1997) as pbkrtest, which also inflates the covariance of β̂
+DfMethod = Literal["satterthwaite", "kenward-roger"]
 
 MODERATION_COLUMNS = [
     "outcome",
@@ -138,6 +141,7 @@ def fit_moderation(
     reference: str | None = None,
     alpha: float = 0.05,
     min_subjects: int = 2,
+    df_method: DfMethod = "satterthwaite",
 ) -> Moderation:
     """Arm-vs-control slope differences per moderator level, and the interaction's CI.
 
@@ -166,6 +170,9 @@ def fit_moderation(
     min_subjects : int
         Fewest subjects an arm may have at a categorical level (at least 2: a slope
         difference needs two subjects per cell to have an error term).
+    df_method : {"satterthwaite", "kenward-roger"}
+        Small-sample df below 50 subjects: Satterthwaite (lmerTest's default), or
+        Kenward–Roger (``pbkrtest``; its adjusted covariance also widens the SE a little).
 
     Returns
     -------
@@ -186,6 +193,7 @@ def fit_moderation(
     """
     if not 0 < alpha < 1:
         raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
+    check_option("df_method", df_method, ["satterthwaite", "kenward-roger"])
     if not isinstance(data, pd.DataFrame) or moderator not in data.columns:
         present = ", ".join(map(str, getattr(data, "columns", [])))
         raise ConfigError(
@@ -257,7 +265,9 @@ def fit_moderation(
         fit = lg.fit_mixed(fit_d, ds, fml, time_as="continuous")
         res, ok, notes = fit.results, fit.converged, fit.notes
         formulas[y] = fml
-        rows += _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha)
+        rows += _rows(
+            res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha, df_method
+        )
     table = pd.DataFrame([r._asdict() for r in rows], columns=MODERATION_COLUMNS)
     kind = "numeric (mean-centred)" if numeric else f"categorical (reference {ref})"
     text = (
@@ -287,8 +297,13 @@ def _check_cells(d: pd.DataFrame, ds, y: str, moderator: str, least: int) -> Non
                 )
 
 
-def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha):
-    from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
+def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha, df_method):
+    from cxlab.models._smallsample import (
+        beta_cov,
+        kenward_roger,
+        mixed_parts,
+        satterthwaite_df,
+    )
 
     names = list(res.fe_params.index)
     t = quoted(ds.time)
@@ -323,10 +338,13 @@ def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alp
     notes = list(notes)
     if n_subj < lg.SMALL_SAMPLE_SUBJECTS:
         parts = mixed_parts(res)
-        cov = beta_cov(parts)
-        dfs = satterthwaite_df(parts, L)
+        if df_method == "kenward-roger":
+            dfs, cov = kenward_roger(parts, L)
+        else:
+            cov = beta_cov(parts)
+            dfs = satterthwaite_df(parts, L)
         if np.isnan(dfs).any():
-            notes.append("Satterthwaite df not available; Wald z interval used")
+            notes.append(f"{df_method} df not available; Wald z interval used")
             dfs = np.where(np.isnan(dfs), np.inf, dfs)
     else:
         cov = np.asarray(res.cov_params().loc[names, names], dtype=float)
@@ -355,7 +373,7 @@ def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alp
                 float(est[i]),
                 float(se[i]),
                 df if fin else float("nan"),
-                "satterthwaite" if fin else "wald_z",
+                df_method if fin else "wald_z",
                 float(est[i] - q * se[i]),
                 float(est[i] + q * se[i]),
                 float(p),
