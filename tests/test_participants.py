@@ -101,3 +101,10 @@ def test_cli_ingest_participants_exits_3_on_rejects_and_lists_them(tmp_path):
     assert out.exit_code == 3, out.output
     assert "wrote 2 participants rows; rejected 3" in out.output
     assert isinstance(Store(tmp_path / "s").table("participants"), pd.DataFrame)
+
+
+def test_a_corrected_copy_of_the_sheet_warns_that_rows_repeat(tmp_path):
+    st, _, _ = _ingest(tmp_path, "subject,sex\nP01,f\n", sessions=False)
+    (tmp_path / "p2.csv").write_text("subject,sex\nP01,m\n")
+    with pytest.warns(UserWarning, match="repeat rows already stored from another file"):
+        ingest_participants([tmp_path / "p2.csv"], store=st)

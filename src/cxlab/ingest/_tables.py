@@ -161,6 +161,8 @@ _NATURAL_KEYS = {
     "interventions": ["subject_id", "arm"],
     "exercise_log": ["subject_id", "date", "exercise"],
     "strength": ["subject_id", "session", "muscle_group", "side"],
+    "participants": ["subject_id"],
+    "retest": ["subject_id", "outcome"],
 }
 
 
