@@ -155,6 +155,19 @@ def test_retest_typical_error_is_sd_of_differences_over_root_two_by_hand():
         assert r.loc[o, "interval_days"] == np.median(g["interval_days"])
 
 
+def test_retest_long_store_table_gives_the_same_rows_as_the_wide_pairs():
+    from cxlab.models import retest_reliability
+
+    p = _pairs()
+    long = p.melt(
+        id_vars=["subject_id", "outcome", "interval_days"],
+        value_vars=["value_1", "value_2"],
+        var_name="test",
+        value_name="value",
+    ).assign(test=lambda d: d["test"].str[-1].astype(int))
+    pd.testing.assert_frame_equal(retest_reliability(long), retest_reliability(p))
+
+
 def test_retest_outcome_with_two_pairs_is_left_out_with_a_warning():
     from cxlab.models import retest_reliability
 
@@ -170,6 +183,8 @@ def test_ingested_retest_sheet_sets_the_run_mdc_and_names_its_source(tmp_path):
 
     st, _ = truth_store(tmp_path / "store", 24, 3, seed=8)
     assert ingest_retest([RETEST / "retest.csv"], store=st).n_rejected == 0
+    stored = st.table("retest")
+    assert len(stored) == 2 * len(_pairs()) and set(stored["test"]) == {1, 2}
     (tmp_path / "s.toml").write_text(
         'name = "rt"\nseed = 1\nstore = "store"\n[model]\ncontrol = "control"\n'
         "[outcomes.knee_fppa_peak_deg]\nmcid = 1.0\n",

@@ -722,12 +722,13 @@ TABLES: dict[str, TableSchema] = {
             [
                 _sub_req,
                 Column("outcome", S, doc="the experiment outcome name it measures"),
-                Column("value_1", F64, doc="first test, in the outcome's unit"),
-                Column("value_2", F64, doc="retest, in the outcome's unit"),
+                Column("test", I32, "1", ge=1, le=2, doc="1 = first test, 2 = retest"),
+                Column("value", F64, doc="the measurement, in the outcome's unit"),
                 Column("interval_days", F64, "d", nullable=True, ge=0, le=3650),
             ],
-            ["outcome", "subject_id"],
-            doc="test-retest pairs for between-session reliability (cxlab ingest-retest)",
+            ["outcome", "subject_id", "test"],
+            doc="test-retest pairs for between-session reliability, two rows a pair "
+            "(cxlab ingest-retest)",
         ),
     ]
 }

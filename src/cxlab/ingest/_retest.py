@@ -18,14 +18,21 @@ _RETEST = Landing(
     ("label", "outcome"),
     ("value_1", "value_2", "interval_days"),
     "subject and outcome given twice with different values",
-    lambda d: pd.DataFrame(
-        {
-            "subject_id": d["subject_id"],
-            "outcome": d["outcome"],
-            "value_1": d["value_1"].astype(float),
-            "value_2": d["value_2"].astype(float),
-            "interval_days": d["interval_days"].astype(float),
-        }
+    lambda d: pd.concat(  # long: one row per test, so the value column's unit is the outcome's
+        [
+            pd.DataFrame(
+                {
+                    "_file": d["file"],
+                    "subject_id": d["subject_id"],
+                    "outcome": d["outcome"],
+                    "test": k,
+                    "value": d[f"value_{k}"].astype(float),
+                    "interval_days": d["interval_days"].astype(float),
+                }
+            ).astype({"test": "int32"})
+            for k in (1, 2)
+        ],
+        ignore_index=True,
     ),
 )
 

@@ -44,7 +44,8 @@ class Landing:
     what : str
         The rule text of a conflicting repeat.
     build : callable
-        Landed rows (with ``subject_id``) → the table's columns (without ``_file``).
+        Landed rows (with ``subject_id``) → the table's columns; with a ``_file`` column
+        when it changes the number of rows (a wide row landing as several long rows).
     check_ranges : bool
         Reject numbers breaking the table's declared ranges before landing.
     """
@@ -107,7 +108,8 @@ def land_rows(df: pd.DataFrame, problems: Problems, landing: Landing, /) -> pd.D
     if not len(good):
         return pd.DataFrame({"_file": pd.Series(dtype=object)})
     out = landing.build(good.reset_index(drop=True))
-    out.insert(0, "_file", good["file"].to_numpy())
+    if "_file" not in out.columns:
+        out.insert(0, "_file", good["file"].to_numpy())
     return out
 
 

@@ -265,8 +265,9 @@ def retest_reliability(pairs: pd.DataFrame, /, *, alpha: float = 0.05) -> pd.Dat
     Parameters
     ----------
     pairs : pandas.DataFrame
-        The store's ``retest`` table: ``subject_id``, ``outcome``, ``value_1``, ``value_2``
-        (the outcome's unit) and ``interval_days`` (d, may be NaN).
+        The store's ``retest`` table (long: ``subject_id``, ``outcome``, ``test`` 1 or 2,
+        ``value`` in the outcome's unit, ``interval_days`` in d, may be NaN), or the same
+        pairs wide with ``value_1`` and ``value_2``.
     alpha : float
         1 − confidence level of the ICC interval.
 
@@ -285,6 +286,8 @@ def retest_reliability(pairs: pd.DataFrame, /, *, alpha: float = 0.05) -> pd.Dat
     sample as varied as the study's. An outcome with fewer than 3 pairs is left out with
     a :class:`~cxlab.CxlabWarning`.
     """
+    if "test" in pairs.columns and "value" in pairs.columns:
+        pairs = _wide_pairs(pairs)
     need = ["subject_id", "outcome", "value_1", "value_2"]
     missing = [c for c in need if c not in pairs.columns]
     if missing:
@@ -324,6 +327,20 @@ def retest_reliability(pairs: pd.DataFrame, /, *, alpha: float = 0.05) -> pd.Dat
     if not out:
         return pd.DataFrame(columns=["outcome", *RETEST_COLUMNS])
     return pd.concat(out, ignore_index=True)[["outcome", *RETEST_COLUMNS]]
+
+
+def _wide_pairs(long: pd.DataFrame) -> pd.DataFrame:
+    """The long ``retest`` table as one row per subject × outcome (value_1, value_2)."""
+    keys = ["subject_id", "outcome"]
+    w = long.pivot_table(index=keys, columns="test", values="value", aggfunc="first")
+    w = w.rename(columns={1: "value_1", 2: "value_2"}).reset_index()
+    for c in ("value_1", "value_2"):
+        if c not in w.columns:
+            w[c] = np.nan
+    if "interval_days" in long.columns:
+        days = long.groupby(keys, sort=False)["interval_days"].first().reset_index()
+        w = w.merge(days, on=keys, how="left")
+    return w
 
 
 def retest_basis(n_pairs: int, interval_days: float, /) -> str:
