@@ -296,3 +296,15 @@ def test_run_prints_the_manifest_warnings(tmp_path, monkeypatch):
     assert "warning: outcomes.o0: left out 3 of 35 subject-sessions" in out.output
     assert "warning: outcomes.o9:" in out.output and "outcomes.o10" not in out.output
     assert "2 more warning(s)" in out.output
+
+
+def test_ingest_retest_lands_pairs_and_exits_3_naming_a_bad_cell(tmp_path):
+    from cxlab.store import Store
+
+    sheet = tmp_path / "retest.csv"
+    sheet.write_text("participant,outcome,test,retest\nR1,fppa,10,11\nR2,fppa,9,n/a\n")
+    out = runner.invoke(app, ["ingest-retest", str(sheet), "--store", str(tmp_path / "s")])
+    assert out.exit_code == 3, out.output
+    assert "wrote 2 retest rows; rejected 1" in out.output
+    assert "retest.csv: row 3, column retest: is not a number (got 'n/a')" in out.output
+    assert sorted(Store(tmp_path / "s").table("retest")["value"]) == [10.0, 11.0]

@@ -62,11 +62,27 @@ def test_demo_spec_declares_the_emg_outcome_from_landing():
     assert demo["outcomes"][EMG]["better"] == "higher"
 
 
+def test_ground_truth_states_the_emg_effect_of_every_arm(emg_run):
+    _, gt = emg_run
+    emg = gt["emg_effects"]["gmed_landing_pct_mvc"]
+    want = {a: v - GMED_EFFECT_PCT_PER_WEEK["control"] for a, v in GMED_EFFECT_PCT_PER_WEEK.items()}
+    assert emg["effects"] == {a: v for a, v in want.items() if a != "control"}
+    assert emg["effects"]["core_stability"] == pytest.approx(0.3)
+    assert emg["effects"]["hip_strengthening"] > emg["effects"]["core_stability"]
+
+
+def test_cohort_without_emg_has_no_emg_truth(tmp_path):
+    raw = write_cohort(tmp_path / "raw", n_subjects=2, n_sessions=1, seed=3, jobs=1, progress=False)
+    assert "emg_effects" not in json.loads((raw / "ground_truth.json").read_text())
+
+
 def test_demo_emg_outcome_recovers_the_injected_hip_effect(emg_run):
     run, gt = emg_run
     e = pd.read_parquet(run / "effects.parquet")
     row = e[(e["outcome"] == EMG) & (e["estimand"] == "slope_diff")].set_index("arm")
-    per_week = GMED_EFFECT_PCT_PER_WEEK["hip_strengthening"] - GMED_EFFECT_PCT_PER_WEEK["control"]
+    emg = gt["emg_effects"]["gmed_landing_pct_mvc"]  # the truth the cohort was written with
+    assert emg["feature"] == EMG and emg["unit"] == "%MVC"
+    per_week = emg["effects"]["hip_strengthening"]
     weeks = [  # programme weeks at the second session of each hip subject
         s["sessions"]["2"]["week"]
         for s in gt["subjects"].values()

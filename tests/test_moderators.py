@@ -7,6 +7,7 @@ unadjusted intervals (section 6 of ``fit.R``, data from ``make_data.py``). R is 
 to run these tests. Individual responses (Hopkins 2015) are checked by hand.
 """
 
+import json
 import warnings
 from pathlib import Path
 
@@ -107,6 +108,48 @@ def test_level_too_rare_in_an_arm_names_arm_and_level(data):
         _fit(d, "sex")
 
 
+SPORT = Path(__file__).parent / "fixtures" / "moderators"  # sport.R, make_data.py
+
+
+def test_three_level_moderator_matches_emtrends_and_interaction_contrasts():
+    d = pd.read_csv(SPORT / "sport_data.csv")
+    fit = _fit(d, "sport")
+    t = fit.table.set_index(["estimand", "level"])
+    for ref in pd.read_csv(SPORT / "sport_trends.csv").to_dict("records"):
+        _same(t.loc[("slope_diff", ref["sport"])], ref)
+    for ref in pd.read_csv(SPORT / "sport_interaction.csv").to_dict("records"):
+        level, base = ref["sport_trt.vs.ctrl"].split(" - ")
+        row = t.loc[("interaction", level)]
+        assert row["reference"] == base == "football"
+        _same(row, ref)
+    assert (fit.table["df_method"] == "satterthwaite").all()
+    assert fit.table["warnings"].eq("").all()  # the random slope is kept, as in lme4
+
+
+def test_kenward_roger_df_and_se_match_pbkrtest_through_emmeans():
+    d = pd.read_csv(SPORT / "sport_data.csv")
+    fit = _fit(d, "sport", df_method="kenward-roger")
+    t = fit.table.set_index(["estimand", "level"])
+    for ref in pd.read_csv(SPORT / "sport_trends_kr.csv").to_dict("records"):
+        row = t.loc[("slope_diff", ref["sport"])]
+        _same(row, ref)
+        assert row["df"] == pytest.approx(ref["df"], rel=1e-5)
+        assert row["df_method"] == "kenward-roger"
+    with pytest.raises(ConfigError, match="df_method"):
+        _fit(d, "sport", df_method="containment")
+
+
+def test_moderator_with_a_single_level_is_refused(data):
+    with pytest.raises(ConfigError, match=r"sex: is constant.*drop it from the covariates/mod"):
+        _fit(data.assign(sex="F"), "sex")
+
+
+def test_minimum_subjects_per_level_is_enforced_with_arm_and_level():
+    d = pd.read_csv(SPORT / "sport_data.csv")
+    with pytest.raises(ConfigError, match=r"arm 'control' has 6 subject\(s\) with sport="):
+        _fit(d, "sport", min_subjects=7)
+
+
 def test_missing_moderator_column_lists_columns(data):
     with pytest.raises(ConfigError, match=r"moderator.*'sport'.*columns present"):
         _fit(data, "sport")
@@ -168,10 +211,69 @@ def test_report_shows_the_moderator_plot_and_hopkins_statement(mod_run):
 def test_spec_moderator_names_are_checked_with_did_you_mean(tmp_path):
     from cxlab.experiments import read_spec
 
-    bad = SPEC.replace('["baseline"]', '["baseline", "basline_x", "sex"]')
+    bad = SPEC.replace('["baseline"]', '["baseline", "basline_x", "shoe_size"]')
     (tmp_path / "s.toml").write_text(bad, encoding="utf-8")
     with pytest.raises(ConfigError) as e:
         read_spec(tmp_path / "s.toml")
     text = str(e.value)
     assert "2 problem(s)" in text and "did you mean 'baseline'?" in text
-    assert "'sex'" in text and "use any of baseline, age_years, adherence" in text
+    assert "'shoe_size'" in text and "use any of baseline, age_years, adherence, sex, sport" in text
+
+
+# -- categorical moderators from the participants sheet, in a run ----------------------
+@pytest.fixture(scope="module")
+def sex_run(tmp_path_factory):
+    from cxlab.experiments import run_experiment
+    from cxlab.ingest import ingest_participants
+    from truth_store import truth_store
+
+    root = tmp_path_factory.mktemp("modsex")
+    store, truth = truth_store(root / "store", 48, 4, seed=21)
+    sheet = truth.subjects[["label", "sex", "height_m", "body_mass_kg"]].rename(
+        columns={"label": "participant", "body_mass_kg": "mass_kg"}
+    )
+    sheet.to_csv(root / "participants.csv", index=False)
+    assert ingest_participants([root / "participants.csv"], store=store).n_rejected == 0
+    (root / "sex.toml").write_text(SPEC.replace('["baseline"]', '["sex"]'), encoding="utf-8")
+    return run_experiment(root / "sex.toml", out=root / "runs"), truth
+
+
+def test_run_takes_sex_levels_from_the_participants_table(sex_run):
+    run, truth = sex_run
+    m = pd.read_parquet(run / "moderation.parquet")
+    assert set(m["moderator"]) == {"sex"} and set(m["kind"]) == {"categorical"}
+    lv = m[m["estimand"] == "slope_diff"]
+    assert set(lv["level"]) == {"female", "male"}
+    n = truth.subjects.groupby(["arm", "sex"]).size()
+    for r in lv.itertuples():  # subjects analysed at the level: that arm's and control's
+        assert r.n_subjects <= n[(r.arm, r.level)] + n[("control", r.level)]
+    inter = m[m["estimand"] == "interaction"]
+    assert set(inter["reference"]) == {"female"} and len(inter) == 3
+    # the simulation has no moderation by sex: every interaction interval covers 0
+    assert ((inter["ci_low"] < 0) & (inter["ci_high"] > 0)).all(), inter
+
+
+def test_report_plots_each_sex_level_with_its_interval(sex_run):
+    run, _ = sex_run
+    html = (run / "report.html").read_text(encoding="utf-8")
+    section = html[html.index('<section id="moderators">') :]
+    section = section[: section.index("</section>")]
+    assert "<svg" in section and "female" in section and "male" in section
+    assert (run / "figures" / "moderator-knee_fppa_peak_deg-sex.svg").exists()
+
+
+def test_sex_moderator_without_a_participants_table_is_a_warning_naming_the_command(tmp_path):
+    from cxlab.experiments import run_experiment
+    from truth_store import truth_store
+
+    truth_store(tmp_path / "store", 24, 3, seed=5)
+    (tmp_path / "s.toml").write_text(SPEC.replace('["baseline"]', '["sex"]'), encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_experiment(tmp_path / "s.toml", out=tmp_path / "runs")
+    found = json.loads((run / "manifest.json").read_text(encoding="utf-8"))["warnings"]
+    assert any("sex" in w and "cxlab ingest-participants" in w for w in found), found
+    assert (
+        not (run / "moderation.parquet").exists()
+        or pd.read_parquet(run / "moderation.parquet").empty
+    )

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,3 +118,96 @@ def test_bad_input_names_the_column():
         reliability(df, targets="target", raters="judge", ratings="rating")
     with pytest.raises(ConfigError, match="at least 2 complete targets"):
         reliability(_long(SF[:1]), targets="target", raters="judge", ratings="rating")
+
+
+# -- test-retest sheet: between-session reliability against R lme4 variance components -----
+RETEST = Path(__file__).parent / "fixtures" / "retest"  # make_data.py, icc.R
+
+
+def _pairs() -> pd.DataFrame:
+    return pd.read_csv(RETEST / "retest.csv").rename(
+        columns={"participant": "subject_id", "test": "value_1", "retest": "value_2"}
+    )
+
+
+def test_retest_icc_sem_and_mdc_match_lme4_variance_components():
+    from cxlab.models import retest_reliability
+
+    r = retest_reliability(_pairs()).set_index("outcome")
+    ref = pd.read_csv(RETEST / "icc_varcomp.csv").set_index("outcome")
+    for o, v in ref.iterrows():
+        total = v["var_participant"] + v["var_session"] + v["var_residual"]
+        assert r.loc[o, "icc"] == pytest.approx(v["var_participant"] / total, rel=1e-4)
+        assert r.loc[o, "sem"] == pytest.approx(np.sqrt(v["var_within_oneway"]), rel=1e-4)
+        assert r.loc[o, "typical_error"] == pytest.approx(np.sqrt(v["var_residual"]), rel=1e-4)
+        assert r.loc[o, "mdc95"] == pytest.approx(1.96 * np.sqrt(2) * r.loc[o, "sem"])
+        assert r.loc[o, "n_pairs"] == v["n"]
+
+
+def test_retest_typical_error_is_sd_of_differences_over_root_two_by_hand():
+    from cxlab.models import retest_reliability
+
+    p = _pairs()
+    r = retest_reliability(p).set_index("outcome")
+    for o, g in p.groupby("outcome"):  # Hopkins (2000): TE = SD(retest - test) / sqrt(2)
+        te = np.std(g["value_2"] - g["value_1"], ddof=1) / np.sqrt(2)
+        assert r.loc[o, "typical_error"] == pytest.approx(te, rel=1e-9)
+        assert r.loc[o, "interval_days"] == np.median(g["interval_days"])
+
+
+def test_retest_long_store_table_gives_the_same_rows_as_the_wide_pairs():
+    from cxlab.models import retest_reliability
+
+    p = _pairs()
+    long = p.melt(
+        id_vars=["subject_id", "outcome", "interval_days"],
+        value_vars=["value_1", "value_2"],
+        var_name="test",
+        value_name="value",
+    ).assign(test=lambda d: d["test"].str[-1].astype(int))
+    pd.testing.assert_frame_equal(retest_reliability(long), retest_reliability(p))
+
+
+def test_retest_outcome_with_two_pairs_is_left_out_with_a_warning():
+    from cxlab.models import retest_reliability
+
+    p = _pairs().groupby("outcome").head(2)
+    with pytest.warns(CxlabWarning, match="2 test-retest pair"):
+        assert retest_reliability(p).empty
+
+
+def test_ingested_retest_sheet_sets_the_run_mdc_and_names_its_source(tmp_path):
+    from cxlab.experiments import run_experiment
+    from cxlab.ingest import ingest_retest
+    from truth_store import truth_store
+
+    st, _ = truth_store(tmp_path / "store", 24, 3, seed=8)
+    assert ingest_retest([RETEST / "retest.csv"], store=st).n_rejected == 0
+    stored = st.table("retest")
+    assert len(stored) == 2 * len(_pairs()) and set(stored["test"]) == {1, 2}
+    (tmp_path / "s.toml").write_text(
+        'name = "rt"\nseed = 1\nstore = "store"\n[model]\ncontrol = "control"\n'
+        "[outcomes.knee_fppa_peak_deg]\nmcid = 1.0\n",
+        encoding="utf-8",
+    )
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_experiment(tmp_path / "s.toml", out=tmp_path / "runs")
+    rel = pd.read_parquet(run / "reliability.parquet")
+    row = rel[(rel["outcome"] == "knee_fppa_peak_deg") & (rel["type"] == "ICC(2,1)")]
+    (basis,) = row["basis"]
+    p = _pairs()
+    g = p[p["outcome"] == "knee_fppa_peak_deg"]
+    days = np.median(g["interval_days"])
+    assert basis == f"between-session (test-retest sheet, n = 30, median interval {days:g} d)"
+    w = pd.concat([g["value_1"], g["value_2"]], axis=1).to_numpy()  # SEM = sqrt(MSW), by hand
+    msw = ((w - w.mean(axis=1, keepdims=True)) ** 2).sum() / len(w)
+    mdc = 1.96 * np.sqrt(2) * np.sqrt(msw)
+    parts = pd.read_parquet(run / "participants.parquet")
+    parts = parts[parts["outcome"] == "knee_fppa_peak_deg"]
+    assert parts["mdc95"].iloc[0] == pytest.approx(mdc)
+    assert (parts["error_basis"] == basis).all()
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "test-retest sheet, n = 30" in html

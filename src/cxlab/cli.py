@@ -301,6 +301,16 @@ def _report_ingest(result) -> None:
         raise typer.Exit(EXIT_REJECTED)
 
 
+def _ingest_sheets(name: str, files, store, drop_column, /, **options) -> None:
+    """Every sheet command: call ``cxlab.ingest.<name>`` on a writable store, then report."""
+    import cxlab.ingest
+
+    fn = getattr(cxlab.ingest, name)
+    _report_ingest(
+        fn(files, store=writable_store(store), drop_columns=drop_column or (), **options)
+    )
+
+
 @app.command("ingest", rich_help_panel="1. Ingest")
 @handled
 def ingest_cmd(
@@ -460,18 +470,15 @@ def ingest_survey(
     date_format: DateFmtOpt = None,
 ) -> None:
     """Ingest questionnaires (wide or long CSV/XLSX) into the surveys and scores tables."""
-    from cxlab.ingest import ingest_surveys
-
-    _report_ingest(
-        ingest_surveys(
-            files,
-            store=writable_store(store),
-            instrument=instrument,
-            spec=spec,
-            subject_column=subject_column,
-            date_format=date_format,
-            drop_columns=drop_column or (),
-        )
+    _ingest_sheets(
+        "ingest_surveys",
+        files,
+        store,
+        drop_column,
+        instrument=instrument,
+        spec=spec,
+        subject_column=subject_column,
+        date_format=date_format,
     )
 
 
@@ -487,16 +494,13 @@ def ingest_interventions_cmd(
     """Ingest programme logs (arm, dates, adherence, exercises) into the store.
 
     Programme rows go to interventions, exercise rows to exercise_log."""
-    from cxlab.ingest import ingest_interventions
-
-    _report_ingest(
-        ingest_interventions(
-            files,
-            store=writable_store(store),
-            subject_column=subject_column,
-            date_format=date_format,
-            drop_columns=drop_column or (),
-        )
+    _ingest_sheets(
+        "ingest_interventions",
+        files,
+        store,
+        drop_column,
+        subject_column=subject_column,
+        date_format=date_format,
     )
 
 
@@ -509,16 +513,7 @@ def ingest_strength_cmd(
     drop_column: DropColOpt = None,
 ) -> None:
     """Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m)."""
-    from cxlab.ingest import ingest_strength
-
-    _report_ingest(
-        ingest_strength(
-            files,
-            store=writable_store(store),
-            subject_column=subject_column,
-            drop_columns=drop_column or (),
-        )
-    )
+    _ingest_sheets("ingest_strength", files, store, drop_column, subject_column=subject_column)
 
 
 @app.command("ingest-sessions", rich_help_panel="1. Ingest")
@@ -533,17 +528,50 @@ def ingest_sessions_cmd(
     """Ingest a sessions sheet (subject, session, date, session_index) into sessions.
 
     Its dates and order take precedence over those of recordings and surveys."""
-    from cxlab.ingest import ingest_sessions
-
-    _report_ingest(
-        ingest_sessions(
-            files,
-            store=writable_store(store),
-            subject_column=subject_column,
-            date_format=date_format,
-            drop_columns=drop_column or (),
-        )
+    _ingest_sheets(
+        "ingest_sessions",
+        files,
+        store,
+        drop_column,
+        subject_column=subject_column,
+        date_format=date_format,
     )
+
+
+@app.command("ingest-participants", rich_help_panel="1. Ingest")
+@handled
+def ingest_participants_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+    date_format: DateFmtOpt = None,
+) -> None:
+    """Ingest a participants sheet (sex, sport, height_m, mass_kg, dominant_side, age).
+
+    Names and e-mails are dropped; a birth date becomes the age at the first dated session."""
+    _ingest_sheets(
+        "ingest_participants",
+        files,
+        store,
+        drop_column,
+        subject_column=subject_column,
+        date_format=date_format,
+    )
+
+
+@app.command("ingest-retest", rich_help_panel="1. Ingest")
+@handled
+def ingest_retest_cmd(
+    files: SheetFiles,
+    store: StoreOpt,
+    subject_column: SubjectColOpt = None,
+    drop_column: DropColOpt = None,
+) -> None:
+    """Ingest a test-retest sheet (participant, outcome, value_1, value_2, interval_days).
+
+    Runs take each outcome's between-session MDC95 from it."""
+    _ingest_sheets("ingest_retest", files, store, drop_column, subject_column=subject_column)
 
 
 @app.command("run", rich_help_panel="3. Experiments and reports")

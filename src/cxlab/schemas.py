@@ -624,6 +624,41 @@ TABLES: dict[str, TableSchema] = {
             doc="movement-screen findings, one row per subject x session x rule x side "
             "(cxlab screen; one part per subject)",
         ),
+        _t(
+            "participants",
+            [
+                _sub_req,
+                Column("sex", S, nullable=True, isin=("female", "male", "other")),
+                Column("sport", S, nullable=True, doc="main sport, lower case"),
+                Column("height_m", F64, "m", nullable=True, ge=0.5, le=2.6),
+                Column("mass_kg", F64, "kg", nullable=True, ge=10.0, le=400.0),
+                Column("dominant_side", S, nullable=True, isin=("left", "right")),
+                Column(
+                    "age_years",
+                    F64,
+                    "year",
+                    nullable=True,
+                    ge=0,
+                    le=130,
+                    doc="age at the first dated session (birth dates are never stored)",
+                ),
+            ],
+            ["subject_id"],
+            doc="participant characteristics, one row per subject (cxlab ingest-participants)",
+        ),
+        _t(
+            "retest",
+            [
+                _sub_req,
+                Column("outcome", S, doc="the experiment outcome name it measures"),
+                Column("test", I32, "1", ge=1, le=2, doc="1 = first test, 2 = retest"),
+                Column("value", F64, doc="the measurement, in the outcome's unit"),
+                Column("interval_days", F64, "d", nullable=True, ge=0, le=3650),
+            ],
+            ["outcome", "subject_id", "test"],
+            doc="test-retest pairs for between-session reliability, two rows a pair "
+            "(cxlab ingest-retest)",
+        ),
     ]
 }
 

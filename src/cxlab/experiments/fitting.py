@@ -443,7 +443,8 @@ def measurement_errors(reliability: pd.DataFrame, /) -> dict[str, MeasurementErr
     if reliability.empty or "type" not in reliability:
         return out
     r = reliability[(reliability["type"] == "ICC(2,1)") & (reliability["flag"] == "")]
-    r = r.assign(_pref=(r["basis"] != BETWEEN).astype(int)).sort_values(["outcome", "_pref"])
+    between = r["basis"].astype(str).str.startswith("between-session")
+    r = r.assign(_pref=(~between).astype(int)).sort_values(["outcome", "_pref"])
     for row in r.drop_duplicates("outcome").itertuples(index=False):
         if np.isfinite(row.sem) and row.sem > 0:
             out[row.outcome] = MeasurementError(float(row.sem), float(row.mdc95), row.basis)
@@ -610,9 +611,20 @@ WITHIN = (
 
 
 def reliability_table(
-    trials: pd.DataFrame, spec: ExperimentSpec, /, analysis: pd.DataFrame | None = None
+    trials: pd.DataFrame,
+    spec: ExperimentSpec,
+    /,
+    analysis: pd.DataFrame | None = None,
+    *,
+    retest: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Reliability of each outcome: between-session where the data allow, else trial-to-trial.
+
+    A test–retest sheet (``retest``, the store's table from ``cxlab ingest-retest``) comes
+    first: an outcome of the spec with at least 3 pairs there takes its ICC(2,1), SEM and
+    MDC95 from them (:func:`cxlab.models.reliability.retest_reliability`), with ``basis``
+    "between-session (test-retest sheet, n = …, median interval … d)", and is not assessed
+    otherwise.
 
     Between-session: subjects with two or more sessions dated on or before their
     programme start (``week <= 0``) — repeated baseline sessions — give targets =
@@ -630,9 +642,19 @@ def reliability_table(
         repeats agree exactly, else ``""`` (a flagged row is not used for MDCs).
     """
     from cxlab.models import reliability
+    from cxlab.models.reliability import retest_basis, retest_reliability
 
     out = []
     done = set()
+    names = {o.name for o in spec.outcomes}
+    if retest is not None and len(retest):
+        rr = retest_reliability(retest[retest["outcome"].isin(names)], alpha=spec.alpha)
+        if len(rr):
+            rr["basis"] = [
+                retest_basis(n, d) for n, d in zip(rr["n_pairs"], rr["interval_days"], strict=True)
+            ]
+            out.append(rr.drop(columns=["n_pairs", "interval_days"]))
+            done |= set(rr["outcome"])
     if analysis is not None and len(analysis):
         pre = analysis[analysis["week"].notna() & (analysis["week"] <= 0)]
         pre = pre.assign(
@@ -640,6 +662,8 @@ def reliability_table(
         )
         pre = pre[pre["rank"] <= 2]
         for name, d in pre.groupby("outcome", sort=False):
+            if name in done:
+                continue
             two = d.groupby("subject_id")["rank"].nunique()
             d = d[d["subject_id"].isin(two[two == 2].index)]
             if d["subject_id"].nunique() < 3:

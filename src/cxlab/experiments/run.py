@@ -54,6 +54,8 @@ INPUT_TABLES = (
     "quarantine",
     "strength",
     "sessions",
+    "participants",
+    "retest",
 )
 _PACKAGES = (
     "numpy",
@@ -137,15 +139,21 @@ def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
     Returns
     -------
     dict
-        ``{table: [{"part": <path relative to the store>, "sha256": <hex>}, ...]}``.
+        ``{table: [{"part": <path relative to the store>, "sha256": <hex>}, ...]}``. The
+        sheet tables added later (``participants``, ``retest``) appear only when the store has
+        them, so a store without them keeps the run hash it had.
     """
-    return {
+    out = {
         name: [
             {"part": f.relative_to(store.path).as_posix(), "sha256": sha256_of(f)}
             for f in store.files(name)
         ]
         for name in INPUT_TABLES
     }
+    return {k: v for k, v in out.items() if v or k not in _LATER_TABLES}
+
+
+_LATER_TABLES = ("participants", "retest")
 
 
 def _git_info() -> dict[str, object]:
@@ -340,12 +348,16 @@ def run_experiment(
             base = analysis[analysis["session_index"] == 0][
                 ["subject_id", "session"]
             ].drop_duplicates()
-            reliability = reliability_table(trial_table(st, spec, base), spec, analysis)
+            reliability = reliability_table(
+                trial_table(st, spec, base), spec, analysis, retest=st.table("retest")
+            )
             errors = measurement_errors(reliability)
             responders = responders_table(analysis, spec, errors=errors)
             participants = participants_table(analysis, spec, errors=errors)
             t = lap("responders and reliability", t)
-            moderation = moderation_table(analysis, spec)
+            moderation = moderation_table(
+                analysis, spec, participants=st.table("participants") if spec.moderators else None
+            )
             keep = analysis[["subject_id", "session", "session_index"]].drop_duplicates()
             asym = asymmetry_table(st, keep)
             screening = _screening(st, analysis)

@@ -67,6 +67,9 @@ METHODS = ("mixed", "gee")
 #: subject-level columns of the analysis table; each is fitted by
 #: :func:`cxlab.models.moderators.fit_moderation` (numeric: per SD; text: per level)
 MODERATORS = ("baseline", "age_years", "adherence")
+#: moderators read from the store's ``participants`` table (``cxlab ingest-participants``);
+#: text ones are categorical (one slope difference per level)
+PARTICIPANT_MODERATORS = ("sex", "sport", "dominant_side", "height_m", "mass_kg")
 #: study designs: arms vs a control arm; one group measured before and after; every subject
 #: following each programme in turn (periods in interventions.start_date order)
 DESIGNS = ("parallel", "prepost", "crossover")
@@ -457,7 +460,9 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
     )
     control = need(model, "control", str, "model.", ... if design != "prepost" else PREPOST_ARM)
     cov = keys.names(model, "covariates", COVARIATES, "model.", problem="covariate")
-    mods = keys.names(model, "moderators", MODERATORS, "model.", problem="moderator")
+    mods = keys.names(
+        model, "moderators", MODERATORS + PARTICIPANT_MODERATORS, "model.", problem="moderator"
+    )
     if mods and design != "parallel":
         keys.add(
             "need a parallel design (arms vs control)",

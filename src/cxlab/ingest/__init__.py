@@ -56,8 +56,10 @@ from pathlib import Path
 from cxlab._check import ConfigError, message
 from cxlab._executor import is_worker_crash, make_executor
 from cxlab._workers import worker_pool
+from cxlab.ingest._participants import ingest_participants
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
 from cxlab.ingest._programme import ingest_interventions, ingest_strength
+from cxlab.ingest._retest import ingest_retest
 from cxlab.ingest._session_sheets import ingest_sessions
 from cxlab.ingest._sessions import record_sessions
 from cxlab.ingest._surveys import ingest_surveys
@@ -83,6 +85,8 @@ __all__ = [
     "Outcome",
     "ingest",
     "ingest_interventions",
+    "ingest_participants",
+    "ingest_retest",
     "ingest_sessions",
     "ingest_strength",
     "ingest_surveys",

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from cxlab.ingest._tables import IngestResult, _date, _land, _quarantine, _read_all, _write
-from cxlab.io import Problems
+from cxlab.ingest._sheet_ingest import Landing, ingest_sheet
+from cxlab.ingest._tables import IngestResult, _date
 from cxlab.store import Store
 
 __all__ = ["ingest_interventions", "ingest_strength"]
@@ -49,74 +49,70 @@ def ingest_interventions(
     """
     from cxlab.io.programme import read_programme
 
-    store = store if isinstance(store, Store) else Store(store)
-    problems = Problems()
-    files, shas, frames = _read_all(
+    return ingest_sheet(
         paths,
-        lambda p: read_programme(
+        store=store,
+        reader=lambda p, problems: read_programme(
             p,
             problems=problems,
             subject_column=subject_column,
             date_format=date_format,
             drop_columns=drop_columns,
         ),
-        problems,
+        landings=[_PROGRAMME, _EXERCISES],
+        stage="interventions",
     )
-    prog = pd.concat([f[0] for f in frames], ignore_index=True) if frames else pd.DataFrame()
-    ex = pd.concat([f[1] for f in frames], ignore_index=True) if frames else pd.DataFrame()
-    pv = ["start_date", "end_date", "sessions_prescribed", "sessions_attended"]
-    prog = _land(
-        prog,
-        problems,
-        ["label", "arm"],
-        pv,
-        field=None,
-        table="interventions",
-        what="subject and arm given twice with different dates or sessions",
-    )
-    ev = ["sets", "reps", "load_kg", "rpe"]
-    ex = _land(
-        ex,
-        problems,
-        ["label", "date", "exercise"],
-        ev,
-        field=None,
-        table="exercise_log",
-        what="subject, date and exercise given twice with different values",
-    )
-    frames_out = {"interventions": pd.DataFrame(), "exercise_log": pd.DataFrame()}
-    if len(prog):
-        frames_out["interventions"] = pd.DataFrame(
-            {
-                "_file": prog["file"],
-                "subject_id": prog["subject_id"],
-                "arm": prog["arm"],
-                "start_date": _date(prog["start_date"]),
-                "end_date": _date(prog["end_date"]),
-                "sessions_prescribed": prog["sessions_prescribed"].astype("Int32"),
-                "sessions_attended": prog["sessions_attended"].astype("Int32"),
-                "adherence": prog["adherence"].astype(float),
-            }
-        )
-    if len(ex):
-        frames_out["exercise_log"] = pd.DataFrame(
-            {
-                "_file": ex["file"],
-                "subject_id": ex["subject_id"],
-                "date": _date(ex["date"]),
-                "exercise": ex["exercise"],
-                "sets": ex["sets"].astype("Int32"),
-                "reps": ex["reps"].astype("Int32"),
-                "load_kg": ex["load_kg"].astype(float),
-                "rpe": ex["rpe"].astype(float),
-            }
-        )
-    for k, v in frames_out.items():
-        if v.empty:
-            frames_out[k] = pd.DataFrame({"_file": pd.Series(dtype=object)})
-    quarantine = _quarantine(problems, shas, "interventions")
-    rows = _write(store, frames_out, files, shas, "interventions", quarantine)
-    return IngestResult(rows=rows, rejected=quarantine, files=len(files))
+
+
+_PROGRAMME = Landing(
+    "interventions",
+    ("label", "arm"),
+    ("start_date", "end_date", "sessions_prescribed", "sessions_attended"),
+    "subject and arm given twice with different dates or sessions",
+    lambda d: pd.DataFrame(
+        {
+            "subject_id": d["subject_id"],
+            "arm": d["arm"],
+            "start_date": _date(d["start_date"]),
+            "end_date": _date(d["end_date"]),
+            "sessions_prescribed": d["sessions_prescribed"].astype("Int32"),
+            "sessions_attended": d["sessions_attended"].astype("Int32"),
+            "adherence": d["adherence"].astype(float),
+        }
+    ),
+)
+_EXERCISES = Landing(
+    "exercise_log",
+    ("label", "date", "exercise"),
+    ("sets", "reps", "load_kg", "rpe"),
+    "subject, date and exercise given twice with different values",
+    lambda d: pd.DataFrame(
+        {
+            "subject_id": d["subject_id"],
+            "date": _date(d["date"]),
+            "exercise": d["exercise"],
+            "sets": d["sets"].astype("Int32"),
+            "reps": d["reps"].astype("Int32"),
+            "load_kg": d["load_kg"].astype(float),
+            "rpe": d["rpe"].astype(float),
+        }
+    ),
+)
+_STRENGTH = Landing(
+    "strength",
+    ("label", "session", "muscle_group", "side"),
+    ("peak_torque_nm",),
+    "subject, session, muscle group and side given twice with different torques",
+    lambda d: pd.DataFrame(
+        {
+            "subject_id": d["subject_id"],
+            "session": d["session"],
+            "muscle_group": d["muscle_group"],
+            "side": d["side"],
+            "peak_torque_nm": d["peak_torque_nm"].astype(float),
+        }
+    ),
+)
 
 
 def ingest_strength(
@@ -150,37 +146,12 @@ def ingest_strength(
     """
     from cxlab.io.strength import read_strength
 
-    store = store if isinstance(store, Store) else Store(store)
-    problems = Problems()
-    files, shas, frames = _read_all(
+    return ingest_sheet(
         paths,
-        lambda p: read_strength(
+        store=store,
+        reader=lambda p, problems: read_strength(
             p, problems=problems, subject_column=subject_column, drop_columns=drop_columns
         ),
-        problems,
+        landings=[_STRENGTH],
+        stage="strength",
     )
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    df = _land(
-        df,
-        problems,
-        ["label", "session", "muscle_group", "side"],
-        ["peak_torque_nm"],
-        field=None,
-        table="strength",
-        what="subject, session, muscle group and side given twice with different torques",
-    )
-    out = pd.DataFrame({"_file": pd.Series(dtype=object)})
-    if len(df):
-        out = pd.DataFrame(
-            {
-                "_file": df["file"],
-                "subject_id": df["subject_id"],
-                "session": df["session"],
-                "muscle_group": df["muscle_group"],
-                "side": df["side"],
-                "peak_torque_nm": df["peak_torque_nm"].astype(float),
-            }
-        )
-    quarantine = _quarantine(problems, shas, "strength")
-    rows = _write(store, {"strength": out}, files, shas, "strength", quarantine)
-    return IngestResult(rows=rows, rejected=quarantine, files=len(files))

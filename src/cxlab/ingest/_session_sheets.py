@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from cxlab.ingest._tables import IngestResult, _date, _land, _quarantine, _read_all, _write
-from cxlab.io import Problems
+from cxlab.ingest._sheet_ingest import Landing, ingest_sheet
+from cxlab.ingest._tables import IngestResult, _date
 from cxlab.store import Store
 
 __all__ = ["ingest_sessions"]
@@ -47,40 +47,34 @@ def ingest_sessions(
     """
     from cxlab.io.sessions import read_sessions
 
-    store = store if isinstance(store, Store) else Store(store)
-    problems = Problems()
-    files, shas, frames = _read_all(
+    return ingest_sheet(
         paths,
-        lambda p: read_sessions(
+        store=store,
+        reader=lambda p, problems: read_sessions(
             p,
             problems=problems,
             subject_column=subject_column,
             date_format=date_format,
             drop_columns=drop_columns,
         ),
-        problems,
+        landings=[_SESSIONS],
+        stage="sessions",
     )
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    df = _land(
-        df,
-        problems,
-        ["label", "session"],
-        ["date", "session_index"],
-        field=None,
-        what="subject and session given twice with a different date or index",
-    )
-    out = pd.DataFrame({"_file": pd.Series(dtype=object)})
-    if len(df):
-        out = pd.DataFrame(
-            {
-                "_file": df["file"],
-                "subject_id": df["subject_id"],
-                "session": df["session"],
-                "session_index": df["session_index"].astype("Int32"),
-                "date": _date(df["date"]),
-                "source": "sheet",
-            }
-        )
-    quarantine = _quarantine(problems, shas, "sessions")
-    rows = _write(store, {"sessions": out}, files, shas, "sessions", quarantine)
-    return IngestResult(rows=rows, rejected=quarantine, files=len(files))
+
+
+_SESSIONS = Landing(
+    "sessions",
+    ("label", "session"),
+    ("date", "session_index"),
+    "subject and session given twice with a different date or index",
+    lambda d: pd.DataFrame(
+        {
+            "subject_id": d["subject_id"],
+            "session": d["session"],
+            "session_index": d["session_index"].astype("Int32"),
+            "date": _date(d["date"]),
+            "source": "sheet",
+        }
+    ),
+    check_ranges=False,
+)

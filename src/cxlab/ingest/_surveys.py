@@ -10,14 +10,8 @@ import pandas as pd
 
 from cxlab._check import check_option
 from cxlab.deid import age_years, pseudonymise_labels
-from cxlab.ingest._tables import (
-    IngestResult,
-    _bad_mask,
-    _conflicts,
-    _quarantine,
-    _read_all,
-    _write,
-)
+from cxlab.ingest._sheet_ingest import commit_sheets, read_sheets
+from cxlab.ingest._tables import IngestResult, _bad_mask, _conflicts
 from cxlab.instruments import Instrument, builtin_instruments, instrument_scores, read_spec
 from cxlab.io import Problems
 from cxlab.store import Store
@@ -71,16 +65,14 @@ def ingest_surveys(
     """
     from cxlab.io.surveys import ANSWER_COLUMNS, read_survey
 
-    store = store if isinstance(store, Store) else Store(store)
     extra_inst, extra_drop = read_spec(spec)
     instruments = {**builtin_instruments(), **extra_inst}
     if instrument is not None:
         check_option("instrument", instrument, sorted(instruments))
     drop = [*drop_columns, *extra_drop]
-    problems = Problems()
-    files, shas, frames = _read_all(
+    problems, files, shas, frames = read_sheets(
         paths,
-        lambda p: read_survey(
+        lambda p, problems: read_survey(
             p,
             instruments=instruments,
             problems=problems,
@@ -89,7 +81,6 @@ def ingest_surveys(
             drop_columns=drop,
             only=instrument,
         ),
-        problems,
     )
     a = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ANSWER_COLUMNS)
     ok = ~_bad_mask(a, problems) if len(a) else np.zeros(0, bool)
@@ -140,9 +131,14 @@ def ingest_surveys(
         }
     )
     scores = _scores(good, instruments)
-    quarantine = _quarantine(problems, shas, "survey")
-    rows = _write(store, {"surveys": answers, "scores": scores}, files, shas, "survey", quarantine)
-    return IngestResult(rows=rows, rejected=quarantine, files=len(files))
+    return commit_sheets(
+        store,
+        {"surveys": answers, "scores": scores},
+        problems=problems,
+        files=files,
+        shas=shas,
+        stage="survey",
+    )
 
 
 def _withhold(a: pd.DataFrame, ok: np.ndarray, problems: Problems) -> None:

@@ -161,6 +161,8 @@ _NATURAL_KEYS = {
     "interventions": ["subject_id", "arm"],
     "exercise_log": ["subject_id", "date", "exercise"],
     "strength": ["subject_id", "session", "muscle_group", "side"],
+    "participants": ["subject_id"],
+    "retest": ["subject_id", "outcome"],
 }
 
 
@@ -248,9 +250,9 @@ def _land(
     if table is not None:
         _reject_out_of_range(df, problems, table)
     ok = ~_bad_mask(df, problems)
-    sig = df[values[0]].astype(object).astype(str)
+    sig = df[values[0]].astype(object).map(str)  # astype(str) keeps NaN: no conflict seen
     for c in values[1:]:
-        sig = sig + "|" + df[c].astype(object).astype(str)
+        sig = sig + "|" + df[c].astype(object).map(str)
     _conflicts(df.assign(_sig=sig), keys, "_sig", problems, ok=ok, field=field, what=what)
     good = df.loc[~_bad_mask(df, problems)].drop_duplicates(keys)
     return good.assign(subject_id=pseudonymise_labels(good["label"]) if len(good) else "")

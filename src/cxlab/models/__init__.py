@@ -21,7 +21,7 @@ from cxlab.models.effects import (
     fit_gee,
     fit_mixed,
 )
-from cxlab.models.reliability import reliability
+from cxlab.models.reliability import reliability, retest_reliability
 from cxlab.models.responders import ResponderResult, responders, wilson_interval
 
 __all__ = [
@@ -40,5 +40,6 @@ __all__ = [
     "p_adjust",
     "reliability",
     "responders",
+    "retest_reliability",
     "wilson_interval",
 ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MixedParts", "beta_cov", "mixed_parts", "satterthwaite_df"]
+__all__ = ["MixedParts", "beta_cov", "kenward_roger", "mixed_parts", "satterthwaite_df"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +160,91 @@ def satterthwaite_df(parts: MixedParts, L: np.ndarray, /) -> np.ndarray:
     denom = np.einsum("ki,ij,kj->k", grads, a, grads)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, 2.0 * var**2 / denom, np.nan)
+
+
+def _v_derivatives(parts: MixedParts) -> list[list[np.ndarray]]:
+    """Per subject, ``∂V/∂θ_r`` for each variance parameter (V is linear in θ)."""
+    q = parts.q
+    rows, cols = np.tril_indices(q)
+    out = []
+    for z, y in zip(parts.Z, parts.y, strict=True):
+        ds = []
+        for a, b in zip(rows, cols, strict=True):
+            e = np.zeros((q, q))
+            e[a, b] = e[b, a] = 1.0
+            ds.append(z @ e @ z.T)
+        ds.append(np.eye(len(y)))
+        out.append(ds)
+    return out
+
+
+def kenward_roger(parts: MixedParts, L: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
+    """Kenward–Roger (1997) df and adjusted fixed-effect covariance for each row of ``L``.
+
+    With ``Φ = (X'V⁻¹X)⁻¹``, ``P_i = X'V⁻¹V_iV⁻¹X``, ``Q_ij = X'V⁻¹V_iV⁻¹V_jV⁻¹X`` and ``W``
+    the inverse expected REML information (``I_ij = ½ tr(ΠV_iΠV_j)``,
+    ``Π = V⁻¹ − V⁻¹XΦX'V⁻¹``), the adjusted covariance is ``Φ_A = Φ + 2ΦΛΦ`` with
+    ``Λ = Σ W_ij (Q_ij − P_iΦP_j)`` (the second-derivative term vanishes: V is linear in
+    θ), and the df of a single contrast is ``m = 4 + 3/(ρ − 1)`` from ``A1``, ``A2``
+    (Kenward & Roger 1997, eqs. 4–6 with ℓ = 1), as ``pbkrtest`` and ``emmeans`` with
+    ``lmer.df = "kenward-roger"`` compute them.
+
+    Returns
+    -------
+    df : numpy.ndarray, shape (k,)
+        NaN where the information matrix is singular.
+    cov : numpy.ndarray, shape (p, p)
+        ``Φ_A``.
+    """
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    th = parts.theta.astype(float)
+    g, s2 = _g(th, parts.q), th[-1]
+    dv = _v_derivatives(parts)
+    r = len(th)
+    p = parts.X[0].shape[1]
+    P = np.zeros((r, p, p))
+    Q = np.zeros((r, r, p, p))
+    tvv = np.zeros((r, r))
+    for x, z, y, ds in zip(parts.X, parts.Z, parts.y, dv, strict=True):
+        vinv = np.linalg.inv(z @ g @ z.T + s2 * np.eye(len(y)))
+        a = [vinv @ d for d in ds]  # V⁻¹V_i
+        ax = [ai @ vinv @ x for ai in a]  # V⁻¹V_iV⁻¹X
+        for i in range(r):
+            P[i] += x.T @ ax[i]
+            for j in range(r):
+                Q[i, j] += x.T @ a[i] @ ax[j]
+                tvv[i, j] += np.sum(a[i] * a[j].T)
+    phi = np.linalg.inv(
+        sum(
+            x.T @ np.linalg.solve(z @ g @ z.T + s2 * np.eye(len(y)), x)
+            for x, z, y in zip(parts.X, parts.Z, parts.y, strict=True)
+        )
+    )
+    info = np.empty((r, r))
+    for i in range(r):
+        for j in range(r):
+            info[i, j] = 0.5 * (
+                tvv[i, j] - 2 * np.trace(phi @ Q[i, j]) + np.trace(phi @ P[i] @ phi @ P[j])
+            )
+    try:
+        w = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return np.full(len(L), np.nan), phi
+    lam = sum(w[i, j] * (Q[i, j] - P[i] @ phi @ P[j]) for i in range(r) for j in range(r))
+    cov = phi + 2 * phi @ lam @ phi
+    dfs = np.empty(len(L))
+    for k, row in enumerate(L):
+        theta_l = np.outer(row, row) / (row @ phi @ row)
+        m = [theta_l @ phi @ P[i] @ phi for i in range(r)]
+        tr = np.array([np.trace(mi) for mi in m])
+        a1 = float(tr @ w @ tr)
+        a2 = float(sum(w[i, j] * np.trace(m[i] @ m[j]) for i in range(r) for j in range(r)))
+        b = (a1 + 6 * a2) / 2
+        gg = (2 * a1 - 5 * a2) / (3 * a2)
+        den = 3 + 2 * (1 - gg)
+        c1, c2, c3 = gg / den, (1 - gg) / den, (3 - gg) / den
+        e_star = 1 / (1 - a2)
+        v_star = 2 * (1 + c1 * b) / ((1 - c2 * b) ** 2 * (1 - c3 * b))
+        rho = v_star / (2 * e_star**2)
+        dfs[k] = 4 + 3 / (rho - 1)
+    return dfs, cov

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, check_option, message
 from cxlab.models import _longitudinal as lg
 from cxlab.models._inputs import as_list, covariate_terms, design, quoted
 
@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 Estimand = Literal["slope_diff", "interaction"]
+#: small-sample df of the t intervals (below 50 subjects): Satterthwaite (1946) as lmerTest,
+#: or Kenward & Roger (1997) as pbkrtest, which also inflates the covariance of β̂
+DfMethod = Literal["satterthwaite", "kenward-roger"]
 
 MODERATION_COLUMNS = [
     "outcome",
@@ -137,6 +140,8 @@ def fit_moderation(
     covariates: Sequence[str] = (),
     reference: str | None = None,
     alpha: float = 0.05,
+    min_subjects: int = 2,
+    df_method: DfMethod = "satterthwaite",
 ) -> Moderation:
     """Arm-vs-control slope differences per moderator level, and the interaction's CI.
 
@@ -162,6 +167,12 @@ def fit_moderation(
         The categorical moderator's reference level (default: the first in sorted order).
     alpha : float
         1 − confidence level.
+    min_subjects : int
+        Fewest subjects an arm may have at a categorical level (at least 2: a slope
+        difference needs two subjects per cell to have an error term).
+    df_method : {"satterthwaite", "kenward-roger"}
+        Small-sample df below 50 subjects: Satterthwaite (lmerTest's default), or
+        Kenward–Roger (``pbkrtest``; its adjusted covariance also widens the SE a little).
 
     Returns
     -------
@@ -171,8 +182,8 @@ def fit_moderation(
     ------
     ConfigError
         The moderator is missing, varies within a subject, has one level, or a level has
-        fewer than 2 subjects in an arm (its slope difference is not estimable); and every
-        check of :func:`cxlab.models.fit_effects`.
+        fewer than ``min_subjects`` subjects in an arm (its slope difference is not
+        estimable); and every check of :func:`cxlab.models.fit_effects`.
 
     Warnings
     --------
@@ -182,6 +193,7 @@ def fit_moderation(
     """
     if not 0 < alpha < 1:
         raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
+    check_option("df_method", df_method, ["satterthwaite", "kenward-roger"])
     if not isinstance(data, pd.DataFrame) or moderator not in data.columns:
         present = ", ".join(map(str, getattr(data, "columns", [])))
         raise ConfigError(
@@ -245,7 +257,7 @@ def fit_moderation(
     for y in ds.outcomes:
         d = ds.data.dropna(subset=[y, ds.time, moderator, *covs]).reset_index(drop=True)
         if not numeric:
-            _check_cells(d, ds, y, moderator)
+            _check_cells(d, ds, y, moderator, max(2, int(min_subjects)))
         rhs = f"{quoted(ds.time)} * {lg.arm_term(ds)} * {mod_term}"
         fml = " + ".join([f"{quoted(y)} ~ {rhs}", *covariate_terms(d, covs)])
         scale = lg.time_scale(ds, time_as="continuous")
@@ -253,7 +265,9 @@ def fit_moderation(
         fit = lg.fit_mixed(fit_d, ds, fml, time_as="continuous")
         res, ok, notes = fit.results, fit.converged, fit.notes
         formulas[y] = fml
-        rows += _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha)
+        rows += _rows(
+            res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha, df_method
+        )
     table = pd.DataFrame([r._asdict() for r in rows], columns=MODERATION_COLUMNS)
     kind = "numeric (mean-centred)" if numeric else f"categorical (reference {ref})"
     text = (
@@ -265,17 +279,17 @@ def fit_moderation(
     return Moderation(table, formulas, levels, text)
 
 
-def _check_cells(d: pd.DataFrame, ds, y: str, moderator: str) -> None:
-    """Every arm × level needs 2 subjects with 2 time points for a slope there."""
+def _check_cells(d: pd.DataFrame, ds, y: str, moderator: str, least: int) -> None:
+    """Every arm × level needs ``least`` subjects for a slope difference there."""
     n = d.groupby([ds.arm, moderator])[ds.subject].nunique()
     for a in [ds.control, *ds.arms]:
         for lv in sorted(d[moderator].unique()):
             k = int(n.get((a, lv), 0))
-            if k < 2:
+            if k < least:
                 raise ConfigError(
                     message(
-                        f"arm {a!r} has {k} subject(s) with {moderator}={lv!r}, fewer than 2; "
-                        "the slope difference at that level cannot be estimated",
+                        f"arm {a!r} has {k} subject(s) with {moderator}={lv!r}, fewer than "
+                        f"{least}; the slope difference at that level is not estimated",
                         field=y,
                         value=lv,
                         fix=f"merge rare levels of {moderator} or drop it as a moderator",
@@ -283,8 +297,13 @@ def _check_cells(d: pd.DataFrame, ds, y: str, moderator: str) -> None:
                 )
 
 
-def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha):
-    from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
+def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alpha, df_method):
+    from cxlab.models._smallsample import (
+        beta_cov,
+        kenward_roger,
+        mixed_parts,
+        satterthwaite_df,
+    )
 
     names = list(res.fe_params.index)
     t = quoted(ds.time)
@@ -319,10 +338,13 @@ def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alp
     notes = list(notes)
     if n_subj < lg.SMALL_SAMPLE_SUBJECTS:
         parts = mixed_parts(res)
-        cov = beta_cov(parts)
-        dfs = satterthwaite_df(parts, L)
+        if df_method == "kenward-roger":
+            dfs, cov = kenward_roger(parts, L)
+        else:
+            cov = beta_cov(parts)
+            dfs = satterthwaite_df(parts, L)
         if np.isnan(dfs).any():
-            notes.append("Satterthwaite df not available; Wald z interval used")
+            notes.append(f"{df_method} df not available; Wald z interval used")
             dfs = np.where(np.isnan(dfs), np.inf, dfs)
     else:
         cov = np.asarray(res.cov_params().loc[names, names], dtype=float)
@@ -351,7 +373,7 @@ def _rows(res, ds, d, y, moderator, mod_term, ref, levels, scale, ok, notes, alp
                 float(est[i]),
                 float(se[i]),
                 df if fin else float("nan"),
-                "satterthwaite" if fin else "wald_z",
+                df_method if fin else "wald_z",
                 float(est[i] - q * se[i]),
                 float(est[i] + q * se[i]),
                 float(p),

@@ -15,7 +15,7 @@ from scipy import stats
 
 from cxlab._check import ConfigError, message, warn
 
-__all__ = ["reliability"]
+__all__ = ["RETEST_COLUMNS", "reliability", "retest_basis", "retest_reliability"]
 
 _TYPES = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
 _DESCRIPTIONS = (
@@ -252,3 +252,102 @@ def _one_block(data, targets, raters, ratings, alpha, *, where) -> pd.DataFrame:
     float_cols = [c for c in COLUMNS if c not in ("type", "description", "n_targets", "n_raters")]
     out[float_cols] = out[float_cols].astype(float)
     return out
+
+
+#: :func:`retest_reliability` columns after ``outcome``: the :data:`COLUMNS` of the
+#: ICC(2,1) row, then the pairs' ``n_pairs`` and ``interval_days`` (median, d).
+RETEST_COLUMNS = [*COLUMNS, "n_pairs", "interval_days"]
+
+
+def retest_reliability(pairs: pd.DataFrame, /, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Between-session reliability of each outcome from test–retest pairs.
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        The store's ``retest`` table (long: ``subject_id``, ``outcome``, ``test`` 1 or 2,
+        ``value`` in the outcome's unit, ``interval_days`` in d, may be NaN), or the same
+        pairs wide with ``value_1`` and ``value_2``.
+    alpha : float
+        1 − confidence level of the ICC interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome with at least 3 complete pairs: ``outcome`` and
+        :data:`RETEST_COLUMNS` — ICC(2,1) (two-way random, absolute agreement, single
+        measure; Shrout & Fleiss 1979) with its CI, ``sem`` (√MSW), ``mdc95``
+        (1.96·√2·SEM, Weir 2005), ``typical_error`` (SD of the differences / √2, Hopkins
+        2000), ``n_pairs`` and the median ``interval_days`` (NaN when none given).
+
+    Warnings
+    --------
+    The MDC is only as general as the pairs: tests days apart by the same tester, in a
+    sample as varied as the study's. An outcome with fewer than 3 pairs is left out with
+    a :class:`~cxlab.CxlabWarning`.
+    """
+    if "test" in pairs.columns and "value" in pairs.columns:
+        pairs = _wide_pairs(pairs)
+    need = ["subject_id", "outcome", "value_1", "value_2"]
+    missing = [c for c in need if c not in pairs.columns]
+    if missing:
+        raise ConfigError(
+            message(
+                "column not found",
+                field=", ".join(missing),
+                fix="pass the store's retest table (cxlab ingest-retest)",
+            )
+        )
+    p = pairs.dropna(subset=["value_1", "value_2"])
+    if "interval_days" not in p.columns:
+        p = p.assign(interval_days=np.nan)
+    out = []
+    for outcome, g in p.groupby("outcome", sort=True):
+        if len(g) < 3:
+            warn(
+                f"has {len(g)} test-retest pair(s), fewer than 3; no reliability from the sheet",
+                field=str(outcome),
+                fix="add pairs to the test-retest sheet",
+            )
+            continue
+        long = pd.DataFrame(
+            {
+                "target": np.concatenate([g["subject_id"].to_numpy()] * 2),
+                "rater": np.repeat(["1", "2"], len(g)),
+                "rating": np.concatenate([g["value_1"].to_numpy(), g["value_2"].to_numpy()]),
+            }
+        )
+        r = reliability(long, targets="target", raters="rater", ratings="rating", alpha=alpha)
+        r = r[r["type"] == "ICC(2,1)"].copy()
+        r.insert(0, "outcome", outcome)
+        r["n_pairs"] = len(g)
+        days = g["interval_days"].dropna()
+        r["interval_days"] = float(days.median()) if len(days) else np.nan
+        out.append(r)
+    if not out:
+        return pd.DataFrame(columns=["outcome", *RETEST_COLUMNS])
+    return pd.concat(out, ignore_index=True)[["outcome", *RETEST_COLUMNS]]
+
+
+def _wide_pairs(long: pd.DataFrame) -> pd.DataFrame:
+    """The long ``retest`` table as one row per subject × outcome (value_1, value_2)."""
+    keys = ["subject_id", "outcome"]
+    w = long.pivot_table(index=keys, columns="test", values="value", aggfunc="first")
+    w = w.rename(columns={1: "value_1", 2: "value_2"}).reset_index()
+    for c in ("value_1", "value_2"):
+        if c not in w.columns:
+            w[c] = np.nan
+    if "interval_days" in long.columns:
+        days = long.groupby(keys, sort=False)["interval_days"].first().reset_index()
+        w = w.merge(days, on=keys, how="left")
+    return w
+
+
+def retest_basis(n_pairs: int, interval_days: float, /) -> str:
+    """The sentence naming a test–retest sheet's MDC source (starts with "between-session")."""
+    when = (
+        f"median interval {interval_days:g} d"
+        if np.isfinite(interval_days)
+        else "interval not given"
+    )
+    return f"between-session (test-retest sheet, n = {int(n_pairs)}, {when})"

@@ -297,7 +297,25 @@ def _jsonable(x):
     return x
 
 
-def _ground_truth(truth: CohortTruth, per_subject: dict, bad_rows: list[dict]) -> dict:
+def _emg_truth() -> dict:
+    """The EMG outcome's truth (:mod:`cxlab.synth.emg`): GMED landing activation, %MVC per
+    week, of each arm against control (the demo spec's outcome names the feature)."""
+    gm = synth_emg.GMED_EFFECT_PCT_PER_WEEK
+    return {
+        "gmed_landing_pct_mvc": {
+            "feature": "emg_gmed_landing_100ms_mean_pct_mvc",
+            "task": "landing",
+            "unit": "%MVC",
+            "per": "week",
+            "control_slope": gm["control"],
+            "effects": {a: gm[a] - gm["control"] for a in sorted(gm) if a != "control"},
+        }
+    }
+
+
+def _ground_truth(
+    truth: CohortTruth, per_subject: dict, bad_rows: list[dict], *, emg: bool = False
+) -> dict:
     subjects = {}
     o = truth.outcomes
     by = {k: g for k, g in o.groupby("label", sort=False)}
@@ -341,6 +359,7 @@ def _ground_truth(truth: CohortTruth, per_subject: dict, bad_rows: list[dict]) -
                 "posture_markers": 200.0,
             },
             "bad_survey_rows": bad_rows,
+            **({"emg_effects": _emg_truth()} if emg else {}),
             "subjects": subjects,
         }
     )
@@ -463,7 +482,7 @@ def write_cohort(
         surveys.to_csv(tmp / "surveys.csv", index=False)
         interventions_table(truth, ids, rng).to_csv(tmp / "interventions.csv", index=False)
         strength_table(truth, rng).to_csv(tmp / "strength.csv", index=False)
-        gt = _ground_truth(truth, results, bad)
+        gt = _ground_truth(truth, results, bad, emg=bool(emg))
         (tmp / "ground_truth.json").write_text(json.dumps(gt, indent=1) + "\n")
         if out.exists():
             out.rmdir()
