@@ -40,8 +40,10 @@ point                      state left on disk
 
 ``cxlab features`` commits once per recording from its pool workers, so its points are
 taken in a worker's commit (the first one; ``committed`` is after a recording's first
-commit, before the part that marks it done). Staging runs with ``--jobs 1`` and ``2`` (a
-worker's parts either way, one or two workers alive); the commit points with ``--jobs 2``.
+commit, before the part that marks it done; ``@worker`` in a case's name); one more is the
+parent's first commit, the recovery that drops the replaced recording's parts. Staging runs
+with ``--jobs 1`` and ``2`` (ingest stages in pool workers either way; features with one
+job stages in the command's own process); the commit points with ``--jobs 2``.
 """
 
 from __future__ import annotations
