@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 # explicit setting wins.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+#: Compiled bytecode for this test run and every process it starts, kept between runs.
+#: With ``PYTHONDONTWRITEBYTECODE`` set (some shells and containers set it) and an
+#: environment installed without byte-compiling (``make``'s ``--no-compile``), no ``.pyc``
+#: exists anywhere, so every process compiles every module it imports from source, each
+#: time: matplotlib, pandas, scipy and statsmodels cost ~20 s of CPU per process, paid by
+#: each xdist worker, notebook kernel, Dask worker and spawned child. The bytecode goes to
+#: a mirror tree under ``.pytest_cache`` (``sys.pycache_prefix``), never into the source
+#: tree, which is what the variable protects.
+PYCACHE = REPO / ".pytest_cache" / "pycache"
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(PYCACHE))
+    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+    sys.dont_write_bytecode = False
 
 
 def real_data_dir() -> Path:

@@ -2,7 +2,7 @@
 
 Each case forks this (already imported) test process, runs one command in the child
 (``cxlab ingest``, ``cxlab features`` or ``run_experiment``), kills the child with SIGKILL
-after a seeded random delay, checks that its pool workers died with it, reruns the same
+at a chosen point of its work, checks that its pool workers died with it, reruns the same
 command uninterrupted and compares the result with a build that was never interrupted:
 every file of the store (parts, quarantine) byte for byte, and the exit code.
 
@@ -10,6 +10,41 @@ The ingest that is killed is the second one of a store: one file's content chang
 old recording must go), a corrupt file was fixed (its quarantine entry must go), one file
 is still corrupt and the rest are unchanged -- the windows where a kill used to leave both
 versions, or a stale quarantine entry, forever.
+
+Why these kill points and not random delays (the suite used to fire 30 seeded random
+kills): a writer can only be interrupted in one of the states its commit protocol passes
+through (``cxlab.store``: parts staged under ``_staging``, then a journal ``_commit.json``
+naming the files the commit adds or drops, then the parts moved to their final names, then
+the catalog replaced by one rename, then the replaced files and the journal removed; and
+the next run's recovery, which itself can be cut short). A random delay lands in one of
+those states or in reading/computing, where nothing is on disk yet; most of the 30 landed
+in the same two or three states. Here each state is hit on purpose, by a trap the child
+sets on the call that enters or leaves it (the trap sends SIGKILL to the command's
+process from whichever process -- the command or one of its pool workers -- reaches it),
+and each case checks that the child really died by that SIGKILL, so a trap that is never
+reached (a renamed function, a changed protocol) fails the test instead of passing
+silently:
+
+=========================  ===================================================================
+point                      state left on disk
+=========================  ===================================================================
+``staged``                 a worker staged one part of the first file; nothing committed
+``before-commit``          every file read and staged; the commit not begun
+``journal``                the journal written; no part moved
+``part-moved``             the first new part at its final name; the old catalog still live
+``catalog-swapped``        the new catalog live; replaced files and the journal not removed
+``recovery``               after ``part-moved``, the rerun killed as its recovery starts
+``recovery-journal``       after ``part-moved``, the rerun killed inside the journal's
+                           clean-up (losers removed, the journal not yet)
+=========================  ===================================================================
+
+``cxlab features`` commits once per recording from its pool workers, so its points are
+taken in a worker's commit (the first one; ``committed`` is after a recording's first
+commit, before the part that marks it done; ``@worker`` in a case's name); one more is the
+parent's first commit, the recovery that drops the replaced recording's parts. Staging runs
+with ``--jobs 1`` and ``2`` (ingest stages in pool workers either way; features with one
+job stages in the command's own process); the commit points with ``--jobs 2``, but for
+the two kills of a features case, whose first one must leave its journal (see the case).
 """
 
 from __future__ import annotations
@@ -19,7 +54,9 @@ import random
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pytest
@@ -78,14 +115,93 @@ def _invoke(args: list[str]) -> int:
     return CliRunner().invoke(app, args, catch_exceptions=False).exit_code
 
 
-def _killed(run, delay: float) -> None:
-    """Run ``run()`` in a forked child and SIGKILL it after ``delay`` s (unless it ended
-    first); then check that no process of its group (its pool workers) outlives it by 5 s."""
+class Trap(NamedTuple):
+    """Kill the command at the ``nth`` call of ``target`` (``module.attr`` or
+    ``module.Class.attr``) whose arguments ``match``, ``when`` before or after it runs."""
+
+    target: str
+    when: Literal["before", "after"]
+    match: Callable[..., bool] | None = None
+    nth: int = 1
+    in_worker: bool = False  # only in a pool worker (a process other than the command's)
+
+
+def _named(name: str) -> Callable[..., bool]:
+    return lambda src, dst, *a, **k: Path(dst).name == name
+
+
+def _part(src, dst, *a, **k) -> bool:  # a part moved to its final name (not into _staging)
+    return Path(dst).name.startswith("part-") and Path(dst).parent.name != "_staging"
+
+
+def _traps(store: Path) -> dict[str, Trap]:
+    from cxlab import _catalog
+
+    journal = store / _catalog.JOURNAL
+    return {
+        "staged": Trap("cxlab.store.Store.stage", "after"),
+        "before-commit": Trap("cxlab.store.Store.commit", "before"),
+        "committed": Trap("cxlab.store.Store.commit", "after"),
+        "journal": Trap("os.replace", "after", _named(_catalog.JOURNAL)),
+        "part-moved": Trap("os.replace", "after", _part),
+        "catalog-swapped": Trap("os.replace", "after", _named(_catalog.CATALOG)),
+        "recovery": Trap("cxlab.store.Store.recover", "before"),
+        "recovery-journal": Trap(
+            "os.unlink",
+            "after",
+            lambda path, *a, **k: Path(path).name.startswith("part-") and journal.exists(),
+        ),
+    }
+
+
+def _set_trap(trap: Trap, commander: int) -> None:
+    """In the forked child: replace ``trap.target`` by a wrapper that SIGKILLs process
+    ``commander`` (and the process it runs in, a pool worker forked from it) at the trap."""
+    import importlib
+
+    parts = trap.target.split(".")
+    for i in range(len(parts) - 1, 0, -1):  # the longest importable module prefix
+        try:
+            owner = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:-1]:
+            owner = getattr(owner, attr)
+        break
+    original = getattr(owner, parts[-1])
+    seen = [0]
+
+    def fire(args, kwargs) -> None:
+        if trap.in_worker and os.getpid() == commander:
+            return
+        if trap.match is None or trap.match(*args, **kwargs):
+            seen[0] += 1
+            if seen[0] == trap.nth:
+                os.kill(commander, signal.SIGKILL)
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def wrapper(*args, **kwargs):
+        if trap.when == "before":
+            fire(args, kwargs)
+        out = original(*args, **kwargs)
+        if trap.when == "after":
+            fire(args, kwargs)
+        return out
+
+    setattr(owner, parts[-1], wrapper)
+
+
+def _killed(run, *, trap: Trap | None = None, delay: float = 120.0) -> int:
+    """Run ``run()`` in a forked child and SIGKILL it at ``trap`` (or after ``delay`` s);
+    check that no process of its group (its pool workers) outlives it by 5 s. Returns the
+    child's wait status (``os.waitpid``)."""
     pid = os.fork()
     if pid == 0:  # the child: its own process group, so the parent can see its workers
         code = 1
         try:
             os.setpgid(0, 0)
+            if trap is not None:
+                _set_trap(trap, os.getpid())
             run()
             code = 0
         finally:
@@ -95,23 +211,36 @@ def _killed(run, delay: float) -> None:
     except OSError:
         pass  # the child did it already (or is gone)
     end = time.monotonic() + delay
-    done = False
-    while not done and time.monotonic() < end:
-        done = os.waitpid(pid, os.WNOHANG)[0] == pid  # the command may finish first
+    status = None
+    while status is None and time.monotonic() < end:
+        got, st = os.waitpid(pid, os.WNOHANG)  # the command may finish first
+        status = st if got == pid else None
         time.sleep(0.01)
-    if not done:
+    if status is None:
         os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        status = os.waitpid(pid, 0)[1]
     deadline = time.monotonic() + 5.0
     while True:
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
-            return
+            return status
         if time.monotonic() > deadline:
             os.killpg(pid, signal.SIGKILL)
             pytest.fail("pool workers outlived their killed parent by more than 5 s")
         time.sleep(0.05)
+
+
+def _killed_at(point: str, args: list[str], store: Path) -> None:
+    """Run the CLI command ``args`` killed at kill point ``point``; fail unless the trap
+    fired (the child died by SIGKILL, not by finishing or by an error first)."""
+    name, _, where = point.partition("@")
+    trap = _traps(store)[name]._replace(in_worker=where == "worker")
+    status = _killed(lambda: _invoke(args), trap=trap)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+        f"kill point {point!r} was never reached by {args[0]} (wait status {status}): "
+        "the commit protocol changed; choose the call that now enters that state"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -160,33 +289,61 @@ def test_the_uninterrupted_build_has_the_windows_the_kills_aim_at(built):
     assert built["codes"] == {"v1": 3, "v1f": 3, "v2": 3, "v2f": 3}
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_killed_ingest_then_rerun_equals_the_uninterrupted_build(built, tmp_path, jobs):
-    rng = random.Random(SEED + jobs)
-    want = _tree(built["snaps"]["v2"])
-    for k in range(8):
-        store = tmp_path / f"s{k}"
-        shutil.copytree(built["snaps"]["v1f"], store)
-        args = ["ingest", str(built["raw"]), "--store", str(store), "--jobs", str(jobs)]
-        _killed(lambda args=args: _invoke(args), rng.uniform(0.0, 1.2 * built["secs"]["v2"]))
-        assert _invoke(args) == built["codes"]["v2"], k
-        assert _tree(store) == want, k
-        args = ["features", "--store", str(store), "--jobs", str(jobs)]
-        assert _invoke(args) == built["codes"]["v2f"], k  # features agree after the rerun too
-        assert _tree(store) == _tree(built["snaps"]["v2f"]), k
+#: (kill points, --jobs): each case kills the command at its points in turn, then reruns it
+INGEST_CASES = [
+    (["staged"], 1),
+    (["staged"], 2),
+    (["before-commit"], 2),
+    (["journal"], 2),
+    (["part-moved"], 2),
+    (["catalog-swapped"], 2),
+    (["part-moved", "recovery"], 2),
+    (["part-moved", "recovery-journal"], 2),
+]
+FEATURES_CASES = [
+    (["staged"], 1),
+    (["staged@worker"], 2),
+    (["catalog-swapped"], 2),  # the first commit: recovery drops the replaced recording's parts
+    (["committed@worker"], 2),
+    (["journal@worker"], 2),
+    (["part-moved@worker"], 2),
+    (["catalog-swapped@worker"], 2),
+    # in the command's process (one job): with two, the other worker, let in by the dead
+    # one's lock before its own SIGKILL arrives, may already have finished the journal
+    (["part-moved", "recovery-journal"], 1),
+]
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_killed_features_then_rerun_equals_the_uninterrupted_build(built, tmp_path, jobs):
-    rng = random.Random(SEED + 10 + jobs)
-    want = _tree(built["snaps"]["v2f"])
-    for k in range(6):
-        store = tmp_path / f"s{k}"
-        shutil.copytree(built["snaps"]["v2"], store)
-        args = ["features", "--store", str(store), "--jobs", str(jobs)]
-        _killed(lambda args=args: _invoke(args), rng.uniform(0.0, 1.2 * built["secs"]["v2f"]))
-        assert _invoke(args) == built["codes"]["v2f"], k  # exit 3: the quarantine row is there
-        assert _tree(store) == want, k
+def _case_id(case) -> str:
+    points, jobs = case
+    return "+".join(points).replace("@", "-in-") + f"-jobs{jobs}"
+
+
+@pytest.mark.parametrize("case", INGEST_CASES, ids=_case_id)
+def test_killed_ingest_then_rerun_equals_the_uninterrupted_build(built, tmp_path, case):
+    points, jobs = case
+    store = tmp_path / "s"
+    shutil.copytree(built["snaps"]["v1f"], store)
+    args = ["ingest", str(built["raw"]), "--store", str(store), "--jobs", str(jobs)]
+    for point in points:
+        _killed_at(point, args, store)
+    assert _invoke(args) == built["codes"]["v2"]
+    assert _tree(store) == _tree(built["snaps"]["v2"])
+    args = ["features", "--store", str(store), "--jobs", str(jobs)]
+    assert _invoke(args) == built["codes"]["v2f"]  # features agree after the rerun too
+    assert _tree(store) == _tree(built["snaps"]["v2f"])
+
+
+@pytest.mark.parametrize("case", FEATURES_CASES, ids=_case_id)
+def test_killed_features_then_rerun_equals_the_uninterrupted_build(built, tmp_path, case):
+    points, jobs = case
+    store = tmp_path / "s"
+    shutil.copytree(built["snaps"]["v2"], store)
+    args = ["features", "--store", str(store), "--jobs", str(jobs)]
+    for point in points:
+        _killed_at(point, args, store)
+    assert _invoke(args) == built["codes"]["v2f"]  # exit 3: the quarantine row is there
+    assert _tree(store) == _tree(built["snaps"]["v2f"])
 
 
 SPEC = """
@@ -229,7 +386,7 @@ def test_killed_run_experiment_leaves_the_old_run_or_the_new_one_never_half(tmp_
     for k, (job, delay) in enumerate(
         [(plain, rng.uniform(0.5 * secs, 1.1 * secs)), (chosen, 120.0)]
     ):
-        _killed(job, delay)  # the run folder exists: each kill lands while it is rebuilt
+        _killed(job, delay=delay)  # the run folder exists: each kill lands while it is rebuilt
         assert _tree(run) == want, k  # whole, old or new (the same bytes), never half
         render_report(run)
         assert run_experiment(tmp_path / "crash.toml", out=tmp_path / "runs") == run
