@@ -10,6 +10,7 @@ Nexus' own foot-strike events.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import ezc3d
 import numpy as np
@@ -421,3 +422,73 @@ def test_joint_parts_of_a_recording_no_longer_in_the_store_are_removed(real_dir,
     assert "ffffffffffffffff" in st.keys("joint_moments")
     extract_features(st, jobs=1, progress=False)
     assert "ffffffffffffffff" not in st.keys("joint_moments")
+
+
+# ----------------------------------------------------------------- VCM convention in the store
+
+GAIT_VCM = "c3d/c3dorg_gait-pig.c3d"
+
+
+def _vcm_store(real_dir, tmp_path, convention=None):
+    """c3dorg_gait-pig.c3d ingested as a gait trial and through ``cxlab features`` with its
+    measurements (recovered from its outputs) and the body mass recovered from the file."""
+    from test_kinematics import _stored, _vcm_subject
+    from test_kinetics import _vcm_body_mass
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "sub-A22_ses-1_task-gait_run-1.c3d").symlink_to(real_dir / GAIT_VCM)
+    st = Store(tmp_path / "st")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        ingest([tmp_path / "in"], store=st, jobs=1, progress=False)
+    rec, d = io.read(real_dir / GAIT_VCM), _stored(real_dir / GAIT_VCM)
+    subject = _vcm_subject(rec, d)
+    subject = replace(subject, body_mass_kg=_vcm_body_mass(real_dir / GAIT_VCM))
+    config = {"kinematics": {"measurements": str(_csv(tmp_path / "pig.csv", "A22", subject))}}
+    if convention:
+        config["kinematics"]["convention"] = convention
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        report = extract_features(st, config=config, jobs=1, progress=False)
+    return st, rec, subject, d, report
+
+
+def test_a_vcm_file_gets_the_vcm_convention_in_the_store_with_a_note(real_dir, tmp_path):
+    """Default [kinematics] convention = "auto": the cxlab-pig angles and moments of the
+    VCM file are the library's VCM ones -- knee moments within the issue's 0.06 N·m/kg of
+    what VCM stored -- and the recording's quarantine note says which and why."""
+    st, rec, subject, d, report = _vcm_store(real_dir, tmp_path)
+    got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        ref = kin.joint_angles(rec, subject=subject, convention="vcm")
+    for side in ("left", "right"):
+        np.testing.assert_allclose(
+            _wide(got, side, "ankle", kin.ANGLE_COLUMNS),
+            _wide(ref, side, "ankle", kin.ANGLE_COLUMNS),
+            atol=1e-6,
+        )
+    moments = st.table("joint_moments", filters=[("method", "==", "cxlab-pig")])
+    for side in ("left", "right"):
+        ours = _wide(moments, side, "knee", kt.MOMENT_COLUMNS)
+        stored = d[P[side] + "KneeMoment"] / 1000.0
+        ok = (np.abs(stored).sum(axis=1) > 0) & np.isfinite(ours).all(axis=1)
+        assert ok.sum() >= 110
+        assert np.sqrt(np.mean((ours[ok] - stored[ok]) ** 2, axis=0)).max() <= 0.06, side
+    notes = report.quarantine[report.quarantine.reason.str.contains("Clinical Manager")]
+    assert len(notes) == 1 and "warning, values kept" in notes.reason.iloc[0]
+    assert "toe segment" in notes.reason.iloc[0]
+
+
+def test_an_explicit_convention_wins_over_the_file_with_a_note(real_dir, tmp_path):
+    st, rec, subject, _, report = _vcm_store(real_dir, tmp_path, convention="nexus")
+    got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        ref = kin.joint_angles(rec, subject=subject, convention="nexus")
+    np.testing.assert_allclose(
+        _wide(got, "left", "ankle", kin.ANGLE_COLUMNS),
+        _wide(ref, "left", "ankle", kin.ANGLE_COLUMNS),
+        atol=1e-6,
+    )
+    assert report.quarantine.reason.str.contains("convention = 'nexus' used although").any()

@@ -271,7 +271,7 @@ def test_the_nexus_convention_does_not_reproduce_vcm_moments(vcm):
     0.12-0.16 N·m/kg RMS off (this subject's tibia frame is turned 31-41 deg from its
     thigh, so the frame matters), which is where the issue found it."""
     rec, subject, d = vcm
-    df = kt.joint_moments(rec, subject=subject)
+    df = kt.joint_moments(rec, subject=subject, convention="nexus")
     assert max(_rms_vcm(df, d, s, "knee").max() for s in ("left", "right")) > 0.1
 
 

@@ -32,12 +32,12 @@ import pandas as pd
 from cxlab._check import check_option, message
 from cxlab.features.events import FeatureError
 from cxlab.features.kinematics import (
-    CONVENTIONS,
-    Convention,
+    ConventionOption,
     PigSubject,
     Side,
     pig_segment_frames,
     pig_subject,
+    resolve_convention,
 )
 from cxlab.features.signal import lowpass, nan_runs
 from cxlab.io.recording import Recording
@@ -327,7 +327,7 @@ def joint_moments(
     subject: PigSubject | None = None,
     cutoff_hz: float | None = 15.0,
     threshold_n: float = 20.0,
-    convention: Convention = "nexus",
+    convention: ConventionOption = "auto",
 ) -> pd.DataFrame:
     """PiG-compatible ankle, knee and hip moments and powers by inverse dynamics.
 
@@ -348,11 +348,13 @@ def joint_moments(
         0.028-0.033 at 15 Hz, 0.029-0.037 at 10 Hz on the validation trial).
     threshold_n : float
         Contact threshold on vertical force, N.
-    convention : {"nexus", "vcm"}
+    convention : {"auto", "nexus", "vcm"}
         ``"nexus"``: Nexus' Plug-in Gait (:data:`SEGMENTS`, distal segment frames,
         :data:`PIG_MOMENT_SIGNS`). ``"vcm"``: Vicon Clinical Manager (:data:`VCM_SEGMENTS`,
         proximal segment frames, :data:`VCM_MOMENT_SIGNS`); the foot frame then carries
-        the static plantar flexion only, as in :func:`~cxlab.features.kinematics.joint_angles`.
+        the static plantar flexion only, as in
+        :func:`~cxlab.features.kinematics.joint_angles`. ``"auto"`` (default): the one the
+        recording's own evidence names (:func:`~cxlab.features.kinematics.detect_convention`).
 
     Returns
     -------
@@ -367,7 +369,7 @@ def joint_moments(
         (swing); NaN where a marker is missing.
     """
     check_option("model", model, ("pig",))
-    check_option("convention", convention, CONVENTIONS)
+    convention = resolve_convention(recording, convention)
     src = str(recording.meta.get("source", "recording"))
     subject = subject or pig_subject(recording)
     if subject is None or not subject.body_mass_kg:
