@@ -200,7 +200,7 @@ def test_knee_abduction_moment_feature_is_the_peak_in_100_ms_after_each_foot_str
     abduction moment (-PiG knee Y) in the next 0.1 s; on the window frames Nexus filled,
     its values and their peak match Nexus' own to 0.06 N.m/kg (RMS, peak)."""
     st, rec, _ = _ingested(real_dir, tmp_path_factory)
-    d, _ = _nexus(real_dir / MOTION)
+    d, c3d = _nexus(real_dir / MOTION)
     feats = st.table("features").set_index(["feature", "side"])
     ours = st.table("joint_moments", filters=[("method", "==", "cxlab-pig")])
     t0 = (rec.first_frame - 1) / rec.point_rate_hz  # C3D events count from frame 1
@@ -226,6 +226,11 @@ def test_knee_abduction_moment_feature_is_the_peak_in_100_ms_after_each_foot_str
         peak_error = abs(np.nanmax(external[ok]) - np.nanmax(nexus))
         print(f"{side}: window RMS {rms:.3f}, peak error {peak_error:.3f} N.m/kg")
         assert rms <= 0.06 and peak_error <= 0.06
+        # the screen rule's absolute form: times the body mass the file states (47.5 kg)
+        mass = float(c3d["parameters"]["PROCESSING"]["Bodymass"]["value"][0])
+        absolute = feats.loc[("knee_abduction_moment_peak_nm", side)]
+        assert absolute["unit"] == "N.m" and "Myer 2011" in absolute["method"]
+        assert absolute["value"] == pytest.approx(row["value"] * mass, rel=1e-12)
 
 
 # ----------------------------------------------------------------- without measurements

@@ -138,6 +138,7 @@ class _Moments(NamedTuple):
     table: pd.DataFrame | None
     contact_s: dict[str, float]  # side -> start of its first plate contact, s
     quarantine: list[tuple[str, str]]
+    body_mass_kg: float = float("nan")  # the mass the per-kg moments were divided by
 
 
 def _cxlab_moments(
@@ -206,7 +207,7 @@ def _cxlab_moments(
     first: dict[str, float] = {}
     for c in sorted(contacts, key=lambda c: c.start):
         first.setdefault(c.side, c.start / full.point_rate_hz)
-    return _Moments(df, first, warned)
+    return _Moments(df, first, warned, float(mass))
 
 
 def _peaks(
@@ -217,8 +218,13 @@ def _peaks(
     source: str,
     contact_s: dict[str, float] | None,
     convention: str = "",
+    body_mass_kg: float | None = None,
 ) -> list[Measure]:
     """3-D landing / single-leg-squat peak feature rows (from touchdown when there is one).
+
+    With a body mass the peak knee abduction moment is also given in N·m
+    (``knee_abduction_moment_peak_nm``), the unit of the published ACL-risk thresholds
+    (Myer et al. 2011: > 25.25 N·m; the screen rule ``knee_abduction_moment_landing``).
 
     The knee abduction moment is searched in the first 0.1 s of each foot's own plate
     contact (``contact_s``; for ``file`` moments, whose contacts Nexus does not store,
@@ -273,6 +279,18 @@ def _peaks(
                     "N.m/kg",
                     f"peak external knee abduction moment in the first {moment_window:g} s "
                     f"after {where} (Hewett 2005; PiG inverse dynamics, method {source})",
+                )
+            )
+            mass = np.nan if pd.isna(body_mass_kg) else float(body_mass_kg)
+            mass = mass if mass > 0 else np.nan
+            values.append(
+                (
+                    "knee_abduction_moment_peak_nm",
+                    kam.get(p.side, float("nan")) * mass,
+                    "N.m",
+                    f"peak external knee abduction moment in the first {moment_window:g} s "
+                    f"after {where} times the body mass {mass:g} kg (Hewett 2005, Myer 2011; "
+                    f"method {source})",
                 )
             )
         rows += [Measure(n, p.side, v, u, m) for n, v, u, m in values if np.isfinite(v)]
@@ -394,6 +412,7 @@ def store_joint_tables(
         file_angles = file_joint_angles(outputs)
         file_moments = file_joint_moments(outputs, body_mass_kg=rec.get("body_mass_kg"))
     convention = ""
+    moment_mass = float("nan")
     if kinematics.has_pig_markers(trial.markers):
         if subject is None:
             quarantine.append(
@@ -416,16 +435,20 @@ def store_joint_tables(
                     angles = kinematics.joint_angles(rec_m, subject=subject, convention=convention)
                     angles["method"] = "cxlab-pig"
                     got = _cxlab_moments(store, rec, rec_m, subject, trial, convention=convention)
-                moments, contacts = got.table, got.contact_s
+                moments, contacts, moment_mass = got.table, got.contact_s, got.body_mass_kg
                 quarantine += got.quarantine
             except CxlabError as e:
                 quarantine.append(("joint_angles", str(e)))
     rows: list[Measure] = []
     if rec["task"] in cfg.kinematics.peak_tasks:
         if angles is not None and len(angles):
-            rows = _peaks(angles, moments, trial, cfg, "cxlab-pig", contacts, convention)
+            rows = _peaks(
+                angles, moments, trial, cfg, "cxlab-pig", contacts, convention, moment_mass
+            )
         elif file_angles is not None and len(file_angles):
-            rows = _peaks(file_angles, file_moments, trial, cfg, "file", None)
+            rows = _peaks(
+                file_angles, file_moments, trial, cfg, "file", None, "", rec.get("body_mass_kg")
+            )
     methods = {
         "joint_angles": _write(
             store, "joint_angles", [angles, file_angles], rec, "joint_angles" in had
