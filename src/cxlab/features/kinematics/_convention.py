@@ -46,17 +46,24 @@ class ConventionChoice(NamedTuple):
 
 def _frame(get, seg: str) -> np.ndarray | None:
     """A segment frame (n, 3, 3; columns X, Y, Z) from its O/A/L/P virtual markers,
-    re-orthonormalised (int16 files quantise the points)."""
+    re-orthonormalised by Gram-Schmidt from X and Y (int16 files quantise the points;
+    NaN where Vicon wrote none)."""
     o, a, lat, p = (get(seg + k) for k in "OALP")
     if any(v is None for v in (o, a, lat, p)):
         return None
-    raw = np.stack([a - o, lat - o, p - o], axis=-1)
-    out = np.full(raw.shape, np.nan)
-    ok = np.isfinite(raw).all(axis=(1, 2)) & (np.abs(o).sum(axis=1) > 0)
+    ok = np.isfinite(o).all(axis=1) & (np.abs(o).sum(axis=1) > 0)
     if not ok.any():
         return None
-    u, _, vt = np.linalg.svd(raw[ok])
-    out[ok] = u @ vt
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = a - o
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        y = lat - o
+        y = y - np.sum(y * x, axis=1, keepdims=True) * x
+        y = y / np.linalg.norm(y, axis=1, keepdims=True)
+        z = np.cross(x, y)
+        z = np.where(np.sum(z * (p - o), axis=1, keepdims=True) < 0, np.nan, z)  # not right-handed
+    out = np.stack([x, y, z], axis=-1)
+    out[~ok] = np.nan
     return out
 
 
