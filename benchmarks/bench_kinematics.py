@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cxlab import io
-from cxlab.features.kinematics import joint_angles
+from cxlab.features.kinematics import detect_convention, joint_angles
 from cxlab.features.kinetics import joint_moments
 
 REAL = Path(
@@ -68,6 +68,10 @@ def main() -> None:
     big = _tiled(rec, a.tile)
     base = best_of(lambda: io.read(path), a.repeat)
     rows = [("io.read (baseline)", rec.n_frames, base)]
+    # convention="auto" (the default) spends this on reading the file's own evidence
+    rows.append(
+        ("detect_convention trial", rec.n_frames, best_of(lambda: detect_convention(rec), a.repeat))
+    )
     for name, r in (("trial", rec), (f"trial x{a.tile}", big)):
         rows.append(
             (f"joint_angles {name}", r.n_frames, best_of(lambda r=r: joint_angles(r), a.repeat))

@@ -10,6 +10,7 @@ Nexus' own foot-strike events.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import ezc3d
 import numpy as np
@@ -199,7 +200,7 @@ def test_knee_abduction_moment_feature_is_the_peak_in_100_ms_after_each_foot_str
     abduction moment (-PiG knee Y) in the next 0.1 s; on the window frames Nexus filled,
     its values and their peak match Nexus' own to 0.06 N.m/kg (RMS, peak)."""
     st, rec, _ = _ingested(real_dir, tmp_path_factory)
-    d, _ = _nexus(real_dir / MOTION)
+    d, c3d = _nexus(real_dir / MOTION)
     feats = st.table("features").set_index(["feature", "side"])
     ours = st.table("joint_moments", filters=[("method", "==", "cxlab-pig")])
     t0 = (rec.first_frame - 1) / rec.point_rate_hz  # C3D events count from frame 1
@@ -225,6 +226,11 @@ def test_knee_abduction_moment_feature_is_the_peak_in_100_ms_after_each_foot_str
         peak_error = abs(np.nanmax(external[ok]) - np.nanmax(nexus))
         print(f"{side}: window RMS {rms:.3f}, peak error {peak_error:.3f} N.m/kg")
         assert rms <= 0.06 and peak_error <= 0.06
+        # the screen rule's absolute form: times the body mass the file states (47.5 kg)
+        mass = float(c3d["parameters"]["PROCESSING"]["Bodymass"]["value"][0])
+        absolute = feats.loc[("knee_abduction_moment_peak_nm", side)]
+        assert absolute["unit"] == "N.m" and "Myer 2011" in absolute["method"]
+        assert absolute["value"] == pytest.approx(row["value"] * mass, rel=1e-12)
 
 
 # ----------------------------------------------------------------- without measurements
@@ -421,3 +427,73 @@ def test_joint_parts_of_a_recording_no_longer_in_the_store_are_removed(real_dir,
     assert "ffffffffffffffff" in st.keys("joint_moments")
     extract_features(st, jobs=1, progress=False)
     assert "ffffffffffffffff" not in st.keys("joint_moments")
+
+
+# ----------------------------------------------------------------- VCM convention in the store
+
+GAIT_VCM = "c3d/c3dorg_gait-pig.c3d"
+
+
+def _vcm_store(real_dir, tmp_path, convention=None):
+    """c3dorg_gait-pig.c3d ingested as a gait trial and through ``cxlab features`` with its
+    measurements (recovered from its outputs) and the body mass recovered from the file."""
+    from test_kinematics import _stored, _vcm_subject
+    from test_kinetics import _vcm_body_mass
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "sub-A22_ses-1_task-gait_run-1.c3d").symlink_to(real_dir / GAIT_VCM)
+    st = Store(tmp_path / "st")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        ingest([tmp_path / "in"], store=st, jobs=1, progress=False)
+    rec, d = io.read(real_dir / GAIT_VCM), _stored(real_dir / GAIT_VCM)
+    subject = _vcm_subject(rec, d)
+    subject = replace(subject, body_mass_kg=_vcm_body_mass(real_dir / GAIT_VCM))
+    config = {"kinematics": {"measurements": str(_csv(tmp_path / "pig.csv", "A22", subject))}}
+    if convention:
+        config["kinematics"]["convention"] = convention
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        report = extract_features(st, config=config, jobs=1, progress=False)
+    return st, rec, subject, d, report
+
+
+def test_a_vcm_file_gets_the_vcm_convention_in_the_store_with_a_note(real_dir, tmp_path):
+    """Default [kinematics] convention = "auto": the cxlab-pig angles and moments of the
+    VCM file are the library's VCM ones -- knee moments within the issue's 0.06 N·m/kg of
+    what VCM stored -- and the recording's quarantine note says which and why."""
+    st, rec, subject, d, report = _vcm_store(real_dir, tmp_path)
+    got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        ref = kin.joint_angles(rec, subject=subject, convention="vcm")
+    for side in ("left", "right"):
+        np.testing.assert_allclose(
+            _wide(got, side, "ankle", kin.ANGLE_COLUMNS),
+            _wide(ref, side, "ankle", kin.ANGLE_COLUMNS),
+            atol=1e-6,
+        )
+    moments = st.table("joint_moments", filters=[("method", "==", "cxlab-pig")])
+    for side in ("left", "right"):
+        ours = _wide(moments, side, "knee", kt.MOMENT_COLUMNS)
+        stored = d[P[side] + "KneeMoment"] / 1000.0
+        ok = (np.abs(stored).sum(axis=1) > 0) & np.isfinite(ours).all(axis=1)
+        assert ok.sum() >= 110
+        assert np.sqrt(np.mean((ours[ok] - stored[ok]) ** 2, axis=0)).max() <= 0.06, side
+    notes = report.quarantine[report.quarantine.reason.str.contains("Clinical Manager")]
+    assert len(notes) == 1 and "warning, values kept" in notes.reason.iloc[0]
+    assert "toe segment" in notes.reason.iloc[0]
+
+
+def test_an_explicit_convention_wins_over_the_file_with_a_note(real_dir, tmp_path):
+    st, rec, subject, _, report = _vcm_store(real_dir, tmp_path, convention="nexus")
+    got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        ref = kin.joint_angles(rec, subject=subject, convention="nexus")
+    np.testing.assert_allclose(
+        _wide(got, "left", "ankle", kin.ANGLE_COLUMNS),
+        _wide(ref, "left", "ankle", kin.ANGLE_COLUMNS),
+        atol=1e-6,
+    )
+    assert report.quarantine.reason.str.contains("convention = 'nexus' used although").any()

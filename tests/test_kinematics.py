@@ -604,3 +604,126 @@ def test_docs_examples_run(real_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CxlabWarning)
         exec(compile(code, "docs/kinematics.md", "exec"), {})
+
+
+# ----------------------------------------------------------------- convention detection
+
+
+@pytest.mark.parametrize(
+    ("path", "expected", "evidence"),
+    [
+        (GAIT_INT16, "vcm", "Y-Z'-X'' of its toe segment"),
+        (MOTION, "nexus", "Y-X'-Z'' of its foot"),
+        (STATIC, "nexus", "MANUFACTURER:SOFTWARE"),
+        (STATIC_ONE, "nexus", "MANUFACTURER:SOFTWARE"),
+        ("c3d/biomdp_vicon_CMJ_kinem_kinet_emg.c3d", "nexus", "MANUFACTURER:SOFTWARE"),
+    ],
+)
+def test_every_real_vicon_file_gets_its_convention_from_its_own_evidence(
+    real_dir, path, expected, evidence
+):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        choice = kin.detect_convention(io.read(real_dir / path))
+    assert choice.convention == expected and evidence in choice.reason, choice
+
+
+def test_no_other_real_file_is_taken_for_vcm(real_dir):
+    """Every other readable C3D in the real-data folder (Qualisys, OptiTrack, BTS, Theia,
+    Motion Analysis, old Vicon without outputs) stays "nexus"."""
+    from cxlab._check import CxlabError
+
+    seen = 0
+    for path in sorted(real_dir.glob("*/*.[cC]3[dD]")):
+        if path.name == "c3dorg_gait-pig.c3d":
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CxlabWarning)
+                rec = io.read(path)
+        except CxlabError:
+            continue  # the empty / MIPS edge cases
+        seen += 1
+        assert kin.detect_convention(rec).convention == "nexus", path.name
+    assert seen >= 20
+
+
+def _stripped(rec, *, outputs=True, virtual=True, marker_sets=True, software=True):
+    """``rec`` with pieces of VCM evidence removed."""
+    meta = dict(rec.meta)
+    params = {g: dict(v) for g, v in (meta.get("parameters") or {}).items()}
+    if not marker_sets:
+        params.get("SUBJECTS", {}).pop("MARKER_SETS", None)
+    if not software:
+        params.pop("MANUFACTURER", None)
+        meta["software"] = ""
+    meta["parameters"] = params
+    keep = [
+        i
+        for i, lab in enumerate(rec.marker_labels)
+        if virtual or kin._strip(lab)[-1:] not in "OALP" or len(kin._strip(lab)) != 4
+    ]
+    return replace(
+        rec,
+        markers=rec.markers[:, keep],
+        marker_labels=[rec.marker_labels[i] for i in keep],
+        residuals=rec.residuals[:, keep],
+        model_outputs=rec.model_outputs if outputs else None,
+        meta=meta,
+    )
+
+
+def test_vcm_without_stored_angles_falls_back_to_its_marker_set(real_dir):
+    rec = io.read(real_dir / GAIT_INT16)
+    choice = kin.detect_convention(_stripped(rec, outputs=False))
+    assert choice.convention == "vcm" and "VCMautolabel" in choice.reason
+    choice = kin.detect_convention(_stripped(rec, virtual=False))
+    assert choice.convention == "vcm" and "VCMautolabel" in choice.reason
+
+
+def test_a_file_with_no_model_parameters_at_all_is_nexus_by_default(real_dir):
+    rec = io.read(real_dir / GAIT_INT16)
+    bare = _stripped(rec, outputs=False, marker_sets=False)
+    choice = kin.detect_convention(bare)
+    assert choice.convention == "nexus" and choice.reason.startswith("default")
+    markers_only = kin.recording_from_markers(
+        {lab: rec.markers[:, i] for i, lab in enumerate(rec.marker_labels)}, rate_hz=50.0
+    )
+    assert kin.detect_convention(markers_only).convention == "nexus"
+
+
+def test_stored_ankle_angles_outweigh_a_misleading_vendor(real_dir):
+    """A Nexus file whose MANUFACTURER was lost still reads as Nexus from its angles; a
+    VCM file's angles win over a (hypothetical) Nexus vendor string."""
+    nexus = _stripped(io.read(real_dir / MOTION), software=False)
+    assert kin.detect_convention(nexus).convention == "nexus"
+    d = _stored(real_dir / GAIT_INT16)
+    ankle = {s: d[P[s] + "AnkleAngles"] for s in P}
+    choice = kin.convention_from_evidence(markers=d, ankle_angles=ankle, software="Vicon Nexus")
+    assert choice.convention == "vcm"
+
+
+def test_zeroed_or_garbage_ankle_angles_decide_nothing(real_dir):
+    d = _stored(real_dir / GAIT_INT16)
+    zero = {s: np.zeros_like(d[P[s] + "AnkleAngles"]) for s in P}
+    assert kin.convention_from_evidence(markers=d, ankle_angles=zero).reason.startswith("default")
+    rng = np.random.default_rng(0)
+    noise = {s: rng.uniform(-180, 180, d["LAnkleAngles"].shape) for s in P}
+    assert kin.convention_from_evidence(markers=d, ankle_angles=noise).convention == "nexus"
+
+
+def test_joint_angles_follow_the_detected_convention_unless_told(real_dir):
+    """Default ``convention="auto"``: the VCM file gives its VCM angles with a warning
+    naming the evidence; an explicit convention wins silently."""
+    rec = io.read(real_dir / GAIT_INT16)
+    d = _stored(real_dir / GAIT_INT16)
+    subject = _vcm_subject(rec, d)
+    with pytest.warns(CxlabWarning, match="Clinical Manager.*toe segment"):
+        auto = kin.joint_angles(rec, subject=subject)
+    cols = list(kin.ANGLE_COLUMNS)
+    vcm = kin.joint_angles(rec, subject=subject, convention="vcm")
+    np.testing.assert_array_equal(auto[cols].to_numpy(), vcm[cols].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CxlabWarning)
+        nexus = kin.joint_angles(rec, subject=subject, convention="nexus")
+    assert not np.allclose(nexus[cols].to_numpy(), vcm[cols].to_numpy(), equal_nan=True)

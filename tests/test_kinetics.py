@@ -193,3 +193,118 @@ def test_unusable_timing_is_a_readable_error(motion, cut):
     )
     with pytest.raises(FeatureError, match="POINT:RATE/FRAMES"):
         kt.joint_moments(bad)
+
+
+# ----------------------------------------------------------- Vicon Clinical Manager
+
+GAIT_VCM = "c3d/c3dorg_gait-pig.c3d"
+
+
+def _vcm_body_mass(path) -> float:
+    """The body mass VCM used, recovered from the file alone: the plate's force (ezc3d's
+    own plate processing, N) over the ankle joint force VCM stored per kg, in the stance
+    of the foot on that plate (the file has no PROCESSING group)."""
+    c = ezc3d.c3d(str(path), extract_forceplat_data=True)
+    d = _stored(path)
+    ratio = c["header"]["analogs"]["frame_rate"] / c["header"]["points"]["frame_rate"]
+    n = d["LAnkleForce"].shape[0]
+    masses = []
+    for plate in c["data"]["platform"]:
+        f = plate["force"][:, :: int(ratio)][:, :n].T
+        load = f[:, 2] > 300.0
+        joint = [np.linalg.norm(d[p + "AnkleForce"][load], axis=1) for p in "LR"]
+        on = max(joint, key=np.mean)  # the foot on this plate carries its load
+        masses.append(np.median(np.linalg.norm(f[load], axis=1) / on))
+    return float(np.mean(masses))
+
+
+@pytest.fixture(scope="module")
+def vcm(real_dir):
+    from test_kinematics import _vcm_subject
+
+    path = real_dir / GAIT_VCM
+    rec, d = io.read(path), _stored(path)
+    subject = replace(_vcm_subject(rec, d), body_mass_kg=_vcm_body_mass(path))
+    return rec, subject, d
+
+
+def _rms_vcm(df, d, side, joint):
+    ref = d[P[side] + joint.capitalize() + "Moment"] / 1000.0  # N·mm/kg -> N·m/kg
+    got = df[(df.side == side) & (df.joint == joint)][list(kt.MOMENT_COLUMNS)].to_numpy()
+    ok = (np.abs(ref).sum(axis=1) > 0) & np.isfinite(got).all(axis=1)
+    assert ok.sum() >= 110  # every frame VCM wrote a moment: stance, swing, both plates
+    return np.sqrt(np.mean((got[ok] - ref[ok]) ** 2, axis=0))
+
+
+def test_vcm_body_mass_is_recovered_from_the_file(vcm):
+    _, subject, _ = vcm
+    assert subject.body_mass_kg == pytest.approx(65.2, abs=0.3)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_vcm_knee_moments_match_the_file_within_pycgm2_tolerance(vcm, side):
+    """Issue #16 on the Vicon Clinical Manager file: knee RMS <= 0.06 N·m/kg on every
+    component over every frame VCM wrote (measured 0.010-0.013 at the default 15 Hz);
+    ankle and hip too (measured <= 0.010 and 0.022)."""
+    rec, subject, d = vcm
+    df = kt.joint_moments(rec, subject=subject, convention="vcm")
+    knee = _rms_vcm(df, d, side, "knee")
+    assert knee.max() <= 0.06, knee
+    assert knee.max() <= 0.02, knee  # the figure in docs/kinematics.md
+    assert _rms_vcm(df, d, side, "ankle").max() <= 0.02
+    assert _rms_vcm(df, d, side, "hip").max() <= 0.03
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_vcm_powers_match_the_file(vcm, side):
+    rec, subject, d = vcm
+    df = kt.joint_moments(rec, subject=subject, convention="vcm")
+    for joint in ("ankle", "knee", "hip"):
+        ref = d[P[side] + joint.capitalize() + "Power"][:, 2]
+        got = df[(df.side == side) & (df.joint == joint)].power_w_per_kg.to_numpy()
+        ok = (ref != 0) & np.isfinite(got)
+        assert np.sqrt(np.mean((got[ok] - ref[ok]) ** 2)) <= 0.12, joint
+
+
+def test_the_nexus_convention_does_not_reproduce_vcm_moments(vcm):
+    """The test above can fail: Nexus' distal frames and segment table put the VCM knee
+    0.12-0.16 N·m/kg RMS off (this subject's tibia frame is turned 31-41 deg from its
+    thigh, so the frame matters), which is where the issue found it."""
+    rec, subject, d = vcm
+    df = kt.joint_moments(rec, subject=subject, convention="nexus")
+    assert max(_rms_vcm(df, d, s, "knee").max() for s in ("left", "right")) > 0.1
+
+
+def _proximal_fit(vcm, joint, side):
+    """Least-squares map from cxlab's internal moment in the proximal segment frame to
+    the moment VCM stored, on the stance frames of that foot's plate (GRF-dominated,
+    where the segment parameters barely matter)."""
+    from cxlab.features.kinematics._frames import pig_segment_frames
+
+    rec, subject, d = vcm
+    df = kt.joint_moments(rec, subject=subject, convention="vcm")
+    got = df[(df.side == side) & (df.joint == joint)][list(kt.MOMENT_COLUMNS)].to_numpy()
+    local = np.empty_like(got)
+    for k, (axis, sign) in enumerate(kt.VCM_MOMENT_SIGNS[joint, side]):
+        local[:, axis] = sign * got[:, k]
+    frames = pig_segment_frames(rec, subject=subject)
+    prox = {"ankle": frames.tibia[side], "knee": frames.thigh[side], "hip": frames.pelvis}[joint]
+    lab = np.einsum("fij,fj->fi", prox, local)  # back to the lab: the table is undone
+    stance = {"left": slice(31, 56), "right": slice(54, 79)}[side]
+    ref = d[P[side] + joint.capitalize() + "Moment"][stance] / 1000.0
+    x = np.einsum("fji,fj->fi", prox[stance], lab[stance])
+    coef, *_ = np.linalg.lstsq(x, ref, rcond=None)
+    return coef.T  # row k: output component k from the (X, Y, Z) components
+
+
+@pytest.mark.parametrize("joint", ["ankle", "knee", "hip"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_vcm_moment_sign_table_is_the_stored_moments_in_the_proximal_frame(vcm, joint, side):
+    """In the fitted map each output component is carried by the axis and sign of
+    :data:`VCM_MOMENT_SIGNS` with a coefficient within 0.05 of +-1 (measured 0.97-1.04);
+    off-table coefficients on the small rotation component are loosely determined by
+    25 stance frames and are not tested."""
+    coef = _proximal_fit(vcm, joint, side)
+    for k, (axis, sign) in enumerate(kt.VCM_MOMENT_SIGNS[joint, side]):
+        assert int(np.argmax(np.abs(coef[k]))) == axis, coef.round(2)
+        assert abs(coef[k, axis] - sign) <= 0.05, coef.round(2)

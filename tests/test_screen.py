@@ -562,3 +562,85 @@ def test_the_screen_table_declared_in_schemas_admits_exactly_the_rules_vocabular
     assert SCREEN_SCHEMA is table
     assert table.column("severity").isin == SEVERITIES
     assert table.column("comparison").isin == COMPARISONS
+
+
+# ----------------------------------------------------------------- knee abduction moment rule
+
+
+def _landing_features(subject, peak_nm_per_kg, body_mass_kg):
+    """Features of a synthetic drop landing: plates unloaded until touchdown at 0.30 s; an
+    external knee abduction moment pulse (-PiG knee Y) peaking ``peak_nm_per_kg`` at
+    0.35 s on both knees, and a 3x larger decoy at 0.55 s, outside the first 100 ms."""
+    from cxlab.features import kinematics as kin
+    from cxlab.features import kinetics as kt
+    from cxlab.features.config import read_config
+    from cxlab.features.joints import _peaks
+    from cxlab.features.tasks import Trial
+
+    rate, n = 100.0, 100
+    t = np.arange(n) / rate
+    pulse = peak_nm_per_kg * np.exp(-(((t - 0.35) / 0.02) ** 2))
+    pulse += 3 * peak_nm_per_kg * np.exp(-(((t - 0.55) / 0.02) ** 2))
+
+    def table(columns, y):
+        parts = []
+        for side in ("left", "right"):
+            for joint in ("hip", "knee"):
+                v = np.zeros((n, 3))
+                if joint == "knee":
+                    v[:, 1] = y
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "frame": np.arange(n),
+                            "time_s": t,
+                            "side": side,
+                            "joint": joint,
+                            **{c: v[:, k] for k, c in enumerate(columns)},
+                        }
+                    )
+                )
+        return pd.concat(parts, ignore_index=True)
+
+    fz = np.where(np.arange(1000) >= 300, 700.0, 0.0)  # 1 kHz plate, touchdown 0.30 s
+    trial = Trial(task="landing", plates={1: {"fz": fz}}, analog_rate_hz=1000.0)
+    rows = _peaks(
+        table(kin.ANGLE_COLUMNS, np.zeros(n)),
+        table(kt.MOMENT_COLUMNS, -pulse),
+        trial,
+        read_config(),
+        "cxlab-pig",
+        {"left": 0.30, "right": 0.30},
+        "nexus",
+        body_mass_kg,
+    )
+    return feats([(subject, "1", m.feature, m.side, m.value, m.unit, "landing") for m in rows])
+
+
+def test_knee_abduction_moment_rule_flags_a_landing_over_25_nm_and_not_one_under():
+    """Myer et al. 2011's high-KAM cut-off, > 25.25 N·m (absolute): 0.60 N·m/kg x 50 kg =
+    30 N·m is flagged, 0.40 x 50 = 20 N·m is not; the decoy peak after the 100 ms window
+    (90 and 60 N·m) is ignored, and without a body mass the rule is not assessed."""
+    f = pd.concat(
+        [
+            _landing_features(A, 0.60, 50.0),
+            _landing_features(B, 0.40, 50.0),
+            _landing_features("cccccccccccc", 0.60, float("nan")),
+        ]
+    )
+    nm = f[f.feature == "knee_abduction_moment_peak_nm"].set_index(["subject_id", "side"])
+    assert nm.loc[(A, "left"), "value"] == pytest.approx(30.0, rel=1e-9)
+    assert nm.loc[(B, "right"), "value"] == pytest.approx(20.0, rel=1e-9)
+    out = screen(f)
+    got = out[out.rule_id == "knee_abduction_moment_landing"].set_index(["subject_id", "side"])
+    assert got.loc[(A, "left"), "status"] == got.loc[(A, "right"), "status"] == "flagged"
+    assert got.loc[(A, "left"), "severity"] == "high"
+    assert got.loc[(B, "left"), "status"] == got.loc[(B, "right"), "status"] == "normal"
+    assert (got.loc["cccccccccccc", "status"] == "not assessed").all()
+
+
+def test_knee_abduction_moment_rule_states_its_unit_source_and_population():
+    rule = RULES["knee_abduction_moment_landing"]
+    assert rule.unit == "N.m" and rule.threshold == 25.25 and rule.comparison == ">"
+    assert "Myer GD" in rule.source and "2011" in rule.source and "Hewett TE" in rule.source
+    assert "female" in rule.note and "N.m/kg" in rule.note

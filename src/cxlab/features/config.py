@@ -154,7 +154,7 @@ class MarkersConfig(_Items):
 class KinematicsConfig(_Items):
     """``[kinematics]``: the PiG subject-measurements CSV (``""`` = none), the tasks
     whose features gain 3-D landing peaks, and the angle ``convention`` of the cxlab-pig
-    rows (``"nexus"`` or ``"vcm"``, docs/kinematics.md)."""
+    rows (``"auto"``, ``"nexus"`` or ``"vcm"``, docs/kinematics.md)."""
 
     measurements: str
     peak_tasks: tuple[str, ...]
@@ -172,8 +172,10 @@ class KinematicsConfig(_Items):
             )
 
 
-#: ``[kinematics] convention`` values: Nexus' Plug-in Gait, or the older Vicon Clinical Manager
-CONVENTIONS = ("nexus", "vcm")
+#: ``[kinematics] convention`` values: decided per recording from its evidence ("auto",
+#: cxlab.features.kinematics.detect_convention), Nexus' Plug-in Gait, or the older Vicon
+#: Clinical Manager
+CONVENTIONS = ("auto", "nexus", "vcm")
 
 
 @dataclass(frozen=True)

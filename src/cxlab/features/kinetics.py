@@ -11,10 +11,19 @@ joint, expressed in the distal segment's frame and mapped to PiG's component ord
 signs (:data:`PIG_MOMENT_SIGNS`), per kg of body mass. Nexus stores moments in N·mm/kg
 although the C3D says N·mm (and forces in N/kg, powers in W/kg): divide its values by
 1000 to compare.
+
+Files of the older Vicon Clinical Manager (``convention="vcm"``) differ in two ways, both
+identified on the moments VCM stored in ``c3dorg_gait-pig.c3d`` (docs/kinematics.md,
+"Vicon Clinical Manager moments"): each moment is expressed in the *proximal* segment's
+frame (ankle in the tibia, knee in the thigh, hip in the pelvis; :data:`VCM_MOMENT_SIGNS`),
+and the segment parameters are Dempster's as Winter tabulates them, read literally
+(:data:`VCM_SEGMENTS`: centres of mass 43.3 % from the proximal joint, radii of gyration
+about the centre of mass 47.5 / 30.2 / 32.3 %).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +31,14 @@ import pandas as pd
 
 from cxlab._check import check_option, message
 from cxlab.features.events import FeatureError
-from cxlab.features.kinematics import PigSubject, Side, pig_segment_frames, pig_subject
+from cxlab.features.kinematics import (
+    ConventionOption,
+    PigSubject,
+    Side,
+    pig_segment_frames,
+    pig_subject,
+    resolve_convention,
+)
 from cxlab.features.signal import lowpass, nan_runs
 from cxlab.io.recording import Recording
 from cxlab.units import G
@@ -31,6 +47,8 @@ __all__ = [
     "MOMENT_COLUMNS",
     "PIG_MOMENT_SIGNS",
     "SEGMENTS",
+    "VCM_MOMENT_SIGNS",
+    "VCM_SEGMENTS",
     "FootContact",
     "Landing3DPeaks",
     "PlateLoad",
@@ -78,6 +96,35 @@ PIG_MOMENT_SIGNS: dict[tuple[str, Side], tuple[tuple[int, int], ...]] = {
     ("knee", "right"): ((1, -1), (0, -1), (2, 1)),
     ("hip", "left"): ((1, 1), (0, 1), (2, 1)),
     ("hip", "right"): ((1, 1), (0, -1), (2, 1)),
+}
+
+
+# Vicon Clinical Manager: Dempster (1955) as Winter (2009, table 4.1) prints it -- COM
+# 43.3 % of the segment length from the proximal joint (foot: 50 % of ankle -> toe), radii
+# of gyration about the COM 47.5 / 30.2 / 32.3 % of the length. Identified on the swing
+# phase of c3dorg_gait-pig.c3d, where the moment is segment inertia and gravity alone and
+# so linear in the parameters: the least-squares first mass moment of the shank about the
+# knee is 0.0191-0.0192 of body mass x length (this table 0.0201, SEGMENTS 0.0264), its
+# second moment 0.0118-0.0125 (this table 0.0130, SEGMENTS 0.0279); the thigh's about the
+# hip 0.045-0.049 and 0.030-0.031 (this table 0.043 and 0.029, SEGMENTS 0.057 and 0.061).
+VCM_SEGMENTS = {
+    "foot": Segment(0.0145, 0.50, 0.475),
+    "shank": Segment(0.0465, 0.433, 0.302),
+    "thigh": Segment(0.100, 0.433, 0.323),
+}
+
+# VCM output component k = sign * (moment in the *proximal* segment frame)[axis]: ankle in
+# the tibia, knee in the thigh, hip in the pelvis. Pinned by least squares on the stance
+# frames of c3dorg_gait-pig.c3d (each coefficient within 0.05 of +-1, the others < 0.1 in
+# size; tests/test_kinetics.py), where the same moments in the distal frames are off by
+# up to 0.16 N.m/kg because this subject's tibia frame is turned 31-41 deg from the thigh.
+VCM_MOMENT_SIGNS: dict[tuple[str, Side], tuple[tuple[int, int], ...]] = {
+    ("ankle", "left"): ((1, 1), (0, 1), (2, 1)),
+    ("ankle", "right"): ((1, 1), (0, -1), (2, -1)),
+    ("knee", "left"): ((1, -1), (0, 1), (2, -1)),
+    ("knee", "right"): ((1, -1), (0, -1), (2, 1)),
+    ("hip", "left"): ((1, 1), (0, 1), (2, 1)),
+    ("hip", "right"): ((1, 1), (0, -1), (2, -1)),
 }
 
 
@@ -280,6 +327,7 @@ def joint_moments(
     subject: PigSubject | None = None,
     cutoff_hz: float | None = 15.0,
     threshold_n: float = 20.0,
+    convention: ConventionOption = "auto",
 ) -> pd.DataFrame:
     """PiG-compatible ankle, knee and hip moments and powers by inverse dynamics.
 
@@ -300,19 +348,28 @@ def joint_moments(
         0.028-0.033 at 15 Hz, 0.029-0.037 at 10 Hz on the validation trial).
     threshold_n : float
         Contact threshold on vertical force, N.
+    convention : {"auto", "nexus", "vcm"}
+        ``"nexus"``: Nexus' Plug-in Gait (:data:`SEGMENTS`, distal segment frames,
+        :data:`PIG_MOMENT_SIGNS`). ``"vcm"``: Vicon Clinical Manager (:data:`VCM_SEGMENTS`,
+        proximal segment frames, :data:`VCM_MOMENT_SIGNS`); the foot frame then carries
+        the static plantar flexion only, as in
+        :func:`~cxlab.features.kinematics.joint_angles`. ``"auto"`` (default): the one the
+        recording's own evidence names (:func:`~cxlab.features.kinematics.detect_convention`).
 
     Returns
     -------
     DataFrame
         ``frame``, ``time_s``, ``side``, ``joint`` ("hip", "knee", "ankle"),
         ``flexion_nm_per_kg``, ``adduction_nm_per_kg``, ``internal_rotation_nm_per_kg``
-        (internal moments in the distal segment frame, PiG signs, N·m/kg) and
+        (internal moments in the distal -- ``"vcm"``: proximal -- segment frame, the
+        convention's signs, N·m/kg) and
         ``power_w_per_kg`` (M · (ω_distal − ω_proximal), W/kg; Nexus stores it as the Z
         component of ``<L|R><Joint>Power``). Outside the stance of a foot assigned to a
         plate (:func:`foot_contacts`) the moments come from the segment dynamics alone
         (swing); NaN where a marker is missing.
     """
     check_option("model", model, ("pig",))
+    convention = resolve_convention(recording, convention)
     src = str(recording.meta.get("source", "recording"))
     subject = subject or pig_subject(recording)
     if subject is None or not subject.body_mass_kg:
@@ -337,6 +394,15 @@ def joint_moments(
         )
     dt = 1.0 / rate
     mass = subject.body_mass_kg
+    segments, signs = SEGMENTS, PIG_MOMENT_SIGNS
+    if convention == "vcm":
+        segments, signs = VCM_SEGMENTS, VCM_MOMENT_SIGNS
+        # VCM's foot carries the static plantar flexion only (as its angles do)
+        subject = replace(
+            subject,
+            left=replace(subject.left, static_rotation_offset_deg=0.0),
+            right=replace(subject.right, static_rotation_offset_deg=0.0),
+        )
     rec = recording
     if cutoff_hz is not None:
         rec = _filtered(recording, cutoff_hz)
@@ -384,7 +450,7 @@ def joint_moments(
         f_dist = grf[side]  # force applied on the segment at its distal end, N
         m_dist = grm[side]  # moment of that load about the lab origin, N·m
         for joint, seg_name, prox_mm, dist_mm, r_seg, r_prox in chain:
-            seg = SEGMENTS[seg_name]
+            seg = segments[seg_name]
             prox, dist = prox_mm / 1000, dist_mm / 1000
             m = seg.mass_fraction * mass
             com = prox + seg.com_from_proximal * (dist - prox)
@@ -401,9 +467,10 @@ def joint_moments(
             # Euler about the COM: M_prox + (M_dist about COM) + (prox - com) x F_prox = dH/dt
             m_dist_com = m_dist - np.cross(com, f_dist)
             m_prox = dh - m_dist_com - np.cross(prox - com, f_prox)
-            local = np.einsum("fji,fj->fi", r_seg, m_prox) / mass
+            r_out = r_prox if convention == "vcm" else r_seg
+            local = np.einsum("fji,fj->fi", r_out, m_prox) / mass
             out = np.empty_like(local)
-            for k, (axis, sign) in enumerate(PIG_MOMENT_SIGNS[joint, side]):
+            for k, (axis, sign) in enumerate(signs[joint, side]):
                 out[:, k] = sign * local[:, axis]
             power = np.sum(m_prox * (w - _angular_velocity(r_prox, dt)), axis=1) / mass
             rows.append(np.column_stack([out, power]))
@@ -428,8 +495,6 @@ def joint_moments(
 def _filtered(recording: Recording, cutoff_hz: float) -> Recording:
     """The recording with the model's markers and the plates' force and moment low-passed
     at one cut-off (the other markers are left as they are)."""
-    from dataclasses import replace
-
     from cxlab.features.kinematics import _strip
 
     needed = {"LASI", "RASI", "SACR", "LPSI", "RPSI"} | {

@@ -138,9 +138,12 @@ class _Moments(NamedTuple):
     table: pd.DataFrame | None
     contact_s: dict[str, float]  # side -> start of its first plate contact, s
     quarantine: list[tuple[str, str]]
+    body_mass_kg: float = float("nan")  # the mass the per-kg moments were divided by
 
 
-def _cxlab_moments(store: Store, rec: dict, rec_m, subject, trial: Trial, /) -> _Moments:
+def _cxlab_moments(
+    store: Store, rec: dict, rec_m, subject, trial: Trial, /, *, convention: str
+) -> _Moments:
     """cxlab-pig moments of one recording and each foot's first plate contact; no table
     with the reason when they cannot be computed (no reason: the recording has no plates)."""
     rid = rec["recording_id"]
@@ -186,7 +189,7 @@ def _cxlab_moments(store: Store, rec: dict, rec_m, subject, trial: Trial, /) -> 
     )
     subject = replace(subject, body_mass_kg=float(mass))
     try:
-        df = joint_moments(full, subject=subject)
+        df = joint_moments(full, subject=subject, convention=convention)
         contacts = plate_contacts(full, subject=subject)
     except CxlabError as e:
         return _Moments(None, {}, [("joint_moments", str(e))])
@@ -204,7 +207,7 @@ def _cxlab_moments(store: Store, rec: dict, rec_m, subject, trial: Trial, /) -> 
     first: dict[str, float] = {}
     for c in sorted(contacts, key=lambda c: c.start):
         first.setdefault(c.side, c.start / full.point_rate_hz)
-    return _Moments(df, first, warned)
+    return _Moments(df, first, warned, float(mass))
 
 
 def _peaks(
@@ -214,8 +217,14 @@ def _peaks(
     cfg: FeatureConfig,
     source: str,
     contact_s: dict[str, float] | None,
+    convention: str = "",
+    body_mass_kg: float | None = None,
 ) -> list[Measure]:
     """3-D landing / single-leg-squat peak feature rows (from touchdown when there is one).
+
+    With a body mass the peak knee abduction moment is also given in N·m
+    (``knee_abduction_moment_peak_nm``), the unit of the published ACL-risk thresholds
+    (Myer et al. 2011: > 25.25 N·m; the screen rule ``knee_abduction_moment_landing``).
 
     The knee abduction moment is searched in the first 0.1 s of each foot's own plate
     contact (``contact_s``; for ``file`` moments, whose contacts Nexus does not store,
@@ -232,7 +241,9 @@ def _peaks(
             window, start = cfg.events.landing_window_s, "touchdown"
         except CxlabError:
             pass  # no flight before contact: a squat, peaks over the whole trial
-    label = "PiG angles" if source == "cxlab-pig" else "PiG angles stored in the file"
+    label = f"PiG angles, {convention} convention" if convention else "PiG angles"
+    if source != "cxlab-pig":
+        label = "PiG angles stored in the file"
     method = f"{label} (method {source}, docs/kinematics.md), peak in {window:g} s from " + (
         start or "trial start"
     )
@@ -270,8 +281,76 @@ def _peaks(
                     f"after {where} (Hewett 2005; PiG inverse dynamics, method {source})",
                 )
             )
+            mass = np.nan if pd.isna(body_mass_kg) else float(body_mass_kg)
+            mass = mass if mass > 0 else np.nan
+            values.append(
+                (
+                    "knee_abduction_moment_peak_nm",
+                    kam.get(p.side, float("nan")) * mass,
+                    "N.m",
+                    f"peak external knee abduction moment in the first {moment_window:g} s "
+                    f"after {where} times the body mass {mass:g} kg (Hewett 2005, Myer 2011; "
+                    f"method {source})",
+                )
+            )
         rows += [Measure(n, p.side, v, u, m) for n, v, u, m in values if np.isfinite(v)]
     return rows
+
+
+def _ankle_by_side(file_angles: pd.DataFrame | None, n_frames: int) -> dict[str, np.ndarray]:
+    """The file's stored ankle angles per side as (n_frames, 3) arrays, deg (NaN = none)."""
+    out: dict[str, np.ndarray] = {}
+    if file_angles is None or not len(file_angles):
+        return out
+    for side in ("left", "right"):
+        rows = file_angles[(file_angles["side"] == side) & (file_angles["joint"] == "ankle")]
+        frame = rows["frame"].to_numpy(dtype=np.int64)
+        ok = (frame >= 0) & (frame < n_frames)
+        if ok.any():
+            a = np.full((n_frames, 3), np.nan)
+            a[frame[ok]] = rows[list(kinematics.ANGLE_COLUMNS)].to_numpy(dtype=float)[ok]
+            out[side] = a
+    return out
+
+
+def _convention(
+    cfg: FeatureConfig, rec: dict, trial: Trial, file_angles: pd.DataFrame | None, /
+) -> tuple[kinematics.ConventionChoice, list[tuple[str, str]]]:
+    """The convention of the recording's cxlab-pig rows and the note saying why.
+
+    ``[kinematics] convention = "auto"``: from the file's stored ankle angles and its own
+    segment markers, else its vendor (:func:`cxlab.features.kinematics.convention_from_evidence`);
+    a note (``warning, values kept``) when that is ``"vcm"``. An explicit setting wins, with
+    a note when the file's evidence names the other convention.
+    """
+    n = max((np.asarray(v).shape[0] for v in trial.markers.values()), default=0)
+    found = kinematics.convention_from_evidence(
+        markers=trial.markers,
+        ankle_angles=_ankle_by_side(file_angles, n),
+        software=rec.get("vendor") or None,
+    )
+    setting = cfg.kinematics.convention
+    if setting == "auto":
+        notes = []
+        if found.convention == "vcm":
+            notes = [
+                (
+                    "joint_angles",
+                    "warning, values kept: joint_angles: cxlab-pig angles and moments use "
+                    f"the Vicon Clinical Manager convention because {found.reason}; set "
+                    '[kinematics] convention = "nexus" to override',
+                )
+            ]
+        return found, notes
+    chosen = kinematics.ConventionChoice(setting, "set by [kinematics] convention")
+    if found.convention != setting and not found.reason.startswith("default"):
+        why = (
+            "warning, values kept: joint_angles: [kinematics] convention = "
+            f"{setting!r} used although {found.reason}, which is the {found.convention!r} "
+            'convention; set it to "auto" to follow the file'
+        )
+        return chosen, [("joint_angles", why)]
+    return chosen, []
 
 
 def _write(store: Store, name: str, parts: list[pd.DataFrame], rec: dict, had: bool) -> tuple:
@@ -327,6 +406,13 @@ def store_joint_tables(
     quarantine: list[tuple[str, str]] = []
     angles = moments = None
     contacts: dict[str, float] = {}
+    file_angles = file_moments = None
+    if has_outputs:
+        outputs = store.table("model_outputs", filters=[("recording_id", "==", rid)])
+        file_angles = file_joint_angles(outputs)
+        file_moments = file_joint_moments(outputs, body_mass_kg=rec.get("body_mass_kg"))
+    convention = ""
+    moment_mass = float("nan")
     if kinematics.has_pig_markers(trial.markers):
         if subject is None:
             quarantine.append(
@@ -340,31 +426,29 @@ def store_joint_tables(
         else:
             try:
                 with np.errstate(all="ignore"):
+                    choice, notes = _convention(cfg, rec, trial, file_angles)
+                    convention = choice.convention
+                    quarantine += notes
                     rec_m = kinematics.recording_from_markers(
                         trial.markers, rate_hz=trial.point_rate_hz
                     )
-                    angles = kinematics.joint_angles(
-                        rec_m,
-                        subject=subject,
-                        convention=cfg.kinematics.convention,
-                    )
+                    angles = kinematics.joint_angles(rec_m, subject=subject, convention=convention)
                     angles["method"] = "cxlab-pig"
-                    got = _cxlab_moments(store, rec, rec_m, subject, trial)
-                moments, contacts = got.table, got.contact_s
+                    got = _cxlab_moments(store, rec, rec_m, subject, trial, convention=convention)
+                moments, contacts, moment_mass = got.table, got.contact_s, got.body_mass_kg
                 quarantine += got.quarantine
             except CxlabError as e:
                 quarantine.append(("joint_angles", str(e)))
-    file_angles = file_moments = None
-    if has_outputs:
-        outputs = store.table("model_outputs", filters=[("recording_id", "==", rid)])
-        file_angles = file_joint_angles(outputs)
-        file_moments = file_joint_moments(outputs, body_mass_kg=rec.get("body_mass_kg"))
     rows: list[Measure] = []
     if rec["task"] in cfg.kinematics.peak_tasks:
         if angles is not None and len(angles):
-            rows = _peaks(angles, moments, trial, cfg, "cxlab-pig", contacts)
+            rows = _peaks(
+                angles, moments, trial, cfg, "cxlab-pig", contacts, convention, moment_mass
+            )
         elif file_angles is not None and len(file_angles):
-            rows = _peaks(file_angles, file_moments, trial, cfg, "file", None)
+            rows = _peaks(
+                file_angles, file_moments, trial, cfg, "file", None, "", rec.get("body_mass_kg")
+            )
     methods = {
         "joint_angles": _write(
             store, "joint_angles", [angles, file_angles], rec, "joint_angles" in had

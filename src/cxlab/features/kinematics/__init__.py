@@ -50,6 +50,11 @@ import pandas as pd
 
 from cxlab._check import check_option, message, warn
 from cxlab.features.events import FeatureError
+from cxlab.features.kinematics._convention import (
+    ConventionChoice,
+    convention_from_evidence,
+    detect_convention,
+)
 from cxlab.features.kinematics._frames import (
     FootFrame,
     SegmentFrames,
@@ -73,19 +78,24 @@ from cxlab.io.recording import Recording
 __all__ = [
     "ANGLE_COLUMNS",
     "CONVENTIONS",
+    "CONVENTION_OPTIONS",
     "JOINTS",
     "PIG_SIGNS",
     "VCM_SIGNS",
+    "ConventionChoice",
     "LegMeasurements",
     "PigSubject",
     "SegmentFrames",
     "cardan_angles",
+    "convention_from_evidence",
+    "detect_convention",
     "has_pig_markers",
     "joint_angles",
     "pig_segment_frames",
     "pig_subject",
     "read_pig_measurements",
     "recording_from_markers",
+    "resolve_convention",
     "static_foot_offsets",
 ]
 
@@ -94,6 +104,10 @@ Joint = Literal["pelvis", "hip", "knee", "ankle", "foot_progression"]
 #: Clinical Manager (ankle and foot progression differ, see the module docstring).
 Convention = Literal["nexus", "vcm"]
 CONVENTIONS: tuple[Convention, ...] = ("nexus", "vcm")
+#: ``convention=`` of :func:`joint_angles` and ``joint_moments``: a convention, or
+#: ``"auto"`` = decided from the recording (:func:`detect_convention`).
+ConventionOption = Literal["auto", "nexus", "vcm"]
+CONVENTION_OPTIONS: tuple[ConventionOption, ...] = ("auto", "nexus", "vcm")
 JOINTS: tuple[Joint, ...] = ("pelvis", "hip", "knee", "ankle", "foot_progression")
 ANGLE_COLUMNS = ("flexion_deg", "adduction_deg", "internal_rotation_deg")
 
@@ -244,6 +258,25 @@ def static_foot_offsets(
     return replace(subject, left=legs["left"], right=legs["right"])
 
 
+def resolve_convention(recording: Recording, convention: str, /) -> Convention:
+    """``convention`` itself, or for ``"auto"`` the one :func:`detect_convention` finds
+    in the recording -- with a :class:`~cxlab._check.CxlabWarning` naming the evidence
+    when that is ``"vcm"`` (not what a Nexus user expects by default)."""
+    check_option("convention", convention, CONVENTION_OPTIONS)
+    if convention != "auto":
+        return convention  # type: ignore[return-value]
+    choice = detect_convention(recording)
+    if choice.convention == "vcm":
+        warn(
+            f"Vicon Clinical Manager convention used: {choice.reason}",
+            file=str(recording.meta.get("source", "recording")),
+            field="convention",
+            value="vcm",
+            fix="pass convention='nexus' to override",
+        )
+    return choice.convention  # type: ignore[return-value]
+
+
 def joint_angles(
     recording: Recording,
     /,
@@ -251,7 +284,7 @@ def joint_angles(
     model: str = "pig",
     static: Recording | None = None,
     subject: PigSubject | None = None,
-    convention: Convention = "nexus",
+    convention: ConventionOption = "auto",
 ) -> pd.DataFrame:
     """PiG-compatible 3-D joint angles from markers.
 
@@ -269,11 +302,13 @@ def joint_angles(
     subject : PigSubject, optional
         Measurements; default read from the recording's ``PROCESSING`` group
         (:func:`pig_subject`).
-    convention : {"nexus", "vcm"}
+    convention : {"auto", "nexus", "vcm"}
         ``"vcm"`` gives ankle and foot progression as Vicon Clinical Manager reported
         them (files of the Vicon 370 / Workstation era): Cardan Y-Z'-X'' of a foot
         turned by the static plantar-flexion offset only (the rotation offset is not
-        applied). Pelvis, hip and knee are the same in both.
+        applied). Pelvis, hip and knee are the same in both. ``"auto"`` (default): the
+        one the file's own evidence names (:func:`detect_convention`; ``"nexus"``
+        without any), with a warning when that is ``"vcm"``.
 
     Returns
     -------
@@ -289,7 +324,7 @@ def joint_angles(
         No subject measurements, or no pelvis markers.
     """
     check_option("model", model, ("pig",))
-    check_option("convention", convention, CONVENTIONS)
+    convention = resolve_convention(recording, convention)
     src = str(recording.meta.get("source", "recording"))
     if subject is None:
         subject = pig_subject(recording)
