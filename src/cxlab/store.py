@@ -29,6 +29,7 @@ import contextlib
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -194,6 +195,9 @@ class Store:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._cache = _catalog.Cache(self.path)
+        self._sql_lock = threading.Lock()
+        self._sql_con: ReadOnlySQL | None = None
+        self._sql_cat: pa.Table | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -505,12 +509,13 @@ class Store:
         return dataset.to_table(columns=cols, filter=expr).to_pandas()
 
     def sql(self, query: str, /) -> pd.DataFrame:
-        """Run one read-only DuckDB ``SELECT`` with one view per table; return a DataFrame.
+        """Run one read-only DuckDB ``SELECT`` over the store's tables; return a DataFrame.
 
-        Every declared table is a view, an empty one if the table has not been
-        written, so queries can join ``recordings``, ``forces``, ``scores`` and
-        ``features`` freely. The query runs on :meth:`connect`'s read-only
-        connection: it can read the store's parts and nothing else.
+        Every declared table can be queried (an empty one if the table has not been
+        written), so queries can join ``recordings``, ``forces``, ``scores`` and
+        ``features`` freely. The query runs on a :meth:`connect` connection that this
+        ``Store`` keeps and reuses until the catalog changes (a commit), with a view only
+        for each table the query names: it can read the store's parts and nothing else.
 
         Raises
         ------
@@ -521,18 +526,27 @@ class Store:
             If DuckDB cannot run it, e.g. ``read_text('/etc/passwd')`` (a file outside the
             store: "Permission Error").
         """
-        with self.connect() as con:
-            return con.execute(query).df()
+        with self._sql_lock:
+            cat = self._live()
+            if self._sql_con is None or self._sql_cat is not cat:
+                if self._sql_con is not None:
+                    self._sql_con.close()
+                self._sql_con, self._sql_cat = None, None
+                self._sql_con, self._sql_cat = self.connect(), cat
+            return self._sql_con.execute(query).df()
 
     def connect(self) -> ReadOnlySQL:
         """A DuckDB connection that can only read this store (use as a context manager).
 
-        An in-memory database gets one view per table over the table's Parquet parts;
-        then external access is switched off except for the store's directory
-        (``enable_external_access = false``, ``allowed_directories = [store]``), extension
-        installing and auto-loading are off and the configuration is locked
-        (``lock_configuration = true``), so no later ``SET`` can undo it. Every statement
-        passed to :meth:`ReadOnlySQL.execute` must be exactly one ``SELECT``.
+        An in-memory database; a table never written is an empty table, and each written
+        table becomes a view over its Parquet parts (the files the catalog lists, read with
+        their one schema: no ``union_by_name`` over every footer, unless the files differ)
+        when a query first names it. External access is switched off except for the
+        store's directory (``enable_external_access = false``, ``allowed_directories =
+        [store]``), extension installing and auto-loading are off and the configuration is
+        locked (``lock_configuration = true``), so no later ``SET`` can undo it. Every
+        statement passed to :meth:`ReadOnlySQL.execute` must be exactly one ``SELECT``.
+        The views list the parts live when the connection was made.
         """
         import duckdb
 
@@ -541,17 +555,13 @@ class Store:
             ":memory:",
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
         )
+        views: dict[str, list[str]] = {}
         try:
             con.execute("SET allowed_directories = [?]", [root + os.sep])
+            written = set(self.tables())
             for name, schema in TABLES.items():
-                files = self.files(name)
-                if files:
-                    lst = ", ".join("'" + str(f.resolve()).replace("'", "''") + "'" for f in files)
-                    cols = ", ".join(f'"{c}"' for c in schema.names)  # not the _part column
-                    con.execute(
-                        f"CREATE VIEW {name} AS SELECT {cols} FROM read_parquet([{lst}], "
-                        "hive_partitioning=false, union_by_name=true)"
-                    )
+                if name in written:
+                    views[name] = [str(f.resolve()) for f in self.files(name)]
                 else:  # materialised now: no Python object is scanned once locked
                     con.register(f"__empty_{name}", schema.arrow_schema().empty_table())
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
@@ -562,7 +572,7 @@ class Store:
         except BaseException:
             con.close()
             raise
-        return ReadOnlySQL(con)
+        return ReadOnlySQL(con, views=views)
 
     def info(self) -> pd.DataFrame:
         """One row per written table: rows, parts, subjects and size on disk.
@@ -868,20 +878,53 @@ class ReadOnlySQL:
 
     Made by :meth:`Store.connect`. ``execute(query)`` refuses any text that is not
     exactly one ``SELECT`` statement (so a filter cannot smuggle in ``; COPY ... TO``)
-    before DuckDB runs it; DuckDB itself refuses any file outside the store.
+    before DuckDB runs it; DuckDB itself refuses any file outside the store. A store table
+    the query names becomes a view over its parts the first time (``views``: table -> the
+    absolute paths of its files).
     """
 
-    def __init__(self, con, /):
+    def __init__(self, con, /, *, views: dict[str, list[str]] | None = None):
         self._con = con
+        self._pending = dict(views or {})
+        self._made: dict[str, list[str]] = {}
 
     def execute(self, query: str, parameters=None, /):
         """Run one ``SELECT``; returns the DuckDB connection to fetch from (``.df()``)."""
+        import duckdb
+
         check_read_only(self._con, query)
-        return (
-            self._con.execute(query, parameters)
-            if parameters is not None
-            else self._con.execute(query)
-        )
+        if self._pending:
+            self._make_views(query)
+        try:
+            return self._run(query, parameters)
+        except duckdb.InvalidInputException as exc:
+            if "schema mismatch" not in str(exc) or not self._made:
+                raise
+            # parts written by different cxlab versions (a column added since): read them
+            # by name, the slow way, for this connection only
+            for name, files in self._made.items():
+                self._con.execute(_view_sql(name, files, union=True))
+            return self._run(query, parameters)
+
+    def _run(self, query, parameters):
+        if parameters is not None:
+            return self._con.execute(query, parameters)
+        return self._con.execute(query)
+
+    def _make_views(self, query: str) -> None:
+        import duckdb
+
+        try:
+            names = self._con.get_table_names(query, qualified=False)
+        except duckdb.Error:
+            names = set(self._pending)  # DuckDB cannot say (e.g. a syntax error): all
+        for name in sorted(set(names) & set(self._pending)):
+            files = self._pending.pop(name)
+            try:
+                self._con.execute(_view_sql(name, files, union=False))
+            except duckdb.BinderException:  # the first file lacks a declared column
+                self._con.execute(_view_sql(name, files, union=True))
+            self._made[name] = files
 
     def register(self, name: str, df: pd.DataFrame, /) -> None:
         """Make DataFrame ``df`` (built by the code, not by the user) a view ``name``."""
@@ -895,6 +938,15 @@ class ReadOnlySQL:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _view_sql(name: str, files: list[str], *, union: bool) -> str:
+    """``CREATE OR REPLACE VIEW name`` over ``files`` with the declared columns (not
+    ``_part``); ``union`` reads every file's footer to match columns by name."""
+    lst = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    cols = ", ".join(f'"{c}"' for c in schema_of(name).names)
+    opts = "hive_partitioning=false" + (", union_by_name=true" if union else "")
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM read_parquet([{lst}], {opts})"
 
 
 def check_read_only(con, query: str, /) -> None:
