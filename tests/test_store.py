@@ -487,3 +487,44 @@ def test_sql_reads_parts_of_different_schema_versions_by_name(tmp_path):
     expect = expect.sort_values(["recording_id", "sample"])
     assert got["tz"].isna().sum() == 50  # the old part's rows: missing, not shifted
     np.testing.assert_allclose(got["tz"].dropna(), expect["tz"].dropna())
+
+
+def test_a_large_compacted_table_is_bucketed_and_a_commit_rewrites_only_its_buckets(
+    tmp_path, monkeypatch
+):
+    import hashlib
+
+    import cxlab.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_BUCKET_ROWS", 4)  # 4 keys a file: buckets from 5 keys
+    s = Store(tmp_path / "s")
+    rids = [hashlib.sha256(str(i).encode()).hexdigest()[:16] for i in range(40)]
+    with s.transaction() as tx:
+        for r in rids[:30]:
+            tx.write("recordings", _recording(r), key=r)
+    files = {f.name for f in s.files("recordings")}
+    # 30 keys > 4 * 16**0 -> level 1: each file holds the keys of one hex bucket of sha256(key)
+    for f in s.files("recordings"):
+        keys = set(pq.read_table(f).column("_part").to_pylist())
+        tags = {hashlib.sha256(k.encode()).hexdigest()[:1] for k in keys}
+        assert tags == {f.name.split("-")[1][1:]}, f.name
+    s.write("recordings", _recording(rids[30]), key=rids[30])
+    after = {f.name for f in s.files("recordings")}
+    assert len(after - files) == 1 and len(files - after) <= 1  # one bucket rewritten
+    assert sorted(s.table("recordings")["recording_id"]) == sorted(rids[:31])
+    assert sorted(s.keys("recordings")) == sorted(rids[:31])
+    # the layout depends on the live keys only: the same keys in another order, same bytes
+    other = Store(tmp_path / "o")
+    for r in reversed(rids[:31]):
+        other.write("recordings", _recording(r), key=r)
+    assert sorted(f.read_bytes() for f in other.files("recordings")) == sorted(
+        f.read_bytes() for f in s.files("recordings")
+    )
+    assert (other.path / "_catalog.parquet").read_bytes() == (
+        s.path / "_catalog.parquet"
+    ).read_bytes()
+    # shrinking below a level folds the buckets back into one file
+    with s.transaction() as tx:
+        for r in rids[1:31]:
+            tx.delete("recordings", key=r)
+    assert len(s.files("recordings")) == 1 and s.keys("recordings") == {rids[0]}

@@ -707,15 +707,46 @@ def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, i
     return path, sha256_of(path), os.path.getsize(path)
 
 
-def _merge_compact(root: Path, name: str, old_file: str | None, drop: set[str], new: list[Staged]):
-    """The new one file of compacted table ``name``: its old rows minus the keys in ``drop``,
-    plus the staged parts, ordered by key (so the bytes depend only on the live parts).
-    Returns (staged path, final name, its catalog rows) or None when no row is left."""
+_BUCKET_ROWS = 1024
+"""Keys per file a compacted table aims at: above it, its keys are spread over 16**level
+files by the first ``level`` hex digits of sha256(key), so a commit rewrites only the files
+its keys fall in (about ``min(changed keys, 16**level) * 1024`` rows), never the table."""
+
+
+def _bucket_level(n_keys: int, /) -> int:
+    """Hex digits of the bucket prefix for a compacted table of ``n_keys`` live keys: the
+    smallest level whose 16**level buckets hold at most :data:`_BUCKET_ROWS` keys each on
+    average (0 = one file, as a small store has)."""
+    level = 0
+    while n_keys > _BUCKET_ROWS * 16**level:
+        level += 1
+    return level
+
+
+def _bucket_of(key: str, level: int, /) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:level]
+
+
+def _level_of_file(file: str, /) -> int:
+    """The bucket level a compacted file's name says (``part-b<prefix>-<sha16>``)."""
+    stem = file.rsplit("/", 1)[-1].removeprefix("part-")
+    return len(stem.split("-", 1)[0]) - 1 if stem.startswith("b") and "-" in stem else 0
+
+
+def _merge_compact(
+    root: Path, name: str, old_files: list[str], drop: set[str], new: list[Staged], level: int
+):
+    """The new files of compacted table ``name`` replacing ``old_files``: their rows minus
+    the keys in ``drop``, plus the staged parts, one file per key bucket of ``level`` (one
+    file at level 0), ordered by key, so the bytes depend only on the live parts.
+    Returns a list of (staged path, final name, its catalog rows), none for an empty bucket."""
     schema = schema_of(name)
     target = schema.arrow_schema().append(pa.field(_catalog.PART_COLUMN, pa.string(), False))
     pieces = []
-    if old_file:
-        old = pq.read_table(root / old_file, schema=target)
+    for f in old_files:
+        old = pq.read_table(root / f, schema=target)
         if drop:
             old = old.filter(
                 pc.invert(pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop))))
@@ -727,26 +758,60 @@ def _merge_compact(root: Path, name: str, old_file: str | None, drop: set[str], 
             t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
         )
     if not pieces or not sum(p.num_rows for p in pieces):
-        return None
+        return []
     table = pa.concat_tables(pieces).cast(target)
     order = pc.sort_indices(table.column(_catalog.PART_COLUMN))  # stable: parts keep their order
     table = table.take(order).combine_chunks()
-    temp, digest, size = _write_staged(table, root / _catalog.STAGING, os.getpid())
-    final = f"{name}/part-{digest[:16]}.parquet"
-    counts = table.column(_catalog.PART_COLUMN).value_counts()  # in order of first appearance
-    n = len(counts)
-    rows = pa.Table.from_arrays(  # the table's catalog rows, built in Arrow (100,000s of keys)
-        [
-            pa.array([name] * n, pa.string()),
-            counts.field(0),
-            pa.nulls(n, pa.string()),
-            pa.array([final] * n, pa.string()),
-            counts.field(1).cast(pa.int64()),
-            pa.array(np.full(n, size, dtype=np.int64)),
-        ],
-        schema=_catalog.SCHEMA,
-    )
-    return temp, final, rows
+    parts = table.column(_catalog.PART_COLUMN)
+    if level:
+        uniq = pc.unique(parts)
+        of_key = pa.array([_bucket_of(k, level) for k in uniq.to_pylist()], pa.string())
+        buckets = pc.take(of_key, pc.index_in(parts, value_set=uniq))
+        groups = [(b, table.filter(pc.equal(buckets, b))) for b in sorted(set(of_key.to_pylist()))]
+    else:
+        groups = [("", table)]
+    out = []
+    for bucket, piece in groups:
+        piece = piece.combine_chunks()
+        temp, digest, size = _write_staged(piece, root / _catalog.STAGING, os.getpid())
+        tag = f"b{bucket}-" if level else ""
+        final = f"{name}/part-{tag}{digest[:16]}.parquet"
+        counts = piece.column(_catalog.PART_COLUMN).value_counts()  # in order of appearance
+        n = len(counts)
+        rows = pa.Table.from_arrays(  # the catalog rows, built in Arrow (100,000s of keys)
+            [
+                pa.array([name] * n, pa.string()),
+                counts.field(0),
+                pa.nulls(n, pa.string()),
+                pa.array([final] * n, pa.string()),
+                counts.field(1).cast(pa.int64()),
+                pa.array(np.full(n, size, dtype=np.int64)),
+            ],
+            schema=_catalog.SCHEMA,
+        )
+        out.append((temp, final, rows))
+    return out
+
+
+def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str]):
+    """Which files of compacted table ``name`` a commit changing keys ``changed`` (of
+    which ``new_keys`` are written) rewrites, and at which bucket level: (files, level).
+    Only the buckets of the changed keys, unless the table's size crosses a level (then
+    every file, once: the layout stays a function of the live keys alone)."""
+    mine = cat.filter(pc.equal(cat.column("table"), name))
+    keys = mine.column("key")
+    files = mine.column("file")
+    gone = pc.is_in(keys, value_set=pa.array(sorted(changed), pa.string()))
+    n_after = int(len(keys) - pc.sum(gone).as_py() if len(keys) else 0) + len(new_keys)
+    level = _bucket_level(n_after)
+    all_files = sorted(set(files.to_pylist()))
+    if not all_files:
+        return [], level
+    if level == 0 or {_level_of_file(f) for f in all_files} != {level}:
+        return all_files, level
+    tags = sorted({f"{name}/part-b{_bucket_of(k, level)}-" for k in changed})
+    hit = [f for f in all_files if any(f.startswith(t) for t in tags)]
+    return hit, level
 
 
 def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> None:
@@ -765,7 +830,17 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     pk = _catalog.pair_keys(cat.column("table"), cat.column("key"))
     hit = pc.is_in(pk, value_set=pa.array(sorted(f"{t}\x00{k}" for t, k in changed)))
     touched_compact = sorted({t for t, _ in changed if t in _COMPACT})
-    in_compact = pc.is_in(cat.column("table"), value_set=pa.array(touched_compact, pa.string()))
+    plans = {
+        t: _compact_plan(
+            cat,
+            t,
+            {k for tt, k in changed if tt == t},
+            {k for tt, k in last if tt == t},
+        )
+        for t in touched_compact
+    }
+    rewritten = sorted({f for files, _ in plans.values() for f in files})
+    in_compact = pc.is_in(cat.column("file"), value_set=pa.array(rewritten, pa.string()))
     before = cat.filter(pc.or_(hit, in_compact)).column("file").to_pylist()
     keep = cat.filter(pc.invert(pc.or_(hit, in_compact)))
     rows: list[dict] = []
@@ -780,18 +855,14 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         )
         moves.append((s.temp, s.name))
     for t in touched_compact:
-        mine = cat.filter(pc.equal(cat.column("table"), t))
-        old_file = mine.column("file")[0].as_py() if mine.num_rows else None
+        old_files, level = plans[t]
         drop = {k for tt, k in changed if tt == t}
         new = [s for (tt, _), s in sorted(last.items()) if tt == t]
         consumed += [s.temp for s in new]
-        merged = _merge_compact(root, t, old_file, drop, new)
-        if merged is None:
-            continue
-        temp, final, compact_rows = merged
-        moves.append((str(temp), final))
-        consumed.append(str(temp))  # removed if the commit fails before it is moved
-        compacted.append(compact_rows)
+        for temp, final, compact_rows in _merge_compact(root, t, old_files, drop, new, level):
+            moves.append((str(temp), final))
+            consumed.append(str(temp))  # removed if the commit fails before it is moved
+            compacted.append(compact_rows)
     new_cat = _catalog.ordered(
         pa.concat_tables([keep, pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
     )
