@@ -559,13 +559,9 @@ class Store:
         try:
             con.execute("SET allowed_directories = [?]", [root + os.sep])
             written = set(self.tables())
-            for name, schema in TABLES.items():
+            for name in TABLES:
                 if name in written:
                     views[name] = [str(f.resolve()) for f in self.files(name)]
-                else:  # materialised now: no Python object is scanned once locked
-                    con.register(f"__empty_{name}", schema.arrow_schema().empty_table())
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
-                    con.unregister(f"__empty_{name}")
             con.execute("SET temp_directory = ''")  # no spill folder in the working directory
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
@@ -956,7 +952,10 @@ class ReadOnlySQL:
 
     def __init__(self, con, /, *, views: dict[str, list[str]] | None = None):
         self._con = con
-        self._pending = dict(views or {})
+        # a declared table without parts (None): an empty table, made by DDL when first named
+        self._pending: dict[str, list[str] | None] = (
+            {} if views is None else {n: views.get(n) for n in TABLES}
+        )
         self._made: dict[str, list[str]] = {}
 
     def execute(self, query: str, parameters=None, /):
@@ -967,6 +966,11 @@ class ReadOnlySQL:
         if self._pending:
             self._make_views(query)
         try:
+            return self._run(query, parameters)
+        except duckdb.CatalogException:
+            if not self._pending:
+                raise
+            self._make_views(None)  # a name DuckDB's parser did not report: make them all
             return self._run(query, parameters)
         except duckdb.InvalidInputException as exc:
             if "schema mismatch" not in str(exc) or not self._made:
@@ -982,15 +986,18 @@ class ReadOnlySQL:
             return self._con.execute(query, parameters)
         return self._con.execute(query)
 
-    def _make_views(self, query: str) -> None:
+    def _make_views(self, query: str | None) -> None:
         import duckdb
 
         try:
-            names = self._con.get_table_names(query, qualified=False)
+            names = set(self._pending) if query is None else self._con.get_table_names(query)
         except duckdb.Error:
             names = set(self._pending)  # DuckDB cannot say (e.g. a syntax error): all
         for name in sorted(set(names) & set(self._pending)):
             files = self._pending.pop(name)
+            if files is None:
+                self._con.execute(_empty_ddl(name))
+                continue
             try:
                 self._con.execute(_view_sql(name, files, union=False))
             except duckdb.BinderException:  # the first file lacks a declared column
@@ -1009,6 +1016,25 @@ class ReadOnlySQL:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_EMPTY_DDL: dict[str, str] = {}
+
+
+def _empty_ddl(name: str, /) -> str:
+    """``CREATE TABLE name (...)`` with the declared columns as DuckDB types (DuckDB's own
+    mapping of the Arrow schema, worked out once per process in a scratch connection)."""
+    if not _EMPTY_DDL:
+        import duckdb
+
+        with duckdb.connect(":memory:") as scratch:
+            for n in TABLES:
+                scratch.register("__empty", schema_of(n).arrow_schema().empty_table())
+                cols = scratch.execute("DESCRIBE __empty").fetchall()
+                scratch.unregister("__empty")
+                body = ", ".join(f'"{c[0]}" {c[1]}' for c in cols)
+                _EMPTY_DDL[n] = f"CREATE TABLE {n} ({body})"
+    return _EMPTY_DDL[name]
 
 
 def _view_sql(name: str, files: list[str], *, union: bool) -> str:
