@@ -2,13 +2,14 @@
 100,000 recordings, measured in the same run (issue 19: the cost per new file stays flat).
 
 The large stores are written directly by this benchmark (not through ``cxlab ingest``, which
-would take hours): a ``recordings`` table of N rows and a ``sessions`` table of N rows, each
-in the one file the store keeps for these small tables, a ``forces`` part per recording
-(real directory entries: hard links to one small part, so the store holds N files without N
-writes) and the catalog listing them all, exactly as ingest leaves them. Then, for each
-size, three batches of 20 new force-plate CSV files are ingested (``jobs=1``, a batch per
-run, so each run lands in a store of about N recordings) and the median wall time is
-printed with its ratio to the empty store's (target: every ratio within 1.2).
+would take hours): a ``recordings`` table of N rows and a ``sessions`` table of N rows, in
+the files the store keeps for these small tables (one per hash bucket of the key), a
+``forces`` part per recording (real directory entries: hard links to one small part, so the
+store holds N files without N writes) and the catalog listing them all, exactly as ingest
+leaves them. Then, for each size, ``--batches`` batches of 20 new force-plate CSV files
+are ingested (``jobs=1``, a batch per run, so each run lands in a store of about N
+recordings) and the median wall time is printed with its ratio to the empty store's
+(target: every ratio within 1.2).
 
 Usage::
 
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 from cxlab import _catalog
 from cxlab.ingest import ingest
 from cxlab.schemas import validate
-from cxlab.store import _PARQUET_OPTS, Store
+from cxlab.store import _PARQUET_OPTS, Store, _bucket_level, _bucket_of
 
 RATE_HZ = 1000.0
 
@@ -77,19 +78,33 @@ def _recordings(n: int) -> pd.DataFrame:
     )
 
 
-def _one_file(root: Path, name: str, table: pa.Table, keys: list[str]) -> tuple[str, int]:
-    """The one file of a compacted table (rows sorted by key, column _part), by digest."""
+def _compact_files(root: Path, name: str, table: pa.Table, keys: list[str]) -> list[dict]:
+    """The files of a compacted table as the store lays them out (rows sorted by key in
+    column _part; above 1,024 keys, one file per hash bucket of the key), with their
+    catalog rows."""
     table = table.append_column(
         pa.field(_catalog.PART_COLUMN, pa.string(), False), pa.array(keys, pa.string())
     )
     table = table.take(pa.compute.sort_indices(table.column(_catalog.PART_COLUMN)))
-    tmp = root / f"{name}.tmp"
-    pq.write_table(table.combine_chunks(), tmp, **_PARQUET_OPTS)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    rel = f"{name}/part-{digest[:16]}.parquet"
-    (root / name).mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, root / rel)
-    return rel, (root / rel).stat().st_size
+    level = _bucket_level(len(keys))
+    bucket = np.array(
+        [_bucket_of(k, level) for k in table.column(_catalog.PART_COLUMN).to_pylist()]
+    )
+    rows = []
+    for b in sorted(set(bucket.tolist())):
+        piece = table.filter(pa.array(bucket == b)).combine_chunks()
+        tmp = root / f"{name}.tmp"
+        pq.write_table(piece, tmp, **_PARQUET_OPTS)
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        rel = f"{name}/part-{f'b{b}-' if level else ''}{digest[:16]}.parquet"
+        (root / name).mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, root / rel)
+        size = (root / rel).stat().st_size
+        rows += [
+            dict(table=name, key=k, partition=None, file=rel, rows=1, bytes=size)
+            for k in piece.column(_catalog.PART_COLUMN).to_pylist()
+        ]
+    return rows
 
 
 def build_store(root: Path, n: int) -> None:
@@ -100,10 +115,7 @@ def build_store(root: Path, n: int) -> None:
     rec = _recordings(n)
     rids = rec["recording_id"].tolist()
     rows = []
-    rel, size = _one_file(root, "recordings", validate(rec, "recordings"), rids)
-    rows += [
-        dict(table="recordings", key=k, partition=None, file=rel, rows=1, bytes=size) for k in rids
-    ]
+    rows += _compact_files(root, "recordings", validate(rec, "recordings"), rids)
     ses = pd.DataFrame(
         {
             "subject_id": rec["subject_id"],
@@ -113,10 +125,7 @@ def build_store(root: Path, n: int) -> None:
             "source": "path",
         }
     )
-    rel, size = _one_file(root, "sessions", validate(ses, "sessions"), rids)
-    rows += [
-        dict(table="sessions", key=k, partition=None, file=rel, rows=1, bytes=size) for k in rids
-    ]
+    rows += _compact_files(root, "sessions", validate(ses, "sessions"), rids)
     forces = pd.DataFrame(
         {
             "recording_id": rids[0],

@@ -29,6 +29,7 @@ import contextlib
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -194,6 +195,9 @@ class Store:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._cache = _catalog.Cache(self.path)
+        self._sql_lock = threading.Lock()
+        self._sql_con: ReadOnlySQL | None = None
+        self._sql_cat: pa.Table | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -505,12 +509,13 @@ class Store:
         return dataset.to_table(columns=cols, filter=expr).to_pandas()
 
     def sql(self, query: str, /) -> pd.DataFrame:
-        """Run one read-only DuckDB ``SELECT`` with one view per table; return a DataFrame.
+        """Run one read-only DuckDB ``SELECT`` over the store's tables; return a DataFrame.
 
-        Every declared table is a view, an empty one if the table has not been
-        written, so queries can join ``recordings``, ``forces``, ``scores`` and
-        ``features`` freely. The query runs on :meth:`connect`'s read-only
-        connection: it can read the store's parts and nothing else.
+        Every declared table can be queried (an empty one if the table has not been
+        written), so queries can join ``recordings``, ``forces``, ``scores`` and
+        ``features`` freely. The query runs on a :meth:`connect` connection that this
+        ``Store`` keeps and reuses until the catalog changes (a commit), with a view only
+        for each table the query names: it can read the store's parts and nothing else.
 
         Raises
         ------
@@ -521,18 +526,27 @@ class Store:
             If DuckDB cannot run it, e.g. ``read_text('/etc/passwd')`` (a file outside the
             store: "Permission Error").
         """
-        with self.connect() as con:
-            return con.execute(query).df()
+        with self._sql_lock:
+            cat = self._live()
+            if self._sql_con is None or self._sql_cat is not cat:
+                if self._sql_con is not None:
+                    self._sql_con.close()
+                self._sql_con, self._sql_cat = None, None
+                self._sql_con, self._sql_cat = self.connect(), cat
+            return self._sql_con.execute(query).df()
 
     def connect(self) -> ReadOnlySQL:
         """A DuckDB connection that can only read this store (use as a context manager).
 
-        An in-memory database gets one view per table over the table's Parquet parts;
-        then external access is switched off except for the store's directory
-        (``enable_external_access = false``, ``allowed_directories = [store]``), extension
-        installing and auto-loading are off and the configuration is locked
-        (``lock_configuration = true``), so no later ``SET`` can undo it. Every statement
-        passed to :meth:`ReadOnlySQL.execute` must be exactly one ``SELECT``.
+        An in-memory database; a table never written is an empty table, and each written
+        table becomes a view over its Parquet parts (the files the catalog lists, read with
+        their one schema: no ``union_by_name`` over every footer, unless the files differ)
+        when a query first names it. External access is switched off except for the
+        store's directory (``enable_external_access = false``, ``allowed_directories =
+        [store]``), extension installing and auto-loading are off and the configuration is
+        locked (``lock_configuration = true``), so no later ``SET`` can undo it. Every
+        statement passed to :meth:`ReadOnlySQL.execute` must be exactly one ``SELECT``.
+        The views list the parts live when the connection was made.
         """
         import duckdb
 
@@ -541,28 +555,20 @@ class Store:
             ":memory:",
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
         )
+        views: dict[str, list[str]] = {}
         try:
             con.execute("SET allowed_directories = [?]", [root + os.sep])
-            for name, schema in TABLES.items():
-                files = self.files(name)
-                if files:
-                    lst = ", ".join("'" + str(f.resolve()).replace("'", "''") + "'" for f in files)
-                    cols = ", ".join(f'"{c}"' for c in schema.names)  # not the _part column
-                    con.execute(
-                        f"CREATE VIEW {name} AS SELECT {cols} FROM read_parquet([{lst}], "
-                        "hive_partitioning=false, union_by_name=true)"
-                    )
-                else:  # materialised now: no Python object is scanned once locked
-                    con.register(f"__empty_{name}", schema.arrow_schema().empty_table())
-                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM __empty_{name}")
-                    con.unregister(f"__empty_{name}")
+            written = set(self.tables())
+            for name in TABLES:
+                if name in written:
+                    views[name] = [str(f.resolve()) for f in self.files(name)]
             con.execute("SET temp_directory = ''")  # no spill folder in the working directory
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
         except BaseException:
             con.close()
             raise
-        return ReadOnlySQL(con)
+        return ReadOnlySQL(con, views=views)
 
     def info(self) -> pd.DataFrame:
         """One row per written table: rows, parts, subjects and size on disk.
@@ -697,15 +703,46 @@ def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, i
     return path, sha256_of(path), os.path.getsize(path)
 
 
-def _merge_compact(root: Path, name: str, old_file: str | None, drop: set[str], new: list[Staged]):
-    """The new one file of compacted table ``name``: its old rows minus the keys in ``drop``,
-    plus the staged parts, ordered by key (so the bytes depend only on the live parts).
-    Returns (staged path, final name, its catalog rows) or None when no row is left."""
+_BUCKET_ROWS = 1024
+"""Keys per file a compacted table aims at: above it, its keys are spread over 16**level
+files by the first ``level`` hex digits of sha256(key), so a commit rewrites only the files
+its keys fall in (about ``min(changed keys, 16**level) * 1024`` rows), never the table."""
+
+
+def _bucket_level(n_keys: int, /) -> int:
+    """Hex digits of the bucket prefix for a compacted table of ``n_keys`` live keys: the
+    smallest level whose 16**level buckets hold at most :data:`_BUCKET_ROWS` keys each on
+    average (0 = one file, as a small store has)."""
+    level = 0
+    while n_keys > _BUCKET_ROWS * 16**level:
+        level += 1
+    return level
+
+
+def _bucket_of(key: str, level: int, /) -> str:
+    import hashlib
+
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:level]
+
+
+def _level_of_file(file: str, /) -> int:
+    """The bucket level a compacted file's name says (``part-b<prefix>-<sha16>``)."""
+    stem = file.rsplit("/", 1)[-1].removeprefix("part-")
+    return len(stem.split("-", 1)[0]) - 1 if stem.startswith("b") and "-" in stem else 0
+
+
+def _merge_compact(
+    root: Path, name: str, old_files: list[str], drop: set[str], new: list[Staged], level: int
+):
+    """The new files of compacted table ``name`` replacing ``old_files``: their rows minus
+    the keys in ``drop``, plus the staged parts, one file per key bucket of ``level`` (one
+    file at level 0), ordered by key, so the bytes depend only on the live parts.
+    Returns a list of (staged path, final name, its catalog rows), none for an empty bucket."""
     schema = schema_of(name)
     target = schema.arrow_schema().append(pa.field(_catalog.PART_COLUMN, pa.string(), False))
     pieces = []
-    if old_file:
-        old = pq.read_table(root / old_file, schema=target)
+    for f in old_files:
+        old = pq.read_table(root / f, schema=target)
         if drop:
             old = old.filter(
                 pc.invert(pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop))))
@@ -717,26 +754,60 @@ def _merge_compact(root: Path, name: str, old_file: str | None, drop: set[str], 
             t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
         )
     if not pieces or not sum(p.num_rows for p in pieces):
-        return None
+        return []
     table = pa.concat_tables(pieces).cast(target)
     order = pc.sort_indices(table.column(_catalog.PART_COLUMN))  # stable: parts keep their order
     table = table.take(order).combine_chunks()
-    temp, digest, size = _write_staged(table, root / _catalog.STAGING, os.getpid())
-    final = f"{name}/part-{digest[:16]}.parquet"
-    counts = table.column(_catalog.PART_COLUMN).value_counts()  # in order of first appearance
-    n = len(counts)
-    rows = pa.Table.from_arrays(  # the table's catalog rows, built in Arrow (100,000s of keys)
-        [
-            pa.array([name] * n, pa.string()),
-            counts.field(0),
-            pa.nulls(n, pa.string()),
-            pa.array([final] * n, pa.string()),
-            counts.field(1).cast(pa.int64()),
-            pa.array(np.full(n, size, dtype=np.int64)),
-        ],
-        schema=_catalog.SCHEMA,
-    )
-    return temp, final, rows
+    parts = table.column(_catalog.PART_COLUMN)
+    if level:
+        uniq = pc.unique(parts)
+        of_key = pa.array([_bucket_of(k, level) for k in uniq.to_pylist()], pa.string())
+        buckets = pc.take(of_key, pc.index_in(parts, value_set=uniq))
+        groups = [(b, table.filter(pc.equal(buckets, b))) for b in sorted(set(of_key.to_pylist()))]
+    else:
+        groups = [("", table)]
+    out = []
+    for bucket, piece in groups:
+        piece = piece.combine_chunks()
+        temp, digest, size = _write_staged(piece, root / _catalog.STAGING, os.getpid())
+        tag = f"b{bucket}-" if level else ""
+        final = f"{name}/part-{tag}{digest[:16]}.parquet"
+        counts = piece.column(_catalog.PART_COLUMN).value_counts()  # in order of appearance
+        n = len(counts)
+        rows = pa.Table.from_arrays(  # the catalog rows, built in Arrow (100,000s of keys)
+            [
+                pa.array([name] * n, pa.string()),
+                counts.field(0),
+                pa.nulls(n, pa.string()),
+                pa.array([final] * n, pa.string()),
+                counts.field(1).cast(pa.int64()),
+                pa.array(np.full(n, size, dtype=np.int64)),
+            ],
+            schema=_catalog.SCHEMA,
+        )
+        out.append((temp, final, rows))
+    return out
+
+
+def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str]):
+    """Which files of compacted table ``name`` a commit changing keys ``changed`` (of
+    which ``new_keys`` are written) rewrites, and at which bucket level: (files, level).
+    Only the buckets of the changed keys, unless the table's size crosses a level (then
+    every file, once: the layout stays a function of the live keys alone)."""
+    mine = cat.filter(pc.equal(cat.column("table"), name))
+    keys = mine.column("key")
+    files = mine.column("file")
+    gone = pc.is_in(keys, value_set=pa.array(sorted(changed), pa.string()))
+    n_after = int(len(keys) - pc.sum(gone).as_py() if len(keys) else 0) + len(new_keys)
+    level = _bucket_level(n_after)
+    all_files = sorted(set(files.to_pylist()))
+    if not all_files:
+        return [], level
+    if level == 0 or {_level_of_file(f) for f in all_files} != {level}:
+        return all_files, level
+    tags = sorted({f"{name}/part-b{_bucket_of(k, level)}-" for k in changed})
+    hit = [f for f in all_files if any(f.startswith(t) for t in tags)]
+    return hit, level
 
 
 def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> None:
@@ -755,7 +826,17 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     pk = _catalog.pair_keys(cat.column("table"), cat.column("key"))
     hit = pc.is_in(pk, value_set=pa.array(sorted(f"{t}\x00{k}" for t, k in changed)))
     touched_compact = sorted({t for t, _ in changed if t in _COMPACT})
-    in_compact = pc.is_in(cat.column("table"), value_set=pa.array(touched_compact, pa.string()))
+    plans = {
+        t: _compact_plan(
+            cat,
+            t,
+            {k for tt, k in changed if tt == t},
+            {k for tt, k in last if tt == t},
+        )
+        for t in touched_compact
+    }
+    rewritten = sorted({f for files, _ in plans.values() for f in files})
+    in_compact = pc.is_in(cat.column("file"), value_set=pa.array(rewritten, pa.string()))
     before = cat.filter(pc.or_(hit, in_compact)).column("file").to_pylist()
     keep = cat.filter(pc.invert(pc.or_(hit, in_compact)))
     rows: list[dict] = []
@@ -770,18 +851,14 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         )
         moves.append((s.temp, s.name))
     for t in touched_compact:
-        mine = cat.filter(pc.equal(cat.column("table"), t))
-        old_file = mine.column("file")[0].as_py() if mine.num_rows else None
+        old_files, level = plans[t]
         drop = {k for tt, k in changed if tt == t}
         new = [s for (tt, _), s in sorted(last.items()) if tt == t]
         consumed += [s.temp for s in new]
-        merged = _merge_compact(root, t, old_file, drop, new)
-        if merged is None:
-            continue
-        temp, final, compact_rows = merged
-        moves.append((str(temp), final))
-        consumed.append(str(temp))  # removed if the commit fails before it is moved
-        compacted.append(compact_rows)
+        for temp, final, compact_rows in _merge_compact(root, t, old_files, drop, new, level):
+            moves.append((str(temp), final))
+            consumed.append(str(temp))  # removed if the commit fails before it is moved
+            compacted.append(compact_rows)
     new_cat = _catalog.ordered(
         pa.concat_tables([keep, pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
     )
@@ -868,20 +945,64 @@ class ReadOnlySQL:
 
     Made by :meth:`Store.connect`. ``execute(query)`` refuses any text that is not
     exactly one ``SELECT`` statement (so a filter cannot smuggle in ``; COPY ... TO``)
-    before DuckDB runs it; DuckDB itself refuses any file outside the store.
+    before DuckDB runs it; DuckDB itself refuses any file outside the store. A store table
+    the query names becomes a view over its parts the first time (``views``: table -> the
+    absolute paths of its files).
     """
 
-    def __init__(self, con, /):
+    def __init__(self, con, /, *, views: dict[str, list[str]] | None = None):
         self._con = con
+        # a declared table without parts (None): an empty table, made by DDL when first named
+        self._pending: dict[str, list[str] | None] = (
+            {} if views is None else {n: views.get(n) for n in TABLES}
+        )
+        self._made: dict[str, list[str]] = {}
 
     def execute(self, query: str, parameters=None, /):
         """Run one ``SELECT``; returns the DuckDB connection to fetch from (``.df()``)."""
+        import duckdb
+
         check_read_only(self._con, query)
-        return (
-            self._con.execute(query, parameters)
-            if parameters is not None
-            else self._con.execute(query)
-        )
+        if self._pending:
+            self._make_views(query)
+        try:
+            return self._run(query, parameters)
+        except duckdb.CatalogException:
+            if not self._pending:
+                raise
+            self._make_views(None)  # a name DuckDB's parser did not report: make them all
+            return self._run(query, parameters)
+        except duckdb.InvalidInputException as exc:
+            if "schema mismatch" not in str(exc) or not self._made:
+                raise
+            # parts written by different cxlab versions (a column added since): read them
+            # by name, the slow way, for this connection only
+            for name, files in self._made.items():
+                self._con.execute(_view_sql(name, files, union=True))
+            return self._run(query, parameters)
+
+    def _run(self, query, parameters):
+        if parameters is not None:
+            return self._con.execute(query, parameters)
+        return self._con.execute(query)
+
+    def _make_views(self, query: str | None) -> None:
+        import duckdb
+
+        try:
+            names = set(self._pending) if query is None else self._con.get_table_names(query)
+        except duckdb.Error:
+            names = set(self._pending)  # DuckDB cannot say (e.g. a syntax error): all
+        for name in sorted(set(names) & set(self._pending)):
+            files = self._pending.pop(name)
+            if files is None:
+                self._con.execute(_empty_ddl(name))
+                continue
+            try:
+                self._con.execute(_view_sql(name, files, union=False))
+            except duckdb.BinderException:  # the first file lacks a declared column
+                self._con.execute(_view_sql(name, files, union=True))
+            self._made[name] = files
 
     def register(self, name: str, df: pd.DataFrame, /) -> None:
         """Make DataFrame ``df`` (built by the code, not by the user) a view ``name``."""
@@ -895,6 +1016,34 @@ class ReadOnlySQL:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_EMPTY_DDL: dict[str, str] = {}
+
+
+def _empty_ddl(name: str, /) -> str:
+    """``CREATE TABLE name (...)`` with the declared columns as DuckDB types (DuckDB's own
+    mapping of the Arrow schema, worked out once per process in a scratch connection)."""
+    if not _EMPTY_DDL:
+        import duckdb
+
+        with duckdb.connect(":memory:") as scratch:
+            for n in TABLES:
+                scratch.register("__empty", schema_of(n).arrow_schema().empty_table())
+                cols = scratch.execute("DESCRIBE __empty").fetchall()
+                scratch.unregister("__empty")
+                body = ", ".join(f'"{c[0]}" {c[1]}' for c in cols)
+                _EMPTY_DDL[n] = f"CREATE TABLE {n} ({body})"
+    return _EMPTY_DDL[name]
+
+
+def _view_sql(name: str, files: list[str], *, union: bool) -> str:
+    """``CREATE OR REPLACE VIEW name`` over ``files`` with the declared columns (not
+    ``_part``); ``union`` reads every file's footer to match columns by name."""
+    lst = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    cols = ", ".join(f'"{c}"' for c in schema_of(name).names)
+    opts = "hive_partitioning=false" + (", union_by_name=true" if union else "")
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM read_parquet([{lst}], {opts})"
 
 
 def check_read_only(con, query: str, /) -> None:
