@@ -264,7 +264,8 @@ TABLES: dict[str, TableSchema] = {
             ],
             ["recording_id", "channel", "sample"],
             "subject",
-            doc="calibrated analog channels, long format",
+            doc="calibrated analog channels, long format; raw force-plate channels that `forces` "
+            "gives back are not repeated here (see `plate_channels`)",
         ),
         _t(
             "forces",
@@ -359,6 +360,38 @@ TABLES: dict[str, TableSchema] = {
             "subject",
             doc="force-plate outlines (corners, origin, type), one row per plate and corner; "
             "what inverse dynamics needs to know which foot stands on which plate",
+        ),
+        _t(
+            "plate_channels",
+            [
+                _rec,
+                Column("plate", I32, "1", ge=1, doc="1-based plate number, as in `forces`"),
+                Column("channel", S, doc="the raw analog channel's label (ANALOG:LABELS)"),
+                Column("unit", S, nullable=True, doc="the raw channel's unit (ANALOG:UNITS)"),
+                *[
+                    Column(
+                        f"c_{c}",
+                        F64,
+                        doc=f"coefficient of `forces.{c}` in the channel's affine rebuild "
+                        f"(channel unit per {u})",
+                    )
+                    for c, u in zip(
+                        ("fx", "fy", "fz", "mx", "my", "mz"), ("N",) * 3 + ("N.m",) * 3, strict=True
+                    )
+                ],
+                Column("offset", F64, doc="constant term of the rebuild (channel unit)"),
+                Column(
+                    "max_error",
+                    F64,
+                    ge=0,
+                    doc="largest absolute difference rebuilt - raw over the recording, "
+                    "measured at ingest (channel unit)",
+                ),
+            ],
+            ["recording_id", "plate", "channel"],
+            doc="raw force-plate channels stored only through `forces`: value = c_fx*fx + "
+            "... + c_mz*mz + offset (cxlab.io.recording.plate_channel_values); the "
+            "channels are not repeated in `analogs`",
         ),
         _t(
             "events",

@@ -34,6 +34,7 @@ SIGNAL_TABLES = (
     "analogs",
     "forces",
     "plates",
+    "plate_channels",
     "events",
     "model_outputs",
     "rotations",
