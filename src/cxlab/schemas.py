@@ -13,6 +13,7 @@ Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -799,15 +800,17 @@ def _first(values) -> object:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
+def validate(df: pd.DataFrame | pa.Table, schema: TableSchema | str, /) -> pa.Table:
     """Check ``df`` against ``schema`` and return it as a sorted, typed Arrow table.
 
     All failures are collected first and raised together.
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        The rows to write.
+    df : pandas.DataFrame or pyarrow.Table
+        The rows to write (an Arrow table built straight from NumPy, e.g. by
+        :meth:`cxlab.io.Recording.to_arrow`, skips the pandas conversion; a dictionary-encoded
+        label column is cast to the declared string type).
     schema : TableSchema or str
         The table's schema or name.
 
@@ -827,8 +830,10 @@ def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
     """
     schema = schema_of(schema) if isinstance(schema, str) else schema
     failures: list[dict] = []
-    missing = [c for c in schema.names if c not in df.columns]
-    extra = [c for c in df.columns if c not in schema.names]
+    arrow = isinstance(df, pa.Table)
+    present_cols = df.column_names if arrow else list(df.columns)
+    missing = [c for c in schema.names if c not in present_cols]
+    extra = [c for c in present_cols if c not in schema.names]
     for c in missing:
         _fail(failures, schema.name, c, "column is missing", None, len(df))
     for c in extra:
@@ -837,13 +842,13 @@ def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
     for col in schema.columns:
         if col.name in missing:
             continue
-        s = df[col.name]
+        s = df.column(col.name) if arrow else df[col.name]
         try:
-            arr = pa.array(s, from_pandas=True)
+            arr = s.combine_chunks() if arrow else pa.array(s, from_pandas=True)
             if not arr.type.equals(col.type):
                 arr = arr.cast(col.type, safe=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as e:
-            bad = _first_uncastable(s, col.type)
+            bad = _first_uncastable(s.to_pandas() if arrow else s, col.type)
             _fail(
                 failures,
                 schema.name,
@@ -922,14 +927,25 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
     ok = ~isnull
     if not ok.any():
         return out
+    numeric = pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)
+    every = bool(ok.all())
+    allvals = (
+        np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+        if numeric and (col.finite or col.ge is not None or col.le is not None)
+        else None
+    )
     if col.finite and pa.types.is_floating(arr.type):
-        vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+        vals = allvals if every else allvals[ok]
         if (bad := ~np.isfinite(vals)).any():
             _fail(out, table, col.name, "has infinite values", _first(vals[bad]), int(bad.sum()))
             ok = ok.copy()
             ok[np.flatnonzero(ok)[bad]] = False  # reported once, not again as out of range
-    if col.ge is not None or col.le is not None:
-        vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+            every = False
+    if (col.ge is not None or col.le is not None) and allvals is not None:
+        vals = allvals if every else allvals[ok]
+        lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 0.0)
+        if (col.ge is None or lo >= col.ge) and (col.le is None or hi <= col.le):
+            vals = vals[:0]  # all in range: one min and one max, no masks
         unit = f" {col.unit}" if col.unit not in ("", "1") else ""
         if col.ge is not None and (bad := vals < col.ge).any():
             _fail(
@@ -965,8 +981,8 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
                     out, table, col.name, f"has values not in {list(col.isin)}", bad_vals.iloc[0], n
                 )
         if col.pattern is not None:
-            text = uniq.astype(str)
-            bad_vals = uniq[~text.str.fullmatch(col.pattern).to_numpy(dtype=bool)]
+            rx = re.compile(col.pattern)
+            bad_vals = uniq[[rx.fullmatch(str(v)) is None for v in uniq]]
             if len(bad_vals):
                 n = int(
                     pc.sum(

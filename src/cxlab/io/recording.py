@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
     "PLATE_CHANNEL_COLUMNS",
@@ -279,9 +280,9 @@ class Recording:
         return {
             "model_outputs": (self.model_outputs or empty).to_frame(recording_id),
             "rotations": (self.rotations or no_rot).to_frame(recording_id),
-            "markers": self._markers_long(recording_id),
-            "analogs": self._analogs_long(recording_id, keep=~in_forces),
-            "forces": self._forces_long(recording_id),
+            "markers": _frame(self._markers_long(recording_id)),
+            "analogs": _frame(self._analogs_long(recording_id, keep=~in_forces)),
+            "forces": _frame(self._forces_long(recording_id)),
             "plates": self._plates_long(recording_id),
             "plate_channels": fits.assign(recording_id=recording_id)[list(PLATE_CHANNEL_COLUMNS)],
             "events": pd.DataFrame(
@@ -294,7 +295,46 @@ class Recording:
             ),
         }
 
-    def _markers_long(self, rid: str) -> pd.DataFrame:
+    def to_arrow(self, recording_id: str) -> dict[str, pa.Table]:
+        """The tables of :meth:`to_tables` as Arrow tables, the long signal tables built
+        straight from the NumPy arrays (labels dictionary-encoded, no per-row Python
+        strings, no pandas copy); :func:`cxlab.schemas.validate` takes them as they are.
+
+        Parameters
+        ----------
+        recording_id : str
+            16 hex characters identifying the source file.
+
+        Returns
+        -------
+        dict of str to pyarrow.Table
+            The same tables, columns and rows as :meth:`to_tables`.
+        """
+        empty = ModelOutputs(np.zeros((0, 0, 3)), [], [], [], 0.0)
+        no_rot = Rotations(np.zeros((0, 0, 3, 3)), np.zeros((0, 0, 3)), [], 0.0)
+        fits, in_forces = plate_channel_fits(self)
+        small = {
+            "model_outputs": (self.model_outputs or empty).to_frame(recording_id),
+            "rotations": (self.rotations or no_rot).to_frame(recording_id),
+            "plates": self._plates_long(recording_id),
+            "plate_channels": fits.assign(recording_id=recording_id)[list(PLATE_CHANNEL_COLUMNS)],
+            "events": pd.DataFrame(
+                {
+                    "recording_id": recording_id,
+                    "label": [e.label for e in self.events],
+                    "context": [e.context for e in self.events],
+                    "time_s": np.array([e.time_s for e in self.events], dtype=float),
+                }
+            ),
+        }
+        return {
+            "markers": _table(self._markers_long(recording_id)),
+            "analogs": _table(self._analogs_long(recording_id, keep=~in_forces)),
+            "forces": _table(self._forces_long(recording_id)),
+            **{k: pa.Table.from_pandas(v, preserve_index=False) for k, v in small.items()},
+        }
+
+    def _markers_long(self, rid: str) -> dict[str, Any]:
         n_frames, n_markers = self.markers.shape[:2]
         # Rows come out in the store's sort order (marker label, frame), so the
         # store need not sort them again.
@@ -302,40 +342,34 @@ class Recording:
         frame = np.tile(np.arange(n_frames, dtype=np.int32), n_markers)
         pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3)
         res = self.residuals[:, order].T.reshape(-1)
-        labels = np.asarray(self.marker_labels, dtype=object)[order]
         rate = self.point_rate_hz or np.nan
-        return pd.DataFrame(
-            {
-                "recording_id": rid,
-                "frame": frame,
-                "time_s": frame / rate,
-                "marker": np.repeat(labels, n_frames),
-                "x": pts[:, 0],
-                "y": pts[:, 1],
-                "z": pts[:, 2],
-                "residual": res,
-            }
-        )
+        return {
+            "recording_id": _constant(rid, frame.size),
+            "frame": frame,
+            "time_s": frame / rate,
+            "marker": _repeated([self.marker_labels[i] for i in order], n_frames),
+            "x": pts[:, 0],
+            "y": pts[:, 1],
+            "z": pts[:, 2],
+            "residual": res,
+        }
 
-    def _analogs_long(self, rid: str, *, keep: np.ndarray) -> pd.DataFrame:
+    def _analogs_long(self, rid: str, *, keep: np.ndarray) -> dict[str, Any]:
         n_samples = self.analogs.shape[0]
         order = _label_order(self.analog_labels)  # the store's order: channel, sample
         order = order[keep[order]]
         n_ch = order.size
         sample = np.tile(np.arange(n_samples, dtype=np.int64), n_ch)
         rate = self.analog_rate_hz or np.nan
-        return pd.DataFrame(
-            {
-                "recording_id": rid,
-                "sample": sample,
-                "time_s": sample / rate,
-                "channel": np.repeat(
-                    np.asarray(self.analog_labels, dtype=object)[order], n_samples
-                ),
-                "value": self.analogs[:, order].T.reshape(-1),
-                "unit": np.repeat(np.asarray(self.analog_units, dtype=object)[order], n_samples),
-            }
-        )
+        units = [*self.analog_units, *[""] * len(self.analog_labels)]
+        return {
+            "recording_id": _constant(rid, sample.size),
+            "sample": sample,
+            "time_s": sample / rate,
+            "channel": _repeated([self.analog_labels[i] for i in order], n_samples),
+            "value": self.analogs[:, order].T.reshape(-1),
+            "unit": _repeated([units[i] for i in order], n_samples),
+        }
 
     def _plates_long(self, rid: str) -> pd.DataFrame:
         """One row per plate and corner: corners (lab frame, m), origin, type."""
@@ -366,7 +400,7 @@ class Recording:
             }
         )
 
-    def _forces_long(self, rid: str) -> pd.DataFrame:
+    def _forces_long(self, rid: str) -> dict[str, Any]:
         cols = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
         plates = self.platforms
         sizes = np.array([p.force.shape[0] for p in plates], dtype=np.int64)
@@ -385,15 +419,13 @@ class Recording:
         starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
         sample = np.arange(total, dtype=np.int64) - starts
         rates = np.repeat(np.array([p.rate_hz for p in plates], dtype=float), sizes)
-        return pd.DataFrame(
-            {
-                "recording_id": pd.Series([rid] * total, dtype=object),
-                "plate": np.repeat(np.arange(1, len(plates) + 1, dtype=np.int32), sizes),
-                "sample": sample,
-                "time_s": sample / rates,
-                **{c: data[:, j] for j, c in enumerate(cols)},
-            }
-        )
+        return {
+            "recording_id": _constant(rid, total),
+            "plate": np.repeat(np.arange(1, len(plates) + 1, dtype=np.int32), sizes),
+            "sample": sample,
+            "time_s": sample / rates,
+            **{c: data[:, j] for j, c in enumerate(cols)},
+        }
 
 
 #: Largest error, as a fraction of the channel's largest magnitude, within which a raw plate
@@ -439,8 +471,8 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
         The ``plate_channels`` columns but ``recording_id``: ``plate`` (1-based),
         ``channel`` and ``unit`` (the analog's label and unit), ``c_fx`` ... ``c_mz``
         (channel unit per N or per N·m), ``offset`` (channel unit) and ``max_error`` (the
-        largest absolute difference rebuilt - raw over the recording, channel unit); one row per accepted
-        channel, in plate then channel-label order.
+        largest absolute difference rebuilt - raw over the recording, channel unit); one
+        row per accepted channel, in plate then channel-label order.
     in_forces : ndarray of bool, shape (n_channels,)
         True for the analog columns described by ``fits``.
     """
@@ -570,6 +602,43 @@ def plate_channel_values(forces: pd.DataFrame, plate_channels: pd.DataFrame, /) 
     keys = df["channel"].map(lambda s: str(s).encode("utf-8"))
     order = np.lexsort((df["sample"].to_numpy(), keys.to_numpy(), df["recording_id"].to_numpy()))
     return df.iloc[order].reset_index(drop=True)[cols]
+
+
+def _constant(text: str, n: int, /) -> pa.DictionaryArray:
+    """``n`` copies of ``text`` as a dictionary array (one string, ``n`` int32 zeros)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([str(text)], pa.string())
+    )
+
+
+def _repeated(labels: list[str], n: int, /) -> pa.DictionaryArray:
+    """Each of ``labels`` repeated ``n`` times, in order, as a dictionary array."""
+    codes = np.repeat(np.arange(len(labels), dtype=np.int32), n)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes), pa.array([None if v is None else str(v) for v in labels], pa.string())
+    )
+
+
+def _table(columns: dict[str, Any], /) -> pa.Table:
+    """A column dict as an Arrow table; NaN becomes null, as pandas' conversion makes it
+    (so both paths store the same bytes)."""
+    return pa.table(
+        {
+            k: pa.array(v, from_pandas=True) if isinstance(v, np.ndarray) else v
+            for k, v in columns.items()
+        }
+    )
+
+
+def _frame(columns: dict[str, Any], /) -> pd.DataFrame:
+    """A column dict of :meth:`Recording._markers_long` & co. as the pandas frame
+    :meth:`Recording.to_tables` returns (label columns as object strings)."""
+    return pd.DataFrame(
+        {
+            k: v.to_numpy(zero_copy_only=False).astype(object) if isinstance(v, pa.Array) else v
+            for k, v in columns.items()
+        }
+    )
 
 
 def _label_order(labels: list[str]) -> np.ndarray:
