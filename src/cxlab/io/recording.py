@@ -283,16 +283,9 @@ class Recording:
             "markers": _frame(self._markers_long(recording_id)),
             "analogs": _frame(self._analogs_long(recording_id, keep=~in_forces)),
             "forces": _frame(self._forces_long(recording_id)),
-            "plates": self._plates_long(recording_id),
+            "plates": _frame(self._plates_long(recording_id)),
             "plate_channels": fits.assign(recording_id=recording_id)[list(PLATE_CHANNEL_COLUMNS)],
-            "events": pd.DataFrame(
-                {
-                    "recording_id": recording_id,
-                    "label": [e.label for e in self.events],
-                    "context": [e.context for e in self.events],
-                    "time_s": np.array([e.time_s for e in self.events], dtype=float),
-                }
-            ),
+            "events": _frame(self._events_long(recording_id)),
         }
 
     def to_arrow(self, recording_id: str) -> dict[str, pa.Table]:
@@ -310,28 +303,26 @@ class Recording:
         dict of str to pyarrow.Table
             The same tables, columns and rows as :meth:`to_tables`.
         """
-        empty = ModelOutputs(np.zeros((0, 0, 3)), [], [], [], 0.0)
-        no_rot = Rotations(np.zeros((0, 0, 3, 3)), np.zeros((0, 0, 3)), [], 0.0)
         fits, in_forces = plate_channel_fits(self)
-        small = {
-            "model_outputs": (self.model_outputs or empty).to_frame(recording_id),
-            "rotations": (self.rotations or no_rot).to_frame(recording_id),
-            "plates": self._plates_long(recording_id),
-            "plate_channels": fits.assign(recording_id=recording_id)[list(PLATE_CHANNEL_COLUMNS)],
-            "events": pd.DataFrame(
-                {
-                    "recording_id": recording_id,
-                    "label": [e.label for e in self.events],
-                    "context": [e.context for e in self.events],
-                    "time_s": np.array([e.time_s for e in self.events], dtype=float),
-                }
-            ),
+        outputs = {
+            name: pa.Table.from_pandas(part.to_frame(recording_id), preserve_index=False)
+            if part is not None
+            else pa.table({"recording_id": pa.array([], pa.string())})  # none: no rows
+            for name, part in (("model_outputs", self.model_outputs), ("rotations", self.rotations))
         }
         return {
+            **outputs,
             "markers": _table(self._markers_long(recording_id)),
             "analogs": _table(self._analogs_long(recording_id, keep=~in_forces)),
             "forces": _table(self._forces_long(recording_id)),
-            **{k: pa.Table.from_pandas(v, preserve_index=False) for k, v in small.items()},
+            "plates": _table(self._plates_long(recording_id)),
+            "plate_channels": _table(
+                {
+                    "recording_id": _constant(recording_id, len(fits)),
+                    **{c: fits[c].to_numpy() for c in PLATE_CHANNEL_COLUMNS[1:]},
+                }
+            ),
+            "events": _table(self._events_long(recording_id)),
         }
 
     def _markers_long(self, rid: str) -> dict[str, Any]:
@@ -371,7 +362,7 @@ class Recording:
             "unit": _repeated([units[i] for i in order], n_samples),
         }
 
-    def _plates_long(self, rid: str) -> pd.DataFrame:
+    def _plates_long(self, rid: str) -> dict[str, Any]:
         """One row per plate and corner: corners (lab frame, m), origin, type."""
         n = len(self.platforms)
         corners = np.full((n, 4, 3), np.nan)
@@ -385,20 +376,26 @@ class Recording:
                 origin[i] = o
         types = np.array([int(p.type) for p in self.platforms], dtype=np.int32)
         flat = corners.reshape(-1, 3)
-        return pd.DataFrame(
-            {
-                "recording_id": pd.Series([rid] * (4 * n), dtype=object),
-                "plate": np.repeat(np.arange(1, n + 1, dtype=np.int32), 4),
-                "corner": np.tile(np.arange(1, 5, dtype=np.int32), n),
-                "x": flat[:, 0],
-                "y": flat[:, 1],
-                "z": flat[:, 2],
-                "origin_x": np.repeat(origin[:, 0], 4),
-                "origin_y": np.repeat(origin[:, 1], 4),
-                "origin_z": np.repeat(origin[:, 2], 4),
-                "plate_type": np.repeat(types, 4),
-            }
-        )
+        return {
+            "recording_id": _constant(rid, 4 * n),
+            "plate": np.repeat(np.arange(1, n + 1, dtype=np.int32), 4),
+            "corner": np.tile(np.arange(1, 5, dtype=np.int32), n),
+            "x": flat[:, 0],
+            "y": flat[:, 1],
+            "z": flat[:, 2],
+            "origin_x": np.repeat(origin[:, 0], 4),
+            "origin_y": np.repeat(origin[:, 1], 4),
+            "origin_z": np.repeat(origin[:, 2], 4),
+            "plate_type": np.repeat(types, 4),
+        }
+
+    def _events_long(self, rid: str) -> dict[str, Any]:
+        return {
+            "recording_id": _constant(rid, len(self.events)),
+            "label": pa.array([e.label for e in self.events], pa.string()),
+            "context": pa.array([e.context for e in self.events], pa.string()),
+            "time_s": np.array([e.time_s for e in self.events], dtype=float),
+        }
 
     def _forces_long(self, rid: str) -> dict[str, Any]:
         cols = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
