@@ -483,7 +483,7 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
         idx = idx[~in_forces[idx]]  # a channel two plates name is described once
         if not idx.size or n < len(PLATE_LOADS) + 1:
             continue
-        y = rec.analogs[:, idx]
+        y = rec.analogs[:, idx].astype(np.float64, copy=False)
         x = np.empty((n, len(PLATE_LOADS) + 1))
         x[:, 0:3], x[:, 3:6], x[:, 6] = p.force, p.moment, 1.0
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
@@ -519,7 +519,7 @@ def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares ``coef`` (7, k) with ``y ≈ loads @ coef[:6] + coef[6]``.
 
     Normal equations of the centred, unit-scaled loads (a 6 x 6 system: no BLAS thread
-    pool, which costs more than the fit on a busy machine), then one step of iterative
+    pool, which costs more than the fit on a busy machine), then four steps of iterative
     refinement on the residual, which brings the result to round-off for the
     well-conditioned systems a plate gives; a rank-deficient one (a load identically zero)
     gets the minimum-norm solution. Accuracy is not assumed: the caller measures it.
@@ -531,8 +531,9 @@ def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
     xc /= norm
     gram = np.einsum("ij,ik->jk", xc, xc)
     b = np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, y - my), rcond=None)[0]
-    resid = (y - my) - np.einsum("ij,jk->ik", xc, b)
-    b += np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, resid), rcond=None)[0]
+    for _ in range(4):  # refinement: near-collinear loads (fy, fz, mz all ~ load) need it
+        resid = (y - my) - np.einsum("ij,jk->ik", xc, b)
+        b += np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, resid), rcond=None)[0]
     b /= norm[:, None]
     return np.vstack([b, my - mx @ b])
 
