@@ -162,16 +162,18 @@ def test_failure_midway_deletes_parts_already_written(raw, tmp_path, monkeypatch
     from cxlab.io.recording import Recording
 
     path = raw / "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"
-    real = Recording.to_tables
+    real = Recording.to_arrow
 
     def bad_events(self, rid):
+        import pyarrow as pa
+
         tables = real(self, rid)
-        tables["events"] = pd.DataFrame(
+        tables["events"] = pa.table(
             {"recording_id": [rid], "label": ["x"], "context": ["Sideways"], "time_s": [0.0]}
         )
         return tables
 
-    monkeypatch.setattr(Recording, "to_tables", bad_events)
+    monkeypatch.setattr(Recording, "to_arrow", bad_events)
     sha = _sha(path)
     task = Task(
         store=str(tmp_path / "st"),
@@ -428,7 +430,7 @@ def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, mon
     def broken(self, rid):
         raise ValueError("reader regression")
 
-    monkeypatch.setattr(Recording, "to_tables", broken)
+    monkeypatch.setattr(Recording, "to_arrow", broken)
     forced = _run(raw, st, force=True, jobs=1)
     assert len(forced.failed) == 5 and not forced.ingested
     after = _files(st)
@@ -904,3 +906,120 @@ def test_every_outcome_status_is_one_of_the_declared_literal(raw, real_dir, tmp_
     bad_name = bad.relative_to(raw).as_posix()
     assert [s for n, s in statuses if n == bad_name] == ["failed", "failed"]
     assert [len(first.ingested), len(again.unchanged), len(again.ingested)] == [5, 5, 0]
+
+
+# -- each sample once: raw plate channels live only in `forces` ----------------------------
+
+_PLATE_FILES = [
+    "c3d/opensim_walking2.c3d",  # TYPE 2, Vicon, float
+    "c3d/c3dorg_Eb015pi.c3d",  # TYPE 2, int16
+    "c3d/c3dorg_TYPE-4.C3D",  # TYPE 4: CAL_MATRIX
+    "c3d/btk_Res16bits.c3d",  # six TYPE-4 plates among 81 channels
+    "c3d/c3dorg_FP1.C3D",  # TYPE 3 Kistler: 8 channels for 6 loads, kept in analogs
+]
+
+
+@pytest.mark.parametrize("name", _PLATE_FILES)
+def test_raw_plate_channels_are_rebuilt_from_forces_as_ezc3d_reads_them(name, real_dir, tmp_path):
+    import ezc3d
+
+    from cxlab.io import read
+    from cxlab.io.recording import plate_channel_values
+
+    src = real_dir / name
+    if not src.exists():
+        pytest.skip(f"{name} not in this copy of the real data")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(src, raw / "sub-01_ses-1_task-walk_run-1.c3d")
+    store = Store(tmp_path / "store")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = ingest([raw], store=store, jobs=1, progress=False)
+    assert len(rep.ingested) == 1, rep.summary()
+    c = ezc3d.c3d(str(src))
+    values = c["data"]["analogs"][0]  # (n_channels, n_samples), calibrated by ezc3d
+    ez_labels = [s.strip() for s in c["parameters"]["ANALOG"]["LABELS"]["value"]]
+    ez_labels = ez_labels[: values.shape[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = read(src).analog_labels  # blank labels named, as ingest stores them
+    fp = c["parameters"]["FORCE_PLATFORM"]
+    chan = np.asarray(fp["CHANNEL"]["value"])
+    n_used = int(np.asarray(fp["USED"]["value"]).ravel()[0])
+    plate_idx = sorted({int(j) - 1 for j in chan.reshape(chan.shape[0], -1)[:, :n_used].ravel()})
+    stored = store.table("analogs")
+    rebuilt = plate_channel_values(store.table("forces"), store.table("plate_channels"))
+    # every analog channel is in exactly one place: the analogs table or plate_channels
+    n = values.shape[1]
+    assert len(stored) + len(rebuilt) == values.size
+    assert sorted([*stored["channel"], *rebuilt["channel"]]) == sorted(np.repeat(labels, n))
+    types = {int(t) for t in np.asarray(fp["TYPE"]["value"]).ravel()[:n_used]}
+    if types <= {2, 4}:  # affine in the six loads: every plate channel leaves analogs
+        assert sorted(set(rebuilt["channel"])) == sorted({labels[j] for j in plate_idx})
+    else:  # TYPE 3: 8 sensor channels cannot come back from 6 loads; none is dropped
+        assert rebuilt.empty and len(stored) == values.size
+    unique = {lab for lab in labels if labels.count(lab) == 1 and ez_labels.count(lab) == 1}
+    checked = 0
+    for table, rtol in ((rebuilt, 0.0), (stored, 1e-12)):
+        for lab, g in table.groupby("channel"):
+            if lab not in unique:
+                continue
+            ref = values[ez_labels.index(lab)]
+            got = g.sort_values("sample")["value"].to_numpy()
+            # ezc3d's calibrated values; a rebuilt channel within 1e-9 of its range (far
+            # inside the file's own float32 or 16-bit resolution)
+            atol = (1e-9 if rtol == 0 else 1e-12) * max(np.abs(ref).max(), 1e-12)
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, err_msg=lab)
+            checked += 1
+    assert checked >= len(unique) > 0
+
+
+def test_a_plate_channel_no_load_map_gives_back_stays_in_analogs(real_dir):
+    """A channel whose samples the forces do not reproduce (one sample disturbed after the
+    plates were computed) is kept in analogs; the plate's other channels still leave."""
+    from cxlab.io import read
+    from cxlab.io.recording import plate_channel_fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read(real_dir / "c3d" / "opensim_walking2.c3d")
+    bad = rec.platforms[0].channels[2]
+    rec.analogs[100, bad] += 5.0
+    fits, in_forces = plate_channel_fits(rec)
+    assert not in_forces[bad]
+    others = [j for p in rec.platforms for j in p.channels if j != bad]
+    assert in_forces[others].all()
+    assert rec.analog_labels[bad] not in set(fits["channel"])
+    kept = rec.to_tables("0123456789abcdef")["analogs"]
+    assert set(kept["channel"]) == {rec.analog_labels[bad]}
+    assert (fits["max_error"] <= 1e-9 * 1e6).all()
+
+
+def test_arrow_tables_store_the_same_rows_as_the_pandas_tables(real_dir):
+    """Ingest builds its tables in Arrow straight from NumPy (Recording.to_arrow); after
+    validation they equal, schema and metadata included, those of Recording.to_tables (the
+    frames the reader tests check against ezc3d, OpenSim and the vendors' own numbers), on
+    every real recording file (NaN stored as null, labels as strings)."""
+    from cxlab.io import read
+    from cxlab.schemas import validate
+
+    compared = 0
+    for f in sorted(real_dir.rglob("*")):
+        if f.suffix.lower() not in (".c3d", ".trc", ".mot", ".sto"):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                rec = read(f)
+            except Exception:
+                continue
+        frames, arrow = rec.to_tables("0123456789abcdef"), rec.to_arrow("0123456789abcdef")
+        assert frames.keys() == arrow.keys()
+        for name, df in frames.items():
+            assert len(df) == arrow[name].num_rows, (f.name, name)
+            if len(df):
+                a, b = validate(df, name), validate(arrow[name], name)
+                assert a.equals(b, check_metadata=True), (f.name, name)
+                compared += 1
+    assert compared >= 60

@@ -13,6 +13,7 @@ Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -280,7 +281,8 @@ TABLES: dict[str, TableSchema] = {
             ],
             ["recording_id", "channel", "sample"],
             "subject",
-            doc="calibrated analog channels, long format",
+            doc="calibrated analog channels, long format; raw force-plate channels that `forces` "
+            "gives back are not repeated here (see `plate_channels`)",
         ),
         _t(
             "forces",
@@ -334,6 +336,38 @@ TABLES: dict[str, TableSchema] = {
             "subject",
             doc="force-plate outlines (corners, origin, type), one row per plate and corner; "
             "what inverse dynamics needs to know which foot stands on which plate",
+        ),
+        _t(
+            "plate_channels",
+            [
+                _rec,
+                Column("plate", I32, "1", ge=1, doc="1-based plate number, as in `forces`"),
+                Column("channel", S, doc="the raw analog channel's label (ANALOG:LABELS)"),
+                Column("unit", S, nullable=True, doc="the raw channel's unit (ANALOG:UNITS)"),
+                *[
+                    Column(
+                        f"c_{c}",
+                        F64,
+                        doc=f"coefficient of `forces.{c}` in the channel's affine rebuild "
+                        f"(channel unit per {u})",
+                    )
+                    for c, u in zip(
+                        ("fx", "fy", "fz", "mx", "my", "mz"), ("N",) * 3 + ("N.m",) * 3, strict=True
+                    )
+                ],
+                Column("offset", F64, doc="constant term of the rebuild (channel unit)"),
+                Column(
+                    "max_error",
+                    F64,
+                    ge=0,
+                    doc="largest absolute difference rebuilt - raw over the recording, "
+                    "measured at ingest (channel unit)",
+                ),
+            ],
+            ["recording_id", "plate", "channel"],
+            doc="raw force-plate channels stored only through `forces`: value = c_fx*fx + "
+            "... + c_mz*mz + offset (cxlab.io.recording.plate_channel_values); the "
+            "channels are not repeated in `analogs`",
         ),
         _t(
             "events",
@@ -730,15 +764,17 @@ def _first(values) -> object:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
+def validate(df: pd.DataFrame | pa.Table, schema: TableSchema | str, /) -> pa.Table:
     """Check ``df`` against ``schema`` and return it as a sorted, typed Arrow table.
 
     All failures are collected first and raised together.
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        The rows to write.
+    df : pandas.DataFrame or pyarrow.Table
+        The rows to write (an Arrow table built straight from NumPy, e.g. by
+        :meth:`cxlab.io.Recording.to_arrow`, skips the pandas conversion; a dictionary-encoded
+        label column is cast to the declared string type).
     schema : TableSchema or str
         The table's schema or name.
 
@@ -758,8 +794,10 @@ def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
     """
     schema = schema_of(schema) if isinstance(schema, str) else schema
     failures: list[dict] = []
-    missing = [c for c in schema.names if c not in df.columns]
-    extra = [c for c in df.columns if c not in schema.names]
+    arrow = isinstance(df, pa.Table)
+    present_cols = df.column_names if arrow else list(df.columns)
+    missing = [c for c in schema.names if c not in present_cols]
+    extra = [c for c in present_cols if c not in schema.names]
     for c in missing:
         _fail(failures, schema.name, c, "column is missing", None, len(df))
     for c in extra:
@@ -768,13 +806,13 @@ def validate(df: pd.DataFrame, schema: TableSchema | str, /) -> pa.Table:
     for col in schema.columns:
         if col.name in missing:
             continue
-        s = df[col.name]
+        s = df.column(col.name) if arrow else df[col.name]
         try:
-            arr = pa.array(s, from_pandas=True)
+            arr = s.combine_chunks() if arrow else pa.array(s, from_pandas=True)
             if not arr.type.equals(col.type):
                 arr = arr.cast(col.type, safe=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as e:
-            bad = _first_uncastable(s, col.type)
+            bad = _first_uncastable(s.to_pandas() if arrow else s, col.type)
             _fail(
                 failures,
                 schema.name,
@@ -853,14 +891,25 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
     ok = ~isnull
     if not ok.any():
         return out
+    numeric = pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)
+    every = bool(ok.all())
+    allvals = (
+        np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+        if numeric and (col.finite or col.ge is not None or col.le is not None)
+        else None
+    )
     if col.finite and pa.types.is_floating(arr.type):
-        vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+        vals = allvals if every else allvals[ok]
         if (bad := ~np.isfinite(vals)).any():
             _fail(out, table, col.name, "has infinite values", _first(vals[bad]), int(bad.sum()))
             ok = ok.copy()
             ok[np.flatnonzero(ok)[bad]] = False  # reported once, not again as out of range
-    if col.ge is not None or col.le is not None:
-        vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)[ok]
+            every = False
+    if (col.ge is not None or col.le is not None) and allvals is not None:
+        vals = allvals if every else allvals[ok]
+        lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 0.0)
+        if (col.ge is None or lo >= col.ge) and (col.le is None or hi <= col.le):
+            vals = vals[:0]  # all in range: one min and one max, no masks
         unit = f" {col.unit}" if col.unit not in ("", "1") else ""
         if col.ge is not None and (bad := vals < col.ge).any():
             _fail(
@@ -896,8 +945,8 @@ def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> lis
                     out, table, col.name, f"has values not in {list(col.isin)}", bad_vals.iloc[0], n
                 )
         if col.pattern is not None:
-            text = uniq.astype(str)
-            bad_vals = uniq[~text.str.fullmatch(col.pattern).to_numpy(dtype=bool)]
+            rx = re.compile(col.pattern)
+            bad_vals = uniq[[rx.fullmatch(str(v)) is None for v in uniq]]
             if len(bad_vals):
                 n = int(
                     pc.sum(

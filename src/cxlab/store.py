@@ -72,7 +72,26 @@ _PARQUET_OPTS = dict(
     version="2.6",
     store_schema=True,  # the Arrow schema: field metadata (units) and the table's metadata
 )
-COMPACT_TABLES = frozenset({"recordings", "sessions", "quarantine", "events"})
+
+
+def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """:data:`_PARQUET_OPTS` with an encoding per column type: dictionary for labels
+    (strings, lists of strings), byte-stream-split for floats (their exponent and high
+    mantissa bytes compress; dictionary encoding of floats costs time and rarely pays) and
+    delta for integers (frame and sample counters become a few bytes a page)."""
+    labels, encodings = [], {}
+    for f in schema:
+        t = f.type.value_type if pa.types.is_list(f.type) else f.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+            labels.append(f.name)
+        elif pa.types.is_floating(f.type):
+            encodings[f.name] = "BYTE_STREAM_SPLIT"
+        elif pa.types.is_integer(f.type):
+            encodings[f.name] = "DELTA_BINARY_PACKED"
+    return {**_PARQUET_OPTS, "use_dictionary": labels, "column_encoding": encodings or None}
+
+
+COMPACT_TABLES = frozenset({"recordings", "sessions", "quarantine", "events", "plate_channels"})
 """Tables whose parts are small (a few rows per recording): kept in one file per table."""
 _COMPACT = COMPACT_TABLES
 _NULL_PARTITION = "__null__"
@@ -699,7 +718,7 @@ def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, i
     """Write ``table`` into ``folder`` as ``.tmp-<pid>-*.parquet``: (path, sha256, bytes)."""
     path = folder / f"{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
     with atomic_file(path) as fh:
-        pq.write_table(table.combine_chunks(), fh, **_PARQUET_OPTS)
+        pq.write_table(table.combine_chunks(), fh, **_parquet_options(table.schema))
     return path, sha256_of(path), os.path.getsize(path)
 
 

@@ -34,6 +34,7 @@ SIGNAL_TABLES = (
     "analogs",
     "forces",
     "plates",
+    "plate_channels",
     "events",
     "model_outputs",
     "rotations",
@@ -242,7 +243,7 @@ def run_task(task: Task, /) -> Outcome:
             stage = "convert"
             rec, task = _private(rec, task)
             out.rel = task.rel
-            tables = rec.to_tables(rid)
+            tables = rec.to_arrow(rid)
             row = recording_row(rec, task, fmt or "")
         # a reader both warns and keeps the finding on the recording: show it once
         out.warnings = list(
@@ -253,7 +254,9 @@ def run_task(task: Task, /) -> Outcome:
         # Validate every table before writing any, so a bad table cannot leave the
         # recording half-replaced (with --force, earlier good rows stay untouched).
         stage = "validate"
-        valid = {name: validate(tables[name], name) for name in SIGNAL_TABLES if len(tables[name])}
+        valid = {
+            name: validate(tables[name], name) for name in SIGNAL_TABLES if tables[name].num_rows
+        }
         valid["recordings"] = validate(row, "recordings")
         stage = "write"
         for name in SIGNAL_TABLES:
@@ -261,7 +264,7 @@ def run_task(task: Task, /) -> Outcome:
                 staged.append(
                     store.stage(name, valid[name], key=rid, partition=task.subject_id, owner=owner)
                 )
-            out.rows[name] = len(tables[name])
+            out.rows[name] = tables[name].num_rows
         staged.append(store.stage("recordings", valid["recordings"], key=rid, owner=owner))
         out.rows["recordings"] = 1
         out.recorded_at = row["recorded_at"].iloc[0]

@@ -704,7 +704,9 @@ def platforms_from_analogs(
     n_samples, n_ch = analogs.shape
     window = _zero_window(fp.get("ZERO"), n_sub, n_samples) if zero_baseline else None
     findings: list[str] = []
-    built: list[tuple[int, dict[str, Any], _Wrench, np.ndarray, float | None] | None] = []
+    built: list[
+        tuple[int, dict[str, Any], _Wrench, np.ndarray, float | None, np.ndarray] | None
+    ] = []
     for i in range(used):
         where: dict[str, Any] = {"file": path, "field": f"FORCE_PLATFORM plate {i + 1}"}
         t = int(types[i])
@@ -753,7 +755,7 @@ def platforms_from_analogs(
         )
         up = lab_up(w.rot)
         vn = (w.force @ w.rot.T) @ _normal(w.rot, up)
-        built.append((t, where, w, up, _load_sign(vn) if t == 3 else 1.0))
+        built.append((t, where, w, up, _load_sign(vn) if t == 3 else 1.0, idx))
     type3_signs = {b[4] for b in built if b is not None and b[0] == 3 and b[4] is not None}
     out: list[Platform] = []
     conventions: list[PlateConvention] = []
@@ -764,7 +766,7 @@ def platforms_from_analogs(
                 nan_platform(n_samples, plate_type=t if t in N_CHANNELS else 0, rate_hz=rate_hz)
             )
             continue
-        t, where, w, up, sign = b
+        t, where, w, up, sign, idx = b
         sign_from: Literal["load", "type default", "other plate"] = "load"
         if sign is None and len(type3_signs) == 1:
             sign, sign_from = next(iter(type3_signs)), "other plate"
@@ -807,6 +809,7 @@ def platforms_from_analogs(
             sign=sign,
             up=up,
         )
+        plate.channels = tuple(int(j) for j in idx)
         for f in plate_findings(plate, half=w.half, rot=w.rot, centre=w.centre, up=up):
             findings.append(message(f, **where))
         out.append(plate)

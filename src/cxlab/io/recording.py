@@ -25,13 +25,19 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 __all__ = [
+    "PLATE_CHANNEL_COLUMNS",
+    "PLATE_LOADS",
+    "REBUILD_RTOL",
     "Event",
     "ModelOutputs",
     "Platform",
     "Recording",
     "Rotations",
+    "plate_channel_fits",
+    "plate_channel_values",
     "split_subject_prefix",
     "strip_subject_prefixes",
 ]
@@ -62,6 +68,11 @@ class Platform:
         C3D plate TYPE (1-4), 0 when not from a C3D file.
     rate_hz : float
         Sample rate, Hz.
+    channels : tuple of int
+        0-based columns of :attr:`Recording.analogs` the plate was computed from (C3D
+        FORCE_PLATFORM:CHANNEL minus one), in the plate's channel order; empty when its values
+        do not come from the recording's analogs. Ingest stores these raw channels once, in
+        ``forces`` (see :func:`plate_channel_values`).
     """
 
     force: np.ndarray
@@ -72,6 +83,7 @@ class Platform:
     origin: np.ndarray
     type: int
     rate_hz: float
+    channels: tuple[int, ...] = ()
 
 
 @dataclass
@@ -241,6 +253,14 @@ class Recording:
     def to_tables(self, recording_id: str) -> dict[str, pd.DataFrame]:
         """The store's long tables for this recording.
 
+        Each sample is stored once: a raw plate channel (an analog channel a plate was
+        computed from, :attr:`Platform.channels`) that an affine map of the plate's stored
+        ``forces`` rebuilds within :data:`REBUILD_RTOL` of its largest magnitude is left out
+        of ``analogs`` and described by a ``plate_channels`` row (the map's coefficients and
+        the error measured on this recording); :func:`plate_channel_values` rebuilds it.
+        Channels no such map reproduces (TYPE-3 Kistler plates carry 8 channels for 6 loads,
+        non-finite samples, ...) stay in ``analogs``.
+
         Parameters
         ----------
         recording_id : str
@@ -249,31 +269,63 @@ class Recording:
         Returns
         -------
         dict of str to DataFrame
-            ``markers``, ``analogs``, ``forces``, ``plates``, ``events``,
-            ``model_outputs`` and ``rotations`` frames with the columns declared in
-            :mod:`cxlab.schemas` (empty frames for absent parts). Built without Python
+            ``markers``, ``analogs``, ``forces``, ``plates``, ``plate_channels``,
+            ``events``, ``model_outputs`` and ``rotations`` frames with the columns declared
+            in :mod:`cxlab.schemas` (empty frames for absent parts). Built without Python
             loops over frames or samples.
         """
         empty = ModelOutputs(np.zeros((0, 0, 3)), [], [], [], 0.0)
         no_rot = Rotations(np.zeros((0, 0, 3, 3)), np.zeros((0, 0, 3)), [], 0.0)
+        fits, in_forces = plate_channel_fits(self)
         return {
             "model_outputs": (self.model_outputs or empty).to_frame(recording_id),
             "rotations": (self.rotations or no_rot).to_frame(recording_id),
-            "markers": self._markers_long(recording_id),
-            "analogs": self._analogs_long(recording_id),
-            "forces": self._forces_long(recording_id),
-            "plates": self._plates_long(recording_id),
-            "events": pd.DataFrame(
-                {
-                    "recording_id": recording_id,
-                    "label": [e.label for e in self.events],
-                    "context": [e.context for e in self.events],
-                    "time_s": np.array([e.time_s for e in self.events], dtype=float),
-                }
-            ),
+            "markers": _frame(self._markers_long(recording_id)),
+            "analogs": _frame(self._analogs_long(recording_id, keep=~in_forces)),
+            "forces": _frame(self._forces_long(recording_id)),
+            "plates": _frame(self._plates_long(recording_id)),
+            "plate_channels": fits.assign(recording_id=recording_id)[list(PLATE_CHANNEL_COLUMNS)],
+            "events": _frame(self._events_long(recording_id)),
         }
 
-    def _markers_long(self, rid: str) -> pd.DataFrame:
+    def to_arrow(self, recording_id: str) -> dict[str, pa.Table]:
+        """The tables of :meth:`to_tables` as Arrow tables, the long signal tables built
+        straight from the NumPy arrays (labels dictionary-encoded, no per-row Python
+        strings, no pandas copy); :func:`cxlab.schemas.validate` takes them as they are.
+
+        Parameters
+        ----------
+        recording_id : str
+            16 hex characters identifying the source file.
+
+        Returns
+        -------
+        dict of str to pyarrow.Table
+            The same tables, columns and rows as :meth:`to_tables`.
+        """
+        fits, in_forces = plate_channel_fits(self)
+        outputs = {
+            name: pa.Table.from_pandas(part.to_frame(recording_id), preserve_index=False)
+            if part is not None
+            else pa.table({"recording_id": pa.array([], pa.string())})  # none: no rows
+            for name, part in (("model_outputs", self.model_outputs), ("rotations", self.rotations))
+        }
+        return {
+            **outputs,
+            "markers": _table(self._markers_long(recording_id)),
+            "analogs": _table(self._analogs_long(recording_id, keep=~in_forces)),
+            "forces": _table(self._forces_long(recording_id)),
+            "plates": _table(self._plates_long(recording_id)),
+            "plate_channels": _table(
+                {
+                    "recording_id": _constant(recording_id, len(fits)),
+                    **{c: fits[c].to_numpy() for c in PLATE_CHANNEL_COLUMNS[1:]},
+                }
+            ),
+            "events": _table(self._events_long(recording_id)),
+        }
+
+    def _markers_long(self, rid: str) -> dict[str, Any]:
         n_frames, n_markers = self.markers.shape[:2]
         # Rows come out in the store's sort order (marker label, frame), so the
         # store need not sort them again.
@@ -281,40 +333,36 @@ class Recording:
         frame = np.tile(np.arange(n_frames, dtype=np.int32), n_markers)
         pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3)
         res = self.residuals[:, order].T.reshape(-1)
-        labels = np.asarray(self.marker_labels, dtype=object)[order]
         rate = self.point_rate_hz or np.nan
-        return pd.DataFrame(
-            {
-                "recording_id": rid,
-                "frame": frame,
-                "time_s": frame / rate,
-                "marker": np.repeat(labels, n_frames),
-                "x": pts[:, 0],
-                "y": pts[:, 1],
-                "z": pts[:, 2],
-                "residual": res,
-            }
-        )
+        return {
+            "recording_id": _constant(rid, frame.size),
+            "frame": frame,
+            "time_s": frame / rate,
+            "marker": _repeated([self.marker_labels[i] for i in order], n_frames),
+            "x": pts[:, 0],
+            "y": pts[:, 1],
+            "z": pts[:, 2],
+            "residual": res,
+        }
 
-    def _analogs_long(self, rid: str) -> pd.DataFrame:
-        n_samples, n_ch = self.analogs.shape
+    def _analogs_long(self, rid: str, *, keep: np.ndarray) -> dict[str, Any]:
+        n_samples = self.analogs.shape[0]
         order = _label_order(self.analog_labels)  # the store's order: channel, sample
+        order = order[keep[order]]
+        n_ch = order.size
         sample = np.tile(np.arange(n_samples, dtype=np.int64), n_ch)
         rate = self.analog_rate_hz or np.nan
-        return pd.DataFrame(
-            {
-                "recording_id": rid,
-                "sample": sample,
-                "time_s": sample / rate,
-                "channel": np.repeat(
-                    np.asarray(self.analog_labels, dtype=object)[order], n_samples
-                ),
-                "value": self.analogs[:, order].T.reshape(-1),
-                "unit": np.repeat(np.asarray(self.analog_units, dtype=object)[order], n_samples),
-            }
-        )
+        units = [*self.analog_units, *[""] * len(self.analog_labels)]
+        return {
+            "recording_id": _constant(rid, sample.size),
+            "sample": sample,
+            "time_s": sample / rate,
+            "channel": _repeated([self.analog_labels[i] for i in order], n_samples),
+            "value": self.analogs[:, order].T.reshape(-1),
+            "unit": _repeated([units[i] for i in order], n_samples),
+        }
 
-    def _plates_long(self, rid: str) -> pd.DataFrame:
+    def _plates_long(self, rid: str) -> dict[str, Any]:
         """One row per plate and corner: corners (lab frame, m), origin, type."""
         n = len(self.platforms)
         corners = np.full((n, 4, 3), np.nan)
@@ -328,45 +376,267 @@ class Recording:
                 origin[i] = o
         types = np.array([int(p.type) for p in self.platforms], dtype=np.int32)
         flat = corners.reshape(-1, 3)
-        return pd.DataFrame(
+        return {
+            "recording_id": _constant(rid, 4 * n),
+            "plate": np.repeat(np.arange(1, n + 1, dtype=np.int32), 4),
+            "corner": np.tile(np.arange(1, 5, dtype=np.int32), n),
+            "x": flat[:, 0],
+            "y": flat[:, 1],
+            "z": flat[:, 2],
+            "origin_x": np.repeat(origin[:, 0], 4),
+            "origin_y": np.repeat(origin[:, 1], 4),
+            "origin_z": np.repeat(origin[:, 2], 4),
+            "plate_type": np.repeat(types, 4),
+        }
+
+    def _events_long(self, rid: str) -> dict[str, Any]:
+        return {
+            "recording_id": _constant(rid, len(self.events)),
+            "label": pa.array([e.label for e in self.events], pa.string()),
+            "context": pa.array([e.context for e in self.events], pa.string()),
+            "time_s": np.array([e.time_s for e in self.events], dtype=float),
+        }
+
+    def _forces_long(self, rid: str) -> dict[str, Any]:
+        cols = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
+        plates = self.platforms
+        sizes = np.array([p.force.shape[0] for p in plates], dtype=np.int64)
+        total = int(sizes.sum())
+        data = np.empty((total, len(cols)))  # one buffer, filled plate by plate
+        at = 0
+        for p, n in zip(plates, sizes, strict=True):
+            block = data[at : at + n]
+            block[:, 0:3], block[:, 3:6], block[:, 6:9], block[:, 9] = (
+                p.force,
+                p.moment,
+                p.cop,
+                p.tz,
+            )
+            at += n
+        starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        sample = np.arange(total, dtype=np.int64) - starts
+        rates = np.repeat(np.array([p.rate_hz for p in plates], dtype=float), sizes)
+        return {
+            "recording_id": _constant(rid, total),
+            "plate": np.repeat(np.arange(1, len(plates) + 1, dtype=np.int32), sizes),
+            "sample": sample,
+            "time_s": sample / rates,
+            **{c: data[:, j] for j, c in enumerate(cols)},
+        }
+
+
+#: Largest error, as a fraction of the channel's largest magnitude, within which a raw plate
+#: channel must be rebuilt from ``forces`` to be stored only there (float64 round-off of the
+#: reader's affine chain is ~1e-13; the C3D's own float32 samples resolve 6e-8).
+REBUILD_RTOL = 1e-9
+
+#: The six ``forces`` columns a raw plate channel is an affine function of.
+PLATE_LOADS = ("fx", "fy", "fz", "mx", "my", "mz")
+
+PLATE_CHANNEL_COLUMNS = (
+    "recording_id",
+    "plate",
+    "channel",
+    "unit",
+    *(f"c_{c}" for c in PLATE_LOADS),
+    "offset",
+    "max_error",
+)
+
+
+def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
+    """Which raw plate channels ``forces`` rebuilds exactly, and how.
+
+    For each plate computed from analog channels (:attr:`Platform.channels`), the channels
+    are fitted, by least squares over every sample, as ``value = c_fx·fx + c_fy·fy + c_fz·fz
+    + c_mx·mx + c_my·my + c_mz·mz + offset`` of the plate's lab-frame reaction (N, N·m).
+    The readers' chain from channels to ``forces`` (CAL_MATRIX, moment unit, transducer
+    offset, ZERO baseline, reaction sign, plate-to-lab rotation, moment transfer to the lab
+    origin, Z-up rotation) is affine for TYPE 2 and 4 plates, so these fits are exact to
+    round-off; a channel is accepted only if its measured error is within
+    :data:`REBUILD_RTOL` of its largest magnitude, so nothing is dropped that the
+    coefficients do not give back.
+
+    Parameters
+    ----------
+    rec : Recording
+        Not modified.
+
+    Returns
+    -------
+    fits : DataFrame
+        The ``plate_channels`` columns but ``recording_id``: ``plate`` (1-based),
+        ``channel`` and ``unit`` (the analog's label and unit), ``c_fx`` ... ``c_mz``
+        (channel unit per N or per N·m), ``offset`` (channel unit) and ``max_error`` (the
+        largest absolute difference rebuilt - raw over the recording, channel unit); one
+        row per accepted channel, in plate then channel-label order.
+    in_forces : ndarray of bool, shape (n_channels,)
+        True for the analog columns described by ``fits``.
+    """
+    n, n_ch = rec.analogs.shape if rec.analogs.ndim == 2 else (0, 0)
+    in_forces = np.zeros(n_ch, dtype=bool)
+    rows: list[pd.DataFrame] = []
+    for i, p in enumerate(rec.platforms, start=1):
+        idx = np.unique(np.asarray(p.channels, dtype=np.intp))
+        if not idx.size or idx.min() < 0 or idx.max() >= n_ch or p.force.shape[0] != n:
+            continue
+        idx = idx[~in_forces[idx]]  # a channel two plates name is described once
+        if not idx.size or n < len(PLATE_LOADS) + 1:
+            continue
+        y = rec.analogs[:, idx].astype(np.float64, copy=False)
+        x = np.empty((n, len(PLATE_LOADS) + 1))
+        x[:, 0:3], x[:, 3:6], x[:, 6] = p.force, p.moment, 1.0
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            continue
+        coef = _affine_fit(x[:, :6], y)
+        err = np.abs(_affine(x[:, :6], coef) - y).max(axis=0)
+        ok = err <= REBUILD_RTOL * np.abs(y).max(axis=0)
+        if not ok.any():
+            continue
+        in_forces[idx[ok]] = True
+        labels = [str(rec.analog_labels[j]) for j in idx[ok]]
+        units = [str(rec.analog_units[j]) if j < len(rec.analog_units) else "" for j in idx[ok]]
+        frame = pd.DataFrame(
             {
-                "recording_id": pd.Series([rid] * (4 * n), dtype=object),
-                "plate": np.repeat(np.arange(1, n + 1, dtype=np.int32), 4),
-                "corner": np.tile(np.arange(1, 5, dtype=np.int32), n),
-                "x": flat[:, 0],
-                "y": flat[:, 1],
-                "z": flat[:, 2],
-                "origin_x": np.repeat(origin[:, 0], 4),
-                "origin_y": np.repeat(origin[:, 1], 4),
-                "origin_z": np.repeat(origin[:, 2], 4),
-                "plate_type": np.repeat(types, 4),
+                "plate": np.int32(i),
+                "channel": pd.Series(labels, dtype=object),
+                "unit": pd.Series(units, dtype=object),
+                **{f"c_{c}": coef[k, ok] for k, c in enumerate(PLATE_LOADS)},
+                "offset": coef[6, ok],
+                "max_error": err[ok],
             }
         )
+        rows.append(frame.iloc[_label_order(labels)])
+    cols = list(PLATE_CHANNEL_COLUMNS[1:])
+    if not rows:
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object if c in ("channel", "unit") else float) for c in cols}
+        ).astype({"plate": np.int32}), in_forces
+    return pd.concat(rows, ignore_index=True)[cols], in_forces
 
-    def _forces_long(self, rid: str) -> pd.DataFrame:
-        cols = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
-        frames = []
-        for i, p in enumerate(self.platforms, start=1):
-            n = p.force.shape[0]
-            sample = np.arange(n, dtype=np.int64)
-            data = np.column_stack([p.force, p.moment, p.cop, p.tz])
-            df = pd.DataFrame(data, columns=cols)
-            df.insert(0, "time_s", sample / p.rate_hz)
-            df.insert(0, "sample", sample)
-            df.insert(0, "plate", np.int32(i))
-            df.insert(0, "recording_id", rid)
-            frames.append(df)
-        if not frames:
-            return pd.DataFrame(
+
+def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares ``coef`` (7, k) with ``y ≈ loads @ coef[:6] + coef[6]``.
+
+    Normal equations of the centred, unit-scaled loads (a 6 x 6 system: no BLAS thread
+    pool, which costs more than the fit on a busy machine), then four steps of iterative
+    refinement on the residual, which brings the result to round-off for the
+    well-conditioned systems a plate gives; a rank-deficient one (a load identically zero)
+    gets the minimum-norm solution. Accuracy is not assumed: the caller measures it.
+    """
+    mx, my = loads.mean(axis=0), y.mean(axis=0)
+    xc = loads - mx
+    norm = np.sqrt(np.einsum("ij,ij->j", xc, xc))
+    norm[norm == 0] = 1.0
+    xc /= norm
+    gram = np.einsum("ij,ik->jk", xc, xc)
+    b = np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, y - my), rcond=None)[0]
+    for _ in range(4):  # refinement: near-collinear loads (fy, fz, mz all ~ load) need it
+        resid = (y - my) - np.einsum("ij,jk->ik", xc, b)
+        b += np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, resid), rcond=None)[0]
+    b /= norm[:, None]
+    return np.vstack([b, my - mx @ b])
+
+
+def _affine(loads: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """``loads @ coef[:6] + coef[6]`` term by term, in one fixed order (the same in the
+    ingest check and in :func:`plate_channel_values`)."""
+    out = loads[:, 0:1] * coef[0]
+    for k in range(1, 6):
+        out = out + loads[:, k : k + 1] * coef[k]
+    return out + coef[6]
+
+
+def plate_channel_values(forces: pd.DataFrame, plate_channels: pd.DataFrame, /) -> pd.DataFrame:
+    """Rebuild raw plate channels from stored ``forces`` rows and their ``plate_channels``.
+
+    Parameters
+    ----------
+    forces : DataFrame
+        ``forces`` rows (at least ``recording_id``, ``plate``, ``sample``, ``time_s`` and
+        ``fx`` ... ``mz``), e.g. ``store.table("forces", filters=[("recording_id", "==",
+        rid)])``.
+    plate_channels : DataFrame
+        The matching ``plate_channels`` rows (``store.table("plate_channels")``).
+
+    Returns
+    -------
+    DataFrame
+        ``analogs`` rows (``recording_id``, ``sample``, ``time_s``, ``channel``, ``value``,
+        ``unit``) for every described channel whose plate is in ``forces``, sorted as the
+        ``analogs`` table (recording, channel, sample): concatenated with the stored
+        ``analogs`` rows they give the file's calibrated analog channels, each within the
+        row's ``max_error`` (and :data:`REBUILD_RTOL` of the channel's magnitude).
+    """
+    out = []
+    f = forces.sort_values(["recording_id", "plate", "sample"], kind="stable")
+    groups = {k: g for k, g in f.groupby(["recording_id", "plate"], sort=False)}
+    for (rid, plate), chans in plate_channels.groupby(["recording_id", "plate"], sort=True):
+        g = groups.get((rid, plate))
+        if g is None:
+            continue
+        loads = g[list(PLATE_LOADS)].to_numpy(dtype=float)
+        coef = chans[[*(f"c_{c}" for c in PLATE_LOADS), "offset"]].to_numpy(dtype=float).T
+        values = _affine(loads, coef)  # (n_samples, n_channels)
+        n, k = values.shape
+        out.append(
+            pd.DataFrame(
                 {
-                    "recording_id": pd.Series(dtype=object),
-                    "plate": pd.Series(dtype=np.int32),
-                    "sample": pd.Series(dtype=np.int64),
-                    "time_s": pd.Series(dtype=float),
-                    **{c: pd.Series(dtype=float) for c in cols},
+                    "recording_id": rid,
+                    "sample": np.tile(g["sample"].to_numpy(), k),
+                    "time_s": np.tile(g["time_s"].to_numpy(), k),
+                    "channel": np.repeat(chans["channel"].to_numpy(dtype=object), n),
+                    "value": values.T.reshape(-1),
+                    "unit": np.repeat(chans["unit"].to_numpy(dtype=object), n),
                 }
             )
-        return pd.concat(frames, ignore_index=True)
+        )
+    cols = ["recording_id", "sample", "time_s", "channel", "value", "unit"]
+    if not out:
+        return pd.DataFrame(
+            {c: pd.Series(dtype=float if c in ("time_s", "value") else object) for c in cols}
+        )
+    df = pd.concat(out, ignore_index=True)
+    keys = df["channel"].map(lambda s: str(s).encode("utf-8"))
+    order = np.lexsort((df["sample"].to_numpy(), keys.to_numpy(), df["recording_id"].to_numpy()))
+    return df.iloc[order].reset_index(drop=True)[cols]
+
+
+def _constant(text: str, n: int, /) -> pa.DictionaryArray:
+    """``n`` copies of ``text`` as a dictionary array (one string, ``n`` int32 zeros)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int32)), pa.array([str(text)], pa.string())
+    )
+
+
+def _repeated(labels: list[str], n: int, /) -> pa.DictionaryArray:
+    """Each of ``labels`` repeated ``n`` times, in order, as a dictionary array."""
+    codes = np.repeat(np.arange(len(labels), dtype=np.int32), n)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes), pa.array([None if v is None else str(v) for v in labels], pa.string())
+    )
+
+
+def _table(columns: dict[str, Any], /) -> pa.Table:
+    """A column dict as an Arrow table; NaN becomes null, as pandas' conversion makes it
+    (so both paths store the same bytes)."""
+    return pa.table(
+        {
+            k: pa.array(v, from_pandas=True) if isinstance(v, np.ndarray) else v
+            for k, v in columns.items()
+        }
+    )
+
+
+def _frame(columns: dict[str, Any], /) -> pd.DataFrame:
+    """A column dict of :meth:`Recording._markers_long` & co. as the pandas frame
+    :meth:`Recording.to_tables` returns (label columns as object strings)."""
+    return pd.DataFrame(
+        {
+            k: v.to_numpy(zero_copy_only=False).astype(object) if isinstance(v, pa.Array) else v
+            for k, v in columns.items()
+        }
+    )
 
 
 def _label_order(labels: list[str]) -> np.ndarray:

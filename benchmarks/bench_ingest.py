@@ -1,0 +1,120 @@
+"""Ingest speed against pyarrow writing the same rows, and the store's size against the raw
+files, measured in the same run.
+
+Synthesises a cohort (:func:`cxlab.synth.files.write_cohort`, as ``cxlab demo`` does; smaller
+by default), then
+
+* ingests it with ``cxlab.ingest.ingest(..., jobs=1)`` (one worker process: one core);
+* reads every signal table back from the store (Arrow) and times pyarrow writing the same
+  rows (``pyarrow.parquet.write_table``, zstd, its default encodings) two ways: one file per
+  table and subject (the fewest files the store's partitioning allows), and one file per
+  table and recording (the store's parts);
+* prints the ratios (target: ingest <= 2x pyarrow) and the store/raw size ratio (target
+  <= 1; raw = every file the cohort wrote, store = every file under the store).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_ingest.py --subjects 6 --sessions 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cxlab.ingest import ingest
+from cxlab.ingest._worker import SIGNAL_TABLES
+from cxlab.store import Store
+from cxlab.synth.files import write_cohort
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of every regular file under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def pyarrow_write(tables: dict[str, pa.Table], subject_of: dict[str, str], out: Path) -> dict:
+    """Seconds pyarrow takes to write ``tables`` (one file per table and subject; one per
+    table and recording)."""
+    times = {}
+    for layout in ("per_subject", "per_recording"):
+        t0 = time.perf_counter()
+        for name, t in tables.items():
+            rid = t.column("recording_id")
+            by = pa.array([subject_of.get(r, "none") for r in rid.unique().to_pylist()])
+            keys = (
+                rid.unique() if layout == "per_recording" else pa.array(sorted(set(by.to_pylist())))
+            )
+            for i, k in enumerate(keys.to_pylist()):
+                if layout == "per_recording":
+                    mask = pc.equal(rid, k)
+                else:
+                    mine = [r for r, s in subject_of.items() if s == k]
+                    mask = pc.is_in(rid, value_set=pa.array(mine, pa.string()))
+                part = t.filter(mask)
+                d = out / layout / name
+                d.mkdir(parents=True, exist_ok=True)
+                pq.write_table(part, d / f"part-{i}.parquet", compression="zstd")
+        times[layout] = time.perf_counter() - t0
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subjects", type=int, default=6, help="cohort size (default 6)")
+    ap.add_argument("--sessions", type=int, default=2, help="sessions each (default 2)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, store_dir = Path(tmp) / "raw", Path(tmp) / "store"
+        write_cohort(
+            raw, n_subjects=args.subjects, n_sessions=args.sessions, seed=args.seed,
+            jobs=1, progress=False,
+        )  # fmt: skip
+        n_files = sum(1 for p in raw.rglob("*") if p.is_file())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            rep = ingest([raw], store=store_dir, jobs=1, progress=False)
+            t_ingest = time.perf_counter() - t0
+        store = Store(store_dir)
+        rec = store.table("recordings", columns=["recording_id", "subject_id"])
+        subject_of = dict(zip(rec["recording_id"], rec["subject_id"].fillna("none"), strict=True))
+        tables = {}  # read back through the store (it alone knows the files)
+        for name in SIGNAL_TABLES:
+            parts = sorted(store.parts(name).values())
+            if parts:
+                df = store.read_parts(parts, table=name)
+                tables[name] = pa.Table.from_pandas(df, preserve_index=False)
+        rows = {k: v.num_rows for k, v in tables.items()}
+        times = pyarrow_write(tables, subject_of, Path(tmp) / "pyarrow")
+        raw_b, store_b = folder_bytes(raw), folder_bytes(store_dir)
+        by_table = {n: folder_bytes(store_dir / n) for n in store.tables()}
+    print(
+        f"cohort: {args.subjects} subjects x {args.sessions} sessions, {n_files} files, "
+        f"{len(rep.ingested)} recordings ingested, {sum(rows.values()):,} signal rows "
+        f"({', '.join(f'{k} {v:,}' for k, v in rows.items())}); {os.cpu_count()} cores"
+    )
+    print(f"cxlab ingest --jobs 1:                         {t_ingest:8.2f} s")
+    for layout, t in times.items():
+        print(
+            f"pyarrow write, one file per table and {layout[4:]:<9}: {t:8.2f} s   "
+            f"ingest = {t_ingest / t:5.2f} x  (target <= 2)"
+        )
+    print(
+        f"store {store_b / 1e6:.1f} MB / raw {raw_b / 1e6:.1f} MB = {store_b / raw_b:.2f} x  "
+        "(target <= 1); by table: "
+        + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(by_table.items()) if v > 1e5)
+    )
+
+
+if __name__ == "__main__":
+    main()
