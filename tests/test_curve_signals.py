@@ -269,3 +269,54 @@ def test_cmj_shear_curve_is_the_analytic_horizontal_force():
     # a component the plates do not export (NaN) gives no curve, never 0 N
     assert not any(k[1].startswith("shear_ml") for k in curves)
     assert ("cmj_landing", "shear_ap_bw", "right") in curves
+
+
+def test_with_pig_measurements_the_curves_are_cxlab_pig_only(real_dir, tmp_path):
+    """Both methods in the joint tables: the curves take cxlab-pig, say so, and equal the
+    store's cxlab-pig rows resampled here between the file's foot strikes."""
+    from cxlab import io
+    from cxlab.features import kinematics as kin
+    from test_joints import _csv
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "sub-BELT_ses-1_task-gait_run-1.c3d").symlink_to(real_dir / MOTION)
+    st = Store(tmp_path / "st")
+    ingest([tmp_path / "in"], store=st, jobs=1, progress=False)
+    csv = _csv(tmp_path / "pig.csv", "BELT", kin.pig_subject(io.read(real_dir / MOTION)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        extract_features(st, config={"kinematics": {"measurements": str(csv)}}, progress=False)
+    angles = st.table("joint_angles")
+    assert set(angles.method) == {"cxlab-pig", "file"}
+    curves = st.table("curves")
+    joint = curves[curves.signal.str.endswith(("_deg", "_nm_per_kg"))]
+    assert joint["method"].str.contains("method cxlab-pig").all()
+    assert not joint["method"].str.contains("method file").any()
+    pts, events, rate, first = _nexus(real_dir / MOTION)
+    strikes = sorted(
+        tm - first / rate for lab, ctx, tm in events if lab == "Foot Strike" and ctx == "Left"
+    )
+    ours = angles[
+        (angles.method == "cxlab-pig") & (angles.side == "left") & (angles.joint == "knee")
+    ]
+    ours = ours.sort_values("frame")
+    pct = np.linspace(0, 1, 101)
+    want = np.mean(
+        [
+            np.interp(a + pct * (b - a), ours["time_s"], ours["flexion_deg"])
+            for a, b in itertools.pairwise(strikes)
+        ],
+        axis=0,
+    )
+    got = _curve(curves, "gait_cycle", "knee_flexion_deg", "left")["value"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    # and within 1 deg RMS of Nexus' own curve (the two methods agree: test_joints)
+    t = np.arange(pts["LKneeAngles"].shape[0]) / rate
+    nexus = np.mean(
+        [
+            np.interp(a + pct * (b - a), t, pts["LKneeAngles"][:, 0])
+            for a, b in itertools.pairwise(strikes)
+        ],
+        axis=0,
+    )
+    assert 0.0 < np.sqrt(np.mean((got - nexus) ** 2)) < 1.0
