@@ -320,3 +320,46 @@ def test_with_pig_measurements_the_curves_are_cxlab_pig_only(real_dir, tmp_path)
         axis=0,
     )
     assert 0.0 < np.sqrt(np.mean((got - nexus) ** 2)) < 1.0
+
+
+def test_real_cmj_shear_and_cop_curves_are_the_forces_table_resampled(real_dir, tmp_path):
+    """A Vicon Nexus CMJ on two plates: over the stored CMJ phase, the bilateral shear is
+    the sum of both plates' fx / fy in the forces table and each plate's CoP is its own,
+    minus the value at the phase start, all resampled here with numpy.interp."""
+    (tmp_path / "in").mkdir()
+    name = "sub-JV01_ses-1_task-cmj_run-1.c3d"
+    (tmp_path / "in" / name).symlink_to(real_dir / "c3d" / "biomdp_vicon_CMJ_kinem_kinet_emg.c3d")
+    st = Store(tmp_path / "st")
+    ingest([tmp_path / "in"], store=st, jobs=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        extract_features(st, progress=False)
+    curves = st.table("curves")
+    forces = st.table("forces").sort_values(["plate", "sample"])
+    rate = float(st.table("recordings")["analog_rate_hz"].iloc[0])
+    fz = _curve(curves, "cmj", "fz_bw", "bilateral")
+    assert len(fz) == 101
+    t0, t1 = fz["phase_start_s"].iloc[0], fz["phase_end_s"].iloc[0]
+    tq = t0 + np.linspace(0, 1, 101) * (t1 - t0)
+    plates = {k: g for k, g in forces.groupby("plate")}
+    t = np.arange(len(plates[1])) / rate
+    for col, signal in (("fx", "shear_ap_n"), ("fy", "shear_ml_n")):
+        want = sum(np.interp(tq, t, plates[k][col].to_numpy()) for k in (1, 2))
+        got = _curve(curves, "cmj", signal, "bilateral")["value"].to_numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+        assert np.abs(want).max() > 5.0  # a real horizontal force, not zeros
+    # each plate's CoP minus its first finite value in the phase; NaN (below the plate's
+    # threshold: plate 2 is nearly unloaded in this jump) stays NaN at the nodes it touches
+    a, b = round(t0 * rate), round(t1 * rate)
+    for k, side in ((1, "left"), (2, "right")):
+        cop = plates[k]["cop_x"].to_numpy()
+        seg = cop[a : b + 1]
+        ref = seg[np.isfinite(seg)][0]
+        got = _curve(curves, "cmj", "cop_ap_m", side)["value"].to_numpy()
+        want = np.interp(tq, t, cop) - ref
+        if not np.isfinite(want).any():  # no finite node: no curve, never zeros
+            assert got.size == 0
+            continue
+        np.testing.assert_allclose(got, want, atol=1e-9, equal_nan=True)
+    left = _curve(curves, "cmj", "cop_ap_m", "left")["value"].to_numpy()
+    assert np.isfinite(left[:-1]).all() and np.isnan(left[-1])  # take-off: plate unloaded

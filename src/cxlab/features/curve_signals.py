@@ -255,8 +255,9 @@ def plate_curves(
         ``shear_ap_n``, ``shear_ml_n`` (N), ``shear_ap_bw``, ``shear_ml_bw`` (BW):
         lab +X (anterior) and +Y (the subject's left) components of the ground reaction
         force on the body; ``cop_ap_m``, ``cop_ml_m`` (m): the plate's CoP minus its
-        first finite value in the occurrence (CoP is NaN below the plate's threshold).
-        A component a plate does not export (NaN throughout) gives no curve.
+        first finite value in the occurrence (CoP is NaN below the plate's threshold;
+        a node touching a NaN sample is NaN). A component a plate does not export, or a
+        curve without any finite node, gives no curve.
     """
     out: list[Curve] = []
     t0, t1 = windows[0][0] / rate_hz, windows[-1][1] / rate_hz
@@ -303,6 +304,8 @@ def plate_curves(
                 continue
             m = _method(segs, method)
             y = np.stack([_normalise(s, rate_hz, n, m) for s in segs]).mean(axis=0)
+            if not np.isfinite(y).any():
+                continue
             k = len(segs)
             out.append(
                 Curve(

@@ -187,6 +187,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     rec, cfg = job["rec"], job["cfg"]
     rid, task = rec["recording_id"], rec["task"]
     rows, qrows = [], []
+    failed = False  # a feature function raised: its curves would repeat the reason
     try:
         trial = _trial(job)
     except (OSError, ValueError, CxlabError) as e:
@@ -217,10 +218,10 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
                     )
                 )
         except (CxlabError, KeyError, ValueError, IndexError) as e:
+            failed = True
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
-    # A recording already quarantined by a feature function is not reported twice (the
-    # joint tables' own quarantine rows do not stop its curves).
-    failed = any(not why.startswith("warning, values kept") for _, why in qrows)
+    # A recording a feature function could not process is not reported twice by its
+    # curves; a non-finite value (values kept) or a joint-table row does not stop them.
     joints = None
     if trial is not None:
         joints = store_joint_tables(
