@@ -151,12 +151,16 @@ def _treadmill(rate=1000.0, bw=750.0, stance_s=0.62, cycle_s=1.1, n_cycles=7, b=
     return foot(0.3), foot(0.3 + cycle_s / 2), shape
 
 
+def _fz_cycle(curves):
+    return [c for c in curves if (c.phase, c.signal) == ("gait_cycle", "fz_bw")]
+
+
 def test_gait_cycle_curves_average_whole_strides_with_body_weight_from_the_impulse():
     from cxlab.features.curve_tasks import gait_curves
 
     left, right, shape = _treadmill()
     trial = Trial(task="gait", plates={1: {"fz": left}, 2: {"fz": right}}, analog_rate_hz=1000.0)
-    curves = {c.side: c for c in gait_curves(trial, read_config())}
+    curves = {c.side: c for c in _fz_cycle(gait_curves(trial, read_config()))}
     assert set(curves) == {"left", "right"}
     pct = np.linspace(0, 100, 101)
     for c in curves.values():
@@ -173,7 +177,7 @@ def test_gait_cycle_curves_average_whole_strides_with_body_weight_from_the_impul
         analog_rate_hz=1000.0,
         body_mass_kg=1.5 * 750.0 / 9.80665,
     )
-    c2 = {c.side: c for c in gait_curves(heavy, read_config())}["left"]
+    c2 = {c.side: c for c in _fz_cycle(gait_curves(heavy, read_config()))}["left"]
     np.testing.assert_allclose(c2.values, curves["left"].values / 1.5, rtol=1e-3, atol=1e-3)
     assert "header mass" in c2.method
 
@@ -184,7 +188,7 @@ def test_a_plate_struck_once_gives_no_gait_cycle():
     left, right, _ = _treadmill()
     one = np.where(np.arange(left.size) < 1000, left, 0.0)  # only the first stance
     trial = Trial(task="gait", plates={1: {"fz": one}, 2: {"fz": right}}, analog_rate_hz=1000.0)
-    assert [c.side for c in gait_curves(trial, read_config())] == ["right"]
+    assert [c.side for c in _fz_cycle(gait_curves(trial, read_config()))] == ["right"]
 
 
 def test_drop_jump_curve_on_the_battery_simulator_obeys_impulse_momentum():
@@ -241,3 +245,156 @@ def test_emg_envelope_curve_recovers_a_known_burst_over_the_cmj_phase():
     known = 100 * known / a.max()
     assert np.corrcoef(known, c.values)[0, 1] > 0.97
     assert c.values.max() == pytest.approx(100.0, abs=15.0)  # the trial's peak is the burst's
+
+
+# ----------------------------------------------------------------- single-leg squat
+SLS_START, SLS_T, SLS_DEPTH = 1.5, 2.0, 0.15  # s, s, m: the pelvis lowers by sin² over 2 s
+
+
+def _squat_shape(t):
+    """0 standing, 1 at the deepest point: sin²(π(t − start)/T) inside the squat."""
+    u = np.clip((t - SLS_START) / SLS_T, 0.0, 1.0)
+    return np.sin(np.pi * u) ** 2
+
+
+def _sls_trial(task="single_leg_squat_left", prate=200.0, rate=1000.0, bw=700.0, duration=5.0):
+    """Analytic left single-leg squat: the pelvis (ASIS/PSIS) lowers by SLS_DEPTH·s(t), the
+    left knee moves medially by 0.04 s(t) m half-way between hip and ankle (FPPA =
+    2·atan(2m/h), h = hip-ankle height), and plate 1 carries BW (1 + 0.2 sin(2π(t − start)/T))
+    during the squat after 1.5 s of quiet standing."""
+    tm = np.arange(int(duration * prate)) / prate
+    s = _squat_shape(tm)
+    z = 0.95 - SLS_DEPTH * s
+    one = np.ones_like(tm)
+
+    def pt(x, y, zz):
+        return np.column_stack([x * one, y * one, zz * one])
+
+    mk = {
+        "LASI": pt(0.12, 0.12, z + 0.02),
+        "RASI": pt(0.12, -0.12, z + 0.02),
+        "LPSI": pt(-0.05, 0.05, z + 0.04),
+        "RPSI": pt(-0.05, -0.05, z + 0.04),
+    }
+    zh = z - 0.05
+    m = 0.04 * s
+    for side, y in (("L", 0.09), ("R", -0.09)):
+        medial = -m if side == "L" else 0.0 * m
+        mk[f"{side}HJC"] = pt(0.0, y, zh)
+        mk[f"{side}KJC"] = pt(0.0, y + medial, (zh + 0.08) / 2)
+        mk[f"{side}AJC"] = pt(0.0, y, 0.08)
+    ta = np.arange(int(duration * rate)) / rate
+    inside = (ta > SLS_START) & (ta < SLS_START + SLS_T)
+    fz = bw * (1 + 0.2 * np.sin(2 * np.pi * (ta - SLS_START) / SLS_T) * inside)
+    trial = Trial(
+        task=task,
+        plates={1: {"fz": fz}},
+        analog_rate_hz=rate,
+        markers=mk,
+        point_rate_hz=prate,
+    )
+    fppa = np.degrees(2 * np.arctan(2 * m / (zh - 0.08)))
+    return trial, tm, fppa, fz
+
+
+def _sls_events_truth():
+    """Start/end: the pelvis within 5 % of the depth of standing, s(t) = 0.05."""
+    d = SLS_T * np.arcsin(np.sqrt(0.05)) / np.pi
+    return SLS_START + d, SLS_START + SLS_T / 2, SLS_START + SLS_T - d
+
+
+def test_single_leg_squat_phases_and_curves_match_the_analytic_squat():
+    from cxlab.features.curve_tasks import sls_curves
+
+    trial, tm, fppa, fz = _sls_trial()
+    curves = {(c.phase, c.signal, c.side): c for c in sls_curves(trial, read_config())}
+    t0, td, t1 = _sls_events_truth()
+    desc, asc = (
+        curves[("sls_descent", "knee_fppa", "left")],
+        curves[("sls_ascent", "knee_fppa", "left")],
+    )
+    h = 1 / 200  # one marker frame
+    assert desc.start_s == pytest.approx(t0, abs=h) and desc.end_s == pytest.approx(td, abs=h)
+    assert asc.start_s == desc.end_s and asc.end_s == pytest.approx(t1, abs=h)
+    assert ("sls_descent", "knee_fppa", "right") not in curves  # the stance leg only
+    # FPPA over each phase: the analytic angle at the nodes (markers low-passed at 12 Hz)
+    for c in (desc, asc):
+        tq = c.start_s + np.linspace(0, 1, 101) * (c.end_s - c.start_s)
+        np.testing.assert_allclose(c.values, np.interp(tq, tm, fppa), atol=0.05)
+        assert c.unit == "deg" and "pelvis height" in c.method
+    assert desc.values[-1] == pytest.approx(fppa.max(), abs=0.05)  # deepest = most valgus
+    # vertical force in BW over the same phase, body weight from the standing before it
+    f = curves[("sls_descent", "fz_bw", "left")]
+    a, b = round(f.start_s * 1000), round(f.end_s * 1000)
+    want = np.interp(np.linspace(a, b, 101), np.arange(fz.size), fz) / 700.0
+    np.testing.assert_allclose(f.values, want, atol=1e-12)
+    assert f.start_s == pytest.approx(t0, abs=h) and "quiet standing" in f.method
+
+
+def test_single_leg_squat_phases_from_knee_flexion_without_pelvis_markers():
+    from cxlab.features.curve_signals import JointData
+    from cxlab.features.curve_tasks import sls_curves
+
+    trial, tm, _, _ = _sls_trial(task="single_leg_squat")
+    for name in ("LASI", "RASI", "LPSI", "RPSI"):
+        del trial.markers[name]
+    knee = 80.0 * _squat_shape(tm)  # deg, deepest = most flexed
+    rows = [
+        pd.DataFrame(
+            {
+                "frame": np.arange(tm.size),
+                "time_s": tm,
+                "side": side,
+                "joint": "knee",
+                "flexion_deg": knee,
+                "adduction_deg": 0.0,
+                "internal_rotation_deg": 0.0,
+                "method": "file",
+            }
+        )
+        for side in ("left", "right")
+    ]
+    jd = JointData(pd.concat(rows, ignore_index=True), None)
+    curves = {(c.phase, c.signal, c.side): c for c in sls_curves(trial, read_config(), joints=jd)}
+    t0, td, _ = _sls_events_truth()
+    c = curves[("sls_descent", "knee_flexion_deg", "left")]
+    assert c.start_s == pytest.approx(t0, abs=0.005) and c.end_s == pytest.approx(td, abs=0.005)
+    assert "knee flexion (file)" in c.method and "joint_angles method file" in c.method
+    tq = c.start_s + np.linspace(0, 1, 101) * (c.end_s - c.start_s)
+    bound = (1 / 200) ** 2 * 40 * (2 * np.pi / SLS_T) ** 2 / 8  # h²·max|x''|/8
+    np.testing.assert_allclose(c.values, 80.0 * _squat_shape(tq), atol=bound + 1e-9)
+    # no side in the task's label: both legs; one plate, summed as bilateral
+    assert ("sls_ascent", "knee_flexion_deg", "right") in curves
+    assert ("sls_ascent", "fz_bw", "bilateral") in curves
+
+
+def test_a_recording_without_a_squat_is_refused_with_the_depth_it_found():
+    from cxlab.features.curve_tasks import sls_events
+    from cxlab.features.events import FeatureError
+
+    flat = 0.95 + 0.001 * np.sin(np.linspace(0, 20, 1000))
+    with pytest.raises(FeatureError, match=r"falls 0\.00\d+ below standing.*0\.03 a squat"):
+        sls_events(flat, min_depth=0.03)
+    cut = 0.95 - 0.15 * np.linspace(0, 1, 500)  # the recording stops at the deepest point
+    with pytest.raises(FeatureError, match="cut by the recording"):
+        sls_events(cut, min_depth=0.03)
+
+
+def test_single_leg_squat_curves_through_cxlab_features_are_byte_identical_on_rerun(tmp_path):
+    from test_features_runner import _markers
+
+    trial, *_ = _sls_trial()
+    st = Store(tmp_path / "s")
+    rec = _rec("sls1", "single_leg_squat_left", point=200.0, n_frames=1000)
+    rid = rec["recording_id"]
+    st.write("forces", _forces(rid, [{"fz": trial.plates[1]["fz"]}]), key=rid, partition=SUBJ)
+    st.write("markers", _markers(rid, trial.markers, 200.0), key=rid, partition=SUBJ)
+    st.write("recordings", pd.DataFrame([rec]), key="all")
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.n_quarantined == 0 and rep.n_no_functions == 0
+    c = st.table("curves")
+    assert set(c.phase) == {"sls_descent", "sls_ascent"}
+    assert {"knee_fppa", "fz_bw"} <= set(c.signal)
+    f1 = {p.name: p.read_bytes() for p in st.files("curves")}
+    extract_features(st, jobs=2, force=True, progress=False)
+    assert {p.name: p.read_bytes() for p in st.files("curves")} == f1

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cxlab.features import alignment, landing
+from cxlab.features.curve_signals import NO_JOINTS, Curve, JointData, joint_curves, plate_curves
 from cxlab.features.curves import time_normalise
 from cxlab.features.events import (
     FeatureError,
@@ -37,36 +38,31 @@ from cxlab.features.events import (
     movement_onset,
     quiet_standing,
 )
-from cxlab.features.tasks import Trial, _header_mass, _leg_markers, _lr_force, _lr_or_single, _plate
+from cxlab.features.tasks import (
+    Trial,
+    _header_mass,
+    _leg_markers,
+    _lr_force,
+    _lr_or_single,
+    _marker,
+    _plate,
+)
 
 __all__ = [
     "CURVE_BUILDERS",
     "Curve",
+    "JointData",
+    "SquatEvents",
     "cmj_curves",
     "curves_frame",
     "dj_curves",
     "emg_curves",
     "gait_curves",
     "landing_curves",
+    "sls_curves",
+    "sls_events",
     "trial_curves",
 ]
-
-
-class Curve(NamedTuple):
-    """One time-normalised curve of a trial.
-
-    ``values`` has shape (n_nodes,) in ``unit``; ``start_s``/``end_s`` bound the phase in
-    the recording's time; ``method`` names the events and the resampling.
-    """
-
-    phase: str
-    signal: str
-    side: str
-    unit: str
-    values: np.ndarray
-    start_s: float
-    end_s: float
-    method: str
 
 
 def _settings(cfg: dict) -> tuple[int, str, float]:
@@ -98,6 +94,53 @@ def _force_curves(
             Curve(phase, "fz_bw", side, "BW", y, t0, t1, f"{events_txt}; {method}, {n} nodes")
         )
     return out
+
+
+def _plate_sides(trial: Trial, cfg: dict) -> dict:
+    """Side -> plate dict(s) for :func:`plate_curves`: both feet's plates (``bilateral``
+    summed) when both are present, else the one plate as ``bilateral``."""
+    p = cfg["plates"]
+    if p["left"] in trial.plates and p["right"] in trial.plates:
+        left, right = trial.plates[p["left"]], trial.plates[p["right"]]
+        return {"bilateral": [left, right], "left": left, "right": right}
+    present = sorted(trial.plates)
+    return {"bilateral": trial.plates[present[0]]} if present else {}
+
+
+def _phase_extras(
+    trial: Trial,
+    cfg: dict,
+    joints: JointData,
+    *,
+    phase: str,
+    bw_n: float,
+    start: int,
+    stop: int,
+    events_txt: str,
+) -> list[Curve]:
+    """Shear and CoP (each plate) and both legs' joint curves over a bilateral force phase
+    ``start → stop`` (analog samples, inclusive)."""
+    n, method, _ = _settings(cfg)
+    rate = trial.analog_rate_hz
+    out = plate_curves(
+        _plate_sides(trial, cfg),
+        phase=phase,
+        bw_n=bw_n,
+        windows=[(start, stop)],
+        rate_hz=rate,
+        n=n,
+        method=method,
+        events_txt=events_txt,
+    )
+    win = [(start / rate, stop / rate)]
+    return out + joint_curves(
+        joints,
+        phase=phase,
+        windows={"left": win, "right": win},
+        n=n,
+        method=method,
+        events_txt=events_txt,
+    )
 
 
 def emg_curves(
@@ -156,8 +199,12 @@ def emg_curves(
     ]
 
 
-def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
-    """Vertical force (BW) from movement onset to take-off, and of the landing."""
+def cmj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+    """Vertical force (BW) from movement onset to take-off, and of the landing.
+
+    Both phases also get shear and CoP curves from the plates and, with ``joints``, each
+    leg's joint-angle and joint-moment curves (:func:`_phase_extras`).
+    """
     ev = cfg["events"]
     fz, fl, fr = _lr_force(trial, cfg)
     rate = trial.analog_rate_hz
@@ -176,16 +223,8 @@ def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
         stop=to,
     )
     sides = {"bilateral": fz, "left": fl, "right": fr}
-    out = _force_curves(
-        "cmj",
-        sides,
-        qs["weight_n"],
-        onset,
-        to,
-        rate,
-        cfg,
-        f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off (< {ev['threshold_n']:g} N)",
-    )
+    cmj_txt = f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off (< {ev['threshold_n']:g} N)"
+    out = _force_curves("cmj", sides, qs["weight_n"], onset, to, rate, cfg, cmj_txt)
     out += emg_curves(
         trial,
         cfg,
@@ -196,22 +235,30 @@ def cmj_curves(trial: Trial, cfg: dict) -> list[Curve]:
     )
     _, _, window = _settings(cfg)
     stop = td + round(window * rate)
+    land_txt = f"touchdown to +{window * 1000:g} ms"
     if stop < fz.size:
-        out += _force_curves(
-            "cmj_landing",
-            sides,
-            qs["weight_n"],
-            td,
-            stop,
-            rate,
+        out += _force_curves("cmj_landing", sides, qs["weight_n"], td, stop, rate, cfg, land_txt)
+    extra = dict(bw_n=qs["weight_n"])
+    out += _phase_extras(
+        trial, cfg, joints, phase="cmj", start=onset, stop=to, events_txt=cmj_txt, **extra
+    )
+    if stop < fz.size:
+        out += _phase_extras(
+            trial,
             cfg,
-            f"touchdown to +{window * 1000:g} ms",
+            joints,
+            phase="cmj_landing",
+            start=td,
+            stop=stop,
+            events_txt=land_txt,
+            **extra,
         )
     return out
 
 
-def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
-    """Vertical force (BW) and, with leg markers, knee FPPA from contact to the window's end."""
+def landing_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+    """Vertical force (BW) and, with leg markers, knee FPPA from contact to the window's end;
+    then shear, CoP and (with ``joints``) joint curves over the same phase."""
     ev = cfg["events"]
     fz, fl, fr = _lr_force(trial, cfg)
     rate = trial.analog_rate_hz
@@ -238,11 +285,21 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
     out += emg_curves(
         trial, cfg, phase="landing", start_s=td / rate, end_s=stop / rate, events_txt=txt
     )
+    extras = _phase_extras(
+        trial,
+        cfg,
+        joints,
+        phase="landing",
+        bw_n=bm["body_mass_kg"] * landing.G,
+        start=td,
+        stop=stop,
+        events_txt=txt,
+    )
     if trial.markers:
         try:
             mk = _leg_markers(trial, cfg)
         except FeatureError:
-            return out  # no leg markers: force curves only
+            return out + extras  # no leg markers: force curves only
         n, method, _ = _settings(cfg)
         prate = trial.point_rate_hz
         t_td, t_end = td / rate, stop / rate
@@ -263,10 +320,10 @@ def landing_curves(trial: Trial, cfg: dict) -> list[Curve]:
                     f"{txt}; markers at {prate:g} Hz; {method}, {n} nodes",
                 )
             )
-    return out
+    return out + extras
 
 
-def dj_curves(trial: Trial, cfg: dict) -> list[Curve]:
+def dj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
     """Vertical force (BW) of the drop jump's ground contact: touchdown → take-off.
 
     Touchdown is the first loaded sample after ≥ 50 ms unloaded on the box
@@ -293,19 +350,14 @@ def dj_curves(trial: Trial, cfg: dict) -> list[Curve]:
             fz, rate_hz=rate, window_s=ev["quiet_window_s"], start=int(after[0, 1])
         )["weight_n"]
     sides = {"bilateral": fz} | ({"left": fl, "right": fr} if fl is not None else {})
-    return _force_curves(
-        "dj_contact",
-        sides,
-        bw,
-        td,
-        to,
-        rate,
-        cfg,
-        f"drop-jump contact: touchdown (>= {ev['threshold_n']:g} N) to take-off",
+    txt = f"drop-jump contact: touchdown (>= {ev['threshold_n']:g} N) to take-off"
+    out = _force_curves("dj_contact", sides, bw, td, to, rate, cfg, txt)
+    return out + _phase_extras(
+        trial, cfg, joints, phase="dj_contact", bw_n=bw, start=td, stop=to, events_txt=txt
     )
 
 
-def gait_curves(trial: Trial, cfg: dict) -> list[Curve]:
+def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
     """Vertical force (BW) over the gait cycle of each foot, the trial's cycles averaged.
 
     A cycle runs from a foot strike to the next strike of the same foot on that foot's
@@ -314,13 +366,24 @@ def gait_curves(trial: Trial, cfg: dict) -> list[Curve]:
     by swing (0 BW). Body weight is the header's mass, else the mean summed vertical force
     over that foot's whole cycles (over whole strides the vertical impulse equals body
     weight × time: impulse–momentum for periodic walking, Winter 2009 §5). A plate struck
-    once (overground walkway) has no cycle and gives no curve.
+    once (overground walkway) has no cycle and gives no force curve over the cycle.
+
+    Also built, after those:
+
+    * ``gait_cycle`` shear (:func:`~cxlab.features.curve_signals.plate_curves`; no CoP,
+      the swing has none) over the same plate cycles;
+    * ``gait_stance``: each contact on the foot's plate, foot strike → foot off (first
+      sample below the threshold): ``fz_bw``, shear and CoP, the contacts averaged (BW
+      curves only with a body weight: the header's, or from whole strides);
+    * with ``joints``, each leg's joint-angle and joint-moment curves over its gait
+      cycles, from the file's ``Foot Strike`` events of that side (context ``Left`` /
+      ``Right``) when it has two or more, else from the plate strikes.
 
     Returns
     -------
     list of Curve
         Phase ``gait_cycle``, signal ``fz_bw``, one curve per side with ≥ 1 whole cycle;
-        ``method`` states the number of cycles averaged.
+        ``method`` states the number of cycles averaged; then the curves above.
     """
     ev, p = cfg["events"], cfg["plates"]
     rate = trial.analog_rate_hz
@@ -329,10 +392,17 @@ def gait_curves(trial: Trial, cfg: dict) -> list[Curve]:
     total = np.sum(list(plates.values()), axis=0) if plates else None
     header = _header_mass(trial)
     out = []
+    extras: list[Curve] = []
+    plate_cycles: dict[str, list[tuple[float, float]]] = {}
+    stances: dict[str, list[list[Curve]]] = {}
+    plate_txt = "foot strike (>= {thr:g} N on plate {plate}) to the next strike of the same foot"
     for side, f in plates.items():
         if not np.isfinite(f).all():
             raise FeatureError(f"{trial.task}: force plate {p[side]} has missing fz samples")
-        strikes = contacts(f, rate_hz=rate, threshold_n=ev["threshold_n"])[:, 0]
+        on_off = contacts(f, rate_hz=rate, threshold_n=ev["threshold_n"])
+        strikes = on_off[:, 0]
+        for foot, occ in _stance_curves(trial, cfg, side, on_off, header, total).items():
+            stances.setdefault(foot, []).extend(occ)
         if strikes.size < 2:
             continue
         first, last = int(strikes[0]), int(strikes[-1])
@@ -360,7 +430,362 @@ def gait_curves(trial: Trial, cfg: dict) -> list[Curve]:
                 + f"; {method}, {n} nodes",
             )
         )
+        cycles = [(int(a), int(b)) for a, b in itertools.pairwise(strikes)]
+        plate_cycles[side] = [(a / rate, b / rate) for a, b in cycles]
+        extras += plate_curves(
+            {side: trial.plates[p[side]]},
+            phase="gait_cycle",
+            bw_n=bw,
+            windows=cycles,
+            rate_hz=rate,
+            n=n,
+            method=method,
+            events_txt=plate_txt.format(thr=ev["threshold_n"], plate=p[side]),
+            cop=False,
+        )
+    out += extras
+    out += [c for foot in sorted(stances) for c in _mean_of(stances[foot])]
+    for side in ("left", "right"):
+        strikes_s = sorted(
+            t for label, ctx, t in trial.events if label == "Foot Strike" and ctx.lower() == side
+        )
+        if len(strikes_s) >= 2:
+            wins = list(itertools.pairwise(strikes_s))
+            txt = f"the file's {side.capitalize()} Foot Strike events, strike to next strike"
+        elif side in plate_cycles:
+            wins = plate_cycles[side]
+            txt = plate_txt.format(thr=ev["threshold_n"], plate=p[side])
+        else:
+            continue
+        out += joint_curves(
+            joints, phase="gait_cycle", windows={side: wins}, n=n, method=method, events_txt=txt
+        )
     return out
+
+
+def _stance_curves(
+    trial: Trial,
+    cfg: dict,
+    plate_side: str,
+    on_off: np.ndarray,
+    header: float | None,
+    total: np.ndarray,
+) -> dict[str, list[list[Curve]]]:
+    """``gait_stance`` curves of each contact on one foot's plate, strike → foot off, by
+    foot (averaged over every plate's contacts by :func:`_mean_of`).
+
+    The foot is the one whose ``Foot Strike`` event in the file lies within 50 ms of
+    the contact's strike (an overground walkway is stepped on by either foot), else the
+    plate's ``[plates]`` side. The contacts of one foot are averaged node by node.
+    """
+    if not on_off.size:
+        return {}
+    ev, p = cfg["events"], cfg["plates"]
+    n, method, _ = _settings(cfg)
+    rate = trial.analog_rate_hz
+    strikes = on_off[:, 0]
+    if header:
+        bw, how = header * landing.G, "the header mass"
+    elif strikes.size >= 2:
+        bw, how = float(np.mean(total[strikes[0] : strikes[-1]])), "whole strides"
+    else:
+        bw, how = float("nan"), ""
+    fs = [
+        (t, str(ctx).lower())
+        for label, ctx, t in trial.events
+        if label == "Foot Strike" and str(ctx).lower() in ("left", "right")
+    ]
+    thr = ev["threshold_n"]
+    plate = trial.plates[p[plate_side]]
+    by_foot: dict[str, list[list[Curve]]] = {}
+    for a, b in on_off:
+        a, b = int(a), int(b)
+        near = [s for t, s in fs if abs(t - a / rate) <= 0.05]
+        foot = near[0] if len(set(near)) == 1 else plate_side
+        who = "the file's Foot Strike event" if len(set(near)) == 1 else "[plates]"
+        txt = (
+            f"stance on plate {p[plate_side]} ({foot} foot from {who}): foot strike "
+            f"(>= {thr:g} N) to foot off (first sample < {thr:g} N)"
+        )
+        one = []
+        if np.isfinite(bw):
+            y = time_normalise(
+                plate["fz"][a : b + 1] / bw, [0.0, (b - a) / rate], rate_hz=rate, n=n, method=method
+            )
+            one.append(
+                Curve(
+                    "gait_stance",
+                    "fz_bw",
+                    foot,
+                    "BW",
+                    y,
+                    a / rate,
+                    b / rate,
+                    f"{txt}; body weight from {how}; {method}, {n} nodes",
+                )
+            )
+        one += plate_curves(
+            {foot: plate},
+            phase="gait_stance",
+            bw_n=bw,
+            windows=[(a, b)],
+            rate_hz=rate,
+            n=n,
+            method=method,
+            events_txt=txt,
+        )
+        by_foot.setdefault(foot, []).append(one)
+    return by_foot
+
+
+def _mean_of(occurrences: list[list[Curve]]) -> list[Curve]:
+    """The node-by-node mean of several occurrences' curves (matched by signal)."""
+    if len(occurrences) == 1:
+        return occurrences[0]
+    out = []
+    for first in occurrences[0]:
+        same = [c for occ in occurrences for c in occ if c.signal == first.signal]
+        out.append(
+            first._replace(
+                values=np.mean([c.values for c in same], axis=0),
+                start_s=min(c.start_s for c in same),
+                end_s=max(c.end_s for c in same),
+                method=f"{first.method}; mean of {len(same)} contact(s)",
+            )
+        )
+    return out
+
+
+class SquatEvents(NamedTuple):
+    """A single-leg squat's events, samples of the depth signal."""
+
+    start: int
+    deepest: int
+    end: int
+
+
+def sls_events(height, /, *, fraction: float = 0.05, min_depth: float) -> SquatEvents:
+    """Start, deepest point and end of a squat from a height-like signal.
+
+    Parameters
+    ----------
+    height : array_like, shape (n_samples,)
+        Pelvis (or hip-centre) height, m, or any signal that falls during the descent
+        (e.g. −knee flexion, deg); NaN samples are ignored.
+    fraction : float
+        The squat starts at the last sample before the deepest point within
+        ``fraction`` × depth of the highest point before it, and ends at the first sample
+        after it within ``fraction`` × depth of the highest point after it (depth = that
+        highest point − the lowest point). Default 5 %.
+    min_depth : float
+        Smallest depth accepted, in the signal's unit.
+
+    Returns
+    -------
+    SquatEvents
+
+    Raises
+    ------
+    FeatureError
+        No finite sample, a depth below ``min_depth``, or a squat cut by the start or end
+        of the recording.
+    """
+    h = np.asarray(height, dtype=float)
+    if not np.isfinite(h).any():
+        raise FeatureError("single-leg squat: the depth signal has no finite sample")
+    deep = int(np.nanargmin(h))
+    before, after = h[: deep + 1], h[deep:]
+    top_b, top_a = float(np.nanmax(before)), float(np.nanmax(after))
+    depth = min(top_b, top_a) - h[deep]
+    if not depth >= min_depth:
+        raise FeatureError(
+            f"single-leg squat: the depth signal falls {depth:.3g} below standing (before "
+            f"and after the deepest point), less than the {min_depth:g} a squat needs, or "
+            "the squat is cut by the recording's start or end; record the whole squat"
+        )
+    up_b = np.flatnonzero(before >= top_b - fraction * (top_b - h[deep]))
+    up_a = np.flatnonzero(after >= top_a - fraction * (top_a - h[deep]))
+    return SquatEvents(int(up_b[-1]), deep, deep + int(up_a[0]))
+
+
+def sls_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+    """Single-leg squat phases: ``sls_descent`` (start → deepest) and ``sls_ascent``
+    (deepest → end).
+
+    The depth signal is the pelvis height, the mean vertical position of the ASIS and
+    PSIS markers (``[markers] asis / psis``, gap-filled and low-pass filtered as for the
+    alignment features) when at least two are present, else minus the stance knee's
+    flexion from ``joints``; :func:`sls_events` (5 % of the depth) finds the events. The
+    stance leg is the task's ``side`` (``[tasks.<task>] side``), else the leg the task's
+    label ends with (``single_leg_squat_left``); without one, both legs' curves are built.
+
+    Returns
+    -------
+    list of Curve
+        Over each phase: ``knee_fppa`` per leg (deg, positive = valgus; Willson & Davis
+        2008) with leg markers; the joint-angle/moment curves of ``joints``; with a force
+        plate (the stance leg's ``[plates]`` plate, else the sum of every plate),
+        ``fz_bw`` (body weight from the header mass, else the steadiest
+        ``events.quiet_window_s`` of standing before the descent) and the shear and CoP
+        curves of :func:`~cxlab.features.curve_signals.plate_curves`.
+    """
+    n, method, _ = _settings(cfg)
+    spec = cfg["tasks"].get(trial.task)
+    stance = spec.side if spec is not None and spec.side in ("left", "right") else None
+    if spec is None:  # a curves-only task: the leg its label names (single_leg_squat_left)
+        stance = next((s for s in ("left", "right") if trial.task.endswith(f"_{s}")), None)
+    legs = [stance] if stance else ["left", "right"]
+    mk = cfg["markers"]
+    pelvis = []
+    for name in (*mk.asis, *mk.psis):
+        try:
+            pelvis.append(_marker(trial, cfg, [name]))
+        except FeatureError:
+            pass
+    if len(pelvis) >= 2:
+        rate = trial.point_rate_hz
+        height = np.mean([m[:, 2] for m in pelvis], axis=0)
+        ev = sls_events(height, min_depth=0.03)
+        source = "pelvis height (mean of the ASIS/PSIS markers)"
+    elif joints.angles is not None and len(joints.angles):
+        leg = stance or "left"
+        g = joints.angles[(joints.angles["side"] == leg) & (joints.angles["joint"] == "knee")]
+        g = g.sort_values("frame")
+        t = g["time_s"].to_numpy(float)
+        if t.size < 3:
+            raise FeatureError(f"{trial.task}: no pelvis markers and no {leg} knee angles")
+        rate = 1.0 / float(np.median(np.diff(t)))
+        ev = sls_events(-g["flexion_deg"].to_numpy(float), min_depth=10.0)
+        ev = SquatEvents(*(round(t[i] * rate) for i in ev))
+        source = f"{leg} knee flexion ({joints.angles['method'].iloc[0]})"
+    else:
+        raise FeatureError(
+            f"{trial.task}: a single-leg squat needs pelvis markers ({', '.join(mk.asis)}, "
+            f"{', '.join(mk.psis)}) or knee angles to find its descent and ascent"
+        )
+    t0, t_deep, t1 = (i / rate for i in ev)
+    if not t0 < t_deep < t1:
+        raise FeatureError(f"{trial.task}: the squat has no descent or no ascent")
+    phases = (
+        ("sls_descent", t0, t_deep, f"descent: squat start to the deepest point of the {source}"),
+        ("sls_ascent", t_deep, t1, f"ascent: the deepest point to squat end of the {source}"),
+    )
+    txt_events = "; start/end within 5 % of the depth of standing"
+    out: list[Curve] = []
+    fppa = {}
+    if trial.markers:
+        try:
+            lm = _leg_markers(trial, cfg)
+            for leg in legs:
+                s = leg[0].upper()
+                fppa[leg] = alignment.knee_fppa(
+                    lm[f"{s}HJC"], lm[f"{s}KJC"], lm[f"{s}AJC"], side=leg
+                )
+        except FeatureError:
+            fppa = {}  # no leg markers: no FPPA curve
+    plate = _sls_plate(trial, cfg, stance)
+    bw = float("nan")
+    if plate is not None:
+        arate = trial.analog_rate_hz
+        header = _header_mass(trial)
+        if header:
+            bw, how = header * landing.G, "the header mass"
+        else:
+            try:
+                bw = quiet_standing(
+                    plate[1]["fz"],
+                    rate_hz=arate,
+                    window_s=cfg["events"]["quiet_window_s"],
+                    stop=round(t0 * arate),
+                )["weight_n"]
+                how = "quiet standing before the descent"
+            except (FeatureError, ValueError):
+                bw = float("nan")
+    for phase, a, b, txt in phases:
+        txt = txt + txt_events
+        for leg, ang in fppa.items():
+            prate = trial.point_rate_hz
+            if b > (ang.size - 1) / prate:
+                continue
+            y = time_normalise(ang, [a, b], rate_hz=prate, n=n, method=method)
+            out.append(
+                Curve(
+                    phase,
+                    "knee_fppa",
+                    leg,
+                    "deg",
+                    y,
+                    a,
+                    b,
+                    f"{txt}; markers at {prate:g} Hz; {method}, {n} nodes",
+                )
+            )
+        out += joint_curves(
+            joints,
+            phase=phase,
+            windows={leg: [(a, b)] for leg in legs},
+            n=n,
+            method=method,
+            events_txt=txt,
+        )
+        if plate is None:
+            continue
+        side, p = plate
+        arate = trial.analog_rate_hz
+        i0, i1 = round(a * arate), round(b * arate)
+        if i1 >= p["fz"].size or i1 <= i0:
+            continue
+        ptxt = f"{txt}; force plate {side}"
+        if np.isfinite(bw):
+            y = time_normalise(
+                p["fz"][i0 : i1 + 1] / bw,
+                [0.0, (i1 - i0) / arate],
+                rate_hz=arate,
+                n=n,
+                method=method,
+            )
+            out.append(
+                Curve(
+                    phase,
+                    "fz_bw",
+                    side,
+                    "BW",
+                    y,
+                    i0 / arate,
+                    i1 / arate,
+                    f"{ptxt}; body weight from {how}; {method}, {n} nodes",
+                )
+            )
+        out += plate_curves(
+            {side: p},
+            phase=phase,
+            bw_n=bw,
+            windows=[(i0, i1)],
+            rate_hz=arate,
+            n=n,
+            method=method,
+            events_txt=ptxt,
+        )
+    return out
+
+
+def _sls_plate(trial: Trial, cfg: dict, stance: str | None) -> tuple[str, dict] | None:
+    """(side label, plate arrays) of a single-leg squat: the stance leg's plate, else the
+    sum of every plate (``bilateral``); None without plates."""
+    if not trial.plates:
+        return None
+    p = cfg["plates"]
+    if stance and p[stance] in trial.plates:
+        return stance, trial.plates[p[stance]]
+    keys = sorted(trial.plates)
+    if len(keys) == 1:
+        return (stance or "bilateral"), trial.plates[keys[0]]
+    summed = {
+        c: np.sum([np.asarray(trial.plates[k][c], dtype=float) for k in keys], axis=0)
+        for c in ("fz", "fx", "fy")
+        if all(c in trial.plates[k] for k in keys)
+    }
+    return "bilateral", summed
 
 
 CURVE_BUILDERS = {
@@ -368,15 +793,20 @@ CURVE_BUILDERS = {
     "landing": landing_curves,
     "dj": dj_curves,
     "gait": gait_curves,
+    "sls": sls_curves,
 }
 
 
-def trial_curves(trial: Trial, cfg: dict) -> list[Curve]:
-    """The curves of every builder that ``[curves.tasks]`` names for the trial's task."""
+def trial_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+    """The curves of every builder that ``[curves.tasks]`` names for the trial's task.
+
+    ``joints`` are the recording's joint tables, one method each
+    (:func:`cxlab.features.curve_signals.joint_data`); without them no joint curves.
+    """
     names = cfg.get("curves", {}).get("tasks", {}).get(trial.task, [])
     out: list[Curve] = []
     for name in names:
-        out += CURVE_BUILDERS[name](trial, cfg)
+        out += CURVE_BUILDERS[name](trial, cfg, joints=joints)
     return out
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from cxlab._check import CxlabError, nearest
 from cxlab._executor import make_executor
 from cxlab.features.config import FeatureConfig, read_config
+from cxlab.features.curve_signals import joint_data
 from cxlab.features.curve_tasks import curves_frame, trial_curves
 from cxlab.features.emg import emg_channels
 from cxlab.features.joints import store_joint_tables
@@ -112,11 +113,12 @@ def _trial(job: dict) -> Trial:
     mass = rec.get("body_mass_kg")  # export header (ForceDecks Weight (Kg)), if ingested
     if mass is not None and np.isfinite(mass):
         trial.body_mass_kg = float(mass)
-    forces = _read(job, "forces", ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"])
+    cols = ("fx", "fy", "fz", "cop_x", "cop_y")  # fx, fy: the shear curves
+    forces = _read(job, "forces", ["plate", "sample", "time_s", *cols])
     if len(forces):
         forces = forces.sort_values(["plate", "sample"])
         for plate, g in forces.groupby("plate", sort=True):
-            trial.plates[int(plate)] = {c: g[c].to_numpy(float) for c in ("fz", "cop_x", "cop_y")}
+            trial.plates[int(plate)] = {c: g[c].to_numpy(float) for c in cols}
         rate = rec.get("analog_rate_hz")
         if not (rate and np.isfinite(rate) and rate > 0):
             t = forces.loc[forces["plate"] == forces["plate"].iloc[0], "time_s"].to_numpy()
@@ -134,7 +136,23 @@ def _trial(job: dict) -> Trial:
         trial.point_rate_hz = float(rate)
     if "analogs" in job:  # the task runs "emg": its analog channels, events and MVC trials
         _emg_inputs(job, trial)
+    elif job.get("events"):  # gait curves: the file's foot strikes
+        trial.events = _events(job)
     return trial
+
+
+def _events(job: dict) -> list[tuple[str, str, float]]:
+    """The recording's events as (label, context, time_s) on its samples' time axis."""
+    rec = job["rec"]
+    ev = Store(job["store"]).table(
+        "events",
+        columns=["recording_id", "label", "context", "time_s"],
+        filters=[("recording_id", "==", rec["recording_id"])],
+    )
+    # C3D event times count from frame 1 of the capture; samples from the first stored frame
+    first, prate = rec.get("first_frame") or 0, rec.get("point_rate_hz")
+    t0 = (first - 1) / prate if first and prate and np.isfinite(prate) else 0.0
+    return [(str(r.label), str(r.context), float(r.time_s) - t0) for r in ev.itertuples()]
 
 
 def _emg_inputs(job: dict, trial: Trial) -> None:
@@ -156,16 +174,8 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
         return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
 
     trial.analogs = channels(parts)
-    ev = store.table(
-        "events",
-        columns=["recording_id", "label", "context", "time_s"],
-        filters=[("recording_id", "==", job["rec"]["recording_id"])],
-    )
-    # C3D event times count from frame 1 of the capture; samples from the first stored frame
+    trial.events = _events(job)
     rec = job["rec"]
-    first, prate = rec.get("first_frame") or 0, rec.get("point_rate_hz")
-    t0 = (first - 1) / prate if first and prate and np.isfinite(prate) else 0.0
-    trial.events = [(str(r.label), str(r.context), float(r.time_s) - t0) for r in ev.itertuples()]
     if not np.isfinite(trial.analog_rate_hz):
         trial.analog_rate_hz = float(rec.get("analog_rate_hz") or np.nan)
     for task, rate, paths in job["mvc"]:
@@ -177,6 +187,7 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     rec, cfg = job["rec"], job["cfg"]
     rid, task = rec["recording_id"], rec["task"]
     rows, qrows = [], []
+    failed = False  # a feature function raised: its curves would repeat the reason
     try:
         trial = _trial(job)
     except (OSError, ValueError, CxlabError) as e:
@@ -207,7 +218,11 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
                     )
                 )
         except (CxlabError, KeyError, ValueError, IndexError) as e:
+            failed = True
             qrows.append((fn, str(e) if isinstance(e, CxlabError) else f"{fn}: {e!r}"))
+    # A recording a feature function could not process is not reported twice by its
+    # curves; a non-finite value (values kept) or a joint-table row does not stop them.
+    joints = None
     if trial is not None:
         joints = store_joint_tables(
             Store(job["store"]),
@@ -224,12 +239,11 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
     for c in ("recording_id", "subject_id", "session", "task", "trial"):
         feats[c] = rec[c]
     curves = pd.DataFrame()
-    # A recording already quarantined by a feature function is not reported twice.
-    failed = any(not why.startswith("warning, values kept") for _, why in qrows)
     if trial is not None and not failed and cfg.curves.tasks.get(task):
         try:
+            jd = joint_data(joints.angles, joints.moments)
             with np.errstate(all="ignore"):
-                curves = curves_frame(trial_curves(trial, cfg))
+                curves = curves_frame(trial_curves(trial, cfg, joints=jd))
             for c in ("recording_id", "subject_id", "session", "task", "trial"):
                 curves[c] = rec[c]
         except (CxlabError, KeyError, ValueError, IndexError) as e:
@@ -346,7 +360,10 @@ def extract_features(
             k: (None if isinstance(v, float) and np.isnan(v) and k in FEATURE_COLUMNS else v)
             for k, v in rec.items()
         }
-        no_functions = not cfg.functions(rec["task"])
+        # A task only [curves.tasks] names (a single-leg squat) runs for its curves; one
+        # declared with `functions = []` stays without features and curves.
+        curves_only = rec["task"] not in cfg.tasks and bool(cfg.curves.tasks.get(rec["task"]))
+        no_functions = not cfg.functions(rec["task"]) and not curves_only
         # Joint tables fill whatever the task: for subjects with PiG measurements, and
         # from the PiG outputs stored in a file.
         rid = rec["recording_id"]
@@ -382,6 +399,7 @@ def extract_features(
                 "pig_subject": pig_subjects.get(rec["subject_id"]),
             }
         )
+        jobs_list[-1]["events"] = "gait" in cfg.curves.tasks.get(rec["task"], ())
         if "emg" in cfg.functions(rec["task"]):
             jobs_list[-1] |= {
                 "analogs": analogs.get(rid, []),

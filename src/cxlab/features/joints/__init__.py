@@ -75,11 +75,15 @@ class JointTables(NamedTuple):
         3-D peak feature rows for the ``features`` table.
     methods : dict of table name to tuple of Method
         The methods written per table (empty = no part).
+    angles, moments : tuple of DataFrame or None
+        The rows written (``cxlab-pig``, then ``file``), for the curve builders.
     """
 
     quarantine: list[tuple[str, str]]
     features: list[Measure]
     methods: dict[str, tuple[str, ...]]
+    angles: tuple[pd.DataFrame | None, ...] = ()
+    moments: tuple[pd.DataFrame | None, ...] = ()
 
 
 _ORIGIN = ["origin_x", "origin_y", "origin_z"]
@@ -457,4 +461,4 @@ def store_joint_tables(
             store, "joint_moments", [moments, file_moments], rec, "joint_moments" in had
         ),
     }
-    return JointTables(quarantine, rows, methods)
+    return JointTables(quarantine, rows, methods, (angles, file_angles), (moments, file_moments))
