@@ -14,11 +14,13 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from cxlab._check import CxlabError, nearest
+from cxlab._check import CxlabError, SchemaError, nearest
 from cxlab._executor import make_executor
 from cxlab.features.config import FeatureConfig, read_config
 from cxlab.features.curve_tasks import curves_frame, trial_curves
@@ -32,7 +34,8 @@ from cxlab.features.tasks import (
     Trial,
     capture_warnings,
 )
-from cxlab.store import Part, Store
+from cxlab.schemas import schema_of, validate
+from cxlab.store import Part, Staged, Store
 
 __all__ = ["FeatureConfig", "FeaturesReport", "extract_features", "read_config"]
 
@@ -94,47 +97,111 @@ def _parts(store: Store, name: str) -> dict[str, list[Part]]:
     return {k: [p] for k, p in store.parts(name).items()}
 
 
-def _read(job: dict, name: str, columns: list[str]) -> pd.DataFrame:
-    """One recording's rows of ``name``: its own part if the table is keyed by recording."""
-    parts = job[name]
+class _Slices(NamedTuple):
+    """One table's rows for a batch of recordings: columns as NumPy arrays and, per
+    recording id, the ``(start, stop)`` of its rows (in the table's sort order)."""
+
+    columns: dict[str, np.ndarray]
+    spans: dict[str, tuple[int, int]]
+
+
+def _scan(store: Store, jobs: list[dict], name: str, columns: list[str]) -> _Slices:
+    """Read table ``name`` for every recording of ``jobs`` in one scan.
+
+    Parts keyed by recording id (the ingest layout) are read together and split by the
+    row counts the catalog holds; otherwise (or when the counts disagree) the rows are
+    read with their ``recording_id`` and split by a stable sort on it."""
+    keyed = [j for j in jobs if j[f"{name}_keyed"]]
+    parts = [p for j in keyed for p in j[name]]
+    spans: dict[str, tuple[int, int]] = {}
+    cols: dict[str, np.ndarray] = {}
     if parts:
-        return Store(job["store"]).read_parts(parts, table=name, columns=columns)
-    if job[f"{name}_keyed"]:  # parts are keyed by recording id and this one has none
-        return pd.DataFrame(columns=columns)
-    return Store(job["store"]).table(
-        name, columns=columns, filters=[("recording_id", "==", job["rec"]["recording_id"])]
-    )
+        df = store.read_parts(parts, table=name, columns=columns)
+        counts = [sum(p.rows for p in j[name]) for j in keyed]
+        if sum(counts) == len(df):
+            stops = np.cumsum(counts)
+            for j, a, b in zip(keyed, stops - counts, stops, strict=True):
+                if b > a:
+                    spans[j["rec"]["recording_id"]] = (int(a), int(b))
+            cols = {c: df[c].to_numpy() for c in columns}
+        else:  # a part shared by several recordings: split on the column itself
+            keyed = []
+    done = {id(j) for j in keyed}
+    rest = [j["rec"]["recording_id"] for j in jobs if id(j) not in done]
+    if rest:
+        df = store.table(
+            name, columns=["recording_id", *columns], filters=[("recording_id", "in", rest)]
+        )
+        rid = df["recording_id"].to_numpy(dtype=object)
+        order = np.argsort(rid, kind="stable")
+        rid = rid[order]
+        n0 = len(next(iter(cols.values()))) if cols else 0
+        new = {c: df[c].to_numpy()[order] for c in columns}
+        cols = {c: np.concatenate([cols[c], new[c]]) for c in columns} if cols else new
+        if len(rid):
+            starts = np.flatnonzero(np.r_[True, rid[1:] != rid[:-1]])
+            stops = np.r_[starts[1:], len(rid)]
+            for a, b in zip(starts, stops, strict=True):
+                spans[str(rid[a])] = (n0 + int(a), n0 + int(b))
+    return _Slices(cols, spans)
 
 
-def _trial(job: dict) -> Trial:
-    rec = job["rec"]
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop of the runs of equal values in ``keys`` (shape (n,), n ≥ 1)."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return starts, np.r_[starts[1:], len(keys)]
+
+
+def _rate(rate, times: np.ndarray) -> float:
+    """The header's rate, Hz, else 1 / the median sample interval of ``times`` (s)."""
+    if rate and np.isfinite(rate) and rate > 0:
+        return float(rate)
+    return 1.0 / float(np.median(np.diff(times)))
+
+
+def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
+    """One recording's :class:`Trial` from the batch's forces and markers (views, no copy)."""
+    rid = rec["recording_id"]
     trial = Trial(task=rec["task"])
     mass = rec.get("body_mass_kg")  # export header (ForceDecks Weight (Kg)), if ingested
     if mass is not None and np.isfinite(mass):
         trial.body_mass_kg = float(mass)
-    forces = _read(job, "forces", ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"])
-    if len(forces):
-        forces = forces.sort_values(["plate", "sample"])
-        for plate, g in forces.groupby("plate", sort=True):
-            trial.plates[int(plate)] = {c: g[c].to_numpy(float) for c in ("fz", "cop_x", "cop_y")}
-        rate = rec.get("analog_rate_hz")
-        if not (rate and np.isfinite(rate) and rate > 0):
-            t = forces.loc[forces["plate"] == forces["plate"].iloc[0], "time_s"].to_numpy()
-            rate = 1.0 / float(np.median(np.diff(t)))
-        trial.analog_rate_hz = float(rate)
-    markers = _read(job, "markers", ["marker", "frame", "time_s", "x", "y", "z"])
-    if len(markers):
-        markers = markers.sort_values(["marker", "frame"])
-        for name, g in markers.groupby("marker", sort=True):
-            trial.markers[str(name)] = g[["x", "y", "z"]].to_numpy(float)
-        rate = rec.get("point_rate_hz")
-        if not (rate and np.isfinite(rate) and rate > 0):
-            t = np.unique(markers["time_s"].to_numpy())
-            rate = 1.0 / float(np.median(np.diff(t)))
-        trial.point_rate_hz = float(rate)
-    if "analogs" in job:  # the task runs "emg": its analog channels, events and MVC trials
-        _emg_inputs(job, trial)
+    if rid in forces.spans:
+        a, b = forces.spans[rid]
+        c = {k: v[a:b] for k, v in forces.columns.items()}
+        plate, sample = c["plate"].astype(np.int64), c["sample"]
+        if not _sorted_by(plate, sample):
+            order = np.lexsort((sample, plate))
+            c = {k: v[order] for k, v in c.items()}
+            plate = plate[order]
+        starts, stops = _groups(plate)
+        for s, e in zip(starts, stops, strict=True):
+            trial.plates[int(plate[s])] = {
+                k: c[k][s:e].astype(float, copy=False) for k in ("fz", "cop_x", "cop_y")
+            }
+        trial.analog_rate_hz = _rate(rec.get("analog_rate_hz"), c["time_s"][starts[0] : stops[0]])
+    if rid in markers.spans:
+        a, b = markers.spans[rid]
+        c = {k: v[a:b] for k, v in markers.columns.items()}
+        names = c["marker"].astype(object)
+        if not (np.all(names[1:] >= names[:-1]) and _sorted_by(names, c["frame"])):
+            order = np.lexsort((c["frame"], names))
+            c = {k: v[order] for k, v in c.items()}
+            names = names[order]
+        xyz = np.column_stack([c["x"], c["y"], c["z"]]).astype(float, copy=False)
+        starts, stops = _groups(names)
+        for s, e in zip(starts, stops, strict=True):
+            trial.markers[str(names[s])] = xyz[s:e]
+        trial.point_rate_hz = _rate(rec.get("point_rate_hz"), np.unique(c["time_s"]))
     return trial
+
+
+def _sorted_by(group: np.ndarray, within: np.ndarray) -> bool:
+    """Whether rows run in ``group`` order and, inside each group, in ``within`` order."""
+    if len(group) < 2:
+        return True
+    same = group[1:] == group[:-1]
+    return bool(np.all(same | (group[1:] > group[:-1])) and np.all(np.diff(within)[same] > 0))
 
 
 def _emg_inputs(job: dict, trial: Trial) -> None:
@@ -172,16 +239,124 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
         trial.mvc.append((task, float(rate), channels(paths)))
 
 
-def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
-    """Worker: compute and write one recording's features; return (rows written, quarantine)."""
+class _BatchResult(NamedTuple):
+    """What a worker returns for a batch: parts staged for the parent to commit in one
+    commit, parts to delete in it, feature rows written and quarantine rows."""
+
+    staged: list[Staged]
+    deleted: list[tuple[str, str]]
+    n_processed: int
+    n_rows: int
+    quarantine: list[pd.DataFrame]
+
+
+def _run_batch(jobs: list[dict]) -> _BatchResult:
+    """Worker: compute a batch of recordings (one scan of each input table) and stage
+    their features, curves and quarantine parts (committed by the parent)."""
+    store, owner = Store(jobs[0]["store"]), jobs[0]["owner"]
+    forces = markers = _Slices({}, {})
+    read_error = None
+    try:
+        forces = _scan(store, jobs, "forces", ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"])
+        markers = _scan(store, jobs, "markers", ["marker", "frame", "time_s", "x", "y", "z"])
+    except (OSError, ValueError, CxlabError) as e:  # a batch read failed: read one at a time
+        read_error = e
+    feats, curves, quarantine, deleted = {}, {}, [], []
+    n_rows = 0
+    for job in jobs:
+        rec = job["rec"]
+        try:
+            f, m = (
+                (forces, markers)
+                if read_error is None
+                else (
+                    _scan(
+                        store,
+                        [job],
+                        "forces",
+                        ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"],
+                    ),
+                    _scan(store, [job], "markers", ["marker", "frame", "time_s", "x", "y", "z"]),
+                )
+            )
+            trial = _trial(rec, f, m)
+            if "analogs" in job:  # the task runs "emg": its analog channels, events and MVCs
+                _emg_inputs(job, trial)
+        except (OSError, ValueError, CxlabError) as e:
+            trial, err = None, e
+        out = _compute(job, trial, None if trial is not None else err)
+        rid = rec["recording_id"]
+        q = out.quarantine
+        if len(q):
+            quarantine.append((rid, q))
+        elif job["had_quarantine"]:
+            deleted.append(("quarantine", f"features-{rid}"))
+        if len(out.curves):
+            curves[rid] = out.curves
+        elif job["had_curves"]:
+            deleted.append(("curves", rid))
+        if len(out.features):
+            feats[rid] = out.features
+            n_rows += len(out.features)
+        elif job["had_features"]:
+            deleted.append(("features", rid))
+    staged = [store.stage("quarantine", q, key=f"features-{r}", owner=owner) for r, q in quarantine]
+    staged += _stage_by_recording(store, "curves", curves, owner=owner)
+    staged += _stage_by_recording(store, "features", feats, owner=owner)
+    return _BatchResult(staged, deleted, len(jobs), n_rows, [q for _, q in quarantine])
+
+
+def _stage_by_recording(
+    store: Store, name: str, frames: dict[str, pd.DataFrame], /, *, owner: int
+) -> list[Staged]:
+    """Stage one part per recording (key = recording id) of ``name``, validating the
+    batch's rows once and slicing the validated table by recording.
+
+    Stable sorting keeps each recording's rows in the order its own validation gives, so
+    every part has the bytes a per-recording write would give; a batch that fails
+    validation, or whose recordings' rows are not contiguous once sorted, is validated
+    recording by recording (the error then names the recording's own rows)."""
+    if not frames:
+        return []
+    schema = schema_of(name)
+
+    def one_by_one() -> list[Staged]:
+        return [store.stage(name, f, key=k, owner=owner) for k, f in frames.items()]
+
+    df = pd.concat(list(frames.values()), ignore_index=True)
+    absent = [c for c in schema.columns if c.optional and c.name not in df.columns]
+    if absent:
+        df = df.assign(
+            **{c.name: [[] if pa.types.is_list(c.type) else None] * len(df) for c in absent}
+        )
+    try:
+        table = validate(df, schema)
+    except SchemaError:
+        return one_by_one()
+    rid = table.column("recording_id").to_numpy(zero_copy_only=False)
+    starts, stops = _groups(rid)
+    if len(starts) != len(frames):
+        return one_by_one()
+    return [
+        store.stage(name, table.slice(a, b - a), key=str(rid[a]), owner=owner)
+        for a, b in zip(starts, stops, strict=True)
+    ]
+
+
+class _Computed(NamedTuple):
+    features: pd.DataFrame  # FEATURE_COLUMNS, empty when nothing could be computed
+    curves: pd.DataFrame
+    quarantine: pd.DataFrame  # _Q_COLUMNS
+
+
+def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _Computed:
+    """One recording's features, curves and quarantine rows (joint tables are written by
+    :func:`~cxlab.features.joints.store_joint_tables` itself)."""
     rec, cfg = job["rec"], job["cfg"]
     rid, task = rec["recording_id"], rec["task"]
     rows, qrows = [], []
-    try:
-        trial = _trial(job)
-    except (OSError, ValueError, CxlabError) as e:
-        trial, err = None, f"cannot read the recording's data ({e})"
-        qrows.append(("read", err))
+    if trial is None:
+        qrows.append(("read", f"cannot read the recording's data ({read_error})"))
     for fn in [] if trial is None else cfg.functions(task):
         try:
             with np.errstate(all="ignore"):
@@ -246,22 +421,8 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         },
         columns=_Q_COLUMNS,
     )
-    store = Store(job["store"])
-    # The quarantine part first, the features part last: the features part is what marks
-    # the recording done, so a kill between the two is redone by the next run.
-    if len(q):
-        store.append_quarantine(q, key=f"features-{rid}")
-    elif job["had_quarantine"]:
-        store.delete("quarantine", key=f"features-{rid}")
-    if len(curves):
-        store.write("curves", curves, key=rid)
-    elif job["had_curves"]:
-        store.delete("curves", key=rid)
-    if len(feats):
-        store.write("features", feats[FEATURE_COLUMNS], key=rid)
-    elif job["had_features"]:
-        store.delete("features", key=rid)
-    return len(feats), q
+    feats = feats[FEATURE_COLUMNS] if len(feats) else feats.iloc[:0]
+    return _Computed(feats, curves, q)
 
 
 def extract_features(
@@ -364,6 +525,7 @@ def extract_features(
         jobs_list.append(
             {
                 "store": str(store.path),
+                "owner": os.getpid(),  # staged parts outlive the worker until committed
                 "rec": rec,
                 "cfg": cfg,
                 "forces": forces.get(rid, []),
@@ -388,23 +550,19 @@ def extract_features(
                 "analogs_keyed": True,
                 "mvc": mvc.get((rec["subject_id"], rec["session"]), []),
             }
-    n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
+    batches = _batches(jobs_list)
+    n_workers = min(jobs or os.cpu_count() or 1, max(len(batches), 1))
     with _Progress(progress, len(jobs_list)) as bar:
-        if n_workers > 1 or (scheduler and jobs_list):
+        if n_workers > 1 or (scheduler and batches):
             with make_executor(n_workers, scheduler=scheduler) as ex:
-                results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
-                for n_rows, q in results:
-                    report.n_processed += 1
-                    report.n_rows += n_rows
-                    qparts.append(q)
-                    bar.advance()
+                for batch, result in zip(batches, ex.map(_run_batch, batches), strict=True):
+                    _land(store, result, report, qparts)
+                    bar.advance(len(batch))
         else:
-            for job in jobs_list:
-                n_rows, q = _run_one(job)
-                report.n_processed += 1
-                report.n_rows += n_rows
-                qparts.append(q)
-                bar.advance()
+            for batch in batches:
+                _land(store, _run_batch(batch), report, qparts)
+                bar.advance(len(batch))
+    store.discard_staged(owner=os.getpid())  # what a worker that died left staged
     strength = store.table("strength")
     if len(strength):
         from cxlab.features.strength import strength_features
@@ -427,6 +585,31 @@ def extract_features(
         )
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+_BATCH = 64
+"""Recordings per worker task: one scan of each input table and one commit per batch."""
+
+
+def _batches(jobs: list[dict]) -> list[list[dict]]:
+    """The jobs in batches of at most :data:`_BATCH` recordings of one subject (partition),
+    so a batch's inputs come from one folder of each partitioned table."""
+    by_subject: dict = {}
+    for j in jobs:
+        by_subject.setdefault(str(j["rec"]["subject_id"]), []).append(j)
+    return [
+        group[i : i + _BATCH]
+        for _, group in sorted(by_subject.items())
+        for i in range(0, len(group), _BATCH)
+    ]
+
+
+def _land(store: Store, result: _BatchResult, report: FeaturesReport, qparts: list) -> None:
+    """Commit one batch's parts and deletions together and count them in ``report``."""
+    store.commit(result.staged, delete=result.deleted)
+    report.n_processed += result.n_processed
+    report.n_rows += result.n_rows
+    qparts.extend(result.quarantine)
 
 
 def _unknown_task(store: Store, rec: dict, known: list[str]) -> pd.DataFrame:
@@ -516,9 +699,9 @@ class _Progress:
             self._task = self._p.add_task("features", total=self.total)
         return self
 
-    def advance(self):
+    def advance(self, n: int = 1):
         if self._p is not None:
-            self._p.advance(self._task)
+            self._p.advance(self._task, n)
 
     def __exit__(self, *exc):
         if self._p is not None:
