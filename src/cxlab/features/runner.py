@@ -254,31 +254,17 @@ def _run_batch(jobs: list[dict]) -> _BatchResult:
     """Worker: compute a batch of recordings (one scan of each input table) and stage
     their features, curves and quarantine parts (committed by the parent)."""
     store, owner = Store(jobs[0]["store"]), jobs[0]["owner"]
-    forces = markers = _Slices({}, {})
-    read_error = None
     try:
-        forces = _scan(store, jobs, "forces", ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"])
-        markers = _scan(store, jobs, "markers", ["marker", "frame", "time_s", "x", "y", "z"])
-    except (OSError, ValueError, CxlabError) as e:  # a batch read failed: read one at a time
-        read_error = e
-    feats, curves, quarantine, deleted = {}, {}, [], []
+        batch = [_scan(store, jobs, n, c) for n, c in _INPUTS.items()]
+    except (OSError, ValueError, CxlabError):  # one unreadable part: read one at a time
+        batch = None
+    feats = {c: [] for c in FEATURE_COLUMNS}
+    curves, quarantine, deleted = {}, [], []
     n_rows = 0
     for job in jobs:
         rec = job["rec"]
         try:
-            f, m = (
-                (forces, markers)
-                if read_error is None
-                else (
-                    _scan(
-                        store,
-                        [job],
-                        "forces",
-                        ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"],
-                    ),
-                    _scan(store, [job], "markers", ["marker", "frame", "time_s", "x", "y", "z"]),
-                )
-            )
+            f, m = batch or [_scan(store, [job], n, c) for n, c in _INPUTS.items()]
             trial = _trial(rec, f, m)
             if "analogs" in job:  # the task runs "emg": its analog channels, events and MVCs
                 _emg_inputs(job, trial)
@@ -295,19 +281,25 @@ def _run_batch(jobs: list[dict]) -> _BatchResult:
             curves[rid] = out.curves
         elif job["had_curves"]:
             deleted.append(("curves", rid))
-        if len(out.features):
-            feats[rid] = out.features
+        if out.features:
+            for c in _ID_COLUMNS:
+                feats[c] += [rec[c]] * len(out.features)
+            for c, values in zip(Measure._fields, zip(*out.features, strict=True), strict=True):
+                feats[c] += values
             n_rows += len(out.features)
         elif job["had_features"]:
             deleted.append(("features", rid))
     staged = [store.stage("quarantine", q, key=f"features-{r}", owner=owner) for r, q in quarantine]
-    staged += _stage_by_recording(store, "curves", curves, owner=owner)
-    staged += _stage_by_recording(store, "features", feats, owner=owner)
+    if curves:
+        df = pd.concat(list(curves.values()), ignore_index=True)
+        staged += _stage_by_recording(store, "curves", df, owner=owner)
+    if n_rows:
+        staged += _stage_by_recording(store, "features", pd.DataFrame(feats), owner=owner)
     return _BatchResult(staged, deleted, len(jobs), n_rows, [q for _, q in quarantine])
 
 
 def _stage_by_recording(
-    store: Store, name: str, frames: dict[str, pd.DataFrame], /, *, owner: int
+    store: Store, name: str, df: pd.DataFrame, /, *, owner: int
 ) -> list[Staged]:
     """Stage one part per recording (key = recording id) of ``name``, validating the
     batch's rows once and slicing the validated table by recording.
@@ -316,14 +308,15 @@ def _stage_by_recording(
     every part has the bytes a per-recording write would give; a batch that fails
     validation, or whose recordings' rows are not contiguous once sorted, is validated
     recording by recording (the error then names the recording's own rows)."""
-    if not frames:
-        return []
     schema = schema_of(name)
+    keys = pd.unique(df["recording_id"])
 
     def one_by_one() -> list[Staged]:
-        return [store.stage(name, f, key=k, owner=owner) for k, f in frames.items()]
+        ids = df["recording_id"]
+        return [
+            store.stage(name, df[ids == k].reset_index(drop=True), key=k, owner=owner) for k in keys
+        ]
 
-    df = pd.concat(list(frames.values()), ignore_index=True)
     absent = [c for c in schema.columns if c.optional and c.name not in df.columns]
     if absent:
         df = df.assign(
@@ -335,7 +328,7 @@ def _stage_by_recording(
         return one_by_one()
     rid = table.column("recording_id").to_numpy(zero_copy_only=False)
     starts, stops = _groups(rid)
-    if len(starts) != len(frames):
+    if len(starts) != len(keys):
         return one_by_one()
     return [
         store.stage(name, table.slice(a, b - a), key=str(rid[a]), owner=owner)
@@ -343,8 +336,16 @@ def _stage_by_recording(
     ]
 
 
+_EMPTY_Q = pd.DataFrame(columns=_Q_COLUMNS)
+_ID_COLUMNS = ("recording_id", "subject_id", "session", "task", "trial")
+_INPUTS = {
+    "forces": ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"],
+    "markers": ["marker", "frame", "time_s", "x", "y", "z"],
+}
+
+
 class _Computed(NamedTuple):
-    features: pd.DataFrame  # FEATURE_COLUMNS, empty when nothing could be computed
+    features: list[Measure]  # the finite values that land
     curves: pd.DataFrame
     quarantine: pd.DataFrame  # _Q_COLUMNS
 
@@ -395,9 +396,6 @@ def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _C
         )
         qrows.extend(joints.quarantine)
         rows.extend(joints.features)
-    feats = pd.DataFrame(rows, columns=list(Measure._fields))
-    for c in ("recording_id", "subject_id", "session", "task", "trial"):
-        feats[c] = rec[c]
     curves = pd.DataFrame()
     # A recording already quarantined by a feature function is not reported twice.
     failed = any(not why.startswith("warning, values kept") for _, why in qrows)
@@ -409,20 +407,21 @@ def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _C
                 curves[c] = rec[c]
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append(("curves", str(e) if isinstance(e, CxlabError) else f"curves: {e!r}"))
-    q = pd.DataFrame(
-        {
-            "source_path": rec["source_path"],
-            "source_sha256": rec["source_sha256"],
-            "stage": "features",
-            "row": pd.array([None] * len(qrows), dtype="Int64"),
-            "field": [f"{task}:{fn}" for fn, _ in qrows],
-            "value": rid,
-            "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
-        },
-        columns=_Q_COLUMNS,
-    )
-    feats = feats[FEATURE_COLUMNS] if len(feats) else feats.iloc[:0]
-    return _Computed(feats, curves, q)
+    q = _EMPTY_Q
+    if qrows:
+        q = pd.DataFrame(
+            {
+                "source_path": rec["source_path"],
+                "source_sha256": rec["source_sha256"],
+                "stage": "features",
+                "row": pd.array([None] * len(qrows), dtype="Int64"),
+                "field": [f"{task}:{fn}" for fn, _ in qrows],
+                "value": rid,
+                "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
+            },
+            columns=_Q_COLUMNS,
+        )
+    return _Computed(rows, curves, q)
 
 
 def extract_features(
