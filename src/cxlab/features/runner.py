@@ -152,11 +152,11 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.r_[starts[1:], len(keys)]
 
 
-def _rate(rate, times: np.ndarray) -> float:
-    """The header's rate, Hz, else 1 / the median sample interval of ``times`` (s)."""
-    if rate and np.isfinite(rate) and rate > 0:
+def _rate(rate, times) -> float:
+    """The header's rate, Hz, else 1 / the median sample interval of ``times()`` (s)."""
+    if _usable(rate):
         return float(rate)
-    return 1.0 / float(np.median(np.diff(times)))
+    return 1.0 / float(np.median(np.diff(times())))
 
 
 def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
@@ -179,7 +179,9 @@ def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
             trial.plates[int(plate[s])] = {
                 k: c[k][s:e].astype(float, copy=False) for k in ("fz", "cop_x", "cop_y")
             }
-        trial.analog_rate_hz = _rate(rec.get("analog_rate_hz"), c["time_s"][starts[0] : stops[0]])
+        trial.analog_rate_hz = _rate(
+            rec.get("analog_rate_hz"), lambda: c["time_s"][starts[0] : stops[0]]
+        )
     if rid in markers.spans:
         a, b = markers.spans[rid]
         c = {k: v[a:b] for k, v in markers.columns.items()}
@@ -192,7 +194,7 @@ def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
         starts, stops = _groups(names)
         for s, e in zip(starts, stops, strict=True):
             trial.markers[str(names[s])] = xyz[s:e]
-        trial.point_rate_hz = _rate(rec.get("point_rate_hz"), np.unique(c["time_s"]))
+        trial.point_rate_hz = _rate(rec.get("point_rate_hz"), lambda: np.unique(c["time_s"]))
     return trial
 
 
@@ -204,9 +206,10 @@ def _sorted_by(group: np.ndarray, within: np.ndarray) -> bool:
     return bool(np.all(same | (group[1:] > group[:-1])) and np.all(np.diff(within)[same] > 0))
 
 
-def _emg_inputs(job: dict, trial: Trial) -> None:
-    """The recording's EMG channels (by label, emg.toml), its events and the session's MVC
-    trials; reads only the channel column when the recording has no EMG channel."""
+def _emg_inputs(job: dict, trial: Trial, events: dict[str, pd.DataFrame], cache: dict) -> None:
+    """The recording's EMG channels (by label, emg.toml), its events (``events``: the
+    batch's, by recording id) and the session's MVC trials (read once per batch: ``cache``);
+    reads only the channel column when the recording has no EMG channel."""
     parts = job["analogs"]
     if not parts:
         return
@@ -218,16 +221,18 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
         return
 
     def channels(handles):
+        key = (tuple(p.file for p in handles), tuple(keep))
+        if key not in cache:
+            cache[key] = read(handles)
+        return cache[key]
+
+    def read(handles):
         df = store.read_parts(handles, table="analogs", columns=["channel", "sample", "value"])
         df = df[df["channel"].isin(keep)].sort_values(["channel", "sample"], kind="stable")
         return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
 
-    trial.analogs = channels(parts)
-    ev = store.table(
-        "events",
-        columns=["recording_id", "label", "context", "time_s"],
-        filters=[("recording_id", "==", job["rec"]["recording_id"])],
-    )
+    trial.analogs = read(parts)
+    ev = events.get(job["rec"]["recording_id"], _NO_EVENTS)
     # C3D event times count from frame 1 of the capture; samples from the first stored frame
     rec = job["rec"]
     first, prate = rec.get("first_frame") or 0, rec.get("point_rate_hz")
@@ -254,20 +259,22 @@ def _run_batch(jobs: list[dict]) -> _BatchResult:
     """Worker: compute a batch of recordings (one scan of each input table) and stage
     their features, curves and quarantine parts (committed by the parent)."""
     store, owner = Store(jobs[0]["store"]), jobs[0]["owner"]
+    inputs = _inputs(jobs)
     try:
-        batch = [_scan(store, jobs, n, c) for n, c in _INPUTS.items()]
+        batch = [_scan(store, jobs, n, c) for n, c in inputs.items()]
     except (OSError, ValueError, CxlabError):  # one unreadable part: read one at a time
         batch = None
+    events, mvc_cache = _batch_events(store, jobs), {}
     feats = {c: [] for c in FEATURE_COLUMNS}
     curves, quarantine, deleted = {}, [], []
     n_rows = 0
     for job in jobs:
         rec = job["rec"]
         try:
-            f, m = batch or [_scan(store, [job], n, c) for n, c in _INPUTS.items()]
+            f, m = batch or [_scan(store, [job], n, c) for n, c in inputs.items()]
             trial = _trial(rec, f, m)
             if "analogs" in job:  # the task runs "emg": its analog channels, events and MVCs
-                _emg_inputs(job, trial)
+                _emg_inputs(job, trial, events, mvc_cache)
         except (OSError, ValueError, CxlabError) as e:
             trial, err = None, e
         out = _compute(job, trial, None if trial is not None else err)
@@ -338,10 +345,39 @@ def _stage_by_recording(
 
 _EMPTY_Q = pd.DataFrame(columns=_Q_COLUMNS)
 _ID_COLUMNS = ("recording_id", "subject_id", "session", "task", "trial")
-_INPUTS = {
-    "forces": ["plate", "sample", "time_s", "fz", "cop_x", "cop_y"],
-    "markers": ["marker", "frame", "time_s", "x", "y", "z"],
-}
+_NO_EVENTS = pd.DataFrame(columns=["recording_id", "label", "context", "time_s"])
+
+
+def _inputs(jobs: list[dict]) -> dict[str, list[str]]:
+    """Columns to read of each input table; ``time_s`` only when a recording of the batch
+    has no usable rate in its header (the rate then comes from the sample times)."""
+
+    def rate_missing(key):
+        return any(not _usable(j["rec"].get(key)) for j in jobs)
+
+    return {
+        "forces": ["plate", "sample", "fz", "cop_x", "cop_y"]
+        + (["time_s"] if rate_missing("analog_rate_hz") else []),
+        "markers": ["marker", "frame", "x", "y", "z"]
+        + (["time_s"] if rate_missing("point_rate_hz") else []),
+    }
+
+
+def _usable(rate) -> bool:
+    return bool(rate and np.isfinite(rate) and rate > 0)
+
+
+def _batch_events(store: Store, jobs: list[dict]) -> dict[str, pd.DataFrame]:
+    """The ``events`` rows of the batch's recordings that run "emg" (one read), by id."""
+    rids = [j["rec"]["recording_id"] for j in jobs if j.get("analogs")]
+    if not rids:
+        return {}
+    ev = store.table(
+        "events",
+        columns=["recording_id", "label", "context", "time_s"],
+        filters=[("recording_id", "in", rids)],
+    )
+    return {str(k): g for k, g in ev.groupby("recording_id", sort=False)}
 
 
 class _Computed(NamedTuple):
