@@ -297,8 +297,12 @@ def _run_batch(jobs: list[dict]) -> _BatchResult:
         elif job["had_features"]:
             deleted.append(("features", rid))
     staged = [store.stage("quarantine", q, key=f"features-{r}", owner=owner) for r, q in quarantine]
-    if curves:
+    if curves:  # the id columns set once for the batch (not five pandas setitems a trial)
         df = pd.concat(list(curves.values()), ignore_index=True)
+        n = [len(f) for f in curves.values()]
+        recs = {j["rec"]["recording_id"]: j["rec"] for j in jobs}
+        for c in _ID_COLUMNS:
+            df[c] = np.repeat(np.array([recs[r][c] for r in curves], dtype=object), n)
         staged += _stage_by_recording(store, "curves", df, owner=owner)
     if n_rows:
         staged += _stage_by_recording(store, "features", pd.DataFrame(feats), owner=owner)
@@ -439,8 +443,6 @@ def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _C
         try:
             with np.errstate(all="ignore"):
                 curves = curves_frame(trial_curves(trial, cfg))
-            for c in ("recording_id", "subject_id", "session", "task", "trial"):
-                curves[c] = rec[c]
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append(("curves", str(e) if isinstance(e, CxlabError) else f"curves: {e!r}"))
     q = _EMPTY_Q
@@ -627,16 +629,11 @@ _BATCH = 64
 
 
 def _batches(jobs: list[dict]) -> list[list[dict]]:
-    """The jobs in batches of at most :data:`_BATCH` recordings of one subject (partition),
-    so a batch's inputs come from one folder of each partitioned table."""
-    by_subject: dict = {}
-    for j in jobs:
-        by_subject.setdefault(str(j["rec"]["subject_id"]), []).append(j)
-    return [
-        group[i : i + _BATCH]
-        for _, group in sorted(by_subject.items())
-        for i in range(0, len(group), _BATCH)
-    ]
+    """The jobs ordered by subject (partition) and cut into batches of :data:`_BATCH`, so a
+    batch reads from one or a few partition folders; a small cohort per subject (a few
+    dozen trials) still fills whole batches (one validation and one commit each)."""
+    ordered = sorted(jobs, key=lambda j: (str(j["rec"]["subject_id"]), j["rec"]["recording_id"]))
+    return [ordered[i : i + _BATCH] for i in range(0, len(ordered), _BATCH)]
 
 
 def _land(store: Store, result: _BatchResult, report: FeaturesReport, qparts: list) -> None:
