@@ -4,9 +4,12 @@
    100 Hz) and the battery (``sj_metrics``, a four-jump trial split by ``jump_segments``,
    ``dj_metrics``, ``imtp_metrics``; two plates, 1000 Hz) against one ``numpy.cumsum``
    pass over the same array.
-2. ``extract_features`` throughput (trials/s) on a synthetic store of ``--trials``
-   recordings (half CMJ, half single-leg balance) built from the analytic generators of
-   the tests (``tests/featuresim.py``), serial and with ``--jobs`` workers.
+2. ``cxlab features`` throughput (``extract_features``, what the command runs) on a
+   synthetic store of ``--trials`` recordings (half CMJ, half single-leg balance) built
+   from the analytic generators of the tests (``tests/featuresim.py``), with ``--jobs 1``
+   (trials/s per core) and with ``--jobs`` workers, against the feature functions alone
+   (the same ``features.toml`` functions called on the same trials held in memory, in
+   the same run): the ratio is the runner's overhead (reading, validating, writing).
 
 Usage::
 
@@ -29,9 +32,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cxlab.features.balance import cop_metrics
 from cxlab.features.battery import dj_metrics, jump_segments, sj_metrics
+from cxlab.features.config import read_config
 from cxlab.features.isometric import imtp_metrics
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features
+from cxlab.features.tasks import FUNCTIONS, Trial
 from cxlab.store import Store
 from featuresim import cmj_force, cop_normal, dj_force, imtp_force, sj_force
 
@@ -106,10 +111,10 @@ def battery() -> None:
         )
 
 
-def build_store(path: Path, n: int) -> Store:
-    st = Store(path)
-    recs = []
+def simulate_trials(n: int) -> list[tuple[dict, dict]]:
+    """``n`` recordings: (``recordings`` row, plate number -> columns of ``forces``)."""
     rng = np.random.default_rng(0)
+    out = []
     for i in range(n):
         name = f"trial{i}"
         rid = hashlib.sha256(name.encode()).hexdigest()[:16]
@@ -118,55 +123,98 @@ def build_store(path: Path, n: int) -> Store:
             fz, _ = cmj_force(
                 mass_kg=rng.uniform(55, 95), v_to=rng.uniform(1.8, 3.0), noise_n=1.0, seed=i
             )
-            plates = [{"fz": 0.5 * fz}, {"fz": 0.5 * fz}]
+            plates = {1: {"fz": 0.5 * fz}, 2: {"fz": 0.5 * fz}}
             rate = 1000.0
         else:
             cop = cop_normal(n=3000, seed=i)
-            plates = [{"fz": np.full(3000, 700.0), "cop_x": cop[:, 0], "cop_y": cop[:, 1]}]
+            plates = {1: {"fz": np.full(3000, 700.0), "cop_x": cop[:, 0], "cop_y": cop[:, 1]}}
             rate = 100.0
-        frames = []
-        for k, d in enumerate(plates, start=1):
-            m = d["fz"].size
-            df = pd.DataFrame({c: d.get(c, np.zeros(m)) for c in COLS})
-            df.insert(0, "time_s", np.arange(m) / rate)
-            df.insert(0, "sample", np.arange(m, dtype=np.int64))
-            df.insert(0, "plate", np.int32(k))
-            df.insert(0, "recording_id", rid)
-            frames.append(df)
-        sid = hashlib.sha256(f"s{i % 50}".encode()).hexdigest()[:12]
-        st.write("forces", pd.concat(frames, ignore_index=True), key=rid, partition=sid)
-        recs.append(
-            {
-                "recording_id": rid,
-                "subject_id": sid,
-                "session": "1",
-                "task": task,
-                "trial": str(i),
-                "source_path": f"{name}.c3d",
-                "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
-                "format": "c3d",
-                "vendor": None,
-                "point_rate_hz": np.nan,
-                "analog_rate_hz": rate,
-                "n_frames": 0,
-                "first_frame": 1,
-            }
-        )
-    st.write("recordings", pd.DataFrame(recs), key="all")
+        plates = {k: {c: d.get(c, np.zeros(d["fz"].size)) for c in COLS} for k, d in plates.items()}
+        rec = {
+            "recording_id": rid,
+            "subject_id": hashlib.sha256(f"s{i % 50}".encode()).hexdigest()[:12],
+            "session": "1",
+            "task": task,
+            "trial": str(i),
+            "source_path": f"{name}.c3d",
+            "source_sha256": hashlib.sha256(name.encode()).hexdigest(),
+            "format": "c3d",
+            "vendor": None,
+            "point_rate_hz": np.nan,
+            "analog_rate_hz": rate,
+            "n_frames": 0,
+            "first_frame": 1,
+        }
+        out.append((rec, plates))
+    return out
+
+
+def build_store(path: Path, trials: list[tuple[dict, dict]]) -> Store:
+    """The trials as a store (one ``forces`` part per recording, as ingest writes them),
+    committed in one transaction."""
+    st = Store(path)
+    with st.transaction() as tx:
+        for rec, plates in trials:
+            frames = []
+            for k, d in plates.items():
+                m = d["fz"].size
+                df = pd.DataFrame(d)
+                df.insert(0, "time_s", np.arange(m) / rec["analog_rate_hz"])
+                df.insert(0, "sample", np.arange(m, dtype=np.int64))
+                df.insert(0, "plate", np.int32(k))
+                df.insert(0, "recording_id", rec["recording_id"])
+                frames.append(df)
+            forces = pd.concat(frames, ignore_index=True)
+            tx.write("forces", forces, key=rec["recording_id"], partition=rec["subject_id"])
+        tx.write("recordings", pd.DataFrame([rec for rec, _ in trials]), key="all")
     return st
 
 
+def functions_alone(trials: list[tuple[dict, dict]]) -> tuple[float, int]:
+    """CPU seconds to run the configured feature functions on every trial held in memory
+    (the arrays the runner hands them), and the number of values they return."""
+    cfg = read_config(None)
+    held = []
+    for rec, plates in trials:
+        t = Trial(task=rec["task"], analog_rate_hz=rec["analog_rate_hz"])
+        t.plates = {k: {c: d[c] for c in ("fz", "cop_x", "cop_y")} for k, d in plates.items()}
+        held.append(t)
+    t0 = time.process_time()
+    n = 0
+    with np.errstate(all="ignore"):
+        for t in held:
+            for fn in cfg.functions(t.task):
+                n += len(FUNCTIONS[fn](t, cfg))
+    return time.process_time() - t0, n
+
+
 def throughput(n: int, jobs: int) -> None:
+    trials = simulate_trials(n)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        st = build_store(Path(tmp) / "store", n)
+        st = build_store(Path(tmp) / "store", trials)
         print(f"built a store of {n} trials in {time.perf_counter() - t:.1f} s")
-        for j in sorted({1, jobs}):
-            r = extract_features(st, jobs=j, force=True, progress=False)
-            assert r.n_quarantined == 0, r.quarantine
+        t_fn, n_values = functions_alone(trials)
+        print(
+            f"feature functions alone: {n / t_fn:.0f} trials/s per core ({t_fn:.2f} CPU s, "
+            f"{t_fn / n * 1e3:.2f} ms/trial, {n_values} values)"
+        )
+        # --jobs 1 runs in this process: its CPU time is the cost per core even on a
+        # machine shared with other work (wall time is printed beside it)
+        c0 = time.process_time()
+        r = extract_features(st, jobs=1, force=True, progress=False)
+        cpu = time.process_time() - c0
+        assert r.n_quarantined == 0 and r.n_rows == n_values, r.quarantine
+        print(
+            f"cxlab features --jobs 1: {n / cpu:.0f} trials/s per core ({cpu:.2f} CPU s, "
+            f"{r.elapsed_s:.2f} s wall, {r.n_rows} rows); {cpu / t_fn:.1f} x the functions "
+            f"alone (runner overhead {(cpu - t_fn) / n * 1e3:.2f} ms/trial)"
+        )
+        if jobs > 1:
+            r = extract_features(st, jobs=jobs, force=True, progress=False)
             print(
-                f"extract_features --jobs {j}: {n / r.elapsed_s:.0f} trials/s "
-                f"({r.elapsed_s:.1f} s, {r.n_rows} rows)"
+                f"cxlab features --jobs {jobs}: {n / r.elapsed_s:.0f} trials/s wall "
+                f"({r.elapsed_s:.2f} s, {r.n_rows} rows)"
             )
 
 

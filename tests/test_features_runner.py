@@ -397,3 +397,74 @@ def test_a_non_finite_value_is_quarantined_by_name_and_the_others_still_land(sto
     q = store.table("quarantine")
     why = q.loc[q["reason"].str.contains(_rid("cmj")), "reason"].item()
     assert "cmj_braking_impulse_lsi_pct (bilateral)" in why and "26 value(s) were kept" in why
+
+
+def _trial_of(rec, forces, markers):
+    """One recording's Trial built the way the runner used to (pandas groupby of that
+    recording's own rows): the one-trial-at-a-time reference for the batched runner."""
+    from cxlab.features.tasks import Trial
+
+    t = Trial(task=rec["task"], analog_rate_hz=rec["analog_rate_hz"])
+    t.point_rate_hz = rec["point_rate_hz"]
+    if forces is not None:
+        for plate, g in forces.sort_values(["plate", "sample"]).groupby("plate"):
+            t.plates[int(plate)] = {c: g[c].to_numpy(float) for c in ("fz", "cop_x", "cop_y")}
+    if markers is not None:
+        for name, g in markers.sort_values(["marker", "frame"]).groupby("marker"):
+            t.markers[str(name)] = g[["x", "y", "z"]].to_numpy(float)
+    return t
+
+
+def test_batched_runner_gives_the_values_of_one_trial_at_a_time_calls(
+    real_dir, tmp_path, monkeypatch
+):
+    """Recordings of two subjects (a real walking C3D with plates and markers, CMJs,
+    balance and posture trials) in batches of 2: every value equals the feature function
+    called on that recording alone, and the parts' bytes do not depend on the batch size."""
+    from cxlab.features import runner
+    from cxlab.features.tasks import FUNCTIONS
+    from cxlab.io import read
+
+    walk = read(real_dir / "c3d" / "opensim_walking2.c3d")
+    st = Store(tmp_path / "st")
+    recs, inputs = [], {}
+
+    def add(name, task, subject, forces=None, markers=None, **kw):
+        rec = _rec(name, task, **kw) | {"subject_id": subject}
+        rid = rec["recording_id"]
+        recs.append(rec)
+        inputs[rid] = (rec, forces, markers)
+        for table, df in (("forces", forces), ("markers", markers)):
+            if df is not None:
+                st.write(table, df.assign(recording_id=rid), key=rid, partition=subject)
+
+    tables = walk.to_tables("0" * 16)
+    kw = dict(analog=walk.analog_rate_hz, point=walk.point_rate_hz, n_frames=walk.n_frames)
+    add("walk", "gait", SUBJ, tables["forces"], tables["markers"], **kw)
+    for i, subject in enumerate([SUBJ, "fedcbafedcba"] * 3):
+        fz, _ = cmj_force(v_to=2.0 + 0.1 * i, noise_n=1.0, seed=i)
+        add(f"cmj{i}", "cmj", subject, _forces("x", [{"fz": 0.45 * fz}, {"fz": 0.55 * fz}]))
+        cop = cop_normal(n=3000, seed=10 + i)
+        plate = {"fz": np.full(3000, 700.0), "cop_x": cop[:, 0], "cop_y": cop[:, 1]}
+        add(f"bal{i}", "balance_right", subject, _forces("x", [plate], rate=100.0), analog=100.0)
+    posture = _markers("x", _posture_markers(), 200.0)
+    add("post", "posture", "fedcbafedcba", None, posture, analog=np.nan, point=200.0)
+    st.write("recordings", pd.DataFrame(recs), key="all")
+
+    monkeypatch.setattr(runner, "_BATCH", 2)
+    rep = extract_features(st, jobs=1, progress=False)
+    assert rep.n_processed == len(recs) and rep.n_quarantined == 0, rep.quarantine
+    got = st.table("features")
+    cfg = read_config(None)
+    for rid, (rec, forces, markers) in inputs.items():
+        trial = _trial_of(rec, forces, markers)
+        want = [m for fn in cfg.functions(rec["task"]) for m in FUNCTIONS[fn](trial, cfg)]
+        mine = got[got["recording_id"] == rid].set_index(["feature", "side"])["value"]
+        assert len(mine) == len(want) > 0, rec["task"]
+        for m in want:
+            assert mine[(m.feature, m.side)] == m.value, (rec["task"], m.feature)
+
+    files = sorted(st.catalog().query("table == 'features'")["file"])
+    monkeypatch.setattr(runner, "_BATCH", 64)
+    extract_features(st, jobs=1, progress=False, force=True)
+    assert sorted(st.catalog().query("table == 'features'")["file"]) == files

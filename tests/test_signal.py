@@ -68,3 +68,24 @@ def test_fill_gaps_fills_short_gaps_exactly_for_a_cubic_and_reports_long_ones():
     lin = fill_gaps(y, rate_hz=rate, max_gap_s=0.1, method="linear").filled
     np.testing.assert_allclose(lin[20:25], np.interp(np.arange(20, 25), [19, 25], y[[19, 25]]))
     assert np.isnan(y[20])  # input untouched
+
+
+def test_butter_design_is_cached_and_equals_scipys():
+    from cxlab.features.signal import butter_sos
+
+    butter_sos.cache_clear()
+    want = sps.butter(4, 6.0, btype="low", fs=200.0, output="sos")
+    assert np.array_equal(butter_sos(4, 6.0, 200.0), want)
+    x = np.random.default_rng(3).normal(size=(400, 3)).cumsum(axis=0)
+    for _ in range(5):
+        lowpass(x, rate_hz=200.0, cutoff_hz=6.0)
+    info = butter_sos.cache_info()
+    assert info.misses == 1 and info.hits >= 5
+    assert not butter_sos(4, 6.0, 200.0).flags.writeable  # a caller cannot corrupt the cache
+
+
+def test_stacked_channels_filter_to_the_bits_of_one_call_per_channel():
+    x = np.random.default_rng(4).normal(size=(700, 12)).cumsum(axis=0)
+    together = lowpass(x, rate_hz=100.0, cutoff_hz=6.0)
+    alone = np.column_stack([lowpass(x[:, c], rate_hz=100.0, cutoff_hz=6.0) for c in range(12)])
+    assert np.array_equal(together, alone)

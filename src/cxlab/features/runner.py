@@ -14,11 +14,13 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from cxlab._check import CxlabError, nearest
+from cxlab._check import CxlabError, SchemaError, nearest
 from cxlab._executor import make_executor
 from cxlab.features.config import FeatureConfig, read_config
 from cxlab.features.curve_signals import joint_data
@@ -33,7 +35,8 @@ from cxlab.features.tasks import (
     Trial,
     capture_warnings,
 )
-from cxlab.store import Part, Store
+from cxlab.schemas import schema_of, validate
+from cxlab.store import Part, Staged, Store
 
 __all__ = ["FeatureConfig", "FeaturesReport", "extract_features", "read_config"]
 
@@ -95,69 +98,129 @@ def _parts(store: Store, name: str) -> dict[str, list[Part]]:
     return {k: [p] for k, p in store.parts(name).items()}
 
 
-def _read(job: dict, name: str, columns: list[str]) -> pd.DataFrame:
-    """One recording's rows of ``name``: its own part if the table is keyed by recording."""
-    parts = job[name]
+class _Slices(NamedTuple):
+    """One table's rows for a batch of recordings: columns as NumPy arrays and, per
+    recording id, the ``(start, stop)`` of its rows (in the table's sort order)."""
+
+    columns: dict[str, np.ndarray]
+    spans: dict[str, tuple[int, int]]
+
+
+def _scan(store: Store, jobs: list[dict], name: str, columns: list[str]) -> _Slices:
+    """Read table ``name`` for every recording of ``jobs`` in one scan.
+
+    Parts keyed by recording id (the ingest layout) are read together and split by the
+    row counts the catalog holds; otherwise (or when the counts disagree) the rows are
+    read with their ``recording_id`` and split by a stable sort on it."""
+    keyed = [j for j in jobs if j[f"{name}_keyed"]]
+    parts = [p for j in keyed for p in j[name]]
+    spans: dict[str, tuple[int, int]] = {}
+    cols: dict[str, np.ndarray] = {}
     if parts:
-        return Store(job["store"]).read_parts(parts, table=name, columns=columns)
-    if job[f"{name}_keyed"]:  # parts are keyed by recording id and this one has none
-        return pd.DataFrame(columns=columns)
-    return Store(job["store"]).table(
-        name, columns=columns, filters=[("recording_id", "==", job["rec"]["recording_id"])]
-    )
+        df = store.read_parts(parts, table=name, columns=columns)
+        counts = [sum(p.rows for p in j[name]) for j in keyed]
+        if sum(counts) == len(df):
+            stops = np.cumsum(counts)
+            for j, a, b in zip(keyed, stops - counts, stops, strict=True):
+                if b > a:
+                    spans[j["rec"]["recording_id"]] = (int(a), int(b))
+            cols = {c: df[c].to_numpy() for c in columns}
+        else:  # a part shared by several recordings: split on the column itself
+            keyed = []
+    done = {id(j) for j in keyed}
+    rest = [j["rec"]["recording_id"] for j in jobs if id(j) not in done]
+    if rest:
+        df = store.table(
+            name, columns=["recording_id", *columns], filters=[("recording_id", "in", rest)]
+        )
+        rid = df["recording_id"].to_numpy(dtype=object)
+        order = np.argsort(rid, kind="stable")
+        rid = rid[order]
+        n0 = len(next(iter(cols.values()))) if cols else 0
+        new = {c: df[c].to_numpy()[order] for c in columns}
+        cols = {c: np.concatenate([cols[c], new[c]]) for c in columns} if cols else new
+        if len(rid):
+            starts = np.flatnonzero(np.r_[True, rid[1:] != rid[:-1]])
+            stops = np.r_[starts[1:], len(rid)]
+            for a, b in zip(starts, stops, strict=True):
+                spans[str(rid[a])] = (n0 + int(a), n0 + int(b))
+    return _Slices(cols, spans)
 
 
-def _trial(job: dict) -> Trial:
-    rec = job["rec"]
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop of the runs of equal values in ``keys`` (shape (n,), n ≥ 1)."""
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return starts, np.r_[starts[1:], len(keys)]
+
+
+def _rate(rate, times) -> float:
+    """The header's rate, Hz, else 1 / the median sample interval of ``times()`` (s)."""
+    if _usable(rate):
+        return float(rate)
+    return 1.0 / float(np.median(np.diff(times())))
+
+
+def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
+    """One recording's :class:`Trial` from the batch's forces and markers (views, no copy)."""
+    rid = rec["recording_id"]
     trial = Trial(task=rec["task"])
     mass = rec.get("body_mass_kg")  # export header (ForceDecks Weight (Kg)), if ingested
     if mass is not None and np.isfinite(mass):
         trial.body_mass_kg = float(mass)
-    cols = ("fx", "fy", "fz", "cop_x", "cop_y")  # fx, fy: the shear curves
-    forces = _read(job, "forces", ["plate", "sample", "time_s", *cols])
-    if len(forces):
-        forces = forces.sort_values(["plate", "sample"])
-        for plate, g in forces.groupby("plate", sort=True):
-            trial.plates[int(plate)] = {c: g[c].to_numpy(float) for c in cols}
-        rate = rec.get("analog_rate_hz")
-        if not (rate and np.isfinite(rate) and rate > 0):
-            t = forces.loc[forces["plate"] == forces["plate"].iloc[0], "time_s"].to_numpy()
-            rate = 1.0 / float(np.median(np.diff(t)))
-        trial.analog_rate_hz = float(rate)
-    markers = _read(job, "markers", ["marker", "frame", "time_s", "x", "y", "z"])
-    if len(markers):
-        markers = markers.sort_values(["marker", "frame"])
-        for name, g in markers.groupby("marker", sort=True):
-            trial.markers[str(name)] = g[["x", "y", "z"]].to_numpy(float)
-        rate = rec.get("point_rate_hz")
-        if not (rate and np.isfinite(rate) and rate > 0):
-            t = np.unique(markers["time_s"].to_numpy())
-            rate = 1.0 / float(np.median(np.diff(t)))
-        trial.point_rate_hz = float(rate)
-    if "analogs" in job:  # the task runs "emg": its analog channels, events and MVC trials
-        _emg_inputs(job, trial)
-    elif job.get("events"):  # gait curves: the file's foot strikes
-        trial.events = _events(job)
+    if rid in forces.spans:
+        a, b = forces.spans[rid]
+        c = {k: v[a:b] for k, v in forces.columns.items()}
+        plate, sample = c["plate"].astype(np.int64), c["sample"]
+        if not _sorted_by(plate, sample):
+            order = np.lexsort((sample, plate))
+            c = {k: v[order] for k, v in c.items()}
+            plate = plate[order]
+        starts, stops = _groups(plate)
+        for s, e in zip(starts, stops, strict=True):
+            trial.plates[int(plate[s])] = {
+                k: c[k][s:e].astype(float, copy=False) for k in _PLATE_SIGNALS
+            }
+        trial.analog_rate_hz = _rate(
+            rec.get("analog_rate_hz"), lambda: c["time_s"][starts[0] : stops[0]]
+        )
+    if rid in markers.spans:
+        a, b = markers.spans[rid]
+        c = {k: v[a:b] for k, v in markers.columns.items()}
+        names = c["marker"].astype(object)
+        if not (np.all(names[1:] >= names[:-1]) and _sorted_by(names, c["frame"])):
+            order = np.lexsort((c["frame"], names))
+            c = {k: v[order] for k, v in c.items()}
+            names = names[order]
+        xyz = np.column_stack([c["x"], c["y"], c["z"]]).astype(float, copy=False)
+        starts, stops = _groups(names)
+        for s, e in zip(starts, stops, strict=True):
+            trial.markers[str(names[s])] = xyz[s:e]
+        trial.point_rate_hz = _rate(rec.get("point_rate_hz"), lambda: np.unique(c["time_s"]))
     return trial
 
 
-def _events(job: dict) -> list[tuple[str, str, float]]:
-    """The recording's events as (label, context, time_s) on its samples' time axis."""
-    rec = job["rec"]
-    ev = Store(job["store"]).table(
-        "events",
-        columns=["recording_id", "label", "context", "time_s"],
-        filters=[("recording_id", "==", rec["recording_id"])],
-    )
+def _events(rec: dict, events: dict[str, pd.DataFrame]) -> list[tuple[str, str, float]]:
+    """The recording's events (``events``: the batch's, by recording id) as
+    (label, context, time_s) on its samples' time axis."""
+    ev = events.get(rec["recording_id"], _NO_EVENTS)
     # C3D event times count from frame 1 of the capture; samples from the first stored frame
     first, prate = rec.get("first_frame") or 0, rec.get("point_rate_hz")
     t0 = (first - 1) / prate if first and prate and np.isfinite(prate) else 0.0
     return [(str(r.label), str(r.context), float(r.time_s) - t0) for r in ev.itertuples()]
 
 
-def _emg_inputs(job: dict, trial: Trial) -> None:
-    """The recording's EMG channels (by label, emg.toml), its events and the session's MVC
-    trials; reads only the channel column when the recording has no EMG channel."""
+def _sorted_by(group: np.ndarray, within: np.ndarray) -> bool:
+    """Whether rows run in ``group`` order and, inside each group, in ``within`` order."""
+    if len(group) < 2:
+        return True
+    same = group[1:] == group[:-1]
+    return bool(np.all(same | (group[1:] > group[:-1])) and np.all(np.diff(within)[same] > 0))
+
+
+def _emg_inputs(job: dict, trial: Trial, events: dict[str, pd.DataFrame], cache: dict) -> None:
+    """The recording's EMG channels (by label, emg.toml), its events (``events``: the
+    batch's, by recording id) and the session's MVC trials (read once per batch: ``cache``);
+    reads only the channel column when the recording has no EMG channel."""
     parts = job["analogs"]
     if not parts:
         return
@@ -169,12 +232,18 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
         return
 
     def channels(handles):
+        key = (tuple(p.file for p in handles), tuple(keep))
+        if key not in cache:
+            cache[key] = read(handles)
+        return cache[key]
+
+    def read(handles):
         df = store.read_parts(handles, table="analogs", columns=["channel", "sample", "value"])
         df = df[df["channel"].isin(keep)].sort_values(["channel", "sample"], kind="stable")
         return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
 
-    trial.analogs = channels(parts)
-    trial.events = _events(job)
+    trial.analogs = read(parts)
+    trial.events = _events(job["rec"], events)
     rec = job["rec"]
     if not np.isfinite(trial.analog_rate_hz):
         trial.analog_rate_hz = float(rec.get("analog_rate_hz") or np.nan)
@@ -182,17 +251,168 @@ def _emg_inputs(job: dict, trial: Trial) -> None:
         trial.mvc.append((task, float(rate), channels(paths)))
 
 
-def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
-    """Worker: compute and write one recording's features; return (rows written, quarantine)."""
+class _BatchResult(NamedTuple):
+    """What a worker returns for a batch: parts staged for the parent to commit in one
+    commit, parts to delete in it, feature rows written and quarantine rows."""
+
+    staged: list[Staged]
+    deleted: list[tuple[str, str]]
+    n_processed: int
+    n_rows: int
+    quarantine: list[pd.DataFrame]
+
+
+def _run_batch(jobs: list[dict]) -> _BatchResult:
+    """Worker: compute a batch of recordings (one scan of each input table) and stage
+    their features, curves and quarantine parts (committed by the parent)."""
+    store, owner = Store(jobs[0]["store"]), jobs[0]["owner"]
+    inputs = _inputs(jobs)
+    try:
+        batch = [_scan(store, jobs, n, c) for n, c in inputs.items()]
+    except (OSError, ValueError, CxlabError):  # one unreadable part: read one at a time
+        batch = None
+    events, mvc_cache = _batch_events(store, jobs), {}
+    feats = {c: [] for c in FEATURE_COLUMNS}
+    curves, quarantine, deleted = {}, [], []
+    n_rows = 0
+    for job in jobs:
+        rec = job["rec"]
+        try:
+            f, m = batch or [_scan(store, [job], n, c) for n, c in inputs.items()]
+            trial = _trial(rec, f, m)
+            if "analogs" in job:  # the task runs "emg": its analog channels, events and MVCs
+                _emg_inputs(job, trial, events, mvc_cache)
+            elif job.get("events"):  # gait curves: the file's foot strikes
+                trial.events = _events(rec, events)
+        except (OSError, ValueError, CxlabError) as e:
+            trial, err = None, e
+        out = _compute(job, trial, None if trial is not None else err)
+        rid = rec["recording_id"]
+        q = out.quarantine
+        if len(q):
+            quarantine.append((rid, q))
+        elif job["had_quarantine"]:
+            deleted.append(("quarantine", f"features-{rid}"))
+        if len(out.curves):
+            curves[rid] = out.curves
+        elif job["had_curves"]:
+            deleted.append(("curves", rid))
+        if out.features:
+            for c in _ID_COLUMNS:
+                feats[c] += [rec[c]] * len(out.features)
+            for c, values in zip(Measure._fields, zip(*out.features, strict=True), strict=True):
+                feats[c] += values
+            n_rows += len(out.features)
+        elif job["had_features"]:
+            deleted.append(("features", rid))
+    staged = [store.stage("quarantine", q, key=f"features-{r}", owner=owner) for r, q in quarantine]
+    if curves:  # the id columns set once for the batch (not five pandas setitems a trial)
+        df = pd.concat(list(curves.values()), ignore_index=True)
+        n = [len(f) for f in curves.values()]
+        recs = {j["rec"]["recording_id"]: j["rec"] for j in jobs}
+        for c in _ID_COLUMNS:
+            df[c] = np.repeat(np.array([recs[r][c] for r in curves], dtype=object), n)
+        staged += _stage_by_recording(store, "curves", df, owner=owner)
+    if n_rows:
+        staged += _stage_by_recording(store, "features", pd.DataFrame(feats), owner=owner)
+    return _BatchResult(staged, deleted, len(jobs), n_rows, [q for _, q in quarantine])
+
+
+def _stage_by_recording(
+    store: Store, name: str, df: pd.DataFrame, /, *, owner: int
+) -> list[Staged]:
+    """Stage one part per recording (key = recording id) of ``name``, validating the
+    batch's rows once and slicing the validated table by recording.
+
+    Stable sorting keeps each recording's rows in the order its own validation gives, so
+    every part has the bytes a per-recording write would give; a batch that fails
+    validation, or whose recordings' rows are not contiguous once sorted, is validated
+    recording by recording (the error then names the recording's own rows)."""
+    schema = schema_of(name)
+    keys = pd.unique(df["recording_id"])
+
+    def one_by_one() -> list[Staged]:
+        ids = df["recording_id"]
+        return [
+            store.stage(name, df[ids == k].reset_index(drop=True), key=k, owner=owner) for k in keys
+        ]
+
+    absent = [c for c in schema.columns if c.optional and c.name not in df.columns]
+    if absent:
+        df = df.assign(
+            **{c.name: [[] if pa.types.is_list(c.type) else None] * len(df) for c in absent}
+        )
+    try:
+        table = validate(df, schema)
+    except SchemaError:
+        return one_by_one()
+    rid = table.column("recording_id").to_numpy(zero_copy_only=False)
+    starts, stops = _groups(rid)
+    if len(starts) != len(keys):
+        return one_by_one()
+    return [
+        store.stage(name, table.slice(a, b - a), key=str(rid[a]), owner=owner)
+        for a, b in zip(starts, stops, strict=True)
+    ]
+
+
+_EMPTY_Q = pd.DataFrame(columns=_Q_COLUMNS)
+_ID_COLUMNS = ("recording_id", "subject_id", "session", "task", "trial")
+_NO_EVENTS = pd.DataFrame(columns=["recording_id", "label", "context", "time_s"])
+
+
+#: the plate signals a trial carries (fx, fy: the shear curves)
+_PLATE_SIGNALS = ("fx", "fy", "fz", "cop_x", "cop_y")
+
+
+def _inputs(jobs: list[dict]) -> dict[str, list[str]]:
+    """Columns to read of each input table; ``time_s`` only when a recording of the batch
+    has no usable rate in its header (the rate then comes from the sample times)."""
+
+    def rate_missing(key):
+        return any(not _usable(j["rec"].get(key)) for j in jobs)
+
+    return {
+        "forces": ["plate", "sample", *_PLATE_SIGNALS]
+        + (["time_s"] if rate_missing("analog_rate_hz") else []),
+        "markers": ["marker", "frame", "x", "y", "z"]
+        + (["time_s"] if rate_missing("point_rate_hz") else []),
+    }
+
+
+def _usable(rate) -> bool:
+    return bool(rate and np.isfinite(rate) and rate > 0)
+
+
+def _batch_events(store: Store, jobs: list[dict]) -> dict[str, pd.DataFrame]:
+    """The ``events`` rows of the batch's recordings that run "emg" or gait curves (one
+    read), by id."""
+    rids = [j["rec"]["recording_id"] for j in jobs if j.get("analogs") or j.get("events")]
+    if not rids:
+        return {}
+    ev = store.table(
+        "events",
+        columns=["recording_id", "label", "context", "time_s"],
+        filters=[("recording_id", "in", rids)],
+    )
+    return {str(k): g for k, g in ev.groupby("recording_id", sort=False)}
+
+
+class _Computed(NamedTuple):
+    features: list[Measure]  # the finite values that land
+    curves: pd.DataFrame
+    quarantine: pd.DataFrame  # _Q_COLUMNS
+
+
+def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _Computed:
+    """One recording's features, curves and quarantine rows (joint tables are written by
+    :func:`~cxlab.features.joints.store_joint_tables` itself)."""
     rec, cfg = job["rec"], job["cfg"]
     rid, task = rec["recording_id"], rec["task"]
     rows, qrows = [], []
     failed = False  # a feature function raised: its curves would repeat the reason
-    try:
-        trial = _trial(job)
-    except (OSError, ValueError, CxlabError) as e:
-        trial, err = None, f"cannot read the recording's data ({e})"
-        qrows.append(("read", err))
+    if trial is None:
+        qrows.append(("read", f"cannot read the recording's data ({read_error})"))
     for fn in [] if trial is None else cfg.functions(task):
         try:
             with np.errstate(all="ignore"):
@@ -235,47 +455,29 @@ def _run_one(job: dict) -> tuple[int, pd.DataFrame]:
         )
         qrows.extend(joints.quarantine)
         rows.extend(joints.features)
-    feats = pd.DataFrame(rows, columns=list(Measure._fields))
-    for c in ("recording_id", "subject_id", "session", "task", "trial"):
-        feats[c] = rec[c]
     curves = pd.DataFrame()
     if trial is not None and not failed and cfg.curves.tasks.get(task):
         try:
             jd = joint_data(joints.angles, joints.moments)
             with np.errstate(all="ignore"):
                 curves = curves_frame(trial_curves(trial, cfg, joints=jd))
-            for c in ("recording_id", "subject_id", "session", "task", "trial"):
-                curves[c] = rec[c]
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append(("curves", str(e) if isinstance(e, CxlabError) else f"curves: {e!r}"))
-    q = pd.DataFrame(
-        {
-            "source_path": rec["source_path"],
-            "source_sha256": rec["source_sha256"],
-            "stage": "features",
-            "row": pd.array([None] * len(qrows), dtype="Int64"),
-            "field": [f"{task}:{fn}" for fn, _ in qrows],
-            "value": rid,
-            "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
-        },
-        columns=_Q_COLUMNS,
-    )
-    store = Store(job["store"])
-    # The quarantine part first, the features part last: the features part is what marks
-    # the recording done, so a kill between the two is redone by the next run.
-    if len(q):
-        store.append_quarantine(q, key=f"features-{rid}")
-    elif job["had_quarantine"]:
-        store.delete("quarantine", key=f"features-{rid}")
-    if len(curves):
-        store.write("curves", curves, key=rid)
-    elif job["had_curves"]:
-        store.delete("curves", key=rid)
-    if len(feats):
-        store.write("features", feats[FEATURE_COLUMNS], key=rid)
-    elif job["had_features"]:
-        store.delete("features", key=rid)
-    return len(feats), q
+    q = _EMPTY_Q
+    if qrows:
+        q = pd.DataFrame(
+            {
+                "source_path": rec["source_path"],
+                "source_sha256": rec["source_sha256"],
+                "stage": "features",
+                "row": pd.array([None] * len(qrows), dtype="Int64"),
+                "field": [f"{task}:{fn}" for fn, _ in qrows],
+                "value": rid,
+                "reason": [f"recording {rid} (task {task}): {why}" for _, why in qrows],
+            },
+            columns=_Q_COLUMNS,
+        )
+    return _Computed(rows, curves, q)
 
 
 def extract_features(
@@ -381,6 +583,7 @@ def extract_features(
         jobs_list.append(
             {
                 "store": str(store.path),
+                "owner": os.getpid(),  # staged parts outlive the worker until committed
                 "rec": rec,
                 "cfg": cfg,
                 "forces": forces.get(rid, []),
@@ -406,23 +609,19 @@ def extract_features(
                 "analogs_keyed": True,
                 "mvc": mvc.get((rec["subject_id"], rec["session"]), []),
             }
-    n_workers = min(jobs or os.cpu_count() or 1, max(len(jobs_list), 1))
+    batches = _batches(jobs_list)
+    n_workers = min(jobs or os.cpu_count() or 1, max(len(batches), 1))
     with _Progress(progress, len(jobs_list)) as bar:
-        if n_workers > 1 or (scheduler and jobs_list):
+        if n_workers > 1 or (scheduler and batches):
             with make_executor(n_workers, scheduler=scheduler) as ex:
-                results = ex.map(_run_one, jobs_list, chunksize=max(1, len(jobs_list) // 64))
-                for n_rows, q in results:
-                    report.n_processed += 1
-                    report.n_rows += n_rows
-                    qparts.append(q)
-                    bar.advance()
+                for batch, result in zip(batches, ex.map(_run_batch, batches), strict=True):
+                    _land(store, result, report, qparts)
+                    bar.advance(len(batch))
         else:
-            for job in jobs_list:
-                n_rows, q = _run_one(job)
-                report.n_processed += 1
-                report.n_rows += n_rows
-                qparts.append(q)
-                bar.advance()
+            for batch in batches:
+                _land(store, _run_batch(batch), report, qparts)
+                bar.advance(len(batch))
+    store.discard_staged(owner=os.getpid())  # what a worker that died left staged
     strength = store.table("strength")
     if len(strength):
         from cxlab.features.strength import strength_features
@@ -445,6 +644,26 @@ def extract_features(
         )
     report.elapsed_s = time.perf_counter() - t0
     return report
+
+
+_BATCH = 64
+"""Recordings per worker task: one scan of each input table and one commit per batch."""
+
+
+def _batches(jobs: list[dict]) -> list[list[dict]]:
+    """The jobs ordered by subject (partition) and cut into batches of :data:`_BATCH`, so a
+    batch reads from one or a few partition folders; a small cohort per subject (a few
+    dozen trials) still fills whole batches (one validation and one commit each)."""
+    ordered = sorted(jobs, key=lambda j: (str(j["rec"]["subject_id"]), j["rec"]["recording_id"]))
+    return [ordered[i : i + _BATCH] for i in range(0, len(ordered), _BATCH)]
+
+
+def _land(store: Store, result: _BatchResult, report: FeaturesReport, qparts: list) -> None:
+    """Commit one batch's parts and deletions together and count them in ``report``."""
+    store.commit(result.staged, delete=result.deleted)
+    report.n_processed += result.n_processed
+    report.n_rows += result.n_rows
+    qparts.extend(result.quarantine)
 
 
 def _unknown_task(store: Store, rec: dict, known: list[str]) -> pd.DataFrame:
@@ -534,9 +753,9 @@ class _Progress:
             self._task = self._p.add_task("features", total=self.total)
         return self
 
-    def advance(self):
+    def advance(self, n: int = 1):
         if self._p is not None:
-            self._p.advance(self._task)
+            self._p.advance(self._task, n)
 
     def __exit__(self, *exc):
         if self._p is not None:

@@ -128,30 +128,58 @@ def landing_kinetics(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
 
 def _marker(trial: Trial, cfg: FeatureConfig, names) -> np.ndarray:
     """First available marker of ``names``, gap-filled and low-pass filtered."""
-    for n in names:
-        if n in trial.markers and np.isfinite(trial.markers[n]).any():
-            x = fill_gaps(
-                trial.markers[n], rate_hz=trial.point_rate_hz, max_gap_s=cfg.filters.max_gap_s
+    return _markers(trial, cfg, [names])[0]
+
+
+def _available(trial: Trial, name: str) -> bool:
+    return name in trial.markers and bool(np.isfinite(trial.markers[name]).any())
+
+
+def _markers(trial: Trial, cfg: FeatureConfig, choices) -> list[np.ndarray]:
+    """For each list of names in ``choices``, its first available marker, gap-filled and
+    low-pass filtered; the filterable ones (finite, > 30 frames) of one length go through
+    one ``lowpass`` call (channels filter independently: the same bits as one call each)."""
+    out = []
+    for names in choices:
+        name = next((n for n in names if _available(trial, n)), None)
+        if name is None:
+            raise FeatureError(f"{trial.task}: marker {' / '.join(names)} is missing")
+        out.append(
+            fill_gaps(
+                trial.markers[name], rate_hz=trial.point_rate_hz, max_gap_s=cfg.filters.max_gap_s
             ).filled
-            fc = cfg.filters.marker_cutoff_hz
-            if fc and np.isfinite(x).all() and x.shape[0] > 30:
-                x = lowpass(x, rate_hz=trial.point_rate_hz, cutoff_hz=fc)
-            return x
-    raise FeatureError(f"{trial.task}: marker {' / '.join(names)} is missing")
+        )
+    fc = cfg.filters.marker_cutoff_hz
+    if not fc:
+        return out
+    todo = [i for i, x in enumerate(out) if x.shape[0] > 30 and np.isfinite(x).all()]
+    for n in sorted({out[i].shape[0] for i in todo}):
+        same = [i for i in todo if out[i].shape[0] == n]
+        cols = np.cumsum([0] + [out[i].shape[1] if out[i].ndim == 2 else 1 for i in same])
+        flat = np.column_stack([out[i] for i in same])
+        filtered = lowpass(flat, rate_hz=trial.point_rate_hz, cutoff_hz=fc)
+        for i, a, b in zip(same, cols[:-1], cols[1:], strict=True):
+            out[i] = np.ascontiguousarray(filtered[:, a:b]).reshape(out[i].shape)
+    return out
 
 
 def _leg_markers(trial: Trial, cfg: FeatureConfig) -> dict:
+    """Hip, knee and ankle joint centres and the ASIS markers of both legs, conditioned
+    together (:func:`_markers`); hip centres from the pelvis markers (Bell 1990, see
+    :func:`~cxlab.features.alignment.hip_joint_centres`) when the file has none."""
     mk = cfg.markers
+    hips = [[n] for n in mk.hip]
+    from_pelvis = not all(_available(trial, n) for n in mk.hip)
+    if from_pelvis:
+        hips = [[n] for n in (*mk.asis, *mk.psis)]
+    legs = []
+    for i in range(2):
+        legs += [[mk.knee[i], mk.knee_fallback[i]], [mk.ankle[i], mk.ankle_fallback[i]]]
+    got = _markers(trial, cfg, [*hips, *legs, *([n] for n in mk.asis)])
+    h, (lk, la, rk, ra, lasi, rasi) = got[: len(hips)], got[len(hips) :]
     out = {}
-    try:
-        out["LHJC"], out["RHJC"] = (_marker(trial, cfg, [n]) for n in mk.hip)
-    except FeatureError:
-        pel = [_marker(trial, cfg, [n]) for n in (*mk.asis, *mk.psis)]
-        out["LHJC"], out["RHJC"] = alignment.hip_joint_centres(*pel)
-    for i, s in enumerate("LR"):
-        out[f"{s}KJC"] = _marker(trial, cfg, [mk.knee[i], mk.knee_fallback[i]])
-        out[f"{s}AJC"] = _marker(trial, cfg, [mk.ankle[i], mk.ankle_fallback[i]])
-    out["LASI"], out["RASI"] = (_marker(trial, cfg, [n]) for n in mk.asis)
+    out["LHJC"], out["RHJC"] = alignment.hip_joint_centres(*h) if from_pelvis else h
+    out |= {"LKJC": lk, "LAJC": la, "RKJC": rk, "RAJC": ra, "LASI": lasi, "RASI": rasi}
     return out
 
 
@@ -203,7 +231,7 @@ def posture_static(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
 def gait(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Step/stance-time symmetry (Zeni 2008 events) and SPARC of pelvis horizontal speed."""
     mk, rate = cfg.markers, trial.point_rate_hz
-    pel = np.mean([_marker(trial, cfg, [n]) for n in (*mk.asis, *mk.psis)], axis=0)
+    pel = np.mean(_markers(trial, cfg, [[n] for n in (*mk.asis, *mk.psis)]), axis=0)
     ev = {}
     for i, side in enumerate(("left", "right")):
         heel = _marker(trial, cfg, mk.heel[i::2])
