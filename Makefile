@@ -30,10 +30,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-bench: $(STAMP)
+bench: $(STAMP)  # one script per speed target, each printing its ratio against a baseline run beside it
 	$(BIN)/python benchmarks/bench_io.py
+	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_sql.py
 	$(BIN)/python benchmarks/bench_mixed.py
+	$(BIN)/python benchmarks/bench_fit_mixed.py
+	$(BIN)/python benchmarks/bench_effects.py
+	$(BIN)/python benchmarks/bench_kinematics.py
+	$(BIN)/python benchmarks/bench_emg.py
 
 clean-demo:
 	rm -rf $(DEMO_RAW) $(DEMO_STORE) runs/demo

@@ -38,13 +38,15 @@ point                      state left on disk
                            clean-up (losers removed, the journal not yet)
 =========================  ===================================================================
 
-``cxlab features`` commits once per recording from its pool workers, so its points are
-taken in a worker's commit (the first one; ``committed`` is after a recording's first
-commit, before the part that marks it done; ``@worker`` in a case's name); one more is the
-parent's first commit, the recovery that drops the replaced recording's parts. Staging runs
-with ``--jobs 1`` and ``2`` (ingest stages in pool workers either way; features with one
-job stages in the command's own process); the commit points with ``--jobs 2``, but for
-the two kills of a features case, whose first one must leave its journal (see the case).
+``cxlab features`` stages each batch of recordings in a pool worker and commits the batch
+from the command's process, so its staging point is taken in a worker (``@worker`` in a
+case's name) and its commit points in the command: the first commit (the recovery that drops
+the replaced recording's parts), then the first batch's commit (``committed`` is after it,
+before the next batch). The features cases run with batches of two recordings
+(``runner._BATCH``; the default 64 would put this small store in one batch, run without a
+pool), so there is a pool and more than one batch commit to cut between. Staging runs with
+``--jobs 1`` and ``2`` (ingest stages in pool workers either way; features with one job
+stages in the command's own process); the commit points with ``--jobs 2``.
 """
 
 from __future__ import annotations
@@ -304,12 +306,9 @@ FEATURES_CASES = [
     (["staged"], 1),
     (["staged@worker"], 2),
     (["catalog-swapped"], 2),  # the first commit: recovery drops the replaced recording's parts
-    (["committed@worker"], 2),
-    (["journal@worker"], 2),
-    (["part-moved@worker"], 2),
-    (["catalog-swapped@worker"], 2),
-    # in the command's process (one job): with two, the other worker, let in by the dead
-    # one's lock before its own SIGKILL arrives, may already have finished the journal
+    (["committed"], 2),  # after the first commit, before the batches' commits
+    (["journal"], 2),
+    (["part-moved"], 2),
     (["part-moved", "recovery-journal"], 1),
 ]
 
@@ -335,7 +334,12 @@ def test_killed_ingest_then_rerun_equals_the_uninterrupted_build(built, tmp_path
 
 
 @pytest.mark.parametrize("case", FEATURES_CASES, ids=_case_id)
-def test_killed_features_then_rerun_equals_the_uninterrupted_build(built, tmp_path, case):
+def test_killed_features_then_rerun_equals_the_uninterrupted_build(
+    built, tmp_path, case, monkeypatch
+):
+    from cxlab.features import runner
+
+    monkeypatch.setattr(runner, "_BATCH", 2)  # a pool and several batch commits (docstring)
     points, jobs = case
     store = tmp_path / "s"
     shutil.copytree(built["snaps"]["v2"], store)
