@@ -40,18 +40,7 @@ from cxlab.store import Part, Staged, Store
 
 __all__ = ["FeatureConfig", "FeaturesReport", "extract_features", "read_config"]
 
-FEATURE_COLUMNS = [
-    "recording_id",
-    "subject_id",
-    "session",
-    "task",
-    "trial",
-    "feature",
-    "side",
-    "value",
-    "unit",
-    "method",
-]
+FEATURE_COLUMNS = schema_of("features").names  # the table's columns, declared once
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _Q_COLUMNS = ["source_path", "source_sha256", "stage", "row", "field", "value", "reason"]
 
