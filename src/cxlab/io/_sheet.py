@@ -14,18 +14,21 @@ import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, InputFormatError, message
-from cxlab.deid import REDACTED, normalise_header
+from cxlab.deid import DOB_COLUMNS, REDACTED, identifier_columns, normalise_header
 from cxlab.io._text import delimiter
 
 __all__ = [
     "SUBJECT_COLUMNS",
+    "OpenSheet",
     "Problems",
     "find_column",
+    "open_sheet",
     "parse_dates",
     "parse_numbers",
     "read_sheet",
@@ -456,6 +459,54 @@ def check_subject_option(name: str | None, /) -> tuple[str, ...]:
             )
         )
     return (str(name),)
+
+
+class OpenSheet(NamedTuple):
+    """A sheet read for ingest, before any cell is parsed.
+
+    ``frame`` is the sheet without its identifier columns (names, e-mails, birth dates,
+    ``drop_columns``); ``subject`` the header of its subject-label column; ``dob`` the text
+    of its birth-date column, read before that column went (``""`` where absent), and
+    ``dob_column`` that column's header (``None`` when absent), for the readers that turn
+    it into an age and drop it.
+    """
+
+    frame: pd.DataFrame
+    subject: str
+    dob: pd.Series
+    dob_column: str | None
+
+
+def open_sheet(
+    path: str | os.PathLike[str],
+    /,
+    *,
+    subject_column: str | None = None,
+    drop_columns: Iterable[str] = (),
+) -> OpenSheet:
+    """Read a sheet, keep its birth dates aside, drop its identifier columns and find its
+    subject-label column: the first steps every sheet reader takes.
+
+    Raises
+    ------
+    InputFormatError
+        Unreadable file, or no subject-label column (naming ``--subject-column``).
+    ConfigError
+        An empty ``subject_column``.
+    """
+    df = read_sheet(path)
+    ident = identifier_columns(df.columns, extra=drop_columns)
+    dob_col = next((c for c in ident if normalise_header(c) in DOB_COLUMNS), None)
+    dob = df[dob_col] if dob_col else pd.Series("", index=df.index)
+    df = df.drop(columns=ident)
+    subject = find_column(
+        df.columns,
+        check_subject_option(subject_column),
+        role="subject label",
+        file=path,
+        option="--subject-column",
+    )
+    return OpenSheet(df, subject, dob, dob_col)
 
 
 def number_column(

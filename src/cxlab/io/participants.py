@@ -27,14 +27,12 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import InputFormatError, message, warn
-from cxlab.deid import DOB_COLUMNS, identifier_columns, normalise_header
 from cxlab.io._sheet import (
     Problems,
-    check_subject_option,
     find_column,
     number_column,
+    open_sheet,
     parse_dates,
-    read_sheet,
 )
 
 __all__ = ["PARTICIPANT_COLUMNS", "read_participants"]
@@ -107,17 +105,8 @@ def read_participants(
         Unreadable file; no subject column; none of the participant columns.
     """
     file = str(path)
-    df = read_sheet(path)
-    ident = identifier_columns(df.columns, extra=drop_columns)
-    dob_col = next((c for c in ident if normalise_header(c) in DOB_COLUMNS), None)
-    dob_text = df[dob_col] if dob_col else pd.Series("", index=df.index)
-    df = df.drop(columns=ident)
-    subj = find_column(
-        df.columns,
-        check_subject_option(subject_column),
-        role="subject label",
-        file=path,
-        option="--subject-column",
+    df, subj, dob_text, dob_col = open_sheet(
+        path, subject_column=subject_column, drop_columns=drop_columns
     )
 
     def col(*names: str, role: str) -> str | None:

@@ -15,14 +15,13 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from cxlab.deid import identifier_columns, normalise_header
+from cxlab.deid import normalise_header
 from cxlab.io._sheet import (
     Problems,
-    check_subject_option,
     find_column,
     number_column,
+    open_sheet,
     parse_dates,
-    read_sheet,
 )
 from cxlab.units import MASS, unit_factors
 
@@ -79,16 +78,8 @@ def read_programme(
         exercise column.
     """
     file = str(path)
-    df = read_sheet(path)
-    df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
+    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     col = {normalise_header(c): c for c in df.columns}
-    subj = find_column(
-        df.columns,
-        check_subject_option(subject_column),
-        role="subject label",
-        file=path,
-        option="--subject-column",
-    )
     ex_col = col.get("exercise")
     arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path, required=ex_col is None)
     label = df[subj]

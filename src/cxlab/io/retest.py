@@ -14,13 +14,11 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from cxlab.deid import identifier_columns
 from cxlab.io._sheet import (
     Problems,
-    check_subject_option,
     find_column,
     number_column,
-    read_sheet,
+    open_sheet,
 )
 
 __all__ = ["read_retest"]
@@ -58,15 +56,7 @@ def read_retest(
         Unreadable file; no subject, outcome, first or second value column.
     """
     file = str(path)
-    df = read_sheet(path)
-    df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
-    subj = find_column(
-        df.columns,
-        check_subject_option(subject_column),
-        role="subject label",
-        file=path,
-        option="--subject-column",
-    )
+    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     out_c = find_column(df.columns, ["outcome", "measure", "variable"], role="outcome", file=path)
     v1 = find_column(
         df.columns,

@@ -14,14 +14,12 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from cxlab.deid import identifier_columns
 from cxlab.io._sheet import (
     Problems,
-    check_subject_option,
     find_column,
     number_column,
+    open_sheet,
     parse_dates,
-    read_sheet,
 )
 
 __all__ = ["read_sessions", "session_order"]
@@ -96,15 +94,7 @@ def read_sessions(
         Unreadable file; no subject or session column.
     """
     file = str(path)
-    df = read_sheet(path)
-    df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
-    subj = find_column(
-        df.columns,
-        check_subject_option(subject_column),
-        role="subject label",
-        file=path,
-        option="--subject-column",
-    )
+    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     ses = find_column(df.columns, ["session", "visit"], role="session", file=path)
     date_col = find_column(
         df.columns, ["date", "session_date", "visit_date"], role="date", file=path, required=False

@@ -16,13 +16,12 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import InputFormatError, message
-from cxlab.deid import identifier_columns, normalise_header
+from cxlab.deid import normalise_header
 from cxlab.io._sheet import (
     Problems,
-    check_subject_option,
     find_column,
     number_column,
-    read_sheet,
+    open_sheet,
 )
 from cxlab.units import MOMENT, unit_factors
 
@@ -78,15 +77,7 @@ def read_strength(
         a torque header without a known unit and no ``unit`` column.
     """
     file = str(path)
-    df = read_sheet(path)
-    df = df.drop(columns=identifier_columns(df.columns, extra=drop_columns))
-    subj = find_column(
-        df.columns,
-        check_subject_option(subject_column),
-        role="subject label",
-        file=path,
-        option="--subject-column",
-    )
+    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     ses = find_column(df.columns, ["session"], role="session", file=path)
     mg = find_column(
         df.columns, ["muscle_group", "muscle", "movement"], role="muscle group", file=path

@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import InputFormatError, message, warn
-from cxlab.deid import DOB_COLUMNS, identifier_columns, normalise_header
+from cxlab.deid import normalise_header
 from cxlab.instruments import Instrument
 from cxlab.io._sheet import (
     UNCACHED_FORMULA,
     Problems,
     _not_a,
-    check_subject_option,
     find_column,
+    open_sheet,
     parse_dates,
     parse_numbers,
     read_sheet,
@@ -98,17 +98,8 @@ def read_survey(
         session column, or (wide) no item column of a known instrument.
     """
     file = str(path)
-    df = read_sheet(path)
-    ident = identifier_columns(df.columns, extra=drop_columns)
-    dob_col = next((c for c in ident if normalise_header(c) in DOB_COLUMNS), None)
-    dob_text = df[dob_col] if dob_col else pd.Series("", index=df.index)
-    df = df.drop(columns=ident)
-    subj = find_column(
-        df.columns,
-        check_subject_option(subject_column),
-        role="subject label",
-        file=path,
-        option="--subject-column",
+    df, subj, dob_text, dob_col = open_sheet(
+        path, subject_column=subject_column, drop_columns=drop_columns
     )
     ses = find_column(df.columns, ["session"], role="session", file=path)
     date_col = find_column(df.columns, ["date"], role="date", file=path, required=False)
