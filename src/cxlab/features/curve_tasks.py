@@ -473,8 +473,8 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
                 continue
             wins = marker_cycles[side]
             txt = (
-                f"foot strikes from markers (Zeni 2008: maxima of the {side} heel ahead of "
-                "the pelvis along the walking direction), strike to next strike"
+                f"foot strikes from markers (Zeni 2008): maxima of the {side} heel ahead of "
+                "the pelvis along the walking direction, strike to next strike"
             )
         else:
             continue
