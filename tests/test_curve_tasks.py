@@ -488,3 +488,67 @@ def test_a_walk_without_heel_markers_warns_and_gets_no_marker_gait_cycles(real_d
     with pytest.warns(CxlabWarning, match=r"left heel marker \(LHEE / LCAL\) is missing"):
         curves = gait_curves(trial, read_config(), joints=jd)
     assert not _knee(curves)
+
+
+@pytest.mark.parametrize("heel", [True, False])
+def test_cxlab_features_builds_marker_gait_cycles_for_a_walk_without_events(
+    real_dir, tmp_path, heel
+):
+    # the real Nexus walk written again (by ezc3d) without its EVENT group, and without
+    # heel markers (renamed) in the second case; its plates are each struck once
+    import ezc3d
+
+    from cxlab.ingest import ingest
+
+    c = ezc3d.c3d(str(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d"))
+    del c["parameters"]["EVENT"]
+    if not heel:
+        labels = c["parameters"]["POINT"]["LABELS"]["value"]
+        c["parameters"]["POINT"]["LABELS"]["value"] = [
+            {"LHEE": "LXXX", "RHEE": "RXXX"}.get(n, n) for n in labels
+        ]
+    (tmp_path / "in").mkdir()
+    c.write(str(tmp_path / "in" / "sub-BELT_ses-1_task-gait_run-1.c3d"))
+    store = Store(tmp_path / "store")
+    ingest([tmp_path / "in"], store=store, progress=False)
+    extract_features(store, progress=False)
+    cv = store.table("curves")
+    knee = cv[(cv["phase"] == "gait_cycle") & (cv["signal"] == "knee_flexion_deg")]
+    reasons = store.table("quarantine")["reason"].tolist()
+    if heel:
+        assert sorted(knee["side"].unique()) == ["left", "right"]
+        assert knee["method"].str.startswith("foot strikes from markers (Zeni 2008)").all()
+        assert not any("curves kept" in r for r in reasons)
+    else:  # the gait features need the heels too: one readable reason, no gait curves
+        assert knee.empty
+        assert any("gait: marker LHEE / LCAL is missing" in r for r in reasons), reasons
+
+
+def test_a_marker_gait_cycle_failure_is_kept_beside_the_curves(real_dir, tmp_path, monkeypatch):
+    # a walk whose pelvis turns back: the gait features and plate curves land, the marker
+    # cycles are refused and the reason is a quarantine warning row (in-process run)
+    import ezc3d
+
+    from cxlab.features import curve_tasks
+    from cxlab.features.events import foot_events
+    from cxlab.ingest import ingest
+
+    def turning(heel, toe, pelvis, /, **kw):
+        back = np.array(pelvis, float)
+        turn = 2 * back.shape[0] // 3
+        back[turn:] = 2 * back[turn] - back[turn:]  # walks back for the last third
+        return foot_events(heel, toe, back, **kw)
+
+    monkeypatch.setattr(curve_tasks, "foot_events", turning)
+    c = ezc3d.c3d(str(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d"))
+    del c["parameters"]["EVENT"]
+    (tmp_path / "in").mkdir()
+    c.write(str(tmp_path / "in" / "sub-BELT_ses-1_task-gait_run-1.c3d"))
+    store = Store(tmp_path / "store")
+    ingest([tmp_path / "in"], store=store, progress=False)
+    extract_features(store, progress=False, jobs=1)
+    cv = store.table("curves")
+    assert not ((cv["phase"] == "gait_cycle") & (cv["signal"] == "knee_flexion_deg")).any()
+    assert (cv["phase"] == "gait_stance").any()
+    reasons = store.table("quarantine")["reason"].tolist()
+    assert any("warning, curves kept" in r and "(a turn)" in r for r in reasons), reasons
