@@ -463,13 +463,14 @@ def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _C
             with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", CxlabWarning)
                 curves = curves_frame(trial_curves(trial, cfg, joints=jd))
-            # a builder's recoverable oddity (no heel markers for marker gait cycles):
-            # the curves land and the reason is kept beside them
-            qrows.extend(
-                ("curves", f"warning, curves kept: {w.message}")
-                for w in caught
-                if issubclass(w.category, CxlabWarning)
-            )
+            # a builder's recoverable oddity (marker gait cycles refused): the curves land
+            # and the reason is kept beside them, once (a feature function may have said it)
+            said = {r for _, r in qrows}
+            for w in caught:
+                text = str(w.message)
+                if issubclass(w.category, CxlabWarning) and not any(text in r for r in said):
+                    qrows.append(("curves", f"warning, curves kept: {text}"))
+                    said.add(text)
         except (CxlabError, KeyError, ValueError, IndexError) as e:
             qrows.append(("curves", str(e) if isinstance(e, CxlabError) else f"curves: {e!r}"))
     q = _EMPTY_Q
