@@ -15,6 +15,8 @@ and returns :class:`Curve` rows; :func:`trial_curves` runs the builders a task d
 * ``dj``: the drop jump's ground contact, touchdown from the box → take-off.
 * ``gait``: the gait cycle, foot strike → next strike of the same foot on that foot's
   plate (instrumented treadmill or a plate hit twice); the cycles of a trial are averaged.
+  Joint curves take the file's ``Foot Strike`` events, else the plate strikes, else foot
+  strikes from markers (Zeni et al. 2008, :func:`cxlab.features.events.foot_events`).
 
 Forces are expressed in body weights (``fz_bw``: Fz / (m·g), body mass from the trial's own
 quiet standing) so that curves of different people can be averaged.
