@@ -228,3 +228,14 @@ def test_a_gap_hides_the_strike_inside_it_and_no_other():
     heel[ref[1] - 3 : ref[1] + 4] = np.nan
     got = foot_events(heel, toe, pel, rate_hz=100.0).strikes
     np.testing.assert_array_equal(got, np.delete(ref, 1))
+
+
+def test_trajectories_of_other_shapes_are_refused_with_the_field():
+    _, heel, toe, pel = _analytic_walk()
+    with pytest.raises(FeatureError, match=r"toe.*\(499, 3\)"):
+        foot_events(heel, toe[1:], pel, rate_hz=100.0)
+    with pytest.raises(FeatureError, match="heel"):
+        foot_events(heel[:, :2], toe, pel, rate_hz=100.0)
+    # no valid heel frame: no events, no crash
+    none = foot_events(np.full_like(heel, np.nan), toe, pel, rate_hz=100.0)
+    assert none.strikes.size == 0 and none.offs.size > 0

@@ -360,6 +360,16 @@ def foot_events(
     the maxima-as-strikes premise.
     """
     h, t, p = (np.asarray(a, dtype=float) for a in (heel, toe, pelvis))
+    for name, a in (("heel", h), ("toe", t), ("pelvis", p)):
+        if a.ndim != 2 or a.shape[1] != 3 or a.shape[0] != p.shape[0]:
+            raise FeatureError(
+                message(
+                    f"expected an (n_frames, 3) trajectory like the pelvis's {p.shape}",
+                    field=name,
+                    value=a.shape,
+                    fix="pass x, y, z per frame, all markers over the same frames",
+                )
+            )
     valid = np.flatnonzero(np.isfinite(p).all(axis=1))
     if valid.size < 2:
         raise FeatureError(
