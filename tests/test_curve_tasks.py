@@ -398,3 +398,157 @@ def test_single_leg_squat_curves_through_cxlab_features_are_byte_identical_on_re
     f1 = {p.name: p.read_bytes() for p in st.files("curves")}
     extract_features(st, jobs=2, force=True, progress=False)
     assert {p.name: p.read_bytes() for p in st.files("curves")} == f1
+
+
+def _flatfoot_trial(real_dir, *, drop=(), with_events=False):
+    """The real Nexus walk as a Trial without plates: markers (m) and, optionally, the
+    file's events, read with ezc3d; its PiG knee angles as a ``file`` joint table."""
+    import ezc3d
+
+    from cxlab.features.curve_signals import joint_data
+
+    c = ezc3d.c3d(str(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d"))
+    par = c["parameters"]
+    labels, pts = par["POINT"]["LABELS"]["value"], c["data"]["points"]
+    rate = float(par["POINT"]["RATE"]["value"][0])
+    first = int(c["header"]["points"]["first_frame"])
+    markers = {}
+    for i, name in enumerate(labels):
+        xyz = pts[:3, i, :].T / 1000.0
+        xyz[pts[3, i, :] < 0] = np.nan
+        markers[name] = xyz
+    events = []
+    if with_events:
+        ev = par["EVENT"]
+        times = np.asarray(ev["TIMES"]["value"]).T.reshape(-1, 2)[:, 1]
+        events = [
+            (lab, ctx, t - first / rate)
+            for lab, ctx, t in zip(
+                ev["LABELS"]["value"], ev["CONTEXTS"]["value"], times, strict=True
+            )
+        ]
+    n = pts.shape[2]
+    rows = [
+        pd.DataFrame(
+            {
+                "frame": np.arange(n),
+                "time_s": np.arange(n) / rate,
+                "side": side,
+                "joint": "knee",
+                "flexion_deg": markers[f"{side[0].upper()}KneeAngles"][:, 0] * 1000.0,
+                "adduction_deg": markers[f"{side[0].upper()}KneeAngles"][:, 1] * 1000.0,
+                "internal_rotation_deg": markers[f"{side[0].upper()}KneeAngles"][:, 2] * 1000.0,
+                "method": "file",
+            }
+        )
+        for side in ("left", "right")
+    ]
+    for name in drop:
+        markers.pop(name)
+    trial = Trial(task="gait", markers=markers, point_rate_hz=rate, events=events)
+    return trial, joint_data(rows)
+
+
+def _knee(curves):
+    return {c.side: c for c in curves if (c.phase, c.signal) == ("gait_cycle", "knee_flexion_deg")}
+
+
+def test_gait_cycles_from_markers_when_a_walk_has_no_events_and_no_plates(real_dir):
+    from cxlab.features.curve_tasks import gait_curves
+
+    cfg = read_config()
+    trial, jd = _flatfoot_trial(real_dir)
+    got = _knee(gait_curves(trial, cfg, joints=jd))
+    assert sorted(got) == ["left", "right"]
+    assert all("foot strikes from markers (Zeni 2008)" in c.method for c in got.values())
+    # the same knee curves from the file's own Foot Strike events (Nexus): the marker
+    # strikes come 3-7 frames (3-7 % of a ~1 s cycle) earlier, so the curves nearly agree
+    trial_ev, _ = _flatfoot_trial(real_dir, with_events=True)
+    ref = _knee(gait_curves(trial_ev, cfg, joints=jd))
+    assert all("Foot Strike events" in c.method for c in ref.values())
+    # left: both from 2 cycles; measured r = 0.94, RMS 6.0 deg over a 55 deg range (the
+    # 3-7 % shift matters most in swing, where knee flexion changes ~5 deg per %)
+    a, b = got["left"].values, ref["left"].values
+    assert np.corrcoef(a, b)[0, 1] > 0.9
+    assert np.sqrt(np.mean((a - b) ** 2)) < 8.0
+    # each side's first marker cycle starts 0-80 ms before one of the file's strikes
+    for side in ("left", "right"):
+        strikes = np.array(
+            [t for lab, ctx, t in trial_ev.events if (lab, ctx.lower()) == ("Foot Strike", side)]
+        )
+        lead = strikes - got[side].start_s
+        assert np.any((lead >= 0) & (lead <= 0.08)), (side, got[side].start_s, strikes)
+
+
+def test_a_walk_without_heel_markers_warns_and_gets_no_marker_gait_cycles(real_dir):
+    from cxlab._check import CxlabWarning
+    from cxlab.features.curve_tasks import gait_curves
+
+    trial, jd = _flatfoot_trial(real_dir, drop=("LHEE", "RHEE"))
+    with pytest.warns(CxlabWarning, match=r"left heel marker \(LHEE / LCAL\) is missing"):
+        curves = gait_curves(trial, read_config(), joints=jd)
+    assert not _knee(curves)
+
+
+@pytest.mark.parametrize("heel", [True, False])
+def test_cxlab_features_builds_marker_gait_cycles_for_a_walk_without_events(
+    real_dir, tmp_path, heel
+):
+    # the real Nexus walk written again (by ezc3d) without its EVENT group, and without
+    # heel markers (renamed) in the second case; its plates are each struck once
+    import ezc3d
+
+    from cxlab.ingest import ingest
+
+    c = ezc3d.c3d(str(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d"))
+    del c["parameters"]["EVENT"]
+    if not heel:
+        labels = c["parameters"]["POINT"]["LABELS"]["value"]
+        c["parameters"]["POINT"]["LABELS"]["value"] = [
+            {"LHEE": "LXXX", "RHEE": "RXXX"}.get(n, n) for n in labels
+        ]
+    (tmp_path / "in").mkdir()
+    c.write(str(tmp_path / "in" / "sub-BELT_ses-1_task-gait_run-1.c3d"))
+    store = Store(tmp_path / "store")
+    ingest([tmp_path / "in"], store=store, progress=False)
+    extract_features(store, progress=False)
+    cv = store.table("curves")
+    knee = cv[(cv["phase"] == "gait_cycle") & (cv["signal"] == "knee_flexion_deg")]
+    reasons = store.table("quarantine")["reason"].tolist()
+    if heel:
+        assert sorted(knee["side"].unique()) == ["left", "right"]
+        assert knee["method"].str.startswith("foot strikes from markers (Zeni 2008)").all()
+        assert not any("curves kept" in r for r in reasons)
+    else:  # the gait features need the heels too: one readable reason, no gait curves
+        assert knee.empty
+        assert any("gait: marker LHEE / LCAL is missing" in r for r in reasons), reasons
+
+
+def test_a_marker_gait_cycle_failure_is_kept_beside_the_curves(real_dir, tmp_path, monkeypatch):
+    # a walk whose pelvis turns back: the gait features and plate curves land, the marker
+    # cycles are refused and the reason is a quarantine warning row (in-process run)
+    import ezc3d
+
+    from cxlab.features import curve_tasks
+    from cxlab.features.events import foot_events
+    from cxlab.ingest import ingest
+
+    def turning(heel, toe, pelvis, /, **kw):
+        back = np.array(pelvis, float)
+        turn = 2 * back.shape[0] // 3
+        back[turn:] = 2 * back[turn] - back[turn:]  # walks back for the last third
+        return foot_events(heel, toe, back, **kw)
+
+    monkeypatch.setattr(curve_tasks, "foot_events", turning)
+    c = ezc3d.c3d(str(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d"))
+    del c["parameters"]["EVENT"]
+    (tmp_path / "in").mkdir()
+    c.write(str(tmp_path / "in" / "sub-BELT_ses-1_task-gait_run-1.c3d"))
+    store = Store(tmp_path / "store")
+    ingest([tmp_path / "in"], store=store, progress=False)
+    extract_features(store, progress=False, jobs=1)
+    cv = store.table("curves")
+    assert not ((cv["phase"] == "gait_cycle") & (cv["signal"] == "knee_flexion_deg")).any()
+    assert (cv["phase"] == "gait_stance").any()
+    reasons = store.table("quarantine")["reason"].tolist()
+    assert any("warning, curves kept" in r and "(a turn)" in r for r in reasons), reasons

@@ -6,6 +6,7 @@ from cxlab.features.events import (
     FeatureError,
     contacts,
     flights,
+    foot_events,
     movement_onset,
     quiet_standing,
 )
@@ -95,3 +96,146 @@ def test_gait_contacts_on_real_plates_alternate_and_cop_stays_on_the_plate(real_
     found.sort()
     assert [k for *_, k in found] == [1, 0]  # plate 2 struck first, then plate 1
     assert found[0][0] < found[1][0] < found[0][1]  # double support: second strike before off
+
+
+# ---- gait events from markers (Zeni et al. 2008) -------------------------------------
+
+
+def _c3d_markers(path):
+    """Markers (m, NaN where invalid), marker rate, first frame (0-based) and the file's
+    events as (context, label, time_s), read with ezc3d (an oracle independent of cxlab)."""
+    c = ezc3d.c3d(str(path))
+    par = c["parameters"]
+    labels = par["POINT"]["LABELS"]["value"]
+    rate = float(par["POINT"]["RATE"]["value"][0])
+    pts = c["data"]["points"]
+    m = {}
+    for i, name in enumerate(labels):
+        xyz = pts[:3, i, :].T / 1000.0
+        xyz[pts[3, i, :] < 0] = np.nan  # residual -1: invalid
+        m[name] = xyz
+    ev = par.get("EVENT", {})
+    times = np.asarray(ev["TIMES"]["value"]).T.reshape(-1, 2)[:, 1] if ev else []
+    ev = ev or {"CONTEXTS": {"value": []}, "LABELS": {"value": []}}
+    events = list(zip(ev["CONTEXTS"]["value"], ev["LABELS"]["value"], times, strict=True))
+    return m, rate, int(c["header"]["points"]["first_frame"]), events
+
+
+def _pelvis(m):
+    return np.mean([m[n] for n in ("LASI", "RASI", "LPSI", "RPSI")], axis=0)
+
+
+def test_marker_foot_strikes_match_the_nexus_events_of_a_real_walk(real_dir):
+    m, rate, first, events = _c3d_markers(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
+    pel = _pelvis(m)
+    errs = {"Foot Strike": [], "Foot Off": []}
+    for side in ("Left", "Right"):
+        s = side[0]
+        got = foot_events(m[f"{s}HEE"], m[f"{s}TOE"], pel, rate_hz=rate)
+        for label, found in (("Foot Strike", got.strikes), ("Foot Off", got.offs)):
+            # C3D event time t is capture frame t * rate + 1 (1-based); stored frame 0 is
+            # capture frame first + 1
+            ref = np.array(
+                sorted(round(t * rate) - first for c, lab, t in events if (c, lab) == (side, label))
+            )
+            inside = ref[(ref > found.min() - 10) & (ref < found.max() + 10)]
+            nearest = found[np.abs(found[:, None] - inside[None, :]).argmin(axis=0)]
+            assert np.unique(nearest).size == inside.size  # one detection per Nexus event
+            errs[label] += (nearest - inside).tolist()
+    # measured: strikes 3-7 frames (30-70 ms at 100 Hz) before Nexus's, offs within 1 frame
+    assert all(-7 <= e <= 0 for e in errs["Foot Strike"]), errs
+    assert np.mean(errs["Foot Strike"]) == pytest.approx(-4.6, abs=0.5)
+    assert all(abs(e) <= 1 for e in errs["Foot Off"]), errs
+    assert len(errs["Foot Strike"]) == 5 and len(errs["Foot Off"]) == 5
+
+
+def test_marker_foot_strikes_precede_the_plate_contacts_of_a_real_walk(real_dir):
+    # opensim walking2: each plate is struck once; the plate onset (ezc3d forces, 50 N)
+    # follows a marker foot strike (measured: by 38 ms and 103 ms; the heel marker is
+    # furthest ahead late in the swing, before the heel lands)
+    path = real_dir / "c3d" / "opensim_walking2.c3d"
+    m, rate, _, _ = _c3d_markers(path)
+    analog_rate, plates = _plates(path)
+    pel = _pelvis(m)
+    strikes = np.sort(
+        np.concatenate(
+            [foot_events(m[f"{s}CAL"], m[f"{s}MT2"], pel, rate_hz=rate).strikes for s in "LR"]
+        )
+    )
+    for p in plates:
+        onset = contacts(p["fz"], rate_hz=analog_rate, threshold_n=50.0)[0, 0] / analog_rate
+        lead = onset - strikes / rate
+        assert np.any((lead >= 0) & (lead <= 0.12)), (onset, strikes / rate)
+
+
+def _analytic_walk(speed=1.3, stride_s=1.1, rate=100.0, n=500, axis=0, sign=1.0):
+    """Pelvis walking at ``speed`` along ``sign`` * lab ``axis``; heel and toe relative
+    to it are sines of the stride (heel maxima at t = stride/4 + k stride, toe minima at
+    t = 0.6 stride + k stride + 3 stride/4 ... worked below)."""
+    t = np.arange(n) / rate
+    e = np.zeros(3)
+    e[axis] = sign
+    pel = np.outer(speed * t, e) + np.array([0.0, 0.0, 0.95])
+    w = 2 * np.pi / stride_s
+    heel = pel + np.outer(0.3 * np.sin(w * t), e) + np.array([0.0, 0.1, -0.9])
+    toe = pel + np.outer(0.3 * np.sin(w * (t - 0.6 * stride_s)) + 0.1, e)
+    return t, heel, toe, pel
+
+
+def test_marker_foot_strikes_of_an_analytic_gait_are_the_sine_maxima():
+    rate, stride = 100.0, 1.1
+    t, heel, toe, pel = _analytic_walk(rate=rate, stride_s=stride)
+    got = foot_events(heel, toe, pel, rate_hz=rate)
+    # sin(w t) peaks at t = T/4 + k T; sin(w (t - 0.6 T)) dips at t = 0.6 T + 3 T / 4 + k T
+    k = np.arange(5)
+    want_hs = (stride / 4 + k * stride) * rate
+    want_to = ((0.6 + 0.75 - 1) * stride + k * stride) * rate
+    np.testing.assert_allclose(got.strikes, want_hs[want_hs < t.size - 1], atol=0.5)
+    np.testing.assert_allclose(got.offs, want_to[want_to < t.size - 1], atol=0.5)
+    np.testing.assert_allclose(got.direction, [1.0, 0.0, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_a_walk_along_minus_x_or_along_y_gives_the_same_events(axis):
+    _, heel, toe, pel = _analytic_walk()
+    ref = foot_events(heel, toe, pel, rate_hz=100.0)
+    _, heel2, toe2, pel2 = _analytic_walk(axis=axis, sign=-1.0)
+    got = foot_events(heel2, toe2, pel2, rate_hz=100.0)
+    np.testing.assert_array_equal(got.strikes, ref.strikes)
+    np.testing.assert_array_equal(got.offs, ref.offs)
+
+
+def test_a_turn_or_a_treadmill_walk_is_refused_with_the_fix():
+    _, heel, toe, pel = _analytic_walk()
+    still = np.zeros_like(pel) + pel[0]
+    with pytest.raises(FeatureError, match=r"treadmill.*direction="):
+        foot_events(heel - pel + still, toe - pel + still, still, rate_hz=100.0)
+    # given the direction, the treadmill walk gives the overground events
+    got = foot_events(
+        heel - pel + still, toe - pel + still, still, rate_hz=100.0, direction=[1, 0, 0]
+    )
+    np.testing.assert_array_equal(got.strikes, foot_events(heel, toe, pel, rate_hz=100.0).strikes)
+    back = pel.copy()
+    back[300:, 0] = 2 * back[300, 0] - back[300:, 0]  # walks back after 3 s
+    with pytest.raises(FeatureError, match="turn"):
+        foot_events(heel, toe, back, rate_hz=100.0)
+
+
+def test_a_gap_hides_the_strike_inside_it_and_no_other():
+    _, heel, toe, pel = _analytic_walk()
+    ref = foot_events(heel, toe, pel, rate_hz=100.0).strikes
+    heel = heel.copy()
+    heel[ref[1] - 3 : ref[1] + 4] = np.nan
+    got = foot_events(heel, toe, pel, rate_hz=100.0).strikes
+    np.testing.assert_array_equal(got, np.delete(ref, 1))
+
+
+def test_trajectories_of_other_shapes_are_refused_with_the_field():
+    _, heel, toe, pel = _analytic_walk()
+    with pytest.raises(FeatureError, match=r"toe.*\(499, 3\)"):
+        foot_events(heel, toe[1:], pel, rate_hz=100.0)
+    with pytest.raises(FeatureError, match="heel"):
+        foot_events(heel[:, :2], toe, pel, rate_hz=100.0)
+    # no valid heel frame: no events, no crash
+    none = foot_events(np.full_like(heel, np.nan), toe, pel, rate_hz=100.0)
+    assert none.strikes.size == 0 and none.offs.size > 0

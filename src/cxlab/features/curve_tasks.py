@@ -15,6 +15,8 @@ and returns :class:`Curve` rows; :func:`trial_curves` runs the builders a task d
 * ``dj``: the drop jump's ground contact, touchdown from the box → take-off.
 * ``gait``: the gait cycle, foot strike → next strike of the same foot on that foot's
   plate (instrumented treadmill or a plate hit twice); the cycles of a trial are averaged.
+  Joint curves take the file's ``Foot Strike`` events, else the plate strikes, else foot
+  strikes from markers (Zeni et al. 2008, :func:`cxlab.features.events.foot_events`).
 
 Forces are expressed in body weights (``fz_bw``: Fz / (m·g), body mass from the trial's own
 quiet standing) so that curves of different people can be averaged.
@@ -28,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxlab._check import warn
 from cxlab.features import alignment, landing
 from cxlab.features.curve_signals import NO_JOINTS, Curve, JointData, joint_curves, plate_curves
 from cxlab.features.curves import time_normalise
@@ -35,16 +38,19 @@ from cxlab.features.events import (
     FeatureError,
     contacts,
     flights,
+    foot_events,
     movement_onset,
     quiet_standing,
 )
 from cxlab.features.tasks import (
     Trial,
+    _available,
     _header_mass,
     _leg_markers,
     _lr_force,
     _lr_or_single,
     _marker,
+    _markers,
     _plate,
 )
 
@@ -377,7 +383,10 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
       curves only with a body weight: the header's, or from whole strides);
     * with ``joints``, each leg's joint-angle and joint-moment curves over its gait
       cycles, from the file's ``Foot Strike`` events of that side (context ``Left`` /
-      ``Right``) when it has two or more, else from the plate strikes.
+      ``Right``) when it has two or more, else from the plate strikes, else from the
+      foot's heel and toe markers (:func:`cxlab.features.events.foot_events`, Zeni et
+      al. 2008; a trial without heel or pelvis markers, or with a turn, gets a warning
+      and no joint curves from markers).
 
     Returns
     -------
@@ -445,6 +454,7 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
         )
     out += extras
     out += [c for foot in sorted(stances) for c in _mean_of(stances[foot])]
+    marker_cycles: dict[str, list[tuple[float, float]]] | str | None = None
     for side in ("left", "right"):
         strikes_s = sorted(
             t for label, ctx, t in trial.events if label == "Foot Strike" and ctx.lower() == side
@@ -455,11 +465,56 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
         elif side in plate_cycles:
             wins = plate_cycles[side]
             txt = plate_txt.format(thr=ev["threshold_n"], plate=p[side])
+        elif joints.angles is not None or joints.moments is not None:
+            if marker_cycles is None:
+                marker_cycles = _marker_gait_cycles(trial, cfg)
+            if isinstance(marker_cycles, str):
+                warn(marker_cycles, field="markers")
+                marker_cycles = {}
+            if len(marker_cycles.get(side, ())) < 1:
+                continue
+            wins = marker_cycles[side]
+            txt = (
+                f"foot strikes from markers (Zeni 2008): maxima of the {side} heel ahead of "
+                "the pelvis along the walking direction, strike to next strike"
+            )
         else:
             continue
         out += joint_curves(
             joints, phase="gait_cycle", windows={side: wins}, n=n, method=method, events_txt=txt
         )
+    return out
+
+
+def _marker_gait_cycles(trial: Trial, cfg: dict) -> dict[str, list[tuple[float, float]]] | str:
+    """Each foot's gait cycles (start_s, end_s) on the marker time axis from its heel and
+    toe markers (:func:`cxlab.features.events.foot_events`, Zeni et al. 2008), the
+    pelvis centre being the mean of the ASIS and PSIS markers, else ``SACR``; or the
+    reason there are none (no heel marker, no pelvis, a turn or a treadmill)."""
+    mk, rate = cfg["markers"], trial.point_rate_hz
+    pelvis_sets = [[*mk.asis, *mk.psis], ["SACR"]]
+    names = next((ns for ns in pelvis_sets if all(_available(trial, n) for n in ns)), None)
+    if names is None:
+        return (
+            f"{trial.task}: no gait cycles from markers: pelvis markers "
+            f"{' / '.join(pelvis_sets[0])} or SACR are missing"
+        )
+    out = {}
+    for i, side in enumerate(("left", "right")):
+        heel, toe = list(mk.heel[i::2]), list(mk.toe[i::2])
+        if not any(_available(trial, n) for n in heel):
+            return (
+                f"{trial.task}: no gait cycles from markers: the {side} heel marker "
+                f"({' / '.join(heel)}) is missing; label it or give the file Foot Strike events"
+            )
+        if not any(_available(trial, n) for n in toe):
+            return f"{trial.task}: no gait cycles from markers: the {side} toe marker is missing"
+        try:
+            got = _markers(trial, cfg, [heel, toe, *([n] for n in names)])
+            ev = foot_events(got[0], got[1], np.mean(got[2:], axis=0), rate_hz=rate)
+        except FeatureError as e:
+            return f"{trial.task}: no gait cycles from markers: {e}"
+        out[side] = [(a / rate, b / rate) for a, b in itertools.pairwise(ev.strikes.tolist())]
     return out
 
 
