@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cxlab._check import CxlabError, CxlabWarning, SchemaError, nearest
+from cxlab._check import CxlabError, SchemaError, nearest
 from cxlab._executor import make_executor
 from cxlab.features.config import FeatureConfig, read_config
 from cxlab.features.curve_signals import joint_data
@@ -449,15 +448,16 @@ def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _C
     if trial is not None and not failed and cfg.curves.tasks.get(task):
         try:
             jd = joint_data(joints.angles, joints.moments)
-            with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", CxlabWarning)
-                curves = curves_frame(trial_curves(trial, cfg, joints=jd))
+            with np.errstate(all="ignore"):
+                built, warned = capture_warnings(
+                    lambda t, c: trial_curves(t, c, joints=jd), trial, cfg
+                )
+                curves = curves_frame(built)
             # a builder's recoverable oddity (marker gait cycles refused): the curves land
             # and the reason is kept beside them, once (a feature function may have said it)
             said = {r for _, r in qrows}
-            for w in caught:
-                text = str(w.message)
-                if issubclass(w.category, CxlabWarning) and not any(text in r for r in said):
+            for text in warned:
+                if not any(text in r for r in said):
                     qrows.append(("curves", f"warning, curves kept: {text}"))
                     said.add(text)
         except (CxlabError, KeyError, ValueError, IndexError) as e:
