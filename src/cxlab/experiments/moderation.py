@@ -9,28 +9,15 @@ import pandas as pd
 
 from cxlab._check import CxlabError, CxlabWarning, warn
 from cxlab.experiments.spec import ExperimentSpec
+from cxlab.models.moderators import MODERATION_COLUMNS
 
 __all__ = ["MIN_SUBJECTS_PER_LEVEL", "MODERATION_RUN_COLUMNS", "moderation_table"]
 
+_AFTER_LEVEL = MODERATION_COLUMNS.index("level") + 1
 MODERATION_RUN_COLUMNS = [
-    "outcome",
-    "arm",
-    "moderator",
-    "kind",
-    "level",
+    *MODERATION_COLUMNS[:_AFTER_LEVEL],
     "level_value",
-    "reference",
-    "estimand",
-    "estimate",
-    "std_error",
-    "df",
-    "df_method",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "n_subjects",
-    "converged",
-    "warnings",
+    *MODERATION_COLUMNS[_AFTER_LEVEL:],
     "unit",
     "moderator_unit",
     "label",
