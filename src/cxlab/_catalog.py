@@ -102,6 +102,31 @@ class Cache:
         return self._table
 
 
+class RemoteCache:
+    """The catalog of a remote store (:class:`cxlab._fs.Remote`), re-read only when its
+    version (ETag) changed: one HEAD request per look. ``version`` is the tag of the
+    bytes last parsed, which a commit's conditional write is made against."""
+
+    def __init__(self, remote):
+        self.remote = remote
+        self._head: str | None = None
+        self.version: str | None = None
+        self._table: pa.Table = empty()
+
+    def get(self) -> pa.Table:
+        head = self.remote.version(CATALOG)
+        if head is None:
+            self._head, self.version, self._table = None, None, empty()
+        elif head != self._head:
+            data, tag = self.remote.read_versioned(CATALOG)
+            if data is None:
+                self._head, self.version, self._table = None, None, empty()
+            else:
+                self._table = pq.read_table(pa.BufferReader(data), schema=SCHEMA)
+                self._head, self.version = head, tag
+        return self._table
+
+
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
     """Hold the store's writer lock (``fcntl.flock`` on ``STORE/_lock``): one commit at a

@@ -26,6 +26,8 @@ recording.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import re
 import tempfile
@@ -42,20 +44,24 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from cxlab import _catalog
+from cxlab import _catalog, _fs
 from cxlab._catalog import Part
 from cxlab._check import ConfigError, message
+from cxlab._fs import StoreConflictError
 from cxlab._hashing import sha256_of
 from cxlab.schemas import TABLES, TableSchema, schema_of, validate
 
 __all__ = [
     "COMPACT_TABLES",
+    "FileDigest",
     "Part",
     "ReadOnlySQL",
     "Staged",
     "Store",
+    "StoreConflictError",
     "Transaction",
     "atomic_file",
+    "is_url",
     "remove_stale_temporaries",
     "write_parquet",
     "write_text",
@@ -211,15 +217,63 @@ class Store:
     >>> store.sql("SELECT task, count(*) FROM recordings GROUP BY task")  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        self._cache = _catalog.Cache(self.path)
+    def __init__(
+        self, path: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+    ):
+        text = path if isinstance(path, str) else os.fspath(path)
+        self._remote: _fs.Remote | None = None
+        if _fs.is_url(text):
+            self._remote = _fs.Remote(text, options=_fs.storage_options(storage_options))
+            self._path: Path | None = None
+            self._cache: _catalog.Cache | _catalog.RemoteCache = _catalog.RemoteCache(self._remote)
+            self.url = self._remote.url
+        else:
+            self._path = Path(_fs.local_path(text))
+            self._cache = _catalog.Cache(self._path)
+            self.url = str(self._path)
         self._sql_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         self._sql_con: ReadOnlySQL | None = None
         self._sql_cat: pa.Table | None = None
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({self.url!r})"
+
+    @property
+    def path(self) -> Path:
+        """The store's directory (a local store only; a remote one has :attr:`url`)."""
+        if self._path is None:
+            raise ConfigError(
+                message(
+                    "is an object-storage URL, not a directory",
+                    field="store",
+                    value=self.url,
+                    fix="ask the Store (parts, read_parts, table, sql, file_digests), not its path",
+                )
+            )
+        return self._path
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the store lives under an fsspec URL (``s3://...``), not a directory."""
+        return self._remote is not None
+
+    @property
+    def location(self) -> Path | str:
+        """The directory of a local store, the URL (without credentials) of a remote one."""
+        return self.url if self._path is None else self._path
+
+    def exists(self) -> bool:
+        """Whether the store is there to read: a directory, or a remote store's catalog."""
+        if self._remote is None:
+            return self.path.is_dir()
+        return self._remote.exists(_catalog.CATALOG)
+
+    def absolute(self) -> Store:
+        """This store with an absolute location (workers may run in another directory)."""
+        if self._path is None or self._path.is_absolute():
+            return self
+        return Store(self._path.absolute())
 
     # -- writing -----------------------------------------------------------------
     def write(
@@ -258,7 +312,7 @@ class Store:
         Returns
         -------
         list of pathlib.Path
-            The file now holding the part.
+            The file now holding the part (relative to the store on a remote store).
 
         Raises
         ------
@@ -267,7 +321,7 @@ class Store:
         """
         staged = self.stage(name, df, key=key, partition=partition)
         self.commit([staged])
-        return [self.path / staged.name]
+        return [Path(staged.name) if self._path is None else self._path / staged.name]
 
     def stage(
         self,
@@ -283,9 +337,12 @@ class Store:
 
         The part goes to the store's staging folder under a temporary name carrying the
         process id ``owner`` (default: this process; a pool worker passes its parent's, so
-        the part outlives the worker until the parent commits it). Arguments as
-        :meth:`write`. The returned :class:`Staged` is small and picklable (a worker
-        returns it to the process that commits).
+        the part outlives the worker until the parent commits it). On a remote store
+        (object storage has no rename) a part goes straight to its final, digest-named key,
+        which no catalog lists until the commit; only the small tables' parts, merged at the
+        commit, go to the staging prefix. Arguments as :meth:`write`. The returned
+        :class:`Staged` is small and picklable (a worker returns it to the process that
+        commits).
         """
         schema = schema_of(name)
         for opt, val in (("key", key), ("partition", partition)):
@@ -321,13 +378,20 @@ class Store:
         else:
             partition = partition if partition else _NULL_PARTITION
         pid = os.getpid() if owner is None else int(owner)
-        temp, digest, size = _write_staged(table, self.path / _catalog.STAGING, pid)
+        if self._remote is None:
+            temp, digest, size = _write_staged(table, self.path / _catalog.STAGING, pid)
+        else:
+            data = _parquet_bytes(table, _parquet_options(table.schema))
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
         if name in _COMPACT:
             final = ""  # merged into the table's one file at commit
         elif partition is None:
             final = f"{name}/part-{key}-{digest[:12]}.parquet"
         else:
             final = f"{name}/{schema.partition_by}={partition}/part-{key}-{digest[:12]}.parquet"
+        if self._remote is not None:
+            temp = final or f"{_catalog.STAGING}/{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
+            self._remote.write_bytes(temp, data)
         return Staged(name, key, partition, str(temp), final, table.num_rows, size)
 
     def commit(
@@ -339,6 +403,9 @@ class Store:
         final names, then the catalog is replaced by one rename. A crash before that
         rename leaves the store as it was (the moved parts are removed by the next
         commit); after it, the replaced files are removed by this commit or the next.
+        On a remote store the parts are already at their final keys and the commit is the
+        write of the catalog object (on S3 conditional on the version read at the commit's
+        start); an error before it removes the files the commit wrote.
 
         Parameters
         ----------
@@ -346,7 +413,17 @@ class Store:
             From :meth:`stage` (a later one for the same table and key wins).
         delete : sequence of (table, key)
             Parts to remove; absent ones are ignored.
+
+        Raises
+        ------
+        StoreConflictError
+            On S3, if another writer committed since this commit read the catalog (run
+            the command again; nothing of this commit is visible).
         """
+        if self._remote is not None:
+            with self._commit_lock:  # one commit at a time in this process
+                _commit_remote(self._remote, self._cache, list(staged), list(delete))
+            return
         with _catalog.locked(self.path):
             _commit(self.path, self._cache, list(staged), list(delete))
 
@@ -367,10 +444,19 @@ class Store:
             yield tx
             self.commit(tx.staged, delete=tx.deleted)
         except BaseException:
-            for s in tx.staged:
+            self._discard(tx.staged)
+            raise
+
+    def _discard(self, staged: Sequence[Staged], /) -> None:
+        """Remove staged parts that were not committed (never a file the catalog lists:
+        on a remote store a staged part's key may be the live file of the same bytes)."""
+        if self._remote is None:
+            for s in staged:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(s.temp)
-            raise
+            return
+        live = set(self._cache.get().column("file").to_pylist())
+        self._remote.remove(sorted({s.temp for s in staged} - live))
 
     def append_quarantine(self, rows: pd.DataFrame, /, *, key: str) -> None:
         """Record rejected inputs (schema ``quarantine``) as part ``key``."""
@@ -385,10 +471,18 @@ class Store:
             self.commit(delete=[(name, key)])
         return int(had)
 
-    def recover(self) -> int:
+    def recover(self, *, older_than_s: float = 86_400.0) -> int:
         """Finish what a killed writer left: its staged parts and its temporary catalog or
         journal file (a dead process's), and a commit cut short (the files of the losing
-        side). Costs what was left, not the size of the store. Returns the entries removed."""
+        side). Costs what was left, not the size of the store. Returns the entries removed.
+
+        On a remote store (no process ids, no journal) it lists the store once and removes
+        every object the catalog does not name that is older than ``older_than_s`` seconds
+        (a writer still staging its parts is younger): the parts of a killed writer or of
+        a commit refused by another. Its cost is one listing of the store.
+        """
+        if self._remote is not None:
+            return _sweep_remote(self._remote, self._cache.get(), older_than_s=older_than_s)
         n = remove_stale_temporaries(self.path / _catalog.STAGING, recursive=False)
         # the catalog and the journal are written beside it as .tmp-<pid>-* then renamed:
         # a writer killed between the two leaves that temporary in the store's root
@@ -402,6 +496,10 @@ class Store:
         """Remove the parts staged for process ``owner`` and not committed (a worker that
         crashed, a commit that failed); call once that process has committed. Returns the
         files removed."""
+        if self._remote is not None:
+            prefix = f"{_catalog.STAGING}/{_TMP_PREFIX}{int(owner)}-"
+            mine = [e.name for e in self._remote.entries(_catalog.STAGING)]
+            return self._remote.remove([n for n in mine if n.startswith(prefix)])
         folder = self.path / _catalog.STAGING
         if not folder.is_dir():
             return 0
@@ -419,7 +517,11 @@ class Store:
 
     def _live(self) -> pa.Table:
         cat = self._cache.get()
-        if not cat.num_rows and not (self.path / _catalog.CATALOG).exists():
+        if (
+            self._remote is None
+            and not cat.num_rows
+            and not (self.path / _catalog.CATALOG).exists()
+        ):
             if self._has_legacy_parts():
                 with _catalog.locked(self.path):
                     _adopt_legacy(self.path, self._cache)
@@ -464,14 +566,21 @@ class Store:
         if not parts:
             return schema.arrow_schema().empty_table().select(cols).to_pandas()
         out = []
+        fs = None if self._remote is None else self._remote.arrow
         for p in parts:
-            path = str(self.path / p.file)
+            path = self._source(p.file)
             if table in _COMPACT:
                 t = pq.read_table(
-                    path, columns=cols, filters=pc.equal(pc.field(_catalog.PART_COLUMN), p.key)
+                    path,
+                    columns=cols,
+                    filters=pc.equal(pc.field(_catalog.PART_COLUMN), p.key),
+                    filesystem=fs,
                 )
-            else:  # ParquetFile.read skips the dataset layer (6 ms instead of 30 ms a part)
+            elif fs is None:  # ParquetFile.read skips the dataset layer (6 ms, not 30 ms a part)
                 t = pq.ParquetFile(path).read(columns=cols)
+            else:
+                with fs.open_input_file(path) as fh:
+                    t = pq.ParquetFile(fh).read(columns=cols)
             out.append(t)
         return pa.concat_tables(out).to_pandas()
 
@@ -480,11 +589,31 @@ class Store:
         names = set(self._live().column("table").to_pylist())
         return sorted(n for n in names if n in TABLES)
 
-    def files(self, name: str, /) -> list[Path]:
-        """The Parquet files holding table ``name``'s live parts, in a fixed order."""
+    def _source(self, file: str, /) -> str:
+        """Where pyarrow reads ``file`` (relative to the store): a local path, or the
+        remote key for :attr:`_fs.Remote.arrow`."""
+        return str(self.path / file) if self._remote is None else self._remote.key(file)
+
+    def _files(self, name: str, /) -> list[str]:
+        """The live files of table ``name``, relative to the store, sorted."""
         cat = self._live()
         files = cat.filter(pc.equal(cat.column("table"), name)).column("file")
-        return [self.path / f for f in sorted(set(files.to_pylist()))]
+        return sorted(set(files.to_pylist()))
+
+    def files(self, name: str, /) -> list[Path]:
+        """The Parquet files holding table ``name``'s live parts, in a fixed order (a
+        local store; on a remote one use :meth:`file_digests` or :meth:`table`)."""
+        return [self.path / f for f in self._files(name)]
+
+    def file_digests(self, name: str, /) -> list[FileDigest]:
+        """The sha256 of each live file of table ``name`` (read whole), in a fixed order:
+        what an experiment run records of its inputs."""
+        if self._remote is None:
+            return [FileDigest(f, sha256_of(self.path / f)) for f in self._files(name)]
+        return [
+            FileDigest(f, hashlib.sha256(self._remote.read_bytes(f)).hexdigest())
+            for f in self._files(name)
+        ]
 
     def keys(self, name: str, /) -> set[str]:
         """The part keys present in table ``name``."""
@@ -518,14 +647,24 @@ class Store:
             Rows in part order, each part sorted by the table's sort key.
         """
         schema = schema_of(name)
-        files = self.files(name)
+        files = self._files(name)
         arrow_schema = schema.arrow_schema()
         cols = _columns(schema, columns)
         if not files:
             return arrow_schema.empty_table().select(cols).to_pandas()
-        dataset = ds.dataset([str(f) for f in files], schema=arrow_schema, format="parquet")
+        dataset = self._dataset(name, files)
         expr = _filter_expression(filters or [], schema.names)
         return dataset.to_table(columns=cols, filter=expr).to_pandas()
+
+    def _dataset(self, name: str, files: list[str], /) -> ds.Dataset:
+        """A pyarrow dataset over ``files`` (relative) of table ``name``, declared schema."""
+        fs = None if self._remote is None else self._remote.arrow
+        return ds.dataset(
+            [self._source(f) for f in files],
+            schema=schema_of(name).arrow_schema(),
+            format="parquet",
+            filesystem=fs,
+        )
 
     def sql(self, query: str, /) -> pd.DataFrame:
         """Run one read-only DuckDB ``SELECT`` over the store's tables; return a DataFrame.
@@ -566,9 +705,15 @@ class Store:
         locked (``lock_configuration = true``), so no later ``SET`` can undo it. Every
         statement passed to :meth:`ReadOnlySQL.execute` must be exactly one ``SELECT``.
         The views list the parts live when the connection was made.
+
+        On a remote store no file is reachable from DuckDB at all (no directory is
+        allowed): each table a query names is registered as a pyarrow dataset over its
+        live objects (read through fsspec; DuckDB pushes projections and filters into it).
         """
         import duckdb
 
+        if self._remote is not None:
+            return self._connect_remote()
         root = str(self.path.resolve())
         con = duckdb.connect(
             ":memory:",
@@ -589,6 +734,24 @@ class Store:
             raise
         return ReadOnlySQL(con, views=views)
 
+    def _connect_remote(self) -> ReadOnlySQL:
+        import duckdb
+
+        con = duckdb.connect(
+            ":memory:",
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        try:
+            written = set(self.tables())
+            views = {n: self._files(n) for n in TABLES if n in written}
+            con.execute("SET temp_directory = ''")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        return ReadOnlySQL(con, views=views, dataset=self._dataset)
+
     def info(self) -> pd.DataFrame:
         """One row per written table: rows, parts, subjects and size on disk.
 
@@ -607,10 +770,16 @@ class Store:
             mine = cat[cat["table"] == name]
             rows, ids, sizes, damaged, parts = 0, [], 0, 0, 0
             for file, group in mine.groupby("file", sort=True):
-                f = self.path / file
                 try:
-                    size = f.stat().st_size
-                    meta = pq.ParquetFile(f)
+                    if self._remote is None:
+                        f = self.path / file
+                        size = f.stat().st_size
+                        meta = pq.ParquetFile(f)
+                    else:
+                        size = self._remote.size(file)
+                        meta = pq.ParquetFile(
+                            self._remote.arrow.open_input_file(self._source(file))
+                        )
                     if not set(schema.names) <= set(meta.schema_arrow.names):
                         damaged += len(group)  # overwritten by something else (by hand)
                         continue
@@ -650,6 +819,19 @@ class Store:
         return pd.DataFrame(
             out, columns=["table", "rows", "parts", "subjects", "size_bytes", "unreadable_parts"]
         )
+
+
+def is_url(location: str | os.PathLike[str], /) -> bool:
+    """Whether ``location`` names a remote store (an fsspec URL such as ``s3://b/prefix``)
+    rather than a directory; ``file://`` URLs are directories."""
+    return _fs.is_url(location)
+
+
+class FileDigest(NamedTuple):
+    """A live file of a table: its path relative to the store (POSIX) and its sha256."""
+
+    part: str
+    sha256: str
 
 
 class Staged(NamedTuple):
@@ -714,6 +896,13 @@ def _columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
     return cols
 
 
+def _parquet_bytes(table: pa.Table, options: dict[str, Any], /) -> bytes:
+    """``table`` as the Parquet bytes :func:`_write_staged` writes to a file."""
+    sink = io.BytesIO()
+    pq.write_table(table.combine_chunks(), sink, **options)
+    return sink.getvalue()
+
+
 def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, int]:
     """Write ``table`` into ``folder`` as ``.tmp-<pid>-*.parquet``: (path, sha256, bytes)."""
     path = folder / f"{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
@@ -751,24 +940,37 @@ def _level_of_file(file: str, /) -> int:
 
 
 def _merge_compact(
-    root: Path, name: str, old_files: list[str], drop: set[str], new: list[Staged], level: int
+    root: Path | None,
+    name: str,
+    old_files: list[str],
+    drop: set[str],
+    new: list[Staged],
+    level: int,
+    *,
+    remote: _fs.Remote | None = None,
+    written: dict[str, bytes] | None = None,
 ):
     """The new files of compacted table ``name`` replacing ``old_files``: their rows minus
     the keys in ``drop``, plus the staged parts, one file per key bucket of ``level`` (one
     file at level 0), ordered by key, so the bytes depend only on the live parts.
-    Returns a list of (staged path, final name, its catalog rows), none for an empty bucket."""
+    Returns a list of (staged path, final name, its catalog rows), none for an empty bucket.
+    On a remote store (``remote``) the files are read from it and the new ones are kept in
+    ``written`` (token -> bytes) for the commit to write at their final keys."""
     schema = schema_of(name)
     target = schema.arrow_schema().append(pa.field(_catalog.PART_COLUMN, pa.string(), False))
+    fs = None if remote is None else remote.arrow
     pieces = []
     for f in old_files:
-        old = pq.read_table(root / f, schema=target)
+        src = str(root / f) if remote is None else remote.key(f)
+        old = pq.read_table(src, schema=target, filesystem=fs)
         if drop:
             old = old.filter(
                 pc.invert(pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop))))
             )
         pieces.append(old)
     for s in new:
-        t = pq.read_table(s.temp, schema=schema.arrow_schema())
+        src = s.temp if remote is None else remote.key(s.temp)
+        t = pq.read_table(src, schema=schema.arrow_schema(), filesystem=fs)
         pieces.append(
             t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
         )
@@ -788,7 +990,13 @@ def _merge_compact(
     out = []
     for bucket, piece in groups:
         piece = piece.combine_chunks()
-        temp, digest, size = _write_staged(piece, root / _catalog.STAGING, os.getpid())
+        if remote is None:
+            temp, digest, size = _write_staged(piece, root / _catalog.STAGING, os.getpid())
+        else:
+            data = _parquet_bytes(piece, _parquet_options(piece.schema))
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            temp = f"memory:{len(written)}"
+            written[temp] = data
         tag = f"b{bucket}-" if level else ""
         final = f"{name}/part-{tag}{digest[:16]}.parquet"
         counts = piece.column(_catalog.PART_COLUMN).value_counts()  # in order of appearance
@@ -829,19 +1037,32 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
     return hit, level
 
 
-def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> None:
-    """One commit, under the writer lock (see :meth:`Store.commit`)."""
-    cat = cache.get()
-    _catalog.finish_journal(root, cat)  # a commit cut short by a crash: drop its losers
-    last: dict[tuple[str, str], Staged] = {}
-    for s in staged:
-        if (s.table, s.key) in last:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(last[(s.table, s.key)].temp)
-        last[(s.table, s.key)] = s
+class _Plan(NamedTuple):
+    """What one commit does: the new catalog, the (staged, final) moves, the files it
+    drops (``stale``) and the staged files to remove once done (``consumed``)."""
+
+    catalog: pa.Table
+    moves: list[tuple[str, str]]
+    added: set[str]
+    stale: list[str]
+    consumed: list[str]
+
+
+def _plan_commit(
+    cat: pa.Table,
+    last: dict[tuple[str, str], Staged],
+    delete,
+    *,
+    root: Path | None,
+    remote: _fs.Remote | None = None,
+    written: dict[str, bytes] | None = None,
+) -> _Plan | None:
+    """The commit of ``last`` (the staged parts by table and key) and ``delete`` on
+    catalog ``cat``: the compacted tables' touched buckets are merged (written to the
+    staging folder, or kept in ``written`` for a remote store); None if nothing changes."""
     changed = {*last, *((t, k) for t, k in delete)}
     if not changed:
-        return
+        return None
     pk = _catalog.pair_keys(cat.column("table"), cat.column("key"))
     hit = pc.is_in(pk, value_set=pa.array(sorted(f"{t}\x00{k}" for t, k in changed)))
     touched_compact = sorted({t for t, _ in changed if t in _COMPACT})
@@ -874,9 +1095,13 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         drop = {k for tt, k in changed if tt == t}
         new = [s for (tt, _), s in sorted(last.items()) if tt == t]
         consumed += [s.temp for s in new]
-        for temp, final, compact_rows in _merge_compact(root, t, old_files, drop, new, level):
+        merged = _merge_compact(
+            root, t, old_files, drop, new, level, remote=remote, written=written
+        )
+        for temp, final, compact_rows in merged:
             moves.append((str(temp), final))
-            consumed.append(str(temp))  # removed if the commit fails before it is moved
+            if remote is None:
+                consumed.append(str(temp))  # removed if the commit fails before it is moved
             compacted.append(compact_rows)
     new_cat = _catalog.ordered(
         pa.concat_tables([keep, pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
@@ -887,6 +1112,32 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         listed = pc.is_in(new_cat.column("file"), value_set=pa.array(stale, pa.string()))
         still = set(new_cat.filter(listed).column("file").to_pylist())
         stale = [f for f in stale if f not in still]
+    return _Plan(new_cat, moves, added, stale, consumed)
+
+
+def _latest(staged: list[Staged]) -> tuple[dict[tuple[str, str], Staged], list[Staged]]:
+    """The last staged part of each (table, key), and the earlier ones it supersedes."""
+    last: dict[tuple[str, str], Staged] = {}
+    superseded: list[Staged] = []
+    for s in staged:
+        if (s.table, s.key) in last:
+            superseded.append(last[(s.table, s.key)])
+        last[(s.table, s.key)] = s
+    return last, superseded
+
+
+def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> None:
+    """One commit, under the writer lock (see :meth:`Store.commit`)."""
+    cat = cache.get()
+    _catalog.finish_journal(root, cat)  # a commit cut short by a crash: drop its losers
+    last, superseded = _latest(staged)
+    for s in superseded:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(s.temp)
+    plan = _plan_commit(cat, last, delete, root=root)
+    if plan is None:
+        return
+    new_cat, moves, added, stale, consumed = plan
     try:
         _catalog.write_journal(root, [*added, *stale], write_text)
         for temp, final in moves:
@@ -908,6 +1159,52 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
             os.unlink(temp)
     _prune_empty_dirs(root, stale)
     (root / _catalog.JOURNAL).unlink(missing_ok=True)
+
+
+def _commit_remote(
+    remote: _fs.Remote, cache: _catalog.RemoteCache, staged: list[Staged], delete
+) -> None:
+    """One commit of a remote store: the parts are at their final keys already (written by
+    :meth:`Store.stage`); the merged small-table files are written to theirs, then the
+    catalog object, conditionally on the version this commit read (S3), last."""
+    cat = cache.get()
+    version = cache.version
+    live = set(cat.column("file").to_pylist())
+    last, superseded = _latest(staged)
+    written: dict[str, bytes] = {}
+    plan = _plan_commit(cat, last, delete, root=None, remote=remote, written=written)
+    kept = {s.temp for s in last.values()}
+    if plan is None:
+        remote.remove(sorted({s.temp for s in superseded} - kept - live))
+        return
+    new_cat, moves, added, stale, consumed = plan
+    try:
+        for temp, final in moves:
+            if temp in written:
+                remote.write_bytes(final, written.pop(temp))
+        remote.write_if(_catalog.CATALOG, _parquet_bytes(new_cat, _PARQUET_OPTS), version=version)
+    except BaseException:
+        # nothing of this commit is listed: remove what it wrote, but never a file the
+        # catalog lists now (the same bytes may be live, e.g. another writer's commit)
+        with contextlib.suppress(Exception):
+            now = set(_catalog.RemoteCache(remote).get().column("file").to_pylist())
+            mine = added | {s.temp for s in staged} | set(consumed)
+            remote.remove(sorted(mine - live - now))
+        raise
+    listed = set(new_cat.column("file").to_pylist())
+    gone = set(stale) | set(consumed) | {s.temp for s in superseded}
+    remote.remove(sorted(gone - listed))
+
+
+def _sweep_remote(remote: _fs.Remote, cat: pa.Table, /, *, older_than_s: float) -> int:
+    """Remove every object of a remote store the catalog ``cat`` does not name and that is
+    older than ``older_than_s`` seconds (see :meth:`Store.recover`)."""
+    import datetime as dt
+
+    live = set(cat.column("file").to_pylist()) | {_catalog.CATALOG}
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
+    orphans = [e.name for e in remote.entries() if e.name not in live and e.modified <= cutoff]
+    return remote.remove(orphans)
 
 
 def _prune_empty_dirs(root: Path, removed: list[str]) -> None:
@@ -969,8 +1266,9 @@ class ReadOnlySQL:
     absolute paths of its files).
     """
 
-    def __init__(self, con, /, *, views: dict[str, list[str]] | None = None):
+    def __init__(self, con, /, *, views: dict[str, list[str]] | None = None, dataset=None):
         self._con = con
+        self._dataset = dataset  # (table, files) -> pyarrow dataset: a remote store's tables
         # a declared table without parts (None): an empty table, made by DDL when first named
         self._pending: dict[str, list[str] | None] = (
             {} if views is None else {n: views.get(n) for n in TABLES}
@@ -992,7 +1290,7 @@ class ReadOnlySQL:
             self._make_views(None)  # a name DuckDB's parser did not report: make them all
             return self._run(query, parameters)
         except duckdb.InvalidInputException as exc:
-            if "schema mismatch" not in str(exc) or not self._made:
+            if "schema mismatch" not in str(exc) or not self._made or self._dataset:
                 raise
             # parts written by different cxlab versions (a column added since): read them
             # by name, the slow way, for this connection only
@@ -1016,6 +1314,9 @@ class ReadOnlySQL:
             files = self._pending.pop(name)
             if files is None:
                 self._con.execute(_empty_ddl(name))
+                continue
+            if self._dataset is not None:
+                self._con.register(name, self._dataset(name, files))
                 continue
             try:
                 self._con.execute(_view_sql(name, files, union=False))
