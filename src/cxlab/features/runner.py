@@ -523,8 +523,7 @@ def extract_features(
     """
     t0 = time.perf_counter()
     store = store if isinstance(store, Store) else Store(store)
-    if not store.path.is_absolute():  # workers (a Dask cluster) may run in another directory
-        store = Store(store.path.absolute())
+    store = store.absolute()  # workers (a Dask cluster) may run in another directory
     cfg = read_config(config)
     recs = store.table("recordings")
     report = FeaturesReport(n_recordings=len(recs))
@@ -581,7 +580,7 @@ def extract_features(
             continue
         jobs_list.append(
             {
-                "store": str(store.path),
+                "store": store.url,
                 "owner": os.getpid(),  # staged parts outlive the worker until committed
                 "rec": rec,
                 "cfg": cfg,
