@@ -109,13 +109,14 @@ class IngestReport:
         One line per oddity: paths matching no pattern, duplicates, reader warnings.
     seconds : float
         Wall-clock time, s.
-    store : pathlib.Path
+    store : pathlib.Path or str
+        The store's directory, or its URL.
     """
 
     outcomes: list[Outcome] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    store: Path | None = None
+    store: Path | str | None = None
 
     def _with(self, status: IngestStatus) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -234,7 +235,7 @@ def ingest(
     rx = pattern_regex(pattern) if pattern else None
     spec = read_mapping(mapping)
     units, skipped = discover([Path(p) for p in paths], csv_columns=mapping_columns(spec))
-    report = IngestReport(store=st.path)
+    report = IngestReport(store=st.location)
     _recover(st)
     known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
     done_ids = set(known["recording_id"])
@@ -364,7 +365,7 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
         return mask_label(v, label=label, subject_id=sid) if v else v
 
     task = Task(
-        store=str(st.path.absolute()),
+        store=st.absolute().url,
         root=str(u.root),
         files=[str(f) for f in u.files],
         rel=rel,
