@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from cxlab._check import ConfigError, message, nearest, warn
-from cxlab._hashing import sha256_of
 from cxlab.experiments.spec import COVARIATES, CurveOutcome, ExperimentSpec
 from cxlab.models import spm
 from cxlab.store import Store
@@ -103,10 +102,7 @@ class CurveTest(NamedTuple):
 
 def curve_input_digests(store: Store, /) -> list[dict[str, str]]:
     """sha256 of every Parquet part of the store's ``curves`` table (enters the run hash)."""
-    return [
-        {"part": f.relative_to(store.path).as_posix(), "sha256": sha256_of(f)}
-        for f in store.files("curves")
-    ]
+    return [{"part": d.part, "sha256": d.sha256} for d in store.file_digests("curves")]
 
 
 def _sessions(analysis: pd.DataFrame) -> pd.DataFrame:

@@ -374,7 +374,7 @@ def _pilot_analysis(spec: ExperimentSpec, *, store_given: bool) -> pd.DataFrame:
     from cxlab.experiments.analysis import analysis_table
     from cxlab.store import Store
 
-    if not spec.store.is_dir():
+    if not Store(spec.store).exists():
         raise ConfigError(
             message(
                 "does not exist, and the [power] section leaves pilot numbers (or times) out",

@@ -144,10 +144,7 @@ def input_digests(store: Store, /) -> dict[str, list[dict[str, str]]]:
         them, so a store without them keeps the run hash it had.
     """
     out = {
-        name: [
-            {"part": f.relative_to(store.path).as_posix(), "sha256": sha256_of(f)}
-            for f in store.files(name)
-        ]
+        name: [{"part": d.part, "sha256": d.sha256} for d in store.file_digests(name)]
         for name in INPUT_TABLES
     }
     return {k: v for k, v in out.items() if v or k not in _LATER_TABLES}
@@ -278,7 +275,7 @@ def run_experiment(
         if store is not None
         else {"file": spec.path, "field": "store"}
     )
-    if not spec.store.is_dir():
+    if not st.exists():
         raise ConfigError(
             message(
                 "does not exist",

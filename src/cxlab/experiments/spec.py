@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from cxlab._check import ConfigError, message, nearest, unknown_keys
+from cxlab.store import is_url
 
 __all__ = [
     "CURVE_TESTS",
@@ -235,7 +236,7 @@ class ExperimentSpec:
     name: str
     title: str
     seed: int
-    store: Path
+    store: Path | str  # a directory, or a remote store's URL (cxlab.store.is_url)
     store_text: str
     where: str | None
     time: str
@@ -578,7 +579,9 @@ def read_spec(path: str | Path, /, *, store: str | Path | None = None) -> Experi
             f"{lines}\nsee docs/experiments.md for every key"
         )
     if store is not None:
-        store_path, store_text = Path(store), str(store)
+        store_path, store_text = (str(store) if is_url(store) else Path(store)), str(store)
+    elif is_url(store_text):  # s3://bucket/prefix: a remote store, never relative
+        store_path = store_text
     else:
         store_path = Path(store_text)
         if not store_path.is_absolute():
