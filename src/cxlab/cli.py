@@ -39,7 +39,17 @@ _state = {"debug": False}
 EXIT_ERROR = 1
 EXIT_REJECTED = 3
 
-StoreOpt = Annotated[Path, typer.Option("--store", help="Store directory.")]
+
+def store_location(text: str) -> Path | str:
+    """A ``--store`` value: a directory, or an fsspec URL kept as text (``s3://b/prefix``;
+    ``Path`` would fold its ``//``)."""
+    from cxlab.store import is_url
+
+    return text if is_url(text) else Path(text)
+
+
+_STORE_HELP = "Store directory, or an object-storage URL such as s3://bucket/prefix."
+StoreOpt = Annotated[Path, typer.Option("--store", help=_STORE_HELP, parser=store_location)]
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(
@@ -132,7 +142,10 @@ def handled(fn):
 def writable_store(path: Path) -> Path:
     """Refuse a store path that exists but is not a directory (it is created otherwise)."""
     from cxlab._check import ConfigError, message
+    from cxlab.store import is_url
 
+    if is_url(path):
+        return path
     if Path(path).exists() and not Path(path).is_dir():
         raise ConfigError(
             message(
@@ -148,7 +161,19 @@ def writable_store(path: Path) -> Path:
 def existing_store(path: Path) -> Path:
     """Refuse to read a store that does not exist (a typo would read as an empty store)."""
     from cxlab._check import ConfigError, message
+    from cxlab.store import Store, is_url
 
+    if is_url(path):
+        if not Store(path).exists():
+            raise ConfigError(
+                message(
+                    "holds no store (no catalog at that URL)",
+                    field="store",
+                    value=Store(path).url,
+                    fix="give the URL that cxlab ingest wrote to",
+                )
+            )
+        return path
     if not Path(path).is_dir():
         problem = "is not a directory" if Path(path).exists() else "does not exist"
         raise ConfigError(
@@ -201,7 +226,7 @@ def _fmt(v) -> str:
 @store_app.command("info")
 @handled
 def store_info(
-    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    path: Annotated[Path, typer.Argument(help=_STORE_HELP, parser=store_location)],
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
     """List the store's tables with rows, parts, subjects and size on disk."""
@@ -231,7 +256,7 @@ def store_schema(
 @app.command("sql", rich_help_panel="Inspect")
 @handled
 def sql(
-    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    path: Annotated[Path, typer.Argument(help=_STORE_HELP, parser=store_location)],
     query: Annotated[str, typer.Argument(help="SQL over the store's tables (DuckDB dialect).")],
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
 ) -> None:
@@ -580,7 +605,10 @@ def run_cmd(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (TOML).")],
     out: Annotated[Path, typer.Option("--out", help="Parent of run directories.")] = Path("runs"),
     store: Annotated[
-        Path | None, typer.Option("--store", help="Use this store instead of the spec's.")
+        Path | None,
+        typer.Option(
+            "--store", help="Use this store (or URL) instead of the spec's.", parser=store_location
+        ),
     ] = None,
 ) -> None:
     """Run an experiment: fit effects, responders, reliability; write runs/NAME/HASH/."""
