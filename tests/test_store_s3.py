@@ -1,0 +1,307 @@
+"""The store on object storage: the whole pipeline on ``s3://`` against a local S3 server.
+
+The server is moto's (``moto.server.ThreadedMotoServer`` on 127.0.0.1, a free port, started
+by this module; never a real cloud). Every check compares the store written to
+``s3://cxlab-test/...`` with a local store built from the same inputs: the same catalog
+bytes, the same part files byte for byte, the same tables, the same SQL answers and the
+same experiment run (its id hashes every input file).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+moto_server = pytest.importorskip("moto.server")
+s3fs = pytest.importorskip("s3fs")
+
+from cxlab import _catalog  # noqa: E402
+from cxlab._check import ConfigError  # noqa: E402
+from cxlab.cli import app  # noqa: E402
+from cxlab.schemas import TABLES  # noqa: E402
+from cxlab.store import Store, StoreConflictError  # noqa: E402
+
+BUCKET = "cxlab-test"
+REAL = [  # a handful of real files of the formats ingest reads, from /work/shared/data/real
+    "c3d/biomdp_kistler_CMJ_1plate.c3d",
+    "c3d/c3dorg_gait-pig.c3d",
+    "c3d/ezc3d_FP_Type3.c3d",
+    "forceplate/biomdp_kistler_CMJ_1plate.txt",
+]
+SPEC = """
+name = "s3"
+title = "Store on S3"
+seed = 1
+store = "unused"
+[model]
+control = "control"
+[outcomes.pain_nrs]
+mcid = 2.0
+[outcomes.knee_fppa_peak_deg]
+task = "landing"
+mcid = "swc"
+"""
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A moto S3 server for this module, its endpoint in the standard AWS variables."""
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        mp.delenv("CXLAB_STORAGE_OPTIONS", raising=False)
+        fs = s3fs.S3FileSystem()
+        fs.call_s3("create_bucket", Bucket=BUCKET)
+        yield fs
+    server.stop()
+
+
+def _objects(fs, url: str) -> dict[str, bytes]:
+    root = url.removeprefix("s3://")
+    return {p.removeprefix(root + "/"): fs.cat_file(p) for p in sorted(fs.find(root))}
+
+
+def _live_bytes_equal(local: Store, remote: Store, fs) -> None:
+    """Same catalog bytes, and every live file of every table byte-identical."""
+    root = remote.url.removeprefix("s3://")
+    assert fs.cat_file(f"{root}/{_catalog.CATALOG}") == (local.path / _catalog.CATALOG).read_bytes()
+    pd.testing.assert_frame_equal(remote.catalog(), local.catalog())
+    for f in sorted(set(local.catalog()["file"])):
+        assert fs.cat_file(f"{root}/{f}") == (local.path / f).read_bytes(), f
+
+
+def _build(store, raw: Path, real_dir: Path) -> None:
+    from cxlab.features.runner import extract_features
+    from cxlab.ingest import ingest, ingest_interventions, ingest_surveys
+
+    files = [real_dir / r for r in REAL]
+    ingest([*sorted(raw.glob("sub-*")), *files], store=store, jobs=1, progress=False)
+    ingest_surveys([raw / "surveys.csv"], store=store)
+    ingest_interventions([raw / "interventions.csv"], store=store)
+    extract_features(store, jobs=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pair(s3, synth_cohort, real_dir, tmp_path_factory):
+    """(local store, the same inputs on s3://cxlab-test/pipeline)."""
+    raw = synth_cohort(2, 1, seed=11)  # the cohort test_executor ingests
+    local = Store(tmp_path_factory.mktemp("local") / "store")
+    remote = Store(f"s3://{BUCKET}/pipeline")
+    _build(local, raw, real_dir)
+    _build(remote, raw, real_dir)
+    return local, remote
+
+
+def test_pipeline_on_s3_gives_the_local_store_byte_for_byte(pair, s3):
+    local, remote = pair
+    assert remote.is_remote and not local.is_remote
+    assert {"recordings", "forces", "markers", "features", "interventions"} <= set(local.tables())
+    assert remote.tables() == local.tables()
+    _live_bytes_equal(local, remote, s3)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(remote.table(name), local.table(name), check_dtype=True)
+    # nothing but the catalog and the live files is left in the bucket (no staged parts)
+    left = set(_objects(s3, remote.url)) - {_catalog.CATALOG}
+    assert left == set(local.catalog()["file"])
+
+
+def test_reading_parts_of_a_remote_store(pair):
+    local, remote = pair
+    rid = sorted(local.keys("forces"))[0]
+    pd.testing.assert_frame_equal(remote.read_part("forces", rid), local.read_part("forces", rid))
+    pd.testing.assert_frame_equal(
+        remote.read_part("recordings", rid), local.read_part("recordings", rid)
+    )
+    filt = [("task", "==", "cmj")]
+    pd.testing.assert_frame_equal(
+        remote.table("recordings", filters=filt), local.table("recordings", filters=filt)
+    )
+    assert remote.file_digests("forces") == local.file_digests("forces")
+    pd.testing.assert_frame_equal(remote.info(), local.info())
+
+
+def test_sql_on_s3_answers_as_on_the_local_store(pair):
+    local, remote = pair
+    q = (
+        "SELECT r.task, f.feature, count(*) AS n, round(avg(f.value), 9) AS mean "
+        "FROM features f JOIN recordings r USING (recording_id) "
+        "GROUP BY ALL ORDER BY ALL"
+    )
+    got, want = remote.sql(q), local.sql(q)
+    assert len(want) > 5
+    pd.testing.assert_frame_equal(got, want)
+    empty = "SELECT count(*) AS n FROM strength"  # a table never written: empty, not an error
+    assert remote.sql(empty)["n"].tolist() == [0]
+
+
+def test_sql_on_s3_reads_nothing_but_the_store(pair):
+    import duckdb
+
+    _, remote = pair
+    with pytest.raises(duckdb.PermissionException):
+        remote.sql("SELECT * FROM read_text('/etc/passwd')")
+    with pytest.raises(ConfigError, match="COPY"):
+        remote.sql("COPY recordings TO '/tmp/x.csv'")
+
+
+def test_cli_takes_an_s3_url_for_sql_and_store_info(pair):
+    local, remote = pair
+    res = CliRunner().invoke(
+        app, ["sql", remote.url, "SELECT count(*) AS n FROM recordings", "--csv"]
+    )
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1] == str(len(local.table("recordings")))
+    res = CliRunner().invoke(app, ["store", "info", remote.url, "--csv"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["sql", f"s3://{BUCKET}/nothing-here", "SELECT 1"])
+    assert res.exit_code == 1
+    assert "holds no store" in res.output and "nothing-here" in res.output
+
+
+def test_experiment_run_on_s3_is_the_local_run(s3, tmp_path):
+    from cxlab.experiments import run_experiment
+    from truth_store import truth_store
+
+    truth_store(tmp_path / "store", 16, 3, seed=9)
+    truth_store(f"s3://{BUCKET}/truth", 16, 3, seed=9)
+    spec = tmp_path / "s3.toml"
+    spec.write_text(SPEC, encoding="utf-8")
+    a = Path(run_experiment(spec, out=tmp_path / "runs-local", store=tmp_path / "store"))
+    b = Path(run_experiment(spec, out=tmp_path / "runs-s3", store=f"s3://{BUCKET}/truth"))
+    assert a.name == b.name  # the run id hashes every input file's name and sha256
+    for name in ("effects.parquet", "analysis.parquet"):
+        if (a / name).exists():
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    man = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
+    assert man["store"] == f"s3://{BUCKET}/truth"
+
+
+def _one_row(rid: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "recording_id": [rid] * 3,
+            "plate": [1, 1, 1],
+            "sample": [0, 1, 2],
+            "time_s": [0.0, 0.001, 0.002],
+            **{c: [1.0, 2.0, 3.0] for c in ("fx", "fy", "fz", "mx", "my", "mz")},
+            **{c: [0.1, 0.2, 0.3] for c in ("cop_x", "cop_y", "cop_z", "tz")},
+        }
+    )
+
+
+def _recording(rid: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "recording_id": [rid],
+            **{c: [None] for c in ("subject_id", "session", "task", "trial", "vendor")},
+            "point_rate_hz": [None],
+            "analog_rate_hz": [1000.0],
+            "source_path": [f"{rid}.csv"],
+            "source_sha256": [rid * 4],
+            "format": ["csv"],
+            "n_frames": [3],
+            "first_frame": [0],
+            "warnings": [[]],
+        }
+    )
+
+
+def test_a_commit_failing_before_the_catalog_put_leaves_the_old_store(s3, monkeypatch):
+    from cxlab import _fs
+
+    url = f"s3://{BUCKET}/failing"
+    store = Store(url)
+    with store.transaction() as tx:
+        tx.write("recordings", _recording("a" * 16), key="a" * 16)
+        tx.write("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
+    before = _objects(s3, url)
+
+    def boom(self, rel, data, *, version):
+        raise OSError("connection reset before the catalog PUT")
+
+    monkeypatch.setattr(_fs.Remote, "write_if", boom)
+    with pytest.raises(OSError, match="connection reset"), store.transaction() as tx:
+        tx.write("recordings", _recording("b" * 16), key="b" * 16)
+        tx.write("forces", _one_row("b" * 16), key="b" * 16, partition="s2")
+        tx.delete("forces", key="a" * 16)
+    monkeypatch.undo()
+    fresh = Store(url)
+    assert fresh.keys("forces") == {"a" * 16}
+    assert fresh.table("recordings")["recording_id"].tolist() == ["a" * 16]
+    assert _objects(s3, url) == before  # what the failed commit wrote is gone
+
+
+def test_parts_of_a_killed_writer_are_invisible_and_recover_removes_them(s3):
+    url = f"s3://{BUCKET}/killed"
+    store = Store(url)
+    store.write("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
+    before = _objects(s3, url)
+    # a writer killed after staging (its parts at their final keys, no catalog PUT)
+    store.stage("forces", _one_row("c" * 16), key="c" * 16, partition="s3")
+    store.stage("recordings", _recording("c" * 16), key="c" * 16)
+    assert len(_objects(s3, url)) == len(before) + 2
+    assert Store(url).keys("forces") == {"a" * 16}
+    assert Store(url).recover() == 0  # younger than a day: perhaps a writer still staging
+    assert Store(url).recover(older_than_s=0) == 2
+    assert _objects(s3, url) == before
+
+
+def test_a_second_writer_racing_on_the_catalog_is_refused(s3):
+    url = f"s3://{BUCKET}/race"
+    first, second = Store(url), Store(url)
+    first.write("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
+    assert second.keys("forces") == {"a" * 16}  # second has read this catalog
+    staged = second.stage("forces", _one_row("b" * 16), key="b" * 16, partition="s2")
+    first.write("forces", _one_row("c" * 16), key="c" * 16, partition="s3")  # wins the race
+    real_get = second._cache.get
+    second._cache.get = lambda: second._cache._table  # as if read just before first's commit
+    with pytest.raises(StoreConflictError, match="another writer committed first") as err:
+        second.commit([staged])
+    second._cache.get = real_get
+    assert err.value.store == url
+    assert "run the command again" in str(err.value)
+    assert Store(url).keys("forces") == {"a" * 16, "c" * 16}  # the winner's commit stands
+    second.commit([second.stage("forces", _one_row("b" * 16), key="b" * 16, partition="s2")])
+    assert Store(url).keys("forces") == {"a" * 16, "b" * 16, "c" * 16}
+
+
+def test_two_first_commits_racing_one_is_refused(s3):
+    url = f"s3://{BUCKET}/first"
+    a, b = Store(url), Store(url)
+    sa = a.stage("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
+    sb = b.stage("forces", _one_row("b" * 16), key="b" * 16, partition="s2")
+    assert a.keys("forces") == set() and b.keys("forces") == set()
+    a.commit([sa])
+    b._cache.get = lambda: b._cache._table  # b still believes the store is empty
+    with pytest.raises(StoreConflictError):
+        b.commit([sb])
+    assert Store(url).keys("forces") == {"a" * 16}
+
+
+def test_a_remote_store_has_no_path_and_hides_credentials(s3, monkeypatch):
+    store = Store("s3://user:secret@cxlab-test/creds")
+    assert "secret" not in repr(store) and "secret" not in store.url
+    with pytest.raises(ConfigError, match="object-storage URL"):
+        _ = store.path
+    assert Store(Path("relative/dir")).absolute().path.is_absolute()
+    monkeypatch.setenv("CXLAB_STORAGE_OPTIONS", '{"key": "AKIA-not-json')
+    with pytest.raises(ConfigError, match="CXLAB_STORAGE_OPTIONS") as err:
+        Store(f"s3://{BUCKET}/x")
+    assert "AKIA" not in str(err.value)
+
+
+def test_storage_options_from_the_environment_reach_the_filesystem(s3, monkeypatch):
+    monkeypatch.setenv("CXLAB_STORAGE_OPTIONS", json.dumps({"default_block_size": 1 << 21}))
+    store = Store(f"s3://{BUCKET}/opts")
+    assert store._remote.fs.default_block_size == 1 << 21
+    store.write("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
+    assert Store(f"s3://{BUCKET}/opts").keys("forces") == {"a" * 16}
