@@ -90,15 +90,29 @@ def _build(store, raw: Path, real_dir: Path) -> None:
     extract_features(store, jobs=1, progress=False)
 
 
+def _build_cli(url: str, raw: Path, real_dir: Path) -> None:
+    """As :func:`_build`, through the commands, with two pool workers staging to S3."""
+    files = [str(real_dir / r) for r in REAL]
+    subjects = [str(p) for p in sorted(raw.glob("sub-*"))]
+    for args in (
+        ["ingest", *subjects, *files, "--store", url, "--jobs", "2"],
+        ["ingest-survey", str(raw / "surveys.csv"), "--store", url],
+        ["ingest-interventions", str(raw / "interventions.csv"), "--store", url],
+        ["features", "--store", url, "--jobs", "2"],
+    ):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code in (0, 3), (args, res.output)  # 3: a real file quarantined
+
+
 @pytest.fixture(scope="module")
 def pair(s3, synth_cohort, real_dir, tmp_path_factory):
-    """(local store, the same inputs on s3://cxlab-test/pipeline)."""
+    """(local store built by the library, the same inputs on s3://cxlab-test/pipeline
+    built by the commands)."""
     raw = synth_cohort(2, 1, seed=11)  # the cohort test_executor ingests
     local = Store(tmp_path_factory.mktemp("local") / "store")
-    remote = Store(f"s3://{BUCKET}/pipeline")
     _build(local, raw, real_dir)
-    _build(remote, raw, real_dir)
-    return local, remote
+    _build_cli(f"s3://{BUCKET}/pipeline", raw, real_dir)
+    return local, Store(f"s3://{BUCKET}/pipeline")
 
 
 def test_pipeline_on_s3_gives_the_local_store_byte_for_byte(pair, s3):
