@@ -319,3 +319,22 @@ def test_storage_options_from_the_environment_reach_the_filesystem(s3, monkeypat
     assert store._remote.fs.default_block_size == 1 << 21
     store.write("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
     assert Store(f"s3://{BUCKET}/opts").keys("forces") == {"a" * 16}
+
+
+def test_a_store_under_another_fsspec_url_sees_each_commit():
+    """memory:// has no ETag and no conditional write (one writer per store): a reader
+    still sees a commit that leaves the catalog the same size."""
+    url = "memory://cxlab-test/mem"
+    reader, writer = Store(url), Store(url)
+    writer.write("forces", _one_row("a" * 16), key="a" * 16, partition="s1")
+    assert reader.read_part("forces", "a" * 16)["fz"].tolist() == [1.0, 2.0, 3.0]
+    changed = _one_row("a" * 16).assign(fz=[7.0, 8.0, 9.0])
+    writer.write("forces", changed, key="a" * 16, partition="s1")
+    assert reader.read_part("forces", "a" * 16)["fz"].tolist() == [7.0, 8.0, 9.0]
+    assert reader.sql("SELECT sum(fz) AS s FROM forces")["s"].tolist() == [24.0]
+    # the commit removed the replaced part: only the catalog and the live part are left
+    assert [e.name for e in writer._remote.entries()] == [
+        _catalog.CATALOG,
+        *writer.catalog()["file"],
+    ]
+    assert reader.recover(older_than_s=0) == 0

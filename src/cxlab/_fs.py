@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -211,14 +212,15 @@ class Remote:
         return data, '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
 
     def version(self, rel: str, /) -> str | None:
-        """The current version tag of ``rel`` (one HEAD request), or None when absent."""
+        """The current version tag of ``rel`` (one HEAD request), or None when absent; a
+        backend without ETags gives a fresh tag each time (the caller reads again)."""
         try:
             info = self.fs.info(self.key(rel), refresh=True)
         except FileNotFoundError:
             return None
         tag = info.get("ETag") or info.get("etag")
-        if tag is None:  # a backend without ETags: the size and time stand in
-            tag = f"{info.get('size')}-{info.get('LastModified') or info.get('mtime')}"
+        if tag is None:  # no ETag (memory://, some backends): a size or a time can repeat
+            return f"unknown-{uuid.uuid4().hex}"  # so never equal: the catalog is re-read
         return str(tag)
 
     def write_if(self, rel: str, data: bytes, /, *, version: str | None) -> None:
