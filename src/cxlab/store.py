@@ -207,8 +207,13 @@ class Store:
 
     Parameters
     ----------
-    path : path-like
-        The store's root directory; created on first write.
+    path : path-like or str
+        The store's root directory (created on first write), or an fsspec URL such as
+        ``s3://bucket/prefix`` for a store on object storage (docs/store.md, *Object
+        storage*).
+    storage_options : dict, optional
+        fsspec options for a URL (credentials, endpoint), over those in the environment
+        variable ``CXLAB_STORAGE_OPTIONS`` (JSON); never printed.
 
     Examples
     --------
