@@ -198,6 +198,22 @@ def test_experiment_run_on_s3_is_the_local_run(s3, tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     man = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
     assert man["store"] == url
+    query = (  # cxlab effects on a SQL query over the store, local and on S3
+        "SELECT s.subject_id, i.arm, s.score AS pain, "
+        "date_diff('day', i.start_date, s.date) / 7.0 AS week "
+        "FROM scores s JOIN interventions i USING (subject_id) "
+        "WHERE s.instrument = 'pain_nrs' ORDER BY ALL"
+    )
+    for where, out in ((str(tmp_path / "store"), "fx-local"), (url, "fx-s3")):
+        args = ["effects", "--outcome", "pain", "--time", "week", "--arm", "arm"]
+        args += ["--subject", "subject_id", "--control", "control", "--method", "gee"]
+        res = CliRunner().invoke(
+            app, [*args, "--out", str(tmp_path / out), "--store", where, "--query", query]
+        )
+        assert res.exit_code == 0, res.output
+    got, want = (pd.read_csv(tmp_path / d / "effects.csv") for d in ("fx-s3", "fx-local"))
+    assert len(want) >= 1
+    pd.testing.assert_frame_equal(got, want)
 
 
 def _one_row(rid: str) -> pd.DataFrame:

@@ -934,7 +934,10 @@ def effects_cmd(
         typer.Option("--table", help="CSV or Parquet file, one row per subject x time point."),
     ] = None,
     store: Annotated[
-        Path | None, typer.Option("--store", help="Store directory (with --query).")
+        Path | None,
+        typer.Option(
+            "--store", help="Store directory or URL (with --query).", parser=store_location
+        ),
     ] = None,
     query: Annotated[str | None, typer.Option("--query", help="SQL over the store.")] = None,
     covariate: Annotated[
