@@ -11,10 +11,16 @@ are ingested (``jobs=1``, a batch per run, so each run lands in a store of about
 recordings) and the median wall time is printed with its ratio to the empty store's
 (target: every ratio within 1.2).
 
+With ``--s3-sql`` it instead measures SQL on a store on S3 (a local moto server, never a
+real cloud): ``Store.sql``, which registers each table as a pyarrow dataset read through
+fsspec, against DuckDB reading the same files through the fsspec filesystem registered on
+its connection (the two ways docs/store.md compares).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_store.py            # sizes 0, 10000, 100000
     .venv/bin/python benchmarks/bench_store.py --sizes 0 2000
+    .venv/bin/python benchmarks/bench_store.py --s3-sql   # needs moto[server] (dev extra)
 """
 
 from __future__ import annotations
@@ -156,11 +162,81 @@ def build_store(root: Path, n: int) -> None:
     pq.write_table(cat, root / _catalog.CATALOG, **_PARQUET_OPTS)
 
 
+def bench_s3_sql(n_parts: int = 50, rows: int = 2000, repeat: int = 3) -> None:
+    """``Store.sql`` (Arrow datasets) against DuckDB over fsspec, on a moto S3 server."""
+    import logging
+
+    import duckdb
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+    )
+    try:
+        fs = s3fs.S3FileSystem()
+        fs.call_s3("create_bucket", Bucket="bench")
+        url = "s3://bench/store"
+        store = Store(url)
+        cols = ("fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz")
+        with store.transaction() as tx:
+            for i in range(n_parts):
+                rng = np.random.default_rng(i)
+                rid = f"{i:016x}"
+                df = pd.DataFrame(
+                    {
+                        "recording_id": rid,
+                        "plate": np.int32(1),
+                        "sample": np.arange(rows),
+                        "time_s": np.arange(rows) / RATE_HZ,
+                        **{c: rng.normal(size=rows) for c in cols},
+                    }
+                )
+                tx.write("forces", df, key=rid, partition=f"s{i % 5}")
+        query = "SELECT recording_id, max(fz) AS m FROM forces GROUP BY 1 ORDER BY 1"
+        files = ", ".join(
+            f"'{url}/{f}'" for f in sorted(set(store.catalog()["file"]))
+        )  # the live files, from the catalog
+        arrow, view = [], []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            a = Store(url).sql(query)  # a new Store: connection and views made again
+            arrow.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            with duckdb.connect() as con:
+                con.register_filesystem(s3fs.S3FileSystem())
+                b = con.execute(
+                    f"SELECT recording_id, max(fz) AS m FROM read_parquet([{files}]) "
+                    "GROUP BY 1 ORDER BY 1"
+                ).df()
+            view.append(time.perf_counter() - t0)
+        pd.testing.assert_frame_equal(a, b)
+        print(
+            f"SQL on S3 (moto), {n_parts} forces parts x {rows} rows: Store.sql (Arrow datasets) "
+            f"median {statistics.median(arrow):.2f} s, DuckDB over fsspec "
+            f"{statistics.median(view):.2f} s "
+            f"({statistics.median(view) / statistics.median(arrow):.2f}x)"
+        )
+    finally:
+        server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[0, 10_000, 100_000])
     ap.add_argument("--batches", type=int, default=3)
+    ap.add_argument("--s3-sql", action="store_true", help="measure SQL on S3 (moto) instead")
     args = ap.parse_args()
+    if args.s3_sql:
+        bench_s3_sql()
+        return
     os.environ.setdefault("CXLAB_KEY", "bench-store-key-not-secret-0123456789abcdef")
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         tmp = Path(tmp)
