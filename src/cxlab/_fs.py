@@ -249,3 +249,30 @@ class Remote:
 
 def _remote(url: str, options: dict[str, Any]) -> Remote:
     return Remote(url, options=options)
+
+
+_PINNED: list[Any] = []
+"""fsspec's event loop and the remote filesystems, referenced for the life of the process.
+
+fsspec's async backends run an event loop in a thread; a pool worker forked from a process
+that used one inherits those objects without the thread (fsspec starts a new loop in the
+child). If the child's garbage collector then frees the inherited loop or clients, their
+finalisers touch state of the dead thread and the worker crashes (seen as segmentation
+faults in forked ingest workers). Holding them here, pinned before every fork, means the
+child never frees them."""
+
+
+def _pin_before_fork() -> None:
+    import sys
+
+    asyn = sys.modules.get("fsspec.asyn")
+    if asyn is None:
+        return
+    held = {id(o) for o in _PINNED}
+    found = [*getattr(asyn, "loop", []), *getattr(asyn, "iothread", [])]
+    for kind in [*asyn.AsyncFileSystem.__subclasses__(), asyn.AsyncFileSystem]:
+        found.extend(getattr(kind, "_cache", {}).values())
+    _PINNED.extend(o for o in found if o is not None and id(o) not in held)
+
+
+os.register_at_fork(before=_pin_before_fork)
