@@ -23,6 +23,7 @@ options). Neither is ever printed: a store shows only its URL, without any ``use
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -273,6 +274,19 @@ def _pin_before_fork() -> None:
     for kind in [*asyn.AsyncFileSystem.__subclasses__(), asyn.AsyncFileSystem]:
         found.extend(getattr(kind, "_cache", {}).values())
     _PINNED.extend(o for o in found if o is not None and id(o) not in held)
+    if any(o is not None for o in getattr(asyn, "loop", [])):
+        # and no inherited object at all is collected in the child (cyclic garbage of
+        # aiohttp/botocore that no filesystem references any more): Python's gc.freeze,
+        # made for fork without exec; the parent unfreezes right after the fork
+        gc.freeze()
+        _FROZEN[0] = True
 
 
-os.register_at_fork(before=_pin_before_fork)
+def _unfreeze_in_parent() -> None:
+    if _FROZEN[0]:
+        _FROZEN[0] = False
+        gc.unfreeze()
+
+
+_FROZEN = [False]
+os.register_at_fork(before=_pin_before_fork, after_in_parent=_unfreeze_in_parent)
