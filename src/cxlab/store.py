@@ -462,7 +462,7 @@ class Store:
         schema = schema_of(table)
         cols = _columns(schema, columns)
         if not parts:
-            return schema.arrow_schema().empty_table().select(cols).to_pandas()
+            return _frame(schema.arrow_schema().empty_table().select(cols))
         out = []
         for p in parts:
             path = str(self.path / p.file)
@@ -473,7 +473,7 @@ class Store:
             else:  # ParquetFile.read skips the dataset layer (6 ms instead of 30 ms a part)
                 t = pq.ParquetFile(path).read(columns=cols)
             out.append(t)
-        return pa.concat_tables(out).to_pandas()
+        return _frame(pa.concat_tables(out))
 
     def tables(self) -> list[str]:
         """Names of the tables that have at least one part, sorted."""
@@ -522,10 +522,10 @@ class Store:
         arrow_schema = schema.arrow_schema()
         cols = _columns(schema, columns)
         if not files:
-            return arrow_schema.empty_table().select(cols).to_pandas()
+            return _frame(arrow_schema.empty_table().select(cols))
         dataset = ds.dataset([str(f) for f in files], schema=arrow_schema, format="parquet")
         expr = _filter_expression(filters or [], schema.names)
-        return dataset.to_table(columns=cols, filter=expr).to_pandas()
+        return _frame(dataset.to_table(columns=cols, filter=expr))
 
     def sql(self, query: str, /) -> pd.DataFrame:
         """Run one read-only DuckDB ``SELECT`` over the store's tables; return a DataFrame.
@@ -697,6 +697,16 @@ class Transaction:
         """Remove part ``key`` of ``name`` at the end of the transaction (unless written)."""
         schema_of(name)
         self.deleted.append((name, key))
+
+
+def _frame(table: pa.Table, /) -> pd.DataFrame:
+    """``table`` as pandas, float32 sample columns (markers, forces) widened to float64 so
+    that computation on what the store returns stays float64 (exactly: widening is lossless)."""
+    f32 = [i for i, f in enumerate(table.schema) if pa.types.is_float32(f.type)]
+    for i in f32:
+        f = table.schema.field(i)
+        table = table.set_column(i, f.with_type(pa.float64()), table.column(i).cast(pa.float64()))
+    return table.to_pandas()
 
 
 def _columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:

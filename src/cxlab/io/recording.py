@@ -331,7 +331,8 @@ class Recording:
         # store need not sort them again.
         order = _label_order(self.marker_labels)
         frame = np.tile(np.arange(n_frames, dtype=np.int32), n_markers)
-        pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3)
+        # float32, as the store keeps samples (cxlab.schemas.F32): cast once, here
+        pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3).astype(np.float32)
         res = self.residuals[:, order].T.reshape(-1)
         rate = self.point_rate_hz or np.nan
         return {
@@ -402,7 +403,8 @@ class Recording:
         plates = self.platforms
         sizes = np.array([p.force.shape[0] for p in plates], dtype=np.int64)
         total = int(sizes.sum())
-        data = np.empty((total, len(cols)))  # one buffer, filled plate by plate
+        # one float32 buffer (the store's sample precision), filled plate by plate
+        data = np.empty((total, len(cols)), dtype=np.float32)
         at = 0
         for p, n in zip(plates, sizes, strict=True):
             block = data[at : at + n]
@@ -426,9 +428,12 @@ class Recording:
 
 
 #: Largest error, as a fraction of the channel's largest magnitude, within which a raw plate
-#: channel must be rebuilt from ``forces`` to be stored only there (float64 round-off of the
-#: reader's affine chain is ~1e-13; the C3D's own float32 samples resolve 6e-8).
-REBUILD_RTOL = 1e-9
+#: channel must be rebuilt from the stored ``forces`` to be stored only there. ``forces`` are
+#: float32 (6e-8 relative per load; a plate-frame moment rebuilt from lab moments about a
+#: distant origin loses a few more bits: 1.6e-6 measured on c3dorg_Eb015pi.c3d). A 16-bit
+#: channel spans at most 65,536 counts, so 5e-6 of its magnitude is under 1/3 count: rounding
+#: the rebuilt value gives back the file's integers exactly.
+REBUILD_RTOL = 5e-6
 
 #: The six ``forces`` columns a raw plate channel is an affine function of.
 PLATE_LOADS = ("fx", "fy", "fz", "mx", "my", "mz")
@@ -452,10 +457,10 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
     + c_mx·mx + c_my·my + c_mz·mz + offset`` of the plate's lab-frame reaction (N, N·m).
     The readers' chain from channels to ``forces`` (CAL_MATRIX, moment unit, transducer
     offset, ZERO baseline, reaction sign, plate-to-lab rotation, moment transfer to the lab
-    origin, Z-up rotation) is affine for TYPE 2 and 4 plates, so these fits are exact to
-    round-off; a channel is accepted only if its measured error is within
-    :data:`REBUILD_RTOL` of its largest magnitude, so nothing is dropped that the
-    coefficients do not give back.
+    origin, Z-up rotation) is affine for TYPE 2 and 4 plates; the fit is made on the loads
+    as stored (float32), so its error is that of the rebuild from the store, and a channel
+    is accepted only if that measured error is within :data:`REBUILD_RTOL` of its largest
+    magnitude, so nothing is dropped that the coefficients do not give back.
 
     Parameters
     ----------
@@ -485,7 +490,9 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
             continue
         y = rec.analogs[:, idx].astype(np.float64, copy=False)
         x = np.empty((n, len(PLATE_LOADS) + 1))
-        x[:, 0:3], x[:, 3:6], x[:, 6] = p.force, p.moment, 1.0
+        # the loads as the store keeps them (float32), so the fit and its measured error
+        # are those of the rebuild from stored rows (plate_channel_values)
+        x[:, 0:3], x[:, 3:6], x[:, 6] = _as_stored(p.force), _as_stored(p.moment), 1.0
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             continue
         coef = _affine_fit(x[:, :6], y)
@@ -513,6 +520,11 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
             {c: pd.Series(dtype=object if c in ("channel", "unit") else float) for c in cols}
         ).astype({"plate": np.int32}), in_forces
     return pd.concat(rows, ignore_index=True)[cols], in_forces
+
+
+def _as_stored(values: np.ndarray, /) -> np.ndarray:
+    """``values`` rounded to the store's sample precision (float32)."""
+    return np.asarray(values).astype(np.float32)
 
 
 def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
