@@ -36,6 +36,7 @@ __all__ = [
     "Platform",
     "Recording",
     "Rotations",
+    "as_stored",
     "plate_channel_fits",
     "plate_channel_values",
     "split_subject_prefix",
@@ -525,6 +526,27 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
 def _as_stored(values: np.ndarray, /) -> np.ndarray:
     """``values`` rounded to the store's sample precision (float32)."""
     return np.asarray(values).astype(np.float32)
+
+
+def as_stored(rec: Recording, /) -> Recording:
+    """A copy of ``rec`` with its samples at the store's precision: marker positions and
+    plate loads (force, moment, CoP, free moment) rounded to float32 and widened back to
+    float64, as ``Store.table("markers")`` / ``("forces")`` return them.
+
+    What a feature computed from the store is computed from; a test comparing the pipeline
+    with a library call on the file uses it for the library's input.
+    """
+    plates = [
+        replace(
+            p, force=_round(p.force), moment=_round(p.moment), cop=_round(p.cop), tz=_round(p.tz)
+        )
+        for p in rec.platforms
+    ]
+    return replace(rec, markers=_round(rec.markers), platforms=plates)
+
+
+def _round(values: np.ndarray, /) -> np.ndarray:
+    return _as_stored(values).astype(np.float64)
 
 
 def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
