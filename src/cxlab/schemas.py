@@ -13,6 +13,7 @@ Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -900,8 +901,29 @@ def _first_uncastable(s: pd.Series, typ: pa.DataType) -> object:
     return None
 
 
+def _numbers_pass(col: Column, arr: pa.Array) -> bool:
+    """Whether numeric ``arr`` certainly passes ``col``'s rules, from one Arrow min/max pass
+    (nulls and NaN skipped) and null/NaN counts, without a NumPy copy; False means "check
+    in full" (:func:`_value_failures` then finds and words the failures)."""
+    floating = pa.types.is_floating(arr.type)
+    if not (floating or pa.types.is_integer(arr.type)) or col.isin or col.pattern:
+        return False
+    if not col.nullable and (arr.null_count or (floating and pc.any(pc.is_nan(arr)).as_py())):
+        return False
+    mm = pc.min_max(arr)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None or lo != lo:  # all missing (None) or all NaN: the full check decides
+        return False
+    if floating and (col.finite or col.ge is not None or col.le is not None):
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return False
+    return (col.ge is None or lo >= col.ge) and (col.le is None or hi <= col.le)
+
+
 def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> list[dict]:
     out: list[dict] = []
+    if _numbers_pass(col, arr):
+        return out
     isnull = arr.is_null(nan_is_null=True).to_numpy(zero_copy_only=False)
     if not col.nullable and isnull.any():
         _fail(

@@ -304,7 +304,7 @@ class Recording:
         dict of str to pyarrow.Table
             The same tables, columns and rows as :meth:`to_tables`.
         """
-        fits, in_forces = plate_channel_fits(self)
+        fits, in_forces = _channel_fits(self)
         outputs = {
             name: pa.Table.from_pandas(part.to_frame(recording_id), preserve_index=False)
             if part is not None
@@ -319,8 +319,11 @@ class Recording:
             "plates": _table(self._plates_long(recording_id)),
             "plate_channels": _table(
                 {
-                    "recording_id": _constant(recording_id, len(fits)),
-                    **{c: fits[c].to_numpy() for c in PLATE_CHANNEL_COLUMNS[1:]},
+                    "recording_id": _constant(recording_id, len(fits["plate"])),
+                    **{
+                        c: pa.array(v, pa.string()) if isinstance(v, list) else v
+                        for c, v in fits.items()
+                    },
                 }
             ),
             "events": _table(self._events_long(recording_id)),
@@ -479,9 +482,19 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
     in_forces : ndarray of bool, shape (n_channels,)
         True for the analog columns described by ``fits``.
     """
+    cols, in_forces = _channel_fits(rec)
+    frame = pd.DataFrame(
+        {c: pd.Series(v, dtype=object) if c in ("channel", "unit") else v for c, v in cols.items()}
+    )
+    return frame, in_forces
+
+
+def _channel_fits(rec: Recording, /) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`plate_channel_fits` as NumPy columns and label lists (no pandas: ingest builds
+    the Arrow table from them)."""
     n, n_ch = rec.analogs.shape if rec.analogs.ndim == 2 else (0, 0)
     in_forces = np.zeros(n_ch, dtype=bool)
-    rows: list[pd.DataFrame] = []
+    parts: list[tuple[int, list[str], list[str], np.ndarray, np.ndarray]] = []
     for i, p in enumerate(rec.platforms, start=1):
         idx = np.unique(np.asarray(p.channels, dtype=np.intp))
         if not idx.size or idx.min() < 0 or idx.max() >= n_ch or p.force.shape[0] != n:
@@ -504,23 +517,29 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
         in_forces[idx[ok]] = True
         labels = [str(rec.analog_labels[j]) for j in idx[ok]]
         units = [str(rec.analog_units[j]) if j < len(rec.analog_units) else "" for j in idx[ok]]
-        frame = pd.DataFrame(
-            {
-                "plate": np.int32(i),
-                "channel": pd.Series(labels, dtype=object),
-                "unit": pd.Series(units, dtype=object),
-                **{f"c_{c}": coef[k, ok] for k, c in enumerate(PLATE_LOADS)},
-                "offset": coef[6, ok],
-                "max_error": err[ok],
-            }
+        order = _label_order(labels)
+        parts.append(
+            (
+                i,
+                [labels[k] for k in order],
+                [units[k] for k in order],
+                coef[:, ok][:, order],
+                err[ok][order],
+            )
         )
-        rows.append(frame.iloc[_label_order(labels)])
-    cols = list(PLATE_CHANNEL_COLUMNS[1:])
-    if not rows:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=object if c in ("channel", "unit") else float) for c in cols}
-        ).astype({"plate": np.int32}), in_forces
-    return pd.concat(rows, ignore_index=True)[cols], in_forces
+    coefs = np.hstack([c for *_, c, _ in parts]) if parts else np.zeros((7, 0))
+    cols: dict[str, Any] = {
+        "plate": np.concatenate(
+            [np.full(len(lab), i, dtype=np.int32) for i, lab, *_ in parts]
+            or [np.zeros(0, np.int32)]
+        ),
+        "channel": [lab for _, labs, *_ in parts for lab in labs],
+        "unit": [u for _, _, us, *_ in parts for u in us],
+        **{f"c_{c}": coefs[k] for k, c in enumerate(PLATE_LOADS)},
+        "offset": coefs[6],
+        "max_error": np.concatenate([e for *_, e in parts] or [np.zeros(0)]),
+    }
+    return cols, in_forces
 
 
 def _as_stored(values: np.ndarray, /) -> np.ndarray:
