@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from cxlab.ingest import ingest
 from cxlab.ingest._worker import SIGNAL_TABLES
+from cxlab.schemas import schema_of
 from cxlab.store import Store
 from cxlab.synth.files import write_cohort
 
@@ -67,12 +68,43 @@ def pyarrow_write(tables: dict[str, pa.Table], subject_of: dict[str, str], out: 
     return times
 
 
+def real_size_ratio(folder: Path, tmp: Path) -> None:
+    """Store/raw size of every C3D file under ``folder`` (the real files) ingested at once."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".c3d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = ingest(files, store=tmp / "real-store", jobs=1, progress=False)
+    landed = {o.sha256 for o in rep.ingested}
+    raw_b = sum(p.stat().st_size for p in files if _sha256(p) in landed)
+    store_b = folder_bytes(tmp / "real-store")
+    print(
+        f"real C3D files ({folder}): {len(rep.ingested)} of {len(files)} ingested, store "
+        f"{store_b / 1e6:.1f} MB / raw {raw_b / 1e6:.1f} MB = {store_b / raw_b:.2f} x"
+    )
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subjects", type=int, default=6, help="cohort size (default 6)")
     ap.add_argument("--sessions", type=int, default=2, help="sessions each (default 2)")
     ap.add_argument("--seed", type=int, default=0)
+    default_real = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+    ap.add_argument(
+        "--real",
+        type=Path,
+        default=Path(os.environ.get("CXLAB_REAL_DATA", default_real)),
+        help="folder of real C3D files for the store/raw size on real data",
+    )
     args = ap.parse_args()
+    if args.real.is_dir():
+        with tempfile.TemporaryDirectory() as tmp:
+            real_size_ratio(args.real, Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:
         raw, store_dir = Path(tmp) / "raw", Path(tmp) / "store"
         write_cohort(
@@ -92,8 +124,9 @@ def main() -> None:
         for name in SIGNAL_TABLES:
             parts = sorted(store.parts(name).values())
             if parts:
-                df = store.read_parts(parts, table=name)
-                tables[name] = pa.Table.from_pandas(df, preserve_index=False)
+                df = store.read_parts(parts, table=name)  # float32 samples come back widened
+                schema = schema_of(name).arrow_schema()  # pyarrow writes them as stored
+                tables[name] = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
         rows = {k: v.num_rows for k, v in tables.items()}
         times = pyarrow_write(tables, subject_of, Path(tmp) / "pyarrow")
         raw_b, store_b = folder_bytes(raw), folder_bytes(store_dir)

@@ -71,8 +71,8 @@ def test_library_error_is_one_line_without_traceback(tmp_path):
 def test_store_schema_lists_columns_with_units():
     out = runner.invoke(app, ["store", "schema", "forces", "--csv"])
     assert out.exit_code == 0
-    assert "forces,fz,double,N,True" in out.output
-    assert "forces,cop_x,double,m,True" in out.output
+    assert "forces,fz,float,N,True" in out.output
+    assert "forces,cop_x,float,m,True" in out.output
 
 
 def test_store_schema_unknown_table_is_one_line_error():

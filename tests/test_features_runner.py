@@ -2,6 +2,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -9,6 +10,7 @@ from cxlab.cli import app
 from cxlab.features.config import PlatesConfig, TaskConfig
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features, read_config
+from cxlab.schemas import schema_of
 from cxlab.store import Store
 from featuresim import cmj_force, cop_normal
 
@@ -141,13 +143,24 @@ def store(tmp_path):
     return st
 
 
+def _as_stored(df: pd.DataFrame | None, table: str) -> pd.DataFrame | None:
+    """``df`` with the columns ``table`` stores as float32 rounded to float32 (what the
+    feature runner reads back from the store)."""
+    if df is None:
+        return None
+    f32 = [c.name for c in schema_of(table).columns if c.type == pa.float32() and c.name in df]
+    return df.astype({c: np.float32 for c in f32}).astype({c: np.float64 for c in f32})
+
+
 def test_features_land_with_conventions_names_and_match_the_library(store):
     rep = extract_features(store, jobs=1, progress=False)
     assert (rep.n_recordings, rep.n_processed, rep.n_no_functions) == (5, 4, 1)
     f = store.table("features")
     cmj = f[f["recording_id"] == _rid("cmj")].set_index(["feature", "side"])
     fz, _ = cmj_force(noise_n=1.0)
-    direct = cmj_metrics(fz, rate_hz=1000.0, fz_left=0.45 * fz, fz_right=0.55 * fz)
+    # each plate as the store keeps forces (float32), summed as the runner sums them
+    left, right = ((k * fz).astype(np.float32).astype(float) for k in (0.45, 0.55))
+    direct = cmj_metrics(left + right, rate_hz=1000.0, fz_left=left, fz_right=right)
     assert cmj.loc[("cmj_jump_height_impulse_m", "bilateral"), "value"] == pytest.approx(
         direct["jump_height_impulse_m"], rel=1e-12
     )
@@ -457,7 +470,7 @@ def test_batched_runner_gives_the_values_of_one_trial_at_a_time_calls(
     got = st.table("features")
     cfg = read_config(None)
     for rid, (rec, forces, markers) in inputs.items():
-        trial = _trial_of(rec, forces, markers)
+        trial = _trial_of(rec, _as_stored(forces, "forces"), _as_stored(markers, "markers"))
         want = [m for fn in cfg.functions(rec["task"]) for m in FUNCTIONS[fn](trial, cfg)]
         mine = got[got["recording_id"] == rid].set_index(["feature", "side"])["value"]
         assert len(mine) == len(want) > 0, rec["task"]

@@ -24,6 +24,7 @@ from cxlab.features import kinematics as kin
 from cxlab.features import kinetics as kt
 from cxlab.features.runner import extract_features
 from cxlab.ingest import ingest
+from cxlab.io.recording import as_stored
 from cxlab.store import Store
 
 MOTION = "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
@@ -176,7 +177,10 @@ def test_store_moments_are_the_library_moments_of_the_file(real_dir, tmp_path_fa
     st, rec, _ = _ingested(real_dir, tmp_path_factory)
     got = st.table("joint_moments", filters=[("method", "==", "cxlab-pig")])
     csv = st.path.parent / "pig.csv"
-    ref = kt.joint_moments(rec, subject=kin.read_pig_measurements(csv)[pseudonymise("BELT")])
+    # the file's samples as the store keeps them (float32 markers and loads)
+    ref = kt.joint_moments(
+        as_stored(rec), subject=kin.read_pig_measurements(csv)[pseudonymise("BELT")]
+    )
     cols = [*kt.MOMENT_COLUMNS, "power_w_per_kg"]
     for side in ("left", "right"):
         for joint in ("ankle", "knee", "hip"):
@@ -403,7 +407,7 @@ def test_the_vcm_convention_is_a_kinematics_setting(real_dir, tmp_path):
     _features(st, config)
     got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
     subject = kin.read_pig_measurements(config["kinematics"]["measurements"])[pseudonymise("BELT")]
-    ref = kin.joint_angles(io.read(real_dir / MOTION), subject=subject, convention="vcm")
+    ref = kin.joint_angles(as_stored(io.read(real_dir / MOTION)), subject=subject, convention="vcm")
     for side in ("left", "right"):
         for joint in ("knee", "ankle", "foot_progression"):
             np.testing.assert_allclose(
@@ -466,7 +470,7 @@ def test_a_vcm_file_gets_the_vcm_convention_in_the_store_with_a_note(real_dir, t
     got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CxlabWarning)
-        ref = kin.joint_angles(rec, subject=subject, convention="vcm")
+        ref = kin.joint_angles(as_stored(rec), subject=subject, convention="vcm")
     for side in ("left", "right"):
         np.testing.assert_allclose(
             _wide(got, side, "ankle", kin.ANGLE_COLUMNS),
@@ -490,7 +494,7 @@ def test_an_explicit_convention_wins_over_the_file_with_a_note(real_dir, tmp_pat
     got = st.table("joint_angles", filters=[("method", "==", "cxlab-pig")])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CxlabWarning)
-        ref = kin.joint_angles(rec, subject=subject, convention="nexus")
+        ref = kin.joint_angles(as_stored(rec), subject=subject, convention="nexus")
     np.testing.assert_allclose(
         _wide(got, "left", "ankle", kin.ANGLE_COLUMNS),
         _wide(ref, "left", "ankle", kin.ANGLE_COLUMNS),

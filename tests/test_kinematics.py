@@ -21,6 +21,7 @@ from cxlab import io
 from cxlab._check import CxlabWarning
 from cxlab.features import kinematics as kin
 from cxlab.features.events import FeatureError
+from cxlab.io.recording import as_stored
 
 MOTION = "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
 STATIC = "c3d/btk_PiG_Calibration3_FF_N18.c3d"
@@ -507,7 +508,7 @@ def test_cxlab_features_fills_joint_angles_for_any_task(real_dir, tmp_path):
     stored = b"".join(f.read_bytes() for f in (tmp_path / "store").rglob("*.parquet"))
     assert b"BELT_C" not in stored  # only the pseudonym reaches the store
     read = kin.read_pig_measurements(csv)[sid]
-    ref = kin.joint_angles(rec, subject=read)
+    ref = kin.joint_angles(as_stored(rec), subject=read)  # markers as the store keeps them
     assert read.left.knee_width_mm == subject.left.knee_width_mm
     key = ["side", "joint", "frame"]
     a = got.sort_values(key)[list(kin.ANGLE_COLUMNS)].to_numpy()
@@ -555,7 +556,7 @@ def test_single_leg_squat_features_gain_3d_peaks(real_dir, tmp_path):
     csv = _measurements_csv(tmp_path / "pig.csv", "BELT_C", subject)
     extract_features(st, config={"kinematics": {"measurements": str(csv)}}, jobs=1, progress=False)
     feats = st.table("features").set_index(["feature", "side"])["value"]
-    ref = kin.joint_angles(rec, subject=kin.read_pig_measurements(csv)[sid])
+    ref = kin.joint_angles(as_stored(rec), subject=kin.read_pig_measurements(csv)[sid])
     knee = ref[(ref.side == "right") & (ref.joint == "knee")]
     hip = ref[(ref.side == "left") & (ref.joint == "hip")]
     got = feats["knee_abduction_3d_peak_deg", "right"]
@@ -579,9 +580,10 @@ def test_landing_features_gain_3d_angles_at_touchdown(real_dir, tmp_path):
     csv = _measurements_csv(tmp_path / "pig.csv", "BELT_C", subject)
     extract_features(st, config={"kinematics": {"measurements": str(csv)}}, jobs=1, progress=False)
     feats = st.table("features").set_index(["feature", "side"])
-    ref = kin.joint_angles(rec, subject=kin.read_pig_measurements(csv)[sid])
+    stored = as_stored(rec)  # markers and forces as the store keeps them (float32)
+    ref = kin.joint_angles(stored, subject=kin.read_pig_measurements(csv)[sid])
     knee = ref[(ref.side == "right") & (ref.joint == "knee")].set_index("frame")
-    fz = sum(p.force[:, 2] for p in rec.platforms)
+    fz = sum(p.force[:, 2] for p in stored.platforms)
     td = touchdown(fz, rate_hz=rec.analog_rate_hz) / rec.analog_rate_hz
     frame = round(td * rec.point_rate_hz)
     assert abs(frame - 109) <= 1

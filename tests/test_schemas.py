@@ -40,7 +40,7 @@ def test_missing_column_is_refused_naming_it():
 def test_wrong_dtype_is_refused_naming_column_and_value():
     df = _markers().astype({"x": object})
     df.loc[1, "x"] = "12mm"
-    with pytest.raises(SchemaError, match=r"'x': cannot be stored as double.*'12mm'"):
+    with pytest.raises(SchemaError, match=r"'x': cannot be stored as float.*'12mm'"):
         validate(df, "markers")
 
 

@@ -366,7 +366,9 @@ def test_read_parts_reads_handles_without_the_catalog(tmp_path):
     assert set(handles) == {RID} and handles[RID].partition == "abcdefabcdef"
     (tmp_path / "_catalog.parquet").unlink()  # a worker holding handles needs no catalog
     got = Store(tmp_path).read_parts([handles[RID]], table="forces", columns=["sample", "fz"])
-    np.testing.assert_array_equal(got["fz"], _forces()["fz"])
+    # forces are stored as float32 (cxlab.schemas.F32) and read back widened, exactly
+    np.testing.assert_array_equal(got["fz"], _forces()["fz"].astype(np.float32))
+    assert got["fz"].dtype == np.float64
 
 
 def test_readers_see_only_what_the_catalog_lists(tmp_path):

@@ -13,6 +13,7 @@ Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -142,6 +143,11 @@ class TableSchema:
 
 
 S, I32, I64, F64, B = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
+#: Samples of a motion-capture or force-plate signal: float32 in the store (docs/store.md,
+#: "Sample precision"). C3D holds points and analogs as float32 or int16, so float32 markers
+#: lose nothing and float32 loads keep ~7 significant digits (0.1 mN at 1 kN), far below any
+#: plate's noise; readers of the store get float64 back, so computation stays float64.
+F32 = pa.float32()
 HEX16 = r"[0-9a-f]{16}"
 HEX12 = r"[0-9a-f]{12}"
 CONTEXTS = ("Left", "Right", "General")
@@ -164,9 +170,12 @@ _MAX_TORQUE_NM = 1e3  # N.m: knee extensor peaks of elite athletes are ~300-450 
 _MAX_LOAD_KG = 2e3  # kg: above any lifted or sled-pressed load on record
 
 
-def _bounded(names, unit: str, limit: float, *, doc: str = "") -> list[Column]:
-    """Nullable float64 columns ``names`` in ``unit``, each bounded to ``±limit``."""
-    return [Column(c, F64, unit, nullable=True, ge=-limit, le=limit, doc=doc) for c in names]
+def _bounded(
+    names, unit: str, limit: float, *, doc: str = "", type: pa.DataType = F64
+) -> list[Column]:
+    """Nullable float columns ``names`` (float64 unless ``type`` says otherwise) in ``unit``,
+    each bounded to ``±limit``."""
+    return [Column(c, type, unit, nullable=True, ge=-limit, le=limit, doc=doc) for c in names]
 
 
 def _t(name, cols, sort_by, partition_by=None, doc=""):
@@ -261,8 +270,8 @@ TABLES: dict[str, TableSchema] = {
                 Column("frame", I32, "1", ge=0, doc="0-based frame index"),
                 _time,
                 Column("marker", S),
-                *_bounded(("x",), "m", _MAX_LAB_M, doc="lab frame; NaN where invalid"),
-                *_bounded(("y", "z"), "m", _MAX_LAB_M),
+                *_bounded(("x",), "m", _MAX_LAB_M, doc="lab frame; NaN where invalid", type=F32),
+                *_bounded(("y", "z"), "m", _MAX_LAB_M, type=F32),
                 Column("residual", F64, "m", nullable=True, doc="reconstruction residual"),
             ],
             ["recording_id", "marker", "frame"],
@@ -296,17 +305,25 @@ TABLES: dict[str, TableSchema] = {
                     "N",
                     _MAX_FORCE_N,
                     doc="reaction force on the body, lab frame",
+                    type=F32,
                 ),
                 *_bounded(
-                    ("mx", "my", "mz"), "N.m", _MAX_MOMENT_NM, doc="moment about the lab origin"
+                    ("mx", "my", "mz"),
+                    "N.m",
+                    _MAX_MOMENT_NM,
+                    doc="moment about the lab origin",
+                    type=F32,
                 ),
                 *_bounded(
                     ("cop_x", "cop_y", "cop_z"),
                     "m",
                     _MAX_LAB_M,
                     doc="centre of pressure; NaN below threshold",
+                    type=F32,
                 ),
-                *_bounded(("tz",), "N.m", _MAX_MOMENT_NM, doc="free moment about the vertical"),
+                *_bounded(
+                    ("tz",), "N.m", _MAX_MOMENT_NM, doc="free moment about the vertical", type=F32
+                ),
             ],
             ["recording_id", "plate", "sample"],
             "subject",
@@ -808,7 +825,7 @@ def validate(df: pd.DataFrame | pa.Table, schema: TableSchema | str, /) -> pa.Ta
             continue
         s = df.column(col.name) if arrow else df[col.name]
         try:
-            arr = s.combine_chunks() if arrow else pa.array(s, from_pandas=True)
+            arr = given = s.combine_chunks() if arrow else pa.array(s, from_pandas=True)
             if not arr.type.equals(col.type):
                 arr = arr.cast(col.type, safe=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as e:
@@ -823,7 +840,10 @@ def validate(df: pd.DataFrame | pa.Table, schema: TableSchema | str, /) -> pa.Ta
             )
             continue
         arrays[col.name] = arr
-        failures.extend(_value_failures(schema.name, col, s, arr))
+        # a float narrowed to float32 is checked as given: 1e308 N is "above 100000 N",
+        # not the infinity the cast makes of it
+        narrowed = pa.types.is_floating(given.type) and given.type.bit_width > arr.type.bit_width
+        failures.extend(_value_failures(schema.name, col, s, given if narrowed else arr))
     if failures:
         raise SchemaError(_schema_message(schema.name, failures), failures)
     table = pa.table([arrays[c] for c in schema.names], schema=schema.arrow_schema())
@@ -881,8 +901,29 @@ def _first_uncastable(s: pd.Series, typ: pa.DataType) -> object:
     return None
 
 
+def _numbers_pass(col: Column, arr: pa.Array) -> bool:
+    """Whether numeric ``arr`` certainly passes ``col``'s rules, from one Arrow min/max pass
+    (nulls and NaN skipped) and null/NaN counts, without a NumPy copy; False means "check
+    in full" (:func:`_value_failures` then finds and words the failures)."""
+    floating = pa.types.is_floating(arr.type)
+    if not (floating or pa.types.is_integer(arr.type)) or col.isin or col.pattern:
+        return False
+    if not col.nullable and (arr.null_count or (floating and pc.any(pc.is_nan(arr)).as_py())):
+        return False
+    mm = pc.min_max(arr)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None or lo != lo:  # all missing (None) or all NaN: the full check decides
+        return False
+    if floating and (col.finite or col.ge is not None or col.le is not None):
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return False
+    return (col.ge is None or lo >= col.ge) and (col.le is None or hi <= col.le)
+
+
 def _value_failures(table: str, col: Column, s: pd.Series, arr: pa.Array) -> list[dict]:
     out: list[dict] = []
+    if _numbers_pass(col, arr):
+        return out
     isnull = arr.is_null(nan_is_null=True).to_numpy(zero_copy_only=False)
     if not col.nullable and isnull.any():
         _fail(

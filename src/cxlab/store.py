@@ -569,7 +569,7 @@ class Store:
         schema = schema_of(table)
         cols = _columns(schema, columns)
         if not parts:
-            return schema.arrow_schema().empty_table().select(cols).to_pandas()
+            return _frame(schema.arrow_schema().empty_table().select(cols))
         out = []
         fs = None if self._remote is None else self._remote.arrow
         for p in parts:
@@ -587,7 +587,7 @@ class Store:
                 with fs.open_input_file(path) as fh:
                     t = pq.ParquetFile(fh).read(columns=cols)
             out.append(t)
-        return pa.concat_tables(out).to_pandas()
+        return _frame(pa.concat_tables(out))
 
     def tables(self) -> list[str]:
         """Names of the tables that have at least one part, sorted."""
@@ -656,10 +656,10 @@ class Store:
         arrow_schema = schema.arrow_schema()
         cols = _columns(schema, columns)
         if not files:
-            return arrow_schema.empty_table().select(cols).to_pandas()
+            return _frame(arrow_schema.empty_table().select(cols))
         dataset = self._dataset(name, files)
         expr = _filter_expression(filters or [], schema.names)
-        return dataset.to_table(columns=cols, filter=expr).to_pandas()
+        return _frame(dataset.to_table(columns=cols, filter=expr))
 
     def _dataset(self, name: str, files: list[str], /) -> ds.Dataset:
         """A pyarrow dataset over ``files`` (relative) of table ``name``, declared schema."""
@@ -884,6 +884,16 @@ class Transaction:
         """Remove part ``key`` of ``name`` at the end of the transaction (unless written)."""
         schema_of(name)
         self.deleted.append((name, key))
+
+
+def _frame(table: pa.Table, /) -> pd.DataFrame:
+    """``table`` as pandas, float32 sample columns (markers, forces) widened to float64 so
+    that computation on what the store returns stays float64 (exactly: widening is lossless)."""
+    f32 = [i for i, f in enumerate(table.schema) if pa.types.is_float32(f.type)]
+    for i in f32:
+        f = table.schema.field(i)
+        table = table.set_column(i, f.with_type(pa.float64()), table.column(i).cast(pa.float64()))
+    return table.to_pandas()
 
 
 def _columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:

@@ -251,23 +251,28 @@ def run_task(task: Task, /) -> Outcome:
                 _short(t, files) for t in [*(str(w.message) for w in caught), *rec.warnings]
             )
         )
-        # Validate every table before writing any, so a bad table cannot leave the
-        # recording half-replaced (with --force, earlier good rows stay untouched).
+        del rec  # its arrays are in the Arrow tables now: free them before any write
+        # One table at a time: validated, staged (invisible until the parent commits), then
+        # dropped, so only one validated copy is in memory. A bad table fails the unit at
+        # its first failing table as before, and the except clause removes what was staged,
+        # so the recording is never half-replaced (with --force, earlier rows stay).
         stage = "validate"
-        valid = {
-            name: validate(tables[name], name) for name in SIGNAL_TABLES if tables[name].num_rows
-        }
-        valid["recordings"] = validate(row, "recordings")
-        stage = "write"
+        valid_row = validate(row, "recordings")
+        recorded_at = row["recorded_at"].iloc[0]
         for name in SIGNAL_TABLES:
-            if name in valid:
-                staged.append(
-                    store.stage(name, valid[name], key=rid, partition=task.subject_id, owner=owner)
-                )
-            out.rows[name] = tables[name].num_rows
-        staged.append(store.stage("recordings", valid["recordings"], key=rid, owner=owner))
+            table = tables.pop(name)
+            out.rows[name] = table.num_rows
+            if not table.num_rows:
+                continue
+            stage = "validate"
+            table = validate(table, name)
+            stage = "write"
+            staged.append(store.stage(name, table, key=rid, partition=task.subject_id, owner=owner))
+            del table
+        stage = "write"
+        staged.append(store.stage("recordings", valid_row, key=rid, owner=owner))
         out.rows["recordings"] = 1
-        out.recorded_at = row["recorded_at"].iloc[0]
+        out.recorded_at = recorded_at
         out.staged = staged
         out.status = "ingested"
     except BaseException as e:

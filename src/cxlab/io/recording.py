@@ -36,6 +36,7 @@ __all__ = [
     "Platform",
     "Recording",
     "Rotations",
+    "as_stored",
     "plate_channel_fits",
     "plate_channel_values",
     "split_subject_prefix",
@@ -303,7 +304,7 @@ class Recording:
         dict of str to pyarrow.Table
             The same tables, columns and rows as :meth:`to_tables`.
         """
-        fits, in_forces = plate_channel_fits(self)
+        fits, in_forces = _channel_fits(self)
         outputs = {
             name: pa.Table.from_pandas(part.to_frame(recording_id), preserve_index=False)
             if part is not None
@@ -318,8 +319,11 @@ class Recording:
             "plates": _table(self._plates_long(recording_id)),
             "plate_channels": _table(
                 {
-                    "recording_id": _constant(recording_id, len(fits)),
-                    **{c: fits[c].to_numpy() for c in PLATE_CHANNEL_COLUMNS[1:]},
+                    "recording_id": _constant(recording_id, len(fits["plate"])),
+                    **{
+                        c: pa.array(v, pa.string()) if isinstance(v, list) else v
+                        for c, v in fits.items()
+                    },
                 }
             ),
             "events": _table(self._events_long(recording_id)),
@@ -331,7 +335,8 @@ class Recording:
         # store need not sort them again.
         order = _label_order(self.marker_labels)
         frame = np.tile(np.arange(n_frames, dtype=np.int32), n_markers)
-        pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3)
+        # float32, as the store keeps samples (cxlab.schemas.F32): cast once, here
+        pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3).astype(np.float32)
         res = self.residuals[:, order].T.reshape(-1)
         rate = self.point_rate_hz or np.nan
         return {
@@ -402,7 +407,8 @@ class Recording:
         plates = self.platforms
         sizes = np.array([p.force.shape[0] for p in plates], dtype=np.int64)
         total = int(sizes.sum())
-        data = np.empty((total, len(cols)))  # one buffer, filled plate by plate
+        # one float32 buffer (the store's sample precision), filled plate by plate
+        data = np.empty((total, len(cols)), dtype=np.float32)
         at = 0
         for p, n in zip(plates, sizes, strict=True):
             block = data[at : at + n]
@@ -426,9 +432,12 @@ class Recording:
 
 
 #: Largest error, as a fraction of the channel's largest magnitude, within which a raw plate
-#: channel must be rebuilt from ``forces`` to be stored only there (float64 round-off of the
-#: reader's affine chain is ~1e-13; the C3D's own float32 samples resolve 6e-8).
-REBUILD_RTOL = 1e-9
+#: channel must be rebuilt from the stored ``forces`` to be stored only there. ``forces`` are
+#: float32 (6e-8 relative per load; a plate-frame moment rebuilt from lab moments about a
+#: distant origin loses a few more bits: 1.6e-6 measured on c3dorg_Eb015pi.c3d). A 16-bit
+#: channel spans at most 65,536 counts, so 5e-6 of its magnitude is under 1/3 count: rounding
+#: the rebuilt value gives back the file's integers exactly.
+REBUILD_RTOL = 5e-6
 
 #: The six ``forces`` columns a raw plate channel is an affine function of.
 PLATE_LOADS = ("fx", "fy", "fz", "mx", "my", "mz")
@@ -452,10 +461,10 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
     + c_mx·mx + c_my·my + c_mz·mz + offset`` of the plate's lab-frame reaction (N, N·m).
     The readers' chain from channels to ``forces`` (CAL_MATRIX, moment unit, transducer
     offset, ZERO baseline, reaction sign, plate-to-lab rotation, moment transfer to the lab
-    origin, Z-up rotation) is affine for TYPE 2 and 4 plates, so these fits are exact to
-    round-off; a channel is accepted only if its measured error is within
-    :data:`REBUILD_RTOL` of its largest magnitude, so nothing is dropped that the
-    coefficients do not give back.
+    origin, Z-up rotation) is affine for TYPE 2 and 4 plates; the fit is made on the loads
+    as stored (float32), so its error is that of the rebuild from the store, and a channel
+    is accepted only if that measured error is within :data:`REBUILD_RTOL` of its largest
+    magnitude, so nothing is dropped that the coefficients do not give back.
 
     Parameters
     ----------
@@ -473,9 +482,19 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
     in_forces : ndarray of bool, shape (n_channels,)
         True for the analog columns described by ``fits``.
     """
+    cols, in_forces = _channel_fits(rec)
+    frame = pd.DataFrame(
+        {c: pd.Series(v, dtype=object) if c in ("channel", "unit") else v for c, v in cols.items()}
+    )
+    return frame, in_forces
+
+
+def _channel_fits(rec: Recording, /) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`plate_channel_fits` as NumPy columns and label lists (no pandas: ingest builds
+    the Arrow table from them)."""
     n, n_ch = rec.analogs.shape if rec.analogs.ndim == 2 else (0, 0)
     in_forces = np.zeros(n_ch, dtype=bool)
-    rows: list[pd.DataFrame] = []
+    parts: list[tuple[int, list[str], list[str], np.ndarray, np.ndarray]] = []
     for i, p in enumerate(rec.platforms, start=1):
         idx = np.unique(np.asarray(p.channels, dtype=np.intp))
         if not idx.size or idx.min() < 0 or idx.max() >= n_ch or p.force.shape[0] != n:
@@ -485,7 +504,9 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
             continue
         y = rec.analogs[:, idx].astype(np.float64, copy=False)
         x = np.empty((n, len(PLATE_LOADS) + 1))
-        x[:, 0:3], x[:, 3:6], x[:, 6] = p.force, p.moment, 1.0
+        # the loads as the store keeps them (float32), so the fit and its measured error
+        # are those of the rebuild from stored rows (plate_channel_values)
+        x[:, 0:3], x[:, 3:6], x[:, 6] = _as_stored(p.force), _as_stored(p.moment), 1.0
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             continue
         coef = _affine_fit(x[:, :6], y)
@@ -496,23 +517,55 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
         in_forces[idx[ok]] = True
         labels = [str(rec.analog_labels[j]) for j in idx[ok]]
         units = [str(rec.analog_units[j]) if j < len(rec.analog_units) else "" for j in idx[ok]]
-        frame = pd.DataFrame(
-            {
-                "plate": np.int32(i),
-                "channel": pd.Series(labels, dtype=object),
-                "unit": pd.Series(units, dtype=object),
-                **{f"c_{c}": coef[k, ok] for k, c in enumerate(PLATE_LOADS)},
-                "offset": coef[6, ok],
-                "max_error": err[ok],
-            }
+        order = _label_order(labels)
+        parts.append(
+            (
+                i,
+                [labels[k] for k in order],
+                [units[k] for k in order],
+                coef[:, ok][:, order],
+                err[ok][order],
+            )
         )
-        rows.append(frame.iloc[_label_order(labels)])
-    cols = list(PLATE_CHANNEL_COLUMNS[1:])
-    if not rows:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=object if c in ("channel", "unit") else float) for c in cols}
-        ).astype({"plate": np.int32}), in_forces
-    return pd.concat(rows, ignore_index=True)[cols], in_forces
+    coefs = np.hstack([c for *_, c, _ in parts]) if parts else np.zeros((7, 0))
+    cols: dict[str, Any] = {
+        "plate": np.concatenate(
+            [np.full(len(lab), i, dtype=np.int32) for i, lab, *_ in parts]
+            or [np.zeros(0, np.int32)]
+        ),
+        "channel": [lab for _, labs, *_ in parts for lab in labs],
+        "unit": [u for _, _, us, *_ in parts for u in us],
+        **{f"c_{c}": coefs[k] for k, c in enumerate(PLATE_LOADS)},
+        "offset": coefs[6],
+        "max_error": np.concatenate([e for *_, e in parts] or [np.zeros(0)]),
+    }
+    return cols, in_forces
+
+
+def _as_stored(values: np.ndarray, /) -> np.ndarray:
+    """``values`` rounded to the store's sample precision (float32)."""
+    return np.asarray(values).astype(np.float32)
+
+
+def as_stored(rec: Recording, /) -> Recording:
+    """A copy of ``rec`` with its samples at the store's precision: marker positions and
+    plate loads (force, moment, CoP, free moment) rounded to float32 and widened back to
+    float64, as ``Store.table("markers")`` / ``("forces")`` return them.
+
+    What a feature computed from the store is computed from; a test comparing the pipeline
+    with a library call on the file uses it for the library's input.
+    """
+    plates = [
+        replace(
+            p, force=_round(p.force), moment=_round(p.moment), cop=_round(p.cop), tz=_round(p.tz)
+        )
+        for p in rec.platforms
+    ]
+    return replace(rec, markers=_round(rec.markers), platforms=plates)
+
+
+def _round(values: np.ndarray, /) -> np.ndarray:
+    return _as_stored(values).astype(np.float64)
 
 
 def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
