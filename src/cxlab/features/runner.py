@@ -412,6 +412,7 @@ def _curves_table(curves: list[tuple[dict, list[Curve]]], /) -> pa.Table:
         items = [items[i] for i in order]
     n = np.array([c.values.size for _, c in items])
     idx = pa.array(np.repeat(np.arange(len(items), dtype=np.int32), n))
+    grid = {k: (np.arange(k, dtype=np.int32), np.linspace(0.0, 100.0, k)) for k in set(n.tolist())}
 
     def per_curve(values):
         return pa.array(values, pa.string()).take(idx)
@@ -425,8 +426,8 @@ def _curves_table(curves: list[tuple[dict, list[Curve]]], /) -> pa.Table:
             "phase": per_curve([c.phase for _, c in items]),
             "signal": per_curve([c.signal for _, c in items]),
             "side": per_curve([c.side for _, c in items]),
-            "node": pa.array(np.concatenate([np.arange(k, dtype=np.int32) for k in n])),
-            "pct": _floats(np.concatenate([np.linspace(0.0, 100.0, k) for k in n])),
+            "node": pa.array(np.concatenate([grid[k][0] for k in n.tolist()])),
+            "pct": _floats(np.concatenate([grid[k][1] for k in n.tolist()])),
             "value": _floats(np.concatenate([c.values for _, c in items])),
             "unit": per_curve([c.unit for _, c in items]),
             "phase_start_s": _floats(start),
@@ -724,7 +725,7 @@ def extract_features(
             "quarantine", filters=[("stage", "==", "features"), ("value", "in", standing)]
         )
         qparts.append(old[_Q_COLUMNS])
-    _single_leg(store, report)
+    _single_leg(store, report, tasks=set(recs["task"].dropna()))
     qparts = [q for q in qparts if len(q)]
     if qparts:
         report.quarantine = (
@@ -788,13 +789,17 @@ def _unknown_task(store: Store, rec: dict, known: list[str]) -> pd.DataFrame:
     return q
 
 
-def _single_leg(store: Store, report: FeaturesReport) -> None:
+def _single_leg(store: Store, report: FeaturesReport, /, *, tasks: set[str]) -> None:
     """Rewrite the session-level LSI of single-leg tests (part ``single_leg``) from the
-    left- and right-leg trials now in ``features``."""
+    left- and right-leg trials now in ``features`` (``tasks``: those of the store's
+    recordings; without a single-leg one, ``features`` is not read)."""
     from cxlab.features.battery import single_leg_lsi
 
-    tasks = [t for pair in SINGLE_LEG_PAIRS.values() for t in pair]
-    feats = store.table("features", filters=[("task", "in", tasks)])
+    legs = [t for pair in SINGLE_LEG_PAIRS.values() for t in pair]
+    if tasks.isdisjoint(legs):
+        feats = pd.DataFrame(columns=FEATURE_COLUMNS)
+    else:
+        feats = store.table("features", filters=[("task", "in", legs)])
     lsi = (
         single_leg_lsi(feats, pairs=SINGLE_LEG_PAIRS, metrics=SINGLE_LEG_METRICS)
         if len(feats)
