@@ -9,7 +9,10 @@
    from the analytic generators of the tests (``tests/featuresim.py``), with ``--jobs 1``
    (trials/s per core) and with ``--jobs`` workers, against the feature functions alone
    (the same ``features.toml`` functions called on the same trials held in memory, in
-   the same run): the ratio is the runner's overhead (reading, validating, writing).
+   the same run), and with the curve builders ``[curves.tasks]`` runs for these tasks
+   (the CMJ's force, shear and CoP curves): the ratio is the runner's overhead (reading,
+   building tables, validating, writing parts); a second ``--jobs 1`` run prints where
+   its CPU time goes (reading, functions, curves, tables, validation, parts, commits).
 
 Usage::
 
@@ -30,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cxlab.features import runner
 from cxlab.features.balance import cop_metrics
 from cxlab.features.battery import dj_metrics, jump_segments, sj_metrics
 from cxlab.features.config import read_config
+from cxlab.features.curve_tasks import trial_curves
 from cxlab.features.isometric import imtp_metrics
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features
@@ -41,6 +46,7 @@ from cxlab.store import Store
 from featuresim import cmj_force, cop_normal, dj_force, imtp_force, sj_force
 
 COLS = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
+_PLATE_SIGNALS = ("fx", "fy", "fz", "cop_x", "cop_y")  # what the runner hands a trial
 
 
 def best_of(fn, *, repeat=7, number=20) -> float:
@@ -170,22 +176,70 @@ def build_store(path: Path, trials: list[tuple[dict, dict]]) -> Store:
     return st
 
 
-def functions_alone(trials: list[tuple[dict, dict]]) -> tuple[float, int]:
-    """CPU seconds to run the configured feature functions on every trial held in memory
-    (the arrays the runner hands them), and the number of values they return."""
+def functions_alone(trials: list[tuple[dict, dict]]) -> tuple[float, float, int]:
+    """CPU seconds to run the configured feature functions, then the configured curve
+    builders (``[curves.tasks]``: the CMJ's force, shear and CoP curves), on every trial
+    held in memory (the arrays the runner hands them), and the number of values the
+    functions return."""
     cfg = read_config(None)
     held = []
     for rec, plates in trials:
         t = Trial(task=rec["task"], analog_rate_hz=rec["analog_rate_hz"])
-        t.plates = {k: {c: d[c] for c in ("fz", "cop_x", "cop_y")} for k, d in plates.items()}
+        t.plates = {k: {c: d[c] for c in _PLATE_SIGNALS} for k, d in plates.items()}
         held.append(t)
-    t0 = time.process_time()
     n = 0
     with np.errstate(all="ignore"):
+        t0 = time.process_time()
         for t in held:
             for fn in cfg.functions(t.task):
                 n += len(FUNCTIONS[fn](t, cfg))
-    return time.process_time() - t0, n
+        t1 = time.process_time()
+        for t in held:
+            trial_curves(t, cfg)
+        t2 = time.process_time()
+    return t1 - t0, t2 - t1, n
+
+
+class Split:
+    """CPU time spent inside named steps of the runner (``--jobs 1``: this process), by
+    wrapping them for the duration of one run; steps nest (``curves`` is inside
+    ``compute``)."""
+
+    STEPS = (
+        ("read forces (one scan a batch)", runner, "_scan"),
+        ("feature functions + curves + joint tables", runner, "_compute"),
+        ("  of which curve builders", runner, "trial_curves"),
+        ("build Arrow tables", runner, "_curves_table"),
+        ("build Arrow tables", runner, "_features_table"),
+        ("validate (schemas.validate)", runner, "validate"),
+        ("stage parts (Store.stage)", Store, "stage"),
+        ("commit (Store.commit)", Store, "commit"),
+    )
+
+    def __init__(self):
+        self.cpu: dict[str, float] = {}
+
+    def __enter__(self):
+        self._saved = []
+        for label, owner, name in self.STEPS:
+            fn = getattr(owner, name)
+            self._saved.append((owner, name, fn))
+            setattr(owner, name, self._timed(label, fn))
+        return self
+
+    def _timed(self, label, fn):
+        def wrapper(*a, **k):
+            t = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.cpu[label] = self.cpu.get(label, 0.0) + time.process_time() - t
+
+        return wrapper
+
+    def __exit__(self, *exc):
+        for owner, name, fn in reversed(self._saved):
+            setattr(owner, name, fn)
 
 
 def throughput(n: int, jobs: int) -> None:
@@ -194,10 +248,12 @@ def throughput(n: int, jobs: int) -> None:
         t = time.perf_counter()
         st = build_store(Path(tmp) / "store", trials)
         print(f"built a store of {n} trials in {time.perf_counter() - t:.1f} s")
-        t_fn, n_values = functions_alone(trials)
+        t_fn, t_curves, n_values = functions_alone(trials)
+        both = t_fn + t_curves
         print(
             f"feature functions alone: {n / t_fn:.0f} trials/s per core ({t_fn:.2f} CPU s, "
-            f"{t_fn / n * 1e3:.2f} ms/trial, {n_values} values)"
+            f"{t_fn / n * 1e3:.2f} ms/trial, {n_values} values); with the curve builders: "
+            f"{n / both:.0f} trials/s per core ({both:.2f} CPU s, {both / n * 1e3:.2f} ms/trial)"
         )
         # --jobs 1 runs in this process: its CPU time is the cost per core even on a
         # machine shared with other work (wall time is printed beside it)
@@ -207,9 +263,17 @@ def throughput(n: int, jobs: int) -> None:
         assert r.n_quarantined == 0 and r.n_rows == n_values, r.quarantine
         print(
             f"cxlab features --jobs 1: {n / cpu:.0f} trials/s per core ({cpu:.2f} CPU s, "
-            f"{r.elapsed_s:.2f} s wall, {r.n_rows} rows); {cpu / t_fn:.1f} x the functions "
-            f"alone (runner overhead {(cpu - t_fn) / n * 1e3:.2f} ms/trial)"
+            f"{r.elapsed_s:.2f} s wall, {r.n_rows} rows); {cpu / both:.1f} x the functions "
+            f"and curve builders alone (runner overhead {(cpu - both) / n * 1e3:.2f} ms/trial)"
         )
+        with Split() as split:
+            c0 = time.process_time()
+            extract_features(st, jobs=1, force=True, progress=False)
+            cpu = time.process_time() - c0
+        print(f"where --jobs 1 spends its CPU time (a second run, {cpu:.2f} CPU s):")
+        for label in dict.fromkeys(label for label, _, _ in Split.STEPS):
+            t = split.cpu.get(label, 0.0)
+            print(f"  {label:45s} {t:6.2f} s  {t / cpu:6.1%}  {t / n * 1e3:.2f} ms/trial")
         if jobs > 1:
             r = extract_features(st, jobs=jobs, force=True, progress=False)
             print(

@@ -120,3 +120,21 @@ def test_curve_matrix_is_the_trials_by_nodes_array_with_its_labels():
     assert cm.unit == "BW"
     with pytest.raises(CxlabError, match="no curves match"):
         curve_matrix(pd.DataFrame(rows), signal="knee", phase="landing")
+
+
+def test_columns_resample_to_the_numbers_of_one_call_each():
+    """A (n_samples, k) signal gives, column by column, the bits of k 1-D calls (linear,
+    with NaN gaps, and the spline), so curve builders may resample their signals together."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        m = int(rng.integers(5, 2500))
+        x = rng.normal(size=(m, 4)) * rng.uniform(1, 1e3)
+        rate = float(rng.uniform(50, 2000))
+        a, b = rng.uniform(0, (m - 1) / rate / 3), (m - 1) / rate
+        gappy = x.copy()
+        gappy[rng.integers(0, m, 3), 1] = np.nan
+        for sig, method in ((x, "linear"), (gappy, "linear"), (x, "spline")):
+            both = time_normalise(sig, [a, b], rate_hz=rate, n=101, method=method)
+            for j in range(4):
+                one = time_normalise(sig[:, j].copy(), [a, b], rate_hz=rate, n=101, method=method)
+                np.testing.assert_array_equal(both[:, j], one)

@@ -477,7 +477,93 @@ def test_batched_runner_gives_the_values_of_one_trial_at_a_time_calls(
         for m in want:
             assert mine[(m.feature, m.side)] == m.value, (rec["task"], m.feature)
 
-    files = sorted(st.catalog().query("table == 'features'")["file"])
+    files = sorted(st.catalog().query("table in ('features', 'curves')")["file"])
+    assert any(f.startswith("curves/") for f in files)
     monkeypatch.setattr(runner, "_BATCH", 64)
     extract_features(st, jobs=1, progress=False, force=True)
-    assert sorted(st.catalog().query("table == 'features'")["file"]) == files
+    assert sorted(st.catalog().query("table in ('features', 'curves')")["file"]) == files
+
+
+def test_batch_tables_built_from_columns_equal_pandas_rows_validated():
+    """The Arrow columns a batch's features and curves are built from give, once
+    validated, the table of a plain pandas frame of the same rows (one Python row per
+    value, the validation's own stable sort): missing task and trial sort last, NaN
+    curve values are missing, rows of equal key keep their order, non-ASCII labels sort
+    by code point."""
+    from cxlab.features.curve_signals import Curve
+    from cxlab.features.measure import Measure
+    from cxlab.features.runner import _curves_table, _features_table
+    from cxlab.schemas import validate
+
+    def rec(name, subject, task, trial):
+        return {
+            "recording_id": _rid(name),
+            "subject_id": subject,
+            "session": "1",
+            "task": task,
+            "trial": trial,
+        }
+
+    recs = [
+        rec("a", "bbbbbbbbbbbb", "cmj", "2"),
+        rec("b", "aaaaaaaaaaaa", None, None),
+        rec("c", "aaaaaaaaaaaa", "cmj", "10"),
+        rec("d", "aaaaaaaaaaaa", "cmj", None),
+        rec("e", "aaaaaaaaaaaa", "équilibre", "1"),
+    ]
+    ms = [
+        Measure("z_m", "left", 1.0, "m", "x"),
+        Measure("a_m", "right", 2.0, "m", "y"),
+        Measure("a_m", "left", 3.0, "m", "é"),
+        Measure("a_m", "left", 4.0, "m", "duplicate key, later row"),
+    ]
+    feats = [(r, ms[i % 2 :]) for i, r in enumerate(recs)]
+    rows = [r | m._asdict() for r, m_list in feats for m in m_list]
+    want = validate(pd.DataFrame(rows), "features")
+    assert validate(_features_table(feats), "features").equals(want, check_metadata=True)
+
+    rng = np.random.default_rng(0)
+
+    def curve(phase, signal, side, k=5):
+        y = rng.normal(size=k)
+        y[1] = np.nan
+        return Curve(phase, signal, side, "N", y, 0.5, 1.5, f"{phase} {signal}")
+
+    def frame(curves):
+        out = []
+        for r, cs in curves:
+            for c in cs:
+                k = c.values.size
+                out.append(
+                    pd.DataFrame(
+                        {
+                            **r,
+                            "phase": c.phase,
+                            "signal": c.signal,
+                            "side": c.side,
+                            "node": np.arange(k, dtype=np.int32),
+                            "pct": np.linspace(0.0, 100.0, k),
+                            "value": c.values,
+                            "unit": c.unit,
+                            "phase_start_s": c.start_s,
+                            "phase_end_s": c.end_s,
+                            "method": c.method,
+                        }
+                    )
+                )
+        return validate(pd.concat(out, ignore_index=True), "curves")
+
+    distinct = [
+        (
+            r,
+            [
+                curve("landing", "fz_bw", "right"),
+                curve("cmj", "fz_bw", "left", 3),
+                curve("cmj", "cop_ap_m", "bilateral"),
+            ],
+        )
+        for r in recs
+    ]
+    assert validate(_curves_table(distinct), "curves").equals(frame(distinct))
+    twice = [*distinct, (recs[0], [curve("cmj", "fz_bw", "left", 3)])]  # a repeated key
+    assert validate(_curves_table(twice), "curves").equals(frame(twice))

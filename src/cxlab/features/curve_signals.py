@@ -259,20 +259,40 @@ def plate_curves(
         a node touching a NaN sample is NaN). A component a plate does not export, or a
         curve without any finite node, gives no curve.
     """
-    out: list[Curve] = []
-    t0, t1 = windows[0][0] / rate_hz, windows[-1][1] / rate_hz
+    # first the segments of every curve, then one resampling of all of them (one 2-D call
+    # per segment length instead of one call per signal and occurrence), then the curves
+    todo: list[tuple[str, str, str, list[np.ndarray], str]] = []  # side, kind, axis, segs, m
     for side, plate in plates.items():
         group = list(plate) if isinstance(plate, (list, tuple)) else [plate]
-        for axis, name in (("x", "ap"), ("y", "ml")):
+        for axis in ("x", "y"):
             if any(f"f{axis}" not in p for p in group):
                 continue
             f = np.sum([np.asarray(p[f"f{axis}"], dtype=float) for p in group], axis=0)
             segs = [f[a : b + 1] for a, b in windows]
             if all(not np.isfinite(s).any() for s in segs):
                 continue
-            m = _method(segs, method)
-            y = np.stack([_normalise(s, rate_hz, n, m) for s in segs]).mean(axis=0)
-            k = len(segs)
+            todo.append((side, "shear", axis, segs, _method(segs, method)))
+        if not cop or len(group) != 1 or "cop_x" not in group[0]:
+            continue
+        for axis in ("x", "y"):
+            c = np.asarray(group[0][f"cop_{axis}"], dtype=float)
+            segs = []
+            for a, b in windows:
+                s = c[a : b + 1]
+                ok = np.flatnonzero(np.isfinite(s))
+                if ok.size >= 2:
+                    segs.append(s - s[ok[0]])
+            if segs:
+                todo.append((side, "cop", axis, segs, _method(segs, method)))
+    flat = [(s, m) for *_, segs, m in todo for s in segs]
+    resampled = iter(_normalise_all([s for s, _ in flat], [m for _, m in flat], rate_hz, n))
+    out: list[Curve] = []
+    t0, t1 = windows[0][0] / rate_hz, windows[-1][1] / rate_hz
+    for side, kind, axis, segs, m in todo:
+        y = np.stack([next(resampled) for _ in segs]).mean(axis=0)
+        k = len(segs)
+        name = "ap" if axis == "x" else "ml"
+        if kind == "shear":
             txt = f"{events_txt}" + (f"; mean of {k} occurrence(s)" if k > 1 else "")
             lab = f"lab {'+X (anterior)' if axis == 'x' else '+Y (subject left)'}"
             for unit, scale in (("N", 1.0), ("BW", bw_n))[: 2 if np.isfinite(bw_n) else 1]:
@@ -290,39 +310,25 @@ def plate_curves(
                         + f"; {m}, {n} nodes",
                     )
                 )
-        if not cop or len(group) != 1 or "cop_x" not in group[0]:
             continue
-        for axis, name in (("x", "ap"), ("y", "ml")):
-            c = np.asarray(group[0][f"cop_{axis}"], dtype=float)
-            segs = []
-            for a, b in windows:
-                s = c[a : b + 1]
-                ok = np.flatnonzero(np.isfinite(s))
-                if ok.size >= 2:
-                    segs.append(s - s[ok[0]])
-            if not segs:
-                continue
-            m = _method(segs, method)
-            y = np.stack([_normalise(s, rate_hz, n, m) for s in segs]).mean(axis=0)
-            if not np.isfinite(y).any():
-                continue
-            k = len(segs)
-            out.append(
-                Curve(
-                    phase,
-                    f"cop_{name}_m",
-                    side,
-                    "m",
-                    y,
-                    t0,
-                    t1,
-                    f"{events_txt}"
-                    + (f"; mean of {k} occurrence(s)" if k > 1 else "")
-                    + f"; centre of pressure along lab {'+X' if axis == 'x' else '+Y'} "
-                    "relative to its first finite sample in the phase (NaN below the "
-                    f"plate's threshold); {m}, {n} nodes",
-                )
+        if not np.isfinite(y).any():
+            continue
+        out.append(
+            Curve(
+                phase,
+                f"cop_{name}_m",
+                side,
+                "m",
+                y,
+                t0,
+                t1,
+                f"{events_txt}"
+                + (f"; mean of {k} occurrence(s)" if k > 1 else "")
+                + f"; centre of pressure along lab {'+X' if axis == 'x' else '+Y'} "
+                "relative to its first finite sample in the phase (NaN below the "
+                f"plate's threshold); {m}, {n} nodes",
             )
+        )
     return out
 
 
@@ -336,4 +342,24 @@ def _method(segs: Sequence[np.ndarray], method: str) -> str:
 
 def _normalise(seg: np.ndarray, rate_hz: float, n: int, method: str) -> np.ndarray:
     method = "linear" if method.startswith("linear") else method
-    return time_normalise(seg, [0.0, (seg.size - 1) / rate_hz], rate_hz=rate_hz, n=n, method=method)
+    end = (seg.shape[0] - 1) / rate_hz
+    return time_normalise(seg, [0.0, end], rate_hz=rate_hz, n=n, method=method)
+
+
+def _normalise_all(
+    segs: Sequence[np.ndarray], methods: Sequence[str], rate_hz: float, n: int
+) -> list[np.ndarray]:
+    """:func:`_normalise` of each segment (shape (n_samples,)); the linear ones of one
+    length go through one 2-D call (columns resample independently: the same numbers)."""
+    out: list[np.ndarray | None] = [None] * len(segs)
+    same: dict[int, list[int]] = {}
+    for i, (s, m) in enumerate(zip(segs, methods, strict=True)):
+        if m.startswith("linear") and s.shape[0] >= 2:
+            same.setdefault(s.shape[0], []).append(i)
+        else:
+            out[i] = _normalise(s, rate_hz, n, m)
+    for idx in same.values():
+        y = _normalise(np.column_stack([segs[i] for i in idx]), rate_hz, n, "linear")
+        for j, i in enumerate(idx):
+            out[i] = np.ascontiguousarray(y[:, j])
+    return out

@@ -14,6 +14,7 @@ long ``curves`` table of a store into the ``(J, Q)`` array (trials × nodes) tha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -165,7 +166,7 @@ def time_normalise(
             )
         )
     ev = np.clip(ev, t[0], t[-1])
-    pct = np.linspace(0.0, 100.0, n)
+    pct = _nodes(n)
     if event_pct is None:
         tq = ev[0] + pct / 100.0 * (ev[-1] - ev[0])
     else:
@@ -184,7 +185,11 @@ def time_normalise(
     if method == "linear":
         if arr.ndim == 1:
             return _interp_nan(t, arr, tq)
-        return np.column_stack([_interp_nan(t, arr[:, j], tq) for j in range(arr.shape[1])])
+        # one pass per column (signal) over contiguous rows, not per sample
+        out = np.empty((tq.size, arr.shape[1]))
+        for j, y in enumerate(np.ascontiguousarray(arr.T)):
+            out[:, j] = _interp_nan(t, y, tq)
+        return out
     finite = np.isfinite(arr) if arr.ndim == 1 else np.isfinite(arr).all(axis=1)
     if not finite.all():
         raise CxlabError(
@@ -198,17 +203,26 @@ def time_normalise(
     return CubicSpline(t, arr, axis=0, bc_type="not-a-knot")(tq)
 
 
+@functools.lru_cache(maxsize=16)
+def _nodes(n: int) -> np.ndarray:
+    """The ``n`` node positions, % of the phase (read-only, shared between calls)."""
+    pct = np.linspace(0.0, 100.0, n)
+    pct.flags.writeable = False
+    return pct
+
+
 def _interp_nan(t: np.ndarray, y: np.ndarray, tq: np.ndarray) -> np.ndarray:
     """Linear interpolation in which a node between or on NaN samples is NaN."""
-    out = np.interp(tq, t, np.nan_to_num(y, nan=0.0))
     bad = ~np.isfinite(y)
-    if bad.any():
-        # a node is NaN when either neighbouring sample is NaN
-        hi = np.clip(np.searchsorted(t, tq, side="left"), 0, t.size - 1)
-        lo = np.clip(hi - 1, 0, t.size - 1)
-        exact = np.isclose(t[hi], tq, rtol=0, atol=1e-12)
-        nan_node = np.where(exact, bad[hi], bad[hi] | bad[lo])
-        out[nan_node] = np.nan
+    if not bad.any():  # nothing to mask: the same numbers without nan_to_num's copy
+        return np.interp(tq, t, y)
+    out = np.interp(tq, t, np.nan_to_num(y, nan=0.0))
+    # a node is NaN when either neighbouring sample is NaN
+    hi = np.clip(np.searchsorted(t, tq, side="left"), 0, t.size - 1)
+    lo = np.clip(hi - 1, 0, t.size - 1)
+    exact = np.isclose(t[hi], tq, rtol=0, atol=1e-12)
+    nan_node = np.where(exact, bad[hi], bad[hi] | bad[lo])
+    out[nan_node] = np.nan
     return out
 
 

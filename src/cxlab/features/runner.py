@@ -19,12 +19,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxlab._check import CxlabError, SchemaError, nearest
 from cxlab._executor import make_executor
 from cxlab.features.config import FeatureConfig, read_config
-from cxlab.features.curve_signals import joint_data
-from cxlab.features.curve_tasks import curves_frame, trial_curves
+from cxlab.features.curve_signals import Curve, joint_data
+from cxlab.features.curve_tasks import trial_curves
 from cxlab.features.emg import emg_channels
 from cxlab.features.joints import store_joint_tables
 from cxlab.features.measure import Measure
@@ -261,9 +262,9 @@ def _run_batch(jobs: list[dict]) -> _BatchResult:
     except (OSError, ValueError, CxlabError):  # one unreadable part: read one at a time
         batch = None
     events, mvc_cache = _batch_events(store, jobs), {}
-    feats = {c: [] for c in FEATURE_COLUMNS}
-    curves, quarantine, deleted = {}, [], []
-    n_rows = 0
+    feats: list[tuple[dict, list[Measure]]] = []  # (recording, its finite values)
+    curves: list[tuple[dict, list[Curve]]] = []
+    quarantine, deleted = [], []
     for job in jobs:
         rec = job["rec"]
         try:
@@ -282,69 +283,161 @@ def _run_batch(jobs: list[dict]) -> _BatchResult:
             quarantine.append((rid, q))
         elif job["had_quarantine"]:
             deleted.append(("quarantine", f"features-{rid}"))
-        if len(out.curves):
-            curves[rid] = out.curves
+        if out.curves:
+            curves.append((rec, out.curves))
         elif job["had_curves"]:
             deleted.append(("curves", rid))
         if out.features:
-            for c in _ID_COLUMNS:
-                feats[c] += [rec[c]] * len(out.features)
-            for c, values in zip(Measure._fields, zip(*out.features, strict=True), strict=True):
-                feats[c] += values
-            n_rows += len(out.features)
+            feats.append((rec, out.features))
         elif job["had_features"]:
             deleted.append(("features", rid))
     staged = [store.stage("quarantine", q, key=f"features-{r}", owner=owner) for r, q in quarantine]
-    if curves:  # the id columns set once for the batch (not five pandas setitems a trial)
-        df = pd.concat(list(curves.values()), ignore_index=True)
-        n = [len(f) for f in curves.values()]
-        recs = {j["rec"]["recording_id"]: j["rec"] for j in jobs}
-        for c in _ID_COLUMNS:
-            df[c] = np.repeat(np.array([recs[r][c] for r in curves], dtype=object), n)
-        staged += _stage_by_recording(store, "curves", df, owner=owner)
+    if curves:
+        staged += _stage_by_recording(store, "curves", _curves_table(curves), owner=owner)
+    n_rows = sum(len(m) for _, m in feats)
     if n_rows:
-        staged += _stage_by_recording(store, "features", pd.DataFrame(feats), owner=owner)
+        staged += _stage_by_recording(store, "features", _features_table(feats), owner=owner)
     return _BatchResult(staged, deleted, len(jobs), n_rows, [q for _, q in quarantine])
 
 
-def _stage_by_recording(
-    store: Store, name: str, df: pd.DataFrame, /, *, owner: int
-) -> list[Staged]:
+def _stage_by_recording(store: Store, name: str, table: pa.Table, /, *, owner: int) -> list[Staged]:
     """Stage one part per recording (key = recording id) of ``name``, validating the
-    batch's rows once and slicing the validated table by recording.
+    batch's rows (an Arrow table from :func:`_features_table` / :func:`_curves_table`) once
+    and slicing the validated table by recording.
 
     Stable sorting keeps each recording's rows in the order its own validation gives, so
     every part has the bytes a per-recording write would give; a batch that fails
     validation, or whose recordings' rows are not contiguous once sorted, is validated
     recording by recording (the error then names the recording's own rows)."""
     schema = schema_of(name)
-    keys = pd.unique(df["recording_id"])
+    ids = table.column("recording_id")
+    keys = pd.unique(ids.to_numpy(zero_copy_only=False))
 
     def one_by_one() -> list[Staged]:
-        ids = df["recording_id"]
         return [
-            store.stage(name, df[ids == k].reset_index(drop=True), key=k, owner=owner) for k in keys
+            store.stage(name, validate(table.filter(pc.equal(ids, k)), schema), key=k, owner=owner)
+            for k in keys
         ]
 
-    absent = [c for c in schema.columns if c.optional and c.name not in df.columns]
-    if absent:
-        df = df.assign(
-            **{c.name: [[] if pa.types.is_list(c.type) else None] * len(df) for c in absent}
-        )
     try:
-        table = validate(df, schema)
+        checked = validate(table, schema)
     except SchemaError:
         return one_by_one()
-    rid = table.column("recording_id").to_numpy(zero_copy_only=False)
+    rid = checked.column("recording_id").to_numpy(zero_copy_only=False)
     starts, stops = _groups(rid)
     if len(starts) != len(keys):
         return one_by_one()
     return [
-        store.stage(name, table.slice(a, b - a), key=str(rid[a]), owner=owner)
+        store.stage(name, checked.slice(a, b - a), key=str(rid[a]), owner=owner)
         for a, b in zip(starts, stops, strict=True)
     ]
 
 
+def _sort_key(value) -> tuple[bool, str]:
+    """A label's place in the table's sort order: by code point (as Arrow sorts UTF-8
+    bytes), missing last (Arrow's ``at_end``)."""
+    return (value is None, "" if value is None else str(value))
+
+
+def _labels(values: list, /) -> pa.Array:
+    """One string column from per-row labels (``None`` = missing)."""
+    return pa.array(values, pa.string())
+
+
+def _floats(x: np.ndarray, /) -> pa.Array:
+    """A float64 column with NaN stored as missing (as ``pa.array(from_pandas=True)``)."""
+    x = np.asarray(x, dtype=np.float64)
+    nan = np.isnan(x)
+    return pa.array(x, mask=nan) if nan.any() else pa.array(x)
+
+
+def _id_arrays(recs: list[dict], n: np.ndarray) -> dict[str, pa.Array]:
+    """The recording label columns: each recording's value repeated ``n`` times (a
+    dictionary of the batch's recordings cast to strings, not one Python string a row)."""
+    idx = pa.array(np.repeat(np.arange(len(recs), dtype=np.int32), n))
+    out = {}
+    for c in _ID_COLUMNS:
+        values = pa.array([r[c] for r in recs], pa.string())
+        out[c] = values.take(idx)
+    return out
+
+
+def _assemble(name: str, columns: dict[str, pa.Array]) -> pa.Table:
+    """The columns in the schema's order; an optional column not built is missing."""
+    schema = schema_of(name)
+    n = len(next(iter(columns.values())))
+    arrays = [columns[c.name] if c.name in columns else pa.nulls(n, c.type) for c in schema.columns]
+    return pa.table(arrays, names=schema.names)
+
+
+def _features_table(feats: list[tuple[dict, list[Measure]]], /) -> pa.Table:
+    """The batch's ``features`` rows as Arrow columns, in the table's sort order (rows of
+    equal key keep their order: the stable sort :func:`cxlab.schemas.validate` does)."""
+    order = sorted(
+        range(len(feats)),
+        key=lambda i: tuple(_sort_key(feats[i][0][c]) for c in _FEATURE_SORT_IDS),
+    )
+    recs, rows = [], []
+    for i in order:
+        rec, ms = feats[i]
+        recs.append(rec)
+        rows.append(sorted(ms, key=lambda m: (m.feature, m.side)))
+    n = np.array([len(r) for r in rows])
+    flat = [m for r in rows for m in r]
+    feature, side, value, unit, method = zip(*flat, strict=True)
+    return _assemble(
+        "features",
+        _id_arrays(recs, n)
+        | {
+            "feature": _labels(list(feature)),
+            "side": _labels(list(side)),
+            "value": _floats(np.array(value, dtype=np.float64)),
+            "unit": _labels(list(unit)),
+            "method": _labels(list(method)),
+        },
+    )
+
+
+def _curves_table(curves: list[tuple[dict, list[Curve]]], /) -> pa.Table:
+    """The batch's ``curves`` rows as Arrow columns: one entry per curve repeated over its
+    nodes, curves in the table's sort order (when no two curves of a recording share
+    phase, signal and side; else :func:`cxlab.schemas.validate` sorts the rows)."""
+    items = [(rec, c) for rec, cs in curves for c in cs]
+    keys = [
+        (*(_sort_key(rec[k]) for k in _FEATURE_SORT_IDS), c.phase, c.signal, c.side)
+        for rec, c in items
+    ]
+    if len(set(keys)) == len(keys):
+        order = sorted(range(len(items)), key=keys.__getitem__)
+        items = [items[i] for i in order]
+    n = np.array([c.values.size for _, c in items])
+    idx = pa.array(np.repeat(np.arange(len(items), dtype=np.int32), n))
+    grid = {k: (np.arange(k, dtype=np.int32), np.linspace(0.0, 100.0, k)) for k in set(n.tolist())}
+
+    def per_curve(values):
+        return pa.array(values, pa.string()).take(idx)
+
+    start = np.repeat(np.array([c.start_s for _, c in items], dtype=np.float64), n)
+    end = np.repeat(np.array([c.end_s for _, c in items], dtype=np.float64), n)
+    return _assemble(
+        "curves",
+        _id_arrays([rec for rec, _ in items], n)
+        | {
+            "phase": per_curve([c.phase for _, c in items]),
+            "signal": per_curve([c.signal for _, c in items]),
+            "side": per_curve([c.side for _, c in items]),
+            "node": pa.array(np.concatenate([grid[k][0] for k in n.tolist()])),
+            "pct": _floats(np.concatenate([grid[k][1] for k in n.tolist()])),
+            "value": _floats(np.concatenate([c.values for _, c in items])),
+            "unit": per_curve([c.unit for _, c in items]),
+            "phase_start_s": _floats(start),
+            "phase_end_s": _floats(end),
+            "method": per_curve([c.method for _, c in items]),
+        },
+    )
+
+
+_FEATURE_SORT_IDS = ("subject_id", "session", "task", "trial", "recording_id")
 _EMPTY_Q = pd.DataFrame(columns=_Q_COLUMNS)
 _ID_COLUMNS = ("recording_id", "subject_id", "session", "task", "trial")
 _NO_EVENTS = pd.DataFrame(columns=["recording_id", "label", "context", "time_s"])
@@ -389,7 +482,7 @@ def _batch_events(store: Store, jobs: list[dict]) -> dict[str, pd.DataFrame]:
 
 class _Computed(NamedTuple):
     features: list[Measure]  # the finite values that land
-    curves: pd.DataFrame
+    curves: list[Curve]
     quarantine: pd.DataFrame  # _Q_COLUMNS
 
 
@@ -444,15 +537,14 @@ def _compute(job: dict, trial: Trial | None, read_error: Exception | None) -> _C
         )
         qrows.extend(joints.quarantine)
         rows.extend(joints.features)
-    curves = pd.DataFrame()
+    curves: list[Curve] = []
     if trial is not None and not failed and cfg.curves.tasks.get(task):
         try:
             jd = joint_data(joints.angles, joints.moments)
             with np.errstate(all="ignore"):
-                built, warned = capture_warnings(
+                curves, warned = capture_warnings(
                     lambda t, c: trial_curves(t, c, joints=jd), trial, cfg
                 )
-                curves = curves_frame(built)
             # a builder's recoverable oddity (marker gait cycles refused): the curves land
             # and the reason is kept beside them, once (a feature function may have said it)
             said = {r for _, r in qrows}
@@ -632,7 +724,7 @@ def extract_features(
             "quarantine", filters=[("stage", "==", "features"), ("value", "in", standing)]
         )
         qparts.append(old[_Q_COLUMNS])
-    _single_leg(store, report)
+    _single_leg(store, report, tasks=set(recs["task"].dropna()))
     qparts = [q for q in qparts if len(q)]
     if qparts:
         report.quarantine = (
@@ -696,13 +788,17 @@ def _unknown_task(store: Store, rec: dict, known: list[str]) -> pd.DataFrame:
     return q
 
 
-def _single_leg(store: Store, report: FeaturesReport) -> None:
+def _single_leg(store: Store, report: FeaturesReport, /, *, tasks: set[str]) -> None:
     """Rewrite the session-level LSI of single-leg tests (part ``single_leg``) from the
-    left- and right-leg trials now in ``features``."""
+    left- and right-leg trials now in ``features`` (``tasks``: those of the store's
+    recordings; without a single-leg one, ``features`` is not read)."""
     from cxlab.features.battery import single_leg_lsi
 
-    tasks = [t for pair in SINGLE_LEG_PAIRS.values() for t in pair]
-    feats = store.table("features", filters=[("task", "in", tasks)])
+    legs = [t for pair in SINGLE_LEG_PAIRS.values() for t in pair]
+    if tasks.isdisjoint(legs):
+        feats = pd.DataFrame(columns=FEATURE_COLUMNS)
+    else:
+        feats = store.table("features", filters=[("task", "in", legs)])
     lsi = (
         single_leg_lsi(feats, pairs=SINGLE_LEG_PAIRS, metrics=SINGLE_LEG_METRICS)
         if len(feats)
