@@ -19,6 +19,7 @@ from cxlab.synth.signals import (
     _ease_out,
     _feet_forces,
     _sway,
+    _two_plates,
     cmj_trial,
 )
 
@@ -40,21 +41,6 @@ def _flight_landing(rng, v_to: float, rate_hz: float):
     A3 = (-v_to - np.trapezoid(seg, dx=dt)) / np.trapezoid(unit3, dx=dt)
     settle = _sway(rng, int(np.rint(1.2 * rate_hz)), dt, 0.05)
     return np.concatenate([flight, q3 + A3 * p3, settle]), n_flight
-
-
-def _two_plates(accel, mass_kg, lsi_pct, weak_side, rng, rate_hz, truth):
-    fz = np.maximum(mass_kg * (G + accel), 0.0)
-    forces, cops = _feet_forces(fz, lsi_pct, weak_side, mass_kg, rng, len(fz))
-    for f in forces:
-        f[fz <= 0.0] = 0.0
-    return Trial(
-        analog_rate_hz=rate_hz,
-        point_rate_hz=rate_hz / 5,
-        forces=forces,
-        cops=cops,
-        plates=[0, 1],
-        truth=truth,
-    )
 
 
 def _squat_push(rng, v_to: float, rate_hz: float) -> np.ndarray:
