@@ -308,3 +308,25 @@ def test_ingest_retest_lands_pairs_and_exits_3_naming_a_bad_cell(tmp_path):
     assert "wrote 2 retest rows; rejected 1" in out.output
     assert "retest.csv: row 3, column retest: is not a number (got 'n/a')" in out.output
     assert sorted(Store(tmp_path / "s").table("retest")["value"]) == [10.0, 11.0]
+
+
+def test_ingest_exits_3_for_a_text_file_that_is_no_recording_and_lands_the_good_one(
+    tmp_path, real_dir
+):
+    """README claim "Bad input loses nothing": a CSV/TXT that is no recording is listed in
+    quarantine, the good file still lands, and the command exits 3 (not 0)."""
+    import shutil
+
+    lab = tmp_path / "lab" / "sub-01" / "ses-1"
+    lab.mkdir(parents=True)
+    shutil.copy(real_dir / "c3d" / "opensim_walking2.c3d", lab / "sub-01_ses-1_task-walk_run-1.c3d")
+    (lab / "notes.txt").write_text("Trials recorded by the lab on Tuesday.\n")
+    pd.DataFrame({"participant": ["01"], "pain": [2]}).to_csv(lab / "survey.csv", index=False)
+    st = tmp_path / "st"
+    out = runner.invoke(app, ["ingest", str(tmp_path / "lab"), "--store", str(st), "--jobs", "1"])
+    assert out.exit_code == 3, out.output
+    s = Store(st)
+    assert s.table("recordings")["task"].tolist() == ["walk"]
+    q = s.table("quarantine")
+    assert sorted(q["source_path"].str.rsplit("/", n=1).str[-1]) == ["notes.txt", "survey.csv"]
+    assert (q["stage"] == "discover").all() and q["reason"].str.len().gt(0).all()

@@ -87,7 +87,8 @@ def test_band_edge_above_nyquist_is_capped_with_a_warning():
 
 def test_envelope_matches_pyomeca_on_a_real_file(real_dir):
     """pyomeca (test-only oracle) reads the file with ezc3d and filters with b, a filtfilt."""
-    pyomeca = pytest.importorskip("pyomeca")
+    import pyomeca  # the dev extra's oracle: missing, the README's row must fail, not skip
+
     path = real_dir / "c3d" / "pyomeca_markers_analogs.c3d"
     labels = ["Delt_ant.EMG1", "Biceps.EMG4", "Supra.EMG9"]
     with warnings.catch_warnings():
@@ -212,7 +213,8 @@ def test_onsets_agree_with_pyomeca_detect_onset_on_real_emg(real_dir):
     causal 100 Hz low-pass) and cxlab's threshold: pyomeca's (Duarte's) detect_onset finds
     the same bursts and ends; cxlab's onset is never earlier (a blip before the 25 ms hold
     does not count)."""
-    misc = pytest.importorskip("pyomeca.processing.misc")
+    from pyomeca.processing import misc  # the dev extra's oracle: a missing one fails
+
     rec = _read(real_dir / "c3d" / "btk_1123x01EMG.c3d")
     rate = rec.analog_rate_hz
     x = rec.analogs[:, rec.analog_labels.index("Right Tibialis Anterior")]

@@ -329,6 +329,13 @@ def test_reliability_is_assessed_for_feature_outcomes_with_repeated_trials(cohor
     }
     assert (r["n_raters"] == 3).all() and (r["n_targets"] == 24).all()
     assert set(r["type"]) == {"ICC(2,1)", "ICC(3,1)"}
+    # the fixture's trials differ from their session mean by the same -/0/+ offsets for
+    # every subject: a pure trial effect, which ICC(3,1) (consistency) removes to give 1.
+    # Such rows are flagged and left out of the MDCs; ICC(2,1) counts the offsets as error
+    three = r["type"] == "ICC(3,1)"
+    assert (r.loc[three, "icc"] > 0.999).all()
+    assert r.loc[three, "flag"].str.contains("repeat trials nearly identical").all()
+    assert (r.loc[~three, "icc"] < 0.999).all() and (r.loc[~three, "flag"] == "").all()
 
 
 def test_missing_store_and_empty_selection_are_config_errors(tmp_path, cohort):

@@ -91,6 +91,30 @@ def test_typical_error_is_sd_of_differences_over_root_two_for_two_trials():
     assert out["swc"] == pytest.approx(0.2 * np.std((t1 + t2) / 2, ddof=1), rel=1e-12)
 
 
+def _two_trials(trial_sd, *, n=40, between_sd=6.0, seed=3):
+    rng = np.random.default_rng(seed)
+    true = rng.normal(10.0, between_sd, n)
+    x = true[:, None] + rng.normal(0.0, trial_sd, (n, 2))
+    return pd.DataFrame(
+        {"s": np.repeat(np.arange(n), 2), "trial": np.tile([1, 2], n), "v": x.ravel()}
+    )
+
+
+def test_nearly_identical_repeats_are_flagged_not_only_exact_copies():
+    from cxlab.models.reliability import icc_flag
+
+    # trial SD 0.05 deg against a between-subject SD of 6 deg: ICC = 36 / 36.0025 > 0.999
+    near = reliability(_two_trials(0.05), targets="s", raters="trial", ratings="v")
+    # trial SD 2.8 deg (Munro et al. 2012's SEM for FPPA): ICC ~ 36 / 43.8 = 0.82
+    real = reliability(_two_trials(2.8), targets="s", raters="trial", ratings="v")
+    assert (near["icc"].iloc[:3] > 0.999).all() and (near["icc"].iloc[:3] < 1).all()
+    flags = icc_flag(near["icc"].iloc[:3])
+    assert all("repeat trials nearly identical; check the data" in f for f in flags)
+    assert 0.7 < real["icc"].iloc[1] < 0.9
+    assert list(icc_flag(real["icc"])) == [""] * len(real)
+    assert list(icc_flag([1.0, 0.9989, np.nan])) == [flags[0], "", ""]
+
+
 def test_by_groups_give_one_block_per_feature():
     a, b = _long(SF).assign(feature="a"), _long(SF).assign(feature="b")
     b["rating"] *= 2.0

@@ -344,25 +344,28 @@ def test_jump_height_by_impulse_momentum_matches_truth(cohort):
         assert flight == pytest.approx(tr["flight_time_s"], abs=0.005)
 
 
-def test_cmj_and_landing_plates_split_by_the_session_lsi(cohort):
+def test_cmj_and_landing_plates_split_by_each_trials_lsi(cohort):
     out, gt = cohort
-    for *_, sub, s, tr in _trials(gt, "landing"):
+    o_cmj = "cmj_propulsive_impulse_lsi_pct"
+    for *_, sub, _s, tr in _trials(gt, "landing"):
         _c, pl = _platforms(out / tr["file"])
         peaks = np.array([pl[0]["force"][2].max(), pl[1]["force"][2].max()])
-        assert 100 * peaks.min() / peaks.max() == pytest.approx(
-            s["observed_values"]["landing_peak_force_lsi_pct"], abs=0.5
-        )
+        assert 100 * peaks.min() / peaks.max() == pytest.approx(tr["lsi_pct"], abs=0.5)
         weaker = ("left", "right")[int(np.argmin(peaks))]
-        if s["observed_values"]["landing_peak_force_lsi_pct"] < 98:
+        if tr["lsi_pct"] < 98:
             assert weaker == sub["asymmetric_side"]
         bw = peaks.sum() / (sub["body_mass_kg"] * G)
         assert bw == pytest.approx(tr["peak_force_bw"], rel=0.01)
-    for *_, s, tr in _trials(gt, "cmj"):
+    for *_, _s, tr in _trials(gt, "cmj"):
         _c, pl = _platforms(out / tr["file"])
         imp = np.array([pl[0]["force"][2].sum(), pl[1]["force"][2].sum()])
-        assert 100 * imp.min() / imp.max() == pytest.approx(
-            s["observed_values"]["cmj_propulsive_impulse_lsi_pct"], abs=0.3
-        )
+        assert 100 * imp.min() / imp.max() == pytest.approx(tr["lsi_pct"], abs=0.3)
+    # the trials' LSIs scatter about the session's observed value, which is their mean
+    for task, o in (("landing", "landing_peak_force_lsi_pct"), ("cmj", o_cmj)):
+        for *_, s, _tr in _trials(gt, task):
+            lsis = [t["lsi_pct"] for t in s["trials"][task]]
+            assert np.mean(lsis) == pytest.approx(s["observed_values"][o], abs=1e-9)
+            assert max(lsis) <= 100.0
 
 
 def _fppa_per_frame(m, labels, side):
@@ -380,7 +383,7 @@ def _fppa_per_frame(m, labels, side):
 
 def test_landing_markers_give_the_true_knee_fppa(cohort):
     out, gt = cohort
-    for *_, sub, s, tr in _trials(gt, "landing"):
+    for *_, tr in _trials(gt, "landing"):
         c = ezc3d.c3d(str(out / tr["file"]))
         m = c["data"]["points"][:3].transpose(2, 1, 0) / 1000.0
         labels = c["parameters"]["POINT"]["LABELS"]["value"]
@@ -389,11 +392,16 @@ def test_landing_markers_give_the_true_knee_fppa(cohort):
             f = _fppa_per_frame(m, labels, side)
             peaks[name] = f[np.argmax(np.abs(f))]
             assert peaks[name] == pytest.approx(tr["knee_fppa_peak_deg"][name], abs=0.5)
-        mean = 0.5 * (peaks["left"] + peaks["right"])
-        assert mean == pytest.approx(s["observed_values"]["knee_fppa_peak_deg"], abs=0.5)
-        assert peaks["right"] - peaks["left"] == pytest.approx(
-            sub["valgus_side_offset_deg"], abs=0.5
+    # the session mean over trials and sides is the observed value; the mean right - left
+    # difference is the subject's valgus side offset (the trial noise is centred per side)
+    for *_, sub, s, _tr in _trials(gt, "landing"):
+        ff = [t["knee_fppa_peak_deg"] for t in s["trials"]["landing"]]
+        left, right = np.mean([f["left"] for f in ff]), np.mean([f["right"] for f in ff])
+        assert 0.5 * (left + right) == pytest.approx(
+            s["observed_values"]["knee_fppa_peak_deg"], abs=1e-9
         )
+        assert right - left == pytest.approx(sub["valgus_side_offset_deg"], abs=1e-9)
+        assert abs(ff[0]["left"] - ff[1]["left"]) > 0  # the repeats differ
 
 
 def test_posture_markers_give_the_true_cva(cohort):
@@ -565,3 +573,76 @@ def test_docs_examples_run(tmp_path, monkeypatch, capsys):
         exec(compile(code, "docs/synth.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "-1.2" in printed and "sub-CX001_ses-1_task-balance_left_run-1.c3d" in printed
+
+
+def _trial_icc(long: pd.DataFrame):
+    from cxlab.models import reliability
+
+    r = reliability(long, targets="subject_id", raters="trial", ratings="value")
+    return r.set_index("type").loc["ICC(2,1)"]
+
+
+def test_demo_sized_cohort_repeat_trials_have_the_designed_icc_and_sem(tmp_path):
+    """Simulation with known ground truth: 40 subjects (the demo's size), their two landing
+    and two CMJ trials through ingest and features. The trial-to-trial SD was designed
+    (synth.params.TRIAL_SD, from Munro et al. 2012 and Heishman et al. 2019); the ICC it
+    implies follows from the cohort's between-subject spread in ground_truth.json."""
+    from cxlab.features.runner import extract_features
+    from cxlab.ingest import ingest
+    from cxlab.models.reliability import icc_flag
+    from cxlab.pseudo import pseudonymise
+    from cxlab.store import Store
+    from cxlab.synth.params import TRIAL_SD
+
+    n = 40
+    out = write_cohort(tmp_path / "raw", n_subjects=n, n_sessions=1, seed=2026, jobs=2)
+    gt = json.loads((out / "ground_truth.json").read_text())
+    files = sorted(out.rglob("*_task-landing_run-*.c3d")) + sorted(
+        out.rglob("*_task-cmj_run-*.c3d")
+    )
+    assert len(files) == 4 * n
+    st = Store(tmp_path / "st")
+    assert not ingest(files, store=st.path, jobs=2, progress=False).failed
+    extract_features(st, jobs=2, progress=False)
+    f = st.table("features")
+
+    def measured(feature):  # per trial; a per-side feature as the mean of its sides
+        d = f[f["feature"] == feature].groupby(["subject_id", "trial"], as_index=False)
+        return d["value"].mean()
+
+    def truth(task, pick):  # the generator's own per-trial values
+        rows = [
+            (pseudonymise(lab), k, pick(t))
+            for lab, s in gt["subjects"].items()
+            for k, t in enumerate(s["sessions"]["1"]["trials"][task], start=1)
+        ]
+        return pd.DataFrame(rows, columns=["subject_id", "trial", "value"])
+
+    obs = {
+        o: np.array([s["sessions"]["1"]["observed_values"][o] for s in gt["subjects"].values()])
+        for o in TRIAL_SD
+    }
+    cases = {
+        "knee_fppa_peak_deg": (
+            "landing",
+            lambda t: np.mean(list(t["knee_fppa_peak_deg"].values())),
+        ),
+        "landing_peak_force_lsi_pct": ("landing", lambda t: t["lsi_pct"]),
+        "cmj_propulsive_impulse_lsi_pct": ("cmj", lambda t: t["lsi_pct"]),
+    }
+    for o, (task, pick) in cases.items():
+        got, want = _trial_icc(measured(o)), _trial_icc(truth(task, pick))
+        # the files carry the generator's trials: ICC within 0.01, SEM within 5 %
+        assert got["icc"] == pytest.approx(want["icc"], abs=0.01), o
+        assert got["sem"] == pytest.approx(want["sem"], rel=0.05), o
+        assert icc_flag([got["icc"]])[0] == "", o
+        # and the generator's trials have the designed spread: an SD from 40 degrees of
+        # freedom is within 3 SE (34 %) of its design; LSIs are shrunk below 100 % (so below)
+        sd = TRIAL_SD[o] / (np.sqrt(2) if o == "knee_fppa_peak_deg" else 1.0)  # mean of sides
+        if o == "knee_fppa_peak_deg":
+            assert want["sem"] == pytest.approx(sd, rel=0.34)
+            icc = obs[o].var(ddof=1) / (obs[o].var(ddof=1) + sd**2)
+            assert want["icc"] == pytest.approx(icc, abs=0.12), (want["icc"], icc)  # ~3 SE
+        else:
+            assert 0.6 * sd < want["sem"] <= 1.34 * sd, o
+        assert 0.6 < got["icc"] < 0.98, o  # the published range, not ~1

@@ -637,12 +637,13 @@ def reliability_table(
     -------
     pandas.DataFrame
         ``outcome`` then the :func:`cxlab.models.reliability` columns (ICC(2,1) and
-        ICC(3,1) rows), ``basis`` (one of the two sentences) and ``flag``:
-        ``"implausible: ICC 1 with CI [1, 1] (identical repeats?)"`` when the
-        repeats agree exactly, else ``""`` (a flagged row is not used for MDCs).
+        ICC(3,1) rows), ``basis`` (one of the two sentences) and ``flag``
+        (:func:`cxlab.models.reliability.icc_flag`): "implausible: ICC ≥ 0.999, repeat
+        trials nearly identical; check the data" when the repeats agree that well, else
+        ``""`` (a flagged row is not used for MDCs).
     """
     from cxlab.models import reliability
-    from cxlab.models.reliability import retest_basis, retest_reliability
+    from cxlab.models.reliability import icc_flag, retest_basis, retest_reliability
 
     out = []
     done = set()
@@ -697,6 +698,5 @@ def reliability_table(
     if not out:
         return pd.DataFrame({"outcome": [], "basis": [], "flag": []})
     res = pd.concat(out, ignore_index=True)
-    one = (res["icc"] >= 1 - 1e-9) & (res["ci_low"] >= 1 - 1e-9)
-    res["flag"] = np.where(one, "implausible: ICC 1 with CI [1, 1] (identical repeats?)", "")
+    res["flag"] = icc_flag(res["icc"])
     return res

@@ -1,19 +1,23 @@
 """Movement smoothness (SPARC, LDLJ) and gait timing symmetry.
 
+Gait events come from :func:`cxlab.features.events.foot_events` (Zeni et al. 2008), the one
+marker gait-event detector, which the gait-cycle curves use too.
+
 Speeds and accelerations are arrays of shape ``(n_samples,)`` (or ``(n_samples, d)`` for
 LDLJ: the norm over ``d`` is used) in SI units sampled at ``rate_hz``.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
-from scipy import signal as sps
 
 from cxlab._check import check_option
 from cxlab.features.asymmetry import symmetry_index
-from cxlab.features.events import FeatureError
+from cxlab.features.events import FeatureError, FootEvents
 
-__all__ = ["gait_events", "gait_timing", "ldlj", "sparc"]
+__all__ = ["GaitTiming", "gait_timing", "ldlj", "sparc"]
 
 
 def sparc(
@@ -101,78 +105,58 @@ def ldlj(x, /, *, rate_hz: float, kind: str = "velocity") -> float:
     return float(-np.log(scale * integral))
 
 
-def gait_events(
-    heel, toe, pelvis, /, *, rate_hz: float, axis: int = 0, min_step_s: float = 0.35
-) -> dict[str, np.ndarray]:
-    """Foot strikes and foot offs of one foot from markers (Zeni et al. 2008).
+class GaitTiming(NamedTuple):
+    """Mean step and stance times per side (s) and their Robinson symmetry indices (%,
+    + = right longer)."""
 
-    Zeni, Richards & Higginson (2008), *Gait Posture* 27:710: a foot strike is a maximum
-    of the heel's position relative to the pelvis along the walking direction, a foot
-    off a minimum of the toe's. The walking direction is the sign of the pelvis's mean
-    velocity along ``axis``.
-
-    Parameters
-    ----------
-    heel, toe, pelvis : array_like, shape (n_frames, 3)
-        Heel, toe and pelvis-centre trajectories, m.
-    rate_hz : float
-        Marker rate, Hz.
-    axis : int
-        Horizontal axis of progression (lab x).
-    min_step_s : float
-        Minimum time between two strikes of the same foot, s.
-
-    Returns
-    -------
-    dict
-        ``strike_s`` and ``off_s``: event times, s (ascending).
-    """
-    p = np.asarray(pelvis, float)[:, axis]
-    direction = np.sign(np.nanmean(np.diff(p))) or 1.0
-    rel_h = direction * (np.asarray(heel, float)[:, axis] - p)
-    rel_t = direction * (np.asarray(toe, float)[:, axis] - p)
-    dist = max(int(min_step_s * rate_hz), 1)
-    return {
-        "strike_s": _interior_peaks(rel_h, dist) / rate_hz,
-        "off_s": _interior_peaks(-rel_t, dist) / rate_hz,
-    }
+    step_time_s_left: float
+    step_time_s_right: float
+    stance_time_s_left: float
+    stance_time_s_right: float
+    step_time_asym_pct: float
+    stance_time_asym_pct: float
 
 
-def _interior_peaks(x: np.ndarray, distance: int) -> np.ndarray:
-    """Maxima of ``x`` whose neighbours are both valid (a gap or record edge is no event)."""
-    ok = np.isfinite(x)
-    pk, _ = sps.find_peaks(np.where(ok, x, -np.inf), distance=distance)
-    pk = pk[(pk > 0) & (pk < x.size - 1)]
-    return pk[ok[pk - 1] & ok[pk + 1]]
-
-
-def gait_timing(events: dict, /) -> dict[str, float]:
+def gait_timing(left: FootEvents, right: FootEvents, /, *, rate_hz: float) -> GaitTiming:
     """Mean step and stance times per side and their Robinson symmetry indices.
 
     Step time of a side = its foot strike − the preceding contralateral foot strike;
-    stance time = its foot off − its preceding foot strike.
+    stance time = its foot off − its preceding foot strike (Zeni et al. 2008 events from
+    :func:`cxlab.features.events.foot_events`, or a file's own events in the same form).
 
     Parameters
     ----------
-    events : dict
-        ``{"left": {"strike_s": ..., "off_s": ...}, "right": {...}}`` (s).
+    left, right : FootEvents
+        Each foot's ``strikes`` and ``offs`` as frame indices of the same marker arrays.
+    rate_hz : float
+        Marker rate, Hz.
 
     Returns
     -------
-    dict of str to float
-        ``step_time_s_left/right``, ``stance_time_s_left/right`` (s),
-        ``step_time_asym_pct`` and ``stance_time_asym_pct`` (% , + = right longer).
+    GaitTiming
+        Step and stance times, s; symmetry indices
+        ``100 (R − L) / (0.5 (R + L))``, %.
 
     Raises
     ------
     FeatureError
         If a side has no complete step or stance.
+
+    Notes
+    -----
+    On the real Nexus walk ``btk_PiG_Motion-FlatFoot-Full.c3d`` (tests/test_efficiency.py)
+    the times from marker events agree with those from the file's own events within
+    0.033 s for steps, while stances come out 0.04-0.07 s longer: the marker strike leads
+    the true contact by 3 frames on the left and 6.5 on the right. That uneven lead moves
+    the step-time symmetry index by ~13 %-points (−6.9 % against Nexus's +6.5 %): a small
+    marker-event symmetry index is within the method's error; prefer plate or file events.
     """
     out = {}
+    ev = {"left": left, "right": right}
     for side, other in (("left", "right"), ("right", "left")):
-        hs = np.asarray(events[side]["strike_s"], float)
-        ho = np.asarray(events[other]["strike_s"], float)
-        off = np.asarray(events[side]["off_s"], float)
+        hs = np.asarray(ev[side].strikes, float) / rate_hz
+        ho = np.asarray(ev[other].strikes, float) / rate_hz
+        off = np.asarray(ev[side].offs, float) / rate_hz
         prev = np.searchsorted(ho, hs) - 1
         steps = (hs - ho[np.clip(prev, 0, None)])[prev >= 0] if ho.size else np.array([])
         prev_hs = np.searchsorted(hs, off) - 1
@@ -185,10 +169,10 @@ def gait_timing(events: dict, /) -> dict[str, float]:
             )
         out[f"step_time_s_{side}"] = float(steps.mean())
         out[f"stance_time_s_{side}"] = float(stance.mean())
-    out["step_time_asym_pct"] = float(
-        symmetry_index(out["step_time_s_left"], out["step_time_s_right"])
+    return GaitTiming(
+        **out,
+        step_time_asym_pct=float(symmetry_index(out["step_time_s_left"], out["step_time_s_right"])),
+        stance_time_asym_pct=float(
+            symmetry_index(out["stance_time_s_left"], out["stance_time_s_right"])
+        ),
     )
-    out["stance_time_asym_pct"] = float(
-        symmetry_index(out["stance_time_s_left"], out["stance_time_s_right"])
-    )
-    return out

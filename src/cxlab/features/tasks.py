@@ -26,7 +26,7 @@ from cxlab.features import (
 )
 from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.emg import emg_features
-from cxlab.features.events import FeatureError
+from cxlab.features.events import FeatureError, foot_events
 from cxlab.features.measure import Measure, measures
 from cxlab.features.signal import fill_gaps, lowpass, nan_runs
 
@@ -236,8 +236,8 @@ def gait(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     for i, side in enumerate(("left", "right")):
         heel = _marker(trial, cfg, mk.heel[i::2])
         toe = _marker(trial, cfg, mk.toe[i::2])
-        ev[side] = efficiency.gait_events(heel, toe, pel, rate_hz=rate)
-    t = efficiency.gait_timing(ev)
+        ev[side] = foot_events(heel, toe, pel, rate_hz=rate)
+    t = efficiency.gait_timing(ev["left"], ev["right"], rate_hz=rate)
     runs = nan_runs(np.isfinite(pel).all(axis=1))
     if runs.size == 0 or (runs[:, 1] - runs[:, 0]).max() < rate:
         raise FeatureError(f"{trial.task}: pelvis markers visible for < 1 s without a gap")
@@ -249,14 +249,14 @@ def gait(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
         Measure(
             "gait_step_time_asym_pct",
             "bilateral",
-            t["step_time_asym_pct"],
+            t.step_time_asym_pct,
             "%",
             "100 (R-L)/(0.5(R+L)) of mean step time, Zeni 2008 events",
         ),
         Measure(
             "gait_stance_time_asym_pct",
             "bilateral",
-            t["stance_time_asym_pct"],
+            t.stance_time_asym_pct,
             "%",
             "100 (R-L)/(0.5(R+L)) of mean stance time, Zeni 2008 events",
         ),

@@ -15,7 +15,19 @@ from scipy import stats
 
 from cxlab._check import ConfigError, message, warn
 
-__all__ = ["RETEST_COLUMNS", "reliability", "retest_basis", "retest_reliability"]
+__all__ = [
+    "IMPLAUSIBLE_ICC",
+    "RETEST_COLUMNS",
+    "icc_flag",
+    "reliability",
+    "retest_basis",
+    "retest_reliability",
+]
+
+#: An ICC at or above this is implausible for human movement measures, whose trial-to-trial
+#: ICCs are 0.6-0.98 (e.g. knee FPPA 0.59-0.88, Munro et al. 2012; CMJ height 0.98,
+#: Markovic et al. 2004): repeats that agree this well are copies, or noise-free synthesis.
+IMPLAUSIBLE_ICC = 0.999
 
 _TYPES = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
 _DESCRIPTIONS = (
@@ -257,6 +269,26 @@ def _one_block(data, targets, raters, ratings, alpha, *, where) -> pd.DataFrame:
 #: :func:`retest_reliability` columns after ``outcome``: the :data:`COLUMNS` of the
 #: ICC(2,1) row, then the pairs' ``n_pairs`` and ``interval_days`` (median, d).
 RETEST_COLUMNS = [*COLUMNS, "n_pairs", "interval_days"]
+
+
+def icc_flag(icc, /) -> np.ndarray:
+    """The reliability table's ``flag`` for each ICC: a warning where it is implausibly high.
+
+    Parameters
+    ----------
+    icc : array_like, shape (n,)
+        Intraclass correlations (NaN allowed).
+
+    Returns
+    -------
+    numpy.ndarray of str, shape (n,)
+        ``"implausible: ICC ≥ 0.999, repeat trials nearly identical; check the data"`` where
+        ``icc ≥ IMPLAUSIBLE_ICC``, else ``""``. A flagged row gives no SEM/MDC95 to the
+        responder analysis (its measurement error would be ~0).
+    """
+    x = np.asarray(icc, dtype=float)
+    text = f"implausible: ICC ≥ {IMPLAUSIBLE_ICC:g}, repeat trials nearly identical; check the data"
+    return np.where(np.nan_to_num(x, nan=-np.inf) >= IMPLAUSIBLE_ICC, text, "")
 
 
 def retest_reliability(pairs: pd.DataFrame, /, *, alpha: float = 0.05) -> pd.DataFrame:

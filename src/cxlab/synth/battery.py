@@ -19,6 +19,7 @@ from cxlab.synth.signals import (
     _ease_out,
     _feet_forces,
     _sway,
+    _two_plates,
     cmj_trial,
 )
 
@@ -42,19 +43,18 @@ def _flight_landing(rng, v_to: float, rate_hz: float):
     return np.concatenate([flight, q3 + A3 * p3, settle]), n_flight
 
 
-def _two_plates(accel, mass_kg, lsi_pct, weak_side, rng, rate_hz, truth):
-    fz = np.maximum(mass_kg * (G + accel), 0.0)
-    forces, cops = _feet_forces(fz, lsi_pct, weak_side, mass_kg, rng, len(fz))
-    for f in forces:
-        f[fz <= 0.0] = 0.0
-    return Trial(
-        analog_rate_hz=rate_hz,
-        point_rate_hz=rate_hz / 5,
-        forces=forces,
-        cops=cops,
-        plates=[0, 1],
-        truth=truth,
-    )
+def _squat_push(rng, v_to: float, rate_hz: float) -> np.ndarray:
+    """Net vertical acceleration (m/s², shape (n,)) of 2 s of still squat then a push
+    ``A sin²(πτ) − g E_in((τ − 0.92)/0.08)`` over 0.30-0.40 s whose integral is ``v_to``
+    (m/s) at the last sample: the start of a squat jump and of a hop series."""
+    dt = 1.0 / rate_hz
+    quiet = _sway(rng, int(np.rint(2.0 * rate_hz)), dt, 0.03)
+    t2 = rng.uniform(0.30, 0.40)
+    tau = np.arange(1, int(np.rint(t2 * rate_hz)) + 1) * dt / t2
+    p2, q2 = np.sin(np.pi * tau) ** 2, -G * _ease_in((tau - 0.92) / 0.08)
+    base = np.concatenate([quiet, q2])
+    unit = np.concatenate([np.zeros_like(quiet), p2])
+    return base + (v_to - np.trapezoid(base, dx=dt)) / np.trapezoid(unit, dx=dt) * unit
 
 
 def sj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=1000.0):
@@ -68,13 +68,8 @@ def sj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=1000
     """
     dt = 1.0 / rate_hz
     v_to = float(np.sqrt(2.0 * G * jump_height_m))
-    quiet = _sway(rng, int(np.rint(2.0 * rate_hz)), dt, 0.03)
-    t2 = rng.uniform(0.30, 0.40)
-    tau = np.arange(1, int(np.rint(t2 * rate_hz)) + 1) * dt / t2
-    p2, q2 = np.sin(np.pi * tau) ** 2, -G * _ease_in((tau - 0.92) / 0.08)
-    base = np.concatenate([quiet, q2])
-    unit = np.concatenate([np.zeros_like(quiet), p2])
-    accel = base + (v_to - np.trapezoid(base, dx=dt)) / np.trapezoid(unit, dx=dt) * unit
+    accel = _squat_push(rng, v_to, rate_hz)
+    n_push = accel.size - int(np.rint(2.0 * rate_hz))  # after the 2 s still squat
     rest, n_flight = _flight_landing(rng, v_to, rate_hz)
     return _two_plates(
         np.concatenate([accel, rest]),
@@ -88,7 +83,7 @@ def sj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=1000
             "takeoff_velocity_m_s": v_to,
             "jump_height_m": v_to**2 / (2 * G),
             "flight_time_s": n_flight * dt,
-            "push_time_s": len(tau) * dt,
+            "push_time_s": n_push * dt,
             "lsi_pct": lsi_pct,
         },
     )
@@ -236,13 +231,7 @@ def hop_trial(rng, /, *, mass_kg, jump_height_m, contact_time_s, side, n_hops=5,
     k = _stance(side)
     dt = 1.0 / rate_hz
     v = float(np.sqrt(2.0 * G * jump_height_m))
-    quiet = _sway(rng, int(np.rint(2.0 * rate_hz)), dt, 0.03)
-    t2 = rng.uniform(0.30, 0.40)
-    tau = np.arange(1, int(np.rint(t2 * rate_hz)) + 1) * dt / t2
-    p2, q2 = np.sin(np.pi * tau) ** 2, -G * _ease_in((tau - 0.92) / 0.08)
-    base = np.concatenate([quiet, q2])
-    unit = np.concatenate([np.zeros_like(quiet), p2])
-    push = base + (v - np.trapezoid(base, dx=dt)) / np.trapezoid(unit, dx=dt) * unit
+    push = _squat_push(rng, v, rate_hz)
     n_f = int(np.rint(2.0 * v / G * rate_hz))
     n_c = int(np.rint(contact_time_s * rate_hz))
     shape = np.sin(np.pi * np.arange(n_c + 1) / n_c)  # force 0 at touchdown and take-off

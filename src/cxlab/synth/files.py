@@ -11,10 +11,19 @@ Layout (``docs/conventions.md``)::
     DIR/sub-CX001/ses-1/sub-CX001_ses-1_task-cmj_left_run-1.c3d (and cmj_right, hop_left/right)
     DIR/surveys.csv  DIR/interventions.csv  DIR/strength.csv  DIR/ground_truth.json
 
-Dropped-out sessions have no files and no survey or strength rows. Every trial of a
-session encodes that session's *observed* outcome values exactly (LSI, FPPA, CVA,
-balance mean velocity); jump height and landing peak force vary from trial to trial
-and are listed per trial in ``ground_truth.json``.
+Dropped-out sessions have no files and no survey or strength rows. The single trials of
+a session (posture, balance, the battery) encode its *observed* outcome values exactly
+(CVA, balance mean velocity, LSI). The repeated trials carry realistic trial-to-trial
+noise (:data:`cxlab.synth.params.TRIAL_SD`, with sources): each CMJ's propulsive-impulse
+LSI and each landing's peak-force LSI and left/right knee FPPA deviate from the session's
+observed value by a seeded draw (stream ``default_rng([seed, 7, subject, session])``)
+centred within the session, so the mean over a session's trials is the observed value
+and every effect in ``ground_truth.json`` is unchanged, while a trial-to-trial ICC has the
+designed value instead of ~1. An LSI's deviations are shrunk where needed so no trial
+exceeds 100 % (a near-symmetric subject varies less). Jump height (CV 3 %, as Markovic et
+al. 2004, *J Strength Cond Res* 18:551, report 2.8 % for CMJ) and landing peak force
+(CV 4 %, the generator's choice) vary around the subject's value. Every trial's own values
+are listed per trial in ``ground_truth.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from cxlab._check import ConfigError, message
 from cxlab.synth import battery, kinematics, signals
 from cxlab.synth import emg as synth_emg
 from cxlab.synth.c3d import write_trial_c3d
+from cxlab.synth.params import TRIAL_SD
 from cxlab.synth.tables import identities, interventions_table, strength_table, survey_table
 from cxlab.synth.truth import OUTCOMES, CohortTruth, simulate_truth
 
@@ -99,6 +109,15 @@ def _subject_plan(seed: int, index: int, subject: dict) -> dict:
     return plan
 
 
+def _centred(rng, n: int, sd: float, *, room: float = np.inf) -> np.ndarray:
+    """``n`` trial deviations of SD ``sd`` about their mean (which is exactly 0), scaled
+    down if needed so none exceeds ``room``."""
+    e = rng.normal(0.0, sd, n)
+    e = e - e.mean()
+    top = float(e.max())
+    return e * (max(room, 0.0) / top) if top > room else e
+
+
 def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=None):
     """Generate and write one session's C3D files; return their truths by task.
 
@@ -113,6 +132,13 @@ def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=
     half = 0.5 * subject["valgus_side_offset_deg"]
     fppa = values["knee_fppa_peak_deg"]
     out: dict[str, list[dict]] = {t: [] for t in TASKS}
+    # trial-to-trial noise of the repeated measures, from its own stream
+    trng = np.random.default_rng([seed, 7, index, int(session)])
+    cmj_lsi = values["cmj_propulsive_impulse_lsi_pct"]
+    land_lsi = values["landing_peak_force_lsi_pct"]
+    d_cmj_lsi = _centred(trng, 2, TRIAL_SD["cmj_propulsive_impulse_lsi_pct"], room=100 - cmj_lsi)
+    d_land_lsi = _centred(trng, 2, TRIAL_SD["landing_peak_force_lsi_pct"], room=100 - land_lsi)
+    d_fppa = {s: _centred(trng, 2, TRIAL_SD["knee_fppa_peak_deg"]) for s in ("left", "right")}
 
     def write(task, k, trial, **kw):
         if emg_plan is not None and task in ("cmj", "landing"):
@@ -151,7 +177,7 @@ def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=
                 rng,
                 mass_kg=mass,
                 jump_height_m=h,
-                lsi_pct=values["cmj_propulsive_impulse_lsi_pct"],
+                lsi_pct=cmj_lsi + d_cmj_lsi[k - 1],
                 weak_side=weak,
             ),
         )
@@ -164,10 +190,10 @@ def _session_trials(root, seed, index, subject, plan, session, values, emg_plan=
                 mass_kg=mass,
                 height_m=height,
                 peak_force_bw=plan["landing_peak_bw"] * rng.normal(1.0, 0.04),
-                lsi_pct=values["landing_peak_force_lsi_pct"],
+                lsi_pct=land_lsi + d_land_lsi[k - 1],
                 weak_side=weak,
-                fppa_left_deg=fppa - half,
-                fppa_right_deg=fppa + half,
+                fppa_left_deg=fppa - half + d_fppa["left"][k - 1],
+                fppa_right_deg=fppa + half + d_fppa["right"][k - 1],
             ),
         )
     v = values["balance_mean_velocity_m_s"]
@@ -351,6 +377,7 @@ def _ground_truth(
             "control_slopes": truth.control_slopes,
             "moderators": truth.moderators,
             "propensity": truth.propensity,
+            "trial_sd": TRIAL_SD,
             "rates_hz": {
                 "cmj": 1000.0,
                 "landing": 1000.0,

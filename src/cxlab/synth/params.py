@@ -18,6 +18,7 @@ __all__ = [
     "PHENOTYPES",
     "PROPORTIONAL",
     "SLOPE_SD",
+    "TRIAL_SD",
     "UNITS",
     "WEEKS_BETWEEN_SESSIONS",
 ]
@@ -106,6 +107,19 @@ OBS_SD = {
     "cmj_propulsive_impulse_lsi_pct": 1.2,
     "posture_cva_deg": 0.8,
     "balance_mean_velocity_m_s": 0.002,
+}
+
+#: Within-session trial-to-trial SD of the repeated measures (two CMJ and two landing trials
+#: per session), outcome units; the trials' deviations are centred within the session, so the
+#: session mean stays the observed value above (whose OBS_SD already holds measurement
+#: error). Knee FPPA, per side: Munro, Herrington & Carolan (2012), *J Sport Rehabil* 21:7-11,
+#: within-day SEM 2.72-3.01 deg (ICC 0.59-0.88). LSIs: Heishman et al. (2019), *Sports*
+#: 7:103, within-session CV of CMJ force-plate asymmetries often > 10 % with ICC > 0.7; 2.5
+#: %-points of LSI is the generator's choice within that range.
+TRIAL_SD = {
+    "knee_fppa_peak_deg": 2.8,
+    "landing_peak_force_lsi_pct": 2.5,
+    "cmj_propulsive_impulse_lsi_pct": 2.5,
 }
 
 #: Baseline phenotypes: prevalence and the uniform range of the true baseline value

@@ -194,19 +194,14 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
     land = q3 + A3 * p3
     settle = _sway(rng, int(np.rint(1.0 * rate_hz)), dt, 0.05)
     accel = np.concatenate([accel, flight, land, settle])
-    fz = np.maximum(mass_kg * (G + accel), 0.0)
-    n = len(fz)
-    forces, cops = _feet_forces(fz, lsi_pct, weak_side, mass_kg, rng, n)
-    in_air = fz <= 0.0
-    for f in forces:
-        f[in_air] = 0.0
-    return Trial(
-        analog_rate_hz=rate_hz,
-        point_rate_hz=rate_hz / 5,
-        forces=forces,
-        cops=cops,
-        plates=[0, 1],
-        truth={
+    return _two_plates(
+        accel,
+        mass_kg,
+        lsi_pct,
+        weak_side,
+        rng,
+        rate_hz,
+        {
             "body_mass_kg": mass_kg,
             "takeoff_velocity_m_s": v_to,
             "jump_height_m": v_to**2 / (2 * G),
@@ -217,6 +212,23 @@ def cmj_trial(rng, /, *, mass_kg, jump_height_m, lsi_pct, weak_side, rate_hz=100
             "quiet_s": n_q * dt,
             "lsi_pct": lsi_pct,
         },
+    )
+
+
+def _two_plates(accel, mass_kg, lsi_pct, weak_side, rng, rate_hz, truth) -> Trial:
+    """A two-plate trial from the net vertical acceleration ``accel`` (m/s², shape (n,)):
+    ``fz = max(m (g + a), 0)`` split between the feet by ``lsi_pct``, zero in the air."""
+    fz = np.maximum(mass_kg * (G + accel), 0.0)
+    forces, cops = _feet_forces(fz, lsi_pct, weak_side, mass_kg, rng, len(fz))
+    for f in forces:
+        f[fz <= 0.0] = 0.0
+    return Trial(
+        analog_rate_hz=rate_hz,
+        point_rate_hz=rate_hz / 5,
+        forces=forces,
+        cops=cops,
+        plates=[0, 1],
+        truth=truth,
     )
 
 
