@@ -238,3 +238,30 @@ def demo_cohort(built_once) -> DemoBuild:
         exit_code=int((root / "exit_code").read_text()),
         output=(root / "output.txt").read_text(encoding="utf-8"),
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Build the shared demo cohort first and use it once it is built.
+
+    Under ``--dist loadfile`` each worker takes whole modules in collection order. The
+    first module (in that order) whose tests use ``demo_cohort`` is moved to the front, so
+    one worker builds the cohort while the other runs the rest of the suite; the other
+    modules that use it are moved two thirds of the way down the rest (after the build, but
+    not last, where the biggest of them would leave the other worker idle). The order
+    inside each module is kept, and every worker computes the same order.
+    """
+    users: list[str] = []
+    modules: list[str] = []
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if module not in modules:
+            modules.append(module)
+        if "demo_cohort" in getattr(item, "fixturenames", ()) and module not in users:
+            users.append(module)
+    if not users:
+        return
+    rest = [m for m in modules if m not in users]
+    cut = 2 * len(rest) // 3
+    order = [users[0], *rest[:cut], *users[1:], *rest[cut:]]
+    rank = {m: i for i, m in enumerate(order)}
+    items.sort(key=lambda it: rank[it.nodeid.split("::", 1)[0]])
