@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -115,8 +117,7 @@ def synth_cohort(tmp_path_factory):
     seeds each subject's signals). The folder is shared: a test that changes it copies it
     first (``shutil.copytree``).
     """
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    shared = _shared_root(tmp_path_factory)
 
     def get(n_subjects: int, n_sessions: int, *, seed: int, **options) -> Path:
         from cxlab.synth.files import write_cohort
@@ -140,26 +141,127 @@ def synth_cohort(tmp_path_factory):
     return get
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Keep the tests that share a costly fixture on one xdist worker, so it is built once.
+def _shared_root(tmp_path_factory) -> Path:
+    """pytest's base temporary folder, shared by all xdist workers of this run."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
-    A fixture a test module defines for itself with a scope wider than one test (a
-    synthetic cohort ingested once, a run directory, a notebook store) is built once per
-    worker that runs any of its tests. Under ``--dist loadgroup`` (``make test``), every test
-    using such a fixture is put in that module's ``xdist_group``; the other tests of the
-    suite are still balanced test by test. Without ``loadgroup`` the mark does nothing.
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory, _session_pseudonym_key):
+    """``built_once(name, build)``: the folder ``build(folder)`` fills, built once per run.
+
+    The first test (of any xdist worker) that asks runs ``build`` into a folder under the
+    shared base temporary folder while holding a file lock; every later caller, in any
+    worker, waits for the lock and gets the finished folder. A build that raised leaves no
+    marker, so the next caller builds again (and sees the same error). Treat the folder as
+    read-only: a test that changes it copies it first (``shutil.copytree``).
     """
+
+    def get(name: str, build) -> Path:
+        root = _shared_root(tmp_path_factory) / f"built-{name}"
+        done = root / ".built"
+        with open(f"{root}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not done.exists():
+                if root.exists():
+                    shutil.rmtree(root)
+                root.mkdir(parents=True)
+                build(root)
+                done.write_text("ok\n")
+        return root
+
+    return get
+
+
+class DemoBuild(NamedTuple):
+    """One ``cxlab demo`` run, as :func:`demo_cohort` left it (read-only)."""
+
+    root: Path  #: parent of the three folders below
+    raw: Path  #: the synthetic lab export (with ``ground_truth.json``)
+    store: Path  #: the filled store
+    runs: Path  #: parent of the run directory (``runs/demo/<hash>``)
+    args: list[str]  #: the command line after ``cxlab``
+    exit_code: int
+    output: str  #: what the command printed
+
+
+#: The shared demo cohort: 16 subjects (4 per arm, so the EMG test has 4 + 4 subjects in
+#: control and hip strengthening) x 2 sessions with EMG, the size every test using it needs.
+DEMO_SUBJECTS, DEMO_SESSIONS, DEMO_SEED = 16, 2, 7
+
+
+def demo_args(root: Path) -> list[str]:
+    """``cxlab demo`` arguments writing into ``root`` (raw, store, runs)."""
+    return [
+        "demo",
+        "--raw",
+        str(root / "raw"),
+        "--store",
+        str(root / "store"),
+        "--subjects",
+        str(DEMO_SUBJECTS),
+        "--sessions",
+        str(DEMO_SESSIONS),
+        "--seed",
+        str(DEMO_SEED),
+        "--out",
+        str(root / "runs"),
+        "--jobs",
+        "2",
+    ]
+
+
+@pytest.fixture(scope="session")
+def demo_cohort(built_once) -> DemoBuild:
+    """``cxlab demo`` (synth with EMG -> ingest -> surveys, programmes, strength -> features
+    -> run experiments/demo.toml -> report) run once for the whole test run through the CLI,
+    in-process; shared by test_demo, test_demo_emg, test_emg, test_screen_profile and
+    test_studies instead of each building a cohort of its own. Read-only: copy the store
+    before writing to it."""
+    from typer.testing import CliRunner
+
+    from cxlab.cli import app
+
+    def build(root: Path) -> None:
+        res = CliRunner().invoke(app, demo_args(root))
+        (root / "exit_code").write_text(str(res.exit_code))
+        (root / "output.txt").write_text(res.output, encoding="utf-8")
+
+    root = built_once("demo", build)
+    return DemoBuild(
+        root=root,
+        raw=root / "raw",
+        store=root / "store",
+        runs=root / "runs",
+        args=demo_args(root),
+        exit_code=int((root / "exit_code").read_text()),
+        output=(root / "output.txt").read_text(encoding="utf-8"),
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Build the shared demo cohort first and use it once it is built.
+
+    Under ``--dist loadfile`` each worker takes whole modules in collection order. The
+    first module (in that order) whose tests use ``demo_cohort`` is moved to the front, so
+    one worker builds the cohort while the other runs the rest of the suite; the other
+    modules that use it are moved two thirds of the way down the rest (after the build, but
+    not last, where the biggest of them would leave the other worker idle). The order
+    inside each module is kept, and every worker computes the same order.
+    """
+    users: list[str] = []
+    modules: list[str] = []
     for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        module = getattr(item, "module", None)
-        if info is None or module is None:
-            continue
-        where = item.nodeid.split("::", 1)[0]
-        shared = [
-            name
-            for name, defs in info.name2fixturedefs.items()
-            if defs and defs[-1].scope != "function" and defs[-1].baseid == where
-        ]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(where))
+        module = item.nodeid.split("::", 1)[0]
+        if module not in modules:
+            modules.append(module)
+        if "demo_cohort" in getattr(item, "fixturenames", ()) and module not in users:
+            users.append(module)
+    if not users:
+        return
+    rest = [m for m in modules if m not in users]
+    cut = 2 * len(rest) // 3
+    order = [users[0], *rest[:cut], *users[1:], *rest[cut:]]
+    rank = {m: i for i, m in enumerate(order)}
+    items.sort(key=lambda it: rank[it.nodeid.split("::", 1)[0]])

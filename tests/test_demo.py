@@ -4,6 +4,7 @@ outcomes (table level, demo size), and the whole chain runs from files to report
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,46 +74,32 @@ def test_demo_findings_recover_the_synthetic_truth(demo_size):
     assert covered.mean() >= 0.85, f.assign(sample=st)[~covered]
 
 
-def _demo(root: Path) -> tuple[object, object]:
-    args = [
-        "demo",
-        "--raw",
-        str(root / "raw"),
-        "--store",
-        str(root / "store"),
-        "--subjects",
-        "12",
-        "--sessions",
-        "2",
-        "--seed",
-        "7",
-        "--out",
-        str(root / "runs"),
-        "--jobs",
-        "2",
-    ]
-    runner = CliRunner()
-    first = runner.invoke(app, args)
-    stamps = {p: p.stat().st_mtime_ns for p in sorted((root / "raw").rglob("*"))}
-    second = runner.invoke(app, args)
-    second.raw_reused = stamps == {
-        p: p.stat().st_mtime_ns for p in sorted((root / "raw").rglob("*"))
-    }
-    return first, second
+def test_demo_command_runs_the_whole_chain_from_files_to_report(demo_cohort, tmp_path):
+    """The shared ``cxlab demo`` run (conftest ``demo_cohort``: the CLI, in-process, from an
+    empty folder) and a second run of the same command on a copy of its folders: output
+    lines, quarantine, reuse of the raw files, and fidelity of the features computed from
+    the synthetic C3D files to the simulated observations."""
+    import shutil
 
+    from conftest import DEMO_SUBJECTS, demo_args
 
-def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
-    """One test (the chain is the expensive part, and xdist would build a shared fixture once
-    per worker): output lines, quarantine, reuse of the raw files, and fidelity of the
-    features computed from the synthetic C3D files to the simulated observations."""
-    first, second = _demo(tmp_path)
-    assert first.exit_code == 0, first.output
+    d = demo_cohort
+    assert d.exit_code == 0, d.output
+    out = d.output
+    # the raw files hard-linked (the demo only reads them: same inodes, so the mtimes below
+    # would show any write), the store and runs copied (the second run writes there)
+    shutil.copytree(d.raw, tmp_path / "raw", copy_function=os.link)
+    for name in ("store", "runs"):
+        shutil.copytree(d.root / name, tmp_path / name)
+    stamps = {p: p.stat().st_mtime_ns for p in sorted((tmp_path / "raw").rglob("*"))}
+    second = CliRunner().invoke(app, demo_args(tmp_path))
     assert second.exit_code == 0, second.output
-    out = first.output
+    print(out.split("timings:")[1].splitlines()[0], "|", second.output.split("timings:")[1][:80])
+    raw_reused = stamps == {p: p.stat().st_mtime_ns for p in sorted((tmp_path / "raw").rglob("*"))}
 
     # the deliberately malformed survey rows (and the first copy of a conflicting duplicate)
-    gt = json.loads((tmp_path / "raw" / "ground_truth.json").read_text())
-    q = Store(tmp_path / "store").table("quarantine")
+    gt = json.loads((d.raw / "ground_truth.json").read_text())
+    q = Store(d.store).table("quarantine")
     want = {b["row"] for b in gt["bad_survey_rows"]} | {
         b["duplicate_of"] for b in gt["bad_survey_rows"] if "duplicate_of" in b
     }
@@ -125,41 +112,43 @@ def test_demo_command_runs_the_whole_chain_from_files_to_report(tmp_path):
     lines = out.split("findings:")[1].split("report:")[0].strip().splitlines()
     assert len(lines) == 5 and all(x.strip().startswith("- ") for x in lines)
     report = Path(out.split("report:")[1].split()[0])
-    assert report.is_file() and report.parent.parent == tmp_path / "runs" / "demo"
+    assert report.is_file() and report.parent.parent == d.runs / "demo"
 
     # second run: raw files reused (synth skipped), same inputs -> the same run directory
-    assert second.raw_reused
-    assert second.output.split("report:")[1].split()[0] == str(report)
+    assert raw_reused
+    again = Path(second.output.split("report:")[1].split()[0])
+    assert again.relative_to(tmp_path) == report.relative_to(d.root)
+    assert again.is_file()
 
     # features from the files reproduce the simulated observed values
     rows = [
         (pseudonymise(lab), ses, o, v)
         for lab, s in gt["subjects"].items()
-        for ses, d in s["sessions"].items()
-        if d["observed"]
-        for o, v in d["observed_values"].items()
+        for ses, d_ in s["sessions"].items()
+        if d_["observed"]
+        for o, v in d_["observed_values"].items()
     ]
     truth = pd.DataFrame(rows, columns=["subject_id", "session", "outcome", "observed"])
     a = pd.read_parquet(report.parent / "analysis.parquet").merge(
         truth, on=["subject_id", "session", "outcome"]
     )
     assert a["outcome"].nunique() == 7
-    for o, d in a.groupby("outcome"):
-        err = d["value"] - d["observed"]
+    for o, g in a.groupby("outcome"):
+        err = g["value"] - g["observed"]
         spread = truth.loc[truth["outcome"] == o, "observed"].std()
         assert abs(err.mean()) < 0.05 * spread and err.std() < 0.1 * spread, o
 
     # privacy: no raw label, name, e-mail or birth date of the synthetic cohort anywhere in
     # the processed store, the run directory (tables, manifest, figures, report) or the output
-    raw = pd.read_csv(tmp_path / "raw" / "surveys.csv", dtype=str)
-    raw = pd.concat([raw, pd.read_csv(tmp_path / "raw" / "interventions.csv", dtype=str)])
+    raw = pd.read_csv(d.raw / "surveys.csv", dtype=str)
+    raw = pd.concat([raw, pd.read_csv(d.raw / "interventions.csv", dtype=str)])
     secrets = set()
     for col in ("participant", "name", "email", "date_of_birth"):
         secrets |= set(raw[col].dropna())
     secrets |= {n.split()[-1] for n in raw["name"].dropna()}  # surnames on their own
-    assert len(secrets) > 3 * 12
-    roots = (tmp_path / "store", tmp_path / "runs")
-    assert leaks(roots, secrets, outputs=[first.output, second.output]) == {}
+    assert len(secrets) > 3 * DEMO_SUBJECTS
+    roots = (d.store, d.runs, tmp_path / "store", tmp_path / "runs")
+    assert leaks(roots, secrets, outputs=[out, second.output]) == {}
 
 
 def test_demo_refuses_a_raw_folder_of_another_cohort_naming_raw_and_clean_demo(tmp_path):

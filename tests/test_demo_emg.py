@@ -1,7 +1,8 @@
 """The demo's EMG outcome: the synthetic cohort's gluteus medius landing activation rises by a
 known amount per week in the hip programme (cxlab.synth.emg), and the demo spec's EMG outcome,
 run through files -> ingest -> features -> mixed model, estimates that effect within its CI.
-A small cohort (control and hip arms only), not the full demo."""
+The shared demo cohort of the suite (16 x 2, conftest ``demo_cohort``), control and hip arms
+only, not the full demo size."""
 
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ import pandas as pd
 import pytest
 
 from cxlab.experiments import run_experiment
-from cxlab.features.runner import extract_features
-from cxlab.ingest import ingest, ingest_interventions, ingest_surveys
-from cxlab.store import Store
 from cxlab.synth.emg import GMED_EFFECT_PCT_PER_WEEK
 from cxlab.synth.files import write_cohort
 
@@ -25,18 +23,11 @@ ARMS = ("control", "hip_strengthening")
 
 
 @pytest.fixture(scope="module")
-def emg_run(tmp_path_factory):
+def emg_run(demo_cohort, tmp_path_factory):
+    """The demo spec's EMG outcome on the shared demo store (conftest ``demo_cohort``: 16
+    subjects x 2 sessions through files -> ingest -> features), control and hip arms only."""
     root = tmp_path_factory.mktemp("demo_emg")
-    raw = write_cohort(
-        root / "raw", n_subjects=14, n_sessions=2, seed=91, jobs=2, emg=True, progress=False
-    )
-    gt = json.loads((raw / "ground_truth.json").read_text())
-    keep = [raw / f"sub-{lab}" for lab, s in gt["subjects"].items() if s["arm"] in ARMS]
-    st = Store(root / "store")
-    ingest([p for p in keep if p.is_dir()], store=st, jobs=2, progress=False)
-    ingest_surveys([raw / "surveys.csv"], store=st)
-    ingest_interventions([raw / "interventions.csv"], store=st)
-    extract_features(st, jobs=2, progress=False)
+    gt = json.loads((demo_cohort.raw / "ground_truth.json").read_text())
     demo = tomllib.loads(DEMO_SPEC.read_text(encoding="utf-8"))
     outcome = demo["outcomes"][EMG]  # the demo's own outcome definition
     lines = [
@@ -53,7 +44,7 @@ def emg_run(tmp_path_factory):
     ]
     spec = root / "emg.toml"
     spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return run_experiment(spec, out=root / "runs"), gt
+    return run_experiment(spec, out=root / "runs", store=demo_cohort.store), gt
 
 
 def test_demo_spec_declares_the_emg_outcome_from_landing():

@@ -200,21 +200,20 @@ def test_cli_screen_errors_are_one_line(tmp_path):
     assert res.exit_code == 1 and "--store" in res.output
 
 
-def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(tmp_path):
-    """synth -> ingest -> features -> screen on 12 subjects x 2 sessions (about 30 s)."""
+def test_end_to_end_synth_ingest_features_screen_finds_the_built_in_phenotypes(
+    demo_cohort, tmp_path
+):
+    """synth -> ingest (recordings, surveys, strength) -> features -> screen on the shared
+    demo cohort (conftest ``demo_cohort``: 16 subjects x 2 sessions through ``cxlab demo``),
+    screened on a copy of its store (the screen writes its table into the store)."""
     import json
+    import shutil
 
-    from cxlab.features.runner import extract_features
-    from cxlab.ingest import ingest, ingest_strength, ingest_surveys
     from cxlab.screen.run import screen_store
-    from cxlab.synth.files import write_cohort
 
-    raw = write_cohort(tmp_path / "raw", n_subjects=12, n_sessions=2, seed=3, jobs=1)
+    raw = demo_cohort.raw
     st = Store(tmp_path / "st")
-    ingest(sorted(raw.glob("sub-*")), store=st, jobs=1, progress=False)
-    ingest_surveys([raw / "surveys.csv"], store=st)  # its deliberate bad rows: quarantined
-    ingest_strength([raw / "strength.csv"], store=st)
-    extract_features(st, jobs=1, progress=False)
+    shutil.copytree(demo_cohort.store, st.path)
     res = screen_store(st.path)
     s = res.screened
     gt = json.loads((raw / "ground_truth.json").read_text())["subjects"]

@@ -46,39 +46,48 @@ def _spec(root: Path, *, time: str, design: str = "parallel", name: str = "mocap
 
 
 @pytest.fixture(scope="module")
-def mocap(tmp_path_factory):
-    """A synthetic cohort's C3D files, renamed to carry the session date, ingested with a
-    {date} pattern; the programme log but no surveys."""
-    from cxlab.features.runner import extract_features
-    from cxlab.ingest import ingest, ingest_interventions
-    from cxlab.synth.files import write_cohort
+def mocap(demo_cohort, built_once, tmp_path_factory):
+    """The shared demo cohort's C3D files (conftest ``demo_cohort``: 16 subjects x 2
+    sessions), renamed to carry the session date, ingested with a {date} pattern once for
+    the whole run (``built_once``); the programme log but no surveys. Each use gets its own
+    folder for specs and runs, with ``store`` linked to the shared (read-only) store."""
+    from conftest import DEMO_SEED, DEMO_SESSIONS, DEMO_SUBJECTS
     from cxlab.synth.truth import simulate_truth
 
-    root = tmp_path_factory.mktemp("mocap")
-    raw = write_cohort(root / "raw", n_subjects=15, n_sessions=2, seed=4, jobs=2, progress=False)
-    truth = simulate_truth(15, 2, seed=4)
+    raw = demo_cohort.raw
+    truth = simulate_truth(DEMO_SUBJECTS, DEMO_SESSIONS, seed=DEMO_SEED)  # the demo's truth
     obs = truth.outcomes[truth.outcomes["observed"]]
     when = obs.drop_duplicates(["label", "session"]).set_index(["label", "session"])["date"]
-    dated = root / "dated"
-    for f in sorted(raw.glob("sub-*/ses-*/*.c3d")):
-        label, session = f.parent.parent.name[4:], f.parent.name[4:]
-        day = pd.Timestamp(when.loc[(label, session)]).strftime("%Y-%m-%d")
-        task_run = f.stem.split("_task-", 1)[1]  # balance_left_run-1
-        task, run = task_run.rsplit("_run-", 1)
-        dest = dated / f"sub-{label}" / f"{day}_ses-{session}" / f"{task}_{run}.c3d"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f, dest)
+
+    def build(shared: Path) -> None:
+        from cxlab.features.runner import extract_features
+        from cxlab.ingest import ingest, ingest_interventions
+
+        dated = shared / "dated"
+        for f in sorted(raw.glob("sub-*/ses-*/*.c3d")):
+            label, session = f.parent.parent.name[4:], f.parent.name[4:]
+            day = pd.Timestamp(when.loc[(label, session)]).strftime("%Y-%m-%d")
+            task_run = f.stem.split("_task-", 1)[1]  # balance_left_run-1
+            task, run = task_run.rsplit("_run-", 1)
+            dest = dated / f"sub-{label}" / f"{day}_ses-{session}" / f"{task}_{run}.c3d"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dest)
+        st = Store(shared / "store")
+        rep = ingest(
+            [dated],
+            store=st,
+            jobs=2,
+            progress=False,
+            pattern="sub-{subject}/{date}_ses-{session}/{task}_{trial}.c3d",
+        )
+        assert not rep.failed, rep.summary()
+        ingest_interventions([raw / "interventions.csv"], store=st)
+        extract_features(st, jobs=2, progress=False)
+
+    shared = built_once("studies-mocap", build)
+    root = tmp_path_factory.mktemp("mocap")
+    (root / "store").symlink_to(shared / "store", target_is_directory=True)
     st = Store(root / "store")
-    rep = ingest(
-        [dated],
-        store=st,
-        jobs=2,
-        progress=False,
-        pattern="sub-{subject}/{date}_ses-{session}/{task}_{trial}.c3d",
-    )
-    assert not rep.failed, rep.summary()
-    ingest_interventions([raw / "interventions.csv"], store=st)
-    extract_features(st, jobs=2, progress=False)
     return {"root": root, "store": st, "truth": truth, "when": when, "raw": raw}
 
 
@@ -115,7 +124,7 @@ def test_motion_capture_only_study_runs_and_holds_the_participant_table(mocap, t
         assert a["week"].notna().all()
     eff = pd.read_parquet(run / "effects.parquet")
     assert set(eff["outcome"]) == {"knee_fppa_peak_deg", "cmj_propulsive_impulse_lsi_pct"}
-    assert (eff["df_method"] == "satterthwaite").all()  # 15 subjects: small-sample df
+    assert (eff["df_method"] == "satterthwaite").all()  # 16 subjects: small-sample df
     p = pd.read_parquet(run / "participants.parquet")
     n = a[a["outcome"] == "knee_fppa_peak_deg"].groupby("subject_id")["session_index"].nunique()
     assert set(p.loc[p["outcome"] == "knee_fppa_peak_deg", "subject_id"]) == set(n[n == 2].index)
@@ -142,7 +151,9 @@ def test_sessions_sheet_dates_take_precedence_and_bad_rows_are_quarantined(mocap
 
     st = Store(tmp_path / "store")
     shutil.copytree(mocap["store"].path, st.path)
+    when = mocap["when"]  # the sessions with files: the first label seen at both sessions
     labels = sorted(mocap["truth"].subjects["label"])
+    labels.sort(key=lambda lab: not {(lab, "1"), (lab, "2")} <= set(when.index))
     sheet = tmp_path / "sessions.csv"
     sheet.write_text(
         "participant,session,date\n"
