@@ -56,7 +56,7 @@ def _csv(path: Path, seed: int) -> None:
     np.savetxt(path, body, delimiter=",", fmt="%.4f", header="time,left_fz,right_fz", comments="")
 
 
-def _recordings(n: int) -> pd.DataFrame:
+def _recordings(n: int, *, task: str = "cmj") -> pd.DataFrame:
     ids = [hashlib.sha256(f"old-{i}".encode()).hexdigest() for i in range(n)]
     subjects = [hashlib.sha256(f"s{i % 1000}".encode()).hexdigest()[:12] for i in range(n)]
     return pd.DataFrame(
@@ -64,10 +64,10 @@ def _recordings(n: int) -> pd.DataFrame:
             "recording_id": [h[:16] for h in ids],
             "subject_id": subjects,
             "session": [str(1 + i % 4) for i in range(n)],
-            "task": "cmj",
+            "task": task,
             "trial": [str(i) for i in range(n)],
             "source_path": [
-                f"old/sub-{i % 1000}_ses-{1 + i % 4}_task-cmj_run-{i}.csv" for i in range(n)
+                f"old/sub-{i % 1000}_ses-{1 + i % 4}_task-{task}_run-{i}.csv" for i in range(n)
             ],
             "source_sha256": ids,
             "format": "csv",
@@ -113,12 +113,12 @@ def _compact_files(root: Path, name: str, table: pa.Table, keys: list[str]) -> l
     return rows
 
 
-def build_store(root: Path, n: int) -> None:
-    """A store of ``n`` recordings written directly (see the module docstring)."""
+def build_store(root: Path, n: int, *, task: str = "cmj") -> None:
+    """A store of ``n`` recordings of ``task`` written directly (see the module docstring)."""
     root.mkdir(parents=True)
     if n == 0:
         return
-    rec = _recordings(n)
+    rec = _recordings(n, task=task)
     rids = rec["recording_id"].tolist()
     rows = []
     rows += _compact_files(root, "recordings", validate(rec, "recordings"), rids)
