@@ -35,6 +35,7 @@ bench: $(STAMP)  # one script per speed target, each printing its ratio against 
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_store.py
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_sql.py
 	$(BIN)/python benchmarks/bench_mixed.py
 	$(BIN)/python benchmarks/bench_fit_mixed.py
