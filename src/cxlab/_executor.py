@@ -14,6 +14,7 @@ cluster both must be on a filesystem every worker mounts at the same path.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Executor
@@ -98,26 +99,20 @@ def make_executor(
             client = Client(cluster)
         else:
             cluster = None
+            # The error is raised outside the except clauses, after a collection: a Client
+            # whose __init__ failed is still referenced by the caught exception's traceback,
+            # and if its __del__ ran later on another thread (a thread started by the next
+            # Client, inside its event-loop lock), close() would wait on that lock forever.
+            failed = None
             try:
                 client = Client(scheduler.strip(), timeout=connect_timeout_s)
             except (ValueError, TypeError):  # the scheme, host or port does not parse
-                raise ConfigError(
-                    message(
-                        "is not a Dask scheduler address",
-                        field="--scheduler",
-                        value=scheduler,
-                        fix=_FIX,
-                    )
-                ) from None
+                failed = "is not a Dask scheduler address"
             except OSError:
-                raise ConfigError(
-                    message(
-                        f"no Dask scheduler answered within {connect_timeout_s:g} s",
-                        field="--scheduler",
-                        value=scheduler,
-                        fix=_FIX,
-                    )
-                ) from None
+                failed = f"no Dask scheduler answered within {connect_timeout_s:g} s"
+            if failed is not None:
+                gc.collect()  # the half-made Client is finalised here, on this thread
+                raise ConfigError(message(failed, field="--scheduler", value=scheduler, fix=_FIX))
     try:
         # pure=False: two identical tasks are still two runs (dask would otherwise merge them)
         with client.get_executor(pure=False) as ex:
