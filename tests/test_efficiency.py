@@ -6,6 +6,7 @@ from scipy import integrate
 
 from cxlab.features.efficiency import gait_timing, ldlj, sparc
 from cxlab.features.events import FeatureError, FootEvents, foot_events
+from ezc3d_oracle import c3d_markers
 from featuresim import min_jerk_speed
 
 
@@ -93,22 +94,7 @@ def test_gait_timing_needs_a_complete_step_and_stance_per_side():
 def _nexus_walk(real_dir):
     """Markers (m, NaN where invalid), rate and the Nexus Foot Strike / Foot Off events
     of the real walk as frame indices of the stored frames, read with ezc3d."""
-    import ezc3d
-
-    c = ezc3d.c3d(str(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d"))
-    par = c["parameters"]
-    labels = par["POINT"]["LABELS"]["value"]
-    rate = float(par["POINT"]["RATE"]["value"][0])
-    pts = c["data"]["points"]
-    m = {}
-    for i, name in enumerate(labels):
-        xyz = pts[:3, i, :].T / 1000.0
-        xyz[pts[3, i, :] < 0] = np.nan
-        m[name] = xyz
-    first = int(c["header"]["points"]["first_frame"])
-    ev = par["EVENT"]
-    times = np.asarray(ev["TIMES"]["value"]).T.reshape(-1, 2)[:, 1]
-    rows = list(zip(ev["CONTEXTS"]["value"], ev["LABELS"]["value"], times, strict=True))
+    m, rate, first, rows = c3d_markers(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
 
     def frames(side, label):
         return np.array(

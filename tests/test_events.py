@@ -10,6 +10,7 @@ from cxlab.features.events import (
     movement_onset,
     quiet_standing,
 )
+from ezc3d_oracle import c3d_markers
 
 
 def _plates(path):
@@ -101,32 +102,12 @@ def test_gait_contacts_on_real_plates_alternate_and_cop_stays_on_the_plate(real_
 # ---- gait events from markers (Zeni et al. 2008) -------------------------------------
 
 
-def _c3d_markers(path):
-    """Markers (m, NaN where invalid), marker rate, first frame (0-based) and the file's
-    events as (context, label, time_s), read with ezc3d (an oracle independent of cxlab)."""
-    c = ezc3d.c3d(str(path))
-    par = c["parameters"]
-    labels = par["POINT"]["LABELS"]["value"]
-    rate = float(par["POINT"]["RATE"]["value"][0])
-    pts = c["data"]["points"]
-    m = {}
-    for i, name in enumerate(labels):
-        xyz = pts[:3, i, :].T / 1000.0
-        xyz[pts[3, i, :] < 0] = np.nan  # residual -1: invalid
-        m[name] = xyz
-    ev = par.get("EVENT", {})
-    times = np.asarray(ev["TIMES"]["value"]).T.reshape(-1, 2)[:, 1] if ev else []
-    ev = ev or {"CONTEXTS": {"value": []}, "LABELS": {"value": []}}
-    events = list(zip(ev["CONTEXTS"]["value"], ev["LABELS"]["value"], times, strict=True))
-    return m, rate, int(c["header"]["points"]["first_frame"]), events
-
-
 def _pelvis(m):
     return np.mean([m[n] for n in ("LASI", "RASI", "LPSI", "RPSI")], axis=0)
 
 
 def test_marker_foot_strikes_match_the_nexus_events_of_a_real_walk(real_dir):
-    m, rate, first, events = _c3d_markers(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
+    m, rate, first, events = c3d_markers(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
     pel = _pelvis(m)
     errs = {"Foot Strike": [], "Foot Off": []}
     for side in ("Left", "Right"):
@@ -154,7 +135,7 @@ def test_marker_foot_strikes_precede_the_plate_contacts_of_a_real_walk(real_dir)
     # follows a marker foot strike (measured: by 38 ms and 103 ms; the heel marker is
     # furthest ahead late in the swing, before the heel lands)
     path = real_dir / "c3d" / "opensim_walking2.c3d"
-    m, rate, _, _ = _c3d_markers(path)
+    m, rate, _, _ = c3d_markers(path)
     analog_rate, plates = _plates(path)
     pel = _pelvis(m)
     strikes = np.sort(
