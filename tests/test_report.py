@@ -531,3 +531,43 @@ def test_page_is_its_section_functions_output_in_order(run):
         assert s.html.startswith(f'<section id="{s.id}">'), s.id
         assert f'<a href="#{s.id}">{s.title}</a>' in html
         at = html.index(str(s.html), at) + len(s.html)  # each in turn, nothing reordered
+
+
+def test_trajectory_of_an_outcome_with_undated_sessions_still_draws_the_arm_means():
+    # one undated session made the dodge of every arm's mean NaN, so no mean was drawn at all
+    from cxlab.report.figures import trajectory_plot
+
+    rng = np.random.default_rng(4)
+    rows = [
+        {"subject_id": f"s{i}", "arm": arm, "session_index": k, "week": 4.0 * k + 0.1 * i}
+        for i, arm in enumerate(["control", "hip"] * 4)
+        for k in range(3)
+    ]
+    dated = pd.DataFrame(rows).assign(value=rng.normal(10, 1, len(rows)))
+    undated = dated.iloc[[2, 5]].assign(week=np.nan, value=99.0)  # drawn, it would show
+    both = pd.concat([dated, undated], ignore_index=True)
+    kw = {"label": "knee", "unit": "deg", "time": "week"}
+    assert trajectory_plot(both, **kw) == trajectory_plot(dated, **kw)
+
+
+def test_page_names_participants_by_label_in_warnings_and_gives_long_messages_room(run, tmp_path):
+    d = _copy_run(run[0], tmp_path / "run")
+    sid = sorted(pd.read_parquet(d / "analysis.parquet")["subject_id"].unique())[1]
+    man = json.loads((d / "manifest.json").read_text())
+    man["warnings"] = [*man.get("warnings", []), f"curves.x: left out {sid} × session 2"]
+    (d / "manifest.json").write_text(json.dumps(man))
+    q = pd.read_parquet(d / "quality.parquet")
+    q.loc[0, "reason"] = "surveys.csv: row 5, column odi_4: " + "a long reason " * 8
+    q.to_parquet(d / "quality.parquet")
+    _, html = _page(render_report(d).parent)
+    assert sid not in html  # a pseudonym is not a name the page shows
+    assert "curves.x: left out P02 × session 2" in html
+    assert re.search(r'<td class="long">surveys\.csv: row 5, column odi_4: a long', html)
+    assert '<td class="long">control</td>' not in html  # short cells keep their width
+
+
+def test_findings_note_does_not_name_an_engine_the_fits_did_not_use(run):
+    _, html = _page(run[0])
+    note = re.search(r'<p class="meta">Effects are from (.*?);', html, re.S).group(1)
+    engines = set(pd.read_parquet(run[0] / "effects.parquet")["engine"].dropna())
+    assert "statsmodels" not in note or engines == {"statsmodels"}

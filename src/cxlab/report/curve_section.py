@@ -50,12 +50,6 @@ def spm_result_of(row, z: pd.DataFrame, clusters: pd.DataFrame, /) -> SpmResult:
     )
 
 
-def _relabel(text: str, names: dict[str, str]) -> str:
-    for sid, lab in names.items():
-        text = text.replace(sid, lab)
-    return text
-
-
 def _groups(d: pd.DataFrame, *, control: str):
     """Curves per arm × session as (J, Q) arrays; the arm's colour, the first session dashed."""
     arms = sorted(d["arm"].unique(), key=lambda a: (a == control, a))
@@ -150,16 +144,16 @@ def curves_section(
                 "statistic": row["statistic"],
                 "inference": row["inference"],
                 "comparison": row["comparison"],
-                "alpha": sections.fmt(row["alpha"], digits=3),
-                "alpha_family": sections.fmt(row["alpha_family"], digits=3),
+                "alpha": f"{float(row['alpha']):g}",
+                "alpha_family": f"{float(row['alpha_family']):g}",
                 "n_tests": int(row["n_tests"]),
                 "correction": {"sidak": "Šidák"}.get(row["correction"], row["correction"]),
                 "tails": "two-tailed" if row["two_tailed"] else "one-tailed",
                 "threshold": sections.fmt(row["threshold"]),
-                "df": row["df"],
+                "df": ", ".join(sections.fmt(float(v)) for v in str(row["df"]).split(", ") if v),
                 "n_subjects": int(row["n_subjects"]),
                 "permutations": None if pd.isna(row["permutations"]) else int(row["permutations"]),
-                "note": _relabel(str(row["note"]), names),
+                "note": sections.relabel(str(row["note"]), names),
                 "ensemble_svg": ens,
                 "spm_svg": stat,
                 "clusters": sections.table(cl_rows, p_columns=("p",)),

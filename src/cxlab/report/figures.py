@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 import warnings
 
 import matplotlib
@@ -77,8 +78,10 @@ def trajectory_plot(
     Notes
     -----
     The mean at each session index is drawn at the arm's mean time of that
-    session, with a t-based 95 % CI: ``mean ± t(0.975, n-1) · SD / √n``.
+    session, with a t-based 95 % CI: ``mean ± t(0.975, n-1) · SD / √n``. Rows whose
+    ``time`` is missing (a session with no date) are not drawn, as the model leaves them out.
     """
+    data = data[np.isfinite(data[time].to_numpy(dtype=float))]  # undated rows: not modelled
     with plt.rc_context(_RC):
         pal = arm_palette(data["arm"].unique(), control=control)
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -106,7 +109,7 @@ def trajectory_plot(
                 label=f"{arm.replace('_', ' ')} (n={d['n'].iloc[0]})",
             )
         ax.set_xlabel("weeks since programme start" if time == "week" else "session (0 = first)")
-        ax.set_ylabel(f"{label} ({unit})")
+        ax.set_ylabel(textwrap.fill(f"{label} ({unit})", 40))
         ax.legend(frameon=False, fontsize=7, loc="best")
         fig.tight_layout()
         return _svg(fig)
@@ -263,7 +266,7 @@ def responder_plot(
             ax.errorbar(100 * d["rate"], y, xerr=err, fmt="none", color="black", lw=0.8, capsize=2)
         ax.set_yticks(
             np.arange(len(outcomes)) + 0.4 - width / 2,
-            [labels.get(o, o.replace("_", " ")) for o in outcomes],
+            [textwrap.fill(labels.get(o, o.replace("_", " ")), 32) for o in outcomes],
         )
         ax.invert_yaxis()
         ax.set_xlim(0, 100)

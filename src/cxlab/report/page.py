@@ -85,7 +85,7 @@ _MODERATOR_COLS = [
     "unit",
 ]
 _METHOD_NAMES = {
-    "mixed": "a linear mixed model (REML, statsmodels MixedLM)",
+    "mixed": "a linear mixed model (REML; the engine of each outcome is under Methods)",
     "gee": "generalised estimating equations (exchangeable working correlation)",
     "ols": "ordinary least squares with cluster-robust errors",
 }
@@ -149,6 +149,10 @@ class RunData:
 
     def table(self, name: str, /) -> pd.DataFrame:
         return self.tables.get(name, pd.DataFrame())
+
+    def relabel(self, text: str, /) -> str:
+        """``text`` with each participant's ``subject_id`` as its ``P01`` label."""
+        return sections.relabel(text, self.participant_labels)
 
     def save(self, name: str, svg: str, /) -> Markup:
         """Write ``figures/<name>.svg`` and return it as inline markup, proven inert."""
@@ -233,11 +237,11 @@ def findings_section(r: RunData, /) -> Section:
         texts = sorted(
             {p for w in g["warnings"].fillna("").astype(str) for p in w.split("; ") if p.strip()}
         )
-        notes += [{"label": labels.get(o, o), "text": t} for t in texts]
+        notes += [{"label": labels.get(o, o), "text": r.relabel(t)} for t in texts]
     for w in r.manifest.get("warnings", []):
         for o in labels:
             if f"outcomes.{o}:" in w:
-                notes.append({"label": labels[o], "text": w})
+                notes.append({"label": labels[o], "text": r.relabel(w)})
     matrix = render_section(
         "matrix",
         rows=rows,
@@ -314,10 +318,17 @@ def trajectories_section(r: RunData, /) -> Section:
         svg = fg.trajectory_plot(
             d, label=o["label"], unit=unit, time=spec["time"], control=spec["control"]
         )
+        undated = int(d[spec["time"]].isna().sum())
+        left_out = (
+            f" {undated} participant-session(s) without a {spec['time']} are not drawn"
+            " (the model leaves them out too)."
+            if undated
+            else ""
+        )
         figures.append(
             {
                 "id": fid,
-                "caption": f"{o['label']} ({unit}) over time, per arm.",
+                "caption": f"{o['label']} ({unit}) over time, per arm.{left_out}",
                 "svg": r.save(fid, svg),
             }
         )
@@ -437,7 +448,7 @@ def responders_section(r: RunData, /) -> Section:
         else Markup("")
     )
     rows = (
-        responders[[c for c in _RESP_COLS if c in responders]]
+        _labelled(responders[[c for c in _RESP_COLS if c in responders]], r.outcome_labels)
         if not responders.empty
         else responders
     )
@@ -467,7 +478,11 @@ def screening_section(r: RunData, /) -> Section:
 def reliability_section(r: RunData, /) -> Section:
     """Trial-to-trial reliability (ICC, SEM, MDC95) of the feature outcomes."""
     rel = r.table("reliability")
-    rows = table(rel[[c for c in _RELIABILITY_COLS if c in rel]]) if not rel.empty else Markup("")
+    rows = (
+        table(_labelled(rel[[c for c in _RELIABILITY_COLS if c in rel]], r.outcome_labels))
+        if not rel.empty
+        else Markup("")
+    )
     return Section(
         "Reliability", "reliability", render_section("reliability", reliability_html=rows)
     )
@@ -520,7 +535,10 @@ def limitations_section(r: RunData, /) -> Section:
             rest.add("; ".join(p for p in w.split("; ") if p.strip()))
         warnings_ += sorted(rest - {""})
     html = render_section(
-        "limitations", method=r.spec["method"], randomised_note=False, warnings=warnings_
+        "limitations",
+        method=r.spec["method"],
+        randomised_note=False,
+        warnings=[r.relabel(w) for w in warnings_],
     )
     return Section("Limitations", "limitations", html)
 

@@ -8,6 +8,7 @@ templates already formatted (:func:`fmt`), units already scaled to readable ones
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -186,6 +187,23 @@ def matrix_rows(
     return arms, rows
 
 
+def relabel(text: str, labels: dict[str, str], /) -> str:
+    """``text`` with every key of ``labels`` that stands as a whole word replaced by its value.
+
+    The pipeline's warnings name participants by their pseudonymised ``subject_id``; a page
+    shows only their ``P01``, ``P02``, … labels.
+    """
+    if not labels:
+        return text
+    keys = sorted(labels, key=len, reverse=True)
+    pattern = r"\b(?:" + "|".join(map(re.escape, keys)) + r")\b"
+    return re.sub(pattern, lambda m: labels[m.group(0)], text)
+
+
+#: Characters above which a table's text cell is laid out at least ``td.long``'s width.
+LONG_TEXT = 60
+
+
 def table_rows(
     df: pd.DataFrame, /, *, p_columns: tuple[str, ...] = ("p_value", "p_adj")
 ) -> tuple[list[str], list[list[dict]]]:
@@ -203,8 +221,8 @@ def table_rows(
                 cells.append({"text": fmt_p(v) if c in p_columns else fmt(v), "num": True})
             elif v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
                 cells.append({"text": "", "num": False})
-            else:
-                cells.append({"text": str(v), "num": False})
+            else:  # a long message gets a readable width instead of one word per line
+                cells.append({"text": str(v), "num": False, "long": len(str(v)) > LONG_TEXT})
         rows.append(cells)
     return heads, rows
 
