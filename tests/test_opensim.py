@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import warnings
 
+import ezc3d
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +21,6 @@ def _quiet(fn, *a, **k):
 
 
 def test_trc_matches_the_c3d_it_was_exported_from(real_dir):
-    ezc3d = pytest.importorskip("ezc3d")
     trc = _quiet(read_trc, real_dir / "opensim/opensim_std_walking2_markers.trc")
     c = ezc3d.c3d(str(real_dir / "c3d/opensim_walking2.c3d"))
     pts = c["data"]["points"][:3].transpose(2, 1, 0) / 1000.0  # (frames, markers, 3), mm -> m

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 
+import ezc3d
 import numpy as np
 import pytest
 
@@ -218,7 +219,6 @@ def test_bioware_cmj_has_the_trials_own_physics(real_dir):
 
 
 def test_bioware_text_equals_its_c3d_twin_read_with_ezc3d(real_dir):
-    ezc3d = pytest.importorskip("ezc3d")
     rec = read(real_dir / "forceplate/biomdp_kistler_CMJ_1plate.txt")
     c = ezc3d.c3d(str(real_dir / "c3d/biomdp_kistler_CMJ_1plate.c3d"))
     labels = c["parameters"]["ANALOG"]["LABELS"]["value"]
