@@ -552,14 +552,10 @@ def date_column(
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        A sheet from :func:`read_sheet` (index = spreadsheet row).
-    col : str or None
-        Header; ``None`` (column absent) gives all-NaT.
+    df, col, rows
+        As for :func:`number_column` (an absent column or a row outside ``rows`` is NaT).
     date_format : str, optional
         strptime format; ISO ``YYYY-MM-DD`` by default.
-    rows : pandas.Series of bool, optional
-        Parse only these rows (others give NaT).
     what : str
         Prefix of the rule ("date" gives "date is not a date in the form ...").
 
