@@ -123,6 +123,38 @@ def test_measures_take_the_side_from_per_side_keys_and_drop_non_features():
     assert stance == [Measure("height_m", "left", 0.3, "m", "")]
 
 
+def _domain_result(name: str):
+    """A per-trial domain function's result (both plates given) and its declared units."""
+    from cxlab.features import balance, battery, isometric, jump
+    from featuresim import cmj_force, cop_normal, dj_force, imtp_force, sj_force
+
+    if name == "cop_metrics":
+        return balance.cop_metrics(cop_normal(n=3000, seed=1), rate_hz=100.0), balance.BALANCE_UNITS
+    fn, force, units = {
+        "cmj_metrics": (jump.cmj_metrics, cmj_force, jump.CMJ_UNITS),
+        "sj_metrics": (battery.sj_metrics, sj_force, battery.BATTERY_UNITS),
+        "dj_metrics": (battery.dj_metrics, dj_force, battery.BATTERY_UNITS),
+        "imtp_metrics": (isometric.imtp_metrics, imtp_force, isometric.IMTP_UNITS),
+    }[name]
+    fz, _ = force()
+    return fn(fz, rate_hz=1000.0, fz_left=0.45 * fz, fz_right=0.55 * fz), units
+
+
+@pytest.mark.parametrize(
+    "name", ["cmj_metrics", "sj_metrics", "dj_metrics", "imtp_metrics", "cop_metrics"]
+)
+def test_every_value_a_domain_function_returns_is_a_declared_feature(name):
+    """``measures`` keeps a key only if its name (or ``<name>_left``/``_right``) is declared
+    in the domain's units table and drops the rest as intermediate values, so a metric added
+    to a domain function without a declared unit would never reach the features table.
+    Today every key is declared: a new intermediate value fails here until it is declared
+    or the conversion learns of it."""
+    metrics, units = _domain_result(name)
+    declared = set(units) | {f"{u}_{side}" for u in units for side in ("left", "right")}
+    assert sorted(set(metrics) - declared) == []
+    assert len(measures("x", metrics, units, {})) == len(metrics)
+
+
 def test_task_functions_return_measures_with_the_simulated_truth():
     rng = np.random.default_rng(3)
     cfg = read_config()

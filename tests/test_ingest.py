@@ -9,6 +9,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import ezc3d
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,7 +126,6 @@ def test_trc_and_force_mot_land_as_one_recording(raw, tmp_path):
 
 
 def test_c3d_lands_with_every_ezc3d_point(raw, tmp_path):
-    ezc3d = pytest.importorskip("ezc3d")
     _run(raw, tmp_path / "st")
     path = raw / "sub-01/ses-1/sub-01_ses-1_task-gait_run-1.c3d"
     c = ezc3d.c3d(str(path))
@@ -545,7 +545,6 @@ def _store_text(store: Path) -> str:
 
 def _planted_c3d(real_dir: Path, dst: Path) -> Path:
     """The tennis serve (points prefixed ``Derrick:``) with a free-text event and software."""
-    ezc3d = pytest.importorskip("ezc3d")
     c = ezc3d.c3d(str(real_dir / "c3d/ktk_tennis_serve.c3d"))
     del c["parameters"]["EVENT"]
     c.add_event(time=[0, 0.5], context="Left", label="Foot Strike")

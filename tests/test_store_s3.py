@@ -12,18 +12,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import moto.server as moto_server
 import pandas as pd
 import pytest
+import s3fs
 from typer.testing import CliRunner
 
-moto_server = pytest.importorskip("moto.server")
-s3fs = pytest.importorskip("s3fs")
-
-from cxlab import _catalog  # noqa: E402
-from cxlab._check import ConfigError  # noqa: E402
-from cxlab.cli import app  # noqa: E402
-from cxlab.schemas import TABLES  # noqa: E402
-from cxlab.store import Store, StoreConflictError  # noqa: E402
+from cxlab import _catalog
+from cxlab._check import ConfigError
+from cxlab.cli import app
+from cxlab.schemas import TABLES
+from cxlab.store import Store, StoreConflictError
 
 BUCKET = "cxlab-test"
 REAL = [  # a handful of real files of the formats ingest reads, from /work/shared/data/real

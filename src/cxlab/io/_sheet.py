@@ -27,11 +27,13 @@ __all__ = [
     "SUBJECT_COLUMNS",
     "OpenSheet",
     "Problems",
+    "date_column",
     "find_column",
     "open_sheet",
     "parse_dates",
     "parse_numbers",
     "read_sheet",
+    "text_column",
 ]
 
 #: Accepted subject-label headers (normalised), in order of preference.
@@ -462,19 +464,20 @@ def check_subject_option(name: str | None, /) -> tuple[str, ...]:
 
 
 class OpenSheet(NamedTuple):
-    """A sheet read for ingest, before any cell is parsed.
+    """A sheet read for ingest, before any cell is checked.
 
     ``frame`` is the sheet without its identifier columns (names, e-mails, birth dates,
     ``drop_columns``); ``subject`` the header of its subject-label column; ``dob`` the text
     of its birth-date column, read before that column went (``""`` where absent), and
     ``dob_column`` that column's header (``None`` when absent), for the readers that turn
-    it into an age and drop it.
+    it into an age and drop it; ``file`` the path as the problems name it.
     """
 
     frame: pd.DataFrame
     subject: str
     dob: pd.Series
     dob_column: str | None
+    file: str
 
 
 def open_sheet(
@@ -485,7 +488,8 @@ def open_sheet(
     drop_columns: Iterable[str] = (),
 ) -> OpenSheet:
     """Read a sheet, keep its birth dates aside, drop its identifier columns and find its
-    subject-label column: the first steps every sheet reader takes.
+    subject-label column: the first steps every sheet reader takes (each then checks the
+    labels of the rows it reads with :func:`text_column`).
 
     Raises
     ------
@@ -506,7 +510,67 @@ def open_sheet(
         file=path,
         option="--subject-column",
     )
-    return OpenSheet(df, subject, dob, dob_col)
+    return OpenSheet(df, subject, dob, dob_col, str(path))
+
+
+def text_column(
+    df: pd.DataFrame, col: str, /, *, what: str, file: str, problems: Problems
+) -> pd.Series:
+    """Column ``col`` of ``df`` as text; every blank cell is a bad cell "``what`` is empty".
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A sheet from :func:`read_sheet` (index = spreadsheet row).
+    col : str
+        Header of a required text column (session, outcome, muscle group, ...).
+    what : str
+        What the column holds, as the rule names it.
+
+    Returns
+    -------
+    pandas.Series of str
+        The cells as written (``""`` where blank).
+    """
+    text = df[col]
+    problems.add(file, df.index[text == ""], col, "", f"{what} is empty")
+    return text
+
+
+def date_column(
+    df: pd.DataFrame,
+    col: str | None,
+    /,
+    *,
+    file: str,
+    problems: Problems,
+    date_format: str | None = None,
+    rows: pd.Series | None = None,
+    what: str = "",
+) -> pd.Series:
+    """Parse column ``col`` of ``df`` as dates (:func:`parse_dates`) and record every bad cell.
+
+    Parameters
+    ----------
+    df, col, rows
+        As for :func:`number_column` (an absent column or a row outside ``rows`` is NaT).
+    date_format : str, optional
+        strptime format; ISO ``YYYY-MM-DD`` by default.
+    what : str
+        Prefix of the rule ("date" gives "date is not a date in the form ...").
+
+    Returns
+    -------
+    pandas.Series of datetime64
+        NaT where blank, bad or outside ``rows``.
+    """
+    if col is None:
+        return pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+    text = df[col] if rows is None else df[col].where(rows, "")
+    date, bad = parse_dates(text, date_format=date_format)
+    rule = f"is not a date in the form {date_format or 'YYYY-MM-DD'}"
+    problems.add(file, df.index[bad], col, text[bad], f"{what} {rule}" if what else rule)
+    return date
 
 
 def number_column(

@@ -33,6 +33,7 @@ from cxlab.io._sheet import (
     number_column,
     open_sheet,
     parse_dates,
+    text_column,
 )
 
 __all__ = ["PARTICIPANT_COLUMNS", "read_participants"]
@@ -104,8 +105,7 @@ def read_participants(
     InputFormatError
         Unreadable file; no subject column; none of the participant columns.
     """
-    file = str(path)
-    df, subj, dob_text, dob_col = open_sheet(
+    df, subj, dob_text, dob_col, file = open_sheet(
         path, subject_column=subject_column, drop_columns=drop_columns
     )
 
@@ -137,8 +137,7 @@ def read_participants(
             fix="rename them to sex, sport, height_m, mass_kg, dominant_side or age_years "
             "(docs/ingest.md) if they hold those",
         )
-    label = df[subj]
-    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
+    label = text_column(df, subj, what="subject label", file=file, problems=problems)
     opts = dict(file=file, problems=problems)
     height = number_column(df, h_m, ge=0.5, le=2.6, **opts)
     if h_cm is not None:

@@ -18,10 +18,11 @@ import pandas as pd
 from cxlab.deid import normalise_header
 from cxlab.io._sheet import (
     Problems,
+    date_column,
     find_column,
     number_column,
     open_sheet,
-    parse_dates,
+    text_column,
 )
 from cxlab.units import MASS, unit_factors
 
@@ -77,13 +78,11 @@ def read_programme(
         Unreadable file, no (or two) subject columns, or neither an arm nor an
         exercise column.
     """
-    file = str(path)
-    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
+    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     col = {normalise_header(c): c for c in df.columns}
     ex_col = col.get("exercise")
     arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path, required=ex_col is None)
-    label = df[subj]
-    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
+    label = text_column(df, subj, what="subject label", file=file, problems=problems)
     is_ex = (df[ex_col] != "") if ex_col else pd.Series(False, index=df.index)
     prog = _programmes(df, ~is_ex, col, arm_col, file, problems, date_format)
     ex = _exercises(df, is_ex, col, file, problems, date_format)
@@ -93,29 +92,15 @@ def read_programme(
     return prog.reset_index(drop=True), ex.reset_index(drop=True)
 
 
-def _dates(df, header, rows, file, problems, date_format):
-    if header is None:
-        return pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
-    text = df[header].where(rows, "")
-    d, bad = parse_dates(text, date_format=date_format)
-    problems.add(
-        file,
-        df.index[bad],
-        header,
-        text[bad],
-        f"is not a date in the form {date_format or 'YYYY-MM-DD'}",
-    )
-    return d
-
-
 def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataFrame:
     if arm_col is None:
         rows = rows & False
     idx = df.index[rows]
     arm = _name(df[arm_col]) if arm_col else pd.Series("", index=df.index)
     problems.add(file, df.index[rows & (arm == "")], arm_col, "", "arm is empty")
-    start = _dates(df, col.get("start_date"), rows, file, problems, date_format)
-    end = _dates(df, col.get("end_date"), rows, file, problems, date_format)
+    kw = dict(file=file, problems=problems, rows=rows)
+    start = date_column(df, col.get("start_date"), date_format=date_format, **kw)
+    end = date_column(df, col.get("end_date"), date_format=date_format, **kw)
     back = (end < start).fillna(False) & rows
     problems.add(
         file,
@@ -124,9 +109,8 @@ def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataF
         df.loc[back, col["end_date"]] if back.any() else "",
         "end date is before the start date",
     )
-    kw = dict(file=file, problems=problems, ge=0, integer=True, rows=rows)
-    pres = number_column(df, col.get("sessions_prescribed"), **kw)
-    att = number_column(df, col.get("sessions_attended"), **kw)
+    pres = number_column(df, col.get("sessions_prescribed"), ge=0, integer=True, **kw)
+    att = number_column(df, col.get("sessions_attended"), ge=0, integer=True, **kw)
     with np.errstate(divide="ignore", invalid="ignore"):
         adherence = (att / pres).where(pres > 0)
     over = (adherence > 1.5).fillna(False)
@@ -152,8 +136,8 @@ def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataF
 
 def _exercises(df, rows, col, file, problems, date_format) -> pd.DataFrame:
     idx = df.index[rows]
-    date = _dates(df, col.get("date"), rows, file, problems, date_format)
     kw = dict(file=file, problems=problems, rows=rows)
+    date = date_column(df, col.get("date"), date_format=date_format, **kw)
     sets = number_column(df, col.get("sets"), ge=0, integer=True, **kw)
     reps = number_column(df, col.get("reps"), ge=0, integer=True, **kw)
     rpe = number_column(df, col.get("rpe"), ge=0, le=10, **kw)

@@ -19,6 +19,7 @@ from cxlab.io._sheet import (
     find_column,
     number_column,
     open_sheet,
+    text_column,
 )
 
 __all__ = ["read_retest"]
@@ -55,8 +56,7 @@ def read_retest(
     InputFormatError
         Unreadable file; no subject, outcome, first or second value column.
     """
-    file = str(path)
-    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
+    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     out_c = find_column(df.columns, ["outcome", "measure", "variable"], role="outcome", file=path)
     v1 = find_column(
         df.columns,
@@ -77,9 +77,8 @@ def read_retest(
         file=path,
         required=False,
     )
-    label, outcome = df[subj], df[out_c]
-    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
-    problems.add(file, df.index[outcome == ""], out_c, "", "outcome is empty")
+    label = text_column(df, subj, what="subject label", file=file, problems=problems)
+    outcome = text_column(df, out_c, what="outcome", file=file, problems=problems)
     opts = dict(file=file, problems=problems)
     return pd.DataFrame(
         {

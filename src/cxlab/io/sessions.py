@@ -16,10 +16,11 @@ import pandas as pd
 
 from cxlab.io._sheet import (
     Problems,
+    date_column,
     find_column,
     number_column,
     open_sheet,
-    parse_dates,
+    text_column,
 )
 
 __all__ = ["read_sessions", "session_order"]
@@ -93,8 +94,7 @@ def read_sessions(
     InputFormatError
         Unreadable file; no subject or session column.
     """
-    file = str(path)
-    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
+    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     ses = find_column(df.columns, ["session", "visit"], role="session", file=path)
     date_col = find_column(
         df.columns, ["date", "session_date", "visit_date"], role="date", file=path, required=False
@@ -106,20 +106,9 @@ def read_sessions(
         file=path,
         required=False,
     )
-    label, session = df[subj], df[ses]
-    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
-    problems.add(file, df.index[session == ""], ses, "", "session is empty")
-    if date_col is not None:
-        date, bad = parse_dates(df[date_col], date_format=date_format)
-        problems.add(
-            file,
-            df.index[bad],
-            date_col,
-            df.loc[bad, date_col],
-            f"is not a date in the form {date_format or 'YYYY-MM-DD'}",
-        )
-    else:
-        date = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us]")
+    label = text_column(df, subj, what="subject label", file=file, problems=problems)
+    session = text_column(df, ses, what="session", file=file, problems=problems)
+    date = date_column(df, date_col, file=file, problems=problems, date_format=date_format)
     index = number_column(df, idx_col, file=file, problems=problems, ge=0, integer=True)
     return pd.DataFrame(
         {

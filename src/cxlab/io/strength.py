@@ -22,6 +22,7 @@ from cxlab.io._sheet import (
     find_column,
     number_column,
     open_sheet,
+    text_column,
 )
 from cxlab.units import MOMENT, unit_factors
 
@@ -76,8 +77,7 @@ def read_strength(
         Unreadable file; no subject, session, muscle group, side or peak-torque column;
         a torque header without a known unit and no ``unit`` column.
     """
-    file = str(path)
-    df, subj, *_ = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
+    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
     ses = find_column(df.columns, ["session"], role="session", file=path)
     mg = find_column(
         df.columns, ["muscle_group", "muscle", "movement"], role="muscle group", file=path
@@ -131,11 +131,10 @@ def read_strength(
             df.loc[bad, unit_col],
             "is not a torque unit (N.m or ft.lbf)",
         )
-    label, session = df[subj], df[ses]
-    problems.add(file, df.index[label == ""], subj, "", "subject label is empty")
-    problems.add(file, df.index[session == ""], ses, "", "session is empty")
-    group = df[mg].str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    problems.add(file, df.index[group == ""], mg, "", "muscle group is empty")
+    label = text_column(df, subj, what="subject label", file=file, problems=problems)
+    session = text_column(df, ses, what="session", file=file, problems=problems)
+    group = text_column(df, mg, what="muscle group", file=file, problems=problems)
+    group = group.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
     side = df[side_col].str.lower().map(_SIDES)
     problems.add(
         file,

@@ -24,11 +24,13 @@ from cxlab.io._sheet import (
     UNCACHED_FORMULA,
     Problems,
     _not_a,
+    date_column,
     find_column,
     open_sheet,
     parse_dates,
     parse_numbers,
     read_sheet,
+    text_column,
 )
 
 __all__ = ["ANSWER_COLUMNS", "read_survey"]
@@ -97,8 +99,7 @@ def read_survey(
         If the whole file is unusable: unreadable, no (or two) subject columns, no
         session column, or (wide) no item column of a known instrument.
     """
-    file = str(path)
-    df, subj, dob_text, dob_col = open_sheet(
+    df, subj, dob_text, dob_col, file = open_sheet(
         path, subject_column=subject_column, drop_columns=drop_columns
     )
     ses = find_column(df.columns, ["session"], role="session", file=path)
@@ -122,15 +123,12 @@ def read_survey(
         long = _wide_answers(df, norm, file, chosen, used=used)
     # row-level fields, checked once per spreadsheet row
     rows = df.index
-    label, session = df[subj], df[ses]
-    problems.add(file, rows[label == ""], subj, "", "subject label is empty")
-    problems.add(file, rows[session == ""], ses, "", "session is empty")
-    date_text = df[date_col] if date_col else pd.Series("", index=rows)
-    date, bad_date = parse_dates(date_text, date_format=date_format)
-    fmt = date_format or "YYYY-MM-DD"
-    problems.add(
-        file, rows[bad_date], date_col, date_text[bad_date], f"date is not a date in the form {fmt}"
+    label = text_column(df, subj, what="subject label", file=file, problems=problems)
+    session = text_column(df, ses, what="session", file=file, problems=problems)
+    date = date_column(
+        df, date_col, what="date", file=file, problems=problems, date_format=date_format
     )
+    fmt = date_format or "YYYY-MM-DD"
     dob, bad_dob = parse_dates(dob_text, date_format=date_format)
     problems.add(
         file, rows[bad_dob], dob_col, None, f"date of birth is not in the form {fmt}", redact=True
