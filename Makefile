@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 	|| $(BIN)/python -m pip install --quiet --no-compile -e '.[dev,dask]'
 	touch $(STAMP)
 
+# PYTHONDONTWRITEBYTECODE (set on some machines) with an environment installed without
+# byte-compiling would make every run compile the scientific stack again (12 s of CPU a
+# process on the project machine); the demo lets Python keep the bytecode it compiles.
 demo: $(STAMP)
-	$(BIN)/cxlab demo --raw $(DEMO_RAW) --store $(DEMO_STORE)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/cxlab demo --raw $(DEMO_RAW) --store $(DEMO_STORE)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
