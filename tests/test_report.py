@@ -571,3 +571,22 @@ def test_findings_note_does_not_name_an_engine_the_fits_did_not_use(run):
     note = re.search(r'<p class="meta">Effects are from (.*?);', html, re.S).group(1)
     engines = set(pd.read_parquet(run[0] / "effects.parquet")["engine"].dropna())
     assert "statsmodels" not in note or engines == {"statsmodels"}
+
+
+def test_a_warning_shared_by_several_outcomes_is_listed_once_with_each_outcome(run, tmp_path):
+    d = _copy_run(run[0], tmp_path / "run")
+    man = json.loads((d / "manifest.json").read_text())
+    gap = "2 of 48 subject-sessions have no date; the model leaves them out"
+    man["warnings"] = [f"outcomes.{o}: {gap}" for o in ("pain_nrs", "knee_fppa_peak_deg")]
+    (d / "manifest.json").write_text(json.dumps(man))
+    e = pd.read_parquet(d / "effects.parquet")
+    e["warnings"] = "week: 2 row(s) with a missing value left out"
+    e.to_parquet(d / "effects.parquet")
+    html = render_report(d).read_text(encoding="utf-8")
+    found = html[html.index("Warnings by outcome") : html.index('id="flow"')]
+    assert found.count(gap) == 1 and found.count("week: 2 row(s) with a missing value") == 1
+    labels = {o["name"]: o["label"] for o in man["spec"]["outcomes"]}
+    item = re.search(r"<strong>([^<]*)</strong>: week: 2 row", found).group(1)
+    assert item == f"all {len(labels)} outcomes" and len(labels) == 3
+    both = f"{labels['pain_nrs']}; {labels['knee_fppa_peak_deg']}"
+    assert f"<strong>{both}</strong>: {gap}" in found  # the two it concerns, named

@@ -232,16 +232,28 @@ def findings_section(r: RunData, /) -> Section:
     prepost = spec.get("design") == "prepost"
     clear = [f for f in r.found.to_dict("records") if f["verdict"] in ("better", "worse")]
     labels = r.outcome_labels
-    notes = []
+    outcomes_of: dict[str, list[str]] = {}  # one warning, once, with every outcome it concerns
     for o, g in effects.groupby("outcome", sort=False):
         texts = sorted(
             {p for w in g["warnings"].fillna("").astype(str) for p in w.split("; ") if p.strip()}
         )
-        notes += [{"label": labels.get(o, o), "text": r.relabel(t)} for t in texts]
+        for t in texts:
+            outcomes_of.setdefault(t, []).append(labels.get(o, o))
     for w in r.manifest.get("warnings", []):
         for o in labels:
-            if f"outcomes.{o}:" in w:
-                notes.append({"label": labels[o], "text": r.relabel(w)})
+            if f"outcomes.{o}: " in w:
+                text = w.replace(f"outcomes.{o}: ", "", 1)
+                outcomes_of.setdefault(text, []).append(labels[o])
+    every = list(dict.fromkeys(labels.get(o, o) for o in effects["outcome"]))
+    notes = [
+        {
+            "label": f"all {len(every)} outcomes"
+            if len(every) > 2 and set(outs) == set(every)
+            else "; ".join(dict.fromkeys(outs)),
+            "text": r.relabel(t),
+        }
+        for t, outs in outcomes_of.items()
+    ]
     matrix = render_section(
         "matrix",
         rows=rows,
