@@ -838,7 +838,7 @@ def validate(df: pd.DataFrame | pa.Table, schema: TableSchema | str, /) -> pa.Ta
             continue
         s = df.column(col.name) if arrow else df[col.name]
         try:
-            arr = given = s.combine_chunks() if arrow else pa.array(s, from_pandas=True)
+            arr = given = _one_array(s) if arrow else pa.array(s, from_pandas=True)
             if not arr.type.equals(col.type):
                 arr = arr.cast(col.type, safe=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as e:
@@ -867,6 +867,12 @@ def validate(df: pd.DataFrame | pa.Table, schema: TableSchema | str, /) -> pa.Ta
     if schema.sort_by and table.num_rows and not _is_sorted(table, schema.sort_by, labels):
         table = table.sort_by([(c, "ascending") for c in schema.sort_by])
     return table
+
+
+def _one_array(column: pa.ChunkedArray, /) -> pa.Array:
+    """A column as one array: its only chunk as it is (``combine_chunks`` copies even one
+    chunk: a copy of every column of every table validated), else the chunks joined."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _is_label_dictionary(arr: pa.Array, col: Column, /) -> bool:
@@ -926,26 +932,31 @@ def _rule_failures(out: list[dict], table: str, col: Column, values: list, rows:
 def _sort_codes(arr: pa.Array) -> np.ndarray | None:
     """Integer codes that order like ``arr`` (strings by bytes, as Arrow sorts), or None.
 
-    A label dictionary (:func:`_is_label_dictionary`) is ranked on its entries alone."""
+    A label dictionary (:func:`_is_label_dictionary`) is ranked on its entries alone; numbers
+    are their own codes (the array's buffer, not a copy)."""
     if arr.null_count:
         return None
     if pa.types.is_dictionary(arr.type):
         if arr.dictionary.null_count or not pa.types.is_string(arr.type.value_type):
             return None
-        rank = pc.rank(arr.dictionary, sort_keys="ascending", tiebreaker="dense")
-        return rank.to_numpy().astype(np.int64)[arr.indices.to_numpy(zero_copy_only=False)]
+        return _ranked(arr.dictionary, arr.indices)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         enc = pc.dictionary_encode(arr)
-        rank = pc.rank(enc.dictionary, sort_keys="ascending", tiebreaker="dense")
-        return rank.to_numpy().astype(np.int64)[enc.indices.to_numpy(zero_copy_only=False)]
+        return _ranked(enc.dictionary, enc.indices)
     if pa.types.is_integer(arr.type):
-        return arr.to_numpy(zero_copy_only=False).astype(np.int64)
+        return arr.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     if pa.types.is_floating(arr.type):
         codes = arr.to_numpy(zero_copy_only=False)
-        return None if np.isnan(codes).any() else codes
+        return None if np.isnan(codes.min()) else codes  # NaN propagates through min
     if pa.types.is_date(arr.type):
         return arr.cast(pa.int32()).to_numpy(zero_copy_only=False)
     return None
+
+
+def _ranked(dictionary: pa.Array, indices: pa.Array, /) -> np.ndarray:
+    """Each row's rank of its dictionary entry (equal entries rank equal), int32."""
+    rank = pc.rank(dictionary, sort_keys="ascending", tiebreaker="dense").to_numpy()
+    return rank.astype(np.int32)[indices.to_numpy(zero_copy_only=False)]
 
 
 def _is_sorted(
@@ -955,20 +966,25 @@ def _is_sorted(
 
     Ingest emits rows in key order, so checking (O(n)) saves an Arrow sort and
     a take of every column; any doubt (nulls, other types) answers False. ``labels`` holds
-    key columns as given, dictionary-encoded (their codes come from the dictionary).
+    key columns as given, dictionary-encoded (their codes come from the dictionary; one
+    entry, as a recording's id in its own tables, decides nothing and is skipped).
+    Comparisons of neighbours, not differences: no integer overflow, one byte per row.
     """
     if table.num_rows < 2:
         return True
     labels = labels or {}
     undecided = np.ones(table.num_rows - 1, dtype=bool)
     for key in keys:
-        codes = _sort_codes(labels[key] if key in labels else table.column(key).combine_chunks())
+        arr = labels[key] if key in labels else _one_array(table.column(key))
+        if pa.types.is_dictionary(arr.type) and len(arr.dictionary) == 1 and not arr.null_count:
+            continue  # every row the same value
+        codes = _sort_codes(arr)
         if codes is None:
             return False
-        step = np.diff(codes)
-        if (step[undecided] < 0).any():
+        before, after = codes[:-1], codes[1:]
+        if (undecided & (after < before)).any():
             return False
-        undecided &= step == 0
+        undecided &= after == before
         if not undecided.any():
             return True
     return True
