@@ -162,18 +162,24 @@ def test_failure_midway_deletes_parts_already_written(raw, tmp_path, monkeypatch
     from cxlab.io.recording import Recording
 
     path = raw / "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"
-    real = Recording.to_arrow
+    real = Recording.take_arrow_tables
 
     def bad_events(self, rid):
         import pyarrow as pa
 
-        tables = real(self, rid)
-        tables["events"] = pa.table(
-            {"recording_id": [rid], "label": ["x"], "context": ["Sideways"], "time_s": [0.0]}
-        )
-        return tables
+        for name, table in real(self, rid):
+            if name == "events":
+                table = pa.table(
+                    {
+                        "recording_id": [rid],
+                        "label": ["x"],
+                        "context": ["Sideways"],
+                        "time_s": [0.0],
+                    }
+                )
+            yield name, table
 
-    monkeypatch.setattr(Recording, "to_arrow", bad_events)
+    monkeypatch.setattr(Recording, "take_arrow_tables", bad_events)
     sha = _sha(path)
     task = Task(
         store=str(tmp_path / "st"),
@@ -433,7 +439,7 @@ def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, mon
     def broken(self, rid):
         raise ValueError("reader regression")
 
-    monkeypatch.setattr(Recording, "to_arrow", broken)
+    monkeypatch.setattr(Recording, "take_arrow_tables", broken)
     forced = _run(raw, st, force=True, jobs=1)
     assert len(forced.failed) == 5 and not forced.ingested
     after = _files(st)

@@ -22,23 +22,14 @@ from cxlab._check import CxlabError, SchemaError
 from cxlab.deid import event_label, redact_text, vendor_text
 from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
-from cxlab.io.recording import strip_subject_prefixes
+from cxlab.io.recording import ARROW_TABLES, strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
 from cxlab.store import Staged, Store
 
 __all__ = ["Outcome", "Task", "masks_of", "run_task"]
 
-SIGNAL_TABLES = (
-    "markers",
-    "analogs",
-    "forces",
-    "plates",
-    "plate_channels",
-    "events",
-    "model_outputs",
-    "rotations",
-)
+SIGNAL_TABLES = ARROW_TABLES  # a recording's tables, validated and staged in this order
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
 
 
@@ -243,24 +234,32 @@ def run_task(task: Task, /) -> Outcome:
             stage = "convert"
             rec, task = _private(rec, task)
             out.rel = task.rel
-            tables = rec.to_arrow(rid)
             row = recording_row(rec, task, fmt or "")
+            tables = rec.take_arrow_tables(rid)  # the plate-channel fits and plates, now
         # a reader both warns and keeps the finding on the recording: show it once
-        out.warnings = list(
-            dict.fromkeys(
-                _short(t, files) for t in [*(str(w.message) for w in caught), *rec.warnings]
-            )
-        )
-        del rec  # its arrays are in the Arrow tables now: free them before any write
-        # One table at a time: validated, staged (invisible until the parent commits), then
-        # dropped, so only one validated copy is in memory. A bad table fails the unit at
-        # its first failing table as before, and the except clause removes what was staged,
-        # so the recording is never half-replaced (with --force, earlier rows stay).
+        found = [*(str(w.message) for w in caught), *rec.warnings]
+        out.warnings = list(dict.fromkeys(_short(t, files) for t in found))
+        del rec  # the tables take its arrays, one table at a time
+        # One table at a time: built, validated, staged (invisible until the parent
+        # commits), then dropped, so one long table is in memory with what of the recording
+        # is not yet converted. A bad table fails the unit at its first failing table, and
+        # the except clause removes what was staged, so the recording is never
+        # half-replaced (with --force, earlier rows stay).
         stage = "validate"
         valid_row = validate(row, "recordings")
         recorded_at = row["recorded_at"].iloc[0]
-        for name in SIGNAL_TABLES:
-            table = tables.pop(name)
+        while True:
+            stage = "convert"
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                item = next(tables, None)  # built now: the recording's arrays go with it
+            if caught:  # building a long table is reshaping: not expected to warn
+                found += [str(w.message) for w in caught]
+                out.warnings = list(dict.fromkeys(_short(t, files) for t in found))
+            if item is None:
+                break
+            name, table = item
+            del item
             out.rows[name] = table.num_rows
             if not table.num_rows:
                 continue
@@ -269,6 +268,7 @@ def run_task(task: Task, /) -> Outcome:
             stage = "write"
             staged.append(store.stage(name, table, key=rid, partition=task.subject_id, owner=owner))
             del table
+        del tables
         stage = "write"
         staged.append(store.stage("recordings", valid_row, key=rid, owner=owner))
         out.rows["recordings"] = 1
@@ -283,6 +283,8 @@ def run_task(task: Task, /) -> Outcome:
         out.stage = "validate" if isinstance(e, SchemaError) else stage
         out.reason = _reason(e, stage)
         out.rows = {}
+        if stage in ("read", "convert"):  # as when every table was built before any check
+            out.warnings = []
     out.masks = masks_of(task)
     return out
 
