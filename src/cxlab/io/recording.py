@@ -727,18 +727,26 @@ def plate_channel_values(forces: pd.DataFrame, plate_channels: pd.DataFrame, /) 
 
 
 def _constant(text: str, n: int, /) -> pa.DictionaryArray:
-    """``n`` copies of ``text`` as a dictionary array (one string, ``n`` int32 zeros)."""
+    """``n`` copies of ``text`` as a dictionary array (one string, ``n`` int8 zeros)."""
     return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, dtype=np.int32)), pa.array([str(text)], pa.string())
+        pa.array(np.zeros(n, dtype=np.int8)), pa.array([str(text)], pa.string())
     )
 
 
 def _repeated(labels: list[str], n: int, /) -> pa.DictionaryArray:
-    """Each of ``labels`` repeated ``n`` times, in order, as a dictionary array."""
-    codes = np.repeat(np.arange(len(labels), dtype=np.int32), n)
+    """Each of ``labels`` repeated ``n`` times, in order, as a dictionary array (codes of
+    the narrowest integer type that holds them: a byte a row for up to 127 labels)."""
+    codes = np.repeat(np.arange(len(labels), dtype=_code_type(len(labels))), n)
     return pa.DictionaryArray.from_arrays(
         pa.array(codes), pa.array([None if v is None else str(v) for v in labels], pa.string())
     )
+
+
+def _code_type(n_labels: int, /) -> type[np.signedinteger]:
+    for t in (np.int8, np.int16):
+        if n_labels <= np.iinfo(t).max + 1:
+            return t
+    return np.int32
 
 
 def _table(columns: dict[str, Any], /) -> pa.Table:
