@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
 
 from cxlab._check import CxlabError, SchemaError
 from cxlab.deid import event_label, redact_text, vendor_text
@@ -143,8 +144,9 @@ def _meta_text(rec: Recording, key: str) -> str | None:
     return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
-def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
-    """The one ``recordings`` row of a unit.
+def recording_row(rec: Recording, task: Task, fmt: str) -> pa.Table:
+    """The one ``recordings`` row of a unit, as an Arrow table (missing numbers as null,
+    as pandas' conversion makes NaN) for :func:`cxlab.schemas.validate`.
 
     ``warnings`` are the reader's :attr:`~cxlab.io.Recording.warnings` with the unit's file
     names and subject label masked as in ``source_path``; ``vendor`` keeps only vendor names
@@ -181,27 +183,27 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
         mass = math.nan
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
-    return pd.DataFrame(
-        {
-            "recording_id": [task.recording_id],
-            "subject_id": [task.subject_id],
-            "session": [task.session],
-            "task": [task.task],
-            "trial": [task.trial],
-            "source_path": [task.rel],
-            "source_sha256": [task.sha256],
-            "format": [fmt],
-            "vendor": [vendor],
-            "point_rate_hz": [float(rate)],
-            "analog_rate_hz": [float(arate)],
-            "n_frames": [int(n_frames)],
-            "first_frame": [max(int(rec.first_frame), 0)],
-            "warnings": [notes],
-            "up_axis": [up],
-            "body_mass_kg": [mass],
-            "recorded_at": [_meta_text(rec, "recorded_at")],
-        }
-    )
+    text = {
+        "recording_id": task.recording_id,
+        "subject_id": task.subject_id,
+        "session": task.session,
+        "task": task.task,
+        "trial": task.trial,
+        "source_path": task.rel,
+        "source_sha256": task.sha256,
+        "format": fmt,
+        "vendor": vendor,
+    }
+    row = {k: pa.array([v], pa.string()) for k, v in text.items()}
+    for k, v in (("point_rate_hz", rate), ("analog_rate_hz", arate)):
+        row[k] = pa.array([float(v)], pa.float64(), from_pandas=True)
+    row["n_frames"] = pa.array([int(n_frames)], pa.int64())
+    row["first_frame"] = pa.array([max(int(rec.first_frame), 0)], pa.int64())
+    row["warnings"] = pa.array([notes], pa.list_(pa.string()))
+    row["up_axis"] = pa.array([up], pa.string())
+    row["body_mass_kg"] = pa.array([mass], pa.float64(), from_pandas=True)
+    row["recorded_at"] = pa.array([_meta_text(rec, "recorded_at")], pa.string())
+    return pa.table(row)
 
 
 def _mask_names(text: str, task: Task) -> str:
@@ -247,7 +249,7 @@ def run_task(task: Task, /) -> Outcome:
         # half-replaced (with --force, earlier rows stay).
         stage = "validate"
         valid_row = validate(row, "recordings")
-        recorded_at = row["recorded_at"].iloc[0]
+        recorded_at = row.column("recorded_at")[0].as_py()
         while True:
             stage = "convert"
             with warnings.catch_warnings(record=True) as caught:
