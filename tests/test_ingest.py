@@ -1007,6 +1007,54 @@ def test_a_plate_channel_no_load_map_gives_back_stays_in_analogs(real_dir):
     assert (fits["max_error"].to_numpy() <= bound).all()
 
 
+def test_taking_the_tables_empties_the_recording_and_to_arrow_leaves_it_whole(real_dir):
+    """The worker takes a recording's tables one at a time (Recording.take_arrow_tables):
+    the same tables as to_arrow, in the order ingest checks them, each array gone from the
+    recording once its table is out (so the worker never holds a table and its source);
+    to_arrow leaves the recording's arrays as they were."""
+    from cxlab.io import read
+    from cxlab.io.recording import ARROW_TABLES
+
+    path = next(  # a real file with markers, analog channels and plates
+        f
+        for f in sorted((real_dir / "c3d").rglob("*.c3d"))
+        if (r := _quiet_read(read, f)) is not None
+        and r.markers.shape[1]
+        and r.analogs.shape[1]
+        and r.platforms
+    )
+    rec = _quiet_read(read, path)
+    markers, analogs, platforms = rec.markers, rec.analogs, rec.platforms
+    whole = rec.to_arrow("0123456789abcdef")
+    assert rec.markers is markers and rec.analogs is analogs and rec.platforms is platforms
+    assert list(whole) == list(ARROW_TABLES)
+    taken = rec.take_arrow_tables("0123456789abcdef")
+    gone = {  # what the recording still holds once each table is out
+        "markers": lambda: rec.markers.shape[0] == 0 and rec.residuals.shape[0] == 0,
+        "analogs": lambda: rec.analogs.shape[0] == 0 and rec.analogs.shape[1] == analogs.shape[1],
+        "forces": lambda: rec.platforms == [],
+        "events": lambda: rec.events == [],
+        "model_outputs": lambda: rec.model_outputs is None,
+        "rotations": lambda: rec.rotations is None,
+    }
+    names = []
+    for name, table in taken:
+        names.append(name)
+        assert table.equals(whole[name]), name
+        assert gone.get(name, lambda: True)(), name
+    assert names == list(ARROW_TABLES)
+    assert markers.shape[0] > 0 and analogs.shape[0] > 0  # the arrays themselves untouched
+
+
+def _quiet_read(read, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read(path)
+        except Exception:
+            return None
+
+
 def test_arrow_tables_store_the_same_rows_as_the_pandas_tables(real_dir):
     """Ingest builds its tables in Arrow straight from NumPy (Recording.to_arrow); after
     validation they equal, schema and metadata included, those of Recording.to_tables (the
