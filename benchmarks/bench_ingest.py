@@ -9,8 +9,11 @@ by default), then
   rows (``pyarrow.parquet.write_table``, zstd, its default encodings) two ways: one file per
   table and subject (the fewest files the store's partitioning allows), and one file per
   table and recording (the store's parts);
-* prints the ratios (target: ingest <= 2x pyarrow) and the store/raw size ratio (target
-  <= 1; raw = every file the cohort wrote, store = every file under the store).
+* prints the ratios (target: ingest <= 2x pyarrow), of wall time and of CPU time (this
+  process and its reaped children: on a shared machine the CPU ratio moves less with the
+  load, but it leaves out the time the store waits for its fsyncs), and the store/raw size
+  ratio (target <= 1; raw = every file the cohort wrote, store = every file under the
+  store).
 
 Usage::
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 import warnings
@@ -42,11 +46,23 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def pyarrow_write(tables: dict[str, pa.Table], subject_of: dict[str, str], out: Path) -> dict:
-    """Seconds pyarrow takes to write ``tables`` (one file per table and subject; one per
-    table and recording)."""
-    times = {}
+def cpu_seconds() -> float:
+    """CPU time of this process and of its reaped children (the ingest's pool workers), s."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def pyarrow_write(
+    tables: dict[str, pa.Table], subject_of: dict[str, str], out: Path
+) -> tuple[dict, dict]:
+    """Wall and CPU seconds pyarrow takes to write ``tables`` (one file per table and subject;
+    one per table and recording)."""
+    times, cpu = {}, {}
     for layout in ("per_subject", "per_recording"):
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
         for name, t in tables.items():
             rid = t.column("recording_id")
@@ -65,7 +81,8 @@ def pyarrow_write(tables: dict[str, pa.Table], subject_of: dict[str, str], out: 
                 d.mkdir(parents=True, exist_ok=True)
                 pq.write_table(part, d / f"part-{i}.parquet", compression="zstd")
         times[layout] = time.perf_counter() - t0
-    return times
+        cpu[layout] = cpu_seconds() - c0
+    return times, cpu
 
 
 def real_size_ratio(folder: Path, tmp: Path) -> None:
@@ -114,9 +131,11 @@ def main() -> None:
         n_files = sum(1 for p in raw.rglob("*") if p.is_file())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            c0 = cpu_seconds()
             t0 = time.perf_counter()
             rep = ingest([raw], store=store_dir, jobs=1, progress=False)
             t_ingest = time.perf_counter() - t0
+            c_ingest = cpu_seconds() - c0  # the worker is reaped when its pool closes
         store = Store(store_dir)
         rec = store.table("recordings", columns=["recording_id", "subject_id"])
         subject_of = dict(zip(rec["recording_id"], rec["subject_id"].fillna("none"), strict=True))
@@ -128,7 +147,7 @@ def main() -> None:
                 schema = schema_of(name).arrow_schema()  # pyarrow writes them as stored
                 tables[name] = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
         rows = {k: v.num_rows for k, v in tables.items()}
-        times = pyarrow_write(tables, subject_of, Path(tmp) / "pyarrow")
+        times, cpu = pyarrow_write(tables, subject_of, Path(tmp) / "pyarrow")
         raw_b, store_b = folder_bytes(raw), folder_bytes(store_dir)
         by_table = {n: folder_bytes(store_dir / n) for n in store.tables()}
     print(
@@ -136,11 +155,15 @@ def main() -> None:
         f"{len(rep.ingested)} recordings ingested, {sum(rows.values()):,} signal rows "
         f"({', '.join(f'{k} {v:,}' for k, v in rows.items())}); {os.cpu_count()} cores"
     )
-    print(f"cxlab ingest --jobs 1:                         {t_ingest:8.2f} s")
+    print(
+        f"cxlab ingest --jobs 1:                         {t_ingest:8.2f} s  "
+        f"(CPU {c_ingest:.2f} s, worker and parent; load {os.getloadavg()[0]:.1f})"
+    )
     for layout, t in times.items():
         print(
             f"pyarrow write, one file per table and {layout[4:]:<9}: {t:8.2f} s   "
-            f"ingest = {t_ingest / t:5.2f} x  (target <= 2)"
+            f"ingest = {t_ingest / t:5.2f} x  (target <= 2); CPU {cpu[layout]:.2f} s, "
+            f"ingest = {c_ingest / cpu[layout]:5.2f} x"
         )
     print(
         f"store {store_b / 1e6:.1f} MB / raw {raw_b / 1e6:.1f} MB = {store_b / raw_b:.2f} x  "

@@ -162,18 +162,24 @@ def test_failure_midway_deletes_parts_already_written(raw, tmp_path, monkeypatch
     from cxlab.io.recording import Recording
 
     path = raw / "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"
-    real = Recording.to_arrow
+    real = Recording.take_arrow_tables
 
     def bad_events(self, rid):
         import pyarrow as pa
 
-        tables = real(self, rid)
-        tables["events"] = pa.table(
-            {"recording_id": [rid], "label": ["x"], "context": ["Sideways"], "time_s": [0.0]}
-        )
-        return tables
+        for name, table in real(self, rid):
+            if name == "events":
+                table = pa.table(
+                    {
+                        "recording_id": [rid],
+                        "label": ["x"],
+                        "context": ["Sideways"],
+                        "time_s": [0.0],
+                    }
+                )
+            yield name, table
 
-    monkeypatch.setattr(Recording, "to_arrow", bad_events)
+    monkeypatch.setattr(Recording, "take_arrow_tables", bad_events)
     sha = _sha(path)
     task = Task(
         store=str(tmp_path / "st"),
@@ -433,7 +439,7 @@ def test_a_failed_forced_reingest_keeps_the_earlier_good_rows(raw, tmp_path, mon
     def broken(self, rid):
         raise ValueError("reader regression")
 
-    monkeypatch.setattr(Recording, "to_arrow", broken)
+    monkeypatch.setattr(Recording, "take_arrow_tables", broken)
     forced = _run(raw, st, force=True, jobs=1)
     assert len(forced.failed) == 5 and not forced.ingested
     after = _files(st)
@@ -758,10 +764,10 @@ def test_recordings_row_keeps_only_plausible_meta_and_says_why(meta, up, mass, n
         task=None,
         trial=None,
     )
-    row = recording_row(rec, task, "c3d").iloc[0]
+    (row,) = recording_row(rec, task, "c3d").to_pylist()
     assert row["up_axis"] == up
-    assert np.isnan(row["body_mass_kg"]) if mass is None else row["body_mass_kg"] == mass
-    assert list(row["warnings"]) == ([note + "; not stored"] if note else [])
+    assert row["body_mass_kg"] == mass  # None: missing
+    assert row["warnings"] == ([note + "; not stored"] if note else [])
     from cxlab.schemas import validate
 
     validate(recording_row(rec, task, "c3d"), "recordings")
@@ -998,6 +1004,54 @@ def test_a_plate_channel_no_load_map_gives_back_stays_in_analogs(real_dir):
     idx = [rec.analog_labels.index(c) for c in fits["channel"]]
     bound = REBUILD_RTOL * np.abs(rec.analogs[:, idx]).max(axis=0)
     assert (fits["max_error"].to_numpy() <= bound).all()
+
+
+def test_taking_the_tables_empties_the_recording_and_to_arrow_leaves_it_whole(real_dir):
+    """The worker takes a recording's tables one at a time (Recording.take_arrow_tables):
+    the same tables as to_arrow, in the order ingest checks them, each array gone from the
+    recording once its table is out (so the worker never holds a table and its source);
+    to_arrow leaves the recording's arrays as they were."""
+    from cxlab.io import read
+    from cxlab.io.recording import ARROW_TABLES
+
+    path = next(  # a real file with markers, analog channels and plates
+        f
+        for f in sorted((real_dir / "c3d").rglob("*.c3d"))
+        if (r := _quiet_read(read, f)) is not None
+        and r.markers.shape[1]
+        and r.analogs.shape[1]
+        and r.platforms
+    )
+    rec = _quiet_read(read, path)
+    markers, analogs, platforms = rec.markers, rec.analogs, rec.platforms
+    whole = rec.to_arrow("0123456789abcdef")
+    assert rec.markers is markers and rec.analogs is analogs and rec.platforms is platforms
+    assert list(whole) == list(ARROW_TABLES)
+    taken = rec.take_arrow_tables("0123456789abcdef")
+    gone = {  # what the recording still holds once each table is out
+        "markers": lambda: rec.markers.shape[0] == 0 and rec.residuals.shape[0] == 0,
+        "analogs": lambda: rec.analogs.shape[0] == 0 and rec.analogs.shape[1] == analogs.shape[1],
+        "forces": lambda: rec.platforms == [],
+        "events": lambda: rec.events == [],
+        "model_outputs": lambda: rec.model_outputs is None,
+        "rotations": lambda: rec.rotations is None,
+    }
+    names = []
+    for name, table in taken:
+        names.append(name)
+        assert table.equals(whole[name]), name
+        assert gone.get(name, lambda: True)(), name
+    assert names == list(ARROW_TABLES)
+    assert markers.shape[0] > 0 and analogs.shape[0] > 0  # the arrays themselves untouched
+
+
+def _quiet_read(read, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return read(path)
+        except Exception:
+            return None
 
 
 def test_arrow_tables_store_the_same_rows_as_the_pandas_tables(real_dir):

@@ -164,3 +164,136 @@ def test_a_value_beyond_the_declared_plausible_range_is_refused_naming_column_an
         )
     ((_, mask, _),) = [f for f in range_failures(df, table) if f[0] == column]
     assert mask.tolist() == [False, True]
+
+
+def _as_built_by_ingest(df: pd.DataFrame, labels: dict[str, list]) -> pa.Table:
+    """``df`` as :meth:`cxlab.io.Recording.to_arrow` builds tables: the ``labels`` columns
+    dictionary-encoded over the given dictionary (which may hold an entry twice, then odd
+    rows use the second, or one no row uses), numbers from NumPy as they are."""
+    cols = {}
+    for c in df.columns:
+        if c in labels:
+            entries = labels[c]
+            first = {v: entries.index(v) for v in entries}
+            last = {v: len(entries) - 1 - entries[::-1].index(v) for v in entries}
+            codes = [
+                None if v is None else (last if i % 2 else first)[v] for i, v in enumerate(df[c])
+            ]
+            cols[c] = pa.DictionaryArray.from_arrays(
+                pa.array(codes, pa.int32()), pa.array(entries, pa.string())
+            )
+        else:  # NaN stays NaN (pandas' conversion makes it null)
+            cols[c] = pa.array(df[c].to_numpy())
+    return pa.table(cols)
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "failures"),
+    [
+        (
+            "analogs",
+            {"recording_id": ["0123456789abcdef", "not-hex", "not-hex", "BAD"]},
+            [("recording_id", "has values not matching /[0-9a-f]{16}/", "not-hex", 3)],
+        ),
+        (
+            "analogs",
+            {"channel": ["a", "b", None, "a"]},  # a missing label: the full check
+            [("channel", "has missing values but is not nullable", None, 1)],
+        ),
+        (
+            "events",
+            {"context": ["Left", "left", "General", "left"]},
+            [("context", "has values not in ['Left', 'Right', 'General']", "left", 2)],
+        ),
+        ("events", {"context": ["Left", "Left", "Right", "Right"]}, []),
+        (
+            "forces",
+            {"time_s": [0.0, np.nan, 0.2, 0.3]},
+            [("time_s", "has missing values but is not nullable", None, 1)],
+        ),
+        ("forces", {"cop_x": [np.nan, 0.1, None, 0.2]}, []),  # nullable
+        ("forces", {"cop_x": [np.nan, np.nan, np.nan, np.nan]}, []),  # all missing
+        (
+            "forces",
+            {"cop_x": [np.nan, 0.1, 2e3, None]},  # NaN hides no implausible value
+            [("cop_x", "has values above 1000 m", 2e3, 1)],
+        ),
+        (
+            "forces",
+            {"fx": [0.0, 2e5, -3e5, np.inf], "plate": [1, 0, 1, 1]},
+            [
+                ("plate", "has values below 1", 0, 1),
+                ("fx", "has infinite values", np.inf, 1),
+                ("fx", "has values below -100000 N", -3e5, 1),
+                ("fx", "has values above 100000 N", 2e5, 1),
+            ],
+        ),
+        (
+            "markers",
+            {"frame": [0, 1, -2, 3], "marker": ["LASI", "LASI", "é", "B"]},
+            [("frame", "has values below 0", -2, 1)],
+        ),
+    ],
+)
+def test_a_table_built_as_ingest_builds_it_fails_or_passes_as_its_pandas_frame(
+    table, change, failures
+):
+    """Known failures (column, check, example, rows), found alike on the pandas frame and on
+    the same rows as an Arrow table with dictionary-encoded labels (checked per dictionary
+    entry) and float32 samples (checked by NumPy extremes); a passing table is the same
+    table either way."""
+    schema = schema_of(table)
+    n = 4
+    df = pd.DataFrame({c.name: [c.isin[0] if c.isin else "x"] * n for c in schema.columns})
+    for c in schema.columns:
+        if c.pattern:
+            df[c.name] = RID
+        elif pa.types.is_integer(c.type):
+            df[c.name] = np.arange(1, n + 1, dtype="int64" if c.type == pa.int64() else "int32")
+        elif pa.types.is_floating(c.type):
+            df[c.name] = np.linspace(0.0, 0.5, n).astype(c.type.to_pandas_dtype())
+    for col, values in change.items():
+        typ = schema.column(col).type
+        df[col] = (
+            pd.Series(values, dtype=typ.to_pandas_dtype())
+            if pa.types.is_floating(typ) or pa.types.is_integer(typ)
+            else pd.Series(values, dtype=object)
+        )
+    labels = {  # every entry twice, and one no row uses
+        c.name: [*dict.fromkeys(v for v in df[c.name] if v is not None), "unused"] * 2
+        for c in schema.columns
+        if c.type == pa.string()
+    }
+    arrow = _as_built_by_ingest(df, labels)
+    if not failures:  # the same rows (NaN read back as missing either way)
+        pd.testing.assert_frame_equal(
+            validate(arrow, table).to_pandas(), validate(df, table).to_pandas()
+        )
+        return
+    for given in (df, arrow):
+        with pytest.raises(SchemaError) as e:
+            validate(given, table)
+        got = [(f["column"], f["check"], f["value"], f["n_rows"]) for f in e.value.failures]
+        assert got == failures
+
+
+def test_dictionary_labels_sort_by_their_text_not_their_codes():
+    """Rows in the order of a dictionary whose entries are not in text order (one held
+    twice: rows use both) are sorted as the text sorts, as the pandas path sorts them."""
+    df = pd.DataFrame(
+        {
+            "recording_id": RID,
+            "sample": [0, 1, 0, 1, 0, 2],
+            "time_s": 0.0,
+            "channel": ["é", "é", "b", "b", "a", "a"],
+            "value": np.arange(6.0),
+            "unit": "V",
+        }
+    )
+    arrow = _as_built_by_ingest(
+        df, {"channel": ["é", "b", "b", "a"], "unit": ["V"], "recording_id": [RID]}
+    )
+    got = validate(arrow, "analogs")
+    assert got.equals(validate(df, "analogs"))
+    assert got.column("channel").to_pylist() == ["a", "a", "b", "b", "é", "é"]
+    assert got.column("value").to_pylist() == [4.0, 5.0, 2.0, 3.0, 0.0, 1.0]

@@ -13,9 +13,10 @@ import datetime as dt
 import re
 
 import pandas as pd
+import pyarrow as pa
 
 from cxlab._check import message
-from cxlab.schemas import schema_of
+from cxlab.schemas import schema_of, validate
 from cxlab.store import Store
 
 __all__ = ["parse_date", "record_sessions"]
@@ -115,16 +116,18 @@ def record_sessions(
             rows.append({"source": "recording", "date": stated[rid]})
         if not rows:
             rows.append({"source": "path", "date": None})
-        df = pd.DataFrame(
+        rows.sort(key=lambda r: r["source"])  # one row per source
+        n = len(rows)
+        part = pa.table(  # built in Arrow: one small part per recording, no pandas frame
             {
-                "subject_id": sid,
-                "session": session,
-                "session_index": pd.array([None] * len(rows), dtype="Int32"),
-                "date": [r["date"] for r in rows],
-                "source": [r["source"] for r in rows],
+                "subject_id": pa.array([sid] * n, pa.string()),
+                "session": pa.array([session] * n, pa.string()),
+                "session_index": pa.nulls(n, pa.int32()),
+                "date": pa.array([r["date"] for r in rows], pa.date32()),
+                "source": pa.array([r["source"] for r in rows], pa.string()),
             }
         )
-        tx.write("sessions", df.sort_values("source").reset_index(drop=True), key=rid)
+        tx.write("sessions", validate(part, "sessions"), key=rid)
     recordings = st.keys("recordings")
     for key in sorted(st.keys("sessions") - recordings):  # left by an older cxlab
         if re.fullmatch(r"[0-9a-f]{16}", key):

@@ -17,28 +17,20 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
 
 from cxlab._check import CxlabError, SchemaError
 from cxlab.deid import event_label, redact_text, vendor_text
 from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
-from cxlab.io.recording import strip_subject_prefixes
+from cxlab.io.recording import ARROW_TABLES, strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
 from cxlab.schemas import validate
 from cxlab.store import Staged, Store
 
 __all__ = ["Outcome", "Task", "masks_of", "run_task"]
 
-SIGNAL_TABLES = (
-    "markers",
-    "analogs",
-    "forces",
-    "plates",
-    "plate_channels",
-    "events",
-    "model_outputs",
-    "rotations",
-)
+SIGNAL_TABLES = ARROW_TABLES  # a recording's tables, validated and staged in this order
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
 
 
@@ -152,8 +144,9 @@ def _meta_text(rec: Recording, key: str) -> str | None:
     return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
-def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
-    """The one ``recordings`` row of a unit.
+def recording_row(rec: Recording, task: Task, fmt: str) -> pa.Table:
+    """The one ``recordings`` row of a unit, as an Arrow table (missing numbers as null,
+    as pandas' conversion makes NaN) for :func:`cxlab.schemas.validate`.
 
     ``warnings`` are the reader's :attr:`~cxlab.io.Recording.warnings` with the unit's file
     names and subject label masked as in ``source_path``; ``vendor`` keeps only vendor names
@@ -190,27 +183,27 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pd.DataFrame:
         mass = math.nan
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
-    return pd.DataFrame(
-        {
-            "recording_id": [task.recording_id],
-            "subject_id": [task.subject_id],
-            "session": [task.session],
-            "task": [task.task],
-            "trial": [task.trial],
-            "source_path": [task.rel],
-            "source_sha256": [task.sha256],
-            "format": [fmt],
-            "vendor": [vendor],
-            "point_rate_hz": [float(rate)],
-            "analog_rate_hz": [float(arate)],
-            "n_frames": [int(n_frames)],
-            "first_frame": [max(int(rec.first_frame), 0)],
-            "warnings": [notes],
-            "up_axis": [up],
-            "body_mass_kg": [mass],
-            "recorded_at": [_meta_text(rec, "recorded_at")],
-        }
-    )
+    text = {
+        "recording_id": task.recording_id,
+        "subject_id": task.subject_id,
+        "session": task.session,
+        "task": task.task,
+        "trial": task.trial,
+        "source_path": task.rel,
+        "source_sha256": task.sha256,
+        "format": fmt,
+        "vendor": vendor,
+    }
+    row = {k: pa.array([v], pa.string()) for k, v in text.items()}
+    for k, v in (("point_rate_hz", rate), ("analog_rate_hz", arate)):
+        row[k] = pa.array([float(v)], pa.float64(), from_pandas=True)
+    row["n_frames"] = pa.array([int(n_frames)], pa.int64())
+    row["first_frame"] = pa.array([max(int(rec.first_frame), 0)], pa.int64())
+    row["warnings"] = pa.array([notes], pa.list_(pa.string()))
+    row["up_axis"] = pa.array([up], pa.string())
+    row["body_mass_kg"] = pa.array([mass], pa.float64(), from_pandas=True)
+    row["recorded_at"] = pa.array([_meta_text(rec, "recorded_at")], pa.string())
+    return pa.table(row)
 
 
 def _mask_names(text: str, task: Task) -> str:
@@ -243,24 +236,32 @@ def run_task(task: Task, /) -> Outcome:
             stage = "convert"
             rec, task = _private(rec, task)
             out.rel = task.rel
-            tables = rec.to_arrow(rid)
             row = recording_row(rec, task, fmt or "")
+            tables = rec.take_arrow_tables(rid)  # the plate-channel fits and plates, now
         # a reader both warns and keeps the finding on the recording: show it once
-        out.warnings = list(
-            dict.fromkeys(
-                _short(t, files) for t in [*(str(w.message) for w in caught), *rec.warnings]
-            )
-        )
-        del rec  # its arrays are in the Arrow tables now: free them before any write
-        # One table at a time: validated, staged (invisible until the parent commits), then
-        # dropped, so only one validated copy is in memory. A bad table fails the unit at
-        # its first failing table as before, and the except clause removes what was staged,
-        # so the recording is never half-replaced (with --force, earlier rows stay).
+        found = [*(str(w.message) for w in caught), *rec.warnings]
+        out.warnings = list(dict.fromkeys(_short(t, files) for t in found))
+        del rec  # the tables take its arrays, one table at a time
+        # One table at a time: built, validated, staged (invisible until the parent
+        # commits), then dropped, so one long table is in memory with what of the recording
+        # is not yet converted. A bad table fails the unit at its first failing table, and
+        # the except clause removes what was staged, so the recording is never
+        # half-replaced (with --force, earlier rows stay).
         stage = "validate"
         valid_row = validate(row, "recordings")
-        recorded_at = row["recorded_at"].iloc[0]
-        for name in SIGNAL_TABLES:
-            table = tables.pop(name)
+        recorded_at = row.column("recorded_at")[0].as_py()
+        while True:
+            stage = "convert"
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                item = next(tables, None)  # built now: the recording's arrays go with it
+            if caught:  # building a long table is reshaping: not expected to warn
+                found += [str(w.message) for w in caught]
+                out.warnings = list(dict.fromkeys(_short(t, files) for t in found))
+            if item is None:
+                break
+            name, table = item
+            del item
             out.rows[name] = table.num_rows
             if not table.num_rows:
                 continue
@@ -269,6 +270,7 @@ def run_task(task: Task, /) -> Outcome:
             stage = "write"
             staged.append(store.stage(name, table, key=rid, partition=task.subject_id, owner=owner))
             del table
+        del tables
         stage = "write"
         staged.append(store.stage("recordings", valid_row, key=rid, owner=owner))
         out.rows["recordings"] = 1
@@ -283,6 +285,8 @@ def run_task(task: Task, /) -> Outcome:
         out.stage = "validate" if isinstance(e, SchemaError) else stage
         out.reason = _reason(e, stage)
         out.rows = {}
+        if stage in ("read", "convert"):  # as when every table was built before any check
+            out.warnings = []
     out.masks = masks_of(task)
     return out
 

@@ -19,7 +19,7 @@ CoP.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 __all__ = [
+    "ARROW_TABLES",
     "PLATE_CHANNEL_COLUMNS",
     "PLATE_LOADS",
     "REBUILD_RTOL",
@@ -42,6 +43,19 @@ __all__ = [
     "split_subject_prefix",
     "strip_subject_prefixes",
 ]
+
+#: The store's tables of one recording, in the order :meth:`Recording.take_arrow_tables`
+#: yields them (and ingest validates them: a file failing two is reported at the first).
+ARROW_TABLES = (
+    "markers",
+    "analogs",
+    "forces",
+    "plates",
+    "plate_channels",
+    "events",
+    "model_outputs",
+    "rotations",
+)
 
 #: What a model output is (C3D POINT:ANGLES, FORCES, MOMENTS, POWERS, SCALARS).
 ModelKind = Literal["angle", "force", "moment", "power", "scalar"]
@@ -302,32 +316,85 @@ class Recording:
         Returns
         -------
         dict of str to pyarrow.Table
-            The same tables, columns and rows as :meth:`to_tables`.
+            The same tables, columns and rows as :meth:`to_tables`, in the order of
+            :data:`ARROW_TABLES`. This recording is not modified (the tables are taken from
+            a shallow copy, :meth:`take_arrow_tables`).
+        """
+        return dict(replace(self).take_arrow_tables(recording_id))
+
+    def take_arrow_tables(self, recording_id: str) -> Iterator[tuple[str, pa.Table]]:
+        """The tables of :meth:`to_arrow`, one at a time, each array taken out of this
+        recording as soon as its table is built, so that only one long table and the
+        arrays not yet converted are in memory (the ingest worker, which owns the recording
+        it read, validates and stages each table before asking for the next).
+
+        The raw plate channels' fits (:func:`plate_channel_fits`, which need the analogs and
+        the plates' loads) and the ``plates`` rows are computed by this call; each long table
+        when it is asked for.
+
+        Parameters
+        ----------
+        recording_id : str
+            16 hex characters identifying the source file.
+
+        Returns
+        -------
+        iterator of (str, pyarrow.Table)
+            ``(name, table)`` in the order of :data:`ARROW_TABLES`. Once a table is
+            yielded, this recording's arrays it came from are empty (markers and residuals
+            of zero frames, analogs of zero samples, no platforms, events, model outputs or
+            rotations): use :meth:`to_arrow` to keep the recording whole.
         """
         fits, in_forces = _channel_fits(self)
-        outputs = {
-            name: pa.Table.from_pandas(part.to_frame(recording_id), preserve_index=False)
-            if part is not None
-            else pa.table({"recording_id": pa.array([], pa.string())})  # none: no rows
-            for name, part in (("model_outputs", self.model_outputs), ("rotations", self.rotations))
-        }
-        return {
-            **outputs,
-            "markers": _table(self._markers_long(recording_id)),
-            "analogs": _table(self._analogs_long(recording_id, keep=~in_forces)),
-            "forces": _table(self._forces_long(recording_id)),
-            "plates": _table(self._plates_long(recording_id)),
-            "plate_channels": _table(
-                {
-                    "recording_id": _constant(recording_id, len(fits["plate"])),
-                    **{
-                        c: pa.array(v, pa.string()) if isinstance(v, list) else v
-                        for c, v in fits.items()
-                    },
-                }
-            ),
-            "events": _table(self._events_long(recording_id)),
-        }
+        plates = _table(self._plates_long(recording_id))
+        plate_channels = _table(
+            {
+                "recording_id": _constant(recording_id, len(fits["plate"])),
+                **{
+                    c: pa.array(v, pa.string()) if isinstance(v, list) else v
+                    for c, v in fits.items()
+                },
+            }
+        )
+        return self._take_tables(recording_id, plates, plate_channels, keep=~in_forces)
+
+    def _take_tables(
+        self, rid: str, plates: pa.Table, plate_channels: pa.Table, *, keep: np.ndarray
+    ) -> Iterator[tuple[str, pa.Table]]:
+        # each table is yielded without a local name, so the caller's drop frees it
+        yield "markers", self._took(_table(self._markers_long(rid)), "markers", "residuals")
+        yield "analogs", self._took(_table(self._analogs_long(rid, keep=keep)), "analogs")
+        yield "forces", self._took(_table(self._forces_long(rid)), "platforms")
+        yield "plates", plates
+        del plates
+        yield "plate_channels", plate_channels
+        del plate_channels
+        yield "events", self._took(_table(self._events_long(rid)), "events")
+        for name in ("model_outputs", "rotations"):
+            part = getattr(self, name)
+            frame = part.to_frame(rid) if part is not None else None
+            del part
+            setattr(self, name, None)
+            yield (
+                name,
+                (
+                    pa.Table.from_pandas(frame, preserve_index=False)
+                    if frame is not None
+                    else pa.table({"recording_id": pa.array([], pa.string())})  # none: no rows
+                ),
+            )
+            del frame
+
+    def _took(self, table: pa.Table, /, *names: str) -> pa.Table:
+        """``table``, after emptying this recording's attributes ``names`` (new empty arrays
+        of the same trailing shape and type, never views that would keep the data)."""
+        for name in names:
+            old = getattr(self, name)
+            if isinstance(old, np.ndarray):
+                setattr(self, name, np.empty((0, *old.shape[1:]), dtype=old.dtype))
+            else:
+                setattr(self, name, [])
+        return table
 
     def _markers_long(self, rid: str) -> dict[str, Any]:
         n_frames, n_markers = self.markers.shape[:2]
@@ -335,19 +402,24 @@ class Recording:
         # store need not sort them again.
         order = _label_order(self.marker_labels)
         frame = np.tile(np.arange(n_frames, dtype=np.int32), n_markers)
-        # float32, as the store keeps samples (cxlab.schemas.F32): cast once, here
-        pts = self.markers[:, order].transpose(1, 0, 2).reshape(-1, 3).astype(np.float32)
-        res = self.residuals[:, order].T.reshape(-1)
+        # float32, as the store keeps samples (cxlab.schemas.F32), cast as each marker is
+        # copied into its rows (no float64 copy of every marker first); one array per
+        # coordinate, so Arrow takes each without another copy
+        pts = np.empty((3, n_markers, n_frames), dtype=np.float32)
+        res = np.empty((n_markers, n_frames), dtype=self.residuals.dtype)
+        for k, j in enumerate(order):  # markers (tens), each a block of frames
+            pts[:, k] = self.markers[:, j].T
+            res[k] = self.residuals[:, j]
         rate = self.point_rate_hz or np.nan
         return {
             "recording_id": _constant(rid, frame.size),
             "frame": frame,
             "time_s": frame / rate,
             "marker": _repeated([self.marker_labels[i] for i in order], n_frames),
-            "x": pts[:, 0],
-            "y": pts[:, 1],
-            "z": pts[:, 2],
-            "residual": res,
+            "x": pts[0].reshape(-1),
+            "y": pts[1].reshape(-1),
+            "z": pts[2].reshape(-1),
+            "residual": res.reshape(-1),
         }
 
     def _analogs_long(self, rid: str, *, keep: np.ndarray) -> dict[str, Any]:
@@ -358,12 +430,15 @@ class Recording:
         sample = np.tile(np.arange(n_samples, dtype=np.int64), n_ch)
         rate = self.analog_rate_hz or np.nan
         units = [*self.analog_units, *[""] * len(self.analog_labels)]
+        value = np.empty((n_ch, n_samples), dtype=self.analogs.dtype)
+        for k, j in enumerate(order):  # channels, each a block of samples: one copy
+            value[k] = self.analogs[:, j]
         return {
             "recording_id": _constant(rid, sample.size),
             "sample": sample,
             "time_s": sample / rate,
             "channel": _repeated([self.analog_labels[i] for i in order], n_samples),
-            "value": self.analogs[:, order].T.reshape(-1),
+            "value": value.reshape(-1),
             "unit": _repeated([units[i] for i in order], n_samples),
         }
 
@@ -407,17 +482,13 @@ class Recording:
         plates = self.platforms
         sizes = np.array([p.force.shape[0] for p in plates], dtype=np.int64)
         total = int(sizes.sum())
-        # one float32 buffer (the store's sample precision), filled plate by plate
-        data = np.empty((total, len(cols)), dtype=np.float32)
+        # one float32 buffer (the store's sample precision), a row per column (Arrow takes
+        # each without a copy), filled plate by plate
+        data = np.empty((len(cols), total), dtype=np.float32)
         at = 0
         for p, n in zip(plates, sizes, strict=True):
-            block = data[at : at + n]
-            block[:, 0:3], block[:, 3:6], block[:, 6:9], block[:, 9] = (
-                p.force,
-                p.moment,
-                p.cop,
-                p.tz,
-            )
+            block = data[:, at : at + n]
+            block[0:3], block[3:6], block[6:9], block[9] = p.force.T, p.moment.T, p.cop.T, p.tz
             at += n
         starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
         sample = np.arange(total, dtype=np.int64) - starts
@@ -427,7 +498,7 @@ class Recording:
             "plate": np.repeat(np.arange(1, len(plates) + 1, dtype=np.int32), sizes),
             "sample": sample,
             "time_s": sample / rates,
-            **{c: data[:, j] for j, c in enumerate(cols)},
+            **{c: data[j] for j, c in enumerate(cols)},
         }
 
 
@@ -656,18 +727,26 @@ def plate_channel_values(forces: pd.DataFrame, plate_channels: pd.DataFrame, /) 
 
 
 def _constant(text: str, n: int, /) -> pa.DictionaryArray:
-    """``n`` copies of ``text`` as a dictionary array (one string, ``n`` int32 zeros)."""
+    """``n`` copies of ``text`` as a dictionary array (one string, ``n`` int8 zeros)."""
     return pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(n, dtype=np.int32)), pa.array([str(text)], pa.string())
+        pa.array(np.zeros(n, dtype=np.int8)), pa.array([str(text)], pa.string())
     )
 
 
 def _repeated(labels: list[str], n: int, /) -> pa.DictionaryArray:
-    """Each of ``labels`` repeated ``n`` times, in order, as a dictionary array."""
-    codes = np.repeat(np.arange(len(labels), dtype=np.int32), n)
+    """Each of ``labels`` repeated ``n`` times, in order, as a dictionary array (codes of
+    the narrowest integer type that holds them: a byte a row for up to 127 labels)."""
+    codes = np.repeat(np.arange(len(labels), dtype=_code_type(len(labels))), n)
     return pa.DictionaryArray.from_arrays(
         pa.array(codes), pa.array([None if v is None else str(v) for v in labels], pa.string())
     )
+
+
+def _code_type(n_labels: int, /) -> type[np.signedinteger]:
+    for t in (np.int8, np.int16):
+        if n_labels <= np.iinfo(t).max + 1:
+            return t
+    return np.int32
 
 
 def _table(columns: dict[str, Any], /) -> pa.Table:
