@@ -3,9 +3,8 @@
 Layout (known to this module only; everything else asks :class:`Store`)::
 
     STORE/
-      _catalog.parquet                     the catalog's root: its segments (the commit point)
-      _catalog/checkpoint-<sha16>.parquet  every live part at one commit (one row per table, key)
-      _catalog/delta-<sha16>.parquet       what one later commit changed (see cxlab._catalog)
+      _catalog.parquet                     the catalog's root: its shards (the commit point)
+      _catalog/shard-<hex>-<sha16>.arrow   live parts whose sha256(key) starts with <hex>
       recordings/part-<sha16>.parquet      small per-recording tables: one file, all keys
       markers/subject=<subject_id>/part-<key>-<sha12>.parquet   (partitioned tables)
       features/part-<key>-<sha12>.parquet
@@ -18,9 +17,10 @@ so that re-ingesting a file replaces exactly its rows. Every part is validated a
 columns' units and the lab frame in the file's metadata, so the same rows always give the
 same bytes; a file's name carries a digest of its bytes. Readers go through the catalog,
 never a directory listing: a part is live when the catalog lists it. A commit (one or many
-parts written and deleted together) moves staged parts to their final names, writes a
-small catalog segment (what it changed) and then replaces the catalog's root with one
-rename, so a reader (or a crash) sees all of a commit or none of it. The small
+parts written and deleted together) moves staged parts to their final names, rewrites the
+catalog shards its keys fall in (see :mod:`cxlab._catalog`) and then replaces the
+catalog's root with one rename, so a reader (or a crash) sees all of a commit or none of
+it. The small
 per-recording tables (:data:`COMPACT_TABLES`) keep all their parts in one file (column
 ``_part`` holds the key), so reading them costs one file, not one per recording.
 """
@@ -493,7 +493,7 @@ class Store:
         if self._remote is not None:
             return _sweep_remote(self._remote, self._cache.state(), older_than_s=older_than_s)
         n = remove_stale_temporaries(self.path / _catalog.STAGING, recursive=False)
-        n += remove_stale_temporaries(self.path / _catalog.SEGMENTS, recursive=False)
+        n += remove_stale_temporaries(self.path / _catalog.SHARDS, recursive=False)
         # the catalog and the journal are written beside it as .tmp-<pid>-* then renamed:
         # a writer killed between the two leaves that temporary in the store's root
         n += remove_stale_temporaries(self.path, recursive=False)
@@ -1072,11 +1072,11 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
 
 class _Plan(NamedTuple):
     """What one commit does: the live parts after it (in no particular order), its catalog
-    delta, the (staged, final) moves, the files it drops (``stale``) and the staged files
-    to remove once done (``consumed``)."""
+    changes (:func:`cxlab._catalog.changes`), the (staged, final) moves, the files it drops
+    (``stale``) and the staged files to remove once done (``consumed``)."""
 
     live: pa.Table
-    delta: pa.Table
+    change: pa.Table
     moves: list[tuple[str, str]]
     added: set[str]
     stale: list[str]
@@ -1150,26 +1150,15 @@ def _plan_commit(
         listed = pc.is_in(new_live.column("file"), value_set=pa.array(stale, pa.string()))
         still = set(new_live.filter(listed).column("file").to_pylist())
         stale = [f for f in stale if f not in still]
-    return _Plan(new_live, _catalog.delta(touched, new_rows), moves, added, stale, consumed)
+    return _Plan(new_live, _catalog.changes(touched, new_rows), moves, added, stale, consumed)
 
 
 def _next_catalog(state: _catalog.State, plan: _Plan, /):
-    """The catalog segment commit ``state.seq + 1`` writes (a delta, or every
-    :data:`cxlab._catalog.FOLD_EVERY` commits a checkpoint of the live set), its bytes,
-    the state after it and the root's bytes: (segment, bytes, state, root bytes)."""
-    if _catalog.must_fold(state):
-        kind, table = "checkpoint", _catalog.ordered(plan.live)
-        live = table
-    else:
-        kind, table = "delta", plan.delta
-        live = plan.live
-    data = _parquet_bytes(table, _PARQUET_OPTS)
-    seg = _catalog.Segment(
-        state.seq + 1, kind, _catalog.segment_name(kind, data), table.num_rows, len(data)
-    )
-    new = _catalog.State(_catalog.next_segments(state, seg), live, seg.seq)
-    root = _parquet_bytes(_catalog.root_table(new.segments), _PARQUET_OPTS)
-    return seg, data, new, root
+    """The catalog after ``plan``: (new state, {shard file: bytes} to write, the shard
+    files it drops, the root's bytes). Only the shards of the changed keys are written."""
+    new, write, dropped = _catalog.commit_state(state, plan.change, plan.live.num_rows)
+    root = _parquet_bytes(_catalog.root_table(new.shards), _PARQUET_OPTS)
+    return new, write, dropped, root
 
 
 _SYNCFS: list = []
@@ -1232,7 +1221,7 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     """One commit, under the writer lock (see :meth:`Store.commit`).
 
     The protocol: journal (the files it adds and drops) -> staged parts renamed to their
-    final names -> the catalog segment written -> one ``syncfs`` (every file above, durable
+    final names -> the touched catalog shards written -> one ``syncfs`` (every file above, durable
     at once) -> the root written, fsynced and renamed over ``_catalog.parquet`` (the commit
     point) and its folder fsynced -> the dropped files removed -> the journal removed."""
     state = cache.state()
@@ -1245,18 +1234,18 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     if plan is None:
         return
     moves, added, consumed = plan.moves, plan.added, plan.consumed
-    seg, seg_bytes, new_state, root_bytes = _next_catalog(state, plan)
-    kept_segments = {s.file for s in new_state.segments}
-    stale = [*plan.stale, *(s.file for s in state.segments if s.file not in kept_segments)]
+    new_state, shards, dropped, root_bytes = _next_catalog(state, plan)
+    stale = [*plan.stale, *dropped]
     try:
-        _catalog.write_journal(root, [*added, seg.file, *stale], _write_journal_text)
+        _catalog.write_journal(root, [*added, *shards, *stale], _write_journal_text)
         for temp, final in moves:
             dest = root / final
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, dest)
-        with atomic_file(root / seg.file, durable=False) as fh:
-            fh.write(seg_bytes)
-        _sync_store(root, [*sorted(added), seg.file])
+        for name, data in sorted(shards.items()):
+            with atomic_file(root / name, durable=False) as fh:
+                fh.write(data)
+        _sync_store(root, [*sorted(added), *sorted(shards)])
         with atomic_file(root / _catalog.CATALOG) as fh:
             fh.write(root_bytes)
         _fsync_dir(root)
@@ -1288,8 +1277,8 @@ def _commit_remote(
     remote: _fs.Remote, cache: _catalog.RemoteCache, staged: list[Staged], delete
 ) -> None:
     """One commit of a remote store: the parts are at their final keys already (written by
-    :meth:`Store.stage`); the merged small-table files and the catalog segment are written
-    to theirs, then the catalog's root object, conditionally on the version this commit
+    :meth:`Store.stage`); the merged small-table files and the touched catalog shards are
+    written to theirs, then the catalog's root object, conditionally on the version this commit
     read (S3), last."""
     state = cache.state()
     version = cache.version
@@ -1302,25 +1291,26 @@ def _commit_remote(
         remote.remove(sorted({s.temp for s in superseded} - kept - live))
         return
     moves, added, consumed = plan.moves, plan.added, plan.consumed
-    seg, seg_bytes, new_state, root_bytes = _next_catalog(state, plan)
+    new_state, shards, dropped, root_bytes = _next_catalog(state, plan)
     try:
         for temp, final in moves:
             if temp in written:
                 remote.write_bytes(final, written.pop(temp))
-        remote.write_bytes(seg.file, seg_bytes)
+        for name, data in sorted(shards.items()):
+            remote.write_bytes(name, data)
         remote.write_if(_catalog.CATALOG, root_bytes, version=version)
     except BaseException:
         # nothing of this commit is listed: remove what it wrote, but never a file the
         # catalog lists now (the same bytes may be live, e.g. another writer's commit)
         with contextlib.suppress(Exception):
             now = _catalog.RemoteCache(remote).state().files()
-            mine = added | {s.temp for s in staged} | set(consumed) | {seg.file}
+            mine = added | {s.temp for s in staged} | set(consumed) | set(shards)
             remote.remove(sorted(mine - live - now))
         raise
     cache.prime(new_state, root_bytes)
     listed = new_state.files()
     gone = set(plan.stale) | set(consumed) | {s.temp for s in superseded}
-    gone |= {s.file for s in state.segments}
+    gone |= set(dropped)
     remote.remove(sorted(gone - listed))
 
 
