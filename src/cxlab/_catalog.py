@@ -202,7 +202,7 @@ def read_shard(data, /) -> pa.Table:
 
 def _assemble(shards: tuple[Shard, ...], tables: dict[str, pa.Table]) -> pa.Table:
     parts = [tables[s.shard] for s in shards]
-    return pa.concat_tables(parts) if parts else empty()
+    return pa.concat_tables(parts).combine_chunks() if parts else empty()
 
 
 def commit_state(state: State, change: pa.Table, n_live: int, /):
@@ -252,6 +252,14 @@ def commit_state(state: State, change: pa.Table, n_live: int, /):
     shards_t = tuple(shards)
     new = State(shards_t, tables, _assemble(shards_t, tables))
     return new, write, dropped
+
+
+def build(live: pa.Table, /):
+    """The shards of a catalog of parts ``live`` built from nothing (a store written
+    directly, e.g. by a benchmark): (state, {shard file: bytes}, root table)."""
+    change = live.cast(CHANGE_SCHEMA)
+    state, write, _ = commit_state(EMPTY_STATE, change, live.num_rows)
+    return state, write, root_table(state.shards)
 
 
 def _apply(base: pa.Table, change: pa.Table, /) -> pa.Table:

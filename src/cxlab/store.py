@@ -522,9 +522,10 @@ class Store:
 
     # -- reading -----------------------------------------------------------------
     def catalog(self) -> pd.DataFrame:
-        """The live parts: one row per table and key (columns of :class:`Part`), sorted by
-        table and key."""
-        return _catalog.ordered(self._live()).to_pandas()
+        """The live parts: one row per table and key (columns of :class:`Part`), in a fixed
+        order that depends only on which parts are live (by catalog shard, then by table
+        and key)."""
+        return self._live().to_pandas()
 
     def _live(self) -> pa.Table:
         cat = self._cache.get()
