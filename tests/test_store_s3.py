@@ -313,6 +313,40 @@ def test_a_second_writer_racing_on_the_catalog_is_refused(s3):
     assert Store(url).keys("forces") == {"a" * 16, "b" * 16, "c" * 16}
 
 
+def test_racing_writers_on_a_sharded_catalog_one_is_refused_and_leaves_no_shard(s3, monkeypatch):
+    """Two writers whose commits rewrite catalog shards (16 of them: 2 rows a shard): the
+    loser's root PUT is refused, the shards it wrote are removed, the winner's stand, and
+    a reader sees exactly the winner's parts."""
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 2)
+    url = f"s3://{BUCKET}/race-shards"
+    first, second = Store(url), Store(url)
+    keys = [f"{i:x}" * 16 for i in range(1, 10)]
+    with first.transaction() as tx:
+        for k in keys[:6]:
+            tx.write("forces", _one_row(k), key=k, partition="s1")
+    assert len(_shards(first)) > 1  # level 1: more than one shard
+    assert second.keys("forces") == set(keys[:6])  # second read this root
+    staged = [second.stage("forces", _one_row(k), key=k, partition="s2") for k in keys[6:]]
+    first.write("forces", _one_row(keys[0]).assign(fz=9.0), key=keys[0], partition="s1")
+    mine = {st.temp for st in staged}  # the loser's parts, at their final keys already
+    winner = {k: v for k, v in _objects(s3, url).items() if k not in mine}
+    second._cache.state = lambda: second._cache._state  # as if read before first's commit
+    with pytest.raises(StoreConflictError):
+        second.commit(staged)
+    del second._cache.state
+    # nothing of the loser is left: no part, no shard (every object is the winner's)
+    assert _objects(s3, url) == winner
+    reader = Store(url)
+    assert reader.keys("forces") == set(keys[:6])
+    assert reader.read_part("forces", keys[0])["fz"].tolist() == [9.0] * 3
+    assert _shards(reader) == _shards(first)
+    second.commit([second.stage("forces", _one_row(k), key=k, partition="s2") for k in keys[6:]])
+    assert Store(url).keys("forces") == set(keys)
+    assert set(_objects(s3, url)) == {_catalog.CATALOG} | set(
+        Store(url).catalog()["file"]
+    ) | _shards(Store(url))
+
+
 def test_two_first_commits_racing_one_is_refused(s3):
     url = f"s3://{BUCKET}/first"
     a, b = Store(url), Store(url)
