@@ -244,6 +244,8 @@ class Store:
         self._commit_lock = threading.Lock()
         self._sql_con: ReadOnlySQL | None = None
         self._sql_cat: pa.Table | None = None
+        self._keys_of: pa.Table | None = None
+        self._keys: dict[str, frozenset[str]] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -630,8 +632,12 @@ class Store:
     def keys(self, name: str, /) -> set[str]:
         """The part keys present in table ``name``."""
         cat = self._live()
-        keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
-        return set(keys.to_numpy(zero_copy_only=False).tolist())
+        if self._keys_of is not cat:  # a set per table, made once per catalog read
+            self._keys_of, self._keys = cat, {}
+        if name not in self._keys:
+            keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
+            self._keys[name] = frozenset(keys.to_numpy(zero_copy_only=False).tolist())
+        return set(self._keys[name])
 
     def table(
         self,
@@ -1074,7 +1080,7 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
     gone = pc.is_in(keys, value_set=pa.array(sorted(changed), pa.string()))
     n_after = int(len(keys) - pc.sum(gone).as_py() if len(keys) else 0) + len(new_keys)
     level = _bucket_level(n_after)
-    all_files = sorted(set(files.to_pylist()))
+    all_files = sorted(pc.unique(files).to_pylist())  # a few hundred, of 100,000s of rows
     if not all_files:
         return [], level
     if level == 0 or {_level_of_file(f) for f in all_files} != {level}:
@@ -1114,8 +1120,7 @@ def _plan_commit(
     changed = {*last, *((t, k) for t, k in delete)}
     if not changed:
         return None
-    pk = _catalog.pair_keys(cat.column("table"), cat.column("key"))
-    hit = pc.is_in(pk, value_set=pa.array(sorted(f"{t}\x00{k}" for t, k in changed)))
+    hit = _hits(cat, changed)
     touched_compact = sorted({t for t, _ in changed if t in _COMPACT})
     plans = {
         t: _compact_plan(
@@ -1218,6 +1223,22 @@ def _fsync_dir(folder: Path, /) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _hits(cat: pa.Table, pairs: set[tuple[str, str]], /) -> pa.Array:
+    """Which rows of ``cat`` are one of the (table, key) ``pairs``: the keys looked up
+    first (a hash lookup over the key column), the pairs only among the few rows that
+    share a key, so no string is built per row of a catalog of 100,000s of parts."""
+    n = cat.num_rows
+    keys = pa.array(sorted({k for _, k in pairs}), pa.string())
+    idx = np.flatnonzero(pc.is_in(cat.column("key"), value_set=keys).to_numpy(False))
+    mask = np.zeros(n, dtype=bool)
+    if len(idx):
+        sub = cat.take(pa.array(idx, pa.int64()))
+        pk = _catalog.pair_keys(sub.column("table"), sub.column("key"))
+        want = pa.array(sorted(f"{t}\x00{k}" for t, k in pairs), pa.string())
+        mask[idx[pc.is_in(pk, value_set=want).to_numpy(False)]] = True
+    return pa.array(mask)
 
 
 def _latest(staged: list[Staged]) -> tuple[dict[tuple[str, str], Staged], list[Staged]]:
