@@ -301,8 +301,7 @@ class Cache:
         self._state: State = EMPTY_STATE
 
     def _read(self, rel: str) -> pa.Table:
-        with pa.memory_map(str(self.root / rel)) as fh:
-            return read_shard(fh)
+        return read_shard((self.root / rel).read_bytes())  # a copy: no mapping kept open
 
     def state(self) -> State:
         path = self.root / CATALOG
