@@ -934,20 +934,12 @@ def _parquet_bytes(table: pa.Table, options: dict[str, Any], /) -> bytes:
 def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, int]:
     """Write ``table`` into ``folder`` as ``.tmp-<pid>-*.parquet``: (path, sha256, bytes).
 
-    The name is already temporary (no reader ever lists it), so the file is written in
-    place, without a rename, and not fsynced: the commit makes every file it lists durable
-    at once (:func:`_sync_store`) before its catalog root is replaced."""
-    folder.mkdir(parents=True, exist_ok=True)
+    Not fsynced: the commit makes every file it lists durable at once
+    (:func:`_sync_store`) before its catalog root is replaced."""
     path = folder / f"{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
     data = _parquet_bytes(table, _parquet_options(table.schema))
-    try:
-        with open(path, "wb") as fh:
-            fh.write(data)
-        os.chmod(path, 0o666 & ~_UMASK)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        raise
+    with atomic_file(path, durable=False) as fh:
+        fh.write(data)
     return path, hashlib.sha256(data).hexdigest(), len(data)
 
 
