@@ -146,6 +146,9 @@ def _traps(store: Path) -> dict[str, Trap]:
         "committed": Trap("cxlab.store.Store.commit", "after"),
         "journal": Trap("os.replace", "after", _named(_catalog.JOURNAL)),
         "part-moved": Trap("os.replace", "after", _part),
+        "shard-written": Trap(  # a catalog shard renamed in place, before the root swap
+            "os.replace", "after", lambda src, dst, *a, **k: Path(dst).parent.name == "_catalog"
+        ),
         "catalog-swapped": Trap("os.replace", "after", _named(_catalog.CATALOG)),
         "recovery": Trap("cxlab.store.Store.recover", "before"),
         "recovery-journal": Trap(
@@ -298,6 +301,7 @@ INGEST_CASES = [
     (["before-commit"], 2),
     (["journal"], 2),
     (["part-moved"], 2),
+    (["shard-written"], 2),
     (["catalog-swapped"], 2),
     (["part-moved", "recovery"], 2),
     (["part-moved", "recovery-journal"], 2),
@@ -309,6 +313,7 @@ FEATURES_CASES = [
     (["committed"], 2),  # after the first commit, before the batches' commits
     (["journal"], 2),
     (["part-moved"], 2),
+    (["shard-written"], 2),
     (["part-moved", "recovery-journal"], 1),
 ]
 

@@ -805,8 +805,8 @@ def _disk_full_after(monkeypatch, n_bytes: int, counter: Path) -> None:
     from contextlib import contextmanager
 
     @contextmanager
-    def full_atomic_file(path):
-        with real(path) as fh:
+    def full_atomic_file(path, **kw):
+        with real(path, **kw) as fh:
             yield _Full(fh)
 
     monkeypatch.setattr(store_mod, "atomic_file", full_atomic_file)

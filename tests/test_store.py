@@ -26,6 +26,12 @@ def _forces(n=50, seed=0):
     return df
 
 
+def _catalog_files(store):
+    """The catalog's files (root and shards) of a local store: name -> bytes."""
+    files = [store.path / "_catalog.parquet", *sorted((store.path / "_catalog").glob("*"))]
+    return {f.relative_to(store.path).as_posix(): f.read_bytes() for f in files}
+
+
 def _recording(rid=RID, task="cmj"):
     return pd.DataFrame(
         {
@@ -354,9 +360,7 @@ def test_a_compacted_table_holds_every_key_in_one_file_and_reads_by_key(tmp_path
     other.write("recordings", _recording(), key=RID)
     other.write("recordings", _recording(rid2, task="landing"), key=rid2)
     assert other.files("recordings")[0].read_bytes() == s.files("recordings")[0].read_bytes()
-    assert (other.path / "_catalog.parquet").read_bytes() == (
-        s.path / "_catalog.parquet"
-    ).read_bytes()
+    assert _catalog_files(other) == _catalog_files(s)  # root and shards: the same bytes
 
 
 def test_read_parts_reads_handles_without_the_catalog(tmp_path):
@@ -391,10 +395,10 @@ def test_a_commit_killed_before_the_catalog_swap_changes_nothing_and_is_cleaned(
     before = {p: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
     real = store_mod.atomic_file
 
-    def dies_at_the_swap(path):
+    def dies_at_the_swap(path, **kw):
         if Path(path).name == "_catalog.parquet":
             raise OSError("killed")  # as if the process died just before the rename
-        return real(path)
+        return real(path, **kw)
 
     monkeypatch.setattr(store_mod, "atomic_file", dies_at_the_swap)
     rid2 = "fedcba9876543210"
@@ -522,11 +526,177 @@ def test_a_large_compacted_table_is_bucketed_and_a_commit_rewrites_only_its_buck
     assert sorted(f.read_bytes() for f in other.files("recordings")) == sorted(
         f.read_bytes() for f in s.files("recordings")
     )
-    assert (other.path / "_catalog.parquet").read_bytes() == (
-        s.path / "_catalog.parquet"
-    ).read_bytes()
+    assert _catalog_files(other) == _catalog_files(s)  # root and shards: the same bytes
     # shrinking below a level folds the buckets back into one file
     with s.transaction() as tx:
         for r in rids[1:31]:
             tx.delete("recordings", key=r)
     assert len(s.files("recordings")) == 1 and s.keys("recordings") == {rids[0]}
+
+
+# -- the sharded catalog (issue 19: a commit's cost stays flat as the store grows) --------
+def _rids(n, salt=""):
+    import hashlib
+
+    return [hashlib.sha256(f"{salt}{i}".encode()).hexdigest()[:16] for i in range(n)]
+
+
+def _shard_files(store):
+    return sorted(p.name for p in (store.path / "_catalog").glob("shard-*"))
+
+
+def test_a_commit_rewrites_only_the_catalog_shards_its_keys_fall_in(tmp_path, monkeypatch):
+    import hashlib
+
+    from cxlab import _catalog
+
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 2)  # 2 rows a shard: level 1 from 3 rows
+    s = Store(tmp_path / "s")
+    rids = _rids(20)
+    with s.transaction() as tx:
+        for r in rids:
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+    before = _shard_files(s)
+    assert len(before) == len({hashlib.sha256(r.encode()).hexdigest()[:1] for r in rids})
+    new = _rids(1, salt="new")[0]
+    # 21 rows: still level 1 (2 < 21 <= 2 * 16), so only the new key's shard changes
+    s.write("forces", _forces(5), key=new, partition="abcdefabcdef")
+    after = _shard_files(s)
+    tag = hashlib.sha256(new.encode()).hexdigest()[:1]
+    assert [f for f in after if f not in before] == [
+        f for f in after if f.startswith(f"shard-{tag}-")
+    ]
+    assert len(set(before) - set(after)) <= 1  # the replaced shard (if the key's was not new)
+    # every shard holds exactly the parts whose key hashes to its prefix, sorted
+    for f in after:
+        t = _catalog.read_shard((s.path / "_catalog" / f).read_bytes())
+        prefix = f.split("-")[1]
+        assert {hashlib.sha256(k.encode()).hexdigest()[:1] for k in t["key"].to_pylist()} == {
+            prefix
+        }
+        assert t["key"].to_pylist() == sorted(t["key"].to_pylist())
+    assert Store(s.path).keys("forces") == {*rids, new}
+
+
+def test_the_catalog_files_depend_only_on_the_live_parts(tmp_path, monkeypatch):
+    """Same parts, made by different commits (one transaction, one commit per part in
+    another order, and a store that grew past a shard level and shrank back): the root and
+    every shard byte-identical, and a fresh reader sees what the committing process saw."""
+    from cxlab import _catalog
+
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 4)
+    rids = _rids(12)
+    one = Store(tmp_path / "one")
+    with one.transaction() as tx:
+        for r in rids:
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+            tx.write("recordings", _recording(r), key=r)
+    many = Store(tmp_path / "many")
+    for r in reversed(rids):
+        many.write("recordings", _recording(r), key=r)
+        many.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+    grown = Store(tmp_path / "grown")
+    extra = _rids(40, salt="x")
+    with grown.transaction() as tx:
+        for r in rids + extra:  # 104 rows: level 2 (4 * 16 < 104)
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+            tx.write("recordings", _recording(r), key=r)
+    level_2 = _shard_files(grown)
+    with grown.transaction() as tx:  # back to 24 rows: level 1
+        for r in extra:
+            tx.delete("forces", key=r)
+            tx.delete("recordings", key=r)
+    assert len(level_2) > 16 >= len(_shard_files(grown))
+    for other in (many, grown):
+        assert _catalog_files(other) == _catalog_files(one)
+    for s in (one, many, grown):  # the committer's cached catalog == a fresh read of it
+        pd.testing.assert_frame_equal(s.catalog(), Store(s.path).catalog())
+    # a reader that saw an older root reads only the shards that changed, and agrees
+    reader = Store(one.path)
+    reader.keys("forces")
+    one.write("forces", _forces(7), key=rids[0], partition="abcdefabcdef")
+    pd.testing.assert_frame_equal(reader.catalog(), Store(one.path).catalog())
+    assert reader.parts("forces")[rids[0]].rows == 7
+
+
+def test_a_commit_killed_while_writing_catalog_shards_leaves_the_old_store(tmp_path, monkeypatch):
+    import cxlab.store as store_mod
+    from cxlab import _catalog
+
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 2)
+    s = Store(tmp_path)
+    rids = _rids(10)
+    with s.transaction() as tx:
+        for r in rids:
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "_lock"}
+    real = store_mod.atomic_file
+    shards = [0]
+
+    def dies_at_the_second_shard(path, **kw):
+        if Path(path).parent.name == "_catalog":
+            shards[0] += 1
+            if shards[0] == 2:
+                raise OSError("killed")  # one shard written, the second not
+        return real(path, **kw)
+
+    monkeypatch.setattr(store_mod, "atomic_file", dies_at_the_second_shard)
+    new = _rids(3, salt="new")
+    with pytest.raises(OSError, match="killed"):
+        with s.transaction() as tx:
+            for r in new:
+                tx.write("forces", _forces(6), key=r, partition="abcdefabcdef")
+            tx.delete("forces", key=rids[0])
+    monkeypatch.setattr(store_mod, "atomic_file", real)
+    assert shards[0] == 2
+    fresh = Store(tmp_path)
+    assert fresh.keys("forces") == set(rids)  # the old store, whole
+    fresh.recover()
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "_lock"}
+    assert after == before  # the lost commit's parts and shard are gone
+
+
+def test_a_commit_makes_its_files_durable_at_once_not_one_fsync_each(tmp_path, monkeypatch):
+    import cxlab.store as store_mod
+
+    s = Store(tmp_path)
+    synced, fsyncs = [], []
+    real_fsync = os.fsync
+    monkeypatch.setattr(store_mod, "_sync_store", lambda root, files: synced.append(list(files)))
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    rids = _rids(10)
+    with s.transaction() as tx:
+        for r in rids:
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+            tx.write("recordings", _recording(r), key=r)
+    assert len(fsyncs) == 2  # the root and its folder; the 10 parts, the merged
+    # recordings file and the catalog shard in one call:
+    assert len(synced) == 1
+    assert {f for f in synced[0]} == {
+        *(p.file for p in s.parts("forces").values()),
+        *(p.file for p in s.parts("recordings").values()),
+        *(f"_catalog/{f}" for f in _shard_files(s)),
+    }
+
+
+def test_a_catalog_of_one_file_is_read_and_sharded_by_the_next_commit(tmp_path):
+    """A store written by the cxlab before shards (one _catalog.parquet of every part)."""
+    from cxlab import _catalog
+    from cxlab.store import _PARQUET_OPTS
+
+    s = Store(tmp_path / "s")
+    s.write("forces", _forces(5), key=RID, partition="abcdefabcdef")
+    s.write("recordings", _recording(), key=RID)
+    old = _catalog.ordered(pa.Table.from_pandas(s.catalog(), preserve_index=False))
+    for f in (s.path / "_catalog").glob("*"):
+        f.unlink()
+    pq.write_table(old.cast(_catalog.SCHEMA), s.path / "_catalog.parquet", **_PARQUET_OPTS)
+    legacy = Store(s.path)
+    assert legacy.keys("forces") == {RID} and len(legacy.table("forces")) == 5
+    rid2 = "fedcba9876543210"
+    legacy.write("recordings", _recording(rid2), key=rid2)
+    fresh = Store(tmp_path / "fresh")
+    fresh.write("forces", _forces(5), key=RID, partition="abcdefabcdef")
+    fresh.write("recordings", _recording(), key=RID)
+    fresh.write("recordings", _recording(rid2), key=rid2)
+    assert _catalog_files(Store(s.path)) == _catalog_files(fresh)

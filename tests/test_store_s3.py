@@ -69,12 +69,19 @@ def _objects(fs, url: str) -> dict[str, bytes]:
     return {p.removeprefix(root + "/"): fs.cat_file(p) for p in sorted(fs.find(root))}
 
 
+def _shards(store: Store) -> set[str]:
+    """The catalog shards the store's root lists."""
+    return {s.file for s in store._cache.state().shards}
+
+
 def _live_bytes_equal(local: Store, remote: Store, fs) -> None:
-    """Same catalog bytes, and every live file of every table byte-identical."""
+    """Same catalog bytes (root and shards), and every live file of every table
+    byte-identical."""
     root = remote.url.removeprefix("s3://")
     assert fs.cat_file(f"{root}/{_catalog.CATALOG}") == (local.path / _catalog.CATALOG).read_bytes()
     pd.testing.assert_frame_equal(remote.catalog(), local.catalog())
-    for f in sorted(set(local.catalog()["file"])):
+    assert _shards(remote) == _shards(local) and _shards(local)
+    for f in sorted(set(local.catalog()["file"]) | _shards(local)):
         assert fs.cat_file(f"{root}/{f}") == (local.path / f).read_bytes(), f
 
 
@@ -122,9 +129,10 @@ def test_pipeline_on_s3_gives_the_local_store_byte_for_byte(pair, s3):
     _live_bytes_equal(local, remote, s3)
     for name in TABLES:
         pd.testing.assert_frame_equal(remote.table(name), local.table(name), check_dtype=True)
-    # nothing but the catalog and the live files is left in the bucket (no staged parts)
+    # nothing but the catalog (root, shards) and the live files is left (no staged parts,
+    # no shard a commit replaced)
     left = set(_objects(s3, remote.url)) - {_catalog.CATALOG}
-    assert left == set(local.catalog()["file"])
+    assert left == set(local.catalog()["file"]) | _shards(remote)
 
 
 def test_reading_parts_of_a_remote_store(pair):
@@ -292,16 +300,50 @@ def test_a_second_writer_racing_on_the_catalog_is_refused(s3):
     assert second.keys("forces") == {"a" * 16}  # second has read this catalog
     staged = second.stage("forces", _one_row("b" * 16), key="b" * 16, partition="s2")
     first.write("forces", _one_row("c" * 16), key="c" * 16, partition="s3")  # wins the race
-    real_get = second._cache.get
-    second._cache.get = lambda: second._cache._table  # as if read just before first's commit
+    real_state = second._cache.state
+    second._cache.state = lambda: second._cache._state  # as if read before first's commit
     with pytest.raises(StoreConflictError, match="another writer committed first") as err:
         second.commit([staged])
-    second._cache.get = real_get
+    second._cache.state = real_state
     assert err.value.store == url
     assert "run the command again" in str(err.value)
     assert Store(url).keys("forces") == {"a" * 16, "c" * 16}  # the winner's commit stands
     second.commit([second.stage("forces", _one_row("b" * 16), key="b" * 16, partition="s2")])
     assert Store(url).keys("forces") == {"a" * 16, "b" * 16, "c" * 16}
+
+
+def test_racing_writers_on_a_sharded_catalog_one_is_refused_and_leaves_no_shard(s3, monkeypatch):
+    """Two writers whose commits rewrite catalog shards (16 of them: 2 rows a shard): the
+    loser's root PUT is refused, the shards it wrote are removed, the winner's stand, and
+    a reader sees exactly the winner's parts."""
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 2)
+    url = f"s3://{BUCKET}/race-shards"
+    first, second = Store(url), Store(url)
+    keys = [f"{i:x}" * 16 for i in range(1, 10)]
+    with first.transaction() as tx:
+        for k in keys[:6]:
+            tx.write("forces", _one_row(k), key=k, partition="s1")
+    assert len(_shards(first)) > 1  # level 1: more than one shard
+    assert second.keys("forces") == set(keys[:6])  # second read this root
+    staged = [second.stage("forces", _one_row(k), key=k, partition="s2") for k in keys[6:]]
+    first.write("forces", _one_row(keys[0]).assign(fz=9.0), key=keys[0], partition="s1")
+    mine = {st.temp for st in staged}  # the loser's parts, at their final keys already
+    winner = {k: v for k, v in _objects(s3, url).items() if k not in mine}
+    second._cache.state = lambda: second._cache._state  # as if read before first's commit
+    with pytest.raises(StoreConflictError):
+        second.commit(staged)
+    del second._cache.state
+    # nothing of the loser is left: no part, no shard (every object is the winner's)
+    assert _objects(s3, url) == winner
+    reader = Store(url)
+    assert reader.keys("forces") == set(keys[:6])
+    assert reader.read_part("forces", keys[0])["fz"].tolist() == [9.0] * 3
+    assert _shards(reader) == _shards(first)
+    second.commit([second.stage("forces", _one_row(k), key=k, partition="s2") for k in keys[6:]])
+    assert Store(url).keys("forces") == set(keys)
+    assert set(_objects(s3, url)) == {_catalog.CATALOG} | set(
+        Store(url).catalog()["file"]
+    ) | _shards(Store(url))
 
 
 def test_two_first_commits_racing_one_is_refused(s3):
@@ -311,7 +353,7 @@ def test_two_first_commits_racing_one_is_refused(s3):
     sb = b.stage("forces", _one_row("b" * 16), key="b" * 16, partition="s2")
     assert a.keys("forces") == set() and b.keys("forces") == set()
     a.commit([sa])
-    b._cache.get = lambda: b._cache._table  # b still believes the store is empty
+    b._cache.state = lambda: b._cache._state  # b still believes the store is empty
     with pytest.raises(StoreConflictError):
         b.commit([sb])
     assert Store(url).keys("forces") == {"a" * 16}
@@ -348,9 +390,10 @@ def test_a_store_under_another_fsspec_url_sees_each_commit():
     writer.write("forces", changed, key="a" * 16, partition="s1")
     assert reader.read_part("forces", "a" * 16)["fz"].tolist() == [7.0, 8.0, 9.0]
     assert reader.sql("SELECT sum(fz) AS s FROM forces")["s"].tolist() == [24.0]
-    # the commit removed the replaced part: only the catalog and the live part are left
-    assert [e.name for e in writer._remote.entries()] == [
-        _catalog.CATALOG,
-        *writer.catalog()["file"],
-    ]
+    # the commit removed the replaced part and catalog shard: only the catalog (root and
+    # its one shard) and the live part are left
+    assert [e.name for e in writer._remote.entries()] == sorted(
+        [_catalog.CATALOG, *_shards(writer), *writer.catalog()["file"]]
+    )
+    assert len(_shards(writer)) == 1
     assert reader.recover(older_than_s=0) == 0

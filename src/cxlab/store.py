@@ -3,7 +3,8 @@
 Layout (known to this module only; everything else asks :class:`Store`)::
 
     STORE/
-      _catalog.parquet                     the live parts (one row per table and key)
+      _catalog.parquet                     the catalog's root: its shards (the commit point)
+      _catalog/shard-<hex>-<sha16>.arrow   live parts whose sha256(key) starts with <hex>
       recordings/part-<sha16>.parquet      small per-recording tables: one file, all keys
       markers/subject=<subject_id>/part-<key>-<sha12>.parquet   (partitioned tables)
       features/part-<key>-<sha12>.parquet
@@ -16,11 +17,12 @@ so that re-ingesting a file replaces exactly its rows. Every part is validated a
 columns' units and the lab frame in the file's metadata, so the same rows always give the
 same bytes; a file's name carries a digest of its bytes. Readers go through the catalog,
 never a directory listing: a part is live when the catalog lists it. A commit (one or many
-parts written and deleted together) moves staged parts to their final names and then
-replaces the catalog with one rename, so a reader (or a crash) sees all of a commit or
-none of it. The small per-recording tables (:data:`COMPACT_TABLES`) keep all their parts
-in one file (column ``_part`` holds the key), so reading them costs one file, not one per
-recording.
+parts written and deleted together) moves staged parts to their final names, rewrites the
+catalog shards its keys fall in (see :mod:`cxlab._catalog`) and then replaces the
+catalog's root with one rename, so a reader (or a crash) sees all of a commit or none of
+it. The small
+per-recording tables (:data:`COMPACT_TABLES`) keep all their parts in one file (column
+``_part`` holds the key), so reading them costs one file, not one per recording.
 """
 
 from __future__ import annotations
@@ -108,12 +110,13 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
+def atomic_file(path: str | os.PathLike[str], /, *, durable: bool = True) -> Iterator[BinaryIO]:
     """Open ``path`` for binary writing so that it appears whole or not at all.
 
     Yields a handle on a temporary file in the destination directory; on a
-    clean exit the file is flushed, fsynced and renamed over ``path``; on an
-    error it is removed and ``path`` is left as it was.
+    clean exit the file is flushed, fsynced (unless ``durable`` is false: the caller
+    makes it durable later, e.g. with :func:`_sync_store`) and renamed over ``path``;
+    on an error it is removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,8 @@ def atomic_file(path: str | os.PathLike[str], /) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
@@ -240,6 +244,8 @@ class Store:
         self._commit_lock = threading.Lock()
         self._sql_con: ReadOnlySQL | None = None
         self._sql_cat: pa.Table | None = None
+        self._keys_of: pa.Table | None = None
+        self._keys: dict[str, frozenset[str]] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -460,7 +466,7 @@ class Store:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(s.temp)
             return
-        live = set(self._cache.get().column("file").to_pylist())
+        live = self._cache.state().files()
         self._remote.remove(sorted({s.temp for s in staged} - live))
 
     def append_quarantine(self, rows: pd.DataFrame, /, *, key: str) -> None:
@@ -487,14 +493,15 @@ class Store:
         a commit refused by another. Its cost is one listing of the store.
         """
         if self._remote is not None:
-            return _sweep_remote(self._remote, self._cache.get(), older_than_s=older_than_s)
+            return _sweep_remote(self._remote, self._cache.state(), older_than_s=older_than_s)
         n = remove_stale_temporaries(self.path / _catalog.STAGING, recursive=False)
+        n += remove_stale_temporaries(self.path / _catalog.SHARDS, recursive=False)
         # the catalog and the journal are written beside it as .tmp-<pid>-* then renamed:
         # a writer killed between the two leaves that temporary in the store's root
         n += remove_stale_temporaries(self.path, recursive=False)
         if (self.path / _catalog.JOURNAL).exists():
             with _catalog.locked(self.path):
-                n += _catalog.finish_journal(self.path, self._cache.get())
+                n += _catalog.finish_journal(self.path, self._cache.state())
         return n
 
     def discard_staged(self, *, owner: int) -> int:
@@ -517,7 +524,9 @@ class Store:
 
     # -- reading -----------------------------------------------------------------
     def catalog(self) -> pd.DataFrame:
-        """The live parts: one row per table and key (columns of :class:`Part`)."""
+        """The live parts: one row per table and key (columns of :class:`Part`), in a fixed
+        order that depends only on which parts are live (by catalog shard, then by table
+        and key)."""
         return self._live().to_pandas()
 
     def _live(self) -> pa.Table:
@@ -547,7 +556,7 @@ class Store:
         schema_of(name)
         cat = self._live()
         rows = cat.filter(pc.equal(cat.column("table"), name)).to_pylist()
-        return {r["key"]: Part(**r) for r in rows}
+        return {r["key"]: Part(**r) for r in sorted(rows, key=lambda r: r["key"])}
 
     def read_part(
         self, name: str, key: str, /, *, columns: Sequence[str] | None = None
@@ -623,8 +632,12 @@ class Store:
     def keys(self, name: str, /) -> set[str]:
         """The part keys present in table ``name``."""
         cat = self._live()
-        keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
-        return set(keys.to_numpy(zero_copy_only=False).tolist())
+        if self._keys_of is not cat:  # a set per table, made once per catalog read
+            self._keys_of, self._keys = cat, {}
+        if name not in self._keys:
+            keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
+            self._keys[name] = frozenset(keys.to_numpy(zero_copy_only=False).tolist())
+        return set(self._keys[name])
 
     def table(
         self,
@@ -919,11 +932,15 @@ def _parquet_bytes(table: pa.Table, options: dict[str, Any], /) -> bytes:
 
 
 def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, int]:
-    """Write ``table`` into ``folder`` as ``.tmp-<pid>-*.parquet``: (path, sha256, bytes)."""
+    """Write ``table`` into ``folder`` as ``.tmp-<pid>-*.parquet``: (path, sha256, bytes).
+
+    Not fsynced: the commit makes every file it lists durable at once
+    (:func:`_sync_store`) before its catalog root is replaced."""
     path = folder / f"{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
-    with atomic_file(path) as fh:
-        pq.write_table(table.combine_chunks(), fh, **_parquet_options(table.schema))
-    return path, sha256_of(path), os.path.getsize(path)
+    data = _parquet_bytes(table, _parquet_options(table.schema))
+    with atomic_file(path, durable=False) as fh:
+        fh.write(data)
+    return path, hashlib.sha256(data).hexdigest(), len(data)
 
 
 _BUCKET_ROWS = 1024
@@ -977,7 +994,7 @@ def _merge_compact(
     pieces = []
     for f in old_files:
         src = str(root / f) if remote is None else remote.key(f)
-        old = pq.read_table(src, schema=target, filesystem=fs)
+        old = _read_as(src, target, fs)
         if drop:
             old = old.filter(
                 pc.invert(pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop))))
@@ -985,7 +1002,7 @@ def _merge_compact(
         pieces.append(old)
     for s in new:
         src = s.temp if remote is None else remote.key(s.temp)
-        t = pq.read_table(src, schema=schema.arrow_schema(), filesystem=fs)
+        t = _read_as(src, schema.arrow_schema(), fs)
         pieces.append(
             t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
         )
@@ -1031,6 +1048,19 @@ def _merge_compact(
     return out
 
 
+def _read_as(src: str, schema: pa.Schema, fs, /) -> pa.Table:
+    """The Parquet file ``src`` with ``schema``: a local file whose schema is already that
+    is read by ``ParquetFile.read`` (no dataset layer: a few ms a file, not 30; a commit
+    of 20 recordings into a large store reads about 40 bucket files); any other (a remote
+    one, or one written before a column was added) through the dataset, which fills in
+    the missing columns."""
+    if fs is None:
+        f = pq.ParquetFile(src)
+        if f.schema_arrow.equals(schema, check_metadata=False):
+            return f.read().cast(schema)
+    return pq.read_table(src, schema=schema, filesystem=fs)
+
+
 def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str]):
     """Which files of compacted table ``name`` a commit changing keys ``changed`` (of
     which ``new_keys`` are written) rewrites, and at which bucket level: (files, level).
@@ -1042,7 +1072,7 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
     gone = pc.is_in(keys, value_set=pa.array(sorted(changed), pa.string()))
     n_after = int(len(keys) - pc.sum(gone).as_py() if len(keys) else 0) + len(new_keys)
     level = _bucket_level(n_after)
-    all_files = sorted(set(files.to_pylist()))
+    all_files = sorted(pc.unique(files).to_pylist())  # a few hundred, of 100,000s of rows
     if not all_files:
         return [], level
     if level == 0 or {_level_of_file(f) for f in all_files} != {level}:
@@ -1053,10 +1083,12 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
 
 
 class _Plan(NamedTuple):
-    """What one commit does: the new catalog, the (staged, final) moves, the files it
-    drops (``stale``) and the staged files to remove once done (``consumed``)."""
+    """What one commit does: the live parts after it (in no particular order), its catalog
+    changes (:func:`cxlab._catalog.changes`), the (staged, final) moves, the files it drops
+    (``stale``) and the staged files to remove once done (``consumed``)."""
 
-    catalog: pa.Table
+    live: pa.Table
+    change: pa.Table
     moves: list[tuple[str, str]]
     added: set[str]
     stale: list[str]
@@ -1074,12 +1106,13 @@ def _plan_commit(
 ) -> _Plan | None:
     """The commit of ``last`` (the staged parts by table and key) and ``delete`` on
     catalog ``cat``: the compacted tables' touched buckets are merged (written to the
-    staging folder, or kept in ``written`` for a remote store); None if nothing changes."""
+    staging folder, or kept in ``written`` for a remote store); None if nothing changes.
+    Its cost follows the rows the commit touches, plus vectorised filters of ``cat``: the
+    live catalog is never sorted nor written whole here."""
     changed = {*last, *((t, k) for t, k in delete)}
     if not changed:
         return None
-    pk = _catalog.pair_keys(cat.column("table"), cat.column("key"))
-    hit = pc.is_in(pk, value_set=pa.array(sorted(f"{t}\x00{k}" for t, k in changed)))
+    hit = _hits(cat, changed)
     touched_compact = sorted({t for t, _ in changed if t in _COMPACT})
     plans = {
         t: _compact_plan(
@@ -1092,7 +1125,8 @@ def _plan_commit(
     }
     rewritten = sorted({f for files, _ in plans.values() for f in files})
     in_compact = pc.is_in(cat.column("file"), value_set=pa.array(rewritten, pa.string()))
-    before = cat.filter(pc.or_(hit, in_compact)).column("file").to_pylist()
+    out = cat.filter(pc.or_(hit, in_compact))
+    before = out.column("file").to_pylist()
     keep = cat.filter(pc.invert(pc.or_(hit, in_compact)))
     rows: list[dict] = []
     compacted: list[pa.Table] = []
@@ -1118,16 +1152,85 @@ def _plan_commit(
             if remote is None:
                 consumed.append(str(temp))  # removed if the commit fails before it is moved
             compacted.append(compact_rows)
-    new_cat = _catalog.ordered(
-        pa.concat_tables([keep, pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
-    )
+    new_rows = pa.concat_tables([pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
+    touched = list(zip(out.column("table").to_pylist(), out.column("key").to_pylist(), strict=True))
+    new_live = pa.concat_tables([keep, new_rows]).combine_chunks()
     added = {f for _, f in moves}
     stale = sorted(set(before) - added)
     if stale:  # a file still listed for another key (none today) must stay
-        listed = pc.is_in(new_cat.column("file"), value_set=pa.array(stale, pa.string()))
-        still = set(new_cat.filter(listed).column("file").to_pylist())
+        listed = pc.is_in(new_live.column("file"), value_set=pa.array(stale, pa.string()))
+        still = set(new_live.filter(listed).column("file").to_pylist())
         stale = [f for f in stale if f not in still]
-    return _Plan(new_cat, moves, added, stale, consumed)
+    return _Plan(new_live, _catalog.changes(touched, new_rows), moves, added, stale, consumed)
+
+
+def _next_catalog(state: _catalog.State, plan: _Plan, /):
+    """The catalog after ``plan``: (new state, {shard file: bytes} to write, the shard
+    files it drops, the root's bytes). Only the shards of the changed keys are written."""
+    new, write, dropped = _catalog.commit_state(state, plan.change, plan.live.num_rows)
+    root = _parquet_bytes(_catalog.root_table(new.shards), _PARQUET_OPTS)
+    return new, write, dropped, root
+
+
+_SYNCFS: list = []
+
+
+def _sync_store(root: Path, files: Iterable[str], /) -> None:
+    """Make ``files`` (relative to ``root``) and the renames that named them durable.
+
+    One ``syncfs(2)`` of the store's file system on Linux (every file a commit moved or
+    wrote, in one call); elsewhere one ``fsync`` per file and per folder holding one."""
+    if not _SYNCFS:
+        import ctypes
+
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).syncfs
+        except (AttributeError, OSError):
+            fn = None
+        _SYNCFS.append(fn)
+    fn = _SYNCFS[0]
+    if fn is not None:
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            if fn(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    folders = set()
+    for f in files:
+        fd = os.open(root / f, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        folders.add((root / f).parent)
+    for d in sorted(folders):
+        _fsync_dir(d)
+
+
+def _fsync_dir(folder: Path, /) -> None:
+    """fsync a folder, so that a rename into it survives a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _hits(cat: pa.Table, pairs: set[tuple[str, str]], /) -> pa.Array:
+    """Which rows of ``cat`` are one of the (table, key) ``pairs``: the keys looked up
+    first (a hash lookup over the key column), the pairs only among the few rows that
+    share a key, so no string is built per row of a catalog of 100,000s of parts."""
+    n = cat.num_rows
+    keys = pa.array(sorted({k for _, k in pairs}), pa.string())
+    idx = np.flatnonzero(pc.is_in(cat.column("key"), value_set=keys).to_numpy(False))
+    mask = np.zeros(n, dtype=bool)
+    if len(idx):
+        sub = cat.take(pa.array(idx, pa.int64()))
+        pk = _catalog.pair_keys(sub.column("table"), sub.column("key"))
+        want = pa.array(sorted(f"{t}\x00{k}" for t, k in pairs), pa.string())
+        mask[idx[pc.is_in(pk, value_set=want).to_numpy(False)]] = True
+    return pa.array(mask)
 
 
 def _latest(staged: list[Staged]) -> tuple[dict[tuple[str, str], Staged], list[Staged]]:
@@ -1142,81 +1245,108 @@ def _latest(staged: list[Staged]) -> tuple[dict[tuple[str, str], Staged], list[S
 
 
 def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> None:
-    """One commit, under the writer lock (see :meth:`Store.commit`)."""
-    cat = cache.get()
-    _catalog.finish_journal(root, cat)  # a commit cut short by a crash: drop its losers
+    """One commit, under the writer lock (see :meth:`Store.commit`).
+
+    The protocol: journal (the files it adds and drops) -> staged parts renamed to their
+    final names -> the touched catalog shards written -> one ``syncfs`` (every file above, durable
+    at once) -> the root written, fsynced and renamed over ``_catalog.parquet`` (the commit
+    point) and its folder fsynced -> the dropped files removed -> the journal removed."""
+    state = cache.state()
+    _catalog.finish_journal(root, state)  # a commit cut short by a crash: drop its losers
     last, superseded = _latest(staged)
     for s in superseded:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(s.temp)
-    plan = _plan_commit(cat, last, delete, root=root)
+    plan = _plan_commit(state.live, last, delete, root=root)
     if plan is None:
         return
-    new_cat, moves, added, stale, consumed = plan
+    moves, added, consumed = plan.moves, plan.added, plan.consumed
+    new_state, shards, dropped, root_bytes = _next_catalog(state, plan)
+    stale = [*plan.stale, *dropped]
     try:
-        _catalog.write_journal(root, [*added, *stale], write_text)
+        _catalog.write_journal(root, [*added, *shards, *stale], _write_journal_text)
         for temp, final in moves:
             dest = root / final
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, dest)
+        for name, data in sorted(shards.items()):
+            with atomic_file(root / name, durable=False) as fh:
+                fh.write(data)
+        _sync_store(root, [*sorted(added), *sorted(shards)])
         with atomic_file(root / _catalog.CATALOG) as fh:
-            pq.write_table(new_cat, fh, **_PARQUET_OPTS)
+            fh.write(root_bytes)
+        _fsync_dir(root)
     except BaseException:
         for temp in consumed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
         raise
+    cache.prime(new_state)
     for f in stale:
         with contextlib.suppress(FileNotFoundError):
             (root / f).unlink()
     for temp in consumed:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-    _prune_empty_dirs(root, stale)
+    _prune_empty_dirs(root, plan.stale)
     (root / _catalog.JOURNAL).unlink(missing_ok=True)
+
+
+def _write_journal_text(text: str, path: Path) -> None:
+    """The journal, written whole or not at all but not fsynced: it only names files to
+    clean up after a crash, and a journal lost to a power cut leaves unlisted files
+    (invisible; ``recover`` on a remote-style sweep or by hand), never a wrong store."""
+    with atomic_file(path, durable=False) as fh:
+        fh.write(text.encode("utf-8"))
 
 
 def _commit_remote(
     remote: _fs.Remote, cache: _catalog.RemoteCache, staged: list[Staged], delete
 ) -> None:
     """One commit of a remote store: the parts are at their final keys already (written by
-    :meth:`Store.stage`); the merged small-table files are written to theirs, then the
-    catalog object, conditionally on the version this commit read (S3), last."""
-    cat = cache.get()
+    :meth:`Store.stage`); the merged small-table files and the touched catalog shards are
+    written to theirs, then the catalog's root object, conditionally on the version this commit
+    read (S3), last."""
+    state = cache.state()
     version = cache.version
-    live = set(cat.column("file").to_pylist())
+    live = state.files()
     last, superseded = _latest(staged)
     written: dict[str, bytes] = {}
-    plan = _plan_commit(cat, last, delete, root=None, remote=remote, written=written)
+    plan = _plan_commit(state.live, last, delete, root=None, remote=remote, written=written)
     kept = {s.temp for s in last.values()}
     if plan is None:
         remote.remove(sorted({s.temp for s in superseded} - kept - live))
         return
-    new_cat, moves, added, stale, consumed = plan
+    moves, added, consumed = plan.moves, plan.added, plan.consumed
+    new_state, shards, dropped, root_bytes = _next_catalog(state, plan)
     try:
         for temp, final in moves:
             if temp in written:
                 remote.write_bytes(final, written.pop(temp))
-        remote.write_if(_catalog.CATALOG, _parquet_bytes(new_cat, _PARQUET_OPTS), version=version)
+        for name, data in sorted(shards.items()):
+            remote.write_bytes(name, data)
+        remote.write_if(_catalog.CATALOG, root_bytes, version=version)
     except BaseException:
         # nothing of this commit is listed: remove what it wrote, but never a file the
         # catalog lists now (the same bytes may be live, e.g. another writer's commit)
         with contextlib.suppress(Exception):
-            now = set(_catalog.RemoteCache(remote).get().column("file").to_pylist())
-            mine = added | {s.temp for s in staged} | set(consumed)
+            now = _catalog.RemoteCache(remote).state().files()
+            mine = added | {s.temp for s in staged} | set(consumed) | set(shards)
             remote.remove(sorted(mine - live - now))
         raise
-    listed = set(new_cat.column("file").to_pylist())
-    gone = set(stale) | set(consumed) | {s.temp for s in superseded}
+    cache.prime(new_state, root_bytes)
+    listed = new_state.files()
+    gone = set(plan.stale) | set(consumed) | {s.temp for s in superseded}
+    gone |= set(dropped)
     remote.remove(sorted(gone - listed))
 
 
-def _sweep_remote(remote: _fs.Remote, cat: pa.Table, /, *, older_than_s: float) -> int:
-    """Remove every object of a remote store the catalog ``cat`` does not name and that is
-    older than ``older_than_s`` seconds (see :meth:`Store.recover`)."""
+def _sweep_remote(remote: _fs.Remote, state: _catalog.State, /, *, older_than_s: float) -> int:
+    """Remove every object of a remote store the catalog ``state`` does not name and that
+    is older than ``older_than_s`` seconds (see :meth:`Store.recover`)."""
     import datetime as dt
 
-    live = set(cat.column("file").to_pylist()) | {_catalog.CATALOG}
+    live = state.files() | {_catalog.CATALOG}
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
     orphans = [e.name for e in remote.entries() if e.name not in live and e.modified <= cutoff]
     return remote.remove(orphans)
