@@ -348,11 +348,13 @@ def _validated_by_subject(name: str, rows: list[tuple[dict, list]], /) -> dict[s
 
 class _SubjectPart(NamedTuple):
     """A subject's ``features`` / ``curves`` part: its key, the standing parts by table
-    (absent: None) and the ids of the subject's recordings in the store."""
+    (absent: None), the ids of the subject's recordings in the store and of those the
+    standing parts hold rows of."""
 
     key: str
     held: dict[str, Part | None]
     recordings: frozenset[str]
+    held_ids: dict[str, frozenset[str]]  # recordings with rows in the standing parts
 
 
 def _subject_parts(
@@ -378,13 +380,14 @@ def _subject_parts(
         held = sp.held.get(name)
         fresh = new.get(sp.key)
         tables = [] if fresh is None else [fresh]
-        if held is not None:
+        ids = sp.held_ids.get(name, frozenset())
+        kept = ids & (sp.recordings - computed)
+        if held is not None and fresh is None and kept == ids:
+            continue  # the part stands as it is
+        if held is not None and kept:  # read the part only for rows it keeps
             old = store.read_parts([held], table=name)
-            keep = old["recording_id"].isin(sp.recordings - computed).to_numpy()
-            if keep.all() and fresh is None:
-                continue  # the part stands as it is
-            if keep.any():
-                tables.insert(0, validate(old[keep].reset_index(drop=True), schema))
+            keep = old["recording_id"].isin(kept).to_numpy()
+            tables.insert(0, validate(old[keep].reset_index(drop=True), schema))
         if not tables:
             if held is not None:
                 deleted.append((name, sp.key))
@@ -422,7 +425,12 @@ def _held_parts(
                 ids = store.read_parts([part], table=name, columns=["recording_id"])
                 present.setdefault(key, {})[name] = set(ids["recording_id"].dropna())
     subjects = {
-        k: _SubjectPart(k, held.get(k, {}), frozenset(recordings.get(k, ())))
+        k: _SubjectPart(
+            k,
+            held.get(k, {}),
+            frozenset(recordings.get(k, ())),
+            {n: frozenset(ids) for n, ids in present.get(k, {}).items()},
+        )
         for k in sorted(recordings.keys() | held.keys())
     }
     done = {  # rows in the part of the recording's own subject
