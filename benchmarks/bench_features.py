@@ -12,7 +12,8 @@
    the same run), and with the curve builders ``[curves.tasks]`` runs for these tasks
    (the CMJ's force, shear and CoP curves): the ratio is the runner's overhead (reading,
    building tables, validating, writing parts); a second ``--jobs 1`` run prints where
-   its CPU time goes (reading, functions, curves, tables, validation, parts, commits).
+   its CPU time goes (reading, functions, curves, tables, validation, parts, commits);
+   that run replaces the subject parts the first one wrote.
 
 Usage::
 
@@ -209,8 +210,9 @@ class Split:
         ("read forces (one scan a batch)", runner, "_scan"),
         ("feature functions + curves + joint tables", runner, "_compute"),
         ("  of which curve builders", runner, "trial_curves"),
-        ("build Arrow tables", runner, "_curves_table"),
+        ("build Arrow tables", runner, "_curve_columns"),
         ("build Arrow tables", runner, "_features_table"),
+        ("list standing subject parts' recordings", runner, "_held_parts"),
         ("validate (schemas.validate)", runner, "validate"),
         ("stage parts (Store.stage)", Store, "stage"),
         ("commit (Store.commit)", Store, "commit"),

@@ -287,9 +287,14 @@ def test_the_uninterrupted_build_has_the_windows_the_kills_aim_at(built):
     rec1, rec2 = v1.keys("recordings"), v2.keys("recordings")
     assert len(q1) == 3 and len(q2) == 2  # sub-05 fixed: its entry went, sub-06 and no-flight stay
     assert len(rec1) == 4 and len(rec2) == 5 and rec1 - rec2  # old sub-01 replaced
-    gone = v1.keys("features") - v2.keys("features")
-    assert gone  # the features of the replaced recording went with it, and so did its file
-    old = [v1.parts("features")[k].file for k in gone]
+    ids1, ids2 = (set(v.table("features")["recording_id"].dropna()) for v in (v1, v2))
+    gone = ids1 - ids2
+    assert gone  # the features of the replaced recording went with it, and so did the file
+    old = [  # of its subject's part (rewritten without them)
+        p.file
+        for p in v1.parts("features").values()
+        if gone & set(v1.read_parts([p], table="features", columns=["recording_id"]).iloc[:, 0])
+    ]
     assert old and not [f for f in old if (built["snaps"]["v2f"] / f).exists()]
     assert built["codes"] == {"v1": 3, "v1f": 3, "v2": 3, "v2f": 3}
 

@@ -567,3 +567,63 @@ def test_batch_tables_built_from_columns_equal_pandas_rows_validated():
     assert validate(_curves_table(distinct), "curves").equals(frame(distinct))
     twice = [*distinct, (recs[0], [curve("cmj", "fz_bw", "left", 3)])]  # a repeated key
     assert validate(_curves_table(twice), "curves").equals(frame(twice))
+
+
+def test_new_and_removed_recordings_of_a_subject_rewrite_its_parts_as_a_run_from_scratch(
+    tmp_path,
+):
+    """Features and curves land in one part per subject: a rerun after a subject gains a
+    recording (or loses one) rewrites that subject's parts with the other recordings' rows
+    kept, leaves the other subject's parts alone, and gives the bytes of a run from
+    scratch on the final store."""
+
+    def build(path, names):
+        st = Store(path)
+        recs = []
+        for name, subject in names:
+            rec = _rec(name, "cmj") | {"subject_id": subject}
+            i = int(name[1]) + (3 if name[0] == "b" else 0)  # a recording's own trace
+            fz, _ = cmj_force(v_to=2.0 + 0.1 * i, noise_n=1.0, seed=i)
+            f = _forces(rec["recording_id"], [{"fz": 0.45 * fz}, {"fz": 0.55 * fz}])
+            st.write("forces", f, key=rec["recording_id"], partition=subject)
+            recs.append(rec)
+        st.write("recordings", pd.DataFrame(recs), key="all")
+        return st
+
+    def parts(st):
+        cat = st.catalog()
+        rows = cat[cat["table"].isin(["features", "curves"])]
+        return {(t, k): f for t, k, f in rows[["table", "key", "file"]].values}
+
+    other = "fedcbafedcba"
+    first = [("a0", SUBJ), ("a1", SUBJ), ("b0", other)]
+    st = build(tmp_path / "inc", first)
+    extract_features(st, jobs=1, progress=False)
+    before = parts(st)
+    assert {k for _, k in before} == {f"subject={SUBJ}", f"subject={other}"}
+    grown = build(tmp_path / "inc", [*first, ("a2", SUBJ)])
+    rep = extract_features(grown, jobs=1, progress=False)
+    assert rep.n_processed == 1 and rep.n_up_to_date == 3
+    after = parts(grown)
+    for table in ("features", "curves"):
+        assert after[(table, f"subject={other}")] == before[(table, f"subject={other}")]
+        assert after[(table, f"subject={SUBJ}")] != before[(table, f"subject={SUBJ}")]
+    fresh = build(tmp_path / "fresh", [*first, ("a2", SUBJ)])
+    extract_features(fresh, jobs=2, progress=False)
+    assert parts(fresh) == after
+    assert set(grown.table("features")["recording_id"]) == {
+        _rid(n) for n in ("a0", "a1", "a2", "b0")
+    }
+    # a recording gone from the store: its rows go with the next run, the others stay
+    gone = [("a0", SUBJ), ("a2", SUBJ), ("b0", other)]
+    Store(tmp_path / "inc").write(
+        "recordings", pd.DataFrame([_rec(n, "cmj") | {"subject_id": s} for n, s in gone])
+    )
+    rep = extract_features(Store(tmp_path / "inc"), jobs=1, progress=False)
+    assert rep.n_processed == 0
+    left = Store(tmp_path / "inc")
+    assert set(left.table("features")["recording_id"]) == {_rid(n) for n, _ in gone}
+    assert set(left.table("curves")["recording_id"]) == {_rid(n) for n, _ in gone}
+    scratch = build(tmp_path / "scratch", gone)
+    extract_features(scratch, jobs=1, progress=False)
+    assert parts(scratch) == parts(left)
