@@ -651,10 +651,15 @@ def _marker_up(markers: np.ndarray) -> str | None:
     if not ok.any():
         return None
     m = m[ok]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low = np.nanmedian(np.nanmin(m, axis=1), axis=0)
-        extent = np.nanmedian(np.nanmax(m, axis=1), axis=0) - low
+    lo, hi = np.nanmin(m, axis=1), np.nanmax(m, axis=1)  # finite: each frame has a marker
+    if np.isnan(lo).any() or np.isnan(hi).any():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low = np.nanmedian(lo, axis=0)
+            extent = np.nanmedian(hi, axis=0) - low
+    else:  # no NaN: np.median gives nanmedian's numbers without its masked-array path
+        low = np.median(lo, axis=0)
+        extent = np.median(hi, axis=0) - low
     k = int(np.argmax(extent))
     others = np.delete(extent, k)
     if extent[k] >= 0.5 and np.all(extent[k] >= 1.3 * others) and -0.1 <= low[k] <= 0.3:
