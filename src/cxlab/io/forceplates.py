@@ -257,8 +257,8 @@ def _platform(
     normal = _normal(rot, up)
     tz = sign * (free_p @ rot.T) @ normal
     low = ~(np.abs(force @ normal) >= cop_threshold_n)
-    cop[low] = np.nan
-    tz[low] = np.nan
+    np.copyto(cop, np.nan, where=low[:, None])
+    np.copyto(tz, np.nan, where=low)
     return Platform(
         force=force,
         moment=moment,
@@ -621,7 +621,7 @@ def plate_findings(
             )
         on = np.abs(vn) > LOADED_N
         cop = plate.cop[on]
-        ok = np.isfinite(cop).all(axis=1)
+        ok = np.isfinite(cop[:, 0]) & np.isfinite(cop[:, 1]) & np.isfinite(cop[:, 2])
         if ok.any():
             local = (cop[ok] - centre) @ rot
             off = ~_on_plate(local[:, 0], local[:, 1], half)
@@ -642,7 +642,10 @@ def plate_findings(
             f"plate reads a steady {med:.0f} N with no load change, "
             "more than a person standing still: analog offset wrong?"
         )
-    fmax = float(np.nanmax(np.linalg.norm(plate.force, axis=1)))
+    # max |F| = sqrt of the largest squared norm (sqrt is monotonic), summed in the order
+    # np.linalg.norm(axis=1) sums, without its per-call overhead and (n, 3) temporary
+    f = plate.force
+    fmax = float(np.sqrt(np.nanmax(f[:, 0] * f[:, 0] + f[:, 1] * f[:, 1] + f[:, 2] * f[:, 2])))
     if fmax > ABSURD_FORCE_N:
         out.append(
             f"force reaches {fmax:.0f} N, beyond anything a person produces "
