@@ -367,7 +367,8 @@ def marker_findings(
     # the largest |coordinate| per marker, 0 where it has none: fmax skips NaN without
     # the mask and masked copy (an infinite value, never written by the fast engine, takes
     # the masked formula: it must not count)
-    reach = np.fmax.reduce(np.abs(markers), axis=(0, 2))
+    # over frames first (contiguous rows, vectorised), then x, y, z: max is exact in any order
+    reach = np.fmax.reduce(np.fmax.reduce(np.abs(markers), axis=0), axis=-1)
     if np.isinf(reach).any():
         if not np.isfinite(markers).any():
             return out
@@ -671,8 +672,11 @@ def _marker_up(markers: np.ndarray) -> str | None:
     if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
         return None
     markers = markers[:: max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
-    m = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
-    ok = np.isfinite(m).all(axis=-1).any(axis=1)
+    gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
+    m = markers.copy()
+    np.copyto(m, np.nan, where=gap[..., None])
+    seen = np.isfinite(m[..., 0]) & np.isfinite(m[..., 1]) & np.isfinite(m[..., 2])
+    ok = seen.any(axis=1)
     if not ok.any():
         return None
     m = m[ok]

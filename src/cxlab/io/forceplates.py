@@ -390,7 +390,7 @@ def _choose_moment_unit(
     loaded = np.abs(force[:, 2]) >= LOADED_N
     if not loaded.any():
         return candidates[0][0], candidates[0][1], None
-    f, m = force[loaded], m_ch[loaded]
+    f, m = np.compress(loaded, force, axis=0), np.compress(loaded, m_ch, axis=0)
     shift = _cross(f, r)
 
     def fraction(k: float) -> float:
