@@ -188,6 +188,36 @@ def test_marker_spike_and_absurd_force_are_warnings(real_dir, tmp_path):
     assert any("beyond anything a person produces" in g for g in got)
 
 
+def test_marker_checks_skip_gaps_infinities_and_markers_never_seen(real_dir):
+    """The speed and reach checks ignore (0, 0, 0) gaps, NaN, an infinite coordinate (the
+    fast engine never writes one; it must not count as reach) and a marker never seen."""
+    from cxlab.io.c3d import marker_findings
+
+    rec = read_c3d(real_dir / "c3d/opensim_walking2.c3d")
+    m = rec.markers.copy()
+    m[600:610, 3] = 0.0  # a Qualisys-style gap: the steps into and out of it are no speed
+    m[:, 5] = np.nan  # a marker never seen
+    m[700, 7, 1] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CxlabWarning)
+        assert marker_findings(m, rec.marker_labels, rate_hz=rec.point_rate_hz) == []
+    m[650, 3] = [101.0, 0.0, 0.0]  # a coordinate beyond any capture volume
+    with pytest.warns(CxlabWarning, match="1 markers have coordinates up to 101 m"):
+        found = marker_findings(m, rec.marker_labels, rate_hz=rec.point_rate_hz)
+    assert len(found) == 1 and rec.marker_labels[3] in found[0]
+    assert marker_findings(np.full((5, 2, 3), np.nan), ["a", "b"], rate_hz=100.0) == []
+
+
+def test_plate_cross_product_is_numpys_bit_for_bit(real_dir):
+    from cxlab.io.forceplates import _cross
+
+    rec = read_c3d(real_dir / "c3d/opensim_walking2.c3d")
+    f, m = rec.platforms[0].force, rec.platforms[0].moment
+    assert np.array_equal(_cross(f, m), np.cross(f, m), equal_nan=True)
+    assert np.array_equal(_cross(f, m[0]), np.cross(f, m[0]), equal_nan=True)
+    assert np.array_equal(_cross(f[0], m[0]), np.cross(f[0], m[0]))
+
+
 def test_a_frame_larger_than_the_file_is_refused_even_with_no_frames(real_dir, tmp_path):
     src = real_dir / "c3d/c3dorg_Eb015pi.c3d"
     bad = _patched(src, tmp_path / "a.c3d", "ANALOG", "USED", _i2(32767))

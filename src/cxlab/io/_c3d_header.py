@@ -14,9 +14,10 @@ with a one-line message naming the file, the field, the value and a fix.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -201,25 +202,32 @@ def _int8(b: int) -> int:
     return b - 256 if b > 127 else b
 
 
+#: numpy dtypes of the numeric parameter types, by byte order ("<" or ">"); built once
+_INT_DTYPE = {e: np.dtype(e + "i2") for e in "<>"}
+_U1 = np.dtype(np.uint8)
+_F4 = {"intel": np.dtype("<f4"), "mips": np.dtype(">f4"), "dec": np.dtype("<u4")}
+
+
 def _decode_value(
     buf: bytes, pos: int, dtype: int, dims: tuple[int, ...], processor: str, e: str
 ) -> Any:
-    n = int(np.prod(dims)) if dims else 1
+    n = math.prod(dims)
     if dtype == -1:
         raw = buf[pos : pos + n]
         if len(dims) <= 1:
             return [raw.decode("latin-1").rstrip(" \x00")]
         width = dims[0]
         count = n // width if width else 0
-        return [
-            raw[i * width : (i + 1) * width].decode("latin-1").rstrip(" \x00") for i in range(count)
-        ]
+        text = raw.decode("latin-1")  # one char per byte: slicing the str = slicing the bytes
+        return [text[i * width : (i + 1) * width].rstrip(" \x00") for i in range(count)]
     if dtype == 1:
-        arr = np.frombuffer(buf, dtype=np.uint8, count=n, offset=pos).astype(np.int64)
+        arr = np.frombuffer(buf, dtype=_U1, count=n, offset=pos).astype(np.int64)
     elif dtype == 2:
-        arr = np.frombuffer(buf, dtype=e + "i2", count=n, offset=pos).astype(np.int64)
+        arr = np.frombuffer(buf, dtype=_INT_DTYPE[e], count=n, offset=pos).astype(np.int64)
     else:
-        arr = _floats(buf, pos, n, processor).astype(np.float64)
+        arr = np.frombuffer(buf, dtype=_F4[processor], count=n, offset=pos)
+        # float32 -> float64 is exact, so no float32 intermediate is needed
+        arr = (dec_to_float32(arr) if processor == "dec" else arr).astype(np.float64)
     return arr.reshape(dims, order="F") if dims else arr.reshape(())
 
 
@@ -257,6 +265,7 @@ def read_parameters(
     if header.data_start > header.param_block + n_blocks:  # claim too small: data start bounds it
         end = min((header.data_start - 1) * BLOCK, len(buf))
     e = header.endian
+    byteorder: Literal["little", "big"] = "big" if e == ">" else "little"
     groups: dict[int, str] = {}
     pending: list[tuple[int, str, Param]] = []
     pos = start + 4
@@ -274,11 +283,10 @@ def read_parameters(
                 field="parameters",
                 value=pos - start,
             )
-        name = "".join(
-            ch if ch.isprintable() else "?"
-            for ch in buf[pos + 2 : name_end].decode("latin-1").strip().upper()
-        )
-        offset = int(np.frombuffer(buf, dtype=e + "i2", count=1, offset=name_end)[0])
+        name = buf[pos + 2 : name_end].decode("latin-1").strip().upper()
+        if not name.isprintable():
+            name = "".join(ch if ch.isprintable() else "?" for ch in name)
+        offset = int.from_bytes(buf[name_end : name_end + 2], byteorder, signed=True)
         body = name_end + 2
         nxt = name_end + offset if offset > 0 else end
         if offset < 0:
@@ -315,9 +323,9 @@ def read_parameters(
                 )
             if n_dims > 7:
                 raise _fail(path, "parameter has more than 7 dimensions", field=name, value=n_dims)
-            dims = tuple(int(d) for d in buf[body + 2 : body + 2 + n_dims])
+            dims = tuple(buf[body + 2 : body + 2 + n_dims])
             vpos = body + 2 + n_dims
-            size = (int(np.prod(dims)) if dims else 1) * abs(dtype)
+            size = math.prod(dims) * abs(dtype)
             if vpos + size > end:
                 raise _fail(
                     path,

@@ -279,10 +279,12 @@ def _decode(
     dt = np.dtype([("p", word, (n_points, 4)), ("a", aword, (n_sub, n_ch))])
     offset = (h.data_start - 1) * BLOCK
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
-    pts, ana = rec["p"], rec["a"].reshape(n_frames * n_sub, n_ch)
+    pts, ana = rec["p"], rec["a"]
     if h.processor == "dec" and is_float:
-        return dec_to_float32(pts), dec_to_float32(ana).astype(np.float64)
-    return pts, ana.astype(np.float64)  # points stay a view of the file: converted per use
+        pts, ana = dec_to_float32(pts), dec_to_float32(ana)
+    # one conversion straight from the strided field (reshaping the field first would copy
+    # it); points stay a view of the file, converted per use
+    return pts, ana.astype(np.float64).reshape(n_frames * n_sub, n_ch)
 
 
 #: a marker moving faster than this between two frames is a spike or a swap, m/s
@@ -324,9 +326,9 @@ def _rail_findings(
     rails = (0.0, 65535.0) if unsigned else (-32768.0, 32767.0)
     at = ((raw == rails[0]) | (raw == rails[1])).sum(axis=0)
     bad = counts & (at >= max(3, 0.005 * raw.shape[0]))
-    if unsigned:  # offset-binary counts sit mid-scale; small counts near 0 are not at a rail
-        mid = np.median(raw, axis=0)
-        bad &= mid > 1000
+    if unsigned and bad.any():  # offset-binary counts sit mid-scale: near 0 is not a rail
+        cand = np.flatnonzero(bad)  # the median only of channels that could be flagged
+        bad[cand] = np.median(raw[:, cand], axis=0) > 1000
     for j in np.flatnonzero(bad):
         out.append(
             message(
@@ -360,9 +362,21 @@ def marker_findings(
         One sentence per finding (also emitted as :class:`~cxlab._check.CxlabWarning`).
     """
     out: list[str] = []
-    if not markers.size or not np.isfinite(markers).any():
+    if not markers.size:
         return out
-    reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
+    # the largest |coordinate| per marker, 0 where it has none: fmax skips NaN without
+    # the mask and masked copy (an infinite value, never written by the fast engine, takes
+    # the masked formula: it must not count)
+    # over frames first (contiguous rows, vectorised), then x, y, z: max is exact in any order
+    reach = np.fmax.reduce(np.fmax.reduce(np.abs(markers), axis=0), axis=-1)
+    if np.isinf(reach).any():
+        if not np.isfinite(markers).any():
+            return out
+        reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
+    elif np.isnan(reach).all():
+        return out
+    else:
+        reach = np.nan_to_num(reach, nan=0.0)
     far = np.flatnonzero(reach > MAX_COORDINATE_M)
     if far.size:
         out.append(
@@ -375,11 +389,17 @@ def marker_findings(
             )
         )
     elif markers.shape[0] > 1 and rate_hz > 0:
-        # Qualisys writes a gap as exactly (0, 0, 0) with a valid residual: not a position
-        seen = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
-        step = np.diff(seen, axis=0)
+        # Qualisys writes a gap as exactly (0, 0, 0) with a valid residual: not a position,
+        # so a step from or to one has no speed
+        gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
+        step = np.diff(markers, axis=0)
         speed = np.sqrt(np.einsum("fmk,fmk->fm", step, step)) * rate_hz
-        top = np.where(np.isfinite(speed), speed, -1.0).max(axis=0)
+        np.copyto(speed, np.nan, where=gap[1:] | gap[:-1])
+        top = np.fmax.reduce(speed, axis=0)  # NaN skipped; -1 where a marker has no speed
+        if np.isinf(top).any():
+            top = np.where(np.isfinite(speed), speed, -1.0).max(axis=0)
+        else:
+            top = np.nan_to_num(top, nan=-1.0)
         fast = np.flatnonzero(top > MAX_MARKER_SPEED_M_S)
         if fast.size:
             worst = fast[np.argmax(top[fast])]
@@ -527,17 +547,23 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
     findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3
-    word4 = raw_pts[..., 3].astype(np.float64)
+    word4 = raw_pts[..., 3].astype(np.float64)  # (n_frames, n_points): small beside xyz
     xyz = raw_pts[..., :3].astype(np.float64)  # the one full-size copy of the points
-    if not is_float:
+    invalid = np.signbit(word4)
+    if is_float:  # int16 * a finite scale is always finite
+        invalid |= ~np.isfinite(word4)
+        # a non-finite coordinate makes the sum non-finite; float32 values cannot overflow it
+        with np.errstate(invalid="ignore"):  # inf + -inf: NaN, as wanted
+            invalid |= ~np.isfinite(xyz[..., 0] + xyz[..., 1] + xyz[..., 2])
+    else:
         xyz *= scale
-    invalid = np.signbit(word4) | ~np.isfinite(word4) | ~np.isfinite(xyz).all(axis=-1)
-    res_int = np.where(invalid, 0, np.clip(np.nan_to_num(word4), 0, 65535)).astype(np.int64)
-    residuals = (res_int & 0xFF) * abs(scale) * length_m
-    residuals[invalid] = np.nan
+    # a valid word 4 is finite and >= +0, so clipping it is a minimum; invalid ones read 0
+    res_int = np.minimum(word4, 65535.0, out=np.zeros_like(word4), where=~invalid)
+    residuals = (res_int.astype(np.int64) & 0xFF) * abs(scale) * length_m
+    np.copyto(residuals, np.nan, where=invalid)
     del word4, res_int, raw_pts
     xyz *= length_m
-    xyz[invalid] = np.nan
+    np.copyto(xyz, np.nan, where=invalid[..., None])
 
     labels = _labels(_concat(point, "LABELS"), n_points, "point", path)
     is_marker, other = split_points(point, xyz, labels, length_m)
@@ -646,15 +672,23 @@ def _marker_up(markers: np.ndarray) -> str | None:
     if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
         return None
     markers = markers[:: max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
-    m = np.where((markers == 0).all(axis=-1, keepdims=True), np.nan, markers)
-    ok = np.isfinite(m).all(axis=-1).any(axis=1)
+    gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
+    m = markers.copy()
+    np.copyto(m, np.nan, where=gap[..., None])
+    seen = np.isfinite(m[..., 0]) & np.isfinite(m[..., 1]) & np.isfinite(m[..., 2])
+    ok = seen.any(axis=1)
     if not ok.any():
         return None
     m = m[ok]
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low = np.nanmedian(np.nanmin(m, axis=1), axis=0)
-        extent = np.nanmedian(np.nanmax(m, axis=1), axis=0) - low
+    lo, hi = np.nanmin(m, axis=1), np.nanmax(m, axis=1)  # finite: each frame has a marker
+    if np.isnan(lo).any() or np.isnan(hi).any():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low = np.nanmedian(lo, axis=0)
+            extent = np.nanmedian(hi, axis=0) - low
+    else:  # no NaN: np.median gives nanmedian's numbers without its masked-array path
+        low = np.median(lo, axis=0)
+        extent = np.median(hi, axis=0) - low
     k = int(np.argmax(extent))
     others = np.delete(extent, k)
     if extent[k] >= 0.5 and np.all(extent[k] >= 1.3 * others) and -0.1 <= low[k] <= 0.3:
