@@ -150,7 +150,7 @@ def curves_section(
                 "correction": {"sidak": "Šidák"}.get(row["correction"], row["correction"]),
                 "tails": "two-tailed" if row["two_tailed"] else "one-tailed",
                 "threshold": sections.fmt(row["threshold"]),
-                "df": ", ".join(sections.fmt(float(v)) for v in str(row["df"]).split(", ") if v),
+                "df": ", ".join(sections.fmt(v) for v in res.df),
                 "n_subjects": int(row["n_subjects"]),
                 "permutations": None if pd.isna(row["permutations"]) else int(row["permutations"]),
                 "note": sections.relabel(str(row["note"]), names),
