@@ -482,17 +482,19 @@ def _repeated(values: list, n: np.ndarray, /) -> pa.Array:
     same array, a tenth of the time on a batch's curves."""
     n = np.asarray(n, dtype=np.int64)
     total = int(n.sum())
-    missing = np.array([v is None for v in values], dtype=bool)
-    if missing.any():  # rare (a label column of the strength table): the general path
+
+    def taken() -> pa.Array:  # the general path: missing values, or over 2 GiB of text
         idx = pa.array(np.repeat(np.arange(len(values), dtype=np.int32), n))
         return pa.array(values, pa.string()).take(idx)
+
+    if any(v is None for v in values):  # rare (a label column of the strength table)
+        return taken()
     encoded = [str(v).encode() for v in values]
     sizes = np.repeat(np.array([len(b) for b in encoded], dtype=np.int64), n)
     offsets = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     if offsets[-1] >= 2**31:
-        idx = pa.array(np.repeat(np.arange(len(values), dtype=np.int32), n))
-        return pa.array(values, pa.string()).take(idx)
+        return taken()
     data = b"".join(b * int(k) for b, k in zip(encoded, n.tolist(), strict=True))
     return pa.StringArray.from_buffers(
         total, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
@@ -601,16 +603,20 @@ def _checked_curves(curves: list[tuple[dict, list[Curve]]], /) -> pa.Table:
     table the validation would reorder, are validated row by row."""
     schema = schema_of("curves")
     items, unique = _curve_items(curves)
-    if not unique:
+
+    def row_by_row() -> pa.Table:
         return validate(_curves_table(curves), schema)
+
+    if not unique:
+        return row_by_row()
     head = _assemble("curves", _curve_columns(items, nodes=False))
     checked = validate(head, schema)
     if not all(checked.column(c).equals(head.column(c)) for c in schema.sort_by):
-        return validate(_curves_table(curves), schema)
+        return row_by_row()
     columns = _curve_columns(items)
     node, pct = columns["node"].to_numpy(), columns["pct"].to_numpy(zero_copy_only=False)
     if len(node) and (node.min() < 0 or not (0.0 <= np.nanmin(pct) <= np.nanmax(pct) <= 100.0)):
-        return validate(_curves_table(curves), schema)  # cannot happen: the grid's bounds
+        return row_by_row()  # cannot happen: the grid's bounds
     return pa.Table.from_arrays(
         [columns[c.name] for c in schema.columns], schema=schema.arrow_schema()
     )
