@@ -211,27 +211,20 @@ def commit_state(state: State, change: pa.Table, n_live: int, /):
     dropped). Only the shards of the changed keys are rebuilt, unless the level changes
     (or the root is legacy): then every shard, once."""
     level = shard_level(n_live)
-    if state.legacy or level != state.level or not state.shards:
-        base = {"": state.live} if state.live.num_rows else {}
-        touched_all = True
-    else:
-        base = dict(state.tables)
-        touched_all = False
-    if touched_all:
-        cat = pa.concat_tables([t for t in base.values()] or [empty()])
-        cat = _apply(cat, change)
+    if state.legacy or level != state.level or not state.shards:  # every shard, once
+        cat = _apply(state.live, change)
         prefix = shard_of(cat.column("key").to_pylist(), level)
-        tables = {}
-        for p in sorted(set(prefix.to_pylist())):
-            tables[p] = ordered(cat.filter(pc.equal(prefix, p)))
+        tables = {
+            p: ordered(cat.filter(pc.equal(prefix, p))) for p in sorted(set(prefix.to_pylist()))
+        }
         touched = set(tables)
     else:
         prefix = shard_of(change.column("key").to_pylist(), level)
-        tables = dict(base)
+        tables = dict(state.tables)
         touched = set(prefix.to_pylist())
         for p in sorted(touched):
             mine = change.filter(pc.equal(prefix, p))
-            new = ordered(_apply(base.get(p, empty()), mine))
+            new = ordered(_apply(state.tables.get(p, empty()), mine))
             if new.num_rows:
                 tables[p] = new
             else:
