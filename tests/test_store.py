@@ -679,6 +679,31 @@ def test_a_commit_makes_its_files_durable_at_once_not_one_fsync_each(tmp_path, m
     }
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads fds in /proc")
+def test_without_syncfs_a_commit_fsyncs_each_file_and_each_folder_holding_one(
+    tmp_path, monkeypatch
+):
+    import cxlab.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_SYNCFS", [None])  # a system without syncfs(2)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os,
+        "fsync",
+        lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1],
+    )
+    s = Store(tmp_path)
+    with s.transaction() as tx:
+        for r in _rids(3):
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+    files = {str(tmp_path / p.file) for p in s.parts("forces").values()}
+    files |= {str(tmp_path / "_catalog" / f) for f in _shard_files(s)}
+    folders = {str(Path(f).parent) for f in files}
+    assert files | folders <= set(synced)  # every new file and every folder it is in
+    assert str(tmp_path) in synced  # the root's folder, after the root's rename
+
+
 def test_a_catalog_of_one_file_is_read_and_sharded_by_the_next_commit(tmp_path):
     """A store written by the cxlab before shards (one _catalog.parquet of every part)."""
     from cxlab import _catalog

@@ -1198,19 +1198,15 @@ def _sync_store(root: Path, files: Iterable[str], /) -> None:
             os.close(fd)
     folders = set()
     for f in files:
-        fd = os.open(root / f, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(root / f)
         folders.add((root / f).parent)
     for d in sorted(folders):
-        _fsync_dir(d)
+        _fsync(d)
 
 
-def _fsync_dir(folder: Path, /) -> None:
-    """fsync a folder, so that a rename into it survives a power cut."""
-    fd = os.open(folder, os.O_RDONLY)
+def _fsync(path: Path, /) -> None:
+    """fsync a file, or a folder (so that a rename into it survives a power cut)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -1275,7 +1271,7 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         _sync_store(root, [*sorted(added), *sorted(shards)])
         with atomic_file(root / _catalog.CATALOG) as fh:
             fh.write(root_bytes)
-        _fsync_dir(root)
+        _fsync(root)
     except BaseException:
         for temp in consumed:
             with contextlib.suppress(FileNotFoundError):
