@@ -579,6 +579,20 @@ class Store:
         cols = _columns(schema, columns)
         if not parts:
             return _frame(schema.arrow_schema().empty_table().select(cols))
+        return _frame(pa.concat_tables(self.read_arrow_parts(parts, table=table, columns=cols)))
+
+    def read_arrow_parts(
+        self,
+        parts: Sequence[Part],
+        /,
+        *,
+        table: str,
+        columns: Sequence[str] | None = None,
+    ) -> list[pa.Table]:
+        """One Arrow table per part of ``parts``, as stored (float32 sample columns stay
+        float32): what :meth:`read_parts` returns without the pandas conversion, for a
+        caller that slices the columns as NumPy arrays (the features runner)."""
+        cols = _columns(schema_of(table), columns)
         out = []
         fs = None if self._remote is None else self._remote.arrow
         for p in parts:
@@ -596,7 +610,7 @@ class Store:
                 with fs.open_input_file(path) as fh:
                     t = pq.ParquetFile(fh).read(columns=cols)
             out.append(t)
-        return _frame(pa.concat_tables(out))
+        return out
 
     def tables(self) -> list[str]:
         """Names of the tables that have at least one part, sorted."""
