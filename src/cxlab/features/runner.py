@@ -92,33 +92,42 @@ def _parts(store: Store, name: str) -> dict[str, list[Part]]:
     return {k: [p] for k, p in store.parts(name).items()}
 
 
-class _Slices(NamedTuple):
-    """One table's rows for a batch of recordings: columns as NumPy arrays and, per
-    recording id, the ``(start, stop)`` of its rows (in the table's sort order)."""
-
-    columns: dict[str, np.ndarray]
-    spans: dict[str, tuple[int, int]]
+_Rows = dict[str, dict[str, np.ndarray]]
+"""One table's rows for a batch of recordings: recording id -> its columns as NumPy arrays
+(in the table's sort order; a recording without rows is absent)."""
 
 
-def _scan(store: Store, jobs: list[dict], name: str, columns: list[str]) -> _Slices:
-    """Read table ``name`` for every recording of ``jobs`` in one scan.
+def _numpy(column: pa.ChunkedArray, /) -> np.ndarray:
+    """``column`` as one NumPy array (a view of a single chunk; nulls as NaN / None)."""
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    return column.to_numpy()
 
-    Parts keyed by recording id (the ingest layout) are read together and split by the
-    row counts the catalog holds; otherwise (or when the counts disagree) the rows are
-    read with their ``recording_id`` and split by a stable sort on it."""
+
+def _scan(store: Store, jobs: list[dict], name: str, columns: list[str]) -> _Rows:
+    """Read table ``name`` for every recording of ``jobs`` in one pass.
+
+    Parts keyed by recording id (the ingest layout) are read as Arrow tables (one a part,
+    float32 samples as stored: no pandas frame) and checked against the row counts the
+    catalog holds; otherwise (or when a count disagrees) the rows are read with their
+    ``recording_id`` and split by a stable sort on it."""
     keyed = [j for j in jobs if j[f"{name}_keyed"]]
-    parts = [p for j in keyed for p in j[name]]
-    spans: dict[str, tuple[int, int]] = {}
-    cols: dict[str, np.ndarray] = {}
-    if parts:
-        df = store.read_parts(parts, table=name, columns=columns)
-        counts = [sum(p.rows for p in j[name]) for j in keyed]
-        if sum(counts) == len(df):
-            stops = np.cumsum(counts)
-            for j, a, b in zip(keyed, stops - counts, stops, strict=True):
-                if b > a:
-                    spans[j["rec"]["recording_id"]] = (int(a), int(b))
-            cols = {c: df[c].to_numpy() for c in columns}
+    rows: _Rows = {}
+    if keyed:
+        parts = [p for j in keyed for p in j[name]]
+        tables = store.read_arrow_parts(parts, table=name, columns=columns)
+        if all(t.num_rows == p.rows for t, p in zip(tables, parts, strict=True)):
+            it = iter(tables)
+            for j in keyed:
+                own = [next(it) for _ in j[name]]
+                if sum(t.num_rows for t in own) == 0:
+                    continue
+                rows[j["rec"]["recording_id"]] = {
+                    c: _numpy(own[0].column(c))
+                    if len(own) == 1
+                    else np.concatenate([_numpy(t.column(c)) for t in own])
+                    for c in columns
+                }
         else:  # a part shared by several recordings: split on the column itself
             keyed = []
     done = {id(j) for j in keyed}
@@ -130,15 +139,11 @@ def _scan(store: Store, jobs: list[dict], name: str, columns: list[str]) -> _Sli
         rid = df["recording_id"].to_numpy(dtype=object)
         order = np.argsort(rid, kind="stable")
         rid = rid[order]
-        n0 = len(next(iter(cols.values()))) if cols else 0
-        new = {c: df[c].to_numpy()[order] for c in columns}
-        cols = {c: np.concatenate([cols[c], new[c]]) for c in columns} if cols else new
+        cols = {c: df[c].to_numpy()[order] for c in columns}
         if len(rid):
-            starts = np.flatnonzero(np.r_[True, rid[1:] != rid[:-1]])
-            stops = np.r_[starts[1:], len(rid)]
-            for a, b in zip(starts, stops, strict=True):
-                spans[str(rid[a])] = (n0 + int(a), n0 + int(b))
-    return _Slices(cols, spans)
+            for a, b in zip(*_groups(rid), strict=True):
+                rows[str(rid[a])] = {c: v[a:b] for c, v in cols.items()}
+    return rows
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,16 +159,16 @@ def _rate(rate, times) -> float:
     return 1.0 / float(np.median(np.diff(times())))
 
 
-def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
-    """One recording's :class:`Trial` from the batch's forces and markers (views, no copy)."""
+def _trial(rec: dict, forces: _Rows, markers: _Rows) -> Trial:
+    """One recording's :class:`Trial` from the batch's forces and markers (float32
+    samples widened to float64)."""
     rid = rec["recording_id"]
     trial = Trial(task=rec["task"])
     mass = rec.get("body_mass_kg")  # export header (ForceDecks Weight (Kg)), if ingested
     if mass is not None and np.isfinite(mass):
         trial.body_mass_kg = float(mass)
-    if rid in forces.spans:
-        a, b = forces.spans[rid]
-        c = {k: v[a:b] for k, v in forces.columns.items()}
+    if rid in forces:
+        c = forces[rid]
         plate, sample = c["plate"].astype(np.int64), c["sample"]
         if not _sorted_by(plate, sample):
             order = np.lexsort((sample, plate))
@@ -177,9 +182,8 @@ def _trial(rec: dict, forces: _Slices, markers: _Slices) -> Trial:
         trial.analog_rate_hz = _rate(
             rec.get("analog_rate_hz"), lambda: c["time_s"][starts[0] : stops[0]]
         )
-    if rid in markers.spans:
-        a, b = markers.spans[rid]
-        c = {k: v[a:b] for k, v in markers.columns.items()}
+    if rid in markers:
+        c = markers[rid]
         names = c["marker"].astype(object)
         if not (np.all(names[1:] >= names[:-1]) and _sorted_by(names, c["frame"])):
             order = np.lexsort((c["frame"], names))
