@@ -339,11 +339,13 @@ def _validated_by_subject(name: str, rows: list[tuple[dict, list]], /) -> dict[s
         raise
     if checked.num_rows == 0:
         return {}
-    sub = checked.column("subject_id").to_numpy(zero_copy_only=False)
-    starts, stops = _groups(sub)
+    # the subject runs from the column's dictionary codes (no Python string per row)
+    sub = checked.column("subject_id").combine_chunks().dictionary_encode(null_encoding="encode")
+    codes, names = sub.indices.to_numpy(), sub.dictionary.to_pylist()
+    starts, stops = _groups(codes)
     out: dict[str, pa.Table] = {}
     for a, b in zip(starts, stops, strict=True):
-        key = part_key(sub[a])
+        key = part_key(names[codes[a]])
         if key in out:  # two subject ids with one key cannot happen (the key is the id)
             raise AssertionError(f"subject rows of part {key} are not contiguous")
         out[key] = checked.slice(a, b - a)
@@ -481,28 +483,11 @@ def _floats(x: np.ndarray, /) -> pa.Array:
 
 
 def _repeated(values: list, n: np.ndarray, /) -> pa.Array:
-    """One string column holding ``values[i]`` (``None`` = missing) ``n[i]`` times, built
-    from its offsets and bytes (NumPy) rather than by an Arrow ``take`` over every row: the
-    same array, a tenth of the time on a batch's curves."""
-    n = np.asarray(n, dtype=np.int64)
-    total = int(n.sum())
-
-    def taken() -> pa.Array:  # the general path: missing values, or over 2 GiB of text
-        idx = pa.array(np.repeat(np.arange(len(values), dtype=np.int32), n))
-        return pa.array(values, pa.string()).take(idx)
-
-    if any(v is None for v in values):  # rare (a label column of the strength table)
-        return taken()
-    encoded = [str(v).encode() for v in values]
-    sizes = np.repeat(np.array([len(b) for b in encoded], dtype=np.int64), n)
-    offsets = np.zeros(total + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    if offsets[-1] >= 2**31:
-        return taken()
-    data = b"".join(b * int(k) for b, k in zip(encoded, n.tolist(), strict=True))
-    return pa.StringArray.from_buffers(
-        total, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
-    )
+    """One string column holding ``values[i]`` (``None`` = missing) ``n[i]`` times: an Arrow
+    ``take`` (the copy runs in C++: 3 ms for the 27 MB of curve ``method`` text of a batch
+    of 60 CMJs, where joining repeated Python bytes took 50-80 ms)."""
+    idx = np.repeat(np.arange(len(values), dtype=np.int64), np.asarray(n, dtype=np.int64))
+    return pa.array(values, pa.string()).take(idx)
 
 
 def _id_arrays(recs: list[dict], n: np.ndarray) -> dict[str, pa.Array]:
@@ -550,11 +535,11 @@ def _curve_items(curves: list[tuple[dict, list[Curve]]], /) -> tuple[list, bool]
     """The batch's (recording, curve) pairs in the table's sort order, and whether that
     order is certain (no two curves of a recording share phase, signal and side; else
     they are left in their order for :func:`cxlab.schemas.validate` to sort the rows)."""
-    items = [(rec, c) for rec, cs in curves for c in cs]
-    keys = [
-        (*(_sort_key(rec[k]) for k in _FEATURE_SORT_IDS), c.phase, c.signal, c.side)
-        for rec, c in items
-    ]
+    items, keys = [], []
+    for rec, cs in curves:
+        head = tuple(_sort_key(rec[k]) for k in _FEATURE_SORT_IDS)  # once a recording
+        items += [(rec, c) for c in cs]
+        keys += [(*head, c.phase, c.signal, c.side) for c in cs]
     unique = len(set(keys)) == len(keys)
     if unique:
         order = sorted(range(len(items)), key=keys.__getitem__)
