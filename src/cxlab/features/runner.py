@@ -438,8 +438,9 @@ def _held_parts(
             if key.startswith("subject"):
                 held.setdefault(key, {})[name] = part
                 if name == "features":  # ~35 rows a recording; curves have ~100 times more
-                    ids = store.read_parts([part], table=name, columns=["recording_id"])
-                    present.setdefault(key, {})[name] = set(ids["recording_id"].dropna())
+                    (t,) = store.read_arrow_parts([part], table=name, columns=["recording_id"])
+                    ids = pc.unique(t.column("recording_id").drop_null()).to_pylist()
+                    present.setdefault(key, {})[name] = set(ids)
     subjects = {
         k: _SubjectPart(
             k,
