@@ -569,6 +569,22 @@ def test_batch_tables_built_from_columns_equal_pandas_rows_validated():
     assert validate(_curves_table(twice), "curves").equals(frame(twice))
 
 
+def test_forces_and_markers_shared_by_recordings_give_the_features_of_parts_per_recording(
+    store, tmp_path
+):
+    """Parts not keyed by recording id (several recordings in one part) are read with their
+    ``recording_id`` and split on it: the same features as the ingest layout's parts."""
+    shared = Store(tmp_path / "shared")
+    for name in ("recordings", "strength"):
+        shared.write(name, store.table(name), key="all")
+    for name in ("forces", "markers"):
+        shared.write(name, store.table(name), key="shared", partition=SUBJ)
+    assert extract_features(shared, jobs=1, progress=False).n_rows > 0
+    extract_features(store, jobs=1, progress=False)
+    for name in ("features", "curves"):
+        pd.testing.assert_frame_equal(shared.table(name), store.table(name))
+
+
 def test_a_batch_is_split_into_one_table_per_subject_part_missing_subject_included():
     from cxlab.features.measure import Measure
     from cxlab.features.runner import _validated_by_subject, part_key
