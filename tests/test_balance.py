@@ -1,10 +1,11 @@
 import ezc3d
 import numpy as np
 import pytest
+from scipy import signal as sps
 from scipy import stats
 
 from cxlab._check import InputFormatError
-from cxlab.features.balance import cop_ellipse_area, cop_metrics
+from cxlab.features.balance import cop_ellipse_area, cop_metrics, welch_psd
 from cxlab.features.signal import lowpass
 from featuresim import cop_normal
 
@@ -71,3 +72,25 @@ def test_cop_metrics_on_a_real_standing_plate(real_dir):
     # plate noise inflates path length, barely the RMS: filter before comparing velocities
     assert raw["path_length_m"] > 5 * m["path_length_m"]
     assert raw["rms_ml_m"] == pytest.approx(m["rms_ml_m"], rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("n", "rate", "nperseg"),
+    [
+        (3000, 100.0, 1000),
+        (3001, 100.0, 1000),
+        (2999, 100.0, 999),
+        (57, 100.0, 57),
+        (12345, 1000.0, 2000),
+        (700, 120.0, 333),
+        (10, 50.0, 10),
+        (4000, 100.0, 250),
+    ],
+)
+def test_welch_psd_gives_the_bits_of_scipy_welch(n, rate, nperseg):
+    x = np.random.default_rng(n).normal(size=n).cumsum() * 1e-3
+    f0, p0 = sps.welch(x, fs=rate, nperseg=nperseg, detrend="constant")
+    f, p = welch_psd(x, rate_hz=rate, nperseg=nperseg)
+    assert f.dtype == p.dtype == np.float64 and p.shape == p0.shape
+    np.testing.assert_array_equal(f, f0)
+    np.testing.assert_array_equal(p, p0)  # bit for bit: the features stay the same

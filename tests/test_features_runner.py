@@ -569,6 +569,45 @@ def test_batch_tables_built_from_columns_equal_pandas_rows_validated():
     assert validate(_curves_table(twice), "curves").equals(frame(twice))
 
 
+def test_forces_and_markers_shared_by_recordings_give_the_features_of_parts_per_recording(
+    store, tmp_path
+):
+    """Parts not keyed by recording id (several recordings in one part) are read with their
+    ``recording_id`` and split on it: the same features as the ingest layout's parts."""
+    shared = Store(tmp_path / "shared")
+    for name in ("recordings", "strength"):
+        shared.write(name, store.table(name), key="all")
+    for name in ("forces", "markers"):
+        shared.write(name, store.table(name), key="shared", partition=SUBJ)
+    assert extract_features(shared, jobs=1, progress=False).n_rows > 0
+    extract_features(store, jobs=1, progress=False)
+    for name in ("features", "curves"):
+        pd.testing.assert_frame_equal(shared.table(name), store.table(name))
+
+
+def test_a_batch_is_split_into_one_table_per_subject_part_missing_subject_included():
+    from cxlab.features.measure import Measure
+    from cxlab.features.runner import _validated_by_subject, part_key
+
+    def rec(name, subject):
+        return {"recording_id": _rid(name), "subject_id": subject, "session": "1"} | {
+            "task": "cmj",
+            "trial": "1",
+        }
+
+    ms = [Measure("a_m", "left", 1.0, "m", "x"), Measure("b_m", "left", 2.0, "m", "x")]
+    a, b = "a" * 12, "b" * 12
+    feats = [(rec("a", b), ms), (rec("b", None), ms[:1]), (rec("c", a), ms)]
+    got = _validated_by_subject("features", feats)
+    assert {k: t.num_rows for k, t in got.items()} == {
+        part_key(a): 2,
+        part_key(b): 2,
+        part_key(None): 1,
+    }
+    assert got[part_key(None)].column("recording_id").to_pylist() == [_rid("b")]
+    assert set(got[part_key(a)].column("subject_id").to_pylist()) == {a}
+
+
 def test_new_and_removed_recordings_of_a_subject_rewrite_its_parts_as_a_run_from_scratch(
     tmp_path,
 ):

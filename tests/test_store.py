@@ -375,6 +375,19 @@ def test_read_parts_reads_handles_without_the_catalog(tmp_path):
     assert got["fz"].dtype == np.float64
 
 
+def test_read_arrow_parts_gives_one_table_a_part_as_stored(tmp_path):
+    s = Store(tmp_path)
+    rid2 = "b" * 16
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    s.write("forces", _forces(20).assign(recording_id=rid2), key=rid2, partition="abcdefabcdef")
+    parts = s.parts("forces")
+    got = s.read_arrow_parts([parts[rid2], parts[RID]], table="forces", columns=["sample", "fz"])
+    assert [t.num_rows for t in got] == [20, 50] and got[1].column_names == ["sample", "fz"]
+    assert got[0].schema.field("fz").type == pa.float32()  # not widened: no pandas frame
+    np.testing.assert_array_equal(got[1]["fz"].to_numpy(), _forces()["fz"].astype(np.float32))
+    assert s.read_arrow_parts([], table="forces") == []
+
+
 def test_readers_see_only_what_the_catalog_lists(tmp_path):
     s = Store(tmp_path)
     s.write("forces", _forces(), key=RID, partition="abcdefabcdef")

@@ -16,6 +16,7 @@ events:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -267,8 +268,10 @@ def plate_curves(
         for axis in ("x", "y"):
             if any(f"f{axis}" not in p for p in group):
                 continue
-            f = np.sum([np.asarray(p[f"f{axis}"], dtype=float) for p in group], axis=0)
-            segs = [f[a : b + 1] for a, b in windows]
+            cols = [np.asarray(p[f"f{axis}"], dtype=float) for p in group]
+            # each occurrence's samples summed over the plates in order: the bits of
+            # np.sum over the plates (one row after the other), without summing the trial
+            segs = [functools.reduce(np.add, [c[a : b + 1] for c in cols]) for a, b in windows]
             if all(not np.isfinite(s).any() for s in segs):
                 continue
             todo.append((side, "shear", axis, segs, _method(segs, method)))
@@ -289,8 +292,8 @@ def plate_curves(
     out: list[Curve] = []
     t0, t1 = windows[0][0] / rate_hz, windows[-1][1] / rate_hz
     for side, kind, axis, segs, m in todo:
-        y = np.stack([next(resampled) for _ in segs]).mean(axis=0)
         k = len(segs)
+        y = next(resampled) if k == 1 else np.stack([next(resampled) for _ in segs]).mean(axis=0)
         name = "ap" if axis == "x" else "ml"
         if kind == "shear":
             txt = f"{events_txt}" + (f"; mean of {k} occurrence(s)" if k > 1 else "")
