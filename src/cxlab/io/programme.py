@@ -9,19 +9,16 @@ are listed in ``docs/surveys.md``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
 
 from cxlab.deid import normalise_header
 from cxlab.io._sheet import (
+    OpenSheet,
     Problems,
     date_column,
     find_column,
     number_column,
-    open_sheet,
     text_column,
 )
 from cxlab.units import MASS, unit_factors
@@ -40,24 +37,14 @@ def _name(s: pd.Series) -> pd.Series:
 
 
 def read_programme(
-    path: str | os.PathLike[str],
-    /,
-    *,
-    problems: Problems,
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read one programme log, recording every bad cell in ``problems``.
 
     Parameters
     ----------
-    path : path-like
-        ``.csv`` or ``.xlsx``; header in row 1.
-    problems : Problems, keyword-only
-        Collector of bad cells (spreadsheet row numbers, header = 1).
-    subject_column, date_format, drop_columns
-        As for :func:`cxlab.io.surveys.read_survey`.
+    sheet, problems, date_format
+        As for every sheet reader (:mod:`cxlab.io._sheet`).
 
     Returns
     -------
@@ -75,13 +62,12 @@ def read_programme(
     Raises
     ------
     InputFormatError
-        Unreadable file, no (or two) subject columns, or neither an arm nor an
-        exercise column.
+        Neither an arm nor an exercise column.
     """
-    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
+    df, subj, *_, file = sheet
     col = {normalise_header(c): c for c in df.columns}
     ex_col = col.get("exercise")
-    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path, required=ex_col is None)
+    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=file, required=ex_col is None)
     label = text_column(df, subj, what="subject label", file=file, problems=problems)
     is_ex = (df[ex_col] != "") if ex_col else pd.Series(False, index=df.index)
     prog = _programmes(df, ~is_ex, col, arm_col, file, problems, date_format)
