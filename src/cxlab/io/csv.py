@@ -67,7 +67,7 @@ from cxlab.io._text import (
     delimiter,
     head_lines,
     numeric_block,
-    plate_findings,
+    plate_recording,
     rate_from_time,
 )
 from cxlab.io.recording import Platform, Recording
@@ -413,32 +413,13 @@ def read_forceplate_csv(
     found = find_header(path, wanted, header_row=spec.header_row)
     if found is None:
         line = head[0].lstrip("\ufeff")
-        names = _split(line, delimiter(line))
-        missing = [c for c in wanted if c not in names]
-        raise InputFormatError(
-            message(
-                "has no column " + ", ".join(map(repr, missing)),
-                file=path,
-                field=missing[0],
-                value=[n for n in names if n],
-                fix="pass a mapping that names this export's columns (see docs/ingest.md)",
-            )
-        )
+        raise _no_column(path, wanted, _split(line, delimiter(line)))
     row, sep, names = found
     index = {}
     for i, n in enumerate(names):
         index.setdefault(n, i)  # a repeated name: the first column, as the mapping can say
-    missing = [c for c in wanted if c not in index]
-    if missing:
-        raise InputFormatError(
-            message(
-                "has no column " + ", ".join(map(repr, missing)),
-                file=path,
-                field=missing[0],
-                value=[n for n in names if n],
-                fix="pass a mapping that names this export's columns (see docs/ingest.md)",
-            )
-        )
+    if any(c not in index for c in wanted):
+        raise _no_column(path, wanted, names)
     below = head_lines(path, row + 40)[row + 1 :]
     skip = row + 1
     if below and not any(_NUMBER.match(c) for c in _split(below[0], sep) if c):
@@ -461,21 +442,12 @@ def read_forceplate_csv(
     if not rate > 0:
         raise ConfigError(message("must be positive", field="rate_hz", value=rate))
     platforms = _platforms(spec.columns, col, len(data), rate, threshold, path, skip + 1)
-    findings = plate_findings(platforms, path)
-    return Recording(
-        markers=np.empty((0, 0, 3)),
-        marker_labels=[],
-        residuals=np.empty((0, 0)),
-        point_rate_hz=float("nan"),
-        analogs=np.empty((len(data), 0)),
-        analog_labels=[],
-        analog_units=[],
-        analog_rate_hz=rate,
-        platforms=platforms,
+    return plate_recording(
+        path,
+        platforms,
+        fmt="csv",
+        rate_hz=rate,
         meta={
-            "format": "csv",
-            "engine": "cxlab",
-            "source": str(path),
             "manufacturer": None,
             "software": None,
             "first_frame": 0,
@@ -483,7 +455,7 @@ def read_forceplate_csv(
             "time_offset_s": offset,
             "parameters": {"mapping": spec.to_dict()},
         },
-        warnings=findings,
+        analogs=np.empty((len(data), 0)),
     )
 
 
@@ -516,6 +488,20 @@ def _check_units_row(
                     fix="correct time_unit in the mapping",
                 )
             )
+
+
+def _no_column(path: Path, wanted: list[str], names: list[str]) -> InputFormatError:
+    """The error of a header ``names`` lacking some of the ``wanted`` columns."""
+    missing = [c for c in wanted if c not in names]
+    return InputFormatError(
+        message(
+            "has no column " + ", ".join(map(repr, missing)),
+            file=path,
+            field=missing[0],
+            value=[n for n in names if n],
+            fix="pass a mapping that names this export's columns (see docs/ingest.md)",
+        )
+    )
 
 
 def _rate_from_stamps(t: np.ndarray, path: Path, field: str, first: int) -> tuple[float, float]:

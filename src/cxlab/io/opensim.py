@@ -45,7 +45,7 @@ from cxlab.io._text import (
     delimiter,
     head_lines,
     numeric_block,
-    plate_findings,
+    plate_recording,
     rate_from_time,
     time_order,
 )
@@ -517,7 +517,6 @@ def read_mot(
         meta_extra["orientations"] = [n.removesuffix("_qw") for n in names[1::4]]
     platforms: list[Platform] = []
     vertical = None
-    findings: list[str] = []
     if groups:
         cols = [data[:, i] for i in range(data.shape[1])]
         _check_magnitude(
@@ -531,21 +530,12 @@ def read_mot(
         vertical = _vertical_axis(groups, cols, cop_threshold_n) if up == "auto" else up
         platforms = [_platform(g, cols, vertical, rate, cop_threshold_n) for g in groups]
         meta_extra["plate_sides"] = [g["side"] for g in groups]
-    findings = plate_findings(platforms, path)
-    return Recording(
-        markers=np.empty((0, 0, 3)),
-        marker_labels=[],
-        residuals=np.empty((0, 0)),
-        point_rate_hz=float("nan"),
-        analogs=data[:, other] if other else np.empty((len(data), 0)),
-        analog_labels=labels,
-        analog_units=units,
-        analog_rate_hz=rate,
-        platforms=platforms,
+    return plate_recording(
+        path,
+        platforms,
+        fmt="sto" if path.suffix.lower() == ".sto" else "mot",
+        rate_hz=rate,
         meta={
-            "format": "sto" if path.suffix.lower() == ".sto" else "mot",
-            "engine": "cxlab",
-            "source": str(path),
             "manufacturer": None,
             "software": None,
             "first_frame": 0,
@@ -556,7 +546,9 @@ def read_mot(
             "parameters": {"header": info},
             **meta_extra,
         },
-        warnings=findings,
+        analogs=data[:, other] if other else np.empty((len(data), 0)),
+        analog_labels=labels,
+        analog_units=units,
     )
 
 

@@ -36,7 +36,7 @@ from cxlab.io._text import (
     delimiter,
     head_lines,
     numeric_block,
-    plate_findings,
+    plate_recording,
     rate_from_time,
     time_order,
 )
@@ -96,25 +96,13 @@ def _platform(fx, fy, fz, cx, cy, tz, rate: float, threshold: float) -> Platform
 def _recording(
     platforms: list[Platform], rate: float, n: int, path: Path, fmt: str, meta: dict
 ) -> Recording:
-    return Recording(
-        markers=np.empty((0, 0, 3)),
-        marker_labels=[],
-        residuals=np.empty((0, 0)),
-        point_rate_hz=float("nan"),
+    return plate_recording(
+        path,
+        platforms,
+        fmt=fmt,
+        rate_hz=rate,
+        meta={"first_frame": 0, "units": None, **meta},
         analogs=np.empty((n, 0)),
-        analog_labels=[],
-        analog_units=[],
-        analog_rate_hz=rate,
-        platforms=platforms,
-        meta={
-            "format": fmt,
-            "engine": "cxlab",
-            "source": str(path),
-            "first_frame": 0,
-            "units": None,
-            **meta,
-        },
-        warnings=plate_findings(platforms, path),
     )
 
 
