@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from cxlab._check import ConfigError, InputFormatError, message
 from cxlab.io._sheet import Problems
 from cxlab.io._sheet import quarantine_rows as sheet_quarantine_rows
-from cxlab.io._text import NA_TEXT, check_empty, delimiter, head_bytes
+from cxlab.io._text import NA_TEXT, check_empty, delimiter, head_bytes, is_endheader
 from cxlab.io.csv import read_forceplate_csv
 from cxlab.io.opensim import read_mot, read_trc
 from cxlab.io.recording import Event, Platform, Recording
@@ -108,10 +107,7 @@ def format_of(path: str | os.PathLike[str], /) -> str | None:
         return vendor
     if text.lower().startswith("pathfiletype"):
         return "trc"
-    if any(
-        re.split(r"[\t, ]", line.strip(), maxsplit=1)[0].lower() == "endheader"
-        for line in lines[:-1]
-    ):
+    if any(is_endheader(line) for line in lines[:-1]):
         return "sto" if ext == ".sto" else "mot"
     for fmt in ("c3d", "trc", "mot", "sto", "csv"):
         # an empty file keeps its extension's format, so its reader says it is empty

@@ -8,6 +8,7 @@ import io
 import itertools
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,9 @@ __all__ = [
     "decimal_mark",
     "delimiter",
     "head_bytes",
+    "head_line",
     "head_lines",
+    "is_endheader",
     "numeric_block",
     "plate_findings",
     "plate_recording",
@@ -121,6 +124,27 @@ def head_lines(path: Path, n: int) -> list[str]:
             return out
     except OSError as e:
         raise unreadable(path, e) from None
+
+
+def head_line(
+    head: list[str], is_it: Callable[[str], bool], /, *, path: Path, what: str, fix: str
+) -> int:
+    """The index of the first line of ``head`` that ``is_it`` and has a line after it.
+
+    Raises
+    ------
+    InputFormatError
+        ``what`` is wrong with the file (no such line, or nothing after it), with ``fix``.
+    """
+    i = next((i for i, line in enumerate(head) if is_it(line)), None)
+    if i is None or i + 1 >= len(head):
+        raise InputFormatError(message(what, file=path, fix=fix))
+    return i
+
+
+def is_endheader(line: str, /) -> bool:
+    """Whether ``line`` is the ``endheader`` line closing an OpenSim MOT/STO header."""
+    return re.split(r"[\t, ]", line.strip(), maxsplit=1)[0].lower() == "endheader"
 
 
 #: the "delimiter" of whitespace-separated text (split with a regular expression)

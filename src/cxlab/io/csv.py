@@ -507,40 +507,32 @@ def _no_column(path: Path, wanted: list[str], names: list[str]) -> InputFormatEr
 def _rate_from_stamps(t: np.ndarray, path: Path, field: str, first: int) -> tuple[float, float]:
     """Rate (Hz) and offset (s) from a time column; stamps may repeat k times per frame."""
     ok = np.isfinite(t)
-    if not ok.all():
+    if ok.all():
+        step = np.diff(t)
+        if (step > 0).all():
+            return rate_from_time(t, path, field), float(t[0])
+        if (step >= 0).all() and step.size:
+            # stamps at a frame rate, k samples per frame: runs of equal values
+            starts = np.flatnonzero(np.concatenate([[True], step > 0]))
+            runs = np.diff(np.append(starts, t.size))
+            k = int(runs[0])
+            frames = t[starts]
+            regular = (runs[:-1] == k).all() and runs[-1] <= k and frames.size >= 2
+            if regular:
+                dt = np.diff(frames)
+                regular = bool(np.allclose(dt, dt.mean(), rtol=1e-3, atol=1e-9))
+            if regular:
+                rate = float(f"{k / float(np.diff(frames).mean()):.9g}")
+                warn(
+                    f"each time stamp repeats {k} times (stamps at the frame rate); the sample "
+                    f"rate is {k} per {np.diff(frames).mean():g} s = {rate:g} Hz",
+                    file=path,
+                    field=field,
+                )
+                return rate, float(t[0])
+        bad = int(np.argmax(~(step > 0))) + 1
+    else:
         bad = int(np.argmin(ok))
-        raise InputFormatError(
-            message(
-                f"data row {bad + 1}: time must increase and have no empty cells",
-                file=path,
-                field=field,
-                value=float(t[bad]),
-                fix="fix the time column or pass rate_hz=",
-            )
-        )
-    step = np.diff(t)
-    if (step > 0).all():
-        return rate_from_time(t, path, field), float(t[0])
-    if (step >= 0).all() and step.size:
-        # stamps at a frame rate, k samples per frame: runs of equal values
-        starts = np.flatnonzero(np.concatenate([[True], step > 0]))
-        runs = np.diff(np.append(starts, t.size))
-        k = int(runs[0])
-        frames = t[starts]
-        regular = (runs[:-1] == k).all() and runs[-1] <= k and frames.size >= 2
-        if regular:
-            dt = np.diff(frames)
-            regular = bool(np.allclose(dt, dt.mean(), rtol=1e-3, atol=1e-9))
-        if regular:
-            rate = float(f"{k / float(np.diff(frames).mean()):.9g}")
-            warn(
-                f"each time stamp repeats {k} times (stamps at the frame rate); the sample "
-                f"rate is {k} per {np.diff(frames).mean():g} s = {rate:g} Hz",
-                file=path,
-                field=field,
-            )
-            return rate, float(t[0])
-    bad = int(np.argmax(~(step > 0))) + 1
     raise InputFormatError(
         message(
             f"data row {bad + 1}: time must increase and have no empty cells",

@@ -43,7 +43,9 @@ from cxlab.io._text import (
     cells,
     check_empty,
     delimiter,
+    head_line,
     head_lines,
+    is_endheader,
     numeric_block,
     plate_recording,
     rate_from_time,
@@ -414,22 +416,13 @@ def read_mot(
     check_option("up", up, ("auto", "y", "z"))
     check_empty(path)
     head = head_lines(path, _MAX_HEADER_LINES + 1)
-    end = next(
-        (
-            i
-            for i, line in enumerate(head)
-            if re.split(r"[\t, ]", line.strip(), maxsplit=1)[0].lower() == "endheader"
-        ),
-        None,
+    end = head_line(
+        head,
+        is_endheader,
+        path=path,
+        what="has no 'endheader' line followed by column names",
+        fix="check that it is an OpenSim .mot/.sto file",
     )
-    if end is None or end + 1 >= len(head):
-        raise InputFormatError(
-            message(
-                "has no 'endheader' line followed by column names",
-                file=path,
-                fix="check that it is an OpenSim .mot/.sto file",
-            )
-        )
     info = {}
     for line in head[:end]:
         first = cells(line, delimiter(line, default=WHITESPACE))[0] if line.strip() else ""

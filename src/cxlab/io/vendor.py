@@ -34,6 +34,7 @@ from cxlab.io._text import (
     check_empty,
     decimal_mark,
     delimiter,
+    head_line,
     head_lines,
     numeric_block,
     plate_recording,
@@ -402,18 +403,13 @@ def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20
                 fix="export the trial from BioWare as text",
             )
         )
-    col_line = next(
-        (i for i, line in enumerate(head) if line.strip().lower().startswith(("abs time", "time"))),
-        None,
+    col_line = head_line(
+        head,
+        lambda line: line.strip().lower().startswith(("abs time", "time")),
+        path=path,
+        what="has no 'abs time (s)' column row followed by a units row",
+        fix="re-export the trial as text",
     )
-    if col_line is None or col_line + 1 >= len(head):
-        raise InputFormatError(
-            message(
-                "has no 'abs time (s)' column row followed by a units row",
-                file=path,
-                fix="re-export the trial as text",
-            )
-        )
     info = {}
     for line in head[1:col_line]:
         parts = line.split("\t")
