@@ -73,17 +73,13 @@ def _coded(
 def read_participants(
     sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> pd.DataFrame:
-    """Read one participants sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    sheet, problems, date_format
-        As for every sheet reader (:mod:`cxlab.io._sheet`).
+    """Read one participants sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), :data:`PARTICIPANT_COLUMNS`
+        :func:`~cxlab.io._sheet.sheet_rows` of :data:`PARTICIPANT_COLUMNS`
         (``height_m`` in m, ``mass_kg`` in kg, ``age_years`` in years; NaN/None when blank
         or absent) and ``dob`` (datetime64, NaT when absent: the caller turns it into
         ``age_years`` and drops it). Rows with problems are included; the caller drops them.

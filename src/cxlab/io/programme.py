@@ -39,12 +39,8 @@ def _name(s: pd.Series) -> pd.Series:
 def read_programme(
     sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read one programme log, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    sheet, problems, date_format
-        As for every sheet reader (:mod:`cxlab.io._sheet`).
+    """Read one programme log (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------

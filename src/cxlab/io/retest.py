@@ -24,17 +24,13 @@ __all__ = ["read_retest"]
 
 
 def read_retest(sheet: OpenSheet, /, *, problems: Problems) -> pd.DataFrame:
-    """Read one test–retest sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    sheet, problems
-        As for every sheet reader (:mod:`cxlab.io._sheet`).
+    """Read one test–retest sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), ``outcome``, ``value_1``,
+        :func:`~cxlab.io._sheet.sheet_rows` of ``outcome``, ``value_1``,
         ``value_2`` (float, the outcome's unit), ``interval_days`` (float, d; NaN when blank
         or absent). Rows with problems are included; the caller drops them.
 

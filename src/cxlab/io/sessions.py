@@ -64,17 +64,13 @@ def session_order(sessions: pd.Series, /) -> pd.Series:
 def read_sessions(
     sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> pd.DataFrame:
-    """Read one sessions sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    sheet, problems, date_format
-        As for every sheet reader (:mod:`cxlab.io._sheet`).
+    """Read one sessions sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), ``session``, ``date``
+        :func:`~cxlab.io._sheet.sheet_rows` of ``session``, ``date``
         (datetime64, NaT when blank), ``session_index`` (float, NaN when blank). Rows with
         problems are included; the caller drops them.
 

@@ -45,17 +45,13 @@ def torque_unit_factor(units: pd.Series, /) -> pd.Series:
 
 
 def read_strength(sheet: OpenSheet, /, *, problems: Problems) -> pd.DataFrame:
-    """Read one dynamometer sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    sheet, problems
-        As for every sheet reader (:mod:`cxlab.io._sheet`).
+    """Read one dynamometer sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), ``session``, ``muscle_group``
+        :func:`~cxlab.io._sheet.sheet_rows` of ``session``, ``muscle_group``
         (lower case, spaces → ``_``), ``side`` (``left``/``right``), ``peak_torque_nm``
         (float, N·m). Rows with problems are included; the caller drops them.
 
