@@ -94,6 +94,18 @@ def _platform(fx, fy, fz, cx, cy, tz, rate: float, threshold: float) -> Platform
     )
 
 
+def _export_head(path: Path, fmt: str, n: int, *, what: str, fix: str) -> list[str]:
+    """The first ``n`` lines of a ``fmt`` export; an empty file or another format is refused
+    (``what`` is wrong, showing line 1, with ``fix``)."""
+    check_empty(path)
+    head = head_lines(path, n)
+    if not head or vendor_format(head[0]) != fmt:
+        raise InputFormatError(
+            message(what, file=path, value=head[0][:40] if head else "", fix=fix)
+        )
+    return head
+
+
 def _recording(
     platforms: list[Platform], rate: float, n: int, path: Path, fmt: str, meta: dict
 ) -> Recording:
@@ -163,18 +175,13 @@ def read_forcedecks(path: str | os.PathLike[str], /, *, cop_threshold_n: float =
         infinite or absurd (> 100 kN) cell, a repeated time value.
     """
     path = Path(path)
-    check_empty(path)
-    head = head_lines(path, 40)
-    if not head or vendor_format(head[0]) != "forcedecks":
-        raise InputFormatError(
-            message(
-                "is not a ForceDecks raw data export (line 1 must start "
-                "'ForceDecks Raw Data Export')",
-                file=path,
-                value=head[0][:40] if head else "",
-                fix="export the trial from ForceDecks as raw data",
-            )
-        )
+    head = _export_head(
+        path,
+        "forcedecks",
+        40,
+        what="is not a ForceDecks raw data export (line 1 must start 'ForceDecks Raw Data Export')",
+        fix="export the trial from ForceDecks as raw data",
+    )
     sep = delimiter(head[0])
     col_line = next(
         (i for i, line in enumerate(head) if re.match(r'^\s*"?time"?\s*[,;]', line, re.IGNORECASE)),
@@ -392,17 +399,13 @@ def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20
         absurd cell, a repeated time value.
     """
     path = Path(path)
-    check_empty(path)
-    head = head_lines(path, 60)
-    if not head or vendor_format(head[0]) != "bioware":
-        raise InputFormatError(
-            message(
-                "is not a Kistler BioWare export (line 1 must be 'BioWare Version ... Export')",
-                file=path,
-                value=head[0][:40] if head else "",
-                fix="export the trial from BioWare as text",
-            )
-        )
+    head = _export_head(
+        path,
+        "bioware",
+        60,
+        what="is not a Kistler BioWare export (line 1 must be 'BioWare Version ... Export')",
+        fix="export the trial from BioWare as text",
+    )
     col_line = head_line(
         head,
         lambda line: line.strip().lower().startswith(("abs time", "time")),
