@@ -74,6 +74,11 @@ def read_programme(
     return prog.reset_index(drop=True), ex.reset_index(drop=True)
 
 
+def _at(idx: pd.Index, /, **columns: pd.Series) -> pd.DataFrame:
+    """``row`` = ``idx`` and each sheet-long column taken at those rows."""
+    return pd.DataFrame({"row": idx, **{k: v[idx].to_numpy() for k, v in columns.items()}})
+
+
 def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataFrame:
     if arm_col is None:
         rows = rows & False
@@ -103,16 +108,14 @@ def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataF
         df.loc[over, col["sessions_attended"]] if over.any() else "",
         "sessions attended exceed 1.5 × sessions prescribed",
     )
-    return pd.DataFrame(
-        {
-            "row": idx,
-            "arm": arm[idx].to_numpy(),
-            "start_date": start[idx].to_numpy(),
-            "end_date": end[idx].to_numpy(),
-            "sessions_prescribed": pres[idx].to_numpy(),
-            "sessions_attended": att[idx].to_numpy(),
-            "adherence": adherence[idx].to_numpy(),
-        }
+    return _at(
+        idx,
+        arm=arm,
+        start_date=start,
+        end_date=end,
+        sessions_prescribed=pres,
+        sessions_attended=att,
+        adherence=adherence,
     )
 
 
@@ -125,17 +128,7 @@ def _exercises(df, rows, col, file, problems, date_format) -> pd.DataFrame:
     rpe = number_column(df, col.get("rpe"), ge=0, le=10, **kw)
     load = _load_kg(df, rows, col, file, problems)
     ex = _name(df[col["exercise"]]) if "exercise" in col else pd.Series("", index=df.index)
-    return pd.DataFrame(
-        {
-            "row": idx,
-            "date": date[idx].to_numpy(),
-            "exercise": ex[idx].to_numpy(),
-            "sets": sets[idx].to_numpy(),
-            "reps": reps[idx].to_numpy(),
-            "load_kg": load[idx].to_numpy(),
-            "rpe": rpe[idx].to_numpy(),
-        }
-    )
+    return _at(idx, date=date, exercise=ex, sets=sets, reps=reps, load_kg=load, rpe=rpe)
 
 
 def _load_kg(df, rows, col, file, problems) -> pd.Series:
