@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Unpack
 
 import numpy as np
 import pandas as pd
 
 from cxlab._check import warn
 from cxlab.deid import age_years, pseudonymise_labels
-from cxlab.ingest._sheet_ingest import Landing, ingest_sheet
+from cxlab.ingest._sheet_ingest import DatedSheetOptions as Dated
+from cxlab.ingest._sheet_ingest import Landing, StoreLike, ingest_sheet
 from cxlab.ingest._tables import IngestResult
 from cxlab.io import Problems
+from cxlab.io.participants import read_participants
 from cxlab.store import Store
 
 __all__ = ["ingest_participants"]
@@ -71,13 +74,7 @@ _PARTICIPANTS = Landing(
 
 
 def ingest_participants(
-    paths: Iterable[str | os.PathLike[str]],
-    /,
-    *,
-    store: Store | str | os.PathLike[str],
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    paths: Iterable[str | os.PathLike[str]], /, *, store: StoreLike, **options: Unpack[Dated]
 ) -> IngestResult:
     """Ingest participants sheets (:func:`cxlab.io.participants.read_participants`).
 
@@ -87,7 +84,7 @@ def ingest_participants(
         CSV/XLSX files, one row per subject.
     store : Store or path, keyword-only
         Destination store.
-    subject_column, date_format, drop_columns
+    **options : DatedSheetOptions, keyword-only
         As for :func:`cxlab.ingest.ingest_surveys`.
 
     Returns
@@ -102,19 +99,12 @@ def ingest_participants(
     (:func:`cxlab.deid.age_years`) and is never stored; without a dated session it is dropped
     with a warning. A subject given twice with different values rejects every copy.
     """
-    from cxlab.io.participants import read_participants
-
     return ingest_sheet(
         paths,
         store=store,
-        reader=lambda p, problems: read_participants(
-            p,
-            problems=problems,
-            subject_column=subject_column,
-            date_format=date_format,
-            drop_columns=drop_columns,
-        ),
+        reader=read_participants,
         landings=[_PARTICIPANTS],
         stage="participants",
         prepare=_age_at_baseline,
+        **options,
     )

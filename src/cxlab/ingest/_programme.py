@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Unpack
 
 import pandas as pd
 
-from cxlab.ingest._sheet_ingest import Landing, ingest_sheet
+from cxlab.ingest._sheet_ingest import DatedSheetOptions as Dated
+from cxlab.ingest._sheet_ingest import Landing, StoreLike, ingest_sheet
+from cxlab.ingest._sheet_ingest import SheetOptions as Options
 from cxlab.ingest._tables import IngestResult, _date
-from cxlab.store import Store
+from cxlab.io.programme import read_programme
+from cxlab.io.strength import read_strength
 
 __all__ = ["ingest_interventions", "ingest_strength"]
 
 
 def ingest_interventions(
-    paths: Iterable[str | os.PathLike[str]],
-    /,
-    *,
-    store: Store | str | os.PathLike[str],
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    paths: Iterable[str | os.PathLike[str]], /, *, store: StoreLike, **options: Unpack[Dated]
 ) -> IngestResult:
     """Ingest programme logs into ``interventions`` and ``exercise_log``.
 
@@ -33,7 +31,7 @@ def ingest_interventions(
         file or in separate files.
     store : Store or path, keyword-only
         Destination store.
-    subject_column, date_format, drop_columns
+    **options : DatedSheetOptions, keyword-only
         As for :func:`ingest_surveys`.
 
     Returns
@@ -47,20 +45,13 @@ def ingest_interventions(
     or blank). A subject × arm given twice with different values rejects both rows;
     likewise a subject × date × exercise.
     """
-    from cxlab.io.programme import read_programme
-
     return ingest_sheet(
         paths,
         store=store,
-        reader=lambda p, problems: read_programme(
-            p,
-            problems=problems,
-            subject_column=subject_column,
-            date_format=date_format,
-            drop_columns=drop_columns,
-        ),
+        reader=read_programme,
         landings=[_PROGRAMME, _EXERCISES],
         stage="interventions",
+        **options,
     )
 
 
@@ -116,12 +107,7 @@ _STRENGTH = Landing(
 
 
 def ingest_strength(
-    paths: Iterable[str | os.PathLike[str]],
-    /,
-    *,
-    store: Store | str | os.PathLike[str],
-    subject_column: str | None = None,
-    drop_columns: Iterable[str] = (),
+    paths: Iterable[str | os.PathLike[str]], /, *, store: StoreLike, **options: Unpack[Options]
 ) -> IngestResult:
     """Ingest dynamometer sheets into ``strength`` (peak torque in N·m).
 
@@ -131,7 +117,7 @@ def ingest_strength(
         CSV/XLSX files (``docs/surveys.md``).
     store : Store or path, keyword-only
         Destination store.
-    subject_column, drop_columns
+    **options : SheetOptions, keyword-only
         As for :func:`ingest_surveys`.
 
     Returns
@@ -144,14 +130,6 @@ def ingest_strength(
     One peak torque per subject × session × muscle group × side: a repeat with a
     different torque rejects every copy (export the session's peak, not each trial).
     """
-    from cxlab.io.strength import read_strength
-
     return ingest_sheet(
-        paths,
-        store=store,
-        reader=lambda p, problems: read_strength(
-            p, problems=problems, subject_column=subject_column, drop_columns=drop_columns
-        ),
-        landings=[_STRENGTH],
-        stage="strength",
+        paths, store=store, reader=read_strength, landings=[_STRENGTH], stage="strength", **options
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Unpack
 
 import pandas as pd
 
-from cxlab.ingest._sheet_ingest import Landing, ingest_sheet
+from cxlab.ingest._sheet_ingest import Landing, StoreLike, ingest_sheet
+from cxlab.ingest._sheet_ingest import SheetOptions as Options
 from cxlab.ingest._tables import IngestResult
-from cxlab.store import Store
+from cxlab.io.retest import read_retest
 
 __all__ = ["ingest_retest"]
 
@@ -38,12 +40,7 @@ _RETEST = Landing(
 
 
 def ingest_retest(
-    paths: Iterable[str | os.PathLike[str]],
-    /,
-    *,
-    store: Store | str | os.PathLike[str],
-    subject_column: str | None = None,
-    drop_columns: Iterable[str] = (),
+    paths: Iterable[str | os.PathLike[str]], /, *, store: StoreLike, **options: Unpack[Options]
 ) -> IngestResult:
     """Ingest test–retest sheets (:func:`cxlab.io.retest.read_retest`) into ``retest``.
 
@@ -53,7 +50,7 @@ def ingest_retest(
         CSV/XLSX files, one row per participant × outcome.
     store : Store or path, keyword-only
         Destination store.
-    subject_column, drop_columns
+    **options : SheetOptions, keyword-only
         As for :func:`cxlab.ingest.ingest_surveys`.
 
     Returns
@@ -68,14 +65,6 @@ def ingest_retest(
     within-session estimate. A participant × outcome given twice with different values
     rejects every copy.
     """
-    from cxlab.io.retest import read_retest
-
     return ingest_sheet(
-        paths,
-        store=store,
-        reader=lambda p, problems: read_retest(
-            p, problems=problems, subject_column=subject_column, drop_columns=drop_columns
-        ),
-        landings=[_RETEST],
-        stage="retest",
+        paths, store=store, reader=read_retest, landings=[_RETEST], stage="retest", **options
     )

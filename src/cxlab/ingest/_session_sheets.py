@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Unpack
 
 import pandas as pd
 
-from cxlab.ingest._sheet_ingest import Landing, ingest_sheet
+from cxlab.ingest._sheet_ingest import DatedSheetOptions as Dated
+from cxlab.ingest._sheet_ingest import Landing, StoreLike, ingest_sheet
 from cxlab.ingest._tables import IngestResult, _date
-from cxlab.store import Store
+from cxlab.io.sessions import read_sessions
 
 __all__ = ["ingest_sessions"]
 
 
 def ingest_sessions(
-    paths: Iterable[str | os.PathLike[str]],
-    /,
-    *,
-    store: Store | str | os.PathLike[str],
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    paths: Iterable[str | os.PathLike[str]], /, *, store: StoreLike, **options: Unpack[Dated]
 ) -> IngestResult:
     """Ingest sessions sheets (:func:`cxlab.io.sessions.read_sessions`) into ``sessions``.
 
@@ -31,7 +27,7 @@ def ingest_sessions(
         CSV/XLSX files with subject, session and optional date and session_index columns.
     store : Store or path, keyword-only
         Destination store.
-    subject_column, date_format, drop_columns
+    **options : DatedSheetOptions, keyword-only
         As for :func:`cxlab.ingest.ingest_surveys`.
 
     Returns
@@ -45,20 +41,8 @@ def ingest_sessions(
     (see :func:`cxlab.experiments.analysis_table`). A subject × session given twice with
     a different date or index rejects every copy; bad cells reject their row only.
     """
-    from cxlab.io.sessions import read_sessions
-
     return ingest_sheet(
-        paths,
-        store=store,
-        reader=lambda p, problems: read_sessions(
-            p,
-            problems=problems,
-            subject_column=subject_column,
-            date_format=date_format,
-            drop_columns=drop_columns,
-        ),
-        landings=[_SESSIONS],
-        stage="sessions",
+        paths, store=store, reader=read_sessions, landings=[_SESSIONS], stage="sessions", **options
     )
 
 

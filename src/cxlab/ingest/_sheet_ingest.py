@@ -11,21 +11,55 @@ every part validated before anything is written, and one store commit per ingest
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pandas as pd
 
 from cxlab.ingest._tables import IngestResult, _land, _quarantine, _read_all, _write
 from cxlab.io import Problems
+from cxlab.io._sheet import OpenSheet, open_sheet
 from cxlab.store import Store
 
-__all__ = ["Landing", "commit_sheets", "ingest_sheet", "read_sheets"]
+__all__ = [
+    "DatedSheetOptions",
+    "Landing",
+    "SheetOptions",
+    "StoreLike",
+    "commit_sheets",
+    "ingest_sheet",
+    "read_sheets",
+]
 
 #: ``reader(path, problems)`` → one frame per :class:`Landing` (columns ``file``, ``row``,
 #: ``label`` and the landing's keys/values); a single frame for a single landing.
 SheetReader = Callable[[str, Problems], "pd.DataFrame | tuple[pd.DataFrame, ...]"]
+#: A reader of :mod:`cxlab.io._sheet`: ``read(sheet, /, *, problems, **options)``.
+OpenSheetReader = Callable[..., "pd.DataFrame | tuple[pd.DataFrame, ...]"]
+
+
+#: Where an ingest writes: a :class:`~cxlab.store.Store` or its folder.
+StoreLike = Store | str | os.PathLike[str]
+
+
+class SheetOptions(TypedDict, total=False):
+    """The keyword options of every sheet ingest (``**options``), as for :func:`ingest_surveys`.
+
+    ``subject_column``: header of the subject label column; ``drop_columns``: more identifier
+    headers to drop.
+    """
+
+    subject_column: str | None
+    drop_columns: Iterable[str]
+
+
+class DatedSheetOptions(SheetOptions, total=False):
+    """:class:`SheetOptions` of a sheet with dates: also ``date_format`` (``strptime``)."""
+
+    date_format: str | None
 
 
 @dataclass(frozen=True)
@@ -118,10 +152,13 @@ def ingest_sheet(
     /,
     *,
     store: Store | str | os.PathLike[str],
-    reader: SheetReader,
+    reader: OpenSheetReader,
     landings: Sequence[Landing],
     stage: str,
     prepare: Callable[[pd.DataFrame, Problems, Store], pd.DataFrame] | None = None,
+    subject_column: str | None = None,
+    drop_columns: Iterable[str] = (),
+    **reader_options: object,
 ) -> IngestResult:
     """Read, check, pseudonymise, quarantine and commit sheets, one :class:`Landing` per table.
 
@@ -132,7 +169,9 @@ def ingest_sheet(
     store : Store or path, keyword-only
         Destination store.
     reader : callable, keyword-only
-        ``reader(path, problems)`` → one frame per landing (a bare frame for one landing).
+        ``reader(sheet, /, *, problems, **reader_options)`` → one frame per landing (a bare
+        frame for one landing); ``sheet`` is each file opened by
+        :func:`cxlab.io._sheet.open_sheet` with ``subject_column`` and ``drop_columns``.
     landings : sequence of Landing, keyword-only
         Where each of the reader's frames lands.
     stage : str, keyword-only
@@ -140,13 +179,28 @@ def ingest_sheet(
     prepare : callable, optional
         ``prepare(frame, problems, store)`` before landing (the first landing's frame
         only), e.g. turning a birth date into age at baseline from the store's sessions.
+    subject_column, drop_columns, **reader_options
+        :class:`SheetOptions` (``reader_options``: those of ``reader``, e.g. ``date_format``).
 
     Returns
     -------
     IngestResult
+
+    Raises
+    ------
+    TypeError
+        An option ``reader`` does not take (before any file is read).
     """
+    inspect.signature(reader).bind(None, problems=None, **reader_options)
+
+    def read(path: str, problems: Problems) -> pd.DataFrame | tuple[pd.DataFrame, ...]:
+        sheet: OpenSheet = open_sheet(
+            path, subject_column=subject_column, drop_columns=drop_columns
+        )
+        return reader(sheet, problems=problems, **reader_options)
+
     st = _as_store(store)
-    problems, files, shas, frames = read_sheets(paths, reader)
+    problems, files, shas, frames = read_sheets(paths, read)
     tables: dict[str, pd.DataFrame] = {}
     for i, landing in enumerate(landings):
         parts = [f[i] if isinstance(f, tuple) else f for f in frames]

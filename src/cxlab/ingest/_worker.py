@@ -25,7 +25,7 @@ from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import ARROW_TABLES, strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
-from cxlab.schemas import validate
+from cxlab.schemas import schema_of, validate
 from cxlab.store import Staged, Store
 
 __all__ = ["Outcome", "Task", "masks_of", "run_task"]
@@ -183,7 +183,7 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pa.Table:
         mass = math.nan
     rate = rec.point_rate_hz if n_markers else math.nan
     arate = rec.analog_rate_hz if (rec.analogs.size or rec.platforms) else math.nan
-    text = {
+    row = {
         "recording_id": task.recording_id,
         "subject_id": task.subject_id,
         "session": task.session,
@@ -193,17 +193,19 @@ def recording_row(rec: Recording, task: Task, fmt: str) -> pa.Table:
         "source_sha256": task.sha256,
         "format": fmt,
         "vendor": vendor,
+        "point_rate_hz": float(rate),
+        "analog_rate_hz": float(arate),
+        "n_frames": int(n_frames),
+        "first_frame": max(int(rec.first_frame), 0),
+        "warnings": notes,
+        "up_axis": up,
+        "body_mass_kg": mass,
+        "recorded_at": _meta_text(rec, "recorded_at"),
     }
-    row = {k: pa.array([v], pa.string()) for k, v in text.items()}
-    for k, v in (("point_rate_hz", rate), ("analog_rate_hz", arate)):
-        row[k] = pa.array([float(v)], pa.float64(), from_pandas=True)
-    row["n_frames"] = pa.array([int(n_frames)], pa.int64())
-    row["first_frame"] = pa.array([max(int(rec.first_frame), 0)], pa.int64())
-    row["warnings"] = pa.array([notes], pa.list_(pa.string()))
-    row["up_axis"] = pa.array([up], pa.string())
-    row["body_mass_kg"] = pa.array([mass], pa.float64(), from_pandas=True)
-    row["recorded_at"] = pa.array([_meta_text(rec, "recorded_at")], pa.string())
-    return pa.table(row)
+    types = schema_of("recordings").arrow_schema()  # the types are the schema's, not restated
+    return pa.table(
+        {k: pa.array([v], types.field(k).type, from_pandas=True) for k, v in row.items()}
+    )
 
 
 def _mask_names(text: str, task: Task) -> str:

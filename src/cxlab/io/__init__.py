@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from cxlab._check import ConfigError, InputFormatError, message
 from cxlab.io._sheet import Problems
 from cxlab.io._sheet import quarantine_rows as sheet_quarantine_rows
-from cxlab.io._text import NA_TEXT, check_empty, delimiter
+from cxlab.io._text import NA_TEXT, check_empty, delimiter, head_bytes, is_endheader
 from cxlab.io.csv import read_forceplate_csv
 from cxlab.io.opensim import read_mot, read_trc
 from cxlab.io.recording import Event, Platform, Recording
@@ -94,17 +93,7 @@ def format_of(path: str | os.PathLike[str], /) -> str | None:
         If the file cannot be opened.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as e:
-        raise InputFormatError(
-            message(
-                f"cannot be read ({e.strerror})",
-                file=path,
-                fix="check the path and its permissions",
-            )
-        ) from None
+    head = head_bytes(path)
     ext = path.suffix.lower()
     text_ext = ext in (".trc", ".mot", ".sto", ".csv", ".txt")
     if len(head) >= 2 and head[1] == 0x50:
@@ -118,10 +107,7 @@ def format_of(path: str | os.PathLike[str], /) -> str | None:
         return vendor
     if text.lower().startswith("pathfiletype"):
         return "trc"
-    if any(
-        re.split(r"[\t, ]", line.strip(), maxsplit=1)[0].lower() == "endheader"
-        for line in lines[:-1]
-    ):
+    if any(is_endheader(line) for line in lines[:-1]):
         return "sto" if ext == ".sto" else "mot"
     for fmt in ("c3d", "trc", "mot", "sto", "csv"):
         # an empty file keeps its extension's format, so its reader says it is empty

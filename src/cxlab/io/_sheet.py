@@ -1,10 +1,20 @@
-"""Shared pieces of the spreadsheet readers (surveys, programme logs, strength).
+"""Shared pieces of the spreadsheet readers (surveys, participants, sessions, programme logs,
+strength, test–retest).
 
 A sheet is read with every cell as text (``""`` for blank), indexed by the row
 number a spreadsheet user sees (header = row 1, first data row = 2), so that
 every rejected cell can be reported where the user will find it. Checks are
 vectorised: each rule is a boolean mask over the rows, and :class:`Problems`
 collects all failures before anything is written.
+
+Every sheet reader (participants, sessions, programme, strength, test–retest) is
+``read_<sheet>(sheet, /, *, problems[, date_format])``: ``sheet`` is the file as
+:func:`open_sheet` opened it (identifier columns dropped, subject-label column found, which
+raises :class:`~cxlab._check.InputFormatError` for an unreadable file or no subject
+column); every bad cell goes to ``problems`` (:class:`Problems`, spreadsheet row numbers,
+header = 1); ``date_format`` is the ``strptime`` format of its dates (default ISO
+``YYYY-MM-DD``). It returns :func:`sheet_rows` (``file``, ``row``, ``label`` and its own
+columns), rows with problems included: the caller drops them.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ __all__ = [
     "parse_dates",
     "parse_numbers",
     "read_sheet",
+    "sheet_rows",
     "text_column",
 ]
 
@@ -535,6 +546,30 @@ def text_column(
     text = df[col]
     problems.add(file, df.index[text == ""], col, "", f"{what} is empty")
     return text
+
+
+def sheet_rows(df: pd.DataFrame, label: pd.Series, /, *, file: str, **columns) -> pd.DataFrame:
+    """The frame a sheet reader returns: ``file``, ``row``, ``label`` and then ``columns``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The sheet (index = spreadsheet row); one returned row per sheet row.
+    label : pandas.Series
+        The raw subject labels (:func:`text_column`), aligned with ``df``.
+    file : str
+        The path as the problems name it.
+    **columns
+        The reader's own columns, in order (Series aligned with ``df``, or arrays).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index 0..n-1; ``row`` is int64.
+    """
+    return pd.DataFrame(
+        {"file": file, "row": df.index.astype("int64"), "label": label, **columns}
+    ).reset_index(drop=True)
 
 
 def date_column(

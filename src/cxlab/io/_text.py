@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cxlab._check import InputFormatError, message, warn
+from cxlab.io.recording import Platform, Recording
 
 __all__ = [
     "MAX_ABS",
@@ -22,11 +25,16 @@ __all__ = [
     "check_empty",
     "decimal_mark",
     "delimiter",
+    "head_bytes",
+    "head_line",
     "head_lines",
+    "is_endheader",
     "numeric_block",
     "plate_findings",
+    "plate_recording",
     "rate_from_time",
     "time_order",
+    "unreadable",
 ]
 
 #: cells read as missing: empty, ``NA``/``N/A`` and NaN in any letter case, signed or not
@@ -44,19 +52,35 @@ NA_TEXT = (
 MAX_ABS = 1e16
 
 
-def check_empty(path: Path, /) -> None:
-    """Refuse a 0-byte (or whitespace-only) file with a message saying so."""
+def unreadable(path: str | os.PathLike[str], error: OSError, /) -> InputFormatError:
+    """The error of a recording file the system cannot open or read (naming its reason)."""
+    return InputFormatError(
+        message(
+            f"cannot be read ({error.strerror})",
+            file=path,
+            fix="check the path and its permissions",
+        )
+    )
+
+
+def head_bytes(path: str | os.PathLike[str], /, n: int = 4096) -> bytes:
+    """The first ``n`` bytes of ``path`` (all of a shorter file).
+
+    Raises
+    ------
+    InputFormatError
+        If the file cannot be opened or read (:func:`unreadable`).
+    """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4096)
+            return fh.read(n)
     except OSError as e:
-        raise InputFormatError(
-            message(
-                f"cannot be read ({e.strerror})",
-                file=path,
-                fix="check the path and its permissions",
-            )
-        ) from None
+        raise unreadable(path, e) from None
+
+
+def check_empty(path: Path, /) -> None:
+    """Refuse a 0-byte (or whitespace-only) file with a message saying so."""
+    head = head_bytes(path)
     if not head.strip():
         what = f"{len(head)} bytes of white space" if head else "0 bytes"
         raise InputFormatError(
@@ -99,13 +123,28 @@ def head_lines(path: Path, n: int) -> list[str]:
                 out[0] = out[0].lstrip("\ufeff")
             return out
     except OSError as e:
-        raise InputFormatError(
-            message(
-                f"cannot be read ({e.strerror})",
-                file=path,
-                fix="check the path and its permissions",
-            )
-        ) from None
+        raise unreadable(path, e) from None
+
+
+def head_line(
+    head: list[str], is_it: Callable[[str], bool], /, *, path: Path, what: str, fix: str
+) -> int:
+    """The index of the first line of ``head`` that ``is_it`` and has a line after it.
+
+    Raises
+    ------
+    InputFormatError
+        ``what`` is wrong with the file (no such line, or nothing after it), with ``fix``.
+    """
+    i = next((i for i, line in enumerate(head) if is_it(line)), None)
+    if i is None or i + 1 >= len(head):
+        raise InputFormatError(message(what, file=path, fix=fix))
+    return i
+
+
+def is_endheader(line: str, /) -> bool:
+    """Whether ``line`` is the ``endheader`` line closing an OpenSim MOT/STO header."""
+    return re.split(r"[\t, ]", line.strip(), maxsplit=1)[0].lower() == "endheader"
 
 
 #: the "delimiter" of whitespace-separated text (split with a regular expression)
@@ -198,13 +237,7 @@ def numeric_block(
     try:
         raw = text.encode("utf-8") if text is not None else path.read_bytes()
     except OSError as e:
-        raise InputFormatError(
-            message(
-                f"cannot be read ({e.strerror})",
-                file=path,
-                fix="check the path and its permissions",
-            )
-        ) from None
+        raise unreadable(path, e) from None
     width = _max_fields(raw, skiprows, sep)
     if width == 0:
         return np.empty((0, 0))
@@ -395,3 +428,51 @@ def plate_findings(platforms: list, path: Path, /) -> list[str]:
             warn(text, file=path)
             out.append(text)
     return out
+
+
+def plate_recording(
+    path: Path,
+    platforms: list[Platform],
+    /,
+    *,
+    fmt: str,
+    rate_hz: float,
+    meta: dict,
+    analogs: np.ndarray,
+    analog_labels: list[str] | None = None,
+    analog_units: list[str] | None = None,
+) -> Recording:
+    """The :class:`Recording` of a text export without markers (force-plate CSV, MOT/STO,
+    ForceDecks, BioWare): its analog channels and plates at one rate.
+
+    Parameters
+    ----------
+    path : Path
+        The file read (``meta["source"]``).
+    platforms : list of Platform
+        Its plates; their physical checks (:func:`plate_findings`) become the warnings.
+    fmt : str
+        ``meta["format"]``.
+    rate_hz : float
+        Sample rate of the analogs and plates, in Hz.
+    meta : dict
+        The reader's own ``meta`` keys, after ``format``, ``engine`` (``"cxlab"``) and
+        ``source``.
+    analogs : numpy.ndarray
+        Shape (n_samples, n_channels); (n_samples, 0) for none.
+    analog_labels, analog_units : list of str, optional
+        One per analog channel (default none).
+    """
+    return Recording(
+        markers=np.empty((0, 0, 3)),
+        marker_labels=[],
+        residuals=np.empty((0, 0)),
+        point_rate_hz=float("nan"),
+        analogs=analogs,
+        analog_labels=analog_labels or [],
+        analog_units=analog_units or [],
+        analog_rate_hz=rate_hz,
+        platforms=platforms,
+        meta={"format": fmt, "engine": "cxlab", "source": str(path), **meta},
+        warnings=plate_findings(platforms, path),
+    )

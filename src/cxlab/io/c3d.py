@@ -21,7 +21,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -194,23 +194,32 @@ def _per_channel(values: list[Any], n: int, name: str, path: Path, default: floa
     return arr[:n]
 
 
-def _check_data_size(
-    buf: bytes,
-    path: Path,
-    h: C3DHeader,
-    *,
-    n_points: int,
-    n_ch: int,
-    n_sub: int,
-    n_frames: int,
-    frame_bytes: int,
-    frames_from: str,
-) -> None:
+class _Layout(NamedTuple):
+    """The data block's layout as the header and parameters declare it."""
+
+    n_points: int
+    n_ch: int
+    #: analog samples per point frame
+    n_sub: int
+    n_frames: int
+    #: what gave ``n_frames``, as the messages name it ("header frame range", ...)
+    frames_from: str
+    #: 4 (float) or 2 (integer)
+    word: int
+
+    @property
+    def frame_bytes(self) -> int:
+        return (4 * self.n_points + self.n_sub * self.n_ch) * self.word
+
+
+def _check_data_size(buf: bytes, path: Path, h: C3DHeader, layout: _Layout) -> None:
     """Refuse, before anything is allocated, a declared data block longer than the file.
 
     Also a frame larger than the whole file, even when no frame is declared (no real frame
     is: 65,535 channels x 65,535 samples per frame cannot describe a recording).
     """
+    n_points, n_ch, n_sub, n_frames, frames_from, _ = layout
+    frame_bytes = layout.frame_bytes
     offset = (h.data_start - 1) * BLOCK
     if frame_bytes > max(len(buf) - offset, 0) and frame_bytes > 4 * BLOCK:
         raise InputFormatError(
@@ -245,19 +254,12 @@ def _check_data_size(
 
 
 def _decode(
-    buf: bytes,
-    path: Path,
-    h: C3DHeader,
-    *,
-    n_points: int,
-    n_ch: int,
-    n_sub: int,
-    n_frames: int,
-    is_float: bool,
-    unsigned: bool,
-    frames_from: str = "header frame range",
+    buf: bytes, path: Path, h: C3DHeader, layout: _Layout, *, unsigned: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """The data block: points (n_frames, n_points, 4) as stored, analogs (n_samples, n_ch) f8."""
+    _check_data_size(buf, path, h, layout)
+    n_points, n_ch, n_sub, n_frames, _, size = layout
+    is_float = size == 4
     e = h.endian
     if is_float:
         word = "<u4" if h.processor == "dec" else e + "f4"
@@ -265,17 +267,6 @@ def _decode(
     else:
         word = e + "i2"
         aword = e + ("u2" if unsigned else "i2")
-    _check_data_size(
-        buf,
-        path,
-        h,
-        n_points=n_points,
-        n_ch=n_ch,
-        n_sub=n_sub,
-        n_frames=n_frames,
-        frame_bytes=(4 * n_points + n_sub * n_ch) * (4 if is_float else 2),
-        frames_from=frames_from,
-    )
     dt = np.dtype([("p", word, (n_points, 4)), ("a", aword, (n_sub, n_ch))])
     offset = (h.data_start - 1) * BLOCK
     rec = np.frombuffer(buf, dtype=dt, count=n_frames, offset=offset)
@@ -520,30 +511,9 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
         )
     if not n_points and not n_ch and not rotation:  # ROTATION poses keep the frame count
         n_frames = 0
-    _check_data_size(
-        buf,
-        path,
-        h,
-        n_points=n_points,
-        n_ch=n_ch,
-        n_sub=n_sub,
-        n_frames=n_frames,
-        frame_bytes=frame_bytes,
-        frames_from=frames_from,
-    )
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
-    raw_pts, raw_an = _decode(
-        buf,
-        path,
-        h,
-        n_points=n_points,
-        n_ch=n_ch,
-        n_sub=n_sub,
-        n_frames=n_frames,
-        is_float=is_float,
-        unsigned=unsigned,
-        frames_from=frames_from,
-    )
+    layout = _Layout(n_points, n_ch, n_sub, n_frames, frames_from, word)
+    raw_pts, raw_an = _decode(buf, path, h, layout, unsigned=unsigned)
     findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3

@@ -67,7 +67,7 @@ from cxlab.io._text import (
     delimiter,
     head_lines,
     numeric_block,
-    plate_findings,
+    plate_recording,
     rate_from_time,
 )
 from cxlab.io.recording import Platform, Recording
@@ -413,32 +413,13 @@ def read_forceplate_csv(
     found = find_header(path, wanted, header_row=spec.header_row)
     if found is None:
         line = head[0].lstrip("\ufeff")
-        names = _split(line, delimiter(line))
-        missing = [c for c in wanted if c not in names]
-        raise InputFormatError(
-            message(
-                "has no column " + ", ".join(map(repr, missing)),
-                file=path,
-                field=missing[0],
-                value=[n for n in names if n],
-                fix="pass a mapping that names this export's columns (see docs/ingest.md)",
-            )
-        )
+        raise _no_column(path, wanted, _split(line, delimiter(line)))
     row, sep, names = found
     index = {}
     for i, n in enumerate(names):
         index.setdefault(n, i)  # a repeated name: the first column, as the mapping can say
-    missing = [c for c in wanted if c not in index]
-    if missing:
-        raise InputFormatError(
-            message(
-                "has no column " + ", ".join(map(repr, missing)),
-                file=path,
-                field=missing[0],
-                value=[n for n in names if n],
-                fix="pass a mapping that names this export's columns (see docs/ingest.md)",
-            )
-        )
+    if any(c not in index for c in wanted):
+        raise _no_column(path, wanted, names)
     below = head_lines(path, row + 40)[row + 1 :]
     skip = row + 1
     if below and not any(_NUMBER.match(c) for c in _split(below[0], sep) if c):
@@ -461,21 +442,12 @@ def read_forceplate_csv(
     if not rate > 0:
         raise ConfigError(message("must be positive", field="rate_hz", value=rate))
     platforms = _platforms(spec.columns, col, len(data), rate, threshold, path, skip + 1)
-    findings = plate_findings(platforms, path)
-    return Recording(
-        markers=np.empty((0, 0, 3)),
-        marker_labels=[],
-        residuals=np.empty((0, 0)),
-        point_rate_hz=float("nan"),
-        analogs=np.empty((len(data), 0)),
-        analog_labels=[],
-        analog_units=[],
-        analog_rate_hz=rate,
-        platforms=platforms,
+    return plate_recording(
+        path,
+        platforms,
+        fmt="csv",
+        rate_hz=rate,
         meta={
-            "format": "csv",
-            "engine": "cxlab",
-            "source": str(path),
             "manufacturer": None,
             "software": None,
             "first_frame": 0,
@@ -483,7 +455,7 @@ def read_forceplate_csv(
             "time_offset_s": offset,
             "parameters": {"mapping": spec.to_dict()},
         },
-        warnings=findings,
+        analogs=np.empty((len(data), 0)),
     )
 
 
@@ -518,43 +490,49 @@ def _check_units_row(
             )
 
 
+def _no_column(path: Path, wanted: list[str], names: list[str]) -> InputFormatError:
+    """The error of a header ``names`` lacking some of the ``wanted`` columns."""
+    missing = [c for c in wanted if c not in names]
+    return InputFormatError(
+        message(
+            "has no column " + ", ".join(map(repr, missing)),
+            file=path,
+            field=missing[0],
+            value=[n for n in names if n],
+            fix="pass a mapping that names this export's columns (see docs/ingest.md)",
+        )
+    )
+
+
 def _rate_from_stamps(t: np.ndarray, path: Path, field: str, first: int) -> tuple[float, float]:
     """Rate (Hz) and offset (s) from a time column; stamps may repeat k times per frame."""
     ok = np.isfinite(t)
-    if not ok.all():
+    if ok.all():
+        step = np.diff(t)
+        if (step > 0).all():
+            return rate_from_time(t, path, field), float(t[0])
+        if (step >= 0).all() and step.size:
+            # stamps at a frame rate, k samples per frame: runs of equal values
+            starts = np.flatnonzero(np.concatenate([[True], step > 0]))
+            runs = np.diff(np.append(starts, t.size))
+            k = int(runs[0])
+            frames = t[starts]
+            regular = (runs[:-1] == k).all() and runs[-1] <= k and frames.size >= 2
+            if regular:
+                dt = np.diff(frames)
+                regular = bool(np.allclose(dt, dt.mean(), rtol=1e-3, atol=1e-9))
+            if regular:
+                rate = float(f"{k / float(np.diff(frames).mean()):.9g}")
+                warn(
+                    f"each time stamp repeats {k} times (stamps at the frame rate); the sample "
+                    f"rate is {k} per {np.diff(frames).mean():g} s = {rate:g} Hz",
+                    file=path,
+                    field=field,
+                )
+                return rate, float(t[0])
+        bad = int(np.argmax(~(step > 0))) + 1
+    else:
         bad = int(np.argmin(ok))
-        raise InputFormatError(
-            message(
-                f"data row {bad + 1}: time must increase and have no empty cells",
-                file=path,
-                field=field,
-                value=float(t[bad]),
-                fix="fix the time column or pass rate_hz=",
-            )
-        )
-    step = np.diff(t)
-    if (step > 0).all():
-        return rate_from_time(t, path, field), float(t[0])
-    if (step >= 0).all() and step.size:
-        # stamps at a frame rate, k samples per frame: runs of equal values
-        starts = np.flatnonzero(np.concatenate([[True], step > 0]))
-        runs = np.diff(np.append(starts, t.size))
-        k = int(runs[0])
-        frames = t[starts]
-        regular = (runs[:-1] == k).all() and runs[-1] <= k and frames.size >= 2
-        if regular:
-            dt = np.diff(frames)
-            regular = bool(np.allclose(dt, dt.mean(), rtol=1e-3, atol=1e-9))
-        if regular:
-            rate = float(f"{k / float(np.diff(frames).mean()):.9g}")
-            warn(
-                f"each time stamp repeats {k} times (stamps at the frame rate); the sample "
-                f"rate is {k} per {np.diff(frames).mean():g} s = {rate:g} Hz",
-                file=path,
-                field=field,
-            )
-            return rate, float(t[0])
-    bad = int(np.argmax(~(step > 0))) + 1
     raise InputFormatError(
         message(
             f"data row {bad + 1}: time must increase and have no empty cells",

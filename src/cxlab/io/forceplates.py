@@ -185,21 +185,40 @@ def platform_from_wrench(
     up : ndarray, shape (3,), optional
         The lab's upward unit vector (default: :func:`lab_up` of ``rot``).
     """
+    sign = REACTION_SIGN[plate_type] if sign is None else sign
+    up = lab_up(rot) if up is None else up
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _platform(
-            force_p,
-            moment_c_p,
-            rot,
-            centre,
-            corners,
-            origin,
-            plate_type,
-            rate_hz,
-            cop_threshold_n,
-            cop_poly,
-            length_m,
-            REACTION_SIGN[plate_type] if sign is None else sign,
-            lab_up(rot) if up is None else up,
+        px = -moment_c_p[:, 1] / force_p[:, 2]
+        py = moment_c_p[:, 0] / force_p[:, 2]
+        if cop_poly is not None and np.any(cop_poly):
+            k = cop_poly
+            px, py = px / length_m, py / length_m
+            x_off = (k[0] * py**4 + k[1] * py**2 + k[2]) * px**3 + (
+                k[3] * py**4 + k[4] * py**2 + k[5]
+            ) * px
+            y_off = (k[6] * px**4 + k[7] * px**2 + k[8]) * py**3 + (
+                k[9] * px**4 + k[10] * px**2 + k[11]
+            ) * py
+            px, py = (px - x_off) * length_m, (py - y_off) * length_m
+        cop_p = np.column_stack([px, py, np.zeros_like(px)])
+        free_p = moment_c_p + _cross(force_p, cop_p)
+        force = sign * (force_p @ rot.T)
+        moment = sign * (moment_c_p @ rot.T) + _cross(centre, force)
+        cop = cop_p @ rot.T + centre
+        normal = _normal(rot, up)
+        tz = sign * (free_p @ rot.T) @ normal
+        low = ~(np.abs(force @ normal) >= cop_threshold_n)
+        np.copyto(cop, np.nan, where=low[:, None])
+        np.copyto(tz, np.nan, where=low)
+        return Platform(
+            force=force,
+            moment=moment,
+            cop=cop,
+            tz=tz,
+            corners=corners,
+            origin=origin,
+            type=int(plate_type),
+            rate_hz=float(rate_hz),
         )
 
 
@@ -220,55 +239,6 @@ def _normal(rot: np.ndarray, up: np.ndarray) -> np.ndarray:
     """The plate's surface normal (its z axis, either way) pointing towards ``up``."""
     z = rot[:, 2]
     return z if float(z @ up) > 0 else -z
-
-
-def _platform(
-    force_p,
-    moment_c_p,
-    rot,
-    centre,
-    corners,
-    origin,
-    plate_type,
-    rate_hz,
-    cop_threshold_n,
-    cop_poly,
-    length_m,
-    sign,
-    up,
-) -> Platform:
-    px = -moment_c_p[:, 1] / force_p[:, 2]
-    py = moment_c_p[:, 0] / force_p[:, 2]
-    if cop_poly is not None and np.any(cop_poly):
-        k = cop_poly
-        px, py = px / length_m, py / length_m
-        x_off = (k[0] * py**4 + k[1] * py**2 + k[2]) * px**3 + (
-            k[3] * py**4 + k[4] * py**2 + k[5]
-        ) * px
-        y_off = (k[6] * px**4 + k[7] * px**2 + k[8]) * py**3 + (
-            k[9] * px**4 + k[10] * px**2 + k[11]
-        ) * py
-        px, py = (px - x_off) * length_m, (py - y_off) * length_m
-    cop_p = np.column_stack([px, py, np.zeros_like(px)])
-    free_p = moment_c_p + _cross(force_p, cop_p)
-    force = sign * (force_p @ rot.T)
-    moment = sign * (moment_c_p @ rot.T) + _cross(centre, force)
-    cop = cop_p @ rot.T + centre
-    normal = _normal(rot, up)
-    tz = sign * (free_p @ rot.T) @ normal
-    low = ~(np.abs(force @ normal) >= cop_threshold_n)
-    np.copyto(cop, np.nan, where=low[:, None])
-    np.copyto(tz, np.nan, where=low)
-    return Platform(
-        force=force,
-        moment=moment,
-        cop=cop,
-        tz=tz,
-        corners=corners,
-        origin=origin,
-        type=int(plate_type),
-        rate_hz=float(rate_hz),
-    )
 
 
 def _zero_window(zero: Param | None, n_sub: int, n_samples: int) -> slice | None:

@@ -43,9 +43,11 @@ from cxlab.io._text import (
     cells,
     check_empty,
     delimiter,
+    head_line,
     head_lines,
+    is_endheader,
     numeric_block,
-    plate_findings,
+    plate_recording,
     rate_from_time,
     time_order,
 )
@@ -414,22 +416,13 @@ def read_mot(
     check_option("up", up, ("auto", "y", "z"))
     check_empty(path)
     head = head_lines(path, _MAX_HEADER_LINES + 1)
-    end = next(
-        (
-            i
-            for i, line in enumerate(head)
-            if re.split(r"[\t, ]", line.strip(), maxsplit=1)[0].lower() == "endheader"
-        ),
-        None,
+    end = head_line(
+        head,
+        is_endheader,
+        path=path,
+        what="has no 'endheader' line followed by column names",
+        fix="check that it is an OpenSim .mot/.sto file",
     )
-    if end is None or end + 1 >= len(head):
-        raise InputFormatError(
-            message(
-                "has no 'endheader' line followed by column names",
-                file=path,
-                fix="check that it is an OpenSim .mot/.sto file",
-            )
-        )
     info = {}
     for line in head[:end]:
         first = cells(line, delimiter(line, default=WHITESPACE))[0] if line.strip() else ""
@@ -517,7 +510,6 @@ def read_mot(
         meta_extra["orientations"] = [n.removesuffix("_qw") for n in names[1::4]]
     platforms: list[Platform] = []
     vertical = None
-    findings: list[str] = []
     if groups:
         cols = [data[:, i] for i in range(data.shape[1])]
         _check_magnitude(
@@ -531,21 +523,12 @@ def read_mot(
         vertical = _vertical_axis(groups, cols, cop_threshold_n) if up == "auto" else up
         platforms = [_platform(g, cols, vertical, rate, cop_threshold_n) for g in groups]
         meta_extra["plate_sides"] = [g["side"] for g in groups]
-    findings = plate_findings(platforms, path)
-    return Recording(
-        markers=np.empty((0, 0, 3)),
-        marker_labels=[],
-        residuals=np.empty((0, 0)),
-        point_rate_hz=float("nan"),
-        analogs=data[:, other] if other else np.empty((len(data), 0)),
-        analog_labels=labels,
-        analog_units=units,
-        analog_rate_hz=rate,
-        platforms=platforms,
+    return plate_recording(
+        path,
+        platforms,
+        fmt="sto" if path.suffix.lower() == ".sto" else "mot",
+        rate_hz=rate,
         meta={
-            "format": "sto" if path.suffix.lower() == ".sto" else "mot",
-            "engine": "cxlab",
-            "source": str(path),
             "manufacturer": None,
             "software": None,
             "first_frame": 0,
@@ -556,7 +539,9 @@ def read_mot(
             "parameters": {"header": info},
             **meta_extra,
         },
-        warnings=findings,
+        analogs=data[:, other] if other else np.empty((len(data), 0)),
+        analog_labels=labels,
+        analog_units=units,
     )
 
 

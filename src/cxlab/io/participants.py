@@ -20,19 +20,17 @@ store, only as ``dob`` for :func:`cxlab.ingest.ingest_participants` to turn into
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
 
 from cxlab._check import InputFormatError, message, warn
 from cxlab.io._sheet import (
+    OpenSheet,
     Problems,
     find_column,
     number_column,
-    open_sheet,
     parse_dates,
+    sheet_rows,
     text_column,
 )
 
@@ -73,29 +71,15 @@ def _coded(
 
 
 def read_participants(
-    path: str | os.PathLike[str],
-    /,
-    *,
-    problems: Problems,
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> pd.DataFrame:
-    """Read one participants sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    path : path-like
-        ``.csv`` or ``.xlsx``; header in row 1.
-    problems : Problems, keyword-only
-        Collector of bad cells (spreadsheet row numbers, header = 1).
-    subject_column, date_format, drop_columns
-        As for :func:`cxlab.io.surveys.read_survey`.
+    """Read one participants sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), :data:`PARTICIPANT_COLUMNS`
+        :func:`~cxlab.io._sheet.sheet_rows` of :data:`PARTICIPANT_COLUMNS`
         (``height_m`` in m, ``mass_kg`` in kg, ``age_years`` in years; NaN/None when blank
         or absent) and ``dob`` (datetime64, NaT when absent: the caller turns it into
         ``age_years`` and drops it). Rows with problems are included; the caller drops them.
@@ -103,14 +87,12 @@ def read_participants(
     Raises
     ------
     InputFormatError
-        Unreadable file; no subject column; none of the participant columns.
+        None of the participant columns.
     """
-    df, subj, dob_text, dob_col, file = open_sheet(
-        path, subject_column=subject_column, drop_columns=drop_columns
-    )
+    df, subj, dob_text, dob_col, file = sheet
 
     def col(*names: str, role: str) -> str | None:
-        return find_column(df.columns, names, role=role, file=path, required=False)
+        return find_column(df.columns, names, role=role, file=file, required=False)
 
     sex_c = col("sex", "gender", role="sex")
     sport_c = col("sport", "main_sport", role="sport")
@@ -124,7 +106,7 @@ def read_participants(
         raise InputFormatError(
             message(
                 "has no participant column besides the subject label",
-                file=path,
+                file=file,
                 field="header",
                 fix="add one of " + ", ".join(PARTICIPANT_COLUMNS) + " (docs/ingest.md)",
             )
@@ -133,7 +115,7 @@ def read_participants(
     if unread:
         warn(
             f"{len(unread)} column(s) not read: {', '.join(map(str, unread))}",
-            file=path,
+            file=file,
             fix="rename them to sex, sport, height_m, mass_kg, dominant_side or age_years "
             "(docs/ingest.md) if they hold those",
         )
@@ -160,17 +142,15 @@ def read_participants(
     )
     late = (dob > pd.Timestamp.today()).fillna(False).to_numpy()
     problems.add(file, df.index[late], dob_col, None, "date of birth is in the future", redact=True)
-    return pd.DataFrame(
-        {
-            "file": file,
-            "row": df.index.astype("int64"),
-            "label": label,
-            "sex": _coded(df, sex_c, _SEX, **opts),
-            "sport": sport.astype(object).where(sport.notna(), None),
-            "height_m": height,
-            "mass_kg": number_column(df, mass_c, ge=10, le=400, **opts),
-            "dominant_side": _coded(df, side_c, _SIDE, **opts),
-            "age_years": number_column(df, age_c, ge=0, le=130, **opts),
-            "dob": np.asarray(dob, dtype="datetime64[ns]"),
-        }
-    ).reset_index(drop=True)
+    return sheet_rows(
+        df,
+        label,
+        file=file,
+        sex=_coded(df, sex_c, _SEX, **opts),
+        sport=sport.astype(object).where(sport.notna(), None),
+        height_m=height,
+        mass_kg=number_column(df, mass_c, ge=10, le=400, **opts),
+        dominant_side=_coded(df, side_c, _SIDE, **opts),
+        age_years=number_column(df, age_c, ge=0, le=130, **opts),
+        dob=np.asarray(dob, dtype="datetime64[ns]"),
+    )

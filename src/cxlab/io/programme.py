@@ -9,19 +9,16 @@ are listed in ``docs/surveys.md``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
 
 from cxlab.deid import normalise_header
 from cxlab.io._sheet import (
+    OpenSheet,
     Problems,
     date_column,
     find_column,
     number_column,
-    open_sheet,
     text_column,
 )
 from cxlab.units import MASS, unit_factors
@@ -40,24 +37,10 @@ def _name(s: pd.Series) -> pd.Series:
 
 
 def read_programme(
-    path: str | os.PathLike[str],
-    /,
-    *,
-    problems: Problems,
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read one programme log, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    path : path-like
-        ``.csv`` or ``.xlsx``; header in row 1.
-    problems : Problems, keyword-only
-        Collector of bad cells (spreadsheet row numbers, header = 1).
-    subject_column, date_format, drop_columns
-        As for :func:`cxlab.io.surveys.read_survey`.
+    """Read one programme log (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
@@ -75,13 +58,12 @@ def read_programme(
     Raises
     ------
     InputFormatError
-        Unreadable file, no (or two) subject columns, or neither an arm nor an
-        exercise column.
+        Neither an arm nor an exercise column.
     """
-    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
+    df, subj, *_, file = sheet
     col = {normalise_header(c): c for c in df.columns}
     ex_col = col.get("exercise")
-    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=path, required=ex_col is None)
+    arm_col = find_column(df.columns, ARM_COLUMNS, role="arm", file=file, required=ex_col is None)
     label = text_column(df, subj, what="subject label", file=file, problems=problems)
     is_ex = (df[ex_col] != "") if ex_col else pd.Series(False, index=df.index)
     prog = _programmes(df, ~is_ex, col, arm_col, file, problems, date_format)
@@ -90,6 +72,11 @@ def read_programme(
         d.insert(0, "label", label.reindex(d["row"]).to_numpy())
         d.insert(0, "file", file)
     return prog.reset_index(drop=True), ex.reset_index(drop=True)
+
+
+def _at(idx: pd.Index, /, **columns: pd.Series) -> pd.DataFrame:
+    """``row`` = ``idx`` and each sheet-long column taken at those rows."""
+    return pd.DataFrame({"row": idx, **{k: v[idx].to_numpy() for k, v in columns.items()}})
 
 
 def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataFrame:
@@ -121,16 +108,14 @@ def _programmes(df, rows, col, arm_col, file, problems, date_format) -> pd.DataF
         df.loc[over, col["sessions_attended"]] if over.any() else "",
         "sessions attended exceed 1.5 × sessions prescribed",
     )
-    return pd.DataFrame(
-        {
-            "row": idx,
-            "arm": arm[idx].to_numpy(),
-            "start_date": start[idx].to_numpy(),
-            "end_date": end[idx].to_numpy(),
-            "sessions_prescribed": pres[idx].to_numpy(),
-            "sessions_attended": att[idx].to_numpy(),
-            "adherence": adherence[idx].to_numpy(),
-        }
+    return _at(
+        idx,
+        arm=arm,
+        start_date=start,
+        end_date=end,
+        sessions_prescribed=pres,
+        sessions_attended=att,
+        adherence=adherence,
     )
 
 
@@ -143,17 +128,7 @@ def _exercises(df, rows, col, file, problems, date_format) -> pd.DataFrame:
     rpe = number_column(df, col.get("rpe"), ge=0, le=10, **kw)
     load = _load_kg(df, rows, col, file, problems)
     ex = _name(df[col["exercise"]]) if "exercise" in col else pd.Series("", index=df.index)
-    return pd.DataFrame(
-        {
-            "row": idx,
-            "date": date[idx].to_numpy(),
-            "exercise": ex[idx].to_numpy(),
-            "sets": sets[idx].to_numpy(),
-            "reps": reps[idx].to_numpy(),
-            "load_kg": load[idx].to_numpy(),
-            "rpe": rpe[idx].to_numpy(),
-        }
-    )
+    return _at(idx, date=date, exercise=ex, sets=sets, reps=reps, load_kg=load, rpe=rpe)
 
 
 def _load_kg(df, rows, col, file, problems) -> pd.Series:

@@ -8,18 +8,17 @@ order of the subject's sessions, whole number >= 0).
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable
 
 import pandas as pd
 
 from cxlab.io._sheet import (
+    OpenSheet,
     Problems,
     date_column,
     find_column,
     number_column,
-    open_sheet,
+    sheet_rows,
     text_column,
 )
 
@@ -63,60 +62,37 @@ def session_order(sessions: pd.Series, /) -> pd.Series:
 
 
 def read_sessions(
-    path: str | os.PathLike[str],
-    /,
-    *,
-    problems: Problems,
-    subject_column: str | None = None,
-    date_format: str | None = None,
-    drop_columns: Iterable[str] = (),
+    sheet: OpenSheet, /, *, problems: Problems, date_format: str | None = None
 ) -> pd.DataFrame:
-    """Read one sessions sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    path : path-like
-        ``.csv`` or ``.xlsx``; header in row 1.
-    problems : Problems, keyword-only
-        Collector of bad cells (spreadsheet row numbers, header = 1).
-    subject_column, date_format, drop_columns
-        As for :func:`cxlab.io.surveys.read_survey`.
+    """Read one sessions sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), ``session``, ``date``
+        :func:`~cxlab.io._sheet.sheet_rows` of ``session``, ``date``
         (datetime64, NaT when blank), ``session_index`` (float, NaN when blank). Rows with
         problems are included; the caller drops them.
 
     Raises
     ------
     InputFormatError
-        Unreadable file; no subject or session column.
+        No session column.
     """
-    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
-    ses = find_column(df.columns, ["session", "visit"], role="session", file=path)
+    df, subj, *_, file = sheet
+    ses = find_column(df.columns, ["session", "visit"], role="session", file=file)
     date_col = find_column(
-        df.columns, ["date", "session_date", "visit_date"], role="date", file=path, required=False
+        df.columns, ["date", "session_date", "visit_date"], role="date", file=file, required=False
     )
     idx_col = find_column(
         df.columns,
         ["session_index", "visit_index"],
         role="session index",
-        file=path,
+        file=file,
         required=False,
     )
     label = text_column(df, subj, what="subject label", file=file, problems=problems)
     session = text_column(df, ses, what="session", file=file, problems=problems)
     date = date_column(df, date_col, file=file, problems=problems, date_format=date_format)
     index = number_column(df, idx_col, file=file, problems=problems, ge=0, integer=True)
-    return pd.DataFrame(
-        {
-            "file": file,
-            "row": df.index.astype("int64"),
-            "label": label,
-            "session": session,
-            "date": date,
-            "session_index": index,
-        }
-    ).reset_index(drop=True)
+    return sheet_rows(df, label, file=file, session=session, date=date, session_index=index)

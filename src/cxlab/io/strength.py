@@ -8,9 +8,7 @@ international foot and pound-force). Headers are listed in ``docs/surveys.md``.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -18,10 +16,11 @@ import pandas as pd
 from cxlab._check import InputFormatError, message
 from cxlab.deid import normalise_header
 from cxlab.io._sheet import (
+    OpenSheet,
     Problems,
     find_column,
     number_column,
-    open_sheet,
+    sheet_rows,
     text_column,
 )
 from cxlab.units import MOMENT, unit_factors
@@ -45,50 +44,35 @@ def torque_unit_factor(units: pd.Series, /) -> pd.Series:
     return unit_factors(units, quantity="moment")
 
 
-def read_strength(
-    path: str | os.PathLike[str],
-    /,
-    *,
-    problems: Problems,
-    subject_column: str | None = None,
-    drop_columns: Iterable[str] = (),
-) -> pd.DataFrame:
-    """Read one dynamometer sheet, recording every bad cell in ``problems``.
-
-    Parameters
-    ----------
-    path : path-like
-        ``.csv`` or ``.xlsx``; header in row 1.
-    problems : Problems, keyword-only
-        Collector of bad cells (spreadsheet row numbers, header = 1).
-    subject_column, drop_columns
-        As for :func:`cxlab.io.surveys.read_survey`.
+def read_strength(sheet: OpenSheet, /, *, problems: Problems) -> pd.DataFrame:
+    """Read one dynamometer sheet (the sheet-reader contract of
+    :mod:`cxlab.io._sheet`), recording every bad cell in ``problems``.
 
     Returns
     -------
     pandas.DataFrame
-        ``file``, ``row``, ``label`` (raw subject label), ``session``, ``muscle_group``
+        :func:`~cxlab.io._sheet.sheet_rows` of ``session``, ``muscle_group``
         (lower case, spaces → ``_``), ``side`` (``left``/``right``), ``peak_torque_nm``
         (float, N·m). Rows with problems are included; the caller drops them.
 
     Raises
     ------
     InputFormatError
-        Unreadable file; no subject, session, muscle group, side or peak-torque column;
-        a torque header without a known unit and no ``unit`` column.
+        No session, muscle group, side or peak-torque column; a torque header without a
+        known unit and no ``unit`` column.
     """
-    df, subj, *_, file = open_sheet(path, subject_column=subject_column, drop_columns=drop_columns)
-    ses = find_column(df.columns, ["session"], role="session", file=path)
+    df, subj, *_, file = sheet
+    ses = find_column(df.columns, ["session"], role="session", file=file)
     mg = find_column(
-        df.columns, ["muscle_group", "muscle", "movement"], role="muscle group", file=path
+        df.columns, ["muscle_group", "muscle", "movement"], role="muscle group", file=file
     )
-    side_col = find_column(df.columns, ["side", "limb"], role="side", file=path)
+    side_col = find_column(df.columns, ["side", "limb"], role="side", file=file)
     tq = [c for c in df.columns if _TORQUE.fullmatch(normalise_header(c))]
     if len(tq) != 1:
         raise InputFormatError(
             message(
                 "needs exactly one peak torque column",
-                file=path,
+                file=file,
                 field="header",
                 value=tq,
                 fix="name it peak_torque_nm, peak_torque_ftlbf, or peak_torque with a unit column",
@@ -97,7 +81,7 @@ def read_strength(
     tq = tq[0]
     unit_in_header = _TORQUE.fullmatch(normalise_header(tq)).group("unit") or ""
     unit_col = find_column(
-        df.columns, ["unit", "torque_unit"], role="unit", file=path, required=False
+        df.columns, ["unit", "torque_unit"], role="unit", file=file, required=False
     )
     if unit_in_header:
         factor = torque_unit_factor(pd.Series(unit_in_header, index=df.index))
@@ -105,7 +89,7 @@ def read_strength(
             raise InputFormatError(
                 message(
                     "has an unknown torque unit in its header",
-                    file=path,
+                    file=file,
                     field=tq,
                     value=unit_in_header,
                     fix="use N.m or ft.lbf",
@@ -115,7 +99,7 @@ def read_strength(
         raise InputFormatError(
             message(
                 "gives no torque unit",
-                file=path,
+                file=file,
                 field=tq,
                 fix="add a unit column (N.m or ft.lbf) or put the "
                 "unit in the header, e.g. peak_torque_nm",
@@ -144,14 +128,12 @@ def read_strength(
         "side is not left or right (or L/R)",
     )
     torque = number_column(df, tq, file=file, problems=problems, ge=0, required=True)
-    return pd.DataFrame(
-        {
-            "file": file,
-            "row": df.index.to_numpy(),
-            "label": label.to_numpy(),
-            "session": session.to_numpy(),
-            "muscle_group": group.to_numpy(),
-            "side": side.to_numpy(),
-            "peak_torque_nm": (torque * factor).to_numpy(np.float64),
-        }
+    return sheet_rows(
+        df,
+        label,
+        file=file,
+        session=session,
+        muscle_group=group,
+        side=side,
+        peak_torque_nm=(torque * factor).astype(np.float64),
     )

@@ -34,9 +34,10 @@ from cxlab.io._text import (
     check_empty,
     decimal_mark,
     delimiter,
+    head_line,
     head_lines,
     numeric_block,
-    plate_findings,
+    plate_recording,
     rate_from_time,
     time_order,
 )
@@ -93,28 +94,28 @@ def _platform(fx, fy, fz, cx, cy, tz, rate: float, threshold: float) -> Platform
     )
 
 
+def _export_head(path: Path, fmt: str, n: int, *, what: str, fix: str) -> list[str]:
+    """The first ``n`` lines of a ``fmt`` export; an empty file or another format is refused
+    (``what`` is wrong, showing line 1, with ``fix``)."""
+    check_empty(path)
+    head = head_lines(path, n)
+    if not head or vendor_format(head[0]) != fmt:
+        raise InputFormatError(
+            message(what, file=path, value=head[0][:40] if head else "", fix=fix)
+        )
+    return head
+
+
 def _recording(
     platforms: list[Platform], rate: float, n: int, path: Path, fmt: str, meta: dict
 ) -> Recording:
-    return Recording(
-        markers=np.empty((0, 0, 3)),
-        marker_labels=[],
-        residuals=np.empty((0, 0)),
-        point_rate_hz=float("nan"),
+    return plate_recording(
+        path,
+        platforms,
+        fmt=fmt,
+        rate_hz=rate,
+        meta={"first_frame": 0, "units": None, **meta},
         analogs=np.empty((n, 0)),
-        analog_labels=[],
-        analog_units=[],
-        analog_rate_hz=rate,
-        platforms=platforms,
-        meta={
-            "format": fmt,
-            "engine": "cxlab",
-            "source": str(path),
-            "first_frame": 0,
-            "units": None,
-            **meta,
-        },
-        warnings=plate_findings(platforms, path),
     )
 
 
@@ -174,18 +175,13 @@ def read_forcedecks(path: str | os.PathLike[str], /, *, cop_threshold_n: float =
         infinite or absurd (> 100 kN) cell, a repeated time value.
     """
     path = Path(path)
-    check_empty(path)
-    head = head_lines(path, 40)
-    if not head or vendor_format(head[0]) != "forcedecks":
-        raise InputFormatError(
-            message(
-                "is not a ForceDecks raw data export (line 1 must start "
-                "'ForceDecks Raw Data Export')",
-                file=path,
-                value=head[0][:40] if head else "",
-                fix="export the trial from ForceDecks as raw data",
-            )
-        )
+    head = _export_head(
+        path,
+        "forcedecks",
+        40,
+        what="is not a ForceDecks raw data export (line 1 must start 'ForceDecks Raw Data Export')",
+        fix="export the trial from ForceDecks as raw data",
+    )
     sep = delimiter(head[0])
     col_line = next(
         (i for i, line in enumerate(head) if re.match(r'^\s*"?time"?\s*[,;]', line, re.IGNORECASE)),
@@ -403,29 +399,20 @@ def read_bioware(path: str | os.PathLike[str], /, *, cop_threshold_n: float = 20
         absurd cell, a repeated time value.
     """
     path = Path(path)
-    check_empty(path)
-    head = head_lines(path, 60)
-    if not head or vendor_format(head[0]) != "bioware":
-        raise InputFormatError(
-            message(
-                "is not a Kistler BioWare export (line 1 must be 'BioWare Version ... Export')",
-                file=path,
-                value=head[0][:40] if head else "",
-                fix="export the trial from BioWare as text",
-            )
-        )
-    col_line = next(
-        (i for i, line in enumerate(head) if line.strip().lower().startswith(("abs time", "time"))),
-        None,
+    head = _export_head(
+        path,
+        "bioware",
+        60,
+        what="is not a Kistler BioWare export (line 1 must be 'BioWare Version ... Export')",
+        fix="export the trial from BioWare as text",
     )
-    if col_line is None or col_line + 1 >= len(head):
-        raise InputFormatError(
-            message(
-                "has no 'abs time (s)' column row followed by a units row",
-                file=path,
-                fix="re-export the trial as text",
-            )
-        )
+    col_line = head_line(
+        head,
+        lambda line: line.strip().lower().startswith(("abs time", "time")),
+        path=path,
+        what="has no 'abs time (s)' column row followed by a units row",
+        fix="re-export the trial as text",
+    )
     info = {}
     for line in head[1:col_line]:
         parts = line.split("\t")
