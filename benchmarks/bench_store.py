@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from cxlab import _catalog
 from cxlab.ingest import ingest
 from cxlab.schemas import validate
-from cxlab.store import _PARQUET_OPTS, Store, _bucket_level, _bucket_of
+from cxlab.store import _PARQUET_OPTS, Store, _bucket_level, _bucket_of, _group_level
 
 RATE_HZ = 1000.0
 
@@ -159,7 +159,7 @@ def build_store(root: Path, n: int, *, task: str = "cmj") -> None:
         rows.append(dict(table="forces", key=rid, partition=sid, file=rel, rows=10, bytes=fsize))
     template.unlink()
     cat = _catalog.ordered(pa.Table.from_pylist(rows, schema=_catalog.SCHEMA))
-    _, shards, root_table = _catalog.build(cat)  # the catalog's shards and root, as a commit
+    _, shards, root_table = _catalog.build(cat, _group_level)  # shards and root, as a commit
     for name, data in shards.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)

@@ -596,13 +596,13 @@ def test_the_catalog_files_depend_only_on_the_live_parts(tmp_path, monkeypatch):
         many.write("recordings", _recording(r), key=r)
         many.write("forces", _forces(5), key=r, partition="abcdefabcdef")
     grown = Store(tmp_path / "grown")
-    extra = _rids(40, salt="x")
+    extra = _rids(60, salt="x")
     with grown.transaction() as tx:
-        for r in rids + extra:  # 104 rows: level 2 (4 * 16 < 104)
+        for r in rids + extra:  # 72 forces rows: level 2 (4 * 16 < 72); recordings apart
             tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
             tx.write("recordings", _recording(r), key=r)
     level_2 = _shard_files(grown)
-    with grown.transaction() as tx:  # back to 24 rows: level 1
+    with grown.transaction() as tx:  # back to 12 forces rows: level 1
         for r in extra:
             tx.delete("forces", key=r)
             tx.delete("recordings", key=r)

@@ -244,7 +244,7 @@ class Store:
         self._commit_lock = threading.Lock()
         self._sql_con: ReadOnlySQL | None = None
         self._sql_cat: pa.Table | None = None
-        self._keys_of: pa.Table | None = None
+        self._keys_of: _catalog.State | None = None
         self._keys: dict[str, frozenset[str]] = {}
 
     def __repr__(self) -> str:
@@ -530,17 +530,35 @@ class Store:
         return self._live().to_pandas()
 
     def _live(self) -> pa.Table:
-        cat = self._cache.get()
+        self._adopt()
+        return self._cache.get()
+
+    def _adopt(self) -> None:
+        """Catalog a store written before the catalog existed, on first use."""
+        state = self._cache.state()
         if (
             self._remote is None
-            and not cat.num_rows
+            and not state.shards
+            and not state.legacy
             and not (self.path / _catalog.CATALOG).exists()
+            and self._has_legacy_parts()
         ):
-            if self._has_legacy_parts():
-                with _catalog.locked(self.path):
-                    _adopt_legacy(self.path, self._cache)
-                cat = self._cache.get()
-        return cat
+            with _catalog.locked(self.path):
+                _adopt_legacy(self.path, self._cache)
+
+    def _rows(self, name: str, /) -> pa.Table:
+        """The catalog rows of table ``name`` (a compacted table's: its shards only)."""
+        self._adopt()
+        return self._cache.read(lambda s: s.table(name))
+
+    def lookup(self, name: str, keys: Iterable[str], /) -> dict[str, Part]:
+        """The live parts of table ``name`` among ``keys`` (the others are absent), read
+        from the catalog shards those keys fall in only: its cost follows ``keys``, not
+        the size of the store."""
+        schema_of(name)
+        self._adopt()
+        rows = self._cache.rows(name, keys).to_pylist()
+        return {r["key"]: Part(**r) for r in sorted(rows, key=lambda r: r["key"])}
 
     def _has_legacy_parts(self) -> bool:
         if not self.path.is_dir():
@@ -554,8 +572,7 @@ class Store:
     def parts(self, name: str, /) -> dict[str, Part]:
         """The live parts of table ``name`` by key (handles for :meth:`read_parts`)."""
         schema_of(name)
-        cat = self._live()
-        rows = cat.filter(pc.equal(cat.column("table"), name)).to_pylist()
+        rows = self._rows(name).to_pylist()
         return {r["key"]: Part(**r) for r in sorted(rows, key=lambda r: r["key"])}
 
     def read_part(
@@ -610,9 +627,7 @@ class Store:
 
     def _files(self, name: str, /) -> list[str]:
         """The live files of table ``name``, relative to the store, sorted."""
-        cat = self._live()
-        files = cat.filter(pc.equal(cat.column("table"), name)).column("file")
-        return sorted(set(files.to_pylist()))
+        return sorted(pc.unique(self._rows(name).column("file")).to_pylist())
 
     def files(self, name: str, /) -> list[Path]:
         """The Parquet files holding table ``name``'s live parts, in a fixed order (a
@@ -631,11 +646,12 @@ class Store:
 
     def keys(self, name: str, /) -> set[str]:
         """The part keys present in table ``name``."""
-        cat = self._live()
-        if self._keys_of is not cat:  # a set per table, made once per catalog read
-            self._keys_of, self._keys = cat, {}
+        self._adopt()
+        state = self._cache.state()
+        if self._keys_of is not state:  # a set per table, made once per catalog read
+            self._keys_of, self._keys = state, {}
         if name not in self._keys:
-            keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
+            keys = self._rows(name).column("key")
             self._keys[name] = frozenset(keys.to_numpy(zero_copy_only=False).tolist())
         return set(self._keys[name])
 
@@ -1061,16 +1077,28 @@ def _read_as(src: str, schema: pa.Schema, fs, /) -> pa.Table:
     return pq.read_table(src, schema=schema, filesystem=fs)
 
 
-def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str]):
+def _group_level(table: str, n_keys: int, /) -> int | None:
+    """How the catalog shards ``table``'s parts (:func:`cxlab._catalog.commit_state`): a
+    compacted table's in shards of its own, one per bucket file (so a rewritten bucket
+    changes one shard); the others by key, together."""
+    return _bucket_level(n_keys) if table in _COMPACT else None
+
+
+def _compact_plan(
+    cat: pa.Table, name: str, changed: set[str], new_keys: set[str], n_before: int | None = None
+):
     """Which files of compacted table ``name`` a commit changing keys ``changed`` (of
     which ``new_keys`` are written) rewrites, and at which bucket level: (files, level).
     Only the buckets of the changed keys, unless the table's size crosses a level (then
-    every file, once: the layout stays a function of the live keys alone)."""
+    every file, once: the layout stays a function of the live keys alone). ``cat`` holds
+    every catalog row of the table, or (``n_before`` = the table's live keys) only the rows
+    of the buckets the changed keys fall in."""
     mine = cat.filter(pc.equal(cat.column("table"), name))
     keys = mine.column("key")
     files = mine.column("file")
     gone = pc.is_in(keys, value_set=pa.array(sorted(changed), pa.string()))
-    n_after = int(len(keys) - pc.sum(gone).as_py() if len(keys) else 0) + len(new_keys)
+    n_now = len(keys) if n_before is None else n_before
+    n_after = int(n_now - pc.sum(gone).as_py() if len(keys) else n_now) + len(new_keys)
     level = _bucket_level(n_after)
     all_files = sorted(pc.unique(files).to_pylist())  # a few hundred, of 100,000s of rows
     if not all_files:
@@ -1080,6 +1108,39 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
     tags = sorted({f"{name}/part-b{_bucket_of(k, level)}-" for k in changed})
     hit = [f for f in all_files if any(f.startswith(t) for t in tags)]
     return hit, level
+
+
+def _commit_rows(state: _catalog.State, changed: set[tuple[str, str]], written: set):
+    """The catalog rows a commit of ``changed`` pairs (``written`` of them staged) can
+    change, read from their shards only, with each touched compacted table's live keys:
+    (rows, {table: keys}); (None, None) when the commit needs every row (a root in an
+    older format, a compacted table crossing a bucket level, files at another level)."""
+    if state.legacy:
+        return None, None
+    by_group: dict[str, set[str]] = {}
+    for t, k in changed:
+        by_group.setdefault(t if t in _COMPACT else "", set()).add(k)
+    pieces: list[pa.Table] = []
+    counts: dict[str, int] = {}
+    for g, keys in sorted(by_group.items()):
+        level = state.level(g)
+        if level is None:
+            continue  # no shard yet: nothing to read
+        if g:
+            n = state.count(g)
+            have = len(state.rows(g, keys))
+            n_written = sum(1 for t, k in written if t == g)
+            if _bucket_level(n - have + n_written) != level:
+                return None, None
+            counts[g] = n
+        sids = {_catalog._sid(g, p) for p in _catalog.shard_of(sorted(keys), level).to_pylist()}
+        rows = [state.shard(sid) for sid in sorted(sids)]
+        files = {f for r in rows for f in pc.unique(r.column("file")).to_pylist()}
+        if g and any(_level_of_file(f) != level for f in files):
+            return None, None
+        pieces += rows
+    cat = pa.concat_tables(pieces).combine_chunks() if pieces else _catalog.empty()
+    return cat, counts
 
 
 class _Plan(NamedTuple):
@@ -1100,15 +1161,17 @@ def _plan_commit(
     last: dict[tuple[str, str], Staged],
     delete,
     *,
+    counts: dict[str, int] | None = None,
     root: Path | None,
     remote: _fs.Remote | None = None,
     written: dict[str, bytes] | None = None,
 ) -> _Plan | None:
     """The commit of ``last`` (the staged parts by table and key) and ``delete`` on
-    catalog ``cat``: the compacted tables' touched buckets are merged (written to the
-    staging folder, or kept in ``written`` for a remote store); None if nothing changes.
-    Its cost follows the rows the commit touches, plus vectorised filters of ``cat``: the
-    live catalog is never sorted nor written whole here."""
+    catalog rows ``cat`` (every live part, or with ``counts`` = each touched compacted
+    table's live keys, only the rows of the shards the commit's keys fall in:
+    :func:`_commit_rows`): the compacted tables' touched buckets are merged (written to
+    the staging folder, or kept in ``written`` for a remote store); None if nothing
+    changes. Its cost follows the rows the commit touches."""
     changed = {*last, *((t, k) for t, k in delete)}
     if not changed:
         return None
@@ -1120,6 +1183,7 @@ def _plan_commit(
             t,
             {k for tt, k in changed if tt == t},
             {k for tt, k in last if tt == t},
+            None if counts is None else counts.get(t, 0),
         )
         for t in touched_compact
     }
@@ -1164,10 +1228,20 @@ def _plan_commit(
     return _Plan(new_live, _catalog.changes(touched, new_rows), moves, added, stale, consumed)
 
 
+def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
+    """:func:`_plan_commit` on the rows of the shards the commit touches, or on every
+    live part when it must (:func:`_commit_rows`)."""
+    changed = {*last, *((t, k) for t, k in delete)}
+    cat, counts = _commit_rows(state, changed, set(last))
+    if cat is None:
+        cat = state.live
+    return _plan_commit(cat, last, delete, counts=counts, **kw)
+
+
 def _next_catalog(state: _catalog.State, plan: _Plan, /):
     """The catalog after ``plan``: (new state, {shard file: bytes} to write, the shard
     files it drops, the root's bytes). Only the shards of the changed keys are written."""
-    new, write, dropped = _catalog.commit_state(state, plan.change, plan.live.num_rows)
+    new, write, dropped = _catalog.commit_state(state, plan.change, _group_level)
     root = _parquet_bytes(_catalog.root_table(new.shards), _PARQUET_OPTS)
     return new, write, dropped, root
 
@@ -1253,7 +1327,7 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     for s in superseded:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(s.temp)
-    plan = _plan_commit(state.live, last, delete, root=root)
+    plan = _planned(state, last, delete, root=root)
     if plan is None:
         return
     moves, added, consumed = plan.moves, plan.added, plan.consumed
@@ -1308,7 +1382,7 @@ def _commit_remote(
     live = state.files()
     last, superseded = _latest(staged)
     written: dict[str, bytes] = {}
-    plan = _plan_commit(state.live, last, delete, root=None, remote=remote, written=written)
+    plan = _planned(state, last, delete, root=None, remote=remote, written=written)
     kept = {s.temp for s in last.values()}
     if plan is None:
         remote.remove(sorted({s.temp for s in superseded} - kept - live))
