@@ -535,16 +535,24 @@ class Store:
 
     def _adopt(self) -> None:
         """Catalog a store written before the catalog existed, on first use."""
-        state = self._cache.state()
-        if (
-            self._remote is None
-            and not state.shards
-            and not state.legacy
-            and not (self.path / _catalog.CATALOG).exists()
-            and self._has_legacy_parts()
-        ):
+        if not self._cache.state().legacy and self.older_layout():
             with _catalog.locked(self.path):
                 _adopt_legacy(self.path, self._cache)
+
+    def older_layout(self) -> bool:
+        """Whether the store was written by an older cxlab: parts without a catalog, or a
+        catalog in an older format (read as it is; the next commit rewrites it). Such a
+        store may hold what atomic commits never leave (a recording's parts written one by
+        one, some without the others), which a caller may want to sweep."""
+        state = self._cache.state()
+        if state.legacy:
+            return True
+        return (
+            self._remote is None
+            and not state.shards
+            and not (self.path / _catalog.CATALOG).exists()
+            and self._has_legacy_parts()
+        )
 
     def _rows(self, name: str, /) -> pa.Table:
         """The catalog rows of table ``name`` (a compacted table's: its shards only)."""
