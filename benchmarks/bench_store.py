@@ -6,10 +6,11 @@ would take hours): a ``recordings`` table of N rows and a ``sessions`` table of 
 the files the store keeps for these small tables (one per hash bucket of the key), a
 ``forces`` part per recording (real directory entries: hard links to one small part, so the
 store holds N files without N writes) and the catalog listing them all (its root and
-shards), exactly as ingest leaves them. Then, for each size, ``--batches`` batches of 20
-new force-plate CSV files are ingested (``jobs=1``, a batch per run, so each run lands in
-a store of about N recordings; the sizes take turns batch by batch) and the median wall
-time is printed with its ratio to the empty store's (target: every ratio within 1.2).
+shards, the index of paths included), exactly as ingest leaves them. Then, for each size,
+``--batches`` batches of 20 new force-plate CSV files are ingested (``jobs=1``, a batch
+per run, so each run lands in a store of about N recordings; the sizes take turns batch
+by batch) and the median wall time is printed with its ratio to the empty store's
+(target: every ratio within 1.2).
 
 With ``--s3-sql`` it instead measures SQL on a store on S3 (a local moto server, never a
 real cloud): ``Store.sql``, which registers each table as a pyarrow dataset read through
@@ -122,6 +123,18 @@ def build_store(root: Path, n: int, *, task: str = "cmj") -> None:
     rids = rec["recording_id"].tolist()
     rows = []
     rows += _compact_files(root, "recordings", validate(rec, "recordings"), rids)
+    index = _catalog.index_name("recordings", "source_path")  # the catalog's index of paths
+    rows += [
+        dict(
+            table=index,
+            key=f"{_catalog.value_digest(p)}-{r}",
+            partition=None,
+            file="",
+            rows=1,
+            bytes=0,
+        )
+        for p, r in zip(rec["source_path"], rids, strict=True)
+    ]
     ses = pd.DataFrame(
         {
             "subject_id": rec["subject_id"],

@@ -60,6 +60,7 @@ LOCK = "_lock"
 PART_COLUMN = "_part"
 SHARD_ROWS = 2048
 """Catalog rows a shard aims at: above it the rows spread over 16**level shards."""
+INDEX_SEP = "@"
 GROUP_SEP = "~"
 """Between a table's name and the hex prefix in the id of a shard of that table alone."""
 _READ_TRIES = 5
@@ -189,7 +190,7 @@ class State:
             level = self.level(group)
             if level is None:
                 return empty()
-            sids = sorted({_sid(group, p) for p in shard_of(keys, level).to_pylist()})
+            sids = sorted({_sid(group, p) for p in shard_of(keys, level, group).to_pylist()})
             parts = [self.shard(s) for s in sids]
             cat = pa.concat_tables(parts) if parts else empty()
         mask = pc.and_(
@@ -198,18 +199,31 @@ class State:
         )
         return cat.filter(mask).combine_chunks()
 
-    def table(self, table: str, /) -> pa.Table:
-        """The live rows of ``table``: only its own shards if it has a group, else every
-        shard."""
-        if not self.legacy and self.level(table) is not None:
+    def indexed(self, index: str, values: Iterable[str | None], /) -> pa.Table:
+        """The rows of index group ``index`` (:func:`index_name`) for ``values``, reading
+        the shards of their digests only."""
+        digests = sorted({value_digest(v) for v in values})
+        level = self.level(index)
+        if level is None or not digests:
+            return empty()
+        parts = [self.shard(_sid(index, d[:level])) for d in sorted({d[:level] for d in digests})]
+        cat = pa.concat_tables(parts)
+        head = pc.utf8_slice_codeunits(cat.column("key"), 0, 16)
+        return cat.filter(pc.is_in(head, value_set=pa.array(digests, pa.string())))
+
+    def table(self, table: str, /, *, alone: bool = False) -> pa.Table:
+        """The live rows of ``table``: only its own shards if it has a group (or none if
+        it would have one, ``alone``, but has no part), else every shard."""
+        if not self.legacy and (alone or self.level(table) is not None):
             parts = [self.shard(s.shard) for s in self.of(table)]
-            return pa.concat_tables(parts).combine_chunks()
+            return pa.concat_tables(parts).combine_chunks() if parts else empty()
         cat = self.live
         return cat.filter(pc.equal(cat.column("table"), table))
 
     def files(self) -> set[str]:
         """Every file this state needs: the live parts' and the shards themselves."""
-        return set(self.live.column("file").to_pylist()) | {s.file for s in self.shards}
+        files = set(self.live.column("file").to_pylist()) - {""}  # index rows name none
+        return files | {s.file for s in self.shards}
 
 
 def empty() -> pa.Table:
@@ -238,11 +252,24 @@ def shard_level(n_rows: int, /) -> int:
     return level
 
 
-def shard_of(keys: list[str], level: int, /) -> pa.Array:
-    """The shard (first ``level`` hex digits of sha256) of each key."""
+def shard_of(keys: list[str], level: int, group: str = "", /) -> pa.Array:
+    """The shard (first ``level`` hex digits of sha256) of each key; in an index group
+    (:func:`index_name`) the key starts with a digest already: its first digits."""
+    if INDEX_SEP in group:
+        return pa.array([k[:level] for k in keys], pa.string())
     return pa.array(
         [hashlib.sha256(k.encode("utf-8")).hexdigest()[:level] for k in keys], pa.string()
     )
+
+
+def index_name(table: str, column: str, /) -> str:
+    """The catalog's pseudo-table indexing ``table`` by ``column``: one row per part, key
+    ``<sha16 of the value>-<part key>``, ``file`` empty (it names no file)."""
+    return f"{table}{INDEX_SEP}{column}"
+
+
+def value_digest(value: str | None, /) -> str:
+    return hashlib.sha256(("" if value is None else value).encode("utf-8")).hexdigest()[:16]
 
 
 def changes(touched: list[tuple[str, str]], rows: pa.Table, /) -> pa.Table:
@@ -332,7 +359,7 @@ def _commit_group(state: State, group: str, change: pa.Table, group_level: Group
     the shard ids touched (a touched id without a table: the shard is gone)."""
     level = state.level(group)
     if level is not None:
-        prefix = shard_of(change.column("key").to_pylist(), level).to_pylist()
+        prefix = shard_of(change.column("key").to_pylist(), level, group).to_pylist()
         tables = {}
         for p in sorted(set(prefix)):
             sid = _sid(group, p)
@@ -354,7 +381,7 @@ def _commit_group(state: State, group: str, change: pa.Table, group_level: Group
 
 
 def _shards_of(cat: pa.Table, group: str, level: int, /) -> dict[str, pa.Table]:
-    prefix = shard_of(cat.column("key").to_pylist(), level)
+    prefix = shard_of(cat.column("key").to_pylist(), level, group)
     return {
         _sid(group, p): ordered(cat.filter(pc.equal(prefix, p)))
         for p in sorted(set(prefix.to_pylist()))

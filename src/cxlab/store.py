@@ -527,7 +527,9 @@ class Store:
         """The live parts: one row per table and key (columns of :class:`Part`), in a fixed
         order that depends only on which parts are live (by catalog shard, then by table
         and key)."""
-        return self._live().to_pandas()
+        cat = self._live()
+        mask = pc.invert(pc.match_substring(cat.column("table"), _catalog.INDEX_SEP))
+        return cat.filter(mask).to_pandas()
 
     def _live(self) -> pa.Table:
         self._adopt()
@@ -557,7 +559,7 @@ class Store:
     def _rows(self, name: str, /) -> pa.Table:
         """The catalog rows of table ``name`` (a compacted table's: its shards only)."""
         self._adopt()
-        return self._cache.read(lambda s: s.table(name))
+        return self._cache.read(lambda s: s.table(name, alone=name in _COMPACT))
 
     def lookup(self, name: str, keys: Iterable[str], /) -> dict[str, Part]:
         """The live parts of table ``name`` among ``keys`` (the others are absent), read
@@ -582,6 +584,38 @@ class Store:
         schema_of(name)
         rows = self._rows(name).to_pylist()
         return {r["key"]: Part(**r) for r in sorted(rows, key=lambda r: r["key"])}
+
+    def find(
+        self,
+        name: str,
+        column: str,
+        values: Iterable[str],
+        /,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The rows of table ``name`` whose ``column`` is one of ``values``.
+
+        For a column the catalog indexes (``recordings.source_path``) only the catalog
+        shards of the values' digests and the files of the parts they name are read, so
+        the cost follows ``values``, not the size of the table; any other column (or a
+        store of an older layout, until its next commit builds the index) is a filtered
+        read of the whole table.
+        """
+        schema = schema_of(name)
+        cols = _columns(schema, columns)
+        values = sorted(set(values))
+        if not values:
+            return _frame(schema.arrow_schema().empty_table().select(cols))
+        self._adopt()
+        if _INDEXED.get(name) != column or self._cache.state().legacy:
+            return self.table(name, columns=cols, filters=[(column, "in", values)])
+        iname = _catalog.index_name(name, column)
+        hits = self._cache.read(lambda s: s.indexed(iname, values))
+        keys = sorted({k.split("-", 1)[1] for k in hits.column("key").to_pylist()})
+        parts = self.lookup(name, keys)
+        got = self.read_parts([parts[k] for k in keys if k in parts], table=name)
+        return got.loc[got[column].isin(values), cols].reset_index(drop=True)
 
     def read_part(
         self, name: str, key: str, /, *, columns: Sequence[str] | None = None
@@ -1005,31 +1039,36 @@ def _merge_compact(
     *,
     remote: _fs.Remote | None = None,
     written: dict[str, bytes] | None = None,
+    index: _IndexChange | None = None,
 ):
     """The new files of compacted table ``name`` replacing ``old_files``: their rows minus
     the keys in ``drop``, plus the staged parts, one file per key bucket of ``level`` (one
     file at level 0), ordered by key, so the bytes depend only on the live parts.
     Returns a list of (staged path, final name, its catalog rows), none for an empty bucket.
     On a remote store (``remote``) the files are read from it and the new ones are kept in
-    ``written`` (token -> bytes) for the commit to write at their final keys."""
+    ``written`` (token -> bytes) for the commit to write at their final keys. The index
+    pairs of the rows dropped and added (:data:`_INDEXED`) are collected in ``index``."""
     schema = schema_of(name)
     target = schema.arrow_schema().append(pa.field(_catalog.PART_COLUMN, pa.string(), False))
     fs = None if remote is None else remote.arrow
+    column = _INDEXED.get(name) if index is not None else None
     pieces = []
     for f in old_files:
         src = str(root / f) if remote is None else remote.key(f)
         old = _read_as(src, target, fs)
         if drop:
-            old = old.filter(
-                pc.invert(pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop))))
-            )
+            gone = pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop)))
+            if column:
+                index.gone.update(_index_pairs(name, old.filter(gone), column))
+            old = old.filter(pc.invert(gone))
         pieces.append(old)
     for s in new:
         src = s.temp if remote is None else remote.key(s.temp)
         t = _read_as(src, schema.arrow_schema(), fs)
-        pieces.append(
-            t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
-        )
+        t = t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
+        if column:
+            index.added.update(_index_pairs(name, t, column))
+        pieces.append(t)
     if not pieces or not sum(p.num_rows for p in pieces):
         return []
     table = pa.concat_tables(pieces).cast(target)
@@ -1072,6 +1111,46 @@ def _merge_compact(
     return out
 
 
+_INDEXED = {"recordings": "source_path"}
+"""Compacted tables the catalog indexes by a column (:meth:`Store.find`): ingest finds the
+earlier version of a changed file by its path without reading the table."""
+
+
+class _IndexChange(NamedTuple):
+    """The index pairs (index table, key) a commit removes and adds (``base``: those of a
+    store of an older layout, which has no index yet, built whole by its first commit)."""
+
+    gone: set[tuple[str, str]]
+    added: set[tuple[str, str]]
+    base: set[tuple[str, str]]
+
+
+def _index_pairs(name: str, rows: pa.Table, column: str, /) -> set[tuple[str, str]]:
+    """The index pairs of compacted rows ``rows`` (with their ``_part``) by ``column``."""
+    iname = _catalog.index_name(name, column)
+    return {
+        (iname, f"{_catalog.value_digest(v)}-{k}")
+        for v, k in zip(
+            rows.column(column).to_pylist(),
+            rows.column(_catalog.PART_COLUMN).to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _index_all(root: Path | None, name: str, files: list[str], remote=None):
+    """The index pairs of every row of ``files`` of compacted table ``name`` (the first
+    commit to a store of an older layout builds its index whole)."""
+    column = _INDEXED[name]
+    fs = None if remote is None else remote.arrow
+    out: set[tuple[str, str]] = set()
+    for f in files:
+        src = str(root / f) if remote is None else remote.key(f)
+        t = pq.read_table(src, columns=[column, _catalog.PART_COLUMN], filesystem=fs)
+        out |= _index_pairs(name, t, column)
+    return out
+
+
 def _read_as(src: str, schema: pa.Schema, fs, /) -> pa.Table:
     """The Parquet file ``src`` with ``schema``: a local file whose schema is already that
     is read by ``ParquetFile.read`` (no dataset layer: a few ms a file, not 30; a commit
@@ -1089,7 +1168,9 @@ def _group_level(table: str, n_keys: int, /) -> int | None:
     """How the catalog shards ``table``'s parts (:func:`cxlab._catalog.commit_state`): a
     compacted table's in shards of its own, one per bucket file (so a rewritten bucket
     changes one shard); the others by key, together."""
-    return _bucket_level(n_keys) if table in _COMPACT else None
+    if table in _COMPACT or _catalog.INDEX_SEP in table:
+        return _bucket_level(n_keys)
+    return None
 
 
 def _compact_plan(
@@ -1170,6 +1251,7 @@ def _plan_commit(
     delete,
     *,
     counts: dict[str, int] | None = None,
+    index: _IndexChange | None = None,
     root: Path | None,
     remote: _fs.Remote | None = None,
     written: dict[str, bytes] | None = None,
@@ -1217,15 +1299,23 @@ def _plan_commit(
         new = [s for (tt, _), s in sorted(last.items()) if tt == t]
         consumed += [s.temp for s in new]
         merged = _merge_compact(
-            root, t, old_files, drop, new, level, remote=remote, written=written
+            root, t, old_files, drop, new, level, remote=remote, written=written, index=index
         )
         for temp, final, compact_rows in merged:
             moves.append((str(temp), final))
             if remote is None:
                 consumed.append(str(temp))  # removed if the commit fails before it is moved
             compacted.append(compact_rows)
+    if index is not None:  # index rows name no file: a rewritten bucket leaves them be
+        now = (index.base - index.gone) | index.added
+        gone = index.gone - now
+        rows += [
+            dict(table=t, key=k, partition=None, file="", rows=1, bytes=0) for t, k in sorted(now)
+        ]
     new_rows = pa.concat_tables([pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
     touched = list(zip(out.column("table").to_pylist(), out.column("key").to_pylist(), strict=True))
+    if index is not None:
+        touched += sorted(gone)
     new_live = pa.concat_tables([keep, new_rows]).combine_chunks()
     added = {f for _, f in moves}
     stale = sorted(set(before) - added)
@@ -1241,9 +1331,15 @@ def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
     live part when it must (:func:`_commit_rows`)."""
     changed = {*last, *((t, k) for t, k in delete)}
     cat, counts = _commit_rows(state, changed, set(last))
+    index = _IndexChange(set(), set(), set())
     if cat is None:
         cat = state.live
-    return _plan_commit(cat, last, delete, counts=counts, **kw)
+    if state.legacy:  # the first commit of the current layout: the index, whole
+        for name in sorted(_INDEXED):
+            mine = cat.filter(pc.equal(cat.column("table"), name)).column("file")
+            files = sorted(pc.unique(mine).to_pylist())
+            index.base.update(_index_all(kw.get("root"), name, files, kw.get("remote")))
+    return _plan_commit(cat, last, delete, counts=counts, index=index, **kw)
 
 
 def _next_catalog(state: _catalog.State, plan: _Plan, /):

@@ -346,11 +346,9 @@ _LABELS = ("subject_id", "session", "task", "trial")
 
 def _by_path(st: Store, paths: set[str], /):
     """The stored recordings (``recording_id``, ``source_path``) of ``paths``: an earlier
-    version of a changed file is the recording of the same path under another id."""
-    cols = ["recording_id", "source_path"]
-    if not paths:
-        return st.read_parts([], table="recordings", columns=cols)
-    return st.table("recordings", columns=cols, filters=[("source_path", "in", sorted(paths))])
+    version of a changed file is the recording of the same path under another id (found
+    through the catalog's index of paths, :meth:`cxlab.store.Store.find`)."""
+    return st.find("recordings", "source_path", paths, columns=["recording_id", "source_path"])
 
 
 def _relabelled(row: dict, task: Task) -> bool:
