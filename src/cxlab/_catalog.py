@@ -14,27 +14,41 @@ rows     int64    the part's rows
 bytes    int64    the size of ``file``
 ======== ======== ==============================================================
 
-It is kept in **shards**, so that a commit rewrites the rows it touches, not the catalog:
-a part's shard is the first ``level`` hex digits of ``sha256(key)`` (the digest the small
-per-recording tables bucket their keys by, so a recording's rows in every table, and the
-bucket of a compacted table it falls in, share one shard). ``level`` is the smallest with
-at most :data:`SHARD_ROWS` rows a shard on average (0: one shard, as a small store has),
-so it depends on the number of live parts only.
+It is kept in **shards**, so that a commit rewrites the rows it touches, not the catalog.
+The shards come in **groups**, each with its own ``level`` (hex digits of the shard
+prefix, the smallest that keeps its shards small on average: 0 is one shard):
+
+- the parts of the signal and sheet tables, together, by the first ``level`` digits of
+  ``sha256(key)`` (at most :data:`SHARD_ROWS` rows a shard on average), shard id
+  ``<prefix>``;
+- each small per-recording table apart (``recordings``, ``sessions``... : the store says
+  which and at which level, the level of its bucket files), by the same digest, shard id
+  ``<table>~<prefix>``: a bucket file's keys are exactly one shard's, so rewriting a
+  bucket changes one shard, not rows spread over all of them;
+- an **index** of a small table by a column (``recordings@source_path``): one row per
+  part, key ``<sha16 of the value>-<part key>``, ``file`` empty, sharded by the value's
+  digest, so the parts holding a value are found from one shard.
+
+The levels depend on the number of live parts of each group only.
 
 - ``STORE/_catalog.parquet``, the **root**: one row per non-empty shard (``shard``,
-  ``file``, ``rows``, ``bytes``), sorted by shard. A commit is one replacement of this
-  file (a rename; on object storage one conditional PUT), so readers see the old shards
-  or the new ones, never a mixture.
-- ``STORE/_catalog/shard-<prefix>-<sha16>.arrow``: the shard's rows sorted by ``(table,
-  key)``, an Arrow IPC file (LZ4; a few hundred of them read in a tenth of the time of
-  one Parquet file of all their rows), named by a digest of its bytes.
+  ``file``, ``rows``, ``bytes``), sorted by shard id (its metadata
+  ``cxlab_catalog_layout=2``). A commit is one replacement of this file (a rename; on
+  object storage one conditional PUT), so readers see the old shards or the new ones,
+  never a mixture.
+- ``STORE/_catalog/shard-<id>-<sha16>.arrow``: the shard's rows sorted by ``(table,
+  key)``, an Arrow IPC file (LZ4), named by a digest of its bytes.
 
+A reader reads the root, then only the shards it needs (:meth:`State.rows`,
+:meth:`State.indexed`: the shards of the keys or values asked; :attr:`State.live`: all).
 Every file is a function of the live parts alone (never of the order or the number of the
 commits that made them): the same parts always give the same root and shards. A commit
 writes the shards its keys fall in (a new name each: the live shards are untouched), then
-the root; when the number of parts crosses a level, that commit rewrites every shard once.
-A store written before the shards existed has a root listing every part (``cxlab_table``
-= ``_catalog``): it is read as it is, and its next commit writes the shards.
+the root; when a group's number of parts crosses a level, that commit rewrites the
+group's shards once. A store written before the shards existed has a root listing every
+part (``cxlab_table`` = ``_catalog``), one written before the groups has shards of every
+table by key (no layout metadata): either is read as it is (``legacy``), and its next
+commit writes every shard in the current layout.
 """
 
 from __future__ import annotations
@@ -322,12 +336,7 @@ def commit_state(state: State, change: pa.Table, group_level: GroupLevel, /):
         touched = set(tables) | {s.shard for s in state.shards}
     else:
         tables, touched = {}, set()
-        tab = change.column("table").to_pylist()
-        groups: dict[str, list[int]] = {}
-        for i, t in enumerate(tab):
-            groups.setdefault("" if group_level(t, 0) is None else t, []).append(i)
-        for g, idx in sorted(groups.items()):
-            mine = change.take(pa.array(idx, pa.int64()))
+        for g, mine in _by_group(change, group_level):
             tables_g, touched_g = _commit_group(state, g, mine, group_level)
             tables.update(tables_g)
             touched |= touched_g
@@ -359,12 +368,12 @@ def _commit_group(state: State, group: str, change: pa.Table, group_level: Group
     the shard ids touched (a touched id without a table: the shard is gone)."""
     level = state.level(group)
     if level is not None:
-        prefix = shard_of(change.column("key").to_pylist(), level, group).to_pylist()
+        prefix = shard_of(change.column("key").to_pylist(), level, group)
         tables = {}
-        for p in sorted(set(prefix)):
+        for p in sorted(set(prefix.to_pylist())):
             sid = _sid(group, p)
-            mask = pa.array([q == p for q in prefix])
-            tables[sid] = ordered(_apply(state.shard(sid), change.filter(mask)))
+            mine = change.filter(pc.equal(prefix, p))
+            tables[sid] = ordered(_apply(state.shard(sid), mine))
         n = state.count(group) + sum(
             t.num_rows - (state._by_id[s].rows if s in state._by_id else 0)
             for s, t in tables.items()
@@ -388,15 +397,22 @@ def _shards_of(cat: pa.Table, group: str, level: int, /) -> dict[str, pa.Table]:
     }
 
 
+def _by_group(cat: pa.Table, group_level: GroupLevel, /) -> list[tuple[str, pa.Table]]:
+    """``cat``'s rows by group (``""``: the tables sharded by key together), sorted."""
+    names = pc.unique(cat.column("table")).to_pylist()
+    groups: dict[str, list[str]] = {}
+    for t in names:
+        groups.setdefault("" if group_level(t, 0) is None else t, []).append(t)
+    return [
+        (g, cat.filter(pc.is_in(cat.column("table"), value_set=pa.array(ts, pa.string()))))
+        for g, ts in sorted(groups.items())
+    ]
+
+
 def _regroup(cat: pa.Table, group_level: GroupLevel, /) -> dict[str, pa.Table]:
     """Every shard of the live parts ``cat``, built from nothing."""
-    tab = cat.column("table").to_pylist()
-    by: dict[str, list[int]] = {}
-    for i, t in enumerate(tab):
-        by.setdefault("" if group_level(t, 0) is None else t, []).append(i)
     tables: dict[str, pa.Table] = {}
-    for g, idx in sorted(by.items()):
-        mine = cat.take(pa.array(idx, pa.int64()))
+    for g, mine in _by_group(cat, group_level):
         tables.update(_shards_of(mine, g, _level_for(g, mine.num_rows, group_level)))
     return tables
 
