@@ -36,9 +36,12 @@ next run removes the staged parts of the dead run and does the work again. Worke
 the parent (:func:`cxlab._workers.worker_pool`). A file that cannot be written (disk full)
 is reported as failed with the reason; the others are still reported.
 
-The cost of a run depends on the files given, not on the size of the store: the store's
-catalog says which recordings exist (no directory walk), and the ``recordings`` table is
-one file.
+The cost of a run depends on the files given, not on the size of the store: which files
+are stored already, their stored labels and the earlier version of a changed file come
+from keyed lookups (:meth:`cxlab.store.Store.lookup`, :meth:`cxlab.store.Store.find`: the
+catalog shards and bucket files of this run's recording ids and paths), never from a
+directory walk nor a read of the whole ``recordings`` table or catalog. What still grows
+is the commit's rewrite of the small tables' buckets its keys fall in (docs/store.md).
 
 Every part depends only on its file's bytes, so the store is byte-identical whatever ``jobs``.
 """
