@@ -6,10 +6,11 @@ would take hours): a ``recordings`` table of N rows and a ``sessions`` table of 
 the files the store keeps for these small tables (one per hash bucket of the key), a
 ``forces`` part per recording (real directory entries: hard links to one small part, so the
 store holds N files without N writes) and the catalog listing them all (its root and
-shards), exactly as ingest leaves them. Then, for each size, ``--batches`` batches of 20
-new force-plate CSV files are ingested (``jobs=1``, a batch per run, so each run lands in
-a store of about N recordings; the sizes take turns batch by batch) and the median wall
-time is printed with its ratio to the empty store's (target: every ratio within 1.2).
+shards, the index of paths included), exactly as ingest leaves them. Then, for each size,
+``--batches`` batches of 20 new force-plate CSV files are ingested (``jobs=1``, a batch
+per run, so each run lands in a store of about N recordings; the sizes take turns batch
+by batch) and the median wall time is printed with its ratio to the empty store's
+(target: every ratio within 1.2).
 
 With ``--s3-sql`` it instead measures SQL on a store on S3 (a local moto server, never a
 real cloud): ``Store.sql``, which registers each table as a pyarrow dataset read through
@@ -42,7 +43,7 @@ import pyarrow.parquet as pq
 from cxlab import _catalog
 from cxlab.ingest import ingest
 from cxlab.schemas import validate
-from cxlab.store import _PARQUET_OPTS, Store, _bucket_level, _bucket_of
+from cxlab.store import _PARQUET_OPTS, Store, _bucket_level, _bucket_of, _group_level
 
 RATE_HZ = 1000.0
 
@@ -122,6 +123,18 @@ def build_store(root: Path, n: int, *, task: str = "cmj") -> None:
     rids = rec["recording_id"].tolist()
     rows = []
     rows += _compact_files(root, "recordings", validate(rec, "recordings"), rids)
+    index = _catalog.index_name("recordings", "source_path")  # the catalog's index of paths
+    rows += [
+        dict(
+            table=index,
+            key=f"{_catalog.value_digest(p)}-{r}",
+            partition=None,
+            file="",
+            rows=1,
+            bytes=0,
+        )
+        for p, r in zip(rec["source_path"], rids, strict=True)
+    ]
     ses = pd.DataFrame(
         {
             "subject_id": rec["subject_id"],
@@ -159,7 +172,7 @@ def build_store(root: Path, n: int, *, task: str = "cmj") -> None:
         rows.append(dict(table="forces", key=rid, partition=sid, file=rel, rows=10, bytes=fsize))
     template.unlink()
     cat = _catalog.ordered(pa.Table.from_pylist(rows, schema=_catalog.SCHEMA))
-    _, shards, root_table = _catalog.build(cat)  # the catalog's shards and root, as a commit
+    _, shards, root_table = _catalog.build(cat, _group_level)  # shards and root, as a commit
     for name, data in shards.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)

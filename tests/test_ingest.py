@@ -1081,3 +1081,19 @@ def test_arrow_tables_store_the_same_rows_as_the_pandas_tables(real_dir):
                 assert a.equals(b, check_metadata=True), (f.name, name)
                 compared += 1
     assert compared >= 60
+
+
+def test_a_run_reads_only_the_catalog_shards_of_its_own_files(raw, tmp_path, monkeypatch):
+    """Issue 19: which files are new is decided by keyed lookups (the recordings and
+    sessions shards of their ids, the path index's shard), never by the whole catalog."""
+    from cxlab import _catalog
+
+    st = tmp_path / "st"
+    _run(raw, st, jobs=1)
+    shards = sorted(p.name for p in (st / "_catalog").glob("shard-*"))
+    read = []
+    real = _catalog.read_shard
+    monkeypatch.setattr(_catalog, "read_shard", lambda data: (read.append(1), real(data))[1])
+    again = _run(raw, st, jobs=1)
+    assert len(again.unchanged) == 5 and not again.ingested
+    assert 0 < len(read) <= 3 < len(shards), (len(read), shards)

@@ -609,13 +609,13 @@ def test_the_catalog_files_depend_only_on_the_live_parts(tmp_path, monkeypatch):
         many.write("recordings", _recording(r), key=r)
         many.write("forces", _forces(5), key=r, partition="abcdefabcdef")
     grown = Store(tmp_path / "grown")
-    extra = _rids(40, salt="x")
+    extra = _rids(60, salt="x")
     with grown.transaction() as tx:
-        for r in rids + extra:  # 104 rows: level 2 (4 * 16 < 104)
+        for r in rids + extra:  # 72 forces rows: level 2 (4 * 16 < 72); recordings apart
             tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
             tx.write("recordings", _recording(r), key=r)
     level_2 = _shard_files(grown)
-    with grown.transaction() as tx:  # back to 24 rows: level 1
+    with grown.transaction() as tx:  # back to 12 forces rows: level 1
         for r in extra:
             tx.delete("forces", key=r)
             tx.delete("recordings", key=r)
@@ -738,3 +738,109 @@ def test_a_catalog_of_one_file_is_read_and_sharded_by_the_next_commit(tmp_path):
     fresh.write("recordings", _recording(), key=RID)
     fresh.write("recordings", _recording(rid2), key=rid2)
     assert _catalog_files(Store(s.path)) == _catalog_files(fresh)
+
+
+# -- keyed lookups (issue 19: per-run work follows the files given, not the store) --------
+def _counting_shard_reads(monkeypatch):
+    from cxlab import _catalog
+
+    read = []
+    real = _catalog.read_shard
+    monkeypatch.setattr(_catalog, "read_shard", lambda data: (read.append(1), real(data))[1])
+    return read
+
+
+def _grown(tmp_path, monkeypatch, n=40):
+    """A store of ``n`` recordings (forces, recordings) at shard and bucket level 1."""
+    import cxlab.store as store_mod
+    from cxlab import _catalog
+
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 4)
+    monkeypatch.setattr(store_mod, "_BUCKET_ROWS", 4)
+    s = Store(tmp_path / "s")
+    rids = _rids(n)
+    with s.transaction() as tx:
+        for r in rids:
+            tx.write("forces", _forces(5), key=r, partition="abcdefabcdef")
+            tx.write("recordings", _recording(r), key=r)
+    return s, rids
+
+
+def test_a_lookup_reads_only_the_catalog_shards_of_its_keys(tmp_path, monkeypatch):
+    s, rids = _grown(tmp_path, monkeypatch)
+    n_shards = len(_shard_files(s))
+    assert n_shards > 16  # key shards (forces), recordings' own shards and the path index
+    read = _counting_shard_reads(monkeypatch)
+    fresh = Store(s.path)
+    found = fresh.lookup("recordings", [rids[3]])
+    assert list(found) == [rids[3]] and found[rids[3]] == s.parts("recordings")[rids[3]]
+    assert len(read) == 1  # the one shard of that key in the recordings group
+    assert fresh.lookup("forces", [rids[5]])[rids[5]].partition == "abcdefabcdef"
+    assert len(read) == 2
+    assert fresh.lookup("recordings", ["0000000000000000"]) == {}  # absent: one shard at most
+    assert len(read) <= 3
+    assert fresh.keys("recordings") == set(rids)  # the recordings group only, not forces'
+    assert len(read) < n_shards / 2
+
+
+def test_a_commit_reads_only_the_shards_its_keys_fall_in(tmp_path, monkeypatch):
+    s, rids = _grown(tmp_path, monkeypatch)
+    read = _counting_shard_reads(monkeypatch)
+    fresh = Store(s.path)
+    new = _rids(1, salt="new")[0]
+    with fresh.transaction() as tx:
+        tx.write("forces", _forces(5), key=new, partition="abcdefabcdef")
+        tx.write("recordings", _recording(new), key=new)
+    # its forces shard, its recordings bucket's shard, the path index shard of its path
+    assert len(read) <= 3
+    assert Store(s.path).keys("recordings") == {*rids, new}
+    assert Store(s.path).catalog().equals(fresh.catalog())
+
+
+def test_find_by_source_path_follows_the_index_through_replacements(tmp_path, monkeypatch):
+    s, rids = _grown(tmp_path, monkeypatch)
+    paths = [f"{r}.c3d" for r in rids]
+    got = s.find("recordings", "source_path", paths[:3], columns=["recording_id", "source_path"])
+    assert sorted(got["recording_id"]) == sorted(rids[:3])
+    read = _counting_shard_reads(monkeypatch)
+    one = Store(s.path).find("recordings", "source_path", [paths[7]])
+    assert list(one["recording_id"]) == [rids[7]] and len(read) <= 2  # index shard, bucket's
+    new = _rids(1, salt="v2")[0]
+    row = _recording(new).assign(source_path=paths[7])  # a new version of the same file
+    with s.transaction() as tx:
+        tx.delete("recordings", key=rids[7])
+        tx.write("recordings", row, key=new)
+    again = Store(s.path).find("recordings", "source_path", [paths[7], "absent.c3d"])
+    assert list(again["recording_id"]) == [new]
+    s.delete("recordings", key=new)
+    assert Store(s.path).find("recordings", "source_path", [paths[7]]).empty
+    # the index says what a filtered read of the whole table says, for every path
+    every = Store(s.path).find("recordings", "source_path", [*paths, "x.c3d"])
+    full = s.table("recordings", filters=[("source_path", "in", [*paths, "x.c3d"])])
+    assert sorted(every["recording_id"]) == sorted(full["recording_id"])
+    assert len(every) == len(rids) - 1
+
+
+def test_an_older_catalog_gets_its_index_from_its_next_commit(tmp_path):
+    from cxlab import _catalog
+    from cxlab.store import _PARQUET_OPTS
+
+    s = Store(tmp_path / "s")
+    s.write("recordings", _recording(), key=RID)
+    old = _catalog.ordered(pa.Table.from_pandas(s.catalog(), preserve_index=False))
+    for f in (s.path / "_catalog").glob("*"):
+        f.unlink()
+    pq.write_table(old.cast(_catalog.SCHEMA), s.path / "_catalog.parquet", **_PARQUET_OPTS)
+    legacy = Store(s.path)
+    assert legacy.older_layout()
+    assert list(legacy.find("recordings", "source_path", [f"{RID}.c3d"])["recording_id"]) == [RID]
+    rid2 = "fedcba9876543210"
+    legacy.write("recordings", _recording(rid2), key=rid2)
+    fresh = Store(s.path)
+    assert not fresh.older_layout()
+    index = _catalog.index_name("recordings", "source_path")
+    assert sorted(fresh._cache.state().table(index, alone=True)["key"].to_pylist()) == sorted(
+        f"{_catalog.value_digest(f'{r}.c3d')}-{r}" for r in (RID, rid2)
+    )
+    assert list(fresh.find("recordings", "source_path", [f"{RID}.c3d"])["recording_id"]) == [RID]
+    assert set(fresh.catalog()["table"]) == {"recordings"}  # the index is not a table

@@ -14,27 +14,41 @@ rows     int64    the part's rows
 bytes    int64    the size of ``file``
 ======== ======== ==============================================================
 
-It is kept in **shards**, so that a commit rewrites the rows it touches, not the catalog:
-a part's shard is the first ``level`` hex digits of ``sha256(key)`` (the digest the small
-per-recording tables bucket their keys by, so a recording's rows in every table, and the
-bucket of a compacted table it falls in, share one shard). ``level`` is the smallest with
-at most :data:`SHARD_ROWS` rows a shard on average (0: one shard, as a small store has),
-so it depends on the number of live parts only.
+It is kept in **shards**, so that a commit rewrites the rows it touches, not the catalog.
+The shards come in **groups**, each with its own ``level`` (hex digits of the shard
+prefix, the smallest that keeps its shards small on average: 0 is one shard):
+
+- the parts of the signal and sheet tables, together, by the first ``level`` digits of
+  ``sha256(key)`` (at most :data:`SHARD_ROWS` rows a shard on average), shard id
+  ``<prefix>``;
+- each small per-recording table apart (``recordings``, ``sessions``... : the store says
+  which and at which level, the level of its bucket files), by the same digest, shard id
+  ``<table>~<prefix>``: a bucket file's keys are exactly one shard's, so rewriting a
+  bucket changes one shard, not rows spread over all of them;
+- an **index** of a small table by a column (``recordings@source_path``): one row per
+  part, key ``<sha16 of the value>-<part key>``, ``file`` empty, sharded by the value's
+  digest, so the parts holding a value are found from one shard.
+
+The levels depend on the number of live parts of each group only.
 
 - ``STORE/_catalog.parquet``, the **root**: one row per non-empty shard (``shard``,
-  ``file``, ``rows``, ``bytes``), sorted by shard. A commit is one replacement of this
-  file (a rename; on object storage one conditional PUT), so readers see the old shards
-  or the new ones, never a mixture.
-- ``STORE/_catalog/shard-<prefix>-<sha16>.arrow``: the shard's rows sorted by ``(table,
-  key)``, an Arrow IPC file (LZ4; a few hundred of them read in a tenth of the time of
-  one Parquet file of all their rows), named by a digest of its bytes.
+  ``file``, ``rows``, ``bytes``), sorted by shard id (its metadata
+  ``cxlab_catalog_layout=2``). A commit is one replacement of this file (a rename; on
+  object storage one conditional PUT), so readers see the old shards or the new ones,
+  never a mixture.
+- ``STORE/_catalog/shard-<id>-<sha16>.arrow``: the shard's rows sorted by ``(table,
+  key)``, an Arrow IPC file (LZ4), named by a digest of its bytes.
 
+A reader reads the root, then only the shards it needs (:meth:`State.rows`,
+:meth:`State.indexed`: the shards of the keys or values asked; :attr:`State.live`: all).
 Every file is a function of the live parts alone (never of the order or the number of the
 commits that made them): the same parts always give the same root and shards. A commit
 writes the shards its keys fall in (a new name each: the live shards are untouched), then
-the root; when the number of parts crosses a level, that commit rewrites every shard once.
-A store written before the shards existed has a root listing every part (``cxlab_table``
-= ``_catalog``): it is read as it is, and its next commit writes the shards.
+the root; when a group's number of parts crosses a level, that commit rewrites the
+group's shards once. A store written before the shards existed has a root listing every
+part (``cxlab_table`` = ``_catalog``), one written before the groups has shards of every
+table by key (no layout metadata): either is read as it is (``legacy``), and its next
+commit writes every shard in the current layout.
 """
 
 from __future__ import annotations
@@ -43,9 +57,9 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,6 +74,9 @@ LOCK = "_lock"
 PART_COLUMN = "_part"
 SHARD_ROWS = 2048
 """Catalog rows a shard aims at: above it the rows spread over 16**level shards."""
+INDEX_SEP = "@"
+GROUP_SEP = "~"
+"""Between a table's name and the hex prefix in the id of a shard of that table alone."""
 _READ_TRIES = 5
 
 SCHEMA = pa.schema(
@@ -85,9 +102,15 @@ ROOT_SCHEMA = pa.schema(
         pa.field("rows", pa.int64(), nullable=False),
         pa.field("bytes", pa.int64(), nullable=False),
     ],
-    metadata={"cxlab_table": "_catalog_root"},
+    metadata={"cxlab_table": "_catalog_root", "cxlab_catalog_layout": "2"},
 )
+LAYOUT_KEY, LAYOUT = b"cxlab_catalog_layout", b"2"
+"""The root's layout: 2 = the small tables' parts in shards of their own (by bucket)."""
 _IPC = ipc.IpcWriteOptions(compression="lz4")
+T = TypeVar("T")
+GroupLevel = Callable[[str, int], "int | None"]
+"""(table, its live parts) -> the hex level of that table's own shards, or None when its
+parts are sharded by key with the other tables'."""
 
 
 class Part(NamedTuple):
@@ -102,7 +125,7 @@ class Part(NamedTuple):
 
 
 class Shard(NamedTuple):
-    """One row of the root: the live parts whose key hashes to ``shard`` are in ``file``."""
+    """One row of the root: the live parts of shard ``shard`` are in ``file``."""
 
     shard: str
     file: str
@@ -110,30 +133,115 @@ class Shard(NamedTuple):
     bytes: int
 
 
-class State(NamedTuple):
-    """The catalog as one reader sees it: the root's shards, each shard's rows (by prefix),
-    the live parts (the shards' rows in shard order) and whether the root is in the
-    one-file format of stores written before shards (``legacy``)."""
+def _group(shard: str, /) -> str:
+    """The group a shard id belongs to: ``""`` (parts sharded by key) or a table's name."""
+    return shard.partition(GROUP_SEP)[0] if GROUP_SEP in shard else ""
 
-    shards: tuple[Shard, ...]
-    tables: dict[str, pa.Table]
-    live: pa.Table
-    legacy: bool = False
+
+def _prefix(shard: str, /) -> str:
+    return shard.rpartition(GROUP_SEP)[2]
+
+
+def _sid(group: str, prefix: str, /) -> str:
+    return f"{group}{GROUP_SEP}{prefix}" if group else prefix
+
+
+class State:
+    """The catalog as one reader sees it: the root's shards, the shards read so far (by
+    shard id; the others are read on first need with ``read``, relative path -> table)
+    and whether the root is in an older format (``legacy``: one file listing every part,
+    or shards of every table by key), which the next commit rewrites whole.
+
+    ``live`` (every live part) reads every shard; :meth:`rows` reads only the shards the
+    asked keys fall in."""
+
+    def __init__(self, shards=(), tables=None, *, read=None, legacy=False, live=None):
+        self.shards: tuple[Shard, ...] = tuple(shards)
+        self.tables: dict[str, pa.Table] = dict(tables or {})
+        self.legacy = legacy
+        self._read = read
+        self._live = live
+        self._by_id = {s.shard: s for s in self.shards}
+
+    def level(self, group: str = "", /) -> int | None:
+        """Hex digits of the shard prefix of ``group`` (None: it has no shard)."""
+        for s in self.shards:
+            if _group(s.shard) == group:
+                return len(_prefix(s.shard))
+        return None
+
+    def count(self, group: str = "", /) -> int:
+        """Live parts in ``group`` (from the root alone)."""
+        return sum(s.rows for s in self.shards if _group(s.shard) == group)
+
+    def of(self, group: str, /) -> list[Shard]:
+        return [s for s in self.shards if _group(s.shard) == group]
+
+    def shard(self, sid: str, /) -> pa.Table:
+        """The rows of shard ``sid`` (empty if the root lists none), read once."""
+        if sid not in self.tables:
+            s = self._by_id.get(sid)
+            if s is None:
+                return empty()
+            self.tables[sid] = self._read(s.file)
+        return self.tables[sid]
 
     @property
-    def level(self) -> int:
-        return len(self.shards[0].shard) if self.shards else 0
+    def live(self) -> pa.Table:
+        if self._live is None:
+            parts = [self.shard(s.shard) for s in self.shards]
+            self._live = pa.concat_tables(parts).combine_chunks() if parts else empty()
+        return self._live
+
+    def rows(self, table: str, keys: Iterable[str], /) -> pa.Table:
+        """The live rows of ``table`` whose key is one of ``keys``, reading only the shards
+        those keys fall in (all of them for a root in an older format)."""
+        keys = sorted(set(keys))
+        if self.legacy or not keys:
+            cat = self.live if keys else empty()
+        else:
+            group = table if self.level(table) is not None else ""
+            level = self.level(group)
+            if level is None:
+                return empty()
+            sids = sorted({_sid(group, p) for p in shard_of(keys, level, group).to_pylist()})
+            parts = [self.shard(s) for s in sids]
+            cat = pa.concat_tables(parts) if parts else empty()
+        mask = pc.and_(
+            pc.equal(cat.column("table"), table),
+            pc.is_in(cat.column("key"), value_set=pa.array(keys, pa.string())),
+        )
+        return cat.filter(mask).combine_chunks()
+
+    def indexed(self, index: str, values: Iterable[str | None], /) -> pa.Table:
+        """The rows of index group ``index`` (:func:`index_name`) for ``values``, reading
+        the shards of their digests only."""
+        digests = sorted({value_digest(v) for v in values})
+        level = self.level(index)
+        if level is None or not digests:
+            return empty()
+        parts = [self.shard(_sid(index, d[:level])) for d in sorted({d[:level] for d in digests})]
+        cat = pa.concat_tables(parts)
+        head = pc.utf8_slice_codeunits(cat.column("key"), 0, 16)
+        return cat.filter(pc.is_in(head, value_set=pa.array(digests, pa.string())))
+
+    def table(self, table: str, /, *, alone: bool = False) -> pa.Table:
+        """The live rows of ``table``: only its own shards if it has a group (or none if
+        it would have one, ``alone``, but has no part), else every shard."""
+        if not self.legacy and (alone or self.level(table) is not None):
+            parts = [self.shard(s.shard) for s in self.of(table)]
+            return pa.concat_tables(parts).combine_chunks() if parts else empty()
+        cat = self.live
+        return cat.filter(pc.equal(cat.column("table"), table))
 
     def files(self) -> set[str]:
         """Every file this state needs: the live parts' and the shards themselves."""
-        return set(self.live.column("file").to_pylist()) | {s.file for s in self.shards}
+        files = set(self.live.column("file").to_pylist()) - {""}  # index rows name none
+        return files | {s.file for s in self.shards}
 
 
 def empty() -> pa.Table:
     return SCHEMA.empty_table()
-
-
-EMPTY_STATE = State((), {}, SCHEMA.empty_table())
 
 
 def ordered(cat: pa.Table, /) -> pa.Table:
@@ -158,11 +266,24 @@ def shard_level(n_rows: int, /) -> int:
     return level
 
 
-def shard_of(keys: list[str], level: int, /) -> pa.Array:
-    """The shard (first ``level`` hex digits of sha256) of each key."""
+def shard_of(keys: list[str], level: int, group: str = "", /) -> pa.Array:
+    """The shard (first ``level`` hex digits of sha256) of each key; in an index group
+    (:func:`index_name`) the key starts with a digest already: its first digits."""
+    if INDEX_SEP in group:
+        return pa.array([k[:level] for k in keys], pa.string())
     return pa.array(
         [hashlib.sha256(k.encode("utf-8")).hexdigest()[:level] for k in keys], pa.string()
     )
+
+
+def index_name(table: str, column: str, /) -> str:
+    """The catalog's pseudo-table indexing ``table`` by ``column``: one row per part, key
+    ``<sha16 of the value>-<part key>``, ``file`` empty (it names no file)."""
+    return f"{table}{INDEX_SEP}{column}"
+
+
+def value_digest(value: str | None, /) -> str:
+    return hashlib.sha256(("" if value is None else value).encode("utf-8")).hexdigest()[:16]
 
 
 def changes(touched: list[tuple[str, str]], rows: pa.Table, /) -> pa.Table:
@@ -200,58 +321,107 @@ def read_shard(data, /) -> pa.Table:
     return ipc.open_file(src).read_all()
 
 
-def _assemble(shards: tuple[Shard, ...], tables: dict[str, pa.Table]) -> pa.Table:
-    parts = [tables[s.shard] for s in shards]
-    return pa.concat_tables(parts).combine_chunks() if parts else empty()
+def commit_state(state: State, change: pa.Table, group_level: GroupLevel, /):
+    """The shards after a commit whose :func:`changes` are ``change``: (new state, {shard
+    file: bytes} to write, shard files dropped).
 
-
-def commit_state(state: State, change: pa.Table, n_live: int, /):
-    """The shards after a commit whose :func:`changes` are ``change`` and after which
-    ``n_live`` parts are live: (new state, {shard file: bytes} to write, shard files
-    dropped). Only the shards of the changed keys are rebuilt, unless the level changes
-    (or the root is legacy): then every shard, once."""
-    level = shard_level(n_live)
-    if state.legacy or level != state.level or not state.shards:  # every shard, once
-        cat = _apply(state.live, change)
-        prefix = shard_of(cat.column("key").to_pylist(), level)
-        tables = {
-            p: ordered(cat.filter(pc.equal(prefix, p))) for p in sorted(set(prefix.to_pylist()))
-        }
-        touched = set(tables)
+    ``group_level(table, n)`` says how a table's parts are sharded when it has ``n`` of
+    them: ``None`` for sharding by key with the other tables (at the level
+    :func:`shard_level` gives for their number), or a level for a table of its own
+    shards (the small tables, whose rows follow their bucket files). Only the shards of the
+    changed keys are rebuilt, unless a group's level changes (then that group's shards,
+    once) or the root is in an older format (then every shard, once)."""
+    if state.legacy or not state.shards:
+        tables = _regroup(_apply(state.live, change), group_level)
+        touched = set(tables) | {s.shard for s in state.shards}
     else:
-        prefix = shard_of(change.column("key").to_pylist(), level)
-        tables = dict(state.tables)
-        touched = set(prefix.to_pylist())
-        for p in sorted(touched):
-            mine = change.filter(pc.equal(prefix, p))
-            new = ordered(_apply(state.tables.get(p, empty()), mine))
-            if new.num_rows:
-                tables[p] = new
-            else:
-                tables.pop(p, None)
+        tables, touched = {}, set()
+        for g, mine in _by_group(change, group_level):
+            tables_g, touched_g = _commit_group(state, g, mine, group_level)
+            tables.update(tables_g)
+            touched |= touched_g
     old = {s.shard: s for s in state.shards}
     write: dict[str, bytes] = {}
     shards = []
-    for p in sorted(tables):
-        if p in old and p not in touched:
-            shards.append(old[p])
+    for sid in sorted({*old, *tables} - (touched - set(tables))):
+        if sid not in touched:
+            shards.append(old[sid])
             continue
-        data = shard_bytes(tables[p])
-        name = f"{SHARDS}/shard-{p or 'all'}-{hashlib.sha256(data).hexdigest()[:16]}.arrow"
+        data = shard_bytes(tables[sid])
+        name = f"{SHARDS}/shard-{sid or 'all'}-{hashlib.sha256(data).hexdigest()[:16]}.arrow"
         write[name] = data
-        shards.append(Shard(p, name, tables[p].num_rows, len(data)))
+        shards.append(Shard(sid, name, tables[sid].num_rows, len(data)))
     keep = {s.file for s in shards}
     dropped = sorted(s.file for s in state.shards if s.file not in keep)
-    shards_t = tuple(shards)
-    new = State(shards_t, tables, _assemble(shards_t, tables))
+    known = {**{s: t for s, t in state.tables.items() if s not in touched}, **tables}
+    new = State(shards, {s.shard: known[s.shard] for s in shards if s.shard in known})
+    new._read = state._read
     return new, write, dropped
 
 
-def build(live: pa.Table, /):
+def _level_for(group: str, n: int, group_level: GroupLevel, /) -> int:
+    return shard_level(n) if not group else group_level(group, n)
+
+
+def _commit_group(state: State, group: str, change: pa.Table, group_level: GroupLevel, /):
+    """The new tables of the shards of ``group`` that ``change`` (its rows) touches, and
+    the shard ids touched (a touched id without a table: the shard is gone)."""
+    level = state.level(group)
+    if level is not None:
+        prefix = shard_of(change.column("key").to_pylist(), level, group)
+        tables = {}
+        for p in sorted(set(prefix.to_pylist())):
+            sid = _sid(group, p)
+            mine = change.filter(pc.equal(prefix, p))
+            tables[sid] = ordered(_apply(state.shard(sid), mine))
+        n = state.count(group) + sum(
+            t.num_rows - (state._by_id[s].rows if s in state._by_id else 0)
+            for s, t in tables.items()
+        )
+        if _level_for(group, n, group_level) == level:
+            return {s: t for s, t in tables.items() if t.num_rows}, set(tables)
+    # a new group, or its level changes: every shard of the group, once
+    olds = state.of(group)
+    base = pa.concat_tables([state.shard(s.shard) for s in olds]) if olds else empty()
+    cat = _apply(base, change)
+    level = _level_for(group, cat.num_rows, group_level)
+    tables = _shards_of(cat, group, level)
+    return tables, set(tables) | {s.shard for s in olds}
+
+
+def _shards_of(cat: pa.Table, group: str, level: int, /) -> dict[str, pa.Table]:
+    prefix = shard_of(cat.column("key").to_pylist(), level, group)
+    return {
+        _sid(group, p): ordered(cat.filter(pc.equal(prefix, p)))
+        for p in sorted(set(prefix.to_pylist()))
+    }
+
+
+def _by_group(cat: pa.Table, group_level: GroupLevel, /) -> list[tuple[str, pa.Table]]:
+    """``cat``'s rows by group (``""``: the tables sharded by key together), sorted."""
+    names = pc.unique(cat.column("table")).to_pylist()
+    groups: dict[str, list[str]] = {}
+    for t in names:
+        groups.setdefault("" if group_level(t, 0) is None else t, []).append(t)
+    return [
+        (g, cat.filter(pc.is_in(cat.column("table"), value_set=pa.array(ts, pa.string()))))
+        for g, ts in sorted(groups.items())
+    ]
+
+
+def _regroup(cat: pa.Table, group_level: GroupLevel, /) -> dict[str, pa.Table]:
+    """Every shard of the live parts ``cat``, built from nothing."""
+    tables: dict[str, pa.Table] = {}
+    for g, mine in _by_group(cat, group_level):
+        tables.update(_shards_of(mine, g, _level_for(g, mine.num_rows, group_level)))
+    return tables
+
+
+def build(live: pa.Table, group_level: GroupLevel, /):
     """The shards of a catalog of parts ``live`` built from nothing (a store written
     directly, e.g. by a benchmark): (state, {shard file: bytes}, root table)."""
     change = live.cast(CHANGE_SCHEMA)
-    state, write, _ = commit_state(EMPTY_STATE, change, live.num_rows)
+    state, write, _ = commit_state(State(), change, group_level)
     return state, write, root_table(state.shards)
 
 
@@ -272,61 +442,89 @@ def root_table(shards: tuple[Shard, ...], /) -> pa.Table:
 
 
 def load(root: pa.Table, read: Callable[[str], pa.Table], prev: State | None, /) -> State:
-    """The state a root table gives, its shards read with ``read`` (relative path ->
-    table); a shard ``prev`` holds under the same file name is not read again."""
-    kind = (root.schema.metadata or {}).get(b"cxlab_table", b"")
-    if kind != b"_catalog_root":  # one file listing every part (before shards)
+    """The state a root table gives, its shards to be read with ``read`` (relative path ->
+    table) when first needed; a shard ``prev`` holds under the same file name is not read
+    again."""
+    meta = root.schema.metadata or {}
+    if meta.get(b"cxlab_table", b"") != b"_catalog_root":  # one file of every part
         live = root.select(SCHEMA.names).cast(SCHEMA)
-        return State((), {}, live, legacy=True)
+        return State(legacy=True, live=live)
     shards = tuple(Shard(**r) for r in root.cast(ROOT_SCHEMA).to_pylist())
-    known = {} if prev is None else {s.file: prev.tables[s.shard] for s in prev.shards}
-    tables = {s.shard: known[s.file] if s.file in known else read(s.file) for s in shards}
-    return State(shards, tables, _assemble(shards, tables))
+    had = () if prev is None else prev.shards
+    known = {s.file: prev.tables[s.shard] for s in had if s.shard in prev.tables}
+    tables = {s.shard: known[s.file] for s in shards if s.file in known}
+    legacy = meta.get(LAYOUT_KEY) != LAYOUT  # shards of every table by key (cxlab before groups)
+    return State(shards, tables, read=read, legacy=legacy)
 
 
-class Cache:
+class _Reader:
+    """What both caches share: a look at the catalog that re-reads the root when a shard
+    it names has gone (replaced by a commit since the root was read)."""
+
+    def _invalidate(self) -> None:
+        raise NotImplementedError
+
+    def state(self) -> State:
+        raise NotImplementedError
+
+    def read(self, fn: Callable[[State], T], /) -> T:
+        for attempt in range(_READ_TRIES):
+            state = self.state()
+            try:
+                return fn(state)
+            except FileNotFoundError:  # a shard replaced since the root was read
+                if attempt == _READ_TRIES - 1:
+                    raise
+                self._invalidate()
+        raise AssertionError("unreachable")
+
+    def get(self) -> pa.Table:
+        """Every live part (reads every shard not read yet)."""
+        return self.read(lambda s: s.live)
+
+    def rows(self, table: str, keys: Iterable[str], /) -> pa.Table:
+        """The live rows of ``table`` for ``keys`` (reads only their shards)."""
+        keys = list(keys)
+        return self.read(lambda s: s.rows(table, keys))
+
+
+class Cache(_Reader):
     """The catalog of one store root, re-read only when the root was replaced (and then
-    only the shards that changed)."""
+    only the shards that changed, when needed)."""
 
     def __init__(self, root: Path):
         self.root = root
         self._stamp: tuple | None = None
-        self._state: State = EMPTY_STATE
+        self._state: State = State()
 
     def _read(self, rel: str) -> pa.Table:
         return read_shard((self.root / rel).read_bytes())  # a copy: no mapping kept open
 
+    def _invalidate(self) -> None:
+        self._stamp = None
+
     def state(self) -> State:
         path = self.root / CATALOG
-        for attempt in range(_READ_TRIES):
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                self._stamp, self._state = None, EMPTY_STATE
-                return self._state
-            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-            if stamp == self._stamp:
-                return self._state
-            try:
-                state = load(pq.read_table(path), self._read, self._state)
-            except FileNotFoundError:  # a shard replaced since the root was read
-                if attempt == _READ_TRIES - 1:
-                    raise
-                continue
-            self._stamp, self._state = stamp, state
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._stamp, self._state = None, State()
+            return self._state
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self._state = load(pq.read_table(path), self._read, self._state)
+            self._stamp = stamp
         return self._state
-
-    def get(self) -> pa.Table:
-        return self.state().live
 
     def prime(self, state: State, /) -> None:
         """After this process's own commit: ``state`` is what the new root says."""
         with contextlib.suppress(FileNotFoundError):
             st = (self.root / CATALOG).stat()
+            state._read = self._read
             self._stamp, self._state = (st.st_ino, st.st_mtime_ns, st.st_size), state
 
 
-class RemoteCache:
+class RemoteCache(_Reader):
     """The catalog of a remote store (:class:`cxlab._fs.Remote`), re-read only when its
     root's version (ETag) changed: one HEAD request per look. ``version`` is the tag of the
     root bytes last parsed, which a commit's conditional write is made against."""
@@ -335,38 +533,33 @@ class RemoteCache:
         self.remote = remote
         self._head: str | None = None
         self.version: str | None = None
-        self._state: State = EMPTY_STATE
+        self._state: State = State()
 
     def _read(self, rel: str) -> pa.Table:
         return read_shard(self.remote.read_bytes(rel))
 
-    def state(self) -> State:
-        for attempt in range(_READ_TRIES):
-            head = self.remote.version(CATALOG)
-            if head is None:
-                self._head, self.version, self._state = None, None, EMPTY_STATE
-                return self._state
-            if head == self._head:
-                return self._state
-            data, tag = self.remote.read_versioned(CATALOG)
-            if data is None:
-                self._head, self.version, self._state = None, None, EMPTY_STATE
-                return self._state
-            try:
-                state = load(pq.read_table(pa.BufferReader(data)), self._read, self._state)
-            except FileNotFoundError:
-                if attempt == _READ_TRIES - 1:
-                    raise
-                continue
-            self._head, self.version, self._state = head, tag, state
-        return self._state
+    def _invalidate(self) -> None:
+        self._head = None
 
-    def get(self) -> pa.Table:
-        return self.state().live
+    def state(self) -> State:
+        head = self.remote.version(CATALOG)
+        if head is None:
+            self._head, self.version, self._state = None, None, State()
+            return self._state
+        if head == self._head:
+            return self._state
+        data, tag = self.remote.read_versioned(CATALOG)
+        if data is None:
+            self._head, self.version, self._state = None, None, State()
+            return self._state
+        self._state = load(pq.read_table(pa.BufferReader(data)), self._read, self._state)
+        self._head, self.version = head, tag
+        return self._state
 
     def prime(self, state: State, data: bytes, /) -> None:
         """After this process's own commit wrote root bytes ``data``."""
         tag = '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
+        state._read = self._read
         self._head, self.version, self._state = tag, tag, state
 
 

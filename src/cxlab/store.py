@@ -244,7 +244,7 @@ class Store:
         self._commit_lock = threading.Lock()
         self._sql_con: ReadOnlySQL | None = None
         self._sql_cat: pa.Table | None = None
-        self._keys_of: pa.Table | None = None
+        self._keys_of: _catalog.State | None = None
         self._keys: dict[str, frozenset[str]] = {}
 
     def __repr__(self) -> str:
@@ -527,20 +527,48 @@ class Store:
         """The live parts: one row per table and key (columns of :class:`Part`), in a fixed
         order that depends only on which parts are live (by catalog shard, then by table
         and key)."""
-        return self._live().to_pandas()
+        cat = self._live()
+        mask = pc.invert(pc.match_substring(cat.column("table"), _catalog.INDEX_SEP))
+        return cat.filter(mask).to_pandas()
 
     def _live(self) -> pa.Table:
-        cat = self._cache.get()
-        if (
+        self._adopt()
+        return self._cache.get()
+
+    def _adopt(self) -> None:
+        """Catalog a store written before the catalog existed, on first use."""
+        if not self._cache.state().legacy and self.older_layout():
+            with _catalog.locked(self.path):
+                _adopt_legacy(self.path, self._cache)
+
+    def older_layout(self) -> bool:
+        """Whether the store was written by an older cxlab: parts without a catalog, or a
+        catalog in an older format (read as it is; the next commit rewrites it). Such a
+        store may hold what atomic commits never leave (a recording's parts written one by
+        one, some without the others), which a caller may want to sweep."""
+        state = self._cache.state()
+        if state.legacy:
+            return True
+        return (
             self._remote is None
-            and not cat.num_rows
+            and not state.shards
             and not (self.path / _catalog.CATALOG).exists()
-        ):
-            if self._has_legacy_parts():
-                with _catalog.locked(self.path):
-                    _adopt_legacy(self.path, self._cache)
-                cat = self._cache.get()
-        return cat
+            and self._has_legacy_parts()
+        )
+
+    def _rows(self, name: str, /) -> pa.Table:
+        """The catalog rows of table ``name`` (a compacted table's: its shards only)."""
+        self._adopt()
+        return self._cache.read(lambda s: s.table(name, alone=name in _COMPACT))
+
+    def lookup(self, name: str, keys: Iterable[str], /) -> dict[str, Part]:
+        """The live parts of table ``name`` among ``keys`` (the others are absent), read
+        from the catalog shards those keys fall in only: its cost follows ``keys``, not
+        the size of the store."""
+        schema_of(name)
+        self._adopt()
+        rows = self._cache.rows(name, keys).to_pylist()
+        return {r["key"]: Part(**r) for r in sorted(rows, key=lambda r: r["key"])}
 
     def _has_legacy_parts(self) -> bool:
         if not self.path.is_dir():
@@ -554,9 +582,40 @@ class Store:
     def parts(self, name: str, /) -> dict[str, Part]:
         """The live parts of table ``name`` by key (handles for :meth:`read_parts`)."""
         schema_of(name)
-        cat = self._live()
-        rows = cat.filter(pc.equal(cat.column("table"), name)).to_pylist()
+        rows = self._rows(name).to_pylist()
         return {r["key"]: Part(**r) for r in sorted(rows, key=lambda r: r["key"])}
+
+    def find(
+        self,
+        name: str,
+        column: str,
+        values: Iterable[str],
+        /,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The rows of table ``name`` whose ``column`` is one of ``values``.
+
+        For a column the catalog indexes (``recordings.source_path``) only the catalog
+        shards of the values' digests and the files of the parts they name are read, so
+        the cost follows ``values``, not the size of the table; any other column (or a
+        store of an older layout, until its next commit builds the index) is a filtered
+        read of the whole table.
+        """
+        schema = schema_of(name)
+        cols = _columns(schema, columns)
+        values = sorted(set(values))
+        if not values:
+            return _frame(schema.arrow_schema().empty_table().select(cols))
+        self._adopt()
+        if _INDEXED.get(name) != column or self._cache.state().legacy:
+            return self.table(name, columns=cols, filters=[(column, "in", values)])
+        iname = _catalog.index_name(name, column)
+        hits = self._cache.read(lambda s: s.indexed(iname, values))
+        keys = sorted({k.split("-", 1)[1] for k in hits.column("key").to_pylist()})
+        parts = self.lookup(name, keys)
+        got = self.read_parts([parts[k] for k in keys if k in parts], table=name)
+        return got.loc[got[column].isin(values), cols].reset_index(drop=True)
 
     def read_part(
         self, name: str, key: str, /, *, columns: Sequence[str] | None = None
@@ -627,9 +686,7 @@ class Store:
 
     def _files(self, name: str, /) -> list[str]:
         """The live files of table ``name``, relative to the store, sorted."""
-        cat = self._live()
-        files = cat.filter(pc.equal(cat.column("table"), name)).column("file")
-        return sorted(set(files.to_pylist()))
+        return sorted(pc.unique(self._rows(name).column("file")).to_pylist())
 
     def files(self, name: str, /) -> list[Path]:
         """The Parquet files holding table ``name``'s live parts, in a fixed order (a
@@ -648,11 +705,12 @@ class Store:
 
     def keys(self, name: str, /) -> set[str]:
         """The part keys present in table ``name``."""
-        cat = self._live()
-        if self._keys_of is not cat:  # a set per table, made once per catalog read
-            self._keys_of, self._keys = cat, {}
+        self._adopt()
+        state = self._cache.state()
+        if self._keys_of is not state:  # a set per table, made once per catalog read
+            self._keys_of, self._keys = state, {}
         if name not in self._keys:
-            keys = cat.filter(pc.equal(cat.column("table"), name)).column("key")
+            keys = self._rows(name).column("key")
             self._keys[name] = frozenset(keys.to_numpy(zero_copy_only=False).tolist())
         return set(self._keys[name])
 
@@ -998,31 +1056,36 @@ def _merge_compact(
     *,
     remote: _fs.Remote | None = None,
     written: dict[str, bytes] | None = None,
+    index: _IndexChange | None = None,
 ):
     """The new files of compacted table ``name`` replacing ``old_files``: their rows minus
     the keys in ``drop``, plus the staged parts, one file per key bucket of ``level`` (one
     file at level 0), ordered by key, so the bytes depend only on the live parts.
     Returns a list of (staged path, final name, its catalog rows), none for an empty bucket.
     On a remote store (``remote``) the files are read from it and the new ones are kept in
-    ``written`` (token -> bytes) for the commit to write at their final keys."""
+    ``written`` (token -> bytes) for the commit to write at their final keys. The index
+    pairs of the rows dropped and added (:data:`_INDEXED`) are collected in ``index``."""
     schema = schema_of(name)
     target = schema.arrow_schema().append(pa.field(_catalog.PART_COLUMN, pa.string(), False))
     fs = None if remote is None else remote.arrow
+    column = _INDEXED.get(name) if index is not None else None
     pieces = []
     for f in old_files:
         src = str(root / f) if remote is None else remote.key(f)
         old = _read_as(src, target, fs)
         if drop:
-            old = old.filter(
-                pc.invert(pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop))))
-            )
+            gone = pc.is_in(old.column(_catalog.PART_COLUMN), pa.array(sorted(drop)))
+            if column:
+                index.gone.update(_index_pairs(name, old.filter(gone), column))
+            old = old.filter(pc.invert(gone))
         pieces.append(old)
     for s in new:
         src = s.temp if remote is None else remote.key(s.temp)
         t = _read_as(src, schema.arrow_schema(), fs)
-        pieces.append(
-            t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
-        )
+        t = t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
+        if column:
+            index.added.update(_index_pairs(name, t, column))
+        pieces.append(t)
     if not pieces or not sum(p.num_rows for p in pieces):
         return []
     table = pa.concat_tables(pieces).cast(target)
@@ -1065,6 +1128,46 @@ def _merge_compact(
     return out
 
 
+_INDEXED = {"recordings": "source_path"}
+"""Compacted tables the catalog indexes by a column (:meth:`Store.find`): ingest finds the
+earlier version of a changed file by its path without reading the table."""
+
+
+class _IndexChange(NamedTuple):
+    """The index pairs (index table, key) a commit removes and adds (``base``: those of a
+    store of an older layout, which has no index yet, built whole by its first commit)."""
+
+    gone: set[tuple[str, str]]
+    added: set[tuple[str, str]]
+    base: set[tuple[str, str]]
+
+
+def _index_pairs(name: str, rows: pa.Table, column: str, /) -> set[tuple[str, str]]:
+    """The index pairs of compacted rows ``rows`` (with their ``_part``) by ``column``."""
+    iname = _catalog.index_name(name, column)
+    return {
+        (iname, f"{_catalog.value_digest(v)}-{k}")
+        for v, k in zip(
+            rows.column(column).to_pylist(),
+            rows.column(_catalog.PART_COLUMN).to_pylist(),
+            strict=True,
+        )
+    }
+
+
+def _index_all(root: Path | None, name: str, files: list[str], remote=None):
+    """The index pairs of every row of ``files`` of compacted table ``name`` (the first
+    commit to a store of an older layout builds its index whole)."""
+    column = _INDEXED[name]
+    fs = None if remote is None else remote.arrow
+    out: set[tuple[str, str]] = set()
+    for f in files:
+        src = str(root / f) if remote is None else remote.key(f)
+        t = pq.read_table(src, columns=[column, _catalog.PART_COLUMN], filesystem=fs)
+        out |= _index_pairs(name, t, column)
+    return out
+
+
 def _read_as(src: str, schema: pa.Schema, fs, /) -> pa.Table:
     """The Parquet file ``src`` with ``schema``: a local file whose schema is already that
     is read by ``ParquetFile.read`` (no dataset layer: a few ms a file, not 30; a commit
@@ -1078,16 +1181,30 @@ def _read_as(src: str, schema: pa.Schema, fs, /) -> pa.Table:
     return pq.read_table(src, schema=schema, filesystem=fs)
 
 
-def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str]):
+def _group_level(table: str, n_keys: int, /) -> int | None:
+    """How the catalog shards ``table``'s parts (:func:`cxlab._catalog.commit_state`): a
+    compacted table's in shards of its own, one per bucket file (so a rewritten bucket
+    changes one shard); the others by key, together."""
+    if table in _COMPACT or _catalog.INDEX_SEP in table:
+        return _bucket_level(n_keys)
+    return None
+
+
+def _compact_plan(
+    cat: pa.Table, name: str, changed: set[str], new_keys: set[str], n_before: int | None = None
+):
     """Which files of compacted table ``name`` a commit changing keys ``changed`` (of
     which ``new_keys`` are written) rewrites, and at which bucket level: (files, level).
     Only the buckets of the changed keys, unless the table's size crosses a level (then
-    every file, once: the layout stays a function of the live keys alone)."""
+    every file, once: the layout stays a function of the live keys alone). ``cat`` holds
+    every catalog row of the table, or (``n_before`` = the table's live keys) only the rows
+    of the buckets the changed keys fall in."""
     mine = cat.filter(pc.equal(cat.column("table"), name))
     keys = mine.column("key")
     files = mine.column("file")
     gone = pc.is_in(keys, value_set=pa.array(sorted(changed), pa.string()))
-    n_after = int(len(keys) - pc.sum(gone).as_py() if len(keys) else 0) + len(new_keys)
+    n_now = len(keys) if n_before is None else n_before
+    n_after = int(n_now - pc.sum(gone).as_py() if len(keys) else n_now) + len(new_keys)
     level = _bucket_level(n_after)
     all_files = sorted(pc.unique(files).to_pylist())  # a few hundred, of 100,000s of rows
     if not all_files:
@@ -1097,6 +1214,39 @@ def _compact_plan(cat: pa.Table, name: str, changed: set[str], new_keys: set[str
     tags = sorted({f"{name}/part-b{_bucket_of(k, level)}-" for k in changed})
     hit = [f for f in all_files if any(f.startswith(t) for t in tags)]
     return hit, level
+
+
+def _commit_rows(state: _catalog.State, changed: set[tuple[str, str]], written: set):
+    """The catalog rows a commit of ``changed`` pairs (``written`` of them staged) can
+    change, read from their shards only, with each touched compacted table's live keys:
+    (rows, {table: keys}); (None, None) when the commit needs every row (a root in an
+    older format, a compacted table crossing a bucket level, files at another level)."""
+    if state.legacy:
+        return None, None
+    by_group: dict[str, set[str]] = {}
+    for t, k in changed:
+        by_group.setdefault(t if t in _COMPACT else "", set()).add(k)
+    pieces: list[pa.Table] = []
+    counts: dict[str, int] = {}
+    for g, keys in sorted(by_group.items()):
+        level = state.level(g)
+        if level is None:
+            continue  # no shard yet: nothing to read
+        if g:
+            n = state.count(g)
+            have = len(state.rows(g, keys))
+            n_written = sum(1 for t, k in written if t == g)
+            if _bucket_level(n - have + n_written) != level:
+                return None, None
+            counts[g] = n
+        sids = {_catalog._sid(g, p) for p in _catalog.shard_of(sorted(keys), level).to_pylist()}
+        rows = [state.shard(sid) for sid in sorted(sids)]
+        files = {f for r in rows for f in pc.unique(r.column("file")).to_pylist()}
+        if g and any(_level_of_file(f) != level for f in files):
+            return None, None
+        pieces += rows
+    cat = pa.concat_tables(pieces).combine_chunks() if pieces else _catalog.empty()
+    return cat, counts
 
 
 class _Plan(NamedTuple):
@@ -1117,15 +1267,18 @@ def _plan_commit(
     last: dict[tuple[str, str], Staged],
     delete,
     *,
+    counts: dict[str, int] | None = None,
+    index: _IndexChange | None = None,
     root: Path | None,
     remote: _fs.Remote | None = None,
     written: dict[str, bytes] | None = None,
 ) -> _Plan | None:
     """The commit of ``last`` (the staged parts by table and key) and ``delete`` on
-    catalog ``cat``: the compacted tables' touched buckets are merged (written to the
-    staging folder, or kept in ``written`` for a remote store); None if nothing changes.
-    Its cost follows the rows the commit touches, plus vectorised filters of ``cat``: the
-    live catalog is never sorted nor written whole here."""
+    catalog rows ``cat`` (every live part, or with ``counts`` = each touched compacted
+    table's live keys, only the rows of the shards the commit's keys fall in:
+    :func:`_commit_rows`): the compacted tables' touched buckets are merged (written to
+    the staging folder, or kept in ``written`` for a remote store); None if nothing
+    changes. Its cost follows the rows the commit touches."""
     changed = {*last, *((t, k) for t, k in delete)}
     if not changed:
         return None
@@ -1137,6 +1290,7 @@ def _plan_commit(
             t,
             {k for tt, k in changed if tt == t},
             {k for tt, k in last if tt == t},
+            None if counts is None else counts.get(t, 0),
         )
         for t in touched_compact
     }
@@ -1162,15 +1316,23 @@ def _plan_commit(
         new = [s for (tt, _), s in sorted(last.items()) if tt == t]
         consumed += [s.temp for s in new]
         merged = _merge_compact(
-            root, t, old_files, drop, new, level, remote=remote, written=written
+            root, t, old_files, drop, new, level, remote=remote, written=written, index=index
         )
         for temp, final, compact_rows in merged:
             moves.append((str(temp), final))
             if remote is None:
                 consumed.append(str(temp))  # removed if the commit fails before it is moved
             compacted.append(compact_rows)
+    if index is not None:  # index rows name no file: a rewritten bucket leaves them be
+        now = (index.base - index.gone) | index.added
+        gone = index.gone - now
+        rows += [
+            dict(table=t, key=k, partition=None, file="", rows=1, bytes=0) for t, k in sorted(now)
+        ]
     new_rows = pa.concat_tables([pa.Table.from_pylist(rows, schema=_catalog.SCHEMA), *compacted])
     touched = list(zip(out.column("table").to_pylist(), out.column("key").to_pylist(), strict=True))
+    if index is not None:
+        touched += sorted(gone)
     new_live = pa.concat_tables([keep, new_rows]).combine_chunks()
     added = {f for _, f in moves}
     stale = sorted(set(before) - added)
@@ -1181,10 +1343,26 @@ def _plan_commit(
     return _Plan(new_live, _catalog.changes(touched, new_rows), moves, added, stale, consumed)
 
 
+def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
+    """:func:`_plan_commit` on the rows of the shards the commit touches, or on every
+    live part when it must (:func:`_commit_rows`)."""
+    changed = {*last, *((t, k) for t, k in delete)}
+    cat, counts = _commit_rows(state, changed, set(last))
+    index = _IndexChange(set(), set(), set())
+    if cat is None:
+        cat = state.live
+    if state.legacy:  # the first commit of the current layout: the index, whole
+        for name in sorted(_INDEXED):
+            mine = cat.filter(pc.equal(cat.column("table"), name)).column("file")
+            files = sorted(pc.unique(mine).to_pylist())
+            index.base.update(_index_all(kw.get("root"), name, files, kw.get("remote")))
+    return _plan_commit(cat, last, delete, counts=counts, index=index, **kw)
+
+
 def _next_catalog(state: _catalog.State, plan: _Plan, /):
     """The catalog after ``plan``: (new state, {shard file: bytes} to write, the shard
     files it drops, the root's bytes). Only the shards of the changed keys are written."""
-    new, write, dropped = _catalog.commit_state(state, plan.change, plan.live.num_rows)
+    new, write, dropped = _catalog.commit_state(state, plan.change, _group_level)
     root = _parquet_bytes(_catalog.root_table(new.shards), _PARQUET_OPTS)
     return new, write, dropped, root
 
@@ -1270,7 +1448,7 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
     for s in superseded:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(s.temp)
-    plan = _plan_commit(state.live, last, delete, root=root)
+    plan = _planned(state, last, delete, root=root)
     if plan is None:
         return
     moves, added, consumed = plan.moves, plan.added, plan.consumed
@@ -1325,7 +1503,7 @@ def _commit_remote(
     live = state.files()
     last, superseded = _latest(staged)
     written: dict[str, bytes] = {}
-    plan = _plan_commit(state.live, last, delete, root=None, remote=remote, written=written)
+    plan = _planned(state, last, delete, root=None, remote=remote, written=written)
     kept = {s.temp for s in last.values()}
     if plan is None:
         remote.remove(sorted({s.temp for s in superseded} - kept - live))

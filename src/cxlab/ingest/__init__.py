@@ -36,9 +36,12 @@ next run removes the staged parts of the dead run and does the work again. Worke
 the parent (:func:`cxlab._workers.worker_pool`). A file that cannot be written (disk full)
 is reported as failed with the reason; the others are still reported.
 
-The cost of a run depends on the files given, not on the size of the store: the store's
-catalog says which recordings exist (no directory walk), and the ``recordings`` table is
-one file.
+The cost of a run depends on the files given, not on the size of the store: which files
+are stored already, their stored labels and the earlier version of a changed file come
+from keyed lookups (:meth:`cxlab.store.Store.lookup`, :meth:`cxlab.store.Store.find`: the
+catalog shards and bucket files of this run's recording ids and paths), never from a
+directory walk nor a read of the whole ``recordings`` table or catalog. What still grows
+is the commit's rewrite of the small tables' buckets its keys fall in (docs/store.md).
 
 Every part depends only on its file's bytes, so the store is byte-identical whatever ``jobs``.
 """
@@ -236,10 +239,16 @@ def ingest(
     spec = read_mapping(mapping)
     units, skipped = discover([Path(p) for p in paths], csv_columns=mapping_columns(spec))
     report = IngestReport(store=st.location)
-    _recover(st)
-    known = st.table("recordings", columns=["recording_id", "source_path", *_LABELS])
-    done_ids = set(known["recording_id"])
-    stored = known.set_index("recording_id", drop=False)
+    older = st.older_layout()
+    _recover(st, sweep=older)
+    # what the store holds of these files: keyed lookups (the catalog shards and bucket
+    # files of their recording ids), never the whole recordings table
+    rids = sorted({u.digest()[:16] for u in units})
+    found = st.lookup("recordings", rids)
+    done_ids = set(found)
+    cols = ["recording_id", "source_path", *_LABELS]
+    stored = st.read_parts(list(found.values()), table="recordings", columns=cols)
+    stored = stored.set_index("recording_id", drop=False)
     relabel: list[str] = []
     unmatched: list[str] = []
     tasks: list[Task] = []
@@ -248,7 +257,7 @@ def ingest(
     seen: dict[str, str] = {}
     dates: dict[str, str | None] = {}  # stored path -> {date} of the pattern (sessions table)
     for u in units:
-        sha = u.digest()
+        sha = u.sha256
         rid = sha[:16]
         task, matched = _task(u, st, rx)
         task.options = {"csv": {"mapping": spec}}
@@ -291,8 +300,9 @@ def ingest(
     report.outcomes += results
     report.outcomes.sort(key=lambda o: o.shown)
     # files already in the store whose sessions part is missing (an older cxlab) get it now
-    have = st.keys("sessions")
+    have = st.lookup("sessions", [o.sha256[:16] for o in landed])
     redo = [o for o in landed if o.sha256[:16] not in have]
+    known = _by_path(st, {o.rel for o in [*results, *landed]})
     try:
         with st.transaction() as tx:
             for o in results:
@@ -302,7 +312,13 @@ def ingest(
                     tx.add(o.staged)
             notes = _settle(st, tx, results, landed, known=known)
             notes += record_sessions(
-                st, tx, [*results, *redo], tasks=[*tasks, *landed_tasks], dates=dates, known=known
+                st,
+                tx,
+                [*results, *redo],
+                tasks=[*tasks, *landed_tasks],
+                dates=dates,
+                known=known,
+                sweep=older,
             )
         report.warnings += notes
     except OSError as e:  # disk full, read-only store: nothing of this run landed
@@ -329,6 +345,13 @@ def ingest(
 
 
 _LABELS = ("subject_id", "session", "task", "trial")
+
+
+def _by_path(st: Store, paths: set[str], /):
+    """The stored recordings (``recording_id``, ``source_path``) of ``paths``: an earlier
+    version of a changed file is the recording of the same path under another id (found
+    through the catalog's index of paths, :meth:`cxlab.store.Store.find`)."""
+    return st.find("recordings", "source_path", paths, columns=["recording_id", "source_path"])
 
 
 def _relabelled(row: dict, task: Task) -> bool:
@@ -458,12 +481,16 @@ def _isolated(task: Task) -> Outcome:
         )
 
 
-def _recover(st: Store) -> None:
+def _recover(st: Store, *, sweep: bool) -> None:
     """Undo what a killed run left half-made: staged parts of dead writers and a commit cut
     short (:meth:`cxlab.store.Store.recover`, which costs what was left, not the store's
-    size), and signal parts of a recording without a ``recordings`` row (a store written by
-    an older cxlab, which wrote parts one by one)."""
+    size), and, with ``sweep`` (a store written by an older cxlab, which wrote parts one by
+    one: :meth:`cxlab.store.Store.older_layout`), signal parts of a recording without a
+    ``recordings`` row. A store of atomic commits never has those, so its run does not read
+    the whole catalog to look for them."""
     st.recover()
+    if not sweep:
+        return
     cat = st.catalog()  # one vectorised pass, not a set per table
     landed = pa.array(cat.loc[cat["table"] == "recordings", "key"], pa.string())
     # Arrow's hash lookup: pandas' isin on Arrow strings loops in Python (5 s at 100,000)

@@ -61,7 +61,15 @@ def _recorded_at(st: Store, results) -> dict[str, dt.date]:
 
 
 def record_sessions(
-    st: Store, tx, results, /, *, tasks, dates: dict[str, str | None], known: pd.DataFrame
+    st: Store,
+    tx,
+    results,
+    /,
+    *,
+    tasks,
+    dates: dict[str, str | None],
+    known: pd.DataFrame,
+    sweep: bool = True,
 ) -> list[str]:
     """Write the ``sessions`` part of every recording ingested, into the store transaction
     ``tx`` (:meth:`cxlab.store.Store.transaction`); return warning lines.
@@ -80,6 +88,10 @@ def record_sessions(
     known : pandas.DataFrame
         ``recordings`` (``recording_id``, ``source_path``) before this ingest: parts of
         recordings replaced by a new version of the same path are deleted.
+    sweep : bool
+        Also remove parts of recordings no longer in the store that an older cxlab left
+        (reads every key of both tables: only for a store of an older layout,
+        :meth:`cxlab.store.Store.older_layout`).
     """
     notes: list[str] = []
     done = [o for o in results if o.status in ("ingested", "unchanged")]
@@ -128,6 +140,8 @@ def record_sessions(
             }
         )
         tx.write("sessions", validate(part, "sessions"), key=rid)
+    if not sweep:
+        return notes
     recordings = st.keys("recordings")
     for key in sorted(st.keys("sessions") - recordings):  # left by an older cxlab
         if re.fullmatch(r"[0-9a-f]{16}", key):
