@@ -326,6 +326,12 @@ def test_runner_sj_dj_imtp_rows_and_a_four_jump_trial(tmp_path):
     hs = [v**2 / (2 * G) for v in (2.0, 2.2, 2.4, 2.1)]
     assert f["sj_n_jumps", "bilateral"] == 4
     assert f["sj_jump_height_impulse_m", "bilateral"] == pytest.approx(np.mean(hs), abs=0.003)
+    # each foot's impulse (half of m·v_to, 75 kg) is averaged over the four jumps too
+    for side in ("bilateral", "left", "right"):
+        share = 1.0 if side == "bilateral" else 0.5
+        assert f["sj_propulsive_impulse_n_s", side] == pytest.approx(
+            share * 75.0 * np.mean((2.0, 2.2, 2.4, 2.1)), rel=0.01
+        ), side
     assert f["dj_contact_time_s", "bilateral"] == pytest.approx(tdj["contact_s"], abs=0.002)
     assert f["dj_peak_contact_force_lsi_pct", "bilateral"] == pytest.approx(100 * 4 / 6)
     assert f["imtp_peak_force_net_lsi_pct", "bilateral"] == pytest.approx(100.0)

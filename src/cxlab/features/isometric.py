@@ -171,12 +171,11 @@ def imtp_metrics(
         for k in side["left"]:
             out[k] = Sided(side["left"][k], side["right"][k], out[k])
         net = float(f[peak] - bw)
-        floors = {"peak_force_net_n": 0.05 * net}
+        floors = {"peak_force_net": ("peak_force_net_n", 0.05 * net)}  # index -> feature
         for w in (100, 200):  # 0-50 ms per side is too close to zero to compare
             if w in windows_ms:
-                floors[f"rfd_0_{w}_n_s"] = 0.05 * net / (w / 1000.0)
-                floors[f"impulse_0_{w}_n_s"] = 0.05 * net * (w / 1000.0) / 2
-        for k, floor in floors.items():
-            q = k.removesuffix("_n").removesuffix("_n_s")
+                floors[f"rfd_0_{w}"] = (f"rfd_0_{w}_n_s", 0.05 * net / (w / 1000.0))
+                floors[f"impulse_0_{w}"] = (f"impulse_0_{w}_n_s", 0.05 * net * (w / 1000.0) / 2)
+        for q, (k, floor) in floors.items():
             out |= side_asymmetry(q, out[k].left, out[k].right, floor=floor)
     return out
