@@ -69,20 +69,20 @@ def test_pelvic_obliquity_and_landing_alignment_per_side():
         "RASI": rasi,
     }
     m = landing_alignment(mk)
-    assert m["knee_fppa_peak_deg_left"] == pytest.approx(14.25, abs=0.05)
+    assert m["knee_fppa_peak_deg"].left == pytest.approx(14.25, abs=0.05)
     # peak flexion (largest forward knee) coincides with peak valgus at mid-landing
-    assert m["knee_fppa_at_peak_flexion_deg_left"] == pytest.approx(
-        m["knee_fppa_peak_deg_left"], abs=0.2
+    assert m["knee_fppa_at_peak_flexion_deg"].left == pytest.approx(
+        m["knee_fppa_peak_deg"].left, abs=0.2
     )
-    assert m["knee_fppa_peak_deg_right"] == pytest.approx(0.0, abs=1e-9)
+    assert m["knee_fppa_peak_deg"].right == pytest.approx(0.0, abs=1e-9)
     # a varus knee's peak is its most negative FPPA, not the near-zero maximum
     mk["RKJC"] = np.column_stack([np.zeros(n), -0.10 - 0.03 * np.sin(np.pi * t), np.full(n, 0.5)])
     m = landing_alignment(mk)
-    assert m["knee_fppa_peak_deg_right"] == pytest.approx(
+    assert m["knee_fppa_peak_deg"].right == pytest.approx(
         -2 * np.degrees(np.arctan(0.03 / 0.4)), abs=1e-6
     )
-    assert m["pelvic_drop_peak_deg_left"] == pytest.approx(4.764, abs=1e-3)
-    assert m["pelvic_drop_peak_deg_right"] == pytest.approx(0.0, abs=1e-9)
+    assert m["pelvic_drop_peak_deg"].left == pytest.approx(4.764, abs=1e-3)
+    assert m["pelvic_drop_peak_deg"].right == pytest.approx(0.0, abs=1e-9)
 
 
 def test_harrington_hip_centres_on_a_real_static_trial(real_dir):

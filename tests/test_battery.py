@@ -62,9 +62,8 @@ def test_sj_with_a_countermovement_is_refused():
 def test_sj_two_plates_split_impulse_and_give_lsi():
     fz, _ = sj_force(noise_n=1.0)
     m = sj_metrics(fz, rate_hz=1000.0, fz_left=0.4 * fz, fz_right=0.6 * fz)
-    assert m["propulsive_impulse_n_s_left"] + m["propulsive_impulse_n_s_right"] == pytest.approx(
-        m["propulsive_impulse_n_s"], rel=1e-3
-    )
+    p = m["propulsive_impulse_n_s"]
+    assert p.left + p.right == pytest.approx(p.bilateral, rel=1e-3)
     assert m["propulsive_impulse_lsi_pct"] == pytest.approx(100 * 0.4 / 0.6, abs=0.1)
     assert m["peak_force_asym_pct"] == pytest.approx(100 * 0.2 / 0.5, abs=0.1)
 
@@ -327,6 +326,12 @@ def test_runner_sj_dj_imtp_rows_and_a_four_jump_trial(tmp_path):
     hs = [v**2 / (2 * G) for v in (2.0, 2.2, 2.4, 2.1)]
     assert f["sj_n_jumps", "bilateral"] == 4
     assert f["sj_jump_height_impulse_m", "bilateral"] == pytest.approx(np.mean(hs), abs=0.003)
+    # each foot's impulse (half of m·v_to, 75 kg) is averaged over the four jumps too
+    for side in ("bilateral", "left", "right"):
+        share = 1.0 if side == "bilateral" else 0.5
+        assert f["sj_propulsive_impulse_n_s", side] == pytest.approx(
+            share * 75.0 * np.mean((2.0, 2.2, 2.4, 2.1)), rel=0.01
+        ), side
     assert f["dj_contact_time_s", "bilateral"] == pytest.approx(tdj["contact_s"], abs=0.002)
     assert f["dj_peak_contact_force_lsi_pct", "bilateral"] == pytest.approx(100 * 4 / 6)
     assert f["imtp_peak_force_net_lsi_pct", "bilateral"] == pytest.approx(100.0)

@@ -78,10 +78,10 @@ def test_gait_timing_hand_worked_step_and_stance_symmetry():
     left = _events([0.0, 1.1, 2.2], [0.65, 1.75])
     right = _events([0.5, 1.6], [1.2, 2.3])
     g = gait_timing(left, right, rate_hz=100.0)
-    assert g.step_time_s_left == pytest.approx(0.6)  # 1.1-0.5, 2.2-1.6
-    assert g.step_time_s_right == pytest.approx(0.5)  # 0.5-0.0, 1.6-1.1
-    assert g.stance_time_s_left == pytest.approx(0.65)
-    assert g.stance_time_s_right == pytest.approx(0.7)
+    assert g.step_time_s.left == pytest.approx(0.6)  # 1.1-0.5, 2.2-1.6
+    assert g.step_time_s.right == pytest.approx(0.5)  # 0.5-0.0, 1.6-1.1
+    assert g.stance_time_s.left == pytest.approx(0.65)
+    assert g.stance_time_s.right == pytest.approx(0.7)
     assert g.step_time_asym_pct == pytest.approx(100 * (0.5 - 0.6) / 0.55)
     assert g.stance_time_asym_pct == pytest.approx(100 * (0.7 - 0.65) / 0.675)
 
@@ -123,10 +123,11 @@ def test_gait_timing_from_marker_events_matches_the_nexus_events_of_a_real_walk(
     # measured: step times within 0.033 s of those from Nexus's events; marker strikes come
     # 3-7 frames early (tests/test_events.py), so stances are 0.04-0.07 s longer
     for side in ("left", "right"):
-        step, stance = f"step_time_s_{side}", f"stance_time_s_{side}"
-        assert getattr(got, step) == pytest.approx(getattr(ref, step), abs=0.04), side
-        assert 0.0 < getattr(got, stance) - getattr(ref, stance) <= 0.08, side
-    assert 0.4 < got.step_time_s_left < 0.8 and 0.5 < got.stance_time_s_left < 1.0
+        step = [getattr(t.step_time_s, side) for t in (got, ref)]
+        stance = [getattr(t.stance_time_s, side) for t in (got, ref)]
+        assert step[0] == pytest.approx(step[1], abs=0.04), side
+        assert 0.0 < stance[0] - stance[1] <= 0.08, side
+    assert 0.4 < got.step_time_s.left < 0.8 and 0.5 < got.stance_time_s.left < 1.0
     # the strike lead differs by foot (3 vs 6.5 frames), which moves the step-time symmetry
     # index by ~13 %-points against Nexus's on this walk (gait_timing's Notes)
     assert abs(got.step_time_asym_pct - ref.step_time_asym_pct) == pytest.approx(13.4, abs=1.0)

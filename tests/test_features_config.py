@@ -13,7 +13,7 @@ import pytest
 
 from cxlab._check import ConfigError, UnknownKeysError
 from cxlab.features.config import FeatureConfig, TaskConfig, read_config
-from cxlab.features.measure import Measure, measures
+from cxlab.features.measure import Measure, Sided, measures, whole
 from cxlab.features.runner import extract_features
 from cxlab.features.tasks import FUNCTIONS, Trial
 from cxlab.ingest import ingest
@@ -109,20 +109,43 @@ def test_unknown_keys_of_features_and_emg_tables_are_refused_by_the_one_checker(
     assert [(u.key, u.near) for u in e.value.unknown] == [("emg.filter", "filters")]
 
 
-def test_measures_take_the_side_from_per_side_keys_and_drop_non_features():
+def test_measures_take_the_side_from_a_sided_value_and_drop_non_features():
     rows = measures(
         "cmj",
-        {"peak_n_left": 1.0, "peak_n_right": 2.0, "height_m": 0.3, "onset_sample": 40},
-        {"peak_n": "N", "height_m": "m"},
+        {
+            "peak_n": Sided(1.0, 2.0, 3.0),
+            "height_m": 0.3,
+            "drop_deg": Sided(4.0, 5.0),
+            "onset_sample": 40,
+        },
+        {"peak_n": "N", "height_m": "m", "drop_deg": "deg"},
         {"peak_n": "max F"},
     )
     assert rows == [
+        Measure("cmj_peak_n", "bilateral", 3.0, "N", "max F"),
         Measure("cmj_peak_n", "left", 1.0, "N", "max F"),
         Measure("cmj_peak_n", "right", 2.0, "N", "max F"),
         Measure("cmj_height_m", "bilateral", 0.3, "m", ""),
+        Measure("cmj_drop_deg", "left", 4.0, "deg", ""),
+        Measure("cmj_drop_deg", "right", 5.0, "deg", ""),
     ]
     stance = measures("", {"height_m": 0.3}, {"height_m": "m"}, {}, side="left")
     assert stance == [Measure("height_m", "left", 0.3, "m", "")]
+
+
+def test_measures_never_read_a_side_from_a_key_suffix():
+    """A float under ``<name>_left`` is not the left value of ``<name>``: it is the
+    bilateral feature ``<name>_left`` when declared, else an undeclared key (left out)."""
+    units = {"peak_n": "N", "reach_left": "m"}
+    rows = measures("", {"peak_n_left": 1.0, "peak_n_right": 2.0, "reach_left": 0.7}, units, {})
+    assert rows == [Measure("reach_left", "bilateral", 0.7, "m", "")]
+
+
+def test_whole_is_the_bilateral_value_and_refuses_a_per_limb_only_value():
+    assert whole(2.5) == 2.5
+    assert whole(Sided(1.0, 2.0, 3.5)) == 3.5
+    with pytest.raises(ValueError, match="only per-limb values"):
+        whole(Sided(1.0, 2.0))
 
 
 def _domain_result(name: str):
@@ -146,15 +169,20 @@ def _domain_result(name: str):
     "name", ["cmj_metrics", "sj_metrics", "dj_metrics", "imtp_metrics", "cop_metrics"]
 )
 def test_every_value_a_domain_function_returns_is_a_declared_feature(name):
-    """``measures`` keeps a key only if its name (or ``<name>_left``/``_right``) is declared
-    in the domain's units table and drops the rest as intermediate values, so a metric added
+    """``measures`` keeps a key only if its name is declared in the domain's units table
+    (one row, or one a side of a :class:`Sided`) and drops the rest as intermediate values,
+    so a metric added
     to a domain function without a declared unit would never reach the features table.
     Today every key is declared: a new intermediate value fails here until it is declared
     or the conversion learns of it."""
     metrics, units = _domain_result(name)
-    declared = set(units) | {f"{u}_{side}" for u in units for side in ("left", "right")}
-    assert sorted(set(metrics) - declared) == []
-    assert len(measures("x", metrics, units, {})) == len(metrics)
+    assert sorted(set(metrics) - set(units)) == []
+    sided = [v for v in metrics.values() if isinstance(v, Sided)]
+    if name != "cop_metrics":  # both plates given: each splits whole-body values by foot
+        assert sided and all(v.bilateral is not None for v in sided)
+    rows = measures("x", metrics, units, {})
+    assert len(rows) == len(metrics) + 2 * len(sided)
+    assert sum(m.side == "left" for m in rows) == len(sided)
 
 
 def test_task_functions_return_measures_with_the_simulated_truth():

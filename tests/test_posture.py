@@ -34,8 +34,8 @@ def test_posture_metrics_are_medians_over_frames():
     mk["C7"][:20] += 0.05  # a brief marker glitch does not move the median
     m = posture_metrics(mk)
     assert m["cva_deg"] == pytest.approx(45.0, abs=0.5)
-    assert m["shoulder_protraction_m_left"] == pytest.approx(0.05, abs=0.002)
-    assert m["shoulder_protraction_m_right"] == pytest.approx(0.02, abs=0.002)
+    assert m["shoulder_protraction_m"].left == pytest.approx(0.05, abs=0.002)
+    assert m["shoulder_protraction_m"].right == pytest.approx(0.02, abs=0.002)
     # mid-ASIS (0.10, 1.00), mid-PSIS (-0.08, 1.03): ASIS lower -> anterior tilt atan(.03/.18)
     assert m["pelvic_tilt_deg"] == pytest.approx(np.degrees(np.arctan(0.03 / 0.18)), abs=0.5)
 

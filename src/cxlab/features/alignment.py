@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxlab._check import check_option
+from cxlab.features.measure import Sided
 
 __all__ = [
     "ALIGNMENT_METHODS",
@@ -122,7 +123,7 @@ def landing_alignment(
     knee=("LKJC", "RKJC"),
     ankle=("LAJC", "RAJC"),
     asis=("LASI", "RASI"),
-) -> dict[str, float]:
+) -> dict[str, Sided]:
     """Peak knee FPPA, FPPA at peak knee flexion and peak pelvic drop of one landing.
 
     Parameters
@@ -137,26 +138,29 @@ def landing_alignment(
 
     Returns
     -------
-    dict of str to float
-        ``knee_fppa_peak_deg_left/right``: the FPPA of largest magnitude in the window,
+    dict of str to Sided
+        Each value per limb (:class:`~cxlab.features.measure.Sided`, ``.left`` /
+        ``.right``): ``knee_fppa_peak_deg``: the FPPA of largest magnitude in the window,
         signed (deg, + valgus; a varus knee has a negative peak),
-        ``knee_fppa_at_peak_flexion_deg_left/right`` (deg) and
-        ``pelvic_drop_peak_deg_left/right``: the largest angle by which that side's ASIS
+        ``knee_fppa_at_peak_flexion_deg`` (deg) and
+        ``pelvic_drop_peak_deg``: the largest angle by which that side's ASIS
         falls below the other (``−obliquity`` for left, ``+obliquity`` for right; deg;
         negative if it never drops). All NaN-aware over the window.
     """
     sl = slice(start, stop)
-    out = {}
+    peak, at_flexion = [], []
     for i, side in enumerate(("left", "right")):
         h, k, a = (markers[n[i]][sl] for n in (hip, knee, ankle))
         fppa = knee_fppa(h, k, a, side=side)
         flex = knee_flexion(h, k, a)
-        out[f"knee_fppa_peak_deg_{side}"] = float(fppa[np.nanargmax(np.abs(fppa))])
-        out[f"knee_fppa_at_peak_flexion_deg_{side}"] = float(fppa[np.nanargmax(flex)])
+        peak.append(float(fppa[np.nanargmax(np.abs(fppa))]))
+        at_flexion.append(float(fppa[np.nanargmax(flex)]))
     obl = pelvic_obliquity(markers[asis[0]][sl], markers[asis[1]][sl])
-    out["pelvic_drop_peak_deg_left"] = float(np.nanmax(-obl))
-    out["pelvic_drop_peak_deg_right"] = float(np.nanmax(obl))
-    return out
+    return {
+        "knee_fppa_peak_deg": Sided(*peak),
+        "knee_fppa_at_peak_flexion_deg": Sided(*at_flexion),
+        "pelvic_drop_peak_deg": Sided(float(np.nanmax(-obl)), float(np.nanmax(obl))),
+    }
 
 
 def hip_joint_centres(lasi, rasi, lpsi, rpsi, /) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,7 @@ from cxlab._check import message, warn
 from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.events import FeatureError, flights, quiet_standing
 from cxlab.features.jump import refine_flight
+from cxlab.features.measure import Sided
 from cxlab.schemas import schema_of
 from cxlab.units import G
 
@@ -261,7 +262,7 @@ def sj_metrics(
     countermovement_window_s: float = 0.3,
     landing_s: float = 1.0,
     push_s: float = 1.0,
-) -> dict[str, float]:
+) -> dict[str, float | Sided]:
     """Squat-jump metrics (no countermovement) of one jump by impulse–momentum.
 
     The athlete holds a still squat, then pushes. Push **onset** is the start of the final
@@ -293,9 +294,10 @@ def sj_metrics(
 
     Returns
     -------
-    dict of str to float
+    dict of str to float or Sided
         Keys of :data:`BATTERY_UNITS` (``jump_height_impulse_m``, ``peak_power_w_kg`` …);
-        per-side values carry ``_left``/``_right``.
+        with both plates ``propulsive_impulse_n_s`` (N·s) and ``peak_force_n`` (N) are a
+        :class:`~cxlab.features.measure.Sided` (per foot, and the whole-body value).
 
     Raises
     ------
@@ -374,8 +376,8 @@ def sj_metrics(
             bws = float(fs[qs["start"] : qs["stop"]].mean()) * (bw / qs["weight_n"])
             ss = fs[onset : to + 1]
             sides[side] = (float(np.trapezoid(ss - bws, dx=dt)), float(ss.max()))
-            out[f"propulsive_impulse_n_s_{side}"] = sides[side][0]
-            out[f"peak_force_n_{side}"] = sides[side][1]
+        for i, k in enumerate(("propulsive_impulse_n_s", "peak_force_n")):
+            out[k] = Sided(sides["left"][i], sides["right"][i], out[k])
         out |= side_asymmetry(
             "propulsive_impulse",
             sides["left"][0],
@@ -415,7 +417,7 @@ def dj_metrics(
     drop_height_m: float | None = None,
     threshold_n: float = 20.0,
     window_s: float = 1.0,
-) -> dict[str, float]:
+) -> dict[str, float | Sided]:
     """Drop-jump metrics: contact time, flight time, height, RSI, peak forces.
 
     The record starts with the athlete on the box (plate unloaded); the first contact
@@ -441,11 +443,13 @@ def dj_metrics(
 
     Returns
     -------
-    dict of str to float
+    dict of str to float or Sided
         ``contact_time_s``, ``flight_time_s``, ``jump_height_flight_m``, ``rsi``
         (m/s, height / contact time), ``flight_contact_ratio``,
         ``peak_contact_force_n``/``_bw``, ``contact_impulse_n_s``,
-        ``peak_landing_force_n``/``_bw``, ``body_mass_kg``; per-side keys ``_left``/``_right``.
+        ``peak_landing_force_n``/``_bw``, ``body_mass_kg``; with both plates
+        ``peak_contact_force_n``, ``contact_impulse_n_s`` and ``peak_landing_force_n``
+        are a :class:`~cxlab.features.measure.Sided` (per foot, and the whole-body value).
 
     Raises
     ------
@@ -510,9 +514,10 @@ def dj_metrics(
                 float(np.trapezoid(fs[c0 : to + 1], dx=dt)),
                 float(np.nanmax(fs[td:nxt])),
             )
-            out[f"peak_contact_force_n_{side}"] = vals[side][0]
-            out[f"contact_impulse_n_s_{side}"] = vals[side][1]
-            out[f"peak_landing_force_n_{side}"] = vals[side][2]
+        for i, k in enumerate(
+            ("peak_contact_force_n", "contact_impulse_n_s", "peak_landing_force_n")
+        ):
+            out[k] = Sided(vals["left"][i], vals["right"][i], out[k])
         for i, (q, floor) in enumerate(
             (
                 ("peak_contact_force", 0.05 * bw),

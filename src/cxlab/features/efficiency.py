@@ -16,6 +16,7 @@ import numpy as np
 from cxlab._check import check_option
 from cxlab.features.asymmetry import symmetry_index
 from cxlab.features.events import FeatureError, FootEvents
+from cxlab.features.measure import Sided
 
 __all__ = ["GaitTiming", "gait_timing", "ldlj", "sparc"]
 
@@ -106,13 +107,11 @@ def ldlj(x, /, *, rate_hz: float, kind: str = "velocity") -> float:
 
 
 class GaitTiming(NamedTuple):
-    """Mean step and stance times per side (s) and their Robinson symmetry indices (%,
-    + = right longer)."""
+    """Mean step and stance times of each foot (s; ``step_time_s.left``) and their
+    Robinson symmetry indices (%, + = right longer)."""
 
-    step_time_s_left: float
-    step_time_s_right: float
-    stance_time_s_left: float
-    stance_time_s_right: float
+    step_time_s: Sided
+    stance_time_s: Sided
     step_time_asym_pct: float
     stance_time_asym_pct: float
 
@@ -151,7 +150,7 @@ def gait_timing(left: FootEvents, right: FootEvents, /, *, rate_hz: float) -> Ga
     the step-time symmetry index by ~13 %-points (−6.9 % against Nexus's +6.5 %): a small
     marker-event symmetry index is within the method's error; prefer plate or file events.
     """
-    out = {}
+    out = {"step_time_s": [], "stance_time_s": []}
     ev = {"left": left, "right": right}
     for side, other in (("left", "right"), ("right", "left")):
         hs = np.asarray(ev[side].strikes, float) / rate_hz
@@ -167,12 +166,12 @@ def gait_timing(left: FootEvents, right: FootEvents, /, *, rate_hz: float) -> Ga
                 f"gait: no complete step and stance for the {side} foot "
                 f"({hs.size} strikes, {off.size} offs)"
             )
-        out[f"step_time_s_{side}"] = float(steps.mean())
-        out[f"stance_time_s_{side}"] = float(stance.mean())
+        out["step_time_s"].append(float(steps.mean()))
+        out["stance_time_s"].append(float(stance.mean()))
+    step, stance = Sided(*out["step_time_s"]), Sided(*out["stance_time_s"])
     return GaitTiming(
-        **out,
-        step_time_asym_pct=float(symmetry_index(out["step_time_s_left"], out["step_time_s_right"])),
-        stance_time_asym_pct=float(
-            symmetry_index(out["stance_time_s_left"], out["stance_time_s_right"])
-        ),
+        step,
+        stance,
+        step_time_asym_pct=float(symmetry_index(step.left, step.right)),
+        stance_time_asym_pct=float(symmetry_index(stance.left, stance.right)),
     )

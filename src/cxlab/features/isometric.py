@@ -22,6 +22,7 @@ from scipy.integrate import cumulative_trapezoid
 from cxlab._check import message
 from cxlab.features.battery import side_asymmetry
 from cxlab.features.events import FeatureError, quiet_standing
+from cxlab.features.measure import Sided
 from cxlab.units import G
 
 __all__ = ["IMTP_METHODS", "IMTP_UNITS", "IMTP_WINDOWS_MS", "imtp_metrics"]
@@ -85,7 +86,7 @@ def imtp_metrics(
     n_sd: float = 5.0,
     window_s: float = 1.0,
     windows_ms=IMTP_WINDOWS_MS,
-) -> dict[str, float]:
+) -> dict[str, float | Sided]:
     """IMTP / isometric-squat metrics of one pull.
 
     Parameters
@@ -108,10 +109,12 @@ def imtp_metrics(
 
     Returns
     -------
-    dict of str to float
+    dict of str to float or Sided
         Keys of :data:`IMTP_UNITS` (``peak_force_n``, ``rfd_0_100_n_s``,
-        ``impulse_0_200_n_s`` …); per-side keys end in ``_left``/``_right``. A window that
-        runs past the record is NaN.
+        ``impulse_0_200_n_s`` …). With both plates ``peak_force_net_n`` (N) and each
+        window's ``rfd_0_<w>_n_s`` (N/s) and ``impulse_0_<w>_n_s`` (N·s) are a
+        :class:`~cxlab.features.measure.Sided` (per foot, and the whole-body value). A
+        window that runs past the record is NaN.
 
     Raises
     ------
@@ -162,20 +165,17 @@ def imtp_metrics(
         for s, fs in (("left", fz_left), ("right", fz_right)):
             fs = np.asarray(fs, dtype=float)
             bws = float(fs[qs["start"] : qs["stop"]].mean())
-            side[s] = {"peak_force_net": float(fs[onset:].max() - bws)} | {
-                k.removesuffix("_n_s"): v
-                for k, v in _windows(fs, bws, onset, rate_hz, windows_ms).items()
-            }
-            out[f"peak_force_net_n_{s}"] = side[s]["peak_force_net"]
-            for w in windows_ms:
-                out[f"rfd_0_{w}_n_s_{s}"] = side[s][f"rfd_0_{w}"]
-                out[f"impulse_0_{w}_n_s_{s}"] = side[s][f"impulse_0_{w}"]
+            side[s] = {"peak_force_net_n": float(fs[onset:].max() - bws)} | _windows(
+                fs, bws, onset, rate_hz, windows_ms
+            )
+        for k in side["left"]:
+            out[k] = Sided(side["left"][k], side["right"][k], out[k])
         net = float(f[peak] - bw)
-        floors = {"peak_force_net": 0.05 * net}
+        floors = {"peak_force_net": ("peak_force_net_n", 0.05 * net)}  # index -> feature
         for w in (100, 200):  # 0-50 ms per side is too close to zero to compare
             if w in windows_ms:
-                floors[f"rfd_0_{w}"] = 0.05 * net / (w / 1000.0)
-                floors[f"impulse_0_{w}"] = 0.05 * net * (w / 1000.0) / 2
-        for q, floor in floors.items():
-            out |= side_asymmetry(q, side["left"][q], side["right"][q], floor=floor)
+                floors[f"rfd_0_{w}"] = (f"rfd_0_{w}_n_s", 0.05 * net / (w / 1000.0))
+                floors[f"impulse_0_{w}"] = (f"impulse_0_{w}_n_s", 0.05 * net * (w / 1000.0) / 2)
+        for q, (k, floor) in floors.items():
+            out |= side_asymmetry(q, out[k].left, out[k].right, floor=floor)
     return out

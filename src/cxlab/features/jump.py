@@ -26,6 +26,7 @@ from scipy.integrate import cumulative_trapezoid
 from cxlab._check import message
 from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.events import FeatureError, flights, movement_onset, quiet_standing
+from cxlab.features.measure import Sided
 from cxlab.units import G
 
 __all__ = ["CMJ_METHODS", "CMJ_UNITS", "cmj_metrics", "refine_flight"]
@@ -119,7 +120,7 @@ def cmj_metrics(
     threshold_n: float = 20.0,
     n_sd: float = 5.0,
     window_s: float = 1.0,
-) -> dict[str, float]:
+) -> dict[str, float | Sided]:
     """Countermovement-jump metrics from the total vertical force of one trial.
 
     Parameters
@@ -143,10 +144,12 @@ def cmj_metrics(
 
     Returns
     -------
-    dict of str to float
-        Keys of :data:`CMJ_UNITS` (units there). Per-side values carry a ``_left`` /
-        ``_right`` suffix (``braking_impulse_n_s_left``); side ``s`` uses its own
-        quiet-standing force ``BW_s`` so ``∫(F_s − BW_s) dt`` is that foot's net impulse.
+    dict of str to float or Sided
+        Keys of :data:`CMJ_UNITS` (units there). With both plates, braking impulse,
+        propulsive impulse and peak landing force are a
+        :class:`~cxlab.features.measure.Sided` (``out["braking_impulse_n_s"].left``, N·s,
+        beside the whole-body ``.bilateral``); side ``s`` uses its own quiet-standing
+        force ``BW_s`` so ``∫(F_s − BW_s) dt`` is that foot's net impulse.
         ``countermovement_depth_m`` is positive (metres below standing height).
         ``_lsi_pct = 100·min(L,R)/max(L,R)``; ``_asym_pct = 100·(R−L)/(0.5·(R+L))``.
 
@@ -228,8 +231,7 @@ def cmj_metrics(
             ("peak_landing_force", "_n"),
         ):
             left, right = sides["left"][q], sides["right"][q]
-            out[f"{q}{unit}_left"] = left
-            out[f"{q}{unit}_right"] = right
+            out[f"{q}{unit}"] = Sided(left, right, out[f"{q}{unit}"])
             out[f"{q}_lsi_pct"] = float(weaker_limb_lsi(left, right))
             out[f"{q}_asym_pct"] = float(symmetry_index(left, right))
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from cxlab.features.events import FeatureError
+from cxlab.features.measure import Sided
 
 __all__ = ["POSTURE_METHODS", "POSTURE_UNITS", "craniovertebral_angle", "posture_metrics"]
 
@@ -58,7 +59,7 @@ def craniovertebral_angle(
     )
 
 
-def posture_metrics(markers: dict, /) -> dict[str, float]:
+def posture_metrics(markers: dict, /) -> dict[str, float | Sided]:
     """Posture measures of a static standing trial.
 
     Parameters
@@ -69,8 +70,9 @@ def posture_metrics(markers: dict, /) -> dict[str, float]:
 
     Returns
     -------
-    dict of str to float
-        ``cva_deg`` (deg); ``shoulder_protraction_m_left/right``: acromion anterior to C7
+    dict of str to float or Sided
+        ``cva_deg`` (deg); ``shoulder_protraction_m``: a
+        :class:`~cxlab.features.measure.Sided` of each acromion's position anterior to C7
         (m, + anterior); ``pelvic_tilt_deg``: angle of the mid-PSIS → mid-ASIS line
         below horizontal, + anterior tilt (ASIS lower than PSIS), deg.
 
@@ -88,8 +90,9 @@ def posture_metrics(markers: dict, /) -> dict[str, float]:
     if not trag:
         raise FeatureError("posture: no tragus marker with a valid frame (LTRAGUS or RTRAGUS)")
     out = {"cva_deg": float(craniovertebral_angle(c7, np.mean(trag, axis=0)))}
-    for side, name in (("left", "LSHO"), ("right", "RSHO")):
-        out[f"shoulder_protraction_m_{side}"] = float(_median(markers, name)[0] - c7[0])
+    out["shoulder_protraction_m"] = Sided(
+        *(float(_median(markers, name)[0] - c7[0]) for name in ("LSHO", "RSHO"))
+    )
     asis = (_median(markers, "LASI") + _median(markers, "RASI")) / 2
     psis = (_median(markers, "LPSI") + _median(markers, "RPSI")) / 2
     out["pelvic_tilt_deg"] = float(np.degrees(np.arctan2(psis[2] - asis[2], asis[0] - psis[0])))

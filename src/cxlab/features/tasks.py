@@ -27,7 +27,7 @@ from cxlab.features import (
 from cxlab.features.asymmetry import symmetry_index, weaker_limb_lsi
 from cxlab.features.emg import emg_features
 from cxlab.features.events import FeatureError, foot_events
-from cxlab.features.measure import Measure, measures
+from cxlab.features.measure import Measure, Sided, measures, whole
 from cxlab.features.signal import fill_gaps, lowpass, nan_runs
 
 if TYPE_CHECKING:
@@ -112,8 +112,7 @@ def landing_kinetics(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     )
     left, right = float(np.nanmax(fl[td:])), float(np.nanmax(fr[td:]))
     m |= {
-        "peak_force_n_left": left,
-        "peak_force_n_right": right,
+        "peak_force_n": Sided(left, right, m["peak_force_n"]),
         "peak_force_lsi_pct": float(weaker_limb_lsi(left, right)),
         "peak_force_asym_pct": float(symmetry_index(left, right)),
     }
@@ -315,6 +314,18 @@ def _lr_or_single(trial: Trial, cfg: FeatureConfig):
     return f, None, None
 
 
+def _mean(values: list[float] | list[Sided]) -> float | Sided:
+    """The mean of one metric over jumps (of each side, for a per-limb metric)."""
+    if not isinstance(values[0], Sided):
+        return float(np.mean(values))
+    left, right, both = zip(*values, strict=True)
+    return Sided(
+        float(np.mean(left)),
+        float(np.mean(right)),
+        None if both[0] is None else float(np.mean(both)),
+    )
+
+
 def squat_jump(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     """Squat jumps (every jump of a multi-jump trial; values are the mean over jumps)."""
     ev, rate = cfg.events, trial.analog_rate_hz
@@ -347,7 +358,7 @@ def squat_jump(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
             errors.append(str(e))
     if not jumps:
         raise FeatureError(f"{trial.task}: {errors[0]}")
-    mean = {k: float(np.mean([j[k] for j in jumps])) for k in jumps[0] if k != "body_mass_kg"}
+    mean = {k: _mean([j[k] for j in jumps]) for k in jumps[0] if k != "body_mass_kg"}
     mean["n_jumps"] = float(len(jumps))
     return rows + measures("sj", mean, battery.BATTERY_UNITS, battery.BATTERY_METHODS)
 
@@ -382,7 +393,7 @@ def isometric_pull(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     )
     mass, rows = _mass_measures("imtp", trial, m["body_mass_kg"], cfg)
     for k in ("peak_force_n", "peak_force_net_n"):
-        m[f"{k}_kg"] = m[k] / mass
+        m[f"{k}_kg"] = whole(m[k]) / mass
     m.pop("body_mass_kg")
     return rows + measures("imtp", m, isometric.IMTP_UNITS, isometric.IMTP_METHODS)
 
