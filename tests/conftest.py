@@ -240,28 +240,70 @@ def demo_cohort(built_once) -> DemoBuild:
     )
 
 
-def pytest_collection_modifyitems(config, items):
-    """Build the shared demo cohort first and use it once it is built.
+#: The costliest modules (seconds of test time summed per module, measured on the idle 2-core
+#: machine, docs/testing.md "Where the time goes"), costliest first: scheduled first, so that
+#: the small modules fill the two workers' ends instead of one big module running alone at
+#: the end while the other worker idles. A hint only: a name that no longer exists is skipped,
+#: a module not named here runs after these, in collection order.
+HEAVY_MODULES = (
+    "test_crash.py",
+    "test_store_s3.py",
+    "test_ingest.py",
+    "test_experiments.py",
+    "test_synth.py",
+    "test_executor.py",
+    "test_effects.py",
+    "test_report.py",
+    "test_c3d.py",
+    "test_notebooks.py",
+    "test_power.py",
+    "test_emg.py",
+    "test_experiments_curves.py",
+)
 
-    Under ``--dist loadfile`` each worker takes whole modules in collection order. The
-    first module (in that order) whose tests use ``demo_cohort`` is moved to the front, so
-    one worker builds the cohort while the other runs the rest of the suite; the other
-    modules that use it are moved two thirds of the way down the rest (after the build, but
-    not last, where the biggest of them would leave the other worker idle). The order
-    inside each module is kept, and every worker computes the same order.
+
+def pytest_configure(config):
+    """Keep the order :func:`pytest_collection_modifyitems` gives the modules.
+
+    pytest-xdist (3.6 and later) by default re-sorts the modules of ``--dist loadfile`` by
+    their number of tests (``--loadscope-reorder``), which put the shared demo build, whose
+    modules have few tests, near the end of the run, where one worker built it while the
+    other waited on its lock.
+    """
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Build the shared demo cohort first, then the costliest modules, then the rest.
+
+    Under ``--dist loadfile`` each worker takes whole modules, one at a time, in this order
+    (:func:`pytest_configure` keeps xdist from re-sorting them). The module that uses
+    ``demo_cohort`` from its first test (or else the first that uses it at all) goes first,
+    so one worker builds the cohort while the other starts on ``HEAVY_MODULES``
+    (costliest first); the other modules that use the cohort come after those (the build
+    is done by then, so no worker waits on its lock), and then every other module in
+    collection order, the small ones that even out the two workers' ends. The order inside
+    each module is kept, and every worker computes the same order.
     """
     users: list[str] = []
     modules: list[str] = []
+    first_uses: list[str] = []
     for item in items:
         module = item.nodeid.split("::", 1)[0]
+        uses = "demo_cohort" in getattr(item, "fixturenames", ())
         if module not in modules:
             modules.append(module)
-        if "demo_cohort" in getattr(item, "fixturenames", ()) and module not in users:
+            if uses:
+                first_uses.append(module)
+        if uses and module not in users:
             users.append(module)
-    if not users:
-        return
-    rest = [m for m in modules if m not in users]
-    cut = 2 * len(rest) // 3
-    order = [users[0], *rest[:cut], *users[1:], *rest[cut:]]
-    rank = {m: i for i, m in enumerate(order)}
+    builder = (first_uses or users)[:1]
+    heavy = sorted(
+        (m for m in modules if m.rsplit("/", 1)[-1] in HEAVY_MODULES and m not in users),
+        key=lambda m: HEAVY_MODULES.index(m.rsplit("/", 1)[-1]),
+    )
+    later = [m for m in users if m not in builder]
+    rest = [m for m in modules if m not in builder and m not in heavy and m not in later]
+    rank = {m: i for i, m in enumerate([*builder, *heavy, *later, *rest])}
     items.sort(key=lambda it: rank[it.nodeid.split("::", 1)[0]])

@@ -240,20 +240,36 @@ def test_manifest_records_input_digests_versions_and_seed(cohort):
     assert man["outputs"]["effects.parquet"] == hashlib.sha256(eff.read_bytes()).hexdigest()
 
 
-def test_run_twice_gives_byte_identical_outputs(cohort, tmp_path, monkeypatch):
-    """A second run of the module's spec (the fixture's run is the first) gives the same bytes.
+@pytest.fixture(scope="module")
+def second_run(cohort, tmp_path_factory):
+    """A second run of the module's spec (the fixture's run is the first), through ``cxlab
+    run``: (its run directory, what the command printed). One run serves both the
+    byte-identity test and the CLI test, which each ran the same spec again before.
 
     The git state is the first run's, read back from its manifest: colleagues editing src/
     between the two runs would flip the manifest's "dirty" flag, which is right for the
-    manifest but not what this test checks."""
+    manifest but not what the byte-identity test checks."""
+    from typer.testing import CliRunner
+
     import cxlab.experiments.run as run_mod
+    from cxlab.cli import app
 
     one = Path(cohort["run"])
     recorded = json.loads((one / "manifest.json").read_text(encoding="utf-8"))["cxlab"]
     git = {k: v for k, v in recorded.items() if k != "version"}
-    monkeypatch.setattr(run_mod, "_git_info", lambda: dict(git))
-    two = Path(run_experiment(cohort["spec"], out=tmp_path / "b"))
-    assert one.name == two.name
+    out = tmp_path_factory.mktemp("second") / "runs"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_mod, "_git_info", lambda: dict(git))
+        res = CliRunner().invoke(app, ["run", str(cohort["spec"]), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out / "trial" / one.name, res.output
+
+
+def test_run_twice_gives_byte_identical_outputs(cohort, second_run):
+    """The second run (``cxlab run``, fixture ``second_run``) writes the same run directory
+    name and the same bytes in every file but the log."""
+    one, two = Path(cohort["run"]), second_run[0]
+    assert two.is_dir(), sorted(two.parent.iterdir())
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
     assert len(files) > 10
@@ -377,18 +393,17 @@ def test_responder_rates_match_a_hand_count_and_statsmodels_wilson(cohort):
 
 
 # -- CLI ----------------------------------------------------------------------------------
-def test_run_and_report_commands(cohort, tmp_path):
+def test_run_and_report_commands(second_run, tmp_path):
     from typer.testing import CliRunner
 
     from cxlab.cli import app
 
     runner = CliRunner()
-    out = runner.invoke(app, ["run", str(cohort["spec"]), "--out", str(tmp_path / "runs")])
-    assert out.exit_code == 0, out.output
-    run = tmp_path / "runs" / "trial" / cohort["run"].name
-    assert f"report: {run / 'report.html'}" in out.output
-    again = runner.invoke(app, ["report", str(run)])
-    assert again.exit_code == 0 and str(run / "report.html") in again.output
+    run, output = second_run  # `cxlab run` of the module's spec into a new folder
+    assert f"report: {run / 'report.html'}" in output
+    shutil.copytree(run, tmp_path / "run")  # the report command rewrites the report
+    again = runner.invoke(app, ["report", str(tmp_path / "run")])
+    assert again.exit_code == 0 and str(tmp_path / "run" / "report.html") in again.output
     bad = _write(tmp_path / "bad.toml", SPEC.replace("[model]", "[modle]"))
     out = runner.invoke(app, ["run", str(bad)])
     assert out.exit_code == 1 and "Traceback" not in out.output
