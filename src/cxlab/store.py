@@ -816,9 +816,9 @@ class Store:
         try:
             con.execute("SET allowed_directories = [?]", [root + os.sep])
             written = set(self.tables())
-            for name in TABLES:
-                if name in written:
-                    views[name] = [str(f.resolve()) for f in self.files(name)]
+            for name in TABLES:  # the catalog's relative names under the resolved root:
+                if name in written:  # no resolve() (a syscall a path component) a file
+                    views[name] = [root + os.sep + f for f in self._files(name)]
             con.execute("SET temp_directory = ''")  # no spill folder in the working directory
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
