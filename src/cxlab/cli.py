@@ -9,6 +9,7 @@ tracebacks only with ``--debug``.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import warnings
 from contextlib import contextmanager
@@ -50,6 +51,11 @@ def store_location(text: str) -> Path | str:
 
 _STORE_HELP = "Store directory, or an object-storage URL such as s3://bucket/prefix."
 StoreOpt = Annotated[Path, typer.Option("--store", help=_STORE_HELP, parser=store_location)]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
+]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(
@@ -227,7 +233,7 @@ def _fmt(v) -> str:
 @handled
 def store_info(
     path: Annotated[Path, typer.Argument(help=_STORE_HELP, parser=store_location)],
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    csv: CsvOpt = False,
 ) -> None:
     """List the store's tables with rows, parts, subjects and size on disk."""
     from cxlab.store import Store
@@ -244,7 +250,7 @@ def store_info(
 @handled
 def store_schema(
     table: Annotated[str | None, typer.Argument(help="One table (default: all).")] = None,
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    csv: CsvOpt = False,
 ) -> None:
     """Show each table's columns with type, unit, constraints and meaning."""
     from cxlab.schemas import TABLES, schema_frame
@@ -258,7 +264,7 @@ def store_schema(
 def sql(
     path: Annotated[Path, typer.Argument(help=_STORE_HELP, parser=store_location)],
     query: Annotated[str, typer.Argument(help="SQL over the store's tables (DuckDB dialect).")],
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    csv: CsvOpt = False,
 ) -> None:
     """Run a DuckDB SQL query over the store; each table is a view."""
     import duckdb
@@ -350,10 +356,7 @@ def ingest_cmd(
             "(default: BIDS-like sub-01_ses-1_task-cmj_run-1).",
         ),
     ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
-    ] = None,
+    jobs: JobsOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Re-ingest files already in the store.")
     ] = False,
@@ -420,10 +423,7 @@ def features_cmd(
             help="TOML overriding the shipped features.toml (tasks, plates, markers, filters).",
         ),
     ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
-    ] = None,
+    jobs: JobsOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Recompute recordings that already have features.")
     ] = False,
@@ -507,96 +507,71 @@ def ingest_survey(
     )
 
 
-@app.command("ingest-interventions", rich_help_panel="1. Ingest")
-@handled
-def ingest_interventions_cmd(
-    files: SheetFiles,
-    store: StoreOpt,
-    subject_column: SubjectColOpt = None,
-    drop_column: DropColOpt = None,
-    date_format: DateFmtOpt = None,
-) -> None:
-    """Ingest programme logs (arm, dates, adherence, exercises) into the store.
-
-    Programme rows go to interventions, exercise rows to exercise_log."""
-    _ingest_sheets(
+_SHEET_COMMANDS = (  # command, cxlab.ingest function, help, whether it reads dates
+    (
+        "ingest-interventions",
         "ingest_interventions",
-        files,
-        store,
-        drop_column,
-        subject_column=subject_column,
-        date_format=date_format,
-    )
-
-
-@app.command("ingest-strength", rich_help_panel="1. Ingest")
-@handled
-def ingest_strength_cmd(
-    files: SheetFiles,
-    store: StoreOpt,
-    subject_column: SubjectColOpt = None,
-    drop_column: DropColOpt = None,
-) -> None:
-    """Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m)."""
-    _ingest_sheets("ingest_strength", files, store, drop_column, subject_column=subject_column)
-
-
-@app.command("ingest-sessions", rich_help_panel="1. Ingest")
-@handled
-def ingest_sessions_cmd(
-    files: SheetFiles,
-    store: StoreOpt,
-    subject_column: SubjectColOpt = None,
-    drop_column: DropColOpt = None,
-    date_format: DateFmtOpt = None,
-) -> None:
-    """Ingest a sessions sheet (subject, session, date, session_index) into sessions.
-
-    Its dates and order take precedence over those of recordings and surveys."""
-    _ingest_sheets(
+        "Ingest programme logs (arm, dates, adherence, exercises) into the store.\n\n"
+        "Programme rows go to interventions, exercise rows to exercise_log.",
+        True,
+    ),
+    (
+        "ingest-strength",
+        "ingest_strength",
+        "Ingest dynamometer peak torques (N·m or ft·lbf) into the strength table (N·m).",
+        False,
+    ),
+    (
+        "ingest-sessions",
         "ingest_sessions",
-        files,
-        store,
-        drop_column,
-        subject_column=subject_column,
-        date_format=date_format,
-    )
-
-
-@app.command("ingest-participants", rich_help_panel="1. Ingest")
-@handled
-def ingest_participants_cmd(
-    files: SheetFiles,
-    store: StoreOpt,
-    subject_column: SubjectColOpt = None,
-    drop_column: DropColOpt = None,
-    date_format: DateFmtOpt = None,
-) -> None:
-    """Ingest a participants sheet (sex, sport, height_m, mass_kg, dominant_side, age).
-
-    Names and e-mails are dropped; a birth date becomes the age at the first dated session."""
-    _ingest_sheets(
+        "Ingest a sessions sheet (subject, session, date, session_index) into sessions.\n\n"
+        "Its dates and order take precedence over those of recordings and surveys.",
+        True,
+    ),
+    (
+        "ingest-participants",
         "ingest_participants",
-        files,
-        store,
-        drop_column,
-        subject_column=subject_column,
-        date_format=date_format,
-    )
+        "Ingest a participants sheet (sex, sport, height_m, mass_kg, dominant_side, age).\n\n"
+        "Names and e-mails are dropped; a birth date becomes the age at the first dated session.",
+        True,
+    ),
+    (
+        "ingest-retest",
+        "ingest_retest",
+        "Ingest a test-retest sheet (participant, outcome, value_1, value_2, interval_days).\n\n"
+        "Runs take each outcome's between-session MDC95 from it.",
+        False,
+    ),
+)
 
 
-@app.command("ingest-retest", rich_help_panel="1. Ingest")
-@handled
-def ingest_retest_cmd(
-    files: SheetFiles,
-    store: StoreOpt,
-    subject_column: SubjectColOpt = None,
-    drop_column: DropColOpt = None,
-) -> None:
-    """Ingest a test-retest sheet (participant, outcome, value_1, value_2, interval_days).
+def _sheet_command(command: str, name: str, doc: str, dated: bool) -> None:
+    """Register ``cxlab <command>``: the sheet options, then ``cxlab.ingest.<name>``.
 
-    Runs take each outcome's between-session MDC95 from it."""
-    _ingest_sheets("ingest_retest", files, store, drop_column, subject_column=subject_column)
+    A sheet without dates gets no ``--date-format`` (it is left out of the signature
+    Typer reads)."""
+
+    def ingest_sheet(
+        files: SheetFiles,
+        store: StoreOpt,
+        subject_column: SubjectColOpt = None,
+        drop_column: DropColOpt = None,
+        date_format: DateFmtOpt = None,
+    ) -> None:
+        dates = {"date_format": date_format} if dated else {}
+        _ingest_sheets(name, files, store, drop_column, subject_column=subject_column, **dates)
+
+    ingest_sheet.__name__ = ingest_sheet.__qualname__ = f"{name}_cmd"
+    ingest_sheet.__doc__ = doc
+    if not dated:
+        sig = inspect.signature(ingest_sheet, eval_str=True)  # Typer reads evaluated types
+        params = [p for p in sig.parameters.values() if p.name != "date_format"]
+        ingest_sheet.__signature__ = sig.replace(parameters=params)
+    app.command(command, rich_help_panel="1. Ingest")(handled(ingest_sheet))
+
+
+for _command in _SHEET_COMMANDS:
+    _sheet_command(*_command)
 
 
 @app.command("run", rich_help_panel="3. Experiments and reports")
@@ -630,10 +605,7 @@ def power_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Also write the table: .csv or .json.")
     ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores)."),
-    ] = None,
+    jobs: JobsOpt = None,
     csv: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
 ) -> None:
     """Simulated power per outcome, arm and sample size of the trial the spec plans."""
@@ -786,7 +758,7 @@ def pseudonyms_cmd(
             "--labels", help="A text file of labels, one per line ('#' starts a comment)."
         ),
     ] = None,
-    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    csv: CsvOpt = False,
 ) -> None:
     """Print the label <-> pseudonym table on this screen only (nothing is written)."""
     import pandas as pd

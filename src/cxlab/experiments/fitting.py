@@ -341,7 +341,6 @@ def _crossover_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
         return _no_effects()
     res = pd.concat(out, ignore_index=True)
     res["p_adj"] = p_adjust(res["p_value"].to_numpy(), method="holm")
-    rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
     level = f"{100 * (1 - spec.alpha):g}%"
     methods = (
         "Crossover design: each programme vs control within subjects, at the last "
@@ -351,6 +350,14 @@ def _crossover_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
         "(1946) degrees of freedom; p-values adjusted with Holm's (1979) procedure. "
         "The model assumes no carry-over between periods."
     )
+    return _effects_only(res, methods)
+
+
+def _effects_only(res: pd.DataFrame, methods: str) -> Effects:
+    """Effects of a design without marginal means (crossover, pre/post): the columns of
+    :data:`EFFECT_COLUMNS` first, the design's own after them; means, pairs and variances
+    empty."""
+    rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
     empty = _no_effects()
     return Effects(
         res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest],
@@ -400,7 +407,6 @@ def _prepost_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
     res = pd.concat(out, ignore_index=True)
     slope = res["estimand"] == "slope"
     res.loc[slope, "p_adj"] = p_adjust(res.loc[slope, "p_value"].to_numpy(), method="holm")
-    rest = [c for c in res.columns if c not in EFFECT_COLUMNS]
     level = f"{100 * (1 - spec.alpha):g}%"
     methods = (
         f"Single-group pre/post design: change per unit of {spec.time} from a linear "
@@ -411,14 +417,7 @@ def _prepost_effects(analysis: pd.DataFrame, spec: ExperimentSpec) -> Effects:
         "so a change is not an effect of the programme (regression to the mean, "
         "natural history and learning the test move outcomes too)."
     )
-    empty = _no_effects()
-    return Effects(
-        res[[c for c in EFFECT_COLUMNS if c in res.columns] + rest],
-        methods,
-        empty.means,
-        empty.pairs,
-        empty.variances,
-    )
+    return _effects_only(res, methods)
 
 
 def _as_text(w) -> str:

@@ -1,6 +1,7 @@
 """Arm-vs-control intervention effects on longitudinal outcomes: mixed models, GEE, AIPW.
 
-Three fitters share one design step (:func:`cxlab.models._inputs.design`: column checks,
+Three fitters share one design step (:func:`_design_step`: option checks, then
+:func:`cxlab.models._inputs.design`: column checks,
 arm and subject rules) and each returns its own frozen result:
 
 - :func:`fit_mixed` → :class:`MixedFit` (linear mixed model, REML; fast engine or statsmodels),
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -232,66 +233,47 @@ class EffectFit:
     warnings: list[str] = field(default_factory=list)
 
 
-def _prepare(
+class _Columns(NamedTuple):
+    """The columns every fitter is given: outcome(s), time, arm, subject, the control arm's
+    name and the covariates (as the fitters' parameters of those names)."""
+
+    outcome: str | Sequence[str]
+    time: str
+    arm: str
+    subject: str
+    control: str
+    covariates: Sequence[str]
+
+
+def _design_step(
     data: pd.DataFrame,
+    cols: _Columns,
     *,
-    outcome,
-    time: str,
-    arm: str,
-    subject: str,
-    control: str,
-    covariates,
-    moderators,
     correction: str,
     alpha: float,
-    numeric_time: bool,
+    time_as: str | None,
+    moderators=(),
 ) -> Design:
-    """The design step every fitter shares: option checks, then the validated table."""
+    """The design step every fitter shares: option checks, then the validated table.
+
+    ``time_as=None`` (AIPW): time may be any label, no moderators. ``"continuous"`` or
+    ``"categorical"`` (mixed, GEE): numeric time when continuous; moderators checked
+    (continuous time only) and centred."""
+    mods = as_list(moderators)
+    if time_as is not None:
+        _check_moderators(mods, time_as)
     check_option("correction", correction, CORRECTIONS)
     if not 0 < alpha < 1:
         raise ConfigError(message("must be between 0 and 1", field="alpha", value=alpha))
-    return design(
+    ds = design(
         data,
-        outcomes=as_list(outcome),
-        time=time,
-        arm=arm,
-        subject=subject,
-        control=control,
-        covariates=as_list(covariates),
-        moderators=as_list(moderators),
-        numeric_time=numeric_time,
-    )
-
-
-def _longitudinal_design(
-    data: pd.DataFrame,
-    *,
-    outcome,
-    time: str,
-    arm: str,
-    subject: str,
-    control: str,
-    covariates,
-    time_as: str,
-    moderators,
-    correction: str,
-    alpha: float,
-) -> Design:
-    """The design step of :func:`fit_mixed` and :func:`fit_gee`: :func:`_prepare` with
-    numeric time when ``time_as="continuous"``, moderators checked and centred."""
-    mods = as_list(moderators)
-    _check_moderators(mods, time_as)
-    ds = _prepare(
-        data,
-        outcome=outcome,
-        time=time,
-        arm=arm,
-        subject=subject,
-        control=control,
-        covariates=covariates,
+        outcomes=as_list(cols.outcome),
+        time=cols.time,
+        arm=cols.arm,
+        subject=cols.subject,
+        control=cols.control,
+        covariates=as_list(cols.covariates),
         moderators=mods,
-        correction=correction,
-        alpha=alpha,
         numeric_time=time_as == "continuous",
     )
     _centre_moderators(ds)
@@ -407,18 +389,9 @@ def fit_mixed(
     """
     check_option("time_as", time_as, ("continuous", "categorical"))
     check_option("engine", engine, ENGINES)
-    ds = _longitudinal_design(
-        data,
-        outcome=outcome,
-        time=time,
-        arm=arm,
-        subject=subject,
-        control=control,
-        covariates=covariates,
-        time_as=time_as,
-        moderators=moderators,
-        correction=correction,
-        alpha=alpha,
+    cols = _Columns(outcome, time, arm, subject, control, covariates)
+    ds = _design_step(
+        data, cols, correction=correction, alpha=alpha, time_as=time_as, moderators=moderators
     )
     rows, formulas, results, scales, engines = [], {}, {}, {}, {}
     re_used = set()
@@ -504,18 +477,9 @@ def fit_gee(
     check_option("time_as", time_as, ("continuous", "categorical"))
     check_option("cov_struct", cov_struct, ("exchangeable", "ar1"))
     check_option("cov_type", cov_type, ("auto", "robust", "bias_reduced"))
-    ds = _longitudinal_design(
-        data,
-        outcome=outcome,
-        time=time,
-        arm=arm,
-        subject=subject,
-        control=control,
-        covariates=covariates,
-        time_as=time_as,
-        moderators=moderators,
-        correction=correction,
-        alpha=alpha,
+    cols = _Columns(outcome, time, arm, subject, control, covariates)
+    ds = _design_step(
+        data, cols, correction=correction, alpha=alpha, time_as=time_as, moderators=moderators
     )
     if cov_type == "auto":
         cov_type = "bias_reduced" if ds.data[ds.subject].nunique() < 50 else "robust"
@@ -603,19 +567,8 @@ def fit_aipw(
     """
     from cxlab.models.causal import aipw_effects
 
-    ds = _prepare(
-        data,
-        outcome=outcome,
-        time=time,
-        arm=arm,
-        subject=subject,
-        control=control,
-        covariates=covariates,
-        moderators=(),
-        correction=correction,
-        alpha=alpha,
-        numeric_time=False,
-    )
+    cols = _Columns(outcome, time, arm, subject, control, covariates)
+    ds = _design_step(data, cols, correction=correction, alpha=alpha, time_as=None)
     res = aipw_effects(
         ds,
         baseline=baseline,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,24 @@ __all__ = [
 
 Test = Literal["paired", "two_sample", "anova1rm", "regression"]
 Inference = Literal["parametric", "permutation"]
+
+
+class _SpmOptions(TypedDict, total=False):
+    """The keyword options of every ``spm_*`` test (meaning and defaults: :func:`spm_paired`)."""
+
+    alpha: float
+    inference: Inference
+    permutations: int
+    seed: int | None
+    n_tests: int
+    pct: object
+    note: str
+
+
+class _TOptions(_SpmOptions, total=False):
+    """:class:`_SpmOptions` and ``two_tailed``, for the SPM{t} tests."""
+
+    two_tailed: bool
 
 
 class SpmCluster(NamedTuple):
@@ -217,16 +235,18 @@ def _run(
     *,
     q: int,
     n: int,
-    alpha: float,
-    two_tailed: bool,
-    inference: Inference,
-    permutations: int,
-    seed: int | None,
-    n_tests: int,
-    pct,
-    note: str,
     statistic: Literal["t", "F"],
+    alpha: float = 0.05,
+    two_tailed: bool = True,
+    inference: Inference = "parametric",
+    permutations: int = 10000,
+    seed: int | None = None,
+    n_tests: int = 1,
+    pct=None,
+    note: str = "",
 ) -> SpmResult:
+    """Run one test built by ``make_param``/``make_nonparam`` with the options (and the
+    defaults) every public ``spm_*`` function takes; see :func:`spm_paired` for them."""
     check_option("inference", inference, ("parametric", "permutation"))
     a = sidak_alpha(alpha, n_tests)
     tails = bool(two_tailed) if statistic == "t" else False
@@ -307,15 +327,7 @@ def spm_paired(
     pre,
     post,
     /,
-    *,
-    alpha: float = 0.05,
-    two_tailed: bool = True,
-    inference: Inference = "parametric",
-    permutations: int = 10000,
-    seed: int | None = None,
-    n_tests: int = 1,
-    pct=None,
-    note: str = "",
+    **options: Unpack[_TOptions],
 ) -> SpmResult:
     """Paired SPM{t} of ``post − pre`` (e.g. pre/post within a programme arm).
 
@@ -361,15 +373,8 @@ def spm_paired(
         lambda: spm1d.stats.nonparam.ttest_paired(b, a),
         q=a.shape[1],
         n=a.shape[0],
-        alpha=alpha,
-        two_tailed=two_tailed,
-        inference=inference,
-        permutations=permutations,
-        seed=seed,
-        n_tests=n_tests,
-        pct=pct,
-        note=note,
         statistic="t",
+        **options,
     )
 
 
@@ -378,15 +383,8 @@ def spm_two_sample(
     b,
     /,
     *,
-    alpha: float = 0.05,
-    two_tailed: bool = True,
     equal_var: bool = False,
-    inference: Inference = "parametric",
-    permutations: int = 10000,
-    seed: int | None = None,
-    n_tests: int = 1,
-    pct=None,
-    note: str = "",
+    **options: Unpack[_TOptions],
 ) -> SpmResult:
     """Two-sample SPM{t} of ``a − b`` (e.g. change curves of an arm vs control).
 
@@ -418,15 +416,8 @@ def spm_two_sample(
         lambda: spm1d.stats.nonparam.ttest2(ya, yb),
         q=ya.shape[1],
         n=ya.shape[0] + yb.shape[0],
-        alpha=alpha,
-        two_tailed=two_tailed,
-        inference=inference,
-        permutations=permutations,
-        seed=seed,
-        n_tests=n_tests,
-        pct=pct,
-        note=note,
         statistic="t",
+        **options,
     )
 
 
@@ -436,13 +427,7 @@ def spm_anova1rm(
     *,
     conditions,
     subjects,
-    alpha: float = 0.05,
-    inference: Inference = "parametric",
-    permutations: int = 10000,
-    seed: int | None = None,
-    n_tests: int = 1,
-    pct=None,
-    note: str = "",
+    **options: Unpack[_SpmOptions],
 ) -> SpmResult:
     """One-way repeated-measures SPM{F} (e.g. one curve per participant per session).
 
@@ -493,15 +478,9 @@ def spm_anova1rm(
         lambda: spm1d.stats.nonparam.anova1rm(arr, ca, sa),
         q=arr.shape[1],
         n=arr.shape[0],
-        alpha=alpha,
-        two_tailed=False,
-        inference=inference,
-        permutations=permutations,
-        seed=seed,
-        n_tests=n_tests,
-        pct=pct,
-        note=note,
         statistic="F",
+        two_tailed=False,  # F is one-tailed; passing two_tailed is a TypeError
+        **options,
     )
 
 
@@ -509,15 +488,7 @@ def spm_regression(
     y,
     x,
     /,
-    *,
-    alpha: float = 0.05,
-    two_tailed: bool = True,
-    inference: Inference = "parametric",
-    permutations: int = 10000,
-    seed: int | None = None,
-    n_tests: int = 1,
-    pct=None,
-    note: str = "",
+    **options: Unpack[_TOptions],
 ) -> SpmResult:
     """SPM{t} of the linear regression of each node on a continuous covariate.
 
@@ -558,15 +529,8 @@ def spm_regression(
         lambda: spm1d.stats.nonparam.regress(arr, xv),
         q=arr.shape[1],
         n=arr.shape[0],
-        alpha=alpha,
-        two_tailed=two_tailed,
-        inference=inference,
-        permutations=permutations,
-        seed=seed,
-        n_tests=n_tests,
-        pct=pct,
-        note=note,
         statistic="t",
+        **options,
     )
 
 
