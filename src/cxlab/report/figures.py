@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.collections import LineCollection
 from scipy import stats
 
 __all__ = [
@@ -85,8 +86,12 @@ def trajectory_plot(
     with plt.rc_context(_RC):
         pal = arm_palette(data["arm"].unique(), control=control)
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        lines: dict[str, list[np.ndarray]] = {}
         for (arm, _), d in data.sort_values([time]).groupby(["arm", "subject_id"], sort=True):
-            ax.plot(d[time], d["value"], color=pal[arm], alpha=0.18, lw=0.8)
+            lines.setdefault(arm, []).append(d[[time, "value"]].to_numpy(dtype=float))
+        for arm, segments in lines.items():  # one collection an arm: one SVG path group
+            ax.add_collection(LineCollection(segments, colors=[pal[arm]], alpha=0.18, lw=0.8))
+        ax.autoscale_view()
         g = data.groupby(["arm", "session_index"], sort=True)
         summ = g.agg(
             t=(time, "mean"), m=("value", "mean"), s=("value", "std"), n=("value", "size")
@@ -308,6 +313,7 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
                 vmin=-lim,
                 vmax=lim,
                 cbar_kws={"label": "asymmetry (%), + = right larger"},
+                rasterized=True,
             )
         ax.set_xlabel("measure · session (s0 = first)")
         ax.set_ylabel("subject")
