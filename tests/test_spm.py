@@ -79,6 +79,25 @@ def test_anova1rm_reproduces_spm1d():
     assert r.statistic == "F" and len(r.df) == 2
 
 
+def test_permutation_anova1rm_runs_or_says_why_spm1d_cannot():
+    # spm1d 0.4's non-parametric ANOVA calls NumPy 1 API (np.percentile(interpolation=),
+    # np.trapz); where it cannot run, the error is a CxlabError naming the option and the fix
+    y, a, s = spm1d.data.uv1d.anova1rm.SpeedGRFcategoricalRM().get_data()
+    np.random.seed(3)  # noqa: NPY002 (spm1d permutes with the global generator)
+    try:
+        si = _direct(spm1d.stats.nonparam.anova1rm(y, a, s), iterations=200)
+    except (TypeError, AttributeError):
+        with pytest.raises(CxlabError, match=r"inference.*permutation.*parametric"):
+            spm_anova1rm(
+                y, conditions=a, subjects=s, inference="permutation", permutations=200, seed=3
+            )
+    else:
+        r = spm_anova1rm(
+            y, conditions=a, subjects=s, inference="permutation", permutations=200, seed=3
+        )
+        _same(r, si, y.shape[1])
+
+
 def test_regression_reproduces_spm1d():
     y, x = spm1d.data.uv1d.regress.SpeedGRF().get_data()
     si = _direct(spm1d.stats.regress(y, x), two_tailed=True, interp=True)

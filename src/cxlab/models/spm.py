@@ -472,16 +472,34 @@ def spm_anova1rm(
         )
     ca = pd.factorize(cond, sort=True)[0]
     sa = pd.factorize(subj, sort=True)[0]
-    return _run(
-        "anova1rm",
-        lambda: spm1d.stats.anova1rm(arr, ca, sa),
-        lambda: spm1d.stats.nonparam.anova1rm(arr, ca, sa),
-        q=arr.shape[1],
-        n=arr.shape[0],
-        statistic="F",
-        two_tailed=False,  # F is one-tailed; passing two_tailed is a TypeError
-        **options,
-    )
+    try:
+        return _run(
+            "anova1rm",
+            lambda: spm1d.stats.anova1rm(arr, ca, sa),
+            lambda: spm1d.stats.nonparam.anova1rm(arr, ca, sa),
+            q=arr.shape[1],
+            n=arr.shape[0],
+            statistic="F",
+            two_tailed=False,  # F is one-tailed; passing two_tailed is a TypeError
+            **options,
+        )
+    except (TypeError, AttributeError) as err:
+        if options.get("inference") != "permutation":
+            raise
+        # spm1d (0.4.55) runs its non-parametric ANOVA on its `nonparam_old` code, which
+        # calls NumPy 1 API that NumPy 2 removed (np.percentile(interpolation=...), np.trapz,
+        # float() of a one-element array): say so instead of a TypeError from inside spm1d
+        raise CxlabError(
+            message(
+                f"spm1d {spm1d.__version__}'s permutation ANOVA does not run on NumPy "
+                f"{np.__version__} ({type(err).__name__}: {err})",
+                field="inference",
+                value="permutation",
+                fix='use inference="parametric" (random field theory) for the repeated-'
+                "measures ANOVA, or paired permutation tests between pairs of conditions "
+                "(spm_paired, Šidák-corrected with sidak_alpha)",
+            )
+        ) from err
 
 
 def spm_regression(
