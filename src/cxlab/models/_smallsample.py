@@ -16,12 +16,22 @@ evaluated at statsmodels' REML estimates.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MixedParts", "beta_cov", "kenward_roger", "mixed_parts", "satterthwaite_df"]
+__all__ = [
+    "MixedParts",
+    "RemlIntercept",
+    "beta_cov",
+    "fit_reml_intercept",
+    "kenward_roger",
+    "mixed_parts",
+    "satterthwaite_df",
+]
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,41 @@ def mixed_parts(res, /) -> MixedParts:
         theta,
         q,
     )
+
+
+class RemlIntercept(NamedTuple):
+    """A random-intercept REML fit with what the small-sample steps need.
+
+    Attributes
+    ----------
+    result : statsmodels MixedLMResults
+    notes : list of str
+        The fit's warnings (convergence, boundary), each once, whitespace collapsed.
+    parts : MixedParts
+        :func:`mixed_parts` of ``result``.
+    names : list of str
+        The fixed effects in ``fe_params`` order (the columns of a contrast ``L``).
+    """
+
+    result: object
+    notes: list[str]
+    parts: MixedParts
+    names: list[str]
+
+
+def fit_reml_intercept(formula: str, data, /, *, groups) -> RemlIntercept:
+    """Fit ``formula`` with a random intercept per ``groups`` by REML (statsmodels'
+    ``mixedlm``; L-BFGS, then BFGS, then Powell), recording its warnings instead of
+    printing them."""
+    import statsmodels.formula.api as smf
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        res = smf.mixedlm(formula, data, groups=groups).fit(
+            reml=True, method=["lbfgs", "bfgs", "powell"]
+        )
+    notes = sorted({" ".join(str(w.message).split()) for w in rec})
+    return RemlIntercept(res, notes, mixed_parts(res), list(res.fe_params.index))
 
 
 def _g(theta: np.ndarray, q: int) -> np.ndarray:

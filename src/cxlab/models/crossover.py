@@ -16,17 +16,15 @@ interaction and cannot be tested with useful power.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy import stats
 
 from cxlab._check import ConfigError, message
 from cxlab.models._inputs import covariate_terms, quoted
-from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
+from cxlab.models._smallsample import beta_cov, fit_reml_intercept, satterthwaite_df
 from cxlab.models.prepost import CHANGE_COLUMNS
 
 __all__ = ["CROSSOVER_COLUMNS", "fit_crossover"]
@@ -114,14 +112,7 @@ def fit_crossover(
             *covariate_terms(d, list(covariates)),
         ]
         fml = f"{quoted(y)} ~ " + " + ".join(rhs)
-        with warnings.catch_warnings(record=True) as rec:
-            warnings.simplefilter("always")
-            res = smf.mixedlm(fml, d, groups=d[subject]).fit(
-                reml=True, method=["lbfgs", "bfgs", "powell"]
-            )
-        notes = sorted({" ".join(str(w.message).split()) for w in rec})
-        parts = mixed_parts(res)
-        names = list(res.fe_params.index)
+        res, notes, parts, names = fit_reml_intercept(fml, d, groups=d[subject])
         cov = beta_cov(parts)
         g = np.atleast_2d(np.asarray(res.cov_re, dtype=float))
         for a in arms:

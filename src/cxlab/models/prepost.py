@@ -16,17 +16,15 @@ natural history, learning the test and seasonal change all move the outcome too.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy import stats
 
 from cxlab._check import ConfigError, message
 from cxlab.models._inputs import covariate_terms, quoted
-from cxlab.models._smallsample import beta_cov, mixed_parts, satterthwaite_df
+from cxlab.models._smallsample import beta_cov, fit_reml_intercept, satterthwaite_df
 
 __all__ = ["CHANGE_COLUMNS", "fit_change"]
 
@@ -123,14 +121,7 @@ def fit_change(
                 )
             )
         fml = " + ".join([f"{quoted(y)} ~ {quoted(time)}", *covariate_terms(d, list(covariates))])
-        with warnings.catch_warnings(record=True) as rec:
-            warnings.simplefilter("always")
-            res = smf.mixedlm(fml, d, groups=d[subject]).fit(
-                reml=True, method=["lbfgs", "bfgs", "powell"]
-            )
-        notes = sorted({" ".join(str(w.message).split()) for w in rec})
-        parts = mixed_parts(res)
-        names = list(res.fe_params.index)
+        res, notes, parts, names = fit_reml_intercept(fml, d, groups=d[subject])
         L = np.zeros((1, len(names)))
         L[0, names.index(quoted(time))] = 1.0
         df = float(satterthwaite_df(parts, L)[0])
