@@ -359,7 +359,9 @@ def marker_findings(
     # the mask and masked copy (an infinite value, never written by the fast engine, takes
     # the masked formula: it must not count)
     # over frames first (contiguous rows, vectorised), then x, y, z: max is exact in any order
-    reach = np.fmax.reduce(np.fmax.reduce(np.abs(markers), axis=0), axis=-1)
+    # |x| at its largest is the larger of max(x) and -min(x): no full-size |markers| copy
+    span = np.fmax(np.fmax.reduce(markers, axis=0), -np.fmin.reduce(markers, axis=0))
+    reach = np.fmax.reduce(span, axis=-1)
     if np.isinf(reach).any():
         if not np.isfinite(markers).any():
             return out
@@ -384,7 +386,10 @@ def marker_findings(
         # so a step from or to one has no speed
         gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
         step = np.diff(markers, axis=0)
-        speed = np.sqrt(np.einsum("fmk,fmk->fm", step, step)) * rate_hz
+        speed = np.einsum("fmk,fmk->fm", step, step)
+        del step  # the one full-size temporary, dropped before the speed is finished
+        np.sqrt(speed, out=speed)
+        speed *= rate_hz
         np.copyto(speed, np.nan, where=gap[1:] | gap[:-1])
         top = np.fmax.reduce(speed, axis=0)  # NaN skipped; -1 where a marker has no speed
         if np.isinf(top).any():
