@@ -46,10 +46,11 @@ __all__ = [
 
 #: The store's tables of one recording, in the order :meth:`Recording.take_arrow_tables`
 #: yields them (and ingest validates them: a file failing two is reported at the first).
+#: The longest (analogs) after the forces: the plates' arrays are gone when it is staged.
 ARROW_TABLES = (
     "markers",
-    "analogs",
     "forces",
+    "analogs",
     "plates",
     "plate_channels",
     "events",
@@ -363,8 +364,8 @@ class Recording:
     ) -> Iterator[tuple[str, pa.Table]]:
         # each table is yielded without a local name, so the caller's drop frees it
         yield "markers", self._took(_table(self._markers_long(rid)), "markers", "residuals")
-        yield "analogs", self._took(_table(self._analogs_long(rid, keep=keep)), "analogs")
         yield "forces", self._took(_table(self._forces_long(rid)), "platforms")
+        yield "analogs", self._took(_table(self._analogs_long(rid, keep=keep)), "analogs")
         yield "plates", plates
         del plates
         yield "plate_channels", plate_channels
