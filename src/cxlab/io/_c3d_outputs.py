@@ -307,15 +307,16 @@ def _rotation_warnings(rot: Rotations, /) -> list[str]:
     ]
 
 
-def attach_outputs(rec: Recording, buf: bytes, path: Path, /) -> None:
+def attach_outputs(rec: Recording, path: Path, /) -> None:
     """Set ``rec.model_outputs`` and ``rec.rotations`` (and ``meta["body_mass_kg"]`` from
     PROCESSING:Bodymass when no reader set it); called once by :func:`~cxlab.io.c3d.read_c3d`
-    for either engine."""
+    for either engine. The file is read again only when it has a ROTATION group (the
+    reader does not keep the whole file's bytes in memory for that)."""
     mass = _body_mass(rec.meta.get("parameters", {}))
     if mass is not None:
         rec.meta.setdefault("body_mass_kg", mass)
     rec.model_outputs = model_outputs(rec)
     if "ROTATION" in rec.meta.get("parameters", {}):
-        rec.rotations = read_rotations(buf, path)
+        rec.rotations = read_rotations(path.read_bytes(), path)
         if rec.rotations is not None:
             rec.warnings.extend(_rotation_warnings(rec.rotations))

@@ -359,7 +359,9 @@ def marker_findings(
     # the mask and masked copy (an infinite value, never written by the fast engine, takes
     # the masked formula: it must not count)
     # over frames first (contiguous rows, vectorised), then x, y, z: max is exact in any order
-    reach = np.fmax.reduce(np.fmax.reduce(np.abs(markers), axis=0), axis=-1)
+    # |x| at its largest is the larger of max(x) and -min(x): no full-size |markers| copy
+    span = np.fmax(np.fmax.reduce(markers, axis=0), -np.fmin.reduce(markers, axis=0))
+    reach = np.fmax.reduce(span, axis=-1)
     if np.isinf(reach).any():
         if not np.isfinite(markers).any():
             return out
@@ -384,7 +386,10 @@ def marker_findings(
         # so a step from or to one has no speed
         gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
         step = np.diff(markers, axis=0)
-        speed = np.sqrt(np.einsum("fmk,fmk->fm", step, step)) * rate_hz
+        speed = np.einsum("fmk,fmk->fm", step, step)
+        del step  # the one full-size temporary, dropped before the speed is finished
+        np.sqrt(speed, out=speed)
+        speed *= rate_hz
         np.copyto(speed, np.nan, where=gap[1:] | gap[:-1])
         top = np.fmax.reduce(speed, axis=0)  # NaN skipped; -1 where a marker has no speed
         if np.isinf(top).any():
@@ -514,6 +519,9 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
     unsigned = _str(analog, "FORMAT").strip().upper() == "UNSIGNED"
     layout = _Layout(n_points, n_ch, n_sub, n_frames, frames_from, word)
     raw_pts, raw_an = _decode(buf, path, h, layout, unsigned=unsigned)
+    # the caller handed the bytes over: once the points are converted below (raw_pts, a view
+    # of them, deleted), the file's copy in memory is freed before the plates are computed
+    del buf
     findings: list[str] = []
     units = _str(point, "UNITS", "")
     length_m = length_factor(units, path=path) if n_points or "FORCE_PLATFORM" in params else 1e-3
@@ -758,21 +766,17 @@ def read_c3d(
     check_option("engine", engine, ENGINES)
     check_option("up", up, UP_OPTIONS)
     path = Path(path)
-    try:
-        buf = path.read_bytes()
-    except OSError as exc:
-        raise InputFormatError(
-            message(
-                "cannot be read", file=path, value=str(exc), fix="check the path and permissions"
-            )
-        ) from None
     used = engine
     if engine == "ezc3d":
         rec = _ezc3d(path, cop_threshold_n, zero_baseline)
     else:
         try:
+            # the bytes are handed over, not kept here: _read_fast drops them once decoded
             rec = _read_fast(
-                buf, path, cop_threshold_n=cop_threshold_n, zero_baseline=zero_baseline
+                _file_bytes(path),
+                path,
+                cop_threshold_n=cop_threshold_n,
+                zero_baseline=zero_baseline,
             )
             used = "fast"
         except C3DUnsupportedError as exc:
@@ -782,11 +786,23 @@ def read_c3d(
             rec = _ezc3d(path, cop_threshold_n, zero_baseline)
             used = "ezc3d"
     rec.meta.update(source=str(path), format="c3d", engine=used)
-    attach_outputs(rec, buf, path)  # model outputs and ROTATION poses (io/_c3d_outputs.py)
+    attach_outputs(rec, path)  # model outputs and ROTATION poses (io/_c3d_outputs.py)
     axis, evidence = up_axis_of(rec) if up == "auto" else (up, "option")
     _to_z_up(rec, axis)
     rec.meta.update(up_axis=axis, up_axis_from=evidence)
     return rec
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The file's bytes, or the error naming the file and the fix."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputFormatError(
+            message(
+                "cannot be read", file=path, value=str(exc), fix="check the path and permissions"
+            )
+        ) from None
 
 
 def _ezc3d(path: Path, cop_threshold_n: float, zero_baseline: bool) -> Recording:
@@ -800,7 +816,7 @@ def _ezc3d(path: Path, cop_threshold_n: float, zero_baseline: bool) -> Recording
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _read_fast(
-                path.read_bytes(), path, cop_threshold_n=cop_threshold_n, zero_baseline=False
+                _file_bytes(path), path, cop_threshold_n=cop_threshold_n, zero_baseline=False
             )
     except C3DUnsupportedError:
         fast_reads_it = False

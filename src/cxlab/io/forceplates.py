@@ -201,12 +201,25 @@ def platform_from_wrench(
             ) * py
             px, py = (px - x_off) * length_m, (py - y_off) * length_m
         cop_p = np.column_stack([px, py, np.zeros_like(px)])
-        free_p = moment_c_p + _cross(force_p, cop_p)
-        force = sign * (force_p @ rot.T)
-        moment = sign * (moment_c_p @ rot.T) + _cross(centre, force)
-        cop = cop_p @ rot.T + centre
+        del px, py
+        # each (n, 3) result computed in place and each temporary dropped when used, so
+        # one plate's loads cost about their own size (the same arithmetic, in the same
+        # order: x *= s is s * x)
+        cop = cop_p @ rot.T
+        cop += centre
+        free_p = _cross(force_p, cop_p)
+        del cop_p
+        free_p += moment_c_p
         normal = _normal(rot, up)
-        tz = sign * (free_p @ rot.T) @ normal
+        tz = free_p @ rot.T
+        del free_p
+        tz *= sign
+        tz = tz @ normal
+        force = force_p @ rot.T
+        force *= sign
+        moment = moment_c_p @ rot.T
+        moment *= sign
+        moment += _cross(centre, force)
         low = ~(np.abs(force @ normal) >= cop_threshold_n)
         np.copyto(cop, np.nan, where=low[:, None])
         np.copyto(tz, np.nan, where=low)
@@ -332,6 +345,9 @@ class _Wrench(NamedTuple):
     half: np.ndarray  # half extents along plate x, y, m
     moment_unit_nm: float
     moment_unit_from: str
+
+
+_NO_LOAD = np.empty((0, 3))  # a _Wrench's loads once its plate is built
 
 
 def _half_extents(corners: np.ndarray, rot: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -751,7 +767,8 @@ def platforms_from_analogs(
     type3_signs = {b[4] for b in built if b is not None and b[0] == 3 and b[4] is not None}
     out: list[Platform] = []
     conventions: list[PlateConvention] = []
-    for i, b in enumerate(built):
+    for i in range(len(built)):
+        b, built[i] = built[i], None  # a plate's channels and wrench go once it is built
         if b is None:
             t = int(types[i])
             out.append(
@@ -765,6 +782,8 @@ def platforms_from_analogs(
         elif sign is None:
             sign, sign_from = REACTION_SIGN[t], "type default"
         force_p, m_c = w.force, w.moment
+        w = w._replace(force=_NO_LOAD, moment=_NO_LOAD)  # the geometry stays
+        del b
         zero: Literal["none", "subtracted", "kept raw"] = "none"
         if window is not None:
             vn = sign * (force_p @ w.rot.T) @ _normal(w.rot, up)
@@ -801,6 +820,7 @@ def platforms_from_analogs(
             sign=sign,
             up=up,
         )
+        del force_p, m_c  # the Platform holds its own arrays
         plate.channels = tuple(int(j) for j in idx)
         for f in plate_findings(plate, half=w.half, rot=w.rot, centre=w.centre, up=up):
             findings.append(message(f, **where))

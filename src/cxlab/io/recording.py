@@ -46,10 +46,11 @@ __all__ = [
 
 #: The store's tables of one recording, in the order :meth:`Recording.take_arrow_tables`
 #: yields them (and ingest validates them: a file failing two is reported at the first).
+#: The longest (analogs) after the forces: the plates' arrays are gone when it is staged.
 ARROW_TABLES = (
     "markers",
-    "analogs",
     "forces",
+    "analogs",
     "plates",
     "plate_channels",
     "events",
@@ -363,8 +364,8 @@ class Recording:
     ) -> Iterator[tuple[str, pa.Table]]:
         # each table is yielded without a local name, so the caller's drop frees it
         yield "markers", self._took(_table(self._markers_long(rid)), "markers", "residuals")
-        yield "analogs", self._took(_table(self._analogs_long(rid, keep=keep)), "analogs")
         yield "forces", self._took(_table(self._forces_long(rid)), "platforms")
+        yield "analogs", self._took(_table(self._analogs_long(rid, keep=keep)), "analogs")
         yield "plates", plates
         del plates
         yield "plate_channels", plate_channels
@@ -581,7 +582,10 @@ def _channel_fits(rec: Recording, /) -> tuple[dict[str, Any], np.ndarray]:
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             continue
         coef = _affine_fit(x[:, :6], y)
-        err = np.abs(_affine(x[:, :6], coef) - y).max(axis=0)
+        miss = _affine(x[:, :6], coef)
+        miss -= y
+        err = np.abs(miss, out=miss).max(axis=0)
+        del miss
         ok = err <= REBUILD_RTOL * np.abs(y).max(axis=0)
         if not ok.any():
             continue
@@ -654,10 +658,13 @@ def _affine_fit(loads: np.ndarray, y: np.ndarray) -> np.ndarray:
     norm[norm == 0] = 1.0
     xc /= norm
     gram = np.einsum("ij,ik->jk", xc, xc)
-    b = np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, y - my), rcond=None)[0]
+    yc = y - my  # once, not once per step: one (n, k) temporary fewer at a time
+    b = np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, yc), rcond=None)[0]
     for _ in range(4):  # refinement: near-collinear loads (fy, fz, mz all ~ load) need it
-        resid = (y - my) - np.einsum("ij,jk->ik", xc, b)
+        resid = np.einsum("ij,jk->ik", xc, b)
+        np.subtract(yc, resid, out=resid)
         b += np.linalg.lstsq(gram, np.einsum("ij,ik->jk", xc, resid), rcond=None)[0]
+        del resid
     b /= norm[:, None]
     return np.vstack([b, my - mx @ b])
 
@@ -666,9 +673,10 @@ def _affine(loads: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """``loads @ coef[:6] + coef[6]`` term by term, in one fixed order (the same in the
     ingest check and in :func:`plate_channel_values`)."""
     out = loads[:, 0:1] * coef[0]
-    for k in range(1, 6):
-        out = out + loads[:, k : k + 1] * coef[k]
-    return out + coef[6]
+    for k in range(1, 6):  # in place: out += t is out + t
+        out += loads[:, k : k + 1] * coef[k]
+    out += coef[6]
+    return out
 
 
 def plate_channel_values(forces: pd.DataFrame, plate_channels: pd.DataFrame, /) -> pd.DataFrame:
