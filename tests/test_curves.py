@@ -138,3 +138,24 @@ def test_columns_resample_to_the_numbers_of_one_call_each():
             for j in range(4):
                 one = time_normalise(sig[:, j].copy(), [a, b], rate_hz=rate, n=101, method=method)
                 np.testing.assert_array_equal(both[:, j], one)
+
+
+def test_columns_match_np_interp_bit_for_bit_on_any_time_axis():
+    """The 2-D linear path gathers all columns at once; it must return the bytes of
+    ``np.interp`` per column, also on a non-uniform axis, with nodes on samples and at
+    both ends; a column with an infinite sample gets the bytes of its own 1-D call
+    (nodes touching it are NaN)."""
+    rng = np.random.default_rng(11)
+    for k in range(60):
+        m = int(rng.integers(2, 300))
+        t = np.cumsum(rng.uniform(0.5, 1.5, m)) / RATE if k % 2 else np.arange(m) / RATE
+        x = rng.normal(size=(m, 3)) * 10.0 ** rng.integers(-3, 4)
+        if k % 5 == 0:
+            x[rng.integers(0, m), 2] = np.inf
+        n = int(rng.integers(2, 150))
+        got = time_normalise(x, [t[0], t[-1]], time=t, n=n)
+        tq = t[0] + np.linspace(0.0, 100.0, n) / 100.0 * (t[-1] - t[0])
+        one = [time_normalise(c.copy(), [t[0], t[-1]], time=t, n=n) for c in x.T]
+        assert got.tobytes() == np.column_stack(one).tobytes()
+        for j in range(2):
+            assert got[:, j].tobytes() == np.interp(tq, t, x[:, j]).tobytes()

@@ -185,11 +185,7 @@ def time_normalise(
     if method == "linear":
         if arr.ndim == 1:
             return _interp_nan(t, arr, tq)
-        # one pass per column (signal) over contiguous rows, not per sample
-        out = np.empty((tq.size, arr.shape[1]))
-        for j, y in enumerate(np.ascontiguousarray(arr.T)):
-            out[:, j] = _interp_nan(t, y, tq)
-        return out
+        return _interp_columns(t, arr, tq)
     finite = np.isfinite(arr) if arr.ndim == 1 else np.isfinite(arr).all(axis=1)
     if not finite.all():
         raise CxlabError(
@@ -209,6 +205,21 @@ def _nodes(n: int) -> np.ndarray:
     pct = np.linspace(0.0, 100.0, n)
     pct.flags.writeable = False
     return pct
+
+
+def _interp_columns(t: np.ndarray, y: np.ndarray, tq: np.ndarray) -> np.ndarray:
+    """:func:`_interp_nan` of every column of ``y`` (shape (n_samples, k)): one finiteness
+    check of the whole array, then ``np.interp`` of each column (contiguous rows), the
+    masked path of :func:`_interp_nan` only for a column with a non-finite sample."""
+    cols = np.ascontiguousarray(y.T)
+    out = np.empty((tq.size, y.shape[1]))
+    if np.isfinite(cols).all():
+        for j, c in enumerate(cols):
+            out[:, j] = np.interp(tq, t, c)
+        return out
+    for j, c in enumerate(cols):
+        out[:, j] = _interp_nan(t, c, tq)
+    return out
 
 
 def _interp_nan(t: np.ndarray, y: np.ndarray, tq: np.ndarray) -> np.ndarray:
