@@ -82,12 +82,20 @@ def cop_ellipse_area(cop, /, *, level: float = 0.95) -> float:
     float
         Area, m².
     """
-    c = _check_cop(cop)
-    n = c.shape[0]
+    return _ellipse_area(_check_cop(cop), level)
+
+
+def _ellipse_area(c: np.ndarray, level: float, /) -> float:
+    """:func:`cop_ellipse_area` of a checked CoP array."""
     s = np.cov(c, rowvar=False)
+    return float(np.pi * _k2(c.shape[0], level) * np.sqrt(max(np.linalg.det(s), 0.0)))
+
+
+@functools.lru_cache(maxsize=256)
+def _k2(n: int, level: float, /) -> float:
+    """The ellipse's ``k²`` for ``n`` samples (one per record length)."""
     # F quantile: scipy.special.fdtri is what stats.f.ppf evaluates, without its overhead
-    k2 = 2 * (n - 1) * (n + 1) / (n * (n - 2)) * special.fdtri(2, n - 2, level)
-    return float(np.pi * k2 * np.sqrt(max(np.linalg.det(s), 0.0)))
+    return 2 * (n - 1) * (n + 1) / (n * (n - 2)) * special.fdtri(2, n - 2, level)
 
 
 def cop_metrics(
@@ -123,14 +131,15 @@ def cop_metrics(
     c = _check_cop(cop)
     n = c.shape[0]
     d = c - c.mean(axis=0)
+    d2 = d**2
     path = float(np.sqrt((np.diff(c, axis=0) ** 2).sum(axis=1)).sum())
-    rd = np.sqrt((d**2).sum(axis=1))
+    rd = np.sqrt(d2.sum(axis=1))
     nper = int(min(n, round(welch_s * rate_hz)))
     f, p = welch_psd(rd - rd.mean(), rate_hz=rate_hz, nperseg=nper)
     band = (f > 0) & (f <= fmax_hz)
     mpf = float((f[band] * p[band]).sum() / p[band].sum()) if p[band].sum() > 0 else np.nan
     rng = np.ptp(c, axis=0)
-    rms = np.sqrt((d**2).mean(axis=0))
+    rms = np.sqrt(d2.mean(axis=0))
     return {
         "path_length_m": path,
         "mean_velocity_m_s": path / ((n - 1) / rate_hz),
@@ -138,7 +147,7 @@ def cop_metrics(
         "rms_ml_m": float(rms[1]),
         "range_ap_m": float(rng[0]),
         "range_ml_m": float(rng[1]),
-        "ellipse_area_m2": cop_ellipse_area(c),
+        "ellipse_area_m2": _ellipse_area(c, 0.95),
         "mean_power_frequency_hz": mpf,
     }
 
@@ -172,7 +181,11 @@ def welch_psd(x, /, *, rate_hz: float, nperseg: int) -> tuple[np.ndarray, np.nda
     n, hop = a.shape[0], nperseg - nperseg // 2
     n_seg = (n - nperseg // 2) // hop
     end = n_seg * hop + nperseg  # the last segment's end (zeros past the signal)
-    padded = np.pad(a[: min(end, n)], (0, max(end - n, 0)))
+    if end <= n:  # no zeros to append: the signal's own (contiguous) samples
+        padded = np.ascontiguousarray(a[:end])
+    else:
+        padded = np.zeros(end)
+        padded[:n] = a
     step = padded.strides[0]
     seg = np.lib.stride_tricks.as_strided(
         padded, (n_seg, nperseg), (step * hop, step), writeable=False
