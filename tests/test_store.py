@@ -32,6 +32,19 @@ def _catalog_files(store):
     return {f.relative_to(store.path).as_posix(): f.read_bytes() for f in files}
 
 
+def _with_a_single_file_catalog(store: Store) -> Store:
+    """``store`` rewritten with an older cxlab's catalog (one ``_catalog.parquet``, no
+    shards) and opened again."""
+    from cxlab import _catalog
+    from cxlab.store import _PARQUET_OPTS
+
+    old = _catalog.ordered(pa.Table.from_pandas(store.catalog(), preserve_index=False))
+    for f in (store.path / "_catalog").glob("*"):
+        f.unlink()
+    pq.write_table(old.cast(_catalog.SCHEMA), store.path / "_catalog.parquet", **_PARQUET_OPTS)
+    return Store(store.path)
+
+
 def _recording(rid=RID, task="cmj"):
     return pd.DataFrame(
         {
@@ -719,17 +732,10 @@ def test_without_syncfs_a_commit_fsyncs_each_file_and_each_folder_holding_one(
 
 def test_a_catalog_of_one_file_is_read_and_sharded_by_the_next_commit(tmp_path):
     """A store written by the cxlab before shards (one _catalog.parquet of every part)."""
-    from cxlab import _catalog
-    from cxlab.store import _PARQUET_OPTS
-
     s = Store(tmp_path / "s")
     s.write("forces", _forces(5), key=RID, partition="abcdefabcdef")
     s.write("recordings", _recording(), key=RID)
-    old = _catalog.ordered(pa.Table.from_pandas(s.catalog(), preserve_index=False))
-    for f in (s.path / "_catalog").glob("*"):
-        f.unlink()
-    pq.write_table(old.cast(_catalog.SCHEMA), s.path / "_catalog.parquet", **_PARQUET_OPTS)
-    legacy = Store(s.path)
+    legacy = _with_a_single_file_catalog(s)
     assert legacy.keys("forces") == {RID} and len(legacy.table("forces")) == 5
     rid2 = "fedcba9876543210"
     legacy.write("recordings", _recording(rid2), key=rid2)
@@ -823,15 +829,10 @@ def test_find_by_source_path_follows_the_index_through_replacements(tmp_path, mo
 
 def test_an_older_catalog_gets_its_index_from_its_next_commit(tmp_path):
     from cxlab import _catalog
-    from cxlab.store import _PARQUET_OPTS
 
     s = Store(tmp_path / "s")
     s.write("recordings", _recording(), key=RID)
-    old = _catalog.ordered(pa.Table.from_pandas(s.catalog(), preserve_index=False))
-    for f in (s.path / "_catalog").glob("*"):
-        f.unlink()
-    pq.write_table(old.cast(_catalog.SCHEMA), s.path / "_catalog.parquet", **_PARQUET_OPTS)
-    legacy = Store(s.path)
+    legacy = _with_a_single_file_catalog(s)
     assert legacy.older_layout()
     assert list(legacy.find("recordings", "source_path", [f"{RID}.c3d"])["recording_id"]) == [RID]
     rid2 = "fedcba9876543210"
