@@ -94,3 +94,9 @@ def test_welch_psd_gives_the_bits_of_scipy_welch(n, rate, nperseg):
     assert f.dtype == p.dtype == np.float64 and p.shape == p0.shape
     np.testing.assert_array_equal(f, f0)
     np.testing.assert_array_equal(p, p0)  # bit for bit: the features stay the same
+
+
+@pytest.mark.parametrize("nperseg", [0, 301])
+def test_welch_psd_refuses_a_segment_outside_the_signal_naming_it(nperseg):
+    with pytest.raises(InputFormatError, match=rf"nperseg.*{nperseg} for 300 samples"):
+        welch_psd(np.ones(300), rate_hz=100.0, nperseg=nperseg)

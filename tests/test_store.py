@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -282,6 +283,30 @@ def test_sql_cannot_read_a_file_outside_the_store(tmp_path, query):
     write_parquet(pa.table({"a": [1]}), tmp_path / "elsewhere.parquet")
     with pytest.raises(duckdb.Error, match="Permission"):
         s.sql(query.format(store=s.path, out=tmp_path / "out"))
+
+
+def test_sql_refuses_a_part_that_is_a_symlink_out_of_the_store(tmp_path):
+    import duckdb
+
+    s = _sql_store(tmp_path)
+    part = s.files("forces")[0]
+    outside = tmp_path / "outside.parquet"
+    write_parquet(pa.table({"secret": ["CX-Jane-Doe"]}), outside)
+    part.unlink()
+    part.symlink_to(outside)
+    with pytest.raises(duckdb.Error, match="Permission"):
+        Store(s.path).sql("SELECT * FROM forces")
+
+
+@pytest.mark.parametrize("name", ["../outside.parquet", "/etc/x.parquet", "forces/../../x"])
+def test_a_catalog_file_name_outside_the_store_is_refused_naming_it(tmp_path, name):
+    from cxlab._check import CxlabError
+    from cxlab.store import _names_inside
+
+    _names_inside(["forces/ok.parquet"], table="forces", store=tmp_path)
+    want = r"^file: .*forces part outside the store \(got '" + re.escape(name)
+    with pytest.raises(CxlabError, match=want):
+        _names_inside(["forces/ok.parquet", name], table="forces", store=tmp_path)
 
 
 def test_sql_still_reads_every_table_and_the_cli_says_why_it_refused(tmp_path):

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 
 from cxlab import _catalog, _fs
 from cxlab._catalog import Part
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, CxlabError, message
 from cxlab._fs import StoreConflictError
 from cxlab._hashing import sha256_of
 from cxlab.schemas import TABLES, TableSchema, schema_of, validate
@@ -818,7 +818,9 @@ class Store:
             written = set(self.tables())
             for name in TABLES:  # the catalog's relative names under the resolved root:
                 if name in written:  # no resolve() (a syscall a path component) a file
-                    views[name] = [root + os.sep + f for f in self._files(name)]
+                    files = self._files(name)
+                    _names_inside(files, table=name, store=self.path)
+                    views[name] = [root + os.sep + f for f in files]
             con.execute("SET temp_directory = ''")  # no spill folder in the working directory
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
@@ -1590,6 +1592,25 @@ def _adopt_legacy(root: Path, cache: _catalog.Cache) -> None:
 
 
 _READ_ONLY = ("SELECT",)
+
+
+def _names_inside(files: list[str], /, *, table: str, store: Path) -> None:
+    """Refuse a catalog file name that is absolute or climbs out of the store (``..``).
+
+    A part that is a symlink out of the store is refused by DuckDB itself
+    (``allowed_directories``), tested in ``tests/test_store.py``.
+    """
+    for f in files:
+        if f.startswith(("/", "\\")) or ".." in f.replace("\\", "/").split("/"):
+            raise CxlabError(
+                message(
+                    f"{store}: the catalog names a {table} part outside the store",
+                    field="file",
+                    value=f,
+                    fix="the catalog is damaged or was edited: restore the store from a copy "
+                    "or re-ingest the raw files",
+                )
+            )
 
 
 class ReadOnlySQL:

@@ -178,9 +178,18 @@ def welch_psd(x, /, *, rate_hz: float, nperseg: int) -> tuple[np.ndarray, np.nda
         PSD, unit of ``x`` squared per Hz.
     """
     a = np.asarray(x, dtype=float)
+    if not 1 <= int(nperseg) <= a.shape[0]:
+        raise InputFormatError(
+            message(
+                "Welch segment length must be between 1 and the number of samples",
+                field="nperseg",
+                value=f"{nperseg} for {a.shape[0]} samples",
+                fix="use a shorter welch window or a longer recording",
+            )
+        )
     n, hop = a.shape[0], nperseg - nperseg // 2
     n_seg = (n - nperseg // 2) // hop
-    end = n_seg * hop + nperseg  # the last segment's end (zeros past the signal)
+    end = n_seg * hop + nperseg  # one hop past the last segment's end (its zeros unused)
     if end <= n:  # no zeros to append: the signal's own (contiguous) samples
         padded = np.ascontiguousarray(a[:end])
     else:
