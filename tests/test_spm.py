@@ -89,7 +89,8 @@ def test_permutation_anova1rm_runs_or_says_why_spm1d_cannot():
     except (TypeError, AttributeError):
         # spm1d's nonparam_old code fails only on NumPy 2 (the API it calls was removed there)
         assert int(np.__version__.split(".")[0]) >= 2
-        with pytest.raises(CxlabError, match=r"inference: spm1d .*NumPy 2.*permutation.*parametric"):
+        want = r"inference: spm1d .*NumPy 2.*permutation.*parametric"
+        with pytest.raises(CxlabError, match=want):
             spm_anova1rm(
                 y, conditions=a, subjects=s, inference="permutation", permutations=200, seed=3
             )
