@@ -852,6 +852,13 @@ def test_find_by_source_path_follows_the_index_through_replacements(tmp_path, mo
     assert len(every) == len(rids) - 1
 
 
+def test_find_refuses_none_as_a_value_naming_the_fix(tmp_path):
+    s = Store(tmp_path / "s")
+    s.write("recordings", _recording(), key=RID)
+    with pytest.raises(ConfigError, match=r"^values: .*None is no value.*Store.table"):
+        s.find("recordings", "source_path", [f"{RID}.c3d", None])
+
+
 def test_an_older_catalog_gets_its_index_from_its_next_commit(tmp_path):
     from cxlab import _catalog
 

@@ -222,7 +222,7 @@ class State:
             return empty()
         parts = [self.shard(_sid(index, d[:level])) for d in sorted({d[:level] for d in digests})]
         cat = pa.concat_tables(parts)
-        head = pc.utf8_slice_codeunits(cat.column("key"), 0, 16)
+        head = pc.utf8_slice_codeunits(cat.column("key"), 0, DIGEST_CHARS)
         return cat.filter(pc.is_in(head, value_set=pa.array(digests, pa.string())))
 
     def table(self, table: str, /, *, alone: bool = False) -> pa.Table:
@@ -282,8 +282,24 @@ def index_name(table: str, column: str, /) -> str:
     return f"{table}{INDEX_SEP}{column}"
 
 
+#: characters of a value's sha256 that lead an index key (:func:`index_key`)
+DIGEST_CHARS = 16
+
+
 def value_digest(value: str | None, /) -> str:
-    return hashlib.sha256(("" if value is None else value).encode("utf-8")).hexdigest()[:16]
+    """The first :data:`DIGEST_CHARS` hex digits of the sha256 of ``value`` (UTF-8)."""
+    text = "" if value is None else value
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:DIGEST_CHARS]
+
+
+def index_key(value: str | None, part_key: str, /) -> str:
+    """The key of an index row: ``<value_digest(value)>-<part key>``."""
+    return f"{value_digest(value)}-{part_key}"
+
+
+def part_key_of(index_key: str, /) -> str:
+    """The part key an index row's key (:func:`index_key`) names."""
+    return index_key[DIGEST_CHARS + 1 :]
 
 
 def changes(touched: list[tuple[str, str]], rows: pa.Table, /) -> pa.Table:

@@ -604,7 +604,17 @@ class Store:
         """
         schema = schema_of(name)
         cols = _columns(schema, columns)
-        values = sorted(set(values))
+        values = set(values)
+        if None in values:
+            raise ConfigError(
+                message(
+                    f"find({name!r}, {column!r}) looks rows up by value; None is no value",
+                    field="values",
+                    value=None,
+                    fix=f"filter missing values with Store.table({name!r}, filters=...)",
+                )
+            )
+        values = sorted(values)
         if not values:
             return _frame(schema.arrow_schema().empty_table().select(cols))
         self._adopt()
@@ -612,7 +622,7 @@ class Store:
             return self.table(name, columns=cols, filters=[(column, "in", values)])
         iname = _catalog.index_name(name, column)
         hits = self._cache.read(lambda s: s.indexed(iname, values))
-        keys = sorted({k.split("-", 1)[1] for k in hits.column("key").to_pylist()})
+        keys = sorted({_catalog.part_key_of(k) for k in hits.column("key").to_pylist()})
         parts = self.lookup(name, keys)
         got = self.read_parts([parts[k] for k in keys if k in parts], table=name)
         return got.loc[got[column].isin(values), cols].reset_index(drop=True)
@@ -1148,7 +1158,7 @@ def _index_pairs(name: str, rows: pa.Table, column: str, /) -> set[tuple[str, st
     """The index pairs of compacted rows ``rows`` (with their ``_part``) by ``column``."""
     iname = _catalog.index_name(name, column)
     return {
-        (iname, f"{_catalog.value_digest(v)}-{k}")
+        (iname, _catalog.index_key(v, k))
         for v, k in zip(
             rows.column(column).to_pylist(),
             rows.column(_catalog.PART_COLUMN).to_pylist(),
