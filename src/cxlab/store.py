@@ -869,10 +869,9 @@ class Store:
             read.
         """
         out = []
-        cat = self._live().to_pandas()
         for name in self.tables():
             schema = schema_of(name)
-            mine = cat[cat["table"] == name]
+            mine = self._rows(name).to_pandas()  # the table's own catalog rows
             rows, ids, sizes, damaged, parts = 0, [], 0, 0, 0
             for file, group in mine.groupby("file", sort=True):
                 try:

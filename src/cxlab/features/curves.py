@@ -213,12 +213,9 @@ def _interp_columns(t: np.ndarray, y: np.ndarray, tq: np.ndarray) -> np.ndarray:
     masked path of :func:`_interp_nan` only for a column with a non-finite sample."""
     cols = np.ascontiguousarray(y.T)
     out = np.empty((tq.size, y.shape[1]))
-    if np.isfinite(cols).all():
-        for j, c in enumerate(cols):
-            out[:, j] = np.interp(tq, t, c)
-        return out
+    finite = bool(np.isfinite(cols).all())
     for j, c in enumerate(cols):
-        out[:, j] = _interp_nan(t, c, tq)
+        out[:, j] = np.interp(tq, t, c) if finite else _interp_nan(t, c, tq)
     return out
 
 
