@@ -142,7 +142,9 @@ def _prefix(shard: str, /) -> str:
     return shard.rpartition(GROUP_SEP)[2]
 
 
-def _sid(group: str, prefix: str, /) -> str:
+def shard_id(group: str, prefix: str, /) -> str:
+    """The id of the shard of ``group`` (``""``: the tables sharded by key together, or a
+    table's or an index's name) whose keys' digests start with ``prefix``."""
     return f"{group}{GROUP_SEP}{prefix}" if group else prefix
 
 
@@ -204,7 +206,7 @@ class State:
             level = self.level(group)
             if level is None:
                 return empty()
-            sids = sorted({_sid(group, p) for p in shard_of(keys, level, group).to_pylist()})
+            sids = sorted({shard_id(group, p) for p in shard_of(keys, level, group).to_pylist()})
             parts = [self.shard(s) for s in sids]
             cat = pa.concat_tables(parts) if parts else empty()
         mask = pc.and_(
@@ -220,7 +222,9 @@ class State:
         level = self.level(index)
         if level is None or not digests:
             return empty()
-        parts = [self.shard(_sid(index, d[:level])) for d in sorted({d[:level] for d in digests})]
+        parts = [
+            self.shard(shard_id(index, d[:level])) for d in sorted({d[:level] for d in digests})
+        ]
         cat = pa.concat_tables(parts)
         head = pc.utf8_slice_codeunits(cat.column("key"), 0, DIGEST_CHARS)
         return cat.filter(pc.is_in(head, value_set=pa.array(digests, pa.string())))
@@ -387,7 +391,7 @@ def _commit_group(state: State, group: str, change: pa.Table, group_level: Group
         prefix = shard_of(change.column("key").to_pylist(), level, group)
         tables = {}
         for p in sorted(set(prefix.to_pylist())):
-            sid = _sid(group, p)
+            sid = shard_id(group, p)
             mine = change.filter(pc.equal(prefix, p))
             tables[sid] = ordered(_apply(state.shard(sid), mine))
         n = state.count(group) + sum(
@@ -408,7 +412,7 @@ def _commit_group(state: State, group: str, change: pa.Table, group_level: Group
 def _shards_of(cat: pa.Table, group: str, level: int, /) -> dict[str, pa.Table]:
     prefix = shard_of(cat.column("key").to_pylist(), level, group)
     return {
-        _sid(group, p): ordered(cat.filter(pc.equal(prefix, p)))
+        shard_id(group, p): ordered(cat.filter(pc.equal(prefix, p)))
         for p in sorted(set(prefix.to_pylist()))
     }
 

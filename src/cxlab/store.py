@@ -1227,13 +1227,23 @@ def _compact_plan(
     return hit, level
 
 
-def _commit_rows(state: _catalog.State, changed: set[tuple[str, str]], written: set):
-    """The catalog rows a commit of ``changed`` pairs (``written`` of them staged) can
-    change, read from their shards only, with each touched compacted table's live keys:
-    (rows, {table: keys}); (None, None) when the commit needs every row (a root in an
-    older format, a compacted table crossing a bucket level, files at another level)."""
+class _CommitRows(NamedTuple):
+    """The catalog rows a commit can change, read from the shards its keys fall in only
+    (:func:`_commit_rows`), and each touched compacted table's live keys before it."""
+
+    rows: pa.Table
+    counts: dict[str, int]
+
+
+def _commit_rows(
+    state: _catalog.State, changed: set[tuple[str, str]], written: set[tuple[str, str]]
+) -> _CommitRows | None:
+    """The catalog rows a commit of ``changed`` (table, key) pairs (``written`` of them
+    staged) can change, read from their shards only; None when the commit needs every
+    live row instead (a root in an older format, a compacted table crossing a bucket
+    level, bucket files at another level than their shards)."""
     if state.legacy:
-        return None, None
+        return None
     by_group: dict[str, set[str]] = {}
     for t, k in changed:
         by_group.setdefault(t if t in _COMPACT else "", set()).add(k)
@@ -1248,16 +1258,16 @@ def _commit_rows(state: _catalog.State, changed: set[tuple[str, str]], written: 
             have = len(state.rows(g, keys))
             n_written = sum(1 for t, k in written if t == g)
             if _bucket_level(n - have + n_written) != level:
-                return None, None
+                return None
             counts[g] = n
-        sids = {_catalog._sid(g, p) for p in _catalog.shard_of(sorted(keys), level).to_pylist()}
-        rows = [state.shard(sid) for sid in sorted(sids)]
+        prefixes = _catalog.shard_of(sorted(keys), level).to_pylist()
+        rows = [state.shard(sid) for sid in sorted({_catalog.shard_id(g, p) for p in prefixes})]
         files = {f for r in rows for f in pc.unique(r.column("file")).to_pylist()}
         if g and any(_level_of_file(f) != level for f in files):
-            return None, None
+            return None
         pieces += rows
     cat = pa.concat_tables(pieces).combine_chunks() if pieces else _catalog.empty()
-    return cat, counts
+    return _CommitRows(cat, counts)
 
 
 class _Plan(NamedTuple):
@@ -1358,10 +1368,9 @@ def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
     """:func:`_plan_commit` on the rows of the shards the commit touches, or on every
     live part when it must (:func:`_commit_rows`)."""
     changed = {*last, *((t, k) for t, k in delete)}
-    cat, counts = _commit_rows(state, changed, set(last))
+    read = _commit_rows(state, changed, set(last))
+    cat, counts = (state.live, None) if read is None else read
     index = _IndexChange(set(), set(), set())
-    if cat is None:
-        cat = state.live
     if state.legacy:  # the first commit of the current layout: the index, whole
         for name in sorted(_INDEXED):
             mine = cat.filter(pc.equal(cat.column("table"), name)).column("file")
