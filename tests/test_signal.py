@@ -84,6 +84,22 @@ def test_butter_design_is_cached_and_equals_scipys():
     assert not butter_sos(4, 6.0, 200.0).flags.writeable  # a caller cannot corrupt the cache
 
 
+def test_emg_band_pass_design_is_cached_and_equals_scipys():
+    from cxlab.features.emg import emg_bandpass
+    from cxlab.features.signal import bandpass_sos
+
+    bandpass_sos.cache_clear()
+    want = sps.butter(4, [20.0, 450.0], btype="bandpass", fs=2000.0, output="sos")
+    x = np.random.default_rng(5).normal(size=(2000, 4))
+    for _ in range(3):  # the filter as scipy gives it, to the bit, designed once
+        got = emg_bandpass(x, rate_hz=2000.0)
+        np.testing.assert_array_equal(got, sps.sosfiltfilt(want, x, axis=0))
+    assert np.array_equal(bandpass_sos(4, 20.0, 450.0, 2000.0), want)
+    info = bandpass_sos.cache_info()
+    assert info.misses == 1 and info.hits >= 3
+    assert not bandpass_sos(4, 20.0, 450.0, 2000.0).flags.writeable
+
+
 def test_stacked_channels_filter_to_the_bits_of_one_call_per_channel():
     x = np.random.default_rng(4).normal(size=(700, 12)).cumsum(axis=0)
     together = lowpass(x, rate_hz=100.0, cutoff_hz=6.0)

@@ -54,6 +54,30 @@ def butter_sos(order: int, cutoff_hz: float, rate_hz: float, /) -> np.ndarray:
     return sos
 
 
+@functools.lru_cache(maxsize=256)
+def bandpass_sos(order: int, low_hz: float, high_hz: float, rate_hz: float, /) -> np.ndarray:
+    """Second-order sections of a band-pass Butterworth design, computed once per
+    ``(order, low_hz, high_hz, rate_hz)`` (``scipy.signal.butter(..., btype="bandpass",
+    output="sos")``): an EMG trial's channels and a cohort's trials share one design.
+
+    Parameters
+    ----------
+    order : int
+        Order of the single-pass design.
+    low_hz, high_hz, rate_hz : float
+        Pass-band edges and sample rate, Hz (checked by the caller).
+
+    Returns
+    -------
+    ndarray, shape (n_sections, 6)
+        Read-only (shared between calls).
+    """
+    band = [float(low_hz), float(high_hz)]
+    sos = sps.butter(int(order), band, btype="bandpass", fs=float(rate_hz), output="sos")
+    sos.flags.writeable = False
+    return sos
+
+
 def lowpass(x, /, *, rate_hz: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
     """Zero-lag Butterworth low-pass filter (forward-backward, ``scipy.signal.sosfiltfilt``).
 

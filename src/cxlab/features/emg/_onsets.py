@@ -9,7 +9,7 @@ from scipy import signal as sps
 
 from cxlab._check import ConfigError, InputFormatError, check_option, message
 from cxlab.features.emg._signal import _band, _rate, _signal, tkeo
-from cxlab.features.signal import nan_runs
+from cxlab.features.signal import bandpass_sos, butter_sos, nan_runs
 
 __all__ = ["EmgOnsets", "emg_onsets", "onset_difference_ms"]
 
@@ -107,8 +107,8 @@ def _causal_detection(a2, rate, method, band_hz, smooth_hz, order):
                 fix=f"use a value below {rate / 2:g} Hz",
             )
         )
-    bp = sps.butter(order, [lo, hi], btype="bandpass", fs=rate, output="sos")
-    lp = sps.butter(order, smooth_hz, btype="low", fs=rate, output="sos")
+    bp = bandpass_sos(order, lo, hi, rate).copy()  # scipy wants a writable array
+    lp = butter_sos(order, smooth_hz, rate).copy()
     # start each filter in its steady state for the first sample (no start-up transient)
     zi = sps.sosfilt_zi(bp)[:, :, None] * a2[0]
     y = sps.sosfilt(bp, a2, axis=0, zi=zi)[0]

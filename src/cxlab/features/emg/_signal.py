@@ -12,6 +12,7 @@ import numpy as np
 from scipy import signal as sps
 
 from cxlab._check import ConfigError, InputFormatError, check_option, message, warn
+from cxlab.features.signal import bandpass_sos, butter_sos
 
 __all__ = [
     "CoContraction",
@@ -122,7 +123,7 @@ def emg_bandpass(x, /, *, rate_hz: float, band_hz=(20.0, 450.0), order: int = 4)
     rate = _rate(rate_hz)
     a = _signal(x)
     lo, hi = _band(band_hz, rate)
-    sos = sps.butter(order, [lo, hi], btype="bandpass", fs=rate, output="sos")
+    sos = bandpass_sos(order, lo, hi, rate).copy()  # scipy wants a writable array
     return _filtfilt(sos, a, "band-pass")
 
 
@@ -136,7 +137,7 @@ def _lowpass(a: np.ndarray, rate: float, cutoff_hz: float, order: int) -> np.nda
                 fix=f"use a value below {rate / 2:g} Hz",
             )
         )
-    sos = sps.butter(order, cutoff_hz, btype="low", fs=rate, output="sos")
+    sos = butter_sos(order, cutoff_hz, rate).copy()
     return _filtfilt(sos, a, "low-pass")
 
 
