@@ -64,6 +64,7 @@ __all__ = [
     "Transaction",
     "atomic_file",
     "is_url",
+    "parquet_options",
     "remove_stale_temporaries",
     "write_parquet",
     "write_text",
@@ -82,7 +83,7 @@ _PARQUET_OPTS = dict(
 )
 
 
-def _parquet_options(schema: pa.Schema) -> dict[str, Any]:
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """:data:`_PARQUET_OPTS` with an encoding per column type: dictionary for labels
     (strings, lists of strings), byte-stream-split for floats (their exponent and high
     mantissa bytes compress; dictionary encoding of floats costs time and rarely pays) and
@@ -392,7 +393,7 @@ class Store:
         if self._remote is None:
             temp, digest, size = _write_staged(table, self.path / _catalog.STAGING, pid)
         else:
-            data = _parquet_bytes(table, _parquet_options(table.schema))
+            data = _parquet_bytes(table, parquet_options(table.schema))
             digest, size = hashlib.sha256(data).hexdigest(), len(data)
         if name in _COMPACT:
             final = ""  # merged into the table's one file at commit
@@ -1023,7 +1024,7 @@ def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, i
     Not fsynced: the commit makes every file it lists durable at once
     (:func:`_sync_store`) before its catalog root is replaced."""
     path = folder / f"{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
-    data = _parquet_bytes(table, _parquet_options(table.schema))
+    data = _parquet_bytes(table, parquet_options(table.schema))
     with atomic_file(path, durable=False) as fh:
         fh.write(data)
     return path, hashlib.sha256(data).hexdigest(), len(data)
@@ -1116,7 +1117,7 @@ def _merge_compact(
         if remote is None:
             temp, digest, size = _write_staged(piece, root / _catalog.STAGING, os.getpid())
         else:
-            data = _parquet_bytes(piece, _parquet_options(piece.schema))
+            data = _parquet_bytes(piece, parquet_options(piece.schema))
             digest, size = hashlib.sha256(data).hexdigest(), len(data)
             temp = f"memory:{len(written)}"
             written[temp] = data
