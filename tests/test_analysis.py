@@ -36,3 +36,34 @@ def test_computed_index_is_robinson_by_hand_and_a_zero_sum_is_left_out(tmp_path)
     assert got["asym_pct"].item() == pytest.approx(100 * (1.5 - 1.1) / (0.5 * (1.5 + 1.1)))
     assert list(got.columns) == ["subject_id", "session_index", "measure", "asym_pct"]
     assert np.isfinite(got["asym_pct"]).all()
+
+
+def test_single_leg_trials_signed_features_and_tasks_are_kept_apart(tmp_path):
+    st = Store(tmp_path / "st")
+    sid = "00000000000a"
+
+    def rows(rec, task, feature, side, value, unit="ms"):
+        return (rec, sid, "1", task, 1, feature, side, value, unit)
+
+    data = [
+        # single-leg trials: one side a recording, never paired into an "asymmetry"
+        rows("a" * 16, "slcmj", "slcmj_body_mass_kg", "left", 70.0, "kg"),
+        rows("b" * 16, "slcmj", "slcmj_body_mass_kg", "right", 71.0, "kg"),
+        # a signed quantity (negative somewhere): no ratio scale, left out everywhere
+        rows("c" * 16, "cmj", "emg_onset_ms", "left", -20.0),
+        rows("c" * 16, "cmj", "emg_onset_ms", "right", 30.0),
+        # one feature in two tasks: one measure per task
+        rows("c" * 16, "cmj", "emg_peak_ms", "left", 100.0),
+        rows("c" * 16, "cmj", "emg_peak_ms", "right", 120.0),
+        rows("d" * 16, "landing", "emg_peak_ms", "left", 50.0),
+        rows("d" * 16, "landing", "emg_peak_ms", "right", 40.0),
+    ]
+    cols = ["recording_id", "subject_id", "session", "task", "trial", "feature", "side"]
+    df = pd.DataFrame(data, columns=[*cols, "value", "unit"]).assign(method="test")
+    st.write("features", df)
+    keep = pd.DataFrame({"subject_id": [sid], "session": ["1"], "session_index": [0]})
+    got = asymmetry_table(st, keep).set_index("measure")["asym_pct"]
+    assert sorted(got.index) == ["cmj emg_peak_ms", "landing emg_peak_ms"]
+    # Robinson et al. (1987) by hand: 100 (R - L) / (0.5 (R + L))
+    assert got["cmj emg_peak_ms"] == pytest.approx(100 * 20 / 110)
+    assert got["landing emg_peak_ms"] == pytest.approx(100 * -10 / 45)

@@ -590,3 +590,18 @@ def test_a_warning_shared_by_several_outcomes_is_listed_once_with_each_outcome(r
     assert item == f"all {len(labels)} outcomes" and len(labels) == 3
     both = f"{labels['pain_nrs']}; {labels['knee_fppa_peak_deg']}"
     assert f"<strong>{both}</strong>: {gap}" in found  # the two it concerns, named
+
+
+def test_asymmetry_view_picks_the_largest_median_asymmetries_at_the_first_session():
+    from cxlab.report.figures import asymmetry_view
+
+    rows = []
+    for subject, scale in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+        for k in range(30):  # measure m00 .. m29: median |index| k at the first session
+            rows.append((subject, 0, f"m{k:02d}", (-1) ** k * k * scale / 2.0))
+            rows.append((subject, 3, f"m{k:02d}", 0.0))  # the last session: no asymmetry
+        rows.append((subject, 1, "m00", 99.0))  # a middle session is not shown
+    asym = pd.DataFrame(rows, columns=["subject_id", "session_index", "measure", "asym_pct"])
+    view = asymmetry_view(asym, n=5)
+    assert view.measures == ["m29", "m28", "m27", "m26", "m25"]
+    assert view.n_measures == 30 and view.sessions == [0, 3]

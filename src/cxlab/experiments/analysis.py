@@ -334,8 +334,16 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
     index, ``100 (R - L) / (0.5 (R + L))``, positive = right larger) and, for
     per-side ratio-scale features without a stored twin (``X_<unit>`` when
     ``X_asym_pct`` is stored counts as a twin), the same index computed from
-    the trial means of each side. Angles (unit ``deg``) are left out: a
-    percentage of an angle near zero is not meaningful.
+    the trial means of each side. A computed index pairs only a left and a right
+    value measured in one recording (both limbs at once: a bilateral jump on two
+    plates); two single-leg trials give one side each and are not paired here
+    (their limb indices are the stored ``*_asym_pct``), so a single-leg test's body
+    mass or hop count is never an "asymmetry". Left out as well: angles (unit
+    ``deg``: a percentage of an angle near zero is not meaningful) and any feature
+    with a value ≤ 0 anywhere (a signed quantity, e.g. an onset time relative to an
+    event: the index needs a ratio scale). A feature computed in more than one task
+    (e.g. an EMG onset in the jump and in the landing) is one measure per task,
+    named ``"<task> <feature>"``.
 
     Parameters
     ----------
@@ -354,19 +362,31 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
         FROM features WHERE feature LIKE '%\\_asym\\_pct' ESCAPE '\\' AND isfinite(value)
         GROUP BY ALL
     ),
-    sided AS (
-        SELECT subject_id, session, feature AS measure,
+    per_recording AS (
+        SELECT subject_id, session, task, feature, recording_id,
                avg(value) FILTER (WHERE side = 'left') AS l,
                avg(value) FILTER (WHERE side = 'right') AS r
         FROM features WHERE side IN ('left', 'right') AND isfinite(value) AND unit <> 'deg'
-          AND task NOT IN ('balance_left', 'balance_right')
         GROUP BY ALL
     ),
+    ratio_scale AS (
+        SELECT feature FROM features WHERE side IN ('left', 'right') AND isfinite(value)
+        GROUP BY feature HAVING min(value) > 0
+    ),
+    sided AS (  -- both sides in one recording, then the mean over its trials
+        SELECT subject_id, session, task, feature, avg(l) AS l, avg(r) AS r
+        FROM per_recording JOIN ratio_scale USING (feature)
+        WHERE l IS NOT NULL AND r IS NOT NULL
+        GROUP BY ALL
+    ),
+    n_tasks AS (SELECT feature, count(DISTINCT task) AS n FROM sided GROUP BY feature),
     computed AS (
-        SELECT subject_id, session, measure, NULL::DOUBLE AS asym_pct, l, r
-        FROM sided WHERE l IS NOT NULL AND r IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM stored s WHERE sided.measure = s.measure
-                          OR starts_with(sided.measure, s.measure || '_'))
+        SELECT subject_id, session,
+               CASE WHEN n > 1 THEN task || ' ' || feature ELSE feature END AS measure,
+               NULL::DOUBLE AS asym_pct, l, r
+        FROM sided JOIN n_tasks USING (feature)
+        WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE sided.feature = s.measure
+                          OR starts_with(sided.feature, s.measure || '_'))
     ),
     allv AS (SELECT * FROM stored UNION ALL SELECT * FROM computed)
     SELECT k.subject_id, k.session_index, a.measure, a.asym_pct, a.l, a.r

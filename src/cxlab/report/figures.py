@@ -11,6 +11,7 @@ import io
 import re
 import textwrap
 import warnings
+from typing import NamedTuple
 
 import matplotlib
 
@@ -24,7 +25,10 @@ from matplotlib.collections import LineCollection
 from scipy import stats
 
 __all__ = [
+    "ASYMMETRY_COLUMNS",
+    "AsymmetryView",
     "asymmetry_heatmap",
+    "asymmetry_view",
     "forest_plot",
     "moderator_plot",
     "responder_plot",
@@ -281,8 +285,32 @@ def responder_plot(
         return _svg(fig)
 
 
+ASYMMETRY_COLUMNS = 20
+"""Measures in the asymmetry heat map: those with the largest median |index| at the first
+session, each shown at the first and the last session (at most 40 columns on screen)."""
+
+
+class AsymmetryView(NamedTuple):
+    """What :func:`asymmetry_heatmap` shows: the measures picked, of how many, and when."""
+
+    measures: list[str]
+    n_measures: int
+    sessions: list[int]
+
+
+def asymmetry_view(asym: pd.DataFrame, /, *, n: int = ASYMMETRY_COLUMNS) -> AsymmetryView:
+    """The ``n`` measures with the largest median |asymmetry| over participants at the
+    first session (ties by name), and the first and last session indices."""
+    sessions = sorted({int(asym["session_index"].min()), int(asym["session_index"].max())})
+    first = asym[asym["session_index"] == sessions[0]]
+    size = first.assign(a=first["asym_pct"].abs()).groupby("measure")["a"].median()
+    order = sorted(size.index, key=lambda m: (-size[m], m))[:n]
+    return AsymmetryView(order, int(asym["measure"].nunique()), sessions)
+
+
 def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
-    """Side-to-side asymmetry per subject (rows) across measures and sessions (columns).
+    """Side-to-side asymmetry per subject (rows) for the measures of :func:`asymmetry_view`
+    (columns: each measure at the first and the last session, largest first).
 
     Parameters
     ----------
@@ -292,16 +320,21 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
     labels : dict
         ``subject_id`` -> display label (e.g. ``P01``); no identifiers are shown.
     """
-    w = asym.assign(
-        col=asym["measure"].str.replace("_", " ") + " · s" + asym["session_index"].astype(str)
+    view = asymmetry_view(asym)
+    w = asym[asym["measure"].isin(view.measures) & asym["session_index"].isin(view.sessions)]
+    w = w.pivot_table(
+        index="subject_id", columns=["measure", "session_index"], values="asym_pct", aggfunc="mean"
     )
-    w = w.pivot_table(index="subject_id", columns="col", values="asym_pct", aggfunc="mean")
+    cols = [(m, s) for m in view.measures for s in view.sessions if (m, s) in w.columns]
+    w = w[cols]
+    first = view.sessions[0]
+    w.columns = [f"{m.replace('_', ' ')} · {'first' if s == first else 'last'}" for m, s in cols]
     w = w.loc[sorted(w.index, key=lambda s: labels.get(s, s))]
     w.index = [labels.get(s, "?") for s in w.index]
-    lim = float(np.nanpercentile(np.abs(w.to_numpy()), 98)) if w.size else 1.0
+    lim = max(float(np.nanpercentile(np.abs(w.to_numpy()), 98)) if w.size else 1.0, 15.0)
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(
-            figsize=(min(1.2 + 0.45 * w.shape[1], 12), min(1.5 + 0.2 * w.shape[0], 14))
+            figsize=(min(2.0 + 0.32 * w.shape[1], 14), min(2.6 + 0.2 * w.shape[0], 14))
         )
         with warnings.catch_warnings():  # seaborn 0.13 calls Colormap.set_bad (pending removal)
             warnings.simplefilter("ignore", PendingDeprecationWarning)
@@ -312,10 +345,13 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
                 center=0,
                 vmin=-lim,
                 vmax=lim,
-                cbar_kws={"label": "asymmetry (%), + = right larger"},
+                cbar_kws={"label": "asymmetry (%), + = right larger; |10 %| marked"},
                 rasterized=True,
             )
-        ax.set_xlabel("measure · session (s0 = first)")
-        ax.set_ylabel("subject")
+        cbar = ax.collections[0].colorbar
+        for v in (-10, 10):
+            cbar.ax.axhline(v, color="black", lw=0.8)
+        ax.set_xlabel("measure · session (largest median asymmetry at the first session first)")
+        ax.set_ylabel("participant")
         fig.tight_layout()
         return _svg(fig)

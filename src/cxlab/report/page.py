@@ -473,12 +473,12 @@ def responders_section(r: RunData, /) -> Section:
 def asymmetry_section(r: RunData, /) -> Section:
     """The side-to-side asymmetry heat map, participants as P01, P02, …"""
     asym = r.table("asymmetry")
-    svg = (
-        r.save("asymmetry", fg.asymmetry_heatmap(asym, labels=r.participant_labels))
-        if not asym.empty
-        else Markup("")
-    )
-    return Section("Asymmetry", "asymmetry", render_section("asymmetry", asymmetry_svg=svg))
+    if asym.empty:
+        return Section("Asymmetry", "asymmetry", render_section("asymmetry", asymmetry_svg=""))
+    svg = r.save("asymmetry", fg.asymmetry_heatmap(asym, labels=r.participant_labels))
+    view = fg.asymmetry_view(asym)
+    html = render_section("asymmetry", asymmetry_svg=svg, view=view)
+    return Section("Asymmetry", "asymmetry", html)
 
 
 def screening_section(r: RunData, /) -> Section:
