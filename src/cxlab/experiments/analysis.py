@@ -365,14 +365,11 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
     per_recording AS (
         SELECT subject_id, session, task, feature, recording_id,
                avg(value) FILTER (WHERE side = 'left') AS l,
-               avg(value) FILTER (WHERE side = 'right') AS r
+               avg(value) FILTER (WHERE side = 'right') AS r, min(value) AS lo
         FROM features WHERE side IN ('left', 'right') AND isfinite(value) AND unit <> 'deg'
         GROUP BY ALL
     ),
-    ratio_scale AS (
-        SELECT feature FROM features WHERE side IN ('left', 'right') AND isfinite(value)
-        GROUP BY feature HAVING min(value) > 0
-    ),
+    ratio_scale AS (SELECT feature FROM per_recording GROUP BY feature HAVING min(lo) > 0),
     sided AS (  -- both sides in one recording, then the mean over its trials
         SELECT subject_id, session, task, feature, avg(l) AS l, avg(r) AS r
         FROM per_recording JOIN ratio_scale USING (feature)

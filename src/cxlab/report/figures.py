@@ -26,6 +26,7 @@ from scipy import stats
 
 __all__ = [
     "ASYMMETRY_COLUMNS",
+    "ASYMMETRY_MARK_PCT",
     "AsymmetryView",
     "asymmetry_heatmap",
     "asymmetry_view",
@@ -289,6 +290,10 @@ ASYMMETRY_COLUMNS = 20
 """Measures in the asymmetry heat map: those with the largest median |index| at the first
 session, each shown at the first and the last session (at most 40 columns on screen)."""
 
+ASYMMETRY_MARK_PCT = 10.0
+"""|Asymmetry| (%) marked on the heat map's colour bar: the low end of the 10–15 % often
+used to flag an inter-limb asymmetry (a guide: see the report's caption)."""
+
 
 class AsymmetryView(NamedTuple):
     """What :func:`asymmetry_heatmap` shows: the measures picked, of how many, and when."""
@@ -308,7 +313,9 @@ def asymmetry_view(asym: pd.DataFrame, /, *, n: int = ASYMMETRY_COLUMNS) -> Asym
     return AsymmetryView(order, int(asym["measure"].nunique()), sessions)
 
 
-def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
+def asymmetry_heatmap(
+    asym: pd.DataFrame, /, *, labels: dict[str, str], view: AsymmetryView | None = None
+) -> str:
     """Side-to-side asymmetry per subject (rows) for the measures of :func:`asymmetry_view`
     (columns: each measure at the first and the last session, largest first).
 
@@ -319,8 +326,10 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
         symmetry index, %, positive = right larger).
     labels : dict
         ``subject_id`` -> display label (e.g. ``P01``); no identifiers are shown.
+    view : AsymmetryView, optional
+        What to show; default :func:`asymmetry_view` of ``asym``.
     """
-    view = asymmetry_view(asym)
+    view = asymmetry_view(asym) if view is None else view
     w = asym[asym["measure"].isin(view.measures) & asym["session_index"].isin(view.sessions)]
     w = w.pivot_table(
         index="subject_id", columns=["measure", "session_index"], values="asym_pct", aggfunc="mean"
@@ -331,7 +340,8 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
     w.columns = [f"{m.replace('_', ' ')} · {'first' if s == first else 'last'}" for m, s in cols]
     w = w.loc[sorted(w.index, key=lambda s: labels.get(s, s))]
     w.index = [labels.get(s, "?") for s in w.index]
-    lim = max(float(np.nanpercentile(np.abs(w.to_numpy()), 98)) if w.size else 1.0, 15.0)
+    lim = float(np.nanpercentile(np.abs(w.to_numpy()), 98)) if w.size else 1.0
+    lim = max(lim, 1.5 * ASYMMETRY_MARK_PCT)  # the marks always on the colour bar
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(
             figsize=(min(2.0 + 0.32 * w.shape[1], 14), min(2.6 + 0.2 * w.shape[0], 14))
@@ -345,11 +355,13 @@ def asymmetry_heatmap(asym: pd.DataFrame, /, *, labels: dict[str, str]) -> str:
                 center=0,
                 vmin=-lim,
                 vmax=lim,
-                cbar_kws={"label": "asymmetry (%), + = right larger; |10 %| marked"},
+                cbar_kws={
+                    "label": f"asymmetry (%), + = right larger; ±{ASYMMETRY_MARK_PCT:g} % marked"
+                },
                 rasterized=True,
             )
         cbar = ax.collections[0].colorbar
-        for v in (-10, 10):
+        for v in (-ASYMMETRY_MARK_PCT, ASYMMETRY_MARK_PCT):
             cbar.ax.axhline(v, color="black", lw=0.8)
         ax.set_xlabel("measure · session (largest median asymmetry at the first session first)")
         ax.set_ylabel("participant")

@@ -475,9 +475,9 @@ def asymmetry_section(r: RunData, /) -> Section:
     asym = r.table("asymmetry")
     if asym.empty:
         return Section("Asymmetry", "asymmetry", render_section("asymmetry", asymmetry_svg=""))
-    svg = r.save("asymmetry", fg.asymmetry_heatmap(asym, labels=r.participant_labels))
     view = fg.asymmetry_view(asym)
-    html = render_section("asymmetry", asymmetry_svg=svg, view=view)
+    svg = r.save("asymmetry", fg.asymmetry_heatmap(asym, labels=r.participant_labels, view=view))
+    html = render_section("asymmetry", asymmetry_svg=svg, view=view, mark=fg.ASYMMETRY_MARK_PCT)
     return Section("Asymmetry", "asymmetry", html)
 
 
