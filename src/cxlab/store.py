@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from cxlab import _catalog, _fs
+from cxlab import _catalog, _derived, _fs
 from cxlab._catalog import Part
 from cxlab._check import ConfigError, CxlabError, message
 from cxlab._fs import StoreConflictError
@@ -385,6 +385,7 @@ class Store:
                     fix="pass a DataFrame, or validate(df, name) first",
                 )
             )
+        table = _derived.encode(name, table)  # CoP and free moment: null where they follow
         if schema.partition_by is None:
             partition = None
         else:
@@ -663,6 +664,7 @@ class Store:
         float32): what :meth:`read_parts` returns without the pandas conversion, for a
         caller that slices the columns as NumPy arrays (the features runner)."""
         cols = _columns(schema_of(table), columns)
+        read = _derived.inputs_for(table, cols)
         out = []
         fs = None if self._remote is None else self._remote.arrow
         for p in parts:
@@ -670,7 +672,7 @@ class Store:
             if table in _COMPACT:
                 t = pq.read_table(
                     path,
-                    columns=cols,
+                    columns=read,
                     filters=pc.equal(pc.field(_catalog.PART_COLUMN), p.key),
                     filesystem=fs,
                 )
@@ -678,11 +680,11 @@ class Store:
             # a part is one row group, and the column threads cost CPU (0.6 vs 1.0 ms a
             # 7-column forces part of 3,000-9,260 rows) in workers that fill every core
             elif fs is None:
-                t = pq.ParquetFile(path).read(columns=cols, use_threads=False)
+                t = pq.ParquetFile(path).read(columns=read, use_threads=False)
             else:
                 with fs.open_input_file(path) as fh:
-                    t = pq.ParquetFile(fh).read(columns=cols, use_threads=False)
-            out.append(t)
+                    t = pq.ParquetFile(fh).read(columns=read, use_threads=False)
+            out.append(_derived.decode(table, t, columns=cols))
         return out
 
     def tables(self) -> list[str]:
@@ -758,7 +760,15 @@ class Store:
             return _frame(arrow_schema.empty_table().select(cols))
         dataset = self._dataset(name, files)
         expr = _filter_expression(filters or [], schema.names)
-        return _frame(dataset.to_table(columns=cols, filter=expr))
+        derived = set(_derived.DERIVED.get(name, ()))
+        if not derived & {c for c, _, _ in filters or []}:
+            read = _derived.inputs_for(name, cols)
+            return _frame(
+                _derived.decode(name, dataset.to_table(columns=read, filter=expr), columns=cols)
+            )
+        # a filter on a column stored as null where derived: fill, then filter
+        got = _derived.decode(name, dataset.to_table())
+        return _frame(got.filter(expr).select(cols))
 
     def _dataset(self, name: str, files: list[str], /) -> ds.Dataset:
         """A pyarrow dataset over ``files`` (relative) of table ``name``, declared schema."""
@@ -1692,7 +1702,9 @@ class ReadOnlySQL:
                 self._con.execute(_empty_ddl(name))
                 continue
             if self._dataset is not None:
-                self._con.register(name, self._dataset(name, files))
+                self._con.register(f"__files_{name}", self._dataset(name, files))
+                cols = _derived.sql_select(name, schema_of(name).names)
+                self._con.execute(f"CREATE VIEW {name} AS SELECT {cols} FROM __files_{name}")
                 continue
             try:
                 self._con.execute(_view_sql(name, files, union=False))
@@ -1737,7 +1749,7 @@ def _view_sql(name: str, files: list[str], *, union: bool) -> str:
     """``CREATE OR REPLACE VIEW name`` over ``files`` with the declared columns (not
     ``_part``); ``union`` reads every file's footer to match columns by name."""
     lst = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    cols = ", ".join(f'"{c}"' for c in schema_of(name).names)
+    cols = _derived.sql_select(name, schema_of(name).names)
     opts = "hive_partitioning=false" + (", union_by_name=true" if union else "")
     return f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM read_parquet([{lst}], {opts})"
 
