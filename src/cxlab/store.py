@@ -1494,6 +1494,11 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
         for name, data in sorted(shards.items()):
             with atomic_file(root / name, durable=False) as fh:
                 fh.write(data)
+        # the small tables' staged parts are merged into new files by now and no root will
+        # ever list them (a crash before the commit point loses staged work either way):
+        # removed before the sync, while their blocks are still unwritten and cheap to free
+        merged = {str(temp) for temp, _ in moves}
+        _remove([Path(t) for t in consumed if t not in merged])
         _sync_store(root, [*sorted(added), *sorted(shards)])
         with atomic_file(root / _catalog.CATALOG) as fh:
             fh.write(root_bytes)
@@ -1504,14 +1509,32 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
                 os.unlink(temp)
         raise
     cache.prime(new_state)
-    for f in stale:
-        with contextlib.suppress(FileNotFoundError):
-            (root / f).unlink()
-    for temp in consumed:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+    _remove([*(root / f for f in stale), *(Path(t) for t in consumed)])
     _prune_empty_dirs(root, plan.stale)
     (root / _catalog.JOURNAL).unlink(missing_ok=True)
+
+
+_REMOVE_THREADS = 16
+
+
+def _remove(paths: Sequence[Path], /) -> None:
+    """Unlink ``paths`` (absent ones skipped), on up to :data:`_REMOVE_THREADS` threads when
+    there are many: freeing a file's written blocks waits on the device (3.3 ms a file on
+    this machine's ext4 with online ``discard``, 0.7 ms with 16 unlinks in flight), and a
+    commit into a large store drops ~40 bucket files and ~80 catalog shards."""
+
+    def one(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    if len(paths) <= 4:
+        for p in paths:
+            one(p)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(_REMOVE_THREADS, len(paths))) as pool:
+        list(pool.map(one, paths))
 
 
 def _write_journal_text(text: str, path: Path) -> None:
