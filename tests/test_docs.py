@@ -91,3 +91,18 @@ def test_every_test_in_the_claim_table_of_docs_testing_exists():
     refs = cited_tests(table)
     assert len(refs) >= len(CLAIMS)
     assert missing_tests(refs) == []
+
+
+def test_the_claim_table_of_docs_testing_lists_each_claims_readme_tests():
+    """docs/testing.md's row for a claim names the tests its README text names, no fewer."""
+    doc = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    table = _section(doc, "## Claims and their tests", "## The install")
+    rows = {}
+    for line in table.splitlines():
+        if line.startswith("| ") and not line.startswith("| claim (README section)"):
+            claim = re.sub(r" \((?:rely on|Validation)\)$", "", line.split(" | ")[0][2:])
+            rows[claim] = set(cited_tests(line))
+    for claim, text in CLAIMS:
+        key = claim.rstrip(".")
+        assert key in rows, f"docs/testing.md has no row for the README claim {key!r}"
+        assert set(cited_tests(text)) <= rows[key], (key, set(cited_tests(text)) - rows[key])
