@@ -106,3 +106,28 @@ def test_the_claim_table_of_docs_testing_lists_each_claims_readme_tests():
         key = claim.rstrip(".")
         assert key in rows, f"docs/testing.md has no row for the README claim {key!r}"
         assert set(cited_tests(text)) <= rows[key], (key, set(cited_tests(text)) - rows[key])
+
+
+def _crash_cases() -> dict[str, list]:
+    """``INGEST_CASES`` and ``FEATURES_CASES`` of test_crash.py, read without importing it."""
+    tree = ast.parse((TESTS / "test_crash.py").read_text(encoding="utf-8"))
+    return {
+        n.targets[0].id: ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign)
+        and isinstance(n.targets[0], ast.Name)
+        and n.targets[0].id in ("INGEST_CASES", "FEATURES_CASES")
+    }
+
+
+def test_the_kill_counts_the_readme_states_are_test_crashs():
+    """'N cases, M kills of ingest and features' is what test_crash.py runs: a case kills
+    its command at each of its points in turn, so the kills are the points summed."""
+    cases = _crash_cases()
+    assert sorted(cases) == ["FEATURES_CASES", "INGEST_CASES"]
+    all_cases = cases["INGEST_CASES"] + cases["FEATURES_CASES"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"(\d+) cases, (\d+) kills of ingest and features", readme)
+    assert m, "the README's 'Kill it any time' no longer states its counts"
+    stated = int(m.group(1)), int(m.group(2))
+    assert stated == (len(all_cases), sum(len(points) for points, _ in all_cases))
