@@ -360,7 +360,10 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
     FROM features WHERE feature LIKE '%\\_asym\\_pct' ESCAPE '\\' AND isfinite(value)
     GROUP BY ALL
     """
-    sided_sql = "SELECT * FROM features WHERE side IN ('left', 'right')"
+    sided_sql = (
+        "SELECT recording_id, subject_id, session, task, trial, feature, side, value, unit "
+        "FROM features WHERE side IN ('left', 'right')"
+    )
     with store.connect() as con:
         stored = con.execute(stored_sql).df()
         sided = con.execute(sided_sql).df()
