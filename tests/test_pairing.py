@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 
 from cxlab.features.battery import single_leg_lsi
-from cxlab.features.pairing import PAIR_COLUMNS, SAME_RECORDING, SEPARATE_TRIALS, side_pairs
+from cxlab.features.pairing import (
+    PAIR_COLUMNS,
+    SAME_RECORDING,
+    SAME_SESSION,
+    SEPARATE_TRIALS,
+    side_pairs,
+)
 from cxlab.features.tasks import SINGLE_LEG_METRICS, SINGLE_LEG_PAIRS
 
 SID = "00000000000a"
@@ -112,6 +118,17 @@ def test_rows_without_a_recording_id_are_one_trial_per_trial_label():
     p = side_pairs(_feats(rows))
     assert (p["left"].item(), p["right"].item()) == (1510.0, 1190.0)
     assert (p["n_left"].item(), p["n_right"].item()) == (2, 2)
+    assert p["pairing"].item() == SAME_RECORDING
+
+
+def test_rows_without_recording_or_trial_pair_within_the_session_and_say_so():
+    rows = [  # the strength table: no recording, no trial
+        (None, None, None, "strength_hq_ratio", "left", 0.5, "1"),
+        (None, None, None, "strength_hq_ratio", "right", 0.64, "1"),
+    ]
+    p = side_pairs(_feats(rows))
+    assert p["pairing"].item() == SAME_SESSION
+    assert (p["left"].item(), p["right"].item(), p["n_left"].item()) == (0.5, 0.64, 1)
 
 
 def test_no_sided_rows_give_an_empty_table_with_its_columns():

@@ -14,7 +14,7 @@ import pandas as pd
 from cxlab._check import ConfigError, message, warn
 from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
 from cxlab.features.asymmetry import symmetry_index
-from cxlab.features.pairing import SAME_RECORDING, side_pairs
+from cxlab.features.pairing import SEPARATE_TRIALS, side_pairs
 from cxlab.store import Store
 
 __all__ = [
@@ -336,7 +336,8 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
     per-side features without a stored twin (``X_<unit>`` when ``X_asym_pct`` is
     stored counts as a twin), the same index computed from the pairs of
     :func:`cxlab.features.pairing.side_pairs` that were measured in one recording
-    (both limbs at once: a bilateral jump on two plates). Its pairs of separate
+    (both limbs at once: a bilateral jump on two plates) or, for rows without a
+    recording (the strength table), in one session. Its pairs of separate
     single-leg trials are not computed here: their limb indices are the stored
     ``*_asym_pct`` (the same trial means), so a single-leg test's body mass or hop
     count is never an "asymmetry". ``side_pairs`` leaves out angles and signed
@@ -368,7 +369,7 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
         stored = con.execute(stored_sql).df()
         sided = con.execute(sided_sql).df()
     pairs = side_pairs(sided)
-    pairs = pairs[pairs["pairing"] == SAME_RECORDING]
+    pairs = pairs[pairs["pairing"] != SEPARATE_TRIALS]
     stems = stored["measure"].drop_duplicates().to_numpy(str)
     feat = pairs["feature"].to_numpy(str)
     twin = np.isin(feat, stems)

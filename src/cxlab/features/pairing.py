@@ -31,10 +31,18 @@ import pandas as pd
 
 from cxlab.features.tasks import SINGLE_LEG_METRICS, SINGLE_LEG_PAIRS
 
-__all__ = ["PAIR_COLUMNS", "SAME_RECORDING", "SEPARATE_TRIALS", "Pairing", "side_pairs"]
+__all__ = [
+    "PAIR_COLUMNS",
+    "SAME_RECORDING",
+    "SAME_SESSION",
+    "SEPARATE_TRIALS",
+    "Pairing",
+    "side_pairs",
+]
 
-Pairing = Literal["same recording", "separate single-leg trials"]
+Pairing = Literal["same recording", "same session", "separate single-leg trials"]
 SAME_RECORDING: Pairing = "same recording"
+SAME_SESSION: Pairing = "same session"
 SEPARATE_TRIALS: Pairing = "separate single-leg trials"
 
 PAIR_COLUMNS = [
@@ -71,15 +79,16 @@ def side_pairs(features: pd.DataFrame, /) -> pd.DataFrame:
     features : pandas.DataFrame
         Long ``features`` table (``recording_id``, ``subject_id``, ``session``, ``task``,
         ``trial``, ``feature``, ``side``, ``value``, ``unit``); rows of other sides are
-        ignored. A trial is one ``recording_id`` (rows without one: one trial per ``trial``
-        label, e.g. rows of the strength table).
+        ignored. A trial is one ``recording_id``; rows without one are one trial per
+        ``trial`` label, and rows with neither one group per session (``same session``).
 
     Returns
     -------
     pandas.DataFrame
         :data:`PAIR_COLUMNS`: ``subject_id``, ``session``, ``task`` (for separate single-leg
         trials the output task of ``SINGLE_LEG_PAIRS``), ``feature``, ``unit``, ``pairing``
-        (:data:`Pairing`), ``left`` and ``right`` (the mean over trials, in ``unit``),
+        (:data:`Pairing`: ``same recording``, ``same session`` or ``separate single-leg
+        trials``), ``left`` and ``right`` (the mean over trials, in ``unit``),
         ``n_left`` and ``n_right`` (trials per side; equal for ``same recording``). Sorted
         by subject, session, task, feature, unit.
     """
@@ -92,10 +101,14 @@ def side_pairs(features: pd.DataFrame, /) -> pd.DataFrame:
     parts = []
 
     per_trial = _side_means(d).dropna()
-    same = per_trial.groupby(_MEASURE, dropna=False, sort=True).agg(
-        left=("left", "mean"), right=("right", "mean"), n_left=("left", "size")
+    per_trial["_norec"] = per_trial.index.get_level_values("_trial").isna()
+    same = (
+        per_trial.groupby([*_MEASURE, "_norec"], dropna=False, sort=True)
+        .agg(left=("left", "mean"), right=("right", "mean"), n_left=("left", "size"))
+        .reset_index("_norec")
     )
-    parts.append(same.assign(n_right=same["n_left"], pairing=SAME_RECORDING).reset_index())
+    kind = np.where(same.pop("_norec").to_numpy(bool), SAME_SESSION, SAME_RECORDING)
+    parts.append(same.assign(n_right=same["n_left"], pairing=kind).reset_index())
 
     for out_task, (lt, rt) in SINGLE_LEG_PAIRS.items():
         legs = d[d["task"].isin([lt, rt]) & d["feature"].isin(SINGLE_LEG_METRICS[out_task])]

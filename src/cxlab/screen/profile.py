@@ -22,7 +22,7 @@ import pandas as pd
 
 from cxlab._check import ConfigError, message
 from cxlab._html import html_environment
-from cxlab.features.pairing import PAIR_COLUMNS, SAME_RECORDING, side_pairs
+from cxlab.features.pairing import PAIR_COLUMNS, SEPARATE_TRIALS, side_pairs
 from cxlab.store import write_text
 
 __all__ = ["render_profile", "write_profiles"]
@@ -53,8 +53,8 @@ def _figure(w: float, h: float):
 
 def _pair_note(row) -> str:
     """How a bar's two sides were paired and on how many trials."""
-    if row.pairing == SAME_RECORDING:
-        return f"same recording, n = {row.n_left}"
+    if row.pairing != SEPARATE_TRIALS:
+        return f"{row.pairing}, n = {row.n_left}"
     return f"separate single-leg trials, n = {row.n_left} L / {row.n_right} R"
 
 
@@ -67,10 +67,10 @@ def _asymmetry_png(pairs: pd.DataFrame, /) -> str | None:
     lr = pairs[["left", "right"]].to_numpy(float)
     pct = pairs[["pct_left", "pct_right"]].to_numpy(float)
     names = [
-        f"{t} · {f} ({u})"
+        f"{t if isinstance(t, str) else '—'} · {f} ({u})"
         for t, f, u in zip(pairs["task"], pairs["feature"], pairs["unit"], strict=True)
     ]
-    separate = (pairs["pairing"] != SAME_RECORDING).to_numpy()
+    separate = (pairs["pairing"] == SEPARATE_TRIALS).to_numpy()
     y = np.arange(len(pairs))
     fig = _figure(9.0, 0.45 * len(pairs) + 1.2)
     ax = fig.add_subplot()
