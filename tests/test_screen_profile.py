@@ -392,3 +392,27 @@ def test_profile_asymmetry_escapes_hostile_feature_task_and_unit_names(client):
     assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", html)
     assert all(src.startswith("data:image/png;base64,") for src in p.srcs)
     assert html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") >= 6
+
+
+def test_cli_screen_one_subject_pairs_by_the_whole_features_table(tmp_path):
+    """A feature signed for another client is not a ratio scale, so ``--subject`` must not
+    pair it for this one either (the same page as without ``--subject``)."""
+    sid, other = pseudonymise(LABEL), pseudonymise("CX-Other-002")
+    st = _store(tmp_path, sid)
+    onset = [
+        _extra(s, [(rec, "cmj", "1", "emg_vl_onset_ms", side, v, "ms") for side, v in lr])
+        for s, rec, lr in (
+            (sid, "a" * 16, (("left", 40.0), ("right", 30.0))),
+            (other, "b" * 16, (("left", -20.0), ("right", 30.0))),  # before the event
+        )
+    ]
+    cols = st.table("features").columns
+    st.write("features", pd.concat(onset, ignore_index=True)[cols], key="onset")
+    pages = {}
+    for args in ([], ["--subject", LABEL]):
+        out = tmp_path / f"out{len(args)}"
+        res = runner.invoke(app, ["screen", "--store", str(st.path), "--out", str(out), *args])
+        assert res.exit_code == 0, res.output
+        pages[len(args)] = (out / f"profile-{sid}.html").read_text()
+    assert pages[0] == pages[2]
+    assert "emg_vl_onset_ms" not in pages[2]
