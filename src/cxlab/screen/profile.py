@@ -55,7 +55,7 @@ def _pair_note(row) -> str:
     """How a bar's two sides were paired and on how many trials."""
     if row.pairing != SEPARATE_TRIALS:
         return f"{row.pairing}, n = {row.n_left}"
-    return f"separate single-leg trials, n = {row.n_left} L / {row.n_right} R"
+    return f"separate trials, n = {row.n_left} L / {row.n_right} R"
 
 
 def _asymmetry_png(pairs: pd.DataFrame, /) -> str | None:
@@ -72,7 +72,7 @@ def _asymmetry_png(pairs: pd.DataFrame, /) -> str | None:
     ]
     separate = (pairs["pairing"] == SEPARATE_TRIALS).to_numpy()
     y = np.arange(len(pairs))
-    fig = _figure(9.0, 0.45 * len(pairs) + 1.2)
+    fig = _figure(8.0, 0.3 * len(pairs) + 1.0)
     ax = fig.add_subplot()
     hatch = np.where(separate, "//", "")
     for dy, col, side, vals in ((-0.2, _L, "left", pct[:, 0]), (0.2, _R, "right", pct[:, 1])):
@@ -82,11 +82,11 @@ def _asymmetry_png(pairs: pd.DataFrame, /) -> str | None:
     for i, ((lv, rv), note) in enumerate(zip(lr, map(_pair_note, pairs.itertuples()), strict=True)):
         ax.text(101, i - 0.2, f"{lv:.3g}", va="center", fontsize=7)
         ax.text(101, i + 0.2, f"{rv:.3g}", va="center", fontsize=7)
-        ax.text(109, i, note, va="center", fontsize=7, color="dimgrey")
+        ax.text(111, i, note, va="center", fontsize=7, color="dimgrey")
     ax.axvline(90, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlim(0, 108)
-    ax.invert_yaxis()
+    ax.set_ylim(len(pairs) - 0.5, -0.5)  # first pair on top, no empty rows
     ax.set_xlabel("% of the larger side (dashed: 90 %; hatched: separate single-leg trials)")
     ax.legend(ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False)
     return _png(fig)
