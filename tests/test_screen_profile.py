@@ -292,3 +292,127 @@ def test_profile_escapes_session_labels_and_every_text_of_the_screen_tables(clie
         for c in re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
     ]
     assert len(csp) == 1 and "default-src 'none'" in csp[0] and "img-src data:" in csp[0]
+
+
+def _asym_rows(html):
+    """The asymmetry table's rows as lists of cell texts."""
+    table = re.search(r'<table class="asym">(.*?)</table>', html, re.S)
+    assert table, "no asymmetry table"
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+    return [[unescape(c) for c in re.findall(r"<td>(.*?)</td>", r, re.S)] for r in rows[1:]]
+
+
+def _extra(sid, rows):
+    """Feature rows (recording_id, task, trial, feature, side, value, unit) in session 2."""
+    cols = ["recording_id", "task", "trial", "feature", "side", "value", "unit"]
+    return pd.DataFrame(rows, columns=cols).assign(subject_id=sid, session="2", method="test")
+
+
+def test_profile_asymmetry_is_hand_worked_per_task_with_its_pairing_and_n(client):
+    sid, feats, sc, _, _ = client
+    h = "slcmj_jump_height_impulse_m"
+    more = _extra(
+        sid,
+        [
+            # a bilateral CMJ on two plates: both sides in each recording
+            ("a" * 16, "cmj", "1", "peak_force_n", "left", 1000.0, "N"),
+            ("a" * 16, "cmj", "1", "peak_force_n", "right", 900.0, "N"),
+            ("b" * 16, "cmj", "2", "peak_force_n", "left", 1100.0, "N"),
+            ("b" * 16, "cmj", "2", "peak_force_n", "right", 1000.0, "N"),
+            # single-leg CMJ: 2 left-leg trials, 1 right-leg trial
+            ("c" * 16, "cmj_left", "1", h, "left", 0.10, "m"),
+            ("d" * 16, "cmj_left", "2", h, "left", 0.12, "m"),
+            ("e" * 16, "cmj_right", "1", h, "right", 0.088, "m"),
+            # body mass, jump counts of single-leg trials: never an asymmetry
+            ("c" * 16, "cmj_left", "1", "slcmj_body_mass_kg", "left", 70.0, "kg"),
+            ("e" * 16, "cmj_right", "1", "slcmj_body_mass_kg", "right", 72.0, "kg"),
+            ("c" * 16, "cmj_left", "1", "slcmj_n_jumps", "left", 1.0, "1"),
+            ("e" * 16, "cmj_right", "1", "slcmj_n_jumps", "right", 1.0, "1"),
+            ("f" * 16, "hop_left", "1", "slhop_n_hops", "left", 10.0, "1"),
+            ("g" * 16, "hop_right", "1", "slhop_n_hops", "right", 8.0, "1"),
+        ],
+    )
+    feats = pd.concat([feats, more], ignore_index=True)
+    s = screen(feats, sc)
+    html = render_profile(s, screen_trends(s), subject_id=sid, features=feats)
+    got = _asym_rows(html)
+    same, sep = "same recording", "separate single-leg trials"
+    # cmj: L = mean(1000, 1100) = 1050, R = mean(900, 1000) = 950 -> 100, 950/1050 = 90.5 %
+    # single leg: L = mean(0.10, 0.12) = 0.11, R = 0.088 -> 100, 80.0 %
+    # landing (fixture, session 2): L = 1500, R = 1500 * 0.96 = 1440 -> 100, 96.0 %
+    assert got == [
+        ["cmj", "peak_force_n", "1050 N", "950 N", "100.0 / 90.5", same, "2 / 2"],
+        ["cmj_single_leg", h, "0.11 m", "0.088 m", "100.0 / 80.0", sep, "2 / 1"],
+        ["landing", "landing_peak_force_n", "1500 N", "1440 N", "100.0 / 96.0", same, "2 / 2"],
+    ]
+    for never in ("body_mass", "n_jumps", "n_hops", "knee_fppa"):
+        assert never not in "".join(map("".join, got)), never
+
+
+def test_profile_asymmetry_never_mixes_tasks(client):
+    sid, feats, sc, _, _ = client
+    more = _extra(
+        sid,
+        [
+            ("a" * 16, "cmj", "1", "emg_vl_peak_pct_mvc", "left", 40.0, "%MVC"),
+            ("a" * 16, "cmj", "1", "emg_vl_peak_pct_mvc", "right", 20.0, "%MVC"),
+            ("b" * 16, "landing", "1", "emg_vl_peak_pct_mvc", "left", 60.0, "%MVC"),
+            ("b" * 16, "landing", "1", "emg_vl_peak_pct_mvc", "right", 90.0, "%MVC"),
+        ],
+    )
+    feats = pd.concat([feats, more], ignore_index=True)
+    s = screen(feats, sc)
+    got = _asym_rows(render_profile(s, screen_trends(s), subject_id=sid, features=feats))
+    emg = [r[:5] for r in got if r[1] == "emg_vl_peak_pct_mvc"]
+    # one row per task; a mixed mean would read L = 50, R = 55
+    assert emg == [
+        ["cmj", "emg_vl_peak_pct_mvc", "40 %MVC", "20 %MVC", "100.0 / 50.0"],
+        ["landing", "emg_vl_peak_pct_mvc", "60 %MVC", "90 %MVC", "66.7 / 100.0"],
+    ]
+
+
+def test_profile_asymmetry_escapes_hostile_feature_task_and_unit_names(client):
+    sid, feats, sc, _, _ = client
+    bad = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    more = _extra(
+        sid,
+        [
+            ("a" * 16, f"cmj{bad}", "1", f"force{bad}", "left", 10.0, f"N{bad}"),
+            ("a" * 16, f"cmj{bad}", "1", f"force{bad}", "right", 12.0, f"N{bad}"),
+            ("a" * 16, f"cmj{bad}", "1", f"force{bad}$x^2$", "left", 10.0, "N"),
+            ("a" * 16, f"cmj{bad}", "1", f"force{bad}$x^2$", "right", 11.0, "N"),
+        ],
+    )
+    feats = pd.concat([feats, more], ignore_index=True)
+    s = screen(feats, sc)
+    html = render_profile(s, screen_trends(s), subject_id=sid, features=feats)
+    p = _Page()
+    p.feed(html)
+    assert "script" not in p.tags and "<script" not in html
+    assert not re.search(r"<[a-z]+[^>]*\son[a-z]+\s*=", html)
+    assert all(src.startswith("data:image/png;base64,") for src in p.srcs)
+    assert html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") >= 6
+
+
+def test_cli_screen_one_subject_pairs_by_the_whole_features_table(tmp_path):
+    """A feature signed for another client is not a ratio scale, so ``--subject`` must not
+    pair it for this one either (the same page as without ``--subject``)."""
+    sid, other = pseudonymise(LABEL), pseudonymise("CX-Other-002")
+    st = _store(tmp_path, sid)
+    onset = [
+        _extra(s, [(rec, "cmj", "1", "emg_vl_onset_ms", side, v, "ms") for side, v in lr])
+        for s, rec, lr in (
+            (sid, "a" * 16, (("left", 40.0), ("right", 30.0))),
+            (other, "b" * 16, (("left", -20.0), ("right", 30.0))),  # before the event
+        )
+    ]
+    cols = st.table("features").columns
+    st.write("features", pd.concat(onset, ignore_index=True)[cols], key="onset")
+    pages = {}
+    for args in ([], ["--subject", LABEL]):
+        out = tmp_path / f"out{len(args)}"
+        res = runner.invoke(app, ["screen", "--store", str(st.path), "--out", str(out), *args])
+        assert res.exit_code == 0, res.output
+        pages[len(args)] = (out / f"profile-{sid}.html").read_text()
+    assert pages[0] == pages[2]
+    assert "emg_vl_onset_ms" not in pages[2]

@@ -14,6 +14,7 @@ import pandas as pd
 from cxlab._check import ConfigError, message, warn
 from cxlab.experiments.spec import PREPOST_ARM, ExperimentSpec, Outcome
 from cxlab.features.asymmetry import symmetry_index
+from cxlab.features.pairing import SEPARATE_TRIALS, side_pairs
 from cxlab.store import Store
 
 __all__ = [
@@ -332,18 +333,17 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
 
     Uses the stored ``*_asym_pct`` features (Robinson et al. 1987 symmetry
     index, ``100 (R - L) / (0.5 (R + L))``, positive = right larger) and, for
-    per-side ratio-scale features without a stored twin (``X_<unit>`` when
-    ``X_asym_pct`` is stored counts as a twin), the same index computed from
-    the trial means of each side. A computed index pairs only a left and a right
-    value measured in one recording (both limbs at once: a bilateral jump on two
-    plates); two single-leg trials give one side each and are not paired here
-    (their limb indices are the stored ``*_asym_pct``), so a single-leg test's body
-    mass or hop count is never an "asymmetry". Left out as well: angles (unit
-    ``deg``: a percentage of an angle near zero is not meaningful) and any feature
-    with a value ≤ 0 anywhere (a signed quantity, e.g. an onset time relative to an
-    event: the index needs a ratio scale). A feature computed in more than one task
-    (e.g. an EMG onset in the jump and in the landing) is one measure per task,
-    named ``"<task> <feature>"``.
+    per-side features without a stored twin (``X_<unit>`` when ``X_asym_pct`` is
+    stored counts as a twin), the same index computed from the pairs of
+    :func:`cxlab.features.pairing.side_pairs` that were measured in one recording
+    (both limbs at once: a bilateral jump on two plates) or, for rows without a
+    recording (the strength table), in one session. Its pairs of separate
+    single-leg trials are not computed here: their limb indices are the stored
+    ``*_asym_pct`` (the same trial means), so a single-leg test's body mass or hop
+    count is never an "asymmetry". ``side_pairs`` leaves out angles and signed
+    features (any value ≤ 0) and keeps tasks apart; a feature computed in more than
+    one task (e.g. an EMG onset in the jump and in the landing) is one measure per
+    task, named ``"<task> <feature>"``.
 
     Parameters
     ----------
@@ -355,51 +355,45 @@ def asymmetry_table(store: Store, /, subjects: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``subject_id``, ``session_index``, ``measure``, ``asym_pct`` (%), sorted.
     """
-    sql = """
-    WITH stored AS (
-        SELECT subject_id, session, regexp_replace(feature, '_asym_pct$', '') AS measure,
-               avg(value) AS asym_pct, NULL::DOUBLE AS l, NULL::DOUBLE AS r
-        FROM features WHERE feature LIKE '%\\_asym\\_pct' ESCAPE '\\' AND isfinite(value)
-        GROUP BY ALL
-    ),
-    per_recording AS (
-        SELECT subject_id, session, task, feature, recording_id,
-               avg(value) FILTER (WHERE side = 'left') AS l,
-               avg(value) FILTER (WHERE side = 'right') AS r, min(value) AS lo
-        FROM features WHERE side IN ('left', 'right') AND isfinite(value) AND unit <> 'deg'
-        GROUP BY ALL
-    ),
-    ratio_scale AS (SELECT feature FROM per_recording GROUP BY feature HAVING min(lo) > 0),
-    sided AS (  -- both sides in one recording, then the mean over its trials
-        SELECT subject_id, session, task, feature, avg(l) AS l, avg(r) AS r
-        FROM per_recording JOIN ratio_scale USING (feature)
-        WHERE l IS NOT NULL AND r IS NOT NULL
-        GROUP BY ALL
-    ),
-    n_tasks AS (SELECT feature, count(DISTINCT task) AS n FROM sided GROUP BY feature),
-    computed AS (
-        SELECT subject_id, session,
-               CASE WHEN n > 1 THEN task || ' ' || feature ELSE feature END AS measure,
-               NULL::DOUBLE AS asym_pct, l, r
-        FROM sided JOIN n_tasks USING (feature)
-        WHERE NOT EXISTS (SELECT 1 FROM stored s WHERE sided.feature = s.measure
-                          OR starts_with(sided.feature, s.measure || '_'))
-    ),
-    allv AS (SELECT * FROM stored UNION ALL SELECT * FROM computed)
-    SELECT k.subject_id, k.session_index, a.measure, a.asym_pct, a.l, a.r
-    FROM allv a JOIN keep k USING (subject_id, session)
-    ORDER BY k.subject_id, k.session_index, a.measure
+    stored_sql = """
+    SELECT subject_id, session, regexp_replace(feature, '_asym_pct$', '') AS measure,
+           avg(value) AS asym_pct
+    FROM features WHERE feature LIKE '%\\_asym\\_pct' ESCAPE '\\' AND isfinite(value)
+    GROUP BY ALL
     """
-    with store.connect() as con:
-        con.register("keep", subjects[["subject_id", "session", "session_index"]])
-        df = con.execute(sql).df()
-    computed = df["asym_pct"].isna().to_numpy()
-    asym = df["asym_pct"].to_numpy(float).copy()
-    asym[computed] = symmetry_index(
-        df["l"].to_numpy(float)[computed], df["r"].to_numpy(float)[computed]
+    sided_sql = (
+        "SELECT recording_id, subject_id, session, task, trial, feature, side, value, unit "
+        "FROM features WHERE side IN ('left', 'right')"
     )
-    out = df.drop(columns=["l", "r"]).assign(asym_pct=asym)
-    return out[np.isfinite(asym)].reset_index(drop=True)
+    with store.connect() as con:
+        stored = con.execute(stored_sql).df()
+        sided = con.execute(sided_sql).df()
+    pairs = side_pairs(sided)
+    pairs = pairs[pairs["pairing"] != SEPARATE_TRIALS]
+    stems = stored["measure"].drop_duplicates().to_numpy(str)
+    feat = pairs["feature"].to_numpy(str)
+    twin = np.isin(feat, stems)
+    for stem in stems:  # the stored indices are few (one per quantity)
+        twin |= np.char.startswith(feat, stem + "_")
+    pairs = pairs[~twin]
+    n_tasks = pairs.groupby("feature")["task"].transform("nunique").to_numpy()
+    computed = pd.DataFrame(
+        {
+            "subject_id": pairs["subject_id"],
+            "session": pairs["session"],
+            "measure": np.where(
+                n_tasks > 1, pairs["task"].fillna("") + " " + pairs["feature"], feat[~twin]
+            ),
+            "asym_pct": symmetry_index(
+                pairs["left"].to_numpy(float), pairs["right"].to_numpy(float)
+            ),
+        }
+    )
+    keep = subjects[["subject_id", "session", "session_index"]]
+    out = pd.concat([stored, computed], ignore_index=True).merge(keep, on=["subject_id", "session"])
+    out = out[np.isfinite(out["asym_pct"].to_numpy(float))]
+    out = out.sort_values(["subject_id", "session_index", "measure"], kind="stable")
+    return out[["subject_id", "session_index", "measure", "asym_pct"]].reset_index(drop=True)
 
 
 def cohort_table(analysis: pd.DataFrame, /) -> pd.DataFrame:

@@ -443,6 +443,14 @@ def single_leg_hop(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
 
 
 #: Session-level LSI of single-leg tests: output task -> (left task, right task), features.
+#: This is the one declaration of which features may be paired across two SEPARATE
+#: single-leg trials (a left-leg trial and a right-leg trial): performance outcomes of
+#: unilateral jump tests (jump height, propulsive impulse, peak power, RSI), whose limb
+#: symmetry index is by definition formed from separate trials (Bishop, Read, Lake, Chavda &
+#: Turner 2018, *Strength Cond J* 40(4):1-6). Anything else a single-leg trial yields (body
+#: mass, hop or jump counts, protocol durations, signed values) is never paired: the
+#: runner's stored ``*_lsi_pct``/``*_asym_pct``, the report's asymmetry table and the
+#: profile page all read this mapping (:mod:`cxlab.features.pairing`).
 SINGLE_LEG_PAIRS = {
     "cmj_single_leg": ("cmj_left", "cmj_right"),
     "hop_single_leg": ("hop_left", "hop_right"),

@@ -1,7 +1,8 @@
 """One-page, self-contained HTML profile per client (Jinja2 template, inline PNG figures).
 
 The page holds: a body-region summary of the latest findings, the asymmetry profile
-(left vs right of every bilateral feature, as % of the stronger side), the trends of
+(left vs right of every feature that may be paired, as % of the stronger side, per task,
+with the pairing of :func:`cxlab.features.pairing.side_pairs` and its n of trials), the trends of
 every measure that was ever flagged across sessions with its MDC95 band, and the
 suggested corrective focus. Figures are drawn with matplotlib's Agg canvas and inlined
 as base64 PNG; the page loads no script, font, style sheet or image from anywhere else.
@@ -21,6 +22,7 @@ import pandas as pd
 
 from cxlab._check import ConfigError, message
 from cxlab._html import html_environment
+from cxlab.features.pairing import PAIR_COLUMNS, SEPARATE_TRIALS, side_pairs
 from cxlab.store import write_text
 
 __all__ = ["render_profile", "write_profiles"]
@@ -49,40 +51,43 @@ def _figure(w: float, h: float):
     return fig
 
 
-def _asymmetry_png(features: pd.DataFrame | None, subject_id: str, session: str) -> str | None:
-    """Left vs right bars (mean of trials) as % of the larger side, latest session."""
-    if features is None or features.empty:
+def _pair_note(row) -> str:
+    """How a bar's two sides were paired and on how many trials."""
+    if row.pairing != SEPARATE_TRIALS:
+        return f"{row.pairing}, n = {row.n_left}"
+    return f"separate trials, n = {row.n_left} L / {row.n_right} R"
+
+
+def _asymmetry_png(pairs: pd.DataFrame, /) -> str | None:
+    """Left vs right bars (mean of trials) as % of the larger side (``pct_left``,
+    ``pct_right``), one row per task x feature of :func:`cxlab.features.pairing.side_pairs`,
+    with its pairing and n."""
+    if pairs.empty:
         return None
-    f = features[
-        (features["subject_id"] == subject_id)
-        & (features["session"] == session)
-        & features["side"].isin(["left", "right"])
+    lr = pairs[["left", "right"]].to_numpy(float)
+    pct = pairs[["pct_left", "pct_right"]].to_numpy(float)
+    names = [
+        f"{t if isinstance(t, str) else '—'} · {f} ({u})"
+        for t, f, u in zip(pairs["task"], pairs["feature"], pairs["unit"], strict=True)
     ]
-    if f.empty:
-        return None
-    m = f.groupby(["feature", "unit", "side"])["value"].mean().unstack("side")
-    if not {"left", "right"} <= set(m.columns):
-        return None
-    m = m[["left", "right"]].dropna()
-    m = m[(m > 0).all(axis=1)] if len(m) else m
-    if m.empty:
-        return None
-    top = m.max(axis=1).to_numpy()
-    pct = m.to_numpy() / top[:, None] * 100
-    names = [f"{feat} ({unit})" for feat, unit in m.index]
-    y = np.arange(len(m))
-    fig = _figure(7.0, 0.45 * len(m) + 1.0)
+    separate = (pairs["pairing"] == SEPARATE_TRIALS).to_numpy()
+    y = np.arange(len(pairs))
+    fig = _figure(8.0, 0.3 * len(pairs) + 1.0)
     ax = fig.add_subplot()
-    ax.barh(y - 0.2, pct[:, 0], 0.4, color=_L, label="left")
-    ax.barh(y + 0.2, pct[:, 1], 0.4, color=_R, label="right")
-    for i, (lv, rv) in enumerate(m.to_numpy()):
+    hatch = np.where(separate, "//", "")
+    for dy, col, side, vals in ((-0.2, _L, "left", pct[:, 0]), (0.2, _R, "right", pct[:, 1])):
+        bars = ax.barh(y + dy, vals, 0.4, color=col, label=side)
+        for bar, h in zip(bars, hatch, strict=True):
+            bar.set_hatch(h)
+    for i, ((lv, rv), note) in enumerate(zip(lr, map(_pair_note, pairs.itertuples()), strict=True)):
         ax.text(101, i - 0.2, f"{lv:.3g}", va="center", fontsize=7)
         ax.text(101, i + 0.2, f"{rv:.3g}", va="center", fontsize=7)
+        ax.text(111, i, note, va="center", fontsize=7, color="dimgrey")
     ax.axvline(90, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y, names, fontsize=8)
-    ax.set_xlim(0, 115)
-    ax.invert_yaxis()
-    ax.set_xlabel("% of the larger side (dashed: 90 %)")
+    ax.set_xlim(0, 108)
+    ax.set_ylim(len(pairs) - 0.5, -0.5)  # first pair on top, no empty rows
+    ax.set_xlabel("% of the larger side (dashed: 90 %; hatched: separate single-leg trials)")
     ax.legend(ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False)
     return _png(fig)
 
@@ -131,6 +136,7 @@ def render_profile(
     subject_id: str,
     features: pd.DataFrame | None = None,
     mdc: pd.DataFrame | None = None,
+    pairs: pd.DataFrame | None = None,
 ) -> str:
     """Render one client's profile as a self-contained HTML string.
 
@@ -143,10 +149,15 @@ def render_profile(
     subject_id : str
         The client's pseudonym.
     features : pandas.DataFrame, optional
-        Long ``features`` table, for the asymmetry profile.
+        Long ``features`` table, for the asymmetry profile (its left/right pairs are
+        :func:`cxlab.features.pairing.side_pairs` of the whole table: a feature with a
+        value <= 0 for any subject is not paired for anyone).
     mdc : pandas.DataFrame, optional
         feature, side, mdc95 (:func:`cxlab.screen.trends.feature_mdc`) for the bands;
         when missing, the MDC95 used by ``trends`` is shown.
+    pairs : pandas.DataFrame, optional
+        ``side_pairs(features)`` when already computed (:func:`write_profiles` does so
+        once for all pages); ``features`` is then not read.
 
     Returns
     -------
@@ -214,10 +225,16 @@ def render_profile(
         .drop_duplicates("focus")
     )
     sources = latest[["rule_id", "source"]].drop_duplicates().sort_values("rule_id")
+    if pairs is None:
+        pairs = side_pairs(features) if features is not None else pd.DataFrame(columns=PAIR_COLUMNS)
+    pairs = pairs[(pairs["subject_id"] == subject_id) & (pairs["session"] == sessions[-1])]
+    lr = pairs[["left", "right"]].to_numpy(float)
+    pct = lr / lr.max(axis=1, initial=0.0)[:, None] * 100  # side_pairs' values are > 0
+    pairs = pairs.assign(pct_left=pct[:, 0], pct_right=pct[:, 1])
     import matplotlib
 
     with matplotlib.rc_context({"text.parse_math": False}):  # "$" in a label is text
-        asym_png = _asymmetry_png(features, subject_id, sessions[-1])
+        asym_png = _asymmetry_png(pairs)
         trends_png = _trends_png(trend_figs) if trend_figs else None
     tpl = (resources.files("cxlab.screen") / "templates" / "profile.html").read_text("utf-8")
     env = html_environment(strict=True)
@@ -228,6 +245,7 @@ def render_profile(
         regions=regions,
         not_assessed=not_assessed,
         asymmetry=asym_png,
+        asym_rows=_records(pairs),
         trend_figs=trend_figs,
         trends_png=trends_png,
         focus=_records(focus),
@@ -256,8 +274,9 @@ def write_profiles(
         The pages written, in subject order.
     """
     out = Path(out_dir)
+    pairs = side_pairs(features) if features is not None else None
     pages = {
-        sid: render_profile(screened, trends, subject_id=sid, features=features, mdc=mdc)
+        sid: render_profile(screened, trends, subject_id=sid, mdc=mdc, pairs=pairs)
         for sid in sorted(screened["subject_id"].unique())
     }
     out.mkdir(parents=True, exist_ok=True)

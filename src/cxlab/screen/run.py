@@ -124,6 +124,7 @@ def screen_store(
             )
         )
     rule_list = read_rules(rules)
+    all_feats = feats  # the profile's pairing rule reads the whole table (signed features)
     if subject is not None:
         ids = pd.concat([t["subject_id"] for t in (feats, scores, strength)]).dropna()
         sid = _pick_subject(subject, ids)
@@ -157,7 +158,7 @@ def screen_store(
 
     if out is not None:
         target = Path(out)
-        pages = write_profiles(screened, trends, target, features=feats, mdc=mdc)
+        pages = write_profiles(screened, trends, target, features=all_feats, mdc=mdc)
         written = [write_parquet(table, target / "screen.parquet"), *pages]
         return ScreenRun(screened, trends, mdc, summary, written)
     with st.transaction() as tx:
