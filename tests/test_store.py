@@ -426,6 +426,21 @@ def test_read_arrow_parts_gives_one_table_a_part_as_stored(tmp_path):
     assert s.read_arrow_parts([], table="forces") == []
 
 
+def test_read_arrow_parts_reads_a_small_part_whole_and_a_large_one_by_column(tmp_path, monkeypatch):
+    import cxlab.store as store_mod
+
+    s = Store(tmp_path)
+    s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
+    (part,) = s.parts("forces").values()
+    cols = ["plate", "fz", "cop_x"]
+    reference = pq.read_table(tmp_path / part.file, columns=cols)  # pyarrow's own reader
+    (whole,) = s.read_arrow_parts([part], table="forces", columns=cols)
+    monkeypatch.setattr(store_mod, "_WHOLE_READ_BYTES", part.bytes - 1)  # now "large"
+    (by_column,) = s.read_arrow_parts([part], table="forces", columns=cols)
+    assert whole.equals(reference) and by_column.equals(reference)
+    assert whole.column_names == cols
+
+
 def test_readers_see_only_what_the_catalog_lists(tmp_path):
     s = Store(tmp_path)
     s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
