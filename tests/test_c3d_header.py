@@ -8,6 +8,8 @@ chosen by the test.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -38,12 +40,14 @@ def _group(order, gid, name) -> bytes:
     return bytes([len(name), (-gid) & 0xFF]) + name.encode() + offset + b"\x00"
 
 
-def c3d_bytes(*, order, points, analogs, frames_param=None, storage="int") -> bytes:
+def c3d_bytes(*, order, points, analogs, frames_param=None, storage="int", offset_a=None) -> bytes:
     """A C3D: header, parameters (blocks 2-3), data from block 4; int16 or float32 words.
 
     Float files: POINT:SCALE = -0.1, the 4th word a float, analog FORMAT signed.
+    ``offset_a``: channel A's ANALOG:OFFSET (default -32768 for int16 words, 7 for float).
     """
     scale = 0.1 if storage == "int" else -0.1
+    offset_a = (-32768 if storage == "int" else 7) if offset_a is None else offset_a
     proc = {"<": 84, ">": 86}[order]
     n_pts, n_ch = points.shape[1], analogs.shape[1]
     header = np.zeros(256, order + "u2")
@@ -72,7 +76,7 @@ def c3d_bytes(*, order, points, analogs, frames_param=None, storage="int") -> by
         _param(order, 2, "UNITS", -1, (1, 3), ["V", "V", "N"]),
         _param(order, 2, "SCALE", 4, (2,), [0.5, 0.25]),
         _param(order, 2, "SCALE2", 4, (1,), [0.125]),
-        _param(order, 2, "OFFSET", 2, (2,), [-32768 if storage == "int" else 7, 100]),
+        _param(order, 2, "OFFSET", 2, (2,), [offset_a, 100]),
         _param(order, 2, "OFFSET2", 2, (1,), [0]),
     ]
     params = bytes([1, 0x50, 2, proc]) + b"".join(recs)
@@ -180,3 +184,46 @@ def test_float_storage_in_both_byte_orders(tmp_path, order):
     offset = np.array([7.0, 100.0, 0.0])
     scale = np.array([0.5, 0.25, 0.125]) * 2.0
     np.testing.assert_allclose(rec.analogs, (analogs - offset) * scale, rtol=1e-12)
+
+
+def test_a_channel_at_its_a_d_rail_is_a_warning_naming_it(tmp_path):
+    """README "Never silently wrong": a channel pinned at 65,535 counts in 4 of its 36
+    samples (saturated or disconnected) is a warning on the recording naming the channel;
+    the same file without the pinned samples has none (its random markers' speed warnings
+    aside)."""
+    pts, analogs = _truth()
+
+    def rail_warnings(name):
+        path = tmp_path / name
+        path.write_bytes(c3d_bytes(order="<", points=pts, analogs=analogs))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", CxlabWarning)
+            rec = read_c3d(path, engine="fast")
+        assert [str(w.message) for w in seen if "A/D rail" in str(w.message)] == [
+            w for w in rec.warnings if "A/D rail" in w
+        ]  # warned and kept on the recording
+        return [w for w in rec.warnings if "A/D rail" in w]
+
+    assert rail_warnings("clean.c3d") == []
+    analogs[10:14, 1] = 65535
+    (w,) = rail_warnings("rail.c3d")
+    assert "analog channel 'B'" in w and "in 4 of 36 samples" in w, w
+
+
+def test_a_16_bit_offset_in_a_float_file_is_read_unsigned_as_ezc3d_does(tmp_path):
+    """README "Every real C3D": float words holding raw 0..65,535 counts with OFFSET 32768
+    stored in a signed int16 parameter (-32768) are offset by +32768, not -32768 (which
+    would put a quiet channel 65,536 counts high)."""
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(-2000, 2000, size=(N_FRAMES, 2, 4)).astype(np.float32)
+    pts[..., 3] = 3 * 256 + 7
+    analogs = rng.integers(32000, 33500, size=(N_FRAMES * N_SUB, 3)).astype(np.float32)
+    path = tmp_path / "counts.c3d"
+    path.write_bytes(
+        c3d_bytes(order="<", points=pts, analogs=analogs, storage="float", offset_a=-32768)
+    )
+    rec = read_c3d(path, engine="fast")
+    offset = np.array([32768.0, 100.0, 0.0])
+    scale = np.array([0.5, 0.25, 0.125]) * 2.0
+    np.testing.assert_allclose(rec.analogs, (analogs - offset) * scale, rtol=1e-12)
+    assert np.abs(rec.analogs[:, 0]).max() < 1000  # quiet around zero, not 65,536 counts up

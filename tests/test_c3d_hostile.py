@@ -166,7 +166,6 @@ def test_absurd_point_scale_is_a_warning_on_the_recording(real_dir, tmp_path):
 
 def test_marker_spike_and_absurd_force_are_warnings(real_dir, tmp_path):
     from cxlab.io.c3d import marker_findings
-    from cxlab.io.forceplates import plate_findings
 
     rec = read_c3d(real_dir / "c3d/opensim_walking2.c3d")
     m = rec.markers.copy()
@@ -177,15 +176,29 @@ def test_marker_spike_and_absurd_force_are_warnings(real_dir, tmp_path):
     assert marker_findings(rec.markers, rec.marker_labels, rate_hz=rec.point_rate_hz) == []
     p = rec.platforms[0]
     p.force = p.force * 40  # 38 kN
+    assert any("beyond anything a person produces" in g for g in _plate_findings(p))
+
+
+def _plate_findings(p):
+    """plate_findings of opensim_walking2.c3d's plate 1 (0.5 x 0.6 m, plate z down)."""
+    from cxlab.io.forceplates import plate_findings
+
     rot = np.column_stack([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])
-    got = plate_findings(
-        p,
-        half=np.array([0.25, 0.3]),
-        rot=rot,
-        centre=p.corners.mean(axis=0),
-        up=np.array([0.0, 0.0, 1.0]),
-    )
-    assert any("beyond anything a person produces" in g for g in got)
+    centre, up = p.corners.mean(axis=0), np.array([0.0, 0.0, 1.0])
+    return plate_findings(p, half=np.array([0.25, 0.3]), rot=rot, centre=centre, up=up)
+
+
+def test_a_stance_force_pointing_down_and_a_cop_off_the_plate_are_findings(real_dir):
+    """README "Never silently wrong": the walk's plate passes both checks as recorded; its
+    force negated, or its centre of pressure moved 1 m, is a finding naming the fault."""
+    p = read_c3d(real_dir / "c3d/opensim_walking2.c3d").platforms[0]
+    assert _plate_findings(p) == []
+    force, cop = p.force, p.cop
+    p.force = -force
+    assert any(g.endswith("stance force points down") for g in _plate_findings(p))
+    p.force, p.cop = force, cop + np.array([1.0, 0.0, 0.0])
+    (off,) = _plate_findings(p)
+    assert off.startswith("centre of pressure is off the plate in 100% of the samples"), off
 
 
 def test_marker_checks_skip_gaps_infinities_and_markers_never_seen(real_dir):

@@ -1097,3 +1097,32 @@ def test_a_run_reads_only_the_catalog_shards_of_its_own_files(raw, tmp_path, mon
     again = _run(raw, st, jobs=1)
     assert len(again.unchanged) == 5 and not again.ingested
     assert 0 < len(read) <= 3 < len(shards), (len(read), shards)
+
+
+def test_stored_markers_are_the_readers_coordinates_rounded_to_float32(real_dir, tmp_path):
+    """README "Samples stored at their source's precision": the markers part holds x, y, z as
+    float32 (field type in the file) and they are the reader's float64 metres rounded to
+    float32, every marker and frame, NaN where the reader has a gap."""
+    import pyarrow.parquet as pq
+
+    from cxlab.io import read
+
+    src = real_dir / "c3d" / "opensim_walking2.c3d"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy(src, raw / "sub-01_ses-1_task-walk_run-1.c3d")
+    st = Store(tmp_path / "st")
+    assert len(_run(raw, st.path, jobs=1).ingested) == 1
+    (part,) = st.files("markers")
+    schema = pq.read_schema(part)
+    assert [str(schema.field(c).type) for c in "xyz"] == ["float", "float", "float"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CxlabWarning)
+        rec = read(src)
+    got = st.table("markers").sort_values(["marker", "frame"])
+    assert len(got) == rec.markers.shape[0] * rec.markers.shape[1]
+    order = np.argsort(rec.marker_labels, kind="stable")
+    assert sorted(got["marker"].unique()) == [rec.marker_labels[i] for i in order]
+    want = rec.markers[:, order].transpose(1, 0, 2).reshape(-1, 3).astype(np.float32)
+    np.testing.assert_array_equal(got[["x", "y", "z"]].to_numpy(), want.astype(np.float64))
+    assert np.isnan(want).any()  # the walk has gaps, and they stay gaps

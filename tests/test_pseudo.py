@@ -120,3 +120,18 @@ def test_key_file_readable_by_others_warns(monkeypatch, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_key()
+
+
+@pytest.mark.parametrize(("n_hex", "refused"), [(30, True), (32, False)])
+def test_the_key_limit_is_128_bits(monkeypatch, n_hex, refused):
+    """README "Private": a random hex key of 30 digits (120 bits) is refused, one of 32
+    (128 bits) is used."""
+    import random
+
+    key = "".join(random.Random(n_hex).choices("0123456789abcdef", k=n_hex))
+    monkeypatch.setenv("CXLAB_KEY", key)
+    if refused:
+        with pytest.raises(ConfigError, match="about 120 bits of entropy, at least 128 needed"):
+            read_key()
+    else:
+        assert read_key() == key.encode()

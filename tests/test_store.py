@@ -379,7 +379,7 @@ def test_a_written_part_carries_units_and_lab_frame_in_the_file(tmp_path):
         f"SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata('{part}')"
     ).df()
     kv = dict(zip(kv["k"], kv["v"], strict=True))
-    assert kv["cxlab_table"] == "forces" and kv["cxlab_schema_version"] == "1"
+    assert kv["cxlab_table"] == "forces" and kv["cxlab_schema_version"] == "2"
     assert "Z up" in kv["cxlab_lab_frame"] and "+X" in kv["cxlab_lab_frame"]
     again = Store(tmp_path / "again").write("forces", _forces(), key=RID, partition="abcdefabcdef")
     assert again[0].read_bytes() == part.read_bytes()  # metadata adds no timestamp
@@ -553,12 +553,20 @@ def test_sql_reads_parts_of_different_schema_versions_by_name(tmp_path):
     s.write("forces", other, key="fedcba9876543210", partition="abcdefabcdef")
     f1, f2 = s.files("forces")
     # an older cxlab wrote the first part without the last declared column (tz)
+    old = pq.read_table(f1).to_pandas()
     write_parquet(pq.read_table(f1).drop_columns(["tz"]), f1)
     got = s.sql("SELECT recording_id, tz FROM forces ORDER BY recording_id, sample")
-    expect = pd.concat([pq.read_table(f).to_pandas() for f in (f1, f2)])
-    expect = expect.sort_values(["recording_id", "sample"])
-    assert got["tz"].isna().sum() == 50  # the old part's rows: missing, not shifted
-    np.testing.assert_allclose(got["tz"].dropna(), expect["tz"].dropna())
+    expect = pd.concat([old, pq.read_table(f2).to_pandas()])
+    expect = expect.sort_values(["recording_id", "sample"]).reset_index(drop=True)
+    # the old part's rows have no stored tz: each gets the free moment its own row's force,
+    # moment and CoP imply (mz - x fy + y fx, float64 rounded to float32), not a shifted one
+    o = old.sort_values("sample")
+    g = {c: o[c].to_numpy("float64") for c in ("mz", "fx", "fy", "cop_x", "cop_y")}
+    tz_old = (g["mz"] - g["cop_x"] * g["fy"] + g["cop_y"] * g["fx"]).astype(np.float32)
+    is_old = (got["recording_id"] == o["recording_id"].iloc[0]).to_numpy()
+    assert is_old.sum() == 50
+    np.testing.assert_array_equal(got["tz"].to_numpy()[is_old], tz_old)
+    np.testing.assert_array_equal(got["tz"][~is_old], expect["tz"][~is_old])
 
 
 def test_a_large_compacted_table_is_bucketed_and_a_commit_rewrites_only_its_buckets(

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from cxlab._check import SchemaError, message
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 """Version of the table declarations, written into every part (``cxlab_schema_version``);
 raised when a declared column changes type, unit or meaning."""
 
@@ -328,11 +328,20 @@ TABLES: dict[str, TableSchema] = {
                     ("cop_x", "cop_y", "cop_z"),
                     "m",
                     _MAX_LAB_M,
-                    doc="centre of pressure; NaN below threshold",
+                    doc="centre of pressure; NaN below threshold. In the files cop_x and cop_y "
+                    "are null where they follow from the loads on a level plate at z = cop_z "
+                    "((cop_z*fx - my)/fz, (mx + cop_z*fy)/fz in float64, rounded to float32); "
+                    "every cxlab reader fills them (docs/store.md)",
                     type=F32,
                 ),
                 *_bounded(
-                    ("tz",), "N.m", _MAX_MOMENT_NM, doc="free moment about the vertical", type=F32
+                    ("tz",),
+                    "N.m",
+                    _MAX_MOMENT_NM,
+                    doc="free moment about the vertical. In the files null where it follows "
+                    "as mz - cop_x*fy + cop_y*fx (float64, rounded to float32); every cxlab "
+                    "reader fills it (docs/store.md)",
+                    type=F32,
                 ),
             ],
             ["recording_id", "plate", "sample"],
