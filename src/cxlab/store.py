@@ -687,7 +687,7 @@ class Store:
             elif fs is None and p.bytes <= _WHOLE_READ_BYTES:
                 with pa.OSFile(path) as fh:
                     data = fh.read_buffer()
-                t = pq.ParquetFile(pa.BufferReader(data)).read(columns=cols, use_threads=False)
+                t = pq.ParquetFile(pa.BufferReader(data)).read(columns=read, use_threads=False)
             elif fs is None:
                 t = pq.ParquetFile(path).read(columns=read, use_threads=False)
             else:
