@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import sys
 import tempfile
 import time
@@ -32,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from cxlab.features import runner
@@ -43,7 +47,7 @@ from cxlab.features.isometric import imtp_metrics
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features
 from cxlab.features.tasks import FUNCTIONS, Trial
-from cxlab.store import Store
+from cxlab.store import Store, parquet_options
 from featuresim import cmj_force, cop_normal, dj_force, imtp_force, sj_force
 
 COLS = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
@@ -276,12 +280,95 @@ def throughput(n: int, jobs: int) -> None:
         for label in dict.fromkeys(label for label, _, _ in Split.STEPS):
             t = split.cpu.get(label, 0.0)
             print(f"  {label:45s} {t:6.2f} s  {t / cpu:6.1%}  {t / n * 1e3:.2f} ms/trial")
+        floors(st, n)
         if jobs > 1:
             r = extract_features(st, jobs=jobs, force=True, progress=False)
             print(
                 f"cxlab features --jobs {jobs}: {n / r.elapsed_s:.0f} trials/s wall "
                 f"({r.elapsed_s:.2f} s, {r.n_rows} rows)"
             )
+
+
+def _median_cpu(fn, *, repeat: int = 5) -> float:
+    """Median CPU seconds of ``repeat`` calls of ``fn``."""
+    times = []
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return float(np.median(times))
+
+
+def floors(st: Store, n: int) -> None:
+    """What the runner's reading and writing cost as the store lays the tables out, and
+    what the alternatives would cost, on the parts the run just wrote (CPU s / ``n``
+    trials; variants alternate, medians of 5): the forces parts read by the store, and
+    decoded from bytes already in memory (the floor without file I/O, one read a
+    recording); the features and curves parts written as :meth:`Store.stage` writes them
+    (one subject a part), as one part a batch of ~64 recordings (fewer, larger writes),
+    and with their label columns dictionary-encoded (what a store accepting dictionary
+    columns would write: other bytes)."""
+    forces = list(st.parts("forces").values())
+    cols = ["plate", *_PLATE_SIGNALS]
+    blobs = [(st.path / p.file).read_bytes() for p in forces]
+
+    def store_read():
+        st.read_arrow_parts(forces, table="forces", columns=cols)
+
+    def decode_only():
+        for b in blobs:
+            pq.ParquetFile(pa.BufferReader(b)).read(columns=cols, use_threads=False)
+
+    subject = {
+        name: [
+            pq.read_table(st.path / p.file)
+            for k, p in st.parts(name).items()
+            if k.startswith("subject")
+        ]
+        for name in ("features", "curves")
+    }
+    per_batch = max(1, round(runner._BATCH * len(subject["features"]) / n))  # subjects
+    batched = {
+        name: [
+            pa.concat_tables(ts[i : i + per_batch]).combine_chunks()
+            for i in range(0, len(ts), per_batch)
+        ]
+        for name, ts in subject.items()
+    }
+    labelled = {
+        name: [
+            pa.table(
+                [pc.dictionary_encode(c) if pa.types.is_string(c.type) else c for c in t.columns],
+                names=t.column_names,
+            ).combine_chunks()
+            for t in ts
+        ]
+        for name, ts in subject.items()
+    }
+
+    def writes(tables):
+        def run():
+            for t in tables["features"] + tables["curves"]:
+                pq.write_table(t, io.BytesIO(), **parquet_options(t.schema))
+
+        return run
+
+    variants = {
+        "read forces: Store.read_arrow_parts": store_read,
+        "read forces: decode from memory (no file I/O)": decode_only,
+        "write parts: one a subject (as stored)": writes(subject),
+        f"write parts: one a batch ({per_batch} subjects)": writes(batched),
+        "write parts: labels dictionary-encoded": writes(labelled),
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(5):  # alternate the variants, medians below
+        for label, fn in variants.items():
+            cpu[label].append(_median_cpu(fn, repeat=1))
+    rows = sum(t.num_rows for t in subject["curves"])
+    print(f"floors (medians of 5, alternated; {rows} curve rows, {len(forces)} forces parts):")
+    for label, ts in cpu.items():
+        t = float(np.median(ts))
+        print(f"  {label:48s} {t / n * 1e3:.3f} ms/trial")
 
 
 def main() -> None:

@@ -426,6 +426,29 @@ def test_read_arrow_parts_gives_one_table_a_part_as_stored(tmp_path):
     assert s.read_arrow_parts([], table="forces") == []
 
 
+def test_read_arrow_parts_reads_a_small_part_whole_and_a_large_one_by_column(tmp_path, monkeypatch):
+    import cxlab.store as store_mod
+
+    s = Store(tmp_path)
+    f = _forces()
+    g = f[["fx", "fz", "my", "cop_z"]].astype(np.float32).astype(np.float64)
+    f["cop_x"] = (g["cop_z"] * g["fx"] - g["my"]) / g["fz"]  # what the loads give: stored null
+    s.write("forces", f, key=RID, partition="abcdefabcdef")
+    (part,) = s.parts("forces").values()
+    assert pq.read_table(tmp_path / part.file, columns=["cop_x"])["cop_x"].null_count > 0
+    cols = ["plate", "fz", "fx"]  # stored as they are read (no derived column)
+    derived = ["fz", "cop_x", "tz"]  # filled from force and moment where stored as null
+    reference = pq.read_table(tmp_path / part.file, columns=cols)  # pyarrow's own reader
+    (whole,) = s.read_arrow_parts([part], table="forces", columns=cols)
+    (whole_derived,) = s.read_arrow_parts([part], table="forces", columns=derived)
+    monkeypatch.setattr(store_mod, "_WHOLE_READ_BYTES", part.bytes - 1)  # now "large"
+    (by_column,) = s.read_arrow_parts([part], table="forces", columns=cols)
+    (by_column_derived,) = s.read_arrow_parts([part], table="forces", columns=derived)
+    assert whole.equals(reference) and by_column.equals(reference)
+    assert whole_derived.equals(by_column_derived) and whole_derived.column_names == derived
+    assert whole_derived.column("cop_x").null_count == 0  # filled
+
+
 def test_readers_see_only_what_the_catalog_lists(tmp_path):
     s = Store(tmp_path)
     s.write("forces", _forces(), key=RID, partition="abcdefabcdef")
