@@ -355,22 +355,27 @@ def marker_findings(
     out: list[str] = []
     if not markers.size:
         return out
-    # the largest |coordinate| per marker, 0 where it has none: fmax skips NaN without
-    # the mask and masked copy (an infinite value, never written by the fast engine, takes
-    # the masked formula: it must not count)
-    # over frames first (contiguous rows, vectorised), then x, y, z: max is exact in any order
-    # |x| at its largest is the larger of max(x) and -min(x): no full-size |markers| copy
-    span = np.fmax(np.fmax.reduce(markers, axis=0), -np.fmin.reduce(markers, axis=0))
-    reach = np.fmax.reduce(span, axis=-1)
-    if np.isinf(reach).any():
-        if not np.isfinite(markers).any():
-            return out
-        reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
-    elif np.isnan(reach).all():
+    # whole-array extremes first (~10 us): NaN everywhere means no valid coordinate, and
+    # within +-100 m no marker is far, so the per-marker reductions over frames are skipped
+    top, bottom = np.fmax.reduce(markers, axis=None), np.fmin.reduce(markers, axis=None)
+    if np.isnan(top):
         return out
-    else:
-        reach = np.nan_to_num(reach, nan=0.0)
-    far = np.flatnonzero(reach > MAX_COORDINATE_M)
+    far = np.zeros(0, dtype=np.intp)
+    if max(top, -bottom) > MAX_COORDINATE_M:
+        # the largest |coordinate| per marker, 0 where it has none: fmax skips NaN without
+        # the mask and masked copy (an infinite value, never written by the fast engine,
+        # takes the masked formula: it must not count); over frames first (contiguous
+        # rows), then x, y, z: max is exact in any order; |x| at its largest is the larger
+        # of max(x) and -min(x): no full-size |markers| copy
+        span = np.fmax(np.fmax.reduce(markers, axis=0), -np.fmin.reduce(markers, axis=0))
+        reach = np.fmax.reduce(span, axis=-1)
+        if np.isinf(reach).any():
+            if not np.isfinite(markers).any():
+                return out
+            reach = np.where(np.isfinite(markers), np.abs(markers), 0.0).max(axis=(0, 2))
+        else:
+            reach = np.nan_to_num(reach, nan=0.0)
+        far = np.flatnonzero(reach > MAX_COORDINATE_M)
     if far.size:
         out.append(
             message(
@@ -578,7 +583,10 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
         analogs = np.zeros((0, 0))
 
     every = bool(is_marker.all())
-    markers = xyz if every else xyz[:, is_marker]
+    # compress, not xyz[:, is_marker]: NumPy's boolean index over a middle axis returns an
+    # array laid out marker-major (strides (24, n_frames*24, 8)), which made every later
+    # reduction over frames 3-4x slower (PiG_Motion-FlatFoot-Full: 0.6 ms per fmax.reduce)
+    markers = xyz if every else xyz.compress(is_marker, axis=1)
     marker_labels = [lab for lab, m in zip(labels, is_marker, strict=True) if m]
     findings += marker_findings(markers, marker_labels, rate_hz=float(point_rate), path=path)
     plates = PlateSet([], [], [])
@@ -616,7 +624,7 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
     return Recording(
         markers=markers,
         marker_labels=marker_labels,
-        residuals=residuals if every else residuals[:, is_marker],
+        residuals=residuals if every else residuals.compress(is_marker, axis=1),
         point_rate_hz=float(point_rate),
         analogs=analogs,
         analog_labels=analog_labels,
@@ -657,8 +665,11 @@ def _marker_up(markers: np.ndarray) -> str | None:
     ok = seen.any(axis=1)
     if not ok.any():
         return None
-    m = m[ok]
-    lo, hi = np.nanmin(m, axis=1), np.nanmax(m, axis=1)  # finite: each frame has a marker
+    # frames x axes x markers, contiguous: a reduction over the last axis runs ~30x faster
+    # than over the middle one of (frames, markers, 3) (1.2 ms -> 0.04 ms for 315 x 113
+    # markers); fmin/fmax skip NaN as nanmin/nanmax do (which call them), same numbers
+    m = m[ok].transpose(0, 2, 1).copy()
+    lo, hi = np.fmin.reduce(m, axis=2), np.fmax.reduce(m, axis=2)  # finite: a marker a frame
     if np.isnan(lo).any() or np.isnan(hi).any():
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
