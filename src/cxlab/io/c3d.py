@@ -657,19 +657,20 @@ def _marker_up(markers: np.ndarray) -> str | None:
     """
     if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
         return None
-    markers = markers[:: max(1, markers.shape[0] // 500)]  # 500 frames are evidence enough
-    gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
-    m = markers.copy()
+    # markers x frames x axes, contiguous: the per-frame extremes are then reductions over
+    # the first axis (one vectorised fmin per marker over all frames), ~10-30x faster than
+    # reducing (frames, markers, 3) over its middle axis or a short last one; fmin/fmax
+    # skip NaN as nanmin/nanmax do (which call them): the same numbers
+    m = markers[:: max(1, markers.shape[0] // 500)].transpose(1, 0, 2).copy()  # 500 frames
+    gap = (m[..., 0] == 0) & (m[..., 1] == 0) & (m[..., 2] == 0)
     np.copyto(m, np.nan, where=gap[..., None])
     seen = np.isfinite(m[..., 0]) & np.isfinite(m[..., 1]) & np.isfinite(m[..., 2])
-    ok = seen.any(axis=1)
+    ok = seen.any(axis=0)
     if not ok.any():
         return None
-    # frames x axes x markers, contiguous: a reduction over the last axis runs ~30x faster
-    # than over the middle one of (frames, markers, 3) (1.2 ms -> 0.04 ms for 315 x 113
-    # markers); fmin/fmax skip NaN as nanmin/nanmax do (which call them), same numbers
-    m = m[ok].transpose(0, 2, 1).copy()
-    lo, hi = np.fmin.reduce(m, axis=2), np.fmax.reduce(m, axis=2)  # finite: a marker a frame
+    if not ok.all():
+        m = m.compress(ok, axis=1)
+    lo, hi = np.fmin.reduce(m, axis=0), np.fmax.reduce(m, axis=0)  # finite: a marker a frame
     if np.isnan(lo).any() or np.isnan(hi).any():
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
