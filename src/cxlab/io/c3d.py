@@ -391,16 +391,18 @@ def marker_findings(
         # so a step from or to one has no speed
         gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
         step = np.diff(markers, axis=0)
-        speed = np.einsum("fmk,fmk->fm", step, step)
+        speed2 = np.einsum("fmk,fmk->fm", step, step)  # squared step, (unit/frame)^2
         del step  # the one full-size temporary, dropped before the speed is finished
-        np.sqrt(speed, out=speed)
-        speed *= rate_hz
-        np.copyto(speed, np.nan, where=gap[1:] | gap[:-1])
-        top = np.fmax.reduce(speed, axis=0)  # NaN skipped; -1 where a marker has no speed
-        if np.isinf(top).any():
+        np.copyto(speed2, np.nan, where=gap[1:] | gap[:-1])
+        # each marker's top speed is sqrt(max step^2) * rate: sqrt and * rate are correctly
+        # rounded and non-decreasing, so the max of the speeds is that number exactly, with
+        # one sqrt per marker instead of one per sample
+        top2 = np.fmax.reduce(speed2, axis=0)  # NaN skipped; -1 where a marker has no speed
+        if np.isinf(top2).any():
+            speed = np.sqrt(speed2) * rate_hz
             top = np.where(np.isfinite(speed), speed, -1.0).max(axis=0)
         else:
-            top = np.nan_to_num(top, nan=-1.0)
+            top = np.nan_to_num(np.sqrt(top2) * rate_hz, nan=-1.0)
         fast = np.flatnonzero(top > MAX_MARKER_SPEED_M_S)
         if fast.size:
             worst = fast[np.argmax(top[fast])]
