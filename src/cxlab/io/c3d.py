@@ -44,7 +44,7 @@ from cxlab.io._c3d_params import (
     length_factor,
     split_points,
 )
-from cxlab.io.forceplates import PlateSet, plate_frame, platforms_from_analogs
+from cxlab.io.forceplates import PlateSet, _median, plate_frame, platforms_from_analogs
 from cxlab.io.recording import Recording
 
 __all__ = ["C3DUnsupportedError", "length_factor", "marker_findings", "read_c3d", "up_axis_of"]
@@ -678,9 +678,9 @@ def _marker_up(markers: np.ndarray) -> str | None:
             warnings.simplefilter("ignore", RuntimeWarning)
             low = np.nanmedian(lo, axis=0)
             extent = np.nanmedian(hi, axis=0) - low
-    else:  # no NaN: np.median gives nanmedian's numbers without its masked-array path
-        low = np.median(lo, axis=0)
-        extent = np.median(hi, axis=0) - low
+    else:  # no NaN: per axis, the plates' 1-D median (np.median's numbers, less overhead)
+        low = np.array([_median(c) for c in lo.T])
+        extent = np.array([_median(c) for c in hi.T]) - low
     k = int(np.argmax(extent))
     others = np.delete(extent, k)
     if extent[k] >= 0.5 and np.all(extent[k] >= 1.3 * others) and -0.1 <= low[k] <= 0.3:
