@@ -554,7 +554,9 @@ def _read_fast(buf: bytes, path: Path, *, cop_threshold_n: float, zero_baseline:
         xyz *= scale
     # a valid word 4 is finite and >= +0, so clipping it is a minimum; invalid ones read 0
     res_int = np.minimum(word4, 65535.0, out=np.zeros_like(word4), where=~invalid)
-    residuals = (res_int.astype(np.int64) & 0xFF) * abs(scale) * length_m
+    # 0..65,535 truncated to uint16 exactly as to int64 (a quarter of the bytes); the low byte
+    # times a Python float is float64, the same products
+    residuals = (res_int.astype(np.uint16) & 0xFF) * abs(scale) * length_m
     np.copyto(residuals, np.nan, where=invalid)
     del word4, res_int, raw_pts
     xyz *= length_m
