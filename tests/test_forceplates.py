@@ -235,3 +235,33 @@ def test_each_supported_plate_type_has_one_loads_function():
     # the dispatch table replaces the if/elif over TYPE; a TYPE with a channel count but no
     # loads function (or the reverse) would read as a KeyError instead of a warning
     assert sorted(forceplates._LOADS_BY_TYPE) == sorted(forceplates.N_CHANNELS) == [1, 2, 3, 4]
+
+
+def test_percentile_and_median_are_numpys_bit_for_bit():
+    """The plates' order statistics (_percentile, _median) give np.percentile's and
+    np.median's numbers and types, tied zeros of either sign, infinities, ties included."""
+    from cxlab.io.forceplates import _median, _percentile
+
+    rng = np.random.default_rng(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # inf - inf in both
+        for trial in range(1000):
+            n = int(rng.integers(1, 300)) if trial % 10 else int(rng.integers(1, 20000))
+            if trial % 4 == 0:
+                v = rng.normal(size=n) * 1000
+            elif trial % 4 == 1:  # ties and signed zeros
+                v = rng.integers(-3, 3, size=n).astype(float)
+                v[rng.random(n) < 0.3] = -0.0
+            elif trial % 4 == 2:
+                v = np.round(rng.normal(size=n), 1)
+                v[rng.random(n) < 0.05] = np.inf
+                v[rng.random(n) < 0.05] = -np.inf
+            else:  # subnormal
+                v = rng.exponential(size=n) * 1e-300
+            for q in ([1, 99], 1, [0, 50, 100], 99.9):
+                got, want = _percentile(v, q), np.percentile(v, q)
+                assert type(got) is type(want)
+                assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), (n, q)
+            got, want = _median(v), np.median(v)
+            assert type(got) is type(want)
+            assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), n

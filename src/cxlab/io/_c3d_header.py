@@ -15,9 +15,10 @@ with a one-line message naming the file, the field, the value and a fix.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -208,6 +209,10 @@ _U1 = np.dtype(np.uint8)
 _F4 = {"intel": np.dtype("<f4"), "mips": np.dtype(">f4"), "dec": np.dtype("<u4")}
 
 
+#: a record's signed 16-bit offset to the next one, by byte order
+_I16 = {e: struct.Struct(e + "h") for e in "<>"}
+
+
 def _decode_value(
     buf: bytes, pos: int, dtype: int, dims: tuple[int, ...], processor: str, e: str
 ) -> Any:
@@ -219,7 +224,9 @@ def _decode_value(
         width = dims[0]
         count = n // width if width else 0
         text = raw.decode("latin-1")  # one char per byte: slicing the str = slicing the bytes
-        return [text[i * width : (i + 1) * width].rstrip(" \x00") for i in range(count)]
+        if not count:
+            return []
+        return [text[i : i + width].rstrip(" \x00") for i in range(0, count * width, width)]
     if dtype == 1:
         arr = np.frombuffer(buf, dtype=_U1, count=n, offset=pos).astype(np.int64)
     elif dtype == 2:
@@ -265,14 +272,16 @@ def read_parameters(
     if header.data_start > header.param_block + n_blocks:  # claim too small: data start bounds it
         end = min((header.data_start - 1) * BLOCK, len(buf))
     e = header.endian
-    byteorder: Literal["little", "big"] = "big" if e == ">" else "little"
+    i16 = _I16[e].unpack_from
+    processor = header.processor
     groups: dict[int, str] = {}
     pending: list[tuple[int, str, Param]] = []
     pos = start + 4
     seen = 0
     while pos + 2 <= end:
-        n_chars = abs(_int8(buf[pos]))
-        gid = _int8(buf[pos + 1])
+        n_chars, gid = buf[pos], buf[pos + 1]  # signed bytes (_int8), inlined: once a record
+        n_chars = 256 - n_chars if n_chars > 127 else n_chars
+        gid = gid - 256 if gid > 127 else gid
         if n_chars == 0 or gid == 0:
             break
         name_end = pos + 2 + n_chars
@@ -286,7 +295,7 @@ def read_parameters(
         name = buf[pos + 2 : name_end].decode("latin-1").strip().upper()
         if not name.isprintable():
             name = "".join(ch if ch.isprintable() else "?" for ch in name)
-        offset = int.from_bytes(buf[name_end : name_end + 2], byteorder, signed=True)
+        offset = i16(buf, name_end)[0]
         body = name_end + 2
         nxt = name_end + offset if offset > 0 else end
         if offset < 0:
@@ -344,7 +353,7 @@ def read_parameters(
                     field=name,
                     value=dims,
                 )
-            value = _decode_value(buf, vpos, dtype, dims, header.processor, e)
+            value = _decode_value(buf, vpos, dtype, dims, processor, e)
             pending.append((gid, name, Param(dtype, dims, value)))
         seen += 1
         if offset == 0 or nxt + 2 > end or seen > 100_000:  # last record (some point past)

@@ -106,7 +106,8 @@ def _other_points(
 ) -> dict[str, Any]:
     """Non-marker points (angles, forces, moments, powers, scalars) in SI where known."""
     idx = np.flatnonzero(~is_marker)
-    values = xyz_m[:, idx] / length_m  # back to stored units, then per kind
+    values = xyz_m.take(idx, axis=1)  # C order (xyz_m[:, idx] is not), stored units below
+    values /= length_m
     out_units = []
     for j, i in enumerate(idx):
         kind = kinds[labels[i]]

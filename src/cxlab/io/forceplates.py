@@ -555,14 +555,45 @@ def _load_sign(vn: np.ndarray) -> float | None:
     if peak < LOADED_N:
         return None
     loaded = a >= max(LOADED_N, 0.5 * peak)
-    return 1.0 if float(np.median(vn[loaded])) > 0 else -1.0  # loaded excludes NaN
+    return 1.0 if float(_median(vn[loaded])) > 0 else -1.0  # loaded excludes NaN
+
+
+def _median(v: np.ndarray) -> np.floating:
+    """``np.median`` of a non-empty 1-D float array without NaN, without its dispatch (~60 µs
+    a call on a few thousand samples): the same partition (the same ``kth``, so the same
+    element of tied values such as -0.0 and 0.0) and the same mean of the middle two."""
+    n = v.size
+    h = n // 2
+    if n % 2:  # np.mean of the middle element(s): add.reduce (-0.0 sums to 0.0), / count
+        return np.add.reduce(np.partition(v, [h, -1])[h : h + 1]) / 1
+    return np.add.reduce(np.partition(v, [h - 1, h, -1])[h - 1 : h + 1]) / 2
+
+
+def _percentile(kept: np.ndarray, q: Any) -> Any:
+    """``np.percentile(kept, q)`` (method "linear") of a non-empty 1-D float array without
+    NaN, in NumPy's own steps without its dispatch and validation (~140 µs a call): virtual
+    index (n - 1) q / 100, the same partition, NumPy's two-sided interpolation
+    (``numpy.lib._function_base_impl._lerp``).  ``q`` a number or a list, as np.percentile."""
+    quantiles = np.true_divide(q, 100)
+    n = kept.size
+    virtual = (n - 1) * quantiles
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev, nxt = np.where(above, -1, prev).astype(np.intp), np.where(above, -1, nxt).astype(np.intp)
+    gamma = virtual - prev
+    part = np.partition(kept, np.unique(np.concatenate(([0, -1], prev.ravel(), nxt.ravel()))))
+    a, b = part[prev], part[nxt]
+    diff = b - a
+    out = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+    return out[()] if out.ndim == 0 else out
 
 
 def _nanpercentile(v: np.ndarray, q: Any) -> Any:
     """``np.nanpercentile`` of a 1-D array with at least one non-NaN value, without its
     masked-array machinery: the same order statistics of the same values (NaN dropped)."""
     kept = v[~np.isnan(v)]
-    return np.percentile(kept, q) if kept.size else np.nanpercentile(v, q)
+    return _percentile(kept, q) if kept.size else np.nanpercentile(v, q)
 
 
 def _zero_is_unloaded(vn: np.ndarray, window: slice) -> tuple[bool, float, float]:
@@ -623,7 +654,7 @@ def plate_findings(
             f"vertical force sits at {p1:.0f} N or below in 1 % of the samples: a plate "
             "cannot pull the body down (offset or sign wrong)"
         )
-    if p99 - p1 < 2 * LOADED_N and abs(med := np.median(vn[~np.isnan(vn)])) > ABSURD_STEADY_N:
+    if p99 - p1 < 2 * LOADED_N and abs(med := _median(vn[~np.isnan(vn)])) > ABSURD_STEADY_N:
         out.append(
             f"plate reads a steady {med:.0f} N with no load change, "
             "more than a person standing still: analog offset wrong?"
