@@ -41,51 +41,84 @@ __all__ = ["DERIVED", "decode", "encode", "inputs_for", "sql_select"]
 DERIVED: dict[str, tuple[str, ...]] = {"forces": ("cop_x", "cop_y", "tz")}
 """Per table, the columns stored as null where they follow from the others."""
 
-_INPUTS = ("fx", "fy", "fz", "mx", "my", "mz", "cop_z")
+_NEEDS = {  # what each derived column's formula reads
+    "cop_x": ("fx", "fz", "my", "cop_z"),
+    "cop_y": ("fy", "fz", "mx", "cop_z"),
+    "tz": ("fx", "fy", "fz", "mx", "my", "mz", "cop_z", "cop_x", "cop_y"),
+}
 _REL_TOL = 2.0**-20  # of the terms' magnitudes: ~8 float32 ulps
+_F64 = np.float64
 
 
-def _f64(table: pa.Table, name: str) -> np.ndarray:
-    """Column ``name`` of ``table`` as float64 (nulls as NaN)."""
+def _np(table: pa.Table, name: str) -> np.ndarray:
+    """Column ``name`` of ``table`` as its float32 NumPy array (nulls as NaN)."""
     col = table.column(name)
     if col.null_count:
         col = pc.fill_null(col, np.float32("nan"))
-    return col.to_numpy().astype(np.float64)
+    return col.to_numpy()
 
 
-def _cop(g: dict[str, np.ndarray], /) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The derived ``cop_x``, ``cop_y`` (float64 of the float32 rounding) and each one's
-    tolerance, from the float64 views ``g`` of the stored float32 inputs."""
-    h, fz = g["cop_z"], g["fz"]
-    hx, hy = h * g["fx"], h * g["fy"]
+def _x(g: dict[str, np.ndarray], /) -> np.ndarray:
+    """``cop_x = (cop_z·fx − my) / fz`` in float64 from the float32 columns ``g``, rounded
+    to float32 (ufuncs with ``dtype=float64``: the same IEEE operations as widening first)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = ((hx - g["my"]) / fz).astype(np.float32).astype(np.float64)
-        y = ((g["mx"] + hy) / fz).astype(np.float32).astype(np.float64)
-        tol_x = _REL_TOL * (np.abs(hx) + np.abs(g["my"])) / np.abs(fz)
-        tol_y = _REL_TOL * (np.abs(g["mx"]) + np.abs(hy)) / np.abs(fz)
-    return x, y, tol_x, tol_y
+        a = np.multiply(g["cop_z"], g["fx"], dtype=_F64)
+        np.subtract(a, g["my"], out=a, dtype=_F64)
+        np.divide(a, g["fz"], out=a, dtype=_F64)
+    return a.astype(np.float32)
 
 
-def _tz(g: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, /):
-    """The derived ``tz`` (float64 of the float32 rounding) and its tolerance, from the
-    decoded ``cop_x`` ``x`` and ``cop_y`` ``y`` (float64 views of float32 values)."""
-    xfy, yfx = x * g["fy"], y * g["fx"]
+def _y(g: dict[str, np.ndarray], /) -> np.ndarray:
+    """``cop_y = (mx + cop_z·fy) / fz``, as :func:`_x`."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = np.multiply(g["cop_z"], g["fy"], dtype=_F64)
+        np.add(g["mx"], a, out=a, dtype=_F64)
+        np.divide(a, g["fz"], out=a, dtype=_F64)
+    return a.astype(np.float32)
+
+
+def _tz(g: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, /) -> np.ndarray:
+    """``tz = mz − cop_x·fy + cop_y·fx`` from the float32 CoP ``x``, ``y`` a reader gets,
+    as :func:`_x`."""
     with np.errstate(invalid="ignore", over="ignore"):
-        tz = (g["mz"] - xfy + yfx).astype(np.float32).astype(np.float64)
-        tol = _REL_TOL * (np.abs(g["mz"]) + np.abs(xfy) + np.abs(yfx))
-    return tz, tol
+        a = np.multiply(x, g["fy"], dtype=_F64)
+        np.subtract(g["mz"], a, out=a, dtype=_F64)
+        a += np.multiply(y, g["fx"], dtype=_F64)
+    return a.astype(np.float32)
 
 
-def _agrees(derived: np.ndarray, given: np.ndarray, tol: np.ndarray, /) -> np.ndarray:
-    """Rows where ``derived`` stands in for the finite ``given`` (within ``tol``)."""
+def _within(derived: np.ndarray, given: np.ndarray, tol: np.ndarray, /) -> np.ndarray:
+    """Rows where the float32 ``derived`` stands in for the finite ``given`` (within
+    ``tol``, float64)."""
     with np.errstate(invalid="ignore"):
-        return np.isfinite(given) & np.isfinite(derived) & (np.abs(derived - given) <= tol)
+        d = np.subtract(derived, given, dtype=_F64)
+        return np.isfinite(given) & np.isfinite(derived) & (np.abs(d) <= tol)
+
+
+def _cop_tolerances(g: dict[str, np.ndarray], /) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 rounding of the CoP formulas' terms: ``2**-20`` times the sum of their
+    magnitudes, divided by ``|fz|`` (float64)."""
+    f = {k: g[k].astype(_F64) for k in ("fx", "fy", "fz", "mx", "my", "cop_z")}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        tol_x = _REL_TOL * (np.abs(f["cop_z"] * f["fx"]) + np.abs(f["my"])) / np.abs(f["fz"])
+        tol_y = _REL_TOL * (np.abs(f["mx"]) + np.abs(f["cop_z"] * f["fy"])) / np.abs(f["fz"])
+    return tol_x, tol_y
+
+
+def _tz_tolerance(g: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, /) -> np.ndarray:
+    """The float32 rounding of the free-moment formula's terms (as :func:`_cop_tolerances`)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _REL_TOL * (
+            np.abs(g["mz"].astype(_F64))
+            + np.abs(np.multiply(x, g["fy"], dtype=_F64))
+            + np.abs(np.multiply(y, g["fx"], dtype=_F64))
+        )
 
 
 def _set(table: pa.Table, name: str, values: np.ndarray, null: np.ndarray | None) -> pa.Table:
     """``table`` with float32 column ``name`` replaced by ``values`` (null where ``null``)."""
     i = table.schema.get_field_index(name)
-    arr = pa.array(values.astype(np.float32), type=pa.float32(), mask=null)
+    arr = pa.array(values.astype(np.float32, copy=False), type=pa.float32(), mask=null)
     return table.set_column(i, table.schema.field(i), arr)
 
 
@@ -94,45 +127,46 @@ def encode(name: str, table: pa.Table, /) -> pa.Table:
     :data:`DERIVED` column null where its formula gives it back (see the module doc)."""
     if name not in DERIVED or table.num_rows == 0:
         return table
-    g = {c: _f64(table, c) for c in _INPUTS}
-    cx, cy, ctz = (_f64(table, c) for c in DERIVED[name])
-    x, y, tol_x, tol_y = _cop(g)
-    null_x, null_y = _agrees(x, cx, tol_x), _agrees(y, cy, tol_y)
-    dx, dy = np.where(null_x, x, cx), np.where(null_y, y, cy)  # what a reader gets
-    tz, tol_tz = _tz(g, dx, dy)
-    null_tz = _agrees(tz, ctz, tol_tz)
-    for col, given, null in (("cop_x", cx, null_x), ("cop_y", cy, null_y), ("tz", ctz, null_tz)):
+    g = {c: _np(table, c) for c in _NEEDS["tz"]}
+    x, y = _x(g), _y(g)
+    tol_x, tol_y = _cop_tolerances(g)
+    null_x, null_y = _within(x, g["cop_x"], tol_x), _within(y, g["cop_y"], tol_y)
+    dx, dy = np.where(null_x, x, g["cop_x"]), np.where(null_y, y, g["cop_y"])  # as read
+    tz, given_tz = _tz(g, dx, dy), _np(table, "tz")
+    null_tz = _within(tz, given_tz, _tz_tolerance(g, dx, dy))
+    for col, given, null in (("cop_x", g["cop_x"], null_x), ("cop_y", g["cop_y"], null_y)):
         table = _set(table, col, given, null)
-    return table
+    return _set(table, "tz", given_tz, null_tz)
 
 
 def inputs_for(name: str, columns: Sequence[str], /) -> list[str]:
     """``columns`` plus what :func:`decode` needs to fill the derived ones among them."""
-    wanted = set(columns) & set(DERIVED.get(name, ()))
-    if not wanted:
-        return list(columns)
-    need = [*_INPUTS, "cop_x", "cop_y"] if "tz" in wanted else [*_INPUTS]
-    return list(columns) + [c for c in need if c not in columns]
+    need: list[str] = []
+    for c in DERIVED.get(name, ()):
+        if c in columns:
+            need += [n for n in _NEEDS[c] if n not in columns and n not in need]
+    return [*columns, *need]
 
 
 def decode(name: str, table: pa.Table, /, *, columns: Sequence[str] | None = None) -> pa.Table:
     """``table`` as read from ``name``'s files (with :func:`inputs_for` of ``columns``)
     with the derived columns' nulls filled, then only ``columns`` (default: all)."""
     derived = [c for c in DERIVED.get(name, ()) if c in table.column_names]
-    if any(table.column(c).null_count for c in derived):
-        g = {c: _f64(table, c) for c in _INPUTS}
-        x, y, _, _ = _cop(g)
-        filled = {}
-        for col, d in (("cop_x", x), ("cop_y", y)):
-            if col in table.column_names:
-                raw = table.column(col)
-                filled[col] = np.where(pc.is_null(raw).to_numpy(), d, _f64(table, col))
-        if "tz" in derived:
-            tz, _ = _tz(g, filled["cop_x"], filled["cop_y"])
-            raw = table.column("tz")
-            filled["tz"] = np.where(pc.is_null(raw).to_numpy(), tz, _f64(table, "tz"))
-        for col, values in filled.items():
-            table = _set(table, col, values, None)
+    holes = [c for c in derived if table.column(c).null_count]
+    if holes:
+        have = set(table.column_names)
+        g = {c: _np(table, c) for c in _NEEDS["tz"][:7] if c in have}
+        filled: dict[str, pa.ChunkedArray] = {}
+        for c, formula in (("cop_x", _x), ("cop_y", _y)):
+            if c in holes or ("tz" in holes and c in derived):
+                col = table.column(c)
+                filled[c] = pc.coalesce(col, pa.array(formula(g))) if col.null_count else col
+        if "tz" in holes:
+            xy = (pc.fill_null(filled[c], np.float32("nan")).to_numpy() for c in ("cop_x", "cop_y"))
+            filled["tz"] = pc.coalesce(table.column("tz"), pa.array(_tz(g, *xy)))
+        for c in holes:
+            i = table.schema.get_field_index(c)
+            table = table.set_column(i, table.schema.field(i), filled[c])
     return table if columns is None else table.select(list(columns))
 
 
