@@ -377,7 +377,9 @@ def test_killed_run_experiment_leaves_the_old_run_or_the_new_one_never_half(tmp_
     from cxlab.report import render_report
     from truth_store import truth_store
 
-    truth_store(tmp_path / "store", 16, 3, seed=9)
+    # 8 subjects (2 an arm) x 2 sessions: the claim is about the run folder's files, not
+    # the estimates; the run's own time sets the random kill's delay
+    truth_store(tmp_path / "store", 8, 2, seed=9)
     (tmp_path / "crash.toml").write_text(SPEC, encoding="utf-8")
     t0 = time.perf_counter()
     run = run_experiment(tmp_path / "crash.toml", out=tmp_path / "runs")

@@ -39,6 +39,10 @@ better = "higher"
 
 #: the tasks of SPEC's outcomes: the only trials the mocap store needs
 STUDY_TASKS = frozenset({"landing", "cmj"})
+#: the one run of each task the mocap store ingests: every check here is on sessions, dates,
+#: programmes and per-session outcome values, none on the number of trials in a session (the
+#: demo has two runs of each; the second would double the store's ingest and features)
+STUDY_RUN = "1"
 
 
 def _spec(root: Path, *, time: str, design: str = "parallel", name: str = "mocap") -> Path:
@@ -53,8 +57,8 @@ def _spec(root: Path, *, time: str, design: str = "parallel", name: str = "mocap
 def mocap(demo_cohort, built_once, tmp_path_factory):
     """The shared demo cohort's C3D files (conftest ``demo_cohort``: 16 subjects x 2
     sessions), renamed to carry the session date, ingested with a {date} pattern once for
-    the whole run (``built_once``), only the trials of the spec's outcomes (``STUDY_TASKS``);
-    the programme log but no surveys. Each use gets its own
+    the whole run (``built_once``), only run 1 (``STUDY_RUN``) of the trials of the spec's
+    outcomes (``STUDY_TASKS``); the programme log but no surveys. Each use gets its own
     folder for specs and runs, with ``store`` linked to the shared (read-only) store."""
     from conftest import DEMO_SEED, DEMO_SESSIONS, DEMO_SUBJECTS
     from cxlab.synth.truth import simulate_truth
@@ -74,7 +78,7 @@ def mocap(demo_cohort, built_once, tmp_path_factory):
             day = pd.Timestamp(when.loc[(label, session)]).strftime("%Y-%m-%d")
             task_run = f.stem.split("_task-", 1)[1]  # balance_left_run-1
             task, run = task_run.rsplit("_run-", 1)
-            if task not in STUDY_TASKS:  # the spec's outcomes need no other trials
+            if task not in STUDY_TASKS or run != STUDY_RUN:  # no check needs other trials
                 continue
             dest = dated / f"sub-{label}" / f"{day}_ses-{session}" / f"{task}_{run}.c3d"
             dest.parent.mkdir(parents=True, exist_ok=True)
