@@ -4,7 +4,9 @@ One page per athlete: every key metric over **dates** with the athlete's typical
 and the squad's smallest worthwhile change (Hopkins 2000), the programme and adherence on
 the same time axis, the latest force–time curve over the baseline curve (and left vs
 right; the CMJ's stored time-normalised curve from the ``curves`` table, else the raw
-forces), and the latest asymmetries with the weaker side named. One squad index: a row per
+forces), and the latest session's left/right pairs of
+:func:`cxlab.features.pairing.side_pairs` (per task, with pairing and trials per side) with
+the weaker side named. One squad index: a row per
 athlete with latest values, change since baseline (flagged beyond the typical error), open
 flags and a link. Pages load nothing from elsewhere; a Content-Security-Policy allows only
 the page's own inline style and script (by hash) and ``data:`` images; every text is
@@ -83,7 +85,7 @@ SQUAD_METRICS = (
 #: shown at all: feature -> plain name. Which left and right values are compared (same
 #: recording, or separate single-leg trials) and per which task is
 #: :func:`cxlab.features.pairing.side_pairs`'s rule, not this list's.
-SIDE_TITLES = {
+_SIDE_TITLES = {
     "cmj_propulsive_impulse_n_s": "CMJ push-off impulse",
     "cmj_braking_impulse_n_s": "CMJ braking impulse",
     "sj_propulsive_impulse_n_s": "Squat jump push-off impulse",
@@ -105,7 +107,7 @@ SIDE_TITLES = {
 #: better, are shown per leg in :data:`KEY_METRICS` and never paired (separate balance
 #: trials; angles).
 SIDE_PAIRS: dict[str, tuple[str, Literal["higher", "lower"]]] = {
-    f: (title, "higher") for f, title in SIDE_TITLES.items()
+    f: (title, "higher") for f, title in _SIDE_TITLES.items()
 }
 #: Plain-language names of the shipped screening rules.
 RULE_TITLES = {
