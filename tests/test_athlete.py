@@ -117,21 +117,6 @@ def test_change_direction_uses_te_swc_and_the_metric_direction():
     assert change_direction(0.5, te=np.nan, swc=0.02, better="higher") == "within noise"
 
 
-def _row(rec, sid, ses, task, trial, feature, side, value, unit):
-    return dict(
-        recording_id=rec,
-        subject_id=sid,
-        session=ses,
-        task=task,
-        trial=trial,
-        feature=feature,
-        side=side,
-        value=value,
-        unit=unit,
-        method="hand-worked",
-    )
-
-
 def _asym_rows(html: str) -> list[list[str]]:
     """The cells (tags stripped) of the page's left-vs-right table, one list per row."""
     i = html.index('<section id="asymmetry">')
@@ -178,8 +163,10 @@ def _hand_store(tmp_path, rows=_HAND):
     from cxlab.store import Store
 
     st = Store(tmp_path / "hand")
-    rec = {r: hashlib.sha256(r.encode()).hexdigest()[:16] for r, *_ in rows}
-    st.write("features", pd.DataFrame([_row(rec[r], _SID, *rest) for r, *rest in rows]))
+    cols = ["recording_id", "session", "task", "trial", "feature", "side", "value", "unit"]
+    d = pd.DataFrame(rows, columns=cols).assign(subject_id=_SID, method="hand-worked")
+    d["recording_id"] = [hashlib.sha256(r.encode()).hexdigest()[:16] for r in d["recording_id"]]
+    st.write("features", d)
     return st
 
 
