@@ -16,6 +16,7 @@ from cxlab.cli import app
 from cxlab.pseudo import pseudonymise
 from cxlab.screen.athlete import (
     KEY_METRICS,
+    SIDE_PAIRS,
     _noise,
     change_direction,
     session_dates,
@@ -62,9 +63,12 @@ def test_hostile_text_in_the_store_is_escaped(store, tmp_path):
     st, _ = store
     f = st.table("features")
     sid = f["subject_id"].iloc[0]
-    evil = f[(f["subject_id"] == sid) & (f["feature"] == "knee_fppa_peak_deg")].copy()
+    paired = ["knee_fppa_peak_deg", "landing_peak_force_n"]  # the force is on the L/R table
+    evil = f[(f["subject_id"] == sid) & f["feature"].isin(paired)].copy()
     evil["unit"] = "<script>alert(1)</script>"
     evil["session"] = evil["session"].astype(str) + "<img src=x onerror=alert(2)>"
+    force = evil["feature"] == "landing_peak_force_n"  # the knee rows keep the screen's task
+    evil.loc[force, "task"] = "<b onmouseover=alert(3)>landing</b>"
     st.write("features", evil, key="evil")
     html = tmp_path / "pages" / f"athlete-{sid}.html"
     with pytest.warns(CxlabWarning, match="expects 'deg'"):  # the screen ignores those rows
@@ -72,6 +76,7 @@ def test_hostile_text_in_the_store_is_escaped(store, tmp_path):
     text = html.read_text()
     assert "<script>alert(1)" not in text and "&lt;script&gt;alert(1)" in text
     assert "<img src=x" not in text
+    assert "<b onmouseover" not in text and "&lt;b onmouseover=alert(3)&gt;landing" in text
 
 
 def test_session_dates_come_from_the_scores_when_there_is_no_sessions_table(store):
@@ -112,18 +117,125 @@ def test_change_direction_uses_te_swc_and_the_metric_direction():
     assert change_direction(0.5, te=np.nan, swc=0.02, better="higher") == "within noise"
 
 
-def test_weaker_side_follows_the_direction_of_better(store, tmp_path):
-    st, _ = store
-    write_athlete_pages(st, tmp_path / "pages")
-    f = st.table("features")
-    sid = f["subject_id"].iloc[0]
-    last = f[(f["subject_id"] == sid) & (f["feature"] == "knee_fppa_peak_deg")]
-    last = last[last["session"] == str(last["session"].astype(int).max())]
-    m = last.groupby("side")["value"].mean()
-    worse = "left" if m["left"] > m["right"] else "right"  # more valgus is worse
-    html = (tmp_path / "pages" / f"athlete-{sid}.html").read_text()
-    row = re.search(r"Knee valgus on landing, deg <span[^<]*</span></td>(.*?)</tr>", html, re.S)
-    assert row and row.group(1).rstrip().endswith(f"<td>{worse}</td>")
+def _asym_rows(html: str) -> list[list[str]]:
+    """The cells (tags stripped) of the page's left-vs-right table, one list per row."""
+    i = html.index('<section id="asymmetry">')
+    sec = html[i : html.index("</section>", i)]
+    rows = re.findall(r"<tr>(.*?)</tr>", sec, flags=re.S)[1:]  # without the header
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+        for r in rows
+    ]
+
+
+#: hand-worked latest session (2) of one athlete, values chosen so every mean is exact
+_SID = "a1b2c3d4e5f6"
+_HAND = [
+    # session 1: an older session, never on the page's left-vs-right table
+    ("r0", "1", "cmj", "1", "cmj_propulsive_impulse_n_s", "left", 50.0, "N.s"),
+    ("r0", "1", "cmj", "1", "cmj_propulsive_impulse_n_s", "right", 500.0, "N.s"),
+    # cmj, two recordings with both plates: L (120 + 110) / 2 = 115, R (100 + 90) / 2 = 95
+    ("r1", "2", "cmj", "1", "cmj_propulsive_impulse_n_s", "left", 120.0, "N.s"),
+    ("r1", "2", "cmj", "1", "cmj_propulsive_impulse_n_s", "right", 100.0, "N.s"),
+    ("r2", "2", "cmj", "2", "cmj_propulsive_impulse_n_s", "left", 110.0, "N.s"),
+    ("r2", "2", "cmj", "2", "cmj_propulsive_impulse_n_s", "right", 90.0, "N.s"),
+    # the same feature in a second task: its own row (a mean across tasks would be 103/93)
+    ("r3", "2", "cmj_arms", "1", "cmj_propulsive_impulse_n_s", "left", 80.0, "N.s"),
+    ("r3", "2", "cmj_arms", "1", "cmj_propulsive_impulse_n_s", "right", 100.0, "N.s"),
+    # an angle measured on both sides of one recording: never paired
+    ("r4", "2", "landing", "1", "knee_fppa_peak_deg", "left", 12.0, "deg"),
+    ("r4", "2", "landing", "1", "knee_fppa_peak_deg", "right", 4.0, "deg"),
+    # single-leg trials: L (0.20 + 0.22) / 2 = 0.21 on 2 trials, R 0.18 on 1
+    ("r5", "2", "cmj_left", "1", "slcmj_jump_height_impulse_m", "left", 0.20, "m"),
+    ("r6", "2", "cmj_left", "2", "slcmj_jump_height_impulse_m", "left", 0.22, "m"),
+    ("r7", "2", "cmj_right", "1", "slcmj_jump_height_impulse_m", "right", 0.18, "m"),
+    # body mass and hop counts of single-leg trials: never paired
+    ("r5", "2", "cmj_left", "1", "slcmj_body_mass_kg", "left", 70.0, "kg"),
+    ("r7", "2", "cmj_right", "1", "slcmj_body_mass_kg", "right", 72.0, "kg"),
+    ("r8", "2", "hop_left", "1", "slhop_n_hops", "left", 10.0, "1"),
+    ("r9", "2", "hop_right", "1", "slhop_n_hops", "right", 8.0, "1"),
+    ("r8", "2", "hop_left", "1", "slhop_rsi", "left", 0.30, "m/s"),
+    ("r9", "2", "hop_right", "1", "slhop_rsi", "right", 0.40, "m/s"),
+]
+
+
+def _hand_store(tmp_path, rows=_HAND):
+    from cxlab.store import Store
+
+    st = Store(tmp_path / "hand")
+    cols = ["recording_id", "session", "task", "trial", "feature", "side", "value", "unit"]
+    d = pd.DataFrame(rows, columns=cols).assign(subject_id=_SID, method="hand-worked")
+    d["recording_id"] = [hashlib.sha256(r.encode()).hexdigest()[:16] for r in d["recording_id"]]
+    st.write("features", d)
+    return st
+
+
+def test_left_vs_right_is_hand_worked_per_task_with_its_pairing_and_n(tmp_path):
+    st = _hand_store(tmp_path)
+    (page,) = write_athlete_pages(st, tmp_path / "pages")[:-1]
+    got = _asym_rows(page.read_text())
+    assert got == [
+        # title, task, left, right, LSI, weaker, paired from, trials (L / R)
+        ["CMJ push-off impulse, N.s (higher is better)", "cmj", "115", "95", "83 %", "right",
+         "same recording", "2 / 2"],  # 100 * 95 / 115 = 82.6 %
+        ["CMJ push-off impulse, N.s (higher is better)", "cmj_arms", "80", "100", "80 %",
+         "left", "same recording", "1 / 1"],
+        ["Single-leg jump height, m (higher is better)", "cmj_single_leg", "0.21", "0.18",
+         "86 %", "right", "separate single-leg trials", "2 / 1"],  # 100 * 0.18 / 0.21
+        ["Single-leg hop reactive strength (RSI), m/s (higher is better)", "hop_single_leg",
+         "0.3", "0.4", "75 %", "left", "separate single-leg trials", "1 / 1"],
+    ]  # fmt: skip
+
+
+def test_no_mean_across_tasks_and_the_rows_come_from_the_one_pairing_rule(tmp_path):
+    """Every row on the page is a row of ``side_pairs`` of the store, numbers unchanged."""
+    from cxlab.features.pairing import side_pairs
+
+    st = _hand_store(tmp_path)
+    (page,) = write_athlete_pages(st, tmp_path / "pages")[:-1]
+    got = _asym_rows(page.read_text())
+    p = side_pairs(st.table("features"))
+    p = p[(p["session"] == "2") & p["feature"].isin(list(SIDE_PAIRS))]
+    assert [r[1] for r in got] == p["task"].tolist()
+    np.testing.assert_allclose([float(r[2]) for r in got], p["left"], rtol=2e-3)
+    n = zip(p["n_left"], p["n_right"], strict=True)
+    assert [r[7] for r in got] == [f"{a} / {b}" for a, b in n]
+    assert not any("103" in c or "93" in c for r in got for c in r[2:4])  # no cross-task mean
+
+
+def test_weaker_side_follows_the_direction_of_better(monkeypatch):
+    """With a lower-is-better measure the side with the larger value is the weaker one."""
+    import cxlab.screen.athlete as ath
+
+    pairs = pd.DataFrame(
+        {
+            "task": ["dj", "dj", "dj"],
+            "feature": ["dj_peak_contact_force_n"] * 3,
+            "unit": ["N"] * 3,
+            "left": [900.0, 1000.0, 800.0],
+            "right": [1000.0, 900.0, 800.0],
+            "pairing": ["same recording"] * 3,
+            "n_left": [1, 1, 1],
+            "n_right": [1, 1, 1],
+        }
+    )
+    higher = [r["weaker"] for r in ath._asymmetries(pairs)]
+    monkeypatch.setitem(ath.SIDE_PAIRS, "dj_peak_contact_force_n", ("Contact force", "lower"))
+    rows = ath._asymmetries(pairs)
+    assert higher == ["left", "right", "equal"]
+    assert [r["weaker"] for r in rows] == ["right", "left", "equal"]
+    np.testing.assert_allclose([r["lsi"] for r in rows], [90.0, 90.0, 100.0])
+
+
+def test_page_measures_are_pairable_and_name_every_single_leg_outcome():
+    """No body mass, count, angle or per-leg balance measure is listed; every single-leg
+    jump outcome ``side_pairs`` may pair has a title, so none is silently dropped."""
+    from cxlab.features.tasks import SINGLE_LEG_METRICS
+
+    single = {f for fs in SINGLE_LEG_METRICS.values() for f in fs}
+    assert single <= set(SIDE_PAIRS)
+    bad = re.compile(r"(_deg|_kg|_n_hops|^balance_)")
+    assert not [f for f in SIDE_PAIRS if bad.search(f)]
 
 
 def test_cli_athlete_and_pseudonyms_print_locally_and_write_nothing(store, tmp_path):

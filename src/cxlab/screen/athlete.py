@@ -4,7 +4,9 @@ One page per athlete: every key metric over **dates** with the athlete's typical
 and the squad's smallest worthwhile change (Hopkins 2000), the programme and adherence on
 the same time axis, the latest force–time curve over the baseline curve (and left vs
 right; the CMJ's stored time-normalised curve from the ``curves`` table, else the raw
-forces), and the latest asymmetries with the weaker side named. One squad index: a row per
+forces), and the latest session's left/right pairs of
+:func:`cxlab.features.pairing.side_pairs` (per task, with pairing and trials per side) with
+the weaker side named. One squad index: a row per
 athlete with latest values, change since baseline (flagged beyond the typical error), open
 flags and a link. Pages load nothing from elsewhere; a Content-Security-Policy allows only
 the page's own inline style and script (by hash) and ``data:`` images; every text is
@@ -26,6 +28,7 @@ import pandas as pd
 
 from cxlab._check import CxlabError, warn
 from cxlab.features.asymmetry import weaker_limb_lsi
+from cxlab.features.pairing import side_pairs
 from cxlab.screen import _svg
 from cxlab.store import Store, write_text
 
@@ -78,17 +81,33 @@ SQUAD_METRICS = (
     "imtp_peak_force_n_kg",
     "cmj_propulsive_impulse_lsi_pct",
 )
-#: Left/right quantities compared on the page: feature -> (plain name, better).
-SIDE_PAIRS = {
-    "cmj_propulsive_impulse_n_s": ("CMJ push-off impulse", "higher"),
-    "cmj_braking_impulse_n_s": ("CMJ braking impulse", "higher"),
-    "sj_propulsive_impulse_n_s": ("Squat jump push-off impulse", "higher"),
-    "dj_peak_contact_force_n": ("Drop jump contact force", "higher"),
-    "imtp_peak_force_net_n": ("Mid-thigh pull peak force", "higher"),
-    "landing_peak_force_n": ("Landing peak force (load taken)", "higher"),
-    "knee_fppa_peak_deg": ("Knee valgus on landing", "lower"),
-    "balance_mean_velocity_m_s": ("Single-leg balance sway", "lower"),
-    "slcmj_jump_height_impulse_m": ("Single-leg jump height", "higher"),
+#: Names of the left/right measures the page shows, for the measures whose pairs are
+#: shown at all: feature -> plain name. Which left and right values are compared (same
+#: recording, or separate single-leg trials) and per which task is
+#: :func:`cxlab.features.pairing.side_pairs`'s rule, not this list's.
+_SIDE_TITLES = {
+    "cmj_propulsive_impulse_n_s": "CMJ push-off impulse",
+    "cmj_braking_impulse_n_s": "CMJ braking impulse",
+    "sj_propulsive_impulse_n_s": "Squat jump push-off impulse",
+    "dj_peak_contact_force_n": "Drop jump contact force",
+    "imtp_peak_force_net_n": "Mid-thigh pull peak force",
+    "landing_peak_force_n": "Landing peak force (load taken)",
+    "slcmj_jump_height_impulse_m": "Single-leg jump height",
+    "slcmj_propulsive_impulse_n_s": "Single-leg jump push-off impulse",
+    "slcmj_peak_propulsive_power_w": "Single-leg jump peak power",
+    "slhop_rsi": "Single-leg hop reactive strength (RSI)",
+    "slhop_jump_height_flight_m": "Single-leg hop height",
+}
+#: Left/right measures of the page: feature -> (plain name, better). The direction is
+#: ``"higher"`` for every one: :func:`~cxlab.features.pairing.side_pairs` pairs only
+#: ratio-scale values > 0, never angles, and the measures named here are forces, impulses,
+#: power and jump outcomes (the single-leg ones are
+#: :data:`cxlab.features.tasks.SINGLE_LEG_METRICS`, declared there as performance outcomes),
+#: so the side that produces less is the weaker one. Sway and valgus, where lower is
+#: better, are shown per leg in :data:`KEY_METRICS` and never paired (separate balance
+#: trials; angles).
+SIDE_PAIRS: dict[str, tuple[str, Literal["higher", "lower"]]] = {
+    f: (title, "higher") for f, title in _SIDE_TITLES.items()
 }
 #: Plain-language names of the shipped screening rules.
 RULE_TITLES = {
@@ -336,35 +355,39 @@ def change_direction(
     return "better" if (change > 0) == (better == "higher") else "worse"
 
 
-def _asymmetries(latest: pd.DataFrame) -> list[dict]:
-    """Left vs right of the latest session, weaker side named by the metric's direction."""
-    rows = []
-    for feat, (title, better) in SIDE_PAIRS.items():
-        d = latest[latest["feature"] == feat].groupby("side")["value"].mean()
-        if not {"left", "right"} <= set(d.index):
-            continue
-        lv, rv = float(d["left"]), float(d["right"])
-        unit = latest.loc[latest["feature"] == feat, "unit"].iloc[0]
-        big = max(abs(lv), abs(rv))
-        near_zero = big == 0 or (lv * rv < 0) or (feat.endswith("_deg") and big < 2.0)
-        if near_zero:
-            lsi, weaker = None, "not computed (values near zero)"
-        else:
-            lsi = float(weaker_limb_lsi(lv, rv))
-            worse_left = (lv < rv) if better == "higher" else (lv > rv)
-            weaker = "equal" if lv == rv else ("left" if worse_left else "right")
-        rows.append(
-            {
-                "title": title,
-                "left": lv,
-                "right": rv,
-                "unit": unit,
-                "lsi": lsi,
-                "weaker": weaker,
-                "better": better,
-            }
-        )
-    return rows
+def _asymmetries(pairs: pd.DataFrame, /) -> list[dict]:
+    """Left vs right rows of one athlete's latest session, weaker side named by direction.
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Rows of :func:`cxlab.features.pairing.side_pairs` (one subject x session): one row
+        per task x feature, ``left`` / ``right`` the trial means (in ``unit``, > 0) with
+        their ``pairing`` and ``n_left`` / ``n_right``.
+
+    Returns
+    -------
+    list of dict
+        One per pair of a :data:`SIDE_PAIRS` feature, in task then :data:`SIDE_PAIRS`
+        order: ``title``, ``task``, ``feature``, ``unit``, ``left``, ``right``, ``pairing``,
+        ``n_left``, ``n_right``, ``better``, ``lsi`` (weaker-limb LSI, %) and ``weaker``
+        (``"left"``, ``"right"`` or ``"equal"``; the side on the worse side of ``better``).
+    """
+    rank = {f: i for i, f in enumerate(SIDE_PAIRS)}
+    d = pairs[pairs["feature"].isin(list(SIDE_PAIRS))]
+    d = d.assign(_rank=d["feature"].map(rank)).sort_values(["task", "_rank"], kind="stable")
+    lv, rv = d["left"].to_numpy(float), d["right"].to_numpy(float)
+    better = d["feature"].map(lambda f: SIDE_PAIRS[f][1]).to_numpy(str)
+    left_worse = np.where(better == "higher", lv < rv, lv > rv)
+    weaker = np.where(lv == rv, "equal", np.where(left_worse, "left", "right"))
+    out = d.assign(
+        title=d["feature"].map(lambda f: SIDE_PAIRS[f][0]),
+        better=better,
+        lsi=weaker_limb_lsi(lv, rv),
+        weaker=weaker,
+    )
+    cols = ["title", "task", "feature", "unit", "left", "right", "pairing", "n_left", "n_right"]
+    return out[[*cols, "better", "lsi", "weaker"]].to_dict("records")
 
 
 def _hashes(html: str) -> str:
@@ -449,6 +472,7 @@ def write_athlete_pages(
     prog = st.table("interventions")
     flags = _flags(st)
     noise = {m: _noise(feats, m) for m in metrics}
+    pairs = side_pairs(feats)  # the whole table: a signed feature is paired for no one
     stored = (
         st.table(
             "curves",
@@ -519,7 +543,9 @@ def write_athlete_pages(
             curve=curve,
             curve_task=curve_task,
             curve_caption=caption,
-            asym=_asymmetries(last),
+            asym=_asymmetries(
+                pairs[(pairs["subject_id"] == sid) & (pairs["session"] == last["session"].iloc[0])]
+            ),
             flags=open_flags,
             programme=programme.astype(object).where(programme.notna(), None).to_dict("records"),
             sessions=[
