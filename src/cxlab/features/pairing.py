@@ -1,8 +1,9 @@
 """Which left and right values of a long features table may be compared, and how.
 
 One rule, read by the experiment report's asymmetry table
-(:func:`cxlab.experiments.analysis.asymmetry_table`) and the client profile page
-(:mod:`cxlab.screen.profile`):
+(:func:`cxlab.experiments.analysis.asymmetry_table`), the client profile page
+(:mod:`cxlab.screen.profile`) and the coach's weekly athlete page
+(:mod:`cxlab.screen.athlete`):
 
 * **same recording**: a left and a right value measured in one recording (both limbs at
   once, e.g. a bilateral jump on two plates) pair up; the pair of a task is the mean over
