@@ -7,8 +7,10 @@ real vendor file and a truncated real file (which must land in quarantine the sa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -113,7 +115,12 @@ def scheduler(tmp_path_factory):
             procs.append(
                 (
                     subprocess.Popen(
-                        cmd, cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT
+                        cmd,
+                        cwd=elsewhere,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,  # its own process group: the nanny's workers
                     ),
                     log,
                 )
@@ -131,14 +138,13 @@ def scheduler(tmp_path_factory):
             sys.stderr.write(f.read_text(errors="replace")[-3000:])
         raise
     finally:
+        # the tests have checked what the cluster wrote: a graceful shutdown of the nannies
+        # and their workers (8 s of teardown) buys nothing, so each process group is killed
         for proc, _ in reversed(procs):
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         for proc, log in reversed(procs):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            proc.wait(timeout=10)
             log.close()
 
 
