@@ -426,6 +426,49 @@ def test_read_arrow_parts_gives_one_table_a_part_as_stored(tmp_path):
     assert s.read_arrow_parts([], table="forces") == []
 
 
+def test_parts_of_a_compacted_table_read_each_file_once_in_the_order_given(tmp_path, monkeypatch):
+    import hashlib
+
+    import cxlab.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_BUCKET_ROWS", 4)  # several bucket files
+    s = Store(tmp_path / "s")
+    rids = [hashlib.sha256(str(i).encode()).hexdigest()[:16] for i in range(30)]
+    with s.transaction() as tx:
+        for i, r in enumerate(rids):
+            tx.write("recordings", _recording(r, task=f"t{i}"), key=r)
+    parts = s.parts("recordings")
+    assert len({p.file for p in parts.values()}) > 1
+    want = [rids[7], rids[2], rids[29], rids[2]]  # any order, a key twice
+    reads = []
+    real = pq.read_table
+    monkeypatch.setattr(
+        store_mod.pq, "read_table", lambda *a, **k: reads.append(a[0]) or real(*a, **k)
+    )
+    got = s.read_arrow_parts([parts[k] for k in want], table="recordings", columns=["task"])
+    assert [t.column("task").to_pylist() for t in got] == [["t7"], ["t2"], ["t29"], ["t2"]]
+    assert len(reads) == len({parts[k].file for k in want})  # each file once
+    # a part the file does not hold (a handle from before a rewrite) reads as empty
+    gone = parts[rids[0]]._replace(key="0" * 16)
+    (none,) = s.read_arrow_parts([gone], table="recordings", columns=["task"])
+    assert none.num_rows == 0 and none.column_names == ["task"]
+
+
+def test_a_compacted_file_out_of_key_order_still_reads_each_part_whole(tmp_path):
+    s = Store(tmp_path / "s")
+    rids = ["a" * 16, "b" * 16]
+    with s.transaction() as tx:
+        for r in rids:
+            tx.write("recordings", pd.concat([_recording(r)] * 2), key=r)
+    (f,) = s.files("recordings")
+    t = pq.read_table(f)
+    write_parquet(t.take([0, 2, 1, 3]), f)  # an older writer: a, b, a, b
+    parts = s.parts("recordings")
+    got = s.read_arrow_parts([parts[r] for r in rids], table="recordings")
+    assert [g.num_rows for g in got] == [2, 2]
+    assert [set(g.column("recording_id").to_pylist()) for g in got] == [{rids[0]}, {rids[1]}]
+
+
 def test_read_arrow_parts_reads_a_small_part_whole_and_a_large_one_by_column(tmp_path, monkeypatch):
     import cxlab.store as store_mod
 
