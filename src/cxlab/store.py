@@ -666,11 +666,11 @@ class Store:
         float32): what :meth:`read_parts` returns without the pandas conversion, for a
         caller that slices the columns as NumPy arrays (the features runner)."""
         cols = _columns(schema_of(table), columns)
-        read = _derived.inputs_for(table, cols)
-        out = []
         fs = None if self._remote is None else self._remote.arrow
         if table in _COMPACT:
             return self._read_compact_parts(parts, table=table, columns=cols, fs=fs)
+        read = _derived.inputs_for(table, cols)
+        out = []
         for p in parts:
             path = self._source(p.file)
             # ParquetFile.read skips the dataset layer (6 ms, not 30 ms a part); one thread:
@@ -797,15 +797,16 @@ class Store:
             return _frame(arrow_schema.empty_table().select(cols))
         dataset = self._dataset(name, files)
         expr = _filter_expression(filters or [], schema.names)
-        derived = set(_derived.DERIVED.get(name, ()))
-        if not derived & {c for c, _, _ in filters or []}:
+        on = list(dict.fromkeys(c for c, _, _ in filters or []))
+        if not set(_derived.DERIVED.get(name, ())) & set(on):
             read = _derived.inputs_for(name, cols)
             return _frame(
                 _derived.decode(name, dataset.to_table(columns=read, filter=expr), columns=cols)
             )
         # a filter on a column stored as null where derived: fill, then filter
-        got = _derived.decode(name, dataset.to_table())
-        return _frame(got.filter(expr).select(cols))
+        wanted = list(dict.fromkeys([*cols, *on]))
+        got = dataset.to_table(columns=_derived.inputs_for(name, wanted))
+        return _frame(_derived.decode(name, got, columns=wanted).filter(expr).select(cols))
 
     def _dataset(self, name: str, files: list[str], /) -> ds.Dataset:
         """A pyarrow dataset over ``files`` (relative) of table ``name``, declared schema."""
@@ -1546,7 +1547,7 @@ def _commit(root: Path, cache: _catalog.Cache, staged: list[Staged], delete) -> 
                 os.unlink(temp)
         raise
     cache.prime(new_state)
-    _remove([*(root / f for f in stale), *(Path(t) for t in consumed)])
+    _remove([root / f for f in stale])  # the consumed parts went before the sync
     _prune_empty_dirs(root, plan.stale)
     (root / _catalog.JOURNAL).unlink(missing_ok=True)
 
