@@ -397,3 +397,32 @@ def test_a_store_under_another_fsspec_url_sees_each_commit():
     )
     assert len(_shards(writer)) == 1
     assert reader.recover(older_than_s=0) == 0
+
+
+def test_screen_and_athlete_on_an_s3_store_write_what_a_local_store_gives(pair, s3, tmp_path):
+    """cxlab screen and cxlab athlete take an s3:// store: the same screen table bytes and
+    the same athlete pages as from the local store (screen's own pages are drawn from the
+    screened table, checked equal here)."""
+    local, remote = pair
+    for cmd in (["screen"], ["athlete", "--out"]):
+        for name, store in (("local", local), ("remote", remote)):
+            out = ["--out", str(tmp_path / f"{cmd[0]}-{name}")] if "--out" in cmd else []
+            res = CliRunner().invoke(app, [cmd[0], "--store", str(store.location), *out])
+            assert res.exit_code == 0, (cmd, name, res.output)
+        if not out:  # the findings went into both stores' screen table
+            assert len(local.table("screen")) > 0
+            pd.testing.assert_frame_equal(remote.table("screen"), local.table("screen"))
+            assert remote.file_digests("screen") == local.file_digests("screen")
+            continue
+        a, b = (sorted((tmp_path / f"{cmd[0]}-{n}").iterdir()) for n in ("local", "remote"))
+        assert [p.name for p in a] == [p.name for p in b] and a
+        for p, q in zip(a, b, strict=True):
+            assert p.read_bytes() == q.read_bytes(), p.name
+    _live_bytes_equal(local, remote, s3)
+
+
+def test_demo_refuses_an_object_storage_url():
+    for opt in ("--store", "--raw"):
+        res = CliRunner().invoke(app, ["demo", opt, f"s3://{BUCKET}/demo"])
+        assert res.exit_code == 2
+        assert "local folders only" in res.output and "--store URL" in res.output

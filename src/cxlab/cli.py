@@ -49,6 +49,20 @@ def store_location(text: str) -> Path | str:
     return text if is_url(text) else Path(text)
 
 
+def local_folder(text: str) -> Path:
+    """A folder option that must be local (``cxlab demo``): an object-storage URL is
+    refused, not folded into a local folder named ``s3:``."""
+    from cxlab.store import is_url
+
+    if is_url(text):
+        raise typer.BadParameter(
+            f"{text!r} is an object-storage URL; cxlab demo writes local folders only. "
+            "Give a local folder, or run cxlab ingest, features and run with --store URL "
+            "(they take object storage)."
+        )
+    return Path(text)
+
+
 _STORE_HELP = "Store directory, or an object-storage URL such as s3://bucket/prefix."
 StoreOpt = Annotated[Path, typer.Option("--store", help=_STORE_HELP, parser=store_location)]
 JobsOpt = Annotated[
@@ -707,6 +721,7 @@ def screen_cmd(
 ) -> None:
     """Screen clients for movement findings (asymmetry, H:Q, valgus, posture, balance, pain)."""
     from cxlab.screen.run import screen_store
+    from cxlab.store import Store
 
     res = screen_store(store, subject=subject, rules=rules, out=out)
     if csv:
@@ -719,7 +734,10 @@ def screen_cmd(
             console.print(f"{title}: nothing flagged", highlight=False, soft_wrap=True)
             continue
         print_frame(flagged.drop(columns="session"), title=f"{title}: {len(flagged)} finding(s)")
-    console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
+    if res.written:
+        console.print("\n".join(f"wrote {p}" for p in res.written), highlight=False)
+    else:  # a store on object storage: the findings went into its screen table
+        console.print(f"wrote the screen table of {Store(store).location}", highlight=False)
 
 
 @app.command("athlete", rich_help_panel="2. Analyse")
@@ -801,12 +819,14 @@ def pseudonyms_cmd(
 @app.command("demo", rich_help_panel="3. Experiments and reports")
 @handled
 def demo_cmd(
-    raw: Annotated[Path, typer.Option("--raw", help="Folder for the synthetic raw files.")] = Path(
-        "data/raw/demo"
-    ),
-    store: Annotated[Path, typer.Option("--store", help="Store directory to fill.")] = Path(
-        "data/processed/demo"
-    ),
+    raw: Annotated[
+        Path,
+        typer.Option("--raw", help="Folder for the synthetic raw files.", parser=local_folder),
+    ] = Path("data/raw/demo"),
+    store: Annotated[
+        Path,
+        typer.Option("--store", help="Store directory to fill (local).", parser=local_folder),
+    ] = Path("data/processed/demo"),
     subjects: Annotated[
         int,
         typer.Option(

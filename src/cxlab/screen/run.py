@@ -30,7 +30,8 @@ class ScreenRun:
         One row per subject x finding at each subject's latest session: subject_id,
         session, rule_id, side, value, unit, threshold, status, severity, focus, trend.
     written : list of Path
-        ``screen.parquet`` and the profile pages, or the store's ``screen`` files.
+        ``screen.parquet`` and the profile pages, or the store's ``screen`` files (none
+        listed for a store on object storage, which has no local paths).
     """
 
     screened: pd.DataFrame
@@ -82,8 +83,8 @@ def screen_store(
 
     Parameters
     ----------
-    store : path-like
-        Store directory.
+    store : path-like or str
+        Store directory, or an object-storage URL (``s3://bucket/prefix``).
     subject : str, optional
         One client: a subject_id (pseudonym) or a raw label, pseudonymised with the
         current key.
@@ -104,13 +105,13 @@ def screen_store(
     from cxlab.store import Store, write_parquet
 
     st = Store(store)
-    if not Path(store).is_dir():
+    if not st.exists():
         raise ConfigError(
             message(
-                "is not a directory",
+                "holds no store (no catalog at that URL)" if st.is_remote else "is not a directory",
                 field="--store",
-                value=str(store),
-                fix="give the directory written by cxlab ingest",
+                value=str(st.location),
+                fix="give the store written by cxlab ingest",
             )
         )
     feats, scores, strength = (st.table(n) for n in ("features", "scores", "strength"))
@@ -168,4 +169,5 @@ def screen_store(
                 tx.delete("screen", key=key)
         for sid in ids:
             tx.write("screen", screened[screened["subject_id"] == sid], key=str(sid))
-    return ScreenRun(screened, trends, mdc, summary, st.files("screen"))
+    live = [] if st.is_remote else st.files("screen")  # a remote store has no paths
+    return ScreenRun(screened, trends, mdc, summary, live)
