@@ -54,7 +54,7 @@ def _oracle(path: Path, name: str):
     return pts.transpose(2, 1, 0), an
 
 
-def test_the_list_covers_every_real_c3d():
+def test_the_list_covers_every_real_c3d(real_dir):  # skipped with the real files absent
     assert len(FILES) >= 30 and set(REFUSED) | C3D_PACKAGE <= set(FILES)
 
 

@@ -15,18 +15,18 @@ import inspect
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NamedTuple, TypedDict
 
 import pandas as pd
 
 from cxlab.ingest._tables import IngestResult, _land, _quarantine, _read_all, _write
-from cxlab.io import Problems
-from cxlab.io._sheet import OpenSheet, open_sheet
+from cxlab.io import OpenSheet, Problems, open_sheet
 from cxlab.store import Store
 
 __all__ = [
     "DatedSheetOptions",
     "Landing",
+    "ReadSheets",
     "SheetOptions",
     "StoreLike",
     "commit_sheets",
@@ -37,7 +37,7 @@ __all__ = [
 #: ``reader(path, problems)`` → one frame per :class:`Landing` (columns ``file``, ``row``,
 #: ``label`` and the landing's keys/values); a single frame for a single landing.
 SheetReader = Callable[[str, Problems], "pd.DataFrame | tuple[pd.DataFrame, ...]"]
-#: A reader of :mod:`cxlab.io._sheet`: ``read(sheet, /, *, problems, **options)``.
+#: A sheet reader of :mod:`cxlab.io` (its sheet module): ``read(sheet, /, *, problems, **options)``.
 OpenSheetReader = Callable[..., "pd.DataFrame | tuple[pd.DataFrame, ...]"]
 
 
@@ -96,13 +96,22 @@ def _as_store(store: Store | str | os.PathLike[str]) -> Store:
     return store if isinstance(store, Store) else Store(store)
 
 
-def read_sheets(
-    paths: Iterable[str | os.PathLike[str]], reader: SheetReader, /
-) -> tuple[Problems, list[str], dict[str, str], list]:
-    """Hash and read each distinct file once; returns problems, files, their SHA-256, frames."""
+class ReadSheets(NamedTuple):
+    """What :func:`read_sheets` read: the problems found, the distinct files in order,
+    each file's SHA-256, and the reader's frames of the files read (a file that failed
+    has a problem and no frame)."""
+
+    problems: Problems
+    files: list[str]
+    shas: dict[str, str]
+    frames: list
+
+
+def read_sheets(paths: Iterable[str | os.PathLike[str]], reader: SheetReader, /) -> ReadSheets:
+    """Hash and read each distinct file once."""
     problems = Problems()
     files, shas, frames = _read_all(paths, lambda p: reader(p, problems), problems)
-    return problems, files, shas, frames
+    return ReadSheets(problems, files, shas, frames)
 
 
 def commit_sheets(
@@ -171,7 +180,7 @@ def ingest_sheet(
     reader : callable, keyword-only
         ``reader(sheet, /, *, problems, **reader_options)`` → one frame per landing (a bare
         frame for one landing); ``sheet`` is each file opened by
-        :func:`cxlab.io._sheet.open_sheet` with ``subject_column`` and ``drop_columns``.
+        :func:`cxlab.io.open_sheet` with ``subject_column`` and ``drop_columns``.
     landings : sequence of Landing, keyword-only
         Where each of the reader's frames lands.
     stage : str, keyword-only

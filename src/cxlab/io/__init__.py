@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cxlab._check import ConfigError, InputFormatError, message
-from cxlab.io._sheet import Problems
+from cxlab.io._sheet import OpenSheet, Problems, open_sheet
 from cxlab.io._sheet import quarantine_rows as sheet_quarantine_rows
 from cxlab.io._text import NA_TEXT, check_empty, delimiter, head_bytes, is_endheader
 from cxlab.io.csv import read_forceplate_csv
@@ -36,11 +36,13 @@ __all__ = [
     "FORMATS",
     "NA_TEXT",
     "Event",
+    "OpenSheet",
     "Platform",
     "Problems",
     "Recording",
     "delimiter",
     "format_of",
+    "open_sheet",
     "read",
     "read_bioware",
     "read_c3d",
