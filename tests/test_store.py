@@ -1,3 +1,4 @@
+import json
 import os
 import re
 from pathlib import Path
@@ -381,6 +382,9 @@ def test_a_written_part_carries_units_and_lab_frame_in_the_file(tmp_path):
     kv = dict(zip(kv["k"], kv["v"], strict=True))
     assert kv["cxlab_table"] == "forces" and kv["cxlab_schema_version"] == "2"
     assert "Z up" in kv["cxlab_lab_frame"] and "+X" in kv["cxlab_lab_frame"]
+    units = json.loads(kv["cxlab_units"])  # the units readable from DuckDB alone
+    assert units["fz"] == "N" and units["cop_x"] == "m" and units["mz"] == "N.m"
+    assert units == {f.name: f.metadata[b"unit"].decode() for f in schema if f.metadata[b"unit"]}
     again = Store(tmp_path / "again").write("forces", _forces(), key=RID, partition="abcdefabcdef")
     assert again[0].read_bytes() == part.read_bytes()  # metadata adds no timestamp
 

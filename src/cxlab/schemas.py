@@ -13,6 +13,7 @@ Unit strings follow SI: ``m``, ``s``, ``Hz``, ``N``, ``N.m``, ``deg``, ``kg``;
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -127,7 +128,9 @@ class TableSchema:
         """The Arrow schema: each column's unit and description in its field metadata
         (``unit``, ``doc``); the table name, :data:`SCHEMA_VERSION` and :data:`LAB_FRAME`
         in the schema metadata (``cxlab_table``, ``cxlab_schema_version``,
-        ``cxlab_lab_frame``).
+        ``cxlab_lab_frame``), and the units again as a JSON object column -> unit
+        (``cxlab_units``, columns with a unit only) for tools that read a Parquet file's
+        key-value metadata but not Arrow field metadata (DuckDB's ``parquet_kv_metadata``).
 
         Built once per schema (an Arrow schema is immutable): every validation and every
         staged part asks for it."""
@@ -148,6 +151,9 @@ class TableSchema:
                 "cxlab_table": self.name,
                 "cxlab_schema_version": SCHEMA_VERSION,
                 "cxlab_lab_frame": LAB_FRAME,
+                # the units once more as plain JSON, for tools that show a file's key-value
+                # metadata but not Arrow field metadata (DuckDB's parquet_kv_metadata)
+                "cxlab_units": json.dumps({c.name: c.unit for c in self.columns if c.unit}),
             },
         )
 
