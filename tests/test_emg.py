@@ -353,7 +353,7 @@ def test_unknown_emg_keys_get_did_you_mean():
     with pytest.raises(ConfigError, match="did you mean gmed"):
         read_emg_map({"pairs": {"hip": ["gmedd", "add"]}})
     cfg = read_config({"emg": {"channels": {"EMG3.v": "vl right"}}})
-    assert muscle_of("EMG3.v", cfg["emg"]).muscle == "vl"
+    assert muscle_of("EMG3.v", cfg.emg).muscle == "vl"
 
 
 # ---------------------------------------------------------------- real files through the adapter

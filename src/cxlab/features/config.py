@@ -35,25 +35,8 @@ _SIDES = typing.get_args(Side)
 _DOCS = "the keys are those of src/cxlab/features/features.toml (docs/features.md)"
 
 
-class _Items:
-    """Read-only ``cfg["events"]["threshold_n"]`` / ``cfg.get(...)`` access.
-
-    Kept so code written against the former dict configuration (``features/curve_tasks.py``)
-    reads the same values; new code uses the attributes.
-    """
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
-
-
 @dataclass(frozen=True)
-class TaskConfig(_Items):
+class TaskConfig:
     """One ``[tasks.<label>]`` table: the functions run for that ``recordings.task``.
 
     Attributes
@@ -70,7 +53,7 @@ class TaskConfig(_Items):
 
 
 @dataclass(frozen=True)
-class CurvesConfig(_Items):
+class CurvesConfig:
     """``[curves]``: time-normalised curves (docs/curves.md).
 
     Attributes
@@ -92,16 +75,20 @@ class CurvesConfig(_Items):
 
 
 @dataclass(frozen=True)
-class PlatesConfig(_Items):
+class PlatesConfig:
     """``[plates]``: 1-based force-plate numbers (``forces.plate``)."""
 
     left: int
     right: int
     balance: int
 
+    def of(self, side: str, /) -> int:
+        """The plate number of ``side`` (``"left"``, ``"right"`` or ``"balance"``)."""
+        return getattr(self, side)
+
 
 @dataclass(frozen=True)
-class EventsConfig(_Items):
+class EventsConfig:
     """``[events]``: event detection thresholds and windows.
 
     Attributes
@@ -126,7 +113,7 @@ class EventsConfig(_Items):
 
 
 @dataclass(frozen=True)
-class FiltersConfig(_Items):
+class FiltersConfig:
     """``[filters]``: low-pass cut-offs, Hz (0 = none), and the longest filled marker gap, s."""
 
     cop_cutoff_hz: float
@@ -136,7 +123,7 @@ class FiltersConfig(_Items):
 
 
 @dataclass(frozen=True)
-class MarkersConfig(_Items):
+class MarkersConfig:
     """``[markers]``: marker names, ``(left, right)`` (``heel``/``toe``: alternating L, R)."""
 
     hip: tuple[str, ...]
@@ -151,7 +138,7 @@ class MarkersConfig(_Items):
 
 
 @dataclass(frozen=True)
-class KinematicsConfig(_Items):
+class KinematicsConfig:
     """``[kinematics]``: the PiG subject-measurements CSV (``""`` = none), the tasks
     whose features gain 3-D landing peaks, and the angle ``convention`` of the cxlab-pig
     rows (``"auto"``, ``"nexus"`` or ``"vcm"``, docs/kinematics.md)."""
@@ -179,7 +166,7 @@ CONVENTIONS = ("auto", "nexus", "vcm")
 
 
 @dataclass(frozen=True)
-class FeatureConfig(_Items):
+class FeatureConfig:
     """The whole feature configuration; build it with :func:`read_config`.
 
     Attributes

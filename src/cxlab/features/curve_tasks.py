@@ -25,7 +25,7 @@ quiet standing) so that curves of different people can be averaged.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from cxlab.features.tasks import (
     _plate,
 )
 
+if TYPE_CHECKING:
+    from cxlab.features.config import FeatureConfig
+
 __all__ = [
     "CURVE_BUILDERS",
     "Curve",
@@ -71,13 +74,10 @@ __all__ = [
 ]
 
 
-def _settings(cfg: dict) -> tuple[int, str, float]:
-    c = cfg.get("curves", {})
-    return (
-        int(c.get("nodes", 101)),
-        str(c.get("method", "linear")),
-        float(c.get("landing_window_s", 0.25)),
-    )
+def _settings(cfg: FeatureConfig) -> tuple[int, str, float]:
+    """``[curves]``: (nodes per phase, resampling method, landing window in s)."""
+    c = cfg.curves
+    return c.nodes, c.method, c.landing_window_s
 
 
 def _force_curves(
@@ -87,7 +87,7 @@ def _force_curves(
     start: int,
     stop: int,
     rate: float,
-    cfg: dict,
+    cfg: FeatureConfig,
     events_txt: str,
 ) -> list[Curve]:
     n, method, _ = _settings(cfg)
@@ -102,12 +102,12 @@ def _force_curves(
     ]
 
 
-def _plate_sides(trial: Trial, cfg: dict) -> dict:
+def _plate_sides(trial: Trial, cfg: FeatureConfig) -> dict:
     """Side -> plate dict(s) for :func:`plate_curves`: both feet's plates (``bilateral``
     summed) when both are present, else the one plate as ``bilateral``."""
-    p = cfg["plates"]
-    if p["left"] in trial.plates and p["right"] in trial.plates:
-        left, right = trial.plates[p["left"]], trial.plates[p["right"]]
+    p = cfg.plates
+    if p.left in trial.plates and p.right in trial.plates:
+        left, right = trial.plates[p.left], trial.plates[p.right]
         return {"bilateral": [left, right], "left": left, "right": right}
     present = sorted(trial.plates)
     return {"bilateral": trial.plates[present[0]]} if present else {}
@@ -115,7 +115,7 @@ def _plate_sides(trial: Trial, cfg: dict) -> dict:
 
 def _phase_extras(
     trial: Trial,
-    cfg: dict,
+    cfg: FeatureConfig,
     joints: JointData,
     *,
     phase: str,
@@ -150,7 +150,14 @@ def _phase_extras(
 
 
 def emg_curves(
-    trial: Trial, cfg: dict, /, *, phase: str, start_s: float, end_s: float, events_txt: str
+    trial: Trial,
+    cfg: FeatureConfig,
+    /,
+    *,
+    phase: str,
+    start_s: float,
+    end_s: float,
+    events_txt: str,
 ) -> list[Curve]:
     """EMG linear envelopes over a phase, in % of each channel's peak envelope in the trial.
 
@@ -169,7 +176,7 @@ def emg_curves(
     """
     from cxlab.features.emg import emg_channels, emg_envelope, emg_quality
 
-    emg_map = cfg.get("emg")
+    emg_map = cfg.emg
     if not trial.analogs or emg_map is None:
         return []
     rate = trial.analog_rate_hz
@@ -205,31 +212,33 @@ def emg_curves(
     ]
 
 
-def cmj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+def cmj_curves(
+    trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOINTS
+) -> list[Curve]:
     """Vertical force (BW) from movement onset to take-off, and of the landing.
 
     Both phases also get shear and CoP curves from the plates and, with ``joints``, each
     leg's joint-angle and joint-moment curves (:func:`_phase_extras`).
     """
-    ev = cfg["events"]
+    ev = cfg.events
     fz, fl, fr = _lr_force(trial, cfg)
     rate = trial.analog_rate_hz
-    fls = flights(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    fls = flights(fz, rate_hz=rate, threshold_n=ev.threshold_n)
     if fls.size == 0:
         raise FeatureError(f"{trial.task}: no take-off found for the CMJ curve")
     to, td = (int(v) for v in fls[0])
-    qs = quiet_standing(fz, rate_hz=rate, window_s=ev["quiet_window_s"], stop=to)
+    qs = quiet_standing(fz, rate_hz=rate, window_s=ev.quiet_window_s, stop=to)
     onset = movement_onset(
         fz,
         rate_hz=rate,
         weight_n=qs["weight_n"],
         sd_n=qs["sd_n"],
-        n_sd=ev["onset_n_sd"],
+        n_sd=ev.onset_n_sd,
         start=qs["start"],
         stop=to,
     )
     sides = {"bilateral": fz, "left": fl, "right": fr}
-    cmj_txt = f"onset (BW - {ev['onset_n_sd']:g} SD) to take-off (< {ev['threshold_n']:g} N)"
+    cmj_txt = f"onset (BW - {ev.onset_n_sd:g} SD) to take-off (< {ev.threshold_n:g} N)"
     out = _force_curves("cmj", sides, qs["weight_n"], onset, to, rate, cfg, cmj_txt)
     out += emg_curves(
         trial,
@@ -262,14 +271,16 @@ def cmj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> 
     return out
 
 
-def landing_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+def landing_curves(
+    trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOINTS
+) -> list[Curve]:
     """Vertical force (BW) and, with leg markers, knee FPPA from contact to the window's end;
     then shear, CoP and (with ``joints``) joint curves over the same phase."""
-    ev = cfg["events"]
+    ev = cfg.events
     fz, fl, fr = _lr_force(trial, cfg)
     rate = trial.analog_rate_hz
-    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
-    bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev["quiet_window_s"])
+    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev.threshold_n)
+    bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev.quiet_window_s)
     _, _, window = _settings(cfg)
     stop = td + round(window * rate)
     if stop >= fz.size:
@@ -277,7 +288,7 @@ def landing_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS)
             f"{trial.task}: the recording ends {(fz.size - 1 - td) / rate:.3f} s "
             f"after contact, before the {window:g} s landing curve"
         )
-    txt = f"initial contact (>= {ev['threshold_n']:g} N) to +{window * 1000:g} ms"
+    txt = f"initial contact (>= {ev.threshold_n:g} N) to +{window * 1000:g} ms"
     out = _force_curves(
         "landing",
         {"bilateral": fz, "left": fl, "right": fr},
@@ -329,7 +340,7 @@ def landing_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS)
     return out + extras
 
 
-def dj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+def dj_curves(trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
     """Vertical force (BW) of the drop jump's ground contact: touchdown → take-off.
 
     Touchdown is the first loaded sample after ≥ 50 ms unloaded on the box
@@ -339,11 +350,11 @@ def dj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> l
     ``events.quiet_window_s`` of standing after the landing (as
     :func:`cxlab.features.battery.dj_metrics`).
     """
-    ev = cfg["events"]
+    ev = cfg.events
     fz, fl, fr = _lr_or_single(trial, cfg)
     rate = trial.analog_rate_hz
-    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
-    fls = flights(fz, rate_hz=rate, threshold_n=ev["threshold_n"])
+    td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev.threshold_n)
+    fls = flights(fz, rate_hz=rate, threshold_n=ev.threshold_n)
     after = fls[fls[:, 0] > td]
     if after.size == 0:
         raise FeatureError(f"{trial.task}: no take-off after the drop-jump contact")
@@ -352,18 +363,20 @@ def dj_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> l
     if header:
         bw = header * landing.G
     else:  # the steadiest standing after the landing's touchdown
-        bw = quiet_standing(
-            fz, rate_hz=rate, window_s=ev["quiet_window_s"], start=int(after[0, 1])
-        )["weight_n"]
+        bw = quiet_standing(fz, rate_hz=rate, window_s=ev.quiet_window_s, start=int(after[0, 1]))[
+            "weight_n"
+        ]
     sides = {"bilateral": fz} | ({"left": fl, "right": fr} if fl is not None else {})
-    txt = f"drop-jump contact: touchdown (>= {ev['threshold_n']:g} N) to take-off"
+    txt = f"drop-jump contact: touchdown (>= {ev.threshold_n:g} N) to take-off"
     out = _force_curves("dj_contact", sides, bw, td, to, rate, cfg, txt)
     return out + _phase_extras(
         trial, cfg, joints, phase="dj_contact", bw_n=bw, start=td, stop=to, events_txt=txt
     )
 
 
-def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+def gait_curves(
+    trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOINTS
+) -> list[Curve]:
     """Vertical force (BW) over the gait cycle of each foot, the trial's cycles averaged.
 
     A cycle runs from a foot strike to the next strike of the same foot on that foot's
@@ -394,10 +407,12 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
         Phase ``gait_cycle``, signal ``fz_bw``, one curve per side with ≥ 1 whole cycle;
         ``method`` states the number of cycles averaged; then the curves above.
     """
-    ev, p = cfg["events"], cfg["plates"]
+    ev, p = cfg.events, cfg.plates
     rate = trial.analog_rate_hz
     n, method, _ = _settings(cfg)
-    plates = {side: _plate(trial, p[side]) for side in ("left", "right") if p[side] in trial.plates}
+    plates = {
+        side: _plate(trial, p.of(side)) for side in ("left", "right") if p.of(side) in trial.plates
+    }
     total = np.sum(list(plates.values()), axis=0) if plates else None
     header = _header_mass(trial)
     out = []
@@ -407,8 +422,8 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
     plate_txt = "foot strike (>= {thr:g} N on plate {plate}) to the next strike of the same foot"
     for side, f in plates.items():
         if not np.isfinite(f).all():
-            raise FeatureError(f"{trial.task}: force plate {p[side]} has missing fz samples")
-        on_off = contacts(f, rate_hz=rate, threshold_n=ev["threshold_n"])
+            raise FeatureError(f"{trial.task}: force plate {p.of(side)} has missing fz samples")
+        on_off = contacts(f, rate_hz=rate, threshold_n=ev.threshold_n)
         strikes = on_off[:, 0]
         for foot, occ in _stance_curves(trial, cfg, side, on_off, header, total).items():
             stances.setdefault(foot, []).extend(occ)
@@ -433,7 +448,7 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
                 cyc.mean(axis=0),
                 first / rate,
                 last / rate,
-                f"foot strike (>= {ev['threshold_n']:g} N on plate {p[side]}) to the next "
+                f"foot strike (>= {ev.threshold_n:g} N on plate {p.of(side)}) to the next "
                 f"strike of the same foot; mean of {k} cycle(s); body weight from "
                 + ("the header mass" if header else "the mean force over whole strides")
                 + f"; {method}, {n} nodes",
@@ -442,14 +457,14 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
         cycles = [(int(a), int(b)) for a, b in itertools.pairwise(strikes)]
         plate_cycles[side] = [(a / rate, b / rate) for a, b in cycles]
         extras += plate_curves(
-            {side: trial.plates[p[side]]},
+            {side: trial.plates[p.of(side)]},
             phase="gait_cycle",
             bw_n=bw,
             windows=cycles,
             rate_hz=rate,
             n=n,
             method=method,
-            events_txt=plate_txt.format(thr=ev["threshold_n"], plate=p[side]),
+            events_txt=plate_txt.format(thr=ev.threshold_n, plate=p.of(side)),
             cop=False,
         )
     out += extras
@@ -464,7 +479,7 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
             txt = f"the file's {side.capitalize()} Foot Strike events, strike to next strike"
         elif side in plate_cycles:
             wins = plate_cycles[side]
-            txt = plate_txt.format(thr=ev["threshold_n"], plate=p[side])
+            txt = plate_txt.format(thr=ev.threshold_n, plate=p.of(side))
         elif joints.angles is not None or joints.moments is not None:
             if marker_cycles is None:
                 marker_cycles = _marker_gait_cycles(trial, cfg)
@@ -486,12 +501,14 @@ def gait_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) ->
     return out
 
 
-def _marker_gait_cycles(trial: Trial, cfg: dict) -> dict[str, list[tuple[float, float]]] | str:
+def _marker_gait_cycles(
+    trial: Trial, cfg: FeatureConfig
+) -> dict[str, list[tuple[float, float]]] | str:
     """Each foot's gait cycles (start_s, end_s) on the marker time axis from its heel and
     toe markers (:func:`cxlab.features.events.foot_events`, Zeni et al. 2008), the
     pelvis centre being the mean of the ASIS and PSIS markers, else ``SACR``; or the
     reason there are none (no heel marker, no pelvis, a turn or a treadmill)."""
-    mk, rate = cfg["markers"], trial.point_rate_hz
+    mk, rate = cfg.markers, trial.point_rate_hz
     pelvis_sets = [[*mk.asis, *mk.psis], ["SACR"]]
     names = next((ns for ns in pelvis_sets if all(_available(trial, n) for n in ns)), None)
     if names is None:
@@ -520,7 +537,7 @@ def _marker_gait_cycles(trial: Trial, cfg: dict) -> dict[str, list[tuple[float, 
 
 def _stance_curves(
     trial: Trial,
-    cfg: dict,
+    cfg: FeatureConfig,
     plate_side: str,
     on_off: np.ndarray,
     header: float | None,
@@ -535,7 +552,7 @@ def _stance_curves(
     """
     if not on_off.size:
         return {}
-    ev, p = cfg["events"], cfg["plates"]
+    ev, p = cfg.events, cfg.plates
     n, method, _ = _settings(cfg)
     rate = trial.analog_rate_hz
     strikes = on_off[:, 0]
@@ -550,8 +567,8 @@ def _stance_curves(
         for label, ctx, t in trial.events
         if label == "Foot Strike" and str(ctx).lower() in ("left", "right")
     ]
-    thr = ev["threshold_n"]
-    plate = trial.plates[p[plate_side]]
+    thr = ev.threshold_n
+    plate = trial.plates[p.of(plate_side)]
     by_foot: dict[str, list[list[Curve]]] = {}
     for a, b in on_off:
         a, b = int(a), int(b)
@@ -559,7 +576,7 @@ def _stance_curves(
         foot = near[0] if len(set(near)) == 1 else plate_side
         who = "the file's Foot Strike event" if len(set(near)) == 1 else "[plates]"
         txt = (
-            f"stance on plate {p[plate_side]} ({foot} foot from {who}): foot strike "
+            f"stance on plate {p.of(plate_side)} ({foot} foot from {who}): foot strike "
             f"(>= {thr:g} N) to foot off (first sample < {thr:g} N)"
         )
         one = []
@@ -663,7 +680,9 @@ def sls_events(height, /, *, fraction: float = 0.05, min_depth: float) -> SquatE
     return SquatEvents(int(up_b[-1]), deep, deep + int(up_a[0]))
 
 
-def sls_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+def sls_curves(
+    trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOINTS
+) -> list[Curve]:
     """Single-leg squat phases: ``sls_descent`` (start → deepest) and ``sls_ascent``
     (deepest → end).
 
@@ -685,12 +704,12 @@ def sls_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> 
         curves of :func:`~cxlab.features.curve_signals.plate_curves`.
     """
     n, method, _ = _settings(cfg)
-    spec = cfg["tasks"].get(trial.task)
+    spec = cfg.tasks.get(trial.task)
     stance = spec.side if spec is not None and spec.side in ("left", "right") else None
     if spec is None:  # a curves-only task: the leg its label names (single_leg_squat_left)
         stance = next((s for s in ("left", "right") if trial.task.endswith(f"_{s}")), None)
     legs = [stance] if stance else ["left", "right"]
-    mk = cfg["markers"]
+    mk = cfg.markers
     pelvis = []
     for name in (*mk.asis, *mk.psis):
         try:
@@ -750,7 +769,7 @@ def sls_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> 
                 bw = quiet_standing(
                     plate[1]["fz"],
                     rate_hz=arate,
-                    window_s=cfg["events"]["quiet_window_s"],
+                    window_s=cfg.events.quiet_window_s,
                     stop=round(t0 * arate),
                 )["weight_n"]
                 how = "quiet standing before the descent"
@@ -824,14 +843,14 @@ def sls_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> 
     return out
 
 
-def _sls_plate(trial: Trial, cfg: dict, stance: str | None) -> tuple[str, dict] | None:
+def _sls_plate(trial: Trial, cfg: FeatureConfig, stance: str | None) -> tuple[str, dict] | None:
     """(side label, plate arrays) of a single-leg squat: the stance leg's plate, else the
     sum of every plate (``bilateral``); None without plates."""
     if not trial.plates:
         return None
-    p = cfg["plates"]
-    if stance and p[stance] in trial.plates:
-        return stance, trial.plates[p[stance]]
+    p = cfg.plates
+    if stance and p.of(stance) in trial.plates:
+        return stance, trial.plates[p.of(stance)]
     keys = sorted(trial.plates)
     if len(keys) == 1:
         return (stance or "bilateral"), trial.plates[keys[0]]
@@ -852,13 +871,15 @@ CURVE_BUILDERS = {
 }
 
 
-def trial_curves(trial: Trial, cfg: dict, /, *, joints: JointData = NO_JOINTS) -> list[Curve]:
+def trial_curves(
+    trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOINTS
+) -> list[Curve]:
     """The curves of every builder that ``[curves.tasks]`` names for the trial's task.
 
     ``joints`` are the recording's joint tables, one method each
     (:func:`cxlab.features.curve_signals.joint_data`); without them no joint curves.
     """
-    names = cfg.get("curves", {}).get("tasks", {}).get(trial.task, [])
+    names = cfg.curves.tasks.get(trial.task, ())
     out: list[Curve] = []
     for name in names:
         out += CURVE_BUILDERS[name](trial, cfg, joints=joints)
