@@ -197,7 +197,7 @@ def test_real_bioware_cmj_body_mass_header_agrees_with_quiet_standing(real_dir):
     qs = quiet_standing(fz, rate_hz=rate)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        bm = body_mass_estimate(norm_n / G, qs["weight_n"] / G)
+        bm = body_mass_estimate(norm_n / G, qs.weight_n / G)
     assert bm.source == "header" and abs(bm.difference_pct) < 1.0
 
 

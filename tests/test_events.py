@@ -42,18 +42,18 @@ def test_quiet_standing_finds_the_steadiest_window_and_its_mean():
         ]
     )
     qs = quiet_standing(fz, rate_hz=rate, window_s=1.0)
-    assert 800 <= qs["start"] <= 1000 and qs["stop"] - qs["start"] == 1000
-    seg = fz[qs["start"] : qs["stop"]]
-    assert qs["weight_n"] == pytest.approx(seg.mean(), abs=1e-9)
-    assert qs["sd_n"] == pytest.approx(seg.std(), rel=1e-9)
+    assert 800 <= qs.start <= 1000 and qs.stop - qs.start == 1000
+    seg = fz[qs.start : qs.stop]
+    assert qs.weight_n == pytest.approx(seg.mean(), abs=1e-9)
+    assert qs.sd_n == pytest.approx(seg.std(), rel=1e-9)
 
 
 def test_quiet_standing_on_a_real_plate_matches_the_signal_mean(real_dir):
     rate, plates = _plates(real_dir / "c3d" / "btk_Res16bits.c3d")
     fz = plates[2]["fz"]  # a foot standing still on plate 3 for the whole 0.1 s
     qs = quiet_standing(fz, rate_hz=rate, window_s=0.05)
-    assert qs["weight_n"] == pytest.approx(fz.mean(), abs=2 * fz.std())
-    assert 400 < qs["weight_n"] < 500
+    assert qs.weight_n == pytest.approx(fz.mean(), abs=2 * fz.std())
+    assert 400 < qs.weight_n < 500
 
 
 def test_quiet_standing_needs_a_loaded_window():

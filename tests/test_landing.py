@@ -45,8 +45,8 @@ def test_time_to_stabilisation_by_sequential_average_matches_a_direct_computatio
 def test_landing_body_mass_from_final_quiet_standing():
     fz, truth = _landing(mass=63.0)
     bm = landing_body_mass(fz, rate_hz=1000.0, start=truth["td"])
-    assert bm["body_mass_kg"] == pytest.approx(63.0, abs=0.05)
-    assert bm["start"] > truth["td"] + 1000  # a window long after the impact
+    assert bm.body_mass_kg == pytest.approx(63.0, abs=0.05)
+    assert bm.quiet.start > truth["td"] + 1000  # a window long after the impact
 
 
 def test_landing_without_steady_end_or_touchdown_is_a_feature_error():

@@ -326,12 +326,12 @@ def sj_metrics(
     lo = max(0, to - round(push_s * rate_hz))
     peak = lo + int(np.argmax(f[lo:to]))  # the push's peak, not an earlier landing's
     qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, stop=peak)
-    bw = body_mass_kg * G if body_mass_kg is not None else qs["weight_n"]
+    bw = body_mass_kg * G if body_mass_kg is not None else qs.weight_n
     m = bw / G
-    onset, cross = _push_onset(f, peak, bw + n_sd * qs["sd_n"], rate_hz, backtrack_s)
-    look = f[max(qs["stop"], cross - round(countermovement_window_s * rate_hz)) : cross]
+    onset, cross = _push_onset(f, peak, bw + n_sd * qs.sd_n, rate_hz, backtrack_s)
+    look = f[max(qs.stop, cross - round(countermovement_window_s * rate_hz)) : cross]
     # a dip counts beyond n_sd SD and at least 1 % of BW (a noise-free hold has SD = 0)
-    if look.size and float(look.min()) < bw - max(n_sd * qs["sd_n"], 0.01 * bw):
+    if look.size and float(look.min()) < bw - max(n_sd * qs.sd_n, 0.01 * bw):
         raise FeatureError(
             message(
                 f"countermovement before the push (force fell to {look.min():.0f} N, "
@@ -373,7 +373,7 @@ def sj_metrics(
         sides = {}
         for side, fs in (("left", fz_left), ("right", fz_right)):
             fs = np.asarray(fs, dtype=float)
-            bws = float(fs[qs["start"] : qs["stop"]].mean()) * (bw / qs["weight_n"])
+            bws = float(fs[qs.start : qs.stop].mean()) * (bw / qs.weight_n)
             ss = fs[onset : to + 1]
             sides[side] = (float(np.trapezoid(ss - bws, dx=dt)), float(ss.max()))
         for i, k in enumerate(("propulsive_impulse_n_s", "peak_force_n")):
@@ -479,7 +479,7 @@ def dj_metrics(
     c0 = _contact_start(f, to, threshold_n)
     if body_mass_kg is None:
         qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, start=td)
-        bw = qs["weight_n"]
+        bw = qs.weight_n
     else:
         bw = body_mass_kg * G
     m = bw / G

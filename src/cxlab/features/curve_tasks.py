@@ -231,15 +231,15 @@ def cmj_curves(
     onset = movement_onset(
         fz,
         rate_hz=rate,
-        weight_n=qs["weight_n"],
-        sd_n=qs["sd_n"],
+        weight_n=qs.weight_n,
+        sd_n=qs.sd_n,
         n_sd=ev.onset_n_sd,
-        start=qs["start"],
+        start=qs.start,
         stop=to,
     )
     sides = {"bilateral": fz, "left": fl, "right": fr}
     cmj_txt = f"onset (BW - {ev.onset_n_sd:g} SD) to take-off (< {ev.threshold_n:g} N)"
-    out = _force_curves("cmj", sides, qs["weight_n"], onset, to, rate, cfg, cmj_txt)
+    out = _force_curves("cmj", sides, qs.weight_n, onset, to, rate, cfg, cmj_txt)
     out += emg_curves(
         trial,
         cfg,
@@ -252,8 +252,8 @@ def cmj_curves(
     stop = td + round(window * rate)
     land_txt = f"touchdown to +{window * 1000:g} ms"
     if stop < fz.size:
-        out += _force_curves("cmj_landing", sides, qs["weight_n"], td, stop, rate, cfg, land_txt)
-    extra = dict(bw_n=qs["weight_n"])
+        out += _force_curves("cmj_landing", sides, qs.weight_n, td, stop, rate, cfg, land_txt)
+    extra = dict(bw_n=qs.weight_n)
     out += _phase_extras(
         trial, cfg, joints, phase="cmj", start=onset, stop=to, events_txt=cmj_txt, **extra
     )
@@ -292,7 +292,7 @@ def landing_curves(
     out = _force_curves(
         "landing",
         {"bilateral": fz, "left": fl, "right": fr},
-        bm["body_mass_kg"] * landing.G,
+        bm.body_mass_kg * landing.G,
         td,
         stop,
         rate,
@@ -307,7 +307,7 @@ def landing_curves(
         cfg,
         joints,
         phase="landing",
-        bw_n=bm["body_mass_kg"] * landing.G,
+        bw_n=bm.body_mass_kg * landing.G,
         start=td,
         stop=stop,
         events_txt=txt,
@@ -363,9 +363,8 @@ def dj_curves(trial: Trial, cfg: FeatureConfig, /, *, joints: JointData = NO_JOI
     if header:
         bw = header * landing.G
     else:  # the steadiest standing after the landing's touchdown
-        bw = quiet_standing(fz, rate_hz=rate, window_s=ev.quiet_window_s, start=int(after[0, 1]))[
-            "weight_n"
-        ]
+        after_td = int(after[0, 1])
+        bw = quiet_standing(fz, rate_hz=rate, window_s=ev.quiet_window_s, start=after_td).weight_n
     sides = {"bilateral": fz} | ({"left": fl, "right": fr} if fl is not None else {})
     txt = f"drop-jump contact: touchdown (>= {ev.threshold_n:g} N) to take-off"
     out = _force_curves("dj_contact", sides, bw, td, to, rate, cfg, txt)
@@ -771,7 +770,7 @@ def sls_curves(
                     rate_hz=arate,
                     window_s=cfg.events.quiet_window_s,
                     stop=round(t0 * arate),
-                )["weight_n"]
+                ).weight_n
                 how = "quiet standing before the descent"
             except (FeatureError, ValueError):
                 bw = float("nan")

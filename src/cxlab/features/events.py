@@ -18,6 +18,7 @@ from cxlab.features.signal import nan_runs
 __all__ = [
     "FeatureError",
     "FootEvents",
+    "QuietStanding",
     "contacts",
     "flights",
     "foot_events",
@@ -45,6 +46,25 @@ def _rolling_mean_sd(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     return mean + x.mean(), np.sqrt(var)
 
 
+class QuietStanding(NamedTuple):
+    """The steadiest window of loaded standing (:func:`quiet_standing`).
+
+    Attributes
+    ----------
+    weight_n : float
+        Mean vertical force in the window (body weight), N.
+    sd_n : float
+        Its standard deviation, N.
+    start, stop : int
+        Sample indices of the window (``stop`` exclusive).
+    """
+
+    weight_n: float
+    sd_n: float
+    start: int
+    stop: int
+
+
 def quiet_standing(
     fz,
     /,
@@ -54,7 +74,7 @@ def quiet_standing(
     start: int = 0,
     stop: int | None = None,
     min_force_n: float = 100.0,
-) -> dict:
+) -> QuietStanding:
     """The steadiest ``window_s`` window of loaded standing in ``fz[start:stop]``.
 
     The window of lowest standard deviation (vectorised rolling SD by cumulative sums)
@@ -76,9 +96,7 @@ def quiet_standing(
 
     Returns
     -------
-    dict
-        ``weight_n`` (mean force, N), ``sd_n`` (SD in the window, N), ``start`` and
-        ``stop`` (sample indices of the window).
+    QuietStanding
 
     Raises
     ------
@@ -107,12 +125,7 @@ def quiet_standing(
             )
         )
     i = int(np.argmin(np.where(valid, sd, np.inf)))
-    return {
-        "weight_n": float(mean[i]),
-        "sd_n": float(sd[i]),
-        "start": start + i,
-        "stop": start + i + w,
-    }
+    return QuietStanding(float(mean[i]), float(sd[i]), start + i, start + i + w)
 
 
 def movement_onset(

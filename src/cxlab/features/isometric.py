@@ -138,9 +138,9 @@ def imtp_metrics(
             )
         )
     qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, stop=int(rise[0]))
-    bw = qs["weight_n"]
+    bw = qs.weight_n
     m = body_mass_kg if body_mass_kg is not None else bw / G
-    above = np.flatnonzero(f[qs["stop"] : peak + 1] > bw + n_sd * qs["sd_n"])
+    above = np.flatnonzero(f[qs.stop : peak + 1] > bw + n_sd * qs.sd_n)
     if above.size == 0:
         raise FeatureError(
             message(
@@ -150,7 +150,7 @@ def imtp_metrics(
                 fix="record at least 1 s of still standing before the pull",
             )
         )
-    onset = qs["stop"] + int(above[0])
+    onset = qs.stop + int(above[0])
     out = {
         "body_mass_kg": m,
         "peak_force_n": float(f[peak]),
@@ -164,7 +164,7 @@ def imtp_metrics(
         side = {}
         for s, fs in (("left", fz_left), ("right", fz_right)):
             fs = np.asarray(fs, dtype=float)
-            bws = float(fs[qs["start"] : qs["stop"]].mean())
+            bws = float(fs[qs.start : qs.stop].mean())
             side[s] = {"peak_force_net_n": float(fs[onset:].max() - bws)} | _windows(
                 fs, bws, onset, rate_hz, windows_ms
             )

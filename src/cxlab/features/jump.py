@@ -177,10 +177,10 @@ def cmj_metrics(
         )
     to, td = refine_flight(f, fl[0], threshold_n=threshold_n)
     qs = quiet_standing(f, rate_hz=rate_hz, window_s=window_s, stop=to)
-    bw = body_mass_kg * G if body_mass_kg is not None else qs["weight_n"]
+    bw = body_mass_kg * G if body_mass_kg is not None else qs.weight_n
     m = bw / G
     onset = movement_onset(
-        f, rate_hz=rate_hz, weight_n=bw, sd_n=qs["sd_n"], n_sd=n_sd, start=qs["start"], stop=to
+        f, rate_hz=rate_hz, weight_n=bw, sd_n=qs.sd_n, n_sd=n_sd, start=qs.start, stop=to
     )
     seg = f[onset : to + 1]
     v = cumulative_trapezoid((seg - bw) / m, dx=dt, initial=0.0)
@@ -218,7 +218,7 @@ def cmj_metrics(
         sides = {}
         for side, fs in (("left", fz_left), ("right", fz_right)):
             fs = np.asarray(fs, dtype=float)
-            bws = float(fs[qs["start"] : qs["stop"]].mean()) * (bw / qs["weight_n"])
+            bws = float(fs[qs.start : qs.stop].mean()) * (bw / qs.weight_n)
             ss = fs[onset : to + 1] - bws
             sides[side] = {
                 "braking_impulse": float(np.trapezoid(ss[i_min : i0 + 1], dx=dt)),

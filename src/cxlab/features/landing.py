@@ -7,14 +7,23 @@ The trial starts with the subject on the box (plates unloaded), lands, and ends 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from cxlab._check import message
-from cxlab.features.events import FeatureError, _unloaded, quiet_standing
+from cxlab.features.events import FeatureError, QuietStanding, _unloaded, quiet_standing
 from cxlab.features.signal import nan_runs
 from cxlab.units import G
 
-__all__ = ["LANDING_METHODS", "LANDING_UNITS", "landing_body_mass", "landing_metrics", "touchdown"]
+__all__ = [
+    "LANDING_METHODS",
+    "LANDING_UNITS",
+    "LandingMass",
+    "landing_body_mass",
+    "landing_metrics",
+    "touchdown",
+]
 
 LANDING_UNITS = {
     "peak_force_n": "N",
@@ -84,15 +93,29 @@ def touchdown(
     return int(runs[0, 1])
 
 
+class LandingMass(NamedTuple):
+    """Body mass from standing after a landing (:func:`landing_body_mass`).
+
+    Attributes
+    ----------
+    body_mass_kg : float
+        Body weight / g, kg.
+    quiet : QuietStanding
+        The standing window it came from (weight, SD in N; sample indices).
+    """
+
+    body_mass_kg: float
+    quiet: QuietStanding
+
+
 def landing_body_mass(
     fz, /, *, rate_hz: float, start: int, window_s: float = 1.0, max_sd_frac: float = 0.05
-) -> dict:
+) -> LandingMass:
     """Body mass from the steadiest ``window_s`` of standing after ``start`` (touchdown).
 
     Returns
     -------
-    dict
-        ``body_mass_kg`` (kg) and the :func:`quiet_standing` fields.
+    LandingMass
 
     Raises
     ------
@@ -100,16 +123,16 @@ def landing_body_mass(
         If no window is steady: SD above ``max_sd_frac`` × its mean force.
     """
     qs = quiet_standing(fz, rate_hz=rate_hz, window_s=window_s, start=start)
-    if qs["sd_n"] > max_sd_frac * qs["weight_n"]:
+    if qs.sd_n > max_sd_frac * qs.weight_n:
         raise FeatureError(
             message(
                 f"no steady {window_s:g} s of standing after landing",
                 field="landing",
-                value=f"SD {qs['sd_n']:.1f} N",
+                value=f"SD {qs.sd_n:.1f} N",
                 fix="record ≥ 1 s of quiet standing at the end",
             )
         )
-    return {"body_mass_kg": qs["weight_n"] / G, **qs}
+    return LandingMass(qs.weight_n / G, qs)
 
 
 def landing_metrics(

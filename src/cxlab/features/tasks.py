@@ -108,7 +108,7 @@ def landing_kinetics(trial: Trial, cfg: FeatureConfig) -> list[Measure]:
     td = landing.touchdown(fz, rate_hz=rate, threshold_n=ev.threshold_n)
     bm = landing.landing_body_mass(fz, rate_hz=rate, start=td, window_s=ev.quiet_window_s)
     m = landing.landing_metrics(
-        fz, rate_hz=rate, body_mass_kg=bm["body_mass_kg"], threshold_n=ev.threshold_n
+        fz, rate_hz=rate, body_mass_kg=bm.body_mass_kg, threshold_n=ev.threshold_n
     )
     left, right = float(np.nanmax(fl[td:])), float(np.nanmax(fr[td:]))
     m |= {
@@ -297,7 +297,7 @@ def _standing_kg(fz, rate, cfg, *, stop=None, start=0) -> float:
     qs = quiet_standing(
         fz, rate_hz=rate, window_s=cfg.events.quiet_window_s, start=start, stop=stop
     )
-    return qs["weight_n"] / G
+    return qs.weight_n / G
 
 
 def _lr_or_single(trial: Trial, cfg: FeatureConfig):

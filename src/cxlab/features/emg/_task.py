@@ -90,13 +90,13 @@ def _cmj_phases(trial, cfg: FeatureConfig) -> list[Phase]:
     onset = movement_onset(
         f,
         rate_hz=rate,
-        weight_n=qs["weight_n"],
-        sd_n=qs["sd_n"],
+        weight_n=qs.weight_n,
+        sd_n=qs.sd_n,
         n_sd=ev.onset_n_sd,
-        start=qs["start"],
+        start=qs.start,
         stop=to,
     )
-    a = (f[onset : to + 1] - qs["weight_n"]) / (qs["weight_n"] / G)
+    a = (f[onset : to + 1] - qs.weight_n) / (qs.weight_n / G)
     v = cumulative_trapezoid(a, dx=1.0 / rate, initial=0.0)
     i_min = int(np.argmin(v))
     up = np.flatnonzero(v[i_min:] >= 0)
