@@ -304,7 +304,9 @@ def floors(st: Store, n: int) -> None:
     what the alternatives would cost, on the parts the run just wrote (CPU s / ``n``
     trials; variants alternate, medians of 5): the forces parts read by the store, and
     decoded from bytes already in memory (the floor without file I/O, one read a
-    recording); the features and curves parts written as :meth:`Store.stage` writes them
+    recording); the curves' label columns built from one value a curve, by an Arrow
+    ``take`` of repeated indices and by the run-end decode the runner uses (the same
+    arrays); the features and curves parts written as :meth:`Store.stage` writes them
     (one subject a part), as one part a batch of ~64 recordings (fewer, larger writes),
     and with their label columns dictionary-encoded (what a store accepting dictionary
     columns would write: other bytes)."""
@@ -346,6 +348,26 @@ def floors(st: Store, n: int) -> None:
         for name, ts in subject.items()
     }
 
+    # the curves' label columns as the runner builds them from one value a curve: an
+    # Arrow take of np.repeat-ed indices (main before 2026-12-03 evening) against the
+    # run-end decode of runner._repeated
+    labels = []
+    for t in subject["curves"]:
+        starts = np.flatnonzero(t.column("node").to_numpy() == 0)  # a curve's first node
+        per_curve = np.diff(starts, append=t.num_rows)
+        for name in t.column_names:
+            if pa.types.is_string(t.schema.field(name).type):
+                labels.append((t.column(name).take(starts).to_pylist(), per_curve))
+
+    def label_take():
+        for values, k in labels:
+            idx = np.repeat(np.arange(len(values), dtype=np.int64), k)
+            pa.array(values, pa.string()).take(idx)
+
+    def label_runs():
+        for values, k in labels:
+            runner._repeated(values, k)
+
     def writes(tables):
         def run():
             for t in tables["features"] + tables["curves"]:
@@ -356,6 +378,8 @@ def floors(st: Store, n: int) -> None:
     variants = {
         "read forces: Store.read_arrow_parts": store_read,
         "read forces: decode from memory (no file I/O)": decode_only,
+        "curve label columns: Arrow take of indices": label_take,
+        "curve label columns: run-end decode (runner)": label_runs,
         "write parts: one a subject (as stored)": writes(subject),
         f"write parts: one a batch ({per_batch} subjects)": writes(batched),
         "write parts: labels dictionary-encoded": writes(labelled),

@@ -484,11 +484,20 @@ def _floats(x: np.ndarray, /) -> pa.Array:
 
 
 def _repeated(values: list, n: np.ndarray, /) -> pa.Array:
-    """One string column holding ``values[i]`` (``None`` = missing) ``n[i]`` times: an Arrow
-    ``take`` (the copy runs in C++: 3 ms for the 27 MB of curve ``method`` text of a batch
-    of 60 CMJs, where joining repeated Python bytes took 50-80 ms)."""
-    idx = np.repeat(np.arange(len(values), dtype=np.int64), np.asarray(n, dtype=np.int64))
-    return pa.array(values, pa.string()).take(idx)
+    """One string column holding ``values[i]`` (``None`` = missing) ``n[i]`` times: the
+    values as the runs of a run-end-encoded array, decoded by Arrow (each run's bytes
+    copied in C++ with no index array: 0.35 instead of 0.67 ms for 146,000 rows of short
+    labels, 0.9 instead of 1.1-1.9 ms of 117-byte ``method`` text, as an Arrow ``take`` of
+    ``np.repeat``-ed indices took; joining repeated Python bytes took 50-80 ms a batch)."""
+    n = np.asarray(n, dtype=np.int64)
+    if len(values) == 0 or not n.all():  # a run end repeated is not allowed: drop empty runs
+        values = [v for v, k in zip(values, n.tolist(), strict=True) if k]
+        n = n[n > 0]
+    if len(values) == 0:
+        return pa.array([], pa.string())
+    ends = np.cumsum(n)
+    ends = pa.array(ends.astype(np.int32 if ends[-1] < 2**31 else np.int64))
+    return pc.run_end_decode(pa.RunEndEncodedArray.from_arrays(ends, pa.array(values, pa.string())))
 
 
 def _id_arrays(recs: list[dict], n: np.ndarray) -> dict[str, pa.Array]:
