@@ -18,6 +18,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -524,7 +525,7 @@ def _features_table(feats: list[tuple[dict, list[Measure]]], /) -> pa.Table:
     for i in order:
         rec, ms = feats[i]
         recs.append(rec)
-        rows.append(sorted(ms, key=lambda m: (m.feature, m.side)))
+        rows.append(sorted(ms, key=attrgetter(*_MEASURE_SORT)))
     n = np.array([len(r) for r in rows])
     flat = [m for r in rows for m in r]
     feature, side, value, unit, method = zip(*flat, strict=True)
@@ -546,10 +547,11 @@ def _curve_items(curves: list[tuple[dict, list[Curve]]], /) -> tuple[list, bool]
     order is certain (no two curves of a recording share phase, signal and side; else
     they are left in their order for :func:`cxlab.schemas.validate` to sort the rows)."""
     items, keys = [], []
+    by_curve = attrgetter(*_CURVE_SORT[:-1])  # a curve's rows are its nodes, in order
     for rec, cs in curves:
         head = tuple(_sort_key(rec[k]) for k in _FEATURE_SORT_IDS)  # once a recording
         items += [(rec, c) for c in cs]
-        keys += [(*head, c.phase, c.signal, c.side) for c in cs]
+        keys += [(*head, *by_curve(c)) for c in cs]
     unique = len(set(keys)) == len(keys)
     if unique:
         order = sorted(range(len(items)), key=keys.__getitem__)
@@ -621,7 +623,19 @@ def _checked_curves(curves: list[tuple[dict, list[Curve]]], /) -> pa.Table:
     )
 
 
-_FEATURE_SORT_IDS = ("subject_id", "session", "task", "trial", "recording_id")
+def _recording_sort(name: str, /) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Table ``name``'s declared sort order split after ``recording_id``: (the recording's
+    columns, the columns that order a recording's rows)."""
+    order = schema_of(name).sort_by
+    cut = order.index("recording_id") + 1
+    return order[:cut], order[cut:]
+
+
+#: the features and curves tables' declared sort orders (cxlab.schemas), which the
+#: batch's rows are built in so that validation finds them sorted
+_FEATURE_SORT_IDS, _MEASURE_SORT = _recording_sort("features")
+_CURVE_SORT_IDS, _CURVE_SORT = _recording_sort("curves")
+assert _CURVE_SORT_IDS == _FEATURE_SORT_IDS and _CURVE_SORT[-1] == "node", "schemas changed"
 _EMPTY_Q = pd.DataFrame(columns=_Q_COLUMNS)
 _ID_COLUMNS = ("recording_id", "subject_id", "session", "task", "trial")
 _NO_EVENTS = pd.DataFrame(columns=["recording_id", "label", "context", "time_s"])
