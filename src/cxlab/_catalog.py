@@ -306,20 +306,30 @@ def part_key_of(index_key: str, /) -> str:
     return index_key[DIGEST_CHARS + 1 :]
 
 
-def changes(touched: list[tuple[str, str]], rows: pa.Table, /) -> pa.Table:
-    """What a commit that touched the pairs ``touched`` and leaves ``rows`` live (catalog
-    rows of touched pairs only) changes: ``rows``, and a removal row (``file`` null) for
-    each touched pair without one."""
-    have = set(zip(rows.column("table").to_pylist(), rows.column("key").to_pylist(), strict=True))
-    gone = sorted(set(touched) - have)
+def changes(touched: pa.Table, rows: pa.Table, /) -> pa.Table:
+    """What a commit that touched the (``table``, ``key``) pairs of ``touched`` and leaves
+    ``rows`` live (catalog rows of touched pairs only) changes: ``rows``, and a removal
+    row (``file`` null) for each touched pair without one, sorted by (table, key). In
+    Arrow: a commit into a large store touches every row of its rewritten buckets."""
+    touched = touched.select(["table", "key"])
+    if touched.num_rows:
+        have = pair_keys(rows.column("table"), rows.column("key"))
+        kept = pc.is_in(pair_keys(touched.column("table"), touched.column("key")), value_set=have)
+        touched = touched.filter(pc.invert(kept))
+    gone = pa.TableGroupBy(touched, ["table", "key"]).aggregate([])  # unique pairs
+    gone = gone.select(["table", "key"])
+    gone = gone.take(
+        pc.sort_indices(gone, sort_keys=[("table", "ascending"), ("key", "ascending")])
+    )
+    n = gone.num_rows
     removed = pa.table(
         {
-            "table": pa.array([t for t, _ in gone], pa.string()),
-            "key": pa.array([k for _, k in gone], pa.string()),
-            "partition": pa.nulls(len(gone), pa.string()),
-            "file": pa.nulls(len(gone), pa.string()),
-            "rows": pa.array([0] * len(gone), pa.int64()),
-            "bytes": pa.array([0] * len(gone), pa.int64()),
+            "table": gone.column("table").cast(pa.string()),
+            "key": gone.column("key").cast(pa.string()),
+            "partition": pa.nulls(n, pa.string()),
+            "file": pa.nulls(n, pa.string()),
+            "rows": pa.array([0] * n, pa.int64()),
+            "bytes": pa.array([0] * n, pa.int64()),
         },
         schema=CHANGE_SCHEMA,
     )
