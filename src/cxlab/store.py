@@ -1277,6 +1277,28 @@ def _group_level(table: str, n_keys: int, /) -> int | None:
     return None
 
 
+def _bucket_prefixes(table: str, rows: pa.Table, level: int, /) -> pa.Array:
+    """The bucket of ``level`` (the catalog shard prefix) of each catalog row of compacted
+    table ``table``, read from its file's name (``<table>/part-b<prefix>-<sha16>``): a
+    commit into a large store rewrites every row of its ~20 buckets a table, whose keys
+    need no hashing; only a row whose file names no bucket of that level (a removal, a
+    file of another level) is hashed."""
+    n = rows.num_rows
+    if level == 0:
+        return pa.array([""] * n, pa.string())
+    files = rows.column("file")
+    head = len(table) + len("/part-b")
+    prefix = pc.utf8_slice_codeunits(files, head, head + level)
+    dash = pc.equal(pc.utf8_slice_codeunits(files, head + level, head + level + 1), "-")
+    named = pc.fill_null(pc.and_(pc.starts_with(files, f"{table}/part-b"), dash), False)
+    named = named.combine_chunks() if isinstance(named, pa.ChunkedArray) else named
+    prefix = prefix.combine_chunks() if isinstance(prefix, pa.ChunkedArray) else prefix
+    if named.false_count == 0:
+        return prefix
+    keys = rows.column("key").filter(pc.invert(named)).to_pylist()
+    return pc.replace_with_mask(prefix, pc.invert(named), _catalog.shard_of(keys, level))
+
+
 def _compact_plan(
     cat: pa.Table, name: str, changed: set[str], new_keys: set[str], n_before: int | None = None
 ):
@@ -1470,7 +1492,7 @@ def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
 def _next_catalog(state: _catalog.State, plan: _Plan, /):
     """The catalog after ``plan``: (new state, {shard file: bytes} to write, the shard
     files it drops, the root's bytes). Only the shards of the changed keys are written."""
-    new, write, dropped = _catalog.commit_state(state, plan.change, _group_level)
+    new, write, dropped = _catalog.commit_state(state, plan.change, _group_level, _bucket_prefixes)
     root = _parquet_bytes(_catalog.root_table(new.shards), _PARQUET_OPTS)
     return new, write, dropped, root
 
