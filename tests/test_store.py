@@ -663,6 +663,42 @@ def test_a_large_compacted_table_is_bucketed_and_a_commit_rewrites_only_its_buck
     assert len(s.files("recordings")) == 1 and s.keys("recordings") == {rids[0]}
 
 
+def test_a_bucket_read_from_a_file_name_is_the_shard_its_key_hashes_to(tmp_path, monkeypatch):
+    """The commit reads the bucket of a rewritten file's rows from the file's name instead
+    of hashing each key: the same prefixes as sha256 of the keys, for bucket files of the
+    commit's level, files of another level, level-0 files and removals (no file)."""
+    import hashlib
+
+    import pyarrow.compute as pc
+
+    import cxlab.store as store_mod
+    from cxlab import _catalog
+
+    monkeypatch.setattr(store_mod, "_BUCKET_ROWS", 4)
+    s = Store(tmp_path / "s")
+    rids = _rids(70, "bucket")
+    with s.transaction() as tx:
+        for r in rids:
+            tx.write("recordings", _recording(r), key=r)
+    cat = pa.Table.from_pandas(s.catalog(), preserve_index=False)
+    rows = cat.filter(pc.equal(cat.column("table"), "recordings")).select(_catalog.SCHEMA.names)
+    assert {store_mod._level_of_file(f) for f in rows.column("file").to_pylist()} == {2}
+    removal = pa.table(  # a removal row names no file: its key is hashed
+        {"table": ["recordings"], "key": ["gone-key"], "partition": [None], "file": [None]},
+        schema=_catalog.CHANGE_SCHEMA.remove(5).remove(4),
+    )
+    rows = pa.concat_tables(
+        [
+            rows.cast(_catalog.CHANGE_SCHEMA).select(["table", "key", "partition", "file"]),
+            removal,
+        ]
+    )
+    keys = rows.column("key").to_pylist()
+    for level in (0, 1, 2, 3):  # 2 = the files' own level; the others are hashed
+        want = [hashlib.sha256(k.encode()).hexdigest()[:level] for k in keys]
+        assert store_mod._bucket_prefixes("recordings", rows, level).to_pylist() == want
+
+
 # -- the sharded catalog (issue 19: a commit's cost stays flat as the store grows) --------
 def _rids(n, salt=""):
     import hashlib

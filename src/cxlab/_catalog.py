@@ -111,6 +111,10 @@ T = TypeVar("T")
 GroupLevel = Callable[[str, int], "int | None"]
 """(table, its live parts) -> the hex level of that table's own shards, or None when its
 parts are sharded by key with the other tables'."""
+GroupPrefixes = Callable[[str, pa.Table, int], pa.Array]
+"""(group of a table of its own, its catalog rows, level) -> the shard prefix of each row,
+as :func:`shard_of` gives it for their keys (the store reads it from the names of its
+bucket files instead of hashing every key of a rewritten bucket)."""
 
 
 class Part(NamedTuple):
@@ -306,20 +310,30 @@ def part_key_of(index_key: str, /) -> str:
     return index_key[DIGEST_CHARS + 1 :]
 
 
-def changes(touched: list[tuple[str, str]], rows: pa.Table, /) -> pa.Table:
-    """What a commit that touched the pairs ``touched`` and leaves ``rows`` live (catalog
-    rows of touched pairs only) changes: ``rows``, and a removal row (``file`` null) for
-    each touched pair without one."""
-    have = set(zip(rows.column("table").to_pylist(), rows.column("key").to_pylist(), strict=True))
-    gone = sorted(set(touched) - have)
+def changes(touched: pa.Table, rows: pa.Table, /) -> pa.Table:
+    """What a commit that touched the (``table``, ``key``) pairs of ``touched`` and leaves
+    ``rows`` live (catalog rows of touched pairs only) changes: ``rows``, and a removal
+    row (``file`` null) for each touched pair without one, sorted by (table, key). In
+    Arrow: a commit into a large store touches every row of its rewritten buckets."""
+    touched = touched.select(["table", "key"])
+    if touched.num_rows:
+        have = pair_keys(rows.column("table"), rows.column("key"))
+        kept = pc.is_in(pair_keys(touched.column("table"), touched.column("key")), value_set=have)
+        touched = touched.filter(pc.invert(kept))
+    gone = pa.TableGroupBy(touched, ["table", "key"]).aggregate([])  # unique pairs
+    gone = gone.select(["table", "key"])
+    gone = gone.take(
+        pc.sort_indices(gone, sort_keys=[("table", "ascending"), ("key", "ascending")])
+    )
+    n = gone.num_rows
     removed = pa.table(
         {
-            "table": pa.array([t for t, _ in gone], pa.string()),
-            "key": pa.array([k for _, k in gone], pa.string()),
-            "partition": pa.nulls(len(gone), pa.string()),
-            "file": pa.nulls(len(gone), pa.string()),
-            "rows": pa.array([0] * len(gone), pa.int64()),
-            "bytes": pa.array([0] * len(gone), pa.int64()),
+            "table": gone.column("table").cast(pa.string()),
+            "key": gone.column("key").cast(pa.string()),
+            "partition": pa.nulls(n, pa.string()),
+            "file": pa.nulls(n, pa.string()),
+            "rows": pa.array([0] * n, pa.int64()),
+            "bytes": pa.array([0] * n, pa.int64()),
         },
         schema=CHANGE_SCHEMA,
     )
@@ -341,7 +355,13 @@ def read_shard(data, /) -> pa.Table:
     return ipc.open_file(src).read_all()
 
 
-def commit_state(state: State, change: pa.Table, group_level: GroupLevel, /):
+def commit_state(
+    state: State,
+    change: pa.Table,
+    group_level: GroupLevel,
+    /,
+    prefixes: GroupPrefixes | None = None,
+):
     """The shards after a commit whose :func:`changes` are ``change``: (new state, {shard
     file: bytes} to write, shard files dropped).
 
@@ -350,14 +370,15 @@ def commit_state(state: State, change: pa.Table, group_level: GroupLevel, /):
     :func:`shard_level` gives for their number), or a level for a table of its own
     shards (the small tables, whose rows follow their bucket files). Only the shards of the
     changed keys are rebuilt, unless a group's level changes (then that group's shards,
-    once) or the root is in an older format (then every shard, once)."""
+    once) or the root is in an older format (then every shard, once). ``prefixes`` gives
+    the shard prefixes of a table's own rows (default: :func:`shard_of` of their keys)."""
     if state.legacy or not state.shards:
-        tables = _regroup(_apply(state.live, change), group_level)
+        tables = _regroup(_apply(state.live, change), group_level, prefixes)
         touched = set(tables) | {s.shard for s in state.shards}
     else:
         tables, touched = {}, set()
         for g, mine in _by_group(change, group_level):
-            tables_g, touched_g = _commit_group(state, g, mine, group_level)
+            tables_g, touched_g = _commit_group(state, g, mine, group_level, prefixes)
             tables.update(tables_g)
             touched |= touched_g
     old = {s.shard: s for s in state.shards}
@@ -383,12 +404,28 @@ def _level_for(group: str, n: int, group_level: GroupLevel, /) -> int:
     return shard_level(n) if not group else group_level(group, n)
 
 
-def _commit_group(state: State, group: str, change: pa.Table, group_level: GroupLevel, /):
+def _row_prefixes(
+    rows: pa.Table, level: int, group: str, prefixes: GroupPrefixes | None, /
+) -> pa.Array:
+    """The shard prefix of each of ``rows`` of ``group`` at ``level``."""
+    if prefixes is not None and group and INDEX_SEP not in group:
+        return prefixes(group, rows, level)
+    return shard_of(rows.column("key").to_pylist(), level, group)
+
+
+def _commit_group(
+    state: State,
+    group: str,
+    change: pa.Table,
+    group_level: GroupLevel,
+    prefixes: GroupPrefixes | None,
+    /,
+):
     """The new tables of the shards of ``group`` that ``change`` (its rows) touches, and
     the shard ids touched (a touched id without a table: the shard is gone)."""
     level = state.level(group)
     if level is not None:
-        prefix = shard_of(change.column("key").to_pylist(), level, group)
+        prefix = _row_prefixes(change, level, group, prefixes)
         tables = {}
         for p in sorted(set(prefix.to_pylist())):
             sid = shard_id(group, p)
@@ -405,12 +442,14 @@ def _commit_group(state: State, group: str, change: pa.Table, group_level: Group
     base = pa.concat_tables([state.shard(s.shard) for s in olds]) if olds else empty()
     cat = _apply(base, change)
     level = _level_for(group, cat.num_rows, group_level)
-    tables = _shards_of(cat, group, level)
+    tables = _shards_of(cat, group, level, prefixes)
     return tables, set(tables) | {s.shard for s in olds}
 
 
-def _shards_of(cat: pa.Table, group: str, level: int, /) -> dict[str, pa.Table]:
-    prefix = shard_of(cat.column("key").to_pylist(), level, group)
+def _shards_of(
+    cat: pa.Table, group: str, level: int, prefixes: GroupPrefixes | None = None, /
+) -> dict[str, pa.Table]:
+    prefix = _row_prefixes(cat, level, group, prefixes)
     return {
         shard_id(group, p): ordered(cat.filter(pc.equal(prefix, p)))
         for p in sorted(set(prefix.to_pylist()))
@@ -429,11 +468,14 @@ def _by_group(cat: pa.Table, group_level: GroupLevel, /) -> list[tuple[str, pa.T
     ]
 
 
-def _regroup(cat: pa.Table, group_level: GroupLevel, /) -> dict[str, pa.Table]:
+def _regroup(
+    cat: pa.Table, group_level: GroupLevel, prefixes: GroupPrefixes | None = None, /
+) -> dict[str, pa.Table]:
     """Every shard of the live parts ``cat``, built from nothing."""
     tables: dict[str, pa.Table] = {}
     for g, mine in _by_group(cat, group_level):
-        tables.update(_shards_of(mine, g, _level_for(g, mine.num_rows, group_level)))
+        level = _level_for(g, mine.num_rows, group_level)
+        tables.update(_shards_of(mine, g, level, prefixes))
     return tables
 
 
