@@ -139,6 +139,20 @@ def test_plate_matches_ezc3d_on_the_simulated_file(tmp_path, plate_type):
         np.testing.assert_allclose(ez.tz, plate.tz, rtol=1e-9, atol=1e-12)
 
 
+def test_plate_frame_is_np_cross_and_norm_bit_for_bit():
+    """plate_frame's Python-float cross products give np.cross's and np.linalg.norm's axes."""
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        corners = rng.normal(size=(4, 3)) * rng.choice([1e-3, 1.0, 1e3])
+        x, y = corners[0] - corners[1], corners[0] - corners[3]
+        z = np.cross(x, y)
+        y = np.cross(z, x)
+        want = np.column_stack([v / np.linalg.norm(v) for v in (x, y, z)])
+        rot, centre = plate_frame(corners)
+        assert rot.tobytes() == want.tobytes()
+        assert centre.tobytes() == corners.mean(axis=0).tobytes()
+
+
 def test_plate_frame_axes_follow_the_c3d_corner_order():
     corners = (
         np.column_stack([np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * HALF, np.zeros(4)])

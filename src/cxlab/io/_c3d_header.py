@@ -238,6 +238,30 @@ def _decode_value(
     return arr.reshape(dims, order="F") if dims else arr.reshape(())
 
 
+def _decode_batch(batch: list[tuple[Param, bytes]], dtype: int, processor: str, e: str) -> None:
+    """Set the value of every numeric parameter of one type from one decode of their bytes.
+
+    The same conversions as :func:`_decode_value` (uint8 and int16 to int64, float32, or VAX
+    F-float through :func:`dec_to_float32`, to float64; all exact element by element), once
+    for all the parameters of the type instead of ~10 NumPy calls per DEC parameter; each
+    value is then its slice, shaped like the C3D dimensions in Fortran order.
+    """
+    raw = b"".join(chunk for _, chunk in batch)
+    if dtype == 1:
+        arr = np.frombuffer(raw, dtype=_U1).astype(np.int64)
+    elif dtype == 2:
+        arr = np.frombuffer(raw, dtype=_INT_DTYPE[e]).astype(np.int64)
+    else:
+        arr = np.frombuffer(raw, dtype=_F4[processor])
+        arr = (dec_to_float32(arr) if processor == "dec" else arr).astype(np.float64)
+    at = 0
+    for param, chunk in batch:
+        n = len(chunk) // dtype
+        part = arr[at : at + n]
+        at += n
+        param.value = part.reshape(param.dims, order="F") if param.dims else part.reshape(())
+
+
 def read_parameters(
     buf: bytes, path: Path, header: C3DHeader, /, *, strict: bool = False
 ) -> dict[str, dict[str, Param]]:
@@ -276,6 +300,7 @@ def read_parameters(
     processor = header.processor
     groups: dict[int, str] = {}
     pending: list[tuple[int, str, Param]] = []
+    batches: dict[int, list[tuple[Param, bytes]]] = {1: [], 2: [], 4: []}
     pos = start + 4
     seen = 0
     while pos + 2 <= end:
@@ -353,12 +378,19 @@ def read_parameters(
                     field=name,
                     value=dims,
                 )
-            value = _decode_value(buf, vpos, dtype, dims, processor, e)
-            pending.append((gid, name, Param(dtype, dims, value)))
+            if dtype == -1:
+                param = Param(dtype, dims, _decode_value(buf, vpos, dtype, dims, processor, e))
+            else:  # decoded below with every other value of its type: one NumPy pass a type
+                param = Param(dtype, dims, None)
+                batches[dtype].append((param, buf[vpos : vpos + size]))
+            pending.append((gid, name, param))
         seen += 1
         if offset == 0 or nxt + 2 > end or seen > 100_000:  # last record (some point past)
             break
         pos = nxt
+    for dtype, batch in batches.items():
+        if batch:
+            _decode_batch(batch, dtype, processor, e)
     params: dict[str, dict[str, Param]] = {name: {} for name in groups.values()}
     for gid, name, p in pending:
         group = groups.get(gid)

@@ -399,7 +399,9 @@ def marker_findings(
     elif markers.shape[0] > 1 and rate_hz > 0:
         # Qualisys writes a gap as exactly (0, 0, 0) with a valid residual: not a position,
         # so a step from or to one has no speed
-        gap = (markers[..., 0] == 0) & (markers[..., 1] == 0) & (markers[..., 2] == 0)
+        zero = markers == 0  # then the three strided views of booleans, not of floats
+        gap = zero[..., 0] & zero[..., 1] & zero[..., 2]
+        del zero
         step = np.diff(markers, axis=0)
         speed2 = np.einsum("fmk,fmk->fm", step, step)  # squared step, (unit/frame)^2
         del step  # the one full-size temporary, dropped before the speed is finished
@@ -671,20 +673,24 @@ def _marker_up(markers: np.ndarray) -> str | None:
     """
     if markers.ndim != 3 or not markers.shape[0] or not markers.shape[1]:
         return None
-    # markers x frames x axes, contiguous: the per-frame extremes are then reductions over
-    # the first axis (one vectorised fmin per marker over all frames), ~10-30x faster than
-    # reducing (frames, markers, 3) over its middle axis or a short last one; fmin/fmax
-    # skip NaN as nanmin/nanmax do (which call them): the same numbers
-    m = markers[:: max(1, markers.shape[0] // 500)].transpose(1, 0, 2).copy()  # 500 frames
-    gap = (m[..., 0] == 0) & (m[..., 1] == 0) & (m[..., 2] == 0)
-    np.copyto(m, np.nan, where=gap[..., None])
-    seen = np.isfinite(m[..., 0]) & np.isfinite(m[..., 1]) & np.isfinite(m[..., 2])
-    ok = seen.any(axis=0)
+    # frames x axes x markers, contiguous: the per-frame extremes over the markers are then
+    # reductions over the last, contiguous axis; this copy of a transpose is ~6x cheaper
+    # than a markers-first one (whose 3-wide rows NumPy copies slowly: 0.35 ms against
+    # 0.05 ms for 315 frames x 113 markers).  fmin/fmax skip NaN as nanmin/nanmax do (which
+    # call them); only the sign of a zero extreme can depend on the order, and no decision
+    # below does
+    m = markers[:: max(1, markers.shape[0] // 500)].transpose(0, 2, 1).copy()  # 500 frames
+    zero = m == 0
+    gap = zero[:, 0] & zero[:, 1] & zero[:, 2]
+    del zero
+    np.copyto(m, np.nan, where=gap[:, None, :])
+    seen = np.isfinite(m[:, 0]) & np.isfinite(m[:, 1]) & np.isfinite(m[:, 2])
+    ok = seen.any(axis=1)  # frames with a marker seen
     if not ok.any():
         return None
     if not ok.all():
-        m = m.compress(ok, axis=1)
-    lo, hi = np.fmin.reduce(m, axis=0), np.fmax.reduce(m, axis=0)  # finite: a marker a frame
+        m = m.compress(ok, axis=0)
+    lo, hi = np.fmin.reduce(m, axis=2), np.fmax.reduce(m, axis=2)  # finite: a marker a frame
     if np.isnan(lo).any() or np.isnan(hi).any():
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
