@@ -302,12 +302,12 @@ def test_sql_refuses_a_part_that_is_a_symlink_out_of_the_store(tmp_path):
 @pytest.mark.parametrize("name", ["../outside.parquet", "/etc/x.parquet", "forces/../../x"])
 def test_a_catalog_file_name_outside_the_store_is_refused_naming_it(tmp_path, name):
     from cxlab._check import CxlabError
-    from cxlab.store import _names_inside
+    from cxlab._sql import names_inside
 
-    _names_inside(["forces/ok.parquet"], table="forces", store=tmp_path)
+    names_inside(["forces/ok.parquet"], table="forces", store=tmp_path)
     want = r"^file: .*forces part outside the store \(got '" + re.escape(name)
     with pytest.raises(CxlabError, match=want):
-        _names_inside(["forces/ok.parquet", name], table="forces", store=tmp_path)
+        names_inside(["forces/ok.parquet", name], table="forces", store=tmp_path)
 
 
 def test_sql_still_reads_every_table_and_the_cli_says_why_it_refused(tmp_path):
