@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from truth_store import truth_store
 
@@ -30,6 +28,8 @@ def test_the_four_notebooks_exist():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(path):
+    import nbformat  # here, not at collection: its jsonschema import costs every worker ~2 s
+
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     for cell in nb.cells:
@@ -39,6 +39,9 @@ def test_notebook_is_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_on_a_small_store(path, nb_store, monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
     monkeypatch.setenv("CXLAB_STORE", str(nb_store.path))
     nb = nbformat.read(path, as_version=4)
     NotebookClient(

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import moto.server as moto_server
 import pandas as pd
 import pytest
-import s3fs
 from typer.testing import CliRunner
 
 from cxlab import _catalog
@@ -49,6 +47,9 @@ mcid = "swc"
 @pytest.fixture(scope="module")
 def s3():
     """A moto S3 server for this module, its endpoint in the standard AWS variables."""
+    import moto.server as moto_server  # here, not at collection: ~1 s of every worker's start
+    import s3fs
+
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
