@@ -991,3 +991,23 @@ def test_an_older_catalog_gets_its_index_from_its_next_commit(tmp_path):
     )
     assert list(fresh.find("recordings", "source_path", [f"{RID}.c3d"])["recording_id"]) == [RID]
     assert set(fresh.catalog()["table"]) == {"recordings"}  # the index is not a table
+
+
+def test_a_store_at_a_relative_path_commits_staged_parts(tmp_path, monkeypatch):
+    """Staged parts of a store given by a relative path (``--store store``) are read where
+    they were written: a merge of a compacted table once looked under store/store/."""
+    monkeypatch.chdir(tmp_path)
+    rel = Store("store")
+    rid2 = "fedcba9876543210"
+    staged = [
+        rel.stage("recordings", _recording(), key=RID, owner=1),
+        rel.stage("recordings", _recording(rid2, task="landing"), key=rid2, owner=1),
+        rel.stage("forces", _forces(), key=RID, partition="abcdefabcdef", owner=1),
+    ]
+    rel.commit(staged)
+    absolute = Store(tmp_path / "elsewhere")
+    absolute.write("recordings", _recording(), key=RID)
+    absolute.write("recordings", _recording(rid2, task="landing"), key=rid2)
+    assert rel.keys("recordings") == {RID, rid2} and rel.keys("forces") == {RID}
+    assert rel.files("recordings")[0].read_bytes() == absolute.files("recordings")[0].read_bytes()
+    assert not list((tmp_path / "store" / "_staging").glob("*.parquet"))

@@ -1182,7 +1182,8 @@ def _merge_compact(
                 t = t.filter(pc.invert(gone))
             pieces.append(t)
         for s in news:
-            t = _read_as(_source_of(root, s.temp, remote), schema.arrow_schema(), fs)
+            src = s.temp if remote is None else remote.key(s.temp)  # staged: its own path
+            t = _read_as(src, schema.arrow_schema(), fs)
             t = t.append_column(target.field(-1), pa.array([s.key] * t.num_rows, pa.string()))
             if column:
                 added_pairs |= _index_pairs(name, t, column)
@@ -1281,7 +1282,9 @@ def _index_all(root: Path | None, name: str, files: list[str], remote=None):
 
 
 def _source_of(root: Path | None, file: str, remote: _fs.Remote | None, /) -> str:
-    """Where a file of the store (relative) or a staged part (absolute locally) is read."""
+    """Where a file of the store (``file`` relative to it) is read. Not for a staged part:
+    its ``temp`` is already the path to read locally (relative to the working directory
+    when the store's path is), the key on a remote store."""
     return str(root / file) if remote is None else remote.key(file)
 
 
