@@ -711,14 +711,12 @@ class Store:
                 filters=pc.is_in(pc.field(_catalog.PART_COLUMN), pa.array(sorted(set(keys)))),
                 filesystem=fs,
             )
-            k = t.column(_catalog.PART_COLUMN).to_numpy(zero_copy_only=False)
+            k, starts = _key_runs(t)
             if not len(k):
                 continue
-            starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
             if len(set(k[starts])) < len(starts):  # a file not sorted by key: sort it
                 t = t.take(pc.sort_indices(t.column(_catalog.PART_COLUMN)))  # stable
-                k = t.column(_catalog.PART_COLUMN).to_numpy(zero_copy_only=False)
-                starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+                k, starts = _key_runs(t)
             ends = [*starts[1:], len(k)]
             body = t.select(columns)
             for a, b in zip(starts, ends, strict=True):
@@ -1045,6 +1043,13 @@ def _frame(table: pa.Table, /) -> pd.DataFrame:
     return table.to_pandas()
 
 
+def _key_runs(t: pa.Table, /) -> tuple[np.ndarray, np.ndarray]:
+    """A compacted file's part keys (``_part``, one a row) and the row where each run of
+    equal keys starts."""
+    k = t.column(_catalog.PART_COLUMN).to_numpy(zero_copy_only=False)
+    return k, np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if len(k) else np.zeros(0, int)
+
+
 def _columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
     cols = list(columns) if columns is not None else schema.names
     for c in cols:
@@ -1101,17 +1106,16 @@ def _bucket_of(key: str, level: int, /) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:level]
 
 
-def _level_of_file(file: str, /) -> int:
-    """The bucket level a compacted file's name says (``part-b<prefix>-<sha16>``)."""
-    stem = file.rsplit("/", 1)[-1].removeprefix("part-")
-    return len(stem.split("-", 1)[0]) - 1 if stem.startswith("b") and "-" in stem else 0
-
-
 def _bucket_of_file(file: str, /) -> str:
     """The bucket prefix a compacted file's name says (``part-b<prefix>-<sha16>``; ``""``
     for the one file of level 0)."""
     stem = file.rsplit("/", 1)[-1].removeprefix("part-")
     return stem.split("-", 1)[0][1:] if stem.startswith("b") and "-" in stem else ""
+
+
+def _level_of_file(file: str, /) -> int:
+    """The bucket level a compacted file's name says: its prefix's length."""
+    return len(_bucket_of_file(file))
 
 
 _MERGE_THREADS = 2

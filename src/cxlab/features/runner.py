@@ -641,8 +641,8 @@ _ID_COLUMNS = ("recording_id", "subject_id", "session", "task", "trial")
 _NO_EVENTS = pd.DataFrame(columns=["recording_id", "label", "context", "time_s"])
 
 
-#: the sample counter of each input table: the last column of its sort order
-_COUNTER = {"forces": "sample", "markers": "frame"}
+#: the sample counter of each input table: the last column of its declared sort order
+_COUNTER = {t: schema_of(t).sort_by[-1] for t in ("forces", "markers")}
 
 #: the plate signals a trial carries (fx, fy: the shear curves)
 _PLATE_SIGNALS = ("fx", "fy", "fz", "cop_x", "cop_y")
