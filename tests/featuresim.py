@@ -6,8 +6,23 @@ Not a test module: imported by ``tests/test_jump.py`` & co. and ``benchmarks/ben
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from scipy import constants
 
-G = 9.80665
+G = constants.g  # standard gravity, m/s², 9.80665 by definition
+
+#: The columns of a hand-written feature row (:func:`feature_rows`).
+ROW_COLUMNS = ["recording_id", "task", "trial", "feature", "side", "value", "unit"]
+
+
+def feature_rows(rows, /, *, subject_id, session):
+    """``features`` rows of one subject and session from hand-written tuples.
+
+    ``rows`` are ``(recording_id, task, trial, feature, side, value, unit)``; every row gets
+    ``subject_id``, ``session`` and the method ``"test"``.
+    """
+    frame = pd.DataFrame(rows, columns=ROW_COLUMNS)
+    return frame.assign(subject_id=subject_id, session=session, method="test")
 
 
 def cmj_force(

@@ -1,7 +1,6 @@
 """features.pairing.side_pairs: which left/right values may be compared, per task."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from cxlab.features.battery import single_leg_lsi
@@ -13,15 +12,13 @@ from cxlab.features.pairing import (
     side_pairs,
 )
 from cxlab.features.tasks import SINGLE_LEG_METRICS, SINGLE_LEG_PAIRS
+from featuresim import feature_rows
 
 SID = "00000000000a"
 
 
 def _feats(rows):
-    """rows: (recording_id, task, trial, feature, side, value, unit)."""
-    cols = ["recording_id", "task", "trial", "feature", "side", "value", "unit"]
-    df = pd.DataFrame(rows, columns=cols)
-    return df.assign(subject_id=SID, session="1", method="test")
+    return feature_rows(rows, subject_id=SID, session="1")
 
 
 def _single_leg_session():

@@ -17,6 +17,7 @@ from cxlab.pseudo import pseudonymise
 from cxlab.screen import screen, screen_trends
 from cxlab.screen.profile import render_profile, write_profiles
 from cxlab.store import Store
+from featuresim import feature_rows
 
 runner = CliRunner()
 LABEL, EMAIL, NAME = "CX-Jane-Doe-001", "jane.doe@example.org", "Jane Doe"
@@ -303,9 +304,7 @@ def _asym_rows(html):
 
 
 def _extra(sid, rows):
-    """Feature rows (recording_id, task, trial, feature, side, value, unit) in session 2."""
-    cols = ["recording_id", "task", "trial", "feature", "side", "value", "unit"]
-    return pd.DataFrame(rows, columns=cols).assign(subject_id=sid, session="2", method="test")
+    return feature_rows(rows, subject_id=sid, session="2")
 
 
 def test_profile_asymmetry_is_hand_worked_per_task_with_its_pairing_and_n(client):
