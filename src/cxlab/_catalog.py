@@ -106,7 +106,11 @@ ROOT_SCHEMA = pa.schema(
 )
 LAYOUT_KEY, LAYOUT = b"cxlab_catalog_layout", b"2"
 """The root's layout: 2 = the small tables' parts in shards of their own (by bucket)."""
-_IPC = ipc.IpcWriteOptions(compression="lz4")
+# one thread: a shard is a few hundred rows, and handing its 6 columns to Arrow's thread pool
+# cost more than compressing them (0.29 -> 0.11 ms a shard written, 0.20 -> 0.16 ms read, on
+# the 2-core machine shared by other jobs); the bytes are the same
+_IPC = ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+_IPC_READ = ipc.IpcReadOptions(use_threads=False)
 T = TypeVar("T")
 GroupLevel = Callable[[str, int], "int | None"]
 """(table, its live parts) -> the hex level of that table's own shards, or None when its
@@ -352,7 +356,7 @@ def shard_bytes(table: pa.Table, /) -> bytes:
 def read_shard(data, /) -> pa.Table:
     """The rows of a shard file (bytes or a pyarrow buffer / native file)."""
     src = pa.BufferReader(data) if isinstance(data, bytes) else data
-    return ipc.open_file(src).read_all()
+    return ipc.open_file(src, options=_IPC_READ).read_all()
 
 
 def commit_state(

@@ -1301,7 +1301,7 @@ def _read_as(src: str, schema: pa.Schema, fs, /) -> pa.Table:
     if fs is None:
         f = pq.ParquetFile(src)
         if f.schema_arrow.equals(schema, check_metadata=False):
-            return f.read().cast(schema)
+            return f.read(use_threads=False).cast(schema)  # a bucket: the pool costs more
     return pq.read_table(src, schema=schema, filesystem=fs)
 
 
