@@ -218,6 +218,34 @@ def test_atomic_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
     assert p.read_text() == "x"
 
 
+def test_a_fresh_temporary_is_written_in_place_whole_or_removed(tmp_path):
+    """atomic_file(fresh=True), how staged parts and merged bucket files are written: in
+    place (no second temporary, no rename), the usual mode, never over an existing file,
+    and removed when the write fails (a full disk), its folder made if missing."""
+    import stat
+
+    from cxlab.store import atomic_file
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    p = tmp_path / "staging" / ".tmp-1-a.parquet"
+    with atomic_file(p, durable=False, fresh=True) as fh:
+        fh.write(b"abc")
+        assert p.exists()  # in place: the file is its own temporary
+    assert p.read_bytes() == b"abc" and stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+    assert sorted(x.name for x in p.parent.iterdir()) == [p.name]
+    with pytest.raises(FileExistsError):
+        with atomic_file(p, fresh=True) as fh:
+            fh.write(b"x")
+    assert p.read_bytes() == b"abc"
+    q = p.with_name(".tmp-1-b.parquet")
+    with pytest.raises(OSError, match="full"):
+        with atomic_file(q, fresh=True) as fh:
+            fh.write(b"half")
+            raise OSError(28, "disk full")
+    assert not q.exists()
+
+
 def _sql_store(tmp_path):
     s = Store(tmp_path / "store")
     s.write("recordings", _recording(), key=RID)
