@@ -247,19 +247,21 @@ def demo_cohort(built_once) -> DemoBuild:
 #: the end while the other worker idles. A hint only: a name that no longer exists is skipped,
 #: a module not named here runs after these, in collection order.
 HEAVY_MODULES = (
-    "test_crash.py",
     "test_store_s3.py",
-    "test_ingest.py",
+    "test_crash.py",
     "test_experiments.py",
+    "test_power.py",
+    "test_experiments_curves.py",
+    "test_effects.py",
+    "test_ingest.py",
     "test_synth.py",
     "test_executor.py",
-    "test_effects.py",
     "test_report.py",
-    "test_c3d.py",
     "test_notebooks.py",
-    "test_power.py",
-    "test_emg.py",
-    "test_experiments_curves.py",
+    "test_c3d.py",
+    "test_store.py",
+    "test_spm.py",
+    "test_athlete.py",
 )
 
 
