@@ -13,6 +13,7 @@ so a 10-million-row marker table costs one pass in C, not a Python loop.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,13 +39,7 @@ def _texts(arr: pa.Array) -> Iterable[str]:
     elif pa.types.is_map(t):
         yield from _texts(arr.keys)
         yield from _texts(arr.items)
-    elif (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_null(t)
-        or pa.types.is_decimal(t)
-    ):
+    elif _numeric(t):
         return
     else:  # strings, binaries, dates, times, timestamps, durations...
         u = pc.unique(arr.drop_null())
@@ -56,9 +51,27 @@ def _texts(arr: pa.Array) -> Iterable[str]:
         yield from u.to_pylist()
 
 
+def _numeric(t: pa.DataType) -> bool:
+    """A type whose values are digits only (its text cannot spell a name or an e-mail)."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+        or pa.types.is_decimal(t)
+    )
+
+
 def parquet_texts(path: Path) -> str:
-    """Every distinct text value of every column of a Parquet file, NUL-separated."""
-    table = pq.read_table(path)
+    """Every distinct text value of every column of a Parquet file, NUL-separated.
+
+    Only the columns that can hold text are decoded (the file's schema says which): the
+    float columns of a signal table are most of its bytes and :func:`_texts` skips them."""
+    schema = pq.read_schema(path)
+    columns = [f.name for f in schema if not _numeric(f.type)]
+    if not columns:
+        return ""
+    table = pq.read_table(path, columns=columns)
     out: list[str] = []
     for col in table.columns:
         for chunk in col.chunks:
@@ -78,7 +91,10 @@ def leaks(
 
     Searched: each file's path below its root, its bytes (each secret as UTF-8), and, for
     a Parquet file (told by its ``PAR1`` magic, whatever its name), the decoded text
-    columns (:func:`parquet_texts`). With ``ignore_case``, bytes are folded as ASCII.
+    columns (:func:`parquet_texts`). With ``ignore_case``, bytes are folded as ASCII. A
+    file with the same path below its root and the same bytes as one already searched (a
+    copy of a store beside the original) is not searched again: it cannot hold a secret
+    the first did not.
 
     Returns
     -------
@@ -103,6 +119,7 @@ def leaks(
 
     for i, text in enumerate(outputs):
         scan(text, f"output {i}")
+    seen: set[tuple[str, bytes]] = set()  # (path below its root, BLAKE2b of the bytes)
     for root in roots:
         root = Path(root)
         for f in sorted(root.rglob("*")):
@@ -113,6 +130,10 @@ def leaks(
             below = f.relative_to(root).as_posix()
             rel = f"{root.name}/{below}"
             data = f.read_bytes()
+            copy = (below, hashlib.blake2b(data, digest_size=20).digest())
+            if copy in seen:
+                continue
+            seen.add(copy)
             scan(below, f"{rel} (path)")
             scan(data, rel)
             if data[:4] == b"PAR1":  # Parquet whatever the file is called

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,13 @@ def test_the_leak_scan_reads_the_values_not_only_the_bytes(tmp_path):
     assert leaks([out], {"apollo"}) == {}
     (out / "Hopper.txt").write_text("x")
     assert leaks([out], {"Hopper"}) == {"Hopper": "out/Hopper.txt (path)"}
+    # a copy of a folder beside it is not searched twice, but a file that differs is
+    twin = tmp_path / "twin" / "out"
+    shutil.copytree(out, twin)
+    assert leaks([out, twin], {"Hopper", "CX0417"}) == {
+        "Hopper": "out/Hopper.txt (path)",
+        "CX0417": "out/part-0.bin (values)",
+    }
+    (twin / "Hopper.txt").write_text("Grace Hopper")
+    found = leaks([out, twin], {"Grace"})
+    assert found == {"Grace": "out/Hopper.txt"}, found
