@@ -405,20 +405,24 @@ def test_screen_and_athlete_on_an_s3_store_write_what_a_local_store_gives(pair, 
     the same athlete pages as from the local store (screen's own pages are drawn from the
     screened table, checked equal here)."""
     local, remote = pair
-    for cmd in (["screen"], ["athlete", "--out"]):
-        for name, store in (("local", local), ("remote", remote)):
-            out = ["--out", str(tmp_path / f"{cmd[0]}-{name}")] if "--out" in cmd else []
-            res = CliRunner().invoke(app, [cmd[0], "--store", str(store.location), *out])
-            assert res.exit_code == 0, (cmd, name, res.output)
-        if not out:  # the findings went into both stores' screen table
-            assert len(local.table("screen")) > 0
-            pd.testing.assert_frame_equal(remote.table("screen"), local.table("screen"))
-            assert remote.file_digests("screen") == local.file_digests("screen")
-            continue
-        a, b = (sorted((tmp_path / f"{cmd[0]}-{n}").iterdir()) for n in ("local", "remote"))
-        assert [p.name for p in a] == [p.name for p in b] and a
-        for p, q in zip(a, b, strict=True):
-            assert p.read_bytes() == q.read_bytes(), p.name
+    for store in (local, remote):  # the findings go into each store's screen table
+        res = CliRunner().invoke(app, ["screen", "--store", str(store.location)])
+        assert res.exit_code == 0, (store.location, res.output)
+    assert len(local.table("screen")) > 0
+    pd.testing.assert_frame_equal(remote.table("screen"), local.table("screen"))
+    assert remote.file_digests("screen") == local.file_digests("screen")
+    pages = []
+    for name, store in (("local", local), ("remote", remote)):
+        out = tmp_path / f"athlete-{name}"
+        res = CliRunner().invoke(
+            app, ["athlete", "--store", str(store.location), "--out", str(out)]
+        )
+        assert res.exit_code == 0, (name, res.output)
+        pages.append(sorted(out.iterdir()))
+    a, b = pages
+    assert [p.name for p in a] == [p.name for p in b] and a
+    for p, q in zip(a, b, strict=True):
+        assert p.read_bytes() == q.read_bytes(), p.name
     _live_bytes_equal(local, remote, s3)
 
 
