@@ -62,16 +62,17 @@ def _numeric(t: pa.DataType) -> bool:
     )
 
 
-def parquet_texts(path: Path) -> str:
-    """Every distinct text value of every column of a Parquet file, NUL-separated.
+def parquet_texts(source: Path | bytes) -> str:
+    """Every distinct text value of every column of a Parquet file (a path, or its bytes
+    already read), NUL-separated.
 
     Only the columns that can hold text are decoded (the file's schema says which): the
     float columns of a signal table are most of its bytes and :func:`_texts` skips them."""
-    schema = pq.read_schema(path)
-    columns = [f.name for f in schema if not _numeric(f.type)]
+    f = pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes) else source)
+    columns = [c.name for c in f.schema_arrow if not _numeric(c.type)]
     if not columns:
         return ""
-    table = pq.read_table(path, columns=columns)
+    table = f.read(columns=columns)
     out: list[str] = []
     for col in table.columns:
         for chunk in col.chunks:
@@ -137,5 +138,5 @@ def leaks(
             scan(below, f"{rel} (path)")
             scan(data, rel)
             if data[:4] == b"PAR1":  # Parquet whatever the file is called
-                scan(parquet_texts(f), f"{rel} (values)")
+                scan(parquet_texts(data), f"{rel} (values)")  # the bytes read above
     return found
