@@ -1,5 +1,6 @@
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -431,6 +432,22 @@ def test_a_compacted_table_holds_every_key_in_one_file_and_reads_by_key(tmp_path
     other.write("recordings", _recording(rid2, task="landing"), key=rid2)
     assert other.files("recordings")[0].read_bytes() == s.files("recordings")[0].read_bytes()
     assert _catalog_files(other) == _catalog_files(s)  # root and shards: the same bytes
+
+
+def test_a_compacted_part_is_staged_in_memory_and_commits_after_a_pickle_round_trip(tmp_path):
+    """A small table's staged part carries its rows (no file in the staging folder), so a
+    worker's part reaches the committing process by pickle alone, with the bytes a direct
+    write gives."""
+    s = Store(tmp_path / "staged")
+    staged = s.stage("recordings", _recording(), key=RID)
+    assert staged.temp == "" and staged.data and staged.rows == 1
+    staging = tmp_path / "staged" / "_staging"
+    assert not staging.exists() or not any(staging.iterdir())
+    s.commit([pickle.loads(pickle.dumps(staged))])
+    direct = Store(tmp_path / "direct")
+    direct.write("recordings", _recording(), key=RID)
+    assert s.files("recordings")[0].read_bytes() == direct.files("recordings")[0].read_bytes()
+    assert s.read_part("recordings", RID)["task"].tolist() == ["cmj"]
 
 
 def test_read_parts_reads_handles_without_the_catalog(tmp_path):

@@ -281,7 +281,8 @@ def run_task(task: Task, /) -> Outcome:
         out.status = "ingested"
     except BaseException as e:
         for s in staged:  # a write failed midway: nothing of the unit is kept
-            Path(s.temp).unlink(missing_ok=True)
+            if s.temp:
+                Path(s.temp).unlink(missing_ok=True)
         if isinstance(e, KeyboardInterrupt):
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
