@@ -1056,3 +1056,134 @@ def test_a_store_at_a_relative_path_commits_staged_parts(tmp_path, monkeypatch):
     assert rel.keys("recordings") == {RID, rid2} and rel.keys("forces") == {RID}
     assert rel.files("recordings")[0].read_bytes() == absolute.files("recordings")[0].read_bytes()
     assert not list((tmp_path / "store" / "_staging").glob("*.parquet"))
+
+
+# --- parts of several recordings sharing a file (Store.stage_many) ---------------------
+
+SUBJECT = "abcdefabcdef"
+RIDS = [f"{i:016x}" for i in (3, 7, 11, 19)]
+
+
+def _forces_of(rids, n=40):
+    """Validated ``forces`` rows of ``rids`` (n rows each, distinct values each)."""
+    from cxlab.schemas import validate
+
+    frames = []
+    for rid in rids:
+        f = _forces(n, seed=int(rid, 16))  # a recording's rows whatever batch it is in
+        f["recording_id"] = rid
+        frames.append(f)
+    return validate(pd.concat(frames, ignore_index=True), "forces")
+
+
+def _one_each(store, rids):
+    """The rows each recording reads back, by recording id (pandas)."""
+    handles = store.parts("forces")
+    return {r: store.read_parts([handles[r]], table="forces") for r in rids}
+
+
+def _assert_every_file_holds_only_its_listed_keys(store):
+    cat = store.catalog()
+    for file, group in cat[cat["table"] == "forces"].groupby("file"):
+        held = set(pq.read_table(store.path / file, columns=["recording_id"]).column(0).to_pylist())
+        assert held == set(group["key"]), file  # no row the catalog does not list
+
+
+def test_stage_many_puts_recordings_in_one_file_and_reads_each_as_its_own_part(tmp_path):
+    s = Store(tmp_path / "many")
+    s.commit([s.stage_many("forces", _forces_of(RIDS), partition=SUBJECT)])
+    assert len(s.files("forces")) == 1 and s.keys("forces") == set(RIDS)
+    assert "~4-" in s.files("forces")[0].name  # the name says: 4 keys share it
+    handles = s.parts("forces")
+    assert [handles[r].rows for r in RIDS] == [40] * 4
+    one = Store(tmp_path / "one")  # the same recordings, a part each
+    one.commit([one.stage("forces", _forces_of([r]), key=r, partition=SUBJECT) for r in RIDS])
+    for r in RIDS:  # each recording's rows exactly as from a part of its own
+        pd.testing.assert_frame_equal(s.read_part("forces", r), one.read_part("forces", r))
+    both = [handles[RIDS[2]], handles[RIDS[0]]]  # any order, one read of the file
+    got = s.read_arrow_parts(both, table="forces", columns=["recording_id", "fz"])
+    assert [t.column("recording_id")[0].as_py() for t in got] == [RIDS[2], RIDS[0]]
+    pd.testing.assert_frame_equal(s.table("forces"), one.table("forces"))
+    assert s.sql("SELECT count(*) AS n FROM forces")["n"][0] == 160
+
+
+def test_stage_many_of_one_recording_is_the_part_stage_writes(tmp_path):
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    a.commit([a.stage_many("forces", _forces_of(RIDS[:1]), partition=SUBJECT)])
+    b.commit([b.stage("forces", _forces_of(RIDS[:1]), key=RIDS[0], partition=SUBJECT)])
+    assert _tree(a.path) == _tree(b.path)
+
+
+def test_deleting_a_key_of_a_shared_file_cuts_its_rows_out(tmp_path):
+    """The file is rewritten without the key (the bytes a batch of the others gives); down
+    to one key it is the one-key part; no file ever holds a row no catalog row lists."""
+    s = Store(tmp_path / "cut")
+    s.commit([s.stage_many("forces", _forces_of(RIDS), partition=SUBJECT)])
+    before = _one_each(s, RIDS)
+    old = s.files("forces")[0]
+    s.commit(delete=[("forces", RIDS[1])])
+    assert not old.exists() and s.keys("forces") == {RIDS[0], RIDS[2], RIDS[3]}
+    _assert_every_file_holds_only_its_listed_keys(s)
+    ref = Store(tmp_path / "ref")
+    ref.commit([ref.stage_many("forces", _forces_of([RIDS[0], *RIDS[2:]]), partition=SUBJECT)])
+    assert _tree(s.path) == _tree(ref.path)
+    fresh = Store(s.path)
+    for r in (RIDS[0], *RIDS[2:]):
+        pd.testing.assert_frame_equal(fresh.read_part("forces", r), before[r])
+    s.commit(delete=[("forces", RIDS[0]), ("forces", RIDS[2])])
+    single = Store(tmp_path / "single")
+    single.commit([single.stage("forces", _forces_of(RIDS[3:]), key=RIDS[3], partition=SUBJECT)])
+    assert _tree(s.path) == _tree(single.path)
+    s.commit(delete=[("forces", RIDS[3])])
+    assert not s.files("forces") and s.table("forces").empty
+
+
+def test_replacing_some_keys_of_a_shared_file_keeps_the_others(tmp_path):
+    """As ``--force`` on some files of a batch: their keys deleted and staged anew in one
+    commit, the others cut out of the old file into a file of their own."""
+    s = Store(tmp_path / "force")
+    s.commit([s.stage_many("forces", _forces_of(RIDS), partition=SUBJECT)])
+    before = _one_each(s, RIDS)
+    again = s.stage_many("forces", _forces_of(RIDS[:2]), partition=SUBJECT)
+    s.commit([again, again], delete=[("forces", r) for r in RIDS[:2]])  # named twice: once
+    assert len(s.files("forces")) == 2 and s.keys("forces") == set(RIDS)
+    _assert_every_file_holds_only_its_listed_keys(s)
+    for r in RIDS[2:]:
+        pd.testing.assert_frame_equal(Store(s.path).read_part("forces", r), before[r])
+
+
+def test_a_shared_file_is_cut_whole_when_its_keys_sit_in_other_catalog_shards(
+    tmp_path, monkeypatch
+):
+    """The catalog of a large store is sharded by key: the other keys of a cut file are
+    read from their own shards, so none is left pointing at the removed file."""
+    from cxlab import _catalog
+
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 2)
+    s = Store(tmp_path / "sharded")
+    rids = [f"{i:016x}" for i in range(1, 40)]
+    s.commit([s.stage_many("forces", _forces_of(rids, n=5), partition=SUBJECT)])
+    assert len(list((s.path / "_catalog").glob("shard-*"))) > 4
+    s.commit(delete=[("forces", rids[5])])
+    fresh = Store(s.path)
+    assert fresh.keys("forces") == set(rids) - {rids[5]}
+    assert {p.file for p in fresh.parts("forces").values()} == {
+        f.relative_to(s.path).as_posix() for f in fresh.files("forces")
+    }
+    _assert_every_file_holds_only_its_listed_keys(fresh)
+    assert len(fresh.table("forces")) == 5 * 38
+
+
+def test_stage_many_refuses_what_cannot_share_a_file(tmp_path):
+    s = Store(tmp_path / "bad")
+    with pytest.raises(ConfigError, match="no per-recording parts"):
+        s.stage_many("recordings", pa.Table.from_pandas(_recording()))
+    t = _forces_of(RIDS[:2])
+    with pytest.raises(ConfigError, match="sorted by recording_id"):
+        s.stage_many("forces", t.take(pa.array([t.num_rows - 1, *range(t.num_rows - 1)])))
+    with pytest.raises(ConfigError, match="validate"):
+        s.stage_many("forces", pa.Table.from_pandas(_forces()))
+    a = s.stage_many("forces", t, partition=SUBJECT)
+    b = s.stage("forces", _forces_of(RIDS[:1]), key=RIDS[0], partition=SUBJECT)
+    with pytest.raises(ConfigError, match="staged twice"):
+        s.commit([a, b])

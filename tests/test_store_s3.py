@@ -295,6 +295,27 @@ def test_parts_of_a_killed_writer_are_invisible_and_recover_removes_them(s3):
     assert _objects(s3, url) == before
 
 
+def test_a_shared_part_on_s3_reads_per_recording_and_is_cut_as_on_a_local_store(s3, tmp_path):
+    """Recordings staged as one file (Store.stage_many) on S3: read back per recording, a
+    deleted one cut out of the file, and the objects byte for byte the local store's."""
+    from cxlab.schemas import validate
+
+    rids = ["a" * 16, "b" * 16, "c" * 16]
+    rows = validate(pd.concat([_one_row(r) for r in rids], ignore_index=True), "forces")
+    url = f"s3://{BUCKET}/shared"
+    remote, local = Store(url), Store(tmp_path / "local")
+    for st in (remote, local):
+        st.commit([st.stage_many("forces", rows, partition="s1")])
+        assert st.read_part("forces", "b" * 16)["recording_id"].tolist() == ["b" * 16] * 3
+        st.commit(delete=[("forces", "b" * 16)])
+    assert Store(url).keys("forces") == {"a" * 16, "c" * 16}
+    assert len(Store(url).table("forces")) == 6
+    objects = _objects(s3, url)
+    files = {f.relative_to(local.path).as_posix(): f.read_bytes() for f in local.files("forces")}
+    assert files and all(objects[k] == v for k, v in files.items())
+    assert not [k for k in objects if k.startswith("forces/") and k not in files]  # old one gone
+
+
 def test_a_second_writer_racing_on_the_catalog_is_refused(s3):
     url = f"s3://{BUCKET}/race"
     first, second = Store(url), Store(url)

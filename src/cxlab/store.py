@@ -411,12 +411,100 @@ class Store:
                     fix="pass a DataFrame, or validate(df, name) first",
                 )
             )
+        return self._staged(name, table, (key,), (table.num_rows,), partition, owner)
+
+    def stage_many(
+        self,
+        name: str,
+        table: pa.Table,
+        /,
+        *,
+        partition: str | None = None,
+        owner: int | None = None,
+    ) -> Staged:
+        """Stage the rows of several recordings of one partition as ONE part (file).
+
+        ``table`` is what :func:`cxlab.schemas.validate` returned for a partitioned signal
+        table (``markers``, ``forces``, ...: sorted by ``recording_id`` first), holding the
+        rows of one or more recordings; each recording id becomes a key of the part (its
+        catalog row names the shared file and its own row count), so :meth:`parts`,
+        :meth:`read_part` and deletes work per recording as for a part of its own. One
+        recording gives exactly the part :meth:`stage` writes for it. A key later deleted
+        or replaced while others of the file stay is cut out at that commit: the file is
+        rewritten without its rows (the bytes a batch of the remaining recordings has), so
+        no file ever holds a row the catalog does not list. Ingest stages a run's
+        recordings of one subject this way (:mod:`cxlab.ingest`): one file a table and
+        batch instead of one a recording.
+
+        Raises
+        ------
+        ConfigError
+            The table is not partitioned by recording, or ``table`` is not a validated
+            table sorted by ``recording_id``.
+        """
+        schema = schema_of(name)
+        if (
+            name in _COMPACT
+            or schema.partition_by is None
+            or schema.sort_by[:1] != ("recording_id",)
+        ):
+            raise ConfigError(
+                message(
+                    "holds no per-recording parts that can share a file",
+                    field="name",
+                    value=name,
+                    fix="use Store.stage (one part per key) for this table",
+                )
+            )
+        if partition is not None and not _KEY.fullmatch(partition):
+            raise ConfigError(
+                message(
+                    "is not a valid part name",
+                    field="partition",
+                    value=partition,
+                    fix="use letters, digits, '_', '.', '=' or '-'",
+                )
+            )
+        if not table.schema.equals(schema.arrow_schema(), check_metadata=True):
+            raise ConfigError(
+                message(
+                    "was not built by cxlab.schemas.validate for this table",
+                    field="table",
+                    value=name,
+                    fix="validate(df, name) first",
+                )
+            )
+        keys, rows = _recording_runs(table)
+        if not keys or any(not _KEY.fullmatch(k) for k in keys):
+            raise ConfigError(
+                message(
+                    "needs rows sorted by recording_id, each id a valid part name",
+                    field="recording_id",
+                    value=keys[:3],
+                    fix="validate(df, name) sorts the rows; ids are letters, digits, '_.=-'",
+                )
+            )
+        return self._staged(name, table, tuple(keys), tuple(rows), partition, owner)
+
+    def _staged(
+        self,
+        name: str,
+        table: pa.Table,
+        keys: tuple[str, ...],
+        rows: tuple[int, ...],
+        partition: str | None,
+        owner: int | None,
+    ) -> Staged:
+        """Write validated ``table`` (parts ``keys`` of ``rows`` rows each) where no reader
+        looks (:meth:`stage`)."""
+        schema = schema_of(name)
         table = _derived.encode(name, table)  # CoP and free moment: null where they follow
         if schema.partition_by is None:
             partition = None
         else:
             partition = partition if partition else _NULL_PARTITION
         pid = os.getpid() if owner is None else int(owner)
+        key = keys[0]
         if name in _COMPACT:  # merged into the table's bucket file at commit: no file now
             data = _ipc_bytes(table)
             return Staged(name, key, partition, "", "", table.num_rows, len(data), data)
@@ -425,14 +513,15 @@ class Store:
         else:
             data = _parquet_bytes(table, parquet_options(table.schema))
             digest, size = hashlib.sha256(data).hexdigest(), len(data)
-        if partition is None:
-            final = f"{name}/part-{key}-{digest[:12]}.parquet"
-        else:
-            final = f"{name}/{schema.partition_by}={partition}/part-{key}-{digest[:12]}.parquet"
+        final = _part_name(name, partition, keys, digest)
         if self._remote is not None:
             temp = final
             self._remote.write_bytes(temp, data)
-        return Staged(name, key, partition, str(temp), final, table.num_rows, size)
+        if len(keys) == 1:
+            return Staged(name, key, partition, str(temp), final, table.num_rows, size)
+        return Staged(
+            name, key, partition, str(temp), final, table.num_rows, size, None, keys, rows
+        )
 
     def commit(
         self, staged: Sequence[Staged] = (), /, *, delete: Sequence[tuple[str, str]] = ()
@@ -696,6 +785,8 @@ class Store:
         if table in _COMPACT:
             return self._read_compact_parts(parts, table=table, columns=cols, fs=fs)
         read = _derived.inputs_for(table, cols)
+        if any(_is_shared(p.file) for p in parts):
+            return self._read_shared_parts(parts, table=table, columns=cols, fs=fs)
         out = []
         for p in parts:
             path = self._source(p.file)
@@ -716,6 +807,38 @@ class Store:
                     t = pq.ParquetFile(fh).read(columns=read, use_threads=False)
             out.append(_derived.decode(table, t, columns=cols))
         return out
+
+    def _read_shared_parts(
+        self, parts: Sequence[Part], /, *, table: str, columns: list[str], fs
+    ) -> list[pa.Table]:
+        """:meth:`read_arrow_parts` when some parts share a file (:meth:`stage_many`):
+        each file read once, with its ``recording_id`` column, and each part's rows
+        sliced out of it (a file holds its keys' rows together, in key order)."""
+        by_file: dict[str, list[Part]] = {}
+        for p in parts:
+            by_file.setdefault(p.file, []).append(p)
+        read = _derived.inputs_for(table, columns)
+        with_id = read if "recording_id" in read else ["recording_id", *read]
+        got: dict[tuple[str, str], pa.Table] = {}
+        for file, mine in by_file.items():
+            path = self._source(file)
+            size = max(p.bytes for p in mine)
+            if fs is None and size <= _WHOLE_READ_BYTES:
+                with pa.OSFile(path) as fh:
+                    data = fh.read_buffer()
+                t = pq.ParquetFile(pa.BufferReader(data)).read(columns=with_id, use_threads=False)
+            elif fs is None:
+                t = pq.ParquetFile(path).read(columns=with_id, use_threads=False)
+            else:
+                with fs.open_input_file(path) as fh:
+                    t = pq.ParquetFile(fh).read(columns=with_id, use_threads=False)
+            counts = pc.value_counts(t.column("recording_id"))  # in order: keys together
+            ends = np.cumsum(counts.field(1).to_numpy())
+            body = _derived.decode(table, t, columns=columns)
+            for k, a, b in zip(counts.field(0).to_pylist(), np.r_[0, ends[:-1]], ends, strict=True):
+                got[(file, k)] = body.slice(int(a), int(b - a))
+        empty = schema_of(table).arrow_schema().empty_table().select(columns)
+        return [got.get((p.file, p.key), empty) for p in parts]
 
     def _read_compact_parts(
         self, parts: Sequence[Part], /, *, table: str, columns: list[str], fs
@@ -1025,12 +1148,16 @@ class Staged(NamedTuple):
         Its final name relative to the store (empty for a :data:`COMPACT_TABLES` part,
         which is merged into the table's file).
     rows, bytes : int
+        Its rows (all keys) and the file's bytes.
     data : bytes or None
         A :data:`COMPACT_TABLES` part's rows themselves (an uncompressed Arrow IPC stream;
         ``temp`` is then empty): a recording's one ``recordings`` row or few ``events``
         rows are merged into a bucket file at the commit, so writing them to a Parquet
         file first and reading it back there would only cost time (two file operations a
         part, ~0.4 ms each).
+    keys, key_rows : tuple
+        For a part of several recordings (:meth:`Store.stage_many`): every key it holds,
+        in its sort order, and the rows of each (``key`` is the first); empty otherwise.
     """
 
     table: str
@@ -1041,6 +1168,49 @@ class Staged(NamedTuple):
     rows: int
     bytes: int
     data: bytes | None = None
+    keys: tuple[str, ...] = ()
+    key_rows: tuple[int, ...] = ()
+
+    def pairs(self) -> dict[tuple[str, str], int]:
+        """(table, key) -> rows, for every key the part holds."""
+        if not self.keys:
+            return {(self.table, self.key): self.rows}
+        return {(self.table, k): n for k, n in zip(self.keys, self.key_rows, strict=True)}
+
+
+_SHARED = "~"
+"""Marks the name of a file holding several keys (``part-<first key>~<n>-<sha12>``): not a
+character of a key (:data:`_KEY`), so a one-key part's name never carries it."""
+
+
+def _part_name(name: str, partition: str | None, keys: Sequence[str], digest: str, /) -> str:
+    """The final name of a signal part holding ``keys`` (one, or several sharing a file)."""
+    schema = schema_of(name)
+    stem = keys[0] if len(keys) == 1 else f"{keys[0]}{_SHARED}{len(keys)}"
+    folder = name if partition is None else f"{name}/{schema.partition_by}={partition}"
+    return f"{folder}/part-{stem}-{digest[:12]}.parquet"
+
+
+def _is_shared(file: str, /) -> bool:
+    """Whether a signal file's name says it holds several keys (:func:`_part_name`)."""
+    return _SHARED in file.rsplit("/", 1)[-1]
+
+
+def _recording_runs(table: pa.Table, /) -> tuple[list[str], list[int]]:
+    """The recording ids of ``table`` and the rows of each, in order; ([], []) when the ids
+    are not sorted (each id's rows together, ids ascending)."""
+    col = table.column("recording_id")
+    if col.null_count or not len(col):
+        return [], []
+    counts = pc.value_counts(col)  # in order of first appearance
+    keys = counts.field(0).to_pylist()
+    if keys != sorted(keys) or len(keys) != len(set(keys)):
+        return [], []
+    if len(keys) > 1:  # ascending ids, so each id's rows are together
+        c = col.combine_chunks()
+        if not pc.all(pc.greater_equal(c.slice(1), c.slice(0, len(c) - 1))).as_py():
+            return [], []
+    return keys, counts.field(1).to_pylist()
 
 
 def _ipc_bytes(table: pa.Table, /) -> bytes:
@@ -1512,13 +1682,21 @@ def _plan_commit(
     compacted: list[pa.Table] = []
     moves: list[tuple[str, str]] = []
     consumed: list[str] = []
+    moved: set[str] = set()
     for (t, k), s in sorted(last.items()):
         if t in _COMPACT:
             continue
-        rows.append(
-            dict(table=t, key=k, partition=s.partition, file=s.name, rows=s.rows, bytes=s.bytes)
-        )
-        moves.append((s.temp, s.name))
+        n = s.rows if not s.keys else s.key_rows[s.keys.index(k)]
+        rows.append(dict(table=t, key=k, partition=s.partition, file=s.name, rows=n, bytes=s.bytes))
+        if s.name not in moved:  # a part of several keys moves once
+            moves.append((s.temp, s.name))
+            moved.add(s.name)
+    keep, cut = _cut_shared(root, keep, out, remote=remote, written=written)
+    for temp, final, cut_rows in cut:
+        moves.append((temp, final))
+        if remote is None:
+            consumed.append(temp)  # removed if the commit fails before it is moved
+        compacted.append(cut_rows)
     for t in touched_compact:
         old_files, level = plans[t]
         drop = {k for tt, k in changed if tt == t}
@@ -1557,11 +1735,113 @@ def _plan_commit(
     new_live = pa.concat_tables([keep, new_rows]).combine_chunks()
     added = {f for _, f in moves}
     stale = sorted(set(before) - added)
-    if stale:  # a file still listed for another key (none today) must stay
+    if stale:  # a file still listed for another key must stay (none: shared ones are cut)
         listed = pc.is_in(new_live.column("file"), value_set=pa.array(stale, pa.string()))
         still = set(new_live.filter(listed).column("file").to_pylist())
         stale = [f for f in stale if f not in still]
     return _Plan(new_live, _catalog.changes(touched, new_rows), moves, added, stale, consumed)
+
+
+def _shared_hits(cat: pa.Table, pairs: set[tuple[str, str]], /) -> list[tuple[str, str]]:
+    """(table, file) of the shared signal files (:func:`_is_shared`) holding ``pairs``."""
+    if not pairs:
+        return []
+    sub = cat.filter(_hits(cat, pairs))
+    return sorted(
+        {
+            (t, f)
+            for t, f in zip(
+                sub.column("table").to_pylist(), sub.column("file").to_pylist(), strict=True
+            )
+            if t not in _COMPACT and f and _is_shared(f)
+        }
+    )
+
+
+def _file_keys(root: Path | None, file: str, remote: _fs.Remote | None, /) -> list[str]:
+    """The recording ids a shared signal file holds (its one id column read)."""
+    fs = None if remote is None else remote.arrow
+    col = pq.read_table(
+        _source_of(root, file, remote), columns=["recording_id"], filesystem=fs
+    ).column(0)
+    return pc.unique(col).to_pylist()
+
+
+def _siblings(
+    cat: pa.Table, changed: set[tuple[str, str]], /, *, root: Path | None, remote
+) -> set[tuple[str, str]]:
+    """The (table, key) pairs that share a file with a changed pair and are not changed
+    themselves: the commit rewrites that file without the changed keys, so it needs their
+    catalog rows (they may be in shards the changed keys do not fall in)."""
+    out: set[tuple[str, str]] = set()
+    for t, f in _shared_hits(cat, changed):
+        out |= {(t, k) for k in _file_keys(root, f, remote)}
+    return out - changed
+
+
+def _cut_shared(
+    root: Path | None,
+    keep: pa.Table,
+    out: pa.Table,
+    *,
+    remote: _fs.Remote | None,
+    written: dict[str, bytes] | None,
+) -> tuple[pa.Table, list[tuple[str, str, pa.Table]]]:
+    """Shared signal files that lose keys in this commit (rows ``out``) but keep others
+    (rows in ``keep``): each rewritten with only the kept keys' rows, under the name and
+    with the bytes :meth:`Store.stage_many` gives those rows. Returns ``keep`` without the
+    re-pointed rows and a list of (staged path or memory token, final name, the kept keys'
+    new catalog rows)."""
+    files = sorted(
+        {
+            f
+            for t, f in zip(
+                out.column("table").to_pylist(), out.column("file").to_pylist(), strict=True
+            )
+            if t not in _COMPACT and f and _is_shared(f)
+        }
+    )
+    if not files:
+        return keep, []
+    listed = pc.is_in(keep.column("file"), value_set=pa.array(files, pa.string()))
+    still = keep.filter(listed)
+    if not still.num_rows:
+        return keep, []
+    fs = None if remote is None else remote.arrow
+    made = []
+    for file in sorted(set(still.column("file").to_pylist())):
+        mine = still.filter(pc.equal(still.column("file"), file))
+        mine = mine.take(pc.sort_indices(mine.column("key")))
+        name = mine.column("table")[0].as_py()
+        partition = mine.column("partition")[0].as_py()
+        keys = mine.column("key").to_pylist()
+        schema = schema_of(name).arrow_schema()
+        t = _read_as(_source_of(root, file, remote), schema, fs)
+        t = t.filter(pc.is_in(t.column("recording_id"), value_set=pa.array(keys, pa.string())))
+        t = t.combine_chunks()
+        if remote is None:
+            temp, digest, size = _write_staged(t, root / _catalog.STAGING, os.getpid())
+            temp = str(temp)
+        else:
+            data = _parquet_bytes(t, parquet_options(t.schema))
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+            temp = f"memory:{len(written)}"
+            written[temp] = data
+        final = _part_name(name, partition, keys, digest)
+        n = len(keys)
+        rows = pa.Table.from_arrays(
+            [
+                mine.column("table"),
+                mine.column("key"),
+                mine.column("partition"),
+                pa.array([final] * n, pa.string()),
+                mine.column("rows"),
+                pa.array(np.full(n, size, dtype=np.int64)),
+            ],
+            schema=_catalog.SCHEMA,
+        )
+        made.append((temp, final, rows))
+    return keep.filter(pc.invert(listed)), made
 
 
 def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
@@ -1569,6 +1849,10 @@ def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
     live part when it must (:func:`_commit_rows`)."""
     changed = {*last, *((t, k) for t, k in delete)}
     read = _commit_rows(state, changed, set(last))
+    if read is not None:  # the other keys of a shared file the commit cuts: their rows too
+        sib = _siblings(read.rows, changed, root=kw.get("root"), remote=kw.get("remote"))
+        if sib:
+            read = _commit_rows(state, changed | sib, set(last))
     cat, counts = (state.live, None) if read is None else read
     index = _IndexChange(set(), set(), set())
     if state.legacy:  # the first commit of the current layout: the index, whole
@@ -1649,9 +1933,23 @@ def _latest(staged: list[Staged]) -> tuple[dict[tuple[str, str], Staged], list[S
     last: dict[tuple[str, str], Staged] = {}
     superseded: list[Staged] = []
     for s in staged:
-        if (s.table, s.key) in last:
-            superseded.append(last[(s.table, s.key)])
-        last[(s.table, s.key)] = s
+        pairs = s.pairs()
+        if all(last.get(p) == s for p in pairs):
+            continue  # the same part given twice (each recording of a shared part names it)
+        for p in pairs:
+            old = last.get(p)
+            if old is not None:
+                if old.keys or s.keys:  # the shared file would keep a row no one lists
+                    raise ConfigError(
+                        message(
+                            "is staged twice in one commit, once in a part of several keys",
+                            field="staged",
+                            value=f"{p[0]}:{p[1]}",
+                            fix="stage each recording once per commit",
+                        )
+                    )
+                superseded.append(old)
+            last[p] = s
     return last, superseded
 
 

@@ -229,7 +229,7 @@ def _emg_inputs(job: dict, trial: Trial, events: dict[str, pd.DataFrame], cache:
         return
 
     def channels(handles):
-        key = (tuple(p.file for p in handles), tuple(keep))
+        key = (tuple((p.file, p.key) for p in handles), tuple(keep))  # files can be shared
         if key not in cache:
             cache[key] = read(handles)
         return cache[key]
