@@ -298,10 +298,16 @@ def _crashing_reader(task):
     return run_task(task)
 
 
+def _crashing_batch(tasks):
+    """A batch holding the crashing file: the whole worker dies with it."""
+    return [_crashing_reader(t) for t in tasks]
+
+
 def test_a_reader_crash_is_isolated_and_quarantined(raw, tmp_path, monkeypatch):
     import cxlab.ingest
 
-    monkeypatch.setattr(cxlab.ingest, "run_task", _crashing_reader)
+    monkeypatch.setattr(cxlab.ingest, "run_batch", _crashing_batch)
+    monkeypatch.setattr(cxlab.ingest, "run_task", _crashing_reader)  # the retry, one by one
     rep = _run(raw, tmp_path / "st", jobs=2)
     assert [o.shown for o in rep.failed] == [
         "sub-02/ses-1/sub-02_ses-1_task-balance_left_run-1.c3d"

@@ -23,7 +23,12 @@ For each file (or TRC + force MOT pair, see :func:`cxlab.ingest._paths.discover`
 3. a worker process reads the file and stages (:meth:`cxlab.store.Store.stage`) its
    ``markers``, ``analogs``, ``forces``, ``events`` (partition = subject id) and ``recordings``
    parts; a failing file stages nothing and the parent records it in ``quarantine`` (part
-   key = that recording id, so re-ingesting replaces it and a later success removes it);
+   key = that recording id, so re-ingesting replaces it and a later success removes it).
+   Files go to workers in **batches** (:func:`cxlab.ingest._worker.batches`: a subject's
+   files of the run, up to 32 files and 32 MB), and a batch's long signal tables are
+   staged as one part a table and subject (:meth:`cxlab.store.Store.stage_many`): one
+   file for the batch's recordings instead of one each, each recording still a key of its
+   own (read, replaced and deleted alone);
 4. when a file's content changed, the recording ingested earlier from the same
    ``source_path`` is deleted in the same commit that makes the new one visible.
 
@@ -43,7 +48,10 @@ catalog shards and bucket files of this run's recording ids and paths), never fr
 directory walk nor a read of the whole ``recordings`` table or catalog. What still grows
 is the commit's rewrite of the small tables' buckets its keys fall in (docs/store.md).
 
-Every part depends only on its file's bytes, so the store is byte-identical whatever ``jobs``.
+Every part depends only on the run's files (their bytes and the batches they form), so the
+store is byte-identical whatever ``jobs`` or scheduler. Which files share a part depends on
+the runs that brought them: the same files ingested in one run or in two give the same
+rows, in files cut differently.
 """
 
 from __future__ import annotations
@@ -76,8 +84,10 @@ from cxlab.ingest._worker import (
     IngestStatus,
     Outcome,
     Task,
+    batches,
     masks_of,
     quarantine_rows,
+    run_batch,
     run_task,
 )
 from cxlab.io.csv import mapping_columns, read_mapping
@@ -399,6 +409,7 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
         task=masked(fields["task"].lower()) if fields["task"] else None,
         trial=masked(fields["trial"]),
         label=label,
+        size=sum(f.stat().st_size for f in u.files),
     )
     return task, found is not None
 
@@ -439,8 +450,10 @@ def _run(
     out: dict[int, Outcome] = {}
     crashed: list[int] = []
     # workers are forked at the first submit, before rich starts its refresh thread
+    groups = batches(tasks)
+    n_jobs = min(n_jobs, len(groups))
     with make_executor(n_jobs, scheduler=scheduler) as pool:
-        futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
+        futures = {pool.submit(run_batch, [tasks[i] for i in g]): g for g in groups}
         with Progress(
             "ingest",
             BarColumn(),
@@ -452,15 +465,15 @@ def _run(
         ) as bar:
             tick = bar.add_task("ingest", total=len(tasks))
             for fut in as_completed(futures):
-                i = futures[fut]
+                group = futures[fut]
                 try:
-                    out[i] = fut.result()
+                    out.update(zip(group, fut.result(), strict=True))
                 except Exception as exc:
                     if not is_worker_crash(exc):
                         raise
-                    crashed.append(i)
-                bar.advance(tick)
-    for i in sorted(crashed):  # a reader crashed its process: retry each alone to find it
+                    crashed += group
+                bar.advance(tick, len(group))
+    for i in sorted(crashed):  # a reader crashed its process: retry its batch one by one
         out[i] = _isolated(tasks[i])
     return [out[i] for i in range(len(tasks))]
 

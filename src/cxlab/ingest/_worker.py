@@ -26,9 +26,9 @@ from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import ARROW_TABLES, strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
 from cxlab.schemas import schema_of, validate
-from cxlab.store import Staged, Store
+from cxlab.store import COMPACT_TABLES, Staged, Store
 
-__all__ = ["Outcome", "Task", "masks_of", "run_task"]
+__all__ = ["Outcome", "Task", "batches", "masks_of", "run_batch", "run_task"]
 
 SIGNAL_TABLES = ARROW_TABLES  # a recording's tables, validated and staged in this order
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
@@ -51,6 +51,7 @@ class Task:
     options: dict = field(default_factory=dict)  # reader options by format, e.g. {"csv": {...}}
     label: str | None = None  # the raw subject label, only to mask it in messages (never stored)
     owner: int | None = None  # pid of the process that commits the staged parts
+    size: int = 0  # bytes of ``files`` (what a batch holds: :func:`batches`)
 
     @property
     def recording_id(self) -> str:
@@ -218,13 +219,91 @@ def _mask_names(text: str, task: Task) -> str:
 
 
 def run_task(task: Task, /) -> Outcome:
-    """Read the unit's file(s) and stage its tables; on failure, remove what was staged.
+    """Read the unit's file(s) and stage its tables; on failure, remove what was staged
+    (:func:`run_batch` of one task)."""
+    return run_batch([task])[0]
+
+
+_Held = dict[tuple[str, str | None], list[tuple[str, pa.Table]]]
+"""A batch's signal tables awaiting their shared part: (table, subject) -> [(recording id,
+validated table)]."""
+
+
+def run_batch(tasks: list[Task], /) -> list[Outcome]:
+    """Ingest ``tasks`` (one subject's files of a run, :func:`batches`) in this process:
+    each read, converted and validated on its own (a bad one fails alone, into
+    quarantine), then each long signal table staged as ONE part for all of the batch's
+    recordings of a subject (:meth:`cxlab.store.Store.stage_many`): one file a table and
+    batch, not one a recording. A batch of one stages each table as it is built (one
+    long table in memory at a time: a large file travels alone, :data:`BATCH_BYTES`).
 
     A part of a table the file does not fill (no forces, say) is not staged: the parent's
-    commit removes the table's earlier part of the same key (``--force``)."""
-    store = Store(task.store)
+    commit removes the table's earlier part of the same key (``--force``). If staging the
+    shared parts fails (disk full), every recording of the batch fails at ``write``."""
+    store = Store(tasks[0].store)
+    held: _Held = {}
+    outs = [_convert(t, store, held if len(tasks) > 1 else None) for t in tasks]
+    if not held:
+        return outs
+    by_rid = {o.sha256[:16]: o for o in outs}
     staged: list[Staged] = []
-    owner = task.owner if task.owner is not None else os.getpid()
+    try:
+        for (name, subject), items in sorted(
+            held.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            items.sort(key=lambda it: it[0])
+            table = pa.concat_tables([t for _, t in items])
+            items.clear()
+            part = store.stage_many(name, table, partition=subject, owner=_owner(tasks[0]))
+            del table
+            staged.append(part)
+            for rid in part.keys or (part.key,):
+                by_rid[rid].staged.append(part)
+    except BaseException as e:
+        for o in outs:
+            if o.status == "ingested":
+                _unstage(o.staged)
+                o.status, o.stage, o.reason, o.rows, o.staged = (
+                    "failed",
+                    "write",
+                    _reason(e, "write"),
+                    {},
+                    [],
+                )
+        _unstage(staged)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+    return outs
+
+
+def _owner(task: Task) -> int:
+    return task.owner if task.owner is not None else os.getpid()
+
+
+def _unstage(staged: list[Staged], /) -> None:
+    """Remove the staged files of ``staged`` (a part kept in memory has none)."""
+    for s in staged:
+        if s.temp:
+            Path(s.temp).unlink(missing_ok=True)
+
+
+def _shared(name: str, /) -> bool:
+    """Whether table ``name``'s rows of a batch go into one part (:meth:`Store.stage_many`)."""
+    schema = schema_of(name)
+    return (
+        schema.partition_by is not None
+        and name not in COMPACT_TABLES
+        and schema.sort_by[:1] == ("recording_id",)
+    )
+
+
+def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
+    """One unit: read, convert, validate; its small tables staged (in memory), its long
+    signal tables staged now (``held`` None) or added to ``held`` for the batch's shared
+    parts. On failure nothing of the unit stays staged or held."""
+    staged: list[Staged] = []
+    mine: list[tuple[str, pa.Table]] = []
+    owner = _owner(task)
     files = [Path(f) for f in task.files]
     rid = task.recording_id
     out = Outcome(task.rel, task.sha256, "failed", shown=task.shown)
@@ -245,10 +324,10 @@ def run_task(task: Task, /) -> Outcome:
         out.warnings = list(dict.fromkeys(_short(t, files) for t in found))
         del rec  # the tables take its arrays, one table at a time
         # One table at a time: built, validated, staged (invisible until the parent
-        # commits), then dropped, so one long table is in memory with what of the recording
-        # is not yet converted. A bad table fails the unit at its first failing table, and
-        # the except clause removes what was staged, so the recording is never
-        # half-replaced (with --force, earlier rows stay).
+        # commits) or held for the batch, so one long table of a large file is in memory
+        # with what of the recording is not yet converted. A bad table fails the unit at
+        # its first failing table, and the except clause removes what was staged, so the
+        # recording is never half-replaced (with --force, earlier rows stay).
         stage = "validate"
         valid_row = validate(row, "recordings")
         recorded_at = row.column("recorded_at")[0].as_py()
@@ -270,7 +349,12 @@ def run_task(task: Task, /) -> Outcome:
             stage = "validate"
             table = validate(table, name)
             stage = "write"
-            staged.append(store.stage(name, table, key=rid, partition=task.subject_id, owner=owner))
+            if held is not None and _shared(name):
+                mine.append((name, table))
+            else:
+                staged.append(
+                    store.stage(name, table, key=rid, partition=task.subject_id, owner=owner)
+                )
             del table
         del tables
         stage = "write"
@@ -279,10 +363,10 @@ def run_task(task: Task, /) -> Outcome:
         out.recorded_at = recorded_at
         out.staged = staged
         out.status = "ingested"
+        for name, table in mine:
+            held.setdefault((name, task.subject_id), []).append((rid, table))
     except BaseException as e:
-        for s in staged:  # a write failed midway: nothing of the unit is kept
-            if s.temp:
-                Path(s.temp).unlink(missing_ok=True)
+        _unstage(staged)  # a write failed midway: nothing of the unit is kept
         if isinstance(e, KeyboardInterrupt):
             raise
         out.stage = "validate" if isinstance(e, SchemaError) else stage
@@ -291,6 +375,38 @@ def run_task(task: Task, /) -> Outcome:
         if stage in ("read", "convert"):  # as when every table was built before any check
             out.warnings = []
     out.masks = masks_of(task)
+    return out
+
+
+BATCH_FILES = 32
+"""At most this many files in one ingest batch (:func:`batches`)."""
+BATCH_BYTES = 32 << 20
+"""At most this many bytes of files in one batch, unless one file is larger (it goes
+alone): a worker holds a batch's validated signal tables until it stages their parts."""
+
+
+def batches(tasks: list[Task], /) -> list[list[int]]:
+    """The indices of ``tasks`` cut into ingest batches: ordered by the subject the path
+    gives and the recording id, each batch one subject's (or all path-less ones') next
+    files up to :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes.
+
+    A function of the tasks alone (not of ``--jobs`` or the scheduler), so the parts it
+    makes, and the store's bytes, are the same however the run is spread."""
+    order = sorted(range(len(tasks)), key=lambda i: (tasks[i].subject_id or "", tasks[i].sha256))
+    out: list[list[int]] = []
+    size = 0
+    for i in order:
+        t = tasks[i]
+        if (
+            not out
+            or tasks[out[-1][0]].subject_id != t.subject_id
+            or len(out[-1]) >= BATCH_FILES
+            or size + t.size > BATCH_BYTES
+        ):
+            out.append([])
+            size = 0
+        out[-1].append(i)
+        size += t.size
     return out
 
 
