@@ -47,6 +47,8 @@ from cxlab.features.isometric import imtp_metrics
 from cxlab.features.jump import cmj_metrics
 from cxlab.features.runner import extract_features
 from cxlab.features.tasks import FUNCTIONS, Trial
+from cxlab.ingest._worker import BATCH_FILES
+from cxlab.schemas import validate
 from cxlab.store import Store, parquet_options
 from featuresim import cmj_force, cop_normal, dj_force, imtp_force, sj_force
 
@@ -160,10 +162,15 @@ def simulate_trials(n: int) -> list[tuple[dict, dict]]:
     return out
 
 
-def build_store(path: Path, trials: list[tuple[dict, dict]]) -> Store:
-    """The trials as a store (one ``forces`` part per recording, as ingest writes them),
-    committed in one transaction."""
+def build_store(
+    path: Path, trials: list[tuple[dict, dict]], *, per_recording: bool = False
+) -> Store:
+    """The trials as a store, committed in one transaction: each subject's ``forces`` in
+    shared parts of up to :data:`cxlab.ingest._worker.BATCH_FILES` recordings, as one
+    ingest run of the files writes them (``per_recording``: one part a recording, as
+    ingest wrote them before batches, or as runs of one file each do)."""
     st = Store(path)
+    by_subject: dict[str, list[pa.Table]] = {}
     with st.transaction() as tx:
         for rec, plates in trials:
             frames = []
@@ -176,7 +183,15 @@ def build_store(path: Path, trials: list[tuple[dict, dict]]) -> Store:
                 df.insert(0, "recording_id", rec["recording_id"])
                 frames.append(df)
             forces = pd.concat(frames, ignore_index=True)
-            tx.write("forces", forces, key=rec["recording_id"], partition=rec["subject_id"])
+            if per_recording:
+                tx.write("forces", forces, key=rec["recording_id"], partition=rec["subject_id"])
+            else:
+                by_subject.setdefault(rec["subject_id"], []).append(validate(forces, "forces"))
+        for subject, tables in sorted(by_subject.items()):
+            tables.sort(key=lambda t: t.column("recording_id")[0].as_py())
+            for i in range(0, len(tables), BATCH_FILES):
+                batch = pa.concat_tables(tables[i : i + BATCH_FILES])
+                tx.add([st.stage_many("forces", batch, partition=subject)])
         tx.write("recordings", pd.DataFrame([rec for rec, _ in trials]), key="all")
     return st
 
@@ -248,11 +263,11 @@ class Split:
             setattr(owner, name, fn)
 
 
-def throughput(n: int, jobs: int) -> None:
+def throughput(n: int, jobs: int, *, per_recording: bool = False) -> None:
     trials = simulate_trials(n)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        st = build_store(Path(tmp) / "store", trials)
+        st = build_store(Path(tmp) / "store", trials, per_recording=per_recording)
         print(f"built a store of {n} trials in {time.perf_counter() - t:.1f} s")
         t_fn, t_curves, n_values = functions_alone(trials)
         both = t_fn + t_curves
@@ -304,7 +319,7 @@ def floors(st: Store, n: int) -> None:
     what the alternatives would cost, on the parts the run just wrote (CPU s / ``n``
     trials; variants alternate, medians of 5): the forces parts read by the store, and
     decoded from bytes already in memory (the floor without file I/O, one read a
-    recording); the curves' label columns built from one value a curve, by an Arrow
+    file); the curves' label columns built from one value a curve, by an Arrow
     ``take`` of repeated indices and by the run-end decode the runner uses (the same
     arrays); the features and curves parts written as :meth:`Store.stage` writes them
     (one subject a part), as one part a batch of ~64 recordings (fewer, larger writes),
@@ -312,7 +327,7 @@ def floors(st: Store, n: int) -> None:
     columns would write: other bytes)."""
     forces = list(st.parts("forces").values())
     cols = ["plate", *_PLATE_SIGNALS]
-    blobs = [(st.path / p.file).read_bytes() for p in forces]
+    blobs = [(st.path / f).read_bytes() for f in sorted({p.file for p in forces})]
 
     def store_read():
         st.read_arrow_parts(forces, table="forces", columns=cols)
@@ -389,7 +404,10 @@ def floors(st: Store, n: int) -> None:
         for label, fn in variants.items():
             cpu[label].append(_median_cpu(fn, repeat=1))
     rows = sum(t.num_rows for t in subject["curves"])
-    print(f"floors (medians of 5, alternated; {rows} curve rows, {len(forces)} forces parts):")
+    print(
+        f"floors (medians of 5, alternated; {rows} curve rows, {len(forces)} forces parts "
+        f"in {len(blobs)} files):"
+    )
     for label, ts in cpu.items():
         t = float(np.median(ts))
         print(f"  {label:48s} {t / n * 1e3:.3f} ms/trial")
@@ -400,10 +418,15 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--per-trial-only", action="store_true", help="Skip the throughput run.")
+    ap.add_argument(
+        "--per-recording",
+        action="store_true",
+        help="Store each recording's forces as a part of its own (the layout before batches).",
+    )
     a = ap.parse_args()
     per_trial()
     if not a.per_trial_only:
-        throughput(a.trials, a.jobs)
+        throughput(a.trials, a.jobs, per_recording=a.per_recording)
 
 
 if __name__ == "__main__":

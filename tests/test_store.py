@@ -1187,3 +1187,20 @@ def test_stage_many_refuses_what_cannot_share_a_file(tmp_path):
     b = s.stage("forces", _forces_of(RIDS[:1]), key=RIDS[0], partition=SUBJECT)
     with pytest.raises(ConfigError, match="staged twice"):
         s.commit([a, b])
+
+
+def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_path, monkeypatch):
+    """Row groups cut a recording's rows anywhere (here every 7 rows): each part still
+    reads back whole, its id column included."""
+    from cxlab import store as store_mod
+
+    monkeypatch.setitem(store_mod._PARQUET_OPTS, "row_group_size", 7)
+    s = Store(tmp_path / "groups")
+    s.commit([s.stage_many("forces", _forces_of(RIDS, n=10), partition=SUBJECT)])
+    assert pq.ParquetFile(s.files("forces")[0]).metadata.num_row_groups == 6
+    handles = s.parts("forces")
+    got = s.read_arrow_parts([handles[r] for r in RIDS], table="forces")
+    for r, t in zip(RIDS, got, strict=True):
+        assert t.num_rows == 10 and set(t.column("recording_id").to_pylist()) == {r}
+        assert t.column("sample").to_pylist() == list(range(10))
+        assert t.schema.field("recording_id").type == pa.string()

@@ -819,6 +819,8 @@ class Store:
             by_file.setdefault(p.file, []).append(p)
         read = _derived.inputs_for(table, columns)
         with_id = read if "recording_id" in read else ["recording_id", *read]
+        # the ids read as a dictionary: a string a row would cost more than the samples
+        opts = {"read_dictionary": ["recording_id"]}
         got: dict[tuple[str, str], pa.Table] = {}
         for file, mine in by_file.items():
             path = self._source(file)
@@ -826,17 +828,22 @@ class Store:
             if fs is None and size <= _WHOLE_READ_BYTES:
                 with pa.OSFile(path) as fh:
                     data = fh.read_buffer()
-                t = pq.ParquetFile(pa.BufferReader(data)).read(columns=with_id, use_threads=False)
+                f = pq.ParquetFile(pa.BufferReader(data), **opts)
+                t = f.read(columns=with_id, use_threads=False)
             elif fs is None:
-                t = pq.ParquetFile(path).read(columns=with_id, use_threads=False)
+                t = pq.ParquetFile(path, **opts).read(columns=with_id, use_threads=False)
             else:
                 with fs.open_input_file(path) as fh:
-                    t = pq.ParquetFile(fh).read(columns=with_id, use_threads=False)
-            counts = pc.value_counts(t.column("recording_id"))  # in order: keys together
-            ends = np.cumsum(counts.field(1).to_numpy())
-            body = _derived.decode(table, t, columns=columns)
-            for k, a, b in zip(counts.field(0).to_pylist(), np.r_[0, ends[:-1]], ends, strict=True):
-                got[(file, k)] = body.slice(int(a), int(b - a))
+                    t = pq.ParquetFile(fh, **opts).read(columns=with_id, use_threads=False)
+            ids = t.column("recording_id")
+            body = _derived.decode(table, t.drop_columns(["recording_id"]))
+            for k, a, b in _id_runs(ids):
+                piece = body.slice(a, b - a)
+                if "recording_id" in columns:
+                    piece = piece.append_column(
+                        "recording_id", ids.slice(a, b - a).cast(pa.string())
+                    )
+                got[(file, k)] = piece.select(columns)
         empty = schema_of(table).arrow_schema().empty_table().select(columns)
         return [got.get((p.file, p.key), empty) for p in parts]
 
@@ -1194,6 +1201,26 @@ def _part_name(name: str, partition: str | None, keys: Sequence[str], digest: st
 def _is_shared(file: str, /) -> bool:
     """Whether a signal file's name says it holds several keys (:func:`_part_name`)."""
     return _SHARED in file.rsplit("/", 1)[-1]
+
+
+def _id_runs(ids: pa.ChunkedArray, /) -> list[tuple[str, int, int]]:
+    """(id, first row, end row) of each run of equal values of dictionary-encoded
+    ``ids``, from the indices (no string a row)."""
+    runs: list[tuple[str, int, int]] = []
+    offset = 0
+    for chunk in ids.chunks:
+        idx = chunk.indices.to_numpy(zero_copy_only=False)
+        if len(idx):
+            names = chunk.dictionary.to_pylist()
+            cut = np.flatnonzero(idx[1:] != idx[:-1]) + 1
+            for a, b in zip(np.r_[0, cut], np.r_[cut, len(idx)], strict=True):
+                k = names[idx[a]]
+                if runs and runs[-1][0] == k and runs[-1][2] == offset + a:  # across chunks
+                    runs[-1] = (k, runs[-1][1], offset + int(b))
+                else:
+                    runs.append((k, offset + int(a), offset + int(b)))
+        offset += len(chunk)
+    return runs
 
 
 def _recording_runs(table: pa.Table, /) -> tuple[list[str], list[int]]:
