@@ -1132,3 +1132,47 @@ def test_stored_markers_are_the_readers_coordinates_rounded_to_float32(real_dir,
     want = rec.markers[:, order].transpose(1, 0, 2).reshape(-1, 3).astype(np.float32)
     np.testing.assert_array_equal(got[["x", "y", "z"]].to_numpy(), want.astype(np.float64))
     assert np.isnan(want).any()  # the walk has gaps, and they stay gaps
+
+
+def _standing_csv(path: Path, seed: int, *, fz: float = 700.0) -> None:
+    """A 2 s two-plate force export at 1 kHz (quiet standing), its own noise per seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(2000) / 1000.0
+    body = np.column_stack([t, fz / 2 + rng.normal(0.0, 2.0, size=(t.size, 2))])
+    np.savetxt(path, body, delimiter=",", fmt="%.4f", header="time,left_fz,right_fz", comments="")
+
+
+def test_a_batch_shares_parts_and_a_bad_recording_in_it_fails_alone(tmp_path, monkeypatch):
+    """A subject's files of one run share one forces part, validated together; one of them
+    that fails the forces schema (here a bound of 1200 N a plate, below what the reader
+    checks, so that the schema is what refuses it) is quarantined with the reason it gets
+    ingested alone, its rows in no part, and the others land."""
+    import dataclasses
+
+    from cxlab import schemas
+
+    forces = schemas.TABLES["forces"]
+    tight = tuple(
+        dataclasses.replace(c, le=1200.0) if c.name == "fz" else c for c in forces.columns
+    )
+    monkeypatch.setitem(schemas.TABLES, "forces", dataclasses.replace(forces, columns=tight))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i in range(4):
+        _standing_csv(raw / f"sub-01_ses-1_task-balance_run-{i + 1}.csv", seed=i)
+    bad = raw / "sub-01_ses-1_task-balance_run-3.csv"
+    _standing_csv(bad, seed=2, fz=3000.0)  # 1500 N a plate
+    rep = _run(raw, tmp_path / "st", jobs=1)
+    assert [o.shown for o in rep.failed] == [bad.name] and len(rep.ingested) == 3
+    assert rep.failed[0].stage == "validate" and "fz" in rep.failed[0].reason
+    st = Store(tmp_path / "st")
+    assert len(st.files("forces")) == 1 and "~3-" in st.files("forces")[0].name
+    bad_id = _sha(bad)[:16]
+    assert bad_id not in st.keys("forces") and bad_id not in st.keys("recordings")
+    assert bad_id not in set(st.table("forces", columns=["recording_id"])["recording_id"])
+    assert bad_id in set(st.table("quarantine")["source_sha256"].str[:16])
+    alone_raw = tmp_path / "alone"
+    alone_raw.mkdir()
+    shutil.copy(bad, alone_raw / bad.name)
+    alone = _run(alone_raw, tmp_path / "st-alone", jobs=1)
+    assert alone.failed[0].reason == rep.failed[0].reason

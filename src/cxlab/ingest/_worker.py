@@ -18,6 +18,7 @@ from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxlab._check import CxlabError, SchemaError
 from cxlab.deid import event_label, redact_text, vendor_text
@@ -226,16 +227,17 @@ def run_task(task: Task, /) -> Outcome:
 
 _Held = dict[tuple[str, str | None], list[tuple[str, pa.Table]]]
 """A batch's signal tables awaiting their shared part: (table, subject) -> [(recording id,
-validated table)]."""
+its table, not yet validated)]."""
 
 
 def run_batch(tasks: list[Task], /) -> list[Outcome]:
     """Ingest ``tasks`` (one subject's files of a run, :func:`batches`) in this process:
-    each read, converted and validated on its own (a bad one fails alone, into
-    quarantine), then each long signal table staged as ONE part for all of the batch's
-    recordings of a subject (:meth:`cxlab.store.Store.stage_many`): one file a table and
-    batch, not one a recording. A batch of one stages each table as it is built (one
-    long table in memory at a time: a large file travels alone, :data:`BATCH_BYTES`).
+    each read and converted on its own (a bad one fails alone, into quarantine), then
+    each long signal table validated and staged as ONE part for all of the batch's
+    recordings of a subject (:func:`_validated`, :meth:`cxlab.store.Store.stage_many`):
+    one check and one file a table and batch, not one a recording. A batch of one
+    validates and stages each table as it is built (one long table in memory at a time:
+    a large file travels alone, :data:`BATCH_BYTES`).
 
     A part of a table the file does not fill (no forces, say) is not staged: the parent's
     commit removes the table's earlier part of the same key (``--force``). If staging the
@@ -246,14 +248,19 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
     if not held:
         return outs
     by_rid = {o.sha256[:16]: o for o in outs}
+    tables, bad = _validated(held)
+    for rid, e in bad.items():  # as if its table had failed in _convert
+        o = by_rid[rid]
+        o.status, o.stage, o.reason, o.rows, o.staged = (
+            "failed",
+            "validate",
+            _reason(e, "validate"),
+            {},
+            [],
+        )
     staged: list[Staged] = []
     try:
-        for (name, subject), items in sorted(
-            held.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
-        ):
-            items.sort(key=lambda it: it[0])
-            table = pa.concat_tables([t for _, t in items])
-            items.clear()
+        for (name, subject), table in tables.items():
             part = store.stage_many(name, table, partition=subject, owner=_owner(tasks[0]))
             del table
             staged.append(part)
@@ -274,6 +281,45 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
         if isinstance(e, KeyboardInterrupt):
             raise
     return outs
+
+
+def _validated(held: _Held, /) -> tuple[dict[tuple[str, str | None], pa.Table], dict]:
+    """Each held group (a table's rows of a subject's recordings) validated as ONE table
+    (one check of each column for the batch, not one a recording); where that fails, its
+    recordings one by one. A recording with a bad table fails with the first failure in
+    table order, as :func:`_convert` would have raised it, and leaves every group.
+    Returns the validated tables by (table, subject), in table order, and the failures by
+    recording id."""
+    order = sorted(held, key=lambda k: (SIGNAL_TABLES.index(k[0]), k[1] or ""))
+    whole: dict[tuple[str, str | None], pa.Table] = {}
+    alone: dict[tuple[str, str | None], list[tuple[str, pa.Table]]] = {}
+    bad: dict[str, SchemaError] = {}
+    for key in order:
+        items = sorted(held.pop(key), key=lambda it: it[0])
+        try:
+            whole[key] = validate(pa.concat_tables([t for _, t in items]), key[0])
+            continue
+        except (SchemaError, pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # which recording: each checked alone
+        alone[key] = []
+        for rid, t in items:
+            try:
+                alone[key].append((rid, validate(t, key[0])))
+            except SchemaError as e:
+                bad.setdefault(rid, e)
+    out: dict[tuple[str, str | None], pa.Table] = {}
+    drop = pa.array(sorted(bad), pa.string())
+    for key in order:
+        if key in whole:
+            t = whole.pop(key)
+            if len(drop):
+                t = t.filter(pc.invert(pc.is_in(t.column("recording_id"), value_set=drop)))
+        else:
+            kept = [t for rid, t in alone.pop(key) if rid not in bad]
+            t = pa.concat_tables(kept) if kept else None
+        if t is not None and t.num_rows:
+            out[key] = t
+    return out, bad
 
 
 def _owner(task: Task) -> int:
@@ -346,12 +392,12 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
             out.rows[name] = table.num_rows
             if not table.num_rows:
                 continue
-            stage = "validate"
-            table = validate(table, name)
-            stage = "write"
-            if held is not None and _shared(name):
+            if held is not None and _shared(name):  # validated with the batch's others
                 mine.append((name, table))
             else:
+                stage = "validate"
+                table = validate(table, name)
+                stage = "write"
                 staged.append(
                     store.stage(name, table, key=rid, partition=task.subject_id, owner=owner)
                 )
