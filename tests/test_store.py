@@ -1204,3 +1204,10 @@ def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_pat
         assert t.num_rows == 10 and set(t.column("recording_id").to_pylist()) == {r}
         assert t.column("sample").to_pylist() == list(range(10))
         assert t.schema.field("recording_id").type == pa.string()
+    from cxlab.store import _read_keys
+
+    f = pq.ParquetFile(s.files("forces")[0])
+    one = _read_keys(f, {RIDS[2]}, ["recording_id", "sample"])  # rows 20-29: groups 2-4
+    assert one.num_rows == 21 and RIDS[2] in one.column("recording_id").to_pylist()
+    (alone,) = s.read_arrow_parts([handles[RIDS[2]]], table="forces", columns=["sample"])
+    assert alone.column("sample").to_pylist() == list(range(10))

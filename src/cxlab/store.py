@@ -27,6 +27,7 @@ per-recording tables (:data:`COMPACT_TABLES`) keep all their parts in one file (
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import io
@@ -813,7 +814,9 @@ class Store:
     ) -> list[pa.Table]:
         """:meth:`read_arrow_parts` when some parts share a file (:meth:`stage_many`):
         each file read once, with its ``recording_id`` column, and each part's rows
-        sliced out of it (a file holds its keys' rows together, in key order)."""
+        sliced out of it (a file holds its keys' rows together, in key order). Only the
+        row groups whose id statistics can hold an asked key are read: one recording of a
+        large shared file (a batch's EMG analogs: millions of rows) costs its own rows."""
         by_file: dict[str, list[Part]] = {}
         for p in parts:
             by_file.setdefault(p.file, []).append(p)
@@ -825,16 +828,16 @@ class Store:
         for file, mine in by_file.items():
             path = self._source(file)
             size = max(p.bytes for p in mine)
+            keys = {p.key for p in mine}
             if fs is None and size <= _WHOLE_READ_BYTES:
                 with pa.OSFile(path) as fh:
                     data = fh.read_buffer()
-                f = pq.ParquetFile(pa.BufferReader(data), **opts)
-                t = f.read(columns=with_id, use_threads=False)
+                t = _read_keys(pq.ParquetFile(pa.BufferReader(data), **opts), keys, with_id)
             elif fs is None:
-                t = pq.ParquetFile(path, **opts).read(columns=with_id, use_threads=False)
+                t = _read_keys(pq.ParquetFile(path, **opts), keys, with_id)
             else:
                 with fs.open_input_file(path) as fh:
-                    t = pq.ParquetFile(fh, **opts).read(columns=with_id, use_threads=False)
+                    t = _read_keys(pq.ParquetFile(fh, **opts), keys, with_id)
             ids = t.column("recording_id")
             body = _derived.decode(table, t.drop_columns(["recording_id"]))
             for k, a, b in _id_runs(ids):
@@ -1201,6 +1204,29 @@ def _part_name(name: str, partition: str | None, keys: Sequence[str], digest: st
 def _is_shared(file: str, /) -> bool:
     """Whether a signal file's name says it holds several keys (:func:`_part_name`)."""
     return _SHARED in file.rsplit("/", 1)[-1]
+
+
+def _read_keys(f: pq.ParquetFile, keys: set[str], columns: list[str], /) -> pa.Table:
+    """``columns`` of the row groups of ``f`` whose ``recording_id`` statistics (min, max)
+    can hold one of ``keys`` (a row group without statistics is read)."""
+    meta = f.metadata
+    j = f.schema_arrow.get_field_index("recording_id")
+    wanted = sorted(keys)
+    groups = []
+    for g in range(meta.num_row_groups):
+        st = meta.row_group(g).column(j).statistics
+        if st is None or not st.has_min_max:
+            groups.append(g)
+            continue
+        lo, hi = st.min, st.max
+        if isinstance(lo, bytes):
+            lo, hi = lo.decode(), hi.decode()
+        i = bisect.bisect_left(wanted, lo)
+        if i < len(wanted) and wanted[i] <= hi:
+            groups.append(g)
+    if len(groups) == meta.num_row_groups:
+        return f.read(columns=columns, use_threads=False)
+    return f.read_row_groups(groups, columns=columns, use_threads=False)
 
 
 def _id_runs(ids: pa.ChunkedArray, /) -> list[tuple[str, int, int]]:
