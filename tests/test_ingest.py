@@ -1150,12 +1150,14 @@ def test_a_batch_shares_parts_and_a_bad_recording_in_it_fails_alone(tmp_path, mo
     import dataclasses
 
     from cxlab import schemas
+    from cxlab.ingest import _worker as worker
 
     forces = schemas.TABLES["forces"]
     tight = tuple(
         dataclasses.replace(c, le=1200.0) if c.name == "fz" else c for c in forces.columns
     )
     monkeypatch.setitem(schemas.TABLES, "forces", dataclasses.replace(forces, columns=tight))
+    monkeypatch.setattr(worker, "MIN_BATCHES", 1)  # 4 files: one batch, not four
     raw = tmp_path / "raw"
     raw.mkdir()
     for i in range(4):
@@ -1176,3 +1178,31 @@ def test_a_batch_shares_parts_and_a_bad_recording_in_it_fails_alone(tmp_path, mo
     shutil.copy(bad, alone_raw / bad.name)
     alone = _run(alone_raw, tmp_path / "st-alone", jobs=1)
     assert alone.failed[0].reason == rep.failed[0].reason
+
+
+def _tasks(subjects: list[str | None], size: int = 1000) -> list[Task]:
+    return [
+        Task("", "", [], f"f{i}", f"f{i}", f"{i:064x}", sid, None, None, None, size=size)
+        for i, sid in enumerate(subjects)
+    ]
+
+
+def test_batches_are_a_subjects_files_cut_so_every_worker_has_work():
+    """One subject's run of 1,000 files: batches of 32; 43 files without a subject in the
+    path: 15 of at most 3 (16 workers have work); 20 subjects of 27 files: one batch
+    each but for the 32-file cap; a file of 40 MB alone; never two subjects in a batch;
+    the same batches whatever the order the files came in."""
+    from cxlab.ingest._worker import BATCH_BYTES, batches
+
+    assert [len(b) for b in batches(_tasks(["a"] * 1000))] == [32] * 31 + [8]
+    small = batches(_tasks([None] * 43))
+    assert len(small) == 15 and max(map(len, small)) == 3
+    many = _tasks([f"s{i % 20:02d}" for i in range(540)])
+    cut = batches(many)
+    assert len(cut) == 20 and all(len({many[i].subject_id for i in b}) == 1 for b in cut)
+    big = _tasks(["a"] * 40)
+    big[5].size = BATCH_BYTES + 1
+    assert [5] in batches(big)
+    shuffled = list(reversed(many))
+    again = [sorted(shuffled[i].sha256 for i in b) for b in batches(shuffled)]
+    assert sorted(again) == sorted(sorted(many[i].sha256 for i in b) for b in cut)

@@ -25,7 +25,8 @@ For each file (or TRC + force MOT pair, see :func:`cxlab.ingest._paths.discover`
    parts; a failing file stages nothing and the parent records it in ``quarantine`` (part
    key = that recording id, so re-ingesting replaces it and a later success removes it).
    Files go to workers in **batches** (:func:`cxlab.ingest._worker.batches`: a subject's
-   files of the run, up to 32 files and 32 MB), and a batch's long signal tables are
+   files of the run, up to 32 files and 32 MB, smaller in a run of few files so that it
+   still makes 16 batches), and a batch's long signal tables are
    staged as one part a table and subject (:meth:`cxlab.store.Store.stage_many`): one
    file for the batch's recordings instead of one each, each recording still a key of its
    own (read, replaced and deleted alone);

@@ -426,6 +426,10 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
 
 BATCH_FILES = 32
 """At most this many files in one ingest batch (:func:`batches`)."""
+MIN_BATCHES = 16
+"""A run of at least this many files is cut into at least this many batches (smaller ones,
+down to one file), so that up to 16 workers have work even when all its files are one
+subject's: a batch is worked on by one process."""
 BATCH_BYTES = 32 << 20
 """At most this many bytes of files in one batch, unless one file is larger (it goes
 alone): a worker holds a batch's validated signal tables until it stages their parts."""
@@ -434,11 +438,13 @@ alone): a worker holds a batch's validated signal tables until it stages their p
 def batches(tasks: list[Task], /) -> list[list[int]]:
     """The indices of ``tasks`` cut into ingest batches: ordered by the subject the path
     gives and the recording id, each batch one subject's (or all path-less ones') next
-    files up to :data:`BATCH_FILES` files and :data:`BATCH_BYTES` bytes.
+    files up to ``ceil(len(tasks) / MIN_BATCHES)`` (at most :data:`BATCH_FILES`) files and
+    :data:`BATCH_BYTES` bytes.
 
     A function of the tasks alone (not of ``--jobs`` or the scheduler), so the parts it
     makes, and the store's bytes, are the same however the run is spread."""
     order = sorted(range(len(tasks)), key=lambda i: (tasks[i].subject_id or "", tasks[i].sha256))
+    most = min(BATCH_FILES, max(1, -(-len(tasks) // MIN_BATCHES)))
     out: list[list[int]] = []
     size = 0
     for i in order:
@@ -446,7 +452,7 @@ def batches(tasks: list[Task], /) -> list[list[int]]:
         if (
             not out
             or tasks[out[-1][0]].subject_id != t.subject_id
-            or len(out[-1]) >= BATCH_FILES
+            or len(out[-1]) >= most
             or size + t.size > BATCH_BYTES
         ):
             out.append([])
