@@ -11,7 +11,8 @@ Each worker also limits BLAS/OpenMP to one thread (:mod:`threadpoolctl`): the po
 runs one worker per core, and a multi-threaded BLAS in each of them oversubscribes the
 cores (on the loaded 2-core project machine, the ``(n, 3) @ (3, 3)`` products of a plate's
 CoP and moments took 30-100 ms with OpenBLAS's own threads against 0.2 ms on one). The
-products are bit-identical either way (each row is one dot product).
+products are bit-identical either way (each row is one dot product). And each worker
+allocates Arrow buffers with the system allocator (:func:`release_arrow_memory`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["die_with_parent", "worker_pool"]
+__all__ = ["die_with_parent", "release_arrow_memory", "worker_pool"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -61,6 +62,19 @@ def _start_worker(parent_pid: int, /) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)  # for the worker's whole life: one worker per core already
+    release_arrow_memory()
+
+
+def release_arrow_memory() -> None:
+    """Give this process's Arrow buffers to the system allocator, which returns freed
+    memory to the operating system: pyarrow's default (mimalloc) keeps it, so a worker that
+    builds, validates and writes a recording's tables one at a time still grew by every
+    table (an ingest of an 11.5 MB C3D: RSS +75 MB in-process against +32 MB; the same
+    speed on the ingest benchmark, 1.55-1.56 s against 1.58-1.65 s)."""
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
 def worker_pool(max_workers: int, /) -> ProcessPoolExecutor:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cxlab._check import CxlabError, SchemaError
+from cxlab._workers import release_arrow_memory
 from cxlab.deid import event_label, redact_text, vendor_text
 from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
@@ -242,6 +243,7 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
     A part of a table the file does not fill (no forces, say) is not staged: the parent's
     commit removes the table's earlier part of the same key (``--force``). If staging the
     shared parts fails (disk full), every recording of the batch fails at ``write``."""
+    release_arrow_memory()  # also on a Dask worker, which no pool initializer starts
     store = Store(tasks[0].store)
     held: _Held = {}
     outs = [_convert(t, store, held if len(tasks) > 1 else None) for t in tasks]
