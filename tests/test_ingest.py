@@ -1206,3 +1206,44 @@ def test_batches_are_a_subjects_files_cut_so_every_worker_has_work():
     shuffled = list(reversed(many))
     again = [sorted(shuffled[i].sha256 for i in b) for b in batches(shuffled)]
     assert sorted(again) == sorted(sorted(many[i].sha256 for i in b) for b in cut)
+
+
+def test_in_a_batch_a_file_failing_two_tables_gets_the_reason_it_gets_alone(
+    real_dir, tmp_path, monkeypatch
+):
+    """Held back for the batch, a file's long tables are validated after its small ones:
+    when both a long (forces) and a later small table (events) fail, the file is still
+    reported at the first in table order, forces, as when it is ingested alone."""
+    import dataclasses
+
+    from cxlab import schemas
+    from cxlab.ingest._worker import _convert
+
+    def tightened(name, column, **bound):
+        t = schemas.TABLES[name]
+        cols = tuple(dataclasses.replace(c, **bound) if c.name == column else c for c in t.columns)
+        monkeypatch.setitem(schemas.TABLES, name, dataclasses.replace(t, columns=cols))
+
+    tightened("forces", "fz", le=1.0)
+    tightened("events", "time_s", le=0.0)
+    src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
+    task = Task(
+        str(tmp_path / "st"),
+        str(src.parent),
+        [str(src)],
+        src.name,
+        src.name,
+        _sha(src),
+        "abcdefabcdef",
+        None,
+        None,
+        None,
+    )
+    store = Store(tmp_path / "st")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = _convert(task, store, None)
+        held: dict = {}
+        batched = _convert(task, store, held)
+    assert alone.status == batched.status == "failed" and not held
+    assert "'forces'" in alone.reason and batched.reason == alone.reason

@@ -1190,14 +1190,19 @@ def test_stage_many_refuses_what_cannot_share_a_file(tmp_path):
 
 
 def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_path, monkeypatch):
-    """Row groups cut a recording's rows anywhere (here every 7 rows): each part still
-    reads back whole, its id column included."""
+    """Each recording of a shared file starts its own row groups (here of at most 7 rows:
+    7 + 3 a recording), so one recording is read from its row groups alone; each part reads
+    back whole, its id column included."""
     from cxlab import store as store_mod
 
     monkeypatch.setitem(store_mod._PARQUET_OPTS, "row_group_size", 7)
     s = Store(tmp_path / "groups")
     s.commit([s.stage_many("forces", _forces_of(RIDS, n=10), partition=SUBJECT)])
-    assert pq.ParquetFile(s.files("forces")[0]).metadata.num_row_groups == 6
+    meta = pq.ParquetFile(s.files("forces")[0]).metadata
+    assert meta.num_row_groups == 8
+    for g in range(8):  # one recording a row group
+        st = meta.row_group(g).column(0).statistics
+        assert st.min == st.max == RIDS[g // 2]
     handles = s.parts("forces")
     got = s.read_arrow_parts([handles[r] for r in RIDS], table="forces")
     for r, t in zip(RIDS, got, strict=True):
@@ -1207,7 +1212,41 @@ def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_pat
     from cxlab.store import _read_keys
 
     f = pq.ParquetFile(s.files("forces")[0])
-    one = _read_keys(f, {RIDS[2]}, ["recording_id", "sample"])  # rows 20-29: groups 2-4
-    assert one.num_rows == 21 and RIDS[2] in one.column("recording_id").to_pylist()
+    one = _read_keys(f, {RIDS[2]}, ["recording_id", "sample"])  # its two row groups only
+    assert one.column("recording_id").to_pylist() == [RIDS[2]] * 10
     (alone,) = s.read_arrow_parts([handles[RIDS[2]]], table="forces", columns=["sample"])
     assert alone.column("sample").to_pylist() == list(range(10))
+
+
+def test_a_damaged_shared_file_does_not_block_deletes_and_stays_for_its_other_keys(
+    tmp_path, monkeypatch
+):
+    """Garbage over a shared file (Store.info counts it unreadable): deleting some of its
+    keys commits and leaves the file listed for the others (their rows are in it, unread);
+    deleting the rest removes it. Its keys may sit in shards the commit did not read."""
+    from cxlab import _catalog
+
+    monkeypatch.setattr(_catalog, "SHARD_ROWS", 2)
+    s = Store(tmp_path / "damaged")
+    rids = [f"{i:016x}" for i in range(1, 20)]
+    s.commit([s.stage_many("forces", _forces_of(rids, n=5), partition=SUBJECT)])
+    (f,) = s.files("forces")
+    f.write_bytes(b"not parquet")
+    s.commit(delete=[("forces", rids[0]), ("forces", rids[1])])
+    fresh = Store(s.path)
+    assert fresh.keys("forces") == set(rids[2:]) and f.exists()
+    assert {p.file for p in fresh.parts("forces").values()} == {f.relative_to(s.path).as_posix()}
+    fresh.commit(delete=[("forces", r) for r in rids[2:]])
+    assert not Store(s.path).keys("forces") and not f.exists()
+
+
+def test_shared_and_one_key_parts_read_together(tmp_path):
+    """A call mixing parts of a shared file with a part of its own (any key, here "batch")
+    gives each its rows."""
+    s = Store(tmp_path / "mixed")
+    s.commit([s.stage_many("forces", _forces_of(RIDS[:2]), partition=SUBJECT)])
+    s.write("forces", _forces_of(RIDS[2:3]), key="batch", partition=SUBJECT)
+    handles = s.parts("forces")
+    got = s.read_arrow_parts([handles["batch"], handles[RIDS[1]]], table="forces")
+    assert [t.num_rows for t in got] == [40, 40]
+    assert set(got[0].column("recording_id").to_pylist()) == {RIDS[2]}

@@ -509,10 +509,11 @@ class Store:
         if name in _COMPACT:  # merged into the table's bucket file at commit: no file now
             data = _ipc_bytes(table)
             return Staged(name, key, partition, "", "", table.num_rows, len(data), data)
+        groups = rows if len(keys) > 1 else None  # a row group (or more) a recording
         if self._remote is None:
-            temp, digest, size = _write_staged(table, self.path / _catalog.STAGING, pid)
+            temp, digest, size = _write_staged(table, self.path / _catalog.STAGING, pid, groups)
         else:
-            data = _parquet_bytes(table, parquet_options(table.schema))
+            data = _parquet_bytes(table, parquet_options(table.schema), groups)
             digest, size = hashlib.sha256(data).hexdigest(), len(data)
         final = _part_name(name, partition, keys, digest)
         if self._remote is not None:
@@ -786,8 +787,20 @@ class Store:
         if table in _COMPACT:
             return self._read_compact_parts(parts, table=table, columns=cols, fs=fs)
         read = _derived.inputs_for(table, cols)
-        if any(_is_shared(p.file) for p in parts):
-            return self._read_shared_parts(parts, table=table, columns=cols, fs=fs)
+        shared = [i for i, p in enumerate(parts) if _is_shared(p.file)]
+        if shared:  # those sliced out of their files, the others read as they are
+            out: list[pa.Table | None] = [None] * len(parts)
+            got = self._read_shared_parts(
+                [parts[i] for i in shared], table=table, columns=cols, fs=fs
+            )
+            for i, t in zip(shared, got, strict=True):
+                out[i] = t
+            rest = [i for i in range(len(parts)) if out[i] is None]
+            if rest:
+                own = self.read_arrow_parts([parts[i] for i in rest], table=table, columns=cols)
+                for i, t in zip(rest, own, strict=True):
+                    out[i] = t
+            return out
         out = []
         for p in parts:
             path = self._source(p.file)
@@ -1206,6 +1219,14 @@ def _is_shared(file: str, /) -> bool:
     return _SHARED in file.rsplit("/", 1)[-1]
 
 
+def _shared_count(file: str, /) -> int:
+    """How many keys a signal file's name says it holds (1 for a one-key part)."""
+    stem = file.rsplit("/", 1)[-1]
+    if _SHARED not in stem:
+        return 1
+    return int(stem.split(_SHARED, 1)[1].split("-", 1)[0])
+
+
 def _read_keys(f: pq.ParquetFile, keys: set[str], columns: list[str], /) -> pa.Table:
     """``columns`` of the row groups of ``f`` whose ``recording_id`` statistics (min, max)
     can hold one of ``keys`` (a row group without statistics is read)."""
@@ -1333,14 +1354,29 @@ def _columns(schema: TableSchema, columns: Sequence[str] | None) -> list[str]:
     return cols
 
 
-def _parquet_bytes(table: pa.Table, options: dict[str, Any], /) -> bytes:
-    """``table`` as the Parquet bytes :func:`_write_staged` writes to a file."""
+def _parquet_bytes(
+    table: pa.Table, options: dict[str, Any], /, groups: Sequence[int] | None = None
+) -> bytes:
+    """``table`` as the Parquet bytes :func:`_write_staged` writes to a file; with
+    ``groups`` (the rows of each key of a shared file, in order) each key's rows start a
+    row group of their own, so a reader of one key reads its row groups only."""
     sink = io.BytesIO()
-    pq.write_table(table.combine_chunks(), sink, **options)
+    if not groups or len(groups) < 2:
+        pq.write_table(table.combine_chunks(), sink, **options)
+        return sink.getvalue()
+    opts = dict(options)
+    size = opts.pop("row_group_size")
+    with pq.ParquetWriter(sink, table.schema, **opts) as writer:
+        start = 0
+        for n in groups:
+            writer.write_table(table.slice(start, n).combine_chunks(), row_group_size=size)
+            start += n
     return sink.getvalue()
 
 
-def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, int]:
+def _write_staged(
+    table: pa.Table, folder: Path, pid: int, groups: Sequence[int] | None = None
+) -> tuple[Path, str, int]:
     """Write ``table`` into ``folder`` as ``.tmp-<pid>-*.parquet``: (path, sha256, bytes).
 
     Not fsynced: the commit makes every file it lists durable at once
@@ -1351,7 +1387,7 @@ def _write_staged(table: pa.Table, folder: Path, pid: int) -> tuple[Path, str, i
     files); a write cut short by a kill leaves a ``.tmp-<pid>-`` file that
     :meth:`Store.recover` removes once the writer is gone."""
     path = folder / f"{_TMP_PREFIX}{pid}-{uuid.uuid4().hex}.parquet"
-    data = _parquet_bytes(table, parquet_options(table.schema))
+    data = _parquet_bytes(table, parquet_options(table.schema), groups)
     with atomic_file(path, durable=False, fresh=True) as fh:
         fh.write(data)
     return path, hashlib.sha256(data).hexdigest(), len(data)
@@ -1745,7 +1781,7 @@ def _plan_commit(
             moves.append((s.temp, s.name))
             moved.add(s.name)
     keep, cut = _cut_shared(root, keep, out, remote=remote, written=written)
-    for temp, final, cut_rows in cut:
+    for _, temp, final, cut_rows in cut:
         moves.append((temp, final))
         if remote is None:
             consumed.append(temp)  # removed if the commit fails before it is moved
@@ -1788,7 +1824,7 @@ def _plan_commit(
     new_live = pa.concat_tables([keep, new_rows]).combine_chunks()
     added = {f for _, f in moves}
     stale = sorted(set(before) - added)
-    if stale:  # a file still listed for another key must stay (none: shared ones are cut)
+    if stale:  # a file still listed for another key must stay (a shared one not cut)
         listed = pc.is_in(new_live.column("file"), value_set=pa.array(stale, pa.string()))
         still = set(new_live.filter(listed).column("file").to_pylist())
         stale = [f for f in stale if f not in still]
@@ -1815,21 +1851,40 @@ def _file_keys(root: Path | None, file: str, remote: _fs.Remote | None, /) -> li
     """The recording ids a shared signal file holds (its one id column read)."""
     fs = None if remote is None else remote.arrow
     col = pq.read_table(
-        _source_of(root, file, remote), columns=["recording_id"], filesystem=fs
+        _source_of(root, file, remote),
+        columns=["recording_id"],
+        filesystem=fs,
+        read_dictionary=["recording_id"],
     ).column(0)
-    return pc.unique(col).to_pylist()
+    return sorted({v for c in col.chunks for v in c.dictionary.to_pylist()})
 
 
 def _siblings(
     cat: pa.Table, changed: set[tuple[str, str]], /, *, root: Path | None, remote
-) -> set[tuple[str, str]]:
+) -> tuple[set[tuple[str, str]], bool]:
     """The (table, key) pairs that share a file with a changed pair and are not changed
     themselves: the commit rewrites that file without the changed keys, so it needs their
-    catalog rows (they may be in shards the changed keys do not fall in)."""
+    catalog rows (they may be in shards the changed keys do not fall in). False with them
+    when a shared file could not be read: then only the whole catalog says which keys
+    still list it (the commit reads it all, a damaged file's case only)."""
     out: set[tuple[str, str]] = set()
+    complete = True
     for t, f in _shared_hits(cat, changed):
-        out |= {(t, k) for k in _file_keys(root, f, remote)}
-    return out - changed
+        mine = cat.filter(pc.equal(cat.column("file"), f))
+        gone = sum(
+            1
+            for p in zip(
+                mine.column("table").to_pylist(), mine.column("key").to_pylist(), strict=True
+            )
+            if p in changed
+        )
+        if gone >= _shared_count(f):
+            continue  # every key of the file goes: nothing to keep, nothing to read
+        try:
+            out |= {(t, k) for k in _file_keys(root, f, remote)}
+        except (OSError, pa.ArrowException):
+            complete = False  # unreadable: not cut, it stays for its other keys
+    return out - changed, complete
 
 
 def _cut_shared(
@@ -1839,12 +1894,13 @@ def _cut_shared(
     *,
     remote: _fs.Remote | None,
     written: dict[str, bytes] | None,
-) -> tuple[pa.Table, list[tuple[str, str, pa.Table]]]:
+) -> tuple[pa.Table, list[tuple[str, str, str, pa.Table]]]:
     """Shared signal files that lose keys in this commit (rows ``out``) but keep others
     (rows in ``keep``): each rewritten with only the kept keys' rows, under the name and
     with the bytes :meth:`Store.stage_many` gives those rows. Returns ``keep`` without the
-    re-pointed rows and a list of (staged path or memory token, final name, the kept keys'
-    new catalog rows)."""
+    re-pointed rows and a list of (the file cut, staged path or memory token, final name,
+    the kept keys' new catalog rows). A file that cannot be read, or does not hold the rows
+    the catalog lists, is not cut: it stays listed for its other keys."""
     files = sorted(
         {
             f
@@ -1869,14 +1925,20 @@ def _cut_shared(
         partition = mine.column("partition")[0].as_py()
         keys = mine.column("key").to_pylist()
         schema = schema_of(name).arrow_schema()
-        t = _read_as(_source_of(root, file, remote), schema, fs)
+        try:
+            t = _read_as(_source_of(root, file, remote), schema, fs)
+        except (OSError, pa.ArrowException):
+            continue  # unreadable (Store.info counts it): it stays, listed for the others
         t = t.filter(pc.is_in(t.column("recording_id"), value_set=pa.array(keys, pa.string())))
+        if t.num_rows != pc.sum(mine.column("rows")).as_py():
+            continue  # not the rows the catalog lists: left as it is, not rewritten
         t = t.combine_chunks()
+        groups = mine.column("rows").to_pylist() if len(keys) > 1 else None
         if remote is None:
-            temp, digest, size = _write_staged(t, root / _catalog.STAGING, os.getpid())
+            temp, digest, size = _write_staged(t, root / _catalog.STAGING, os.getpid(), groups)
             temp = str(temp)
         else:
-            data = _parquet_bytes(t, parquet_options(t.schema))
+            data = _parquet_bytes(t, parquet_options(t.schema), groups)
             digest, size = hashlib.sha256(data).hexdigest(), len(data)
             temp = f"memory:{len(written)}"
             written[temp] = data
@@ -1893,8 +1955,10 @@ def _cut_shared(
             ],
             schema=_catalog.SCHEMA,
         )
-        made.append((temp, final, rows))
-    return keep.filter(pc.invert(listed)), made
+        made.append((file, temp, final, rows))
+    done = pa.array([f for f, *_ in made], pa.string())
+    moved = pc.is_in(keep.column("file"), value_set=done)
+    return keep.filter(pc.invert(moved)), made
 
 
 def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
@@ -1903,8 +1967,10 @@ def _planned(state: _catalog.State, last, delete, **kw) -> _Plan | None:
     changed = {*last, *((t, k) for t, k in delete)}
     read = _commit_rows(state, changed, set(last))
     if read is not None:  # the other keys of a shared file the commit cuts: their rows too
-        sib = _siblings(read.rows, changed, root=kw.get("root"), remote=kw.get("remote"))
-        if sib:
+        sib, complete = _siblings(read.rows, changed, root=kw.get("root"), remote=kw.get("remote"))
+        if not complete:
+            read = None
+        elif sib:
             read = _commit_rows(state, changed | sib, set(last))
     cat, counts = (state.live, None) if read is None else read
     index = _IndexChange(set(), set(), set())

@@ -324,6 +324,15 @@ def _validated(held: _Held, /) -> tuple[dict[tuple[str, str | None], pa.Table], 
     return out, bad
 
 
+def _failure(table: pa.Table, name: str, /) -> SchemaError | None:
+    """The schema failure of ``table`` as table ``name``, or None."""
+    try:
+        validate(table, name)
+    except SchemaError as e:
+        return e
+    return None
+
+
 def _owner(task: Task) -> int:
     return task.owner if task.owner is not None else os.getpid()
 
@@ -417,6 +426,8 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
         _unstage(staged)  # a write failed midway: nothing of the unit is kept
         if isinstance(e, KeyboardInterrupt):
             raise
+        if isinstance(e, SchemaError):  # a held table before it fails first, as alone
+            e = next((f for name, t in mine if (f := _failure(t, name))), e)
         out.stage = "validate" if isinstance(e, SchemaError) else stage
         out.reason = _reason(e, stage)
         out.rows = {}
