@@ -1190,9 +1190,9 @@ def test_stage_many_refuses_what_cannot_share_a_file(tmp_path):
 
 
 def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_path, monkeypatch):
-    """Each recording of a shared file starts its own row groups (here of at most 7 rows:
-    7 + 3 a recording), so one recording is read from its row groups alone; each part reads
-    back whole, its id column included."""
+    """Row groups of a shared file hold whole recordings (here groups of at most 7 rows:
+    a recording of 10 rows is 7 + 3, two of 3 rows share one), so one recording is read
+    from its row groups alone; each part reads back whole, its id column included."""
     from cxlab import store as store_mod
 
     monkeypatch.setitem(store_mod._PARQUET_OPTS, "row_group_size", 7)
@@ -1209,7 +1209,10 @@ def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_pat
         assert t.num_rows == 10 and set(t.column("recording_id").to_pylist()) == {r}
         assert t.column("sample").to_pylist() == list(range(10))
         assert t.schema.field("recording_id").type == pa.string()
-    from cxlab.store import _read_keys
+    from cxlab.store import _packed, _read_keys
+
+    assert _packed([3, 3, 3, 10, 2], 7) == [(0, 6), (6, 3), (9, 10), (19, 2)]
+    assert _packed([4, 4], 100) == [(0, 8)]  # a small shared file: one row group
 
     f = pq.ParquetFile(s.files("forces")[0])
     one = _read_keys(f, {RIDS[2]}, ["recording_id", "sample"])  # its two row groups only
@@ -1250,3 +1253,6 @@ def test_shared_and_one_key_parts_read_together(tmp_path):
     got = s.read_arrow_parts([handles["batch"], handles[RIDS[1]]], table="forces")
     assert [t.num_rows for t in got] == [40, 40]
     assert set(got[0].column("recording_id").to_pylist()) == {RIDS[2]}
+    assert got[0].schema == got[1].schema  # one schema, so they concatenate
+    mixed = s.read_parts([handles["batch"], handles[RIDS[1]], handles[RIDS[0]]], table="forces")
+    assert len(mixed) == 120

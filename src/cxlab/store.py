@@ -837,6 +837,7 @@ class Store:
         with_id = read if "recording_id" in read else ["recording_id", *read]
         # the ids read as a dictionary: a string a row would cost more than the samples
         opts = {"read_dictionary": ["recording_id"]}
+        id_field = schema_of(table).arrow_schema().field("recording_id")
         got: dict[tuple[str, str], pa.Table] = {}
         for file, mine in by_file.items():
             path = self._source(file)
@@ -855,10 +856,8 @@ class Store:
             body = _derived.decode(table, t.drop_columns(["recording_id"]))
             for k, a, b in _id_runs(ids):
                 piece = body.slice(a, b - a)
-                if "recording_id" in columns:
-                    piece = piece.append_column(
-                        "recording_id", ids.slice(a, b - a).cast(pa.string())
-                    )
+                if "recording_id" in columns:  # as the file declares it (not null, doc)
+                    piece = piece.append_column(id_field, ids.slice(a, b - a).cast(pa.string()))
                 got[(file, k)] = piece.select(columns)
         empty = schema_of(table).arrow_schema().empty_table().select(columns)
         return [got.get((p.file, p.key), empty) for p in parts]
@@ -1358,20 +1357,40 @@ def _parquet_bytes(
     table: pa.Table, options: dict[str, Any], /, groups: Sequence[int] | None = None
 ) -> bytes:
     """``table`` as the Parquet bytes :func:`_write_staged` writes to a file; with
-    ``groups`` (the rows of each key of a shared file, in order) each key's rows start a
-    row group of their own, so a reader of one key reads its row groups only."""
+    ``groups`` (the rows of each key of a shared file, in order) row groups hold whole
+    keys: consecutive keys packed up to the row-group size, a key larger than it in groups
+    of its own. So a small shared file is one row group, as before, and a reader of one key
+    of a large one (a batch's EMG analogs) reads the groups holding its rows only."""
     sink = io.BytesIO()
-    if not groups or len(groups) < 2:
-        pq.write_table(table.combine_chunks(), sink, **options)
-        return sink.getvalue()
     opts = dict(options)
     size = opts.pop("row_group_size")
+    cuts = _packed(groups or [table.num_rows], size)
+    if len(cuts) < 2:
+        pq.write_table(table.combine_chunks(), sink, **options)
+        return sink.getvalue()
     with pq.ParquetWriter(sink, table.schema, **opts) as writer:
-        start = 0
-        for n in groups:
+        for start, n in cuts:
             writer.write_table(table.slice(start, n).combine_chunks(), row_group_size=size)
-            start += n
     return sink.getvalue()
+
+
+def _packed(groups: Sequence[int], size: int, /) -> list[tuple[int, int]]:
+    """(first row, rows) of the slices a shared file is written in: whole keys of
+    ``groups`` rows each, packed in order up to ``size`` rows; a key of more than ``size``
+    rows a slice of its own (the writer cuts it into row groups of ``size``)."""
+    out: list[tuple[int, int]] = []
+    start = n_cur = 0
+    for n in groups:
+        if n_cur and n_cur + n > size:
+            out.append((start, n_cur))
+            start, n_cur = start + n_cur, 0
+        n_cur += n
+        if n_cur >= size:
+            out.append((start, n_cur))
+            start, n_cur = start + n_cur, 0
+    if n_cur:
+        out.append((start, n_cur))
+    return out
 
 
 def _write_staged(
