@@ -989,6 +989,76 @@ def test_raw_plate_channels_are_rebuilt_from_forces_as_ezc3d_reads_them(name, re
     assert checked >= len(unique) > 0
 
 
+@pytest.mark.parametrize("name", ["opensim_walking2.c3d", "c3dorg_gait-pig.c3d"])
+def test_plate_channels_fitted_on_a_subsample_are_those_every_sample_gives(
+    name, real_dir, monkeypatch
+):
+    """The first fit of a plate's channels uses every k-th sample and is checked on every
+    sample: it accepts the channels a fit over every sample accepts, each error measured
+    over every sample; a subsample too small to span the loads (4 rows for 7 unknowns)
+    misses and the fit over every sample decides, with the same channels."""
+    from cxlab.io import read
+    from cxlab.io import recording as rec_mod
+    from cxlab.io.recording import REBUILD_RTOL, plate_channel_fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read(real_dir / "c3d" / name)
+    n = rec.analogs.shape[0]
+    calls: list[int] = []
+    real_fit = rec_mod._checked_fit
+
+    def spy(loads, y, *, steps, every=1):
+        calls.append(every)
+        return real_fit(loads, y, steps=steps, every=every)
+
+    monkeypatch.setattr(rec_mod, "_checked_fit", spy)
+    got = {}
+    for rows in (10**9, 512, 4):
+        monkeypatch.setattr(rec_mod, "_FIT_ROWS", rows)
+        calls.clear()
+        fits, in_forces = plate_channel_fits(rec)
+        got[rows] = (fits, in_forces, list(calls))
+    whole, sub, tiny = got[10**9], got[512], got[4]
+    assert set(whole[2]) == {1} and max(sub[2]) == n // 512 > 1
+    assert 1 in tiny[2] and max(tiny[2]) == n // 4  # missed, then every sample
+    for fits, in_forces, _ in (sub, tiny):
+        assert (in_forces == whole[1]).all() and in_forces.any()
+        assert list(fits["channel"]) == list(whole[0]["channel"])
+        idx = [rec.analog_labels.index(c) for c in fits["channel"]]
+        bound = REBUILD_RTOL * np.abs(rec.analogs[:, idx]).max(axis=0)
+        assert (fits["max_error"].to_numpy() <= bound).all()
+    # the error is measured on every sample: the rebuild from the coefficients
+    fits = sub[0]
+    for i, plate in enumerate(rec.platforms, start=1):
+        rows = fits[fits["plate"] == i]
+        x = np.column_stack([plate.force, plate.moment]).astype(np.float32).astype(float)
+        coef = rows[[*(f"c_{c}" for c in rec_mod.PLATE_LOADS), "offset"]].to_numpy().T
+        rebuilt = x @ coef[:6] + coef[6]
+        raw = rec.analogs[:, [rec.analog_labels.index(c) for c in rows["channel"]]]
+        np.testing.assert_allclose(
+            np.abs(rebuilt - raw).max(axis=0), rows["max_error"], rtol=1e-6, atol=1e-12
+        )
+
+
+def test_the_rebuild_is_the_same_ieee_sum_in_any_layout():
+    """:func:`_affine` adds the six terms and the offset in one order, sample by sample, so
+    the values the ingest check measured are those plate_channel_values rebuilds, bit for
+    bit, whatever the arrays' layout."""
+    from cxlab.io.recording import _affine, _affine_rows
+
+    rng = np.random.default_rng(3)
+    loads = rng.normal(size=(997, 6)) * [300, 300, 900, 40, 40, 10]
+    coef = rng.normal(size=(7, 5))
+    term_by_term = loads[:, 0:1] * coef[0]
+    for k in range(1, 6):
+        term_by_term = term_by_term + loads[:, k : k + 1] * coef[k]
+    term_by_term = term_by_term + coef[6]
+    assert np.array_equal(_affine(loads, coef), term_by_term)
+    assert np.array_equal(_affine(np.asfortranarray(loads), coef), term_by_term)
+    assert np.array_equal(_affine_rows(loads, coef).T, term_by_term)
+
+
 def test_a_plate_channel_no_load_map_gives_back_stays_in_analogs(real_dir):
     """A channel whose samples the forces do not reproduce (one sample disturbed after the
     plates were computed) is kept in analogs; the plate's other channels still leave."""

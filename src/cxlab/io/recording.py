@@ -529,14 +529,17 @@ def plate_channel_fits(rec: Recording, /) -> tuple[pd.DataFrame, np.ndarray]:
     """Which raw plate channels ``forces`` rebuilds exactly, and how.
 
     For each plate computed from analog channels (:attr:`Platform.channels`), the channels
-    are fitted, by least squares over every sample, as ``value = c_fx·fx + c_fy·fy + c_fz·fz
+    are fitted, by least squares, as ``value = c_fx·fx + c_fy·fy + c_fz·fz
     + c_mx·mx + c_my·my + c_mz·mz + offset`` of the plate's lab-frame reaction (N, N·m).
     The readers' chain from channels to ``forces`` (CAL_MATRIX, moment unit, transducer
     offset, ZERO baseline, reaction sign, plate-to-lab rotation, moment transfer to the lab
     origin, Z-up rotation) is affine for TYPE 2 and 4 plates; the fit is made on the loads
     as stored (float32), so its error is that of the rebuild from the store, and a channel
-    is accepted only if that measured error is within :data:`REBUILD_RTOL` of its largest
-    magnitude, so nothing is dropped that the coefficients do not give back.
+    is accepted only if that measured error, over every sample, is within
+    :data:`REBUILD_RTOL` of its largest magnitude, so nothing is dropped that the
+    coefficients do not give back. The first fit uses every k-th sample (about 512 of
+    them: an exact map is found from any samples spanning the loads); where a channel
+    misses, the fit over every sample decides.
 
     Parameters
     ----------
@@ -582,10 +585,13 @@ def _channel_fits(rec: Recording, /) -> tuple[dict[str, Any], np.ndarray]:
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             continue
         limit = REBUILD_RTOL * np.abs(y).max(axis=0)
-        # one refinement step rebuilds a plate's channels to the round-off four give
-        # (real files: the same channels, largest errors equal but one, 7e-15 -> 3e-14);
-        # four only when a channel misses (a TYPE-3 plate's 8 channels, cross-talk)
-        coef, err = _checked_fit(x[:, :6], y, steps=1)
+        # fitted on every k-th sample (at most ~2 x _FIT_ROWS), checked on every sample:
+        # an exact affine map is found from any samples that span the loads; one
+        # refinement step gives the round-off four give. Where a channel misses, the
+        # least-squares fit over every sample with four steps decides (a TYPE-3 plate's
+        # 8 channels, cross-talk, a plate loaded only between the subsample's rows).
+        step = max(1, n // _FIT_ROWS)
+        coef, err = _checked_fit(x[:, :6], y, steps=1, every=step)
         ok = err <= limit
         if not ok.all():
             coef, err = _checked_fit(x[:, :6], y, steps=4)
@@ -646,13 +652,26 @@ def _round(values: np.ndarray, /) -> np.ndarray:
     return _as_stored(values).astype(np.float64)
 
 
-def _checked_fit(loads: np.ndarray, y: np.ndarray, *, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_affine_fit` with ``steps`` refinements, and each channel's largest error of
-    the rebuild (:func:`_affine`), in the channel's units."""
-    coef = _affine_fit(loads, y, steps=steps)
-    miss = _affine(loads, coef)
-    miss -= y
-    return coef, np.abs(miss, out=miss).max(axis=0)
+#: Samples a plate's channels are first fitted on (every k-th of a recording; the check is
+#: on every sample): the map is exact up to the float32 loads, so more rows add time only.
+_FIT_ROWS = 512
+
+
+def _checked_fit(
+    loads: np.ndarray, y: np.ndarray, *, steps: int, every: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_affine_fit` with ``steps`` refinements on every ``every``-th sample, and each
+    channel's largest error of the rebuild (:func:`_affine`) over every sample, in the
+    channel's units."""
+    if every > 1:
+        coef = _affine_fit(
+            np.ascontiguousarray(loads[::every]), np.ascontiguousarray(y[::every]), steps=steps
+        )
+    else:
+        coef = _affine_fit(loads, y, steps=steps)
+    miss = _affine_rows(loads, coef)  # (k, n): the rebuild, a channel a row
+    miss -= y.T
+    return coef, np.abs(miss, out=miss).max(axis=1)
 
 
 def _affine_fit(loads: np.ndarray, y: np.ndarray, *, steps: int = 4) -> np.ndarray:
@@ -683,12 +702,25 @@ def _affine_fit(loads: np.ndarray, y: np.ndarray, *, steps: int = 4) -> np.ndarr
 
 
 def _affine(loads: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """``loads @ coef[:6] + coef[6]`` term by term, in one fixed order (the same in the
-    ingest check and in :func:`plate_channel_values`)."""
-    out = loads[:, 0:1] * coef[0]
-    for k in range(1, 6):  # in place: out += t is out + t
-        out += loads[:, k : k + 1] * coef[k]
-    out += coef[6]
+    """``loads @ coef[:6] + coef[6]``, shape (n, k), term by term in one fixed order (the
+    same in the ingest check and in :func:`plate_channel_values`: :func:`_affine_rows`)."""
+    return _affine_rows(loads, coef).T
+
+
+def _affine_rows(loads: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """:func:`_affine` as (k, n): each channel ``((l0·c0 + l1·c1) + ...) + c6`` over
+    contiguous rows of the loads (each sample the same IEEE operations in the same order,
+    so the values do not depend on layout; no BLAS, whose sums do)."""
+    cols = np.ascontiguousarray(loads.T)  # (6, n)
+    out = np.empty((coef.shape[1], cols.shape[1]))
+    term = np.empty(cols.shape[1])
+    for c in range(coef.shape[1]):  # a channel at a time: vectors over samples
+        row = out[c]
+        np.multiply(cols[0], coef[0, c], out=row)
+        for j in range(1, 6):
+            np.multiply(cols[j], coef[j, c], out=term)
+            row += term
+        row += coef[6, c]
     return out
 
 
