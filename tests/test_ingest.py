@@ -1278,42 +1278,99 @@ def test_batches_are_a_subjects_files_cut_so_every_worker_has_work():
     assert sorted(again) == sorted(sorted(many[i].sha256 for i in b) for b in cut)
 
 
+@pytest.mark.parametrize(
+    ("tighten", "first"),
+    [
+        ((("forces", "fz", 1.0), ("events", "time_s", 0.0)), "'forces'"),
+        ((("recordings", "body_mass_kg", 40.0), ("forces", "fz", 1.0)), "'recordings'"),
+        ((("plate_channels", "max_error", -1.0), ("events", "time_s", 0.0)), "'plate_channels'"),
+    ],
+)
 def test_in_a_batch_a_file_failing_two_tables_gets_the_reason_it_gets_alone(
-    real_dir, tmp_path, monkeypatch
+    tighten, first, real_dir, tmp_path, monkeypatch
 ):
-    """Held back for the batch, a file's long tables are validated after its small ones:
-    when both a long (forces) and a later small table (events) fail, the file is still
-    reported at the first in table order, forces, as when it is ingested alone."""
+    """Held back for the batch's one check, a file's tables and recordings row are
+    validated after it is read: when two of them fail (a long and a later small table;
+    the recordings row and forces; two small tables), the file is still reported at the
+    first in the order a file ingested alone is checked (recordings row, then tables),
+    with the same reason; the other file of the batch, failing nothing, lands."""
     import dataclasses
 
     from cxlab import schemas
-    from cxlab.ingest._worker import _convert
+    from cxlab.ingest._worker import run_batch
+    from cxlab.io import read
 
-    def tightened(name, column, **bound):
+    def tightened(name, column, bound):
         t = schemas.TABLES[name]
-        cols = tuple(dataclasses.replace(c, **bound) if c.name == column else c for c in t.columns)
+        cols = tuple(dataclasses.replace(c, le=bound) if c.name == column else c for c in t.columns)
         monkeypatch.setitem(schemas.TABLES, name, dataclasses.replace(t, columns=cols))
 
-    tightened("forces", "fz", le=1.0)
-    tightened("events", "time_s", le=0.0)
-    src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
-    task = Task(
-        str(tmp_path / "st"),
-        str(src.parent),
-        [str(src)],
-        src.name,
-        src.name,
-        _sha(src),
-        "abcdefabcdef",
-        None,
-        None,
-        None,
-    )
-    store = Store(tmp_path / "st")
+    bad_src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
+    good_src = real_dir / "c3d/c3dorg_Dance1.c3d"  # markers only: no plates, events, mass
+
+    def task(src):
+        return Task(
+            str(tmp_path / "st"),
+            str(src.parent),
+            [str(src)],
+            src.name,
+            src.name,
+            _sha(src),
+            "abcdefabcdef",
+            None,
+            None,
+            None,
+        )
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        alone = _convert(task, store, None)
-        held: dict = {}
-        batched = _convert(task, store, held)
-    assert alone.status == batched.status == "failed" and not held
-    assert "'forces'" in alone.reason and batched.reason == alone.reason
+        rec = read(bad_src)
+        assert len(rec.events) and rec.platforms
+        for name, column, bound in tighten:
+            tightened(name, column, bound)
+        (alone,) = run_batch([task(bad_src)])
+        batched, good = run_batch([task(bad_src), task(good_src)])
+    assert alone.status == batched.status == "failed" and batched.stage == "validate"
+    assert first in alone.reason and batched.reason == alone.reason
+    assert batched.staged == [] and batched.rows == {}
+    assert good.status == "ingested", good.reason
+    assert {s.table for s in good.staged} >= {"recordings", "markers"}
+
+
+def test_a_batch_stores_the_rows_its_files_store_one_by_one(real_dir, tmp_path, monkeypatch):
+    """Five real files of one subject (plates, events, plate channels, a markers-only one)
+    ingested as one batch (one check a table) and one file a batch: every table holds the
+    same rows, and the small tables' files (merged by key bucket) have the same bytes."""
+    from cxlab.ingest import _worker as worker
+    from cxlab.ingest._worker import ALL_TABLES
+    from cxlab.store import COMPACT_TABLES
+
+    names = [
+        "btk_PiG_Motion-FlatFoot-Full.c3d",
+        "c3dorg_gait-pig.c3d",
+        "c3dorg_TYPE-4.C3D",
+        "c3dorg_Dance1.c3d",
+        "c3dorg_IST_GaitWithEMG.c3d",
+    ]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, name in enumerate(names):
+        shutil.copy(real_dir / "c3d" / name, raw / f"sub-01_ses-1_task-walk_run-{i + 1}.c3d")
+    stores = {}
+    for mode in ("one batch", "one by one"):
+        if mode == "one batch":
+            monkeypatch.setattr(worker, "MIN_BATCHES", 1)
+        else:
+            monkeypatch.setattr(worker, "BATCH_FILES", 1)
+        rep = _run(raw, tmp_path / mode, jobs=1)
+        assert len(rep.ingested) == len(names), rep.summary()
+        stores[mode] = Store(tmp_path / mode)
+    batch, alone = stores["one batch"], stores["one by one"]
+    assert any("~5-" in f.name for f in batch.files("markers"))  # it was one batch
+    for name in ALL_TABLES:
+        a, b = batch.table(name), alone.table(name)
+        assert len(a) == len(b), name
+        pd.testing.assert_frame_equal(a, b, obj=name)
+    for name in COMPACT_TABLES:
+        got = [f.read_bytes() for f in batch.files(name)]
+        assert got == [f.read_bytes() for f in alone.files(name)], name

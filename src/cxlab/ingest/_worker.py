@@ -13,6 +13,7 @@ import os
 import traceback
 import warnings
 from dataclasses import dataclass, field, replace
+from itertools import groupby, pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,7 @@ __all__ = ["Outcome", "Task", "batches", "masks_of", "run_batch", "run_task"]
 
 SIGNAL_TABLES = ARROW_TABLES  # a recording's tables, validated and staged in this order
 ALL_TABLES = (*SIGNAL_TABLES, "recordings")
+_CHECK_ORDER = ("recordings", *SIGNAL_TABLES)  # what a recording ingested alone checks first
 
 
 @dataclass
@@ -227,16 +229,18 @@ def run_task(task: Task, /) -> Outcome:
 
 
 _Held = dict[tuple[str, str | None], list[tuple[str, pa.Table]]]
-"""A batch's signal tables awaiting their shared part: (table, subject) -> [(recording id,
-its table, not yet validated)]."""
+"""A batch's tables awaiting their one check: (table, subject) -> [(recording id, its
+table, not yet validated)]; ``recordings`` rows included."""
 
 
 def run_batch(tasks: list[Task], /) -> list[Outcome]:
     """Ingest ``tasks`` (one subject's files of a run, :func:`batches`) in this process:
     each read and converted on its own (a bad one fails alone, into quarantine), then
-    each long signal table validated and staged as ONE part for all of the batch's
-    recordings of a subject (:func:`_validated`, :meth:`cxlab.store.Store.stage_many`):
-    one check and one file a table and batch, not one a recording. A batch of one
+    each table validated once for all of the batch's recordings of a subject
+    (:func:`_validated`: one check a table and batch, not one a recording; the
+    ``recordings`` rows too), each long signal table staged as ONE part for them
+    (:meth:`cxlab.store.Store.stage_many`: one file a table and batch) and each small
+    table's rows a part a recording, sliced from the checked table. A batch of one
     validates and stages each table as it is built (one long table in memory at a time:
     a large file travels alone, :data:`BATCH_BYTES`).
 
@@ -261,9 +265,16 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
             [],
         )
     staged: list[Staged] = []
+    owner = _owner(tasks[0])
     try:
         for (name, subject), table in tables.items():
-            part = store.stage_many(name, table, partition=subject, owner=_owner(tasks[0]))
+            if not _shared(name):  # a small table: a part a recording, from the one check
+                for rid, piece in _by_recording(table):
+                    part = store.stage(name, piece, key=rid, partition=subject, owner=owner)
+                    staged.append(part)
+                    by_rid[rid].staged.append(part)
+                continue
+            part = store.stage_many(name, table, partition=subject, owner=owner)
             del table
             staged.append(part)
             for rid in part.keys or (part.key,):
@@ -292,7 +303,7 @@ def _validated(held: _Held, /) -> tuple[dict[tuple[str, str | None], pa.Table], 
     table order, as :func:`_convert` would have raised it, and leaves every group.
     Returns the validated tables by (table, subject), in table order, and the failures by
     recording id."""
-    order = sorted(held, key=lambda k: (SIGNAL_TABLES.index(k[0]), k[1] or ""))
+    order = sorted(held, key=lambda k: (_CHECK_ORDER.index(k[0]), k[1] or ""))
     whole: dict[tuple[str, str | None], pa.Table] = {}
     alone: dict[tuple[str, str | None], list[tuple[str, pa.Table]]] = {}
     bad: dict[str, SchemaError] = {}
@@ -322,6 +333,22 @@ def _validated(held: _Held, /) -> tuple[dict[tuple[str, str | None], pa.Table], 
         if t is not None and t.num_rows:
             out[key] = t
     return out, bad
+
+
+def _by_recording(table: pa.Table, /) -> list[tuple[str, pa.Table]]:
+    """The rows of validated ``table`` by recording id, ids ascending, each recording's rows
+    in the table's order: what validating that recording's rows alone returns (the sort is
+    stable and on the same keys)."""
+    ids = table.column("recording_id").to_pylist()
+    if all(a <= b for a, b in pairwise(ids)):  # sorted by id first: slices
+        out, start = [], 0
+        for rid, run in groupby(ids):
+            n = sum(1 for _ in run)
+            out.append((rid, table.slice(start, n)))
+            start += n
+        return out
+    col = table.column("recording_id")
+    return [(rid, table.filter(pc.equal(col, rid))) for rid in sorted(set(ids))]
 
 
 def _failure(table: pa.Table, name: str, /) -> SchemaError | None:
@@ -355,9 +382,10 @@ def _shared(name: str, /) -> bool:
 
 
 def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
-    """One unit: read, convert, validate; its small tables staged (in memory), its long
-    signal tables staged now (``held`` None) or added to ``held`` for the batch's shared
-    parts. On failure nothing of the unit stays staged or held."""
+    """One unit: read, convert, validate, stage (``held`` None: each table as it is built;
+    small tables in memory), or read and convert with its tables and ``recordings`` row
+    added to ``held`` for the batch's one check (:func:`run_batch`). On failure nothing
+    of the unit stays staged or held."""
     staged: list[Staged] = []
     mine: list[tuple[str, pa.Table]] = []
     owner = _owner(task)
@@ -386,7 +414,10 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
         # its first failing table, and the except clause removes what was staged, so the
         # recording is never half-replaced (with --force, earlier rows stay).
         stage = "validate"
-        valid_row = validate(row, "recordings")
+        if held is None:
+            valid_row = validate(row, "recordings")
+        else:  # validated with the batch's rows, first of the recording's tables
+            mine.append(("recordings", row))
         recorded_at = row.column("recorded_at")[0].as_py()
         while True:
             stage = "convert"
@@ -403,7 +434,7 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
             out.rows[name] = table.num_rows
             if not table.num_rows:
                 continue
-            if held is not None and _shared(name):  # validated with the batch's others
+            if held is not None:  # validated with the batch's others, staged with them
                 mine.append((name, table))
             else:
                 stage = "validate"
@@ -415,7 +446,8 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
             del table
         del tables
         stage = "write"
-        staged.append(store.stage("recordings", valid_row, key=rid, owner=owner))
+        if held is None:
+            staged.append(store.stage("recordings", valid_row, key=rid, owner=owner))
         out.rows["recordings"] = 1
         out.recorded_at = recorded_at
         out.staged = staged
@@ -426,9 +458,13 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
         _unstage(staged)  # a write failed midway: nothing of the unit is kept
         if isinstance(e, KeyboardInterrupt):
             raise
-        if isinstance(e, SchemaError):  # a held table before it fails first, as alone
-            e = next((f for name, t in mine if (f := _failure(t, name))), e)
-        out.stage = "validate" if isinstance(e, SchemaError) else stage
+        # alone, the tables held so far would have been checked before this failure: the
+        # first of them that fails is the reason (a later table's failure, or one building
+        # it, comes after)
+        e = next((f for name, t in mine if (f := _failure(t, name))), e)
+        if isinstance(e, SchemaError):
+            stage = "validate"
+        out.stage = stage
         out.reason = _reason(e, stage)
         out.rows = {}
         if stage in ("read", "convert"):  # as when every table was built before any check
