@@ -573,16 +573,23 @@ class Cache(_Reader):
         self._stamp = None
 
     def state(self) -> State:
-        path = self.root / CATALOG
+        """The catalog the root names now. The root is replaced (renamed over) by each
+        commit, also while this process reads it: it is read from ONE open handle, its
+        stamp from that handle, so stamp and bytes are of the same file (a reader
+        opening the path twice, as ``pq.read_table(path)`` does, could take the footer of
+        one root and the pages of the next: "Page was smaller than expected")."""
         try:
-            st = path.stat()
+            fh = open(self.root / CATALOG, "rb")
         except FileNotFoundError:
             self._stamp, self._state = None, State()
             return self._state
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            self._state = load(pq.read_table(path), self._read, self._state)
-            self._stamp = stamp
+        with fh:
+            st = os.fstat(fh.fileno())
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                root = pq.read_table(pa.BufferReader(fh.read()))
+                self._state = load(root, self._read, self._state)
+                self._stamp = stamp
         return self._state
 
     def prime(self, state: State, /) -> None:
