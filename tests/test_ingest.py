@@ -12,6 +12,7 @@ from pathlib import Path
 import ezc3d
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -1374,3 +1375,145 @@ def test_a_batch_stores_the_rows_its_files_store_one_by_one(real_dir, tmp_path, 
     for name in COMPACT_TABLES:
         got = [f.read_bytes() for f in batch.files(name)]
         assert got == [f.read_bytes() for f in alone.files(name)], name
+
+
+@pytest.mark.parametrize("later", ["warns", "raises"])
+def test_a_batch_reports_a_bad_file_as_alone_when_a_later_table_warns_or_fails_to_build(
+    later, real_dir, tmp_path, monkeypatch
+):
+    """Alone, a file whose forces fail the schema is stopped there: the tables after it are
+    never built. In a batch its tables are all built before the one check; whether building
+    a later table warns or raises, the file is reported as alone: the same stage, reason and
+    warnings (none from the later table), no recorded date, nothing staged."""
+    import dataclasses
+
+    from cxlab import schemas
+    from cxlab.ingest import _worker as worker
+    from cxlab.ingest._worker import run_batch
+    from cxlab.io.recording import Recording
+
+    t = schemas.TABLES["forces"]
+    cols = tuple(dataclasses.replace(c, le=1.0) if c.name == "fz" else c for c in t.columns)
+    monkeypatch.setitem(schemas.TABLES, "forces", dataclasses.replace(t, columns=cols))
+    real_take = Recording.take_arrow_tables
+
+    def take(self, rid):
+        bad_file = "FlatFoot" in str(self.meta.get("source", ""))
+        after = 0
+        for name, table in real_take(self, rid):
+            yield name, table
+            after += bool(after) or name == "forces"
+            if bad_file and after == 1:  # building the table after forces
+                warnings.warn("a warning building the table after forces", stacklevel=1)
+            if bad_file and after == 2 and later == "raises":  # and the one after it
+                raise RuntimeError("building the second table after forces broke")
+
+    monkeypatch.setattr(Recording, "take_arrow_tables", take)
+    real_read = worker._read_unit
+
+    def read_dated(files, options):
+        rec = real_read(files, options)
+        rec.meta["recorded_at"] = "2024-03-01"  # a date the file states
+        return rec
+
+    monkeypatch.setattr(worker, "_read_unit", read_dated)
+    src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
+    other = real_dir / "c3d/c3dorg_Dance1.c3d"  # markers only: lands
+
+    def task(path):
+        return Task(
+            str(tmp_path / "st"),
+            str(path.parent),
+            [str(path)],
+            path.name,
+            path.name,
+            _sha(path),
+            "abcdefabcdef",
+            None,
+            None,
+            None,
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (alone,) = run_batch([task(src)])
+        batched, good = run_batch([task(src), task(other)])
+    assert alone.status == batched.status == "failed" and good.status == "ingested"
+    assert (
+        (batched.stage, batched.reason)
+        == (alone.stage, alone.reason)
+        == (
+            "validate",
+            alone.reason,
+        )
+    )
+    assert "'forces'" in alone.reason
+    assert batched.warnings == alone.warnings
+    assert not any("after forces" in w for w in batched.warnings)
+    assert batched.recorded_at is alone.recorded_at is None
+    assert good.recorded_at == "2024-03-01"  # the date read, kept where the file lands
+    assert batched.staged == [] and batched.rows == {}
+
+
+def test_by_recording_splits_sorted_and_unsorted_tables_keeping_row_order():
+    """A validated table's rows by recording: runs sliced when the ids are sorted, else
+    each id's rows picked in the table's order."""
+    from cxlab.ingest._worker import _by_recording
+
+    t = pa.table({"recording_id": ["a", "a", "b", "c", "c"], "x": [1, 2, 3, 4, 5]})
+    assert [(k, p.column("x").to_pylist()) for k, p in _by_recording(t)] == [
+        ("a", [1, 2]),
+        ("b", [3]),
+        ("c", [4, 5]),
+    ]
+    u = pa.table({"recording_id": ["b", "a", "b", "a"], "x": [1, 2, 3, 4]})
+    assert [(k, p.column("x").to_pylist()) for k, p in _by_recording(u)] == [
+        ("a", [2, 4]),
+        ("b", [1, 3]),
+    ]
+
+
+def test_a_check_that_errors_on_one_file_of_a_batch_fails_that_file_alone(
+    real_dir, tmp_path, monkeypatch
+):
+    """An error of the check itself (not a schema failure: Arrow refusing one file's
+    forces) fails that file at validate with the reason it gets alone; the batch's other
+    file lands."""
+    from cxlab.ingest import _worker as worker
+    from cxlab.ingest._worker import run_batch
+
+    src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
+    other = real_dir / "c3d/c3dorg_gait-pig.c3d"
+    bad_id = _sha(src)[:16]
+    real_validate = worker.validate
+
+    def validate(table, name):
+        ids = table.column("recording_id") if "recording_id" in table.column_names else []
+        if name == "forces" and bad_id in set(pa.chunked_array(ids, pa.string()).to_pylist()):
+            raise pa.ArrowInvalid("refused one file's forces")
+        return real_validate(table, name)
+
+    monkeypatch.setattr(worker, "validate", validate)
+
+    def task(path):
+        return Task(
+            str(tmp_path / "st"),
+            str(path.parent),
+            [str(path)],
+            path.name,
+            path.name,
+            _sha(path),
+            "abcdefabcdef",
+            None,
+            None,
+            None,
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (alone,) = run_batch([task(src)])
+        batched, good = run_batch([task(src), task(other)])
+    assert alone.status == batched.status == "failed" and good.status == "ingested"
+    assert batched.stage == alone.stage == "validate"
+    assert "refused one file's forces" in alone.reason and batched.reason == alone.reason
+    assert {s.table for s in good.staged} >= {"forces", "recordings"}

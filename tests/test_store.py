@@ -1271,6 +1271,8 @@ def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_pat
 
     assert _packed([3, 3, 3, 10, 2], 7) == [(0, 6), (6, 3), (9, 10), (19, 2)]
     assert _packed([4, 4], 100) == [(0, 8)]  # a small shared file: one row group
+    assert _packed([3, 4, 1], 7) == [(0, 7), (7, 1)]  # a group filled exactly closes
+    assert _packed([7, 7], 7) == [(0, 7), (7, 7)] and _packed([], 7) == []
 
     f = pq.ParquetFile(s.files("forces")[0])
     one = _read_keys(f, {RIDS[2]}, ["recording_id", "sample"])  # its two row groups only

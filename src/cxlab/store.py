@@ -509,7 +509,7 @@ class Store:
         if name in _COMPACT:  # merged into the table's bucket file at commit: no file now
             data = _ipc_bytes(table)
             return Staged(name, key, partition, "", "", table.num_rows, len(data), data)
-        groups = rows if len(keys) > 1 else None  # a row group (or more) a recording
+        groups = rows if len(keys) > 1 else None  # row groups of whole recordings (_packed)
         if self._remote is None:
             temp, digest, size = _write_staged(table, self.path / _catalog.STAGING, pid, groups)
         else:
@@ -829,7 +829,8 @@ class Store:
         each file read once, with its ``recording_id`` column, and each part's rows
         sliced out of it (a file holds its keys' rows together, in key order). Only the
         row groups whose id statistics can hold an asked key are read: one recording of a
-        large shared file (a batch's EMG analogs: millions of rows) costs its own rows."""
+        large shared file (a batch's EMG analogs: millions of rows) costs the row groups
+        holding its rows (its own, and neighbours packed with it up to 1 M rows)."""
         by_file: dict[str, list[Part]] = {}
         for p in parts:
             by_file.setdefault(p.file, []).append(p)

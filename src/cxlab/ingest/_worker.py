@@ -228,9 +228,10 @@ def run_task(task: Task, /) -> Outcome:
     return run_batch([task])[0]
 
 
-_Held = dict[tuple[str, str | None], list[tuple[str, pa.Table]]]
+_Held = dict[tuple[str, str | None], list[tuple[str, pa.Table, int]]]
 """A batch's tables awaiting their one check: (table, subject) -> [(recording id, its
-table, not yet validated)]; ``recordings`` rows included."""
+table, not yet validated, how many warnings the recording had once it was built)];
+``recordings`` rows included."""
 
 
 def run_batch(tasks: list[Task], /) -> list[Outcome]:
@@ -255,7 +256,7 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
         return outs
     by_rid = {o.sha256[:16]: o for o in outs}
     tables, bad = _validated(held)
-    for rid, e in bad.items():  # as if its table had failed in _convert
+    for rid, (e, n_warnings) in bad.items():  # as if its table had failed in _convert
         o = by_rid[rid]
         o.status, o.stage, o.reason, o.rows, o.staged = (
             "failed",
@@ -264,6 +265,8 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
             {},
             [],
         )
+        o.recorded_at = None  # as alone: set only on success
+        del o.warnings[n_warnings:]  # alone, tables after the failing one are never built
     staged: list[Staged] = []
     owner = _owner(tasks[0])
     try:
@@ -302,24 +305,25 @@ def _validated(held: _Held, /) -> tuple[dict[tuple[str, str | None], pa.Table], 
     recordings one by one. A recording with a bad table fails with the first failure in
     table order, as :func:`_convert` would have raised it, and leaves every group.
     Returns the validated tables by (table, subject), in table order, and the failures by
-    recording id."""
+    recording id (the exception, and the recording's warnings count when that table was
+    built)."""
     order = sorted(held, key=lambda k: (_CHECK_ORDER.index(k[0]), k[1] or ""))
     whole: dict[tuple[str, str | None], pa.Table] = {}
     alone: dict[tuple[str, str | None], list[tuple[str, pa.Table]]] = {}
-    bad: dict[str, SchemaError] = {}
+    bad: dict[str, tuple[Exception, int]] = {}
     for key in order:
         items = sorted(held.pop(key), key=lambda it: it[0])
         try:
-            whole[key] = validate(pa.concat_tables([t for _, t in items]), key[0])
+            whole[key] = validate(pa.concat_tables([t for _, t, _ in items]), key[0])
             continue
-        except (SchemaError, pa.ArrowInvalid, pa.ArrowTypeError):
-            pass  # which recording: each checked alone
+        except Exception:  # which recording: each checked alone, as alone
+            pass
         alone[key] = []
-        for rid, t in items:
+        for rid, t, n_warnings in items:
             try:
                 alone[key].append((rid, validate(t, key[0])))
-            except SchemaError as e:
-                bad.setdefault(rid, e)
+            except Exception as e:  # alone, this fails the one file
+                bad.setdefault(rid, (e, n_warnings))
     out: dict[tuple[str, str | None], pa.Table] = {}
     drop = pa.array(sorted(bad), pa.string())
     for key in order:
@@ -351,11 +355,12 @@ def _by_recording(table: pa.Table, /) -> list[tuple[str, pa.Table]]:
     return [(rid, table.filter(pc.equal(col, rid))) for rid in sorted(set(ids))]
 
 
-def _failure(table: pa.Table, name: str, /) -> SchemaError | None:
-    """The schema failure of ``table`` as table ``name``, or None."""
+def _failure(table: pa.Table, name: str, /) -> Exception | None:
+    """What validating ``table`` as table ``name`` raises (a schema failure, or any
+    error the check itself meets), or None."""
     try:
         validate(table, name)
-    except SchemaError as e:
+    except Exception as e:  # alone, this fails the one file at validate
         return e
     return None
 
@@ -387,7 +392,7 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
     added to ``held`` for the batch's one check (:func:`run_batch`). On failure nothing
     of the unit stays staged or held."""
     staged: list[Staged] = []
-    mine: list[tuple[str, pa.Table]] = []
+    mine: list[tuple[str, pa.Table, int]] = []  # held: (table, rows, warnings once built)
     owner = _owner(task)
     files = [Path(f) for f in task.files]
     rid = task.recording_id
@@ -417,7 +422,7 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
         if held is None:
             valid_row = validate(row, "recordings")
         else:  # validated with the batch's rows, first of the recording's tables
-            mine.append(("recordings", row))
+            mine.append(("recordings", row, len(out.warnings)))
         recorded_at = row.column("recorded_at")[0].as_py()
         while True:
             stage = "convert"
@@ -435,7 +440,7 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
             if not table.num_rows:
                 continue
             if held is not None:  # validated with the batch's others, staged with them
-                mine.append((name, table))
+                mine.append((name, table, len(out.warnings)))
             else:
                 stage = "validate"
                 table = validate(table, name)
@@ -452,8 +457,8 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
         out.recorded_at = recorded_at
         out.staged = staged
         out.status = "ingested"
-        for name, table in mine:
-            held.setdefault((name, task.subject_id), []).append((rid, table))
+        for name, table, n_warnings in mine:
+            held.setdefault((name, task.subject_id), []).append((rid, table, n_warnings))
     except BaseException as e:
         _unstage(staged)  # a write failed midway: nothing of the unit is kept
         if isinstance(e, KeyboardInterrupt):
@@ -461,8 +466,11 @@ def _convert(task: Task, store: Store, held: _Held | None) -> Outcome:
         # alone, the tables held so far would have been checked before this failure: the
         # first of them that fails is the reason (a later table's failure, or one building
         # it, comes after)
-        e = next((f for name, t in mine if (f := _failure(t, name))), e)
-        if isinstance(e, SchemaError):
+        first = next(((f, n) for name, t, n in mine if (f := _failure(t, name))), None)
+        if first is not None:
+            (e, n_warnings), stage = first, "validate"
+            del out.warnings[n_warnings:]  # the tables after it are not built alone
+        elif isinstance(e, SchemaError):
             stage = "validate"
         out.stage = stage
         out.reason = _reason(e, stage)

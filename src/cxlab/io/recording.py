@@ -711,7 +711,7 @@ def _affine_rows(loads: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """:func:`_affine` as (k, n): each channel ``((l0·c0 + l1·c1) + ...) + c6`` over
     contiguous rows of the loads (each sample the same IEEE operations in the same order,
     so the values do not depend on layout; no BLAS, whose sums do)."""
-    cols = np.ascontiguousarray(loads.T)  # (6, n)
+    cols = np.ascontiguousarray(loads.T, dtype=np.float64)  # (6, n); float64 on NumPy 1.x too
     out = np.empty((coef.shape[1], cols.shape[1]))
     term = np.empty(cols.shape[1])
     for c in range(coef.shape[1]):  # a channel at a time: vectors over samples
