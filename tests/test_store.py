@@ -590,7 +590,7 @@ def test_a_reader_sees_whole_catalog_roots_while_another_process_commits(tmp_pat
     hog.start()
     reads, seen, t0 = 0, set(), time.monotonic()
     try:
-        while time.monotonic() - t0 < 4.0 or len(seen) < 20:
+        while time.monotonic() - t0 < 1.5 or len(seen) < 10:
             state = _catalog.Cache(tmp_path).state()  # a new cache: the root read each time
             seen.add(tuple(sh.file for sh in state.shards))
             reads += 1
@@ -599,7 +599,7 @@ def test_a_reader_sees_whole_catalog_roots_while_another_process_commits(tmp_pat
         stop.set()
         writer.join(30)
         hog.join(30)
-    assert writer.exitcode == 0 and reads > 500 and len(seen) >= 20
+    assert writer.exitcode == 0 and reads > 100 and len(seen) >= 10
     assert set(given) == {"BufferReader"}  # the bytes of one open, never a path
 
 
