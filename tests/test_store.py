@@ -1281,6 +1281,22 @@ def test_a_shared_file_of_several_row_groups_splits_where_the_ids_change(tmp_pat
     assert alone.column("sample").to_pylist() == list(range(10))
 
 
+def test_shared_row_groups_pack_recordings_up_to_65536_rows(tmp_path):
+    """At the store's own row-group size (1 M rows), recordings of a shared file are still
+    packed only up to 65,536 rows a group: one trial's read (features read each trial's
+    analogs alone) decodes at most that much beyond its own rows."""
+    from cxlab.store import _SHARED_GROUP_ROWS
+
+    assert _SHARED_GROUP_ROWS == 65_536
+    s = Store(tmp_path)
+    s.commit([s.stage_many("forces", _forces_of(RIDS, n=20_000), partition=SUBJECT)])
+    meta = pq.ParquetFile(s.files("forces")[0]).metadata
+    sizes = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    assert len(RIDS) == 4 and sizes == [60_000, 20_000]  # 3 x 20,000 fit, the 4th starts
+    got = s.read_arrow_parts([s.parts("forces")[RIDS[3]]], table="forces", columns=["sample"])
+    assert got[0].column("sample").to_pylist() == list(range(20_000))
+
+
 def test_a_damaged_shared_file_does_not_block_deletes_and_stays_for_its_other_keys(
     tmp_path, monkeypatch
 ):
