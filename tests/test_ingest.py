@@ -1279,6 +1279,33 @@ def test_batches_are_a_subjects_files_cut_so_every_worker_has_work():
     assert sorted(again) == sorted(sorted(many[i].sha256 for i in b) for b in cut)
 
 
+def _file_task(path: Path, store: Path) -> Task:
+    """The ingest task of one real file, of subject ``abcdefabcdef``."""
+    return Task(
+        str(store),
+        str(path.parent),
+        [str(path)],
+        path.name,
+        path.name,
+        _sha(path),
+        "abcdefabcdef",
+        None,
+        None,
+        None,
+    )
+
+
+def _alone_and_in_a_batch(src: Path, other: Path, tmp_path: Path):
+    """``src`` ingested alone, then in a batch with ``other``: (alone, batched, other's)."""
+    from cxlab.ingest._worker import run_batch
+
+    (alone,) = run_batch([_file_task(src, tmp_path / "alone")])
+    batched, good = run_batch(
+        [_file_task(src, tmp_path / "batch"), _file_task(other, tmp_path / "batch")]
+    )
+    return alone, batched, good
+
+
 @pytest.mark.parametrize(
     ("tighten", "first"),
     [
@@ -1298,7 +1325,6 @@ def test_in_a_batch_a_file_failing_two_tables_gets_the_reason_it_gets_alone(
     import dataclasses
 
     from cxlab import schemas
-    from cxlab.ingest._worker import run_batch
     from cxlab.io import read
 
     def tightened(name, column, bound):
@@ -1309,28 +1335,13 @@ def test_in_a_batch_a_file_failing_two_tables_gets_the_reason_it_gets_alone(
     bad_src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
     good_src = real_dir / "c3d/c3dorg_Dance1.c3d"  # markers only: no plates, events, mass
 
-    def task(src):
-        return Task(
-            str(tmp_path / "st"),
-            str(src.parent),
-            [str(src)],
-            src.name,
-            src.name,
-            _sha(src),
-            "abcdefabcdef",
-            None,
-            None,
-            None,
-        )
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = read(bad_src)
         assert len(rec.events) and rec.platforms
         for name, column, bound in tighten:
             tightened(name, column, bound)
-        (alone,) = run_batch([task(bad_src)])
-        batched, good = run_batch([task(bad_src), task(good_src)])
+        alone, batched, good = _alone_and_in_a_batch(bad_src, good_src, tmp_path)
     assert alone.status == batched.status == "failed" and batched.stage == "validate"
     assert first in alone.reason and batched.reason == alone.reason
     assert batched.staged == [] and batched.rows == {}
@@ -1389,7 +1400,6 @@ def test_a_batch_reports_a_bad_file_as_alone_when_a_later_table_warns_or_fails_t
 
     from cxlab import schemas
     from cxlab.ingest import _worker as worker
-    from cxlab.ingest._worker import run_batch
     from cxlab.io.recording import Recording
 
     t = schemas.TABLES["forces"]
@@ -1420,24 +1430,9 @@ def test_a_batch_reports_a_bad_file_as_alone_when_a_later_table_warns_or_fails_t
     src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
     other = real_dir / "c3d/c3dorg_Dance1.c3d"  # markers only: lands
 
-    def task(path):
-        return Task(
-            str(tmp_path / "st"),
-            str(path.parent),
-            [str(path)],
-            path.name,
-            path.name,
-            _sha(path),
-            "abcdefabcdef",
-            None,
-            None,
-            None,
-        )
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (alone,) = run_batch([task(src)])
-        batched, good = run_batch([task(src), task(other)])
+        alone, batched, good = _alone_and_in_a_batch(src, other, tmp_path)
     assert alone.status == batched.status == "failed" and good.status == "ingested"
     assert (
         (batched.stage, batched.reason)
@@ -1480,7 +1475,6 @@ def test_a_check_that_errors_on_one_file_of_a_batch_fails_that_file_alone(
     forces) fails that file at validate with the reason it gets alone; the batch's other
     file lands."""
     from cxlab.ingest import _worker as worker
-    from cxlab.ingest._worker import run_batch
 
     src = real_dir / "c3d/btk_PiG_Motion-FlatFoot-Full.c3d"
     other = real_dir / "c3d/c3dorg_gait-pig.c3d"
@@ -1495,24 +1489,9 @@ def test_a_check_that_errors_on_one_file_of_a_batch_fails_that_file_alone(
 
     monkeypatch.setattr(worker, "validate", validate)
 
-    def task(path):
-        return Task(
-            str(tmp_path / "st"),
-            str(path.parent),
-            [str(path)],
-            path.name,
-            path.name,
-            _sha(path),
-            "abcdefabcdef",
-            None,
-            None,
-            None,
-        )
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (alone,) = run_batch([task(src)])
-        batched, good = run_batch([task(src), task(other)])
+        alone, batched, good = _alone_and_in_a_batch(src, other, tmp_path)
     assert alone.status == batched.status == "failed" and good.status == "ingested"
     assert batched.stage == alone.stage == "validate"
     assert "refused one file's forces" in alone.reason and batched.reason == alone.reason
