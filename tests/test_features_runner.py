@@ -666,3 +666,49 @@ def test_new_and_removed_recordings_of_a_subject_rewrite_its_parts_as_a_run_from
     scratch = build(tmp_path / "scratch", gone)
     extract_features(scratch, jobs=1, progress=False)
     assert parts(scratch) == parts(left)
+
+
+def _analog_rows(rid, channel, n, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "recording_id": rid,
+            "sample": np.arange(n, dtype=np.int64),
+            "time_s": np.arange(n) / 2000.0,
+            "channel": channel,
+            "value": rng.normal(size=n),
+            "unit": "V",
+        }
+    )
+
+
+def test_a_recordings_analog_channels_are_split_by_label_as_the_table_sorts_them(tmp_path):
+    """_channel_values (the EMG trials' one read): label -> float64 samples in order, labels
+    in byte order, as pandas' stable sort and groupby on the same rows give them; parts
+    given out of the table's order (a recording's channels in two parts, the later label
+    first) are sorted first; the arrays are writable."""
+    from cxlab.features.runner import _channel_values
+
+    rid = "0123456789abcdef"
+    st = Store(tmp_path)
+    one = pd.concat(
+        [_analog_rows(rid, c, 50, i) for i, c in enumerate(["R_GMED", "L_GMED", "Ä_x", "Z"])]
+    )
+    st.write("analogs", one, key=rid, partition="abcdefabcdef")
+    st.write("analogs", _analog_rows(rid, "B2", 30, 7), key="k2", partition="abcdefabcdef")
+    st.write("analogs", _analog_rows(rid, "A1", 30, 8), key="k1", partition="abcdefabcdef")
+    parts = st.parts("analogs")
+
+    def by_pandas(handles):
+        df = st.read_parts(handles, table="analogs", columns=["channel", "sample", "value"])
+        df = df.sort_values(["channel", "sample"], kind="stable")
+        return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
+
+    for handles in ([parts[rid]], [parts["k2"], parts["k1"]]):
+        got, want = _channel_values(st, handles), by_pandas(handles)
+        assert list(got) == list(want)
+        for label, values in want.items():
+            assert got[label].dtype == np.float64 and got[label].flags.writeable
+            np.testing.assert_array_equal(got[label], values)
+    assert list(_channel_values(st, [parts["k2"], parts["k1"]])) == ["A1", "B2"]
+    assert list(_channel_values(st, [parts[rid]])) == ["L_GMED", "R_GMED", "Z", "Ä_x"]

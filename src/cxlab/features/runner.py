@@ -216,36 +216,58 @@ def _sorted_by(group: np.ndarray, within: np.ndarray) -> bool:
 
 def _emg_inputs(job: dict, trial: Trial, events: dict[str, pd.DataFrame], cache: dict) -> None:
     """The recording's EMG channels (by label, emg.toml), its events (``events``: the
-    batch's, by recording id) and the session's MVC trials (read once per batch: ``cache``);
-    reads only the channel column when the recording has no EMG channel."""
+    batch's, by recording id) and the session's MVC trials (read once per batch: ``cache``,
+    by their parts)."""
     parts = job["analogs"]
     if not parts:
         return
     store = Store(job["store"])
-    emg_map = job["cfg"].emg
-    labels = store.read_parts(parts, table="analogs", columns=["channel"])["channel"]
-    keep = [c.label for c in emg_channels(pd.unique(labels).tolist(), emg_map)]
+    chans = _channel_values(store, parts)
+    keep = {c.label for c in emg_channels(list(chans), job["cfg"].emg)}
     if not keep:
         return
 
-    def channels(handles):
-        key = (tuple((p.file, p.key) for p in handles), tuple(keep))  # files can be shared
-        if key not in cache:
-            cache[key] = read(handles)
-        return cache[key]
+    def kept(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {c: v for c, v in values.items() if c in keep}
 
-    def read(handles):
-        df = store.read_parts(handles, table="analogs", columns=["channel", "sample", "value"])
-        df = df[df["channel"].isin(keep)].sort_values(["channel", "sample"], kind="stable")
-        return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
-
-    trial.analogs = read(parts)
+    trial.analogs = kept(chans)
     trial.events = _events(job["rec"], events)
     rec = job["rec"]
     if not np.isfinite(trial.analog_rate_hz):
         trial.analog_rate_hz = float(rec.get("analog_rate_hz") or np.nan)
     for task, rate, paths in job["mvc"]:
-        trial.mvc.append((task, float(rate), channels(paths)))
+        key = tuple((p.file, p.key) for p in paths)  # files can be shared
+        if key not in cache:
+            cache[key] = _channel_values(store, paths)
+        trial.mvc.append((task, float(rate), kept(cache[key])))
+
+
+def _channel_values(store: Store, parts: list[Part], /) -> dict[str, np.ndarray]:
+    """One recording's analog channels from its ``analogs`` parts: label -> values
+    (float64, writable; samples in order), labels in order.
+
+    One Arrow read of the three columns, split where the channel changes: a part holds
+    its rows sorted by channel, then sample (the table's sort order); rows in another
+    order are sorted (stably, by label bytes then sample) first."""
+    tables = store.read_arrow_parts(parts, table="analogs", columns=["channel", "sample", "value"])
+    t = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    if not t.num_rows:
+        return {}
+    enc = pc.dictionary_encode(t.column("channel")).combine_chunks()
+    labels = enc.dictionary.to_pylist()
+    # label order; signed, so that the differences below can be negative (rank is uint64)
+    rank = pc.rank(enc.dictionary, sort_keys="ascending").to_numpy().astype(np.int64) - 1
+    code = rank[enc.indices.to_numpy()]
+    sample = _numpy(t.column("sample"))
+    value = np.array(_numpy(t.column("value")), dtype=np.float64)  # a copy of its own
+    step_c, step_s = np.diff(code), np.diff(sample)
+    if ((step_c < 0) | ((step_c == 0) & (step_s < 0))).any():  # not in the table's order
+        order = np.lexsort((sample, code))  # stable
+        code, value = code[order], value[order]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    stops = np.r_[starts[1:], len(code)]
+    by_rank = {int(r): lab for r, lab in zip(rank, labels, strict=True)}
+    return {by_rank[int(code[a])]: value[a:b] for a, b in zip(starts, stops, strict=True)}
 
 
 class _BatchResult(NamedTuple):
