@@ -599,3 +599,39 @@ def test_emg_channels_without_a_muscle_are_reported_not_dropped(real_dir):
     assert np.isnan(df["value"].iloc[0])
     assert "16 EMG channel(s) name no muscle" in df["method"].iloc[0]
     assert "[emg.channels]" in df["method"].iloc[0]
+
+
+def test_an_mvc_channels_reference_is_computed_once_per_samples_and_settings(monkeypatch):
+    """Every trial of a session refers to the session's MVC trials: their reference is
+    computed once per distinct samples and settings (by digest, in this process) and is
+    the one the filters give: the same samples in another array hit, other samples or
+    another window do not; a flagged (flat) channel is remembered as unusable."""
+    from cxlab.features.emg import _task
+    from cxlab.features.emg._signal import emg_envelope, emg_reference
+
+    monkeypatch.setattr(_task, "_MVC_REFERENCES", {})
+    calls = []
+    real_envelope = _task.emg_envelope
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real_envelope(*a, **k)
+
+    monkeypatch.setattr(_task, "emg_envelope", counted)
+    rng = np.random.default_rng(5)
+    rate = 2000.0
+    x = _emg_like(rng, 6000, rate, amp=2.0)
+    f = {"band_hz": (20.0, 450.0), "lowpass_hz": 6.0, "order": 4}
+    v, src = _task._mvc_reference(x, "mvc_gmed", rate, f, 0.5)
+    env = emg_envelope(x, rate_hz=rate, band_hz=(20.0, 450.0), lowpass_hz=6.0, order=4)
+    ref = emg_reference(env, rate_hz=rate, window_s=0.5, source="mvc_gmed")
+    assert (v, src) == (float(ref.value[0]), ref.source)
+    assert _task._mvc_reference(x.copy(), "mvc_gmed", rate, f, 0.5) == (v, src)
+    assert len(calls) == 1  # the same samples: not filtered again
+    other = _task._mvc_reference(x * 1.5, "mvc_gmed", rate, f, 0.5)
+    assert other[0] == pytest.approx(1.5 * v, rel=1e-9) and len(calls) == 2
+    _task._mvc_reference(x, "mvc_gmed", rate, f, 1.0)
+    assert len(calls) == 3  # another window: computed
+    assert _task._mvc_reference(np.zeros(6000), "mvc_gmed", rate, f, 0.5) is None
+    assert _task._mvc_reference(np.zeros(6000), "mvc_gmed", rate, f, 0.5) is None
+    assert len(calls) == 3

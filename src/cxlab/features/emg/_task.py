@@ -8,6 +8,7 @@ features are not computed.
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -152,6 +153,32 @@ def task_phases(trial, cfg: FeatureConfig, n: int) -> list[Phase]:
     return [Phase("trial", 0, n, None, None, "")]
 
 
+_MVC_REFERENCES: dict[tuple, tuple[float, str] | None] = {}
+"""Each MVC channel's reference by the digest of its samples and the settings: every
+trial of a session refers to the session's MVC trials, whose channels were checked,
+filtered and enveloped again for each one (a quarter of the demo's EMG time)."""
+
+
+def _mvc_reference(x: np.ndarray, task: str, rate: float, f: dict, win: float):
+    """(value, source) of MVC channel ``x`` (None: not usable: non-finite samples or a
+    quality flag), computed once per distinct samples and settings in this process."""
+    digest = hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest()
+    key = (digest, x.size, task, float(rate), tuple(f["band_hz"]), f["lowpass_hz"], f["order"], win)
+    if key in _MVC_REFERENCES:
+        return _MVC_REFERENCES[key]
+    out = None
+    if np.isfinite(x).all() and not emg_quality(x, rate_hz=rate).flags[0]:
+        e = emg_envelope(
+            x, rate_hz=rate, band_hz=f["band_hz"], lowpass_hz=f["lowpass_hz"], order=f["order"]
+        )
+        r = emg_reference(e, rate_hz=rate, window_s=win, source=task)
+        out = (float(r.value[0]), r.source)
+    if len(_MVC_REFERENCES) >= 4096:  # a long-running worker: keep it bounded
+        _MVC_REFERENCES.clear()
+    _MVC_REFERENCES[key] = out
+    return out
+
+
 def _references(trial, chans, emg_map, env, rate) -> list[EmgReference]:
     """Per channel: the highest MVC reference of the session's MVC trials, else the peak of
     this trial's own envelope."""
@@ -164,19 +191,12 @@ def _references(trial, chans, emg_map, env, rate) -> list[EmgReference]:
             if target not in (c.muscle, "all"):
                 continue
             x = np.asarray(analogs[c.label], dtype=float)
-            if not np.isfinite(x).all() or emg_quality(x, rate_hz=mvc_rate).flags[0]:
+            got = _mvc_reference(x, task, mvc_rate, f, win)
+            if got is None:
                 continue
-            e = emg_envelope(
-                x,
-                rate_hz=mvc_rate,
-                band_hz=f["band_hz"],
-                lowpass_hz=f["lowpass_hz"],
-                order=f["order"],
-            )
-            r = emg_reference(e, rate_hz=mvc_rate, window_s=win, source=task)
-            v = float(r.value[0])
+            v, source = got
             if v > best.get((c.muscle, c.side), (0.0, ""))[0]:
-                best[(c.muscle, c.side)] = (v, r.source)
+                best[(c.muscle, c.side)] = (v, source)
     refs = []
     for k, c in enumerate(chans):
         if (c.muscle, c.side) in best:
