@@ -604,20 +604,21 @@ def test_emg_channels_without_a_muscle_are_reported_not_dropped(real_dir):
 def test_an_mvc_channels_reference_is_computed_once_per_samples_and_settings(monkeypatch):
     """Every trial of a session refers to the session's MVC trials: their reference is
     computed once per distinct samples and settings (by digest, in this process) and is
-    the one the filters give: the same samples in another array hit, other samples or
-    another window do not; a flagged (flat) channel is remembered as unusable."""
+    the one the filters give: the same samples in another array hit; other samples, task,
+    rate, band, low-pass, order or window miss; a flagged (flat) channel is remembered as
+    unusable; the memory is bounded."""
     from cxlab.features.emg import _task
     from cxlab.features.emg._signal import emg_envelope, emg_reference
 
     monkeypatch.setattr(_task, "_MVC_REFERENCES", {})
-    calls = []
-    real_envelope = _task.emg_envelope
+    checks = []
+    real_quality = _task.emg_quality
 
     def counted(*a, **k):
-        calls.append(1)
-        return real_envelope(*a, **k)
+        checks.append(1)
+        return real_quality(*a, **k)
 
-    monkeypatch.setattr(_task, "emg_envelope", counted)
+    monkeypatch.setattr(_task, "emg_quality", counted)
     rng = np.random.default_rng(5)
     rate = 2000.0
     x = _emg_like(rng, 6000, rate, amp=2.0)
@@ -627,11 +628,25 @@ def test_an_mvc_channels_reference_is_computed_once_per_samples_and_settings(mon
     ref = emg_reference(env, rate_hz=rate, window_s=0.5, source="mvc_gmed")
     assert (v, src) == (float(ref.value[0]), ref.source)
     assert _task._mvc_reference(x.copy(), "mvc_gmed", rate, f, 0.5) == (v, src)
-    assert len(calls) == 1  # the same samples: not filtered again
+    assert len(checks) == 1  # the same samples: not checked nor filtered again
     other = _task._mvc_reference(x * 1.5, "mvc_gmed", rate, f, 0.5)
-    assert other[0] == pytest.approx(1.5 * v, rel=1e-9) and len(calls) == 2
-    _task._mvc_reference(x, "mvc_gmed", rate, f, 1.0)
-    assert len(calls) == 3  # another window: computed
-    assert _task._mvc_reference(np.zeros(6000), "mvc_gmed", rate, f, 0.5) is None
-    assert _task._mvc_reference(np.zeros(6000), "mvc_gmed", rate, f, 0.5) is None
-    assert len(calls) == 3
+    assert other[0] == pytest.approx(1.5 * v, rel=1e-9) and len(checks) == 2
+    variants = [
+        ("mvc_all", rate, f, 0.5),
+        ("mvc_gmed", 1000.0, f, 0.5),
+        ("mvc_gmed", rate, {**f, "band_hz": (30.0, 450.0)}, 0.5),
+        ("mvc_gmed", rate, {**f, "lowpass_hz": 8.0}, 0.5),
+        ("mvc_gmed", rate, {**f, "order": 2}, 0.5),
+        ("mvc_gmed", rate, f, 1.0),
+    ]
+    for k, (task, r, ff, win) in enumerate(variants, start=3):
+        _task._mvc_reference(x, task, r, ff, win)
+        assert len(checks) == k, (task, r, ff, win)  # each setting its own entry
+    flat = np.zeros(6000)
+    assert _task._mvc_reference(flat, "mvc_gmed", rate, f, 0.5) is None
+    n = len(checks)
+    assert _task._mvc_reference(flat, "mvc_gmed", rate, f, 0.5) is None and len(checks) == n
+    monkeypatch.setattr(_task, "_MVC_CACHE_SIZE", 3)
+    for k in range(1, 6):  # new samples each time: the oldest entries go
+        _task._mvc_reference(x + k, "mvc_gmed", rate, f, 0.5)
+        assert len(_task._MVC_REFERENCES) <= 3

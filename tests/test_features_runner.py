@@ -705,10 +705,55 @@ def test_a_recordings_analog_channels_are_split_by_label_as_the_table_sorts_them
         return {str(c): g["value"].to_numpy(float) for c, g in df.groupby("channel", sort=True)}
 
     for handles in ([parts[rid]], [parts["k2"], parts["k1"]]):
-        got, want = _channel_values(st, handles), by_pandas(handles)
+        got, want = _channel_values(st, handles).values, by_pandas(handles)
         assert list(got) == list(want)
         for label, values in want.items():
             assert got[label].dtype == np.float64 and got[label].flags.writeable
             np.testing.assert_array_equal(got[label], values)
-    assert list(_channel_values(st, [parts["k2"], parts["k1"]])) == ["A1", "B2"]
-    assert list(_channel_values(st, [parts[rid]])) == ["L_GMED", "R_GMED", "Z", "Ä_x"]
+    out_of_order = _channel_values(st, [parts["k2"], parts["k1"]])
+    assert list(out_of_order.values) == ["A1", "B2"] and out_of_order.first_seen == ["B2", "A1"]
+    assert list(_channel_values(st, [parts[rid]]).values) == ["L_GMED", "R_GMED", "Z", "Ä_x"]
+
+
+def test_an_emg_trial_gets_its_emg_channels_and_the_sessions_mvc_ones_only(real_dir, tmp_path):
+    """_emg_inputs hands a trial the channels emg.toml names as EMG (a real file's ten
+    muscles, not its sixteen other 'Pin' channels), as the file holds them, and each MVC
+    trial's EMG channels, read once a batch."""
+    import warnings
+
+    from cxlab.features.emg import emg_channels
+    from cxlab.features.runner import _emg_inputs
+    from cxlab.features.tasks import Trial
+    from cxlab.io import read
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read(real_dir / "c3d" / "btk_PiG_Motion-FlatFoot-Full.c3d")
+    rid = "0123456789abcdef"
+    analogs = rec.to_tables(rid)["analogs"]
+    st = Store(tmp_path)
+    st.write("analogs", analogs, key=rid, partition="abcdefabcdef")
+    cfg = read_config()
+    part = st.parts("analogs")[rid]
+    job = {
+        "analogs": [part],
+        "store": str(tmp_path),
+        "cfg": cfg,
+        "rec": {"recording_id": rid, "analog_rate_hz": rec.analog_rate_hz},
+        "mvc": [("mvc_all", rec.analog_rate_hz, [part])],
+    }
+    cache: dict = {}
+    trials = [Trial(task="gait"), Trial(task="gait")]
+    for trial in trials:
+        _emg_inputs(job, trial, {}, cache)
+    labels = list(dict.fromkeys(analogs["channel"]))
+    emg = [c.label for c in emg_channels(labels, cfg.emg)]
+    assert len(emg) == 10 and len(labels) == 26
+    for trial in trials:
+        assert list(trial.analogs) == sorted(emg)
+        ((task, rate, mvc),) = trial.mvc
+        assert (task, rate) == ("mvc_all", rec.analog_rate_hz) and list(mvc) == sorted(emg)
+        for label in emg:
+            want = analogs[analogs["channel"] == label].sort_values("sample")["value"]
+            np.testing.assert_array_equal(trial.analogs[label], want.to_numpy(float))
+    assert len(cache) == 1  # the MVC trial read once for both

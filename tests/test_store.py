@@ -550,15 +550,25 @@ def test_readers_see_only_what_the_catalog_lists(tmp_path):
     assert s.sql("SELECT count(*) AS n FROM forces")["n"].tolist() == [50]
 
 
-def _keep_committing(path: str, stop) -> None:
-    """Commit a new forces part to the store at ``path`` until ``stop`` is set (each commit
-    renames a new catalog root over the old one)."""
-    st = Store(path)
-    i = 0
-    while not stop.is_set():
-        rid = f"{i:016x}"
-        st.write("forces", _forces(10, seed=i).assign(recording_id=rid), key=rid)
-        i += 1
+_COMMITTING = """
+import sys
+from pathlib import Path
+import numpy as np, pandas as pd
+from cxlab.store import Store
+root, stop = Path(sys.argv[1]), Path(sys.argv[2])
+st, i = Store(root), 0
+cols = ["fx", "fy", "fz", "mx", "my", "mz", "cop_x", "cop_y", "cop_z", "tz"]
+while not stop.exists():
+    rid = f"{i:016x}"
+    df = pd.DataFrame(np.random.default_rng(i).normal(size=(10, 10)), columns=cols)
+    df.insert(0, "time_s", np.arange(10) / 1000)
+    df.insert(0, "sample", np.arange(10))
+    df.insert(0, "plate", 1)
+    df.insert(0, "recording_id", rid)
+    st.write("forces", df, key=rid)
+    i += 1
+"""
+_BUSY = "import sys, pathlib\nwhile not pathlib.Path(sys.argv[1]).exists(): sum(range(10_000))"
 
 
 def test_a_reader_sees_whole_catalog_roots_while_another_process_commits(tmp_path, monkeypatch):
@@ -566,8 +576,11 @@ def test_a_reader_sees_whole_catalog_roots_while_another_process_commits(tmp_pat
     parent commits their batches) reads each root whole, from ONE open handle: never the
     footer of one root and the pages of the next, which ``pq.read_table(path)`` (a path
     opened twice) gave now and then on a loaded machine ("Page was smaller than
-    expected", 79 of 25,000 reads in 20 s; a demo run stopped by it)."""
-    import multiprocessing as mp
+    expected", 79 of 25,000 reads in 20 s; a demo run stopped by it). The committing and
+    the busy process are fresh interpreters (a fork of a test worker's threads can
+    crash)."""
+    import subprocess
+    import sys
     import time
 
     from cxlab import _catalog
@@ -580,32 +593,27 @@ def test_a_reader_sees_whole_catalog_roots_while_another_process_commits(tmp_pat
         return real_read_table(source, *args, **kwargs)
 
     monkeypatch.setattr(_catalog.pq, "read_table", read_table)
-    s = Store(tmp_path)
-    s.write("forces", _forces(), key=RID)
-    ctx = mp.get_context("fork")
-    stop = ctx.Event()
-    writer = ctx.Process(target=_keep_committing, args=(str(tmp_path), stop))
-    hog = ctx.Process(target=_busy, args=(stop,))  # contention widens any window
-    writer.start()
-    hog.start()
+    root, stop = tmp_path / "store", tmp_path / "stop"
+    Store(root).write("forces", _forces(), key=RID)
+    writer = subprocess.Popen([sys.executable, "-c", _COMMITTING, str(root), str(stop)])
+    hog = subprocess.Popen([sys.executable, "-c", _BUSY, str(stop)])  # contention
     reads, seen, t0 = 0, set(), time.monotonic()
     try:
         while time.monotonic() - t0 < 1.5 or len(seen) < 10:
-            state = _catalog.Cache(tmp_path).state()  # a new cache: the root read each time
+            state = _catalog.Cache(root).state()  # a new cache: the root read each time
             seen.add(tuple(sh.file for sh in state.shards))
             reads += 1
+            assert writer.poll() is None, f"the writer ended: {writer.returncode}"
             assert time.monotonic() - t0 < 60, "the writer made no progress"
     finally:
-        stop.set()
-        writer.join(30)
-        hog.join(30)
-    assert writer.exitcode == 0 and reads > 100 and len(seen) >= 10
+        stop.touch()
+        for p in (writer, hog):
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    assert writer.returncode == 0 and reads > 100 and len(seen) >= 10
     assert set(given) == {"BufferReader"}  # the bytes of one open, never a path
-
-
-def _busy(stop) -> None:
-    while not stop.is_set():
-        sum(range(10_000))
 
 
 def test_a_commit_killed_before_the_catalog_swap_changes_nothing_and_is_cleaned(

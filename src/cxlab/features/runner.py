@@ -223,12 +223,13 @@ def _emg_inputs(job: dict, trial: Trial, events: dict[str, pd.DataFrame], cache:
         return
     store = Store(job["store"])
     chans = _channel_values(store, parts)
-    keep = {c.label for c in emg_channels(list(chans), job["cfg"].emg)}
+    # the labels as the rows hold them (emg_channels keeps the first of a muscle and side)
+    keep = {c.label for c in emg_channels(chans.first_seen, job["cfg"].emg)}
     if not keep:
         return
 
-    def kept(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {c: v for c, v in values.items() if c in keep}
+    def kept(channels: _Channels) -> dict[str, np.ndarray]:
+        return {c: v for c, v in channels.values.items() if c in keep}
 
     trial.analogs = kept(chans)
     trial.events = _events(job["rec"], events)
@@ -242,9 +243,17 @@ def _emg_inputs(job: dict, trial: Trial, events: dict[str, pd.DataFrame], cache:
         trial.mvc.append((task, float(rate), kept(cache[key])))
 
 
-def _channel_values(store: Store, parts: list[Part], /) -> dict[str, np.ndarray]:
-    """One recording's analog channels from its ``analogs`` parts: label -> values
-    (float64, writable; samples in order), labels in order.
+class _Channels(NamedTuple):
+    """A recording's analog channels: ``values`` label -> samples (float64, writable, in
+    sample order; labels in byte order, as a sort of the rows gives them) and the labels
+    in the order the rows first hold them (``first_seen``)."""
+
+    values: dict[str, np.ndarray]
+    first_seen: list[str]
+
+
+def _channel_values(store: Store, parts: list[Part], /) -> _Channels:
+    """One recording's analog channels from its ``analogs`` parts (:class:`_Channels`).
 
     One Arrow read of the three columns, split where the channel changes: a part holds
     its rows sorted by channel, then sample (the table's sort order); rows in another
@@ -252,9 +261,9 @@ def _channel_values(store: Store, parts: list[Part], /) -> dict[str, np.ndarray]
     tables = store.read_arrow_parts(parts, table="analogs", columns=["channel", "sample", "value"])
     t = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     if not t.num_rows:
-        return {}
+        return _Channels({}, [])
     enc = pc.dictionary_encode(t.column("channel")).combine_chunks()
-    labels = enc.dictionary.to_pylist()
+    labels = enc.dictionary.to_pylist()  # in order of first appearance
     # label order; signed, so that the differences below can be negative (rank is uint64)
     rank = pc.rank(enc.dictionary, sort_keys="ascending").to_numpy().astype(np.int64) - 1
     code = rank[enc.indices.to_numpy()]
@@ -267,7 +276,8 @@ def _channel_values(store: Store, parts: list[Part], /) -> dict[str, np.ndarray]
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
     stops = np.r_[starts[1:], len(code)]
     by_rank = {int(r): lab for r, lab in zip(rank, labels, strict=True)}
-    return {by_rank[int(code[a])]: value[a:b] for a, b in zip(starts, stops, strict=True)}
+    values = {by_rank[int(code[a])]: value[a:b] for a, b in zip(starts, stops, strict=True)}
+    return _Channels(values, labels)
 
 
 class _BatchResult(NamedTuple):

@@ -153,6 +153,7 @@ def task_phases(trial, cfg: FeatureConfig, n: int) -> list[Phase]:
     return [Phase("trial", 0, n, None, None, "")]
 
 
+_MVC_CACHE_SIZE = 4096
 _MVC_REFERENCES: dict[tuple, tuple[float, str] | None] = {}
 """Each MVC channel's reference by the digest of its samples and the settings: every
 trial of a session refers to the session's MVC trials, whose channels were checked,
@@ -173,7 +174,7 @@ def _mvc_reference(x: np.ndarray, task: str, rate: float, f: dict, win: float):
         )
         r = emg_reference(e, rate_hz=rate, window_s=win, source=task)
         out = (float(r.value[0]), r.source)
-    if len(_MVC_REFERENCES) >= 4096:  # a long-running worker: keep it bounded
+    if len(_MVC_REFERENCES) >= _MVC_CACHE_SIZE:  # a long-running worker: keep it bounded
         _MVC_REFERENCES.clear()
     _MVC_REFERENCES[key] = out
     return out
