@@ -67,6 +67,7 @@ __all__ = [
     "atomic_file",
     "is_url",
     "parquet_options",
+    "recording_runs",
     "remove_stale_temporaries",
     "write_parquet",
     "write_text",
@@ -475,7 +476,7 @@ class Store:
                     fix="validate(df, name) first",
                 )
             )
-        keys, rows = _recording_runs(table)
+        keys, rows = recording_runs(table)
         if not keys or any(not _KEY.fullmatch(k) for k in keys):
             raise ConfigError(
                 message(
@@ -1270,9 +1271,10 @@ def _id_runs(ids: pa.ChunkedArray, /) -> list[tuple[str, int, int]]:
     return runs
 
 
-def _recording_runs(table: pa.Table, /) -> tuple[list[str], list[int]]:
+def recording_runs(table: pa.Table, /) -> tuple[list[str], list[int]]:
     """The recording ids of ``table`` and the rows of each, in order; ([], []) when the ids
-    are not sorted (each id's rows together, ids ascending)."""
+    are not sorted (each id's rows together, ids ascending) or one is missing.
+    :meth:`Store.stage_many` and the ingest worker's per-recording slices use it."""
     col = table.column("recording_id")
     if col.null_count or not len(col):
         return [], []
@@ -1388,7 +1390,7 @@ neighbours')."""
 def _packed(groups: Sequence[int], size: int, /) -> list[tuple[int, int]]:
     """(first row, rows) of the slices a shared file is written in: whole keys of
     ``groups`` rows each, packed in order up to ``size`` rows; a key of more than ``size``
-    rows a slice of its own (the writer cuts it into row groups of ``size``)."""
+    rows a slice of its own (the writer cuts it at the store's row-group size)."""
     out: list[tuple[int, int]] = []
     start = n_cur = 0
     for n in groups:

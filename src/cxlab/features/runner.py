@@ -273,8 +273,7 @@ def _channel_values(store: Store, parts: list[Part], /) -> _Channels:
     if ((step_c < 0) | ((step_c == 0) & (step_s < 0))).any():  # not in the table's order
         order = np.lexsort((sample, code))  # stable
         code, value = code[order], value[order]
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    stops = np.r_[starts[1:], len(code)]
+    starts, stops = _groups(code)
     by_rank = {int(r): lab for r, lab in zip(rank, labels, strict=True)}
     values = {by_rank[int(code[a])]: value[a:b] for a, b in zip(starts, stops, strict=True)}
     return _Channels(values, labels)

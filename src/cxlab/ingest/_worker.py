@@ -13,7 +13,7 @@ import os
 import traceback
 import warnings
 from dataclasses import dataclass, field, replace
-from itertools import groupby, pairwise
+from itertools import accumulate
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +29,7 @@ from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import ARROW_TABLES, strip_subject_prefixes
 from cxlab.pseudo import pseudonymise
 from cxlab.schemas import schema_of, validate
-from cxlab.store import COMPACT_TABLES, Staged, Store
+from cxlab.store import COMPACT_TABLES, Staged, Store, recording_runs
 
 __all__ = ["Outcome", "Task", "batches", "masks_of", "run_batch", "run_task"]
 
@@ -343,16 +343,12 @@ def _by_recording(table: pa.Table, /) -> list[tuple[str, pa.Table]]:
     """The rows of validated ``table`` by recording id, ids ascending, each recording's rows
     in the table's order: what validating that recording's rows alone returns (the sort is
     stable and on the same keys)."""
-    ids = table.column("recording_id").to_pylist()
-    if all(a <= b for a, b in pairwise(ids)):  # sorted by id first: slices
-        out, start = [], 0
-        for rid, run in groupby(ids):
-            n = sum(1 for _ in run)
-            out.append((rid, table.slice(start, n)))
-            start += n
-        return out
+    keys, rows = recording_runs(table)
+    if keys:  # sorted by id first: slices
+        starts = accumulate(rows[:-1], initial=0)
+        return [(k, table.slice(a, n)) for k, a, n in zip(keys, starts, rows, strict=True)]
     col = table.column("recording_id")
-    return [(rid, table.filter(pc.equal(col, rid))) for rid in sorted(set(ids))]
+    return [(rid, table.filter(pc.equal(col, rid))) for rid in sorted(set(col.to_pylist()))]
 
 
 def _failure(table: pa.Table, name: str, /) -> Exception | None:
