@@ -605,8 +605,8 @@ def test_an_mvc_channels_reference_is_computed_once_per_samples_and_settings(mon
     """Every trial of a session refers to the session's MVC trials: their reference is
     computed once per distinct samples and settings (by digest, in this process) and is
     the one the filters give: the same samples in another array hit; other samples, task,
-    rate, band, low-pass, order or window miss; a flagged (flat) channel is remembered as
-    unusable; the memory is bounded."""
+    rate, band, low-pass, order, quality settings or window miss; a flagged (flat) channel
+    is remembered as unusable; the memory is bounded."""
     from cxlab.features.emg import _task
     from cxlab.features.emg._signal import emg_envelope, emg_reference
 
@@ -623,30 +623,59 @@ def test_an_mvc_channels_reference_is_computed_once_per_samples_and_settings(mon
     rate = 2000.0
     x = _emg_like(rng, 6000, rate, amp=2.0)
     f = {"band_hz": (20.0, 450.0), "lowpass_hz": 6.0, "order": 4}
-    v, src = _task._mvc_reference(x, "mvc_gmed", rate, f, 0.5)
+    q = {"max_clip_fraction": 0.001, "max_hum_ratio": 0.3, "max_low_ratio": 0.5}
+    v, src = _task._mvc_reference(x, "mvc_gmed", rate, f, q, 0.5)
     env = emg_envelope(x, rate_hz=rate, band_hz=(20.0, 450.0), lowpass_hz=6.0, order=4)
     ref = emg_reference(env, rate_hz=rate, window_s=0.5, source="mvc_gmed")
     assert (v, src) == (float(ref.value[0]), ref.source)
-    assert _task._mvc_reference(x.copy(), "mvc_gmed", rate, f, 0.5) == (v, src)
+    assert _task._mvc_reference(x.copy(), "mvc_gmed", rate, f, q, 0.5) == (v, src)
     assert len(checks) == 1  # the same samples: not checked nor filtered again
-    other = _task._mvc_reference(x * 1.5, "mvc_gmed", rate, f, 0.5)
+    other = _task._mvc_reference(x * 1.5, "mvc_gmed", rate, f, q, 0.5)
     assert other[0] == pytest.approx(1.5 * v, rel=1e-9) and len(checks) == 2
     variants = [
-        ("mvc_all", rate, f, 0.5),
-        ("mvc_gmed", 1000.0, f, 0.5),
-        ("mvc_gmed", rate, {**f, "band_hz": (30.0, 450.0)}, 0.5),
-        ("mvc_gmed", rate, {**f, "lowpass_hz": 8.0}, 0.5),
-        ("mvc_gmed", rate, {**f, "order": 2}, 0.5),
-        ("mvc_gmed", rate, f, 1.0),
+        ("mvc_all", rate, f, q, 0.5),
+        ("mvc_gmed", 1000.0, f, q, 0.5),
+        ("mvc_gmed", rate, {**f, "band_hz": (30.0, 450.0)}, q, 0.5),
+        ("mvc_gmed", rate, {**f, "lowpass_hz": 8.0}, q, 0.5),
+        ("mvc_gmed", rate, {**f, "order": 2}, q, 0.5),
+        ("mvc_gmed", rate, f, {**q, "max_hum_ratio": 0.6}, 0.5),
+        ("mvc_gmed", rate, f, {**q, "rail": 1.0}, 0.5),
+        ("mvc_gmed", rate, f, q, 1.0),
     ]
-    for k, (task, r, ff, win) in enumerate(variants, start=3):
-        _task._mvc_reference(x, task, r, ff, win)
-        assert len(checks) == k, (task, r, ff, win)  # each setting its own entry
+    for k, (task, r, ff, qq, win) in enumerate(variants, start=3):
+        _task._mvc_reference(x, task, r, ff, qq, win)
+        assert len(checks) == k, (task, r, ff, qq, win)  # each setting its own entry
     flat = np.zeros(6000)
-    assert _task._mvc_reference(flat, "mvc_gmed", rate, f, 0.5) is None
+    assert _task._mvc_reference(flat, "mvc_gmed", rate, f, q, 0.5) is None
     n = len(checks)
-    assert _task._mvc_reference(flat, "mvc_gmed", rate, f, 0.5) is None and len(checks) == n
+    assert _task._mvc_reference(flat, "mvc_gmed", rate, f, q, 0.5) is None and len(checks) == n
     monkeypatch.setattr(_task, "_MVC_CACHE_SIZE", 3)
     for k in range(1, 6):  # new samples each time: the oldest entries go
-        _task._mvc_reference(x + k, "mvc_gmed", rate, f, 0.5)
+        _task._mvc_reference(x + k, "mvc_gmed", rate, f, q, 0.5)
         assert len(_task._MVC_REFERENCES) <= 3
+
+
+def test_mvc_channels_pass_the_same_quality_settings_as_the_trials_own():
+    """A lab that loosens ``[emg.quality]`` (here the hum limit, for a humming MVC set-up)
+    gets its MVC trials judged by the same limits as its task trials: with the default
+    limit the MVC channel is flagged and the trial falls back to % of its own peak; with
+    the lab's limit it is normalised to the MVC."""
+    rate = 2000.0
+    rng = np.random.default_rng(3)
+    n = int(4 * rate)
+    t = np.arange(n) / rate
+    task_x = 0.5 * _emg_like(rng, n, rate)
+    mvc_x = _emg_like(rng, n, rate) + 1.2 * np.sin(2 * np.pi * 50 * t)
+    hum = emg_quality(mvc_x, rate_hz=rate).hum_ratio[0]
+    assert 0.3 < hum < 0.6  # flagged by the default limit, not by the lab's
+    trial = Trial(task="hold", analog_rate_hz=rate)
+    trial.analogs = {"L_GMED": task_x}
+    trial.mvc = [("mvc_gmed", rate, {"L_GMED": mvc_x})]
+    default = _rows(emg_features(trial, read_config())).set_index(["feature", "side"])
+    assert ("emg_gmed_trial_mean_pct_peak", "left") in default.index
+    assert ("emg_gmed_trial_mean_pct_mvc", "left") not in default.index
+    lab = read_config({"emg": {"quality": {"max_hum_ratio": 0.6}}})
+    loose = _rows(emg_features(trial, lab)).set_index(["feature", "side"])
+    got = loose.loc[("emg_gmed_trial_mean_pct_mvc", "left")]
+    assert "ref: mvc_gmed" in got["method"]
+    assert 0 < got["value"] < 100  # the task is quieter than its MVC

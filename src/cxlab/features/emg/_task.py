@@ -160,15 +160,27 @@ trial of a session refers to the session's MVC trials, whose channels were check
 filtered and enveloped again for each one (a quarter of the demo's EMG time)."""
 
 
-def _mvc_reference(x: np.ndarray, task: str, rate: float, f: dict, win: float):
+def _mvc_reference(x: np.ndarray, task: str, rate: float, f: dict, q: dict, win: float):
     """(value, source) of MVC channel ``x`` (None: not usable: non-finite samples or a
-    quality flag), computed once per distinct samples and settings in this process."""
+    flag of the quality check with settings ``q``, the ``[emg.quality]`` the trial's own
+    channels are checked with), computed once per distinct samples and settings in this
+    process."""
     digest = hashlib.blake2b(np.ascontiguousarray(x).data, digest_size=16).digest()
-    key = (digest, x.size, task, float(rate), tuple(f["band_hz"]), f["lowpass_hz"], f["order"], win)
+    key = (
+        digest,
+        x.size,
+        task,
+        float(rate),
+        tuple(f["band_hz"]),
+        f["lowpass_hz"],
+        f["order"],
+        tuple(sorted(q.items())),
+        win,
+    )
     if key in _MVC_REFERENCES:
         return _MVC_REFERENCES[key]
     out = None
-    if np.isfinite(x).all() and not emg_quality(x, rate_hz=rate).flags[0]:
+    if np.isfinite(x).all() and not emg_quality(x, rate_hz=rate, **q).flags[0]:
         e = emg_envelope(
             x, rate_hz=rate, band_hz=f["band_hz"], lowpass_hz=f["lowpass_hz"], order=f["order"]
         )
@@ -181,9 +193,11 @@ def _mvc_reference(x: np.ndarray, task: str, rate: float, f: dict, win: float):
 
 
 def _references(trial, chans, emg_map, env, rate) -> list[EmgReference]:
-    """Per channel: the highest MVC reference of the session's MVC trials, else the peak of
-    this trial's own envelope."""
+    """Per channel: the highest MVC reference of the session's MVC trials whose channel
+    passes the same quality check as the trial's, else the peak of this trial's own
+    envelope."""
     f, prefix = emg_map.settings["filters"], emg_map.settings["mvc"]["task_prefix"]
+    q = emg_map.settings["quality"]
     win = f["reference_window_s"]
     best: dict[tuple[str, str], tuple[float, str]] = {}
     for task, mvc_rate, analogs in trial.mvc:
@@ -192,7 +206,7 @@ def _references(trial, chans, emg_map, env, rate) -> list[EmgReference]:
             if target not in (c.muscle, "all"):
                 continue
             x = np.asarray(analogs[c.label], dtype=float)
-            got = _mvc_reference(x, task, mvc_rate, f, win)
+            got = _mvc_reference(x, task, mvc_rate, f, q, win)
             if got is None:
                 continue
             v, source = got
