@@ -895,6 +895,72 @@ def test_the_catalog_files_depend_only_on_the_live_parts(tmp_path, monkeypatch):
     assert reader.parts("forces")[rids[0]].rows == 7
 
 
+def test_touched_shards_updated_together_equal_each_updated_alone():
+    """A commit updates the ~20 shards of a group its keys fall in in one pass: each
+    shard's rows and bytes are those of updating it alone (removals, rewrites and new
+    keys; a pair removed only from its own prefix's shard), over random catalogs."""
+    import hashlib
+    import random
+
+    import pyarrow.compute as pc
+
+    from cxlab import _catalog as c
+
+    rng = random.Random(7)
+
+    def rows(n, salt):
+        out = []
+        for i in range(n):
+            table = rng.choice(["forces", "markers"])
+            key = hashlib.sha256(f"{salt}{i}-{rng.random()}".encode()).hexdigest()[:16]
+            part = None if rng.random() < 0.3 else "abcdefabcdef"
+            out.append(
+                dict(
+                    table=table,
+                    key=key,
+                    partition=part,
+                    file=f"{table}/{key}.parquet",
+                    rows=rng.randint(1, 9),
+                    bytes=rng.randint(1, 99),
+                )
+            )
+        return out
+
+    checked = 0
+    for _ in range(120):
+        level = rng.randint(0, 2)
+        live = rows(rng.randint(0, 200), "old")
+        change = [
+            {**r, "file": None if rng.random() < 0.5 else r["file"] + "2", "rows": 3}
+            for r in rng.sample(live, min(len(live), rng.randint(0, 15)))
+        ] + rows(rng.randint(0, 15), "new")
+        if not change:
+            continue
+        live = pa.Table.from_pylist(live, schema=c.SCHEMA)
+        change = pa.Table.from_pylist(change, schema=c.CHANGE_SCHEMA)
+        live_prefix = c.shard_of(live.column("key").to_pylist(), level)
+        prefix = c.shard_of(change.column("key").to_pylist(), level)
+        values = sorted(set(prefix.to_pylist()))
+        bases = [c.ordered(live.filter(pc.equal(live_prefix, p))) for p in values]
+        alone = [
+            c.ordered(c._apply(b, change.filter(pc.equal(prefix, p))))
+            for b, p in zip(bases, values, strict=True)
+        ]
+        together = c._apply_each(bases, change, prefix)
+        assert len(together) == len(alone)
+        for a, t in zip(alone, together, strict=True):
+            assert t.equals(a, check_metadata=True)
+            assert c.shard_bytes(t) == c.shard_bytes(a)
+            checked += 1
+    assert checked > 500
+    # a pair named by another prefix's change stays in its own shard, as alone
+    one, extra = (pa.Table.from_pylist(rows(1, s), schema=c.SCHEMA) for s in "xy")
+    gone = one.cast(c.CHANGE_SCHEMA).set_column(3, "file", pa.nulls(1, pa.string()))
+    change = pa.concat_tables([gone, extra.cast(c.CHANGE_SCHEMA)])
+    kept = c._apply_each([one, c.empty()], change, pa.array(["b", "a"], pa.string()))
+    assert kept[0].num_rows == 2 and kept[1].num_rows == 0
+
+
 def test_a_commit_killed_while_writing_catalog_shards_leaves_the_old_store(tmp_path, monkeypatch):
     import cxlab.store as store_mod
     from cxlab import _catalog

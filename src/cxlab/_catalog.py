@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
@@ -433,11 +434,9 @@ def _commit_group(
     level = state.level(group)
     if level is not None:
         prefix = _row_prefixes(change, level, group, prefixes)
-        tables = {}
-        for p in sorted(set(prefix.to_pylist())):
-            sid = shard_id(group, p)
-            mine = change.filter(pc.equal(prefix, p))
-            tables[sid] = ordered(_apply(state.shard(sid), mine))
+        sids = [shard_id(group, p) for p in sorted(set(prefix.to_pylist()))]
+        bases = [state.shard(s) for s in sids]
+        tables = dict(zip(sids, _apply_each(bases, change, prefix), strict=True))
         n = state.count(group) + sum(
             t.num_rows - (state._by_id[s].rows if s in state._by_id else 0)
             for s, t in tables.items()
@@ -504,6 +503,44 @@ def _apply(base: pa.Table, change: pa.Table, /) -> pa.Table:
         base = base.filter(pc.invert(gone))
     added = change.filter(pc.is_valid(change.column("file"))).cast(SCHEMA)
     return pa.concat_tables([base.cast(SCHEMA), added])
+
+
+_TAG = "_shard"  # a shard's position among the touched ones, while they are updated together
+
+
+def _apply_each(bases: list[pa.Table], change: pa.Table, prefix: pa.Array, /) -> list[pa.Table]:
+    """``[ordered(_apply(bases[i], rows of change of the i-th prefix)) ...]``, the sorted
+    distinct values of ``prefix`` (one per row of ``change``) in order, in one pass: a
+    commit into a large store touches ~20 shards a group, and their updates one by one
+    made ~12 Arrow calls each (a quarter of that commit's time). Each base loses only the
+    pairs its own prefix's changes name, as alone; the tag keeps the shards apart."""
+    values = sorted(set(prefix.to_pylist()))
+    if not values:
+        return []
+    position = pc.index_in(prefix, value_set=pa.array(values, pa.string())).cast(pa.int32())
+    sizes = [b.num_rows for b in bases]
+    tag = pa.field(_TAG, pa.int32(), False)
+    base = pa.concat_tables([b.cast(SCHEMA) for b in bases]).append_column(
+        tag, pa.array(np.repeat(np.arange(len(bases), dtype=np.int32), sizes))
+    )
+    change = change.append_column(_TAG, position)
+    if base.num_rows and change.num_rows:
+
+        def tagged(t: pa.Table) -> pa.Array:
+            return pc.binary_join_element_wise(
+                t.column(_TAG).cast(pa.string()), t.column("table"), t.column("key"), "\x00"
+            )
+
+        base = base.filter(pc.invert(pc.is_in(tagged(base), value_set=tagged(change))))
+    added = change.filter(pc.is_valid(change.column("file")))
+    added = added.cast(SCHEMA.append(tag))
+    both = pa.concat_tables([base, added]).combine_chunks()
+    keys = [(_TAG, "ascending"), ("table", "ascending"), ("key", "ascending")]
+    order = pc.sort_indices(both, sort_keys=keys).to_numpy()
+    counts = np.bincount(both.column(_TAG).to_numpy(), minlength=len(bases))
+    both = both.drop_columns([_TAG]).cast(SCHEMA)
+    # a take a shard (not slices of one sorted table: a slice's IPC bytes differ)
+    return [both.take(idx).combine_chunks() for idx in np.split(order, np.cumsum(counts)[:-1])]
 
 
 def root_table(shards: tuple[Shard, ...], /) -> pa.Table:
