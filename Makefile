@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 bench: $(STAMP)  # one script per speed target, each printing its ratio against a baseline run beside it
+	test -d $(DEMO_STORE) || $(MAKE) demo  # bench_sql.py queries the demo store
 	$(BIN)/python benchmarks/bench_io.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_features.py
