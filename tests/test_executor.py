@@ -83,9 +83,10 @@ def local_store(raw, tmp_path_factory) -> dict[str, bytes]:
     return files
 
 
-@pytest.fixture
-def scheduler(tmp_path_factory):
-    """``dask scheduler`` + ``dask worker --nworkers 2`` on 127.0.0.1, stopped afterwards."""
+@contextlib.contextmanager
+def _cluster(tmp_path_factory, worker_env: dict | None = None):
+    """``dask scheduler`` + ``dask worker --nworkers 2`` on 127.0.0.1 (the workers with
+    ``worker_env`` added to their environment, as on another machine), stopped afterwards."""
     logs = tmp_path_factory.mktemp("dask-logs")
     elsewhere = tmp_path_factory.mktemp("worker-cwd")  # workers do not share our cwd
     port = _free_port()
@@ -109,6 +110,7 @@ def scheduler(tmp_path_factory):
             "60",
         ],
     ]
+    envs = [env, {**env, **(worker_env or {})}]
     procs = []
     try:
         for i, cmd in enumerate(commands):
@@ -118,7 +120,7 @@ def scheduler(tmp_path_factory):
                     subprocess.Popen(
                         cmd,
                         cwd=elsewhere,
-                        env=env,
+                        env=envs[i],
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,  # its own process group: the nanny's workers
@@ -147,6 +149,12 @@ def scheduler(tmp_path_factory):
         for proc, log in reversed(procs):
             proc.wait(timeout=10)
             log.close()
+
+
+@pytest.fixture
+def scheduler(tmp_path_factory):
+    with _cluster(tmp_path_factory) as address:
+        yield address
 
 
 def test_a_dask_cluster_writes_the_same_store_bytes_as_a_local_run(
@@ -199,3 +207,24 @@ def test_a_killed_dask_worker_counts_as_a_crashed_reader_like_a_broken_pool():
     assert is_worker_crash(BrokenProcessPool("x"))
     assert is_worker_crash(KilledWorker("run_task-1", "tcp://127.0.0.1:1", 3))
     assert not is_worker_crash(RuntimeError("a bug"))
+
+
+def test_workers_holding_another_pseudonym_key_stop_the_run_before_anything_lands(
+    raw, tmp_path, tmp_path_factory
+):
+    """Workers of other machines pseudonymise the labels inside files with their own key:
+    with another key they would give those subjects other ids, which no longer join. The
+    run stops with one message naming CXLAB_KEY and the fix, and commits nothing."""
+    from cxlab.store import Store
+
+    other = {"CXLAB_KEY": "a-worker-key-of-another-machine-0123456789abcdef"}
+    with _cluster(tmp_path_factory, worker_env=other) as address:
+        store = tmp_path / "store"
+        res = runner.invoke(
+            app, ["ingest", str(raw), "--store", str(store), "--scheduler", address]
+        )
+    assert res.exit_code == 1, res.output  # a configuration error, as cxlab's others
+    assert res.output.startswith("error: CXLAB_KEY: ")
+    assert "not the key the run started with" in res.output
+    assert "set CXLAB_KEY on every worker" in res.output
+    assert not Store(store).keys("recordings")

@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from cxlab._check import ConfigError
-from cxlab.pseudo import key_bits, key_path, pseudonymise, read_key
+from cxlab.pseudo import key_bits, key_check, key_path, pseudonymise, read_key, require_key
 
 
 def test_pseudonym_is_truncated_hmac_sha256():
@@ -135,3 +135,37 @@ def test_the_key_limit_is_128_bits(monkeypatch, n_hex, refused):
             read_key()
     else:
         assert read_key() == key.encode()
+
+
+def test_key_check_is_a_keyed_tag_by_hand_and_tells_keys_apart(monkeypatch):
+    key = read_key()
+    want = hmac.new(key, b"cxlab key check v1", hashlib.sha256).hexdigest()[:16]
+    assert key_check() == key_check(key) == want
+    assert want not in pseudonymise("cxlab key check v1")  # not a pseudonym of any label
+    monkeypatch.setenv("CXLAB_KEY", "another-key-0f9e8d7c6b5a49382716ffeeddccbbaa")
+    assert key_check() != want
+
+
+def test_a_worker_with_another_key_or_none_is_refused_and_makes_none(monkeypatch, tmp_path):
+    """A worker of another machine must hold the run's key: with it, its key is returned;
+    with another key, or with no key at all (no key file is created there), one message
+    names CXLAB_KEY, both checks and the fix."""
+    run_key = read_key()
+    expected = key_check(run_key)
+    assert require_key(expected) == run_key
+    monkeypatch.setenv("CXLAB_KEY", "another-key-0f9e8d7c6b5a49382716ffeeddccbbaa")
+    with pytest.raises(
+        ConfigError,
+        match=rf"^CXLAB_KEY: .*key check [0-9a-f]{{16}}, expected {expected}.*"
+        r"set CXLAB_KEY on every worker",
+    ):
+        require_key(expected)
+    monkeypatch.delenv("CXLAB_KEY")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    with pytest.raises(
+        ConfigError, match=r"no pseudonymisation key.*set CXLAB_KEY on every worker"
+    ):
+        require_key(expected)
+    assert not key_path().exists()  # never created on a worker
+    read_key()  # the run's own machine creates it on first use, as before
+    assert key_path().exists()

@@ -4,7 +4,9 @@
 read from the ``CXLAB_KEY`` environment variable, else from
 ``~/.config/cxlab/key`` (created on first use with mode 0600). The same label
 gives the same id in motion capture, surveys and programme logs, so tables
-join; a different key gives unlinkable ids.
+join; a different key gives unlinkable ids. Workers of a run check that they hold the
+key of the process that started it (:func:`key_check`, :func:`require_key`): on a
+cluster, a worker with its own key would give its files' subjects other ids.
 
 The key is trimmed of surrounding white space wherever it comes from (a
 trailing newline in ``CXLAB_KEY`` must not change every pseudonym), and a key
@@ -29,7 +31,15 @@ from pathlib import Path
 
 from cxlab._check import ConfigError, message, warn
 
-__all__ = ["MIN_KEY_BITS", "key_bits", "key_path", "pseudonymise", "read_key"]
+__all__ = [
+    "MIN_KEY_BITS",
+    "key_bits",
+    "key_check",
+    "key_path",
+    "pseudonymise",
+    "read_key",
+    "require_key",
+]
 
 #: Least estimated entropy of an accepted key, bits (16 bytes).
 MIN_KEY_BITS = 128
@@ -101,10 +111,17 @@ def _checked(key: str, where: dict) -> bytes:
     return key.encode()
 
 
-def read_key() -> bytes:
+def read_key(*, create: bool = True) -> bytes:
     """Return the pseudonymisation key, creating the key file on first use.
 
     The key (from ``CXLAB_KEY`` or the file) is trimmed of surrounding white space.
+
+    Parameters
+    ----------
+    create : bool
+        Create the key file when there is neither ``CXLAB_KEY`` nor a file. A worker
+        of another machine passes False (:func:`require_key`): a key made there would
+        give its files other pseudonyms than the rest of the run's.
 
     Raises
     ------
@@ -129,6 +146,16 @@ def read_key() -> bytes:
             )
         return _checked(env.strip(), {"field": "CXLAB_KEY"})
     path = key_path()
+    if not path.exists() and not create:
+        raise ConfigError(
+            message(
+                "has no pseudonymisation key (neither CXLAB_KEY nor the key file)",
+                file=path,
+                field="CXLAB_KEY",
+                fix="set CXLAB_KEY on every worker to the key of the machine that starts the "
+                "run (its ~/.config/cxlab/key), or share that file with the workers",
+            )
+        )
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write the key whole under a temporary name, then link it into place: two
@@ -172,6 +199,57 @@ def read_key() -> bytes:
                 fix=f"chmod 600 {path}",
             )
     return _checked(key, {"file": path})
+
+
+_CHECK_LABEL = b"cxlab key check v1"
+
+
+def key_check(key: bytes | None = None, /) -> str:
+    """A short public tag of a key, to tell whether two processes hold the same one.
+
+    ``HMAC-SHA256(key, "cxlab key check v1")``, first 16 hex characters: the same key
+    gives the same tag, another key another (2**-64 chance of a clash); the tag does not
+    give the key back (an HMAC, like the pseudonyms themselves), and it is no pseudonym
+    (no label is "cxlab key check v1").
+
+    Parameters
+    ----------
+    key : bytes, optional
+        Default :func:`read_key`.
+    """
+    k = read_key() if key is None else key
+    return hmac.new(k, _CHECK_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def require_key(expected: str, /) -> bytes:
+    """This process's key, checked to be the one whose :func:`key_check` is ``expected``
+    (the key of the process that started the run).
+
+    An ingest worker pseudonymises the subject labels it finds inside files (C3D label
+    prefixes, export headers). On a cluster, a worker on another machine reads its own
+    ``CXLAB_KEY`` or key file: a missing or other key would give its files other
+    pseudonyms than the rest of the run, which would no longer join. Never creates a key.
+
+    Raises
+    ------
+    ConfigError
+        No key here, or not the expected one; the message says how to give every worker
+        the run's key.
+    """
+    key = read_key(create=False)
+    got = key_check(key)
+    if got != expected:
+        raise ConfigError(
+            message(
+                f"this worker's pseudonymisation key is not the key the run started with "
+                f"(key check {got}, expected {expected}); its files would get other "
+                "pseudonyms",
+                field="CXLAB_KEY",
+                fix="set CXLAB_KEY on every worker to the key of the machine that starts the "
+                "run (its ~/.config/cxlab/key), or share that file with the workers",
+            )
+        )
+    return key
 
 
 def pseudonymise(label: str, /, *, key: bytes | None = None) -> str:

@@ -92,7 +92,7 @@ from cxlab.ingest._worker import (
     run_task,
 )
 from cxlab.io.csv import mapping_columns, read_mapping
-from cxlab.pseudo import pseudonymise
+from cxlab.pseudo import key_check, pseudonymise
 from cxlab.store import Store
 
 __all__ = [
@@ -411,6 +411,7 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
         trial=masked(fields["trial"]),
         label=label,
         size=sum(f.stat().st_size for f in u.files),
+        key_check=key_check(),
     )
     return task, found is not None
 

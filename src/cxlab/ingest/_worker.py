@@ -27,7 +27,7 @@ from cxlab.deid import event_label, redact_text, vendor_text
 from cxlab.ingest._paths import mask_label
 from cxlab.io import Recording, format_of, read, read_mot, read_trc
 from cxlab.io.recording import ARROW_TABLES, strip_subject_prefixes
-from cxlab.pseudo import pseudonymise
+from cxlab.pseudo import pseudonymise, require_key
 from cxlab.schemas import schema_of, validate
 from cxlab.store import COMPACT_TABLES, Staged, Store, recording_runs
 
@@ -40,7 +40,9 @@ _CHECK_ORDER = ("recordings", *SIGNAL_TABLES)  # what a recording ingested alone
 
 @dataclass
 class Task:
-    """Everything a worker needs; built by the parent (pseudonyms are made there)."""
+    """Everything a worker needs; built by the parent (the path's pseudonyms are made
+    there; the worker makes those of labels inside the file, with the key whose
+    :func:`cxlab.pseudo.key_check` is ``key_check``: the parent's)."""
 
     store: str
     root: str
@@ -56,6 +58,7 @@ class Task:
     label: str | None = None  # the raw subject label, only to mask it in messages (never stored)
     owner: int | None = None  # pid of the process that commits the staged parts
     size: int = 0  # bytes of ``files`` (what a batch holds: :func:`batches`)
+    key_check: str | None = None  # the parent's key's check; None: not checked
 
     @property
     def recording_id(self) -> str:
@@ -249,6 +252,8 @@ def run_batch(tasks: list[Task], /) -> list[Outcome]:
     commit removes the table's earlier part of the same key (``--force``). If staging the
     shared parts fails (disk full), every recording of the batch fails at ``write``."""
     release_arrow_memory()  # also on a Dask worker, which no pool initializer starts
+    if tasks[0].key_check is not None:  # a worker of another machine: the run's key or none
+        require_key(tasks[0].key_check)
     store = Store(tasks[0].store)
     held: _Held = {}
     outs = [_convert(t, store, held if len(tasks) > 1 else None) for t in tasks]
