@@ -1496,3 +1496,57 @@ def test_a_check_that_errors_on_one_file_of_a_batch_fails_that_file_alone(
     assert batched.stage == alone.stage == "validate"
     assert "refused one file's forces" in alone.reason and batched.reason == alone.reason
     assert {s.table for s in good.staged} >= {"forces", "recordings"}
+
+
+def test_a_store_refuses_ingests_with_another_pseudonymisation_key(real_dir, tmp_path, monkeypatch):
+    """Recordings ingested with one key, then a survey and more recordings with another
+    (a second machine that made itself a key file): both refused with one message naming
+    CXLAB_KEY, both checks and the fix, nothing written; with the first key they land."""
+    from cxlab.ingest import ingest_surveys
+    from cxlab.pseudo import key_check
+
+    raw = tmp_path / "raw" / "sub-01" / "ses-1"
+    raw.mkdir(parents=True)
+    shutil.copy(
+        real_dir / "c3d" / "biomdp_kistler_CMJ_1plate.c3d", raw / "sub-01_ses-1_task-cmj.c3d"
+    )
+    store = tmp_path / "st"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest([tmp_path / "raw"], store=store, jobs=1, progress=False)
+    first = key_check()
+    assert Store(store).key_check() == first  # recorded by the store's first ingest
+    before = Store(store).catalog()
+    survey = tmp_path / "survey.csv"
+    survey.write_text("subject,session,date,pain_nrs\n01,1,2025-01-01,3\n")
+    more = tmp_path / "raw2" / "sub-02" / "ses-1"
+    more.mkdir(parents=True)
+    shutil.copy(real_dir / "c3d" / "ezc3d_FP_Type3.c3d", more / "sub-02_ses-1_task-cmj.c3d")
+    monkeypatch.setenv("CXLAB_KEY", "the-key-of-another-laptop-0123456789abcdef")
+    other = key_check()
+    pattern = rf"^CXLAB_KEY: the store .* another pseudonymisation key \(key check {first}; "
+    pattern += rf"this machine's key: {other}\).*set CXLAB_KEY to the key the store was made"
+    with pytest.raises(ConfigError, match=pattern):
+        ingest_surveys([survey], store=store)
+    with pytest.raises(ConfigError, match=pattern):
+        ingest([tmp_path / "raw2"], store=store, jobs=1, progress=False)
+    pd.testing.assert_frame_equal(Store(store).catalog(), before)  # nothing written
+    assert Store(store).key_check() == first
+    monkeypatch.undo()  # the first key again (conftest's)
+    ingest_surveys([survey], store=store)
+    assert set(Store(store).table("scores")["subject_id"]) == {pseudonymise("01")}
+
+
+def test_the_first_key_check_claimed_wins_and_is_never_replaced(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    st = Store(tmp_path / "st")
+    assert st.key_check() is None
+    checks = [f"{i:016x}" for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda c: Store(tmp_path / "st").claim_key_check(c), checks))
+    assert len(set(got)) == 1 and got[0] in checks  # every claimer agrees on one
+    assert st.claim_key_check("f" * 16) == got[0] == st.key_check()
+    assert [p.name for p in st.path.iterdir()] == ["_key_check"]  # no temporary left
+    with pytest.raises(ValueError, match="not a key check"):
+        st.claim_key_check("not hex")

@@ -130,9 +130,13 @@ def test_pipeline_on_s3_gives_the_local_store_byte_for_byte(pair, s3):
     _live_bytes_equal(local, remote, s3)
     for name in TABLES:
         pd.testing.assert_frame_equal(remote.table(name), local.table(name), check_dtype=True)
-    # nothing but the catalog (root, shards) and the live files is left (no staged parts,
-    # no shard a commit replaced)
-    left = set(_objects(s3, remote.url)) - {_catalog.CATALOG}
+    # nothing but the catalog (root, shards), the key check and the live files is left (no
+    # staged parts, no shard a commit replaced)
+    from cxlab.pseudo import key_check
+    from cxlab.store import _KEY_CHECK
+
+    assert remote.key_check() == local.key_check() == key_check()  # claimed on S3 too
+    left = set(_objects(s3, remote.url)) - {_catalog.CATALOG, _KEY_CHECK}
     assert left == set(local.catalog()["file"]) | _shards(remote)
 
 

@@ -113,6 +113,8 @@ _TMP_PREFIX = ".tmp-"  # + writer pid + "-": a temporary file or folder not yet 
 _TMP_PID = re.compile(r"\.(?:tmp|old)-(\d+)-")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+_KEY_CHECK = "_key_check"
+"""The store's record of its pseudonymisation key's check (:meth:`Store.key_check`)."""
 
 
 @contextlib.contextmanager
@@ -662,6 +664,50 @@ class Store:
         if not self._cache.state().legacy and self.older_layout():
             with _catalog.locked(self.path):
                 _adopt_legacy(self.path, self._cache)
+
+    def key_check(self) -> str | None:
+        """The :func:`cxlab.pseudo.key_check` of the pseudonymisation key the store's subject
+        ids were made with, or None when none is recorded (a store no ingest has written
+        to yet, or one written before cxlab recorded it)."""
+        try:
+            if self._remote is not None:
+                data = self._remote.read_bytes(_KEY_CHECK)
+            else:
+                data = (self.path / _KEY_CHECK).read_bytes()
+        except FileNotFoundError:
+            return None
+        return data.decode("ascii", "replace").strip() or None
+
+    def claim_key_check(self, check: str, /) -> str:
+        """Record ``check`` as the store's key check (:meth:`key_check`) unless one is
+        recorded already; return the one recorded (``check``, or an earlier writer's).
+
+        Written once and never replaced: locally a whole temporary file linked into place
+        (two writers at once: one wins, both return its check); on object storage one
+        conditional PUT (only if absent)."""
+        if not re.fullmatch(r"[0-9a-f]{16}", check):
+            raise ValueError(f"not a key check: {check!r}")
+        have = self.key_check()
+        if have is not None:
+            return have
+        data = (check + "\n").encode("ascii")
+        if self._remote is not None:
+            with contextlib.suppress(StoreConflictError):
+                self._remote.write_if(_KEY_CHECK, data, version=None)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=self.path)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, 0o666 & ~_UMASK)  # the usual file mode, as the parts
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, self.path / _KEY_CHECK)
+            finally:
+                os.unlink(tmp)
+        return self.key_check() or check
 
     def older_layout(self) -> bool:
         """Whether the store was written by an older cxlab: parts without a catalog, or a
