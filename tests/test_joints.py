@@ -501,3 +501,18 @@ def test_an_explicit_convention_wins_over_the_file_with_a_note(real_dir, tmp_pat
         atol=1e-6,
     )
     assert report.quarantine.reason.str.contains("convention = 'nexus' used although").any()
+
+
+def test_measurements_under_another_key_than_the_stores_are_refused(
+    real_dir, tmp_path, monkeypatch
+):
+    """The measurements sheet's labels become ids with this machine's key: under another
+    key than the store's none would match its subjects (silently no 3-D model), so
+    ``cxlab features`` refuses before computing anything."""
+    st, _, _, config = _fresh(real_dir, tmp_path)
+    monkeypatch.setenv("CXLAB_KEY", "the-key-of-another-laptop-0123456789abcdef")
+    with pytest.raises(ConfigError, match=r"^CXLAB_KEY: the store .* another pseudonymisation"):
+        _features(st, config)
+    assert not st.keys("features")
+    monkeypatch.undo()
+    assert _features(st, config) is not None and st.keys("features")

@@ -709,6 +709,34 @@ class Store:
                 os.unlink(tmp)
         return self.key_check() or check
 
+    def require_key_check(self, check: str, /, *, claim: bool = True) -> None:
+        """Check that the store's subject ids were made with the key whose
+        :func:`cxlab.pseudo.key_check` is ``check``; with ``claim`` (an ingest, about to
+        write ids) a store that records none records ``check`` (:meth:`claim_key_check`).
+
+        Ids made with two keys never join: every ingest command calls this before it reads
+        or writes anything, and so does ``cxlab features`` when it maps a measurements sheet's
+        subjects to the store's ids.
+
+        Raises
+        ------
+        ConfigError
+            The store records another key's check; the message names both checks,
+            ``CXLAB_KEY`` and the fix.
+        """
+        theirs = self.claim_key_check(check) if claim else self.key_check()
+        if theirs is not None and theirs != check:
+            raise ConfigError(
+                message(
+                    f"the store {self.location} holds subject ids made with another "
+                    f"pseudonymisation key (key check {theirs}; this machine's key: {check}); "
+                    "ids made here would join none of them",
+                    field="CXLAB_KEY",
+                    fix="set CXLAB_KEY to the key the store was made with (the key file "
+                    "~/.config/cxlab/key of the machine that made it), or use a new store",
+                )
+            )
+
     def older_layout(self) -> bool:
         """Whether the store was written by an older cxlab: parts without a catalog, or a
         catalog in an older format (read as it is; the next commit rewrites it). Such a

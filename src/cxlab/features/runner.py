@@ -878,7 +878,10 @@ def extract_features(
     pig_subjects = {}
     if cfg.kinematics.measurements:
         from cxlab.features.kinematics import read_pig_measurements
+        from cxlab.pseudo import key_check
 
+        # the sheet's labels become ids with this machine's key: the store's, or none match
+        store.require_key_check(key_check(), claim=False)
         pig_subjects = read_pig_measurements(cfg.kinematics.measurements)
     standing: list[str] = []  # up to date: their quarantine rows still stand
     qparts = []

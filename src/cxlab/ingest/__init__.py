@@ -71,7 +71,6 @@ import pyarrow.compute as pc
 from cxlab._check import ConfigError, message
 from cxlab._executor import is_worker_crash, make_executor
 from cxlab._workers import worker_pool
-from cxlab.ingest._keyed import keyed_store
 from cxlab.ingest._participants import ingest_participants
 from cxlab.ingest._paths import Unit, discover, mask_label, path_fields, pattern_regex, stored_path
 from cxlab.ingest._programme import ingest_interventions, ingest_strength
@@ -251,7 +250,7 @@ def ingest(
     spec = read_mapping(mapping)
     units, skipped = discover([Path(p) for p in paths], csv_columns=mapping_columns(spec))
     report = IngestReport(store=st.location)
-    keyed_store(st)  # the store's ids made with this key (recorded by its first ingest)
+    st.require_key_check(key_check())  # ids made with the store's key (its first ingest's)
     older = st.older_layout()
     _recover(st, sweep=older)
     # what the store holds of these files: keyed lookups (the catalog shards and bucket

@@ -12,10 +12,9 @@ import pandas as pd
 from cxlab._check import ConfigError, CxlabError, InputFormatError, message, warn
 from cxlab._hashing import sha256_of
 from cxlab.deid import pseudonymise_labels, redact_text, redact_value, stored_file_name
-from cxlab.ingest._keyed import keyed_store
 from cxlab.io import Problems
 from cxlab.io import sheet_quarantine_rows as quarantine_rows
-from cxlab.pseudo import pseudonymise
+from cxlab.pseudo import key_check, pseudonymise
 from cxlab.schemas import range_failures, validate
 from cxlab.store import Store
 
@@ -146,7 +145,7 @@ def _write(
     for name, df in frames.items():
         _warn_overlap(store, name, df, own)
     rows: dict[str, int] = {name: 0 for name in frames}
-    keyed_store(store)  # ids made with the store's key, or none written
+    store.require_key_check(key_check())  # ids made with the store's key, or none written
     with store.transaction() as tx:  # every file's parts and quarantine: one commit
         for name, key, df in parts:
             if df is None:
