@@ -214,6 +214,35 @@ def test_incremental_parallel_and_deterministic(store, tmp_path):
     assert {p.name: p.read_bytes() for p in store.files("features")} == first
 
 
+def test_only_this_runs_work_and_unknown_tasks_become_row_dicts(store, tmp_path, monkeypatch):
+    """The run decides from three columns which recordings to compute: only those (and a
+    recording of an unknown task, for its quarantine row) are turned into full rows, so a
+    store of many recordings that are not this run's work costs a column scan each, not a
+    row dict. The decision itself is unchanged: up to date, no functions, retried."""
+    from cxlab.features import runner
+
+    asked = []
+    real = runner._records
+
+    def spy(rows, positions):
+        asked.append(len(positions))
+        return real(rows, positions)
+
+    monkeypatch.setattr(runner, "_records", spy)
+    first = extract_features(store, jobs=1, progress=False)
+    assert first.n_processed == 4 and first.n_no_functions == 1
+    assert sum(asked) == 4 + 1  # the four computed, the unknown task's quarantine row
+    asked.clear()
+    again = extract_features(store, jobs=1, progress=False)
+    assert again.n_up_to_date == 3 and again.n_processed == 1 and again.n_no_functions == 1
+    assert sum(asked) == 1 + 1  # the failing one retried; the unknown task again
+    cfg = tmp_path / "walk.toml"
+    cfg.write_text("[tasks.walk_fast]\nfunctions = []\n")
+    asked.clear()
+    declared = extract_features(store, config=cfg, jobs=1, progress=False)
+    assert declared.n_no_functions == 1 and sum(asked) == 1  # only the retried one
+
+
 def test_config_swaps_plates_and_flips_the_sign_of_asymmetry(store, tmp_path):
     cfg = tmp_path / "f.toml"
     cfg.write_text("[plates]\nleft = 2\nright = 1\n")
