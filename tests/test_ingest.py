@@ -1550,3 +1550,17 @@ def test_the_first_key_check_claimed_wins_and_is_never_replaced(tmp_path):
     assert [p.name for p in st.path.iterdir()] == ["_key_check"]  # no temporary left
     with pytest.raises(ValueError, match="not a key check"):
         st.claim_key_check("not hex")
+
+
+def test_a_run_that_lands_nothing_records_no_key(real_dir, tmp_path):
+    """Only a run whose ids land records its key: a first ingest of a corrupt file alone
+    (quarantined) leaves the store without a key record, for the run that lands ids."""
+    raw = tmp_path / "raw" / "sub-01" / "ses-1"
+    raw.mkdir(parents=True)
+    cut = (real_dir / "c3d" / "opensim_walking2.c3d").read_bytes()[:5000]
+    (raw / "sub-01_ses-1_task-cmj.c3d").write_bytes(cut)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = ingest([tmp_path / "raw"], store=tmp_path / "st", jobs=1, progress=False)
+    assert len(rep.failed) == 1 and not rep.ingested
+    assert Store(tmp_path / "st").key_check() is None

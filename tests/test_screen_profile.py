@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from cxlab._check import CxlabWarning
 from cxlab.cli import app
 from cxlab.pseudo import pseudonymise
 from cxlab.screen import screen, screen_trends
@@ -415,3 +416,24 @@ def test_cli_screen_one_subject_pairs_by_the_whole_features_table(tmp_path):
         pages[len(args)] = (out / f"profile-{sid}.html").read_text()
     assert pages[0] == pages[2]
     assert "emg_vl_onset_ms" not in pages[2]
+
+
+def test_cli_screen_a_raw_label_under_another_key_than_the_stores_is_refused(tmp_path):
+    """A raw ``--subject`` label is pseudonymised with this machine's key: under another
+    key than the store's it would match no one ("is not a subject"), so the key is named."""
+    from cxlab.pseudo import key_check
+
+    sid = pseudonymise(LABEL)
+    st = _store(tmp_path, sid)
+    with pytest.warns(CxlabWarning, match="no record of the key"):  # written directly
+        st.claim_key_check(key_check())
+    other = {"CXLAB_KEY": "the-key-of-another-laptop-0123456789abcdef"}
+    args = ["screen", "--store", str(st.path), "--subject", LABEL, "--csv"]
+    res = runner.invoke(app, args, env=other)
+    assert res.exit_code == 1 and res.output.startswith("error: CXLAB_KEY: the store ")
+    assert (
+        runner.invoke(
+            app, ["screen", "--store", str(st.path), "--subject", sid], env=other
+        ).exit_code
+        == 0
+    )

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cxlab._check import ConfigError, SchemaError
+from cxlab._check import ConfigError, CxlabWarning, SchemaError
 from cxlab.store import Store, write_parquet
 
 RID = "0123456789abcdef"
@@ -1406,3 +1406,26 @@ def test_shared_and_one_key_parts_read_together(tmp_path):
     assert got[0].schema == got[1].schema  # one schema, so they concatenate
     mixed = s.read_parts([handles["batch"], handles[RIDS[1]], handles[RIDS[0]]], table="forces")
     assert len(mixed) == 120
+
+
+def test_the_key_check_survives_recover_and_a_bad_copy_is_refused(tmp_path):
+    """The record is never swept (a remote store's sweep keeps only what it knows); a
+    record that is not a key check (a bad copy) is an error naming the file, never a store
+    that accepts every key."""
+    from cxlab import store as store_mod
+
+    remote = Store("memory://cxlab-test-keycheck/store")
+    remote.write("recordings", _recording(), key=RID)
+    with pytest.warns(CxlabWarning, match="no record of the key that made them"):
+        assert remote.claim_key_check("0123456789abcdef") == "0123456789abcdef"
+    remote.recover(older_than_s=0)  # every unknown object older than now would go
+    assert Store("memory://cxlab-test-keycheck/store").key_check() == "0123456789abcdef"
+    local = Store(tmp_path / "st")
+    local.write("recordings", _recording(), key=RID)
+    with pytest.warns(CxlabWarning, match="no record of the key that made them"):
+        assert local.claim_key_check("0123456789abcdef") == "0123456789abcdef"
+    local.recover(older_than_s=0)
+    assert local.key_check() == "0123456789abcdef"
+    (tmp_path / "st" / store_mod._KEY_CHECK).write_text("")  # truncated by a bad copy
+    with pytest.raises(ConfigError, match=r"^_key_check: is not a key check .*copy _key_check"):
+        local.require_key_check("0123456789abcdef")

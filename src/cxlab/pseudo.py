@@ -201,16 +201,17 @@ def read_key(*, create: bool = True) -> bytes:
     return _checked(key, {"file": path})
 
 
-_CHECK_LABEL = b"cxlab key check v1"
+_CHECK_LABEL = b"\x00cxlab key check v1"  # a NUL: no label read from a file or sheet
 
 
 def key_check(key: bytes | None = None, /) -> str:
     """A short public tag of a key, to tell whether two processes hold the same one.
 
-    ``HMAC-SHA256(key, "cxlab key check v1")``, first 16 hex characters: the same key
+    ``HMAC-SHA256(key, "\\x00cxlab key check v1")``, first 16 hex characters: the same key
     gives the same tag, another key another (2**-64 chance of a clash); the tag does not
-    give the key back (an HMAC, like the pseudonyms themselves), and it is no pseudonym
-    (no label is "cxlab key check v1").
+    give the key back (an HMAC, like the pseudonyms themselves). Its text starts with a
+    NUL, which no subject label read from a file or sheet holds, so the tag is no
+    subject's pseudonym.
 
     Parameters
     ----------

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 
 from cxlab import _catalog, _derived, _fs
 from cxlab._catalog import Part
-from cxlab._check import ConfigError, message
+from cxlab._check import ConfigError, message, warn
 from cxlab._fs import StoreConflictError
 from cxlab._hashing import sha256_of
 from cxlab._sql import ReadOnlySQL, names_inside
@@ -676,7 +676,18 @@ class Store:
                 data = (self.path / _KEY_CHECK).read_bytes()
         except FileNotFoundError:
             return None
-        return data.decode("ascii", "replace").strip() or None
+        text = data.decode("ascii", "replace").strip()
+        if not re.fullmatch(r"[0-9a-f]{16}", text):  # a bad copy: no key would be checked
+            raise ConfigError(
+                message(
+                    "is not a key check (16 hex digits)",
+                    file=_KEY_CHECK,
+                    value=text[:40],
+                    fix=f"copy {_KEY_CHECK} again from the store's origin, or remove it to "
+                    "record the key of the next ingest (only if you know the store's key)",
+                )
+            )
+        return text
 
     def claim_key_check(self, check: str, /) -> str:
         """Record ``check`` as the store's key check (:meth:`key_check`) unless one is
@@ -690,6 +701,17 @@ class Store:
         have = self.key_check()
         if have is not None:
             return have
+        if any(self.keys(t) for t in ("recordings", "scores", "interventions")):
+            warn(
+                f"the store {self.location} holds subject ids but no record of the key that "
+                f"made them (written by an older cxlab): recording this machine's key (check "
+                f"{check}) as the store's; "
+                "if its ids were made with another key, they will not join what is "
+                "ingested now",
+                field="CXLAB_KEY",
+                fix="ingest with the key the store was made with (CXLAB_KEY or its "
+                "~/.config/cxlab/key)",
+            )
         data = (check + "\n").encode("ascii")
         if self._remote is not None:
             with contextlib.suppress(StoreConflictError):
@@ -707,7 +729,9 @@ class Store:
                     os.link(tmp, self.path / _KEY_CHECK)
             finally:
                 os.unlink(tmp)
-        return self.key_check() or check
+        got = self.key_check()
+        assert got is not None  # written above, or by the writer that won
+        return got
 
     def require_key_check(self, check: str, /, *, claim: bool = True) -> None:
         """Check that the store's subject ids were made with the key whose
@@ -2307,7 +2331,7 @@ def _sweep_remote(remote: _fs.Remote, state: _catalog.State, /, *, older_than_s:
     is older than ``older_than_s`` seconds (see :meth:`Store.recover`)."""
     import datetime as dt
 
-    live = state.files() | {_catalog.CATALOG}
+    live = state.files() | {_catalog.CATALOG, _KEY_CHECK}
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=older_than_s)
     orphans = [e.name for e in remote.entries() if e.name not in live and e.modified <= cutoff]
     return remote.remove(orphans)

@@ -250,7 +250,8 @@ def ingest(
     spec = read_mapping(mapping)
     units, skipped = discover([Path(p) for p in paths], csv_columns=mapping_columns(spec))
     report = IngestReport(store=st.location)
-    st.require_key_check(key_check())  # ids made with the store's key (its first ingest's)
+    check = key_check()
+    st.require_key_check(check, claim=False)  # ids made with the store's key, if it has one
     older = st.older_layout()
     _recover(st, sweep=older)
     # what the store holds of these files: keyed lookups (the catalog shards and bucket
@@ -315,6 +316,12 @@ def ingest(
     have = st.lookup("sessions", [o.sha256[:16] for o in landed])
     redo = [o for o in landed if o.sha256[:16] not in have]
     known = _by_path(st, {o.rel for o in [*results, *landed]})
+    if any(o.status == "ingested" for o in results):  # ids about to land: the store's key
+        try:
+            st.require_key_check(check)  # recorded now if none is (another writer's won)
+        except ConfigError:
+            st.discard_staged(owner=os.getpid())
+            raise
     try:
         with st.transaction() as tx:
             for o in results:

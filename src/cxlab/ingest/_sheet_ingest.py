@@ -21,6 +21,7 @@ import pandas as pd
 
 from cxlab.ingest._tables import IngestResult, _land, _quarantine, _read_all, _write
 from cxlab.io import OpenSheet, Problems, open_sheet
+from cxlab.pseudo import key_check
 from cxlab.store import Store
 
 __all__ = [
@@ -93,7 +94,11 @@ class Landing:
 
 
 def _as_store(store: Store | str | os.PathLike[str]) -> Store:
-    return store if isinstance(store, Store) else Store(store)
+    """``store`` opened, checked to hold ids of this machine's key if it records one (the
+    check is recorded when the rows are written: :func:`cxlab.ingest._tables._write`)."""
+    st = store if isinstance(store, Store) else Store(store)
+    st.require_key_check(key_check(), claim=False)
+    return st
 
 
 class ReadSheets(NamedTuple):

@@ -10,7 +10,7 @@ import pandas as pd
 
 from cxlab._check import check_option
 from cxlab.deid import age_years, pseudonymise_labels
-from cxlab.ingest._sheet_ingest import commit_sheets, read_sheets
+from cxlab.ingest._sheet_ingest import _as_store, commit_sheets, read_sheets
 from cxlab.ingest._tables import IngestResult, _bad_mask, _conflicts
 from cxlab.instruments import Instrument, builtin_instruments, instrument_scores, read_spec
 from cxlab.io import Problems
@@ -70,6 +70,7 @@ def ingest_surveys(
     if instrument is not None:
         check_option("instrument", instrument, sorted(instruments))
     drop = [*drop_columns, *extra_drop]
+    store = _as_store(store)  # another key than the store's: refused before any reading
     problems, files, shas, frames = read_sheets(
         paths,
         lambda p, problems: read_survey(

@@ -128,6 +128,10 @@ def screen_store(
     all_feats = feats  # the profile's pairing rule reads the whole table (signed features)
     if subject is not None:
         ids = pd.concat([t["subject_id"] for t in (feats, scores, strength)]).dropna()
+        if not re.fullmatch(r"[0-9a-f]{12}", subject):  # a label: pseudonymised with our key
+            from cxlab.pseudo import key_check
+
+            st.require_key_check(key_check(), claim=False)
         sid = _pick_subject(subject, ids)
         feats, scores, strength = (t[t["subject_id"] == sid] for t in (feats, scores, strength))
     screened = screen(feats, scores, rules=rule_list, strength=strength)
