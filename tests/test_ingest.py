@@ -1564,3 +1564,45 @@ def test_a_run_that_lands_nothing_records_no_key(real_dir, tmp_path):
         rep = ingest([tmp_path / "raw"], store=tmp_path / "st", jobs=1, progress=False)
     assert len(rep.failed) == 1 and not rep.ingested
     assert Store(tmp_path / "st").key_check() is None
+
+
+def test_sessions_rows_of_stored_files_record_the_key_and_a_rejected_sheet_does_not(
+    real_dir, tmp_path
+):
+    """Rows with ids land also when a re-run writes only the sessions rows of files
+    stored earlier (a store of an older cxlab): the key is recorded then. A sheet whose
+    every row is rejected lands quarantine rows only, and records no key."""
+    from cxlab import store as store_mod
+    from cxlab.ingest import ingest_surveys
+
+    raw = tmp_path / "raw" / "sub-01" / "ses-1"
+    raw.mkdir(parents=True)
+    shutil.copy(
+        real_dir / "c3d" / "biomdp_kistler_CMJ_1plate.c3d", raw / "sub-01_ses-1_task-cmj.c3d"
+    )
+    st = Store(tmp_path / "st")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest([tmp_path / "raw"], store=st, jobs=1, progress=False)
+        rid = next(iter(st.keys("recordings")))
+        st.delete("sessions", key=rid)  # as a store of an older cxlab: no sessions part
+        (st.path / store_mod._KEY_CHECK).unlink()  # nor a key record
+        rep = ingest([tmp_path / "raw"], store=st, jobs=1, progress=False)
+    assert not rep.ingested and rid in st.keys("sessions")
+    assert st.key_check() is not None
+    bad = tmp_path / "bad.csv"
+    bad.write_text("subject,session,date,pain_nrs\n01,1,2025-01-01,11\n")  # NRS above 10
+    fresh = tmp_path / "fresh"
+    res = ingest_surveys([bad], store=fresh)
+    assert len(res.rejected) == 1 and Store(fresh).key_check() is None
+
+
+def test_a_key_record_is_written_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    st = Store(tmp_path / "st")
+    assert st.claim_key_check("0123456789abcdef") == "0123456789abcdef" == st.key_check()
+    assert st.claim_key_check("fedcba9876543210") == "0123456789abcdef"  # never replaced
+    assert sorted(p.name for p in st.path.iterdir()) == ["_key_check"]

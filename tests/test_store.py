@@ -1427,5 +1427,7 @@ def test_the_key_check_survives_recover_and_a_bad_copy_is_refused(tmp_path):
     local.recover(older_than_s=0)
     assert local.key_check() == "0123456789abcdef"
     (tmp_path / "st" / store_mod._KEY_CHECK).write_text("")  # truncated by a bad copy
-    with pytest.raises(ConfigError, match=r"^_key_check: is not a key check .*copy _key_check"):
+    with pytest.raises(
+        ConfigError, match=r"^_key_check: is not a key check .*in the store .*st.*copy _key_check"
+    ):
         local.require_key_check("0123456789abcdef")

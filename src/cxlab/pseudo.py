@@ -201,17 +201,16 @@ def read_key(*, create: bool = True) -> bytes:
     return _checked(key, {"file": path})
 
 
-_CHECK_LABEL = b"\x00cxlab key check v1"  # a NUL: no label read from a file or sheet
+_CHECK_LABEL = b"\x00cxlab key check v2"
 
 
 def key_check(key: bytes | None = None, /) -> str:
     """A short public tag of a key, to tell whether two processes hold the same one.
 
-    ``HMAC-SHA256(key, "\\x00cxlab key check v1")``, first 16 hex characters: the same key
+    ``HMAC-SHA256(key, "\\x00cxlab key check v2")``, first 16 hex characters: the same key
     gives the same tag, another key another (2**-64 chance of a clash); the tag does not
-    give the key back (an HMAC, like the pseudonyms themselves). Its text starts with a
-    NUL, which no subject label read from a file or sheet holds, so the tag is no
-    subject's pseudonym.
+    give the key back (an HMAC, like the pseudonyms themselves). Its first 12 digits are
+    the pseudonym of that text, a label no subject carries; the tag is public.
 
     Parameters
     ----------

@@ -113,6 +113,8 @@ _TMP_PREFIX = ".tmp-"  # + writer pid + "-": a temporary file or folder not yet 
 _TMP_PID = re.compile(r"\.(?:tmp|old)-(\d+)-")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+_ID_TABLES = tuple(t for t in sorted(TABLES) if "subject_id" in schema_of(t).names)
+"""The tables holding subject ids (pseudonyms)."""
 _KEY_CHECK = "_key_check"
 """The store's record of its pseudonymisation key's check (:meth:`Store.key_check`)."""
 
@@ -680,7 +682,7 @@ class Store:
         if not re.fullmatch(r"[0-9a-f]{16}", text):  # a bad copy: no key would be checked
             raise ConfigError(
                 message(
-                    "is not a key check (16 hex digits)",
+                    f"is not a key check (16 hex digits), in the store {self.location}",
                     file=_KEY_CHECK,
                     value=text[:40],
                     fix=f"copy {_KEY_CHECK} again from the store's origin, or remove it to "
@@ -701,7 +703,7 @@ class Store:
         have = self.key_check()
         if have is not None:
             return have
-        if any(self.keys(t) for t in ("recordings", "scores", "interventions")):
+        if any(self.keys(t) for t in _ID_TABLES):
             warn(
                 f"the store {self.location} holds subject ids but no record of the key that "
                 f"made them (written by an older cxlab): recording this machine's key (check "
@@ -725,8 +727,15 @@ class Store:
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.chmod(tmp, 0o666 & ~_UMASK)  # the usual file mode, as the parts
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.link(tmp, self.path / _KEY_CHECK)
+                except FileExistsError:
+                    pass  # another writer's record: returned below
+                except OSError:  # a file system without hard links (SMB, some FUSE mounts)
+                    with contextlib.suppress(FileExistsError):
+                        fd = os.open(self.path / _KEY_CHECK, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                        with os.fdopen(fd, "wb") as fh:
+                            fh.write(data)  # 17 bytes, one write
             finally:
                 os.unlink(tmp)
         got = self.key_check()

@@ -988,9 +988,9 @@ def extract_features(
 
 
 def _cleaned(column: str, value):
-    """A value of a ``recordings`` row as a job holds it: a missing value is None (pandas'
-    rows give None, its columns ``pd.NA``), as is NaN in a column the features table
-    shares (subject, session, task...)."""
+    """A value of a ``recordings`` row as a job holds it: NaN in a column the features
+    table shares (subject, session, task...) becomes None, as does ``pd.NA`` (which
+    Arrow-backed columns give where pandas' row dicts give None)."""
     if value is pd.NA:
         return None
     if isinstance(value, float) and np.isnan(value) and column in FEATURE_COLUMNS:

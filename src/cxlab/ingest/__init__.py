@@ -316,13 +316,15 @@ def ingest(
     have = st.lookup("sessions", [o.sha256[:16] for o in landed])
     redo = [o for o in landed if o.sha256[:16] not in have]
     known = _by_path(st, {o.rel for o in [*results, *landed]})
-    if any(o.status == "ingested" for o in results):  # ids about to land: the store's key
-        try:
-            st.require_key_check(check)  # recorded now if none is (another writer's won)
-        except ConfigError:
-            st.discard_staged(owner=os.getpid())
-            raise
     try:
+        # ids about to land (new recordings, or sessions rows of files stored before the
+        # sessions table): the store's key, recorded now if none is (another writer's wins)
+        if redo or any(o.status == "ingested" for o in results):
+            try:
+                st.require_key_check(check)
+            except ConfigError:
+                st.discard_staged(owner=os.getpid())
+                raise
         with st.transaction() as tx:
             for o in results:
                 if o.status == "ingested":  # tables the file no longer fills (--force) go
