@@ -23,13 +23,16 @@ options). Neither is ever printed: a store shows only its URL, without any ``use
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
 import os
 import re
+import tempfile
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from cxlab._check import ConfigError, CxlabError, message
@@ -53,6 +56,36 @@ def is_url(location: object, /) -> bool:
 def local_path(location: str, /) -> str:
     """``location`` without a ``file://`` prefix."""
     return location[len("file://") :] if location.startswith("file://") else location
+
+
+def create_once(path: Path, data: bytes, /, *, mode: int, prefix: str) -> None:
+    """Create the local file ``path`` holding ``data`` unless it exists, whole or not at
+    all, and never replace it.
+
+    The bytes are written and fsynced under a temporary name (``prefix`` + random, in the
+    same folder), given ``mode``, then hard-linked into place: of two writers at once one
+    wins and the other leaves the winner's file as it is. On a file system without hard
+    links (SMB, some FUSE mounts) an exclusive create and one write take the link's place.
+    The caller reads ``path`` afterwards to learn what won."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another writer's file: kept
+        except OSError:  # no hard links here
+            with contextlib.suppress(FileExistsError):
+                out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                with os.fdopen(out, "wb") as fh:
+                    fh.write(data)
+    finally:
+        os.unlink(tmp)
 
 
 def public_url(url: str, /) -> str:

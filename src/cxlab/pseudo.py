@@ -25,11 +25,11 @@ import math
 import os
 import secrets
 import stat
-import tempfile
 import zlib
 from pathlib import Path
 
 from cxlab._check import ConfigError, message, warn
+from cxlab._fs import create_once
 
 __all__ = [
     "MIN_KEY_BITS",
@@ -157,20 +157,8 @@ def read_key(*, create: bool = True) -> bytes:
             )
         )
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write the key whole under a temporary name, then link it into place: two
-        # commands starting at once both end up reading the one key that won.
-        fd, tmp = tempfile.mkstemp(prefix=".key-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
+        # two commands starting at once both end up reading the one key that won
+        create_once(path, secrets.token_hex(32).encode(), mode=0o600, prefix=".key-")
     try:
         key = path.read_text().strip()
     except OSError as e:

@@ -695,8 +695,8 @@ class Store:
         """Record ``check`` as the store's key check (:meth:`key_check`) unless one is
         recorded already; return the one recorded (``check``, or an earlier writer's).
 
-        Written once and never replaced: locally a whole temporary file linked into place
-        (two writers at once: one wins, both return its check); on object storage one
+        Written once and never replaced: locally by :func:`cxlab._fs.create_once` (two
+        writers at once: one wins, both return its check); on object storage one
         conditional PUT (only if absent)."""
         if not re.fullmatch(r"[0-9a-f]{16}", check):
             raise ValueError(f"not a key check: {check!r}")
@@ -718,26 +718,13 @@ class Store:
         if self._remote is not None:
             with contextlib.suppress(StoreConflictError):
                 self._remote.write_if(_KEY_CHECK, data, version=None)
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=self.path)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o666 & ~_UMASK)  # the usual file mode, as the parts
-                try:
-                    os.link(tmp, self.path / _KEY_CHECK)
-                except FileExistsError:
-                    pass  # another writer's record: returned below
-                except OSError:  # a file system without hard links (SMB, some FUSE mounts)
-                    with contextlib.suppress(FileExistsError):
-                        fd = os.open(self.path / _KEY_CHECK, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-                        with os.fdopen(fd, "wb") as fh:
-                            fh.write(data)  # 17 bytes, one write
-            finally:
-                os.unlink(tmp)
+        else:  # a crash leaves at most a temporary that recover sweeps
+            _fs.create_once(
+                self.path / _KEY_CHECK,
+                data,
+                mode=0o666 & ~_UMASK,
+                prefix=f"{_TMP_PREFIX}{os.getpid()}-",
+            )
         got = self.key_check()
         assert got is not None  # written above, or by the writer that won
         return got
@@ -747,9 +734,9 @@ class Store:
         :func:`cxlab.pseudo.key_check` is ``check``; with ``claim`` (an ingest, about to
         write ids) a store that records none records ``check`` (:meth:`claim_key_check`).
 
-        Ids made with two keys never join: every ingest command calls this before it reads
-        or writes anything, and so does ``cxlab features`` when it maps a measurements sheet's
-        subjects to the store's ids.
+        Ids made with two keys never join: every ingest command calls this before it writes
+        anything, and so do ``cxlab features`` when it maps a measurements sheet's subjects
+        to the store's ids and ``cxlab screen`` when it pseudonymises a subject label.
 
         Raises
         ------
