@@ -274,6 +274,7 @@ def ingest(
         rid = sha[:16]
         task, matched = _task(u, st, rx)
         task.options = {"csv": {"mapping": spec}}
+        task.key_check = check  # its worker's key must be this one
         dates[task.rel] = (path_fields(u.rel, pattern=rx) or {}).get("date")
         if rid in seen:
             report.warnings.append(f"{u.rel}: same content as {seen[rid]}; skipped as duplicate")
@@ -421,7 +422,6 @@ def _task(u: Unit, st: Store, rx) -> tuple[Task, bool]:
         trial=masked(fields["trial"]),
         label=label,
         size=sum(f.stat().st_size for f in u.files),
-        key_check=key_check(),
     )
     return task, found is not None
 

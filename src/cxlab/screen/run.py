@@ -6,10 +6,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from cxlab._check import ConfigError, message
+
+if TYPE_CHECKING:
+    from cxlab.store import Store
 
 __all__ = ["ScreenRun", "screen_store"]
 
@@ -41,12 +45,14 @@ class ScreenRun:
     written: list[Path] = field(default_factory=list)
 
 
-def _pick_subject(subject: str, ids: pd.Series) -> str:
+def _pick_subject(subject: str, ids: pd.Series, st: Store) -> str:
     if subject in set(ids):
         return subject
     if not re.fullmatch(r"[0-9a-f]{12}", subject):
-        from cxlab.pseudo import pseudonymise
+        from cxlab.pseudo import key_check, pseudonymise
 
+        # a label, pseudonymised with this machine's key: the store's, or it matches no one
+        st.require_key_check(key_check(), claim=False)
         pid = pseudonymise(subject)
         if pid in set(ids):
             return pid
@@ -128,11 +134,7 @@ def screen_store(
     all_feats = feats  # the profile's pairing rule reads the whole table (signed features)
     if subject is not None:
         ids = pd.concat([t["subject_id"] for t in (feats, scores, strength)]).dropna()
-        if not re.fullmatch(r"[0-9a-f]{12}", subject):  # a label: pseudonymised with our key
-            from cxlab.pseudo import key_check
-
-            st.require_key_check(key_check(), claim=False)
-        sid = _pick_subject(subject, ids)
+        sid = _pick_subject(subject, ids, st)
         feats, scores, strength = (t[t["subject_id"] == sid] for t in (feats, scores, strength))
     screened = screen(feats, scores, rules=rule_list, strength=strength)
     mdc = feature_mdc(feats) if len(feats) else pd.DataFrame(columns=["feature", "side", "mdc95"])
